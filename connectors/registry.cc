@@ -1,0 +1,20 @@
+#include "connectors/registry.h"
+
+#include "connectors/file/file_source.h"
+#include "connectors/sinks/console_sink.h"
+#include "connectors/sinks/delta_sink.h"
+#include "connectors/sinks/jsonl_sink.h"
+
+namespace pinstream::connectors {
+
+void RegisterConnectors(Registries& reg, ConnectorEnv* env) {
+  // Sources
+  reg.sources.Register("file", "a directory of .jsonl/.json/.csv files", ParseFileSource);
+  // Sinks
+  reg.sinks.Register("delta", "an append-only versioned table in the store",
+                     [env](const ConfigNode& n) { return ParseDeltaSink(n, env); });
+  reg.sinks.Register("jsonl", "JSON Lines files, one per batch", ParseJsonlSink);
+  reg.sinks.Register("console", "print batches to standard output", ParseConsoleSink);
+}
+
+}  // namespace pinstream::connectors

@@ -1,0 +1,74 @@
+#include "connectors/sinks/console_sink.h"
+
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "engine/row_format.h"
+
+namespace pinstream::connectors {
+
+namespace {
+
+struct ConsoleConfig {
+  bool jsonl = false;
+  std::int64_t max_rows = 20;
+};
+
+class ConsoleSink : public Sink {
+ public:
+  explicit ConsoleSink(ConsoleConfig c) : c_(c) {}
+  std::string_view kind() const override { return "console"; }
+  std::string Describe() const override { return "ConsoleSink"; }
+  Status Open(const SinkContext&) override { return Status::Ok(); }
+  Status Stage(std::int64_t batch_id, const RecordBatch& out, CommitTxn& txn) override {
+    std::string text;
+    if (c_.jsonl) {
+      std::size_t n = c_.max_rows > 0 ? std::min<std::size_t>(out.num_rows(), static_cast<std::size_t>(c_.max_rows))
+                                       : out.num_rows();
+      for (std::size_t r = 0; r < n; ++r) {
+        AppendJsonRow(out, r, &text);
+        text.push_back('\n');
+      }
+    } else {
+      text = fmt::format("-------------------------------------------\nBatch: {}\n"
+                         "-------------------------------------------\n",
+                         batch_id);
+      text += FormatTable(out, c_.max_rows > 0 ? static_cast<std::size_t>(c_.max_rows) : out.num_rows());
+    }
+    // Printed only once the batch is durable, so a failed batch prints nothing.
+    txn.OnCommitted([text = std::move(text)] {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    });
+    return Status::Ok();
+  }
+
+ private:
+  ConsoleConfig c_;
+};
+
+class ConsoleSpec : public SinkSpec {
+ public:
+  explicit ConsoleSpec(ConsoleConfig c) : c_(c) {}
+  std::string_view kind() const override { return "console"; }
+  std::string Descriptor() const override { return "console"; }
+  Result<std::unique_ptr<Sink>> Create(const SinkCreateContext&) const override {
+    return std::unique_ptr<Sink>(std::make_unique<ConsoleSink>(c_));
+  }
+
+ private:
+  ConsoleConfig c_;
+};
+
+}  // namespace
+
+std::shared_ptr<const SinkSpec> ParseConsoleSink(const ConfigNode& n) {
+  n.ExpectKeys({"format", "max_rows"});
+  ConsoleConfig c;
+  c.jsonl = n.GetEnum("format", {"pretty", "jsonl"}, "pretty") == "jsonl";
+  c.max_rows = n.GetInt("max_rows", 20);
+  return std::make_shared<ConsoleSpec>(c);
+}
+
+}  // namespace pinstream::connectors

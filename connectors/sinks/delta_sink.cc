@@ -1,0 +1,68 @@
+#include "connectors/sinks/delta_sink.h"
+
+#include <fmt/format.h>
+
+#include "engine/config.h"
+#include "state/delta_table.h"
+#include "state/store.h"
+
+namespace pinstream::connectors {
+
+namespace {
+
+class DeltaSink : public Sink {
+ public:
+  DeltaSink(ConnectorEnv* env, std::string table) : env_(env), table_name_(std::move(table)) {}
+  std::string_view kind() const override { return "delta"; }
+  std::string Describe() const override { return fmt::format("DeltaSink[{}]", table_name_); }
+  Status Open(const SinkContext& ctx) override {
+    if (env_->store == nullptr) return Internal("delta sink opened before the store");
+    ctx_ = ctx;
+    PS_ASSIGN_OR_RETURN(table_, env_->store->Table(table_name_, /*create=*/true));
+    return Status::Ok();
+  }
+  Status Stage(std::int64_t batch_id, const RecordBatch& out, CommitTxn& txn) override {
+    if (out.num_rows() == 0) return Status::Ok();
+    state::WriteOptions opt;
+    opt.operation = "STREAMING UPDATE";
+    opt.writer = ctx_.query_name;
+    opt.app_id = ctx_.query_id;
+    opt.epoch = ctx_.epoch;
+    opt.batch_id = batch_id;
+    return table_->StageWrite(txn, out, opt);
+  }
+
+ private:
+  ConnectorEnv* env_;
+  std::string table_name_;
+  SinkContext ctx_;
+  state::DeltaTable* table_ = nullptr;
+};
+
+class DeltaSpec : public SinkSpec {
+ public:
+  DeltaSpec(ConnectorEnv* env, std::string table) : env_(env), table_(std::move(table)) {}
+  std::string_view kind() const override { return "delta"; }
+  std::string Descriptor() const override { return table_; }
+  std::string TableName() const override { return table_; }
+  Result<std::unique_ptr<Sink>> Create(const SinkCreateContext&) const override {
+    return std::unique_ptr<Sink>(std::make_unique<DeltaSink>(env_, table_));
+  }
+
+ private:
+  ConnectorEnv* env_;
+  std::string table_;
+};
+
+}  // namespace
+
+std::shared_ptr<const SinkSpec> ParseDeltaSink(const ConfigNode& n, ConnectorEnv* env) {
+  n.ExpectKeys({"table"});
+  std::string table = n.GetString("table");
+  if (!IsValidName(table)) {
+    n.Get("table").Fail(fmt::format("invalid table name '{}': use letters, digits, '_', '.', '-'", table));
+  }
+  return std::make_shared<DeltaSpec>(env, table);
+}
+
+}  // namespace pinstream::connectors

@@ -1,0 +1,56 @@
+// The pinstream binary's composition root: the only place that names every folder (engine,
+// state, operators, connectors) and wires them together. Each subcommand lives in its own
+// cmd_*.cc and registers itself from main.cc's explicit list.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "connectors/connector_env.h"
+#include "engine/config.h"
+#include "engine/registry.h"
+
+namespace pinstream::state {
+class Store;
+}
+
+namespace pinstream::cli {
+
+// Exit codes.
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;   // runtime failure
+constexpr int kExitConfig = 2;  // bad config or usage
+
+// Every registry filled from the explicit lists in operators/ and connectors/.
+std::unique_ptr<Registries> BuildRegistries(connectors::ConnectorEnv* env);
+
+// Loads a config; prints the error (file:line:col) and returns nullopt on failure.
+std::optional<DaemonConfig> LoadConfigOrReport(const std::string& path, const Registries& reg);
+
+// Where read commands find the data: --data-dir, else -c CONFIG's data_dir, else
+// $PINSTREAM_DATA_DIR. Empty (with a message printed) when none is given.
+struct DataDirOptions {
+  std::string data_dir;
+  std::string config;
+  void Add(CLI::App* cmd);
+  std::string Resolve() const;
+};
+
+// Opens the data dir read-only (works while a daemon runs); prints the error on failure.
+std::unique_ptr<state::Store> OpenForReading(const std::string& data_dir);
+// Opens it for writing (refused while a daemon runs); prints the error on failure.
+std::unique_ptr<state::Store> OpenForWriting(const std::string& data_dir);
+
+void SetupLogging(const std::string& level);
+int Fail(const Status& st);  // prints "pinstream: <message>", returns kExitError
+
+// Subcommand registration.
+void AddRunCommand(CLI::App& app, int* exit_code);
+void AddValidateCommand(CLI::App& app, int* exit_code);
+void AddTableCommands(CLI::App& app, int* exit_code);
+void AddCheckpointCommands(CLI::App& app, int* exit_code);
+
+}  // namespace pinstream::cli

@@ -1,0 +1,294 @@
+// Read commands over delta tables: tables, history, scan, export. They open the data dir as a
+// RocksDB secondary instance, so they work while the daemon runs.
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "engine/cli/cli.h"
+#include "engine/row_format.h"
+#include "engine/time_util.h"
+#include "state/delta_table.h"
+#include "state/store.h"
+
+namespace pinstream::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int ListTables(const DataDirOptions& dd) {
+  std::string dir = dd.Resolve();
+  if (dir.empty()) return kExitConfig;
+  auto store = OpenForReading(dir);
+  if (!store) return kExitError;
+  RecordBatch out;
+  Column name(TypeId::kString), version(TypeId::kInt64), rows(TypeId::kInt64), cols(TypeId::kString), updated(TypeId::kTimestamp);
+  for (const auto& t : store->ListTables()) {
+    auto table = store->Table(t, false);
+    if (!table.ok()) return Fail(table.status());
+    auto hist = (*table)->History(1);
+    if (!hist.ok()) return Fail(hist.status());
+    name.AppendString(t);
+    version.AppendInt((*table)->latest_version());
+    rows.AppendInt((*table)->num_rows());
+    Schema s = (*table)->schema();
+    std::string c;
+    for (const auto& f : s.fields()) c += (c.empty() ? "" : ", ") + f.name;
+    cols.AppendString(c);
+    if (hist->empty()) updated.AppendNull();
+    else updated.AppendInt(hist->front().timestamp_ms * 1000);
+    out.row_ids().push_back(out.num_rows());
+  }
+  out.AddColumn("table", std::move(name));
+  out.AddColumn("version", std::move(version));
+  out.AddColumn("rows", std::move(rows));
+  out.AddColumn("updated", std::move(updated));
+  out.AddColumn("columns", std::move(cols));
+  std::fputs(FormatTable(out, out.num_rows(), 60).c_str(), stdout);
+  return kExitOk;
+}
+
+int History(const DataDirOptions& dd, const std::string& table_name, std::size_t limit, bool json) {
+  std::string dir = dd.Resolve();
+  if (dir.empty()) return kExitConfig;
+  auto store = OpenForReading(dir);
+  if (!store) return kExitError;
+  auto table = store->Table(table_name, false);
+  if (!table.ok()) return Fail(table.status());
+  auto hist = (*table)->History(limit);
+  if (!hist.ok()) return Fail(hist.status());
+  if (json) {
+    for (const auto& c : *hist) std::printf("%s\n", c.ToJson().c_str());
+    return kExitOk;
+  }
+  RecordBatch out;
+  Column v(TypeId::kInt64), ts(TypeId::kTimestamp), op(TypeId::kString), mode(TypeId::kString), writer(TypeId::kString),
+      txn(TypeId::kString), rows(TypeId::kInt64), bytes(TypeId::kInt64), schema(TypeId::kString);
+  for (const auto& c : *hist) {
+    v.AppendInt(c.version);
+    ts.AppendInt(c.timestamp_ms * 1000);
+    op.AppendString(c.operation);
+    mode.AppendString(c.overwrite ? "Overwrite" : "Append");
+    writer.AppendString(c.query_name);
+    if (c.app_id.empty()) txn.AppendNull();
+    else txn.AppendString(fmt::format("epoch {} batch {}", c.epoch, c.batch_id));
+    rows.AppendInt(c.rows_added);
+    bytes.AppendInt(c.bytes);
+    schema.AppendString(c.added_columns.empty() ? fmt::format("{}", c.schema_id)
+                                                : fmt::format("{} (+{})", c.schema_id, fmt::join(c.added_columns, ", +")));
+    out.row_ids().push_back(out.num_rows());
+  }
+  out.AddColumn("version", std::move(v));
+  out.AddColumn("timestamp", std::move(ts));
+  out.AddColumn("operation", std::move(op));
+  out.AddColumn("mode", std::move(mode));
+  out.AddColumn("writer", std::move(writer));
+  out.AddColumn("txn", std::move(txn));
+  out.AddColumn("rowsAdded", std::move(rows));
+  out.AddColumn("bytes", std::move(bytes));
+  out.AddColumn("schema", std::move(schema));
+  std::fputs(FormatTable(out, out.num_rows(), 60).c_str(), stdout);
+  return kExitOk;
+}
+
+int Scan(const DataDirOptions& dd, const std::string& table_name, std::optional<std::int64_t> version, std::int64_t limit,
+         const std::string& format) {
+  std::string dir = dd.Resolve();
+  if (dir.empty()) return kExitConfig;
+  auto store = OpenForReading(dir);
+  if (!store) return kExitError;
+  auto table = store->Table(table_name, false);
+  if (!table.ok()) return Fail(table.status());
+  auto snap = (*table)->Snapshot(version);
+  if (!snap.ok()) return Fail(snap.status());
+  std::int64_t max_rows = limit >= 0 ? limit : (format == "table" ? 20 : -1);
+  if (format == "table") {
+    RecordBatch shown;
+    bool first = true;
+    Status st = (*snap)->Scan(nullptr, [&](RecordBatch&& b) -> Status {
+      if (max_rows >= 0 && static_cast<std::int64_t>(shown.num_rows()) >= max_rows) return Status::Ok();
+      if (first) {
+        shown = std::move(b);
+        first = false;
+        return Status::Ok();
+      }
+      return shown.Append(b);
+    });
+    if (!st.ok()) return Fail(st);
+    if (first) {
+      for (const auto& f : (*snap)->schema().fields()) shown.AddColumn(f.name, Column(f.type));
+    }
+    std::size_t n = max_rows >= 0 ? std::min<std::size_t>(shown.num_rows(), static_cast<std::size_t>(max_rows)) : shown.num_rows();
+    std::string text = FormatTable(shown, n);
+    std::fputs(text.c_str(), stdout);
+    std::printf("table %s version %lld: %lld rows\n", table_name.c_str(), static_cast<long long>((*snap)->version()),
+                static_cast<long long>((*snap)->num_rows()));
+    return kExitOk;
+  }
+  std::int64_t printed = 0;
+  bool header = false;
+  std::string buf;
+  Status st = (*snap)->Scan(nullptr, [&](RecordBatch&& b) -> Status {
+    buf.clear();
+    if (format == "csv" && !header) {
+      AppendCsvHeader(b, &buf);
+      header = true;
+    }
+    for (std::size_t r = 0; r < b.num_rows(); ++r) {
+      if (max_rows >= 0 && printed >= max_rows) break;
+      if (format == "csv") {
+        AppendCsvRow(b, r, &buf);
+      } else {
+        AppendJsonRow(b, r, &buf);
+        buf.push_back('\n');
+      }
+      ++printed;
+    }
+    std::fwrite(buf.data(), 1, buf.size(), stdout);
+    return Status::Ok();
+  });
+  if (!st.ok()) return Fail(st);
+  return kExitOk;
+}
+
+// Writes one part file per `rows_per_file` rows; with `partition_by`, Hive-style
+// <column>=<value>/ directories (the column is left out of the files, as Spark does).
+int Export(const DataDirOptions& dd, const std::string& table_name, const std::string& format, const std::string& out_dir,
+           std::optional<std::int64_t> version, const std::string& partition_by) {
+  std::string dir = dd.Resolve();
+  if (dir.empty()) return kExitConfig;
+  auto store = OpenForReading(dir);
+  if (!store) return kExitError;
+  auto table = store->Table(table_name, false);
+  if (!table.ok()) return Fail(table.status());
+  auto snap = (*table)->Snapshot(version);
+  if (!snap.ok()) return Fail(snap.status());
+  if (!partition_by.empty() && (*snap)->schema().FieldIndex(partition_by) < 0) {
+    return Fail(NotFound(fmt::format("--partition-by: table '{}' has no column '{}'", table_name, partition_by)));
+  }
+  fs::path root = fs::path(out_dir) / table_name;
+  std::error_code ec;
+  fs::remove_all(root, ec);
+  fs::create_directories(root, ec);
+  if (ec) return Fail(IOError(fmt::format("cannot create '{}': {}", root.string(), ec.message())));
+  std::string ext = format == "csv" ? "csv" : "json";
+  struct Part {
+    std::ofstream out;
+    bool header = false;
+  };
+  std::map<std::string, Part> parts;
+  std::int64_t rows = 0;
+  std::string buf;
+  Status st = (*snap)->Scan(nullptr, [&](RecordBatch&& b) -> Status {
+    int pcol = partition_by.empty() ? -1 : b.FindColumn(partition_by);
+    RecordBatch data = b;
+    if (pcol >= 0) data.RemoveColumn(static_cast<std::size_t>(pcol));
+    for (std::size_t r = 0; r < b.num_rows(); ++r) {
+      std::string sub;
+      if (pcol >= 0) {
+        const Column& pc = b.column(static_cast<std::size_t>(pcol));
+        std::string v = pc.IsNull(r) ? "__HIVE_DEFAULT_PARTITION__" : DisplayValue(pc, r);
+        for (char& ch : v) {
+          if (ch == '/' || ch == '\\' || ch == '=' || ch == '\0') ch = '_';
+        }
+        sub = partition_by + "=" + v;
+      }
+      auto it = parts.find(sub);
+      if (it == parts.end()) {
+        fs::path pdir = sub.empty() ? root : root / sub;
+        fs::create_directories(pdir, ec);
+        it = parts.emplace(sub, Part{}).first;
+        it->second.out.open(pdir / ("part-00000." + ext), std::ios::binary);
+        if (!it->second.out) return IOError(fmt::format("cannot write in '{}'", pdir.string()));
+      }
+      Part& p = it->second;
+      buf.clear();
+      if (format == "csv") {
+        if (!p.header) {
+          AppendCsvHeader(data, &buf);
+          p.header = true;
+        }
+        AppendCsvRow(data, r, &buf);
+      } else {
+        AppendJsonRow(data, r, &buf);
+        buf.push_back('\n');
+      }
+      p.out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+      ++rows;
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return Fail(st);
+  for (auto& [k, p] : parts) {
+    p.out.close();
+    if (p.out.fail()) return Fail(IOError("writing export files failed"));
+  }
+  std::ofstream(root / "_SUCCESS").close();
+  std::fprintf(stderr, "exported %lld rows of %s version %lld to %s (%zu part files)\n", static_cast<long long>(rows),
+               table_name.c_str(), static_cast<long long>((*snap)->version()), root.c_str(), parts.size());
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddTableCommands(CLI::App& app, int* exit_code) {
+  {
+    auto* cmd = app.add_subcommand("tables", "list delta tables with their latest version and row count");
+    auto dd = std::make_shared<DataDirOptions>();
+    dd->Add(cmd);
+    cmd->callback([=] { *exit_code = ListTables(*dd); });
+  }
+  {
+    auto* cmd = app.add_subcommand("history", "the versions of a table with their commit info (newest first)");
+    auto dd = std::make_shared<DataDirOptions>();
+    auto table = std::make_shared<std::string>();
+    auto limit = std::make_shared<std::size_t>(0);
+    auto json = std::make_shared<bool>(false);
+    dd->Add(cmd);
+    cmd->add_option("table", *table, "table name")->required();
+    cmd->add_option("--limit,-n", *limit, "show at most N versions");
+    cmd->add_flag("--json", *json, "print each commit info as a JSON line (with column stats)");
+    cmd->callback([=] { *exit_code = History(*dd, *table, *limit, *json); });
+  }
+  {
+    auto* cmd = app.add_subcommand("scan", "print the rows of a table, at its latest or any older version");
+    auto dd = std::make_shared<DataDirOptions>();
+    auto table = std::make_shared<std::string>();
+    auto version = std::make_shared<std::int64_t>(-1);
+    auto limit = std::make_shared<std::int64_t>(-1);
+    auto format = std::make_shared<std::string>("table");
+    dd->Add(cmd);
+    cmd->add_option("table", *table, "table name")->required();
+    cmd->add_option("--version,-v", *version, "read the table as of this version (time travel)");
+    cmd->add_option("--limit,-n", *limit, "rows to print (default 20 for table, all otherwise)");
+    cmd->add_option("--format,-f", *format, "table, jsonl or csv")->check(CLI::IsMember({"table", "jsonl", "csv"}));
+    cmd->callback([=] {
+      *exit_code = Scan(*dd, *table, *version >= 0 ? std::optional<std::int64_t>(*version) : std::nullopt, *limit, *format);
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand("export", "write a table as JSON Lines or CSV part files under OUT/<table>/");
+    auto dd = std::make_shared<DataDirOptions>();
+    auto table = std::make_shared<std::string>();
+    auto version = std::make_shared<std::int64_t>(-1);
+    auto format = std::make_shared<std::string>("jsonl");
+    auto out = std::make_shared<std::string>();
+    auto partition = std::make_shared<std::string>();
+    dd->Add(cmd);
+    cmd->add_option("table", *table, "table name")->required();
+    cmd->add_option("--format,-f", *format, "jsonl or csv")->check(CLI::IsMember({"jsonl", "csv"}));
+    cmd->add_option("--out,-o", *out, "output directory")->required();
+    cmd->add_option("--version,-v", *version, "export the table as of this version");
+    cmd->add_option("--partition-by", *partition, "write Hive-style <column>=<value>/ directories");
+    cmd->callback([=] {
+      *exit_code = Export(*dd, *table, *format, *out, *version >= 0 ? std::optional<std::int64_t>(*version) : std::nullopt,
+                          *partition);
+    });
+  }
+}
+
+}  // namespace pinstream::cli

@@ -1,0 +1,31 @@
+// pinstream: a stream-processing engine daemon for Pinterest-style post events.
+// See README.md for the commands; each is implemented in a cmd_*.cc beside this file.
+
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "engine/cli/cli.h"
+
+#ifndef PINSTREAM_VERSION
+#define PINSTREAM_VERSION "0.0.0"
+#endif
+
+int main(int argc, char** argv) {
+  using namespace pinstream::cli;
+  CLI::App app{"pinstream — micro-batch stream processing into versioned delta tables, on one machine"};
+  app.set_version_flag("--version", std::string("pinstream ") + PINSTREAM_VERSION);
+  app.require_subcommand(1);
+  int exit_code = kExitOk;
+  AddRunCommand(app, &exit_code);
+  AddValidateCommand(app, &exit_code);
+  AddTableCommands(app, &exit_code);
+  AddCheckpointCommands(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitConfig;
+  }
+  return exit_code;
+}

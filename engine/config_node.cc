@@ -1,0 +1,308 @@
+#include "engine/config_node.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "engine/time_util.h"
+
+namespace pinstream {
+
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string NearestMatch(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t best_d = SIZE_MAX;
+  for (const auto& c : candidates) {
+    std::size_t d = EditDistance(word, c);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  std::size_t limit = std::max<std::size_t>(2, word.size() / 3);
+  return best_d <= limit ? best : std::string();
+}
+
+std::optional<std::string> ExpandEnv(std::string_view text, std::string* missing) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c != '$') {
+      out.push_back(c);
+      continue;
+    }
+    if (i + 1 < text.size() && text[i + 1] == '$') {
+      out.push_back('$');
+      ++i;
+      continue;
+    }
+    if (i + 1 < text.size() && text[i + 1] == '{') {
+      std::size_t close = text.find('}', i + 2);
+      if (close == std::string_view::npos) {
+        out.append(text.substr(i));
+        break;
+      }
+      std::string_view inner = text.substr(i + 2, close - i - 2);
+      std::string_view name = inner, def;
+      bool has_def = false;
+      std::size_t sep = inner.find(":-");
+      if (sep != std::string_view::npos) {
+        name = inner.substr(0, sep);
+        def = inner.substr(sep + 2);
+        has_def = true;
+      }
+      const char* v = std::getenv(std::string(name).c_str());
+      if (v != nullptr && (*v != '\0' || !has_def)) {
+        out.append(v);
+      } else if (has_def) {
+        out.append(def);
+      } else {
+        *missing = std::string(name);
+        return std::nullopt;
+      }
+      i = close;
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+ConfigNode ConfigNode::LoadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(fmt::format("{}: cannot read config file", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  return LoadString(ss.str(), path, dir.empty() ? "." : dir);
+}
+
+ConfigNode ConfigNode::LoadString(const std::string& text, const std::string& name,
+                                  const std::string& base_dir) {
+  try {
+    YAML::Node root = YAML::Load(text);
+    return ConfigNode(root, std::make_shared<const std::string>(name), "",
+                      std::make_shared<const std::string>(base_dir));
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(fmt::format("{}:{}:{}: YAML syntax error: {}", name, e.mark.line + 1,
+                                  e.mark.column + 1, e.msg));
+  }
+}
+
+ConfigNode::ConfigNode(YAML::Node node, std::shared_ptr<const std::string> file, std::string path,
+                       std::shared_ptr<const std::string> base_dir)
+    : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)), base_dir_(std::move(base_dir)) {}
+
+std::string ConfigNode::Location() const {
+  YAML::Mark m = node_ ? node_.Mark() : YAML::Mark::null_mark();
+  if (m.is_null()) return *file_;
+  return fmt::format("{}:{}:{}", *file_, m.line + 1, m.column + 1);
+}
+
+void ConfigNode::Fail(const std::string& message) const {
+  std::string where = path_.empty() ? std::string() : path_ + ": ";
+  throw ConfigError(fmt::format("{}: {}{}", Location(), where, message));
+}
+
+ConfigNode ConfigNode::Child(const YAML::Node& n, const std::string& child_path) const {
+  return ConfigNode(n, file_, child_path, base_dir_);
+}
+
+ConfigNode ConfigNode::WithImplicitKeys(std::vector<std::string> keys) const {
+  ConfigNode c = *this;
+  c.implicit_keys_ = std::move(keys);
+  return c;
+}
+
+void ConfigNode::ExpectKeys(std::initializer_list<std::string_view> allowed) const {
+  std::vector<std::string> v;
+  for (auto a : allowed) v.emplace_back(a);
+  ExpectKeys(v);
+}
+
+void ConfigNode::ExpectKeys(const std::vector<std::string>& allowed_in) const {
+  if (!node_.IsMap()) Fail("expected a mapping (key: value pairs)");
+  std::vector<std::string> allowed = allowed_in;
+  allowed.insert(allowed.end(), implicit_keys_.begin(), implicit_keys_.end());
+  for (auto it = node_.begin(); it != node_.end(); ++it) {
+    std::string key = it->first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    ConfigNode key_node = Child(it->first, path_);
+    std::string hint = NearestMatch(key, allowed);
+    std::string msg = fmt::format("unknown key '{}'", key);
+    if (!hint.empty()) {
+      msg += fmt::format(" (did you mean '{}'?)", hint);
+    } else {
+      std::vector<std::string> sorted = allowed;
+      std::sort(sorted.begin(), sorted.end());
+      msg += fmt::format(" (valid keys: {})", fmt::join(sorted, ", "));
+    }
+    key_node.Fail(msg);
+  }
+}
+
+bool ConfigNode::Has(std::string_view key) const {
+  return node_.IsMap() && node_[std::string(key)].IsDefined();
+}
+
+std::optional<ConfigNode> ConfigNode::Find(std::string_view key) const {
+  if (!node_.IsMap()) Fail("expected a mapping (key: value pairs)");
+  YAML::Node n = node_[std::string(key)];
+  if (!n.IsDefined()) return std::nullopt;
+  std::string p = path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+  return Child(n, p);
+}
+
+ConfigNode ConfigNode::Get(std::string_view key) const {
+  auto n = Find(key);
+  if (!n) Fail(fmt::format("missing required key '{}'", key));
+  return *n;
+}
+
+std::vector<std::pair<std::string, ConfigNode>> ConfigNode::Entries() const {
+  if (!node_.IsMap()) Fail("expected a mapping (key: value pairs)");
+  std::vector<std::pair<std::string, ConfigNode>> out;
+  for (auto it = node_.begin(); it != node_.end(); ++it) {
+    std::string key = it->first.Scalar();
+    std::string p = path_.empty() ? key : path_ + "." + key;
+    out.emplace_back(key, Child(it->second, p));
+  }
+  return out;
+}
+
+std::vector<ConfigNode> ConfigNode::Elements() const {
+  if (IsNull()) return {};
+  if (!node_.IsSequence()) Fail("expected a list");
+  std::vector<ConfigNode> out;
+  std::size_t i = 0;
+  for (auto it = node_.begin(); it != node_.end(); ++it, ++i) {
+    out.push_back(Child(*it, fmt::format("{}[{}]", path_, i)));
+  }
+  return out;
+}
+
+std::string ConfigNode::AsString() const {
+  if (!node_.IsScalar()) Fail("expected a single value (string)");
+  std::string missing;
+  auto v = ExpandEnv(node_.Scalar(), &missing);
+  if (!v) {
+    Fail(fmt::format("environment variable '{}' is not set (use ${{{}:-default}} to give a default)",
+                     missing, missing));
+  }
+  return *v;
+}
+
+std::int64_t ConfigNode::AsInt() const {
+  std::string s = AsString();
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno == ERANGE) Fail(fmt::format("expected an integer, got '{}'", s));
+  return v;
+}
+
+double ConfigNode::AsDouble() const {
+  std::string s = AsString();
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0') Fail(fmt::format("expected a number, got '{}'", s));
+  return v;
+}
+
+bool ConfigNode::AsBool() const {
+  std::string s = AsString();
+  if (s == "true" || s == "yes" || s == "on") return true;
+  if (s == "false" || s == "no" || s == "off") return false;
+  Fail(fmt::format("expected true or false, got '{}'", s));
+}
+
+std::int64_t ConfigNode::AsDurationMicros() const {
+  auto r = ParseDurationMicros(AsString());
+  if (!r.ok()) Fail(r.status().message());
+  return *r;
+}
+
+std::int64_t ConfigNode::AsByteSize() const {
+  auto r = ParseByteSize(AsString());
+  if (!r.ok()) Fail(r.status().message());
+  return *r;
+}
+
+std::vector<std::string> ConfigNode::AsStringList() const {
+  if (node_.IsScalar()) return {AsString()};
+  std::vector<std::string> out;
+  for (const auto& e : Elements()) out.push_back(e.AsString());
+  return out;
+}
+
+std::string ConfigNode::GetString(std::string_view key) const { return Get(key).AsString(); }
+std::string ConfigNode::GetString(std::string_view key, const std::string& def) const {
+  auto n = Find(key);
+  return n && !n->IsNull() ? n->AsString() : def;
+}
+std::int64_t ConfigNode::GetInt(std::string_view key) const { return Get(key).AsInt(); }
+std::int64_t ConfigNode::GetInt(std::string_view key, std::int64_t def) const {
+  auto n = Find(key);
+  return n && !n->IsNull() ? n->AsInt() : def;
+}
+double ConfigNode::GetDouble(std::string_view key, double def) const {
+  auto n = Find(key);
+  return n && !n->IsNull() ? n->AsDouble() : def;
+}
+bool ConfigNode::GetBool(std::string_view key, bool def) const {
+  auto n = Find(key);
+  return n && !n->IsNull() ? n->AsBool() : def;
+}
+std::int64_t ConfigNode::GetDurationMicros(std::string_view key, std::int64_t def) const {
+  auto n = Find(key);
+  return n && !n->IsNull() ? n->AsDurationMicros() : def;
+}
+std::int64_t ConfigNode::GetByteSize(std::string_view key, std::int64_t def) const {
+  auto n = Find(key);
+  return n && !n->IsNull() ? n->AsByteSize() : def;
+}
+std::string ConfigNode::GetPath(std::string_view key) const {
+  std::string p = GetString(key);
+  if (p.empty() || p[0] == '/') return p;
+  return (std::filesystem::path(*base_dir_) / p).lexically_normal().string();
+}
+std::string ConfigNode::GetPath(std::string_view key, const std::string& def) const {
+  return Has(key) ? GetPath(key) : def;
+}
+std::vector<std::string> ConfigNode::GetStringList(std::string_view key) const {
+  auto n = Find(key);
+  return n && !n->IsNull() ? n->AsStringList() : std::vector<std::string>{};
+}
+std::string ConfigNode::GetEnum(std::string_view key, std::initializer_list<std::string_view> choices,
+                                const std::string& def) const {
+  auto n = Find(key);
+  if (!n || n->IsNull()) return def;
+  std::string v = n->AsString();
+  for (auto c : choices) {
+    if (v == c) return v;
+  }
+  std::vector<std::string> cs(choices.begin(), choices.end());
+  std::string hint = NearestMatch(v, cs);
+  n->Fail(fmt::format("'{}' is not one of: {}{}", v, fmt::join(cs, ", "),
+                      hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+}
+
+}  // namespace pinstream

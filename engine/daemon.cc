@@ -1,0 +1,156 @@
+#include "engine/daemon.h"
+
+#include <csignal>
+#include <cstdlib>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace pinstream {
+
+Daemon::Daemon(DaemonParts parts) : parts_(std::move(parts)) {}
+
+Daemon::~Daemon() {
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  queries_.clear();
+  if (signal_thread_.joinable()) signal_thread_.detach();
+}
+
+void Daemon::OnProgress(const QueryProgress& p) {
+  spdlog::info("query={} batch={} input={} output={} dead_letter={} duration={}ms backlog={}", p.name, p.batch_id,
+               p.num_input_rows, p.num_output_rows, p.num_dead_letter_rows,
+               p.duration_ms.count("triggerExecution") ? p.duration_ms.at("triggerExecution") : 0, p.backlog_records);
+  {
+    std::lock_guard lock(mu_);
+    auto& q = progress_[p.name];
+    q.push_back(p.ToJson());
+    while (q.size() > 100) q.pop_front();
+  }
+  if (parts_.on_progress) parts_.on_progress(p);
+}
+
+Status Daemon::Start() {
+  const DaemonConfig& cfg = *parts_.config;
+  for (Service* s : parts_.services) {
+    PS_RETURN_IF_ERROR(s->Start().WithContext(fmt::format("starting {}", s->name())));
+  }
+  for (const auto& qc : cfg.queries) {
+    QueryParts qp;
+    qp.config = &qc;
+    for (const auto& src_name : qc.sources) {
+      const SourceConfig& sc = cfg.sources.at(src_name);
+      auto src = sc.spec->Create(SourceCreateContext{src_name});
+      if (!src.ok()) return src.status().WithContext(fmt::format("query '{}' source '{}' ({})", qc.name, src_name, sc.location));
+      qp.sources.push_back(std::move(src).value());
+      qp.source_descriptors.push_back(sc.spec->Descriptor());
+    }
+    auto sink = qc.sink.spec->Create(SinkCreateContext{qc.name, false});
+    if (!sink.ok()) return sink.status().WithContext(fmt::format("query '{}' sink", qc.name));
+    qp.sink = std::move(sink).value();
+    if (qc.dead_letter) {
+      auto dl = qc.dead_letter->spec->Create(SinkCreateContext{qc.name, true});
+      if (!dl.ok()) return dl.status().WithContext(fmt::format("query '{}' dead-letter sink", qc.name));
+      qp.dead_letter = std::move(dl).value();
+    }
+    PS_ASSIGN_OR_RETURN(qp.checkpoint, parts_.checkpoints->OpenQuery(qc.name));
+    auto q = std::make_unique<StreamingQuery>(std::move(qp), [this](const QueryProgress& p) { OnProgress(p); });
+    PS_RETURN_IF_ERROR(q->Start());
+    queries_.push_back(std::move(q));
+  }
+  for (Service* s : parts_.services) s->SetReady();
+  spdlog::info("pinstream ready: {} queries, data dir {}", queries_.size(), cfg.data_dir);
+  return Status::Ok();
+}
+
+int Daemon::Run() {
+  running_.store(static_cast<int>(queries_.size()));
+  for (auto& q : queries_) {
+    StreamingQuery* raw = q.get();
+    threads_.emplace_back([this, raw] {
+      Status st = raw->Run();
+      if (!st.ok()) any_failed_.store(true);
+      running_.fetch_sub(1);
+      std::lock_guard lock(mu_);
+      cv_.notify_all();
+    });
+  }
+  bool keep_alive = false;
+  for (Service* s : parts_.services) keep_alive |= s->keeps_daemon_alive();
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return drain_.load() || (!keep_alive && running_.load() == 0); });
+  }
+  if (drain_.load()) spdlog::info("draining: stop accepting input, finish and commit running batches");
+  for (Service* s : parts_.services) s->StopAccepting();
+  for (auto& q : queries_) q->Stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  for (Service* s : parts_.services) s->Stop();
+  int failed = 0;
+  for (auto& q : queries_) {
+    auto snap = q->snapshot();
+    if (snap.state == QueryState::kFailed) {
+      ++failed;
+      spdlog::error("query '{}' failed: {}", snap.name, snap.error);
+    }
+  }
+  spdlog::info("pinstream stopped ({} of {} queries failed)", failed, queries_.size());
+  return failed > 0 || any_failed_.load() ? 1 : 0;
+}
+
+void Daemon::RequestDrain() {
+  drain_.store(true);
+  for (auto& q : queries_) q->Stop();
+  std::lock_guard lock(mu_);
+  cv_.notify_all();
+}
+
+StreamingQuery* Daemon::FindQuery(const std::string& name) const {
+  for (const auto& q : queries_) {
+    if (q->name() == name) return q.get();
+  }
+  return nullptr;
+}
+
+std::vector<StreamingQuery*> Daemon::queries() const {
+  std::vector<StreamingQuery*> out;
+  for (const auto& q : queries_) out.push_back(q.get());
+  return out;
+}
+
+std::vector<std::string> Daemon::RecentProgress(const std::string& query) const {
+  std::lock_guard lock(mu_);
+  auto it = progress_.find(query);
+  if (it == progress_.end()) return {};
+  return std::vector<std::string>(it->second.begin(), it->second.end());
+}
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void Daemon::InstallSignalHandling() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  signal_thread_ = std::thread([this, set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    spdlog::info("received {}: draining (send it again to exit at once)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    RequestDrain();
+    sigwait(&set, &sig);
+    std::fprintf(stderr, "pinstream: second signal, exiting at once\n");
+    std::_Exit(130);
+  });
+}
+
+}  // namespace pinstream

@@ -1,0 +1,57 @@
+#include "engine/progress.h"
+
+#include <nlohmann/json.hpp>
+
+#include "engine/time_util.h"
+
+namespace pinstream {
+
+namespace {
+nlohmann::json Offsets(const PartitionOffsets& o) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : o) j[k] = v;
+  return j;
+}
+}  // namespace
+
+std::string QueryProgress::ToJson() const {
+  using nlohmann::ordered_json;
+  ordered_json j;
+  j["id"] = id;
+  j["runId"] = run_id;
+  j["name"] = name;
+  j["timestamp"] = FormatTimestamp(timestamp_ms * 1000, TimestampStyle::kIso);
+  j["batchId"] = batch_id;
+  j["numInputRows"] = num_input_rows;
+  j["inputRowsPerSecond"] = input_rows_per_second;
+  j["processedRowsPerSecond"] = processed_rows_per_second;
+  ordered_json d = ordered_json::object();
+  for (const char* k : {"latestOffset", "queryPlanning", "walCommit", "getBatch", "addBatch",
+                        "commitOffsets", "triggerExecution"}) {
+    auto it = duration_ms.find(k);
+    if (it != duration_ms.end()) d[k] = it->second;
+  }
+  j["durationMs"] = d;
+  ordered_json srcs = ordered_json::array();
+  double secs = duration_ms.count("triggerExecution") ? duration_ms.at("triggerExecution") / 1000.0 : 0;
+  for (const auto& s : sources) {
+    ordered_json o;
+    o["description"] = s.description;
+    o["startOffset"] = Offsets(s.start_offset);
+    o["endOffset"] = Offsets(s.end_offset);
+    o["latestOffset"] = Offsets(s.latest_offset);
+    o["numInputRows"] = s.num_input_rows;
+    o["inputRowsPerSecond"] = num_input_rows > 0 ? input_rows_per_second * s.num_input_rows / num_input_rows : 0.0;
+    o["processedRowsPerSecond"] = secs > 0 ? s.num_input_rows / secs : 0.0;
+    srcs.push_back(std::move(o));
+  }
+  j["sources"] = srcs;
+  j["sink"] = {{"description", sink_description}, {"numOutputRows", num_output_rows}};
+  if (!dead_letter_description.empty()) {
+    j["deadLetter"] = {{"description", dead_letter_description}, {"numOutputRows", num_dead_letter_rows}};
+  }
+  j["backlogRecords"] = backlog_records;
+  return j.dump();
+}
+
+}  // namespace pinstream

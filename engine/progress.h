@@ -1,0 +1,53 @@
+// QueryProgress: what one micro-batch did, in the shape of Spark's StreamingQueryProgress so that
+// dashboards and habits carry over:
+//
+//   {"id": "...", "runId": "...", "name": "pin", "timestamp": "2026-11-22T10:00:00.000Z",
+//    "batchId": 3, "numInputRows": 1200, "inputRowsPerSecond": 2400.0,
+//    "processedRowsPerSecond": 15000.0,
+//    "durationMs": {"latestOffset": 1, "queryPlanning": 0, "walCommit": 2, "getBatch": 5,
+//                   "addBatch": 60, "commitOffsets": 3, "triggerExecution": 71},
+//    "sources": [{"description": "...", "startOffset": {...}, "endOffset": {...},
+//                 "latestOffset": {...}, "numInputRows": 1200, "inputRowsPerSecond": ...,
+//                 "processedRowsPerSecond": ...}],
+//    "sink": {"description": "DeltaSink[pin]", "numOutputRows": 1100},
+//    "deadLetter": {"description": "DeltaSink[pin_errors]", "numOutputRows": 3}}
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/source.h"
+
+namespace pinstream {
+
+struct SourceProgress {
+  std::string name;
+  std::string description;
+  PartitionOffsets start_offset, end_offset, latest_offset;
+  std::int64_t num_input_rows = 0;
+};
+
+struct QueryProgress {
+  std::string id, run_id, name;
+  std::int64_t timestamp_ms = 0;  // trigger start
+  std::int64_t batch_id = 0;
+  std::int64_t num_input_rows = 0;
+  double input_rows_per_second = 0;
+  double processed_rows_per_second = 0;
+  std::map<std::string, std::int64_t> duration_ms;
+  std::vector<SourceProgress> sources;
+  std::string sink_description;
+  std::int64_t num_output_rows = 0;
+  std::string dead_letter_description;
+  std::int64_t num_dead_letter_rows = 0;
+  std::int64_t backlog_records = 0;  // not in Spark: records left for later batches
+
+  std::string ToJson() const;
+};
+
+using ProgressListener = std::function<void(const QueryProgress&)>;
+
+}  // namespace pinstream

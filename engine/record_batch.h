@@ -1,0 +1,205 @@
+// Columnar data: Column, Schema and RecordBatch.
+//
+// A RecordBatch is a slice of one micro-batch in columnar form: named, typed columns of equal
+// length plus one RowId per row. Operators transform batches in place; sinks consume them.
+//
+// Storage of a Column (one struct for every type, so that hot loops see plain vectors):
+//   validity_   one byte per row, 1 = value present, 0 = null
+//   ints_       int64 / timestamp (µs UTC) / bool (0/1) values
+//   doubles_    double values; for array<double>, the concatenated elements
+//   offsets_    string / raw / array<double>: row i spans [offsets_[i], offsets_[i+1]) of
+//               bytes_ (strings) or doubles_ (arrays); size = rows + 1
+//   bytes_      the string arena: one allocation for all the strings of a column
+// Appending a row never allocates per row (vectors grow geometrically; Reserve() avoids that).
+//
+// RowId: every row carries a 64-bit id assigned when the source read it: the high 32 bits are
+// the index of the source chunk within the micro-batch, the low 32 the row within that chunk.
+// Chunks are numbered in plan order, so RowIds give the micro-batch a deterministic total order
+// (the engine merges shard outputs by it) and lead back to the raw record and its source
+// position (for the dead-letter table). Operators must keep RowIds aligned with their rows.
+//
+// Threading: a batch is owned by one thread at a time; it is moved, never shared, between
+// threads. Nothing here is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/check.h"
+#include "engine/status.h"
+#include "engine/types.h"
+
+namespace pinstream {
+
+using RowId = std::uint64_t;
+inline RowId MakeRowId(std::uint32_t chunk, std::uint32_t row) {
+  return (static_cast<RowId>(chunk) << 32) | row;
+}
+inline std::uint32_t RowIdChunk(RowId id) { return static_cast<std::uint32_t>(id >> 32); }
+inline std::uint32_t RowIdRow(RowId id) { return static_cast<std::uint32_t>(id); }
+
+class Column {
+ public:
+  Column() = default;
+  explicit Column(TypeId type);
+
+  TypeId type() const { return type_; }
+  std::size_t size() const { return validity_.size(); }
+  bool empty() const { return validity_.empty(); }
+
+  bool IsNull(std::size_t i) const { return validity_[i] == 0; }
+  bool IsValid(std::size_t i) const { return validity_[i] != 0; }
+  std::size_t NullCount() const;
+
+  // Typed reads; the caller knows the type (PS_CHECKed in debug-free builds only by tests).
+  std::int64_t Int(std::size_t i) const { return ints_[i]; }
+  bool Bool(std::size_t i) const { return ints_[i] != 0; }
+  double Double(std::size_t i) const { return doubles_[i]; }
+  std::string_view Str(std::size_t i) const {
+    return std::string_view(bytes_.data() + offsets_[i], offsets_[i + 1] - offsets_[i]);
+  }
+  std::span<const double> Array(std::size_t i) const {
+    return std::span<const double>(doubles_.data() + offsets_[i], offsets_[i + 1] - offsets_[i]);
+  }
+  // The value as a Value (slow path: stats, errors, display).
+  Value GetValue(std::size_t i) const;
+
+  void Reserve(std::size_t rows, std::size_t bytes = 0);
+  void AppendNull();
+  void AppendBool(bool v);
+  void AppendInt(std::int64_t v);  // int64 and timestamp
+  void AppendDouble(double v);
+  void AppendString(std::string_view v);  // string and raw
+  void AppendArray(std::span<const double> v);
+  // Appends `v` converted to this column's type; InvalidArgument when it cannot be.
+  Status AppendValue(const Value& v);
+  // Appends row `i` of `other`, which must have the same type (or be a null column).
+  void AppendFrom(const Column& other, std::size_t i);
+  // Appends rows [begin, end) of `other` (same type).
+  void AppendRange(const Column& other, std::size_t begin, std::size_t end);
+
+  // A column of `n` nulls of type `type`.
+  static Column Nulls(TypeId type, std::size_t n);
+  // Gathers `rows` (in order) into a new column.
+  Column Take(std::span<const std::uint32_t> rows) const;
+  // Keeps rows whose keep[i] != 0, in place.
+  void Compact(std::span<const std::uint8_t> keep);
+
+  // Bytes held (approximate): used for memory accounting and benchmarks.
+  std::size_t ByteSize() const;
+
+  // Direct access for encoders and fast paths.
+  const std::vector<std::uint8_t>& validity() const { return validity_; }
+  const std::vector<std::int64_t>& ints() const { return ints_; }
+  const std::vector<double>& doubles() const { return doubles_; }
+  const std::vector<std::uint64_t>& offsets() const { return offsets_; }
+  const std::string& bytes() const { return bytes_; }
+  std::vector<std::uint8_t>& mutable_validity() { return validity_; }
+  std::vector<std::int64_t>& mutable_ints() { return ints_; }
+  std::vector<double>& mutable_doubles() { return doubles_; }
+  std::vector<std::uint64_t>& mutable_offsets() { return offsets_; }
+  std::string& mutable_bytes() { return bytes_; }
+  // Sets the value of row i to null (keeps storage aligned).
+  void SetNull(std::size_t i) { validity_[i] = 0; }
+
+  // Verifies internal invariants (sizes agree). For decoders of stored data.
+  Status Validate() const;
+
+ private:
+  TypeId type_ = TypeId::kNull;
+  std::vector<std::uint8_t> validity_;
+  std::vector<std::int64_t> ints_;
+  std::vector<double> doubles_;
+  std::vector<std::uint64_t> offsets_;
+  std::string bytes_;
+};
+
+struct Field {
+  std::string name;
+  TypeId type = TypeId::kNull;
+  bool nullable = true;
+  bool operator==(const Field& o) const {
+    return name == o.name && type == o.type && nullable == o.nullable;
+  }
+};
+
+class Schema {
+ public:
+  Schema() = default;
+  explicit Schema(std::vector<Field> fields) : fields_(std::move(fields)) {}
+
+  const std::vector<Field>& fields() const { return fields_; }
+  std::size_t size() const { return fields_.size(); }
+  const Field& field(std::size_t i) const { return fields_[i]; }
+  int FieldIndex(std::string_view name) const;  // -1 when absent
+  void AddField(Field f) { fields_.push_back(std::move(f)); }
+  bool operator==(const Schema& o) const { return fields_ == o.fields_; }
+
+  // "ind: int64, country: string, ..." for messages.
+  std::string ToString() const;
+  // JSON form stored with tables: [{"name":..,"type":..,"nullable":..}, ...]
+  std::string ToJson() const;
+  static Result<Schema> FromJson(std::string_view json);
+
+ private:
+  std::vector<Field> fields_;
+};
+
+class RecordBatch {
+ public:
+  RecordBatch() = default;
+
+  std::size_t num_rows() const { return row_ids_.size(); }
+  std::size_t num_columns() const { return columns_.size(); }
+  const std::string& name(std::size_t i) const { return names_[i]; }
+  const std::vector<std::string>& names() const { return names_; }
+  Column& column(std::size_t i) { return columns_[i]; }
+  const Column& column(std::size_t i) const { return columns_[i]; }
+  int FindColumn(std::string_view name) const;  // -1 when absent
+
+  std::vector<RowId>& row_ids() { return row_ids_; }
+  const std::vector<RowId>& row_ids() const { return row_ids_; }
+
+  // Adds a column; its size must equal num_rows() (an empty batch takes the column's size only
+  // if it has no rows and no columns yet and row ids are then set by the caller).
+  void AddColumn(std::string name, Column column);
+  void SetColumn(std::size_t i, Column column) { columns_[i] = std::move(column); }
+  void RemoveColumn(std::size_t i);
+  void RenameColumn(std::size_t i, std::string name) { names_[i] = std::move(name); }
+  // Keeps the columns at `order`, in that order.
+  void SelectColumns(std::span<const std::size_t> order);
+
+  Schema schema() const;
+  // Gathers rows into a new batch with the same columns.
+  RecordBatch Take(std::span<const std::uint32_t> rows) const;
+  // Keeps rows with keep[i] != 0, in place.
+  void Compact(std::span<const std::uint8_t> keep);
+  // Appends all rows of `other`; columns are matched by name. Columns missing on one side are
+  // filled with nulls; a type mismatch is an InvalidArgument naming the column and both types.
+  Status Append(const RecordBatch& other);
+  std::size_t ByteSize() const;
+
+  // Consistency check (all columns num_rows long). For tests and decoders.
+  Status Validate() const;
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<Column> columns_;
+  std::vector<RowId> row_ids_;
+};
+
+// 64-bit hash of a byte string, stable within a process run. Used for shard routing and keyed
+// state partitioning (never persisted as a key).
+std::uint64_t HashBytes(std::string_view bytes);
+// Appends a canonical byte encoding of the values of `key_columns` in row `row` to *out
+// (type-tagged and length-prefixed, so distinct keys never encode alike). Keyed operators store
+// state under this encoding; it is also what the exchange hashes.
+void EncodeKey(const RecordBatch& batch, std::span<const int> key_columns, std::size_t row, std::string* out);
+// HashBytes(EncodeKey(...)): the shard of a key is HashRow(...) % shards, and a keyed operator
+// can recompute it from a stored state key with HashBytes(key) % shards.
+std::uint64_t HashRow(const RecordBatch& batch, std::span<const int> key_columns, std::size_t row);
+
+}  // namespace pinstream

@@ -1,0 +1,115 @@
+// Registries: config `kind` → parser of the typed config → spec (a factory of instances).
+//
+// Each plugin folder (operators/, connectors/) has a registry.cc with ONE explicit list of
+// Register() calls — no static-initialiser magic. The binary's composition root
+// (engine/cli/) fills a Registries object from those lists and hands it to the config loader,
+// which is how the engine parses `kind: parse_json` without naming any operator.
+//
+// Parsers run at config load time (also for `pinstream validate`): they read the node with
+// ConfigNode, throw ConfigError with file:line:col on bad input, and return an immutable spec.
+// Specs create runtime instances later (Create), possibly many (one operator per shard).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/config_node.h"
+#include "engine/operator.h"
+#include "engine/sink.h"
+#include "engine/source.h"
+
+namespace pinstream {
+
+struct SourceCreateContext {
+  std::string source_name;
+};
+
+class SourceSpec {
+ public:
+  virtual ~SourceSpec() = default;
+  virtual std::string_view kind() const = 0;
+  // What identifies the data this source reads (a directory, a topic); part of the checkpoint
+  // metadata so that pointing a query at different data is detected on restart.
+  virtual std::string Descriptor() const = 0;
+  virtual Result<std::unique_ptr<Source>> Create(const SourceCreateContext& ctx) const = 0;
+};
+
+struct SinkCreateContext {
+  std::string query_name;
+  bool dead_letter = false;  // the query's dead-letter sink
+};
+
+class SinkSpec {
+ public:
+  virtual ~SinkSpec() = default;
+  virtual std::string_view kind() const = 0;
+  virtual std::string Descriptor() const = 0;
+  // The delta table written, if any (used to validate table names and list them).
+  virtual std::string TableName() const { return {}; }
+  virtual Result<std::unique_ptr<Sink>> Create(const SinkCreateContext& ctx) const = 0;
+};
+
+template <typename Spec>
+class Registry {
+ public:
+  using Parser = std::function<std::shared_ptr<const Spec>(const ConfigNode& node)>;
+
+  // `summary` is one line shown by `pinstream validate --list-kinds` and in errors.
+  void Register(std::string kind, std::string summary, Parser parser) {
+    entries_[std::move(kind)] = Entry{std::move(summary), std::move(parser)};
+  }
+
+  // Reads `kind` from `node` and calls its parser; unknown kinds fail with a suggestion.
+  std::shared_ptr<const Spec> Parse(const ConfigNode& node, std::string_view what) const {
+    if (!node.IsMap()) node.Fail(std::string("expected a mapping with a 'kind' key for the ") + std::string(what));
+    std::string kind = node.GetString("kind");
+    auto it = entries_.find(kind);
+    if (it == entries_.end()) {
+      std::vector<std::string> kinds = Kinds();
+      std::string hint = NearestMatch(kind, kinds);
+      std::string msg = "unknown " + std::string(what) + " kind '" + kind + "'";
+      msg += hint.empty() ? " (known kinds: " + Join(kinds) + ")" : " (did you mean '" + hint + "'?)";
+      node.Get("kind").Fail(msg);
+    }
+    return it->second.parser(node.WithImplicitKeys({"kind", "name"}));
+  }
+
+  bool Has(std::string_view kind) const { return entries_.count(std::string(kind)) > 0; }
+  std::vector<std::string> Kinds() const {
+    std::vector<std::string> out;
+    for (const auto& [k, e] : entries_) out.push_back(k);
+    return out;
+  }
+  std::string Summary(const std::string& kind) const {
+    auto it = entries_.find(kind);
+    return it == entries_.end() ? std::string() : it->second.summary;
+  }
+
+ private:
+  static std::string Join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+  }
+  struct Entry {
+    std::string summary;
+    Parser parser;
+  };
+  std::map<std::string, Entry> entries_;
+};
+
+using OperatorRegistry = Registry<OperatorSpec>;
+using SourceRegistry = Registry<SourceSpec>;
+using SinkRegistry = Registry<SinkSpec>;
+
+struct Registries {
+  OperatorRegistry operators;
+  SourceRegistry sources;
+  SinkRegistry sinks;
+};
+
+}  // namespace pinstream

@@ -1,0 +1,99 @@
+// ShardExecutor: runs a query's operator chain on N shard worker threads.
+//
+// The query's operators are cut into stages at every keyed operator (one whose spec declares
+// KeyColumns()). Stage 0 receives source chunks routed by the query thread (by record key hash,
+// or whole chunks round-robin when records have no key). Between stages, each shard partitions
+// its output by the next stage's key columns and shard j's next input is the merge, in RowId
+// order, of bucket j of every shard — the "exchange" (Spark's shuffle). Every row of a key
+// therefore meets the same operator instance, and because merges follow RowId order the output
+// does not depend on the number of shards or on thread timing.
+//
+// Per micro-batch (query thread):
+//   BeginBatch(id, ts) → Submit(shard, chunk)* → Finish() → BatchOutput (rows in RowId order,
+//   plus every row rejected by an operator).
+// Submit() blocks when the shard's bounded channel is full (backpressure on the reader).
+// After Finish() the query thread may touch the shards' keyed state (StageStateChanges) — the
+// workers are idle between Finish() and the next Submit().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/channel.h"
+#include "engine/commit_txn.h"
+#include "engine/keyed_state.h"
+#include "engine/operator.h"
+#include "engine/record_batch.h"
+#include "engine/status.h"
+
+namespace pinstream {
+
+struct RejectedRow {
+  RowId row_id = 0;
+  std::string operator_name;
+  std::string reason;
+};
+
+struct BatchOutput {
+  RecordBatch rows;
+  std::vector<RejectedRow> rejected;
+};
+
+// Merges batches whose rows are each sorted by RowId into one batch sorted by RowId.
+// Columns are matched by name (missing ones become nulls). Consecutive rows from the same input
+// are copied as ranges.
+Result<RecordBatch> MergeByRowId(std::vector<RecordBatch>& inputs);
+
+class ShardExecutor {
+ public:
+  struct OperatorSlot {
+    std::string name;
+    const OperatorSpec* spec;
+  };
+
+  // Creates the per-shard operator instances (stateful ones load their state now) and starts
+  // the workers. `state_reader` backs the keyed state (may be null if no operator is stateful).
+  static Result<std::unique_ptr<ShardExecutor>> Create(std::string query_name, int num_shards,
+                                                       std::size_t queue_capacity,
+                                                       std::vector<OperatorSlot> operators,
+                                                       StateReader* state_reader);
+  ~ShardExecutor();
+
+  int num_shards() const { return static_cast<int>(shards_.size()); }
+
+  void BeginBatch(std::int64_t batch_id, std::int64_t batch_timestamp_us);
+  void Submit(int shard, RecordBatch batch);
+  Result<BatchOutput> Finish();
+
+  // Stages every shard's pending keyed-state changes into `txn`. Call after Finish().
+  void StageStateChanges(std::int64_t batch_id, CommitTxn& txn);
+  void DiscardStateChanges();
+
+ private:
+  struct Stage {
+    std::size_t first_op = 0, end_op = 0;  // [first, end) in operators_
+    std::vector<std::string> key_columns;  // empty for stage 0
+  };
+  struct Task;
+  struct Shard;
+
+  ShardExecutor() = default;
+  void WorkerLoop(Shard* shard);
+  void RunStage(Shard* shard, std::size_t stage, RecordBatch batch);
+  void PartitionForStage(Shard* shard, std::size_t stage);
+  void Gather(Shard* shard, std::size_t stage);
+  void RunAllShards(std::size_t stage, int kind);
+
+  std::string query_name_;
+  std::vector<OperatorSlot> operators_;
+  std::vector<Stage> stages_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  BatchLatch latch_;
+  std::int64_t batch_id_ = 0;
+  std::int64_t batch_ts_us_ = 0;
+};
+
+}  // namespace pinstream

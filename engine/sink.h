@@ -1,0 +1,46 @@
+// Sink: where a query's output goes, committed with the batch that produced it.
+//
+// Lifecycle (query thread only, never concurrently):
+//   1. Open(ctx) once before the first batch.
+//   2. per batch N: Stage(N, output, txn) exactly once per batch attempt, after all operators
+//      ran. `output` is the whole batch's output, rows in source order (RowId order).
+//      A transactional sink stages its writes into `txn` so that they become durable with the
+//      batch's commit marker; it must not make anything visible before the commit (use
+//      txn.OnCommitted for in-memory effects). A non-transactional sink must be idempotent for
+//      a batch id (a replayed batch N rewrites the same output) or document that it is
+//      at-least-once.
+//   3. Close() at shutdown.
+// A Stage() error fails the batch: nothing of it is committed, and the query stops with that
+// error (the same batch is re-run after a restart).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "engine/commit_txn.h"
+#include "engine/record_batch.h"
+#include "engine/status.h"
+
+namespace pinstream {
+
+struct SinkContext {
+  std::string query_name;
+  std::string query_id;   // stable across restarts (checkpoint metadata)
+  std::int64_t epoch = 0;  // bumped by `checkpoint rewind`, part of the txn id
+};
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual std::string_view kind() const = 0;
+  // For progress reports: DeltaSink[pin], FileSink[/out].
+  virtual std::string Describe() const = 0;
+  [[nodiscard]] virtual Status Open(const SinkContext& ctx) = 0;
+  [[nodiscard]] virtual Status Stage(std::int64_t batch_id, const RecordBatch& output,
+                                     CommitTxn& txn) = 0;
+  virtual void Close() {}
+};
+
+}  // namespace pinstream

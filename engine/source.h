@@ -1,0 +1,114 @@
+// Source: a replayable input of a streaming query.
+//
+// A source is a set of named partitions, each an ordered sequence of records addressed by an
+// int64 offset (Kafka: the message offset; the HTTP source log: the record's sequence in its
+// partition; files: the byte offset of the record in the file, with one partition per file).
+// Offsets are opaque to the engine except that they are ordered and that [start, end) ranges
+// of them can be read again, returning the same records: this is what makes exactly-once replay
+// possible. Positions live only in pinstream's checkpoint (offset log), never in the source.
+//
+// Lifecycle (all calls from the query's own thread, never concurrently):
+//   1. Open()                     once, before anything else; may fail (missing directory, broker
+//                                 unreachable: retryable).
+//   2. per trigger: LatestOffsets(committed) → the engine plans [committed, latest) ranges, capped
+//      with LimitRange(); writes offsets/N; then Read() for each planned range.
+//   3. OnBatchCommitted(ends)     after batch N is durable (lag reporting, log retention).
+// Read() must return exactly the records of [start, end) in offset order and call `emit` with
+// chunks of at most `max_chunk_rows` records. It must not block forever: a source that cannot
+// deliver the planned range returns a retryable Status.
+#pragma once
+
+#include <cstdint>
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/record_batch.h"
+#include "engine/status.h"
+
+namespace pinstream {
+
+// Partition name → offset. Ordered so that plans and their JSON are deterministic.
+using PartitionOffsets = std::map<std::string, std::int64_t>;
+
+struct ReadRange {
+  std::string partition;
+  std::int64_t start = 0;  // inclusive
+  std::int64_t end = 0;    // exclusive
+};
+
+// A record the source could read but not decode into its schema (e.g. a CSV row with an
+// unterminated quote). It goes to the query's dead-letter table; the query goes on.
+struct SourceRecordError {
+  std::int64_t offset = 0;
+  std::string reason;
+  std::string raw;
+};
+
+// Records read from one partition, in offset order.
+struct SourceChunk {
+  RecordBatch batch;                   // row ids are assigned by the engine
+  std::vector<std::int64_t> offsets;   // offset of each row's record; size = batch.num_rows()
+  int key_column = -1;                 // column holding the record key used for routing, or -1
+  std::vector<SourceRecordError> errors;
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+
+  // "file", "http", "kafka", ... (the config kind).
+  virtual std::string_view kind() const = 0;
+  // One line for progress reports: e.g. FileSource[/data/in], KafkaV2[Subscribe[pin]].
+  virtual std::string Describe() const = 0;
+
+  [[nodiscard]] virtual Status Open() = 0;
+
+  // The current end (exclusive) offset of every partition the source has now. `committed` is the
+  // end of the last committed batch (empty before the first). Partitions that no longer exist
+  // are left out. With `apply_limits`, a source honours its own per-trigger limits (a file
+  // source's max_files_per_trigger admits only that many new files); without, it reports
+  // everything it has (Trigger.AvailableNow's target).
+  virtual Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed,
+                                                 bool apply_limits) = 0;
+
+  // Where reading starts for a partition that has no committed offset (earliest/latest policy).
+  virtual Result<std::int64_t> InitialOffset(const std::string& partition) {
+    (void)partition;
+    return std::int64_t{0};
+  }
+
+  // True when end - start is the number of records in a range (log-like sources). When false,
+  // the engine asks LimitRange() to cap a range by record count.
+  virtual bool OffsetsCountRecords() const { return true; }
+
+  // The end offset of the first `max_records` records of [start, end). Only called when
+  // OffsetsCountRecords() is false.
+  struct Limited {
+    std::int64_t end = 0;      // new end offset
+    std::int64_t records = 0;  // records in [start, end)
+  };
+  virtual Result<Limited> LimitRange(const std::string& partition, std::int64_t start,
+                                     std::int64_t end, std::int64_t max_records) {
+    (void)partition;
+    std::int64_t e = std::min(end, start + max_records);
+    return Limited{e, e - start};
+  }
+
+  using ChunkConsumer = std::function<Status(SourceChunk&&)>;
+  [[nodiscard]] virtual Status Read(const ReadRange& range, std::size_t max_chunk_rows,
+                                    const ChunkConsumer& emit) = 0;
+
+  // A position as users read it: "user_data.csv:line 17", "pin-topic/0@41".
+  virtual std::string DescribePosition(const std::string& partition, std::int64_t offset) const {
+    return partition + "@" + std::to_string(offset);
+  }
+
+  virtual void OnBatchCommitted(const PartitionOffsets& committed_ends) { (void)committed_ends; }
+};
+
+}  // namespace pinstream

@@ -1,0 +1,499 @@
+#include "engine/streaming_query.h"
+
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "engine/dead_letter.h"
+#include "engine/time_util.h"
+
+namespace pinstream {
+
+std::string_view QueryStateName(QueryState s) {
+  switch (s) {
+    case QueryState::kInitializing: return "initializing";
+    case QueryState::kActive: return "active";
+    case QueryState::kIdle: return "idle";
+    case QueryState::kRetrying: return "retrying";
+    case QueryState::kFinished: return "finished";
+    case QueryState::kStopped: return "stopped";
+    case QueryState::kFailed: return "failed";
+  }
+  return "?";
+}
+
+std::string NewUuid() {
+  static thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                          static_cast<std::uint64_t>(MonotonicNanos()));
+  std::uint64_t a = rng(), b = rng();
+  a = (a & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4
+  b = (b & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // variant 10
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFFF,
+                     b >> 48, b & 0xFFFFFFFFFFFFULL);
+}
+
+struct BatchInputs {
+  struct Chunk {
+    std::size_t source_index;
+    std::string partition;
+    std::vector<std::int64_t> offsets;
+  };
+  std::vector<Chunk> chunks;
+};
+
+StreamingQuery::StreamingQuery(QueryParts parts, ProgressListener listener)
+    : config_(parts.config),
+      sources_(std::move(parts.sources)),
+      source_descriptors_(std::move(parts.source_descriptors)),
+      sink_(std::move(parts.sink)),
+      dead_letter_(std::move(parts.dead_letter)),
+      checkpoint_(std::move(parts.checkpoint)),
+      listener_(std::move(listener)),
+      retry_initial_us_(parts.retry_initial_us),
+      retry_max_us_(parts.retry_max_us) {
+  int shards = config_->shards > 0 ? config_->shards : parts.default_shards;
+  if (shards <= 0) shards = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  num_shards_ = shards;
+  snap_.name = config_->name;
+}
+
+StreamingQuery::~StreamingQuery() {
+  executor_.reset();
+  if (sink_) sink_->Close();
+  if (dead_letter_) dead_letter_->Close();
+}
+
+void StreamingQuery::SetState(QueryState s, std::string error) {
+  std::lock_guard lock(mu_);
+  snap_.state = s;
+  if (!error.empty()) snap_.error = std::move(error);
+}
+
+QuerySnapshot StreamingQuery::snapshot() const {
+  std::lock_guard lock(mu_);
+  QuerySnapshot s = snap_;
+  s.backlog_records = backlog_.load();
+  return s;
+}
+
+void StreamingQuery::Stop() {
+  stop_.store(true);
+  std::lock_guard lock(mu_);
+  wake_ = true;
+  cv_.notify_all();
+}
+
+void StreamingQuery::Wake() {
+  std::lock_guard lock(mu_);
+  wake_ = true;
+  cv_.notify_all();
+}
+
+bool StreamingQuery::WaitFor(std::int64_t micros) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, std::chrono::microseconds(micros), [&] { return wake_ || stop_.load(); });
+  wake_ = false;
+  return !stop_.load();
+}
+
+Status StreamingQuery::BuildExecutor() {
+  executor_.reset();
+  std::vector<ShardExecutor::OperatorSlot> slots;
+  for (const auto& op : config_->operators) slots.push_back({op.name, op.spec.get()});
+  PS_ASSIGN_OR_RETURN(executor_, ShardExecutor::Create(config_->name, num_shards_,
+                                                       static_cast<std::size_t>(config_->queue_capacity),
+                                                       std::move(slots), checkpoint_.get()));
+  return Status::Ok();
+}
+
+Status StreamingQuery::Start() {
+  const std::string ctx = fmt::format("query '{}'", config_->name);
+  // Metadata: what this checkpoint was written for.
+  QueryMetadata current;
+  current.name = config_->name;
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    current.sources.push_back(fmt::format("{}:{}:{}", config_->sources[i], sources_[i]->kind(),
+                                          source_descriptors_[i]));
+  }
+  for (std::size_t i = 0; i < config_->operators.size(); ++i) {
+    const auto& spec = config_->operators[i].spec;
+    if (spec->stateful()) {
+      current.stateful_operators.push_back(fmt::format("{}:{}:{}", i, spec->kind(), spec->StateFingerprint()));
+    }
+  }
+  PS_ASSIGN_OR_RETURN(auto stored, checkpoint_->ReadMetadata());
+  if (stored) {
+    PS_RETURN_IF_ERROR(CheckMetadataCompatible(*stored, current));
+    meta_ = *stored;
+  } else {
+    meta_ = current;
+    meta_.id = NewUuid();
+    meta_.created_ms = NowMicros() / 1000;
+    PS_RETURN_IF_ERROR(checkpoint_->WriteMetadata(meta_).WithContext(ctx));
+  }
+  run_id_ = NewUuid();
+  {
+    std::lock_guard lock(mu_);
+    snap_.id = meta_.id;
+    snap_.run_id = run_id_;
+  }
+
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    PS_RETURN_IF_ERROR(sources_[i]->Open().WithContext(fmt::format("{} source '{}'", ctx, config_->sources[i])));
+  }
+  SinkContext sctx{config_->name, meta_.id, meta_.epoch};
+  PS_RETURN_IF_ERROR(sink_->Open(sctx).WithContext(ctx + " sink"));
+  if (dead_letter_) PS_RETURN_IF_ERROR(dead_letter_->Open(sctx).WithContext(ctx + " dead-letter sink"));
+
+  std::vector<NamedSource> named;
+  for (std::size_t i = 0; i < sources_.size(); ++i) named.push_back({config_->sources[i], sources_[i].get()});
+  planner_ = std::make_unique<MicroBatchPlanner>(std::move(named), config_->max_records_per_trigger);
+
+  // Recovery.
+  PS_ASSIGN_OR_RETURN(auto latest, checkpoint_->LatestOffsets());
+  PS_ASSIGN_OR_RETURN(auto committed, checkpoint_->LatestCommittedBatch());
+  if (committed) {
+    PS_ASSIGN_OR_RETURN(auto ends, checkpoint_->GetOffsets(*committed));
+    if (!ends) {
+      return Corruption(fmt::format(
+          "{}: commits/{} exists but offsets/{} does not; the checkpoint is damaged. Run "
+          "`pinstream checkpoint show {}` to inspect it, then `pinstream checkpoint rewind {} "
+          "--to-batch N` to an intact batch or `pinstream checkpoint reset {}`",
+          ctx, *committed, *committed, config_->name, config_->name, config_->name));
+    }
+    committed_ends_ = ends->sources;
+    next_batch_ = *committed + 1;
+  }
+  if (latest && (!committed || latest->batch_id > *committed)) {
+    if (latest->batch_id != next_batch_) {
+      return Corruption(fmt::format(
+          "{}: offsets/{} exists but the last commit is {}; batches in between are missing. "
+          "Inspect with `pinstream checkpoint show {}`",
+          ctx, latest->batch_id, committed ? std::to_string(*committed) : "none", config_->name));
+    }
+    pending_ = *latest;
+    spdlog::info("{}: batch {} was planned but not committed; it will be re-run with its logged offsets",
+                 ctx, latest->batch_id);
+  }
+  PS_RETURN_IF_ERROR(BuildExecutor());
+  SetState(QueryState::kIdle);
+  spdlog::info("{} started: id={} runId={} shards={} trigger={} next batch {}", ctx, meta_.id, run_id_,
+               num_shards_, config_->trigger.ToString(), next_batch_);
+  return Status::Ok();
+}
+
+Result<bool> StreamingQuery::RunNextBatch(bool apply_cap, const std::map<std::string, PartitionOffsets>* bound) {
+  std::int64_t trigger_start_ms = NowMicros() / 1000;
+  std::int64_t t0 = MonotonicNanos();
+  BatchPlan plan;
+  std::int64_t wal_ns = 0;
+  if (pending_) {
+    std::optional<OffsetLogEntry> prev;
+    if (pending_->batch_id > 0) {
+      PS_ASSIGN_OR_RETURN(prev, checkpoint_->GetOffsets(pending_->batch_id - 1));
+    }
+    PS_ASSIGN_OR_RETURN(plan, planner_->PlanFromLog(*pending_, prev ? &*prev : nullptr));
+    plan.latest = plan.offsets.sources;
+  } else {
+    PS_ASSIGN_OR_RETURN(plan, planner_->PlanNext(next_batch_, trigger_start_ms, committed_ends_, bound, apply_cap));
+    std::int64_t available = plan.backlog_records;
+    backlog_.store(available);
+    if (plan.empty()) return false;
+    std::int64_t w0 = MonotonicNanos();
+    PS_RETURN_IF_ERROR(checkpoint_->WriteOffsets(plan.offsets).WithContext(
+        fmt::format("query '{}' writing offsets/{}", config_->name, next_batch_)));
+    wal_ns = MonotonicNanos() - w0;
+    pending_ = plan.offsets;
+  }
+  std::int64_t planning_ns = MonotonicNanos() - t0 - wal_ns;
+  SetState(QueryState::kActive);
+  Status st = ExecuteBatch(plan, trigger_start_ms, planning_ns, wal_ns);
+  if (!st.ok()) {
+    // Operators may have changed in-memory state while processing the failed attempt: rebuild
+    // them from committed state so that the retry starts exactly where the first attempt did.
+    executor_.reset();
+    Status rebuild = BuildExecutor();
+    if (!rebuild.ok()) spdlog::error("query '{}': rebuilding operators failed: {}", config_->name, rebuild.ToString());
+    return st;
+  }
+  committed_ends_ = plan.offsets.sources;
+  pending_.reset();
+  next_batch_ = plan.offsets.batch_id + 1;
+  return true;
+}
+
+void StreamingQuery::SubmitRouted(RecordBatch batch, int key_column, std::uint32_t chunk_index) {
+  int n = executor_->num_shards();
+  if (n == 1) {
+    executor_->Submit(0, std::move(batch));
+    return;
+  }
+  if (key_column < 0) {
+    executor_->Submit(static_cast<int>(chunk_index % static_cast<std::uint32_t>(n)), std::move(batch));
+    return;
+  }
+  const Column& key = batch.column(static_cast<std::size_t>(key_column));
+  std::vector<std::vector<std::uint32_t>> rows(static_cast<std::size_t>(n));
+  for (std::size_t r = 0; r < batch.num_rows(); ++r) {
+    std::uint64_t h = key.IsNull(r) || !IsBinaryLike(key.type()) ? (chunk_index + r) : HashBytes(key.Str(r));
+    rows[h % static_cast<std::uint64_t>(n)].push_back(static_cast<std::uint32_t>(r));
+  }
+  for (int j = 0; j < n; ++j) {
+    auto& rj = rows[static_cast<std::size_t>(j)];
+    if (rj.empty()) continue;
+    if (rj.size() == batch.num_rows()) {
+      executor_->Submit(j, std::move(batch));
+      return;
+    }
+    executor_->Submit(j, batch.Take(rj));
+  }
+}
+
+Status StreamingQuery::ReadAndSubmit(const BatchPlan& plan, std::vector<std::int64_t>* rows_per_source,
+                                     BatchInputs* inputs, DeadLetterBuilder* dlq) {
+  for (const auto& pr : plan.ranges) {
+    Source* src = sources_[pr.source_index].get();
+    const std::string& src_name = config_->sources[pr.source_index];
+    Status st = src->Read(pr.range, static_cast<std::size_t>(config_->chunk_rows), [&](SourceChunk&& chunk) -> Status {
+      if (inputs->chunks.size() >= UINT32_MAX) return ResourceExhausted("too many chunks in one batch");
+      auto idx = static_cast<std::uint32_t>(inputs->chunks.size());
+      std::size_t n = chunk.batch.num_rows();
+      if (chunk.offsets.size() != n) {
+        return Internal(fmt::format("source '{}' returned {} offsets for {} rows", src_name, chunk.offsets.size(), n));
+      }
+      for (const auto& err : chunk.errors) {
+        dlq->Add(DeadLetterRow{"source", err.reason, src_name, pr.range.partition, err.offset,
+                               src->DescribePosition(pr.range.partition, err.offset), err.raw, false});
+      }
+      (*rows_per_source)[pr.source_index] += static_cast<std::int64_t>(n + chunk.errors.size());
+      if (n == 0) return Status::Ok();
+      auto& ids = chunk.batch.row_ids();
+      ids.resize(n);
+      for (std::size_t r = 0; r < n; ++r) ids[r] = MakeRowId(idx, static_cast<std::uint32_t>(r));
+      inputs->chunks.push_back(BatchInputs::Chunk{pr.source_index, pr.range.partition, std::move(chunk.offsets)});
+      SubmitRouted(std::move(chunk.batch), chunk.key_column, idx);
+      return Status::Ok();
+    });
+    if (!st.ok()) {
+      return st.WithContext(fmt::format("query '{}' reading source '{}' partition '{}' [{}, {})", config_->name,
+                                        src_name, pr.range.partition, pr.range.start, pr.range.end));
+    }
+  }
+  return Status::Ok();
+}
+
+Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_start_ms, std::int64_t planning_ns,
+                                    std::int64_t wal_ns) {
+  const std::int64_t batch_id = plan.offsets.batch_id;
+  const std::int64_t batch_ts_us = plan.offsets.batch_timestamp_ms * 1000;
+  std::int64_t t_exec = MonotonicNanos();
+
+  executor_->BeginBatch(batch_id, batch_ts_us);
+  std::vector<std::int64_t> rows_per_source(sources_.size(), 0);
+  BatchInputs inputs;
+  DeadLetterBuilder dlq(config_->name, batch_id, batch_ts_us);
+  Status read_st = ReadAndSubmit(plan, &rows_per_source, &inputs, &dlq);
+  std::int64_t get_batch_ns = MonotonicNanos() - t_exec;
+  auto out = executor_->Finish();  // always drain the shards, even after a read error
+  PS_RETURN_IF_ERROR(read_st);
+  if (!out.ok()) return out.status();
+  BatchOutput& output = out.value();
+
+  // Rejected rows → dead-letter rows, with the raw record read back from the source.
+  for (const auto& rej : output.rejected) {
+    const auto& chunk = inputs.chunks[RowIdChunk(rej.row_id)];
+    std::int64_t offset = chunk.offsets[RowIdRow(rej.row_id)];
+    Source* src = sources_[chunk.source_index].get();
+    DeadLetterRow row{rej.operator_name, rej.reason, config_->sources[chunk.source_index], chunk.partition,
+                      offset, src->DescribePosition(chunk.partition, offset), {}, false};
+    std::string raw;
+    bool found = false;
+    Status rs = src->Read(ReadRange{chunk.partition, offset, offset + 1}, 1, [&](SourceChunk&& c) -> Status {
+      if (!found && c.batch.num_rows() > 0) {
+        raw = RawRecordText(c.batch, 0);
+        found = true;
+      } else if (!found && !c.errors.empty()) {
+        raw = c.errors[0].raw;
+        found = true;
+      }
+      return Status::Ok();
+    });
+    if (!rs.ok() || !found) {
+      row.raw_missing = true;
+      row.reason += fmt::format(" (raw record could not be read back: {})", rs.ok() ? "not found" : rs.ToString());
+    } else {
+      row.raw = std::move(raw);
+    }
+    dlq.Add(row);
+  }
+
+  std::int64_t num_input = 0;
+  for (auto n : rows_per_source) num_input += n;
+  std::int64_t num_dlq = static_cast<std::int64_t>(dlq.size());
+  std::int64_t num_output = static_cast<std::int64_t>(output.rows.num_rows());
+
+  std::unique_ptr<CommitTxn> txn = checkpoint_->BeginCommit(batch_id);
+  PS_RETURN_IF_ERROR(sink_->Stage(batch_id, output.rows, *txn)
+                         .WithContext(fmt::format("query '{}' batch {} sink {}", config_->name, batch_id, sink_->Describe())));
+  if (num_dlq > 0) {
+    if (!dead_letter_) {
+      return FailedPrecondition(fmt::format(
+          "query '{}' batch {}: {} rows failed and the query has no dead_letter sink to keep them; "
+          "add `dead_letter: <table>` to the query",
+          config_->name, batch_id, num_dlq));
+    }
+    RecordBatch dl = dlq.Build();
+    PS_RETURN_IF_ERROR(dead_letter_->Stage(batch_id, dl, *txn)
+                           .WithContext(fmt::format("query '{}' batch {} dead-letter sink", config_->name, batch_id)));
+  }
+  executor_->StageStateChanges(batch_id, *txn);
+  std::int64_t add_batch_ns = MonotonicNanos() - t_exec - get_batch_ns;
+
+  QueryProgress p;
+  p.id = meta_.id;
+  p.run_id = run_id_;
+  p.name = config_->name;
+  p.timestamp_ms = trigger_start_ms;
+  p.batch_id = batch_id;
+  p.num_input_rows = num_input;
+  p.num_output_rows = num_output;
+  p.num_dead_letter_rows = num_dlq;
+  p.sink_description = sink_->Describe();
+  if (dead_letter_) p.dead_letter_description = dead_letter_->Describe();
+  p.backlog_records = backlog_.load();
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    SourceProgress sp;
+    sp.name = config_->sources[i];
+    sp.description = sources_[i]->Describe();
+    auto s = plan.starts.find(sp.name);
+    if (s != plan.starts.end()) sp.start_offset = s->second;
+    auto e = plan.offsets.sources.find(sp.name);
+    if (e != plan.offsets.sources.end()) sp.end_offset = e->second;
+    auto l = plan.latest.find(sp.name);
+    if (l != plan.latest.end()) sp.latest_offset = l->second;
+    sp.num_input_rows = rows_per_source[i];
+    p.sources.push_back(std::move(sp));
+  }
+
+  CommitLogEntry entry;
+  entry.batch_id = batch_id;
+  entry.committed_at_ms = NowMicros() / 1000;
+  entry.num_input_rows = num_input;
+  entry.num_output_rows = num_output;
+  entry.num_dead_letter_rows = num_dlq;
+  std::int64_t c0 = MonotonicNanos();
+  p.duration_ms["latestOffset"] = planning_ns / 1'000'000;
+  p.duration_ms["queryPlanning"] = 0;
+  p.duration_ms["walCommit"] = wal_ns / 1'000'000;
+  p.duration_ms["getBatch"] = get_batch_ns / 1'000'000;
+  p.duration_ms["addBatch"] = add_batch_ns / 1'000'000;
+  entry.progress_json = p.ToJson();
+  PS_RETURN_IF_ERROR(checkpoint_->Commit(std::move(txn), entry)
+                         .WithContext(fmt::format("query '{}' committing batch {}", config_->name, batch_id)));
+  std::int64_t commit_ns = MonotonicNanos() - c0;
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    auto e = plan.offsets.sources.find(config_->sources[i]);
+    if (e != plan.offsets.sources.end()) sources_[i]->OnBatchCommitted(e->second);
+  }
+
+  std::int64_t total_ns = planning_ns + wal_ns + (MonotonicNanos() - t_exec);
+  p.duration_ms["commitOffsets"] = commit_ns / 1'000'000;
+  p.duration_ms["triggerExecution"] = total_ns / 1'000'000;
+  double secs = static_cast<double>(total_ns) / 1e9;
+  p.processed_rows_per_second = secs > 0 ? static_cast<double>(num_input) / secs : 0;
+  std::int64_t since_last_ms = last_trigger_start_ms_ > 0 ? trigger_start_ms - last_trigger_start_ms_ : 0;
+  p.input_rows_per_second = since_last_ms > 0 ? static_cast<double>(num_input) * 1000.0 / static_cast<double>(since_last_ms) : 0;
+  last_trigger_start_ms_ = trigger_start_ms;
+  {
+    std::lock_guard lock(mu_);
+    snap_.batches_committed++;
+    snap_.last_batch_id = batch_id;
+    snap_.input_rows_total += num_input;
+    snap_.output_rows_total += num_output;
+    snap_.dead_letter_rows_total += num_dlq;
+  }
+  if (listener_) listener_(p);
+  return Status::Ok();
+}
+
+Status StreamingQuery::Run() {
+  const TriggerConfig& trig = config_->trigger;
+  std::int64_t backoff = retry_initial_us_;
+  std::optional<std::map<std::string, PartitionOffsets>> target;
+  bool once_done = false;
+
+  while (!stop_.load()) {
+    if (trig.kind == TriggerConfig::Kind::kAvailableNow && !target && !pending_) {
+      auto t = planner_->LatestUnbounded(committed_ends_);
+      if (!t.ok()) {
+        if (!t.status().retryable()) {
+          SetState(QueryState::kFailed, t.status().ToString());
+          return t.status();
+        }
+        spdlog::warn("query '{}': {} — retrying in {}", config_->name, t.status().ToString(), FormatDurationMicros(backoff));
+        SetState(QueryState::kRetrying, t.status().ToString());
+        if (!WaitFor(backoff)) break;
+        backoff = std::min(backoff * 2, retry_max_us_);
+        continue;
+      }
+      target = std::move(t).value();
+    }
+    std::int64_t trigger_start = MonotonicNanos();
+    bool replaying = pending_.has_value();
+    bool apply_cap = trig.kind != TriggerConfig::Kind::kOnce;
+    auto ran = RunNextBatch(apply_cap, target ? &*target : nullptr);
+    if (!ran.ok()) {
+      const Status& st = ran.status();
+      if (!st.retryable()) {
+        spdlog::error("query '{}' failed: {}", config_->name, st.ToString());
+        SetState(QueryState::kFailed, st.ToString());
+        return st;
+      }
+      spdlog::warn("query '{}': {} — retrying in {}", config_->name, st.ToString(), FormatDurationMicros(backoff));
+      SetState(QueryState::kRetrying, st.ToString());
+      if (!WaitFor(backoff)) break;
+      backoff = std::min(backoff * 2, retry_max_us_);
+      continue;
+    }
+    backoff = retry_initial_us_;
+    {
+      std::lock_guard lock(mu_);
+      if (snap_.state == QueryState::kRetrying || snap_.state == QueryState::kActive) snap_.error.clear();
+    }
+    SetState(QueryState::kIdle);
+    if (replaying && *ran) continue;  // a recovered batch does not count as this trigger's batch
+    switch (trig.kind) {
+      case TriggerConfig::Kind::kOnce:
+        once_done = true;
+        break;
+      case TriggerConfig::Kind::kAvailableNow:
+        if (!*ran) once_done = true;
+        break;
+      case TriggerConfig::Kind::kContinuous:
+        if (!*ran) WaitFor(100'000);
+        break;
+      case TriggerConfig::Kind::kProcessingTime: {
+        std::int64_t elapsed_us = (MonotonicNanos() - trigger_start) / 1000;
+        if (elapsed_us < trig.interval_us) {
+          // Sleep until the next interval unless stopped; a Wake() (new data) does not shorten
+          // the interval, as in Spark.
+          std::int64_t deadline = MonotonicNanos() + (trig.interval_us - elapsed_us) * 1000;
+          while (!stop_.load()) {
+            std::int64_t left = (deadline - MonotonicNanos()) / 1000;
+            if (left <= 0) break;
+            WaitFor(left);
+          }
+        }
+        break;
+      }
+    }
+    if (once_done) break;
+  }
+  SetState(once_done ? QueryState::kFinished : QueryState::kStopped);
+  spdlog::info("query '{}' {} after batch {}", config_->name, once_done ? "finished" : "stopped", next_batch_ - 1);
+  return Status::Ok();
+}
+
+}  // namespace pinstream

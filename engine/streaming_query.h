@@ -1,0 +1,131 @@
+// StreamingQuery: one configured query — sources → operators (on shards) → sink — run as a
+// sequence of exactly-once micro-batches under its trigger.
+//
+// Start() performs recovery: it checks the stored query metadata against the config (refusing
+// incompatible changes), and if offsets/N exists without commits/N it arranges for batch N to be
+// re-run with exactly the logged offsets before anything new is planned.
+//
+// One batch (RunNextBatch):
+//   plan (MicroBatchPlanner) → write offsets/N (durable) → read the ranges and route chunks to
+//   the shards → operators → merge → sink.Stage + dead-letter rows + keyed state into ONE
+//   CommitTxn → QueryCheckpoint::Commit (with commits/N) → progress report.
+// A retryable failure (source unavailable, storage busy) retries the same batch with backoff,
+// after rebuilding the operators from committed state; any other failure stops the query with
+// the error (state "failed"), and nothing of the failed batch is visible.
+//
+// Threading: Run() (or RunNextBatch) on one thread; Stop(), Wake() and snapshot() from any.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/checkpoint.h"
+#include "engine/config.h"
+#include "engine/micro_batch_planner.h"
+#include "engine/progress.h"
+#include "engine/shard_executor.h"
+#include "engine/sink.h"
+#include "engine/source.h"
+
+namespace pinstream {
+
+enum class QueryState { kInitializing, kActive, kIdle, kRetrying, kFinished, kStopped, kFailed };
+std::string_view QueryStateName(QueryState s);
+
+struct QuerySnapshot {
+  std::string name, id, run_id;
+  QueryState state = QueryState::kInitializing;
+  std::string error;
+  std::int64_t batches_committed = 0;
+  std::int64_t last_batch_id = -1;
+  std::int64_t backlog_records = 0;
+  std::int64_t input_rows_total = 0;
+  std::int64_t output_rows_total = 0;
+  std::int64_t dead_letter_rows_total = 0;
+};
+
+struct BatchInputs;  // where each chunk of a running batch came from (streaming_query.cc)
+class DeadLetterBuilder;
+
+struct QueryParts {
+  const QueryConfig* config = nullptr;
+  std::vector<std::unique_ptr<Source>> sources;  // in config->sources order
+  std::vector<std::string> source_descriptors;   // SourceSpec::Descriptor(), same order
+  std::unique_ptr<Sink> sink;
+  std::unique_ptr<Sink> dead_letter;  // null: rejected rows fail the batch (never dropped)
+  std::unique_ptr<QueryCheckpoint> checkpoint;
+  int default_shards = 0;  // used when config->shards == 0; 0 = hardware concurrency
+  std::int64_t retry_initial_us = 200'000;
+  std::int64_t retry_max_us = 30'000'000;
+};
+
+class StreamingQuery {
+ public:
+  StreamingQuery(QueryParts parts, ProgressListener listener);
+  ~StreamingQuery();
+
+  [[nodiscard]] Status Start();
+  // Runs triggers until the trigger is done (Once / AvailableNow), Stop() is called, or the
+  // query fails (the returned error).
+  [[nodiscard]] Status Run();
+  // Plans and runs at most one batch (a pending replay first). True if a batch was committed.
+  Result<bool> RunNextBatch(bool apply_cap, const std::map<std::string, PartitionOffsets>* bound);
+
+  void Stop();
+  void Wake();
+  bool stop_requested() const { return stop_.load(); }
+
+  QuerySnapshot snapshot() const;
+  const std::string& name() const { return config_->name; }
+  std::int64_t next_batch_id() const { return next_batch_; }
+  // Records available beyond the committed offsets (counting sources), as of the last plan.
+  std::int64_t backlog_records() const { return backlog_.load(); }
+
+ private:
+  Status BuildExecutor();
+  Status ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_start_ms, std::int64_t planning_ns,
+                      std::int64_t wal_ns);
+  Status ReadAndSubmit(const BatchPlan& plan, std::vector<std::int64_t>* rows_per_source,
+                       BatchInputs* inputs, DeadLetterBuilder* dlq);
+  void SubmitRouted(RecordBatch batch, int key_column, std::uint32_t chunk_index);
+  void SetState(QueryState s, std::string error = {});
+  bool WaitFor(std::int64_t micros);  // false when woken by Stop()
+
+  const QueryConfig* config_;
+  std::vector<std::unique_ptr<Source>> sources_;
+  std::vector<std::string> source_descriptors_;
+  std::unique_ptr<Sink> sink_;
+  std::unique_ptr<Sink> dead_letter_;
+  std::unique_ptr<QueryCheckpoint> checkpoint_;
+  ProgressListener listener_;
+  int num_shards_;
+  std::int64_t retry_initial_us_, retry_max_us_;
+
+  std::unique_ptr<MicroBatchPlanner> planner_;
+  std::unique_ptr<ShardExecutor> executor_;
+  QueryMetadata meta_;
+  std::string run_id_;
+  std::int64_t next_batch_ = 0;
+  std::optional<OffsetLogEntry> pending_;  // logged, not committed: replay before planning
+  std::map<std::string, PartitionOffsets> committed_ends_;
+  std::int64_t last_trigger_start_ms_ = 0;
+
+  std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> backlog_{0};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;
+  QuerySnapshot snap_;
+};
+
+// Generates a random (version 4) UUID.
+std::string NewUuid();
+
+}  // namespace pinstream

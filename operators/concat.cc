@@ -1,0 +1,71 @@
+#include "operators/concat.h"
+
+#include "engine/row_format.h"
+#include "operators/operator_util.h"
+
+namespace pinstream::ops {
+
+namespace {
+
+class Concat : public Operator {
+ public:
+  explicit Concat(ConcatConfig c) : c_(std::move(c)) {}
+  Status Process(RecordBatch& batch, OperatorContext&) override {
+    std::vector<const Column*> ins;
+    for (const auto& name : c_.columns) {
+      PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, name, "concat"));
+      ins.push_back(&batch.column(ci));
+    }
+    Column out(TypeId::kString);
+    std::string buf;
+    for (std::size_t r = 0; r < batch.num_rows(); ++r) {
+      buf.clear();
+      bool any = false, any_null = false;
+      for (const Column* c : ins) {
+        if (c->type() == TypeId::kNull || c->IsNull(r)) {
+          any_null = true;
+          continue;
+        }
+        if (any) buf += c_.separator;
+        any = true;
+        if (IsBinaryLike(c->type())) {
+          buf.append(c->Str(r));
+        } else {
+          buf += DisplayValue(*c, r);
+        }
+      }
+      if (!any || (any_null && !c_.skip_nulls)) {
+        out.AppendNull();
+      } else {
+        out.AppendString(buf);
+      }
+    }
+    int ti = batch.FindColumn(c_.into);
+    if (ti >= 0) {
+      batch.SetColumn(static_cast<std::size_t>(ti), std::move(out));
+    } else {
+      batch.AddColumn(c_.into, std::move(out));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  ConcatConfig c_;
+};
+
+}  // namespace
+
+std::unique_ptr<Operator> MakeConcat(const ConcatConfig& config) { return std::make_unique<Concat>(config); }
+
+std::shared_ptr<const OperatorSpec> ParseConcat(const ConfigNode& n) {
+  n.ExpectKeys({"columns", "separator", "into", "skip_nulls"});
+  ConcatConfig c;
+  c.columns = n.GetStringList("columns");
+  if (c.columns.empty()) n.Get("columns").Fail("concat needs at least one column");
+  c.separator = n.GetString("separator", "");
+  c.into = n.GetString("into");
+  c.skip_nulls = n.GetBool("skip_nulls", true);
+  return std::make_shared<StatelessSpec<ConcatConfig, Concat>>("concat", std::move(c));
+}
+
+}  // namespace pinstream::ops

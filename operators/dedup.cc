@@ -1,0 +1,121 @@
+#include "operators/dedup.h"
+
+#include <cstring>
+
+#include "engine/time_util.h"
+#include "operators/key_index.h"
+#include "operators/operator_util.h"
+
+namespace pinstream::ops {
+
+namespace {
+
+std::string EncodeTs(std::int64_t ts) {
+  std::string s(8, '\0');
+  std::memcpy(s.data(), &ts, 8);
+  return s;
+}
+
+class Dedup : public Operator {
+ public:
+  Dedup(DedupConfig c, KeyedStateStore* state, int shard, int num_shards)
+      : c_(std::move(c)), state_(state), shard_(shard), num_shards_(num_shards) {}
+
+  Status Load() {
+    Status bad;
+    PS_RETURN_IF_ERROR(state_->ScanCommitted([&](std::string_view key, std::string_view value, std::int64_t) {
+      std::uint64_t h = HashBytes(key);
+      if (h % static_cast<std::uint64_t>(num_shards_) != static_cast<std::uint64_t>(shard_)) return;
+      if (value.size() != 8) {
+        if (bad.ok()) bad = Corruption("dedup state entry has a value of the wrong size");
+        return;
+      }
+      std::int64_t ts;
+      std::memcpy(&ts, value.data(), 8);
+      index_.Put(key, h, ts);
+    }));
+    return bad;
+  }
+
+  Status Process(RecordBatch& batch, OperatorContext& ctx) override {
+    std::vector<int> cols;
+    for (const auto& k : c_.keys) {
+      PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, k, "dedup"));
+      cols.push_back(static_cast<int>(ci));
+    }
+    const std::int64_t now = ctx.batch_timestamp_us;
+    if (c_.ttl_us > 0 && now >= next_sweep_) Sweep(now);
+    std::vector<std::uint8_t> keep(batch.num_rows(), 1);
+    bool dropped = false;
+    for (std::size_t r = 0; r < batch.num_rows(); ++r) {
+      key_.clear();
+      EncodeKey(batch, cols, r, &key_);
+      std::uint64_t h = HashBytes(key_);
+      std::int64_t* seen = index_.Find(key_, h);
+      if (seen != nullptr && (c_.ttl_us == 0 || now - *seen <= c_.ttl_us)) {
+        keep[r] = 0;
+        dropped = true;
+        continue;
+      }
+      index_.Put(key_, h, now);
+      state_->Put(key_, EncodeTs(now));
+    }
+    if (dropped) batch.Compact(keep);
+    return Status::Ok();
+  }
+
+ private:
+  void Sweep(std::int64_t now) {
+    std::vector<std::string> expired;
+    index_.ForEach([&](std::string_view key, std::int64_t ts) {
+      if (now - ts > c_.ttl_us) expired.emplace_back(key);
+    });
+    for (const auto& k : expired) {
+      index_.Erase(k, HashBytes(k));
+      state_->Delete(k);
+    }
+    next_sweep_ = now + std::max<std::int64_t>(c_.ttl_us / 4, 1'000'000);
+  }
+
+  DedupConfig c_;
+  KeyedStateStore* state_;
+  int shard_, num_shards_;
+  KeyIndex index_;
+  std::string key_;
+  std::int64_t next_sweep_ = 0;
+};
+
+class DedupSpec : public OperatorSpec {
+ public:
+  explicit DedupSpec(DedupConfig c) : c_(std::move(c)) {}
+  std::string_view kind() const override { return "dedup"; }
+  std::vector<std::string> KeyColumns() const override { return c_.keys; }
+  bool stateful() const override { return true; }
+  // The TTL may change between runs; the key columns may not (stored keys would mean other things).
+  std::string StateFingerprint() const override { return fmt::format("keys={}", fmt::join(c_.keys, ",")); }
+  Result<std::unique_ptr<Operator>> Create(const OperatorInitContext& ctx) const override {
+    if (ctx.state == nullptr) return Internal("dedup needs keyed state");
+    auto op = std::make_unique<Dedup>(c_, ctx.state, ctx.shard, ctx.num_shards);
+    PS_RETURN_IF_ERROR(op->Load());
+    return std::unique_ptr<Operator>(std::move(op));
+  }
+
+ private:
+  DedupConfig c_;
+};
+
+}  // namespace
+
+std::shared_ptr<const OperatorSpec> MakeDedupSpec(const DedupConfig& config) { return std::make_shared<DedupSpec>(config); }
+
+std::shared_ptr<const OperatorSpec> ParseDedup(const ConfigNode& n) {
+  n.ExpectKeys({"keys", "ttl"});
+  DedupConfig c;
+  c.keys = n.GetStringList("keys");
+  if (c.keys.empty()) n.Get("keys").Fail("dedup needs at least one key column");
+  c.ttl_us = n.GetDurationMicros("ttl", 0);
+  if (c.ttl_us < 0) n.Get("ttl").Fail("ttl must be positive");
+  return std::make_shared<DedupSpec>(std::move(c));
+}
+
+}  // namespace pinstream::ops

@@ -1,0 +1,35 @@
+#include "operators/drop.h"
+
+#include "operators/operator_util.h"
+
+namespace pinstream::ops {
+
+namespace {
+
+class Drop : public Operator {
+ public:
+  explicit Drop(DropConfig c) : c_(std::move(c)) {}
+  Status Process(RecordBatch& batch, OperatorContext&) override {
+    for (const auto& name : c_.columns) {
+      int ci = batch.FindColumn(name);
+      if (ci >= 0) batch.RemoveColumn(static_cast<std::size_t>(ci));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  DropConfig c_;
+};
+
+}  // namespace
+
+std::unique_ptr<Operator> MakeDrop(const DropConfig& config) { return std::make_unique<Drop>(config); }
+
+std::shared_ptr<const OperatorSpec> ParseDrop(const ConfigNode& n) {
+  n.ExpectKeys({"columns"});
+  DropConfig c{n.GetStringList("columns")};
+  if (c.columns.empty()) n.Get("columns").Fail("drop needs at least one column");
+  return std::make_shared<StatelessSpec<DropConfig, Drop>>("drop", std::move(c));
+}
+
+}  // namespace pinstream::ops

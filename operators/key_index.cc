@@ -1,0 +1,119 @@
+#include "operators/key_index.h"
+
+#include <cstring>
+
+namespace pinstream::ops {
+
+namespace {
+constexpr std::size_t kBlockSize = 1 << 20;
+const char kTombstoneByte = 0;
+}  // namespace
+
+const char* const KeyIndex::kTombstone = &kTombstoneByte;
+
+KeyIndex::KeyIndex() { slots_.resize(1024); }
+
+const char* KeyIndex::Store(std::string_view key) {
+  if (key.size() > kBlockSize / 4) {
+    // Oversized keys get their own block.
+    blocks_.emplace_back(new char[key.size()]);
+    std::memcpy(blocks_.back().get(), key.data(), key.size());
+    const char* p = blocks_.back().get();
+    // Keep appending into the previous regular block afterwards.
+    if (blocks_.size() >= 2) std::swap(blocks_[blocks_.size() - 1], blocks_[blocks_.size() - 2]);
+    arena_bytes_ += key.size();
+    return p;
+  }
+  if (blocks_.empty() || block_used_ + key.size() > kBlockSize) {
+    blocks_.emplace_back(new char[kBlockSize]);
+    block_used_ = 0;
+  }
+  char* p = blocks_.back().get() + block_used_;
+  std::memcpy(p, key.data(), key.size());
+  block_used_ += key.size();
+  arena_bytes_ += key.size();
+  return p;
+}
+
+KeyIndex::Slot* KeyIndex::Probe(std::string_view key, std::uint64_t hash, bool for_insert) {
+  std::size_t mask = slots_.size() - 1;
+  std::size_t i = hash & mask;
+  Slot* first_tomb = nullptr;
+  for (;;) {
+    Slot& s = slots_[i];
+    if (s.key == nullptr) return for_insert ? (first_tomb ? first_tomb : &s) : nullptr;
+    if (s.key == kTombstone) {
+      if (first_tomb == nullptr) first_tomb = &s;
+    } else if (s.hash == hash && s.len == key.size() && std::memcmp(s.key, key.data(), key.size()) == 0) {
+      return &s;
+    }
+    i = (i + 1) & mask;
+  }
+}
+
+std::int64_t* KeyIndex::Find(std::string_view key, std::uint64_t hash) {
+  Slot* s = Probe(key, hash, false);
+  return s ? &s->value : nullptr;
+}
+
+void KeyIndex::Put(std::string_view key, std::uint64_t hash, std::int64_t value) {
+  if ((size_ + tombstones_ + 1) * 4 > slots_.size() * 3) {
+    Rebuild(size_ * 2 + 1 > slots_.size() / 2 ? slots_.size() * 2 : slots_.size());
+  }
+  Slot* s = Probe(key, hash, true);
+  if (s->key != nullptr && s->key != kTombstone) {
+    s->value = value;
+    return;
+  }
+  if (s->key == kTombstone) --tombstones_;
+  s->key = Store(key);
+  s->len = static_cast<std::uint32_t>(key.size());
+  s->hash = hash;
+  s->value = value;
+  ++size_;
+  live_bytes_ += key.size();
+}
+
+bool KeyIndex::Erase(std::string_view key, std::uint64_t hash) {
+  Slot* s = Probe(key, hash, false);
+  if (s == nullptr) return false;
+  s->key = kTombstone;
+  --size_;
+  ++tombstones_;
+  live_bytes_ -= s->len;
+  return true;
+}
+
+void KeyIndex::Rebuild(std::size_t capacity) {
+  std::size_t cap = 1024;
+  while (cap < capacity) cap <<= 1;
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(cap, Slot{});
+  // Compact the arena when most of it holds erased keys.
+  bool compact = arena_bytes_ > 2 * live_bytes_ + kBlockSize;
+  std::vector<std::unique_ptr<char[]>> old_blocks;
+  if (compact) {
+    old_blocks = std::move(blocks_);
+    blocks_.clear();
+    block_used_ = 0;
+    arena_bytes_ = 0;
+  }
+  tombstones_ = 0;
+  for (const Slot& s : old) {
+    if (s.key == nullptr || s.key == kTombstone) continue;
+    Slot* d = Probe(std::string_view(s.key, s.len), s.hash, true);
+    *d = s;
+    if (compact) d->key = Store(std::string_view(s.key, s.len));
+  }
+}
+
+void KeyIndex::ForEach(const std::function<void(std::string_view, std::int64_t)>& fn) const {
+  for (const Slot& s : slots_) {
+    if (s.key == nullptr || s.key == kTombstone) continue;
+    fn(std::string_view(s.key, s.len), s.value);
+  }
+}
+
+std::size_t KeyIndex::MemoryBytes() const { return slots_.size() * sizeof(Slot) + blocks_.size() * kBlockSize; }
+
+}  // namespace pinstream::ops

@@ -1,0 +1,45 @@
+// Helpers shared by the operators: column lookup with errors that name the operator, and a
+// generic spec for stateless operators whose instances are built from their typed config.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "engine/config_node.h"
+#include "engine/operator.h"
+#include "engine/record_batch.h"
+
+namespace pinstream::ops {
+
+// The index of column `name`, or an InvalidArgument naming the operator and the columns present.
+Result<std::size_t> RequireColumn(const RecordBatch& batch, std::string_view name, std::string_view op_kind);
+
+// Reads a YAML mapping {column: value} in document order.
+std::vector<std::pair<std::string, ConfigNode>> OrderedEntries(const ConfigNode& node);
+
+// Stateless operator spec: Create() copies the config into a new instance per shard.
+template <typename Config, typename Op>
+class StatelessSpec : public OperatorSpec {
+ public:
+  StatelessSpec(std::string_view kind, Config config) : kind_(kind), config_(std::move(config)) {}
+  std::string_view kind() const override { return kind_; }
+  Result<std::unique_ptr<Operator>> Create(const OperatorInitContext&) const override {
+    return std::unique_ptr<Operator>(std::make_unique<Op>(config_));
+  }
+  const Config& config() const { return config_; }
+
+ private:
+  std::string_view kind_;
+  Config config_;
+};
+
+// Parses `text` as an int64 (optional sign, digits, surrounding spaces). False on anything else.
+bool ParseInt64Strict(std::string_view text, std::int64_t* out);
+// Parses `text` as a finite double (strtod syntax, surrounding spaces). False on anything else.
+bool ParseDoubleStrict(std::string_view text, double* out);
+
+}  // namespace pinstream::ops

@@ -1,0 +1,267 @@
+#include "operators/parse_json.h"
+
+#include <cmath>
+#include <unordered_map>
+
+#include <simdjson.h>
+
+#include "engine/simdjson_util.h"
+#include "engine/time_util.h"
+#include "operators/operator_util.h"
+
+namespace pinstream::ops {
+
+namespace {
+
+namespace od = simdjson::ondemand;
+
+class ParseJson : public Operator {
+ public:
+  explicit ParseJson(ParseJsonConfig c) : c_(std::move(c)) {
+    for (std::size_t i = 0; i < c_.schema.size(); ++i) index_.emplace(c_.schema[i].name, i);
+    seen_.resize(c_.schema.size());
+  }
+
+  Status Process(RecordBatch& batch, OperatorContext& ctx) override {
+    PS_ASSIGN_OR_RETURN(std::size_t in_idx, RequireColumn(batch, c_.column, "parse_json"));
+    const Column& in = batch.column(in_idx);
+    if (!IsBinaryLike(in.type())) {
+      return InvalidArgument(fmt::format("parse_json: column '{}' is {}, expected raw or string", c_.column,
+                                         TypeName(in.type())));
+    }
+    std::size_t n = batch.num_rows();
+    std::vector<Column> out;
+    out.reserve(c_.schema.size());
+    for (const auto& f : c_.schema) {
+      out.emplace_back(f.type);
+      out.back().Reserve(n, f.type == TypeId::kString ? n * 32 : 0);
+    }
+    const std::string& arena = in.bytes();
+    for (std::size_t r = 0; r < n; ++r) {
+      std::fill(seen_.begin(), seen_.end(), 0);
+      std::string error;
+      if (in.IsNull(r)) {
+        error = "record is null";
+      } else {
+        std::string_view rec = in.Str(r);
+        std::size_t after = arena.size() - static_cast<std::size_t>(rec.data() + rec.size() - arena.data());
+        od::document doc;
+        simdjson::error_code e;
+        if (after >= simdjson::SIMDJSON_PADDING) {
+          e = parser_.iterate(rec.data(), rec.size(), rec.size() + after).get(doc);
+        } else {
+          padded_.assign(rec.data(), rec.size());
+          padded_.resize(rec.size() + simdjson::SIMDJSON_PADDING, '\0');
+          e = parser_.iterate(padded_.data(), rec.size(), padded_.size()).get(doc);
+        }
+        if (!e) ParseRecord(doc, out, &error);
+        else error = std::string("malformed JSON: ") + simdjson::error_message(e);
+      }
+      if (!error.empty()) {
+        ctx.RejectRow(r, std::move(error));
+        // Keep the columns aligned: fields not reached get a null (the row is removed anyway).
+        for (auto& col : out) {
+          if (col.size() == r) col.AppendNull();
+        }
+        continue;
+      }
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        if (!seen_[i]) out[i].AppendNull();
+      }
+    }
+    RecordBatch result;
+    result.row_ids() = std::move(batch.row_ids());
+    for (const auto& k : c_.keep) {
+      PS_ASSIGN_OR_RETURN(std::size_t ki, RequireColumn(batch, k, "parse_json keep"));
+      result.AddColumn(k, std::move(batch.column(ki)));
+    }
+    for (std::size_t i = 0; i < out.size(); ++i) result.AddColumn(c_.schema[i].name, std::move(out[i]));
+    batch = std::move(result);
+    return Status::Ok();
+  }
+
+ private:
+  void ParseRecord(od::document& doc, std::vector<Column>& out, std::string* error) {
+    od::object obj;
+    if (doc.get_object().get(obj)) {
+      *error = "record is not a JSON object";
+      return;
+    }
+    for (auto field_r : obj) {
+      od::field field;
+      if (std::move(field_r).get(field)) {
+        *error = "malformed JSON object";
+        return;
+      }
+      std::string_view key;
+      if (field.unescaped_key().get(key)) {
+        *error = "malformed JSON key";
+        return;
+      }
+      auto it = index_.find(key);
+      if (it == index_.end()) continue;
+      std::size_t i = it->second;
+      if (seen_[i]) continue;  // duplicate key: the first one wins
+      seen_[i] = 1;
+      od::value v = field.value();
+      std::string why = Convert(v, c_.schema[i].type, out[i]);
+      if (!why.empty()) {
+        *error = fmt::format("field '{}': {}", c_.schema[i].name, why);
+        return;
+      }
+    }
+  }
+
+  static std::string Describe(od::value& v) {
+    std::string_view raw;
+    if (RawJsonOf(v, &raw)) return "an unreadable value";
+    if (raw.size() > 40) return std::string(raw.substr(0, 37)) + "...";
+    return std::string(raw);
+  }
+
+  std::string Convert(od::value& v, TypeId type, Column& col) {
+    od::json_type t;
+    if (v.type().get(t)) return "malformed JSON value";
+    if (t == od::json_type::null) {
+      col.AppendNull();
+      return {};
+    }
+    switch (type) {
+      case TypeId::kInt64: {
+        if (t == od::json_type::number) {
+          od::number_type nt;
+          if (v.get_number_type().get(nt)) return "malformed number";
+          if (nt == od::number_type::signed_integer || nt == od::number_type::unsigned_integer) {
+            std::int64_t x;
+            if (v.get_int64().get(x)) return "number out of int64 range";
+            col.AppendInt(x);
+            return {};
+          }
+          double d;
+          if (v.get_double().get(d)) return "malformed number";
+          if (std::trunc(d) != d || std::fabs(d) > 9.2e18) return fmt::format("expected an integer, got {}", d);
+          col.AppendInt(static_cast<std::int64_t>(d));
+          return {};
+        }
+        if (t == od::json_type::string) {
+          std::string_view s;
+          if (v.get_string().get(s)) return "malformed string";
+          std::int64_t x;
+          if (!ParseInt64Strict(s, &x)) return fmt::format("expected an integer, got \"{}\"", s);
+          col.AppendInt(x);
+          return {};
+        }
+        return fmt::format("expected an integer, got {}", Describe(v));
+      }
+      case TypeId::kDouble: {
+        if (t == od::json_type::number) {
+          double d;
+          if (v.get_double().get(d)) return "malformed number";
+          col.AppendDouble(d);
+          return {};
+        }
+        if (t == od::json_type::string) {
+          std::string_view s;
+          if (v.get_string().get(s)) return "malformed string";
+          double d;
+          if (!ParseDoubleStrict(s, &d)) return fmt::format("expected a number, got \"{}\"", s);
+          col.AppendDouble(d);
+          return {};
+        }
+        return fmt::format("expected a number, got {}", Describe(v));
+      }
+      case TypeId::kBool: {
+        if (t == od::json_type::boolean) {
+          bool b;
+          if (v.get_bool().get(b)) return "malformed boolean";
+          col.AppendBool(b);
+          return {};
+        }
+        if (t == od::json_type::string) {
+          std::string_view s;
+          if (v.get_string().get(s)) return "malformed string";
+          if (s == "true") col.AppendBool(true);
+          else if (s == "false") col.AppendBool(false);
+          else return fmt::format("expected true or false, got \"{}\"", s);
+          return {};
+        }
+        return fmt::format("expected true or false, got {}", Describe(v));
+      }
+      case TypeId::kString:
+      case TypeId::kRaw: {
+        if (t == od::json_type::string) {
+          std::string_view s;
+          if (v.get_string().get(s)) return "malformed string";
+          col.AppendString(s);
+          return {};
+        }
+        std::string_view raw;
+        if (RawJsonOf(v, &raw)) return "malformed JSON value";
+        col.AppendString(raw);
+        return {};
+      }
+      case TypeId::kTimestamp: {
+        if (t != od::json_type::string) return fmt::format("expected a timestamp string, got {}", Describe(v));
+        std::string_view s;
+        if (v.get_string().get(s)) return "malformed string";
+        auto ts = ParseTimestamp(s);
+        if (!ts.ok()) return ts.status().message();
+        col.AppendInt(*ts);
+        return {};
+      }
+      case TypeId::kDoubleArray: {
+        if (t != od::json_type::array) return fmt::format("expected an array of numbers, got {}", Describe(v));
+        od::array arr;
+        if (v.get_array().get(arr)) return "malformed array";
+        elems_.clear();
+        for (auto e : arr) {
+          double d;
+          if (e.get_double().get(d)) return "expected an array of numbers";
+          elems_.push_back(d);
+        }
+        col.AppendArray(elems_);
+        return {};
+      }
+      case TypeId::kNull:
+        col.AppendNull();
+        return {};
+    }
+    return "unsupported type";
+  }
+
+  ParseJsonConfig c_;
+  std::unordered_map<std::string_view, std::size_t> index_;
+  std::vector<std::uint8_t> seen_;
+  od::parser parser_;
+  std::string padded_;
+  std::vector<double> elems_;
+};
+
+}  // namespace
+
+std::unique_ptr<Operator> MakeParseJson(const ParseJsonConfig& config) { return std::make_unique<ParseJson>(config); }
+
+std::shared_ptr<const OperatorSpec> ParseParseJson(const ConfigNode& n) {
+  n.ExpectKeys({"column", "schema", "keep"});
+  ParseJsonConfig c;
+  c.column = n.GetString("column", "value");
+  auto schema = n.Get("schema");
+  for (auto& [name, type_node] : schema.Entries()) {
+    auto t = ParseTypeName(type_node.AsString());
+    if (!t.ok()) type_node.Fail(t.status().message());
+    for (const auto& f : c.schema) {
+      if (f.name == name) type_node.Fail(fmt::format("field '{}' is declared twice", name));
+    }
+    c.schema.push_back(Field{name, *t, true});
+  }
+  if (c.schema.empty()) schema.Fail("the schema needs at least one field");
+  c.keep = n.GetStringList("keep");
+  for (const auto& k : c.keep) {
+    for (const auto& f : c.schema) {
+      if (f.name == k) n.Get("keep").Fail(fmt::format("'{}' is both kept and parsed", k));
+    }
+  }
+  return std::make_shared<StatelessSpec<ParseJsonConfig, ParseJson>>("parse_json", std::move(c));
+}
+
+}  // namespace pinstream::ops

@@ -1,0 +1,75 @@
+#include "operators/regex_extract.h"
+
+#include <regex>
+
+#include "operators/operator_util.h"
+
+namespace pinstream::ops {
+
+namespace {
+
+class RegexExtract : public Operator {
+ public:
+  explicit RegexExtract(RegexExtractConfig c) : c_(std::move(c)), re_(c_.pattern, std::regex::ECMAScript) {}
+  Status Process(RecordBatch& batch, OperatorContext& ctx) override {
+    PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, c_.column, "regex_extract"));
+    const Column& in = batch.column(ci);
+    if (in.type() != TypeId::kString && in.type() != TypeId::kNull) {
+      return InvalidArgument(fmt::format("regex_extract: column '{}' is {}, expected string", c_.column, TypeName(in.type())));
+    }
+    Column out(TypeId::kString);
+    std::cmatch m;
+    for (std::size_t r = 0; r < in.size(); ++r) {
+      if (in.type() == TypeId::kNull || in.IsNull(r)) {
+        out.AppendNull();
+        continue;
+      }
+      std::string_view v = in.Str(r);
+      if (std::regex_search(v.data(), v.data() + v.size(), m, re_) && static_cast<std::size_t>(c_.group) < m.size() &&
+          m[static_cast<std::size_t>(c_.group)].matched) {
+        const auto& g = m[static_cast<std::size_t>(c_.group)];
+        out.AppendString(std::string_view(g.first, static_cast<std::size_t>(g.length())));
+      } else {
+        if (c_.required) ctx.RejectRow(r, fmt::format("{}: '{}' does not match /{}/", c_.column, v, c_.pattern));
+        out.AppendNull();
+      }
+    }
+    std::string target = c_.into.empty() ? c_.column : c_.into;
+    int ti = batch.FindColumn(target);
+    if (ti >= 0) {
+      batch.SetColumn(static_cast<std::size_t>(ti), std::move(out));
+    } else {
+      batch.AddColumn(target, std::move(out));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  RegexExtractConfig c_;
+  std::regex re_;
+};
+
+}  // namespace
+
+std::unique_ptr<Operator> MakeRegexExtract(const RegexExtractConfig& config) { return std::make_unique<RegexExtract>(config); }
+
+std::shared_ptr<const OperatorSpec> ParseRegexExtract(const ConfigNode& n) {
+  n.ExpectKeys({"column", "pattern", "group", "into", "required"});
+  RegexExtractConfig c;
+  c.column = n.GetString("column");
+  c.pattern = n.GetString("pattern");
+  c.group = static_cast<int>(n.GetInt("group", 1));
+  c.into = n.GetString("into", "");
+  c.required = n.GetBool("required", false);
+  try {
+    std::regex re(c.pattern, std::regex::ECMAScript);
+    if (c.group < 0 || static_cast<std::size_t>(c.group) > re.mark_count()) {
+      n.Get("group").Fail(fmt::format("the pattern has {} groups; group {} does not exist", re.mark_count(), c.group));
+    }
+  } catch (const std::regex_error& e) {
+    n.Get("pattern").Fail(fmt::format("invalid regular expression: {}", e.what()));
+  }
+  return std::make_shared<StatelessSpec<RegexExtractConfig, RegexExtract>>("regex_extract", std::move(c));
+}
+
+}  // namespace pinstream::ops

@@ -1,0 +1,39 @@
+#include "operators/rename.h"
+
+#include "operators/operator_util.h"
+
+namespace pinstream::ops {
+
+namespace {
+
+class Rename : public Operator {
+ public:
+  explicit Rename(RenameConfig c) : c_(std::move(c)) {}
+  Status Process(RecordBatch& batch, OperatorContext&) override {
+    for (const auto& [from, to] : c_.columns) {
+      PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, from, "rename"));
+      if (batch.FindColumn(to) >= 0) {
+        return InvalidArgument(fmt::format("rename: cannot rename '{}' to '{}': a column '{}' already exists", from, to, to));
+      }
+      batch.RenameColumn(ci, to);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  RenameConfig c_;
+};
+
+}  // namespace
+
+std::unique_ptr<Operator> MakeRename(const RenameConfig& config) { return std::make_unique<Rename>(config); }
+
+std::shared_ptr<const OperatorSpec> ParseRename(const ConfigNode& n) {
+  n.ExpectKeys({"columns"});
+  RenameConfig c;
+  for (auto& [from, to] : n.Get("columns").Entries()) c.columns.emplace_back(from, to.AsString());
+  if (c.columns.empty()) n.Get("columns").Fail("rename needs at least one column");
+  return std::make_shared<StatelessSpec<RenameConfig, Rename>>("rename", std::move(c));
+}
+
+}  // namespace pinstream::ops

@@ -1,0 +1,24 @@
+// rename: renames columns.
+//
+//   - kind: rename
+//     columns: {index: ind}
+// Renaming a column that does not exist, or onto a name already present, fails the batch.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/config_node.h"
+#include "engine/operator.h"
+
+namespace pinstream::ops {
+
+struct RenameConfig {
+  std::vector<std::pair<std::string, std::string>> columns;  // from → to
+};
+
+std::shared_ptr<const OperatorSpec> ParseRename(const ConfigNode& node);
+std::unique_ptr<Operator> MakeRename(const RenameConfig& config);
+
+}  // namespace pinstream::ops

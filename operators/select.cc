@@ -1,0 +1,44 @@
+#include "operators/select.h"
+
+#include <set>
+
+#include "operators/operator_util.h"
+
+namespace pinstream::ops {
+
+namespace {
+
+class Select : public Operator {
+ public:
+  explicit Select(SelectConfig c) : c_(std::move(c)) {}
+  Status Process(RecordBatch& batch, OperatorContext&) override {
+    std::vector<std::size_t> order;
+    order.reserve(c_.columns.size());
+    for (const auto& name : c_.columns) {
+      PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, name, "select"));
+      order.push_back(ci);
+    }
+    batch.SelectColumns(order);
+    return Status::Ok();
+  }
+
+ private:
+  SelectConfig c_;
+};
+
+}  // namespace
+
+std::unique_ptr<Operator> MakeSelect(const SelectConfig& config) { return std::make_unique<Select>(config); }
+
+std::shared_ptr<const OperatorSpec> ParseSelect(const ConfigNode& n) {
+  n.ExpectKeys({"columns"});
+  SelectConfig c{n.GetStringList("columns")};
+  if (c.columns.empty()) n.Get("columns").Fail("select needs at least one column");
+  std::set<std::string> seen;
+  for (const auto& col : c.columns) {
+    if (!seen.insert(col).second) n.Get("columns").Fail(fmt::format("column '{}' is selected twice", col));
+  }
+  return std::make_shared<StatelessSpec<SelectConfig, Select>>("select", std::move(c));
+}
+
+}  // namespace pinstream::ops

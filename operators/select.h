@@ -1,0 +1,24 @@
+// select: keeps the listed columns, in the listed order (a projection).
+//
+//   - kind: select
+//     columns: [ind, country, coordinates, timestamp]
+// A listed column that does not exist fails the batch, naming the columns that do.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/config_node.h"
+#include "engine/operator.h"
+
+namespace pinstream::ops {
+
+struct SelectConfig {
+  std::vector<std::string> columns;
+};
+
+std::shared_ptr<const OperatorSpec> ParseSelect(const ConfigNode& node);
+std::unique_ptr<Operator> MakeSelect(const SelectConfig& config);
+
+}  // namespace pinstream::ops

@@ -1,0 +1,53 @@
+#include "operators/strip_prefix.h"
+
+#include "operators/operator_util.h"
+
+namespace pinstream::ops {
+
+namespace {
+
+class StripPrefix : public Operator {
+ public:
+  explicit StripPrefix(StripPrefixConfig c) : c_(std::move(c)) {}
+  Status Process(RecordBatch& batch, OperatorContext& ctx) override {
+    PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, c_.column, "strip_prefix"));
+    const Column& in = batch.column(ci);
+    if (in.type() == TypeId::kNull) return Status::Ok();
+    if (in.type() != TypeId::kString) {
+      return InvalidArgument(fmt::format("strip_prefix: column '{}' is {}, expected string", c_.column, TypeName(in.type())));
+    }
+    Column out(TypeId::kString);
+    out.Reserve(in.size(), in.bytes().size());
+    for (std::size_t r = 0; r < in.size(); ++r) {
+      if (in.IsNull(r)) {
+        out.AppendNull();
+        continue;
+      }
+      std::string_view v = in.Str(r);
+      if (v.substr(0, c_.prefix.size()) == c_.prefix) {
+        v.remove_prefix(c_.prefix.size());
+      } else if (c_.required) {
+        ctx.RejectRow(r, fmt::format("{}: '{}' does not start with '{}'", c_.column, v, c_.prefix));
+      }
+      out.AppendString(v);
+    }
+    batch.SetColumn(ci, std::move(out));
+    return Status::Ok();
+  }
+
+ private:
+  StripPrefixConfig c_;
+};
+
+}  // namespace
+
+std::unique_ptr<Operator> MakeStripPrefix(const StripPrefixConfig& config) { return std::make_unique<StripPrefix>(config); }
+
+std::shared_ptr<const OperatorSpec> ParseStripPrefix(const ConfigNode& n) {
+  n.ExpectKeys({"column", "prefix", "required"});
+  StripPrefixConfig c{n.GetString("column"), n.GetString("prefix"), n.GetBool("required", false)};
+  if (c.prefix.empty()) n.Get("prefix").Fail("prefix must not be empty");
+  return std::make_shared<StatelessSpec<StripPrefixConfig, StripPrefix>>("strip_prefix", std::move(c));
+}
+
+}  // namespace pinstream::ops

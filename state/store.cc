@@ -1,0 +1,617 @@
+#include "state/store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
+
+#include "engine/bytes.h"
+#include "state/delta_table.h"
+
+namespace pinstream::state {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* const kCfNames[] = {"checkpoint", "tables", "state", "source_log", "default"};
+constexpr int kNumCf = 5;
+
+Status Map(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return Status::Ok();
+  return FromRocks(static_cast<int>(s.code()), static_cast<int>(s.subcode()), s.ToString(), context);
+}
+
+std::string PrefixSuccessor(std::string_view prefix) {
+  std::string s(prefix);
+  while (!s.empty()) {
+    auto c = static_cast<unsigned char>(s.back());
+    if (c != 0xFF) {
+      s.back() = static_cast<char>(c + 1);
+      return s;
+    }
+    s.pop_back();
+  }
+  return s;  // empty: no upper bound
+}
+
+rocksdb::CompressionType CompressionOf(const std::string& name) {
+  if (name == "none") return rocksdb::kNoCompression;
+  if (name == "zstd") return rocksdb::kZSTD;
+  if (name == "snappy") return rocksdb::kSnappyCompression;
+  return rocksdb::kLZ4Compression;
+}
+
+}  // namespace
+
+Status FromRocks(int code, int subcode, const std::string& message, std::string_view context) {
+  using C = rocksdb::Status::Code;
+  std::string msg = context.empty() ? message : fmt::format("{}: {}", context, message);
+  switch (static_cast<C>(code)) {
+    case C::kOk: return Status::Ok();
+    case C::kNotFound: return NotFound(msg);
+    case C::kCorruption: return Corruption(msg);
+    case C::kNotSupported:
+    case C::kInvalidArgument: return InvalidArgument(msg);
+    case C::kIOError: {
+      bool no_space = subcode == static_cast<int>(rocksdb::Status::SubCode::kNoSpace) ||
+                      message.find("No space") != std::string::npos;
+      return IOError(no_space ? "disk full: " + msg : msg, true);
+    }
+    case C::kBusy:
+    case C::kTryAgain:
+    case C::kTimedOut:
+    case C::kIncomplete:
+    case C::kAborted: return Unavailable(msg);
+    case C::kShutdownInProgress: return Cancelled(msg);
+    default: return Internal(msg);
+  }
+}
+
+struct Store::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  rocksdb::ColumnFamilyHandle* cf[kNumCf] = {};
+  std::shared_ptr<rocksdb::Cache> cache;
+  int lock_fd = -1;
+  std::string secondary_dir;
+  std::string primary_dir;
+  bool needs_resume = false;
+
+  rocksdb::ColumnFamilyHandle* handle(KeySpace s) const { return cf[static_cast<int>(s)]; }
+};
+
+struct StoreTxn::Impl {
+  rocksdb::WriteBatch wb;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+StoreSnapshot::~StoreSnapshot() {
+  if (snap_ != nullptr) store_->impl()->db->ReleaseSnapshot(static_cast<const rocksdb::Snapshot*>(snap_));
+}
+
+namespace {
+
+class RocksIterator : public StoreIterator {
+ public:
+  RocksIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix, const rocksdb::Snapshot* snap)
+      : prefix_(prefix), upper_(PrefixSuccessor(prefix)) {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snap;
+    if (!upper_.empty()) {
+      upper_slice_ = rocksdb::Slice(upper_);
+      ro.iterate_upper_bound = &upper_slice_;
+    }
+    lower_slice_ = rocksdb::Slice(prefix_);
+    if (!prefix_.empty()) ro.iterate_lower_bound = &lower_slice_;
+    it_.reset(db->NewIterator(ro, cf));
+    it_->Seek(prefix_);
+  }
+  void Seek(std::string_view key) override { it_->Seek(rocksdb::Slice(key.data(), key.size())); }
+  void SeekForPrev(std::string_view key) override { it_->SeekForPrev(rocksdb::Slice(key.data(), key.size())); }
+  bool Valid() const override { return it_->Valid(); }
+  void Next() override { it_->Next(); }
+  void Prev() override { it_->Prev(); }
+  std::string_view key() const override {
+    auto k = it_->key();
+    return {k.data(), k.size()};
+  }
+  std::string_view value() const override {
+    auto v = it_->value();
+    return {v.data(), v.size()};
+  }
+  Status status() const override { return Map(it_->status(), "iterating"); }
+
+ private:
+  std::string prefix_, upper_;
+  rocksdb::Slice upper_slice_, lower_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+rocksdb::Options BaseOptions(const StoreOptions& o, std::shared_ptr<rocksdb::Cache>* cache_out) {
+  rocksdb::Options opt;
+  opt.create_if_missing = true;
+  opt.create_missing_column_families = true;
+  // Debian's librocksdb is a debug-assertions build whose default log level is DEBUG.
+  opt.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  opt.max_log_file_size = 8 << 20;
+  opt.keep_log_file_num = 3;
+  opt.max_background_jobs = 2;
+  opt.bytes_per_sync = 1 << 20;
+  opt.max_total_wal_size = 256LL << 20;
+  *cache_out = rocksdb::NewLRUCache(static_cast<std::size_t>(std::max<std::int64_t>(o.block_cache_bytes, 1 << 20)));
+  return opt;
+}
+
+rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o, const std::shared_ptr<rocksdb::Cache>& cache, int cf) {
+  rocksdb::ColumnFamilyOptions c;
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = cache;
+  bool tables = std::string(kCfNames[cf]) == "tables";
+  bool log = std::string(kCfNames[cf]) == "source_log";
+  // Table chunks are LZ4-compressed by pinstream itself and are large: bigger blocks, no
+  // second compression. Point-lookup families get bloom filters.
+  t.block_size = tables ? 256 << 10 : (log ? 64 << 10 : 16 << 10);
+  if (!tables && !log) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  c.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  c.compression = tables ? rocksdb::kNoCompression : CompressionOf(o.compression);
+  c.write_buffer_size = static_cast<std::size_t>(o.write_buffer_bytes);
+  c.max_write_buffer_number = 3;
+  c.target_file_size_base = 64 << 20;
+  return c;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  std::unique_ptr<Store> s(new Store());
+  s->options_ = options;
+  s->impl_ = std::make_unique<Impl>();
+  std::error_code ec;
+  fs::create_directories(options.data_dir, ec);
+  if (ec) return IOError(fmt::format("cannot create data dir '{}': {}", options.data_dir, ec.message()));
+
+  // Exclusive lock: one daemon per data dir.
+  std::string lock_path = (fs::path(options.data_dir) / "daemon.lock").string();
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return IOError(fmt::format("cannot open '{}': {}", lock_path, std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "unknown";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return FailedPrecondition(fmt::format(
+        "data dir '{}' is in use by another pinstream process (pid {}); stop it first, or give this "
+        "daemon its own data_dir. Read-only commands (tables, scan, sql, history) work while it runs.",
+        options.data_dir, pid));
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    spdlog::warn("could not record the pid in {}", lock_path);
+  }
+  s->impl_->lock_fd = fd;
+
+  rocksdb::Options opt = BaseOptions(options, &s->impl_->cache);
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (int i = 0; i < kNumCf; ++i) cfs.emplace_back(kCfNames[i], CfOptions(options, s->impl_->cache, i));
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status st = rocksdb::DB::Open(opt, options.data_dir, cfs, &handles, &raw);
+  if (!st.ok()) return Map(st, fmt::format("opening store '{}'", options.data_dir));
+  s->impl_->db.reset(raw);
+  for (int i = 0; i < kNumCf; ++i) s->impl_->cf[i] = handles[static_cast<std::size_t>(i)];
+
+  std::string version;
+  Status vs = s->Get(KeySpace::kMeta, "format_version", &version);
+  if (vs.code() == StatusCode::kNotFound) {
+    PS_RETURN_IF_ERROR(s->PutSync(KeySpace::kMeta, "format_version", "1"));
+  } else if (!vs.ok()) {
+    return vs;
+  } else if (version != "1") {
+    return FailedPrecondition(fmt::format("data dir '{}' has store format {}, this pinstream reads format 1",
+                                          options.data_dir, version));
+  }
+  return s;
+}
+
+Result<std::unique_ptr<Store>> Store::OpenReader(const std::string& data_dir) {
+  if (!fs::exists(fs::path(data_dir) / "CURRENT")) {
+    return NotFound(fmt::format("no pinstream data in '{}' (is data_dir right? has the daemon run?)", data_dir));
+  }
+  std::unique_ptr<Store> s(new Store());
+  s->options_.data_dir = data_dir;
+  s->read_only_ = true;
+  s->impl_ = std::make_unique<Impl>();
+  char tmpl[] = "/tmp/pinstream-reader-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return IOError(fmt::format("mkdtemp: {}", std::strerror(errno)));
+  s->impl_->secondary_dir = tmpl;
+  s->impl_->primary_dir = data_dir;
+  rocksdb::Options opt = BaseOptions(s->options_, &s->impl_->cache);
+  opt.max_open_files = -1;  // required by secondary instances
+  opt.create_if_missing = false;
+  std::vector<std::string> names;
+  rocksdb::Status st = rocksdb::DB::ListColumnFamilies(opt, data_dir, &names);
+  if (!st.ok()) return Map(st, fmt::format("reading '{}'", data_dir));
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (int i = 0; i < kNumCf; ++i) cfs.emplace_back(kCfNames[i], CfOptions(s->options_, s->impl_->cache, i));
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  st = rocksdb::DB::OpenAsSecondary(opt, data_dir, s->impl_->secondary_dir, cfs, &handles, &raw);
+  if (!st.ok()) return Map(st, fmt::format("opening '{}' for reading", data_dir));
+  s->impl_->db.reset(raw);
+  for (int i = 0; i < kNumCf; ++i) s->impl_->cf[i] = handles[static_cast<std::size_t>(i)];
+  PS_RETURN_IF_ERROR(s->CatchUp());
+  return s;
+}
+
+Store::~Store() {
+  {
+    std::lock_guard lock(tables_mu_);
+    tables_.clear();
+  }
+  if (impl_ && impl_->db) {
+    for (auto* h : impl_->cf) {
+      if (h != nullptr) impl_->db->DestroyColumnFamilyHandle(h);
+    }
+    impl_->db->Close().PermitUncheckedError();
+    impl_->db.reset();
+  }
+  if (impl_ && !impl_->secondary_dir.empty()) {
+    std::error_code ec;
+    fs::remove_all(impl_->secondary_dir, ec);
+  }
+  if (impl_ && impl_->lock_fd >= 0) {
+    ::flock(impl_->lock_fd, LOCK_UN);
+    ::close(impl_->lock_fd);
+  }
+}
+
+Status Store::CatchUp() {
+  if (!read_only_) return Status::Ok();
+  PS_RETURN_IF_ERROR(Map(impl_->db->TryCatchUpWithPrimary(), "following the daemon's writes"));
+  std::lock_guard lock(tables_mu_);
+  for (auto& [name, t] : tables_) PS_RETURN_IF_ERROR(t->Refresh());
+  return Status::Ok();
+}
+
+Status Store::Get(KeySpace space, std::string_view key, std::string* value, const StoreSnapshot* snap) const {
+  rocksdb::ReadOptions ro;
+  if (snap) ro.snapshot = static_cast<const rocksdb::Snapshot*>(snap->handle());
+  rocksdb::Status st = impl_->db->Get(ro, impl_->handle(space), rocksdb::Slice(key.data(), key.size()), value);
+  if (st.IsNotFound()) return NotFound("key not found");
+  return Map(st, "reading");
+}
+
+std::unique_ptr<StoreIterator> Store::NewIterator(KeySpace space, std::string_view prefix, const StoreSnapshot* snap) const {
+  return std::make_unique<RocksIterator>(impl_->db.get(), impl_->handle(space), prefix,
+                                         snap ? static_cast<const rocksdb::Snapshot*>(snap->handle()) : nullptr);
+}
+
+std::unique_ptr<StoreSnapshot> Store::GetSnapshot() {
+  return std::unique_ptr<StoreSnapshot>(new StoreSnapshot(this, impl_->db->GetSnapshot()));
+}
+
+std::unique_ptr<StoreTxn> Store::BeginTxn(std::int64_t batch_id) { return std::make_unique<StoreTxn>(this, batch_id); }
+
+Status Store::Commit(std::unique_ptr<StoreTxn> txn, bool sync) {
+  if (read_only_) return FailedPrecondition("the store is open read-only");
+  if (impl_->needs_resume) {
+    rocksdb::Status r = impl_->db->Resume();
+    if (!r.ok()) return Map(r, "store is recovering from an earlier write error");
+    impl_->needs_resume = false;
+    spdlog::info("store resumed writing after an earlier error");
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  rocksdb::Status st = impl_->db->Write(wo, &txn->impl_->wb);
+  if (!st.ok()) {
+    Status mapped = Map(st, "committing");
+    if (mapped.code() == StatusCode::kIOError) impl_->needs_resume = true;
+    spdlog::error("store write failed: {}", mapped.ToString());
+    return mapped;
+  }
+  for (auto& h : txn->hooks_) h();
+  return Status::Ok();
+}
+
+Status Store::PutSync(KeySpace space, std::string_view key, std::string_view value) {
+  auto txn = BeginTxn();
+  txn->Put(space, key, value);
+  return Commit(std::move(txn), true);
+}
+
+std::vector<std::string> Store::ListTables() const {
+  std::vector<std::string> out;
+  auto it = NewIterator(KeySpace::kMeta, "catalog/table/");
+  for (; it->Valid(); it->Next()) out.emplace_back(it->key().substr(std::strlen("catalog/table/")));
+  return out;
+}
+
+Result<DeltaTable*> Store::Table(const std::string& name, bool create) {
+  std::lock_guard lock(tables_mu_);
+  auto it = tables_.find(name);
+  if (it != tables_.end()) return it->second.get();
+  std::string id_bytes;
+  Status st = Get(KeySpace::kMeta, "catalog/table/" + name, &id_bytes);
+  std::unique_ptr<DeltaTable> table;
+  if (st.ok()) {
+    if (id_bytes.size() != 4) return Corruption(fmt::format("catalog entry of table '{}' is damaged", name));
+    PS_ASSIGN_OR_RETURN(table, DeltaTable::Load(this, name, GetBigEndian32(id_bytes.data())));
+  } else if (st.code() == StatusCode::kNotFound) {
+    if (!create) {
+      std::vector<std::string> names = ListTables();
+      std::string msg = fmt::format("table '{}' does not exist", name);
+      if (!names.empty()) msg += fmt::format(" (tables: {})", fmt::join(names, ", "));
+      return NotFound(msg);
+    }
+    if (read_only_) return FailedPrecondition("cannot create a table in a read-only store");
+    PS_ASSIGN_OR_RETURN(std::uint32_t id, AllocateId("table"));
+    table = DeltaTable::CreateNew(this, name, id);
+  } else {
+    return st;
+  }
+  DeltaTable* raw = table.get();
+  tables_[name] = std::move(table);
+  return raw;
+}
+
+Result<std::uint32_t> Store::AllocateId(std::string_view kind) {
+  std::lock_guard lock(id_mu_);
+  std::string key = fmt::format("next_id/{}", kind);
+  std::string v;
+  Status st = Get(KeySpace::kMeta, key, &v);
+  std::uint32_t next = 1;
+  if (st.ok()) {
+    if (v.size() != 4) return Corruption(fmt::format("id counter '{}' is damaged", key));
+    next = GetBigEndian32(v.data());
+  } else if (st.code() != StatusCode::kNotFound) {
+    return st;
+  }
+  std::string nv;
+  PutBigEndian32(&nv, next + 1);
+  PS_RETURN_IF_ERROR(PutSync(KeySpace::kMeta, key, nv));
+  return next;
+}
+
+std::uint64_t Store::ApproximateSize(KeySpace space) const {
+  std::uint64_t v = 0;
+  impl_->db->GetIntProperty(impl_->handle(space), "rocksdb.estimate-live-data-size", &v);
+  std::uint64_t mem = 0;
+  impl_->db->GetIntProperty(impl_->handle(space), "rocksdb.cur-size-all-mem-tables", &mem);
+  return v + mem;
+}
+
+void Store::CompactRange(KeySpace space) {
+  rocksdb::CompactRangeOptions o;
+  impl_->db->CompactRange(o, impl_->handle(space), nullptr, nullptr).PermitUncheckedError();
+}
+
+Status Store::Flush() {
+  rocksdb::FlushOptions fo;
+  for (auto* h : impl_->cf) PS_RETURN_IF_ERROR(Map(impl_->db->Flush(fo, h), "flushing"));
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+StoreTxn::StoreTxn(Store* store, std::int64_t batch_id)
+    : store_(store), batch_id_(batch_id), impl_(std::make_unique<Impl>()) {}
+StoreTxn::~StoreTxn() = default;
+
+void StoreTxn::Put(KeySpace space, std::string_view key, std::string_view value) {
+  impl_->wb.Put(store_->impl()->handle(space), rocksdb::Slice(key.data(), key.size()),
+                rocksdb::Slice(value.data(), value.size()))
+      .PermitUncheckedError();
+}
+void StoreTxn::Delete(KeySpace space, std::string_view key) {
+  impl_->wb.Delete(store_->impl()->handle(space), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
+}
+void StoreTxn::DeleteRange(KeySpace space, std::string_view begin, std::string_view end) {
+  impl_->wb.DeleteRange(store_->impl()->handle(space), rocksdb::Slice(begin.data(), begin.size()),
+                        rocksdb::Slice(end.data(), end.size()))
+      .PermitUncheckedError();
+}
+std::size_t StoreTxn::staged_bytes() const { return impl_->wb.GetDataSize(); }
+void StoreTxn::LockTables() {
+  if (!table_lock_.owns_lock()) table_lock_ = std::unique_lock<std::mutex>(store_->table_commit_mutex());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoint
+
+std::string CheckpointKey(std::string_view query, char kind, std::int64_t batch) {
+  std::string k(query);
+  k.push_back('\0');
+  k.push_back(kind);
+  if (batch >= 0) PutBigEndian64(&k, static_cast<std::uint64_t>(batch));
+  return k;
+}
+
+namespace {
+
+class RocksQueryCheckpoint : public QueryCheckpoint {
+ public:
+  RocksQueryCheckpoint(Store* store, std::string q) : store_(store), q_(std::move(q)) {}
+
+  Result<std::optional<QueryMetadata>> ReadMetadata() override {
+    std::string v;
+    Status st = store_->Get(KeySpace::kCheckpoint, CheckpointKey(q_, 'M'), &v);
+    if (st.code() == StatusCode::kNotFound) return std::optional<QueryMetadata>();
+    PS_RETURN_IF_ERROR(st);
+    auto m = QueryMetadata::Parse(v);
+    if (!m.ok()) return Damaged("metadata", m.status());
+    return std::optional<QueryMetadata>(std::move(m).value());
+  }
+  Status WriteMetadata(const QueryMetadata& meta) override {
+    return store_->PutSync(KeySpace::kCheckpoint, CheckpointKey(q_, 'M'), meta.Serialize());
+  }
+  Result<std::optional<std::int64_t>> Latest(char kind) {
+    auto it = store_->NewIterator(KeySpace::kCheckpoint, CheckpointKey(q_, kind));
+    it->SeekForPrev(CheckpointKey(q_, kind, INT64_MAX));
+    PS_RETURN_IF_ERROR(it->status());
+    if (!it->Valid()) return std::optional<std::int64_t>();
+    std::string_view k = it->key();
+    std::size_t plen = q_.size() + 2;
+    if (k.size() != plen + 8) return Corruption(fmt::format("query '{}': malformed checkpoint key", q_));
+    return std::optional<std::int64_t>(static_cast<std::int64_t>(GetBigEndian64(k.data() + plen)));
+  }
+  Result<std::optional<OffsetLogEntry>> LatestOffsets() override {
+    PS_ASSIGN_OR_RETURN(auto n, Latest('O'));
+    if (!n) return std::optional<OffsetLogEntry>();
+    return GetOffsets(*n);
+  }
+  Result<std::optional<OffsetLogEntry>> GetOffsets(std::int64_t b) override {
+    std::string v;
+    Status st = store_->Get(KeySpace::kCheckpoint, CheckpointKey(q_, 'O', b), &v);
+    if (st.code() == StatusCode::kNotFound) return std::optional<OffsetLogEntry>();
+    PS_RETURN_IF_ERROR(st);
+    auto e = OffsetLogEntry::Parse(b, v);
+    if (!e.ok()) return Damaged(fmt::format("offsets/{}", b), e.status());
+    return std::optional<OffsetLogEntry>(std::move(e).value());
+  }
+  Result<std::optional<std::int64_t>> LatestCommittedBatch() override { return Latest('C'); }
+  Result<std::optional<CommitLogEntry>> GetCommit(std::int64_t b) override {
+    std::string v;
+    Status st = store_->Get(KeySpace::kCheckpoint, CheckpointKey(q_, 'C', b), &v);
+    if (st.code() == StatusCode::kNotFound) return std::optional<CommitLogEntry>();
+    PS_RETURN_IF_ERROR(st);
+    auto e = CommitLogEntry::Parse(b, v);
+    if (!e.ok()) return Damaged(fmt::format("commits/{}", b), e.status());
+    return std::optional<CommitLogEntry>(std::move(e).value());
+  }
+  Status WriteOffsets(const OffsetLogEntry& e) override {
+    return store_->PutSync(KeySpace::kCheckpoint, CheckpointKey(q_, 'O', e.batch_id), e.Serialize());
+  }
+  std::unique_ptr<CommitTxn> BeginCommit(std::int64_t b) override { return store_->BeginTxn(b); }
+  Status Commit(std::unique_ptr<CommitTxn> txn, const CommitLogEntry& e) override {
+    auto* st = dynamic_cast<StoreTxn*>(txn.get());
+    if (st == nullptr) return Internal("a commit transaction from another store was passed to the RocksDB checkpoint");
+    std::unique_ptr<StoreTxn> owned(st);
+    txn.release();
+    owned->Put(KeySpace::kCheckpoint, CheckpointKey(q_, 'C', e.batch_id), e.Serialize());
+    std::int64_t keep = store_->options().checkpoint_retention;
+    std::int64_t drop_below = e.batch_id - keep + 1;
+    if (drop_below > 0) {
+      for (char kind : {'O', 'C'}) {
+        owned->DeleteRange(KeySpace::kCheckpoint, CheckpointKey(q_, kind, 0), CheckpointKey(q_, kind, drop_below));
+      }
+    }
+    return store_->Commit(std::move(owned), true);
+  }
+  Status ScanState(std::string_view ns, const Visitor& visit) override {
+    std::string prefix(ns);
+    prefix.push_back('\0');
+    auto it = store_->NewIterator(KeySpace::kState, prefix);
+    for (; it->Valid(); it->Next()) visit(it->key().substr(prefix.size()), it->value());
+    return it->status();
+  }
+
+ private:
+  Status Damaged(const std::string& what, const Status& cause) {
+    return Corruption(fmt::format(
+        "query '{}': checkpoint entry {} is damaged ({}). Inspect it with `pinstream checkpoint show {}`; "
+        "`pinstream checkpoint rewind {} --to-batch N` replays from an intact batch, `pinstream "
+        "checkpoint reset {}` starts the query over",
+        q_, what, cause.message(), q_, q_, q_));
+  }
+  Store* store_;
+  std::string q_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<QueryCheckpoint>> RocksCheckpointStore::OpenQuery(const std::string& query_name) {
+  return std::unique_ptr<QueryCheckpoint>(std::make_unique<RocksQueryCheckpoint>(store_, query_name));
+}
+
+Result<std::vector<std::string>> RocksCheckpointStore::ListQueries() {
+  std::vector<std::string> out;
+  auto it = store_->NewIterator(KeySpace::kCheckpoint, "");
+  for (; it->Valid(); it->Next()) {
+    std::string_view k = it->key();
+    auto nul = k.find('\0');
+    if (nul == std::string_view::npos || nul + 1 >= k.size() || k[nul + 1] != 'M') continue;
+    out.emplace_back(k.substr(0, nul));
+  }
+  PS_RETURN_IF_ERROR(it->status());
+  return out;
+}
+
+Status RocksCheckpointStore::Rewind(const std::string& query, std::int64_t to_batch, std::string* report) {
+  if (store_->read_only()) return FailedPrecondition("rewind needs the data dir opened for writing");
+  PS_ASSIGN_OR_RETURN(auto cp, OpenQuery(query));
+  PS_ASSIGN_OR_RETURN(auto meta, cp->ReadMetadata());
+  if (!meta) return NotFound(fmt::format("no checkpoint for query '{}'", query));
+  PS_ASSIGN_OR_RETURN(auto latest_offsets, cp->LatestOffsets());
+  std::int64_t last = latest_offsets ? latest_offsets->batch_id : -1;
+  if (to_batch < 0 || to_batch > last + 1) {
+    return OutOfRange(fmt::format("query '{}': --to-batch must be between 0 and {}", query, last + 1));
+  }
+  if (to_batch > 0) {
+    PS_ASSIGN_OR_RETURN(auto prev, cp->GetOffsets(to_batch - 1));
+    if (!prev) {
+      return OutOfRange(fmt::format(
+          "query '{}': offsets/{} is no longer kept (retention keeps the last {} batches), so batch {} "
+          "cannot be replayed exactly; choose a later batch or raise storage.checkpoint_retention",
+          query, to_batch - 1, store_->options().checkpoint_retention, to_batch));
+    }
+  }
+  auto txn = store_->BeginTxn();
+  for (char kind : {'O', 'C'}) {
+    txn->DeleteRange(KeySpace::kCheckpoint, CheckpointKey(query, kind, to_batch), CheckpointKey(query, kind, INT64_MAX));
+  }
+  // Keyed state written by the batches being replayed is dropped.
+  std::int64_t dropped = 0, kept = 0;
+  auto it = store_->NewIterator(KeySpace::kState, query + "/");
+  for (; it->Valid(); it->Next()) {
+    std::int64_t b;
+    std::string_view v;
+    if (!DecodeStateValue(it->value(), &b, &v)) return Corruption("damaged state entry");
+    if (b >= to_batch) {
+      txn->Delete(KeySpace::kState, it->key());
+      ++dropped;
+    } else {
+      ++kept;
+    }
+  }
+  PS_RETURN_IF_ERROR(it->status());
+  QueryMetadata m = *meta;
+  m.epoch += 1;
+  txn->Put(KeySpace::kCheckpoint, CheckpointKey(query, 'M'), m.Serialize());
+  PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), true));
+  *report = fmt::format(
+      "query '{}' rewound: the next start replays from batch {} (epoch {}); removed offsets/commits {}..{}, "
+      "{} state entries written by those batches dropped, {} kept. Table versions already written stay "
+      "readable by time travel; replayed batches add new versions.",
+      query, to_batch, m.epoch, to_batch, last, dropped, kept);
+  return Status::Ok();
+}
+
+Status RocksCheckpointStore::Reset(const std::string& query) {
+  if (store_->read_only()) return FailedPrecondition("reset needs the data dir opened for writing");
+  auto txn = store_->BeginTxn();
+  std::string p = query;
+  p.push_back('\0');
+  std::string end = query;
+  end.push_back('\x01');
+  txn->DeleteRange(KeySpace::kCheckpoint, p, end);
+  std::string sp = query + "/";
+  std::string se = query + "0";  // '0' is the byte after '/'
+  txn->DeleteRange(KeySpace::kState, sp, se);
+  return store_->Commit(std::move(txn), true);
+}
+
+}  // namespace pinstream::state

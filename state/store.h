@@ -1,0 +1,191 @@
+// Store: the one RocksDB database of a data dir, shared by everything the daemon persists.
+//
+// Column families (KeySpace in engine/commit_txn.h):
+//   default      catalog: table ids, source-log streams, format version        (KeySpace::kMeta)
+//   checkpoint   per query: metadata, offsets/N, commits/N                      (kCheckpoint)
+//   tables       delta tables: commit log, schemas, columnar row chunks, txns   (kTables)
+//   state        keyed operator state                                           (kState)
+//   source_log   records accepted over HTTP, per stream/partition/offset        (kSourceLog)
+// Every integer in a key is big-endian, so RocksDB's byte order is numeric order.
+//
+// Opening:
+//   Open()        the daemon (and admin commands that write): read-write, takes an exclusive
+//                 lock on the data dir — a second daemon is refused with a message naming the pid
+//                 holding it.
+//   OpenReader()  CLI reads (tables, scan, sql, ...) while the daemon runs: a RocksDB secondary
+//                 instance that follows the primary's WAL; call CatchUp() to see new commits.
+//
+// Commits: StoreTxn (a CommitTxn backed by one rocksdb::WriteBatch) is applied with Write(sync).
+// A StoreTxn that writes delta tables holds the store's table-commit lock from the first table
+// write until it is committed or discarded, so versions of a table are allocated in commit order
+// even when several queries write it.
+//
+// RocksDB headers are included only by .cc files in state/.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/checkpoint.h"
+#include "engine/commit_txn.h"
+#include "engine/status.h"
+
+namespace pinstream::state {
+
+struct StoreOptions {
+  std::string data_dir;
+  std::int64_t block_cache_bytes = 64LL << 20;
+  std::int64_t write_buffer_bytes = 64LL << 20;
+  std::string compression = "lz4";
+  int checkpoint_retention = 100;
+};
+
+class DeltaTable;
+class Store;
+
+// A snapshot of the whole store; reads through it see one consistent point in time.
+class StoreSnapshot {
+ public:
+  ~StoreSnapshot();
+  StoreSnapshot(const StoreSnapshot&) = delete;
+  StoreSnapshot& operator=(const StoreSnapshot&) = delete;
+  const void* handle() const { return snap_; }
+
+ private:
+  friend class Store;
+  StoreSnapshot(Store* store, const void* snap) : store_(store), snap_(snap) {}
+  Store* store_;
+  const void* snap_;
+};
+
+// Iterates keys of one key space with a given prefix, in key order.
+class StoreIterator {
+ public:
+  virtual ~StoreIterator() = default;
+  virtual void Seek(std::string_view key) = 0;
+  virtual void SeekForPrev(std::string_view key) = 0;
+  virtual bool Valid() const = 0;  // false at the end of the prefix or the key space
+  virtual void Next() = 0;
+  virtual void Prev() = 0;
+  virtual std::string_view key() const = 0;
+  virtual std::string_view value() const = 0;
+  virtual Status status() const = 0;
+};
+
+class StoreTxn : public CommitTxn {
+ public:
+  explicit StoreTxn(Store* store, std::int64_t batch_id);
+  ~StoreTxn() override;
+
+  std::int64_t batch_id() const override { return batch_id_; }
+  void Put(KeySpace space, std::string_view key, std::string_view value) override;
+  void Delete(KeySpace space, std::string_view key) override;
+  void DeleteRange(KeySpace space, std::string_view begin, std::string_view end) override;
+  void OnCommitted(std::function<void()> fn) override { hooks_.push_back(std::move(fn)); }
+  std::size_t staged_bytes() const override;
+
+  // Serialises table commits (see the header comment). Idempotent.
+  void LockTables();
+  // Tables call this to learn whether a write of theirs is already staged in this txn.
+  std::map<std::string, std::int64_t>& pending_versions() { return pending_versions_; }
+
+ private:
+  friend class Store;
+  struct Impl;
+  Store* store_;
+  std::int64_t batch_id_;
+  std::unique_ptr<Impl> impl_;
+  std::vector<std::function<void()>> hooks_;
+  std::unique_lock<std::mutex> table_lock_;
+  std::map<std::string, std::int64_t> pending_versions_;
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  // Read-only view of a data dir a daemon may be writing (RocksDB secondary instance).
+  static Result<std::unique_ptr<Store>> OpenReader(const std::string& data_dir);
+  ~Store();
+
+  const StoreOptions& options() const { return options_; }
+  bool read_only() const { return read_only_; }
+  // Secondary instances: replay the primary's latest writes. No-op on the primary.
+  [[nodiscard]] Status CatchUp();
+
+  [[nodiscard]] Status Get(KeySpace space, std::string_view key, std::string* value,
+                           const StoreSnapshot* snap = nullptr) const;  // NotFound if absent
+  std::unique_ptr<StoreIterator> NewIterator(KeySpace space, std::string_view prefix,
+                                             const StoreSnapshot* snap = nullptr) const;
+  std::unique_ptr<StoreSnapshot> GetSnapshot();
+
+  std::unique_ptr<StoreTxn> BeginTxn(std::int64_t batch_id = -1);
+  // Applies the txn atomically (sync = fsync the WAL before returning) and runs its hooks.
+  [[nodiscard]] Status Commit(std::unique_ptr<StoreTxn> txn, bool sync = true);
+  // A single synced put (offsets/N, metadata).
+  [[nodiscard]] Status PutSync(KeySpace space, std::string_view key, std::string_view value);
+
+  // Delta tables (one object per table per process).
+  std::vector<std::string> ListTables() const;
+  // The table, loading its head from storage; NotFound when it does not exist and !create.
+  Result<DeltaTable*> Table(const std::string& name, bool create);
+
+  // Catalog ids (tables, source-log streams): allocated once, never reused.
+  Result<std::uint32_t> AllocateId(std::string_view kind);
+
+  // Property/metric access for /metrics and benchmarks.
+  std::uint64_t ApproximateSize(KeySpace space) const;
+
+  // Compacts a key space range (used after retention deletes; benchmarks).
+  void CompactRange(KeySpace space);
+  // Flushes memtables (benchmarks and tests of recovery from SST files).
+  [[nodiscard]] Status Flush();
+
+  struct Impl;
+  Impl* impl() const { return impl_.get(); }
+  std::mutex& table_commit_mutex() { return table_commit_mu_; }
+
+ private:
+  Store() = default;
+  friend class StoreSnapshot;
+  StoreOptions options_;
+  bool read_only_ = false;
+  std::unique_ptr<Impl> impl_;
+  std::mutex table_commit_mu_;
+  mutable std::mutex tables_mu_;
+  std::map<std::string, std::unique_ptr<DeltaTable>> tables_;
+  std::mutex id_mu_;
+};
+
+// Maps a RocksDB status (by its code and message) to a pinstream Status. The one place where
+// RocksDB errors are translated (see STYLE.md "Errors").
+Status FromRocks(int code, int subcode, const std::string& message, std::string_view context);
+
+// The RocksDB-backed checkpoint of all queries (KeySpace::kCheckpoint).
+class RocksCheckpointStore : public CheckpointStore {
+ public:
+  explicit RocksCheckpointStore(Store* store) : store_(store) {}
+  Result<std::unique_ptr<QueryCheckpoint>> OpenQuery(const std::string& query_name) override;
+
+  // Admin operations (CLI; the daemon must not be running for the writes).
+  Result<std::vector<std::string>> ListQueries();
+  // Drops offsets/commits after batch N-1 and state written by batches >= N; bumps the epoch so
+  // that sinks accept the replayed batches as new table versions.
+  [[nodiscard]] Status Rewind(const std::string& query, std::int64_t to_batch, std::string* report);
+  // Deletes everything the checkpoint holds for a query (its tables are kept).
+  [[nodiscard]] Status Reset(const std::string& query);
+
+ private:
+  Store* store_;
+};
+
+// Checkpoint key layout: "<query>\0" + kind byte + [big-endian batch id].
+std::string CheckpointKey(std::string_view query, char kind, std::int64_t batch = -1);
+
+}  // namespace pinstream::state

@@ -83,19 +83,20 @@ class ParseJson : public Operator {
  private:
   void ParseRecord(od::document& doc, std::vector<Column>& out, std::string* error) {
     od::object obj;
-    if (doc.get_object().get(obj)) {
-      *error = "record is not a JSON object";
+    if (auto e = doc.get_object().get(obj)) {
+      *error = e == simdjson::INCORRECT_TYPE ? std::string("record is not a JSON object")
+                                             : std::string("malformed JSON: ") + simdjson::error_message(e);
       return;
     }
     for (auto field_r : obj) {
       od::field field;
-      if (std::move(field_r).get(field)) {
-        *error = "malformed JSON object";
+      if (auto e = std::move(field_r).get(field)) {
+        *error = std::string("malformed JSON: ") + simdjson::error_message(e);
         return;
       }
       std::string_view key;
-      if (field.unescaped_key().get(key)) {
-        *error = "malformed JSON key";
+      if (auto e = field.unescaped_key().get(key)) {
+        *error = std::string("malformed JSON key: ") + simdjson::error_message(e);
         return;
       }
       auto it = index_.find(key);

@@ -1,0 +1,79 @@
+#include "tests/testing/fake_connectors.h"
+
+#include <fmt/format.h>
+
+#include "engine/row_format.h"
+
+namespace pinstream::testing {
+
+void FakeSource::Append(Data& d, const std::string& partition, const std::string& value, const std::string& key) {
+  std::lock_guard lock(d.mu);
+  d.partitions[partition].emplace_back(key, value);
+}
+
+Result<PartitionOffsets> FakeSource::LatestOffsets(const PartitionOffsets&, bool) {
+  std::lock_guard lock(d_->mu);
+  PartitionOffsets out;
+  for (const auto& [p, recs] : d_->partitions) out[p] = static_cast<std::int64_t>(recs.size());
+  return out;
+}
+
+Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) {
+  std::vector<std::pair<std::string, std::string>> recs;
+  {
+    std::lock_guard lock(d_->mu);
+    ++d_->reads;
+    if (d_->fail_reads > 0) {
+      --d_->fail_reads;
+      return Unavailable("fake source is down");
+    }
+    const auto& all = d_->partitions[range.partition];
+    if (range.end > static_cast<std::int64_t>(all.size())) return DataLoss("range beyond the end");
+    recs.assign(all.begin() + range.start, all.begin() + range.end);
+  }
+  SourceChunk chunk;
+  Column key(TypeId::kString), value(TypeId::kRaw);
+  auto flush = [&]() -> Status {
+    if (chunk.offsets.empty()) return Status::Ok();
+    chunk.batch.row_ids().resize(chunk.offsets.size());
+    chunk.batch.AddColumn("key", std::move(key));
+    chunk.batch.AddColumn("value", std::move(value));
+    chunk.key_column = 0;
+    Status st = emit(std::move(chunk));
+    chunk = SourceChunk();
+    key = Column(TypeId::kString);
+    value = Column(TypeId::kRaw);
+    return st;
+  };
+  for (std::size_t i = 0; i < recs.size(); ++i) {
+    if (recs[i].first.empty()) key.AppendNull();
+    else key.AppendString(recs[i].first);
+    value.AppendString(recs[i].second);
+    chunk.offsets.push_back(range.start + static_cast<std::int64_t>(i));
+    if (chunk.offsets.size() >= max_chunk_rows) PS_RETURN_IF_ERROR(flush());
+  }
+  return flush();
+}
+
+Status CollectingSink::Stage(std::int64_t batch_id, const RecordBatch& output, CommitTxn& txn) {
+  {
+    std::lock_guard lock(d_->mu);
+    if (batch_id <= d_->last_batch) return AlreadyExists(fmt::format("batch {} already committed", batch_id));
+  }
+  std::vector<std::string> rows;
+  for (std::size_t r = 0; r < output.num_rows(); ++r) {
+    std::string s;
+    AppendJsonRow(output, r, &s);
+    rows.push_back(std::move(s));
+  }
+  auto d = d_;
+  txn.OnCommitted([d, batch_id, rows = std::move(rows)] {
+    std::lock_guard lock(d->mu);
+    d->rows.insert(d->rows.end(), rows.begin(), rows.end());
+    d->batches.push_back(batch_id);
+    d->last_batch = batch_id;
+  });
+  return Status::Ok();
+}
+
+}  // namespace pinstream::testing

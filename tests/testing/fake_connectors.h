@@ -1,0 +1,59 @@
+// In-memory source and sink for runtime tests.
+//
+// FakeSource: named partitions of string records (offset = index); records can be appended
+// while a query runs; Read() can be made to fail (retryable) a given number of times.
+// CollectingSink: keeps the rows of committed batches only (it stages through
+// CommitTxn::OnCommitted), and refuses a second commit of the same batch id like a delta table.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/sink.h"
+#include "engine/source.h"
+
+namespace pinstream::testing {
+
+class FakeSource : public Source {
+ public:
+  struct Data {
+    std::mutex mu;
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>> partitions;  // key, value
+    int fail_reads = 0;
+    int reads = 0;
+  };
+  explicit FakeSource(std::shared_ptr<Data> d) : d_(std::move(d)) {}
+  static void Append(Data& d, const std::string& partition, const std::string& value, const std::string& key = "");
+
+  std::string_view kind() const override { return "fake"; }
+  std::string Describe() const override { return "FakeSource"; }
+  Status Open() override { return Status::Ok(); }
+  Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed, bool apply_limits) override;
+  Status Read(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) override;
+
+ private:
+  std::shared_ptr<Data> d_;
+};
+
+class CollectingSink : public Sink {
+ public:
+  struct Data {
+    std::mutex mu;
+    std::vector<std::string> rows;      // committed rows as JSON
+    std::vector<std::int64_t> batches;  // committed batch ids
+    std::int64_t last_batch = -1;
+  };
+  explicit CollectingSink(std::shared_ptr<Data> d) : d_(std::move(d)) {}
+  std::string_view kind() const override { return "collect"; }
+  std::string Describe() const override { return "CollectingSink"; }
+  Status Open(const SinkContext&) override { return Status::Ok(); }
+  Status Stage(std::int64_t batch_id, const RecordBatch& output, CommitTxn& txn) override;
+
+ private:
+  std::shared_ptr<Data> d_;
+};
+
+}  // namespace pinstream::testing

@@ -1,0 +1,146 @@
+#include "engine/config.h"
+
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+#include "connectors/registry.h"
+#include "engine/cli/cli.h"
+#include "tests/testing/test_util.h"
+
+namespace pinstream {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  ConfigTest() : reg_(cli::BuildRegistries(&env_)) { dir_.Write("in/.keep", ""); }
+
+  DaemonConfig Load(const std::string& yaml) { return LoadConfigFromString(yaml, "test.yaml", dir_.path(), *reg_); }
+  std::string Error(const std::string& yaml) {
+    try {
+      Load(yaml);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "no error";
+  }
+
+  connectors::ConnectorEnv env_;
+  std::unique_ptr<Registries> reg_;
+  testing::TempDir dir_;
+};
+
+const char* kGood = R"(data_dir: data
+sources:
+  files: {kind: file, path: in}
+queries:
+  - name: q
+    source: files
+    trigger: {processing_time: 2s}
+    max_records_per_trigger: 1000
+    operators:
+      - {kind: parse_json, schema: {a: int64, b: string}}
+      - {kind: dedup, keys: [a], ttl: 1h}
+    sink: {kind: delta, table: t}
+    dead_letter: t_errors
+)";
+
+TEST_F(ConfigTest, ParsesATypicalConfigIntoTypedStructs) {
+  DaemonConfig c = Load(kGood);
+  EXPECT_EQ(c.data_dir, dir_.path() + "/data");
+  ASSERT_EQ(c.queries.size(), 1u);
+  const QueryConfig& q = c.queries[0];
+  EXPECT_EQ(q.trigger.kind, TriggerConfig::Kind::kProcessingTime);
+  EXPECT_EQ(q.trigger.interval_us, 2000000);
+  EXPECT_EQ(q.max_records_per_trigger, 1000);
+  ASSERT_EQ(q.operators.size(), 2u);
+  EXPECT_EQ(q.operators[1].spec->KeyColumns(), std::vector<std::string>{"a"});
+  EXPECT_TRUE(q.operators[1].spec->stateful());
+  EXPECT_EQ(q.sink.spec->TableName(), "t");
+  ASSERT_TRUE(q.dead_letter.has_value());
+  EXPECT_EQ(q.dead_letter->spec->TableName(), "t_errors");
+}
+
+TEST_F(ConfigTest, UnknownKeyIsRejectedWithLocationAndSuggestion) {
+  std::string e = Error(R"(data_dir: d
+sources: {}
+queries:
+  - name: q
+    source: files
+    trigerr: once
+    sink: {kind: console}
+)");
+  EXPECT_NE(e.find("test.yaml:6:5"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown key 'trigerr'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'trigger'"), std::string::npos) << e;
+}
+
+TEST_F(ConfigTest, UnknownOperatorKindSuggestsTheNearestKind) {
+  std::string cfg = kGood;
+  cfg.replace(cfg.find("kind: dedup"), 11, "kind: dedupe");
+  std::string e = Error(cfg);
+  EXPECT_NE(e.find("test.yaml:11:16"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown operator kind 'dedupe'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'dedup'"), std::string::npos) << e;
+}
+
+TEST_F(ConfigTest, ReportsUnknownSourceAndBadValues) {
+  std::string cfg = kGood;
+  cfg.replace(cfg.find("source: files"), 13, "source: filez");
+  EXPECT_NE(Error(cfg).find("unknown source 'filez' (did you mean 'files'?)"), std::string::npos);
+  cfg = kGood;
+  cfg.replace(cfg.find("2s"), 2, "2 seconds");
+  EXPECT_NE(Error(cfg).find("invalid duration"), std::string::npos);
+  cfg = kGood;
+  cfg.replace(cfg.find("a: int64"), 8, "a: integr");
+  std::string e = Error(cfg);
+  EXPECT_NE(e.find("unknown type 'integr'"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.yaml:10:"), std::string::npos) << e;
+}
+
+TEST_F(ConfigTest, YamlSyntaxErrorsCarryLineAndColumn) {
+  std::string e = Error("data_dir: [unclosed\nqueries: []\n");
+  EXPECT_NE(e.find("test.yaml:"), std::string::npos) << e;
+  EXPECT_NE(e.find("YAML syntax error"), std::string::npos) << e;
+}
+
+TEST_F(ConfigTest, SubstitutesEnvironmentVariablesWithDefaults) {
+  ::setenv("PS_TEST_TABLE", "from_env", 1);
+  ::unsetenv("PS_TEST_UNSET");
+  std::string cfg = kGood;
+  cfg.replace(cfg.find("table: t}"), 9, "table: '${PS_TEST_TABLE}'}");
+  cfg.replace(cfg.find("data_dir: data"), 14, "data_dir: ${PS_TEST_UNSET:-/tmp/x}");
+  DaemonConfig c = Load(cfg);
+  EXPECT_EQ(c.queries[0].sink.spec->TableName(), "from_env");
+  EXPECT_EQ(c.data_dir, "/tmp/x");
+  cfg = kGood;
+  cfg.replace(cfg.find("table: t}"), 9, "table: '${PS_TEST_UNSET}'}");
+  std::string e = Error(cfg);
+  EXPECT_NE(e.find("environment variable 'PS_TEST_UNSET' is not set"), std::string::npos) << e;
+}
+
+TEST_F(ConfigTest, TriggerForms) {
+  for (auto [text, kind] : std::vector<std::pair<std::string, TriggerConfig::Kind>>{
+           {"once", TriggerConfig::Kind::kOnce},
+           {"available_now", TriggerConfig::Kind::kAvailableNow},
+           {"continuous", TriggerConfig::Kind::kContinuous}}) {
+    std::string cfg = kGood;
+    cfg.replace(cfg.find("{processing_time: 2s}"), 21, text);
+    EXPECT_EQ(Load(cfg).queries[0].trigger.kind, kind) << text;
+  }
+  std::string cfg = kGood;
+  cfg.replace(cfg.find("{processing_time: 2s}"), 21, "onse");
+  EXPECT_NE(Error(cfg).find("did you mean 'once'"), std::string::npos);
+}
+
+TEST_F(ConfigTest, DuplicateQueryNamesAndBadNamesAreRejected) {
+  std::string cfg = kGood;
+  cfg += "  - name: q\n    source: files\n    sink: {kind: console}\n";
+  EXPECT_NE(Error(cfg).find("query name 'q' is used twice"), std::string::npos);
+  cfg = kGood;
+  cfg.replace(cfg.find("name: q"), 7, "name: ../q");
+  EXPECT_NE(Error(cfg).find("invalid query name"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pinstream

@@ -1,0 +1,150 @@
+#include "engine/micro_batch_planner.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/testing/fake_connectors.h"
+
+namespace pinstream {
+namespace {
+
+using testing::FakeSource;
+
+class PlannerTest : public ::testing::Test {
+ protected:
+  PlannerTest() : data_(std::make_shared<FakeSource::Data>()), src_(data_) {}
+  void Fill(const std::string& p, int n) {
+    for (int i = 0; i < n; ++i) FakeSource::Append(*data_, p, "r");
+  }
+  std::shared_ptr<FakeSource::Data> data_;
+  FakeSource src_;
+};
+
+TEST_F(PlannerTest, PlansFromCommittedEndsToLatest) {
+  Fill("0", 10);
+  Fill("1", 4);
+  MicroBatchPlanner planner({{"s", &src_}}, 0);
+  std::map<std::string, PartitionOffsets> committed{{"s", {{"0", 3}}}};
+  auto plan = planner.PlanNext(5, 1000, committed, nullptr, true);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->ranges.size(), 2u);
+  EXPECT_EQ(plan->ranges[0].range.start, 3);
+  EXPECT_EQ(plan->ranges[0].range.end, 10);
+  EXPECT_EQ(plan->offsets.sources["s"]["0"], 10);
+  EXPECT_EQ(plan->offsets.sources["s"]["1"], 4);
+  // Partition 1 is new: its start is recorded so a replay reads the same range.
+  EXPECT_EQ(plan->offsets.new_partition_starts["s"]["1"], 0);
+  EXPECT_EQ(plan->offsets.new_partition_starts["s"].count("0"), 0u);
+}
+
+TEST_F(PlannerTest, CapIsSharedInProportionToBacklog) {
+  Fill("0", 900);
+  Fill("1", 100);
+  MicroBatchPlanner planner({{"s", &src_}}, 100);
+  auto plan = planner.PlanNext(0, 0, {}, nullptr, true);
+  ASSERT_TRUE(plan.ok());
+  std::int64_t total = 0;
+  for (const auto& r : plan->ranges) total += r.range.end - r.range.start;
+  EXPECT_EQ(total, 100);
+  EXPECT_EQ(plan->offsets.sources["s"]["0"], 90);
+  EXPECT_EQ(plan->offsets.sources["s"]["1"], 10);
+  EXPECT_EQ(plan->backlog_records, 900);
+  // Without the cap (Trigger.Once) everything is planned.
+  auto once = planner.PlanNext(0, 0, {}, nullptr, false);
+  EXPECT_EQ(once->offsets.sources["s"]["0"], 900);
+}
+
+TEST_F(PlannerTest, BoundStopsAtTheAvailableNowTarget) {
+  Fill("0", 10);
+  MicroBatchPlanner planner({{"s", &src_}}, 0);
+  std::map<std::string, PartitionOffsets> bound{{"s", {{"0", 6}}}};
+  Fill("1", 5);  // arrives after the target was taken: not read
+  auto plan = planner.PlanNext(0, 0, {}, &bound, true);
+  ASSERT_EQ(plan->ranges.size(), 1u);
+  EXPECT_EQ(plan->ranges[0].range.end, 6);
+  EXPECT_EQ(plan->offsets.sources["s"].count("1"), 0u);
+}
+
+TEST_F(PlannerTest, NothingNewGivesAnEmptyPlan) {
+  Fill("0", 5);
+  MicroBatchPlanner planner({{"s", &src_}}, 0);
+  std::map<std::string, PartitionOffsets> committed{{"s", {{"0", 5}}}};
+  EXPECT_TRUE(planner.PlanNext(1, 0, committed, nullptr, true)->empty());
+}
+
+TEST_F(PlannerTest, SourceGoingBackwardsIsDataLossNotASilentSkip) {
+  Fill("0", 5);
+  MicroBatchPlanner planner({{"s", &src_}}, 0);
+  std::map<std::string, PartitionOffsets> committed{{"s", {{"0", 9}}}};
+  auto plan = planner.PlanNext(1, 0, committed, nullptr, true);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(PlannerTest, ReplayReadsExactlyTheLoggedRange) {
+  Fill("0", 20);
+  MicroBatchPlanner planner({{"s", &src_}}, 0);
+  OffsetLogEntry prev;
+  prev.batch_id = 3;
+  prev.sources["s"]["0"] = 7;
+  OffsetLogEntry cur;
+  cur.batch_id = 4;
+  cur.sources["s"]["0"] = 12;
+  cur.sources["s"]["1"] = 2;
+  cur.new_partition_starts["s"]["1"] = 0;
+  auto plan = planner.PlanFromLog(cur, &prev);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->ranges.size(), 2u);
+  EXPECT_EQ(plan->ranges[0].range.start, 7);
+  EXPECT_EQ(plan->ranges[0].range.end, 12);
+  EXPECT_EQ(plan->ranges[1].range.partition, "1");
+  EXPECT_EQ(plan->ranges[1].range.end, 2);
+}
+
+TEST(OffsetLogTest, SerializesLikeSparkAndRoundTrips) {
+  OffsetLogEntry e;
+  e.batch_id = 7;
+  e.batch_timestamp_ms = 1700000000123;
+  e.sources["pin"]["0"] = 41;
+  e.sources["pin"]["1"] = 17;
+  e.new_partition_starts["pin"]["1"] = 3;
+  std::string text = e.Serialize();
+  EXPECT_EQ(text.substr(0, 3), "v1\n");
+  auto back = OffsetLogEntry::Parse(7, text);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->batch_timestamp_ms, e.batch_timestamp_ms);
+  EXPECT_EQ(back->sources, e.sources);
+  EXPECT_EQ(back->new_partition_starts, e.new_partition_starts);
+}
+
+TEST(OffsetLogTest, TruncatedOrCorruptEntriesAreCorruptionErrors) {
+  OffsetLogEntry e;
+  e.sources["pin"]["0"] = 41;
+  std::string text = e.Serialize();
+  for (std::string bad : {std::string(""), text.substr(0, text.size() / 2), std::string("v2\n{}"),
+                          std::string("v1\n{\"batchTimestampMs\":1}\n{\"pin\":{\"0\":\"x\"}}")}) {
+    auto r = OffsetLogEntry::Parse(1, bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+  }
+}
+
+TEST(QueryMetadataTest, IncompatibleChangesNameTheChange) {
+  QueryMetadata a, b;
+  a.name = b.name = "pin";
+  a.sources = {"pin_topic:http:pin"};
+  b.sources = {"pin_topic:http:pin", "pin_stream:http:streaming-pin"};
+  Status st = CheckMetadataCompatible(a, b);
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("sources changed"), std::string::npos);
+  b.sources = a.sources;
+  a.stateful_operators = {"3:dedup:keys=unique_id"};
+  b.stateful_operators = {"3:dedup:keys=index"};
+  st = CheckMetadataCompatible(a, b);
+  EXPECT_NE(st.message().find("stateful operators changed"), std::string::npos);
+  EXPECT_NE(st.message().find("keys=unique_id"), std::string::npos);
+  b.stateful_operators = a.stateful_operators;
+  EXPECT_TRUE(CheckMetadataCompatible(a, b).ok());
+}
+
+}  // namespace
+}  // namespace pinstream

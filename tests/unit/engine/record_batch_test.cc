@@ -1,0 +1,124 @@
+#include "engine/record_batch.h"
+
+#include <gtest/gtest.h>
+
+#include "engine/row_format.h"
+#include "engine/shard_executor.h"
+#include "tests/testing/test_util.h"
+
+namespace pinstream {
+namespace {
+
+using testing::ColumnStrings;
+using testing::kNull;
+using testing::StringBatch;
+
+TEST(RecordBatchTest, CompactKeepsRowIdsAndStringsAligned) {
+  RecordBatch b = StringBatch({"a", "b"}, {{"x", "1"}, {"yy", kNull}, {"zzz", "3"}, {"", "4"}});
+  std::vector<std::uint8_t> keep{1, 0, 1, 1};
+  b.Compact(keep);
+  ASSERT_TRUE(b.Validate().ok());
+  EXPECT_EQ(ColumnStrings(b, "a"), (std::vector<std::string>{"x", "zzz", ""}));
+  EXPECT_EQ(ColumnStrings(b, "b"), (std::vector<std::string>{"1", "3", "4"}));
+  EXPECT_EQ(b.row_ids(), (std::vector<RowId>{0, 2, 3}));
+}
+
+TEST(RecordBatchTest, TakeGathersRowsInOrder) {
+  RecordBatch b = StringBatch({"a"}, {{"p"}, {"q"}, {"r"}});
+  std::vector<std::uint32_t> rows{2, 0};
+  RecordBatch t = b.Take(rows);
+  EXPECT_EQ(ColumnStrings(t, "a"), (std::vector<std::string>{"r", "p"}));
+  EXPECT_EQ(t.row_ids(), (std::vector<RowId>{2, 0}));
+}
+
+TEST(RecordBatchTest, AppendFillsMissingColumnsWithNullsAndRejectsTypeMismatch) {
+  RecordBatch a = StringBatch({"x"}, {{"1"}});
+  RecordBatch b = StringBatch({"y"}, {{"2"}});
+  ASSERT_TRUE(a.Append(b).ok());
+  EXPECT_EQ(ColumnStrings(a, "x"), (std::vector<std::string>{"1", "null"}));
+  EXPECT_EQ(ColumnStrings(a, "y"), (std::vector<std::string>{"null", "2"}));
+  RecordBatch c;
+  c.row_ids().push_back(9);
+  Column ints(TypeId::kInt64);
+  ints.AppendInt(5);
+  c.AddColumn("x", std::move(ints));
+  Status st = a.Append(c);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("'x'"), std::string::npos);
+}
+
+TEST(RecordBatchTest, EncodeKeyDistinguishesTypesNullsAndBoundaries) {
+  RecordBatch b = StringBatch({"a", "b"}, {{"ab", "c"}, {"a", "bc"}, {kNull, "c"}, {"", "c"}});
+  std::vector<int> cols{0, 1};
+  std::vector<std::string> keys;
+  for (std::size_t r = 0; r < b.num_rows(); ++r) {
+    std::string k;
+    EncodeKey(b, cols, r, &k);
+    keys.push_back(k);
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    for (std::size_t j = i + 1; j < keys.size(); ++j) EXPECT_NE(keys[i], keys[j]) << i << " vs " << j;
+  }
+  EXPECT_EQ(HashRow(b, cols, 0), HashBytes(keys[0]));
+}
+
+TEST(RecordBatchTest, MergeByRowIdInterleavesSortedInputs) {
+  RecordBatch a = StringBatch({"v"}, {{"a0"}, {"a2"}, {"a5"}});
+  a.row_ids() = {0, 2, 5};
+  RecordBatch b = StringBatch({"v", "w"}, {{"b1", "x"}, {"b3", "y"}, {"b4", "z"}});
+  b.row_ids() = {1, 3, 4};
+  std::vector<RecordBatch> in;
+  in.push_back(std::move(a));
+  in.push_back(std::move(b));
+  auto m = MergeByRowId(in);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(ColumnStrings(*m, "v"), (std::vector<std::string>{"a0", "b1", "a2", "b3", "b4", "a5"}));
+  EXPECT_EQ(ColumnStrings(*m, "w"), (std::vector<std::string>{"null", "x", "null", "y", "z", "null"}));
+  EXPECT_EQ(m->row_ids(), (std::vector<RowId>{0, 1, 2, 3, 4, 5}));
+}
+
+TEST(RowFormatTest, JsonEscapesAndRendersTypesLikeSpark) {
+  RecordBatch b;
+  b.row_ids() = {0};
+  Column s(TypeId::kString), ts(TypeId::kTimestamp), arr(TypeId::kDoubleArray), raw(TypeId::kRaw), n(TypeId::kInt64);
+  s.AppendString("q\"uote\\\n\x01 \xff ok");
+  ts.AppendInt(1598586767LL * 1000000);
+  std::vector<double> xy{-89.9787, -173.293};
+  arr.AppendArray(xy);
+  raw.AppendString("hi");
+  n.AppendNull();
+  b.AddColumn("s", std::move(s));
+  b.AddColumn("ts", std::move(ts));
+  b.AddColumn("arr", std::move(arr));
+  b.AddColumn("raw", std::move(raw));
+  b.AddColumn("n", std::move(n));
+  std::string out;
+  AppendJsonRow(b, 0, &out);
+  EXPECT_EQ(out,
+            "{\"s\":\"q\\\"uote\\\\\\n\\u0001 \xEF\xBF\xBD ok\",\"ts\":\"2020-08-28T03:52:47.000Z\","
+            "\"arr\":[-89.9787,-173.293],\"raw\":\"aGk=\",\"n\":null}");
+}
+
+TEST(RowFormatTest, CsvQuotesOnlyWhenNeeded) {
+  std::string out;
+  AppendCsvField("plain", &out);
+  out += "|";
+  AppendCsvField("a,b", &out);
+  out += "|";
+  AppendCsvField("say \"hi\"\nthere", &out);
+  EXPECT_EQ(out, "plain|\"a,b\"|\"say \"\"hi\"\"\nthere\"");
+}
+
+TEST(RowFormatTest, Base64RoundTripsAndRejectsGarbage) {
+  for (std::string s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+    std::string back;
+    ASSERT_TRUE(Base64Decode(Base64Encode(s), &back));
+    EXPECT_EQ(back, s);
+  }
+  std::string out;
+  EXPECT_FALSE(Base64Decode("not base64!", &out));
+  EXPECT_FALSE(Base64Decode("a", &out));
+}
+
+}  // namespace
+}  // namespace pinstream

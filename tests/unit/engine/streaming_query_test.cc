@@ -1,0 +1,243 @@
+#include "engine/streaming_query.h"
+
+#include <algorithm>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "operators/dedup.h"
+#include "operators/parse_json.h"
+#include "operators/operator_util.h"
+#include "tests/testing/fake_connectors.h"
+#include "tests/testing/test_util.h"
+
+namespace pinstream {
+namespace {
+
+using testing::CollectingSink;
+using testing::FakeSource;
+
+std::shared_ptr<const OperatorSpec> ParseJsonSpec() {
+  ops::ParseJsonConfig c;
+  c.schema = {{"id", TypeId::kInt64, true}, {"k", TypeId::kString, true}};
+  ConfigNode n = ConfigNode::LoadString("schema: {id: int64, k: string}");
+  return ops::ParseParseJson(n.WithImplicitKeys({}));
+}
+
+class QueryHarness {
+ public:
+  QueryHarness() {
+    src = std::make_shared<FakeSource::Data>();
+    out = std::make_shared<CollectingSink::Data>();
+    dlq = std::make_shared<CollectingSink::Data>();
+    cfg.name = "q";
+    cfg.sources = {"s"};
+    cfg.trigger.kind = TriggerConfig::Kind::kAvailableNow;
+    cfg.max_records_per_trigger = 0;
+    cfg.chunk_rows = 3;
+    cfg.operators.push_back(OperatorConfig{"parse_json", "0:parse_json", ParseJsonSpec()});
+  }
+  void AddDedup(std::vector<std::string> keys) {
+    ops::DedupConfig d;
+    d.keys = std::move(keys);
+    cfg.operators.push_back(OperatorConfig{"dedup", "1:dedup", ops::MakeDedupSpec(d)});
+  }
+  std::unique_ptr<StreamingQuery> Make(int shards, bool with_dead_letter = true) {
+    QueryParts p;
+    cfg.shards = shards;
+    p.config = &cfg;
+    p.sources.push_back(std::make_unique<FakeSource>(src));
+    p.source_descriptors.push_back("fake");
+    p.sink = std::make_unique<CollectingSink>(out);
+    if (with_dead_letter) p.dead_letter = std::make_unique<CollectingSink>(dlq);
+    p.checkpoint = std::move(store.OpenQuery("q")).value();
+    p.retry_initial_us = 1000;
+    p.retry_max_us = 10000;
+    return std::make_unique<StreamingQuery>(std::move(p), [this](const QueryProgress& pr) { progress.push_back(pr); });
+  }
+  void Add(int id, const std::string& k, const std::string& partition = "0") {
+    FakeSource::Append(*src, partition, "{\"id\":" + std::to_string(id) + ",\"k\":\"" + k + "\"}", k);
+  }
+  std::vector<std::string> Rows() {
+    std::lock_guard lock(out->mu);
+    return out->rows;
+  }
+
+  InMemoryCheckpointStore store;
+  std::shared_ptr<FakeSource::Data> src;
+  std::shared_ptr<CollectingSink::Data> out, dlq;
+  QueryConfig cfg;
+  std::vector<QueryProgress> progress;
+};
+
+TEST(StreamingQueryTest, AvailableNowProcessesEverythingInCappedBatchesInSourceOrder) {
+  QueryHarness h;
+  h.cfg.max_records_per_trigger = 4;
+  for (int i = 0; i < 10; ++i) h.Add(i, "k" + std::to_string(i));
+  auto q = h.Make(2);
+  ASSERT_TRUE(q->Start().ok());
+  ASSERT_TRUE(q->Run().ok());
+  auto rows = h.Rows();
+  ASSERT_EQ(rows.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(rows[static_cast<std::size_t>(i)], "{\"id\":" + std::to_string(i) + ",\"k\":\"k" + std::to_string(i) + "\"}");
+  EXPECT_EQ(h.out->batches, (std::vector<std::int64_t>{0, 1, 2}));
+  EXPECT_EQ(q->snapshot().state, QueryState::kFinished);
+  ASSERT_EQ(h.progress.size(), 3u);
+  EXPECT_EQ(h.progress[0].num_input_rows, 4);
+  EXPECT_EQ(h.progress[0].sources[0].end_offset.at("0"), 4);
+  EXPECT_NE(h.progress[0].ToJson().find("\"processedRowsPerSecond\""), std::string::npos);
+}
+
+TEST(StreamingQueryTest, PlannedButUncommittedBatchIsReplayedWithTheSameOffsetsAfterRestart) {
+  QueryHarness h;
+  h.AddDedup({"k"});
+  for (int i = 0; i < 6; ++i) h.Add(i, "k" + std::to_string(i % 4));
+  {
+    auto q = h.Make(2);
+    ASSERT_TRUE(q->Start().ok());
+    auto r = q->RunNextBatch(true, nullptr);
+    ASSERT_TRUE(r.ok() && *r);
+  }
+  // More data arrives; the next batch is planned (offsets/1 written) but its commit fails:
+  // the process "dies" before commits/1.
+  for (int i = 6; i < 9; ++i) h.Add(i, "k" + std::to_string(i - 3));  // k3 (a duplicate), k4, k5
+  {
+    auto q = h.Make(2);
+    ASSERT_TRUE(q->Start().ok());
+    h.store.FailNextCommit(Internal("simulated crash"));
+    auto r = q->RunNextBatch(true, nullptr);
+    ASSERT_FALSE(r.ok());
+  }
+  // Data arriving after the crash must NOT be part of the replayed batch.
+  h.Add(9, "k9");
+  {
+    auto q = h.Make(3);  // a different shard count changes nothing
+    ASSERT_TRUE(q->Start().ok());
+    EXPECT_EQ(q->next_batch_id(), 1);
+    auto r = q->RunNextBatch(true, nullptr);
+    ASSERT_TRUE(r.ok() && *r);
+    EXPECT_EQ(h.progress.back().num_input_rows, 3);  // exactly offsets/1's range: records 6..8
+    r = q->RunNextBatch(true, nullptr);
+    ASSERT_TRUE(r.ok() && *r);
+  }
+  // First arrival wins per key: k0..k3 from batch 0, k4 and k5 from the replayed batch 1, k9 last.
+  auto rows = h.Rows();
+  std::vector<std::string> keys;
+  for (const auto& r : rows) keys.push_back(r.substr(r.find("\"k\":")));
+  EXPECT_EQ(keys, (std::vector<std::string>{"\"k\":\"k0\"}", "\"k\":\"k1\"}", "\"k\":\"k2\"}", "\"k\":\"k3\"}",
+                                            "\"k\":\"k4\"}", "\"k\":\"k5\"}", "\"k\":\"k9\"}"}));
+  EXPECT_EQ(h.out->batches, (std::vector<std::int64_t>{0, 1, 2}));
+}
+
+TEST(StreamingQueryTest, RetryableFailuresRetryTheSameBatchWithStateRebuilt) {
+  QueryHarness h;
+  h.AddDedup({"k"});
+  for (int i = 0; i < 8; ++i) h.Add(i, "k" + std::to_string(i % 3));
+  auto q = h.Make(2);
+  ASSERT_TRUE(q->Start().ok());
+  // The commit fails once after the operators already admitted keys into their in-memory state;
+  // the retry must not treat those keys as seen.
+  h.store.FailNextCommit(Unavailable("disk busy"));
+  ASSERT_TRUE(q->Run().ok());
+  auto rows = h.Rows();
+  EXPECT_EQ(rows.size(), 3u);
+  EXPECT_EQ(h.out->batches, std::vector<std::int64_t>{0});
+}
+
+TEST(StreamingQueryTest, SourceOutagesAreRetriedWithBackoff) {
+  QueryHarness h;
+  for (int i = 0; i < 4; ++i) h.Add(i, "a");
+  h.src->fail_reads = 3;
+  auto q = h.Make(1);
+  ASSERT_TRUE(q->Start().ok());
+  ASSERT_TRUE(q->Run().ok());
+  EXPECT_EQ(h.Rows().size(), 4u);
+  EXPECT_GE(h.src->reads, 4);
+}
+
+TEST(StreamingQueryTest, DedupResultDoesNotDependOnShardCount) {
+  std::vector<std::vector<std::string>> results;
+  for (int shards : {1, 2, 4}) {
+    QueryHarness h;
+    h.AddDedup({"k"});
+    h.cfg.max_records_per_trigger = 7;
+    for (int i = 0; i < 60; ++i) h.Add(i, "k" + std::to_string((i * 7) % 13), std::to_string(i % 3));
+    auto q = h.Make(shards);
+    ASSERT_TRUE(q->Start().ok());
+    ASSERT_TRUE(q->Run().ok());
+    results.push_back(h.Rows());
+  }
+  EXPECT_EQ(results[0].size(), 13u);
+  EXPECT_EQ(results[0], results[1]);
+  EXPECT_EQ(results[0], results[2]);
+}
+
+TEST(StreamingQueryTest, RejectedRowsGoToTheDeadLetterSinkWithRawAndPosition) {
+  QueryHarness h;
+  h.Add(1, "ok");
+  FakeSource::Append(*h.src, "0", "{not json", "x");
+  FakeSource::Append(*h.src, "0", "{\"id\":\"seven\"}", "y");
+  h.Add(2, "ok2");
+  auto q = h.Make(2);
+  ASSERT_TRUE(q->Start().ok());
+  ASSERT_TRUE(q->Run().ok());
+  EXPECT_EQ(h.Rows().size(), 2u);
+  std::lock_guard lock(h.dlq->mu);
+  ASSERT_EQ(h.dlq->rows.size(), 2u);
+  EXPECT_NE(h.dlq->rows[0].find("\"operator\":\"0:parse_json\""), std::string::npos) << h.dlq->rows[0];
+  EXPECT_NE(h.dlq->rows[0].find("malformed JSON"), std::string::npos);
+  EXPECT_NE(h.dlq->rows[0].find("\"raw\":\"{not json\""), std::string::npos) << h.dlq->rows[0];
+  EXPECT_NE(h.dlq->rows[0].find("\"offset\":1"), std::string::npos);
+  EXPECT_NE(h.dlq->rows[1].find("field 'id': expected an integer, got \\\"seven\\\""), std::string::npos) << h.dlq->rows[1];
+}
+
+TEST(StreamingQueryTest, WithoutADeadLetterSinkBadRowsFailTheBatchInsteadOfVanishing) {
+  QueryHarness h;
+  FakeSource::Append(*h.src, "0", "garbage", "x");
+  auto q = h.Make(1, /*with_dead_letter=*/false);
+  ASSERT_TRUE(q->Start().ok());
+  Status st = q->Run();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("no dead_letter sink"), std::string::npos) << st.message();
+  EXPECT_TRUE(h.Rows().empty());
+  EXPECT_EQ(q->snapshot().state, QueryState::kFailed);
+}
+
+TEST(StreamingQueryTest, ChangingTheDedupKeysOfAnExistingCheckpointIsRefused) {
+  QueryHarness h;
+  h.AddDedup({"k"});
+  h.Add(1, "a");
+  {
+    auto q = h.Make(1);
+    ASSERT_TRUE(q->Start().ok());
+    ASSERT_TRUE(q->Run().ok());
+  }
+  h.cfg.operators.pop_back();
+  h.AddDedup({"id"});
+  auto q = h.Make(1);
+  Status st = q->Start();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("stateful operators changed"), std::string::npos) << st.message();
+}
+
+TEST(StreamingQueryTest, ProcessingTimeTriggerPicksUpNewDataAndStopsOnRequest) {
+  QueryHarness h;
+  h.cfg.trigger.kind = TriggerConfig::Kind::kProcessingTime;
+  h.cfg.trigger.interval_us = 20'000;
+  auto q = h.Make(2);
+  ASSERT_TRUE(q->Start().ok());
+  Status run_status;
+  std::thread t([&] { run_status = q->Run(); });
+  h.Add(1, "a");
+  EXPECT_TRUE(testing::WaitFor([&] { return h.Rows().size() == 1; }));
+  h.Add(2, "b");
+  h.Add(3, "c");
+  EXPECT_TRUE(testing::WaitFor([&] { return h.Rows().size() == 3; }));
+  q->Stop();
+  t.join();
+  EXPECT_TRUE(run_status.ok());
+  EXPECT_EQ(q->snapshot().state, QueryState::kStopped);
+}
+
+}  // namespace
+}  // namespace pinstream

@@ -1,0 +1,175 @@
+#include "state/delta_table.h"
+
+#include <gtest/gtest.h>
+
+#include "engine/row_format.h"
+#include "state/store.h"
+#include "tests/testing/test_util.h"
+
+namespace pinstream::state {
+namespace {
+
+using pinstream::testing::TempDir;
+
+RecordBatch Rows(int from, int to) {
+  RecordBatch b;
+  Column id(TypeId::kInt64), name(TypeId::kString);
+  for (int i = from; i < to; ++i) {
+    b.row_ids().push_back(static_cast<RowId>(i - from));
+    id.AppendInt(i);
+    name.AppendString("n" + std::to_string(i));
+  }
+  b.AddColumn("id", std::move(id));
+  b.AddColumn("name", std::move(name));
+  return b;
+}
+
+std::vector<std::int64_t> Ids(const TableSnapshot& s) {
+  std::vector<std::int64_t> out;
+  auto all = s.ReadAll();
+  EXPECT_TRUE(all.ok());
+  int c = all->FindColumn("id");
+  for (std::size_t r = 0; r < all->num_rows(); ++r) out.push_back(all->column(static_cast<std::size_t>(c)).Int(r));
+  return out;
+}
+
+class DeltaTableTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StoreOptions o;
+    o.data_dir = dir_.path() + "/data";
+    store_ = std::move(Store::Open(o)).value();
+  }
+  Status Write(DeltaTable* t, const RecordBatch& rows, WriteOptions opt = {}) {
+    auto txn = store_->BeginTxn();
+    Status st = t->StageWrite(*txn, rows, opt);
+    if (!st.ok()) return st;
+    return store_->Commit(std::move(txn));
+  }
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(DeltaTableTest, EachWriteIsAVersionAndTimeTravelSeesExactlyItsRows) {
+  DeltaTable* t = *store_->Table("t", true);
+  ASSERT_TRUE(Write(t, Rows(0, 3)).ok());
+  ASSERT_TRUE(Write(t, Rows(3, 5)).ok());
+  WriteOptions small;
+  small.rows_per_chunk = 2;  // several chunks in one version
+  ASSERT_TRUE(Write(t, Rows(5, 10), small).ok());
+  EXPECT_EQ(t->latest_version(), 2);
+  EXPECT_EQ(t->num_rows(), 10);
+  EXPECT_EQ(Ids(**t->Snapshot(0)), (std::vector<std::int64_t>{0, 1, 2}));
+  EXPECT_EQ(Ids(**t->Snapshot(1)), (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(Ids(**t->Snapshot()), (std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  auto missing = t->Snapshot(7);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kOutOfRange);
+}
+
+TEST_F(DeltaTableTest, SnapshotIsStableWhileTheWriterGoesOn) {
+  DeltaTable* t = *store_->Table("t", true);
+  ASSERT_TRUE(Write(t, Rows(0, 3)).ok());
+  auto snap = std::move(t->Snapshot()).value();
+  ASSERT_TRUE(Write(t, Rows(3, 6)).ok());
+  EXPECT_EQ(Ids(*snap).size(), 3u);
+  EXPECT_EQ(Ids(**t->Snapshot()).size(), 6u);
+}
+
+TEST_F(DeltaTableTest, TypeIncompatibleWriteIsRefusedNamingColumnAndTypes) {
+  DeltaTable* t = *store_->Table("t", true);
+  ASSERT_TRUE(Write(t, Rows(0, 2)).ok());
+  RecordBatch bad;
+  bad.row_ids() = {0};
+  Column id(TypeId::kString);
+  id.AppendString("seven");
+  bad.AddColumn("id", std::move(id));
+  Status st = Write(t, bad);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("column 'id' is int64 in the table but string"), std::string::npos) << st.message();
+  EXPECT_EQ(t->latest_version(), 0);
+}
+
+TEST_F(DeltaTableTest, AddingANullableColumnEvolvesTheSchemaAndOldRowsReadNull) {
+  DeltaTable* t = *store_->Table("t", true);
+  ASSERT_TRUE(Write(t, Rows(0, 2)).ok());
+  RecordBatch more = Rows(2, 3);
+  Column extra(TypeId::kDouble);
+  extra.AppendDouble(1.5);
+  more.AddColumn("score", std::move(extra));
+  ASSERT_TRUE(Write(t, more).ok());
+  EXPECT_EQ(t->schema().ToString(), "id: int64, name: string, score: double");
+  auto hist = *t->History();
+  EXPECT_EQ(hist[0].added_columns, std::vector<std::string>{"score"});
+  auto all = (*t->Snapshot())->ReadAll();
+  EXPECT_EQ(testing::ColumnStrings(*all, "score"), (std::vector<std::string>{"null", "null", "1.5"}));
+  // Version 0 is read with its own schema.
+  EXPECT_EQ((*t->Snapshot(0))->schema().size(), 2u);
+}
+
+TEST_F(DeltaTableTest, SecondCommitOfSameBatchIsRejected) {
+  DeltaTable* t = *store_->Table("t", true);
+  WriteOptions opt;
+  opt.app_id = "query-1";
+  opt.writer = "q";
+  opt.batch_id = 4;
+  ASSERT_TRUE(Write(t, Rows(0, 1), opt).ok());
+  Status st = Write(t, Rows(1, 2), opt);
+  EXPECT_EQ(st.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(st.message().find("batch 4"), std::string::npos) << st.message();
+  opt.batch_id = 3;  // older batches too
+  EXPECT_EQ(Write(t, Rows(1, 2), opt).code(), StatusCode::kAlreadyExists);
+  opt.epoch = 1;  // after `checkpoint rewind` the epoch moves on and batch 3 is new again
+  EXPECT_TRUE(Write(t, Rows(1, 2), opt).ok());
+  EXPECT_EQ(t->num_rows(), 2);
+}
+
+TEST_F(DeltaTableTest, OverwriteVersionHidesEarlierRowsButTimeTravelKeepsThem) {
+  DeltaTable* t = *store_->Table("r", true);
+  ASSERT_TRUE(Write(t, Rows(0, 3)).ok());
+  WriteOptions ow;
+  ow.overwrite = true;
+  ow.operation = "WRITE";
+  ASSERT_TRUE(Write(t, Rows(10, 12), ow).ok());
+  EXPECT_EQ(Ids(**t->Snapshot()), (std::vector<std::int64_t>{10, 11}));
+  EXPECT_EQ(Ids(**t->Snapshot(0)), (std::vector<std::int64_t>{0, 1, 2}));
+  EXPECT_EQ(t->num_rows(), 2);
+}
+
+TEST_F(DeltaTableTest, HeadIsRebuiltFromStorageOnReopen) {
+  {
+    DeltaTable* t = *store_->Table("t", true);
+    ASSERT_TRUE(Write(t, Rows(0, 4)).ok());
+    ASSERT_TRUE(Write(t, Rows(4, 6)).ok());
+  }
+  store_.reset();
+  StoreOptions o;
+  o.data_dir = dir_.path() + "/data";
+  store_ = std::move(Store::Open(o)).value();
+  auto t = store_->Table("t", false);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ((*t)->latest_version(), 1);
+  EXPECT_EQ((*t)->num_rows(), 6);
+  auto hist = *(*t)->History();
+  ASSERT_EQ(hist.size(), 2u);
+  EXPECT_EQ(hist[1].stats[0].min.int_value(), 0);
+  EXPECT_EQ(hist[1].stats[0].max.int_value(), 3);
+  EXPECT_EQ(store_->ListTables(), std::vector<std::string>{"t"});
+  EXPECT_EQ(store_->Table("nope", false).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(DeltaTableTest, FailedCommitLeavesNoVersion) {
+  DeltaTable* t = *store_->Table("t", true);
+  {
+    auto txn = store_->BeginTxn();
+    ASSERT_TRUE(t->StageWrite(*txn, Rows(0, 2), {}).ok());
+    // dropped without commit (e.g. another sink of the batch failed)
+  }
+  EXPECT_EQ(t->latest_version(), -1);
+  ASSERT_TRUE(Write(t, Rows(0, 1)).ok());
+  EXPECT_EQ(t->latest_version(), 0);
+}
+
+}  // namespace
+}  // namespace pinstream::state

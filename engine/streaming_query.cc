@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/dead_letter.h"
+#include "engine/kill_point.h"
 #include "engine/time_util.h"
 
 namespace pinstream {
@@ -206,6 +207,7 @@ Result<bool> StreamingQuery::RunNextBatch(bool apply_cap, const std::map<std::st
         fmt::format("query '{}' writing offsets/{}", config_->name, next_batch_)));
     wal_ns = MonotonicNanos() - w0;
     pending_ = plan.offsets;
+    KillPoint("after_offsets");
   }
   std::int64_t planning_ns = MonotonicNanos() - t0 - wal_ns;
   SetState(QueryState::kActive);
@@ -274,6 +276,7 @@ Status StreamingQuery::ReadAndSubmit(const BatchPlan& plan, std::vector<std::int
       for (std::size_t r = 0; r < n; ++r) ids[r] = MakeRowId(idx, static_cast<std::uint32_t>(r));
       inputs->chunks.push_back(BatchInputs::Chunk{pr.source_index, pr.range.partition, std::move(chunk.offsets)});
       SubmitRouted(std::move(chunk.batch), chunk.key_column, idx);
+      KillPoint("mid_batch");
       return Status::Ok();
     });
     if (!st.ok()) {
@@ -390,9 +393,11 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
   p.duration_ms["getBatch"] = get_batch_ns / 1'000'000;
   p.duration_ms["addBatch"] = add_batch_ns / 1'000'000;
   entry.progress_json = p.ToJson();
+  KillPoint("before_commit");
   PS_RETURN_IF_ERROR(checkpoint_->Commit(std::move(txn), entry)
                          .WithContext(fmt::format("query '{}' committing batch {}", config_->name, batch_id)));
   std::int64_t commit_ns = MonotonicNanos() - c0;
+  KillPoint("after_commit");
   for (std::size_t i = 0; i < sources_.size(); ++i) {
     auto e = plan.offsets.sources.find(config_->sources[i]);
     if (e != plan.offsets.sources.end()) sources_[i]->OnBatchCommitted(e->second);

@@ -301,6 +301,9 @@ std::unique_ptr<StoreIterator> Store::NewIterator(KeySpace space, std::string_vi
 }
 
 std::unique_ptr<StoreSnapshot> Store::GetSnapshot() {
+  // Secondary instances have no snapshots, and need none: their view changes only in CatchUp(),
+  // which callers do not run while a read is in progress.
+  if (read_only_) return std::unique_ptr<StoreSnapshot>(new StoreSnapshot(this, nullptr));
   return std::unique_ptr<StoreSnapshot>(new StoreSnapshot(this, impl_->db->GetSnapshot()));
 }
 

@@ -50,7 +50,9 @@ struct StoreOptions {
 class DeltaTable;
 class Store;
 
-// A snapshot of the whole store; reads through it see one consistent point in time.
+// A snapshot of the whole store; reads through it see one consistent point in time. (On a
+// read-only secondary instance the whole view is fixed between CatchUp() calls, so its snapshot
+// is just that view.)
 class StoreSnapshot {
  public:
   ~StoreSnapshot();

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Kill -9 recovery test (label slow): a daemon reading a growing directory of files into a
+deduplicated delta table is killed at random moments and at every kill point of the micro-batch
+protocol (after offsets/N, mid-batch, before commits/N, after commits/N), at least --kills times,
+and restarted each time. At the end every input record must be in the table exactly once (first
+arrival per key), every malformed line exactly once in the dead-letter table, and each table
+version must belong to a distinct batch.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+POINTS = ["after_offsets", "mid_batch", "before_commit", "after_commit"]
+
+CONFIG = """
+data_dir: {work}/data
+sources:
+  events: {{kind: file, path: "{work}/in"}}
+queries:
+  - name: events
+    source: events
+    trigger: continuous
+    max_records_per_trigger: 40
+    chunk_rows: 7
+    shards: 2
+    operators:
+      - {{kind: parse_json, schema: {{k: string, n: int64, file: string}}}}
+      - {{kind: dedup, keys: [k]}}
+    sink: {{kind: delta, table: events}}
+    dead_letter: events_errors
+"""
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--kills", type=int, default=24)
+    ap.add_argument("--files", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=int(time.time()))
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    print(f"seed {a.seed}")
+    work = tempfile.mkdtemp(prefix="pinstream-crash-")
+    os.makedirs(os.path.join(work, "in"))
+    config = os.path.join(work, "pipeline.yaml")
+    with open(config, "w") as f:
+        f.write(CONFIG.format(work=work))
+    log = open(os.path.join(work, "daemon.log"), "ab")
+
+    expected = {}   # k -> (n, file): the first arrival
+    bad_lines = 0
+    files_written = 0
+    seen_keys = []
+
+    def write_file():
+        nonlocal files_written, bad_lines
+        name = f"f{files_written:04d}.jsonl"
+        lines = []
+        for i in range(rng.randint(5, 60)):
+            if seen_keys and rng.random() < 0.2:
+                k = rng.choice(seen_keys)  # a duplicate of an earlier file's key: dropped
+            else:
+                k = f"k{files_written}-{i}"
+                seen_keys.append(k)
+                expected[k] = (len(lines), name)
+            lines.append(json.dumps({"k": k, "n": len(lines), "file": name}))
+            if rng.random() < 0.03:
+                lines.append("{broken json " + str(i))
+                bad_lines += 1
+        tmp = os.path.join(work, "in", "." + name)
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.rename(tmp, os.path.join(work, "in", name))
+        files_written += 1
+
+    kills = {"external": 0, **{p: 0 for p in POINTS}}
+    run = 0
+    while sum(kills.values()) < a.kills or files_written < a.files or any(kills[pt] == 0 for pt in POINTS):
+        env = dict(os.environ)
+        mode = POINTS[run % 5] if run % 5 < 4 else "external"
+        # Kill-point runs get fresh data so that a batch (and the point) is reached.
+        for _ in range(rng.randint(1 if mode != "external" else 0, 3)):
+            write_file()
+        if mode != "external":
+            env["PINSTREAM_KILL_POINTS"] = mode
+            env["PINSTREAM_KILL_ODDS"] = "2" if mode != "mid_batch" else "4"
+        before = os.path.getsize(os.path.join(work, "daemon.log"))
+        p = subprocess.Popen([a.binary, "run", config], env=env, stdout=log, stderr=log)
+        try:
+            p.wait(timeout=rng.uniform(0.05, 0.4) if mode == "external" else 3)
+        except subprocess.TimeoutExpired:
+            p.kill()  # kill -9 at a random moment
+            p.wait()
+        run += 1
+        if p.returncode == -signal.SIGKILL:
+            with open(os.path.join(work, "daemon.log"), "rb") as f:
+                f.seek(before)
+                text = f.read().decode(errors="replace")
+            hit = [pt for pt in POINTS if f"kill point {pt} reached" in text]
+            kills[hit[0] if hit else "external"] += 1
+        elif p.returncode != 0:
+            fail(f"daemon exited {p.returncode} (run {run}); see {work}/daemon.log")
+        if run > 400:
+            fail(f"too many runs; kills so far {kills}")
+    print(f"{run} runs, kills: {kills}")
+    missing_points = [pt for pt in POINTS if kills[pt] == 0]
+    if missing_points:
+        fail(f"kill points never hit: {missing_points} (seed {a.seed})")
+
+    # Final clean run until everything is in, then drain.
+    p = subprocess.Popen([a.binary, "run", config], stdout=log, stderr=log)
+    deadline = time.monotonic() + 120
+    want_rows = len(expected)
+    rows = []
+    while time.monotonic() < deadline:
+        r = subprocess.run([a.binary, "scan", "events", "--format", "jsonl", "-d", work + "/data"],
+                           capture_output=True, text=True)
+        rows = [json.loads(l) for l in r.stdout.splitlines() if l.strip()] if r.returncode == 0 else []
+        if len(rows) >= want_rows:
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    if p.wait(timeout=60) != 0:
+        fail("final run did not drain cleanly")
+
+    got = {}
+    for r in rows:
+        if r["k"] in got:
+            fail(f"key {r['k']} is in the table twice")
+        got[r["k"]] = (r["n"], r["file"])
+    if got != expected:
+        missing = sorted(set(expected) - set(got))[:10]
+        extra = sorted(set(got) - set(expected))[:10]
+        wrong = [k for k in expected if k in got and got[k] != expected[k]][:10]
+        fail(f"table has {len(got)} keys, expected {len(expected)}; missing {missing} extra {extra} "
+             f"not-first-arrival {wrong} (seed {a.seed}, work {work})")
+    r = subprocess.run([a.binary, "scan", "events_errors", "--format", "jsonl", "-d", work + "/data"],
+                       capture_output=True, text=True)
+    errors = [json.loads(l) for l in r.stdout.splitlines() if l.strip()] if r.returncode == 0 else []
+    positions = [(e["partition"], e["offset"]) for e in errors]
+    if len(set(positions)) != len(positions) or len(errors) != bad_lines:
+        fail(f"dead-letter table has {len(errors)} rows ({len(set(positions))} distinct), expected {bad_lines}")
+    h = subprocess.run([a.binary, "history", "events", "--json", "-d", work + "/data"], capture_output=True, text=True)
+    batches = [json.loads(l)["txn"]["version"] for l in h.stdout.splitlines() if l.strip()]
+    if len(batches) != len(set(batches)):
+        fail(f"a batch was committed to the table twice: {sorted(batches)}")
+    print(f"PASS: {len(got)} rows exactly once, {bad_lines} dead letters, {len(batches)} versions, {run + 1} runs")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -220,6 +220,10 @@ void ShardExecutor::BeginBatch(std::int64_t batch_id, std::int64_t batch_timesta
   }
 }
 
+void ShardExecutor::SubmitChunk(RecordBatch chunk, std::uint32_t chunk_index) {
+  Submit(static_cast<int>(chunk_index % static_cast<std::uint32_t>(shards_.size())), std::move(chunk));
+}
+
 void ShardExecutor::Submit(int shard, RecordBatch batch) {
   auto t = std::make_unique<Task>();
   t->kind = Task::kProcess;
@@ -252,9 +256,13 @@ Result<BatchOutput> ShardExecutor::Finish() {
   }
   BatchOutput result;
   std::size_t last = stages_.size() - 1;
-  std::vector<std::vector<RecordBatch>*> lists;
-  for (auto& sh : shards_) lists.push_back(&sh->out[last]);
-  PS_ASSIGN_OR_RETURN(result.rows, MergeRuns(lists));
+  for (auto& sh : shards_) {
+    for (auto& b : sh->out[last]) {
+      if (b.num_rows() > 0) result.batches.push_back(std::move(b));
+    }
+  }
+  std::stable_sort(result.batches.begin(), result.batches.end(),
+                   [](const RecordBatch& a, const RecordBatch& b) { return a.row_ids()[0] < b.row_ids()[0]; });
   for (auto& sh : shards_) {
     for (auto& r : sh->rejected) result.rejected.push_back(std::move(r));
     sh->rejected.clear();
@@ -337,7 +345,7 @@ void ShardExecutor::RunStage(Shard* shard, std::size_t stage, RecordBatch batch)
       batch.Compact(keep);
     }
   }
-  if (batch.num_rows() > 0 || shard->out[stage].empty()) shard->out[stage].push_back(std::move(batch));
+  if (batch.num_rows() > 0) shard->out[stage].push_back(std::move(batch));
 }
 
 void ShardExecutor::PartitionForStage(Shard* shard, std::size_t stage) {

@@ -1,16 +1,24 @@
 // ShardExecutor: runs a query's operator chain on N shard worker threads.
 //
 // The query's operators are cut into stages at every keyed operator (one whose spec declares
-// KeyColumns()). Stage 0 receives source chunks routed by the query thread (by record key hash,
-// or whole chunks round-robin when records have no key). Between stages, each shard partitions
+// KeyColumns()). Stage 0 receives whole source chunks, round-robin: a chunk holds records of one
+// source partition, and source partitions are themselves assigned by partition key (Kinesis'
+// MD5 ranges, Kafka's key hash), so stage 0 is partitioned by partition key at partition
+// granularity without copying a record. Stage 0 is stateless; where co-location by key matters
+// (keyed operators) the exchange below routes rows by the operator's own key. Between stages,
+// each shard partitions
 // its output by the next stage's key columns and shard j's next input is the merge, in RowId
 // order, of bucket j of every shard — the "exchange" (Spark's shuffle). Every row of a key
 // therefore meets the same operator instance, and because merges follow RowId order the output
 // does not depend on the number of shards or on thread timing.
 //
 // Per micro-batch (query thread):
-//   BeginBatch(id, ts) → Submit(shard, chunk)* → Finish() → BatchOutput (rows in RowId order,
-//   plus every row rejected by an operator).
+//   BeginBatch(id, ts) → SubmitChunk(chunk, index)* → Finish() → BatchOutput (the output
+//   batches in order, plus every row rejected by an operator).
+// Output order: batches are ordered by their first RowId. Without keyed operators that is source
+// order exactly (chunks stay whole). After a keyed exchange, each shard's rows are in RowId order
+// but shards are not interleaved row by row (that would cost a full copy): the order is
+// deterministic for a given shard count, and a table's contents never depend on it.
 // Submit() blocks when the shard's bounded channel is full (backpressure on the reader).
 // After Finish() the query thread may touch the shards' keyed state (StageStateChanges) — the
 // workers are idle between Finish() and the next Submit().
@@ -38,8 +46,13 @@ struct RejectedRow {
 };
 
 struct BatchOutput {
-  RecordBatch rows;
+  std::vector<RecordBatch> batches;  // non-empty batches, ordered by first RowId
   std::vector<RejectedRow> rejected;
+  std::size_t num_rows() const {
+    std::size_t n = 0;
+    for (const auto& b : batches) n += b.num_rows();
+    return n;
+  }
 };
 
 // Merges batches whose rows are each sorted by RowId into one batch sorted by RowId.
@@ -65,6 +78,8 @@ class ShardExecutor {
   int num_shards() const { return static_cast<int>(shards_.size()); }
 
   void BeginBatch(std::int64_t batch_id, std::int64_t batch_timestamp_us);
+  // Hands chunk number `chunk_index` of the batch to shard chunk_index % shards.
+  void SubmitChunk(RecordBatch chunk, std::uint32_t chunk_index);
   void Submit(int shard, RecordBatch batch);
   Result<BatchOutput> Finish();
 

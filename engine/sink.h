@@ -3,7 +3,8 @@
 // Lifecycle (query thread only, never concurrently):
 //   1. Open(ctx) once before the first batch.
 //   2. per batch N: Stage(N, output, txn) exactly once per batch attempt, after all operators
-//      ran. `output` is the whole batch's output, rows in source order (RowId order).
+//      ran. `output` is the whole batch's output as a list of record batches, in the order
+//      described in shard_executor.h (source order for queries without keyed operators).
 //      A transactional sink stages its writes into `txn` so that they become durable with the
 //      batch's commit marker; it must not make anything visible before the commit (use
 //      txn.OnCommitted for in-memory effects). A non-transactional sink must be idempotent for
@@ -18,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/commit_txn.h"
 #include "engine/record_batch.h"
@@ -38,7 +40,7 @@ class Sink {
   // For progress reports: DeltaSink[pin], FileSink[/out].
   virtual std::string Describe() const = 0;
   [[nodiscard]] virtual Status Open(const SinkContext& ctx) = 0;
-  [[nodiscard]] virtual Status Stage(std::int64_t batch_id, const RecordBatch& output,
+  [[nodiscard]] virtual Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output,
                                      CommitTxn& txn) = 0;
   virtual void Close() {}
 };

@@ -53,7 +53,6 @@ struct SourceRecordError {
 struct SourceChunk {
   RecordBatch batch;                   // row ids are assigned by the engine
   std::vector<std::int64_t> offsets;   // offset of each row's record; size = batch.num_rows()
-  int key_column = -1;                 // column holding the record key used for routing, or -1
   std::vector<SourceRecordError> errors;
 };
 

@@ -226,33 +226,6 @@ Result<bool> StreamingQuery::RunNextBatch(bool apply_cap, const std::map<std::st
   return true;
 }
 
-void StreamingQuery::SubmitRouted(RecordBatch batch, int key_column, std::uint32_t chunk_index) {
-  int n = executor_->num_shards();
-  if (n == 1) {
-    executor_->Submit(0, std::move(batch));
-    return;
-  }
-  if (key_column < 0) {
-    executor_->Submit(static_cast<int>(chunk_index % static_cast<std::uint32_t>(n)), std::move(batch));
-    return;
-  }
-  const Column& key = batch.column(static_cast<std::size_t>(key_column));
-  std::vector<std::vector<std::uint32_t>> rows(static_cast<std::size_t>(n));
-  for (std::size_t r = 0; r < batch.num_rows(); ++r) {
-    std::uint64_t h = key.IsNull(r) || !IsBinaryLike(key.type()) ? (chunk_index + r) : HashBytes(key.Str(r));
-    rows[h % static_cast<std::uint64_t>(n)].push_back(static_cast<std::uint32_t>(r));
-  }
-  for (int j = 0; j < n; ++j) {
-    auto& rj = rows[static_cast<std::size_t>(j)];
-    if (rj.empty()) continue;
-    if (rj.size() == batch.num_rows()) {
-      executor_->Submit(j, std::move(batch));
-      return;
-    }
-    executor_->Submit(j, batch.Take(rj));
-  }
-}
-
 Status StreamingQuery::ReadAndSubmit(const BatchPlan& plan, std::vector<std::int64_t>* rows_per_source,
                                      BatchInputs* inputs, DeadLetterBuilder* dlq) {
   for (const auto& pr : plan.ranges) {
@@ -275,7 +248,7 @@ Status StreamingQuery::ReadAndSubmit(const BatchPlan& plan, std::vector<std::int
       ids.resize(n);
       for (std::size_t r = 0; r < n; ++r) ids[r] = MakeRowId(idx, static_cast<std::uint32_t>(r));
       inputs->chunks.push_back(BatchInputs::Chunk{pr.source_index, pr.range.partition, std::move(chunk.offsets)});
-      SubmitRouted(std::move(chunk.batch), chunk.key_column, idx);
+      executor_->SubmitChunk(std::move(chunk.batch), idx);
       KillPoint("mid_batch");
       return Status::Ok();
     });
@@ -335,10 +308,10 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
   std::int64_t num_input = 0;
   for (auto n : rows_per_source) num_input += n;
   std::int64_t num_dlq = static_cast<std::int64_t>(dlq.size());
-  std::int64_t num_output = static_cast<std::int64_t>(output.rows.num_rows());
+  std::int64_t num_output = static_cast<std::int64_t>(output.num_rows());
 
   std::unique_ptr<CommitTxn> txn = checkpoint_->BeginCommit(batch_id);
-  PS_RETURN_IF_ERROR(sink_->Stage(batch_id, output.rows, *txn)
+  PS_RETURN_IF_ERROR(sink_->Stage(batch_id, output.batches, *txn)
                          .WithContext(fmt::format("query '{}' batch {} sink {}", config_->name, batch_id, sink_->Describe())));
   if (num_dlq > 0) {
     if (!dead_letter_) {
@@ -347,7 +320,8 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
           "add `dead_letter: <table>` to the query",
           config_->name, batch_id, num_dlq));
     }
-    RecordBatch dl = dlq.Build();
+    std::vector<RecordBatch> dl;
+    dl.push_back(dlq.Build());
     PS_RETURN_IF_ERROR(dead_letter_->Stage(batch_id, dl, *txn)
                            .WithContext(fmt::format("query '{}' batch {} dead-letter sink", config_->name, batch_id)));
   }

@@ -94,7 +94,6 @@ class StreamingQuery {
                       std::int64_t wal_ns);
   Status ReadAndSubmit(const BatchPlan& plan, std::vector<std::int64_t>* rows_per_source,
                        BatchInputs* inputs, DeadLetterBuilder* dlq);
-  void SubmitRouted(RecordBatch batch, int key_column, std::uint32_t chunk_index);
   void SetState(QueryState s, std::string error = {});
   bool WaitFor(std::int64_t micros);  // false when woken by Stop()
 

@@ -20,6 +20,7 @@ class ParseJson : public Operator {
   explicit ParseJson(ParseJsonConfig c) : c_(std::move(c)) {
     for (std::size_t i = 0; i < c_.schema.size(); ++i) index_.emplace(c_.schema[i].name, i);
     seen_.resize(c_.schema.size());
+    bytes_per_row_.assign(c_.schema.size(), 0.0);
   }
 
   Status Process(RecordBatch& batch, OperatorContext& ctx) override {
@@ -32,9 +33,11 @@ class ParseJson : public Operator {
     std::size_t n = batch.num_rows();
     std::vector<Column> out;
     out.reserve(c_.schema.size());
-    for (const auto& f : c_.schema) {
-      out.emplace_back(f.type);
-      out.back().Reserve(n, f.type == TypeId::kString ? n * 32 : 0);
+    for (std::size_t i = 0; i < c_.schema.size(); ++i) {
+      out.emplace_back(c_.schema[i].type);
+      // Strings: reserve what the previous batch needed per row (plus a margin), so the arenas
+      // are allocated once instead of growing by copies.
+      out.back().Reserve(n, static_cast<std::size_t>(bytes_per_row_[i] * 1.25 * static_cast<double>(n)) + 64);
     }
     const std::string& arena = in.bytes();
     for (std::size_t r = 0; r < n; ++r) {
@@ -69,6 +72,9 @@ class ParseJson : public Operator {
         if (!seen_[i]) out[i].AppendNull();
       }
     }
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (n > 0) bytes_per_row_[i] = static_cast<double>(out[i].bytes().size()) / static_cast<double>(n);
+    }
     RecordBatch result;
     result.row_ids() = std::move(batch.row_ids());
     for (const auto& k : c_.keep) {
@@ -88,20 +94,27 @@ class ParseJson : public Operator {
                                              : std::string("malformed JSON: ") + simdjson::error_message(e);
       return;
     }
+    std::size_t expected = 0;  // records usually list the fields in schema order
     for (auto field_r : obj) {
       od::field field;
       if (auto e = std::move(field_r).get(field)) {
         *error = std::string("malformed JSON: ") + simdjson::error_message(e);
         return;
       }
-      std::string_view key;
-      if (auto e = field.unescaped_key().get(key)) {
-        *error = std::string("malformed JSON key: ") + simdjson::error_message(e);
-        return;
+      std::size_t i;
+      if (expected < c_.schema.size() && field.key() == std::string_view(c_.schema[expected].name)) {
+        i = expected;  // compared against the raw key: no copy, no hashing
+      } else {
+        std::string_view key;
+        if (auto e = field.unescaped_key().get(key)) {
+          *error = std::string("malformed JSON key: ") + simdjson::error_message(e);
+          return;
+        }
+        auto it = index_.find(key);
+        if (it == index_.end()) continue;
+        i = it->second;
       }
-      auto it = index_.find(key);
-      if (it == index_.end()) continue;
-      std::size_t i = it->second;
+      expected = i + 1;
       if (seen_[i]) continue;  // duplicate key: the first one wins
       seen_[i] = 1;
       od::value v = field.value();
@@ -233,6 +246,7 @@ class ParseJson : public Operator {
   ParseJsonConfig c_;
   std::unordered_map<std::string_view, std::size_t> index_;
   std::vector<std::uint8_t> seen_;
+  std::vector<double> bytes_per_row_;
   od::parser parser_;
   std::string padded_;
   std::vector<double> elems_;

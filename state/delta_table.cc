@@ -1,8 +1,8 @@
 #include "state/delta_table.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "engine/bytes.h"
@@ -34,28 +34,39 @@ constexpr std::size_t kStatsStringPrefix = 32;
 
 ordered_json ValueToJson(const Value& v) {
   switch (v.type()) {
-    case TypeId::kBool: return v.bool_value();
-    case TypeId::kInt64: return v.int_value();
-    case TypeId::kDouble: return v.double_value();
-    case TypeId::kTimestamp: return FormatTimestamp(v.int_value(), TimestampStyle::kIsoMicro);
-    case TypeId::kString: return v.string_value();
-    default: return nullptr;
+    case TypeId::kBool:
+      return v.bool_value();
+    case TypeId::kInt64:
+      return v.int_value();
+    case TypeId::kDouble:
+      return v.double_value();
+    case TypeId::kTimestamp:
+      return FormatTimestamp(v.int_value(), TimestampStyle::kIsoMicro);
+    case TypeId::kString:
+      return v.string_value();
+    default:
+      return nullptr;
   }
 }
 
 Value JsonToValue(const json& j, TypeId t) {
   if (j.is_null()) return Value();
   switch (t) {
-    case TypeId::kBool: return j.is_boolean() ? Value::Bool(j.get<bool>()) : Value();
-    case TypeId::kInt64: return j.is_number_integer() ? Value::Int64(j.get<std::int64_t>()) : Value();
-    case TypeId::kDouble: return j.is_number() ? Value::Double(j.get<double>()) : Value();
+    case TypeId::kBool:
+      return j.is_boolean() ? Value::Bool(j.get<bool>()) : Value();
+    case TypeId::kInt64:
+      return j.is_number_integer() ? Value::Int64(j.get<std::int64_t>()) : Value();
+    case TypeId::kDouble:
+      return j.is_number() ? Value::Double(j.get<double>()) : Value();
     case TypeId::kTimestamp: {
       if (!j.is_string()) return Value();
       auto r = ParseTimestamp(j.get<std::string>());
       return r.ok() ? Value::Timestamp(*r) : Value();
     }
-    case TypeId::kString: return j.is_string() ? Value::String(j.get<std::string>()) : Value();
-    default: return Value();
+    case TypeId::kString:
+      return j.is_string() ? Value::String(j.get<std::string>()) : Value();
+    default:
+      return Value();
   }
 }
 
@@ -140,11 +151,13 @@ std::vector<ColumnStats> ComputeStats(const RecordBatch& b) {
           std::string mx(hi);
           if (mx.size() > kStatsStringPrefix) {
             mx.resize(kStatsStringPrefix);
-            while (!mx.empty() && (static_cast<unsigned char>(mx.back()) & 0xC0) == 0x80) mx.pop_back();
+            while (!mx.empty() && (static_cast<unsigned char>(mx.back()) & 0xC0) == 0x80)
+              mx.pop_back();
             if (!mx.empty() && static_cast<unsigned char>(mx.back()) >= 0xC0) mx.pop_back();
             mx += "\xF4\x8F\xBF\xBF";
           }
-          while (!mn.empty() && (static_cast<unsigned char>(mn.back()) & 0xC0) == 0x80) mn.pop_back();
+          while (!mn.empty() && (static_cast<unsigned char>(mn.back()) & 0xC0) == 0x80)
+            mn.pop_back();
           if (!mn.empty() && static_cast<unsigned char>(mn.back()) >= 0xC0) mn.pop_back();
           s.min = Value::String(std::move(mn));
           s.max = Value::String(std::move(mx));
@@ -175,26 +188,30 @@ std::string CommitInfo::ToJson() const {
   j["bytes"] = bytes;
   j["schemaId"] = schema_id;
   if (!added_columns.empty()) j["addedColumns"] = added_columns;
-  ordered_json mins = ordered_json::object(), maxs = ordered_json::object(), nulls = ordered_json::object();
+  ordered_json mins = ordered_json::object(), maxs = ordered_json::object(),
+               nulls = ordered_json::object();
   for (const auto& s : stats) {
     if (!s.min.is_null()) mins[s.name] = ValueToJson(s.min);
     if (!s.max.is_null()) maxs[s.name] = ValueToJson(s.max);
     nulls[s.name] = s.null_count;
   }
-  j["stats"] = {{"numRecords", rows_added}, {"minValues", mins}, {"maxValues", maxs}, {"nullCount", nulls}};
+  j["stats"] = {
+      {"numRecords", rows_added}, {"minValues", mins}, {"maxValues", maxs}, {"nullCount", nulls}};
   return j.dump();
 }
 
 namespace {
 Result<CommitInfo> ParseCommit(std::string_view text, const std::map<int, Schema>& schemas) {
   json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("version")) return Corruption("table log entry is not valid JSON");
+  if (j.is_discarded() || !j.is_object() || !j.contains("version"))
+    return Corruption("table log entry is not valid JSON");
   CommitInfo c;
   try {
     c.version = j.at("version").get<std::int64_t>();
     c.timestamp_ms = j.value("timestamp", std::int64_t{0});
     c.operation = j.value("operation", std::string());
-    c.overwrite = j.contains("operationParameters") && j["operationParameters"].value("outputMode", "") == "Overwrite";
+    c.overwrite = j.contains("operationParameters") &&
+                  j["operationParameters"].value("outputMode", "") == "Overwrite";
     c.query_name = j.value("writer", std::string());
     if (j.contains("txn")) {
       c.app_id = j["txn"].value("appId", std::string());
@@ -205,16 +222,20 @@ Result<CommitInfo> ParseCommit(std::string_view text, const std::map<int, Schema
     c.chunks = j.value("chunks", std::int64_t{0});
     c.bytes = j.value("bytes", std::int64_t{0});
     c.schema_id = j.value("schemaId", 0);
-    if (j.contains("addedColumns")) c.added_columns = j["addedColumns"].get<std::vector<std::string>>();
+    if (j.contains("addedColumns"))
+      c.added_columns = j["addedColumns"].get<std::vector<std::string>>();
     auto sit = schemas.find(c.schema_id);
     if (sit != schemas.end() && j.contains("stats")) {
       const json& st = j["stats"];
       for (const auto& f : sit->second.fields()) {
         ColumnStats s;
         s.name = f.name;
-        if (st.contains("nullCount") && st["nullCount"].contains(f.name)) s.null_count = st["nullCount"][f.name].get<std::int64_t>();
-        if (st.contains("minValues") && st["minValues"].contains(f.name)) s.min = JsonToValue(st["minValues"][f.name], f.type);
-        if (st.contains("maxValues") && st["maxValues"].contains(f.name)) s.max = JsonToValue(st["maxValues"][f.name], f.type);
+        if (st.contains("nullCount") && st["nullCount"].contains(f.name))
+          s.null_count = st["nullCount"][f.name].get<std::int64_t>();
+        if (st.contains("minValues") && st["minValues"].contains(f.name))
+          s.min = JsonToValue(st["minValues"][f.name], f.type);
+        if (st.contains("maxValues") && st["maxValues"].contains(f.name))
+          s.max = JsonToValue(st["maxValues"][f.name], f.type);
         c.stats.push_back(std::move(s));
       }
     }
@@ -231,14 +252,16 @@ Result<CommitInfo> CommitInfo::Parse(std::string_view text) { return ParseCommit
 
 std::string DeltaTable::Prefix(char kind) const { return TableKey(id_, kind); }
 
-Result<std::unique_ptr<DeltaTable>> DeltaTable::Load(Store* store, const std::string& name, std::uint32_t id) {
+Result<std::unique_ptr<DeltaTable>> DeltaTable::Load(Store* store, const std::string& name,
+                                                     std::uint32_t id) {
   std::unique_ptr<DeltaTable> t(new DeltaTable(store, name, id));
   t->created_ = true;
   PS_RETURN_IF_ERROR(t->LoadHead());
   return t;
 }
 
-std::unique_ptr<DeltaTable> DeltaTable::CreateNew(Store* store, const std::string& name, std::uint32_t id) {
+std::unique_ptr<DeltaTable> DeltaTable::CreateNew(Store* store, const std::string& name,
+                                                  std::uint32_t id) {
   return std::unique_ptr<DeltaTable>(new DeltaTable(store, name, id));
 }
 
@@ -268,7 +291,8 @@ Status DeltaTable::LoadHead() {
       if (k.size() != 9) return damaged("malformed schema key");
       int sid = static_cast<int>(GetBigEndian32(k.data() + 5));
       auto s = Schema::FromJson(it->value());
-      if (!s.ok()) return damaged("schema " + std::to_string(sid) + " is unreadable: " + s.status().message());
+      if (!s.ok())
+        return damaged("schema " + std::to_string(sid) + " is unreadable: " + s.status().message());
       schemas_[sid] = std::move(s).value();
     }
     PS_RETURN_IF_ERROR(it->status());
@@ -280,13 +304,16 @@ Status DeltaTable::LoadHead() {
       auto c = ParseCommit(it->value(), schemas_);
       if (!c.ok()) return damaged(c.status().message());
       if (c->version != expect) {
-        return damaged(fmt::format("version {} follows version {} (the log must be gap-free)", c->version, expect - 1));
+        return damaged(fmt::format("version {} follows version {} (the log must be gap-free)",
+                                   c->version, expect - 1));
       }
       VersionHead h;
       h.base = c->overwrite || versions_.empty() ? c->version : versions_.back().base;
-      h.rows = c->overwrite || versions_.empty() ? c->rows_added : versions_.back().rows + c->rows_added;
+      h.rows =
+          c->overwrite || versions_.empty() ? c->rows_added : versions_.back().rows + c->rows_added;
       h.schema_id = c->schema_id;
-      if (!schemas_.count(h.schema_id)) return damaged(fmt::format("version {} uses unknown schema {}", c->version, h.schema_id));
+      if (!schemas_.count(h.schema_id))
+        return damaged(fmt::format("version {} uses unknown schema {}", c->version, h.schema_id));
       current_schema_ = h.schema_id;
       versions_.push_back(h);
       ++expect;
@@ -298,7 +325,8 @@ Status DeltaTable::LoadHead() {
     for (; it->Valid(); it->Next()) {
       json j = json::parse(it->value(), nullptr, false);
       if (j.is_discarded()) return damaged("txn entry is not valid JSON");
-      Txn t{j.value("epoch", std::int64_t{0}), j.value("batch", std::int64_t{-1}), j.value("version", std::int64_t{-1})};
+      Txn t{j.value("epoch", std::int64_t{0}), j.value("batch", std::int64_t{-1}),
+            j.value("version", std::int64_t{-1})};
       txns_[std::string(it->key().substr(5))] = t;
     }
     PS_RETURN_IF_ERROR(it->status());
@@ -322,28 +350,70 @@ std::int64_t DeltaTable::num_rows() const {
   return versions_.empty() ? 0 : versions_.back().rows;
 }
 
-std::optional<std::pair<std::int64_t, std::int64_t>> DeltaTable::LastTxn(const std::string& app_id) const {
+std::optional<std::pair<std::int64_t, std::int64_t>> DeltaTable::LastTxn(
+    const std::string& app_id) const {
   std::lock_guard lock(mu_);
   auto it = txns_.find(app_id);
   if (it == txns_.end()) return std::nullopt;
   return std::make_pair(it->second.epoch, it->second.batch);
 }
 
-Status DeltaTable::StageWrite(CommitTxn& txn_base, const RecordBatch& rows, const WriteOptions& opt) {
+namespace {
+void MergeStats(std::vector<ColumnStats>* acc, std::vector<ColumnStats> more) {
+  for (auto& m : more) {
+    auto it = std::find_if(acc->begin(), acc->end(),
+                           [&](const ColumnStats& s) { return s.name == m.name; });
+    if (it == acc->end()) {
+      acc->push_back(std::move(m));
+      continue;
+    }
+    it->null_count += m.null_count;
+    if (!m.min.is_null() && (it->min.is_null() || m.min.Compare(it->min) < 0)) it->min = m.min;
+    if (!m.max.is_null() && (it->max.is_null() || m.max.Compare(it->max) > 0)) it->max = m.max;
+  }
+}
+}  // namespace
+
+Status DeltaTable::StageWrite(CommitTxn& txn_base, std::span<const RecordBatch> batches,
+                              const WriteOptions& opt) {
   auto* txn = dynamic_cast<StoreTxn*>(&txn_base);
   if (txn == nullptr) return Internal("delta tables need a transaction of their own store");
   if (store_->read_only()) return FailedPrecondition("the store is open read-only");
-  PS_RETURN_IF_ERROR(rows.Validate());
 
-  // Encode outside the lock: this is the expensive part.
+  // Encode outside the lock: this is the expensive part. Batches smaller than half a chunk are
+  // gathered into one chunk.
   std::vector<std::string> chunks;
+  std::vector<ColumnStats> stats;
   std::size_t per_chunk = static_cast<std::size_t>(std::max<std::int64_t>(1, opt.rows_per_chunk));
   std::int64_t bytes = 0;
-  for (std::size_t b = 0; b < rows.num_rows(); b += per_chunk) {
-    chunks.push_back(EncodeChunk(rows, b, std::min(rows.num_rows(), b + per_chunk)));
-    bytes += static_cast<std::int64_t>(chunks.back().size());
+  std::size_t total_rows = 0;
+  RecordBatch pending;
+  auto encode = [&](const RecordBatch& b) {
+    for (std::size_t r = 0; r < b.num_rows(); r += per_chunk) {
+      chunks.push_back(EncodeChunk(b, r, std::min(b.num_rows(), r + per_chunk)));
+      bytes += static_cast<std::int64_t>(chunks.back().size());
+    }
+  };
+  for (const RecordBatch& b : batches) {
+    PS_RETURN_IF_ERROR(b.Validate());
+    if (b.num_rows() == 0) continue;
+    total_rows += b.num_rows();
+    MergeStats(&stats, ComputeStats(b));
+    if (b.num_rows() >= per_chunk / 2) {
+      if (pending.num_rows() > 0) {
+        encode(pending);
+        pending = RecordBatch();
+      }
+      encode(b);
+      continue;
+    }
+    PS_RETURN_IF_ERROR(pending.Append(b));
+    if (pending.num_rows() >= per_chunk / 2) {
+      encode(pending);
+      pending = RecordBatch();
+    }
   }
-  std::vector<ColumnStats> stats = ComputeStats(rows);
+  if (pending.num_rows() > 0) encode(pending);
 
   txn->LockTables();
   std::lock_guard lock(mu_);
@@ -353,10 +423,11 @@ Status DeltaTable::StageWrite(CommitTxn& txn_base, const RecordBatch& rows, cons
   // Idempotent writes.
   if (!opt.app_id.empty()) {
     auto it = txns_.find(opt.app_id);
-    if (it != txns_.end() && (opt.epoch < it->second.epoch ||
-                              (opt.epoch == it->second.epoch && opt.batch_id <= it->second.batch))) {
+    if (it != txns_.end() && (opt.epoch < it->second.epoch || (opt.epoch == it->second.epoch &&
+                                                               opt.batch_id <= it->second.batch))) {
       return AlreadyExists(fmt::format(
-          "table '{}': batch {} of '{}' (epoch {}) is already committed (as version {}, batch {}); a batch is "
+          "table '{}': batch {} of '{}' (epoch {}) is already committed (as version {}, batch {}); "
+          "a batch is "
           "written to a table at most once",
           name_, opt.batch_id, opt.writer, opt.epoch, it->second.version, it->second.batch));
     }
@@ -365,32 +436,35 @@ Status DeltaTable::StageWrite(CommitTxn& txn_base, const RecordBatch& rows, cons
   Schema schema = current_schema_ >= 0 ? schemas_.at(current_schema_) : Schema();
   bool changed = current_schema_ < 0;
   std::vector<std::string> added;
-  for (std::size_t c = 0; c < rows.num_columns(); ++c) {
-    const std::string& col = rows.name(c);
-    TypeId t = rows.column(c).type();
-    int idx = schema.FieldIndex(col);
-    if (idx < 0) {
-      schema.AddField(Field{col, t, true});
-      if (current_schema_ >= 0) added.push_back(col);
-      changed = true;
-      continue;
+  for (const RecordBatch& rows : batches) {
+    for (std::size_t c = 0; c < rows.num_columns(); ++c) {
+      const std::string& col = rows.name(c);
+      TypeId t = rows.column(c).type();
+      int idx = schema.FieldIndex(col);
+      if (idx < 0) {
+        schema.AddField(Field{col, t, true});
+        if (current_schema_ >= 0) added.push_back(col);
+        changed = true;
+        continue;
+      }
+      TypeId have = schema.field(static_cast<std::size_t>(idx)).type;
+      if (t == have || t == TypeId::kNull) continue;
+      if (have == TypeId::kNull) {
+        // A column so far only ever null gets its first real type.
+        Field f = schema.field(static_cast<std::size_t>(idx));
+        f.type = t;
+        std::vector<Field> fields = schema.fields();
+        fields[static_cast<std::size_t>(idx)] = f;
+        schema = Schema(fields);
+        changed = true;
+        continue;
+      }
+      return InvalidArgument(
+          fmt::format("table '{}': column '{}' is {} in the table but {} in the rows written by "
+                      "'{}'; a table's column "
+                      "types cannot change (cast the column in the query, or write to a new table)",
+                      name_, col, TypeName(have), TypeName(t), opt.writer));
     }
-    TypeId have = schema.field(static_cast<std::size_t>(idx)).type;
-    if (t == have || t == TypeId::kNull) continue;
-    if (have == TypeId::kNull) {
-      // A column so far only ever null gets its first real type.
-      Field f = schema.field(static_cast<std::size_t>(idx));
-      f.type = t;
-      std::vector<Field> fields = schema.fields();
-      fields[static_cast<std::size_t>(idx)] = f;
-      schema = Schema(fields);
-      changed = true;
-      continue;
-    }
-    return InvalidArgument(fmt::format(
-        "table '{}': column '{}' is {} in the table but {} in the rows written by '{}'; a table's column "
-        "types cannot change (cast the column in the query, or write to a new table)",
-        name_, col, TypeName(have), TypeName(t), opt.writer));
   }
   int schema_id = current_schema_;
   if (changed) {
@@ -419,7 +493,7 @@ Status DeltaTable::StageWrite(CommitTxn& txn_base, const RecordBatch& rows, cons
   info.app_id = opt.app_id;
   info.epoch = opt.epoch;
   info.batch_id = opt.batch_id;
-  info.rows_added = static_cast<std::int64_t>(rows.num_rows());
+  info.rows_added = static_cast<std::int64_t>(total_rows);
   info.chunks = static_cast<std::int64_t>(chunks.size());
   info.bytes = bytes;
   info.schema_id = schema_id;
@@ -431,15 +505,16 @@ Status DeltaTable::StageWrite(CommitTxn& txn_base, const RecordBatch& rows, cons
     txn->Put(KeySpace::kTables, Prefix('X') + opt.app_id, tj.dump());
   }
   txn->pending_versions()[name_] = version;
-  txn->OnCommitted([this, version, info, schema, schema_id, changed, app = opt.app_id, epoch = opt.epoch,
-                    batch = opt.batch_id]() {
+  txn->OnCommitted([this, version, info, schema, schema_id, changed, app = opt.app_id,
+                    epoch = opt.epoch, batch = opt.batch_id]() {
     std::lock_guard l(mu_);
     created_ = true;
     if (changed) schemas_[schema_id] = schema;
     current_schema_ = schema_id;
     VersionHead h;
     h.base = info.overwrite || versions_.empty() ? version : versions_.back().base;
-    h.rows = info.overwrite || versions_.empty() ? info.rows_added : versions_.back().rows + info.rows_added;
+    h.rows = info.overwrite || versions_.empty() ? info.rows_added
+                                                 : versions_.back().rows + info.rows_added;
     h.schema_id = schema_id;
     versions_.push_back(h);
     if (!app.empty()) txns_[app] = Txn{epoch, batch, version};
@@ -468,7 +543,8 @@ Result<std::vector<CommitInfo>> DeltaTable::History(std::size_t limit) const {
   return out;
 }
 
-Result<std::unique_ptr<TableSnapshot>> DeltaTable::Snapshot(std::optional<std::int64_t> version) const {
+Result<std::unique_ptr<TableSnapshot>> DeltaTable::Snapshot(
+    std::optional<std::int64_t> version) const {
   auto snap = std::make_unique<TableSnapshot>();
   std::map<int, Schema> schemas;
   {
@@ -479,7 +555,8 @@ Result<std::unique_ptr<TableSnapshot>> DeltaTable::Snapshot(std::optional<std::i
     std::int64_t latest = static_cast<std::int64_t>(versions_.size()) - 1;
     std::int64_t v = version.value_or(latest);
     if (v < 0 || v > latest) {
-      return OutOfRange(fmt::format("table '{}' has versions 0..{}; version {} does not exist", name_, latest, v));
+      return OutOfRange(fmt::format("table '{}' has versions 0..{}; version {} does not exist",
+                                    name_, latest, v));
     }
     const VersionHead& h = versions_[static_cast<std::size_t>(v)];
     snap->version_ = v;
@@ -505,7 +582,8 @@ Result<std::unique_ptr<TableSnapshot>> DeltaTable::Snapshot(std::optional<std::i
 
 // ---------------------------------------------------------------------------------------------
 
-Status TableSnapshot::Scan(const std::vector<std::string>* columns, const ChunkVisitor& visit) const {
+Status TableSnapshot::Scan(const std::vector<std::string>* columns,
+                           const ChunkVisitor& visit) const {
   return ScanVersions(columns, nullptr, visit);
 }
 
@@ -515,7 +593,9 @@ Status TableSnapshot::ScanVersions(const std::vector<std::string>* columns,
   std::vector<std::string> wanted;
   if (columns != nullptr) {
     for (const auto& c : *columns) {
-      if (schema_.FieldIndex(c) < 0) return NotFound(fmt::format("column '{}' does not exist (columns: {})", c, schema_.ToString()));
+      if (schema_.FieldIndex(c) < 0)
+        return NotFound(
+            fmt::format("column '{}' does not exist (columns: {})", c, schema_.ToString()));
     }
     wanted = *columns;
   } else {
@@ -531,7 +611,9 @@ Status TableSnapshot::ScanVersions(const std::vector<std::string>* columns,
     auto v = static_cast<std::int64_t>(GetBigEndian64(k.data() + 5));
     if (v > version_) break;
     while (vi < versions_.size() && versions_[vi].version < v) ++vi;
-    if (keep_version && vi < versions_.size() && versions_[vi].version == v && !keep_version(versions_[vi])) continue;
+    if (keep_version && vi < versions_.size() && versions_[vi].version == v &&
+        !keep_version(versions_[vi]))
+      continue;
     auto decoded = DecodeChunk(it->value(), &wanted);
     if (!decoded.ok()) return decoded.status().WithContext(fmt::format("version {}", v));
     RecordBatch& raw = decoded.value();
@@ -545,7 +627,8 @@ Status TableSnapshot::ScanVersions(const std::vector<std::string>* columns,
         out.AddColumn(name, Column::Nulls(t, n));
       } else if (raw.column(static_cast<std::size_t>(ci)).type() != t) {
         return Corruption(fmt::format("column '{}' is stored as {} but the schema says {}", name,
-                                      TypeName(raw.column(static_cast<std::size_t>(ci)).type()), TypeName(t)));
+                                      TypeName(raw.column(static_cast<std::size_t>(ci)).type()),
+                                      TypeName(t)));
       } else {
         out.AddColumn(name, std::move(raw.column(static_cast<std::size_t>(ci))));
       }
@@ -569,9 +652,12 @@ Result<RecordBatch> TableSnapshot::ReadAll(const std::vector<std::string>* colum
   if (first) {
     // No rows: still return the columns.
     std::vector<std::string> names;
-    if (columns) names = *columns;
-    else for (const auto& f : schema_.fields()) names.push_back(f.name);
-    for (const auto& n : names) all.AddColumn(n, Column(schema_.field(static_cast<std::size_t>(schema_.FieldIndex(n))).type));
+    if (columns)
+      names = *columns;
+    else
+      for (const auto& f : schema_.fields()) names.push_back(f.name);
+    for (const auto& n : names)
+      all.AddColumn(n, Column(schema_.field(static_cast<std::size_t>(schema_.FieldIndex(n))).type));
   }
   for (std::size_t i = 0; i < all.num_rows(); ++i) all.row_ids()[i] = i;
   return all;

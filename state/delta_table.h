@@ -30,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -122,8 +123,12 @@ class DeltaTable {
   Schema schema() const;
   std::int64_t num_rows() const;  // at the latest version
 
-  // Stages a new version holding `rows` into `txn` (a state::StoreTxn). Visible after commit.
-  [[nodiscard]] Status StageWrite(CommitTxn& txn, const RecordBatch& rows, const WriteOptions& options);
+  // Stages a new version holding `batches` (in order) into `txn` (a state::StoreTxn). Visible
+  // after commit. Small batches are combined into chunks of up to options.rows_per_chunk rows.
+  [[nodiscard]] Status StageWrite(CommitTxn& txn, std::span<const RecordBatch> batches, const WriteOptions& options);
+  [[nodiscard]] Status StageWrite(CommitTxn& txn, const RecordBatch& rows, const WriteOptions& options) {
+    return StageWrite(txn, std::span<const RecordBatch>(&rows, 1), options);
+  }
 
   // Commit infos, newest first; `limit` 0 = all.
   Result<std::vector<CommitInfo>> History(std::size_t limit = 0) const;

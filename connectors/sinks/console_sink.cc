@@ -21,20 +21,27 @@ class ConsoleSink : public Sink {
   std::string_view kind() const override { return "console"; }
   std::string Describe() const override { return "ConsoleSink"; }
   Status Open(const SinkContext&) override { return Status::Ok(); }
-  Status Stage(std::int64_t batch_id, const RecordBatch& out, CommitTxn& txn) override {
+  Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output, CommitTxn& txn) override {
+    std::size_t limit = c_.max_rows > 0 ? static_cast<std::size_t>(c_.max_rows) : SIZE_MAX;
+    std::size_t total = 0;
+    RecordBatch shown;
+    for (const auto& b : output) {
+      total += b.num_rows();
+      if (shown.num_rows() < limit) PS_RETURN_IF_ERROR(shown.Append(b));
+    }
+    std::size_t n = std::min(limit, shown.num_rows());
     std::string text;
     if (c_.jsonl) {
-      std::size_t n = c_.max_rows > 0 ? std::min<std::size_t>(out.num_rows(), static_cast<std::size_t>(c_.max_rows))
-                                       : out.num_rows();
       for (std::size_t r = 0; r < n; ++r) {
-        AppendJsonRow(out, r, &text);
+        AppendJsonRow(shown, r, &text);
         text.push_back('\n');
       }
     } else {
       text = fmt::format("-------------------------------------------\nBatch: {}\n"
                          "-------------------------------------------\n",
                          batch_id);
-      text += FormatTable(out, c_.max_rows > 0 ? static_cast<std::size_t>(c_.max_rows) : out.num_rows());
+      text += FormatTable(shown, n);
+      if (total > n) text += fmt::format("({} rows in the batch)\n", total);
     }
     // Printed only once the batch is durable, so a failed batch prints nothing.
     txn.OnCommitted([text = std::move(text)] {

@@ -21,8 +21,10 @@ class DeltaSink : public Sink {
     PS_ASSIGN_OR_RETURN(table_, env_->store->Table(table_name_, /*create=*/true));
     return Status::Ok();
   }
-  Status Stage(std::int64_t batch_id, const RecordBatch& out, CommitTxn& txn) override {
-    if (out.num_rows() == 0) return Status::Ok();
+  Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& out, CommitTxn& txn) override {
+    std::size_t rows = 0;
+    for (const auto& b : out) rows += b.num_rows();
+    if (rows == 0) return Status::Ok();
     state::WriteOptions opt;
     opt.operation = "STREAMING UPDATE";
     opt.writer = ctx_.query_name;

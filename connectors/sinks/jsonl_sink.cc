@@ -61,14 +61,16 @@ class JsonlSink : public Sink {
     if (ec) return IOError(fmt::format("cannot create output directory '{}': {}", path_, ec.message()));
     return Status::Ok();
   }
-  Status Stage(std::int64_t batch_id, const RecordBatch& out, CommitTxn&) override {
-    if (out.num_rows() == 0) return Status::Ok();
+  Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output, CommitTxn&) override {
     std::string data;
-    data.reserve(out.ByteSize() + out.num_rows() * 16);
-    for (std::size_t r = 0; r < out.num_rows(); ++r) {
-      AppendJsonRow(out, r, &data);
-      data.push_back('\n');
+    for (const auto& out : output) {
+      data.reserve(data.size() + out.ByteSize() + out.num_rows() * 16);
+      for (std::size_t r = 0; r < out.num_rows(); ++r) {
+        AppendJsonRow(out, r, &data);
+        data.push_back('\n');
+      }
     }
+    if (data.empty()) return Status::Ok();
     return WriteFileDurably(path_, fmt::format("part-{:08d}.jsonl", batch_id), data);
   }
 

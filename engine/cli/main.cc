@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engine/allocator.h"
 #include "engine/cli/cli.h"
 
 #ifndef PINSTREAM_VERSION
@@ -13,6 +14,7 @@
 
 int main(int argc, char** argv) {
   using namespace pinstream::cli;
+  pinstream::TuneAllocatorForBatches();
   CLI::App app{"pinstream — micro-batch stream processing into versioned delta tables, on one machine"};
   app.set_version_flag("--version", std::string("pinstream ") + PINSTREAM_VERSION);
   app.require_subcommand(1);

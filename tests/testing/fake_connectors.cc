@@ -38,7 +38,6 @@ Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows, cons
     chunk.batch.row_ids().resize(chunk.offsets.size());
     chunk.batch.AddColumn("key", std::move(key));
     chunk.batch.AddColumn("value", std::move(value));
-    chunk.key_column = 0;
     Status st = emit(std::move(chunk));
     chunk = SourceChunk();
     key = Column(TypeId::kString);
@@ -55,16 +54,18 @@ Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows, cons
   return flush();
 }
 
-Status CollectingSink::Stage(std::int64_t batch_id, const RecordBatch& output, CommitTxn& txn) {
+Status CollectingSink::Stage(std::int64_t batch_id, const std::vector<RecordBatch>& batches, CommitTxn& txn) {
   {
     std::lock_guard lock(d_->mu);
     if (batch_id <= d_->last_batch) return AlreadyExists(fmt::format("batch {} already committed", batch_id));
   }
   std::vector<std::string> rows;
-  for (std::size_t r = 0; r < output.num_rows(); ++r) {
-    std::string s;
-    AppendJsonRow(output, r, &s);
-    rows.push_back(std::move(s));
+  for (const auto& output : batches) {
+    for (std::size_t r = 0; r < output.num_rows(); ++r) {
+      std::string s;
+      AppendJsonRow(output, r, &s);
+      rows.push_back(std::move(s));
+    }
   }
   auto d = d_;
   txn.OnCommitted([d, batch_id, rows = std::move(rows)] {

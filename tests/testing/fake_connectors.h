@@ -50,7 +50,7 @@ class CollectingSink : public Sink {
   std::string_view kind() const override { return "collect"; }
   std::string Describe() const override { return "CollectingSink"; }
   Status Open(const SinkContext&) override { return Status::Ok(); }
-  Status Stage(std::int64_t batch_id, const RecordBatch& output, CommitTxn& txn) override;
+  Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output, CommitTxn& txn) override;
 
  private:
   std::shared_ptr<Data> d_;

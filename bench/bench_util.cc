@@ -1,0 +1,47 @@
+#include "bench/bench_util.h"
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+namespace pinstream::bench {
+
+std::string DataDir() { return std::string(PINSTREAM_SOURCE_DIR) + "/../shared/data/pinterest"; }
+
+std::vector<std::string> PinRecords(std::size_t n, std::size_t distinct_ids) {
+  std::ifstream in(DataDir() + "/pinterest_data_partial.jsonl");
+  std::vector<nlohmann::ordered_json> base;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) base.push_back(nlohmann::ordered_json::parse(line));
+  }
+  if (base.empty()) {
+    std::fprintf(stderr, "cannot read the bundled pin data in %s\n", DataDir().c_str());
+    std::exit(1);
+  }
+  std::mt19937_64 rng(42);
+  std::vector<std::string> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    nlohmann::ordered_json r = base[rng() % base.size()];
+    std::size_t id = distinct_ids ? rng() % distinct_ids : i;
+    char uid[64];
+    std::snprintf(uid, sizeof uid, "%08zx-0000-4000-8000-%012zx", id >> 20, id);
+    r["unique_id"] = uid;
+    out.push_back(r.dump());
+  }
+  return out;
+}
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+void Report(const std::string& name, double value, const std::string& unit) {
+  std::printf("RESULT %s %.6g %s\n", name.c_str(), value, unit.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace pinstream::bench

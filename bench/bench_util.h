@@ -1,0 +1,24 @@
+// Shared helpers for the benchmark programs: pin-like records resampled from the bundled data
+// set, timing, and printing result lines that bench/run_benchmarks.sh collects.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pinstream::bench {
+
+// `n` raw pin records (JSON text, ~650 bytes each), resampled with a fixed seed from
+// ../shared/data/pinterest/pinterest_data_partial.jsonl; unique_id made unique per record
+// unless `distinct_ids` is smaller than n (then ids repeat, for dedup benchmarks).
+std::vector<std::string> PinRecords(std::size_t n, std::size_t distinct_ids = 0);
+
+double Seconds(std::chrono::steady_clock::time_point since);
+
+// Prints "RESULT <name> <value> <unit>" (machine-readable) plus a human line.
+void Report(const std::string& name, double value, const std::string& unit);
+
+std::string DataDir();
+
+}  // namespace pinstream::bench

@@ -7,150 +7,164 @@
 #include <lz4.h>
 
 #include "engine/bytes.h"
+#include "engine/parallel.h"
 
 namespace pinstream::state {
 
 namespace {
 
 constexpr std::string_view kMagic = "PSC1";
-
-template <typename T>
-void AppendRaw(std::string* out, const T* data, std::size_t n) {
-  out->append(reinterpret_cast<const char*>(data), n * sizeof(T));
-}
-
-void EncodeColumn(const Column& c, std::size_t begin, std::size_t end, std::string* payload, bool* has_nulls) {
-  std::size_t n = end - begin;
-  *has_nulls = false;
-  for (std::size_t i = begin; i < end; ++i) {
-    if (c.IsNull(i)) {
-      *has_nulls = true;
-      break;
-    }
-  }
-  if (*has_nulls && c.type() != TypeId::kNull) AppendRaw(payload, c.validity().data() + begin, n);
-  switch (c.type()) {
-    case TypeId::kNull: break;
-    case TypeId::kBool:
-    case TypeId::kInt64:
-    case TypeId::kTimestamp: AppendRaw(payload, c.ints().data() + begin, n); break;
-    case TypeId::kDouble: AppendRaw(payload, c.doubles().data() + begin, n); break;
-    case TypeId::kString:
-    case TypeId::kRaw:
-    case TypeId::kDoubleArray: {
-      const auto& off = c.offsets();
-      std::size_t lens_at = payload->size();
-      payload->resize(lens_at + n * 4);
-      char* p = payload->data() + lens_at;
-      for (std::size_t i = 0; i < n; ++i) {
-        auto len = static_cast<std::uint32_t>(off[begin + i + 1] - off[begin + i]);
-        std::memcpy(p + i * 4, &len, 4);
-      }
-      if (c.type() == TypeId::kDoubleArray) {
-        AppendRaw(payload, c.doubles().data() + off[begin], off[end] - off[begin]);
-      } else {
-        payload->append(c.bytes().data() + off[begin], off[end] - off[begin]);
-      }
-      break;
-    }
-  }
-}
+constexpr std::size_t kMinCompress = 64;
+// LZ4 acceleration 2: ~10 % faster than the default for a few % less compression.
+constexpr int kLz4Acceleration = 2;
 
 Status Bad(std::string_view what) { return Corruption(fmt::format("damaged table chunk: {}", what)); }
 
-Result<Column> DecodeColumn(TypeId type, std::size_t n, bool has_nulls, std::string_view p) {
-  Column c(type);
-  auto& validity = c.mutable_validity();
-  std::size_t pos = 0;
-  if (type == TypeId::kNull) {
-    validity.assign(n, 0);
-    return c;
+// Appends one segment: varint raw size | codec byte (0 raw, 1 LZ4) | varint stored size | bytes.
+// Compresses straight from `data` into `out` (no intermediate copy).
+void PutSegment(std::string* out, const void* data, std::size_t size) {
+  PutVarint64(out, size);
+  const char* src = static_cast<const char*>(data);
+  if (size >= kMinCompress) {
+    int bound = LZ4_compressBound(static_cast<int>(size));
+    std::size_t header_at = out->size();
+    // codec + stored size (varint ≤ 10 bytes), then the data; fixed up below.
+    out->resize(header_at + 11 + static_cast<std::size_t>(bound));
+    char* dst = out->data() + header_at + 11;
+    int n = LZ4_compress_fast(src, dst, static_cast<int>(size), bound, kLz4Acceleration);
+    if (n > 0 && static_cast<std::size_t>(n) < size - size / 16) {
+      std::string hdr;
+      hdr.push_back(1);
+      PutVarint64(&hdr, static_cast<std::uint64_t>(n));
+      std::memmove(out->data() + header_at + hdr.size(), dst, static_cast<std::size_t>(n));
+      std::memcpy(out->data() + header_at, hdr.data(), hdr.size());
+      out->resize(header_at + hdr.size() + static_cast<std::size_t>(n));
+      return;
+    }
+    out->resize(header_at);
   }
-  if (has_nulls) {
-    if (p.size() < n) return Bad("validity truncated");
-    validity.assign(reinterpret_cast<const std::uint8_t*>(p.data()), reinterpret_cast<const std::uint8_t*>(p.data()) + n);
-    pos = n;
+  out->push_back(0);
+  PutVarint64(out, size);
+  out->append(src, size);
+}
+
+// Reads one segment into `dst` (resized to exactly the raw size).
+template <typename Vec>
+Status GetSegment(ByteReader& r, Vec* dst, std::size_t elem_size, std::size_t expect_bytes) {
+  std::uint64_t raw_size, stored_size;
+  std::uint8_t codec;
+  std::string_view stored;
+  if (!r.GetVarint64(&raw_size) || !r.GetByte(&codec) || !r.GetVarint64(&stored_size) ||
+      !r.GetBytes(static_cast<std::size_t>(stored_size), &stored)) {
+    return Bad("segment truncated");
+  }
+  if (expect_bytes != SIZE_MAX && raw_size != expect_bytes) return Bad("segment has the wrong size");
+  if (raw_size > (1ULL << 34) || raw_size % elem_size != 0) return Bad("implausible segment size");
+  dst->resize(raw_size / elem_size);
+  char* out = reinterpret_cast<char*>(dst->data());
+  if (codec == 0) {
+    if (stored_size != raw_size) return Bad("raw segment size mismatch");
+    if (raw_size) std::memcpy(out, stored.data(), raw_size);
+  } else if (codec == 1) {
+    int n = LZ4_decompress_safe(stored.data(), out, static_cast<int>(stored.size()), static_cast<int>(raw_size));
+    if (n < 0 || static_cast<std::uint64_t>(n) != raw_size) return Bad("LZ4 data does not decompress");
   } else {
-    validity.assign(n, 1);
+    return Bad("unknown segment codec");
   }
-  switch (type) {
-    case TypeId::kBool:
-    case TypeId::kInt64:
-    case TypeId::kTimestamp: {
-      if (p.size() - pos != n * 8) return Bad("integer values have the wrong size");
-      auto& v = c.mutable_ints();
-      v.resize(n);
-      std::memcpy(v.data(), p.data() + pos, n * 8);
-      break;
-    }
-    case TypeId::kDouble: {
-      if (p.size() - pos != n * 8) return Bad("double values have the wrong size");
-      auto& v = c.mutable_doubles();
-      v.resize(n);
-      std::memcpy(v.data(), p.data() + pos, n * 8);
-      break;
-    }
-    case TypeId::kString:
-    case TypeId::kRaw:
-    case TypeId::kDoubleArray: {
-      if (p.size() - pos < n * 4) return Bad("lengths truncated");
-      auto& off = c.mutable_offsets();
-      off.resize(n + 1);
-      off[0] = 0;
-      const char* lens = p.data() + pos;
-      std::uint64_t total = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        std::uint32_t len;
-        std::memcpy(&len, lens + i * 4, 4);
-        total += len;
-        off[i + 1] = total;
-      }
-      pos += n * 4;
-      std::size_t elem = type == TypeId::kDoubleArray ? 8 : 1;
-      if ((p.size() - pos) != total * elem) return Bad("value bytes have the wrong size");
-      if (type == TypeId::kDoubleArray) {
-        auto& d = c.mutable_doubles();
-        d.resize(total);
-        std::memcpy(d.data(), p.data() + pos, total * 8);
-      } else {
-        c.mutable_bytes().assign(p.data() + pos, total);
-      }
-      break;
-    }
-    case TypeId::kNull: break;
+  return Status::Ok();
+}
+
+Status SkipSegment(ByteReader& r) {
+  std::uint64_t raw_size, stored_size;
+  std::uint8_t codec;
+  std::string_view stored;
+  if (!r.GetVarint64(&raw_size) || !r.GetByte(&codec) || !r.GetVarint64(&stored_size) ||
+      !r.GetBytes(static_cast<std::size_t>(stored_size), &stored)) {
+    return Bad("segment truncated");
   }
-  return c;
+  return Status::Ok();
+}
+
+int SegmentCount(TypeId t, bool has_nulls) {
+  int n = has_nulls ? 1 : 0;
+  if (t == TypeId::kNull) return 0;
+  if (IsBinaryLike(t) || t == TypeId::kDoubleArray) return n + 2;  // lengths + data
+  return n + 1;                                                    // fixed-width values
 }
 
 }  // namespace
 
-std::string EncodeChunk(const RecordBatch& batch, std::size_t begin, std::size_t end) {
-  std::string out(kMagic);
-  PutVarint64(&out, end - begin);
-  PutVarint64(&out, batch.num_columns());
-  std::string payload, compressed;
-  for (std::size_t c = 0; c < batch.num_columns(); ++c) {
-    const Column& col = batch.column(c);
-    payload.clear();
-    bool has_nulls = false;
-    EncodeColumn(col, begin, end, &payload, &has_nulls);
-    std::uint8_t flags = has_nulls ? 1 : 0;
-    std::string_view stored = payload;
-    if (payload.size() >= 64) {
-      int bound = LZ4_compressBound(static_cast<int>(payload.size()));
-      compressed.resize(static_cast<std::size_t>(bound));
-      int n = LZ4_compress_default(payload.data(), compressed.data(), static_cast<int>(payload.size()), bound);
-      if (n > 0 && static_cast<std::size_t>(n) < payload.size() - payload.size() / 16) {
-        stored = std::string_view(compressed.data(), static_cast<std::size_t>(n));
-        flags |= 2;
+// Layout:
+//   "PSC1" | varint rows | varint columns | per column:
+//     name (length-prefixed) | type byte | flags byte (1 = has nulls) | segments:
+//       [validity: one byte per row]              only with nulls
+//       bool/int64/timestamp/double: 8 bytes per row
+//       string/raw/array<double>: 4-byte lengths, then the bytes (or the doubles)
+// Each segment is compressed on its own, straight from the column's buffers.
+namespace {
+
+void EncodeColumn(const RecordBatch& batch, std::size_t c, std::size_t begin, std::size_t end, std::string* out) {
+  std::size_t n = end - begin;
+  const Column& col = batch.column(c);
+  bool has_nulls = false;
+  if (col.type() != TypeId::kNull) {
+    const auto* v = col.validity().data() + begin;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!v[i]) {
+        has_nulls = true;
+        break;
       }
     }
-    PutLengthPrefixed(&out, batch.name(c));
-    out.push_back(static_cast<char>(col.type()));
-    out.push_back(static_cast<char>(flags));
-    PutVarint64(&out, payload.size());
-    PutLengthPrefixed(&out, stored);
   }
+  PutLengthPrefixed(out, batch.name(c));
+  out->push_back(static_cast<char>(col.type()));
+  out->push_back(static_cast<char>(has_nulls ? 1 : 0));
+  if (col.type() == TypeId::kNull) return;
+  if (has_nulls) PutSegment(out, col.validity().data() + begin, n);
+  switch (col.type()) {
+    case TypeId::kBool:
+    case TypeId::kInt64:
+    case TypeId::kTimestamp: PutSegment(out, col.ints().data() + begin, n * 8); break;
+    case TypeId::kDouble: PutSegment(out, col.doubles().data() + begin, n * 8); break;
+    case TypeId::kString:
+    case TypeId::kRaw:
+    case TypeId::kDoubleArray: {
+      const auto& off = col.offsets();
+      std::vector<std::uint32_t> lengths(n);
+      for (std::size_t i = 0; i < n; ++i) lengths[i] = static_cast<std::uint32_t>(off[begin + i + 1] - off[begin + i]);
+      PutSegment(out, lengths.data(), n * 4);
+      if (col.type() == TypeId::kDoubleArray) {
+        PutSegment(out, col.doubles().data() + off[begin], (off[end] - off[begin]) * 8);
+      } else {
+        PutSegment(out, col.bytes().data() + off[begin], off[end] - off[begin]);
+      }
+      break;
+    }
+    case TypeId::kNull: break;
+  }
+}
+
+}  // namespace
+
+// Layout: see chunk_codec.h. Columns are encoded (and compressed) in parallel when the chunk is
+// big enough to repay the hand-off.
+std::string EncodeChunk(const RecordBatch& batch, std::size_t begin, std::size_t end) {
+  std::size_t n = end - begin;
+  std::size_t ncol = batch.num_columns();
+  std::vector<std::string> cols(ncol);
+  auto encode = [&](std::size_t c) { EncodeColumn(batch, c, begin, end, &cols[c]); };
+  if (n >= 256 && ncol > 1) {
+    ParallelFor(ncol, encode);
+  } else {
+    for (std::size_t c = 0; c < ncol; ++c) encode(c);
+  }
+  std::string out(kMagic);
+  std::size_t total = 32;
+  for (const auto& c : cols) total += c.size();
+  out.reserve(total);
+  PutVarint64(&out, n);
+  PutVarint64(&out, ncol);
+  for (const auto& c : cols) out += c;
   return out;
 }
 
@@ -168,31 +182,59 @@ Result<RecordBatch> DecodeChunk(std::string_view chunk, const std::vector<std::s
   std::uint64_t rows, ncols;
   if (!r.GetVarint64(&rows) || !r.GetVarint64(&ncols)) return Bad("header truncated");
   if (rows > (1u << 31) || ncols > 100000) return Bad("implausible header");
+  std::size_t n = static_cast<std::size_t>(rows);
   RecordBatch out;
-  out.row_ids().resize(rows);
-  for (std::size_t i = 0; i < rows; ++i) out.row_ids()[i] = i;
-  std::string buf;
+  out.row_ids().resize(n);
+  for (std::size_t i = 0; i < n; ++i) out.row_ids()[i] = i;
+  std::vector<std::uint32_t> lengths;
   for (std::uint64_t c = 0; c < ncols; ++c) {
-    std::string_view name, stored;
+    std::string_view name;
     std::uint8_t type_byte, flags;
-    std::uint64_t raw_size;
-    if (!r.GetLengthPrefixed(&name) || !r.GetByte(&type_byte) || !r.GetByte(&flags) || !r.GetVarint64(&raw_size) ||
-        !r.GetLengthPrefixed(&stored)) {
+    if (!r.GetLengthPrefixed(&name) || !r.GetByte(&type_byte) || !r.GetByte(&flags)) {
       return Bad("column header truncated");
     }
     if (type_byte > static_cast<std::uint8_t>(TypeId::kRaw)) return Bad("unknown column type");
-    if (columns != nullptr && std::find(columns->begin(), columns->end(), name) == columns->end()) continue;
-    std::string_view payload = stored;
-    if (flags & 2) {
-      if (raw_size > (1ULL << 34)) return Bad("implausible column size");
-      buf.resize(raw_size);
-      int n = LZ4_decompress_safe(stored.data(), buf.data(), static_cast<int>(stored.size()), static_cast<int>(raw_size));
-      if (n < 0 || static_cast<std::uint64_t>(n) != raw_size) return Bad("LZ4 data does not decompress");
-      payload = buf;
-    } else if (stored.size() != raw_size) {
-      return Bad("column size mismatch");
+    auto type = static_cast<TypeId>(type_byte);
+    bool has_nulls = flags & 1;
+    if (columns != nullptr && std::find(columns->begin(), columns->end(), name) == columns->end()) {
+      for (int s = 0; s < SegmentCount(type, has_nulls); ++s) PS_RETURN_IF_ERROR(SkipSegment(r));
+      continue;
     }
-    PS_ASSIGN_OR_RETURN(Column col, DecodeColumn(static_cast<TypeId>(type_byte), rows, flags & 1, payload));
+    Column col(type);
+    auto& validity = col.mutable_validity();
+    if (type == TypeId::kNull) {
+      validity.assign(n, 0);
+    } else if (has_nulls) {
+      PS_RETURN_IF_ERROR(GetSegment(r, &validity, 1, n));
+    } else {
+      validity.assign(n, 1);
+    }
+    switch (type) {
+      case TypeId::kBool:
+      case TypeId::kInt64:
+      case TypeId::kTimestamp: PS_RETURN_IF_ERROR(GetSegment(r, &col.mutable_ints(), 8, n * 8)); break;
+      case TypeId::kDouble: PS_RETURN_IF_ERROR(GetSegment(r, &col.mutable_doubles(), 8, n * 8)); break;
+      case TypeId::kString:
+      case TypeId::kRaw:
+      case TypeId::kDoubleArray: {
+        PS_RETURN_IF_ERROR(GetSegment(r, &lengths, 4, n * 4));
+        auto& off = col.mutable_offsets();
+        off.resize(n + 1);
+        off[0] = 0;
+        std::uint64_t total = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          total += lengths[i];
+          off[i + 1] = total;
+        }
+        if (type == TypeId::kDoubleArray) {
+          PS_RETURN_IF_ERROR(GetSegment(r, &col.mutable_doubles(), 8, total * 8));
+        } else {
+          PS_RETURN_IF_ERROR(GetSegment(r, &col.mutable_bytes(), 1, total));
+        }
+        break;
+      }
+      case TypeId::kNull: break;
+    }
     out.AddColumn(std::string(name), std::move(col));
   }
   return out;

@@ -1,17 +1,18 @@
 // Chunk codec: many rows of a delta table in one RocksDB value, column by column.
 //
 //   "PSC1" | varint rows | varint columns | per column:
-//       name (length-prefixed) | type byte | flags byte (1 = has nulls, 2 = LZ4) |
-//       varint raw size | varint stored size | stored bytes
-//   column payload (before compression):
+//       name (length-prefixed) | type byte | flags byte (1 = has nulls) | segments
+//   segments of a column:
 //       [validity: one byte per row, only when it has nulls]
 //       bool/int64/timestamp/double: 8 bytes per row (little-endian)
 //       string/raw:    4-byte length per row, then the bytes
 //       array<double>: 4-byte element count per row, then the elements
+//   a segment: varint raw size | codec byte (0 raw, 1 LZ4) | varint stored size | bytes
 //
-// Each column is compressed on its own, so a scan that needs 3 of 11 columns decompresses and
-// decodes only those 3 (projection push-down from SQL). Every decode is bounds-checked: damaged
-// bytes give Corruption, never a crash.
+// Segments are compressed one by one straight from the column's buffers and decompressed straight
+// into the decoded column's vectors (no intermediate copies). A scan that needs 3 of 11 columns
+// skips the other 8 without decompressing them (projection push-down from SQL). Every decode is
+// bounds-checked: damaged bytes give Corruption, never a crash.
 #pragma once
 
 #include <string>

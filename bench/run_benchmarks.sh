@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs pinstream's benchmarks beside the machine's own limits, measured in the same run, and
+# prints "name value unit" lines plus the ratios bench/README.md records.
+#
+#   bench/run_benchmarks.sh [runtime|table|http|pipeline|sql|kafka|all]   (default: all)
+#
+# Builds first (.ci/build). Limits: RocksDB's db_bench (Debian rocksdb-tools), a bare simdjson
+# loop (in runtime_bench), nginx `return 200` under wrk, librdkafka's own consumer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+.ci/build >/dev/null
+B=build/bench
+tmp=$(mktemp -d /tmp/pinstream-bench-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+results="$tmp/results"
+touch "$results"
+
+collect() { tee -a "$results" | grep -E '^RESULT' | sed 's/^RESULT //'; }
+value() { grep -E "^RESULT $1 " "$results" | tail -1 | awk '{print $3}'; }
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}')" "$1" "$2"; }
+
+best_of_3() {  # best "ops/sec" of three db_bench runs of the given arguments
+  local best=0
+  for _ in 1 2 3; do
+    rm -rf "$tmp/db"
+    local v
+    v=$(db_bench --db="$tmp/db" "$@" 2>/dev/null | awk '/micros\/op/ && !done {print $5; done=1}')
+    best=$(python3 -c "print(max($best, ${v:-0}))")
+  done
+  rm -rf "$tmp/db"
+  echo "$best"
+}
+
+if [[ $what == runtime || $what == all ]]; then
+  echo "== runtime hand-off (issue 2): parse → 2 shards → ordered output, vs bare simdjson"
+  $B/runtime_bench 300000 2 | collect
+fi
+
+if [[ $what == table || $what == all ]]; then
+  echo "== delta table append / scan / recovery (issue 3), vs db_bench"
+  fill=$(best_of_3 --benchmarks=fillseq --sync=1 --batch_size=1000 --value_size=500 --key_size=16 --num=1000000)
+  echo "RESULT db_bench_fillseq_sync_batch1000_ops_per_s $fill ops/s" | collect
+  rm -rf "$tmp/db"
+  readseq=$(db_bench --db="$tmp/db" --benchmarks=fillseq,readseq --value_size=500 --key_size=16 --num=1000000 2>/dev/null \
+            | awk '/^readseq/ {print $5}')
+  rm -rf "$tmp/db"
+  echo "RESULT db_bench_readseq_ops_per_s $readseq ops/s" | collect
+  $B/table_bench all "$tmp/table" | collect
+  echo "RATIO table_append_1000 / db_bench fillseq:  $(ratio "$(value table_append_1000_rows_per_s)" "$fill")"
+  echo "RATIO table_append_10000 / db_bench fillseq: $(ratio "$(value table_append_10000_rows_per_s)" "$fill")"
+  echo "RATIO table_scan_latest / db_bench readseq:  $(ratio "$(value table_scan_latest_rows_per_s)" "$readseq")"
+  echo "RATIO table_scan_old / db_bench readseq:     $(ratio "$(value table_scan_old_rows_per_s)" "$readseq")"
+fi
+
+if [[ $what == runtime || $what == all ]]; then
+  echo "RATIO runtime / bare simdjson parse: $(value runtime_vs_bare_parse_ratio)"
+fi

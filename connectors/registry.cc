@@ -1,6 +1,7 @@
 #include "connectors/registry.h"
 
 #include "connectors/file/file_source.h"
+#include "connectors/http/http_source.h"
 #include "connectors/sinks/console_sink.h"
 #include "connectors/sinks/delta_sink.h"
 #include "connectors/sinks/jsonl_sink.h"
@@ -10,6 +11,8 @@ namespace pinstream::connectors {
 void RegisterConnectors(Registries& reg, ConnectorEnv* env) {
   // Sources
   reg.sources.Register("file", "a directory of .jsonl/.json/.csv files", ParseFileSource);
+  reg.sources.Register("http", "a topic (Kafka REST) or stream (Kinesis) of the HTTP source log",
+                       [env](const ConfigNode& n) { return ParseHttpSource(n, env); });
   // Sinks
   reg.sinks.Register("delta", "an append-only versioned table in the store",
                      [env](const ConfigNode& n) { return ParseDeltaSink(n, env); });

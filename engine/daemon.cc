@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "engine/metrics.h"
+
 namespace pinstream {
 
 Daemon::Daemon(DaemonParts parts) : parts_(std::move(parts)) {}
@@ -22,6 +24,19 @@ void Daemon::OnProgress(const QueryProgress& p) {
   spdlog::info("query={} batch={} input={} output={} dead_letter={} duration={}ms backlog={}", p.name, p.batch_id,
                p.num_input_rows, p.num_output_rows, p.num_dead_letter_rows,
                p.duration_ms.count("triggerExecution") ? p.duration_ms.at("triggerExecution") : 0, p.backlog_records);
+  Labels q{{"query", p.name}};
+  Metrics().GetCounter("pinstream_query_batches_total", "Micro-batches committed", q)->Inc();
+  Metrics().GetCounter("pinstream_query_input_rows_total", "Records read by committed batches", q)
+      ->Inc(static_cast<std::uint64_t>(p.num_input_rows));
+  Metrics().GetCounter("pinstream_query_dead_letter_rows_total", "Rows sent to dead-letter tables", q)
+      ->Inc(static_cast<std::uint64_t>(p.num_dead_letter_rows));
+  Metrics().GetCounter("pinstream_table_rows_committed_total", "Rows committed to each sink",
+                       {{"query", p.name}, {"sink", p.sink_description}})
+      ->Inc(static_cast<std::uint64_t>(p.num_output_rows));
+  if (p.duration_ms.count("triggerExecution")) {
+    Metrics().GetHistogram("pinstream_batch_duration_seconds", "Micro-batch duration (planning to commit)", q, LatencyBuckets())
+        ->Observe(static_cast<double>(p.duration_ms.at("triggerExecution")) / 1000.0);
+  }
   {
     std::lock_guard lock(mu_);
     auto& q = progress_[p.name];
@@ -41,7 +56,7 @@ Status Daemon::Start() {
     qp.config = &qc;
     for (const auto& src_name : qc.sources) {
       const SourceConfig& sc = cfg.sources.at(src_name);
-      auto src = sc.spec->Create(SourceCreateContext{src_name});
+      auto src = sc.spec->Create(SourceCreateContext{src_name, qc.name});
       if (!src.ok()) return src.status().WithContext(fmt::format("query '{}' source '{}' ({})", qc.name, src_name, sc.location));
       qp.sources.push_back(std::move(src).value());
       qp.source_descriptors.push_back(sc.spec->Descriptor());

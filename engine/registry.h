@@ -26,6 +26,7 @@ namespace pinstream {
 
 struct SourceCreateContext {
   std::string source_name;
+  std::string query_name;  // the query the source instance serves (consumer identity)
 };
 
 class SourceSpec {

@@ -52,5 +52,6 @@ void AddRunCommand(CLI::App& app, int* exit_code);
 void AddValidateCommand(CLI::App& app, int* exit_code);
 void AddTableCommands(CLI::App& app, int* exit_code);
 void AddCheckpointCommands(CLI::App& app, int* exit_code);
+void AddEmulateCommand(CLI::App& app, int* exit_code);
 
 }  // namespace pinstream::cli

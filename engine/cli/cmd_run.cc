@@ -2,15 +2,37 @@
 
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "connectors/http/api.h"
+#include "connectors/http/http_server.h"
 #include "engine/cli/cli.h"
 #include "engine/daemon.h"
+#include "engine/metrics.h"
+#include "state/source_log.h"
 #include "state/store.h"
 
 namespace pinstream::cli {
 
 namespace {
+
+std::string QueryStatusJson(const StreamingQuery& q, const state::SourceLog* log) {
+  QuerySnapshot s = q.snapshot();
+  std::int64_t backlog = std::max(s.backlog_records, log ? log->Backlog(s.name) : 0);
+  nlohmann::ordered_json j{{"name", s.name},
+                           {"id", s.id},
+                           {"runId", s.run_id},
+                           {"state", std::string(QueryStateName(s.state))},
+                           {"lastBatchId", s.last_batch_id},
+                           {"batchesCommitted", s.batches_committed},
+                           {"inputRows", s.input_rows_total},
+                           {"outputRows", s.output_rows_total},
+                           {"deadLetterRows", s.dead_letter_rows_total},
+                           {"backlogRecords", backlog},
+                           {"error", s.error.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(s.error)}};
+  return j.dump();
+}
 
 int RunDaemon(const std::string& config_path, const std::string& log_level) {
   // Before any thread exists (RocksDB starts some), so that every thread inherits the mask.
@@ -35,17 +57,83 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   env.store = store->get();
   state::RocksCheckpointStore checkpoints(env.store);
 
+  // HTTP ingest: the source log, the APIs and the server (a Service of the daemon).
+  std::unique_ptr<state::SourceLog> log;
+  std::unique_ptr<connectors::http::Api> api;
+  std::unique_ptr<connectors::http::HttpServer> server;
   DaemonParts parts;
+  if (cfg->http.enabled) {
+    state::SourceLogOptions lo;
+    lo.retention_age_us = cfg->http.retention_age_us;
+    lo.retention_bytes = cfg->http.retention_bytes;
+    lo.group_commit_max_records = cfg->http.group_commit_max_records;
+    auto opened = state::SourceLog::Open(env.store, lo);
+    if (!opened.ok()) {
+      spdlog::error("opening the source log: {}", opened.status().message());
+      return kExitError;
+    }
+    log = std::move(opened).value();
+    env.source_log = log.get();
+    api = std::make_unique<connectors::http::Api>(cfg->http, log.get());
+    if (Status st = api->DeclareStreams(); !st.ok()) {
+      spdlog::error("declaring topics and streams: {}", st.message());
+      return kExitConfig;
+    }
+    server = std::make_unique<connectors::http::HttpServer>(cfg->http, api.get());
+    parts.services.push_back(server.get());
+  }
+
   parts.config = &*cfg;
   parts.checkpoints = &checkpoints;
   Daemon daemon(std::move(parts));
   daemon.InstallSignalHandling();
+  if (api) {
+    // Until the daemon is ready its query list is being built: admin endpoints see nothing yet.
+    auto* srv = server.get();
+    auto* lg = log.get();
+    connectors::http::AdminHooks hooks;
+    hooks.ready = [srv] { return srv->ready(); };
+    hooks.query_names = [srv, &daemon] {
+      std::vector<std::string> names;
+      if (srv->ready()) {
+        for (auto* q : daemon.queries()) names.push_back(q->name());
+      }
+      return names;
+    };
+    hooks.progress = [srv, &daemon](const std::string& q) -> std::optional<std::vector<std::string>> {
+      if (!srv->ready() || daemon.FindQuery(q) == nullptr) return std::nullopt;
+      return daemon.RecentProgress(q);
+    };
+    hooks.status = [srv, lg, &daemon](const std::string& q) -> std::optional<std::string> {
+      if (!srv->ready()) return std::nullopt;
+      auto* sq = daemon.FindQuery(q);
+      if (sq == nullptr) return std::nullopt;
+      return QueryStatusJson(*sq, lg);
+    };
+    api->SetAdminHooks(std::move(hooks));
+    Metrics().AddCollector([srv, lg, &daemon](MetricsRegistry& m) {
+      if (!srv->ready()) return;
+      for (auto* q : daemon.queries()) {
+        m.GetGauge("pinstream_query_backlog_records", "Records available to a query that it has not committed",
+                   {{"query", q->name()}})
+            ->Set(static_cast<double>(std::max(q->backlog_records(), lg->Backlog(q->name()))));
+      }
+    });
+  }
   Status st = daemon.Start();
   if (!st.ok()) {
     spdlog::error("start-up failed: {}", st.message());
     return st.code() == StatusCode::kFailedPrecondition ? kExitConfig : kExitError;
   }
-  return daemon.Run();
+  if (log) {
+    // New records wake the queries (continuous triggers start their next batch at once).
+    log->AddAppendListener([&daemon] {
+      for (auto* q : daemon.queries()) q->Wake();
+    });
+  }
+  int rc = daemon.Run();
+  if (log) log->Shutdown();
+  return rc;
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   AddValidateCommand(app, &exit_code);
   AddTableCommands(app, &exit_code);
   AddCheckpointCommands(app, &exit_code);
+  AddEmulateCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

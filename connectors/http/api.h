@@ -1,0 +1,82 @@
+// The HTTP APIs pinstream serves, independent of the HTTP library (the Beast server in
+// http_server.cc turns wire requests into ApiRequest and writes ApiResponse back):
+//
+//   Kafka REST Proxy v2      POST /topics/{t}, GET /topics, GET /topics/{t}
+//   API Gateway → Kinesis    GET /streams, POST|GET|DELETE /streams/{s},
+//                            PUT /streams/{s}/record, PUT /streams/{s}/records
+//   Native Kinesis JSON      POST / with X-Amz-Target: Kinesis_20131202.<Operation>
+//   Admin                    GET /health, /ready, /metrics, /queries, /queries/{q}/progress
+//
+// Produce requests are answered only once their records are durable in the source log
+// (Respond runs on the log's writer thread then; the server moves it back to the connection).
+// Errors use each API's own shape: {"error_code": 40401, "message": ...} for the REST Proxy,
+// {"__type": "ResourceNotFoundException", "message": ...} for Kinesis.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+
+namespace pinstream::state {
+class SourceLog;
+}
+
+namespace pinstream::connectors::http {
+
+struct ApiRequest {
+  std::string method;                          // GET, POST, PUT, DELETE, ...
+  std::string path;                            // percent-decoded, without the query string
+  std::string query;                           // raw query string
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::string header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using Respond = std::function<void(ApiResponse)>;
+
+// What the admin endpoints read from the running daemon; set once the daemon exists.
+struct AdminHooks {
+  std::function<bool()> ready;
+  std::function<std::vector<std::string>()> query_names;
+  // The recent progress JSON documents of a query, oldest first; nullopt for unknown queries.
+  std::function<std::optional<std::vector<std::string>>(const std::string&)> progress;
+  // One JSON object describing a query's state.
+  std::function<std::optional<std::string>(const std::string&)> status;
+};
+
+class Api {
+ public:
+  Api(const HttpConfig& config, state::SourceLog* log);
+  ~Api();
+
+  void SetAdminHooks(AdminHooks hooks);
+  // Handles one request; `respond` is called exactly once (maybe later, from another thread).
+  void Handle(const ApiRequest& request, Respond respond);
+  // Creates the topics and streams declared in the config (idempotent).
+  [[nodiscard]] Status DeclareStreams();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Percent-decodes a URL path; false on malformed escapes or a decoded NUL.
+bool DecodePath(std::string_view raw, std::string* out);
+
+}  // namespace pinstream::connectors::http

@@ -1,0 +1,324 @@
+#include "connectors/http/http_server.h"
+
+#include <chrono>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace pinstream::connectors::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kHeaderLimit = 64 * 1024;
+
+// Error bodies for failures found before a request reaches the API (size limits, timeouts,
+// malformed HTTP), in the shape of the API its path belongs to.
+ApiResponse TransportError(std::string_view target, bool amz, int status, const std::string& message) {
+  ApiResponse r;
+  r.status = status;
+  if (target.rfind("/topics", 0) == 0) {
+    r.content_type = "application/vnd.kafka.v2+json";
+    r.body = nlohmann::json{{"error_code", status}, {"message", message}}.dump();
+  } else if (target.rfind("/streams", 0) == 0 || amz) {
+    r.content_type = amz ? "application/x-amz-json-1.1" : "application/json";
+    const char* type = status == 413 ? "ValidationException" : (status == 408 ? "RequestTimeout" : "SerializationException");
+    r.body = nlohmann::json{{"__type", type}, {"message", message}}.dump();
+  } else {
+    r.body = nlohmann::json{{"error", message}}.dump();
+  }
+  return r;
+}
+
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void CloseIfIdle() = 0;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpConfig cfg;
+  Api* api;
+  net::io_context ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::unique_ptr<net::ssl::context> ssl;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::vector<std::thread> threads;
+  std::atomic<bool> draining{false};
+  std::atomic<int> active{0};  // sessions alive
+  std::mutex sessions_mu;
+  std::list<std::weak_ptr<SessionBase>> sessions;
+  int bound_port = 0;
+
+  Impl(const HttpConfig& c, Api* a) : cfg(c), api(a) {}
+  void Accept();
+  void Track(const std::shared_ptr<SessionBase>& s) {
+    std::lock_guard lock(sessions_mu);
+    for (auto it = sessions.begin(); it != sessions.end();) it = it->expired() ? sessions.erase(it) : std::next(it);
+    sessions.push_back(s);
+  }
+};
+
+namespace {
+
+// One connection. `Stream` is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
+template <typename Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(HttpServer::Impl* srv, Stream stream) : srv_(srv), stream_(std::move(stream)) { srv_->active.fetch_add(1); }
+  ~Session() override { srv_->active.fetch_sub(1); }
+
+  void Run() {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      WaitForRequest();
+    } else {
+      Tcp().expires_after(std::chrono::microseconds(srv_->cfg.request_timeout_us));
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return;  // bad TLS client: drop the connection
+                                self->WaitForRequest();
+                              });
+    }
+  }
+
+  void CloseIfIdle() override {
+    net::post(Tcp().get_executor(), [self = this->shared_from_this()] {
+      if (self->idle_) self->Tcp().cancel();
+    });
+  }
+
+ private:
+  beast::tcp_stream& Tcp() {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      return stream_;
+    } else {
+      return beast::get_lowest_layer(stream_);
+    }
+  }
+
+  // Between requests: wait (idle_timeout) for the first byte of the next one.
+  void WaitForRequest() {
+    if (srv_->draining.load()) return Close();
+    if (buffer_.size() > 0) return ReadRequest();
+    idle_ = true;
+    Tcp().expires_after(std::chrono::microseconds(srv_->cfg.idle_timeout_us));
+    stream_.async_read_some(buffer_.prepare(16 * 1024),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->idle_ = false;
+                              if (ec) return self->Close();
+                              self->buffer_.commit(n);
+                              self->ReadRequest();
+                            });
+  }
+
+  // The whole request must arrive within request_timeout.
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->body_limit(static_cast<std::uint64_t>(srv_->cfg.max_body_bytes));
+    parser_->header_limit(kHeaderLimit);
+    Tcp().expires_after(std::chrono::microseconds(srv_->cfg.request_timeout_us));
+    bhttp::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      self->OnRead(ec);
+    });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::eof) return Close();
+    if (ec) {
+      std::string target;
+      bool amz = false;
+      if (parser_ && parser_->is_header_done()) {
+        auto t = parser_->get().target();
+        target = std::string(t.data(), t.size());
+        amz = parser_->get().find("x-amz-target") != parser_->get().end();
+      }
+      if (ec == beast::error::timeout) {
+        return SendAndClose(TransportError(target, amz, 408, fmt::format("the request did not arrive within {}s",
+                                                                         srv_->cfg.request_timeout_us / 1000000)));
+      }
+      if (ec == bhttp::error::body_limit) {
+        return SendAndClose(TransportError(target, amz, 413, fmt::format("the request body is larger than max_body_size ({} bytes)",
+                                                                         srv_->cfg.max_body_bytes)));
+      }
+      if (ec == bhttp::error::header_limit) return SendAndClose(TransportError(target, amz, 431, "request headers are too large"));
+      return SendAndClose(TransportError(target, amz, 400, "malformed HTTP request: " + ec.message()));
+    }
+    auto req = parser_->release();
+    keep_alive_ = req.keep_alive();
+    ApiRequest ar;
+    auto ms = req.method_string();
+    ar.method = std::string(ms.data(), ms.size());
+    std::string_view target(req.target().data(), req.target().size());
+    std::size_t q = target.find('?');
+    if (!DecodePath(target.substr(0, q), &ar.path)) {
+      return SendAndClose(TransportError(target, false, 400, "malformed percent-encoding in the path"));
+    }
+    if (q != std::string_view::npos) ar.query = std::string(target.substr(q + 1));
+    for (const auto& f : req) {
+      auto n = f.name_string();
+      std::string name(n.data(), n.size());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      auto v = f.value();
+      ar.headers[name] = std::string(v.data(), v.size());
+    }
+    ar.body = std::move(req.body());
+    version_ = req.version();
+    Tcp().expires_never();  // the answer may wait for a durable write; the server owns that
+    auto self = this->shared_from_this();
+    srv_->api->Handle(ar, [self](ApiResponse resp) {
+      // Called on the source log's writer thread for produce requests: hop back to the session.
+      net::post(self->Tcp().get_executor(), [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp), false); });
+    });
+  }
+
+  void SendAndClose(ApiResponse r) {
+    keep_alive_ = false;
+    Write(std::move(r), true);
+  }
+
+  void Write(ApiResponse r, bool close) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(r.status), version_ ? version_ : 11);
+    res->set(bhttp::field::server, "pinstream");
+    res->set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    bool keep = keep_alive_ && !close && !srv_->draining.load();
+    res->keep_alive(keep);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    Tcp().expires_after(std::chrono::microseconds(srv_->cfg.request_timeout_us));
+    bhttp::async_write(stream_, *res, [self = this->shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
+      if (ec || !keep) return self->Close();
+      self->WaitForRequest();
+    });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    } else {
+      Tcp().expires_after(std::chrono::seconds(1));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
+    }
+  }
+
+  HttpServer::Impl* srv_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bool keep_alive_ = true;
+  bool idle_ = false;
+  unsigned version_ = 11;
+};
+
+}  // namespace
+
+void HttpServer::Impl::Accept() {
+  acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
+      spdlog::warn("HTTP accept failed: {}", ec.message());
+    } else if (!draining.load()) {
+      socket.set_option(tcp::no_delay(true), ec);
+      if (ssl) {
+        auto s = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+            this, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *ssl));
+        Track(s);
+        s->Run();
+      } else {
+        auto s = std::make_shared<Session<beast::tcp_stream>>(this, beast::tcp_stream(std::move(socket)));
+        Track(s);
+        s->Run();
+      }
+    }
+    if (acceptor->is_open()) Accept();
+  });
+}
+
+HttpServer::HttpServer(const HttpConfig& config, Api* api) : impl_(std::make_unique<Impl>(config, api)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+Status HttpServer::Start() {
+  Impl& m = *impl_;
+  beast::error_code ec;
+  if (!m.cfg.tls_cert_file.empty()) {
+    m.ssl = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+    m.ssl->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 | net::ssl::context::no_sslv3 |
+                       net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+    m.ssl->use_certificate_chain_file(m.cfg.tls_cert_file, ec);
+    if (ec) return InvalidArgument(fmt::format("TLS certificate '{}': {}", m.cfg.tls_cert_file, ec.message()));
+    m.ssl->use_private_key_file(m.cfg.tls_key_file, net::ssl::context::pem, ec);
+    if (ec) return InvalidArgument(fmt::format("TLS key '{}': {}", m.cfg.tls_key_file, ec.message()));
+  }
+  auto addr = net::ip::make_address(m.cfg.host, ec);
+  if (ec) return InvalidArgument(fmt::format("http.listen: '{}' is not an IP address", m.cfg.host));
+  tcp::endpoint ep(addr, static_cast<unsigned short>(m.cfg.port));
+  m.acceptor = std::make_unique<tcp::acceptor>(m.ioc);
+  m.acceptor->open(ep.protocol(), ec);
+  if (!ec) m.acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) m.acceptor->bind(ep, ec);
+  if (!ec) m.acceptor->listen(1024, ec);
+  if (ec) {
+    return Unavailable(fmt::format("cannot listen on {}:{}: {}{}", m.cfg.host, m.cfg.port, ec.message(),
+                                   ec == net::error::address_in_use ? " (another process uses the port; change http.listen)" : ""));
+  }
+  m.bound_port = m.acceptor->local_endpoint().port();
+  m.work.emplace(net::make_work_guard(m.ioc));
+  m.Accept();
+  for (int i = 0; i < m.cfg.io_threads; ++i) m.threads.emplace_back([&m] { m.ioc.run(); });
+  spdlog::info("HTTP server listening on {}{}:{} ({} I/O threads)", m.ssl ? "https://" : "http://", m.cfg.host, m.bound_port,
+               m.cfg.io_threads);
+  return Status::Ok();
+}
+
+int HttpServer::port() const { return impl_->bound_port; }
+
+void HttpServer::StopAccepting() {
+  Impl& m = *impl_;
+  if (!m.acceptor || m.draining.exchange(true)) return;
+  net::post(m.ioc, [&m] {
+    beast::error_code ec;
+    m.acceptor->close(ec);
+  });
+  {
+    std::lock_guard lock(m.sessions_mu);
+    for (auto& w : m.sessions) {
+      if (auto s = w.lock()) s->CloseIfIdle();
+    }
+  }
+  // Requests in flight are answered; wait for their sessions to end (bounded).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (m.active.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (m.active.load() > 0) spdlog::warn("HTTP drain: {} connections still open after 10s; closing them", m.active.load());
+}
+
+void HttpServer::Stop() {
+  Impl& m = *impl_;
+  if (m.threads.empty()) return;
+  m.work.reset();
+  m.ioc.stop();
+  for (auto& t : m.threads) {
+    if (t.joinable()) t.join();
+  }
+  m.threads.clear();
+}
+
+}  // namespace pinstream::connectors::http

@@ -1,0 +1,568 @@
+#include "state/source_log.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "engine/bytes.h"
+#include "engine/time_util.h"
+#include "state/store.h"
+
+namespace pinstream::state {
+
+namespace {
+
+std::string MetaKey(const std::string& name) { return "log/" + name; }
+
+std::string RecordKey(std::uint32_t stream, std::uint32_t partition, std::int64_t offset) {
+  std::string k;
+  PutBigEndian32(&k, stream);
+  PutBigEndian32(&k, partition);
+  PutBigEndian64(&k, static_cast<std::uint64_t>(offset));
+  return k;
+}
+
+std::string PartitionPrefix(std::uint32_t stream, std::uint32_t partition) {
+  std::string k;
+  PutBigEndian32(&k, stream);
+  PutBigEndian32(&k, partition);
+  return k;
+}
+
+std::string EncodeValue(std::int64_t arrival_us, const LogRecord& r) {
+  std::string v;
+  v.reserve(r.value.size() + r.key.size() + 16);
+  PutVarint64(&v, static_cast<std::uint64_t>(arrival_us));
+  v.push_back(r.has_key ? 1 : 0);
+  if (r.has_key) PutLengthPrefixed(&v, r.key);
+  v.append(r.value);
+  return v;
+}
+
+bool DecodeValue(std::string_view stored, SourceLog::ReadRecord* out) {
+  ByteReader rd(stored);
+  std::uint64_t arrival;
+  std::uint8_t has_key;
+  if (!rd.GetVarint64(&arrival) || !rd.GetByte(&has_key)) return false;
+  out->arrival_us = static_cast<std::int64_t>(arrival);
+  out->has_key = has_key != 0;
+  out->key = {};
+  if (out->has_key && !rd.GetLengthPrefixed(&out->key)) return false;
+  out->value = std::string_view(rd.position(), rd.remaining());
+  return true;
+}
+
+using u128 = unsigned __int128;
+
+u128 Md5As128(std::string_view s) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(s.data(), s.size(), md, &len, EVP_md5(), nullptr);
+  u128 v = 0;
+  for (unsigned i = 0; i < 16; ++i) v = (v << 8) | md[i];
+  return v;
+}
+
+// floor(2^128 / shards) for shards >= 2 (one shard covers everything and needs no step).
+u128 ShardStep(int shards) {
+  const u128 max = ~static_cast<u128>(0);
+  u128 n = static_cast<u128>(shards);
+  u128 step = max / n;
+  if (max % n + 1 == n) step += 1;  // exact division of 2^128
+  return step;
+}
+
+std::string U128ToString(u128 v) {
+  if (v == 0) return "0";
+  std::string s;
+  while (v > 0) {
+    s.push_back(static_cast<char>('0' + static_cast<int>(v % 10)));
+    v /= 10;
+  }
+  std::reverse(s.begin(), s.end());
+  return s;
+}
+
+}  // namespace
+
+int KafkaPartitionForKey(std::string_view key, int partitions) {
+  // Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), so that a key lands on the
+  // partition a Kafka producer would choose.
+  const std::uint32_t m = 0x5bd1e995;
+  const int r = 24;
+  auto length = static_cast<std::uint32_t>(key.size());
+  std::uint32_t h = 0x9747b28cu ^ length;
+  const auto* data = reinterpret_cast<const unsigned char*>(key.data());
+  std::uint32_t length4 = length / 4;
+  for (std::uint32_t i = 0; i < length4; ++i) {
+    std::uint32_t i4 = i * 4;
+    std::uint32_t k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (static_cast<std::uint32_t>(data[i4 + 3]) << 24);
+    k *= m;
+    k ^= k >> r;
+    k *= m;
+    h *= m;
+    h ^= k;
+  }
+  std::uint32_t tail = length & ~3u;
+  switch (length % 4) {
+    case 3: h ^= static_cast<std::uint32_t>(data[tail + 2]) << 16; [[fallthrough]];
+    case 2: h ^= static_cast<std::uint32_t>(data[tail + 1]) << 8; [[fallthrough]];
+    case 1:
+      h ^= data[tail];
+      h *= m;
+  }
+  h ^= h >> 13;
+  h *= m;
+  h ^= h >> 15;
+  return static_cast<int>((h & 0x7fffffffu) % static_cast<std::uint32_t>(partitions));
+}
+
+int KinesisShardForKey(std::string_view partition_key, int shards) {
+  if (shards <= 1) return 0;
+  u128 v = Md5As128(partition_key);
+  u128 idx = v / ShardStep(shards);
+  return static_cast<int>(std::min<u128>(idx, static_cast<u128>(shards - 1)));
+}
+
+std::pair<std::string, std::string> KinesisHashKeyRange(int shard, int shards) {
+  if (shards <= 1) return {"0", U128ToString(~static_cast<u128>(0))};
+  u128 step = ShardStep(shards);
+  u128 start = step * static_cast<u128>(shard);
+  u128 end = shard == shards - 1 ? ~static_cast<u128>(0) : start + step - 1;
+  return {U128ToString(start), U128ToString(end)};
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Result<std::unique_ptr<SourceLog>> SourceLog::Open(Store* store, SourceLogOptions options) {
+  std::unique_ptr<SourceLog> log(new SourceLog(store, options));
+  PS_RETURN_IF_ERROR(log->LoadStreams());
+  log->writer_ = std::thread([raw = log.get()] { raw->WriterLoop(); });
+  return log;
+}
+
+SourceLog::~SourceLog() { Shutdown(); }
+
+Status SourceLog::LoadStreams() {
+  auto it = store_->NewIterator(KeySpace::kMeta, "log/");
+  for (; it->Valid(); it->Next()) {
+    nlohmann::json j = nlohmann::json::parse(it->value(), nullptr, false);
+    if (j.is_discarded() || !j.contains("id")) return Corruption(fmt::format("log stream entry '{}' is damaged", it->key()));
+    Stream s;
+    s.info.name = std::string(it->key().substr(4));
+    s.info.id = j["id"].get<std::uint32_t>();
+    s.info.partitions = j.value("partitions", 1);
+    s.info.api = j.value("api", std::string("topic")) == "stream" ? LogApi::kKinesisStream : LogApi::kKafkaTopic;
+    s.info.created_ms = j.value("createdMs", std::int64_t{0});
+    s.parts.resize(static_cast<std::size_t>(s.info.partitions));
+    for (int p = 0; p < s.info.partitions; ++p) {
+      std::string prefix = PartitionPrefix(s.info.id, static_cast<std::uint32_t>(p));
+      auto pit = store_->NewIterator(KeySpace::kSourceLog, prefix);
+      if (pit->Valid()) {
+        s.parts[static_cast<std::size_t>(p)].start = static_cast<std::int64_t>(GetBigEndian64(pit->key().data() + 8));
+        pit->SeekForPrev(RecordKey(s.info.id, static_cast<std::uint32_t>(p), INT64_MAX));
+        if (pit->Valid()) {
+          s.parts[static_cast<std::size_t>(p)].end = static_cast<std::int64_t>(GetBigEndian64(pit->key().data() + 8)) + 1;
+        }
+      }
+      PS_RETURN_IF_ERROR(pit->status());
+      // Empty partitions restart at the offset they had reached (kept in the stream entry).
+      if (j.contains("ends") && j["ends"].size() > static_cast<std::size_t>(p)) {
+        std::int64_t kept = j["ends"][static_cast<std::size_t>(p)].get<std::int64_t>();
+        auto& part = s.parts[static_cast<std::size_t>(p)];
+        if (part.end < kept) part.start = part.end = kept;
+      }
+    }
+    streams_[s.info.name] = std::move(s);
+  }
+  return it->status();
+}
+
+Result<LogStreamInfo> SourceLog::Create(const std::string& name, int partitions, LogApi api) {
+  if (partitions < 1 || partitions > 1024) return InvalidArgument("partition/shard count must be between 1 and 1024");
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(name);
+  if (it != streams_.end()) return AlreadyExists(fmt::format("'{}' already exists", name));
+  PS_ASSIGN_OR_RETURN(std::uint32_t id, store_->AllocateId("log"));
+  Stream s;
+  s.info = LogStreamInfo{name, id, partitions, api, NowMicros() / 1000};
+  s.parts.resize(static_cast<std::size_t>(partitions));
+  nlohmann::json j{{"id", id}, {"partitions", partitions}, {"api", api == LogApi::kKinesisStream ? "stream" : "topic"},
+                   {"createdMs", s.info.created_ms}};
+  PS_RETURN_IF_ERROR(store_->PutSync(KeySpace::kMeta, MetaKey(name), j.dump()));
+  LogStreamInfo info = s.info;
+  streams_[name] = std::move(s);
+  return info;
+}
+
+Status SourceLog::Delete(const std::string& name) {
+  std::lock_guard wlock(write_mu_);  // no group is being written while the stream goes away
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(name);
+  if (it == streams_.end()) return NotFound(fmt::format("'{}' does not exist", name));
+  auto txn = store_->BeginTxn();
+  txn->Delete(KeySpace::kMeta, MetaKey(name));
+  std::string begin, end;
+  PutBigEndian32(&begin, it->second.info.id);
+  PutBigEndian32(&end, it->second.info.id + 1);
+  txn->DeleteRange(KeySpace::kSourceLog, begin, end);
+  PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), true));
+  streams_.erase(it);
+  return Status::Ok();
+}
+
+std::optional<LogStreamInfo> SourceLog::Find(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(name);
+  if (it == streams_.end()) return std::nullopt;
+  return it->second.info;
+}
+
+std::vector<LogStreamInfo> SourceLog::List(std::optional<LogApi> api) const {
+  std::lock_guard lock(mu_);
+  std::vector<LogStreamInfo> out;
+  for (const auto& [n, s] : streams_) {
+    if (!api || s.info.api == *api) out.push_back(s.info);
+  }
+  return out;
+}
+
+void SourceLog::AppendAsync(const std::string& stream, std::vector<LogRecord> records, AppendCallback done) {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (!stopping_) {
+      queue_.push_back(Pending{stream, std::move(records), std::move(done)});
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  done(Unavailable("the source log is shutting down"));
+}
+
+Result<std::vector<AppendedRecord>> SourceLog::Append(const std::string& stream, std::vector<LogRecord> records) {
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<Result<std::vector<AppendedRecord>>> result;
+  AppendAsync(stream, std::move(records), [&](Result<std::vector<AppendedRecord>> r) {
+    std::lock_guard lock(m);
+    result.emplace(std::move(r));
+    cv.notify_one();
+  });
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return result.has_value(); });
+  return std::move(*result);
+}
+
+void SourceLog::AddAppendListener(std::function<void()> fn) {
+  std::lock_guard lock(queue_mu_);
+  listeners_.push_back(std::move(fn));
+}
+
+void SourceLog::WriterLoop() {
+  std::int64_t next_retention = NowMicros() + options_.retention_check_interval_us;
+  for (;;) {
+    std::vector<Pending> group;
+    {
+      std::unique_lock lock(queue_mu_);
+      queue_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      // Take whole requests up to the group limit (at least one).
+      std::size_t records = 0, take = 0;
+      while (take < queue_.size() &&
+             (take == 0 || records + queue_[take].records.size() <= static_cast<std::size_t>(options_.group_commit_max_records))) {
+        records += queue_[take].records.size();
+        ++take;
+      }
+      group.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(take)));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
+    }
+    if (!group.empty()) WriteGroup(group);
+    std::int64_t now = NowMicros();
+    if (now >= next_retention) {
+      auto r = EnforceRetention(now);
+      if (!r.ok()) spdlog::warn("source log retention: {}", r.status().ToString());
+      next_retention = now + options_.retention_check_interval_us;
+    }
+  }
+}
+
+void SourceLog::WriteGroup(std::vector<Pending>& group) {
+  std::lock_guard wlock(write_mu_);
+  struct Assigned {
+    std::vector<AppendedRecord> offsets;
+    Status error;
+  };
+  std::vector<Assigned> assigned(group.size());
+  std::int64_t now = NowMicros();
+  auto txn = store_->BeginTxn();
+  std::map<std::pair<std::uint32_t, int>, std::int64_t> new_ends;  // (stream id, partition) → end
+  std::uint64_t bytes = 0, records = 0;
+  {
+    std::lock_guard lock(mu_);
+    for (std::size_t g = 0; g < group.size(); ++g) {
+      auto it = streams_.find(group[g].stream);
+      if (it == streams_.end()) {
+        assigned[g].error = NotFound(fmt::format("'{}' does not exist", group[g].stream));
+        continue;
+      }
+      Stream& s = it->second;
+      // Validate the whole request first: a request is stored entirely or not at all.
+      for (const auto& r : group[g].records) {
+        if (r.partition >= s.info.partitions || r.partition < -1) {
+          assigned[g].error = NotFound(fmt::format("partition {} of '{}' does not exist (it has {})", r.partition,
+                                                   s.info.name, s.info.partitions));
+          break;
+        }
+      }
+      if (!assigned[g].error.ok()) continue;
+      for (auto& r : group[g].records) {
+        int p = r.partition;
+        if (p < 0) {
+          if (r.has_key) {
+            p = s.info.api == LogApi::kKinesisStream ? KinesisShardForKey(r.key, s.info.partitions)
+                                                     : KafkaPartitionForKey(r.key, s.info.partitions);
+          } else {
+            p = static_cast<int>(s.sticky++ % static_cast<std::uint32_t>(s.info.partitions));
+          }
+        }
+        auto key = std::make_pair(s.info.id, p);
+        auto ne = new_ends.find(key);
+        std::int64_t off = ne == new_ends.end() ? s.parts[static_cast<std::size_t>(p)].end : ne->second;
+        new_ends[key] = off + 1;
+        txn->Put(KeySpace::kSourceLog, RecordKey(s.info.id, static_cast<std::uint32_t>(p), off), EncodeValue(now, r));
+        assigned[g].offsets.push_back(AppendedRecord{p, off});
+        bytes += r.value.size() + r.key.size();
+        ++records;
+      }
+    }
+  }
+  Status st = new_ends.empty() ? Status::Ok() : store_->Commit(std::move(txn), /*sync=*/true);
+  if (st.ok() && !new_ends.empty()) {
+    // Only now do readers see the new records (planning never gets ahead of durable data).
+    std::lock_guard lock(mu_);
+    for (auto& [s_name, s] : streams_) {
+      for (int p = 0; p < s.info.partitions; ++p) {
+        auto ne = new_ends.find({s.info.id, p});
+        if (ne == new_ends.end()) continue;
+        s.parts[static_cast<std::size_t>(p)].end = ne->second;
+      }
+    }
+    group_commits_.fetch_add(1);
+    records_.fetch_add(records);
+    bytes_.fetch_add(bytes);
+  } else if (!st.ok()) {
+    failed_writes_.fetch_add(1);
+  }
+  for (std::size_t g = 0; g < group.size(); ++g) {
+    if (!assigned[g].error.ok()) {
+      group[g].done(assigned[g].error);
+    } else if (!st.ok()) {
+      group[g].done(st);
+    } else {
+      group[g].done(std::move(assigned[g].offsets));
+    }
+  }
+  if (st.ok() && !new_ends.empty()) {
+    std::vector<std::function<void()>> ls;
+    {
+      std::lock_guard lock(queue_mu_);
+      ls = listeners_;
+    }
+    for (auto& l : ls) l();
+  }
+}
+
+Result<std::pair<std::int64_t, std::int64_t>> SourceLog::Bounds(const std::string& stream, int partition) const {
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) return NotFound(fmt::format("'{}' does not exist", stream));
+  if (partition < 0 || partition >= it->second.info.partitions) {
+    return NotFound(fmt::format("partition {} of '{}' does not exist", partition, stream));
+  }
+  const Partition& p = it->second.parts[static_cast<std::size_t>(partition)];
+  return std::make_pair(p.start, p.end);
+}
+
+Status SourceLog::Read(const std::string& stream, int partition, std::int64_t start, std::int64_t end,
+                       const std::function<Status(const ReadRecord&)>& visit) const {
+  std::uint32_t id;
+  {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(stream);
+    if (it == streams_.end()) return NotFound(fmt::format("'{}' does not exist", stream));
+    if (partition < 0 || partition >= it->second.info.partitions) {
+      return NotFound(fmt::format("partition {} of '{}' does not exist", partition, stream));
+    }
+    id = it->second.info.id;
+  }
+  auto it = store_->NewIterator(KeySpace::kSourceLog, PartitionPrefix(id, static_cast<std::uint32_t>(partition)));
+  it->Seek(RecordKey(id, static_cast<std::uint32_t>(partition), start));
+  std::int64_t expect = start;
+  ReadRecord rec;
+  for (; expect < end && it->Valid(); it->Next()) {
+    auto off = static_cast<std::int64_t>(GetBigEndian64(it->key().data() + 8));
+    if (off != expect) {
+      return DataLoss(fmt::format("'{}' partition {}: records {}..{} are gone (deleted by retention?)", stream, partition,
+                                  expect, off - 1));
+    }
+    rec.offset = off;
+    if (!DecodeValue(it->value(), &rec)) {
+      return Corruption(fmt::format("'{}' partition {} offset {}: damaged record", stream, partition, off));
+    }
+    PS_RETURN_IF_ERROR(visit(rec));
+    ++expect;
+  }
+  PS_RETURN_IF_ERROR(it->status());
+  if (expect < end) {
+    return DataLoss(fmt::format("'{}' partition {}: records {}..{} are not in the log", stream, partition, expect, end - 1));
+  }
+  return Status::Ok();
+}
+
+void SourceLog::RegisterConsumer(const std::string& consumer, const std::string& stream) {
+  std::lock_guard lock(mu_);
+  consumers_[consumer][stream];
+}
+
+void SourceLog::Commit(const std::string& consumer, const std::string& stream, const PartitionOffsets& committed) {
+  std::lock_guard lock(mu_);
+  auto& offs = consumers_[consumer][stream];
+  for (const auto& [p, o] : committed) offs[p] = std::max(offs[p], o);
+}
+
+std::int64_t SourceLog::MaxBacklog(const std::string& stream) const {
+  std::lock_guard lock(mu_);
+  auto sit = streams_.find(stream);
+  if (sit == streams_.end()) return 0;
+  std::int64_t worst = 0;
+  for (const auto& [consumer, by_stream] : consumers_) {
+    auto it = by_stream.find(stream);
+    if (it == by_stream.end()) continue;
+    std::int64_t backlog = 0;
+    for (int p = 0; p < sit->second.info.partitions; ++p) {
+      const Partition& part = sit->second.parts[static_cast<std::size_t>(p)];
+      auto c = it->second.find(std::to_string(p));
+      std::int64_t from = c == it->second.end() ? part.start : std::max(c->second, part.start);
+      backlog += std::max<std::int64_t>(0, part.end - from);
+    }
+    worst = std::max(worst, backlog);
+  }
+  return worst;
+}
+
+std::int64_t SourceLog::Backlog(const std::string& consumer) const {
+  std::lock_guard lock(mu_);
+  auto cit = consumers_.find(consumer);
+  if (cit == consumers_.end()) return 0;
+  std::int64_t backlog = 0;
+  for (const auto& [stream, offs] : cit->second) {
+    auto sit = streams_.find(stream);
+    if (sit == streams_.end()) continue;
+    for (int p = 0; p < sit->second.info.partitions; ++p) {
+      const Partition& part = sit->second.parts[static_cast<std::size_t>(p)];
+      auto c = offs.find(std::to_string(p));
+      std::int64_t from = c == offs.end() ? part.start : std::max(c->second, part.start);
+      backlog += std::max<std::int64_t>(0, part.end - from);
+    }
+  }
+  return backlog;
+}
+
+Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
+  struct Work {
+    std::string stream;
+    std::uint32_t id;
+    int partition;
+    std::int64_t start, end, limit;
+  };
+  std::vector<Work> work;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, s] : streams_) {
+      for (int p = 0; p < s.info.partitions; ++p) {
+        const Partition& part = s.parts[static_cast<std::size_t>(p)];
+        // Never beyond what every consumer of this stream has committed.
+        std::int64_t limit = part.end;
+        for (const auto& [consumer, by_stream] : consumers_) {
+          auto it = by_stream.find(name);
+          if (it == by_stream.end()) continue;
+          auto c = it->second.find(std::to_string(p));
+          limit = std::min(limit, c == it->second.end() ? part.start : c->second);
+        }
+        if (limit > part.start) work.push_back({name, s.info.id, p, part.start, part.end, limit});
+      }
+    }
+  }
+  std::int64_t deleted = 0;
+  for (const auto& w : work) {
+    auto it = store_->NewIterator(KeySpace::kSourceLog, PartitionPrefix(w.id, static_cast<std::uint32_t>(w.partition)));
+    it->Seek(RecordKey(w.id, static_cast<std::uint32_t>(w.partition), w.start));
+    std::lock_guard wlock(write_mu_);
+    std::int64_t new_start = w.start;
+    std::int64_t partition_bytes = 0;
+    if (options_.retention_bytes > 0) {
+      // Bytes of the partition, to know how much must go for the size limit.
+      auto sz = store_->NewIterator(KeySpace::kSourceLog, PartitionPrefix(w.id, static_cast<std::uint32_t>(w.partition)));
+      for (; sz->Valid(); sz->Next()) partition_bytes += static_cast<std::int64_t>(sz->value().size());
+    }
+    ReadRecord rec;
+    for (; it->Valid(); it->Next()) {
+      auto off = static_cast<std::int64_t>(GetBigEndian64(it->key().data() + 8));
+      if (off >= w.limit) break;
+      if (!DecodeValue(it->value(), &rec)) break;
+      bool too_old = options_.retention_age_us > 0 && rec.arrival_us < now_us - options_.retention_age_us;
+      bool too_big = options_.retention_bytes > 0 && partition_bytes > options_.retention_bytes;
+      if (!too_old && !too_big) break;
+      partition_bytes -= static_cast<std::int64_t>(it->value().size());
+      new_start = off + 1;
+    }
+    PS_RETURN_IF_ERROR(it->status());
+    if (new_start == w.start) continue;
+    auto txn = store_->BeginTxn();
+    txn->DeleteRange(KeySpace::kSourceLog, RecordKey(w.id, static_cast<std::uint32_t>(w.partition), w.start),
+                     RecordKey(w.id, static_cast<std::uint32_t>(w.partition), new_start));
+    if (new_start == w.end) {
+      // The partition is now empty: remember where it stands so that offsets never go back.
+      std::lock_guard lock(mu_);
+      auto sit = streams_.find(w.stream);
+      if (sit != streams_.end()) {
+        nlohmann::json j{{"id", sit->second.info.id},
+                         {"partitions", sit->second.info.partitions},
+                         {"api", sit->second.info.api == LogApi::kKinesisStream ? "stream" : "topic"},
+                         {"createdMs", sit->second.info.created_ms}};
+        std::vector<std::int64_t> ends;
+        for (const auto& p : sit->second.parts) ends.push_back(p.end);
+        j["ends"] = ends;
+        txn->Put(KeySpace::kMeta, MetaKey(w.stream), j.dump());
+      }
+    }
+    PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), true));
+    {
+      std::lock_guard lock(mu_);
+      auto sit = streams_.find(w.stream);
+      if (sit != streams_.end()) sit->second.parts[static_cast<std::size_t>(w.partition)].start = new_start;
+    }
+    deleted += new_start - w.start;
+  }
+  return deleted;
+}
+
+void SourceLog::Shutdown() {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (stopping_ && !writer_.joinable()) return;
+    stopping_ = true;
+    queue_cv_.notify_all();
+  }
+  if (writer_.joinable()) writer_.join();
+}
+
+SourceLog::Stats SourceLog::stats() const {
+  return Stats{group_commits_.load(), records_.load(), bytes_.load(), failed_writes_.load()};
+}
+
+}  // namespace pinstream::state

@@ -89,9 +89,7 @@ std::string U128ToString(u128 v) {
 
 }  // namespace
 
-int KafkaPartitionForKey(std::string_view key, int partitions) {
-  // Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), so that a key lands on the
-  // partition a Kafka producer would choose.
+std::int32_t KafkaMurmur2(std::string_view key) {
   const std::uint32_t m = 0x5bd1e995;
   const int r = 24;
   auto length = static_cast<std::uint32_t>(key.size());
@@ -118,6 +116,13 @@ int KafkaPartitionForKey(std::string_view key, int partitions) {
   h ^= h >> 13;
   h *= m;
   h ^= h >> 15;
+  return static_cast<std::int32_t>(h);
+}
+
+int KafkaPartitionForKey(std::string_view key, int partitions) {
+  // Kafka's DefaultPartitioner: toPositive(murmur2(key)) % partitions, so that a key lands on
+  // the partition a Kafka producer would choose.
+  auto h = static_cast<std::uint32_t>(KafkaMurmur2(key));
   return static_cast<int>((h & 0x7fffffffu) % static_cast<std::uint32_t>(partitions));
 }
 

@@ -70,6 +70,7 @@ struct SourceLogOptions {
 
 // How a record chooses its partition: Kafka's DefaultPartitioner (murmur2 of the key bytes)
 // for topics; Kinesis' MD5 of the partition key over equal hash-key ranges for streams.
+std::int32_t KafkaMurmur2(std::string_view key);  // org.apache.kafka.common.utils.Utils.murmur2
 int KafkaPartitionForKey(std::string_view key, int partitions);
 int KinesisShardForKey(std::string_view partition_key, int shards);
 // Kinesis hash-key range of shard i of n, as decimal strings.

@@ -80,7 +80,10 @@ namespace {
 template <typename Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(HttpServer::Impl* srv, Stream stream) : srv_(srv), stream_(std::move(stream)) { srv_->active.fetch_add(1); }
+  Session(HttpServer::Impl* srv, Stream stream)
+      : srv_(srv), stream_(std::move(stream)), deadline_(Tcp().get_executor()) {
+    srv_->active.fetch_add(1);
+  }
   ~Session() override { srv_->active.fetch_sub(1); }
 
   void Run() {
@@ -126,13 +129,48 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                             });
   }
 
-  // The whole request must arrive within request_timeout.
+  // The whole request must arrive within request_timeout. Beast's own stream timeout would close
+  // the socket, leaving no way to answer; a separate deadline cancels the read instead, so that
+  // the slow client is told 408 before the connection closes.
   void ReadRequest() {
     parser_.emplace();
     parser_->body_limit(static_cast<std::uint64_t>(srv_->cfg.max_body_bytes));
     parser_->header_limit(kHeaderLimit);
-    Tcp().expires_after(std::chrono::microseconds(srv_->cfg.request_timeout_us));
-    bhttp::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+    Tcp().expires_never();
+    timed_out_ = false;
+    deadline_.expires_after(std::chrono::microseconds(srv_->cfg.request_timeout_us));
+    deadline_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->Tcp().socket().cancel(ignored);
+    });
+    target_.clear();
+    amz_ = false;
+    // Header first, to know the API (for error shapes) before the body is read.
+    bhttp::async_read_header(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      if (self->timed_out_) ec = beast::error::timeout;
+      if (!ec) {
+        auto t = self->parser_->get().target();
+        self->target_ = std::string(t.data(), t.size());
+        self->amz_ = self->parser_->get().find("x-amz-target") != self->parser_->get().end();
+        if (self->parser_->is_done()) {
+          self->deadline_.cancel();
+          return self->OnRead(ec);
+        }
+        return bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
+                                 [self](beast::error_code ec2, std::size_t) {
+                                   self->deadline_.cancel();
+                                   self->OnRead(self->timed_out_ ? beast::error_code(beast::error::timeout) : ec2);
+                                 });
+      }
+      // The start line may be parsed even though the header failed (e.g. a Content-Length over
+      // body_limit is refused while the fields are parsed): keep its target for the error shape.
+      auto t = self->parser_->get().target();
+      self->target_ = std::string(t.data(), t.size());
+      self->amz_ = self->parser_->get().find("x-amz-target") != self->parser_->get().end();
+      self->deadline_.cancel();
       self->OnRead(ec);
     });
   }
@@ -140,13 +178,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void OnRead(beast::error_code ec) {
     if (ec == bhttp::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::eof) return Close();
     if (ec) {
-      std::string target;
-      bool amz = false;
-      if (parser_ && parser_->is_header_done()) {
-        auto t = parser_->get().target();
-        target = std::string(t.data(), t.size());
-        amz = parser_->get().find("x-amz-target") != parser_->get().end();
-      }
+      const std::string& target = target_;
+      bool amz = amz_;
       if (ec == beast::error::timeout) {
         return SendAndClose(TransportError(target, amz, 408, fmt::format("the request did not arrive within {}s",
                                                                          srv_->cfg.request_timeout_us / 1000000)));
@@ -221,6 +254,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  net::steady_timer deadline_;
+  bool timed_out_ = false;
+  std::string target_;  // of the request being read, once its header is in
+  bool amz_ = false;
   bool keep_alive_ = true;
   bool idle_ = false;
   unsigned version_ = 11;

@@ -1,0 +1,253 @@
+#include "connectors/http/api.h"
+
+#include <future>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/row_format.h"
+#include "state/source_log.h"
+#include "state/store.h"
+#include "tests/testing/test_util.h"
+
+namespace pinstream::connectors::http {
+namespace {
+
+using nlohmann::json;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state::StoreOptions o;
+    o.data_dir = dir_.path();
+    store_ = std::move(state::Store::Open(o)).value();
+    log_ = std::move(state::SourceLog::Open(store_.get(), {})).value();
+    cfg_.enabled = true;
+    cfg_.topics = {{"u.pin", 2}};
+    cfg_.streams = {{"streaming-u-pin", 2}};
+    Make();
+  }
+  void Make() {
+    api_ = std::make_unique<Api>(cfg_, log_.get());
+    ASSERT_TRUE(api_->DeclareStreams().ok());
+    AdminHooks h;
+    h.ready = [] { return true; };
+    h.query_names = [] { return std::vector<std::string>{"q"}; };
+    h.progress = [](const std::string& q) -> std::optional<std::vector<std::string>> {
+      if (q != "q") return std::nullopt;
+      return std::vector<std::string>{R"({"batchId":0})", R"({"batchId":1})"};
+    };
+    h.status = [](const std::string& q) -> std::optional<std::string> {
+      if (q != "q") return std::nullopt;
+      return std::string(R"({"name":"q"})");
+    };
+    api_->SetAdminHooks(h);
+  }
+  ApiResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
+                   std::map<std::string, std::string> headers = {}) {
+    ApiRequest r;
+    r.method = method;
+    r.path = path;
+    r.body = body;
+    r.headers = std::move(headers);
+    std::promise<ApiResponse> p;
+    api_->Handle(r, [&p](ApiResponse resp) { p.set_value(std::move(resp)); });
+    return p.get_future().get();
+  }
+  ApiResponse Rest(const std::string& topic, const std::string& body, const std::string& ct = "application/vnd.kafka.json.v2+json") {
+    return Call("POST", "/topics/" + topic, body, {{"content-type", ct}});
+  }
+  ApiResponse Native(const std::string& op, const json& body) {
+    return Call("POST", "/", body.dump(), {{"x-amz-target", "Kinesis_20131202." + op}, {"content-type", "application/x-amz-json-1.1"}});
+  }
+  static json J(const ApiResponse& r) { return json::parse(r.body); }
+
+  pinstream::testing::TempDir dir_;
+  std::unique_ptr<state::Store> store_;
+  std::unique_ptr<state::SourceLog> log_;
+  HttpConfig cfg_;
+  std::unique_ptr<Api> api_;
+};
+
+TEST_F(ApiTest, RestProxyProduceAnswersOffsetsInRequestOrderOnceDurable) {
+  auto r = Rest("u.pin", R"({"records":[{"value":{"index":1}},{"value":{"index":2},"partition":1},{"value":{"index":3},"partition":1}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/vnd.kafka.v2+json");
+  json j = J(r);
+  ASSERT_EQ(j["offsets"].size(), 3u);
+  EXPECT_EQ(j["offsets"][1]["partition"], 1);
+  EXPECT_EQ(j["offsets"][1]["offset"], 0);
+  EXPECT_EQ(j["offsets"][2]["offset"], 1);
+  EXPECT_TRUE(j["offsets"][0]["error_code"].is_null());
+  EXPECT_TRUE(j["key_schema_id"].is_null());
+  EXPECT_EQ(log_->Bounds("u.pin", 1)->second, 2);  // durable before the answer
+}
+
+TEST_F(ApiTest, RestProxyErrorsUseTheProxysCodes) {
+  auto nf = Rest("u.nope", R"({"records":[{"value":1}]})");
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_EQ(J(nf)["error_code"], 40401);
+  auto ct = Rest("u.pin", R"({"records":[{"value":1}]})", "application/json");
+  EXPECT_EQ(ct.status, 415);
+  auto empty = Rest("u.pin", R"({"records":[]})");
+  EXPECT_EQ(empty.status, 422);
+  EXPECT_EQ(J(empty)["error_code"], 42201);
+  auto malformed = Rest("u.pin", R"({"records":[{"value":)");
+  EXPECT_EQ(malformed.status, 400);
+  auto part = Rest("u.pin", R"({"records":[{"value":1,"partition":7}]})");
+  EXPECT_EQ(part.status, 404);
+  EXPECT_EQ(J(part)["error_code"], 40402);
+  auto method = Call("DELETE", "/topics/u.pin");
+  EXPECT_EQ(method.status, 405);
+  auto traversal = Call("POST", "/topics/../etc", R"({"records":[{"value":1}]})", {{"content-type", "application/vnd.kafka.json.v2+json"}});
+  EXPECT_EQ(traversal.status, 404);
+  EXPECT_EQ(J(traversal)["error_code"], 40401);
+  EXPECT_EQ(log_->Bounds("u.pin", 0)->second, 0);  // nothing written by any of them
+}
+
+TEST_F(ApiTest, RestProxyTopicMetadata) {
+  EXPECT_EQ(J(Call("GET", "/topics")), json::array({"u.pin"}));
+  auto t = J(Call("GET", "/topics/u.pin"));
+  EXPECT_EQ(t["name"], "u.pin");
+  EXPECT_EQ(t["partitions"].size(), 2u);
+  EXPECT_EQ(Call("GET", "/topics/zzz").status, 404);
+}
+
+TEST_F(ApiTest, GatewayPutRecordAndPutRecords) {
+  auto r = Call("PUT", "/streams/streaming-u-pin/record",
+                R"({"StreamName":"streaming-u-pin","Data":{"index":1},"PartitionKey":"partition-1"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = J(r);
+  EXPECT_EQ(j["ShardId"], "shardId-000000000001");  // md5("partition-1") over 2 shards
+  EXPECT_EQ(j["SequenceNumber"].get<std::string>().size(), 27u);
+  auto m = Call("PUT", "/streams/streaming-u-pin/records",
+                R"({"records":[{"data":{"a":1},"partition-key":"x"},{"data":"{\"b\":2}","partition-key":"x"}]})");
+  ASSERT_EQ(m.status, 200) << m.body;
+  EXPECT_EQ(J(m)["FailedRecordCount"], 0);
+  EXPECT_EQ(J(m)["Records"].size(), 2u);
+  auto nf = Call("PUT", "/streams/nope/record", R"({"Data":{},"PartitionKey":"p"})");
+  EXPECT_EQ(nf.status, 400);
+  EXPECT_EQ(J(nf)["__type"], "ResourceNotFoundException");
+  auto bad = Call("PUT", "/streams/streaming-u-pin/record", R"({"Data":{}})");
+  EXPECT_EQ(J(bad)["__type"], "ValidationException");
+  EXPECT_EQ(Call("GET", "/streams/streaming-u-pin/record").status, 405);
+}
+
+TEST_F(ApiTest, GatewayStreamLifecycle) {
+  EXPECT_EQ(Call("POST", "/streams/s2", R"({"ShardCount": 3})").status, 200);
+  EXPECT_EQ(J(Call("POST", "/streams/s2", R"({"ShardCount": 3})"))["__type"], "ResourceInUseException");
+  auto d = J(Call("GET", "/streams/s2"));
+  EXPECT_EQ(d["StreamDescription"]["Shards"].size(), 3u);
+  EXPECT_EQ(d["StreamDescription"]["StreamStatus"], "ACTIVE");
+  auto names = J(Call("GET", "/streams"));
+  EXPECT_EQ(names["StreamNames"], json::array({"s2", "streaming-u-pin"}));
+  EXPECT_FALSE(names["HasMoreStreams"]);
+  EXPECT_EQ(Call("DELETE", "/streams/s2").status, 200);
+  EXPECT_EQ(J(Call("DELETE", "/streams/s2"))["__type"], "ResourceNotFoundException");
+}
+
+TEST_F(ApiTest, NativeKinesisProtocolRoundTrip) {
+  EXPECT_EQ(Native("CreateStream", {{"StreamName", "n1"}, {"ShardCount", 1}}).status, 200);
+  auto put = Native("PutRecord", {{"StreamName", "n1"}, {"Data", Base64Encode("hello")}, {"PartitionKey", "k"}});
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(J(put)["ShardId"], "shardId-000000000000");
+  EXPECT_EQ(put.content_type, "application/x-amz-json-1.1");
+  auto puts = Native("PutRecords", {{"StreamName", "n1"},
+                                    {"Records", {{{"Data", Base64Encode("a")}, {"PartitionKey", "k"}},
+                                                 {{"Data", Base64Encode("b")}, {"PartitionKey", "k"}}}}});
+  EXPECT_EQ(J(puts)["Records"].size(), 2u);
+  auto it = Native("GetShardIterator", {{"StreamName", "n1"}, {"ShardId", "shardId-000000000000"}, {"ShardIteratorType", "TRIM_HORIZON"}});
+  ASSERT_EQ(it.status, 200) << it.body;
+  auto recs = Native("GetRecords", {{"ShardIterator", J(it)["ShardIterator"]}, {"Limit", 2}});
+  ASSERT_EQ(recs.status, 200) << recs.body;
+  json rj = J(recs);
+  ASSERT_EQ(rj["Records"].size(), 2u);
+  std::string data;
+  ASSERT_TRUE(Base64Decode(rj["Records"][0]["Data"].get<std::string>(), &data));
+  EXPECT_EQ(data, "hello");
+  EXPECT_EQ(rj["Records"][0]["PartitionKey"], "k");
+  auto rest = J(Native("GetRecords", {{"ShardIterator", rj["NextShardIterator"]}}));
+  ASSERT_EQ(rest["Records"].size(), 1u);
+  auto after = Native("GetShardIterator", {{"StreamName", "n1"}, {"ShardId", "shardId-000000000000"},
+                                           {"ShardIteratorType", "AFTER_SEQUENCE_NUMBER"},
+                                           {"StartingSequenceNumber", J(put)["SequenceNumber"]}});
+  EXPECT_EQ(J(Native("GetRecords", {{"ShardIterator", J(after)["ShardIterator"]}}))["Records"].size(), 2u);
+  EXPECT_EQ(J(Native("ListStreams", json::object()))["StreamNames"], json::array({"n1", "streaming-u-pin"}));
+  EXPECT_EQ(J(Native("DescribeStreamSummary", {{"StreamName", "n1"}}))["StreamDescriptionSummary"]["OpenShardCount"], 1);
+  EXPECT_EQ(J(Native("DescribeStream", {{"StreamName", "zz"}}))["__type"], "ResourceNotFoundException");
+  EXPECT_EQ(J(Native("MergeShards", {{"StreamName", "n1"}}))["__type"], "UnknownOperationException");
+  EXPECT_EQ(J(Native("PutRecord", {{"StreamName", "n1"}, {"Data", "!!"}, {"PartitionKey", "k"}}))["__type"], "ValidationException");
+}
+
+TEST_F(ApiTest, AuthIsRequiredWhenConfiguredExceptForHealthAndReady) {
+  cfg_.bearer_tokens = {"s3cret"};
+  cfg_.api_keys = {"key1"};
+  Make();
+  auto denied = Rest("u.pin", R"({"records":[{"value":1}]})");
+  EXPECT_EQ(denied.status, 401);
+  EXPECT_EQ(J(denied)["error_code"], 40101);
+  EXPECT_EQ(Call("GET", "/health").status, 200);
+  EXPECT_EQ(Call("GET", "/metrics").status, 401);
+  auto kin = Call("PUT", "/streams/streaming-u-pin/record", R"({"Data":{},"PartitionKey":"p"})");
+  EXPECT_EQ(J(kin)["__type"], "UnrecognizedClientException");
+  EXPECT_EQ(Call("POST", "/topics/u.pin", R"({"records":[{"value":1}]})",
+                 {{"content-type", "application/vnd.kafka.json.v2+json"}, {"authorization", "Bearer s3cret"}})
+                .status,
+            200);
+  EXPECT_EQ(Call("GET", "/topics", "", {{"x-api-key", "key1"}}).status, 200);
+  EXPECT_EQ(Call("GET", "/topics", "", {{"authorization", "Bearer wrong"}}).status, 401);
+}
+
+TEST_F(ApiTest, BackpressureAnswers429AndProvisionedThroughputExceeded) {
+  cfg_.max_backlog_records = 2;
+  Make();
+  log_->RegisterConsumer("q", "u.pin");
+  log_->RegisterConsumer("q2", "streaming-u-pin");
+  ASSERT_EQ(Rest("u.pin", R"({"records":[{"value":1},{"value":2},{"value":3}]})").status, 200);
+  auto slow = Rest("u.pin", R"({"records":[{"value":4}]})");
+  EXPECT_EQ(slow.status, 429);
+  EXPECT_EQ(J(slow)["error_code"], 42901);
+  ASSERT_EQ(slow.headers.size(), 1u);
+  EXPECT_EQ(slow.headers[0].first, "Retry-After");
+  log_->Commit("q", "u.pin", {{"0", 10}, {"1", 10}});
+  EXPECT_EQ(Rest("u.pin", R"({"records":[{"value":5}]})").status, 200);
+  for (int i = 0; i < 3; ++i) Call("PUT", "/streams/streaming-u-pin/record", R"({"Data":{},"PartitionKey":"p"})");
+  auto kin = Call("PUT", "/streams/streaming-u-pin/record", R"({"Data":{},"PartitionKey":"p"})");
+  EXPECT_EQ(J(kin)["__type"], "ProvisionedThroughputExceededException");
+}
+
+TEST_F(ApiTest, AdminEndpoints) {
+  EXPECT_EQ(J(Call("GET", "/ready"))["status"], "READY");
+  auto m = Call("GET", "/metrics");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_NE(m.content_type.find("text/plain"), std::string::npos);
+  Rest("u.pin", R"({"records":[{"value":1}]})");
+  m = Call("GET", "/metrics");
+  EXPECT_NE(m.body.find("pinstream_http_requests_total{api=\"kafka-rest\",status=\"200\"}"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("pinstream_http_ack_latency_seconds_bucket"), std::string::npos);
+  EXPECT_EQ(J(Call("GET", "/queries/q/progress")).size(), 2u);
+  EXPECT_EQ(Call("GET", "/queries/zz/progress").status, 404);
+  EXPECT_EQ(J(Call("GET", "/queries"))[0]["name"], "q");
+  EXPECT_EQ(Call("GET", "/nowhere").status, 404);
+}
+
+TEST_F(ApiTest, AutoCreateMakesUnknownTopicsOnFirstWrite) {
+  cfg_.auto_create = true;
+  cfg_.default_partitions = 3;
+  Make();
+  EXPECT_EQ(Rest("new.topic", R"({"records":[{"value":1}]})").status, 200);
+  EXPECT_EQ(log_->Find("new.topic")->partitions, 3);
+  EXPECT_EQ(Rest("bad/name", R"({"records":[{"value":1}]})").status, 404);
+}
+
+TEST(DecodePathTest, PercentDecodingAndRejections) {
+  std::string out;
+  ASSERT_TRUE(DecodePath("/topics/a%2Eb", &out));
+  EXPECT_EQ(out, "/topics/a.b");
+  EXPECT_FALSE(DecodePath("/x%2", &out));
+  EXPECT_FALSE(DecodePath("/x%zz", &out));
+  EXPECT_FALSE(DecodePath("/x%00", &out));
+}
+
+}  // namespace
+}  // namespace pinstream::connectors::http

@@ -1,0 +1,161 @@
+#include "state/source_log.h"
+
+#include <thread>
+
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "engine/time_util.h"
+
+#include "state/store.h"
+#include "tests/testing/test_util.h"
+
+namespace pinstream::state {
+namespace {
+
+using pinstream::testing::TempDir;
+
+TEST(PartitionerTest, KafkaMurmur2MatchesKafkasOwnTestVectors) {
+  // org.apache.kafka.common.utils.UtilsTest.testMurmur2
+  EXPECT_EQ(KafkaMurmur2("21"), -973932308);
+  EXPECT_EQ(KafkaMurmur2("foobar"), -790332482);
+  EXPECT_EQ(KafkaMurmur2("a-little-bit-long-string"), -985981536);
+  EXPECT_EQ(KafkaMurmur2("a-little-bit-longer-string"), -1486304829);
+  EXPECT_EQ(KafkaMurmur2("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"), -58897971);
+  EXPECT_EQ(KafkaMurmur2("abc"), 479470107);
+  EXPECT_EQ(KafkaPartitionForKey("abc", 7), 479470107 % 7);
+}
+
+TEST(PartitionerTest, KinesisRoutesByMd5OverEqualHashKeyRanges) {
+  // Expected shards computed independently: int(md5(key)) // (2**128 // shards).
+  EXPECT_EQ(KinesisShardForKey("partition-1", 2), 1);
+  EXPECT_EQ(KinesisShardForKey("partition-1", 4), 2);
+  EXPECT_EQ(KinesisShardForKey("partition-2", 4), 0);
+  EXPECT_EQ(KinesisShardForKey("abc", 3), 1);
+  EXPECT_EQ(KinesisShardForKey("x", 1), 0);
+  auto r = KinesisHashKeyRange(1, 4);
+  EXPECT_EQ(r.first, "85070591730234615865843651857942052864");
+  EXPECT_EQ(r.second, "170141183460469231731687303715884105727");
+  EXPECT_EQ(KinesisHashKeyRange(0, 1).second, "340282366920938463463374607431768211455");
+}
+
+class SourceLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+  void Reopen(SourceLogOptions lo = {}) {
+    log_.reset();
+    store_.reset();
+    StoreOptions o;
+    o.data_dir = dir_.path();
+    store_ = std::move(Store::Open(o)).value();
+    log_ = std::move(SourceLog::Open(store_.get(), lo)).value();
+  }
+  static LogRecord Rec(std::string v, int p = -1, std::string key = "") {
+    LogRecord r;
+    r.value = std::move(v);
+    r.partition = p;
+    r.has_key = !key.empty();
+    r.key = std::move(key);
+    return r;
+  }
+  std::vector<std::string> ReadAll(const std::string& s, int p) {
+    std::vector<std::string> out;
+    auto b = *log_->Bounds(s, p);
+    EXPECT_TRUE(log_->Read(s, p, b.first, b.second, [&](const SourceLog::ReadRecord& r) {
+                      out.emplace_back(r.value);
+                      return Status::Ok();
+                    }).ok());
+    return out;
+  }
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<SourceLog> log_;
+};
+
+TEST_F(SourceLogTest, OffsetsAreDenseInRequestOrderAndSurviveRestarts) {
+  ASSERT_TRUE(log_->Create("t", 2, LogApi::kKafkaTopic).ok());
+  std::vector<LogRecord> recs{Rec("a", 0), Rec("b", 1), Rec("c", 0)};
+  auto r = log_->Append("t", std::move(recs));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[0].offset, 0);
+  EXPECT_EQ((*r)[1].partition, 1);
+  EXPECT_EQ((*r)[2].offset, 1);
+  Reopen();
+  EXPECT_EQ(log_->Find("t")->partitions, 2);
+  EXPECT_EQ(log_->Bounds("t", 0)->second, 2);
+  auto more = log_->Append("t", std::vector<LogRecord>{Rec("d", 0)});
+  EXPECT_EQ((*more)[0].offset, 2);
+  EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "c", "d"}));
+}
+
+TEST_F(SourceLogTest, KeysChooseStablePartitionsAndBadPartitionsFailTheWholeRequest) {
+  ASSERT_TRUE(log_->Create("t", 4, LogApi::kKafkaTopic).ok());
+  auto r = log_->Append("t", std::vector<LogRecord>{Rec("1", -1, "abc"), Rec("2", -1, "abc")});
+  EXPECT_EQ((*r)[0].partition, KafkaPartitionForKey("abc", 4));
+  EXPECT_EQ((*r)[1].partition, (*r)[0].partition);
+  auto bad = log_->Append("t", std::vector<LogRecord>{Rec("x", 0), Rec("y", 9)});
+  EXPECT_EQ(bad.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(log_->Bounds("t", 0)->second, (*r)[0].partition == 0 ? 2 : 0);  // "x" was not stored
+  EXPECT_EQ(log_->Append("nope", std::vector<LogRecord>{Rec("x")}).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(SourceLogTest, ConcurrentAppendsShareGroupCommitsAndLoseNothing) {
+  ASSERT_TRUE(log_->Create("t", 3, LogApi::kKinesisStream).ok());
+  constexpr int kThreads = 8, kPer = 200;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kPer; ++i) {
+        auto r = log_->Append("t", std::vector<LogRecord>{Rec(std::to_string(t * kPer + i), -1, "k" + std::to_string(i))});
+        ASSERT_TRUE(r.ok());
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  std::set<std::string> all;
+  for (int p = 0; p < 3; ++p) {
+    for (auto& v : ReadAll("t", p)) all.insert(v);
+  }
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPer));
+  EXPECT_LT(log_->stats().group_commits, static_cast<std::uint64_t>(kThreads * kPer));  // requests were grouped
+}
+
+TEST_F(SourceLogTest, BacklogAndRetentionNeverDropUncommittedRecords) {
+  SourceLogOptions lo;
+  lo.retention_age_us = 1;  // everything is "old" at once
+  Reopen(lo);
+  ASSERT_TRUE(log_->Create("t", 1, LogApi::kKafkaTopic).ok());
+  log_->RegisterConsumer("q", "t");
+  ASSERT_TRUE(log_->Append("t", std::vector<LogRecord>{Rec("a"), Rec("b"), Rec("c"), Rec("d")}).ok());
+  EXPECT_EQ(log_->MaxBacklog("t"), 4);
+  log_->Commit("q", "t", {{"0", 2}});
+  EXPECT_EQ(log_->Backlog("q"), 2);
+  auto deleted = log_->EnforceRetention(NowMicros() + 10);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(*deleted, 2);
+  EXPECT_EQ(log_->Bounds("t", 0)->first, 2);
+  EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"c", "d"}));
+  auto gone = log_->Read("t", 0, 0, 4, [](const SourceLog::ReadRecord&) { return Status::Ok(); });
+  EXPECT_EQ(gone.code(), StatusCode::kDataLoss);
+  log_->Commit("q", "t", {{"0", 4}});
+  ASSERT_TRUE(log_->EnforceRetention(NowMicros() + 10).ok());
+  Reopen(lo);  // an emptied partition keeps its offsets going forward
+  EXPECT_EQ(log_->Bounds("t", 0)->second, 4);
+  EXPECT_EQ((*log_->Append("t", std::vector<LogRecord>{Rec("e")}))[0].offset, 4);
+}
+
+TEST_F(SourceLogTest, DeleteRemovesTheStreamAndItsRecords) {
+  ASSERT_TRUE(log_->Create("s", 1, LogApi::kKinesisStream).ok());
+  EXPECT_EQ(log_->Create("s", 1, LogApi::kKinesisStream).status().code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(log_->Append("s", std::vector<LogRecord>{Rec("a")}).ok());
+  ASSERT_TRUE(log_->Delete("s").ok());
+  EXPECT_FALSE(log_->Find("s").has_value());
+  ASSERT_TRUE(log_->Create("s", 1, LogApi::kKinesisStream).ok());
+  EXPECT_TRUE(ReadAll("s", 0).empty());
+  EXPECT_EQ(log_->List(LogApi::kKafkaTopic).size(), 0u);
+}
+
+}  // namespace
+}  // namespace pinstream::state

@@ -53,6 +53,41 @@ if [[ $what == table || $what == all ]]; then
   echo "RATIO table_scan_old / db_bench readseq:     $(ratio "$(value table_scan_old_rows_per_s)" "$readseq")"
 fi
 
+if [[ $what == http || $what == all ]]; then
+  echo "== HTTP ingest (issue 4): durable acks vs nginx return 200, same wrk settings"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$tmp/nginx"
+  sed "s/__PORT__/$port/" bench/http/nginx.conf > "$tmp/nginx/nginx.conf"
+  python3 -c 'import json,sys; sys.stdout.write(json.dumps({"records":[{"value":json.loads(open(sys.argv[1]).readline())}]}))' \
+    ../shared/data/pinterest/pinterest_data_partial.jsonl > "$tmp/one.json"
+  python3 -c 'import json,sys; rows=[json.loads(l) for l,_ in zip(open(sys.argv[1]), range(500))]; sys.stdout.write(json.dumps({"records":[{"value":r} for r in rows]}))' \
+    ../shared/data/pinterest/pinterest_data_partial.jsonl > "$tmp/five_hundred.json"
+  wrk_rps() {  # wrk -t1 -c32 -d10s with the body file $1 against port $2: requests/s
+    WRK_BODY_FILE="$1" wrk -t1 -c"${3:-32}" -d10s -s bench/http/post.lua "http://127.0.0.1:$2/topics/bench.pin" | awk '/Requests\/sec/ {print $2}'
+  }
+  nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" & ngx=$!
+  for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.05; done
+  nginx_rps=$(wrk_rps "$tmp/one.json" "$port")
+  nginx_rps_256=$(wrk_rps "$tmp/one.json" "$port" 256)
+  kill $ngx; wait $ngx 2>/dev/null || true
+  echo "RESULT nginx_return200_req_per_s $nginx_rps req/s" | collect
+  echo "RESULT nginx_return200_c256_req_per_s $nginx_rps_256 req/s" | collect
+  export BENCH_DIR="$tmp/pin" BENCH_PORT="$port"
+  build/engine/cli/pinstream run bench/http/pinstream.yaml 2>"$tmp/pinstream.log" & ps_pid=$!
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.05; done
+  one_rps=$(wrk_rps "$tmp/one.json" "$port")
+  echo "RESULT pinstream_one_record_req_per_s $one_rps req/s" | collect
+  one_rps_256=$(wrk_rps "$tmp/one.json" "$port" 256)
+  echo "RESULT pinstream_one_record_c256_req_per_s $one_rps_256 req/s" | collect
+  batch_rps=$(wrk_rps "$tmp/five_hundred.json" "$port" 8)
+  echo "RESULT pinstream_500_records_req_per_s $batch_rps req/s" | collect
+  echo "RESULT pinstream_500_records_rec_per_s $(python3 -c "print($batch_rps*500)") rec/s" | collect
+  $B/http_load "$port" 20000 10 32 | collect
+  kill -TERM $ps_pid; wait $ps_pid 2>/dev/null || true
+  echo "RATIO pinstream 1 record/request (durable) / nginx return 200, wrk -t1 -c32:  $(ratio "$one_rps" "$nginx_rps")"
+  echo "RATIO pinstream 1 record/request (durable) / nginx return 200, wrk -t1 -c256: $(ratio "$one_rps_256" "$nginx_rps_256")"
+fi
+
 if [[ $what == runtime || $what == all ]]; then
   echo "RATIO runtime / bare simdjson parse: $(value runtime_vs_bare_parse_ratio)"
 fi

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/bytes.h"
+#include "engine/metrics.h"
 #include "engine/time_util.h"
 #include "state/store.h"
 
@@ -33,27 +34,51 @@ std::string PartitionPrefix(std::uint32_t stream, std::uint32_t partition) {
   return k;
 }
 
-std::string EncodeValue(std::int64_t arrival_us, const LogRecord& r) {
-  std::string v;
-  v.reserve(r.value.size() + r.key.size() + 16);
-  PutVarint64(&v, static_cast<std::uint64_t>(arrival_us));
-  v.push_back(r.has_key ? 1 : 0);
-  if (r.has_key) PutLengthPrefixed(&v, r.key);
-  v.append(r.value);
-  return v;
+// A record batch being built for one partition of one group commit.
+struct BatchBuilder {
+  std::int64_t base = 0;
+  std::uint64_t count = 0;
+  std::string records;  // the encoded records, without the header
+  void Add(const LogRecord& r) {
+    records.push_back(r.has_key ? 1 : 0);
+    if (r.has_key) PutLengthPrefixed(&records, r.key);
+    PutLengthPrefixed(&records, r.value);
+    ++count;
+  }
+  std::string Encode(std::int64_t arrival_us) const {
+    std::string v;
+    v.reserve(records.size() + 20);
+    PutVarint64(&v, static_cast<std::uint64_t>(arrival_us));
+    PutVarint64(&v, count);
+    v.append(records);
+    return v;
+  }
+};
+
+// Reads a batch header: arrival and count; `rd` is left at the first record.
+bool DecodeBatchHeader(ByteReader& rd, std::int64_t* arrival_us, std::uint64_t* count) {
+  std::uint64_t arrival;
+  if (!rd.GetVarint64(&arrival) || !rd.GetVarint64(count)) return false;
+  *arrival_us = static_cast<std::int64_t>(arrival);
+  return *count > 0 && *count < (1ULL << 32);
 }
 
-bool DecodeValue(std::string_view stored, SourceLog::ReadRecord* out) {
-  ByteReader rd(stored);
-  std::uint64_t arrival;
+bool DecodeRecord(ByteReader& rd, SourceLog::ReadRecord* out) {
   std::uint8_t has_key;
-  if (!rd.GetVarint64(&arrival) || !rd.GetByte(&has_key)) return false;
-  out->arrival_us = static_cast<std::int64_t>(arrival);
+  if (!rd.GetByte(&has_key)) return false;
   out->has_key = has_key != 0;
   out->key = {};
   if (out->has_key && !rd.GetLengthPrefixed(&out->key)) return false;
-  out->value = std::string_view(rd.position(), rd.remaining());
-  return true;
+  return rd.GetLengthPrefixed(&out->value);
+}
+
+// Base offset and record count of the batch stored under key/value.
+bool BatchExtent(std::string_view key, std::string_view value, std::int64_t* base, std::uint64_t* count) {
+  if (key.size() != 16) return false;
+  *base = static_cast<std::int64_t>(GetBigEndian64(key.data() + 8));
+  ByteReader rd(value);
+  std::int64_t arrival;
+  return DecodeBatchHeader(rd, &arrival, count);
 }
 
 using u128 = unsigned __int128;
@@ -147,6 +172,7 @@ Result<std::unique_ptr<SourceLog>> SourceLog::Open(Store* store, SourceLogOption
   std::unique_ptr<SourceLog> log(new SourceLog(store, options));
   PS_RETURN_IF_ERROR(log->LoadStreams());
   log->writer_ = std::thread([raw = log.get()] { raw->WriterLoop(); });
+  log->syncer_ = std::thread([raw = log.get()] { raw->SyncerLoop(); });
   return log;
 }
 
@@ -171,7 +197,12 @@ Status SourceLog::LoadStreams() {
         s.parts[static_cast<std::size_t>(p)].start = static_cast<std::int64_t>(GetBigEndian64(pit->key().data() + 8));
         pit->SeekForPrev(RecordKey(s.info.id, static_cast<std::uint32_t>(p), INT64_MAX));
         if (pit->Valid()) {
-          s.parts[static_cast<std::size_t>(p)].end = static_cast<std::int64_t>(GetBigEndian64(pit->key().data() + 8)) + 1;
+          std::int64_t base;
+          std::uint64_t count;
+          if (!BatchExtent(pit->key(), pit->value(), &base, &count)) {
+            return Corruption(fmt::format("'{}' partition {}: the last record batch is damaged", s.info.name, p));
+          }
+          s.parts[static_cast<std::size_t>(p)].end = base + static_cast<std::int64_t>(count);
         }
       }
       PS_RETURN_IF_ERROR(pit->status());
@@ -181,6 +212,7 @@ Status SourceLog::LoadStreams() {
         auto& part = s.parts[static_cast<std::size_t>(p)];
         if (part.end < kept) part.start = part.end = kept;
       }
+      s.parts[static_cast<std::size_t>(p)].next = s.parts[static_cast<std::size_t>(p)].end;
     }
     streams_[s.info.name] = std::move(s);
   }
@@ -241,7 +273,7 @@ void SourceLog::AppendAsync(const std::string& stream, std::vector<LogRecord> re
     std::lock_guard lock(queue_mu_);
     if (!stopping_) {
       queue_.push_back(Pending{stream, std::move(records), std::move(done)});
-      queue_cv_.notify_one();
+      queue_cv_.notify_one();  // a no-op syscall-free path when the writer is not waiting
       return;
     }
   }
@@ -274,7 +306,7 @@ void SourceLog::WriterLoop() {
     {
       std::unique_lock lock(queue_mu_);
       queue_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) return;
+      if (queue_.empty() && stopping_) break;
       // Take whole requests up to the group limit (at least one).
       std::size_t records = 0, take = 0;
       while (take < queue_.size() &&
@@ -293,37 +325,86 @@ void SourceLog::WriterLoop() {
       next_retention = now + options_.retention_check_interval_us;
     }
   }
+  std::lock_guard lock(sync_mu_);
+  writer_done_ = true;
+  sync_cv_.notify_all();
+}
+
+void SourceLog::SyncerLoop() {
+  static Histogram* sync_seconds = Metrics().GetHistogram(
+      "pinstream_source_log_sync_seconds", "Duration of the source log's WAL fsyncs (one acknowledges many requests)", {},
+      LatencyBuckets());
+  static Histogram* group_records = Metrics().GetHistogram("pinstream_source_log_sync_records", "Records acknowledged per fsync",
+                                                           {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384});
+  for (;;) {
+    std::vector<Written> batch;
+    {
+      std::unique_lock lock(sync_mu_);
+      sync_cv_.wait(lock, [&] { return writer_done_ || !unsynced_.empty(); });
+      if (unsynced_.empty() && writer_done_) return;
+      batch.swap(unsynced_);
+      syncing_ = true;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    Status st = store_->SyncWal();
+    sync_seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    std::uint64_t records = 0;
+    for (auto& w : batch) records += w.records;
+    group_records->Observe(static_cast<double>(records));
+    for (auto& w : batch) Complete(w, st);
+    {
+      std::lock_guard lock(sync_mu_);
+      syncing_ = false;
+      sync_cv_.notify_all();
+    }
+    if (st.ok()) {
+      std::vector<std::function<void()>> ls;
+      {
+        std::lock_guard lock(queue_mu_);
+        ls = listeners_;
+      }
+      for (auto& l : ls) l();
+    }
+  }
 }
 
 void SourceLog::WriteGroup(std::vector<Pending>& group) {
   std::lock_guard wlock(write_mu_);
-  struct Assigned {
-    std::vector<AppendedRecord> offsets;
-    Status error;
-  };
-  std::vector<Assigned> assigned(group.size());
+  if (failed_.load()) {
+    // A write or sync failed: let every group written before it fail or finish, then hand out
+    // the offsets after the durable end again (no gap can open in a partition).
+    std::unique_lock lock(sync_mu_);
+    sync_cv_.wait(lock, [&] { return unsynced_.empty() && !syncing_; });
+    std::lock_guard slock(mu_);
+    for (auto& [name, s] : streams_) {
+      for (auto& p : s.parts) p.next = p.end;
+    }
+    failed_.store(false);
+  }
+  Written w;
+  w.offsets.resize(group.size());
+  w.errors.resize(group.size());
   std::int64_t now = NowMicros();
   auto txn = store_->BeginTxn();
-  std::map<std::pair<std::uint32_t, int>, std::int64_t> new_ends;  // (stream id, partition) → end
-  std::uint64_t bytes = 0, records = 0;
+  std::map<std::pair<std::uint32_t, int>, BatchBuilder> batches;  // one record batch per partition
   {
     std::lock_guard lock(mu_);
     for (std::size_t g = 0; g < group.size(); ++g) {
       auto it = streams_.find(group[g].stream);
       if (it == streams_.end()) {
-        assigned[g].error = NotFound(fmt::format("'{}' does not exist", group[g].stream));
+        w.errors[g] = NotFound(fmt::format("'{}' does not exist", group[g].stream));
         continue;
       }
       Stream& s = it->second;
       // Validate the whole request first: a request is stored entirely or not at all.
       for (const auto& r : group[g].records) {
         if (r.partition >= s.info.partitions || r.partition < -1) {
-          assigned[g].error = NotFound(fmt::format("partition {} of '{}' does not exist (it has {})", r.partition,
-                                                   s.info.name, s.info.partitions));
+          w.errors[g] = NotFound(fmt::format("partition {} of '{}' does not exist (it has {})", r.partition,
+                                             s.info.name, s.info.partitions));
           break;
         }
       }
-      if (!assigned[g].error.ok()) continue;
+      if (!w.errors[g].ok()) continue;
       for (auto& r : group[g].records) {
         int p = r.partition;
         if (p < 0) {
@@ -334,50 +415,68 @@ void SourceLog::WriteGroup(std::vector<Pending>& group) {
             p = static_cast<int>(s.sticky++ % static_cast<std::uint32_t>(s.info.partitions));
           }
         }
+        Partition& part = s.parts[static_cast<std::size_t>(p)];
+        std::int64_t off = part.next++;
         auto key = std::make_pair(s.info.id, p);
-        auto ne = new_ends.find(key);
-        std::int64_t off = ne == new_ends.end() ? s.parts[static_cast<std::size_t>(p)].end : ne->second;
-        new_ends[key] = off + 1;
-        txn->Put(KeySpace::kSourceLog, RecordKey(s.info.id, static_cast<std::uint32_t>(p), off), EncodeValue(now, r));
-        assigned[g].offsets.push_back(AppendedRecord{p, off});
-        bytes += r.value.size() + r.key.size();
-        ++records;
+        w.ends[key] = part.next;
+        BatchBuilder& b = batches[key];
+        if (b.count == 0) b.base = off;
+        b.Add(r);
+        w.offsets[g].push_back(AppendedRecord{p, off});
+        w.bytes += r.value.size() + r.key.size();
+        ++w.records;
       }
     }
   }
-  Status st = new_ends.empty() ? Status::Ok() : store_->Commit(std::move(txn), /*sync=*/true);
-  if (st.ok() && !new_ends.empty()) {
-    // Only now do readers see the new records (planning never gets ahead of durable data).
+  w.requests = std::move(group);
+  if (batches.empty()) {
+    Complete(w, Status::Ok());  // only invalid requests: nothing to write
+    return;
+  }
+  for (const auto& [key, b] : batches) {
+    txn->Put(KeySpace::kSourceLog, RecordKey(key.first, static_cast<std::uint32_t>(key.second), b.base), b.Encode(now));
+  }
+  Status st = store_->Commit(std::move(txn), /*sync=*/false);
+  if (!st.ok()) {
+    Complete(w, st);
+    return;
+  }
+  std::lock_guard lock(sync_mu_);
+  unsynced_.push_back(std::move(w));
+  sync_cv_.notify_one();
+}
+
+void SourceLog::Complete(Written& w, const Status& st) {
+  {
     std::lock_guard lock(mu_);
-    for (auto& [s_name, s] : streams_) {
+    for (auto& [name, s] : streams_) {
       for (int p = 0; p < s.info.partitions; ++p) {
-        auto ne = new_ends.find({s.info.id, p});
-        if (ne == new_ends.end()) continue;
-        s.parts[static_cast<std::size_t>(p)].end = ne->second;
+        auto e = w.ends.find({s.info.id, p});
+        if (e == w.ends.end()) continue;
+        Partition& part = s.parts[static_cast<std::size_t>(p)];
+        if (st.ok()) part.end = std::max(part.end, e->second);  // durable: readers may see them now
+
       }
     }
-    group_commits_.fetch_add(1);
-    records_.fetch_add(records);
-    bytes_.fetch_add(bytes);
-  } else if (!st.ok()) {
+  }
+  if (st.ok()) {
+    if (w.records > 0) {
+      group_commits_.fetch_add(1);
+      records_.fetch_add(w.records);
+      bytes_.fetch_add(w.bytes);
+    }
+  } else {
     failed_writes_.fetch_add(1);
+    failed_.store(true);  // the writer re-bases `next` once everything in flight is settled
   }
-  for (std::size_t g = 0; g < group.size(); ++g) {
-    if (!assigned[g].error.ok()) {
-      group[g].done(assigned[g].error);
+  for (std::size_t g = 0; g < w.requests.size(); ++g) {
+    if (!w.errors[g].ok()) {
+      w.requests[g].done(w.errors[g]);
     } else if (!st.ok()) {
-      group[g].done(st);
+      w.requests[g].done(st);
     } else {
-      group[g].done(std::move(assigned[g].offsets));
+      w.requests[g].done(std::move(w.offsets[g]));
     }
-  }
-  if (st.ok() && !new_ends.empty()) {
-    std::vector<std::function<void()>> ls;
-    {
-      std::lock_guard lock(queue_mu_);
-      ls = listeners_;
-    }
-    for (auto& l : ls) l();
   }
 }
 
@@ -404,22 +503,34 @@ Status SourceLog::Read(const std::string& stream, int partition, std::int64_t st
     }
     id = it->second.info.id;
   }
+  if (start >= end) return Status::Ok();
   auto it = store_->NewIterator(KeySpace::kSourceLog, PartitionPrefix(id, static_cast<std::uint32_t>(partition)));
-  it->Seek(RecordKey(id, static_cast<std::uint32_t>(partition), start));
+  // The batch holding `start` begins at or before it.
+  it->SeekForPrev(RecordKey(id, static_cast<std::uint32_t>(partition), start));
+  if (!it->Valid()) it->Seek(RecordKey(id, static_cast<std::uint32_t>(partition), start));
   std::int64_t expect = start;
   ReadRecord rec;
   for (; expect < end && it->Valid(); it->Next()) {
-    auto off = static_cast<std::int64_t>(GetBigEndian64(it->key().data() + 8));
-    if (off != expect) {
+    auto base = static_cast<std::int64_t>(GetBigEndian64(it->key().data() + 8));
+    ByteReader rd(it->value());
+    std::uint64_t count;
+    if (!DecodeBatchHeader(rd, &rec.arrival_us, &count)) {
+      return Corruption(fmt::format("'{}' partition {} batch {}: damaged header", stream, partition, base));
+    }
+    if (base + static_cast<std::int64_t>(count) <= expect) continue;  // entirely before the range
+    if (base > expect) {
       return DataLoss(fmt::format("'{}' partition {}: records {}..{} are gone (deleted by retention?)", stream, partition,
-                                  expect, off - 1));
+                                  expect, base - 1));
     }
-    rec.offset = off;
-    if (!DecodeValue(it->value(), &rec)) {
-      return Corruption(fmt::format("'{}' partition {} offset {}: damaged record", stream, partition, off));
+    for (std::uint64_t i = 0; i < count && expect < end; ++i) {
+      if (!DecodeRecord(rd, &rec)) {
+        return Corruption(fmt::format("'{}' partition {} offset {}: damaged record", stream, partition, base + static_cast<std::int64_t>(i)));
+      }
+      rec.offset = base + static_cast<std::int64_t>(i);
+      if (rec.offset < expect) continue;
+      PS_RETURN_IF_ERROR(visit(rec));
+      ++expect;
     }
-    PS_RETURN_IF_ERROR(visit(rec));
-    ++expect;
   }
   PS_RETURN_IF_ERROR(it->status());
   if (expect < end) {
@@ -514,16 +625,20 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
       auto sz = store_->NewIterator(KeySpace::kSourceLog, PartitionPrefix(w.id, static_cast<std::uint32_t>(w.partition)));
       for (; sz->Valid(); sz->Next()) partition_bytes += static_cast<std::int64_t>(sz->value().size());
     }
-    ReadRecord rec;
+    // Whole batches go, oldest first, while they are entirely below what every consumer committed.
     for (; it->Valid(); it->Next()) {
-      auto off = static_cast<std::int64_t>(GetBigEndian64(it->key().data() + 8));
-      if (off >= w.limit) break;
-      if (!DecodeValue(it->value(), &rec)) break;
-      bool too_old = options_.retention_age_us > 0 && rec.arrival_us < now_us - options_.retention_age_us;
+      std::int64_t base, arrival;
+      std::uint64_t count;
+      ByteReader rd(it->value());
+      if (it->key().size() != 16 || !DecodeBatchHeader(rd, &arrival, &count)) break;
+      base = static_cast<std::int64_t>(GetBigEndian64(it->key().data() + 8));
+      std::int64_t next = base + static_cast<std::int64_t>(count);
+      if (next > w.limit) break;
+      bool too_old = options_.retention_age_us > 0 && arrival < now_us - options_.retention_age_us;
       bool too_big = options_.retention_bytes > 0 && partition_bytes > options_.retention_bytes;
       if (!too_old && !too_big) break;
       partition_bytes -= static_cast<std::int64_t>(it->value().size());
-      new_start = off + 1;
+      new_start = next;
     }
     PS_RETURN_IF_ERROR(it->status());
     if (new_start == w.start) continue;
@@ -564,6 +679,7 @@ void SourceLog::Shutdown() {
     queue_cv_.notify_all();
   }
   if (writer_.joinable()) writer_.join();
+  if (syncer_.joinable()) syncer_.join();
 }
 
 SourceLog::Stats SourceLog::stats() const {

@@ -2,18 +2,25 @@
 // that pinstream hosts itself.
 //
 // A log stream has N partitions (Kinesis: shards); every accepted record gets the next offset of
-// its partition and is stored with its key, arrival time and bytes under
-//   be32(stream id) be32(partition) be64(offset)   in the `source_log` column family.
-// Offsets are dense, survive restarts (the next offset is recovered from the last key) and are
-// what HTTP sources plan micro-batches over, so a batch can be read again exactly.
+// its partition and is stored with its key, arrival time and bytes. Like Kafka, records are kept
+// in record batches: each group commit writes, per partition it touches, ONE value
+//   key   be32(stream id) be32(partition) be64(base offset)        (`source_log` column family)
+//   value varint arrival µs | varint count | count × (has-key byte, [key], value)
+// so a request of 500 records (or 30 requests of one) costs one RocksDB put per partition, not
+// one per record. Offsets are dense, survive restarts (recovered from the last batch) and are what
+// HTTP sources plan micro-batches over, so a batch can be read again exactly.
 //
-// Durability: Append() callers are answered only after their records are in a synced WAL write.
-// A single group-commit writer thread takes the records of many concurrent requests and writes
-// them as one WriteBatch with one fsync (DESIGN.md "group commit"); a failed write fails every
-// request in it and consumes no offsets.
+// Durability: Append() callers are answered only after their records are in a synced WAL.
+// Group commit, pipelined: a writer thread takes the records of all queued requests and appends
+// them as one WriteBatch (no fsync); a syncer thread fsyncs the WAL and acknowledges every group
+// written before the fsync started. While one fsync runs the writer already appends the next
+// groups, so one fsync covers whatever arrived during the previous one (DESIGN.md "group
+// commit"). Partition ends — what queries can plan — advance only after the sync. A failed write
+// or sync fails every request in it; their offsets are given out again.
 //
 // Consumers (queries) report the offsets they have committed; retention (by age and by bytes per
-// partition) never deletes a record some consumer has not committed. Backlog = records a
+// partition) removes whole record batches and never one holding a record some consumer has not
+// committed. Backlog = records a
 // consumer has not committed yet; ingest uses it for backpressure.
 //
 // Threading: every method is thread-safe. Append callbacks run on the writer thread and must be
@@ -137,7 +144,8 @@ class SourceLog {
   SourceLog(Store* store, SourceLogOptions options) : store_(store), options_(options) {}
   struct Partition {
     std::int64_t start = 0;  // first retained offset
-    std::int64_t end = 0;    // next offset; advanced only once the records are durable
+    std::int64_t end = 0;    // end of the durable records: what readers and planners see
+    std::int64_t next = 0;   // next offset to assign (> end while groups await their sync)
   };
   struct Stream {
     LogStreamInfo info;
@@ -149,9 +157,19 @@ class SourceLog {
     std::vector<LogRecord> records;
     AppendCallback done;
   };
+  // A group written to the WAL, waiting for the fsync that makes it durable.
+  struct Written {
+    std::vector<Pending> requests;
+    std::vector<std::vector<AppendedRecord>> offsets;  // per request
+    std::vector<Status> errors;                        // per request (validation)
+    std::map<std::pair<std::uint32_t, int>, std::int64_t> ends;
+    std::uint64_t records = 0, bytes = 0;
+  };
   Status LoadStreams();
   void WriterLoop();
+  void SyncerLoop();
   void WriteGroup(std::vector<Pending>& group);
+  void Complete(Written& w, const Status& st);
 
   Store* store_;
   SourceLogOptions options_;
@@ -165,6 +183,13 @@ class SourceLog {
   std::vector<Pending> queue_;
   bool stopping_ = false;
   std::thread writer_;
+  std::thread syncer_;
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::vector<Written> unsynced_;
+  bool syncing_ = false;
+  bool writer_done_ = false;
+  std::atomic<bool> failed_{false};
   std::vector<std::function<void()>> listeners_;
   std::atomic<std::uint64_t> group_commits_{0}, records_{0}, bytes_{0}, failed_writes_{0};
 };

@@ -151,6 +151,9 @@ rocksdb::Options BaseOptions(const StoreOptions& o, std::shared_ptr<rocksdb::Cac
   opt.max_background_jobs = 2;
   opt.bytes_per_sync = 1 << 20;
   opt.max_total_wal_size = 256LL << 20;
+  // Reuse WAL files: an fdatasync of a preallocated, recycled file does not have to journal a
+  // size change, which makes every synced commit cheaper.
+  opt.recycle_log_file_num = 4;
   *cache_out = rocksdb::NewLRUCache(static_cast<std::size_t>(std::max<std::int64_t>(o.block_cache_bytes, 1 << 20)));
   return opt;
 }
@@ -327,6 +330,18 @@ Status Store::Commit(std::unique_ptr<StoreTxn> txn, bool sync) {
     return mapped;
   }
   for (auto& h : txn->hooks_) h();
+  return Status::Ok();
+}
+
+Status Store::SyncWal() {
+  if (read_only_) return FailedPrecondition("the store is open read-only");
+  rocksdb::Status st = impl_->db->SyncWAL();
+  if (!st.ok()) {
+    Status mapped = Map(st, "syncing the WAL");
+    if (mapped.code() == StatusCode::kIOError) impl_->needs_resume = true;
+    spdlog::error("store WAL sync failed: {}", mapped.ToString());
+    return mapped;
+  }
   return Status::Ok();
 }
 

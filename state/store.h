@@ -130,6 +130,8 @@ class Store {
   std::unique_ptr<StoreTxn> BeginTxn(std::int64_t batch_id = -1);
   // Applies the txn atomically (sync = fsync the WAL before returning) and runs its hooks.
   [[nodiscard]] Status Commit(std::unique_ptr<StoreTxn> txn, bool sync = true);
+  // Makes every write so far durable (fsync of the WAL); pairs with Commit(txn, /*sync=*/false).
+  [[nodiscard]] Status SyncWal();
   // A single synced put (offsets/N, metadata).
   [[nodiscard]] Status PutSync(KeySpace space, std::string_view key, std::string_view value);
 

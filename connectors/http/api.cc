@@ -1,6 +1,8 @@
 #include "connectors/http/api.h"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 
@@ -176,22 +178,38 @@ struct Api::Impl {
     request_bytes = Metrics().GetCounter("pinstream_http_request_bytes_total", "Bytes of request bodies received");
   }
 
+  // Counters by (API, status), resolved once each: the registry's lookup takes a lock and builds
+  // label strings, too much for every request.
+  static constexpr int kApis = 4;
+  std::array<std::array<std::atomic<Counter*>, 600>, kApis> request_counters{};
+  std::array<std::array<std::atomic<Counter*>, 600>, kApis> record_counters{};
+
+  Counter* CachedCounter(std::array<std::array<std::atomic<Counter*>, 600>, kApis>& cache, const char* name,
+                         const char* help, ApiKind api, int status) {
+    auto& slot = cache[static_cast<std::size_t>(api)][static_cast<std::size_t>(std::clamp(status, 0, 599))];
+    Counter* c = slot.load(std::memory_order_acquire);
+    if (c == nullptr) {
+      c = Metrics().GetCounter(name, help, {{"api", ApiLabel(api)}, {"status", std::to_string(status)}});
+      slot.store(c, std::memory_order_release);
+    }
+    return c;
+  }
+
   // Wraps `respond` to count the request by API and status and, for produce requests, the
   // acknowledgement latency.
   Respond Counted(ApiKind api, Respond respond, bool produce) {
     auto t0 = std::chrono::steady_clock::now();
     return [this, api, respond = std::move(respond), produce, t0](ApiResponse r) {
-      Metrics().GetCounter("pinstream_http_requests_total", "HTTP requests by API and status",
-                           {{"api", ApiLabel(api)}, {"status", std::to_string(r.status)}})->Inc();
+      CachedCounter(request_counters, "pinstream_http_requests_total", "HTTP requests by API and status", api, r.status)->Inc();
       if (produce && r.status == 200) {
         ack_latency->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
       respond(std::move(r));
     };
   }
-  static void CountRecords(ApiKind api, int status, std::size_t n) {
-    Metrics().GetCounter("pinstream_http_records_total", "Records in produce requests by API and outcome",
-                         {{"api", ApiLabel(api)}, {"status", std::to_string(status)}})->Inc(n);
+  void CountRecords(ApiKind api, int status, std::size_t n) {
+    CachedCounter(record_counters, "pinstream_http_records_total", "Records in produce requests by API and outcome", api,
+                  status)->Inc(n);
   }
 
   bool Authorized(const ApiRequest& req) const {

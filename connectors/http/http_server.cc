@@ -43,10 +43,19 @@ ApiResponse TransportError(std::string_view target, bool amz, int status, const 
   return r;
 }
 
+std::int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Deadlines are not Asio timers (arming and cancelling 3–4 timers per request showed in
+// profiles): each session publishes the time by which its current read or write must finish,
+// and the server's sweeper (every 100 ms) cancels the sessions that are late.
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
   virtual void CloseIfIdle() = 0;
+  virtual void OnDeadline() = 0;
+  std::atomic<std::int64_t> deadline_ns{0};  // 0: none (e.g. waiting for a durable write)
 };
 
 }  // namespace
@@ -64,9 +73,31 @@ struct HttpServer::Impl {
   std::mutex sessions_mu;
   std::list<std::weak_ptr<SessionBase>> sessions;
   int bound_port = 0;
+  std::unique_ptr<net::steady_timer> sweeper;
 
   Impl(const HttpConfig& c, Api* a) : cfg(c), api(a) {}
   void Accept();
+  void Sweep() {
+    sweeper->expires_after(std::chrono::milliseconds(100));
+    sweeper->async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      std::int64_t now = NowNs();
+      {
+        std::lock_guard lock(sessions_mu);
+        for (auto it = sessions.begin(); it != sessions.end();) {
+          auto s = it->lock();
+          if (!s) {
+            it = sessions.erase(it);
+            continue;
+          }
+          std::int64_t d = s->deadline_ns.load(std::memory_order_relaxed);
+          if (d != 0 && now > d) s->OnDeadline();
+          ++it;
+        }
+      }
+      Sweep();
+    });
+  }
   void Track(const std::shared_ptr<SessionBase>& s) {
     std::lock_guard lock(sessions_mu);
     for (auto it = sessions.begin(); it != sessions.end();) it = it->expired() ? sessions.erase(it) : std::next(it);
@@ -80,9 +111,9 @@ namespace {
 template <typename Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(HttpServer::Impl* srv, Stream stream)
-      : srv_(srv), stream_(std::move(stream)), deadline_(Tcp().get_executor()) {
+  Session(HttpServer::Impl* srv, Stream stream) : srv_(srv), stream_(std::move(stream)) {
     srv_->active.fetch_add(1);
+    Tcp().expires_never();
   }
   ~Session() override { srv_->active.fetch_sub(1); }
 
@@ -90,7 +121,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
       WaitForRequest();
     } else {
-      Tcp().expires_after(std::chrono::microseconds(srv_->cfg.request_timeout_us));
+      SetDeadline(srv_->cfg.request_timeout_us);
       stream_.async_handshake(net::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
                                 if (ec) return;  // bad TLS client: drop the connection
@@ -101,7 +132,16 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void CloseIfIdle() override {
     net::post(Tcp().get_executor(), [self = this->shared_from_this()] {
-      if (self->idle_) self->Tcp().cancel();
+      if (self->idle_) self->Cancel();
+    });
+  }
+
+  void OnDeadline() override {
+    net::post(Tcp().get_executor(), [self = this->shared_from_this()] {
+      std::int64_t d = self->deadline_ns.load();
+      if (d == 0 || NowNs() <= d) return;  // moved on since the sweeper looked
+      self->timed_out_ = self->reading_request_;
+      self->Cancel();
     });
   }
 
@@ -114,12 +154,19 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
   }
 
+  void SetDeadline(std::int64_t micros) { deadline_ns.store(NowNs() + micros * 1000, std::memory_order_relaxed); }
+  void Cancel() {
+    beast::error_code ignored;
+    Tcp().socket().cancel(ignored);
+  }
+
   // Between requests: wait (idle_timeout) for the first byte of the next one.
   void WaitForRequest() {
     if (srv_->draining.load()) return Close();
     if (buffer_.size() > 0) return ReadRequest();
     idle_ = true;
-    Tcp().expires_after(std::chrono::microseconds(srv_->cfg.idle_timeout_us));
+    reading_request_ = false;
+    SetDeadline(srv_->cfg.idle_timeout_us);
     stream_.async_read_some(buffer_.prepare(16 * 1024),
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->idle_ = false;
@@ -129,23 +176,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                             });
   }
 
-  // The whole request must arrive within request_timeout. Beast's own stream timeout would close
-  // the socket, leaving no way to answer; a separate deadline cancels the read instead, so that
-  // the slow client is told 408 before the connection closes.
+  // The whole request must arrive within request_timeout. When the deadline passes the read is
+  // cancelled (not the socket closed), so that the slow client is told 408 before it closes.
   void ReadRequest() {
     parser_.emplace();
     parser_->body_limit(static_cast<std::uint64_t>(srv_->cfg.max_body_bytes));
     parser_->header_limit(kHeaderLimit);
-    Tcp().expires_never();
     timed_out_ = false;
-    deadline_.expires_after(std::chrono::microseconds(srv_->cfg.request_timeout_us));
-    deadline_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
-      auto self = weak.lock();
-      if (ec || !self) return;
-      self->timed_out_ = true;
-      beast::error_code ignored;
-      self->Tcp().socket().cancel(ignored);
-    });
+    reading_request_ = true;
+    SetDeadline(srv_->cfg.request_timeout_us);
     target_.clear();
     amz_ = false;
     // Header first, to know the API (for error shapes) before the body is read.
@@ -155,13 +194,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         auto t = self->parser_->get().target();
         self->target_ = std::string(t.data(), t.size());
         self->amz_ = self->parser_->get().find("x-amz-target") != self->parser_->get().end();
-        if (self->parser_->is_done()) {
-          self->deadline_.cancel();
-          return self->OnRead(ec);
-        }
+        if (self->parser_->is_done()) return self->OnRead(ec);
         return bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
                                  [self](beast::error_code ec2, std::size_t) {
-                                   self->deadline_.cancel();
                                    self->OnRead(self->timed_out_ ? beast::error_code(beast::error::timeout) : ec2);
                                  });
       }
@@ -170,12 +205,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       auto t = self->parser_->get().target();
       self->target_ = std::string(t.data(), t.size());
       self->amz_ = self->parser_->get().find("x-amz-target") != self->parser_->get().end();
-      self->deadline_.cancel();
       self->OnRead(ec);
     });
   }
 
   void OnRead(beast::error_code ec) {
+    reading_request_ = false;
+    deadline_ns.store(0, std::memory_order_relaxed);
     if (ec == bhttp::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::eof) return Close();
     if (ec) {
       const std::string& target = target_;
@@ -210,8 +246,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       ar.headers[name] = std::string(v.data(), v.size());
     }
     ar.body = std::move(req.body());
-    version_ = req.version();
-    Tcp().expires_never();  // the answer may wait for a durable write; the server owns that
+    version_ = req.version();  // no deadline while the answer waits for a durable write
     auto self = this->shared_from_this();
     srv_->api->Handle(ar, [self](ApiResponse resp) {
       // Called on the source log's writer thread for produce requests: hop back to the session.
@@ -233,7 +268,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     res->keep_alive(keep);
     res->body() = std::move(r.body);
     res->prepare_payload();
-    Tcp().expires_after(std::chrono::microseconds(srv_->cfg.request_timeout_us));
+    SetDeadline(srv_->cfg.request_timeout_us);
     bhttp::async_write(stream_, *res, [self = this->shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
       if (ec || !keep) return self->Close();
       self->WaitForRequest();
@@ -245,7 +280,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
       stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     } else {
-      Tcp().expires_after(std::chrono::seconds(1));
+      SetDeadline(1'000'000);
       stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
     }
   }
@@ -254,8 +289,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  net::steady_timer deadline_;
   bool timed_out_ = false;
+  bool reading_request_ = false;
   std::string target_;  // of the request being read, once its header is in
   bool amz_ = false;
   bool keep_alive_ = true;
@@ -317,6 +352,8 @@ Status HttpServer::Start() {
   }
   m.bound_port = m.acceptor->local_endpoint().port();
   m.work.emplace(net::make_work_guard(m.ioc));
+  m.sweeper = std::make_unique<net::steady_timer>(m.ioc);
+  m.Sweep();
   m.Accept();
   for (int i = 0; i < m.cfg.io_threads; ++i) m.threads.emplace_back([&m] { m.ioc.run(); });
   spdlog::info("HTTP server listening on {}{}:{} ({} I/O threads)", m.ssl ? "https://" : "http://", m.cfg.host, m.bound_port,

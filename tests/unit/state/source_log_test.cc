@@ -128,8 +128,12 @@ TEST_F(SourceLogTest, BacklogAndRetentionNeverDropUncommittedRecords) {
   Reopen(lo);
   ASSERT_TRUE(log_->Create("t", 1, LogApi::kKafkaTopic).ok());
   log_->RegisterConsumer("q", "t");
-  ASSERT_TRUE(log_->Append("t", std::vector<LogRecord>{Rec("a"), Rec("b"), Rec("c"), Rec("d")}).ok());
+  // Two requests, two record batches: retention removes whole batches.
+  ASSERT_TRUE(log_->Append("t", std::vector<LogRecord>{Rec("a"), Rec("b")}).ok());
+  ASSERT_TRUE(log_->Append("t", std::vector<LogRecord>{Rec("c"), Rec("d")}).ok());
   EXPECT_EQ(log_->MaxBacklog("t"), 4);
+  log_->Commit("q", "t", {{"0", 1}});
+  EXPECT_EQ(*log_->EnforceRetention(NowMicros() + 10), 0);  // the first batch is not entirely committed
   log_->Commit("q", "t", {{"0", 2}});
   EXPECT_EQ(log_->Backlog("q"), 2);
   auto deleted = log_->EnforceRetention(NowMicros() + 10);

@@ -294,18 +294,31 @@ class InMemoryQueryCheckpoint : public QueryCheckpoint {
     for (auto& h : t->hooks_) h();
     return Status::Ok();
   }
-  Status ScanState(std::string_view ns, const Visitor& visit) override {
+  Status ScanState(std::string_view prefix_view, const Visitor& visit) override {
     std::vector<std::pair<std::string, std::string>> copy;
     {
       std::lock_guard lock(d_->mu);
       auto& m = d_->spaces[static_cast<int>(KeySpace::kState)];
-      std::string prefix(ns);
-      prefix.push_back('\0');
+      std::string prefix(prefix_view);
       for (auto it = m.lower_bound(prefix); it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
-        copy.emplace_back(it->first.substr(prefix.size()), it->second);
+        copy.emplace_back(it->first, it->second);
       }
     }
     for (auto& [k, v] : copy) visit(k, v);
+    return Status::Ok();
+  }
+  Status Apply(std::unique_ptr<CommitTxn> txn) override {
+    auto* t = static_cast<InMemoryTxn*>(txn.get());
+    {
+      std::lock_guard lock(d_->mu);
+      for (auto& op : t->ops_) {
+        auto& m = d_->spaces[static_cast<int>(op.space)];
+        if (op.kind == 0) m[op.a] = op.b;
+        else if (op.kind == 1) m.erase(op.a);
+        else m.erase(m.lower_bound(op.a), m.lower_bound(op.b));
+      }
+    }
+    for (auto& h : t->hooks_) h();
     return Status::Ok();
   }
 

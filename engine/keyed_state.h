@@ -1,17 +1,23 @@
 // KeyedStateStore: the durable key/value state of one stateful operator of one query.
 //
-// State lives in the store's `state` key space under a namespace "<query>/<operator index>".
 // An operator keeps whatever in-memory index it needs (e.g. a hash set of seen keys), loads it
 // from ScanCommitted() when its shard starts, and records every change it makes with Put() /
 // Delete(). The changes are buffered here and staged into the batch's CommitTxn by the engine,
 // so that state becomes durable atomically with the batch's output: a replayed batch starts from
 // exactly the state the first attempt started from.
 //
-// Each entry records the batch that wrote it (see EncodeStateValue), which is what lets
-// `pinstream checkpoint rewind` drop state written by the batches being replayed.
+// Storage (KeySpace::kState), like Spark's state store — deltas plus snapshots, not one RocksDB
+// key per state key (a dedup over millions of posts would otherwise spend a quarter of its time
+// in memtable inserts):
+//   "<ns>\0D" be64(batch) be32(part)   one delta per batch and shard: the puts and deletes
+//   "<ns>\0S" be64(batch) be32(chunk)  a snapshot: the whole state after `batch`, in chunks
+// ScanCommitted() loads the latest snapshot and applies the later deltas. CompactState() writes
+// a new snapshot and drops what it replaces; the query runs it when deltas pile up. Every entry
+// remembers the batch that wrote it, which is what lets `pinstream checkpoint rewind` drop state
+// written by the batches being replayed (RewindState).
 //
 // Threading: one instance per (operator, shard); used by that shard's worker only, except that
-// TakeChanges() is called by the query thread between batches (after the shard barrier).
+// StageChanges() is called by the query thread between batches (after the shard barrier).
 #pragma once
 
 #include <cstdint>
@@ -26,30 +32,59 @@
 
 namespace pinstream {
 
-// Reads committed state; implemented by the checkpoint backend.
+// Reads committed state entries; implemented by the checkpoint backend.
 class StateReader {
  public:
   virtual ~StateReader() = default;
   using Visitor = std::function<void(std::string_view key, std::string_view value)>;
-  // Visits every committed (key, value) of `ns`, in key order.
-  [[nodiscard]] virtual Status ScanState(std::string_view ns, const Visitor& visit) = 0;
+  // Visits every stored (key, value) of the kState key space whose key starts with `prefix`,
+  // in key order.
+  [[nodiscard]] virtual Status ScanState(std::string_view prefix, const Visitor& visit) = 0;
 };
 
-// Key of a state entry in the kState key space: "<ns>\0<key>".
-std::string StateKey(std::string_view ns, std::string_view key);
-// Value envelope: 8-byte big-endian batch id + the operator's value.
-std::string EncodeStateValue(std::int64_t batch_id, std::string_view value);
-// Splits an envelope; false when it is too short to be one.
-bool DecodeStateValue(std::string_view stored, std::int64_t* batch_id, std::string_view* value);
+// Storage keys (see above).
+std::string StateDeltaKey(std::string_view ns, std::int64_t batch, std::uint32_t part);
+std::string StateSnapshotKey(std::string_view ns, std::int64_t batch, std::uint32_t chunk);
+std::string StatePrefix(std::string_view ns, char kind);  // kind 'D' or 'S'
+
+// One state change as stored in deltas and snapshots.
+struct StateEntry {
+  std::string key;
+  std::string value;
+  std::int64_t written_batch = 0;
+  bool is_delete = false;
+};
+std::string EncodeStateEntries(const std::vector<StateEntry>& entries);
+Status DecodeStateEntries(std::string_view blob, std::vector<StateEntry>* out);
+
+// The committed state of `ns` (latest snapshot + later deltas), and how many deltas it took.
+struct LoadedState {
+  std::vector<StateEntry> entries;  // live entries, no order
+  std::int64_t last_batch = -1;     // the newest batch seen in snapshot or deltas
+  std::size_t deltas = 0;
+};
+Result<LoadedState> LoadState(StateReader* reader, std::string_view ns);
+
+// Stages into `txn` a snapshot of `ns` as of `state.last_batch` that replaces the snapshot and
+// deltas `state` was loaded from (`keys_to_drop`: their storage keys).
+void StageStateSnapshot(std::string_view ns, const LoadedState& state,
+                        const std::vector<std::string>& keys_to_drop, CommitTxn& txn);
+// Compacts `ns` when more than `max_deltas` deltas follow its snapshot. `apply` commits the txn.
+Status CompactState(StateReader* reader, std::string_view ns, std::size_t max_deltas, CommitTxn& txn,
+                    bool* compacted);
+// For `checkpoint rewind QUERY --to-batch N`: stages the removal of every delta of batch >= N
+// and rewrites snapshots without entries written by batch >= N. Reports the entries dropped.
+Status RewindState(StateReader* reader, std::string_view ns, std::int64_t to_batch, CommitTxn& txn,
+                   std::int64_t* dropped, std::int64_t* kept);
 
 class KeyedStateStore {
  public:
-  KeyedStateStore(StateReader* reader, std::string ns) : reader_(reader), ns_(std::move(ns)) {}
+  KeyedStateStore(StateReader* reader, std::string ns, std::uint32_t part)
+      : reader_(reader), ns_(std::move(ns)), part_(part) {}
 
   const std::string& ns() const { return ns_; }
 
-  // Visits committed entries (operator values, without the envelope) with the batch that
-  // wrote each.
+  // Visits the committed entries with the batch that wrote each, in no particular order.
   using Visitor = std::function<void(std::string_view key, std::string_view value,
                                      std::int64_t written_batch)>;
   [[nodiscard]] Status ScanCommitted(const Visitor& visit);
@@ -57,21 +92,17 @@ class KeyedStateStore {
   void Put(std::string_view key, std::string_view value);
   void Delete(std::string_view key);
 
-  // Stages the buffered changes for `batch_id` into `txn` and clears the buffer.
+  // Stages the buffered changes for `batch_id` into `txn` (one delta) and clears the buffer.
   void StageChanges(std::int64_t batch_id, CommitTxn& txn);
   std::size_t pending_changes() const { return changes_.size(); }
   // Forgets the buffered changes (a failed batch).
   void DiscardChanges() { changes_.clear(); }
 
  private:
-  struct Change {
-    std::string key;
-    std::string value;
-    bool is_delete;
-  };
   StateReader* reader_;
   std::string ns_;
-  std::vector<Change> changes_;
+  std::uint32_t part_;
+  std::vector<StateEntry> changes_;
 };
 
 }  // namespace pinstream

@@ -8,116 +8,6 @@
 namespace pinstream {
 
 // ---------------------------------------------------------------------------------------------
-// Merging sorted runs
-
-namespace {
-
-struct Run {
-  std::vector<RecordBatch>* batches;
-  std::size_t batch = 0;
-  std::size_t row = 0;
-  bool done() const { return batch >= batches->size(); }
-  RowId head() const { return (*batches)[batch].row_ids()[row]; }
-  void SkipEmpty() {
-    while (batch < batches->size() && row >= (*batches)[batch].num_rows()) {
-      ++batch;
-      row = 0;
-    }
-  }
-};
-
-Result<RecordBatch> MergeRuns(std::vector<std::vector<RecordBatch>*>& run_lists) {
-  // Output columns: union by name, in order of first appearance; type = first non-null type.
-  std::vector<std::string> names;
-  std::vector<TypeId> types;
-  std::size_t total_rows = 0;
-  for (auto* list : run_lists) {
-    for (auto& b : *list) {
-      total_rows += b.num_rows();
-      for (std::size_t c = 0; c < b.num_columns(); ++c) {
-        auto it = std::find(names.begin(), names.end(), b.name(c));
-        TypeId t = b.column(c).type();
-        if (it == names.end()) {
-          names.push_back(b.name(c));
-          types.push_back(t);
-        } else {
-          std::size_t i = static_cast<std::size_t>(it - names.begin());
-          if (types[i] == TypeId::kNull) {
-            types[i] = t;
-          } else if (t != TypeId::kNull && t != types[i]) {
-            return InvalidArgument(fmt::format(
-                "column '{}' has type {} in some rows and {} in others within one batch",
-                b.name(c), TypeName(types[i]), TypeName(t)));
-          }
-        }
-      }
-    }
-  }
-  RecordBatch out;
-  std::vector<Column> cols;
-  for (auto t : types) cols.emplace_back(t);
-  std::vector<RowId> ids;
-  ids.reserve(total_rows);
-
-  std::vector<Run> runs;
-  for (auto* list : run_lists) {
-    Run r{list};
-    r.SkipEmpty();
-    if (!r.done()) runs.push_back(r);
-  }
-  // Column index maps per (run, batch) are computed lazily per copied range.
-  auto copy_range = [&](RecordBatch& b, std::size_t begin, std::size_t end) {
-    for (std::size_t c = 0; c < names.size(); ++c) {
-      int idx = b.FindColumn(names[c]);
-      if (idx < 0) {
-        for (std::size_t i = begin; i < end; ++i) cols[c].AppendNull();
-      } else {
-        cols[c].AppendRange(b.column(static_cast<std::size_t>(idx)), begin, end);
-      }
-    }
-    ids.insert(ids.end(), b.row_ids().begin() + static_cast<std::ptrdiff_t>(begin),
-               b.row_ids().begin() + static_cast<std::ptrdiff_t>(end));
-  };
-  while (!runs.empty()) {
-    std::size_t best = 0;
-    RowId second = std::numeric_limits<RowId>::max();
-    for (std::size_t i = 1; i < runs.size(); ++i) {
-      if (runs[i].head() < runs[best].head()) {
-        second = std::min(second, runs[best].head());
-        best = i;
-      } else {
-        second = std::min(second, runs[i].head());
-      }
-    }
-    Run& r = runs[best];
-    RecordBatch& b = (*r.batches)[r.batch];
-    const auto& rid = b.row_ids();
-    std::size_t end = r.row;
-    while (end < b.num_rows() && rid[end] < second) ++end;
-    if (end == r.row) end = r.row + 1;  // equal ids (not expected) still make progress
-    copy_range(b, r.row, end);
-    r.row = end;
-    r.SkipEmpty();
-    if (r.done()) runs.erase(runs.begin() + static_cast<std::ptrdiff_t>(best));
-  }
-  out.row_ids() = std::move(ids);
-  for (std::size_t c = 0; c < names.size(); ++c) out.AddColumn(names[c], std::move(cols[c]));
-  return out;
-}
-
-}  // namespace
-
-Result<RecordBatch> MergeByRowId(std::vector<RecordBatch>& inputs) {
-  std::vector<std::vector<RecordBatch>> singles(inputs.size());
-  std::vector<std::vector<RecordBatch>*> lists;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    singles[i].push_back(std::move(inputs[i]));
-    lists.push_back(&singles[i]);
-  }
-  return MergeRuns(lists);
-}
-
-// ---------------------------------------------------------------------------------------------
 
 struct ShardExecutor::Task {
   enum Kind { kProcess, kBarrier, kGather, kStop };
@@ -174,8 +64,8 @@ Result<std::unique_ptr<ShardExecutor>> ShardExecutor::Create(std::string query_n
       std::unique_ptr<KeyedStateStore> state;
       if (spec->stateful()) {
         if (state_reader == nullptr) return Internal("stateful operator without a state backend");
-        state = std::make_unique<KeyedStateStore>(state_reader,
-                                                  fmt::format("{}/{}", ex->query_name_, i));
+        state = std::make_unique<KeyedStateStore>(state_reader, fmt::format("{}/{}", ex->query_name_, i),
+                                                  static_cast<std::uint32_t>(j));
         ctx.state = state.get();
       }
       auto op = spec->Create(ctx);
@@ -382,16 +272,22 @@ void ShardExecutor::PartitionForStage(Shard* shard, std::size_t stage) {
 }
 
 void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
-  std::vector<std::vector<RecordBatch>*> lists;
+  // Every batch in flight holds rows of exactly one source chunk (operators map one batch to one
+  // batch; the exchange only splits), and a chunk's RowIds are one contiguous range. So ordering
+  // the pieces this shard received by their first RowId puts all its rows in RowId order —
+  // without merging (copying) them.
+  std::vector<RecordBatch*> pieces;
   for (auto& other : shards_) {
-    lists.push_back(&other->buckets[stage][static_cast<std::size_t>(shard->index)]);
+    for (auto& b : other->buckets[stage][static_cast<std::size_t>(shard->index)]) {
+      if (b.num_rows() > 0) pieces.push_back(&b);
+    }
   }
-  auto merged = MergeRuns(lists);
-  if (!merged.ok()) {
-    shard->error = merged.status().WithContext(fmt::format("query '{}' exchange", query_name_));
-    return;
+  std::sort(pieces.begin(), pieces.end(),
+            [](const RecordBatch* a, const RecordBatch* b) { return a->row_ids()[0] < b->row_ids()[0]; });
+  for (RecordBatch* p : pieces) {
+    if (!shard->error.ok()) return;
+    RunStage(shard, stage, std::move(*p));
   }
-  RunStage(shard, stage, std::move(merged).value());
 }
 
 }  // namespace pinstream

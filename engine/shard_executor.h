@@ -6,11 +6,11 @@
 // MD5 ranges, Kafka's key hash), so stage 0 is partitioned by partition key at partition
 // granularity without copying a record. Stage 0 is stateless; where co-location by key matters
 // (keyed operators) the exchange below routes rows by the operator's own key. Between stages,
-// each shard partitions
-// its output by the next stage's key columns and shard j's next input is the merge, in RowId
-// order, of bucket j of every shard — the "exchange" (Spark's shuffle). Every row of a key
-// therefore meets the same operator instance, and because merges follow RowId order the output
-// does not depend on the number of shards or on thread timing.
+// each shard partitions its output by the next stage's key columns, and shard j processes bucket
+// j of every shard in RowId order — the "exchange" (Spark's shuffle). Every row of a key
+// therefore meets the same operator instance, in the same order whatever the number of shards or
+// the thread timing. RowId order costs no merge: each batch in flight holds rows of one source
+// chunk, whose RowIds form one range, so sorting the pieces by their first RowId suffices.
 //
 // Per micro-batch (query thread):
 //   BeginBatch(id, ts) → SubmitChunk(chunk, index)* → Finish() → BatchOutput (the output
@@ -54,11 +54,6 @@ struct BatchOutput {
     return n;
   }
 };
-
-// Merges batches whose rows are each sorted by RowId into one batch sorted by RowId.
-// Columns are matched by name (missing ones become nulls). Consecutive rows from the same input
-// are copied as ranges.
-Result<RecordBatch> MergeByRowId(std::vector<RecordBatch>& inputs);
 
 class ShardExecutor {
  public:

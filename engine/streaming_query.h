@@ -90,6 +90,9 @@ class StreamingQuery {
 
  private:
   Status BuildExecutor();
+  // Folds the state deltas of stateful operators into snapshots when more than `max_deltas` pile
+  // up (at start and every kCompactEvery batches), so that loading state stays quick.
+  Status CompactStateIfNeeded(std::size_t max_deltas);
   Status ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_start_ms, std::int64_t planning_ns,
                       std::int64_t wal_ns);
   Status ReadAndSubmit(const BatchPlan& plan, std::vector<std::int64_t>* rows_per_source,

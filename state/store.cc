@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
@@ -529,12 +530,17 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
     }
     return store_->Commit(std::move(owned), true);
   }
-  Status ScanState(std::string_view ns, const Visitor& visit) override {
-    std::string prefix(ns);
-    prefix.push_back('\0');
+  Status ScanState(std::string_view prefix, const Visitor& visit) override {
     auto it = store_->NewIterator(KeySpace::kState, prefix);
-    for (; it->Valid(); it->Next()) visit(it->key().substr(prefix.size()), it->value());
+    for (; it->Valid(); it->Next()) visit(it->key(), it->value());
     return it->status();
+  }
+  Status Apply(std::unique_ptr<CommitTxn> txn) override {
+    auto* st = dynamic_cast<StoreTxn*>(txn.get());
+    if (st == nullptr) return Internal("a transaction from another store was passed to the RocksDB checkpoint");
+    std::unique_ptr<StoreTxn> owned(st);
+    txn.release();
+    return store_->Commit(std::move(owned), true);
   }
 
  private:
@@ -591,21 +597,22 @@ Status RocksCheckpointStore::Rewind(const std::string& query, std::int64_t to_ba
   for (char kind : {'O', 'C'}) {
     txn->DeleteRange(KeySpace::kCheckpoint, CheckpointKey(query, kind, to_batch), CheckpointKey(query, kind, INT64_MAX));
   }
-  // Keyed state written by the batches being replayed is dropped.
+  // Keyed state written by the batches being replayed is dropped, namespace by namespace
+  // ("<query>/<operator>").
   std::int64_t dropped = 0, kept = 0;
-  auto it = store_->NewIterator(KeySpace::kState, query + "/");
-  for (; it->Valid(); it->Next()) {
-    std::int64_t b;
-    std::string_view v;
-    if (!DecodeStateValue(it->value(), &b, &v)) return Corruption("damaged state entry");
-    if (b >= to_batch) {
-      txn->Delete(KeySpace::kState, it->key());
-      ++dropped;
-    } else {
-      ++kept;
+  std::set<std::string> namespaces;
+  {
+    auto it = store_->NewIterator(KeySpace::kState, query + "/");
+    for (; it->Valid(); it->Next()) {
+      std::string_view k = it->key();
+      namespaces.emplace(k.substr(0, k.find('\0')));
     }
+    PS_RETURN_IF_ERROR(it->status());
   }
-  PS_RETURN_IF_ERROR(it->status());
+  auto* reader = static_cast<QueryCheckpoint*>(cp.get());
+  for (const auto& ns : namespaces) {
+    PS_RETURN_IF_ERROR(RewindState(reader, ns, to_batch, *txn, &dropped, &kept));
+  }
   QueryMetadata m = *meta;
   m.epoch += 1;
   txn->Put(KeySpace::kCheckpoint, CheckpointKey(query, 'M'), m.Serialize());

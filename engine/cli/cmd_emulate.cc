@@ -30,6 +30,7 @@ void AddEmulateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--bearer-token", o->bearer_token, "send Authorization: Bearer <token>");
   cmd->add_option("--api-key", o->api_key, "send x-api-key: <key>");
   cmd->add_option("--max-retries", o->max_retries, "retries of a request answered 429/503 or cut off")->capture_default_str();
+  cmd->add_option("--record-posts", o->record_posts, "write the index of every post (one per line) to this file");
   auto quiet = std::make_shared<bool>(false);
   cmd->add_flag("--quiet,-q", *quiet, "no progress output");
   cmd->callback([=] {

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include "engine/row_format.h"
-#include "engine/shard_executor.h"
 #include "tests/testing/test_util.h"
 
 namespace pinstream {
@@ -60,21 +59,6 @@ TEST(RecordBatchTest, EncodeKeyDistinguishesTypesNullsAndBoundaries) {
     for (std::size_t j = i + 1; j < keys.size(); ++j) EXPECT_NE(keys[i], keys[j]) << i << " vs " << j;
   }
   EXPECT_EQ(HashRow(b, cols, 0), HashBytes(keys[0]));
-}
-
-TEST(RecordBatchTest, MergeByRowIdInterleavesSortedInputs) {
-  RecordBatch a = StringBatch({"v"}, {{"a0"}, {"a2"}, {"a5"}});
-  a.row_ids() = {0, 2, 5};
-  RecordBatch b = StringBatch({"v", "w"}, {{"b1", "x"}, {"b3", "y"}, {"b4", "z"}});
-  b.row_ids() = {1, 3, 4};
-  std::vector<RecordBatch> in;
-  in.push_back(std::move(a));
-  in.push_back(std::move(b));
-  auto m = MergeByRowId(in);
-  ASSERT_TRUE(m.ok()) << m.status().ToString();
-  EXPECT_EQ(ColumnStrings(*m, "v"), (std::vector<std::string>{"a0", "b1", "a2", "b3", "b4", "a5"}));
-  EXPECT_EQ(ColumnStrings(*m, "w"), (std::vector<std::string>{"null", "x", "null", "y", "z", "null"}));
-  EXPECT_EQ(m->row_ids(), (std::vector<RowId>{0, 1, 2, 3, 4, 5}));
 }
 
 TEST(RowFormatTest, JsonEscapesAndRendersTypesLikeSpark) {

@@ -23,7 +23,7 @@ class DedupHarness {
     ops_.clear();
     states_.clear();
     for (int s = 0; s < shards_; ++s) {
-      states_.push_back(std::make_unique<KeyedStateStore>(cp_.get(), "q/0"));
+      states_.push_back(std::make_unique<KeyedStateStore>(cp_.get(), "q/0", static_cast<std::uint32_t>(s)));
       OperatorInitContext ctx;
       ctx.shard = s;
       ctx.num_shards = shards_;

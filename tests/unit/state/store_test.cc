@@ -75,7 +75,11 @@ class CheckpointStoreTest : public ::testing::Test {
     e.sources["s"]["0"] = n * 10;
     ASSERT_TRUE(cp.WriteOffsets(e).ok());
     auto txn = cp.BeginCommit(n);
-    if (!state_key.empty()) txn->Put(KeySpace::kState, StateKey("q/1", state_key), EncodeStateValue(n, "v"));
+    if (!state_key.empty()) {
+      KeyedStateStore st(&cp, "q/1", 0);
+      st.Put(state_key, "v");
+      st.StageChanges(n, *txn);
+    }
     CommitLogEntry c;
     c.batch_id = n;
     ASSERT_TRUE(cp.Commit(std::move(txn), c).ok());
@@ -114,7 +118,11 @@ TEST_F(CheckpointStoreTest, RewindDropsLaterBatchesAndTheirStateAndBumpsTheEpoch
   EXPECT_EQ((*cp->LatestOffsets())->batch_id, 0);
   EXPECT_EQ((*cp->ReadMetadata())->epoch, 1);
   std::vector<std::string> keys;
-  ASSERT_TRUE(cp->ScanState("q/1", [&](std::string_view k, std::string_view) { keys.emplace_back(k); }).ok());
+  KeyedStateStore st(cp.get(), "q/1", 0);
+  ASSERT_TRUE(st.ScanCommitted([&](std::string_view k, std::string_view, std::int64_t b) {
+                  keys.emplace_back(k);
+                  EXPECT_EQ(b, 0);
+                }).ok());
   EXPECT_EQ(keys, std::vector<std::string>{"a"});
   EXPECT_EQ(cps_->Rewind("q", 5, &report).code(), StatusCode::kOutOfRange);
   EXPECT_EQ(cps_->Rewind("nope", 0, &report).code(), StatusCode::kNotFound);

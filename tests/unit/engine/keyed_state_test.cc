@@ -1,0 +1,98 @@
+#include "engine/keyed_state.h"
+
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include "engine/checkpoint.h"
+
+namespace pinstream {
+namespace {
+
+class KeyedStateTest : public ::testing::Test {
+ protected:
+  KeyedStateTest() { cp_ = std::move(store_.OpenQuery("q")).value(); }
+  void Commit(std::int64_t batch, const std::vector<std::pair<std::string, std::string>>& puts,
+              const std::vector<std::string>& deletes = {}, std::uint32_t part = 0) {
+    KeyedStateStore s(cp_.get(), "q/0", part);
+    for (const auto& [k, v] : puts) s.Put(k, v);
+    for (const auto& k : deletes) s.Delete(k);
+    auto txn = cp_->BeginCommit(batch);
+    s.StageChanges(batch, *txn);
+    CommitLogEntry e;
+    e.batch_id = batch;
+    ASSERT_TRUE(cp_->Commit(std::move(txn), e).ok());
+  }
+  std::map<std::string, std::pair<std::string, std::int64_t>> Load() {
+    std::map<std::string, std::pair<std::string, std::int64_t>> out;
+    KeyedStateStore s(cp_.get(), "q/0", 0);
+    EXPECT_TRUE(s.ScanCommitted([&](std::string_view k, std::string_view v, std::int64_t b) {
+                   out[std::string(k)] = {std::string(v), b};
+                 }).ok());
+    return out;
+  }
+  std::size_t StoredKeys() { return store_.Dump(KeySpace::kState).size(); }
+
+  InMemoryCheckpointStore store_;
+  std::unique_ptr<QueryCheckpoint> cp_;
+};
+
+TEST_F(KeyedStateTest, OneDeltaPerBatchAndShardReplaysPutsAndDeletesInOrder) {
+  Commit(0, {{"a", "1"}, {"b", "1"}});
+  Commit(0, {{"c", "1"}}, {}, 1);  // another shard, same batch
+  Commit(1, {{"a", "2"}}, {"b"});
+  EXPECT_EQ(StoredKeys(), 3u);  // three deltas, not one key per state key
+  auto s = Load();
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s["a"], std::make_pair(std::string("2"), std::int64_t{1}));
+  EXPECT_EQ(s["c"], std::make_pair(std::string("1"), std::int64_t{0}));
+}
+
+TEST_F(KeyedStateTest, CompactionReplacesDeltasWithASnapshotOfTheSameState) {
+  for (int b = 0; b < 10; ++b) Commit(b, {{"k" + std::to_string(b), "v"}}, b > 0 ? std::vector<std::string>{"k0"} : std::vector<std::string>{});
+  auto before = Load();
+  auto txn = cp_->BeginCommit(-1);
+  bool compacted = false;
+  ASSERT_TRUE(CompactState(cp_.get(), "q/0", 4, *txn, &compacted).ok());
+  ASSERT_TRUE(compacted);
+  ASSERT_TRUE(cp_->Apply(std::move(txn)).ok());
+  EXPECT_EQ(Load(), before);
+  EXPECT_EQ(StoredKeys(), 1u);  // one snapshot chunk
+  Commit(10, {{"late", "x"}});
+  auto after = Load();
+  EXPECT_EQ(after.size(), before.size() + 1);
+  EXPECT_EQ(after["late"].second, 10);
+}
+
+TEST_F(KeyedStateTest, RewindDropsWhatLaterBatchesWroteEvenFromASnapshot) {
+  Commit(0, {{"a", "1"}});
+  Commit(1, {{"b", "1"}});
+  Commit(2, {{"c", "1"}});
+  auto txn = cp_->BeginCommit(-1);
+  bool compacted;
+  ASSERT_TRUE(CompactState(cp_.get(), "q/0", 0, *txn, &compacted).ok());
+  ASSERT_TRUE(cp_->Apply(std::move(txn)).ok());
+  Commit(3, {{"d", "1"}});
+  std::int64_t dropped = 0, kept = 0;
+  txn = cp_->BeginCommit(-1);
+  ASSERT_TRUE(RewindState(cp_.get(), "q/0", 2, *txn, &dropped, &kept).ok());
+  ASSERT_TRUE(cp_->Apply(std::move(txn)).ok());
+  EXPECT_EQ(dropped, 2);
+  EXPECT_EQ(kept, 2);
+  auto s = Load();
+  EXPECT_EQ(s.size(), 2u);
+  EXPECT_TRUE(s.count("a") && s.count("b"));
+}
+
+TEST_F(KeyedStateTest, DamagedDeltaIsACorruptionError) {
+  auto txn = cp_->BeginCommit(0);
+  txn->Put(KeySpace::kState, StateDeltaKey("q/0", 0, 0), "\x05garbage");
+  CommitLogEntry e;
+  ASSERT_TRUE(cp_->Commit(std::move(txn), e).ok());
+  KeyedStateStore s(cp_.get(), "q/0", 0);
+  Status st = s.ScanCommitted([](std::string_view, std::string_view, std::int64_t) {});
+  EXPECT_EQ(st.code(), StatusCode::kCorruption);
+}
+
+}  // namespace
+}  // namespace pinstream

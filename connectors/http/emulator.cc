@@ -249,6 +249,11 @@ Result<EmulatorReport> RunEmulator(const EmulatorOptions& o) {
     }
   }
 
+  if (!o.record_posts.empty()) {
+    std::ofstream out(o.record_posts);
+    for (const auto& p : posts) out << p.pin["index"].get<int>() << "\n";
+    if (!out) return IOError(fmt::format("cannot write '{}'", o.record_posts));
+  }
   EmulatorReport report;
   std::atomic<std::int64_t> posts_done{0}, records_sent{0}, requests{0}, retries{0}, errors{0};
   std::mutex err_mu;

@@ -34,6 +34,7 @@ struct EmulatorOptions {
   std::string bearer_token;
   std::string api_key;
   int max_retries = 8;
+  std::string record_posts;  // if set: the index of every post, one per line, written before sending
   bool progress = true;  // a live progress bar on a terminal, plain lines otherwise
 };
 

@@ -88,6 +88,12 @@ if [[ $what == http || $what == all ]]; then
   echo "RATIO pinstream 1 record/request (durable) / nginx return 200, wrk -t1 -c256: $(ratio "$one_rps_256" "$nginx_rps_256")"
 fi
 
+if [[ $what == pipeline || $what == all ]]; then
+  echo "== pin pipeline (issue 5): source log → parse → clean → dedup → delta table, vs bare simdjson"
+  $B/pipeline_bench 1000000 500000 | collect
+  echo "RATIO pin pipeline per core / bare simdjson parse (one core): $(value pin_pipeline_per_core_vs_bare_parse_ratio)"
+fi
+
 if [[ $what == runtime || $what == all ]]; then
   echo "RATIO runtime / bare simdjson parse: $(value runtime_vs_bare_parse_ratio)"
 fi

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
@@ -171,6 +172,13 @@ rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o, const std::shared_
   if (!tables && !log) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   c.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   c.compression = tables ? rocksdb::kNoCompression : CompressionOf(o.compression);
+  if (log) {
+    // The source log is read back soon after it is written: keep the young levels (flushes and
+    // the first compaction) uncompressed so neither the flush nor the query's read pays for LZ4;
+    // a backlog that ages into the lower levels is compressed.
+    c.compression_per_level.assign(7, c.compression);
+    c.compression_per_level[0] = c.compression_per_level[1] = rocksdb::kNoCompression;
+  }
   c.write_buffer_size = static_cast<std::size_t>(o.write_buffer_bytes);
   c.max_write_buffer_number = 3;
   c.target_file_size_base = 64 << 20;
@@ -422,6 +430,21 @@ Status Store::Flush() {
   rocksdb::FlushOptions fo;
   for (auto* h : impl_->cf) PS_RETURN_IF_ERROR(Map(impl_->db->Flush(fo, h), "flushing"));
   return Status::Ok();
+}
+
+bool Store::WaitForBackgroundWork(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::uint64_t busy = 0;
+    for (const char* p : {"rocksdb.num-running-compactions", "rocksdb.num-running-flushes",
+                          "rocksdb.compaction-pending", "rocksdb.mem-table-flush-pending"}) {
+      std::uint64_t v = 0;
+      if (impl_->db->GetIntProperty(p, &v)) busy += v;
+    }
+    if (busy == 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

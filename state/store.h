@@ -23,6 +23,7 @@
 // RocksDB headers are included only by .cc files in state/.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -150,6 +151,9 @@ class Store {
   void CompactRange(KeySpace space);
   // Flushes memtables (benchmarks and tests of recovery from SST files).
   [[nodiscard]] Status Flush();
+  // Polls until no flush or compaction is running or pending (benchmarks: start the clock on a
+  // quiet store). False when `timeout` passed first.
+  bool WaitForBackgroundWork(std::chrono::milliseconds timeout);
 
   struct Impl;
   Impl* impl() const { return impl_.get(); }

@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
+.ci/deps wrk nginx-light
 .ci/build >/dev/null
 B=build/bench
 tmp=$(mktemp -d /tmp/pinstream-bench-XXXXXX)

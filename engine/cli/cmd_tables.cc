@@ -123,10 +123,17 @@ int Scan(const DataDirOptions& dd, const std::string& table_name, std::optional<
       for (const auto& f : (*snap)->schema().fields()) shown.AddColumn(f.name, Column(f.type));
     }
     std::size_t n = max_rows >= 0 ? std::min<std::size_t>(shown.num_rows(), static_cast<std::size_t>(max_rows)) : shown.num_rows();
+    if (n < shown.num_rows()) {
+      std::vector<std::uint32_t> head(n);
+      for (std::size_t i = 0; i < n; ++i) head[i] = static_cast<std::uint32_t>(i);
+      shown = shown.Take(head);
+    }
     std::string text = FormatTable(shown, n);
     std::fputs(text.c_str(), stdout);
+    std::int64_t total = (*snap)->num_rows();
+    if (static_cast<std::int64_t>(n) < total) std::printf("only showing top %zu of %lld rows\n", n, static_cast<long long>(total));
     std::printf("table %s version %lld: %lld rows\n", table_name.c_str(), static_cast<long long>((*snap)->version()),
-                static_cast<long long>((*snap)->num_rows()));
+                static_cast<long long>(total));
     return kExitOk;
   }
   std::int64_t printed = 0;

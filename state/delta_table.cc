@@ -592,50 +592,94 @@ Status TableSnapshot::ScanVersions(const std::vector<std::string>* columns,
                                    const ChunkVisitor& visit) const {
   std::vector<std::string> wanted;
   if (columns != nullptr) {
-    for (const auto& c : *columns) {
-      if (schema_.FieldIndex(c) < 0)
-        return NotFound(
-            fmt::format("column '{}' does not exist (columns: {})", c, schema_.ToString()));
-    }
     wanted = *columns;
   } else {
     for (const auto& f : schema_.fields()) wanted.push_back(f.name);
   }
-  std::string prefix = TableKey(table_id_, 'C');
-  auto it = store_->NewIterator(KeySpace::kTables, prefix, snap_.get());
-  std::size_t vi = 0;
-  it->Seek(TableVersionKey(table_id_, 'C', base_version_));
-  for (; it->Valid(); it->Next()) {
-    std::string_view k = it->key();
+  for (const auto& c : wanted) {
+    if (schema_.FieldIndex(c) < 0)
+      return NotFound(fmt::format("column '{}' does not exist (columns: {})", c, schema_.ToString()));
+  }
+  auto cursor = OpenCursor(keep_version);
+  for (;;) {
+    PS_ASSIGN_OR_RETURN(bool more, cursor->NextChunk());
+    if (!more) return Status::Ok();
+    PS_ASSIGN_OR_RETURN(RecordBatch b, cursor->Decode(wanted));
+    PS_RETURN_IF_ERROR(visit(std::move(b)));
+  }
+}
+
+std::unique_ptr<TableScanCursor> TableSnapshot::OpenCursor(std::function<bool(const CommitInfo&)> keep_version) const {
+  std::unique_ptr<TableScanCursor> c(new TableScanCursor());
+  c->snap_ = this;
+  c->keep_version_ = std::move(keep_version);
+  c->it_ = store_->NewIterator(KeySpace::kTables, TableKey(table_id_, 'C'), snap_.get());
+  return c;
+}
+
+TableScanCursor::~TableScanCursor() = default;
+
+Result<bool> TableScanCursor::NextChunk() {
+  if (done_) return false;
+  if (!started_) {
+    it_->Seek(TableVersionKey(snap_->table_id_, 'C', snap_->base_version_));
+    started_ = true;
+  } else if (it_->Valid()) {
+    it_->Next();
+  }
+  const auto& versions = snap_->versions_;
+  while (it_->Valid()) {
+    std::string_view k = it_->key();
     if (k.size() != 5 + 8 + 4) return Corruption("malformed chunk key");
     auto v = static_cast<std::int64_t>(GetBigEndian64(k.data() + 5));
-    if (v > version_) break;
-    while (vi < versions_.size() && versions_[vi].version < v) ++vi;
-    if (keep_version && vi < versions_.size() && versions_[vi].version == v &&
-        !keep_version(versions_[vi]))
+    if (v > snap_->version_) break;
+    while (vi_ < versions.size() && versions[vi_].version < v) ++vi_;
+    if (keep_version_ && vi_ < versions.size() && versions[vi_].version == v && !keep_version_(versions[vi_])) {
+      // Skip the whole version: seek past its chunks instead of stepping through them.
+      it_->Seek(TableVersionKey(snap_->table_id_, 'C', v + 1));
       continue;
-    auto decoded = DecodeChunk(it->value(), &wanted);
-    if (!decoded.ok()) return decoded.status().WithContext(fmt::format("version {}", v));
-    RecordBatch& raw = decoded.value();
-    RecordBatch out;
-    out.row_ids() = std::move(raw.row_ids());
-    std::size_t n = out.num_rows();
-    for (const auto& name : wanted) {
-      TypeId t = schema_.field(static_cast<std::size_t>(schema_.FieldIndex(name))).type;
-      int ci = raw.FindColumn(name);
-      if (ci < 0 || raw.column(static_cast<std::size_t>(ci)).type() == TypeId::kNull) {
-        out.AddColumn(name, Column::Nulls(t, n));
-      } else if (raw.column(static_cast<std::size_t>(ci)).type() != t) {
-        return Corruption(fmt::format("column '{}' is stored as {} but the schema says {}", name,
-                                      TypeName(raw.column(static_cast<std::size_t>(ci)).type()),
-                                      TypeName(t)));
-      } else {
-        out.AddColumn(name, std::move(raw.column(static_cast<std::size_t>(ci))));
-      }
     }
-    PS_RETURN_IF_ERROR(visit(std::move(out)));
+    auto rows = ChunkRowCount(it_->value());
+    if (!rows.ok()) return rows.status().WithContext(fmt::format("version {}", v));
+    chunk_version_ = v;
+    chunk_rows_ = *rows;
+    return true;
   }
-  return it->status();
+  PS_RETURN_IF_ERROR(it_->status());
+  done_ = true;
+  chunk_version_ = -1;
+  chunk_rows_ = 0;
+  return false;
+}
+
+Result<RecordBatch> TableScanCursor::Decode(const std::vector<std::string>& columns) const {
+  if (done_ || chunk_version_ < 0 || !it_->Valid()) return FailedPrecondition("the scan cursor is not on a chunk");
+  const Schema& schema = snap_->schema_;
+  auto decoded = DecodeChunk(it_->value(), &columns);
+  if (!decoded.ok()) return decoded.status().WithContext(fmt::format("version {}", chunk_version_));
+  RecordBatch& raw = decoded.value();
+  RecordBatch out;
+  out.row_ids() = std::move(raw.row_ids());
+  if (out.row_ids().size() != chunk_rows_) {
+    out.row_ids().resize(chunk_rows_);
+    for (std::size_t i = 0; i < chunk_rows_; ++i) out.row_ids()[i] = i;
+  }
+  std::size_t n = chunk_rows_;
+  for (const auto& name : columns) {
+    int fi = schema.FieldIndex(name);
+    if (fi < 0) return NotFound(fmt::format("column '{}' does not exist (columns: {})", name, schema.ToString()));
+    TypeId t = schema.field(static_cast<std::size_t>(fi)).type;
+    int ci = raw.FindColumn(name);
+    if (ci < 0 || raw.column(static_cast<std::size_t>(ci)).type() == TypeId::kNull) {
+      out.AddColumn(name, Column::Nulls(t, n));
+    } else if (raw.column(static_cast<std::size_t>(ci)).type() != t) {
+      return Corruption(fmt::format("column '{}' is stored as {} but the schema says {}", name,
+                                    TypeName(raw.column(static_cast<std::size_t>(ci)).type()), TypeName(t)));
+    } else {
+      out.AddColumn(name, std::move(raw.column(static_cast<std::size_t>(ci))));
+    }
+  }
+  return out;
 }
 
 Result<RecordBatch> TableSnapshot::ReadAll(const std::vector<std::string>* columns) const {

@@ -80,6 +80,36 @@ struct WriteOptions {
   std::int64_t rows_per_chunk = 16384;
 };
 
+class TableSnapshot;
+class StoreIterator;
+
+// A pull-style scan of a snapshot, one stored chunk at a time: the reader positions on a chunk
+// and decodes only the columns it asks for — e.g. its filter columns first, and the others only
+// when some row of the chunk passes (SQL's lazy decoding). Valid while its snapshot lives.
+class TableScanCursor {
+ public:
+  ~TableScanCursor();
+  // Moves to the next chunk (of a version that passes the version filter); false at the end.
+  Result<bool> NextChunk();
+  std::int64_t chunk_version() const { return chunk_version_; }
+  std::size_t chunk_rows() const { return chunk_rows_; }
+  // Decodes `columns` (schema names, in that order) of the current chunk: missing columns are
+  // padded with nulls, every column has the schema's type. Row ids are 0..rows-1.
+  Result<RecordBatch> Decode(const std::vector<std::string>& columns) const;
+
+ private:
+  friend class TableSnapshot;
+  TableScanCursor() = default;
+  const TableSnapshot* snap_ = nullptr;
+  std::function<bool(const CommitInfo&)> keep_version_;
+  std::unique_ptr<StoreIterator> it_;
+  bool started_ = false;
+  bool done_ = false;
+  std::size_t vi_ = 0;
+  std::int64_t chunk_version_ = -1;
+  std::size_t chunk_rows_ = 0;
+};
+
 class TableSnapshot {
  public:
   std::int64_t version() const { return version_; }
@@ -97,11 +127,14 @@ class TableSnapshot {
   [[nodiscard]] Status ScanVersions(const std::vector<std::string>* columns,
                                     const std::function<bool(const CommitInfo&)>& keep_version,
                                     const ChunkVisitor& visit) const;
+  // A pull-style cursor over the snapshot's chunks; `keep_version` as for ScanVersions.
+  std::unique_ptr<TableScanCursor> OpenCursor(std::function<bool(const CommitInfo&)> keep_version = nullptr) const;
   // Everything in one batch (small tables, tests, export).
   Result<RecordBatch> ReadAll(const std::vector<std::string>* columns = nullptr) const;
 
  private:
   friend class DeltaTable;
+  friend class TableScanCursor;
   const Store* store_ = nullptr;
   std::shared_ptr<StoreSnapshot> snap_;
   std::uint32_t table_id_ = 0;

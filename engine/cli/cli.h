@@ -53,5 +53,6 @@ void AddValidateCommand(CLI::App& app, int* exit_code);
 void AddTableCommands(CLI::App& app, int* exit_code);
 void AddCheckpointCommands(CLI::App& app, int* exit_code);
 void AddEmulateCommand(CLI::App& app, int* exit_code);
+void AddSqlCommands(CLI::App& app, int* exit_code);
 
 }  // namespace pinstream::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   AddTableCommands(app, &exit_code);
   AddCheckpointCommands(app, &exit_code);
   AddEmulateCommand(app, &exit_code);
+  AddSqlCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

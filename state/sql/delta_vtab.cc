@@ -1,0 +1,916 @@
+#include "state/sql/delta_vtab.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <span>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "engine/time_util.h"
+#include "state/store.h"
+
+namespace pinstream::state::sql {
+
+// ---------------------------------------------------------------------------------------------
+// The lookup index: the snapshot's needed columns decoded once, and (key, row ref) pairs sorted
+// by key; a lookup is a binary search. ref = chunk << 32 | row.
+
+struct LookupIndex {
+  std::vector<RecordBatch> chunks;
+  std::vector<std::pair<std::int64_t, std::uint64_t>> ints;
+  std::vector<std::pair<double, std::uint64_t>> doubles;
+  std::vector<std::pair<std::string_view, std::uint64_t>> strings;
+};
+
+TableCatalog::~TableCatalog() = default;
+
+Status TableCatalog::BeginStatement() {
+  snapshots_.clear();
+  indexes_.clear();
+  counters_ = ScanCounters();
+  if (store_->read_only()) PS_RETURN_IF_ERROR(store_->CatchUp());
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const TableSnapshot>> TableCatalog::Snapshot(const std::string& table,
+                                                                     std::optional<std::int64_t> version) {
+  auto key = std::make_pair(table, version.value_or(-1));
+  auto it = snapshots_.find(key);
+  if (it != snapshots_.end()) return it->second;
+  PS_ASSIGN_OR_RETURN(DeltaTable * t, store_->Table(table, false));
+  if (store_->read_only() && !version) PS_RETURN_IF_ERROR(t->Refresh());
+  PS_ASSIGN_OR_RETURN(auto snap, t->Snapshot(version));
+  std::shared_ptr<const TableSnapshot> shared(std::move(snap));
+  snapshots_[key] = shared;
+  return shared;
+}
+
+Result<std::int64_t> TableCatalog::VersionAsOf(const std::string& table, std::int64_t timestamp_us) {
+  PS_ASSIGN_OR_RETURN(DeltaTable * t, store_->Table(table, false));
+  PS_ASSIGN_OR_RETURN(auto history, t->History());
+  for (const auto& c : history) {  // newest first
+    if (c.timestamp_ms * 1000 <= timestamp_us) return c.version;
+  }
+  std::string first = history.empty() ? "never" : FormatTimestamp(history.back().timestamp_ms * 1000, TimestampStyle::kSql);
+  return OutOfRange(fmt::format("table '{}' has no version committed at or before {} (its first version: {})", table,
+                                FormatTimestamp(timestamp_us, TimestampStyle::kSql), first));
+}
+
+std::shared_ptr<LookupIndex> TableCatalog::FindIndex(const IndexKey& key) const {
+  auto it = indexes_.find(key);
+  return it == indexes_.end() ? nullptr : it->second;
+}
+
+void TableCatalog::PutIndex(const IndexKey& key, std::shared_ptr<LookupIndex> index) { indexes_[key] = std::move(index); }
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Columns and plans
+
+enum class ColKind : std::uint8_t { kField, kEpoch, kVersion };
+
+struct VCol {
+  ColKind kind;
+  int field;  // schema index (kEpoch: its timestamp field)
+  TypeId type;
+};
+
+struct ModuleInfo {
+  TableCatalog* catalog;
+  std::string table;
+  bool at;
+};
+
+enum class Op : std::uint8_t { kEq, kGt, kLe, kLt, kGe };
+
+bool MapOp(unsigned char sqlite_op, Op* op) {
+  switch (sqlite_op) {
+    case SQLITE_INDEX_CONSTRAINT_EQ: *op = Op::kEq; return true;
+    case SQLITE_INDEX_CONSTRAINT_GT: *op = Op::kGt; return true;
+    case SQLITE_INDEX_CONSTRAINT_LE: *op = Op::kLe; return true;
+    case SQLITE_INDEX_CONSTRAINT_LT: *op = Op::kLt; return true;
+    case SQLITE_INDEX_CONSTRAINT_GE: *op = Op::kGe; return true;
+    default: return false;
+  }
+}
+
+// What xBestIndex chose, carried to xFilter in idxStr: "<v|-><k|-><key vcol>;<used hex>;<vcol>.<op>,..."
+struct Plan {
+  bool has_version = false;  // argv[0] is the version / timestamp of a T_at(...) table
+  bool lookup = false;       // next argv is the key of a hash lookup on key_vcol
+  int key_vcol = -1;
+  std::uint64_t used = 0;  // SQLite's colUsed
+  std::vector<std::pair<int, Op>> filters;  // the remaining argv, in order
+};
+
+std::string EncodePlan(const Plan& p) {
+  std::string s = fmt::format("{}{}{};{:x};", p.has_version ? 'v' : '-', p.lookup ? 'k' : '-', p.key_vcol, p.used);
+  for (const auto& [c, op] : p.filters) s += fmt::format("{}.{},", c, static_cast<int>(op));
+  return s;
+}
+
+Plan DecodePlan(const char* s) {
+  Plan p;
+  if (s == nullptr) return p;
+  p.has_version = s[0] == 'v';
+  p.lookup = s[1] == 'k';
+  char* end = nullptr;
+  p.key_vcol = static_cast<int>(std::strtol(s + 2, &end, 10));
+  p.used = std::strtoull(end + 1, &end, 16);
+  const char* q = end + 1;
+  while (*q != '\0') {
+    int c = static_cast<int>(std::strtol(q, &end, 10));
+    int op = static_cast<int>(std::strtol(end + 1, &end, 10));
+    p.filters.emplace_back(c, static_cast<Op>(op));
+    q = end + 1;
+  }
+  return p;
+}
+
+// A constraint's operand, converted to the comparison SQLite itself would make against the
+// column, or unbound when that is not a plain comparison (then SQLite alone filters: every
+// constraint is still checked by SQLite, pushed-down ones only skip rows that cannot match).
+struct BoundFilter {
+  enum class Cmp : std::uint8_t { kInt, kDouble, kString, kTimestampText } cmp;
+  int pos;  // column position in the decoded batch
+  std::string field;
+  Op op;
+  std::int64_t i = 0;
+  double d = 0;
+  std::string s;
+};
+
+template <typename T>
+bool Holds(const T& v, Op op, const T& x) {
+  switch (op) {
+    case Op::kEq: return v == x;
+    case Op::kGt: return v > x;
+    case Op::kGe: return v >= x;
+    case Op::kLt: return v < x;
+    case Op::kLe: return v <= x;
+  }
+  return false;
+}
+
+// False when no value within [lo, hi] can satisfy `v op x`.
+template <typename T>
+bool RangeMayHold(const T& lo, const T& hi, Op op, const T& x) {
+  switch (op) {
+    case Op::kEq: return !(x < lo) && !(hi < x);
+    case Op::kGt: return hi > x;
+    case Op::kGe: return hi >= x;
+    case Op::kLt: return lo < x;
+    case Op::kLe: return lo <= x;
+  }
+  return true;
+}
+
+// 'YYYY-MM-DD HH:MM:SS[.ffffff]' into buf (no allocation); returns the length.
+std::size_t FormatSqlTimestamp(std::int64_t us, char* buf) {
+  constexpr std::int64_t kDay = 86'400'000'000LL;
+  std::int64_t days = us >= 0 ? us / kDay : -((-us + kDay - 1) / kDay);
+  std::int64_t in_day = us - days * kDay;
+  std::int64_t y = 0;
+  unsigned m = 0, d = 0;
+  CivilFromDays(days, &y, &m, &d);
+  if (y < 0 || y > 9999) {
+    std::string s = FormatTimestamp(us, TimestampStyle::kSql);
+    std::memcpy(buf, s.data(), std::min<std::size_t>(s.size(), 40));
+    return std::min<std::size_t>(s.size(), 40);
+  }
+  std::int64_t secs = in_day / 1'000'000, frac = in_day % 1'000'000;
+  auto two = [](char* p, unsigned v) {
+    p[0] = static_cast<char>('0' + v / 10);
+    p[1] = static_cast<char>('0' + v % 10);
+  };
+  auto yy = static_cast<unsigned>(y);
+  buf[0] = static_cast<char>('0' + yy / 1000);
+  buf[1] = static_cast<char>('0' + yy / 100 % 10);
+  buf[2] = static_cast<char>('0' + yy / 10 % 10);
+  buf[3] = static_cast<char>('0' + yy % 10);
+  buf[4] = '-';
+  two(buf + 5, m);
+  buf[7] = '-';
+  two(buf + 8, d);
+  buf[10] = ' ';
+  two(buf + 11, static_cast<unsigned>(secs / 3600));
+  buf[13] = ':';
+  two(buf + 14, static_cast<unsigned>(secs / 60 % 60));
+  buf[16] = ':';
+  two(buf + 17, static_cast<unsigned>(secs % 60));
+  if (frac == 0) return 19;
+  buf[19] = '.';
+  for (int k = 25; k >= 20; --k) {
+    buf[k] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+  }
+  return 26;
+}
+
+bool RowPasses(const RecordBatch& b, std::size_t row, const std::vector<BoundFilter>& filters) {
+  for (const auto& f : filters) {
+    const Column& c = b.column(static_cast<std::size_t>(f.pos));
+    if (c.IsNull(row)) return false;
+    switch (f.cmp) {
+      case BoundFilter::Cmp::kInt:
+        if (!Holds(c.Int(row), f.op, f.i)) return false;
+        break;
+      case BoundFilter::Cmp::kDouble: {
+        double v = c.type() == TypeId::kDouble ? c.Double(row) : static_cast<double>(c.Int(row));
+        if (v != v || !Holds(v, f.op, f.d)) return false;
+        break;
+      }
+      case BoundFilter::Cmp::kString:
+        if (!Holds(c.Str(row), f.op, std::string_view(f.s))) return false;
+        break;
+      case BoundFilter::Cmp::kTimestampText: {
+        char buf[48];
+        std::size_t n = FormatSqlTimestamp(c.Int(row), buf);
+        if (!Holds(std::string_view(buf, n), f.op, std::string_view(f.s))) return false;
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The virtual table and its cursor
+
+struct DeltaVtab : sqlite3_vtab {
+  ModuleInfo* info = nullptr;
+  std::vector<VCol> cols;
+  int version_col = -1;
+  Schema schema;  // at connect time
+  std::int64_t rows_estimate = 1000;
+  std::unordered_map<std::string, Plan> plans;
+
+  const Plan& PlanFor(const char* idx) {
+    std::string key = idx ? idx : "";
+    auto it = plans.find(key);
+    if (it == plans.end()) it = plans.emplace(key, DecodePlan(idx)).first;
+    return it->second;
+  }
+};
+
+struct DeltaCursor : sqlite3_vtab_cursor {
+  std::shared_ptr<const TableSnapshot> snap;
+  std::int64_t version = 0;
+  std::vector<int> vcol_pos;  // virtual column → position in `batch` (-1: not decoded)
+  std::vector<std::string> filter_names, rest_names;
+  std::vector<BoundFilter> filters;
+  // scan mode
+  std::unique_ptr<TableScanCursor> scan;
+  RecordBatch batch;
+  std::vector<std::uint32_t> sel;
+  std::size_t pos = 0;
+  std::int64_t chunk_no = -1;
+  // lookup mode
+  std::shared_ptr<LookupIndex> index;
+  std::vector<std::uint64_t> refs;  // matches of the key, in chunk order
+  const RecordBatch* row_batch = nullptr;
+  std::uint32_t row = 0;
+  bool lookup = false;
+  bool eof = true;
+  ScanCounters* counters = nullptr;
+};
+
+void SetError(sqlite3_vtab* tab, const std::string& msg) {
+  sqlite3_free(tab->zErrMsg);
+  tab->zErrMsg = sqlite3_mprintf("%s", msg.c_str());
+}
+
+const char* DeclType(TypeId t) {
+  switch (t) {
+    case TypeId::kInt64: return "BIGINT";
+    case TypeId::kDouble: return "DOUBLE";
+    case TypeId::kBool: return "BOOLEAN";
+    case TypeId::kTimestamp: return "TIMESTAMP TEXT";
+    case TypeId::kDoubleArray: return "JSON TEXT";
+    default: return "TEXT";
+  }
+}
+
+std::string Quote(const std::string& name) {
+  std::string q = "\"";
+  for (char c : name) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
+int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char** err) {
+  auto* info = static_cast<ModuleInfo*>(aux);
+  auto snap = info->catalog->Snapshot(info->table, std::nullopt);
+  if (!snap.ok()) {
+    *err = sqlite3_mprintf("%s", snap.status().message().c_str());
+    return SQLITE_ERROR;
+  }
+  auto vt = std::make_unique<DeltaVtab>();
+  vt->info = info;
+  vt->schema = (*snap)->schema();
+  vt->rows_estimate = std::max<std::int64_t>((*snap)->num_rows(), 1);
+  std::string ddl = "CREATE TABLE x(";
+  const auto& fields = vt->schema.fields();
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    ddl += (i ? ", " : "") + Quote(fields[i].name) + " " + DeclType(fields[i].type);
+    vt->cols.push_back(VCol{ColKind::kField, static_cast<int>(i), fields[i].type});
+  }
+  if (info->at) {
+    // The first hidden column takes T_at(...)'s argument.
+    ddl += std::string(fields.empty() ? "" : ", ") + "\"_version\" HIDDEN";
+    vt->version_col = static_cast<int>(vt->cols.size());
+    vt->cols.push_back(VCol{ColKind::kVersion, -1, TypeId::kInt64});
+  }
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (fields[i].type != TypeId::kTimestamp) continue;
+    std::string name = fields[i].name + "_us";
+    if (vt->schema.FieldIndex(name) >= 0) continue;
+    ddl += ", " + Quote(name) + " BIGINT HIDDEN";
+    vt->cols.push_back(VCol{ColKind::kEpoch, static_cast<int>(i), TypeId::kInt64});
+  }
+  ddl += ")";
+  int rc = sqlite3_declare_vtab(db, ddl.c_str());
+  if (rc != SQLITE_OK) {
+    *err = sqlite3_mprintf("cannot declare the virtual table of '%s': %s", info->table.c_str(), sqlite3_errmsg(db));
+    return rc;
+  }
+  *out = vt.release();
+  return SQLITE_OK;
+}
+
+int Disconnect(sqlite3_vtab* tab) {
+  delete static_cast<DeltaVtab*>(tab);
+  return SQLITE_OK;
+}
+
+// Whether a comparison on virtual column `c` can be pushed into the scan.
+bool Pushable(const DeltaVtab* vt, int c, sqlite3_index_info* info, int i) {
+  if (c < 0 || c >= static_cast<int>(vt->cols.size())) return false;
+  const VCol& col = vt->cols[static_cast<std::size_t>(c)];
+  if (col.kind == ColKind::kVersion) return false;
+  if (col.kind == ColKind::kField) {
+    switch (col.type) {
+      case TypeId::kInt64:
+      case TypeId::kDouble:
+      case TypeId::kBool:
+      case TypeId::kString:
+      case TypeId::kTimestamp:
+        break;
+      default:
+        return false;
+    }
+    if (col.type == TypeId::kString || col.type == TypeId::kTimestamp) {
+      const char* coll = sqlite3_vtab_collation(info, i);
+      if (coll != nullptr && sqlite3_stricmp(coll, "BINARY") != 0) return false;
+    }
+  }
+  return true;
+}
+
+int BestIndex(sqlite3_vtab* tab, sqlite3_index_info* info) {
+  auto* vt = static_cast<DeltaVtab*>(tab);
+  Plan plan;
+  plan.used = info->colUsed;
+  int argc = 0;
+  if (vt->version_col >= 0) {
+    int usable = -1;
+    bool unusable = false;
+    for (int i = 0; i < info->nConstraint; ++i) {
+      const auto& c = info->aConstraint[i];
+      if (c.iColumn != vt->version_col || c.op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
+      if (c.usable) {
+        usable = i;
+      } else {
+        unusable = true;
+      }
+    }
+    if (usable < 0 && unusable) return SQLITE_CONSTRAINT;  // wait for a plan where it is known
+    if (usable >= 0) {
+      info->aConstraintUsage[usable].argvIndex = ++argc;
+      info->aConstraintUsage[usable].omit = 1;
+      plan.has_version = true;
+    }
+  }
+  // A join column (EQ whose operand is not a constant): hash lookups.
+  for (int i = 0; i < info->nConstraint; ++i) {
+    const auto& c = info->aConstraint[i];
+    if (!c.usable || c.op != SQLITE_INDEX_CONSTRAINT_EQ || c.iColumn == vt->version_col) continue;
+    if (!Pushable(vt, c.iColumn, info, i)) continue;
+    sqlite3_value* rhs = nullptr;
+    if (sqlite3_vtab_rhs_value(info, i, &rhs) == SQLITE_OK) continue;
+    info->aConstraintUsage[i].argvIndex = ++argc;
+    plan.lookup = true;
+    plan.key_vcol = c.iColumn;
+    break;
+  }
+  // Constant comparisons: pushed-down filters.
+  double selectivity = 1.0;
+  for (int i = 0; i < info->nConstraint; ++i) {
+    const auto& c = info->aConstraint[i];
+    Op op;
+    if (!c.usable || info->aConstraintUsage[i].argvIndex > 0 || c.iColumn == vt->version_col) continue;
+    if (!MapOp(c.op, &op) || !Pushable(vt, c.iColumn, info, i)) continue;
+    sqlite3_value* rhs = nullptr;
+    if (sqlite3_vtab_rhs_value(info, i, &rhs) != SQLITE_OK) continue;
+    info->aConstraintUsage[i].argvIndex = ++argc;
+    plan.filters.emplace_back(c.iColumn, op);
+    selectivity *= op == Op::kEq ? 0.1 : 0.5;
+  }
+  double rows = static_cast<double>(vt->rows_estimate);
+  double width = 1.0 + 0.1 * std::popcount(plan.used);
+  if (plan.lookup) {
+    info->estimatedCost = 10.0 * width;
+    info->estimatedRows = std::max<sqlite3_int64>(1, static_cast<sqlite3_int64>(4 * selectivity));
+  } else {
+    info->estimatedCost = rows * width * (0.2 + 0.8 * selectivity);
+    info->estimatedRows = std::max<sqlite3_int64>(1, static_cast<sqlite3_int64>(rows * selectivity));
+  }
+  if (vt->version_col >= 0 && !plan.has_version) info->estimatedCost *= 1e6;
+  std::string idx = EncodePlan(plan);
+  info->idxStr = sqlite3_mprintf("%s", idx.c_str());
+  info->needToFreeIdxStr = 1;
+  return SQLITE_OK;
+}
+
+int Open(sqlite3_vtab* tab, sqlite3_vtab_cursor** out) {
+  auto* c = new DeltaCursor();
+  c->counters = &static_cast<DeltaVtab*>(tab)->info->catalog->counters();
+  *out = c;
+  return SQLITE_OK;
+}
+
+int Close(sqlite3_vtab_cursor* cur) {
+  delete static_cast<DeltaCursor*>(cur);
+  return SQLITE_OK;
+}
+
+// Binds a constant to a filter on virtual column `vc`; false when the comparison is not one the
+// scan reproduces exactly (SQLite then filters alone).
+bool Bind(const DeltaVtab* vt, int vc, Op op, sqlite3_value* v, BoundFilter* f) {
+  const VCol& col = vt->cols[static_cast<std::size_t>(vc)];
+  int t = sqlite3_value_type(v);
+  f->op = op;
+  f->field = vt->schema.field(static_cast<std::size_t>(col.field)).name;
+  TypeId ct = col.kind == ColKind::kEpoch ? TypeId::kInt64 : col.type;
+  switch (ct) {
+    case TypeId::kInt64:
+    case TypeId::kBool:
+      if (t == SQLITE_INTEGER) {
+        f->cmp = BoundFilter::Cmp::kInt;
+        f->i = sqlite3_value_int64(v);
+        return true;
+      }
+      if (t == SQLITE_FLOAT) {
+        f->cmp = BoundFilter::Cmp::kDouble;
+        f->d = sqlite3_value_double(v);
+        return f->d == f->d;
+      }
+      return false;
+    case TypeId::kDouble:
+      if (t != SQLITE_INTEGER && t != SQLITE_FLOAT) return false;
+      f->cmp = BoundFilter::Cmp::kDouble;
+      f->d = sqlite3_value_double(v);
+      return f->d == f->d;
+    case TypeId::kString:
+    case TypeId::kTimestamp:
+      if (t != SQLITE_TEXT) return false;
+      f->cmp = ct == TypeId::kString ? BoundFilter::Cmp::kString : BoundFilter::Cmp::kTimestampText;
+      f->s.assign(reinterpret_cast<const char*>(sqlite3_value_text(v)), static_cast<std::size_t>(sqlite3_value_bytes(v)));
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Version pruning by the commit's column statistics.
+bool VersionMayMatch(const CommitInfo& ci, const std::vector<BoundFilter>& filters) {
+  for (const auto& f : filters) {
+    const ColumnStats* st = nullptr;
+    for (const auto& s : ci.stats) {
+      if (s.name == f.field) {
+        st = &s;
+        break;
+      }
+    }
+    if (st == nullptr) continue;
+    if (st->min.is_null() || st->max.is_null()) {
+      if (st->null_count == ci.rows_added && ci.rows_added > 0) return false;  // all null: nothing compares true
+      continue;
+    }
+    switch (f.cmp) {
+      case BoundFilter::Cmp::kInt:
+        if (!RangeMayHold(st->min.int_value(), st->max.int_value(), f.op, f.i)) return false;
+        break;
+      case BoundFilter::Cmp::kDouble:
+        if (!RangeMayHold(st->min.AsDouble(), st->max.AsDouble(), f.op, f.d)) return false;
+        break;
+      case BoundFilter::Cmp::kString:
+        if (!RangeMayHold(std::string_view(st->min.string_value()), std::string_view(st->max.string_value()), f.op,
+                          std::string_view(f.s)))
+          return false;
+        break;
+      case BoundFilter::Cmp::kTimestampText: {
+        char lo[48], hi[48];
+        std::size_t nl = FormatSqlTimestamp(st->min.int_value(), lo), nh = FormatSqlTimestamp(st->max.int_value(), hi);
+        if (!RangeMayHold(std::string_view(lo, nl), std::string_view(hi, nh), f.op, std::string_view(f.s))) return false;
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+// Scan mode: moves to the next row that passes the filters, across chunks.
+Status ScanAdvance(DeltaCursor* c) {
+  for (;;) {
+    if (++c->pos < c->sel.size()) {
+      c->row = c->sel[c->pos];
+      c->row_batch = &c->batch;
+      return Status::Ok();
+    }
+    PS_ASSIGN_OR_RETURN(bool more, c->scan->NextChunk());
+    if (!more) {
+      c->eof = true;
+      return Status::Ok();
+    }
+    ++c->chunk_no;
+    ++c->counters->chunks_read;
+    c->sel.clear();
+    c->pos = 0;
+    if (c->filter_names.empty()) {
+      PS_ASSIGN_OR_RETURN(c->batch, c->scan->Decode(c->rest_names));
+      c->sel.resize(c->batch.num_rows());
+      for (std::uint32_t i = 0; i < c->sel.size(); ++i) c->sel[i] = i;
+    } else {
+      PS_ASSIGN_OR_RETURN(c->batch, c->scan->Decode(c->filter_names));
+      for (std::uint32_t i = 0; i < c->batch.num_rows(); ++i) {
+        if (RowPasses(c->batch, i, c->filters)) c->sel.push_back(i);
+      }
+      if (c->sel.empty()) {
+        ++c->counters->chunks_skipped;
+        continue;
+      }
+      if (!c->rest_names.empty()) {
+        PS_ASSIGN_OR_RETURN(RecordBatch rest, c->scan->Decode(c->rest_names));
+        for (std::size_t i = 0; i < rest.num_columns(); ++i) c->batch.AddColumn(rest.name(i), std::move(rest.column(i)));
+      }
+    }
+    if (!c->sel.empty()) {
+      c->row = c->sel[0];
+      c->row_batch = &c->batch;
+      return Status::Ok();
+    }
+  }
+}
+
+// Lookup mode: the next matching ref that passes the other filters.
+void LookupAdvance(DeltaCursor* c) {
+  while (c->pos < c->refs.size()) {
+    std::uint64_t ref = c->refs[c->pos];
+    const RecordBatch& b = c->index->chunks[static_cast<std::size_t>(ref >> 32)];
+    auto r = static_cast<std::uint32_t>(ref & 0xFFFFFFFFu);
+    if (RowPasses(b, r, c->filters)) {
+      c->row_batch = &b;
+      c->row = r;
+      return;
+    }
+    ++c->pos;
+  }
+  c->eof = true;
+}
+
+Result<std::shared_ptr<LookupIndex>> BuildIndex(const TableSnapshot& snap, const std::vector<std::string>& names,
+                                                int key_pos, TypeId key_type, ScanCounters* counters) {
+  auto idx = std::make_shared<LookupIndex>();
+  auto cur = snap.OpenCursor();
+  for (;;) {
+    PS_ASSIGN_OR_RETURN(bool more, cur->NextChunk());
+    if (!more) break;
+    ++counters->chunks_read;
+    PS_ASSIGN_OR_RETURN(RecordBatch b, cur->Decode(names));
+    idx->chunks.push_back(std::move(b));
+  }
+  for (std::size_t ci = 0; ci < idx->chunks.size(); ++ci) {
+    const Column& k = idx->chunks[ci].column(static_cast<std::size_t>(key_pos));
+    for (std::size_t r = 0; r < k.size(); ++r) {
+      if (k.IsNull(r)) continue;
+      std::uint64_t ref = static_cast<std::uint64_t>(ci) << 32 | r;
+      switch (key_type) {
+        case TypeId::kDouble:
+          if (k.Double(r) == k.Double(r)) idx->doubles.emplace_back(k.Double(r), ref);
+          break;
+        case TypeId::kString:
+          idx->strings.emplace_back(k.Str(r), ref);
+          break;
+        default:
+          idx->ints.emplace_back(k.Int(r), ref);
+      }
+    }
+  }
+  // Stable: equal keys keep chunk order, so lookups return rows in table order.
+  std::stable_sort(idx->ints.begin(), idx->ints.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(idx->doubles.begin(), idx->doubles.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(idx->strings.begin(), idx->strings.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  ++counters->indexes_built;
+  return idx;
+}
+
+template <typename K>
+void CollectRefs(const std::vector<std::pair<K, std::uint64_t>>& v, const K& key, std::vector<std::uint64_t>* out) {
+  auto lo = std::lower_bound(v.begin(), v.end(), key, [](const auto& p, const K& k) { return p.first < k; });
+  for (; lo != v.end() && lo->first == key; ++lo) out->push_back(lo->second);
+}
+
+int Filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, sqlite3_value** argv) {
+  auto* c = static_cast<DeltaCursor*>(cur);
+  auto* vt = static_cast<DeltaVtab*>(cur->pVtab);
+  TableCatalog* catalog = vt->info->catalog;
+  const Plan& plan = vt->PlanFor(idx_str);
+  int a = 0;
+  auto fail = [&](const std::string& msg) {
+    SetError(cur->pVtab, msg);
+    return SQLITE_ERROR;
+  };
+
+  std::optional<std::int64_t> version;
+  if (plan.has_version && a < argc) {
+    sqlite3_value* v = argv[a++];
+    if (sqlite3_value_type(v) == SQLITE_INTEGER) {
+      version = sqlite3_value_int64(v);
+    } else if (sqlite3_value_type(v) == SQLITE_TEXT) {
+      auto ts = ParseTimestamp(reinterpret_cast<const char*>(sqlite3_value_text(v)));
+      if (!ts.ok()) return fail(fmt::format("{}_at: {}", vt->info->table, ts.status().message()));
+      auto ver = catalog->VersionAsOf(vt->info->table, *ts);
+      if (!ver.ok()) return fail(ver.status().message());
+      version = *ver;
+    } else {
+      return fail(fmt::format("{}_at(...) takes a version number or a timestamp text", vt->info->table));
+    }
+  } else if (vt->version_col >= 0) {
+    return fail(fmt::format("{0}_at needs a version: SELECT ... FROM {0}_at(3), or a timestamp: {0}_at('2026-01-01 00:00:00')",
+                            vt->info->table));
+  }
+  auto snap = catalog->Snapshot(vt->info->table, version);
+  if (!snap.ok()) return fail(snap.status().message());
+  c->snap = *snap;
+  c->version = c->snap->version();
+
+  sqlite3_value* key = plan.lookup && a < argc ? argv[a++] : nullptr;
+  c->filters.clear();
+  std::vector<int> filter_fields;
+  for (const auto& [vc, op] : plan.filters) {
+    if (a >= argc) break;
+    BoundFilter f;
+    if (Bind(vt, vc, op, argv[a++], &f)) {
+      c->filters.push_back(std::move(f));
+      filter_fields.push_back(vt->cols[static_cast<std::size_t>(vc)].field);
+    }
+  }
+
+  // The fields to decode: filter fields first (decoded before the others), then the rest.
+  const std::size_t nfields = vt->schema.fields().size();
+  std::vector<bool> needed(nfields, false);
+  for (std::size_t i = 0; i < vt->cols.size(); ++i) {
+    bool used = i >= 63 ? (plan.used >> 63) & 1 : (plan.used >> i) & 1;
+    if (used && vt->cols[i].kind != ColKind::kVersion) needed[static_cast<std::size_t>(vt->cols[i].field)] = true;
+  }
+  int key_field = plan.lookup ? vt->cols[static_cast<std::size_t>(plan.key_vcol)].field : -1;
+  std::vector<int> order;
+  std::vector<bool> placed(nfields, false);
+  for (int f : filter_fields) {
+    if (!placed[static_cast<std::size_t>(f)]) {
+      placed[static_cast<std::size_t>(f)] = true;
+      order.push_back(f);
+    }
+  }
+  std::size_t nfilter = order.size();
+  if (key_field >= 0 && !placed[static_cast<std::size_t>(key_field)]) {
+    placed[static_cast<std::size_t>(key_field)] = true;
+    order.push_back(key_field);
+  }
+  for (std::size_t f = 0; f < nfields; ++f) {
+    if (needed[f] && !placed[f]) {
+      placed[f] = true;
+      order.push_back(static_cast<int>(f));
+    }
+  }
+  std::vector<int> field_pos(nfields, -1);
+  c->filter_names.clear();
+  c->rest_names.clear();
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    field_pos[static_cast<std::size_t>(order[i])] = static_cast<int>(i);
+    const std::string& name = vt->schema.field(static_cast<std::size_t>(order[i])).name;
+    (i < nfilter ? c->filter_names : c->rest_names).push_back(name);
+  }
+  for (auto& f : c->filters) f.pos = field_pos[static_cast<std::size_t>(vt->schema.FieldIndex(f.field))];
+  c->vcol_pos.assign(vt->cols.size(), -1);
+  for (std::size_t i = 0; i < vt->cols.size(); ++i) {
+    if (vt->cols[i].kind != ColKind::kVersion) c->vcol_pos[i] = field_pos[static_cast<std::size_t>(vt->cols[i].field)];
+  }
+
+  c->eof = false;
+  c->pos = 0;
+  c->chunk_no = -1;
+  c->index.reset();
+  c->scan.reset();
+  c->refs.clear();
+
+  // Lookup: only when the key converts exactly to the column's type (else scan; SQLite filters).
+  c->lookup = false;
+  if (plan.lookup && key != nullptr) {
+    const VCol& kc = vt->cols[static_cast<std::size_t>(plan.key_vcol)];
+    TypeId kt = kc.kind == ColKind::kEpoch ? TypeId::kInt64 : kc.type;
+    int t = sqlite3_value_type(key);
+    bool ok = false;
+    if ((kt == TypeId::kInt64 || kt == TypeId::kBool) && kc.kind != ColKind::kField && t == SQLITE_INTEGER) ok = true;
+    if ((kt == TypeId::kInt64 || kt == TypeId::kBool) && kc.kind == ColKind::kField &&
+        (t == SQLITE_INTEGER || (t == SQLITE_FLOAT && sqlite3_value_double(key) == std::floor(sqlite3_value_double(key)) &&
+                                 std::fabs(sqlite3_value_double(key)) < 9.0e15)))
+      ok = true;
+    if (kt == TypeId::kDouble && (t == SQLITE_INTEGER || t == SQLITE_FLOAT)) ok = true;
+    if (kt == TypeId::kString && t == SQLITE_TEXT) ok = true;
+    if (t == SQLITE_NULL) {  // `col = NULL` is never true
+      c->eof = true;
+      return SQLITE_OK;
+    }
+    if (ok) {
+      std::uint64_t mask = 0;
+      for (int f : order) mask |= f >= 63 ? (1ULL << 63) : (1ULL << f);
+      TableCatalog::IndexKey ikey{vt->info->table, c->version, key_field, mask};
+      auto index = catalog->FindIndex(ikey);
+      if (!index) {
+        std::vector<std::string> names = c->filter_names;
+        names.insert(names.end(), c->rest_names.begin(), c->rest_names.end());
+        TypeId stored = kt == TypeId::kBool ? TypeId::kInt64 : kt;
+        auto built = BuildIndex(*c->snap, names, field_pos[static_cast<std::size_t>(key_field)], stored,
+                                c->counters);
+        if (!built.ok()) return fail(built.status().message());
+        index = *built;
+        catalog->PutIndex(ikey, index);
+      }
+      c->index = index;
+      c->lookup = true;
+      switch (kt) {
+        case TypeId::kDouble:
+          CollectRefs(index->doubles, sqlite3_value_double(key), &c->refs);
+          break;
+        case TypeId::kString:
+          CollectRefs(index->strings,
+                      std::string_view(reinterpret_cast<const char*>(sqlite3_value_text(key)),
+                                       static_cast<std::size_t>(sqlite3_value_bytes(key))),
+                      &c->refs);
+          break;
+        default: {
+          std::int64_t k = t == SQLITE_INTEGER ? sqlite3_value_int64(key)
+                                               : static_cast<std::int64_t>(sqlite3_value_double(key));
+          CollectRefs(index->ints, k, &c->refs);
+        }
+      }
+      LookupAdvance(c);
+      return SQLITE_OK;
+    }
+  }
+
+  // Scan: versions pruned by statistics, chunks by the filter columns.
+  ScanCounters* counters = c->counters;
+  const auto& filters = c->filters;
+  c->scan = c->snap->OpenCursor(filters.empty() ? std::function<bool(const CommitInfo&)>()
+                                                : [counters, &filters](const CommitInfo& ci) {
+                                                    bool keep = VersionMayMatch(ci, filters);
+                                                    if (!keep) ++counters->versions_pruned;
+                                                    return keep;
+                                                  });
+  c->sel.clear();
+  c->pos = 0;
+  Status st = ScanAdvance(c);
+  if (!st.ok()) return fail(st.message());
+  return SQLITE_OK;
+}
+
+int Next(sqlite3_vtab_cursor* cur) {
+  auto* c = static_cast<DeltaCursor*>(cur);
+  if (c->lookup) {
+    ++c->pos;
+    LookupAdvance(c);
+    return SQLITE_OK;
+  }
+  Status st = ScanAdvance(c);
+  if (!st.ok()) {
+    SetError(cur->pVtab, st.message());
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
+int Eof(sqlite3_vtab_cursor* cur) { return static_cast<DeltaCursor*>(cur)->eof ? 1 : 0; }
+
+int ColumnValue(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) {
+  auto* c = static_cast<DeltaCursor*>(cur);
+  auto* vt = static_cast<DeltaVtab*>(cur->pVtab);
+  const VCol& vc = vt->cols[static_cast<std::size_t>(i)];
+  if (vc.kind == ColKind::kVersion) {
+    sqlite3_result_int64(ctx, c->version);
+    return SQLITE_OK;
+  }
+  int pos = c->vcol_pos[static_cast<std::size_t>(i)];
+  if (pos < 0 || c->row_batch == nullptr) {
+    sqlite3_result_null(ctx);
+    return SQLITE_OK;
+  }
+  const Column& col = c->row_batch->column(static_cast<std::size_t>(pos));
+  std::size_t r = c->row;
+  if (col.IsNull(r)) {
+    sqlite3_result_null(ctx);
+    return SQLITE_OK;
+  }
+  if (vc.kind == ColKind::kEpoch) {
+    sqlite3_result_int64(ctx, col.Int(r));
+    return SQLITE_OK;
+  }
+  switch (col.type()) {
+    case TypeId::kInt64:
+    case TypeId::kBool:
+      sqlite3_result_int64(ctx, col.Int(r));
+      break;
+    case TypeId::kDouble:
+      sqlite3_result_double(ctx, col.Double(r));
+      break;
+    case TypeId::kString:
+    case TypeId::kRaw: {
+      std::string_view s = col.Str(r);
+      sqlite3_result_text(ctx, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+      break;
+    }
+    case TypeId::kTimestamp: {
+      char buf[48];
+      std::size_t n = FormatSqlTimestamp(col.Int(r), buf);
+      sqlite3_result_text(ctx, buf, static_cast<int>(n), SQLITE_TRANSIENT);
+      break;
+    }
+    case TypeId::kDoubleArray: {
+      std::string s = "[";
+      auto arr = col.Array(r);
+      for (std::size_t k = 0; k < arr.size(); ++k) {
+        if (k) s += ',';
+        s += fmt::format("{}", arr[k]);
+      }
+      s += ']';
+      sqlite3_result_text(ctx, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+      break;
+    }
+    default:
+      sqlite3_result_null(ctx);
+  }
+  return SQLITE_OK;
+}
+
+int Rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* out) {
+  auto* c = static_cast<DeltaCursor*>(cur);
+  if (c->lookup) {
+    *out = static_cast<sqlite3_int64>(c->refs[c->pos]);
+  } else {
+    *out = static_cast<sqlite3_int64>(static_cast<std::uint64_t>(c->chunk_no) << 32 | c->row);
+  }
+  return SQLITE_OK;
+}
+
+sqlite3_module MakeModule() {
+  sqlite3_module m{};
+  m.iVersion = 0;
+  m.xCreate = nullptr;  // eponymous-only: no CREATE VIRTUAL TABLE
+  m.xConnect = Connect;
+  m.xBestIndex = BestIndex;
+  m.xDisconnect = Disconnect;
+  m.xDestroy = Disconnect;
+  m.xOpen = Open;
+  m.xClose = Close;
+  m.xFilter = Filter;
+  m.xNext = Next;
+  m.xEof = Eof;
+  m.xColumn = ColumnValue;
+  m.xRowid = Rowid;
+  return m;
+}
+
+const sqlite3_module kModule = MakeModule();
+
+}  // namespace
+
+int RegisterTableModules(sqlite3* db, TableCatalog* catalog, const std::string& table, bool with_at) {
+  auto destroy = [](void* p) { delete static_cast<ModuleInfo*>(p); };
+  int rc = sqlite3_create_module_v2(db, table.c_str(), &kModule, new ModuleInfo{catalog, table, false}, destroy);
+  if (rc != SQLITE_OK || !with_at) return rc;
+  return sqlite3_create_module_v2(db, (table + "_at").c_str(), &kModule, new ModuleInfo{catalog, table, true}, destroy);
+}
+
+}  // namespace pinstream::state::sql

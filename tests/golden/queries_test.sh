@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The eight analysis queries (conf/queries, run by `pinstream report`) on the bundled data set,
+# compared row for row with an independent pandas implementation (queries_reference.py) over
+# the same cleaned tables exported with `pinstream export`.
+#   tests/golden/queries_test.sh PINSTREAM_BINARY
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$here/../.."
+bin="$1"
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+work=$(mktemp -d /tmp/pinstream-queries-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+data="$root/../shared/data/pinterest"
+PINSTREAM_DATA_DIR="$work/data" PINSTREAM_INPUT="$data" "$bin" run "$root/conf/pinterest-files.yaml" 2>"$work/daemon.log" \
+  || { cat "$work/daemon.log"; exit 1; }
+"$py" "$here/queries_reference.py" --binary "$bin" --data-dir "$work/data" --queries "$root/conf/queries"

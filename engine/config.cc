@@ -1,5 +1,7 @@
 #include "engine/config.h"
 
+#include "engine/job_schedule.h"
+
 #include <filesystem>
 #include <set>
 
@@ -160,18 +162,15 @@ JobConfig ParseJob(const ConfigNode& n, const std::string& config_dir) {
   if (n.Has("every")) {
     j.schedule_kind = "every";
     j.every_us = n.Get("every").AsDurationMicros();
-    if (j.every_us < 1'000'000) n.Get("every").Fail("'every' must be at least 1s");
+    if (auto s = JobSchedule::Every(j.every_us); !s.ok()) n.Get("every").Fail(s.status().message());
   } else if (n.Has("at")) {
     j.schedule_kind = "at";
     j.at = n.GetString("at");
-    int hh = -1, mm = -1;
-    if (std::sscanf(j.at.c_str(), "%d:%d", &hh, &mm) != 2 || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
-        j.at.size() != 5) {
-      n.Get("at").Fail(fmt::format("'{}' is not a time of day HH:MM (UTC)", j.at));
-    }
+    if (auto s = JobSchedule::DailyAt(j.at); !s.ok()) n.Get("at").Fail(s.status().message());
   } else {
     j.schedule_kind = "cron";
     j.cron = n.GetString("cron");
+    if (auto s = JobSchedule::Cron(j.cron); !s.ok()) n.Get("cron").Fail(s.status().message());
   }
   j.run_on_start = n.GetBool("run_on_start", false);
   auto sql = n.Get("sql");

@@ -596,13 +596,41 @@ struct Api::Impl {
   }
 
   // ---- Admin ----------------------------------------------------------------------------------
+  //   GET  /jobs                  every job: schedule, next run, state, last run
+  //   POST /jobs/<name>/run       queue a run now → 202 {"job","runId"}; 404 unknown; 409 busy
+  //   GET  /jobs/runs/<run id>    one run (queued, running, succeeded, failed, skipped)
+  void Jobs(const ApiRequest& req, const std::vector<std::string>& seg, const AdminHooks& h, Respond respond) {
+    if (!h.jobs) return respond(JsonResponse(404, json{{"error", "this daemon's config has no jobs"}}.dump()));
+    if (seg.size() == 1) {
+      if (req.method != "GET") return respond(JsonResponse(405, json{{"error", "use GET"}}.dump()));
+      return respond(JsonResponse(200, h.jobs()));
+    }
+    if (seg.size() == 3 && seg[1] == "runs") {
+      if (req.method != "GET") return respond(JsonResponse(405, json{{"error", "use GET"}}.dump()));
+      auto run = h.job_run(seg[2]);
+      if (!run) return respond(JsonResponse(404, json{{"error", fmt::format("no run '{}'", seg[2])}}.dump()));
+      return respond(JsonResponse(200, *run));
+    }
+    if (seg.size() == 3 && seg[2] == "run") {
+      if (req.method != "POST") return respond(JsonResponse(405, json{{"error", "use POST"}}.dump()));
+      auto id = h.trigger_job(seg[1]);
+      if (!id.ok()) {
+        int code = id.status().code() == StatusCode::kNotFound ? 404 : 409;
+        return respond(JsonResponse(code, json{{"error", id.status().message()}}.dump()));
+      }
+      return respond(JsonResponse(202, json{{"job", seg[1]}, {"runId", *id}}.dump()));
+    }
+    respond(JsonResponse(404, json{{"error", "no such endpoint"}}.dump()));
+  }
+
   void Admin(const ApiRequest& req, const std::vector<std::string>& seg, Respond respond) {
-    if (req.method != "GET") return respond(JsonResponse(405, json{{"error", "use GET"}}.dump()));
     AdminHooks h;
     {
       std::lock_guard lock(hooks_mu);
       h = hooks;
     }
+    if (seg[0] == "jobs") return Jobs(req, seg, h, std::move(respond));
+    if (req.method != "GET") return respond(JsonResponse(405, json{{"error", "use GET"}}.dump()));
     const std::string& what = seg[0];
     if (what == "health") return respond(JsonResponse(200, R"({"status":"UP"})"));
     if (what == "ready") {
@@ -689,7 +717,8 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
     api = ApiKind::kRest;
   } else if (!seg.empty() && seg[0] == "streams") {
     api = ApiKind::kGateway;
-  } else if (!seg.empty() && (seg[0] == "health" || seg[0] == "ready" || seg[0] == "metrics" || seg[0] == "queries")) {
+  } else if (!seg.empty() && (seg[0] == "health" || seg[0] == "ready" || seg[0] == "metrics" || seg[0] == "queries" ||
+                             seg[0] == "jobs")) {
     api = ApiKind::kAdmin;
   } else {
     Metrics().GetCounter("pinstream_http_requests_total", "HTTP requests by API and status", {{"api", "none"}, {"status", "404"}})->Inc();

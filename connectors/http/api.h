@@ -58,6 +58,11 @@ struct AdminHooks {
   std::function<std::optional<std::vector<std::string>>(const std::string&)> progress;
   // One JSON object describing a query's state.
   std::function<std::optional<std::string>(const std::string&)> status;
+  // Scheduled jobs (absent when the config has none): their states as a JSON array; queue a
+  // run now (its run id, or NotFound / FailedPrecondition); one run by id as JSON.
+  std::function<std::string()> jobs;
+  std::function<Result<std::string>(const std::string&)> trigger_job;
+  std::function<std::optional<std::string>(const std::string&)> job_run;
 };
 
 class Api {

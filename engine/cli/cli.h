@@ -54,5 +54,6 @@ void AddTableCommands(CLI::App& app, int* exit_code);
 void AddCheckpointCommands(CLI::App& app, int* exit_code);
 void AddEmulateCommand(CLI::App& app, int* exit_code);
 void AddSqlCommands(CLI::App& app, int* exit_code);
+void AddJobsCommands(CLI::App& app, int* exit_code);
 
 }  // namespace pinstream::cli

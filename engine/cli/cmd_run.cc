@@ -8,9 +8,11 @@
 #include "connectors/http/api.h"
 #include "connectors/http/http_server.h"
 #include "engine/cli/cli.h"
+#include "engine/job_scheduler.h"
 #include "engine/daemon.h"
 #include "engine/metrics.h"
 #include "state/source_log.h"
+#include "state/sql/sql_job_runner.h"
 #include "state/store.h"
 
 namespace pinstream::cli {
@@ -83,6 +85,15 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     parts.services.push_back(server.get());
   }
 
+  // Scheduled jobs (the Airflow DAG's role): SQL files → result tables, on their schedules.
+  std::unique_ptr<state::sql::SqlJobRunner> job_runner;
+  std::unique_ptr<JobScheduler> scheduler;
+  if (!cfg->jobs.empty()) {
+    job_runner = std::make_unique<state::sql::SqlJobRunner>(env.store);
+    scheduler = std::make_unique<JobScheduler>(cfg->jobs, job_runner.get());
+    parts.services.push_back(scheduler.get());
+  }
+
   parts.config = &*cfg;
   parts.checkpoints = &checkpoints;
   Daemon daemon(std::move(parts));
@@ -110,6 +121,16 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
       if (sq == nullptr) return std::nullopt;
       return QueryStatusJson(*sq, lg);
     };
+    if (scheduler) {
+      auto* sch = scheduler.get();
+      hooks.jobs = [sch] { return sch->StatusJson(); };
+      hooks.trigger_job = [sch](const std::string& job) { return sch->Trigger(job); };
+      hooks.job_run = [sch](const std::string& id) -> std::optional<std::string> {
+        auto run = sch->FindRun(id);
+        if (!run) return std::nullopt;
+        return run->ToJson();
+      };
+    }
     api->SetAdminHooks(std::move(hooks));
     Metrics().AddCollector([srv, lg, &daemon](MetricsRegistry& m) {
       if (!srv->ready()) return;

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   AddCheckpointCommands(app, &exit_code);
   AddEmulateCommand(app, &exit_code);
   AddSqlCommands(app, &exit_code);
+  AddJobsCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

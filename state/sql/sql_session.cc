@@ -149,8 +149,10 @@ class ResultBuilder {
       t = TypeId::kDouble;
     } else if (decl == "BIGINT") {
       t = TypeId::kInt64;
-    } else {
+    } else if (decl.find("TEXT") != std::string::npos) {
       t = TypeId::kString;
+    } else {
+      t = TypeId::kNull;  // only nulls and no declared type: a null column takes any type later
     }
     Column col(t);
     col.Reserve(cells.size());

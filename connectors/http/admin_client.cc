@@ -1,0 +1,49 @@
+#include "connectors/http/admin_client.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <fmt/format.h>
+
+namespace pinstream::connectors::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+
+Result<AdminReply> CallAdmin(const HttpConfig& http, const std::string& method, const std::string& target) {
+  if (!http.tls_cert_file.empty()) {
+    return FailedPrecondition(fmt::format(
+        "the daemon serves HTTPS on {}:{}; call https://{}:{}{} with curl and its certificate", http.host, http.port,
+        http.host, http.port, target));
+  }
+  // A daemon listening on every interface is reached on loopback.
+  std::string host = http.host == "0.0.0.0" || http.host.empty() ? "127.0.0.1" : (http.host == "::" ? "::1" : http.host);
+  boost::asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  tcp::resolver resolver(ioc);
+  auto endpoints = resolver.resolve(host, std::to_string(http.port), ec);
+  if (ec) return Unavailable(fmt::format("cannot resolve {}: {}", host, ec.message()));
+  stream.expires_after(std::chrono::seconds(30));
+  stream.connect(endpoints, ec);
+  if (ec) return Unavailable(fmt::format("cannot reach the daemon at {}:{}: {}", host, http.port, ec.message()));
+  bhttp::request<bhttp::string_body> req{method == "POST" ? bhttp::verb::post : bhttp::verb::get, target, 11};
+  req.set(bhttp::field::host, host);
+  req.set(bhttp::field::user_agent, "pinstream-cli");
+  if (!http.bearer_tokens.empty()) req.set(bhttp::field::authorization, "Bearer " + http.bearer_tokens.front());
+  if (!http.api_keys.empty()) req.set("x-api-key", http.api_keys.front());
+  req.prepare_payload();
+  bhttp::write(stream, req, ec);
+  if (ec) return Unavailable(fmt::format("sending to the daemon: {}", ec.message()));
+  beast::flat_buffer buf;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(stream, buf, res, ec);
+  if (ec) return Unavailable(fmt::format("reading the daemon's answer: {}", ec.message()));
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  return AdminReply{static_cast<int>(res.result_int()), std::move(res.body())};
+}
+
+}  // namespace pinstream::connectors::http

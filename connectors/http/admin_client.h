@@ -1,0 +1,22 @@
+// AdminClient: one HTTP/1.1 request to a running daemon's admin endpoints (the CLI's
+// `jobs run` when the daemon holds the data dir). Plain HTTP on loopback; sends the daemon's
+// first bearer token / API key when the config requires one.
+#pragma once
+
+#include <string>
+
+#include "engine/config.h"
+#include "engine/status.h"
+
+namespace pinstream::connectors::http {
+
+struct AdminReply {
+  int status = 0;
+  std::string body;
+};
+
+// `method` GET or POST; `target` e.g. "/jobs/daily/run". Unavailable when the daemon cannot be
+// reached; FailedPrecondition when it serves TLS (use curl with the certificate instead).
+Result<AdminReply> CallAdmin(const HttpConfig& http, const std::string& method, const std::string& target);
+
+}  // namespace pinstream::connectors::http

@@ -1,0 +1,277 @@
+#include "engine/job_scheduler.h"
+
+#include <algorithm>
+#include <limits>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "engine/time_util.h"
+
+namespace pinstream {
+
+namespace {
+
+class RealClock : public Clock {
+ public:
+  std::int64_t NowMicros() const override { return pinstream::NowMicros(); }
+  void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, std::int64_t deadline_us,
+                 const std::function<bool()>& ready) override {
+    // Re-reads the wall clock at least once a minute, so a clock step does not strand a wait.
+    for (;;) {
+      if (ready()) return;
+      std::int64_t now = NowMicros();
+      if (now >= deadline_us) return;
+      std::int64_t wait = std::min<std::int64_t>(deadline_us - now, 60'000'000);
+      cv.wait_for(lock, std::chrono::microseconds(wait));
+    }
+  }
+};
+
+std::string IsoSeconds(std::int64_t us) {
+  std::string s = FormatTimestamp(us, TimestampStyle::kIso);  // 2026-11-22T02:00:00.000Z
+  return s.substr(0, 19) + "Z";
+}
+
+// Manual runs can follow each other within a second: their ids carry microseconds.
+std::string IsoMicros(std::int64_t us) { return FormatTimestamp(us, TimestampStyle::kIsoMicro); }
+
+}  // namespace
+
+Clock* SystemClock() {
+  static RealClock clock;
+  return &clock;
+}
+
+std::string JobRun::ToJson() const {
+  nlohmann::ordered_json j{{"job", job},
+                           {"runId", run_id},
+                           {"trigger", trigger},
+                           {"status", status},
+                           {"scheduledTime", scheduled_us ? nlohmann::ordered_json(FormatTimestamp(scheduled_us, TimestampStyle::kIso))
+                                                          : nlohmann::ordered_json()},
+                           {"startTime", started_us ? nlohmann::ordered_json(FormatTimestamp(started_us, TimestampStyle::kIso))
+                                                    : nlohmann::ordered_json()},
+                           {"endTime", finished_us ? nlohmann::ordered_json(FormatTimestamp(finished_us, TimestampStyle::kIso))
+                                                   : nlohmann::ordered_json()},
+                           {"error", error.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(error)}};
+  auto results_json = nlohmann::ordered_json::array();
+  for (const auto& r : results) results_json.push_back({{"table", r.table}, {"version", r.version}, {"rows", r.rows}});
+  j["results"] = std::move(results_json);
+  return j.dump();
+}
+
+JobScheduler::JobScheduler(std::vector<JobConfig> jobs, JobRunner* runner, Clock* clock) : runner_(runner), clock_(clock) {
+  for (auto& j : jobs) {
+    Result<JobSchedule> s = j.schedule_kind == "every" ? JobSchedule::Every(j.every_us)
+                            : j.schedule_kind == "at"  ? JobSchedule::DailyAt(j.at)
+                                                       : JobSchedule::Cron(j.cron);
+    // The config loader validated the schedule; a failure here is a broken invariant.
+    if (!s.ok()) throw std::logic_error(fmt::format("job '{}': {}", j.name, s.status().message()));
+    JobState st{std::move(j), std::move(s).value(), 0, false, false, {}};
+    jobs_.push_back(std::move(st));
+  }
+}
+
+JobScheduler::~JobScheduler() {
+  StopAccepting();
+}
+
+Status JobScheduler::Start() {
+  std::int64_t now = clock_->NowMicros();
+  {
+    std::lock_guard lock(mu_);
+    for (std::size_t i = 0; i < jobs_.size(); ++i) {
+      JobState& j = jobs_[i];
+      j.next_due_us = j.schedule.NextAfter(now);
+      if (j.config.run_on_start) {
+        j.queued = true;
+        j.queued_run_id = "start__" + IsoMicros(now);
+        manual_.push_back(i);
+      }
+      spdlog::info("job '{}' scheduled {}; first run at {}", j.config.name, j.schedule.description(),
+                   FormatTimestamp(j.next_due_us, TimestampStyle::kSql));
+    }
+  }
+  thread_ = std::thread([this] { Loop(); });
+  return Status::Ok();
+}
+
+void JobScheduler::StopAccepting() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+    if (running_) runner_->Cancel();
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void JobScheduler::Stop() { StopAccepting(); }
+
+Result<std::string> JobScheduler::Trigger(const std::string& job) {
+  std::string id;
+  {
+    std::lock_guard lock(mu_);
+    auto it = std::find_if(jobs_.begin(), jobs_.end(), [&](const JobState& j) { return j.config.name == job; });
+    if (it == jobs_.end()) {
+      std::string names;
+      for (const auto& j : jobs_) names += (names.empty() ? "" : ", ") + j.config.name;
+      return NotFound(fmt::format("no job '{}' (jobs: {})", job, names.empty() ? "none" : names));
+    }
+    if (stopping_) return FailedPrecondition("the daemon is stopping");
+    if (it->running) return FailedPrecondition(fmt::format("job '{}' is running ({})", job, running_ ? running_->run_id : ""));
+    if (it->queued) return FailedPrecondition(fmt::format("job '{}' is already queued ({})", job, it->queued_run_id));
+    it->queued = true;
+    it->queued_run_id = "manual__" + IsoMicros(clock_->NowMicros());
+    id = it->queued_run_id;
+    manual_.push_back(static_cast<std::size_t>(it - jobs_.begin()));
+  }
+  cv_.notify_all();
+  return id;
+}
+
+void JobScheduler::Loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    std::int64_t now = clock_->NowMicros();
+    std::size_t idx = jobs_.size();
+    JobRun run;
+    if (!manual_.empty()) {
+      idx = manual_.front();
+      manual_.pop_front();
+      JobState& j = jobs_[idx];
+      j.queued = false;
+      run.run_id = j.queued_run_id;
+      run.trigger = run.run_id.rfind("start__", 0) == 0 ? "start" : "manual";
+      run.scheduled_us = now;
+    } else {
+      std::int64_t earliest = std::numeric_limits<std::int64_t>::max();
+      for (std::size_t i = 0; i < jobs_.size(); ++i) {
+        if (jobs_[i].next_due_us < earliest) {
+          earliest = jobs_[i].next_due_us;
+          idx = i;
+        }
+      }
+      if (idx == jobs_.size() || earliest > now) {
+        clock_->WaitUntil(cv_, lock, earliest, [this] { return stopping_ || !manual_.empty(); });
+        continue;
+      }
+      JobState& j = jobs_[idx];
+      run.trigger = "schedule";
+      run.scheduled_us = j.next_due_us;
+      run.run_id = "scheduled__" + IsoSeconds(j.next_due_us);
+      // Scheduled times that passed while earlier runs were going are not made up.
+      std::int64_t next = j.schedule.NextAfter(j.next_due_us);
+      std::int64_t missed = 0, first_missed = 0;
+      while (next <= now) {
+        if (missed++ == 0) first_missed = next;
+        next = j.schedule.NextAfter(next);
+      }
+      j.next_due_us = next;
+      if (missed > 0) {
+        JobRun skipped;
+        skipped.job = j.config.name;
+        skipped.run_id = "skipped__" + IsoSeconds(first_missed);
+        skipped.trigger = "schedule";
+        skipped.scheduled_us = first_missed;
+        skipped.started_us = skipped.finished_us = now;
+        skipped.status = "skipped";
+        skipped.error = fmt::format("{} scheduled run{} from {} skipped: an earlier run was still going", missed,
+                                    missed == 1 ? "" : "s", FormatTimestamp(first_missed, TimestampStyle::kSql));
+        spdlog::warn("job '{}': {}", j.config.name, skipped.error);
+        lock.unlock();
+        Finish(std::move(skipped));
+        lock.lock();
+      }
+    }
+    JobState& j = jobs_[idx];
+    run.job = j.config.name;
+    run.status = "running";
+    run.started_us = clock_->NowMicros();
+    j.running = true;
+    running_ = run;
+    JobConfig config = j.config;
+    lock.unlock();
+
+    spdlog::info("job '{}' run {} started", run.job, run.run_id);
+    Status st = runner_->Execute(config, &run);
+    run.finished_us = clock_->NowMicros();
+    if (st.ok()) {
+      run.status = "succeeded";
+      std::string tables;
+      for (const auto& r : run.results) tables += fmt::format("{}{} v{} ({} rows)", tables.empty() ? "" : ", ", r.table, r.version, r.rows);
+      spdlog::info("job '{}' run {} succeeded in {} ms: {}", run.job, run.run_id,
+                   (run.finished_us - run.started_us) / 1000, tables);
+    } else {
+      run.status = "failed";
+      run.error = st.ToString();
+      run.results.clear();
+      spdlog::error("job '{}' run {} failed: {}", run.job, run.run_id, run.error);
+    }
+    Finish(run);
+    lock.lock();
+    j.running = false;
+    running_.reset();
+  }
+}
+
+// Records a finished run: history table (failed and skipped runs; succeeded ones were committed
+// with their results) and the in-memory list.
+void JobScheduler::Finish(JobRun run) {
+  if (run.status != "succeeded") {
+    Status st = runner_->Record(run);
+    if (!st.ok()) spdlog::error("job '{}' run {}: could not record it in the job history: {}", run.job, run.run_id, st.ToString());
+  }
+  std::lock_guard lock(mu_);
+  recent_.push_back(std::move(run));
+  while (recent_.size() > 200) recent_.pop_front();
+}
+
+std::vector<JobRun> JobScheduler::RecentRuns() const {
+  std::lock_guard lock(mu_);
+  return std::vector<JobRun>(recent_.begin(), recent_.end());
+}
+
+std::optional<JobRun> JobScheduler::FindRun(const std::string& run_id) const {
+  std::lock_guard lock(mu_);
+  if (running_ && running_->run_id == run_id) return running_;
+  for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
+    if (it->run_id == run_id) return *it;
+  }
+  for (const auto& j : jobs_) {
+    if (j.queued && j.queued_run_id == run_id) {
+      JobRun r;
+      r.job = j.config.name;
+      r.run_id = run_id;
+      r.status = "queued";
+      return r;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string JobScheduler::StatusJson() const {
+  std::lock_guard lock(mu_);
+  auto out = nlohmann::ordered_json::array();
+  for (const auto& j : jobs_) {
+    nlohmann::ordered_json o{{"name", j.config.name},
+                             {"schedule", j.schedule.description()},
+                             {"nextRun", FormatTimestamp(j.next_due_us, TimestampStyle::kIso)},
+                             {"state", j.running ? "running" : (j.queued ? "queued" : "idle")}};
+    nlohmann::ordered_json last;
+    for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
+      if (it->job == j.config.name) {
+        last = nlohmann::ordered_json::parse(it->ToJson());
+        break;
+      }
+    }
+    o["lastRun"] = last;
+    out.push_back(std::move(o));
+  }
+  return out.dump();
+}
+
+}  // namespace pinstream

@@ -211,6 +211,7 @@ int Report(const DataDirOptions& dd, std::string queries_dir, const std::string&
   if (!session.ok()) return Fail(session.status());
   int rc = kExitOk;
   std::int64_t total_ns = 0;
+  std::size_t results = 0;
   for (const auto& f : files) {
     std::ifstream in(f, std::ios::binary);
     std::string sql((std::istreambuf_iterator<char>(in)), {});
@@ -225,6 +226,7 @@ int Report(const DataDirOptions& dd, std::string queries_dir, const std::string&
       std::string title = r.title.empty() ? f.stem().string() : r.title;
       std::printf("%s%s\n", format == "markdown" ? "### " : "== ", title.c_str());
       total_ns += r.elapsed.count();
+      ++results;
       PrintResult(r.rows, format, -1, 40, stdout);
       if (format == "table" || format == "markdown") {
         std::printf("(%zu row%s, %s)\n\n", r.rows.num_rows(), r.rows.num_rows() == 1 ? "" : "s", Elapsed(r.elapsed).c_str());
@@ -232,7 +234,8 @@ int Report(const DataDirOptions& dd, std::string queries_dir, const std::string&
       std::fflush(stdout);
     }
   }
-  std::fprintf(stderr, "%zu queries in %s\n", files.size(), Elapsed(std::chrono::nanoseconds(total_ns)).c_str());
+  std::fprintf(stderr, "%zu results from %zu query files in %s\n", results, files.size(),
+               Elapsed(std::chrono::nanoseconds(total_ns)).c_str());
   return rc;
 }
 

@@ -95,6 +95,28 @@ if [[ $what == pipeline || $what == all ]]; then
   echo "RATIO pin pipeline per core / bare simdjson parse (one core): $(value pin_pipeline_per_core_vs_bare_parse_ratio)"
 fi
 
+if [[ $what == sql || $what == all ]]; then
+  echo "== SQL (issue 7): the eight queries over 1M pin/geo/user rows — pinstream, SQLite native, pandas, DuckDB"
+  PINSTREAM_DATA_DIR="$tmp/base" PINSTREAM_INPUT="$PWD/../shared/data/pinterest" \
+    build/engine/cli/pinstream run conf/pinterest-files.yaml 2>"$tmp/base.log"
+  $B/sql_bench "$tmp/base/" "$tmp/sql" 1000000 | collect
+  /usr/bin/python3 bench/sql_pandas.py "$tmp/sql/csv" | collect
+  duck=skipped
+  if command -v npm >/dev/null && mkdir -p "$tmp/duck" && (cd "$tmp/duck" && npm install --silent @duckdb/node-api >/dev/null 2>&1); then
+    cp bench/sql_duckdb.mjs "$tmp/duck/"
+    root=$PWD
+    (cd "$tmp/duck" && node sql_duckdb.mjs "$tmp/sql/csv" "$root/conf/queries") | collect
+    duck=ran
+  else
+    echo "DuckDB: @duckdb/node-api did not install from npm here; its column stays empty"
+  fi
+  echo "RATIO pinstream SQL / SQLite on native tables (total): $(value sql_pinstream_vs_sqlite_native_ratio)"
+  echo "RATIO pinstream SQL / pandas (total):                 $(ratio "$(value sql_pinstream_total_s)" "$(value sql_pandas_total_s)")"
+  if [[ $duck == ran ]]; then
+    echo "RATIO pinstream SQL / DuckDB (total):                 $(ratio "$(value sql_pinstream_total_s)" "$(value sql_duckdb_total_s)")"
+  fi
+fi
+
 if [[ $what == runtime || $what == all ]]; then
   echo "RATIO runtime / bare simdjson parse: $(value runtime_vs_bare_parse_ratio)"
 fi

@@ -3,9 +3,11 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <span>
 #include <string_view>
 #include <unordered_map>
@@ -24,14 +26,23 @@ namespace pinstream::state::sql {
 
 struct LookupIndex {
   std::vector<RecordBatch> chunks;
-  std::vector<std::pair<std::int64_t, std::uint64_t>> ints;
-  std::vector<std::pair<double, std::uint64_t>> doubles;
-  std::vector<std::pair<std::string_view, std::uint64_t>> strings;
+  // Integer keys spanning a range at most 4× their count (ind: 0..n-1) use a direct table:
+  // the refs of key k are dense_refs[starts[k - base] .. starts[k - base + 1]).
+  bool dense = false;
+  std::int64_t base = 0;
+  std::vector<std::uint32_t> starts;
+  std::vector<std::uint64_t> dense_refs;
+  // Otherwise keys sorted (stable: equal keys keep table order) beside their refs.
+  std::vector<std::int64_t> int_keys;
+  std::vector<double> double_keys;
+  std::vector<std::string_view> string_keys;
+  std::vector<std::uint64_t> sorted_refs;
 };
 
 TableCatalog::~TableCatalog() = default;
 
 Status TableCatalog::BeginStatement() {
+  ++epoch_;
   snapshots_.clear();
   indexes_.clear();
   counters_ = ScanCounters();
@@ -245,27 +256,87 @@ bool RowPasses(const RecordBatch& b, std::size_t row, const std::vector<BoundFil
 // ---------------------------------------------------------------------------------------------
 // The virtual table and its cursor
 
+// A plan with what xFilter derives from it once: which fields to decode, in which order, and
+// where every virtual column lands in the decoded batch.
+struct PlanState {
+  std::string idx;
+  Plan plan;
+  std::vector<std::string> filter_names, rest_names, all_names;  // filter fields are decoded first
+  std::vector<int> field_pos;  // schema field → position in the decoded batch (-1: not decoded)
+  std::vector<int> vcol_pos;   // virtual column → position (-1: not decoded / version)
+  int key_field = -1;
+  std::uint64_t mask = 0;  // decoded fields (bit 63: any field ≥ 63), part of the index cache key
+};
+
 struct DeltaVtab : sqlite3_vtab {
   ModuleInfo* info = nullptr;
   std::vector<VCol> cols;
   int version_col = -1;
   Schema schema;  // at connect time
   std::int64_t rows_estimate = 1000;
-  std::unordered_map<std::string, Plan> plans;
+  std::unordered_map<std::string, std::unique_ptr<PlanState>> plans;
+  PlanState* last = nullptr;
 
-  const Plan& PlanFor(const char* idx) {
-    std::string key = idx ? idx : "";
+  PlanState* PlanFor(const char* idx) {
+    const char* key = idx ? idx : "";
+    if (last != nullptr && last->idx == key) return last;  // joins call xFilter once per outer row
     auto it = plans.find(key);
-    if (it == plans.end()) it = plans.emplace(key, DecodePlan(idx)).first;
-    return it->second;
+    if (it == plans.end()) it = plans.emplace(key, MakePlanState(key)).first;
+    last = it->second.get();
+    return last;
+  }
+
+  std::unique_ptr<PlanState> MakePlanState(const std::string& idx) const {
+    auto ps = std::make_unique<PlanState>();
+    ps->idx = idx;
+    ps->plan = DecodePlan(idx.c_str());
+    const Plan& plan = ps->plan;
+    const std::size_t nfields = schema.fields().size();
+    std::vector<bool> needed(nfields, false), placed(nfields, false);
+    for (std::size_t i = 0; i < cols.size(); ++i) {
+      bool used = i >= 63 ? (plan.used >> 63) & 1 : (plan.used >> i) & 1;
+      if (used && cols[i].kind != ColKind::kVersion) needed[static_cast<std::size_t>(cols[i].field)] = true;
+    }
+    std::vector<int> order;
+    auto place = [&](int f) {
+      if (!placed[static_cast<std::size_t>(f)]) {
+        placed[static_cast<std::size_t>(f)] = true;
+        order.push_back(f);
+      }
+    };
+    for (const auto& [vc, op] : plan.filters) place(cols[static_cast<std::size_t>(vc)].field);
+    std::size_t nfilter = order.size();
+    if (plan.lookup) {
+      ps->key_field = cols[static_cast<std::size_t>(plan.key_vcol)].field;
+      place(ps->key_field);
+    }
+    for (std::size_t f = 0; f < nfields; ++f) {
+      if (needed[f]) place(static_cast<int>(f));
+    }
+    ps->field_pos.assign(nfields, -1);
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      auto f = static_cast<std::size_t>(order[i]);
+      ps->field_pos[f] = static_cast<int>(i);
+      const std::string& name = schema.field(f).name;
+      (i < nfilter ? ps->filter_names : ps->rest_names).push_back(name);
+      ps->all_names.push_back(name);
+      ps->mask |= f >= 63 ? (1ULL << 63) : (1ULL << f);
+    }
+    ps->vcol_pos.assign(cols.size(), -1);
+    for (std::size_t i = 0; i < cols.size(); ++i) {
+      if (cols[i].kind != ColKind::kVersion) ps->vcol_pos[i] = ps->field_pos[static_cast<std::size_t>(cols[i].field)];
+    }
+    return ps;
   }
 };
 
 struct DeltaCursor : sqlite3_vtab_cursor {
+  // The statement's snapshot of the table, kept while the catalog epoch holds.
   std::shared_ptr<const TableSnapshot> snap;
+  std::uint64_t snap_epoch = ~0ULL;
+  std::int64_t snap_request = -2;  // -1 latest, else the version asked for
   std::int64_t version = 0;
-  std::vector<int> vcol_pos;  // virtual column → position in `batch` (-1: not decoded)
-  std::vector<std::string> filter_names, rest_names;
+  const PlanState* ps = nullptr;
   std::vector<BoundFilter> filters;
   // scan mode
   std::unique_ptr<TableScanCursor> scan;
@@ -275,9 +346,18 @@ struct DeltaCursor : sqlite3_vtab_cursor {
   std::int64_t chunk_no = -1;
   // lookup mode
   std::shared_ptr<LookupIndex> index;
-  std::vector<std::uint64_t> refs;  // matches of the key, in chunk order
+  const PlanState* index_plan = nullptr;
+  std::uint64_t index_epoch = ~0ULL;
+  std::int64_t index_version = -1;
+  std::span<const std::uint64_t> refs;  // matches of the key, in table order
   const RecordBatch* row_batch = nullptr;
   std::uint32_t row = 0;
+  std::uint64_t row_serial = 0;  // bumped on every move: keys the text cache below
+  // Text of timestamp columns already formatted for the current row (SQLite may read a column
+  // more than once per row, e.g. in both SELECT and GROUP BY).
+  std::vector<std::uint64_t> text_serial;
+  std::vector<std::array<char, 48>> text_buf;
+  std::vector<std::uint8_t> text_len;
   bool lookup = false;
   bool eof = true;
   ScanCounters* counters = nullptr;
@@ -486,6 +566,17 @@ bool Bind(const DeltaVtab* vt, int vc, Op op, sqlite3_value* v, BoundFilter* f) 
       if (t != SQLITE_TEXT) return false;
       f->cmp = ct == TypeId::kString ? BoundFilter::Cmp::kString : BoundFilter::Cmp::kTimestampText;
       f->s.assign(reinterpret_cast<const char*>(sqlite3_value_text(v)), static_cast<std::size_t>(sqlite3_value_bytes(v)));
+      if (ct == TypeId::kTimestamp) {
+        // A constant in the canonical text form orders exactly like its microseconds (a longer
+        // text with a fraction sorts after its whole second, as the later instant does), so the
+        // comparison can run on the integers instead of formatting every row.
+        auto us = ParseTimestamp(f->s);
+        char buf[48];
+        if (us.ok() && std::string_view(buf, FormatSqlTimestamp(*us, buf)) == f->s) {
+          f->cmp = BoundFilter::Cmp::kInt;
+          f->i = *us;
+        }
+      }
       return true;
     default:
       return false;
@@ -547,12 +638,12 @@ Status ScanAdvance(DeltaCursor* c) {
     ++c->counters->chunks_read;
     c->sel.clear();
     c->pos = 0;
-    if (c->filter_names.empty()) {
-      PS_ASSIGN_OR_RETURN(c->batch, c->scan->Decode(c->rest_names));
+    if (c->ps->filter_names.empty()) {
+      PS_ASSIGN_OR_RETURN(c->batch, c->scan->Decode(c->ps->rest_names));
       c->sel.resize(c->batch.num_rows());
       for (std::uint32_t i = 0; i < c->sel.size(); ++i) c->sel[i] = i;
     } else {
-      PS_ASSIGN_OR_RETURN(c->batch, c->scan->Decode(c->filter_names));
+      PS_ASSIGN_OR_RETURN(c->batch, c->scan->Decode(c->ps->filter_names));
       for (std::uint32_t i = 0; i < c->batch.num_rows(); ++i) {
         if (RowPasses(c->batch, i, c->filters)) c->sel.push_back(i);
       }
@@ -560,8 +651,8 @@ Status ScanAdvance(DeltaCursor* c) {
         ++c->counters->chunks_skipped;
         continue;
       }
-      if (!c->rest_names.empty()) {
-        PS_ASSIGN_OR_RETURN(RecordBatch rest, c->scan->Decode(c->rest_names));
+      if (!c->ps->rest_names.empty()) {
+        PS_ASSIGN_OR_RETURN(RecordBatch rest, c->scan->Decode(c->ps->rest_names));
         for (std::size_t i = 0; i < rest.num_columns(); ++i) c->batch.AddColumn(rest.name(i), std::move(rest.column(i)));
       }
     }
@@ -600,42 +691,88 @@ Result<std::shared_ptr<LookupIndex>> BuildIndex(const TableSnapshot& snap, const
     PS_ASSIGN_OR_RETURN(RecordBatch b, cur->Decode(names));
     idx->chunks.push_back(std::move(b));
   }
-  for (std::size_t ci = 0; ci < idx->chunks.size(); ++ci) {
-    const Column& k = idx->chunks[ci].column(static_cast<std::size_t>(key_pos));
-    for (std::size_t r = 0; r < k.size(); ++r) {
-      if (k.IsNull(r)) continue;
-      std::uint64_t ref = static_cast<std::uint64_t>(ci) << 32 | r;
-      switch (key_type) {
-        case TypeId::kDouble:
-          if (k.Double(r) == k.Double(r)) idx->doubles.emplace_back(k.Double(r), ref);
-          break;
-        case TypeId::kString:
-          idx->strings.emplace_back(k.Str(r), ref);
-          break;
-        default:
-          idx->ints.emplace_back(k.Int(r), ref);
+  ++counters->indexes_built;
+  auto for_each_key = [&](auto&& fn) {
+    for (std::size_t ci = 0; ci < idx->chunks.size(); ++ci) {
+      const Column& k = idx->chunks[ci].column(static_cast<std::size_t>(key_pos));
+      for (std::size_t r = 0; r < k.size(); ++r) {
+        if (!k.IsNull(r)) fn(k, r, static_cast<std::uint64_t>(ci) << 32 | r);
       }
     }
+  };
+  if (key_type != TypeId::kDouble && key_type != TypeId::kString) {
+    std::int64_t lo = std::numeric_limits<std::int64_t>::max(), hi = std::numeric_limits<std::int64_t>::min();
+    std::size_t count = 0;
+    for_each_key([&](const Column& k, std::size_t r, std::uint64_t) {
+      lo = std::min(lo, k.Int(r));
+      hi = std::max(hi, k.Int(r));
+      ++count;
+    });
+    if (count > 0 && static_cast<double>(hi) - static_cast<double>(lo) < 4.0 * static_cast<double>(count) + 1024) {
+      // Counting sort into the direct table (keeps table order within a key).
+      idx->dense = true;
+      idx->base = lo;
+      idx->starts.assign(static_cast<std::size_t>(hi - lo) + 2, 0);
+      for_each_key([&](const Column& k, std::size_t r, std::uint64_t) { ++idx->starts[static_cast<std::size_t>(k.Int(r) - lo) + 1]; });
+      for (std::size_t i = 1; i < idx->starts.size(); ++i) idx->starts[i] += idx->starts[i - 1];
+      idx->dense_refs.resize(count);
+      std::vector<std::uint32_t> fill(idx->starts.begin(), idx->starts.end() - 1);
+      for_each_key([&](const Column& k, std::size_t r, std::uint64_t ref) {
+        idx->dense_refs[fill[static_cast<std::size_t>(k.Int(r) - lo)]++] = ref;
+      });
+      return idx;
+    }
   }
-  // Stable: equal keys keep chunk order, so lookups return rows in table order.
-  std::stable_sort(idx->ints.begin(), idx->ints.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::stable_sort(idx->doubles.begin(), idx->doubles.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::stable_sort(idx->strings.begin(), idx->strings.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  ++counters->indexes_built;
+  std::vector<std::uint64_t> refs;
+  for_each_key([&](const Column&, std::size_t, std::uint64_t ref) { refs.push_back(ref); });
+  auto key_of = [&](std::uint64_t ref) -> const Column& {
+    return idx->chunks[static_cast<std::size_t>(ref >> 32)].column(static_cast<std::size_t>(key_pos));
+  };
+  auto row_of = [](std::uint64_t ref) { return static_cast<std::size_t>(ref & 0xFFFFFFFFu); };
+  switch (key_type) {
+    case TypeId::kDouble:
+      std::erase_if(refs, [&](std::uint64_t r) { return key_of(r).Double(row_of(r)) != key_of(r).Double(row_of(r)); });
+      std::stable_sort(refs.begin(), refs.end(),
+                       [&](std::uint64_t a, std::uint64_t b) { return key_of(a).Double(row_of(a)) < key_of(b).Double(row_of(b)); });
+      for (auto r : refs) idx->double_keys.push_back(key_of(r).Double(row_of(r)));
+      break;
+    case TypeId::kString:
+      std::stable_sort(refs.begin(), refs.end(),
+                       [&](std::uint64_t a, std::uint64_t b) { return key_of(a).Str(row_of(a)) < key_of(b).Str(row_of(b)); });
+      for (auto r : refs) idx->string_keys.push_back(key_of(r).Str(row_of(r)));
+      break;
+    default:
+      std::stable_sort(refs.begin(), refs.end(),
+                       [&](std::uint64_t a, std::uint64_t b) { return key_of(a).Int(row_of(a)) < key_of(b).Int(row_of(b)); });
+      for (auto r : refs) idx->int_keys.push_back(key_of(r).Int(row_of(r)));
+  }
+  idx->sorted_refs = std::move(refs);
   return idx;
 }
 
+// The refs of `key` in a sorted key column.
 template <typename K>
-void CollectRefs(const std::vector<std::pair<K, std::uint64_t>>& v, const K& key, std::vector<std::uint64_t>* out) {
-  auto lo = std::lower_bound(v.begin(), v.end(), key, [](const auto& p, const K& k) { return p.first < k; });
-  for (; lo != v.end() && lo->first == key; ++lo) out->push_back(lo->second);
+std::span<const std::uint64_t> EqualRange(const std::vector<K>& keys, const std::vector<std::uint64_t>& refs, const K& key) {
+  auto [lo, hi] = std::equal_range(keys.begin(), keys.end(), key);
+  return std::span<const std::uint64_t>(refs.data() + (lo - keys.begin()), static_cast<std::size_t>(hi - lo));
+}
+
+std::span<const std::uint64_t> LookupInt(const LookupIndex& idx, std::int64_t key) {
+  if (idx.dense) {
+    if (key < idx.base || key - idx.base >= static_cast<std::int64_t>(idx.starts.size()) - 1) return {};
+    auto k = static_cast<std::size_t>(key - idx.base);
+    return std::span<const std::uint64_t>(idx.dense_refs.data() + idx.starts[k], idx.starts[k + 1] - idx.starts[k]);
+  }
+  return EqualRange(idx.int_keys, idx.sorted_refs, key);
 }
 
 int Filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, sqlite3_value** argv) {
   auto* c = static_cast<DeltaCursor*>(cur);
   auto* vt = static_cast<DeltaVtab*>(cur->pVtab);
   TableCatalog* catalog = vt->info->catalog;
-  const Plan& plan = vt->PlanFor(idx_str);
+  const PlanState* ps = vt->PlanFor(idx_str);
+  const Plan& plan = ps->plan;
+  c->ps = ps;
   int a = 0;
   auto fail = [&](const std::string& msg) {
     SetError(cur->pVtab, msg);
@@ -660,121 +797,80 @@ int Filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, sqlite3
     return fail(fmt::format("{0}_at needs a version: SELECT ... FROM {0}_at(3), or a timestamp: {0}_at('2026-01-01 00:00:00')",
                             vt->info->table));
   }
-  auto snap = catalog->Snapshot(vt->info->table, version);
-  if (!snap.ok()) return fail(snap.status().message());
-  c->snap = *snap;
+  std::int64_t request = version.value_or(-1);
+  if (c->snap == nullptr || c->snap_epoch != catalog->epoch() || c->snap_request != request) {
+    auto snap = catalog->Snapshot(vt->info->table, version);
+    if (!snap.ok()) return fail(snap.status().message());
+    c->snap = std::move(snap).value();
+    c->snap_epoch = catalog->epoch();
+    c->snap_request = request;
+  }
   c->version = c->snap->version();
 
   sqlite3_value* key = plan.lookup && a < argc ? argv[a++] : nullptr;
   c->filters.clear();
-  std::vector<int> filter_fields;
   for (const auto& [vc, op] : plan.filters) {
     if (a >= argc) break;
     BoundFilter f;
     if (Bind(vt, vc, op, argv[a++], &f)) {
+      f.pos = ps->field_pos[static_cast<std::size_t>(vt->cols[static_cast<std::size_t>(vc)].field)];
       c->filters.push_back(std::move(f));
-      filter_fields.push_back(vt->cols[static_cast<std::size_t>(vc)].field);
     }
-  }
-
-  // The fields to decode: filter fields first (decoded before the others), then the rest.
-  const std::size_t nfields = vt->schema.fields().size();
-  std::vector<bool> needed(nfields, false);
-  for (std::size_t i = 0; i < vt->cols.size(); ++i) {
-    bool used = i >= 63 ? (plan.used >> 63) & 1 : (plan.used >> i) & 1;
-    if (used && vt->cols[i].kind != ColKind::kVersion) needed[static_cast<std::size_t>(vt->cols[i].field)] = true;
-  }
-  int key_field = plan.lookup ? vt->cols[static_cast<std::size_t>(plan.key_vcol)].field : -1;
-  std::vector<int> order;
-  std::vector<bool> placed(nfields, false);
-  for (int f : filter_fields) {
-    if (!placed[static_cast<std::size_t>(f)]) {
-      placed[static_cast<std::size_t>(f)] = true;
-      order.push_back(f);
-    }
-  }
-  std::size_t nfilter = order.size();
-  if (key_field >= 0 && !placed[static_cast<std::size_t>(key_field)]) {
-    placed[static_cast<std::size_t>(key_field)] = true;
-    order.push_back(key_field);
-  }
-  for (std::size_t f = 0; f < nfields; ++f) {
-    if (needed[f] && !placed[f]) {
-      placed[f] = true;
-      order.push_back(static_cast<int>(f));
-    }
-  }
-  std::vector<int> field_pos(nfields, -1);
-  c->filter_names.clear();
-  c->rest_names.clear();
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    field_pos[static_cast<std::size_t>(order[i])] = static_cast<int>(i);
-    const std::string& name = vt->schema.field(static_cast<std::size_t>(order[i])).name;
-    (i < nfilter ? c->filter_names : c->rest_names).push_back(name);
-  }
-  for (auto& f : c->filters) f.pos = field_pos[static_cast<std::size_t>(vt->schema.FieldIndex(f.field))];
-  c->vcol_pos.assign(vt->cols.size(), -1);
-  for (std::size_t i = 0; i < vt->cols.size(); ++i) {
-    if (vt->cols[i].kind != ColKind::kVersion) c->vcol_pos[i] = field_pos[static_cast<std::size_t>(vt->cols[i].field)];
   }
 
   c->eof = false;
+  ++c->row_serial;
   c->pos = 0;
   c->chunk_no = -1;
-  c->index.reset();
   c->scan.reset();
-  c->refs.clear();
+  c->refs = {};
+  c->lookup = false;
 
   // Lookup: only when the key converts exactly to the column's type (else scan; SQLite filters).
-  c->lookup = false;
   if (plan.lookup && key != nullptr) {
     const VCol& kc = vt->cols[static_cast<std::size_t>(plan.key_vcol)];
     TypeId kt = kc.kind == ColKind::kEpoch ? TypeId::kInt64 : kc.type;
     int t = sqlite3_value_type(key);
-    bool ok = false;
-    if ((kt == TypeId::kInt64 || kt == TypeId::kBool) && kc.kind != ColKind::kField && t == SQLITE_INTEGER) ok = true;
-    if ((kt == TypeId::kInt64 || kt == TypeId::kBool) && kc.kind == ColKind::kField &&
-        (t == SQLITE_INTEGER || (t == SQLITE_FLOAT && sqlite3_value_double(key) == std::floor(sqlite3_value_double(key)) &&
-                                 std::fabs(sqlite3_value_double(key)) < 9.0e15)))
-      ok = true;
-    if (kt == TypeId::kDouble && (t == SQLITE_INTEGER || t == SQLITE_FLOAT)) ok = true;
-    if (kt == TypeId::kString && t == SQLITE_TEXT) ok = true;
     if (t == SQLITE_NULL) {  // `col = NULL` is never true
       c->eof = true;
       return SQLITE_OK;
     }
+    bool integral_float = t == SQLITE_FLOAT && sqlite3_value_double(key) == std::floor(sqlite3_value_double(key)) &&
+                          std::fabs(sqlite3_value_double(key)) < 9.0e15;
+    bool ok = false;
+    if (kt == TypeId::kInt64 || kt == TypeId::kBool) ok = t == SQLITE_INTEGER || (kc.kind == ColKind::kField && integral_float);
+    if (kt == TypeId::kDouble) ok = t == SQLITE_INTEGER || t == SQLITE_FLOAT;
+    if (kt == TypeId::kString) ok = t == SQLITE_TEXT;
     if (ok) {
-      std::uint64_t mask = 0;
-      for (int f : order) mask |= f >= 63 ? (1ULL << 63) : (1ULL << f);
-      TableCatalog::IndexKey ikey{vt->info->table, c->version, key_field, mask};
-      auto index = catalog->FindIndex(ikey);
-      if (!index) {
-        std::vector<std::string> names = c->filter_names;
-        names.insert(names.end(), c->rest_names.begin(), c->rest_names.end());
-        TypeId stored = kt == TypeId::kBool ? TypeId::kInt64 : kt;
-        auto built = BuildIndex(*c->snap, names, field_pos[static_cast<std::size_t>(key_field)], stored,
-                                c->counters);
-        if (!built.ok()) return fail(built.status().message());
-        index = *built;
-        catalog->PutIndex(ikey, index);
+      if (c->index == nullptr || c->index_plan != ps || c->index_epoch != catalog->epoch() || c->index_version != c->version) {
+        TableCatalog::IndexKey ikey{vt->info->table, c->version, ps->key_field, ps->mask};
+        auto index = catalog->FindIndex(ikey);
+        if (!index) {
+          TypeId stored = kt == TypeId::kBool ? TypeId::kInt64 : kt;
+          auto built = BuildIndex(*c->snap, ps->all_names, ps->field_pos[static_cast<std::size_t>(ps->key_field)], stored,
+                                  c->counters);
+          if (!built.ok()) return fail(built.status().message());
+          index = *built;
+          catalog->PutIndex(ikey, index);
+        }
+        c->index = std::move(index);
+        c->index_plan = ps;
+        c->index_epoch = catalog->epoch();
+        c->index_version = c->version;
       }
-      c->index = index;
       c->lookup = true;
       switch (kt) {
         case TypeId::kDouble:
-          CollectRefs(index->doubles, sqlite3_value_double(key), &c->refs);
+          c->refs = EqualRange(c->index->double_keys, c->index->sorted_refs, sqlite3_value_double(key));
           break;
         case TypeId::kString:
-          CollectRefs(index->strings,
-                      std::string_view(reinterpret_cast<const char*>(sqlite3_value_text(key)),
-                                       static_cast<std::size_t>(sqlite3_value_bytes(key))),
-                      &c->refs);
+          c->refs = EqualRange(c->index->string_keys, c->index->sorted_refs,
+                               std::string_view(reinterpret_cast<const char*>(sqlite3_value_text(key)),
+                                                static_cast<std::size_t>(sqlite3_value_bytes(key))));
           break;
-        default: {
-          std::int64_t k = t == SQLITE_INTEGER ? sqlite3_value_int64(key)
-                                               : static_cast<std::int64_t>(sqlite3_value_double(key));
-          CollectRefs(index->ints, k, &c->refs);
-        }
+        default:
+          c->refs = LookupInt(*c->index, t == SQLITE_INTEGER ? sqlite3_value_int64(key)
+                                                             : static_cast<std::int64_t>(sqlite3_value_double(key)));
       }
       LookupAdvance(c);
       return SQLITE_OK;
@@ -791,7 +887,6 @@ int Filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, sqlite3
                                                     return keep;
                                                   });
   c->sel.clear();
-  c->pos = 0;
   Status st = ScanAdvance(c);
   if (!st.ok()) return fail(st.message());
   return SQLITE_OK;
@@ -799,6 +894,7 @@ int Filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, sqlite3
 
 int Next(sqlite3_vtab_cursor* cur) {
   auto* c = static_cast<DeltaCursor*>(cur);
+  ++c->row_serial;
   if (c->lookup) {
     ++c->pos;
     LookupAdvance(c);
@@ -822,7 +918,7 @@ int ColumnValue(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) {
     sqlite3_result_int64(ctx, c->version);
     return SQLITE_OK;
   }
-  int pos = c->vcol_pos[static_cast<std::size_t>(i)];
+  int pos = c->ps == nullptr ? -1 : c->ps->vcol_pos[static_cast<std::size_t>(i)];
   if (pos < 0 || c->row_batch == nullptr) {
     sqlite3_result_null(ctx);
     return SQLITE_OK;
@@ -852,9 +948,17 @@ int ColumnValue(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) {
       break;
     }
     case TypeId::kTimestamp: {
-      char buf[48];
-      std::size_t n = FormatSqlTimestamp(col.Int(r), buf);
-      sqlite3_result_text(ctx, buf, static_cast<int>(n), SQLITE_TRANSIENT);
+      auto k = static_cast<std::size_t>(i);
+      if (c->text_serial.size() <= k) {
+        c->text_serial.resize(k + 1, ~0ULL);
+        c->text_buf.resize(k + 1);
+        c->text_len.resize(k + 1);
+      }
+      if (c->text_serial[k] != c->row_serial) {
+        c->text_len[k] = static_cast<std::uint8_t>(FormatSqlTimestamp(col.Int(r), c->text_buf[k].data()));
+        c->text_serial[k] = c->row_serial;
+      }
+      sqlite3_result_text(ctx, c->text_buf[k].data(), c->text_len[k], SQLITE_TRANSIENT);
       break;
     }
     case TypeId::kDoubleArray: {

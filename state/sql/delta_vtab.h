@@ -53,12 +53,15 @@ class TableCatalog {
   void PutIndex(const IndexKey& key, std::shared_ptr<LookupIndex> index);
 
   ScanCounters& counters() { return counters_; }
+  // Bumped by every BeginStatement: cursors keep their snapshot and index while it holds.
+  std::uint64_t epoch() const { return epoch_; }
 
  private:
   Store* store_;
   std::map<std::pair<std::string, std::int64_t>, std::shared_ptr<const TableSnapshot>> snapshots_;  // version -1 = latest
   std::map<IndexKey, std::shared_ptr<LookupIndex>> indexes_;
   ScanCounters counters_;
+  std::uint64_t epoch_ = 0;
 };
 
 // Registers the modules `table` and `table_at` (unless another table has that name).

@@ -154,9 +154,44 @@ bool ReadTimestamp(sqlite3_context* ctx, sqlite3_value* v, std::int64_t* us, boo
 
 enum class Part { kYear, kMonth, kDay, kHour, kMinute, kSecond };
 
+// The canonical text form that pinstream's tables produce — 'YYYY-MM-DD HH:MM:SS[.ffffff]' —
+// read field by field without a full parse. False for anything else (then ParseTimestamp
+// decides, errors included).
+bool CanonicalParts(sqlite3_value* v, int parts[6]) {
+  if (sqlite3_value_type(v) != SQLITE_TEXT) return false;
+  int n = sqlite3_value_bytes(v);
+  const auto* t = reinterpret_cast<const char*>(sqlite3_value_text(v));
+  if (n != 19 && n != 26) return false;
+  static const char kShape[] = "dddd-dd-dd dd:dd:dd.dddddd";
+  for (int i = 0; i < n; ++i) {
+    if (kShape[i] == 'd' ? (t[i] < '0' || t[i] > '9') : t[i] != kShape[i]) return false;
+  }
+  auto num = [&](int at, int len) {
+    int x = 0;
+    for (int i = 0; i < len; ++i) x = x * 10 + (t[at + i] - '0');
+    return x;
+  };
+  parts[0] = num(0, 4);
+  parts[1] = num(5, 2);
+  parts[2] = num(8, 2);
+  parts[3] = num(11, 2);
+  parts[4] = num(14, 2);
+  parts[5] = num(17, 2);
+  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (parts[1] < 1 || parts[1] > 12 || parts[3] > 23 || parts[4] > 59 || parts[5] > 59) return false;
+  bool leap = (parts[0] % 4 == 0 && parts[0] % 100 != 0) || parts[0] % 400 == 0;
+  int days = kDays[parts[1] - 1] + (parts[1] == 2 && leap ? 1 : 0);
+  return parts[2] >= 1 && parts[2] <= days;
+}
+
 template <Part P>
 void DatePart(sqlite3_context* ctx, int, sqlite3_value** argv) {
   static const char* kNames[] = {"year", "month", "day", "hour", "minute", "second"};
+  int parts[6];
+  if (CanonicalParts(argv[0], parts)) {
+    sqlite3_result_int(ctx, parts[static_cast<int>(P)]);
+    return;
+  }
   std::int64_t us = 0;
   bool null = false;
   if (!ReadTimestamp(ctx, argv[0], &us, &null, kNames[static_cast<int>(P)])) return;

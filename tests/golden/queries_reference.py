@@ -77,53 +77,91 @@ def top_ties(df, group, count_col):
     return df[df[count_col] == best]
 
 
-def expected(pin, geo, user):
+# One function per result of `pinstream report` (q3 has two), each from the three cleaned
+# tables, doing its own joins (so that bench/sql_pandas.py can time them one by one).
+def q1(pin, geo, user):
     pg = pin.merge(geo, on="ind", how="inner")
-    pu = pin.merge(user, on="ind", how="inner")
-    res = []
-
     c = pg.groupby(["country", "category"], dropna=False).size().reset_index(name="category_count")
-    res.append(records(sort(top_ties(c, "country", "category_count"), ["country", "category"]),
-                       ["country", "category", "category_count"]))
+    return records(sort(top_ties(c, "country", "category_count"), ["country", "category"]),
+                   ["country", "category", "category_count"])
 
-    q2 = pg.assign(post_year=pg["timestamp"].map(year))
-    q2 = q2[(q2["post_year"] >= 2018) & (q2["post_year"] <= 2022)]
-    c = q2.groupby(["post_year", "category"], dropna=False).size().reset_index(name="category_count")
-    res.append(records(sort(c, ["post_year", "category"]), ["post_year", "category", "category_count"]))
 
+def q2(pin, geo, user):
+    pg = pin.merge(geo, on="ind", how="inner")
+    q = pg.assign(post_year=pg["timestamp"].map(year))
+    q = q[(q["post_year"] >= 2018) & (q["post_year"] <= 2022)]
+    c = q.groupby(["post_year", "category"], dropna=False).size().reset_index(name="category_count")
+    return records(sort(c, ["post_year", "category"]), ["post_year", "category", "category_count"])
+
+
+def q3a(pin, geo, user):
+    pg = pin.merge(geo, on="ind", how="inner")
     f = pg[pg["follower_count"].notna()]
     best = f.groupby("country", dropna=False)["follower_count"].transform("max")
-    q3a = f[f["follower_count"] == best][["country", "poster_name", "follower_count"]].drop_duplicates()
-    res.append(records(sort(q3a, ["country", "poster_name"]), ["country", "poster_name", "follower_count"]))
+    q = f[f["follower_count"] == best][["country", "poster_name", "follower_count"]].drop_duplicates()
+    return records(sort(q, ["country", "poster_name"]), ["country", "poster_name", "follower_count"])
 
+
+def q3b(pin, geo, user):
+    pg = pin.merge(geo, on="ind", how="inner")
+    f = pg[pg["follower_count"].notna()]
     top = f.groupby("country", dropna=False)["follower_count"].max().reset_index()
-    q3b = top[top["follower_count"] == top["follower_count"].max()]
-    res.append(records(sort(q3b, ["country"]), ["country", "follower_count"]))
+    q = top[top["follower_count"] == top["follower_count"].max()]
+    return records(sort(q, ["country"]), ["country", "follower_count"])
 
-    pu = pu.assign(age_group=pu["age"].map(age_group))
+
+def with_age_group(pin, user):
+    pu = pin.merge(user, on="ind", how="inner")
+    return pu.assign(age_group=pu["age"].map(age_group))
+
+
+def q4(pin, geo, user):
+    pu = with_age_group(pin, user)
     c = pu.groupby(["age_group", "category"], dropna=False).size().reset_index(name="category_count")
-    res.append(records(sort(top_ties(c, "age_group", "category_count"), ["age_group", "category"]),
-                       ["age_group", "category", "category_count"]))
+    return records(sort(top_ties(c, "age_group", "category_count"), ["age_group", "category"]),
+                   ["age_group", "category", "category_count"])
 
+
+def q5(pin, geo, user):
+    pu = with_age_group(pin, user)
     m = pu.groupby("age_group", dropna=False)["follower_count"].agg(lambda s: median(list(s))).reset_index(
         name="median_follower_count")
-    res.append(records(sort(m, ["age_group"]), ["age_group", "median_follower_count"]))
+    return records(sort(m, ["age_group"]), ["age_group", "median_follower_count"])
 
+
+def q6(pin, geo, user):
     u = user.assign(post_year=user["date_joined"].map(year))
     u = u[(u["post_year"] >= 2015) & (u["post_year"] <= 2020)]
     c = u.groupby("post_year").size().reset_index(name="number_users_joined")
-    res.append(records(sort(c, ["post_year"]), ["post_year", "number_users_joined"]))
+    return records(sort(c, ["post_year"]), ["post_year", "number_users_joined"])
 
+
+def joined_2015_2020(pin, user):
+    pu = with_age_group(pin, user)
     pj = pu.assign(post_year=pu["date_joined"].map(year))
-    pj = pj[(pj["post_year"] >= 2015) & (pj["post_year"] <= 2020)]
+    return pj[(pj["post_year"] >= 2015) & (pj["post_year"] <= 2020)]
+
+
+def q7(pin, geo, user):
+    pj = joined_2015_2020(pin, user)
     m = pj.groupby("post_year")["follower_count"].agg(lambda s: median(list(s))).reset_index(
         name="median_follower_count")
-    res.append(records(sort(m, ["post_year"]), ["post_year", "median_follower_count"]))
+    return records(sort(m, ["post_year"]), ["post_year", "median_follower_count"])
 
+
+def q8(pin, geo, user):
+    pj = joined_2015_2020(pin, user)
     m = pj.groupby(["age_group", "post_year"])["follower_count"].agg(lambda s: median(list(s))).reset_index(
         name="median_follower_count")
-    res.append(records(sort(m, ["age_group", "post_year"]), ["age_group", "post_year", "median_follower_count"]))
-    return res
+    return records(sort(m, ["age_group", "post_year"]), ["age_group", "post_year", "median_follower_count"])
+
+
+QUERIES = [("Q1", q1), ("Q2", q2), ("Q3 (a)", q3a), ("Q3 (b)", q3b), ("Q4", q4), ("Q5", q5), ("Q6", q6),
+           ("Q7", q7), ("Q8", q8)]
+
+
+def expected(pin, geo, user):
+    return [fn(pin, geo, user) for _, fn in QUERIES]
 
 
 def actual(binary, data_dir, queries):

@@ -221,6 +221,10 @@ TEST_F(SqlSessionTest, DateFunctions) {
   EXPECT_EQ(One(*s, "SELECT year(NULL)"), "null");
   EXPECT_EQ(One(*s, "SELECT concat_ws(' ', 'a', NULL, 'b')"), "a b");
   EXPECT_NE(Error(*s, "SELECT year('2020:08:28 03:52:47')").find("year:"), std::string::npos);
+  // The canonical text form is read directly; invalid dates in that shape still fail.
+  EXPECT_EQ(One(*s, "SELECT year('2020-02-29 10:00:00.500000') || '-' || day('2020-02-29 10:00:00.500000')"), "2020-29");
+  EXPECT_NE(Error(*s, "SELECT year('2021-02-29 00:00:00')").find("year:"), std::string::npos);
+  EXPECT_NE(Error(*s, "SELECT month('2021-13-01 00:00:00')").find("month:"), std::string::npos);
 }
 
 TEST_F(SqlSessionTest, PushedDownFiltersGiveSQLitesAnswerAndSkipData) {

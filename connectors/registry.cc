@@ -2,6 +2,8 @@
 
 #include "connectors/file/file_source.h"
 #include "connectors/http/http_source.h"
+#include "connectors/kafka/kafka_sink.h"
+#include "connectors/kafka/kafka_source.h"
 #include "connectors/sinks/console_sink.h"
 #include "connectors/sinks/delta_sink.h"
 #include "connectors/sinks/jsonl_sink.h"
@@ -13,11 +15,14 @@ void RegisterConnectors(Registries& reg, ConnectorEnv* env) {
   reg.sources.Register("file", "a directory of .jsonl/.json/.csv files", ParseFileSource);
   reg.sources.Register("http", "a topic (Kafka REST) or stream (Kinesis) of the HTTP source log",
                        [env](const ConfigNode& n) { return ParseHttpSource(n, env); });
+  reg.sources.Register("kafka", "Kafka topics (offsets in the checkpoint; consumer groups)", ParseKafkaSource);
   // Sinks
   reg.sinks.Register("delta", "an append-only versioned table in the store",
                      [env](const ConfigNode& n) { return ParseDeltaSink(n, env); });
   reg.sinks.Register("jsonl", "JSON Lines files, one per batch", ParseJsonlSink);
   reg.sinks.Register("console", "print batches to standard output", ParseConsoleSink);
+  reg.sinks.Register("kafka", "JSON messages on a Kafka topic (at-least-once, or exactly-once transactional)",
+                     ParseKafkaSink);
 }
 
 }  // namespace pinstream::connectors

@@ -50,6 +50,15 @@ Result<BatchPlan> MicroBatchPlanner::PlanNext(std::int64_t batch_id, std::int64_
       auto d = done.find(part);
       if (d != done.end()) {
         start = d->second;
+        // The source may resume elsewhere (a consumer group hands the partition back after
+        // another member advanced it; records deleted by retention are skipped). Recorded like a
+        // new partition's start, so that a replay of this batch starts there too.
+        auto resume = ns.source->ResumeOffset(part, start);
+        if (!resume.ok()) return resume.status().WithContext(fmt::format("source '{}' partition '{}'", ns.name, part));
+        if (resume->has_value() && **resume != start) {
+          start = **resume;
+          plan.offsets.new_partition_starts[ns.name][part] = start;
+        }
       } else {
         auto init = ns.source->InitialOffset(part);
         if (!init.ok()) return init.status().WithContext(fmt::format("source '{}' partition '{}'", ns.name, part));
@@ -128,7 +137,13 @@ Result<BatchPlan> MicroBatchPlanner::PlanNext(std::int64_t batch_id, std::int64_
   // New partitions that got no range this time are not "started" yet: forget their start so that
   // they are planned afresh (and recorded) when they are read.
   for (auto& [name, starts] : plan.offsets.new_partition_starts) {
+    auto cit = committed.find(name);
     for (auto it = starts.begin(); it != starts.end();) {
+      // A moved start of a partition read before stays recorded (its end moved with it).
+      if (cit != committed.end() && cit->second.count(it->first)) {
+        ++it;
+        continue;
+      }
       bool planned = std::any_of(plan.ranges.begin(), plan.ranges.end(), [&](const PlannedRange& r) {
         return sources_[r.source_index].name == name && r.range.partition == it->first;
       });
@@ -156,7 +171,13 @@ Result<BatchPlan> MicroBatchPlanner::PlanFromLog(const OffsetLogEntry& entry, co
     for (const auto& [part, end] : eit->second) {
       std::int64_t start;
       bool found = false;
-      if (previous != nullptr) {
+      // An explicitly recorded start (a new partition, or a moved one) wins over the previous end.
+      auto ns_it = entry.new_partition_starts.find(ns.name);
+      if (ns_it != entry.new_partition_starts.end() && ns_it->second.count(part)) {
+        start = ns_it->second.at(part);
+        found = true;
+      }
+      if (!found && previous != nullptr) {
         auto ps = previous->sources.find(ns.name);
         if (ps != previous->sources.end()) {
           auto pp = ps->second.find(part);
@@ -164,13 +185,6 @@ Result<BatchPlan> MicroBatchPlanner::PlanFromLog(const OffsetLogEntry& entry, co
             start = pp->second;
             found = true;
           }
-        }
-      }
-      if (!found) {
-        auto ns_it = entry.new_partition_starts.find(ns.name);
-        if (ns_it != entry.new_partition_starts.end() && ns_it->second.count(part)) {
-          start = ns_it->second.at(part);
-          found = true;
         }
       }
       if (!found) {

@@ -41,6 +41,7 @@ std::string QueryProgress::ToJson() const {
     o["endOffset"] = Offsets(s.end_offset);
     o["latestOffset"] = Offsets(s.latest_offset);
     o["numInputRows"] = s.num_input_rows;
+    if (!s.metrics.empty()) o["metrics"] = s.metrics;  // Spark's ReportsSourceMetrics
     o["inputRowsPerSecond"] = num_input_rows > 0 ? input_rows_per_second * s.num_input_rows / num_input_rows : 0.0;
     o["processedRowsPerSecond"] = secs > 0 ? s.num_input_rows / secs : 0.0;
     srcs.push_back(std::move(o));

@@ -28,6 +28,7 @@ struct SourceProgress {
   std::string description;
   PartitionOffsets start_offset, end_offset, latest_offset;
   std::int64_t num_input_rows = 0;
+  std::map<std::string, std::string> metrics;  // source-specific (Kafka: offsets behind, data loss)
 };
 
 struct QueryProgress {

@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +82,17 @@ class Source {
     return std::int64_t{0};
   }
 
+  // Where to resume a partition the query has read up to `committed_end`: nullopt (or the same
+  // offset) to go on from there. A Kafka consumer group member returns the group's committed
+  // offset when another member advanced the partition meanwhile; a source that skips records
+  // deleted by retention returns the first offset still there. The planner records a moved start
+  // in the offset log, so a replay of the batch starts there too.
+  virtual Result<std::optional<std::int64_t>> ResumeOffset(const std::string& partition, std::int64_t committed_end) {
+    (void)partition;
+    (void)committed_end;
+    return std::optional<std::int64_t>();
+  }
+
   // True when end - start is the number of records in a range (log-like sources). When false,
   // the engine asks LimitRange() to cap a range by record count.
   virtual bool OffsetsCountRecords() const { return true; }
@@ -108,6 +120,10 @@ class Source {
   }
 
   virtual void OnBatchCommitted(const PartitionOffsets& committed_ends) { (void)committed_ends; }
+
+  // Source-specific numbers for the batch's progress report ("metrics" of a source in Spark's
+  // StreamingQueryProgress), e.g. Kafka's maxOffsetsBehindLatest.
+  virtual std::map<std::string, std::string> ProgressMetrics() const { return {}; }
 };
 
 }  // namespace pinstream

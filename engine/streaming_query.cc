@@ -372,6 +372,7 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
     auto l = plan.latest.find(sp.name);
     if (l != plan.latest.end()) sp.latest_offset = l->second;
     sp.num_input_rows = rows_per_source[i];
+    sp.metrics = sources_[i]->ProgressMetrics();
     p.sources.push_back(std::move(sp));
   }
 

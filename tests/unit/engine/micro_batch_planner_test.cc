@@ -100,6 +100,47 @@ TEST_F(PlannerTest, ReplayReadsExactlyTheLoggedRange) {
   EXPECT_EQ(plan->ranges[1].range.end, 2);
 }
 
+// A source that resumes partition "0" elsewhere (a consumer group's committed offset).
+class ResumingSource : public FakeSource {
+ public:
+  using FakeSource::FakeSource;
+  Result<std::optional<std::int64_t>> ResumeOffset(const std::string& partition, std::int64_t committed_end) override {
+    if (partition == "0" && resume >= 0) return std::optional<std::int64_t>(std::max(resume, committed_end));
+    return std::optional<std::int64_t>();
+  }
+  std::int64_t resume = -1;
+};
+
+TEST_F(PlannerTest, AMovedStartIsPlannedRecordedAndReplayed) {
+  Fill("0", 20);
+  Fill("1", 5);
+  ResumingSource src(data_);
+  src.resume = 15;
+  MicroBatchPlanner planner({{"s", &src}}, 0);
+  std::map<std::string, PartitionOffsets> committed{{"s", {{"0", 7}, {"1", 5}}}};
+  auto plan = planner.PlanNext(4, 1000, committed, nullptr, true);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->ranges.size(), 1u);
+  EXPECT_EQ(plan->ranges[0].range.start, 15);
+  EXPECT_EQ(plan->ranges[0].range.end, 20);
+  EXPECT_EQ(plan->offsets.new_partition_starts["s"]["0"], 15);
+  // The replay of the logged batch starts at the moved start, not at the previous end.
+  OffsetLogEntry prev;
+  prev.batch_id = 3;
+  prev.sources["s"] = {{"0", 7}, {"1", 5}};
+  auto replay = planner.PlanFromLog(plan->offsets, &prev);
+  ASSERT_TRUE(replay.ok());
+  ASSERT_EQ(replay->ranges.size(), 1u);
+  EXPECT_EQ(replay->ranges[0].range.start, 15);
+  // Moved past everything there is: nothing to read, but the end moves and stays recorded.
+  src.resume = 20;
+  auto empty = planner.PlanNext(5, 1000, committed, nullptr, true);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->ranges.empty());
+  EXPECT_EQ(empty->offsets.sources["s"]["0"], 20);
+  EXPECT_EQ(empty->offsets.new_partition_starts["s"]["0"], 20);
+}
+
 TEST(OffsetLogTest, SerializesLikeSparkAndRoundTrips) {
   OffsetLogEntry e;
   e.batch_id = 7;

@@ -1,0 +1,47 @@
+#include "connectors/kafka/kafka_mock.h"
+
+#include <librdkafka/rdkafka.h>  // before rdkafka_mock.h, which needs it
+#include <librdkafka/rdkafka_mock.h>
+
+#include <fmt/format.h>
+
+#include "connectors/kafka/kafka_client.h"
+
+namespace pinstream::connectors::kafka {
+
+struct MockKafkaCluster::Impl {
+  KafkaPtr owner;  // the handle librdkafka keeps the cluster's bookkeeping on
+  rd_kafka_mock_cluster_t* cluster = nullptr;
+  ~Impl() {
+    if (cluster != nullptr) rd_kafka_mock_cluster_destroy(cluster);  // before its owner handle
+  }
+};
+
+Result<std::unique_ptr<MockKafkaCluster>> MockKafkaCluster::Start(int brokers) {
+  std::unique_ptr<MockKafkaCluster> m(new MockKafkaCluster());
+  m->impl_ = std::make_unique<Impl>();
+  PS_ASSIGN_OR_RETURN(auto conf, MakeConf({{"client.id", "pinstream-kafka-mock"}, {"log_level", "3"}}));
+  PS_ASSIGN_OR_RETURN(m->impl_->owner, NewClient(RD_KAFKA_PRODUCER, std::move(conf)));
+  m->impl_->cluster = rd_kafka_mock_cluster_new(m->impl_->owner.get(), brokers);
+  if (m->impl_->cluster == nullptr) return Internal("librdkafka could not start a mock cluster");
+  return m;
+}
+
+MockKafkaCluster::~MockKafkaCluster() = default;
+
+std::string MockKafkaCluster::bootstrap_servers() const { return rd_kafka_mock_cluster_bootstraps(impl_->cluster); }
+
+Status MockKafkaCluster::CreateTopic(const std::string& topic, int partitions) {
+  return KafkaStatus(rd_kafka_mock_topic_create(impl_->cluster, topic.c_str(), partitions, 1),
+                     fmt::format("creating topic '{}' on the mock cluster", topic));
+}
+
+Status MockKafkaCluster::SetBrokersDown() {
+  return KafkaStatus(rd_kafka_mock_broker_set_down(impl_->cluster, -1), "setting the mock brokers down");
+}
+
+Status MockKafkaCluster::SetBrokersUp() {
+  return KafkaStatus(rd_kafka_mock_broker_set_up(impl_->cluster, -1), "setting the mock brokers up");
+}
+
+}  // namespace pinstream::connectors::kafka

@@ -1,0 +1,611 @@
+#include "connectors/kafka/kafka_source.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "connectors/kafka/kafka_client.h"
+#include "engine/metrics.h"
+#include "engine/time_util.h"
+
+namespace pinstream::connectors {
+
+namespace {
+
+using kafka::KafkaPtr;
+using kafka::KafkaStatus;
+using kafka::PartitionListPtr;
+
+constexpr int kMetadataTimeoutMs = 10'000;
+
+struct KafkaSourceConfig {
+  std::string bootstrap_servers;
+  std::vector<std::string> topics;
+  std::string topic_pattern;
+  std::string starting = "earliest";  // earliest | latest | json
+  std::map<std::string, std::map<int, std::int64_t>> starting_json;
+  std::int64_t max_offsets_per_trigger = 0;
+  bool fail_on_data_loss = true;
+  std::string group_id;
+  std::map<std::string, std::string> properties;
+  std::int64_t read_timeout_us = 60'000'000;
+  std::int64_t rebalance_wait_us = 30'000'000;
+};
+
+class KafkaSource : public Source {
+ public:
+  KafkaSource(KafkaSourceConfig c, std::string source_name) : c_(std::move(c)), name_(std::move(source_name)) {}
+
+  ~KafkaSource() override { Shutdown(); }
+
+  std::string_view kind() const override { return "kafka"; }
+  std::string Describe() const override {
+    std::string what = c_.topic_pattern.empty() ? fmt::format("Subscribe[{}]", fmt::join(c_.topics, ","))
+                                                : fmt::format("SubscribePattern[{}]", c_.topic_pattern);
+    return c_.group_id.empty() ? fmt::format("KafkaV2[{}]", what) : fmt::format("KafkaV2[{}, group {}]", what, c_.group_id);
+  }
+
+  Status Open() override {
+    if (!meta_) {
+      PS_ASSIGN_OR_RETURN(meta_, NewConsumer(false));
+      PS_ASSIGN_OR_RETURN(reader_, NewConsumer(true));
+      reader_queue_.reset(rd_kafka_queue_get_consumer(reader_.get()));
+    }
+    // Reachable now? (Unavailable is retried by the query with backoff.)
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &md, kMetadataTimeoutMs);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaStatus(err, fmt::format("source '{}': reaching Kafka at {}", name_, c_.bootstrap_servers));
+    }
+    rd_kafka_metadata_destroy(md);
+    if (!c_.group_id.empty() && !group_) PS_RETURN_IF_ERROR(JoinGroup());
+    return Status::Ok();
+  }
+
+  Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed, bool apply_limits) override {
+    PS_ASSIGN_OR_RETURN(auto partitions, Partitions());
+    PartitionOffsets latest;
+    std::lock_guard lock(mu_);
+    low_.clear();
+    std::int64_t behind_max = 0, behind_sum = 0;
+    for (const auto& [topic, p] : partitions) {
+      std::int64_t lo = 0, hi = 0;
+      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), p, &lo, &hi, kMetadataTimeoutMs);
+      std::string part = kafka::PartitionName(topic, p);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return KafkaStatus(err, fmt::format("source '{}': watermarks of {}", name_, part));
+      }
+      low_[part] = lo;
+      latest[part] = hi;
+      auto c = committed.find(part);
+      if (c != committed.end()) {
+        if (c->second < lo && c_.fail_on_data_loss) return DataLossError(part, c->second, lo);
+        std::int64_t behind = hi - std::max(c->second, lo);
+        behind_max = std::max(behind_max, behind);
+        behind_sum += behind;
+      }
+    }
+    behind_max_ = behind_max;
+    behind_avg_ = latest.empty() ? 0 : static_cast<double>(behind_sum) / static_cast<double>(latest.size());
+    if (apply_limits && c_.max_offsets_per_trigger > 0) CapByBacklog(committed, &latest);
+    // A group member keeps its partitions until a batch planned now commits (nothing new: no batch).
+    in_batch_ = false;
+    for (const auto& [part, hi] : latest) {
+      auto c = committed.find(part);
+      if (c == committed.end() || hi > c->second) in_batch_ = true;
+    }
+    return latest;
+  }
+
+  Result<std::int64_t> InitialOffset(const std::string& partition) override {
+    std::string topic;
+    int p = 0;
+    if (!kafka::ParsePartitionName(partition, &topic, &p)) return Corruption(fmt::format("'{}' is not a Kafka partition", partition));
+    {
+      std::lock_guard lock(mu_);
+      // A consumer group member resumes where the group left the partition.
+      auto g = group_committed_.find(partition);
+      if (g != group_committed_.end() && g->second >= 0) return g->second;
+      auto fixed = initial_.find(partition);
+      if (fixed != initial_.end()) return fixed->second;
+    }
+    std::int64_t lo = 0, hi = 0;
+    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), p, &lo, &hi, kMetadataTimeoutMs),
+                                   fmt::format("source '{}': watermarks of {}", name_, partition)));
+    std::int64_t start = lo;
+    if (c_.starting == "latest") {
+      start = hi;
+    } else if (c_.starting == "json") {
+      auto t = c_.starting_json.find(topic);
+      if (t != c_.starting_json.end()) {
+        auto o = t->second.find(p);
+        if (o != t->second.end()) start = o->second == -2 ? lo : (o->second == -1 ? hi : o->second);
+      }
+      if (start < lo) {
+        if (c_.fail_on_data_loss) return DataLossError(partition, start, lo);
+        start = lo;
+      }
+    }
+    // Decided once per process: records arriving while a batch is planned are not skipped.
+    std::lock_guard lock(mu_);
+    initial_[partition] = start;
+    return start;
+  }
+
+  Result<std::optional<std::int64_t>> ResumeOffset(const std::string& partition, std::int64_t committed_end) override {
+    std::lock_guard lock(mu_);
+    std::int64_t start = committed_end;
+    auto g = group_committed_.find(partition);
+    if (g != group_committed_.end() && g->second > start) start = g->second;  // another member went further
+    auto lo = low_.find(partition);
+    if (lo != low_.end() && lo->second > start) {
+      if (c_.fail_on_data_loss) return DataLossError(partition, start, lo->second);
+      std::int64_t lost = lo->second - start;
+      skipped_offsets_ += lost;
+      Metrics()
+          .GetCounter("pinstream_kafka_data_loss_offsets_total",
+                      "Kafka offsets skipped because retention deleted them before they were read (fail_on_data_loss: false)",
+                      {{"source", name_}})
+          ->Inc(static_cast<double>(lost));
+      spdlog::warn("source '{}': {} offsets of {} ({}..{}) were deleted by retention before they were read; skipped "
+                   "(fail_on_data_loss: false)",
+                   name_, lost, partition, start, lo->second - 1);
+      start = lo->second;
+    }
+    if (start == committed_end) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(start);
+  }
+
+  Status Read(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) override {
+    std::string topic;
+    int p = 0;
+    if (!kafka::ParsePartitionName(range.partition, &topic, &p)) {
+      return Corruption(fmt::format("'{}' is not a Kafka partition", range.partition));
+    }
+    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = range.start;
+    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_assign(reader_.get(), tpl.get()), "assigning " + range.partition));
+    struct Unassign {
+      rd_kafka_t* rk;
+      ~Unassign() { rd_kafka_assign(rk, nullptr); }
+    } unassign{reader_.get()};
+
+    SourceChunk chunk;
+    Column key(TypeId::kString), value(TypeId::kRaw), top(TypeId::kString), part(TypeId::kInt64), off(TypeId::kInt64),
+        ts(TypeId::kTimestamp);
+    auto flush = [&]() -> Status {
+      if (chunk.offsets.empty()) return Status::Ok();
+      chunk.batch.row_ids().resize(chunk.offsets.size());
+      chunk.batch.AddColumn("key", std::move(key));
+      chunk.batch.AddColumn("value", std::move(value));
+      chunk.batch.AddColumn("topic", std::move(top));
+      chunk.batch.AddColumn("partition", std::move(part));
+      chunk.batch.AddColumn("offset", std::move(off));
+      chunk.batch.AddColumn("timestamp", std::move(ts));
+      Status st = emit(std::move(chunk));
+      chunk = SourceChunk();
+      key = Column(TypeId::kString);
+      value = Column(TypeId::kRaw);
+      top = Column(TypeId::kString);
+      part = Column(TypeId::kInt64);
+      off = Column(TypeId::kInt64);
+      ts = Column(TypeId::kTimestamp);
+      return st;
+    };
+
+    std::int64_t next = range.start;  // the next offset we expect
+    auto deadline = MonotonicNanos() + c_.read_timeout_us * 1000;
+    std::vector<rd_kafka_message_t*> msgs(4096);
+    while (next < range.end) {
+      if (MonotonicNanos() > deadline) {
+        return Unavailable(fmt::format(
+            "source '{}': {} delivered offsets {}..{} of the planned {}..{} within {} (broker down, or an open "
+            "transaction holds them back); the batch is retried",
+            name_, range.partition, range.start, next - 1, range.start, range.end - 1, FormatDurationMicros(c_.read_timeout_us)));
+      }
+      // Take what is queued without waiting; when nothing is, wait for the next message (the
+      // batch call would wait for a full batch or the whole timeout).
+      ssize_t n = rd_kafka_consume_batch_queue(reader_queue_.get(), 0, msgs.data(), msgs.size());
+      if (n < 0) return KafkaStatus(rd_kafka_last_error(), "consuming " + range.partition);
+      if (n == 0) {
+        rd_kafka_message_t* one = rd_kafka_consume_queue(reader_queue_.get(), 100);
+        if (one != nullptr) {
+          msgs[0] = one;
+          n = 1;
+        }
+      }
+      Status st;
+      for (ssize_t i = 0; i < n; ++i) {
+        kafka::MessagePtr m(msgs[static_cast<std::size_t>(i)]);
+        if (!st.ok()) continue;  // destroy the rest
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET || m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+          st = HandleOutOfRange(topic, p, range, &next);
+          continue;
+        }
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          // Transient consumer errors (broker down): librdkafka reconnects; the deadline bounds it.
+          spdlog::debug("source '{}': {}: {}", name_, range.partition, rd_kafka_message_errstr(m.get()));
+          continue;
+        }
+        if (m->offset < next || m->offset >= range.end) continue;
+        if (m->key != nullptr) {
+          key.AppendString(std::string_view(static_cast<const char*>(m->key), m->key_len));
+        } else {
+          key.AppendNull();
+        }
+        value.AppendString(std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
+        top.AppendString(topic);
+        part.AppendInt(p);
+        off.AppendInt(m->offset);
+        rd_kafka_timestamp_type_t tstype;
+        std::int64_t ms = rd_kafka_message_timestamp(m.get(), &tstype);
+        if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ms < 0) ts.AppendNull();
+        else ts.AppendInt(ms * 1000);
+        chunk.offsets.push_back(m->offset);
+        next = m->offset + 1;
+        if (chunk.offsets.size() >= max_chunk_rows) st = flush();
+      }
+      PS_RETURN_IF_ERROR(st);
+      // Offsets with no record (transaction markers, compacted away) advance the position only.
+      if (next < range.end) {
+        PartitionListPtr pos(rd_kafka_topic_partition_list_new(1));
+        rd_kafka_topic_partition_list_add(pos.get(), topic.c_str(), p);
+        if (rd_kafka_position(reader_.get(), pos.get()) == RD_KAFKA_RESP_ERR_NO_ERROR && pos->elems[0].offset > next) {
+          next = std::min(pos->elems[0].offset, range.end);
+        }
+      }
+    }
+    return flush();
+  }
+
+  std::string DescribePosition(const std::string& partition, std::int64_t offset) const override {
+    return fmt::format("{}@{}", partition, offset);
+  }
+
+  void OnBatchCommitted(const PartitionOffsets& committed) override {
+    std::unique_lock lock(mu_);
+    committed_ = committed;
+    in_batch_ = false;
+    cv_.notify_all();
+    if (!group_) return;
+    // Lag monitoring and the next owner's start: the group's offsets follow the checkpoint.
+    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(static_cast<int>(committed.size())));
+    int n = 0;
+    for (const auto& [partition, end] : committed) {
+      if (!assigned_.count(partition)) continue;
+      std::string topic;
+      int p = 0;
+      if (!kafka::ParsePartitionName(partition, &topic, &p)) continue;
+      rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = end;
+      group_committed_[partition] = end;
+      ++n;
+    }
+    lock.unlock();
+    if (n == 0) return;
+    rd_kafka_resp_err_t err = rd_kafka_commit(group_.get(), tpl.get(), /*async=*/1);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      spdlog::warn("source '{}': committing offsets to group '{}' (lag monitoring): {}", name_, c_.group_id, rd_kafka_err2str(err));
+    }
+  }
+
+  std::map<std::string, std::string> ProgressMetrics() const override {
+    std::lock_guard lock(mu_);
+    std::map<std::string, std::string> m{{"maxOffsetsBehindLatest", std::to_string(behind_max_)},
+                                         {"avgOffsetsBehindLatest", fmt::format("{:.1f}", behind_avg_)},
+                                         {"offsetsSkippedByDataLoss", std::to_string(skipped_offsets_)}};
+    if (group_) m["assignedPartitions"] = std::to_string(assigned_.size());
+    return m;
+  }
+
+ private:
+  Result<KafkaPtr> NewConsumer(bool reader) {
+    std::map<std::string, std::string> props = c_.properties;
+    props["bootstrap.servers"] = c_.bootstrap_servers;
+    props["enable.auto.commit"] = "false";
+    props["enable.auto.offset.store"] = "false";
+    props["client.id"] = fmt::format("pinstream-{}", name_);
+    if (reader) {
+      // assign() needs a group id; the reader never joins the group nor commits to it.
+      props["group.id"] = fmt::format("pinstream-reader-{}", name_);
+      props["enable.partition.eof"] = "true";
+      props["auto.offset.reset"] = "error";  // offsets deleted by retention are reported, not skipped
+      props.emplace("isolation.level", "read_committed");
+      // A range is read right after it is assigned: do not let a fetch parked at the previous
+      // range's end hold the new one back for the default 500 ms.
+      props.emplace("fetch.wait.max.ms", "10");
+    }
+    PS_ASSIGN_OR_RETURN(auto conf, kafka::MakeConf(props));
+    return kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf));
+  }
+
+  Status DataLossError(const std::string& partition, std::int64_t from, std::int64_t lo) const {
+    return DataLoss(fmt::format(
+        "source '{}': offsets {}..{} of {} were deleted (retention) before pinstream read them; set "
+        "fail_on_data_loss: false on the source to skip them and go on",
+        name_, from, lo - 1, partition));
+  }
+
+  // The reader was sent below the log start: data loss while reading.
+  Status HandleOutOfRange(const std::string& topic, int p, const ReadRange& range, std::int64_t* next) {
+    std::int64_t lo = 0, hi = 0;
+    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), p, &lo, &hi, kMetadataTimeoutMs),
+                                   "watermarks of " + range.partition));
+    if (lo <= *next) return Status::Ok();  // not below the start after all (transient)
+    if (c_.fail_on_data_loss) return DataLossError(range.partition, *next, lo);
+    {
+      std::lock_guard lock(mu_);
+      skipped_offsets_ += std::min(lo, range.end) - *next;
+    }
+    spdlog::warn("source '{}': offsets {}..{} of {} were deleted while being read; skipped (fail_on_data_loss: false)",
+                 name_, *next, std::min(lo, range.end) - 1, range.partition);
+    *next = std::min(lo, range.end);
+    if (*next >= range.end) return Status::Ok();
+    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = *next;
+    return KafkaStatus(rd_kafka_assign(reader_.get(), tpl.get()), "re-assigning " + range.partition);
+  }
+
+  // Topic partitions to plan: every partition of the matching topics, or (in a group) the ones
+  // this member owns.
+  Result<std::vector<std::pair<std::string, int>>> Partitions() {
+    std::vector<std::pair<std::string, int>> out;
+    if (group_) {
+      std::lock_guard lock(mu_);
+      for (const auto& name : assigned_) {
+        std::string topic;
+        int p = 0;
+        if (kafka::ParsePartitionName(name, &topic, &p)) out.emplace_back(topic, p);
+      }
+      return out;
+    }
+    const rd_kafka_metadata_t* raw = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, kMetadataTimeoutMs);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, fmt::format("source '{}': topic metadata", name_));
+    kafka::MetadataPtr md(raw);
+    std::optional<std::regex> pattern;
+    if (!c_.topic_pattern.empty()) pattern.emplace(c_.topic_pattern);
+    std::set<std::string> wanted(c_.topics.begin(), c_.topics.end());
+    for (int t = 0; t < md->topic_cnt; ++t) {
+      const auto& tm = md->topics[t];
+      std::string name = tm.topic;
+      bool match = pattern ? (name.rfind("__", 0) != 0 && std::regex_search(name, *pattern)) : wanted.count(name) > 0;
+      if (!match || tm.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      for (int i = 0; i < tm.partition_cnt; ++i) out.emplace_back(name, tm.partitions[i].id);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  // max_offsets_per_trigger: each partition gets a share of the cap in proportion to its backlog
+  // (Spark's rate limit), the rounding remainder going to the first partitions with room.
+  void CapByBacklog(const PartitionOffsets& committed, PartitionOffsets* latest) {
+    std::map<std::string, std::int64_t> start, backlog;
+    std::int64_t total = 0;
+    for (const auto& [part, hi] : *latest) {
+      auto c = committed.find(part);
+      auto i = initial_.find(part);
+      std::int64_t s = c != committed.end() ? c->second : (i != initial_.end() ? i->second : low_[part]);
+      s = std::max(s, low_[part]);
+      start[part] = s;
+      backlog[part] = std::max<std::int64_t>(0, hi - s);
+      total += backlog[part];
+    }
+    if (total <= c_.max_offsets_per_trigger) return;
+    std::int64_t given = 0;
+    for (auto& [part, hi] : *latest) {
+      auto share = static_cast<std::int64_t>(static_cast<long double>(backlog[part]) * c_.max_offsets_per_trigger / total);
+      hi = start[part] + share;
+      given += share;
+    }
+    for (auto& [part, hi] : *latest) {
+      if (given >= c_.max_offsets_per_trigger) break;
+      if (hi < start[part] + backlog[part]) {
+        ++hi;
+        ++given;
+      }
+    }
+  }
+
+  // ---- consumer group membership ----------------------------------------------------------------
+  Status JoinGroup() {
+    std::map<std::string, std::string> props = c_.properties;
+    props["bootstrap.servers"] = c_.bootstrap_servers;
+    props["group.id"] = c_.group_id;
+    props["enable.auto.commit"] = "false";
+    props["enable.auto.offset.store"] = "false";
+    props["client.id"] = fmt::format("pinstream-{}-member", name_);
+    PS_ASSIGN_OR_RETURN(auto conf, kafka::MakeConf(props));
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::OnRebalance);
+    PS_ASSIGN_OR_RETURN(group_, kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
+    PartitionListPtr subs(rd_kafka_topic_partition_list_new(1));
+    if (!c_.topic_pattern.empty()) {
+      std::string re = c_.topic_pattern[0] == '^' ? c_.topic_pattern : "^.*" + c_.topic_pattern;  // librdkafka: regex topics start with ^
+      rd_kafka_topic_partition_list_add(subs.get(), re.c_str(), RD_KAFKA_PARTITION_UA);
+    } else {
+      for (const auto& t : c_.topics) rd_kafka_topic_partition_list_add(subs.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+    }
+    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_subscribe(group_.get(), subs.get()),
+                                   fmt::format("source '{}': joining consumer group '{}'", name_, c_.group_id)));
+    polling_ = true;
+    poller_ = std::thread([this] {
+      while (polling_) {
+        rd_kafka_message_t* m = rd_kafka_consumer_poll(group_.get(), 100);
+        if (m != nullptr) rd_kafka_message_destroy(m);  // paused: only errors and events arrive
+      }
+    });
+    return Status::Ok();
+  }
+
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    auto* self = static_cast<KafkaSource*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      self->Assigned(rk, parts);
+    } else {
+      self->Revoked(rk, parts);
+    }
+  }
+
+  void Assigned(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
+    // Where the group left each partition (its previous owner's last committed batch).
+    PartitionListPtr copy(rd_kafka_topic_partition_list_copy(parts));
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk, copy.get(), kMetadataTimeoutMs);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      spdlog::warn("source '{}': reading group '{}' offsets: {}", name_, c_.group_id, rd_kafka_err2str(err));
+    }
+    rd_kafka_assign(rk, parts);
+    rd_kafka_pause_partitions(rk, parts);  // the member never fetches; the reader does
+    std::lock_guard lock(mu_);
+    std::vector<std::string> names;
+    for (int i = 0; i < copy->cnt; ++i) {
+      std::string part = kafka::PartitionName(copy->elems[i].topic, copy->elems[i].partition);
+      assigned_.insert(part);
+      group_committed_[part] = copy->elems[i].offset >= 0 ? copy->elems[i].offset : -1;
+      names.push_back(part);
+    }
+    spdlog::info("source '{}': group '{}' assigned {}", name_, c_.group_id, fmt::join(names, ", "));
+  }
+
+  void Revoked(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
+    std::unique_lock lock(mu_);
+    // Let the running batch finish and commit before the partitions go to another member.
+    if (!cv_.wait_for(lock, std::chrono::microseconds(c_.rebalance_wait_us), [&] { return !in_batch_; })) {
+      spdlog::warn("source '{}': partitions revoked while a batch was still running after {}; giving them up "
+                   "(the batch's records may be read again by their next owner)",
+                   name_, FormatDurationMicros(c_.rebalance_wait_us));
+    }
+    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(parts->cnt));
+    std::vector<std::string> names;
+    for (int i = 0; i < parts->cnt; ++i) {
+      std::string part = kafka::PartitionName(parts->elems[i].topic, parts->elems[i].partition);
+      names.push_back(part);
+      assigned_.erase(part);
+      auto c = committed_.find(part);
+      if (c != committed_.end()) rd_kafka_topic_partition_list_add(tpl.get(), parts->elems[i].topic, parts->elems[i].partition)->offset = c->second;
+    }
+    lock.unlock();
+    if (tpl->cnt > 0) {
+      rd_kafka_resp_err_t err = rd_kafka_commit(rk, tpl.get(), /*async=*/0);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        spdlog::warn("source '{}': committing revoked partitions' offsets: {}", name_, rd_kafka_err2str(err));
+      }
+    }
+    rd_kafka_assign(rk, nullptr);
+    spdlog::info("source '{}': group '{}' revoked {}", name_, c_.group_id, fmt::join(names, ", "));
+  }
+
+  void Shutdown() {
+    {
+      std::lock_guard lock(mu_);
+      in_batch_ = false;  // nothing more will commit: let a revocation go
+      cv_.notify_all();
+    }
+    if (group_) {
+      // Leave the group (revokes: commits this member's offsets so the next owner starts there).
+      polling_ = false;
+      if (poller_.joinable()) poller_.join();
+      rd_kafka_consumer_close(group_.get());
+    }
+    if (reader_) rd_kafka_consumer_close(reader_.get());
+  }
+
+  KafkaSourceConfig c_;
+  std::string name_;
+  KafkaPtr meta_, reader_, group_;
+  kafka::QueuePtr reader_queue_;
+  std::thread poller_;
+  std::atomic<bool> polling_{false};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::int64_t> low_;              // log start offsets at the last planning
+  std::map<std::string, std::int64_t> initial_;          // starts of new partitions, fixed once
+  std::map<std::string, std::int64_t> group_committed_;  // the group's offsets (group mode)
+  std::set<std::string> assigned_;
+  PartitionOffsets committed_;
+  bool in_batch_ = false;
+  std::int64_t behind_max_ = 0, skipped_offsets_ = 0;
+  double behind_avg_ = 0;
+};
+
+class KafkaSourceSpec : public SourceSpec {
+ public:
+  explicit KafkaSourceSpec(KafkaSourceConfig c) : c_(std::move(c)) {}
+  std::string_view kind() const override { return "kafka"; }
+  std::string Descriptor() const override {
+    return c_.topic_pattern.empty() ? "topics:" + fmt::format("{}", fmt::join(c_.topics, ",")) : "pattern:" + c_.topic_pattern;
+  }
+  Result<std::unique_ptr<Source>> Create(const SourceCreateContext& ctx) const override {
+    return std::unique_ptr<Source>(new KafkaSource(c_, ctx.source_name));
+  }
+
+ private:
+  KafkaSourceConfig c_;
+};
+
+}  // namespace
+
+std::shared_ptr<const SourceSpec> ParseKafkaSource(const ConfigNode& n) {
+  n.ExpectKeys({"bootstrap_servers", "topics", "topic_pattern", "starting_offsets", "max_offsets_per_trigger",
+                "fail_on_data_loss", "group_id", "properties", "read_timeout", "rebalance_wait"});
+  KafkaSourceConfig c;
+  c.bootstrap_servers = n.GetString("bootstrap_servers");
+  if (n.Has("topics") == n.Has("topic_pattern")) n.Fail("a kafka source needs exactly one of 'topics' or 'topic_pattern'");
+  if (n.Has("topics")) {
+    c.topics = n.GetStringList("topics");
+    if (c.topics.empty()) n.Get("topics").Fail("no topics given");
+  } else {
+    c.topic_pattern = n.GetString("topic_pattern");
+    try {
+      std::regex check(c.topic_pattern);
+    } catch (const std::regex_error& e) {
+      n.Get("topic_pattern").Fail(fmt::format("'{}' is not a valid regular expression: {}", c.topic_pattern, e.what()));
+    }
+  }
+  std::string so = n.GetString("starting_offsets", "earliest");
+  if (so == "earliest" || so == "latest") {
+    c.starting = so;
+  } else {
+    c.starting = "json";
+    try {
+      auto j = nlohmann::json::parse(so);
+      if (!j.is_object()) throw nlohmann::json::type_error::create(302, "not an object", nullptr);
+      for (const auto& [topic, parts] : j.items()) {
+        for (const auto& [p, off] : parts.items()) c.starting_json[topic][std::stoi(p)] = off.get<std::int64_t>();
+      }
+    } catch (const std::exception&) {
+      n.Get("starting_offsets").Fail(
+          "starting_offsets must be earliest, latest, or JSON like '{\"topic\": {\"0\": 23, \"1\": -2}}' "
+          "(-2 = earliest, -1 = latest)");
+    }
+  }
+  c.max_offsets_per_trigger = n.GetInt("max_offsets_per_trigger", 0);
+  if (c.max_offsets_per_trigger < 0) n.Get("max_offsets_per_trigger").Fail("must be positive");
+  c.fail_on_data_loss = n.GetBool("fail_on_data_loss", true);
+  c.group_id = n.GetString("group_id", "");
+  if (auto props = n.Find("properties")) {
+    for (const auto& [k, v] : props->Entries()) {
+      if (k == "bootstrap.servers" || k == "group.id" || k == "enable.auto.commit") {
+        v.Fail(fmt::format("'{}' is set by pinstream (use bootstrap_servers / group_id)", k));
+      }
+      c.properties[k] = v.AsString();
+    }
+    // Validate the properties now (file:line), not when the query starts.
+    auto conf = kafka::MakeConf(c.properties);
+    if (!conf.ok()) props->Fail(conf.status().message());
+  }
+  c.read_timeout_us = n.GetDurationMicros("read_timeout", c.read_timeout_us);
+  c.rebalance_wait_us = n.GetDurationMicros("rebalance_wait", c.rebalance_wait_us);
+  return std::make_shared<KafkaSourceSpec>(std::move(c));
+}
+
+}  // namespace pinstream::connectors

@@ -123,6 +123,26 @@ Status StreamingQuery::CompactStateIfNeeded(std::size_t max_deltas) {
   return Status::Ok();
 }
 
+Status StreamingQuery::OpenConnectors() {
+  const std::string ctx = fmt::format("query '{}'", config_->name);
+  source_open_.resize(sources_.size(), false);
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    if (source_open_[i]) continue;
+    PS_RETURN_IF_ERROR(sources_[i]->Open().WithContext(fmt::format("{} source '{}'", ctx, config_->sources[i])));
+    source_open_[i] = true;
+  }
+  SinkContext sctx{config_->name, meta_.id, meta_.epoch};
+  if (!sink_open_) {
+    PS_RETURN_IF_ERROR(sink_->Open(sctx).WithContext(ctx + " sink"));
+    sink_open_ = true;
+  }
+  if (dead_letter_ && !dead_letter_open_) {
+    PS_RETURN_IF_ERROR(dead_letter_->Open(sctx).WithContext(ctx + " dead-letter sink"));
+    dead_letter_open_ = true;
+  }
+  return Status::Ok();
+}
+
 Status StreamingQuery::Start() {
   const std::string ctx = fmt::format("query '{}'", config_->name);
   // Metadata: what this checkpoint was written for.
@@ -155,12 +175,13 @@ Status StreamingQuery::Start() {
     snap_.run_id = run_id_;
   }
 
-  for (std::size_t i = 0; i < sources_.size(); ++i) {
-    PS_RETURN_IF_ERROR(sources_[i]->Open().WithContext(fmt::format("{} source '{}'", ctx, config_->sources[i])));
+  // An external system that is down now (a Kafka broker) does not keep the daemon from
+  // starting: the query opens what is missing before each batch attempt, with backoff.
+  if (Status st = OpenConnectors(); !st.ok()) {
+    if (!st.retryable()) return st;
+    spdlog::warn("{}: {} — will retry", ctx, st.ToString());
+    SetState(QueryState::kRetrying, st.ToString());
   }
-  SinkContext sctx{config_->name, meta_.id, meta_.epoch};
-  PS_RETURN_IF_ERROR(sink_->Open(sctx).WithContext(ctx + " sink"));
-  if (dead_letter_) PS_RETURN_IF_ERROR(dead_letter_->Open(sctx).WithContext(ctx + " dead-letter sink"));
 
   std::vector<NamedSource> named;
   for (std::size_t i = 0; i < sources_.size(); ++i) named.push_back({config_->sources[i], sources_[i].get()});
@@ -426,6 +447,18 @@ Status StreamingQuery::Run() {
   bool once_done = false;
 
   while (!stop_.load()) {
+    if (Status st = OpenConnectors(); !st.ok()) {
+      if (!st.retryable()) {
+        spdlog::error("query '{}' failed: {}", config_->name, st.ToString());
+        SetState(QueryState::kFailed, st.ToString());
+        return st;
+      }
+      spdlog::warn("query '{}': {} — retrying in {}", config_->name, st.ToString(), FormatDurationMicros(backoff));
+      SetState(QueryState::kRetrying, st.ToString());
+      if (!WaitFor(backoff)) break;
+      backoff = std::min(backoff * 2, retry_max_us_);
+      continue;
+    }
     if (trig.kind == TriggerConfig::Kind::kAvailableNow && !target && !pending_) {
       auto t = planner_->LatestUnbounded(committed_ends_);
       if (!t.ok()) {

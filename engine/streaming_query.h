@@ -89,6 +89,8 @@ class StreamingQuery {
   std::int64_t backlog_records() const { return backlog_.load(); }
 
  private:
+  // Opens the sources and sinks not open yet (a retryable failure leaves them for the next try).
+  Status OpenConnectors();
   Status BuildExecutor();
   // Folds the state deltas of stateful operators into snapshots when more than `max_deltas` pile
   // up (at start and every kCompactEvery batches), so that loading state stays quick.
@@ -105,6 +107,8 @@ class StreamingQuery {
   std::vector<std::string> source_descriptors_;
   std::unique_ptr<Sink> sink_;
   std::unique_ptr<Sink> dead_letter_;
+  std::vector<bool> source_open_;
+  bool sink_open_ = false, dead_letter_open_ = false;
   std::unique_ptr<QueryCheckpoint> checkpoint_;
   ProgressListener listener_;
   int num_shards_;

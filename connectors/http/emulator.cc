@@ -215,12 +215,17 @@ std::string IsoVariant(const std::string& ts, std::uint64_t pick) {
 }  // namespace
 
 Result<EmulatorReport> RunEmulator(const EmulatorOptions& o) {
-  if (o.mode != "kafka-rest" && o.mode != "kinesis" && o.mode != "both") {
-    return InvalidArgument(fmt::format("--mode '{}' must be kafka-rest, kinesis or both", o.mode));
+  if (o.mode != "kafka-rest" && o.mode != "kinesis" && o.mode != "both" && o.mode != "kafka") {
+    return InvalidArgument(fmt::format("--mode '{}' must be kafka-rest, kinesis, both or kafka", o.mode));
   }
+  bool to_kafka = o.mode == "kafka";
+  if (to_kafka && (!o.produce || !o.flush)) return InvalidArgument("--mode kafka needs --bootstrap-servers");
   if (o.batch < 1 || o.batch > 500) return InvalidArgument("--batch must be 1..500");
   if (o.concurrency < 1 || o.concurrency > 256) return InvalidArgument("--concurrency must be 1..256");
-  PS_ASSIGN_OR_RETURN(Url url, ParseUrl(o.base_url));
+  Url url;
+  if (!to_kafka) {
+    PS_ASSIGN_OR_RETURN(url, ParseUrl(o.base_url));
+  }
   PS_ASSIGN_OR_RETURN(DataSet data, LoadData(o.data_dir));
 
   // The posts, decided up front from the seed (the same run sends the same posts).
@@ -324,6 +329,23 @@ Result<EmulatorReport> RunEmulator(const EmulatorOptions& o) {
         std::this_thread::sleep_until(due);  // pacing to the target rate
       }
       const Post& p = posts[i];
+      if (to_kafka) {
+        std::string key = std::to_string(p.pin["index"].get<int>());
+        for (const char* kind : {"pin", "geo", "user"}) {
+          const ordered_json& row = std::string(kind) == "pin" ? p.pin : (std::string(kind) == "geo" ? p.geo : p.user);
+          Status st = o.produce(fmt::format("{}.{}", o.user_id, kind), key, row.dump());
+          if (st.ok()) {
+            records_sent.fetch_add(1);
+          } else {
+            errors.fetch_add(1);
+            std::lock_guard lock(err_mu);
+            if (first_error.empty()) first_error = st.ToString();
+          }
+        }
+        requests.fetch_add(3);
+        posts_done.fetch_add(1);
+        continue;
+      }
       for (const char* kind : {"pin", "geo", "user"}) {
         const ordered_json& row = std::string(kind) == "pin" ? p.pin : (std::string(kind) == "geo" ? p.geo : p.user);
         std::string name = kinesis[i] ? fmt::format("streaming-{}-{}", o.user_id, kind) : fmt::format("{}.{}", o.user_id, kind);
@@ -371,6 +393,18 @@ Result<EmulatorReport> RunEmulator(const EmulatorOptions& o) {
     }
   });
   for (auto& t : threads) t.join();
+  if (to_kafka) {
+    auto undelivered = o.flush();
+    if (!undelivered.ok()) {
+      errors.fetch_add(records_sent.load());
+      records_sent.store(0);
+      if (first_error.empty()) first_error = undelivered.status().ToString();
+    } else if (*undelivered > 0) {
+      errors.fetch_add(*undelivered);
+      records_sent.fetch_sub(*undelivered);
+      if (first_error.empty()) first_error = fmt::format("{} records were not delivered to Kafka", *undelivered);
+    }
+  }
   done.store(true);
   reporter.join();
   if (tty) std::fprintf(stderr, "\n");

@@ -4,6 +4,8 @@
 // same row number of the three tables — and sends each post's three records through
 //   kafka-rest  POST {base}/topics/{user_id}.pin|.geo|.user   (REST Proxy v2, json embedded)
 //   kinesis     PUT  {base}/streams/streaming-{user_id}-pin|-geo|-user/record(s)
+//   kafka       produced straight to the Kafka topics {user_id}.pin|.geo|.user (the MSK path of
+//               the original), through the `produce` callback the caller wires to a producer
 // one record per request (as the original) or --batch N per request, at a target rate or as fast
 // as possible, over --concurrency keep-alive connections. 429/503 answers and broken
 // connections are retried (honouring Retry-After); anything else is an error, and the run exits
@@ -11,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "engine/status.h"
@@ -36,6 +39,10 @@ struct EmulatorOptions {
   int max_retries = 8;
   std::string record_posts;  // if set: the index of every post, one per line, written before sending
   bool progress = true;  // a live progress bar on a terminal, plain lines otherwise
+  // --mode kafka: queues one record (topic, key = the post's index, JSON value); thread-safe.
+  std::function<Status(const std::string& topic, const std::string& key, const std::string& value)> produce;
+  // --mode kafka: waits for every delivery report; the number of records not delivered.
+  std::function<Result<std::int64_t>()> flush;
 };
 
 struct EmulatorReport {

@@ -72,6 +72,18 @@ Status KafkaProducer::Flush(std::chrono::milliseconds timeout) {
   return Status::Ok();
 }
 
+Result<std::int64_t> KafkaProducer::FlushCountingFailures(std::chrono::milliseconds timeout) {
+  rd_kafka_resp_err_t err = rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaStatus(err, fmt::format("waiting for delivery reports ({} still queued)", rd_kafka_outq_len(rk_.get())));
+  }
+  {
+    std::lock_guard lock(mu_);
+    first_error_.clear();
+  }
+  return failed_.exchange(0);
+}
+
 Status KafkaProducer::InitTransactions(std::chrono::milliseconds timeout) {
   return KafkaStatus(rd_kafka_init_transactions(rk_.get(), static_cast<int>(timeout.count())), "initialising transactions");
 }

@@ -34,6 +34,9 @@ class KafkaProducer {
   // Waits until every queued message has its delivery report; the first failure since the last
   // Flush, if any (with how many failed).
   [[nodiscard]] Status Flush(std::chrono::milliseconds timeout);
+  // Same, but counts: the messages whose delivery failed since the last flush (an error only
+  // when the wait itself timed out).
+  Result<std::int64_t> FlushCountingFailures(std::chrono::milliseconds timeout);
 
   [[nodiscard]] Status InitTransactions(std::chrono::milliseconds timeout);
   [[nodiscard]] Status BeginTransaction();

@@ -1,6 +1,7 @@
 #include "connectors/kafka/kafka_source.h"
 
 #include <algorithm>
+#include <charconv>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "connectors/kafka/kafka_client.h"
+#include "connectors/kafka/kafka_producer.h"
 #include "engine/metrics.h"
 #include "engine/time_util.h"
 
@@ -23,8 +25,6 @@ namespace {
 using kafka::KafkaPtr;
 using kafka::KafkaStatus;
 using kafka::PartitionListPtr;
-
-constexpr int kMetadataTimeoutMs = 10'000;
 
 struct KafkaSourceConfig {
   std::string bootstrap_servers;
@@ -38,6 +38,8 @@ struct KafkaSourceConfig {
   std::map<std::string, std::string> properties;
   std::int64_t read_timeout_us = 60'000'000;
   std::int64_t rebalance_wait_us = 30'000'000;
+  int request_timeout_ms = 10'000;  // metadata, watermarks, group offsets
+  std::string progress_topic = "pinstream-group-progress";
 };
 
 class KafkaSource : public Source {
@@ -61,7 +63,7 @@ class KafkaSource : public Source {
     }
     // Reachable now? (Unavailable is retried by the query with backoff.)
     const rd_kafka_metadata_t* md = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &md, kMetadataTimeoutMs);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &md, c_.request_timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return KafkaStatus(err, fmt::format("source '{}': reaching Kafka at {}", name_, c_.bootstrap_servers));
     }
@@ -74,11 +76,12 @@ class KafkaSource : public Source {
     PS_ASSIGN_OR_RETURN(auto partitions, Partitions());
     PartitionOffsets latest;
     std::lock_guard lock(mu_);
+    committed_ = committed;  // what a revocation hands over if no batch commits before it
     low_.clear();
     std::int64_t behind_max = 0, behind_sum = 0;
     for (const auto& [topic, p] : partitions) {
       std::int64_t lo = 0, hi = 0;
-      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), p, &lo, &hi, kMetadataTimeoutMs);
+      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), p, &lo, &hi, c_.request_timeout_ms);
       std::string part = kafka::PartitionName(topic, p);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return KafkaStatus(err, fmt::format("source '{}': watermarks of {}", name_, part));
@@ -118,7 +121,7 @@ class KafkaSource : public Source {
       if (fixed != initial_.end()) return fixed->second;
     }
     std::int64_t lo = 0, hi = 0;
-    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), p, &lo, &hi, kMetadataTimeoutMs),
+    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), p, &lo, &hi, c_.request_timeout_ms),
                                    fmt::format("source '{}': watermarks of {}", name_, partition)));
     std::int64_t start = lo;
     if (c_.starting == "latest") {
@@ -277,23 +280,29 @@ class KafkaSource : public Source {
     in_batch_ = false;
     cv_.notify_all();
     if (!group_) return;
-    // Lag monitoring and the next owner's start: the group's offsets follow the checkpoint.
-    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(static_cast<int>(committed.size())));
-    int n = 0;
+    PartitionOffsets mine;
     for (const auto& [partition, end] : committed) {
-      if (!assigned_.count(partition)) continue;
-      std::string topic;
-      int p = 0;
-      if (!kafka::ParsePartitionName(partition, &topic, &p)) continue;
-      rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = end;
-      group_committed_[partition] = end;
-      ++n;
+      if (assigned_.count(partition)) {
+        mine[partition] = end;
+        group_committed_[partition] = end;
+      }
     }
     lock.unlock();
-    if (n == 0) return;
+    if (mine.empty()) return;
+    // The group's progress record (what a partition's next owner starts from), then the
+    // broker's offsets for lag monitoring (refused while the group rebalances: harmless).
+    if (Status st = PublishProgress(mine); !st.ok()) {
+      spdlog::warn("source '{}': recording group progress on '{}': {}", name_, c_.progress_topic, st.ToString());
+    }
+    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(static_cast<int>(mine.size())));
+    for (const auto& [partition, end] : mine) {
+      std::string topic;
+      int p = 0;
+      if (kafka::ParsePartitionName(partition, &topic, &p)) rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = end;
+    }
     rd_kafka_resp_err_t err = rd_kafka_commit(group_.get(), tpl.get(), /*async=*/1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      spdlog::warn("source '{}': committing offsets to group '{}' (lag monitoring): {}", name_, c_.group_id, rd_kafka_err2str(err));
+      spdlog::debug("source '{}': committing offsets to group '{}' (lag monitoring): {}", name_, c_.group_id, rd_kafka_err2str(err));
     }
   }
 
@@ -337,7 +346,7 @@ class KafkaSource : public Source {
   // The reader was sent below the log start: data loss while reading.
   Status HandleOutOfRange(const std::string& topic, int p, const ReadRange& range, std::int64_t* next) {
     std::int64_t lo = 0, hi = 0;
-    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), p, &lo, &hi, kMetadataTimeoutMs),
+    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), p, &lo, &hi, c_.request_timeout_ms),
                                    "watermarks of " + range.partition));
     if (lo <= *next) return Status::Ok();  // not below the start after all (transient)
     if (c_.fail_on_data_loss) return DataLossError(range.partition, *next, lo);
@@ -368,7 +377,7 @@ class KafkaSource : public Source {
       return out;
     }
     const rd_kafka_metadata_t* raw = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, kMetadataTimeoutMs);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, c_.request_timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, fmt::format("source '{}': topic metadata", name_));
     kafka::MetadataPtr md(raw);
     std::optional<std::regex> pattern;
@@ -423,6 +432,15 @@ class KafkaSource : public Source {
     props["enable.auto.commit"] = "false";
     props["enable.auto.offset.store"] = "false";
     props["client.id"] = fmt::format("pinstream-{}-member", name_);
+    // A member that vanishes (kill -9) gives its partitions up after 10 s, not Kafka's 45 s.
+    props.emplace("session.timeout.ms", "10000");
+    props.emplace("heartbeat.interval.ms", "1000");
+    {
+      kafka::KafkaProducer::Options po;
+      po.bootstrap_servers = c_.bootstrap_servers;
+      po.properties = c_.properties;
+      PS_ASSIGN_OR_RETURN(progress_producer_, kafka::KafkaProducer::Create(po));
+    }
     PS_ASSIGN_OR_RETURN(auto conf, kafka::MakeConf(props));
     rd_kafka_conf_set_opaque(conf.get(), this);
     rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::OnRebalance);
@@ -456,11 +474,16 @@ class KafkaSource : public Source {
   }
 
   void Assigned(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
-    // Where the group left each partition (its previous owner's last committed batch).
+    // Where the group left each partition: the broker's committed offset, or the group progress
+    // record (written after every batch even while the group rebalances), whichever is later.
     PartitionListPtr copy(rd_kafka_topic_partition_list_copy(parts));
-    rd_kafka_resp_err_t err = rd_kafka_committed(rk, copy.get(), kMetadataTimeoutMs);
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk, copy.get(), c_.request_timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       spdlog::warn("source '{}': reading group '{}' offsets: {}", name_, c_.group_id, rd_kafka_err2str(err));
+    }
+    auto progress = ReadProgress();
+    if (!progress.ok()) {
+      spdlog::warn("source '{}': reading group progress from '{}': {}", name_, c_.progress_topic, progress.status().ToString());
     }
     rd_kafka_assign(rk, parts);
     rd_kafka_pause_partitions(rk, parts);  // the member never fetches; the reader does
@@ -468,11 +491,80 @@ class KafkaSource : public Source {
     std::vector<std::string> names;
     for (int i = 0; i < copy->cnt; ++i) {
       std::string part = kafka::PartitionName(copy->elems[i].topic, copy->elems[i].partition);
+      std::int64_t at = copy->elems[i].offset >= 0 ? copy->elems[i].offset : -1;
+      if (progress.ok()) {
+        auto pr = progress->find(part);
+        if (pr != progress->end()) at = std::max(at, pr->second);
+      }
       assigned_.insert(part);
-      group_committed_[part] = copy->elems[i].offset >= 0 ? copy->elems[i].offset : -1;
-      names.push_back(part);
+      group_committed_[part] = at;
+      names.push_back(at >= 0 ? fmt::format("{}@{}", part, at) : part);
     }
     spdlog::info("source '{}': group '{}' assigned {}", name_, c_.group_id, fmt::join(names, ", "));
+  }
+
+  // Progress records: key "<group>/<topic>/<partition>", value the next offset to read.
+  Status PublishProgress(const PartitionOffsets& ends) {
+    for (const auto& [partition, end] : ends) {
+      std::string key = c_.group_id + "/" + partition;
+      PS_RETURN_IF_ERROR(progress_producer_->Produce(c_.progress_topic, &key, std::to_string(end)));
+    }
+    return progress_producer_->Flush(std::chrono::milliseconds(c_.request_timeout_ms));
+  }
+
+  // The latest progress record of every partition of this group.
+  Result<PartitionOffsets> ReadProgress() {
+    PartitionOffsets out;
+    const rd_kafka_metadata_t* raw = nullptr;
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(meta_.get(), c_.progress_topic.c_str(), nullptr);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 0, rkt, &raw, c_.request_timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, "metadata of " + c_.progress_topic);
+    kafka::MetadataPtr md(raw);
+    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) return out;  // nothing recorded yet
+    std::map<std::string, std::string> props = c_.properties;
+    props["bootstrap.servers"] = c_.bootstrap_servers;
+    props["group.id"] = "pinstream-progress-reader";  // assign() needs one; never joined
+    props["enable.auto.commit"] = "false";
+    props["enable.partition.eof"] = "true";
+    props["fetch.wait.max.ms"] = "10";
+    PS_ASSIGN_OR_RETURN(auto conf, kafka::MakeConf(props));
+    PS_ASSIGN_OR_RETURN(auto rk, kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
+    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt));
+    int pending = 0;
+    for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
+      int p = md->topics[0].partitions[i].id;
+      std::int64_t lo = 0, hi = 0;
+      PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_query_watermark_offsets(rk.get(), c_.progress_topic.c_str(), p, &lo, &hi,
+                                                                      c_.request_timeout_ms),
+                                     "watermarks of " + c_.progress_topic));
+      if (hi > lo) {
+        rd_kafka_topic_partition_list_add(tpl.get(), c_.progress_topic.c_str(), p)->offset = lo;
+        ++pending;
+      }
+    }
+    if (pending == 0) return out;
+    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_assign(rk.get(), tpl.get()), "assigning " + c_.progress_topic));
+    std::string prefix = c_.group_id + "/";
+    std::int64_t deadline = MonotonicNanos() + static_cast<std::int64_t>(c_.request_timeout_ms) * 1'000'000;
+    while (pending > 0) {
+      if (MonotonicNanos() > deadline) return Unavailable("reading " + c_.progress_topic + " timed out");
+      kafka::MessagePtr m(rd_kafka_consumer_poll(rk.get(), 100));
+      if (!m) continue;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        --pending;
+        continue;
+      }
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR || m->key == nullptr || m->payload == nullptr) continue;
+      std::string_view key(static_cast<const char*>(m->key), m->key_len);
+      if (key.substr(0, prefix.size()) != prefix) continue;
+      std::int64_t v = 0;
+      std::string_view val(static_cast<const char*>(m->payload), m->len);
+      if (std::from_chars(val.data(), val.data() + val.size(), v).ec != std::errc()) continue;
+      out[std::string(key.substr(prefix.size()))] = v;  // later records win
+    }
+    rd_kafka_consumer_close(rk.get());
+    return out;
   }
 
   void Revoked(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
@@ -484,19 +576,26 @@ class KafkaSource : public Source {
                    name_, FormatDurationMicros(c_.rebalance_wait_us));
     }
     PartitionListPtr tpl(rd_kafka_topic_partition_list_new(parts->cnt));
+    PartitionOffsets ends;
     std::vector<std::string> names;
     for (int i = 0; i < parts->cnt; ++i) {
       std::string part = kafka::PartitionName(parts->elems[i].topic, parts->elems[i].partition);
       names.push_back(part);
       assigned_.erase(part);
       auto c = committed_.find(part);
-      if (c != committed_.end()) rd_kafka_topic_partition_list_add(tpl.get(), parts->elems[i].topic, parts->elems[i].partition)->offset = c->second;
+      if (c != committed_.end()) {
+        ends[part] = c->second;
+        rd_kafka_topic_partition_list_add(tpl.get(), parts->elems[i].topic, parts->elems[i].partition)->offset = c->second;
+      }
     }
     lock.unlock();
-    if (tpl->cnt > 0) {
+    if (!ends.empty()) {
+      if (Status st = PublishProgress(ends); !st.ok()) {
+        spdlog::warn("source '{}': recording group progress of revoked partitions: {}", name_, st.ToString());
+      }
       rd_kafka_resp_err_t err = rd_kafka_commit(rk, tpl.get(), /*async=*/0);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        spdlog::warn("source '{}': committing revoked partitions' offsets: {}", name_, rd_kafka_err2str(err));
+        spdlog::debug("source '{}': committing revoked partitions' offsets: {}", name_, rd_kafka_err2str(err));
       }
     }
     rd_kafka_assign(rk, nullptr);
@@ -521,6 +620,7 @@ class KafkaSource : public Source {
   KafkaSourceConfig c_;
   std::string name_;
   KafkaPtr meta_, reader_, group_;
+  std::unique_ptr<kafka::KafkaProducer> progress_producer_;
   kafka::QueuePtr reader_queue_;
   std::thread poller_;
   std::atomic<bool> polling_{false};
@@ -556,7 +656,8 @@ class KafkaSourceSpec : public SourceSpec {
 
 std::shared_ptr<const SourceSpec> ParseKafkaSource(const ConfigNode& n) {
   n.ExpectKeys({"bootstrap_servers", "topics", "topic_pattern", "starting_offsets", "max_offsets_per_trigger",
-                "fail_on_data_loss", "group_id", "properties", "read_timeout", "rebalance_wait"});
+                "fail_on_data_loss", "group_id", "properties", "read_timeout", "rebalance_wait", "request_timeout",
+                "group_progress_topic"});
   KafkaSourceConfig c;
   c.bootstrap_servers = n.GetString("bootstrap_servers");
   if (n.Has("topics") == n.Has("topic_pattern")) n.Fail("a kafka source needs exactly one of 'topics' or 'topic_pattern'");
@@ -605,6 +706,10 @@ std::shared_ptr<const SourceSpec> ParseKafkaSource(const ConfigNode& n) {
   }
   c.read_timeout_us = n.GetDurationMicros("read_timeout", c.read_timeout_us);
   c.rebalance_wait_us = n.GetDurationMicros("rebalance_wait", c.rebalance_wait_us);
+  std::int64_t rt = n.GetDurationMicros("request_timeout", 10'000'000);
+  if (rt < 100'000 || rt > 600'000'000) n.Get("request_timeout").Fail("request_timeout must be between 100ms and 10m");
+  c.request_timeout_ms = static_cast<int>(rt / 1000);
+  c.progress_topic = n.GetString("group_progress_topic", c.progress_topic);
   return std::make_shared<KafkaSourceSpec>(std::move(c));
 }
 

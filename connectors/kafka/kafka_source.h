@@ -12,6 +12,7 @@
 //       group_id: pins                       # optional: consumer group for scale-out (below)
 //       properties: {security.protocol: SASL_SSL, sasl.mechanism: PLAIN, ...}   # passed through
 //       read_timeout: 60s                    # a planned range not delivered by then → retry
+//       request_timeout: 10s                 # metadata/watermark requests (broker down → retry)
 //
 // Partitions are named "topic/partition"; offsets are Kafka offsets. A batch's ranges are
 // planned from the partitions' high watermarks and read exactly: a reader consumer is assigned

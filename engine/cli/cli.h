@@ -55,5 +55,6 @@ void AddCheckpointCommands(CLI::App& app, int* exit_code);
 void AddEmulateCommand(CLI::App& app, int* exit_code);
 void AddSqlCommands(CLI::App& app, int* exit_code);
 void AddJobsCommands(CLI::App& app, int* exit_code);
+void AddKafkaMockCommand(CLI::App& app, int* exit_code);
 
 }  // namespace pinstream::cli

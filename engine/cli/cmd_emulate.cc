@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "connectors/http/emulator.h"
+#include "connectors/kafka/kafka_producer.h"
 #include "engine/cli/cli.h"
 
 namespace pinstream::cli {
@@ -16,7 +17,10 @@ void AddEmulateCommand(CLI::App& app, int* exit_code) {
   const char* uid = std::getenv("PIN_USER_ID");
   if (uid && *uid) o->user_id = uid;
   cmd->add_option("--base-url,-u", o->base_url, "pinstream's HTTP address")->capture_default_str();
-  cmd->add_option("--mode,-m", o->mode, "kafka-rest, kinesis or both")->capture_default_str();
+  cmd->add_option("--mode,-m", o->mode, "kafka-rest, kinesis, both (HTTP) or kafka (straight to Kafka topics)")
+      ->capture_default_str();
+  auto bootstrap = std::make_shared<std::string>();
+  cmd->add_option("--bootstrap-servers", *bootstrap, "--mode kafka: the Kafka cluster (e.g. from `pinstream kafka-mock`)");
   cmd->add_option("--user-id", o->user_id, "names the topics <id>.pin|geo|user and streams streaming-<id>-pin|geo|user (default $PIN_USER_ID)")
       ->capture_default_str();
   cmd->add_option("--posts,-n", o->posts, "posts to send (3 records each)")->capture_default_str();
@@ -35,6 +39,21 @@ void AddEmulateCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--quiet,-q", *quiet, "no progress output");
   cmd->callback([=] {
     o->progress = !*quiet;
+    std::shared_ptr<connectors::kafka::KafkaProducer> producer;
+    if (o->mode == "kafka" && !bootstrap->empty()) {
+      connectors::kafka::KafkaProducer::Options po;
+      po.bootstrap_servers = *bootstrap;
+      auto p = connectors::kafka::KafkaProducer::Create(po);
+      if (!p.ok()) {
+        *exit_code = Fail(p.status());
+        return;
+      }
+      producer = std::move(p).value();
+      o->produce = [producer](const std::string& topic, const std::string& key, const std::string& value) {
+        return producer->Produce(topic, &key, value);
+      };
+      o->flush = [producer] { return producer->FlushCountingFailures(std::chrono::seconds(120)); };
+    }
     auto r = connectors::http::RunEmulator(*o);
     if (!r.ok()) {
       *exit_code = r.status().code() == StatusCode::kInvalidArgument ? kExitConfig : Fail(r.status());

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   AddEmulateCommand(app, &exit_code);
   AddSqlCommands(app, &exit_code);
   AddJobsCommands(app, &exit_code);
+  AddKafkaMockCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -18,8 +18,8 @@
 // deliver the planned range returns a retryable Status.
 #pragma once
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -52,8 +52,8 @@ struct SourceRecordError {
 
 // Records read from one partition, in offset order.
 struct SourceChunk {
-  RecordBatch batch;                   // row ids are assigned by the engine
-  std::vector<std::int64_t> offsets;   // offset of each row's record; size = batch.num_rows()
+  RecordBatch batch;                  // row ids are assigned by the engine
+  std::vector<std::int64_t> offsets;  // offset of each row's record; size = batch.num_rows()
   std::vector<SourceRecordError> errors;
 };
 
@@ -87,7 +87,8 @@ class Source {
   // offset when another member advanced the partition meanwhile; a source that skips records
   // deleted by retention returns the first offset still there. The planner records a moved start
   // in the offset log, so a replay of the batch starts there too.
-  virtual Result<std::optional<std::int64_t>> ResumeOffset(const std::string& partition, std::int64_t committed_end) {
+  virtual Result<std::optional<std::int64_t>> ResumeOffset(const std::string& partition,
+                                                           std::int64_t committed_end) {
     (void)partition;
     (void)committed_end;
     return std::optional<std::int64_t>();
@@ -108,6 +109,13 @@ class Source {
     (void)partition;
     std::int64_t e = std::min(end, start + max_records);
     return Limited{e, e - start};
+  }
+
+  // Called before a batch's Read() calls with all of this source's ranges of the batch (in the
+  // order they will be read), so that a source can fetch them concurrently.
+  [[nodiscard]] virtual Status PrepareRead(const std::vector<ReadRange>& ranges) {
+    (void)ranges;
+    return Status::Ok();
   }
 
   using ChunkConsumer = std::function<Status(SourceChunk&&)>;

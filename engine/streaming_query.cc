@@ -1,10 +1,10 @@
 #include "engine/streaming_query.h"
 
-#include <random>
-#include <thread>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <random>
+#include <thread>
 
 #include "engine/dead_letter.h"
 #include "engine/kill_point.h"
@@ -14,13 +14,20 @@ namespace pinstream {
 
 std::string_view QueryStateName(QueryState s) {
   switch (s) {
-    case QueryState::kInitializing: return "initializing";
-    case QueryState::kActive: return "active";
-    case QueryState::kIdle: return "idle";
-    case QueryState::kRetrying: return "retrying";
-    case QueryState::kFinished: return "finished";
-    case QueryState::kStopped: return "stopped";
-    case QueryState::kFailed: return "failed";
+    case QueryState::kInitializing:
+      return "initializing";
+    case QueryState::kActive:
+      return "active";
+    case QueryState::kIdle:
+      return "idle";
+    case QueryState::kRetrying:
+      return "retrying";
+    case QueryState::kFinished:
+      return "finished";
+    case QueryState::kStopped:
+      return "stopped";
+    case QueryState::kFailed:
+      return "failed";
   }
   return "?";
 }
@@ -103,9 +110,10 @@ Status StreamingQuery::BuildExecutor() {
   executor_.reset();
   std::vector<ShardExecutor::OperatorSlot> slots;
   for (const auto& op : config_->operators) slots.push_back({op.name, op.spec.get()});
-  PS_ASSIGN_OR_RETURN(executor_, ShardExecutor::Create(config_->name, num_shards_,
-                                                       static_cast<std::size_t>(config_->queue_capacity),
-                                                       std::move(slots), checkpoint_.get()));
+  PS_ASSIGN_OR_RETURN(executor_,
+                      ShardExecutor::Create(config_->name, num_shards_,
+                                            static_cast<std::size_t>(config_->queue_capacity),
+                                            std::move(slots), checkpoint_.get()));
   return Status::Ok();
 }
 
@@ -117,8 +125,10 @@ Status StreamingQuery::CompactStateIfNeeded(std::size_t max_deltas) {
     bool compacted = false;
     PS_RETURN_IF_ERROR(CompactState(checkpoint_.get(), ns, max_deltas, *txn, &compacted));
     if (!compacted) continue;
-    PS_RETURN_IF_ERROR(checkpoint_->Apply(std::move(txn)).WithContext(fmt::format("compacting state '{}'", ns)));
-    spdlog::info("query '{}': state of operator '{}' compacted into a snapshot", config_->name, config_->operators[i].name);
+    PS_RETURN_IF_ERROR(
+        checkpoint_->Apply(std::move(txn)).WithContext(fmt::format("compacting state '{}'", ns)));
+    spdlog::info("query '{}': state of operator '{}' compacted into a snapshot", config_->name,
+                 config_->operators[i].name);
   }
   return Status::Ok();
 }
@@ -128,7 +138,8 @@ Status StreamingQuery::OpenConnectors() {
   source_open_.resize(sources_.size(), false);
   for (std::size_t i = 0; i < sources_.size(); ++i) {
     if (source_open_[i]) continue;
-    PS_RETURN_IF_ERROR(sources_[i]->Open().WithContext(fmt::format("{} source '{}'", ctx, config_->sources[i])));
+    PS_RETURN_IF_ERROR(
+        sources_[i]->Open().WithContext(fmt::format("{} source '{}'", ctx, config_->sources[i])));
     source_open_[i] = true;
   }
   SinkContext sctx{config_->name, meta_.id, meta_.epoch};
@@ -149,13 +160,14 @@ Status StreamingQuery::Start() {
   QueryMetadata current;
   current.name = config_->name;
   for (std::size_t i = 0; i < sources_.size(); ++i) {
-    current.sources.push_back(fmt::format("{}:{}:{}", config_->sources[i], sources_[i]->kind(),
-                                          source_descriptors_[i]));
+    current.sources.push_back(
+        fmt::format("{}:{}:{}", config_->sources[i], sources_[i]->kind(), source_descriptors_[i]));
   }
   for (std::size_t i = 0; i < config_->operators.size(); ++i) {
     const auto& spec = config_->operators[i].spec;
     if (spec->stateful()) {
-      current.stateful_operators.push_back(fmt::format("{}:{}:{}", i, spec->kind(), spec->StateFingerprint()));
+      current.stateful_operators.push_back(
+          fmt::format("{}:{}:{}", i, spec->kind(), spec->StateFingerprint()));
     }
   }
   PS_ASSIGN_OR_RETURN(auto stored, checkpoint_->ReadMetadata());
@@ -184,8 +196,10 @@ Status StreamingQuery::Start() {
   }
 
   std::vector<NamedSource> named;
-  for (std::size_t i = 0; i < sources_.size(); ++i) named.push_back({config_->sources[i], sources_[i].get()});
-  planner_ = std::make_unique<MicroBatchPlanner>(std::move(named), config_->max_records_per_trigger);
+  for (std::size_t i = 0; i < sources_.size(); ++i)
+    named.push_back({config_->sources[i], sources_[i].get()});
+  planner_ =
+      std::make_unique<MicroBatchPlanner>(std::move(named), config_->max_records_per_trigger);
 
   // Recovery.
   PS_ASSIGN_OR_RETURN(auto latest, checkpoint_->LatestOffsets());
@@ -210,18 +224,20 @@ Status StreamingQuery::Start() {
           ctx, latest->batch_id, committed ? std::to_string(*committed) : "none", config_->name));
     }
     pending_ = *latest;
-    spdlog::info("{}: batch {} was planned but not committed; it will be re-run with its logged offsets",
-                 ctx, latest->batch_id);
+    spdlog::info(
+        "{}: batch {} was planned but not committed; it will be re-run with its logged offsets",
+        ctx, latest->batch_id);
   }
   PS_RETURN_IF_ERROR(CompactStateIfNeeded(32));
   PS_RETURN_IF_ERROR(BuildExecutor());
   SetState(QueryState::kIdle);
-  spdlog::info("{} started: id={} runId={} shards={} trigger={} next batch {}", ctx, meta_.id, run_id_,
-               num_shards_, config_->trigger.ToString(), next_batch_);
+  spdlog::info("{} started: id={} runId={} shards={} trigger={} next batch {}", ctx, meta_.id,
+               run_id_, num_shards_, config_->trigger.ToString(), next_batch_);
   return Status::Ok();
 }
 
-Result<bool> StreamingQuery::RunNextBatch(bool apply_cap, const std::map<std::string, PartitionOffsets>* bound) {
+Result<bool> StreamingQuery::RunNextBatch(bool apply_cap,
+                                          const std::map<std::string, PartitionOffsets>* bound) {
   std::int64_t trigger_start_ms = NowMicros() / 1000;
   std::int64_t t0 = MonotonicNanos();
   BatchPlan plan;
@@ -234,13 +250,15 @@ Result<bool> StreamingQuery::RunNextBatch(bool apply_cap, const std::map<std::st
     PS_ASSIGN_OR_RETURN(plan, planner_->PlanFromLog(*pending_, prev ? &*prev : nullptr));
     plan.latest = plan.offsets.sources;
   } else {
-    PS_ASSIGN_OR_RETURN(plan, planner_->PlanNext(next_batch_, trigger_start_ms, committed_ends_, bound, apply_cap));
+    PS_ASSIGN_OR_RETURN(
+        plan, planner_->PlanNext(next_batch_, trigger_start_ms, committed_ends_, bound, apply_cap));
     std::int64_t available = plan.backlog_records;
     backlog_.store(available);
     if (plan.empty()) return false;
     std::int64_t w0 = MonotonicNanos();
-    PS_RETURN_IF_ERROR(checkpoint_->WriteOffsets(plan.offsets).WithContext(
-        fmt::format("query '{}' writing offsets/{}", config_->name, next_batch_)));
+    PS_RETURN_IF_ERROR(
+        checkpoint_->WriteOffsets(plan.offsets)
+            .WithContext(fmt::format("query '{}' writing offsets/{}", config_->name, next_batch_)));
     wal_ns = MonotonicNanos() - w0;
     pending_ = plan.offsets;
     KillPoint("after_offsets");
@@ -253,7 +271,9 @@ Result<bool> StreamingQuery::RunNextBatch(bool apply_cap, const std::map<std::st
     // them from committed state so that the retry starts exactly where the first attempt did.
     executor_.reset();
     Status rebuild = BuildExecutor();
-    if (!rebuild.ok()) spdlog::error("query '{}': rebuilding operators failed: {}", config_->name, rebuild.ToString());
+    if (!rebuild.ok())
+      spdlog::error("query '{}': rebuilding operators failed: {}", config_->name,
+                    rebuild.ToString());
     return st;
   }
   committed_ends_ = plan.offsets.sources;
@@ -263,47 +283,69 @@ Result<bool> StreamingQuery::RunNextBatch(bool apply_cap, const std::map<std::st
   if (next_batch_ % kCompactEvery == 0) {
     // The shards are idle between batches; their in-memory state is unaffected by compaction.
     Status st = CompactStateIfNeeded(kCompactEvery / 2);
-    if (!st.ok()) spdlog::warn("query '{}': state compaction failed (will retry): {}", config_->name, st.ToString());
+    if (!st.ok())
+      spdlog::warn("query '{}': state compaction failed (will retry): {}", config_->name,
+                   st.ToString());
   }
   return true;
 }
 
-Status StreamingQuery::ReadAndSubmit(const BatchPlan& plan, std::vector<std::int64_t>* rows_per_source,
+Status StreamingQuery::ReadAndSubmit(const BatchPlan& plan,
+                                     std::vector<std::int64_t>* rows_per_source,
                                      BatchInputs* inputs, DeadLetterBuilder* dlq) {
+  // Every source learns all of its ranges first (a Kafka source fetches them concurrently).
+  for (std::size_t si = 0; si < sources_.size(); ++si) {
+    std::vector<ReadRange> mine;
+    for (const auto& pr : plan.ranges) {
+      if (pr.source_index == si) mine.push_back(pr.range);
+    }
+    if (!mine.empty()) {
+      PS_RETURN_IF_ERROR(sources_[si]->PrepareRead(mine).WithContext(fmt::format(
+          "query '{}' preparing to read source '{}'", config_->name, config_->sources[si])));
+    }
+  }
   for (const auto& pr : plan.ranges) {
     Source* src = sources_[pr.source_index].get();
     const std::string& src_name = config_->sources[pr.source_index];
-    Status st = src->Read(pr.range, static_cast<std::size_t>(config_->chunk_rows), [&](SourceChunk&& chunk) -> Status {
-      if (inputs->chunks.size() >= UINT32_MAX) return ResourceExhausted("too many chunks in one batch");
-      auto idx = static_cast<std::uint32_t>(inputs->chunks.size());
-      std::size_t n = chunk.batch.num_rows();
-      if (chunk.offsets.size() != n) {
-        return Internal(fmt::format("source '{}' returned {} offsets for {} rows", src_name, chunk.offsets.size(), n));
-      }
-      for (const auto& err : chunk.errors) {
-        dlq->Add(DeadLetterRow{"source", err.reason, src_name, pr.range.partition, err.offset,
-                               src->DescribePosition(pr.range.partition, err.offset), err.raw, false});
-      }
-      (*rows_per_source)[pr.source_index] += static_cast<std::int64_t>(n + chunk.errors.size());
-      if (n == 0) return Status::Ok();
-      auto& ids = chunk.batch.row_ids();
-      ids.resize(n);
-      for (std::size_t r = 0; r < n; ++r) ids[r] = MakeRowId(idx, static_cast<std::uint32_t>(r));
-      inputs->chunks.push_back(BatchInputs::Chunk{pr.source_index, pr.range.partition, std::move(chunk.offsets)});
-      executor_->SubmitChunk(std::move(chunk.batch), idx);
-      KillPoint("mid_batch");
-      return Status::Ok();
-    });
+    Status st = src->Read(
+        pr.range, static_cast<std::size_t>(config_->chunk_rows),
+        [&](SourceChunk&& chunk) -> Status {
+          if (inputs->chunks.size() >= UINT32_MAX)
+            return ResourceExhausted("too many chunks in one batch");
+          auto idx = static_cast<std::uint32_t>(inputs->chunks.size());
+          std::size_t n = chunk.batch.num_rows();
+          if (chunk.offsets.size() != n) {
+            return Internal(fmt::format("source '{}' returned {} offsets for {} rows", src_name,
+                                        chunk.offsets.size(), n));
+          }
+          for (const auto& err : chunk.errors) {
+            dlq->Add(DeadLetterRow{"source", err.reason, src_name, pr.range.partition, err.offset,
+                                   src->DescribePosition(pr.range.partition, err.offset), err.raw,
+                                   false});
+          }
+          (*rows_per_source)[pr.source_index] += static_cast<std::int64_t>(n + chunk.errors.size());
+          if (n == 0) return Status::Ok();
+          auto& ids = chunk.batch.row_ids();
+          ids.resize(n);
+          for (std::size_t r = 0; r < n; ++r)
+            ids[r] = MakeRowId(idx, static_cast<std::uint32_t>(r));
+          inputs->chunks.push_back(
+              BatchInputs::Chunk{pr.source_index, pr.range.partition, std::move(chunk.offsets)});
+          executor_->SubmitChunk(std::move(chunk.batch), idx);
+          KillPoint("mid_batch");
+          return Status::Ok();
+        });
     if (!st.ok()) {
-      return st.WithContext(fmt::format("query '{}' reading source '{}' partition '{}' [{}, {})", config_->name,
-                                        src_name, pr.range.partition, pr.range.start, pr.range.end));
+      return st.WithContext(fmt::format("query '{}' reading source '{}' partition '{}' [{}, {})",
+                                        config_->name, src_name, pr.range.partition, pr.range.start,
+                                        pr.range.end));
     }
   }
   return Status::Ok();
 }
 
-Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_start_ms, std::int64_t planning_ns,
-                                    std::int64_t wal_ns) {
+Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_start_ms,
+                                    std::int64_t planning_ns, std::int64_t wal_ns) {
   const std::int64_t batch_id = plan.offsets.batch_id;
   const std::int64_t batch_ts_us = plan.offsets.batch_timestamp_ms * 1000;
   std::int64_t t_exec = MonotonicNanos();
@@ -324,23 +366,31 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
     const auto& chunk = inputs.chunks[RowIdChunk(rej.row_id)];
     std::int64_t offset = chunk.offsets[RowIdRow(rej.row_id)];
     Source* src = sources_[chunk.source_index].get();
-    DeadLetterRow row{rej.operator_name, rej.reason, config_->sources[chunk.source_index], chunk.partition,
-                      offset, src->DescribePosition(chunk.partition, offset), {}, false};
+    DeadLetterRow row{rej.operator_name,
+                      rej.reason,
+                      config_->sources[chunk.source_index],
+                      chunk.partition,
+                      offset,
+                      src->DescribePosition(chunk.partition, offset),
+                      {},
+                      false};
     std::string raw;
     bool found = false;
-    Status rs = src->Read(ReadRange{chunk.partition, offset, offset + 1}, 1, [&](SourceChunk&& c) -> Status {
-      if (!found && c.batch.num_rows() > 0) {
-        raw = RawRecordText(c.batch, 0);
-        found = true;
-      } else if (!found && !c.errors.empty()) {
-        raw = c.errors[0].raw;
-        found = true;
-      }
-      return Status::Ok();
-    });
+    Status rs = src->Read(ReadRange{chunk.partition, offset, offset + 1}, 1,
+                          [&](SourceChunk&& c) -> Status {
+                            if (!found && c.batch.num_rows() > 0) {
+                              raw = RawRecordText(c.batch, 0);
+                              found = true;
+                            } else if (!found && !c.errors.empty()) {
+                              raw = c.errors[0].raw;
+                              found = true;
+                            }
+                            return Status::Ok();
+                          });
     if (!rs.ok() || !found) {
       row.raw_missing = true;
-      row.reason += fmt::format(" (raw record could not be read back: {})", rs.ok() ? "not found" : rs.ToString());
+      row.reason += fmt::format(" (raw record could not be read back: {})",
+                                rs.ok() ? "not found" : rs.ToString());
     } else {
       row.raw = std::move(raw);
     }
@@ -354,7 +404,8 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
 
   std::unique_ptr<CommitTxn> txn = checkpoint_->BeginCommit(batch_id);
   PS_RETURN_IF_ERROR(sink_->Stage(batch_id, output.batches, *txn)
-                         .WithContext(fmt::format("query '{}' batch {} sink {}", config_->name, batch_id, sink_->Describe())));
+                         .WithContext(fmt::format("query '{}' batch {} sink {}", config_->name,
+                                                  batch_id, sink_->Describe())));
   if (num_dlq > 0) {
     if (!dead_letter_) {
       return FailedPrecondition(fmt::format(
@@ -365,7 +416,8 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
     std::vector<RecordBatch> dl;
     dl.push_back(dlq.Build());
     PS_RETURN_IF_ERROR(dead_letter_->Stage(batch_id, dl, *txn)
-                           .WithContext(fmt::format("query '{}' batch {} dead-letter sink", config_->name, batch_id)));
+                           .WithContext(fmt::format("query '{}' batch {} dead-letter sink",
+                                                    config_->name, batch_id)));
   }
   executor_->StageStateChanges(batch_id, *txn);
   std::int64_t add_batch_ns = MonotonicNanos() - t_exec - get_batch_ns;
@@ -411,8 +463,9 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
   p.duration_ms["addBatch"] = add_batch_ns / 1'000'000;
   entry.progress_json = p.ToJson();
   KillPoint("before_commit");
-  PS_RETURN_IF_ERROR(checkpoint_->Commit(std::move(txn), entry)
-                         .WithContext(fmt::format("query '{}' committing batch {}", config_->name, batch_id)));
+  PS_RETURN_IF_ERROR(
+      checkpoint_->Commit(std::move(txn), entry)
+          .WithContext(fmt::format("query '{}' committing batch {}", config_->name, batch_id)));
   std::int64_t commit_ns = MonotonicNanos() - c0;
   KillPoint("after_commit");
   for (std::size_t i = 0; i < sources_.size(); ++i) {
@@ -425,8 +478,11 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
   p.duration_ms["triggerExecution"] = total_ns / 1'000'000;
   double secs = static_cast<double>(total_ns) / 1e9;
   p.processed_rows_per_second = secs > 0 ? static_cast<double>(num_input) / secs : 0;
-  std::int64_t since_last_ms = last_trigger_start_ms_ > 0 ? trigger_start_ms - last_trigger_start_ms_ : 0;
-  p.input_rows_per_second = since_last_ms > 0 ? static_cast<double>(num_input) * 1000.0 / static_cast<double>(since_last_ms) : 0;
+  std::int64_t since_last_ms =
+      last_trigger_start_ms_ > 0 ? trigger_start_ms - last_trigger_start_ms_ : 0;
+  p.input_rows_per_second = since_last_ms > 0 ? static_cast<double>(num_input) * 1000.0 /
+                                                    static_cast<double>(since_last_ms)
+                                              : 0;
   last_trigger_start_ms_ = trigger_start_ms;
   {
     std::lock_guard lock(mu_);
@@ -453,7 +509,8 @@ Status StreamingQuery::Run() {
         SetState(QueryState::kFailed, st.ToString());
         return st;
       }
-      spdlog::warn("query '{}': {} — retrying in {}", config_->name, st.ToString(), FormatDurationMicros(backoff));
+      spdlog::warn("query '{}': {} — retrying in {}", config_->name, st.ToString(),
+                   FormatDurationMicros(backoff));
       SetState(QueryState::kRetrying, st.ToString());
       if (!WaitFor(backoff)) break;
       backoff = std::min(backoff * 2, retry_max_us_);
@@ -466,7 +523,8 @@ Status StreamingQuery::Run() {
           SetState(QueryState::kFailed, t.status().ToString());
           return t.status();
         }
-        spdlog::warn("query '{}': {} — retrying in {}", config_->name, t.status().ToString(), FormatDurationMicros(backoff));
+        spdlog::warn("query '{}': {} — retrying in {}", config_->name, t.status().ToString(),
+                     FormatDurationMicros(backoff));
         SetState(QueryState::kRetrying, t.status().ToString());
         if (!WaitFor(backoff)) break;
         backoff = std::min(backoff * 2, retry_max_us_);
@@ -485,7 +543,8 @@ Status StreamingQuery::Run() {
         SetState(QueryState::kFailed, st.ToString());
         return st;
       }
-      spdlog::warn("query '{}': {} — retrying in {}", config_->name, st.ToString(), FormatDurationMicros(backoff));
+      spdlog::warn("query '{}': {} — retrying in {}", config_->name, st.ToString(),
+                   FormatDurationMicros(backoff));
       SetState(QueryState::kRetrying, st.ToString());
       if (!WaitFor(backoff)) break;
       backoff = std::min(backoff * 2, retry_max_us_);
@@ -494,7 +553,8 @@ Status StreamingQuery::Run() {
     backoff = retry_initial_us_;
     {
       std::lock_guard lock(mu_);
-      if (snap_.state == QueryState::kRetrying || snap_.state == QueryState::kActive) snap_.error.clear();
+      if (snap_.state == QueryState::kRetrying || snap_.state == QueryState::kActive)
+        snap_.error.clear();
     }
     SetState(QueryState::kIdle);
     if (replaying && *ran) continue;  // a recovered batch does not count as this trigger's batch
@@ -526,7 +586,8 @@ Status StreamingQuery::Run() {
     if (once_done) break;
   }
   SetState(once_done ? QueryState::kFinished : QueryState::kStopped);
-  spdlog::info("query '{}' {} after batch {}", config_->name, once_done ? "finished" : "stopped", next_batch_ - 1);
+  spdlog::info("query '{}' {} after batch {}", config_->name, once_done ? "finished" : "stopped",
+               next_batch_ - 1);
   return Status::Ok();
 }
 

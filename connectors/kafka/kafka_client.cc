@@ -1,15 +1,16 @@
 #include "connectors/kafka/kafka_client.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <charconv>
 
 namespace pinstream::connectors::kafka {
 
 Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context) {
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
-  std::string msg = fmt::format("{}: {} ({})", context, rd_kafka_err2str(err), rd_kafka_err2name(err));
+  std::string msg =
+      fmt::format("{}: {} ({})", context, rd_kafka_err2str(err), rd_kafka_err2name(err));
   switch (err) {
     case RD_KAFKA_RESP_ERR__TRANSPORT:
     case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
@@ -59,7 +60,8 @@ Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context) {
 
 Status KafkaStatus(rd_kafka_error_t* error, std::string_view context) {
   if (error == nullptr) return Status::Ok();
-  std::string msg = fmt::format("{}: {} ({})", context, rd_kafka_error_string(error), rd_kafka_error_name(error));
+  std::string msg =
+      fmt::format("{}: {} ({})", context, rd_kafka_error_string(error), rd_kafka_error_name(error));
   bool retriable = rd_kafka_error_is_retriable(error);
   bool abort = rd_kafka_error_txn_requires_abort(error);
   bool fatal = rd_kafka_error_is_fatal(error);
@@ -76,7 +78,9 @@ namespace {
 void LogToSpdlog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
   // Connection failures come at LOG_ERR (3); they are expected while a broker is down and are
   // retried, so they are warnings here.
-  auto lvl = level <= 2 ? spdlog::level::err : (level <= 5 ? spdlog::level::warn : (level == 6 ? spdlog::level::info : spdlog::level::debug));
+  auto lvl = level <= 2 ? spdlog::level::err
+                        : (level <= 5 ? spdlog::level::warn
+                                      : (level == 6 ? spdlog::level::info : spdlog::level::debug));
   spdlog::log(lvl, "kafka {} {}: {}", rk ? rd_kafka_name(rk) : "", fac, buf);
 }
 
@@ -98,13 +102,47 @@ Result<KafkaPtr> NewClient(rd_kafka_type_t type, ConfPtr conf) {
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(type, conf.get(), err, sizeof err);
   if (rk == nullptr) {
-    return InvalidArgument(fmt::format("cannot create the Kafka {}: {}", type == RD_KAFKA_PRODUCER ? "producer" : "consumer", err));
+    return InvalidArgument(fmt::format("cannot create the Kafka {}: {}",
+                                       type == RD_KAFKA_PRODUCER ? "producer" : "consumer", err));
   }
   (void)conf.release();  // rd_kafka_new took ownership
   return KafkaPtr(rk);
 }
 
-std::string PartitionName(std::string_view topic, int partition) { return fmt::format("{}/{}", topic, partition); }
+std::string PartitionName(std::string_view topic, int partition) {
+  return fmt::format("{}/{}", topic, partition);
+}
+
+Result<std::vector<Watermarks>> QueryWatermarks(
+    rd_kafka_t* rk, const std::vector<std::pair<std::string, int>>& partitions, int timeout_ms) {
+  std::vector<Watermarks> out(partitions.size());
+  if (partitions.empty()) return out;
+  for (std::int64_t marker : {static_cast<std::int64_t>(RD_KAFKA_OFFSET_BEGINNING),
+                              static_cast<std::int64_t>(RD_KAFKA_OFFSET_END)}) {
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+    for (const auto& [topic, p] : partitions)
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = marker;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, list.get(), timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaStatus(err, marker == RD_KAFKA_OFFSET_BEGINNING ? "querying log start offsets"
+                                                                  : "querying log end offsets");
+    }
+    for (std::size_t i = 0; i < partitions.size(); ++i) {
+      // The list keeps the order it was built in; look each element up to be safe all the same.
+      const rd_kafka_topic_partition_t* e = rd_kafka_topic_partition_list_find(
+          list.get(), partitions[i].first.c_str(), partitions[i].second);
+      if (e == nullptr)
+        return IOError(fmt::format("no offset returned for {}",
+                                   PartitionName(partitions[i].first, partitions[i].second)));
+      if (e->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return KafkaStatus(
+            e->err, "offsets of " + PartitionName(partitions[i].first, partitions[i].second));
+      }
+      (marker == RD_KAFKA_OFFSET_BEGINNING ? out[i].low : out[i].high) = e->offset;
+    }
+  }
+  return out;
+}
 
 bool ParsePartitionName(std::string_view name, std::string* topic, int* partition) {
   std::size_t slash = name.rfind('/');

@@ -10,10 +10,13 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "engine/status.h"
 
@@ -22,7 +25,9 @@ namespace pinstream::connectors::kafka {
 struct KafkaDeleter {
   void operator()(rd_kafka_t* p) const { rd_kafka_destroy(p); }
   void operator()(rd_kafka_conf_t* p) const { rd_kafka_conf_destroy(p); }
-  void operator()(rd_kafka_topic_partition_list_t* p) const { rd_kafka_topic_partition_list_destroy(p); }
+  void operator()(rd_kafka_topic_partition_list_t* p) const {
+    rd_kafka_topic_partition_list_destroy(p);
+  }
   void operator()(rd_kafka_message_t* p) const { rd_kafka_message_destroy(p); }
   void operator()(rd_kafka_queue_t* p) const { rd_kafka_queue_destroy(p); }
   void operator()(const rd_kafka_metadata_t* p) const { rd_kafka_metadata_destroy(p); }
@@ -48,6 +53,17 @@ Status KafkaStatus(rd_kafka_error_t* error, std::string_view context);
 Result<ConfPtr> MakeConf(const std::map<std::string, std::string>& properties);
 // Creates a client; on success the conf belongs to it.
 Result<KafkaPtr> NewClient(rd_kafka_type_t type, ConfPtr conf);
+
+// Low and high watermarks of partitions, in the order asked. One ListOffsets round trip per
+// bound for all partitions (rd_kafka_offsets_for_times with the earliest/latest markers), and the
+// timeout holds even when brokers are down (rd_kafka_query_watermark_offsets of librdkafka < 2.3
+// waits forever then).
+struct Watermarks {
+  std::int64_t low = 0;
+  std::int64_t high = 0;
+};
+Result<std::vector<Watermarks>> QueryWatermarks(
+    rd_kafka_t* rk, const std::vector<std::pair<std::string, int>>& partitions, int timeout_ms);
 
 // "topic/partition" names the engine uses for Kafka partitions ('/' cannot occur in a topic).
 std::string PartitionName(std::string_view topic, int partition);

@@ -1,9 +1,9 @@
 #include "connectors/kafka/kafka_sink.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <charconv>
 
 #include "connectors/kafka/kafka_client.h"
 #include "connectors/kafka/kafka_producer.h"
@@ -60,8 +60,8 @@ class KafkaSink : public Sink {
       PS_RETURN_IF_ERROR(producer_->InitTransactions(kFlushTimeout).WithContext(Describe()));
       PS_ASSIGN_OR_RETURN(last_written_, LastWrittenBatch());
       if (last_written_.second >= 0) {
-        spdlog::info("{}: query '{}' last wrote batch {} (epoch {}) to '{}'", Describe(), ctx.query_name,
-                     last_written_.second, last_written_.first, c_.topic);
+        spdlog::info("{}: query '{}' last wrote batch {} (epoch {}) to '{}'", Describe(),
+                     ctx.query_name, last_written_.second, last_written_.first, c_.topic);
       }
     }
     return Status::Ok();
@@ -70,12 +70,12 @@ class KafkaSink : public Sink {
   Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output, CommitTxn&) override {
     EpochBatch me{ctx_.epoch, batch_id};
     if (c_.transactional && me <= last_written_) {
-      spdlog::info("{}: batch {} is already in '{}' (written before a restart); not written again", Describe(), batch_id,
-                   c_.topic);
+      spdlog::info("{}: batch {} is already in '{}' (written before a restart); not written again",
+                   Describe(), batch_id, c_.topic);
       return Status::Ok();
     }
-    std::vector<std::pair<std::string, std::string>> headers{{kQueryHeader, ctx_.query_id},
-                                                             {kBatchHeader, fmt::format("{}:{}", me.first, me.second)}};
+    std::vector<std::pair<std::string, std::string>> headers{
+        {kQueryHeader, ctx_.query_id}, {kBatchHeader, fmt::format("{}:{}", me.first, me.second)}};
     if (c_.transactional) PS_RETURN_IF_ERROR(producer_->BeginTransaction().WithContext(Describe()));
     Status st = ProduceAll(output, headers);
     if (st.ok()) st = producer_->Flush(kFlushTimeout);
@@ -83,7 +83,9 @@ class KafkaSink : public Sink {
       if (st.ok()) st = producer_->CommitTransaction(kFlushTimeout);
       if (!st.ok()) {
         Status abort = producer_->AbortTransaction(kFlushTimeout);
-        if (!abort.ok()) spdlog::warn("{}: aborting the failed batch's transaction: {}", Describe(), abort.ToString());
+        if (!abort.ok())
+          spdlog::warn("{}: aborting the failed batch's transaction: {}", Describe(),
+                       abort.ToString());
         return st.WithContext(Describe());
       }
       last_written_ = me;
@@ -100,13 +102,14 @@ class KafkaSink : public Sink {
   }
 
  private:
-  Status ProduceAll(const std::vector<RecordBatch>& output, const std::vector<std::pair<std::string, std::string>>& headers) {
+  Status ProduceAll(const std::vector<RecordBatch>& output,
+                    const std::vector<std::pair<std::string, std::string>>& headers) {
     std::string json;
     for (const auto& b : output) {
       int kc = c_.key_column.empty() ? -1 : b.FindColumn(c_.key_column);
       if (!c_.key_column.empty() && kc < 0 && b.num_rows() > 0) {
-        return NotFound(fmt::format("key_column '{}' is not in the query's output (columns: {})", c_.key_column,
-                                    fmt::join(b.names(), ", ")));
+        return NotFound(fmt::format("key_column '{}' is not in the query's output (columns: {})",
+                                    c_.key_column, fmt::join(b.names(), ", ")));
       }
       for (std::size_t r = 0; r < b.num_rows(); ++r) {
         json.clear();
@@ -135,16 +138,21 @@ class KafkaSink : public Sink {
     rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), c_.topic.c_str(), nullptr);
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk.get(), 0, rkt, &raw, kMetadataTimeoutMs);
     rd_kafka_topic_destroy(rkt);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, fmt::format("metadata of '{}'", c_.topic));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return KafkaStatus(err, fmt::format("metadata of '{}'", c_.topic));
     kafka::MetadataPtr md(raw);
     EpochBatch best{-1, -1};
-    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) return best;  // no topic yet
+    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return best;  // no topic yet
     kafka::QueuePtr queue(rd_kafka_queue_get_consumer(rk.get()));
-    for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
-      int p = md->topics[0].partitions[i].id;
-      std::int64_t lo = 0, hi = 0;
-      PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_query_watermark_offsets(rk.get(), c_.topic.c_str(), p, &lo, &hi, kMetadataTimeoutMs),
-                                     "watermarks of " + kafka::PartitionName(c_.topic, p)));
+    std::vector<std::pair<std::string, int>> list;
+    for (int i = 0; i < md->topics[0].partition_cnt; ++i)
+      list.emplace_back(c_.topic, md->topics[0].partitions[i].id);
+    auto marks = kafka::QueryWatermarks(rk.get(), list, kMetadataTimeoutMs);
+    if (!marks.ok()) return marks.status().WithContext(fmt::format("sink topic '{}'", c_.topic));
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      int p = list[i].second;
+      std::int64_t lo = (*marks)[i].low, hi = (*marks)[i].high;
       std::int64_t window = 256, end = hi;
       bool found = false;
       while (!found && end > lo) {
@@ -161,8 +169,8 @@ class KafkaSink : public Sink {
     return best;
   }
 
-  Status ScanForHeader(rd_kafka_t* rk, rd_kafka_queue_t* queue, int p, std::int64_t from, std::int64_t end, EpochBatch* last,
-                       bool* found) {
+  Status ScanForHeader(rd_kafka_t* rk, rd_kafka_queue_t* queue, int p, std::int64_t from,
+                       std::int64_t end, EpochBatch* last, bool* found) {
     PartitionListPtr tpl(rd_kafka_topic_partition_list_new(1));
     rd_kafka_topic_partition_list_add(tpl.get(), c_.topic.c_str(), p)->offset = from;
     PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_assign(rk, tpl.get()), "assigning for the tail scan"));
@@ -170,13 +178,16 @@ class KafkaSink : public Sink {
     std::int64_t next = from;
     while (next < end) {
       if (MonotonicNanos() > deadline) {
-        return Unavailable(fmt::format("reading the tail of '{}' partition {} to find the last batch written", c_.topic, p));
+        return Unavailable(fmt::format(
+            "reading the tail of '{}' partition {} to find the last batch written", c_.topic, p));
       }
       rd_kafka_message_t* raw = rd_kafka_consume_queue(queue, 100);
       if (raw == nullptr) {
         PartitionListPtr pos(rd_kafka_topic_partition_list_new(1));
         rd_kafka_topic_partition_list_add(pos.get(), c_.topic.c_str(), p);
-        if (rd_kafka_position(rk, pos.get()) == RD_KAFKA_RESP_ERR_NO_ERROR && pos->elems[0].offset >= end) break;
+        if (rd_kafka_position(rk, pos.get()) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            pos->elems[0].offset >= end)
+          break;
         continue;
       }
       kafka::MessagePtr m(raw);

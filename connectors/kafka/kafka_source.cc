@@ -1,17 +1,17 @@
 #include "connectors/kafka/kafka_source.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
-#include <charconv>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <thread>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "connectors/kafka/kafka_client.h"
 #include "connectors/kafka/kafka_producer.h"
@@ -44,15 +44,18 @@ struct KafkaSourceConfig {
 
 class KafkaSource : public Source {
  public:
-  KafkaSource(KafkaSourceConfig c, std::string source_name) : c_(std::move(c)), name_(std::move(source_name)) {}
+  KafkaSource(KafkaSourceConfig c, std::string source_name)
+      : c_(std::move(c)), name_(std::move(source_name)) {}
 
   ~KafkaSource() override { Shutdown(); }
 
   std::string_view kind() const override { return "kafka"; }
   std::string Describe() const override {
-    std::string what = c_.topic_pattern.empty() ? fmt::format("Subscribe[{}]", fmt::join(c_.topics, ","))
-                                                : fmt::format("SubscribePattern[{}]", c_.topic_pattern);
-    return c_.group_id.empty() ? fmt::format("KafkaV2[{}]", what) : fmt::format("KafkaV2[{}, group {}]", what, c_.group_id);
+    std::string what = c_.topic_pattern.empty()
+                           ? fmt::format("Subscribe[{}]", fmt::join(c_.topics, ","))
+                           : fmt::format("SubscribePattern[{}]", c_.topic_pattern);
+    return c_.group_id.empty() ? fmt::format("KafkaV2[{}]", what)
+                               : fmt::format("KafkaV2[{}, group {}]", what, c_.group_id);
   }
 
   Status Open() override {
@@ -63,29 +66,31 @@ class KafkaSource : public Source {
     }
     // Reachable now? (Unavailable is retried by the query with backoff.)
     const rd_kafka_metadata_t* md = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &md, c_.request_timeout_ms);
+    rd_kafka_resp_err_t err =
+        rd_kafka_metadata(meta_.get(), 1, nullptr, &md, c_.request_timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return KafkaStatus(err, fmt::format("source '{}': reaching Kafka at {}", name_, c_.bootstrap_servers));
+      return KafkaStatus(
+          err, fmt::format("source '{}': reaching Kafka at {}", name_, c_.bootstrap_servers));
     }
     rd_kafka_metadata_destroy(md);
     if (!c_.group_id.empty() && !group_) PS_RETURN_IF_ERROR(JoinGroup());
     return Status::Ok();
   }
 
-  Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed, bool apply_limits) override {
+  Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed,
+                                         bool apply_limits) override {
     PS_ASSIGN_OR_RETURN(auto partitions, Partitions());
     PartitionOffsets latest;
     std::lock_guard lock(mu_);
     committed_ = committed;  // what a revocation hands over if no batch commits before it
     low_.clear();
     std::int64_t behind_max = 0, behind_sum = 0;
-    for (const auto& [topic, p] : partitions) {
-      std::int64_t lo = 0, hi = 0;
-      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), p, &lo, &hi, c_.request_timeout_ms);
-      std::string part = kafka::PartitionName(topic, p);
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return KafkaStatus(err, fmt::format("source '{}': watermarks of {}", name_, part));
-      }
+    std::vector<std::pair<std::string, int>> list(partitions.begin(), partitions.end());
+    auto marks = kafka::QueryWatermarks(meta_.get(), list, c_.request_timeout_ms);
+    if (!marks.ok()) return marks.status().WithContext(fmt::format("source '{}'", name_));
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      std::int64_t lo = (*marks)[i].low, hi = (*marks)[i].high;
+      std::string part = kafka::PartitionName(list[i].first, list[i].second);
       low_[part] = lo;
       latest[part] = hi;
       auto c = committed.find(part);
@@ -97,9 +102,11 @@ class KafkaSource : public Source {
       }
     }
     behind_max_ = behind_max;
-    behind_avg_ = latest.empty() ? 0 : static_cast<double>(behind_sum) / static_cast<double>(latest.size());
+    behind_avg_ =
+        latest.empty() ? 0 : static_cast<double>(behind_sum) / static_cast<double>(latest.size());
     if (apply_limits && c_.max_offsets_per_trigger > 0) CapByBacklog(committed, &latest);
-    // A group member keeps its partitions until a batch planned now commits (nothing new: no batch).
+    // A group member keeps its partitions until a batch planned now commits (nothing new: no
+    // batch).
     in_batch_ = false;
     for (const auto& [part, hi] : latest) {
       auto c = committed.find(part);
@@ -111,7 +118,8 @@ class KafkaSource : public Source {
   Result<std::int64_t> InitialOffset(const std::string& partition) override {
     std::string topic;
     int p = 0;
-    if (!kafka::ParsePartitionName(partition, &topic, &p)) return Corruption(fmt::format("'{}' is not a Kafka partition", partition));
+    if (!kafka::ParsePartitionName(partition, &topic, &p))
+      return Corruption(fmt::format("'{}' is not a Kafka partition", partition));
     {
       std::lock_guard lock(mu_);
       // A consumer group member resumes where the group left the partition.
@@ -120,9 +128,8 @@ class KafkaSource : public Source {
       auto fixed = initial_.find(partition);
       if (fixed != initial_.end()) return fixed->second;
     }
-    std::int64_t lo = 0, hi = 0;
-    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), p, &lo, &hi, c_.request_timeout_ms),
-                                   fmt::format("source '{}': watermarks of {}", name_, partition)));
+    PS_ASSIGN_OR_RETURN(kafka::Watermarks w, WatermarksOf(topic, p));
+    std::int64_t lo = w.low, hi = w.high;
     std::int64_t start = lo;
     if (c_.starting == "latest") {
       start = hi;
@@ -143,47 +150,136 @@ class KafkaSource : public Source {
     return start;
   }
 
-  Result<std::optional<std::int64_t>> ResumeOffset(const std::string& partition, std::int64_t committed_end) override {
+  Result<std::optional<std::int64_t>> ResumeOffset(const std::string& partition,
+                                                   std::int64_t committed_end) override {
     std::lock_guard lock(mu_);
     std::int64_t start = committed_end;
     auto g = group_committed_.find(partition);
-    if (g != group_committed_.end() && g->second > start) start = g->second;  // another member went further
+    if (g != group_committed_.end() && g->second > start)
+      start = g->second;  // another member went further
     auto lo = low_.find(partition);
     if (lo != low_.end() && lo->second > start) {
       if (c_.fail_on_data_loss) return DataLossError(partition, start, lo->second);
       std::int64_t lost = lo->second - start;
-      skipped_offsets_ += lost;
-      Metrics()
-          .GetCounter("pinstream_kafka_data_loss_offsets_total",
-                      "Kafka offsets skipped because retention deleted them before they were read (fail_on_data_loss: false)",
-                      {{"source", name_}})
-          ->Inc(static_cast<double>(lost));
-      spdlog::warn("source '{}': {} offsets of {} ({}..{}) were deleted by retention before they were read; skipped "
-                   "(fail_on_data_loss: false)",
-                   name_, lost, partition, start, lo->second - 1);
+      CountSkippedLocked(lost);
+      spdlog::warn(
+          "source '{}': {} offsets of {} ({}..{}) were deleted by retention before they were read; "
+          "skipped "
+          "(fail_on_data_loss: false)",
+          name_, lost, partition, start, lo->second - 1);
       start = lo->second;
     }
     if (start == committed_end) return std::optional<std::int64_t>();
     return std::optional<std::int64_t>(start);
   }
 
-  Status Read(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) override {
+  // All of a batch's ranges are assigned at once: librdkafka fetches the partitions
+  // concurrently, each into its own queue, and Read() drains one queue per range.
+  Status PrepareRead(const std::vector<ReadRange>& ranges) override {
+    Unassign();
+    std::vector<std::pair<std::string, int>> parts;
+    for (const auto& r : ranges) {
+      std::string topic;
+      int p = 0;
+      if (!kafka::ParsePartitionName(r.partition, &topic, &p))
+        return Corruption(fmt::format("'{}' is not a Kafka partition", r.partition));
+      parts.emplace_back(topic, p);
+    }
+    auto marks = kafka::QueryWatermarks(meta_.get(), parts, c_.request_timeout_ms);
+    if (!marks.ok()) return marks.status().WithContext(fmt::format("source '{}'", name_));
+    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(static_cast<int>(ranges.size())));
+    for (std::size_t i = 0; i < ranges.size(); ++i) {
+      PS_ASSIGN_OR_RETURN(std::int64_t from, FirstReadable(ranges[i], (*marks)[i].low));
+      // The partition's queue stops forwarding to the consumer queue BEFORE the assign, or
+      // the first fetched messages could land there (librdkafka's documented order).
+      kafka::QueuePtr q(
+          rd_kafka_queue_get_partition(reader_.get(), parts[i].first.c_str(), parts[i].second));
+      if (!q)
+        return IOError(fmt::format("source '{}': librdkafka gave no queue for {}", name_,
+                                   ranges[i].partition));
+      rd_kafka_queue_forward(q.get(), nullptr);
+      rd_kafka_topic_partition_list_add(tpl.get(), parts[i].first.c_str(), parts[i].second)
+          ->offset = from;
+      prepared_[ranges[i].partition] = Prepared{ranges[i].start, from, std::move(q)};
+    }
+    reader_assigned_ = true;
+    Status st = KafkaStatus(rd_kafka_assign(reader_.get(), tpl.get()),
+                            fmt::format("source '{}': assigning the batch's partitions", name_));
+    if (!st.ok()) Unassign();
+    return st;
+  }
+
+  // Offsets deleted by retention and skipped (fail_on_data_loss: false): progress and /metrics.
+  void CountSkippedLocked(std::int64_t n) {
+    skipped_offsets_ += n;
+    Metrics()
+        .GetCounter("pinstream_kafka_data_loss_offsets_total",
+                    "Kafka offsets skipped because retention deleted them before they were read "
+                    "(fail_on_data_loss: false)",
+                    {{"source", name_}})
+        ->Inc(static_cast<double>(n));
+  }
+
+  // Where a range can start reading: its start, or — records below it deleted by retention, with
+  // fail_on_data_loss off — the log start (counted as skipped).
+  Result<std::int64_t> FirstReadable(const ReadRange& r, std::int64_t lo) {
+    if (lo <= r.start) return r.start;
+    if (c_.fail_on_data_loss) return DataLossError(r.partition, r.start, lo);
+    std::int64_t start = std::min(lo, r.end);
+    {
+      std::lock_guard lock(mu_);
+      CountSkippedLocked(start - r.start);
+    }
+    spdlog::warn(
+        "source '{}': offsets {}..{} of {} were deleted (retention) before they were read; skipped "
+        "(fail_on_data_loss: false)",
+        name_, r.start, start - 1, r.partition);
+    return start;
+  }
+
+  Status Read(const ReadRange& range, std::size_t max_chunk_rows,
+              const ChunkConsumer& emit) override {
     std::string topic;
     int p = 0;
     if (!kafka::ParsePartitionName(range.partition, &topic, &p)) {
       return Corruption(fmt::format("'{}' is not a Kafka partition", range.partition));
     }
-    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = range.start;
-    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_assign(reader_.get(), tpl.get()), "assigning " + range.partition));
-    struct Unassign {
-      rd_kafka_t* rk;
-      ~Unassign() { rd_kafka_assign(rk, nullptr); }
-    } unassign{reader_.get()};
+    auto it = prepared_.find(range.partition);
+    if (it == prepared_.end() || it->second.start != range.start) {
+      // A range nobody announced (a dead-letter row's raw record, a test): assign it alone.
+      PS_RETURN_IF_ERROR(PrepareRead({range}));
+      it = prepared_.find(range.partition);
+    }
+    kafka::QueuePtr q = std::move(it->second.queue);
+    std::int64_t from = it->second.from;
+    prepared_.erase(it);
+    Status st = ConsumeRange(q.get(), topic, p, ReadRange{range.partition, from, range.end},
+                             max_chunk_rows, emit);
+    q.reset();
+    if (prepared_.empty() || !st.ok())
+      Unassign();  // the batch's last range (or a failed one): stop fetching
+    return st;
+  }
 
+  // Drops the batch's partitions: queues released, fetching stopped, and anything librdkafka
+  // put on the consumer queue (errors, events) drained.
+  void Unassign() {
+    prepared_.clear();
+    if (!reader_assigned_) return;
+    reader_assigned_ = false;
+    rd_kafka_assign(reader_.get(), nullptr);
+    while (kafka::MessagePtr m{rd_kafka_consume_queue(reader_queue_.get(), 0)}) {
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        spdlog::debug("source '{}': {}", name_, rd_kafka_message_errstr(m.get()));
+    }
+  }
+
+  Status ConsumeRange(rd_kafka_queue_t* queue, const std::string& topic, int p,
+                      const ReadRange& range, std::size_t max_chunk_rows,
+                      const ChunkConsumer& emit) {
     SourceChunk chunk;
-    Column key(TypeId::kString), value(TypeId::kRaw), top(TypeId::kString), part(TypeId::kInt64), off(TypeId::kInt64),
-        ts(TypeId::kTimestamp);
+    Column key(TypeId::kString), value(TypeId::kRaw), top(TypeId::kString), part(TypeId::kInt64),
+        off(TypeId::kInt64), ts(TypeId::kTimestamp);
     auto flush = [&]() -> Status {
       if (chunk.offsets.empty()) return Status::Ok();
       chunk.batch.row_ids().resize(chunk.offsets.size());
@@ -209,17 +305,19 @@ class KafkaSource : public Source {
     std::vector<rd_kafka_message_t*> msgs(4096);
     while (next < range.end) {
       if (MonotonicNanos() > deadline) {
-        return Unavailable(fmt::format(
-            "source '{}': {} delivered offsets {}..{} of the planned {}..{} within {} (broker down, or an open "
-            "transaction holds them back); the batch is retried",
-            name_, range.partition, range.start, next - 1, range.start, range.end - 1, FormatDurationMicros(c_.read_timeout_us)));
+        return Unavailable(
+            fmt::format("source '{}': {} delivered offsets {}..{} of the planned {}..{} within {} "
+                        "(broker down, or an open "
+                        "transaction holds them back); the batch is retried",
+                        name_, range.partition, range.start, next - 1, range.start, range.end - 1,
+                        FormatDurationMicros(c_.read_timeout_us)));
       }
       // Take what is queued without waiting; when nothing is, wait for the next message (the
       // batch call would wait for a full batch or the whole timeout).
-      ssize_t n = rd_kafka_consume_batch_queue(reader_queue_.get(), 0, msgs.data(), msgs.size());
+      ssize_t n = rd_kafka_consume_batch_queue(queue, 0, msgs.data(), msgs.size());
       if (n < 0) return KafkaStatus(rd_kafka_last_error(), "consuming " + range.partition);
       if (n == 0) {
-        rd_kafka_message_t* one = rd_kafka_consume_queue(reader_queue_.get(), 100);
+        rd_kafka_message_t* one = rd_kafka_consume_queue(queue, 100);
         if (one != nullptr) {
           msgs[0] = one;
           n = 1;
@@ -230,13 +328,15 @@ class KafkaSource : public Source {
         kafka::MessagePtr m(msgs[static_cast<std::size_t>(i)]);
         if (!st.ok()) continue;  // destroy the rest
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
-        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET || m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+            m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
           st = HandleOutOfRange(topic, p, range, &next);
           continue;
         }
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
           // Transient consumer errors (broker down): librdkafka reconnects; the deadline bounds it.
-          spdlog::debug("source '{}': {}: {}", name_, range.partition, rd_kafka_message_errstr(m.get()));
+          spdlog::debug("source '{}': {}: {}", name_, range.partition,
+                        rd_kafka_message_errstr(m.get()));
           continue;
         }
         if (m->offset < next || m->offset >= range.end) continue;
@@ -245,14 +345,17 @@ class KafkaSource : public Source {
         } else {
           key.AppendNull();
         }
-        value.AppendString(std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
+        value.AppendString(
+            std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
         top.AppendString(topic);
         part.AppendInt(p);
         off.AppendInt(m->offset);
         rd_kafka_timestamp_type_t tstype;
         std::int64_t ms = rd_kafka_message_timestamp(m.get(), &tstype);
-        if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ms < 0) ts.AppendNull();
-        else ts.AppendInt(ms * 1000);
+        if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ms < 0)
+          ts.AppendNull();
+        else
+          ts.AppendInt(ms * 1000);
         chunk.offsets.push_back(m->offset);
         next = m->offset + 1;
         if (chunk.offsets.size() >= max_chunk_rows) st = flush();
@@ -262,7 +365,8 @@ class KafkaSource : public Source {
       if (next < range.end) {
         PartitionListPtr pos(rd_kafka_topic_partition_list_new(1));
         rd_kafka_topic_partition_list_add(pos.get(), topic.c_str(), p);
-        if (rd_kafka_position(reader_.get(), pos.get()) == RD_KAFKA_RESP_ERR_NO_ERROR && pos->elems[0].offset > next) {
+        if (rd_kafka_position(reader_.get(), pos.get()) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            pos->elems[0].offset > next) {
           next = std::min(pos->elems[0].offset, range.end);
         }
       }
@@ -292,25 +396,29 @@ class KafkaSource : public Source {
     // The group's progress record (what a partition's next owner starts from), then the
     // broker's offsets for lag monitoring (refused while the group rebalances: harmless).
     if (Status st = PublishProgress(mine); !st.ok()) {
-      spdlog::warn("source '{}': recording group progress on '{}': {}", name_, c_.progress_topic, st.ToString());
+      spdlog::warn("source '{}': recording group progress on '{}': {}", name_, c_.progress_topic,
+                   st.ToString());
     }
     PartitionListPtr tpl(rd_kafka_topic_partition_list_new(static_cast<int>(mine.size())));
     for (const auto& [partition, end] : mine) {
       std::string topic;
       int p = 0;
-      if (kafka::ParsePartitionName(partition, &topic, &p)) rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = end;
+      if (kafka::ParsePartitionName(partition, &topic, &p))
+        rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = end;
     }
     rd_kafka_resp_err_t err = rd_kafka_commit(group_.get(), tpl.get(), /*async=*/1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      spdlog::debug("source '{}': committing offsets to group '{}' (lag monitoring): {}", name_, c_.group_id, rd_kafka_err2str(err));
+      spdlog::debug("source '{}': committing offsets to group '{}' (lag monitoring): {}", name_,
+                    c_.group_id, rd_kafka_err2str(err));
     }
   }
 
   std::map<std::string, std::string> ProgressMetrics() const override {
     std::lock_guard lock(mu_);
-    std::map<std::string, std::string> m{{"maxOffsetsBehindLatest", std::to_string(behind_max_)},
-                                         {"avgOffsetsBehindLatest", fmt::format("{:.1f}", behind_avg_)},
-                                         {"offsetsSkippedByDataLoss", std::to_string(skipped_offsets_)}};
+    std::map<std::string, std::string> m{
+        {"maxOffsetsBehindLatest", std::to_string(behind_max_)},
+        {"avgOffsetsBehindLatest", fmt::format("{:.1f}", behind_avg_)},
+        {"offsetsSkippedByDataLoss", std::to_string(skipped_offsets_)}};
     if (group_) m["assignedPartitions"] = std::to_string(assigned_.size());
     return m;
   }
@@ -326,7 +434,8 @@ class KafkaSource : public Source {
       // assign() needs a group id; the reader never joins the group nor commits to it.
       props["group.id"] = fmt::format("pinstream-reader-{}", name_);
       props["enable.partition.eof"] = "true";
-      props["auto.offset.reset"] = "error";  // offsets deleted by retention are reported, not skipped
+      props["auto.offset.reset"] =
+          "error";  // offsets deleted by retention are reported, not skipped
       props.emplace("isolation.level", "read_committed");
       // A range is read right after it is assigned: do not let a fetch parked at the previous
       // range's end hold the new one back for the default 500 ms.
@@ -336,31 +445,32 @@ class KafkaSource : public Source {
     return kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf));
   }
 
-  Status DataLossError(const std::string& partition, std::int64_t from, std::int64_t lo) const {
-    return DataLoss(fmt::format(
-        "source '{}': offsets {}..{} of {} were deleted (retention) before pinstream read them; set "
-        "fail_on_data_loss: false on the source to skip them and go on",
-        name_, from, lo - 1, partition));
+  Result<kafka::Watermarks> WatermarksOf(const std::string& topic, int p) {
+    auto marks = kafka::QueryWatermarks(meta_.get(), {{topic, p}}, c_.request_timeout_ms);
+    if (!marks.ok()) return marks.status().WithContext(fmt::format("source '{}'", name_));
+    return (*marks)[0];
   }
 
-  // The reader was sent below the log start: data loss while reading.
-  Status HandleOutOfRange(const std::string& topic, int p, const ReadRange& range, std::int64_t* next) {
-    std::int64_t lo = 0, hi = 0;
-    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), p, &lo, &hi, c_.request_timeout_ms),
-                                   "watermarks of " + range.partition));
+  Status DataLossError(const std::string& partition, std::int64_t from, std::int64_t lo) const {
+    return DataLoss(
+        fmt::format("source '{}': offsets {}..{} of {} were deleted (retention) before pinstream "
+                    "read them; set "
+                    "fail_on_data_loss: false on the source to skip them and go on",
+                    name_, from, lo - 1, partition));
+  }
+
+  // Records deleted by retention while the range was being read: fail (fail_on_data_loss), or
+  // retry the batch — the retry starts at the new log start.
+  Status HandleOutOfRange(const std::string& topic, int p, const ReadRange& range,
+                          std::int64_t* next) {
+    PS_ASSIGN_OR_RETURN(kafka::Watermarks w, WatermarksOf(topic, p));
+    std::int64_t lo = w.low;
     if (lo <= *next) return Status::Ok();  // not below the start after all (transient)
     if (c_.fail_on_data_loss) return DataLossError(range.partition, *next, lo);
-    {
-      std::lock_guard lock(mu_);
-      skipped_offsets_ += std::min(lo, range.end) - *next;
-    }
-    spdlog::warn("source '{}': offsets {}..{} of {} were deleted while being read; skipped (fail_on_data_loss: false)",
-                 name_, *next, std::min(lo, range.end) - 1, range.partition);
-    *next = std::min(lo, range.end);
-    if (*next >= range.end) return Status::Ok();
-    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = *next;
-    return KafkaStatus(rd_kafka_assign(reader_.get(), tpl.get()), "re-assigning " + range.partition);
+    return Unavailable(fmt::format(
+        "source '{}': offsets from {} of {} were deleted while being read; the batch is "
+        "retried from the new log start {}",
+        name_, *next, range.partition, lo));
   }
 
   // Topic partitions to plan: every partition of the matching topics, or (in a group) the ones
@@ -377,8 +487,10 @@ class KafkaSource : public Source {
       return out;
     }
     const rd_kafka_metadata_t* raw = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, c_.request_timeout_ms);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, fmt::format("source '{}': topic metadata", name_));
+    rd_kafka_resp_err_t err =
+        rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, c_.request_timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return KafkaStatus(err, fmt::format("source '{}': topic metadata", name_));
     kafka::MetadataPtr md(raw);
     std::optional<std::regex> pattern;
     if (!c_.topic_pattern.empty()) pattern.emplace(c_.topic_pattern);
@@ -386,7 +498,8 @@ class KafkaSource : public Source {
     for (int t = 0; t < md->topic_cnt; ++t) {
       const auto& tm = md->topics[t];
       std::string name = tm.topic;
-      bool match = pattern ? (name.rfind("__", 0) != 0 && std::regex_search(name, *pattern)) : wanted.count(name) > 0;
+      bool match = pattern ? (name.rfind("__", 0) != 0 && std::regex_search(name, *pattern))
+                           : wanted.count(name) > 0;
       if (!match || tm.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
       for (int i = 0; i < tm.partition_cnt; ++i) out.emplace_back(name, tm.partitions[i].id);
     }
@@ -402,7 +515,8 @@ class KafkaSource : public Source {
     for (const auto& [part, hi] : *latest) {
       auto c = committed.find(part);
       auto i = initial_.find(part);
-      std::int64_t s = c != committed.end() ? c->second : (i != initial_.end() ? i->second : low_[part]);
+      std::int64_t s =
+          c != committed.end() ? c->second : (i != initial_.end() ? i->second : low_[part]);
       s = std::max(s, low_[part]);
       start[part] = s;
       backlog[part] = std::max<std::int64_t>(0, hi - s);
@@ -411,7 +525,8 @@ class KafkaSource : public Source {
     if (total <= c_.max_offsets_per_trigger) return;
     std::int64_t given = 0;
     for (auto& [part, hi] : *latest) {
-      auto share = static_cast<std::int64_t>(static_cast<long double>(backlog[part]) * c_.max_offsets_per_trigger / total);
+      auto share = static_cast<std::int64_t>(static_cast<long double>(backlog[part]) *
+                                             c_.max_offsets_per_trigger / total);
       hi = start[part] + share;
       given += share;
     }
@@ -447,13 +562,17 @@ class KafkaSource : public Source {
     PS_ASSIGN_OR_RETURN(group_, kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
     PartitionListPtr subs(rd_kafka_topic_partition_list_new(1));
     if (!c_.topic_pattern.empty()) {
-      std::string re = c_.topic_pattern[0] == '^' ? c_.topic_pattern : "^.*" + c_.topic_pattern;  // librdkafka: regex topics start with ^
+      std::string re = c_.topic_pattern[0] == '^'
+                           ? c_.topic_pattern
+                           : "^.*" + c_.topic_pattern;  // librdkafka: regex topics start with ^
       rd_kafka_topic_partition_list_add(subs.get(), re.c_str(), RD_KAFKA_PARTITION_UA);
     } else {
-      for (const auto& t : c_.topics) rd_kafka_topic_partition_list_add(subs.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+      for (const auto& t : c_.topics)
+        rd_kafka_topic_partition_list_add(subs.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
     }
-    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_subscribe(group_.get(), subs.get()),
-                                   fmt::format("source '{}': joining consumer group '{}'", name_, c_.group_id)));
+    PS_RETURN_IF_ERROR(
+        KafkaStatus(rd_kafka_subscribe(group_.get(), subs.get()),
+                    fmt::format("source '{}': joining consumer group '{}'", name_, c_.group_id)));
     polling_ = true;
     poller_ = std::thread([this] {
       while (polling_) {
@@ -464,7 +583,8 @@ class KafkaSource : public Source {
     return Status::Ok();
   }
 
-  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* parts, void* opaque) {
     auto* self = static_cast<KafkaSource*>(opaque);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       self->Assigned(rk, parts);
@@ -479,11 +599,13 @@ class KafkaSource : public Source {
     PartitionListPtr copy(rd_kafka_topic_partition_list_copy(parts));
     rd_kafka_resp_err_t err = rd_kafka_committed(rk, copy.get(), c_.request_timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      spdlog::warn("source '{}': reading group '{}' offsets: {}", name_, c_.group_id, rd_kafka_err2str(err));
+      spdlog::warn("source '{}': reading group '{}' offsets: {}", name_, c_.group_id,
+                   rd_kafka_err2str(err));
     }
     auto progress = ReadProgress();
     if (!progress.ok()) {
-      spdlog::warn("source '{}': reading group progress from '{}': {}", name_, c_.progress_topic, progress.status().ToString());
+      spdlog::warn("source '{}': reading group progress from '{}': {}", name_, c_.progress_topic,
+                   progress.status().ToString());
     }
     rd_kafka_assign(rk, parts);
     rd_kafka_pause_partitions(rk, parts);  // the member never fetches; the reader does
@@ -519,9 +641,11 @@ class KafkaSource : public Source {
     rd_kafka_topic_t* rkt = rd_kafka_topic_new(meta_.get(), c_.progress_topic.c_str(), nullptr);
     rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 0, rkt, &raw, c_.request_timeout_ms);
     rd_kafka_topic_destroy(rkt);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, "metadata of " + c_.progress_topic);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return KafkaStatus(err, "metadata of " + c_.progress_topic);
     kafka::MetadataPtr md(raw);
-    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) return out;  // nothing recorded yet
+    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return out;  // nothing recorded yet
     std::map<std::string, std::string> props = c_.properties;
     props["bootstrap.servers"] = c_.bootstrap_servers;
     props["group.id"] = "pinstream-progress-reader";  // assign() needs one; never joined
@@ -532,30 +656,36 @@ class KafkaSource : public Source {
     PS_ASSIGN_OR_RETURN(auto rk, kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
     PartitionListPtr tpl(rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt));
     int pending = 0;
-    for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
-      int p = md->topics[0].partitions[i].id;
-      std::int64_t lo = 0, hi = 0;
-      PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_query_watermark_offsets(rk.get(), c_.progress_topic.c_str(), p, &lo, &hi,
-                                                                      c_.request_timeout_ms),
-                                     "watermarks of " + c_.progress_topic));
+    std::vector<std::pair<std::string, int>> list;
+    for (int i = 0; i < md->topics[0].partition_cnt; ++i)
+      list.emplace_back(c_.progress_topic, md->topics[0].partitions[i].id);
+    auto marks = kafka::QueryWatermarks(rk.get(), list, c_.request_timeout_ms);
+    if (!marks.ok()) return marks.status().WithContext("reading " + c_.progress_topic);
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      int p = list[i].second;
+      std::int64_t lo = (*marks)[i].low, hi = (*marks)[i].high;
       if (hi > lo) {
         rd_kafka_topic_partition_list_add(tpl.get(), c_.progress_topic.c_str(), p)->offset = lo;
         ++pending;
       }
     }
     if (pending == 0) return out;
-    PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_assign(rk.get(), tpl.get()), "assigning " + c_.progress_topic));
+    PS_RETURN_IF_ERROR(
+        KafkaStatus(rd_kafka_assign(rk.get(), tpl.get()), "assigning " + c_.progress_topic));
     std::string prefix = c_.group_id + "/";
-    std::int64_t deadline = MonotonicNanos() + static_cast<std::int64_t>(c_.request_timeout_ms) * 1'000'000;
+    std::int64_t deadline =
+        MonotonicNanos() + static_cast<std::int64_t>(c_.request_timeout_ms) * 1'000'000;
     while (pending > 0) {
-      if (MonotonicNanos() > deadline) return Unavailable("reading " + c_.progress_topic + " timed out");
+      if (MonotonicNanos() > deadline)
+        return Unavailable("reading " + c_.progress_topic + " timed out");
       kafka::MessagePtr m(rd_kafka_consumer_poll(rk.get(), 100));
       if (!m) continue;
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         --pending;
         continue;
       }
-      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR || m->key == nullptr || m->payload == nullptr) continue;
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR || m->key == nullptr || m->payload == nullptr)
+        continue;
       std::string_view key(static_cast<const char*>(m->key), m->key_len);
       if (key.substr(0, prefix.size()) != prefix) continue;
       std::int64_t v = 0;
@@ -570,10 +700,13 @@ class KafkaSource : public Source {
   void Revoked(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
     std::unique_lock lock(mu_);
     // Let the running batch finish and commit before the partitions go to another member.
-    if (!cv_.wait_for(lock, std::chrono::microseconds(c_.rebalance_wait_us), [&] { return !in_batch_; })) {
-      spdlog::warn("source '{}': partitions revoked while a batch was still running after {}; giving them up "
-                   "(the batch's records may be read again by their next owner)",
-                   name_, FormatDurationMicros(c_.rebalance_wait_us));
+    if (!cv_.wait_for(lock, std::chrono::microseconds(c_.rebalance_wait_us),
+                      [&] { return !in_batch_; })) {
+      spdlog::warn(
+          "source '{}': partitions revoked while a batch was still running after {}; giving them "
+          "up "
+          "(the batch's records may be read again by their next owner)",
+          name_, FormatDurationMicros(c_.rebalance_wait_us));
     }
     PartitionListPtr tpl(rd_kafka_topic_partition_list_new(parts->cnt));
     PartitionOffsets ends;
@@ -585,17 +718,21 @@ class KafkaSource : public Source {
       auto c = committed_.find(part);
       if (c != committed_.end()) {
         ends[part] = c->second;
-        rd_kafka_topic_partition_list_add(tpl.get(), parts->elems[i].topic, parts->elems[i].partition)->offset = c->second;
+        rd_kafka_topic_partition_list_add(tpl.get(), parts->elems[i].topic,
+                                          parts->elems[i].partition)
+            ->offset = c->second;
       }
     }
     lock.unlock();
     if (!ends.empty()) {
       if (Status st = PublishProgress(ends); !st.ok()) {
-        spdlog::warn("source '{}': recording group progress of revoked partitions: {}", name_, st.ToString());
+        spdlog::warn("source '{}': recording group progress of revoked partitions: {}", name_,
+                     st.ToString());
       }
       rd_kafka_resp_err_t err = rd_kafka_commit(rk, tpl.get(), /*async=*/0);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        spdlog::debug("source '{}': committing revoked partitions' offsets: {}", name_, rd_kafka_err2str(err));
+        spdlog::debug("source '{}': committing revoked partitions' offsets: {}", name_,
+                      rd_kafka_err2str(err));
       }
     }
     rd_kafka_assign(rk, nullptr);
@@ -619,6 +756,13 @@ class KafkaSource : public Source {
 
   KafkaSourceConfig c_;
   std::string name_;
+  struct Prepared {
+    std::int64_t start = 0;  // the planned start (what Read is called with)
+    std::int64_t from = 0;   // where reading starts (past records deleted by retention)
+    kafka::QueuePtr queue;
+  };
+  std::map<std::string, Prepared> prepared_;  // this batch's partitions, each with its own queue
+  bool reader_assigned_ = false;              // the reader has partitions assigned
   KafkaPtr meta_, reader_, group_;
   std::unique_ptr<kafka::KafkaProducer> progress_producer_;
   kafka::QueuePtr reader_queue_;
@@ -642,7 +786,8 @@ class KafkaSourceSpec : public SourceSpec {
   explicit KafkaSourceSpec(KafkaSourceConfig c) : c_(std::move(c)) {}
   std::string_view kind() const override { return "kafka"; }
   std::string Descriptor() const override {
-    return c_.topic_pattern.empty() ? "topics:" + fmt::format("{}", fmt::join(c_.topics, ",")) : "pattern:" + c_.topic_pattern;
+    return c_.topic_pattern.empty() ? "topics:" + fmt::format("{}", fmt::join(c_.topics, ","))
+                                    : "pattern:" + c_.topic_pattern;
   }
   Result<std::unique_ptr<Source>> Create(const SourceCreateContext& ctx) const override {
     return std::unique_ptr<Source>(new KafkaSource(c_, ctx.source_name));
@@ -655,12 +800,13 @@ class KafkaSourceSpec : public SourceSpec {
 }  // namespace
 
 std::shared_ptr<const SourceSpec> ParseKafkaSource(const ConfigNode& n) {
-  n.ExpectKeys({"bootstrap_servers", "topics", "topic_pattern", "starting_offsets", "max_offsets_per_trigger",
-                "fail_on_data_loss", "group_id", "properties", "read_timeout", "rebalance_wait", "request_timeout",
-                "group_progress_topic"});
+  n.ExpectKeys({"bootstrap_servers", "topics", "topic_pattern", "starting_offsets",
+                "max_offsets_per_trigger", "fail_on_data_loss", "group_id", "properties",
+                "read_timeout", "rebalance_wait", "request_timeout", "group_progress_topic"});
   KafkaSourceConfig c;
   c.bootstrap_servers = n.GetString("bootstrap_servers");
-  if (n.Has("topics") == n.Has("topic_pattern")) n.Fail("a kafka source needs exactly one of 'topics' or 'topic_pattern'");
+  if (n.Has("topics") == n.Has("topic_pattern"))
+    n.Fail("a kafka source needs exactly one of 'topics' or 'topic_pattern'");
   if (n.Has("topics")) {
     c.topics = n.GetStringList("topics");
     if (c.topics.empty()) n.Get("topics").Fail("no topics given");
@@ -669,7 +815,9 @@ std::shared_ptr<const SourceSpec> ParseKafkaSource(const ConfigNode& n) {
     try {
       std::regex check(c.topic_pattern);
     } catch (const std::regex_error& e) {
-      n.Get("topic_pattern").Fail(fmt::format("'{}' is not a valid regular expression: {}", c.topic_pattern, e.what()));
+      n.Get("topic_pattern")
+          .Fail(
+              fmt::format("'{}' is not a valid regular expression: {}", c.topic_pattern, e.what()));
     }
   }
   std::string so = n.GetString("starting_offsets", "earliest");
@@ -681,12 +829,15 @@ std::shared_ptr<const SourceSpec> ParseKafkaSource(const ConfigNode& n) {
       auto j = nlohmann::json::parse(so);
       if (!j.is_object()) throw nlohmann::json::type_error::create(302, "not an object", nullptr);
       for (const auto& [topic, parts] : j.items()) {
-        for (const auto& [p, off] : parts.items()) c.starting_json[topic][std::stoi(p)] = off.get<std::int64_t>();
+        for (const auto& [p, off] : parts.items())
+          c.starting_json[topic][std::stoi(p)] = off.get<std::int64_t>();
       }
     } catch (const std::exception&) {
-      n.Get("starting_offsets").Fail(
-          "starting_offsets must be earliest, latest, or JSON like '{\"topic\": {\"0\": 23, \"1\": -2}}' "
-          "(-2 = earliest, -1 = latest)");
+      n.Get("starting_offsets")
+          .Fail(
+              "starting_offsets must be earliest, latest, or JSON like '{\"topic\": {\"0\": 23, "
+              "\"1\": -2}}' "
+              "(-2 = earliest, -1 = latest)");
     }
   }
   c.max_offsets_per_trigger = n.GetInt("max_offsets_per_trigger", 0);
@@ -707,7 +858,8 @@ std::shared_ptr<const SourceSpec> ParseKafkaSource(const ConfigNode& n) {
   c.read_timeout_us = n.GetDurationMicros("read_timeout", c.read_timeout_us);
   c.rebalance_wait_us = n.GetDurationMicros("rebalance_wait", c.rebalance_wait_us);
   std::int64_t rt = n.GetDurationMicros("request_timeout", 10'000'000);
-  if (rt < 100'000 || rt > 600'000'000) n.Get("request_timeout").Fail("request_timeout must be between 100ms and 10m");
+  if (rt < 100'000 || rt > 600'000'000)
+    n.Get("request_timeout").Fail("request_timeout must be between 100ms and 10m");
   c.request_timeout_ms = static_cast<int>(rt / 1000);
   c.progress_topic = n.GetString("group_progress_topic", c.progress_topic);
   return std::make_shared<KafkaSourceSpec>(std::move(c));

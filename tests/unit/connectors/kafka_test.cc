@@ -1,13 +1,11 @@
 // The Kafka source and sink against librdkafka's mock cluster (the real wire protocol, in this
 // process, on loopback).
 #include <gtest/gtest.h>
-
 #include <librdkafka/rdkafka.h>
 
 #include <map>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "connectors/kafka/kafka_client.h"
 #include "connectors/kafka/kafka_mock.h"
@@ -30,7 +28,8 @@ class KafkaTest : public ::testing::Test {
     ASSERT_TRUE(cluster_->CreateTopic("t", 2).ok());
   }
 
-  // Produces `n` records "v<i>" with keys "k<i>" to `topic`; returns how many went to each partition.
+  // Produces `n` records "v<i>" with keys "k<i>" to `topic`; returns how many went to each
+  // partition.
   void Produce(const std::string& topic, int n, std::size_t value_size = 0, int from = 0) {
     kafka::KafkaProducer::Options o;
     o.bootstrap_servers = cluster_->bootstrap_servers();
@@ -45,29 +44,34 @@ class KafkaTest : public ::testing::Test {
   }
 
   std::unique_ptr<Source> MakeSource(const std::string& extra = "") {
-    std::string yaml = "kind: kafka\nbootstrap_servers: \"" + cluster_->bootstrap_servers() + "\"\ntopics: [t]\n" + extra;
-    auto spec = ParseKafkaSource(ConfigNode::LoadString(yaml, "src.yaml").WithImplicitKeys({"kind"}));
+    std::string yaml = "kind: kafka\nbootstrap_servers: \"" + cluster_->bootstrap_servers() +
+                       "\"\ntopics: [t]\n" + extra;
+    auto spec =
+        ParseKafkaSource(ConfigNode::LoadString(yaml, "src.yaml").WithImplicitKeys({"kind"}));
     auto src = std::move(spec->Create(SourceCreateContext{"src", "q"})).value();
     EXPECT_TRUE(src->Open().ok());
     return src;
   }
 
   // Reads [start, end) of a partition: (offset, key, value) per record.
-  static std::vector<std::tuple<std::int64_t, std::string, std::string>> ReadAll(Source& s, const std::string& part,
-                                                                                   std::int64_t start, std::int64_t end,
-                                                                                   Status* status = nullptr) {
+  static std::vector<std::tuple<std::int64_t, std::string, std::string>> ReadAll(
+      Source& s, const std::string& part, std::int64_t start, std::int64_t end,
+      Status* status = nullptr) {
     std::vector<std::tuple<std::int64_t, std::string, std::string>> out;
     Status st = s.Read(ReadRange{part, start, end}, 7, [&](SourceChunk&& c) {
       EXPECT_LE(c.batch.num_rows(), 7u);
       int k = c.batch.FindColumn("key"), v = c.batch.FindColumn("value");
       for (std::size_t r = 0; r < c.batch.num_rows(); ++r) {
-        out.emplace_back(c.offsets[r], std::string(c.batch.column(static_cast<std::size_t>(k)).Str(r)),
+        out.emplace_back(c.offsets[r],
+                         std::string(c.batch.column(static_cast<std::size_t>(k)).Str(r)),
                          std::string(c.batch.column(static_cast<std::size_t>(v)).Str(r)));
       }
       return Status::Ok();
     });
-    if (status != nullptr) *status = st;
-    else EXPECT_TRUE(st.ok()) << st.ToString();
+    if (status != nullptr)
+      *status = st;
+    else
+      EXPECT_TRUE(st.ok()) << st.ToString();
     return out;
   }
 
@@ -84,8 +88,10 @@ TEST_F(KafkaTest, PlansFromWatermarksAndReadsExactRanges) {
   EXPECT_EQ(*src->InitialOffset("t/0"), 0);
   auto mid = ReadAll(*src, "t/0", 10, 25);
   ASSERT_EQ(mid.size(), 15u);
-  for (std::size_t i = 0; i < mid.size(); ++i) EXPECT_EQ(std::get<0>(mid[i]), static_cast<std::int64_t>(10 + i));
-  // A replay of the same range reads the same records; all partitions together hold every record once.
+  for (std::size_t i = 0; i < mid.size(); ++i)
+    EXPECT_EQ(std::get<0>(mid[i]), static_cast<std::int64_t>(10 + i));
+  // A replay of the same range reads the same records; all partitions together hold every record
+  // once.
   EXPECT_EQ(ReadAll(*src, "t/0", 10, 25), mid);
   std::set<std::string> values;
   for (const auto& part : {"t/0", "t/1"}) {
@@ -96,6 +102,15 @@ TEST_F(KafkaTest, PlansFromWatermarksAndReadsExactRanges) {
   }
   EXPECT_EQ(values.size(), 400u);
   EXPECT_EQ(src->DescribePosition("t/1", 5), "t/1@5");
+  // A batch announces its ranges first (both partitions fetched at once); each reads the same
+  // records as alone, and an unannounced range after them still reads.
+  std::vector<ReadRange> batch{{"t/1", 3, latest->at("t/1")}, {"t/0", 10, 25}};
+  ASSERT_TRUE(src->PrepareRead(batch).ok());
+  auto first = ReadAll(*src, "t/1", 3, latest->at("t/1"));
+  ASSERT_EQ(first.size(), static_cast<std::size_t>(latest->at("t/1") - 3));
+  EXPECT_EQ(std::get<0>(first.front()), 3);
+  EXPECT_EQ(ReadAll(*src, "t/0", 10, 25), mid);
+  EXPECT_EQ(ReadAll(*src, "t/0", 10, 25), mid);
 }
 
 TEST_F(KafkaTest, StartingOffsetsAndTheTriggerCap) {
@@ -125,10 +140,12 @@ TEST_F(KafkaTest, DataLossFailsOrIsSkippedAndCounted) {
   std::string big(90'000, 'x');
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(p->Produce("big", nullptr, big).ok());
   ASSERT_TRUE(p->Flush(std::chrono::seconds(30)).ok());
-  std::string yaml = "kind: kafka\nbootstrap_servers: \"" + cluster_->bootstrap_servers() + "\"\ntopics: [big]\n";
+  std::string yaml =
+      "kind: kafka\nbootstrap_servers: \"" + cluster_->bootstrap_servers() + "\"\ntopics: [big]\n";
   auto make = [&](bool fail) {
-    auto spec = ParseKafkaSource(ConfigNode::LoadString(yaml + (fail ? "" : "fail_on_data_loss: false\n"), "s.yaml")
-                                     .WithImplicitKeys({"kind"}));
+    auto spec = ParseKafkaSource(
+        ConfigNode::LoadString(yaml + (fail ? "" : "fail_on_data_loss: false\n"), "s.yaml")
+            .WithImplicitKeys({"kind"}));
     auto s = std::move(spec->Create(SourceCreateContext{"big", "q"})).value();
     EXPECT_TRUE(s->Open().ok());
     return s;
@@ -157,15 +174,17 @@ TEST_F(KafkaTest, DataLossFailsOrIsSkippedAndCounted) {
 
 TEST_F(KafkaTest, UnavailableBrokersAreRetryableErrors) {
   Produce("t", 10);
-  auto src = MakeSource("read_timeout: 1s\n");
+  auto src = MakeSource("read_timeout: 1s\nrequest_timeout: 2s\n");
   auto latest = *src->LatestOffsets({}, true);
   ASSERT_TRUE(cluster_->SetBrokersDown().ok());
   Status st;
-  ReadAll(*src, "t/0", 0, latest.at("t/0") + latest.at("t/1"), &st);  // more than there is: never completes
+  ReadAll(*src, "t/0", 0, latest.at("t/0") + latest.at("t/1"),
+          &st);  // more than there is: never completes
   EXPECT_FALSE(st.ok());
   EXPECT_TRUE(st.retryable()) << st.ToString();
   ASSERT_TRUE(cluster_->SetBrokersUp().ok());
-  EXPECT_EQ(ReadAll(*src, "t/0", 0, latest.at("t/0")).size(), static_cast<std::size_t>(latest.at("t/0")));
+  EXPECT_EQ(ReadAll(*src, "t/0", 0, latest.at("t/0")).size(),
+            static_cast<std::size_t>(latest.at("t/0")));
 }
 
 RecordBatch Rows(int from, int to) {
@@ -182,8 +201,9 @@ RecordBatch Rows(int from, int to) {
 }
 
 // Every message of a topic's partitions (read_committed): key, value and the batch header.
-std::vector<std::tuple<std::string, std::string, std::string>> Consume(const std::string& servers, const std::string& topic,
-                                                                        int partitions = 2) {
+std::vector<std::tuple<std::string, std::string, std::string>> Consume(const std::string& servers,
+                                                                       const std::string& topic,
+                                                                       int partitions = 2) {
   auto conf = std::move(kafka::MakeConf({{"bootstrap.servers", servers},
                                          {"group.id", "check"},
                                          {"enable.partition.eof", "true"},
@@ -192,7 +212,9 @@ std::vector<std::tuple<std::string, std::string, std::string>> Consume(const std
                   .value();
   auto rk = std::move(kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf))).value();
   kafka::PartitionListPtr parts(rd_kafka_topic_partition_list_new(partitions));
-  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(parts.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  for (int p = 0; p < partitions; ++p)
+    rd_kafka_topic_partition_list_add(parts.get(), topic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
   rd_kafka_assign(rk.get(), parts.get());
   std::vector<std::tuple<std::string, std::string, std::string>> out;
   int eofs = 0;
@@ -231,8 +253,8 @@ class NoTxn : public CommitTxn {
 };
 
 std::unique_ptr<Sink> MakeSink(const std::string& servers, const std::string& topic, bool txn) {
-  std::string yaml = "kind: kafka\nbootstrap_servers: \"" + servers + "\"\ntopic: " + topic + "\nkey_column: id\n" +
-                     (txn ? "transactional: true\n" : "");
+  std::string yaml = "kind: kafka\nbootstrap_servers: \"" + servers + "\"\ntopic: " + topic +
+                     "\nkey_column: id\n" + (txn ? "transactional: true\n" : "");
   auto spec = ParseKafkaSink(ConfigNode::LoadString(yaml, "sink.yaml").WithImplicitKeys({"kind"}));
   auto sink = std::move(spec->Create(SinkCreateContext{"q"})).value();
   Status st = sink->Open(SinkContext{"q", "query-id-1", 0});
@@ -287,14 +309,21 @@ TEST(KafkaConfigTest, ErrorsNameTheKey) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(err("kind: kafka\nbootstrap_servers: x\n").find("exactly one of 'topics' or 'topic_pattern'"), std::string::npos);
-  EXPECT_NE(err("kind: kafka\nbootstrap_servers: x\ntopic_pattern: '(['\n").find("not a valid regular expression"),
+  EXPECT_NE(
+      err("kind: kafka\nbootstrap_servers: x\n").find("exactly one of 'topics' or 'topic_pattern'"),
+      std::string::npos);
+  EXPECT_NE(err("kind: kafka\nbootstrap_servers: x\ntopic_pattern: '(['\n")
+                .find("not a valid regular expression"),
             std::string::npos);
-  EXPECT_NE(err("kind: kafka\nbootstrap_servers: x\ntopics: [t]\nstarting_offsets: sometime\n").find("starting_offsets must be"),
+  EXPECT_NE(err("kind: kafka\nbootstrap_servers: x\ntopics: [t]\nstarting_offsets: sometime\n")
+                .find("starting_offsets must be"),
             std::string::npos);
-  EXPECT_NE(err("kind: kafka\nbootstrap_servers: x\ntopics: [t]\nproperties: {no.such.property: 1}\n").find("no.such.property"),
-            std::string::npos);
-  EXPECT_NE(err("kind: kafka\nbootstrap_servers: x\ntopics: [t]\nproperties: {group.id: g}\n").find("set by pinstream"),
+  EXPECT_NE(
+      err("kind: kafka\nbootstrap_servers: x\ntopics: [t]\nproperties: {no.such.property: 1}\n")
+          .find("no.such.property"),
+      std::string::npos);
+  EXPECT_NE(err("kind: kafka\nbootstrap_servers: x\ntopics: [t]\nproperties: {group.id: g}\n")
+                .find("set by pinstream"),
             std::string::npos);
 }
 

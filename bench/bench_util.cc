@@ -1,10 +1,11 @@
 #include "bench/bench_util.h"
 
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <fstream>
-#include <random>
-
 #include <nlohmann/json.hpp>
+#include <random>
 
 namespace pinstream::bench {
 
@@ -33,6 +34,13 @@ std::vector<std::string> PinRecords(std::size_t n, std::size_t distinct_ids) {
     out.push_back(r.dump());
   }
   return out;
+}
+
+double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 double Seconds(std::chrono::steady_clock::time_point since) {

@@ -15,6 +15,8 @@ namespace pinstream::bench {
 std::vector<std::string> PinRecords(std::size_t n, std::size_t distinct_ids = 0);
 
 double Seconds(std::chrono::steady_clock::time_point since);
+// CPU time (user + system) of the whole process so far, all threads.
+double ProcessCpuSeconds();
 
 // Prints "RESULT <name> <value> <unit>" (machine-readable) plus a human line.
 void Report(const std::string& name, double value, const std::string& unit);

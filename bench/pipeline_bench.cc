@@ -7,14 +7,14 @@
 //
 //   pipeline_bench [records=1000000] [distinct posts=500000]
 
-#include <cstdio>
-#include <filesystem>
-#include <set>
-#include <thread>
-
-#include <nlohmann/json.hpp>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
 
 #include "bench/bench_util.h"
 #include "connectors/registry.h"
@@ -76,7 +76,8 @@ double BareParse(const std::vector<std::string>& recs) {
       std::string_view key = field.unescaped_key();
       simdjson::ondemand::value v = field.value();
       sink += key.size();
-      if (v.type() == simdjson::ondemand::json_type::string) sink += std::string_view(v.get_string()).size();
+      if (v.type() == simdjson::ondemand::json_type::string)
+        sink += std::string_view(v.get_string()).size();
     }
   }
   double s = bench::Seconds(t0);
@@ -133,17 +134,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", st.ToString().c_str());
     return 1;
   }
+  double cpu0 = bench::ProcessCpuSeconds();
   auto t0 = std::chrono::steady_clock::now();
   int rc = d.Run();
   double secs = bench::Seconds(t0);
+  std::printf("cores busy during the run: %.2f\n", (bench::ProcessCpuSeconds() - cpu0) / secs);
   for (const auto& p : d.RecentProgress("pin")) {
     auto j = nlohmann::json::parse(p);
-    std::printf("  batch %lld: %lld rows, durationMs %s\n", static_cast<long long>(j["batchId"].get<std::int64_t>()),
-                static_cast<long long>(j["numInputRows"].get<std::int64_t>()), j["durationMs"].dump().c_str());
+    std::printf("  batch %lld: %lld rows, durationMs %s\n",
+                static_cast<long long>(j["batchId"].get<std::int64_t>()),
+                static_cast<long long>(j["numInputRows"].get<std::int64_t>()),
+                j["durationMs"].dump().c_str());
   }
   auto* t = *store->Table("pin", false);
-  std::printf("pipeline: %zu records in %.2fs, table pin has %lld rows in %lld versions, exit %d\n", n, secs,
-              static_cast<long long>(t->num_rows()), static_cast<long long>(t->latest_version() + 1), rc);
+  std::printf("pipeline: %zu records in %.2fs, table pin has %lld rows in %lld versions, exit %d\n",
+              n, secs, static_cast<long long>(t->num_rows()),
+              static_cast<long long>(t->latest_version() + 1), rc);
   std::set<std::string> ids;
   for (const auto& r : records) {
     std::size_t at = r.find("\"unique_id\":\"") + 13;
@@ -156,7 +162,11 @@ int main(int argc, char** argv) {
   double rate = static_cast<double>(n) / secs;
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   double bare = 0;
-  for (int i = 0; i < 3; ++i) bare = std::max(bare, BareParse(std::vector<std::string>(records.begin(), records.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(n, 300000)))));
+  for (int i = 0; i < 3; ++i)
+    bare = std::max(bare,
+                    BareParse(std::vector<std::string>(
+                        records.begin(), records.begin() + static_cast<std::ptrdiff_t>(
+                                                               std::min<std::size_t>(n, 300000)))));
   bench::Report("pin_pipeline_rec_per_s", rate, "rec/s");
   bench::Report("pin_pipeline_rec_per_s_per_core", rate / cores, "rec/s/core");
   bench::Report("bare_simdjson_parse_rec_per_s_one_core", bare, "rec/s");

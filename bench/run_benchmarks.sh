@@ -95,6 +95,13 @@ if [[ $what == pipeline || $what == all ]]; then
   echo "RATIO pin pipeline per core / bare simdjson parse (one core): $(value pin_pipeline_per_core_vs_bare_parse_ratio)"
 fi
 
+if [[ $what == kafka || $what == all ]]; then
+  echo "== Kafka (issue 6): mock cluster → pinstream Kafka source → pin pipeline → delta table, vs librdkafka's raw consume"
+  $B/kafka_bench 1000000 64 | collect
+  echo "RATIO kafka → pin table / librdkafka raw consume (same cluster, same run): $(value kafka_pin_pipeline_vs_raw_consume_ratio)"
+  echo "RATIO kafka → pin table / 300k rec/s target:                           $(value kafka_pin_pipeline_vs_target_300k_ratio)"
+fi
+
 if [[ $what == sql || $what == all ]]; then
   echo "== SQL (issue 7): the eight queries over 1M pin/geo/user rows — pinstream, SQLite native, pandas, DuckDB"
   PINSTREAM_DATA_DIR="$tmp/base" PINSTREAM_INPUT="$PWD/../shared/data/pinterest" \

@@ -173,34 +173,51 @@ class KafkaSource : public Source {
     return std::optional<std::int64_t>(start);
   }
 
-  // All of a batch's ranges are assigned at once: librdkafka fetches the partitions
-  // concurrently, each into its own queue, and Read() drains one queue per range.
+  // A batch's ranges are announced before they are read. The reader keeps its partitions
+  // assigned from batch to batch, each with its own queue: when every range starts where the
+  // previous read of its partition stopped (the steady state), the records librdkafka has already
+  // fetched are read on, with no new assign and no re-fetch. Otherwise (first batch, a replay,
+  // a retry, partitions moved) the batch's partitions are assigned afresh at their starts, and
+  // librdkafka fetches them concurrently.
   Status PrepareRead(const std::vector<ReadRange>& ranges) override {
-    Unassign();
+    planned_.clear();
     std::vector<std::pair<std::string, int>> parts;
     for (const auto& r : ranges) {
       std::string topic;
       int p = 0;
-      if (!kafka::ParsePartitionName(r.partition, &topic, &p))
+      if (!kafka::ParsePartitionName(r.partition, &topic, &p)) {
         return Corruption(fmt::format("'{}' is not a Kafka partition", r.partition));
+      }
       parts.emplace_back(topic, p);
     }
     auto marks = kafka::QueryWatermarks(meta_.get(), parts, c_.request_timeout_ms);
     if (!marks.ok()) return marks.status().WithContext(fmt::format("source '{}'", name_));
-    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(static_cast<int>(ranges.size())));
+    bool continues = true;
     for (std::size_t i = 0; i < ranges.size(); ++i) {
       PS_ASSIGN_OR_RETURN(std::int64_t from, FirstReadable(ranges[i], (*marks)[i].low));
+      planned_[ranges[i].partition] = Planned{ranges[i].start, from};
+      auto f = fetching_.find(ranges[i].partition);
+      if (f == fetching_.end() || f->second.next != from) continues = false;
+    }
+    if (continues) return Status::Ok();
+    std::map<std::string, Planned> planned = std::move(planned_);
+    Unassign();
+    planned_ = std::move(planned);
+    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(static_cast<int>(ranges.size())));
+    for (std::size_t i = 0; i < ranges.size(); ++i) {
+      std::int64_t from = planned_[ranges[i].partition].from;
       // The partition's queue stops forwarding to the consumer queue BEFORE the assign, or
       // the first fetched messages could land there (librdkafka's documented order).
       kafka::QueuePtr q(
           rd_kafka_queue_get_partition(reader_.get(), parts[i].first.c_str(), parts[i].second));
-      if (!q)
+      if (!q) {
         return IOError(fmt::format("source '{}': librdkafka gave no queue for {}", name_,
                                    ranges[i].partition));
+      }
       rd_kafka_queue_forward(q.get(), nullptr);
       rd_kafka_topic_partition_list_add(tpl.get(), parts[i].first.c_str(), parts[i].second)
           ->offset = from;
-      prepared_[ranges[i].partition] = Prepared{ranges[i].start, from, std::move(q)};
+      fetching_[ranges[i].partition] = Fetching{std::move(q), from};
     }
     reader_assigned_ = true;
     Status st = KafkaStatus(rd_kafka_assign(reader_.get(), tpl.get()),
@@ -244,33 +261,37 @@ class KafkaSource : public Source {
     if (!kafka::ParsePartitionName(range.partition, &topic, &p)) {
       return Corruption(fmt::format("'{}' is not a Kafka partition", range.partition));
     }
-    auto it = prepared_.find(range.partition);
-    if (it == prepared_.end() || it->second.start != range.start) {
-      // A range nobody announced (a dead-letter row's raw record, a test): assign it alone.
+    auto it = planned_.find(range.partition);
+    if (it == planned_.end() || it->second.start != range.start) {
+      // A range nobody announced (a dead-letter row's raw record, a test): on its own.
       PS_RETURN_IF_ERROR(PrepareRead({range}));
-      it = prepared_.find(range.partition);
+      it = planned_.find(range.partition);
     }
-    kafka::QueuePtr q = std::move(it->second.queue);
     std::int64_t from = it->second.from;
-    prepared_.erase(it);
-    Status st = ConsumeRange(q.get(), topic, p, ReadRange{range.partition, from, range.end},
+    planned_.erase(it);
+    Fetching& f = fetching_.at(range.partition);
+    Status st = ConsumeRange(f.queue.get(), topic, p, ReadRange{range.partition, from, range.end},
                              max_chunk_rows, emit);
-    q.reset();
-    if (prepared_.empty() || !st.ok())
-      Unassign();  // the batch's last range (or a failed one): stop fetching
+    if (st.ok()) {
+      f.next = std::max(from, range.end);  // the next batch of this partition reads on from here
+    } else {
+      Unassign();  // where the queue stands is unknown: the retry assigns afresh
+    }
     return st;
   }
 
-  // Drops the batch's partitions: queues released, fetching stopped, and anything librdkafka
+  // Drops every assigned partition: queues released, fetching stopped, and anything librdkafka
   // put on the consumer queue (errors, events) drained.
   void Unassign() {
-    prepared_.clear();
+    planned_.clear();
+    fetching_.clear();  // partition queues are released before the unassign
     if (!reader_assigned_) return;
     reader_assigned_ = false;
     rd_kafka_assign(reader_.get(), nullptr);
     while (kafka::MessagePtr m{rd_kafka_consume_queue(reader_queue_.get(), 0)}) {
-      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         spdlog::debug("source '{}': {}", name_, rd_kafka_message_errstr(m.get()));
+      }
     }
   }
 
@@ -314,7 +335,10 @@ class KafkaSource : public Source {
       }
       // Take what is queued without waiting; when nothing is, wait for the next message (the
       // batch call would wait for a full batch or the whole timeout).
-      ssize_t n = rd_kafka_consume_batch_queue(queue, 0, msgs.data(), msgs.size());
+      // Never more than the range still needs: what follows stays queued for the next batch.
+      std::size_t want = static_cast<std::size_t>(
+          std::min<std::int64_t>(static_cast<std::int64_t>(msgs.size()), range.end - next));
+      ssize_t n = rd_kafka_consume_batch_queue(queue, 0, msgs.data(), want);
       if (n < 0) return KafkaStatus(rd_kafka_last_error(), "consuming " + range.partition);
       if (n == 0) {
         rd_kafka_message_t* one = rd_kafka_consume_queue(queue, 100);
@@ -440,6 +464,9 @@ class KafkaSource : public Source {
       // A range is read right after it is assigned: do not let a fetch parked at the previous
       // range's end hold the new one back for the default 500 ms.
       props.emplace("fetch.wait.max.ms", "10");
+      // Each partition has its own queue, and librdkafka's prefetch bound applies per queue:
+      // 4 MiB per partition (its default, 64 MiB, times many partitions is gigabytes).
+      props.emplace("queued.max.messages.kbytes", "4096");
     }
     PS_ASSIGN_OR_RETURN(auto conf, kafka::MakeConf(props));
     return kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf));
@@ -751,18 +778,25 @@ class KafkaSource : public Source {
       if (poller_.joinable()) poller_.join();
       rd_kafka_consumer_close(group_.get());
     }
-    if (reader_) rd_kafka_consumer_close(reader_.get());
+    if (reader_) {
+      Unassign();  // the queues go before their handle
+      rd_kafka_consumer_close(reader_.get());
+    }
   }
 
   KafkaSourceConfig c_;
   std::string name_;
-  struct Prepared {
+  struct Planned {
     std::int64_t start = 0;  // the planned start (what Read is called with)
     std::int64_t from = 0;   // where reading starts (past records deleted by retention)
-    kafka::QueuePtr queue;
   };
-  std::map<std::string, Prepared> prepared_;  // this batch's partitions, each with its own queue
-  bool reader_assigned_ = false;              // the reader has partitions assigned
+  struct Fetching {
+    kafka::QueuePtr queue;  // the partition's own queue (not forwarded to the consumer queue)
+    std::int64_t next = 0;  // the offset reading goes on from (where the last read stopped)
+  };
+  std::map<std::string, Planned> planned_;    // the batch's ranges not read yet
+  std::map<std::string, Fetching> fetching_;  // the reader's assigned partitions
+  bool reader_assigned_ = false;
   KafkaPtr meta_, reader_, group_;
   std::unique_ptr<kafka::KafkaProducer> progress_producer_;
   kafka::QueuePtr reader_queue_;

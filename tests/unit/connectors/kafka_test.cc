@@ -111,6 +111,22 @@ TEST_F(KafkaTest, PlansFromWatermarksAndReadsExactRanges) {
   EXPECT_EQ(std::get<0>(first.front()), 3);
   EXPECT_EQ(ReadAll(*src, "t/0", 10, 25), mid);
   EXPECT_EQ(ReadAll(*src, "t/0", 10, 25), mid);
+  // Batch after batch, each range going on where the last stopped (the reader keeps what it
+  // fetched past a range's end for the next one), then a replay of an earlier range.
+  std::int64_t end0 = latest->at("t/0");
+  std::vector<std::int64_t> offsets;
+  for (std::int64_t at = 25; at < end0; at += 9) {
+    std::int64_t to = std::min(end0, at + 9);
+    ASSERT_TRUE(
+        src->PrepareRead({{"t/0", at, to}, {"t/1", latest->at("t/1"), latest->at("t/1")}}).ok());
+    for (const auto& r : ReadAll(*src, "t/0", at, to)) offsets.push_back(std::get<0>(r));
+    ReadAll(*src, "t/1", latest->at("t/1"), latest->at("t/1"));
+  }
+  ASSERT_EQ(offsets.size(), static_cast<std::size_t>(end0 - 25));
+  for (std::size_t i = 0; i < offsets.size(); ++i)
+    EXPECT_EQ(offsets[i], static_cast<std::int64_t>(25 + i));
+  ASSERT_TRUE(src->PrepareRead({{"t/0", 10, 25}}).ok());
+  EXPECT_EQ(ReadAll(*src, "t/0", 10, 25), mid);
 }
 
 TEST_F(KafkaTest, StartingOffsetsAndTheTriggerCap) {
@@ -183,8 +199,15 @@ TEST_F(KafkaTest, UnavailableBrokersAreRetryableErrors) {
   EXPECT_FALSE(st.ok());
   EXPECT_TRUE(st.retryable()) << st.ToString();
   ASSERT_TRUE(cluster_->SetBrokersUp().ok());
-  EXPECT_EQ(ReadAll(*src, "t/0", 0, latest.at("t/0")).size(),
-            static_cast<std::size_t>(latest.at("t/0")));
+  // Retried as the query would (the client reconnects with backoff): the range reads in full.
+  std::size_t got = 0;
+  for (auto deadline = MonotonicNanos() + 30'000'000'000LL;
+       MonotonicNanos() < deadline && st.retryable();) {
+    auto recs = ReadAll(*src, "t/0", 0, latest.at("t/0"), &st);
+    got = recs.size();
+  }
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(got, static_cast<std::size_t>(latest.at("t/0")));
 }
 
 RecordBatch Rows(int from, int to) {

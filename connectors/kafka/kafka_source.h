@@ -15,8 +15,9 @@
 //       request_timeout: 10s                 # metadata/watermark requests (broker down → retry)
 //
 // Partitions are named "topic/partition"; offsets are Kafka offsets. A batch's ranges are
-// planned from the partitions' high watermarks and read exactly: a reader consumer is assigned
-// each range's start and stops at its end, so a replay reads the same records. The offsets live
+// planned from the partitions' high watermarks and read exactly: a reader consumer has the
+// batch's partitions assigned (each with its own queue, kept from batch to batch while ranges
+// follow on) and stops each at its range's end, so a replay reads the same records. The offsets live
 // only in the checkpoint; with a group_id they are also committed to the broker after each batch
 // commits (lag monitoring, and where a partition's next owner resumes).
 //

@@ -217,7 +217,7 @@ class KafkaSource : public Source {
       rd_kafka_queue_forward(q.get(), nullptr);
       rd_kafka_topic_partition_list_add(tpl.get(), parts[i].first.c_str(), parts[i].second)
           ->offset = from;
-      fetching_[ranges[i].partition] = Fetching{std::move(q), from};
+      fetching_[ranges[i].partition] = Fetching{std::move(q), from, {}};
     }
     reader_assigned_ = true;
     Status st = KafkaStatus(rd_kafka_assign(reader_.get(), tpl.get()),
@@ -270,8 +270,8 @@ class KafkaSource : public Source {
     std::int64_t from = it->second.from;
     planned_.erase(it);
     Fetching& f = fetching_.at(range.partition);
-    Status st = ConsumeRange(f.queue.get(), topic, p, ReadRange{range.partition, from, range.end},
-                             max_chunk_rows, emit);
+    Status st = ConsumeRange(f.queue.get(), &f.carry, topic, p,
+                             ReadRange{range.partition, from, range.end}, max_chunk_rows, emit);
     if (st.ok()) {
       f.next = std::max(from, range.end);  // the next batch of this partition reads on from here
     } else {
@@ -295,9 +295,12 @@ class KafkaSource : public Source {
     }
   }
 
-  Status ConsumeRange(rd_kafka_queue_t* queue, const std::string& topic, int p,
-                      const ReadRange& range, std::size_t max_chunk_rows,
-                      const ChunkConsumer& emit) {
+  // Reads [range.start, range.end) of a partition from its queue. Messages taken past the end
+  // (possible when offsets in the range hold no record: transaction markers, compaction) are
+  // kept in `carry` for the next range of the partition, never dropped.
+  Status ConsumeRange(rd_kafka_queue_t* queue, std::vector<kafka::MessagePtr>* carry,
+                      const std::string& topic, int p, const ReadRange& range,
+                      std::size_t max_chunk_rows, const ChunkConsumer& emit) {
     SourceChunk chunk;
     Column key(TypeId::kString), value(TypeId::kRaw), top(TypeId::kString), part(TypeId::kInt64),
         off(TypeId::kInt64), ts(TypeId::kTimestamp);
@@ -322,6 +325,38 @@ class KafkaSource : public Source {
     };
 
     std::int64_t next = range.start;  // the next offset we expect
+    // One record: appended when in the range, carried when past it (the range is then complete:
+    // every offset before it has been seen or holds no record).
+    auto take = [&](kafka::MessagePtr m) -> Status {
+      if (m->offset < next) return Status::Ok();
+      if (m->offset >= range.end) {
+        next = range.end;
+        carry->push_back(std::move(m));
+        return Status::Ok();
+      }
+      if (m->key != nullptr) {
+        key.AppendString(std::string_view(static_cast<const char*>(m->key), m->key_len));
+      } else {
+        key.AppendNull();
+      }
+      value.AppendString(
+          std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
+      top.AppendString(topic);
+      part.AppendInt(p);
+      off.AppendInt(m->offset);
+      rd_kafka_timestamp_type_t tstype;
+      std::int64_t ms = rd_kafka_message_timestamp(m.get(), &tstype);
+      if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ms < 0)
+        ts.AppendNull();
+      else
+        ts.AppendInt(ms * 1000);
+      chunk.offsets.push_back(m->offset);
+      next = m->offset + 1;
+      return chunk.offsets.size() >= max_chunk_rows ? flush() : Status::Ok();
+    };
+    std::vector<kafka::MessagePtr> carried = std::move(*carry);
+    carry->clear();
+    for (auto& m : carried) PS_RETURN_IF_ERROR(take(std::move(m)));
     auto deadline = MonotonicNanos() + c_.read_timeout_us * 1000;
     std::vector<rd_kafka_message_t*> msgs(4096);
     while (next < range.end) {
@@ -363,26 +398,7 @@ class KafkaSource : public Source {
                         rd_kafka_message_errstr(m.get()));
           continue;
         }
-        if (m->offset < next || m->offset >= range.end) continue;
-        if (m->key != nullptr) {
-          key.AppendString(std::string_view(static_cast<const char*>(m->key), m->key_len));
-        } else {
-          key.AppendNull();
-        }
-        value.AppendString(
-            std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
-        top.AppendString(topic);
-        part.AppendInt(p);
-        off.AppendInt(m->offset);
-        rd_kafka_timestamp_type_t tstype;
-        std::int64_t ms = rd_kafka_message_timestamp(m.get(), &tstype);
-        if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ms < 0)
-          ts.AppendNull();
-        else
-          ts.AppendInt(ms * 1000);
-        chunk.offsets.push_back(m->offset);
-        next = m->offset + 1;
-        if (chunk.offsets.size() >= max_chunk_rows) st = flush();
+        st = take(std::move(m));
       }
       PS_RETURN_IF_ERROR(st);
       // Offsets with no record (transaction markers, compacted away) advance the position only.
@@ -793,6 +809,7 @@ class KafkaSource : public Source {
   struct Fetching {
     kafka::QueuePtr queue;  // the partition's own queue (not forwarded to the consumer queue)
     std::int64_t next = 0;  // the offset reading goes on from (where the last read stopped)
+    std::vector<kafka::MessagePtr> carry;  // records taken past the last range's end
   };
   std::map<std::string, Planned> planned_;    // the batch's ranges not read yet
   std::map<std::string, Fetching> fetching_;  // the reader's assigned partitions

@@ -44,8 +44,10 @@ struct KafkaSourceConfig {
 
 class KafkaSource : public Source {
  public:
-  KafkaSource(KafkaSourceConfig c, std::string source_name)
-      : c_(std::move(c)), name_(std::move(source_name)) {}
+  KafkaSource(KafkaSourceConfig c, std::string source_name, const std::string& query_name)
+      : c_(std::move(c)),
+        name_(std::move(source_name)),
+        monitor_group_(fmt::format("pinstream-{}-{}", query_name, name_)) {}
 
   ~KafkaSource() override { Shutdown(); }
 
@@ -423,7 +425,11 @@ class KafkaSource : public Source {
     committed_ = committed;
     in_batch_ = false;
     cv_.notify_all();
-    if (!group_) return;
+    if (!group_) {
+      lock.unlock();
+      CommitForMonitoring(committed);
+      return;
+    }
     PartitionOffsets mine;
     for (const auto& [partition, end] : committed) {
       if (assigned_.count(partition)) {
@@ -453,6 +459,34 @@ class KafkaSource : public Source {
     }
   }
 
+  // Without a group_id: the batch's ends committed to the group `pinstream-<query>-<source>`
+  // (asynchronously; `kafka-consumer-groups --describe` shows the lag). Never read back.
+  void CommitForMonitoring(const PartitionOffsets& committed) {
+    if (!reader_ || committed.empty()) return;
+    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(static_cast<int>(committed.size())));
+    for (const auto& [partition, end] : committed) {
+      std::string topic;
+      int p = 0;
+      if (kafka::ParsePartitionName(partition, &topic, &p))
+        rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = end;
+    }
+    if (!commit_queue_) commit_queue_.reset(rd_kafka_queue_new(reader_.get()));
+    while (rd_kafka_queue_poll_callback(commit_queue_.get(), 0) > 0) {
+    }  // the previous commits' results (logged by OnMonitorCommit)
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(reader_.get(), tpl.get(), commit_queue_.get(),
+                                                    &OnMonitorCommit, this);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) OnMonitorCommit(reader_.get(), err, nullptr, this);
+  }
+
+  static void OnMonitorCommit(rd_kafka_t*, rd_kafka_resp_err_t err,
+                              rd_kafka_topic_partition_list_t*, void* opaque) {
+    auto* self = static_cast<KafkaSource*>(opaque);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      spdlog::debug("source '{}': committing offsets to '{}' (lag monitoring): {}", self->name_,
+                    self->monitor_group_, rd_kafka_err2str(err));
+    }
+  }
+
   std::map<std::string, std::string> ProgressMetrics() const override {
     std::lock_guard lock(mu_);
     std::map<std::string, std::string> m{
@@ -471,8 +505,9 @@ class KafkaSource : public Source {
     props["enable.auto.offset.store"] = "false";
     props["client.id"] = fmt::format("pinstream-{}", name_);
     if (reader) {
-      // assign() needs a group id; the reader never joins the group nor commits to it.
-      props["group.id"] = fmt::format("pinstream-reader-{}", name_);
+      // assign() needs a group id. The reader never joins it; without a group_id of the source
+      // the committed ends go there after each batch, for lag monitoring only.
+      props["group.id"] = monitor_group_;
       props["enable.partition.eof"] = "true";
       props["auto.offset.reset"] =
           "error";  // offsets deleted by retention are reported, not skipped
@@ -796,12 +831,19 @@ class KafkaSource : public Source {
     }
     if (reader_) {
       Unassign();  // the queues go before their handle
+      if (commit_queue_) {
+        while (rd_kafka_queue_poll_callback(commit_queue_.get(), 0) > 0) {
+        }
+        commit_queue_.reset();
+      }
       rd_kafka_consumer_close(reader_.get());
     }
   }
 
   KafkaSourceConfig c_;
   std::string name_;
+  std::string monitor_group_;     // the reader's group id: lag monitoring without a group_id
+  kafka::QueuePtr commit_queue_;  // results of those commits
   struct Planned {
     std::int64_t start = 0;  // the planned start (what Read is called with)
     std::int64_t from = 0;   // where reading starts (past records deleted by retention)
@@ -841,7 +883,7 @@ class KafkaSourceSpec : public SourceSpec {
                                     : "pattern:" + c_.topic_pattern;
   }
   Result<std::unique_ptr<Source>> Create(const SourceCreateContext& ctx) const override {
-    return std::unique_ptr<Source>(new KafkaSource(c_, ctx.source_name));
+    return std::unique_ptr<Source>(new KafkaSource(c_, ctx.source_name, ctx.query_name));
   }
 
  private:

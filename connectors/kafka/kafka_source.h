@@ -18,8 +18,9 @@
 // planned from the partitions' high watermarks and read exactly: a reader consumer has the
 // batch's partitions assigned (each with its own queue, kept from batch to batch while ranges
 // follow on) and stops each at its range's end, so a replay reads the same records. The offsets live
-// only in the checkpoint; with a group_id they are also committed to the broker after each batch
-// commits (lag monitoring, and where a partition's next owner resumes).
+// in the checkpoint; after each batch commits they are also committed to the broker, for lag
+// monitoring (group `pinstream-<query>-<source>`, never read back) or, with a group_id, to that
+// group (where a partition's next owner resumes).
 //
 // Consumer groups: daemons with the same group_id split the topics' partitions (a subscribed
 // group member, paused, so it never fetches — it only receives assignments). A daemon plans only

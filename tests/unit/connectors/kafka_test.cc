@@ -127,6 +127,26 @@ TEST_F(KafkaTest, PlansFromWatermarksAndReadsExactRanges) {
     EXPECT_EQ(offsets[i], static_cast<std::int64_t>(25 + i));
   ASSERT_TRUE(src->PrepareRead({{"t/0", 10, 25}}).ok());
   EXPECT_EQ(ReadAll(*src, "t/0", 10, 25), mid);
+  // After a batch commits, its ends go to the group pinstream-<query>-<source> for lag
+  // monitoring (nothing reads them back).
+  src->OnBatchCommitted({{"t/0", 25}, {"t/1", 7}});
+  auto conf = std::move(kafka::MakeConf({{"bootstrap.servers", cluster_->bootstrap_servers()},
+                                         {"group.id", "pinstream-q-src"}}))
+                  .value();
+  auto rk = std::move(kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf))).value();
+  std::int64_t c0 = -1, c1 = -1;
+  for (auto deadline = MonotonicNanos() + 20'000'000'000LL;
+       MonotonicNanos() < deadline && (c0 != 25 || c1 != 7);) {
+    kafka::PartitionListPtr parts(rd_kafka_topic_partition_list_new(2));
+    rd_kafka_topic_partition_list_add(parts.get(), "t", 0);
+    rd_kafka_topic_partition_list_add(parts.get(), "t", 1);
+    if (rd_kafka_committed(rk.get(), parts.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      c0 = parts->elems[0].offset;
+      c1 = parts->elems[1].offset;
+    }
+  }
+  EXPECT_EQ(c0, 25);
+  EXPECT_EQ(c1, 7);
 }
 
 TEST_F(KafkaTest, StartingOffsetsAndTheTriggerCap) {

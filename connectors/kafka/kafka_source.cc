@@ -62,19 +62,26 @@ class KafkaSource : public Source {
 
   Status Open() override {
     if (!meta_) {
-      PS_ASSIGN_OR_RETURN(meta_, NewConsumer(false));
-      PS_ASSIGN_OR_RETURN(reader_, NewConsumer(true));
-      reader_queue_.reset(rd_kafka_queue_get_consumer(reader_.get()));
+      PS_ASSIGN_OR_RETURN(meta_, NewConsumer(false, 0));
     }
     // Reachable now? (Unavailable is retried by the query with backoff.)
-    const rd_kafka_metadata_t* md = nullptr;
+    const rd_kafka_metadata_t* raw = nullptr;
     rd_kafka_resp_err_t err =
-        rd_kafka_metadata(meta_.get(), 1, nullptr, &md, c_.request_timeout_ms);
+        rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, c_.request_timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return KafkaStatus(
           err, fmt::format("source '{}': reaching Kafka at {}", name_, c_.bootstrap_servers));
     }
-    rd_kafka_metadata_destroy(md);
+    kafka::MetadataPtr md(raw);
+    if (!reader_) {
+      // The reader's prefetch (per partition, each has its own queue): a 256 MiB budget spread
+      // over the source's partitions, between 512 KiB and 16 MiB each.
+      std::int64_t parts =
+          std::max<std::int64_t>(1, static_cast<std::int64_t>(MatchingPartitions(*md).size()));
+      std::int64_t kbytes = std::clamp<std::int64_t>(262144 / parts, 512, 16384);
+      PS_ASSIGN_OR_RETURN(reader_, NewConsumer(true, kbytes));
+      reader_queue_.reset(rd_kafka_queue_get_consumer(reader_.get()));
+    }
     if (!c_.group_id.empty() && !group_) PS_RETURN_IF_ERROR(JoinGroup());
     return Status::Ok();
   }
@@ -498,7 +505,7 @@ class KafkaSource : public Source {
   }
 
  private:
-  Result<KafkaPtr> NewConsumer(bool reader) {
+  Result<KafkaPtr> NewConsumer(bool reader, std::int64_t prefetch_kbytes) {
     std::map<std::string, std::string> props = c_.properties;
     props["bootstrap.servers"] = c_.bootstrap_servers;
     props["enable.auto.commit"] = "false";
@@ -515,9 +522,9 @@ class KafkaSource : public Source {
       // A range is read right after it is assigned: do not let a fetch parked at the previous
       // range's end hold the new one back for the default 500 ms.
       props.emplace("fetch.wait.max.ms", "10");
-      // Each partition has its own queue, and librdkafka's prefetch bound applies per queue:
-      // 4 MiB per partition (its default, 64 MiB, times many partitions is gigabytes).
-      props.emplace("queued.max.messages.kbytes", "4096");
+      // Each partition has its own queue, and librdkafka's prefetch bound applies per queue
+      // (its default, 64 MiB, times many partitions would be gigabytes).
+      props.emplace("queued.max.messages.kbytes", std::to_string(prefetch_kbytes));
     }
     PS_ASSIGN_OR_RETURN(auto conf, kafka::MakeConf(props));
     return kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf));
@@ -570,11 +577,17 @@ class KafkaSource : public Source {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
       return KafkaStatus(err, fmt::format("source '{}': topic metadata", name_));
     kafka::MetadataPtr md(raw);
+    return MatchingPartitions(*md);
+  }
+
+  // The partitions of the topics this source reads (its list, or its pattern), sorted.
+  std::vector<std::pair<std::string, int>> MatchingPartitions(const rd_kafka_metadata_t& md) const {
+    std::vector<std::pair<std::string, int>> out;
     std::optional<std::regex> pattern;
     if (!c_.topic_pattern.empty()) pattern.emplace(c_.topic_pattern);
     std::set<std::string> wanted(c_.topics.begin(), c_.topics.end());
-    for (int t = 0; t < md->topic_cnt; ++t) {
-      const auto& tm = md->topics[t];
+    for (int t = 0; t < md.topic_cnt; ++t) {
+      const auto& tm = md.topics[t];
       std::string name = tm.topic;
       bool match = pattern ? (name.rfind("__", 0) != 0 && std::regex_search(name, *pattern))
                            : wanted.count(name) > 0;

@@ -36,6 +36,41 @@ std::vector<std::string> PinRecords(std::size_t n, std::size_t distinct_ids) {
   return out;
 }
 
+std::string PinQueryYaml(const std::string& source) {
+  std::string q = R"(queries:
+  - name: pin
+    source: __SOURCE__
+    trigger: available_now
+    max_records_per_trigger: 100000
+    shards: 2
+    operators:
+      - kind: parse_json
+        schema: {index: int64, unique_id: string, title: string, description: string, poster_name: string,
+                 follower_count: string, tag_list: string, is_image_or_video: string, image_src: string,
+                 downloaded: int64, save_location: string, category: string}
+      - kind: null_if
+        empty_strings: true
+        columns:
+          description: ["No description available Story format", "No description available"]
+          follower_count: ["User Info Error"]
+          image_src: ["Image src error."]
+          poster_name: ["User Info Error"]
+          tag_list: ["N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"]
+          title: ["No Title Data Available"]
+      - {kind: parse_count, columns: [follower_count]}
+      - {kind: strip_prefix, column: save_location, prefix: "Local save in "}
+      - {kind: rename, columns: {index: ind}}
+      - {kind: dedup, keys: [unique_id]}
+      - kind: select
+        columns: [ind, unique_id, title, description, follower_count, poster_name, tag_list,
+                  is_image_or_video, image_src, save_location, category]
+    sink: {kind: delta, table: pin}
+    dead_letter: pin_errors
+)";
+  q.replace(q.find("__SOURCE__"), 10, source);
+  return q;
+}
+
 double ProcessCpuSeconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);

@@ -14,6 +14,11 @@ namespace pinstream::bench {
 // unless `distinct_ids` is smaller than n (then ids repeat, for dedup benchmarks).
 std::vector<std::string> PinRecords(std::size_t n, std::size_t distinct_ids = 0);
 
+// The `queries:` section of a config with conf/pinterest.yaml's `pin` query reading `source`
+// (parse_json → null_if → parse_count → strip_prefix → rename → dedup → select → delta table
+// `pin`), available_now, 100k-record batches, 2 shards.
+std::string PinQueryYaml(const std::string& source);
+
 double Seconds(std::chrono::steady_clock::time_point since);
 // CPU time (user + system) of the whole process so far, all threads.
 double ProcessCpuSeconds();

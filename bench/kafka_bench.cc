@@ -39,38 +39,9 @@ namespace kafka = pinstream::connectors::kafka;
 
 namespace {
 
-const char* kConfig = R"(data_dir: __DIR__/data
+const char* kSources = R"(data_dir: __DIR__/data
 sources:
   pins: {kind: kafka, bootstrap_servers: "__SERVERS__", topics: [bench.pin], properties: {__PROPS__}}
-queries:
-  - name: pin
-    source: pins
-    trigger: available_now
-    max_records_per_trigger: 100000
-    shards: 2
-    operators:
-      - kind: parse_json
-        schema: {index: int64, unique_id: string, title: string, description: string, poster_name: string,
-                 follower_count: string, tag_list: string, is_image_or_video: string, image_src: string,
-                 downloaded: int64, save_location: string, category: string}
-      - kind: null_if
-        empty_strings: true
-        columns:
-          description: ["No description available Story format", "No description available"]
-          follower_count: ["User Info Error"]
-          image_src: ["Image src error."]
-          poster_name: ["User Info Error"]
-          tag_list: ["N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"]
-          title: ["No Title Data Available"]
-      - {kind: parse_count, columns: [follower_count]}
-      - {kind: strip_prefix, column: save_location, prefix: "Local save in "}
-      - {kind: rename, columns: {index: ind}}
-      - {kind: dedup, keys: [unique_id]}
-      - kind: select
-        columns: [ind, unique_id, title, description, follower_count, poster_name, tag_list,
-                  is_image_or_video, image_src, save_location, category]
-    sink: {kind: delta, table: pin}
-    dead_letter: pin_errors
 )";
 
 void Replace(std::string* s, const std::string& what, const std::string& with) {
@@ -199,7 +170,7 @@ int main(int argc, char** argv) {
   connectors::ConnectorEnv env;
   env.store = store.get();
   auto reg = cli::BuildRegistries(&env);
-  std::string yaml = kConfig;
+  std::string yaml = std::string(kSources) + bench::PinQueryYaml("pins");
   Replace(&yaml, "__DIR__", dir);
   Replace(&yaml, "__SERVERS__", servers);
   Replace(&yaml, "__PROPS__",

@@ -30,38 +30,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kConfig = R"(data_dir: __DIR__/data
+const char* kSources = R"(data_dir: __DIR__/data
 sources:
   pins: {kind: http, topic: bench.pin}
-queries:
-  - name: pin
-    source: pins
-    trigger: available_now
-    max_records_per_trigger: 100000
-    shards: 2
-    operators:
-      - kind: parse_json
-        schema: {index: int64, unique_id: string, title: string, description: string, poster_name: string,
-                 follower_count: string, tag_list: string, is_image_or_video: string, image_src: string,
-                 downloaded: int64, save_location: string, category: string}
-      - kind: null_if
-        empty_strings: true
-        columns:
-          description: ["No description available Story format", "No description available"]
-          follower_count: ["User Info Error"]
-          image_src: ["Image src error."]
-          poster_name: ["User Info Error"]
-          tag_list: ["N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"]
-          title: ["No Title Data Available"]
-      - {kind: parse_count, columns: [follower_count]}
-      - {kind: strip_prefix, column: save_location, prefix: "Local save in "}
-      - {kind: rename, columns: {index: ind}}
-      - {kind: dedup, keys: [unique_id]}
-      - kind: select
-        columns: [ind, unique_id, title, description, follower_count, poster_name, tag_list,
-                  is_image_or_video, image_src, save_location, category]
-    sink: {kind: delta, table: pin}
-    dead_letter: pin_errors
 )";
 
 double BareParse(const std::vector<std::string>& recs) {
@@ -122,7 +93,7 @@ int main(int argc, char** argv) {
   env.store = store.get();
   env.source_log = log.get();
   auto reg = cli::BuildRegistries(&env);
-  std::string yaml = kConfig;
+  std::string yaml = std::string(kSources) + bench::PinQueryYaml("pins");
   yaml.replace(yaml.find("__DIR__"), 7, dir);
   DaemonConfig cfg = LoadConfigFromString(yaml, "bench.yaml", dir, *reg);
   state::RocksCheckpointStore cps(store.get());

@@ -1,9 +1,10 @@
 #include "connectors/http/http_source.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
 
+#include <charconv>
+
+#include "connectors/log_chunk.h"
 #include "state/source_log.h"
 
 namespace pinstream::connectors {
@@ -28,12 +29,14 @@ class HttpSource : public Source {
 
   Status Open() override {
     if (env_->source_log == nullptr) {
-      return FailedPrecondition(fmt::format("source '{}' reads the HTTP source log, but the config has no 'http' section",
-                                            source_name_));
+      return FailedPrecondition(
+          fmt::format("source '{}' reads the HTTP source log, but the config has no 'http' section",
+                      source_name_));
     }
     if (!env_->source_log->Find(c_.name)) {
-      return NotFound(fmt::format("{} '{}' does not exist: declare it under http.{} or enable http.auto_create",
-                                  c_.is_stream ? "stream" : "topic", c_.name, c_.is_stream ? "streams" : "topics"));
+      return NotFound(fmt::format(
+          "{} '{}' does not exist: declare it under http.{} or enable http.auto_create",
+          c_.is_stream ? "stream" : "topic", c_.name, c_.is_stream ? "streams" : "topics"));
     }
     return Status::Ok();
   }
@@ -46,7 +49,8 @@ class HttpSource : public Source {
   Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed, bool) override {
     auto info = env_->source_log->Find(c_.name);
     if (!info) return PartitionOffsets{};  // deleted: its partitions disappear
-    if (!consumer_.empty() && !committed.empty()) env_->source_log->Commit(consumer_, c_.name, committed);
+    if (!consumer_.empty() && !committed.empty())
+      env_->source_log->Commit(consumer_, c_.name, committed);
     PartitionOffsets out;
     for (int p = 0; p < info->partitions; ++p) {
       PS_ASSIGN_OR_RETURN(auto b, env_->source_log->Bounds(c_.name, p));
@@ -66,45 +70,17 @@ class HttpSource : public Source {
     return it->second;
   }
 
-  Status Read(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) override {
+  Status Read(const ReadRange& range, std::size_t max_chunk_rows,
+              const ChunkConsumer& emit) override {
     PS_ASSIGN_OR_RETURN(int p, PartitionNumber(range.partition));
-    SourceChunk chunk;
-    Column key(TypeId::kString), value(TypeId::kRaw), topic(TypeId::kString), part(TypeId::kInt64), off(TypeId::kInt64),
-        ts(TypeId::kTimestamp);
-    auto flush = [&]() -> Status {
-      if (chunk.offsets.empty()) return Status::Ok();
-      chunk.batch.row_ids().resize(chunk.offsets.size());
-      chunk.batch.AddColumn("key", std::move(key));
-      chunk.batch.AddColumn("value", std::move(value));
-      chunk.batch.AddColumn("topic", std::move(topic));
-      chunk.batch.AddColumn("partition", std::move(part));
-      chunk.batch.AddColumn("offset", std::move(off));
-      chunk.batch.AddColumn("timestamp", std::move(ts));
-      Status st = emit(std::move(chunk));
-      chunk = SourceChunk();
-      key = Column(TypeId::kString);
-      value = Column(TypeId::kRaw);
-      topic = Column(TypeId::kString);
-      part = Column(TypeId::kInt64);
-      off = Column(TypeId::kInt64);
-      ts = Column(TypeId::kTimestamp);
-      return st;
-    };
-    Status inner;
-    Status st = env_->source_log->Read(c_.name, p, range.start, range.end, [&](const state::SourceLog::ReadRecord& r) {
-      if (r.has_key) key.AppendString(r.key);
-      else key.AppendNull();
-      value.AppendString(r.value);
-      topic.AppendString(c_.name);
-      part.AppendInt(p);
-      off.AppendInt(r.offset);
-      ts.AppendInt(r.arrival_us);
-      chunk.offsets.push_back(r.offset);
-      if (chunk.offsets.size() >= max_chunk_rows) return flush();
-      return Status::Ok();
-    });
+    LogChunkBuilder chunk(max_chunk_rows);
+    Status st = env_->source_log->Read(
+        c_.name, p, range.start, range.end, [&](const state::SourceLog::ReadRecord& r) {
+          return chunk.Append(r.has_key ? std::optional<std::string_view>(r.key) : std::nullopt,
+                              r.value, c_.name, p, r.offset, r.arrival_us, emit);
+        });
     PS_RETURN_IF_ERROR(st);
-    return flush();
+    return chunk.Flush(emit);
   }
 
   std::string DescribePosition(const std::string& partition, std::int64_t offset) const override {
@@ -120,7 +96,8 @@ class HttpSource : public Source {
     int p = -1;
     auto [ptr, ec] = std::from_chars(partition.data(), partition.data() + partition.size(), p);
     if (ec != std::errc() || ptr != partition.data() + partition.size() || p < 0) {
-      return Corruption(fmt::format("source '{}': '{}' is not a partition number", source_name_, partition));
+      return Corruption(
+          fmt::format("source '{}': '{}' is not a partition number", source_name_, partition));
     }
     return p;
   }
@@ -136,7 +113,9 @@ class HttpSourceSpec : public SourceSpec {
  public:
   HttpSourceSpec(ConnectorEnv* env, HttpSourceConfig c) : env_(env), c_(std::move(c)) {}
   std::string_view kind() const override { return "http"; }
-  std::string Descriptor() const override { return (c_.is_stream ? "stream:" : "topic:") + c_.name; }
+  std::string Descriptor() const override {
+    return (c_.is_stream ? "stream:" : "topic:") + c_.name;
+  }
   Result<std::unique_ptr<Source>> Create(const SourceCreateContext& ctx) const override {
     auto s = std::make_unique<HttpSource>(env_, c_, ctx.source_name);
     if (env_->source_log != nullptr && !ctx.query_name.empty()) s->SetConsumer(ctx.query_name);
@@ -153,7 +132,8 @@ class HttpSourceSpec : public SourceSpec {
 
 std::shared_ptr<const SourceSpec> ParseHttpSource(const ConfigNode& n, ConnectorEnv* env) {
   n.ExpectKeys({"topic", "stream", "starting_offsets"});
-  if (n.Has("topic") == n.Has("stream")) n.Fail("an http source needs exactly one of 'topic' (Kafka REST) or 'stream' (Kinesis)");
+  if (n.Has("topic") == n.Has("stream"))
+    n.Fail("an http source needs exactly one of 'topic' (Kafka REST) or 'stream' (Kinesis)");
   HttpSourceConfig c;
   c.is_stream = n.Has("stream");
   c.name = n.GetString(c.is_stream ? "stream" : "topic");

@@ -15,6 +15,7 @@
 
 #include "connectors/kafka/kafka_client.h"
 #include "connectors/kafka/kafka_producer.h"
+#include "connectors/log_chunk.h"
 #include "engine/metrics.h"
 #include "engine/time_util.h"
 
@@ -310,29 +311,7 @@ class KafkaSource : public Source {
   Status ConsumeRange(rd_kafka_queue_t* queue, std::vector<kafka::MessagePtr>* carry,
                       const std::string& topic, int p, const ReadRange& range,
                       std::size_t max_chunk_rows, const ChunkConsumer& emit) {
-    SourceChunk chunk;
-    Column key(TypeId::kString), value(TypeId::kRaw), top(TypeId::kString), part(TypeId::kInt64),
-        off(TypeId::kInt64), ts(TypeId::kTimestamp);
-    auto flush = [&]() -> Status {
-      if (chunk.offsets.empty()) return Status::Ok();
-      chunk.batch.row_ids().resize(chunk.offsets.size());
-      chunk.batch.AddColumn("key", std::move(key));
-      chunk.batch.AddColumn("value", std::move(value));
-      chunk.batch.AddColumn("topic", std::move(top));
-      chunk.batch.AddColumn("partition", std::move(part));
-      chunk.batch.AddColumn("offset", std::move(off));
-      chunk.batch.AddColumn("timestamp", std::move(ts));
-      Status st = emit(std::move(chunk));
-      chunk = SourceChunk();
-      key = Column(TypeId::kString);
-      value = Column(TypeId::kRaw);
-      top = Column(TypeId::kString);
-      part = Column(TypeId::kInt64);
-      off = Column(TypeId::kInt64);
-      ts = Column(TypeId::kTimestamp);
-      return st;
-    };
-
+    LogChunkBuilder chunk(max_chunk_rows);
     std::int64_t next = range.start;  // the next offset we expect
     // One record: appended when in the range, carried when past it (the range is then complete:
     // every offset before it has been seen or holds no record).
@@ -343,25 +322,20 @@ class KafkaSource : public Source {
         carry->push_back(std::move(m));
         return Status::Ok();
       }
-      if (m->key != nullptr) {
-        key.AppendString(std::string_view(static_cast<const char*>(m->key), m->key_len));
-      } else {
-        key.AppendNull();
-      }
-      value.AppendString(
-          std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0));
-      top.AppendString(topic);
-      part.AppendInt(p);
-      off.AppendInt(m->offset);
       rd_kafka_timestamp_type_t tstype;
       std::int64_t ms = rd_kafka_message_timestamp(m.get(), &tstype);
-      if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ms < 0)
-        ts.AppendNull();
-      else
-        ts.AppendInt(ms * 1000);
-      chunk.offsets.push_back(m->offset);
-      next = m->offset + 1;
-      return chunk.offsets.size() >= max_chunk_rows ? flush() : Status::Ok();
+      std::int64_t offset = m->offset;
+      next = offset + 1;
+      return chunk.Append(
+          m->key != nullptr ? std::optional<std::string_view>(
+                                  std::string_view(static_cast<const char*>(m->key), m->key_len))
+                            : std::nullopt,
+          std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0), topic, p,
+          offset,
+          tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ms < 0
+              ? std::nullopt
+              : std::optional<std::int64_t>(ms * 1000),
+          emit);
     };
     std::vector<kafka::MessagePtr> carried = std::move(*carry);
     carry->clear();
@@ -420,7 +394,7 @@ class KafkaSource : public Source {
         }
       }
     }
-    return flush();
+    return chunk.Flush(emit);
   }
 
   std::string DescribePosition(const std::string& partition, std::int64_t offset) const override {

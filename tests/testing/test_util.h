@@ -25,11 +25,16 @@ class TempDir {
 };
 
 // Polls `cond` until it is true or `timeout` passes; returns its last value.
-bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+bool WaitFor(const std::function<bool()>& cond,
+             std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Builds a batch from named string columns; "\x01NULL" marks a null.
-RecordBatch StringBatch(const std::vector<std::string>& names, const std::vector<std::vector<std::string>>& rows);
+RecordBatch StringBatch(const std::vector<std::string>& names,
+                        const std::vector<std::vector<std::string>>& rows);
 inline const char* kNull = "\x01NULL";
+
+// Rows id = from..to-1 (int64) with name "n<id>" (string), row ids 0..n-1.
+RecordBatch IdNameRows(int from, int to);
 
 // A column's values rendered with DisplayValue, for compact assertions.
 std::vector<std::string> ColumnStrings(const RecordBatch& b, const std::string& column);

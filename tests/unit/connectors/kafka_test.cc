@@ -230,18 +230,7 @@ TEST_F(KafkaTest, UnavailableBrokersAreRetryableErrors) {
   EXPECT_EQ(got, static_cast<std::size_t>(latest.at("t/0")));
 }
 
-RecordBatch Rows(int from, int to) {
-  RecordBatch b;
-  Column id(TypeId::kInt64), name(TypeId::kString);
-  for (int i = from; i < to; ++i) {
-    b.row_ids().push_back(static_cast<RowId>(i - from));
-    id.AppendInt(i);
-    name.AppendString("n" + std::to_string(i));
-  }
-  b.AddColumn("id", std::move(id));
-  b.AddColumn("name", std::move(name));
-  return b;
-}
+RecordBatch Rows(int from, int to) { return pinstream::testing::IdNameRows(from, to); }
 
 // Every message of a topic's partitions (read_committed): key, value and the batch header.
 std::vector<std::tuple<std::string, std::string, std::string>> Consume(const std::string& servers,

@@ -11,25 +11,15 @@ namespace {
 
 using pinstream::testing::TempDir;
 
-RecordBatch Rows(int from, int to) {
-  RecordBatch b;
-  Column id(TypeId::kInt64), name(TypeId::kString);
-  for (int i = from; i < to; ++i) {
-    b.row_ids().push_back(static_cast<RowId>(i - from));
-    id.AppendInt(i);
-    name.AppendString("n" + std::to_string(i));
-  }
-  b.AddColumn("id", std::move(id));
-  b.AddColumn("name", std::move(name));
-  return b;
-}
+RecordBatch Rows(int from, int to) { return pinstream::testing::IdNameRows(from, to); }
 
 std::vector<std::int64_t> Ids(const TableSnapshot& s) {
   std::vector<std::int64_t> out;
   auto all = s.ReadAll();
   EXPECT_TRUE(all.ok());
   int c = all->FindColumn("id");
-  for (std::size_t r = 0; r < all->num_rows(); ++r) out.push_back(all->column(static_cast<std::size_t>(c)).Int(r));
+  for (std::size_t r = 0; r < all->num_rows(); ++r)
+    out.push_back(all->column(static_cast<std::size_t>(c)).Int(r));
   return out;
 }
 
@@ -87,7 +77,8 @@ TEST_F(DeltaTableTest, TypeIncompatibleWriteIsRefusedNamingColumnAndTypes) {
   Status st = Write(t, bad);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(st.message().find("column 'id' is int64 in the table but string"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("column 'id' is int64 in the table but string"), std::string::npos)
+      << st.message();
   EXPECT_EQ(t->latest_version(), 0);
 }
 
@@ -103,7 +94,8 @@ TEST_F(DeltaTableTest, AddingANullableColumnEvolvesTheSchemaAndOldRowsReadNull) 
   auto hist = *t->History();
   EXPECT_EQ(hist[0].added_columns, std::vector<std::string>{"score"});
   auto all = (*t->Snapshot())->ReadAll();
-  EXPECT_EQ(testing::ColumnStrings(*all, "score"), (std::vector<std::string>{"null", "null", "1.5"}));
+  EXPECT_EQ(testing::ColumnStrings(*all, "score"),
+            (std::vector<std::string>{"null", "null", "1.5"}));
   // Version 0 is read with its own schema.
   EXPECT_EQ((*t->Snapshot(0))->schema().size(), 2u);
 }

@@ -8,7 +8,8 @@
 //
 // Keys are grouped in key spaces (RocksDB column families in the RocksDB implementation).
 //
-// Threading: used by the query's thread only.
+// Threading: filled by the query's thread (operator state) and then by its commit thread (sinks,
+// commit); never by two threads at once.
 #pragma once
 
 #include <cstdint>

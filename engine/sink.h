@@ -1,6 +1,7 @@
 // Sink: where a query's output goes, committed with the batch that produced it.
 //
-// Lifecycle (query thread only, never concurrently):
+// Lifecycle (one call at a time, never concurrently: Open/Close on the query's thread, Stage on
+// its commit thread, after the previous batch's commit has finished):
 //   1. Open(ctx) once before the first batch.
 //   2. per batch N: Stage(N, output, txn) exactly once per batch attempt, after all operators
 //      ran. `output` is the whole batch's output as a list of record batches, in the order

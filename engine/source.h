@@ -12,7 +12,9 @@
 //                                 unreachable: retryable).
 //   2. per trigger: LatestOffsets(committed) → the engine plans [committed, latest) ranges, capped
 //      with LimitRange(); writes offsets/N; then Read() for each planned range.
-//   3. OnBatchCommitted(ends)     after batch N is durable (lag reporting, log retention).
+//   3. OnBatchCommitted(ends)     after batch N is durable (lag reporting, log retention); by
+//                                 then batch N+1 may already have been planned and read (see
+//                                 AllowsReadAheadOfCommit).
 // Read() must return exactly the records of [start, end) in offset order and call `emit` with
 // chunks of at most `max_chunk_rows` records. It must not block forever: a source that cannot
 // deliver the planned range returns a retryable Status.
@@ -68,8 +70,11 @@ class Source {
 
   [[nodiscard]] virtual Status Open() = 0;
 
-  // The current end (exclusive) offset of every partition the source has now. `committed` is the
-  // end of the last committed batch (empty before the first). Partitions that no longer exist
+  // The current end (exclusive) offset of every partition the source has now. `committed` is
+  // where the next batch starts: the ends of the last batch planned (empty before the first).
+  // That batch may still be committing (see AllowsReadAheadOfCommit) — except on the first call
+  // of a run, when nothing is in flight: then `committed` is durable. Durable ends after that
+  // arrive through OnBatchCommitted(). Partitions that no longer exist
   // are left out. With `apply_limits`, a source honours its own per-trigger limits (a file
   // source's max_files_per_trigger admits only that many new files); without, it reports
   // everything it has (Trigger.AvailableNow's target).
@@ -128,6 +133,12 @@ class Source {
   }
 
   virtual void OnBatchCommitted(const PartitionOffsets& committed_ends) { (void)committed_ends; }
+
+  // Whether the engine may plan and read batch N+1 while batch N is still committing (it then
+  // calls LatestOffsets/PrepareRead/Read for N+1 before OnBatchCommitted for N). A source whose
+  // partitions can be taken away between batches and that hands over its committed ends when
+  // that happens (a Kafka consumer-group member) returns false.
+  virtual bool AllowsReadAheadOfCommit() const { return true; }
 
   // Source-specific numbers for the batch's progress report ("metrics" of a source in Spark's
   // StreamingQueryProgress), e.g. Kafka's maxOffsetsBehindLatest.

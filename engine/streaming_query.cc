@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <future>
 #include <random>
 #include <thread>
 
@@ -68,6 +69,11 @@ StreamingQuery::StreamingQuery(QueryParts parts, ProgressListener listener)
 }
 
 StreamingQuery::~StreamingQuery() {
+  if (in_flight_) {
+    Status st = FinishInFlight();
+    if (!st.ok())
+      spdlog::warn("query '{}': last batch did not commit: {}", config_->name, st.ToString());
+  }
   executor_.reset();
   if (sink_) sink_->Close();
   if (dead_letter_) dead_letter_->Close();
@@ -236,13 +242,76 @@ Status StreamingQuery::Start() {
   return Status::Ok();
 }
 
+struct PreparedBatch {
+  BatchPlan plan;
+  std::unique_ptr<CommitTxn> txn;
+  std::vector<RecordBatch> output;
+  std::vector<RecordBatch> dead_letter;  // empty, or one batch of dead-letter rows
+  QueryProgress progress;
+  CommitLogEntry entry;
+  std::int64_t t_exec = 0;       // MonotonicNanos() when processing started
+  std::int64_t planning_ns = 0;  // planning, before t_exec
+  std::int64_t wal_ns = 0;       // writing offsets/N
+};
+
+struct StreamingQuery::InFlight {
+  std::unique_ptr<PreparedBatch> batch;
+  std::map<std::string, PartitionOffsets> prev_ends;  // committed_ends_ before this batch
+  std::future<Status> done;
+};
+
+void StreamingQuery::RebuildExecutor() {
+  // Operators may have changed in-memory state while processing a failed attempt: rebuild them
+  // from committed state so that the retry starts exactly where the first attempt did.
+  executor_.reset();
+  Status rebuild = BuildExecutor();
+  if (!rebuild.ok())
+    spdlog::error("query '{}': rebuilding operators failed: {}", config_->name, rebuild.ToString());
+}
+
+Status StreamingQuery::FinishInFlight() {
+  if (!in_flight_) return Status::Ok();
+  std::unique_ptr<InFlight> f = std::move(in_flight_);
+  Status st = f->done.get();
+  const OffsetLogEntry& offsets = f->batch->plan.offsets;
+  if (!st.ok()) {
+    // Back to batch N: its offsets are logged, so it is re-run exactly; whatever the shards did
+    // for the batch after it is dropped with their in-memory state.
+    pending_ = offsets;
+    next_batch_ = offsets.batch_id;
+    committed_ends_ = std::move(f->prev_ends);
+    RebuildExecutor();
+    return st;
+  }
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    auto e = offsets.sources.find(config_->sources[i]);
+    if (e != offsets.sources.end()) sources_[i]->OnBatchCommitted(e->second);
+  }
+  constexpr std::int64_t kCompactEvery = 256;
+  if ((offsets.batch_id + 1) % kCompactEvery == 0) {
+    // Nothing is committing now; the shards' in-memory state is unaffected by compaction.
+    Status cst = CompactStateIfNeeded(kCompactEvery / 2);
+    if (!cst.ok())
+      spdlog::warn("query '{}': state compaction failed (will retry): {}", config_->name,
+                   cst.ToString());
+  }
+  return Status::Ok();
+}
+
 Result<bool> StreamingQuery::RunNextBatch(bool apply_cap,
                                           const std::map<std::string, PartitionOffsets>* bound) {
+  return RunBatch(apply_cap, bound, /*wait=*/true);
+}
+
+Result<bool> StreamingQuery::RunBatch(bool apply_cap,
+                                      const std::map<std::string, PartitionOffsets>* bound,
+                                      bool wait) {
   std::int64_t trigger_start_ms = NowMicros() / 1000;
   std::int64_t t0 = MonotonicNanos();
+  if (!read_ahead_) PS_RETURN_IF_ERROR(FinishInFlight());
   BatchPlan plan;
-  std::int64_t wal_ns = 0;
-  if (pending_) {
+  const bool replay = pending_.has_value();
+  if (replay) {
     std::optional<OffsetLogEntry> prev;
     if (pending_->batch_id > 0) {
       PS_ASSIGN_OR_RETURN(prev, checkpoint_->GetOffsets(pending_->batch_id - 1));
@@ -250,43 +319,56 @@ Result<bool> StreamingQuery::RunNextBatch(bool apply_cap,
     PS_ASSIGN_OR_RETURN(plan, planner_->PlanFromLog(*pending_, prev ? &*prev : nullptr));
     plan.latest = plan.offsets.sources;
   } else {
-    PS_ASSIGN_OR_RETURN(
-        plan, planner_->PlanNext(next_batch_, trigger_start_ms, committed_ends_, bound, apply_cap));
-    std::int64_t available = plan.backlog_records;
-    backlog_.store(available);
-    if (plan.empty()) return false;
+    auto planned =
+        planner_->PlanNext(next_batch_, trigger_start_ms, committed_ends_, bound, apply_cap);
+    if (!planned.ok()) {
+      PS_RETURN_IF_ERROR(FinishInFlight());
+      return planned.status();
+    }
+    plan = std::move(planned).value();
+    backlog_.store(plan.backlog_records);
+    if (plan.empty()) {
+      PS_RETURN_IF_ERROR(FinishInFlight());
+      return false;
+    }
+  }
+  std::int64_t planning_ns = MonotonicNanos() - t0;
+  SetState(QueryState::kActive);
+  auto prepared = ProcessBatch(plan, trigger_start_ms, planning_ns);
+  // Batch N (if still committing) must be durable before offsets/N+1 is written.
+  Status prev = FinishInFlight();
+  if (!prev.ok()) return prev;  // back to batch N; this batch's work is dropped
+  if (!prepared.ok()) {
+    RebuildExecutor();
+    return prepared.status();
+  }
+  std::unique_ptr<PreparedBatch> b = std::move(prepared).value();
+  b->progress.backlog_records = backlog_.load();
+  if (!replay) {
     std::int64_t w0 = MonotonicNanos();
-    PS_RETURN_IF_ERROR(
-        checkpoint_->WriteOffsets(plan.offsets)
-            .WithContext(fmt::format("query '{}' writing offsets/{}", config_->name, next_batch_)));
-    wal_ns = MonotonicNanos() - w0;
-    pending_ = plan.offsets;
+    Status wst = checkpoint_->WriteOffsets(b->plan.offsets)
+                     .WithContext(fmt::format("query '{}' writing offsets/{}", config_->name,
+                                              b->plan.offsets.batch_id));
+    b->wal_ns = MonotonicNanos() - w0;
+    if (!wst.ok()) {
+      RebuildExecutor();
+      return wst;
+    }
+    pending_ = b->plan.offsets;
     KillPoint("after_offsets");
   }
-  std::int64_t planning_ns = MonotonicNanos() - t0 - wal_ns;
-  SetState(QueryState::kActive);
-  Status st = ExecuteBatch(plan, trigger_start_ms, planning_ns, wal_ns);
-  if (!st.ok()) {
-    // Operators may have changed in-memory state while processing the failed attempt: rebuild
-    // them from committed state so that the retry starts exactly where the first attempt did.
-    executor_.reset();
-    Status rebuild = BuildExecutor();
-    if (!rebuild.ok())
-      spdlog::error("query '{}': rebuilding operators failed: {}", config_->name,
-                    rebuild.ToString());
-    return st;
-  }
-  committed_ends_ = plan.offsets.sources;
+  auto f = std::make_unique<InFlight>();
+  f->prev_ends = committed_ends_;
+  committed_ends_ = b->plan.offsets.sources;
+  next_batch_ = b->plan.offsets.batch_id + 1;
   pending_.reset();
-  next_batch_ = plan.offsets.batch_id + 1;
-  constexpr std::int64_t kCompactEvery = 256;
-  if (next_batch_ % kCompactEvery == 0) {
-    // The shards are idle between batches; their in-memory state is unaffected by compaction.
-    Status st = CompactStateIfNeeded(kCompactEvery / 2);
-    if (!st.ok())
-      spdlog::warn("query '{}': state compaction failed (will retry): {}", config_->name,
-                   st.ToString());
-  }
+  PreparedBatch* raw = b.get();
+  f->batch = std::move(b);
+  f->done = std::async(std::launch::async, [this, raw] { return CommitBatch(*raw); });
+  in_flight_ = std::move(f);
+  // A recovered batch is durable before anything new is planned: the first LatestOffsets() call
+  // of a run then sees committed ends (see Source::LatestOffsets).
+  if (wait || replay) PS_RETURN_IF_ERROR(FinishInFlight());
   return true;
 }
 
@@ -344,18 +426,22 @@ Status StreamingQuery::ReadAndSubmit(const BatchPlan& plan,
   return Status::Ok();
 }
 
-Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_start_ms,
-                                    std::int64_t planning_ns, std::int64_t wal_ns) {
+Result<std::unique_ptr<PreparedBatch>> StreamingQuery::ProcessBatch(const BatchPlan& plan,
+                                                                    std::int64_t trigger_start_ms,
+                                                                    std::int64_t planning_ns) {
   const std::int64_t batch_id = plan.offsets.batch_id;
   const std::int64_t batch_ts_us = plan.offsets.batch_timestamp_ms * 1000;
-  std::int64_t t_exec = MonotonicNanos();
+  auto b = std::make_unique<PreparedBatch>();
+  b->plan = plan;
+  b->planning_ns = planning_ns;
+  b->t_exec = MonotonicNanos();
 
   executor_->BeginBatch(batch_id, batch_ts_us);
   std::vector<std::int64_t> rows_per_source(sources_.size(), 0);
   BatchInputs inputs;
   DeadLetterBuilder dlq(config_->name, batch_id, batch_ts_us);
   Status read_st = ReadAndSubmit(plan, &rows_per_source, &inputs, &dlq);
-  std::int64_t get_batch_ns = MonotonicNanos() - t_exec;
+  std::int64_t get_batch_ns = MonotonicNanos() - b->t_exec;
   auto out = executor_->Finish();  // always drain the shards, even after a read error
   PS_RETURN_IF_ERROR(read_st);
   if (!out.ok()) return out.status();
@@ -401,11 +487,6 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
   for (auto n : rows_per_source) num_input += n;
   std::int64_t num_dlq = static_cast<std::int64_t>(dlq.size());
   std::int64_t num_output = static_cast<std::int64_t>(output.num_rows());
-
-  std::unique_ptr<CommitTxn> txn = checkpoint_->BeginCommit(batch_id);
-  PS_RETURN_IF_ERROR(sink_->Stage(batch_id, output.batches, *txn)
-                         .WithContext(fmt::format("query '{}' batch {} sink {}", config_->name,
-                                                  batch_id, sink_->Describe())));
   if (num_dlq > 0) {
     if (!dead_letter_) {
       return FailedPrecondition(fmt::format(
@@ -413,16 +494,15 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
           "add `dead_letter: <table>` to the query",
           config_->name, batch_id, num_dlq));
     }
-    std::vector<RecordBatch> dl;
-    dl.push_back(dlq.Build());
-    PS_RETURN_IF_ERROR(dead_letter_->Stage(batch_id, dl, *txn)
-                           .WithContext(fmt::format("query '{}' batch {} dead-letter sink",
-                                                    config_->name, batch_id)));
+    b->dead_letter.push_back(dlq.Build());
   }
-  executor_->StageStateChanges(batch_id, *txn);
-  std::int64_t add_batch_ns = MonotonicNanos() - t_exec - get_batch_ns;
+  b->output = std::move(output.batches);
+  // The shards' state changes leave them now: the next batch may start on the shards while this
+  // one commits.
+  b->txn = checkpoint_->BeginCommit(batch_id);
+  executor_->StageStateChanges(batch_id, *b->txn);
 
-  QueryProgress p;
+  QueryProgress& p = b->progress;
   p.id = meta_.id;
   p.run_id = run_id_;
   p.name = config_->name;
@@ -433,7 +513,6 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
   p.num_dead_letter_rows = num_dlq;
   p.sink_description = sink_->Describe();
   if (dead_letter_) p.dead_letter_description = dead_letter_->Describe();
-  p.backlog_records = backlog_.load();
   for (std::size_t i = 0; i < sources_.size(); ++i) {
     SourceProgress sp;
     sp.name = config_->sources[i];
@@ -448,49 +527,63 @@ Status StreamingQuery::ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_
     sp.metrics = sources_[i]->ProgressMetrics();
     p.sources.push_back(std::move(sp));
   }
-
-  CommitLogEntry entry;
-  entry.batch_id = batch_id;
-  entry.committed_at_ms = NowMicros() / 1000;
-  entry.num_input_rows = num_input;
-  entry.num_output_rows = num_output;
-  entry.num_dead_letter_rows = num_dlq;
-  std::int64_t c0 = MonotonicNanos();
   p.duration_ms["latestOffset"] = planning_ns / 1'000'000;
   p.duration_ms["queryPlanning"] = 0;
-  p.duration_ms["walCommit"] = wal_ns / 1'000'000;
   p.duration_ms["getBatch"] = get_batch_ns / 1'000'000;
-  p.duration_ms["addBatch"] = add_batch_ns / 1'000'000;
-  entry.progress_json = p.ToJson();
-  KillPoint("before_commit");
-  PS_RETURN_IF_ERROR(
-      checkpoint_->Commit(std::move(txn), entry)
-          .WithContext(fmt::format("query '{}' committing batch {}", config_->name, batch_id)));
-  std::int64_t commit_ns = MonotonicNanos() - c0;
-  KillPoint("after_commit");
-  for (std::size_t i = 0; i < sources_.size(); ++i) {
-    auto e = plan.offsets.sources.find(config_->sources[i]);
-    if (e != plan.offsets.sources.end()) sources_[i]->OnBatchCommitted(e->second);
-  }
-
-  std::int64_t total_ns = planning_ns + wal_ns + (MonotonicNanos() - t_exec);
-  p.duration_ms["commitOffsets"] = commit_ns / 1'000'000;
-  p.duration_ms["triggerExecution"] = total_ns / 1'000'000;
-  double secs = static_cast<double>(total_ns) / 1e9;
-  p.processed_rows_per_second = secs > 0 ? static_cast<double>(num_input) / secs : 0;
   std::int64_t since_last_ms =
       last_trigger_start_ms_ > 0 ? trigger_start_ms - last_trigger_start_ms_ : 0;
   p.input_rows_per_second = since_last_ms > 0 ? static_cast<double>(num_input) * 1000.0 /
                                                     static_cast<double>(since_last_ms)
                                               : 0;
   last_trigger_start_ms_ = trigger_start_ms;
+
+  b->entry.batch_id = batch_id;
+  b->entry.num_input_rows = num_input;
+  b->entry.num_output_rows = num_output;
+  b->entry.num_dead_letter_rows = num_dlq;
+  return b;
+}
+
+Status StreamingQuery::CommitBatch(PreparedBatch& b) {
+  const std::int64_t batch_id = b.plan.offsets.batch_id;
+  QueryProgress& p = b.progress;
+  std::int64_t s0 = MonotonicNanos();
+  PS_RETURN_IF_ERROR(sink_->Stage(batch_id, b.output, *b.txn)
+                         .WithContext(fmt::format("query '{}' batch {} sink {}", config_->name,
+                                                  batch_id, sink_->Describe())));
+  if (!b.dead_letter.empty()) {
+    PS_RETURN_IF_ERROR(dead_letter_->Stage(batch_id, b.dead_letter, *b.txn)
+                           .WithContext(fmt::format("query '{}' batch {} dead-letter sink",
+                                                    config_->name, batch_id)));
+  }
+  std::int64_t c0 = MonotonicNanos();
+  p.duration_ms["addBatch"] = (c0 - s0) / 1'000'000;
+  p.duration_ms["walCommit"] = b.wal_ns / 1'000'000;
+  b.entry.committed_at_ms = NowMicros() / 1000;
+  b.entry.progress_json = p.ToJson();
+  KillPoint("before_commit");
+  PS_RETURN_IF_ERROR(
+      checkpoint_->Commit(std::move(b.txn), b.entry)
+          .WithContext(fmt::format("query '{}' committing batch {}", config_->name, batch_id)));
+  std::int64_t done = MonotonicNanos();
+  KillPoint("after_commit");
+  b.output.clear();
+  b.dead_letter.clear();
+
+  // triggerExecution: planning to commit, including time spent waiting for the previous
+  // batch's commit (batches overlap, so these add up to more than the wall time).
+  std::int64_t total_ns = b.planning_ns + (done - b.t_exec);
+  p.duration_ms["commitOffsets"] = (done - c0) / 1'000'000;
+  p.duration_ms["triggerExecution"] = total_ns / 1'000'000;
+  double secs = static_cast<double>(total_ns) / 1e9;
+  p.processed_rows_per_second = secs > 0 ? static_cast<double>(p.num_input_rows) / secs : 0;
   {
     std::lock_guard lock(mu_);
     snap_.batches_committed++;
     snap_.last_batch_id = batch_id;
-    snap_.input_rows_total += num_input;
-    snap_.output_rows_total += num_output;
-    snap_.dead_letter_rows_total += num_dlq;
+    snap_.input_rows_total += p.num_input_rows;
+    snap_.output_rows_total += p.num_output_rows;
+    snap_.dead_letter_rows_total += p.num_dead_letter_rows;
   }
   if (listener_) listener_(p);
   return Status::Ok();
@@ -501,33 +594,40 @@ Status StreamingQuery::Run() {
   std::int64_t backoff = retry_initial_us_;
   std::optional<std::map<std::string, PartitionOffsets>> target;
   bool once_done = false;
+  read_ahead_ = true;
+  for (const auto& src : sources_) read_ahead_ = read_ahead_ && src->AllowsReadAheadOfCommit();
+
+  // A failed step: retryable → back off and go on (false when stopped meanwhile); otherwise the
+  // query fails with it.
+  Status failure;
+  auto retry_after = [&](const Status& st) -> bool {
+    if (!st.retryable()) {
+      spdlog::error("query '{}' failed: {}", config_->name, st.ToString());
+      SetState(QueryState::kFailed, st.ToString());
+      failure = st;
+      return false;
+    }
+    spdlog::warn("query '{}': {} — retrying in {}", config_->name, st.ToString(),
+                 FormatDurationMicros(backoff));
+    SetState(QueryState::kRetrying, st.ToString());
+    bool go_on = WaitFor(backoff);
+    backoff = std::min(backoff * 2, retry_max_us_);
+    return go_on;
+  };
 
   while (!stop_.load()) {
     if (Status st = OpenConnectors(); !st.ok()) {
-      if (!st.retryable()) {
-        spdlog::error("query '{}' failed: {}", config_->name, st.ToString());
-        SetState(QueryState::kFailed, st.ToString());
-        return st;
+      if (Status fst = FinishInFlight(); !fst.ok()) {
+        if (!retry_after(fst)) break;
+        continue;
       }
-      spdlog::warn("query '{}': {} — retrying in {}", config_->name, st.ToString(),
-                   FormatDurationMicros(backoff));
-      SetState(QueryState::kRetrying, st.ToString());
-      if (!WaitFor(backoff)) break;
-      backoff = std::min(backoff * 2, retry_max_us_);
+      if (!retry_after(st)) break;
       continue;
     }
     if (trig.kind == TriggerConfig::Kind::kAvailableNow && !target && !pending_) {
       auto t = planner_->LatestUnbounded(committed_ends_);
       if (!t.ok()) {
-        if (!t.status().retryable()) {
-          SetState(QueryState::kFailed, t.status().ToString());
-          return t.status();
-        }
-        spdlog::warn("query '{}': {} — retrying in {}", config_->name, t.status().ToString(),
-                     FormatDurationMicros(backoff));
-        SetState(QueryState::kRetrying, t.status().ToString());
-        if (!WaitFor(backoff)) break;
-        backoff = std::min(backoff * 2, retry_max_us_);
+        if (!retry_after(t.status())) break;
         continue;
       }
       target = std::move(t).value();
@@ -535,19 +635,12 @@ Status StreamingQuery::Run() {
     std::int64_t trigger_start = MonotonicNanos();
     bool replaying = pending_.has_value();
     bool apply_cap = trig.kind != TriggerConfig::Kind::kOnce;
-    auto ran = RunNextBatch(apply_cap, target ? &*target : nullptr);
+    // The next batch is planned while this one commits unless the trigger waits or ends after
+    // it (Once; ProcessingTime waits below once it is committed).
+    bool wait = trig.kind == TriggerConfig::Kind::kOnce;
+    auto ran = RunBatch(apply_cap, target ? &*target : nullptr, wait);
     if (!ran.ok()) {
-      const Status& st = ran.status();
-      if (!st.retryable()) {
-        spdlog::error("query '{}' failed: {}", config_->name, st.ToString());
-        SetState(QueryState::kFailed, st.ToString());
-        return st;
-      }
-      spdlog::warn("query '{}': {} — retrying in {}", config_->name, st.ToString(),
-                   FormatDurationMicros(backoff));
-      SetState(QueryState::kRetrying, st.ToString());
-      if (!WaitFor(backoff)) break;
-      backoff = std::min(backoff * 2, retry_max_us_);
+      if (!retry_after(ran.status())) break;
       continue;
     }
     backoff = retry_initial_us_;
@@ -558,6 +651,7 @@ Status StreamingQuery::Run() {
     }
     SetState(QueryState::kIdle);
     if (replaying && *ran) continue;  // a recovered batch does not count as this trigger's batch
+    std::int64_t sleep_until = 0;  // MonotonicNanos() deadline of a ProcessingTime interval
     switch (trig.kind) {
       case TriggerConfig::Kind::kOnce:
         once_done = true;
@@ -570,21 +664,42 @@ Status StreamingQuery::Run() {
         break;
       case TriggerConfig::Kind::kProcessingTime: {
         std::int64_t elapsed_us = (MonotonicNanos() - trigger_start) / 1000;
-        if (elapsed_us < trig.interval_us) {
-          // Sleep until the next interval unless stopped; a Wake() (new data) does not shorten
-          // the interval, as in Spark.
-          std::int64_t deadline = MonotonicNanos() + (trig.interval_us - elapsed_us) * 1000;
-          while (!stop_.load()) {
-            std::int64_t left = (deadline - MonotonicNanos()) / 1000;
-            if (left <= 0) break;
-            WaitFor(left);
-          }
-        }
+        if (elapsed_us < trig.interval_us)
+          sleep_until = MonotonicNanos() + (trig.interval_us - elapsed_us) * 1000;
         break;
       }
     }
     if (once_done) break;
+    if (sleep_until > 0) {
+      // Commit before idling; then sleep until the next interval unless stopped. A Wake() (new
+      // data) does not shorten the interval, as in Spark.
+      if (Status fst = FinishInFlight(); !fst.ok()) {
+        if (!retry_after(fst)) break;
+        continue;
+      }
+      while (!stop_.load()) {
+        std::int64_t left = (sleep_until - MonotonicNanos()) / 1000;
+        if (left <= 0) break;
+        WaitFor(left);
+      }
+    }
   }
+  // The batch still committing when the loop ends (stop, trigger done, failure) finishes first.
+  if (Status fst = FinishInFlight(); !fst.ok()) {
+    once_done = false;
+    if (failure.ok()) {
+      if (fst.retryable()) {
+        spdlog::warn("query '{}': batch {} did not commit before stopping ({}); it is re-run on the "
+                     "next start",
+                     config_->name, next_batch_, fst.ToString());
+      } else {
+        spdlog::error("query '{}' failed: {}", config_->name, fst.ToString());
+        SetState(QueryState::kFailed, fst.ToString());
+        failure = fst;
+      }
+    }
+  }
+  if (!failure.ok()) return failure;
   SetState(once_done ? QueryState::kFinished : QueryState::kStopped);
   spdlog::info("query '{}' {} after batch {}", config_->name, once_done ? "finished" : "stopped",
                next_batch_ - 1);

@@ -5,15 +5,26 @@
 // incompatible changes), and if offsets/N exists without commits/N it arranges for batch N to be
 // re-run with exactly the logged offsets before anything new is planned.
 //
-// One batch (RunNextBatch):
-//   plan (MicroBatchPlanner) → write offsets/N (durable) → read the ranges and route chunks to
-//   the shards → operators → merge → sink.Stage + dead-letter rows + keyed state into ONE
+// One batch:
+//   plan (MicroBatchPlanner) → read the ranges and route chunks to the shards → operators →
+//   keyed state changes into the batch's CommitTxn → [wait for batch N-1's commit] → write
+//   offsets/N (durable) → on the commit thread: sink.Stage + dead-letter rows into the same
 //   CommitTxn → QueryCheckpoint::Commit (with commits/N) → progress report.
+// Pipelined commits: while batch N is staged and committed on the query's commit thread, Run()
+// already plans, reads and processes batch N+1 (the shards' in-memory state after N is what N+1
+// starts from). offsets/N+1 is written only once commits/N is durable, so the checkpoint never
+// holds more than one planned-but-uncommitted batch and recovery stays as it was: offsets/N
+// without commits/N → re-run batch N with exactly those offsets. If batch N's commit fails, the
+// work done on N+1 is thrown away, the operators are rebuilt from committed state and N is
+// retried. A source whose ownership depends on commits (a Kafka consumer-group member) opts out
+// (Source::AllowsReadAheadOfCommit) and its query runs one batch at a time.
 // A retryable failure (source unavailable, storage busy) retries the same batch with backoff,
 // after rebuilding the operators from committed state; any other failure stops the query with
 // the error (state "failed"), and nothing of the failed batch is visible.
 //
-// Threading: Run() (or RunNextBatch) on one thread; Stop(), Wake() and snapshot() from any.
+// Threading: Run() (or RunNextBatch) on one thread, plus the commit thread it starts per batch
+// (sink and dead-letter Stage, the commit, progress listener); Stop(), Wake() and snapshot()
+// from any.
 #pragma once
 
 #include <atomic>
@@ -53,6 +64,7 @@ struct QuerySnapshot {
 
 struct BatchInputs;  // where each chunk of a running batch came from (streaming_query.cc)
 class DeadLetterBuilder;
+struct PreparedBatch;  // a processed batch on its way to commit (streaming_query.cc)
 
 struct QueryParts {
   const QueryConfig* config = nullptr;
@@ -75,7 +87,8 @@ class StreamingQuery {
   // Runs triggers until the trigger is done (Once / AvailableNow), Stop() is called, or the
   // query fails (the returned error).
   [[nodiscard]] Status Run();
-  // Plans and runs at most one batch (a pending replay first). True if a batch was committed.
+  // Plans and runs at most one batch (a pending replay first) and waits for its commit. True if a
+  // batch was committed.
   Result<bool> RunNextBatch(bool apply_cap, const std::map<std::string, PartitionOffsets>* bound);
 
   void Stop();
@@ -95,8 +108,21 @@ class StreamingQuery {
   // Folds the state deltas of stateful operators into snapshots when more than `max_deltas` pile
   // up (at start and every kCompactEvery batches), so that loading state stays quick.
   Status CompactStateIfNeeded(std::size_t max_deltas);
-  Status ExecuteBatch(const BatchPlan& plan, std::int64_t trigger_start_ms, std::int64_t planning_ns,
-                      std::int64_t wal_ns);
+  // Plans (or takes the pending replay) and processes one batch, then hands it to the commit
+  // thread once the previous batch's commit is done. With `wait`, also waits for its commit.
+  Result<bool> RunBatch(bool apply_cap, const std::map<std::string, PartitionOffsets>* bound,
+                        bool wait);
+  // Reads and processes a planned batch on the shards; everything the commit needs.
+  Result<std::unique_ptr<PreparedBatch>> ProcessBatch(const BatchPlan& plan,
+                                                      std::int64_t trigger_start_ms,
+                                                      std::int64_t planning_ns);
+  // The commit thread's part: stages the sinks, commits, reports progress.
+  Status CommitBatch(PreparedBatch& b);
+  // Waits for the batch on the commit thread, if any. On success the sources learn its ends; on
+  // failure the query goes back to that batch (pending replay, operators rebuilt) and the error
+  // is returned.
+  Status FinishInFlight();
+  void RebuildExecutor();
   Status ReadAndSubmit(const BatchPlan& plan, std::vector<std::int64_t>* rows_per_source,
                        BatchInputs* inputs, DeadLetterBuilder* dlq);
   void SetState(QueryState s, std::string error = {});
@@ -120,7 +146,11 @@ class StreamingQuery {
   std::string run_id_;
   std::int64_t next_batch_ = 0;
   std::optional<OffsetLogEntry> pending_;  // logged, not committed: replay before planning
+  // Ends of the last batch committed or on its way to commit (what the next batch starts from).
   std::map<std::string, PartitionOffsets> committed_ends_;
+  struct InFlight;  // the batch on the commit thread
+  std::unique_ptr<InFlight> in_flight_;
+  bool read_ahead_ = true;  // every source allows processing N+1 while N commits
   std::int64_t last_trigger_start_ms_ = 0;
 
   std::atomic<bool> stop_{false};

@@ -49,8 +49,14 @@ class HttpSource : public Source {
   Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed, bool) override {
     auto info = env_->source_log->Find(c_.name);
     if (!info) return PartitionOffsets{};  // deleted: its partitions disappear
-    if (!consumer_.empty() && !committed.empty())
-      env_->source_log->Commit(consumer_, c_.name, committed);
+    // The first call's `committed` is durable (what the query recovered): retention and
+    // backpressure count from it. Later ones may belong to a batch still committing, so the
+    // consumer's position then moves only in OnBatchCommitted.
+    if (!recovered_committed_) {
+      if (!consumer_.empty() && !committed.empty())
+        env_->source_log->Commit(consumer_, c_.name, committed);
+      recovered_committed_ = true;
+    }
     PartitionOffsets out;
     for (int p = 0; p < info->partitions; ++p) {
       PS_ASSIGN_OR_RETURN(auto b, env_->source_log->Bounds(c_.name, p));
@@ -107,6 +113,7 @@ class HttpSource : public Source {
   std::string source_name_;
   std::string consumer_;
   std::map<std::string, std::int64_t> latest_;
+  bool recovered_committed_ = false;
 };
 
 class HttpSourceSpec : public SourceSpec {

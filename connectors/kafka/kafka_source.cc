@@ -401,6 +401,10 @@ class KafkaSource : public Source {
     return fmt::format("{}@{}", partition, offset);
   }
 
+  // A consumer-group member hands its committed ends to the next owner when partitions are
+  // revoked; it must not have read past them into a batch that is not committed yet.
+  bool AllowsReadAheadOfCommit() const override { return c_.group_id.empty(); }
+
   void OnBatchCommitted(const PartitionOffsets& committed) override {
     std::unique_lock lock(mu_);
     committed_ = committed;

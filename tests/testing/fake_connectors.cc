@@ -23,6 +23,7 @@ Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows, cons
   {
     std::lock_guard lock(d_->mu);
     ++d_->reads;
+    d_->read_cv.notify_all();
     if (d_->fail_reads > 0) {
       --d_->fail_reads;
       return Unavailable("fake source is down");
@@ -55,6 +56,7 @@ Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows, cons
 }
 
 Status CollectingSink::Stage(std::int64_t batch_id, const std::vector<RecordBatch>& batches, CommitTxn& txn) {
+  if (d_->before_stage) PS_RETURN_IF_ERROR(d_->before_stage(batch_id));
   {
     std::lock_guard lock(d_->mu);
     if (batch_id <= d_->last_batch) return AlreadyExists(fmt::format("batch {} already committed", batch_id));

@@ -1,11 +1,15 @@
 // In-memory source and sink for runtime tests.
 //
 // FakeSource: named partitions of string records (offset = index); records can be appended
-// while a query runs; Read() can be made to fail (retryable) a given number of times.
+// while a query runs; Read() can be made to fail (retryable) a given number of times; every
+// Read() counts in `reads` and notifies `read_cv`.
 // CollectingSink: keeps the rows of committed batches only (it stages through
-// CommitTxn::OnCommitted), and refuses a second commit of the same batch id like a delta table.
+// CommitTxn::OnCommitted), and refuses a second commit of the same batch id like a delta table;
+// `before_stage` (optional) runs first and can fail the batch.
 #pragma once
 
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,6 +28,7 @@ class FakeSource : public Source {
     std::map<std::string, std::vector<std::pair<std::string, std::string>>> partitions;  // key, value
     int fail_reads = 0;
     int reads = 0;
+    std::condition_variable read_cv;
   };
   explicit FakeSource(std::shared_ptr<Data> d) : d_(std::move(d)) {}
   static void Append(Data& d, const std::string& partition, const std::string& value, const std::string& key = "");
@@ -45,6 +50,7 @@ class CollectingSink : public Sink {
     std::vector<std::string> rows;      // committed rows as JSON
     std::vector<std::int64_t> batches;  // committed batch ids
     std::int64_t last_batch = -1;
+    std::function<Status(std::int64_t batch_id)> before_stage;  // set before the query starts
   };
   explicit CollectingSink(std::shared_ptr<Data> d) : d_(std::move(d)) {}
   std::string_view kind() const override { return "collect"; }

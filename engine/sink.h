@@ -1,7 +1,7 @@
 // Sink: where a query's output goes, committed with the batch that produced it.
 //
-// Lifecycle (one call at a time, never concurrently: Open/Close on the query's thread, Stage on
-// its commit thread, after the previous batch's commit has finished):
+// Lifecycle (Open/Close on the query's thread; Prepare, Stage/StagePrepared on the batch's commit
+// thread — Stage one batch after the other, each after the previous batch's commit finished):
 //   1. Open(ctx) once before the first batch.
 //   2. per batch N: Stage(N, output, txn) exactly once per batch attempt, after all operators
 //      ran. `output` is the whole batch's output as a list of record batches, in the order
@@ -43,6 +43,28 @@ class Sink {
   [[nodiscard]] virtual Status Open(const SinkContext& ctx) = 0;
   [[nodiscard]] virtual Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output,
                                      CommitTxn& txn) = 0;
+
+  // Optional two-step staging, for CPU-heavy work that does not depend on earlier batches having
+  // committed (a delta table encodes and compresses its chunks). Prepare() runs on the batch's
+  // commit thread before it waits for the previous batch's commit — so concurrently with the
+  // previous batch's Prepare/Stage: it must not touch what those change — and must make nothing
+  // visible. StagePrepared() then replaces Stage() for that batch attempt, with what Prepare()
+  // returned. By default nothing is prepared and StagePrepared() is Stage().
+  struct Prepared {
+    virtual ~Prepared() = default;
+  };
+  virtual Result<std::unique_ptr<Prepared>> Prepare(std::int64_t batch_id,
+                                                    const std::vector<RecordBatch>& output) {
+    (void)batch_id;
+    (void)output;
+    return std::unique_ptr<Prepared>();
+  }
+  [[nodiscard]] virtual Status StagePrepared(std::int64_t batch_id,
+                                             const std::vector<RecordBatch>& output,
+                                             std::unique_ptr<Prepared> prepared, CommitTxn& txn) {
+    (void)prepared;
+    return Stage(batch_id, output, txn);
+  }
   virtual void Close() {}
 };
 

@@ -69,7 +69,7 @@ StreamingQuery::StreamingQuery(QueryParts parts, ProgressListener listener)
 }
 
 StreamingQuery::~StreamingQuery() {
-  if (in_flight_) {
+  if (!in_flight_.empty()) {
     Status st = FinishInFlight();
     if (!st.ok())
       spdlog::warn("query '{}': last batch did not commit: {}", config_->name, st.ToString());
@@ -244,20 +244,23 @@ Status StreamingQuery::Start() {
 
 struct PreparedBatch {
   BatchPlan plan;
+  bool write_offsets = true;  // false for a replay: offsets/N is already logged
+  std::atomic<bool> offsets_written{false};
   std::unique_ptr<CommitTxn> txn;
   std::vector<RecordBatch> output;
   std::vector<RecordBatch> dead_letter;  // empty, or one batch of dead-letter rows
+  std::unique_ptr<Sink::Prepared> sink_prepared, dead_letter_prepared;
+  std::int64_t prepare_ns = 0;
   QueryProgress progress;
   CommitLogEntry entry;
   std::int64_t t_exec = 0;       // MonotonicNanos() when processing started
   std::int64_t planning_ns = 0;  // planning, before t_exec
-  std::int64_t wal_ns = 0;       // writing offsets/N
 };
 
 struct StreamingQuery::InFlight {
   std::unique_ptr<PreparedBatch> batch;
   std::map<std::string, PartitionOffsets> prev_ends;  // committed_ends_ before this batch
-  std::future<Status> done;
+  std::shared_future<Status> done;
 };
 
 void StreamingQuery::RebuildExecutor() {
@@ -269,15 +272,23 @@ void StreamingQuery::RebuildExecutor() {
     spdlog::error("query '{}': rebuilding operators failed: {}", config_->name, rebuild.ToString());
 }
 
-Status StreamingQuery::FinishInFlight() {
-  if (!in_flight_) return Status::Ok();
-  std::unique_ptr<InFlight> f = std::move(in_flight_);
+Status StreamingQuery::FinishOldest() {
+  std::unique_ptr<InFlight> f = std::move(in_flight_.front());
+  in_flight_.pop_front();
   Status st = f->done.get();
-  const OffsetLogEntry& offsets = f->batch->plan.offsets;
+  const PreparedBatch& b = *f->batch;
+  const OffsetLogEntry& offsets = b.plan.offsets;
   if (!st.ok()) {
-    // Back to batch N: its offsets are logged, so it is re-run exactly; whatever the shards did
-    // for the batch after it is dropped with their in-memory state.
-    pending_ = offsets;
+    // Back to this batch: re-run exactly if its offsets are logged, planned afresh otherwise.
+    // The batches queued behind it did nothing (each waits for its predecessor's commit); they
+    // are dropped with the shards' in-memory state.
+    for (auto& later : in_flight_) later->done.wait();
+    in_flight_.clear();
+    if (!b.write_offsets || b.offsets_written.load()) {
+      pending_ = offsets;
+    } else {
+      pending_.reset();
+    }
     next_batch_ = offsets.batch_id;
     committed_ends_ = std::move(f->prev_ends);
     RebuildExecutor();
@@ -289,11 +300,26 @@ Status StreamingQuery::FinishInFlight() {
   }
   constexpr std::int64_t kCompactEvery = 256;
   if ((offsets.batch_id + 1) % kCompactEvery == 0) {
-    // Nothing is committing now; the shards' in-memory state is unaffected by compaction.
+    // Folding deltas into a snapshot must not race a commit that adds one: wait for the batches
+    // behind this one first. The shards' in-memory state is unaffected by compaction.
+    PS_RETURN_IF_ERROR(FinishInFlight());
     Status cst = CompactStateIfNeeded(kCompactEvery / 2);
     if (!cst.ok())
       spdlog::warn("query '{}': state compaction failed (will retry): {}", config_->name,
                    cst.ToString());
+  }
+  return Status::Ok();
+}
+
+Status StreamingQuery::FinishInFlight() {
+  while (!in_flight_.empty()) PS_RETURN_IF_ERROR(FinishOldest());
+  return Status::Ok();
+}
+
+Status StreamingQuery::FinishCommitted() {
+  while (!in_flight_.empty() &&
+         in_flight_.front()->done.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+    PS_RETURN_IF_ERROR(FinishOldest());
   }
   return Status::Ok();
 }
@@ -308,7 +334,8 @@ Result<bool> StreamingQuery::RunBatch(bool apply_cap,
                                       bool wait) {
   std::int64_t trigger_start_ms = NowMicros() / 1000;
   std::int64_t t0 = MonotonicNanos();
-  if (!read_ahead_) PS_RETURN_IF_ERROR(FinishInFlight());
+  // Sources learn about the batches committed meanwhile (retention, lag) before planning.
+  PS_RETURN_IF_ERROR(read_ahead_ ? FinishCommitted() : FinishInFlight());
   BatchPlan plan;
   const bool replay = pending_.has_value();
   if (replay) {
@@ -335,28 +362,18 @@ Result<bool> StreamingQuery::RunBatch(bool apply_cap,
   std::int64_t planning_ns = MonotonicNanos() - t0;
   SetState(QueryState::kActive);
   auto prepared = ProcessBatch(plan, trigger_start_ms, planning_ns);
-  // Batch N (if still committing) must be durable before offsets/N+1 is written.
-  Status prev = FinishInFlight();
-  if (!prev.ok()) return prev;  // back to batch N; this batch's work is dropped
   if (!prepared.ok()) {
+    // The batches before this one commit (or fail, and the query goes back to them); then the
+    // operators restart from what is committed.
+    PS_RETURN_IF_ERROR(FinishInFlight());
     RebuildExecutor();
     return prepared.status();
   }
+  // Bounded: at most kMaxInFlight processed batches wait for or run their commit.
+  while (in_flight_.size() >= kMaxInFlight) PS_RETURN_IF_ERROR(FinishOldest());
   std::unique_ptr<PreparedBatch> b = std::move(prepared).value();
+  b->write_offsets = !replay;
   b->progress.backlog_records = backlog_.load();
-  if (!replay) {
-    std::int64_t w0 = MonotonicNanos();
-    Status wst = checkpoint_->WriteOffsets(b->plan.offsets)
-                     .WithContext(fmt::format("query '{}' writing offsets/{}", config_->name,
-                                              b->plan.offsets.batch_id));
-    b->wal_ns = MonotonicNanos() - w0;
-    if (!wst.ok()) {
-      RebuildExecutor();
-      return wst;
-    }
-    pending_ = b->plan.offsets;
-    KillPoint("after_offsets");
-  }
   auto f = std::make_unique<InFlight>();
   f->prev_ends = committed_ends_;
   committed_ends_ = b->plan.offsets.sources;
@@ -364,8 +381,11 @@ Result<bool> StreamingQuery::RunBatch(bool apply_cap,
   pending_.reset();
   PreparedBatch* raw = b.get();
   f->batch = std::move(b);
-  f->done = std::async(std::launch::async, [this, raw] { return CommitBatch(*raw); });
-  in_flight_ = std::move(f);
+  std::shared_future<Status> prev;
+  if (!in_flight_.empty()) prev = in_flight_.back()->done;
+  f->done =
+      std::async(std::launch::async, [this, raw, prev] { return CommitBatch(*raw, prev); }).share();
+  in_flight_.push_back(std::move(f));
   // A recovered batch is durable before anything new is planned: the first LatestOffsets() call
   // of a run then sees committed ends (see Source::LatestOffsets).
   if (wait || replay) PS_RETURN_IF_ERROR(FinishInFlight());
@@ -544,21 +564,56 @@ Result<std::unique_ptr<PreparedBatch>> StreamingQuery::ProcessBatch(const BatchP
   return b;
 }
 
-Status StreamingQuery::CommitBatch(PreparedBatch& b) {
+Status StreamingQuery::CommitBatch(PreparedBatch& b, const std::shared_future<Status>& prev) {
   const std::int64_t batch_id = b.plan.offsets.batch_id;
+  // The sinks' CPU-heavy part needs nothing committed: it runs while the batch before commits.
+  std::int64_t p0 = MonotonicNanos();
+  auto prepared = sink_->Prepare(batch_id, b.output);
+  if (!prepared.ok()) {
+    return prepared.status().WithContext(
+        fmt::format("query '{}' batch {} sink {}", config_->name, batch_id, sink_->Describe()));
+  }
+  b.sink_prepared = std::move(prepared).value();
+  if (!b.dead_letter.empty()) {
+    prepared = dead_letter_->Prepare(batch_id, b.dead_letter);
+    if (!prepared.ok()) {
+      return prepared.status().WithContext(
+          fmt::format("query '{}' batch {} dead-letter sink", config_->name, batch_id));
+    }
+    b.dead_letter_prepared = std::move(prepared).value();
+  }
+  b.prepare_ns = MonotonicNanos() - p0;
+  if (prev.valid() && !prev.get().ok()) {
+    return Cancelled(fmt::format("query '{}' batch {}: not committed because batch {} failed",
+                                 config_->name, batch_id, batch_id - 1));
+  }
+  // offsets/N only once commits/N-1 is durable: the checkpoint never holds two planned batches.
+  std::int64_t wal_ns = 0;
+  if (b.write_offsets) {
+    std::int64_t w0 = MonotonicNanos();
+    PS_RETURN_IF_ERROR(
+        checkpoint_->WriteOffsets(b.plan.offsets)
+            .WithContext(fmt::format("query '{}' writing offsets/{}", config_->name, batch_id)));
+    wal_ns = MonotonicNanos() - w0;
+    b.offsets_written.store(true);
+    KillPoint("after_offsets");
+  }
   QueryProgress& p = b.progress;
   std::int64_t s0 = MonotonicNanos();
-  PS_RETURN_IF_ERROR(sink_->Stage(batch_id, b.output, *b.txn)
+  PS_RETURN_IF_ERROR(sink_->StagePrepared(batch_id, b.output, std::move(b.sink_prepared), *b.txn)
                          .WithContext(fmt::format("query '{}' batch {} sink {}", config_->name,
                                                   batch_id, sink_->Describe())));
   if (!b.dead_letter.empty()) {
-    PS_RETURN_IF_ERROR(dead_letter_->Stage(batch_id, b.dead_letter, *b.txn)
-                           .WithContext(fmt::format("query '{}' batch {} dead-letter sink",
-                                                    config_->name, batch_id)));
+    PS_RETURN_IF_ERROR(
+        dead_letter_
+            ->StagePrepared(batch_id, b.dead_letter, std::move(b.dead_letter_prepared), *b.txn)
+            .WithContext(
+                fmt::format("query '{}' batch {} dead-letter sink", config_->name, batch_id)));
   }
   std::int64_t c0 = MonotonicNanos();
-  p.duration_ms["addBatch"] = (c0 - s0) / 1'000'000;
-  p.duration_ms["walCommit"] = b.wal_ns / 1'000'000;
+  // addBatch: the sinks' work — preparing on the query thread plus staging on the commit thread.
+  p.duration_ms["addBatch"] = (b.prepare_ns + (c0 - s0)) / 1'000'000;
+  p.duration_ms["walCommit"] = wal_ns / 1'000'000;
   b.entry.committed_at_ms = NowMicros() / 1000;
   b.entry.progress_json = p.ToJson();
   KillPoint("before_commit");
@@ -651,7 +706,7 @@ Status StreamingQuery::Run() {
     }
     SetState(QueryState::kIdle);
     if (replaying && *ran) continue;  // a recovered batch does not count as this trigger's batch
-    std::int64_t sleep_until = 0;  // MonotonicNanos() deadline of a ProcessingTime interval
+    std::int64_t sleep_until = 0;     // MonotonicNanos() deadline of a ProcessingTime interval
     switch (trig.kind) {
       case TriggerConfig::Kind::kOnce:
         once_done = true;
@@ -689,9 +744,10 @@ Status StreamingQuery::Run() {
     once_done = false;
     if (failure.ok()) {
       if (fst.retryable()) {
-        spdlog::warn("query '{}': batch {} did not commit before stopping ({}); it is re-run on the "
-                     "next start",
-                     config_->name, next_batch_, fst.ToString());
+        spdlog::warn(
+            "query '{}': batch {} did not commit before stopping ({}); it is re-run on the "
+            "next start",
+            config_->name, next_batch_, fst.ToString());
       } else {
         spdlog::error("query '{}' failed: {}", config_->name, fst.ToString());
         SetState(QueryState::kFailed, fst.ToString());

@@ -6,18 +6,20 @@
 // re-run with exactly the logged offsets before anything new is planned.
 //
 // One batch:
-//   plan (MicroBatchPlanner) → read the ranges and route chunks to the shards → operators →
-//   keyed state changes into the batch's CommitTxn → [wait for batch N-1's commit] → write
-//   offsets/N (durable) → on the commit thread: sink.Stage + dead-letter rows into the same
+//   query thread: plan (MicroBatchPlanner) → read the ranges and route chunks to the shards →
+//   operators → keyed state changes into the batch's CommitTxn → hand-off to a commit thread;
+//   commit thread: sink.Prepare (encoding, needs nothing committed) → [wait for batch N-1's
+//   commit] → write offsets/N (durable) → sink.StagePrepared + dead-letter rows into the same
 //   CommitTxn → QueryCheckpoint::Commit (with commits/N) → progress report.
-// Pipelined commits: while batch N is staged and committed on the query's commit thread, Run()
-// already plans, reads and processes batch N+1 (the shards' in-memory state after N is what N+1
+// Pipelined commits: while batches N and N+1 wait for or run their commit (kMaxInFlight), Run()
+// already plans, reads and processes N+2 (the shards' in-memory state after N+1 is what N+2
 // starts from). offsets/N+1 is written only once commits/N is durable, so the checkpoint never
 // holds more than one planned-but-uncommitted batch and recovery stays as it was: offsets/N
 // without commits/N → re-run batch N with exactly those offsets. If batch N's commit fails, the
-// work done on N+1 is thrown away, the operators are rebuilt from committed state and N is
-// retried. A source whose ownership depends on commits (a Kafka consumer-group member) opts out
-// (Source::AllowsReadAheadOfCommit) and its query runs one batch at a time.
+// later batches (which wait for it and do nothing) are dropped, the operators are rebuilt from
+// committed state and N is retried. A source whose ownership depends on commits (a Kafka
+// consumer-group member) opts out (Source::AllowsReadAheadOfCommit) and its query runs one batch
+// at a time.
 // A retryable failure (source unavailable, storage busy) retries the same batch with backoff,
 // after rebuilding the operators from committed state; any other failure stops the query with
 // the error (state "failed"), and nothing of the failed batch is visible.
@@ -30,6 +32,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -116,12 +120,15 @@ class StreamingQuery {
   Result<std::unique_ptr<PreparedBatch>> ProcessBatch(const BatchPlan& plan,
                                                       std::int64_t trigger_start_ms,
                                                       std::int64_t planning_ns);
-  // The commit thread's part: stages the sinks, commits, reports progress.
-  Status CommitBatch(PreparedBatch& b);
-  // Waits for the batch on the commit thread, if any. On success the sources learn its ends; on
-  // failure the query goes back to that batch (pending replay, operators rebuilt) and the error
-  // is returned.
-  Status FinishInFlight();
+  // The commit thread's part: once `prev` (the batch before, if still in flight) committed,
+  // writes offsets/N, stages the sinks, commits, reports progress.
+  Status CommitBatch(PreparedBatch& b, const std::shared_future<Status>& prev);
+  // Waits for the oldest batch in flight. On success the sources learn its ends; on failure the
+  // query goes back to that batch (pending replay if its offsets are logged, later batches
+  // dropped, operators rebuilt) and the error is returned.
+  Status FinishOldest();
+  Status FinishInFlight();   // FinishOldest() until nothing is in flight
+  Status FinishCommitted();  // FinishOldest() for the batches already done, without waiting
   void RebuildExecutor();
   Status ReadAndSubmit(const BatchPlan& plan, std::vector<std::int64_t>* rows_per_source,
                        BatchInputs* inputs, DeadLetterBuilder* dlq);
@@ -148,8 +155,11 @@ class StreamingQuery {
   std::optional<OffsetLogEntry> pending_;  // logged, not committed: replay before planning
   // Ends of the last batch committed or on its way to commit (what the next batch starts from).
   std::map<std::string, PartitionOffsets> committed_ends_;
-  struct InFlight;  // the batch on the commit thread
-  std::unique_ptr<InFlight> in_flight_;
+  // Processed batches waiting for or running their commit, oldest first; each runs on its own
+  // commit thread after the one before it committed.
+  struct InFlight;
+  std::deque<std::unique_ptr<InFlight>> in_flight_;
+  static constexpr std::size_t kMaxInFlight = 2;
   bool read_ahead_ = true;  // every source allows processing N+1 while N commits
   std::int64_t last_trigger_start_ms_ = 0;
 

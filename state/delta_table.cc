@@ -374,19 +374,22 @@ void MergeStats(std::vector<ColumnStats>* acc, std::vector<ColumnStats> more) {
 }
 }  // namespace
 
-Status DeltaTable::StageWrite(CommitTxn& txn_base, std::span<const RecordBatch> batches,
+Status DeltaTable::StageWrite(CommitTxn& txn, std::span<const RecordBatch> batches,
                               const WriteOptions& opt) {
-  auto* txn = dynamic_cast<StoreTxn*>(&txn_base);
-  if (txn == nullptr) return Internal("delta tables need a transaction of their own store");
-  if (store_->read_only()) return FailedPrecondition("the store is open read-only");
+  // Encode outside the lock: this is the expensive part.
+  PS_ASSIGN_OR_RETURN(auto encoded, Encode(batches, opt));
+  return StageEncoded(txn, batches, std::move(encoded), opt);
+}
 
-  // Encode outside the lock: this is the expensive part. Batches smaller than half a chunk are
-  // gathered into one chunk.
-  std::vector<std::string> chunks;
-  std::vector<ColumnStats> stats;
+Result<EncodedWrite> DeltaTable::Encode(std::span<const RecordBatch> batches,
+                                        const WriteOptions& opt) {
+  // Batches smaller than half a chunk are gathered into one chunk.
+  EncodedWrite out;
+  std::vector<std::string>& chunks = out.chunks;
+  std::vector<ColumnStats>& stats = out.stats;
   std::size_t per_chunk = static_cast<std::size_t>(std::max<std::int64_t>(1, opt.rows_per_chunk));
-  std::int64_t bytes = 0;
-  std::size_t total_rows = 0;
+  std::int64_t& bytes = out.bytes;
+  std::size_t& total_rows = out.total_rows;
   RecordBatch pending;
   auto encode = [&](const RecordBatch& b) {
     for (std::size_t r = 0; r < b.num_rows(); r += per_chunk) {
@@ -414,6 +417,18 @@ Status DeltaTable::StageWrite(CommitTxn& txn_base, std::span<const RecordBatch> 
     }
   }
   if (pending.num_rows() > 0) encode(pending);
+  return out;
+}
+
+Status DeltaTable::StageEncoded(CommitTxn& txn_base, std::span<const RecordBatch> batches,
+                                EncodedWrite encoded, const WriteOptions& opt) {
+  auto* txn = dynamic_cast<StoreTxn*>(&txn_base);
+  if (txn == nullptr) return Internal("delta tables need a transaction of their own store");
+  if (store_->read_only()) return FailedPrecondition("the store is open read-only");
+  const std::vector<std::string>& chunks = encoded.chunks;
+  std::vector<ColumnStats>& stats = encoded.stats;
+  const std::int64_t bytes = encoded.bytes;
+  const std::size_t total_rows = encoded.total_rows;
 
   txn->LockTables();
   std::lock_guard lock(mu_);

@@ -80,6 +80,16 @@ struct WriteOptions {
   std::int64_t rows_per_chunk = 16384;
 };
 
+// A write's rows encoded into stored chunks with their column statistics: the CPU-heavy part
+// of staging a version (LZ4 per column segment), made without touching any table, so it can be
+// prepared while earlier versions are still committing (DeltaTable::Encode).
+struct EncodedWrite {
+  std::vector<std::string> chunks;
+  std::vector<ColumnStats> stats;
+  std::size_t total_rows = 0;
+  std::int64_t bytes = 0;
+};
+
 class TableSnapshot;
 class StoreIterator;
 
@@ -159,6 +169,11 @@ class DeltaTable {
   // Stages a new version holding `batches` (in order) into `txn` (a state::StoreTxn). Visible
   // after commit. Small batches are combined into chunks of up to options.rows_per_chunk rows.
   [[nodiscard]] Status StageWrite(CommitTxn& txn, std::span<const RecordBatch> batches, const WriteOptions& options);
+  // The same in two steps: Encode (any thread, no table state) and StageEncoded (as StageWrite;
+  // `batches` must be the ones encoded — their columns decide the schema).
+  static Result<EncodedWrite> Encode(std::span<const RecordBatch> batches, const WriteOptions& options);
+  [[nodiscard]] Status StageEncoded(CommitTxn& txn, std::span<const RecordBatch> batches, EncodedWrite encoded,
+                                    const WriteOptions& options);
   [[nodiscard]] Status StageWrite(CommitTxn& txn, const RecordBatch& rows, const WriteOptions& options) {
     return StageWrite(txn, std::span<const RecordBatch>(&rows, 1), options);
   }

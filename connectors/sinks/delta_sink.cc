@@ -22,19 +22,46 @@ class DeltaSink : public Sink {
     return Status::Ok();
   }
   Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& out, CommitTxn& txn) override {
+    return StagePrepared(batch_id, out, nullptr, txn);
+  }
+
+  // The chunks are encoded here, while earlier batches may still commit; Stage only adds keys.
+  Result<std::unique_ptr<Prepared>> Prepare(std::int64_t batch_id,
+                                            const std::vector<RecordBatch>& out) override {
+    if (NumRows(out) == 0) return std::unique_ptr<Prepared>();
+    auto p = std::make_unique<Encoded>();
+    PS_ASSIGN_OR_RETURN(p->write, state::DeltaTable::Encode(out, Options(batch_id)));
+    return std::unique_ptr<Prepared>(std::move(p));
+  }
+
+  Status StagePrepared(std::int64_t batch_id, const std::vector<RecordBatch>& out,
+                       std::unique_ptr<Prepared> prepared, CommitTxn& txn) override {
+    if (NumRows(out) == 0) return Status::Ok();
+    state::WriteOptions opt = Options(batch_id);
+    auto* encoded = dynamic_cast<Encoded*>(prepared.get());
+    if (encoded == nullptr) return table_->StageWrite(txn, out, opt);
+    return table_->StageEncoded(txn, out, std::move(encoded->write), opt);
+  }
+
+ private:
+  struct Encoded : Prepared {
+    state::EncodedWrite write;
+  };
+  static std::size_t NumRows(const std::vector<RecordBatch>& out) {
     std::size_t rows = 0;
     for (const auto& b : out) rows += b.num_rows();
-    if (rows == 0) return Status::Ok();
+    return rows;
+  }
+  state::WriteOptions Options(std::int64_t batch_id) const {
     state::WriteOptions opt;
     opt.operation = "STREAMING UPDATE";
     opt.writer = ctx_.query_name;
     opt.app_id = ctx_.query_id;
     opt.epoch = ctx_.epoch;
     opt.batch_id = batch_id;
-    return table_->StageWrite(txn, out, opt);
+    return opt;
   }
 
- private:
   ConnectorEnv* env_;
   std::string table_name_;
   SinkContext ctx_;

@@ -144,22 +144,24 @@ TEST(StreamingQueryTest, RetryableFailuresRetryTheSameBatchWithStateRebuilt) {
   EXPECT_EQ(h.out->batches, std::vector<std::int64_t>{0});
 }
 
-TEST(StreamingQueryTest, NextBatchIsProcessedWhileACommitRunsAndDroppedWhenThatCommitFails) {
+TEST(StreamingQueryTest, LaterBatchesAreProcessedWhileACommitRunsAndDroppedWhenThatCommitFails) {
   QueryHarness h;
   h.AddDedup({"k"});
   h.cfg.max_records_per_trigger = 3;
-  // batch 0: k0 k1 k2 · batch 1: k3 k4 k0 · batch 2: k5 k3 k6 · batch 3: k7
-  for (int k : {0, 1, 2, 3, 4, 0, 5, 3, 6, 7}) h.Add(k, "k" + std::to_string(k));
-  // Batch 1's first staging waits until batch 2 has been read (it is processed while batch 1
-  // commits), then fails: batch 2's work, including the dedup state it built on batch 1's
-  // uncommitted state, must be dropped and batch 1 re-run.
+  // batch 0: k0 k1 k2 · 1: k3 k4 k0 · 2: k5 k3 k6 · 3: k7 k5 k8 · 4: k9
+  for (int k : {0, 1, 2, 3, 4, 0, 5, 3, 6, 7, 5, 8, 9}) h.Add(k, "k" + std::to_string(k));
+  // Batch 1's first staging waits until batches 2 and 3 have been read (processed while batch 1
+  // commits: two batches in flight and one on the shards), then fails: their work, including the
+  // dedup state built on batch 1's uncommitted state, must be dropped and batch 1 re-run.
   bool overlapped = false;
   int batch1_attempts = 0;
+  std::vector<std::int64_t> staged;
   h.out->before_stage = [&](std::int64_t batch) -> Status {
+    staged.push_back(batch);
     if (batch != 1 || ++batch1_attempts > 1) return Status::Ok();
     std::unique_lock lock(h.src->mu);
     overlapped = h.src->read_cv.wait_for(lock, std::chrono::seconds(10),
-                                         [&] { return h.src->reads >= 3; });
+                                         [&] { return h.src->reads >= 4; });
     return Unavailable("disk busy");
   };
   auto q = h.Make(2);
@@ -167,17 +169,21 @@ TEST(StreamingQueryTest, NextBatchIsProcessedWhileACommitRunsAndDroppedWhenThatC
   ASSERT_TRUE(q->Run().ok());
   EXPECT_TRUE(overlapped);
   EXPECT_EQ(batch1_attempts, 2);
+  // Batch 2 never staged behind the failed batch 1: each batch stages after the one before it
+  // committed.
+  EXPECT_EQ(staged, (std::vector<std::int64_t>{0, 1, 1, 2, 3, 4}));
   auto rows = h.Rows();
   std::vector<std::string> keys;
   for (const auto& r : rows) keys.push_back(r.substr(r.find("\"k\":") + 5, 2));
   std::sort(keys.begin(), keys.end());
-  EXPECT_EQ(keys, (std::vector<std::string>{"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"}));
-  EXPECT_EQ(h.out->batches, (std::vector<std::int64_t>{0, 1, 2, 3}));
-  ASSERT_EQ(h.progress.size(), 4u);
+  EXPECT_EQ(keys, (std::vector<std::string>{"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8",
+                                            "k9"}));
+  EXPECT_EQ(h.out->batches, (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+  ASSERT_EQ(h.progress.size(), 5u);
   for (std::size_t i = 0; i < h.progress.size(); ++i)
     EXPECT_EQ(h.progress[i].batch_id, static_cast<std::int64_t>(i));
-  EXPECT_EQ(q->snapshot().batches_committed, 4);
-  EXPECT_EQ(q->next_batch_id(), 4);
+  EXPECT_EQ(q->snapshot().batches_committed, 5);
+  EXPECT_EQ(q->next_batch_id(), 5);
 }
 
 TEST(StreamingQueryTest, SourceOutagesAreRetriedWithBackoff) {

@@ -11,8 +11,19 @@ void FakeSource::Append(Data& d, const std::string& partition, const std::string
   d.partitions[partition].emplace_back(key, value);
 }
 
+void FakeSource::OnBatchCommitted(const PartitionOffsets&) {
+  std::lock_guard lock(d_->mu);
+  d_->calls.push_back("committed");
+}
+
+bool FakeSource::AllowsReadAheadOfCommit() const {
+  std::lock_guard lock(d_->mu);
+  return d_->read_ahead;
+}
+
 Result<PartitionOffsets> FakeSource::LatestOffsets(const PartitionOffsets&, bool) {
   std::lock_guard lock(d_->mu);
+  d_->calls.push_back("latest");
   PartitionOffsets out;
   for (const auto& [p, recs] : d_->partitions) out[p] = static_cast<std::int64_t>(recs.size());
   return out;

@@ -2,7 +2,8 @@
 //
 // FakeSource: named partitions of string records (offset = index); records can be appended
 // while a query runs; Read() can be made to fail (retryable) a given number of times; every
-// Read() counts in `reads` and notifies `read_cv`.
+// Read() counts in `reads` and notifies `read_cv`; LatestOffsets/OnBatchCommitted calls are
+// logged in `calls`.
 // CollectingSink: keeps the rows of committed batches only (it stages through
 // CommitTxn::OnCommitted), and refuses a second commit of the same batch id like a delta table;
 // `before_stage` (optional) runs first and can fail the batch.
@@ -29,6 +30,8 @@ class FakeSource : public Source {
     int fail_reads = 0;
     int reads = 0;
     std::condition_variable read_cv;
+    bool read_ahead = true;           // AllowsReadAheadOfCommit()
+    std::vector<std::string> calls;   // "latest" and "committed", in call order
   };
   explicit FakeSource(std::shared_ptr<Data> d) : d_(std::move(d)) {}
   static void Append(Data& d, const std::string& partition, const std::string& value, const std::string& key = "");
@@ -38,6 +41,8 @@ class FakeSource : public Source {
   Status Open() override { return Status::Ok(); }
   Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed, bool apply_limits) override;
   Status Read(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) override;
+  void OnBatchCommitted(const PartitionOffsets&) override;
+  bool AllowsReadAheadOfCommit() const override;
 
  private:
   std::shared_ptr<Data> d_;

@@ -186,6 +186,26 @@ TEST(StreamingQueryTest, LaterBatchesAreProcessedWhileACommitRunsAndDroppedWhenT
   EXPECT_EQ(q->next_batch_id(), 5);
 }
 
+TEST(StreamingQueryTest, ASourceThatOptsOutOfReadAheadPlansOnlyAfterTheLastCommit) {
+  QueryHarness h;
+  h.cfg.max_records_per_trigger = 2;
+  h.src->read_ahead = false;  // like a Kafka consumer-group member
+  for (int i = 0; i < 7; ++i) h.Add(i, "k" + std::to_string(i));
+  auto q = h.Make(2);
+  ASSERT_TRUE(q->Start().ok());
+  ASSERT_TRUE(q->Run().ok());
+  EXPECT_EQ(h.Rows().size(), 7u);
+  // AvailableNow: one unbounded look, then per batch plan → commit; the last plan finds nothing.
+  std::vector<std::string> expect{"latest"};
+  for (int b = 0; b < 4; ++b) {
+    expect.push_back("latest");
+    expect.push_back("committed");
+  }
+  expect.push_back("latest");
+  std::lock_guard lock(h.src->mu);
+  EXPECT_EQ(h.src->calls, expect);
+}
+
 TEST(StreamingQueryTest, SourceOutagesAreRetriedWithBackoff) {
   QueryHarness h;
   for (int i = 0; i < 4; ++i) h.Add(i, "a");

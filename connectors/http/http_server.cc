@@ -63,8 +63,12 @@ class SessionBase {
 struct HttpServer::Impl {
   HttpConfig cfg;
   Api* api;
-  net::io_context ioc;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  // One io_context per I/O thread (Asio's io_context-per-core design): a connection lives on
+  // one thread, so it needs no strand and the threads share no scheduler lock. Connections are
+  // spread round robin; the acceptor and the sweeper live on the first context.
+  std::vector<std::unique_ptr<net::io_context>> iocs;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::size_t next_ioc = 0;
   std::unique_ptr<net::ssl::context> ssl;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
@@ -301,7 +305,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 }  // namespace
 
 void HttpServer::Impl::Accept() {
-  acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+  net::io_context& target = *iocs[next_ioc++ % iocs.size()];
+  acceptor->async_accept(target, [this, &target](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
       spdlog::warn("HTTP accept failed: {}", ec.message());
@@ -311,11 +316,11 @@ void HttpServer::Impl::Accept() {
         auto s = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
             this, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *ssl));
         Track(s);
-        s->Run();
+        net::post(target, [s] { s->Run(); });  // on the connection's thread
       } else {
         auto s = std::make_shared<Session<beast::tcp_stream>>(this, beast::tcp_stream(std::move(socket)));
         Track(s);
-        s->Run();
+        net::post(target, [s] { s->Run(); });
       }
     }
     if (acceptor->is_open()) Accept();
@@ -341,7 +346,9 @@ Status HttpServer::Start() {
   auto addr = net::ip::make_address(m.cfg.host, ec);
   if (ec) return InvalidArgument(fmt::format("http.listen: '{}' is not an IP address", m.cfg.host));
   tcp::endpoint ep(addr, static_cast<unsigned short>(m.cfg.port));
-  m.acceptor = std::make_unique<tcp::acceptor>(m.ioc);
+  int threads = std::max(1, m.cfg.io_threads);
+  for (int i = 0; i < threads; ++i) m.iocs.push_back(std::make_unique<net::io_context>(1));
+  m.acceptor = std::make_unique<tcp::acceptor>(*m.iocs[0]);
   m.acceptor->open(ep.protocol(), ec);
   if (!ec) m.acceptor->set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) m.acceptor->bind(ep, ec);
@@ -351,11 +358,11 @@ Status HttpServer::Start() {
                                    ec == net::error::address_in_use ? " (another process uses the port; change http.listen)" : ""));
   }
   m.bound_port = m.acceptor->local_endpoint().port();
-  m.work.emplace(net::make_work_guard(m.ioc));
-  m.sweeper = std::make_unique<net::steady_timer>(m.ioc);
+  for (auto& ioc : m.iocs) m.work.push_back(net::make_work_guard(*ioc));
+  m.sweeper = std::make_unique<net::steady_timer>(*m.iocs[0]);
   m.Sweep();
   m.Accept();
-  for (int i = 0; i < m.cfg.io_threads; ++i) m.threads.emplace_back([&m] { m.ioc.run(); });
+  for (auto& ioc : m.iocs) m.threads.emplace_back([io = ioc.get()] { io->run(); });
   spdlog::info("HTTP server listening on {}{}:{} ({} I/O threads)", m.ssl ? "https://" : "http://", m.cfg.host, m.bound_port,
                m.cfg.io_threads);
   return Status::Ok();
@@ -366,7 +373,7 @@ int HttpServer::port() const { return impl_->bound_port; }
 void HttpServer::StopAccepting() {
   Impl& m = *impl_;
   if (!m.acceptor || m.draining.exchange(true)) return;
-  net::post(m.ioc, [&m] {
+  net::post(*m.iocs[0], [&m] {
     beast::error_code ec;
     m.acceptor->close(ec);
   });
@@ -387,8 +394,8 @@ void HttpServer::StopAccepting() {
 void HttpServer::Stop() {
   Impl& m = *impl_;
   if (m.threads.empty()) return;
-  m.work.reset();
-  m.ioc.stop();
+  m.work.clear();
+  for (auto& ioc : m.iocs) ioc->stop();
   for (auto& t : m.threads) {
     if (t.joinable()) t.join();
   }

@@ -1,7 +1,9 @@
 // HttpServer: the Boost.Beast (Asio) server that carries the ingest and admin APIs (api.h).
 //
-// * `io_threads` threads run one io_context; each connection is handled by a session that reads
-//   one request at a time and writes its response before reading the next, so keep-alive and
+// * `io_threads` threads, each running its own io_context (Asio's io_context-per-core design:
+//   no scheduler lock shared between threads, no strands); connections are spread over them
+//   round robin and stay on one thread. Each connection is handled by a session that reads one
+//   request at a time and writes its response before reading the next, so keep-alive and
 //   pipelined requests are answered in order.
 // * Timeouts: a connection may sit idle between requests for `idle_timeout`; once a request has
 //   started it must arrive completely within `request_timeout` (a slowloris client is cut off

@@ -25,8 +25,8 @@
 // the error (state "failed"), and nothing of the failed batch is visible.
 //
 // Threading: Run() (or RunNextBatch) on one thread, plus the commit thread it starts per batch
-// (sink and dead-letter Stage, the commit, progress listener); Stop(), Wake() and snapshot()
-// from any.
+// (sink and dead-letter Prepare and Stage, offsets/N, the commit, the progress listener); Stop(),
+// Wake() and snapshot() from any.
 #pragma once
 
 #include <atomic>
@@ -112,8 +112,9 @@ class StreamingQuery {
   // Folds the state deltas of stateful operators into snapshots when more than `max_deltas` pile
   // up (at start and every kCompactEvery batches), so that loading state stays quick.
   Status CompactStateIfNeeded(std::size_t max_deltas);
-  // Plans (or takes the pending replay) and processes one batch, then hands it to the commit
-  // thread once the previous batch's commit is done. With `wait`, also waits for its commit.
+  // Plans (or takes the pending replay) and processes one batch, then hands it to a commit
+  // thread (first waiting for the oldest batch in flight when kMaxInFlight are). With `wait`,
+  // also waits for its commit.
   Result<bool> RunBatch(bool apply_cap, const std::map<std::string, PartitionOffsets>* bound,
                         bool wait);
   // Reads and processes a planned batch on the shards; everything the commit needs.

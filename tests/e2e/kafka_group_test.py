@@ -11,41 +11,21 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
-WORK = None
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    if WORK and os.path.exists(f"{WORK}/log.txt"):
-        print("---- last log lines ----\n" + "".join(open(f"{WORK}/log.txt", errors="replace").readlines()[-40:]),
-              file=sys.stderr)
-    sys.exit(1)
-
-
-def wait(cond, what, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_util  # noqa: E402
+from e2e_util import KafkaMock, fail, wait  # noqa: E402
 
 
 def main():
-    global WORK
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     a = ap.parse_args()
     b = a.binary
-    work = WORK = tempfile.mkdtemp(prefix="pinstream-kgroup-")
+    work = e2e_util.work_dir = tempfile.mkdtemp(prefix="pinstream-kgroup-")
     log = open(f"{work}/log.txt", "ab")
-    mock = subprocess.Popen([b, "kafka-mock", "--topic", "g.pin:4"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=log, text=True)
-    line = mock.stdout.readline()
-    if not line.startswith("bootstrap.servers="):
-        fail(f"kafka-mock printed {line!r}")
-    bs = line.strip().split("=", 1)[1]
+    mock = KafkaMock(b, log, "--topic", "g.pin:4")
+    bs = mock.servers
     produced = 0
 
     def produce(n):
@@ -94,12 +74,16 @@ queries:
             fail(f"{step}: {len(set(values))} of {produced} records")
         return len(ra), len(rb)
 
+    def assignments():
+        log.flush()
+        return open(f"{work}/log.txt", errors="replace").read().count("group 'scale-out' assigned")
+
     def union_complete():
         return len(rows("a")) + len(rows("b")) >= produced
 
     produce(2000)
     da, db = start("a"), start("b")
-    wait(union_complete, "the two daemons to read the first 2000 records")
+    wait(union_complete, "the two daemons to read the first 2000 records", timeout=120, interval=0.2)
     na, nb = check_union("two members")
     if na == 0 or nb == 0:
         fail(f"the partitions were not split: a read {na}, b read {nb}")
@@ -109,16 +93,20 @@ queries:
     if db.wait(timeout=60) != 0:
         fail("b did not stop cleanly")
     produce(2000)
-    wait(union_complete, "a to take over b's partitions")
+    wait(union_complete, "a to take over b's partitions", timeout=120, interval=0.2)
     na2, nb2 = check_union("after b left")
     if nb2 != nb or na2 <= na:
         fail(f"after b left: a {na2}, b {nb2}")
     print(f"after b left: a {na2}, b {nb2} records")
 
-    db = start("b")  # b comes back: it resumes its partitions where a left them
-    time.sleep(1)  # let the group rebalance before the new records arrive (timing of the scenario)
+    # b comes back: it resumes its partitions where a left them. The new records are produced once
+    # the group has rebalanced — both members logged a new assignment.
+    assigned_before = assignments()
+    db = start("b")
+    wait(lambda: assignments() >= assigned_before + 2, "the group to rebalance with b back", timeout=120,
+         interval=0.2)
     produce(1000)
-    wait(union_complete, "the rebalanced group to read the last 1000 records")
+    wait(union_complete, "the rebalanced group to read the last 1000 records", timeout=120, interval=0.2)
     na3, nb3 = check_union("after b came back")
     print(f"after b came back: a {na3}, b {nb3} records")
     for d in (da, db):
@@ -126,8 +114,7 @@ queries:
         if d.wait(timeout=60) != 0:
             fail("a daemon did not stop cleanly")
     check_union("at the end")
-    mock.send_signal(signal.SIGTERM)
-    mock.wait(timeout=30)
+    mock.stop()
     if os.environ.get("KEEP_WORK"):
         print("work dir:", work)
     else:

@@ -20,50 +20,15 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_util  # noqa: E402
+from e2e_util import KafkaMock, fail, wait  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data", "pinterest"))
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
-
-WORK = None
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    if WORK and os.path.exists(f"{WORK}/log.txt"):
-        print("---- last log lines ----\n" + "".join(open(f"{WORK}/log.txt", errors="replace").readlines()[-80:]),
-              file=sys.stderr)
-    sys.exit(1)
-
-
-def wait(cond, what, timeout=90):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-class Mock:
-    def __init__(self, binary, log, *args):
-        self.p = subprocess.Popen([binary, "kafka-mock", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=log, text=True, bufsize=1)
-        line = self.p.stdout.readline()
-        if not line.startswith("bootstrap.servers="):
-            fail(f"kafka-mock printed {line!r}")
-        self.servers = line.strip().split("=", 1)[1]
-
-    def command(self, cmd):
-        self.p.stdin.write(cmd + "\n")
-        self.p.stdin.flush()
-        answer = self.p.stdout.readline().strip()
-        if answer != "ok":
-            fail(f"kafka-mock {cmd}: {answer}")
-
-    def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        self.p.wait(timeout=30)
 
 
 def kcat(*args, input=None):
@@ -79,10 +44,9 @@ def main():
     ap.add_argument("--posts", type=int, default=900)
     a = ap.parse_args()
     b = a.binary
-    global WORK
-    work = WORK = tempfile.mkdtemp(prefix="pinstream-kafka-")
+    work = e2e_util.work_dir = tempfile.mkdtemp(prefix="pinstream-kafka-")
     log = open(f"{work}/log.txt", "ab")
-    mock = Mock(b, log, "--pinterest", "--user-id", "e2e", "--partitions", "2")
+    mock = KafkaMock(b, log, "--pinterest", "--user-id", "e2e", "--partitions", "2")
     bs = mock.servers
 
     # The posts: the emulator fills staging topics; kcat copies them to the topics pinstream reads.

@@ -7,7 +7,43 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "connectors/connector_env.h"
+#include "connectors/registry.h"
+#include "engine/cli/cli.h"
+#include "engine/daemon.h"
+#include "state/store.h"
+
 namespace pinstream::bench {
+
+PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
+                        connectors::ConnectorEnv& env) {
+  auto reg = cli::BuildRegistries(&env);
+  DaemonConfig cfg = LoadConfigFromString(yaml, "bench.yaml", dir, *reg);
+  state::RocksCheckpointStore cps(env.store);
+  DaemonParts parts;
+  parts.config = &cfg;
+  parts.checkpoints = &cps;
+  Daemon d(std::move(parts));
+  if (Status st = d.Start(); !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.ToString().c_str());
+    std::exit(1);
+  }
+  PinQueryRun run;
+  double cpu0 = ProcessCpuSeconds();
+  auto t0 = std::chrono::steady_clock::now();
+  run.exit_code = d.Run();
+  run.seconds = Seconds(t0);
+  std::printf("cores busy during the run: %.2f\n", (ProcessCpuSeconds() - cpu0) / run.seconds);
+  for (const auto& p : d.RecentProgress("pin")) {
+    auto j = nlohmann::json::parse(p);
+    if (j["numInputRows"].get<std::int64_t>() > 0) ++run.batches;
+    std::printf("  batch %lld: %lld rows, durationMs %s\n",
+                static_cast<long long>(j["batchId"].get<std::int64_t>()),
+                static_cast<long long>(j["numInputRows"].get<std::int64_t>()),
+                j["durationMs"].dump().c_str());
+  }
+  return run;
+}
 
 std::string DataDir() { return std::string(PINSTREAM_SOURCE_DIR) + "/../shared/data/pinterest"; }
 

@@ -7,6 +7,15 @@
 #include <string>
 #include <vector>
 
+namespace pinstream {
+namespace connectors {
+struct ConnectorEnv;
+}
+namespace state {
+class Store;
+}
+}  // namespace pinstream
+
 namespace pinstream::bench {
 
 // `n` raw pin records (JSON text, ~650 bytes each), resampled with a fixed seed from
@@ -18,6 +27,18 @@ std::vector<std::string> PinRecords(std::size_t n, std::size_t distinct_ids = 0)
 // (parse_json → null_if → parse_count → strip_prefix → rename → dedup → select → delta table
 // `pin`), available_now, 100k-record batches, 2 shards.
 std::string PinQueryYaml(const std::string& source);
+
+// A daemon run of a config holding PinQueryYaml's `pin` query (available_now) on `env`'s store:
+// the config is loaded from `yaml` (file name bench.yaml, relative paths under `dir`), the daemon
+// started (the process exits with the error if it cannot), then run to the end and timed. Prints
+// the cores busy during the run and every batch of `pin` with its durations.
+struct PinQueryRun {
+  int exit_code = 0;
+  double seconds = 0;
+  std::int64_t batches = 0;  // batches that read records
+};
+PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
+                        connectors::ConnectorEnv& env);
 
 double Seconds(std::chrono::steady_clock::time_point since);
 // CPU time (user + system) of the whole process so far, all threads.

@@ -26,10 +26,8 @@
 #include "connectors/kafka/kafka_client.h"
 #include "connectors/kafka/kafka_mock.h"
 #include "connectors/kafka/kafka_producer.h"
-#include "connectors/registry.h"
+#include "connectors/connector_env.h"
 #include "engine/allocator.h"
-#include "engine/cli/cli.h"
-#include "engine/daemon.h"
 #include "state/delta_table.h"
 #include "state/store.h"
 
@@ -169,36 +167,15 @@ int main(int argc, char** argv) {
   auto store = std::move(state::Store::Open(so)).value();
   connectors::ConnectorEnv env;
   env.store = store.get();
-  auto reg = cli::BuildRegistries(&env);
   std::string yaml = std::string(kSources) + bench::PinQueryYaml("pins");
   Replace(&yaml, "__DIR__", dir);
   Replace(&yaml, "__SERVERS__", servers);
   Replace(&yaml, "__PROPS__",
           std::getenv("KAFKA_BENCH_PROPS") != nullptr ? std::getenv("KAFKA_BENCH_PROPS") : "");
-  DaemonConfig cfg = LoadConfigFromString(yaml, "bench.yaml", dir, *reg);
-  state::RocksCheckpointStore cps(store.get());
-  DaemonParts parts;
-  parts.config = &cfg;
-  parts.checkpoints = &cps;
-  Daemon d(std::move(parts));
-  if (Status st = d.Start(); !st.ok()) {
-    std::fprintf(stderr, "%s\n", st.ToString().c_str());
-    return 1;
-  }
-  double cpu0 = bench::ProcessCpuSeconds();
-  auto t0 = std::chrono::steady_clock::now();
-  int rc = d.Run();
-  double secs = bench::Seconds(t0);
-  std::printf("cores busy during the run: %.2f\n", (bench::ProcessCpuSeconds() - cpu0) / secs);
-  std::int64_t batches = 0;
-  for (const auto& p : d.RecentProgress("pin")) {
-    auto j = nlohmann::json::parse(p);
-    if (j["numInputRows"].get<std::int64_t>() > 0) ++batches;
-    std::printf("  batch %lld: %lld rows, durationMs %s\n",
-                static_cast<long long>(j["batchId"].get<std::int64_t>()),
-                static_cast<long long>(j["numInputRows"].get<std::int64_t>()),
-                j["durationMs"].dump().c_str());
-  }
+  auto run = bench::RunPinQuery(yaml, dir, env);
+  int rc = run.exit_code;
+  double secs = run.seconds;
+  std::int64_t batches = run.batches;
   auto* t = *store->Table("pin", false);
   std::printf(
       "kafka → pin table: %zu records in %.2fs, %lld batches, table pin has %lld rows, exit %d\n",

@@ -17,10 +17,8 @@
 #include <thread>
 
 #include "bench/bench_util.h"
-#include "connectors/registry.h"
+#include "connectors/connector_env.h"
 #include "engine/allocator.h"
-#include "engine/cli/cli.h"
-#include "engine/daemon.h"
 #include "state/delta_table.h"
 #include "state/source_log.h"
 #include "state/store.h"
@@ -92,31 +90,11 @@ int main(int argc, char** argv) {
   connectors::ConnectorEnv env;
   env.store = store.get();
   env.source_log = log.get();
-  auto reg = cli::BuildRegistries(&env);
   std::string yaml = std::string(kSources) + bench::PinQueryYaml("pins");
   yaml.replace(yaml.find("__DIR__"), 7, dir);
-  DaemonConfig cfg = LoadConfigFromString(yaml, "bench.yaml", dir, *reg);
-  state::RocksCheckpointStore cps(store.get());
-  DaemonParts parts;
-  parts.config = &cfg;
-  parts.checkpoints = &cps;
-  Daemon d(std::move(parts));
-  if (Status st = d.Start(); !st.ok()) {
-    std::fprintf(stderr, "%s\n", st.ToString().c_str());
-    return 1;
-  }
-  double cpu0 = bench::ProcessCpuSeconds();
-  auto t0 = std::chrono::steady_clock::now();
-  int rc = d.Run();
-  double secs = bench::Seconds(t0);
-  std::printf("cores busy during the run: %.2f\n", (bench::ProcessCpuSeconds() - cpu0) / secs);
-  for (const auto& p : d.RecentProgress("pin")) {
-    auto j = nlohmann::json::parse(p);
-    std::printf("  batch %lld: %lld rows, durationMs %s\n",
-                static_cast<long long>(j["batchId"].get<std::int64_t>()),
-                static_cast<long long>(j["numInputRows"].get<std::int64_t>()),
-                j["durationMs"].dump().c_str());
-  }
+  auto run = bench::RunPinQuery(yaml, dir, env);
+  int rc = run.exit_code;
+  double secs = run.seconds;
   auto* t = *store->Table("pin", false);
   std::printf("pipeline: %zu records in %.2fs, table pin has %lld rows in %lld versions, exit %d\n",
               n, secs, static_cast<long long>(t->num_rows()),

@@ -153,4 +153,15 @@ bool ParsePartitionName(std::string_view name, std::string* topic, int* partitio
   return true;
 }
 
+PartitionListPtr OffsetList(const std::map<std::string, std::int64_t>& offsets) {
+  PartitionListPtr tpl(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const auto& [name, offset] : offsets) {
+    std::string topic;
+    int p = 0;
+    if (ParsePartitionName(name, &topic, &p))
+      rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = offset;
+  }
+  return tpl;
+}
+
 }  // namespace pinstream::connectors::kafka

@@ -68,5 +68,8 @@ Result<std::vector<Watermarks>> QueryWatermarks(
 // "topic/partition" names the engine uses for Kafka partitions ('/' cannot occur in a topic).
 std::string PartitionName(std::string_view topic, int partition);
 bool ParsePartitionName(std::string_view name, std::string* topic, int* partition);
+// A librdkafka partition list of "topic/partition" → offset (names that do not parse are left
+// out), e.g. the ends of a batch to commit to a group.
+PartitionListPtr OffsetList(const std::map<std::string, std::int64_t>& offsets);
 
 }  // namespace pinstream::connectors::kafka

@@ -430,13 +430,7 @@ class KafkaSource : public Source {
       spdlog::warn("source '{}': recording group progress on '{}': {}", name_, c_.progress_topic,
                    st.ToString());
     }
-    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(static_cast<int>(mine.size())));
-    for (const auto& [partition, end] : mine) {
-      std::string topic;
-      int p = 0;
-      if (kafka::ParsePartitionName(partition, &topic, &p))
-        rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = end;
-    }
+    PartitionListPtr tpl = kafka::OffsetList(mine);
     rd_kafka_resp_err_t err = rd_kafka_commit(group_.get(), tpl.get(), /*async=*/1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       spdlog::debug("source '{}': committing offsets to group '{}' (lag monitoring): {}", name_,
@@ -448,13 +442,7 @@ class KafkaSource : public Source {
   // (asynchronously; `kafka-consumer-groups --describe` shows the lag). Never read back.
   void CommitForMonitoring(const PartitionOffsets& committed) {
     if (!reader_ || committed.empty()) return;
-    PartitionListPtr tpl(rd_kafka_topic_partition_list_new(static_cast<int>(committed.size())));
-    for (const auto& [partition, end] : committed) {
-      std::string topic;
-      int p = 0;
-      if (kafka::ParsePartitionName(partition, &topic, &p))
-        rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = end;
-    }
+    PartitionListPtr tpl = kafka::OffsetList(committed);
     if (!commit_queue_) commit_queue_.reset(rd_kafka_queue_new(reader_.get()));
     while (rd_kafka_queue_poll_callback(commit_queue_.get(), 0) > 0) {
     }  // the previous commits' results (logged by OnMonitorCommit)

@@ -268,8 +268,10 @@ void StreamingQuery::RebuildExecutor() {
   // from committed state so that the retry starts exactly where the first attempt did.
   executor_.reset();
   Status rebuild = BuildExecutor();
-  if (!rebuild.ok())
-    spdlog::error("query '{}': rebuilding operators failed: {}", config_->name, rebuild.ToString());
+  if (!rebuild.ok()) {
+    spdlog::error("query '{}': rebuilding operators failed (retried before the next batch): {}",
+                  config_->name, rebuild.ToString());
+  }
 }
 
 Status StreamingQuery::FinishOldest() {
@@ -336,6 +338,12 @@ Result<bool> StreamingQuery::RunBatch(bool apply_cap,
   std::int64_t t0 = MonotonicNanos();
   // Sources learn about the batches committed meanwhile (retention, lag) before planning.
   PS_RETURN_IF_ERROR(read_ahead_ ? FinishCommitted() : FinishInFlight());
+  if (!executor_) {
+    // An earlier rebuild from committed state failed: try again (its error fails or retries
+    // this attempt instead of a batch running without operators).
+    PS_RETURN_IF_ERROR(BuildExecutor().WithContext(
+        fmt::format("query '{}' rebuilding its operators from committed state", config_->name)));
+  }
   BatchPlan plan;
   const bool replay = pending_.has_value();
   if (replay) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -16,7 +17,11 @@ namespace pinstream::connectors {
 
 class LogChunkBuilder {
  public:
-  explicit LogChunkBuilder(std::size_t max_rows) : max_rows_(max_rows) {}
+  // `expected_rows`: how many records the caller means to append (0 = unknown).
+  explicit LogChunkBuilder(std::size_t max_rows, std::size_t expected_rows = 0)
+      : max_rows_(max_rows), expected_rows_(expected_rows) {
+    ReserveColumns();
+  }
 
   // Appends one record; emits the chunk when it reaches max_rows.
   [[nodiscard]] Status Append(std::optional<std::string_view> key, std::string_view value,
@@ -44,6 +49,10 @@ class LogChunkBuilder {
   // Emits what has been appended (nothing when empty) and starts a new chunk.
   [[nodiscard]] Status Flush(const Source::ChunkConsumer& emit) {
     if (chunk_.offsets.empty()) return Status::Ok();
+    last_rows_ = chunk_.offsets.size();
+    appended_ += last_rows_;
+    last_value_bytes_ = value_.bytes().size();
+    last_key_bytes_ = key_.bytes().size();
     chunk_.batch.row_ids().resize(chunk_.offsets.size());
     chunk_.batch.AddColumn("key", std::exchange(key_, Column(TypeId::kString)));
     chunk_.batch.AddColumn("value", std::exchange(value_, Column(TypeId::kRaw)));
@@ -51,11 +60,35 @@ class LogChunkBuilder {
     chunk_.batch.AddColumn("partition", std::exchange(partition_, Column(TypeId::kInt64)));
     chunk_.batch.AddColumn("offset", std::exchange(offset_, Column(TypeId::kInt64)));
     chunk_.batch.AddColumn("timestamp", std::exchange(ts_, Column(TypeId::kTimestamp)));
-    return emit(std::exchange(chunk_, SourceChunk()));
+    Status st = emit(std::exchange(chunk_, SourceChunk()));
+    ReserveColumns();
+    return st;
   }
 
  private:
+  // Sizes the next chunk's columns like the last full one, so that a chunk's values are copied
+  // once instead of again by every doubling of the column buffers.
+  void ReserveColumns() {
+    std::size_t rows = std::min<std::size_t>(max_rows_, 1 << 16);
+    if (expected_rows_ > 0) rows = std::min(rows, expected_rows_ - std::min(expected_rows_, appended_));
+    if (rows == 0) return;
+    // Before the first chunk, guess a typical JSON event (512 bytes): a guess too high costs
+    // only address space, one too low a few copies.
+    std::size_t value_per_row = last_rows_ > 0 ? last_value_bytes_ / last_rows_ + 8 : 512;
+    std::size_t key_per_row = last_rows_ > 0 ? last_key_bytes_ / last_rows_ + 1 : 0;
+    value_.Reserve(rows, value_per_row * rows);
+    key_.Reserve(rows, key_per_row * rows);
+    topic_.Reserve(rows);
+    partition_.Reserve(rows);
+    offset_.Reserve(rows);
+    ts_.Reserve(rows);
+    chunk_.offsets.reserve(rows);
+  }
+
   std::size_t max_rows_;
+  std::size_t expected_rows_;
+  std::size_t appended_ = 0;
+  std::size_t last_rows_ = 0, last_value_bytes_ = 0, last_key_bytes_ = 0;
   SourceChunk chunk_;
   Column key_{TypeId::kString}, value_{TypeId::kRaw}, topic_{TypeId::kString},
       partition_{TypeId::kInt64}, offset_{TypeId::kInt64}, ts_{TypeId::kTimestamp};

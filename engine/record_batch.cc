@@ -222,13 +222,55 @@ Column Column::Nulls(TypeId type, std::size_t n) {
 }
 
 Column Column::Take(std::span<const std::uint32_t> rows) const {
+  // Gathers each buffer in one pass (sized once), rather than appending row by row: the keyed
+  // exchange takes every row of every batch through here.
   Column out(type_);
-  std::size_t bytes = 0;
-  if (IsBinaryLike(type_)) {
-    for (auto r : rows) bytes += offsets_[r + 1] - offsets_[r];
+  const std::size_t m = rows.size();
+  out.validity_.resize(m);
+  for (std::size_t i = 0; i < m; ++i) out.validity_[i] = validity_[rows[i]];
+  switch (type_) {
+    case TypeId::kNull: break;
+    case TypeId::kBool:
+    case TypeId::kInt64:
+    case TypeId::kTimestamp:
+      out.ints_.resize(m);
+      for (std::size_t i = 0; i < m; ++i) out.ints_[i] = ints_[rows[i]];
+      break;
+    case TypeId::kDouble:
+      out.doubles_.resize(m);
+      for (std::size_t i = 0; i < m; ++i) out.doubles_[i] = doubles_[rows[i]];
+      break;
+    case TypeId::kString:
+    case TypeId::kRaw: {
+      std::size_t bytes = 0;
+      for (auto r : rows) bytes += offsets_[r + 1] - offsets_[r];
+      out.bytes_.resize(bytes);
+      out.offsets_.resize(m + 1);
+      char* dst = out.bytes_.data();
+      std::uint64_t pos = 0;
+      for (std::size_t i = 0; i < m; ++i) {
+        std::uint64_t b = offsets_[rows[i]], len = offsets_[rows[i] + 1] - b;
+        std::memcpy(dst + pos, bytes_.data() + b, len);
+        pos += len;
+        out.offsets_[i + 1] = pos;
+      }
+      break;
+    }
+    case TypeId::kDoubleArray: {
+      std::size_t elems = 0;
+      for (auto r : rows) elems += offsets_[r + 1] - offsets_[r];
+      out.doubles_.resize(elems);
+      out.offsets_.resize(m + 1);
+      std::uint64_t pos = 0;
+      for (std::size_t i = 0; i < m; ++i) {
+        std::uint64_t b = offsets_[rows[i]], len = offsets_[rows[i] + 1] - b;
+        std::copy_n(doubles_.data() + b, len, out.doubles_.data() + pos);
+        pos += len;
+        out.offsets_[i + 1] = pos;
+      }
+      break;
+    }
   }
-  out.Reserve(rows.size(), bytes);
-  for (auto r : rows) out.AppendFrom(*this, r);
   return out;
 }
 

@@ -45,20 +45,40 @@ class Dedup : public Operator {
     }
     const std::int64_t now = ctx.batch_timestamp_us;
     if (c_.ttl_us > 0 && now >= next_sweep_) Sweep(now);
-    std::vector<std::uint8_t> keep(batch.num_rows(), 1);
+    const std::size_t n = batch.num_rows();
+    // Encode and hash every key first, then probe them in row order with the slots (and key
+    // bytes) of rows a little ahead prefetched: the index is far larger than the caches, so a
+    // probe is a memory miss that the prefetch overlaps with the probes before it.
+    keys_.clear();
+    key_ends_.resize(n);
+    hashes_.resize(n);
+    for (std::size_t r = 0; r < n; ++r) {
+      std::size_t begin = keys_.size();
+      EncodeKey(batch, cols, r, &keys_);
+      key_ends_[r] = keys_.size();
+      hashes_[r] = HashBytes(std::string_view(keys_).substr(begin));
+    }
+    index_.Reserve(n);  // no rebuild (slot moves) under the prefetches
+    constexpr std::size_t kAhead = 8;
+    for (std::size_t r = 0; r < std::min(n, 2 * kAhead); ++r) index_.PrefetchSlot(hashes_[r]);
+    std::vector<std::uint8_t> keep(n, 1);
     bool dropped = false;
-    for (std::size_t r = 0; r < batch.num_rows(); ++r) {
-      key_.clear();
-      EncodeKey(batch, cols, r, &key_);
-      std::uint64_t h = HashBytes(key_);
-      std::int64_t* seen = index_.Find(key_, h);
-      if (seen != nullptr && (c_.ttl_us == 0 || now - *seen <= c_.ttl_us)) {
-        keep[r] = 0;
-        dropped = true;
-        continue;
+    for (std::size_t r = 0; r < n; ++r) {
+      if (r + 2 * kAhead < n) index_.PrefetchSlot(hashes_[r + 2 * kAhead]);
+      if (r + kAhead < n) index_.PrefetchKey(hashes_[r + kAhead]);
+      std::size_t begin = r == 0 ? 0 : key_ends_[r - 1];
+      std::string_view key = std::string_view(keys_).substr(begin, key_ends_[r] - begin);
+      bool inserted;
+      std::int64_t* seen = index_.FindOrInsert(key, hashes_[r], now, &inserted);
+      if (!inserted) {
+        if (c_.ttl_us == 0 || now - *seen <= c_.ttl_us) {
+          keep[r] = 0;
+          dropped = true;
+          continue;
+        }
+        *seen = now;  // expired: seen again now
       }
-      index_.Put(key_, h, now);
-      state_->Put(key_, EncodeTs(now));
+      state_->Put(key, EncodeTs(now));
     }
     if (dropped) batch.Compact(keep);
     return Status::Ok();
@@ -81,7 +101,9 @@ class Dedup : public Operator {
   KeyedStateStore* state_;
   int shard_, num_shards_;
   KeyIndex index_;
-  std::string key_;
+  std::string keys_;                   // this batch's encoded keys, back to back
+  std::vector<std::size_t> key_ends_;  // where each row's key ends in keys_
+  std::vector<std::uint64_t> hashes_;
   std::int64_t next_sweep_ = 0;
 };
 

@@ -57,13 +57,19 @@ std::int64_t* KeyIndex::Find(std::string_view key, std::uint64_t hash) {
 }
 
 void KeyIndex::Put(std::string_view key, std::uint64_t hash, std::int64_t value) {
+  bool inserted;
+  std::int64_t* v = FindOrInsert(key, hash, value, &inserted);
+  *v = value;
+}
+
+std::int64_t* KeyIndex::FindOrInsert(std::string_view key, std::uint64_t hash, std::int64_t value, bool* inserted) {
   if ((size_ + tombstones_ + 1) * 4 > slots_.size() * 3) {
     Rebuild(size_ * 2 + 1 > slots_.size() / 2 ? slots_.size() * 2 : slots_.size());
   }
   Slot* s = Probe(key, hash, true);
   if (s->key != nullptr && s->key != kTombstone) {
-    s->value = value;
-    return;
+    *inserted = false;
+    return &s->value;
   }
   if (s->key == kTombstone) --tombstones_;
   s->key = Store(key);
@@ -72,6 +78,17 @@ void KeyIndex::Put(std::string_view key, std::uint64_t hash, std::int64_t value)
   s->value = value;
   ++size_;
   live_bytes_ += key.size();
+  *inserted = true;
+  return &s->value;
+}
+
+void KeyIndex::Reserve(std::size_t more) {
+  // The same bound FindOrInsert keeps (at most 3/4 of the slots used), for size_ + more keys.
+  std::size_t need = size_ + tombstones_ + more + 1;
+  if (need * 4 <= slots_.size() * 3) return;
+  std::size_t cap = slots_.size();
+  while ((size_ + more + 1) * 4 > cap * 3) cap <<= 1;
+  Rebuild(cap);
 }
 
 bool KeyIndex::Erase(std::string_view key, std::uint64_t hash) {

@@ -23,6 +23,19 @@ class KeyIndex {
   std::int64_t* Find(std::string_view key, std::uint64_t hash);
   // Inserts or overwrites.
   void Put(std::string_view key, std::uint64_t hash, std::int64_t value);
+  // One probe for "look up, insert when absent": the value of `key`, holding `value` when it was
+  // absent (*inserted = true) and its old value otherwise.
+  std::int64_t* FindOrInsert(std::string_view key, std::uint64_t hash, std::int64_t value, bool* inserted);
+  // Grows the table now so that `more` inserts cause no rebuild (and no move of the slots).
+  void Reserve(std::size_t more);
+  // Cache hints for a batch of lookups: a caller probing many keys in a row asks for the slot
+  // of a key a few rows ahead, then (once that slot is likely cached) for its key bytes, so that
+  // the memory latency of one lookup overlaps the work of the ones before it.
+  void PrefetchSlot(std::uint64_t hash) const { __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]); }
+  void PrefetchKey(std::uint64_t hash) const {
+    const Slot& s = slots_[hash & (slots_.size() - 1)];
+    if (s.hash == hash && s.key != nullptr && s.key != kTombstone) __builtin_prefetch(s.key);
+  }
   bool Erase(std::string_view key, std::uint64_t hash);
   // Visits every live entry; the callback may not modify the index.
   void ForEach(const std::function<void(std::string_view key, std::int64_t value)>& fn) const;

@@ -108,10 +108,12 @@ namespace {
 
 class RocksIterator : public StoreIterator {
  public:
-  RocksIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix, const rocksdb::Snapshot* snap)
+  RocksIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix, const rocksdb::Snapshot* snap,
+                bool fill_cache)
       : prefix_(prefix), upper_(PrefixSuccessor(prefix)) {
     rocksdb::ReadOptions ro;
     ro.snapshot = snap;
+    ro.fill_cache = fill_cache;
     if (!upper_.empty()) {
       upper_slice_ = rocksdb::Slice(upper_);
       ro.iterate_upper_bound = &upper_slice_;
@@ -308,8 +310,11 @@ Status Store::Get(KeySpace space, std::string_view key, std::string* value, cons
 }
 
 std::unique_ptr<StoreIterator> Store::NewIterator(KeySpace space, std::string_view prefix, const StoreSnapshot* snap) const {
+  // The source log is read once, front to back, by each query (like a Kafka fetch): its blocks
+  // would only push table and state blocks out of the cache.
   return std::make_unique<RocksIterator>(impl_->db.get(), impl_->handle(space), prefix,
-                                         snap ? static_cast<const rocksdb::Snapshot*>(snap->handle()) : nullptr);
+                                         snap ? static_cast<const rocksdb::Snapshot*>(snap->handle()) : nullptr,
+                                         space != KeySpace::kSourceLog);
 }
 
 std::unique_ptr<StoreSnapshot> Store::GetSnapshot() {

@@ -79,7 +79,7 @@ class HttpSource : public Source {
   Status Read(const ReadRange& range, std::size_t max_chunk_rows,
               const ChunkConsumer& emit) override {
     PS_ASSIGN_OR_RETURN(int p, PartitionNumber(range.partition));
-    LogChunkBuilder chunk(max_chunk_rows);
+    LogChunkBuilder chunk(max_chunk_rows, static_cast<std::size_t>(std::max<std::int64_t>(range.end - range.start, 0)));
     Status st = env_->source_log->Read(
         c_.name, p, range.start, range.end, [&](const state::SourceLog::ReadRecord& r) {
           return chunk.Append(r.has_key ? std::optional<std::string_view>(r.key) : std::nullopt,

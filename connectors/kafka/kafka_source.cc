@@ -311,7 +311,8 @@ class KafkaSource : public Source {
   Status ConsumeRange(rd_kafka_queue_t* queue, std::vector<kafka::MessagePtr>* carry,
                       const std::string& topic, int p, const ReadRange& range,
                       std::size_t max_chunk_rows, const ChunkConsumer& emit) {
-    LogChunkBuilder chunk(max_chunk_rows);
+    // Offsets in the range may hold no record (markers, compaction): the count is an upper bound.
+    LogChunkBuilder chunk(max_chunk_rows, static_cast<std::size_t>(std::max<std::int64_t>(range.end - range.start, 0)));
     std::int64_t next = range.start;  // the next offset we expect
     // One record: appended when in the range, carried when past it (the range is then complete:
     // every offset before it has been seen or holds no record).

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "engine/checkpoint.h"
 #include "operators/key_index.h"
 #include "tests/testing/test_util.h"
@@ -98,6 +100,58 @@ TEST(DedupTest, TtlExpiresKeysByBatchTimestamp) {
   h.Run(StringBatch({"k", "v"}, {{"a", "1"}}), 0, 0);
   EXPECT_TRUE(h.Run(StringBatch({"k", "v"}, {{"a", "2"}}), 1, 5'000'000).empty());
   EXPECT_EQ(h.Run(StringBatch({"k", "v"}, {{"a", "3"}}), 2, 20'000'000), std::vector<std::string>{"3"});
+}
+
+// Batches far longer than the operator's prefetch distance, with duplicates inside a batch, across
+// batches and after expiry, on 2 shards: the kept rows match a plain map-based model.
+TEST(DedupTest, LargeBatchesMatchAModelWithTtl) {
+  ops::DedupConfig c;
+  c.keys = {"k"};
+  c.ttl_us = 3'000'000;
+  DedupHarness h(c, 2);
+  std::map<std::string, std::int64_t> last_kept;  // key -> batch time it was last kept
+  std::uint64_t x = 12345;
+  int v = 0;
+  for (int batch = 0; batch < 6; ++batch) {
+    std::int64_t ts = batch * 1'000'000LL;
+    std::vector<std::vector<std::string>> rows;
+    std::vector<std::string> expect;
+    for (int r = 0; r < 3000; ++r) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      std::string k = "post-" + std::to_string((x >> 33) % 2500);
+      std::string val = std::to_string(v++);
+      rows.push_back({k, val});
+      auto it = last_kept.find(k);
+      if (it == last_kept.end() || ts - it->second > c.ttl_us) {
+        last_kept[k] = ts;
+        expect.push_back(val);
+      }
+    }
+    std::sort(expect.begin(), expect.end());
+    ASSERT_EQ(h.Run(StringBatch({"k", "v"}, rows), batch, ts), expect) << "batch " << batch;
+  }
+}
+
+TEST(KeyIndexTest, FindOrInsertAndReserve) {
+  ops::KeyIndex idx;
+  idx.Reserve(10000);
+  std::size_t mem = idx.MemoryBytes();
+  for (int i = 0; i < 10000; ++i) {
+    std::string k = "k" + std::to_string(i);
+    bool inserted = false;
+    std::int64_t* v = idx.FindOrInsert(k, HashBytes(k), i, &inserted);
+    ASSERT_TRUE(inserted);
+    ASSERT_EQ(*v, i);
+  }
+  EXPECT_LE(idx.MemoryBytes(), mem + (1 << 20) * 2) << "no rebuild after Reserve (only key blocks added)";
+  for (int i = 0; i < 10000; ++i) {
+    std::string k = "k" + std::to_string(i);
+    bool inserted = true;
+    std::int64_t* v = idx.FindOrInsert(k, HashBytes(k), -1, &inserted);
+    ASSERT_FALSE(inserted);
+    EXPECT_EQ(*v, i);
+  }
+  EXPECT_EQ(idx.size(), 10000u);
 }
 
 TEST(KeyIndexTest, PutFindEraseAcrossRebuilds) {

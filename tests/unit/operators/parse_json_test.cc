@@ -45,6 +45,20 @@ TEST(ParseJsonTest, ParsesTypedFieldsAndMissingFieldsBecomeNull) {
   EXPECT_EQ(ColumnStrings(run.out, "key"), (std::vector<std::string>{"key0", "key1"}));
 }
 
+// Strings without escapes are copied straight from the input, others are unescaped: both give
+// the string's characters, whatever whitespace surrounds the value.
+TEST(ParseJsonTest, StringsWithAndWithoutEscapesAndSurroundingWhitespace) {
+  auto run = RunOperator("kind: parse_json\nschema: {a: string, b: string, c: string, d: string}\n",
+                         Raw({"{\"a\": \"plain\" , \"b\":\"q\\\"uote\\\\ \\n\"\t,\"c\" : \"\" \n, \"d\":\"end\"\r\n}",
+                              R"({"d": "tab\tand \u00e9", "c": "  spaced  ", "a": "\/", "b": "x"})"}));
+  ASSERT_TRUE(run.status.ok()) << run.status.ToString();
+  ASSERT_TRUE(run.rejected.empty());
+  EXPECT_EQ(ColumnStrings(run.out, "a"), (std::vector<std::string>{"plain", "/"}));
+  EXPECT_EQ(ColumnStrings(run.out, "b"), (std::vector<std::string>{"q\"uote\\ \n", "x"}));
+  EXPECT_EQ(ColumnStrings(run.out, "c"), (std::vector<std::string>{"", "  spaced  "}));
+  EXPECT_EQ(ColumnStrings(run.out, "d"), (std::vector<std::string>{"end", "tab\tand é"}));
+}
+
 TEST(ParseJsonTest, StringFieldsKeepTheJsonTextOfOtherValues) {
   auto run = RunOperator("kind: parse_json\nschema: {a: string, b: string, c: string}\n",
                          Raw({R"({"a": 5, "b": {"x": [1, 2]}, "c": true})"}));

@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,21 @@ class Operator {
  public:
   virtual ~Operator() = default;
   [[nodiscard]] virtual Status Process(RecordBatch& batch, OperatorContext& ctx) = 0;
+
+  // Optional fast path for a keyed operator that only drops rows — never changes, reorders or
+  // rejects them — such as dedup. When the operator heads a stage, the exchange asks it which
+  // of `rows` (ascending indexes into `in`, a batch of another shard, read-only) to keep and
+  // copies only those, instead of copying every row and letting Process() drop some.
+  // `key_hashes[i]` is HashRow(in, key columns, rows[i]). It must append to *kept exactly the
+  // rows Process() would keep of in.Take(rows), in order, with the same effect on its state.
+  virtual bool SupportsSelectRows() const { return false; }
+  [[nodiscard]] virtual Status SelectRows(const RecordBatch& in,
+                                          std::span<const std::uint32_t> rows,
+                                          std::span<const std::uint64_t> key_hashes,
+                                          OperatorContext& ctx, std::vector<std::uint32_t>* kept) {
+    (void)in, (void)rows, (void)key_hashes, (void)ctx, (void)kept;
+    return Internal("SelectRows is not supported by this operator");
+  }
 };
 
 struct OperatorInitContext {

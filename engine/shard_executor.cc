@@ -1,9 +1,9 @@
 #include "engine/shard_executor.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <limits>
-
-#include <fmt/format.h>
 
 namespace pinstream {
 
@@ -16,13 +16,22 @@ struct ShardExecutor::Task {
   RecordBatch batch;
 };
 
+// Rows of one producer batch bound for one shard. The batch is shared (read-only) by the pieces
+// of every destination; a destination copies out only the rows it keeps (see Gather).
+struct ShardExecutor::Piece {
+  std::shared_ptr<RecordBatch> src;
+  std::vector<std::uint32_t> rows;    // ascending
+  std::vector<std::uint64_t> hashes;  // HashRow of each row, by the stage's key columns
+  RowId first_row_id() const { return src->row_ids()[rows.front()]; }
+};
+
 struct ShardExecutor::Shard {
   int index = 0;
   std::unique_ptr<BoundedChannel<Task>> channel;
   std::vector<std::unique_ptr<Operator>> ops;
   std::vector<std::unique_ptr<KeyedStateStore>> states;
-  std::vector<std::vector<RecordBatch>> out;                   // per stage
-  std::vector<std::vector<std::vector<RecordBatch>>> buckets;  // [stage][dest shard]
+  std::vector<std::vector<RecordBatch>> out;             // per stage
+  std::vector<std::vector<std::vector<Piece>>> buckets;  // [stage][dest shard]
   std::vector<RejectedRow> rejected;
   Status error;
   std::thread thread;
@@ -64,8 +73,8 @@ Result<std::unique_ptr<ShardExecutor>> ShardExecutor::Create(std::string query_n
       std::unique_ptr<KeyedStateStore> state;
       if (spec->stateful()) {
         if (state_reader == nullptr) return Internal("stateful operator without a state backend");
-        state = std::make_unique<KeyedStateStore>(state_reader, fmt::format("{}/{}", ex->query_name_, i),
-                                                  static_cast<std::uint32_t>(j));
+        state = std::make_unique<KeyedStateStore>(
+            state_reader, fmt::format("{}/{}", ex->query_name_, i), static_cast<std::uint32_t>(j));
         ctx.state = state.get();
       }
       auto op = spec->Create(ctx);
@@ -111,7 +120,8 @@ void ShardExecutor::BeginBatch(std::int64_t batch_id, std::int64_t batch_timesta
 }
 
 void ShardExecutor::SubmitChunk(RecordBatch chunk, std::uint32_t chunk_index) {
-  Submit(static_cast<int>(chunk_index % static_cast<std::uint32_t>(shards_.size())), std::move(chunk));
+  Submit(static_cast<int>(chunk_index % static_cast<std::uint32_t>(shards_.size())),
+         std::move(chunk));
 }
 
 void ShardExecutor::Submit(int shard, RecordBatch batch) {
@@ -151,8 +161,9 @@ Result<BatchOutput> ShardExecutor::Finish() {
       if (b.num_rows() > 0) result.batches.push_back(std::move(b));
     }
   }
-  std::stable_sort(result.batches.begin(), result.batches.end(),
-                   [](const RecordBatch& a, const RecordBatch& b) { return a.row_ids()[0] < b.row_ids()[0]; });
+  std::stable_sort(
+      result.batches.begin(), result.batches.end(),
+      [](const RecordBatch& a, const RecordBatch& b) { return a.row_ids()[0] < b.row_ids()[0]; });
   for (auto& sh : shards_) {
     for (auto& r : sh->rejected) result.rejected.push_back(std::move(r));
     sh->rejected.clear();
@@ -186,7 +197,8 @@ void ShardExecutor::WorkerLoop(Shard* shard) {
   for (;;) {
     std::unique_ptr<Task> t = shard->channel->Pop();
     switch (t->kind) {
-      case Task::kStop: return;
+      case Task::kStop:
+        return;
       case Task::kProcess:
         if (shard->error.ok()) RunStage(shard, t->stage, std::move(t->batch));
         break;
@@ -196,7 +208,8 @@ void ShardExecutor::WorkerLoop(Shard* shard) {
         break;
       case Task::kGather:
         if (shard->error.ok()) Gather(shard, t->stage);
-        if (shard->error.ok() && t->stage + 1 < stages_.size()) PartitionForStage(shard, t->stage + 1);
+        if (shard->error.ok() && t->stage + 1 < stages_.size())
+          PartitionForStage(shard, t->stage + 1);
         latch_.CountDown();
         break;
     }
@@ -204,9 +217,14 @@ void ShardExecutor::WorkerLoop(Shard* shard) {
 }
 
 void ShardExecutor::RunStage(Shard* shard, std::size_t stage, RecordBatch batch) {
+  RunStage(shard, stage, std::move(batch), stages_[stage].first_op);
+}
+
+void ShardExecutor::RunStage(Shard* shard, std::size_t stage, RecordBatch batch,
+                             std::size_t from_op) {
   // With one shard there is no exchange: all operators form one stage (see Create).
   const Stage& st = stages_[stage];
-  for (std::size_t i = st.first_op; i < st.end_op; ++i) {
+  for (std::size_t i = from_op; i < st.end_op; ++i) {
     if (batch.num_rows() == 0) break;
     OperatorContext ctx;
     ctx.batch_id = batch_id_;
@@ -249,23 +267,25 @@ void ShardExecutor::PartitionForStage(Shard* shard, std::size_t stage) {
       int idx = b.FindColumn(k);
       if (idx < 0) {
         shard->error = InvalidArgument(fmt::format(
-            "query '{}': operator '{}' is keyed by column '{}', which its input lacks (columns: {})",
+            "query '{}': operator '{}' is keyed by column '{}', which its input lacks (columns: "
+            "{})",
             query_name_, operators_[stages_[stage].first_op].name, k, fmt::join(b.names(), ", ")));
         return;
       }
       key_idx.push_back(idx);
     }
-    std::vector<std::vector<std::uint32_t>> rows(n);
+    std::vector<Piece> pieces(n);
     for (std::size_t r = 0; r < b.num_rows(); ++r) {
-      rows[HashRow(b, key_idx, r) % n].push_back(static_cast<std::uint32_t>(r));
+      std::uint64_t h = HashRow(b, key_idx, r);
+      Piece& p = pieces[h % n];
+      p.rows.push_back(static_cast<std::uint32_t>(r));
+      p.hashes.push_back(h);
     }
+    auto src = std::make_shared<RecordBatch>(std::move(b));
     for (std::size_t j = 0; j < n; ++j) {
-      if (rows[j].empty()) continue;
-      if (rows[j].size() == b.num_rows()) {
-        dest[j].push_back(std::move(b));
-        break;
-      }
-      dest[j].push_back(b.Take(rows[j]));
+      if (pieces[j].rows.empty()) continue;
+      pieces[j].src = src;
+      dest[j].push_back(std::move(pieces[j]));
     }
   }
   shard->out[stage - 1].clear();
@@ -276,17 +296,44 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
   // batch; the exchange only splits), and a chunk's RowIds are one contiguous range. So ordering
   // the pieces this shard received by their first RowId puts all its rows in RowId order —
   // without merging (copying) them.
-  std::vector<RecordBatch*> pieces;
+  std::vector<Piece*> pieces;
   for (auto& other : shards_) {
-    for (auto& b : other->buckets[stage][static_cast<std::size_t>(shard->index)]) {
-      if (b.num_rows() > 0) pieces.push_back(&b);
-    }
+    for (auto& p : other->buckets[stage][static_cast<std::size_t>(shard->index)])
+      pieces.push_back(&p);
   }
   std::sort(pieces.begin(), pieces.end(),
-            [](const RecordBatch* a, const RecordBatch* b) { return a->row_ids()[0] < b->row_ids()[0]; });
-  for (RecordBatch* p : pieces) {
+            [](const Piece* a, const Piece* b) { return a->first_row_id() < b->first_row_id(); });
+  const Stage& st = stages_[stage];
+  Operator* head = shard->ops[st.first_op].get();
+  std::vector<std::uint32_t> kept;
+  for (Piece* p : pieces) {
     if (!shard->error.ok()) return;
-    RunStage(shard, stage, std::move(*p));
+    std::span<const std::uint32_t> rows = p->rows;
+    std::size_t from_op = st.first_op;
+    if (head->SupportsSelectRows()) {
+      // The stage's first operator only drops rows: let it choose on the producer's batch, then
+      // copy the survivors once.
+      OperatorContext ctx;
+      ctx.batch_id = batch_id_;
+      ctx.batch_timestamp_us = batch_ts_us_;
+      ctx.shard = shard->index;
+      kept.clear();
+      Status s = head->SelectRows(*p->src, p->rows, p->hashes, ctx, &kept);
+      if (s.ok() && !ctx.rejections().empty()) s = Internal("SelectRows rejected rows");
+      if (!s.ok()) {
+        shard->error = s.WithContext(fmt::format("query '{}' batch {} operator '{}'", query_name_,
+                                                 batch_id_, operators_[st.first_op].name));
+        return;
+      }
+      rows = kept;
+      from_op = st.first_op + 1;
+      if (rows.empty()) continue;
+    }
+    // The whole batch, and no other shard holds it: no copy.
+    RecordBatch b = rows.size() == p->src->num_rows() && p->src.use_count() == 1
+                        ? std::move(*p->src)
+                        : p->src->Take(rows);
+    RunStage(shard, stage, std::move(b), from_op);
   }
 }
 

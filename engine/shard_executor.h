@@ -11,6 +11,10 @@
 // therefore meets the same operator instance, in the same order whatever the number of shards or
 // the thread timing. RowId order costs no merge: each batch in flight holds rows of one source
 // chunk, whose RowIds form one range, so sorting the pieces by their first RowId suffices.
+// A piece is not copied by its producer: it names rows of the producer's batch (shared,
+// read-only), and the receiving shard copies them out. When the stage's first operator only
+// drops rows (Operator::SupportsSelectRows, e.g. dedup), it decides on the producer's rows first
+// — with the key hashes the exchange computed — and only the rows it keeps are copied.
 //
 // Per micro-batch (query thread):
 //   BeginBatch(id, ts) → SubmitChunk(chunk, index)* → Finish() → BatchOutput (the output
@@ -88,11 +92,13 @@ class ShardExecutor {
     std::vector<std::string> key_columns;  // empty for stage 0
   };
   struct Task;
+  struct Piece;
   struct Shard;
 
   ShardExecutor() = default;
   void WorkerLoop(Shard* shard);
   void RunStage(Shard* shard, std::size_t stage, RecordBatch batch);
+  void RunStage(Shard* shard, std::size_t stage, RecordBatch batch, std::size_t from_op);
   void PartitionForStage(Shard* shard, std::size_t stage);
   void Gather(Shard* shard, std::size_t stage);
   void RunAllShards(std::size_t stage, int kind);

@@ -23,21 +23,50 @@ class Dedup : public Operator {
 
   Status Load() {
     Status bad;
-    PS_RETURN_IF_ERROR(state_->ScanCommitted([&](std::string_view key, std::string_view value, std::int64_t) {
-      std::uint64_t h = HashBytes(key);
-      if (h % static_cast<std::uint64_t>(num_shards_) != static_cast<std::uint64_t>(shard_)) return;
-      if (value.size() != 8) {
-        if (bad.ok()) bad = Corruption("dedup state entry has a value of the wrong size");
-        return;
-      }
-      std::int64_t ts;
-      std::memcpy(&ts, value.data(), 8);
-      index_.Put(key, h, ts);
-    }));
+    PS_RETURN_IF_ERROR(
+        state_->ScanCommitted([&](std::string_view key, std::string_view value, std::int64_t) {
+          std::uint64_t h = HashBytes(key);
+          if (h % static_cast<std::uint64_t>(num_shards_) != static_cast<std::uint64_t>(shard_))
+            return;
+          if (value.size() != 8) {
+            if (bad.ok()) bad = Corruption("dedup state entry has a value of the wrong size");
+            return;
+          }
+          std::int64_t ts;
+          std::memcpy(&ts, value.data(), 8);
+          index_.Put(key, h, ts);
+        }));
     return bad;
   }
 
   Status Process(RecordBatch& batch, OperatorContext& ctx) override {
+    std::vector<std::uint32_t> rows(batch.num_rows());
+    for (std::size_t r = 0; r < rows.size(); ++r) rows[r] = static_cast<std::uint32_t>(r);
+    std::vector<std::uint32_t> kept;
+    PS_RETURN_IF_ERROR(Decide(batch, rows, {}, ctx, &kept));
+    if (kept.size() < rows.size()) {
+      std::vector<std::uint8_t> keep(rows.size(), 0);
+      for (auto r : kept) keep[r] = 1;
+      batch.Compact(keep);
+    }
+    return Status::Ok();
+  }
+
+  // The exchange's fast path: decide on the producer's rows, so that only kept rows are copied.
+  bool SupportsSelectRows() const override { return true; }
+  Status SelectRows(const RecordBatch& in, std::span<const std::uint32_t> rows,
+                    std::span<const std::uint64_t> key_hashes, OperatorContext& ctx,
+                    std::vector<std::uint32_t>* kept) override {
+    return Decide(in, rows, key_hashes, ctx, kept);
+  }
+
+ private:
+  // Appends to *kept the rows (of `rows`, in order) that are the first arrival of their key
+  // (or whose earlier arrival expired), recording them in the index and the state.
+  // `key_hashes`, when given, are HashRow() of the rows (the exchange computed them already).
+  Status Decide(const RecordBatch& batch, std::span<const std::uint32_t> rows,
+                std::span<const std::uint64_t> key_hashes, OperatorContext& ctx,
+                std::vector<std::uint32_t>* kept) {
     std::vector<int> cols;
     for (const auto& k : c_.keys) {
       PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, k, "dedup"));
@@ -45,46 +74,41 @@ class Dedup : public Operator {
     }
     const std::int64_t now = ctx.batch_timestamp_us;
     if (c_.ttl_us > 0 && now >= next_sweep_) Sweep(now);
-    const std::size_t n = batch.num_rows();
+    const std::size_t n = rows.size();
     // Encode and hash every key first, then probe them in row order with the slots (and key
     // bytes) of rows a little ahead prefetched: the index is far larger than the caches, so a
     // probe is a memory miss that the prefetch overlaps with the probes before it.
     keys_.clear();
     key_ends_.resize(n);
     hashes_.resize(n);
-    for (std::size_t r = 0; r < n; ++r) {
+    for (std::size_t i = 0; i < n; ++i) {
       std::size_t begin = keys_.size();
-      EncodeKey(batch, cols, r, &keys_);
-      key_ends_[r] = keys_.size();
-      hashes_[r] = HashBytes(std::string_view(keys_).substr(begin));
+      EncodeKey(batch, cols, rows[i], &keys_);
+      key_ends_[i] = keys_.size();
+      hashes_[i] =
+          key_hashes.empty() ? HashBytes(std::string_view(keys_).substr(begin)) : key_hashes[i];
     }
     index_.Reserve(n);  // no rebuild (slot moves) under the prefetches
     constexpr std::size_t kAhead = 8;
-    for (std::size_t r = 0; r < std::min(n, 2 * kAhead); ++r) index_.PrefetchSlot(hashes_[r]);
-    std::vector<std::uint8_t> keep(n, 1);
-    bool dropped = false;
-    for (std::size_t r = 0; r < n; ++r) {
-      if (r + 2 * kAhead < n) index_.PrefetchSlot(hashes_[r + 2 * kAhead]);
-      if (r + kAhead < n) index_.PrefetchKey(hashes_[r + kAhead]);
-      std::size_t begin = r == 0 ? 0 : key_ends_[r - 1];
-      std::string_view key = std::string_view(keys_).substr(begin, key_ends_[r] - begin);
+    for (std::size_t i = 0; i < std::min(n, 2 * kAhead); ++i) index_.PrefetchSlot(hashes_[i]);
+    kept->reserve(kept->size() + n);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i + 2 * kAhead < n) index_.PrefetchSlot(hashes_[i + 2 * kAhead]);
+      if (i + kAhead < n) index_.PrefetchKey(hashes_[i + kAhead]);
+      std::size_t begin = i == 0 ? 0 : key_ends_[i - 1];
+      std::string_view key = std::string_view(keys_).substr(begin, key_ends_[i] - begin);
       bool inserted;
-      std::int64_t* seen = index_.FindOrInsert(key, hashes_[r], now, &inserted);
+      std::int64_t* seen = index_.FindOrInsert(key, hashes_[i], now, &inserted);
       if (!inserted) {
-        if (c_.ttl_us == 0 || now - *seen <= c_.ttl_us) {
-          keep[r] = 0;
-          dropped = true;
-          continue;
-        }
-        *seen = now;  // expired: seen again now
+        if (c_.ttl_us == 0 || now - *seen <= c_.ttl_us) continue;  // a duplicate: dropped
+        *seen = now;                                               // expired: seen again now
       }
       state_->Put(key, EncodeTs(now));
+      kept->push_back(rows[i]);
     }
-    if (dropped) batch.Compact(keep);
     return Status::Ok();
   }
 
- private:
   void Sweep(std::int64_t now) {
     std::vector<std::string> expired;
     index_.ForEach([&](std::string_view key, std::int64_t ts) {
@@ -114,7 +138,9 @@ class DedupSpec : public OperatorSpec {
   std::vector<std::string> KeyColumns() const override { return c_.keys; }
   bool stateful() const override { return true; }
   // The TTL may change between runs; the key columns may not (stored keys would mean other things).
-  std::string StateFingerprint() const override { return fmt::format("keys={}", fmt::join(c_.keys, ",")); }
+  std::string StateFingerprint() const override {
+    return fmt::format("keys={}", fmt::join(c_.keys, ","));
+  }
   Result<std::unique_ptr<Operator>> Create(const OperatorInitContext& ctx) const override {
     if (ctx.state == nullptr) return Internal("dedup needs keyed state");
     auto op = std::make_unique<Dedup>(c_, ctx.state, ctx.shard, ctx.num_shards);
@@ -128,7 +154,9 @@ class DedupSpec : public OperatorSpec {
 
 }  // namespace
 
-std::shared_ptr<const OperatorSpec> MakeDedupSpec(const DedupConfig& config) { return std::make_shared<DedupSpec>(config); }
+std::shared_ptr<const OperatorSpec> MakeDedupSpec(const DedupConfig& config) {
+  return std::make_shared<DedupSpec>(config);
+}
 
 std::shared_ptr<const OperatorSpec> ParseDedup(const ConfigNode& n) {
   n.ExpectKeys({"keys", "ttl"});

@@ -1,13 +1,14 @@
 #include "engine/streaming_query.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <thread>
 
-#include <gtest/gtest.h>
-
+#include "operators/cast.h"
 #include "operators/dedup.h"
-#include "operators/parse_json.h"
 #include "operators/operator_util.h"
+#include "operators/parse_json.h"
 #include "tests/testing/fake_connectors.h"
 #include "tests/testing/test_util.h"
 
@@ -53,10 +54,12 @@ class QueryHarness {
     p.checkpoint = std::move(store.OpenQuery("q")).value();
     p.retry_initial_us = 1000;
     p.retry_max_us = 10000;
-    return std::make_unique<StreamingQuery>(std::move(p), [this](const QueryProgress& pr) { progress.push_back(pr); });
+    return std::make_unique<StreamingQuery>(
+        std::move(p), [this](const QueryProgress& pr) { progress.push_back(pr); });
   }
   void Add(int id, const std::string& k, const std::string& partition = "0") {
-    FakeSource::Append(*src, partition, "{\"id\":" + std::to_string(id) + ",\"k\":\"" + k + "\"}", k);
+    FakeSource::Append(*src, partition, "{\"id\":" + std::to_string(id) + ",\"k\":\"" + k + "\"}",
+                       k);
   }
   std::vector<std::string> Rows() {
     std::lock_guard lock(out->mu);
@@ -79,7 +82,9 @@ TEST(StreamingQueryTest, AvailableNowProcessesEverythingInCappedBatchesInSourceO
   ASSERT_TRUE(q->Run().ok());
   auto rows = h.Rows();
   ASSERT_EQ(rows.size(), 10u);
-  for (int i = 0; i < 10; ++i) EXPECT_EQ(rows[static_cast<std::size_t>(i)], "{\"id\":" + std::to_string(i) + ",\"k\":\"k" + std::to_string(i) + "\"}");
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(rows[static_cast<std::size_t>(i)],
+              "{\"id\":" + std::to_string(i) + ",\"k\":\"k" + std::to_string(i) + "\"}");
   EXPECT_EQ(h.out->batches, (std::vector<std::int64_t>{0, 1, 2}));
   EXPECT_EQ(q->snapshot().state, QueryState::kFinished);
   ASSERT_EQ(h.progress.size(), 3u);
@@ -124,8 +129,9 @@ TEST(StreamingQueryTest, PlannedButUncommittedBatchIsReplayedWithTheSameOffsetsA
   auto rows = h.Rows();
   std::vector<std::string> keys;
   for (const auto& r : rows) keys.push_back(r.substr(r.find("\"k\":")));
-  EXPECT_EQ(keys, (std::vector<std::string>{"\"k\":\"k0\"}", "\"k\":\"k1\"}", "\"k\":\"k2\"}", "\"k\":\"k3\"}",
-                                            "\"k\":\"k4\"}", "\"k\":\"k5\"}", "\"k\":\"k9\"}"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"\"k\":\"k0\"}", "\"k\":\"k1\"}", "\"k\":\"k2\"}",
+                                            "\"k\":\"k3\"}", "\"k\":\"k4\"}", "\"k\":\"k5\"}",
+                                            "\"k\":\"k9\"}"}));
   EXPECT_EQ(h.out->batches, (std::vector<std::int64_t>{0, 1, 2}));
 }
 
@@ -160,8 +166,8 @@ TEST(StreamingQueryTest, LaterBatchesAreProcessedWhileACommitRunsAndDroppedWhenT
     staged.push_back(batch);
     if (batch != 1 || ++batch1_attempts > 1) return Status::Ok();
     std::unique_lock lock(h.src->mu);
-    overlapped = h.src->read_cv.wait_for(lock, std::chrono::seconds(10),
-                                         [&] { return h.src->reads >= 4; });
+    overlapped =
+        h.src->read_cv.wait_for(lock, std::chrono::seconds(10), [&] { return h.src->reads >= 4; });
     return Unavailable("disk busy");
   };
   auto q = h.Make(2);
@@ -176,8 +182,8 @@ TEST(StreamingQueryTest, LaterBatchesAreProcessedWhileACommitRunsAndDroppedWhenT
   std::vector<std::string> keys;
   for (const auto& r : rows) keys.push_back(r.substr(r.find("\"k\":") + 5, 2));
   std::sort(keys.begin(), keys.end());
-  EXPECT_EQ(keys, (std::vector<std::string>{"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8",
-                                            "k9"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"}));
   EXPECT_EQ(h.out->batches, (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
   ASSERT_EQ(h.progress.size(), 5u);
   for (std::size_t i = 0; i < h.progress.size(); ++i)
@@ -223,7 +229,8 @@ TEST(StreamingQueryTest, DedupResultDoesNotDependOnShardCount) {
     QueryHarness h;
     h.AddDedup({"k"});
     h.cfg.max_records_per_trigger = 7;
-    for (int i = 0; i < 60; ++i) h.Add(i, "k" + std::to_string((i * 7) % 13), std::to_string(i % 3));
+    for (int i = 0; i < 60; ++i)
+      h.Add(i, "k" + std::to_string((i * 7) % 13), std::to_string(i % 3));
     auto q = h.Make(shards);
     ASSERT_TRUE(q->Start().ok());
     ASSERT_TRUE(q->Run().ok());
@@ -238,6 +245,44 @@ TEST(StreamingQueryTest, DedupResultDoesNotDependOnShardCount) {
   EXPECT_EQ(results[0], results[2]);
 }
 
+// With more than one shard dedup decides on the exchange's input rows (SelectRows) and only its
+// survivors are copied; the operators after it in the stage — here a cast that rejects some of
+// them — must then see exactly what they see with one shard (where dedup runs as Process()).
+TEST(StreamingQueryTest, OperatorsAfterDedupSeeTheSameRowsAndRejectTheSameWhateverTheShards) {
+  std::vector<std::vector<std::string>> kept, dead;
+  for (int shards : {1, 2, 3}) {
+    QueryHarness h;
+    h.AddDedup({"k"});
+    ConfigNode cast = ConfigNode::LoadString("columns: {k: int64}", "cast.yaml");
+    h.cfg.operators.push_back(OperatorConfig{"cast", "2:cast", ops::ParseCast(cast)});
+    h.cfg.max_records_per_trigger = 11;
+    for (int i = 0; i < 80; ++i) {
+      int k = (i * 7) % 17;
+      h.Add(i, k % 3 == 0 ? "x" + std::to_string(k) : std::to_string(k), std::to_string(i % 3));
+    }
+    auto q = h.Make(shards);
+    ASSERT_TRUE(q->Start().ok());
+    ASSERT_TRUE(q->Run().ok());
+    auto rows = h.Rows();
+    std::sort(rows.begin(), rows.end());
+    kept.push_back(rows);
+    std::lock_guard lock(h.dlq->mu);
+    std::vector<std::string> d;
+    for (std::string r : h.dlq->rows)
+      d.push_back(r.substr(0, r.find(",\"failed_at\"")));  // minus the wall clock
+    std::sort(d.begin(), d.end());
+    dead.push_back(d);
+  }
+  EXPECT_EQ(kept[0].size(), 11u);  // 17 keys, 6 of them ("x0", "x3", ...) not integers
+  EXPECT_EQ(dead[0].size(), 6u);
+  for (const auto& d : dead[0])
+    EXPECT_NE(d.find("\"operator\":\"2:cast\""), std::string::npos) << d;
+  for (std::size_t i = 1; i < kept.size(); ++i) {
+    EXPECT_EQ(kept[i], kept[0]) << "shards run " << i;
+    EXPECT_EQ(dead[i], dead[0]) << "shards run " << i;
+  }
+}
+
 TEST(StreamingQueryTest, RejectedRowsGoToTheDeadLetterSinkWithRawAndPosition) {
   QueryHarness h;
   h.Add(1, "ok");
@@ -250,11 +295,14 @@ TEST(StreamingQueryTest, RejectedRowsGoToTheDeadLetterSinkWithRawAndPosition) {
   EXPECT_EQ(h.Rows().size(), 2u);
   std::lock_guard lock(h.dlq->mu);
   ASSERT_EQ(h.dlq->rows.size(), 2u);
-  EXPECT_NE(h.dlq->rows[0].find("\"operator\":\"0:parse_json\""), std::string::npos) << h.dlq->rows[0];
+  EXPECT_NE(h.dlq->rows[0].find("\"operator\":\"0:parse_json\""), std::string::npos)
+      << h.dlq->rows[0];
   EXPECT_NE(h.dlq->rows[0].find("malformed JSON"), std::string::npos);
   EXPECT_NE(h.dlq->rows[0].find("\"raw\":\"{not json\""), std::string::npos) << h.dlq->rows[0];
   EXPECT_NE(h.dlq->rows[0].find("\"offset\":1"), std::string::npos);
-  EXPECT_NE(h.dlq->rows[1].find("field 'id': expected an integer, got \\\"seven\\\""), std::string::npos) << h.dlq->rows[1];
+  EXPECT_NE(h.dlq->rows[1].find("field 'id': expected an integer, got \\\"seven\\\""),
+            std::string::npos)
+      << h.dlq->rows[1];
 }
 
 TEST(StreamingQueryTest, WithoutADeadLetterSinkBadRowsFailTheBatchInsteadOfVanishing) {

@@ -329,12 +329,14 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
       from_op = st.first_op + 1;
       if (rows.empty()) continue;
     }
-    // The whole batch, and no other shard holds it: no copy.
-    RecordBatch b = rows.size() == p->src->num_rows() && p->src.use_count() == 1
-                        ? std::move(*p->src)
-                        : p->src->Take(rows);
+    // Every row of the batch: then no other piece names it (the pieces of a batch are disjoint),
+    // so it is moved, not copied.
+    RecordBatch b = rows.size() == p->src->num_rows() ? std::move(*p->src) : p->src->Take(rows);
     RunStage(shard, stage, std::move(b), from_op);
   }
+  // Let go of the inbound pieces now: a producer batch is freed once its last reader is done.
+  // (Each shard only touches the pieces addressed to it, so this races with no one.)
+  for (auto& other : shards_) other->buckets[stage][static_cast<std::size_t>(shard->index)].clear();
 }
 
 }  // namespace pinstream

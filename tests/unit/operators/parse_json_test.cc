@@ -57,6 +57,11 @@ TEST(ParseJsonTest, StringsWithAndWithoutEscapesAndSurroundingWhitespace) {
   EXPECT_EQ(ColumnStrings(run.out, "b"), (std::vector<std::string>{"q\"uote\\ \n", "x"}));
   EXPECT_EQ(ColumnStrings(run.out, "c"), (std::vector<std::string>{"", "  spaced  "}));
   EXPECT_EQ(ColumnStrings(run.out, "d"), (std::vector<std::string>{"end", "tab\tand é"}));
+  // Invalid UTF-8 inside a string without escapes is refused like any malformed JSON.
+  auto bad = RunOperator("kind: parse_json\nschema: {a: string}\n", Raw({"{\"a\": \"ab\xff\xfe\"}"}));
+  ASSERT_TRUE(bad.status.ok());
+  ASSERT_EQ(bad.reasons().size(), 1u);
+  EXPECT_NE(bad.reasons()[0].find("malformed JSON"), std::string::npos) << bad.reasons()[0];
 }
 
 TEST(ParseJsonTest, StringFieldsKeepTheJsonTextOfOtherValues) {

@@ -1,10 +1,14 @@
 #include "engine/daemon.h"
 
-#include <csignal>
-#include <cstdlib>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
 
 #include "engine/metrics.h"
 
@@ -21,20 +25,26 @@ Daemon::~Daemon() {
 }
 
 void Daemon::OnProgress(const QueryProgress& p) {
-  spdlog::info("query={} batch={} input={} output={} dead_letter={} duration={}ms backlog={}", p.name, p.batch_id,
-               p.num_input_rows, p.num_output_rows, p.num_dead_letter_rows,
-               p.duration_ms.count("triggerExecution") ? p.duration_ms.at("triggerExecution") : 0, p.backlog_records);
+  spdlog::info("query={} batch={} input={} output={} dead_letter={} duration={}ms backlog={}",
+               p.name, p.batch_id, p.num_input_rows, p.num_output_rows, p.num_dead_letter_rows,
+               p.duration_ms.count("triggerExecution") ? p.duration_ms.at("triggerExecution") : 0,
+               p.backlog_records);
   Labels q{{"query", p.name}};
   Metrics().GetCounter("pinstream_query_batches_total", "Micro-batches committed", q)->Inc();
-  Metrics().GetCounter("pinstream_query_input_rows_total", "Records read by committed batches", q)
+  Metrics()
+      .GetCounter("pinstream_query_input_rows_total", "Records read by committed batches", q)
       ->Inc(static_cast<std::uint64_t>(p.num_input_rows));
-  Metrics().GetCounter("pinstream_query_dead_letter_rows_total", "Rows sent to dead-letter tables", q)
+  Metrics()
+      .GetCounter("pinstream_query_dead_letter_rows_total", "Rows sent to dead-letter tables", q)
       ->Inc(static_cast<std::uint64_t>(p.num_dead_letter_rows));
-  Metrics().GetCounter("pinstream_table_rows_committed_total", "Rows committed to each sink",
-                       {{"query", p.name}, {"sink", p.sink_description}})
+  Metrics()
+      .GetCounter("pinstream_table_rows_committed_total", "Rows committed to each sink",
+                  {{"query", p.name}, {"sink", p.sink_description}})
       ->Inc(static_cast<std::uint64_t>(p.num_output_rows));
   if (p.duration_ms.count("triggerExecution")) {
-    Metrics().GetHistogram("pinstream_batch_duration_seconds", "Micro-batch duration (planning to commit)", q, LatencyBuckets())
+    Metrics()
+        .GetHistogram("pinstream_batch_duration_seconds",
+                      "Micro-batch duration (planning to commit)", q, LatencyBuckets())
         ->Observe(static_cast<double>(p.duration_ms.at("triggerExecution")) / 1000.0);
   }
   {
@@ -57,7 +67,9 @@ Status Daemon::Start() {
     for (const auto& src_name : qc.sources) {
       const SourceConfig& sc = cfg.sources.at(src_name);
       auto src = sc.spec->Create(SourceCreateContext{src_name, qc.name});
-      if (!src.ok()) return src.status().WithContext(fmt::format("query '{}' source '{}' ({})", qc.name, src_name, sc.location));
+      if (!src.ok())
+        return src.status().WithContext(
+            fmt::format("query '{}' source '{}' ({})", qc.name, src_name, sc.location));
       qp.sources.push_back(std::move(src).value());
       qp.source_descriptors.push_back(sc.spec->Descriptor());
     }
@@ -66,11 +78,13 @@ Status Daemon::Start() {
     qp.sink = std::move(sink).value();
     if (qc.dead_letter) {
       auto dl = qc.dead_letter->spec->Create(SinkCreateContext{qc.name, true});
-      if (!dl.ok()) return dl.status().WithContext(fmt::format("query '{}' dead-letter sink", qc.name));
+      if (!dl.ok())
+        return dl.status().WithContext(fmt::format("query '{}' dead-letter sink", qc.name));
       qp.dead_letter = std::move(dl).value();
     }
     PS_ASSIGN_OR_RETURN(qp.checkpoint, parts_.checkpoints->OpenQuery(qc.name));
-    auto q = std::make_unique<StreamingQuery>(std::move(qp), [this](const QueryProgress& p) { OnProgress(p); });
+    auto q = std::make_unique<StreamingQuery>(std::move(qp),
+                                              [this](const QueryProgress& p) { OnProgress(p); });
     PS_RETURN_IF_ERROR(q->Start());
     queries_.push_back(std::move(q));
   }
@@ -97,7 +111,8 @@ int Daemon::Run() {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return drain_.load() || (!keep_alive && running_.load() == 0); });
   }
-  if (drain_.load()) spdlog::info("draining: stop accepting input, finish and commit running batches");
+  if (drain_.load())
+    spdlog::info("draining: stop accepting input, finish and commit running batches");
   for (Service* s : parts_.services) s->StopAccepting();
   for (auto& q : queries_) q->Stop();
   for (auto& t : threads_) {
@@ -144,6 +159,40 @@ std::vector<std::string> Daemon::RecentProgress(const std::string& query) const 
   return std::vector<std::string>(it->second.begin(), it->second.end());
 }
 
+namespace {
+struct ExitWatchdogState {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool disarmed = false;
+};
+ExitWatchdogState& Watchdog() {
+  static auto* w = new ExitWatchdogState();  // never destroyed: the timer thread may outlive main()
+  return *w;
+}
+}  // namespace
+
+void ArmExitWatchdog(std::chrono::milliseconds limit, int exit_code, std::string what) {
+  std::thread([limit, exit_code, what = std::move(what)] {
+    ExitWatchdogState& w = Watchdog();
+    std::unique_lock lock(w.mu);
+    if (w.cv.wait_for(lock, limit, [&] { return w.disarmed; })) return;
+    spdlog::error(
+        "stopping took longer than {} ms after everything was committed (still {}); exiting now",
+        limit.count(), what);
+    spdlog::default_logger()->flush();
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(exit_code);
+  }).detach();
+}
+
+void DisarmExitWatchdog() {
+  ExitWatchdogState& w = Watchdog();
+  std::lock_guard lock(w.mu);
+  w.disarmed = true;
+  w.cv.notify_all();
+}
+
 void BlockTerminationSignals() {
   sigset_t set;
   sigemptyset(&set);
@@ -160,7 +209,8 @@ void Daemon::InstallSignalHandling() {
   signal_thread_ = std::thread([this, set] {
     int sig = 0;
     sigwait(&set, &sig);
-    spdlog::info("received {}: draining (send it again to exit at once)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    spdlog::info("received {}: draining (send it again to exit at once)",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM");
     RequestDrain();
     sigwait(&set, &sig);
     std::fprintf(stderr, "pinstream: second signal, exiting at once\n");

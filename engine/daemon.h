@@ -17,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -51,6 +52,17 @@ class Service {
 // Blocks SIGINT and SIGTERM in the calling thread; threads created afterwards inherit the mask,
 // so the signals stay pending until the daemon's signal thread takes them. Call first in main().
 void BlockTerminationSignals();
+
+// The exit watchdog (like Flink's task-cancellation watchdog): once Run() has returned, every
+// batch is committed and what is left is releasing connections — leaving a Kafka consumer group,
+// closing clients and the store. Some of that (librdkafka's group leave racing a rebalance) can
+// block far longer than a stopping daemon may take. ArmExitWatchdog() starts a timer; unless
+// DisarmExitWatchdog() runs within `limit` (main() calls it when everything is released), the
+// process logs what was still being released and exits with `exit_code`. Losing the rest of the
+// clean-up loses no data: it was all committed (the group member is expired by its session
+// timeout instead of leaving).
+void ArmExitWatchdog(std::chrono::milliseconds limit, int exit_code, std::string what);
+void DisarmExitWatchdog();
 
 struct DaemonParts {
   const DaemonConfig* config = nullptr;

@@ -805,9 +805,13 @@ class KafkaSource : public Source {
     }
     if (group_) {
       // Leave the group (revokes: commits this member's offsets so the next owner starts there).
+      // Logged before and after: librdkafka's leave can block when it races a rebalance (the
+      // daemon's exit watchdog bounds that).
+      spdlog::info("source '{}': leaving consumer group '{}'", name_, c_.group_id);
       polling_ = false;
       if (poller_.joinable()) poller_.join();
       rd_kafka_consumer_close(group_.get());
+      spdlog::info("source '{}': left consumer group '{}'", name_, c_.group_id);
     }
     if (reader_) {
       Unassign();  // the queues go before their handle

@@ -1,15 +1,15 @@
 // `pinstream run CONFIG` (the daemon) and `pinstream validate CONFIG`.
 
-#include <cstdio>
-
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "connectors/http/api.h"
 #include "connectors/http/http_server.h"
 #include "engine/cli/cli.h"
-#include "engine/job_scheduler.h"
 #include "engine/daemon.h"
+#include "engine/job_scheduler.h"
 #include "engine/metrics.h"
 #include "state/source_log.h"
 #include "state/sql/sql_job_runner.h"
@@ -22,17 +22,18 @@ namespace {
 std::string QueryStatusJson(const StreamingQuery& q, const state::SourceLog* log) {
   QuerySnapshot s = q.snapshot();
   std::int64_t backlog = std::max(s.backlog_records, log ? log->Backlog(s.name) : 0);
-  nlohmann::ordered_json j{{"name", s.name},
-                           {"id", s.id},
-                           {"runId", s.run_id},
-                           {"state", std::string(QueryStateName(s.state))},
-                           {"lastBatchId", s.last_batch_id},
-                           {"batchesCommitted", s.batches_committed},
-                           {"inputRows", s.input_rows_total},
-                           {"outputRows", s.output_rows_total},
-                           {"deadLetterRows", s.dead_letter_rows_total},
-                           {"backlogRecords", backlog},
-                           {"error", s.error.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(s.error)}};
+  nlohmann::ordered_json j{
+      {"name", s.name},
+      {"id", s.id},
+      {"runId", s.run_id},
+      {"state", std::string(QueryStateName(s.state))},
+      {"lastBatchId", s.last_batch_id},
+      {"batchesCommitted", s.batches_committed},
+      {"inputRows", s.input_rows_total},
+      {"outputRows", s.output_rows_total},
+      {"deadLetterRows", s.dead_letter_rows_total},
+      {"backlogRecords", backlog},
+      {"error", s.error.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(s.error)}};
   return j.dump();
 }
 
@@ -111,7 +112,8 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
       }
       return names;
     };
-    hooks.progress = [srv, &daemon](const std::string& q) -> std::optional<std::vector<std::string>> {
+    hooks.progress = [srv,
+                      &daemon](const std::string& q) -> std::optional<std::vector<std::string>> {
       if (!srv->ready() || daemon.FindQuery(q) == nullptr) return std::nullopt;
       return daemon.RecentProgress(q);
     };
@@ -135,8 +137,8 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     Metrics().AddCollector([srv, lg, &daemon](MetricsRegistry& m) {
       if (!srv->ready()) return;
       for (auto* q : daemon.queries()) {
-        m.GetGauge("pinstream_query_backlog_records", "Records available to a query that it has not committed",
-                   {{"query", q->name()}})
+        m.GetGauge("pinstream_query_backlog_records",
+                   "Records available to a query that it has not committed", {{"query", q->name()}})
             ->Set(static_cast<double>(std::max(q->backlog_records(), lg->Backlog(q->name()))));
       }
     });
@@ -153,6 +155,11 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     });
   }
   int rc = daemon.Run();
+  // Everything is committed; bound the release of the rest (see ArmExitWatchdog).
+  ArmExitWatchdog(
+      std::chrono::seconds(30), rc,
+      "closing the queries' sources and sinks (e.g. leaving a Kafka consumer group), the "
+      "HTTP server and the store");
   if (log) log->Shutdown();
   return rc;
 }
@@ -160,16 +167,19 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
 }  // namespace
 
 void AddRunCommand(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("run", "run the daemon: every query of CONFIG, until SIGINT/SIGTERM or until all finish");
+  auto* cmd = app.add_subcommand(
+      "run", "run the daemon: every query of CONFIG, until SIGINT/SIGTERM or until all finish");
   auto config = std::make_shared<std::string>();
   auto level = std::make_shared<std::string>();
   cmd->add_option("config", *config, "pipeline config (YAML)")->required();
-  cmd->add_option("--log-level", *level, "trace, debug, info, warn, error (default: log.level of the config)");
+  cmd->add_option("--log-level", *level,
+                  "trace, debug, info, warn, error (default: log.level of the config)");
   cmd->callback([=] { *exit_code = RunDaemon(*config, *level); });
 }
 
 void AddValidateCommand(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("validate", "check a config without running it (exit 0 = valid, 2 = invalid)");
+  auto* cmd = app.add_subcommand("validate",
+                                 "check a config without running it (exit 0 = valid, 2 = invalid)");
   auto config = std::make_shared<std::string>();
   cmd->add_option("config", *config, "pipeline config (YAML)")->required();
   cmd->callback([=] {
@@ -180,13 +190,16 @@ void AddValidateCommand(CLI::App& app, int* exit_code) {
       *exit_code = kExitConfig;
       return;
     }
-    std::printf("%s: valid — data_dir %s, %zu sources, %zu queries, %zu jobs%s\n", config->c_str(), cfg->data_dir.c_str(),
-                cfg->sources.size(), cfg->queries.size(), cfg->jobs.size(),
-                cfg->http.enabled ? (", HTTP on " + cfg->http.host + ":" + std::to_string(cfg->http.port)).c_str() : "");
+    std::printf("%s: valid — data_dir %s, %zu sources, %zu queries, %zu jobs%s\n", config->c_str(),
+                cfg->data_dir.c_str(), cfg->sources.size(), cfg->queries.size(), cfg->jobs.size(),
+                cfg->http.enabled
+                    ? (", HTTP on " + cfg->http.host + ":" + std::to_string(cfg->http.port)).c_str()
+                    : "");
     for (const auto& q : cfg->queries) {
-      std::string sink = q.sink.spec->TableName().empty() ? q.sink.kind : "table " + q.sink.spec->TableName();
-      std::printf("  query %-12s %zu operators → %s (trigger %s)\n", q.name.c_str(), q.operators.size(), sink.c_str(),
-                  q.trigger.ToString().c_str());
+      std::string sink =
+          q.sink.spec->TableName().empty() ? q.sink.kind : "table " + q.sink.spec->TableName();
+      std::printf("  query %-12s %zu operators → %s (trigger %s)\n", q.name.c_str(),
+                  q.operators.size(), sink.c_str(), q.trigger.ToString().c_str());
     }
     *exit_code = kExitOk;
   });

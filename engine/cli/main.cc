@@ -1,12 +1,12 @@
 // pinstream: a stream-processing engine daemon for Pinterest-style post events.
 // See README.md for the commands; each is implemented in a cmd_*.cc beside this file.
 
-#include <cstdio>
-
 #include <CLI/CLI.hpp>
+#include <cstdio>
 
 #include "engine/allocator.h"
 #include "engine/cli/cli.h"
+#include "engine/daemon.h"
 
 #ifndef PINSTREAM_VERSION
 #define PINSTREAM_VERSION "0.0.0"
@@ -15,7 +15,8 @@
 int main(int argc, char** argv) {
   using namespace pinstream::cli;
   pinstream::TuneAllocatorForBatches();
-  CLI::App app{"pinstream — micro-batch stream processing into versioned delta tables, on one machine"};
+  CLI::App app{
+      "pinstream — micro-batch stream processing into versioned delta tables, on one machine"};
   app.set_version_flag("--version", std::string("pinstream ") + PINSTREAM_VERSION);
   app.require_subcommand(1);
   int exit_code = kExitOk;
@@ -33,5 +34,6 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitConfig;
   }
+  pinstream::DisarmExitWatchdog();  // the command has released everything (`run` armed it)
   return exit_code;
 }

@@ -65,6 +65,21 @@ class QueryHarness {
     std::lock_guard lock(out->mu);
     return out->rows;
   }
+  // Contents without order (after a keyed exchange the order within a batch depends on the shard
+  // count, see shard_executor.h).
+  std::vector<std::string> SortedRows() {
+    auto rows = Rows();
+    std::sort(rows.begin(), rows.end());
+    return rows;
+  }
+  // The dead-letter rows without their wall-clock `failed_at`, sorted.
+  std::vector<std::string> SortedDeadLetters() {
+    std::lock_guard lock(dlq->mu);
+    std::vector<std::string> d;
+    for (const std::string& r : dlq->rows) d.push_back(r.substr(0, r.find(",\"failed_at\"")));
+    std::sort(d.begin(), d.end());
+    return d;
+  }
 
   InMemoryCheckpointStore store;
   std::shared_ptr<FakeSource::Data> src;
@@ -234,11 +249,7 @@ TEST(StreamingQueryTest, DedupResultDoesNotDependOnShardCount) {
     auto q = h.Make(shards);
     ASSERT_TRUE(q->Start().ok());
     ASSERT_TRUE(q->Run().ok());
-    // Which rows survive must not depend on the shard count; their order within a batch after a
-    // keyed exchange may (see shard_executor.h), so compare contents.
-    auto rows = h.Rows();
-    std::sort(rows.begin(), rows.end());
-    results.push_back(rows);
+    results.push_back(h.SortedRows());  // which rows survive must not depend on the shard count
   }
   EXPECT_EQ(results[0].size(), 13u);
   EXPECT_EQ(results[0], results[1]);
@@ -263,15 +274,8 @@ TEST(StreamingQueryTest, OperatorsAfterDedupSeeTheSameRowsAndRejectTheSameWhatev
     auto q = h.Make(shards);
     ASSERT_TRUE(q->Start().ok());
     ASSERT_TRUE(q->Run().ok());
-    auto rows = h.Rows();
-    std::sort(rows.begin(), rows.end());
-    kept.push_back(rows);
-    std::lock_guard lock(h.dlq->mu);
-    std::vector<std::string> d;
-    for (std::string r : h.dlq->rows)
-      d.push_back(r.substr(0, r.find(",\"failed_at\"")));  // minus the wall clock
-    std::sort(d.begin(), d.end());
-    dead.push_back(d);
+    kept.push_back(h.SortedRows());
+    dead.push_back(h.SortedDeadLetters());
   }
   EXPECT_EQ(kept[0].size(), 11u);  // 17 keys, 6 of them ("x0", "x3", ...) not integers
   EXPECT_EQ(dead[0].size(), 6u);

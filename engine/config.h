@@ -2,7 +2,8 @@
 //
 //   data_dir: /var/lib/pinstream          # RocksDB store, one per daemon
 //   log: {level: info}
-//   storage: {block_cache: 64MiB, compression: lz4, checkpoint_retention: 100}
+//   storage: {block_cache: 64MiB, write_buffer: 64MiB, compression: lz4,
+//             source_log_compression: none, checkpoint_retention: 100}
 //   http: {listen: 127.0.0.1:8082, topics: [...], streams: [...], ...}   (connectors/http)
 //   sources:   {name: {kind: file|http|kafka, ...}}                      (connector registry)
 //   queries:   [{name, sources, trigger, max_records_per_trigger, shards,
@@ -32,6 +33,7 @@ struct StorageConfig {
   std::int64_t block_cache_bytes = 64LL << 20;
   std::int64_t write_buffer_bytes = 64LL << 20;
   std::string compression = "lz4";  // none, lz4, zstd, snappy (RocksDB block compression)
+  std::string source_log_compression = "none";  // same choices, for the HTTP source log
   int checkpoint_retention = 100;   // offsets/commits entries kept per query
 };
 

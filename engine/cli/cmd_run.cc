@@ -51,6 +51,7 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   so.block_cache_bytes = cfg->storage.block_cache_bytes;
   so.write_buffer_bytes = cfg->storage.write_buffer_bytes;
   so.compression = cfg->storage.compression;
+  so.source_log_compression = cfg->storage.source_log_compression;
   so.checkpoint_retention = cfg->storage.checkpoint_retention;
   auto store = state::Store::Open(so);
   if (!store.ok()) {

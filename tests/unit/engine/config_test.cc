@@ -98,6 +98,18 @@ TEST_F(ConfigTest, ReportsUnknownSourceAndBadValues) {
   EXPECT_NE(e.find("test.yaml:10:"), std::string::npos) << e;
 }
 
+TEST_F(ConfigTest, StorageCodecsDefaultAndBadOnesNameTheirLine) {
+  DaemonConfig c = Load(kGood);
+  EXPECT_EQ(c.storage.compression, "lz4");
+  EXPECT_EQ(c.storage.source_log_compression, "none");
+  c = Load(std::string(kGood) + "storage: {compression: zstd, source_log_compression: lz4}\n");
+  EXPECT_EQ(c.storage.compression, "zstd");
+  EXPECT_EQ(c.storage.source_log_compression, "lz4");
+  std::string e = Error(std::string(kGood) + "storage:\n  source_log_compression: gzip\n");
+  EXPECT_NE(e.find("test.yaml:15:"), std::string::npos) << e;
+  EXPECT_NE(e.find("gzip"), std::string::npos) << e;
+}
+
 TEST_F(ConfigTest, YamlSyntaxErrorsCarryLineAndColumn) {
   std::string e = Error("data_dir: [unclosed\nqueries: []\n");
   EXPECT_NE(e.find("test.yaml:"), std::string::npos) << e;

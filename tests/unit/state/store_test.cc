@@ -1,6 +1,9 @@
 #include "state/store.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/env.h>
+#include <rocksdb/utilities/options_util.h>
 
 #include "state/delta_table.h"
 #include "tests/testing/test_util.h"
@@ -58,6 +61,51 @@ TEST(StoreTest, ReaderOnAnEmptyDirSaysThereIsNoData) {
   auto r = Store::OpenReader(dir.path());
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("no pinstream data"), std::string::npos);
+}
+
+// What RocksDB was configured with, read back from the OPTIONS file it writes on open.
+std::vector<rocksdb::CompressionType> SourceLogCompressionPerLevel(const std::string& data_dir,
+                                                                   rocksdb::CompressionType* cf) {
+  rocksdb::ConfigOptions co;
+  co.env = rocksdb::Env::Default();
+  rocksdb::DBOptions db;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  rocksdb::Status st = rocksdb::LoadLatestOptions(co, data_dir, &db, &cfs);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  for (const auto& d : cfs) {
+    if (d.name != "source_log") continue;
+    *cf = d.options.compression;
+    return d.options.compression_per_level;
+  }
+  ADD_FAILURE() << "no source_log column family in " << data_dir;
+  return {};
+}
+
+TEST(StoreTest, SourceLogIsUncompressedByDefaultAndTakesItsOwnCodec) {
+  rocksdb::CompressionType cf;
+  {
+    TempDir dir;
+    StoreOptions o;
+    o.data_dir = dir.path();
+    ASSERT_TRUE(Store::Open(o).ok());
+    auto levels = SourceLogCompressionPerLevel(dir.path(), &cf);
+    EXPECT_EQ(cf, rocksdb::kNoCompression);
+    for (auto c : levels) EXPECT_EQ(c, rocksdb::kNoCompression);
+  }
+  {
+    TempDir dir;
+    StoreOptions o;
+    o.data_dir = dir.path();
+    o.compression = "none";  // the store's other families do not decide the log's codec
+    o.source_log_compression = "zstd";
+    ASSERT_TRUE(Store::Open(o).ok());
+    auto levels = SourceLogCompressionPerLevel(dir.path(), &cf);
+    EXPECT_EQ(cf, rocksdb::kZSTD);
+    ASSERT_EQ(levels.size(), 7u);
+    EXPECT_EQ(levels[0], rocksdb::kNoCompression);  // young levels: read back soon, not compressed
+    EXPECT_EQ(levels[1], rocksdb::kNoCompression);
+    for (std::size_t l = 2; l < levels.size(); ++l) EXPECT_EQ(levels[l], rocksdb::kZSTD) << l;
+  }
 }
 
 class CheckpointStoreTest : public ::testing::Test {

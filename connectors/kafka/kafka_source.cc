@@ -787,7 +787,10 @@ class KafkaSource : public Source {
         spdlog::warn("source '{}': recording group progress of revoked partitions: {}", name_,
                      st.ToString());
       }
-      rd_kafka_resp_err_t err = rd_kafka_commit(rk, tpl.get(), /*async=*/0);
+      // Asynchronous: the next owner starts from the later of this commit and the progress
+      // record flushed above, and a synchronous commit racing a rebalance can wait for
+      // socket.timeout.ms (60 s) — inside the callback that leaving the group waits for.
+      rd_kafka_resp_err_t err = rd_kafka_commit(rk, tpl.get(), /*async=*/1);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         spdlog::debug("source '{}': committing revoked partitions' offsets: {}", name_,
                       rd_kafka_err2str(err));
@@ -795,6 +798,7 @@ class KafkaSource : public Source {
     }
     rd_kafka_assign(rk, nullptr);
     spdlog::info("source '{}': group '{}' revoked {}", name_, c_.group_id, fmt::join(names, ", "));
+    cv_.notify_all();  // Shutdown waits for the revocation
   }
 
   void Shutdown() {
@@ -808,6 +812,22 @@ class KafkaSource : public Source {
       // Logged before and after: librdkafka's leave can block when it races a rebalance (the
       // daemon's exit watchdog bounds that).
       spdlog::info("source '{}': leaving consumer group '{}'", name_, c_.group_id);
+      // Unsubscribe first and let the poller serve the revocation, then close a member that holds
+      // nothing: closing while an assignment or revocation is still pending is where librdkafka's
+      // close can hang (confluentinc/librdkafka#4527, #4884).
+      rd_kafka_resp_err_t err = rd_kafka_unsubscribe(group_.get());
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        spdlog::warn("source '{}': unsubscribing from group '{}': {}", name_, c_.group_id,
+                     rd_kafka_err2str(err));
+      } else {
+        std::unique_lock lock(mu_);
+        if (!cv_.wait_for(lock, std::chrono::milliseconds(c_.request_timeout_ms),
+                          [&] { return assigned_.empty(); })) {
+          spdlog::warn("source '{}': group '{}' did not revoke {} partition(s) within {} ms; "
+                       "closing anyway",
+                       name_, c_.group_id, assigned_.size(), c_.request_timeout_ms);
+        }
+      }
       polling_ = false;
       if (poller_.joinable()) poller_.join();
       rd_kafka_consumer_close(group_.get());

@@ -1,6 +1,8 @@
 #include "bench/bench_util.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -30,10 +32,14 @@ PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
   }
   PinQueryRun run;
   double cpu0 = ProcessCpuSeconds();
+  std::int64_t written0 = ProcessBytesWritten();
   auto t0 = std::chrono::steady_clock::now();
   run.exit_code = d.Run();
   run.seconds = Seconds(t0);
+  run.bytes_written = ProcessBytesWritten() - written0;
   std::printf("cores busy during the run: %.2f\n", (ProcessCpuSeconds() - cpu0) / run.seconds);
+  std::printf("bytes written to files during the run: %.1f MB\n",
+              static_cast<double>(run.bytes_written) / 1e6);
   for (const auto& p : d.RecentProgress("pin")) {
     auto j = nlohmann::json::parse(p);
     if (j["numInputRows"].get<std::int64_t>() > 0) ++run.batches;
@@ -112,6 +118,46 @@ double ProcessCpuSeconds() {
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+std::int64_t ProcessBytesWritten() {
+  std::ifstream in("/proc/self/io");
+  std::string key;
+  std::int64_t v = 0;
+  while (in >> key >> v) {
+    if (key == "wchar:") return v;
+  }
+  return -1;
+}
+
+PageCacheWriteRates MeasurePageCacheWrites(const std::string& dir, std::size_t bytes) {
+  const std::size_t chunk = std::size_t{1} << 20;
+  std::string buf(chunk, 'x');
+  std::string path = dir + "/page_cache_probe.dat";
+  PageCacheWriteRates r;
+  auto pass = [&](int flags, std::size_t measure_from) {
+    int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | flags, 0644);
+    if (fd < 0) {
+      std::fprintf(stderr, "cannot create %s\n", path.c_str());
+      std::exit(1);
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t w = 0; w < bytes; w += chunk) {
+      if (w == measure_from) t0 = std::chrono::steady_clock::now();
+      if (::write(fd, buf.data(), chunk) != static_cast<ssize_t>(chunk)) {
+        std::fprintf(stderr, "writing %s failed\n", path.c_str());
+        std::exit(1);
+      }
+    }
+    double secs = Seconds(t0);
+    ::close(fd);
+    return static_cast<double>(bytes - measure_from) / secs / 1e9;
+  };
+  std::size_t half = bytes / 2 / chunk * chunk;
+  r.fresh_gbps = pass(O_TRUNC, half);
+  r.overwrite_gbps = pass(0, 0);
+  ::unlink(path.c_str());
+  return r;
 }
 
 double Seconds(std::chrono::steady_clock::time_point since) {

@@ -35,7 +35,8 @@ std::string PinQueryYaml(const std::string& source);
 struct PinQueryRun {
   int exit_code = 0;
   double seconds = 0;
-  std::int64_t batches = 0;  // batches that read records
+  std::int64_t batches = 0;        // batches that read records
+  std::int64_t bytes_written = 0;  // by the process during the run (/proc/self/io wchar)
 };
 PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
                         connectors::ConnectorEnv& env);
@@ -43,6 +44,19 @@ PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
 double Seconds(std::chrono::steady_clock::time_point since);
 // CPU time (user + system) of the whole process so far, all threads.
 double ProcessCpuSeconds();
+
+// Bytes the process has written to files so far (/proc/self/io wchar; -1 if unavailable).
+std::int64_t ProcessBytesWritten();
+
+// Buffered writes of 1 MiB into a new file of `bytes` under `dir`, in GB/s: `fresh` over the
+// second half of the file (page-cache pages the kernel has to allocate, which on a VM whose host
+// reclaims freed guest memory costs a host fault per page), `overwrite` rewriting the same file
+// (pages already cached). The file is removed.
+struct PageCacheWriteRates {
+  double fresh_gbps = 0;
+  double overwrite_gbps = 0;
+};
+PageCacheWriteRates MeasurePageCacheWrites(const std::string& dir, std::size_t bytes);
 
 // Prints "RESULT <name> <value> <unit>" (machine-readable) plus a human line.
 void Report(const std::string& name, double value, const std::string& unit);

@@ -267,13 +267,14 @@ DaemonConfig ParseRoot(const ConfigNode& root, const std::string& path, const st
   }
   if (auto s = root.Find("storage")) {
     s->ExpectKeys({"block_cache", "write_buffer", "compression", "source_log_compression",
-                   "checkpoint_retention"});
+                   "checkpoint_retention", "ingest_min_bytes"});
     cfg.storage.block_cache_bytes = s->GetByteSize("block_cache", cfg.storage.block_cache_bytes);
     cfg.storage.write_buffer_bytes = s->GetByteSize("write_buffer", cfg.storage.write_buffer_bytes);
     cfg.storage.compression = s->GetEnum("compression", {"none", "lz4", "zstd", "snappy"}, "lz4");
     cfg.storage.source_log_compression =
         s->GetEnum("source_log_compression", {"none", "lz4", "zstd", "snappy"}, "none");
     cfg.storage.checkpoint_retention = static_cast<int>(s->GetInt("checkpoint_retention", 100));
+    cfg.storage.ingest_min_bytes = s->GetByteSize("ingest_min_bytes", cfg.storage.ingest_min_bytes);
     if (cfg.storage.checkpoint_retention < 2) {
       s->Get("checkpoint_retention").Fail("checkpoint_retention must be at least 2");
     }

@@ -494,10 +494,29 @@ Status DeltaTable::StageEncoded(CommitTxn& txn_base, std::span<const RecordBatch
     PutBigEndian32(&id, id_);
     txn->Put(KeySpace::kMeta, "catalog/table/" + name_, id);
   }
-  for (std::size_t i = 0; i < chunks.size(); ++i) {
-    std::string k = TableVersionKey(id_, 'C', version);
-    PutBigEndian32(&k, static_cast<std::uint32_t>(i));
-    txn->Put(KeySpace::kTables, k, chunks[i]);
+  std::size_t chunk_bytes = 0;
+  for (const auto& c : chunks) chunk_bytes += c.size();
+  if (chunk_bytes >= static_cast<std::size_t>(store_->options().ingest_min_bytes)) {
+    // Large versions: the chunks go into the store as an SST file of their own, ahead of the
+    // transaction that commits the version (CommitInfo below). Until then, and for ever if the
+    // transaction never commits, no reader finds them: scans stop at the snapshot's version and
+    // read only the `chunks` a committed version declares, so a retry that writes this version
+    // again with fewer chunks hides the rest.
+    std::vector<std::pair<std::string, std::string_view>> entries;
+    entries.reserve(chunks.size());
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      std::string k = TableVersionKey(id_, 'C', version);
+      PutBigEndian32(&k, static_cast<std::uint32_t>(i));
+      entries.emplace_back(std::move(k), chunks[i]);
+    }
+    PS_RETURN_IF_ERROR(store_->IngestSorted(KeySpace::kTables, entries)
+                           .WithContext(fmt::format("table '{}' version {}", name_, version)));
+  } else {
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      std::string k = TableVersionKey(id_, 'C', version);
+      PutBigEndian32(&k, static_cast<std::uint32_t>(i));
+      txn->Put(KeySpace::kTables, k, chunks[i]);
+    }
   }
   CommitInfo info;
   info.version = version;
@@ -649,8 +668,15 @@ Result<bool> TableScanCursor::NextChunk() {
     auto v = static_cast<std::int64_t>(GetBigEndian64(k.data() + 5));
     if (v > snap_->version_) break;
     while (vi_ < versions.size() && versions[vi_].version < v) ++vi_;
-    if (keep_version_ && vi_ < versions.size() && versions[vi_].version == v && !keep_version_(versions[vi_])) {
-      // Skip the whole version: seek past its chunks instead of stepping through them.
+    if (vi_ >= versions.size() || versions[vi_].version != v) {
+      // Chunks of no committed version (left by a write that never committed): skip them.
+      it_->Seek(TableVersionKey(snap_->table_id_, 'C', v + 1));
+      continue;
+    }
+    if ((keep_version_ && !keep_version_(versions[vi_])) ||
+        static_cast<std::int64_t>(GetBigEndian32(k.data() + 13)) >= versions[vi_].chunks) {
+      // Skip the rest of the version: not wanted, or chunks past the ones it committed (left by
+      // an earlier attempt at this version that wrote more of them and did not commit).
       it_->Seek(TableVersionKey(snap_->table_id_, 'C', v + 1));
       continue;
     }

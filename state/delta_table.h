@@ -168,6 +168,8 @@ class DeltaTable {
 
   // Stages a new version holding `batches` (in order) into `txn` (a state::StoreTxn). Visible
   // after commit. Small batches are combined into chunks of up to options.rows_per_chunk rows.
+  // Chunks of StoreOptions::ingest_min_bytes or more in total are not staged but ingested into
+  // the store at once (Store::IngestSorted); they stay invisible unless `txn` commits.
   [[nodiscard]] Status StageWrite(CommitTxn& txn, std::span<const RecordBatch> batches, const WriteOptions& options);
   // The same in two steps: Encode (any thread, no table state) and StageEncoded (as StageWrite;
   // `batches` must be the ones encoded — their columns decide the schema).

@@ -15,6 +15,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
@@ -28,6 +29,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Under the data dir: SST files being built for Store::IngestSorted.
+constexpr const char* kIngestDir = "ingest";
 const char* const kCfNames[] = {"checkpoint", "tables", "state", "source_log", "default"};
 constexpr int kNumCf = 5;
 
@@ -228,6 +231,8 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (!st.ok()) return Map(st, fmt::format("opening store '{}'", options.data_dir));
   s->impl_->db.reset(raw);
   for (int i = 0; i < kNumCf; ++i) s->impl_->cf[i] = handles[static_cast<std::size_t>(i)];
+  // Files being built for IngestSorted when a previous run stopped: never ingested, not needed.
+  fs::remove_all(fs::path(options.data_dir) / kIngestDir, ec);
 
   std::string version;
   Status vs = s->Get(KeySpace::kMeta, "format_version", &version);
@@ -417,6 +422,38 @@ Result<std::uint32_t> Store::AllocateId(std::string_view kind) {
   PutBigEndian32(&nv, next + 1);
   PS_RETURN_IF_ERROR(PutSync(KeySpace::kMeta, key, nv));
   return next;
+}
+
+Status Store::IngestSorted(KeySpace space,
+                           std::span<const std::pair<std::string, std::string_view>> entries) {
+  if (read_only_) return FailedPrecondition("the store is open read-only");
+  if (entries.empty()) return Status::Ok();
+  fs::path dir = fs::path(options_.data_dir) / kIngestDir;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return IOError(fmt::format("cannot create '{}': {}", dir.string(), ec.message()));
+  std::string path =
+      (dir / fmt::format("{}.sst", ingest_seq_.fetch_add(1, std::memory_order_relaxed))).string();
+  rocksdb::ColumnFamilyHandle* cf = impl_->handle(space);
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), impl_->db->GetOptions(cf), cf);
+  rocksdb::Status st = writer.Open(path);
+  for (std::size_t i = 0; st.ok() && i < entries.size(); ++i) {
+    const auto& [k, v] = entries[i];
+    st = writer.Put(rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
+  }
+  if (st.ok()) st = writer.Finish();  // synced
+  if (st.ok()) {
+    rocksdb::IngestExternalFileOptions io;
+    io.move_files = true;  // hard-linked into the store, not copied
+    st = impl_->db->IngestExternalFile(cf, {path}, io);
+  }
+  fs::remove(path, ec);  // moved, or not needed after a failure
+  if (!st.ok()) {
+    Status mapped = Map(st, fmt::format("ingesting {} values into {}", entries.size(), kCfNames[static_cast<int>(space)]));
+    spdlog::error("store ingest failed: {}", mapped.ToString());
+    return mapped;
+  }
+  return Status::Ok();
 }
 
 std::uint64_t Store::ApproximateSize(KeySpace space) const {

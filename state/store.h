@@ -23,6 +23,7 @@
 // RocksDB headers are included only by .cc files in state/.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -30,8 +31,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/checkpoint.h"
@@ -50,6 +53,9 @@ struct StoreOptions {
   // CPU). With a codec, the young levels stay uncompressed and the older ones are compressed.
   std::string source_log_compression = "none";
   int checkpoint_retention = 100;
+  // A delta-table version whose chunks reach this many bytes is written as an SST file of its
+  // own and ingested (each byte written once) instead of going through the WAL and a flush.
+  std::int64_t ingest_min_bytes = 4LL << 20;
 };
 
 class DeltaTable;
@@ -148,6 +154,13 @@ class Store {
   // Catalog ids (tables, source-log streams): allocated once, never reused.
   Result<std::uint32_t> AllocateId(std::string_view kind);
 
+  // Writes `entries` (keys strictly ascending) as one SST file under <data_dir>/ingest and
+  // ingests it into `space`, durably, outside any transaction and without the WAL: each byte is
+  // written once instead of to the WAL and again by the memtable flush. For large values that a
+  // later transaction makes visible (delta-table chunks); until then readers must not find them.
+  [[nodiscard]] Status IngestSorted(
+      KeySpace space, std::span<const std::pair<std::string, std::string_view>> entries);
+
   // Property/metric access for /metrics and benchmarks.
   std::uint64_t ApproximateSize(KeySpace space) const;
 
@@ -168,6 +181,7 @@ class Store {
   friend class StoreSnapshot;
   StoreOptions options_;
   bool read_only_ = false;
+  std::atomic<std::uint64_t> ingest_seq_{0};
   std::unique_ptr<Impl> impl_;
   std::mutex table_commit_mu_;
   mutable std::mutex tables_mu_;

@@ -98,11 +98,14 @@ TEST_F(ConfigTest, ReportsUnknownSourceAndBadValues) {
   EXPECT_NE(e.find("test.yaml:10:"), std::string::npos) << e;
 }
 
-TEST_F(ConfigTest, StorageCodecsDefaultAndBadOnesNameTheirLine) {
+TEST_F(ConfigTest, StorageSettingsDefaultAndBadOnesNameTheirLine) {
   DaemonConfig c = Load(kGood);
   EXPECT_EQ(c.storage.compression, "lz4");
   EXPECT_EQ(c.storage.source_log_compression, "none");
-  c = Load(std::string(kGood) + "storage: {compression: zstd, source_log_compression: lz4}\n");
+  EXPECT_EQ(c.storage.ingest_min_bytes, 4 << 20);
+  c = Load(std::string(kGood) +
+           "storage: {compression: zstd, source_log_compression: lz4, ingest_min_bytes: 1MiB}\n");
+  EXPECT_EQ(c.storage.ingest_min_bytes, 1 << 20);
   EXPECT_EQ(c.storage.compression, "zstd");
   EXPECT_EQ(c.storage.source_log_compression, "lz4");
   std::string e = Error(std::string(kGood) + "storage:\n  source_log_compression: gzip\n");

@@ -23,12 +23,16 @@ std::vector<std::int64_t> Ids(const TableSnapshot& s) {
   return out;
 }
 
-class DeltaTableTest : public ::testing::Test {
+// Every test runs twice: versions written through the WAL in the commit transaction, and
+// versions whose chunks are ingested as SST files of their own ahead of it (large writes).
+class DeltaTableTest : public ::testing::TestWithParam<bool> {
  protected:
-  void SetUp() override {
+  void SetUp() override { store_ = std::move(Store::Open(Options())).value(); }
+  StoreOptions Options() const {
     StoreOptions o;
     o.data_dir = dir_.path() + "/data";
-    store_ = std::move(Store::Open(o)).value();
+    if (GetParam()) o.ingest_min_bytes = 1;
+    return o;
   }
   Status Write(DeltaTable* t, const RecordBatch& rows, WriteOptions opt = {}) {
     auto txn = store_->BeginTxn();
@@ -40,7 +44,7 @@ class DeltaTableTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(DeltaTableTest, EachWriteIsAVersionAndTimeTravelSeesExactlyItsRows) {
+TEST_P(DeltaTableTest, EachWriteIsAVersionAndTimeTravelSeesExactlyItsRows) {
   DeltaTable* t = *store_->Table("t", true);
   ASSERT_TRUE(Write(t, Rows(0, 3)).ok());
   ASSERT_TRUE(Write(t, Rows(3, 5)).ok());
@@ -57,7 +61,7 @@ TEST_F(DeltaTableTest, EachWriteIsAVersionAndTimeTravelSeesExactlyItsRows) {
   EXPECT_EQ(missing.status().code(), StatusCode::kOutOfRange);
 }
 
-TEST_F(DeltaTableTest, SnapshotIsStableWhileTheWriterGoesOn) {
+TEST_P(DeltaTableTest, SnapshotIsStableWhileTheWriterGoesOn) {
   DeltaTable* t = *store_->Table("t", true);
   ASSERT_TRUE(Write(t, Rows(0, 3)).ok());
   auto snap = std::move(t->Snapshot()).value();
@@ -66,7 +70,7 @@ TEST_F(DeltaTableTest, SnapshotIsStableWhileTheWriterGoesOn) {
   EXPECT_EQ(Ids(**t->Snapshot()).size(), 6u);
 }
 
-TEST_F(DeltaTableTest, TypeIncompatibleWriteIsRefusedNamingColumnAndTypes) {
+TEST_P(DeltaTableTest, TypeIncompatibleWriteIsRefusedNamingColumnAndTypes) {
   DeltaTable* t = *store_->Table("t", true);
   ASSERT_TRUE(Write(t, Rows(0, 2)).ok());
   RecordBatch bad;
@@ -82,7 +86,7 @@ TEST_F(DeltaTableTest, TypeIncompatibleWriteIsRefusedNamingColumnAndTypes) {
   EXPECT_EQ(t->latest_version(), 0);
 }
 
-TEST_F(DeltaTableTest, AddingANullableColumnEvolvesTheSchemaAndOldRowsReadNull) {
+TEST_P(DeltaTableTest, AddingANullableColumnEvolvesTheSchemaAndOldRowsReadNull) {
   DeltaTable* t = *store_->Table("t", true);
   ASSERT_TRUE(Write(t, Rows(0, 2)).ok());
   RecordBatch more = Rows(2, 3);
@@ -100,7 +104,7 @@ TEST_F(DeltaTableTest, AddingANullableColumnEvolvesTheSchemaAndOldRowsReadNull) 
   EXPECT_EQ((*t->Snapshot(0))->schema().size(), 2u);
 }
 
-TEST_F(DeltaTableTest, SecondCommitOfSameBatchIsRejected) {
+TEST_P(DeltaTableTest, SecondCommitOfSameBatchIsRejected) {
   DeltaTable* t = *store_->Table("t", true);
   WriteOptions opt;
   opt.app_id = "query-1";
@@ -117,7 +121,7 @@ TEST_F(DeltaTableTest, SecondCommitOfSameBatchIsRejected) {
   EXPECT_EQ(t->num_rows(), 2);
 }
 
-TEST_F(DeltaTableTest, OverwriteVersionHidesEarlierRowsButTimeTravelKeepsThem) {
+TEST_P(DeltaTableTest, OverwriteVersionHidesEarlierRowsButTimeTravelKeepsThem) {
   DeltaTable* t = *store_->Table("r", true);
   ASSERT_TRUE(Write(t, Rows(0, 3)).ok());
   WriteOptions ow;
@@ -129,16 +133,14 @@ TEST_F(DeltaTableTest, OverwriteVersionHidesEarlierRowsButTimeTravelKeepsThem) {
   EXPECT_EQ(t->num_rows(), 2);
 }
 
-TEST_F(DeltaTableTest, HeadIsRebuiltFromStorageOnReopen) {
+TEST_P(DeltaTableTest, HeadIsRebuiltFromStorageOnReopen) {
   {
     DeltaTable* t = *store_->Table("t", true);
     ASSERT_TRUE(Write(t, Rows(0, 4)).ok());
     ASSERT_TRUE(Write(t, Rows(4, 6)).ok());
   }
   store_.reset();
-  StoreOptions o;
-  o.data_dir = dir_.path() + "/data";
-  store_ = std::move(Store::Open(o)).value();
+  store_ = std::move(Store::Open(Options())).value();
   auto t = store_->Table("t", false);
   ASSERT_TRUE(t.ok());
   EXPECT_EQ((*t)->latest_version(), 1);
@@ -151,7 +153,7 @@ TEST_F(DeltaTableTest, HeadIsRebuiltFromStorageOnReopen) {
   EXPECT_EQ(store_->Table("nope", false).status().code(), StatusCode::kNotFound);
 }
 
-TEST_F(DeltaTableTest, FailedCommitLeavesNoVersion) {
+TEST_P(DeltaTableTest, FailedCommitLeavesNoVersion) {
   DeltaTable* t = *store_->Table("t", true);
   {
     auto txn = store_->BeginTxn();
@@ -162,6 +164,54 @@ TEST_F(DeltaTableTest, FailedCommitLeavesNoVersion) {
   ASSERT_TRUE(Write(t, Rows(0, 1)).ok());
   EXPECT_EQ(t->latest_version(), 0);
 }
+
+TEST_P(DeltaTableTest, ChunksOfAnAttemptThatNeverCommittedStayHidden) {
+  {
+    DeltaTable* t = *store_->Table("t", true);
+    ASSERT_TRUE(Write(t, Rows(0, 1)).ok());  // version 0
+    auto txn = store_->BeginTxn();
+    WriteOptions three;
+    three.rows_per_chunk = 1;  // version 1 as three chunks (ingested ahead of the commit)
+    ASSERT_TRUE(t->StageWrite(*txn, Rows(100, 103), three).ok());
+    // the process dies before the commit: the transaction is never written
+  }
+  store_.reset();
+  store_ = std::move(Store::Open(Options())).value();
+  DeltaTable* t = *store_->Table("t", false);
+  EXPECT_EQ(t->latest_version(), 0);
+  EXPECT_EQ(Ids(**t->Snapshot()), (std::vector<std::int64_t>{0}));
+  // The retry writes version 1 again, now as one chunk: only its row is added.
+  ASSERT_TRUE(Write(t, Rows(1, 2)).ok());
+  EXPECT_EQ(Ids(**t->Snapshot()), (std::vector<std::int64_t>{0, 1}));
+  WriteOptions two;
+  two.rows_per_chunk = 1;
+  ASSERT_TRUE(Write(t, Rows(2, 4), two).ok());
+  EXPECT_EQ(Ids(**t->Snapshot()), (std::vector<std::int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(Ids(**t->Snapshot(1)), (std::vector<std::int64_t>{0, 1}));
+  EXPECT_EQ(t->num_rows(), 4);
+}
+
+TEST_P(DeltaTableTest, AReaderInstanceSeesIngestedVersionsOnceCommitted) {
+  DeltaTable* t = *store_->Table("t", true);
+  ASSERT_TRUE(Write(t, Rows(0, 2)).ok());
+  auto r = Store::OpenReader(dir_.path() + "/data");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto rt = (*r)->Table("t", false);
+  ASSERT_TRUE(rt.ok());
+  EXPECT_EQ(Ids(**(*rt)->Snapshot()), (std::vector<std::int64_t>{0, 1}));
+  {
+    auto txn = store_->BeginTxn();
+    ASSERT_TRUE(t->StageWrite(*txn, Rows(50, 52), {}).ok());  // staged, not committed
+  }
+  ASSERT_TRUE(Write(t, Rows(2, 4)).ok());
+  ASSERT_TRUE((*r)->CatchUp().ok());
+  EXPECT_EQ(Ids(**(*rt)->Snapshot()), (std::vector<std::int64_t>{0, 1, 2, 3}));
+}
+
+INSTANTIATE_TEST_SUITE_P(WalAndIngest, DeltaTableTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? std::string("IngestedChunks") : std::string("WalChunks");
+                         });
 
 }  // namespace
 }  // namespace pinstream::state

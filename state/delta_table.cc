@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "engine/bytes.h"
 #include "engine/time_util.h"
@@ -257,7 +258,27 @@ Result<std::unique_ptr<DeltaTable>> DeltaTable::Load(Store* store, const std::st
   std::unique_ptr<DeltaTable> t(new DeltaTable(store, name, id));
   t->created_ = true;
   PS_RETURN_IF_ERROR(t->LoadHead());
+  if (!store->read_only()) PS_RETURN_IF_ERROR(t->DropUncommittedChunks());
   return t;
+}
+
+Status DeltaTable::DropUncommittedChunks() {
+  // Chunks past the latest committed version were ingested for a version whose commit never
+  // happened (the process stopped in between). Readers never see them; delete them so they do
+  // not take space for ever (a retry of that version writes its chunks again).
+  auto txn = store_->BeginTxn();
+  std::int64_t dropped = 0;
+  auto it = store_->NewIterator(KeySpace::kTables, TableKey(id_, 'C'));
+  for (it->Seek(TableVersionKey(id_, 'C', static_cast<std::int64_t>(versions_.size()))); it->Valid();
+       it->Next()) {
+    txn->Delete(KeySpace::kTables, it->key());
+    ++dropped;
+  }
+  PS_RETURN_IF_ERROR(it->status());
+  if (dropped == 0) return Status::Ok();
+  spdlog::info("table '{}': dropping {} chunk(s) of a version that was never committed", name_,
+               dropped);
+  return store_->Commit(std::move(txn), /*sync=*/false);
 }
 
 std::unique_ptr<DeltaTable> DeltaTable::CreateNew(Store* store, const std::string& name,

@@ -194,6 +194,9 @@ class DeltaTable {
   DeltaTable(Store* store, std::string name, std::uint32_t id) : store_(store), name_(std::move(name)), id_(id) {}
   Status LoadHead();
   std::string Prefix(char kind) const;
+  // Deletes chunks of versions after the latest committed one (left by an ingestion whose
+  // commit never happened). Primary store only; called on Load.
+  Status DropUncommittedChunks();
 
   struct VersionHead {
     std::int64_t base = 0;  // first version whose rows are visible at this version

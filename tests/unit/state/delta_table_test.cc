@@ -180,6 +180,12 @@ TEST_P(DeltaTableTest, ChunksOfAnAttemptThatNeverCommittedStayHidden) {
   DeltaTable* t = *store_->Table("t", false);
   EXPECT_EQ(t->latest_version(), 0);
   EXPECT_EQ(Ids(**t->Snapshot()), (std::vector<std::int64_t>{0}));
+  // Loading the table dropped the stranded chunks: only version 0's chunk is stored.
+  std::size_t stored = 0;
+  for (auto it = store_->NewIterator(KeySpace::kTables, TableKey(t->id(), 'C')); it->Valid();
+       it->Next())
+    ++stored;
+  EXPECT_EQ(stored, 1u);
   // The retry writes version 1 again, now as one chunk: only its row is added.
   ASSERT_TRUE(Write(t, Rows(1, 2)).ok());
   EXPECT_EQ(Ids(**t->Snapshot()), (std::vector<std::int64_t>{0, 1}));

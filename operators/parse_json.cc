@@ -1,5 +1,7 @@
 #include "operators/parse_json.h"
 
+#include <immintrin.h>
+
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
@@ -16,10 +18,40 @@ namespace {
 
 namespace od = simdjson::ondemand;
 
+// A schema field name as it appears raw in a record (followed by its closing quote), for
+// comparing a key with one 32-byte load instead of a memcmp call per field.
+struct QuotedName {
+  alignas(32) char bytes[32] = {};
+  std::uint32_t mask = 0;  // the bytes that must match: the name and the quote after it
+  bool usable = false;     // false: too long, or holds characters JSON would escape
+
+  explicit QuotedName(std::string_view name) {
+    if (name.size() >= sizeof(bytes)) return;
+    for (char ch : name) {
+      if (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20) return;
+    }
+    std::memcpy(bytes, name.data(), name.size());
+    bytes[name.size()] = '"';
+    mask = name.size() + 1 == 32 ? ~0u : (1u << (name.size() + 1)) - 1;
+    usable = true;
+  }
+  // `raw`: a key's characters after its opening quote, inside simdjson's padded input (at least
+  // SIMDJSON_PADDING readable bytes follow the record, so 32 bytes can be read).
+  bool Matches(const char* raw) const {
+    __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(raw));
+    __m256i b = _mm256_load_si256(reinterpret_cast<const __m256i*>(bytes));
+    auto eq = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, b)));
+    return (eq & mask) == mask;
+  }
+};
+
 class ParseJson : public Operator {
  public:
   explicit ParseJson(ParseJsonConfig c) : c_(std::move(c)) {
-    for (std::size_t i = 0; i < c_.schema.size(); ++i) index_.emplace(c_.schema[i].name, i);
+    for (std::size_t i = 0; i < c_.schema.size(); ++i) {
+      index_.emplace(c_.schema[i].name, i);
+      quoted_.emplace_back(c_.schema[i].name);
+    }
     seen_.resize(c_.schema.size());
     bytes_per_row_.assign(c_.schema.size(), 0.0);
   }
@@ -105,7 +137,7 @@ class ParseJson : public Operator {
       }
       od::field& field = field_r.value_unsafe();
       std::size_t i;
-      if (expected < c_.schema.size() && field.key() == std::string_view(c_.schema[expected].name)) {
+      if (expected < c_.schema.size() && KeyIs(field, expected)) {
         i = expected;  // compared against the raw key: no copy, no hashing
       } else {
         std::string_view key;
@@ -126,6 +158,14 @@ class ParseJson : public Operator {
         return;
       }
     }
+  }
+
+  // Whether `field`'s raw key is schema field i's name (no unescaping: a key spelled with escapes
+  // takes the slower lookup by its unescaped text).
+  bool KeyIs(od::field& field, std::size_t i) const {
+    const QuotedName& q = quoted_[i];
+    if (q.usable) return q.Matches(field.key().raw());
+    return field.key() == std::string_view(c_.schema[i].name);
   }
 
   // The characters of string value `v` when it has no escape sequence (its raw token, which
@@ -268,6 +308,7 @@ class ParseJson : public Operator {
 
   ParseJsonConfig c_;
   std::unordered_map<std::string_view, std::size_t> index_;
+  std::vector<QuotedName> quoted_;  // per schema field
   std::vector<std::uint8_t> seen_;
   std::vector<double> bytes_per_row_;
   od::parser parser_;

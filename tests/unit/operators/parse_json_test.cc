@@ -64,6 +64,26 @@ TEST(ParseJsonTest, StringsWithAndWithoutEscapesAndSurroundingWhitespace) {
   EXPECT_NE(bad.reasons()[0].find("malformed JSON"), std::string::npos) << bad.reasons()[0];
 }
 
+// Keys are compared raw against the schema's names (one 32-byte compare, name + closing quote);
+// prefixes, extensions, escaped spellings, any order and names of 31 and 32 characters all
+// resolve to the right field or to none.
+TEST(ParseJsonTest, KeysMatchExactlyWhateverTheirOrderLengthOrSpelling) {
+  std::string n31(31, 'c'), n32(32, 'd');
+  std::string op = "kind: parse_json\nschema: {a: int64, ab: int64, " + n31 + ": int64, " + n32 +
+                   ": int64}\n";
+  auto run = RunOperator(
+      op, Raw({R"({"a": 1, "ab": 2, ")" + n31 + R"(": 3, ")" + n32 + R"(": 4})",
+               R"({")" + n32 + R"(": 40, ")" + n31 + R"(": 30, "ab": 20, "a": 10})",
+               R"({"abx": 5, "a": 6, ")" + n31 + R"(c": 7, ")" + n32.substr(1) + R"(": 8})",
+               R"({"\u0061": 9, "a\u0062": 11, "A": 12, "": 13})"}));
+  ASSERT_TRUE(run.status.ok()) << run.status.ToString();
+  ASSERT_TRUE(run.rejected.empty());
+  EXPECT_EQ(ColumnStrings(run.out, "a"), (std::vector<std::string>{"1", "10", "6", "9"}));
+  EXPECT_EQ(ColumnStrings(run.out, "ab"), (std::vector<std::string>{"2", "20", "null", "11"}));
+  EXPECT_EQ(ColumnStrings(run.out, n31), (std::vector<std::string>{"3", "30", "null", "null"}));
+  EXPECT_EQ(ColumnStrings(run.out, n32), (std::vector<std::string>{"4", "40", "null", "null"}));
+}
+
 TEST(ParseJsonTest, StringFieldsKeepTheJsonTextOfOtherValues) {
   auto run = RunOperator("kind: parse_json\nschema: {a: string, b: string, c: string}\n",
                          Raw({R"({"a": 5, "b": {"x": [1, 2]}, "c": true})"}));

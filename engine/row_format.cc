@@ -54,6 +54,15 @@ void AppendDouble(double d, std::string* out) {
 
 }  // namespace
 
+bool IsValidUtf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t n = Utf8SeqLen(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 void AppendJsonString(std::string_view s, std::string* out) {
   out->push_back('"');
   std::size_t i = 0;

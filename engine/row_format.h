@@ -15,6 +15,9 @@
 
 namespace pinstream {
 
+// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+
 void AppendJsonString(std::string_view s, std::string* out);
 void AppendJsonValue(const Column& col, std::size_t row, std::string* out);
 // {"col": value, ...} for one row.

@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "engine/bytes.h"
+#include "engine/row_format.h"
 #include "engine/time_util.h"
 #include "state/chunk_codec.h"
 #include "state/store.h"
@@ -69,6 +71,20 @@ Value JsonToValue(const json& j, TypeId t) {
     default:
       return Value();
   }
+}
+
+// The first 8 bytes of `s` as a big-endian number, zero-padded. Two of them order their strings
+// as a byte-wise compare does whenever they differ; only equal ones need the full compare.
+inline std::uint64_t Prefix8(std::string_view s) {
+  if (s.size() >= 8) {
+    std::uint64_t v;
+    std::memcpy(&v, s.data(), 8);
+    return __builtin_bswap64(v);
+  }
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(s[i])) << (56 - 8 * i);
+  return v;
 }
 
 // Per-column statistics of rows [0, n) (Delta's stats: min/max/null count).
@@ -135,14 +151,22 @@ std::vector<ColumnStats> ComputeStats(const RecordBatch& b) {
       }
       case TypeId::kString: {
         std::string_view lo, hi;
+        std::uint64_t plo = 0, phi = 0;  // Prefix8 of lo and hi: most rows are decided by them
         for (std::size_t i = 0; i < n; ++i) {
           if (col.IsNull(i)) {
             ++s.null_count;
             continue;
           }
           std::string_view v = col.Str(i);
-          if (!any || v < lo) lo = v;
-          if (!any || v > hi) hi = v;
+          std::uint64_t pv = Prefix8(v);
+          if (!any || pv < plo || (pv == plo && v < lo)) {
+            lo = v;
+            plo = pv;
+          }
+          if (!any || pv > phi || (pv == phi && v > hi)) {
+            hi = v;
+            phi = pv;
+          }
           any = true;
         }
         if (any) {
@@ -160,8 +184,12 @@ std::vector<ColumnStats> ComputeStats(const RecordBatch& b) {
           while (!mn.empty() && (static_cast<unsigned char>(mn.back()) & 0xC0) == 0x80)
             mn.pop_back();
           if (!mn.empty() && static_cast<unsigned char>(mn.back()) >= 0xC0) mn.pop_back();
-          s.min = Value::String(std::move(mn));
-          s.max = Value::String(std::move(mx));
+          if (IsValidUtf8(mn) && IsValidUtf8(mx)) {
+            s.min = Value::String(std::move(mn));
+            s.max = Value::String(std::move(mx));
+          } else {
+            s.bounds_unknown = true;
+          }
         }
         break;
       }
@@ -389,6 +417,12 @@ void MergeStats(std::vector<ColumnStats>* acc, std::vector<ColumnStats> more) {
       continue;
     }
     it->null_count += m.null_count;
+    if (it->bounds_unknown || m.bounds_unknown) {
+      it->bounds_unknown = true;
+      it->min = Value();
+      it->max = Value();
+      continue;
+    }
     if (!m.min.is_null() && (it->min.is_null() || m.min.Compare(it->min) < 0)) it->min = m.min;
     if (!m.max.is_null() && (it->max.is_null() || m.max.Compare(it->max) > 0)) it->max = m.max;
   }

@@ -47,7 +47,10 @@ class StoreSnapshot;
 struct ColumnStats {
   std::string name;
   std::int64_t null_count = 0;
-  Value min, max;  // null when not tracked (arrays, raw) or all values null
+  Value min, max;  // null when not tracked (arrays, raw), all values null, or bounds_unknown
+  // Some value's bound could not be kept (a string column holding bytes that are not UTF-8,
+  // which the commit log's JSON cannot carry): min and max stay null, i.e. "anything".
+  bool bounds_unknown = false;
 };
 
 struct CommitInfo {

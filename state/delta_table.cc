@@ -549,6 +549,11 @@ Status DeltaTable::StageEncoded(CommitTxn& txn_base, std::span<const RecordBatch
     PutBigEndian32(&id, id_);
     txn->Put(KeySpace::kMeta, "catalog/table/" + name_, id);
   }
+  auto chunk_key = [&](std::size_t i) {
+    std::string k = TableVersionKey(id_, 'C', version);
+    PutBigEndian32(&k, static_cast<std::uint32_t>(i));
+    return k;
+  };
   std::size_t chunk_bytes = 0;
   for (const auto& c : chunks) chunk_bytes += c.size();
   if (chunk_bytes >= static_cast<std::size_t>(store_->options().ingest_min_bytes)) {
@@ -559,19 +564,11 @@ Status DeltaTable::StageEncoded(CommitTxn& txn_base, std::span<const RecordBatch
     // again with fewer chunks hides the rest.
     std::vector<std::pair<std::string, std::string_view>> entries;
     entries.reserve(chunks.size());
-    for (std::size_t i = 0; i < chunks.size(); ++i) {
-      std::string k = TableVersionKey(id_, 'C', version);
-      PutBigEndian32(&k, static_cast<std::uint32_t>(i));
-      entries.emplace_back(std::move(k), chunks[i]);
-    }
+    for (std::size_t i = 0; i < chunks.size(); ++i) entries.emplace_back(chunk_key(i), chunks[i]);
     PS_RETURN_IF_ERROR(store_->IngestSorted(KeySpace::kTables, entries)
                            .WithContext(fmt::format("table '{}' version {}", name_, version)));
   } else {
-    for (std::size_t i = 0; i < chunks.size(); ++i) {
-      std::string k = TableVersionKey(id_, 'C', version);
-      PutBigEndian32(&k, static_cast<std::uint32_t>(i));
-      txn->Put(KeySpace::kTables, k, chunks[i]);
-    }
+    for (std::size_t i = 0; i < chunks.size(); ++i) txn->Put(KeySpace::kTables, chunk_key(i), chunks[i]);
   }
   CommitInfo info;
   info.version = version;

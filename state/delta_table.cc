@@ -512,6 +512,16 @@ Status DeltaTable::StageEncoded(CommitTxn& txn_base, std::span<const RecordBatch
       TypeId t = rows.column(c).type();
       int idx = schema.FieldIndex(col);
       if (idx < 0) {
+        if (!IsValidUtf8(col)) {
+          // The schema is stored as JSON: a name that is not UTF-8 (e.g. a Latin-1 CSV header)
+          // cannot be, and would otherwise end the process in the JSON encoder.
+          std::string shown;
+          AppendJsonString(col, &shown);
+          return InvalidArgument(fmt::format(
+              "table '{}': column name {} written by '{}' is not UTF-8 (invalid bytes shown as "
+              "U+FFFD); rename the column in the query or convert the input to UTF-8",
+              name_, shown, opt.writer));
+        }
         schema.AddField(Field{col, t, true});
         if (current_schema_ >= 0) added.push_back(col);
         changed = true;

@@ -231,6 +231,23 @@ TEST_P(DeltaTableTest, StringsThatAreNotUtf8AreStoredWithUnknownBounds) {
   EXPECT_TRUE(h2[0].stats[0].min.is_null());
 }
 
+TEST_P(DeltaTableTest, AColumnNameThatIsNotUtf8IsRefusedWithAClearError) {
+  DeltaTable* t = *store_->Table("latin1", true);
+  RecordBatch b;
+  b.row_ids() = {0};
+  Column c(TypeId::kInt64);
+  c.AppendInt(1);
+  b.AddColumn("caf\xe9", std::move(c));
+  WriteOptions opt;
+  opt.writer = "q";
+  Status st = Write(t, b, opt);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("column name \"caf\xef\xbf\xbd\" written by 'q' is not UTF-8"),
+            std::string::npos)
+      << st.message();
+  EXPECT_EQ(t->latest_version(), -1);
+}
+
 TEST_P(DeltaTableTest, ChunksOfAnAttemptThatNeverCommittedStayHidden) {
   {
     DeltaTable* t = *store_->Table("t", true);

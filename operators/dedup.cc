@@ -89,7 +89,7 @@ class Dedup : public Operator {
           key_hashes.empty() ? HashBytes(std::string_view(keys_).substr(begin)) : key_hashes[i];
     }
     index_.Reserve(n);  // no rebuild (slot moves) under the prefetches
-    constexpr std::size_t kAhead = 8;
+    constexpr std::size_t kAhead = 16;
     for (std::size_t i = 0; i < std::min(n, 2 * kAhead); ++i) index_.PrefetchSlot(hashes_[i]);
     kept->reserve(kept->size() + n);
     for (std::size_t i = 0; i < n; ++i) {

@@ -32,9 +32,20 @@ class KeyIndex {
   // of a key a few rows ahead, then (once that slot is likely cached) for its key bytes, so that
   // the memory latency of one lookup overlaps the work of the ones before it.
   void PrefetchSlot(std::uint64_t hash) const { __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]); }
+  // Looks at the first few slots of the probe sequence (a linear probe's neighbours share the
+  // slot's cache line or the next one) and fetches both ends of the key, which may straddle two
+  // cache lines.
   void PrefetchKey(std::uint64_t hash) const {
-    const Slot& s = slots_[hash & (slots_.size() - 1)];
-    if (s.hash == hash && s.key != nullptr && s.key != kTombstone) __builtin_prefetch(s.key);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash & mask, n = 0; n < 4; i = (i + 1) & mask, ++n) {
+      const Slot& s = slots_[i];
+      if (s.key == nullptr) return;
+      if (s.hash == hash && s.key != kTombstone) {
+        __builtin_prefetch(s.key);
+        __builtin_prefetch(s.key + s.len - 1);
+        return;
+      }
+    }
   }
   bool Erase(std::string_view key, std::uint64_t hash);
   // Visits every live entry; the callback may not modify the index.

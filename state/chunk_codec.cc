@@ -20,25 +20,52 @@ constexpr int kLz4Acceleration = 2;
 
 Status Bad(std::string_view what) { return Corruption(fmt::format("damaged table chunk: {}", what)); }
 
+std::size_t VarintLength(std::uint64_t v) {
+  std::size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// Writes `v` as a varint of exactly `width` bytes (continuation bits on the padding bytes, which
+// any varint reader decodes to the same value), so that a size can be filled in after the bytes
+// it describes were written behind it.
+void PutPaddedVarint(char* at, std::uint64_t v, std::size_t width) {
+  for (std::size_t i = 0; i + 1 < width; ++i) {
+    at[i] = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  at[width - 1] = static_cast<char>(v);
+}
+
+// The most bytes PutSegment appends for `size` bytes of data.
+std::size_t SegmentBound(std::size_t size) {
+  std::size_t stored =
+      size >= kMinCompress
+          ? std::max(size, static_cast<std::size_t>(LZ4_compressBound(static_cast<int>(size))))
+          : size;
+  return 2 * VarintLength(stored) + 1 + stored;
+}
+
 // Appends one segment: varint raw size | codec byte (0 raw, 1 LZ4) | varint stored size | bytes.
-// Compresses straight from `data` into `out` (no intermediate copy).
+// Compresses straight from `data` into `out`, behind a stored-size varint as wide as the bound's,
+// filled in afterwards (no intermediate copy, no move of the compressed bytes).
 void PutSegment(std::string* out, const void* data, std::size_t size) {
   PutVarint64(out, size);
   const char* src = static_cast<const char*>(data);
   if (size >= kMinCompress) {
     int bound = LZ4_compressBound(static_cast<int>(size));
+    std::size_t width = VarintLength(static_cast<std::uint64_t>(bound));
     std::size_t header_at = out->size();
-    // codec + stored size (varint ≤ 10 bytes), then the data; fixed up below.
-    out->resize(header_at + 11 + static_cast<std::size_t>(bound));
-    char* dst = out->data() + header_at + 11;
+    out->resize(header_at + 1 + width + static_cast<std::size_t>(bound));
+    char* dst = out->data() + header_at + 1 + width;
     int n = LZ4_compress_fast(src, dst, static_cast<int>(size), bound, kLz4Acceleration);
     if (n > 0 && static_cast<std::size_t>(n) < size - size / 16) {
-      std::string hdr;
-      hdr.push_back(1);
-      PutVarint64(&hdr, static_cast<std::uint64_t>(n));
-      std::memmove(out->data() + header_at + hdr.size(), dst, static_cast<std::size_t>(n));
-      std::memcpy(out->data() + header_at, hdr.data(), hdr.size());
-      out->resize(header_at + hdr.size() + static_cast<std::size_t>(n));
+      out->data()[header_at] = 1;
+      PutPaddedVarint(out->data() + header_at + 1, static_cast<std::uint64_t>(n), width);
+      out->resize(header_at + 1 + width + static_cast<std::size_t>(n));
       return;
     }
     out->resize(header_at);
@@ -116,6 +143,27 @@ void EncodeColumn(const RecordBatch& batch, std::size_t c, std::size_t begin, st
       }
     }
   }
+  // Room for every segment at its bound, so that compressing into `out` never reallocates.
+  std::size_t bound = 16 + batch.name(c).size() + (has_nulls ? SegmentBound(n) : 0);
+  switch (col.type()) {
+    case TypeId::kBool:
+    case TypeId::kInt64:
+    case TypeId::kTimestamp:
+    case TypeId::kDouble:
+      bound += SegmentBound(n * 8);
+      break;
+    case TypeId::kString:
+    case TypeId::kRaw:
+    case TypeId::kDoubleArray: {
+      std::size_t elem = col.type() == TypeId::kDoubleArray ? 8 : 1;
+      bound +=
+          SegmentBound(n * 4) + SegmentBound((col.offsets()[end] - col.offsets()[begin]) * elem);
+      break;
+    }
+    case TypeId::kNull:
+      break;
+  }
+  out->reserve(out->size() + bound);
   PutLengthPrefixed(out, batch.name(c));
   out->push_back(static_cast<char>(col.type()));
   out->push_back(static_cast<char>(has_nulls ? 1 : 0));

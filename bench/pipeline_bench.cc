@@ -5,7 +5,7 @@
 // single-threaded simdjson On-Demand parse of the same records. Reports records/s, records/s per
 // core and the ratio.
 //
-//   pipeline_bench [records=1000000] [distinct posts=500000]
+//   pipeline_bench [records=1000000] [distinct posts=500000] [table_compression=lz4]
 
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
@@ -67,7 +67,13 @@ int main(int argc, char** argv) {
 
   state::StoreOptions so;
   so.data_dir = dir + "/data";
-  auto store = std::move(state::Store::Open(so)).value();
+  if (argc > 3) so.table_compression = argv[3];
+  auto opened = state::Store::Open(so);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
+    return 1;
+  }
+  auto store = std::move(opened).value();
   auto log = std::move(state::SourceLog::Open(store.get(), {})).value();
   if (!log->Create("bench.pin", 4, state::LogApi::kKafkaTopic).ok()) return 1;
   // Ingest (not timed): 500-record requests, as the REST Proxy path would deliver them.

@@ -95,6 +95,11 @@ fi
 if [[ $what == pipeline || $what == all ]]; then
   echo "== pin pipeline (issue 5): source log → parse → clean → dedup → delta table, vs bare simdjson"
   $B/pipeline_bench 1000000 500000 | collect
+  # The same with the table's other codecs (storage.table_compression): CPU vs bytes written.
+  for codec in none zstd; do
+    $B/pipeline_bench 1000000 500000 $codec | grep -E '^RESULT pin_pipeline_(rec_per_s|bytes_written_per_rec) ' |
+      sed "s/^RESULT pin_pipeline_/RESULT pin_pipeline_table_${codec}_/" | collect
+  done
   echo "RATIO pin pipeline per core / bare simdjson parse (one core): $(value pin_pipeline_per_core_vs_bare_parse_ratio)"
 fi
 

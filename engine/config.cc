@@ -267,12 +267,13 @@ DaemonConfig ParseRoot(const ConfigNode& root, const std::string& path, const st
   }
   if (auto s = root.Find("storage")) {
     s->ExpectKeys({"block_cache", "write_buffer", "compression", "source_log_compression",
-                   "checkpoint_retention", "ingest_min_bytes"});
+                   "table_compression", "checkpoint_retention", "ingest_min_bytes"});
     cfg.storage.block_cache_bytes = s->GetByteSize("block_cache", cfg.storage.block_cache_bytes);
     cfg.storage.write_buffer_bytes = s->GetByteSize("write_buffer", cfg.storage.write_buffer_bytes);
     cfg.storage.compression = s->GetEnum("compression", {"none", "lz4", "zstd", "snappy"}, "lz4");
     cfg.storage.source_log_compression =
         s->GetEnum("source_log_compression", {"none", "lz4", "zstd", "snappy"}, "none");
+    cfg.storage.table_compression = s->GetEnum("table_compression", {"none", "lz4", "zstd"}, "lz4");
     cfg.storage.checkpoint_retention = static_cast<int>(s->GetInt("checkpoint_retention", 100));
     cfg.storage.ingest_min_bytes = s->GetByteSize("ingest_min_bytes", cfg.storage.ingest_min_bytes);
     if (cfg.storage.checkpoint_retention < 2) {

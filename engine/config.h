@@ -3,7 +3,8 @@
 //   data_dir: /var/lib/pinstream          # RocksDB store, one per daemon
 //   log: {level: info}
 //   storage: {block_cache: 64MiB, write_buffer: 64MiB, compression: lz4,
-//             source_log_compression: none, checkpoint_retention: 100, ingest_min_bytes: 4MiB}
+//             source_log_compression: none, table_compression: lz4, checkpoint_retention: 100,
+//             ingest_min_bytes: 4MiB}
 //   http: {listen: 127.0.0.1:8082, topics: [...], streams: [...], ...}   (connectors/http)
 //   sources:   {name: {kind: file|http|kafka, ...}}                      (connector registry)
 //   queries:   [{name, sources, trigger, max_records_per_trigger, shards,
@@ -34,6 +35,7 @@ struct StorageConfig {
   std::int64_t write_buffer_bytes = 64LL << 20;
   std::string compression = "lz4";  // none, lz4, zstd, snappy (RocksDB block compression)
   std::string source_log_compression = "none";  // same choices, for the HTTP source log
+  std::string table_compression = "lz4";  // none, lz4, zstd: delta-table chunks (our own codec)
   int checkpoint_retention = 100;   // offsets/commits entries kept per query
   std::int64_t ingest_min_bytes = 4LL << 20;  // table versions this large are ingested as SSTs
 };

@@ -1,10 +1,12 @@
 #include "state/chunk_codec.h"
 
-#include <algorithm>
-#include <cstring>
-
 #include <fmt/format.h>
 #include <lz4.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
 
 #include "engine/bytes.h"
 #include "engine/parallel.h"
@@ -17,6 +19,8 @@ constexpr std::string_view kMagic = "PSC1";
 constexpr std::size_t kMinCompress = 64;
 // LZ4 acceleration 2: ~10 % faster than the default for a few % less compression.
 constexpr int kLz4Acceleration = 2;
+// zstd's fastest regular level: the table codec for small tables, not for throughput.
+constexpr int kZstdLevel = 1;
 
 Status Bad(std::string_view what) { return Corruption(fmt::format("damaged table chunk: {}", what)); }
 
@@ -40,32 +44,60 @@ void PutPaddedVarint(char* at, std::uint64_t v, std::size_t width) {
   at[width - 1] = static_cast<char>(v);
 }
 
+std::size_t CompressBound(ChunkCodec codec, std::size_t size) {
+  switch (codec) {
+    case ChunkCodec::kNone:
+      return 0;
+    case ChunkCodec::kLz4:
+      return static_cast<std::size_t>(LZ4_compressBound(static_cast<int>(size)));
+    case ChunkCodec::kZstd:
+      return ZSTD_compressBound(size);
+  }
+  return 0;
+}
+
 // The most bytes PutSegment appends for `size` bytes of data.
-std::size_t SegmentBound(std::size_t size) {
-  std::size_t stored =
-      size >= kMinCompress
-          ? std::max(size, static_cast<std::size_t>(LZ4_compressBound(static_cast<int>(size))))
-          : size;
+std::size_t SegmentBound(ChunkCodec codec, std::size_t size) {
+  std::size_t stored = codec != ChunkCodec::kNone && size >= kMinCompress
+                           ? std::max(size, CompressBound(codec, size))
+                           : size;
   return 2 * VarintLength(stored) + 1 + stored;
 }
 
-// Appends one segment: varint raw size | codec byte (0 raw, 1 LZ4) | varint stored size | bytes.
+// Compresses `size` bytes at `src` into `dst` (capacity `bound`): the compressed size, or 0.
+std::size_t Compress(ChunkCodec codec, const char* src, std::size_t size, char* dst,
+                     std::size_t bound) {
+  if (codec == ChunkCodec::kLz4) {
+    int n = LZ4_compress_fast(src, dst, static_cast<int>(size), static_cast<int>(bound),
+                              kLz4Acceleration);
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  // One context per thread (the encoders run on the commit thread and its ParallelFor workers).
+  thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(),
+                                                                         &ZSTD_freeCCtx);
+  if (!cctx) return 0;
+  std::size_t n = ZSTD_compressCCtx(cctx.get(), dst, bound, src, size, kZstdLevel);
+  return ZSTD_isError(n) ? 0 : n;
+}
+
+// Appends one segment: varint raw size | codec byte | varint stored size | bytes.
 // Compresses straight from `data` into `out`, behind a stored-size varint as wide as the bound's,
-// filled in afterwards (no intermediate copy, no move of the compressed bytes).
-void PutSegment(std::string* out, const void* data, std::size_t size) {
+// filled in afterwards (no intermediate copy, no move of the compressed bytes). Data that does
+// not shrink by at least 1/16 is stored raw.
+void PutSegment(ChunkCodec codec, std::string* out, const void* data, std::size_t size) {
   PutVarint64(out, size);
   const char* src = static_cast<const char*>(data);
-  if (size >= kMinCompress) {
-    int bound = LZ4_compressBound(static_cast<int>(size));
-    std::size_t width = VarintLength(static_cast<std::uint64_t>(bound));
+  if (codec != ChunkCodec::kNone && size >= kMinCompress) {
+    std::size_t bound = CompressBound(codec, size);
+    std::size_t width = VarintLength(bound);
     std::size_t header_at = out->size();
-    out->resize(header_at + 1 + width + static_cast<std::size_t>(bound));
+    out->resize(header_at + 1 + width + bound);
     char* dst = out->data() + header_at + 1 + width;
-    int n = LZ4_compress_fast(src, dst, static_cast<int>(size), bound, kLz4Acceleration);
-    if (n > 0 && static_cast<std::size_t>(n) < size - size / 16) {
-      out->data()[header_at] = 1;
-      PutPaddedVarint(out->data() + header_at + 1, static_cast<std::uint64_t>(n), width);
-      out->resize(header_at + 1 + width + static_cast<std::size_t>(n));
+    std::size_t n = Compress(codec, src, size, dst, bound);
+    if (n > 0 && n < size - size / 16) {
+      out->data()[header_at] = codec == ChunkCodec::kLz4 ? 1 : 2;
+      PutPaddedVarint(out->data() + header_at + 1, n, width);
+      out->resize(header_at + 1 + width + n);
       return;
     }
     out->resize(header_at);
@@ -95,6 +127,9 @@ Status GetSegment(ByteReader& r, Vec* dst, std::size_t elem_size, std::size_t ex
   } else if (codec == 1) {
     int n = LZ4_decompress_safe(stored.data(), out, static_cast<int>(stored.size()), static_cast<int>(raw_size));
     if (n < 0 || static_cast<std::uint64_t>(n) != raw_size) return Bad("LZ4 data does not decompress");
+  } else if (codec == 2) {
+    std::size_t n = ZSTD_decompress(out, raw_size, stored.data(), stored.size());
+    if (ZSTD_isError(n) || n != raw_size) return Bad("zstd data does not decompress");
   } else {
     return Bad("unknown segment codec");
   }
@@ -130,7 +165,8 @@ int SegmentCount(TypeId t, bool has_nulls) {
 // Each segment is compressed on its own, straight from the column's buffers.
 namespace {
 
-void EncodeColumn(const RecordBatch& batch, std::size_t c, std::size_t begin, std::size_t end, std::string* out) {
+void EncodeColumn(const RecordBatch& batch, std::size_t c, std::size_t begin, std::size_t end,
+                  ChunkCodec codec, std::string* out) {
   std::size_t n = end - begin;
   const Column& col = batch.column(c);
   bool has_nulls = false;
@@ -144,20 +180,20 @@ void EncodeColumn(const RecordBatch& batch, std::size_t c, std::size_t begin, st
     }
   }
   // Room for every segment at its bound, so that compressing into `out` never reallocates.
-  std::size_t bound = 16 + batch.name(c).size() + (has_nulls ? SegmentBound(n) : 0);
+  std::size_t bound = 16 + batch.name(c).size() + (has_nulls ? SegmentBound(codec, n) : 0);
   switch (col.type()) {
     case TypeId::kBool:
     case TypeId::kInt64:
     case TypeId::kTimestamp:
     case TypeId::kDouble:
-      bound += SegmentBound(n * 8);
+      bound += SegmentBound(codec, n * 8);
       break;
     case TypeId::kString:
     case TypeId::kRaw:
     case TypeId::kDoubleArray: {
       std::size_t elem = col.type() == TypeId::kDoubleArray ? 8 : 1;
-      bound +=
-          SegmentBound(n * 4) + SegmentBound((col.offsets()[end] - col.offsets()[begin]) * elem);
+      bound += SegmentBound(codec, n * 4) +
+               SegmentBound(codec, (col.offsets()[end] - col.offsets()[begin]) * elem);
       break;
     }
     case TypeId::kNull:
@@ -168,23 +204,27 @@ void EncodeColumn(const RecordBatch& batch, std::size_t c, std::size_t begin, st
   out->push_back(static_cast<char>(col.type()));
   out->push_back(static_cast<char>(has_nulls ? 1 : 0));
   if (col.type() == TypeId::kNull) return;
-  if (has_nulls) PutSegment(out, col.validity().data() + begin, n);
+  if (has_nulls) PutSegment(codec, out, col.validity().data() + begin, n);
   switch (col.type()) {
     case TypeId::kBool:
     case TypeId::kInt64:
-    case TypeId::kTimestamp: PutSegment(out, col.ints().data() + begin, n * 8); break;
-    case TypeId::kDouble: PutSegment(out, col.doubles().data() + begin, n * 8); break;
+    case TypeId::kTimestamp:
+      PutSegment(codec, out, col.ints().data() + begin, n * 8);
+      break;
+    case TypeId::kDouble:
+      PutSegment(codec, out, col.doubles().data() + begin, n * 8);
+      break;
     case TypeId::kString:
     case TypeId::kRaw:
     case TypeId::kDoubleArray: {
       const auto& off = col.offsets();
       std::vector<std::uint32_t> lengths(n);
       for (std::size_t i = 0; i < n; ++i) lengths[i] = static_cast<std::uint32_t>(off[begin + i + 1] - off[begin + i]);
-      PutSegment(out, lengths.data(), n * 4);
+      PutSegment(codec, out, lengths.data(), n * 4);
       if (col.type() == TypeId::kDoubleArray) {
-        PutSegment(out, col.doubles().data() + off[begin], (off[end] - off[begin]) * 8);
+        PutSegment(codec, out, col.doubles().data() + off[begin], (off[end] - off[begin]) * 8);
       } else {
-        PutSegment(out, col.bytes().data() + off[begin], off[end] - off[begin]);
+        PutSegment(codec, out, col.bytes().data() + off[begin], off[end] - off[begin]);
       }
       break;
     }
@@ -196,11 +236,20 @@ void EncodeColumn(const RecordBatch& batch, std::size_t c, std::size_t begin, st
 
 // Layout: see chunk_codec.h. Columns are encoded (and compressed) in parallel when the chunk is
 // big enough to repay the hand-off.
-std::string EncodeChunk(const RecordBatch& batch, std::size_t begin, std::size_t end) {
+Result<ChunkCodec> ParseChunkCodec(std::string_view name) {
+  if (name == "none") return ChunkCodec::kNone;
+  if (name == "lz4") return ChunkCodec::kLz4;
+  if (name == "zstd") return ChunkCodec::kZstd;
+  return InvalidArgument(
+      fmt::format("unknown table compression '{}' (expected none, lz4 or zstd)", name));
+}
+
+std::string EncodeChunk(const RecordBatch& batch, std::size_t begin, std::size_t end,
+                        ChunkCodec codec) {
   std::size_t n = end - begin;
   std::size_t ncol = batch.num_columns();
   std::vector<std::string> cols(ncol);
-  auto encode = [&](std::size_t c) { EncodeColumn(batch, c, begin, end, &cols[c]); };
+  auto encode = [&](std::size_t c) { EncodeColumn(batch, c, begin, end, codec, &cols[c]); };
   if (n >= 256 && ncol > 1) {
     ParallelFor(ncol, encode);
   } else {

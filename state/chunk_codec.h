@@ -7,7 +7,7 @@
 //       bool/int64/timestamp/double: 8 bytes per row (little-endian)
 //       string/raw:    4-byte length per row, then the bytes
 //       array<double>: 4-byte element count per row, then the elements
-//   a segment: varint raw size | codec byte (0 raw, 1 LZ4) | varint stored size | bytes
+//   a segment: varint raw size | codec byte (0 raw, 1 LZ4, 2 zstd) | varint stored size | bytes
 //
 // Segments are compressed one by one straight from the column's buffers and decompressed straight
 // into the decoded column's vectors (no intermediate copies). A scan that needs 3 of 11 columns
@@ -23,8 +23,16 @@
 
 namespace pinstream::state {
 
+// How a chunk's segments are compressed (storage.table_compression). A segment that would not
+// shrink by 1/16 is stored raw whatever the codec; a reader decodes every codec.
+enum class ChunkCodec { kNone, kLz4, kZstd };
+
+// "none" | "lz4" | "zstd"; InvalidArgument otherwise.
+Result<ChunkCodec> ParseChunkCodec(std::string_view name);
+
 // Encodes rows [begin, end) of `batch`.
-std::string EncodeChunk(const RecordBatch& batch, std::size_t begin, std::size_t end);
+std::string EncodeChunk(const RecordBatch& batch, std::size_t begin, std::size_t end,
+                        ChunkCodec codec = ChunkCodec::kLz4);
 
 // Decodes the columns named in `columns` (all columns when null). Columns the chunk lacks are
 // absent from the result; the caller pads them. Row ids are 0..rows-1.

@@ -432,7 +432,9 @@ void MergeStats(std::vector<ColumnStats>* acc, std::vector<ColumnStats> more) {
 Status DeltaTable::StageWrite(CommitTxn& txn, std::span<const RecordBatch> batches,
                               const WriteOptions& opt) {
   // Encode outside the lock: this is the expensive part.
-  PS_ASSIGN_OR_RETURN(auto encoded, Encode(batches, opt));
+  WriteOptions with_codec = opt;
+  with_codec.codec = store_->table_codec();
+  PS_ASSIGN_OR_RETURN(auto encoded, Encode(batches, with_codec));
   return StageEncoded(txn, batches, std::move(encoded), opt);
 }
 
@@ -448,7 +450,7 @@ Result<EncodedWrite> DeltaTable::Encode(std::span<const RecordBatch> batches,
   RecordBatch pending;
   auto encode = [&](const RecordBatch& b) {
     for (std::size_t r = 0; r < b.num_rows(); r += per_chunk) {
-      chunks.push_back(EncodeChunk(b, r, std::min(b.num_rows(), r + per_chunk)));
+      chunks.push_back(EncodeChunk(b, r, std::min(b.num_rows(), r + per_chunk), opt.codec));
       bytes += static_cast<std::int64_t>(chunks.back().size());
     }
   };

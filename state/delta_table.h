@@ -38,6 +38,7 @@
 #include "engine/record_batch.h"
 #include "engine/status.h"
 #include "engine/types.h"
+#include "state/chunk_codec.h"
 
 namespace pinstream::state {
 
@@ -81,6 +82,9 @@ struct WriteOptions {
   std::int64_t epoch = 0;
   std::int64_t batch_id = -1;
   std::int64_t rows_per_chunk = 16384;
+  // How chunks are compressed. StageWrite uses the store's (StoreOptions::table_compression);
+  // callers of the static Encode pass Store::table_codec() here.
+  ChunkCodec codec = ChunkCodec::kLz4;
 };
 
 // A write's rows encoded into stored chunks with their column statistics: the CPU-heavy part

@@ -196,6 +196,7 @@ rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o, const std::shared_
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::unique_ptr<Store> s(new Store());
   s->options_ = options;
+  PS_ASSIGN_OR_RETURN(s->table_codec_, ParseChunkCodec(options.table_compression));
   s->impl_ = std::make_unique<Impl>();
   std::error_code ec;
   fs::create_directories(options.data_dir, ec);

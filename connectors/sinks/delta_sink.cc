@@ -59,6 +59,7 @@ class DeltaSink : public Sink {
     opt.app_id = ctx_.query_id;
     opt.epoch = ctx_.epoch;
     opt.batch_id = batch_id;
+    opt.codec = env_->store->table_codec();
     return opt;
   }
 

@@ -54,6 +54,7 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   so.source_log_compression = cfg->storage.source_log_compression;
   so.checkpoint_retention = cfg->storage.checkpoint_retention;
   so.ingest_min_bytes = cfg->storage.ingest_min_bytes;
+  so.table_compression = cfg->storage.table_compression;
   auto store = state::Store::Open(so);
   if (!store.ok()) {
     spdlog::error("{}", store.status().message());

@@ -102,15 +102,22 @@ TEST_F(ConfigTest, StorageSettingsDefaultAndBadOnesNameTheirLine) {
   DaemonConfig c = Load(kGood);
   EXPECT_EQ(c.storage.compression, "lz4");
   EXPECT_EQ(c.storage.source_log_compression, "none");
+  EXPECT_EQ(c.storage.table_compression, "lz4");
   EXPECT_EQ(c.storage.ingest_min_bytes, 4 << 20);
   c = Load(std::string(kGood) +
-           "storage: {compression: zstd, source_log_compression: lz4, ingest_min_bytes: 1MiB}\n");
+           "storage: {compression: zstd, source_log_compression: lz4, table_compression: none, "
+           "ingest_min_bytes: 1MiB}\n");
+  EXPECT_EQ(c.storage.table_compression, "none");
   EXPECT_EQ(c.storage.ingest_min_bytes, 1 << 20);
   EXPECT_EQ(c.storage.compression, "zstd");
   EXPECT_EQ(c.storage.source_log_compression, "lz4");
   std::string e = Error(std::string(kGood) + "storage:\n  source_log_compression: gzip\n");
   EXPECT_NE(e.find("test.yaml:15:"), std::string::npos) << e;
   EXPECT_NE(e.find("gzip"), std::string::npos) << e;
+  // RocksDB's snappy is a block codec; the table's own chunks offer none, lz4 and zstd.
+  e = Error(std::string(kGood) + "storage:\n  table_compression: snappy\n");
+  EXPECT_NE(e.find("test.yaml:15:"), std::string::npos) << e;
+  EXPECT_NE(e.find("snappy"), std::string::npos) << e;
 }
 
 TEST_F(ConfigTest, YamlSyntaxErrorsCarryLineAndColumn) {

@@ -53,15 +53,65 @@ std::string Json(const RecordBatch& b) {
   return out;
 }
 
-TEST(ChunkCodecTest, RoundTripsEveryTypeWithNulls) {
+class ChunkCodecTest : public ::testing::TestWithParam<ChunkCodec> {};
+
+INSTANTIATE_TEST_SUITE_P(Codecs, ChunkCodecTest,
+                         ::testing::Values(ChunkCodec::kNone, ChunkCodec::kLz4, ChunkCodec::kZstd),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case ChunkCodec::kNone:
+                               return std::string("None");
+                             case ChunkCodec::kLz4:
+                               return std::string("Lz4");
+                             case ChunkCodec::kZstd:
+                               return std::string("Zstd");
+                           }
+                           return std::string("Unknown");
+                         });
+
+TEST_P(ChunkCodecTest, RoundTripsEveryTypeWithNulls) {
   RecordBatch b = AllTypes(1000);
-  std::string enc = EncodeChunk(b, 0, b.num_rows());
+  std::string enc = EncodeChunk(b, 0, b.num_rows(), GetParam());
   auto dec = DecodeChunk(enc);
   ASSERT_TRUE(dec.ok()) << dec.status().ToString();
   ASSERT_TRUE(dec->Validate().ok());
   EXPECT_EQ(Json(*dec), Json(b));
   EXPECT_EQ(*ChunkRowCount(enc), 1000u);
-  EXPECT_LT(enc.size(), b.ByteSize());  // compressed
+  std::size_t raw = EncodeChunk(b, 0, b.num_rows(), ChunkCodec::kNone).size();
+  if (GetParam() != ChunkCodec::kNone) {
+    EXPECT_LT(enc.size(), raw / 2);  // compressed
+  }
+}
+
+TEST_P(ChunkCodecTest, DamagedBytesAreCorruptionNeverACrash) {
+  RecordBatch b = AllTypes(200);
+  std::string enc = EncodeChunk(b, 0, b.num_rows(), GetParam());
+  for (std::size_t cut : {std::size_t{0}, std::size_t{3}, std::size_t{9}, enc.size() / 2, enc.size() - 1}) {
+    auto r = DecodeChunk(std::string_view(enc).substr(0, cut));
+    ASSERT_FALSE(r.ok()) << cut;
+    EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+  }
+  for (std::size_t pos = 4; pos < enc.size(); pos += enc.size() / 37 + 1) {
+    std::string bad = enc;
+    bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
+    auto r = DecodeChunk(bad);  // may decode (a flipped string byte is still a string) but must not crash
+    if (r.ok()) {
+      EXPECT_TRUE(r->Validate().ok());
+    }
+  }
+}
+
+TEST(ChunkCodecNames, ZstdIsSmallestNoneLargestAndUnknownNamesAreRefused) {
+  RecordBatch b = AllTypes(5000);
+  std::size_t none = EncodeChunk(b, 0, b.num_rows(), *ParseChunkCodec("none")).size();
+  std::size_t lz4 = EncodeChunk(b, 0, b.num_rows(), *ParseChunkCodec("lz4")).size();
+  std::size_t zstd = EncodeChunk(b, 0, b.num_rows(), *ParseChunkCodec("zstd")).size();
+  EXPECT_LT(lz4, none);
+  EXPECT_LT(zstd, lz4);
+  auto bad = ParseChunkCodec("snappy");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("none, lz4 or zstd"), std::string::npos);
 }
 
 TEST(ChunkCodecTest, EncodesASubrangeAndDecodesOnlyProjectedColumns) {
@@ -74,24 +124,6 @@ TEST(ChunkCodecTest, EncodesASubrangeAndDecodesOnlyProjectedColumns) {
   EXPECT_EQ(dec->num_rows(), 10u);
   EXPECT_EQ(dec->name(0), "i");  // chunk order
   EXPECT_EQ(dec->column(0).GetValue(1).int_value(), 11 * 1000003 - 7);
-}
-
-TEST(ChunkCodecTest, DamagedBytesAreCorruptionNeverACrash) {
-  RecordBatch b = AllTypes(200);
-  std::string enc = EncodeChunk(b, 0, b.num_rows());
-  for (std::size_t cut : {std::size_t{0}, std::size_t{3}, std::size_t{9}, enc.size() / 2, enc.size() - 1}) {
-    auto r = DecodeChunk(std::string_view(enc).substr(0, cut));
-    ASSERT_FALSE(r.ok()) << cut;
-    EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
-  }
-  for (std::size_t pos = 4; pos < enc.size(); pos += enc.size() / 37 + 1) {
-    std::string bad = enc;
-    bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
-    auto r = DecodeChunk(bad);  // may decode (a flipped string byte is still a string) but must not crash
-    if (r.ok()) {
-  EXPECT_TRUE(r->Validate().ok());
-}
-  }
 }
 
 }  // namespace

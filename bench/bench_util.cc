@@ -43,8 +43,8 @@ PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
   for (const auto& p : d.RecentProgress("pin")) {
     auto j = nlohmann::json::parse(p);
     if (j["numInputRows"].get<std::int64_t>() > 0) ++run.batches;
-    std::printf("  batch %lld: %lld rows, durationMs %s\n",
-                static_cast<long long>(j["batchId"].get<std::int64_t>()),
+    std::printf("  batch %lld at %s: %lld rows, durationMs %s\n",
+                static_cast<long long>(j["batchId"].get<std::int64_t>()), j["timestamp"].get<std::string>().c_str(),
                 static_cast<long long>(j["numInputRows"].get<std::int64_t>()),
                 j["durationMs"].dump().c_str());
   }

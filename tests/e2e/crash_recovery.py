@@ -6,8 +6,9 @@ and restarted each time. At the end every input record must be in the table exac
 arrival per key), every malformed line exactly once in the dead-letter table, and each table
 version must belong to a distinct batch. The store ingests every table version as an SST file
 of its own ahead of the commit (storage.ingest_min_bytes: 1), so a kill before the commit
-leaves chunks of an uncommitted version behind; the e2e tests of the HTTP and Kafka pipelines
-cover kills with versions written through the WAL.
+leaves chunks of an uncommitted version behind, and compresses its chunks with zstd
+(storage.table_compression); the e2e tests of the HTTP and Kafka pipelines cover kills with
+LZ4 versions written through the WAL.
 """
 import argparse
 import json
@@ -24,7 +25,7 @@ POINTS = ["after_offsets", "mid_batch", "before_commit", "after_commit"]
 
 CONFIG = """
 data_dir: {work}/data
-storage: {{ingest_min_bytes: 1}}  # every table version ingested as an SST file ahead of its commit
+storage: {{ingest_min_bytes: 1, table_compression: zstd}}  # every version an ingested SST, zstd chunks
 sources:
   events: {{kind: file, path: "{work}/in"}}
 queries:

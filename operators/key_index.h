@@ -42,7 +42,7 @@ class KeyIndex {
       if (s.key == nullptr) return;
       if (s.hash == hash && s.key != kTombstone) {
         __builtin_prefetch(s.key);
-        __builtin_prefetch(s.key + s.len - 1);
+        __builtin_prefetch(s.key + (s.len > 0 ? s.len - 1 : 0));
         return;
       }
     }

@@ -234,8 +234,6 @@ void EncodeColumn(const RecordBatch& batch, std::size_t c, std::size_t begin, st
 
 }  // namespace
 
-// Layout: see chunk_codec.h. Columns are encoded (and compressed) in parallel when the chunk is
-// big enough to repay the hand-off.
 Result<ChunkCodec> ParseChunkCodec(std::string_view name) {
   if (name == "none") return ChunkCodec::kNone;
   if (name == "lz4") return ChunkCodec::kLz4;
@@ -244,6 +242,8 @@ Result<ChunkCodec> ParseChunkCodec(std::string_view name) {
       fmt::format("unknown table compression '{}' (expected none, lz4 or zstd)", name));
 }
 
+// Layout: see chunk_codec.h. Columns are encoded (and compressed) in parallel when the chunk is
+// big enough to repay the hand-off.
 std::string EncodeChunk(const RecordBatch& batch, std::size_t begin, std::size_t end,
                         ChunkCodec codec) {
   std::size_t n = end - begin;

@@ -31,6 +31,8 @@ PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
     std::exit(1);
   }
   PinQueryRun run;
+  rusage u0{};
+  getrusage(RUSAGE_SELF, &u0);
   double cpu0 = ProcessCpuSeconds();
   std::int64_t written0 = ProcessBytesWritten();
   auto t0 = std::chrono::steady_clock::now();
@@ -38,6 +40,16 @@ PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
   run.seconds = Seconds(t0);
   run.bytes_written = ProcessBytesWritten() - written0;
   std::printf("cores busy during the run: %.2f\n", (ProcessCpuSeconds() - cpu0) / run.seconds);
+  rusage u1{};
+  getrusage(RUSAGE_SELF, &u1);
+  auto secs = [](const timeval& a, const timeval& b) {
+    return static_cast<double>(b.tv_sec - a.tv_sec) +
+           static_cast<double>(b.tv_usec - a.tv_usec) / 1e6;
+  };
+  // User and kernel CPU apart: the kernel's share (page faults, page-cache copies) varies the
+  // most from run to run on this VM.
+  std::printf("cpu during the run: user %.3f s, system %.3f s\n", secs(u0.ru_utime, u1.ru_utime),
+              secs(u0.ru_stime, u1.ru_stime));
   std::printf("bytes written to files during the run: %.1f MB\n",
               static_cast<double>(run.bytes_written) / 1e6);
   for (const auto& p : d.RecentProgress("pin")) {

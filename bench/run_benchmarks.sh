@@ -101,6 +101,9 @@ if [[ $what == pipeline || $what == all ]]; then
       sed "s/^RESULT pin_pipeline_/RESULT pin_pipeline_table_${codec}_/" | collect
   done
   echo "RATIO pin pipeline per core / bare simdjson parse (one core): $(value pin_pipeline_per_core_vs_bare_parse_ratio)"
+  echo "== dedup index: look-up-or-insert of pin post ids, vs one dependent memory access"
+  $B/dedup_bench 1000000 500000 | collect
+  echo "RATIO dedup probe (hash + growth + probe) / one dependent random access: $(value dedup_index_probe_vs_one_miss_ratio)"
 fi
 
 if [[ $what == kafka || $what == all ]]; then

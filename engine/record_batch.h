@@ -191,8 +191,8 @@ class RecordBatch {
   std::vector<RowId> row_ids_;
 };
 
-// 64-bit hash of a byte string, stable within a process run. Used for shard routing and keyed
-// state partitioning (never persisted as a key).
+// 64-bit hash of a byte string (XXH3), stable within a process run. Used for shard routing and
+// keyed state partitioning (never persisted as a key).
 std::uint64_t HashBytes(std::string_view bytes);
 // Appends a canonical byte encoding of the values of `key_columns` in row `row` to *out
 // (type-tagged and length-prefixed, so distinct keys never encode alike). Keyed operators store

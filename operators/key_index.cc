@@ -6,10 +6,7 @@ namespace pinstream::ops {
 
 namespace {
 constexpr std::size_t kBlockSize = 1 << 20;
-const char kTombstoneByte = 0;
 }  // namespace
-
-const char* const KeyIndex::kTombstone = &kTombstoneByte;
 
 KeyIndex::KeyIndex() { slots_.resize(1024); }
 
@@ -35,16 +32,27 @@ const char* KeyIndex::Store(std::string_view key) {
   return p;
 }
 
+void KeyIndex::SetKey(Slot& s, std::string_view key) {
+  s.len = static_cast<std::uint32_t>(key.size());
+  if (key.size() <= kInlineKey) {
+    if (!key.empty()) std::memcpy(s.key.bytes, key.data(), key.size());
+  } else {
+    s.key.ptr = Store(key);
+    live_bytes_ += key.size();
+  }
+}
+
 KeyIndex::Slot* KeyIndex::Probe(std::string_view key, std::uint64_t hash, bool for_insert) {
   std::size_t mask = slots_.size() - 1;
   std::size_t i = hash & mask;
+  const auto tag = static_cast<std::uint32_t>(hash);
   Slot* first_tomb = nullptr;
   for (;;) {
     Slot& s = slots_[i];
-    if (s.key == nullptr) return for_insert ? (first_tomb ? first_tomb : &s) : nullptr;
-    if (s.key == kTombstone) {
+    if (s.len == kEmpty) return for_insert ? (first_tomb ? first_tomb : &s) : nullptr;
+    if (s.len == kTombstone) {
       if (first_tomb == nullptr) first_tomb = &s;
-    } else if (s.hash == hash && s.len == key.size() && std::memcmp(s.key, key.data(), key.size()) == 0) {
+    } else if (s.hash == tag && s.len == key.size() && s.Key() == key) {
       return &s;
     }
     i = (i + 1) & mask;
@@ -67,17 +75,15 @@ std::int64_t* KeyIndex::FindOrInsert(std::string_view key, std::uint64_t hash, s
     Rebuild(size_ * 2 + 1 > slots_.size() / 2 ? slots_.size() * 2 : slots_.size());
   }
   Slot* s = Probe(key, hash, true);
-  if (s->key != nullptr && s->key != kTombstone) {
+  if (Live(*s)) {
     *inserted = false;
     return &s->value;
   }
-  if (s->key == kTombstone) --tombstones_;
-  s->key = Store(key);
-  s->len = static_cast<std::uint32_t>(key.size());
-  s->hash = hash;
+  if (s->len == kTombstone) --tombstones_;
+  SetKey(*s, key);
+  s->hash = static_cast<std::uint32_t>(hash);
   s->value = value;
   ++size_;
-  live_bytes_ += key.size();
   *inserted = true;
   return &s->value;
 }
@@ -94,10 +100,10 @@ void KeyIndex::Reserve(std::size_t more) {
 bool KeyIndex::Erase(std::string_view key, std::uint64_t hash) {
   Slot* s = Probe(key, hash, false);
   if (s == nullptr) return false;
-  s->key = kTombstone;
+  if (s->len > kInlineKey) live_bytes_ -= s->len;
+  s->len = kTombstone;
   --size_;
   ++tombstones_;
-  live_bytes_ -= s->len;
   return true;
 }
 
@@ -116,18 +122,19 @@ void KeyIndex::Rebuild(std::size_t capacity) {
     arena_bytes_ = 0;
   }
   tombstones_ = 0;
+  if (compact) live_bytes_ = 0;
   for (const Slot& s : old) {
-    if (s.key == nullptr || s.key == kTombstone) continue;
-    Slot* d = Probe(std::string_view(s.key, s.len), s.hash, true);
+    if (!Live(s)) continue;
+    // The stored 32 hash bits place the key: a table never has 2^32 slots.
+    Slot* d = Probe(s.Key(), s.hash, true);
     *d = s;
-    if (compact) d->key = Store(std::string_view(s.key, s.len));
+    if (compact && s.len > kInlineKey) SetKey(*d, s.Key());
   }
 }
 
 void KeyIndex::ForEach(const std::function<void(std::string_view, std::int64_t)>& fn) const {
   for (const Slot& s : slots_) {
-    if (s.key == nullptr || s.key == kTombstone) continue;
-    fn(std::string_view(s.key, s.len), s.value);
+    if (Live(s)) fn(s.Key(), s.value);
   }
 }
 

@@ -1,7 +1,9 @@
-// KeyIndex: an open-addressing hash map from byte-string keys to an int64, with the key bytes
-// kept in large arena blocks — no allocation per key (the dedup operator inserts one key per
-// new record, millions per second). Erase leaves a tombstone; the table is rebuilt (and the
-// arena compacted) when tombstones pile up.
+// KeyIndex: an open-addressing hash map from byte-string keys to an int64 — no allocation per
+// key (the dedup operator inserts one key per new record, millions per second). A slot is one
+// 64-byte cache line: keys of up to kInlineKey bytes (a UUID string key encodes to 41) live in the
+// slot itself, so a probe that finds its key costs one memory access; longer keys are kept in large
+// arena blocks the slot points to. Erase leaves a tombstone; the table is rebuilt (and the arena
+// compacted) when tombstones pile up.
 //
 // Threading: single-threaded (one instance per shard).
 #pragma once
@@ -29,20 +31,26 @@ class KeyIndex {
   // Grows the table now so that `more` inserts cause no rebuild (and no move of the slots).
   void Reserve(std::size_t more);
   // Cache hints for a batch of lookups: a caller probing many keys in a row asks for the slot
-  // of a key a few rows ahead, then (once that slot is likely cached) for its key bytes, so that
-  // the memory latency of one lookup overlaps the work of the ones before it.
-  void PrefetchSlot(std::uint64_t hash) const { __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]); }
-  // Looks at the first few slots of the probe sequence (a linear probe's neighbours share the
-  // slot's cache line or the next one) and fetches both ends of the key, which may straddle two
-  // cache lines.
+  // of a key a few rows ahead, then (once that slot is likely cached) for the key bytes of an
+  // arena-held key, so that the memory latency of one lookup overlaps the work of the ones
+  // before it.
+  void PrefetchSlot(std::uint64_t hash) const {
+    const std::size_t mask = slots_.size() - 1;
+    __builtin_prefetch(&slots_[hash & mask]);
+  }
+  // Looks at the first few slots of the probe sequence for a long key's arena bytes and fetches
+  // both ends (they may straddle two cache lines); an inline key needs nothing more.
   void PrefetchKey(std::uint64_t hash) const {
     const std::size_t mask = slots_.size() - 1;
+    const auto tag = static_cast<std::uint32_t>(hash);
     for (std::size_t i = hash & mask, n = 0; n < 4; i = (i + 1) & mask, ++n) {
       const Slot& s = slots_[i];
-      if (s.key == nullptr) return;
-      if (s.hash == hash && s.key != kTombstone) {
-        __builtin_prefetch(s.key);
-        __builtin_prefetch(s.key + (s.len > 0 ? s.len - 1 : 0));
+      if (s.len == kEmpty) return;
+      if (s.hash == tag && s.len != kTombstone) {
+        if (s.len > kInlineKey) {
+          __builtin_prefetch(s.key.ptr);
+          __builtin_prefetch(s.key.ptr + s.len - 1);
+        }
         return;
       }
     }
@@ -53,13 +61,23 @@ class KeyIndex {
   std::size_t MemoryBytes() const;
 
  private:
-  struct Slot {
-    std::uint64_t hash = 0;
+  static constexpr std::uint32_t kEmpty = 0xffffffffu;
+  static constexpr std::uint32_t kTombstone = 0xfffffffeu;
+  static constexpr std::size_t kInlineKey = 48;
+  struct alignas(64) Slot {
+    std::uint32_t hash = 0;      // the low 32 bits of the key's hash (its home slot's bits)
+    std::uint32_t len = kEmpty;  // the key's length, or kEmpty / kTombstone
     std::int64_t value = 0;
-    const char* key = nullptr;  // nullptr = empty; kTombstone = erased
-    std::uint32_t len = 0;
+    union {
+      char bytes[kInlineKey];  // len <= kInlineKey
+      const char* ptr;         // len > kInlineKey: the arena copy
+    } key;
+    std::string_view Key() const { return {len <= kInlineKey ? key.bytes : key.ptr, len}; }
   };
-  static const char* const kTombstone;
+  static_assert(sizeof(Slot) == 64);
+  bool Live(const Slot& s) const { return s.len < kTombstone; }
+  // Fills s.key with `key` (inline, or a copy in the arena).
+  void SetKey(Slot& s, std::string_view key);
   const char* Store(std::string_view key);
   void Rebuild(std::size_t capacity);
   Slot* Probe(std::string_view key, std::uint64_t hash, bool for_insert);

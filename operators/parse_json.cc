@@ -80,6 +80,9 @@ class ParseJson : public Operator {
         error = "record is null";
       } else {
         std::string_view rec = in.Str(r);
+        // One scan of the record for a backslash, instead of one per string value: most records
+        // hold no escapes, and then every string is copied straight from the input.
+        has_escapes_ = std::memchr(rec.data(), '\\', rec.size()) != nullptr;
         std::size_t after = arena.size() - static_cast<std::size_t>(rec.data() + rec.size() - arena.data());
         od::document doc;
         simdjson::error_code e;
@@ -170,14 +173,14 @@ class ParseJson : public Operator {
 
   // The characters of string value `v` when it has no escape sequence (its raw token, which
   // runs to the next structural character, is the quoted string plus whitespace).
-  static bool UnescapedBody(od::value& v, std::string_view* body) {
+  bool UnescapedBody(od::value& v, std::string_view* body) const {
     std::string_view raw = v.raw_json_token();
     while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t')) {
       raw.remove_suffix(1);
     }
     if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') return false;
     raw = raw.substr(1, raw.size() - 2);
-    if (std::memchr(raw.data(), '\\', raw.size()) != nullptr) return false;
+    if (has_escapes_ && std::memchr(raw.data(), '\\', raw.size()) != nullptr) return false;
     *body = raw;
     return true;
   }
@@ -311,6 +314,7 @@ class ParseJson : public Operator {
   std::vector<QuotedName> quoted_;  // per schema field
   std::vector<std::uint8_t> seen_;
   std::vector<double> bytes_per_row_;
+  bool has_escapes_ = true;  // whether the record being parsed holds a backslash anywhere
   od::parser parser_;
   std::string padded_;
   std::vector<double> elems_;

@@ -184,5 +184,43 @@ TEST(KeyIndexTest, PutFindEraseAcrossRebuilds) {
   EXPECT_EQ(*idx.Find(k, HashBytes(k)), 77777);
 }
 
+// Keys of every length around the slot's inline capacity (48 bytes), so that inline keys, arena
+// keys, the empty key, tombstones and the arena's compaction on rebuild are all exercised.
+TEST(KeyIndexTest, InlineAndArenaKeysSurviveErasesRebuildsAndCompaction) {
+  ops::KeyIndex idx;
+  auto key = [](int i) {
+    return std::string(static_cast<std::size_t>(i % 97), 'a' + (i % 26)) + std::to_string(i);
+  };
+  std::map<std::string, std::int64_t> model;
+  for (int i = 0; i < 60000; ++i) {
+    idx.Put(key(i), HashBytes(key(i)), i);
+    model[key(i)] = i;
+  }
+  idx.Put("", HashBytes(""), -7);
+  model[""] = -7;
+  // Erase nearly every key (most arena bytes become garbage), then insert more: the rebuilds
+  // must compact the arena and keep every live key findable.
+  for (int i = 0; i < 60000; ++i) {
+    if (i % 10 == 0) continue;
+    ASSERT_TRUE(idx.Erase(key(i), HashBytes(key(i)))) << i;
+    model.erase(key(i));
+  }
+  EXPECT_FALSE(idx.Erase(key(1), HashBytes(key(1))));
+  for (int i = 60000; i < 200000; ++i) {
+    idx.Put(key(i), HashBytes(key(i)), i);
+    model[key(i)] = i;
+  }
+  ASSERT_EQ(idx.size(), model.size());
+  for (const auto& [k, v] : model) {
+    std::int64_t* found = idx.Find(k, HashBytes(k));
+    ASSERT_NE(found, nullptr) << k;
+    EXPECT_EQ(*found, v) << k;
+  }
+  for (int i = 1; i < 60000; i += 10) EXPECT_EQ(idx.Find(key(i), HashBytes(key(i))), nullptr) << i;
+  std::map<std::string, std::int64_t> visited;
+  idx.ForEach([&](std::string_view k, std::int64_t v) { visited.emplace(std::string(k), v); });
+  EXPECT_EQ(visited, model);
+}
+
 }  // namespace
 }  // namespace pinstream

@@ -1,25 +1,42 @@
 // LogChunkBuilder: source chunks in the shape every log-like source emits — key, value, topic,
 // partition, offset, timestamp — as the http (source log) and kafka sources read them, so that
-// the same operators (parse_json on `value`) run on either.
+// the same operators (parse_json on `value`) run on either. LogColumns names the columns a
+// query reads (Source::PruneColumns); the others are left out of the chunks. `value`, the raw
+// record, is always built.
 #pragma once
 
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "engine/record_batch.h"
 #include "engine/source.h"
 
 namespace pinstream::connectors {
 
+// Which of a log chunk's columns to build (besides `value`, always built).
+struct LogColumns {
+  bool key = true, topic = true, partition = true, offset = true, timestamp = true;
+  // Only the columns named in `required` (unknown names are ignored: operators report them).
+  static LogColumns Only(const std::vector<std::string>& required) {
+    auto has = [&](std::string_view n) {
+      return std::find(required.begin(), required.end(), n) != required.end();
+    };
+    return LogColumns{has("key"), has("topic"), has("partition"), has("offset"), has("timestamp")};
+  }
+};
+
 class LogChunkBuilder {
  public:
   // `expected_rows`: how many records the caller means to append (0 = unknown).
-  explicit LogChunkBuilder(std::size_t max_rows, std::size_t expected_rows = 0)
-      : max_rows_(max_rows), expected_rows_(expected_rows) {
+  explicit LogChunkBuilder(std::size_t max_rows, std::size_t expected_rows = 0,
+                           LogColumns columns = {})
+      : max_rows_(max_rows), expected_rows_(expected_rows), cols_(columns) {
     ReserveColumns();
   }
 
@@ -28,19 +45,23 @@ class LogChunkBuilder {
                               std::string_view topic, std::int64_t partition, std::int64_t offset,
                               std::optional<std::int64_t> timestamp_us,
                               const Source::ChunkConsumer& emit) {
-    if (key) {
-      key_.AppendString(*key);
-    } else {
-      key_.AppendNull();
+    if (cols_.key) {
+      if (key) {
+        key_.AppendString(*key);
+      } else {
+        key_.AppendNull();
+      }
     }
     value_.AppendString(value);
-    topic_.AppendString(topic);
-    partition_.AppendInt(partition);
-    offset_.AppendInt(offset);
-    if (timestamp_us) {
-      ts_.AppendInt(*timestamp_us);
-    } else {
-      ts_.AppendNull();
+    if (cols_.topic) topic_.AppendString(topic);
+    if (cols_.partition) partition_.AppendInt(partition);
+    if (cols_.offset) offset_.AppendInt(offset);
+    if (cols_.timestamp) {
+      if (timestamp_us) {
+        ts_.AppendInt(*timestamp_us);
+      } else {
+        ts_.AppendNull();
+      }
     }
     chunk_.offsets.push_back(offset);
     return chunk_.offsets.size() >= max_rows_ ? Flush(emit) : Status::Ok();
@@ -54,12 +75,16 @@ class LogChunkBuilder {
     last_value_bytes_ = value_.bytes().size();
     last_key_bytes_ = key_.bytes().size();
     chunk_.batch.row_ids().resize(chunk_.offsets.size());
-    chunk_.batch.AddColumn("key", std::exchange(key_, Column(TypeId::kString)));
+    if (cols_.key) chunk_.batch.AddColumn("key", std::exchange(key_, Column(TypeId::kString)));
     chunk_.batch.AddColumn("value", std::exchange(value_, Column(TypeId::kRaw)));
-    chunk_.batch.AddColumn("topic", std::exchange(topic_, Column(TypeId::kString)));
-    chunk_.batch.AddColumn("partition", std::exchange(partition_, Column(TypeId::kInt64)));
-    chunk_.batch.AddColumn("offset", std::exchange(offset_, Column(TypeId::kInt64)));
-    chunk_.batch.AddColumn("timestamp", std::exchange(ts_, Column(TypeId::kTimestamp)));
+    if (cols_.topic)
+      chunk_.batch.AddColumn("topic", std::exchange(topic_, Column(TypeId::kString)));
+    if (cols_.partition)
+      chunk_.batch.AddColumn("partition", std::exchange(partition_, Column(TypeId::kInt64)));
+    if (cols_.offset)
+      chunk_.batch.AddColumn("offset", std::exchange(offset_, Column(TypeId::kInt64)));
+    if (cols_.timestamp)
+      chunk_.batch.AddColumn("timestamp", std::exchange(ts_, Column(TypeId::kTimestamp)));
     Status st = emit(std::exchange(chunk_, SourceChunk()));
     ReserveColumns();
     return st;
@@ -77,16 +102,17 @@ class LogChunkBuilder {
     std::size_t value_per_row = last_rows_ > 0 ? last_value_bytes_ / last_rows_ + 8 : 512;
     std::size_t key_per_row = last_rows_ > 0 ? last_key_bytes_ / last_rows_ + 1 : 0;
     value_.Reserve(rows, value_per_row * rows);
-    key_.Reserve(rows, key_per_row * rows);
-    topic_.Reserve(rows);
-    partition_.Reserve(rows);
-    offset_.Reserve(rows);
-    ts_.Reserve(rows);
+    if (cols_.key) key_.Reserve(rows, key_per_row * rows);
+    if (cols_.topic) topic_.Reserve(rows);
+    if (cols_.partition) partition_.Reserve(rows);
+    if (cols_.offset) offset_.Reserve(rows);
+    if (cols_.timestamp) ts_.Reserve(rows);
     chunk_.offsets.reserve(rows);
   }
 
   std::size_t max_rows_;
   std::size_t expected_rows_;
+  LogColumns cols_;
   std::size_t appended_ = 0;
   std::size_t last_rows_ = 0, last_value_bytes_ = 0, last_key_bytes_ = 0;
   SourceChunk chunk_;

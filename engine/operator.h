@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -97,6 +98,10 @@ class OperatorSpec {
   virtual Result<std::unique_ptr<Operator>> Create(const OperatorInitContext& ctx) const = 0;
   // Non-empty for keyed operators: the engine routes rows by these columns before this operator.
   virtual std::vector<std::string> KeyColumns() const { return {}; }
+  // Set when the operator reads only these input columns and its output holds none of the
+  // others (parse_json: its raw column and `keep`). As a query's first operator, this lets the
+  // engine prune the sources' columns to these (Source::PruneColumns).
+  virtual std::optional<std::vector<std::string>> InputColumns() const { return std::nullopt; }
   // True when the operator keeps state in the checkpoint.
   virtual bool stateful() const { return false; }
   // Everything about the config that the state's meaning depends on (e.g. dedup key columns).

@@ -116,6 +116,12 @@ class Source {
     return Limited{e, e - start};
   }
 
+  // Column pruning (Spark's SupportsPushDownRequiredColumns): the query reads only `required`
+  // of the columns this source emits. Called after Open(), before the first Read(); a source may
+  // then leave the other columns out of its chunks. A source whose records have a raw form keeps
+  // it (the `value` column) whatever is asked: dead-letter rows show it (RawRecordText).
+  virtual void PruneColumns(const std::vector<std::string>& required) { (void)required; }
+
   // Called before a batch's Read() calls with all of this source's ranges of the batch (in the
   // order they will be read), so that a source can fetch them concurrently.
   [[nodiscard]] virtual Status PrepareRead(const std::vector<ReadRange>& ranges) {

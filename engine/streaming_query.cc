@@ -147,6 +147,12 @@ Status StreamingQuery::OpenConnectors() {
     PS_RETURN_IF_ERROR(
         sources_[i]->Open().WithContext(fmt::format("{} source '{}'", ctx, config_->sources[i])));
     source_open_[i] = true;
+    // Column pruning: when the first operator reads only some columns (parse_json: `value`),
+    // the source need not build the others for every record.
+    if (!config_->operators.empty()) {
+      if (auto cols = config_->operators.front().spec->InputColumns())
+        sources_[i]->PruneColumns(*cols);
+    }
   }
   SinkContext sctx{config_->name, meta_.id, meta_.epoch};
   if (!sink_open_) {

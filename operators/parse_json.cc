@@ -320,6 +320,18 @@ class ParseJson : public Operator {
   std::vector<double> elems_;
 };
 
+// parse_json reads its raw column and the `keep` columns, and outputs only those kept and the
+// parsed fields: as a query's first operator it lets the sources leave their other columns out.
+class ParseJsonSpec : public StatelessSpec<ParseJsonConfig, ParseJson> {
+ public:
+  explicit ParseJsonSpec(ParseJsonConfig c) : StatelessSpec("parse_json", std::move(c)) {}
+  std::optional<std::vector<std::string>> InputColumns() const override {
+    std::vector<std::string> cols{config().column};
+    cols.insert(cols.end(), config().keep.begin(), config().keep.end());
+    return cols;
+  }
+};
+
 }  // namespace
 
 std::unique_ptr<Operator> MakeParseJson(const ParseJsonConfig& config) { return std::make_unique<ParseJson>(config); }
@@ -344,7 +356,7 @@ std::shared_ptr<const OperatorSpec> ParseParseJson(const ConfigNode& n) {
       if (f.name == k) n.Get("keep").Fail(fmt::format("'{}' is both kept and parsed", k));
     }
   }
-  return std::make_shared<StatelessSpec<ParseJsonConfig, ParseJson>>("parse_json", std::move(c));
+  return std::make_shared<ParseJsonSpec>(std::move(c));
 }
 
 }  // namespace pinstream::ops

@@ -26,6 +26,14 @@ class Select : public Operator {
   SelectConfig c_;
 };
 
+// select reads and outputs exactly its columns: as a query's first operator, the sources may
+// leave the others out.
+class SelectSpec : public StatelessSpec<SelectConfig, Select> {
+ public:
+  explicit SelectSpec(SelectConfig c) : StatelessSpec("select", std::move(c)) {}
+  std::optional<std::vector<std::string>> InputColumns() const override { return config().columns; }
+};
+
 }  // namespace
 
 std::unique_ptr<Operator> MakeSelect(const SelectConfig& config) { return std::make_unique<Select>(config); }
@@ -38,7 +46,7 @@ std::shared_ptr<const OperatorSpec> ParseSelect(const ConfigNode& n) {
   for (const auto& col : c.columns) {
     if (!seen.insert(col).second) n.Get("columns").Fail(fmt::format("column '{}' is selected twice", col));
   }
-  return std::make_shared<StatelessSpec<SelectConfig, Select>>("select", std::move(c));
+  return std::make_shared<SelectSpec>(std::move(c));
 }
 
 }  // namespace pinstream::ops

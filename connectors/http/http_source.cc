@@ -79,7 +79,9 @@ class HttpSource : public Source {
   Status Read(const ReadRange& range, std::size_t max_chunk_rows,
               const ChunkConsumer& emit) override {
     PS_ASSIGN_OR_RETURN(int p, PartitionNumber(range.partition));
-    LogChunkBuilder chunk(max_chunk_rows, static_cast<std::size_t>(std::max<std::int64_t>(range.end - range.start, 0)));
+    LogChunkBuilder chunk(
+        max_chunk_rows,
+        static_cast<std::size_t>(std::max<std::int64_t>(range.end - range.start, 0)), columns_);
     Status st = env_->source_log->Read(
         c_.name, p, range.start, range.end, [&](const state::SourceLog::ReadRecord& r) {
           return chunk.Append(r.has_key ? std::optional<std::string_view>(r.key) : std::nullopt,
@@ -87,6 +89,10 @@ class HttpSource : public Source {
         });
     PS_RETURN_IF_ERROR(st);
     return chunk.Flush(emit);
+  }
+
+  void PruneColumns(const std::vector<std::string>& required) override {
+    columns_ = LogColumns::Only(required);
   }
 
   std::string DescribePosition(const std::string& partition, std::int64_t offset) const override {
@@ -114,6 +120,7 @@ class HttpSource : public Source {
   std::string consumer_;
   std::map<std::string, std::int64_t> latest_;
   bool recovered_committed_ = false;
+  LogColumns columns_;  // the chunk columns the query reads (PruneColumns)
 };
 
 class HttpSourceSpec : public SourceSpec {

@@ -312,7 +312,9 @@ class KafkaSource : public Source {
                       const std::string& topic, int p, const ReadRange& range,
                       std::size_t max_chunk_rows, const ChunkConsumer& emit) {
     // Offsets in the range may hold no record (markers, compaction): the count is an upper bound.
-    LogChunkBuilder chunk(max_chunk_rows, static_cast<std::size_t>(std::max<std::int64_t>(range.end - range.start, 0)));
+    LogChunkBuilder chunk(
+        max_chunk_rows,
+        static_cast<std::size_t>(std::max<std::int64_t>(range.end - range.start, 0)), columns_);
     std::int64_t next = range.start;  // the next offset we expect
     // One record: appended when in the range, carried when past it (the range is then complete:
     // every offset before it has been seen or holds no record).
@@ -396,6 +398,10 @@ class KafkaSource : public Source {
       }
     }
     return chunk.Flush(emit);
+  }
+
+  void PruneColumns(const std::vector<std::string>& required) override {
+    columns_ = LogColumns::Only(required);
   }
 
   std::string DescribePosition(const std::string& partition, std::int64_t offset) const override {
@@ -876,6 +882,7 @@ class KafkaSource : public Source {
   bool in_batch_ = false;
   std::int64_t behind_max_ = 0, skipped_offsets_ = 0;
   double behind_avg_ = 0;
+  LogColumns columns_;  // the chunk columns the query reads (PruneColumns)
 };
 
 class KafkaSourceSpec : public SourceSpec {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "engine/row_format.h"
 
 namespace pinstream::testing {
@@ -29,6 +31,12 @@ Result<PartitionOffsets> FakeSource::LatestOffsets(const PartitionOffsets&, bool
   return out;
 }
 
+void FakeSource::PruneColumns(const std::vector<std::string>& required) {
+  std::lock_guard lock(d_->mu);
+  d_->pruned.push_back(required);
+  with_key_ = std::find(required.begin(), required.end(), "key") != required.end();
+}
+
 Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) {
   std::vector<std::pair<std::string, std::string>> recs;
   {
@@ -48,7 +56,7 @@ Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows, cons
   auto flush = [&]() -> Status {
     if (chunk.offsets.empty()) return Status::Ok();
     chunk.batch.row_ids().resize(chunk.offsets.size());
-    chunk.batch.AddColumn("key", std::move(key));
+    if (with_key_) chunk.batch.AddColumn("key", std::move(key));
     chunk.batch.AddColumn("value", std::move(value));
     Status st = emit(std::move(chunk));
     chunk = SourceChunk();

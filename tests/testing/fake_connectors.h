@@ -3,7 +3,8 @@
 // FakeSource: named partitions of string records (offset = index); records can be appended
 // while a query runs; Read() can be made to fail (retryable) a given number of times; every
 // Read() counts in `reads` and notifies `read_cv`; LatestOffsets/OnBatchCommitted calls are
-// logged in `calls`.
+// logged in `calls`; PruneColumns calls in `pruned`, after which chunks leave `key` out unless
+// it is required (`value`, the raw record, is always there, as in the log sources).
 // CollectingSink: keeps the rows of committed batches only (it stages through
 // CommitTxn::OnCommitted), and refuses a second commit of the same batch id like a delta table;
 // `before_stage` (optional) runs first and can fail the batch.
@@ -32,6 +33,7 @@ class FakeSource : public Source {
     std::condition_variable read_cv;
     bool read_ahead = true;           // AllowsReadAheadOfCommit()
     std::vector<std::string> calls;   // "latest" and "committed", in call order
+    std::vector<std::vector<std::string>> pruned;  // PruneColumns arguments
   };
   explicit FakeSource(std::shared_ptr<Data> d) : d_(std::move(d)) {}
   static void Append(Data& d, const std::string& partition, const std::string& value, const std::string& key = "");
@@ -43,9 +45,11 @@ class FakeSource : public Source {
   Status Read(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) override;
   void OnBatchCommitted(const PartitionOffsets&) override;
   bool AllowsReadAheadOfCommit() const override;
+  void PruneColumns(const std::vector<std::string>& required) override;
 
  private:
   std::shared_ptr<Data> d_;
+  bool with_key_ = true;
 };
 
 class CollectingSink : public Sink {

@@ -309,6 +309,46 @@ TEST(StreamingQueryTest, RejectedRowsGoToTheDeadLetterSinkWithRawAndPosition) {
       << h.dlq->rows[1];
 }
 
+// Column pruning: a first operator that reads only some columns (parse_json: its raw column and
+// `keep`) is pushed down to the sources; the query's output and its dead letters do not change.
+TEST(StreamingQueryTest, TheFirstOperatorsInputColumnsArePushedDownToTheSources) {
+  {
+    QueryHarness h;  // parse_json of `value`, nothing kept
+    h.Add(1, "a");
+    FakeSource::Append(*h.src, "0", "{broken", "b");
+    auto q = h.Make(2);
+    ASSERT_TRUE(q->Start().ok());
+    ASSERT_TRUE(q->Run().ok());
+    EXPECT_EQ(h.src->pruned, (std::vector<std::vector<std::string>>{{"value"}}));
+    EXPECT_EQ(h.Rows(), (std::vector<std::string>{"{\"id\":1,\"k\":\"a\"}"}));
+    ASSERT_EQ(h.SortedDeadLetters().size(), 1u);
+    EXPECT_NE(h.SortedDeadLetters()[0].find("\"raw\":\"{broken\""), std::string::npos)
+        << h.SortedDeadLetters()[0];
+  }
+  {
+    QueryHarness h;  // keep: [key] must still deliver the key
+    ConfigNode n = ConfigNode::LoadString("schema: {id: int64}\nkeep: [key]", "pj.yaml");
+    h.cfg.operators[0].spec = ops::ParseParseJson(n);
+    h.Add(1, "a");
+    auto q = h.Make(1);
+    ASSERT_TRUE(q->Start().ok());
+    ASSERT_TRUE(q->Run().ok());
+    EXPECT_EQ(h.src->pruned, (std::vector<std::vector<std::string>>{{"value", "key"}}));
+    EXPECT_EQ(h.Rows(), (std::vector<std::string>{"{\"key\":\"a\",\"id\":1}"}));
+  }
+  {
+    QueryHarness h;  // no operators: the sink gets every column, nothing is pruned
+    h.cfg.operators.clear();
+    h.Add(1, "a");
+    auto q = h.Make(1);
+    ASSERT_TRUE(q->Start().ok());
+    ASSERT_TRUE(q->Run().ok());
+    EXPECT_TRUE(h.src->pruned.empty());
+    ASSERT_EQ(h.Rows().size(), 1u);
+    EXPECT_NE(h.Rows()[0].find("\"key\":\"a\""), std::string::npos) << h.Rows()[0];
+  }
+}
+
 TEST(StreamingQueryTest, WithoutADeadLetterSinkBadRowsFailTheBatchInsteadOfVanishing) {
   QueryHarness h;
   FakeSource::Append(*h.src, "0", "garbage", "x");

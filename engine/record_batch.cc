@@ -1,12 +1,14 @@
 #include "engine/record_batch.h"
 
-#define XXH_INLINE_ALL
 #include <fmt/format.h>
-#include <xxhash.h>
 
 #include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
+
+// libxxhash used header-only, so that XXH3 inlines into HashBytes.
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 namespace pinstream {
 

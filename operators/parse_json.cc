@@ -155,7 +155,17 @@ class ParseJson : public Operator {
       expected = i + 1;
       if (seen_[i]) continue;  // duplicate key: the first one wins
       seen_[i] = 1;
-      std::string why = Convert(field.value(), c_.schema[i].type, out[i]);
+      od::value& v = field.value();
+      const TypeId type = c_.schema[i].type;
+      // The common case inline: a string field holding a string without escapes is copied
+      // straight from the input (Convert handles everything else, including null).
+      if (type == TypeId::kString || type == TypeId::kRaw) {
+        if (std::string_view body; UnescapedBody(v, &body)) {
+          out[i].AppendString(body);
+          continue;
+        }
+      }
+      std::string why = Convert(v, type, out[i]);
       if (!why.empty()) {
         *error = fmt::format("field '{}': {}", c_.schema[i].name, why);
         return;

@@ -212,18 +212,33 @@ Status KeyedStateStore::ScanCommitted(const Visitor& visit) {
 }
 
 void KeyedStateStore::Put(std::string_view key, std::string_view value) {
-  changes_.push_back(StateEntry{std::string(key), std::string(value), 0, false});
+  changes_.push_back(Change{bytes_.size(), static_cast<std::uint32_t>(key.size()),
+                            static_cast<std::uint32_t>(value.size()), false});
+  bytes_.append(key);
+  bytes_.append(value);
 }
 
 void KeyedStateStore::Delete(std::string_view key) {
-  changes_.push_back(StateEntry{std::string(key), std::string(), 0, true});
+  changes_.push_back(Change{bytes_.size(), static_cast<std::uint32_t>(key.size()), 0, true});
+  bytes_.append(key);
 }
 
 void KeyedStateStore::StageChanges(std::int64_t batch_id, CommitTxn& txn) {
   if (changes_.empty()) return;
-  for (auto& c : changes_) c.written_batch = batch_id;
-  txn.Put(KeySpace::kState, StateDeltaKey(ns_, batch_id, part_), EncodeStateEntries(changes_));
-  changes_.clear();
+  // The encoding of EncodeStateEntries (DecodeStateEntries reads it), written from the arena.
+  std::string out;
+  out.reserve(16 + bytes_.size() + changes_.size() * 12);
+  PutVarint64(&out, changes_.size());
+  for (const Change& c : changes_) {
+    out.push_back(c.is_delete ? 1 : 0);
+    PutLengthPrefixed(&out, std::string_view(bytes_).substr(c.key_at, c.key_len));
+    if (!c.is_delete) {
+      PutVarint64(&out, static_cast<std::uint64_t>(batch_id));
+      PutLengthPrefixed(&out, std::string_view(bytes_).substr(c.key_at + c.key_len, c.value_len));
+    }
+  }
+  txn.Put(KeySpace::kState, StateDeltaKey(ns_, batch_id, part_), std::move(out));
+  DiscardChanges();
 }
 
 }  // namespace pinstream

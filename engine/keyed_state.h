@@ -96,13 +96,25 @@ class KeyedStateStore {
   void StageChanges(std::int64_t batch_id, CommitTxn& txn);
   std::size_t pending_changes() const { return changes_.size(); }
   // Forgets the buffered changes (a failed batch).
-  void DiscardChanges() { changes_.clear(); }
+  void DiscardChanges() {
+    changes_.clear();
+    bytes_.clear();
+  }
 
  private:
+  // A buffered change: its key and value are bytes_[key_at, key_at + key_len) and the value's
+  // bytes right after the key's. One arena instead of two strings per change: `dedup` buffers
+  // a change for every row it keeps.
+  struct Change {
+    std::size_t key_at;
+    std::uint32_t key_len, value_len;
+    bool is_delete;
+  };
   StateReader* reader_;
   std::string ns_;
   std::uint32_t part_;
-  std::vector<StateEntry> changes_;
+  std::vector<Change> changes_;
+  std::string bytes_;
 };
 
 }  // namespace pinstream

@@ -48,6 +48,47 @@ TEST_F(KeyedStateTest, OneDeltaPerBatchAndShardReplaysPutsAndDeletesInOrder) {
   EXPECT_EQ(s["c"], std::make_pair(std::string("1"), std::int64_t{0}));
 }
 
+// The store buffers changes in one arena; what it stages must be byte for byte the delta
+// EncodeStateEntries writes for the same changes, and a staged or discarded batch must leave
+// nothing behind for the next one.
+TEST_F(KeyedStateTest, StagedDeltaIsTheEncodingOfTheBufferedChangesAndTheBufferStartsAfresh) {
+  KeyedStateStore s(cp_.get(), "q/0", 0);
+  s.Put("gone", "x");
+  s.DiscardChanges();
+  EXPECT_EQ(s.pending_changes(), 0u);
+  const std::string binary("k\0\xff", 3);
+  s.Put("a", "1");
+  s.Delete("b");
+  s.Put("", "");
+  s.Put(binary, std::string(300, 'v'));
+  s.Delete("");
+  EXPECT_EQ(s.pending_changes(), 5u);
+  auto txn = cp_->BeginCommit(7);
+  s.StageChanges(7, *txn);
+  EXPECT_EQ(s.pending_changes(), 0u);
+  CommitLogEntry e;
+  e.batch_id = 7;
+  ASSERT_TRUE(cp_->Commit(std::move(txn), e).ok());
+  std::vector<StateEntry> expect = {{"a", "1", 7, false},
+                                    {"b", "", 0, true},
+                                    {"", "", 7, false},
+                                    {binary, std::string(300, 'v'), 7, false},
+                                    {"", "", 0, true}};
+  auto dump = store_.Dump(KeySpace::kState);
+  ASSERT_EQ(dump.size(), 1u);
+  EXPECT_EQ(dump.begin()->second, EncodeStateEntries(expect));
+  // The next batch stages only its own change.
+  s.Put("c", "2");
+  auto txn2 = cp_->BeginCommit(8);
+  s.StageChanges(8, *txn2);
+  e.batch_id = 8;
+  ASSERT_TRUE(cp_->Commit(std::move(txn2), e).ok());
+  auto loaded = Load();
+  EXPECT_EQ(loaded.size(), 3u);  // a, binary, c ("" was put, then deleted)
+  EXPECT_EQ(loaded["c"], std::make_pair(std::string("2"), std::int64_t{8}));
+  EXPECT_EQ(loaded[binary], std::make_pair(std::string(300, 'v'), std::int64_t{7}));
+}
+
 TEST_F(KeyedStateTest, CompactionReplacesDeltasWithASnapshotOfTheSameState) {
   for (int b = 0; b < 10; ++b) Commit(b, {{"k" + std::to_string(b), "v"}}, b > 0 ? std::vector<std::string>{"k0"} : std::vector<std::string>{});
   auto before = Load();

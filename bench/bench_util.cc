@@ -18,7 +18,7 @@
 namespace pinstream::bench {
 
 PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
-                        connectors::ConnectorEnv& env) {
+                        connectors::ConnectorEnv& env, const std::string& name) {
   auto reg = cli::BuildRegistries(&env);
   DaemonConfig cfg = LoadConfigFromString(yaml, "bench.yaml", dir, *reg);
   state::RocksCheckpointStore cps(env.store);
@@ -48,11 +48,13 @@ PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
   };
   // User and kernel CPU apart: the kernel's share (page faults, page-cache copies) varies the
   // most from run to run on this VM.
-  std::printf("cpu during the run: user %.3f s, system %.3f s\n", secs(u0.ru_utime, u1.ru_utime),
-              secs(u0.ru_stime, u1.ru_stime));
+  run.user_seconds = secs(u0.ru_utime, u1.ru_utime);
+  run.system_seconds = secs(u0.ru_stime, u1.ru_stime);
+  std::printf("cpu during the run: user %.3f s, system %.3f s\n", run.user_seconds,
+              run.system_seconds);
   std::printf("bytes written to files during the run: %.1f MB\n",
               static_cast<double>(run.bytes_written) / 1e6);
-  for (const auto& p : d.RecentProgress("pin")) {
+  for (const auto& p : d.RecentProgress(name)) {
     auto j = nlohmann::json::parse(p);
     if (j["numInputRows"].get<std::int64_t>() > 0) ++run.batches;
     std::printf("  batch %lld at %s: %lld rows, durationMs %s\n",
@@ -90,7 +92,7 @@ std::vector<std::string> PinRecords(std::size_t n, std::size_t distinct_ids) {
   return out;
 }
 
-std::string PinQueryYaml(const std::string& source) {
+std::string PinQueryYaml(const std::string& source, const std::string& name) {
   std::string q = R"(queries:
   - name: pin
     source: __SOURCE__
@@ -122,6 +124,11 @@ std::string PinQueryYaml(const std::string& source) {
     dead_letter: pin_errors
 )";
   q.replace(q.find("__SOURCE__"), 10, source);
+  for (const std::string from : {"name: pin\n", "table: pin}", "dead_letter: pin_errors"}) {
+    std::string to = from;
+    to.replace(to.find("pin"), 3, name);
+    q.replace(q.find(from), from.size(), to);
+  }
   return q;
 }
 

@@ -25,21 +25,24 @@ std::vector<std::string> PinRecords(std::size_t n, std::size_t distinct_ids = 0)
 
 // The `queries:` section of a config with conf/pinterest.yaml's `pin` query reading `source`
 // (parse_json → null_if → parse_count → strip_prefix → rename → dedup → select → delta table
-// `pin`), available_now, 100k-record batches, 2 shards.
-std::string PinQueryYaml(const std::string& source);
+// `pin`), available_now, 100k-record batches, 2 shards. `name` renames the query and its table
+// (dead letters: `<name>_errors`), so that one process can run the query again from scratch.
+std::string PinQueryYaml(const std::string& source, const std::string& name = "pin");
 
-// A daemon run of a config holding PinQueryYaml's `pin` query (available_now) on `env`'s store:
-// the config is loaded from `yaml` (file name bench.yaml, relative paths under `dir`), the daemon
-// started (the process exits with the error if it cannot), then run to the end and timed. Prints
-// the cores busy during the run and every batch of `pin` with its durations.
+// A daemon run of a config holding PinQueryYaml's query `name` (available_now) on `env`'s
+// store: the config is loaded from `yaml` (file name bench.yaml, relative paths under `dir`), the
+// daemon started (the process exits with the error if it cannot), then run to the end and timed.
+// Prints the cores busy and the CPU during the run and every batch of the query with its
+// durations.
 struct PinQueryRun {
   int exit_code = 0;
   double seconds = 0;
+  double user_seconds = 0, system_seconds = 0;  // CPU of the whole process during the run
   std::int64_t batches = 0;        // batches that read records
   std::int64_t bytes_written = 0;  // by the process during the run (/proc/self/io wchar)
 };
 PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
-                        connectors::ConnectorEnv& env);
+                        connectors::ConnectorEnv& env, const std::string& name = "pin");
 
 double Seconds(std::chrono::steady_clock::time_point since);
 // CPU time (user + system) of the whole process so far, all threads.

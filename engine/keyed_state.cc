@@ -221,6 +221,7 @@ void KeyedStateStore::Put(std::string_view key, std::string_view value) {
 void KeyedStateStore::Delete(std::string_view key) {
   changes_.push_back(Change{bytes_.size(), static_cast<std::uint32_t>(key.size()), 0, true});
   bytes_.append(key);
+  ++deletes_;
 }
 
 void KeyedStateStore::StageChanges(std::int64_t batch_id, CommitTxn& txn) {

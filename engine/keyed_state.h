@@ -95,10 +95,12 @@ class KeyedStateStore {
   // Stages the buffered changes for `batch_id` into `txn` (one delta) and clears the buffer.
   void StageChanges(std::int64_t batch_id, CommitTxn& txn);
   std::size_t pending_changes() const { return changes_.size(); }
+  std::size_t pending_deletes() const { return deletes_; }
   // Forgets the buffered changes (a failed batch).
   void DiscardChanges() {
     changes_.clear();
     bytes_.clear();
+    deletes_ = 0;
   }
 
  private:
@@ -115,6 +117,7 @@ class KeyedStateStore {
   std::uint32_t part_;
   std::vector<Change> changes_;
   std::string bytes_;
+  std::size_t deletes_ = 0;
 };
 
 }  // namespace pinstream

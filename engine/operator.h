@@ -59,10 +59,21 @@ class OperatorContext {
   std::vector<RowRejection> rejections_;
 };
 
+// The size of a stateful operator's in-memory state on one shard, for progress reports
+// (Spark's StateOperatorProgress numRowsTotal / memoryUsedBytes).
+struct OperatorStateSize {
+  std::int64_t rows = 0;
+  std::int64_t memory_bytes = 0;
+};
+
 class Operator {
  public:
   virtual ~Operator() = default;
   [[nodiscard]] virtual Status Process(RecordBatch& batch, OperatorContext& ctx) = 0;
+
+  // Stateful operators: the keys held and the memory they take now (read by the query thread
+  // between batches, when the shard is idle).
+  virtual OperatorStateSize StateSize() const { return {}; }
 
   // Optional fast path for a keyed operator that only drops rows — never changes, reorders or
   // rejects them — such as dedup. When the operator heads a stage, the exchange asks it which

@@ -47,6 +47,19 @@ std::string QueryProgress::ToJson() const {
     srcs.push_back(std::move(o));
   }
   j["sources"] = srcs;
+  ordered_json states = ordered_json::array();
+  for (const auto& st : state_operators) {
+    ordered_json o;
+    o["operatorName"] = st.operator_name;
+    o["numRowsTotal"] = st.num_rows_total;
+    o["numRowsUpdated"] = st.num_rows_updated;
+    o["numRowsRemoved"] = st.num_rows_removed;
+    o["memoryUsedBytes"] = st.memory_used_bytes;
+    o["numShufflePartitions"] = st.num_shuffle_partitions;
+    o["numStateStoreInstances"] = st.num_shuffle_partitions;  // one store per shard
+    states.push_back(std::move(o));
+  }
+  j["stateOperators"] = states;
   j["sink"] = {{"description", sink_description}, {"numOutputRows", num_output_rows}};
   if (!dead_letter_description.empty()) {
     j["deadLetter"] = {{"description", dead_letter_description}, {"numOutputRows", num_dead_letter_rows}};

@@ -9,6 +9,9 @@
 //    "sources": [{"description": "...", "startOffset": {...}, "endOffset": {...},
 //                 "latestOffset": {...}, "numInputRows": 1200, "inputRowsPerSecond": ...,
 //                 "processedRowsPerSecond": ...}],
+//    "stateOperators": [{"operatorName": "dedup", "numRowsTotal": 9000, "numRowsUpdated": 1100,
+//                        "numRowsRemoved": 0, "memoryUsedBytes": 1441792,
+//                        "numShufflePartitions": 2, "numStateStoreInstances": 2}],
 //    "sink": {"description": "DeltaSink[pin]", "numOutputRows": 1100},
 //    "deadLetter": {"description": "DeltaSink[pin_errors]", "numOutputRows": 3}}
 #pragma once
@@ -31,6 +34,16 @@ struct SourceProgress {
   std::map<std::string, std::string> metrics;  // source-specific (Kafka: offsets behind, data loss)
 };
 
+// One stateful operator of the batch, over all shards (Spark's StateOperatorProgress).
+struct StateOperatorProgress {
+  std::string operator_name;
+  std::int64_t num_rows_total = 0;    // keys held after the batch
+  std::int64_t num_rows_updated = 0;  // keys written by the batch
+  std::int64_t num_rows_removed = 0;  // keys removed by the batch (TTL expiry)
+  std::int64_t memory_used_bytes = 0;
+  int num_shuffle_partitions = 1;  // the shards the keys are partitioned over
+};
+
 struct QueryProgress {
   std::string id, run_id, name;
   std::int64_t timestamp_ms = 0;  // trigger start
@@ -45,6 +58,7 @@ struct QueryProgress {
   std::string dead_letter_description;
   std::int64_t num_dead_letter_rows = 0;
   std::int64_t backlog_records = 0;  // not in Spark: records left for later batches
+  std::vector<StateOperatorProgress> state_operators;
 
   std::string ToJson() const;
 };

@@ -177,6 +177,28 @@ Result<BatchOutput> ShardExecutor::Finish() {
   return result;
 }
 
+std::vector<StateOperatorProgress> ShardExecutor::StateProgress() const {
+  std::vector<StateOperatorProgress> out;
+  for (std::size_t i = 0; i < operators_.size(); ++i) {
+    if (!operators_[i].spec->stateful()) continue;
+    StateOperatorProgress p;
+    p.operator_name = std::string(operators_[i].spec->kind());
+    p.num_shuffle_partitions = num_shards();
+    for (const auto& sh : shards_) {
+      OperatorStateSize size = sh->ops[i]->StateSize();
+      p.num_rows_total += size.rows;
+      p.memory_used_bytes += size.memory_bytes;
+      if (const auto& st = sh->states[i]) {
+        p.num_rows_removed += static_cast<std::int64_t>(st->pending_deletes());
+        p.num_rows_updated +=
+            static_cast<std::int64_t>(st->pending_changes() - st->pending_deletes());
+      }
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 void ShardExecutor::StageStateChanges(std::int64_t batch_id, CommitTxn& txn) {
   for (auto& sh : shards_) {
     for (auto& st : sh->states) {

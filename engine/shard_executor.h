@@ -38,6 +38,7 @@
 #include "engine/commit_txn.h"
 #include "engine/keyed_state.h"
 #include "engine/operator.h"
+#include "engine/progress.h"
 #include "engine/record_batch.h"
 #include "engine/status.h"
 
@@ -83,6 +84,9 @@ class ShardExecutor {
   Result<BatchOutput> Finish();
 
   // Stages every shard's pending keyed-state changes into `txn`. Call after Finish().
+  // The stateful operators' progress for the batch just finished (call before
+  // StageStateChanges, which clears the counts of updated and removed keys).
+  std::vector<StateOperatorProgress> StateProgress() const;
   void StageStateChanges(std::int64_t batch_id, CommitTxn& txn);
   void DiscardStateChanges();
 

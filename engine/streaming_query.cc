@@ -534,6 +534,7 @@ Result<std::unique_ptr<PreparedBatch>> StreamingQuery::ProcessBatch(const BatchP
   // The shards' state changes leave them now: the next batch may start on the shards while this
   // one commits.
   b->txn = checkpoint_->BeginCommit(batch_id);
+  b->progress.state_operators = executor_->StateProgress();
   executor_->StageStateChanges(batch_id, *b->txn);
 
   QueryProgress& p = b->progress;

@@ -52,6 +52,11 @@ class Dedup : public Operator {
     return Status::Ok();
   }
 
+  OperatorStateSize StateSize() const override {
+    return {static_cast<std::int64_t>(index_.size()),
+            static_cast<std::int64_t>(index_.MemoryBytes())};
+  }
+
   // The exchange's fast path: decide on the producer's rows, so that only kept rows are copied.
   bool SupportsSelectRows() const override { return true; }
   Status SelectRows(const RecordBatch& in, std::span<const std::uint32_t> rows,

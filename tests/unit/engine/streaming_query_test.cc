@@ -349,6 +349,46 @@ TEST(StreamingQueryTest, TheFirstOperatorsInputColumnsArePushedDownToTheSources)
   }
 }
 
+// Spark's stateOperators in each batch's progress: keys held after the batch, keys the batch
+// wrote, memory, over all shards; an empty list for a query without state.
+TEST(StreamingQueryTest, ProgressReportsTheStateOfEachStatefulOperator) {
+  QueryHarness h;
+  h.AddDedup({"k"});
+  h.cfg.max_records_per_trigger = 4;
+  const char* keys[] = {"a", "b", "a", "c", "a", "d", "d", "e"};
+  for (int i = 0; i < 8; ++i) h.Add(i, keys[i]);
+  auto q = h.Make(2);
+  ASSERT_TRUE(q->Start().ok());
+  ASSERT_TRUE(q->Run().ok());
+  ASSERT_EQ(h.progress.size(), 2u);
+  std::int64_t expect_total[] = {3, 5}, expect_updated[] = {3, 2};
+  for (std::size_t b = 0; b < 2; ++b) {
+    ASSERT_EQ(h.progress[b].state_operators.size(), 1u);
+    const StateOperatorProgress& st = h.progress[b].state_operators[0];
+    EXPECT_EQ(st.operator_name, "dedup");
+    EXPECT_EQ(st.num_rows_total, expect_total[b]) << "batch " << b;
+    EXPECT_EQ(st.num_rows_updated, expect_updated[b]) << "batch " << b;
+    EXPECT_EQ(st.num_rows_removed, 0);
+    EXPECT_GT(st.memory_used_bytes, 0);
+    EXPECT_EQ(st.num_shuffle_partitions, 2);
+  }
+  std::string json = h.progress[1].ToJson();
+  EXPECT_NE(
+      json.find(
+          R"("stateOperators":[{"operatorName":"dedup","numRowsTotal":5,"numRowsUpdated":2,"numRowsRemoved":0,)"),
+      std::string::npos)
+      << json;
+
+  QueryHarness stateless;
+  stateless.Add(1, "a");
+  auto q2 = stateless.Make(1);
+  ASSERT_TRUE(q2->Start().ok());
+  ASSERT_TRUE(q2->Run().ok());
+  ASSERT_EQ(stateless.progress.size(), 1u);
+  EXPECT_TRUE(stateless.progress[0].state_operators.empty());
+  EXPECT_NE(stateless.progress[0].ToJson().find(R"("stateOperators":[])"), std::string::npos);
+}
+
 TEST(StreamingQueryTest, WithoutADeadLetterSinkBadRowsFailTheBatchInsteadOfVanishing) {
   QueryHarness h;
   FakeSource::Append(*h.src, "0", "garbage", "x");

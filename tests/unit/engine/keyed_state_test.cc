@@ -54,8 +54,10 @@ TEST_F(KeyedStateTest, OneDeltaPerBatchAndShardReplaysPutsAndDeletesInOrder) {
 TEST_F(KeyedStateTest, StagedDeltaIsTheEncodingOfTheBufferedChangesAndTheBufferStartsAfresh) {
   KeyedStateStore s(cp_.get(), "q/0", 0);
   s.Put("gone", "x");
+  s.Delete("gone too");
   s.DiscardChanges();
   EXPECT_EQ(s.pending_changes(), 0u);
+  EXPECT_EQ(s.pending_deletes(), 0u);
   const std::string binary("k\0\xff", 3);
   s.Put("a", "1");
   s.Delete("b");
@@ -63,9 +65,11 @@ TEST_F(KeyedStateTest, StagedDeltaIsTheEncodingOfTheBufferedChangesAndTheBufferS
   s.Put(binary, std::string(300, 'v'));
   s.Delete("");
   EXPECT_EQ(s.pending_changes(), 5u);
+  EXPECT_EQ(s.pending_deletes(), 2u);  // progress: numRowsRemoved
   auto txn = cp_->BeginCommit(7);
   s.StageChanges(7, *txn);
   EXPECT_EQ(s.pending_changes(), 0u);
+  EXPECT_EQ(s.pending_deletes(), 0u);
   CommitLogEntry e;
   e.batch_id = 7;
   ASSERT_TRUE(cp_->Commit(std::move(txn), e).ok());

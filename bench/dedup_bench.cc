@@ -1,6 +1,6 @@
 // The dedup operator's index (operators/key_index.h): nanoseconds per "look up, insert when
 // absent" over pin post ids, probed the way `dedup` probes a batch (keys hashed first, then
-// probed in order with the slots 32 keys ahead and the key bytes 16 ahead prefetched), and
+// KeyIndex::FindOrInsertEach, the batch probe `dedup` uses), and
 // bytes of memory per key. Beside it, in the same run: this machine's latency of one dependent
 // random memory access over an array as large as the index (the cost a probe pays when nothing
 // overlaps it), and std::unordered_map doing the same inserts.
@@ -64,15 +64,12 @@ IndexRun RunIndex(const std::vector<std::string>& keys, std::size_t batch) {
     idx.Reserve(n);
     grow_s += bench::Seconds(t0);
     t0 = std::chrono::steady_clock::now();
-    constexpr std::size_t kAhead = 16;
-    for (std::size_t i = 0; i < std::min(n, 2 * kAhead); ++i) idx.PrefetchSlot(hashes[i]);
-    for (std::size_t i = 0; i < n; ++i) {
-      if (i + 2 * kAhead < n) idx.PrefetchSlot(hashes[i + 2 * kAhead]);
-      if (i + kAhead < n) idx.PrefetchKey(hashes[i + kAhead]);
-      bool inserted;
-      idx.FindOrInsert(keys[b + i], hashes[i], static_cast<std::int64_t>(b), &inserted);
-      inserted_total += inserted;
-    }
+    idx.FindOrInsertEach(
+        n, hashes.data(), static_cast<std::int64_t>(b),
+        [&](std::size_t i) { return std::string_view(keys[b + i]); },
+        [&](std::size_t, std::string_view, std::int64_t*, bool inserted) {
+          inserted_total += inserted;
+        });
     seconds += bench::Seconds(t0);
   }
   if (inserted_total != idx.size()) std::abort();

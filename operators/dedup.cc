@@ -93,24 +93,21 @@ class Dedup : public Operator {
       hashes_[i] =
           key_hashes.empty() ? HashBytes(std::string_view(keys_).substr(begin)) : key_hashes[i];
     }
-    index_.Reserve(n);  // no rebuild (slot moves) under the prefetches
-    constexpr std::size_t kAhead = 16;
-    for (std::size_t i = 0; i < std::min(n, 2 * kAhead); ++i) index_.PrefetchSlot(hashes_[i]);
     kept->reserve(kept->size() + n);
-    for (std::size_t i = 0; i < n; ++i) {
-      if (i + 2 * kAhead < n) index_.PrefetchSlot(hashes_[i + 2 * kAhead]);
-      if (i + kAhead < n) index_.PrefetchKey(hashes_[i + kAhead]);
-      std::size_t begin = i == 0 ? 0 : key_ends_[i - 1];
-      std::string_view key = std::string_view(keys_).substr(begin, key_ends_[i] - begin);
-      bool inserted;
-      std::int64_t* seen = index_.FindOrInsert(key, hashes_[i], now, &inserted);
-      if (!inserted) {
-        if (c_.ttl_us == 0 || now - *seen <= c_.ttl_us) continue;  // a duplicate: dropped
-        *seen = now;                                               // expired: seen again now
-      }
-      state_->Put(key, EncodeTs(now));
-      kept->push_back(rows[i]);
-    }
+    index_.FindOrInsertEach(
+        n, hashes_.data(), now,
+        [&](std::size_t i) {
+          std::size_t begin = i == 0 ? 0 : key_ends_[i - 1];
+          return std::string_view(keys_).substr(begin, key_ends_[i] - begin);
+        },
+        [&](std::size_t i, std::string_view key, std::int64_t* seen, bool inserted) {
+          if (!inserted) {
+            if (c_.ttl_us == 0 || now - *seen <= c_.ttl_us) return;  // a duplicate: dropped
+            *seen = now;                                             // expired: seen again now
+          }
+          state_->Put(key, EncodeTs(now));
+          kept->push_back(rows[i]);
+        });
     return Status::Ok();
   }
 

@@ -55,6 +55,26 @@ class KeyIndex {
       }
     }
   }
+  // FindOrInsert for keys 0..n-1 in order, with the memory misses of later keys overlapping
+  // the probes of earlier ones: the slots of the key 32 ahead and the key bytes of the one 16
+  // ahead are prefetched. Grows the table first (Reserve(n)), so nothing moves under the
+  // prefetches. key_at(i) gives key i (hash: hashes[i]); on_row(i, key, value*, inserted) sees
+  // each result.
+  template <typename KeyAt, typename OnRow>
+  void FindOrInsertEach(std::size_t n, const std::uint64_t* hashes, std::int64_t value,
+                        KeyAt&& key_at, OnRow&& on_row) {
+    Reserve(n);
+    constexpr std::size_t kAhead = 16;
+    for (std::size_t i = 0; i < n && i < 2 * kAhead; ++i) PrefetchSlot(hashes[i]);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i + 2 * kAhead < n) PrefetchSlot(hashes[i + 2 * kAhead]);
+      if (i + kAhead < n) PrefetchKey(hashes[i + kAhead]);
+      std::string_view key = key_at(i);
+      bool inserted;
+      std::int64_t* v = FindOrInsert(key, hashes[i], value, &inserted);
+      on_row(i, key, v, inserted);
+    }
+  }
   bool Erase(std::string_view key, std::uint64_t hash);
   // Visits every live entry; the callback may not modify the index.
   void ForEach(const std::function<void(std::string_view key, std::int64_t value)>& fn) const;

@@ -226,54 +226,76 @@ Column Column::Nulls(TypeId type, std::size_t n) {
 }
 
 Column Column::Take(std::span<const std::uint32_t> rows) const {
+  const Rows part{this, rows};
+  return TakeFrom(type_, std::span<const Rows>(&part, 1));
+}
+
+Column Column::TakeFrom(TypeId type, std::span<const Rows> parts) {
   // Gathers each buffer in one pass (sized once), rather than appending row by row: the keyed
   // exchange takes every row of every batch through here.
-  Column out(type_);
-  const std::size_t m = rows.size();
+  Column out(type);
+  std::size_t m = 0;
+  for (const Rows& p : parts) {
+    PS_CHECK(p.column->type_ == type);
+    m += p.rows.size();
+  }
   out.validity_.resize(m);
-  for (std::size_t i = 0; i < m; ++i) out.validity_[i] = validity_[rows[i]];
-  switch (type_) {
-    case TypeId::kNull: break;
+  std::size_t at = 0;
+  for (const Rows& p : parts) {
+    const auto* v = p.column->validity_.data();
+    for (auto r : p.rows) out.validity_[at++] = v[r];
+  }
+  // Fixed-width values, and variable-width ones (bytes of strings, doubles of arrays) behind
+  // offsets.
+  auto gather_fixed = [&](auto member) {
+    auto& dst = out.*member;
+    dst.resize(m);
+    std::size_t i = 0;
+    for (const Rows& p : parts) {
+      const auto* src = (p.column->*member).data();
+      for (auto r : p.rows) dst[i++] = src[r];
+    }
+  };
+  auto gather_var = [&](auto member) {
+    auto& dst = out.*member;
+    std::size_t elems = 0;
+    for (const Rows& p : parts) {
+      const auto* off = p.column->offsets_.data();
+      for (auto r : p.rows) elems += off[r + 1] - off[r];
+    }
+    dst.resize(elems);
+    out.offsets_.resize(m + 1);
+    std::uint64_t pos = 0;
+    std::size_t i = 0;
+    for (const Rows& p : parts) {
+      const auto* off = p.column->offsets_.data();
+      const auto* src = (p.column->*member).data();
+      for (auto r : p.rows) {
+        std::uint64_t b = off[r], len = off[r + 1] - b;
+        std::memcpy(dst.data() + pos, src + b, len * sizeof(*src));
+        pos += len;
+        out.offsets_[++i] = pos;
+      }
+    }
+  };
+  switch (type) {
+    case TypeId::kNull:
+      break;
     case TypeId::kBool:
     case TypeId::kInt64:
     case TypeId::kTimestamp:
-      out.ints_.resize(m);
-      for (std::size_t i = 0; i < m; ++i) out.ints_[i] = ints_[rows[i]];
+      gather_fixed(&Column::ints_);
       break;
     case TypeId::kDouble:
-      out.doubles_.resize(m);
-      for (std::size_t i = 0; i < m; ++i) out.doubles_[i] = doubles_[rows[i]];
+      gather_fixed(&Column::doubles_);
       break;
     case TypeId::kString:
-    case TypeId::kRaw: {
-      std::size_t bytes = 0;
-      for (auto r : rows) bytes += offsets_[r + 1] - offsets_[r];
-      out.bytes_.resize(bytes);
-      out.offsets_.resize(m + 1);
-      char* dst = out.bytes_.data();
-      std::uint64_t pos = 0;
-      for (std::size_t i = 0; i < m; ++i) {
-        std::uint64_t b = offsets_[rows[i]], len = offsets_[rows[i] + 1] - b;
-        std::memcpy(dst + pos, bytes_.data() + b, len);
-        pos += len;
-        out.offsets_[i + 1] = pos;
-      }
+    case TypeId::kRaw:
+      gather_var(&Column::bytes_);
       break;
-    }
-    case TypeId::kDoubleArray: {
-      std::size_t elems = 0;
-      for (auto r : rows) elems += offsets_[r + 1] - offsets_[r];
-      out.doubles_.resize(elems);
-      out.offsets_.resize(m + 1);
-      std::uint64_t pos = 0;
-      for (std::size_t i = 0; i < m; ++i) {
-        std::uint64_t b = offsets_[rows[i]], len = offsets_[rows[i] + 1] - b;
-        std::copy_n(doubles_.data() + b, len, out.doubles_.data() + pos);
-        pos += len;
-        out.offsets_[i + 1] = pos;
-      }
+    case TypeId::kDoubleArray:
+      gather_var(&Column::doubles_);
       break;
-    }
   }
   return out;
 }
@@ -456,14 +478,37 @@ Schema RecordBatch::schema() const {
 }
 
 RecordBatch RecordBatch::Take(std::span<const std::uint32_t> rows) const {
+  const Rows part{this, rows};
+  return TakeFrom(std::span<const Rows>(&part, 1));
+}
+
+RecordBatch RecordBatch::TakeFrom(std::span<const Rows> parts) {
   RecordBatch out;
-  out.row_ids_.reserve(rows.size());
-  for (auto r : rows) out.row_ids_.push_back(row_ids_[r]);
-  for (std::size_t c = 0; c < columns_.size(); ++c) {
-    out.names_.push_back(names_[c]);
-    out.columns_.push_back(columns_[c].Take(rows));
+  if (parts.empty()) return out;
+  const RecordBatch& first = *parts.front().batch;
+  std::size_t m = 0;
+  for (const Rows& p : parts) m += p.rows.size();
+  out.row_ids_.reserve(m);
+  for (const Rows& p : parts) {
+    PS_CHECK(p.batch == &first || p.batch->SameColumns(first));
+    for (auto r : p.rows) out.row_ids_.push_back(p.batch->row_ids_[r]);
+  }
+  std::vector<Column::Rows> cols(parts.size());
+  for (std::size_t c = 0; c < first.columns_.size(); ++c) {
+    for (std::size_t i = 0; i < parts.size(); ++i)
+      cols[i] = {&parts[i].batch->columns_[c], parts[i].rows};
+    out.names_.push_back(first.names_[c]);
+    out.columns_.push_back(Column::TakeFrom(first.columns_[c].type(), cols));
   }
   return out;
+}
+
+bool RecordBatch::SameColumns(const RecordBatch& other) const {
+  if (names_ != other.names_) return false;
+  for (std::size_t c = 0; c < columns_.size(); ++c) {
+    if (columns_[c].type() != other.columns_[c].type()) return false;
+  }
+  return true;
 }
 
 void RecordBatch::Compact(std::span<const std::uint8_t> keep) {

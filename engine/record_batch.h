@@ -85,6 +85,12 @@ class Column {
   static Column Nulls(TypeId type, std::size_t n);
   // Gathers `rows` (in order) into a new column.
   Column Take(std::span<const std::uint32_t> rows) const;
+  // Gathers the rows of several columns of this type, part after part, into one new column.
+  struct Rows {
+    const Column* column;
+    std::span<const std::uint32_t> rows;
+  };
+  static Column TakeFrom(TypeId type, std::span<const Rows> parts);
   // Keeps rows whose keep[i] != 0, in place.
   void Compact(std::span<const std::uint8_t> keep);
 
@@ -175,6 +181,15 @@ class RecordBatch {
   Schema schema() const;
   // Gathers rows into a new batch with the same columns.
   RecordBatch Take(std::span<const std::uint32_t> rows) const;
+  // Gathers the rows of several batches, part after part, into one new batch. Every part's batch
+  // must have the same columns (SameColumns) — the first part's.
+  struct Rows {
+    const RecordBatch* batch;
+    std::span<const std::uint32_t> rows;
+  };
+  static RecordBatch TakeFrom(std::span<const Rows> parts);
+  // Same column names and types, in the same order.
+  bool SameColumns(const RecordBatch& other) const;
   // Keeps rows with keep[i] != 0, in place.
   void Compact(std::span<const std::uint8_t> keep);
   // Appends all rows of `other`; columns are matched by name. Columns missing on one side are

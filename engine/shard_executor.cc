@@ -33,9 +33,17 @@ struct ShardExecutor::Shard {
   std::vector<std::vector<RecordBatch>> out;             // per stage
   std::vector<std::vector<std::vector<Piece>>> buckets;  // [stage][dest shard]
   std::vector<RejectedRow> rejected;
+  std::vector<std::vector<std::uint32_t>> kept;  // Gather: the survivors of each piece of a group
   Status error;
   std::thread thread;
 };
+
+namespace {
+// Gather copies the survivors of consecutive pieces into batches of at least this many rows: half
+// of a delta-table chunk (WriteOptions::rows_per_chunk), the size from which the table encodes a
+// batch as it is instead of appending it to the next.
+constexpr std::size_t kGatherRows = 8192;
+}  // namespace
 
 Result<std::unique_ptr<ShardExecutor>> ShardExecutor::Create(std::string query_name, int num_shards,
                                                              std::size_t queue_capacity,
@@ -327,18 +335,36 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
             [](const Piece* a, const Piece* b) { return a->first_row_id() < b->first_row_id(); });
   const Stage& st = stages_[stage];
   Operator* head = shard->ops[st.first_op].get();
-  std::vector<std::uint32_t> kept;
+  const bool select_first = head->SupportsSelectRows();
+  // The stage's first operator only drops rows: it chooses on the producer's batch, and the
+  // survivors are copied once.
+  const std::size_t from_op = select_first ? st.first_op + 1 : st.first_op;
+  // Survivors of consecutive pieces are copied into one batch of at least kGatherRows rows (when
+  // there are that many): the rest of the stage and the sink then see a few big batches instead
+  // of one small one per piece, and a delta-table sink encodes them without copying them again
+  // to fill a chunk.
+  std::vector<RecordBatch::Rows> group;
+  std::size_t group_rows = 0;
+  std::size_t used = 0;  // entries of shard->kept in use by `group`
+  auto flush = [&] {
+    if (group.empty()) return;
+    RecordBatch b = RecordBatch::TakeFrom(group);
+    group.clear();
+    group_rows = 0;
+    used = 0;
+    RunStage(shard, stage, std::move(b), from_op);
+  };
   for (Piece* p : pieces) {
     if (!shard->error.ok()) return;
+    if (!group.empty() && !p->src->SameColumns(*group.front().batch)) flush();
     std::span<const std::uint32_t> rows = p->rows;
-    std::size_t from_op = st.first_op;
-    if (head->SupportsSelectRows()) {
-      // The stage's first operator only drops rows: let it choose on the producer's batch, then
-      // copy the survivors once.
+    if (select_first) {
       OperatorContext ctx;
       ctx.batch_id = batch_id_;
       ctx.batch_timestamp_us = batch_ts_us_;
       ctx.shard = shard->index;
+      if (shard->kept.size() <= used) shard->kept.resize(used + 1);
+      std::vector<std::uint32_t>& kept = shard->kept[used];
       kept.clear();
       Status s = head->SelectRows(*p->src, p->rows, p->hashes, ctx, &kept);
       if (s.ok() && !ctx.rejections().empty()) s = Internal("SelectRows rejected rows");
@@ -347,15 +373,22 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
                                                  batch_id_, operators_[st.first_op].name));
         return;
       }
+      if (kept.empty()) continue;
       rows = kept;
-      from_op = st.first_op + 1;
-      if (rows.empty()) continue;
     }
-    // Every row of the batch: then no other piece names it (the pieces of a batch are disjoint),
-    // so it is moved, not copied.
-    RecordBatch b = rows.size() == p->src->num_rows() ? std::move(*p->src) : p->src->Take(rows);
-    RunStage(shard, stage, std::move(b), from_op);
+    if (rows.size() == p->src->num_rows() && rows.size() >= kGatherRows) {
+      // Every row of a big batch: then no other piece names it (the pieces of a batch are
+      // disjoint), so it is moved, not copied. (A small one joins the group.)
+      flush();
+      RunStage(shard, stage, std::move(*p->src), from_op);
+      continue;
+    }
+    if (select_first) ++used;
+    group.push_back({p->src.get(), rows});
+    group_rows += rows.size();
+    if (group_rows >= kGatherRows) flush();
   }
+  flush();
   // Let go of the inbound pieces now: a producer batch is freed once its last reader is done.
   // (Each shard only touches the pieces addressed to it, so this races with no one.)
   for (auto& other : shards_) other->buckets[stage][static_cast<std::size_t>(shard->index)].clear();

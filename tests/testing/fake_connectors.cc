@@ -81,7 +81,9 @@ Status CollectingSink::Stage(std::int64_t batch_id, const std::vector<RecordBatc
     if (batch_id <= d_->last_batch) return AlreadyExists(fmt::format("batch {} already committed", batch_id));
   }
   std::vector<std::string> rows;
+  std::vector<std::size_t> sizes;
   for (const auto& output : batches) {
+    sizes.push_back(output.num_rows());
     for (std::size_t r = 0; r < output.num_rows(); ++r) {
       std::string s;
       AppendJsonRow(output, r, &s);
@@ -89,9 +91,10 @@ Status CollectingSink::Stage(std::int64_t batch_id, const std::vector<RecordBatc
     }
   }
   auto d = d_;
-  txn.OnCommitted([d, batch_id, rows = std::move(rows)] {
+  txn.OnCommitted([d, batch_id, rows = std::move(rows), sizes = std::move(sizes)] {
     std::lock_guard lock(d->mu);
     d->rows.insert(d->rows.end(), rows.begin(), rows.end());
+    d->output_batch_rows.insert(d->output_batch_rows.end(), sizes.begin(), sizes.end());
     d->batches.push_back(batch_id);
     d->last_batch = batch_id;
   });

@@ -58,6 +58,7 @@ class CollectingSink : public Sink {
     std::mutex mu;
     std::vector<std::string> rows;      // committed rows as JSON
     std::vector<std::int64_t> batches;  // committed batch ids
+    std::vector<std::size_t> output_batch_rows;  // rows of each committed RecordBatch, in order
     std::int64_t last_batch = -1;
     std::function<Status(std::int64_t batch_id)> before_stage;  // set before the query starts
   };

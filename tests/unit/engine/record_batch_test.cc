@@ -30,13 +30,15 @@ TEST(RecordBatchTest, TakeGathersRowsInOrder) {
   EXPECT_EQ(t.row_ids(), (std::vector<RowId>{2, 0}));
 }
 
-TEST(RecordBatchTest, TakeGathersEveryTypeWithNullsLikeRowByRowAppends) {
+// One column of every type, six rows (every third null); `seed` varies the values.
+std::vector<Column> EveryTypeColumns(int seed = 0) {
   std::vector<Column> cols;
   for (TypeId t : {TypeId::kNull, TypeId::kBool, TypeId::kInt64, TypeId::kTimestamp, TypeId::kDouble,
                    TypeId::kString, TypeId::kRaw, TypeId::kDoubleArray}) {
     Column c(t);
-    for (int i = 0; i < 6; ++i) {
-      if (i % 3 == 1 || t == TypeId::kNull) {
+    for (int j = 0; j < 6; ++j) {
+      int i = j + seed;
+      if (j % 3 == 1 || t == TypeId::kNull) {
         c.AppendNull();
         continue;
       }
@@ -57,6 +59,11 @@ TEST(RecordBatchTest, TakeGathersEveryTypeWithNullsLikeRowByRowAppends) {
     }
     cols.push_back(std::move(c));
   }
+  return cols;
+}
+
+TEST(RecordBatchTest, TakeGathersEveryTypeWithNullsLikeRowByRowAppends) {
+  std::vector<Column> cols = EveryTypeColumns();
   std::vector<std::uint32_t> rows{5, 1, 0, 0, 4, 3};
   for (const Column& c : cols) {
     Column expect(c.type());
@@ -72,6 +79,51 @@ TEST(RecordBatchTest, TakeGathersEveryTypeWithNullsLikeRowByRowAppends) {
     EXPECT_EQ(got.GetValue(rows.size()).ToString(), c.GetValue(2).ToString()) << TypeName(c.type());
   }
   EXPECT_EQ(cols[0].Take({}).size(), 0u);
+}
+
+RecordBatch EveryTypeBatch(int seed, RowId first_row_id) {
+  RecordBatch b;
+  for (int r = 0; r < 6; ++r) b.row_ids().push_back(first_row_id + static_cast<RowId>(r));
+  std::vector<Column> cols = EveryTypeColumns(seed);
+  for (std::size_t c = 0; c < cols.size(); ++c)
+    b.AddColumn("c" + std::to_string(c), std::move(cols[c]));
+  return b;
+}
+
+// Gather's multi-piece copy: the parts' rows, part after part, as one Take per part appended.
+TEST(RecordBatchTest, TakeFromGathersThePartsInOrderLikeTakesAppended) {
+  RecordBatch a = EveryTypeBatch(0, 100), b = EveryTypeBatch(3, 200);
+  std::vector<std::uint32_t> ra{5, 0, 2}, rb{1, 3, 4, 5}, ra2{1};
+  std::vector<RecordBatch::Rows> parts{{&a, ra}, {&b, rb}, {&a, ra2}};
+  RecordBatch got = RecordBatch::TakeFrom(parts);
+  RecordBatch expect = a.Take(ra);
+  ASSERT_TRUE(expect.Append(b.Take(rb)).ok());
+  ASSERT_TRUE(expect.Append(a.Take(ra2)).ok());
+  ASSERT_TRUE(got.Validate().ok());
+  ASSERT_EQ(got.num_rows(), 8u);
+  EXPECT_EQ(got.row_ids(), (std::vector<RowId>{105, 100, 102, 201, 203, 204, 205, 101}));
+  EXPECT_EQ(got.names(), a.names());
+  for (std::size_t c = 0; c < got.num_columns(); ++c) {
+    ASSERT_EQ(got.column(c).type(), a.column(c).type());
+    for (std::size_t r = 0; r < got.num_rows(); ++r) {
+      EXPECT_EQ(got.column(c).IsNull(r), expect.column(c).IsNull(r)) << got.name(c) << " row " << r;
+      EXPECT_EQ(got.column(c).GetValue(r).ToString(), expect.column(c).GetValue(r).ToString())
+          << got.name(c) << " row " << r;
+    }
+  }
+  EXPECT_EQ(RecordBatch::TakeFrom({}).num_rows(), 0u);
+}
+
+TEST(RecordBatchTest, SameColumnsComparesNamesTypesAndOrder) {
+  RecordBatch a = StringBatch({"x", "y"}, {{"1", "2"}});
+  EXPECT_TRUE(a.SameColumns(StringBatch({"x", "y"}, {{"3", "4"}, {"5", "6"}})));
+  EXPECT_FALSE(a.SameColumns(StringBatch({"y", "x"}, {{"1", "2"}})));
+  EXPECT_FALSE(a.SameColumns(StringBatch({"x"}, {{"1"}})));
+  RecordBatch typed = StringBatch({"x"}, {{"1"}});
+  Column ints(TypeId::kInt64);
+  ints.AppendInt(2);
+  typed.AddColumn("y", std::move(ints));
+  EXPECT_FALSE(a.SameColumns(typed));
 }
 
 TEST(RecordBatchTest, AppendFillsMissingColumnsWithNullsAndRejectsTypeMismatch) {

@@ -1,8 +1,10 @@
 #include "engine/streaming_query.h"
 
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "operators/cast.h"
@@ -254,6 +256,36 @@ TEST(StreamingQueryTest, DedupResultDoesNotDependOnShardCount) {
   EXPECT_EQ(results[0].size(), 13u);
   EXPECT_EQ(results[0], results[1]);
   EXPECT_EQ(results[0], results[2]);
+}
+
+// After the keyed exchange a shard copies the survivors of many small pieces (here one per
+// 3-row source chunk) into one batch (ShardExecutor::Gather), in RowId order.
+TEST(StreamingQueryTest, TheSurvivorsOfAShardsPiecesReachTheSinkAsOneBatchInSourceOrder) {
+  QueryHarness h;
+  h.AddDedup({"k"});
+  for (int i = 0; i < 90; ++i) h.Add(i, "k" + std::to_string(i % 45));  // one partition
+  auto q = h.Make(2);
+  ASSERT_TRUE(q->Start().ok());
+  ASSERT_TRUE(q->Run().ok());
+  std::vector<std::size_t> sizes;
+  {
+    std::lock_guard lock(h.out->mu);
+    sizes = h.out->output_batch_rows;
+  }
+  auto rows = h.Rows();
+  ASSERT_EQ(rows.size(), 45u);
+  ASSERT_LE(sizes.size(), 2u) << "30 chunks' survivors should arrive in one batch per shard";
+  std::size_t at = 0;
+  for (std::size_t n : sizes) {
+    std::int64_t last = -1;
+    for (std::size_t r = at; r < at + n; ++r) {
+      auto id = nlohmann::json::parse(rows[r])["id"].get<std::int64_t>();
+      EXPECT_GT(id, last) << "row " << r << " of " << fmt::format("{}", fmt::join(rows, " "));
+      EXPECT_LT(id, 45) << "the first row of each key survives";
+      last = id;
+    }
+    at += n;
+  }
 }
 
 // With more than one shard dedup decides on the exchange's input rows (SelectRows) and only its

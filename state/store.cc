@@ -436,35 +436,18 @@ Status Store::IngestSorted(KeySpace space,
   std::string path =
       (dir / fmt::format("{}.sst", ingest_seq_.fetch_add(1, std::memory_order_relaxed))).string();
   rocksdb::ColumnFamilyHandle* cf = impl_->handle(space);
-  // The file is written with O_DIRECT: its bytes go from our buffer to the disk instead of into
-  // fresh page-cache pages first (allocating and filling those was two thirds of this function's
-  // CPU, and the pages were only written back and then aged out). Where the file system refuses
-  // O_DIRECT (tmpfs), it is written through the page cache from then on.
-  // invalidate_page_cache=false: with buffered writes, dropping the pages every 1 MB (the
-  // default) costs fadvise calls here and disk reads in the ingest and in queries right after.
-  auto write_file = [&](bool direct, bool* open_failed) {
-    rocksdb::EnvOptions eo;
-    eo.use_direct_writes = direct;
-    rocksdb::SstFileWriter writer(eo, impl_->db->GetOptions(cf), cf, /*invalidate_page_cache=*/false);
-    rocksdb::Status st = writer.Open(path);
-    *open_failed = !st.ok();
-    for (std::size_t i = 0; st.ok() && i < entries.size(); ++i) {
-      const auto& [k, v] = entries[i];
-      st = writer.Put(rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
-    }
-    if (st.ok()) st = writer.Finish();  // synced
-    return st;
-  };
-  bool direct = direct_ingest_writes_.load(std::memory_order_relaxed);
-  bool open_failed = false;
-  rocksdb::Status st = write_file(direct, &open_failed);
-  if (!st.ok() && direct && open_failed) {
-    direct_ingest_writes_.store(false, std::memory_order_relaxed);
-    spdlog::info("'{}' does not take O_DIRECT writes ({}): table files are written through the page cache",
-                 dir.string(), st.ToString());
-    fs::remove(path, ec);
-    st = write_file(false, &open_failed);
+  // invalidate_page_cache=false: dropping the file's pages every 1 MB (the default) costs fadvise
+  // calls here and disk reads in the ingest (which reads the file's index and properties right
+  // after Finish) and in queries of the new version. (Writing the file with O_DIRECT instead
+  // made no difference to the pipeline's CPU and made commits wait for the disk: bench/README.)
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), impl_->db->GetOptions(cf), cf,
+                                /*invalidate_page_cache=*/false);
+  rocksdb::Status st = writer.Open(path);
+  for (std::size_t i = 0; st.ok() && i < entries.size(); ++i) {
+    const auto& [k, v] = entries[i];
+    st = writer.Put(rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
   }
+  if (st.ok()) st = writer.Finish();  // synced
   if (st.ok()) {
     rocksdb::IngestExternalFileOptions io;
     io.move_files = true;  // hard-linked into the store, not copied

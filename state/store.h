@@ -136,9 +136,6 @@ class Store {
   // options().table_compression, parsed (Open refuses an unknown name).
   ChunkCodec table_codec() const { return table_codec_; }
   bool read_only() const { return read_only_; }
-  // Whether IngestSorted (table versions) writes its files with O_DIRECT: until the data dir's
-  // file system refuses it (tmpfs), then through the page cache.
-  bool direct_ingest_writes() const { return direct_ingest_writes_.load(std::memory_order_relaxed); }
   // Secondary instances: replay the primary's latest writes. No-op on the primary.
   [[nodiscard]] Status CatchUp();
 
@@ -193,8 +190,6 @@ class Store {
   bool read_only_ = false;
   ChunkCodec table_codec_ = ChunkCodec::kLz4;
   std::atomic<std::uint64_t> ingest_seq_{0};
-  // IngestSorted writes its files with O_DIRECT until the file system refuses it.
-  std::atomic<bool> direct_ingest_writes_{true};
   std::unique_ptr<Impl> impl_;
   std::mutex table_commit_mu_;
   mutable std::mutex tables_mu_;

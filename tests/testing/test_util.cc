@@ -11,9 +11,9 @@ namespace pinstream::testing {
 
 namespace fs = std::filesystem;
 
-TempDir::TempDir(const std::string& base) {
-  std::string tmpl = base + "/pinstream-test-XXXXXX";
-  char* p = ::mkdtemp(tmpl.data());
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/pinstream-test-XXXXXX";
+  char* p = ::mkdtemp(tmpl);
   if (p == nullptr) std::abort();
   path_ = p;
 }

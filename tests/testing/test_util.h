@@ -14,8 +14,7 @@ namespace pinstream::testing {
 // A fresh directory under /tmp, removed when the object goes away.
 class TempDir {
  public:
-  // A new directory under `base`.
-  explicit TempDir(const std::string& base = "/tmp");
+  TempDir();
   ~TempDir();
   const std::string& path() const { return path_; }
   std::string File(const std::string& name) const { return path_ + "/" + name; }

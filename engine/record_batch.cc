@@ -263,20 +263,31 @@ Column Column::TakeFrom(TypeId type, std::span<const Rows> parts) {
       const auto* off = p.column->offsets_.data();
       for (auto r : p.rows) elems += off[r + 1] - off[r];
     }
-    dst.resize(elems);
+    // Most values are short: those are copied as one 32-byte move (into the slack behind the
+    // output, from inside the source buffer) instead of a memcpy call each.
+    using Elem = std::remove_reference_t<decltype(dst[0])>;
+    constexpr std::size_t kShort = 32 / sizeof(Elem);
+    dst.resize(elems + kShort);
     out.offsets_.resize(m + 1);
     std::uint64_t pos = 0;
     std::size_t i = 0;
     for (const Rows& p : parts) {
       const auto* off = p.column->offsets_.data();
-      const auto* src = (p.column->*member).data();
+      const auto& src_buf = p.column->*member;
+      const auto* src = src_buf.data();
+      const std::uint64_t src_size = src_buf.size();
       for (auto r : p.rows) {
         std::uint64_t b = off[r], len = off[r + 1] - b;
-        std::memcpy(dst.data() + pos, src + b, len * sizeof(*src));
+        if (len <= kShort && b + kShort <= src_size) {
+          std::memcpy(dst.data() + pos, src + b, 32);
+        } else {
+          std::memcpy(dst.data() + pos, src + b, len * sizeof(Elem));
+        }
         pos += len;
         out.offsets_[++i] = pos;
       }
     }
+    dst.resize(elems);
   };
   switch (type) {
     case TypeId::kNull:

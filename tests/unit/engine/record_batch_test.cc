@@ -114,6 +114,38 @@ TEST(RecordBatchTest, TakeFromGathersThePartsInOrderLikeTakesAppended) {
   EXPECT_EQ(RecordBatch::TakeFrom({}).num_rows(), 0u);
 }
 
+// Values of up to 32 bytes are copied as one 32-byte move when the source buffer has 32 bytes
+// from the value on; longer values, and short ones at a buffer's end, by memcpy. Every length
+// around the limit, at every position, must come out exact.
+TEST(RecordBatchTest, TakeFromCopiesShortAndLongValuesExactly) {
+  Column strings(TypeId::kString), arrays(TypeId::kDoubleArray);
+  for (int i = 0; i < 300; ++i) {
+    std::string v;
+    for (int k = 0; k < i % 71; ++k) v.push_back(static_cast<char>('!' + (i + k) % 90));
+    strings.AppendString(v);
+    std::vector<double> a(static_cast<std::size_t>(i % 9), i + 0.25);
+    arrays.AppendArray(a);
+  }
+  std::vector<std::uint32_t> rows;
+  for (std::uint32_t r = 0; r < 300; r += 7) rows.push_back(299 - r);  // to the buffer's very end
+  rows.push_back(299);
+  for (const Column* c : {&strings, &arrays}) {
+    Column expect(c->type());
+    for (auto r : rows) expect.AppendFrom(*c, r);
+    std::vector<Column::Rows> parts{{c, rows}, {c, std::span(rows).first(5)}};
+    for (auto r : std::span(rows).first(5)) expect.AppendFrom(*c, r);
+    Column got = Column::TakeFrom(c->type(), parts);
+    ASSERT_EQ(got.size(), expect.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got.GetValue(i).ToString(), expect.GetValue(i).ToString())
+          << TypeName(c->type()) << " row " << i;
+    }
+    if (c->type() == TypeId::kString) {
+      EXPECT_EQ(got.bytes().size(), got.offsets().back());
+    }
+  }
+}
+
 TEST(RecordBatchTest, SameColumnsComparesNamesTypesAndOrder) {
   RecordBatch a = StringBatch({"x", "y"}, {{"1", "2"}});
   EXPECT_TRUE(a.SameColumns(StringBatch({"x", "y"}, {{"3", "4"}, {"5", "6"}})));

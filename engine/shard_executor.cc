@@ -343,6 +343,9 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
   // there are that many): the rest of the stage and the sink then see a few big batches instead
   // of one small one per piece, and a delta-table sink encodes them without copying them again
   // to fill a chunk.
+  // Only in the last stage: a merged batch spans several chunks' RowId ranges, and the pieces of
+  // such batches would not sort into RowId order by their first row in a later exchange.
+  const std::size_t gather_rows = stage + 1 == stages_.size() ? kGatherRows : 0;
   std::vector<RecordBatch::Rows> group;
   std::size_t group_rows = 0;
   std::size_t used = 0;  // entries of shard->kept in use by `group`
@@ -376,7 +379,7 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
       if (kept.empty()) continue;
       rows = kept;
     }
-    if (rows.size() == p->src->num_rows() && rows.size() >= kGatherRows) {
+    if (rows.size() == p->src->num_rows() && rows.size() >= gather_rows) {
       // Every row of a big batch: then no other piece names it (the pieces of a batch are
       // disjoint), so it is moved, not copied. (A small one joins the group.)
       flush();
@@ -386,7 +389,7 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
     if (select_first) ++used;
     group.push_back({p->src.get(), rows});
     group_rows += rows.size();
-    if (group_rows >= kGatherRows) flush();
+    if (group_rows >= gather_rows) flush();
   }
   flush();
   // Let go of the inbound pieces now: a producer batch is freed once its last reader is done.

@@ -14,7 +14,11 @@
 // A piece is not copied by its producer: it names rows of the producer's batch (shared,
 // read-only), and the receiving shard copies them out. When the stage's first operator only
 // drops rows (Operator::SupportsSelectRows, e.g. dedup), it decides on the producer's rows first
-// — with the key hashes the exchange computed — and only the rows it keeps are copied.
+// — with the key hashes the exchange computed — and only the rows it keeps are copied. In the
+// last stage the rows of consecutive pieces are copied into one batch of at least 8,192 rows
+// (RecordBatch::TakeFrom), so that the sink gets a few big batches; in a stage followed by
+// another exchange each piece stays a batch of its own, inside one chunk's RowId range, which
+// is what lets the next exchange order pieces by their first RowId.
 //
 // Per micro-batch (query thread):
 //   BeginBatch(id, ts) → SubmitChunk(chunk, index)* → Finish() → BatchOutput (the output

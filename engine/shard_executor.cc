@@ -348,13 +348,11 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
   const std::size_t gather_rows = stage + 1 == stages_.size() ? kGatherRows : 0;
   std::vector<RecordBatch::Rows> group;
   std::size_t group_rows = 0;
-  std::size_t used = 0;  // entries of shard->kept in use by `group`
   auto flush = [&] {
     if (group.empty()) return;
     RecordBatch b = RecordBatch::TakeFrom(group);
     group.clear();
     group_rows = 0;
-    used = 0;
     RunStage(shard, stage, std::move(b), from_op);
   };
   for (Piece* p : pieces) {
@@ -366,8 +364,9 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
       ctx.batch_id = batch_id_;
       ctx.batch_timestamp_us = batch_ts_us_;
       ctx.shard = shard->index;
-      if (shard->kept.size() <= used) shard->kept.resize(used + 1);
-      std::vector<std::uint32_t>& kept = shard->kept[used];
+      // The survivors of the group's i-th piece live in shard->kept[i] until the group is copied.
+      if (shard->kept.size() <= group.size()) shard->kept.resize(group.size() + 1);
+      std::vector<std::uint32_t>& kept = shard->kept[group.size()];
       kept.clear();
       Status s = head->SelectRows(*p->src, p->rows, p->hashes, ctx, &kept);
       if (s.ok() && !ctx.rejections().empty()) s = Internal("SelectRows rejected rows");
@@ -386,7 +385,6 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
       RunStage(shard, stage, std::move(*p->src), from_op);
       continue;
     }
-    if (select_first) ++used;
     group.push_back({p->src.get(), rows});
     group_rows += rows.size();
     if (group_rows >= gather_rows) flush();

@@ -265,7 +265,7 @@ Column Column::TakeFrom(TypeId type, std::span<const Rows> parts) {
     }
     // Most values are short: those are copied as one 32-byte move (into the slack behind the
     // output, from inside the source buffer) instead of a memcpy call each.
-    using Elem = std::remove_reference_t<decltype(dst[0])>;
+    using Elem = std::remove_reference_t<decltype(*dst.data())>;
     constexpr std::size_t kShort = 32 / sizeof(Elem);
     dst.resize(elems + kShort);
     out.offsets_.resize(m + 1);

@@ -9,7 +9,8 @@
 //   doubles_    double values; for array<double>, the concatenated elements
 //   offsets_    string / raw / array<double>: row i spans [offsets_[i], offsets_[i+1]) of
 //               bytes_ (strings) or doubles_ (arrays); size = rows + 1
-//   bytes_      the string arena: one allocation for all the strings of a column
+//   bytes_      the string arena: one allocation for all the strings of a column (a ByteBuffer:
+//               growing it does not zero the new bytes, which are always written right after)
 // Appending a row never allocates per row (vectors grow geometrically; Reserve() avoids that).
 //
 // RowId: every row carries a 64-bit id assigned when the source read it: the high 32 bits are
@@ -23,11 +24,13 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "engine/byte_buffer.h"
 #include "engine/check.h"
 #include "engine/status.h"
 #include "engine/types.h"
@@ -73,6 +76,23 @@ class Column {
   void AppendInt(std::int64_t v);  // int64 and timestamp
   void AppendDouble(double v);
   void AppendString(std::string_view v);  // string and raw
+  // AppendString for a value whose source stays addressable for at least 32 bytes from its start
+  // (a field inside a padded input buffer): a value of up to 32 bytes is copied as one 32-byte
+  // move instead of a memcpy call.
+  void AppendStringFromPadded(std::string_view v) {
+    validity_.push_back(1);
+    std::size_t at = bytes_.size();
+    if (v.size() <= kShortCopy) {
+      bytes_.resize(at + kShortCopy);
+      std::memcpy(bytes_.data() + at, v.data(), kShortCopy);
+      bytes_.resize(at + v.size());
+    } else {
+      bytes_.resize(at + v.size());
+      std::memcpy(bytes_.data() + at, v.data(), v.size());
+    }
+    offsets_.push_back(at + v.size());
+  }
+  static constexpr std::size_t kShortCopy = 32;
   void AppendArray(std::span<const double> v);
   // Appends `v` converted to this column's type; InvalidArgument when it cannot be.
   Status AppendValue(const Value& v);
@@ -102,12 +122,12 @@ class Column {
   const std::vector<std::int64_t>& ints() const { return ints_; }
   const std::vector<double>& doubles() const { return doubles_; }
   const std::vector<std::uint64_t>& offsets() const { return offsets_; }
-  const std::string& bytes() const { return bytes_; }
+  const ByteBuffer& bytes() const { return bytes_; }
   std::vector<std::uint8_t>& mutable_validity() { return validity_; }
   std::vector<std::int64_t>& mutable_ints() { return ints_; }
   std::vector<double>& mutable_doubles() { return doubles_; }
   std::vector<std::uint64_t>& mutable_offsets() { return offsets_; }
-  std::string& mutable_bytes() { return bytes_; }
+  ByteBuffer& mutable_bytes() { return bytes_; }
   // Sets the value of row i to null (keeps storage aligned).
   void SetNull(std::size_t i) { validity_[i] = 0; }
 
@@ -120,7 +140,7 @@ class Column {
   std::vector<std::int64_t> ints_;
   std::vector<double> doubles_;
   std::vector<std::uint64_t> offsets_;
-  std::string bytes_;
+  ByteBuffer bytes_;
 };
 
 struct Field {

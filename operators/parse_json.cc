@@ -45,6 +45,9 @@ struct QuotedName {
   }
 };
 
+static_assert(simdjson::SIMDJSON_PADDING >= Column::kShortCopy,
+              "AppendStringFromPadded reads up to kShortCopy bytes from a field's start");
+
 class ParseJson : public Operator {
  public:
   explicit ParseJson(ParseJsonConfig c) : c_(std::move(c)) {
@@ -72,7 +75,7 @@ class ParseJson : public Operator {
       // are allocated once instead of growing by copies.
       out.back().Reserve(n, static_cast<std::size_t>(bytes_per_row_[i] * 1.25 * static_cast<double>(n)) + 64);
     }
-    const std::string& arena = in.bytes();
+    const ByteBuffer& arena = in.bytes();
     for (std::size_t r = 0; r < n; ++r) {
       std::fill(seen_.begin(), seen_.end(), 0);
       std::string error;
@@ -161,7 +164,7 @@ class ParseJson : public Operator {
       // straight from the input (Convert handles everything else, including null).
       if (type == TypeId::kString || type == TypeId::kRaw) {
         if (std::string_view body; UnescapedBody(v, &body)) {
-          out[i].AppendString(body);
+          out[i].AppendStringFromPadded(body);  // inside the padded record: 32 bytes readable
           continue;
         }
       }
@@ -277,7 +280,7 @@ class ParseJson : public Operator {
           // UTF-8 was validated when it was iterated) instead of unescaping into the parser's
           // buffer and copying again.
           if (std::string_view body; UnescapedBody(v, &body)) {
-            col.AppendString(body);
+            col.AppendStringFromPadded(body);
             return {};
           }
           std::string_view s;

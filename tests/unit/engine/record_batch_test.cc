@@ -146,6 +146,39 @@ TEST(RecordBatchTest, TakeFromCopiesShortAndLongValuesExactly) {
   }
 }
 
+TEST(RecordBatchTest, AppendStringFromPaddedKeepsExactlyEachValue) {
+  // Every length around the 32-byte move, from every alignment of a padded source, between
+  // nulls and regular appends (a 32-byte move must not leave bytes behind a value).
+  std::string source;
+  for (int i = 0; i < 200; ++i) source.push_back(static_cast<char>('a' + i % 26));
+  source.append(Column::kShortCopy, '#');  // the padding
+  Column padded(TypeId::kString), plain(TypeId::kString);
+  for (std::size_t len = 0; len <= 2 * Column::kShortCopy + 1; ++len) {
+    for (std::size_t at = 0; at < 7; ++at) {
+      std::string_view v(source.data() + at * 13, len);
+      padded.AppendStringFromPadded(v);
+      plain.AppendString(v);
+      if ((len + at) % 5 == 0) {
+        padded.AppendNull();
+        plain.AppendNull();
+        padded.AppendString("x");
+        plain.AppendString("x");
+      }
+    }
+  }
+  ASSERT_EQ(padded.size(), plain.size());
+  EXPECT_EQ(padded.offsets(), plain.offsets());
+  EXPECT_EQ(padded.bytes(), plain.bytes());
+  EXPECT_EQ(padded.bytes().size(), padded.offsets().back());
+  for (std::size_t i = 0; i < padded.size(); ++i) {
+    ASSERT_EQ(padded.IsNull(i), plain.IsNull(i)) << i;
+    if (!padded.IsNull(i)) {
+      ASSERT_EQ(padded.Str(i), plain.Str(i)) << i;
+    }
+  }
+  EXPECT_TRUE(padded.Validate().ok());
+}
+
 TEST(RecordBatchTest, SameColumnsComparesNamesTypesAndOrder) {
   RecordBatch a = StringBatch({"x", "y"}, {{"1", "2"}});
   EXPECT_TRUE(a.SameColumns(StringBatch({"x", "y"}, {{"3", "4"}, {"5", "6"}})));

@@ -2,7 +2,7 @@
 //
 // Like std::vector<char>, with two differences that matter on the data path:
 //   - resize() leaves the new bytes uninitialised: the buffer always grows just before bytes are
-//     written into it (a gather, a decode, a value copied behind a 32-byte move), and
+//     written into it (a gather, a decode, a value copied by a fixed-size move), and
 //     std::string / std::vector<char> zero them first, a memset over every gathered string column;
 //   - everything is inline (std::string's append is an out-of-line call into libstdc++).
 // Copies are one memcpy. Growth is geometric. Not thread-safe.
@@ -59,6 +59,10 @@ class ByteBuffer {
     if (n > cap_) Realloc(n);
   }
   void clear() { size_ = 0; }
+  void push_back(char c) {
+    if (size_ == cap_) Grow(size_ + 1);
+    data_[size_++] = c;
+  }
   void append(const char* p, std::size_t n) {
     std::size_t at = size_;
     resize(at + n);

@@ -37,7 +37,10 @@ inline std::uint32_t GetBigEndian32(const char* p) {
   return v;
 }
 
-inline void PutVarint64(std::string* out, std::uint64_t v) {
+// The Put* helpers append to a std::string or any buffer with push_back(char) and
+// append(const char*, size_t) (a ByteBuffer).
+template <typename Buffer>
+inline void PutVarint64(Buffer* out, std::uint64_t v) {
   while (v >= 0x80) {
     out->push_back(static_cast<char>(v | 0x80));
     v >>= 7;
@@ -49,7 +52,8 @@ inline void PutFixed64(std::string* out, std::uint64_t v) {
   std::memcpy(b, &v, 8);
   out->append(b, 8);
 }
-inline void PutLengthPrefixed(std::string* out, std::string_view s) {
+template <typename Buffer>
+inline void PutLengthPrefixed(Buffer* out, std::string_view s) {
   PutVarint64(out, s.size());
   out->append(s.data(), s.size());
 }

@@ -73,18 +73,6 @@ void Column::AppendNull() {
   }
 }
 
-void Column::AppendBool(bool v) {
-  validity_.push_back(1);
-  ints_.push_back(v ? 1 : 0);
-}
-void Column::AppendInt(std::int64_t v) {
-  validity_.push_back(1);
-  ints_.push_back(v);
-}
-void Column::AppendDouble(double v) {
-  validity_.push_back(1);
-  doubles_.push_back(v);
-}
 void Column::AppendString(std::string_view v) {
   validity_.push_back(1);
   bytes_.append(v.data(), v.size());

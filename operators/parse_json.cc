@@ -160,11 +160,17 @@ class ParseJson : public Operator {
       seen_[i] = 1;
       od::value& v = field.value();
       const TypeId type = c_.schema[i].type;
-      // The common case inline: a string field holding a string without escapes is copied
-      // straight from the input (Convert handles everything else, including null).
+      // The common cases inline: a string field holding a string without escapes is copied
+      // straight from the input, an int64 field holding an integer is read in one call (a failed
+      // read does not move the iterator); Convert handles everything else, including null.
       if (type == TypeId::kString || type == TypeId::kRaw) {
         if (std::string_view body; UnescapedBody(v, &body)) {
-          out[i].AppendStringFromPadded(body);  // inside the padded record: 32 bytes readable
+          out[i].AppendStringFromPadded(body);  // inside the padded record: 64 bytes readable
+          continue;
+        }
+      } else if (type == TypeId::kInt64) {
+        if (std::int64_t x; v.get_int64().get(x) == simdjson::SUCCESS) {
+          out[i].AppendInt(x);
           continue;
         }
       }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 
+#include "engine/byte_buffer.h"
 #include "engine/bytes.h"
 #include "engine/parallel.h"
 
@@ -84,7 +85,7 @@ std::size_t Compress(ChunkCodec codec, const char* src, std::size_t size, char* 
 // Compresses straight from `data` into `out`, behind a stored-size varint as wide as the bound's,
 // filled in afterwards (no intermediate copy, no move of the compressed bytes). Data that does
 // not shrink by at least 1/16 is stored raw.
-void PutSegment(ChunkCodec codec, std::string* out, const void* data, std::size_t size) {
+void PutSegment(ChunkCodec codec, ByteBuffer* out, const void* data, std::size_t size) {
   PutVarint64(out, size);
   const char* src = static_cast<const char*>(data);
   if (codec != ChunkCodec::kNone && size >= kMinCompress) {
@@ -166,7 +167,7 @@ int SegmentCount(TypeId t, bool has_nulls) {
 namespace {
 
 void EncodeColumn(const RecordBatch& batch, std::size_t c, std::size_t begin, std::size_t end,
-                  ChunkCodec codec, std::string* out) {
+                  ChunkCodec codec, ByteBuffer* out) {
   std::size_t n = end - begin;
   const Column& col = batch.column(c);
   bool has_nulls = false;
@@ -248,7 +249,9 @@ std::string EncodeChunk(const RecordBatch& batch, std::size_t begin, std::size_t
                         ChunkCodec codec) {
   std::size_t n = end - begin;
   std::size_t ncol = batch.num_columns();
-  std::vector<std::string> cols(ncol);
+  // Each column is encoded into its own buffer (in parallel), sized at the bound of its
+  // segments and not zeroed (a ByteBuffer): the compressors write straight into it.
+  std::vector<ByteBuffer> cols(ncol);
   auto encode = [&](std::size_t c) { EncodeColumn(batch, c, begin, end, codec, &cols[c]); };
   if (n >= 256 && ncol > 1) {
     ParallelFor(ncol, encode);
@@ -261,7 +264,7 @@ std::string EncodeChunk(const RecordBatch& batch, std::size_t begin, std::size_t
   out.reserve(total);
   PutVarint64(&out, n);
   PutVarint64(&out, ncol);
-  for (const auto& c : cols) out += c;
+  for (const auto& c : cols) out.append(c.data(), c.size());
   return out;
 }
 

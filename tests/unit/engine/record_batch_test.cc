@@ -147,8 +147,8 @@ TEST(RecordBatchTest, TakeFromCopiesShortAndLongValuesExactly) {
 }
 
 TEST(RecordBatchTest, AppendStringFromPaddedKeepsExactlyEachValue) {
-  // Every length around the 32-byte move, from every alignment of a padded source, between
-  // nulls and regular appends (a 32-byte move must not leave bytes behind a value).
+  // Every length around the short move (kShortCopy bytes), from several offsets of a padded
+  // source, between nulls and regular appends (the move must not leave bytes behind a value).
   std::string source;
   for (int i = 0; i < 200; ++i) source.push_back(static_cast<char>('a' + i % 26));
   source.append(Column::kShortCopy, '#');  // the padding

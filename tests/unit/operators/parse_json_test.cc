@@ -123,6 +123,32 @@ TEST(ParseJsonTest, EveryBadInputRejectsOnlyItsRowWithAReason) {
   EXPECT_EQ(run.rejected[0].row, 1u);
 }
 
+// Integers are read in one call; everything else an int64 field accepts (integral doubles,
+// numeric strings, null) takes the general path after that call fails, from the same value.
+// Strings of every length around the 64-byte move, last in the record, keep exactly their bytes.
+TEST(ParseJsonTest, IntegerFastPathAndItsFallbacksAndStringsAroundTheShortCopy) {
+  auto run = RunOperator(
+      "kind: parse_json\nschema: {index: int64, s: string}\n",
+      Raw({R"({"index": 9223372036854775807, "s": "a"})", R"({"index": -9223372036854775808})",
+           R"({"index": 3.0})", R"({"index": 1e3})", R"({"index": "-42"})", R"({"index": null})",
+           R"({"index": -0, "s": ""})"}));
+  ASSERT_TRUE(run.status.ok()) << run.status.ToString();
+  ASSERT_TRUE(run.rejected.empty()) << run.reasons()[0];
+  EXPECT_EQ(ColumnStrings(run.out, "index"),
+            (std::vector<std::string>{"9223372036854775807", "-9223372036854775808", "3", "1000",
+                                      "-42", "null", "0"}));
+  std::vector<std::string> recs, expect;
+  for (std::size_t len = 58; len <= 70; ++len) {
+    std::string s;
+    for (std::size_t k = 0; k < len; ++k) s.push_back(static_cast<char>('A' + (len + k) % 26));
+    recs.push_back(R"({"index": 1, "s": ")" + s + "\"}");
+    expect.push_back(s);
+  }
+  auto strings = RunOperator("kind: parse_json\nschema: {index: int64, s: string}\n", Raw(recs));
+  ASSERT_TRUE(strings.status.ok());
+  EXPECT_EQ(ColumnStrings(strings.out, "s"), expect);
+}
+
 TEST(ParseJsonTest, IsDeterministicAcrossRuns) {
   std::vector<std::string> recs;
   for (int i = 0; i < 500; ++i) recs.push_back("{\"index\": " + std::to_string(i * 31 % 97) + ", \"title\": \"t" + std::to_string(i) + "\"}");

@@ -578,39 +578,11 @@ std::uint64_t HashBytes(std::string_view s) {
   return XXH3_64bits(s.data(), s.size());
 }
 
-void EncodeKey(const RecordBatch& batch, std::span<const int> key_columns, std::size_t row, std::string* out) {
-  for (int ci : key_columns) {
-    const Column& c = batch.column(static_cast<std::size_t>(ci));
-    if (c.type() == TypeId::kNull || c.IsNull(row)) {
-      out->push_back('\0');
-      continue;
-    }
-    out->push_back(static_cast<char>(1 + static_cast<int>(c.type())));
-    if (IsBinaryLike(c.type())) {
-      std::string_view v = c.Str(row);
-      auto len = static_cast<std::uint32_t>(v.size());
-      out->append(reinterpret_cast<const char*>(&len), 4);
-      out->append(v);
-    } else if (IsIntegerLike(c.type())) {
-      std::int64_t v = c.Int(row);
-      out->append(reinterpret_cast<const char*>(&v), 8);
-    } else if (c.type() == TypeId::kDouble) {
-      double v = c.Double(row);
-      out->append(reinterpret_cast<const char*>(&v), 8);
-    } else {
-      auto a = c.Array(row);
-      auto len = static_cast<std::uint32_t>(a.size());
-      out->append(reinterpret_cast<const char*>(&len), 4);
-      out->append(reinterpret_cast<const char*>(a.data()), a.size() * 8);
-    }
-  }
-}
-
 std::uint64_t HashRow(const RecordBatch& batch, std::span<const int> key_columns, std::size_t row) {
-  thread_local std::string buf;
+  thread_local ByteBuffer buf;
   buf.clear();
   EncodeKey(batch, key_columns, row, &buf);
-  return HashBytes(buf);
+  return HashBytes(buf.view());
 }
 
 }  // namespace pinstream

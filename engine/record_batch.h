@@ -240,8 +240,38 @@ class RecordBatch {
 std::uint64_t HashBytes(std::string_view bytes);
 // Appends a canonical byte encoding of the values of `key_columns` in row `row` to *out
 // (type-tagged and length-prefixed, so distinct keys never encode alike). Keyed operators store
-// state under this encoding; it is also what the exchange hashes.
-void EncodeKey(const RecordBatch& batch, std::span<const int> key_columns, std::size_t row, std::string* out);
+// state under this encoding; it is also what the exchange hashes. `Buffer`: std::string or
+// ByteBuffer (the hot callers: inline appends).
+template <typename Buffer>
+void EncodeKey(const RecordBatch& batch, std::span<const int> key_columns, std::size_t row,
+               Buffer* out) {
+  auto put = [out](const void* p, std::size_t n) { out->append(static_cast<const char*>(p), n); };
+  for (int ci : key_columns) {
+    const Column& c = batch.column(static_cast<std::size_t>(ci));
+    if (c.type() == TypeId::kNull || c.IsNull(row)) {
+      out->push_back('\0');
+      continue;
+    }
+    out->push_back(static_cast<char>(1 + static_cast<int>(c.type())));
+    if (IsBinaryLike(c.type())) {
+      std::string_view v = c.Str(row);
+      auto len = static_cast<std::uint32_t>(v.size());
+      put(&len, 4);
+      put(v.data(), v.size());
+    } else if (IsIntegerLike(c.type())) {
+      std::int64_t v = c.Int(row);
+      put(&v, 8);
+    } else if (c.type() == TypeId::kDouble) {
+      double v = c.Double(row);
+      put(&v, 8);
+    } else {
+      auto a = c.Array(row);
+      auto len = static_cast<std::uint32_t>(a.size());
+      put(&len, 4);
+      put(a.data(), a.size() * 8);
+    }
+  }
+}
 // HashBytes(EncodeKey(...)): the shard of a key is HashRow(...) % shards, and a keyed operator
 // can recompute it from a stored state key with HashBytes(key) % shards.
 std::uint64_t HashRow(const RecordBatch& batch, std::span<const int> key_columns, std::size_t row);

@@ -90,15 +90,14 @@ class Dedup : public Operator {
       std::size_t begin = keys_.size();
       EncodeKey(batch, cols, rows[i], &keys_);
       key_ends_[i] = keys_.size();
-      hashes_[i] =
-          key_hashes.empty() ? HashBytes(std::string_view(keys_).substr(begin)) : key_hashes[i];
+      hashes_[i] = key_hashes.empty() ? HashBytes(keys_.view().substr(begin)) : key_hashes[i];
     }
     kept->reserve(kept->size() + n);
     index_.FindOrInsertEach(
         n, hashes_.data(), now,
         [&](std::size_t i) {
           std::size_t begin = i == 0 ? 0 : key_ends_[i - 1];
-          return std::string_view(keys_).substr(begin, key_ends_[i] - begin);
+          return keys_.view().substr(begin, key_ends_[i] - begin);
         },
         [&](std::size_t i, std::string_view key, std::int64_t* seen, bool inserted) {
           if (!inserted) {
@@ -127,7 +126,7 @@ class Dedup : public Operator {
   KeyedStateStore* state_;
   int shard_, num_shards_;
   KeyIndex index_;
-  std::string keys_;                   // this batch's encoded keys, back to back
+  ByteBuffer keys_;                    // this batch's encoded keys, back to back
   std::vector<std::size_t> key_ends_;  // where each row's key ends in keys_
   std::vector<std::uint64_t> hashes_;
   std::int64_t next_sweep_ = 0;

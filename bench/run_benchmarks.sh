@@ -2,7 +2,7 @@
 # Runs pinstream's benchmarks beside the machine's own limits, measured in the same run, and
 # prints "name value unit" lines plus the ratios bench/README.md records.
 #
-#   bench/run_benchmarks.sh [runtime|table|http|pipeline|sql|kafka|all]   (default: all)
+#   bench/run_benchmarks.sh [runtime|table|http|pipeline|instructions|sql|kafka|all]   (default: all)
 #
 # Builds first (.ci/build). Limits: RocksDB's db_bench (Debian rocksdb-tools), a bare simdjson
 # loop (in runtime_bench), nginx `return 200` under wrk, librdkafka's own consumer.
@@ -104,6 +104,11 @@ if [[ $what == pipeline || $what == all ]]; then
   echo "== dedup index: look-up-or-insert of pin post ids, vs one dependent memory access"
   $B/dedup_bench 1000000 500000 | collect
   echo "RATIO dedup probe (hash + growth + probe) / one dependent random access: $(value dedup_index_probe_vs_one_miss_ratio)"
+fi
+
+if [[ $what == instructions ]]; then  # not in `all`: 1.5 min under valgrind, a tool for A/Bs
+  echo "== pin pipeline instructions per record (callgrind; repeatable where CPU time is not)"
+  bench/pipeline_instructions.sh 200000 "$B/pipeline_bench" | collect
 fi
 
 if [[ $what == kafka || $what == all ]]; then

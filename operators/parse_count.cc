@@ -40,11 +40,13 @@ bool ParseCount(std::string_view s, std::int64_t* out) {
     digits += fd;
   }
   if (i != s.size() || digits == 0) return false;
-  unsigned __int128 whole = int_part * mult;
-  unsigned __int128 num = frac * mult;
-  unsigned __int128 q = num / scale, rem = num % scale;
-  if (rem * 2 >= scale) ++q;  // round half away from zero
-  unsigned __int128 total = whole + q;
+  unsigned __int128 total = int_part * mult;
+  if (frac != 0) {  // most counts have no decimals: no 128-bit division for them
+    unsigned __int128 num = frac * mult;
+    unsigned __int128 q = num / scale, rem = num % scale;
+    if (rem * 2 >= scale) ++q;  // round half away from zero
+    total += q;
+  }
   if (total > static_cast<unsigned __int128>(INT64_MAX)) return false;
   *out = neg ? -static_cast<std::int64_t>(total) : static_cast<std::int64_t>(total);
   return true;

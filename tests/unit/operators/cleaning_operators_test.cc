@@ -49,6 +49,14 @@ TEST(ParseCountTest, SuffixesAndDecimals) {
   EXPECT_EQ(v, 1235);  // rounded half away from zero
   ASSERT_TRUE(ops::ParseCount("0", &v));
   EXPECT_EQ(v, 0);
+  ASSERT_TRUE(ops::ParseCount("1.000k", &v));  // zero decimals: no rounding step
+  EXPECT_EQ(v, 1000);
+  ASSERT_TRUE(ops::ParseCount("-2.05k", &v));
+  EXPECT_EQ(v, -2050);
+  ASSERT_TRUE(ops::ParseCount("0.5", &v));
+  EXPECT_EQ(v, 1);
+  ASSERT_TRUE(ops::ParseCount("0.49", &v));
+  EXPECT_EQ(v, 0);
   for (const char* bad : {"User Info Error", "", "k", "1.2.3", "12x", "1e5", "99999999999999999999", "--3"}) {
     EXPECT_FALSE(ops::ParseCount(bad, &v)) << bad;
   }

@@ -77,8 +77,18 @@ class ByteBuffer {
     if (n > 0) std::memcpy(data_, p, n);
   }
   void Grow(std::size_t n) { Realloc(n > 2 * cap_ ? n : 2 * cap_); }
+  // realloc copies the whole old allocation; an empty buffer (cleared, or being assigned) has
+  // nothing worth copying, so it takes a fresh allocation instead.
   void Realloc(std::size_t cap) {
-    void* p = std::realloc(data_, cap);
+    void* p;
+    if (size_ == 0) {
+      std::free(data_);
+      data_ = nullptr;
+      cap_ = 0;
+      p = std::malloc(cap);
+    } else {
+      p = std::realloc(data_, cap);
+    }
     if (p == nullptr) throw std::bad_alloc();
     data_ = static_cast<char*>(p);
     cap_ = cap;

@@ -34,6 +34,11 @@ TEST(ByteBufferTest, GrowingKeepsWhatWasWritten) {
   b.clear();
   EXPECT_TRUE(b.empty());
   EXPECT_EQ(b.capacity(), cap);
+  // Grown past its capacity while empty: a fresh allocation holding exactly the new bytes.
+  std::string big = Pattern(cap + 100);
+  b.append(big.data(), big.size());
+  EXPECT_EQ(b.view(), big);
+  EXPECT_GE(b.capacity(), big.size());
 }
 
 TEST(ByteBufferTest, CopiesAreIndependentAndMovesTakeTheBytes) {

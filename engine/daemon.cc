@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/metrics.h"
+#include "engine/thread_name.h"
 
 namespace pinstream {
 
@@ -98,6 +99,7 @@ int Daemon::Run() {
   for (auto& q : queries_) {
     StreamingQuery* raw = q.get();
     threads_.emplace_back([this, raw] {
+      SetThreadName("q:" + raw->name());
       Status st = raw->Run();
       if (!st.ok()) any_failed_.store(true);
       running_.fetch_sub(1);
@@ -173,6 +175,7 @@ ExitWatchdogState& Watchdog() {
 
 void ArmExitWatchdog(std::chrono::milliseconds limit, int exit_code, std::string what) {
   std::thread([limit, exit_code, what = std::move(what)] {
+    SetThreadName("exit-watchdog");
     ExitWatchdogState& w = Watchdog();
     std::unique_lock lock(w.mu);
     if (w.cv.wait_for(lock, limit, [&] { return w.disarmed; })) return;
@@ -207,6 +210,7 @@ void Daemon::InstallSignalHandling() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   signal_thread_ = std::thread([this, set] {
+    SetThreadName("signals");
     int sig = 0;
     sigwait(&set, &sig);
     spdlog::info("received {}: draining (send it again to exit at once)",

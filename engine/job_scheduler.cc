@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/time_util.h"
+#include "engine/thread_name.h"
 
 namespace pinstream {
 
@@ -94,7 +95,10 @@ Status JobScheduler::Start() {
                    FormatTimestamp(j.next_due_us, TimestampStyle::kSql));
     }
   }
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("jobs");
+    Loop();
+  });
   return Status::Ok();
 }
 

@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include "engine/thread_name.h"
+
 namespace pinstream {
 
 namespace {
@@ -15,7 +17,10 @@ class HelperPool {
   HelperPool() {
     unsigned n = std::max(1u, std::thread::hardware_concurrency()) - 1;
     for (unsigned i = 0; i < n; ++i) {
-      threads_.emplace_back([this] { Loop(); });
+      threads_.emplace_back([this, i] {
+        SetThreadName("helper-" + std::to_string(i));
+        Loop();
+      });
       threads_.back().detach();  // lives as long as the process
     }
   }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "engine/thread_name.h"
+
 namespace pinstream {
 
 // ---------------------------------------------------------------------------------------------
@@ -98,7 +100,10 @@ Result<std::unique_ptr<ShardExecutor>> ShardExecutor::Create(std::string query_n
   for (auto& shard : ex->shards_) {
     Shard* raw = shard.get();
     ShardExecutor* self = ex.get();
-    shard->thread = std::thread([self, raw] { self->WorkerLoop(raw); });
+    shard->thread = std::thread([self, raw] {
+      SetThreadName(fmt::format("s{}:{}", raw->index, self->query_name_));
+      self->WorkerLoop(raw);
+    });
   }
   return ex;
 }

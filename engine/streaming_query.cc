@@ -9,6 +9,7 @@
 
 #include "engine/dead_letter.h"
 #include "engine/kill_point.h"
+#include "engine/thread_name.h"
 #include "engine/time_util.h"
 
 namespace pinstream {
@@ -397,8 +398,10 @@ Result<bool> StreamingQuery::RunBatch(bool apply_cap,
   f->batch = std::move(b);
   std::shared_future<Status> prev;
   if (!in_flight_.empty()) prev = in_flight_.back()->done;
-  f->done =
-      std::async(std::launch::async, [this, raw, prev] { return CommitBatch(*raw, prev); }).share();
+  f->done = std::async(std::launch::async, [this, raw, prev] {
+              SetThreadName("c:" + name());
+              return CommitBatch(*raw, prev);
+            }).share();
   in_flight_.push_back(std::move(f));
   // A recovered batch is durable before anything new is planned: the first LatestOffsets() call
   // of a run then sees committed ends (see Source::LatestOffsets).

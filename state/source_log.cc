@@ -10,6 +10,7 @@
 
 #include "engine/bytes.h"
 #include "engine/metrics.h"
+#include "engine/thread_name.h"
 #include "engine/time_util.h"
 #include "state/store.h"
 
@@ -171,8 +172,14 @@ std::pair<std::string, std::string> KinesisHashKeyRange(int shard, int shards) {
 Result<std::unique_ptr<SourceLog>> SourceLog::Open(Store* store, SourceLogOptions options) {
   std::unique_ptr<SourceLog> log(new SourceLog(store, options));
   PS_RETURN_IF_ERROR(log->LoadStreams());
-  log->writer_ = std::thread([raw = log.get()] { raw->WriterLoop(); });
-  log->syncer_ = std::thread([raw = log.get()] { raw->SyncerLoop(); });
+  log->writer_ = std::thread([raw = log.get()] {
+    SetThreadName("log-writer");
+    raw->WriterLoop();
+  });
+  log->syncer_ = std::thread([raw = log.get()] {
+    SetThreadName("log-syncer");
+    raw->SyncerLoop();
+  });
   return log;
 }
 

@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "engine/thread_name.h"
+
 namespace pinstream::connectors::http {
 
 namespace net = boost::asio;
@@ -362,7 +364,12 @@ Status HttpServer::Start() {
   m.sweeper = std::make_unique<net::steady_timer>(*m.iocs[0]);
   m.Sweep();
   m.Accept();
-  for (auto& ioc : m.iocs) m.threads.emplace_back([io = ioc.get()] { io->run(); });
+  for (std::size_t i = 0; i < m.iocs.size(); ++i) {
+    m.threads.emplace_back([io = m.iocs[i].get(), i] {
+      SetThreadName(fmt::format("http-io-{}", i));
+      io->run();
+    });
+  }
   spdlog::info("HTTP server listening on {}{}:{} ({} I/O threads)", m.ssl ? "https://" : "http://", m.cfg.host, m.bound_port,
                m.cfg.io_threads);
   return Status::Ok();

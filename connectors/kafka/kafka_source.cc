@@ -17,6 +17,7 @@
 #include "connectors/kafka/kafka_producer.h"
 #include "connectors/log_chunk.h"
 #include "engine/metrics.h"
+#include "engine/thread_name.h"
 #include "engine/time_util.h"
 
 namespace pinstream::connectors {
@@ -639,6 +640,7 @@ class KafkaSource : public Source {
                     fmt::format("source '{}': joining consumer group '{}'", name_, c_.group_id)));
     polling_ = true;
     poller_ = std::thread([this] {
+      SetThreadName("kafka-poll");
       while (polling_) {
         rd_kafka_message_t* m = rd_kafka_consumer_poll(group_.get(), 100);
         if (m != nullptr) rd_kafka_message_destroy(m);  // paused: only errors and events arrive

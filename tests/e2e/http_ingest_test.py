@@ -234,6 +234,29 @@ def test_both_apis_into_table(d, expect_total):
         fail(f"table holds {vias}")
 
 
+def test_thread_names(d):
+    """The daemon's threads carry names (top -H, ps -L, perf): I/O threads, the log's writer and
+    syncer, the query and its shard workers, the signal handler."""
+    want = {"http-io-0", "log-writer", "log-syncer", "q:pins", "s0:pins", "signals"}
+
+    def names():
+        out = set()
+        for task in os.listdir(f"/proc/{d.proc.pid}/task"):
+            try:
+                with open(f"/proc/{d.proc.pid}/task/{task}/comm") as f:
+                    out.add(f.read().strip())
+            except FileNotFoundError:
+                pass  # the thread ended
+        return out
+
+    # Each thread names itself as it starts.
+    deadline = time.time() + 30
+    while not want <= names():
+        if time.time() > deadline:
+            fail(f"threads named {sorted(want - names())} missing from {sorted(names())}")
+        time.sleep(0.05)
+
+
 def test_tls(binary):
     work = tempfile.mkdtemp(prefix="pinstream-tls-")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{work}/key.pem",
@@ -327,6 +350,7 @@ def main():
     d = Daemon(a.binary, work)
     d.start()
     try:
+        test_thread_names(d)
         test_pipelining(d)
         test_slowloris(d)
         test_body_limit(d)

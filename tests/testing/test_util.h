@@ -25,6 +25,9 @@ class TempDir {
 };
 
 // Polls `cond` until it is true or `timeout` passes; returns its last value.
+// The names of this process's threads (/proc/self/task/*/comm), sorted.
+std::vector<std::string> ThreadNames();
+
 bool WaitFor(const std::function<bool()>& cond,
              std::chrono::milliseconds timeout = std::chrono::seconds(30));
 

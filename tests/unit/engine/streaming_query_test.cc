@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "engine/thread_name.h"
 #include "operators/cast.h"
 #include "operators/dedup.h"
 #include "operators/operator_util.h"
@@ -108,6 +109,25 @@ TEST(StreamingQueryTest, AvailableNowProcessesEverythingInCappedBatchesInSourceO
   EXPECT_EQ(h.progress[0].num_input_rows, 4);
   EXPECT_EQ(h.progress[0].sources[0].end_offset.at("0"), 4);
   EXPECT_NE(h.progress[0].ToJson().find("\"processedRowsPerSecond\""), std::string::npos);
+}
+
+TEST(StreamingQueryTest, ShardWorkersAndTheCommitThreadAreNamedAfterTheQuery) {
+  QueryHarness h;
+  for (int i = 0; i < 4; ++i) h.Add(i, "k" + std::to_string(i));
+  std::string committer;
+  std::vector<std::string> threads;
+  h.out->before_stage = [&](std::int64_t) {
+    committer = CurrentThreadName();
+    threads = testing::ThreadNames();
+    return Status::Ok();
+  };
+  auto q = h.Make(2);
+  ASSERT_TRUE(q->Start().ok());
+  ASSERT_TRUE(q->Run().ok());
+  EXPECT_EQ(committer, "c:q");
+  for (const char* shard : {"s0:q", "s1:q"}) {
+    EXPECT_NE(std::find(threads.begin(), threads.end(), shard), threads.end()) << shard;
+  }
 }
 
 TEST(StreamingQueryTest, PlannedButUncommittedBatchIsReplayedWithTheSameOffsetsAfterRestart) {

@@ -1,13 +1,12 @@
 #include "state/source_log.h"
 
-#include <thread>
-
-#include <set>
-
 #include <gtest/gtest.h>
 
-#include "engine/time_util.h"
+#include <algorithm>
+#include <set>
+#include <thread>
 
+#include "engine/time_util.h"
 #include "state/store.h"
 #include "tests/testing/test_util.h"
 
@@ -88,6 +87,16 @@ TEST_F(SourceLogTest, OffsetsAreDenseInRequestOrderAndSurviveRestarts) {
   auto more = log_->Append("t", std::vector<LogRecord>{Rec("d", 0)});
   EXPECT_EQ((*more)[0].offset, 2);
   EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "c", "d"}));
+}
+
+TEST_F(SourceLogTest, WriterAndSyncerThreadsAreNamed) {
+  // Each thread names itself as it starts: wait for both (they start with Open()).
+  for (const char* t : {"log-writer", "log-syncer"}) {
+    EXPECT_TRUE(pinstream::testing::WaitFor([&] {
+      std::vector<std::string> names = pinstream::testing::ThreadNames();
+      return std::find(names.begin(), names.end(), t) != names.end();
+    })) << t;
+  }
 }
 
 TEST_F(SourceLogTest, KeysChooseStablePartitionsAndBadPartitionsFailTheWholeRequest) {

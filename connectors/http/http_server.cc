@@ -193,26 +193,64 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     SetDeadline(srv_->cfg.request_timeout_us);
     target_.clear();
     amz_ = false;
-    // Header first, to know the API (for error shapes) before the body is read.
-    bhttp::async_read_header(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-      if (self->timed_out_) ec = beast::error::timeout;
-      if (!ec) {
-        auto t = self->parser_->get().target();
-        self->target_ = std::string(t.data(), t.size());
-        self->amz_ = self->parser_->get().find("x-amz-target") != self->parser_->get().end();
-        if (self->parser_->is_done()) return self->OnRead(ec);
-        return bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
-                                 [self](beast::error_code ec2, std::size_t) {
-                                   self->OnRead(self->timed_out_ ? beast::error_code(beast::error::timeout) : ec2);
-                                 });
+    header_seen_ = false;
+    ParseBuffered();
+  }
+
+  // Parses what is buffered and reads more only when the parser needs it — what Beast's
+  // async_read does, without its completion being posted back to the I/O thread when the bytes
+  // are already here (a request usually arrives in the read that saw its first byte).
+  void ParseBuffered() {
+    for (;;) {
+      beast::error_code ec;
+      if (!parser_->is_done()) {
+        std::size_t used = 0;
+        if (buffer_.size() > 0) {
+          used = parser_->put(buffer_.data(), ec);
+          buffer_.consume(used);
+        }
+        // Nothing buffered, or nothing the parser could use without more bytes.
+        if (used == 0 && !ec && !parser_->is_done()) ec = bhttp::error::need_more;
       }
-      // The start line may be parsed even though the header failed (e.g. a Content-Length over
-      // body_limit is refused while the fields are parsed): keep its target for the error shape.
-      auto t = self->parser_->get().target();
-      self->target_ = std::string(t.data(), t.size());
-      self->amz_ = self->parser_->get().find("x-amz-target") != self->parser_->get().end();
-      self->OnRead(ec);
-    });
+      // The header first, to know the API (for error shapes) before the body is parsed. The start
+      // line may be parsed even though the header failed (e.g. a Content-Length over body_limit
+      // is refused while the fields are parsed): keep its target for the error shape then too.
+      if (!header_seen_ && (parser_->is_header_done() || (ec && ec != bhttp::error::need_more))) {
+        header_seen_ = parser_->is_header_done();
+        auto t = parser_->get().target();
+        target_ = std::string(t.data(), t.size());
+        amz_ = parser_->get().find("x-amz-target") != parser_->get().end();
+        if (header_seen_) parser_->eager(true);  // the body in as few put() calls as it arrives in
+        if (!ec) continue;
+      }
+      if (ec == bhttp::error::need_more) return ReadMore();
+      if (ec || parser_->is_done()) return OnRead(ec);
+    }
+  }
+
+  void ReadMore() {
+    std::size_t size = beast::read_size(buffer_, 64 * 1024);
+    if (size == 0) return OnRead(beast::http::error::buffer_overflow);
+    stream_.async_read_some(buffer_.prepare(size),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->OnReadMore(ec, n);
+                            });
+  }
+
+  void OnReadMore(beast::error_code ec, std::size_t n) {
+    if (timed_out_) return OnRead(beast::error::timeout);
+    if (ec == net::error::eof) {
+      // The peer closed: between messages that ends the connection; inside one the parser
+      // decides (a body that runs to the end of the stream is complete, anything else is not).
+      if (!parser_->got_some()) return OnRead(bhttp::error::end_of_stream);
+      ec = {};
+      parser_->put_eof(ec);
+      if (!ec && !parser_->is_done()) ec = bhttp::error::partial_message;
+      return OnRead(ec);
+    }
+    if (ec) return OnRead(ec);
+    buffer_.commit(n);
+    ParseBuffered();
   }
 
   void OnRead(beast::error_code ec) {
@@ -299,6 +337,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   bool reading_request_ = false;
   std::string target_;  // of the request being read, once its header is in
   bool amz_ = false;
+  bool header_seen_ = false;
   bool keep_alive_ = true;
   bool idle_ = false;
   unsigned version_ = 11;

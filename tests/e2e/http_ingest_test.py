@@ -176,6 +176,59 @@ def test_slowloris(d):
         fail("server stopped serving after a slow client")
 
 
+def raw_exchange(d, parts, pause=0.0, half_close=False):
+    """Sends `parts` on one connection (with `pause` seconds between them, so that they arrive
+    in separate reads), then reads until the server closes or one response is complete."""
+    s = socket.create_connection(("127.0.0.1", d.port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.settimeout(10)
+    for i, p in enumerate(parts):
+        if i and pause:
+            time.sleep(pause)  # shapes the input into separate reads; nothing is waited for
+        s.sendall(p)
+    if half_close:
+        s.shutdown(socket.SHUT_WR)
+    data = b""
+    try:
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            data += c
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+            if sep and length and len(rest) >= length[0]:
+                break
+    except OSError:
+        pass
+    s.close()
+    return data
+
+
+def test_request_edges(d):
+    """Requests split over several reads, and broken ones: the status and error shape of each;
+    the server keeps serving."""
+    body = json.dumps({"records": [{"value": {"n": 2, "via": "split"}}]}).encode()
+    head = (b"POST /topics/u.pin HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.kafka.json.v2+json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    data = raw_exchange(d, [head[:20], head[20:], body[:10], body[10:]], pause=0.05)
+    if not data.startswith(b"HTTP/1.1 200") or b'"offsets"' not in data:
+        fail(f"a request split over four reads: {data[:300]!r}")
+    data = raw_exchange(d, [b"GET /topics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n"])
+    if not data.startswith(b"HTTP/1.1 431") or b'"error_code":431' not in data:
+        fail(f"a header over the limit: {data[:300]!r}")
+    data = raw_exchange(d, [b"NOT HTTP AT ALL\r\n\r\n"])
+    if not data.startswith(b"HTTP/1.1 400"):
+        fail(f"a malformed request line: {data[:300]!r}")
+    data = raw_exchange(d, [head, body[:10]], half_close=True)
+    if not data.startswith(b"HTTP/1.1 400") or b"partial message" not in data:
+        fail(f"a body cut short by the client closing: {data[:300]!r}")
+    c = d.conn()
+    c.request("GET", "/health")
+    if c.getresponse().status != 200:
+        fail("server stopped serving after broken requests")
+
+
 def test_body_limit(d):
     c = d.conn()
     big = json.dumps({"records": [{"value": "x" * 70000}]})
@@ -230,7 +283,8 @@ def test_both_apis_into_table(d, expect_total):
     r.read()
     rows = d.wait_rows("pins", expect_total)
     vias = sorted(x["via"] for x in rows)
-    if vias != sorted(["pipelined", "boto3", "rest", "gateway"]):
+    # Exactly these: the broken requests of test_request_edges stored nothing.
+    if vias != sorted(["pipelined", "split", "boto3", "rest", "gateway"]):
         fail(f"table holds {vias}")
 
 
@@ -353,9 +407,10 @@ def main():
         test_thread_names(d)
         test_pipelining(d)
         test_slowloris(d)
+        test_request_edges(d)
         test_body_limit(d)
         test_boto3(d)
-        test_both_apis_into_table(d, 4)
+        test_both_apis_into_table(d, 5)
         test_drain_under_load(d)
         if d.proc is not None and d.stop() != 0:
             fail("daemon did not stop cleanly")

@@ -4,6 +4,9 @@
   * keep-alive and pipelining: two requests in one write get two answers, in order
   * a slowloris client (headers trickling in) gets 408 and is disconnected after request_timeout
   * a body over max_body_size gets 413 in the REST Proxy's error shape; the server keeps serving
+  * a request split over several reads is answered; a header over the limit gets 431, a malformed
+    request line 400, a body cut short by the client closing 400 (partial message); none stores a
+    record
   * boto3 (the AWS SDK, from Debian) drives the native Kinesis protocol with endpoint_url:
     CreateStream, DescribeStream, ListStreams, PutRecord(s), GetShardIterator, GetRecords
   * records sent through both APIs land in the query's table exactly once

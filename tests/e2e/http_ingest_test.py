@@ -7,6 +7,8 @@
   * a request split over several reads is answered; a header over the limit gets 431, a malformed
     request line 400, a body cut short by the client closing 400 (partial message); none stores a
     record
+  * response framing: status line, headers and Content-Length byte for byte; Connection only where
+    it differs from the version's default
   * boto3 (the AWS SDK, from Debian) drives the native Kinesis protocol with endpoint_url:
     CreateStream, DescribeStream, ListStreams, PutRecord(s), GetShardIterator, GetRecords
   * records sent through both APIs land in the query's table exactly once
@@ -232,6 +234,38 @@ def test_request_edges(d):
         fail("server stopped serving after broken requests")
 
 
+def test_response_framing(d):
+    """The bytes of a response: status line, headers, Content-Length of the body; Connection
+    only where it differs from the HTTP version's default (HTTP/1.0 keep-alive, 1.1 close)."""
+    def split(data):
+        head, _, body = data.partition(b"\r\n\r\n")
+        return head.decode().split("\r\n"), body
+    lines, body = split(raw_exchange(d, [b"GET /topics HTTP/1.1\r\nHost: x\r\n\r\n"]))
+    want = ["HTTP/1.1 200 OK", "Server: pinstream", "Content-Type: application/vnd.kafka.v2+json",
+            f"Content-Length: {len(body)}"]
+    if lines != want or json.loads(body) is None:
+        fail(f"HTTP/1.1 response: {lines} {body!r}")
+    lines, _ = split(raw_exchange(d, [b"GET /topics HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"]))
+    if lines[0] != "HTTP/1.0 200 OK" or "Connection: keep-alive" not in lines:
+        fail(f"HTTP/1.0 keep-alive response: {lines}")
+    lines, _ = split(raw_exchange(d, [b"GET /topics HTTP/1.0\r\n\r\n"]))
+    if lines[0] != "HTTP/1.0 200 OK" or any(l.startswith("Connection:") for l in lines):
+        fail(f"HTTP/1.0 response: {lines}")
+    s = socket.create_connection(("127.0.0.1", d.port))
+    s.settimeout(10)
+    s.sendall(b"GET /topics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:  # the server closes after answering
+        c = s.recv(65536)
+        if not c:
+            break
+        data += c
+    s.close()
+    lines, _ = split(data)
+    if lines[0] != "HTTP/1.1 200 OK" or "Connection: close" not in lines:
+        fail(f"HTTP/1.1 close response: {lines}")
+
+
 def test_body_limit(d):
     c = d.conn()
     big = json.dumps({"records": [{"value": "x" * 70000}]})
@@ -411,6 +445,7 @@ def main():
         test_pipelining(d)
         test_slowloris(d)
         test_request_edges(d)
+        test_response_framing(d)
         test_body_limit(d)
         test_boto3(d)
         test_both_apis_into_table(d, 5)

@@ -221,11 +221,33 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         target_ = std::string(t.data(), t.size());
         amz_ = parser_->get().find("x-amz-target") != parser_->get().end();
         if (header_seen_) parser_->eager(true);  // the body in as few put() calls as it arrives in
+        if (!ec && header_seen_ && buffer_.size() == 0 && !parser_->is_done() &&
+            ExpectsContinue()) {
+          return SendContinue();  // (a client that sent the body anyway gets no 100)
+        }
         if (!ec) continue;
       }
       if (ec == bhttp::error::need_more) return ReadMore();
       if (ec || parser_->is_done()) return OnRead(ec);
     }
+  }
+
+  // "Expect: 100-continue" (curl sends it with bodies over 1 MiB, and then waits a second for
+  // the answer): the header is acceptable — limits are checked as it is parsed — so say so, then
+  // read the body. An HTTP/1.0 client cannot ask for it.
+  bool ExpectsContinue() const {
+    auto it = parser_->get().find(bhttp::field::expect);
+    return it != parser_->get().end() && parser_->get().version() >= 11 &&
+           beast::iequals(it->value(), "100-continue");
+  }
+
+  void SendContinue() {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec) return self->Close();
+                       self->ParseBuffered();
+                     });
   }
 
   void ReadMore() {

@@ -7,6 +7,8 @@
   * a request split over several reads is answered; a header over the limit gets 431, a malformed
     request line 400, a body cut short by the client closing 400 (partial message); none stores a
     record
+  * "Expect: 100-continue" gets 100 Continue before the body is sent (413 at once when the
+    declared body is over the limit)
   * response framing: status line, headers and Content-Length byte for byte; Connection only where
     it differs from the version's default
   * boto3 (the AWS SDK, from Debian) drives the native Kinesis protocol with endpoint_url:
@@ -234,6 +236,40 @@ def test_request_edges(d):
         fail("server stopped serving after broken requests")
 
 
+def test_expect_continue(d):
+    """A client that sends "Expect: 100-continue" (curl does for bodies over 1 MiB) gets
+    "100 Continue" before it sends the body; one whose Content-Length is over the limit gets 413
+    at once instead."""
+    body = json.dumps({"records": [{"value": {"n": 5, "via": "continue"}}]}).encode()
+    s = socket.create_connection(("127.0.0.1", d.port))
+    s.settimeout(10)
+    s.sendall(b"POST /topics/u.pin HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.kafka.json.v2+json\r\n"
+              b"Expect: 100-continue\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    want = b"HTTP/1.1 100 Continue\r\n\r\n"
+    got = b""
+    while len(got) < len(want):  # the server answers before the body is sent
+        c = s.recv(len(want) - len(got))
+        if not c:
+            break
+        got += c
+    if got != want:
+        fail(f"no 100 Continue before the body: {got!r}")
+    s.sendall(body)
+    data = b""
+    while b'"offsets"' not in data:
+        c = s.recv(65536)
+        if not c:
+            break
+        data += c
+    s.close()
+    if not data.startswith(b"HTTP/1.1 200"):
+        fail(f"the request after 100 Continue: {data[:300]!r}")
+    data = raw_exchange(d, [b"POST /topics/u.pin HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.kafka.json.v2+json\r\n"
+                            b"Expect: 100-continue\r\nContent-Length: 10000000\r\n\r\n"])
+    if not data.startswith(b"HTTP/1.1 413"):
+        fail(f"Expect with a body over the limit: {data[:300]!r}")
+
+
 def test_response_framing(d):
     """The bytes of a response: status line, headers, Content-Length of the body; Connection
     only where it differs from the HTTP version's default (HTTP/1.0 keep-alive, 1.1 close)."""
@@ -321,7 +357,7 @@ def test_both_apis_into_table(d, expect_total):
     rows = d.wait_rows("pins", expect_total)
     vias = sorted(x["via"] for x in rows)
     # Exactly these: the broken requests of test_request_edges stored nothing.
-    if vias != sorted(["pipelined", "split", "boto3", "rest", "gateway"]):
+    if vias != sorted(["pipelined", "split", "continue", "boto3", "rest", "gateway"]):
         fail(f"table holds {vias}")
 
 
@@ -446,9 +482,10 @@ def main():
         test_slowloris(d)
         test_request_edges(d)
         test_response_framing(d)
+        test_expect_continue(d)
         test_body_limit(d)
         test_boto3(d)
-        test_both_apis_into_table(d, 5)
+        test_both_apis_into_table(d, 6)
         test_drain_under_load(d)
         if d.proc is not None and d.stop() != 0:
             fail("daemon did not stop cleanly")

@@ -298,6 +298,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     ApiRequest ar;
     auto ms = req.method_string();
     ar.method = std::string(ms.data(), ms.size());
+    // HEAD is GET without the body (the answer keeps GET's headers and Content-Length).
+    head_ = req.method() == bhttp::verb::head;
+    if (head_) ar.method = "GET";
     std::string_view target(req.target().data(), req.target().size());
     std::size_t q = target.find('?');
     if (!DecodePath(target.substr(0, q), &ar.path)) {
@@ -343,7 +346,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (version >= 11 && !keep) out_ += "Connection: close\r\n";
     if (version < 11 && keep) out_ += "Connection: keep-alive\r\n";
     fmt::format_to(std::back_inserter(out_), "Content-Length: {}\r\n\r\n", r.body.size());
-    out_ += r.body;
+    if (!head_) out_ += r.body;
+    head_ = false;
     SetDeadline(srv_->cfg.request_timeout_us);
     net::async_write(stream_, net::buffer(out_),
                      [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
@@ -371,6 +375,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::string target_;  // of the request being read, once its header is in
   bool amz_ = false;
   bool header_seen_ = false;
+  bool head_ = false;  // the request being answered is a HEAD
   // The response being written; one at a time: the next request is read after it is written.
   std::string out_;
   bool keep_alive_ = true;

@@ -10,7 +10,7 @@
   * "Expect: 100-continue" gets 100 Continue before the body is sent (413 at once when the
     declared body is over the limit)
   * response framing: status line, headers and Content-Length byte for byte; Connection only where
-    it differs from the version's default
+    it differs from the version's default; HEAD gets GET's headers and no body
   * boto3 (the AWS SDK, from Debian) drives the native Kinesis protocol with endpoint_url:
     CreateStream, DescribeStream, ListStreams, PutRecord(s), GetShardIterator, GetRecords
   * records sent through both APIs land in the query's table exactly once
@@ -300,6 +300,21 @@ def test_response_framing(d):
     lines, _ = split(data)
     if lines[0] != "HTTP/1.1 200 OK" or "Connection: close" not in lines:
         fail(f"HTTP/1.1 close response: {lines}")
+    # HEAD: GET's status and headers, no body — the next answer on the connection follows at once.
+    s = socket.create_connection(("127.0.0.1", d.port))
+    s.settimeout(10)
+    s.sendall(b"HEAD /topics HTTP/1.1\r\nHost: x\r\n\r\nGET /topics HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while data.count(b"HTTP/1.1 200 OK") < 2 or not data.endswith(body):
+        c = s.recv(65536)
+        if not c:
+            break
+        data += c
+    s.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    if (head.decode().split("\r\n") != want or not rest.startswith(b"HTTP/1.1 200 OK\r\n")
+            or not rest.endswith(b"\r\n\r\n" + body)):
+        fail(f"HEAD then GET on one connection: {data!r}")
 
 
 def test_body_limit(d):

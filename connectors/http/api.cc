@@ -1,12 +1,13 @@
 #include "connectors/http/api.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "connectors/http/request_parsers.h"
@@ -275,6 +276,24 @@ struct Api::Impl {
       for (int p = 0; p < info->partitions; ++p) parts.push_back(PartitionJson(p));
       return respond(JsonResponse(200, parts.dump(), "application/vnd.kafka.v2+json"));
     }
+    if (seg.size() == 4 && seg[2] == "partitions") {
+      // One partition: GET its metadata, POST records into it (the proxy's
+      // PartitionProduceRequest).
+      int p = -1;
+      auto [end, ec] = std::from_chars(seg[3].data(), seg[3].data() + seg[3].size(), p);
+      bool number = ec == std::errc() && end == seg[3].data() + seg[3].size() && p >= 0;
+      if (req.method == "GET") {
+        auto info = log->Find(topic);
+        if (!info || info->api != LogApi::kKafkaTopic)
+          return respond(RestError(404, 40401, "Topic not found."));
+        if (!number || p >= info->partitions)
+          return respond(RestError(404, 40402, "Partition not found."));
+        return respond(JsonResponse(200, PartitionJson(p).dump(), "application/vnd.kafka.v2+json"));
+      }
+      if (req.method != "POST") return respond(RestError(405, 405, "HTTP 405 Method Not Allowed"));
+      if (!number) return respond(RestError(404, 40402, "Partition not found."));
+      return Produce(req, topic, p, std::move(respond));
+    }
     if (seg.size() != 2) return respond(RestError(404, 404, "HTTP 404 Not Found"));
     if (req.method == "GET") {
       auto info = log->Find(topic);
@@ -285,6 +304,13 @@ struct Api::Impl {
                                   "application/vnd.kafka.v2+json"));
     }
     if (req.method != "POST") return respond(RestError(405, 405, "HTTP 405 Method Not Allowed"));
+    Produce(req, topic, std::nullopt, std::move(respond));
+  }
+
+  // POST /topics/{topic}[/partitions/{partition}]: records into the topic, each to its own
+  // partition, its key's or round-robin — or all into `partition`.
+  void Produce(const ApiRequest& req, const std::string& topic, std::optional<int> partition,
+               Respond respond) {
     std::string ct = req.header("content-type");
     std::string media = ct.substr(0, ct.find(';'));
     while (!media.empty() && media.back() == ' ') media.pop_back();
@@ -309,6 +335,11 @@ struct Api::Impl {
       }
     }
     auto& records = std::get<ParsedRecords>(parsed).records;
+    if (partition) {
+      if (*partition >= info->partitions)
+        return respond(RestError(404, 40402, "Partition not found."));
+      for (auto& r : records) r.partition = *partition;
+    }
     for (const auto& r : records) {
       if (r.partition >= info->partitions) return respond(RestError(404, 40402, "Partition not found."));
     }

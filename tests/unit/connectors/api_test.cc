@@ -113,6 +113,39 @@ TEST_F(ApiTest, RestProxyTopicMetadata) {
   EXPECT_EQ(Call("GET", "/topics/zzz").status, 404);
 }
 
+TEST_F(ApiTest, RestProxyProducesIntoOnePartitionAndDescribesIt) {
+  const std::string ct = "application/vnd.kafka.json.v2+json";
+  // Every record goes to the partition of the path, whatever its key.
+  auto r = Call("POST", "/topics/u.pin/partitions/1",
+                R"({"records":[{"value":{"n":1}},{"key":"k","value":{"n":2}}]})",
+                {{"content-type", ct}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = J(r);
+  ASSERT_EQ(j["offsets"].size(), 2u);
+  EXPECT_EQ(j["offsets"][0]["partition"], 1);
+  EXPECT_EQ(j["offsets"][1]["partition"], 1);
+  EXPECT_EQ(j["offsets"][1]["offset"], 1);
+  EXPECT_EQ(log_->Bounds("u.pin", 1)->second, 2);
+  EXPECT_EQ(log_->Bounds("u.pin", 0)->second, 0);
+  for (const char* bad : {"/topics/u.pin/partitions/2", "/topics/u.pin/partitions/x",
+                          "/topics/u.pin/partitions/-1"}) {
+    auto e = Call("POST", bad, R"({"records":[{"value":1}]})", {{"content-type", ct}});
+    EXPECT_EQ(e.status, 404) << bad;
+    EXPECT_EQ(J(e)["error_code"], 40402) << bad;
+  }
+  EXPECT_EQ(Call("POST", "/topics/u.nope/partitions/0", R"({"records":[{"value":1}]})",
+                 {{"content-type", ct}})
+                .status,
+            404);
+  EXPECT_EQ(Call("DELETE", "/topics/u.pin/partitions/0").status, 405);
+  auto p = Call("GET", "/topics/u.pin/partitions/1");
+  ASSERT_EQ(p.status, 200) << p.body;
+  EXPECT_EQ(J(p)["partition"], 1);
+  EXPECT_EQ(J(p)["leader"], 0);
+  EXPECT_EQ(J(Call("GET", "/topics/u.pin/partitions/2"))["error_code"], 40402);
+  EXPECT_EQ(log_->Bounds("u.pin", 1)->second, 2);  // none of the refused requests wrote
+}
+
 TEST_F(ApiTest, GatewayPutRecordAndPutRecords) {
   auto r = Call("PUT", "/streams/streaming-u-pin/record",
                 R"({"StreamName":"streaming-u-pin","Data":{"index":1},"PartitionKey":"partition-1"})");

@@ -113,18 +113,22 @@ struct HttpServer::Impl {
 
 namespace {
 
-// One connection. `Stream` is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
+// A connection's socket, bound to its I/O thread's io_context by type: no type-erased executor
+// to copy on every operation, and no beast::tcp_stream layer (its timeouts are unused here: one
+// sweeper checks every session's deadline).
+using Socket = tcp::socket::rebind_executor<net::io_context::executor_type>::other;
+
+// One connection. `Stream` is Socket or beast::ssl_stream<Socket>.
 template <typename Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
   Session(HttpServer::Impl* srv, Stream stream) : srv_(srv), stream_(std::move(stream)) {
     srv_->active.fetch_add(1);
-    Tcp().expires_never();
   }
   ~Session() override { srv_->active.fetch_sub(1); }
 
   void Run() {
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    if constexpr (std::is_same_v<Stream, Socket>) {
       WaitForRequest();
     } else {
       SetDeadline(srv_->cfg.request_timeout_us);
@@ -152,8 +156,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
  private:
-  beast::tcp_stream& Tcp() {
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+  Socket& Tcp() {
+    if constexpr (std::is_same_v<Stream, Socket>) {
       return stream_;
     } else {
       return beast::get_lowest_layer(stream_);
@@ -163,7 +167,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void SetDeadline(std::int64_t micros) { deadline_ns.store(NowNs() + micros * 1000, std::memory_order_relaxed); }
   void Cancel() {
     beast::error_code ignored;
-    Tcp().socket().cancel(ignored);
+    Tcp().cancel(ignored);
   }
 
   // Between requests: wait (idle_timeout) for the first byte of the next one.
@@ -358,8 +362,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void Close() {
     beast::error_code ec;
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if constexpr (std::is_same_v<Stream, Socket>) {
+      stream_.shutdown(tcp::socket::shutdown_send, ec);
     } else {
       SetDeadline(1'000'000);
       stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
@@ -387,19 +391,19 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
 void HttpServer::Impl::Accept() {
   net::io_context& target = *iocs[next_ioc++ % iocs.size()];
-  acceptor->async_accept(target, [this, &target](beast::error_code ec, tcp::socket socket) {
+  acceptor->async_accept(target, [this, &target](beast::error_code ec, Socket socket) {
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
       spdlog::warn("HTTP accept failed: {}", ec.message());
     } else if (!draining.load()) {
       socket.set_option(tcp::no_delay(true), ec);
       if (ssl) {
-        auto s = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-            this, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *ssl));
+        auto s = std::make_shared<Session<beast::ssl_stream<Socket>>>(
+            this, beast::ssl_stream<Socket>(std::move(socket), *ssl));
         Track(s);
         net::post(target, [s] { s->Run(); });  // on the connection's thread
       } else {
-        auto s = std::make_shared<Session<beast::tcp_stream>>(this, beast::tcp_stream(std::move(socket)));
+        auto s = std::make_shared<Session<Socket>>(this, std::move(socket));
         Track(s);
         net::post(target, [s] { s->Run(); });
       }

@@ -358,11 +358,19 @@ struct Api::Impl {
       CountRecords(ApiKind::kRest, 200, n);
       std::string body = "{\"offsets\":[";
       bool first = true;
-      for (const auto& a : *r) {
+      char num[24];
+      auto append_number = [&](std::int64_t v) {
+        body.append(num,
+                    static_cast<std::size_t>(std::to_chars(num, num + sizeof num, v).ptr - num));
+      };
+      for (const auto& a : *r) {  // appended, not formatted: this runs once per produced record
         if (!first) body += ',';
         first = false;
-        fmt::format_to(std::back_inserter(body), "{{\"partition\":{},\"offset\":{},\"error_code\":null,\"error\":null}}",
-                       a.partition, a.offset);
+        body += "{\"partition\":";
+        append_number(a.partition);
+        body += ",\"offset\":";
+        append_number(a.offset);
+        body += ",\"error_code\":null,\"error\":null}";
       }
       body += "],\"key_schema_id\":null,\"value_schema_id\":null}";
       counted(JsonResponse(200, body, "application/vnd.kafka.v2+json"));

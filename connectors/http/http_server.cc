@@ -1,18 +1,19 @@
 #include "connectors/http/http_server.h"
 
-#include <chrono>
-#include <list>
-#include <mutex>
-#include <thread>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <fmt/format.h>
+#include <charconv>
+#include <chrono>
+#include <list>
+#include <mutex>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include <thread>
 
 #include "engine/thread_name.h"
 
@@ -340,16 +341,32 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     bool keep = keep_alive_ && !close && !srv_->draining.load();
     unsigned version = version_ ? version_ : 11;
     auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
-    out_.clear();
-    fmt::format_to(std::back_inserter(out_),
-                   "HTTP/{}.{} {} {}\r\nServer: pinstream\r\nContent-Type: {}\r\n", version / 10,
-                   version % 10, r.status, std::string_view(reason.data(), reason.size()),
-                   r.content_type);
-    for (const auto& [k, v] : r.headers)
-      fmt::format_to(std::back_inserter(out_), "{}: {}\r\n", k, v);
+    // Appended piece by piece: fmt's runtime format parsing was ~1 % of the server's CPU here.
+    char num[24];
+    out_.assign("HTTP/");
+    out_ += static_cast<char>('0' + version / 10 % 10);
+    out_ += '.';
+    out_ += static_cast<char>('0' + version % 10);
+    out_ += ' ';
+    out_.append(num,
+                static_cast<std::size_t>(std::to_chars(num, num + sizeof num, r.status).ptr - num));
+    out_ += ' ';
+    out_.append(reason.data(), reason.size());
+    out_ += "\r\nServer: pinstream\r\nContent-Type: ";
+    out_ += r.content_type;
+    out_ += "\r\n";
+    for (const auto& [k, v] : r.headers) {
+      out_ += k;
+      out_ += ": ";
+      out_ += v;
+      out_ += "\r\n";
+    }
     if (version >= 11 && !keep) out_ += "Connection: close\r\n";
     if (version < 11 && keep) out_ += "Connection: keep-alive\r\n";
-    fmt::format_to(std::back_inserter(out_), "Content-Length: {}\r\n\r\n", r.body.size());
+    out_ += "Content-Length: ";
+    out_.append(num, static_cast<std::size_t>(
+                         std::to_chars(num, num + sizeof num, r.body.size()).ptr - num));
+    out_ += "\r\n\r\n";
     if (!head_) out_ += r.body;
     head_ = false;
     SetDeadline(srv_->cfg.request_timeout_us);

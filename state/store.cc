@@ -514,6 +514,17 @@ void StoreTxn::Put(KeySpace space, std::string_view key, std::string_view value)
                 rocksdb::Slice(value.data(), value.size()))
       .PermitUncheckedError();
 }
+void StoreTxn::PutParts(KeySpace space, std::string_view key,
+                        std::span<const std::string_view> parts) {
+  std::vector<rocksdb::Slice> slices;
+  slices.reserve(parts.size());
+  for (std::string_view p : parts) slices.emplace_back(p.data(), p.size());
+  rocksdb::Slice k(key.data(), key.size());
+  impl_->wb
+      .Put(store_->impl()->handle(space), rocksdb::SliceParts(&k, 1),
+           rocksdb::SliceParts(slices.data(), static_cast<int>(slices.size())))
+      .PermitUncheckedError();
+}
 void StoreTxn::Delete(KeySpace space, std::string_view key) {
   impl_->wb.Delete(store_->impl()->handle(space), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
 }

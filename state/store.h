@@ -104,6 +104,8 @@ class StoreTxn : public CommitTxn {
 
   std::int64_t batch_id() const override { return batch_id_; }
   void Put(KeySpace space, std::string_view key, std::string_view value) override;
+  // Put of the concatenation of `parts`, gathered straight into the write batch (no joined copy).
+  void PutParts(KeySpace space, std::string_view key, std::span<const std::string_view> parts);
   void Delete(KeySpace space, std::string_view key) override;
   void DeleteRange(KeySpace space, std::string_view begin, std::string_view end) override;
   void OnCommitted(std::function<void()> fn) override { hooks_.push_back(std::move(fn)); }

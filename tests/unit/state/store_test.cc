@@ -58,6 +58,24 @@ TEST(StoreTest, ReaderSeesCommitsWhileTheWriterRuns) {
   EXPECT_EQ(ro.code(), StatusCode::kFailedPrecondition);
 }
 
+TEST(StoreTest, PutPartsStoresTheConcatenationOfItsParts) {
+  TempDir dir;
+  StoreOptions o;
+  o.data_dir = dir.path();
+  auto store = std::move(Store::Open(o)).value();
+  std::string big(100000, 'v');
+  std::vector<std::string_view> parts{"head|", "", big, "|tail"};
+  auto txn = store->BeginTxn();
+  txn->PutParts(KeySpace::kSourceLog, "k1", parts);
+  txn->PutParts(KeySpace::kSourceLog, "k2", {});
+  ASSERT_TRUE(store->Commit(std::move(txn), true).ok());
+  std::string v;
+  ASSERT_TRUE(store->Get(KeySpace::kSourceLog, "k1", &v).ok());
+  EXPECT_EQ(v, "head|" + big + "|tail");
+  ASSERT_TRUE(store->Get(KeySpace::kSourceLog, "k2", &v).ok());
+  EXPECT_EQ(v, "");
+}
+
 // Big table versions are written as SST files and ingested (Store::IngestSorted). With a reader's
 // snapshot open the ingested files need a global sequence number, which is kept in the MANIFEST
 // only (write_global_seqno = false): the snapshot must not see them, and after a restart every

@@ -4,7 +4,7 @@
   * keep-alive and pipelining: two requests in one write get two answers, in order
   * a slowloris client (headers trickling in) gets 408 and is disconnected after request_timeout
   * a body over max_body_size gets 413 in the REST Proxy's error shape; the server keeps serving
-  * a request split over several reads is answered; a header over the limit gets 431, a malformed
+  * a request split over several reads is answered, a chunked one too; a header over the limit gets 431, a malformed
     request line 400, a body cut short by the client closing 400 (partial message); none stores a
     record
   * "Expect: 100-continue" gets 100 Continue before the body is sent (413 at once when the
@@ -221,6 +221,16 @@ def test_request_edges(d):
     data = raw_exchange(d, [head[:20], head[20:], body[:10], body[10:]], pause=0.05)
     if not data.startswith(b"HTTP/1.1 200") or b'"offsets"' not in data:
         fail(f"a request split over four reads: {data[:300]!r}")
+    # A chunked body, its chunks split over reads (chunk sizes in hex, a zero-size chunk ends it).
+    chunked = json.dumps({"records": [{"value": {"n": 6, "via": "chunked"}}]}).encode()
+    half = len(chunked) // 2
+    chead = (b"POST /topics/u.pin HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.kafka.json.v2+json\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n")
+    parts = [chead, b"%x\r\n" % half + chunked[:half] + b"\r\n",
+             b"%x\r\n" % (len(chunked) - half) + chunked[half:] + b"\r\n0\r\n\r\n"]
+    data = raw_exchange(d, parts, pause=0.05)
+    if not data.startswith(b"HTTP/1.1 200") or b'"offsets"' not in data:
+        fail(f"a chunked request: {data[:300]!r}")
     data = raw_exchange(d, [b"GET /topics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n"])
     if not data.startswith(b"HTTP/1.1 431") or b'"error_code":431' not in data:
         fail(f"a header over the limit: {data[:300]!r}")
@@ -372,7 +382,7 @@ def test_both_apis_into_table(d, expect_total):
     rows = d.wait_rows("pins", expect_total)
     vias = sorted(x["via"] for x in rows)
     # Exactly these: the broken requests of test_request_edges stored nothing.
-    if vias != sorted(["pipelined", "split", "continue", "boto3", "rest", "gateway"]):
+    if vias != sorted(["pipelined", "split", "chunked", "continue", "boto3", "rest", "gateway"]):
         fail(f"table holds {vias}")
 
 
@@ -500,7 +510,7 @@ def main():
         test_expect_continue(d)
         test_body_limit(d)
         test_boto3(d)
-        test_both_apis_into_table(d, 6)
+        test_both_apis_into_table(d, 7)
         test_drain_under_load(d)
         if d.proc is not None and d.stop() != 0:
             fail("daemon did not stop cleanly")

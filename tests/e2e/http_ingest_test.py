@@ -4,9 +4,9 @@
   * keep-alive and pipelining: two requests in one write get two answers, in order
   * a slowloris client (headers trickling in) gets 408 and is disconnected after request_timeout
   * a body over max_body_size gets 413 in the REST Proxy's error shape; the server keeps serving
-  * a request split over several reads is answered, a chunked one too; a header over the limit gets 431, a malformed
-    request line 400, a body cut short by the client closing 400 (partial message); none stores a
-    record
+  * a request split over several reads is answered, a chunked one too; a header over the limit
+    gets 431, a malformed request line 400, a body cut short by the client closing 400 (partial
+    message); none stores a record
   * "Expect: 100-continue" gets 100 Continue before the body is sent (413 at once when the
     declared body is over the limit)
   * response framing: status line, headers and Content-Length byte for byte; Connection only where

@@ -10,6 +10,8 @@
 #include <boost/beast/ssl.hpp>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -113,6 +115,27 @@ struct HttpServer::Impl {
 };
 
 namespace {
+
+// The Date header's value (RFC 9110 IMF-fixdate, which every 2xx–4xx answer must carry),
+// formatted once per second per I/O thread.
+std::string_view HttpDate() {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  thread_local std::time_t formatted = -1;
+  thread_local char buf[32];
+  thread_local std::size_t len = 0;
+  std::time_t now = std::time(nullptr);
+  if (now != formatted) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    len = static_cast<std::size_t>(std::snprintf(
+        buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday], tm.tm_mday,
+        kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec));
+    formatted = now;
+  }
+  return {buf, len};
+}
 
 // A connection's socket, bound to its I/O thread's io_context by type: no type-erased executor
 // to copy on every operation, and no beast::tcp_stream layer (its timeouts are unused here: one
@@ -335,8 +358,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   // The response as the bytes Beast's serializer wrote for it (status line, Server, Content-Type,
   // the API's own headers, Connection when it differs from the version's default,
-  // Content-Length, body), composed into one buffer the session reuses: the serializer's
-  // buffer-sequence machinery cost ~7 % of an I/O thread per one-record request.
+  // Content-Length, body) plus the Date header, composed into one buffer the session reuses: the
+  // serializer's buffer-sequence machinery cost ~7 % of an I/O thread per one-record request.
   void Write(ApiResponse r, bool close) {
     bool keep = keep_alive_ && !close && !srv_->draining.load();
     unsigned version = version_ ? version_ : 11;
@@ -352,7 +375,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                 static_cast<std::size_t>(std::to_chars(num, num + sizeof num, r.status).ptr - num));
     out_ += ' ';
     out_.append(reason.data(), reason.size());
-    out_ += "\r\nServer: pinstream\r\nContent-Type: ";
+    out_ += "\r\nServer: pinstream\r\nDate: ";
+    out_ += HttpDate();
+    out_ += "\r\nContent-Type: ";
     out_ += r.content_type;
     out_ += "\r\n";
     for (const auto& [k, v] : r.headers) {

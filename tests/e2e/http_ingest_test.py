@@ -9,8 +9,9 @@
     message); none stores a record
   * "Expect: 100-continue" gets 100 Continue before the body is sent (413 at once when the
     declared body is over the limit)
-  * response framing: status line, headers and Content-Length byte for byte; Connection only where
-    it differs from the version's default; HEAD gets GET's headers and no body
+  * response framing: status line, headers (with a current Date) and Content-Length byte for
+    byte; Connection only where it differs from the version's default; HEAD gets GET's headers and
+    no body
   * boto3 (the AWS SDK, from Debian) drives the native Kinesis protocol with endpoint_url:
     CreateStream, DescribeStream, ListStreams, PutRecord(s), GetShardIterator, GetRecords
   * records sent through both APIs land in the query's table exactly once
@@ -21,9 +22,11 @@ Every wait polls with a deadline.
 """
 import argparse
 import base64
+import email.utils
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -287,7 +290,13 @@ def test_response_framing(d):
         head, _, body = data.partition(b"\r\n\r\n")
         return head.decode().split("\r\n"), body
     lines, body = split(raw_exchange(d, [b"GET /topics HTTP/1.1\r\nHost: x\r\n\r\n"]))
-    want = ["HTTP/1.1 200 OK", "Server: pinstream", "Content-Type: application/vnd.kafka.v2+json",
+    # Date (RFC 9110: every 2xx-4xx answer of a server with a clock carries it), IMF-fixdate, now.
+    date = lines[2][len("Date: "):] if len(lines) > 2 and lines[2].startswith("Date: ") else ""
+    if (not re.fullmatch(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                         r"\d{4} \d\d:\d\d:\d\d GMT", date)
+            or abs(email.utils.parsedate_to_datetime(date).timestamp() - time.time()) > 300):
+        fail(f"no current IMF-fixdate Date header: {lines}")
+    want = ["HTTP/1.1 200 OK", "Server: pinstream", f"Date: {date}", "Content-Type: application/vnd.kafka.v2+json",
             f"Content-Length: {len(body)}"]
     if lines != want or json.loads(body) is None:
         fail(f"HTTP/1.1 response: {lines} {body!r}")
@@ -322,7 +331,8 @@ def test_response_framing(d):
         data += c
     s.close()
     head, _, rest = data.partition(b"\r\n\r\n")
-    if (head.decode().split("\r\n") != want or not rest.startswith(b"HTTP/1.1 200 OK\r\n")
+    no_date = lambda ls: [l for l in ls if not l.startswith("Date: ")]
+    if (no_date(head.decode().split("\r\n")) != no_date(want) or not rest.startswith(b"HTTP/1.1 200 OK\r\n")
             or not rest.endswith(b"\r\n\r\n" + body)):
         fail(f"HEAD then GET on one connection: {data!r}")
 

@@ -3,6 +3,7 @@
 // data (every decoder of bytes from disk must use ByteReader and report Corruption, never crash).
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -52,6 +53,13 @@ inline void PutFixed64(std::string* out, std::uint64_t v) {
   std::memcpy(b, &v, 8);
   out->append(b, 8);
 }
+// Appends `v` in decimal (text, unlike the binary encodings above): for hand-built JSON and HTTP.
+template <typename Int>
+inline void AppendDecimal(std::string* out, Int v) {
+  char buf[24];
+  out->append(buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf));
+}
+
 template <typename Buffer>
 inline void PutLengthPrefixed(Buffer* out, std::string_view s) {
   PutVarint64(out, s.size());

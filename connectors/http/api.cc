@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "connectors/http/request_parsers.h"
+#include "engine/bytes.h"
 #include "engine/metrics.h"
 #include "engine/row_format.h"
 #include "engine/time_util.h"
@@ -358,18 +359,13 @@ struct Api::Impl {
       CountRecords(ApiKind::kRest, 200, n);
       std::string body = "{\"offsets\":[";
       bool first = true;
-      char num[24];
-      auto append_number = [&](std::int64_t v) {
-        body.append(num,
-                    static_cast<std::size_t>(std::to_chars(num, num + sizeof num, v).ptr - num));
-      };
       for (const auto& a : *r) {  // appended, not formatted: this runs once per produced record
         if (!first) body += ',';
         first = false;
         body += "{\"partition\":";
-        append_number(a.partition);
+        AppendDecimal(&body, a.partition);
         body += ",\"offset\":";
-        append_number(a.offset);
+        AppendDecimal(&body, a.offset);
         body += ",\"error_code\":null,\"error\":null}";
       }
       body += "],\"key_schema_id\":null,\"value_schema_id\":null}";

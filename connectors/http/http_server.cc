@@ -8,7 +8,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -17,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "engine/bytes.h"
 #include "engine/thread_name.h"
 
 namespace pinstream::connectors::http {
@@ -365,14 +365,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     unsigned version = version_ ? version_ : 11;
     auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
     // Appended piece by piece: fmt's runtime format parsing was ~1 % of the server's CPU here.
-    char num[24];
     out_.assign("HTTP/");
     out_ += static_cast<char>('0' + version / 10 % 10);
     out_ += '.';
     out_ += static_cast<char>('0' + version % 10);
     out_ += ' ';
-    out_.append(num,
-                static_cast<std::size_t>(std::to_chars(num, num + sizeof num, r.status).ptr - num));
+    AppendDecimal(&out_, r.status);
     out_ += ' ';
     out_.append(reason.data(), reason.size());
     out_ += "\r\nServer: pinstream\r\nDate: ";
@@ -389,8 +387,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (version >= 11 && !keep) out_ += "Connection: close\r\n";
     if (version < 11 && keep) out_ += "Connection: keep-alive\r\n";
     out_ += "Content-Length: ";
-    out_.append(num, static_cast<std::size_t>(
-                         std::to_chars(num, num + sizeof num, r.body.size()).ptr - num));
+    AppendDecimal(&out_, r.body.size());
     out_ += "\r\n\r\n";
     if (!head_) out_ += r.body;
     head_ = false;

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -20,15 +21,19 @@ namespace {
 
 std::string MetaKey(const std::string& name) { return "log/" + name; }
 
-std::string RecordKey(std::uint32_t stream, std::uint32_t partition, std::int64_t offset) {
+// A partition's record batches live in a column family of their own (Store log space), keyed by
+// the batch's base offset.
+std::string SpaceName(std::uint32_t stream, int partition) { return fmt::format("log/{}/{}", stream, partition); }
+
+std::string BatchKey(std::int64_t base_offset) {
   std::string k;
-  PutBigEndian32(&k, stream);
-  PutBigEndian32(&k, partition);
-  PutBigEndian64(&k, static_cast<std::uint64_t>(offset));
+  PutBigEndian64(&k, static_cast<std::uint64_t>(base_offset));
   return k;
 }
 
-std::string PartitionPrefix(std::uint32_t stream, std::uint32_t partition) {
+// Keys of data dirs written before log spaces: every partition in the one `source_log` family,
+// be32(stream) be32(partition) be64(base offset). Read once, to move them (SourceLog::Migrate).
+std::string LegacyPartitionPrefix(std::uint32_t stream, std::uint32_t partition) {
   std::string k;
   PutBigEndian32(&k, stream);
   PutBigEndian32(&k, partition);
@@ -40,6 +45,7 @@ std::string PartitionPrefix(std::uint32_t stream, std::uint32_t partition) {
 // until the group's write): PutInto gathers the pieces straight into the write batch, so a value
 // is copied once here instead of three times (into the batch, into its encoding, into the write).
 struct BatchBuilder {
+  const LogSpace* space = nullptr;  // the partition's
   std::int64_t base = 0;
   std::uint64_t count = 0;
   std::string meta;
@@ -58,7 +64,7 @@ struct BatchBuilder {
     pieces.push_back(Piece{r.value.data(), 0, r.value.size()});
     ++count;
   }
-  void PutInto(StoreTxn& txn, std::string_view key, std::int64_t arrival_us) const {
+  void PutInto(StoreTxn& txn, const LogSpace& space, std::int64_t arrival_us) const {
     std::string head;
     PutVarint64(&head, static_cast<std::uint64_t>(arrival_us));
     PutVarint64(&head, count);
@@ -69,7 +75,7 @@ struct BatchBuilder {
       parts.push_back(p.value ? std::string_view(p.value, p.len)
                               : std::string_view(meta).substr(p.meta_at, p.len));
     }
-    txn.PutParts(KeySpace::kSourceLog, key, parts);
+    txn.PutParts(space, BatchKey(base), parts);
   }
 };
 
@@ -92,8 +98,8 @@ bool DecodeRecord(ByteReader& rd, SourceLog::ReadRecord* out) {
 
 // Base offset and record count of the batch stored under key/value.
 bool BatchExtent(std::string_view key, std::string_view value, std::int64_t* base, std::uint64_t* count) {
-  if (key.size() != 16) return false;
-  *base = static_cast<std::int64_t>(GetBigEndian64(key.data() + 8));
+  if (key.size() != 8) return false;
+  *base = static_cast<std::int64_t>(GetBigEndian64(key.data()));
   ByteReader rd(value);
   std::int64_t arrival;
   return DecodeBatchHeader(rd, &arrival, count);
@@ -203,6 +209,7 @@ Result<std::unique_ptr<SourceLog>> SourceLog::Open(Store* store, SourceLogOption
 SourceLog::~SourceLog() { Shutdown(); }
 
 Status SourceLog::LoadStreams() {
+  std::set<std::string> owned;  // log spaces of existing streams
   auto it = store_->NewIterator(KeySpace::kMeta, "log/");
   for (; it->Valid(); it->Next()) {
     nlohmann::json j = nlohmann::json::parse(it->value(), nullptr, false);
@@ -215,32 +222,72 @@ Status SourceLog::LoadStreams() {
     s.info.created_ms = j.value("createdMs", std::int64_t{0});
     s.parts.resize(static_cast<std::size_t>(s.info.partitions));
     for (int p = 0; p < s.info.partitions; ++p) {
-      std::string prefix = PartitionPrefix(s.info.id, static_cast<std::uint32_t>(p));
-      auto pit = store_->NewIterator(KeySpace::kSourceLog, prefix);
+      Partition& part = s.parts[static_cast<std::size_t>(p)];
+      owned.insert(SpaceName(s.info.id, p));
+      PS_ASSIGN_OR_RETURN(part.space, store_->OpenLogSpace(SpaceName(s.info.id, p)));
+      PS_RETURN_IF_ERROR(MigrateLegacy(s.info, p, *part.space));
+      auto pit = store_->NewIterator(*part.space);
       if (pit->Valid()) {
-        s.parts[static_cast<std::size_t>(p)].start = static_cast<std::int64_t>(GetBigEndian64(pit->key().data() + 8));
-        pit->SeekForPrev(RecordKey(s.info.id, static_cast<std::uint32_t>(p), INT64_MAX));
+        if (pit->key().size() != 8) return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", s.info.name, p));
+        part.start = static_cast<std::int64_t>(GetBigEndian64(pit->key().data()));
+        pit->SeekForPrev(BatchKey(INT64_MAX));
         if (pit->Valid()) {
           std::int64_t base;
           std::uint64_t count;
           if (!BatchExtent(pit->key(), pit->value(), &base, &count)) {
             return Corruption(fmt::format("'{}' partition {}: the last record batch is damaged", s.info.name, p));
           }
-          s.parts[static_cast<std::size_t>(p)].end = base + static_cast<std::int64_t>(count);
+          part.end = base + static_cast<std::int64_t>(count);
         }
       }
       PS_RETURN_IF_ERROR(pit->status());
       // Empty partitions restart at the offset they had reached (kept in the stream entry).
       if (j.contains("ends") && j["ends"].size() > static_cast<std::size_t>(p)) {
         std::int64_t kept = j["ends"][static_cast<std::size_t>(p)].get<std::int64_t>();
-        auto& part = s.parts[static_cast<std::size_t>(p)];
         if (part.end < kept) part.start = part.end = kept;
       }
-      s.parts[static_cast<std::size_t>(p)].next = s.parts[static_cast<std::size_t>(p)].end;
+      part.next = part.end;
     }
     streams_[s.info.name] = std::move(s);
   }
-  return it->status();
+  PS_RETURN_IF_ERROR(it->status());
+  // Spaces no stream owns: a stream deleted (its entry removed) before its spaces were dropped,
+  // or created (spaces made) before its entry was written, when the daemon stopped in between.
+  for (const auto& name : store_->LogSpaceNames()) {
+    if (owned.count(name) > 0) continue;
+    spdlog::info("source log: dropping '{}', which belongs to no topic or stream", name);
+    PS_RETURN_IF_ERROR(store_->DropLogSpace(name));
+  }
+  return Status::Ok();
+}
+
+Status SourceLog::MigrateLegacy(const LogStreamInfo& info, int partition, const LogSpace& space) {
+  std::string prefix = LegacyPartitionPrefix(info.id, static_cast<std::uint32_t>(partition));
+  auto it = store_->NewIterator(KeySpace::kSourceLog, prefix);
+  if (!it->Valid()) return it->status();
+  // Copied in synced steps of ~32 MB (a copy that stops half way is redone: same keys, same
+  // values), then removed from the old family.
+  std::uint64_t batches = 0;
+  constexpr std::size_t kStepBytes = 32 << 20;
+  while (it->Valid()) {
+    auto txn = store_->BeginTxn();
+    std::size_t bytes = 0;
+    for (; it->Valid() && bytes < kStepBytes; it->Next()) {
+      if (it->key().size() != 16) return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", info.name, partition));
+      std::string_view value = it->value();
+      txn->PutParts(space, it->key().substr(8), std::span<const std::string_view>(&value, 1));
+      bytes += it->key().size() + value.size();
+      ++batches;
+    }
+    PS_RETURN_IF_ERROR(it->status());
+    PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), true));
+  }
+  auto del = store_->BeginTxn();
+  del->DeleteRange(KeySpace::kSourceLog, prefix, LegacyPartitionPrefix(info.id, static_cast<std::uint32_t>(partition) + 1));
+  PS_RETURN_IF_ERROR(store_->Commit(std::move(del), true));
+  spdlog::info("source log: moved {} record batches of '{}' partition {} into its own column family '{}'", batches, info.name,
+               partition, space.name());
+  return Status::Ok();
 }
 
 Result<LogStreamInfo> SourceLog::Create(const std::string& name, int partitions, LogApi api) {
@@ -252,6 +299,11 @@ Result<LogStreamInfo> SourceLog::Create(const std::string& name, int partitions,
   Stream s;
   s.info = LogStreamInfo{name, id, partitions, api, NowMicros() / 1000};
   s.parts.resize(static_cast<std::size_t>(partitions));
+  // The partitions' spaces first: a stop before the entry below leaves spaces no stream owns,
+  // which the next start drops.
+  for (int p = 0; p < partitions; ++p) {
+    PS_ASSIGN_OR_RETURN(s.parts[static_cast<std::size_t>(p)].space, store_->OpenLogSpace(SpaceName(id, p)));
+  }
   nlohmann::json j{{"id", id}, {"partitions", partitions}, {"api", api == LogApi::kKinesisStream ? "stream" : "topic"},
                    {"createdMs", s.info.created_ms}};
   PS_RETURN_IF_ERROR(store_->PutSync(KeySpace::kMeta, MetaKey(name), j.dump()));
@@ -265,14 +317,14 @@ Status SourceLog::Delete(const std::string& name) {
   std::lock_guard lock(mu_);
   auto it = streams_.find(name);
   if (it == streams_.end()) return NotFound(fmt::format("'{}' does not exist", name));
+  // The entry first: a stop before the spaces are dropped leaves spaces no stream owns, which
+  // the next start drops.
   auto txn = store_->BeginTxn();
   txn->Delete(KeySpace::kMeta, MetaKey(name));
-  std::string begin, end;
-  PutBigEndian32(&begin, it->second.info.id);
-  PutBigEndian32(&end, it->second.info.id + 1);
-  txn->DeleteRange(KeySpace::kSourceLog, begin, end);
   PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), true));
+  LogStreamInfo info = it->second.info;
   streams_.erase(it);
+  for (int p = 0; p < info.partitions; ++p) PS_RETURN_IF_ERROR(store_->DropLogSpace(SpaceName(info.id, p)));
   return Status::Ok();
 }
 
@@ -444,7 +496,10 @@ void SourceLog::WriteGroup(std::vector<Pending>& group) {
         auto key = std::make_pair(s.info.id, p);
         w.ends[key] = part.next;
         BatchBuilder& b = batches[key];
-        if (b.count == 0) b.base = off;
+        if (b.count == 0) {
+          b.base = off;
+          b.space = part.space;
+        }
         b.Add(r);
         w.offsets[g].push_back(AppendedRecord{p, off});
         w.bytes += r.value.size() + r.key.size();
@@ -457,9 +512,7 @@ void SourceLog::WriteGroup(std::vector<Pending>& group) {
     Complete(w, Status::Ok());  // only invalid requests: nothing to write
     return;
   }
-  for (const auto& [key, b] : batches) {
-    b.PutInto(*txn, RecordKey(key.first, static_cast<std::uint32_t>(key.second), b.base), now);
-  }
+  for (const auto& [key, b] : batches) b.PutInto(*txn, *b.space, now);
   Status st = store_->Commit(std::move(txn), /*sync=*/false);
   if (!st.ok()) {
     Complete(w, st);
@@ -517,7 +570,7 @@ Result<std::pair<std::int64_t, std::int64_t>> SourceLog::Bounds(const std::strin
 
 Status SourceLog::Read(const std::string& stream, int partition, std::int64_t start, std::int64_t end,
                        const std::function<Status(const ReadRecord&)>& visit) const {
-  std::uint32_t id;
+  const LogSpace* space;
   {
     std::lock_guard lock(mu_);
     auto it = streams_.find(stream);
@@ -525,17 +578,18 @@ Status SourceLog::Read(const std::string& stream, int partition, std::int64_t st
     if (partition < 0 || partition >= it->second.info.partitions) {
       return NotFound(fmt::format("partition {} of '{}' does not exist", partition, stream));
     }
-    id = it->second.info.id;
+    space = it->second.parts[static_cast<std::size_t>(partition)].space;
   }
   if (start >= end) return Status::Ok();
-  auto it = store_->NewIterator(KeySpace::kSourceLog, PartitionPrefix(id, static_cast<std::uint32_t>(partition)));
+  auto it = store_->NewIterator(*space);
   // The batch holding `start` begins at or before it.
-  it->SeekForPrev(RecordKey(id, static_cast<std::uint32_t>(partition), start));
-  if (!it->Valid()) it->Seek(RecordKey(id, static_cast<std::uint32_t>(partition), start));
+  it->SeekForPrev(BatchKey(start));
+  if (!it->Valid()) it->Seek(BatchKey(start));
   std::int64_t expect = start;
   ReadRecord rec;
   for (; expect < end && it->Valid(); it->Next()) {
-    auto base = static_cast<std::int64_t>(GetBigEndian64(it->key().data() + 8));
+    if (it->key().size() != 8) return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", stream, partition));
+    auto base = static_cast<std::int64_t>(GetBigEndian64(it->key().data()));
     ByteReader rd(it->value());
     std::uint64_t count;
     if (!DecodeBatchHeader(rd, &rec.arrival_us, &count)) {
@@ -617,6 +671,7 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
     std::string stream;
     std::uint32_t id;
     int partition;
+    const LogSpace* space;
     std::int64_t start, end, limit;
   };
   std::vector<Work> work;
@@ -633,29 +688,35 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
           auto c = it->second.find(std::to_string(p));
           limit = std::min(limit, c == it->second.end() ? part.start : c->second);
         }
-        if (limit > part.start) work.push_back({name, s.info.id, p, part.start, part.end, limit});
+        if (limit > part.start) work.push_back({name, s.info.id, p, part.space, part.start, part.end, limit});
       }
     }
   }
   std::int64_t deleted = 0;
   for (const auto& w : work) {
-    auto it = store_->NewIterator(KeySpace::kSourceLog, PartitionPrefix(w.id, static_cast<std::uint32_t>(w.partition)));
-    it->Seek(RecordKey(w.id, static_cast<std::uint32_t>(w.partition), w.start));
     std::lock_guard wlock(write_mu_);
+    {
+      std::lock_guard lock(mu_);  // deleted (or deleted and created again) since the plan above?
+      auto sit = streams_.find(w.stream);
+      if (sit == streams_.end() || sit->second.info.id != w.id) continue;
+    }
+    auto it = store_->NewIterator(*w.space);
+    it->Seek(BatchKey(w.start));
     std::int64_t new_start = w.start;
     std::int64_t partition_bytes = 0;
     if (options_.retention_bytes > 0) {
       // Bytes of the partition, to know how much must go for the size limit.
-      auto sz = store_->NewIterator(KeySpace::kSourceLog, PartitionPrefix(w.id, static_cast<std::uint32_t>(w.partition)));
+      auto sz = store_->NewIterator(*w.space);
       for (; sz->Valid(); sz->Next()) partition_bytes += static_cast<std::int64_t>(sz->value().size());
+      PS_RETURN_IF_ERROR(sz->status());
     }
     // Whole batches go, oldest first, while they are entirely below what every consumer committed.
     for (; it->Valid(); it->Next()) {
-      std::int64_t base, arrival;
+      std::int64_t arrival;
       std::uint64_t count;
       ByteReader rd(it->value());
-      if (it->key().size() != 16 || !DecodeBatchHeader(rd, &arrival, &count)) break;
-      base = static_cast<std::int64_t>(GetBigEndian64(it->key().data() + 8));
+      if (it->key().size() != 8 || !DecodeBatchHeader(rd, &arrival, &count)) break;
+      auto base = static_cast<std::int64_t>(GetBigEndian64(it->key().data()));
       std::int64_t next = base + static_cast<std::int64_t>(count);
       if (next > w.limit) break;
       bool too_old = options_.retention_age_us > 0 && arrival < now_us - options_.retention_age_us;
@@ -665,10 +726,13 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
       new_start = next;
     }
     PS_RETURN_IF_ERROR(it->status());
+    it.reset();
     if (new_start == w.start) continue;
+    // Like Kafka deleting whole segments: the files holding only deleted batches go at once,
+    // without a write; the batches of a file that also holds kept ones get a range tombstone.
+    PS_RETURN_IF_ERROR(store_->DeleteFilesInRange(*w.space, BatchKey(w.start), BatchKey(new_start)));
     auto txn = store_->BeginTxn();
-    txn->DeleteRange(KeySpace::kSourceLog, RecordKey(w.id, static_cast<std::uint32_t>(w.partition), w.start),
-                     RecordKey(w.id, static_cast<std::uint32_t>(w.partition), new_start));
+    txn->DeleteRange(*w.space, BatchKey(w.start), BatchKey(new_start));
     if (new_start == w.end) {
       // The partition is now empty: remember where it stands so that offsets never go back.
       std::lock_guard lock(mu_);

@@ -4,8 +4,12 @@
 // A log stream has N partitions (Kinesis: shards); every accepted record gets the next offset of
 // its partition and is stored with its key, arrival time and bytes. Like Kafka, records are kept
 // in record batches: each group commit writes, per partition it touches, ONE value
-//   key   be32(stream id) be32(partition) be64(base offset)        (`source_log` column family)
+//   key   be64(base offset), in the partition's own column family `log/<stream id>/<partition>`
 //   value varint arrival µs | varint count | count × (has-key byte, [key], value)
+// A partition's keys only grow, so RocksDB moves its flushed files down the levels without
+// rewriting them: a record is written to the WAL and by one flush, never by a compaction (store.h
+// "Log spaces"). Data dirs from before log spaces kept every partition in one `source_log` family;
+// their batches are moved into the partitions' spaces when the log opens.
 // so a request of 500 records (or 30 requests of one) costs one RocksDB put per partition, not
 // one per record. Offsets are dense, survive restarts (recovered from the last batch) and are what
 // HTTP sources plan micro-batches over, so a batch can be read again exactly.
@@ -20,7 +24,7 @@
 //
 // Consumers (queries) report the offsets they have committed; retention (by age and by bytes per
 // partition) removes whole record batches and never one holding a record some consumer has not
-// committed. Backlog = records a
+// committed — the files holding only such batches at once, like Kafka's segment deletion. Backlog = records a
 // consumer has not committed yet; ingest uses it for backpressure.
 //
 // Threading: every method is thread-safe. Append callbacks run on the writer thread and must be
@@ -45,6 +49,7 @@
 namespace pinstream::state {
 
 class Store;
+class LogSpace;
 
 enum class LogApi { kKafkaTopic, kKinesisStream };
 
@@ -143,6 +148,7 @@ class SourceLog {
  private:
   SourceLog(Store* store, SourceLogOptions options) : store_(store), options_(options) {}
   struct Partition {
+    const LogSpace* space = nullptr;  // the partition's column family (set once)
     std::int64_t start = 0;  // first retained offset
     std::int64_t end = 0;    // end of the durable records: what readers and planners see
     std::int64_t next = 0;   // next offset to assign (> end while groups await their sync)
@@ -166,6 +172,9 @@ class SourceLog {
     std::uint64_t records = 0, bytes = 0;
   };
   Status LoadStreams();
+  // Moves a partition's batches from the one `source_log` family of data dirs written before log
+  // spaces into its own space.
+  Status MigrateLegacy(const LogStreamInfo& info, int partition, const LogSpace& space);
   void WriterLoop();
   void SyncerLoop();
   void WriteGroup(std::vector<Pending>& group);

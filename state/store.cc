@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
@@ -33,6 +34,9 @@ namespace {
 constexpr const char* kIngestDir = "ingest";
 const char* const kCfNames[] = {"checkpoint", "tables", "state", "source_log", "default"};
 constexpr int kNumCf = 5;
+// Column families of log spaces (Store::OpenLogSpace) are named with this prefix.
+constexpr std::string_view kLogSpacePrefix = "log/";
+bool IsLogSpaceName(std::string_view name) { return name.substr(0, kLogSpacePrefix.size()) == kLogSpacePrefix; }
 
 Status Map(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return Status::Ok();
@@ -88,6 +92,11 @@ Status FromRocks(int code, int subcode, const std::string& message, std::string_
 struct Store::Impl {
   std::unique_ptr<rocksdb::DB> db;
   rocksdb::ColumnFamilyHandle* cf[kNumCf] = {};
+  // Log spaces by name; dropped ones stay here (their handles stay valid until the Store goes).
+  mutable std::mutex log_mu;
+  std::map<std::string, std::unique_ptr<LogSpace>> log_spaces;
+  std::vector<std::unique_ptr<LogSpace>> dropped_log_spaces;
+  rocksdb::ColumnFamilyOptions log_cf_options;
   std::shared_ptr<rocksdb::Cache> cache;
   int lock_fd = -1;
   std::string secondary_dir;
@@ -165,12 +174,13 @@ rocksdb::Options BaseOptions(const StoreOptions& o, std::shared_ptr<rocksdb::Cac
   return opt;
 }
 
-rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o, const std::shared_ptr<rocksdb::Cache>& cache, int cf) {
+rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o, const std::shared_ptr<rocksdb::Cache>& cache,
+                                      std::string_view name) {
   rocksdb::ColumnFamilyOptions c;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
-  bool tables = std::string(kCfNames[cf]) == "tables";
-  bool log = std::string(kCfNames[cf]) == "source_log";
+  bool tables = name == "tables";
+  bool log = name == "source_log" || IsLogSpaceName(name);
   // Table chunks are LZ4-compressed by pinstream itself and are large: bigger blocks, no
   // second compression. Point-lookup families get bloom filters.
   t.block_size = tables ? 256 << 10 : (log ? 64 << 10 : 16 << 10);
@@ -195,7 +205,40 @@ rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o, const std::shared_
   return c;
 }
 
+// The column families to open: the fixed ones, and the log spaces a data dir already has.
+std::vector<rocksdb::ColumnFamilyDescriptor> Families(const StoreOptions& o, const std::shared_ptr<rocksdb::Cache>& cache,
+                                                      const std::vector<std::string>& existing) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (int i = 0; i < kNumCf; ++i) cfs.emplace_back(kCfNames[i], CfOptions(o, cache, kCfNames[i]));
+  for (const auto& name : existing) {
+    if (IsLogSpaceName(name)) cfs.emplace_back(name, CfOptions(o, cache, name));
+  }
+  return cfs;
+}
+
+std::vector<std::pair<std::string, void*>> Named(const std::vector<rocksdb::ColumnFamilyDescriptor>& cfs,
+                                                const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+  std::vector<std::pair<std::string, void*>> out;
+  for (std::size_t i = 0; i < cfs.size(); ++i) out.emplace_back(cfs[i].name, handles[i]);
+  return out;
+}
+
 }  // namespace
+
+void Store::AdoptHandles(void* db, const std::vector<std::pair<std::string, void*>>& families) {
+  impl_->db.reset(static_cast<rocksdb::DB*>(db));
+  for (const auto& [name, handle] : families) {
+    auto* h = static_cast<rocksdb::ColumnFamilyHandle*>(handle);
+    if (IsLogSpaceName(name)) {
+      impl_->log_spaces[name] = std::unique_ptr<LogSpace>(new LogSpace(name, h));
+      continue;
+    }
+    for (int i = 0; i < kNumCf; ++i) {
+      if (name == kCfNames[i]) impl_->cf[i] = h;
+    }
+  }
+  impl_->log_cf_options = CfOptions(options_, impl_->cache, kLogSpacePrefix);
+}
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::unique_ptr<Store> s(new Store());
@@ -228,14 +271,17 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   s->impl_->lock_fd = fd;
 
   rocksdb::Options opt = BaseOptions(options, &s->impl_->cache);
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (int i = 0; i < kNumCf; ++i) cfs.emplace_back(kCfNames[i], CfOptions(options, s->impl_->cache, i));
+  std::vector<std::string> existing;
+  if (fs::exists(fs::path(options.data_dir) / "CURRENT")) {
+    rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(opt, options.data_dir, &existing);
+    if (!ls.ok()) return Map(ls, fmt::format("reading '{}'", options.data_dir));
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = Families(options, s->impl_->cache, existing);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status st = rocksdb::DB::Open(opt, options.data_dir, cfs, &handles, &raw);
   if (!st.ok()) return Map(st, fmt::format("opening store '{}'", options.data_dir));
-  s->impl_->db.reset(raw);
-  for (int i = 0; i < kNumCf; ++i) s->impl_->cf[i] = handles[static_cast<std::size_t>(i)];
+  s->AdoptHandles(raw, Named(cfs, handles));
   // Files being built for IngestSorted when a previous run stopped: never ingested, not needed.
   fs::remove_all(fs::path(options.data_dir) / kIngestDir, ec);
 
@@ -270,14 +316,12 @@ Result<std::unique_ptr<Store>> Store::OpenReader(const std::string& data_dir) {
   std::vector<std::string> names;
   rocksdb::Status st = rocksdb::DB::ListColumnFamilies(opt, data_dir, &names);
   if (!st.ok()) return Map(st, fmt::format("reading '{}'", data_dir));
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (int i = 0; i < kNumCf; ++i) cfs.emplace_back(kCfNames[i], CfOptions(s->options_, s->impl_->cache, i));
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = Families(s->options_, s->impl_->cache, names);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   st = rocksdb::DB::OpenAsSecondary(opt, data_dir, s->impl_->secondary_dir, cfs, &handles, &raw);
   if (!st.ok()) return Map(st, fmt::format("opening '{}' for reading", data_dir));
-  s->impl_->db.reset(raw);
-  for (int i = 0; i < kNumCf; ++i) s->impl_->cf[i] = handles[static_cast<std::size_t>(i)];
+  s->AdoptHandles(raw, Named(cfs, handles));
   PS_RETURN_IF_ERROR(s->CatchUp());
   return s;
 }
@@ -290,6 +334,12 @@ Store::~Store() {
   if (impl_ && impl_->db) {
     for (auto* h : impl_->cf) {
       if (h != nullptr) impl_->db->DestroyColumnFamilyHandle(h);
+    }
+    for (auto& [name, space] : impl_->log_spaces) {
+      impl_->db->DestroyColumnFamilyHandle(static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_));
+    }
+    for (auto& space : impl_->dropped_log_spaces) {
+      impl_->db->DestroyColumnFamilyHandle(static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_));
     }
     impl_->db->Close().PermitUncheckedError();
     impl_->db.reset();
@@ -326,6 +376,74 @@ std::unique_ptr<StoreIterator> Store::NewIterator(KeySpace space, std::string_vi
   return std::make_unique<RocksIterator>(impl_->db.get(), impl_->handle(space), prefix,
                                          snap ? static_cast<const rocksdb::Snapshot*>(snap->handle()) : nullptr,
                                          space != KeySpace::kSourceLog);
+}
+
+Result<LogSpace*> Store::OpenLogSpace(const std::string& name) {
+  if (!IsLogSpaceName(name)) return InvalidArgument(fmt::format("'{}' is not a log space name", name));
+  std::lock_guard lock(impl_->log_mu);
+  auto it = impl_->log_spaces.find(name);
+  if (it != impl_->log_spaces.end()) return it->second.get();
+  if (read_only_) return NotFound(fmt::format("log space '{}' does not exist", name));
+  rocksdb::ColumnFamilyHandle* h = nullptr;
+  PS_RETURN_IF_ERROR(Map(impl_->db->CreateColumnFamily(impl_->log_cf_options, name, &h),
+                         fmt::format("creating log space '{}'", name)));
+  auto space = std::unique_ptr<LogSpace>(new LogSpace(name, h));
+  LogSpace* raw = space.get();
+  impl_->log_spaces[name] = std::move(space);
+  return raw;
+}
+
+std::vector<std::string> Store::LogSpaceNames() const {
+  std::lock_guard lock(impl_->log_mu);
+  std::vector<std::string> out;
+  for (const auto& [name, space] : impl_->log_spaces) out.push_back(name);
+  return out;
+}
+
+Status Store::DropLogSpace(const std::string& name) {
+  if (read_only_) return FailedPrecondition("the store is open read-only");
+  std::lock_guard lock(impl_->log_mu);
+  auto it = impl_->log_spaces.find(name);
+  if (it == impl_->log_spaces.end()) return NotFound(fmt::format("log space '{}' does not exist", name));
+  PS_RETURN_IF_ERROR(Map(impl_->db->DropColumnFamily(static_cast<rocksdb::ColumnFamilyHandle*>(it->second->handle_)),
+                         fmt::format("dropping log space '{}'", name)));
+  impl_->dropped_log_spaces.push_back(std::move(it->second));
+  impl_->log_spaces.erase(it);
+  return Status::Ok();
+}
+
+std::unique_ptr<StoreIterator> Store::NewIterator(const LogSpace& space) const {
+  return std::make_unique<RocksIterator>(impl_->db.get(), static_cast<rocksdb::ColumnFamilyHandle*>(space.handle_), "",
+                                         nullptr, /*fill_cache=*/false);
+}
+
+Status Store::DeleteFilesInRange(const LogSpace& space, std::string_view begin, std::string_view end) {
+  if (read_only_) return FailedPrecondition("the store is open read-only");
+  rocksdb::Slice b(begin.data(), begin.size()), e(end.data(), end.size());
+  return Map(rocksdb::DeleteFilesInRange(impl_->db.get(), static_cast<rocksdb::ColumnFamilyHandle*>(space.handle_), &b, &e,
+                                         /*include_end=*/false),
+             fmt::format("deleting files of log space '{}'", space.name()));
+}
+
+Store::CompactionIo Store::LogCompactionIo() const {
+  CompactionIo io;
+  std::vector<rocksdb::LiveFileMetaData> files;
+  impl_->db->GetLiveFilesMetaData(&files);
+  std::lock_guard lock(impl_->log_mu);
+  for (const auto& [name, space] : impl_->log_spaces) {
+    auto* h = static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_);
+    std::map<std::string, std::string> stats;
+    if (!impl_->db->GetMapProperty(h, rocksdb::DB::Properties::kCFStats, &stats)) continue;
+    // Per level "compaction.L<n>.WriteGB" (L0's is the flushes' output) and "...MovedGB".
+    for (const auto& [k, v] : stats) {
+      if (k.rfind("compaction.L", 0) != 0 || k.rfind("compaction.L0.", 0) == 0) continue;
+      double gb = std::strtod(v.c_str(), nullptr);
+      if (k.size() > 8 && k.compare(k.size() - 8, 8, ".WriteGB") == 0) io.written += static_cast<std::uint64_t>(gb * (1 << 30));
+      if (k.size() > 8 && k.compare(k.size() - 8, 8, ".MovedGB") == 0) io.moved += static_cast<std::uint64_t>(gb * (1 << 30));
+    }
+    for (const auto& f : files) io.files += f.column_family_name == name ? 1 : 0;
+  }
+  return io;
 }
 
 std::unique_ptr<StoreSnapshot> Store::GetSnapshot() {
@@ -485,6 +603,10 @@ void Store::CompactRange(KeySpace space) {
 Status Store::Flush() {
   rocksdb::FlushOptions fo;
   for (auto* h : impl_->cf) PS_RETURN_IF_ERROR(Map(impl_->db->Flush(fo, h), "flushing"));
+  std::lock_guard lock(impl_->log_mu);
+  for (auto& [name, space] : impl_->log_spaces) {
+    PS_RETURN_IF_ERROR(Map(impl_->db->Flush(fo, static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_)), "flushing"));
+  }
   return Status::Ok();
 }
 
@@ -495,7 +617,7 @@ bool Store::WaitForBackgroundWork(std::chrono::milliseconds timeout) {
     for (const char* p : {"rocksdb.num-running-compactions", "rocksdb.num-running-flushes",
                           "rocksdb.compaction-pending", "rocksdb.mem-table-flush-pending"}) {
       std::uint64_t v = 0;
-      if (impl_->db->GetIntProperty(p, &v)) busy += v;
+      if (impl_->db->GetAggregatedIntProperty(p, &v)) busy += v;
     }
     if (busy == 0) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -514,22 +636,35 @@ void StoreTxn::Put(KeySpace space, std::string_view key, std::string_view value)
                 rocksdb::Slice(value.data(), value.size()))
       .PermitUncheckedError();
 }
-void StoreTxn::PutParts(KeySpace space, std::string_view key,
-                        std::span<const std::string_view> parts) {
+namespace {
+void PutPartsInto(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+                  std::span<const std::string_view> parts) {
   std::vector<rocksdb::Slice> slices;
   slices.reserve(parts.size());
   for (std::string_view p : parts) slices.emplace_back(p.data(), p.size());
   rocksdb::Slice k(key.data(), key.size());
-  impl_->wb
-      .Put(store_->impl()->handle(space), rocksdb::SliceParts(&k, 1),
-           rocksdb::SliceParts(slices.data(), static_cast<int>(slices.size())))
+  wb.Put(cf, rocksdb::SliceParts(&k, 1), rocksdb::SliceParts(slices.data(), static_cast<int>(slices.size())))
       .PermitUncheckedError();
+}
+}  // namespace
+
+void StoreTxn::PutParts(KeySpace space, std::string_view key,
+                        std::span<const std::string_view> parts) {
+  PutPartsInto(impl_->wb, store_->impl()->handle(space), key, parts);
 }
 void StoreTxn::Delete(KeySpace space, std::string_view key) {
   impl_->wb.Delete(store_->impl()->handle(space), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
 }
 void StoreTxn::DeleteRange(KeySpace space, std::string_view begin, std::string_view end) {
   impl_->wb.DeleteRange(store_->impl()->handle(space), rocksdb::Slice(begin.data(), begin.size()),
+                        rocksdb::Slice(end.data(), end.size()))
+      .PermitUncheckedError();
+}
+void StoreTxn::PutParts(const LogSpace& space, std::string_view key, std::span<const std::string_view> parts) {
+  PutPartsInto(impl_->wb, static_cast<rocksdb::ColumnFamilyHandle*>(space.handle_), key, parts);
+}
+void StoreTxn::DeleteRange(const LogSpace& space, std::string_view begin, std::string_view end) {
+  impl_->wb.DeleteRange(static_cast<rocksdb::ColumnFamilyHandle*>(space.handle_), rocksdb::Slice(begin.data(), begin.size()),
                         rocksdb::Slice(end.data(), end.size()))
       .PermitUncheckedError();
 }

@@ -5,8 +5,20 @@
 //   checkpoint   per query: metadata, offsets/N, commits/N                      (kCheckpoint)
 //   tables       delta tables: commit log, schemas, columnar row chunks, txns   (kTables)
 //   state        keyed operator state                                           (kState)
-//   source_log   records accepted over HTTP, per stream/partition/offset        (kSourceLog)
+//   source_log   the source log of data dirs written before log spaces (migrated on open and
+//                left empty)                                                    (kSourceLog)
+//   log/<stream id>/<partition>
+//                one family per source-log partition (LogSpace): records accepted over HTTP,
+//                keyed by be64(base offset)
 // Every integer in a key is big-endian, so RocksDB's byte order is numeric order.
+//
+// Log spaces: a partition of the source log is a column family of its own, so its keys only
+// ever grow. Each memtable flush then produces a file whose keys all follow the files before it,
+// and RocksDB's leveled compaction moves such files down the levels without rewriting them (a
+// "trivial move"): a record is written twice (WAL, flush) and never again, as in a Kafka segment.
+// With all partitions in one family, every flush overlapped every older file of the partitions
+// between the first and the last, and compaction rewrote the whole log over and over — on this
+// machine a third of the CPU of a sustained ingest (bench/README).
 //
 // Opening:
 //   Open()        the daemon (and admin commands that write): read-write, takes an exclusive
@@ -97,6 +109,21 @@ class StoreIterator {
   virtual Status status() const = 0;
 };
 
+// One source-log partition's column family (see the header comment). Owned by the Store: valid
+// until the Store is destroyed, also after DropLogSpace (reads through it then still see the
+// family's data as of the drop; writes fail).
+class LogSpace {
+ public:
+  const std::string& name() const { return name_; }
+
+ private:
+  friend class Store;
+  friend class StoreTxn;
+  LogSpace(std::string name, void* handle) : name_(std::move(name)), handle_(handle) {}
+  std::string name_;
+  void* handle_;  // rocksdb::ColumnFamilyHandle*
+};
+
 class StoreTxn : public CommitTxn {
  public:
   explicit StoreTxn(Store* store, std::int64_t batch_id);
@@ -106,6 +133,8 @@ class StoreTxn : public CommitTxn {
   void Put(KeySpace space, std::string_view key, std::string_view value) override;
   // Put of the concatenation of `parts`, gathered straight into the write batch (no joined copy).
   void PutParts(KeySpace space, std::string_view key, std::span<const std::string_view> parts);
+  void PutParts(const LogSpace& space, std::string_view key, std::span<const std::string_view> parts);
+  void DeleteRange(const LogSpace& space, std::string_view begin, std::string_view end);
   void Delete(KeySpace space, std::string_view key) override;
   void DeleteRange(KeySpace space, std::string_view begin, std::string_view end) override;
   void OnCommitted(std::function<void()> fn) override { hooks_.push_back(std::move(fn)); }
@@ -146,6 +175,29 @@ class Store {
   std::unique_ptr<StoreIterator> NewIterator(KeySpace space, std::string_view prefix,
                                              const StoreSnapshot* snap = nullptr) const;
   std::unique_ptr<StoreSnapshot> GetSnapshot();
+
+  // Log spaces (source-log partitions; see the header comment). Names are "log/..." and are
+  // created on first use; a reader (OpenReader) sees the spaces that existed when it opened.
+  Result<LogSpace*> OpenLogSpace(const std::string& name);
+  // Every log space in the store (the daemon drops those no stream owns).
+  std::vector<std::string> LogSpaceNames() const;
+  // Drops the space's column family and its files. The LogSpace stays valid (see LogSpace).
+  [[nodiscard]] Status DropLogSpace(const std::string& name);
+  // Iterates a log space front to back; its blocks do not enter the block cache (each query
+  // reads a record once, like a Kafka fetch).
+  std::unique_ptr<StoreIterator> NewIterator(const LogSpace& space) const;
+  // Deletes the files of a log space whose keys all lie in [begin, end) — whole files, at once,
+  // without a write (retention; RocksDB DeleteFilesInRange). Keys in files that straddle `end`
+  // stay: pair with StoreTxn::DeleteRange.
+  [[nodiscard]] Status DeleteFilesInRange(const LogSpace& space, std::string_view begin, std::string_view end);
+  // Bytes the store's compactions have written since it opened, and bytes they moved without
+  // rewriting (trivial moves), over the log spaces (tests and benchmarks).
+  struct CompactionIo {
+    std::uint64_t written = 0;
+    std::uint64_t moved = 0;
+    int files = 0;  // live SST files of the log spaces
+  };
+  CompactionIo LogCompactionIo() const;
 
   std::unique_ptr<StoreTxn> BeginTxn(std::int64_t batch_id = -1);
   // Applies the txn atomically (sync = fsync the WAL before returning) and runs its hooks.
@@ -188,6 +240,8 @@ class Store {
  private:
   Store() = default;
   friend class StoreSnapshot;
+  // Takes the opened database and its column families, (name, rocksdb::ColumnFamilyHandle*).
+  void AdoptHandles(void* db, const std::vector<std::pair<std::string, void*>>& families);
   StoreOptions options_;
   bool read_only_ = false;
   ChunkCodec table_codec_ = ChunkCodec::kLz4;

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "engine/bytes.h"
 #include "engine/time_util.h"
 #include "state/store.h"
 #include "tests/testing/test_util.h"
@@ -42,11 +43,12 @@ TEST(PartitionerTest, KinesisRoutesByMd5OverEqualHashKeyRanges) {
 class SourceLogTest : public ::testing::Test {
  protected:
   void SetUp() override { Reopen(); }
-  void Reopen(SourceLogOptions lo = {}) {
+  void Reopen(SourceLogOptions lo = {}, std::int64_t write_buffer = 64LL << 20) {
     log_.reset();
     store_.reset();
     StoreOptions o;
     o.data_dir = dir_.path();
+    o.write_buffer_bytes = write_buffer;
     store_ = std::move(Store::Open(o)).value();
     log_ = std::move(SourceLog::Open(store_.get(), lo)).value();
   }
@@ -168,6 +170,115 @@ TEST_F(SourceLogTest, DeleteRemovesTheStreamAndItsRecords) {
   ASSERT_TRUE(log_->Create("s", 1, LogApi::kKinesisStream).ok());
   EXPECT_TRUE(ReadAll("s", 0).empty());
   EXPECT_EQ(log_->List(LogApi::kKafkaTopic).size(), 0u);
+}
+
+TEST_F(SourceLogTest, DeleteDropsTheStreamsColumnFamilies) {
+  ASSERT_TRUE(log_->Create("s", 3, LogApi::kKinesisStream).ok());
+  ASSERT_TRUE(log_->Create("t", 1, LogApi::kKafkaTopic).ok());
+  EXPECT_EQ(store_->LogSpaceNames().size(), 4u);
+  ASSERT_TRUE(log_->Delete("s").ok());
+  EXPECT_EQ(store_->LogSpaceNames().size(), 1u);
+  Reopen();
+  EXPECT_EQ(store_->LogSpaceNames().size(), 1u);
+}
+
+TEST_F(SourceLogTest, SpacesNoStreamOwnsAreDroppedOnOpen) {
+  // What a stop between creating a stream's spaces and writing its entry leaves behind.
+  ASSERT_TRUE(store_->OpenLogSpace("log/99/0").ok());
+  ASSERT_TRUE(log_->Create("t", 1, LogApi::kKafkaTopic).ok());
+  ASSERT_TRUE(log_->Append("t", std::vector<LogRecord>{Rec("a")}).ok());
+  Reopen();
+  auto names = store_->LogSpaceNames();
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_NE(names[0], "log/99/0");
+  EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a"}));
+}
+
+// Each partition's keys only grow, so flushed files are moved down the levels, never rewritten.
+TEST_F(SourceLogTest, CompactionsMoveTheLogsFilesWithoutRewritingThem) {
+  Reopen({}, 1 << 20);  // 1 MiB memtables: many flushes, so L0 compactions run
+  ASSERT_TRUE(log_->Create("t", 4, LogApi::kKafkaTopic).ok());
+  std::string value(2000, 'x');
+  constexpr int kRequests = 600;
+  for (int i = 0; i < kRequests; ++i) {
+    std::vector<LogRecord> batch;
+    for (int r = 0; r < 40; ++r) batch.push_back(Rec(value + std::to_string(i * 40 + r)));
+    ASSERT_TRUE(log_->Append("t", std::move(batch)).ok());  // 80 KB a request, over 4 partitions
+  }
+  ASSERT_TRUE(store_->Flush().ok());
+  ASSERT_TRUE(store_->WaitForBackgroundWork(std::chrono::seconds(60)));
+  Store::CompactionIo io = store_->LogCompactionIo();
+  EXPECT_GT(io.moved, 10u << 20);  // compactions ran (48 MB flushed in ~1 MB files) ...
+  EXPECT_EQ(io.written, 0u);       // ... and wrote nothing
+  std::size_t total = 0;
+  for (int p = 0; p < 4; ++p) total += ReadAll("t", p).size();
+  EXPECT_EQ(total, static_cast<std::size_t>(kRequests * 40));
+}
+
+TEST_F(SourceLogTest, RetentionDropsWholeFilesOfTheLog) {
+  SourceLogOptions lo;
+  lo.retention_age_us = 1;
+  Reopen(lo, 1 << 20);
+  ASSERT_TRUE(log_->Create("t", 1, LogApi::kKafkaTopic).ok());
+  log_->RegisterConsumer("q", "t");
+  std::string value(4000, 'y');
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(log_->Append("t", std::vector<LogRecord>(10, Rec(value))).ok());  // 40 KB
+  }
+  ASSERT_TRUE(store_->Flush().ok());
+  ASSERT_TRUE(store_->WaitForBackgroundWork(std::chrono::seconds(60)));
+  int files_before = store_->LogCompactionIo().files;
+  ASSERT_GT(files_before, 2);
+  log_->Commit("q", "t", {{"0", 900}});  // all but the last 100 records
+  auto deleted = log_->EnforceRetention(NowMicros() + 10);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(*deleted, 900);
+  EXPECT_LT(store_->LogCompactionIo().files, files_before);  // files went without a compaction
+  EXPECT_EQ(ReadAll("t", 0).size(), 100u);
+  Reopen(lo, 1 << 20);
+  EXPECT_EQ(log_->Bounds("t", 0)->first, 900);
+  EXPECT_EQ(ReadAll("t", 0).size(), 100u);
+}
+
+// A data dir written before log spaces: batches keyed be32(stream) be32(partition) be64(base) in
+// the one source_log family. Opening the log moves them into the partitions' own spaces.
+TEST_F(SourceLogTest, BatchesOfTheOldSingleFamilyLayoutAreMovedOnOpen) {
+  ASSERT_TRUE(log_->Create("t", 2, LogApi::kKafkaTopic).ok());
+  std::uint32_t id = 0;
+  for (const auto& name : store_->LogSpaceNames()) id = static_cast<std::uint32_t>(std::stoul(name.substr(4)));
+  log_.reset();
+  // Two batches in partition 0 (offsets 0–1, 2), one in partition 1 (offset 0), as the old
+  // writer stored them: varint arrival, varint count, then (has-key, [key], varint len, value).
+  auto legacy_key = [&](std::uint32_t p, std::uint64_t base) {
+    std::string k;
+    PutBigEndian32(&k, id);
+    PutBigEndian32(&k, p);
+    PutBigEndian64(&k, base);
+    return k;
+  };
+  auto batch = [](std::vector<std::string> values) {
+    std::string v;
+    PutVarint64(&v, 1000);
+    PutVarint64(&v, values.size());
+    for (const auto& x : values) {
+      v.push_back(0);
+      PutVarint64(&v, x.size());
+      v += x;
+    }
+    return v;
+  };
+  auto txn = store_->BeginTxn();
+  txn->Put(KeySpace::kSourceLog, legacy_key(0, 0), batch({"a", "b"}));
+  txn->Put(KeySpace::kSourceLog, legacy_key(0, 2), batch({"c"}));
+  txn->Put(KeySpace::kSourceLog, legacy_key(1, 0), batch({"z"}));
+  ASSERT_TRUE(store_->Commit(std::move(txn), true).ok());
+  Reopen();
+  EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(ReadAll("t", 1), (std::vector<std::string>{"z"}));
+  EXPECT_EQ((*log_->Append("t", std::vector<LogRecord>{Rec("d", 0)}))[0].offset, 3);
+  EXPECT_FALSE(store_->NewIterator(KeySpace::kSourceLog, "")->Valid());  // the old family is empty now
+  Reopen();  // and a second open finds nothing to move
+  EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "b", "c", "d"}));
 }
 
 }  // namespace

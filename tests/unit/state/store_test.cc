@@ -132,8 +132,8 @@ TEST(StoreTest, ReaderOnAnEmptyDirSaysThereIsNoData) {
 }
 
 // What RocksDB was configured with, read back from the OPTIONS file it writes on open.
-std::vector<rocksdb::CompressionType> SourceLogCompressionPerLevel(const std::string& data_dir,
-                                                                   rocksdb::CompressionType* cf) {
+std::vector<rocksdb::CompressionType> CompressionPerLevel(const std::string& data_dir, const std::string& family,
+                                                          rocksdb::CompressionType* cf) {
   rocksdb::ConfigOptions co;
   co.env = rocksdb::Env::Default();
   rocksdb::DBOptions db;
@@ -141,11 +141,11 @@ std::vector<rocksdb::CompressionType> SourceLogCompressionPerLevel(const std::st
   rocksdb::Status st = rocksdb::LoadLatestOptions(co, data_dir, &db, &cfs);
   EXPECT_TRUE(st.ok()) << st.ToString();
   for (const auto& d : cfs) {
-    if (d.name != "source_log") continue;
+    if (d.name != family) continue;
     *cf = d.options.compression;
     return d.options.compression_per_level;
   }
-  ADD_FAILURE() << "no source_log column family in " << data_dir;
+  ADD_FAILURE() << "no " << family << " column family in " << data_dir;
   return {};
 }
 
@@ -155,10 +155,13 @@ TEST(StoreTest, SourceLogIsUncompressedByDefaultAndTakesItsOwnCodec) {
     TempDir dir;
     StoreOptions o;
     o.data_dir = dir.path();
-    ASSERT_TRUE(Store::Open(o).ok());
-    auto levels = SourceLogCompressionPerLevel(dir.path(), &cf);
-    EXPECT_EQ(cf, rocksdb::kNoCompression);
-    for (auto c : levels) EXPECT_EQ(c, rocksdb::kNoCompression);
+    auto s = std::move(Store::Open(o)).value();
+    ASSERT_TRUE(s->OpenLogSpace("log/1/0").ok());  // written to the OPTIONS file as it is created
+    for (const char* family : {"source_log", "log/1/0"}) {
+      auto levels = CompressionPerLevel(dir.path(), family, &cf);
+      EXPECT_EQ(cf, rocksdb::kNoCompression) << family;
+      for (auto c : levels) EXPECT_EQ(c, rocksdb::kNoCompression) << family;
+    }
   }
   {
     TempDir dir;
@@ -166,14 +169,50 @@ TEST(StoreTest, SourceLogIsUncompressedByDefaultAndTakesItsOwnCodec) {
     o.data_dir = dir.path();
     o.compression = "none";  // the store's other families do not decide the log's codec
     o.source_log_compression = "zstd";
-    ASSERT_TRUE(Store::Open(o).ok());
-    auto levels = SourceLogCompressionPerLevel(dir.path(), &cf);
-    EXPECT_EQ(cf, rocksdb::kZSTD);
-    ASSERT_EQ(levels.size(), 7u);
-    EXPECT_EQ(levels[0], rocksdb::kNoCompression);  // young levels: read back soon, not compressed
-    EXPECT_EQ(levels[1], rocksdb::kNoCompression);
-    for (std::size_t l = 2; l < levels.size(); ++l) EXPECT_EQ(levels[l], rocksdb::kZSTD) << l;
+    auto s = std::move(Store::Open(o)).value();
+    ASSERT_TRUE(s->OpenLogSpace("log/1/0").ok());
+    for (const char* family : {"source_log", "log/1/0"}) {
+      auto levels = CompressionPerLevel(dir.path(), family, &cf);
+      EXPECT_EQ(cf, rocksdb::kZSTD) << family;
+      ASSERT_EQ(levels.size(), 7u) << family;
+      EXPECT_EQ(levels[0], rocksdb::kNoCompression);  // young levels: read back soon, not compressed
+      EXPECT_EQ(levels[1], rocksdb::kNoCompression);
+      for (std::size_t l = 2; l < levels.size(); ++l) EXPECT_EQ(levels[l], rocksdb::kZSTD) << l;
+    }
   }
+}
+
+TEST(StoreTest, LogSpacesSurviveARestartAndReadersOpenAroundThem) {
+  TempDir dir;
+  StoreOptions o;
+  o.data_dir = dir.path();
+  auto w = std::move(Store::Open(o)).value();
+  auto reader = Store::OpenReader(dir.path());  // opened before the space exists
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  LogSpace* space = *w->OpenLogSpace("log/7/0");
+  EXPECT_EQ(*w->OpenLogSpace("log/7/0"), space);  // one object per space
+  EXPECT_EQ(w->OpenLogSpace("state2").status().code(), StatusCode::kInvalidArgument);
+  auto txn = w->BeginTxn();
+  std::string_view v = "value";
+  txn->PutParts(*space, "k", std::span<const std::string_view>(&v, 1));
+  ASSERT_TRUE(w->Commit(std::move(txn)).ok());
+  ASSERT_TRUE((*reader)->CatchUp().ok());  // a family it did not open does not stop it
+  reader->reset();
+  w.reset();
+  w = std::move(Store::Open(o)).value();
+  ASSERT_EQ(w->LogSpaceNames(), std::vector<std::string>{"log/7/0"});
+  auto it = w->NewIterator(**w->OpenLogSpace("log/7/0"));
+  ASSERT_TRUE(it->Valid());
+  EXPECT_EQ(it->value(), "value");
+  it.reset();
+  auto r2 = Store::OpenReader(dir.path());
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ((*r2)->LogSpaceNames(), std::vector<std::string>{"log/7/0"});
+  ASSERT_TRUE(w->DropLogSpace("log/7/0").ok());
+  EXPECT_TRUE(w->LogSpaceNames().empty());
+  w.reset();
+  w = std::move(Store::Open(o)).value();
+  EXPECT_TRUE(w->LogSpaceNames().empty());
 }
 
 class CheckpointStoreTest : public ::testing::Test {

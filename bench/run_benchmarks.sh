@@ -5,7 +5,8 @@
 #   bench/run_benchmarks.sh [runtime|table|http|pipeline|instructions|sql|kafka|all]   (default: all)
 #
 # Builds first (.ci/build). Limits: RocksDB's db_bench (Debian rocksdb-tools), a bare simdjson
-# loop (in runtime_bench), nginx `return 200` under wrk, librdkafka's own consumer.
+# loop (in runtime_bench), nginx `return 200` and a bare durable-ack server (durable_ack_bound)
+# under wrk, librdkafka's own consumer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -73,6 +74,23 @@ if [[ $what == http || $what == all ]]; then
   kill $ngx; wait $ngx 2>/dev/null || true
   echo "RESULT nginx_return200_req_per_s $nginx_rps req/s" | collect
   echo "RESULT nginx_return200_c256_req_per_s $nginx_rps_256 req/s" | collect
+  # The durable-ack limit: a bare epoll server that answers once a group-committed write of the
+  # bodies is fdatasynced, to a growing log and to a prewritten one; the better of the two counts.
+  for mode in append prewritten; do
+    mkdir -p "$tmp/bound-$mode"
+    $B/durable_ack_bound "$port" "$tmp/bound-$mode" "$mode" > "$tmp/bound-$mode.out" & bound=$!
+    for _ in $(seq 200); do grep -q listening "$tmp/bound-$mode.out" 2>/dev/null && break; sleep 0.05; done
+    echo "RESULT durable_ack_bound_${mode}_req_per_s $(wrk_rps "$tmp/one.json" "$port") req/s" | collect
+    echo "RESULT durable_ack_bound_${mode}_c256_req_per_s $(wrk_rps "$tmp/one.json" "$port" 256) req/s" | collect
+    echo "RESULT durable_ack_bound_${mode}_500_records_rec_per_s $(python3 -c "print($(wrk_rps "$tmp/five_hundred.json" "$port" 8)*500)") rec/s" | collect
+    kill $bound; wait $bound 2>/dev/null || true
+    rm -rf "$tmp/bound-$mode"
+  done
+  best() { python3 -c "print(max($(value "durable_ack_bound_append_$1"), $(value "durable_ack_bound_prewritten_$1")))"; }
+  bound_rps=$(best req_per_s); bound_rps_256=$(best c256_req_per_s); bound_500=$(best 500_records_rec_per_s)
+  echo "RESULT durable_ack_bound_req_per_s $bound_rps req/s" | collect
+  echo "RESULT durable_ack_bound_c256_req_per_s $bound_rps_256 req/s" | collect
+  echo "RESULT durable_ack_bound_500_records_rec_per_s $bound_500 rec/s" | collect
   export BENCH_DIR="$tmp/pin" BENCH_PORT="$port"
   build/engine/cli/pinstream run bench/http/pinstream.yaml 2>"$tmp/pinstream.log" & ps_pid=$!
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.05; done
@@ -90,6 +108,11 @@ if [[ $what == http || $what == all ]]; then
   kill -TERM $ps_pid; wait $ps_pid 2>/dev/null || true
   echo "RATIO pinstream 1 record/request (durable) / nginx return 200, wrk -t1 -c32:  $(ratio "$one_rps" "$nginx_rps")"
   echo "RATIO pinstream 1 record/request (durable) / nginx return 200, wrk -t1 -c256: $(ratio "$one_rps_256" "$nginx_rps_256")"
+  echo "RATIO durable-ack bound / nginx return 200, wrk -t1 -c32:  $(ratio "$bound_rps" "$nginx_rps")  (the most any durable server reached here)"
+  echo "RATIO durable-ack bound / nginx return 200, wrk -t1 -c256: $(ratio "$bound_rps_256" "$nginx_rps_256")"
+  echo "RATIO pinstream 1 record/request / durable-ack bound, wrk -t1 -c32:  $(ratio "$one_rps" "$bound_rps")"
+  echo "RATIO pinstream 1 record/request / durable-ack bound, wrk -t1 -c256: $(ratio "$one_rps_256" "$bound_rps_256")"
+  echo "RATIO pinstream 500 records/request / durable-ack bound (rec/s):     $(ratio "$(value pinstream_500_records_rec_per_s)" "$bound_500")"
 fi
 
 if [[ $what == pipeline || $what == all ]]; then

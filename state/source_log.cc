@@ -45,10 +45,24 @@ std::string LegacyPartitionPrefix(std::uint32_t stream, std::uint32_t partition)
 // until the group's write): PutInto gathers the pieces straight into the write batch, so a value
 // is copied once here instead of three times (into the batch, into its encoding, into the write).
 struct BatchBuilder {
+  std::uint32_t stream = 0;
+  int partition = 0;
   const LogSpace* space = nullptr;  // the partition's
   std::int64_t base = 0;
   std::uint64_t count = 0;
   std::string meta;
+  std::string head;
+  std::vector<std::string_view> parts;
+  // For the next group (the buffers keep their capacity).
+  void Reset(std::uint32_t s, int p, const LogSpace* sp, std::int64_t first_offset) {
+    stream = s;
+    partition = p;
+    space = sp;
+    base = first_offset;
+    count = 0;
+    meta.clear();
+    pieces.clear();
+  }
   struct Piece {
     const char* value;  // nullptr: `len` bytes of meta from `meta_at`
     std::size_t meta_at;
@@ -64,18 +78,17 @@ struct BatchBuilder {
     pieces.push_back(Piece{r.value.data(), 0, r.value.size()});
     ++count;
   }
-  void PutInto(StoreTxn& txn, const LogSpace& space, std::int64_t arrival_us) const {
-    std::string head;
+  void PutInto(StoreTxn& txn, std::int64_t arrival_us) {
+    head.clear();
     PutVarint64(&head, static_cast<std::uint64_t>(arrival_us));
     PutVarint64(&head, count);
-    std::vector<std::string_view> parts;
-    parts.reserve(pieces.size() + 1);
+    parts.clear();
     parts.push_back(head);
     for (const Piece& p : pieces) {
       parts.push_back(p.value ? std::string_view(p.value, p.len)
                               : std::string_view(meta).substr(p.meta_at, p.len));
     }
-    txn.PutParts(space, BatchKey(base), parts);
+    txn.PutParts(*space, BatchKey(base), parts);
   }
 };
 
@@ -206,6 +219,36 @@ Result<std::unique_ptr<SourceLog>> SourceLog::Open(Store* store, SourceLogOption
   return log;
 }
 
+// The writer thread's own: one record-batch builder per partition a group touches and the
+// transaction the group is written with, all reused from group to group.
+struct SourceLog::WriterScratch {
+  std::vector<BatchBuilder> builders;
+  std::size_t active = 0;
+  std::unique_ptr<StoreTxn> txn;
+  BatchBuilder* Find(std::uint32_t stream, int partition) {
+    for (std::size_t i = 0; i < active; ++i) {
+      if (builders[i].stream == stream && builders[i].partition == partition) return &builders[i];
+    }
+    return nullptr;
+  }
+  BatchBuilder& Add() {
+    if (active == builders.size()) builders.emplace_back();
+    return builders[active++];
+  }
+};
+
+void SourceLog::Written::Clear() {
+  requests.clear();
+  offsets.clear();
+  offsets_end.clear();
+  errors.clear();
+  ends.clear();
+  records = bytes = 0;
+}
+
+SourceLog::SourceLog(Store* store, SourceLogOptions options)
+    : store_(store), options_(options), scratch_(std::make_unique<WriterScratch>()) {}
+
 SourceLog::~SourceLog() { Shutdown(); }
 
 Status SourceLog::LoadStreams() {
@@ -248,7 +291,9 @@ Status SourceLog::LoadStreams() {
       }
       part.next = part.end;
     }
-    streams_[s.info.name] = std::move(s);
+    std::uint32_t id = s.info.id;
+    Stream& stored = streams_[s.info.name] = std::move(s);
+    by_id_[id] = &stored;
   }
   PS_RETURN_IF_ERROR(it->status());
   // Spaces no stream owns: a stream deleted (its entry removed) before its spaces were dropped,
@@ -308,7 +353,7 @@ Result<LogStreamInfo> SourceLog::Create(const std::string& name, int partitions,
                    {"createdMs", s.info.created_ms}};
   PS_RETURN_IF_ERROR(store_->PutSync(KeySpace::kMeta, MetaKey(name), j.dump()));
   LogStreamInfo info = s.info;
-  streams_[name] = std::move(s);
+  by_id_[id] = &(streams_[name] = std::move(s));
   return info;
 }
 
@@ -323,6 +368,7 @@ Status SourceLog::Delete(const std::string& name) {
   txn->Delete(KeySpace::kMeta, MetaKey(name));
   PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), true));
   LogStreamInfo info = it->second.info;
+  by_id_.erase(info.id);
   streams_.erase(it);
   for (int p = 0; p < info.partitions; ++p) PS_RETURN_IF_ERROR(store_->DropLogSpace(SpaceName(info.id, p)));
   return Status::Ok();
@@ -360,9 +406,13 @@ Result<std::vector<AppendedRecord>> SourceLog::Append(const std::string& stream,
   std::mutex m;
   std::condition_variable cv;
   std::optional<Result<std::vector<AppendedRecord>>> result;
-  AppendAsync(stream, std::move(records), [&](Result<std::vector<AppendedRecord>> r) {
+  AppendAsync(stream, std::move(records), [&](Result<std::span<const AppendedRecord>> r) {
     std::lock_guard lock(m);
-    result.emplace(std::move(r));
+    if (r.ok()) {
+      result.emplace(std::vector<AppendedRecord>(r->begin(), r->end()));
+    } else {
+      result.emplace(r.status());
+    }
     cv.notify_one();
   });
   std::unique_lock lock(m);
@@ -372,13 +422,26 @@ Result<std::vector<AppendedRecord>> SourceLog::Append(const std::string& stream,
 
 void SourceLog::AddAppendListener(std::function<void()> fn) {
   std::lock_guard lock(queue_mu_);
-  listeners_.push_back(std::move(fn));
+  auto next = std::make_shared<std::vector<std::function<void()>>>(*listeners_);
+  next->push_back(std::move(fn));
+  listeners_ = std::move(next);
+}
+
+SourceLog::Written SourceLog::TakeSpare() {
+  if (spare_.empty()) return Written{};
+  Written w = std::move(spare_.back());
+  spare_.pop_back();
+  return w;
 }
 
 void SourceLog::WriterLoop() {
   std::int64_t next_retention = NowMicros() + options_.retention_check_interval_us;
   for (;;) {
-    std::vector<Pending> group;
+    Written w;
+    {
+      std::lock_guard lock(sync_mu_);
+      w = TakeSpare();
+    }
     {
       std::unique_lock lock(queue_mu_);
       queue_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !queue_.empty(); });
@@ -390,10 +453,16 @@ void SourceLog::WriterLoop() {
         records += queue_[take].records.size();
         ++take;
       }
-      group.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(take)));
+      w.requests.insert(w.requests.end(), std::make_move_iterator(queue_.begin()),
+                        std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(take)));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
     }
-    if (!group.empty()) WriteGroup(group);
+    if (!w.requests.empty()) {
+      WriteGroup(std::move(w));
+    } else {
+      std::lock_guard lock(sync_mu_);
+      spare_.push_back(std::move(w));
+    }
     std::int64_t now = NowMicros();
     if (now >= next_retention) {
       auto r = EnforceRetention(now);
@@ -412,8 +481,8 @@ void SourceLog::SyncerLoop() {
       LatencyBuckets());
   static Histogram* group_records = Metrics().GetHistogram("pinstream_source_log_sync_records", "Records acknowledged per fsync",
                                                            {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384});
+  std::vector<Written> batch;
   for (;;) {
-    std::vector<Written> batch;
     {
       std::unique_lock lock(sync_mu_);
       sync_cv_.wait(lock, [&] { return writer_done_ || !unsynced_.empty(); });
@@ -430,21 +499,23 @@ void SourceLog::SyncerLoop() {
     for (auto& w : batch) Complete(w, st);
     {
       std::lock_guard lock(sync_mu_);
+      for (auto& w : batch) spare_.push_back(std::move(w));
+      batch.clear();
       syncing_ = false;
       sync_cv_.notify_all();
     }
     if (st.ok()) {
-      std::vector<std::function<void()>> ls;
+      std::shared_ptr<const std::vector<std::function<void()>>> ls;
       {
         std::lock_guard lock(queue_mu_);
         ls = listeners_;
       }
-      for (auto& l : ls) l();
+      for (const auto& l : *ls) l();
     }
   }
 }
 
-void SourceLog::WriteGroup(std::vector<Pending>& group) {
+void SourceLog::WriteGroup(Written w) {
   std::lock_guard wlock(write_mu_);
   if (failed_.load()) {
     // A write or sync failed: let every group written before it fail or finish, then hand out
@@ -457,23 +528,24 @@ void SourceLog::WriteGroup(std::vector<Pending>& group) {
     }
     failed_.store(false);
   }
-  Written w;
-  w.offsets.resize(group.size());
-  w.errors.resize(group.size());
+  WriterScratch& sc = *scratch_;
+  sc.active = 0;
+  w.errors.resize(w.requests.size());
+  w.offsets_end.resize(w.requests.size());
   std::int64_t now = NowMicros();
-  auto txn = store_->BeginTxn();
-  std::map<std::pair<std::uint32_t, int>, BatchBuilder> batches;  // one record batch per partition
   {
     std::lock_guard lock(mu_);
-    for (std::size_t g = 0; g < group.size(); ++g) {
-      auto it = streams_.find(group[g].stream);
+    for (std::size_t g = 0; g < w.requests.size(); ++g) {
+      Pending& req = w.requests[g];
+      w.offsets_end[g] = w.offsets.size();
+      auto it = streams_.find(req.stream);
       if (it == streams_.end()) {
-        w.errors[g] = NotFound(fmt::format("'{}' does not exist", group[g].stream));
+        w.errors[g] = NotFound(fmt::format("'{}' does not exist", req.stream));
         continue;
       }
       Stream& s = it->second;
       // Validate the whole request first: a request is stored entirely or not at all.
-      for (const auto& r : group[g].records) {
+      for (const auto& r : req.records) {
         if (r.partition >= s.info.partitions || r.partition < -1) {
           w.errors[g] = NotFound(fmt::format("partition {} of '{}' does not exist (it has {})", r.partition,
                                              s.info.name, s.info.partitions));
@@ -481,7 +553,7 @@ void SourceLog::WriteGroup(std::vector<Pending>& group) {
         }
       }
       if (!w.errors[g].ok()) continue;
-      for (auto& r : group[g].records) {
+      for (auto& r : req.records) {
         int p = r.partition;
         if (p < 0) {
           if (r.has_key) {
@@ -493,29 +565,36 @@ void SourceLog::WriteGroup(std::vector<Pending>& group) {
         }
         Partition& part = s.parts[static_cast<std::size_t>(p)];
         std::int64_t off = part.next++;
-        auto key = std::make_pair(s.info.id, p);
-        w.ends[key] = part.next;
-        BatchBuilder& b = batches[key];
-        if (b.count == 0) {
-          b.base = off;
-          b.space = part.space;
+        BatchBuilder* b = sc.Find(s.info.id, p);
+        if (b == nullptr) {
+          b = &sc.Add();
+          b->Reset(s.info.id, p, part.space, off);
         }
-        b.Add(r);
-        w.offsets[g].push_back(AppendedRecord{p, off});
+        b->Add(r);
+        w.offsets.push_back(AppendedRecord{p, off});
         w.bytes += r.value.size() + r.key.size();
         ++w.records;
       }
+      w.offsets_end[g] = w.offsets.size();
     }
   }
-  w.requests = std::move(group);
-  if (batches.empty()) {
+  if (sc.active == 0) {
     Complete(w, Status::Ok());  // only invalid requests: nothing to write
+    std::lock_guard lock(sync_mu_);
+    spare_.push_back(std::move(w));
     return;
   }
-  for (const auto& [key, b] : batches) b.PutInto(*txn, *b.space, now);
-  Status st = store_->Commit(std::move(txn), /*sync=*/false);
+  if (!sc.txn) sc.txn = store_->BeginTxn();
+  for (std::size_t i = 0; i < sc.active; ++i) {
+    BatchBuilder& b = sc.builders[i];
+    b.PutInto(*sc.txn, now);
+    w.ends.push_back(PartitionEnd{b.stream, b.partition, b.base + static_cast<std::int64_t>(b.count)});
+  }
+  Status st = store_->Write(*sc.txn, /*sync=*/false);
   if (!st.ok()) {
     Complete(w, st);
+    std::lock_guard lock(sync_mu_);
+    spare_.push_back(std::move(w));
     return;
   }
   std::lock_guard lock(sync_mu_);
@@ -524,16 +603,13 @@ void SourceLog::WriteGroup(std::vector<Pending>& group) {
 }
 
 void SourceLog::Complete(Written& w, const Status& st) {
-  {
+  if (st.ok()) {
     std::lock_guard lock(mu_);
-    for (auto& [name, s] : streams_) {
-      for (int p = 0; p < s.info.partitions; ++p) {
-        auto e = w.ends.find({s.info.id, p});
-        if (e == w.ends.end()) continue;
-        Partition& part = s.parts[static_cast<std::size_t>(p)];
-        if (st.ok()) part.end = std::max(part.end, e->second);  // durable: readers may see them now
-
-      }
+    for (const PartitionEnd& e : w.ends) {
+      auto it = by_id_.find(e.stream);
+      if (it == by_id_.end()) continue;  // deleted since
+      Partition& part = it->second->parts[static_cast<std::size_t>(e.partition)];
+      part.end = std::max(part.end, e.end);  // durable: readers may see them now
     }
   }
   if (st.ok()) {
@@ -552,9 +628,11 @@ void SourceLog::Complete(Written& w, const Status& st) {
     } else if (!st.ok()) {
       w.requests[g].done(st);
     } else {
-      w.requests[g].done(std::move(w.offsets[g]));
+      std::size_t begin = g == 0 ? 0 : w.offsets_end[g - 1];
+      w.requests[g].done(std::span<const AppendedRecord>(w.offsets).subspan(begin, w.offsets_end[g] - begin));
     }
   }
+  w.Clear();
 }
 
 Result<std::pair<std::int64_t, std::int64_t>> SourceLog::Bounds(const std::string& stream, int partition) const {

@@ -39,6 +39,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -100,9 +101,11 @@ class SourceLog {
   std::vector<LogStreamInfo> List(std::optional<LogApi> api = std::nullopt) const;
 
   // Appending ------------------------------------------------------------------------------------
-  using AppendCallback = std::function<void(Result<std::vector<AppendedRecord>>)>;
-  // Queues the records; `done` runs (on the writer thread) once they are durable, with their
-  // partitions and offsets in request order — or with the error that kept them from being stored.
+  // `done` gets the records' partitions and offsets in request order (a view, valid during the
+  // call) — or the error that kept them from being stored.
+  using AppendCallback = std::function<void(Result<std::span<const AppendedRecord>>)>;
+  // Queues the records; `done` runs on the log's syncer thread once they are durable (or at once,
+  // on the caller's thread, when the log is shutting down).
   void AppendAsync(const std::string& stream, std::vector<LogRecord> records, AppendCallback done);
   Result<std::vector<AppendedRecord>> Append(const std::string& stream, std::vector<LogRecord> records);
 
@@ -146,7 +149,7 @@ class SourceLog {
   Stats stats() const;
 
  private:
-  SourceLog(Store* store, SourceLogOptions options) : store_(store), options_(options) {}
+  SourceLog(Store* store, SourceLogOptions options);
   struct Partition {
     const LogSpace* space = nullptr;  // the partition's column family (set once)
     std::int64_t start = 0;  // first retained offset
@@ -163,27 +166,41 @@ class SourceLog {
     std::vector<LogRecord> records;
     AppendCallback done;
   };
-  // A group written to the WAL, waiting for the fsync that makes it durable.
+  // A partition a group wrote to, and where its records end after the group.
+  struct PartitionEnd {
+    std::uint32_t stream;
+    int partition;
+    std::int64_t end;
+  };
+  // A group of requests: taken from the queue, written to the WAL, then waiting for the fsync
+  // that makes it durable. Groups are recycled (spare_): their containers keep their capacity,
+  // so a steady stream of group commits allocates nothing here.
   struct Written {
     std::vector<Pending> requests;
-    std::vector<std::vector<AppendedRecord>> offsets;  // per request
-    std::vector<Status> errors;                        // per request (validation)
-    std::map<std::pair<std::uint32_t, int>, std::int64_t> ends;
+    std::vector<AppendedRecord> offsets;    // every request's, in request order
+    std::vector<std::size_t> offsets_end;   // per request: the end of its offsets in `offsets`
+    std::vector<Status> errors;             // per request (validation)
+    std::vector<PartitionEnd> ends;
     std::uint64_t records = 0, bytes = 0;
+    void Clear();
   };
+  struct WriterScratch;  // the writer thread's reused record-batch builders and transaction
   Status LoadStreams();
   // Moves a partition's batches from the one `source_log` family of data dirs written before log
   // spaces into its own space.
   Status MigrateLegacy(const LogStreamInfo& info, int partition, const LogSpace& space);
   void WriterLoop();
   void SyncerLoop();
-  void WriteGroup(std::vector<Pending>& group);
+  void WriteGroup(Written w);
+  // Settles a group (its partitions' durable ends, its requests' callbacks) and recycles it.
   void Complete(Written& w, const Status& st);
+  Written TakeSpare();  // under sync_mu_
 
   Store* store_;
   SourceLogOptions options_;
   mutable std::mutex mu_;  // streams_ and consumers_
   std::map<std::string, Stream> streams_;
+  std::map<std::uint32_t, Stream*> by_id_;  // the same streams, by id
   std::map<std::string, std::map<std::string, PartitionOffsets>> consumers_;  // consumer → stream → offsets
 
   std::mutex write_mu_;  // one writer of records at a time: group commits, deletes, retention
@@ -196,10 +213,14 @@ class SourceLog {
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
   std::vector<Written> unsynced_;
+  std::vector<Written> spare_;  // settled groups, for the writer to reuse
+  std::unique_ptr<WriterScratch> scratch_;
   bool syncing_ = false;
   bool writer_done_ = false;
   std::atomic<bool> failed_{false};
-  std::vector<std::function<void()>> listeners_;
+  // Copied on write, so the syncer calls them without copying the list (or holding a lock).
+  std::shared_ptr<const std::vector<std::function<void()>>> listeners_ =
+      std::make_shared<std::vector<std::function<void()>>>();
   std::atomic<std::uint64_t> group_commits_{0}, records_{0}, bytes_{0}, failed_writes_{0};
 };
 

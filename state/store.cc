@@ -455,7 +455,13 @@ std::unique_ptr<StoreSnapshot> Store::GetSnapshot() {
 
 std::unique_ptr<StoreTxn> Store::BeginTxn(std::int64_t batch_id) { return std::make_unique<StoreTxn>(this, batch_id); }
 
-Status Store::Commit(std::unique_ptr<StoreTxn> txn, bool sync) {
+Status Store::Commit(std::unique_ptr<StoreTxn> txn, bool sync) { return Write(*txn, sync); }
+
+Status Store::Write(StoreTxn& txn, bool sync) {
+  struct Cleared {
+    StoreTxn& t;
+    ~Cleared() { t.Clear(); }
+  } cleared{txn};
   if (read_only_) return FailedPrecondition("the store is open read-only");
   if (impl_->needs_resume) {
     rocksdb::Status r = impl_->db->Resume();
@@ -465,14 +471,14 @@ Status Store::Commit(std::unique_ptr<StoreTxn> txn, bool sync) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  rocksdb::Status st = impl_->db->Write(wo, &txn->impl_->wb);
+  rocksdb::Status st = impl_->db->Write(wo, &txn.impl_->wb);
   if (!st.ok()) {
     Status mapped = Map(st, "committing");
     if (mapped.code() == StatusCode::kIOError) impl_->needs_resume = true;
     spdlog::error("store write failed: {}", mapped.ToString());
     return mapped;
   }
-  for (auto& h : txn->hooks_) h();
+  for (auto& h : txn.hooks_) h();
   return Status::Ok();
 }
 
@@ -639,8 +645,8 @@ void StoreTxn::Put(KeySpace space, std::string_view key, std::string_view value)
 namespace {
 void PutPartsInto(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf, std::string_view key,
                   std::span<const std::string_view> parts) {
-  std::vector<rocksdb::Slice> slices;
-  slices.reserve(parts.size());
+  thread_local std::vector<rocksdb::Slice> slices;  // reused: a group commit puts many
+  slices.clear();
   for (std::string_view p : parts) slices.emplace_back(p.data(), p.size());
   rocksdb::Slice k(key.data(), key.size());
   wb.Put(cf, rocksdb::SliceParts(&k, 1), rocksdb::SliceParts(slices.data(), static_cast<int>(slices.size())))
@@ -669,6 +675,12 @@ void StoreTxn::DeleteRange(const LogSpace& space, std::string_view begin, std::s
       .PermitUncheckedError();
 }
 std::size_t StoreTxn::staged_bytes() const { return impl_->wb.GetDataSize(); }
+void StoreTxn::Clear() {
+  impl_->wb.Clear();
+  hooks_.clear();
+  pending_versions_.clear();
+  if (table_lock_.owns_lock()) table_lock_.unlock();
+}
 void StoreTxn::LockTables() {
   if (!table_lock_.owns_lock()) table_lock_ = std::unique_lock<std::mutex>(store_->table_commit_mutex());
 }

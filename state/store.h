@@ -139,6 +139,9 @@ class StoreTxn : public CommitTxn {
   void DeleteRange(KeySpace space, std::string_view begin, std::string_view end) override;
   void OnCommitted(std::function<void()> fn) override { hooks_.push_back(std::move(fn)); }
   std::size_t staged_bytes() const override;
+  // Empties the transaction for reuse (Store::Write); its write batch keeps its buffer, so a
+  // writer that commits many small transactions allocates none after the first.
+  void Clear();
 
   // Serialises table commits (see the header comment). Idempotent.
   void LockTables();
@@ -202,6 +205,9 @@ class Store {
   std::unique_ptr<StoreTxn> BeginTxn(std::int64_t batch_id = -1);
   // Applies the txn atomically (sync = fsync the WAL before returning) and runs its hooks.
   [[nodiscard]] Status Commit(std::unique_ptr<StoreTxn> txn, bool sync = true);
+  // The same for a transaction the caller keeps: applies it, runs its hooks and Clear()s it
+  // (also when the write fails).
+  [[nodiscard]] Status Write(StoreTxn& txn, bool sync);
   // Makes every write so far durable (fsync of the WAL); pairs with Commit(txn, /*sync=*/false).
   [[nodiscard]] Status SyncWal();
   // A single synced put (offsets/N, metadata).

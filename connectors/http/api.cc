@@ -50,6 +50,24 @@ bool DecodePath(std::string_view raw, std::string* out) {
   return true;
 }
 
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x >= 'A' && x <= 'Z') x = static_cast<unsigned char>(x + ('a' - 'A'));
+    if (y >= 'A' && y <= 'Z') y = static_cast<unsigned char>(y + ('a' - 'A'));
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view ApiRequest::header(std::string_view name) const {
+  for (const ApiHeader& h : headers) {
+    if (EqualsIgnoreCase(h.name, name)) return h.value;
+  }
+  return {};
+}
+
 namespace {
 
 enum class ApiKind { kRest, kGateway, kNative, kAdmin };
@@ -63,23 +81,40 @@ const char* ApiLabel(ApiKind k) {
   return "?";
 }
 
-std::vector<std::string> Split(const std::string& path) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    std::size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j;
+// A path's segments ("/topics/t" → "topics", "t"), as views into it. No route has more than 4:
+// a longer path keeps its first kMax and reports kMax + 1 segments, which no route matches.
+class Segments {
+ public:
+  static constexpr std::size_t kMax = 8;
+  explicit Segments(std::string_view path) {
+    std::size_t i = 0;
+    while (i < path.size()) {
+      while (i < path.size() && path[i] == '/') ++i;
+      std::size_t j = path.find('/', i);
+      if (j == std::string_view::npos) j = path.size();
+      if (j > i) {
+        if (n_ == kMax) {
+          n_ = kMax + 1;
+          return;
+        }
+        seg_[n_++] = path.substr(i, j - i);
+      }
+      i = j;
+    }
   }
-  return out;
-}
+  std::size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  std::string_view operator[](std::size_t i) const { return seg_[i]; }
 
-ApiResponse JsonResponse(int status, const std::string& body, const char* content_type = "application/json") {
+ private:
+  std::array<std::string_view, kMax> seg_;
+  std::size_t n_ = 0;
+};
+
+ApiResponse JsonResponse(int status, std::string body, const char* content_type = "application/json") {
   ApiResponse r;
   r.status = status;
-  r.body = body;
+  r.body = std::move(body);
   r.content_type = content_type;
   return r;
 }
@@ -197,18 +232,30 @@ struct Api::Impl {
     return c;
   }
 
-  // Wraps `respond` to count the request by API and status and, for produce requests, the
-  // acknowledgement latency.
-  Respond Counted(ApiKind api, Respond respond, bool produce) {
-    auto t0 = std::chrono::steady_clock::now();
-    return [this, api, respond = std::move(respond), produce, t0](ApiResponse r) {
-      CachedCounter(request_counters, "pinstream_http_requests_total", "HTTP requests by API and status", api, r.status)->Inc();
-      if (produce && r.status == 200) {
-        ack_latency->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  // A request's answer: the server's callback, called once, and what the request is counted
+  // under — by API and status, with the acknowledgement latency of produce requests. Moved along
+  // with the request (instead of wrapping the callback in another std::function: an allocation
+  // per request).
+  class Reply {
+   public:
+    Reply(Impl* m, Respond respond, ApiKind api, bool produce)
+        : m_(m), respond_(std::move(respond)), api_(api), produce_(produce), t0_(std::chrono::steady_clock::now()) {}
+    void operator()(ApiResponse r) const {
+      m_->CachedCounter(m_->request_counters, "pinstream_http_requests_total", "HTTP requests by API and status", api_,
+                        r.status)->Inc();
+      if (produce_ && r.status == 200) {
+        m_->ack_latency->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count());
       }
-      respond(std::move(r));
-    };
-  }
+      respond_(std::move(r));
+    }
+
+   private:
+    Impl* m_;
+    Respond respond_;
+    ApiKind api_;
+    bool produce_;
+    std::chrono::steady_clock::time_point t0_;
+  };
   void CountRecords(ApiKind api, int status, std::size_t n) {
     CachedCounter(record_counters, "pinstream_http_records_total", "Records in produce requests by API and outcome", api,
                   status)->Inc(n);
@@ -216,12 +263,12 @@ struct Api::Impl {
 
   bool Authorized(const ApiRequest& req) const {
     if (cfg.bearer_tokens.empty() && cfg.api_keys.empty()) return true;
-    std::string auth = req.header("authorization");
+    std::string_view auth = req.header("authorization");
     if (auth.rfind("Bearer ", 0) == 0) {
-      std::string token = auth.substr(7);
+      std::string_view token = auth.substr(7);
       if (std::find(cfg.bearer_tokens.begin(), cfg.bearer_tokens.end(), token) != cfg.bearer_tokens.end()) return true;
     }
-    std::string key = req.header("x-api-key");
+    std::string_view key = req.header("x-api-key");
     return !key.empty() && std::find(cfg.api_keys.begin(), cfg.api_keys.end(), key) != cfg.api_keys.end();
   }
 
@@ -261,14 +308,14 @@ struct Api::Impl {
   }
 
   // ---- Kafka REST Proxy v2 ------------------------------------------------------------------
-  void Rest(const ApiRequest& req, const std::vector<std::string>& seg, Respond respond) {
+  void Rest(const ApiRequest& req, const Segments& seg, Reply respond) {
     if (seg.size() == 1) {
       if (req.method != "GET") return respond(RestError(405, 405, "HTTP 405 Method Not Allowed"));
       json names = json::array();
       for (const auto& s : log->List(LogApi::kKafkaTopic)) names.push_back(s.name);
       return respond(JsonResponse(200, names.dump(), "application/vnd.kafka.v2+json"));
     }
-    const std::string& topic = seg[1];
+    const std::string topic(seg[1]);
     if (!IsValidName(topic)) return respond(RestError(404, 40401, "Topic not found."));
     if (seg.size() == 3 && seg[2] == "partitions" && req.method == "GET") {
       auto info = log->Find(topic);
@@ -311,10 +358,10 @@ struct Api::Impl {
   // POST /topics/{topic}[/partitions/{partition}]: records into the topic, each to its own
   // partition, its key's or round-robin — or all into `partition`.
   void Produce(const ApiRequest& req, const std::string& topic, std::optional<int> partition,
-               Respond respond) {
-    std::string ct = req.header("content-type");
-    std::string media = ct.substr(0, ct.find(';'));
-    while (!media.empty() && media.back() == ' ') media.pop_back();
+               Reply respond) {
+    std::string_view ct = req.header("content-type");
+    std::string_view media = ct.substr(0, ct.find(';'));
+    while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
     RestEmbeddedFormat fmt_;
     if (media == "application/vnd.kafka.json.v2+json" || media == "application/vnd.kafka.v2+json") {
       fmt_ = RestEmbeddedFormat::kJson;
@@ -349,7 +396,7 @@ struct Api::Impl {
       return respond(*bp);
     }
     std::size_t n = records.size();
-    log->AppendAsync(topic, std::move(records), [this, counted = std::move(respond), n](Result<std::vector<AppendedRecord>> r) {
+    log->AppendAsync(topic, std::move(records), [this, counted = std::move(respond), n](Result<std::span<const AppendedRecord>> r) {
       if (!r.ok()) {
         ApiResponse e = r.status().code() == StatusCode::kNotFound ? RestError(404, 40401, "Topic not found.")
                                                                    : StorageError(r.status(), ApiKind::kRest);
@@ -369,7 +416,7 @@ struct Api::Impl {
         body += ",\"error_code\":null,\"error\":null}";
       }
       body += "],\"key_schema_id\":null,\"value_schema_id\":null}";
-      counted(JsonResponse(200, body, "application/vnd.kafka.v2+json"));
+      counted(JsonResponse(200, std::move(body), "application/vnd.kafka.v2+json"));
     });
   }
 
@@ -378,7 +425,7 @@ struct Api::Impl {
   }
 
   // ---- API Gateway over Kinesis ---------------------------------------------------------------
-  void Gateway(const ApiRequest& req, const std::vector<std::string>& seg, Respond respond) {
+  void Gateway(const ApiRequest& req, const Segments& seg, Reply respond) {
     const char* ct = "application/json";
     if (seg.size() == 1) {
       if (req.method != "GET") return respond(KinesisError("MethodNotAllowed", "use GET /streams", 405, ct));
@@ -386,7 +433,7 @@ struct Api::Impl {
       for (const auto& s : log->List(LogApi::kKinesisStream)) names.push_back(s.name);
       return respond(JsonResponse(200, json{{"StreamNames", names}, {"HasMoreStreams", false}}.dump()));
     }
-    const std::string& stream = seg[1];
+    const std::string stream(seg[1]);
     if (!IsValidName(stream)) {
       return respond(KinesisError("ValidationException", fmt::format("'{}' is not a valid stream name", stream), 400, ct));
     }
@@ -449,7 +496,7 @@ struct Api::Impl {
     return JsonResponse(200, "{}", ct);
   }
 
-  void Put(const std::string& stream, ParseResult parsed, bool many, ApiKind api, Respond respond) {
+  void Put(const std::string& stream, ParseResult parsed, bool many, ApiKind api, Reply respond) {
     const char* ct = api == ApiKind::kNative ? kAmzJson : "application/json";
     if (auto* e = std::get_if<BodyError>(&parsed)) {
       const char* type = e->kind == BodyErrorKind::kMalformedJson ? "SerializationException" : "ValidationException";
@@ -467,7 +514,7 @@ struct Api::Impl {
       return respond(*bp);
     }
     log->AppendAsync(name, std::move(pr.records), [this, counted = std::move(respond), many, api, ct, name, n](
-                                                      Result<std::vector<AppendedRecord>> r) {
+                                                      Result<std::span<const AppendedRecord>> r) {
       if (!r.ok()) {
         ApiResponse e = r.status().code() == StatusCode::kNotFound ? NotFoundStream(name, ct) : StorageError(r.status(), api);
         CountRecords(api, e.status, n);
@@ -491,18 +538,18 @@ struct Api::Impl {
                        SequenceNumber(a.partition, a.offset), ShardId(a.partition));
       }
       body += "],\"EncryptionType\":\"NONE\"}";
-      counted(JsonResponse(200, body, ct));
+      counted(JsonResponse(200, std::move(body), ct));
     });
   }
 
   // ---- Native Kinesis JSON protocol -----------------------------------------------------------
-  void Native(const ApiRequest& req, Respond respond) {
-    std::string target = req.header("x-amz-target");
-    const std::string prefix = "Kinesis_20131202.";
+  void Native(const ApiRequest& req, Reply respond) {
+    std::string_view target = req.header("x-amz-target");
+    constexpr std::string_view prefix = "Kinesis_20131202.";
     if (target.rfind(prefix, 0) != 0) {
       return respond(KinesisError("UnknownOperationException", fmt::format("unknown target '{}'", target)));
     }
-    std::string op = target.substr(prefix.size());
+    std::string_view op = target.substr(prefix.size());
     if (op == "PutRecord") return Put("", ParseNativePutRecord(req.body, limits), false, ApiKind::kNative, std::move(respond));
     if (op == "PutRecords") return Put("", ParseNativePutRecords(req.body, limits), true, ApiKind::kNative, std::move(respond));
     json j = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
@@ -597,7 +644,7 @@ struct Api::Impl {
     return respond(KinesisError("UnknownOperationException", fmt::format("operation '{}' is not supported", op)));
   }
 
-  void GetRecords(const ApiRequest& req, Respond respond) {
+  void GetRecords(const ApiRequest& req, Reply respond) {
     json j = json::parse(req.body, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("ShardIterator") || !j["ShardIterator"].is_string()) {
       return respond(KinesisError("ValidationException", "ShardIterator is required"));
@@ -627,14 +674,14 @@ struct Api::Impl {
     });
     if (!st.ok()) return respond(StorageError(st, ApiKind::kNative));
     body += fmt::format("],\"NextShardIterator\":\"{}\",\"MillisBehindLatest\":0}}", MakeIterator(stream, shard, end));
-    respond(JsonResponse(200, body, kAmzJson));
+    respond(JsonResponse(200, std::move(body), kAmzJson));
   }
 
   // ---- Admin ----------------------------------------------------------------------------------
   //   GET  /jobs                  every job: schedule, next run, state, last run
   //   POST /jobs/<name>/run       queue a run now → 202 {"job","runId"}; 404 unknown; 409 busy
   //   GET  /jobs/runs/<run id>    one run (queued, running, succeeded, failed, skipped)
-  void Jobs(const ApiRequest& req, const std::vector<std::string>& seg, const AdminHooks& h, Respond respond) {
+  void Jobs(const ApiRequest& req, const Segments& seg, const AdminHooks& h, Reply respond) {
     if (!h.jobs) return respond(JsonResponse(404, json{{"error", "this daemon's config has no jobs"}}.dump()));
     if (seg.size() == 1) {
       if (req.method != "GET") return respond(JsonResponse(405, json{{"error", "use GET"}}.dump()));
@@ -642,13 +689,13 @@ struct Api::Impl {
     }
     if (seg.size() == 3 && seg[1] == "runs") {
       if (req.method != "GET") return respond(JsonResponse(405, json{{"error", "use GET"}}.dump()));
-      auto run = h.job_run(seg[2]);
+      auto run = h.job_run(std::string(seg[2]));
       if (!run) return respond(JsonResponse(404, json{{"error", fmt::format("no run '{}'", seg[2])}}.dump()));
       return respond(JsonResponse(200, *run));
     }
     if (seg.size() == 3 && seg[2] == "run") {
       if (req.method != "POST") return respond(JsonResponse(405, json{{"error", "use POST"}}.dump()));
-      auto id = h.trigger_job(seg[1]);
+      auto id = h.trigger_job(std::string(seg[1]));
       if (!id.ok()) {
         int code = id.status().code() == StatusCode::kNotFound ? 404 : 409;
         return respond(JsonResponse(code, json{{"error", id.status().message()}}.dump()));
@@ -658,7 +705,7 @@ struct Api::Impl {
     respond(JsonResponse(404, json{{"error", "no such endpoint"}}.dump()));
   }
 
-  void Admin(const ApiRequest& req, const std::vector<std::string>& seg, Respond respond) {
+  void Admin(const ApiRequest& req, const Segments& seg, Reply respond) {
     AdminHooks h;
     {
       std::lock_guard lock(hooks_mu);
@@ -666,7 +713,7 @@ struct Api::Impl {
     }
     if (seg[0] == "jobs") return Jobs(req, seg, h, std::move(respond));
     if (req.method != "GET") return respond(JsonResponse(405, json{{"error", "use GET"}}.dump()));
-    const std::string& what = seg[0];
+    std::string_view what = seg[0];
     if (what == "health") return respond(JsonResponse(200, R"({"status":"UP"})"));
     if (what == "ready") {
       bool ready = h.ready && h.ready();
@@ -696,7 +743,7 @@ struct Api::Impl {
         }
         return respond(JsonResponse(200, body + "]"));
       }
-      const std::string& q = seg[1];
+      const std::string q(seg[1]);
       if (seg.size() == 2) {
         auto s = h.status ? h.status(q) : std::nullopt;
         if (!s) return respond(JsonResponse(404, json{{"error", fmt::format("no query '{}'", q)}}.dump()));
@@ -744,7 +791,7 @@ Status Api::DeclareStreams() {
 
 void Api::Handle(const ApiRequest& req, Respond respond) {
   Impl& m = *impl_;
-  std::vector<std::string> seg = Split(req.path);
+  Segments seg(req.path);
   ApiKind api;
   if (req.method == "POST" && seg.empty() && !req.header("x-amz-target").empty()) {
     api = ApiKind::kNative;
@@ -763,7 +810,7 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
   bool open = api == ApiKind::kAdmin && (seg[0] == "health" || seg[0] == "ready");
   bool produce = (api == ApiKind::kRest && req.method == "POST") || (api == ApiKind::kGateway && seg.size() == 3) ||
                  (api == ApiKind::kNative && req.header("x-amz-target").rfind("Kinesis_20131202.PutRecord", 0) == 0);
-  Respond counted = m.Counted(api, std::move(respond), produce);
+  Impl::Reply counted(&m, std::move(respond), api, produce);
   if (!open && !m.Authorized(req)) {
     if (api == ApiKind::kRest) return counted(RestError(401, 40101, "Authentication failed: send 'Authorization: Bearer <token>' or 'x-api-key'"));
     if (api == ApiKind::kAdmin) return counted(JsonResponse(401, R"({"error":"unauthorized"})"));

@@ -18,7 +18,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/config.h"
@@ -29,21 +31,27 @@ class SourceLog;
 
 namespace pinstream::connectors::http {
 
+struct ApiHeader {
+  std::string_view name;  // as sent
+  std::string_view value;
+};
+
+// A request, as views into buffers its connection owns: valid during Api::Handle only (what the
+// API needs later, such as the records of a produce request, it copies). The server parses every
+// request of a keep-alive connection into the same buffers, so none of this allocates.
 struct ApiRequest {
-  std::string method;                          // GET, POST, PUT, DELETE, ...
-  std::string path;                            // percent-decoded, without the query string
-  std::string query;                           // raw query string
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-  std::string header(const std::string& lower_name) const {
-    auto it = headers.find(lower_name);
-    return it == headers.end() ? std::string() : it->second;
-  }
+  std::string_view method;  // GET, POST, PUT, DELETE, ...
+  std::string_view path;    // percent-decoded, without the query string
+  std::string_view query;   // raw query string
+  std::span<const ApiHeader> headers;
+  std::string_view body;
+  // The value of the first header called `name` (compared case-insensitively); empty if none.
+  std::string_view header(std::string_view name) const;
 };
 
 struct ApiResponse {
   int status = 200;
-  std::string content_type = "application/json";
+  std::string_view content_type = "application/json";  // a string with static storage
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
 };
@@ -80,6 +88,9 @@ class Api {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// ASCII case-insensitive equality (HTTP field names, tokens).
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // Percent-decodes a URL path; false on malformed escapes or a decoded NUL.
 bool DecodePath(std::string_view raw, std::string* out);

@@ -137,6 +137,89 @@ std::string_view HttpDate() {
   return {buf, len};
 }
 
+// The parts of one request, kept in buffers a connection reuses from request to request: the
+// start line and fields back to back in `head`, the body in `body`. Once they have grown to its
+// requests' size, a keep-alive connection parses every further request without allocating.
+class RequestParts {
+ public:
+  struct Span {
+    std::uint32_t at = 0, len = 0;
+  };
+  void Clear() {
+    head_.clear();
+    fields_.clear();
+    body.clear();
+    verb = bhttp::verb::unknown;
+    version = 11;
+    method = target = {};
+  }
+  Span Keep(std::string_view s) {
+    Span span{static_cast<std::uint32_t>(head_.size()), static_cast<std::uint32_t>(s.size())};
+    head_.append(s.data(), s.size());
+    return span;
+  }
+  void AddField(std::string_view name, std::string_view value) { fields_.push_back({Keep(name), Keep(value)}); }
+  std::string_view View(Span s) const { return {head_.data() + s.at, s.len}; }
+  // The first field called `name` (case-insensitively).
+  std::optional<std::string_view> Field(std::string_view name) const {
+    for (const auto& [n, v] : fields_) {
+      if (EqualsIgnoreCase(View(n), name)) return View(v);
+    }
+    return std::nullopt;
+  }
+  std::size_t fields() const { return fields_.size(); }
+  std::string_view FieldName(std::size_t i) const { return View(fields_[i].first); }
+  std::string_view FieldValue(std::size_t i) const { return View(fields_[i].second); }
+
+  bhttp::verb verb = bhttp::verb::unknown;
+  unsigned version = 11;
+  Span method, target;
+  std::string body;
+
+ private:
+  std::string head_;
+  std::vector<std::pair<Span, Span>> fields_;
+};
+
+// Beast's HTTP/1 parser (basic_parser: framing, limits, chunked bodies, keep-alive rules) with
+// the parts stored into a connection's RequestParts instead of a message of its own, whose
+// fields and body would be allocated anew for every request.
+class RequestParser final : public bhttp::basic_parser<true> {
+ public:
+  explicit RequestParser(RequestParts* parts) : parts_(parts) { parts_->Clear(); }
+
+ private:
+  void on_request_impl(bhttp::verb method, beast::string_view method_str, beast::string_view target, int version,
+                       beast::error_code&) override {
+    parts_->verb = method;
+    parts_->version = static_cast<unsigned>(version);
+    parts_->method = parts_->Keep({method_str.data(), method_str.size()});
+    parts_->target = parts_->Keep({target.data(), target.size()});
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
+    ec = bhttp::error::bad_version;  // a request parser never sees a status line
+  }
+  void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value, beast::error_code&) override {
+    parts_->AddField({name.data(), name.size()}, {value.data(), value.size()});
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
+    if (length) parts_->body.reserve(static_cast<std::size_t>(*length));
+  }
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    parts_->body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, beast::error_code&) override {
+    parts_->body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  RequestParts* parts_;
+};
+
 // A connection's socket, bound to its I/O thread's io_context by type: no type-erased executor
 // to copy on every operation, and no beast::tcp_stream layer (its timeouts are unused here: one
 // sweeper checks every session's deadline).
@@ -213,7 +296,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // The whole request must arrive within request_timeout. When the deadline passes the read is
   // cancelled (not the socket closed), so that the slow client is told 408 before it closes.
   void ReadRequest() {
-    parser_.emplace();
+    parser_.emplace(&parts_);
     parser_->body_limit(static_cast<std::uint64_t>(srv_->cfg.max_body_bytes));
     parser_->header_limit(kHeaderLimit);
     timed_out_ = false;
@@ -245,9 +328,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       // is refused while the fields are parsed): keep its target for the error shape then too.
       if (!header_seen_ && (parser_->is_header_done() || (ec && ec != bhttp::error::need_more))) {
         header_seen_ = parser_->is_header_done();
-        auto t = parser_->get().target();
-        target_ = std::string(t.data(), t.size());
-        amz_ = parser_->get().find("x-amz-target") != parser_->get().end();
+        target_ = parts_.View(parts_.target);
+        amz_ = parts_.Field("x-amz-target").has_value();
         if (header_seen_) parser_->eager(true);  // the body in as few put() calls as it arrives in
         if (!ec && header_seen_ && buffer_.size() == 0 && !parser_->is_done() &&
             ExpectsContinue()) {
@@ -264,9 +346,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // the answer): the header is acceptable — limits are checked as it is parsed — so say so, then
   // read the body. An HTTP/1.0 client cannot ask for it.
   bool ExpectsContinue() const {
-    auto it = parser_->get().find(bhttp::field::expect);
-    return it != parser_->get().end() && parser_->get().version() >= 11 &&
-           beast::iequals(it->value(), "100-continue");
+    auto expect = parts_.Field("expect");
+    return expect && parts_.version >= 11 && EqualsIgnoreCase(*expect, "100-continue");
   }
 
   void SendContinue() {
@@ -308,7 +389,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     deadline_ns.store(0, std::memory_order_relaxed);
     if (ec == bhttp::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::eof) return Close();
     if (ec) {
-      const std::string& target = target_;
+      std::string_view target = target_;
       bool amz = amz_;
       if (ec == beast::error::timeout) {
         return SendAndClose(TransportError(target, amz, 408, fmt::format("the request did not arrive within {}s",
@@ -321,32 +402,35 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       if (ec == bhttp::error::header_limit) return SendAndClose(TransportError(target, amz, 431, "request headers are too large"));
       return SendAndClose(TransportError(target, amz, 400, "malformed HTTP request: " + ec.message()));
     }
-    auto req = parser_->release();
-    keep_alive_ = req.keep_alive();
+    keep_alive_ = parser_->keep_alive();
     ApiRequest ar;
-    auto ms = req.method_string();
-    ar.method = std::string(ms.data(), ms.size());
+    ar.method = parts_.View(parts_.method);
     // HEAD is GET without the body (the answer keeps GET's headers and Content-Length).
-    head_ = req.method() == bhttp::verb::head;
+    head_ = parts_.verb == bhttp::verb::head;
     if (head_) ar.method = "GET";
-    std::string_view target(req.target().data(), req.target().size());
+    std::string_view target = parts_.View(parts_.target);
     std::size_t q = target.find('?');
-    if (!DecodePath(target.substr(0, q), &ar.path)) {
-      return SendAndClose(TransportError(target, false, 400, "malformed percent-encoding in the path"));
+    std::string_view raw_path = target.substr(0, q);
+    if (raw_path.find('%') == std::string_view::npos) {
+      ar.path = raw_path;
+    } else {
+      if (!DecodePath(raw_path, &path_)) {
+        return SendAndClose(TransportError(target, false, 400, "malformed percent-encoding in the path"));
+      }
+      ar.path = path_;
     }
-    if (q != std::string_view::npos) ar.query = std::string(target.substr(q + 1));
-    for (const auto& f : req) {
-      auto n = f.name_string();
-      std::string name(n.data(), n.size());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      auto v = f.value();
-      ar.headers[name] = std::string(v.data(), v.size());
-    }
-    ar.body = std::move(req.body());
-    version_ = req.version();  // no deadline while the answer waits for a durable write
-    auto self = this->shared_from_this();
-    srv_->api->Handle(ar, [self](ApiResponse resp) {
-      // Called on the source log's writer thread for produce requests: hop back to the session.
+    if (q != std::string_view::npos) ar.query = target.substr(q + 1);
+    headers_.clear();
+    for (std::size_t i = 0; i < parts_.fields(); ++i) headers_.push_back(ApiHeader{parts_.FieldName(i), parts_.FieldValue(i)});
+    ar.headers = headers_;
+    ar.body = parts_.body;
+    version_ = parts_.version;  // no deadline while the answer waits for a durable write
+    // The API answers exactly once, now or later from another thread (the source log's syncer for
+    // produce requests); until then `answering_` keeps the session alive. The callback holds a
+    // plain pointer, which std::function stores without allocating.
+    answering_ = this->shared_from_this();
+    srv_->api->Handle(ar, [session = this](ApiResponse resp) {
+      auto self = std::move(session->answering_);
       net::post(self->Tcp().get_executor(), [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp), false); });
     });
   }
@@ -412,7 +496,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   HttpServer::Impl* srv_;
   Stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  RequestParts parts_;  // of the request being read or answered (the API reads views into it)
+  std::optional<RequestParser> parser_;
+  std::string path_;    // the decoded path, when the target has percent-escapes
+  std::vector<ApiHeader> headers_;
+  std::shared_ptr<Session> answering_;  // this session, while the API has yet to answer
   bool timed_out_ = false;
   bool reading_request_ = false;
   std::string target_;  // of the request being read, once its header is in

@@ -49,7 +49,9 @@ class ApiTest : public ::testing::Test {
     r.method = method;
     r.path = path;
     r.body = body;
-    r.headers = std::move(headers);
+    std::vector<ApiHeader> fields;
+    for (const auto& [name, value] : headers) fields.push_back(ApiHeader{name, value});
+    r.headers = fields;
     std::promise<ApiResponse> p;
     api_->Handle(r, [&p](ApiResponse resp) { p.set_value(std::move(resp)); });
     return p.get_future().get();

@@ -85,6 +85,22 @@ TEST_F(ApiTest, RestProxyProduceAnswersOffsetsInRequestOrderOnceDurable) {
   EXPECT_EQ(log_->Bounds("u.pin", 1)->second, 2);  // durable before the answer
 }
 
+TEST_F(ApiTest, HeaderNamesMatchWhateverTheirCase) {
+  // HTTP field names are case-insensitive (RFC 9110): clients send Content-Type, content-type...
+  auto r = Call("POST", "/topics/u.pin", R"({"records":[{"value":1}]})",
+                {{"CONTENT-TYPE", "application/vnd.kafka.json.v2+json; charset=utf-8"}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  ApiRequest req;
+  std::vector<ApiHeader> h{{"X-Amz-Target", "Kinesis_20131202.PutRecord"}, {"x-amz-target", "second"}};
+  req.headers = h;
+  EXPECT_EQ(req.header("x-amz-target"), "Kinesis_20131202.PutRecord");  // the first one
+  EXPECT_EQ(req.header("X-AMZ-TARGET"), "Kinesis_20131202.PutRecord");
+  EXPECT_EQ(req.header("x-amz-targe"), "");
+  EXPECT_TRUE(EqualsIgnoreCase("Content-Length", "content-length"));
+  EXPECT_FALSE(EqualsIgnoreCase("Content-Length", "content-lengths"));
+  EXPECT_FALSE(EqualsIgnoreCase("a[", "A{"));  // only letters fold
+}
+
 TEST_F(ApiTest, RestProxyErrorsUseTheProxysCodes) {
   auto nf = Rest("u.nope", R"({"records":[{"value":1}]})");
   EXPECT_EQ(nf.status, 404);

@@ -212,14 +212,10 @@ Result<std::unique_ptr<SourceLog>> SourceLog::Open(Store* store, SourceLogOption
     SetThreadName("log-writer");
     raw->WriterLoop();
   });
-  log->syncer_ = std::thread([raw = log.get()] {
-    SetThreadName("log-syncer");
-    raw->SyncerLoop();
-  });
   return log;
 }
 
-// The writer thread's own: one record-batch builder per partition a group touches and the
+// The log thread's own: one record-batch builder per partition a group touches and the
 // transaction the group is written with, all reused from group to group.
 struct SourceLog::WriterScratch {
   std::vector<BatchBuilder> builders;
@@ -427,26 +423,21 @@ void SourceLog::AddAppendListener(std::function<void()> fn) {
   listeners_ = std::move(next);
 }
 
-SourceLog::Written SourceLog::TakeSpare() {
-  if (spare_.empty()) return Written{};
-  Written w = std::move(spare_.back());
-  spare_.pop_back();
-  return w;
-}
-
 void SourceLog::WriterLoop() {
+  static Histogram* sync_seconds = Metrics().GetHistogram(
+      "pinstream_source_log_sync_seconds", "Duration of the source log's WAL fsyncs (one acknowledges many requests)", {},
+      LatencyBuckets());
+  static Histogram* group_records = Metrics().GetHistogram("pinstream_source_log_sync_records", "Records acknowledged per fsync",
+                                                           {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384});
   std::int64_t next_retention = NowMicros() + options_.retention_check_interval_us;
+  Written w;  // reused: its containers keep their capacity
   for (;;) {
-    Written w;
-    {
-      std::lock_guard lock(sync_mu_);
-      w = TakeSpare();
-    }
     {
       std::unique_lock lock(queue_mu_);
       queue_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) break;
-      // Take whole requests up to the group limit (at least one).
+      // Take whole requests up to the group limit (at least one): everything that arrived while
+      // the previous group was written and synced.
       std::size_t records = 0, take = 0;
       while (take < queue_.size() &&
              (take == 0 || records + queue_[take].records.size() <= static_cast<std::size_t>(options_.group_commit_max_records))) {
@@ -458,10 +449,22 @@ void SourceLog::WriterLoop() {
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
     }
     if (!w.requests.empty()) {
-      WriteGroup(std::move(w));
-    } else {
-      std::lock_guard lock(sync_mu_);
-      spare_.push_back(std::move(w));
+      Status st = WriteGroup(w);
+      if (st.ok() && w.records > 0) {
+        auto t0 = std::chrono::steady_clock::now();
+        st = store_->SyncWal();
+        sync_seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        group_records->Observe(static_cast<double>(w.records));
+      }
+      Complete(w, st);
+      if (st.ok()) {
+        std::shared_ptr<const std::vector<std::function<void()>>> ls;
+        {
+          std::lock_guard lock(queue_mu_);
+          ls = listeners_;
+        }
+        for (const auto& l : *ls) l();
+      }
     }
     std::int64_t now = NowMicros();
     if (now >= next_retention) {
@@ -470,64 +473,10 @@ void SourceLog::WriterLoop() {
       next_retention = now + options_.retention_check_interval_us;
     }
   }
-  std::lock_guard lock(sync_mu_);
-  writer_done_ = true;
-  sync_cv_.notify_all();
 }
 
-void SourceLog::SyncerLoop() {
-  static Histogram* sync_seconds = Metrics().GetHistogram(
-      "pinstream_source_log_sync_seconds", "Duration of the source log's WAL fsyncs (one acknowledges many requests)", {},
-      LatencyBuckets());
-  static Histogram* group_records = Metrics().GetHistogram("pinstream_source_log_sync_records", "Records acknowledged per fsync",
-                                                           {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384});
-  std::vector<Written> batch;
-  for (;;) {
-    {
-      std::unique_lock lock(sync_mu_);
-      sync_cv_.wait(lock, [&] { return writer_done_ || !unsynced_.empty(); });
-      if (unsynced_.empty() && writer_done_) return;
-      batch.swap(unsynced_);
-      syncing_ = true;
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    Status st = store_->SyncWal();
-    sync_seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    std::uint64_t records = 0;
-    for (auto& w : batch) records += w.records;
-    group_records->Observe(static_cast<double>(records));
-    for (auto& w : batch) Complete(w, st);
-    {
-      std::lock_guard lock(sync_mu_);
-      for (auto& w : batch) spare_.push_back(std::move(w));
-      batch.clear();
-      syncing_ = false;
-      sync_cv_.notify_all();
-    }
-    if (st.ok()) {
-      std::shared_ptr<const std::vector<std::function<void()>>> ls;
-      {
-        std::lock_guard lock(queue_mu_);
-        ls = listeners_;
-      }
-      for (const auto& l : *ls) l();
-    }
-  }
-}
-
-void SourceLog::WriteGroup(Written w) {
+Status SourceLog::WriteGroup(Written& w) {
   std::lock_guard wlock(write_mu_);
-  if (failed_.load()) {
-    // A write or sync failed: let every group written before it fail or finish, then hand out
-    // the offsets after the durable end again (no gap can open in a partition).
-    std::unique_lock lock(sync_mu_);
-    sync_cv_.wait(lock, [&] { return unsynced_.empty() && !syncing_; });
-    std::lock_guard slock(mu_);
-    for (auto& [name, s] : streams_) {
-      for (auto& p : s.parts) p.next = p.end;
-    }
-    failed_.store(false);
-  }
   WriterScratch& sc = *scratch_;
   sc.active = 0;
   w.errors.resize(w.requests.size());
@@ -578,38 +527,33 @@ void SourceLog::WriteGroup(Written w) {
       w.offsets_end[g] = w.offsets.size();
     }
   }
-  if (sc.active == 0) {
-    Complete(w, Status::Ok());  // only invalid requests: nothing to write
-    std::lock_guard lock(sync_mu_);
-    spare_.push_back(std::move(w));
-    return;
-  }
+  if (sc.active == 0) return Status::Ok();  // only invalid requests: nothing to write
   if (!sc.txn) sc.txn = store_->BeginTxn();
   for (std::size_t i = 0; i < sc.active; ++i) {
     BatchBuilder& b = sc.builders[i];
     b.PutInto(*sc.txn, now);
     w.ends.push_back(PartitionEnd{b.stream, b.partition, b.base + static_cast<std::int64_t>(b.count)});
   }
-  Status st = store_->Write(*sc.txn, /*sync=*/false);
-  if (!st.ok()) {
-    Complete(w, st);
-    std::lock_guard lock(sync_mu_);
-    spare_.push_back(std::move(w));
-    return;
-  }
-  std::lock_guard lock(sync_mu_);
-  unsynced_.push_back(std::move(w));
-  sync_cv_.notify_one();
+  return store_->Write(*sc.txn, /*sync=*/false);
 }
 
 void SourceLog::Complete(Written& w, const Status& st) {
-  if (st.ok()) {
+  {
     std::lock_guard lock(mu_);
-    for (const PartitionEnd& e : w.ends) {
-      auto it = by_id_.find(e.stream);
-      if (it == by_id_.end()) continue;  // deleted since
-      Partition& part = it->second->parts[static_cast<std::size_t>(e.partition)];
-      part.end = std::max(part.end, e.end);  // durable: readers may see them now
+    if (st.ok()) {
+      for (const PartitionEnd& e : w.ends) {
+        auto it = by_id_.find(e.stream);
+        if (it == by_id_.end()) continue;  // deleted since
+        Partition& part = it->second->parts[static_cast<std::size_t>(e.partition)];
+        part.end = std::max(part.end, e.end);  // durable: readers may see them now
+      }
+    } else {
+      // Nothing of the group is durable (a WAL write or sync that failed may have written part
+      // of it; RocksDB refuses writes until it recovers): its offsets are handed out again, so
+      // no gap opens in a partition.
+      for (auto& [name, s] : streams_) {
+        for (auto& p : s.parts) p.next = p.end;
+      }
     }
   }
   if (st.ok()) {
@@ -620,7 +564,6 @@ void SourceLog::Complete(Written& w, const Status& st) {
     }
   } else {
     failed_writes_.fetch_add(1);
-    failed_.store(true);  // the writer re-bases `next` once everything in flight is settled
   }
   for (std::size_t g = 0; g < w.requests.size(); ++g) {
     if (!w.errors[g].ok()) {
@@ -845,7 +788,6 @@ void SourceLog::Shutdown() {
     queue_cv_.notify_all();
   }
   if (writer_.joinable()) writer_.join();
-  if (syncer_.joinable()) syncer_.join();
 }
 
 SourceLog::Stats SourceLog::stats() const {

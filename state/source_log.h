@@ -15,20 +15,22 @@
 // HTTP sources plan micro-batches over, so a batch can be read again exactly.
 //
 // Durability: Append() callers are answered only after their records are in a synced WAL.
-// Group commit, pipelined: a writer thread takes the records of all queued requests and appends
-// them as one WriteBatch (no fsync); a syncer thread fsyncs the WAL and acknowledges every group
-// written before the fsync started. While one fsync runs the writer already appends the next
-// groups, so one fsync covers whatever arrived during the previous one (DESIGN.md "group
-// commit"). Partition ends — what queries can plan — advance only after the sync. A failed write
-// or sync fails every request in it; their offsets are given out again.
+// Group commit: the log thread takes the records of every queued request, appends them as one
+// WriteBatch and fsyncs the WAL, then acknowledges them; what arrives meanwhile waits in the
+// queue, so the next write and fsync cover everything that arrived during the previous one
+// (DESIGN.md "group commit"). A pipelined writer/syncer pair — appending new requests while the
+// previous fsync runs — answered no faster at 32 connections and spent ~15 % more CPU per request
+// at 256 (4–5 small WAL writes per fsync, and a wake-up of the writer for nearly each one):
+// bench/README. Partition ends — what queries can plan — advance only after the sync. A failed
+// write or sync fails every request in the group; their offsets are given out again.
 //
 // Consumers (queries) report the offsets they have committed; retention (by age and by bytes per
 // partition) removes whole record batches and never one holding a record some consumer has not
 // committed — the files holding only such batches at once, like Kafka's segment deletion. Backlog = records a
 // consumer has not committed yet; ingest uses it for backpressure.
 //
-// Threading: every method is thread-safe. Append callbacks run on the writer thread and must be
-// quick (post to an I/O executor).
+// Threading: every method is thread-safe. Append callbacks run on the log thread (`log-writer`)
+// and must be quick (post to an I/O executor).
 #pragma once
 
 #include <atomic>
@@ -104,7 +106,7 @@ class SourceLog {
   // `done` gets the records' partitions and offsets in request order (a view, valid during the
   // call) — or the error that kept them from being stored.
   using AppendCallback = std::function<void(Result<std::span<const AppendedRecord>>)>;
-  // Queues the records; `done` runs on the log's syncer thread once they are durable (or at once,
+  // Queues the records; `done` runs on the log thread once they are durable (or at once,
   // on the caller's thread, when the log is shutting down).
   void AppendAsync(const std::string& stream, std::vector<LogRecord> records, AppendCallback done);
   Result<std::vector<AppendedRecord>> Append(const std::string& stream, std::vector<LogRecord> records);
@@ -172,9 +174,9 @@ class SourceLog {
     int partition;
     std::int64_t end;
   };
-  // A group of requests: taken from the queue, written to the WAL, then waiting for the fsync
-  // that makes it durable. Groups are recycled (spare_): their containers keep their capacity,
-  // so a steady stream of group commits allocates nothing here.
+  // A group of requests: taken from the queue, written to the WAL and synced together. The log
+  // thread reuses one: its containers keep their capacity, so a steady stream of group commits
+  // allocates nothing here.
   struct Written {
     std::vector<Pending> requests;
     std::vector<AppendedRecord> offsets;    // every request's, in request order
@@ -184,17 +186,17 @@ class SourceLog {
     std::uint64_t records = 0, bytes = 0;
     void Clear();
   };
-  struct WriterScratch;  // the writer thread's reused record-batch builders and transaction
+  struct WriterScratch;  // the log thread's reused record-batch builders and transaction
   Status LoadStreams();
   // Moves a partition's batches from the one `source_log` family of data dirs written before log
   // spaces into its own space.
   Status MigrateLegacy(const LogStreamInfo& info, int partition, const LogSpace& space);
   void WriterLoop();
-  void SyncerLoop();
-  void WriteGroup(Written w);
-  // Settles a group (its partitions' durable ends, its requests' callbacks) and recycles it.
+  // Assigns the group's offsets and appends it to the WAL, unsynced.
+  Status WriteGroup(Written& w);
+  // Settles a group — its partitions' durable ends, or its offsets handed out again after a
+  // failure; its requests' callbacks — and clears it.
   void Complete(Written& w, const Status& st);
-  Written TakeSpare();  // under sync_mu_
 
   Store* store_;
   SourceLogOptions options_;
@@ -209,16 +211,8 @@ class SourceLog {
   std::vector<Pending> queue_;
   bool stopping_ = false;
   std::thread writer_;
-  std::thread syncer_;
-  std::mutex sync_mu_;
-  std::condition_variable sync_cv_;
-  std::vector<Written> unsynced_;
-  std::vector<Written> spare_;  // settled groups, for the writer to reuse
   std::unique_ptr<WriterScratch> scratch_;
-  bool syncing_ = false;
-  bool writer_done_ = false;
-  std::atomic<bool> failed_{false};
-  // Copied on write, so the syncer calls them without copying the list (or holding a lock).
+  // Copied on write, so the log thread calls them without copying the list (or holding a lock).
   std::shared_ptr<const std::vector<std::function<void()>>> listeners_ =
       std::make_shared<std::vector<std::function<void()>>>();
   std::atomic<std::uint64_t> group_commits_{0}, records_{0}, bytes_{0}, failed_writes_{0};

@@ -425,7 +425,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     ar.headers = headers_;
     ar.body = parts_.body;
     version_ = parts_.version;  // no deadline while the answer waits for a durable write
-    // The API answers exactly once, now or later from another thread (the source log's syncer for
+    // The API answers exactly once, now or later from another thread (the source log thread for
     // produce requests); until then `answering_` keeps the session alive. The callback holds a
     // plain pointer, which std::function stores without allocating.
     answering_ = this->shared_from_this();

@@ -397,9 +397,9 @@ def test_both_apis_into_table(d, expect_total):
 
 
 def test_thread_names(d):
-    """The daemon's threads carry names (top -H, ps -L, perf): I/O threads, the log's writer and
-    syncer, the query and its shard workers, the signal handler."""
-    want = {"http-io-0", "log-writer", "log-syncer", "q:pins", "s0:pins", "signals"}
+    """The daemon's threads carry names (top -H, ps -L, perf): I/O threads, the log's group-commit
+    thread, the query and its shard workers, the signal handler."""
+    want = {"http-io-0", "log-writer", "q:pins", "s0:pins", "signals"}
 
     def names():
         out = set()

@@ -91,9 +91,9 @@ TEST_F(SourceLogTest, OffsetsAreDenseInRequestOrderAndSurviveRestarts) {
   EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "c", "d"}));
 }
 
-TEST_F(SourceLogTest, WriterAndSyncerThreadsAreNamed) {
-  // Each thread names itself as it starts: wait for both (they start with Open()).
-  for (const char* t : {"log-writer", "log-syncer"}) {
+TEST_F(SourceLogTest, LogThreadIsNamed) {
+  // The thread names itself as it starts (with Open()): wait for it.
+  for (const char* t : {"log-writer"}) {
     EXPECT_TRUE(pinstream::testing::WaitFor([&] {
       std::vector<std::string> names = pinstream::testing::ThreadNames();
       return std::find(names.begin(), names.end(), t) != names.end();

@@ -5,7 +5,7 @@
 #   bench/run_benchmarks.sh [runtime|table|http|pipeline|instructions|sql|kafka|all]   (default: all)
 #
 # Builds first (.ci/build). Limits: RocksDB's db_bench (Debian rocksdb-tools), a bare simdjson
-# loop (in runtime_bench), nginx `return 200` and a bare durable-ack server (durable_ack_bound)
+# loop (in runtime_bench) and a bare loop over the pin pipeline's work (pipeline_bound), nginx `return 200` and a bare durable-ack server (durable_ack_bound)
 # under wrk, librdkafka's own consumer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -120,10 +120,16 @@ if [[ $what == pipeline || $what == all ]]; then
   $B/pipeline_bench 1000000 500000 | collect
   # The same with the table's other codecs (storage.table_compression): CPU vs bytes written.
   for codec in none zstd; do
-    $B/pipeline_bench 1000000 500000 $codec | grep -E '^RESULT pin_pipeline_(rec_per_s|bytes_written_per_rec) ' |
+    $B/pipeline_bench 1000000 500000 $codec | grep -E '^RESULT pin_pipeline_(rec_per_s|bytes_written_per_rec|cpu_us_per_rec_best) ' |
       sed "s/^RESULT pin_pipeline_/RESULT pin_pipeline_table_${codec}_/" | collect
   done
   echo "RATIO pin pipeline per core / bare simdjson parse (one core): $(value pin_pipeline_per_core_vs_bare_parse_ratio)"
+  # The floor of the same records' work: one thread, no engine (bench/pipeline_bound.cc).
+  $B/pipeline_bound 1000000 500000 lz4 | collect
+  $B/pipeline_bound 1000000 500000 none | collect
+  echo "RATIO pin pipeline CPU per record: bound / pinstream (lz4):           $(ratio "$(value pin_pipeline_bound_cpu_us_per_rec)" "$(value pin_pipeline_cpu_us_per_rec_best)")"
+  echo "RATIO pin pipeline CPU per record: bound / pinstream (none):          $(ratio "$(value pin_pipeline_bound_uncompressed_cpu_us_per_rec)" "$(value pin_pipeline_table_none_cpu_us_per_rec_best)")"
+  echo "RATIO bound (lz4), one core / the 1M rec/s per core target:           $(ratio "$(value pin_pipeline_bound_rec_per_s_one_core)" 1000000)"
   echo "== dedup index: look-up-or-insert of pin post ids, vs one dependent memory access"
   $B/dedup_bench 1000000 500000 | collect
   echo "RATIO dedup probe (hash + growth + probe) / one dependent random access: $(value dedup_index_probe_vs_one_miss_ratio)"

@@ -450,13 +450,27 @@ void SourceLog::WriterLoop() {
     }
     if (!w.requests.empty()) {
       Status st = WriteGroup(w);
+      bool written = st.ok();
       if (st.ok() && w.records > 0) {
         auto t0 = std::chrono::steady_clock::now();
         st = store_->SyncWal();
         sync_seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         group_records->Observe(static_cast<double>(w.records));
+        if (st.ok() && !in_doubt_.empty()) {
+          // The store took a write and a sync again, so it has recovered — and its recovery
+          // flushed the groups whose sync had failed: they are durable now.
+          std::lock_guard lock(mu_);
+          for (const PartitionEnd& e : in_doubt_) {
+            auto it = by_id_.find(e.stream);
+            if (it != by_id_.end()) {
+              Partition& part = it->second->parts[static_cast<std::size_t>(e.partition)];
+              part.end = std::max(part.end, e.end);
+            }
+          }
+          in_doubt_.clear();
+        }
       }
-      Complete(w, st);
+      Complete(w, st, written);
       if (st.ok()) {
         std::shared_ptr<const std::vector<std::function<void()>>> ls;
         {
@@ -532,29 +546,33 @@ Status SourceLog::WriteGroup(Written& w) {
   for (std::size_t i = 0; i < sc.active; ++i) {
     BatchBuilder& b = sc.builders[i];
     b.PutInto(*sc.txn, now);
-    w.ends.push_back(PartitionEnd{b.stream, b.partition, b.base + static_cast<std::int64_t>(b.count)});
+    w.ends.push_back(PartitionEnd{b.stream, b.partition, b.base, b.base + static_cast<std::int64_t>(b.count)});
   }
   return store_->Write(*sc.txn, /*sync=*/false);
 }
 
-void SourceLog::Complete(Written& w, const Status& st) {
+void SourceLog::Complete(Written& w, const Status& st, bool written) {
   {
     std::lock_guard lock(mu_);
-    if (st.ok()) {
-      for (const PartitionEnd& e : w.ends) {
-        auto it = by_id_.find(e.stream);
-        if (it == by_id_.end()) continue;  // deleted since
-        Partition& part = it->second->parts[static_cast<std::size_t>(e.partition)];
+    for (const PartitionEnd& e : w.ends) {
+      auto it = by_id_.find(e.stream);
+      if (it == by_id_.end()) continue;  // deleted since
+      Partition& part = it->second->parts[static_cast<std::size_t>(e.partition)];
+      if (st.ok()) {
         part.end = std::max(part.end, e.end);  // durable: readers may see them now
+      } else if (!written) {
+        // The WAL write failed, so RocksDB left the memtable alone: nothing of the group is in
+        // the store, and its offsets are handed out again (no gap opens in the partition).
+        part.next = e.begin;
       }
-    } else {
-      // Nothing of the group is durable (a WAL write or sync that failed may have written part
-      // of it; RocksDB refuses writes until it recovers): its offsets are handed out again, so
-      // no gap opens in a partition.
-      for (auto& [name, s] : streams_) {
-        for (auto& p : s.parts) p.next = p.end;
-      }
+      // Written but not synced: the group is in the memtable (and in a WAL that may or may not
+      // be on disk). RocksDB refuses writes until it recovers, and its recovery flushes the
+      // memtables — so the group becomes durable then, and its offsets stay taken: the next
+      // successful sync makes them readable (in_doubt_). Its requests were refused; clients that
+      // retry may find their records twice (at-least-once, like a Kafka producer after a
+      // timeout).
     }
+    if (!st.ok() && written) in_doubt_.insert(in_doubt_.end(), w.ends.begin(), w.ends.end());
   }
   if (st.ok()) {
     if (w.records > 0) {

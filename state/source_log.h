@@ -22,7 +22,11 @@
 // previous fsync runs — answered no faster at 32 connections and spent ~15 % more CPU per request
 // at 256 (4–5 small WAL writes per fsync, and a wake-up of the writer for nearly each one):
 // bench/README. Partition ends — what queries can plan — advance only after the sync. A failed
-// write or sync fails every request in the group; their offsets are given out again.
+// write or sync fails every request in the group. A group whose WAL write failed is not in the
+// store: its offsets are given out again. A group whose sync failed may be on disk: its offsets
+// stay taken (RocksDB refuses writes until it recovers — after a local fsync failure only a
+// restart does — and its recovery makes the group durable; a client that retries may find its
+// records twice, as with a Kafka producer after a timeout).
 //
 // Consumers (queries) report the offsets they have committed; retention (by age and by bytes per
 // partition) removes whole record batches and never one holding a record some consumer has not
@@ -172,7 +176,7 @@ class SourceLog {
   struct PartitionEnd {
     std::uint32_t stream;
     int partition;
-    std::int64_t end;
+    std::int64_t begin, end;  // the group's offsets in the partition
   };
   // A group of requests: taken from the queue, written to the WAL and synced together. The log
   // thread reuses one: its containers keep their capacity, so a steady stream of group commits
@@ -194,9 +198,10 @@ class SourceLog {
   void WriterLoop();
   // Assigns the group's offsets and appends it to the WAL, unsynced.
   Status WriteGroup(Written& w);
-  // Settles a group — its partitions' durable ends, or its offsets handed out again after a
-  // failure; its requests' callbacks — and clears it.
-  void Complete(Written& w, const Status& st);
+  // Settles a group — its partitions' durable ends, or after a failure its offsets (see the .cc);
+  // its requests' callbacks — and clears it. `written`: the group reached the WAL (and so the
+  // memtable), whatever `st` says about its sync.
+  void Complete(Written& w, const Status& st, bool written);
 
   Store* store_;
   SourceLogOptions options_;
@@ -212,6 +217,8 @@ class SourceLog {
   bool stopping_ = false;
   std::thread writer_;
   std::unique_ptr<WriterScratch> scratch_;
+  // Partitions written by groups whose sync failed (log thread only; see Complete()).
+  std::vector<PartitionEnd> in_doubt_;
   // Copied on write, so the log thread calls them without copying the list (or holding a lock).
   std::shared_ptr<const std::vector<std::function<void()>>> listeners_ =
       std::make_shared<std::vector<std::function<void()>>>();

@@ -102,6 +102,7 @@ struct Store::Impl {
   std::string secondary_dir;
   std::string primary_dir;
   bool needs_resume = false;
+  bool fatal_logged = false;
 
   rocksdb::ColumnFamilyHandle* handle(KeySpace s) const { return cf[static_cast<int>(s)]; }
 };
@@ -158,6 +159,7 @@ class RocksIterator : public StoreIterator {
 
 rocksdb::Options BaseOptions(const StoreOptions& o, std::shared_ptr<rocksdb::Cache>* cache_out) {
   rocksdb::Options opt;
+  if (o.env != nullptr) opt.env = o.env;
   opt.create_if_missing = true;
   opt.create_missing_column_families = true;
   // Debian's librocksdb is a debug-assertions build whose default log level is DEBUG.
@@ -465,7 +467,21 @@ Status Store::Write(StoreTxn& txn, bool sync) {
   if (read_only_) return FailedPrecondition("the store is open read-only");
   if (impl_->needs_resume) {
     rocksdb::Status r = impl_->db->Resume();
-    if (!r.ok()) return Map(r, "store is recovering from an earlier write error");
+    if (!r.ok()) {
+      // RocksDB declares some write errors fatal — a failed WAL sync among them: after a failed
+      // fsync the page cache can no longer be trusted to reach the disk (Linux may have dropped
+      // the pages). Only reopening the store recovers, from what is on disk.
+      if (r.severity() >= rocksdb::Status::Severity::kFatalError) {
+        if (!impl_->fatal_logged) {
+          impl_->fatal_logged = true;
+          spdlog::error("the store stopped writing after an unrecoverable error ({}); restart pinstream: it recovers from "
+                        "what is on disk",
+                        r.ToString());
+        }
+        return Map(r, "the store stopped after an unrecoverable write error; restart pinstream to recover");
+      }
+      return Map(r, "store is recovering from an earlier write error");
+    }
     impl_->needs_resume = false;
     spdlog::info("store resumed writing after an earlier error");
   }

@@ -54,6 +54,10 @@
 #include "engine/status.h"
 #include "state/chunk_codec.h"
 
+namespace rocksdb {
+class Env;
+}
+
 namespace pinstream::state {
 
 struct StoreOptions {
@@ -73,6 +77,8 @@ struct StoreOptions {
   // A delta-table version whose chunks reach this many bytes is written as an SST file of its
   // own and ingested (each byte written once) instead of going through the WAL and a flush.
   std::int64_t ingest_min_bytes = 4LL << 20;
+  // Tests: the RocksDB environment to use (a file system with injected faults); default when null.
+  rocksdb::Env* env = nullptr;
 };
 
 class DeltaTable;

@@ -1,6 +1,8 @@
 #include "state/source_log.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 
 #include <algorithm>
 #include <set>
@@ -40,14 +42,76 @@ TEST(PartitionerTest, KinesisRoutesByMd5OverEqualHashKeyRanges) {
   EXPECT_EQ(KinesisHashKeyRange(0, 1).second, "340282366920938463463374607431768211455");
 }
 
+// A file system whose WAL files fail their writes or their syncs while told to (disk full, a
+// failing disk).
+class FaultyWalFs : public rocksdb::FileSystemWrapper {
+ public:
+  explicit FaultyWalFs(const std::shared_ptr<rocksdb::FileSystem>& base) : FileSystemWrapper(base) {}
+  static const char* kClassName() { return "FaultyWalFs"; }
+  const char* Name() const override { return kClassName(); }
+
+  std::atomic<bool> fail_append{false}, fail_sync{false};
+  std::atomic<bool> retryable{false};  // sync errors RocksDB may recover from (a remote file system's)
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    return Wrap(f, target()->NewWritableFile(f, o, r, d), r);
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    return Wrap(f, target()->ReopenWritableFile(f, o, r, d), r);
+  }
+  rocksdb::IOStatus ReuseWritableFile(const std::string& f, const std::string& old, const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    return Wrap(f, target()->ReuseWritableFile(f, old, o, r, d), r);
+  }
+
+ private:
+  class File : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile>&& f, FaultyWalFs* fs) : FSWritableFileOwnerWrapper(std::move(f)), fs_(fs) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+      if (fs_->fail_append) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
+      return FSWritableFileOwnerWrapper::Append(data, o, d);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             const rocksdb::DataVerificationInfo& v, rocksdb::IODebugContext* d) override {
+      if (fs_->fail_append) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
+      return FSWritableFileOwnerWrapper::Append(data, o, v, d);
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+      if (fs_->fail_sync) return Failed("injected: fdatasync failed");
+      return FSWritableFileOwnerWrapper::Sync(o, d);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+      if (fs_->fail_sync) return Failed("injected: fsync failed");
+      return FSWritableFileOwnerWrapper::Fsync(o, d);
+    }
+    rocksdb::IOStatus Failed(const char* what) const {
+      rocksdb::IOStatus s = rocksdb::IOStatus::IOError(what);
+      s.SetRetryable(fs_->retryable);
+      return s;
+    }
+
+   private:
+    FaultyWalFs* fs_;
+  };
+  rocksdb::IOStatus Wrap(const std::string& name, rocksdb::IOStatus s, std::unique_ptr<rocksdb::FSWritableFile>* r) {
+    bool wal = name.size() > 4 && name.compare(name.size() - 4, 4, ".log") == 0;
+    if (s.ok() && wal) *r = std::make_unique<File>(std::move(*r), this);
+    return s;
+  }
+};
+
 class SourceLogTest : public ::testing::Test {
  protected:
   void SetUp() override { Reopen(); }
-  void Reopen(SourceLogOptions lo = {}, std::int64_t write_buffer = 64LL << 20) {
+  void Reopen(SourceLogOptions lo = {}, std::int64_t write_buffer = 64LL << 20, rocksdb::Env* env = nullptr) {
     log_.reset();
     store_.reset();
     StoreOptions o;
     o.data_dir = dir_.path();
+    o.env = env;
     o.write_buffer_bytes = write_buffer;
     store_ = std::move(Store::Open(o)).value();
     log_ = std::move(SourceLog::Open(store_.get(), lo)).value();
@@ -279,6 +343,73 @@ TEST_F(SourceLogTest, BatchesOfTheOldSingleFamilyLayoutAreMovedOnOpen) {
   EXPECT_FALSE(store_->NewIterator(KeySpace::kSourceLog, "")->Valid());  // the old family is empty now
   Reopen();  // and a second open finds nothing to move
   EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "b", "c", "d"}));
+}
+
+// What a failed WAL write or sync does to offsets. A group whose write failed (disk full) is not
+// in the store: its offsets are handed out again once RocksDB has recovered. A group whose sync
+// failed is in the memtable and in a WAL that may or may not be on disk: its offsets are never
+// handed out again. RocksDB treats a local fsync failure as fatal (Linux may have dropped the
+// dirty pages), so writes are refused until a restart recovers what the disk holds; after a sync
+// error it can recover from, its recovery flushes the group, which then becomes readable.
+TEST_F(SourceLogTest, FailedWritesGiveTheirOffsetsBackAndFailedSyncsKeepThem) {
+  auto fs = std::make_shared<FaultyWalFs>(rocksdb::FileSystem::Default());
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  Reopen({}, 64LL << 20, env.get());
+  ASSERT_TRUE(log_->Create("t", 1, LogApi::kKafkaTopic).ok());
+  ASSERT_TRUE(log_->Append("t", std::vector<LogRecord>{Rec("a")}).ok());
+
+  fs->fail_append = true;
+  auto b = log_->Append("t", std::vector<LogRecord>{Rec("b")});
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("disk full"), std::string::npos) << b.status().ToString();
+  fs->fail_append = false;
+  // RocksDB recovers from a full disk by itself once space is back; until then the log answers
+  // Unavailable (retry).
+  Result<std::vector<AppendedRecord>> c = Unavailable("not tried");
+  EXPECT_TRUE(pinstream::testing::WaitFor([&] {
+    c = log_->Append("t", std::vector<LogRecord>{Rec("c")});
+    if (!c.ok()) {
+      EXPECT_EQ(c.status().code(), StatusCode::kUnavailable) << c.status().ToString();
+    }
+    return c.ok();
+  }));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ((*c)[0].offset, 1);  // b's offset, handed out again
+  EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "c"}));
+
+  fs->fail_sync = true;
+  auto d = log_->Append("t", std::vector<LogRecord>{Rec("d")});
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), StatusCode::kIOError) << d.status().ToString();
+  EXPECT_EQ(log_->Bounds("t", 0)->second, 2);  // not readable: in doubt
+  fs->fail_sync = false;
+  auto e = log_->Append("t", std::vector<LogRecord>{Rec("e")});
+  ASSERT_FALSE(e.ok());  // refused until a restart, with the reason
+  EXPECT_NE(e.status().message().find("restart pinstream"), std::string::npos) << e.status().ToString();
+
+  Reopen({}, 64LL << 20, env.get());  // the restart: d's WAL record reached the disk here
+  EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "c", "d"}));
+  auto f = log_->Append("t", std::vector<LogRecord>{Rec("f")});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ((*f)[0].offset, 3);
+
+  // A sync error RocksDB can recover from: its recovery flushes the memtables, so the group that
+  // failed to sync is durable once the store writes again, keeps its offset and becomes readable.
+  fs->retryable = true;
+  fs->fail_sync = true;
+  auto g = log_->Append("t", std::vector<LogRecord>{Rec("g")});
+  ASSERT_FALSE(g.ok());
+  fs->fail_sync = false;
+  Result<std::vector<AppendedRecord>> h = Unavailable("not tried");
+  EXPECT_TRUE(pinstream::testing::WaitFor([&] {
+    h = log_->Append("t", std::vector<LogRecord>{Rec("h")});
+    return h.ok();
+  }));
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ((*h)[0].offset, 5);  // g keeps 4
+  EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "c", "d", "f", "g", "h"}));
+  log_.reset();
+  store_.reset();  // before the Env it uses
 }
 
 }  // namespace

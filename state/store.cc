@@ -103,6 +103,8 @@ struct Store::Impl {
   std::string primary_dir;
   bool needs_resume = false;
   bool fatal_logged = false;
+  mutable std::mutex fatal_mu;
+  std::string fatal_error;  // set with fatal_logged
 
   rocksdb::ColumnFamilyHandle* handle(KeySpace s) const { return cf[static_cast<int>(s)]; }
 };
@@ -477,6 +479,8 @@ Status Store::Write(StoreTxn& txn, bool sync) {
           spdlog::error("the store stopped writing after an unrecoverable error ({}); restart pinstream: it recovers from "
                         "what is on disk",
                         r.ToString());
+          std::lock_guard lock(impl_->fatal_mu);
+          impl_->fatal_error = r.ToString();
         }
         return Map(r, "the store stopped after an unrecoverable write error; restart pinstream to recover");
       }
@@ -496,6 +500,13 @@ Status Store::Write(StoreTxn& txn, bool sync) {
   }
   for (auto& h : txn.hooks_) h();
   return Status::Ok();
+}
+
+std::optional<std::string> Store::unrecoverable_error() const {
+  std::lock_guard lock(impl_->fatal_mu);
+  if (impl_->fatal_error.empty()) return std::nullopt;
+  return "the store stopped writing after an unrecoverable error (" + impl_->fatal_error +
+         "); restart pinstream: it recovers from what is on disk";
 }
 
 Status Store::SyncWal() {

@@ -176,6 +176,9 @@ class Store {
   // options().table_compression, parsed (Open refuses an unknown name).
   ChunkCodec table_codec() const { return table_codec_; }
   bool read_only() const { return read_only_; }
+  // Set once a write failed with an error RocksDB cannot recover from without reopening the
+  // store (a failed WAL sync): what happened, and that a restart is needed. Empty otherwise.
+  std::optional<std::string> unrecoverable_error() const;
   // Secondary instances: replay the primary's latest writes. No-op on the primary.
   [[nodiscard]] Status CatchUp();
 

@@ -716,6 +716,9 @@ struct Api::Impl {
     std::string_view what = seg[0];
     if (what == "health") return respond(JsonResponse(200, R"({"status":"UP"})"));
     if (what == "ready") {
+      if (auto failure = h.store_failure ? h.store_failure() : std::nullopt) {
+        return respond(JsonResponse(503, json{{"status", "STORE_FAILED"}, {"message", *failure}}.dump()));
+      }
       bool ready = h.ready && h.ready();
       return respond(JsonResponse(ready ? 200 : 503, ready ? R"({"status":"READY"})" : R"({"status":"RECOVERING"})"));
     }

@@ -61,6 +61,8 @@ using Respond = std::function<void(ApiResponse)>;
 // What the admin endpoints read from the running daemon; set once the daemon exists.
 struct AdminHooks {
   std::function<bool()> ready;
+  // Why the store can no longer write (an unrecoverable error: a restart is needed), if so.
+  std::function<std::optional<std::string>()> store_failure;
   std::function<std::vector<std::string>()> query_names;
   // The recent progress JSON documents of a query, oldest first; nullopt for unknown queries.
   std::function<std::optional<std::vector<std::string>>(const std::string&)> progress;

@@ -108,6 +108,7 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     auto* lg = log.get();
     connectors::http::AdminHooks hooks;
     hooks.ready = [srv] { return srv->ready(); };
+    hooks.store_failure = [store = env.store] { return store->unrecoverable_error(); };
     hooks.query_names = [srv, &daemon] {
       std::vector<std::string> names;
       if (srv->ready()) {

@@ -282,6 +282,18 @@ TEST_F(ApiTest, AdminEndpoints) {
   EXPECT_EQ(Call("GET", "/nowhere").status, 404);
 }
 
+TEST_F(ApiTest, ReadyReportsAStoreThatCannotWriteAnyMore) {
+  AdminHooks h;
+  h.ready = [] { return true; };
+  h.store_failure = [] { return std::optional<std::string>("the store stopped writing (...); restart pinstream"); };
+  api_->SetAdminHooks(h);
+  auto r = Call("GET", "/ready");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(J(r)["status"], "STORE_FAILED");
+  EXPECT_NE(J(r)["message"].get<std::string>().find("restart pinstream"), std::string::npos);
+  EXPECT_EQ(Call("GET", "/health").status, 200);  // the process itself is up
+}
+
 TEST_F(ApiTest, AutoCreateMakesUnknownTopicsOnFirstWrite) {
   cfg_.auto_create = true;
   cfg_.default_partitions = 3;

@@ -386,6 +386,8 @@ TEST_F(SourceLogTest, FailedWritesGiveTheirOffsetsBackAndFailedSyncsKeepThem) {
   auto e = log_->Append("t", std::vector<LogRecord>{Rec("e")});
   ASSERT_FALSE(e.ok());  // refused until a restart, with the reason
   EXPECT_NE(e.status().message().find("restart pinstream"), std::string::npos) << e.status().ToString();
+  ASSERT_TRUE(store_->unrecoverable_error().has_value());  // what /ready reports
+  EXPECT_NE(store_->unrecoverable_error()->find("fdatasync failed"), std::string::npos);
 
   Reopen({}, 64LL << 20, env.get());  // the restart: d's WAL record reached the disk here
   EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "c", "d"}));

@@ -456,19 +456,7 @@ void SourceLog::WriterLoop() {
         st = store_->SyncWal();
         sync_seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         group_records->Observe(static_cast<double>(w.records));
-        if (st.ok() && !in_doubt_.empty()) {
-          // The store took a write and a sync again, so it has recovered — and its recovery
-          // flushed the groups whose sync had failed: they are durable now.
-          std::lock_guard lock(mu_);
-          for (const PartitionEnd& e : in_doubt_) {
-            auto it = by_id_.find(e.stream);
-            if (it != by_id_.end()) {
-              Partition& part = it->second->parts[static_cast<std::size_t>(e.partition)];
-              part.end = std::max(part.end, e.end);
-            }
-          }
-          in_doubt_.clear();
-        }
+        if (st.ok()) SettleInDoubt();
       }
       Complete(w, st, written);
       if (st.ok()) {
@@ -487,6 +475,20 @@ void SourceLog::WriterLoop() {
       next_retention = now + options_.retention_check_interval_us;
     }
   }
+}
+
+void SourceLog::SettleInDoubt() {
+  if (in_doubt_.empty()) return;
+  // The store took a write and a sync again, so it has recovered — and its recovery flushed the
+  // groups whose sync had failed: they are durable now, and readable.
+  std::lock_guard lock(mu_);
+  for (const PartitionEnd& e : in_doubt_) {
+    auto it = by_id_.find(e.stream);
+    if (it == by_id_.end()) continue;  // deleted since
+    Partition& part = it->second->parts[static_cast<std::size_t>(e.partition)];
+    part.end = std::max(part.end, e.end);
+  }
+  in_doubt_.clear();
 }
 
 Status SourceLog::WriteGroup(Written& w) {

@@ -202,6 +202,8 @@ class SourceLog {
   // its requests' callbacks — and clears it. `written`: the group reached the WAL (and so the
   // memtable), whatever `st` says about its sync.
   void Complete(Written& w, const Status& st, bool written);
+  // After a successful sync: the groups whose sync had failed are durable (see Complete()).
+  void SettleInDoubt();
 
   Store* store_;
   SourceLogOptions options_;

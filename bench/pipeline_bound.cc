@@ -6,7 +6,7 @@
 //   parse the 12 fields with simdjson On-Demand into column buffers (copying each record into a
 //   padded buffer first, as simdjson requires) · null the "no data" values and empty strings ·
 //   parse follower_count (k/M) · strip save_location's prefix · keep the first arrival of each
-//   unique_id (an open-addressing hash set, XXH3) · gather the kept rows of each 4,096-record
+//   unique_id (a plain open-addressing hash set, XXH3 — not pinstream's dedup index) · gather the kept rows of each 4,096-record
 //   chunk into output columns · LZ4-compress each column (as the delta table does) · write the
 //   compressed columns to a file, fdatasync'd every 100k records.
 // No micro-batches, checkpoints, shards, exchange, statistics, dead letters, table log or
@@ -27,7 +27,6 @@
 #define XXH_INLINE_ALL  // header-only, as in operators/ (libxxhash-dev)
 #include <xxhash.h>
 
-#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -39,6 +38,8 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "engine/bytes.h"
+#include "operators/parse_count.h"
 
 namespace {
 
@@ -51,28 +52,6 @@ double ThreadCpuSeconds() {
   getrusage(RUSAGE_THREAD, &ru);
   return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-void PutVarint(std::string* out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-bool GetVarint(const char*& p, const char* end, std::uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; p < end && shift < 64; shift += 7) {
-    auto b = static_cast<unsigned char>(*p++);
-    *v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return true;
-  }
-  return false;
-}
-std::string Be64(std::uint64_t v) {
-  std::string k(8, '\0');
-  for (int i = 7; i >= 0; --i, v >>= 8) k[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
-  return k;
 }
 
 // A string column: bytes back to back, an end offset and a null flag per row.
@@ -136,20 +115,6 @@ class KeySet {
   std::string arena_;
   std::size_t size_ = 0;
 };
-
-// "2M" → 2000000, "1.5k" → 1500; false for anything else.
-bool ParseCount(std::string_view s, std::int64_t* out) {
-  std::int64_t mult = 1;
-  if (!s.empty() && (s.back() == 'k' || s.back() == 'M' || s.back() == 'B')) {
-    mult = s.back() == 'k' ? 1000 : s.back() == 'M' ? 1000000 : 1000000000;
-    s.remove_suffix(1);
-  }
-  double v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return false;
-  *out = static_cast<std::int64_t>(v * static_cast<double>(mult) + 0.5);
-  return true;
-}
 
 struct Chunk {
   // Output order of the pin table: ind, unique_id, title, description, follower_count,
@@ -232,7 +197,7 @@ class Bound {
     };
     std::int64_t followers = 0;
     bool followers_null = null_if(5, {"User Info Error"});
-    if (!followers_null && !ParseCount(f[5], &followers)) {
+    if (!followers_null && !pinstream::ops::ParseCount(f[5], &followers)) {
       ++bad_;
       return;
     }
@@ -371,18 +336,18 @@ int main(int argc, char** argv) {
     for (int p = 0; p < kPartitions; ++p) base[p] = next[p];
     for (std::size_t i = b; i < std::min(n, b + 500); ++i) {
       int p = static_cast<int>(i % kPartitions);
-      PutVarint(&value[p], records[i].size());
-      value[p] += records[i];
+      pinstream::PutLengthPrefixed(&value[p], records[i]);
       ++count[p];
       ++next[p];
     }
     rocksdb::WriteBatch wb;
     for (int p = 0; p < kPartitions; ++p) {
       if (count[p] == 0) continue;
-      std::string v;
-      PutVarint(&v, count[p]);
+      std::string v, key;
+      pinstream::PutVarint64(&v, count[p]);
       v += value[p];
-      wb.Put(handles[static_cast<std::size_t>(p + 1)], Be64(base[p]), v);
+      pinstream::PutBigEndian64(&key, base[p]);
+      wb.Put(handles[static_cast<std::size_t>(p + 1)], key, v);
     }
     if (!db->Write(rocksdb::WriteOptions(), &wb).ok()) return 1;
   }
@@ -415,14 +380,13 @@ int main(int argc, char** argv) {
       ro.fill_cache = false;
       std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, handles[static_cast<std::size_t>(p + 1)]));
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
-        const char* c = it->value().data();
-        const char* end = c + it->value().size();
-        std::uint64_t count, len;
-        if (!GetVarint(c, end, &count)) return 1;
+        pinstream::ByteReader rd(std::string_view(it->value().data(), it->value().size()));
+        std::uint64_t count;
+        if (!rd.GetVarint64(&count)) return 1;
         for (std::uint64_t i = 0; i < count; ++i) {
-          if (!GetVarint(c, end, &len) || c + len > end) return 1;
-          bound->Record(std::string_view(c, len));
-          c += len;
+          std::string_view record;
+          if (!rd.GetLengthPrefixed(&record)) return 1;
+          bound->Record(record);
         }
       }
     }

@@ -32,7 +32,7 @@ std::string BatchKey(std::int64_t base_offset) {
 }
 
 // Keys of data dirs written before log spaces: every partition in the one `source_log` family,
-// be32(stream) be32(partition) be64(base offset). Read once, to move them (SourceLog::Migrate).
+// be32(stream) be32(partition) be64(base offset). Read once, to move them (SourceLog::MigrateLegacy).
 std::string LegacyPartitionPrefix(std::uint32_t stream, std::uint32_t partition) {
   std::string k;
   PutBigEndian32(&k, stream);
@@ -109,10 +109,16 @@ bool DecodeRecord(ByteReader& rd, SourceLog::ReadRecord* out) {
   return rd.GetLengthPrefixed(&out->value);
 }
 
-// Base offset and record count of the batch stored under key/value.
-bool BatchExtent(std::string_view key, std::string_view value, std::int64_t* base, std::uint64_t* count) {
+// The base offset a batch key holds; false for a key that is not one.
+bool BatchBase(std::string_view key, std::int64_t* base) {
   if (key.size() != 8) return false;
   *base = static_cast<std::int64_t>(GetBigEndian64(key.data()));
+  return true;
+}
+
+// Base offset and record count of the batch stored under key/value.
+bool BatchExtent(std::string_view key, std::string_view value, std::int64_t* base, std::uint64_t* count) {
+  if (!BatchBase(key, base)) return false;
   ByteReader rd(value);
   std::int64_t arrival;
   return DecodeBatchHeader(rd, &arrival, count);
@@ -267,8 +273,9 @@ Status SourceLog::LoadStreams() {
       PS_RETURN_IF_ERROR(MigrateLegacy(s.info, p, *part.space));
       auto pit = store_->NewIterator(*part.space);
       if (pit->Valid()) {
-        if (pit->key().size() != 8) return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", s.info.name, p));
-        part.start = static_cast<std::int64_t>(GetBigEndian64(pit->key().data()));
+        if (!BatchBase(pit->key(), &part.start)) {
+          return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", s.info.name, p));
+        }
         pit->SeekForPrev(BatchKey(INT64_MAX));
         if (pit->Valid()) {
           std::int64_t base;
@@ -477,16 +484,19 @@ void SourceLog::WriterLoop() {
   }
 }
 
+SourceLog::Partition* SourceLog::PartitionById(std::uint32_t stream, int partition) {
+  auto it = by_id_.find(stream);
+  if (it == by_id_.end()) return nullptr;  // deleted since
+  return &it->second->parts[static_cast<std::size_t>(partition)];
+}
+
 void SourceLog::SettleInDoubt() {
   if (in_doubt_.empty()) return;
   // The store took a write and a sync again, so it has recovered — and its recovery flushed the
   // groups whose sync had failed: they are durable now, and readable.
   std::lock_guard lock(mu_);
   for (const PartitionEnd& e : in_doubt_) {
-    auto it = by_id_.find(e.stream);
-    if (it == by_id_.end()) continue;  // deleted since
-    Partition& part = it->second->parts[static_cast<std::size_t>(e.partition)];
-    part.end = std::max(part.end, e.end);
+    if (Partition* part = PartitionById(e.stream, e.partition)) part->end = std::max(part->end, e.end);
   }
   in_doubt_.clear();
 }
@@ -557,15 +567,14 @@ void SourceLog::Complete(Written& w, const Status& st, bool written) {
   {
     std::lock_guard lock(mu_);
     for (const PartitionEnd& e : w.ends) {
-      auto it = by_id_.find(e.stream);
-      if (it == by_id_.end()) continue;  // deleted since
-      Partition& part = it->second->parts[static_cast<std::size_t>(e.partition)];
+      Partition* part = PartitionById(e.stream, e.partition);
+      if (part == nullptr) continue;
       if (st.ok()) {
-        part.end = std::max(part.end, e.end);  // durable: readers may see them now
+        part->end = std::max(part->end, e.end);  // durable: readers may see them now
       } else if (!written) {
         // The WAL write failed, so RocksDB left the memtable alone: nothing of the group is in
         // the store, and its offsets are handed out again (no gap opens in the partition).
-        part.next = e.begin;
+        part->next = e.begin;
       }
       // Written but not synced: the group is in the memtable (and in a WAL that may or may not
       // be on disk). RocksDB refuses writes until it recovers, and its recovery flushes the
@@ -629,8 +638,10 @@ Status SourceLog::Read(const std::string& stream, int partition, std::int64_t st
   std::int64_t expect = start;
   ReadRecord rec;
   for (; expect < end && it->Valid(); it->Next()) {
-    if (it->key().size() != 8) return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", stream, partition));
-    auto base = static_cast<std::int64_t>(GetBigEndian64(it->key().data()));
+    std::int64_t base;
+    if (!BatchBase(it->key(), &base)) {
+      return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", stream, partition));
+    }
     ByteReader rd(it->value());
     std::uint64_t count;
     if (!DecodeBatchHeader(rd, &rec.arrival_us, &count)) {
@@ -756,8 +767,8 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
       std::int64_t arrival;
       std::uint64_t count;
       ByteReader rd(it->value());
-      if (it->key().size() != 8 || !DecodeBatchHeader(rd, &arrival, &count)) break;
-      auto base = static_cast<std::int64_t>(GetBigEndian64(it->key().data()));
+      std::int64_t base;
+      if (!BatchBase(it->key(), &base) || !DecodeBatchHeader(rd, &arrival, &count)) break;
       std::int64_t next = base + static_cast<std::int64_t>(count);
       if (next > w.limit) break;
       bool too_old = options_.retention_age_us > 0 && arrival < now_us - options_.retention_age_us;

@@ -204,6 +204,7 @@ class SourceLog {
   void Complete(Written& w, const Status& st, bool written);
   // After a successful sync: the groups whose sync had failed are durable (see Complete()).
   void SettleInDoubt();
+  Partition* PartitionById(std::uint32_t stream, int partition);  // under mu_; null once deleted
 
   Store* store_;
   SourceLogOptions options_;

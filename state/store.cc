@@ -38,6 +38,11 @@ constexpr int kNumCf = 5;
 constexpr std::string_view kLogSpacePrefix = "log/";
 bool IsLogSpaceName(std::string_view name) { return name.substr(0, kLogSpacePrefix.size()) == kLogSpacePrefix; }
 
+std::string UnrecoverableMessage(const std::string& error) {
+  return "the store stopped writing after an unrecoverable error (" + error +
+         "); restart pinstream: it recovers from what is on disk";
+}
+
 Status Map(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return Status::Ok();
   return FromRocks(static_cast<int>(s.code()), static_cast<int>(s.subcode()), s.ToString(), context);
@@ -102,9 +107,8 @@ struct Store::Impl {
   std::string secondary_dir;
   std::string primary_dir;
   bool needs_resume = false;
-  bool fatal_logged = false;
   mutable std::mutex fatal_mu;
-  std::string fatal_error;  // set with fatal_logged
+  std::string fatal_error;  // the first unrecoverable error, once there was one
 
   rocksdb::ColumnFamilyHandle* handle(KeySpace s) const { return cf[static_cast<int>(s)]; }
 };
@@ -474,13 +478,10 @@ Status Store::Write(StoreTxn& txn, bool sync) {
       // fsync the page cache can no longer be trusted to reach the disk (Linux may have dropped
       // the pages). Only reopening the store recovers, from what is on disk.
       if (r.severity() >= rocksdb::Status::Severity::kFatalError) {
-        if (!impl_->fatal_logged) {
-          impl_->fatal_logged = true;
-          spdlog::error("the store stopped writing after an unrecoverable error ({}); restart pinstream: it recovers from "
-                        "what is on disk",
-                        r.ToString());
-          std::lock_guard lock(impl_->fatal_mu);
+        std::lock_guard lock(impl_->fatal_mu);
+        if (impl_->fatal_error.empty()) {
           impl_->fatal_error = r.ToString();
+          spdlog::error("{}", UnrecoverableMessage(impl_->fatal_error));
         }
         return Map(r, "the store stopped after an unrecoverable write error; restart pinstream to recover");
       }
@@ -505,8 +506,7 @@ Status Store::Write(StoreTxn& txn, bool sync) {
 std::optional<std::string> Store::unrecoverable_error() const {
   std::lock_guard lock(impl_->fatal_mu);
   if (impl_->fatal_error.empty()) return std::nullopt;
-  return "the store stopped writing after an unrecoverable error (" + impl_->fatal_error +
-         "); restart pinstream: it recovers from what is on disk";
+  return UnrecoverableMessage(impl_->fatal_error);
 }
 
 Status Store::SyncWal() {

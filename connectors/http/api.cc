@@ -543,8 +543,7 @@ struct Api::Impl {
   }
 
   // ---- Native Kinesis JSON protocol -----------------------------------------------------------
-  void Native(const ApiRequest& req, Reply respond) {
-    std::string_view target = req.header("x-amz-target");
+  void Native(const ApiRequest& req, std::string_view target, Reply respond) {
     constexpr std::string_view prefix = "Kinesis_20131202.";
     if (target.rfind(prefix, 0) != 0) {
       return respond(KinesisError("UnknownOperationException", fmt::format("unknown target '{}'", target)));
@@ -795,8 +794,9 @@ Status Api::DeclareStreams() {
 void Api::Handle(const ApiRequest& req, Respond respond) {
   Impl& m = *impl_;
   Segments seg(req.path);
+  std::string_view amz_target = req.header("x-amz-target");  // the native Kinesis operation
   ApiKind api;
-  if (req.method == "POST" && seg.empty() && !req.header("x-amz-target").empty()) {
+  if (req.method == "POST" && seg.empty() && !amz_target.empty()) {
     api = ApiKind::kNative;
   } else if (!seg.empty() && seg[0] == "topics") {
     api = ApiKind::kRest;
@@ -812,7 +812,7 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
   m.request_bytes->Inc(req.body.size());
   bool open = api == ApiKind::kAdmin && (seg[0] == "health" || seg[0] == "ready");
   bool produce = (api == ApiKind::kRest && req.method == "POST") || (api == ApiKind::kGateway && seg.size() == 3) ||
-                 (api == ApiKind::kNative && req.header("x-amz-target").rfind("Kinesis_20131202.PutRecord", 0) == 0);
+                 (api == ApiKind::kNative && amz_target.rfind("Kinesis_20131202.PutRecord", 0) == 0);
   Impl::Reply counted(&m, std::move(respond), api, produce);
   if (!open && !m.Authorized(req)) {
     if (api == ApiKind::kRest) return counted(RestError(401, 40101, "Authentication failed: send 'Authorization: Bearer <token>' or 'x-api-key'"));
@@ -824,8 +824,8 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
     case ApiKind::kRest: return m.Rest(req, seg, std::move(counted));
     case ApiKind::kGateway: return m.Gateway(req, seg, std::move(counted));
     case ApiKind::kNative:
-      if (req.header("x-amz-target") == "Kinesis_20131202.GetRecords") return m.GetRecords(req, std::move(counted));
-      return m.Native(req, std::move(counted));
+      if (amz_target == "Kinesis_20131202.GetRecords") return m.GetRecords(req, std::move(counted));
+      return m.Native(req, amz_target, std::move(counted));
     case ApiKind::kAdmin: return m.Admin(req, seg, std::move(counted));
   }
 }

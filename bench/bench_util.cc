@@ -11,15 +11,22 @@
 
 #include "connectors/connector_env.h"
 #include "connectors/registry.h"
-#include "engine/cli/cli.h"
 #include "engine/daemon.h"
+#include "operators/registry.h"
 #include "state/store.h"
 
 namespace pinstream::bench {
 
+std::unique_ptr<Registries> PluginRegistries(connectors::ConnectorEnv* env) {
+  auto reg = std::make_unique<Registries>();
+  ops::RegisterOperators(reg->operators);
+  connectors::RegisterConnectors(*reg, env);
+  return reg;
+}
+
 PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
                         connectors::ConnectorEnv& env, const std::string& name) {
-  auto reg = cli::BuildRegistries(&env);
+  auto reg = PluginRegistries(&env);
   DaemonConfig cfg = LoadConfigFromString(yaml, "bench.yaml", dir, *reg);
   state::RocksCheckpointStore cps(env.store);
   DaemonParts parts;

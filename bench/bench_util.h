@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace pinstream {
+struct Registries;
 namespace connectors {
 struct ConnectorEnv;
 }
@@ -17,6 +19,10 @@ class Store;
 }  // namespace pinstream
 
 namespace pinstream::bench {
+
+// Every operator, source and sink kind, registered as the binary registers them (the benchmarks
+// load configs without the app/ composition root).
+std::unique_ptr<Registries> PluginRegistries(connectors::ConnectorEnv* env);
 
 // `n` raw pin records (JSON text, ~650 bytes each), resampled with a fixed seed from
 // ../shared/data/pinterest/pinterest_data_partial.jsonl; unique_id made unique per record

@@ -93,7 +93,7 @@ if [[ $what == http || $what == all ]]; then
   echo "RESULT durable_ack_bound_c256_req_per_s $bound_rps_256 req/s" | collect
   echo "RESULT durable_ack_bound_500_records_rec_per_s $bound_500 rec/s" | collect
   export BENCH_DIR="$tmp/pin" BENCH_PORT="$port"
-  build/engine/cli/pinstream run bench/http/pinstream.yaml 2>"$tmp/pinstream.log" & ps_pid=$!
+  build/app/pinstream run bench/http/pinstream.yaml 2>"$tmp/pinstream.log" & ps_pid=$!
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.05; done
   # Ack latency at 20k req/s twice: on the fresh store here, and again after the saturating runs
   # below, when RocksDB is still flushing and compacting their ~2 GB beside the load.
@@ -151,7 +151,7 @@ fi
 if [[ $what == sql || $what == all ]]; then
   echo "== SQL (issue 7): the eight queries over 1M pin/geo/user rows — pinstream, SQLite native, pandas, DuckDB"
   PINSTREAM_DATA_DIR="$tmp/base" PINSTREAM_INPUT="$PWD/../shared/data/pinterest" \
-    build/engine/cli/pinstream run conf/pinterest-files.yaml 2>"$tmp/base.log"
+    build/app/pinstream run conf/pinterest-files.yaml 2>"$tmp/base.log"
   $B/sql_bench "$tmp/base/" "$tmp/sql" 1000000 | collect
   /usr/bin/python3 bench/sql_pandas.py "$tmp/sql/csv" | collect
   duck=skipped

@@ -19,7 +19,6 @@
 #include "bench/bench_util.h"
 #include "connectors/registry.h"
 #include "engine/allocator.h"
-#include "engine/cli/cli.h"
 #include "engine/config_node.h"
 #include "engine/daemon.h"
 #include "engine/shard_executor.h"
@@ -182,7 +181,7 @@ queries:
 )",
                                  dir);
   connectors::ConnectorEnv env;
-  auto reg = cli::BuildRegistries(&env);
+  auto reg = bench::PluginRegistries(&env);
   DaemonConfig cfg = LoadConfigFromString(yaml, "bench.yaml", dir, *reg);
   constexpr int kVersions = 1000;
   constexpr int kRowsPerVersion = 10000;

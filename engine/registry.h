@@ -2,7 +2,7 @@
 //
 // Each plugin folder (operators/, connectors/) has a registry.cc with ONE explicit list of
 // Register() calls — no static-initialiser magic. The binary's composition root
-// (engine/cli/) fills a Registries object from those lists and hands it to the config loader,
+// (app/) fills a Registries object from those lists and hands it to the config loader,
 // which is how the engine parses `kind: parse_json` without naming any operator.
 //
 // Parsers run at config load time (also for `pinstream validate`): they read the node with

@@ -17,7 +17,7 @@ namespace pinstream::state {
 class Store;
 }
 
-namespace pinstream::cli {
+namespace pinstream::app {
 
 // Exit codes.
 constexpr int kExitOk = 0;
@@ -57,4 +57,4 @@ void AddSqlCommands(CLI::App& app, int* exit_code);
 void AddJobsCommands(CLI::App& app, int* exit_code);
 void AddKafkaMockCommand(CLI::App& app, int* exit_code);
 
-}  // namespace pinstream::cli
+}  // namespace pinstream::app

@@ -14,10 +14,10 @@
 #include <thread>
 
 #include "connectors/kafka/kafka_mock.h"
-#include "engine/cli/cli.h"
+#include "app/commands.h"
 #include "engine/daemon.h"
 
-namespace pinstream::cli {
+namespace pinstream::app {
 
 namespace {
 
@@ -106,4 +106,4 @@ void AddKafkaMockCommand(CLI::App& app, int* exit_code) {
   cmd->callback([o, exit_code] { *exit_code = RunMock(*o); });
 }
 
-}  // namespace pinstream::cli
+}  // namespace pinstream::app

@@ -8,7 +8,7 @@
 #include "engine/config.h"
 #include "engine/status.h"
 
-namespace pinstream::connectors::http {
+namespace pinstream::app {
 
 struct AdminReply {
   int status = 0;
@@ -19,4 +19,4 @@ struct AdminReply {
 // reached; FailedPrecondition when it serves TLS (use curl with the certificate instead).
 Result<AdminReply> CallAdmin(const HttpConfig& http, const std::string& method, const std::string& target);
 
-}  // namespace pinstream::connectors::http
+}  // namespace pinstream::app

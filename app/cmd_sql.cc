@@ -16,14 +16,14 @@
 #include <editline/readline.h>
 #include <fmt/format.h>
 
-#include "engine/cli/cli.h"
+#include "app/commands.h"
 #include "engine/row_format.h"
 #include "engine/time_util.h"
 #include "state/delta_table.h"
 #include "state/sql/sql_session.h"
 #include "state/store.h"
 
-namespace pinstream::cli {
+namespace pinstream::app {
 
 namespace fs = std::filesystem;
 
@@ -263,4 +263,4 @@ void AddSqlCommands(CLI::App& app, int* exit_code) {
   rep->callback([dd, queries, format, exit_code] { *exit_code = Report(*dd, *queries, *format); });
 }
 
-}  // namespace pinstream::cli
+}  // namespace pinstream::app

@@ -5,11 +5,11 @@
 #include <spdlog/spdlog.h>
 
 #include "connectors/registry.h"
-#include "engine/cli/cli.h"
+#include "app/commands.h"
 #include "operators/registry.h"
 #include "state/store.h"
 
-namespace pinstream::cli {
+namespace pinstream::app {
 
 std::unique_ptr<Registries> BuildRegistries(connectors::ConnectorEnv* env) {
   auto reg = std::make_unique<Registries>();
@@ -77,4 +77,4 @@ int Fail(const Status& st) {
   return kExitError;
 }
 
-}  // namespace pinstream::cli
+}  // namespace pinstream::app

@@ -1,4 +1,4 @@
-#include "connectors/http/emulator.h"
+#include "app/emulator.h"
 
 #include <unistd.h>
 
@@ -20,13 +20,18 @@
 #include "connectors/file/record_splitter.h"
 #include "engine/row_format.h"
 
-namespace pinstream::connectors::http {
+namespace pinstream::app {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using nlohmann::ordered_json;
+using connectors::CsvOptions;
+using connectors::FileFormat;
+using connectors::NextRecord;
+using connectors::RecordSpan;
+using connectors::SplitCsvRecord;
 
 namespace {
 
@@ -418,4 +423,4 @@ Result<EmulatorReport> RunEmulator(const EmulatorOptions& o) {
   return report;
 }
 
-}  // namespace pinstream::connectors::http
+}  // namespace pinstream::app

@@ -3,15 +3,15 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "connectors/http/emulator.h"
+#include "app/emulator.h"
 #include "connectors/kafka/kafka_producer.h"
-#include "engine/cli/cli.h"
+#include "app/commands.h"
 
-namespace pinstream::cli {
+namespace pinstream::app {
 
 void AddEmulateCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("emulate", "send random Pinterest posts (pin + geo + user) to a running pinstream");
-  auto o = std::make_shared<connectors::http::EmulatorOptions>();
+  auto o = std::make_shared<EmulatorOptions>();
   const char* data = std::getenv("PINSTREAM_DATA");
   o->data_dir = data ? data : "../shared/data/pinterest";
   const char* uid = std::getenv("PIN_USER_ID");
@@ -54,7 +54,7 @@ void AddEmulateCommand(CLI::App& app, int* exit_code) {
       };
       o->flush = [producer] { return producer->FlushCountingFailures(std::chrono::seconds(120)); };
     }
-    auto r = connectors::http::RunEmulator(*o);
+    auto r = RunEmulator(*o);
     if (!r.ok()) {
       *exit_code = r.status().code() == StatusCode::kInvalidArgument ? kExitConfig : Fail(r.status());
       if (*exit_code == kExitConfig) std::fprintf(stderr, "pinstream: %s\n", r.status().message().c_str());
@@ -74,4 +74,4 @@ void AddEmulateCommand(CLI::App& app, int* exit_code) {
   });
 }
 
-}  // namespace pinstream::cli
+}  // namespace pinstream::app

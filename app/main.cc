@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "engine/allocator.h"
-#include "engine/cli/cli.h"
+#include "app/commands.h"
 #include "engine/daemon.h"
 
 #ifndef PINSTREAM_VERSION
@@ -13,7 +13,7 @@
 #endif
 
 int main(int argc, char** argv) {
-  using namespace pinstream::cli;
+  using namespace pinstream::app;
   pinstream::TuneAllocatorForBatches();
   CLI::App app{
       "pinstream — micro-batch stream processing into versioned delta tables, on one machine"};

@@ -13,8 +13,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "connectors/http/admin_client.h"
-#include "engine/cli/cli.h"
+#include "app/admin_client.h"
+#include "app/commands.h"
 #include "engine/job_schedule.h"
 #include "engine/job_scheduler.h"
 #include "engine/row_format.h"
@@ -23,7 +23,7 @@
 #include "state/sql/sql_session.h"
 #include "state/store.h"
 
-namespace pinstream::cli {
+namespace pinstream::app {
 namespace {
 
 struct JobsOptions {
@@ -103,7 +103,7 @@ int RunThroughDaemon(const DaemonConfig& cfg, const JobConfig& job, const JobsOp
                  "the job; run it from the daemon's schedule, or add `http:` to the config\n");
     return kExitError;
   }
-  auto reply = connectors::http::CallAdmin(cfg.http, "POST", "/jobs/" + job.name + "/run");
+  auto reply = CallAdmin(cfg.http, "POST", "/jobs/" + job.name + "/run");
   if (!reply.ok()) return Fail(reply.status());
   if (reply->status != 202) {
     std::string msg = reply->body;
@@ -120,7 +120,7 @@ int RunThroughDaemon(const DaemonConfig& cfg, const JobConfig& job, const JobsOp
   if (o.no_wait) return kExitOk;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.timeout_s);
   for (;;) {
-    auto r = connectors::http::CallAdmin(cfg.http, "GET", "/jobs/runs/" + run_id);
+    auto r = CallAdmin(cfg.http, "GET", "/jobs/runs/" + run_id);
     if (!r.ok()) return Fail(r.status());
     if (r->status == 200) {
       auto j = nlohmann::json::parse(r->body);
@@ -261,4 +261,4 @@ void AddJobsCommands(CLI::App& app, int* exit_code) {
   hist->callback([o, exit_code] { *exit_code = History(*o); });
 }
 
-}  // namespace pinstream::cli
+}  // namespace pinstream::app

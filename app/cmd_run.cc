@@ -7,7 +7,7 @@
 
 #include "connectors/http/api.h"
 #include "connectors/http/http_server.h"
-#include "engine/cli/cli.h"
+#include "app/commands.h"
 #include "engine/daemon.h"
 #include "engine/job_scheduler.h"
 #include "engine/metrics.h"
@@ -15,7 +15,7 @@
 #include "state/sql/sql_job_runner.h"
 #include "state/store.h"
 
-namespace pinstream::cli {
+namespace pinstream::app {
 
 namespace {
 
@@ -209,4 +209,4 @@ void AddValidateCommand(CLI::App& app, int* exit_code) {
   });
 }
 
-}  // namespace pinstream::cli
+}  // namespace pinstream::app

@@ -8,13 +8,13 @@
 
 #include <fmt/format.h>
 
-#include "engine/cli/cli.h"
+#include "app/commands.h"
 #include "engine/row_format.h"
 #include "engine/time_util.h"
 #include "state/delta_table.h"
 #include "state/store.h"
 
-namespace pinstream::cli {
+namespace pinstream::app {
 
 namespace fs = std::filesystem;
 
@@ -298,4 +298,4 @@ void AddTableCommands(CLI::App& app, int* exit_code) {
   }
 }
 
-}  // namespace pinstream::cli
+}  // namespace pinstream::app

@@ -18,7 +18,7 @@
 
 #include "engine/status.h"
 
-namespace pinstream::connectors::http {
+namespace pinstream::app {
 
 struct EmulatorOptions {
   std::string base_url = "http://127.0.0.1:8082";
@@ -57,4 +57,4 @@ struct EmulatorReport {
 
 Result<EmulatorReport> RunEmulator(const EmulatorOptions& options);
 
-}  // namespace pinstream::connectors::http
+}  // namespace pinstream::app

@@ -5,11 +5,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "engine/cli/cli.h"
+#include "app/commands.h"
 #include "engine/time_util.h"
 #include "state/store.h"
 
-namespace pinstream::cli {
+namespace pinstream::app {
 
 namespace {
 
@@ -147,4 +147,4 @@ void AddCheckpointCommands(CLI::App& app, int* exit_code) {
   }
 }
 
-}  // namespace pinstream::cli
+}  // namespace pinstream::app

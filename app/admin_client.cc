@@ -1,4 +1,4 @@
-#include "connectors/http/admin_client.h"
+#include "app/admin_client.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -6,7 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
 
-namespace pinstream::connectors::http {
+namespace pinstream::app {
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -46,4 +46,4 @@ Result<AdminReply> CallAdmin(const HttpConfig& http, const std::string& method, 
   return AdminReply{static_cast<int>(res.result_int()), std::move(res.body())};
 }
 
-}  // namespace pinstream::connectors::http
+}  // namespace pinstream::app

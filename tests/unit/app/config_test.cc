@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "connectors/registry.h"
-#include "engine/cli/cli.h"
+#include "app/commands.h"
 #include "tests/testing/test_util.h"
 
 namespace pinstream {
@@ -13,7 +13,7 @@ namespace {
 
 class ConfigTest : public ::testing::Test {
  protected:
-  ConfigTest() : reg_(cli::BuildRegistries(&env_)) { dir_.Write("in/.keep", ""); }
+  ConfigTest() : reg_(app::BuildRegistries(&env_)) { dir_.Write("in/.keep", ""); }
 
   DaemonConfig Load(const std::string& yaml) { return LoadConfigFromString(yaml, "test.yaml", dir_.path(), *reg_); }
   std::string Error(const std::string& yaml) {

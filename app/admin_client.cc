@@ -12,7 +12,7 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
-Result<AdminReply> CallAdmin(const HttpConfig& http, const std::string& method, const std::string& target) {
+Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std::string& method, const std::string& target) {
   if (!http.tls_cert_file.empty()) {
     return FailedPrecondition(fmt::format(
         "the daemon serves HTTPS on {}:{}; call https://{}:{}{} with curl and its certificate", http.host, http.port,

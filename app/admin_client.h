@@ -5,7 +5,8 @@
 
 #include <string>
 
-#include "engine/config.h"
+#include "connectors/http/http_config.h"
+#include "engine/status.h"
 #include "engine/status.h"
 
 namespace pinstream::app {
@@ -17,6 +18,6 @@ struct AdminReply {
 
 // `method` GET or POST; `target` e.g. "/jobs/daily/run". Unavailable when the daemon cannot be
 // reached; FailedPrecondition when it serves TLS (use curl with the certificate instead).
-Result<AdminReply> CallAdmin(const HttpConfig& http, const std::string& method, const std::string& target);
+Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std::string& method, const std::string& target);
 
 }  // namespace pinstream::app

@@ -97,13 +97,14 @@ int RunHere(state::Store* store, const JobConfig& job) {
 }
 
 int RunThroughDaemon(const DaemonConfig& cfg, const JobConfig& job, const JobsOptions& o) {
-  if (!cfg.http.enabled) {
+  const auto* http = cfg.Section<connectors::http::HttpConfig>(connectors::http::kHttpSection);
+  if (http == nullptr) {
     std::fprintf(stderr,
                  "pinstream: a daemon holds the data dir and its config has no `http:` listener to ask it to run "
                  "the job; run it from the daemon's schedule, or add `http:` to the config\n");
     return kExitError;
   }
-  auto reply = CallAdmin(cfg.http, "POST", "/jobs/" + job.name + "/run");
+  auto reply = CallAdmin(*http, "POST", "/jobs/" + job.name + "/run");
   if (!reply.ok()) return Fail(reply.status());
   if (reply->status != 202) {
     std::string msg = reply->body;
@@ -120,7 +121,7 @@ int RunThroughDaemon(const DaemonConfig& cfg, const JobConfig& job, const JobsOp
   if (o.no_wait) return kExitOk;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.timeout_s);
   for (;;) {
-    auto r = CallAdmin(cfg.http, "GET", "/jobs/runs/" + run_id);
+    auto r = CallAdmin(*http, "GET", "/jobs/runs/" + run_id);
     if (!r.ok()) return Fail(r.status());
     if (r->status == 200) {
       auto j = nlohmann::json::parse(r->body);

@@ -46,15 +46,9 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   if (!cfg) return kExitConfig;
   SetupLogging(log_level.empty() ? cfg->log.level : log_level);
 
-  state::StoreOptions so;
+  const auto* storage = cfg->Section<state::StoreOptions>(state::kStorageSection);
+  state::StoreOptions so = storage != nullptr ? *storage : state::StoreOptions();
   so.data_dir = cfg->data_dir;
-  so.block_cache_bytes = cfg->storage.block_cache_bytes;
-  so.write_buffer_bytes = cfg->storage.write_buffer_bytes;
-  so.compression = cfg->storage.compression;
-  so.source_log_compression = cfg->storage.source_log_compression;
-  so.checkpoint_retention = cfg->storage.checkpoint_retention;
-  so.ingest_min_bytes = cfg->storage.ingest_min_bytes;
-  so.table_compression = cfg->storage.table_compression;
   auto store = state::Store::Open(so);
   if (!store.ok()) {
     spdlog::error("{}", store.status().message());
@@ -68,11 +62,12 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   std::unique_ptr<connectors::http::Api> api;
   std::unique_ptr<connectors::http::HttpServer> server;
   DaemonParts parts;
-  if (cfg->http.enabled) {
+  const auto* http = cfg->Section<connectors::http::HttpConfig>(connectors::http::kHttpSection);
+  if (http != nullptr) {
     state::SourceLogOptions lo;
-    lo.retention_age_us = cfg->http.retention_age_us;
-    lo.retention_bytes = cfg->http.retention_bytes;
-    lo.group_commit_max_records = cfg->http.group_commit_max_records;
+    lo.retention_age_us = http->retention_age_us;
+    lo.retention_bytes = http->retention_bytes;
+    lo.group_commit_max_records = http->group_commit_max_records;
     auto opened = state::SourceLog::Open(env.store, lo);
     if (!opened.ok()) {
       spdlog::error("opening the source log: {}", opened.status().message());
@@ -80,12 +75,12 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     }
     log = std::move(opened).value();
     env.source_log = log.get();
-    api = std::make_unique<connectors::http::Api>(cfg->http, log.get());
+    api = std::make_unique<connectors::http::Api>(*http, log.get());
     if (Status st = api->DeclareStreams(); !st.ok()) {
       spdlog::error("declaring topics and streams: {}", st.message());
       return kExitConfig;
     }
-    server = std::make_unique<connectors::http::HttpServer>(cfg->http, api.get());
+    server = std::make_unique<connectors::http::HttpServer>(*http, api.get());
     parts.services.push_back(server.get());
   }
 
@@ -194,11 +189,10 @@ void AddValidateCommand(CLI::App& app, int* exit_code) {
       *exit_code = kExitConfig;
       return;
     }
+    const auto* http = cfg->Section<connectors::http::HttpConfig>(connectors::http::kHttpSection);
     std::printf("%s: valid — data_dir %s, %zu sources, %zu queries, %zu jobs%s\n", config->c_str(),
                 cfg->data_dir.c_str(), cfg->sources.size(), cfg->queries.size(), cfg->jobs.size(),
-                cfg->http.enabled
-                    ? (", HTTP on " + cfg->http.host + ":" + std::to_string(cfg->http.port)).c_str()
-                    : "");
+                http != nullptr ? (", HTTP on " + http->host + ":" + std::to_string(http->port)).c_str() : "");
     for (const auto& q : cfg->queries) {
       std::string sink =
           q.sink.spec->TableName().empty() ? q.sink.kind : "table " + q.sink.spec->TableName();

@@ -7,6 +7,7 @@
 #include "connectors/registry.h"
 #include "app/commands.h"
 #include "operators/registry.h"
+#include "state/registry.h"
 #include "state/store.h"
 
 namespace pinstream::app {
@@ -15,6 +16,7 @@ std::unique_ptr<Registries> BuildRegistries(connectors::ConnectorEnv* env) {
   auto reg = std::make_unique<Registries>();
   ops::RegisterOperators(reg->operators);
   connectors::RegisterConnectors(*reg, env);
+  state::RegisterStateSections(reg->sections);
   return reg;
 }
 

@@ -13,6 +13,7 @@
 #include "connectors/registry.h"
 #include "engine/daemon.h"
 #include "operators/registry.h"
+#include "state/registry.h"
 #include "state/store.h"
 
 namespace pinstream::bench {
@@ -21,6 +22,7 @@ std::unique_ptr<Registries> PluginRegistries(connectors::ConnectorEnv* env) {
   auto reg = std::make_unique<Registries>();
   ops::RegisterOperators(reg->operators);
   connectors::RegisterConnectors(*reg, env);
+  state::RegisterStateSections(reg->sections);
   return reg;
 }
 

@@ -1,6 +1,7 @@
 #include "connectors/registry.h"
 
 #include "connectors/file/file_source.h"
+#include "connectors/http/http_config.h"
 #include "connectors/http/http_source.h"
 #include "connectors/kafka/kafka_sink.h"
 #include "connectors/kafka/kafka_source.h"
@@ -11,6 +12,9 @@
 namespace pinstream::connectors {
 
 void RegisterConnectors(Registries& reg, ConnectorEnv* env) {
+  // Config sections
+  reg.sections.Register(http::kHttpSection, "HTTP ingest: the Kafka REST Proxy and Kinesis APIs over the source log",
+                        http::ParseHttpConfig);
   // Sources
   reg.sources.Register("file", "a directory of .jsonl/.json/.csv files", ParseFileSource);
   reg.sources.Register("http", "a topic (Kafka REST) or stream (Kinesis) of the HTTP source log",

@@ -6,7 +6,8 @@
 
 namespace pinstream::connectors {
 
-// Registers every source and sink kind. `env` must outlive the registries.
+// Registers every source and sink kind and the `http:` config section. `env` must outlive the
+// registries.
 void RegisterConnectors(Registries& registries, ConnectorEnv* env);
 
 }  // namespace pinstream::connectors

@@ -35,92 +35,14 @@ std::string TriggerConfig::ToString() const {
   return "?";
 }
 
-namespace {
-
-void CheckName(const ConfigNode& n, const std::string& name, const char* what) {
+void RequireValidName(const ConfigNode& n, const std::string& name, const char* what) {
   if (!IsValidName(name)) {
     n.Fail(fmt::format("invalid {} name '{}': use letters, digits, '_', '.', '-' (not leading '.' or '-')",
                        what, name));
   }
 }
 
-LogStreamDecl ParseLogStream(const ConfigNode& n, const char* count_key) {
-  LogStreamDecl d;
-  if (n.IsScalar()) {
-    d.name = n.AsString();
-  } else {
-    n.ExpectKeys({"name", count_key});
-    d.name = n.GetString("name");
-    d.partitions = static_cast<int>(n.GetInt(count_key, 1));
-    if (d.partitions < 1 || d.partitions > 1024) {
-      n.Get(count_key).Fail(fmt::format("{} must be between 1 and 1024", count_key));
-    }
-  }
-  CheckName(n, d.name, "topic/stream");
-  return d;
-}
-
-HttpConfig ParseHttp(const ConfigNode& n) {
-  HttpConfig h;
-  h.enabled = true;
-  n.ExpectKeys({"listen", "io_threads", "max_body_size", "max_record_size", "request_timeout",
-                "idle_timeout", "auth", "tls", "auto_create", "default_partitions", "topics",
-                "streams", "retention", "max_backlog_records", "group_commit_max_records",
-                "verify_signatures"});
-  std::string listen = n.GetString("listen", "127.0.0.1:8082");
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) n.Get("listen").Fail("expected host:port, e.g. 127.0.0.1:8082");
-  h.host = listen.substr(0, colon);
-  try {
-    h.port = std::stoi(listen.substr(colon + 1));
-  } catch (...) {
-    n.Get("listen").Fail(fmt::format("invalid port in '{}'", listen));
-  }
-  if (h.port < 0 || h.port > 65535) n.Get("listen").Fail("port must be 0..65535");
-  h.io_threads = static_cast<int>(n.GetInt("io_threads", 2));
-  if (h.io_threads < 1 || h.io_threads > 64) n.Get("io_threads").Fail("io_threads must be 1..64");
-  h.max_body_bytes = n.GetByteSize("max_body_size", h.max_body_bytes);
-  h.max_record_bytes = n.GetByteSize("max_record_size", h.max_record_bytes);
-  h.request_timeout_us = n.GetDurationMicros("request_timeout", h.request_timeout_us);
-  h.idle_timeout_us = n.GetDurationMicros("idle_timeout", h.idle_timeout_us);
-  if (auto a = n.Find("auth")) {
-    a->ExpectKeys({"bearer_tokens", "api_keys"});
-    h.bearer_tokens = a->GetStringList("bearer_tokens");
-    h.api_keys = a->GetStringList("api_keys");
-  }
-  if (auto t = n.Find("tls")) {
-    t->ExpectKeys({"cert_file", "key_file"});
-    h.tls_cert_file = t->GetString("cert_file");
-    h.tls_key_file = t->GetString("key_file");
-  }
-  h.auto_create = n.GetBool("auto_create", false);
-  h.default_partitions = static_cast<int>(n.GetInt("default_partitions", 1));
-  if (auto t = n.Find("topics")) {
-    for (const auto& e : t->Elements()) h.topics.push_back(ParseLogStream(e, "partitions"));
-  }
-  if (auto s = n.Find("streams")) {
-    for (const auto& e : s->Elements()) h.streams.push_back(ParseLogStream(e, "shards"));
-  }
-  if (auto r = n.Find("retention")) {
-    r->ExpectKeys({"max_age", "max_bytes"});
-    h.retention_age_us = r->GetDurationMicros("max_age", h.retention_age_us);
-    h.retention_bytes = r->GetByteSize("max_bytes", 0);
-  }
-  h.max_backlog_records = n.GetInt("max_backlog_records", h.max_backlog_records);
-  h.group_commit_max_records = n.GetInt("group_commit_max_records", h.group_commit_max_records);
-  h.verify_signatures = n.GetBool("verify_signatures", false);
-  if (h.verify_signatures) {
-    n.Get("verify_signatures").Fail("AWS signature verification is not supported; set it to false");
-  }
-  std::set<std::string> seen;
-  for (const auto& d : h.topics) {
-    if (!seen.insert(d.name).second) n.Get("topics").Fail(fmt::format("topic '{}' is declared twice", d.name));
-  }
-  for (const auto& d : h.streams) {
-    if (!seen.insert(d.name).second) n.Get("streams").Fail(fmt::format("'{}' is declared twice", d.name));
-  }
-  return h;
-}
+namespace {
 
 TriggerConfig ParseTrigger(const ConfigNode& n) {
   TriggerConfig t;
@@ -156,7 +78,7 @@ JobConfig ParseJob(const ConfigNode& n, const std::string& config_dir) {
   n.ExpectKeys({"name", "every", "at", "cron", "sql", "run_on_start"});
   j.location = n.Location();
   j.name = n.GetString("name");
-  CheckName(n.Get("name"), j.name, "job");
+  RequireValidName(n.Get("name"), j.name, "job");
   int forms = n.Has("every") + n.Has("at") + n.Has("cron");
   if (forms != 1) n.Fail("a job needs exactly one schedule: every: 24h, at: \"02:00\" or cron: \"0 2 * * *\"");
   if (n.Has("every")) {
@@ -186,7 +108,7 @@ JobConfig ParseJob(const ConfigNode& n, const std::string& config_dir) {
     if (q.result_table.empty()) {
       q.result_table = std::filesystem::path(q.sql_file).stem().string() + "_result";
     }
-    CheckName(e, q.result_table, "table");
+    RequireValidName(e, q.result_table, "table");
     if (!std::filesystem::exists(q.sql_file)) e.Fail(fmt::format("SQL file '{}' does not exist", q.sql_file));
     j.queries.push_back(std::move(q));
   }
@@ -200,7 +122,7 @@ QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonC
                 "chunk_rows", "queue_capacity", "operators", "sink", "dead_letter"});
   q.location = n.Location();
   q.name = n.GetString("name");
-  CheckName(n.Get("name"), q.name, "query");
+  RequireValidName(n.Get("name"), q.name, "query");
   if (n.Has("source") == n.Has("sources")) n.Fail("a query needs exactly one of 'source' or 'sources'");
   auto src_node = n.Has("source") ? n.Get("source") : n.Get("sources");
   q.sources = src_node.AsStringList();
@@ -242,7 +164,7 @@ QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonC
     if (d->IsScalar()) {
       // Shorthand: `dead_letter: pin_errors` is a delta table of that name.
       std::string table = d->AsString();
-      CheckName(*d, table, "table");
+      RequireValidName(*d, table, "table");
       ConfigNode expanded = ConfigNode::LoadString(fmt::format("kind: delta\ntable: '{}'\n", table),
                                                    d->Location(), d->base_dir());
       q.dead_letter = ParseSink(expanded, reg, "dead-letter sink");
@@ -259,31 +181,20 @@ DaemonConfig ParseRoot(const ConfigNode& root, const std::string& path, const st
   cfg.path = path;
   cfg.config_dir = config_dir;
   if (!root.IsMap()) root.Fail("the config must be a mapping with data_dir, sources and queries");
-  root.ExpectKeys({"data_dir", "log", "storage", "http", "sources", "queries", "jobs"});
+  std::vector<std::string> keys = {"data_dir", "log", "sources", "queries", "jobs"};
+  for (const auto& k : reg.sections.Keys()) keys.push_back(k);
+  root.ExpectKeys(keys);
   cfg.data_dir = root.GetPath("data_dir");
   if (auto l = root.Find("log")) {
     l->ExpectKeys({"level"});
     cfg.log.level = l->GetEnum("level", {"trace", "debug", "info", "warn", "error"}, "info");
   }
-  if (auto s = root.Find("storage")) {
-    s->ExpectKeys({"block_cache", "write_buffer", "compression", "source_log_compression",
-                   "table_compression", "checkpoint_retention", "ingest_min_bytes"});
-    cfg.storage.block_cache_bytes = s->GetByteSize("block_cache", cfg.storage.block_cache_bytes);
-    cfg.storage.write_buffer_bytes = s->GetByteSize("write_buffer", cfg.storage.write_buffer_bytes);
-    cfg.storage.compression = s->GetEnum("compression", {"none", "lz4", "zstd", "snappy"}, "lz4");
-    cfg.storage.source_log_compression =
-        s->GetEnum("source_log_compression", {"none", "lz4", "zstd", "snappy"}, "none");
-    cfg.storage.table_compression = s->GetEnum("table_compression", {"none", "lz4", "zstd"}, "lz4");
-    cfg.storage.checkpoint_retention = static_cast<int>(s->GetInt("checkpoint_retention", 100));
-    cfg.storage.ingest_min_bytes = s->GetByteSize("ingest_min_bytes", cfg.storage.ingest_min_bytes);
-    if (cfg.storage.checkpoint_retention < 2) {
-      s->Get("checkpoint_retention").Fail("checkpoint_retention must be at least 2");
-    }
+  for (const auto& key : reg.sections.Keys()) {
+    if (auto node = root.Find(key)) cfg.sections[key] = (*reg.sections.Find(key))(*node);
   }
-  if (auto h = root.Find("http")) cfg.http = ParseHttp(*h);
   if (auto s = root.Find("sources")) {
     for (auto& [name, node] : s->Entries()) {
-      CheckName(node, name, "source");
+      RequireValidName(node, name, "source");
       SourceConfig sc;
       sc.name = name;
       sc.location = node.Location();

@@ -2,14 +2,16 @@
 //
 //   data_dir: /var/lib/pinstream          # RocksDB store, one per daemon
 //   log: {level: info}
-//   storage: {block_cache: 64MiB, write_buffer: 64MiB, compression: lz4,
-//             source_log_compression: none, table_compression: lz4, checkpoint_retention: 100,
-//             ingest_min_bytes: 4MiB}
-//   http: {listen: 127.0.0.1:8082, topics: [...], streams: [...], ...}   (connectors/http)
-//   sources:   {name: {kind: file|http|kafka, ...}}                      (connector registry)
+//   sources:   {name: {kind: file|http|kafka, ...}}                      (source registry)
 //   queries:   [{name, sources, trigger, max_records_per_trigger, shards,
 //                operators: [...], sink: {...}, dead_letter: {...}}]
 //   jobs:      [{name, schedule, sql: [...]}]                            (scheduled SQL)
+//   <section>: {...}                                                     (section registry)
+//
+// The engine parses data_dir, log, sources, queries and jobs. Every other top-level key is a
+// section a plugin folder owns and registers with its parser (SectionRegistry): `storage:` is
+// state's (state/store_options.h), `http:` the HTTP connector's (connectors/http/http_config.h).
+// An unknown key is an error that names the known ones.
 //
 // LoadConfig() validates everything it can without opening the store or the network: kinds,
 // references between sections, names, durations and sizes. Errors carry file:line:column.
@@ -28,45 +30,6 @@ namespace pinstream {
 
 struct LogConfig {
   std::string level = "info";  // trace, debug, info, warn, error
-};
-
-struct StorageConfig {
-  std::int64_t block_cache_bytes = 64LL << 20;
-  std::int64_t write_buffer_bytes = 64LL << 20;
-  std::string compression = "lz4";  // none, lz4, zstd, snappy (RocksDB block compression)
-  std::string source_log_compression = "none";  // same choices, for the HTTP source log
-  std::string table_compression = "lz4";  // none, lz4, zstd: delta-table chunks (our own codec)
-  int checkpoint_retention = 100;   // offsets/commits entries kept per query
-  std::int64_t ingest_min_bytes = 4LL << 20;  // table versions this large are ingested as SSTs
-};
-
-struct LogStreamDecl {
-  std::string name;
-  int partitions = 1;
-};
-
-struct HttpConfig {
-  bool enabled = false;  // true when the `http` section is present
-  std::string host = "127.0.0.1";
-  int port = 8082;
-  int io_threads = 2;
-  std::int64_t max_body_bytes = 8LL << 20;
-  std::int64_t max_record_bytes = 1LL << 20;
-  std::int64_t request_timeout_us = 30'000'000;  // whole request must arrive within this
-  std::int64_t idle_timeout_us = 60'000'000;     // keep-alive connections idle longer are closed
-  std::vector<std::string> bearer_tokens;
-  std::vector<std::string> api_keys;
-  std::string tls_cert_file;
-  std::string tls_key_file;
-  bool auto_create = false;  // unknown topics/streams are created on first write
-  int default_partitions = 1;
-  std::vector<LogStreamDecl> topics;   // Kafka REST Proxy topics
-  std::vector<LogStreamDecl> streams;  // Kinesis streams
-  std::int64_t retention_age_us = 7LL * 86400 * 1000000;
-  std::int64_t retention_bytes = 0;  // 0 = unlimited
-  std::int64_t max_backlog_records = 1'000'000;  // per query, before ingest answers 429
-  std::int64_t group_commit_max_records = 4096;
-  bool verify_signatures = false;  // AWS SigV4 (not verified; accepted and ignored when false)
 };
 
 struct TriggerConfig {
@@ -129,11 +92,19 @@ struct DaemonConfig {
   std::string config_dir;  // its directory: relative paths in the config are resolved from here
   std::string data_dir;
   LogConfig log;
-  StorageConfig storage;
-  HttpConfig http;
+  // The plugins' sections present in the file, by key, as their registered parsers returned them.
+  std::map<std::string, std::shared_ptr<const ConfigSection>> sections;
   std::map<std::string, SourceConfig> sources;
   std::vector<QueryConfig> queries;
   std::vector<JobConfig> jobs;
+
+  // The typed config of section `key`; null when the file has no such section. T is the type
+  // the section's parser returns (a mismatch is a programming error and also yields null).
+  template <typename T>
+  const T* Section(const std::string& key) const {
+    auto it = sections.find(key);
+    return it == sections.end() ? nullptr : dynamic_cast<const T*>(it->second.get());
+  }
 };
 
 // Parses and validates; throws ConfigError (file:line:col) on any problem.
@@ -143,6 +114,8 @@ DaemonConfig LoadConfigFromString(const std::string& yaml, const std::string& na
 
 // Valid names for queries, tables, topics: [A-Za-z0-9_.-]{1,200}, not starting with '.' or '-'.
 bool IsValidName(std::string_view name);
+// Fails `node` (ConfigError) unless IsValidName(name); `what` names the thing ("query", "table").
+void RequireValidName(const ConfigNode& node, const std::string& name, const char* what);
 
 // Resolves `path` against `base_dir` unless it is absolute.
 std::string ResolvePath(const std::string& base_dir, const std::string& path);

@@ -1,9 +1,11 @@
-// Registries: config `kind` → parser of the typed config → spec (a factory of instances).
+// Registries: config `kind` → parser of the typed config → spec (a factory of instances); and
+// top-level config key → parser of a plugin's own section (`storage:`, `http:`).
 //
-// Each plugin folder (operators/, connectors/) has a registry.cc with ONE explicit list of
-// Register() calls — no static-initialiser magic. The binary's composition root
-// (app/) fills a Registries object from those lists and hands it to the config loader,
-// which is how the engine parses `kind: parse_json` without naming any operator.
+// Each plugin folder (operators/, connectors/, state/) has a registry.cc with ONE explicit list
+// of Register() calls — no static-initialiser magic. The binary's composition root (app/) fills
+// a Registries object from those lists and hands it to the config loader, which is how the
+// engine parses `kind: parse_json` or an `http:` section without naming any operator or
+// connector.
 //
 // Parsers run at config load time (also for `pinstream validate`): they read the node with
 // ConfigNode, throw ConfigError with file:line:col on bad input, and return an immutable spec.
@@ -107,10 +109,48 @@ using OperatorRegistry = Registry<OperatorSpec>;
 using SourceRegistry = Registry<SourceSpec>;
 using SinkRegistry = Registry<SinkSpec>;
 
+// A top-level config section a plugin folder owns: its typed config, parsed once at load time.
+// The folder derives its config struct from this and registers the parser under the section's
+// key; the daemon's wiring reads it back with DaemonConfig::Section<T>(key).
+class ConfigSection {
+ public:
+  virtual ~ConfigSection() = default;
+};
+
+// Top-level config key → the parser of that section. A section absent from the file is not
+// parsed (the plugin applies its defaults); one present is parsed exactly once.
+class SectionRegistry {
+ public:
+  // Throws ConfigError (file:line:col) on bad input, like the kind parsers.
+  using Parser = std::function<std::shared_ptr<const ConfigSection>(const ConfigNode& node)>;
+
+  void Register(std::string key, std::string summary, Parser parser) {
+    entries_[std::move(key)] = Entry{std::move(summary), std::move(parser)};
+  }
+  // The parser of `key`, or null when no folder registered that section.
+  const Parser* Find(const std::string& key) const {
+    auto it = entries_.find(key);
+    return it == entries_.end() ? nullptr : &it->second.parser;
+  }
+  std::vector<std::string> Keys() const {
+    std::vector<std::string> out;
+    for (const auto& [k, e] : entries_) out.push_back(k);
+    return out;
+  }
+
+ private:
+  struct Entry {
+    std::string summary;
+    Parser parser;
+  };
+  std::map<std::string, Entry> entries_;
+};
+
 struct Registries {
   OperatorRegistry operators;
   SourceRegistry sources;
   SinkRegistry sinks;
+  SectionRegistry sections;
 };
 
 }  // namespace pinstream

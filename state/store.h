@@ -53,33 +53,9 @@
 #include "engine/commit_txn.h"
 #include "engine/status.h"
 #include "state/chunk_codec.h"
-
-namespace rocksdb {
-class Env;
-}
+#include "state/store_options.h"
 
 namespace pinstream::state {
-
-struct StoreOptions {
-  std::string data_dir;
-  std::int64_t block_cache_bytes = 64LL << 20;
-  std::int64_t write_buffer_bytes = 64LL << 20;
-  std::string compression = "lz4";  // state, checkpoints, catalog (RocksDB block compression)
-  // The source log's blocks: none by default, like a Kafka topic of uncompressed producers (the
-  // log is a short-lived buffer; reading a compressed backlog back costs ~10 % of a pipeline's
-  // CPU). With a codec, the young levels stay uncompressed and the older ones are compressed.
-  std::string source_log_compression = "none";
-  // Delta-table chunks, per column segment: lz4 (default), zstd (level 1: smaller, slower) or
-  // none (~12 % less CPU per record in the pin pipeline, ~1.8x the bytes). Applies to versions
-  // written from now on; a table may hold chunks of every codec.
-  std::string table_compression = "lz4";
-  int checkpoint_retention = 100;
-  // A delta-table version whose chunks reach this many bytes is written as an SST file of its
-  // own and ingested (each byte written once) instead of going through the WAL and a flush.
-  std::int64_t ingest_min_bytes = 4LL << 20;
-  // Tests: the RocksDB environment to use (a file system with injected faults); default when null.
-  rocksdb::Env* env = nullptr;
-};
 
 class DeltaTable;
 class Store;

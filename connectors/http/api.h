@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "connectors/http/http_config.h"
 #include "engine/config.h"
 
 namespace pinstream::state {

@@ -6,6 +6,7 @@
 
 #include "connectors/registry.h"
 #include "app/commands.h"
+#include "state/store_options.h"
 #include "tests/testing/test_util.h"
 
 namespace pinstream {
@@ -100,17 +101,21 @@ TEST_F(ConfigTest, ReportsUnknownSourceAndBadValues) {
 
 TEST_F(ConfigTest, StorageSettingsDefaultAndBadOnesNameTheirLine) {
   DaemonConfig c = Load(kGood);
-  EXPECT_EQ(c.storage.compression, "lz4");
-  EXPECT_EQ(c.storage.source_log_compression, "none");
-  EXPECT_EQ(c.storage.table_compression, "lz4");
-  EXPECT_EQ(c.storage.ingest_min_bytes, 4 << 20);
+  EXPECT_EQ(c.Section<state::StoreOptions>(state::kStorageSection), nullptr);  // the defaults apply
+  state::StoreOptions defaults;
+  EXPECT_EQ(defaults.compression, "lz4");
+  EXPECT_EQ(defaults.source_log_compression, "none");
+  EXPECT_EQ(defaults.table_compression, "lz4");
+  EXPECT_EQ(defaults.ingest_min_bytes, 4 << 20);
   c = Load(std::string(kGood) +
            "storage: {compression: zstd, source_log_compression: lz4, table_compression: none, "
            "ingest_min_bytes: 1MiB}\n");
-  EXPECT_EQ(c.storage.table_compression, "none");
-  EXPECT_EQ(c.storage.ingest_min_bytes, 1 << 20);
-  EXPECT_EQ(c.storage.compression, "zstd");
-  EXPECT_EQ(c.storage.source_log_compression, "lz4");
+  const auto* storage = c.Section<state::StoreOptions>(state::kStorageSection);
+  ASSERT_NE(storage, nullptr);
+  EXPECT_EQ(storage->table_compression, "none");
+  EXPECT_EQ(storage->ingest_min_bytes, 1 << 20);
+  EXPECT_EQ(storage->compression, "zstd");
+  EXPECT_EQ(storage->source_log_compression, "lz4");
   std::string e = Error(std::string(kGood) + "storage:\n  source_log_compression: gzip\n");
   EXPECT_NE(e.find("test.yaml:15:"), std::string::npos) << e;
   EXPECT_NE(e.find("gzip"), std::string::npos) << e;

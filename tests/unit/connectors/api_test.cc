@@ -22,7 +22,6 @@ class ApiTest : public ::testing::Test {
     o.data_dir = dir_.path();
     store_ = std::move(state::Store::Open(o)).value();
     log_ = std::move(state::SourceLog::Open(store_.get(), {})).value();
-    cfg_.enabled = true;
     cfg_.topics = {{"u.pin", 2}};
     cfg_.streams = {{"streaming-u-pin", 2}};
     Make();

@@ -1,0 +1,70 @@
+// HttpConfig: the `http:` section of a daemon config, owned by the HTTP connector (the listener,
+// the ingest APIs, the source log behind them). Registered as a config section by
+// connectors/registry.cc; the daemon serves HTTP only when the section is present.
+//
+//   http:
+//     listen: 127.0.0.1:8082
+//     io_threads: 2
+//     max_body_size: 8MiB               # whole request body
+//     max_record_size: 1MiB             # one record of a produce request
+//     request_timeout: 30s              # a whole request must arrive within this
+//     idle_timeout: 60s                 # keep-alive connections idle longer are closed
+//     auth: {bearer_tokens: [...], api_keys: [...]}   # none: every request is accepted
+//     tls: {cert_file: ..., key_file: ...}
+//     auto_create: false                # unknown topics/streams are created on first write
+//     default_partitions: 1             # partitions (shards) of an auto-created one
+//     topics: [name, {name: t, partitions: 4}]   # Kafka REST Proxy topics
+//     streams: [name, {name: s, shards: 2}]      # Kinesis streams
+//     retention: {max_age: 7d, max_bytes: 0}     # per partition; 0 = unlimited
+//     max_backlog_records: 1000000      # per query, before produce requests are refused (429)
+//     group_commit_max_records: 4096    # records per group commit of the source log
+//     verify_signatures: false          # AWS SigV4 is not verified; true is refused
+//
+// Parsing throws ConfigError (file:line:col) on bad values, like every config section.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/config_node.h"
+#include "engine/registry.h"
+
+namespace pinstream::connectors::http {
+
+// A topic or stream declared in the config, created when the daemon starts (if missing).
+struct LogStreamDecl {
+  std::string name;
+  int partitions = 1;
+};
+
+struct HttpConfig : ConfigSection {
+  std::string host = "127.0.0.1";
+  int port = 8082;
+  int io_threads = 2;
+  std::int64_t max_body_bytes = 8LL << 20;
+  std::int64_t max_record_bytes = 1LL << 20;
+  std::int64_t request_timeout_us = 30'000'000;
+  std::int64_t idle_timeout_us = 60'000'000;
+  std::vector<std::string> bearer_tokens;
+  std::vector<std::string> api_keys;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool auto_create = false;
+  int default_partitions = 1;
+  std::vector<LogStreamDecl> topics;   // Kafka REST Proxy topics
+  std::vector<LogStreamDecl> streams;  // Kinesis streams
+  std::int64_t retention_age_us = 7LL * 86400 * 1000000;
+  std::int64_t retention_bytes = 0;  // per partition; 0 = unlimited
+  std::int64_t max_backlog_records = 1'000'000;
+  std::int64_t group_commit_max_records = 4096;
+};
+
+// The section's key in a daemon config.
+inline constexpr const char* kHttpSection = "http";
+
+// Parses the `http:` section; throws ConfigError on bad input.
+std::shared_ptr<const HttpConfig> ParseHttpConfig(const ConfigNode& node);
+
+}  // namespace pinstream::connectors::http

@@ -1,0 +1,55 @@
+// StoreOptions: how the store opens its RocksDB database — and the `storage:` section of a
+// daemon config, parsed straight into it (registered by state/registry.cc):
+//
+//   storage:
+//     block_cache: 64MiB            # RocksDB block cache, shared by every column family
+//     write_buffer: 64MiB           # memtable size per column family
+//     compression: lz4              # none, lz4, zstd, snappy: checkpoints, state, catalog
+//     source_log_compression: none  # the same choices, for the source log's partitions
+//     table_compression: lz4        # none, lz4, zstd: delta-table chunks (state/chunk_codec.h)
+//     checkpoint_retention: 100     # offsets/commits entries kept per query (at least 2)
+//     ingest_min_bytes: 4MiB        # table versions this large are ingested as SST files
+//
+// Parsing throws ConfigError (file:line:col) on bad values.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/config_node.h"
+#include "engine/registry.h"
+
+namespace rocksdb {
+class Env;
+}
+
+namespace pinstream::state {
+
+struct StoreOptions : ConfigSection {
+  std::string data_dir;  // the config's data_dir, not part of the section
+  std::int64_t block_cache_bytes = 64LL << 20;
+  std::int64_t write_buffer_bytes = 64LL << 20;
+  std::string compression = "lz4";  // state, checkpoints, catalog (RocksDB block compression)
+  // The source log's blocks: none by default (the log is a short-lived buffer each query reads
+  // once). With a codec, the young levels stay uncompressed and the older ones are compressed.
+  std::string source_log_compression = "none";
+  // Delta-table chunks, per column segment: lz4 (default), zstd (level 1: fewer bytes, more CPU)
+  // or none (more bytes, less CPU). Applies to versions written from now on; a table may hold
+  // chunks of every codec.
+  std::string table_compression = "lz4";
+  int checkpoint_retention = 100;
+  // A delta-table version whose chunks reach this many bytes is written as an SST file of its
+  // own and ingested (each byte written once) instead of going through the WAL and a flush.
+  std::int64_t ingest_min_bytes = 4LL << 20;
+  // Tests: the RocksDB environment to use (a file system with injected faults); default when null.
+  rocksdb::Env* env = nullptr;
+};
+
+// The section's key in a daemon config.
+inline constexpr const char* kStorageSection = "storage";
+
+// Parses the `storage:` section (data_dir and env stay unset); throws ConfigError on bad input.
+std::shared_ptr<const StoreOptions> ParseStoreOptions(const ConfigNode& node);
+
+}  // namespace pinstream::state

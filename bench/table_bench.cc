@@ -130,7 +130,7 @@ void Scan(const std::string& dir) {
       if (!t->StageWrite(*txn, b, wo).ok() || !store->Commit(std::move(txn), false).ok()) std::abort();
     }
     if (!store->Flush().ok()) std::abort();
-    store->CompactRange(KeySpace::kTables);
+    store->CompactRange(state::KeySpace::kTables);
   }
   auto store = OpenStore(dir);
   state::DeltaTable* t = *store->Table("pin", false);

@@ -172,7 +172,8 @@ Status CheckMetadataCompatible(const QueryMetadata& stored, const QueryMetadata&
 
 struct InMemoryCheckpointStore::Data {
   std::mutex mu;
-  std::map<std::string, std::string> spaces[5];
+  std::map<std::string, std::string> checkpoint;  // offsets, commits, metadata
+  std::map<std::string, std::string> spaces[3];    // by CommitSpace
   Status fail_next;
 };
 
@@ -186,19 +187,26 @@ class InMemoryTxn : public CommitTxn {
  public:
   explicit InMemoryTxn(std::int64_t batch) : batch_(batch) {}
   std::int64_t batch_id() const override { return batch_; }
-  void Put(KeySpace s, std::string_view k, std::string_view v) override {
+  void Put(CommitSpace s, std::string_view k, std::string_view v) override {
     ops_.push_back({s, 0, std::string(k), std::string(v)});
     bytes_ += k.size() + v.size();
   }
-  void Delete(KeySpace s, std::string_view k) override { ops_.push_back({s, 1, std::string(k), {}}); }
-  void DeleteRange(KeySpace s, std::string_view b, std::string_view e) override {
+  void Delete(CommitSpace s, std::string_view k) override { ops_.push_back({s, 1, std::string(k), {}}); }
+  void DeleteRange(CommitSpace s, std::string_view b, std::string_view e) override {
     ops_.push_back({s, 2, std::string(b), std::string(e)});
   }
   void OnCommitted(std::function<void()> fn) override { hooks_.push_back(std::move(fn)); }
+  void HoldUntilDone(std::mutex& commit_order) override {
+    for (const auto& l : held_) {
+      if (l.mutex() == &commit_order) return;
+    }
+    held_.emplace_back(commit_order);
+  }
+  std::map<std::string, std::int64_t>& staged_versions() override { return staged_versions_; }
   std::size_t staged_bytes() const override { return bytes_; }
 
   struct Op {
-    KeySpace space;
+    CommitSpace space;
     int kind;
     std::string a, b;
   };
@@ -206,6 +214,8 @@ class InMemoryTxn : public CommitTxn {
   std::vector<Op> ops_;
   std::vector<std::function<void()>> hooks_;
   std::size_t bytes_ = 0;
+  std::vector<std::unique_lock<std::mutex>> held_;
+  std::map<std::string, std::int64_t> staged_versions_;
 };
 
 class InMemoryQueryCheckpoint : public QueryCheckpoint {
@@ -213,7 +223,7 @@ class InMemoryQueryCheckpoint : public QueryCheckpoint {
   InMemoryQueryCheckpoint(std::shared_ptr<InMemoryCheckpointStore::Data> d, std::string q)
       : d_(std::move(d)), q_(std::move(q)) {}
 
-  std::map<std::string, std::string>& cp() { return d_->spaces[static_cast<int>(KeySpace::kCheckpoint)]; }
+  std::map<std::string, std::string>& cp() { return d_->checkpoint; }
 
   Result<std::optional<QueryMetadata>> ReadMetadata() override {
     std::lock_guard lock(d_->mu);
@@ -298,7 +308,7 @@ class InMemoryQueryCheckpoint : public QueryCheckpoint {
     std::vector<std::pair<std::string, std::string>> copy;
     {
       std::lock_guard lock(d_->mu);
-      auto& m = d_->spaces[static_cast<int>(KeySpace::kState)];
+      auto& m = d_->spaces[static_cast<int>(CommitSpace::kOperatorState)];
       std::string prefix(prefix_view);
       for (auto it = m.lower_bound(prefix); it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
         copy.emplace_back(it->first, it->second);
@@ -336,7 +346,7 @@ Result<std::unique_ptr<QueryCheckpoint>> InMemoryCheckpointStore::OpenQuery(cons
   return std::unique_ptr<QueryCheckpoint>(std::make_unique<InMemoryQueryCheckpoint>(data_, q));
 }
 
-std::map<std::string, std::string> InMemoryCheckpointStore::Dump(KeySpace space) const {
+std::map<std::string, std::string> InMemoryCheckpointStore::Dump(CommitSpace space) const {
   std::lock_guard lock(data_->mu);
   return data_->spaces[static_cast<int>(space)];
 }

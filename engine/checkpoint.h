@@ -119,7 +119,7 @@ class InMemoryCheckpointStore : public CheckpointStore {
   ~InMemoryCheckpointStore() override;
   Result<std::unique_ptr<QueryCheckpoint>> OpenQuery(const std::string& query_name) override;
   // Bytes stored in a key space (tests inspect sink output through this).
-  std::map<std::string, std::string> Dump(KeySpace space) const;
+  std::map<std::string, std::string> Dump(CommitSpace space) const;
   // Makes the next Commit() fail with `st` (failure-injection in tests).
   void FailNextCommit(Status st);
 

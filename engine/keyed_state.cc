@@ -154,12 +154,12 @@ Result<LoadedState> LoadState(StateReader* reader, std::string_view ns) {
 
 void StageStateSnapshot(std::string_view ns, const LoadedState& state, const std::vector<std::string>& keys_to_drop,
                         CommitTxn& txn) {
-  for (const auto& k : keys_to_drop) txn.Delete(KeySpace::kState, k);
+  for (const auto& k : keys_to_drop) txn.Delete(CommitSpace::kOperatorState, k);
   std::vector<StateEntry> chunk;
   std::size_t bytes = 0;
   std::uint32_t n = 0;
   auto flush = [&] {
-    txn.Put(KeySpace::kState, StateSnapshotKey(ns, state.last_batch, n++), EncodeStateEntries(chunk));
+    txn.Put(CommitSpace::kOperatorState, StateSnapshotKey(ns, state.last_batch, n++), EncodeStateEntries(chunk));
     chunk.clear();
     bytes = 0;
   };
@@ -198,7 +198,7 @@ Status RewindState(StateReader* reader, std::string_view ns, std::int64_t to_bat
   // batch to_batch-1 stays gone (see `pinstream checkpoint rewind --help`).
   s.last_batch = to_batch - 1;
   if (s.last_batch < 0) {
-    for (const auto& k : l.storage_keys) txn.Delete(KeySpace::kState, k);
+    for (const auto& k : l.storage_keys) txn.Delete(CommitSpace::kOperatorState, k);
     return Status::Ok();
   }
   StageStateSnapshot(ns, s, l.storage_keys, txn);
@@ -238,7 +238,7 @@ void KeyedStateStore::StageChanges(std::int64_t batch_id, CommitTxn& txn) {
       PutLengthPrefixed(&out, std::string_view(bytes_).substr(c.key_at + c.key_len, c.value_len));
     }
   }
-  txn.Put(KeySpace::kState, StateDeltaKey(ns_, batch_id, part_), std::move(out));
+  txn.Put(CommitSpace::kOperatorState, StateDeltaKey(ns_, batch_id, part_), std::move(out));
   DiscardChanges();
 }
 

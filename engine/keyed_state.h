@@ -6,7 +6,7 @@
 // so that state becomes durable atomically with the batch's output: a replayed batch starts from
 // exactly the state the first attempt started from.
 //
-// Storage (KeySpace::kState), like Spark's state store — deltas plus snapshots, not one RocksDB
+// Storage (CommitSpace::kOperatorState), like Spark's state store — deltas plus snapshots, not one RocksDB
 // key per state key (a dedup over millions of posts would otherwise spend a quarter of its time
 // in memtable inserts):
 //   "<ns>\0D" be64(batch) be32(part)   one delta per batch and shard: the puts and deletes
@@ -37,7 +37,7 @@ class StateReader {
  public:
   virtual ~StateReader() = default;
   using Visitor = std::function<void(std::string_view key, std::string_view value)>;
-  // Visits every stored (key, value) of the kState key space whose key starts with `prefix`,
+  // Visits every stored (key, value) of the operator-state space (CommitSpace::kOperatorState) whose key starts with `prefix`,
   // in key order.
   [[nodiscard]] virtual Status ScanState(std::string_view prefix, const Visitor& visit) = 0;
 };

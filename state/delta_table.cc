@@ -477,37 +477,48 @@ Result<EncodedWrite> DeltaTable::Encode(std::span<const RecordBatch> batches,
   return out;
 }
 
-Status DeltaTable::StageEncoded(CommitTxn& txn_base, std::span<const RecordBatch> batches,
-                                EncodedWrite encoded, const WriteOptions& opt) {
-  auto* txn = dynamic_cast<StoreTxn*>(&txn_base);
-  if (txn == nullptr) return Internal("delta tables need a transaction of their own store");
+Status DeltaTable::StageEncoded(CommitTxn& txn, std::span<const RecordBatch> batches, EncodedWrite encoded,
+                                const WriteOptions& opt) {
   if (store_->read_only()) return FailedPrecondition("the store is open read-only");
-  const std::vector<std::string>& chunks = encoded.chunks;
-  std::vector<ColumnStats>& stats = encoded.stats;
-  const std::int64_t bytes = encoded.bytes;
-  const std::size_t total_rows = encoded.total_rows;
-
-  txn->LockTables();
+  txn.HoldUntilDone(store_->table_commit_mutex());
   std::lock_guard lock(mu_);
-  if (txn->pending_versions().count(name_)) {
+  if (txn.staged_versions().count(name_)) {
     return InvalidArgument(fmt::format("table '{}' is written twice in one transaction", name_));
   }
-  // Idempotent writes.
+  PS_RETURN_IF_ERROR(RefuseCommittedBatch(opt));
+  PS_ASSIGN_OR_RETURN(SchemaChange schema, EvolveSchema(batches, opt.writer));
+  const auto version = static_cast<std::int64_t>(versions_.size());
+  StageSchemaAndCatalogEntry(txn, schema);
+  PS_RETURN_IF_ERROR(StageChunks(txn, version, encoded.chunks));
+  CommitInfo info = MakeCommitInfo(version, encoded, schema, opt);
+  txn.Put(CommitSpace::kSinkOutput, TableVersionKey(id_, 'L', version), info.ToJson());
   if (!opt.app_id.empty()) {
-    auto it = txns_.find(opt.app_id);
-    if (it != txns_.end() && (opt.epoch < it->second.epoch || (opt.epoch == it->second.epoch &&
-                                                               opt.batch_id <= it->second.batch))) {
-      return AlreadyExists(fmt::format(
-          "table '{}': batch {} of '{}' (epoch {}) is already committed (as version {}, batch {}); "
-          "a batch is "
-          "written to a table at most once",
-          name_, opt.batch_id, opt.writer, opt.epoch, it->second.version, it->second.batch));
-    }
+    json tj{{"epoch", opt.epoch}, {"batch", opt.batch_id}, {"version", version}};
+    txn.Put(CommitSpace::kSinkOutput, Prefix('X') + opt.app_id, tj.dump());
   }
-  // Schema enforcement and evolution.
-  Schema schema = current_schema_ >= 0 ? schemas_.at(current_schema_) : Schema();
-  bool changed = current_schema_ < 0;
-  std::vector<std::string> added;
+  txn.staged_versions()[name_] = version;
+  AdvanceHeadOnCommit(txn, std::move(info), std::move(schema));
+  return Status::Ok();
+}
+
+Status DeltaTable::RefuseCommittedBatch(const WriteOptions& opt) const {
+  if (opt.app_id.empty()) return Status::Ok();
+  auto it = txns_.find(opt.app_id);
+  if (it == txns_.end()) return Status::Ok();
+  const Txn& last = it->second;
+  if (opt.epoch > last.epoch || (opt.epoch == last.epoch && opt.batch_id > last.batch)) return Status::Ok();
+  return AlreadyExists(fmt::format(
+      "table '{}': batch {} of '{}' (epoch {}) is already committed (as version {}, batch {}); a batch is "
+      "written to a table at most once",
+      name_, opt.batch_id, opt.writer, opt.epoch, last.version, last.batch));
+}
+
+Result<DeltaTable::SchemaChange> DeltaTable::EvolveSchema(std::span<const RecordBatch> batches,
+                                                          const std::string& writer) const {
+  SchemaChange out;
+  out.schema = current_schema_ >= 0 ? schemas_.at(current_schema_) : Schema();
+  out.changed = current_schema_ < 0;
+  Schema& schema = out.schema;
   for (const RecordBatch& rows : batches) {
     for (std::size_t c = 0; c < rows.num_columns(); ++c) {
       const std::string& col = rows.name(c);
@@ -522,45 +533,49 @@ Status DeltaTable::StageEncoded(CommitTxn& txn_base, std::span<const RecordBatch
           return InvalidArgument(fmt::format(
               "table '{}': column name {} written by '{}' is not UTF-8 (invalid bytes shown as "
               "U+FFFD); rename the column in the query or convert the input to UTF-8",
-              name_, shown, opt.writer));
+              name_, shown, writer));
         }
         schema.AddField(Field{col, t, true});
-        if (current_schema_ >= 0) added.push_back(col);
-        changed = true;
+        if (current_schema_ >= 0) out.added.push_back(col);
+        out.changed = true;
         continue;
       }
       TypeId have = schema.field(static_cast<std::size_t>(idx)).type;
       if (t == have || t == TypeId::kNull) continue;
       if (have == TypeId::kNull) {
         // A column so far only ever null gets its first real type.
-        Field f = schema.field(static_cast<std::size_t>(idx));
-        f.type = t;
         std::vector<Field> fields = schema.fields();
-        fields[static_cast<std::size_t>(idx)] = f;
+        fields[static_cast<std::size_t>(idx)].type = t;
         schema = Schema(fields);
-        changed = true;
+        out.changed = true;
         continue;
       }
       return InvalidArgument(
           fmt::format("table '{}': column '{}' is {} in the table but {} in the rows written by "
                       "'{}'; a table's column "
                       "types cannot change (cast the column in the query, or write to a new table)",
-                      name_, col, TypeName(have), TypeName(t), opt.writer));
+                      name_, col, TypeName(have), TypeName(t), writer));
     }
   }
-  int schema_id = current_schema_;
-  if (changed) {
-    schema_id = schemas_.empty() ? 0 : schemas_.rbegin()->first + 1;
+  out.schema_id = current_schema_;
+  if (out.changed) out.schema_id = schemas_.empty() ? 0 : schemas_.rbegin()->first + 1;
+  return out;
+}
+
+void DeltaTable::StageSchemaAndCatalogEntry(CommitTxn& txn, const SchemaChange& schema) const {
+  if (schema.changed) {
     std::string k = Prefix('S');
-    PutBigEndian32(&k, static_cast<std::uint32_t>(schema_id));
-    txn->Put(KeySpace::kTables, k, schema.ToJson());
+    PutBigEndian32(&k, static_cast<std::uint32_t>(schema.schema_id));
+    txn.Put(CommitSpace::kSinkOutput, k, schema.schema.ToJson());
   }
-  std::int64_t version = static_cast<std::int64_t>(versions_.size());
   if (!created_) {
     std::string id;
     PutBigEndian32(&id, id_);
-    txn->Put(KeySpace::kMeta, "catalog/table/" + name_, id);
+    txn.Put(CommitSpace::kCatalog, "catalog/table/" + name_, id);
   }
+}
+
+Status DeltaTable::StageChunks(CommitTxn& txn, std::int64_t version, const std::vector<std::string>& chunks) {
   auto chunk_key = [&](std::size_t i) {
     std::string k = TableVersionKey(id_, 'C', version);
     PutBigEndian32(&k, static_cast<std::uint32_t>(i));
@@ -568,20 +583,24 @@ Status DeltaTable::StageEncoded(CommitTxn& txn_base, std::span<const RecordBatch
   };
   std::size_t chunk_bytes = 0;
   for (const auto& c : chunks) chunk_bytes += c.size();
-  if (chunk_bytes >= static_cast<std::size_t>(store_->options().ingest_min_bytes)) {
-    // Large versions: the chunks go into the store as an SST file of their own, ahead of the
-    // transaction that commits the version (CommitInfo below). Until then, and for ever if the
-    // transaction never commits, no reader finds them: scans stop at the snapshot's version and
-    // read only the `chunks` a committed version declares, so a retry that writes this version
-    // again with fewer chunks hides the rest.
-    std::vector<std::pair<std::string, std::string_view>> entries;
-    entries.reserve(chunks.size());
-    for (std::size_t i = 0; i < chunks.size(); ++i) entries.emplace_back(chunk_key(i), chunks[i]);
-    PS_RETURN_IF_ERROR(store_->IngestSorted(KeySpace::kTables, entries)
-                           .WithContext(fmt::format("table '{}' version {}", name_, version)));
-  } else {
-    for (std::size_t i = 0; i < chunks.size(); ++i) txn->Put(KeySpace::kTables, chunk_key(i), chunks[i]);
+  if (chunk_bytes < static_cast<std::size_t>(store_->options().ingest_min_bytes)) {
+    for (std::size_t i = 0; i < chunks.size(); ++i) txn.Put(CommitSpace::kSinkOutput, chunk_key(i), chunks[i]);
+    return Status::Ok();
   }
+  // Large versions: the chunks go into the store as an SST file of their own, ahead of the
+  // transaction that commits the version (its CommitInfo). Until then, and for ever if the
+  // transaction never commits, no reader finds them: scans stop at the snapshot's version and
+  // read only the `chunks` a committed version declares, so a retry that writes this version
+  // again with fewer chunks hides the rest.
+  std::vector<std::pair<std::string, std::string_view>> entries;
+  entries.reserve(chunks.size());
+  for (std::size_t i = 0; i < chunks.size(); ++i) entries.emplace_back(chunk_key(i), chunks[i]);
+  return store_->IngestSorted(KeySpaceOf(CommitSpace::kSinkOutput), entries)
+      .WithContext(fmt::format("table '{}' version {}", name_, version));
+}
+
+CommitInfo DeltaTable::MakeCommitInfo(std::int64_t version, EncodedWrite& encoded, const SchemaChange& schema,
+                                      const WriteOptions& opt) {
   CommitInfo info;
   info.version = version;
   info.timestamp_ms = NowMicros() / 1000;
@@ -591,33 +610,28 @@ Status DeltaTable::StageEncoded(CommitTxn& txn_base, std::span<const RecordBatch
   info.app_id = opt.app_id;
   info.epoch = opt.epoch;
   info.batch_id = opt.batch_id;
-  info.rows_added = static_cast<std::int64_t>(total_rows);
-  info.chunks = static_cast<std::int64_t>(chunks.size());
-  info.bytes = bytes;
-  info.schema_id = schema_id;
-  info.added_columns = added;
-  info.stats = std::move(stats);
-  txn->Put(KeySpace::kTables, TableVersionKey(id_, 'L', version), info.ToJson());
-  if (!opt.app_id.empty()) {
-    json tj{{"epoch", opt.epoch}, {"batch", opt.batch_id}, {"version", version}};
-    txn->Put(KeySpace::kTables, Prefix('X') + opt.app_id, tj.dump());
-  }
-  txn->pending_versions()[name_] = version;
-  txn->OnCommitted([this, version, info, schema, schema_id, changed, app = opt.app_id,
-                    epoch = opt.epoch, batch = opt.batch_id]() {
+  info.rows_added = static_cast<std::int64_t>(encoded.total_rows);
+  info.chunks = static_cast<std::int64_t>(encoded.chunks.size());
+  info.bytes = encoded.bytes;
+  info.schema_id = schema.schema_id;
+  info.added_columns = schema.added;
+  info.stats = std::move(encoded.stats);
+  return info;
+}
+
+void DeltaTable::AdvanceHeadOnCommit(CommitTxn& txn, CommitInfo info, SchemaChange schema) {
+  txn.OnCommitted([this, info = std::move(info), schema = std::move(schema)]() {
     std::lock_guard l(mu_);
     created_ = true;
-    if (changed) schemas_[schema_id] = schema;
-    current_schema_ = schema_id;
+    if (schema.changed) schemas_[schema.schema_id] = schema.schema;
+    current_schema_ = schema.schema_id;
     VersionHead h;
-    h.base = info.overwrite || versions_.empty() ? version : versions_.back().base;
-    h.rows = info.overwrite || versions_.empty() ? info.rows_added
-                                                 : versions_.back().rows + info.rows_added;
-    h.schema_id = schema_id;
+    h.base = info.overwrite || versions_.empty() ? info.version : versions_.back().base;
+    h.rows = info.overwrite || versions_.empty() ? info.rows_added : versions_.back().rows + info.rows_added;
+    h.schema_id = schema.schema_id;
     versions_.push_back(h);
-    if (!app.empty()) txns_[app] = Txn{epoch, batch, version};
+    if (!info.app_id.empty()) txns_[info.app_id] = Txn{info.epoch, info.batch_id, info.version};
   });
-  return Status::Ok();
 }
 
 Result<std::vector<CommitInfo>> DeltaTable::History(std::size_t limit) const {

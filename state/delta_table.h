@@ -173,8 +173,9 @@ class DeltaTable {
   Schema schema() const;
   std::int64_t num_rows() const;  // at the latest version
 
-  // Stages a new version holding `batches` (in order) into `txn` (a state::StoreTxn). Visible
-  // after commit. Small batches are combined into chunks of up to options.rows_per_chunk rows.
+  // Stages a new version holding `batches` (in order) into `txn` (a transaction of this table's
+  // store: a StoreTxn, or the checkpoint's commit of a query over this store). Visible after
+  // commit. Small batches are combined into chunks of up to options.rows_per_chunk rows.
   // Chunks of StoreOptions::ingest_min_bytes or more in total are not staged but ingested into
   // the store at once (Store::IngestSorted); they stay invisible unless `txn` commits.
   [[nodiscard]] Status StageWrite(CommitTxn& txn, std::span<const RecordBatch> batches, const WriteOptions& options);
@@ -213,6 +214,26 @@ class DeltaTable {
   struct Txn {
     std::int64_t epoch = 0, batch = -1, version = -1;
   };
+  // The table's schema after a write: enforced (types cannot change) and evolved (new columns,
+  // a first real type for a column so far only null).
+  struct SchemaChange {
+    Schema schema;
+    int schema_id = -1;
+    bool changed = false;               // a new schema id is written with the version
+    std::vector<std::string> added;     // columns new to an existing table
+  };
+  // The steps of StageEncoded, under mu_:
+  // An idempotent write of a batch its app already committed is refused (AlreadyExists).
+  Status RefuseCommittedBatch(const WriteOptions& opt) const;
+  Result<SchemaChange> EvolveSchema(std::span<const RecordBatch> batches, const std::string& writer) const;
+  // The new schema, and the table's catalog entry on its first version.
+  void StageSchemaAndCatalogEntry(CommitTxn& txn, const SchemaChange& schema) const;
+  // Into the transaction, or — at StoreOptions::ingest_min_bytes and more — ingested ahead of it.
+  Status StageChunks(CommitTxn& txn, std::int64_t version, const std::vector<std::string>& chunks);
+  static CommitInfo MakeCommitInfo(std::int64_t version, EncodedWrite& encoded, const SchemaChange& schema,
+                                   const WriteOptions& opt);
+  // The in-memory head (versions, schema, last txn) follows once the transaction has committed.
+  void AdvanceHeadOnCommit(CommitTxn& txn, CommitInfo info, SchemaChange schema);
 
   Store* store_;
   std::string name_;

@@ -705,11 +705,24 @@ std::size_t StoreTxn::staged_bytes() const { return impl_->wb.GetDataSize(); }
 void StoreTxn::Clear() {
   impl_->wb.Clear();
   hooks_.clear();
-  pending_versions_.clear();
-  if (table_lock_.owns_lock()) table_lock_.unlock();
+  staged_versions_.clear();
+  held_.clear();  // unlocks
 }
-void StoreTxn::LockTables() {
-  if (!table_lock_.owns_lock()) table_lock_ = std::unique_lock<std::mutex>(store_->table_commit_mutex());
+void StoreTxn::HoldUntilDone(std::mutex& commit_order) {
+  for (const auto& l : held_) {
+    if (l.mutex() == &commit_order) return;
+  }
+  held_.emplace_back(commit_order);
+}
+
+KeySpace KeySpaceOf(CommitSpace space) {
+  switch (space) {
+    case CommitSpace::kOperatorState: return KeySpace::kState;
+    case CommitSpace::kSinkOutput: return KeySpace::kTables;
+    case CommitSpace::kCatalog: return KeySpace::kMeta;
+  }
+  PS_CHECK(false);
+  return KeySpace::kMeta;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // Store: the one RocksDB database of a data dir, shared by everything the daemon persists.
 //
-// Column families (KeySpace in engine/commit_txn.h):
+// Column families (KeySpace below; a CommitTxn's CommitSpace maps onto them, KeySpaceOf):
 //   default      catalog: table ids, source-log streams, format version        (KeySpace::kMeta)
 //   checkpoint   per query: metadata, offsets/N, commits/N                      (kCheckpoint)
 //   tables       delta tables: commit log, schemas, columnar row chunks, txns   (kTables)
@@ -57,6 +57,19 @@
 
 namespace pinstream::state {
 
+// The store's column families with fixed names (log spaces come and go with the source log).
+enum class KeySpace : unsigned char {
+  kCheckpoint = 0,  // offsets / commits logs and query metadata
+  kTables = 1,      // delta tables: logs, schemas, row chunks
+  kState = 2,       // keyed operator state
+  kSourceLog = 3,   // the source log of data dirs written before log spaces
+  kMeta = 4,        // catalog (table ids, source-log streams)
+};
+
+// Where the engine's commit spaces live: operator state in `state`, sink output in `tables`,
+// the catalog in `default`.
+KeySpace KeySpaceOf(CommitSpace space);
+
 class DeltaTable;
 class Store;
 
@@ -112,23 +125,30 @@ class StoreTxn : public CommitTxn {
   ~StoreTxn() override;
 
   std::int64_t batch_id() const override { return batch_id_; }
-  void Put(KeySpace space, std::string_view key, std::string_view value) override;
+  // CommitTxn: the engine's spaces, placed by KeySpaceOf.
+  void Put(CommitSpace space, std::string_view key, std::string_view value) override {
+    Put(KeySpaceOf(space), key, value);
+  }
+  void Delete(CommitSpace space, std::string_view key) override { Delete(KeySpaceOf(space), key); }
+  void DeleteRange(CommitSpace space, std::string_view begin, std::string_view end) override {
+    DeleteRange(KeySpaceOf(space), begin, end);
+  }
+  void OnCommitted(std::function<void()> fn) override { hooks_.push_back(std::move(fn)); }
+  void HoldUntilDone(std::mutex& commit_order) override;
+  std::map<std::string, std::int64_t>& staged_versions() override { return staged_versions_; }
+  std::size_t staged_bytes() const override;
+
+  // The store's own writes, by column family.
+  void Put(KeySpace space, std::string_view key, std::string_view value);
   // Put of the concatenation of `parts`, gathered straight into the write batch (no joined copy).
   void PutParts(KeySpace space, std::string_view key, std::span<const std::string_view> parts);
   void PutParts(const LogSpace& space, std::string_view key, std::span<const std::string_view> parts);
   void DeleteRange(const LogSpace& space, std::string_view begin, std::string_view end);
-  void Delete(KeySpace space, std::string_view key) override;
-  void DeleteRange(KeySpace space, std::string_view begin, std::string_view end) override;
-  void OnCommitted(std::function<void()> fn) override { hooks_.push_back(std::move(fn)); }
-  std::size_t staged_bytes() const override;
+  void Delete(KeySpace space, std::string_view key);
+  void DeleteRange(KeySpace space, std::string_view begin, std::string_view end);
   // Empties the transaction for reuse (Store::Write); its write batch keeps its buffer, so a
   // writer that commits many small transactions allocates none after the first.
   void Clear();
-
-  // Serialises table commits (see the header comment). Idempotent.
-  void LockTables();
-  // Tables call this to learn whether a write of theirs is already staged in this txn.
-  std::map<std::string, std::int64_t>& pending_versions() { return pending_versions_; }
 
  private:
   friend class Store;
@@ -137,8 +157,8 @@ class StoreTxn : public CommitTxn {
   std::int64_t batch_id_;
   std::unique_ptr<Impl> impl_;
   std::vector<std::function<void()>> hooks_;
-  std::unique_lock<std::mutex> table_lock_;
-  std::map<std::string, std::int64_t> pending_versions_;
+  std::vector<std::unique_lock<std::mutex>> held_;  // HoldUntilDone
+  std::map<std::string, std::int64_t> staged_versions_;
 };
 
 class Store {

@@ -123,7 +123,7 @@ Status SqlJobRunner::Execute(const JobConfig& job, JobRun* run) {
     w.overwrite = true;
     w.writer = job.name;
     PS_RETURN_IF_ERROR(t->StageWrite(*txn, rows, w).WithContext(fmt::format("writing result table '{}'", name)));
-    run->results.push_back(JobRunResult{name, txn->pending_versions()[name], static_cast<std::int64_t>(rows.num_rows())});
+    run->results.push_back(JobRunResult{name, txn->staged_versions()[name], static_cast<std::int64_t>(rows.num_rows())});
   }
   JobRun done = *run;
   done.status = "succeeded";

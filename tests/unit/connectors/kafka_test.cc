@@ -277,11 +277,16 @@ std::vector<std::tuple<std::string, std::string, std::string>> Consume(const std
 class NoTxn : public CommitTxn {
  public:
   std::int64_t batch_id() const override { return 0; }
-  void Put(KeySpace, std::string_view, std::string_view) override {}
-  void Delete(KeySpace, std::string_view) override {}
-  void DeleteRange(KeySpace, std::string_view, std::string_view) override {}
+  void Put(CommitSpace, std::string_view, std::string_view) override {}
+  void Delete(CommitSpace, std::string_view) override {}
+  void DeleteRange(CommitSpace, std::string_view, std::string_view) override {}
   void OnCommitted(std::function<void()>) override {}
+  void HoldUntilDone(std::mutex&) override {}
+  std::map<std::string, std::int64_t>& staged_versions() override { return staged_versions_; }
   std::size_t staged_bytes() const override { return 0; }
+
+ private:
+  std::map<std::string, std::int64_t> staged_versions_;
 };
 
 std::unique_ptr<Sink> MakeSink(const std::string& servers, const std::string& topic, bool txn) {

@@ -31,7 +31,7 @@ class KeyedStateTest : public ::testing::Test {
                  }).ok());
     return out;
   }
-  std::size_t StoredKeys() { return store_.Dump(KeySpace::kState).size(); }
+  std::size_t StoredKeys() { return store_.Dump(CommitSpace::kOperatorState).size(); }
 
   InMemoryCheckpointStore store_;
   std::unique_ptr<QueryCheckpoint> cp_;
@@ -78,7 +78,7 @@ TEST_F(KeyedStateTest, StagedDeltaIsTheEncodingOfTheBufferedChangesAndTheBufferS
                                     {"", "", 7, false},
                                     {binary, std::string(300, 'v'), 7, false},
                                     {"", "", 0, true}};
-  auto dump = store_.Dump(KeySpace::kState);
+  auto dump = store_.Dump(CommitSpace::kOperatorState);
   ASSERT_EQ(dump.size(), 1u);
   EXPECT_EQ(dump.begin()->second, EncodeStateEntries(expect));
   // The next batch stages only its own change.
@@ -131,7 +131,7 @@ TEST_F(KeyedStateTest, RewindDropsWhatLaterBatchesWroteEvenFromASnapshot) {
 
 TEST_F(KeyedStateTest, DamagedDeltaIsACorruptionError) {
   auto txn = cp_->BeginCommit(0);
-  txn->Put(KeySpace::kState, StateDeltaKey("q/0", 0, 0), "\x05garbage");
+  txn->Put(CommitSpace::kOperatorState, StateDeltaKey("q/0", 0, 0), "\x05garbage");
   CommitLogEntry e;
   ASSERT_TRUE(cp_->Commit(std::move(txn), e).ok());
   KeyedStateStore s(cp_.get(), "q/0", 0);

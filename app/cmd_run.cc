@@ -1,16 +1,19 @@
 // `pinstream run CONFIG` (the daemon) and `pinstream validate CONFIG`.
+//
+// RunDaemon is the daemon's wiring: the store and its checkpoints, the source log, the ingest API
+// with the admin routes and its HTTP server, the job scheduler, then the queries (engine's
+// Daemon), started, run until drained, and released in that order's reverse.
 
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
-#include <nlohmann/json.hpp>
 
+#include "app/admin_api.h"
+#include "app/commands.h"
 #include "connectors/http/api.h"
 #include "connectors/http/http_server.h"
-#include "app/commands.h"
 #include "engine/daemon.h"
 #include "engine/job_scheduler.h"
-#include "engine/metrics.h"
 #include "state/source_log.h"
 #include "state/sql/sql_job_runner.h"
 #include "state/store.h"
@@ -18,24 +21,6 @@
 namespace pinstream::app {
 
 namespace {
-
-std::string QueryStatusJson(const StreamingQuery& q, const state::SourceLog* log) {
-  QuerySnapshot s = q.snapshot();
-  std::int64_t backlog = std::max(s.backlog_records, log ? log->Backlog(s.name) : 0);
-  nlohmann::ordered_json j{
-      {"name", s.name},
-      {"id", s.id},
-      {"runId", s.run_id},
-      {"state", std::string(QueryStateName(s.state))},
-      {"lastBatchId", s.last_batch_id},
-      {"batchesCommitted", s.batches_committed},
-      {"inputRows", s.input_rows_total},
-      {"outputRows", s.output_rows_total},
-      {"deadLetterRows", s.dead_letter_rows_total},
-      {"backlogRecords", backlog},
-      {"error", s.error.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(s.error)}};
-  return j.dump();
-}
 
 int RunDaemon(const std::string& config_path, const std::string& log_level) {
   // Before any thread exists (RocksDB starts some), so that every thread inherits the mask.
@@ -97,50 +82,16 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   parts.checkpoints = &checkpoints;
   Daemon daemon(std::move(parts));
   daemon.InstallSignalHandling();
+  std::unique_ptr<AdminApi> admin;
   if (api) {
-    // Until the daemon is ready its query list is being built: admin endpoints see nothing yet.
-    auto* srv = server.get();
-    auto* lg = log.get();
-    connectors::http::AdminHooks hooks;
-    hooks.ready = [srv] { return srv->ready(); };
-    hooks.store_failure = [store = env.store] { return store->unrecoverable_error(); };
-    hooks.query_names = [srv, &daemon] {
-      std::vector<std::string> names;
-      if (srv->ready()) {
-        for (auto* q : daemon.queries()) names.push_back(q->name());
-      }
-      return names;
-    };
-    hooks.progress = [srv,
-                      &daemon](const std::string& q) -> std::optional<std::vector<std::string>> {
-      if (!srv->ready() || daemon.FindQuery(q) == nullptr) return std::nullopt;
-      return daemon.RecentProgress(q);
-    };
-    hooks.status = [srv, lg, &daemon](const std::string& q) -> std::optional<std::string> {
-      if (!srv->ready()) return std::nullopt;
-      auto* sq = daemon.FindQuery(q);
-      if (sq == nullptr) return std::nullopt;
-      return QueryStatusJson(*sq, lg);
-    };
-    if (scheduler) {
-      auto* sch = scheduler.get();
-      hooks.jobs = [sch] { return sch->StatusJson(); };
-      hooks.trigger_job = [sch](const std::string& job) { return sch->Trigger(job); };
-      hooks.job_run = [sch](const std::string& id) -> std::optional<std::string> {
-        auto run = sch->FindRun(id);
-        if (!run) return std::nullopt;
-        return run->ToJson();
-      };
-    }
-    api->SetAdminHooks(std::move(hooks));
-    Metrics().AddCollector([srv, lg, &daemon](MetricsRegistry& m) {
-      if (!srv->ready()) return;
-      for (auto* q : daemon.queries()) {
-        m.GetGauge("pinstream_query_backlog_records",
-                   "Records available to a query that it has not committed", {{"query", q->name()}})
-            ->Set(static_cast<double>(std::max(q->backlog_records(), lg->Backlog(q->name()))));
-      }
-    });
+    AdminParts admin_parts;
+    admin_parts.daemon = &daemon;
+    admin_parts.ready = [srv = server.get()] { return srv->ready(); };
+    admin_parts.store_failure = [store = env.store] { return store->unrecoverable_error(); };
+    admin_parts.log = log.get();
+    admin_parts.scheduler = scheduler.get();
+    admin = std::make_unique<AdminApi>(std::move(admin_parts));
+    admin->Install(*api);
   }
   Status st = daemon.Start();
   if (!st.ok()) {

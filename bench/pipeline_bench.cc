@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
     std::vector<state::LogRecord> batch;
     for (std::size_t i = b; i < std::min(n, b + 500); ++i) {
       state::LogRecord r;
+      r.partition = static_cast<int>(i % 4);  // round-robin, as the REST Proxy places keyless records
       r.value = records[i];
       batch.push_back(std::move(r));
     }

@@ -1,37 +1,34 @@
-// SourceLog: the durable log behind the HTTP ingest APIs — Kafka topics and Kinesis streams
+// SourceLog: the durable log behind the HTTP ingest APIs — the Kafka topics and Kinesis streams
 // that pinstream hosts itself.
 //
 // A log stream has N partitions (Kinesis: shards); every accepted record gets the next offset of
-// its partition and is stored with its key, arrival time and bytes. Like Kafka, records are kept
-// in record batches: each group commit writes, per partition it touches, ONE value
+// the partition its producer chose (the HTTP APIs choose as Kafka and Kinesis clients expect) and is stored with its key,
+// arrival time and bytes. Records are kept in record batches, like Kafka's: each group commit
+// writes, per partition it touches, ONE value
 //   key   be64(base offset), in the partition's own column family `log/<stream id>/<partition>`
 //   value varint arrival µs | varint count | count × (has-key byte, [key], value)
-// A partition's keys only grow, so RocksDB moves its flushed files down the levels without
-// rewriting them: a record is written to the WAL and by one flush, never by a compaction (store.h
-// "Log spaces"). Data dirs from before log spaces kept every partition in one `source_log` family;
-// their batches are moved into the partitions' spaces when the log opens.
 // so a request of 500 records (or 30 requests of one) costs one RocksDB put per partition, not
-// one per record. Offsets are dense, survive restarts (recovered from the last batch) and are what
+// one per record. A partition's keys only grow, so RocksDB moves its flushed files down the levels
+// without rewriting them (store.h "Log spaces"). Data dirs from before log spaces kept every
+// partition in one `source_log` family; their batches are moved into the partitions' spaces when
+// the log opens. Offsets are dense, survive restarts (recovered from the last batch) and are what
 // HTTP sources plan micro-batches over, so a batch can be read again exactly.
 //
 // Durability: Append() callers are answered only after their records are in a synced WAL.
 // Group commit: the log thread takes the records of every queued request, appends them as one
 // WriteBatch and fsyncs the WAL, then acknowledges them; what arrives meanwhile waits in the
-// queue, so the next write and fsync cover everything that arrived during the previous one
-// (DESIGN.md "group commit"). A pipelined writer/syncer pair — appending new requests while the
-// previous fsync runs — answered no faster at 32 connections and spent ~15 % more CPU per request
-// at 256 (4–5 small WAL writes per fsync, and a wake-up of the writer for nearly each one):
-// bench/README. Partition ends — what queries can plan — advance only after the sync. A failed
-// write or sync fails every request in the group. A group whose WAL write failed is not in the
-// store: its offsets are given out again. A group whose sync failed may be on disk: its offsets
-// stay taken (RocksDB refuses writes until it recovers — after a local fsync failure only a
-// restart does — and its recovery makes the group durable; a client that retries may find its
-// records twice, as with a Kafka producer after a timeout).
+// queue, so the next write and fsync cover everything that arrived during the previous one.
+// Partition ends — what queries can plan — advance only after the sync. A failed write or sync
+// fails every request in the group. A group whose WAL write failed is not in the store: its
+// offsets are given out again. A group whose sync failed may be on disk: its offsets stay taken
+// (RocksDB refuses writes until it recovers — after a local fsync failure only a restart does —
+// and its recovery makes the group durable; a client that retries may find its records twice,
+// as with a Kafka producer after a timeout).
 //
 // Consumers (queries) report the offsets they have committed; retention (by age and by bytes per
 // partition) removes whole record batches and never one holding a record some consumer has not
-// committed — the files holding only such batches at once, like Kafka's segment deletion. Backlog = records a
-// consumer has not committed yet; ingest uses it for backpressure.
+// committed — the files holding only such batches at once, like Kafka's segment deletion.
+// Backlog = records a consumer has not committed yet; ingest uses it for backpressure.
 //
 // Threading: every method is thread-safe. Append callbacks run on the log thread (`log-writer`)
 // and must be quick (post to an I/O executor).
@@ -69,7 +66,7 @@ struct LogStreamInfo {
 };
 
 struct LogRecord {
-  int partition = -1;         // -1: choose from the key (or round-robin without a key)
+  int partition = 0;  // the partition it is appended to (the producer's choice)
   bool has_key = false;
   std::string key;
   std::string value;
@@ -87,14 +84,6 @@ struct SourceLogOptions {
   std::int64_t retention_check_interval_us = 10'000'000;
 };
 
-// How a record chooses its partition: Kafka's DefaultPartitioner (murmur2 of the key bytes)
-// for topics; Kinesis' MD5 of the partition key over equal hash-key ranges for streams.
-std::int32_t KafkaMurmur2(std::string_view key);  // org.apache.kafka.common.utils.Utils.murmur2
-int KafkaPartitionForKey(std::string_view key, int partitions);
-int KinesisShardForKey(std::string_view partition_key, int shards);
-// Kinesis hash-key range of shard i of n, as decimal strings.
-std::pair<std::string, std::string> KinesisHashKeyRange(int shard, int shards);
-
 class SourceLog {
  public:
   static Result<std::unique_ptr<SourceLog>> Open(Store* store, SourceLogOptions options);
@@ -107,8 +96,10 @@ class SourceLog {
   std::vector<LogStreamInfo> List(std::optional<LogApi> api = std::nullopt) const;
 
   // Appending ------------------------------------------------------------------------------------
-  // `done` gets the records' partitions and offsets in request order (a view, valid during the
-  // call) — or the error that kept them from being stored.
+  // Each record goes to the partition it names; a request naming a partition the stream does
+  // not have is refused whole (NotFound). `done` gets the records' partitions and offsets in
+  // request order (a view, valid during the call) — or the error that kept them from being
+  // stored.
   using AppendCallback = std::function<void(Result<std::span<const AppendedRecord>>)>;
   // Queues the records; `done` runs on the log thread once they are durable (or at once,
   // on the caller's thread, when the log is shutting down).
@@ -165,7 +156,6 @@ class SourceLog {
   struct Stream {
     LogStreamInfo info;
     std::vector<Partition> parts;
-    std::uint32_t sticky = 0;
   };
   struct Pending {
     std::string stream;

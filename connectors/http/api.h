@@ -1,30 +1,37 @@
-// The HTTP APIs pinstream serves, independent of the HTTP library (the Beast server in
-// http_server.cc turns wire requests into ApiRequest and writes ApiResponse back):
+// Api: the HTTP APIs pinstream serves, independent of the HTTP library (the Beast server in
+// http_server.cc turns wire requests into ApiRequest and writes ApiResponse back). It routes each
+// request to the protocol that owns its path:
 //
-//   Kafka REST Proxy v2      POST /topics/{t}, GET /topics, GET /topics/{t}
-//   API Gateway → Kinesis    GET /streams, POST|GET|DELETE /streams/{s},
+//   Kafka REST Proxy v2      POST /topics/{t}, GET /topics, GET /topics/{t}      (rest_proxy.h)
+//   API Gateway → Kinesis    GET /streams, POST|GET|DELETE /streams/{s},         (kinesis_gateway.h)
 //                            PUT /streams/{s}/record, PUT /streams/{s}/records
-//   Native Kinesis JSON      POST / with X-Amz-Target: Kinesis_20131202.<Operation>
-//   Admin                    GET /health, /ready, /metrics, /queries, /queries/{q}/progress
+//   Native Kinesis JSON      POST / with X-Amz-Target: Kinesis_20131202.<Op>     (kinesis_native.h)
+//   added routes             GET /<segment>/... registered with AddRoute — the daemon's admin
+//                            endpoints (/health, /ready, /metrics, /queries, /jobs: app/admin_api.h)
+//   anything else            404 {"error_code": 404, "message": "HTTP 404 Not Found"}
 //
-// Produce requests are answered only once their records are durable in the source log
-// (Respond runs on the log's writer thread then; the server moves it back to the connection).
-// Errors use each API's own shape: {"error_code": 40401, "message": ...} for the REST Proxy,
-// {"__type": "ResourceNotFoundException", "message": ...} for Kinesis.
+// Every request is counted (pinstream_http_requests_total by API and status) and, unless its
+// route is open, checked against the configured bearer tokens and API keys. Produce requests are
+// answered only once their records are durable in the source log (Respond runs on the log's
+// writer thread then; the server moves it back to the connection). Errors use each API's own
+// shape: {"error_code": 40401, "message": ...} for the REST Proxy, {"__type":
+// "ResourceNotFoundException", "message": ...} for Kinesis.
+//
+// Lifecycle: construct, AddRoute (before the server starts), DeclareStreams, then Handle from
+// any number of I/O threads at once.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "connectors/http/http_config.h"
-#include "engine/config.h"
+#include "engine/status.h"
 
 namespace pinstream::state {
 class SourceLog;
@@ -57,23 +64,32 @@ struct ApiResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// Answers a request; called exactly once per request, from any thread.
 using Respond = std::function<void(ApiResponse)>;
 
-// What the admin endpoints read from the running daemon; set once the daemon exists.
-struct AdminHooks {
-  std::function<bool()> ready;
-  // Why the store can no longer write (an unrecoverable error: a restart is needed), if so.
-  std::function<std::optional<std::string>()> store_failure;
-  std::function<std::vector<std::string>()> query_names;
-  // The recent progress JSON documents of a query, oldest first; nullopt for unknown queries.
-  std::function<std::optional<std::vector<std::string>>(const std::string&)> progress;
-  // One JSON object describing a query's state.
-  std::function<std::optional<std::string>(const std::string&)> status;
-  // Scheduled jobs (absent when the config has none): their states as a JSON array; queue a
-  // run now (its run id, or NotFound / FailedPrecondition); one run by id as JSON.
-  std::function<std::string()> jobs;
-  std::function<Result<std::string>(const std::string&)> trigger_job;
-  std::function<std::optional<std::string>(const std::string&)> job_run;
+// A path's segments ("/topics/t" → "topics", "t"), as views into it. No route has more than 4:
+// a longer path keeps its first kMax and reports kMax + 1 segments, which no route matches.
+class PathSegments {
+ public:
+  static constexpr std::size_t kMax = 8;
+  explicit PathSegments(std::string_view path);
+  std::size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  std::string_view operator[](std::size_t i) const { return seg_[i]; }
+
+ private:
+  std::array<std::string_view, kMax> seg_;
+  std::size_t n_ = 0;
+};
+
+// A route added to the API (the daemon's admin endpoints): requests whose first path segment is
+// `segment`.
+struct Route {
+  std::string segment;           // "health", "queries", ...
+  std::string api_label;         // the `api` label its requests are counted under ("admin")
+  bool open = false;             // served without authentication (health and readiness probes)
+  // Handles a request (path segments included); must call `respond` exactly once.
+  std::function<void(const ApiRequest& request, const PathSegments& segments, Respond respond)> handler;
 };
 
 class Api {
@@ -81,15 +97,16 @@ class Api {
   Api(const HttpConfig& config, state::SourceLog* log);
   ~Api();
 
-  void SetAdminHooks(AdminHooks hooks);
-  // Handles one request; `respond` is called exactly once (maybe later, from another thread).
-  void Handle(const ApiRequest& request, Respond respond);
+  // Adds a route. Not thread-safe: call before the server starts.
+  void AddRoute(Route route);
   // Creates the topics and streams declared in the config (idempotent).
   [[nodiscard]] Status DeclareStreams();
+  // Handles one request; `respond` is called exactly once (maybe later, from another thread).
+  void Handle(const ApiRequest& request, Respond respond);
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  struct Protocols;  // the REST Proxy and Kinesis handlers, their shared context and routes
+  std::unique_ptr<Protocols> protocols_;
 };
 
 // ASCII case-insensitive equality (HTTP field names, tokens).
@@ -97,5 +114,8 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // Percent-decodes a URL path; false on malformed escapes or a decoded NUL.
 bool DecodePath(std::string_view raw, std::string* out);
+
+// A JSON answer with the given status (the admin endpoints' and the APIs' common shape).
+ApiResponse JsonResponse(int status, std::string body, const char* content_type = "application/json");
 
 }  // namespace pinstream::connectors::http

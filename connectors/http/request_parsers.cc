@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <optional>
+
 #include "engine/row_format.h"
 #include "engine/simdjson_util.h"
 
@@ -37,172 +39,175 @@ ThreadParser& NestedParser() {
 
 std::string Json(simdjson::error_code e) { return simdjson::error_message(e); }
 
-bool TooLarge(const state::LogRecord& r, const ParseLimits& l) {
-  return static_cast<std::int64_t>(r.value.size() + r.key.size()) > l.max_record_bytes;
+// The body as a JSON object (`doc` must outlive `obj`); `not_an_object` is the message for JSON
+// that is not one.
+std::optional<BodyError> OpenObject(std::string_view body, const char* not_an_object, od::document* doc,
+                                    od::object* obj) {
+  if (auto e = Parser().Iterate(body, doc)) return Err(BodyErrorKind::kMalformedJson, Json(e));
+  if (auto e = doc->get_object().get(*obj)) {
+    if (e == simdjson::INCORRECT_TYPE) return Err(BodyErrorKind::kInvalid, not_an_object);
+    return Err(BodyErrorKind::kMalformedJson, Json(e));
+  }
+  return std::nullopt;
 }
 
-BodyError TooLargeError(std::size_t i, const state::LogRecord& r, const ParseLimits& l) {
+// Calls visit(key, value) for each field of `obj` in order; stops at malformed JSON or at the
+// first error `visit` returns.
+template <typename Visit>
+std::optional<BodyError> ForEachField(od::object& obj, Visit&& visit) {
+  for (auto field_r : obj) {
+    od::field field;
+    if (auto e = std::move(field_r).get(field)) return Err(BodyErrorKind::kMalformedJson, Json(e));
+    std::string_view key;
+    if (auto e = field.unescaped_key().get(key)) return Err(BodyErrorKind::kMalformedJson, Json(e));
+    od::value value = field.value();
+    if (std::optional<BodyError> err = visit(key, value)) return err;
+  }
+  return std::nullopt;
+}
+
+// "record 3: <message>".
+BodyError InRecord(std::size_t i, BodyError e) {
+  e.message = fmt::format("record {}: {}", i, e.message);
+  return e;
+}
+
+std::optional<BodyError> CheckRecordSize(std::size_t i, const ProducedRecord& r, const ParseLimits& l) {
+  if (static_cast<std::int64_t>(r.value.size() + r.key.size()) <= l.max_record_bytes) return std::nullopt;
   return Err(BodyErrorKind::kRecordTooLarge, fmt::format("record {} is {} bytes, more than the limit of {} bytes", i,
                                                          r.value.size() + r.key.size(), l.max_record_bytes));
 }
 
 // The value of a Kinesis `Data` field of the gateway API.
-std::variant<std::string, BodyError> GatewayData(od::value& v) {
+std::optional<BodyError> GatewayData(od::value& v, std::string* out) {
   od::json_type t;
   if (auto e = v.type().get(t)) return Err(BodyErrorKind::kMalformedJson, Json(e));
   if (t == od::json_type::string) {
     std::string_view s;
     if (auto e = v.get_string().get(s)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-    return GatewayDataBytes(s);
+    *out = GatewayDataBytes(s);
+    return std::nullopt;
   }
   if (t == od::json_type::null) return Err(BodyErrorKind::kInvalid, "Data must not be null");
   std::string_view raw;
   if (auto e = RawJsonOf(v, &raw)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-  return std::string(raw);
+  out->assign(raw);
+  return std::nullopt;
 }
 
-std::variant<std::string, BodyError> Base64Field(od::value& v, const char* what) {
+std::optional<BodyError> Base64Field(od::value& v, const char* what, std::string* out) {
   std::string_view s;
   if (v.get_string().get(s)) return Err(BodyErrorKind::kInvalid, fmt::format("{} must be a base64 string", what));
-  std::string out;
-  if (!Base64Decode(s, &out)) return Err(BodyErrorKind::kInvalid, fmt::format("{} is not valid base64", what));
-  return out;
+  out->clear();
+  if (!Base64Decode(s, out)) return Err(BodyErrorKind::kInvalid, fmt::format("{} is not valid base64", what));
+  return std::nullopt;
 }
 
-std::variant<std::string, BodyError> PartitionKey(od::value& v) {
+std::optional<BodyError> PartitionKey(od::value& v, std::string* out) {
   std::string_view s;
   if (v.get_string().get(s)) return Err(BodyErrorKind::kInvalid, "PartitionKey must be a string");
   if (s.empty() || s.size() > 256) {
     return Err(BodyErrorKind::kInvalid, "PartitionKey must be 1 to 256 characters long");
   }
-  return std::string(s);
+  out->assign(s);
+  return std::nullopt;
 }
 
-template <typename T>
-bool IsError(const std::variant<T, BodyError>& v) {
-  return std::holds_alternative<BodyError>(v);
+std::optional<BodyError> StreamName(od::value& v, std::string* out) {
+  std::string_view s;
+  if (v.get_string().get(s)) return Err(BodyErrorKind::kInvalid, "StreamName must be a string");
+  out->assign(s);
+  return std::nullopt;
 }
 
-// Parses one Kinesis record object with the given field names.
-std::variant<state::LogRecord, BodyError> KinesisRecord(od::object& obj, std::string_view data_name,
-                                                        std::string_view key_name, bool gateway) {
-  state::LogRecord rec;
-  bool have_data = false;
-  for (auto field_r : obj) {
-    od::field field;
-    if (auto e = std::move(field_r).get(field)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-    std::string_view k;
-    if (auto e = field.unescaped_key().get(k)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-    if (k == data_name) {
-      od::value v = field.value();
-      auto d = gateway ? GatewayData(v) : Base64Field(v, "Data");
-      if (IsError(d)) return std::get<BodyError>(d);
-      rec.value = std::move(std::get<std::string>(d));
-      have_data = true;
-    } else if (k == key_name) {
-      od::value v = field.value();
-      auto pk = PartitionKey(v);
-      if (IsError(pk)) return std::get<BodyError>(pk);
-      rec.key = std::move(std::get<std::string>(pk));
-      rec.has_key = true;
+// The names a Kinesis record's fields go by: PutRecord and native PutRecords use `Data` and
+// `PartitionKey`, the gateway's PutRecords `data` and `partition-key`.
+struct KinesisFieldNames {
+  std::string_view data = "Data";
+  std::string_view key = "PartitionKey";
+};
+constexpr KinesisFieldNames kNativeNames{"Data", "PartitionKey"};
+constexpr KinesisFieldNames kGatewayRecordsNames{"data", "partition-key"};
+
+// Reads one Kinesis record's fields from `obj` into `rec` (has_key tells whether the key came);
+// `stream_name` (PutRecord's body) also takes StreamName. The gateway's data may be JSON, a
+// string holding JSON, or base64; the native API's is base64.
+std::optional<BodyError> ReadKinesisRecord(od::object& obj, KinesisFieldNames names, bool gateway,
+                                           ProducedRecord* rec, bool* have_data, std::string* stream_name) {
+  *have_data = false;
+  return ForEachField(obj, [&](std::string_view k, od::value& v) -> std::optional<BodyError> {
+    if (k == names.data) {
+      *have_data = true;
+      return gateway ? GatewayData(v, &rec->value) : Base64Field(v, "Data", &rec->value);
     }
-  }
-  if (!have_data) return Err(BodyErrorKind::kInvalid, fmt::format("the record has no '{}'", data_name));
-  if (!rec.has_key) return Err(BodyErrorKind::kInvalid, fmt::format("the record has no '{}'", key_name));
-  return rec;
+    if (k == names.key) {
+      rec->has_key = true;
+      return PartitionKey(v, &rec->key);
+    }
+    if (stream_name != nullptr && k == "StreamName") return StreamName(v, stream_name);
+    return std::nullopt;
+  });
 }
 
 ParseResult PutRecord(std::string_view body, const ParseLimits& limits, bool gateway) {
   od::document doc;
-  if (auto e = Parser().Iterate(body, &doc)) return Err(BodyErrorKind::kMalformedJson, Json(e));
   od::object obj;
-  if (auto e = doc.get_object().get(obj)) {
-    return Err(e == simdjson::INCORRECT_TYPE ? BodyErrorKind::kInvalid : BodyErrorKind::kMalformedJson,
-               e == simdjson::INCORRECT_TYPE ? "the body must be a JSON object" : Json(e));
-  }
+  if (auto err = OpenObject(body, "the body must be a JSON object", &doc, &obj)) return *err;
   ParsedRecords out;
-  state::LogRecord rec;
+  ProducedRecord rec;
   bool have_data = false;
-  for (auto field_r : obj) {
-    od::field field;
-    if (auto e = std::move(field_r).get(field)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-    std::string_view k;
-    if (auto e = field.unescaped_key().get(k)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-    od::value v = field.value();
-    if (k == "Data") {
-      auto d = gateway ? GatewayData(v) : Base64Field(v, "Data");
-      if (IsError(d)) return std::get<BodyError>(d);
-      rec.value = std::move(std::get<std::string>(d));
-      have_data = true;
-    } else if (k == "PartitionKey") {
-      auto pk = PartitionKey(v);
-      if (IsError(pk)) return std::get<BodyError>(pk);
-      rec.key = std::move(std::get<std::string>(pk));
-      rec.has_key = true;
-    } else if (k == "StreamName") {
-      std::string_view s;
-      if (v.get_string().get(s)) return Err(BodyErrorKind::kInvalid, "StreamName must be a string");
-      out.stream_name = std::string(s);
-    }
+  if (auto err = ReadKinesisRecord(obj, kNativeNames, gateway, &rec, &have_data, &out.stream_name)) return *err;
+  if (!have_data) {
+    return Err(BodyErrorKind::kInvalid,
+               "1 validation error detected: Value null at 'data' failed to satisfy constraint: Member must not be null");
   }
-  if (!have_data) return Err(BodyErrorKind::kInvalid, "1 validation error detected: Value null at 'data' failed to satisfy constraint: Member must not be null");
   if (!rec.has_key) {
     return Err(BodyErrorKind::kInvalid,
                "1 validation error detected: Value null at 'partitionKey' failed to satisfy constraint: Member must not be null");
   }
-  if (TooLarge(rec, limits)) return TooLargeError(0, rec, limits);
+  if (auto err = CheckRecordSize(0, rec, limits)) return *err;
   out.records.push_back(std::move(rec));
   return out;
 }
 
 ParseResult PutRecords(std::string_view body, const ParseLimits& limits, bool gateway) {
   od::document doc;
-  if (auto e = Parser().Iterate(body, &doc)) return Err(BodyErrorKind::kMalformedJson, Json(e));
   od::object obj;
-  if (auto e = doc.get_object().get(obj)) {
-    return Err(e == simdjson::INCORRECT_TYPE ? BodyErrorKind::kInvalid : BodyErrorKind::kMalformedJson,
-               e == simdjson::INCORRECT_TYPE ? "the body must be a JSON object" : Json(e));
-  }
+  if (auto err = OpenObject(body, "the body must be a JSON object", &doc, &obj)) return *err;
   ParsedRecords out;
   bool have_records = false;
-  for (auto field_r : obj) {
-    od::field field;
-    if (auto e = std::move(field_r).get(field)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-    std::string_view k;
-    if (auto e = field.unescaped_key().get(k)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-    od::value v = field.value();
-    if (k == "StreamName") {
-      std::string_view s;
-      if (v.get_string().get(s)) return Err(BodyErrorKind::kInvalid, "StreamName must be a string");
-      out.stream_name = std::string(s);
-    } else if (k == "Records" || (gateway && k == "records")) {
-      od::array arr;
-      if (v.get_array().get(arr)) return Err(BodyErrorKind::kInvalid, "'records' must be an array");
-      have_records = true;
-      std::size_t i = 0;
-      for (auto el : arr) {
-        od::object ro;
-        if (el.get_object().get(ro)) return Err(BodyErrorKind::kInvalid, fmt::format("record {} is not an object", i));
-        bool lower = gateway && k == "records";
-        auto r = KinesisRecord(ro, lower ? "data" : "Data", lower ? "partition-key" : "PartitionKey", gateway);
-        if (IsError(r)) {
-          BodyError be = std::get<BodyError>(r);
-          be.message = fmt::format("record {}: {}", i, be.message);
-          return be;
-        }
-        auto& rec = std::get<state::LogRecord>(r);
-        if (TooLarge(rec, limits)) return TooLargeError(i, rec, limits);
-        out.records.push_back(std::move(rec));
-        if (out.records.size() > limits.max_records) {
-          return Err(BodyErrorKind::kTooManyRecords,
-                     fmt::format("1 validation error detected: Value at 'records' failed to satisfy constraint: Member "
-                                 "must have length less than or equal to {}",
-                                 limits.max_records));
-        }
-        ++i;
+  auto records = [&](od::value& v, KinesisFieldNames names) -> std::optional<BodyError> {
+    od::array arr;
+    if (v.get_array().get(arr)) return Err(BodyErrorKind::kInvalid, "'records' must be an array");
+    have_records = true;
+    std::size_t i = 0;
+    for (auto el : arr) {
+      od::object ro;
+      if (el.get_object().get(ro)) return Err(BodyErrorKind::kInvalid, fmt::format("record {} is not an object", i));
+      ProducedRecord rec;
+      bool have_data = false;
+      if (auto err = ReadKinesisRecord(ro, names, gateway, &rec, &have_data, nullptr)) return InRecord(i, *err);
+      if (!have_data) return InRecord(i, Err(BodyErrorKind::kInvalid, fmt::format("the record has no '{}'", names.data)));
+      if (!rec.has_key) return InRecord(i, Err(BodyErrorKind::kInvalid, fmt::format("the record has no '{}'", names.key)));
+      if (auto err = CheckRecordSize(i, rec, limits)) return err;
+      out.records.push_back(std::move(rec));
+      if (out.records.size() > limits.max_records) {
+        return Err(BodyErrorKind::kTooManyRecords,
+                   fmt::format("1 validation error detected: Value at 'records' failed to satisfy constraint: Member "
+                               "must have length less than or equal to {}",
+                               limits.max_records));
       }
+      ++i;
     }
-  }
+    return std::nullopt;
+  };
+  auto err = ForEachField(obj, [&](std::string_view k, od::value& v) -> std::optional<BodyError> {
+    if (k == "StreamName") return StreamName(v, &out.stream_name);
+    if (k == "Records") return records(v, kNativeNames);
+    if (gateway && k == "records") return records(v, kGatewayRecordsNames);
+    return std::nullopt;
+  });
+  if (err) return *err;
   if (!have_records) return Err(BodyErrorKind::kInvalid, "the body has no 'records' array");
   if (out.records.empty()) {
     return Err(BodyErrorKind::kEmpty,
@@ -210,6 +215,51 @@ ParseResult PutRecords(std::string_view body, const ParseLimits& limits, bool ga
                "greater than or equal to 1");
   }
   return out;
+}
+
+// A REST Proxy record's `value` or `key`: the embedded JSON's text, or (binary format) the bytes
+// of its base64 string; a binary null is empty. Errors of record i's base64 name the record.
+std::optional<BodyError> RestEmbedded(od::value& v, RestEmbeddedFormat format, const char* what, std::size_t i,
+                                      std::string* out) {
+  if (format == RestEmbeddedFormat::kJson) {
+    std::string_view raw;
+    if (auto e = RawJsonOf(v, &raw)) return Err(BodyErrorKind::kMalformedJson, Json(e));
+    out->assign(raw);
+    return std::nullopt;
+  }
+  od::json_type t;
+  if (v.type().get(t)) return Err(BodyErrorKind::kMalformedJson, "malformed value");
+  if (t == od::json_type::null) {
+    out->clear();
+    return std::nullopt;
+  }
+  if (auto err = Base64Field(v, what, out)) return InRecord(i, *err);
+  return std::nullopt;
+}
+
+std::optional<BodyError> ReadRestRecord(od::object& ro, RestEmbeddedFormat format, std::size_t i, ProducedRecord* rec,
+                                        bool* have_value) {
+  return ForEachField(ro, [&](std::string_view k, od::value& v) -> std::optional<BodyError> {
+    if (k == "value") {
+      *have_value = true;
+      return RestEmbedded(v, format, "value", i, &rec->value);
+    }
+    if (k == "key") {
+      std::string bytes;
+      if (auto err = RestEmbedded(v, format, "key", i, &bytes)) return err;
+      if (!(format == RestEmbeddedFormat::kJson && bytes == "null")) {
+        rec->key = std::move(bytes);
+        rec->has_key = true;
+      }
+    } else if (k == "partition") {
+      std::int64_t p;
+      if (v.get_int64().get(p) || p < 0 || p > 1 << 20) {
+        return Err(BodyErrorKind::kInvalid, fmt::format("record {}: 'partition' must be a non-negative integer", i));
+      }
+      rec->partition = static_cast<int>(p);
+    }
+    return std::nullopt;
+  });
 }
 
 }  // namespace
@@ -233,22 +283,14 @@ std::string GatewayDataBytes(std::string_view s) {
 
 ParseResult ParseRestProduce(std::string_view body, RestEmbeddedFormat format, const ParseLimits& limits) {
   od::document doc;
-  if (auto e = Parser().Iterate(body, &doc)) return Err(BodyErrorKind::kMalformedJson, Json(e));
   od::object obj;
-  if (auto e = doc.get_object().get(obj)) {
-    return Err(e == simdjson::INCORRECT_TYPE ? BodyErrorKind::kInvalid : BodyErrorKind::kMalformedJson,
-               e == simdjson::INCORRECT_TYPE ? "the request entity must be a JSON object with 'records'" : Json(e));
-  }
+  if (auto err = OpenObject(body, "the request entity must be a JSON object with 'records'", &doc, &obj)) return *err;
   ParsedRecords out;
   bool have_records = false;
-  for (auto field_r : obj) {
-    od::field field;
-    if (auto e = std::move(field_r).get(field)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-    std::string_view k;
-    if (auto e = field.unescaped_key().get(k)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-    if (k != "records") continue;  // key_schema, value_schema, ... are not used by json/binary
+  auto err = ForEachField(obj, [&](std::string_view k, od::value& v) -> std::optional<BodyError> {
+    if (k != "records") return std::nullopt;  // key_schema, value_schema, ... are not used by json/binary
     od::array arr;
-    if (field.value().get_array().get(arr)) return Err(BodyErrorKind::kInvalid, "'records' must be an array");
+    if (v.get_array().get(arr)) return Err(BodyErrorKind::kInvalid, "'records' must be an array");
     have_records = true;
     std::size_t i = 0;
     for (auto el : arr) {
@@ -257,59 +299,20 @@ ParseResult ParseRestProduce(std::string_view body, RestEmbeddedFormat format, c
         return Err(e == simdjson::INCORRECT_TYPE ? BodyErrorKind::kInvalid : BodyErrorKind::kMalformedJson,
                    fmt::format("record {} is not an object", i));
       }
-      state::LogRecord rec;
+      ProducedRecord rec;
       bool have_value = false;
-      for (auto rf_r : ro) {
-        od::field rf;
-        if (auto e = std::move(rf_r).get(rf)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-        std::string_view rk;
-        if (auto e = rf.unescaped_key().get(rk)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-        od::value v = rf.value();
-        if (rk == "value" || rk == "key") {
-          std::string bytes;
-          if (format == RestEmbeddedFormat::kJson) {
-            std::string_view raw;
-            if (auto e = RawJsonOf(v, &raw)) return Err(BodyErrorKind::kMalformedJson, Json(e));
-            bytes.assign(raw);
-          } else {
-            od::json_type t;
-            if (v.type().get(t)) return Err(BodyErrorKind::kMalformedJson, "malformed value");
-            if (t != od::json_type::null) {
-              auto b = Base64Field(v, rk == "value" ? "value" : "key");
-              if (IsError(b)) {
-                BodyError be = std::get<BodyError>(b);
-                be.message = fmt::format("record {}: {}", i, be.message);
-                return be;
-              }
-              bytes = std::move(std::get<std::string>(b));
-            } else {
-              bytes = "";
-            }
-          }
-          if (rk == "value") {
-            rec.value = std::move(bytes);
-            have_value = true;
-          } else if (!(format == RestEmbeddedFormat::kJson && bytes == "null")) {
-            rec.key = std::move(bytes);
-            rec.has_key = true;
-          }
-        } else if (rk == "partition") {
-          std::int64_t p;
-          if (v.get_int64().get(p) || p < 0 || p > 1 << 20) {
-            return Err(BodyErrorKind::kInvalid, fmt::format("record {}: 'partition' must be a non-negative integer", i));
-          }
-          rec.partition = static_cast<int>(p);
-        }
-      }
+      if (auto rerr = ReadRestRecord(ro, format, i, &rec, &have_value)) return rerr;
       if (!have_value) return Err(BodyErrorKind::kInvalid, fmt::format("record {} has no 'value'", i));
-      if (TooLarge(rec, limits)) return TooLargeError(i, rec, limits);
+      if (auto rerr = CheckRecordSize(i, rec, limits)) return rerr;
       out.records.push_back(std::move(rec));
       if (out.records.size() > limits.max_rest_records) {
         return Err(BodyErrorKind::kTooManyRecords, fmt::format("more than {} records in one request", limits.max_rest_records));
       }
       ++i;
     }
-  }
+    return std::nullopt;
+  });
+  if (err) return *err;
   if (!have_records) return Err(BodyErrorKind::kInvalid, "the request entity has no 'records' array");
   if (out.records.empty()) return Err(BodyErrorKind::kEmpty, "'records' is empty: there is nothing to produce");
   return out;

@@ -11,7 +11,8 @@
 //                         {"StreamName": s, "Records": [{"Data": .., "PartitionKey": ..}]}
 //
 // A parse never throws; failures come back as a BodyError with a kind the handler maps to the
-// API's own status and error shape, and a message that says what is wrong.
+// API's own status and error shape, and a message that says what is wrong. The parsers depend
+// on engine/ only: no HTTP library, no storage.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,6 @@
 #include <variant>
 #include <vector>
 
-#include "state/source_log.h"
 
 namespace pinstream::connectors::http {
 
@@ -43,9 +43,18 @@ struct ParseLimits {
   std::size_t max_rest_records = 100000;
 };
 
+// A record as a produce request gives it. Which partition it goes to is the API's choice
+// (partitioner.h) unless the request names one.
+struct ProducedRecord {
+  int partition = -1;  // named by the request (REST Proxy `partition`); -1: none
+  bool has_key = false;
+  std::string key;  // REST: the embedded key's bytes; Kinesis: the partition key
+  std::string value;
+};
+
 struct ParsedRecords {
   std::string stream_name;  // from the body when it names one (Kinesis); empty otherwise
-  std::vector<state::LogRecord> records;
+  std::vector<ProducedRecord> records;
 };
 
 using ParseResult = std::variant<ParsedRecords, BodyError>;

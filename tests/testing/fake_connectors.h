@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/registry.h"
 #include "engine/sink.h"
 #include "engine/source.h"
 
@@ -71,5 +72,37 @@ class CollectingSink : public Sink {
  private:
   std::shared_ptr<Data> d_;
 };
+
+// Specs of the fakes, for configs loaded with registries of fakes (`kind: fake`, `kind: collect`):
+// every instance they create shares the given data.
+class FakeSourceSpec : public SourceSpec {
+ public:
+  explicit FakeSourceSpec(std::shared_ptr<FakeSource::Data> d) : d_(std::move(d)) {}
+  std::string_view kind() const override { return "fake"; }
+  std::string Descriptor() const override { return "fake"; }
+  Result<std::unique_ptr<Source>> Create(const SourceCreateContext&) const override {
+    return std::unique_ptr<Source>(std::make_unique<FakeSource>(d_));
+  }
+
+ private:
+  std::shared_ptr<FakeSource::Data> d_;
+};
+
+class CollectingSinkSpec : public SinkSpec {
+ public:
+  explicit CollectingSinkSpec(std::shared_ptr<CollectingSink::Data> d) : d_(std::move(d)) {}
+  std::string_view kind() const override { return "collect"; }
+  std::string Descriptor() const override { return "collect"; }
+  Result<std::unique_ptr<Sink>> Create(const SinkCreateContext&) const override {
+    return std::unique_ptr<Sink>(std::make_unique<CollectingSink>(d_));
+  }
+
+ private:
+  std::shared_ptr<CollectingSink::Data> d_;
+};
+
+// Registers `fake` (a FakeSource over `source`) and `collect` (a CollectingSink into `sink`).
+void RegisterFakes(Registries& registries, std::shared_ptr<FakeSource::Data> source,
+                   std::shared_ptr<CollectingSink::Data> sink);
 
 }  // namespace pinstream::testing

@@ -14,29 +14,11 @@ struct ListenSection : ConfigSection {
   int threads = 1;
 };
 
-class FakeSourceSpec : public SourceSpec {
- public:
-  std::string_view kind() const override { return "fake"; }
-  std::string Descriptor() const override { return "fake"; }
-  Result<std::unique_ptr<Source>> Create(const SourceCreateContext&) const override {
-    return std::unique_ptr<Source>(std::make_unique<testing::FakeSource>(std::make_shared<testing::FakeSource::Data>()));
-  }
-};
-
-class FakeSinkSpec : public SinkSpec {
- public:
-  std::string_view kind() const override { return "collect"; }
-  std::string Descriptor() const override { return "collect"; }
-  Result<std::unique_ptr<Sink>> Create(const SinkCreateContext&) const override {
-    return std::unique_ptr<Sink>(std::make_unique<testing::CollectingSink>(std::make_shared<testing::CollectingSink::Data>()));
-  }
-};
-
 class EngineConfigTest : public ::testing::Test {
  protected:
   EngineConfigTest() {
-    reg_.sources.Register("fake", "a fake source", [](const ConfigNode&) { return std::make_shared<FakeSourceSpec>(); });
-    reg_.sinks.Register("collect", "a fake sink", [](const ConfigNode&) { return std::make_shared<FakeSinkSpec>(); });
+    testing::RegisterFakes(reg_, std::make_shared<testing::FakeSource::Data>(),
+                           std::make_shared<testing::CollectingSink::Data>());
     reg_.sections.Register("listener", "a plugin's own section", [this](const ConfigNode& n) {
       ++parsed_;
       n.ExpectKeys({"listen", "threads"});

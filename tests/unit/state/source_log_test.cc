@@ -18,30 +18,6 @@ namespace {
 
 using pinstream::testing::TempDir;
 
-TEST(PartitionerTest, KafkaMurmur2MatchesKafkasOwnTestVectors) {
-  // org.apache.kafka.common.utils.UtilsTest.testMurmur2
-  EXPECT_EQ(KafkaMurmur2("21"), -973932308);
-  EXPECT_EQ(KafkaMurmur2("foobar"), -790332482);
-  EXPECT_EQ(KafkaMurmur2("a-little-bit-long-string"), -985981536);
-  EXPECT_EQ(KafkaMurmur2("a-little-bit-longer-string"), -1486304829);
-  EXPECT_EQ(KafkaMurmur2("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"), -58897971);
-  EXPECT_EQ(KafkaMurmur2("abc"), 479470107);
-  EXPECT_EQ(KafkaPartitionForKey("abc", 7), 479470107 % 7);
-}
-
-TEST(PartitionerTest, KinesisRoutesByMd5OverEqualHashKeyRanges) {
-  // Expected shards computed independently: int(md5(key)) // (2**128 // shards).
-  EXPECT_EQ(KinesisShardForKey("partition-1", 2), 1);
-  EXPECT_EQ(KinesisShardForKey("partition-1", 4), 2);
-  EXPECT_EQ(KinesisShardForKey("partition-2", 4), 0);
-  EXPECT_EQ(KinesisShardForKey("abc", 3), 1);
-  EXPECT_EQ(KinesisShardForKey("x", 1), 0);
-  auto r = KinesisHashKeyRange(1, 4);
-  EXPECT_EQ(r.first, "85070591730234615865843651857942052864");
-  EXPECT_EQ(r.second, "170141183460469231731687303715884105727");
-  EXPECT_EQ(KinesisHashKeyRange(0, 1).second, "340282366920938463463374607431768211455");
-}
-
 // A file system whose WAL files fail their writes or their syncs while told to (disk full, a
 // failing disk).
 class FaultyWalFs : public rocksdb::FileSystemWrapper {
@@ -116,7 +92,7 @@ class SourceLogTest : public ::testing::Test {
     store_ = std::move(Store::Open(o)).value();
     log_ = std::move(SourceLog::Open(store_.get(), lo)).value();
   }
-  static LogRecord Rec(std::string v, int p = -1, std::string key = "") {
+  static LogRecord Rec(std::string v, int p = 0, std::string key = "") {
     LogRecord r;
     r.value = std::move(v);
     r.partition = p;
@@ -165,14 +141,18 @@ TEST_F(SourceLogTest, LogThreadIsNamed) {
   }
 }
 
-TEST_F(SourceLogTest, KeysChooseStablePartitionsAndBadPartitionsFailTheWholeRequest) {
+// The log stores each record in the partition its producer chose (the HTTP APIs choose by key).
+TEST_F(SourceLogTest, RecordsGoToTheirGivenPartitionsAndBadPartitionsFailTheWholeRequest) {
   ASSERT_TRUE(log_->Create("t", 4, LogApi::kKafkaTopic).ok());
-  auto r = log_->Append("t", std::vector<LogRecord>{Rec("1", -1, "abc"), Rec("2", -1, "abc")});
-  EXPECT_EQ((*r)[0].partition, KafkaPartitionForKey("abc", 4));
-  EXPECT_EQ((*r)[1].partition, (*r)[0].partition);
+  auto r = log_->Append("t", std::vector<LogRecord>{Rec("1", 3, "abc"), Rec("2", 3, "abc")});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].partition, 3);
+  EXPECT_EQ((*r)[1].partition, 3);
+  EXPECT_EQ((*r)[1].offset, 1);
   auto bad = log_->Append("t", std::vector<LogRecord>{Rec("x", 0), Rec("y", 9)});
   EXPECT_EQ(bad.status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(log_->Bounds("t", 0)->second, (*r)[0].partition == 0 ? 2 : 0);  // "x" was not stored
+  EXPECT_EQ(log_->Append("t", std::vector<LogRecord>{Rec("x", 0), Rec("z", -1)}).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(log_->Bounds("t", 0)->second, 0);  // "x" was not stored
   EXPECT_EQ(log_->Append("nope", std::vector<LogRecord>{Rec("x")}).status().code(), StatusCode::kNotFound);
 }
 
@@ -183,7 +163,7 @@ TEST_F(SourceLogTest, ConcurrentAppendsShareGroupCommitsAndLoseNothing) {
   for (int t = 0; t < kThreads; ++t) {
     ts.emplace_back([&, t] {
       for (int i = 0; i < kPer; ++i) {
-        auto r = log_->Append("t", std::vector<LogRecord>{Rec(std::to_string(t * kPer + i), -1, "k" + std::to_string(i))});
+        auto r = log_->Append("t", std::vector<LogRecord>{Rec(std::to_string(t * kPer + i), i % 3, "k" + std::to_string(i))});
         ASSERT_TRUE(r.ok());
       }
     });
@@ -266,7 +246,7 @@ TEST_F(SourceLogTest, CompactionsMoveTheLogsFilesWithoutRewritingThem) {
   constexpr int kRequests = 600;
   for (int i = 0; i < kRequests; ++i) {
     std::vector<LogRecord> batch;
-    for (int r = 0; r < 40; ++r) batch.push_back(Rec(value + std::to_string(i * 40 + r)));
+    for (int r = 0; r < 40; ++r) batch.push_back(Rec(value + std::to_string(i * 40 + r), (i * 40 + r) % 4));
     ASSERT_TRUE(log_->Append("t", std::move(batch)).ok());  // 80 KB a request, over 4 partitions
   }
   ASSERT_TRUE(store_->Flush().ok());

@@ -1,10 +1,15 @@
 #include "connectors/http/api.h"
 
+#include <fmt/format.h>
+
 #include <future>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "connectors/http/kinesis_streams.h"
+#include "connectors/http/partitioner.h"
+#include "engine/metrics.h"
 #include "engine/row_format.h"
 #include "state/source_log.h"
 #include "state/store.h"
@@ -29,18 +34,14 @@ class ApiTest : public ::testing::Test {
   void Make() {
     api_ = std::make_unique<Api>(cfg_, log_.get());
     ASSERT_TRUE(api_->DeclareStreams().ok());
-    AdminHooks h;
-    h.ready = [] { return true; };
-    h.query_names = [] { return std::vector<std::string>{"q"}; };
-    h.progress = [](const std::string& q) -> std::optional<std::vector<std::string>> {
-      if (q != "q") return std::nullopt;
-      return std::vector<std::string>{R"({"batchId":0})", R"({"batchId":1})"};
-    };
-    h.status = [](const std::string& q) -> std::optional<std::string> {
-      if (q != "q") return std::nullopt;
-      return std::string(R"({"name":"q"})");
-    };
-    api_->SetAdminHooks(h);
+    // Routes like the daemon's admin endpoints (app/admin_api.h): one open, one authenticated.
+    api_->AddRoute({"health", "admin", /*open=*/true, [](const ApiRequest&, const PathSegments&, Respond respond) {
+                      respond(JsonResponse(200, R"({"status":"UP"})"));
+                    }});
+    api_->AddRoute({"metrics", "admin", /*open=*/false,
+                    [](const ApiRequest&, const PathSegments& seg, Respond respond) {
+                      respond(JsonResponse(200, fmt::format(R"({{"segments":{}}})", seg.size())));
+                    }});
   }
   ApiResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
                    std::map<std::string, std::string> headers = {}) {
@@ -266,31 +267,40 @@ TEST_F(ApiTest, BackpressureAnswers429AndProvisionedThroughputExceeded) {
   EXPECT_EQ(J(kin)["__type"], "ProvisionedThroughputExceededException");
 }
 
-TEST_F(ApiTest, AdminEndpoints) {
-  EXPECT_EQ(J(Call("GET", "/ready"))["status"], "READY");
-  auto m = Call("GET", "/metrics");
-  EXPECT_EQ(m.status, 200);
-  EXPECT_NE(m.content_type.find("text/plain"), std::string::npos);
-  Rest("u.pin", R"({"records":[{"value":1}]})");
-  m = Call("GET", "/metrics");
-  EXPECT_NE(m.body.find("pinstream_http_requests_total{api=\"kafka-rest\",status=\"200\"}"), std::string::npos) << m.body;
-  EXPECT_NE(m.body.find("pinstream_http_ack_latency_seconds_bucket"), std::string::npos);
-  EXPECT_EQ(J(Call("GET", "/queries/q/progress")).size(), 2u);
-  EXPECT_EQ(Call("GET", "/queries/zz/progress").status, 404);
-  EXPECT_EQ(J(Call("GET", "/queries"))[0]["name"], "q");
+TEST_F(ApiTest, AddedRoutesAreServedByTheirFirstSegmentAndCountedUnderTheirLabel) {
+  auto r = Call("GET", "/metrics/a/b");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(J(r)["segments"], 3);
+  EXPECT_EQ(Call("GET", "/health").status, 200);
   EXPECT_EQ(Call("GET", "/nowhere").status, 404);
+  EXPECT_EQ(J(Call("GET", "/nowhere"))["error_code"], 404);
+  std::string text = Metrics().RenderPrometheus();
+  EXPECT_NE(text.find("pinstream_http_requests_total{api=\"admin\",status=\"200\"}"), std::string::npos) << text;
+  EXPECT_NE(text.find("pinstream_http_requests_total{api=\"none\",status=\"404\"}"), std::string::npos) << text;
 }
 
-TEST_F(ApiTest, ReadyReportsAStoreThatCannotWriteAnyMore) {
-  AdminHooks h;
-  h.ready = [] { return true; };
-  h.store_failure = [] { return std::optional<std::string>("the store stopped writing (...); restart pinstream"); };
-  api_->SetAdminHooks(h);
-  auto r = Call("GET", "/ready");
-  EXPECT_EQ(r.status, 503);
-  EXPECT_EQ(J(r)["status"], "STORE_FAILED");
-  EXPECT_NE(J(r)["message"].get<std::string>().find("restart pinstream"), std::string::npos);
-  EXPECT_EQ(Call("GET", "/health").status, 200);  // the process itself is up
+TEST_F(ApiTest, ProduceRequestsAreCountedByApiAndTheirAcksTimed) {
+  ASSERT_EQ(Rest("u.pin", R"({"records":[{"value":1}]})").status, 200);
+  std::string text = Metrics().RenderPrometheus();
+  EXPECT_NE(text.find("pinstream_http_requests_total{api=\"kafka-rest\",status=\"200\"}"), std::string::npos) << text;
+  EXPECT_NE(text.find("pinstream_http_records_total{api=\"kafka-rest\",status=\"200\"}"), std::string::npos) << text;
+  EXPECT_NE(text.find("pinstream_http_ack_latency_seconds_bucket"), std::string::npos);
+}
+
+// Records without a partition go where the API's own clients would send them: a key's partition
+// (Kafka murmur2 for topics, the MD5 hash-key range for streams), keyless ones round-robin.
+TEST_F(ApiTest, KeyedRecordsGoToTheirKeysPartitionAndKeylessOnesRoundRobin) {
+  auto r = Rest("u.pin", R"({"records":[{"key":"abc","value":1},{"key":"abc","value":2},{"value":3},{"value":4}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json offsets = J(r)["offsets"];
+  // An embedded JSON key's bytes are its JSON text: "abc" with the quotes.
+  int keyed = KafkaPartitionForKey("\"abc\"", 2);
+  EXPECT_EQ(offsets[0]["partition"], keyed);
+  EXPECT_EQ(offsets[1]["partition"], keyed);
+  EXPECT_NE(offsets[2]["partition"], offsets[3]["partition"]);  // round-robin over 2 partitions
+  auto k = Call("PUT", "/streams/streaming-u-pin/record", R"({"Data":{"a":1},"PartitionKey":"partition-1"})");
+  ASSERT_EQ(k.status, 200) << k.body;
+  EXPECT_EQ(J(k)["ShardId"], ShardId(KinesisShardForKey("partition-1", 2)));
 }
 
 TEST_F(ApiTest, AutoCreateMakesUnknownTopicsOnFirstWrite) {

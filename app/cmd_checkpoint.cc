@@ -7,6 +7,7 @@
 
 #include "app/commands.h"
 #include "engine/time_util.h"
+#include "state/checkpoint_store.h"
 #include "state/store.h"
 
 namespace pinstream::app {

@@ -16,6 +16,7 @@
 #include "engine/job_scheduler.h"
 #include "state/source_log.h"
 #include "state/sql/sql_job_runner.h"
+#include "state/checkpoint_store.h"
 #include "state/store.h"
 
 namespace pinstream::app {

@@ -14,6 +14,7 @@
 #include "engine/daemon.h"
 #include "operators/registry.h"
 #include "state/registry.h"
+#include "state/checkpoint_store.h"
 #include "state/store.h"
 
 namespace pinstream::bench {

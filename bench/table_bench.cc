@@ -24,6 +24,7 @@
 #include "engine/shard_executor.h"
 #include "operators/parse_json.h"
 #include "state/delta_table.h"
+#include "state/checkpoint_store.h"
 #include "state/store.h"
 
 using namespace pinstream;

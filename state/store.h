@@ -16,9 +16,8 @@
 // ever grow. Each memtable flush then produces a file whose keys all follow the files before it,
 // and RocksDB's leveled compaction moves such files down the levels without rewriting them (a
 // "trivial move"): a record is written twice (WAL, flush) and never again, as in a Kafka segment.
-// With all partitions in one family, every flush overlapped every older file of the partitions
-// between the first and the last, and compaction rewrote the whole log over and over — on this
-// machine a third of the CPU of a sustained ingest (bench/README).
+// (Partitions sharing one family would make every flush overlap the older files of the others,
+// and compactions would rewrite the log again and again.)
 //
 // Opening:
 //   Open()        the daemon (and admin commands that write): read-write, takes an exclusive
@@ -32,7 +31,10 @@
 // write until it is committed or discarded, so versions of a table are allocated in commit order
 // even when several queries write it.
 //
-// RocksDB headers are included only by .cc files in state/.
+// The implementation is spread over store.cc (opening, reads), store_txn.cc (transactions and
+// writes), log_space.cc, table_catalog.cc and sst_ingest.cc; the checkpoints built on the store
+// are in checkpoint_store.h. RocksDB headers are included only by .cc files in state/ and by
+// state/store_internal.h.
 #pragma once
 
 #include <atomic>
@@ -49,7 +51,6 @@
 #include <utility>
 #include <vector>
 
-#include "engine/checkpoint.h"
 #include "engine/commit_txn.h"
 #include "engine/status.h"
 #include "state/chunk_codec.h"
@@ -265,28 +266,7 @@ class Store {
 };
 
 // Maps a RocksDB status (by its code and message) to a pinstream Status. The one place where
-// RocksDB errors are translated (see STYLE.md "Errors").
+// RocksDB errors are translated (errors are mapped once, at the boundary of the folder that owns the library).
 Status FromRocks(int code, int subcode, const std::string& message, std::string_view context);
-
-// The RocksDB-backed checkpoint of all queries (KeySpace::kCheckpoint).
-class RocksCheckpointStore : public CheckpointStore {
- public:
-  explicit RocksCheckpointStore(Store* store) : store_(store) {}
-  Result<std::unique_ptr<QueryCheckpoint>> OpenQuery(const std::string& query_name) override;
-
-  // Admin operations (CLI; the daemon must not be running for the writes).
-  Result<std::vector<std::string>> ListQueries();
-  // Drops offsets/commits after batch N-1 and state written by batches >= N; bumps the epoch so
-  // that sinks accept the replayed batches as new table versions.
-  [[nodiscard]] Status Rewind(const std::string& query, std::int64_t to_batch, std::string* report);
-  // Deletes everything the checkpoint holds for a query (its tables are kept).
-  [[nodiscard]] Status Reset(const std::string& query);
-
- private:
-  Store* store_;
-};
-
-// Checkpoint key layout: "<query>\0" + kind byte + [big-endian batch id].
-std::string CheckpointKey(std::string_view query, char kind, std::int64_t batch = -1);
 
 }  // namespace pinstream::state

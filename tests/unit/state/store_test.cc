@@ -1,3 +1,4 @@
+#include "state/checkpoint_store.h"
 #include "state/store.h"
 
 #include <gtest/gtest.h>

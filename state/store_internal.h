@@ -1,0 +1,121 @@
+// The store's RocksDB side, shared by the files that implement Store (store.cc: opening and
+// reads; store_txn.cc: transactions and writes; log_space.cc; table_catalog.cc; sst_ingest.cc;
+// checkpoint_store.cc). Internal to state/: nothing outside it includes RocksDB headers.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include "state/store.h"
+
+namespace pinstream::state {
+
+inline constexpr const char* kIngestDir = "ingest";
+inline const char* const kCfNames[] = {"checkpoint", "tables", "state", "source_log", "default"};
+inline constexpr int kNumCf = 5;
+// Column families of log spaces (Store::OpenLogSpace) are named with this prefix.
+inline constexpr std::string_view kLogSpacePrefix = "log/";
+inline bool IsLogSpaceName(std::string_view name) { return name.substr(0, kLogSpacePrefix.size()) == kLogSpacePrefix; }
+
+inline std::string UnrecoverableMessage(const std::string& error) {
+  return "the store stopped writing after an unrecoverable error (" + error +
+         "); restart pinstream: it recovers from what is on disk";
+}
+
+inline Status MapRocks(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return Status::Ok();
+  return FromRocks(static_cast<int>(s.code()), static_cast<int>(s.subcode()), s.ToString(), context);
+}
+
+inline std::string PrefixSuccessor(std::string_view prefix) {
+  std::string s(prefix);
+  while (!s.empty()) {
+    auto c = static_cast<unsigned char>(s.back());
+    if (c != 0xFF) {
+      s.back() = static_cast<char>(c + 1);
+      return s;
+    }
+    s.pop_back();
+  }
+  return s;  // empty: no upper bound
+}
+
+inline rocksdb::CompressionType CompressionOf(const std::string& name) {
+  if (name == "none") return rocksdb::kNoCompression;
+  if (name == "zstd") return rocksdb::kZSTD;
+  if (name == "snappy") return rocksdb::kSnappyCompression;
+  return rocksdb::kLZ4Compression;
+}
+
+struct Store::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  rocksdb::ColumnFamilyHandle* cf[kNumCf] = {};
+  // Log spaces by name; dropped ones stay here (their handles stay valid until the Store goes).
+  mutable std::mutex log_mu;
+  std::map<std::string, std::unique_ptr<LogSpace>> log_spaces;
+  std::vector<std::unique_ptr<LogSpace>> dropped_log_spaces;
+  rocksdb::ColumnFamilyOptions log_cf_options;
+  std::shared_ptr<rocksdb::Cache> cache;
+  int lock_fd = -1;
+  std::string secondary_dir;
+  std::string primary_dir;
+  bool needs_resume = false;
+  mutable std::mutex fatal_mu;
+  std::string fatal_error;  // the first unrecoverable error, once there was one
+
+  rocksdb::ColumnFamilyHandle* handle(KeySpace s) const { return cf[static_cast<int>(s)]; }
+};
+
+struct StoreTxn::Impl {
+  rocksdb::WriteBatch wb;
+};
+
+// Iterates one column family over the keys with a prefix (all of them for an empty prefix).
+class RocksIterator : public StoreIterator {
+ public:
+  RocksIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix, const rocksdb::Snapshot* snap,
+                bool fill_cache)
+      : prefix_(prefix), upper_(PrefixSuccessor(prefix)) {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snap;
+    ro.fill_cache = fill_cache;
+    if (!upper_.empty()) {
+      upper_slice_ = rocksdb::Slice(upper_);
+      ro.iterate_upper_bound = &upper_slice_;
+    }
+    lower_slice_ = rocksdb::Slice(prefix_);
+    if (!prefix_.empty()) ro.iterate_lower_bound = &lower_slice_;
+    it_.reset(db->NewIterator(ro, cf));
+    it_->Seek(prefix_);
+  }
+  void Seek(std::string_view key) override { it_->Seek(rocksdb::Slice(key.data(), key.size())); }
+  void SeekForPrev(std::string_view key) override { it_->SeekForPrev(rocksdb::Slice(key.data(), key.size())); }
+  bool Valid() const override { return it_->Valid(); }
+  void Next() override { it_->Next(); }
+  void Prev() override { it_->Prev(); }
+  std::string_view key() const override {
+    auto k = it_->key();
+    return {k.data(), k.size()};
+  }
+  std::string_view value() const override {
+    auto v = it_->value();
+    return {v.data(), v.size()};
+  }
+  Status status() const override { return MapRocks(it_->status(), "iterating"); }
+
+ private:
+  std::string prefix_, upper_;
+  rocksdb::Slice upper_slice_, lower_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+}  // namespace pinstream::state

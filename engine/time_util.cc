@@ -128,16 +128,25 @@ Result<std::int64_t> ParseTimestamp(std::string_view text) {
   return secs * 1000000 + frac_us;
 }
 
+CivilTime SplitMicros(std::int64_t us) {
+  constexpr std::int64_t kDay = 86'400'000'000LL;
+  std::int64_t days = us >= 0 ? us / kDay : -((-us + kDay - 1) / kDay);
+  std::int64_t in_day = us - days * kDay;
+  CivilTime t;
+  CivilFromDays(days, &t.year, &t.month, &t.day);
+  std::int64_t secs = in_day / 1'000'000;
+  t.hour = static_cast<unsigned>(secs / 3600);
+  t.minute = static_cast<unsigned>(secs / 60 % 60);
+  t.second = static_cast<unsigned>(secs % 60);
+  t.micros = in_day % 1'000'000;
+  return t;
+}
+
 std::string FormatTimestamp(std::int64_t micros, TimestampStyle style) {
-  std::int64_t secs = micros >= 0 ? micros / 1000000 : -((-micros + 999999) / 1000000);
-  std::int64_t us = micros - secs * 1000000;
-  std::int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-  std::int64_t sod = secs - days * 86400;
-  std::int64_t y;
-  unsigned m, d;
-  CivilFromDays(days, &y, &m, &d);
-  int hh = static_cast<int>(sod / 3600), mm = static_cast<int>(sod / 60 % 60),
-      ss = static_cast<int>(sod % 60);
+  CivilTime t = SplitMicros(micros);
+  std::int64_t y = t.year, us = t.micros;
+  unsigned m = t.month, d = t.day;
+  int hh = static_cast<int>(t.hour), mm = static_cast<int>(t.minute), ss = static_cast<int>(t.second);
   char buf[64];
   switch (style) {
     case TimestampStyle::kSql:

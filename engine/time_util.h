@@ -31,6 +31,16 @@ std::string FormatTimestamp(std::int64_t micros, TimestampStyle style);
 std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d);
 void CivilFromDays(std::int64_t z, std::int64_t* y, unsigned* m, unsigned* d);
 
+// A timestamp (µs since the epoch, UTC) as its civil date and time of day; negative timestamps
+// fall on the days before 1970 (the time of day is never negative).
+struct CivilTime {
+  std::int64_t year = 1970;
+  unsigned month = 1, day = 1;
+  unsigned hour = 0, minute = 0, second = 0;
+  std::int64_t micros = 0;  // within the second
+};
+CivilTime SplitMicros(std::int64_t us);
+
 // Durations: "500ms", "2s", "1.5s", "10m", "24h", "7d", "250us", "1h30m"; a bare number is
 // rejected (the unit is required). Returns microseconds.
 Result<std::int64_t> ParseDurationMicros(std::string_view text);

@@ -186,37 +186,32 @@ bool RangeMayHold(const T& lo, const T& hi, Op op, const T& x) {
 
 // 'YYYY-MM-DD HH:MM:SS[.ffffff]' into buf (no allocation); returns the length.
 std::size_t FormatSqlTimestamp(std::int64_t us, char* buf) {
-  constexpr std::int64_t kDay = 86'400'000'000LL;
-  std::int64_t days = us >= 0 ? us / kDay : -((-us + kDay - 1) / kDay);
-  std::int64_t in_day = us - days * kDay;
-  std::int64_t y = 0;
-  unsigned m = 0, d = 0;
-  CivilFromDays(days, &y, &m, &d);
-  if (y < 0 || y > 9999) {
+  CivilTime t = SplitMicros(us);
+  if (t.year < 0 || t.year > 9999) {
     std::string s = FormatTimestamp(us, TimestampStyle::kSql);
     std::memcpy(buf, s.data(), std::min<std::size_t>(s.size(), 40));
     return std::min<std::size_t>(s.size(), 40);
   }
-  std::int64_t secs = in_day / 1'000'000, frac = in_day % 1'000'000;
+  std::int64_t frac = t.micros;
   auto two = [](char* p, unsigned v) {
     p[0] = static_cast<char>('0' + v / 10);
     p[1] = static_cast<char>('0' + v % 10);
   };
-  auto yy = static_cast<unsigned>(y);
+  auto yy = static_cast<unsigned>(t.year);
   buf[0] = static_cast<char>('0' + yy / 1000);
   buf[1] = static_cast<char>('0' + yy / 100 % 10);
   buf[2] = static_cast<char>('0' + yy / 10 % 10);
   buf[3] = static_cast<char>('0' + yy % 10);
   buf[4] = '-';
-  two(buf + 5, m);
+  two(buf + 5, t.month);
   buf[7] = '-';
-  two(buf + 8, d);
+  two(buf + 8, t.day);
   buf[10] = ' ';
-  two(buf + 11, static_cast<unsigned>(secs / 3600));
+  two(buf + 11, t.hour);
   buf[13] = ':';
-  two(buf + 14, static_cast<unsigned>(secs / 60 % 60));
+  two(buf + 14, t.minute);
   buf[16] = ':';
-  two(buf + 17, static_cast<unsigned>(secs % 60));
+  two(buf + 17, t.second);
   if (frac == 0) return 19;
   buf[19] = '.';
   for (int k = 25; k >= 20; --k) {
@@ -766,58 +761,59 @@ std::span<const std::uint64_t> LookupInt(const LookupIndex& idx, std::int64_t ke
   return EqualRange(idx.int_keys, idx.sorted_refs, key);
 }
 
-int Filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, sqlite3_value** argv) {
-  auto* c = static_cast<DeltaCursor*>(cur);
-  auto* vt = static_cast<DeltaVtab*>(cur->pVtab);
-  TableCatalog* catalog = vt->info->catalog;
-  const PlanState* ps = vt->PlanFor(idx_str);
-  const Plan& plan = ps->plan;
-  c->ps = ps;
-  int a = 0;
-  auto fail = [&](const std::string& msg) {
-    SetError(cur->pVtab, msg);
-    return SQLITE_ERROR;
-  };
+// The steps of xFilter. SQLite's arguments come in the order BestIndex asked for them: the
+// version of T_at(...), the lookup key, then the pushed-down filters; `a` walks them.
 
-  std::optional<std::int64_t> version;
-  if (plan.has_version && a < argc) {
-    sqlite3_value* v = argv[a++];
-    if (sqlite3_value_type(v) == SQLITE_INTEGER) {
-      version = sqlite3_value_int64(v);
-    } else if (sqlite3_value_type(v) == SQLITE_TEXT) {
-      auto ts = ParseTimestamp(reinterpret_cast<const char*>(sqlite3_value_text(v)));
-      if (!ts.ok()) return fail(fmt::format("{}_at: {}", vt->info->table, ts.status().message()));
-      auto ver = catalog->VersionAsOf(vt->info->table, *ts);
-      if (!ver.ok()) return fail(ver.status().message());
-      version = *ver;
-    } else {
-      return fail(fmt::format("{}_at(...) takes a version number or a timestamp text", vt->info->table));
+// The version T_at(...) asks for (a number, or the version of a timestamp); nullopt for the
+// latest, which is all a plain table reads.
+Result<std::optional<std::int64_t>> RequestedVersion(const DeltaVtab* vt, const Plan& plan, int argc,
+                                                     sqlite3_value** argv, int* a) {
+  const std::string& table = vt->info->table;
+  if (!plan.has_version || *a >= argc) {
+    if (vt->version_col >= 0) {
+      return InvalidArgument(fmt::format(
+          "{0}_at needs a version: SELECT ... FROM {0}_at(3), or a timestamp: {0}_at('2026-01-01 00:00:00')", table));
     }
-  } else if (vt->version_col >= 0) {
-    return fail(fmt::format("{0}_at needs a version: SELECT ... FROM {0}_at(3), or a timestamp: {0}_at('2026-01-01 00:00:00')",
-                            vt->info->table));
+    return std::optional<std::int64_t>();
   }
+  sqlite3_value* v = argv[(*a)++];
+  if (sqlite3_value_type(v) == SQLITE_INTEGER) return std::optional<std::int64_t>(sqlite3_value_int64(v));
+  if (sqlite3_value_type(v) != SQLITE_TEXT) {
+    return InvalidArgument(fmt::format("{}_at(...) takes a version number or a timestamp text", table));
+  }
+  auto ts = ParseTimestamp(reinterpret_cast<const char*>(sqlite3_value_text(v)));
+  if (!ts.ok()) return InvalidArgument(fmt::format("{}_at: {}", table, ts.status().message()));
+  PS_ASSIGN_OR_RETURN(std::int64_t version, vt->info->catalog->VersionAsOf(table, *ts));
+  return std::optional<std::int64_t>(version);
+}
+
+// Pins the statement's snapshot of the table at `version` (kept while the catalog epoch holds).
+Status PinSnapshot(DeltaCursor* c, TableCatalog& catalog, const std::string& table, std::optional<std::int64_t> version) {
   std::int64_t request = version.value_or(-1);
-  if (c->snap == nullptr || c->snap_epoch != catalog->epoch() || c->snap_request != request) {
-    auto snap = catalog->Snapshot(vt->info->table, version);
-    if (!snap.ok()) return fail(snap.status().message());
-    c->snap = std::move(snap).value();
-    c->snap_epoch = catalog->epoch();
+  if (c->snap == nullptr || c->snap_epoch != catalog.epoch() || c->snap_request != request) {
+    PS_ASSIGN_OR_RETURN(c->snap, catalog.Snapshot(table, version));
+    c->snap_epoch = catalog.epoch();
     c->snap_request = request;
   }
   c->version = c->snap->version();
+  return Status::Ok();
+}
 
-  sqlite3_value* key = plan.lookup && a < argc ? argv[a++] : nullptr;
+// The pushed-down filters whose values convert to their column's type (the rest SQLite checks).
+void BindFilters(DeltaCursor* c, const DeltaVtab* vt, const PlanState* ps, int argc, sqlite3_value** argv, int* a) {
   c->filters.clear();
-  for (const auto& [vc, op] : plan.filters) {
-    if (a >= argc) break;
+  for (const auto& [vc, op] : ps->plan.filters) {
+    if (*a >= argc) break;
     BoundFilter f;
-    if (Bind(vt, vc, op, argv[a++], &f)) {
+    if (Bind(vt, vc, op, argv[(*a)++], &f)) {
       f.pos = ps->field_pos[static_cast<std::size_t>(vt->cols[static_cast<std::size_t>(vc)].field)];
       c->filters.push_back(std::move(f));
     }
   }
+}
 
+// Back to before the first row, in neither mode.
+void Rewind(DeltaCursor* c) {
   c->eof = false;
   ++c->row_serial;
   c->pos = 0;
@@ -825,59 +821,63 @@ int Filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, sqlite3
   c->scan.reset();
   c->refs = {};
   c->lookup = false;
+}
 
-  // Lookup: only when the key converts exactly to the column's type (else scan; SQLite filters).
-  if (plan.lookup && key != nullptr) {
-    const VCol& kc = vt->cols[static_cast<std::size_t>(plan.key_vcol)];
-    TypeId kt = kc.kind == ColKind::kEpoch ? TypeId::kInt64 : kc.type;
-    int t = sqlite3_value_type(key);
-    if (t == SQLITE_NULL) {  // `col = NULL` is never true
-      c->eof = true;
-      return SQLITE_OK;
+enum class KeyLookup {
+  kNoRows,     // the key is NULL: `col = NULL` is never true
+  kFound,      // the rows of the key are the cursor's (maybe none)
+  kNotUsable,  // the key does not convert exactly to the column's type: scan, SQLite filters
+};
+
+// The rows whose key column equals `key`, through the table's lookup index (built on first use
+// and kept in the catalog for the statement's version).
+Result<KeyLookup> LookUpKey(DeltaCursor* c, const DeltaVtab* vt, const PlanState* ps, sqlite3_value* key) {
+  TableCatalog* catalog = vt->info->catalog;
+  const VCol& kc = vt->cols[static_cast<std::size_t>(ps->plan.key_vcol)];
+  TypeId kt = kc.kind == ColKind::kEpoch ? TypeId::kInt64 : kc.type;
+  int t = sqlite3_value_type(key);
+  if (t == SQLITE_NULL) return KeyLookup::kNoRows;
+  bool integral_float = t == SQLITE_FLOAT && sqlite3_value_double(key) == std::floor(sqlite3_value_double(key)) &&
+                        std::fabs(sqlite3_value_double(key)) < 9.0e15;
+  bool usable = false;
+  if (kt == TypeId::kInt64 || kt == TypeId::kBool) usable = t == SQLITE_INTEGER || (kc.kind == ColKind::kField && integral_float);
+  if (kt == TypeId::kDouble) usable = t == SQLITE_INTEGER || t == SQLITE_FLOAT;
+  if (kt == TypeId::kString) usable = t == SQLITE_TEXT;
+  if (!usable) return KeyLookup::kNotUsable;
+  if (c->index == nullptr || c->index_plan != ps || c->index_epoch != catalog->epoch() || c->index_version != c->version) {
+    TableCatalog::IndexKey ikey{vt->info->table, c->version, ps->key_field, ps->mask};
+    auto index = catalog->FindIndex(ikey);
+    if (!index) {
+      TypeId stored = kt == TypeId::kBool ? TypeId::kInt64 : kt;
+      PS_ASSIGN_OR_RETURN(index, BuildIndex(*c->snap, ps->all_names, ps->field_pos[static_cast<std::size_t>(ps->key_field)],
+                                            stored, c->counters));
+      catalog->PutIndex(ikey, index);
     }
-    bool integral_float = t == SQLITE_FLOAT && sqlite3_value_double(key) == std::floor(sqlite3_value_double(key)) &&
-                          std::fabs(sqlite3_value_double(key)) < 9.0e15;
-    bool ok = false;
-    if (kt == TypeId::kInt64 || kt == TypeId::kBool) ok = t == SQLITE_INTEGER || (kc.kind == ColKind::kField && integral_float);
-    if (kt == TypeId::kDouble) ok = t == SQLITE_INTEGER || t == SQLITE_FLOAT;
-    if (kt == TypeId::kString) ok = t == SQLITE_TEXT;
-    if (ok) {
-      if (c->index == nullptr || c->index_plan != ps || c->index_epoch != catalog->epoch() || c->index_version != c->version) {
-        TableCatalog::IndexKey ikey{vt->info->table, c->version, ps->key_field, ps->mask};
-        auto index = catalog->FindIndex(ikey);
-        if (!index) {
-          TypeId stored = kt == TypeId::kBool ? TypeId::kInt64 : kt;
-          auto built = BuildIndex(*c->snap, ps->all_names, ps->field_pos[static_cast<std::size_t>(ps->key_field)], stored,
-                                  c->counters);
-          if (!built.ok()) return fail(built.status().message());
-          index = *built;
-          catalog->PutIndex(ikey, index);
-        }
-        c->index = std::move(index);
-        c->index_plan = ps;
-        c->index_epoch = catalog->epoch();
-        c->index_version = c->version;
-      }
-      c->lookup = true;
-      switch (kt) {
-        case TypeId::kDouble:
-          c->refs = EqualRange(c->index->double_keys, c->index->sorted_refs, sqlite3_value_double(key));
-          break;
-        case TypeId::kString:
-          c->refs = EqualRange(c->index->string_keys, c->index->sorted_refs,
-                               std::string_view(reinterpret_cast<const char*>(sqlite3_value_text(key)),
-                                                static_cast<std::size_t>(sqlite3_value_bytes(key))));
-          break;
-        default:
-          c->refs = LookupInt(*c->index, t == SQLITE_INTEGER ? sqlite3_value_int64(key)
-                                                             : static_cast<std::int64_t>(sqlite3_value_double(key)));
-      }
-      LookupAdvance(c);
-      return SQLITE_OK;
-    }
+    c->index = std::move(index);
+    c->index_plan = ps;
+    c->index_epoch = catalog->epoch();
+    c->index_version = c->version;
   }
+  c->lookup = true;
+  switch (kt) {
+    case TypeId::kDouble:
+      c->refs = EqualRange(c->index->double_keys, c->index->sorted_refs, sqlite3_value_double(key));
+      break;
+    case TypeId::kString:
+      c->refs = EqualRange(c->index->string_keys, c->index->sorted_refs,
+                           std::string_view(reinterpret_cast<const char*>(sqlite3_value_text(key)),
+                                            static_cast<std::size_t>(sqlite3_value_bytes(key))));
+      break;
+    default:
+      c->refs = LookupInt(*c->index, t == SQLITE_INTEGER ? sqlite3_value_int64(key)
+                                                         : static_cast<std::int64_t>(sqlite3_value_double(key)));
+  }
+  LookupAdvance(c);
+  return KeyLookup::kFound;
+}
 
-  // Scan: versions pruned by statistics, chunks by the filter columns.
+// A scan of the snapshot: versions pruned by statistics, chunks by the filter columns.
+Status StartScan(DeltaCursor* c) {
   ScanCounters* counters = c->counters;
   const auto& filters = c->filters;
   c->scan = c->snap->OpenCursor(filters.empty() ? std::function<bool(const CommitInfo&)>()
@@ -887,8 +887,32 @@ int Filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, sqlite3
                                                     return keep;
                                                   });
   c->sel.clear();
-  Status st = ScanAdvance(c);
-  if (!st.ok()) return fail(st.message());
+  return ScanAdvance(c);
+}
+
+int Filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, sqlite3_value** argv) {
+  auto* c = static_cast<DeltaCursor*>(cur);
+  auto* vt = static_cast<DeltaVtab*>(cur->pVtab);
+  const PlanState* ps = vt->PlanFor(idx_str);
+  c->ps = ps;
+  auto fail = [&](const Status& st) {
+    SetError(cur->pVtab, st.message());
+    return SQLITE_ERROR;
+  };
+  int a = 0;
+  auto version = RequestedVersion(vt, ps->plan, argc, argv, &a);
+  if (!version.ok()) return fail(version.status());
+  if (Status st = PinSnapshot(c, *vt->info->catalog, vt->info->table, *version); !st.ok()) return fail(st);
+  sqlite3_value* key = ps->plan.lookup && a < argc ? argv[a++] : nullptr;
+  BindFilters(c, vt, ps, argc, argv, &a);
+  Rewind(c);
+  if (key != nullptr) {
+    auto found = LookUpKey(c, vt, ps, key);
+    if (!found.ok()) return fail(found.status());
+    if (*found == KeyLookup::kNoRows) c->eof = true;
+    if (*found != KeyLookup::kNotUsable) return SQLITE_OK;
+  }
+  if (Status st = StartScan(c); !st.ok()) return fail(st);
   return SQLITE_OK;
 }
 

@@ -199,20 +199,14 @@ void DatePart(sqlite3_context* ctx, int, sqlite3_value** argv) {
     sqlite3_result_null(ctx);
     return;
   }
-  constexpr std::int64_t kDay = 86'400'000'000LL;
-  std::int64_t days = us >= 0 ? us / kDay : -((-us + kDay - 1) / kDay);
-  std::int64_t in_day = us - days * kDay;
-  std::int64_t y = 0;
-  unsigned m = 0, d = 0;
-  CivilFromDays(days, &y, &m, &d);
-  std::int64_t secs = in_day / 1'000'000;
+  CivilTime t = SplitMicros(us);
   switch (P) {
-    case Part::kYear: sqlite3_result_int64(ctx, y); break;
-    case Part::kMonth: sqlite3_result_int64(ctx, m); break;
-    case Part::kDay: sqlite3_result_int64(ctx, d); break;
-    case Part::kHour: sqlite3_result_int64(ctx, secs / 3600); break;
-    case Part::kMinute: sqlite3_result_int64(ctx, secs / 60 % 60); break;
-    case Part::kSecond: sqlite3_result_int64(ctx, secs % 60); break;
+    case Part::kYear: sqlite3_result_int64(ctx, t.year); break;
+    case Part::kMonth: sqlite3_result_int64(ctx, t.month); break;
+    case Part::kDay: sqlite3_result_int64(ctx, t.day); break;
+    case Part::kHour: sqlite3_result_int64(ctx, t.hour); break;
+    case Part::kMinute: sqlite3_result_int64(ctx, t.minute); break;
+    case Part::kSecond: sqlite3_result_int64(ctx, t.second); break;
   }
 }
 

@@ -333,12 +333,12 @@ Status StreamingQuery::FinishCommitted() {
   return Status::Ok();
 }
 
-Result<bool> StreamingQuery::RunNextBatch(bool apply_cap,
+Result<BatchOutcome> StreamingQuery::RunNextBatch(bool apply_cap,
                                           const std::map<std::string, PartitionOffsets>* bound) {
   return RunBatch(apply_cap, bound, /*wait=*/true);
 }
 
-Result<bool> StreamingQuery::RunBatch(bool apply_cap,
+Result<BatchOutcome> StreamingQuery::RunBatch(bool apply_cap,
                                       const std::map<std::string, PartitionOffsets>* bound,
                                       bool wait) {
   std::int64_t trigger_start_ms = NowMicros() / 1000;
@@ -371,7 +371,7 @@ Result<bool> StreamingQuery::RunBatch(bool apply_cap,
     backlog_.store(plan.backlog_records);
     if (plan.empty()) {
       PS_RETURN_IF_ERROR(FinishInFlight());
-      return false;
+      return BatchOutcome::kNothingNew;
     }
   }
   std::int64_t planning_ns = MonotonicNanos() - t0;
@@ -406,7 +406,7 @@ Result<bool> StreamingQuery::RunBatch(bool apply_cap,
   // A recovered batch is durable before anything new is planned: the first LatestOffsets() call
   // of a run then sees committed ends (see Source::LatestOffsets).
   if (wait || replay) PS_RETURN_IF_ERROR(FinishInFlight());
-  return true;
+  return BatchOutcome::kRan;
 }
 
 Status StreamingQuery::ReadAndSubmit(const BatchPlan& plan,
@@ -723,17 +723,18 @@ Status StreamingQuery::Run() {
         snap_.error.clear();
     }
     SetState(QueryState::kIdle);
-    if (replaying && *ran) continue;  // a recovered batch does not count as this trigger's batch
+    const bool ran_batch = *ran == BatchOutcome::kRan;
+    if (replaying && ran_batch) continue;  // a recovered batch does not count as this trigger's batch
     std::int64_t sleep_until = 0;     // MonotonicNanos() deadline of a ProcessingTime interval
     switch (trig.kind) {
       case TriggerConfig::Kind::kOnce:
         once_done = true;
         break;
       case TriggerConfig::Kind::kAvailableNow:
-        if (!*ran) once_done = true;
+        if (!ran_batch) once_done = true;
         break;
       case TriggerConfig::Kind::kContinuous:
-        if (!*ran) WaitFor(100'000);
+        if (!ran_batch) WaitFor(100'000);
         break;
       case TriggerConfig::Kind::kProcessingTime: {
         std::int64_t elapsed_us = (MonotonicNanos() - trigger_start) / 1000;

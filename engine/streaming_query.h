@@ -82,6 +82,12 @@ struct QueryParts {
   std::int64_t retry_max_us = 30'000'000;
 };
 
+// What one planning step of a query came to.
+enum class BatchOutcome {
+  kRan,         // a batch was processed and handed to its commit (and committed, when waited for)
+  kNothingNew,  // the sources had nothing past the committed offsets: no batch
+};
+
 class StreamingQuery {
  public:
   StreamingQuery(QueryParts parts, ProgressListener listener);
@@ -91,9 +97,8 @@ class StreamingQuery {
   // Runs triggers until the trigger is done (Once / AvailableNow), Stop() is called, or the
   // query fails (the returned error).
   [[nodiscard]] Status Run();
-  // Plans and runs at most one batch (a pending replay first) and waits for its commit. True if a
-  // batch was committed.
-  Result<bool> RunNextBatch(bool apply_cap, const std::map<std::string, PartitionOffsets>* bound);
+  // Plans and runs at most one batch (a pending replay first) and waits for its commit.
+  Result<BatchOutcome> RunNextBatch(bool apply_cap, const std::map<std::string, PartitionOffsets>* bound);
 
   void Stop();
   void Wake();
@@ -115,8 +120,7 @@ class StreamingQuery {
   // Plans (or takes the pending replay) and processes one batch, then hands it to a commit
   // thread (first waiting for the oldest batch in flight when kMaxInFlight are). With `wait`,
   // also waits for its commit.
-  Result<bool> RunBatch(bool apply_cap, const std::map<std::string, PartitionOffsets>* bound,
-                        bool wait);
+  Result<BatchOutcome> RunBatch(bool apply_cap, const std::map<std::string, PartitionOffsets>* bound, bool wait);
   // Reads and processes a planned batch on the shards; everything the commit needs.
   Result<std::unique_ptr<PreparedBatch>> ProcessBatch(const BatchPlan& plan,
                                                       std::int64_t trigger_start_ms,

@@ -714,8 +714,8 @@ Status TableSnapshot::ScanVersions(const std::vector<std::string>* columns,
   }
   auto cursor = OpenCursor(keep_version);
   for (;;) {
-    PS_ASSIGN_OR_RETURN(bool more, cursor->NextChunk());
-    if (!more) return Status::Ok();
+    PS_ASSIGN_OR_RETURN(ScanStep step, cursor->NextChunk());
+    if (step == ScanStep::kFinished) return Status::Ok();
     PS_ASSIGN_OR_RETURN(RecordBatch b, cursor->Decode(wanted));
     PS_RETURN_IF_ERROR(visit(std::move(b)));
   }
@@ -731,8 +731,8 @@ std::unique_ptr<TableScanCursor> TableSnapshot::OpenCursor(std::function<bool(co
 
 TableScanCursor::~TableScanCursor() = default;
 
-Result<bool> TableScanCursor::NextChunk() {
-  if (done_) return false;
+Result<ScanStep> TableScanCursor::NextChunk() {
+  if (done_) return ScanStep::kFinished;
   if (!started_) {
     it_->Seek(TableVersionKey(snap_->table_id_, 'C', snap_->base_version_));
     started_ = true;
@@ -762,13 +762,13 @@ Result<bool> TableScanCursor::NextChunk() {
     if (!rows.ok()) return rows.status().WithContext(fmt::format("version {}", v));
     chunk_version_ = v;
     chunk_rows_ = *rows;
-    return true;
+    return ScanStep::kChunk;
   }
   PS_RETURN_IF_ERROR(it_->status());
   done_ = true;
   chunk_version_ = -1;
   chunk_rows_ = 0;
-  return false;
+  return ScanStep::kFinished;
 }
 
 Result<RecordBatch> TableScanCursor::Decode(const std::vector<std::string>& columns) const {

@@ -103,11 +103,17 @@ class StoreIterator;
 // A pull-style scan of a snapshot, one stored chunk at a time: the reader positions on a chunk
 // and decodes only the columns it asks for — e.g. its filter columns first, and the others only
 // when some row of the chunk passes (SQL's lazy decoding). Valid while its snapshot lives.
+// Where a scan stands after a step.
+enum class ScanStep {
+  kChunk,     // positioned on a chunk: chunk_version(), chunk_rows(), Decode()
+  kFinished,  // no chunk left
+};
+
 class TableScanCursor {
  public:
   ~TableScanCursor();
-  // Moves to the next chunk (of a version that passes the version filter); false at the end.
-  Result<bool> NextChunk();
+  // Moves to the next chunk (of a version that passes the version filter).
+  Result<ScanStep> NextChunk();
   std::int64_t chunk_version() const { return chunk_version_; }
   std::size_t chunk_rows() const { return chunk_rows_; }
   // Decodes `columns` (schema names, in that order) of the current chunk: missing columns are

@@ -624,8 +624,8 @@ Status ScanAdvance(DeltaCursor* c) {
       c->row_batch = &c->batch;
       return Status::Ok();
     }
-    PS_ASSIGN_OR_RETURN(bool more, c->scan->NextChunk());
-    if (!more) {
+    PS_ASSIGN_OR_RETURN(ScanStep step, c->scan->NextChunk());
+    if (step == ScanStep::kFinished) {
       c->eof = true;
       return Status::Ok();
     }
@@ -680,8 +680,8 @@ Result<std::shared_ptr<LookupIndex>> BuildIndex(const TableSnapshot& snap, const
   auto idx = std::make_shared<LookupIndex>();
   auto cur = snap.OpenCursor();
   for (;;) {
-    PS_ASSIGN_OR_RETURN(bool more, cur->NextChunk());
-    if (!more) break;
+    PS_ASSIGN_OR_RETURN(ScanStep step, cur->NextChunk());
+    if (step == ScanStep::kFinished) break;
     ++counters->chunks_read;
     PS_ASSIGN_OR_RETURN(RecordBatch b, cur->Decode(names));
     idx->chunks.push_back(std::move(b));

@@ -138,7 +138,7 @@ TEST(StreamingQueryTest, PlannedButUncommittedBatchIsReplayedWithTheSameOffsetsA
     auto q = h.Make(2);
     ASSERT_TRUE(q->Start().ok());
     auto r = q->RunNextBatch(true, nullptr);
-    ASSERT_TRUE(r.ok() && *r);
+    ASSERT_TRUE(r.ok() && *r == BatchOutcome::kRan);
   }
   // More data arrives; the next batch is planned (offsets/1 written) but its commit fails:
   // the process "dies" before commits/1.
@@ -157,10 +157,10 @@ TEST(StreamingQueryTest, PlannedButUncommittedBatchIsReplayedWithTheSameOffsetsA
     ASSERT_TRUE(q->Start().ok());
     EXPECT_EQ(q->next_batch_id(), 1);
     auto r = q->RunNextBatch(true, nullptr);
-    ASSERT_TRUE(r.ok() && *r);
+    ASSERT_TRUE(r.ok() && *r == BatchOutcome::kRan);
     EXPECT_EQ(h.progress.back().num_input_rows, 3);  // exactly offsets/1's range: records 6..8
     r = q->RunNextBatch(true, nullptr);
-    ASSERT_TRUE(r.ok() && *r);
+    ASSERT_TRUE(r.ok() && *r == BatchOutcome::kRan);
   }
   // First arrival wins per key: k0..k3 from batch 0, k4 and k5 from the replayed batch 1, k9 last.
   auto rows = h.Rows();

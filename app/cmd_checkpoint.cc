@@ -1,6 +1,7 @@
 // `pinstream checkpoint show|rewind|reset QUERY`: inspect and repair a query's checkpoint.
 
 #include <cstdio>
+#include <functional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -73,6 +74,17 @@ int Show(const DataDirOptions& dd, const std::string& query, int last) {
   return kExitOk;
 }
 
+// Opens the data dir for writing (refused while a daemon runs) and runs `repair` on its
+// checkpoints; the exit code.
+int WithCheckpointsForWriting(const DataDirOptions& dd, const std::function<int(state::RocksCheckpointStore&)>& repair) {
+  std::string dir = dd.Resolve();
+  if (dir.empty()) return kExitConfig;
+  auto store = OpenForWriting(dir);
+  if (!store) return kExitError;
+  state::RocksCheckpointStore cps(store.get());
+  return repair(cps);
+}
+
 }  // namespace
 
 void AddCheckpointCommands(CLI::App& app, int* exit_code) {
@@ -97,25 +109,13 @@ void AddCheckpointCommands(CLI::App& app, int* exit_code) {
     cmd->add_option("query", *query, "query name")->required();
     cmd->add_option("--to-batch", *batch, "first batch to replay")->required();
     cmd->callback([=] {
-      std::string dir = dd->Resolve();
-      if (dir.empty()) {
-        *exit_code = kExitConfig;
-        return;
-      }
-      auto store = OpenForWriting(dir);
-      if (!store) {
-        *exit_code = kExitError;
-        return;
-      }
-      state::RocksCheckpointStore cps(store.get());
-      std::string report;
-      Status st = cps.Rewind(*query, *batch, &report);
-      if (!st.ok()) {
-        *exit_code = Fail(st);
-        return;
-      }
-      std::printf("%s\n", report.c_str());
-      *exit_code = kExitOk;
+      *exit_code = WithCheckpointsForWriting(*dd, [&](state::RocksCheckpointStore& cps) {
+        std::string report;
+        Status st = cps.Rewind(*query, *batch, &report);
+        if (!st.ok()) return Fail(st);
+        std::printf("%s\n", report.c_str());
+        return kExitOk;
+      });
     });
   }
   {
@@ -125,25 +125,13 @@ void AddCheckpointCommands(CLI::App& app, int* exit_code) {
     dd->Add(cmd);
     cmd->add_option("query", *query, "query name")->required();
     cmd->callback([=] {
-      std::string dir = dd->Resolve();
-      if (dir.empty()) {
-        *exit_code = kExitConfig;
-        return;
-      }
-      auto store = OpenForWriting(dir);
-      if (!store) {
-        *exit_code = kExitError;
-        return;
-      }
-      state::RocksCheckpointStore cps(store.get());
-      Status st = cps.Reset(*query);
-      if (!st.ok()) {
-        *exit_code = Fail(st);
-        return;
-      }
-      std::printf("query '%s': checkpoint and state deleted; its next start reads its sources from the beginning\n",
-                  query->c_str());
-      *exit_code = kExitOk;
+      *exit_code = WithCheckpointsForWriting(*dd, [&](state::RocksCheckpointStore& cps) {
+        Status st = cps.Reset(*query);
+        if (!st.ok()) return Fail(st);
+        std::printf("query '%s': checkpoint and state deleted; its next start reads its sources from the beginning\n",
+                    query->c_str());
+        return kExitOk;
+      });
     });
   }
 }

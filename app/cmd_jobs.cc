@@ -184,7 +184,6 @@ int ListJobs(const JobsOptions& o) {
       }
     }
   }
-  RecordBatch out;
   Column name(TypeId::kString), sched(TypeId::kString), next(TypeId::kString), sql(TypeId::kString),
       last_status(TypeId::kString), last_end(TypeId::kString);
   for (const auto& j : cfg->jobs) {
@@ -198,15 +197,14 @@ int ListJobs(const JobsOptions& o) {
     auto it = last.find(j.name);
     last_status.AppendString(it == last.end() ? "never run" : it->second.first);
     last_end.AppendString(it == last.end() ? "" : it->second.second);
-    out.row_ids().push_back(out.num_rows());
   }
-  out.AddColumn("job", std::move(name));
-  out.AddColumn("schedule", std::move(sched));
-  out.AddColumn("next run (UTC)", std::move(next));
-  out.AddColumn("last run", std::move(last_status));
-  out.AddColumn("ended", std::move(last_end));
-  out.AddColumn("sql", std::move(sql));
-  std::fputs(FormatTable(out, out.num_rows(), 80).c_str(), stdout);
+  PrintColumns({{"job", std::move(name)},
+                {"schedule", std::move(sched)},
+                {"next run (UTC)", std::move(next)},
+                {"last run", std::move(last_status)},
+                {"ended", std::move(last_end)},
+                {"sql", std::move(sql)}},
+               80);
   return kExitOk;
 }
 

@@ -20,12 +20,63 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A table of the data dir, opened for reading (the store stays open while it is used).
+struct OpenedTable {
+  std::unique_ptr<state::Store> store;
+  state::DeltaTable* table = nullptr;
+  std::unique_ptr<state::TableSnapshot> snapshot;  // when asked for
+};
+
+// Opens the data dir for reading and `name` in it — and its snapshot at `version` (latest when
+// nullopt) when `snapshot`. On failure prints why and sets *exit_code.
+std::optional<OpenedTable> OpenTable(const DataDirOptions& dd, const std::string& name, bool snapshot,
+                                     std::optional<std::int64_t> version, int* exit_code) {
+  std::string dir = dd.Resolve();
+  if (dir.empty()) {
+    *exit_code = kExitConfig;
+    return std::nullopt;
+  }
+  OpenedTable t;
+  t.store = OpenForReading(dir);
+  if (!t.store) {
+    *exit_code = kExitError;
+    return std::nullopt;
+  }
+  auto table = t.store->Table(name, false);
+  if (!table.ok()) {
+    *exit_code = Fail(table.status());
+    return std::nullopt;
+  }
+  t.table = *table;
+  if (snapshot) {
+    auto snap = t.table->Snapshot(version);
+    if (!snap.ok()) {
+      *exit_code = Fail(snap.status());
+      return std::nullopt;
+    }
+    t.snapshot = std::move(snap).value();
+  }
+  return t;
+}
+
+// Row `r` of `b` as a CSV line or a JSON line.
+void AppendRecord(const std::string& format, const RecordBatch& b, std::size_t r, std::string* buf) {
+  if (format == "csv") {
+    AppendCsvRow(b, r, buf);
+  } else {
+    AppendJsonRow(b, r, buf);
+    buf->push_back('\n');
+  }
+}
+
+// The --version option: -1 (not given) is the latest.
+std::optional<std::int64_t> VersionOption(std::int64_t v) { return v >= 0 ? std::optional<std::int64_t>(v) : std::nullopt; }
+
 int ListTables(const DataDirOptions& dd) {
   std::string dir = dd.Resolve();
   if (dir.empty()) return kExitConfig;
   auto store = OpenForReading(dir);
   if (!store) return kExitError;
-  RecordBatch out;
   Column name(TypeId::kString), version(TypeId::kInt64), rows(TypeId::kInt64), cols(TypeId::kString), updated(TypeId::kTimestamp);
   for (const auto& t : store->ListTables()) {
     auto table = store->Table(t, false);
@@ -41,31 +92,26 @@ int ListTables(const DataDirOptions& dd) {
     cols.AppendString(c);
     if (hist->empty()) updated.AppendNull();
     else updated.AppendInt(hist->front().timestamp_ms * 1000);
-    out.row_ids().push_back(out.num_rows());
   }
-  out.AddColumn("table", std::move(name));
-  out.AddColumn("version", std::move(version));
-  out.AddColumn("rows", std::move(rows));
-  out.AddColumn("updated", std::move(updated));
-  out.AddColumn("columns", std::move(cols));
-  std::fputs(FormatTable(out, out.num_rows(), 60).c_str(), stdout);
+  PrintColumns({{"table", std::move(name)},
+                {"version", std::move(version)},
+                {"rows", std::move(rows)},
+                {"updated", std::move(updated)},
+                {"columns", std::move(cols)}},
+               60);
   return kExitOk;
 }
 
 int History(const DataDirOptions& dd, const std::string& table_name, std::size_t limit, bool json) {
-  std::string dir = dd.Resolve();
-  if (dir.empty()) return kExitConfig;
-  auto store = OpenForReading(dir);
-  if (!store) return kExitError;
-  auto table = store->Table(table_name, false);
-  if (!table.ok()) return Fail(table.status());
-  auto hist = (*table)->History(limit);
+  int rc = kExitOk;
+  auto opened = OpenTable(dd, table_name, /*snapshot=*/false, std::nullopt, &rc);
+  if (!opened) return rc;
+  auto hist = opened->table->History(limit);
   if (!hist.ok()) return Fail(hist.status());
   if (json) {
     for (const auto& c : *hist) std::printf("%s\n", c.ToJson().c_str());
     return kExitOk;
   }
-  RecordBatch out;
   Column v(TypeId::kInt64), ts(TypeId::kTimestamp), op(TypeId::kString), mode(TypeId::kString), writer(TypeId::kString),
       txn(TypeId::kString), rows(TypeId::kInt64), bytes(TypeId::kInt64), schema(TypeId::kString);
   for (const auto& c : *hist) {
@@ -80,36 +126,31 @@ int History(const DataDirOptions& dd, const std::string& table_name, std::size_t
     bytes.AppendInt(c.bytes);
     schema.AppendString(c.added_columns.empty() ? fmt::format("{}", c.schema_id)
                                                 : fmt::format("{} (+{})", c.schema_id, fmt::join(c.added_columns, ", +")));
-    out.row_ids().push_back(out.num_rows());
   }
-  out.AddColumn("version", std::move(v));
-  out.AddColumn("timestamp", std::move(ts));
-  out.AddColumn("operation", std::move(op));
-  out.AddColumn("mode", std::move(mode));
-  out.AddColumn("writer", std::move(writer));
-  out.AddColumn("txn", std::move(txn));
-  out.AddColumn("rowsAdded", std::move(rows));
-  out.AddColumn("bytes", std::move(bytes));
-  out.AddColumn("schema", std::move(schema));
-  std::fputs(FormatTable(out, out.num_rows(), 60).c_str(), stdout);
+  PrintColumns({{"version", std::move(v)},
+                {"timestamp", std::move(ts)},
+                {"operation", std::move(op)},
+                {"mode", std::move(mode)},
+                {"writer", std::move(writer)},
+                {"txn", std::move(txn)},
+                {"rowsAdded", std::move(rows)},
+                {"bytes", std::move(bytes)},
+                {"schema", std::move(schema)}},
+               60);
   return kExitOk;
 }
 
 int Scan(const DataDirOptions& dd, const std::string& table_name, std::optional<std::int64_t> version, std::int64_t limit,
          const std::string& format) {
-  std::string dir = dd.Resolve();
-  if (dir.empty()) return kExitConfig;
-  auto store = OpenForReading(dir);
-  if (!store) return kExitError;
-  auto table = store->Table(table_name, false);
-  if (!table.ok()) return Fail(table.status());
-  auto snap = (*table)->Snapshot(version);
-  if (!snap.ok()) return Fail(snap.status());
+  int rc = kExitOk;
+  auto opened = OpenTable(dd, table_name, /*snapshot=*/true, version, &rc);
+  if (!opened) return rc;
+  const std::unique_ptr<state::TableSnapshot>& snap = opened->snapshot;
   std::int64_t max_rows = limit >= 0 ? limit : (format == "table" ? 20 : -1);
   if (format == "table") {
     RecordBatch shown;
     bool first = true;
-    Status st = (*snap)->Scan(nullptr, [&](RecordBatch&& b) -> Status {
+    Status st = snap->Scan(nullptr, [&](RecordBatch&& b) -> Status {
       if (max_rows >= 0 && static_cast<std::int64_t>(shown.num_rows()) >= max_rows) return Status::Ok();
       if (first) {
         shown = std::move(b);
@@ -120,7 +161,7 @@ int Scan(const DataDirOptions& dd, const std::string& table_name, std::optional<
     });
     if (!st.ok()) return Fail(st);
     if (first) {
-      for (const auto& f : (*snap)->schema().fields()) shown.AddColumn(f.name, Column(f.type));
+      for (const auto& f : snap->schema().fields()) shown.AddColumn(f.name, Column(f.type));
     }
     std::size_t n = max_rows >= 0 ? std::min<std::size_t>(shown.num_rows(), static_cast<std::size_t>(max_rows)) : shown.num_rows();
     if (n < shown.num_rows()) {
@@ -130,16 +171,16 @@ int Scan(const DataDirOptions& dd, const std::string& table_name, std::optional<
     }
     std::string text = FormatTable(shown, n);
     std::fputs(text.c_str(), stdout);
-    std::int64_t total = (*snap)->num_rows();
+    std::int64_t total = snap->num_rows();
     if (static_cast<std::int64_t>(n) < total) std::printf("only showing top %zu of %lld rows\n", n, static_cast<long long>(total));
-    std::printf("table %s version %lld: %lld rows\n", table_name.c_str(), static_cast<long long>((*snap)->version()),
+    std::printf("table %s version %lld: %lld rows\n", table_name.c_str(), static_cast<long long>(snap->version()),
                 static_cast<long long>(total));
     return kExitOk;
   }
   std::int64_t printed = 0;
   bool header = false;
   std::string buf;
-  Status st = (*snap)->Scan(nullptr, [&](RecordBatch&& b) -> Status {
+  Status st = snap->Scan(nullptr, [&](RecordBatch&& b) -> Status {
     buf.clear();
     if (format == "csv" && !header) {
       AppendCsvHeader(b, &buf);
@@ -147,12 +188,7 @@ int Scan(const DataDirOptions& dd, const std::string& table_name, std::optional<
     }
     for (std::size_t r = 0; r < b.num_rows(); ++r) {
       if (max_rows >= 0 && printed >= max_rows) break;
-      if (format == "csv") {
-        AppendCsvRow(b, r, &buf);
-      } else {
-        AppendJsonRow(b, r, &buf);
-        buf.push_back('\n');
-      }
+      AppendRecord(format, b, r, &buf);
       ++printed;
     }
     std::fwrite(buf.data(), 1, buf.size(), stdout);
@@ -166,15 +202,11 @@ int Scan(const DataDirOptions& dd, const std::string& table_name, std::optional<
 // <column>=<value>/ directories (the column is left out of the files, as Spark does).
 int Export(const DataDirOptions& dd, const std::string& table_name, const std::string& format, const std::string& out_dir,
            std::optional<std::int64_t> version, const std::string& partition_by) {
-  std::string dir = dd.Resolve();
-  if (dir.empty()) return kExitConfig;
-  auto store = OpenForReading(dir);
-  if (!store) return kExitError;
-  auto table = store->Table(table_name, false);
-  if (!table.ok()) return Fail(table.status());
-  auto snap = (*table)->Snapshot(version);
-  if (!snap.ok()) return Fail(snap.status());
-  if (!partition_by.empty() && (*snap)->schema().FieldIndex(partition_by) < 0) {
+  int rc = kExitOk;
+  auto opened = OpenTable(dd, table_name, /*snapshot=*/true, version, &rc);
+  if (!opened) return rc;
+  const std::unique_ptr<state::TableSnapshot>& snap = opened->snapshot;
+  if (!partition_by.empty() && snap->schema().FieldIndex(partition_by) < 0) {
     return Fail(NotFound(fmt::format("--partition-by: table '{}' has no column '{}'", table_name, partition_by)));
   }
   fs::path root = fs::path(out_dir) / table_name;
@@ -190,7 +222,7 @@ int Export(const DataDirOptions& dd, const std::string& table_name, const std::s
   std::map<std::string, Part> parts;
   std::int64_t rows = 0;
   std::string buf;
-  Status st = (*snap)->Scan(nullptr, [&](RecordBatch&& b) -> Status {
+  Status st = snap->Scan(nullptr, [&](RecordBatch&& b) -> Status {
     int pcol = partition_by.empty() ? -1 : b.FindColumn(partition_by);
     RecordBatch data = b;
     if (pcol >= 0) data.RemoveColumn(static_cast<std::size_t>(pcol));
@@ -214,16 +246,11 @@ int Export(const DataDirOptions& dd, const std::string& table_name, const std::s
       }
       Part& p = it->second;
       buf.clear();
-      if (format == "csv") {
-        if (!p.header) {
-          AppendCsvHeader(data, &buf);
-          p.header = true;
-        }
-        AppendCsvRow(data, r, &buf);
-      } else {
-        AppendJsonRow(data, r, &buf);
-        buf.push_back('\n');
+      if (format == "csv" && !p.header) {
+        AppendCsvHeader(data, &buf);
+        p.header = true;
       }
+      AppendRecord(format, data, r, &buf);
       p.out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
       ++rows;
     }
@@ -236,7 +263,7 @@ int Export(const DataDirOptions& dd, const std::string& table_name, const std::s
   }
   std::ofstream(root / "_SUCCESS").close();
   std::fprintf(stderr, "exported %lld rows of %s version %lld to %s (%zu part files)\n", static_cast<long long>(rows),
-               table_name.c_str(), static_cast<long long>((*snap)->version()), root.c_str(), parts.size());
+               table_name.c_str(), static_cast<long long>(snap->version()), root.c_str(), parts.size());
   return kExitOk;
 }
 
@@ -274,7 +301,7 @@ void AddTableCommands(CLI::App& app, int* exit_code) {
     cmd->add_option("--limit,-n", *limit, "rows to print (default 20 for table, all otherwise)");
     cmd->add_option("--format,-f", *format, "table, jsonl or csv")->check(CLI::IsMember({"table", "jsonl", "csv"}));
     cmd->callback([=] {
-      *exit_code = Scan(*dd, *table, *version >= 0 ? std::optional<std::int64_t>(*version) : std::nullopt, *limit, *format);
+      *exit_code = Scan(*dd, *table, VersionOption(*version), *limit, *format);
     });
   }
   {
@@ -292,8 +319,7 @@ void AddTableCommands(CLI::App& app, int* exit_code) {
     cmd->add_option("--version,-v", *version, "export the table as of this version");
     cmd->add_option("--partition-by", *partition, "write Hive-style <column>=<value>/ directories");
     cmd->callback([=] {
-      *exit_code = Export(*dd, *table, *format, *out, *version >= 0 ? std::optional<std::int64_t>(*version) : std::nullopt,
-                          *partition);
+      *exit_code = Export(*dd, *table, *format, *out, VersionOption(*version), *partition);
     });
   }
 }

@@ -8,6 +8,7 @@
 #include "app/commands.h"
 #include "operators/registry.h"
 #include "state/registry.h"
+#include "engine/row_format.h"
 #include "state/store.h"
 
 namespace pinstream::app {
@@ -65,6 +66,14 @@ std::unique_ptr<state::Store> OpenForWriting(const std::string& data_dir) {
     return nullptr;
   }
   return std::move(s).value();
+}
+
+void PrintColumns(std::vector<std::pair<std::string, Column>> columns, std::size_t max_width) {
+  RecordBatch out;
+  std::size_t rows = columns.empty() ? 0 : columns.front().second.size();
+  for (std::size_t r = 0; r < rows; ++r) out.row_ids().push_back(r);
+  for (auto& [name, column] : columns) out.AddColumn(name, std::move(column));
+  std::fputs(FormatTable(out, out.num_rows(), max_width).c_str(), stdout);
 }
 
 void SetupLogging(const std::string& level) {

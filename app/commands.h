@@ -11,6 +11,7 @@
 
 #include "connectors/connector_env.h"
 #include "engine/config.h"
+#include "engine/record_batch.h"
 #include "engine/registry.h"
 
 namespace pinstream::state {
@@ -43,6 +44,9 @@ struct DataDirOptions {
 std::unique_ptr<state::Store> OpenForReading(const std::string& data_dir);
 // Opens it for writing (refused while a daemon runs); prints the error on failure.
 std::unique_ptr<state::Store> OpenForWriting(const std::string& data_dir);
+
+// Prints `columns` (name, values; all of one length) as a text table, cells cut at `max_width`.
+void PrintColumns(std::vector<std::pair<std::string, Column>> columns, std::size_t max_width);
 
 void SetupLogging(const std::string& level);
 int Fail(const Status& st);  // prints "pinstream: <message>", returns kExitError

@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
     schema += std::string(f) + ": " + ((std::string(f) == "index" || std::string(f) == "downloaded") ? "int64" : "string") + ", ";
   }
   schema += "}";
-  auto spec = ops::ParseParseJson(ConfigNode::LoadString(schema).WithImplicitKeys({}));
+  auto spec = ops::ParseJsonFromConfig(ConfigNode::LoadString(schema).WithImplicitKeys({}));
 
   double bare = 0, runtime = 0;
   // Best of kReps for both the limit and the runtime: the machine's two vCPUs are shared, so

@@ -35,7 +35,7 @@ namespace {
 // Pin rows in typed columns: the bundled records parsed once with parse_json.
 std::vector<RecordBatch> PinBatches(std::size_t rows, std::size_t per_batch) {
   auto recs = bench::PinRecords(rows);
-  auto spec = ops::ParseParseJson(ConfigNode::LoadString(
+  auto spec = ops::ParseJsonFromConfig(ConfigNode::LoadString(
                                       "schema: {index: int64, unique_id: string, title: string, description: string, "
                                       "poster_name: string, follower_count: string, tag_list: string, "
                                       "is_image_or_video: string, image_src: string, downloaded: int64, "

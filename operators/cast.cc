@@ -126,9 +126,9 @@ std::string ConvertRow(const Column& in, std::size_t r, TypeId to, Column& out) 
 
 class Cast : public Operator {
  public:
-  explicit Cast(CastConfig c) : c_(std::move(c)) {}
+  explicit Cast(CastConfig c) : config_(std::move(c)) {}
   Status Process(RecordBatch& batch, OperatorContext& ctx) override {
-    for (const auto& [name, to] : c_.columns) {
+    for (const auto& [name, to] : config_.columns) {
       PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, name, "cast"));
       const Column& in = batch.column(ci);
       if (in.type() == to) continue;
@@ -158,14 +158,14 @@ class Cast : public Operator {
   }
 
  private:
-  CastConfig c_;
+  CastConfig config_;
 };
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeCast(const CastConfig& config) { return std::make_unique<Cast>(config); }
+std::unique_ptr<Operator> CastOperator(const CastConfig& config) { return std::make_unique<Cast>(config); }
 
-std::shared_ptr<const OperatorSpec> ParseCast(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> CastFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns"});
   CastConfig c;
   for (auto& [name, t] : n.Get("columns").Entries()) {

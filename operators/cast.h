@@ -26,7 +26,7 @@ struct CastConfig {
   std::vector<std::pair<std::string, TypeId>> columns;
 };
 
-std::shared_ptr<const OperatorSpec> ParseCast(const ConfigNode& node);
-std::unique_ptr<Operator> MakeCast(const CastConfig& config);
+std::shared_ptr<const OperatorSpec> CastFromConfig(const ConfigNode& node);
+std::unique_ptr<Operator> CastOperator(const CastConfig& config);
 
 }  // namespace pinstream::ops

@@ -9,10 +9,10 @@ namespace {
 
 class Concat : public Operator {
  public:
-  explicit Concat(ConcatConfig c) : c_(std::move(c)) {}
+  explicit Concat(ConcatConfig c) : config_(std::move(c)) {}
   Status Process(RecordBatch& batch, OperatorContext&) override {
     std::vector<const Column*> ins;
-    for (const auto& name : c_.columns) {
+    for (const auto& name : config_.columns) {
       PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, name, "concat"));
       ins.push_back(&batch.column(ci));
     }
@@ -26,7 +26,7 @@ class Concat : public Operator {
           any_null = true;
           continue;
         }
-        if (any) buf += c_.separator;
+        if (any) buf += config_.separator;
         any = true;
         if (IsBinaryLike(c->type())) {
           buf.append(c->Str(r));
@@ -34,30 +34,25 @@ class Concat : public Operator {
           buf += DisplayValue(*c, r);
         }
       }
-      if (!any || (any_null && !c_.skip_nulls)) {
+      if (!any || (any_null && !config_.skip_nulls)) {
         out.AppendNull();
       } else {
         out.AppendString(buf);
       }
     }
-    int ti = batch.FindColumn(c_.into);
-    if (ti >= 0) {
-      batch.SetColumn(static_cast<std::size_t>(ti), std::move(out));
-    } else {
-      batch.AddColumn(c_.into, std::move(out));
-    }
+    PutColumn(batch, config_.into, std::move(out));
     return Status::Ok();
   }
 
  private:
-  ConcatConfig c_;
+  ConcatConfig config_;
 };
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeConcat(const ConcatConfig& config) { return std::make_unique<Concat>(config); }
+std::unique_ptr<Operator> ConcatOperator(const ConcatConfig& config) { return std::make_unique<Concat>(config); }
 
-std::shared_ptr<const OperatorSpec> ParseConcat(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> ConcatFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns", "separator", "into", "skip_nulls"});
   ConcatConfig c;
   c.columns = n.GetStringList("columns");

@@ -24,7 +24,7 @@ struct ConcatConfig {
   bool skip_nulls = true;
 };
 
-std::shared_ptr<const OperatorSpec> ParseConcat(const ConfigNode& node);
-std::unique_ptr<Operator> MakeConcat(const ConcatConfig& config);
+std::shared_ptr<const OperatorSpec> ConcatFromConfig(const ConfigNode& node);
+std::unique_ptr<Operator> ConcatOperator(const ConcatConfig& config);
 
 }  // namespace pinstream::ops

@@ -19,7 +19,7 @@ std::string EncodeTs(std::int64_t ts) {
 class Dedup : public Operator {
  public:
   Dedup(DedupConfig c, KeyedStateStore* state, int shard, int num_shards)
-      : c_(std::move(c)), state_(state), shard_(shard), num_shards_(num_shards) {}
+      : config_(std::move(c)), state_(state), shard_(shard), num_shards_(num_shards) {}
 
   Status Load() {
     Status bad;
@@ -73,12 +73,12 @@ class Dedup : public Operator {
                 std::span<const std::uint64_t> key_hashes, OperatorContext& ctx,
                 std::vector<std::uint32_t>* kept) {
     std::vector<int> cols;
-    for (const auto& k : c_.keys) {
+    for (const auto& k : config_.keys) {
       PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, k, "dedup"));
       cols.push_back(static_cast<int>(ci));
     }
     const std::int64_t now = ctx.batch_timestamp_us;
-    if (c_.ttl_us > 0 && now >= next_sweep_) Sweep(now);
+    if (config_.ttl_us > 0 && now >= next_sweep_) Sweep(now);
     const std::size_t n = rows.size();
     // Encode and hash every key first, then probe them in row order with the slots (and key
     // bytes) of rows a little ahead prefetched: the index is far larger than the caches, so a
@@ -101,7 +101,7 @@ class Dedup : public Operator {
         },
         [&](std::size_t i, std::string_view key, std::int64_t* seen, bool inserted) {
           if (!inserted) {
-            if (c_.ttl_us == 0 || now - *seen <= c_.ttl_us) return;  // a duplicate: dropped
+            if (config_.ttl_us == 0 || now - *seen <= config_.ttl_us) return;  // a duplicate: dropped
             *seen = now;                                             // expired: seen again now
           }
           state_->Put(key, EncodeTs(now));
@@ -113,16 +113,16 @@ class Dedup : public Operator {
   void Sweep(std::int64_t now) {
     std::vector<std::string> expired;
     index_.ForEach([&](std::string_view key, std::int64_t ts) {
-      if (now - ts > c_.ttl_us) expired.emplace_back(key);
+      if (now - ts > config_.ttl_us) expired.emplace_back(key);
     });
     for (const auto& k : expired) {
       index_.Erase(k, HashBytes(k));
       state_->Delete(k);
     }
-    next_sweep_ = now + std::max<std::int64_t>(c_.ttl_us / 4, 1'000'000);
+    next_sweep_ = now + std::max<std::int64_t>(config_.ttl_us / 4, 1'000'000);
   }
 
-  DedupConfig c_;
+  DedupConfig config_;
   KeyedStateStore* state_;
   int shard_, num_shards_;
   KeyIndex index_;
@@ -134,23 +134,23 @@ class Dedup : public Operator {
 
 class DedupSpec : public OperatorSpec {
  public:
-  explicit DedupSpec(DedupConfig c) : c_(std::move(c)) {}
+  explicit DedupSpec(DedupConfig c) : config_(std::move(c)) {}
   std::string_view kind() const override { return "dedup"; }
-  std::vector<std::string> KeyColumns() const override { return c_.keys; }
+  std::vector<std::string> KeyColumns() const override { return config_.keys; }
   bool stateful() const override { return true; }
   // The TTL may change between runs; the key columns may not (stored keys would mean other things).
   std::string StateFingerprint() const override {
-    return fmt::format("keys={}", fmt::join(c_.keys, ","));
+    return fmt::format("keys={}", fmt::join(config_.keys, ","));
   }
   Result<std::unique_ptr<Operator>> Create(const OperatorInitContext& ctx) const override {
     if (ctx.state == nullptr) return Internal("dedup needs keyed state");
-    auto op = std::make_unique<Dedup>(c_, ctx.state, ctx.shard, ctx.num_shards);
+    auto op = std::make_unique<Dedup>(config_, ctx.state, ctx.shard, ctx.num_shards);
     PS_RETURN_IF_ERROR(op->Load());
     return std::unique_ptr<Operator>(std::move(op));
   }
 
  private:
-  DedupConfig c_;
+  DedupConfig config_;
 };
 
 }  // namespace
@@ -159,7 +159,7 @@ std::shared_ptr<const OperatorSpec> MakeDedupSpec(const DedupConfig& config) {
   return std::make_shared<DedupSpec>(config);
 }
 
-std::shared_ptr<const OperatorSpec> ParseDedup(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> DedupFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"keys", "ttl"});
   DedupConfig c;
   c.keys = n.GetStringList("keys");

@@ -33,7 +33,7 @@ struct DedupConfig {
   std::int64_t ttl_us = 0;  // 0 = keep forever
 };
 
-std::shared_ptr<const OperatorSpec> ParseDedup(const ConfigNode& node);
+std::shared_ptr<const OperatorSpec> DedupFromConfig(const ConfigNode& node);
 std::shared_ptr<const OperatorSpec> MakeDedupSpec(const DedupConfig& config);
 
 }  // namespace pinstream::ops

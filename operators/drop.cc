@@ -8,9 +8,9 @@ namespace {
 
 class Drop : public Operator {
  public:
-  explicit Drop(DropConfig c) : c_(std::move(c)) {}
+  explicit Drop(DropConfig c) : config_(std::move(c)) {}
   Status Process(RecordBatch& batch, OperatorContext&) override {
-    for (const auto& name : c_.columns) {
+    for (const auto& name : config_.columns) {
       int ci = batch.FindColumn(name);
       if (ci >= 0) batch.RemoveColumn(static_cast<std::size_t>(ci));
     }
@@ -18,14 +18,14 @@ class Drop : public Operator {
   }
 
  private:
-  DropConfig c_;
+  DropConfig config_;
 };
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeDrop(const DropConfig& config) { return std::make_unique<Drop>(config); }
+std::unique_ptr<Operator> DropOperator(const DropConfig& config) { return std::make_unique<Drop>(config); }
 
-std::shared_ptr<const OperatorSpec> ParseDrop(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> DropFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns"});
   DropConfig c{n.GetStringList("columns")};
   if (c.columns.empty()) n.Get("columns").Fail("drop needs at least one column");

@@ -17,7 +17,7 @@ struct DropConfig {
   std::vector<std::string> columns;
 };
 
-std::shared_ptr<const OperatorSpec> ParseDrop(const ConfigNode& node);
-std::unique_ptr<Operator> MakeDrop(const DropConfig& config);
+std::shared_ptr<const OperatorSpec> DropFromConfig(const ConfigNode& node);
+std::unique_ptr<Operator> DropOperator(const DropConfig& config);
 
 }  // namespace pinstream::ops

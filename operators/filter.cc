@@ -43,11 +43,11 @@ Result<Value> Literal(const std::string& text, TypeId type, const std::string& c
 
 class Filter : public Operator {
  public:
-  explicit Filter(FilterConfig c) : c_(std::move(c)) {}
+  explicit Filter(FilterConfig c) : config_(std::move(c)) {}
 
   Status Process(RecordBatch& batch, OperatorContext&) override {
     std::vector<std::uint8_t> keep;
-    PS_RETURN_IF_ERROR(Eval(c_.root, batch, &keep));
+    PS_RETURN_IF_ERROR(Eval(config_.root, batch, &keep));
     if (std::find(keep.begin(), keep.end(), 0) != keep.end()) batch.Compact(keep);
     return Status::Ok();
   }
@@ -110,7 +110,7 @@ class Filter : public Operator {
     return Status::Ok();
   }
 
-  FilterConfig c_;
+  FilterConfig config_;
 };
 
 FilterCondition ParseCondition(const ConfigNode& n) {
@@ -145,9 +145,9 @@ FilterCondition ParseCondition(const ConfigNode& n) {
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeFilter(const FilterConfig& config) { return std::make_unique<Filter>(config); }
+std::unique_ptr<Operator> FilterOperator(const FilterConfig& config) { return std::make_unique<Filter>(config); }
 
-std::shared_ptr<const OperatorSpec> ParseFilter(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> FilterFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"where", "all", "any", "not"});
   FilterConfig c;
   if (n.Has("where")) {

@@ -38,7 +38,7 @@ struct FilterConfig {
   FilterCondition root;
 };
 
-std::shared_ptr<const OperatorSpec> ParseFilter(const ConfigNode& node);
-std::unique_ptr<Operator> MakeFilter(const FilterConfig& config);
+std::shared_ptr<const OperatorSpec> FilterFromConfig(const ConfigNode& node);
+std::unique_ptr<Operator> FilterOperator(const FilterConfig& config);
 
 }  // namespace pinstream::ops

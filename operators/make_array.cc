@@ -8,10 +8,10 @@ namespace {
 
 class MakeArray : public Operator {
  public:
-  explicit MakeArray(MakeArrayConfig c) : c_(std::move(c)) {}
+  explicit MakeArray(MakeArrayConfig c) : config_(std::move(c)) {}
   Status Process(RecordBatch& batch, OperatorContext& ctx) override {
     std::vector<const Column*> ins;
-    for (const auto& name : c_.columns) {
+    for (const auto& name : config_.columns) {
       PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, name, "make_array"));
       const Column* c = &batch.column(ci);
       TypeId t = c->type();
@@ -37,7 +37,7 @@ class MakeArray : public Operator {
         } else if (c->type() == TypeId::kInt64) {
           elems[i] = static_cast<double>(c->Int(r));
         } else if (!ParseDoubleStrict(c->Str(r), &elems[i])) {
-          bad = fmt::format("make_array: {} = '{}' is not a number", c_.columns[i], c->Str(r));
+          bad = fmt::format("make_array: {} = '{}' is not a number", config_.columns[i], c->Str(r));
           break;
         }
       }
@@ -50,24 +50,19 @@ class MakeArray : public Operator {
         out.AppendArray(elems);
       }
     }
-    int ti = batch.FindColumn(c_.into);
-    if (ti >= 0) {
-      batch.SetColumn(static_cast<std::size_t>(ti), std::move(out));
-    } else {
-      batch.AddColumn(c_.into, std::move(out));
-    }
+    PutColumn(batch, config_.into, std::move(out));
     return Status::Ok();
   }
 
  private:
-  MakeArrayConfig c_;
+  MakeArrayConfig config_;
 };
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeMakeArray(const MakeArrayConfig& config) { return std::make_unique<MakeArray>(config); }
+std::unique_ptr<Operator> MakeArrayOperator(const MakeArrayConfig& config) { return std::make_unique<MakeArray>(config); }
 
-std::shared_ptr<const OperatorSpec> ParseMakeArray(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> MakeArrayFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns", "into"});
   MakeArrayConfig c;
   c.columns = n.GetStringList("columns");

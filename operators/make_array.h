@@ -21,7 +21,7 @@ struct MakeArrayConfig {
   std::string into;
 };
 
-std::shared_ptr<const OperatorSpec> ParseMakeArray(const ConfigNode& node);
-std::unique_ptr<Operator> MakeMakeArray(const MakeArrayConfig& config);
+std::shared_ptr<const OperatorSpec> MakeArrayFromConfig(const ConfigNode& node);
+std::unique_ptr<Operator> MakeArrayOperator(const MakeArrayConfig& config);
 
 }  // namespace pinstream::ops

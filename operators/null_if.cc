@@ -10,11 +10,11 @@ namespace {
 
 class NullIf : public Operator {
  public:
-  explicit NullIf(NullIfConfig c) : c_(std::move(c)) {}
+  explicit NullIf(NullIfConfig c) : config_(std::move(c)) {}
 
   Status Process(RecordBatch& batch, OperatorContext&) override {
     std::size_t n = batch.num_rows();
-    if (c_.empty_strings) {
+    if (config_.empty_strings) {
       for (std::size_t ci = 0; ci < batch.num_columns(); ++ci) {
         Column& col = batch.column(ci);
         if (col.type() != TypeId::kString) continue;
@@ -25,7 +25,7 @@ class NullIf : public Operator {
         }
       }
     }
-    for (const auto& [name, values] : c_.columns) {
+    for (const auto& [name, values] : config_.columns) {
       PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, name, "null_if"));
       Column& col = batch.column(ci);
       auto& valid = col.mutable_validity();
@@ -66,14 +66,14 @@ class NullIf : public Operator {
   }
 
  private:
-  NullIfConfig c_;
+  NullIfConfig config_;
 };
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeNullIf(const NullIfConfig& config) { return std::make_unique<NullIf>(config); }
+std::unique_ptr<Operator> NullIfOperator(const NullIfConfig& config) { return std::make_unique<NullIf>(config); }
 
-std::shared_ptr<const OperatorSpec> ParseNullIf(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> NullIfFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns", "empty_strings"});
   NullIfConfig c;
   c.empty_strings = n.GetBool("empty_strings", false);

@@ -23,7 +23,7 @@ struct NullIfConfig {
   bool empty_strings = false;
 };
 
-std::shared_ptr<const OperatorSpec> ParseNullIf(const ConfigNode& node);
-std::unique_ptr<Operator> MakeNullIf(const NullIfConfig& config);
+std::shared_ptr<const OperatorSpec> NullIfFromConfig(const ConfigNode& node);
+std::unique_ptr<Operator> NullIfOperator(const NullIfConfig& config);
 
 }  // namespace pinstream::ops

@@ -40,4 +40,13 @@ bool ParseDoubleStrict(std::string_view text, double* out) {
   return ec == std::errc() && p == s.data() + s.size() && std::isfinite(*out);
 }
 
+void PutColumn(RecordBatch& batch, const std::string& name, Column column) {
+  int existing = batch.FindColumn(name);
+  if (existing >= 0) {
+    batch.SetColumn(static_cast<std::size_t>(existing), std::move(column));
+  } else {
+    batch.AddColumn(name, std::move(column));
+  }
+}
+
 }  // namespace pinstream::ops

@@ -18,6 +18,9 @@ namespace pinstream::ops {
 // The index of column `name`, or an InvalidArgument naming the operator and the columns present.
 Result<std::size_t> RequireColumn(const RecordBatch& batch, std::string_view name, std::string_view op_kind);
 
+// Puts `column` into the batch as `name`: it replaces the column of that name, or is appended.
+void PutColumn(RecordBatch& batch, const std::string& name, Column column);
+
 // Reads a YAML mapping {column: value} in document order.
 std::vector<std::pair<std::string, ConfigNode>> OrderedEntries(const ConfigNode& node);
 

@@ -56,9 +56,9 @@ namespace {
 
 class ParseCountOp : public Operator {
  public:
-  explicit ParseCountOp(ParseCountConfig c) : c_(std::move(c)) {}
+  explicit ParseCountOp(ParseCountConfig c) : config_(std::move(c)) {}
   Status Process(RecordBatch& batch, OperatorContext& ctx) override {
-    for (const auto& name : c_.columns) {
+    for (const auto& name : config_.columns) {
       PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, name, "parse_count"));
       const Column& in = batch.column(ci);
       if (in.type() == TypeId::kInt64) continue;
@@ -89,14 +89,14 @@ class ParseCountOp : public Operator {
   }
 
  private:
-  ParseCountConfig c_;
+  ParseCountConfig config_;
 };
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeParseCount(const ParseCountConfig& config) { return std::make_unique<ParseCountOp>(config); }
+std::unique_ptr<Operator> ParseCountOperator(const ParseCountConfig& config) { return std::make_unique<ParseCountOp>(config); }
 
-std::shared_ptr<const OperatorSpec> ParseParseCount(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> ParseCountFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns", "column"});
   ParseCountConfig c;
   c.columns = n.Has("columns") ? n.GetStringList("columns") : n.GetStringList("column");

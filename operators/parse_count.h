@@ -25,7 +25,7 @@ struct ParseCountConfig {
 // The parsing rule itself, for reuse and tests. False when `text` is not a count.
 bool ParseCount(std::string_view text, std::int64_t* out);
 
-std::shared_ptr<const OperatorSpec> ParseParseCount(const ConfigNode& node);
-std::unique_ptr<Operator> MakeParseCount(const ParseCountConfig& config);
+std::shared_ptr<const OperatorSpec> ParseCountFromConfig(const ConfigNode& node);
+std::unique_ptr<Operator> ParseCountOperator(const ParseCountConfig& config);
 
 }  // namespace pinstream::ops

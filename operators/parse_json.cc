@@ -50,27 +50,27 @@ static_assert(simdjson::SIMDJSON_PADDING >= Column::kShortCopy,
 
 class ParseJson : public Operator {
  public:
-  explicit ParseJson(ParseJsonConfig c) : c_(std::move(c)) {
-    for (std::size_t i = 0; i < c_.schema.size(); ++i) {
-      index_.emplace(c_.schema[i].name, i);
-      quoted_.emplace_back(c_.schema[i].name);
+  explicit ParseJson(ParseJsonConfig c) : config_(std::move(c)) {
+    for (std::size_t i = 0; i < config_.schema.size(); ++i) {
+      index_.emplace(config_.schema[i].name, i);
+      quoted_.emplace_back(config_.schema[i].name);
     }
-    seen_.resize(c_.schema.size());
-    bytes_per_row_.assign(c_.schema.size(), 0.0);
+    seen_.resize(config_.schema.size());
+    bytes_per_row_.assign(config_.schema.size(), 0.0);
   }
 
   Status Process(RecordBatch& batch, OperatorContext& ctx) override {
-    PS_ASSIGN_OR_RETURN(std::size_t in_idx, RequireColumn(batch, c_.column, "parse_json"));
+    PS_ASSIGN_OR_RETURN(std::size_t in_idx, RequireColumn(batch, config_.column, "parse_json"));
     const Column& in = batch.column(in_idx);
     if (!IsBinaryLike(in.type())) {
-      return InvalidArgument(fmt::format("parse_json: column '{}' is {}, expected raw or string", c_.column,
+      return InvalidArgument(fmt::format("parse_json: column '{}' is {}, expected raw or string", config_.column,
                                          TypeName(in.type())));
     }
     std::size_t n = batch.num_rows();
     std::vector<Column> out;
-    out.reserve(c_.schema.size());
-    for (std::size_t i = 0; i < c_.schema.size(); ++i) {
-      out.emplace_back(c_.schema[i].type);
+    out.reserve(config_.schema.size());
+    for (std::size_t i = 0; i < config_.schema.size(); ++i) {
+      out.emplace_back(config_.schema[i].type);
       // Strings: reserve what the previous batch needed per row (plus a margin), so the arenas
       // are allocated once instead of growing by copies.
       out.back().Reserve(n, static_cast<std::size_t>(bytes_per_row_[i] * 1.25 * static_cast<double>(n)) + 64);
@@ -116,11 +116,11 @@ class ParseJson : public Operator {
     }
     RecordBatch result;
     result.row_ids() = std::move(batch.row_ids());
-    for (const auto& k : c_.keep) {
+    for (const auto& k : config_.keep) {
       PS_ASSIGN_OR_RETURN(std::size_t ki, RequireColumn(batch, k, "parse_json keep"));
       result.AddColumn(k, std::move(batch.column(ki)));
     }
-    for (std::size_t i = 0; i < out.size(); ++i) result.AddColumn(c_.schema[i].name, std::move(out[i]));
+    for (std::size_t i = 0; i < out.size(); ++i) result.AddColumn(config_.schema[i].name, std::move(out[i]));
     batch = std::move(result);
     return Status::Ok();
   }
@@ -143,7 +143,7 @@ class ParseJson : public Operator {
       }
       od::field& field = field_r.value_unsafe();
       std::size_t i;
-      if (expected < c_.schema.size() && KeyIs(field, expected)) {
+      if (expected < config_.schema.size() && KeyIs(field, expected)) {
         i = expected;  // compared against the raw key: no copy, no hashing
       } else {
         std::string_view key;
@@ -159,7 +159,7 @@ class ParseJson : public Operator {
       if (seen_[i]) continue;  // duplicate key: the first one wins
       seen_[i] = 1;
       od::value& v = field.value();
-      const TypeId type = c_.schema[i].type;
+      const TypeId type = config_.schema[i].type;
       // The common cases inline: a string field holding a string without escapes is copied
       // straight from the input, an int64 field holding an integer is read in one call (a failed
       // read does not move the iterator); Convert handles everything else, including null.
@@ -176,7 +176,7 @@ class ParseJson : public Operator {
       }
       std::string why = Convert(v, type, out[i]);
       if (!why.empty()) {
-        *error = fmt::format("field '{}': {}", c_.schema[i].name, why);
+        *error = fmt::format("field '{}': {}", config_.schema[i].name, why);
         return;
       }
     }
@@ -187,7 +187,7 @@ class ParseJson : public Operator {
   bool KeyIs(od::field& field, std::size_t i) const {
     const QuotedName& q = quoted_[i];
     if (q.usable) return q.Matches(field.key().raw());
-    return field.key() == std::string_view(c_.schema[i].name);
+    return field.key() == std::string_view(config_.schema[i].name);
   }
 
   // The characters of string value `v` when it has no escape sequence (its raw token, which
@@ -328,7 +328,7 @@ class ParseJson : public Operator {
     return "unsupported type";
   }
 
-  ParseJsonConfig c_;
+  ParseJsonConfig config_;
   std::unordered_map<std::string_view, std::size_t> index_;
   std::vector<QuotedName> quoted_;  // per schema field
   std::vector<std::uint8_t> seen_;
@@ -353,9 +353,9 @@ class ParseJsonSpec : public StatelessSpec<ParseJsonConfig, ParseJson> {
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeParseJson(const ParseJsonConfig& config) { return std::make_unique<ParseJson>(config); }
+std::unique_ptr<Operator> ParseJsonOperator(const ParseJsonConfig& config) { return std::make_unique<ParseJson>(config); }
 
-std::shared_ptr<const OperatorSpec> ParseParseJson(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> ParseJsonFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"column", "schema", "keep"});
   ParseJsonConfig c;
   c.column = n.GetString("column", "value");

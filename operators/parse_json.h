@@ -35,7 +35,7 @@ struct ParseJsonConfig {
   std::vector<std::string> keep;
 };
 
-std::shared_ptr<const OperatorSpec> ParseParseJson(const ConfigNode& node);
-std::unique_ptr<Operator> MakeParseJson(const ParseJsonConfig& config);
+std::shared_ptr<const OperatorSpec> ParseJsonFromConfig(const ConfigNode& node);
+std::unique_ptr<Operator> ParseJsonOperator(const ParseJsonConfig& config);
 
 }  // namespace pinstream::ops

@@ -10,12 +10,12 @@ namespace {
 
 class RegexExtract : public Operator {
  public:
-  explicit RegexExtract(RegexExtractConfig c) : c_(std::move(c)), re_(c_.pattern, std::regex::ECMAScript) {}
+  explicit RegexExtract(RegexExtractConfig c) : config_(std::move(c)), re_(config_.pattern, std::regex::ECMAScript) {}
   Status Process(RecordBatch& batch, OperatorContext& ctx) override {
-    PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, c_.column, "regex_extract"));
+    PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, config_.column, "regex_extract"));
     const Column& in = batch.column(ci);
     if (in.type() != TypeId::kString && in.type() != TypeId::kNull) {
-      return InvalidArgument(fmt::format("regex_extract: column '{}' is {}, expected string", c_.column, TypeName(in.type())));
+      return InvalidArgument(fmt::format("regex_extract: column '{}' is {}, expected string", config_.column, TypeName(in.type())));
     }
     Column out(TypeId::kString);
     std::cmatch m;
@@ -25,35 +25,29 @@ class RegexExtract : public Operator {
         continue;
       }
       std::string_view v = in.Str(r);
-      if (std::regex_search(v.data(), v.data() + v.size(), m, re_) && static_cast<std::size_t>(c_.group) < m.size() &&
-          m[static_cast<std::size_t>(c_.group)].matched) {
-        const auto& g = m[static_cast<std::size_t>(c_.group)];
+      if (std::regex_search(v.data(), v.data() + v.size(), m, re_) && static_cast<std::size_t>(config_.group) < m.size() &&
+          m[static_cast<std::size_t>(config_.group)].matched) {
+        const auto& g = m[static_cast<std::size_t>(config_.group)];
         out.AppendString(std::string_view(g.first, static_cast<std::size_t>(g.length())));
       } else {
-        if (c_.required) ctx.RejectRow(r, fmt::format("{}: '{}' does not match /{}/", c_.column, v, c_.pattern));
+        if (config_.required) ctx.RejectRow(r, fmt::format("{}: '{}' does not match /{}/", config_.column, v, config_.pattern));
         out.AppendNull();
       }
     }
-    std::string target = c_.into.empty() ? c_.column : c_.into;
-    int ti = batch.FindColumn(target);
-    if (ti >= 0) {
-      batch.SetColumn(static_cast<std::size_t>(ti), std::move(out));
-    } else {
-      batch.AddColumn(target, std::move(out));
-    }
+    PutColumn(batch, config_.into.empty() ? config_.column : config_.into, std::move(out));
     return Status::Ok();
   }
 
  private:
-  RegexExtractConfig c_;
+  RegexExtractConfig config_;
   std::regex re_;
 };
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeRegexExtract(const RegexExtractConfig& config) { return std::make_unique<RegexExtract>(config); }
+std::unique_ptr<Operator> RegexExtractOperator(const RegexExtractConfig& config) { return std::make_unique<RegexExtract>(config); }
 
-std::shared_ptr<const OperatorSpec> ParseRegexExtract(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> RegexExtractFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"column", "pattern", "group", "into", "required"});
   RegexExtractConfig c;
   c.column = n.GetString("column");

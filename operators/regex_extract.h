@@ -25,7 +25,7 @@ struct RegexExtractConfig {
   bool required = false;
 };
 
-std::shared_ptr<const OperatorSpec> ParseRegexExtract(const ConfigNode& node);
-std::unique_ptr<Operator> MakeRegexExtract(const RegexExtractConfig& config);
+std::shared_ptr<const OperatorSpec> RegexExtractFromConfig(const ConfigNode& node);
+std::unique_ptr<Operator> RegexExtractOperator(const RegexExtractConfig& config);
 
 }  // namespace pinstream::ops

@@ -17,19 +17,19 @@
 namespace pinstream::ops {
 
 void RegisterOperators(OperatorRegistry& r) {
-  r.Register("parse_json", "JSON records → typed columns with a declared schema", ParseParseJson);
-  r.Register("null_if", "values meaning 'no data' → null", ParseNullIf);
-  r.Register("parse_count", "counts with k/M/B suffixes → int64", ParseParseCount);
-  r.Register("cast", "convert column types", ParseCast);
-  r.Register("strip_prefix", "remove a fixed prefix from strings", ParseStripPrefix);
-  r.Register("regex_extract", "extract a regular-expression group", ParseRegexExtract);
-  r.Register("rename", "rename columns", ParseRename);
-  r.Register("concat", "join columns' text with a separator", ParseConcat);
-  r.Register("make_array", "numeric columns → array<double>", ParseMakeArray);
-  r.Register("drop", "remove columns", ParseDrop);
-  r.Register("select", "keep and order columns", ParseSelect);
-  r.Register("filter", "keep rows matching conditions", ParseFilter);
-  r.Register("dedup", "keep the first row per key (keyed state)", ParseDedup);
+  r.Register("parse_json", "JSON records → typed columns with a declared schema", ParseJsonFromConfig);
+  r.Register("null_if", "values meaning 'no data' → null", NullIfFromConfig);
+  r.Register("parse_count", "counts with k/M/B suffixes → int64", ParseCountFromConfig);
+  r.Register("cast", "convert column types", CastFromConfig);
+  r.Register("strip_prefix", "remove a fixed prefix from strings", StripPrefixFromConfig);
+  r.Register("regex_extract", "extract a regular-expression group", RegexExtractFromConfig);
+  r.Register("rename", "rename columns", RenameFromConfig);
+  r.Register("concat", "join columns' text with a separator", ConcatFromConfig);
+  r.Register("make_array", "numeric columns → array<double>", MakeArrayFromConfig);
+  r.Register("drop", "remove columns", DropFromConfig);
+  r.Register("select", "keep and order columns", SelectFromConfig);
+  r.Register("filter", "keep rows matching conditions", FilterFromConfig);
+  r.Register("dedup", "keep the first row per key (keyed state)", DedupFromConfig);
 }
 
 }  // namespace pinstream::ops

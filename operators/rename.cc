@@ -8,9 +8,9 @@ namespace {
 
 class Rename : public Operator {
  public:
-  explicit Rename(RenameConfig c) : c_(std::move(c)) {}
+  explicit Rename(RenameConfig c) : config_(std::move(c)) {}
   Status Process(RecordBatch& batch, OperatorContext&) override {
-    for (const auto& [from, to] : c_.columns) {
+    for (const auto& [from, to] : config_.columns) {
       PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, from, "rename"));
       if (batch.FindColumn(to) >= 0) {
         return InvalidArgument(fmt::format("rename: cannot rename '{}' to '{}': a column '{}' already exists", from, to, to));
@@ -21,14 +21,14 @@ class Rename : public Operator {
   }
 
  private:
-  RenameConfig c_;
+  RenameConfig config_;
 };
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeRename(const RenameConfig& config) { return std::make_unique<Rename>(config); }
+std::unique_ptr<Operator> RenameOperator(const RenameConfig& config) { return std::make_unique<Rename>(config); }
 
-std::shared_ptr<const OperatorSpec> ParseRename(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> RenameFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns"});
   RenameConfig c;
   for (auto& [from, to] : n.Get("columns").Entries()) c.columns.emplace_back(from, to.AsString());

@@ -18,7 +18,7 @@ struct RenameConfig {
   std::vector<std::pair<std::string, std::string>> columns;  // from → to
 };
 
-std::shared_ptr<const OperatorSpec> ParseRename(const ConfigNode& node);
-std::unique_ptr<Operator> MakeRename(const RenameConfig& config);
+std::shared_ptr<const OperatorSpec> RenameFromConfig(const ConfigNode& node);
+std::unique_ptr<Operator> RenameOperator(const RenameConfig& config);
 
 }  // namespace pinstream::ops

@@ -10,11 +10,11 @@ namespace {
 
 class Select : public Operator {
  public:
-  explicit Select(SelectConfig c) : c_(std::move(c)) {}
+  explicit Select(SelectConfig c) : config_(std::move(c)) {}
   Status Process(RecordBatch& batch, OperatorContext&) override {
     std::vector<std::size_t> order;
-    order.reserve(c_.columns.size());
-    for (const auto& name : c_.columns) {
+    order.reserve(config_.columns.size());
+    for (const auto& name : config_.columns) {
       PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, name, "select"));
       order.push_back(ci);
     }
@@ -23,7 +23,7 @@ class Select : public Operator {
   }
 
  private:
-  SelectConfig c_;
+  SelectConfig config_;
 };
 
 // select reads and outputs exactly its columns: as a query's first operator, the sources may
@@ -36,9 +36,9 @@ class SelectSpec : public StatelessSpec<SelectConfig, Select> {
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeSelect(const SelectConfig& config) { return std::make_unique<Select>(config); }
+std::unique_ptr<Operator> SelectOperator(const SelectConfig& config) { return std::make_unique<Select>(config); }
 
-std::shared_ptr<const OperatorSpec> ParseSelect(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> SelectFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns"});
   SelectConfig c{n.GetStringList("columns")};
   if (c.columns.empty()) n.Get("columns").Fail("select needs at least one column");

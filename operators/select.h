@@ -18,7 +18,7 @@ struct SelectConfig {
   std::vector<std::string> columns;
 };
 
-std::shared_ptr<const OperatorSpec> ParseSelect(const ConfigNode& node);
-std::unique_ptr<Operator> MakeSelect(const SelectConfig& config);
+std::shared_ptr<const OperatorSpec> SelectFromConfig(const ConfigNode& node);
+std::unique_ptr<Operator> SelectOperator(const SelectConfig& config);
 
 }  // namespace pinstream::ops

@@ -8,13 +8,13 @@ namespace {
 
 class StripPrefix : public Operator {
  public:
-  explicit StripPrefix(StripPrefixConfig c) : c_(std::move(c)) {}
+  explicit StripPrefix(StripPrefixConfig c) : config_(std::move(c)) {}
   Status Process(RecordBatch& batch, OperatorContext& ctx) override {
-    PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, c_.column, "strip_prefix"));
+    PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, config_.column, "strip_prefix"));
     const Column& in = batch.column(ci);
     if (in.type() == TypeId::kNull) return Status::Ok();
     if (in.type() != TypeId::kString) {
-      return InvalidArgument(fmt::format("strip_prefix: column '{}' is {}, expected string", c_.column, TypeName(in.type())));
+      return InvalidArgument(fmt::format("strip_prefix: column '{}' is {}, expected string", config_.column, TypeName(in.type())));
     }
     Column out(TypeId::kString);
     out.Reserve(in.size(), in.bytes().size());
@@ -24,10 +24,10 @@ class StripPrefix : public Operator {
         continue;
       }
       std::string_view v = in.Str(r);
-      if (v.substr(0, c_.prefix.size()) == c_.prefix) {
-        v.remove_prefix(c_.prefix.size());
-      } else if (c_.required) {
-        ctx.RejectRow(r, fmt::format("{}: '{}' does not start with '{}'", c_.column, v, c_.prefix));
+      if (v.substr(0, config_.prefix.size()) == config_.prefix) {
+        v.remove_prefix(config_.prefix.size());
+      } else if (config_.required) {
+        ctx.RejectRow(r, fmt::format("{}: '{}' does not start with '{}'", config_.column, v, config_.prefix));
       }
       out.AppendString(v);
     }
@@ -36,14 +36,14 @@ class StripPrefix : public Operator {
   }
 
  private:
-  StripPrefixConfig c_;
+  StripPrefixConfig config_;
 };
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeStripPrefix(const StripPrefixConfig& config) { return std::make_unique<StripPrefix>(config); }
+std::unique_ptr<Operator> StripPrefixOperator(const StripPrefixConfig& config) { return std::make_unique<StripPrefix>(config); }
 
-std::shared_ptr<const OperatorSpec> ParseStripPrefix(const ConfigNode& n) {
+std::shared_ptr<const OperatorSpec> StripPrefixFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"column", "prefix", "required"});
   StripPrefixConfig c{n.GetString("column"), n.GetString("prefix"), n.GetBool("required", false)};
   if (c.prefix.empty()) n.Get("prefix").Fail("prefix must not be empty");

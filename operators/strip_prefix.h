@@ -21,7 +21,7 @@ struct StripPrefixConfig {
   bool required = false;
 };
 
-std::shared_ptr<const OperatorSpec> ParseStripPrefix(const ConfigNode& node);
-std::unique_ptr<Operator> MakeStripPrefix(const StripPrefixConfig& config);
+std::shared_ptr<const OperatorSpec> StripPrefixFromConfig(const ConfigNode& node);
+std::unique_ptr<Operator> StripPrefixOperator(const StripPrefixConfig& config);
 
 }  // namespace pinstream::ops

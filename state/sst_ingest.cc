@@ -23,11 +23,11 @@ Status Store::IngestSorted(KeySpace space,
   if (ec) return IOError(fmt::format("cannot create '{}': {}", dir.string(), ec.message()));
   std::string path =
       (dir / fmt::format("{}.sst", ingest_seq_.fetch_add(1, std::memory_order_relaxed))).string();
-  rocksdb::ColumnFamilyHandle* cf = impl_->handle(space);
+  rocksdb::ColumnFamilyHandle* cf = rocks_->handle(space);
   // invalidate_page_cache=false: dropping the file's pages every 1 MB (the default) costs fadvise
   // calls here and disk reads in the ingest (which reads the file's index and properties right
   // after Finish) and in queries of the new version.
-  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), impl_->db->GetOptions(cf), cf,
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), rocks_->db->GetOptions(cf), cf,
                                 /*invalidate_page_cache=*/false);
   rocksdb::Status st = writer.Open(path);
   for (std::size_t i = 0; st.ok() && i < entries.size(); ++i) {
@@ -41,7 +41,7 @@ Status Store::IngestSorted(KeySpace space,
     // The global sequence number goes into the MANIFEST only, instead of being written into the
     // file (a read-modify-write and sync of the file) when one is needed.
     io.write_global_seqno = false;
-    st = impl_->db->IngestExternalFile(cf, {path}, io);
+    st = rocks_->db->IngestExternalFile(cf, {path}, io);
   }
   fs::remove(path, ec);  // moved, or not needed after a failure
   if (!st.ok()) {

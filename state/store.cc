@@ -46,7 +46,7 @@ Status FromRocks(int code, int subcode, const std::string& message, std::string_
 }
 
 StoreSnapshot::~StoreSnapshot() {
-  if (snap_ != nullptr) store_->impl()->db->ReleaseSnapshot(static_cast<const rocksdb::Snapshot*>(snap_));
+  if (snap_ != nullptr) store_->rocks()->db->ReleaseSnapshot(static_cast<const rocksdb::Snapshot*>(snap_));
 }
 
 namespace {
@@ -122,25 +122,25 @@ std::vector<std::pair<std::string, void*>> Named(const std::vector<rocksdb::Colu
 }  // namespace
 
 void Store::AdoptHandles(void* db, const std::vector<std::pair<std::string, void*>>& families) {
-  impl_->db.reset(static_cast<rocksdb::DB*>(db));
+  rocks_->db.reset(static_cast<rocksdb::DB*>(db));
   for (const auto& [name, handle] : families) {
     auto* h = static_cast<rocksdb::ColumnFamilyHandle*>(handle);
     if (IsLogSpaceName(name)) {
-      impl_->log_spaces[name] = std::unique_ptr<LogSpace>(new LogSpace(name, h));
+      rocks_->log_spaces[name] = std::unique_ptr<LogSpace>(new LogSpace(name, h));
       continue;
     }
     for (int i = 0; i < kNumCf; ++i) {
-      if (name == kCfNames[i]) impl_->cf[i] = h;
+      if (name == kCfNames[i]) rocks_->cf[i] = h;
     }
   }
-  impl_->log_cf_options = CfOptions(options_, impl_->cache, kLogSpacePrefix);
+  rocks_->log_cf_options = CfOptions(options_, rocks_->cache, kLogSpacePrefix);
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::unique_ptr<Store> s(new Store());
   s->options_ = options;
   PS_ASSIGN_OR_RETURN(s->table_codec_, ParseChunkCodec(options.table_compression));
-  s->impl_ = std::make_unique<Impl>();
+  s->rocks_ = std::make_unique<Rocks>();
   std::error_code ec;
   fs::create_directories(options.data_dir, ec);
   if (ec) return IOError(fmt::format("cannot create data dir '{}': {}", options.data_dir, ec.message()));
@@ -164,15 +164,15 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
     spdlog::warn("could not record the pid in {}", lock_path);
   }
-  s->impl_->lock_fd = fd;
+  s->rocks_->lock_fd = fd;
 
-  rocksdb::Options opt = BaseOptions(options, &s->impl_->cache);
+  rocksdb::Options opt = BaseOptions(options, &s->rocks_->cache);
   std::vector<std::string> existing;
   if (fs::exists(fs::path(options.data_dir) / "CURRENT")) {
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(opt, options.data_dir, &existing);
     if (!ls.ok()) return MapRocks(ls, fmt::format("reading '{}'", options.data_dir));
   }
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = Families(options, s->impl_->cache, existing);
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = Families(options, s->rocks_->cache, existing);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status st = rocksdb::DB::Open(opt, options.data_dir, cfs, &handles, &raw);
@@ -201,21 +201,21 @@ Result<std::unique_ptr<Store>> Store::OpenReader(const std::string& data_dir) {
   std::unique_ptr<Store> s(new Store());
   s->options_.data_dir = data_dir;
   s->read_only_ = true;
-  s->impl_ = std::make_unique<Impl>();
+  s->rocks_ = std::make_unique<Rocks>();
   char tmpl[] = "/tmp/pinstream-reader-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) return IOError(fmt::format("mkdtemp: {}", std::strerror(errno)));
-  s->impl_->secondary_dir = tmpl;
-  s->impl_->primary_dir = data_dir;
-  rocksdb::Options opt = BaseOptions(s->options_, &s->impl_->cache);
+  s->rocks_->secondary_dir = tmpl;
+  s->rocks_->primary_dir = data_dir;
+  rocksdb::Options opt = BaseOptions(s->options_, &s->rocks_->cache);
   opt.max_open_files = -1;  // required by secondary instances
   opt.create_if_missing = false;
   std::vector<std::string> names;
   rocksdb::Status st = rocksdb::DB::ListColumnFamilies(opt, data_dir, &names);
   if (!st.ok()) return MapRocks(st, fmt::format("reading '{}'", data_dir));
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = Families(s->options_, s->impl_->cache, names);
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = Families(s->options_, s->rocks_->cache, names);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  st = rocksdb::DB::OpenAsSecondary(opt, data_dir, s->impl_->secondary_dir, cfs, &handles, &raw);
+  st = rocksdb::DB::OpenAsSecondary(opt, data_dir, s->rocks_->secondary_dir, cfs, &handles, &raw);
   if (!st.ok()) return MapRocks(st, fmt::format("opening '{}' for reading", data_dir));
   s->AdoptHandles(raw, Named(cfs, handles));
   PS_RETURN_IF_ERROR(s->CatchUp());
@@ -227,32 +227,32 @@ Store::~Store() {
     std::lock_guard lock(tables_mu_);
     tables_.clear();
   }
-  if (impl_ && impl_->db) {
-    for (auto* h : impl_->cf) {
-      if (h != nullptr) impl_->db->DestroyColumnFamilyHandle(h);
+  if (rocks_ && rocks_->db) {
+    for (auto* h : rocks_->cf) {
+      if (h != nullptr) rocks_->db->DestroyColumnFamilyHandle(h);
     }
-    for (auto& [name, space] : impl_->log_spaces) {
-      impl_->db->DestroyColumnFamilyHandle(static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_));
+    for (auto& [name, space] : rocks_->log_spaces) {
+      rocks_->db->DestroyColumnFamilyHandle(static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_));
     }
-    for (auto& space : impl_->dropped_log_spaces) {
-      impl_->db->DestroyColumnFamilyHandle(static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_));
+    for (auto& space : rocks_->dropped_log_spaces) {
+      rocks_->db->DestroyColumnFamilyHandle(static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_));
     }
-    impl_->db->Close().PermitUncheckedError();
-    impl_->db.reset();
+    rocks_->db->Close().PermitUncheckedError();
+    rocks_->db.reset();
   }
-  if (impl_ && !impl_->secondary_dir.empty()) {
+  if (rocks_ && !rocks_->secondary_dir.empty()) {
     std::error_code ec;
-    fs::remove_all(impl_->secondary_dir, ec);
+    fs::remove_all(rocks_->secondary_dir, ec);
   }
-  if (impl_ && impl_->lock_fd >= 0) {
-    ::flock(impl_->lock_fd, LOCK_UN);
-    ::close(impl_->lock_fd);
+  if (rocks_ && rocks_->lock_fd >= 0) {
+    ::flock(rocks_->lock_fd, LOCK_UN);
+    ::close(rocks_->lock_fd);
   }
 }
 
 Status Store::CatchUp() {
   if (!read_only_) return Status::Ok();
-  PS_RETURN_IF_ERROR(MapRocks(impl_->db->TryCatchUpWithPrimary(), "following the daemon's writes"));
+  PS_RETURN_IF_ERROR(MapRocks(rocks_->db->TryCatchUpWithPrimary(), "following the daemon's writes"));
   std::lock_guard lock(tables_mu_);
   for (auto& [name, t] : tables_) PS_RETURN_IF_ERROR(t->Refresh());
   return Status::Ok();
@@ -261,7 +261,7 @@ Status Store::CatchUp() {
 Status Store::Get(KeySpace space, std::string_view key, std::string* value, const StoreSnapshot* snap) const {
   rocksdb::ReadOptions ro;
   if (snap) ro.snapshot = static_cast<const rocksdb::Snapshot*>(snap->handle());
-  rocksdb::Status st = impl_->db->Get(ro, impl_->handle(space), rocksdb::Slice(key.data(), key.size()), value);
+  rocksdb::Status st = rocks_->db->Get(ro, rocks_->handle(space), rocksdb::Slice(key.data(), key.size()), value);
   if (st.IsNotFound()) return NotFound("key not found");
   return MapRocks(st, "reading");
 }
@@ -269,7 +269,7 @@ Status Store::Get(KeySpace space, std::string_view key, std::string* value, cons
 std::unique_ptr<StoreIterator> Store::NewIterator(KeySpace space, std::string_view prefix, const StoreSnapshot* snap) const {
   // The source log is read once, front to back, by each query (like a Kafka fetch): its blocks
   // would only push table and state blocks out of the cache.
-  return std::make_unique<RocksIterator>(impl_->db.get(), impl_->handle(space), prefix,
+  return std::make_unique<RocksIterator>(rocks_->db.get(), rocks_->handle(space), prefix,
                                          snap ? static_cast<const rocksdb::Snapshot*>(snap->handle()) : nullptr,
                                          space != KeySpace::kSourceLog);
 }
@@ -278,34 +278,34 @@ std::unique_ptr<StoreSnapshot> Store::GetSnapshot() {
   // Secondary instances have no snapshots, and need none: their view changes only in CatchUp(),
   // which callers do not run while a read is in progress.
   if (read_only_) return std::unique_ptr<StoreSnapshot>(new StoreSnapshot(this, nullptr));
-  return std::unique_ptr<StoreSnapshot>(new StoreSnapshot(this, impl_->db->GetSnapshot()));
+  return std::unique_ptr<StoreSnapshot>(new StoreSnapshot(this, rocks_->db->GetSnapshot()));
 }
 
 std::optional<std::string> Store::unrecoverable_error() const {
-  std::lock_guard lock(impl_->fatal_mu);
-  if (impl_->fatal_error.empty()) return std::nullopt;
-  return UnrecoverableMessage(impl_->fatal_error);
+  std::lock_guard lock(rocks_->fatal_mu);
+  if (rocks_->fatal_error.empty()) return std::nullopt;
+  return UnrecoverableMessage(rocks_->fatal_error);
 }
 
 std::uint64_t Store::ApproximateSize(KeySpace space) const {
   std::uint64_t v = 0;
-  impl_->db->GetIntProperty(impl_->handle(space), "rocksdb.estimate-live-data-size", &v);
+  rocks_->db->GetIntProperty(rocks_->handle(space), "rocksdb.estimate-live-data-size", &v);
   std::uint64_t mem = 0;
-  impl_->db->GetIntProperty(impl_->handle(space), "rocksdb.cur-size-all-mem-tables", &mem);
+  rocks_->db->GetIntProperty(rocks_->handle(space), "rocksdb.cur-size-all-mem-tables", &mem);
   return v + mem;
 }
 
 void Store::CompactRange(KeySpace space) {
   rocksdb::CompactRangeOptions o;
-  impl_->db->CompactRange(o, impl_->handle(space), nullptr, nullptr).PermitUncheckedError();
+  rocks_->db->CompactRange(o, rocks_->handle(space), nullptr, nullptr).PermitUncheckedError();
 }
 
 Status Store::Flush() {
   rocksdb::FlushOptions fo;
-  for (auto* h : impl_->cf) PS_RETURN_IF_ERROR(MapRocks(impl_->db->Flush(fo, h), "flushing"));
-  std::lock_guard lock(impl_->log_mu);
-  for (auto& [name, space] : impl_->log_spaces) {
-    PS_RETURN_IF_ERROR(MapRocks(impl_->db->Flush(fo, static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_)), "flushing"));
+  for (auto* h : rocks_->cf) PS_RETURN_IF_ERROR(MapRocks(rocks_->db->Flush(fo, h), "flushing"));
+  std::lock_guard lock(rocks_->log_mu);
+  for (auto& [name, space] : rocks_->log_spaces) {
+    PS_RETURN_IF_ERROR(MapRocks(rocks_->db->Flush(fo, static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_)), "flushing"));
   }
   return Status::Ok();
 }
@@ -317,7 +317,7 @@ bool Store::WaitForBackgroundWork(std::chrono::milliseconds timeout) {
     for (const char* p : {"rocksdb.num-running-compactions", "rocksdb.num-running-flushes",
                           "rocksdb.compaction-pending", "rocksdb.mem-table-flush-pending"}) {
       std::uint64_t v = 0;
-      if (impl_->db->GetAggregatedIntProperty(p, &v)) busy += v;
+      if (rocks_->db->GetAggregatedIntProperty(p, &v)) busy += v;
     }
     if (busy == 0) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;

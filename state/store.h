@@ -153,10 +153,10 @@ class StoreTxn : public CommitTxn {
 
  private:
   friend class Store;
-  struct Impl;
+  struct Batch;  // the rocksdb::WriteBatch (store_internal.h)
   Store* store_;
   std::int64_t batch_id_;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Batch> batch_;
   std::vector<std::function<void()>> hooks_;
   std::vector<std::unique_lock<std::mutex>> held_;  // HoldUntilDone
   std::map<std::string, std::int64_t> staged_versions_;
@@ -245,8 +245,8 @@ class Store {
   // quiet store). False when `timeout` passed first.
   bool WaitForBackgroundWork(std::chrono::milliseconds timeout);
 
-  struct Impl;
-  Impl* impl() const { return impl_.get(); }
+  struct Rocks;  // the RocksDB database and its column families (store_internal.h)
+  Rocks* rocks() const { return rocks_.get(); }
   std::mutex& table_commit_mutex() { return table_commit_mu_; }
 
  private:
@@ -258,7 +258,7 @@ class Store {
   bool read_only_ = false;
   ChunkCodec table_codec_ = ChunkCodec::kLz4;
   std::atomic<std::uint64_t> ingest_seq_{0};
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Rocks> rocks_;
   std::mutex table_commit_mu_;
   mutable std::mutex tables_mu_;
   std::map<std::string, std::unique_ptr<DeltaTable>> tables_;

@@ -56,7 +56,7 @@ inline rocksdb::CompressionType CompressionOf(const std::string& name) {
   return rocksdb::kLZ4Compression;
 }
 
-struct Store::Impl {
+struct Store::Rocks {
   std::unique_ptr<rocksdb::DB> db;
   rocksdb::ColumnFamilyHandle* cf[kNumCf] = {};
   // Log spaces by name; dropped ones stay here (their handles stay valid until the Store goes).
@@ -75,7 +75,7 @@ struct Store::Impl {
   rocksdb::ColumnFamilyHandle* handle(KeySpace s) const { return cf[static_cast<int>(s)]; }
 };
 
-struct StoreTxn::Impl {
+struct StoreTxn::Batch {
   rocksdb::WriteBatch wb;
 };
 

@@ -19,31 +19,31 @@ Status Store::Write(StoreTxn& txn, bool sync) {
     ~Cleared() { t.Clear(); }
   } cleared{txn};
   if (read_only_) return FailedPrecondition("the store is open read-only");
-  if (impl_->needs_resume) {
-    rocksdb::Status r = impl_->db->Resume();
+  if (rocks_->needs_resume) {
+    rocksdb::Status r = rocks_->db->Resume();
     if (!r.ok()) {
       // RocksDB declares some write errors fatal — a failed WAL sync among them: after a failed
       // fsync the page cache can no longer be trusted to reach the disk (Linux may have dropped
       // the pages). Only reopening the store recovers, from what is on disk.
       if (r.severity() >= rocksdb::Status::Severity::kFatalError) {
-        std::lock_guard lock(impl_->fatal_mu);
-        if (impl_->fatal_error.empty()) {
-          impl_->fatal_error = r.ToString();
-          spdlog::error("{}", UnrecoverableMessage(impl_->fatal_error));
+        std::lock_guard lock(rocks_->fatal_mu);
+        if (rocks_->fatal_error.empty()) {
+          rocks_->fatal_error = r.ToString();
+          spdlog::error("{}", UnrecoverableMessage(rocks_->fatal_error));
         }
         return MapRocks(r, "the store stopped after an unrecoverable write error; restart pinstream to recover");
       }
       return MapRocks(r, "store is recovering from an earlier write error");
     }
-    impl_->needs_resume = false;
+    rocks_->needs_resume = false;
     spdlog::info("store resumed writing after an earlier error");
   }
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  rocksdb::Status st = impl_->db->Write(wo, &txn.impl_->wb);
+  rocksdb::Status st = rocks_->db->Write(wo, &txn.batch_->wb);
   if (!st.ok()) {
     Status mapped = MapRocks(st, "committing");
-    if (mapped.code() == StatusCode::kIOError) impl_->needs_resume = true;
+    if (mapped.code() == StatusCode::kIOError) rocks_->needs_resume = true;
     spdlog::error("store write failed: {}", mapped.ToString());
     return mapped;
   }
@@ -53,10 +53,10 @@ Status Store::Write(StoreTxn& txn, bool sync) {
 
 Status Store::SyncWal() {
   if (read_only_) return FailedPrecondition("the store is open read-only");
-  rocksdb::Status st = impl_->db->SyncWAL();
+  rocksdb::Status st = rocks_->db->SyncWAL();
   if (!st.ok()) {
     Status mapped = MapRocks(st, "syncing the WAL");
-    if (mapped.code() == StatusCode::kIOError) impl_->needs_resume = true;
+    if (mapped.code() == StatusCode::kIOError) rocks_->needs_resume = true;
     spdlog::error("store WAL sync failed: {}", mapped.ToString());
     return mapped;
   }
@@ -70,11 +70,11 @@ Status Store::PutSync(KeySpace space, std::string_view key, std::string_view val
 }
 
 StoreTxn::StoreTxn(Store* store, std::int64_t batch_id)
-    : store_(store), batch_id_(batch_id), impl_(std::make_unique<Impl>()) {}
+    : store_(store), batch_id_(batch_id), batch_(std::make_unique<Batch>()) {}
 StoreTxn::~StoreTxn() = default;
 
 void StoreTxn::Put(KeySpace space, std::string_view key, std::string_view value) {
-  impl_->wb.Put(store_->impl()->handle(space), rocksdb::Slice(key.data(), key.size()),
+  batch_->wb.Put(store_->rocks()->handle(space), rocksdb::Slice(key.data(), key.size()),
                 rocksdb::Slice(value.data(), value.size()))
       .PermitUncheckedError();
 }
@@ -92,27 +92,27 @@ void PutPartsInto(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf, std:
 
 void StoreTxn::PutParts(KeySpace space, std::string_view key,
                         std::span<const std::string_view> parts) {
-  PutPartsInto(impl_->wb, store_->impl()->handle(space), key, parts);
+  PutPartsInto(batch_->wb, store_->rocks()->handle(space), key, parts);
 }
 void StoreTxn::Delete(KeySpace space, std::string_view key) {
-  impl_->wb.Delete(store_->impl()->handle(space), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
+  batch_->wb.Delete(store_->rocks()->handle(space), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
 }
 void StoreTxn::DeleteRange(KeySpace space, std::string_view begin, std::string_view end) {
-  impl_->wb.DeleteRange(store_->impl()->handle(space), rocksdb::Slice(begin.data(), begin.size()),
+  batch_->wb.DeleteRange(store_->rocks()->handle(space), rocksdb::Slice(begin.data(), begin.size()),
                         rocksdb::Slice(end.data(), end.size()))
       .PermitUncheckedError();
 }
 void StoreTxn::PutParts(const LogSpace& space, std::string_view key, std::span<const std::string_view> parts) {
-  PutPartsInto(impl_->wb, static_cast<rocksdb::ColumnFamilyHandle*>(space.handle_), key, parts);
+  PutPartsInto(batch_->wb, static_cast<rocksdb::ColumnFamilyHandle*>(space.handle_), key, parts);
 }
 void StoreTxn::DeleteRange(const LogSpace& space, std::string_view begin, std::string_view end) {
-  impl_->wb.DeleteRange(static_cast<rocksdb::ColumnFamilyHandle*>(space.handle_), rocksdb::Slice(begin.data(), begin.size()),
+  batch_->wb.DeleteRange(static_cast<rocksdb::ColumnFamilyHandle*>(space.handle_), rocksdb::Slice(begin.data(), begin.size()),
                         rocksdb::Slice(end.data(), end.size()))
       .PermitUncheckedError();
 }
-std::size_t StoreTxn::staged_bytes() const { return impl_->wb.GetDataSize(); }
+std::size_t StoreTxn::staged_bytes() const { return batch_->wb.GetDataSize(); }
 void StoreTxn::Clear() {
-  impl_->wb.Clear();
+  batch_->wb.Clear();
   hooks_.clear();
   staged_versions_.clear();
   held_.clear();  // unlocks

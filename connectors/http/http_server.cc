@@ -65,7 +65,7 @@ class SessionBase {
 
 }  // namespace
 
-struct HttpServer::Impl {
+struct HttpServer::Listener {
   HttpConfig cfg;
   Api* api;
   // One io_context per I/O thread (Asio's io_context-per-core design): a connection lives on
@@ -84,7 +84,7 @@ struct HttpServer::Impl {
   int bound_port = 0;
   std::unique_ptr<net::steady_timer> sweeper;
 
-  Impl(const HttpConfig& c, Api* a) : cfg(c), api(a) {}
+  Listener(const HttpConfig& c, Api* a) : cfg(c), api(a) {}
   void Accept();
   void Sweep() {
     sweeper->expires_after(std::chrono::milliseconds(100));
@@ -229,7 +229,7 @@ using Socket = tcp::socket::rebind_executor<net::io_context::executor_type>::oth
 template <typename Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(HttpServer::Impl* srv, Stream stream) : srv_(srv), stream_(std::move(stream)) {
+  Session(HttpServer::Listener* srv, Stream stream) : srv_(srv), stream_(std::move(stream)) {
     srv_->active.fetch_add(1);
   }
   ~Session() override { srv_->active.fetch_sub(1); }
@@ -493,7 +493,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
   }
 
-  HttpServer::Impl* srv_;
+  HttpServer::Listener* srv_;
   Stream stream_;
   beast::flat_buffer buffer_;
   RequestParts parts_;  // of the request being read or answered (the API reads views into it)
@@ -516,7 +516,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
 }  // namespace
 
-void HttpServer::Impl::Accept() {
+void HttpServer::Listener::Accept() {
   net::io_context& target = *iocs[next_ioc++ % iocs.size()];
   acceptor->async_accept(target, [this, &target](beast::error_code ec, Socket socket) {
     if (ec) {
@@ -539,12 +539,12 @@ void HttpServer::Impl::Accept() {
   });
 }
 
-HttpServer::HttpServer(const HttpConfig& config, Api* api) : impl_(std::make_unique<Impl>(config, api)) {}
+HttpServer::HttpServer(const HttpConfig& config, Api* api) : listener_(std::make_unique<Listener>(config, api)) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
 Status HttpServer::Start() {
-  Impl& m = *impl_;
+  Listener& m = *listener_;
   beast::error_code ec;
   if (!m.cfg.tls_cert_file.empty()) {
     m.ssl = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
@@ -585,10 +585,10 @@ Status HttpServer::Start() {
   return Status::Ok();
 }
 
-int HttpServer::port() const { return impl_->bound_port; }
+int HttpServer::port() const { return listener_->bound_port; }
 
 void HttpServer::StopAccepting() {
-  Impl& m = *impl_;
+  Listener& m = *listener_;
   if (!m.acceptor || m.draining.exchange(true)) return;
   net::post(*m.iocs[0], [&m] {
     beast::error_code ec;
@@ -609,7 +609,7 @@ void HttpServer::StopAccepting() {
 }
 
 void HttpServer::Stop() {
-  Impl& m = *impl_;
+  Listener& m = *listener_;
   if (m.threads.empty()) return;
   m.work.clear();
   for (auto& ioc : m.iocs) ioc->stop();

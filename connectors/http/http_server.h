@@ -38,10 +38,10 @@ class HttpServer : public Service {
   // The port actually bound (useful with `listen: 127.0.0.1:0`).
   int port() const;
 
-  struct Impl;  // sessions (in the .cc) use it
+  struct Listener;  // the I/O threads, acceptor, sessions and sweeper (sessions in the .cc use it)
 
  private:
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Listener> listener_;
   std::atomic<bool> ready_{false};
 };
 

@@ -20,11 +20,11 @@ struct HttpSourceConfig {
 class HttpSource : public Source {
  public:
   HttpSource(ConnectorEnv* env, HttpSourceConfig c, std::string source_name)
-      : env_(env), c_(std::move(c)), source_name_(std::move(source_name)) {}
+      : env_(env), config_(std::move(c)), source_name_(std::move(source_name)) {}
 
   std::string_view kind() const override { return "http"; }
   std::string Describe() const override {
-    return fmt::format("{}[{}]", c_.is_stream ? "KinesisStream" : "KafkaRestTopic", c_.name);
+    return fmt::format("{}[{}]", config_.is_stream ? "KinesisStream" : "KafkaRestTopic", config_.name);
   }
 
   Status Open() override {
@@ -33,33 +33,33 @@ class HttpSource : public Source {
           fmt::format("source '{}' reads the HTTP source log, but the config has no 'http' section",
                       source_name_));
     }
-    if (!env_->source_log->Find(c_.name)) {
+    if (!env_->source_log->Find(config_.name)) {
       return NotFound(fmt::format(
           "{} '{}' does not exist: declare it under http.{} or enable http.auto_create",
-          c_.is_stream ? "stream" : "topic", c_.name, c_.is_stream ? "streams" : "topics"));
+          config_.is_stream ? "stream" : "topic", config_.name, config_.is_stream ? "streams" : "topics"));
     }
     return Status::Ok();
   }
 
   void SetConsumer(const std::string& query) {
     consumer_ = query;
-    env_->source_log->RegisterConsumer(consumer_, c_.name);
+    env_->source_log->RegisterConsumer(consumer_, config_.name);
   }
 
   Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed, bool) override {
-    auto info = env_->source_log->Find(c_.name);
+    auto info = env_->source_log->Find(config_.name);
     if (!info) return PartitionOffsets{};  // deleted: its partitions disappear
     // The first call's `committed` is durable (what the query recovered): retention and
     // backpressure count from it. Later ones may belong to a batch still committing, so the
     // consumer's position then moves only in OnBatchCommitted.
     if (!recovered_committed_) {
       if (!consumer_.empty() && !committed.empty())
-        env_->source_log->Commit(consumer_, c_.name, committed);
+        env_->source_log->Commit(consumer_, config_.name, committed);
       recovered_committed_ = true;
     }
     PartitionOffsets out;
     for (int p = 0; p < info->partitions; ++p) {
-      PS_ASSIGN_OR_RETURN(auto b, env_->source_log->Bounds(c_.name, p));
+      PS_ASSIGN_OR_RETURN(auto b, env_->source_log->Bounds(config_.name, p));
       out[std::to_string(p)] = b.second;
     }
     return out;
@@ -67,8 +67,8 @@ class HttpSource : public Source {
 
   Result<std::int64_t> InitialOffset(const std::string& partition) override {
     PS_ASSIGN_OR_RETURN(int p, PartitionNumber(partition));
-    PS_ASSIGN_OR_RETURN(auto b, env_->source_log->Bounds(c_.name, p));
-    if (!c_.start_latest) return b.first;
+    PS_ASSIGN_OR_RETURN(auto b, env_->source_log->Bounds(config_.name, p));
+    if (!config_.start_latest) return b.first;
     // "latest" is decided once per process, so that records arriving while a batch is planned
     // are not skipped.
     auto it = latest_.find(partition);
@@ -83,9 +83,9 @@ class HttpSource : public Source {
         max_chunk_rows,
         static_cast<std::size_t>(std::max<std::int64_t>(range.end - range.start, 0)), columns_);
     Status st = env_->source_log->Read(
-        c_.name, p, range.start, range.end, [&](const state::SourceLog::ReadRecord& r) {
+        config_.name, p, range.start, range.end, [&](const state::SourceLog::ReadRecord& r) {
           return chunk.Append(r.has_key ? std::optional<std::string_view>(r.key) : std::nullopt,
-                              r.value, c_.name, p, r.offset, r.arrival_us, emit);
+                              r.value, config_.name, p, r.offset, r.arrival_us, emit);
         });
     PS_RETURN_IF_ERROR(st);
     return chunk.Flush(emit);
@@ -96,11 +96,11 @@ class HttpSource : public Source {
   }
 
   std::string DescribePosition(const std::string& partition, std::int64_t offset) const override {
-    return fmt::format("{}/{}@{}", c_.name, partition, offset);
+    return fmt::format("{}/{}@{}", config_.name, partition, offset);
   }
 
   void OnBatchCommitted(const PartitionOffsets& committed) override {
-    if (!consumer_.empty()) env_->source_log->Commit(consumer_, c_.name, committed);
+    if (!consumer_.empty()) env_->source_log->Commit(consumer_, config_.name, committed);
   }
 
  private:
@@ -115,7 +115,7 @@ class HttpSource : public Source {
   }
 
   ConnectorEnv* env_;
-  HttpSourceConfig c_;
+  HttpSourceConfig config_;
   std::string source_name_;
   std::string consumer_;
   std::map<std::string, std::int64_t> latest_;
@@ -125,21 +125,21 @@ class HttpSource : public Source {
 
 class HttpSourceSpec : public SourceSpec {
  public:
-  HttpSourceSpec(ConnectorEnv* env, HttpSourceConfig c) : env_(env), c_(std::move(c)) {}
+  HttpSourceSpec(ConnectorEnv* env, HttpSourceConfig c) : env_(env), config_(std::move(c)) {}
   std::string_view kind() const override { return "http"; }
   std::string Descriptor() const override {
-    return (c_.is_stream ? "stream:" : "topic:") + c_.name;
+    return (config_.is_stream ? "stream:" : "topic:") + config_.name;
   }
   Result<std::unique_ptr<Source>> Create(const SourceCreateContext& ctx) const override {
-    auto s = std::make_unique<HttpSource>(env_, c_, ctx.source_name);
+    auto s = std::make_unique<HttpSource>(env_, config_, ctx.source_name);
     if (env_->source_log != nullptr && !ctx.query_name.empty()) s->SetConsumer(ctx.query_name);
     return std::unique_ptr<Source>(std::move(s));
   }
-  const std::string& log_name() const { return c_.name; }
+  const std::string& log_name() const { return config_.name; }
 
  private:
   ConnectorEnv* env_;
-  HttpSourceConfig c_;
+  HttpSourceConfig config_;
 };
 
 }  // namespace

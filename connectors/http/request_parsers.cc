@@ -66,6 +66,27 @@ std::optional<BodyError> ForEachField(od::object& obj, Visit&& visit) {
   return std::nullopt;
 }
 
+// Calls read(record, index) for each element of a `records` array, which must all be objects:
+// an element that is not is refused as invalid — or, when it is not even JSON, as `if_malformed`.
+// *have_records tells that the array was there.
+template <typename Read>
+std::optional<BodyError> ForEachRecordObject(od::value& v, BodyErrorKind if_malformed, bool* have_records, Read&& read) {
+  od::array arr;
+  if (v.get_array().get(arr)) return Err(BodyErrorKind::kInvalid, "'records' must be an array");
+  *have_records = true;
+  std::size_t i = 0;
+  for (auto el : arr) {
+    od::object ro;
+    if (auto e = el.get_object().get(ro)) {
+      return Err(e == simdjson::INCORRECT_TYPE ? BodyErrorKind::kInvalid : if_malformed,
+                 fmt::format("record {} is not an object", i));
+    }
+    if (std::optional<BodyError> err = read(ro, i)) return err;
+    ++i;
+  }
+  return std::nullopt;
+}
+
 // "record 3: <message>".
 BodyError InRecord(std::size_t i, BodyError e) {
   e.message = fmt::format("record {}: {}", i, e.message);
@@ -177,13 +198,8 @@ ParseResult PutRecords(std::string_view body, const ParseLimits& limits, bool ga
   ParsedRecords out;
   bool have_records = false;
   auto records = [&](od::value& v, KinesisFieldNames names) -> std::optional<BodyError> {
-    od::array arr;
-    if (v.get_array().get(arr)) return Err(BodyErrorKind::kInvalid, "'records' must be an array");
-    have_records = true;
-    std::size_t i = 0;
-    for (auto el : arr) {
-      od::object ro;
-      if (el.get_object().get(ro)) return Err(BodyErrorKind::kInvalid, fmt::format("record {} is not an object", i));
+    return ForEachRecordObject(v, BodyErrorKind::kInvalid, &have_records, [&](od::object& ro, std::size_t i)
+                                                                               -> std::optional<BodyError> {
       ProducedRecord rec;
       bool have_data = false;
       if (auto err = ReadKinesisRecord(ro, names, gateway, &rec, &have_data, nullptr)) return InRecord(i, *err);
@@ -197,9 +213,8 @@ ParseResult PutRecords(std::string_view body, const ParseLimits& limits, bool ga
                                "must have length less than or equal to {}",
                                limits.max_records));
       }
-      ++i;
-    }
-    return std::nullopt;
+      return std::nullopt;
+    });
   };
   auto err = ForEachField(obj, [&](std::string_view k, od::value& v) -> std::optional<BodyError> {
     if (k == "StreamName") return StreamName(v, &out.stream_name);
@@ -289,16 +304,8 @@ ParseResult ParseRestProduce(std::string_view body, RestEmbeddedFormat format, c
   bool have_records = false;
   auto err = ForEachField(obj, [&](std::string_view k, od::value& v) -> std::optional<BodyError> {
     if (k != "records") return std::nullopt;  // key_schema, value_schema, ... are not used by json/binary
-    od::array arr;
-    if (v.get_array().get(arr)) return Err(BodyErrorKind::kInvalid, "'records' must be an array");
-    have_records = true;
-    std::size_t i = 0;
-    for (auto el : arr) {
-      od::object ro;
-      if (auto e = el.get_object().get(ro)) {
-        return Err(e == simdjson::INCORRECT_TYPE ? BodyErrorKind::kInvalid : BodyErrorKind::kMalformedJson,
-                   fmt::format("record {} is not an object", i));
-      }
+    return ForEachRecordObject(v, BodyErrorKind::kMalformedJson, &have_records, [&](od::object& ro, std::size_t i)
+                                                                                    -> std::optional<BodyError> {
       ProducedRecord rec;
       bool have_value = false;
       if (auto rerr = ReadRestRecord(ro, format, i, &rec, &have_value)) return rerr;
@@ -308,9 +315,8 @@ ParseResult ParseRestProduce(std::string_view body, RestEmbeddedFormat format, c
       if (out.records.size() > limits.max_rest_records) {
         return Err(BodyErrorKind::kTooManyRecords, fmt::format("more than {} records in one request", limits.max_rest_records));
       }
-      ++i;
-    }
-    return std::nullopt;
+      return std::nullopt;
+    });
   });
   if (err) return *err;
   if (!have_records) return Err(BodyErrorKind::kInvalid, "the request entity has no 'records' array");

@@ -16,15 +16,15 @@ using kafka::PartitionListPtr;
 
 Status KafkaGroupMember::Join() {
   if (group_) return Status::Ok();
-  std::map<std::string, std::string> props = ConsumerProperties(c_, fmt::format("pinstream-{}-member", name_));
-  props["group.id"] = c_.group_id;
+  std::map<std::string, std::string> props = ConsumerProperties(config_, fmt::format("pinstream-{}-member", name_));
+  props["group.id"] = config_.group_id;
   // A member that vanishes (kill -9) gives its partitions up after 10 s, not Kafka's 45 s.
   props.emplace("session.timeout.ms", "10000");
   props.emplace("heartbeat.interval.ms", "1000");
   {
     kafka::KafkaProducer::Options po;
-    po.bootstrap_servers = c_.bootstrap_servers;
-    po.properties = c_.properties;
+    po.bootstrap_servers = config_.bootstrap_servers;
+    po.properties = config_.properties;
     PS_ASSIGN_OR_RETURN(progress_producer_, kafka::KafkaProducer::Create(po));
   }
   PS_ASSIGN_OR_RETURN(auto conf, kafka::MakeConf(props));
@@ -32,15 +32,15 @@ Status KafkaGroupMember::Join() {
   rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaGroupMember::OnRebalance);
   PS_ASSIGN_OR_RETURN(group_, kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
   PartitionListPtr subs(rd_kafka_topic_partition_list_new(1));
-  if (!c_.topic_pattern.empty()) {
+  if (!config_.topic_pattern.empty()) {
     // librdkafka: regex topics start with ^
-    std::string re = c_.topic_pattern[0] == '^' ? c_.topic_pattern : "^.*" + c_.topic_pattern;
+    std::string re = config_.topic_pattern[0] == '^' ? config_.topic_pattern : "^.*" + config_.topic_pattern;
     rd_kafka_topic_partition_list_add(subs.get(), re.c_str(), RD_KAFKA_PARTITION_UA);
   } else {
-    for (const auto& t : c_.topics) rd_kafka_topic_partition_list_add(subs.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+    for (const auto& t : config_.topics) rd_kafka_topic_partition_list_add(subs.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
   }
   PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_subscribe(group_.get(), subs.get()),
-                                 fmt::format("source '{}': joining consumer group '{}'", name_, c_.group_id)));
+                                 fmt::format("source '{}': joining consumer group '{}'", name_, config_.group_id)));
   polling_ = true;
   poller_ = std::thread([this] {
     SetThreadName("kafka-poll");
@@ -99,12 +99,12 @@ void KafkaGroupMember::BatchCommitted(const PartitionOffsets& committed) {
   // The group's progress record (what a partition's next owner starts from), then the broker's
   // offsets for lag monitoring (refused while the group rebalances: harmless).
   if (Status st = PublishProgress(mine); !st.ok()) {
-    spdlog::warn("source '{}': recording group progress on '{}': {}", name_, c_.progress_topic, st.ToString());
+    spdlog::warn("source '{}': recording group progress on '{}': {}", name_, config_.progress_topic, st.ToString());
   }
   PartitionListPtr tpl = kafka::OffsetList(mine);
   rd_kafka_resp_err_t err = rd_kafka_commit(group_.get(), tpl.get(), /*async=*/1);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    spdlog::debug("source '{}': committing offsets to group '{}' (lag monitoring): {}", name_, c_.group_id,
+    spdlog::debug("source '{}': committing offsets to group '{}' (lag monitoring): {}", name_, config_.group_id,
                   rd_kafka_err2str(err));
   }
 }
@@ -129,13 +129,13 @@ void KafkaGroupMember::Assigned(rd_kafka_t* rk, rd_kafka_topic_partition_list_t*
   // Where the group left each partition: the broker's committed offset, or the group progress
   // record (written after every batch even while the group rebalances), whichever is later.
   PartitionListPtr copy(rd_kafka_topic_partition_list_copy(parts));
-  rd_kafka_resp_err_t err = rd_kafka_committed(rk, copy.get(), c_.request_timeout_ms);
+  rd_kafka_resp_err_t err = rd_kafka_committed(rk, copy.get(), config_.request_timeout_ms);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    spdlog::warn("source '{}': reading group '{}' offsets: {}", name_, c_.group_id, rd_kafka_err2str(err));
+    spdlog::warn("source '{}': reading group '{}' offsets: {}", name_, config_.group_id, rd_kafka_err2str(err));
   }
   auto progress = ReadProgress();
   if (!progress.ok()) {
-    spdlog::warn("source '{}': reading group progress from '{}': {}", name_, c_.progress_topic,
+    spdlog::warn("source '{}': reading group progress from '{}': {}", name_, config_.progress_topic,
                  progress.status().ToString());
   }
   rd_kafka_assign(rk, parts);
@@ -153,18 +153,18 @@ void KafkaGroupMember::Assigned(rd_kafka_t* rk, rd_kafka_topic_partition_list_t*
     group_offsets_[part] = at;
     names.push_back(at >= 0 ? fmt::format("{}@{}", part, at) : part);
   }
-  spdlog::info("source '{}': group '{}' assigned {}", name_, c_.group_id, fmt::join(names, ", "));
+  spdlog::info("source '{}': group '{}' assigned {}", name_, config_.group_id, fmt::join(names, ", "));
 }
 
 void KafkaGroupMember::Revoked(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
   std::unique_lock lock(mu_);
   // Let the running batch finish and commit before the partitions go to another member.
-  if (!cv_.wait_for(lock, std::chrono::microseconds(c_.rebalance_wait_us), [&] { return !in_batch_; })) {
+  if (!cv_.wait_for(lock, std::chrono::microseconds(config_.rebalance_wait_us), [&] { return !in_batch_; })) {
     spdlog::warn(
         "source '{}': partitions revoked while a batch was still running after {}; giving them "
         "up "
         "(the batch's records may be read again by their next owner)",
-        name_, FormatDurationMicros(c_.rebalance_wait_us));
+        name_, FormatDurationMicros(config_.rebalance_wait_us));
   }
   PartitionListPtr tpl(rd_kafka_topic_partition_list_new(parts->cnt));
   PartitionOffsets ends;
@@ -194,29 +194,29 @@ void KafkaGroupMember::Revoked(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* 
     }
   }
   rd_kafka_assign(rk, nullptr);
-  spdlog::info("source '{}': group '{}' revoked {}", name_, c_.group_id, fmt::join(names, ", "));
+  spdlog::info("source '{}': group '{}' revoked {}", name_, config_.group_id, fmt::join(names, ", "));
   cv_.notify_all();  // Leave waits for the revocation
 }
 
 Status KafkaGroupMember::PublishProgress(const PartitionOffsets& ends) {
   for (const auto& [partition, end] : ends) {
-    std::string key = c_.group_id + "/" + partition;
-    PS_RETURN_IF_ERROR(progress_producer_->Produce(c_.progress_topic, &key, std::to_string(end)));
+    std::string key = config_.group_id + "/" + partition;
+    PS_RETURN_IF_ERROR(progress_producer_->Produce(config_.progress_topic, &key, std::to_string(end)));
   }
-  return progress_producer_->Flush(std::chrono::milliseconds(c_.request_timeout_ms));
+  return progress_producer_->Flush(std::chrono::milliseconds(config_.request_timeout_ms));
 }
 
 Result<PartitionOffsets> KafkaGroupMember::ReadProgress() {
   PartitionOffsets out;
   const rd_kafka_metadata_t* raw = nullptr;
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(meta_, c_.progress_topic.c_str(), nullptr);
-  rd_kafka_resp_err_t err = rd_kafka_metadata(meta_, 0, rkt, &raw, c_.request_timeout_ms);
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(meta_, config_.progress_topic.c_str(), nullptr);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(meta_, 0, rkt, &raw, config_.request_timeout_ms);
   rd_kafka_topic_destroy(rkt);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, "metadata of " + c_.progress_topic);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, "metadata of " + config_.progress_topic);
   kafka::MetadataPtr md(raw);
   if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) return out;  // nothing recorded yet
-  std::map<std::string, std::string> props = c_.properties;
-  props["bootstrap.servers"] = c_.bootstrap_servers;
+  std::map<std::string, std::string> props = config_.properties;
+  props["bootstrap.servers"] = config_.bootstrap_servers;
   props["group.id"] = "pinstream-progress-reader";  // assign() needs one; never joined
   props["enable.auto.commit"] = "false";
   props["enable.partition.eof"] = "true";
@@ -226,23 +226,23 @@ Result<PartitionOffsets> KafkaGroupMember::ReadProgress() {
   PartitionListPtr tpl(rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt));
   int pending = 0;
   std::vector<std::pair<std::string, int>> list;
-  for (int i = 0; i < md->topics[0].partition_cnt; ++i) list.emplace_back(c_.progress_topic, md->topics[0].partitions[i].id);
-  auto marks = kafka::QueryWatermarks(rk.get(), list, c_.request_timeout_ms);
-  if (!marks.ok()) return marks.status().WithContext("reading " + c_.progress_topic);
+  for (int i = 0; i < md->topics[0].partition_cnt; ++i) list.emplace_back(config_.progress_topic, md->topics[0].partitions[i].id);
+  auto marks = kafka::QueryWatermarks(rk.get(), list, config_.request_timeout_ms);
+  if (!marks.ok()) return marks.status().WithContext("reading " + config_.progress_topic);
   for (std::size_t i = 0; i < list.size(); ++i) {
     int p = list[i].second;
     std::int64_t lo = (*marks)[i].low, hi = (*marks)[i].high;
     if (hi > lo) {
-      rd_kafka_topic_partition_list_add(tpl.get(), c_.progress_topic.c_str(), p)->offset = lo;
+      rd_kafka_topic_partition_list_add(tpl.get(), config_.progress_topic.c_str(), p)->offset = lo;
       ++pending;
     }
   }
   if (pending == 0) return out;
-  PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_assign(rk.get(), tpl.get()), "assigning " + c_.progress_topic));
-  std::string prefix = c_.group_id + "/";
-  std::int64_t deadline = MonotonicNanos() + static_cast<std::int64_t>(c_.request_timeout_ms) * 1'000'000;
+  PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_assign(rk.get(), tpl.get()), "assigning " + config_.progress_topic));
+  std::string prefix = config_.group_id + "/";
+  std::int64_t deadline = MonotonicNanos() + static_cast<std::int64_t>(config_.request_timeout_ms) * 1'000'000;
   while (pending > 0) {
-    if (MonotonicNanos() > deadline) return Unavailable("reading " + c_.progress_topic + " timed out");
+    if (MonotonicNanos() > deadline) return Unavailable("reading " + config_.progress_topic + " timed out");
     kafka::MessagePtr m(rd_kafka_consumer_poll(rk.get(), 100));
     if (!m) continue;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -267,26 +267,26 @@ void KafkaGroupMember::Leave() {
   // Leave the group (revokes: commits this member's offsets so the next owner starts there).
   // Logged before and after: librdkafka's leave can block when it races a rebalance (the
   // daemon's exit watchdog bounds that).
-  spdlog::info("source '{}': leaving consumer group '{}'", name_, c_.group_id);
+  spdlog::info("source '{}': leaving consumer group '{}'", name_, config_.group_id);
   // Unsubscribe first and let the poller serve the revocation, then close a member that holds
   // nothing: closing while an assignment or revocation is still pending is where librdkafka's
   // close can hang (confluentinc/librdkafka#4527, #4884).
   rd_kafka_resp_err_t err = rd_kafka_unsubscribe(group_.get());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    spdlog::warn("source '{}': unsubscribing from group '{}': {}", name_, c_.group_id, rd_kafka_err2str(err));
+    spdlog::warn("source '{}': unsubscribing from group '{}': {}", name_, config_.group_id, rd_kafka_err2str(err));
   } else {
     std::unique_lock lock(mu_);
-    if (!cv_.wait_for(lock, std::chrono::milliseconds(c_.request_timeout_ms), [&] { return assigned_.empty(); })) {
+    if (!cv_.wait_for(lock, std::chrono::milliseconds(config_.request_timeout_ms), [&] { return assigned_.empty(); })) {
       spdlog::warn(
           "source '{}': group '{}' did not revoke {} partition(s) within {} ms; "
           "closing anyway",
-          name_, c_.group_id, assigned_.size(), c_.request_timeout_ms);
+          name_, config_.group_id, assigned_.size(), config_.request_timeout_ms);
     }
   }
   polling_ = false;
   if (poller_.joinable()) poller_.join();
   rd_kafka_consumer_close(group_.get());
-  spdlog::info("source '{}': left consumer group '{}'", name_, c_.group_id);
+  spdlog::info("source '{}': left consumer group '{}'", name_, config_.group_id);
   group_.reset();
 }
 

@@ -39,7 +39,7 @@ class KafkaGroupMember {
   // `meta` (the source's metadata client) reads the progress topic's metadata; it outlives the
   // member.
   KafkaGroupMember(const KafkaSourceConfig& config, std::string source_name, rd_kafka_t* meta)
-      : c_(config), name_(std::move(source_name)), meta_(meta) {}
+      : config_(config), name_(std::move(source_name)), meta_(meta) {}
   ~KafkaGroupMember() { Leave(); }
 
   // Subscribes to the source's topics (or pattern) in group_id and starts the poller.
@@ -73,7 +73,7 @@ class KafkaGroupMember {
   // The latest progress record of every partition of this group.
   Result<PartitionOffsets> ReadProgress();
 
-  const KafkaSourceConfig& c_;
+  const KafkaSourceConfig& config_;
   std::string name_;
   rd_kafka_t* meta_;
   kafka::KafkaPtr group_;

@@ -30,8 +30,8 @@ class MockKafkaCluster {
 
  private:
   MockKafkaCluster() = default;
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  struct MockHandles;  // the mock cluster and the client handle that owns it
+  std::unique_ptr<MockHandles> handles_;
 };
 
 }  // namespace pinstream::connectors::kafka

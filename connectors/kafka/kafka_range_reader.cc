@@ -14,7 +14,7 @@ using kafka::PartitionListPtr;
 
 Status KafkaRangeReader::Open(std::int64_t prefetch_kbytes) {
   if (reader_) return Status::Ok();
-  std::map<std::string, std::string> props = ConsumerProperties(c_, fmt::format("pinstream-{}", name_));
+  std::map<std::string, std::string> props = ConsumerProperties(config_, fmt::format("pinstream-{}", name_));
   // assign() needs a group id. The reader never joins it; without a group_id of the source the
   // committed ends go there after each batch, for lag monitoring only.
   props["group.id"] = monitor_group_;
@@ -142,7 +142,7 @@ Status KafkaRangeReader::ConsumeRange(Fetching& f, const std::string& topic, int
   std::vector<kafka::MessagePtr> carried = std::move(f.carry);
   f.carry.clear();
   for (auto& m : carried) PS_RETURN_IF_ERROR(take(std::move(m)));
-  auto deadline = MonotonicNanos() + c_.read_timeout_us * 1000;
+  auto deadline = MonotonicNanos() + config_.read_timeout_us * 1000;
   std::vector<rd_kafka_message_t*> msgs(4096);
   while (next < range.end) {
     if (MonotonicNanos() > deadline) {
@@ -151,7 +151,7 @@ Status KafkaRangeReader::ConsumeRange(Fetching& f, const std::string& topic, int
                       "(broker down, or an open "
                       "transaction holds them back); the batch is retried",
                       name_, range.partition, range.start, next - 1, range.start, range.end - 1,
-                      FormatDurationMicros(c_.read_timeout_us)));
+                      FormatDurationMicros(config_.read_timeout_us)));
     }
     // Take what is queued without waiting; when nothing is, wait for the next message (the batch
     // call would wait for a full batch or the whole timeout). Never more than the range still
@@ -198,11 +198,11 @@ Status KafkaRangeReader::ConsumeRange(Fetching& f, const std::string& topic, int
 
 Status KafkaRangeReader::HandleOutOfRange(const std::string& topic, int p, const ReadRange& range,
                                           std::int64_t* next) {
-  auto marks = kafka::QueryWatermarks(meta_, {{topic, p}}, c_.request_timeout_ms);
+  auto marks = kafka::QueryWatermarks(meta_, {{topic, p}}, config_.request_timeout_ms);
   if (!marks.ok()) return marks.status().WithContext(fmt::format("source '{}'", name_));
   std::int64_t lo = (*marks)[0].low;
   if (lo <= *next) return Status::Ok();  // not below the start after all (transient)
-  if (c_.fail_on_data_loss) return KafkaDataLossError(name_, range.partition, *next, lo);
+  if (config_.fail_on_data_loss) return KafkaDataLossError(name_, range.partition, *next, lo);
   return Unavailable(
       fmt::format("source '{}': offsets from {} of {} were deleted while being read; the batch is "
                   "retried from the new log start {}",

@@ -34,7 +34,7 @@ class KafkaRangeReader {
   // `meta` (the source's metadata client) answers watermark queries; it outlives the reader.
   KafkaRangeReader(const KafkaSourceConfig& config, std::string source_name, std::string monitor_group,
                    rd_kafka_t* meta)
-      : c_(config), name_(std::move(source_name)), monitor_group_(std::move(monitor_group)), meta_(meta) {}
+      : config_(config), name_(std::move(source_name)), monitor_group_(std::move(monitor_group)), meta_(meta) {}
   ~KafkaRangeReader() { Close(); }
 
   // Creates the consumer, with `prefetch_kbytes` of prefetch per partition queue. Idempotent.
@@ -76,7 +76,7 @@ class KafkaRangeReader {
   Status HandleOutOfRange(const std::string& topic, int p, const ReadRange& range, std::int64_t* next);
   static void OnMonitorCommit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*, void* opaque);
 
-  const KafkaSourceConfig& c_;
+  const KafkaSourceConfig& config_;
   std::string name_;
   std::string monitor_group_;  // the consumer's group id (lag monitoring without a group_id)
   rd_kafka_t* meta_;

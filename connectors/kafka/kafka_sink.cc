@@ -42,26 +42,26 @@ bool ParseEpochBatch(std::string_view s, EpochBatch* out) {
 
 class KafkaSink : public Sink {
  public:
-  explicit KafkaSink(KafkaSinkConfig c) : c_(std::move(c)) {}
+  explicit KafkaSink(KafkaSinkConfig c) : config_(std::move(c)) {}
 
   std::string_view kind() const override { return "kafka"; }
   std::string Describe() const override {
-    return fmt::format("KafkaSink[{}{}]", c_.topic, c_.transactional ? ", exactly-once" : "");
+    return fmt::format("KafkaSink[{}{}]", config_.topic, config_.transactional ? ", exactly-once" : "");
   }
 
   Status Open(const SinkContext& ctx) override {
     ctx_ = ctx;
     kafka::KafkaProducer::Options o;
-    o.bootstrap_servers = c_.bootstrap_servers;
-    o.properties = c_.properties;
-    if (c_.transactional) o.transactional_id = "pinstream-" + ctx.query_id;
+    o.bootstrap_servers = config_.bootstrap_servers;
+    o.properties = config_.properties;
+    if (config_.transactional) o.transactional_id = "pinstream-" + ctx.query_id;
     PS_ASSIGN_OR_RETURN(producer_, kafka::KafkaProducer::Create(o));
-    if (c_.transactional) {
+    if (config_.transactional) {
       PS_RETURN_IF_ERROR(producer_->InitTransactions(kFlushTimeout).WithContext(Describe()));
       PS_ASSIGN_OR_RETURN(last_written_, LastWrittenBatch());
       if (last_written_.second >= 0) {
         spdlog::info("{}: query '{}' last wrote batch {} (epoch {}) to '{}'", Describe(),
-                     ctx.query_name, last_written_.second, last_written_.first, c_.topic);
+                     ctx.query_name, last_written_.second, last_written_.first, config_.topic);
       }
     }
     return Status::Ok();
@@ -69,17 +69,17 @@ class KafkaSink : public Sink {
 
   Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output, CommitTxn&) override {
     EpochBatch me{ctx_.epoch, batch_id};
-    if (c_.transactional && me <= last_written_) {
+    if (config_.transactional && me <= last_written_) {
       spdlog::info("{}: batch {} is already in '{}' (written before a restart); not written again",
-                   Describe(), batch_id, c_.topic);
+                   Describe(), batch_id, config_.topic);
       return Status::Ok();
     }
     std::vector<std::pair<std::string, std::string>> headers{
         {kQueryHeader, ctx_.query_id}, {kBatchHeader, fmt::format("{}:{}", me.first, me.second)}};
-    if (c_.transactional) PS_RETURN_IF_ERROR(producer_->BeginTransaction().WithContext(Describe()));
+    if (config_.transactional) PS_RETURN_IF_ERROR(producer_->BeginTransaction().WithContext(Describe()));
     Status st = ProduceAll(output, headers);
     if (st.ok()) st = producer_->Flush(kFlushTimeout);
-    if (c_.transactional) {
+    if (config_.transactional) {
       if (st.ok()) st = producer_->CommitTransaction(kFlushTimeout);
       if (!st.ok()) {
         Status abort = producer_->AbortTransaction(kFlushTimeout);
@@ -106,10 +106,10 @@ class KafkaSink : public Sink {
                     const std::vector<std::pair<std::string, std::string>>& headers) {
     std::string json;
     for (const auto& b : output) {
-      int kc = c_.key_column.empty() ? -1 : b.FindColumn(c_.key_column);
-      if (!c_.key_column.empty() && kc < 0 && b.num_rows() > 0) {
+      int kc = config_.key_column.empty() ? -1 : b.FindColumn(config_.key_column);
+      if (!config_.key_column.empty() && kc < 0 && b.num_rows() > 0) {
         return NotFound(fmt::format("key_column '{}' is not in the query's output (columns: {})",
-                                    c_.key_column, fmt::join(b.names(), ", ")));
+                                    config_.key_column, fmt::join(b.names(), ", ")));
       }
       for (std::size_t r = 0; r < b.num_rows(); ++r) {
         json.clear();
@@ -117,7 +117,7 @@ class KafkaSink : public Sink {
         std::string key;
         bool has_key = kc >= 0 && !b.column(static_cast<std::size_t>(kc)).IsNull(r);
         if (has_key) key = DisplayValue(b.column(static_cast<std::size_t>(kc)), r);
-        PS_RETURN_IF_ERROR(producer_->Produce(c_.topic, has_key ? &key : nullptr, json, headers));
+        PS_RETURN_IF_ERROR(producer_->Produce(config_.topic, has_key ? &key : nullptr, json, headers));
       }
     }
     return Status::Ok();
@@ -126,8 +126,8 @@ class KafkaSink : public Sink {
   // The highest (epoch, batch) this query wrote to the topic: the last message carrying its
   // query header, searched backwards from the end of every partition in growing windows.
   Result<EpochBatch> LastWrittenBatch() {
-    std::map<std::string, std::string> props = c_.properties;
-    props["bootstrap.servers"] = c_.bootstrap_servers;
+    std::map<std::string, std::string> props = config_.properties;
+    props["bootstrap.servers"] = config_.bootstrap_servers;
     props["enable.auto.commit"] = "false";
     props["group.id"] = "pinstream-sink-tail-scan";  // assign() needs one; never joined
     props["enable.partition.eof"] = "true";
@@ -135,11 +135,11 @@ class KafkaSink : public Sink {
     PS_ASSIGN_OR_RETURN(auto conf, kafka::MakeConf(props));
     PS_ASSIGN_OR_RETURN(auto rk, kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
     const rd_kafka_metadata_t* raw = nullptr;
-    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), c_.topic.c_str(), nullptr);
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), config_.topic.c_str(), nullptr);
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk.get(), 0, rkt, &raw, kMetadataTimeoutMs);
     rd_kafka_topic_destroy(rkt);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-      return KafkaStatus(err, fmt::format("metadata of '{}'", c_.topic));
+      return KafkaStatus(err, fmt::format("metadata of '{}'", config_.topic));
     kafka::MetadataPtr md(raw);
     EpochBatch best{-1, -1};
     if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -147,9 +147,9 @@ class KafkaSink : public Sink {
     kafka::QueuePtr queue(rd_kafka_queue_get_consumer(rk.get()));
     std::vector<std::pair<std::string, int>> list;
     for (int i = 0; i < md->topics[0].partition_cnt; ++i)
-      list.emplace_back(c_.topic, md->topics[0].partitions[i].id);
+      list.emplace_back(config_.topic, md->topics[0].partitions[i].id);
     auto marks = kafka::QueryWatermarks(rk.get(), list, kMetadataTimeoutMs);
-    if (!marks.ok()) return marks.status().WithContext(fmt::format("sink topic '{}'", c_.topic));
+    if (!marks.ok()) return marks.status().WithContext(fmt::format("sink topic '{}'", config_.topic));
     for (std::size_t i = 0; i < list.size(); ++i) {
       int p = list[i].second;
       std::int64_t lo = (*marks)[i].low, hi = (*marks)[i].high;
@@ -172,19 +172,19 @@ class KafkaSink : public Sink {
   Status ScanForHeader(rd_kafka_t* rk, rd_kafka_queue_t* queue, int p, std::int64_t from,
                        std::int64_t end, EpochBatch* last, bool* found) {
     PartitionListPtr tpl(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(tpl.get(), c_.topic.c_str(), p)->offset = from;
+    rd_kafka_topic_partition_list_add(tpl.get(), config_.topic.c_str(), p)->offset = from;
     PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_assign(rk, tpl.get()), "assigning for the tail scan"));
     std::int64_t deadline = MonotonicNanos() + 60'000'000'000LL;
     std::int64_t next = from;
     while (next < end) {
       if (MonotonicNanos() > deadline) {
         return Unavailable(fmt::format(
-            "reading the tail of '{}' partition {} to find the last batch written", c_.topic, p));
+            "reading the tail of '{}' partition {} to find the last batch written", config_.topic, p));
       }
       rd_kafka_message_t* raw = rd_kafka_consume_queue(queue, 100);
       if (raw == nullptr) {
         PartitionListPtr pos(rd_kafka_topic_partition_list_new(1));
-        rd_kafka_topic_partition_list_add(pos.get(), c_.topic.c_str(), p);
+        rd_kafka_topic_partition_list_add(pos.get(), config_.topic.c_str(), p);
         if (rd_kafka_position(rk, pos.get()) == RD_KAFKA_RESP_ERR_NO_ERROR &&
             pos->elems[0].offset >= end)
           break;
@@ -213,7 +213,7 @@ class KafkaSink : public Sink {
     return Status::Ok();
   }
 
-  KafkaSinkConfig c_;
+  KafkaSinkConfig config_;
   SinkContext ctx_;
   std::unique_ptr<kafka::KafkaProducer> producer_;
   EpochBatch last_written_{-1, -1};
@@ -221,15 +221,15 @@ class KafkaSink : public Sink {
 
 class KafkaSinkSpec : public SinkSpec {
  public:
-  explicit KafkaSinkSpec(KafkaSinkConfig c) : c_(std::move(c)) {}
+  explicit KafkaSinkSpec(KafkaSinkConfig c) : config_(std::move(c)) {}
   std::string_view kind() const override { return "kafka"; }
-  std::string Descriptor() const override { return "kafka:" + c_.topic; }
+  std::string Descriptor() const override { return "kafka:" + config_.topic; }
   Result<std::unique_ptr<Sink>> Create(const SinkCreateContext&) const override {
-    return std::unique_ptr<Sink>(new KafkaSink(c_));
+    return std::unique_ptr<Sink>(new KafkaSink(config_));
   }
 
  private:
-  KafkaSinkConfig c_;
+  KafkaSinkConfig config_;
 };
 
 }  // namespace

@@ -29,30 +29,30 @@ using kafka::KafkaStatus;
 class KafkaSource : public Source {
  public:
   KafkaSource(KafkaSourceConfig c, std::string source_name, const std::string& query_name)
-      : c_(std::move(c)), name_(std::move(source_name)), monitor_group_(fmt::format("pinstream-{}-{}", query_name, name_)) {}
+      : config_(std::move(c)), name_(std::move(source_name)), monitor_group_(fmt::format("pinstream-{}-{}", query_name, name_)) {}
 
   ~KafkaSource() override { Shutdown(); }
 
   std::string_view kind() const override { return "kafka"; }
   std::string Describe() const override {
-    std::string what = c_.topic_pattern.empty() ? fmt::format("Subscribe[{}]", fmt::join(c_.topics, ","))
-                                                : fmt::format("SubscribePattern[{}]", c_.topic_pattern);
-    return c_.group_id.empty() ? fmt::format("KafkaV2[{}]", what)
-                               : fmt::format("KafkaV2[{}, group {}]", what, c_.group_id);
+    std::string what = config_.topic_pattern.empty() ? fmt::format("Subscribe[{}]", fmt::join(config_.topics, ","))
+                                                : fmt::format("SubscribePattern[{}]", config_.topic_pattern);
+    return config_.group_id.empty() ? fmt::format("KafkaV2[{}]", what)
+                               : fmt::format("KafkaV2[{}, group {}]", what, config_.group_id);
   }
 
   Status Open() override {
     if (!meta_) {
-      PS_ASSIGN_OR_RETURN(auto conf, kafka::MakeConf(ConsumerProperties(c_, fmt::format("pinstream-{}", name_))));
+      PS_ASSIGN_OR_RETURN(auto conf, kafka::MakeConf(ConsumerProperties(config_, fmt::format("pinstream-{}", name_))));
       PS_ASSIGN_OR_RETURN(meta_, kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
-      reader_ = std::make_unique<KafkaRangeReader>(c_, name_, monitor_group_, meta_.get());
-      if (!c_.group_id.empty()) member_ = std::make_unique<KafkaGroupMember>(c_, name_, meta_.get());
+      reader_ = std::make_unique<KafkaRangeReader>(config_, name_, monitor_group_, meta_.get());
+      if (!config_.group_id.empty()) member_ = std::make_unique<KafkaGroupMember>(config_, name_, meta_.get());
     }
     // Reachable now? (Unavailable is retried by the query with backoff.)
     const rd_kafka_metadata_t* raw = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, c_.request_timeout_ms);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, config_.request_timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return KafkaStatus(err, fmt::format("source '{}': reaching Kafka at {}", name_, c_.bootstrap_servers));
+      return KafkaStatus(err, fmt::format("source '{}': reaching Kafka at {}", name_, config_.bootstrap_servers));
     }
     kafka::MetadataPtr md(raw);
     if (!reader_->opened()) {
@@ -73,7 +73,7 @@ class KafkaSource : public Source {
     low_.clear();
     std::int64_t behind_max = 0, behind_sum = 0;
     std::vector<std::pair<std::string, int>> list(partitions.begin(), partitions.end());
-    auto marks = kafka::QueryWatermarks(meta_.get(), list, c_.request_timeout_ms);
+    auto marks = kafka::QueryWatermarks(meta_.get(), list, config_.request_timeout_ms);
     if (!marks.ok()) return marks.status().WithContext(fmt::format("source '{}'", name_));
     for (std::size_t i = 0; i < list.size(); ++i) {
       std::int64_t lo = (*marks)[i].low, hi = (*marks)[i].high;
@@ -82,7 +82,7 @@ class KafkaSource : public Source {
       latest[part] = hi;
       auto c = committed.find(part);
       if (c != committed.end()) {
-        if (c->second < lo && c_.fail_on_data_loss) return KafkaDataLossError(name_, part, c->second, lo);
+        if (c->second < lo && config_.fail_on_data_loss) return KafkaDataLossError(name_, part, c->second, lo);
         std::int64_t behind = hi - std::max(c->second, lo);
         behind_max = std::max(behind_max, behind);
         behind_sum += behind;
@@ -90,7 +90,7 @@ class KafkaSource : public Source {
     }
     behind_max_ = behind_max;
     behind_avg_ = latest.empty() ? 0 : static_cast<double>(behind_sum) / static_cast<double>(latest.size());
-    if (apply_limits && c_.max_offsets_per_trigger > 0) CapByBacklog(committed, &latest);
+    if (apply_limits && config_.max_offsets_per_trigger > 0) CapByBacklog(committed, &latest);
     if (member_) {
       // A group member keeps its partitions until a batch planned now commits (nothing new: no
       // batch).
@@ -119,16 +119,16 @@ class KafkaSource : public Source {
     PS_ASSIGN_OR_RETURN(kafka::Watermarks w, WatermarksOf(topic, p));
     std::int64_t lo = w.low, hi = w.high;
     std::int64_t start = lo;
-    if (c_.starting == "latest") {
+    if (config_.starting == "latest") {
       start = hi;
-    } else if (c_.starting == "json") {
-      auto t = c_.starting_json.find(topic);
-      if (t != c_.starting_json.end()) {
+    } else if (config_.starting == "json") {
+      auto t = config_.starting_json.find(topic);
+      if (t != config_.starting_json.end()) {
         auto o = t->second.find(p);
         if (o != t->second.end()) start = o->second == -2 ? lo : (o->second == -1 ? hi : o->second);
       }
       if (start < lo) {
-        if (c_.fail_on_data_loss) return KafkaDataLossError(name_, partition, start, lo);
+        if (config_.fail_on_data_loss) return KafkaDataLossError(name_, partition, start, lo);
         start = lo;
       }
     }
@@ -144,7 +144,7 @@ class KafkaSource : public Source {
     std::lock_guard lock(mu_);
     auto lo = low_.find(partition);
     if (lo != low_.end() && lo->second > start) {
-      if (c_.fail_on_data_loss) return KafkaDataLossError(name_, partition, start, lo->second);
+      if (config_.fail_on_data_loss) return KafkaDataLossError(name_, partition, start, lo->second);
       std::int64_t lost = lo->second - start;
       CountSkippedLocked(lost);
       spdlog::warn(
@@ -170,7 +170,7 @@ class KafkaSource : public Source {
       }
       parts.emplace_back(topic, p);
     }
-    auto marks = kafka::QueryWatermarks(meta_.get(), parts, c_.request_timeout_ms);
+    auto marks = kafka::QueryWatermarks(meta_.get(), parts, config_.request_timeout_ms);
     if (!marks.ok()) return marks.status().WithContext(fmt::format("source '{}'", name_));
     std::vector<std::int64_t> from;
     for (std::size_t i = 0; i < ranges.size(); ++i) {
@@ -196,7 +196,7 @@ class KafkaSource : public Source {
 
   // A consumer-group member hands its committed ends to the next owner when partitions are
   // revoked; it must not have read past them into a batch that is not committed yet.
-  bool AllowsReadAheadOfCommit() const override { return c_.group_id.empty(); }
+  bool AllowsReadAheadOfCommit() const override { return config_.group_id.empty(); }
 
   void OnBatchCommitted(const PartitionOffsets& committed) override {
     if (member_) {
@@ -237,7 +237,7 @@ class KafkaSource : public Source {
   // fail_on_data_loss off — the log start (counted as skipped).
   Result<std::int64_t> FirstReadable(const ReadRange& r, std::int64_t lo) {
     if (lo <= r.start) return r.start;
-    if (c_.fail_on_data_loss) return KafkaDataLossError(name_, r.partition, r.start, lo);
+    if (config_.fail_on_data_loss) return KafkaDataLossError(name_, r.partition, r.start, lo);
     std::int64_t start = std::min(lo, r.end);
     {
       std::lock_guard lock(mu_);
@@ -251,7 +251,7 @@ class KafkaSource : public Source {
   }
 
   Result<kafka::Watermarks> WatermarksOf(const std::string& topic, int p) {
-    auto marks = kafka::QueryWatermarks(meta_.get(), {{topic, p}}, c_.request_timeout_ms);
+    auto marks = kafka::QueryWatermarks(meta_.get(), {{topic, p}}, config_.request_timeout_ms);
     if (!marks.ok()) return marks.status().WithContext(fmt::format("source '{}'", name_));
     return (*marks)[0];
   }
@@ -261,7 +261,7 @@ class KafkaSource : public Source {
   Result<std::vector<std::pair<std::string, int>>> Partitions() {
     if (member_) return member_->OwnedPartitions();
     const rd_kafka_metadata_t* raw = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, c_.request_timeout_ms);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, config_.request_timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, fmt::format("source '{}': topic metadata", name_));
     kafka::MetadataPtr md(raw);
     return MatchingPartitions(*md);
@@ -271,8 +271,8 @@ class KafkaSource : public Source {
   std::vector<std::pair<std::string, int>> MatchingPartitions(const rd_kafka_metadata_t& md) const {
     std::vector<std::pair<std::string, int>> out;
     std::optional<std::regex> pattern;
-    if (!c_.topic_pattern.empty()) pattern.emplace(c_.topic_pattern);
-    std::set<std::string> wanted(c_.topics.begin(), c_.topics.end());
+    if (!config_.topic_pattern.empty()) pattern.emplace(config_.topic_pattern);
+    std::set<std::string> wanted(config_.topics.begin(), config_.topics.end());
     for (int t = 0; t < md.topic_cnt; ++t) {
       const auto& tm = md.topics[t];
       std::string name = tm.topic;
@@ -299,15 +299,15 @@ class KafkaSource : public Source {
       backlog[part] = std::max<std::int64_t>(0, hi - s);
       total += backlog[part];
     }
-    if (total <= c_.max_offsets_per_trigger) return;
+    if (total <= config_.max_offsets_per_trigger) return;
     std::int64_t given = 0;
     for (auto& [part, hi] : *latest) {
-      auto share = static_cast<std::int64_t>(static_cast<long double>(backlog[part]) * c_.max_offsets_per_trigger / total);
+      auto share = static_cast<std::int64_t>(static_cast<long double>(backlog[part]) * config_.max_offsets_per_trigger / total);
       hi = start[part] + share;
       given += share;
     }
     for (auto& [part, hi] : *latest) {
-      if (given >= c_.max_offsets_per_trigger) break;
+      if (given >= config_.max_offsets_per_trigger) break;
       if (hi < start[part] + backlog[part]) {
         ++hi;
         ++given;
@@ -321,7 +321,7 @@ class KafkaSource : public Source {
     if (reader_) reader_->Close();
   }
 
-  KafkaSourceConfig c_;
+  KafkaSourceConfig config_;
   std::string name_;
   std::string monitor_group_;  // the reader's group id: lag monitoring without a group_id
   kafka::KafkaPtr meta_;       // metadata and watermarks; outlives the reader and the member
@@ -338,18 +338,18 @@ class KafkaSource : public Source {
 
 class KafkaSourceSpec : public SourceSpec {
  public:
-  explicit KafkaSourceSpec(KafkaSourceConfig c) : c_(std::move(c)) {}
+  explicit KafkaSourceSpec(KafkaSourceConfig c) : config_(std::move(c)) {}
   std::string_view kind() const override { return "kafka"; }
   std::string Descriptor() const override {
-    return c_.topic_pattern.empty() ? "topics:" + fmt::format("{}", fmt::join(c_.topics, ","))
-                                    : "pattern:" + c_.topic_pattern;
+    return config_.topic_pattern.empty() ? "topics:" + fmt::format("{}", fmt::join(config_.topics, ","))
+                                    : "pattern:" + config_.topic_pattern;
   }
   Result<std::unique_ptr<Source>> Create(const SourceCreateContext& ctx) const override {
-    return std::unique_ptr<Source>(new KafkaSource(c_, ctx.source_name, ctx.query_name));
+    return std::unique_ptr<Source>(new KafkaSource(config_, ctx.source_name, ctx.query_name));
   }
 
  private:
-  KafkaSourceConfig c_;
+  KafkaSourceConfig config_;
 };
 
 }  // namespace

@@ -17,12 +17,12 @@ struct ConsoleConfig {
 
 class ConsoleSink : public Sink {
  public:
-  explicit ConsoleSink(ConsoleConfig c) : c_(c) {}
+  explicit ConsoleSink(ConsoleConfig c) : config_(c) {}
   std::string_view kind() const override { return "console"; }
   std::string Describe() const override { return "ConsoleSink"; }
   Status Open(const SinkContext&) override { return Status::Ok(); }
   Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output, CommitTxn& txn) override {
-    std::size_t limit = c_.max_rows > 0 ? static_cast<std::size_t>(c_.max_rows) : SIZE_MAX;
+    std::size_t limit = config_.max_rows > 0 ? static_cast<std::size_t>(config_.max_rows) : SIZE_MAX;
     std::size_t total = 0;
     RecordBatch shown;
     for (const auto& b : output) {
@@ -31,7 +31,7 @@ class ConsoleSink : public Sink {
     }
     std::size_t n = std::min(limit, shown.num_rows());
     std::string text;
-    if (c_.jsonl) {
+    if (config_.jsonl) {
       for (std::size_t r = 0; r < n; ++r) {
         AppendJsonRow(shown, r, &text);
         text.push_back('\n');
@@ -52,20 +52,20 @@ class ConsoleSink : public Sink {
   }
 
  private:
-  ConsoleConfig c_;
+  ConsoleConfig config_;
 };
 
 class ConsoleSpec : public SinkSpec {
  public:
-  explicit ConsoleSpec(ConsoleConfig c) : c_(c) {}
+  explicit ConsoleSpec(ConsoleConfig c) : config_(c) {}
   std::string_view kind() const override { return "console"; }
   std::string Descriptor() const override { return "console"; }
   Result<std::unique_ptr<Sink>> Create(const SinkCreateContext&) const override {
-    return std::unique_ptr<Sink>(std::make_unique<ConsoleSink>(c_));
+    return std::unique_ptr<Sink>(std::make_unique<ConsoleSink>(config_));
   }
 
  private:
-  ConsoleConfig c_;
+  ConsoleConfig config_;
 };
 
 }  // namespace

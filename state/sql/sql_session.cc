@@ -184,7 +184,7 @@ class ResultBuilder {
 
 }  // namespace
 
-struct SqlSession::Impl {
+struct SqlSession::Connection {
   Store* store = nullptr;
   std::unique_ptr<TableCatalog> catalog;
   std::unique_ptr<sqlite3, DbCloser> db;
@@ -193,7 +193,7 @@ struct SqlSession::Impl {
   ScanCounters last;
 
   static int Authorize(void* self, int action, const char* a, const char* b, const char*, const char*) {
-    auto* impl = static_cast<Impl*>(self);
+    auto* conn = static_cast<Connection*>(self);
     switch (action) {
       case SQLITE_SELECT:
       case SQLITE_READ:
@@ -203,21 +203,21 @@ struct SqlSession::Impl {
         return SQLITE_OK;
       case SQLITE_FUNCTION:
         if (b != nullptr && sqlite3_stricmp(b, "load_extension") == 0) {
-          impl->denied = "load_extension() is not allowed: the SQL connection only reads pinstream's tables";
+          conn->denied = "load_extension() is not allowed: the SQL connection only reads pinstream's tables";
           return SQLITE_DENY;
         }
         return SQLITE_OK;
       case SQLITE_PRAGMA:
         if (a != nullptr && kReadPragmas.count(a)) return SQLITE_OK;
-        impl->denied = fmt::format("PRAGMA {} is not allowed: pinstream sql is read-only", a ? a : "");
+        conn->denied = fmt::format("PRAGMA {} is not allowed: pinstream sql is read-only", a ? a : "");
         return SQLITE_DENY;
       case SQLITE_ATTACH:
       case SQLITE_DETACH:
-        impl->denied = fmt::format("{} is not allowed: the SQL connection only reads pinstream's tables",
+        conn->denied = fmt::format("{} is not allowed: the SQL connection only reads pinstream's tables",
                                    ActionName(action));
         return SQLITE_DENY;
       default: {
-        if (!impl->denied.empty()) return SQLITE_DENY;  // keep the first reason
+        if (!conn->denied.empty()) return SQLITE_DENY;  // keep the first reason
         // Connecting an eponymous virtual table (ours, json_each, pragma_*) inside a statement
         // records its declaration as an UPDATE of the in-memory schema table. Users cannot
         // write the schema table themselves: SQLITE_DBCONFIG_DEFENSIVE refuses it.
@@ -228,12 +228,12 @@ struct SqlSession::Impl {
         bool schema = a != nullptr && (sqlite3_stricmp(a, "sqlite_master") == 0 || sqlite3_stricmp(a, "sqlite_temp_master") == 0 ||
                                        sqlite3_stricmp(a, "sqlite_schema") == 0);
         if (schema) {
-          impl->denied = "changing the schema (CREATE, DROP, ALTER) is not allowed: pinstream sql is read-only; "
+          conn->denied = "changing the schema (CREATE, DROP, ALTER) is not allowed: pinstream sql is read-only; "
                          "delta tables are created by queries and jobs";
           return SQLITE_DENY;
         }
         std::string target = a != nullptr && action != SQLITE_FUNCTION ? fmt::format(" on '{}'", a) : "";
-        impl->denied = fmt::format(
+        conn->denied = fmt::format(
             "{}{} is not allowed: pinstream sql is read-only (delta tables are written by queries and jobs)",
             ActionName(action), target);
         return SQLITE_DENY;
@@ -331,13 +331,13 @@ Result<std::unique_ptr<SqlSession>> SqlSession::Open(Store* store) {
   static std::once_flag once;
   std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   std::unique_ptr<SqlSession> s(new SqlSession());
-  s->impl_ = std::make_unique<Impl>();
-  Impl& impl = *s->impl_;
-  impl.store = store;
-  impl.catalog = std::make_unique<TableCatalog>(store);
+  s->conn_ = std::make_unique<Connection>();
+  Connection& conn = *s->conn_;
+  conn.store = store;
+  conn.catalog = std::make_unique<TableCatalog>(store);
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  impl.db.reset(raw);
+  conn.db.reset(raw);
   if (rc != SQLITE_OK) return Internal(fmt::format("cannot open SQLite: {}", sqlite3_errstr(rc)));
   sqlite3_db_config(raw, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
   sqlite3_db_config(raw, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
@@ -349,8 +349,8 @@ Result<std::unique_ptr<SqlSession>> SqlSession::Open(Store* store) {
     return Internal(fmt::format("configuring SQLite: {}", sqlite3_errmsg(raw)));
   }
   if (RegisterSqlFunctions(raw) != SQLITE_OK) return Internal(fmt::format("registering SQL functions: {}", sqlite3_errmsg(raw)));
-  PS_RETURN_IF_ERROR(impl.RegisterTables());
-  sqlite3_set_authorizer(raw, &Impl::Authorize, &impl);
+  PS_RETURN_IF_ERROR(conn.RegisterTables());
+  sqlite3_set_authorizer(raw, &Connection::Authorize, &conn);
   return s;
 }
 
@@ -386,7 +386,7 @@ Result<std::vector<SqlResult>> SqlSession::QueryAll(std::string_view sql) {
     out.back().rows = rb.Build();
     out.back().elapsed = std::chrono::nanoseconds(MonotonicNanos() - t0);
   };
-  PS_RETURN_IF_ERROR(impl_->Run(
+  PS_RETURN_IF_ERROR(conn_->Run(
       sql,
       [&](sqlite3_stmt* st, std::string_view text) {
         finish();
@@ -419,7 +419,7 @@ Status SqlSession::Stream(std::string_view sql, const std::function<void(const s
     RecordBatch b = rb.Build();
     return batch(b);
   };
-  PS_RETURN_IF_ERROR(impl_->Run(
+  PS_RETURN_IF_ERROR(conn_->Run(
       sql,
       [&](sqlite3_stmt* st, std::string_view) -> Status {
         if (started) PS_RETURN_IF_ERROR(flush());
@@ -440,10 +440,10 @@ Status SqlSession::Stream(std::string_view sql, const std::function<void(const s
 bool SqlSession::IsCompleteStatement(const std::string& text) { return sqlite3_complete(text.c_str()) != 0; }
 const char* SqlSession::SqliteVersion() { return sqlite3_libversion(); }
 
-void SqlSession::Interrupt() { sqlite3_interrupt(impl_->db.get()); }
+void SqlSession::Interrupt() { sqlite3_interrupt(conn_->db.get()); }
 
 SqlSession::ScanStats SqlSession::last_scan_stats() const {
-  const ScanCounters& c = impl_->last;
+  const ScanCounters& c = conn_->last;
   return ScanStats{c.chunks_read, c.chunks_skipped, c.versions_pruned, c.indexes_built};
 }
 

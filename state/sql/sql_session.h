@@ -85,11 +85,11 @@ class SqlSession {
   };
   ScanStats last_scan_stats() const;
 
-  struct Impl;
+  struct Connection;  // the SQLite connection, its table catalog and authorizer
 
  private:
   SqlSession() = default;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Connection> conn_;
 };
 
 }  // namespace pinstream::state::sql

@@ -25,7 +25,7 @@ std::shared_ptr<const OperatorSpec> ParseJsonSpec() {
   ops::ParseJsonConfig c;
   c.schema = {{"id", TypeId::kInt64, true}, {"k", TypeId::kString, true}};
   ConfigNode n = ConfigNode::LoadString("schema: {id: int64, k: string}");
-  return ops::ParseParseJson(n.WithImplicitKeys({}));
+  return ops::ParseJsonFromConfig(n.WithImplicitKeys({}));
 }
 
 class QueryHarness {
@@ -317,7 +317,7 @@ TEST(StreamingQueryTest, ASecondKeyedStageKeepsTheSameRowsWhateverTheShards) {
   std::vector<std::vector<std::string>> kept;
   for (int shards : {1, 2, 3}) {
     QueryHarness h;
-    h.cfg.operators[0].spec = ops::ParseParseJson(
+    h.cfg.operators[0].spec = ops::ParseJsonFromConfig(
         ConfigNode::LoadString("schema: {id: int64, k: string, j: string}").WithImplicitKeys({}));
     h.AddDedup({"k"});
     ops::DedupConfig d;
@@ -347,7 +347,7 @@ TEST(StreamingQueryTest, OperatorsAfterDedupSeeTheSameRowsAndRejectTheSameWhatev
     QueryHarness h;
     h.AddDedup({"k"});
     ConfigNode cast = ConfigNode::LoadString("columns: {k: int64}", "cast.yaml");
-    h.cfg.operators.push_back(OperatorConfig{"cast", "2:cast", ops::ParseCast(cast)});
+    h.cfg.operators.push_back(OperatorConfig{"cast", "2:cast", ops::CastFromConfig(cast)});
     h.cfg.max_records_per_trigger = 11;
     for (int i = 0; i < 80; ++i) {
       int k = (i * 7) % 17;
@@ -410,7 +410,7 @@ TEST(StreamingQueryTest, TheFirstOperatorsInputColumnsArePushedDownToTheSources)
   {
     QueryHarness h;  // keep: [key] must still deliver the key
     ConfigNode n = ConfigNode::LoadString("schema: {id: int64}\nkeep: [key]", "pj.yaml");
-    h.cfg.operators[0].spec = ops::ParseParseJson(n);
+    h.cfg.operators[0].spec = ops::ParseJsonFromConfig(n);
     h.Add(1, "a");
     auto q = h.Make(1);
     ASSERT_TRUE(q->Start().ok());

@@ -1,3 +1,6 @@
+// The micro-batch runtime (engine/streaming_query.h) driving the real operators: parse_json's
+// rejections, dedup's keyed state and its exchange fast path (SelectRows), cast after dedup —
+// what the engine's own tests (tests/unit/engine/streaming_query_test.cc) check with fakes.
 #include "engine/streaming_query.h"
 
 #include <fmt/ranges.h>
@@ -91,7 +94,7 @@ class QueryHarness {
   std::vector<QueryProgress> progress;
 };
 
-TEST(StreamingQueryTest, AvailableNowProcessesEverythingInCappedBatchesInSourceOrder) {
+TEST(OperatorsInStreamingQueryTest, AvailableNowProcessesEverythingInCappedBatchesInSourceOrder) {
   QueryHarness h;
   h.cfg.max_records_per_trigger = 4;
   for (int i = 0; i < 10; ++i) h.Add(i, "k" + std::to_string(i));
@@ -111,7 +114,7 @@ TEST(StreamingQueryTest, AvailableNowProcessesEverythingInCappedBatchesInSourceO
   EXPECT_NE(h.progress[0].ToJson().find("\"processedRowsPerSecond\""), std::string::npos);
 }
 
-TEST(StreamingQueryTest, ShardWorkersAndTheCommitThreadAreNamedAfterTheQuery) {
+TEST(OperatorsInStreamingQueryTest, ShardWorkersAndTheCommitThreadAreNamedAfterTheQuery) {
   QueryHarness h;
   for (int i = 0; i < 4; ++i) h.Add(i, "k" + std::to_string(i));
   std::string committer;
@@ -130,7 +133,7 @@ TEST(StreamingQueryTest, ShardWorkersAndTheCommitThreadAreNamedAfterTheQuery) {
   }
 }
 
-TEST(StreamingQueryTest, PlannedButUncommittedBatchIsReplayedWithTheSameOffsetsAfterRestart) {
+TEST(OperatorsInStreamingQueryTest, PlannedButUncommittedBatchIsReplayedWithTheSameOffsetsAfterRestart) {
   QueryHarness h;
   h.AddDedup({"k"});
   for (int i = 0; i < 6; ++i) h.Add(i, "k" + std::to_string(i % 4));
@@ -172,7 +175,7 @@ TEST(StreamingQueryTest, PlannedButUncommittedBatchIsReplayedWithTheSameOffsetsA
   EXPECT_EQ(h.out->batches, (std::vector<std::int64_t>{0, 1, 2}));
 }
 
-TEST(StreamingQueryTest, RetryableFailuresRetryTheSameBatchWithStateRebuilt) {
+TEST(OperatorsInStreamingQueryTest, RetryableFailuresRetryTheSameBatchWithStateRebuilt) {
   QueryHarness h;
   h.AddDedup({"k"});
   for (int i = 0; i < 8; ++i) h.Add(i, "k" + std::to_string(i % 3));
@@ -187,7 +190,7 @@ TEST(StreamingQueryTest, RetryableFailuresRetryTheSameBatchWithStateRebuilt) {
   EXPECT_EQ(h.out->batches, std::vector<std::int64_t>{0});
 }
 
-TEST(StreamingQueryTest, LaterBatchesAreProcessedWhileACommitRunsAndDroppedWhenThatCommitFails) {
+TEST(OperatorsInStreamingQueryTest, LaterBatchesAreProcessedWhileACommitRunsAndDroppedWhenThatCommitFails) {
   QueryHarness h;
   h.AddDedup({"k"});
   h.cfg.max_records_per_trigger = 3;
@@ -229,7 +232,7 @@ TEST(StreamingQueryTest, LaterBatchesAreProcessedWhileACommitRunsAndDroppedWhenT
   EXPECT_EQ(q->next_batch_id(), 5);
 }
 
-TEST(StreamingQueryTest, ASourceThatOptsOutOfReadAheadPlansOnlyAfterTheLastCommit) {
+TEST(OperatorsInStreamingQueryTest, ASourceThatOptsOutOfReadAheadPlansOnlyAfterTheLastCommit) {
   QueryHarness h;
   h.cfg.max_records_per_trigger = 2;
   h.src->read_ahead = false;  // like a Kafka consumer-group member
@@ -249,7 +252,7 @@ TEST(StreamingQueryTest, ASourceThatOptsOutOfReadAheadPlansOnlyAfterTheLastCommi
   EXPECT_EQ(h.src->calls, expect);
 }
 
-TEST(StreamingQueryTest, SourceOutagesAreRetriedWithBackoff) {
+TEST(OperatorsInStreamingQueryTest, SourceOutagesAreRetriedWithBackoff) {
   QueryHarness h;
   for (int i = 0; i < 4; ++i) h.Add(i, "a");
   h.src->fail_reads = 3;
@@ -260,7 +263,7 @@ TEST(StreamingQueryTest, SourceOutagesAreRetriedWithBackoff) {
   EXPECT_GE(h.src->reads, 4);
 }
 
-TEST(StreamingQueryTest, DedupResultDoesNotDependOnShardCount) {
+TEST(OperatorsInStreamingQueryTest, DedupResultDoesNotDependOnShardCount) {
   std::vector<std::vector<std::string>> results;
   for (int shards : {1, 2, 4}) {
     QueryHarness h;
@@ -280,7 +283,7 @@ TEST(StreamingQueryTest, DedupResultDoesNotDependOnShardCount) {
 
 // After the keyed exchange a shard copies the survivors of many small pieces (here one per
 // 3-row source chunk) into one batch (ShardExecutor::Gather), in RowId order.
-TEST(StreamingQueryTest, TheSurvivorsOfAShardsPiecesReachTheSinkAsOneBatchInSourceOrder) {
+TEST(OperatorsInStreamingQueryTest, TheSurvivorsOfAShardsPiecesReachTheSinkAsOneBatchInSourceOrder) {
   QueryHarness h;
   h.AddDedup({"k"});
   for (int i = 0; i < 90; ++i) h.Add(i, "k" + std::to_string(i % 45));  // one partition
@@ -313,7 +316,7 @@ TEST(StreamingQueryTest, TheSurvivorsOfAShardsPiecesReachTheSinkAsOneBatchInSour
 // dedup's shards; Gather only merges pieces into bigger batches in the last stage, where no
 // exchange follows — a merged batch spans several chunks' RowId ranges, and pieces of such
 // batches would no longer sort into RowId order by their first row.)
-TEST(StreamingQueryTest, ASecondKeyedStageKeepsTheSameRowsWhateverTheShards) {
+TEST(OperatorsInStreamingQueryTest, ASecondKeyedStageKeepsTheSameRowsWhateverTheShards) {
   std::vector<std::vector<std::string>> kept;
   for (int shards : {1, 2, 3}) {
     QueryHarness h;
@@ -341,7 +344,7 @@ TEST(StreamingQueryTest, ASecondKeyedStageKeepsTheSameRowsWhateverTheShards) {
 // With more than one shard dedup decides on the exchange's input rows (SelectRows) and only its
 // survivors are copied; the operators after it in the stage — here a cast that rejects some of
 // them — must then see exactly what they see with one shard (where dedup runs as Process()).
-TEST(StreamingQueryTest, OperatorsAfterDedupSeeTheSameRowsAndRejectTheSameWhateverTheShards) {
+TEST(OperatorsInStreamingQueryTest, OperatorsAfterDedupSeeTheSameRowsAndRejectTheSameWhateverTheShards) {
   std::vector<std::vector<std::string>> kept, dead;
   for (int shards : {1, 2, 3}) {
     QueryHarness h;
@@ -369,7 +372,7 @@ TEST(StreamingQueryTest, OperatorsAfterDedupSeeTheSameRowsAndRejectTheSameWhatev
   }
 }
 
-TEST(StreamingQueryTest, RejectedRowsGoToTheDeadLetterSinkWithRawAndPosition) {
+TEST(OperatorsInStreamingQueryTest, RejectedRowsGoToTheDeadLetterSinkWithRawAndPosition) {
   QueryHarness h;
   h.Add(1, "ok");
   FakeSource::Append(*h.src, "0", "{not json", "x");
@@ -393,7 +396,7 @@ TEST(StreamingQueryTest, RejectedRowsGoToTheDeadLetterSinkWithRawAndPosition) {
 
 // Column pruning: a first operator that reads only some columns (parse_json: its raw column and
 // `keep`) is pushed down to the sources; the query's output and its dead letters do not change.
-TEST(StreamingQueryTest, TheFirstOperatorsInputColumnsArePushedDownToTheSources) {
+TEST(OperatorsInStreamingQueryTest, TheFirstOperatorsInputColumnsArePushedDownToTheSources) {
   {
     QueryHarness h;  // parse_json of `value`, nothing kept
     h.Add(1, "a");
@@ -433,7 +436,7 @@ TEST(StreamingQueryTest, TheFirstOperatorsInputColumnsArePushedDownToTheSources)
 
 // Spark's stateOperators in each batch's progress: keys held after the batch, keys the batch
 // wrote, memory, over all shards; an empty list for a query without state.
-TEST(StreamingQueryTest, ProgressReportsTheStateOfEachStatefulOperator) {
+TEST(OperatorsInStreamingQueryTest, ProgressReportsTheStateOfEachStatefulOperator) {
   QueryHarness h;
   h.AddDedup({"k"});
   h.cfg.max_records_per_trigger = 4;
@@ -471,7 +474,7 @@ TEST(StreamingQueryTest, ProgressReportsTheStateOfEachStatefulOperator) {
   EXPECT_NE(stateless.progress[0].ToJson().find(R"("stateOperators":[])"), std::string::npos);
 }
 
-TEST(StreamingQueryTest, WithoutADeadLetterSinkBadRowsFailTheBatchInsteadOfVanishing) {
+TEST(OperatorsInStreamingQueryTest, WithoutADeadLetterSinkBadRowsFailTheBatchInsteadOfVanishing) {
   QueryHarness h;
   FakeSource::Append(*h.src, "0", "garbage", "x");
   auto q = h.Make(1, /*with_dead_letter=*/false);
@@ -483,7 +486,7 @@ TEST(StreamingQueryTest, WithoutADeadLetterSinkBadRowsFailTheBatchInsteadOfVanis
   EXPECT_EQ(q->snapshot().state, QueryState::kFailed);
 }
 
-TEST(StreamingQueryTest, ChangingTheDedupKeysOfAnExistingCheckpointIsRefused) {
+TEST(OperatorsInStreamingQueryTest, ChangingTheDedupKeysOfAnExistingCheckpointIsRefused) {
   QueryHarness h;
   h.AddDedup({"k"});
   h.Add(1, "a");
@@ -500,7 +503,7 @@ TEST(StreamingQueryTest, ChangingTheDedupKeysOfAnExistingCheckpointIsRefused) {
   EXPECT_NE(st.message().find("stateful operators changed"), std::string::npos) << st.message();
 }
 
-TEST(StreamingQueryTest, ProcessingTimeTriggerPicksUpNewDataAndStopsOnRequest) {
+TEST(OperatorsInStreamingQueryTest, ProcessingTimeTriggerPicksUpNewDataAndStopsOnRequest) {
   QueryHarness h;
   h.cfg.trigger.kind = TriggerConfig::Kind::kProcessingTime;
   h.cfg.trigger.interval_us = 20'000;

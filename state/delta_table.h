@@ -100,15 +100,15 @@ struct EncodedWrite {
 class TableSnapshot;
 class StoreIterator;
 
-// A pull-style scan of a snapshot, one stored chunk at a time: the reader positions on a chunk
-// and decodes only the columns it asks for — e.g. its filter columns first, and the others only
-// when some row of the chunk passes (SQL's lazy decoding). Valid while its snapshot lives.
 // Where a scan stands after a step.
 enum class ScanStep {
   kChunk,     // positioned on a chunk: chunk_version(), chunk_rows(), Decode()
   kFinished,  // no chunk left
 };
 
+// A pull-style scan of a snapshot, one stored chunk at a time: the reader positions on a chunk
+// and decodes only the columns it asks for — e.g. its filter columns first, and the others only
+// when some row of the chunk passes (SQL's lazy decoding). Valid while its snapshot lives.
 class TableScanCursor {
  public:
   ~TableScanCursor();

@@ -1,5 +1,5 @@
 // Checkpoint: the write-ahead offset log, the commit log and the metadata of one query — the
-// micro-batch exactly-once protocol (DESIGN.md "Micro-batch protocol").
+// micro-batch exactly-once protocol (README.md "How a batch becomes exactly-once").
 //
 //   offsets/N   written durably BEFORE batch N runs: the end offset of every source partition
 //               the batch reads, and the batch timestamp. Batch N reads [end of N-1, end of N).

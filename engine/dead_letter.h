@@ -1,5 +1,6 @@
 // Dead-letter rows: records that a query could not process, kept with the reason and their
-// source position instead of being dropped (DESIGN.md "Bad input policy").
+// source position instead of being dropped (a row-level failure is never only logged: see
+// Operator::Process in engine/operator.h).
 //
 // Schema of a dead-letter table (the same for every query):
 //   query string, batch_id int64, operator string, reason string, source string,

@@ -1,7 +1,7 @@
 // Parsing and formatting of timestamps, durations and byte sizes.
 //
 // Timestamps are int64 microseconds since the Unix epoch, UTC. ParseTimestamp accepts what the
-// Pinterest clients send (PINTEREST.md §1):
+// Pinterest clients send (conf/README.md "Records"):
 //   "2020-08-28 03:52:47"            space separator
 //   "2020-08-28T03:52:47"            ISO-8601 'T'
 //   "2020-08-28T03:52:47.123456"     fraction, 1..9 digits (truncated to microseconds)

@@ -1,4 +1,4 @@
-// The SQL functions pinstream adds to SQLite — what the notebook queries (PINTEREST.md §4) use
+// The SQL functions pinstream adds to SQLite — what the analysis queries (conf/README.md "Analysis queries") use
 // from Spark SQL:
 //
 //   median(x)                      aggregate/window: the value at 1-based rank ceil(n/2) of the

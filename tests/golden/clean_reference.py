@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent implementation of the cleaning rules of PINTEREST.md §3 with pandas, written
+"""An independent implementation of the cleaning rules of conf/README.md ("Cleaning rules") with pandas, written
 from the rules, not from pinstream's code. It reads the bundled data set and writes the expected
 cleaned tables as JSON Lines (pin.jsonl, geo.jsonl, user.jsonl) in pinstream's JSON conventions
 (timestamps as "YYYY-MM-DDTHH:MM:SS.000Z", arrays as JSON arrays).

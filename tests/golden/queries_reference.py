@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent implementation of the eight analysis queries (PINTEREST.md §4) in pandas,
+"""An independent implementation of the eight analysis queries (conf/README.md "Analysis queries") in pandas,
 over the cleaned tables exported with `pinstream export --format jsonl`, compared row for row
 (ties and medians included) with `pinstream report --format jsonl`.
 

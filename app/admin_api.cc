@@ -54,18 +54,22 @@ void AdminApi::Install(connectors::http::Api& api) {
                 })});
   api.AddRoute({"ready", "admin", /*open=*/true,
                 get_only([this](const Segments&, Respond respond) { Ready(std::move(respond)); })});
-  api.AddRoute({"metrics", "admin", /*open=*/false,
-                get_only([this](const Segments&, Respond respond) { Metrics(std::move(respond)); })});
-  api.AddRoute({"queries", "admin", /*open=*/false,
-                get_only([this](const Segments& seg, Respond respond) { Queries(seg, std::move(respond)); })});
-  api.AddRoute({"jobs", "admin", /*open=*/false, [this](const Request& req, const Segments& seg, Respond respond) {
+  api.AddRoute(
+      {"metrics", "admin", /*open=*/false,
+       get_only([this](const Segments&, Respond respond) { Metrics(std::move(respond)); })});
+  api.AddRoute(
+      {"queries", "admin", /*open=*/false, get_only([this](const Segments& seg, Respond respond) {
+         Queries(seg, std::move(respond));
+       })});
+  api.AddRoute({"jobs", "admin", /*open=*/false,
+                [this](const Request& req, const Segments& seg, Respond respond) {
                   Jobs(req, seg, std::move(respond));
                 }});
   pinstream::Metrics().AddCollector([p = p_](MetricsRegistry& m) {
     if (!p.ready()) return;
     for (auto* q : p.daemon->queries()) {
-      m.GetGauge("pinstream_query_backlog_records", "Records available to a query that it has not committed",
-                 {{"query", q->name()}})
+      m.GetGauge("pinstream_query_backlog_records",
+                 "Records available to a query that it has not committed", {{"query", q->name()}})
           ->Set(static_cast<double>(std::max(q->backlog_records(), p.log->Backlog(q->name()))));
     }
   });
@@ -73,10 +77,12 @@ void AdminApi::Install(connectors::http::Api& api) {
 
 void AdminApi::Ready(Respond respond) const {
   if (auto failure = p_.store_failure ? p_.store_failure() : std::nullopt) {
-    return respond(JsonResponse(503, json{{"status", "STORE_FAILED"}, {"message", *failure}}.dump()));
+    return respond(
+        JsonResponse(503, json{{"status", "STORE_FAILED"}, {"message", *failure}}.dump()));
   }
   bool ready = p_.ready();
-  respond(JsonResponse(ready ? 200 : 503, ready ? R"({"status":"READY"})" : R"({"status":"RECOVERING"})"));
+  respond(JsonResponse(ready ? 200 : 503,
+                       ready ? R"({"status":"READY"})" : R"({"status":"RECOVERING"})"));
 }
 
 void AdminApi::Metrics(Respond respond) const {
@@ -86,7 +92,8 @@ void AdminApi::Metrics(Respond respond) const {
       ->Set(static_cast<double>(s.group_commits));
   for (const auto& info : p_.log->List()) {
     metrics
-        .GetGauge("pinstream_source_log_backlog_records", "Records of a topic/stream its slowest query has not committed",
+        .GetGauge("pinstream_source_log_backlog_records",
+                  "Records of a topic/stream its slowest query has not committed",
                   {{"stream", info.name}})
         ->Set(static_cast<double>(p_.log->MaxBacklog(info.name)));
   }

@@ -1,10 +1,11 @@
 #include "app/admin_client.h"
 
+#include <fmt/format.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 namespace pinstream::app {
 
@@ -12,14 +13,17 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
-Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std::string& method, const std::string& target) {
+Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std::string& method,
+                             const std::string& target) {
   if (!http.tls_cert_file.empty()) {
     return FailedPrecondition(fmt::format(
-        "the daemon serves HTTPS on {}:{}; call https://{}:{}{} with curl and its certificate", http.host, http.port,
-        http.host, http.port, target));
+        "the daemon serves HTTPS on {}:{}; call https://{}:{}{} with curl and its certificate",
+        http.host, http.port, http.host, http.port, target));
   }
   // A daemon listening on every interface is reached on loopback.
-  std::string host = http.host == "0.0.0.0" || http.host.empty() ? "127.0.0.1" : (http.host == "::" ? "::1" : http.host);
+  std::string host = http.host == "0.0.0.0" || http.host.empty()
+                         ? "127.0.0.1"
+                         : (http.host == "::" ? "::1" : http.host);
   boost::asio::io_context ioc;
   beast::tcp_stream stream(ioc);
   beast::error_code ec;
@@ -28,11 +32,15 @@ Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std
   if (ec) return Unavailable(fmt::format("cannot resolve {}: {}", host, ec.message()));
   stream.expires_after(std::chrono::seconds(30));
   stream.connect(endpoints, ec);
-  if (ec) return Unavailable(fmt::format("cannot reach the daemon at {}:{}: {}", host, http.port, ec.message()));
-  bhttp::request<bhttp::string_body> req{method == "POST" ? bhttp::verb::post : bhttp::verb::get, target, 11};
+  if (ec)
+    return Unavailable(
+        fmt::format("cannot reach the daemon at {}:{}: {}", host, http.port, ec.message()));
+  bhttp::request<bhttp::string_body> req{method == "POST" ? bhttp::verb::post : bhttp::verb::get,
+                                         target, 11};
   req.set(bhttp::field::host, host);
   req.set(bhttp::field::user_agent, "pinstream-cli");
-  if (!http.bearer_tokens.empty()) req.set(bhttp::field::authorization, "Bearer " + http.bearer_tokens.front());
+  if (!http.bearer_tokens.empty())
+    req.set(bhttp::field::authorization, "Bearer " + http.bearer_tokens.front());
   if (!http.api_keys.empty()) req.set("x-api-key", http.api_keys.front());
   req.prepare_payload();
   bhttp::write(stream, req, ec);

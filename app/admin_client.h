@@ -7,7 +7,6 @@
 
 #include "connectors/http/http_config.h"
 #include "engine/status.h"
-#include "engine/status.h"
 
 namespace pinstream::app {
 
@@ -18,6 +17,7 @@ struct AdminReply {
 
 // `method` GET or POST; `target` e.g. "/jobs/daily/run". Unavailable when the daemon cannot be
 // reached; FailedPrecondition when it serves TLS (use curl with the certificate instead).
-Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std::string& method, const std::string& target);
+Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std::string& method,
+                             const std::string& target);
 
 }  // namespace pinstream::app

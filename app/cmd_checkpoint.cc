@@ -1,9 +1,9 @@
 // `pinstream checkpoint show|rewind|reset QUERY`: inspect and repair a query's checkpoint.
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <functional>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
@@ -32,7 +32,8 @@ int Show(const DataDirOptions& dd, const std::string& query, int last) {
   auto meta = (*cp)->ReadMetadata();
   if (!meta.ok()) return Fail(meta.status());
   if (!*meta) return Fail(NotFound(fmt::format("no checkpoint for query '{}'", query)));
-  std::printf("query:     %s\nid:        %s\ncreated:   %s\nepoch:     %lld\n", query.c_str(), (*meta)->id.c_str(),
+  std::printf("query:     %s\nid:        %s\ncreated:   %s\nepoch:     %lld\n", query.c_str(),
+              (*meta)->id.c_str(),
               FormatTimestamp((*meta)->created_ms * 1000, TimestampStyle::kSql).c_str(),
               static_cast<long long>((*meta)->epoch));
   for (const auto& s : (*meta)->sources) std::printf("source:    %s\n", s.c_str());
@@ -46,10 +47,15 @@ int Show(const DataDirOptions& dd, const std::string& query, int last) {
     return kExitOk;
   }
   std::int64_t latest = (*lo)->batch_id;
-  std::printf("latest:    offsets/%lld, commits/%s%s\n", static_cast<long long>(latest),
-              *lc ? std::to_string(**lc).c_str() : "none",
-              (!*lc || **lc < latest) ? fmt::format("  (batch {} is planned, not committed: it is re-run on start)", latest).c_str() : "");
-  std::printf("\n%-8s %-24s %10s %10s %8s  %s\n", "batch", "committed", "input", "output", "dead", "end offsets");
+  std::printf(
+      "latest:    offsets/%lld, commits/%s%s\n", static_cast<long long>(latest),
+      *lc ? std::to_string(**lc).c_str() : "none",
+      (!*lc || **lc < latest)
+          ? fmt::format("  (batch {} is planned, not committed: it is re-run on start)", latest)
+                .c_str()
+          : "");
+  std::printf("\n%-8s %-24s %10s %10s %8s  %s\n", "batch", "committed", "input", "output", "dead",
+              "end offsets");
   for (std::int64_t b = std::max<std::int64_t>(0, latest - last + 1); b <= latest; ++b) {
     auto off = (*cp)->GetOffsets(b);
     auto com = (*cp)->GetCommit(b);
@@ -65,10 +71,12 @@ int Show(const DataDirOptions& dd, const std::string& query, int last) {
     if (*com) {
       std::printf("%-8lld %-24s %10lld %10lld %8lld  %s\n", static_cast<long long>(b),
                   FormatTimestamp((*com)->committed_at_ms * 1000, TimestampStyle::kSql).c_str(),
-                  static_cast<long long>((*com)->num_input_rows), static_cast<long long>((*com)->num_output_rows),
+                  static_cast<long long>((*com)->num_input_rows),
+                  static_cast<long long>((*com)->num_output_rows),
                   static_cast<long long>((*com)->num_dead_letter_rows), e.c_str());
     } else {
-      std::printf("%-8lld %-24s %10s %10s %8s  %s\n", static_cast<long long>(b), "(not committed)", "-", "-", "-", e.c_str());
+      std::printf("%-8lld %-24s %10s %10s %8s  %s\n", static_cast<long long>(b), "(not committed)",
+                  "-", "-", "-", e.c_str());
     }
   }
   return kExitOk;
@@ -76,7 +84,8 @@ int Show(const DataDirOptions& dd, const std::string& query, int last) {
 
 // Opens the data dir for writing (refused while a daemon runs) and runs `repair` on its
 // checkpoints; the exit code.
-int WithCheckpointsForWriting(const DataDirOptions& dd, const std::function<int(state::RocksCheckpointStore&)>& repair) {
+int WithCheckpointsForWriting(const DataDirOptions& dd,
+                              const std::function<int(state::RocksCheckpointStore&)>& repair) {
   std::string dir = dd.Resolve();
   if (dir.empty()) return kExitConfig;
   auto store = OpenForWriting(dir);
@@ -91,7 +100,8 @@ void AddCheckpointCommands(CLI::App& app, int* exit_code) {
   auto* cp = app.add_subcommand("checkpoint", "inspect or repair a query's checkpoint");
   cp->require_subcommand(1);
   {
-    auto* cmd = cp->add_subcommand("show", "metadata, offsets and commits of a query (no QUERY: list queries)");
+    auto* cmd = cp->add_subcommand(
+        "show", "metadata, offsets and commits of a query (no QUERY: list queries)");
     auto dd = std::make_shared<DataDirOptions>();
     auto query = std::make_shared<std::string>();
     auto last = std::make_shared<int>(10);
@@ -101,7 +111,8 @@ void AddCheckpointCommands(CLI::App& app, int* exit_code) {
     cmd->callback([=] { *exit_code = Show(*dd, *query, *last); });
   }
   {
-    auto* cmd = cp->add_subcommand("rewind", "make the next start replay the query from batch N (into new table versions)");
+    auto* cmd = cp->add_subcommand(
+        "rewind", "make the next start replay the query from batch N (into new table versions)");
     auto dd = std::make_shared<DataDirOptions>();
     auto query = std::make_shared<std::string>();
     auto batch = std::make_shared<std::int64_t>(-1);
@@ -119,7 +130,8 @@ void AddCheckpointCommands(CLI::App& app, int* exit_code) {
     });
   }
   {
-    auto* cmd = cp->add_subcommand("reset", "delete a query's checkpoint and state (its tables are kept)");
+    auto* cmd =
+        cp->add_subcommand("reset", "delete a query's checkpoint and state (its tables are kept)");
     auto dd = std::make_shared<DataDirOptions>();
     auto query = std::make_shared<std::string>();
     dd->Add(cmd);
@@ -128,8 +140,10 @@ void AddCheckpointCommands(CLI::App& app, int* exit_code) {
       *exit_code = WithCheckpointsForWriting(*dd, [&](state::RocksCheckpointStore& cps) {
         Status st = cps.Reset(*query);
         if (!st.ok()) return Fail(st);
-        std::printf("query '%s': checkpoint and state deleted; its next start reads its sources from the beginning\n",
-                    query->c_str());
+        std::printf(
+            "query '%s': checkpoint and state deleted; its next start reads its sources from the "
+            "beginning\n",
+            query->c_str());
         return kExitOk;
       });
     });

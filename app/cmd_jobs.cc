@@ -5,13 +5,13 @@
 //                                           (waiting for the run to finish unless --no-wait)
 //   pinstream jobs history -c CONFIG        the job_runs table, newest first
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <thread>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "app/admin_client.h"
 #include "app/commands.h"
@@ -63,11 +63,12 @@ Result<JobSchedule> ScheduleOf(const JobConfig& j) {
 
 void PrintRun(const JobRun& run) {
   std::printf("job %s run %s: %s", run.job.c_str(), run.run_id.c_str(), run.status.c_str());
-  if (run.finished_us > 0) std::printf(" in %lld ms", static_cast<long long>((run.finished_us - run.started_us) / 1000));
+  if (run.finished_us > 0)
+    std::printf(" in %lld ms", static_cast<long long>((run.finished_us - run.started_us) / 1000));
   std::printf("\n");
   for (const auto& r : run.results) {
-    std::printf("  %-24s version %-5lld %lld rows\n", r.table.c_str(), static_cast<long long>(r.version),
-                static_cast<long long>(r.rows));
+    std::printf("  %-24s version %-5lld %lld rows\n", r.table.c_str(),
+                static_cast<long long>(r.version), static_cast<long long>(r.rows));
   }
   if (!run.error.empty()) std::printf("  error: %s\n", run.error.c_str());
 }
@@ -88,8 +89,8 @@ int RunHere(state::Store* store, const JobConfig& job) {
     run.error = st.ToString();
     run.results.clear();
     if (Status rec = runner.Record(run); !rec.ok()) {
-      std::fprintf(stderr, "pinstream: could not record the failed run in %s: %s\n", state::sql::kJobHistoryTable,
-                   rec.message().c_str());
+      std::fprintf(stderr, "pinstream: could not record the failed run in %s: %s\n",
+                   state::sql::kJobHistoryTable, rec.message().c_str());
     }
   }
   PrintRun(run);
@@ -100,7 +101,8 @@ int RunThroughDaemon(const DaemonConfig& cfg, const JobConfig& job, const JobsOp
   const auto* http = cfg.Section<connectors::http::HttpConfig>(connectors::http::kHttpSection);
   if (http == nullptr) {
     std::fprintf(stderr,
-                 "pinstream: a daemon holds the data dir and its config has no `http:` listener to ask it to run "
+                 "pinstream: a daemon holds the data dir and its config has no `http:` listener to "
+                 "ask it to run "
                  "the job; run it from the daemon's schedule, or add `http:` to the config\n");
     return kExitError;
   }
@@ -113,7 +115,8 @@ int RunThroughDaemon(const DaemonConfig& cfg, const JobConfig& job, const JobsOp
     } catch (const nlohmann::json::exception&) {
       // not a JSON error body: show it as it came
     }
-    std::fprintf(stderr, "pinstream: the daemon refused: %s (HTTP %d)\n", msg.c_str(), reply->status);
+    std::fprintf(stderr, "pinstream: the daemon refused: %s (HTTP %d)\n", msg.c_str(),
+                 reply->status);
     return kExitError;
   }
   std::string run_id = nlohmann::json::parse(reply->body).value("runId", "");
@@ -133,7 +136,8 @@ int RunThroughDaemon(const DaemonConfig& cfg, const JobConfig& job, const JobsOp
         run.status = status;
         if (!j["error"].is_null()) run.error = j["error"].get<std::string>();
         for (const auto& res : j["results"]) {
-          run.results.push_back(JobRunResult{res["table"].get<std::string>(), res["version"].get<std::int64_t>(),
+          run.results.push_back(JobRunResult{res["table"].get<std::string>(),
+                                             res["version"].get<std::int64_t>(),
                                              res["rows"].get<std::int64_t>()});
         }
         PrintRun(run);
@@ -141,8 +145,9 @@ int RunThroughDaemon(const DaemonConfig& cfg, const JobConfig& job, const JobsOp
       }
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      std::fprintf(stderr, "pinstream: run %s has not finished after %.0f s; see `pinstream jobs history`\n",
-                   run_id.c_str(), o.timeout_s);
+      std::fprintf(
+          stderr, "pinstream: run %s has not finished after %.0f s; see `pinstream jobs history`\n",
+          run_id.c_str(), o.timeout_s);
       return kExitError;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling the daemon's run state
@@ -173,13 +178,15 @@ int ListJobs(const JobsOptions& o) {
   std::map<std::string, std::pair<std::string, std::string>> last;  // job → (status, end time)
   if (auto store = state::Store::OpenReader(cfg->data_dir); store.ok()) {
     if (auto session = state::sql::SqlSession::Open(store->get()); session.ok()) {
-      auto r = (*session)->Query(fmt::format(
-          "SELECT job, status, end_time FROM (SELECT *, row_number() OVER (PARTITION BY job ORDER BY start_time DESC) AS n "
-          "FROM {}) WHERE n = 1",
-          state::sql::kJobHistoryTable));
+      auto r =
+          (*session)->Query(fmt::format("SELECT job, status, end_time FROM (SELECT *, row_number() "
+                                        "OVER (PARTITION BY job ORDER BY start_time DESC) AS n "
+                                        "FROM {}) WHERE n = 1",
+                                        state::sql::kJobHistoryTable));
       if (r.ok()) {
         for (std::size_t i = 0; i < r->rows.num_rows(); ++i) {
-          last[DisplayValue(r->rows.column(0), i)] = {DisplayValue(r->rows.column(1), i), DisplayValue(r->rows.column(2), i)};
+          last[DisplayValue(r->rows.column(0), i)] = {DisplayValue(r->rows.column(1), i),
+                                                      DisplayValue(r->rows.column(2), i)};
         }
       }
     }
@@ -190,9 +197,12 @@ int ListJobs(const JobsOptions& o) {
     auto s = ScheduleOf(j);
     name.AppendString(j.name);
     sched.AppendString(s.ok() ? s->description() : s.status().message());
-    next.AppendString(s.ok() ? FormatTimestamp(s->NextAfter(NowMicros()), TimestampStyle::kSql) : "");
+    next.AppendString(s.ok() ? FormatTimestamp(s->NextAfter(NowMicros()), TimestampStyle::kSql)
+                             : "");
     std::string files;
-    for (const auto& q : j.queries) files += (files.empty() ? "" : ", ") + std::filesystem::path(q.sql_file).filename().string() + " → " + q.result_table;
+    for (const auto& q : j.queries)
+      files += (files.empty() ? "" : ", ") + std::filesystem::path(q.sql_file).filename().string() +
+               " → " + q.result_table;
     sql.AppendString(files);
     auto it = last.find(j.name);
     last_status.AppendString(it == last.end() ? "never run" : it->second.first);
@@ -220,10 +230,11 @@ int History(const JobsOptions& o) {
     for (char c : o.job) q += c == '\'' ? std::string("''") : std::string(1, c);
     return q;
   }());
-  auto r = (*session)->Query(fmt::format(
-      "SELECT job, run_id, trigger, status, start_time, duration_ms, error, results FROM {}{} ORDER BY start_time DESC "
-      "LIMIT {}",
-      state::sql::kJobHistoryTable, where, o.limit));
+  auto r =
+      (*session)->Query(fmt::format("SELECT job, run_id, trigger, status, start_time, duration_ms, "
+                                    "error, results FROM {}{} ORDER BY start_time DESC "
+                                    "LIMIT {}",
+                                    state::sql::kJobHistoryTable, where, o.limit));
   if (!r.ok()) {
     if (r.status().message().find("no such table") != std::string::npos) {
       std::printf("no job has run yet\n");
@@ -238,11 +249,13 @@ int History(const JobsOptions& o) {
 }  // namespace
 
 void AddJobsCommands(CLI::App& app, int* exit_code) {
-  auto* jobs = app.add_subcommand("jobs", "scheduled SQL jobs of a daemon config (list, run, history)");
+  auto* jobs =
+      app.add_subcommand("jobs", "scheduled SQL jobs of a daemon config (list, run, history)");
   jobs->require_subcommand(1);
   auto o = std::make_shared<JobsOptions>();
 
-  auto* list = jobs->add_subcommand("list", "the config's jobs with their schedules, next and last runs");
+  auto* list =
+      jobs->add_subcommand("list", "the config's jobs with their schedules, next and last runs");
   list->add_option("--config,-c", o->config, "daemon config")->required();
   list->callback([o, exit_code] { *exit_code = ListJobs(*o); });
 

@@ -13,8 +13,8 @@
 #include <sstream>
 #include <thread>
 
-#include "connectors/kafka/kafka_mock.h"
 #include "app/commands.h"
+#include "connectors/kafka/kafka_mock.h"
 #include "engine/daemon.h"
 
 namespace pinstream::app {
@@ -41,14 +41,16 @@ int RunMock(const MockOptions& o) {
     } else {
       int n = std::atoi(t.c_str() + colon + 1);
       if (n < 1) {
-        std::fprintf(stderr, "pinstream: --topic %s: partitions must be a positive number\n", t.c_str());
+        std::fprintf(stderr, "pinstream: --topic %s: partitions must be a positive number\n",
+                     t.c_str());
         return kExitConfig;
       }
       topics.emplace_back(t.substr(0, colon), n);
     }
   }
   if (o.pinterest) {
-    for (const char* kind : {"pin", "geo", "user"}) topics.emplace_back(o.user_id + "." + kind, o.partitions);
+    for (const char* kind : {"pin", "geo", "user"})
+      topics.emplace_back(o.user_id + "." + kind, o.partitions);
   }
   for (const auto& [name, n] : topics) {
     if (Status st = (*cluster)->CreateTopic(name, n); !st.ok()) return Fail(st);
@@ -56,8 +58,10 @@ int RunMock(const MockOptions& o) {
   std::printf("bootstrap.servers=%s\n", (*cluster)->bootstrap_servers().c_str());
   std::fflush(stdout);
   std::fprintf(stderr,
-               "pinstream kafka-mock: %d broker(s) at %s, %zu topic(s). librdkafka's mock cluster keeps ~5 MiB or "
-               "100k message sets per partition (older data is dropped) and nothing on disk. Ctrl-C stops it.\n",
+               "pinstream kafka-mock: %d broker(s) at %s, %zu topic(s). librdkafka's mock cluster "
+               "keeps ~5 MiB or "
+               "100k message sets per partition (older data is dropped) and nothing on disk. "
+               "Ctrl-C stops it.\n",
                o.brokers, (*cluster)->bootstrap_servers().c_str(), topics.size());
   // Commands from standard input; EOF just ends the commands (the cluster keeps running).
   std::thread commands([c = cluster->get()] {
@@ -95,14 +99,22 @@ int RunMock(const MockOptions& o) {
 
 void AddKafkaMockCommand(CLI::App& app, int* exit_code) {
   auto o = std::make_shared<MockOptions>();
-  auto* cmd = app.add_subcommand("kafka-mock", "run librdkafka's mock Kafka cluster on loopback (no broker needed)");
-  cmd->add_option("--brokers", o->brokers, "number of brokers")->capture_default_str()->check(CLI::Range(1, 9));
-  cmd->add_option("--topic,-t", o->topics, "a topic to create: NAME or NAME:PARTITIONS (repeatable)");
-  cmd->add_flag("--pinterest", o->pinterest, "create the Pinterest topics <user id>.pin|.geo|.user");
+  auto* cmd = app.add_subcommand(
+      "kafka-mock", "run librdkafka's mock Kafka cluster on loopback (no broker needed)");
+  cmd->add_option("--brokers", o->brokers, "number of brokers")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 9));
+  cmd->add_option("--topic,-t", o->topics,
+                  "a topic to create: NAME or NAME:PARTITIONS (repeatable)");
+  cmd->add_flag("--pinterest", o->pinterest,
+                "create the Pinterest topics <user id>.pin|.geo|.user");
   const char* uid = std::getenv("PIN_USER_ID");
   if (uid && *uid) o->user_id = uid;
-  cmd->add_option("--user-id", o->user_id, "the user id of --pinterest's topics (default $PIN_USER_ID)")->capture_default_str();
-  cmd->add_option("--partitions", o->partitions, "partitions of topics given without a count")->capture_default_str();
+  cmd->add_option("--user-id", o->user_id,
+                  "the user id of --pinterest's topics (default $PIN_USER_ID)")
+      ->capture_default_str();
+  cmd->add_option("--partitions", o->partitions, "partitions of topics given without a count")
+      ->capture_default_str();
   cmd->callback([o, exit_code] { *exit_code = RunMock(*o); });
 }
 

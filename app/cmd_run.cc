@@ -14,9 +14,9 @@
 #include "connectors/http/http_server.h"
 #include "engine/daemon.h"
 #include "engine/job_scheduler.h"
+#include "state/checkpoint_store.h"
 #include "state/source_log.h"
 #include "state/sql/sql_job_runner.h"
-#include "state/checkpoint_store.h"
 #include "state/store.h"
 
 namespace pinstream::app {
@@ -144,7 +144,9 @@ void AddValidateCommand(CLI::App& app, int* exit_code) {
     const auto* http = cfg->Section<connectors::http::HttpConfig>(connectors::http::kHttpSection);
     std::printf("%s: valid — data_dir %s, %zu sources, %zu queries, %zu jobs%s\n", config->c_str(),
                 cfg->data_dir.c_str(), cfg->sources.size(), cfg->queries.size(), cfg->jobs.size(),
-                http != nullptr ? (", HTTP on " + http->host + ":" + std::to_string(http->port)).c_str() : "");
+                http != nullptr
+                    ? (", HTTP on " + http->host + ":" + std::to_string(http->port)).c_str()
+                    : "");
     for (const auto& q : cfg->queries) {
       std::string sink =
           q.sink.spec->TableName().empty() ? q.sink.kind : "table " + q.sink.spec->TableName();

@@ -2,6 +2,8 @@
 // and `pinstream report` (the analysis queries of conf/queries/, each with its title). Both read
 // through a RocksDB secondary instance, so they work while the daemon runs.
 
+#include <editline/readline.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -12,9 +14,6 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <editline/readline.h>
-#include <fmt/format.h>
 
 #include "app/commands.h"
 #include "engine/row_format.h"
@@ -39,8 +38,10 @@ struct SqlOptions {
 };
 
 // Prints a result in the chosen format; the row count and time go to stderr.
-void PrintResult(const RecordBatch& b, const std::string& format, std::int64_t limit, std::size_t width, FILE* out) {
-  std::size_t n = limit >= 0 ? std::min<std::size_t>(b.num_rows(), static_cast<std::size_t>(limit)) : b.num_rows();
+void PrintResult(const RecordBatch& b, const std::string& format, std::int64_t limit,
+                 std::size_t width, FILE* out) {
+  std::size_t n = limit >= 0 ? std::min<std::size_t>(b.num_rows(), static_cast<std::size_t>(limit))
+                             : b.num_rows();
   std::string buf;
   if (format == "table") {
     buf = FormatTable(b, n, width);
@@ -91,7 +92,8 @@ void OnSigint(int) {
   if (auto* s = g_interruptible.load()) s->Interrupt();
 }
 
-const char* kShellHelp = R"(Statements end with ';'. Every delta table T is a table; T_at(3) reads version 3,
+const char* kShellHelp =
+    R"(Statements end with ';'. Every delta table T is a table; T_at(3) reads version 3,
 T_at('2026-11-22 10:00:00') the version of that time. Functions: median, percentile_approx,
 year, month, day, hour, unix_timestamp, unix_micros, to_timestamp, concat_ws (and SQLite's own).
   .tables               list tables with version and rows
@@ -103,13 +105,16 @@ Ctrl-C cancels a running statement.
 )";
 
 int Shell(state::Store* store, state::sql::SqlSession& session, SqlOptions o) {
-  std::fprintf(stderr, "pinstream sql — SQLite %s over pinstream's delta tables. .help for help, .quit to leave.\n",
-               state::sql::SqlSession::SqliteVersion());
+  std::fprintf(
+      stderr,
+      "pinstream sql — SQLite %s over pinstream's delta tables. .help for help, .quit to leave.\n",
+      state::sql::SqlSession::SqliteVersion());
   struct sigaction sa {};
   sa.sa_handler = OnSigint;
   sigaction(SIGINT, &sa, nullptr);
   g_interruptible = &session;
-  std::string history = std::getenv("HOME") ? std::string(std::getenv("HOME")) + "/.pinstream_history" : "";
+  std::string history =
+      std::getenv("HOME") ? std::string(std::getenv("HOME")) + "/.pinstream_history" : "";
   if (!history.empty()) read_history(history.c_str());
   std::string pending;
   for (;;) {
@@ -135,16 +140,20 @@ int Shell(state::Store* store, state::sql::SqlSession& session, SqlOptions o) {
             std::fprintf(stderr, "unknown mode '%s' (table, csv, jsonl, markdown)\n", arg.c_str());
           }
         } else if (cmd == ".tables") {
-          if (Status st = store->CatchUp(); !st.ok()) std::fprintf(stderr, "pinstream: %s\n", st.message().c_str());
+          if (Status st = store->CatchUp(); !st.ok())
+            std::fprintf(stderr, "pinstream: %s\n", st.message().c_str());
           for (const auto& t : store->ListTables()) {
             auto table = store->Table(t, false);
             if (!table.ok()) continue;
-            if (Status st = (*table)->Refresh(); !st.ok()) std::fprintf(stderr, "pinstream: %s\n", st.message().c_str());
-            std::printf("%-24s version %-6lld %lld rows\n", t.c_str(), static_cast<long long>((*table)->latest_version()),
+            if (Status st = (*table)->Refresh(); !st.ok())
+              std::fprintf(stderr, "pinstream: %s\n", st.message().c_str());
+            std::printf("%-24s version %-6lld %lld rows\n", t.c_str(),
+                        static_cast<long long>((*table)->latest_version()),
                         static_cast<long long>((*table)->num_rows()));
           }
         } else if (cmd == ".schema" && !arg.empty()) {
-          RunStatement(session, fmt::format("SELECT name, type FROM pragma_table_info('{}')", arg), o);
+          RunStatement(session, fmt::format("SELECT name, type FROM pragma_table_info('{}')", arg),
+                       o);
         } else {
           std::fprintf(stderr, "unknown command '%s' (.help lists them)\n", cmd.c_str());
         }
@@ -184,7 +193,8 @@ int Sql(SqlOptions o) {
 
 int Report(const DataDirOptions& dd, std::string queries_dir, const std::string& format) {
   if (queries_dir.empty()) {
-    queries_dir = !dd.config.empty() ? (fs::path(dd.config).parent_path() / "queries").string() : "conf/queries";
+    queries_dir = !dd.config.empty() ? (fs::path(dd.config).parent_path() / "queries").string()
+                                     : "conf/queries";
     if (!dd.config.empty() && !fs::exists(queries_dir)) queries_dir = "conf/queries";
   }
   std::vector<fs::path> files;
@@ -192,7 +202,9 @@ int Report(const DataDirOptions& dd, std::string queries_dir, const std::string&
   for (const auto& e : fs::directory_iterator(queries_dir, ec)) {
     if (e.path().extension() == ".sql") files.push_back(e.path());
   }
-  if (ec) return Fail(NotFound(fmt::format("cannot list the query folder '{}': {}", queries_dir, ec.message())));
+  if (ec)
+    return Fail(
+        NotFound(fmt::format("cannot list the query folder '{}': {}", queries_dir, ec.message())));
   if (files.empty()) return Fail(NotFound(fmt::format("no .sql files in '{}'", queries_dir)));
   // q1, q2, ..., q10 in numeric order.
   std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
@@ -218,7 +230,8 @@ int Report(const DataDirOptions& dd, std::string queries_dir, const std::string&
     auto all = (*session)->QueryAll(sql);
     if (!all.ok()) {
       std::printf("%s%s\n", format == "markdown" ? "### " : "== ", f.stem().string().c_str());
-      std::fprintf(stderr, "pinstream: %s: %s\n", f.string().c_str(), all.status().message().c_str());
+      std::fprintf(stderr, "pinstream: %s: %s\n", f.string().c_str(),
+                   all.status().message().c_str());
       rc = kExitError;
       continue;
     }
@@ -229,7 +242,8 @@ int Report(const DataDirOptions& dd, std::string queries_dir, const std::string&
       ++results;
       PrintResult(r.rows, format, -1, 40, stdout);
       if (format == "table" || format == "markdown") {
-        std::printf("(%zu row%s, %s)\n\n", r.rows.num_rows(), r.rows.num_rows() == 1 ? "" : "s", Elapsed(r.elapsed).c_str());
+        std::printf("(%zu row%s, %s)\n\n", r.rows.num_rows(), r.rows.num_rows() == 1 ? "" : "s",
+                    Elapsed(r.elapsed).c_str());
       }
       std::fflush(stdout);
     }
@@ -243,7 +257,8 @@ int Report(const DataDirOptions& dd, std::string queries_dir, const std::string&
 
 void AddSqlCommands(CLI::App& app, int* exit_code) {
   auto o = std::make_shared<SqlOptions>();
-  auto* sql = app.add_subcommand("sql", "run SQL over the delta tables (a statement, -f FILE, stdin, or a shell)");
+  auto* sql = app.add_subcommand(
+      "sql", "run SQL over the delta tables (a statement, -f FILE, stdin, or a shell)");
   sql->add_option("statement", o->sql, "SQL to run (omit for -f, stdin or the interactive shell)");
   sql->add_option("--file,-f", o->file, "run the statements of a file");
   o->dd.Add(sql);
@@ -256,10 +271,14 @@ void AddSqlCommands(CLI::App& app, int* exit_code) {
   auto dd = std::make_shared<DataDirOptions>();
   auto queries = std::make_shared<std::string>();
   auto format = std::make_shared<std::string>("table");
-  auto* rep = app.add_subcommand("report", "run the analysis queries (conf/queries/*.sql) and print each result with its title");
+  auto* rep = app.add_subcommand(
+      "report",
+      "run the analysis queries (conf/queries/*.sql) and print each result with its title");
   dd->Add(rep);
-  rep->add_option("--queries", *queries, "folder of .sql files (default: <config dir>/queries or conf/queries)");
-  rep->add_option("--format", *format, "table, csv, jsonl or markdown")->check(CLI::IsMember({"table", "csv", "jsonl", "markdown"}));
+  rep->add_option("--queries", *queries,
+                  "folder of .sql files (default: <config dir>/queries or conf/queries)");
+  rep->add_option("--format", *format, "table, csv, jsonl or markdown")
+      ->check(CLI::IsMember({"table", "csv", "jsonl", "markdown"}));
   rep->callback([dd, queries, format, exit_code] { *exit_code = Report(*dd, *queries, *format); });
 }
 

@@ -1,12 +1,12 @@
 // Read commands over delta tables: tables, history, scan, export. They open the data dir as a
 // RocksDB secondary instance, so they work while the daemon runs.
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "app/commands.h"
 #include "engine/row_format.h"
@@ -29,8 +29,9 @@ struct OpenedTable {
 
 // Opens the data dir for reading and `name` in it — and its snapshot at `version` (latest when
 // nullopt) when `snapshot`. On failure prints why and sets *exit_code.
-std::optional<OpenedTable> OpenTable(const DataDirOptions& dd, const std::string& name, bool snapshot,
-                                     std::optional<std::int64_t> version, int* exit_code) {
+std::optional<OpenedTable> OpenTable(const DataDirOptions& dd, const std::string& name,
+                                     bool snapshot, std::optional<std::int64_t> version,
+                                     int* exit_code) {
   std::string dir = dd.Resolve();
   if (dir.empty()) {
     *exit_code = kExitConfig;
@@ -60,7 +61,8 @@ std::optional<OpenedTable> OpenTable(const DataDirOptions& dd, const std::string
 }
 
 // Row `r` of `b` as a CSV line or a JSON line.
-void AppendRecord(const std::string& format, const RecordBatch& b, std::size_t r, std::string* buf) {
+void AppendRecord(const std::string& format, const RecordBatch& b, std::size_t r,
+                  std::string* buf) {
   if (format == "csv") {
     AppendCsvRow(b, r, buf);
   } else {
@@ -70,14 +72,17 @@ void AppendRecord(const std::string& format, const RecordBatch& b, std::size_t r
 }
 
 // The --version option: -1 (not given) is the latest.
-std::optional<std::int64_t> VersionOption(std::int64_t v) { return v >= 0 ? std::optional<std::int64_t>(v) : std::nullopt; }
+std::optional<std::int64_t> VersionOption(std::int64_t v) {
+  return v >= 0 ? std::optional<std::int64_t>(v) : std::nullopt;
+}
 
 int ListTables(const DataDirOptions& dd) {
   std::string dir = dd.Resolve();
   if (dir.empty()) return kExitConfig;
   auto store = OpenForReading(dir);
   if (!store) return kExitError;
-  Column name(TypeId::kString), version(TypeId::kInt64), rows(TypeId::kInt64), cols(TypeId::kString), updated(TypeId::kTimestamp);
+  Column name(TypeId::kString), version(TypeId::kInt64), rows(TypeId::kInt64),
+      cols(TypeId::kString), updated(TypeId::kTimestamp);
   for (const auto& t : store->ListTables()) {
     auto table = store->Table(t, false);
     if (!table.ok()) return Fail(table.status());
@@ -90,8 +95,10 @@ int ListTables(const DataDirOptions& dd) {
     std::string c;
     for (const auto& f : s.fields()) c += (c.empty() ? "" : ", ") + f.name;
     cols.AppendString(c);
-    if (hist->empty()) updated.AppendNull();
-    else updated.AppendInt(hist->front().timestamp_ms * 1000);
+    if (hist->empty())
+      updated.AppendNull();
+    else
+      updated.AppendInt(hist->front().timestamp_ms * 1000);
   }
   PrintColumns({{"table", std::move(name)},
                 {"version", std::move(version)},
@@ -112,20 +119,24 @@ int History(const DataDirOptions& dd, const std::string& table_name, std::size_t
     for (const auto& c : *hist) std::printf("%s\n", c.ToJson().c_str());
     return kExitOk;
   }
-  Column v(TypeId::kInt64), ts(TypeId::kTimestamp), op(TypeId::kString), mode(TypeId::kString), writer(TypeId::kString),
-      txn(TypeId::kString), rows(TypeId::kInt64), bytes(TypeId::kInt64), schema(TypeId::kString);
+  Column v(TypeId::kInt64), ts(TypeId::kTimestamp), op(TypeId::kString), mode(TypeId::kString),
+      writer(TypeId::kString), txn(TypeId::kString), rows(TypeId::kInt64), bytes(TypeId::kInt64),
+      schema(TypeId::kString);
   for (const auto& c : *hist) {
     v.AppendInt(c.version);
     ts.AppendInt(c.timestamp_ms * 1000);
     op.AppendString(c.operation);
     mode.AppendString(c.overwrite ? "Overwrite" : "Append");
     writer.AppendString(c.query_name);
-    if (c.app_id.empty()) txn.AppendNull();
-    else txn.AppendString(fmt::format("epoch {} batch {}", c.epoch, c.batch_id));
+    if (c.app_id.empty())
+      txn.AppendNull();
+    else
+      txn.AppendString(fmt::format("epoch {} batch {}", c.epoch, c.batch_id));
     rows.AppendInt(c.rows_added);
     bytes.AppendInt(c.bytes);
     schema.AppendString(c.added_columns.empty() ? fmt::format("{}", c.schema_id)
-                                                : fmt::format("{} (+{})", c.schema_id, fmt::join(c.added_columns, ", +")));
+                                                : fmt::format("{} (+{})", c.schema_id,
+                                                              fmt::join(c.added_columns, ", +")));
   }
   PrintColumns({{"version", std::move(v)},
                 {"timestamp", std::move(ts)},
@@ -140,8 +151,8 @@ int History(const DataDirOptions& dd, const std::string& table_name, std::size_t
   return kExitOk;
 }
 
-int Scan(const DataDirOptions& dd, const std::string& table_name, std::optional<std::int64_t> version, std::int64_t limit,
-         const std::string& format) {
+int Scan(const DataDirOptions& dd, const std::string& table_name,
+         std::optional<std::int64_t> version, std::int64_t limit, const std::string& format) {
   int rc = kExitOk;
   auto opened = OpenTable(dd, table_name, /*snapshot=*/true, version, &rc);
   if (!opened) return rc;
@@ -151,7 +162,8 @@ int Scan(const DataDirOptions& dd, const std::string& table_name, std::optional<
     RecordBatch shown;
     bool first = true;
     Status st = snap->Scan(nullptr, [&](RecordBatch&& b) -> Status {
-      if (max_rows >= 0 && static_cast<std::int64_t>(shown.num_rows()) >= max_rows) return Status::Ok();
+      if (max_rows >= 0 && static_cast<std::int64_t>(shown.num_rows()) >= max_rows)
+        return Status::Ok();
       if (first) {
         shown = std::move(b);
         first = false;
@@ -163,7 +175,9 @@ int Scan(const DataDirOptions& dd, const std::string& table_name, std::optional<
     if (first) {
       for (const auto& f : snap->schema().fields()) shown.AddColumn(f.name, Column(f.type));
     }
-    std::size_t n = max_rows >= 0 ? std::min<std::size_t>(shown.num_rows(), static_cast<std::size_t>(max_rows)) : shown.num_rows();
+    std::size_t n =
+        max_rows >= 0 ? std::min<std::size_t>(shown.num_rows(), static_cast<std::size_t>(max_rows))
+                      : shown.num_rows();
     if (n < shown.num_rows()) {
       std::vector<std::uint32_t> head(n);
       for (std::size_t i = 0; i < n; ++i) head[i] = static_cast<std::uint32_t>(i);
@@ -172,9 +186,10 @@ int Scan(const DataDirOptions& dd, const std::string& table_name, std::optional<
     std::string text = FormatTable(shown, n);
     std::fputs(text.c_str(), stdout);
     std::int64_t total = snap->num_rows();
-    if (static_cast<std::int64_t>(n) < total) std::printf("only showing top %zu of %lld rows\n", n, static_cast<long long>(total));
-    std::printf("table %s version %lld: %lld rows\n", table_name.c_str(), static_cast<long long>(snap->version()),
-                static_cast<long long>(total));
+    if (static_cast<std::int64_t>(n) < total)
+      std::printf("only showing top %zu of %lld rows\n", n, static_cast<long long>(total));
+    std::printf("table %s version %lld: %lld rows\n", table_name.c_str(),
+                static_cast<long long>(snap->version()), static_cast<long long>(total));
     return kExitOk;
   }
   std::int64_t printed = 0;
@@ -200,14 +215,16 @@ int Scan(const DataDirOptions& dd, const std::string& table_name, std::optional<
 
 // Writes one part file per `rows_per_file` rows; with `partition_by`, Hive-style
 // <column>=<value>/ directories (the column is left out of the files, as Spark does).
-int Export(const DataDirOptions& dd, const std::string& table_name, const std::string& format, const std::string& out_dir,
-           std::optional<std::int64_t> version, const std::string& partition_by) {
+int Export(const DataDirOptions& dd, const std::string& table_name, const std::string& format,
+           const std::string& out_dir, std::optional<std::int64_t> version,
+           const std::string& partition_by) {
   int rc = kExitOk;
   auto opened = OpenTable(dd, table_name, /*snapshot=*/true, version, &rc);
   if (!opened) return rc;
   const std::unique_ptr<state::TableSnapshot>& snap = opened->snapshot;
   if (!partition_by.empty() && snap->schema().FieldIndex(partition_by) < 0) {
-    return Fail(NotFound(fmt::format("--partition-by: table '{}' has no column '{}'", table_name, partition_by)));
+    return Fail(NotFound(
+        fmt::format("--partition-by: table '{}' has no column '{}'", table_name, partition_by)));
   }
   fs::path root = fs::path(out_dir) / table_name;
   std::error_code ec;
@@ -262,8 +279,9 @@ int Export(const DataDirOptions& dd, const std::string& table_name, const std::s
     if (p.out.fail()) return Fail(IOError("writing export files failed"));
   }
   std::ofstream(root / "_SUCCESS").close();
-  std::fprintf(stderr, "exported %lld rows of %s version %lld to %s (%zu part files)\n", static_cast<long long>(rows),
-               table_name.c_str(), static_cast<long long>(snap->version()), root.c_str(), parts.size());
+  std::fprintf(stderr, "exported %lld rows of %s version %lld to %s (%zu part files)\n",
+               static_cast<long long>(rows), table_name.c_str(),
+               static_cast<long long>(snap->version()), root.c_str(), parts.size());
   return kExitOk;
 }
 
@@ -271,13 +289,15 @@ int Export(const DataDirOptions& dd, const std::string& table_name, const std::s
 
 void AddTableCommands(CLI::App& app, int* exit_code) {
   {
-    auto* cmd = app.add_subcommand("tables", "list delta tables with their latest version and row count");
+    auto* cmd =
+        app.add_subcommand("tables", "list delta tables with their latest version and row count");
     auto dd = std::make_shared<DataDirOptions>();
     dd->Add(cmd);
     cmd->callback([=] { *exit_code = ListTables(*dd); });
   }
   {
-    auto* cmd = app.add_subcommand("history", "the versions of a table with their commit info (newest first)");
+    auto* cmd = app.add_subcommand("history",
+                                   "the versions of a table with their commit info (newest first)");
     auto dd = std::make_shared<DataDirOptions>();
     auto table = std::make_shared<std::string>();
     auto limit = std::make_shared<std::size_t>(0);
@@ -289,7 +309,8 @@ void AddTableCommands(CLI::App& app, int* exit_code) {
     cmd->callback([=] { *exit_code = History(*dd, *table, *limit, *json); });
   }
   {
-    auto* cmd = app.add_subcommand("scan", "print the rows of a table, at its latest or any older version");
+    auto* cmd =
+        app.add_subcommand("scan", "print the rows of a table, at its latest or any older version");
     auto dd = std::make_shared<DataDirOptions>();
     auto table = std::make_shared<std::string>();
     auto version = std::make_shared<std::int64_t>(-1);
@@ -299,13 +320,14 @@ void AddTableCommands(CLI::App& app, int* exit_code) {
     cmd->add_option("table", *table, "table name")->required();
     cmd->add_option("--version,-v", *version, "read the table as of this version (time travel)");
     cmd->add_option("--limit,-n", *limit, "rows to print (default 20 for table, all otherwise)");
-    cmd->add_option("--format,-f", *format, "table, jsonl or csv")->check(CLI::IsMember({"table", "jsonl", "csv"}));
-    cmd->callback([=] {
-      *exit_code = Scan(*dd, *table, VersionOption(*version), *limit, *format);
-    });
+    cmd->add_option("--format,-f", *format, "table, jsonl or csv")
+        ->check(CLI::IsMember({"table", "jsonl", "csv"}));
+    cmd->callback(
+        [=] { *exit_code = Scan(*dd, *table, VersionOption(*version), *limit, *format); });
   }
   {
-    auto* cmd = app.add_subcommand("export", "write a table as JSON Lines or CSV part files under OUT/<table>/");
+    auto* cmd = app.add_subcommand(
+        "export", "write a table as JSON Lines or CSV part files under OUT/<table>/");
     auto dd = std::make_shared<DataDirOptions>();
     auto table = std::make_shared<std::string>();
     auto version = std::make_shared<std::int64_t>(-1);

@@ -1,14 +1,15 @@
-#include <cstdio>
-#include <cstdlib>
+#include "app/commands.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "connectors/registry.h"
-#include "app/commands.h"
+#include "engine/row_format.h"
 #include "operators/registry.h"
 #include "state/registry.h"
-#include "engine/row_format.h"
 #include "state/store.h"
 
 namespace pinstream::app {
@@ -31,7 +32,8 @@ std::optional<DaemonConfig> LoadConfigOrReport(const std::string& path, const Re
 }
 
 void DataDirOptions::Add(CLI::App* cmd) {
-  cmd->add_option("--data-dir,-d", data_dir, "data directory (default: data_dir of --config, or $PINSTREAM_DATA_DIR)");
+  cmd->add_option("--data-dir,-d", data_dir,
+                  "data directory (default: data_dir of --config, or $PINSTREAM_DATA_DIR)");
   cmd->add_option("--config,-c", config, "daemon config whose data_dir to use");
 }
 
@@ -44,7 +46,9 @@ std::string DataDirOptions::Resolve() const {
     return cfg ? cfg->data_dir : std::string();
   }
   if (const char* e = std::getenv("PINSTREAM_DATA_DIR"); e != nullptr && *e) return e;
-  std::fprintf(stderr, "pinstream: no data dir: pass --data-dir DIR or --config CONFIG (or set PINSTREAM_DATA_DIR)\n");
+  std::fprintf(stderr,
+               "pinstream: no data dir: pass --data-dir DIR or --config CONFIG (or set "
+               "PINSTREAM_DATA_DIR)\n");
   return {};
 }
 

@@ -3,11 +3,10 @@
 // cmd_*.cc and registers itself from main.cc's explicit list.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "connectors/connector_env.h"
 #include "engine/config.h"

@@ -1,21 +1,20 @@
 #include "app/emulator.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
-
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "connectors/file/record_splitter.h"
 #include "engine/row_format.h"
@@ -26,12 +25,12 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
-using nlohmann::ordered_json;
 using connectors::CsvOptions;
 using connectors::FileFormat;
 using connectors::NextRecord;
 using connectors::RecordSpan;
 using connectors::SplitCsvRecord;
+using nlohmann::ordered_json;
 
 namespace {
 
@@ -61,7 +60,8 @@ Result<std::vector<std::vector<std::string>>> ReadCsv(const std::string& path) {
   std::string err;
   while (NextRecord(FileFormat::kCsv, csv, buf, pos, true, &span)) {
     if (!span.blank) {
-      if (!SplitCsvRecord(std::string_view(buf).substr(span.begin, span.end - span.begin), csv, &fields, &quoted, &err)) {
+      if (!SplitCsvRecord(std::string_view(buf).substr(span.begin, span.end - span.begin), csv,
+                          &fields, &quoted, &err)) {
         return InvalidArgument(fmt::format("{}: {}", path, err));
       }
       rows.push_back(fields);
@@ -74,12 +74,15 @@ Result<std::vector<std::vector<std::string>>> ReadCsv(const std::string& path) {
 Result<DataSet> LoadData(const std::string& dir) {
   DataSet d;
   std::ifstream pins(dir + "/pinterest_data_partial.jsonl");
-  if (!pins) return NotFound(fmt::format("cannot read {}/pinterest_data_partial.jsonl (use --data DIR)", dir));
+  if (!pins)
+    return NotFound(
+        fmt::format("cannot read {}/pinterest_data_partial.jsonl (use --data DIR)", dir));
   std::string line;
   while (std::getline(pins, line)) {
     if (line.empty()) continue;
     ordered_json j = ordered_json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("index")) return Corruption("malformed line in pinterest_data_partial.jsonl");
+    if (j.is_discarded() || !j.contains("index"))
+      return Corruption("malformed line in pinterest_data_partial.jsonl");
     int idx = j["index"].get<int>();
     d.pin[idx] = std::move(j);
   }
@@ -112,7 +115,8 @@ Result<DataSet> LoadData(const std::string& dir) {
   for (const auto& [i, p] : d.pin) {
     if (d.geo.count(i) && d.user.count(i)) d.indices.push_back(i);
   }
-  if (d.indices.empty()) return Corruption("the data set has no index present in pin, geo and user");
+  if (d.indices.empty())
+    return Corruption("the data set has no index present in pin, geo and user");
   return d;
 }
 
@@ -122,7 +126,8 @@ struct Url {
 
 Result<Url> ParseUrl(const std::string& url) {
   const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) return InvalidArgument(fmt::format("--base-url '{}' must start with http://", url));
+  if (url.rfind(scheme, 0) != 0)
+    return InvalidArgument(fmt::format("--base-url '{}' must start with http://", url));
   std::string rest = url.substr(scheme.size());
   std::size_t slash = rest.find('/');
   std::string hostport = rest.substr(0, slash);
@@ -142,8 +147,8 @@ class Client {
   Client(const Url& url, const EmulatorOptions& o) : url_(url), o_(o), stream_(ioc_) {}
 
   // Sends; returns the status (0 = connection failure) and fills body / retry_after.
-  int Send(bhttp::verb method, const std::string& path, const std::string& content_type, const std::string& body,
-           std::string* response, int* retry_after_s) {
+  int Send(bhttp::verb method, const std::string& path, const std::string& content_type,
+           const std::string& body, std::string* response, int* retry_after_s) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       beast::error_code ec;
       if (!connected_) {
@@ -159,7 +164,8 @@ class Client {
       req.set(bhttp::field::host, url_.host);
       req.set(bhttp::field::user_agent, "pinstream-emulate");
       req.set(bhttp::field::content_type, content_type);
-      if (!o_.bearer_token.empty()) req.set(bhttp::field::authorization, "Bearer " + o_.bearer_token);
+      if (!o_.bearer_token.empty())
+        req.set(bhttp::field::authorization, "Bearer " + o_.bearer_token);
       if (!o_.api_key.empty()) req.set("x-api-key", o_.api_key);
       req.keep_alive(true);
       req.body() = body;
@@ -173,7 +179,8 @@ class Client {
           *response = std::move(res.body());
           *retry_after_s = 0;
           auto ra = res.find(bhttp::field::retry_after);
-          if (ra != res.end()) *retry_after_s = std::atoi(std::string(ra->value().data(), ra->value().size()).c_str());
+          if (ra != res.end())
+            *retry_after_s = std::atoi(std::string(ra->value().data(), ra->value().size()).c_str());
           if (!res.keep_alive()) Reset();
           return static_cast<int>(res.result_int());
         }
@@ -210,10 +217,14 @@ std::string IsoVariant(const std::string& ts, std::uint64_t pick) {
   std::string t = ts;
   if (t.size() >= 11) t[10] = 'T';
   switch (pick % 4) {
-    case 0: return ts;
-    case 1: return t;
-    case 2: return t + "Z";
-    default: return t + ".000+00:00";
+    case 0:
+      return ts;
+    case 1:
+      return t;
+    case 2:
+      return t + "Z";
+    default:
+      return t + ".000+00:00";
   }
 }
 
@@ -221,12 +232,15 @@ std::string IsoVariant(const std::string& ts, std::uint64_t pick) {
 
 Result<EmulatorReport> RunEmulator(const EmulatorOptions& o) {
   if (o.mode != "kafka-rest" && o.mode != "kinesis" && o.mode != "both" && o.mode != "kafka") {
-    return InvalidArgument(fmt::format("--mode '{}' must be kafka-rest, kinesis, both or kafka", o.mode));
+    return InvalidArgument(
+        fmt::format("--mode '{}' must be kafka-rest, kinesis, both or kafka", o.mode));
   }
   bool to_kafka = o.mode == "kafka";
-  if (to_kafka && (!o.produce || !o.flush)) return InvalidArgument("--mode kafka needs --bootstrap-servers");
+  if (to_kafka && (!o.produce || !o.flush))
+    return InvalidArgument("--mode kafka needs --bootstrap-servers");
   if (o.batch < 1 || o.batch > 500) return InvalidArgument("--batch must be 1..500");
-  if (o.concurrency < 1 || o.concurrency > 256) return InvalidArgument("--concurrency must be 1..256");
+  if (o.concurrency < 1 || o.concurrency > 256)
+    return InvalidArgument("--concurrency must be 1..256");
   Url url;
   if (!to_kafka) {
     PS_ASSIGN_OR_RETURN(url, ParseUrl(o.base_url));
@@ -290,20 +304,24 @@ Result<EmulatorReport> RunEmulator(const EmulatorOptions& o) {
         ct = "application/vnd.kafka.json.v2+json";
         verb = bhttp::verb::post;
         body = "{\"records\":[";
-        for (std::size_t i = 0; i < d.records.size(); ++i) body += (i ? ",{\"value\":" : "{\"value\":") + d.records[i] + "}";
+        for (std::size_t i = 0; i < d.records.size(); ++i)
+          body += (i ? ",{\"value\":" : "{\"value\":") + d.records[i] + "}";
         body += "]}";
       } else if (d.records.size() == 1) {
         path = "/streams/" + d.name + "/record";
         ct = "application/json";
         verb = bhttp::verb::put;
-        body = fmt::format("{{\"StreamName\":\"{}\",\"Data\":{},\"PartitionKey\":\"partition-{}\"}}", d.name, d.records[0], wrng() % 4 + 1);
+        body =
+            fmt::format("{{\"StreamName\":\"{}\",\"Data\":{},\"PartitionKey\":\"partition-{}\"}}",
+                        d.name, d.records[0], wrng() % 4 + 1);
       } else {
         path = "/streams/" + d.name + "/records";
         ct = "application/json";
         verb = bhttp::verb::put;
         body = "{\"records\":[";
         for (std::size_t i = 0; i < d.records.size(); ++i) {
-          body += fmt::format("{}{{\"data\":{},\"partition-key\":\"partition-{}\"}}", i ? "," : "", d.records[i], wrng() % 4 + 1);
+          body += fmt::format("{}{{\"data\":{},\"partition-key\":\"partition-{}\"}}", i ? "," : "",
+                              d.records[i], wrng() % 4 + 1);
         }
         body += "]}";
       }
@@ -313,31 +331,39 @@ Result<EmulatorReport> RunEmulator(const EmulatorOptions& o) {
       for (int attempt = 0;; ++attempt) {
         status = client.Send(verb, path, ct, body, &resp, &retry_after);
         requests.fetch_add(1);
-        bool retryable = status == 0 || status == 429 || status == 503 || (status == 400 && resp.find("ProvisionedThroughputExceeded") != std::string::npos);
+        bool retryable =
+            status == 0 || status == 429 || status == 503 ||
+            (status == 400 && resp.find("ProvisionedThroughputExceeded") != std::string::npos);
         if (status == 200 || !retryable || attempt >= o.max_retries) break;
         retries.fetch_add(1);
         int wait_ms = retry_after > 0 ? retry_after * 1000 : std::min(2000, 50 << attempt);
-        std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));  // back-off between retries
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(wait_ms));  // back-off between retries
       }
       if (status == 200) {
         records_sent.fetch_add(static_cast<std::int64_t>(d.records.size()));
       } else {
         errors.fetch_add(static_cast<std::int64_t>(d.records.size()));
         std::lock_guard lock(err_mu);
-        if (first_error.empty()) first_error = fmt::format("{} {} → {} {}", d.kinesis ? "PUT" : "POST", path, status, resp.substr(0, 300));
+        if (first_error.empty())
+          first_error = fmt::format("{} {} → {} {}", d.kinesis ? "PUT" : "POST", path, status,
+                                    resp.substr(0, 300));
       }
       d.records.clear();
     };
-    for (std::size_t i = static_cast<std::size_t>(w); i < posts.size(); i += static_cast<std::size_t>(o.concurrency)) {
+    for (std::size_t i = static_cast<std::size_t>(w); i < posts.size();
+         i += static_cast<std::size_t>(o.concurrency)) {
       if (o.rate > 0) {
-        auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(static_cast<double>(i) / o.rate));
+        auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(static_cast<double>(i) / o.rate));
         std::this_thread::sleep_until(due);  // pacing to the target rate
       }
       const Post& p = posts[i];
       if (to_kafka) {
         std::string key = std::to_string(p.pin["index"].get<int>());
         for (const char* kind : {"pin", "geo", "user"}) {
-          const ordered_json& row = std::string(kind) == "pin" ? p.pin : (std::string(kind) == "geo" ? p.geo : p.user);
+          const ordered_json& row =
+              std::string(kind) == "pin" ? p.pin : (std::string(kind) == "geo" ? p.geo : p.user);
           Status st = o.produce(fmt::format("{}.{}", o.user_id, kind), key, row.dump());
           if (st.ok()) {
             records_sent.fetch_add(1);
@@ -352,16 +378,20 @@ Result<EmulatorReport> RunEmulator(const EmulatorOptions& o) {
         continue;
       }
       for (const char* kind : {"pin", "geo", "user"}) {
-        const ordered_json& row = std::string(kind) == "pin" ? p.pin : (std::string(kind) == "geo" ? p.geo : p.user);
-        std::string name = kinesis[i] ? fmt::format("streaming-{}-{}", o.user_id, kind) : fmt::format("{}.{}", o.user_id, kind);
+        const ordered_json& row =
+            std::string(kind) == "pin" ? p.pin : (std::string(kind) == "geo" ? p.geo : p.user);
+        std::string name = kinesis[i] ? fmt::format("streaming-{}-{}", o.user_id, kind)
+                                      : fmt::format("{}.{}", o.user_id, kind);
         Dest& d = dests[name];
         d.kinesis = kinesis[i];
         d.name = name;
         std::string rec = row.dump();
         if (kinesis[i] && o.mixed_formats) {
           std::uint64_t pick = wrng() % 3;
-          if (pick == 1) rec = ordered_json(rec).dump();                    // Data as a JSON-encoded string
-          else if (pick == 2) rec = "\"" + Base64Encode(rec) + "\"";        // Data as base64 text
+          if (pick == 1)
+            rec = ordered_json(rec).dump();  // Data as a JSON-encoded string
+          else if (pick == 2)
+            rec = "\"" + Base64Encode(rec) + "\"";  // Data as base64 text
         }
         d.records.push_back(std::move(rec));
         if (static_cast<int>(d.records.size()) >= o.batch) flush(d);
@@ -384,15 +414,20 @@ Result<EmulatorReport> RunEmulator(const EmulatorOptions& o) {
       if (tty) {
         int width = 30;
         int fill = o.posts > 0 ? static_cast<int>(width * pd / o.posts) : width;
-        std::fprintf(stderr, "\r[%s%s] %lld/%lld posts  %lld records  %.0f rec/s  %lld retries  %lld errors ",
-                     std::string(static_cast<std::size_t>(fill), '#').c_str(),
-                     std::string(static_cast<std::size_t>(width - fill), '.').c_str(), static_cast<long long>(pd),
-                     static_cast<long long>(o.posts), static_cast<long long>(records_sent.load()), rate,
-                     static_cast<long long>(retries.load()), static_cast<long long>(errors.load()));
-      } else if (o.progress && std::chrono::steady_clock::now() - last_plain > std::chrono::seconds(5)) {
+        std::fprintf(
+            stderr,
+            "\r[%s%s] %lld/%lld posts  %lld records  %.0f rec/s  %lld retries  %lld errors ",
+            std::string(static_cast<std::size_t>(fill), '#').c_str(),
+            std::string(static_cast<std::size_t>(width - fill), '.').c_str(),
+            static_cast<long long>(pd), static_cast<long long>(o.posts),
+            static_cast<long long>(records_sent.load()), rate,
+            static_cast<long long>(retries.load()), static_cast<long long>(errors.load()));
+      } else if (o.progress &&
+                 std::chrono::steady_clock::now() - last_plain > std::chrono::seconds(5)) {
         last_plain = std::chrono::steady_clock::now();
-        std::fprintf(stderr, "emulate: %lld/%lld posts, %lld records, %.0f rec/s, %lld errors\n", static_cast<long long>(pd),
-                     static_cast<long long>(o.posts), static_cast<long long>(records_sent.load()), rate,
+        std::fprintf(stderr, "emulate: %lld/%lld posts, %lld records, %.0f rec/s, %lld errors\n",
+                     static_cast<long long>(pd), static_cast<long long>(o.posts),
+                     static_cast<long long>(records_sent.load()), rate,
                      static_cast<long long>(errors.load()));
       }
     }
@@ -407,7 +442,8 @@ Result<EmulatorReport> RunEmulator(const EmulatorOptions& o) {
     } else if (*undelivered > 0) {
       errors.fetch_add(*undelivered);
       records_sent.fetch_sub(*undelivered);
-      if (first_error.empty()) first_error = fmt::format("{} records were not delivered to Kafka", *undelivered);
+      if (first_error.empty())
+        first_error = fmt::format("{} records were not delivered to Kafka", *undelivered);
     }
   }
   done.store(true);

@@ -37,10 +37,12 @@ struct EmulatorOptions {
   std::string bearer_token;
   std::string api_key;
   int max_retries = 8;
-  std::string record_posts;  // if set: the index of every post, one per line, written before sending
+  std::string
+      record_posts;      // if set: the index of every post, one per line, written before sending
   bool progress = true;  // a live progress bar on a terminal, plain lines otherwise
   // --mode kafka: queues one record (topic, key = the post's index, JSON value); thread-safe.
-  std::function<Status(const std::string& topic, const std::string& key, const std::string& value)> produce;
+  std::function<Status(const std::string& topic, const std::string& key, const std::string& value)>
+      produce;
   // --mode kafka: waits for every delivery report; the number of records not delivered.
   std::function<Result<std::int64_t>()> flush;
 };

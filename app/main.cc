@@ -4,8 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include "engine/allocator.h"
 #include "app/commands.h"
+#include "engine/allocator.h"
 #include "engine/daemon.h"
 
 #ifndef PINSTREAM_VERSION

@@ -13,8 +13,8 @@
 #include "connectors/registry.h"
 #include "engine/daemon.h"
 #include "operators/registry.h"
-#include "state/registry.h"
 #include "state/checkpoint_store.h"
+#include "state/registry.h"
 #include "state/store.h"
 
 namespace pinstream::bench {
@@ -68,7 +68,8 @@ PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
     auto j = nlohmann::json::parse(p);
     if (j["numInputRows"].get<std::int64_t>() > 0) ++run.batches;
     std::printf("  batch %lld at %s: %lld rows, durationMs %s\n",
-                static_cast<long long>(j["batchId"].get<std::int64_t>()), j["timestamp"].get<std::string>().c_str(),
+                static_cast<long long>(j["batchId"].get<std::int64_t>()),
+                j["timestamp"].get<std::string>().c_str(),
                 static_cast<long long>(j["numInputRows"].get<std::int64_t>()),
                 j["durationMs"].dump().c_str());
   }

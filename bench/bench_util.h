@@ -44,7 +44,7 @@ struct PinQueryRun {
   int exit_code = 0;
   double seconds = 0;
   double user_seconds = 0, system_seconds = 0;  // CPU of the whole process during the run
-  std::int64_t batches = 0;        // batches that read records
+  std::int64_t batches = 0;                     // batches that read records
   std::int64_t bytes_written = 0;  // by the process during the run (/proc/self/io wchar)
 };
 PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,

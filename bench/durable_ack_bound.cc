@@ -63,12 +63,14 @@ class GroupLog {
   enum class Mode { kAppend, kPrewritten, kDirect };
   GroupLog(const std::string& dir, Mode mode, int notify_fd) : mode_(mode), notify_fd_(notify_fd) {
     std::string path = dir + "/durable_ack_bound.log";
-    fd_ = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | (mode == Mode::kAppend ? O_APPEND : 0), 0644);
+    fd_ = ::open(path.c_str(),
+                 O_CREAT | O_TRUNC | O_WRONLY | (mode == Mode::kAppend ? O_APPEND : 0), 0644);
     if (fd_ < 0) Die("open log");
     if (mode != Mode::kAppend) {
       std::string zeros(1 << 20, '\0');
       for (off_t at = 0; at < kRingBytes; at += static_cast<off_t>(zeros.size())) {
-        if (::write(fd_, zeros.data(), zeros.size()) != static_cast<ssize_t>(zeros.size())) Die("prewrite log");
+        if (::write(fd_, zeros.data(), zeros.size()) != static_cast<ssize_t>(zeros.size()))
+          Die("prewrite log");
       }
       if (::fsync(fd_) != 0) Die("fsync log");
     }
@@ -107,18 +109,21 @@ class GroupLog {
         fds.swap(waiting_);
       }
       if (mode_ == Mode::kDirect) {
-        std::size_t len = std::min<std::size_t>((data.size() + kPage - 1) / kPage * kPage, 64 << 20);
+        std::size_t len =
+            std::min<std::size_t>((data.size() + kPage - 1) / kPage * kPage, 64 << 20);
         std::memcpy(aligned, data.data(), std::min(data.size(), len));
         if (at_ + static_cast<off_t>(len) > kRingBytes) at_ = 0;
         if (::pwrite(fd_, aligned, len, at_) != static_cast<ssize_t>(len)) Die("pwrite log");
         at_ += static_cast<off_t>(len);
       } else if (mode_ == Mode::kPrewritten) {
         if (at_ + static_cast<off_t>(data.size()) > kRingBytes) at_ = 0;
-        if (::pwrite(fd_, data.data(), data.size(), at_) != static_cast<ssize_t>(data.size())) Die("pwrite log");
+        if (::pwrite(fd_, data.data(), data.size(), at_) != static_cast<ssize_t>(data.size()))
+          Die("pwrite log");
         at_ += static_cast<off_t>(data.size());
         if (::fdatasync(fd_) != 0) Die("fdatasync log");
       } else {
-        if (::write(fd_, data.data(), data.size()) != static_cast<ssize_t>(data.size())) Die("write log");
+        if (::write(fd_, data.data(), data.size()) != static_cast<ssize_t>(data.size()))
+          Die("write log");
         if (::fdatasync(fd_) != 0) Die("fdatasync log");
       }
       data.clear();
@@ -149,7 +154,8 @@ std::size_t CompleteRequest(std::string_view in, std::string_view* body) {
   if (end == std::string_view::npos) return 0;
   std::size_t length = 0;
   std::string_view head = in.substr(0, end);
-  for (std::size_t at = head.find("\r\n"); at != std::string_view::npos; at = head.find("\r\n", at + 2)) {
+  for (std::size_t at = head.find("\r\n"); at != std::string_view::npos;
+       at = head.find("\r\n", at + 2)) {
     std::string_view line = head.substr(at + 2, head.find("\r\n", at + 2) - (at + 2));
     constexpr std::string_view kName = "content-length:";
     if (line.size() > kName.size() && ::strncasecmp(line.data(), kName.data(), kName.size()) == 0) {
@@ -176,12 +182,15 @@ int main(int argc, char** argv) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(std::atoi(argv[1])));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listener, 1024) != 0) Die("listen");
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listener, 1024) != 0)
+    Die("listen");
   int ep = ::epoll_create1(0);
   int notify = ::eventfd(0, EFD_NONBLOCK);
   GroupLog log(argv[2],
-               mode == "append" ? GroupLog::Mode::kAppend
-                                : (mode == "prewritten" ? GroupLog::Mode::kPrewritten : GroupLog::Mode::kDirect),
+               mode == "append"
+                   ? GroupLog::Mode::kAppend
+                   : (mode == "prewritten" ? GroupLog::Mode::kPrewritten : GroupLog::Mode::kDirect),
                notify);
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -219,7 +228,8 @@ int main(int argc, char** argv) {
         done.clear();
         continue;
       }
-      // Edge-triggered: read until a short read (the socket was drained; new bytes raise a new edge).
+      // Edge-triggered: read until a short read (the socket was drained; new bytes raise a new
+      // edge).
       std::string& in = input[fd];
       ssize_t r;
       while ((r = ::recv(fd, buf.data(), buf.size(), 0)) > 0) {

@@ -5,17 +5,18 @@
 //
 //   http_load PORT RATE SECONDS [connections=32]
 
-#include <algorithm>
+// clang-format off
 #include <utility>  // before Asio: boost 1.74 awaitable.hpp needs std::exchange
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+// clang-format on
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
 #include <vector>
-
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 
 #include "bench/bench_util.h"
 
@@ -50,7 +51,9 @@ int main(int argc, char** argv) {
       double per_conn = rate / conns;
       auto n_total = static_cast<long>(per_conn * seconds);
       for (long i = 0; i < n_total; ++i) {
-        auto due = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>((static_cast<double>(i) + static_cast<double>(c) / conns) / per_conn));
+        auto due =
+            start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                        (static_cast<double>(i) + static_cast<double>(c) / conns) / per_conn));
         std::this_thread::sleep_until(due);  // pacing of the open-loop schedule
         bhttp::request<bhttp::string_body> req{bhttp::verb::post, "/topics/bench.pin", 11};
         req.set(bhttp::field::host, "127.0.0.1");
@@ -65,7 +68,8 @@ int main(int argc, char** argv) {
           ++errors[static_cast<std::size_t>(c)];
           continue;
         }
-        lat[static_cast<std::size_t>(c)].push_back(std::chrono::duration<double>(Clock::now() - due).count());
+        lat[static_cast<std::size_t>(c)].push_back(
+            std::chrono::duration<double>(Clock::now() - due).count());
       }
     });
   }
@@ -77,10 +81,17 @@ int main(int argc, char** argv) {
     err += errors[c];
   }
   std::sort(all.begin(), all.end());
-  auto q = [&](double p) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<std::size_t>(p * static_cast<double>(all.size())))]; };
+  auto q = [&](double p) {
+    return all.empty()
+               ? 0.0
+               : all[std::min(all.size() - 1,
+                              static_cast<std::size_t>(p * static_cast<double>(all.size())))];
+  };
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("http_load: %zu answered, %d errors, %.0f req/s achieved\n", all.size(), err, static_cast<double>(all.size()) / elapsed);
-  pinstream::bench::Report("ack_latency_rate_req_per_s", static_cast<double>(all.size()) / elapsed, "req/s");
+  std::printf("http_load: %zu answered, %d errors, %.0f req/s achieved\n", all.size(), err,
+              static_cast<double>(all.size()) / elapsed);
+  pinstream::bench::Report("ack_latency_rate_req_per_s", static_cast<double>(all.size()) / elapsed,
+                           "req/s");
   pinstream::bench::Report("ack_latency_p50_ms", q(0.50) * 1e3, "ms");
   pinstream::bench::Report("ack_latency_p99_ms", q(0.99) * 1e3, "ms");
   pinstream::bench::Report("ack_latency_p999_ms", q(0.999) * 1e3, "ms");

@@ -23,10 +23,10 @@
 #include <thread>
 
 #include "bench/bench_util.h"
+#include "connectors/connector_env.h"
 #include "connectors/kafka/kafka_client.h"
 #include "connectors/kafka/kafka_mock.h"
 #include "connectors/kafka/kafka_producer.h"
-#include "connectors/connector_env.h"
 #include "engine/allocator.h"
 #include "state/delta_table.h"
 #include "state/store.h"

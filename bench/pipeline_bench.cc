@@ -92,7 +92,8 @@ int main(int argc, char** argv) {
     std::vector<state::LogRecord> batch;
     for (std::size_t i = b; i < std::min(n, b + 500); ++i) {
       state::LogRecord r;
-      r.partition = static_cast<int>(i % 4);  // round-robin, as the REST Proxy places keyless records
+      r.partition =
+          static_cast<int>(i % 4);  // round-robin, as the REST Proxy places keyless records
       r.value = records[i];
       batch.push_back(std::move(r));
     }
@@ -159,8 +160,8 @@ int main(int argc, char** argv) {
   bench::Report("page_cache_write_new_pages", pages.fresh_gbps, "GB/s");
   bench::Report("page_cache_write_cached_pages", pages.overwrite_gbps, "GB/s");
   // What writing the run's bytes into new pages alone costs, per record (µs of a core).
-  bench::Report("pin_pipeline_new_page_write_us_per_rec", mb_per_rec * 1e6 / (pages.fresh_gbps * 1e3),
-                "us/rec");
+  bench::Report("pin_pipeline_new_page_write_us_per_rec",
+                mb_per_rec * 1e6 / (pages.fresh_gbps * 1e3), "us/rec");
   log->Shutdown();
   fs::remove_all(dir);
   return 0;

@@ -6,14 +6,15 @@
 //   parse the 12 fields with simdjson On-Demand into column buffers (copying each record into a
 //   padded buffer first, as simdjson requires) · null the "no data" values and empty strings ·
 //   parse follower_count (k/M) · strip save_location's prefix · keep the first arrival of each
-//   unique_id (a plain open-addressing hash set, XXH3 — not pinstream's dedup index) · gather the kept rows of each 4,096-record
-//   chunk into output columns · LZ4-compress each column (as the delta table does) · write the
-//   compressed columns to a file, fdatasync'd every 100k records.
+//   unique_id (a plain open-addressing hash set, XXH3 — not pinstream's dedup index) · gather the
+//   kept rows of each 4,096-record chunk into output columns · LZ4-compress each column (as the
+//   delta table does) · write the compressed columns to a file, fdatasync'd every 100k records.
 // No micro-batches, checkpoints, shards, exchange, statistics, dead letters, table log or
 // RocksDB writes: a floor, not a second implementation. It runs three times over the same log
 // and prints the best run's CPU per record and records per second of its one core.
 //
-//   pipeline_bound [records=1000000] [distinct posts=500000] [lz4|none] [dir=/tmp/pinstream-pipeline-bound]
+//   pipeline_bound [records=1000000] [distinct posts=500000] [lz4|none]
+//   [dir=/tmp/pinstream-pipeline-bound]
 //
 // `none` writes the columns uncompressed (storage.table_compression: none).
 
@@ -86,7 +87,8 @@ class KeySet {
     for (std::size_t i = h & mask;; i = (i + 1) & mask) {
       Slot& s = slots_[i];
       if (s.hash == 0) {
-        s = Slot{h, static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(key.size())};
+        s = Slot{h, static_cast<std::uint32_t>(arena_.size()),
+                 static_cast<std::uint32_t>(key.size())};
         arena_.append(key.data(), key.size());
         ++size_;
         return true;
@@ -210,14 +212,16 @@ class Bound {
     chunk_.followers_null.push_back(followers_null ? 1 : 0);
     chunk_.str[0].Add(f[1], null_if(1, {}));
     chunk_.str[1].Add(f[2], null_if(2, {"No Title Data Available"}));
-    chunk_.str[2].Add(f[3], null_if(3, {"No description available Story format", "No description available"}));
+    chunk_.str[2].Add(
+        f[3], null_if(3, {"No description available Story format", "No description available"}));
     chunk_.str[3].Add(f[4], null_if(4, {"User Info Error"}));
     chunk_.str[4].Add(f[6], null_if(6, {"N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"}));
     chunk_.str[5].Add(f[7], null_if(7, {}));
     chunk_.str[6].Add(f[8], null_if(8, {"Image src error."}));
     chunk_.str[7].Add(save, !have[10] || save.empty());
     chunk_.str[8].Add(f[11], null_if(11, {}));
-    if (!chunk_.str[0].nulls[row] && ids_.Insert(chunk_.str[0].Get(row))) chunk_.kept.push_back(static_cast<std::uint32_t>(row));
+    if (!chunk_.str[0].nulls[row] && ids_.Insert(chunk_.str[0].Get(row)))
+      chunk_.kept.push_back(static_cast<std::uint32_t>(row));
     if (chunk_.ind.size() == kChunk) Flush();
   }
 
@@ -226,7 +230,8 @@ class Bound {
     if (chunk_.ind.empty()) return;
     out_.clear();
     column_.clear();
-    for (std::uint32_t r : chunk_.kept) column_.append(reinterpret_cast<const char*>(&chunk_.ind[r]), 8);
+    for (std::uint32_t r : chunk_.kept)
+      column_.append(reinterpret_cast<const char*>(&chunk_.ind[r]), 8);
     Compress();
     for (std::uint32_t r : chunk_.kept) {
       column_.append(reinterpret_cast<const char*>(&chunk_.followers[r]), 8);
@@ -243,7 +248,8 @@ class Bound {
       }
       Compress();
     }
-    if (::write(out_fd_, out_.data(), out_.size()) != static_cast<ssize_t>(out_.size())) std::perror("write");
+    if (::write(out_fd_, out_.data(), out_.size()) != static_cast<ssize_t>(out_.size()))
+      std::perror("write");
     written_ += out_.size();
     rows_ += chunk_.ind.size();
     kept_rows_ += chunk_.kept.size();
@@ -262,9 +268,10 @@ class Bound {
  private:
   // The field's index; records keep one order, so the field after the previous one is tried first.
   int FieldIndex(std::string_view k) {
-    static constexpr std::string_view kNames[12] = {"index", "unique_id", "title", "description",
-                                                    "poster_name", "follower_count", "tag_list", "is_image_or_video",
-                                                    "image_src", "downloaded", "save_location", "category"};
+    static constexpr std::string_view kNames[12] = {
+        "index",       "unique_id",      "title",         "description",
+        "poster_name", "follower_count", "tag_list",      "is_image_or_video",
+        "image_src",   "downloaded",     "save_location", "category"};
     int guess = (last_field_ + 1) % 12;
     if (kNames[guess] == k) return last_field_ = guess;
     for (int i = 0; i < 12; ++i) {
@@ -282,7 +289,8 @@ class Bound {
     std::size_t at = out_.size();
     int bound = LZ4_compressBound(static_cast<int>(column_.size()));
     out_.resize(at + static_cast<std::size_t>(bound));
-    int n = LZ4_compress_default(column_.data(), out_.data() + at, static_cast<int>(column_.size()), bound);
+    int n = LZ4_compress_default(column_.data(), out_.data() + at, static_cast<int>(column_.size()),
+                                 bound);
     out_.resize(at + static_cast<std::size_t>(n));
     column_.clear();
   }
@@ -320,7 +328,8 @@ int main(int argc, char** argv) {
   opt.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   opt.compression = rocksdb::kNoCompression;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs{{"default", rocksdb::ColumnFamilyOptions(opt)}};
-  for (int p = 0; p < kPartitions; ++p) cfs.emplace_back("p" + std::to_string(p), rocksdb::ColumnFamilyOptions(opt));
+  for (int p = 0; p < kPartitions; ++p)
+    cfs.emplace_back("p" + std::to_string(p), rocksdb::ColumnFamilyOptions(opt));
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status st = rocksdb::DB::Open(opt, dir + "/log", cfs, &handles, &raw);
@@ -361,7 +370,8 @@ int main(int argc, char** argv) {
     if (busy == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::printf("ingested %zu pin records (%zu distinct posts) into %d partitions\n", n, distinct, kPartitions);
+  std::printf("ingested %zu pin records (%zu distinct posts) into %d partitions\n", n, distinct,
+              kPartitions);
 
   // Three runs over the same log, each from scratch (empty key set, new output file); the best
   // counts, as in pipeline_bench.
@@ -378,7 +388,8 @@ int main(int argc, char** argv) {
     for (int p = 0; p < kPartitions; ++p) {
       rocksdb::ReadOptions ro;
       ro.fill_cache = false;
-      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, handles[static_cast<std::size_t>(p + 1)]));
+      std::unique_ptr<rocksdb::Iterator> it(
+          db->NewIterator(ro, handles[static_cast<std::size_t>(p + 1)]));
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
         pinstream::ByteReader rd(std::string_view(it->value().data(), it->value().size()));
         std::uint64_t count;
@@ -395,11 +406,14 @@ int main(int argc, char** argv) {
     double seconds = pinstream::bench::Seconds(t0);
     double cpu = ThreadCpuSeconds() - cpu0;
     ::close(out);
-    std::printf("bound run %d: %zu records (%zu kept, %zu refused) in %.2f s, %.3f us CPU per record, %.1f MB written\n", run,
-                bound->rows(), bound->kept_rows(), bound->bad(), seconds, cpu / static_cast<double>(n) * 1e6,
-                static_cast<double>(bound->written()) / 1e6);
+    std::printf(
+        "bound run %d: %zu records (%zu kept, %zu refused) in %.2f s, %.3f us CPU per record, %.1f "
+        "MB written\n",
+        run, bound->rows(), bound->kept_rows(), bound->bad(), seconds,
+        cpu / static_cast<double>(n) * 1e6, static_cast<double>(bound->written()) / 1e6);
     if (bound->rows() != n || bound->kept_rows() != ids.size()) {
-      std::fprintf(stderr, "unexpected result: %zu rows, %zu kept\n", bound->rows(), bound->kept_rows());
+      std::fprintf(stderr, "unexpected result: %zu rows, %zu kept\n", bound->rows(),
+                   bound->kept_rows());
       return 1;
     }
     if (run == 0 || cpu < best_cpu) best_cpu = cpu;
@@ -407,8 +421,10 @@ int main(int argc, char** argv) {
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
   db.reset();
   std::string name = lz4 ? "pin_pipeline_bound" : "pin_pipeline_bound_uncompressed";
-  pinstream::bench::Report(name + "_cpu_us_per_rec", best_cpu / static_cast<double>(n) * 1e6, "us/rec");
-  pinstream::bench::Report(name + "_rec_per_s_one_core", static_cast<double>(n) / best_cpu, "rec/s");
+  pinstream::bench::Report(name + "_cpu_us_per_rec", best_cpu / static_cast<double>(n) * 1e6,
+                           "us/rec");
+  pinstream::bench::Report(name + "_rec_per_s_one_core", static_cast<double>(n) / best_cpu,
+                           "rec/s");
   std::filesystem::remove_all(dir);
   return 0;
 }

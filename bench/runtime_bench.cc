@@ -5,10 +5,10 @@
 //
 //   runtime_bench [records=300000] [shards=2]
 
+#include <simdjson.h>
+
 #include <cstdio>
 #include <cstdlib>
-
-#include <simdjson.h>
 
 #include "bench/bench_util.h"
 #include "engine/allocator.h"
@@ -20,8 +20,9 @@ using namespace pinstream;
 
 namespace {
 
-const char* kFields[] = {"index", "unique_id", "title", "description", "poster_name", "follower_count",
-                         "tag_list", "is_image_or_video", "image_src", "downloaded", "save_location", "category"};
+const char* kFields[] = {"index",       "unique_id",      "title",         "description",
+                         "poster_name", "follower_count", "tag_list",      "is_image_or_video",
+                         "image_src",   "downloaded",     "save_location", "category"};
 
 // The limit: parse every record once on one core, touching all 12 fields.
 double BareParse(const std::vector<simdjson::padded_string>& recs) {
@@ -72,7 +73,8 @@ int main(int argc, char** argv) {
     for (std::size_t i = b; i < e; ++i) {
       key.AppendString(records[i].substr(records[i].find("unique_id") + 12, 36));
       value.AppendString(records[i]);
-      c.row_ids().push_back(MakeRowId(static_cast<std::uint32_t>(b / kChunk), static_cast<std::uint32_t>(i - b)));
+      c.row_ids().push_back(
+          MakeRowId(static_cast<std::uint32_t>(b / kChunk), static_cast<std::uint32_t>(i - b)));
     }
     c.AddColumn("key", std::move(key));
     c.AddColumn("value", std::move(value));
@@ -80,7 +82,9 @@ int main(int argc, char** argv) {
   }
   std::string schema = "schema: {";
   for (const char* f : kFields) {
-    schema += std::string(f) + ": " + ((std::string(f) == "index" || std::string(f) == "downloaded") ? "int64" : "string") + ", ";
+    schema += std::string(f) + ": " +
+              ((std::string(f) == "index" || std::string(f) == "downloaded") ? "int64" : "string") +
+              ", ";
   }
   schema += "}";
   auto spec = ops::ParseJsonFromConfig(ConfigNode::LoadString(schema).WithImplicitKeys({}));
@@ -91,15 +95,19 @@ int main(int argc, char** argv) {
   constexpr int kReps = 7;
   for (int rep = 0; rep < kReps; ++rep) {
     if (!std::getenv("SKIP_BARE")) bare = std::max(bare, BareParse(padded));
-    auto ex = std::move(ShardExecutor::Create("bench", shards, 64, {{"0:parse_json", spec.get()}}, nullptr)).value();
+    auto ex = std::move(ShardExecutor::Create("bench", shards, 64, {{"0:parse_json", spec.get()}},
+                                              nullptr))
+                  .value();
     std::vector<RecordBatch> copy = chunks;  // made before the clock starts
     auto t0 = std::chrono::steady_clock::now();
     ex->BeginBatch(0, 0);
-    for (std::size_t i = 0; i < copy.size(); ++i) ex->SubmitChunk(std::move(copy[i]), static_cast<std::uint32_t>(i));
+    for (std::size_t i = 0; i < copy.size(); ++i)
+      ex->SubmitChunk(std::move(copy[i]), static_cast<std::uint32_t>(i));
     auto out = ex->Finish();
     double secs = bench::Seconds(t0);
     if (!out.ok() || out->num_rows() != n) {
-      std::fprintf(stderr, "runtime produced %zu rows: %s\n", out.ok() ? out->num_rows() : 0, out.status().ToString().c_str());
+      std::fprintf(stderr, "runtime produced %zu rows: %s\n", out.ok() ? out->num_rows() : 0,
+                   out.status().ToString().c_str());
       return 1;
     }
     runtime = std::max(runtime, static_cast<double>(n) / secs);

@@ -9,6 +9,8 @@
 // Both engines get the same SQL functions (median, year); the native tables have no indexes
 // (SQLite builds its automatic indexes for the joins, as pinstream builds its hash indexes).
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -18,9 +20,6 @@
 #include <map>
 #include <random>
 #include <thread>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "bench/bench_util.h"
 #include "engine/row_format.h"
@@ -39,7 +38,8 @@ constexpr const char* kTables[] = {"pin", "geo", "user"};
 
 std::vector<fs::path> QueryFiles() {
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(fs::path(PINSTREAM_SOURCE_DIR) / "conf" / "queries")) {
+  for (const auto& e :
+       fs::directory_iterator(fs::path(PINSTREAM_SOURCE_DIR) / "conf" / "queries")) {
     if (e.path().extension() == ".sql") files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
@@ -52,7 +52,8 @@ std::string ReadFile(const fs::path& p) {
 }
 
 // n rows resampled from `base`, with ind = 0..n-1 (so that the three tables join 1:1).
-RecordBatch Resample(const RecordBatch& base, std::size_t from, std::size_t to, std::mt19937_64& rng) {
+RecordBatch Resample(const RecordBatch& base, std::size_t from, std::size_t to,
+                     std::mt19937_64& rng) {
   std::vector<std::uint32_t> pick(to - from);
   for (auto& p : pick) p = static_cast<std::uint32_t>(rng() % base.num_rows());
   RecordBatch out = base.Take(pick);
@@ -69,9 +70,12 @@ RecordBatch Resample(const RecordBatch& base, std::size_t from, std::size_t to, 
 const char* SqliteType(TypeId t) {
   switch (t) {
     case TypeId::kInt64:
-    case TypeId::kBool: return "INTEGER";
-    case TypeId::kDouble: return "REAL";
-    default: return "TEXT";
+    case TypeId::kBool:
+      return "INTEGER";
+    case TypeId::kDouble:
+      return "REAL";
+    default:
+      return "TEXT";
   }
 }
 
@@ -85,7 +89,8 @@ void Check(int rc, sqlite3* db, const char* what) {
 void InsertNative(sqlite3* db, const std::string& table, const RecordBatch& b, bool create) {
   if (create) {
     std::string ddl = fmt::format("CREATE TABLE \"{}\" (", table);
-    for (std::size_t c = 0; c < b.num_columns(); ++c) ddl += fmt::format("{}\"{}\" {}", c ? ", " : "", b.name(c), SqliteType(b.column(c).type()));
+    for (std::size_t c = 0; c < b.num_columns(); ++c)
+      ddl += fmt::format("{}\"{}\" {}", c ? ", " : "", b.name(c), SqliteType(b.column(c).type()));
     Check(sqlite3_exec(db, (ddl + ")").c_str(), nullptr, nullptr, nullptr), db, "create");
   }
   std::string ins = fmt::format("INSERT INTO \"{}\" VALUES (", table);
@@ -103,8 +108,12 @@ void InsertNative(sqlite3* db, const std::string& table, const RecordBatch& b, b
       }
       switch (col.type()) {
         case TypeId::kInt64:
-        case TypeId::kBool: sqlite3_bind_int64(st, i, col.Int(r)); break;
-        case TypeId::kDouble: sqlite3_bind_double(st, i, col.Double(r)); break;
+        case TypeId::kBool:
+          sqlite3_bind_int64(st, i, col.Int(r));
+          break;
+        case TypeId::kDouble:
+          sqlite3_bind_double(st, i, col.Double(r));
+          break;
         case TypeId::kTimestamp: {
           std::string s = FormatTimestamp(col.Int(r), TimestampStyle::kSql);
           sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
@@ -164,9 +173,10 @@ std::vector<std::string> Render(const std::vector<state::sql::SqlResult>& result
       for (std::size_t c = 0; c < r.rows.num_columns(); ++c) {
         const Column& col = r.rows.column(c);
         std::string v = col.IsNull(i) || col.type() == TypeId::kNull ? "null"
-                        : col.type() == TypeId::kTimestamp ? FormatTimestamp(col.Int(i), TimestampStyle::kSql)
-                        : col.type() == TypeId::kDouble    ? fmt::format("{}", col.Double(i))
-                                                           : DisplayValue(col, i);
+                        : col.type() == TypeId::kTimestamp
+                            ? FormatTimestamp(col.Int(i), TimestampStyle::kSql)
+                        : col.type() == TypeId::kDouble ? fmt::format("{}", col.Double(i))
+                                                        : DisplayValue(col, i);
         row += v + "|";
       }
       rows.push_back(std::move(row));
@@ -195,7 +205,9 @@ int main(int argc, char** argv) {
   auto store = std::move(state::Store::Open(so)).value();
   sqlite3* native = nullptr;
   Check(sqlite3_open((out / "native.db").string().c_str(), &native), native, "open");
-  Check(sqlite3_exec(native, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; BEGIN", nullptr, nullptr, nullptr), native, "pragma");
+  Check(sqlite3_exec(native, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; BEGIN", nullptr,
+                     nullptr, nullptr),
+        native, "pragma");
 
   std::mt19937_64 rng(42);
   auto t0 = std::chrono::steady_clock::now();
@@ -207,7 +219,9 @@ int main(int argc, char** argv) {
       RecordBatch part = Resample(base, from, std::min(n, from + kVersion), rng);
       auto* t = *store->Table(name, true);
       auto txn = store->BeginTxn();
-      if (!t->StageWrite(*txn, part, state::WriteOptions{}).ok() || !store->Commit(std::move(txn)).ok()) return 1;
+      if (!t->StageWrite(*txn, part, state::WriteOptions{}).ok() ||
+          !store->Commit(std::move(txn)).ok())
+        return 1;
       InsertNative(native, name, part, from == 0);
       std::string buf;
       if (from == 0) AppendCsvHeader(part, &buf);
@@ -216,12 +230,15 @@ int main(int argc, char** argv) {
     }
   }
   Check(sqlite3_exec(native, "COMMIT", nullptr, nullptr, nullptr), native, "commit");
-  std::printf("generated %zu rows per table in %.1f s (delta tables, native SQLite, CSV) in %s\n", n, bench::Seconds(t0),
-              out.string().c_str());
+  std::printf("generated %zu rows per table in %.1f s (delta tables, native SQLite, CSV) in %s\n",
+              n, bench::Seconds(t0), out.string().c_str());
   if (state::sql::RegisterSqlFunctions(native) != SQLITE_OK) return 1;
   // The same sorter setting pinstream's SQL connection uses.
-  Check(sqlite3_exec(native, fmt::format("PRAGMA threads = {}", std::max(1u, std::thread::hardware_concurrency())).c_str(),
-                     nullptr, nullptr, nullptr),
+  Check(sqlite3_exec(
+            native,
+            fmt::format("PRAGMA threads = {}", std::max(1u, std::thread::hardware_concurrency()))
+                .c_str(),
+            nullptr, nullptr, nullptr),
         native, "pragma threads");
 
   auto session = std::move(state::sql::SqlSession::Open(store.get())).value();
@@ -248,15 +265,16 @@ int main(int argc, char** argv) {
     }
     if (ps_rows != native_rows) {
       same = false;
-      std::fprintf(stderr, "%s: pinstream and native SQLite disagree (%zu vs %zu rows)\n", q.c_str(), ps_rows.size(),
-                   native_rows.size());
+      std::fprintf(stderr, "%s: pinstream and native SQLite disagree (%zu vs %zu rows)\n",
+                   q.c_str(), ps_rows.size(), native_rows.size());
     }
     total_ps += best_ps;
     total_native += best_native;
     bench::Report("sql_pinstream_" + q + "_ms", best_ps * 1000, "ms");
     bench::Report("sql_sqlite_native_" + q + "_ms", best_native * 1000, "ms");
-    std::printf("  %-4s pinstream %8.1f ms   sqlite native %8.1f ms   ratio %.2f   (%zu rows)\n", q.c_str(), best_ps * 1000,
-                best_native * 1000, best_ps / best_native, ps_rows.size());
+    std::printf("  %-4s pinstream %8.1f ms   sqlite native %8.1f ms   ratio %.2f   (%zu rows)\n",
+                q.c_str(), best_ps * 1000, best_native * 1000, best_ps / best_native,
+                ps_rows.size());
   }
   sqlite3_close(native);
   bench::Report("sql_pinstream_total_s", total_ps, "s");

@@ -9,12 +9,12 @@
 //
 //   table_bench [append|scan|recovery|all] [dir=/tmp/pinstream-table-bench]
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "bench/bench_util.h"
 #include "connectors/registry.h"
@@ -23,8 +23,8 @@
 #include "engine/daemon.h"
 #include "engine/shard_executor.h"
 #include "operators/parse_json.h"
-#include "state/delta_table.h"
 #include "state/checkpoint_store.h"
+#include "state/delta_table.h"
 #include "state/store.h"
 
 using namespace pinstream;
@@ -35,12 +35,13 @@ namespace {
 // Pin rows in typed columns: the bundled records parsed once with parse_json.
 std::vector<RecordBatch> PinBatches(std::size_t rows, std::size_t per_batch) {
   auto recs = bench::PinRecords(rows);
-  auto spec = ops::ParseJsonFromConfig(ConfigNode::LoadString(
-                                      "schema: {index: int64, unique_id: string, title: string, description: string, "
-                                      "poster_name: string, follower_count: string, tag_list: string, "
-                                      "is_image_or_video: string, image_src: string, downloaded: int64, "
-                                      "save_location: string, category: string}")
-                                      .WithImplicitKeys({}));
+  auto spec = ops::ParseJsonFromConfig(
+      ConfigNode::LoadString(
+          "schema: {index: int64, unique_id: string, title: string, description: string, "
+          "poster_name: string, follower_count: string, tag_list: string, "
+          "is_image_or_video: string, image_src: string, downloaded: int64, "
+          "save_location: string, category: string}")
+          .WithImplicitKeys({}));
   auto op = std::move(spec->Create(OperatorInitContext{})).value();
   std::vector<RecordBatch> out;
   for (std::size_t b = 0; b < rows; b += per_batch) {
@@ -60,7 +61,8 @@ std::vector<RecordBatch> PinBatches(std::size_t rows, std::size_t per_batch) {
 
 std::size_t RowBytes(const RecordBatch& b) {
   std::size_t n = 0;
-  for (std::size_t c = 0; c < b.num_columns(); ++c) n += b.column(c).bytes().size() + b.column(c).ints().size() * 8;
+  for (std::size_t c = 0; c < b.num_columns(); ++c)
+    n += b.column(c).bytes().size() + b.column(c).ints().size() * 8;
   return n;
 }
 
@@ -77,7 +79,8 @@ std::unique_ptr<state::Store> OpenStore(const std::string& dir) {
 
 void Append(const std::string& dir) {
   for (std::size_t per : {std::size_t{1000}, std::size_t{10000}}) {
-    if (const char* only = std::getenv("APPEND_ONLY"); only && std::to_string(per) != only) continue;
+    if (const char* only = std::getenv("APPEND_ONLY"); only && std::to_string(per) != only)
+      continue;
     fs::remove_all(dir);
     auto batches = PinBatches(per == 1000 ? 300000 : 500000, per);
     std::size_t bytes = 0, rows = 0;
@@ -87,32 +90,33 @@ void Append(const std::string& dir) {
     }
     double best = 0, best_stage = 0;
     for (int rep = 0; rep < 3; ++rep) {  // best of 3: the machine's disk and CPUs are shared
-    fs::remove_all(dir);
-    auto store = OpenStore(dir);
-    state::DeltaTable* t = *store->Table("pin", true);
-    auto t0 = std::chrono::steady_clock::now();
-    std::int64_t n = 0;
-    double stage_s = 0;
-    for (const auto& b : batches) {
-      auto ts = std::chrono::steady_clock::now();
-      auto txn = store->BeginTxn(n);
-      state::WriteOptions wo;
-      wo.app_id = "bench";
-      wo.batch_id = n++;
-      if (!t->StageWrite(*txn, b, wo).ok()) std::abort();
-      stage_s += bench::Seconds(ts);
-      if (!store->Commit(std::move(txn), /*sync=*/true).ok()) std::abort();
+      fs::remove_all(dir);
+      auto store = OpenStore(dir);
+      state::DeltaTable* t = *store->Table("pin", true);
+      auto t0 = std::chrono::steady_clock::now();
+      std::int64_t n = 0;
+      double stage_s = 0;
+      for (const auto& b : batches) {
+        auto ts = std::chrono::steady_clock::now();
+        auto txn = store->BeginTxn(n);
+        state::WriteOptions wo;
+        wo.app_id = "bench";
+        wo.batch_id = n++;
+        if (!t->StageWrite(*txn, b, wo).ok()) std::abort();
+        stage_s += bench::Seconds(ts);
+        if (!store->Commit(std::move(txn), /*sync=*/true).ok()) std::abort();
+      }
+      double s = bench::Seconds(t0);
+      if (double(rows) / s > best) {
+        best = double(rows) / s;
+        best_stage = stage_s / s;
+      }
     }
-    double s = bench::Seconds(t0);
-    if (double(rows) / s > best) {
-      best = double(rows) / s;
-      best_stage = stage_s / s;
-    }
-    }
-    std::printf("append %zu-row versions: %zu rows (%.0f bytes/row), %.0f%% of the time encoding\n", per, rows,
-                double(bytes) / double(rows), best_stage * 100);
+    std::printf("append %zu-row versions: %zu rows (%.0f bytes/row), %.0f%% of the time encoding\n",
+                per, rows, double(bytes) / double(rows), best_stage * 100);
     bench::Report(fmt::format("table_append_{}_rows_per_s", per), best, "rows/s");
-    bench::Report(fmt::format("table_append_{}_mb_per_s", per), best * double(bytes) / double(rows) / 1e6, "MB/s");
+    bench::Report(fmt::format("table_append_{}_mb_per_s", per),
+                  best * double(bytes) / double(rows) / 1e6, "MB/s");
   }
 }
 
@@ -128,7 +132,8 @@ void Scan(const std::string& dir) {
       auto txn = store->BeginTxn(n);
       state::WriteOptions wo;
       wo.batch_id = n++;
-      if (!t->StageWrite(*txn, b, wo).ok() || !store->Commit(std::move(txn), false).ok()) std::abort();
+      if (!t->StageWrite(*txn, b, wo).ok() || !store->Commit(std::move(txn), false).ok())
+        std::abort();
     }
     if (!store->Flush().ok()) std::abort();
     store->CompactRange(state::KeySpace::kTables);
@@ -138,7 +143,9 @@ void Scan(const std::string& dir) {
   for (auto [label, version] : {std::pair<const char*, std::int64_t>{"latest", -1}, {"old", 49}}) {
     double best_rows = 0, best_mb = 0;
     for (int rep = 0; rep < 3; ++rep) {
-      auto snap = std::move(t->Snapshot(version < 0 ? std::nullopt : std::optional<std::int64_t>(version))).value();
+      auto snap =
+          std::move(t->Snapshot(version < 0 ? std::nullopt : std::optional<std::int64_t>(version)))
+              .value();
       std::size_t rows = 0, bytes = 0;
       auto t0 = std::chrono::steady_clock::now();
       Status st = snap->Scan(nullptr, [&](RecordBatch&& b) -> Status {
@@ -150,7 +157,8 @@ void Scan(const std::string& dir) {
       if (!st.ok() || static_cast<std::int64_t>(rows) != snap->num_rows()) std::abort();
       best_rows = std::max(best_rows, double(rows) / s);
       best_mb = std::max(best_mb, double(bytes) / s / 1e6);
-      if (rep == 0) std::printf("scan %s (version %lld): %zu rows\n", label, (long long)snap->version(), rows);
+      if (rep == 0)
+        std::printf("scan %s (version %lld): %zu rows\n", label, (long long)snap->version(), rows);
     }
     bench::Report(fmt::format("table_scan_{}_rows_per_s", label), best_rows, "rows/s");
     bench::Report(fmt::format("table_scan_{}_mb_per_s", label), best_mb, "MB/s");
@@ -160,10 +168,13 @@ void Scan(const std::string& dir) {
   std::vector<std::string> cols{"category", "follower_count"};
   std::size_t rows = 0;
   auto t0 = std::chrono::steady_clock::now();
-  if (!snap->Scan(&cols, [&](RecordBatch&& b) -> Status {
-        rows += b.num_rows();
-        return Status::Ok();
-      }).ok()) std::abort();
+  if (!snap->Scan(&cols,
+                  [&](RecordBatch&& b) -> Status {
+                    rows += b.num_rows();
+                    return Status::Ok();
+                  })
+           .ok())
+    std::abort();
   bench::Report("table_scan_2_columns_rows_per_s", double(rows) / bench::Seconds(t0), "rows/s");
 }
 
@@ -222,7 +233,8 @@ queries:
       c.batch_id = v;
       if (!cp->Commit(std::move(txn), c).ok()) std::abort();
     }
-    std::printf("recovery: wrote %d rows in %d versions + 1 open batch\n", kVersions * kRowsPerVersion, kVersions);
+    std::printf("recovery: wrote %d rows in %d versions + 1 open batch\n",
+                kVersions * kRowsPerVersion, kVersions);
     // No flush: the reopen replays whatever the WAL holds, as after a crash.
   }
   double best = 1e9;

@@ -95,7 +95,8 @@ class LogChunkBuilder {
   // once instead of again by every doubling of the column buffers.
   void ReserveColumns() {
     std::size_t rows = std::min<std::size_t>(max_rows_, 1 << 16);
-    if (expected_rows_ > 0) rows = std::min(rows, expected_rows_ - std::min(expected_rows_, appended_));
+    if (expected_rows_ > 0)
+      rows = std::min(rows, expected_rows_ - std::min(expected_rows_, appended_));
     if (rows == 0) return;
     // Before the first chunk, guess a typical JSON event (512 bytes): a guess too high costs
     // only address space, one too low a few copies.

@@ -13,20 +13,23 @@ namespace pinstream::connectors {
 
 void RegisterConnectors(Registries& reg, ConnectorEnv* env) {
   // Config sections
-  reg.sections.Register(http::kHttpSection, "HTTP ingest: the Kafka REST Proxy and Kinesis APIs over the source log",
+  reg.sections.Register(http::kHttpSection,
+                        "HTTP ingest: the Kafka REST Proxy and Kinesis APIs over the source log",
                         http::ParseHttpConfig);
   // Sources
   reg.sources.Register("file", "a directory of .jsonl/.json/.csv files", ParseFileSource);
   reg.sources.Register("http", "a topic (Kafka REST) or stream (Kinesis) of the HTTP source log",
                        [env](const ConfigNode& n) { return ParseHttpSource(n, env); });
-  reg.sources.Register("kafka", "Kafka topics (offsets in the checkpoint; consumer groups)", ParseKafkaSource);
+  reg.sources.Register("kafka", "Kafka topics (offsets in the checkpoint; consumer groups)",
+                       ParseKafkaSource);
   // Sinks
   reg.sinks.Register("delta", "an append-only versioned table in the store",
                      [env](const ConfigNode& n) { return ParseDeltaSink(n, env); });
   reg.sinks.Register("jsonl", "JSON Lines files, one per batch", ParseJsonlSink);
   reg.sinks.Register("console", "print batches to standard output", ParseConsoleSink);
-  reg.sinks.Register("kafka", "JSON messages on a Kafka topic (at-least-once, or exactly-once transactional)",
-                     ParseKafkaSink);
+  reg.sinks.Register(
+      "kafka", "JSON messages on a Kafka topic (at-least-once, or exactly-once transactional)",
+      ParseKafkaSink);
 }
 
 }  // namespace pinstream::connectors

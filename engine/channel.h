@@ -10,10 +10,9 @@
 #pragma once
 
 #include <atomic>
+#include <boost/lockfree/spsc_queue.hpp>
 #include <cstdint>
 #include <memory>
-
-#include <boost/lockfree/spsc_queue.hpp>
 
 namespace pinstream {
 

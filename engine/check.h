@@ -7,12 +7,12 @@ namespace pinstream::internal {
 [[noreturn]] void CheckFailed(const char* cond, const char* file, int line, const char* msg);
 }  // namespace pinstream::internal
 
-#define PS_CHECK(cond)                                                          \
-  do {                                                                          \
+#define PS_CHECK(cond)                                                              \
+  do {                                                                              \
     if (!(cond)) ::pinstream::internal::CheckFailed(#cond, __FILE__, __LINE__, ""); \
   } while (0)
 
-#define PS_CHECK_MSG(cond, msg)                                                    \
-  do {                                                                             \
+#define PS_CHECK_MSG(cond, msg)                                                        \
+  do {                                                                                 \
     if (!(cond)) ::pinstream::internal::CheckFailed(#cond, __FILE__, __LINE__, (msg)); \
   } while (0)

@@ -1,9 +1,9 @@
 #include "engine/checkpoint.h"
 
-#include <sstream>
-
 #include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace pinstream {
 
@@ -67,9 +67,11 @@ Result<OffsetLogEntry> OffsetLogEntry::Parse(std::int64_t batch_id, std::string_
     const json& starts = meta["newPartitionStarts"];
     if (!starts.is_object()) return Corruption(what + ": newPartitionStarts is not an object");
     for (auto it = starts.begin(); it != starts.end(); ++it) {
-      if (!it.value().is_object()) return Corruption(what + ": newPartitionStarts entry is not an object");
+      if (!it.value().is_object())
+        return Corruption(what + ": newPartitionStarts entry is not an object");
       for (auto p = it.value().begin(); p != it.value().end(); ++p) {
-        if (!p.value().is_number_integer()) return Corruption(what + ": start offset is not an integer");
+        if (!p.value().is_number_integer())
+          return Corruption(what + ": start offset is not an integer");
         e.new_partition_starts[it.key()][p.key()] = p.value().get<std::int64_t>();
       }
     }
@@ -118,12 +120,8 @@ Result<CommitLogEntry> CommitLogEntry::Parse(std::int64_t batch_id, std::string_
 }
 
 std::string QueryMetadata::Serialize() const {
-  return json{{"id", id},
-              {"name", name},
-              {"createdMs", created_ms},
-              {"epoch", epoch},
-              {"sources", sources},
-              {"statefulOperators", stateful_operators}}
+  return json{{"id", id},       {"name", name},       {"createdMs", created_ms},
+              {"epoch", epoch}, {"sources", sources}, {"statefulOperators", stateful_operators}}
       .dump();
 }
 
@@ -161,8 +159,7 @@ Status CheckMetadataCompatible(const QueryMetadata& stored, const QueryMetadata&
     return FailedPrecondition(fmt::format(
         "query '{}': its stateful operators changed since the checkpoint was written: was [{}], "
         "now [{}]; the stored state would be misread.{}",
-        current.name, list(stored.stateful_operators), list(current.stateful_operators),
-        kWayOut));
+        current.name, list(stored.stateful_operators), list(current.stateful_operators), kWayOut));
   }
   return Status::Ok();
 }
@@ -173,7 +170,7 @@ Status CheckMetadataCompatible(const QueryMetadata& stored, const QueryMetadata&
 struct InMemoryCheckpointStore::Data {
   std::mutex mu;
   std::map<std::string, std::string> checkpoint;  // offsets, commits, metadata
-  std::map<std::string, std::string> spaces[3];    // by CommitSpace
+  std::map<std::string, std::string> spaces[3];   // by CommitSpace
   Status fail_next;
 };
 
@@ -191,7 +188,9 @@ class InMemoryTxn : public CommitTxn {
     ops_.push_back({s, 0, std::string(k), std::string(v)});
     bytes_ += k.size() + v.size();
   }
-  void Delete(CommitSpace s, std::string_view k) override { ops_.push_back({s, 1, std::string(k), {}}); }
+  void Delete(CommitSpace s, std::string_view k) override {
+    ops_.push_back({s, 1, std::string(k), {}});
+  }
   void DeleteRange(CommitSpace s, std::string_view b, std::string_view e) override {
     ops_.push_back({s, 2, std::string(b), std::string(e)});
   }
@@ -310,7 +309,8 @@ class InMemoryQueryCheckpoint : public QueryCheckpoint {
       std::lock_guard lock(d_->mu);
       auto& m = d_->spaces[static_cast<int>(CommitSpace::kOperatorState)];
       std::string prefix(prefix_view);
-      for (auto it = m.lower_bound(prefix); it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      for (auto it = m.lower_bound(prefix);
+           it != m.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
         copy.emplace_back(it->first, it->second);
       }
     }
@@ -323,9 +323,12 @@ class InMemoryQueryCheckpoint : public QueryCheckpoint {
       std::lock_guard lock(d_->mu);
       for (auto& op : t->ops_) {
         auto& m = d_->spaces[static_cast<int>(op.space)];
-        if (op.kind == 0) m[op.a] = op.b;
-        else if (op.kind == 1) m.erase(op.a);
-        else m.erase(m.lower_bound(op.a), m.lower_bound(op.b));
+        if (op.kind == 0)
+          m[op.a] = op.b;
+        else if (op.kind == 1)
+          m.erase(op.a);
+        else
+          m.erase(m.lower_bound(op.a), m.lower_bound(op.b));
       }
     }
     for (auto& h : t->hooks_) h();

@@ -98,7 +98,8 @@ class QueryCheckpoint : public StateReader {
   virtual std::unique_ptr<CommitTxn> BeginCommit(std::int64_t batch_id) = 0;
   // Applies `txn` plus commits/N atomically and durably; runs the txn's OnCommitted hooks.
   // Also drops offsets/commits entries older than the retention window.
-  [[nodiscard]] virtual Status Commit(std::unique_ptr<CommitTxn> txn, const CommitLogEntry& entry) = 0;
+  [[nodiscard]] virtual Status Commit(std::unique_ptr<CommitTxn> txn,
+                                      const CommitLogEntry& entry) = 0;
   // Applies a maintenance transaction (e.g. a state compaction) atomically and durably, without a
   // commit-log entry.
   [[nodiscard]] virtual Status Apply(std::unique_ptr<CommitTxn> txn) = 0;

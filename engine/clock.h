@@ -15,8 +15,8 @@ class Clock {
   // Microseconds since the Unix epoch, UTC.
   virtual std::int64_t NowMicros() const = 0;
   // Waits on `cv` (the caller holds `lock`) until `ready()` or NowMicros() >= deadline_us.
-  virtual void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, std::int64_t deadline_us,
-                         const std::function<bool()>& ready) = 0;
+  virtual void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                         std::int64_t deadline_us, const std::function<bool()>& ready) = 0;
 };
 
 // The real clock (process-wide instance).

@@ -1,11 +1,11 @@
 #include "engine/config.h"
 
-#include "engine/job_schedule.h"
+#include <fmt/format.h>
 
 #include <filesystem>
 #include <set>
 
-#include <fmt/format.h>
+#include "engine/job_schedule.h"
 
 namespace pinstream {
 
@@ -28,17 +28,21 @@ std::string TriggerConfig::ToString() const {
   switch (kind) {
     case Kind::kProcessingTime:
       return fmt::format("ProcessingTime({}ms)", interval_us / 1000);
-    case Kind::kOnce: return "Once";
-    case Kind::kAvailableNow: return "AvailableNow";
-    case Kind::kContinuous: return "Continuous";
+    case Kind::kOnce:
+      return "Once";
+    case Kind::kAvailableNow:
+      return "AvailableNow";
+    case Kind::kContinuous:
+      return "Continuous";
   }
   return "?";
 }
 
 void RequireValidName(const ConfigNode& n, const std::string& name, const char* what) {
   if (!IsValidName(name)) {
-    n.Fail(fmt::format("invalid {} name '{}': use letters, digits, '_', '.', '-' (not leading '.' or '-')",
-                       what, name));
+    n.Fail(fmt::format(
+        "invalid {} name '{}': use letters, digits, '_', '.', '-' (not leading '.' or '-')", what,
+        name));
   }
 }
 
@@ -48,14 +52,18 @@ TriggerConfig ParseTrigger(const ConfigNode& n) {
   TriggerConfig t;
   if (n.IsScalar()) {
     std::string s = n.AsString();
-    if (s == "once") t.kind = TriggerConfig::Kind::kOnce;
-    else if (s == "available_now") t.kind = TriggerConfig::Kind::kAvailableNow;
-    else if (s == "continuous") t.kind = TriggerConfig::Kind::kContinuous;
+    if (s == "once")
+      t.kind = TriggerConfig::Kind::kOnce;
+    else if (s == "available_now")
+      t.kind = TriggerConfig::Kind::kAvailableNow;
+    else if (s == "continuous")
+      t.kind = TriggerConfig::Kind::kContinuous;
     else {
       std::string hint = NearestMatch(s, {"once", "available_now", "continuous"});
-      n.Fail(fmt::format("unknown trigger '{}' (use once, available_now, continuous or "
-                         "{{processing_time: 500ms}}){}",
-                         s, hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
+      n.Fail(
+          fmt::format("unknown trigger '{}' (use once, available_now, continuous or "
+                      "{{processing_time: 500ms}}){}",
+                      s, hint.empty() ? "" : fmt::format("; did you mean '{}'?", hint)));
     }
     return t;
   }
@@ -80,7 +88,8 @@ JobConfig ParseJob(const ConfigNode& n, const std::string& config_dir) {
   j.name = n.GetString("name");
   RequireValidName(n.Get("name"), j.name, "job");
   int forms = n.Has("every") + n.Has("at") + n.Has("cron");
-  if (forms != 1) n.Fail("a job needs exactly one schedule: every: 24h, at: \"02:00\" or cron: \"0 2 * * *\"");
+  if (forms != 1)
+    n.Fail("a job needs exactly one schedule: every: 24h, at: \"02:00\" or cron: \"0 2 * * *\"");
   if (n.Has("every")) {
     j.schedule_kind = "every";
     j.every_us = n.Get("every").AsDurationMicros();
@@ -109,7 +118,8 @@ JobConfig ParseJob(const ConfigNode& n, const std::string& config_dir) {
       q.result_table = std::filesystem::path(q.sql_file).stem().string() + "_result";
     }
     RequireValidName(e, q.result_table, "table");
-    if (!std::filesystem::exists(q.sql_file)) e.Fail(fmt::format("SQL file '{}' does not exist", q.sql_file));
+    if (!std::filesystem::exists(q.sql_file))
+      e.Fail(fmt::format("SQL file '{}' does not exist", q.sql_file));
     j.queries.push_back(std::move(q));
   }
   if (j.queries.empty()) sql.Fail("a job needs at least one SQL file");
@@ -123,7 +133,8 @@ QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonC
   q.location = n.Location();
   q.name = n.GetString("name");
   RequireValidName(n.Get("name"), q.name, "query");
-  if (n.Has("source") == n.Has("sources")) n.Fail("a query needs exactly one of 'source' or 'sources'");
+  if (n.Has("source") == n.Has("sources"))
+    n.Fail("a query needs exactly one of 'source' or 'sources'");
   auto src_node = n.Has("source") ? n.Get("source") : n.Get("sources");
   q.sources = src_node.AsStringList();
   if (q.sources.empty()) src_node.Fail("at least one source is required");
@@ -141,13 +152,16 @@ QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonC
   }
   if (auto t = n.Find("trigger")) q.trigger = ParseTrigger(*t);
   q.max_records_per_trigger = n.GetInt("max_records_per_trigger", q.max_records_per_trigger);
-  if (q.max_records_per_trigger < 0) n.Get("max_records_per_trigger").Fail("must be >= 0 (0 = unlimited)");
+  if (q.max_records_per_trigger < 0)
+    n.Get("max_records_per_trigger").Fail("must be >= 0 (0 = unlimited)");
   q.shards = static_cast<int>(n.GetInt("shards", 0));
   if (q.shards < 0 || q.shards > 256) n.Get("shards").Fail("shards must be 0 (= cores) .. 256");
   q.chunk_rows = n.GetInt("chunk_rows", q.chunk_rows);
-  if (q.chunk_rows < 1 || q.chunk_rows > 1'000'000) n.Get("chunk_rows").Fail("chunk_rows must be 1..1000000");
+  if (q.chunk_rows < 1 || q.chunk_rows > 1'000'000)
+    n.Get("chunk_rows").Fail("chunk_rows must be 1..1000000");
   q.queue_capacity = n.GetInt("queue_capacity", q.queue_capacity);
-  if (q.queue_capacity < 2 || q.queue_capacity > 65536) n.Get("queue_capacity").Fail("queue_capacity must be 2..65536");
+  if (q.queue_capacity < 2 || q.queue_capacity > 65536)
+    n.Get("queue_capacity").Fail("queue_capacity must be 2..65536");
   if (auto ops = n.Find("operators")) {
     int i = 0;
     for (const auto& e : ops->Elements()) {
@@ -175,8 +189,8 @@ QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonC
   return q;
 }
 
-DaemonConfig ParseRoot(const ConfigNode& root, const std::string& path, const std::string& config_dir,
-                       const Registries& reg) {
+DaemonConfig ParseRoot(const ConfigNode& root, const std::string& path,
+                       const std::string& config_dir, const Registries& reg) {
   DaemonConfig cfg;
   cfg.path = path;
   cfg.config_dir = config_dir;
@@ -206,14 +220,16 @@ DaemonConfig ParseRoot(const ConfigNode& root, const std::string& path, const st
   std::set<std::string> names;
   for (const auto& e : queries.Elements()) {
     QueryConfig q = ParseQuery(e, reg, cfg);
-    if (!names.insert(q.name).second) e.Get("name").Fail(fmt::format("query name '{}' is used twice", q.name));
+    if (!names.insert(q.name).second)
+      e.Get("name").Fail(fmt::format("query name '{}' is used twice", q.name));
     cfg.queries.push_back(std::move(q));
   }
   if (auto j = root.Find("jobs")) {
     std::set<std::string> job_names;
     for (const auto& e : j->Elements()) {
       JobConfig jc = ParseJob(e, config_dir);
-      if (!job_names.insert(jc.name).second) e.Get("name").Fail(fmt::format("job name '{}' is used twice", jc.name));
+      if (!job_names.insert(jc.name).second)
+        e.Get("name").Fail(fmt::format("job name '{}' is used twice", jc.name));
       cfg.jobs.push_back(std::move(jc));
     }
   }

@@ -1,12 +1,12 @@
 #include "engine/config_node.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "engine/time_util.h"
 
@@ -109,7 +109,10 @@ ConfigNode ConfigNode::LoadString(const std::string& text, const std::string& na
 
 ConfigNode::ConfigNode(YAML::Node node, std::shared_ptr<const std::string> file, std::string path,
                        std::shared_ptr<const std::string> base_dir)
-    : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)), base_dir_(std::move(base_dir)) {}
+    : node_(std::move(node)),
+      file_(std::move(file)),
+      path_(std::move(path)),
+      base_dir_(std::move(base_dir)) {}
 
 std::string ConfigNode::Location() const {
   YAML::Mark m = node_ ? node_.Mark() : YAML::Mark::null_mark();
@@ -204,8 +207,9 @@ std::string ConfigNode::AsString() const {
   std::string missing;
   auto v = ExpandEnv(node_.Scalar(), &missing);
   if (!v) {
-    Fail(fmt::format("environment variable '{}' is not set (use ${{{}:-default}} to give a default)",
-                     missing, missing));
+    Fail(
+        fmt::format("environment variable '{}' is not set (use ${{{}:-default}} to give a default)",
+                    missing, missing));
   }
   return *v;
 }
@@ -215,7 +219,8 @@ std::int64_t ConfigNode::AsInt() const {
   char* end = nullptr;
   errno = 0;
   long long v = std::strtoll(s.c_str(), &end, 10);
-  if (s.empty() || *end != '\0' || errno == ERANGE) Fail(fmt::format("expected an integer, got '{}'", s));
+  if (s.empty() || *end != '\0' || errno == ERANGE)
+    Fail(fmt::format("expected an integer, got '{}'", s));
   return v;
 }
 
@@ -291,7 +296,8 @@ std::vector<std::string> ConfigNode::GetStringList(std::string_view key) const {
   auto n = Find(key);
   return n && !n->IsNull() ? n->AsStringList() : std::vector<std::string>{};
 }
-std::string ConfigNode::GetEnum(std::string_view key, std::initializer_list<std::string_view> choices,
+std::string ConfigNode::GetEnum(std::string_view key,
+                                std::initializer_list<std::string_view> choices,
                                 const std::string& def) const {
   auto n = Find(key);
   if (!n || n->IsNull()) return def;

@@ -11,12 +11,15 @@
 //   }
 //
 // Every failure throws ConfigError, whose what() reads
-//   conf/pinterest.yaml:12:7: queries[0].trigger: unknown key 'procesing_time' (did you mean 'processing_time'?)
+//   conf/pinterest.yaml:12:7: queries[0].trigger: unknown key 'procesing_time' (did you mean
+//   'processing_time'?)
 // Exceptions are confined to config parsing and start-up (see status.h).
 //
 // Scalars get ${VAR} and ${VAR:-default} substituted from the environment when read as strings
 // or numbers; "$$" is a literal '$'. An unset variable without a default is a ConfigError.
 #pragma once
+
+#include <yaml-cpp/yaml.h>
 
 #include <cstdint>
 #include <initializer_list>
@@ -27,8 +30,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 namespace pinstream {
 

@@ -4,7 +4,8 @@
 
 namespace pinstream {
 
-DeadLetterBuilder::DeadLetterBuilder(std::string query, std::int64_t batch_id, std::int64_t failed_at_us)
+DeadLetterBuilder::DeadLetterBuilder(std::string query, std::int64_t batch_id,
+                                     std::int64_t failed_at_us)
     : query_(std::move(query)), batch_id_(batch_id), failed_at_us_(failed_at_us) {}
 
 void DeadLetterBuilder::Add(const DeadLetterRow& r) {

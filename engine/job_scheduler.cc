@@ -1,14 +1,14 @@
 #include "engine/job_scheduler.h"
 
-#include <algorithm>
-#include <limits>
-
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "engine/time_util.h"
+#include <algorithm>
+#include <limits>
+#include <nlohmann/json.hpp>
+
 #include "engine/thread_name.h"
+#include "engine/time_util.h"
 
 namespace pinstream {
 
@@ -17,8 +17,8 @@ namespace {
 class RealClock : public Clock {
  public:
   std::int64_t NowMicros() const override { return pinstream::NowMicros(); }
-  void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, std::int64_t deadline_us,
-                 const std::function<bool()>& ready) override {
+  void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                 std::int64_t deadline_us, const std::function<bool()>& ready) override {
     // Re-reads the wall clock at least once a minute, so a clock step does not strand a wait.
     for (;;) {
       if (ready()) return;
@@ -46,24 +46,30 @@ Clock* SystemClock() {
 }
 
 std::string JobRun::ToJson() const {
-  nlohmann::ordered_json j{{"job", job},
-                           {"runId", run_id},
-                           {"trigger", trigger},
-                           {"status", status},
-                           {"scheduledTime", scheduled_us ? nlohmann::ordered_json(FormatTimestamp(scheduled_us, TimestampStyle::kIso))
-                                                          : nlohmann::ordered_json()},
-                           {"startTime", started_us ? nlohmann::ordered_json(FormatTimestamp(started_us, TimestampStyle::kIso))
-                                                    : nlohmann::ordered_json()},
-                           {"endTime", finished_us ? nlohmann::ordered_json(FormatTimestamp(finished_us, TimestampStyle::kIso))
-                                                   : nlohmann::ordered_json()},
-                           {"error", error.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(error)}};
+  nlohmann::ordered_json j{
+      {"job", job},
+      {"runId", run_id},
+      {"trigger", trigger},
+      {"status", status},
+      {"scheduledTime",
+       scheduled_us ? nlohmann::ordered_json(FormatTimestamp(scheduled_us, TimestampStyle::kIso))
+                    : nlohmann::ordered_json()},
+      {"startTime", started_us
+                        ? nlohmann::ordered_json(FormatTimestamp(started_us, TimestampStyle::kIso))
+                        : nlohmann::ordered_json()},
+      {"endTime", finished_us
+                      ? nlohmann::ordered_json(FormatTimestamp(finished_us, TimestampStyle::kIso))
+                      : nlohmann::ordered_json()},
+      {"error", error.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(error)}};
   auto results_json = nlohmann::ordered_json::array();
-  for (const auto& r : results) results_json.push_back({{"table", r.table}, {"version", r.version}, {"rows", r.rows}});
+  for (const auto& r : results)
+    results_json.push_back({{"table", r.table}, {"version", r.version}, {"rows", r.rows}});
   j["results"] = std::move(results_json);
   return j.dump();
 }
 
-JobScheduler::JobScheduler(std::vector<JobConfig> jobs, JobRunner* runner, Clock* clock) : runner_(runner), clock_(clock) {
+JobScheduler::JobScheduler(std::vector<JobConfig> jobs, JobRunner* runner, Clock* clock)
+    : runner_(runner), clock_(clock) {
   for (auto& j : jobs) {
     Result<JobSchedule> s = j.schedule_kind == "every" ? JobSchedule::Every(j.every_us)
                             : j.schedule_kind == "at"  ? JobSchedule::DailyAt(j.at)
@@ -75,9 +81,7 @@ JobScheduler::JobScheduler(std::vector<JobConfig> jobs, JobRunner* runner, Clock
   }
 }
 
-JobScheduler::~JobScheduler() {
-  StopAccepting();
-}
+JobScheduler::~JobScheduler() { StopAccepting(); }
 
 Status JobScheduler::Start() {
   std::int64_t now = clock_->NowMicros();
@@ -91,8 +95,8 @@ Status JobScheduler::Start() {
         j.queued_run_id = "start__" + IsoMicros(now);
         manual_.push_back(i);
       }
-      spdlog::info("job '{}' scheduled {}; first run at {}", j.config.name, j.schedule.description(),
-                   FormatTimestamp(j.next_due_us, TimestampStyle::kSql));
+      spdlog::info("job '{}' scheduled {}; first run at {}", j.config.name,
+                   j.schedule.description(), FormatTimestamp(j.next_due_us, TimestampStyle::kSql));
     }
   }
   thread_ = std::thread([this] {
@@ -119,15 +123,20 @@ Result<std::string> JobScheduler::Trigger(const std::string& job) {
   std::string id;
   {
     std::lock_guard lock(mu_);
-    auto it = std::find_if(jobs_.begin(), jobs_.end(), [&](const JobState& j) { return j.config.name == job; });
+    auto it = std::find_if(jobs_.begin(), jobs_.end(),
+                           [&](const JobState& j) { return j.config.name == job; });
     if (it == jobs_.end()) {
       std::string names;
       for (const auto& j : jobs_) names += (names.empty() ? "" : ", ") + j.config.name;
       return NotFound(fmt::format("no job '{}' (jobs: {})", job, names.empty() ? "none" : names));
     }
     if (stopping_) return FailedPrecondition("the daemon is stopping");
-    if (it->running) return FailedPrecondition(fmt::format("job '{}' is running ({})", job, running_ ? running_->run_id : ""));
-    if (it->queued) return FailedPrecondition(fmt::format("job '{}' is already queued ({})", job, it->queued_run_id));
+    if (it->running)
+      return FailedPrecondition(
+          fmt::format("job '{}' is running ({})", job, running_ ? running_->run_id : ""));
+    if (it->queued)
+      return FailedPrecondition(
+          fmt::format("job '{}' is already queued ({})", job, it->queued_run_id));
     it->queued = true;
     it->queued_run_id = "manual__" + IsoMicros(clock_->NowMicros());
     id = it->queued_run_id;
@@ -183,8 +192,9 @@ void JobScheduler::Loop() {
         skipped.scheduled_us = first_missed;
         skipped.started_us = skipped.finished_us = now;
         skipped.status = "skipped";
-        skipped.error = fmt::format("{} scheduled run{} from {} skipped: an earlier run was still going", missed,
-                                    missed == 1 ? "" : "s", FormatTimestamp(first_missed, TimestampStyle::kSql));
+        skipped.error = fmt::format(
+            "{} scheduled run{} from {} skipped: an earlier run was still going", missed,
+            missed == 1 ? "" : "s", FormatTimestamp(first_missed, TimestampStyle::kSql));
         spdlog::warn("job '{}': {}", j.config.name, skipped.error);
         lock.unlock();
         Finish(std::move(skipped));
@@ -206,7 +216,9 @@ void JobScheduler::Loop() {
     if (st.ok()) {
       run.status = "succeeded";
       std::string tables;
-      for (const auto& r : run.results) tables += fmt::format("{}{} v{} ({} rows)", tables.empty() ? "" : ", ", r.table, r.version, r.rows);
+      for (const auto& r : run.results)
+        tables += fmt::format("{}{} v{} ({} rows)", tables.empty() ? "" : ", ", r.table, r.version,
+                              r.rows);
       spdlog::info("job '{}' run {} succeeded in {} ms: {}", run.job, run.run_id,
                    (run.finished_us - run.started_us) / 1000, tables);
     } else {
@@ -227,7 +239,9 @@ void JobScheduler::Loop() {
 void JobScheduler::Finish(JobRun run) {
   if (run.status != "succeeded") {
     Status st = runner_->Record(run);
-    if (!st.ok()) spdlog::error("job '{}' run {}: could not record it in the job history: {}", run.job, run.run_id, st.ToString());
+    if (!st.ok())
+      spdlog::error("job '{}' run {}: could not record it in the job history: {}", run.job,
+                    run.run_id, st.ToString());
   }
   std::lock_guard lock(mu_);
   recent_.push_back(std::move(run));

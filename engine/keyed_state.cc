@@ -1,8 +1,8 @@
 #include "engine/keyed_state.h"
 
-#include <unordered_map>
-
 #include <fmt/format.h>
+
+#include <unordered_map>
 
 #include "engine/bytes.h"
 
@@ -67,12 +67,14 @@ Status DecodeStateEntries(std::string_view blob, std::vector<StateEntry>* out) {
     StateEntry e;
     std::uint8_t op;
     std::string_view key, value;
-    if (!r.GetByte(&op) || op > 1 || !r.GetLengthPrefixed(&key)) return Corruption("state entries: truncated");
+    if (!r.GetByte(&op) || op > 1 || !r.GetLengthPrefixed(&key))
+      return Corruption("state entries: truncated");
     e.key.assign(key);
     e.is_delete = op == 1;
     if (!e.is_delete) {
       std::uint64_t batch;
-      if (!r.GetVarint64(&batch) || !r.GetLengthPrefixed(&value)) return Corruption("state entries: truncated");
+      if (!r.GetVarint64(&batch) || !r.GetLengthPrefixed(&value))
+        return Corruption("state entries: truncated");
       e.written_batch = static_cast<std::int64_t>(batch);
       e.value.assign(value);
     }
@@ -114,7 +116,8 @@ Result<Loaded> LoadWithKeys(StateReader* reader, std::string_view ns) {
   std::vector<StateEntry> buf;
   for (const auto& [k, v] : chunks) {
     buf.clear();
-    PS_RETURN_IF_ERROR(DecodeStateEntries(v, &buf).WithContext(fmt::format("state '{}' snapshot {}", ns, snap_batch)));
+    PS_RETURN_IF_ERROR(DecodeStateEntries(v, &buf).WithContext(
+        fmt::format("state '{}' snapshot {}", ns, snap_batch)));
     for (auto& e : buf) live[e.key] = std::move(e);
   }
   out.state.last_batch = snap_batch;
@@ -128,7 +131,8 @@ Result<Loaded> LoadWithKeys(StateReader* reader, std::string_view ns) {
     out.storage_keys.emplace_back(key);
     if (b <= snap_batch) return;  // already in the snapshot (left over from a crash mid-compaction)
     buf.clear();
-    inner = DecodeStateEntries(value, &buf).WithContext(fmt::format("state '{}' delta of batch {}", ns, b));
+    inner = DecodeStateEntries(value, &buf)
+                .WithContext(fmt::format("state '{}' delta of batch {}", ns, b));
     for (auto& e : buf) {
       if (e.is_delete) {
         live.erase(e.key);
@@ -152,14 +156,15 @@ Result<LoadedState> LoadState(StateReader* reader, std::string_view ns) {
   return std::move(l.state);
 }
 
-void StageStateSnapshot(std::string_view ns, const LoadedState& state, const std::vector<std::string>& keys_to_drop,
-                        CommitTxn& txn) {
+void StageStateSnapshot(std::string_view ns, const LoadedState& state,
+                        const std::vector<std::string>& keys_to_drop, CommitTxn& txn) {
   for (const auto& k : keys_to_drop) txn.Delete(CommitSpace::kOperatorState, k);
   std::vector<StateEntry> chunk;
   std::size_t bytes = 0;
   std::uint32_t n = 0;
   auto flush = [&] {
-    txn.Put(CommitSpace::kOperatorState, StateSnapshotKey(ns, state.last_batch, n++), EncodeStateEntries(chunk));
+    txn.Put(CommitSpace::kOperatorState, StateSnapshotKey(ns, state.last_batch, n++),
+            EncodeStateEntries(chunk));
     chunk.clear();
     bytes = 0;
   };
@@ -171,7 +176,8 @@ void StageStateSnapshot(std::string_view ns, const LoadedState& state, const std
   if (!chunk.empty() || n == 0) flush();  // an empty state still gets a (one-chunk) snapshot
 }
 
-Status CompactState(StateReader* reader, std::string_view ns, std::size_t max_deltas, CommitTxn& txn, bool* compacted) {
+Status CompactState(StateReader* reader, std::string_view ns, std::size_t max_deltas,
+                    CommitTxn& txn, bool* compacted) {
   *compacted = false;
   PS_ASSIGN_OR_RETURN(Loaded l, LoadWithKeys(reader, ns));
   if (l.state.deltas <= max_deltas || l.state.last_batch < 0) return Status::Ok();
@@ -180,8 +186,8 @@ Status CompactState(StateReader* reader, std::string_view ns, std::size_t max_de
   return Status::Ok();
 }
 
-Status RewindState(StateReader* reader, std::string_view ns, std::int64_t to_batch, CommitTxn& txn, std::int64_t* dropped,
-                   std::int64_t* kept) {
+Status RewindState(StateReader* reader, std::string_view ns, std::int64_t to_batch, CommitTxn& txn,
+                   std::int64_t* dropped, std::int64_t* kept) {
   PS_ASSIGN_OR_RETURN(Loaded l, LoadWithKeys(reader, ns));
   LoadedState s;
   for (auto& e : l.state.entries) {

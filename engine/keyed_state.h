@@ -6,9 +6,9 @@
 // so that state becomes durable atomically with the batch's output: a replayed batch starts from
 // exactly the state the first attempt started from.
 //
-// Storage (CommitSpace::kOperatorState), like Spark's state store — deltas plus snapshots, not one RocksDB
-// key per state key (a dedup over millions of posts would otherwise spend a quarter of its time
-// in memtable inserts):
+// Storage (CommitSpace::kOperatorState), like Spark's state store — deltas plus snapshots, not one
+// RocksDB key per state key (a dedup over millions of posts would otherwise spend a quarter of its
+// time in memtable inserts):
 //   "<ns>\0D" be64(batch) be32(part)   one delta per batch and shard: the puts and deletes
 //   "<ns>\0S" be64(batch) be32(chunk)  a snapshot: the whole state after `batch`, in chunks
 // ScanCommitted() loads the latest snapshot and applies the later deltas. CompactState() writes
@@ -37,8 +37,8 @@ class StateReader {
  public:
   virtual ~StateReader() = default;
   using Visitor = std::function<void(std::string_view key, std::string_view value)>;
-  // Visits every stored (key, value) of the operator-state space (CommitSpace::kOperatorState) whose key starts with `prefix`,
-  // in key order.
+  // Visits every stored (key, value) of the operator-state space (CommitSpace::kOperatorState)
+  // whose key starts with `prefix`, in key order.
   [[nodiscard]] virtual Status ScanState(std::string_view prefix, const Visitor& visit) = 0;
 };
 
@@ -70,8 +70,8 @@ Result<LoadedState> LoadState(StateReader* reader, std::string_view ns);
 void StageStateSnapshot(std::string_view ns, const LoadedState& state,
                         const std::vector<std::string>& keys_to_drop, CommitTxn& txn);
 // Compacts `ns` when more than `max_deltas` deltas follow its snapshot. `apply` commits the txn.
-Status CompactState(StateReader* reader, std::string_view ns, std::size_t max_deltas, CommitTxn& txn,
-                    bool* compacted);
+Status CompactState(StateReader* reader, std::string_view ns, std::size_t max_deltas,
+                    CommitTxn& txn, bool* compacted);
 // For `checkpoint rewind QUERY --to-batch N`: stages the removal of every delta of batch >= N
 // and rewrites snapshots without entries written by batch >= N. Reports the entries dropped.
 Status RewindState(StateReader* reader, std::string_view ns, std::int64_t to_batch, CommitTxn& txn,
@@ -85,8 +85,8 @@ class KeyedStateStore {
   const std::string& ns() const { return ns_; }
 
   // Visits the committed entries with the batch that wrote each, in no particular order.
-  using Visitor = std::function<void(std::string_view key, std::string_view value,
-                                     std::int64_t written_batch)>;
+  using Visitor =
+      std::function<void(std::string_view key, std::string_view value, std::int64_t written_batch)>;
   [[nodiscard]] Status ScanCommitted(const Visitor& visit);
 
   void Put(std::string_view key, std::string_view value);

@@ -1,11 +1,12 @@
 #include "engine/kill_point.h"
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
-#include <unistd.h>
 
 namespace pinstream {
 

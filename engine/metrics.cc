@@ -1,9 +1,9 @@
 #include "engine/metrics.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 namespace pinstream {
 
@@ -38,7 +38,8 @@ Histogram::Histogram(std::vector<double> bounds)
 }
 
 void Histogram::Observe(double v) {
-  std::size_t i = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
+  std::size_t i = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
+                                           bounds_.begin());
   counts_[i].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   double cur = sum_.load(std::memory_order_relaxed);
@@ -76,7 +77,8 @@ double Histogram::Quantile(double q) const {
   return s.bounds.empty() ? 0 : s.bounds.back();
 }
 
-MetricsRegistry::Family& MetricsRegistry::GetFamily(const std::string& name, const std::string& help, const char* type) {
+MetricsRegistry::Family& MetricsRegistry::GetFamily(const std::string& name,
+                                                    const std::string& help, const char* type) {
   Family& f = families_[name];
   if (f.type.empty()) {
     f.help = help;
@@ -85,22 +87,24 @@ MetricsRegistry::Family& MetricsRegistry::GetFamily(const std::string& name, con
   return f;
 }
 
-Counter* MetricsRegistry::GetCounter(const std::string& name, const std::string& help, const Labels& labels) {
+Counter* MetricsRegistry::GetCounter(const std::string& name, const std::string& help,
+                                     const Labels& labels) {
   std::lock_guard lock(mu_);
   auto& slot = GetFamily(name, help, "counter").counters[LabelString(labels)];
   if (!slot) slot = std::make_unique<Counter>();
   return slot.get();
 }
 
-Gauge* MetricsRegistry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
+Gauge* MetricsRegistry::GetGauge(const std::string& name, const std::string& help,
+                                 const Labels& labels) {
   std::lock_guard lock(mu_);
   auto& slot = GetFamily(name, help, "gauge").gauges[LabelString(labels)];
   if (!slot) slot = std::make_unique<Gauge>();
   return slot.get();
 }
 
-Histogram* MetricsRegistry::GetHistogram(const std::string& name, const std::string& help, const Labels& labels,
-                                         const std::vector<double>& bounds) {
+Histogram* MetricsRegistry::GetHistogram(const std::string& name, const std::string& help,
+                                         const Labels& labels, const std::vector<double>& bounds) {
   std::lock_guard lock(mu_);
   auto& slot = GetFamily(name, help, "histogram").histograms[LabelString(labels)];
   if (!slot) slot = std::make_unique<Histogram>(bounds);
@@ -123,16 +127,20 @@ std::string MetricsRegistry::RenderPrometheus() {
   std::string out;
   for (const auto& [name, f] : families_) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, f.help, name, f.type);
-    for (const auto& [labels, c] : f.counters) out += fmt::format("{}{} {}\n", name, labels, c->value());
-    for (const auto& [labels, g] : f.gauges) out += fmt::format("{}{} {}\n", name, labels, Num(g->value()));
+    for (const auto& [labels, c] : f.counters)
+      out += fmt::format("{}{} {}\n", name, labels, c->value());
+    for (const auto& [labels, g] : f.gauges)
+      out += fmt::format("{}{} {}\n", name, labels, Num(g->value()));
     for (const auto& [labels, h] : f.histograms) {
       auto s = h->snapshot();
       std::string inner = labels.empty() ? "" : labels.substr(1, labels.size() - 2) + ",";
       for (std::size_t i = 0; i < s.bounds.size(); ++i) {
-        out += fmt::format("{}_bucket{{{}le=\"{}\"}} {}\n", name, inner, Num(s.bounds[i]), s.cumulative[i]);
+        out += fmt::format("{}_bucket{{{}le=\"{}\"}} {}\n", name, inner, Num(s.bounds[i]),
+                           s.cumulative[i]);
       }
       out += fmt::format("{}_bucket{{{}le=\"+Inf\"}} {}\n", name, inner, s.count);
-      out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, labels, Num(s.sum), name, labels, s.count);
+      out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, labels, Num(s.sum), name, labels,
+                         s.count);
     }
   }
   return out;
@@ -144,7 +152,8 @@ MetricsRegistry& Metrics() {
 }
 
 const std::vector<double>& LatencyBuckets() {
-  static const std::vector<double> b{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  static const std::vector<double> b{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                     0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
   return b;
 }
 

@@ -1,8 +1,8 @@
 #include "engine/micro_batch_planner.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace pinstream {
 
@@ -19,10 +19,10 @@ Result<std::map<std::string, PartitionOffsets>> MicroBatchPlanner::LatestUnbound
   return out;
 }
 
-Result<BatchPlan> MicroBatchPlanner::PlanNext(std::int64_t batch_id, std::int64_t ts_ms,
-                                              const std::map<std::string, PartitionOffsets>& committed,
-                                              const std::map<std::string, PartitionOffsets>* bound,
-                                              bool apply_cap) {
+Result<BatchPlan> MicroBatchPlanner::PlanNext(
+    std::int64_t batch_id, std::int64_t ts_ms,
+    const std::map<std::string, PartitionOffsets>& committed,
+    const std::map<std::string, PartitionOffsets>* bound, bool apply_cap) {
   BatchPlan plan;
   plan.offsets.batch_id = batch_id;
   plan.offsets.batch_timestamp_ms = ts_ms;
@@ -54,14 +54,18 @@ Result<BatchPlan> MicroBatchPlanner::PlanNext(std::int64_t batch_id, std::int64_
         // another member advanced it; records deleted by retention are skipped). Recorded like a
         // new partition's start, so that a replay of this batch starts there too.
         auto resume = ns.source->ResumeOffset(part, start);
-        if (!resume.ok()) return resume.status().WithContext(fmt::format("source '{}' partition '{}'", ns.name, part));
+        if (!resume.ok())
+          return resume.status().WithContext(
+              fmt::format("source '{}' partition '{}'", ns.name, part));
         if (resume->has_value() && **resume != start) {
           start = **resume;
           plan.offsets.new_partition_starts[ns.name][part] = start;
         }
       } else {
         auto init = ns.source->InitialOffset(part);
-        if (!init.ok()) return init.status().WithContext(fmt::format("source '{}' partition '{}'", ns.name, part));
+        if (!init.ok())
+          return init.status().WithContext(
+              fmt::format("source '{}' partition '{}'", ns.name, part));
         start = *init;
         plan.offsets.new_partition_starts[ns.name][part] = start;
       }
@@ -126,7 +130,8 @@ Result<BatchPlan> MicroBatchPlanner::PlanNext(std::int64_t batch_id, std::int64_
     std::int64_t end = c.end;
     if (budget != INT64_MAX) {
       auto lim = sources_[c.source].source->LimitRange(c.partition, c.start, c.end, budget);
-      if (!lim.ok()) return lim.status().WithContext(fmt::format("source '{}'", sources_[c.source].name));
+      if (!lim.ok())
+        return lim.status().WithContext(fmt::format("source '{}'", sources_[c.source].name));
       end = lim->end;
       budget -= lim->records;
     }
@@ -144,9 +149,10 @@ Result<BatchPlan> MicroBatchPlanner::PlanNext(std::int64_t batch_id, std::int64_
         ++it;
         continue;
       }
-      bool planned = std::any_of(plan.ranges.begin(), plan.ranges.end(), [&](const PlannedRange& r) {
-        return sources_[r.source_index].name == name && r.range.partition == it->first;
-      });
+      bool planned =
+          std::any_of(plan.ranges.begin(), plan.ranges.end(), [&](const PlannedRange& r) {
+            return sources_[r.source_index].name == name && r.range.partition == it->first;
+          });
       if (!planned) {
         plan.offsets.sources[name].erase(it->first);
         it = starts.erase(it);
@@ -155,13 +161,15 @@ Result<BatchPlan> MicroBatchPlanner::PlanNext(std::int64_t batch_id, std::int64_
       }
     }
   }
-  for (auto it = plan.offsets.new_partition_starts.begin(); it != plan.offsets.new_partition_starts.end();) {
+  for (auto it = plan.offsets.new_partition_starts.begin();
+       it != plan.offsets.new_partition_starts.end();) {
     it = it->second.empty() ? plan.offsets.new_partition_starts.erase(it) : std::next(it);
   }
   return plan;
 }
 
-Result<BatchPlan> MicroBatchPlanner::PlanFromLog(const OffsetLogEntry& entry, const OffsetLogEntry* previous) {
+Result<BatchPlan> MicroBatchPlanner::PlanFromLog(const OffsetLogEntry& entry,
+                                                 const OffsetLogEntry* previous) {
   BatchPlan plan;
   plan.offsets = entry;
   for (std::size_t si = 0; si < sources_.size(); ++si) {
@@ -193,17 +201,19 @@ Result<BatchPlan> MicroBatchPlanner::PlanFromLog(const OffsetLogEntry& entry, co
           if (!init.ok()) return init.status();
           start = *init;
         } else {
-          return DataLoss(fmt::format(
-              "cannot replay batch {}: offsets/{} is missing (removed by retention?), so the start of "
-              "source '{}' partition '{}' is unknown",
-              entry.batch_id, entry.batch_id - 1, ns.name, part));
+          return DataLoss(
+              fmt::format("cannot replay batch {}: offsets/{} is missing (removed by retention?), "
+                          "so the start of "
+                          "source '{}' partition '{}' is unknown",
+                          entry.batch_id, entry.batch_id - 1, ns.name, part));
         }
       }
       plan.starts[ns.name][part] = start;
       if (end > start) plan.ranges.push_back(PlannedRange{si, ReadRange{part, start, end}});
       if (end < start) {
-        return Corruption(fmt::format("offsets/{}: source '{}' partition '{}' ends at {} before its start {}",
-                                      entry.batch_id, ns.name, part, end, start));
+        return Corruption(
+            fmt::format("offsets/{}: source '{}' partition '{}' ends at {} before its start {}",
+                        entry.batch_id, ns.name, part, end, start));
       }
     }
   }

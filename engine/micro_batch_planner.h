@@ -29,7 +29,7 @@ struct PlannedRange {
 };
 
 struct BatchPlan {
-  OffsetLogEntry offsets;  // ends (+ starts of new partitions); written as offsets/N
+  OffsetLogEntry offsets;            // ends (+ starts of new partitions); written as offsets/N
   std::vector<PlannedRange> ranges;  // non-empty ranges, in read order
   std::map<std::string, PartitionOffsets> starts;  // per source, for progress reports
   std::map<std::string, PartitionOffsets> latest;  // what the sources had when planning

@@ -33,7 +33,8 @@ std::string QueryProgress::ToJson() const {
   }
   j["durationMs"] = d;
   ordered_json srcs = ordered_json::array();
-  double secs = duration_ms.count("triggerExecution") ? duration_ms.at("triggerExecution") / 1000.0 : 0;
+  double secs =
+      duration_ms.count("triggerExecution") ? duration_ms.at("triggerExecution") / 1000.0 : 0;
   for (const auto& s : sources) {
     ordered_json o;
     o["description"] = s.description;
@@ -42,7 +43,8 @@ std::string QueryProgress::ToJson() const {
     o["latestOffset"] = Offsets(s.latest_offset);
     o["numInputRows"] = s.num_input_rows;
     if (!s.metrics.empty()) o["metrics"] = s.metrics;  // Spark's ReportsSourceMetrics
-    o["inputRowsPerSecond"] = num_input_rows > 0 ? input_rows_per_second * s.num_input_rows / num_input_rows : 0.0;
+    o["inputRowsPerSecond"] =
+        num_input_rows > 0 ? input_rows_per_second * s.num_input_rows / num_input_rows : 0.0;
     o["processedRowsPerSecond"] = secs > 0 ? s.num_input_rows / secs : 0.0;
     srcs.push_back(std::move(o));
   }
@@ -62,7 +64,8 @@ std::string QueryProgress::ToJson() const {
   j["stateOperators"] = states;
   j["sink"] = {{"description", sink_description}, {"numOutputRows", num_output_rows}};
   if (!dead_letter_description.empty()) {
-    j["deadLetter"] = {{"description", dead_letter_description}, {"numOutputRows", num_dead_letter_rows}};
+    j["deadLetter"] = {{"description", dead_letter_description},
+                       {"numOutputRows", num_dead_letter_rows}};
   }
   j["backlogRecords"] = backlog_records;
   return j.dump();

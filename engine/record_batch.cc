@@ -27,13 +27,20 @@ std::size_t Column::NullCount() const {
 Value Column::GetValue(std::size_t i) const {
   if (IsNull(i)) return Value();
   switch (type_) {
-    case TypeId::kNull: return Value();
-    case TypeId::kBool: return Value::Bool(Bool(i));
-    case TypeId::kInt64: return Value::Int64(Int(i));
-    case TypeId::kTimestamp: return Value::Timestamp(Int(i));
-    case TypeId::kDouble: return Value::Double(Double(i));
-    case TypeId::kString: return Value::String(std::string(Str(i)));
-    case TypeId::kRaw: return Value::Raw(std::string(Str(i)));
+    case TypeId::kNull:
+      return Value();
+    case TypeId::kBool:
+      return Value::Bool(Bool(i));
+    case TypeId::kInt64:
+      return Value::Int64(Int(i));
+    case TypeId::kTimestamp:
+      return Value::Timestamp(Int(i));
+    case TypeId::kDouble:
+      return Value::Double(Double(i));
+    case TypeId::kString:
+      return Value::String(std::string(Str(i)));
+    case TypeId::kRaw:
+      return Value::Raw(std::string(Str(i)));
     case TypeId::kDoubleArray: {
       auto a = Array(i);
       return Value::DoubleArray(std::vector<double>(a.begin(), a.end()));
@@ -47,15 +54,22 @@ void Column::Reserve(std::size_t rows, std::size_t bytes) {
   switch (type_) {
     case TypeId::kBool:
     case TypeId::kInt64:
-    case TypeId::kTimestamp: ints_.reserve(rows); break;
-    case TypeId::kDouble: doubles_.reserve(rows); break;
+    case TypeId::kTimestamp:
+      ints_.reserve(rows);
+      break;
+    case TypeId::kDouble:
+      doubles_.reserve(rows);
+      break;
     case TypeId::kString:
     case TypeId::kRaw:
       offsets_.reserve(rows + 1);
       bytes_.reserve(bytes);
       break;
-    case TypeId::kDoubleArray: offsets_.reserve(rows + 1); break;
-    case TypeId::kNull: break;
+    case TypeId::kDoubleArray:
+      offsets_.reserve(rows + 1);
+      break;
+    case TypeId::kNull:
+      break;
   }
 }
 
@@ -64,12 +78,21 @@ void Column::AppendNull() {
   switch (type_) {
     case TypeId::kBool:
     case TypeId::kInt64:
-    case TypeId::kTimestamp: ints_.push_back(0); break;
-    case TypeId::kDouble: doubles_.push_back(0); break;
+    case TypeId::kTimestamp:
+      ints_.push_back(0);
+      break;
+    case TypeId::kDouble:
+      doubles_.push_back(0);
+      break;
     case TypeId::kString:
-    case TypeId::kRaw: offsets_.push_back(bytes_.size()); break;
-    case TypeId::kDoubleArray: offsets_.push_back(doubles_.size()); break;
-    case TypeId::kNull: break;
+    case TypeId::kRaw:
+      offsets_.push_back(bytes_.size());
+      break;
+    case TypeId::kDoubleArray:
+      offsets_.push_back(doubles_.size());
+      break;
+    case TypeId::kNull:
+      break;
   }
 }
 
@@ -90,7 +113,8 @@ Status Column::AppendValue(const Value& v) {
     return Status::Ok();
   }
   switch (type_) {
-    case TypeId::kNull: break;
+    case TypeId::kNull:
+      break;
     case TypeId::kBool:
       if (v.type() == TypeId::kBool) {
         AppendBool(v.bool_value());
@@ -129,8 +153,8 @@ Status Column::AppendValue(const Value& v) {
       }
       break;
   }
-  return InvalidArgument(fmt::format("cannot store a {} value in a {} column", TypeName(v.type()),
-                                     TypeName(type_)));
+  return InvalidArgument(
+      fmt::format("cannot store a {} value in a {} column", TypeName(v.type()), TypeName(type_)));
 }
 
 void Column::AppendFrom(const Column& other, std::size_t i) {
@@ -150,9 +174,15 @@ void Column::AppendFrom(const Column& other, std::size_t i) {
       doubles_.push_back(other.doubles_[i]);
       break;
     case TypeId::kString:
-    case TypeId::kRaw: AppendString(other.Str(i)); break;
-    case TypeId::kDoubleArray: AppendArray(other.Array(i)); break;
-    case TypeId::kNull: validity_.push_back(0); break;
+    case TypeId::kRaw:
+      AppendString(other.Str(i));
+      break;
+    case TypeId::kDoubleArray:
+      AppendArray(other.Array(i));
+      break;
+    case TypeId::kNull:
+      validity_.push_back(0);
+      break;
   }
 }
 
@@ -193,7 +223,8 @@ void Column::AppendRange(const Column& other, std::size_t begin, std::size_t end
       }
       break;
     }
-    case TypeId::kNull: break;
+    case TypeId::kNull:
+      break;
   }
 }
 
@@ -203,12 +234,19 @@ Column Column::Nulls(TypeId type, std::size_t n) {
   switch (type) {
     case TypeId::kBool:
     case TypeId::kInt64:
-    case TypeId::kTimestamp: c.ints_.assign(n, 0); break;
-    case TypeId::kDouble: c.doubles_.assign(n, 0); break;
+    case TypeId::kTimestamp:
+      c.ints_.assign(n, 0);
+      break;
+    case TypeId::kDouble:
+      c.doubles_.assign(n, 0);
+      break;
     case TypeId::kString:
     case TypeId::kRaw:
-    case TypeId::kDoubleArray: c.offsets_.assign(n + 1, 0); break;
-    case TypeId::kNull: break;
+    case TypeId::kDoubleArray:
+      c.offsets_.assign(n + 1, 0);
+      break;
+    case TypeId::kNull:
+      break;
   }
   return c;
 }
@@ -351,7 +389,8 @@ void Column::Compact(std::span<const std::uint8_t> keep) {
       for (std::size_t i = 0; i < n; ++i) {
         if (!keep[i]) continue;
         std::uint64_t b = offsets_[i], e = offsets_[i + 1];
-        if (out_pos != b) std::memmove(doubles_.data() + out_pos, doubles_.data() + b, (e - b) * sizeof(double));
+        if (out_pos != b)
+          std::memmove(doubles_.data() + out_pos, doubles_.data() + b, (e - b) * sizeof(double));
         validity_[w] = validity_[i];
         offsets_[w] = out_pos;
         out_pos += e - b;
@@ -374,7 +413,8 @@ std::size_t Column::ByteSize() const {
 Status Column::Validate() const {
   std::size_t n = validity_.size();
   switch (type_) {
-    case TypeId::kNull: return Status::Ok();
+    case TypeId::kNull:
+      return Status::Ok();
     case TypeId::kBool:
     case TypeId::kInt64:
     case TypeId::kTimestamp:
@@ -386,7 +426,8 @@ Status Column::Validate() const {
     case TypeId::kString:
     case TypeId::kRaw:
     case TypeId::kDoubleArray: {
-      if (offsets_.size() != n + 1 || offsets_[0] != 0) return Corruption("offsets length mismatch");
+      if (offsets_.size() != n + 1 || offsets_[0] != 0)
+        return Corruption("offsets length mismatch");
       for (std::size_t i = 0; i < n; ++i) {
         if (offsets_[i] > offsets_[i + 1]) return Corruption("offsets not monotonic");
       }
@@ -420,7 +461,8 @@ std::string Schema::ToString() const {
 std::string Schema::ToJson() const {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& f : fields_) {
-    arr.push_back({{"name", f.name}, {"type", std::string(TypeName(f.type))}, {"nullable", f.nullable}});
+    arr.push_back(
+        {{"name", f.name}, {"type", std::string(TypeName(f.type))}, {"nullable", f.nullable}});
   }
   return arr.dump();
 }
@@ -472,7 +514,8 @@ void RecordBatch::SelectColumns(std::span<const std::size_t> order) {
 
 Schema RecordBatch::schema() const {
   Schema s;
-  for (std::size_t i = 0; i < names_.size(); ++i) s.AddField(Field{names_[i], columns_[i].type(), true});
+  for (std::size_t i = 0; i < names_.size(); ++i)
+    s.AddField(Field{names_[i], columns_[i].type(), true});
   return s;
 }
 

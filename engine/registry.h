@@ -68,14 +68,16 @@ class Registry {
 
   // Reads `kind` from `node` and calls its parser; unknown kinds fail with a suggestion.
   std::shared_ptr<const Spec> Parse(const ConfigNode& node, std::string_view what) const {
-    if (!node.IsMap()) node.Fail(std::string("expected a mapping with a 'kind' key for the ") + std::string(what));
+    if (!node.IsMap())
+      node.Fail(std::string("expected a mapping with a 'kind' key for the ") + std::string(what));
     std::string kind = node.GetString("kind");
     auto it = entries_.find(kind);
     if (it == entries_.end()) {
       std::vector<std::string> kinds = Kinds();
       std::string hint = NearestMatch(kind, kinds);
       std::string msg = "unknown " + std::string(what) + " kind '" + kind + "'";
-      msg += hint.empty() ? " (known kinds: " + Join(kinds) + ")" : " (did you mean '" + hint + "'?)";
+      msg +=
+          hint.empty() ? " (known kinds: " + Join(kinds) + ")" : " (did you mean '" + hint + "'?)";
       node.Get("kind").Fail(msg);
     }
     return it->second.parser(node.WithImplicitKeys({"kind", "name"}));

@@ -1,10 +1,10 @@
 #include "engine/row_format.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-
-#include <fmt/format.h>
 
 #include "engine/time_util.h"
 
@@ -36,8 +36,8 @@ std::size_t Utf8SeqLen(std::string_view s, std::size_t i) {
     if ((cc & 0xC0) != 0x80) return 0;
     cp = (cp << 6) | (cc & 0x3F);
   }
-  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-      (cp >= 0xD800 && cp <= 0xDFFF)) {
+  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+      (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) {
     return 0;
   }
   return n;
@@ -74,14 +74,36 @@ void AppendJsonString(std::string_view s, std::string* out) {
       continue;
     }
     switch (c) {
-      case '"': out->append("\\\""); ++i; continue;
-      case '\\': out->append("\\\\"); ++i; continue;
-      case '\n': out->append("\\n"); ++i; continue;
-      case '\r': out->append("\\r"); ++i; continue;
-      case '\t': out->append("\\t"); ++i; continue;
-      case '\b': out->append("\\b"); ++i; continue;
-      case '\f': out->append("\\f"); ++i; continue;
-      default: break;
+      case '"':
+        out->append("\\\"");
+        ++i;
+        continue;
+      case '\\':
+        out->append("\\\\");
+        ++i;
+        continue;
+      case '\n':
+        out->append("\\n");
+        ++i;
+        continue;
+      case '\r':
+        out->append("\\r");
+        ++i;
+        continue;
+      case '\t':
+        out->append("\\t");
+        ++i;
+        continue;
+      case '\b':
+        out->append("\\b");
+        ++i;
+        continue;
+      case '\f':
+        out->append("\\f");
+        ++i;
+        continue;
+      default:
+        break;
     }
     if (c < 0x20) {
       char buf[8];
@@ -108,10 +130,18 @@ void AppendJsonValue(const Column& col, std::size_t row, std::string* out) {
     return;
   }
   switch (col.type()) {
-    case TypeId::kBool: out->append(col.Bool(row) ? "true" : "false"); break;
-    case TypeId::kInt64: fmt::format_to(std::back_inserter(*out), "{}", col.Int(row)); break;
-    case TypeId::kDouble: AppendDouble(col.Double(row), out); break;
-    case TypeId::kString: AppendJsonString(col.Str(row), out); break;
+    case TypeId::kBool:
+      out->append(col.Bool(row) ? "true" : "false");
+      break;
+    case TypeId::kInt64:
+      fmt::format_to(std::back_inserter(*out), "{}", col.Int(row));
+      break;
+    case TypeId::kDouble:
+      AppendDouble(col.Double(row), out);
+      break;
+    case TypeId::kString:
+      AppendJsonString(col.Str(row), out);
+      break;
     case TypeId::kTimestamp:
       out->push_back('"');
       out->append(FormatTimestamp(col.Int(row), TimestampStyle::kIso));
@@ -133,7 +163,9 @@ void AppendJsonValue(const Column& col, std::size_t row, std::string* out) {
       out->push_back(']');
       break;
     }
-    case TypeId::kNull: out->append("null"); break;
+    case TypeId::kNull:
+      out->append("null");
+      break;
   }
 }
 
@@ -149,7 +181,8 @@ void AppendJsonRow(const RecordBatch& batch, std::size_t row, std::string* out) 
 }
 
 void AppendCsvField(std::string_view s, std::string* out) {
-  bool quote = s.find_first_of(",\"\r\n") != std::string_view::npos || (!s.empty() && (s.front() == ' ' || s.back() == ' '));
+  bool quote = s.find_first_of(",\"\r\n") != std::string_view::npos ||
+               (!s.empty() && (s.front() == ' ' || s.back() == ' '));
   if (!quote) {
     out->append(s);
     return;
@@ -176,9 +209,15 @@ void AppendCsvRow(const RecordBatch& batch, std::size_t row, std::string* out) {
     const Column& col = batch.column(c);
     if (col.type() == TypeId::kNull || col.IsNull(row)) continue;  // null = empty field
     switch (col.type()) {
-      case TypeId::kString: AppendCsvField(col.Str(row), out); break;
-      case TypeId::kTimestamp: out->append(FormatTimestamp(col.Int(row), TimestampStyle::kIso)); break;
-      case TypeId::kRaw: out->append(Base64Encode(col.Str(row))); break;
+      case TypeId::kString:
+        AppendCsvField(col.Str(row), out);
+        break;
+      case TypeId::kTimestamp:
+        out->append(FormatTimestamp(col.Int(row), TimestampStyle::kIso));
+        break;
+      case TypeId::kRaw:
+        out->append(Base64Encode(col.Str(row)));
+        break;
       case TypeId::kDoubleArray: {
         std::string tmp;
         AppendJsonValue(col, row, &tmp);
@@ -198,21 +237,25 @@ void AppendCsvRow(const RecordBatch& batch, std::size_t row, std::string* out) {
 std::string DisplayValue(const Column& col, std::size_t row) {
   if (col.type() == TypeId::kNull || col.IsNull(row)) return "null";
   switch (col.type()) {
-    case TypeId::kString: return std::string(col.Str(row));
+    case TypeId::kString:
+      return std::string(col.Str(row));
     case TypeId::kRaw: {
       std::string_view s = col.Str(row);
       bool text = true;
       for (std::size_t i = 0; i < s.size();) {
         std::size_t n = Utf8SeqLen(s, i);
-        if (n == 0 || (n == 1 && static_cast<unsigned char>(s[i]) < 0x20 && s[i] != '\n' && s[i] != '\t')) {
+        if (n == 0 ||
+            (n == 1 && static_cast<unsigned char>(s[i]) < 0x20 && s[i] != '\n' && s[i] != '\t')) {
           text = false;
           break;
         }
         i += n;
       }
-      return text ? std::string(s) : "0x" + fmt::format("{:02x}", fmt::join(s.begin(), s.end(), ""));
+      return text ? std::string(s)
+                  : "0x" + fmt::format("{:02x}", fmt::join(s.begin(), s.end(), ""));
     }
-    case TypeId::kTimestamp: return FormatTimestamp(col.Int(row), TimestampStyle::kSql);
+    case TypeId::kTimestamp:
+      return FormatTimestamp(col.Int(row), TimestampStyle::kSql);
     default: {
       std::string tmp;
       AppendJsonValue(col, row, &tmp);
@@ -272,7 +315,8 @@ std::string FormatTable(const RecordBatch& batch, std::size_t max_rows, std::siz
   std::string out = sep + line(batch.names(), false) + sep;
   for (const auto& r : cells) out += line(r, true);
   out += sep;
-  if (rows < batch.num_rows()) out += fmt::format("only showing top {} of {} rows\n", rows, batch.num_rows());
+  if (rows < batch.num_rows())
+    out += fmt::format("only showing top {} of {} rows\n", rows, batch.num_rows());
   return out;
 }
 
@@ -291,9 +335,12 @@ std::string FormatMarkdown(const RecordBatch& batch) {
       std::string v = DisplayValue(batch.column(c), r);
       std::string esc;
       for (char ch : v) {
-        if (ch == '|') esc += "\\|";
-        else if (ch == '\n') esc += " ";
-        else esc += ch;
+        if (ch == '|')
+          esc += "\\|";
+        else if (ch == '\n')
+          esc += " ";
+        else
+          esc += ch;
       }
       out += " " + esc + " |";
     }
@@ -309,7 +356,8 @@ std::string Base64Encode(std::string_view in) {
   std::size_t i = 0;
   for (; i + 3 <= in.size(); i += 3) {
     std::uint32_t v = (static_cast<unsigned char>(in[i]) << 16) |
-                      (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+                      (static_cast<unsigned char>(in[i + 1]) << 8) |
+                      static_cast<unsigned char>(in[i + 2]);
     out.push_back(kAlphabet[(v >> 18) & 63]);
     out.push_back(kAlphabet[(v >> 12) & 63]);
     out.push_back(kAlphabet[(v >> 6) & 63]);

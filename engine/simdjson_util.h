@@ -3,9 +3,9 @@
 // includes it.
 #pragma once
 
-#include <string_view>
-
 #include <simdjson.h>
+
+#include <string_view>
 
 namespace pinstream {
 
@@ -24,7 +24,8 @@ inline simdjson::error_code RawJsonOf(simdjson::ondemand::value& v, std::string_
     return a.raw_json().get(*out);
   }
   *out = v.raw_json_token();
-  while (!out->empty() && (out->back() == ' ' || out->back() == '\n' || out->back() == '\r' || out->back() == '\t')) {
+  while (!out->empty() && (out->back() == ' ' || out->back() == '\n' || out->back() == '\r' ||
+                           out->back() == '\t')) {
     out->remove_suffix(1);
   }
   return simdjson::SUCCESS;

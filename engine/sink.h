@@ -30,7 +30,7 @@ namespace pinstream {
 
 struct SinkContext {
   std::string query_name;
-  std::string query_id;   // stable across restarts (checkpoint metadata)
+  std::string query_id;    // stable across restarts (checkpoint metadata)
   std::int64_t epoch = 0;  // bumped by `checkpoint rewind`, part of the txn id
 };
 

@@ -100,8 +100,8 @@ Status Internal(std::string message);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                  // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}           // NOLINT: must not be OK
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be OK
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {
     static const Status kOk;
@@ -125,14 +125,16 @@ class [[nodiscard]] Result {
 #define PS_CONCAT(a, b) PS_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` is not OK.
-#define PS_RETURN_IF_ERROR(expr)                  \
-  do {                                            \
-    ::pinstream::Status _ps_st = (expr);          \
-    if (!_ps_st.ok()) return _ps_st;              \
+#define PS_RETURN_IF_ERROR(expr)         \
+  do {                                   \
+    ::pinstream::Status _ps_st = (expr); \
+    if (!_ps_st.ok()) return _ps_st;     \
   } while (0)
 
-// `lhs = value of expr`, or return its Status. lhs may declare a variable: PS_ASSIGN_OR_RETURN(auto x, F());
-#define PS_ASSIGN_OR_RETURN(lhs, expr) PS_ASSIGN_OR_RETURN_IMPL(PS_CONCAT(_ps_res_, __LINE__), lhs, expr)
+// `lhs = value of expr`, or return its Status. lhs may declare a variable: PS_ASSIGN_OR_RETURN(auto
+// x, F());
+#define PS_ASSIGN_OR_RETURN(lhs, expr) \
+  PS_ASSIGN_OR_RETURN_IMPL(PS_CONCAT(_ps_res_, __LINE__), lhs, expr)
 #define PS_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \

@@ -333,14 +333,14 @@ Status StreamingQuery::FinishCommitted() {
   return Status::Ok();
 }
 
-Result<BatchOutcome> StreamingQuery::RunNextBatch(bool apply_cap,
-                                          const std::map<std::string, PartitionOffsets>* bound) {
+Result<BatchOutcome> StreamingQuery::RunNextBatch(
+    bool apply_cap, const std::map<std::string, PartitionOffsets>* bound) {
   return RunBatch(apply_cap, bound, /*wait=*/true);
 }
 
 Result<BatchOutcome> StreamingQuery::RunBatch(bool apply_cap,
-                                      const std::map<std::string, PartitionOffsets>* bound,
-                                      bool wait) {
+                                              const std::map<std::string, PartitionOffsets>* bound,
+                                              bool wait) {
   std::int64_t trigger_start_ms = NowMicros() / 1000;
   std::int64_t t0 = MonotonicNanos();
   // Sources learn about the batches committed meanwhile (retention, lag) before planning.
@@ -724,8 +724,9 @@ Status StreamingQuery::Run() {
     }
     SetState(QueryState::kIdle);
     const bool ran_batch = *ran == BatchOutcome::kRan;
-    if (replaying && ran_batch) continue;  // a recovered batch does not count as this trigger's batch
-    std::int64_t sleep_until = 0;     // MonotonicNanos() deadline of a ProcessingTime interval
+    if (replaying && ran_batch)
+      continue;                    // a recovered batch does not count as this trigger's batch
+    std::int64_t sleep_until = 0;  // MonotonicNanos() deadline of a ProcessingTime interval
     switch (trig.kind) {
       case TriggerConfig::Kind::kOnce:
         once_done = true;

@@ -98,7 +98,8 @@ class StreamingQuery {
   // query fails (the returned error).
   [[nodiscard]] Status Run();
   // Plans and runs at most one batch (a pending replay first) and waits for its commit.
-  Result<BatchOutcome> RunNextBatch(bool apply_cap, const std::map<std::string, PartitionOffsets>* bound);
+  Result<BatchOutcome> RunNextBatch(bool apply_cap,
+                                    const std::map<std::string, PartitionOffsets>* bound);
 
   void Stop();
   void Wake();
@@ -120,7 +121,8 @@ class StreamingQuery {
   // Plans (or takes the pending replay) and processes one batch, then hands it to a commit
   // thread (first waiting for the oldest batch in flight when kMaxInFlight are). With `wait`,
   // also waits for its commit.
-  Result<BatchOutcome> RunBatch(bool apply_cap, const std::map<std::string, PartitionOffsets>* bound, bool wait);
+  Result<BatchOutcome> RunBatch(bool apply_cap,
+                                const std::map<std::string, PartitionOffsets>* bound, bool wait);
   // Reads and processes a planned batch on the shards; everything the commit needs.
   Result<std::unique_ptr<PreparedBatch>> ProcessBatch(const BatchPlan& plan,
                                                       std::int64_t trigger_start_ms,

@@ -1,10 +1,10 @@
 #include "engine/time_util.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-
-#include <fmt/format.h>
 
 namespace pinstream {
 
@@ -146,13 +146,14 @@ std::string FormatTimestamp(std::int64_t micros, TimestampStyle style) {
   CivilTime t = SplitMicros(micros);
   std::int64_t y = t.year, us = t.micros;
   unsigned m = t.month, d = t.day;
-  int hh = static_cast<int>(t.hour), mm = static_cast<int>(t.minute), ss = static_cast<int>(t.second);
+  int hh = static_cast<int>(t.hour), mm = static_cast<int>(t.minute),
+      ss = static_cast<int>(t.second);
   char buf[64];
   switch (style) {
     case TimestampStyle::kSql:
       if (us == 0) {
-        std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u %02d:%02d:%02d",
-                      static_cast<long long>(y), m, d, hh, mm, ss);
+        std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u %02d:%02d:%02d", static_cast<long long>(y),
+                      m, d, hh, mm, ss);
       } else {
         std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u %02d:%02d:%02d.%06lld",
                       static_cast<long long>(y), m, d, hh, mm, ss, static_cast<long long>(us));
@@ -160,8 +161,7 @@ std::string FormatTimestamp(std::int64_t micros, TimestampStyle style) {
       break;
     case TimestampStyle::kIso:
       std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03lldZ",
-                    static_cast<long long>(y), m, d, hh, mm, ss,
-                    static_cast<long long>(us / 1000));
+                    static_cast<long long>(y), m, d, hh, mm, ss, static_cast<long long>(us / 1000));
       break;
     case TimestampStyle::kIsoMicro:
       std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%06lldZ",
@@ -179,7 +179,8 @@ Result<std::int64_t> ParseDurationMicros(std::string_view text) {
     size_t i = 0;
     while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
     if (i == 0) {
-      return InvalidArgument(fmt::format("invalid duration '{}' (examples: 500ms, 2s, 10m, 24h, 7d)", text));
+      return InvalidArgument(
+          fmt::format("invalid duration '{}' (examples: 500ms, 2s, 10m, 24h, 7d)", text));
     }
     double num = std::strtod(std::string(s.substr(0, i)).c_str(), nullptr);
     s.remove_prefix(i);
@@ -188,12 +189,18 @@ Result<std::int64_t> ParseDurationMicros(std::string_view text) {
     std::string_view unit = s.substr(0, j);
     s.remove_prefix(j);
     double mult;
-    if (unit == "us") mult = 1;
-    else if (unit == "ms") mult = 1e3;
-    else if (unit == "s" || unit == "sec") mult = 1e6;
-    else if (unit == "m" || unit == "min") mult = 60e6;
-    else if (unit == "h") mult = 3600e6;
-    else if (unit == "d") mult = 86400e6;
+    if (unit == "us")
+      mult = 1;
+    else if (unit == "ms")
+      mult = 1e3;
+    else if (unit == "s" || unit == "sec")
+      mult = 1e6;
+    else if (unit == "m" || unit == "min")
+      mult = 60e6;
+    else if (unit == "h")
+      mult = 3600e6;
+    else if (unit == "d")
+      mult = 86400e6;
     else
       return InvalidArgument(fmt::format(
           "invalid duration '{}': unit '{}' is not one of us, ms, s, m, h, d", text, unit));
@@ -214,23 +221,35 @@ std::string FormatDurationMicros(std::int64_t us) {
 Result<std::int64_t> ParseByteSize(std::string_view text) {
   size_t i = 0;
   while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
-  if (i == 0) return InvalidArgument(fmt::format("invalid size '{}' (examples: 1048576, 64MiB, 10GiB)", text));
+  if (i == 0)
+    return InvalidArgument(
+        fmt::format("invalid size '{}' (examples: 1048576, 64MiB, 10GiB)", text));
   double num = std::strtod(std::string(text.substr(0, i)).c_str(), nullptr);
   std::string unit;
   for (char c : text.substr(i)) {
     if (c != ' ') unit.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   }
   double mult;
-  if (unit.empty() || unit == "b") mult = 1;
-  else if (unit == "k" || unit == "kib") mult = 1024.0;
-  else if (unit == "m" || unit == "mib") mult = 1024.0 * 1024;
-  else if (unit == "g" || unit == "gib") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "t" || unit == "tib") mult = 1024.0 * 1024 * 1024 * 1024;
-  else if (unit == "kb") mult = 1e3;
-  else if (unit == "mb") mult = 1e6;
-  else if (unit == "gb") mult = 1e9;
-  else if (unit == "tb") mult = 1e12;
-  else return InvalidArgument(fmt::format("invalid size '{}': unknown unit '{}'", text, unit));
+  if (unit.empty() || unit == "b")
+    mult = 1;
+  else if (unit == "k" || unit == "kib")
+    mult = 1024.0;
+  else if (unit == "m" || unit == "mib")
+    mult = 1024.0 * 1024;
+  else if (unit == "g" || unit == "gib")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "t" || unit == "tib")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (unit == "kb")
+    mult = 1e3;
+  else if (unit == "mb")
+    mult = 1e6;
+  else if (unit == "gb")
+    mult = 1e9;
+  else if (unit == "tb")
+    mult = 1e12;
+  else
+    return InvalidArgument(fmt::format("invalid size '{}': unknown unit '{}'", text, unit));
   return static_cast<std::int64_t>(std::llround(num * mult));
 }
 

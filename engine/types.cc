@@ -1,10 +1,10 @@
 #include "engine/types.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "engine/time_util.h"
 
@@ -12,14 +12,22 @@ namespace pinstream {
 
 std::string_view TypeName(TypeId type) {
   switch (type) {
-    case TypeId::kNull: return "null";
-    case TypeId::kBool: return "bool";
-    case TypeId::kInt64: return "int64";
-    case TypeId::kDouble: return "double";
-    case TypeId::kString: return "string";
-    case TypeId::kTimestamp: return "timestamp";
-    case TypeId::kDoubleArray: return "array<double>";
-    case TypeId::kRaw: return "raw";
+    case TypeId::kNull:
+      return "null";
+    case TypeId::kBool:
+      return "bool";
+    case TypeId::kInt64:
+      return "int64";
+    case TypeId::kDouble:
+      return "double";
+    case TypeId::kString:
+      return "string";
+    case TypeId::kTimestamp:
+      return "timestamp";
+    case TypeId::kDoubleArray:
+      return "array<double>";
+    case TypeId::kRaw:
+      return "raw";
   }
   return "unknown";
 }
@@ -41,10 +49,10 @@ Result<TypeId> ParseTypeName(std::string_view name) {
     return TypeId::kDoubleArray;
   }
   if (n == "raw" || n == "binary" || n == "bytes") return TypeId::kRaw;
-  return InvalidArgument(fmt::format(
-      "unknown type '{}' (expected one of: bool, int64, double, string, timestamp, "
-      "array<double>, raw)",
-      name));
+  return InvalidArgument(
+      fmt::format("unknown type '{}' (expected one of: bool, int64, double, string, timestamp, "
+                  "array<double>, raw)",
+                  name));
 }
 
 Value Value::Bool(bool v) {
@@ -92,11 +100,14 @@ Value Value::DoubleArray(std::vector<double> v) {
 
 double Value::AsDouble() const {
   switch (type_) {
-    case TypeId::kDouble: return d_;
+    case TypeId::kDouble:
+      return d_;
     case TypeId::kBool:
     case TypeId::kInt64:
-    case TypeId::kTimestamp: return static_cast<double>(i_);
-    default: return std::nan("");
+    case TypeId::kTimestamp:
+      return static_cast<double>(i_);
+    default:
+      return std::nan("");
   }
 }
 
@@ -117,21 +128,29 @@ int Value::Compare(const Value& o) const {
     if (type_ != TypeId::kDouble && o.type_ != TypeId::kDouble) return Cmp(i_, o.i_);
     return Cmp(AsDouble(), o.AsDouble());
   }
-  if (IsBinaryLike(type_) && IsBinaryLike(o.type_)) return s_.compare(o.s_) < 0 ? -1 : (s_ == o.s_ ? 0 : 1);
+  if (IsBinaryLike(type_) && IsBinaryLike(o.type_))
+    return s_.compare(o.s_) < 0 ? -1 : (s_ == o.s_ ? 0 : 1);
   if (type_ == TypeId::kDoubleArray && o.type_ == TypeId::kDoubleArray) return Cmp(arr_, o.arr_);
   return Cmp(static_cast<int>(type_), static_cast<int>(o.type_));
 }
 
 std::string Value::ToString() const {
   switch (type_) {
-    case TypeId::kNull: return "null";
-    case TypeId::kBool: return i_ ? "true" : "false";
-    case TypeId::kInt64: return std::to_string(i_);
-    case TypeId::kDouble: return fmt::format("{}", d_);
+    case TypeId::kNull:
+      return "null";
+    case TypeId::kBool:
+      return i_ ? "true" : "false";
+    case TypeId::kInt64:
+      return std::to_string(i_);
+    case TypeId::kDouble:
+      return fmt::format("{}", d_);
     case TypeId::kString:
-    case TypeId::kRaw: return s_;
-    case TypeId::kTimestamp: return FormatTimestamp(i_, TimestampStyle::kSql);
-    case TypeId::kDoubleArray: return fmt::format("[{}]", fmt::join(arr_, ","));
+    case TypeId::kRaw:
+      return s_;
+    case TypeId::kTimestamp:
+      return FormatTimestamp(i_, TimestampStyle::kSql);
+    case TypeId::kDoubleArray:
+      return fmt::format("[{}]", fmt::join(arr_, ","));
   }
   return "?";
 }

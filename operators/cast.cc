@@ -47,18 +47,22 @@ std::string ConvertRow(const Column& in, std::size_t r, TypeId to, Column& out) 
         }
         case TypeId::kDouble: {
           double d = in.Double(r);
-          if (std::trunc(d) != d || std::fabs(d) > 9.2e18) return fmt::format("{} is not a whole number", d);
+          if (std::trunc(d) != d || std::fabs(d) > 9.2e18)
+            return fmt::format("{} is not a whole number", d);
           out.AppendInt(static_cast<std::int64_t>(d));
           return {};
         }
         case TypeId::kBool:
-        case TypeId::kInt64: out.AppendInt(in.Int(r)); return {};
+        case TypeId::kInt64:
+          out.AppendInt(in.Int(r));
+          return {};
         case TypeId::kTimestamp: {
           std::int64_t us = in.Int(r);
           out.AppendInt(us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000));
           return {};
         }
-        default: break;
+        default:
+          break;
       }
       break;
     case TypeId::kDouble:
@@ -71,9 +75,14 @@ std::string ConvertRow(const Column& in, std::size_t r, TypeId to, Column& out) 
           return {};
         }
         case TypeId::kInt64:
-        case TypeId::kBool: out.AppendDouble(static_cast<double>(in.Int(r))); return {};
-        case TypeId::kDouble: out.AppendDouble(in.Double(r)); return {};
-        default: break;
+        case TypeId::kBool:
+          out.AppendDouble(static_cast<double>(in.Int(r)));
+          return {};
+        case TypeId::kDouble:
+          out.AppendDouble(in.Double(r));
+          return {};
+        default:
+          break;
       }
       break;
     case TypeId::kBool:
@@ -86,9 +95,14 @@ std::string ConvertRow(const Column& in, std::size_t r, TypeId to, Column& out) 
           return {};
         }
         case TypeId::kInt64:
-        case TypeId::kBool: out.AppendBool(in.Int(r) != 0); return {};
-        case TypeId::kDouble: out.AppendBool(in.Double(r) != 0); return {};
-        default: break;
+        case TypeId::kBool:
+          out.AppendBool(in.Int(r) != 0);
+          return {};
+        case TypeId::kDouble:
+          out.AppendBool(in.Double(r) != 0);
+          return {};
+        default:
+          break;
       }
       break;
     case TypeId::kTimestamp:
@@ -100,18 +114,29 @@ std::string ConvertRow(const Column& in, std::size_t r, TypeId to, Column& out) 
           out.AppendInt(*ts);
           return {};
         }
-        case TypeId::kInt64: out.AppendInt(in.Int(r) * 1000000); return {};
-        case TypeId::kDouble: out.AppendInt(static_cast<std::int64_t>(std::llround(in.Double(r) * 1e6))); return {};
-        case TypeId::kTimestamp: out.AppendInt(in.Int(r)); return {};
-        default: break;
+        case TypeId::kInt64:
+          out.AppendInt(in.Int(r) * 1000000);
+          return {};
+        case TypeId::kDouble:
+          out.AppendInt(static_cast<std::int64_t>(std::llround(in.Double(r) * 1e6)));
+          return {};
+        case TypeId::kTimestamp:
+          out.AppendInt(in.Int(r));
+          return {};
+        default:
+          break;
       }
       break;
     case TypeId::kString:
     case TypeId::kRaw:
       switch (from) {
         case TypeId::kString:
-        case TypeId::kRaw: out.AppendString(in.Str(r)); return {};
-        case TypeId::kTimestamp: out.AppendString(FormatTimestamp(in.Int(r), TimestampStyle::kSql)); return {};
+        case TypeId::kRaw:
+          out.AppendString(in.Str(r));
+          return {};
+        case TypeId::kTimestamp:
+          out.AppendString(FormatTimestamp(in.Int(r), TimestampStyle::kSql));
+          return {};
         default: {
           std::string tmp;
           AppendJsonValue(in, r, &tmp);
@@ -119,7 +144,8 @@ std::string ConvertRow(const Column& in, std::size_t r, TypeId to, Column& out) 
           return {};
         }
       }
-    default: break;
+    default:
+      break;
   }
   return fmt::format("cannot cast {} to {}", TypeName(from), TypeName(to));
 }
@@ -137,7 +163,8 @@ class Cast : public Operator {
         continue;
       }
       if (in.type() == TypeId::kDoubleArray && to != TypeId::kString) {
-        return InvalidArgument(fmt::format("cast: column '{}' is array<double> and can only be cast to string", name));
+        return InvalidArgument(
+            fmt::format("cast: column '{}' is array<double> and can only be cast to string", name));
       }
       Column out(to);
       out.Reserve(in.size(), IsBinaryLike(to) ? in.size() * 16 : 0);
@@ -163,7 +190,9 @@ class Cast : public Operator {
 
 }  // namespace
 
-std::unique_ptr<Operator> CastOperator(const CastConfig& config) { return std::make_unique<Cast>(config); }
+std::unique_ptr<Operator> CastOperator(const CastConfig& config) {
+  return std::make_unique<Cast>(config);
+}
 
 std::shared_ptr<const OperatorSpec> CastFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns"});
@@ -171,7 +200,8 @@ std::shared_ptr<const OperatorSpec> CastFromConfig(const ConfigNode& n) {
   for (auto& [name, t] : n.Get("columns").Entries()) {
     auto type = ParseTypeName(t.AsString());
     if (!type.ok()) t.Fail(type.status().message());
-    if (*type == TypeId::kNull || *type == TypeId::kDoubleArray) t.Fail("cast to null or array<double> is not supported");
+    if (*type == TypeId::kNull || *type == TypeId::kDoubleArray)
+      t.Fail("cast to null or array<double> is not supported");
     c.columns.emplace_back(name, *type);
   }
   if (c.columns.empty()) n.Get("columns").Fail("cast needs at least one column");

@@ -50,7 +50,9 @@ class Concat : public Operator {
 
 }  // namespace
 
-std::unique_ptr<Operator> ConcatOperator(const ConcatConfig& config) { return std::make_unique<Concat>(config); }
+std::unique_ptr<Operator> ConcatOperator(const ConcatConfig& config) {
+  return std::make_unique<Concat>(config);
+}
 
 std::shared_ptr<const OperatorSpec> ConcatFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns", "separator", "into", "skip_nulls"});

@@ -101,8 +101,9 @@ class Dedup : public Operator {
         },
         [&](std::size_t i, std::string_view key, std::int64_t* seen, bool inserted) {
           if (!inserted) {
-            if (config_.ttl_us == 0 || now - *seen <= config_.ttl_us) return;  // a duplicate: dropped
-            *seen = now;                                             // expired: seen again now
+            if (config_.ttl_us == 0 || now - *seen <= config_.ttl_us)
+              return;     // a duplicate: dropped
+            *seen = now;  // expired: seen again now
           }
           state_->Put(key, EncodeTs(now));
           kept->push_back(rows[i]);

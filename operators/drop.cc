@@ -23,7 +23,9 @@ class Drop : public Operator {
 
 }  // namespace
 
-std::unique_ptr<Operator> DropOperator(const DropConfig& config) { return std::make_unique<Drop>(config); }
+std::unique_ptr<Operator> DropOperator(const DropConfig& config) {
+  return std::make_unique<Drop>(config);
+}
 
 std::shared_ptr<const OperatorSpec> DropFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns"});

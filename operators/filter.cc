@@ -11,7 +11,8 @@ namespace {
 
 Result<Value> Literal(const std::string& text, TypeId type, const std::string& column) {
   auto bad = [&](const char* what) {
-    return InvalidArgument(fmt::format("filter: '{}' is not {} (column '{}' is {})", text, what, column, TypeName(type)));
+    return InvalidArgument(fmt::format("filter: '{}' is not {} (column '{}' is {})", text, what,
+                                       column, TypeName(type)));
   };
   switch (type) {
     case TypeId::kInt64: {
@@ -36,8 +37,11 @@ Result<Value> Literal(const std::string& text, TypeId type, const std::string& c
       return Value::Timestamp(*ts);
     }
     case TypeId::kString:
-    case TypeId::kRaw: return Value::String(text);
-    default: return InvalidArgument(fmt::format("filter: column '{}' of type {} cannot be compared", column, TypeName(type)));
+    case TypeId::kRaw:
+      return Value::String(text);
+    default:
+      return InvalidArgument(
+          fmt::format("filter: column '{}' of type {} cannot be compared", column, TypeName(type)));
   }
 }
 
@@ -63,7 +67,8 @@ class Filter : public Operator {
         std::vector<std::uint8_t> sub;
         for (const auto& ch : c.children) {
           PS_RETURN_IF_ERROR(Eval(ch, b, &sub));
-          for (std::size_t i = 0; i < n; ++i) (*out)[i] = all ? ((*out)[i] & sub[i]) : ((*out)[i] | sub[i]);
+          for (std::size_t i = 0; i < n; ++i)
+            (*out)[i] = all ? ((*out)[i] & sub[i]) : ((*out)[i] | sub[i]);
         }
         return Status::Ok();
       }
@@ -72,7 +77,8 @@ class Filter : public Operator {
         for (auto& v : *out) v = !v;
         return Status::Ok();
       }
-      case FilterCondition::Kind::kCompare: break;
+      case FilterCondition::Kind::kCompare:
+        break;
     }
     PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(b, c.column, "filter"));
     const Column& col = b.column(ci);
@@ -94,16 +100,23 @@ class Filter : public Operator {
       Value v = col.GetValue(i);
       bool r;
       if (c.op == "in" || c.op == "not_in") {
-        bool found = std::any_of(lits.begin(), lits.end(), [&](const Value& l) { return v.Compare(l) == 0; });
+        bool found = std::any_of(lits.begin(), lits.end(),
+                                 [&](const Value& l) { return v.Compare(l) == 0; });
         r = c.op == "in" ? found : !found;
       } else {
         int cmp = v.Compare(lits[0]);
-        if (c.op == "==") r = cmp == 0;
-        else if (c.op == "!=") r = cmp != 0;
-        else if (c.op == "<") r = cmp < 0;
-        else if (c.op == "<=") r = cmp <= 0;
-        else if (c.op == ">") r = cmp > 0;
-        else r = cmp >= 0;
+        if (c.op == "==")
+          r = cmp == 0;
+        else if (c.op == "!=")
+          r = cmp != 0;
+        else if (c.op == "<")
+          r = cmp < 0;
+        else if (c.op == "<=")
+          r = cmp <= 0;
+        else if (c.op == ">")
+          r = cmp > 0;
+        else
+          r = cmp >= 0;
       }
       (*out)[i] = r;
     }
@@ -115,10 +128,14 @@ class Filter : public Operator {
 
 FilterCondition ParseCondition(const ConfigNode& n) {
   FilterCondition c;
-  if (!n.IsMap()) n.Fail("a condition is a mapping: {column, op, value}, {all: [...]}, {any: [...]} or {not: {...}}");
+  if (!n.IsMap())
+    n.Fail(
+        "a condition is a mapping: {column, op, value}, {all: [...]}, {any: [...]} or {not: "
+        "{...}}");
   if (n.Has("all") || n.Has("any")) {
     n.ExpectKeys({"all", "any"});
-    if (n.Has("all") && n.Has("any")) n.Fail("use either 'all' or 'any' in one condition, and nest the other");
+    if (n.Has("all") && n.Has("any"))
+      n.Fail("use either 'all' or 'any' in one condition, and nest the other");
     c.kind = n.Has("all") ? FilterCondition::Kind::kAll : FilterCondition::Kind::kAny;
     auto list = n.Has("all") ? n.Get("all") : n.Get("any");
     for (const auto& e : list.Elements()) c.children.push_back(ParseCondition(e));
@@ -133,7 +150,8 @@ FilterCondition ParseCondition(const ConfigNode& n) {
   }
   n.ExpectKeys({"column", "op", "value", "values"});
   c.column = n.GetString("column");
-  c.op = n.GetEnum("op", {"==", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "not_null"}, "==");
+  c.op = n.GetEnum("op", {"==", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "not_null"},
+                   "==");
   if (c.op == "in" || c.op == "not_in") {
     c.values = n.GetStringList("values");
     if (c.values.empty()) n.Fail(fmt::format("'{}' needs 'values: [...]'", c.op));
@@ -145,16 +163,20 @@ FilterCondition ParseCondition(const ConfigNode& n) {
 
 }  // namespace
 
-std::unique_ptr<Operator> FilterOperator(const FilterConfig& config) { return std::make_unique<Filter>(config); }
+std::unique_ptr<Operator> FilterOperator(const FilterConfig& config) {
+  return std::make_unique<Filter>(config);
+}
 
 std::shared_ptr<const OperatorSpec> FilterFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"where", "all", "any", "not"});
   FilterConfig c;
   if (n.Has("where")) {
-    if (n.Has("all") || n.Has("any") || n.Has("not")) n.Fail("use 'where' alone, or 'all'/'any'/'not'");
+    if (n.Has("all") || n.Has("any") || n.Has("not"))
+      n.Fail("use 'where' alone, or 'all'/'any'/'not'");
     c.root = ParseCondition(n.Get("where"));
   } else {
-    if (!n.Has("all") && !n.Has("any") && !n.Has("not")) n.Fail("filter needs 'where', 'all', 'any' or 'not'");
+    if (!n.Has("all") && !n.Has("any") && !n.Has("not"))
+      n.Fail("filter needs 'where', 'all', 'any' or 'not'");
     FilterCondition root;
     int forms = n.Has("all") + n.Has("any") + n.Has("not");
     if (forms > 1) n.Fail("use one of 'all', 'any', 'not' at the top and nest the others");

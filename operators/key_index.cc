@@ -70,7 +70,8 @@ void KeyIndex::Put(std::string_view key, std::uint64_t hash, std::int64_t value)
   *v = value;
 }
 
-std::int64_t* KeyIndex::FindOrInsert(std::string_view key, std::uint64_t hash, std::int64_t value, bool* inserted) {
+std::int64_t* KeyIndex::FindOrInsert(std::string_view key, std::uint64_t hash, std::int64_t value,
+                                     bool* inserted) {
   if ((size_ + tombstones_ + 1) * 4 > slots_.size() * 3) {
     Rebuild(size_ * 2 + 1 > slots_.size() / 2 ? slots_.size() * 2 : slots_.size());
   }
@@ -138,6 +139,8 @@ void KeyIndex::ForEach(const std::function<void(std::string_view, std::int64_t)>
   }
 }
 
-std::size_t KeyIndex::MemoryBytes() const { return slots_.size() * sizeof(Slot) + blocks_.size() * kBlockSize; }
+std::size_t KeyIndex::MemoryBytes() const {
+  return slots_.size() * sizeof(Slot) + blocks_.size() * kBlockSize;
+}
 
 }  // namespace pinstream::ops

@@ -27,7 +27,8 @@ class KeyIndex {
   void Put(std::string_view key, std::uint64_t hash, std::int64_t value);
   // One probe for "look up, insert when absent": the value of `key`, holding `value` when it was
   // absent (*inserted = true) and its old value otherwise.
-  std::int64_t* FindOrInsert(std::string_view key, std::uint64_t hash, std::int64_t value, bool* inserted);
+  std::int64_t* FindOrInsert(std::string_view key, std::uint64_t hash, std::int64_t value,
+                             bool* inserted);
   // Grows the table now so that `more` inserts cause no rebuild (and no move of the slots).
   void Reserve(std::size_t more);
   // Cache hints for a batch of lookups: a caller probing many keys in a row asks for the slot

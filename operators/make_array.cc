@@ -15,8 +15,10 @@ class MakeArray : public Operator {
       PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, name, "make_array"));
       const Column* c = &batch.column(ci);
       TypeId t = c->type();
-      if (t != TypeId::kDouble && t != TypeId::kInt64 && t != TypeId::kString && t != TypeId::kNull) {
-        return InvalidArgument(fmt::format("make_array: column '{}' is {}, expected a number", name, TypeName(t)));
+      if (t != TypeId::kDouble && t != TypeId::kInt64 && t != TypeId::kString &&
+          t != TypeId::kNull) {
+        return InvalidArgument(
+            fmt::format("make_array: column '{}' is {}, expected a number", name, TypeName(t)));
       }
       ins.push_back(c);
     }
@@ -60,7 +62,9 @@ class MakeArray : public Operator {
 
 }  // namespace
 
-std::unique_ptr<Operator> MakeArrayOperator(const MakeArrayConfig& config) { return std::make_unique<MakeArray>(config); }
+std::unique_ptr<Operator> MakeArrayOperator(const MakeArrayConfig& config) {
+  return std::make_unique<MakeArray>(config);
+}
 
 std::shared_ptr<const OperatorSpec> MakeArrayFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns", "into"});

@@ -52,14 +52,16 @@ class NullIf : public Operator {
           }
           for (std::size_t r = 0; r < n; ++r) {
             if (!valid[r]) continue;
-            double v = col.type() == TypeId::kInt64 ? static_cast<double>(col.Int(r)) : col.Double(r);
+            double v =
+                col.type() == TypeId::kInt64 ? static_cast<double>(col.Int(r)) : col.Double(r);
             if (std::find(nums.begin(), nums.end(), v) != nums.end()) valid[r] = 0;
           }
           break;
         }
         default:
-          return InvalidArgument(fmt::format("null_if: column '{}' is {}; only string and numeric columns are supported",
-                                             name, TypeName(col.type())));
+          return InvalidArgument(fmt::format(
+              "null_if: column '{}' is {}; only string and numeric columns are supported", name,
+              TypeName(col.type())));
       }
     }
     return Status::Ok();
@@ -71,7 +73,9 @@ class NullIf : public Operator {
 
 }  // namespace
 
-std::unique_ptr<Operator> NullIfOperator(const NullIfConfig& config) { return std::make_unique<NullIf>(config); }
+std::unique_ptr<Operator> NullIfOperator(const NullIfConfig& config) {
+  return std::make_unique<NullIf>(config);
+}
 
 std::shared_ptr<const OperatorSpec> NullIfFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns", "empty_strings"});
@@ -80,7 +84,8 @@ std::shared_ptr<const OperatorSpec> NullIfFromConfig(const ConfigNode& n) {
   if (auto cols = n.Find("columns")) {
     for (auto& [name, vals] : cols->Entries()) c.columns.emplace_back(name, vals.AsStringList());
   }
-  if (c.columns.empty() && !c.empty_strings) n.Fail("null_if needs 'columns' or 'empty_strings: true'");
+  if (c.columns.empty() && !c.empty_strings)
+    n.Fail("null_if needs 'columns' or 'empty_strings: true'");
   return std::make_shared<StatelessSpec<NullIfConfig, NullIf>>("null_if", std::move(c));
 }
 

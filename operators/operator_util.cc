@@ -6,16 +6,19 @@
 
 namespace pinstream::ops {
 
-Result<std::size_t> RequireColumn(const RecordBatch& batch, std::string_view name, std::string_view op_kind) {
+Result<std::size_t> RequireColumn(const RecordBatch& batch, std::string_view name,
+                                  std::string_view op_kind) {
   int i = batch.FindColumn(name);
   if (i < 0) {
-    return InvalidArgument(fmt::format("{}: column '{}' does not exist in its input (columns: {})", op_kind, name,
-                                       fmt::join(batch.names(), ", ")));
+    return InvalidArgument(fmt::format("{}: column '{}' does not exist in its input (columns: {})",
+                                       op_kind, name, fmt::join(batch.names(), ", ")));
   }
   return static_cast<std::size_t>(i);
 }
 
-std::vector<std::pair<std::string, ConfigNode>> OrderedEntries(const ConfigNode& node) { return node.Entries(); }
+std::vector<std::pair<std::string, ConfigNode>> OrderedEntries(const ConfigNode& node) {
+  return node.Entries();
+}
 
 namespace {
 std::string_view Trim(std::string_view s) {

@@ -2,12 +2,12 @@
 // generic spec for stateless operators whose instances are built from their typed config.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "engine/config_node.h"
 #include "engine/operator.h"
@@ -16,7 +16,8 @@
 namespace pinstream::ops {
 
 // The index of column `name`, or an InvalidArgument naming the operator and the columns present.
-Result<std::size_t> RequireColumn(const RecordBatch& batch, std::string_view name, std::string_view op_kind);
+Result<std::size_t> RequireColumn(const RecordBatch& batch, std::string_view name,
+                                  std::string_view op_kind);
 
 // Puts `column` into the batch as `name`: it replaces the column of that name, or is appended.
 void PutColumn(RecordBatch& batch, const std::string& name, Column column);

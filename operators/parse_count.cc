@@ -15,9 +15,12 @@ bool ParseCount(std::string_view s, std::int64_t* out) {
   }
   unsigned __int128 mult = 1;
   char last = s.empty() ? '\0' : s.back();
-  if (last == 'k' || last == 'K') mult = 1000;
-  else if (last == 'm' || last == 'M') mult = 1000000;
-  else if (last == 'b' || last == 'B') mult = 1000000000;
+  if (last == 'k' || last == 'K')
+    mult = 1000;
+  else if (last == 'm' || last == 'M')
+    mult = 1000000;
+  else if (last == 'b' || last == 'B')
+    mult = 1000000000;
   if (mult != 1) s.remove_suffix(1);
   if (s.empty()) return false;
   unsigned __int128 int_part = 0, frac = 0, scale = 1;
@@ -67,7 +70,8 @@ class ParseCountOp : public Operator {
         continue;
       }
       if (in.type() != TypeId::kString) {
-        return InvalidArgument(fmt::format("parse_count: column '{}' is {}, expected string", name, TypeName(in.type())));
+        return InvalidArgument(fmt::format("parse_count: column '{}' is {}, expected string", name,
+                                           TypeName(in.type())));
       }
       Column out(TypeId::kInt64);
       out.Reserve(in.size());
@@ -78,8 +82,10 @@ class ParseCountOp : public Operator {
         } else if (ParseCount(in.Str(r), &v)) {
           out.AppendInt(v);
         } else {
-          ctx.RejectRow(r, fmt::format("{}: '{}' is not a count (expected digits with an optional k/M/B suffix)", name,
-                                       in.Str(r)));
+          ctx.RejectRow(
+              r,
+              fmt::format("{}: '{}' is not a count (expected digits with an optional k/M/B suffix)",
+                          name, in.Str(r)));
           out.AppendNull();
         }
       }
@@ -94,14 +100,17 @@ class ParseCountOp : public Operator {
 
 }  // namespace
 
-std::unique_ptr<Operator> ParseCountOperator(const ParseCountConfig& config) { return std::make_unique<ParseCountOp>(config); }
+std::unique_ptr<Operator> ParseCountOperator(const ParseCountConfig& config) {
+  return std::make_unique<ParseCountOp>(config);
+}
 
 std::shared_ptr<const OperatorSpec> ParseCountFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns", "column"});
   ParseCountConfig c;
   c.columns = n.Has("columns") ? n.GetStringList("columns") : n.GetStringList("column");
   if (c.columns.empty()) n.Fail("parse_count needs 'columns'");
-  return std::make_shared<StatelessSpec<ParseCountConfig, ParseCountOp>>("parse_count", std::move(c));
+  return std::make_shared<StatelessSpec<ParseCountConfig, ParseCountOp>>("parse_count",
+                                                                         std::move(c));
 }
 
 }  // namespace pinstream::ops

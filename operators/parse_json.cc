@@ -1,12 +1,11 @@
 #include "operators/parse_json.h"
 
 #include <immintrin.h>
+#include <simdjson.h>
 
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
-
-#include <simdjson.h>
 
 #include "engine/simdjson_util.h"
 #include "engine/time_util.h"
@@ -63,8 +62,8 @@ class ParseJson : public Operator {
     PS_ASSIGN_OR_RETURN(std::size_t in_idx, RequireColumn(batch, config_.column, "parse_json"));
     const Column& in = batch.column(in_idx);
     if (!IsBinaryLike(in.type())) {
-      return InvalidArgument(fmt::format("parse_json: column '{}' is {}, expected raw or string", config_.column,
-                                         TypeName(in.type())));
+      return InvalidArgument(fmt::format("parse_json: column '{}' is {}, expected raw or string",
+                                         config_.column, TypeName(in.type())));
     }
     std::size_t n = batch.num_rows();
     std::vector<Column> out;
@@ -73,7 +72,8 @@ class ParseJson : public Operator {
       out.emplace_back(config_.schema[i].type);
       // Strings: reserve what the previous batch needed per row (plus a margin), so the arenas
       // are allocated once instead of growing by copies.
-      out.back().Reserve(n, static_cast<std::size_t>(bytes_per_row_[i] * 1.25 * static_cast<double>(n)) + 64);
+      out.back().Reserve(
+          n, static_cast<std::size_t>(bytes_per_row_[i] * 1.25 * static_cast<double>(n)) + 64);
     }
     const ByteBuffer& arena = in.bytes();
     for (std::size_t r = 0; r < n; ++r) {
@@ -86,7 +86,8 @@ class ParseJson : public Operator {
         // One scan of the record for a backslash, instead of one per string value: most records
         // hold no escapes, and then every string is copied straight from the input.
         has_escapes_ = std::memchr(rec.data(), '\\', rec.size()) != nullptr;
-        std::size_t after = arena.size() - static_cast<std::size_t>(rec.data() + rec.size() - arena.data());
+        std::size_t after =
+            arena.size() - static_cast<std::size_t>(rec.data() + rec.size() - arena.data());
         od::document doc;
         simdjson::error_code e;
         if (after >= simdjson::SIMDJSON_PADDING) {
@@ -96,8 +97,10 @@ class ParseJson : public Operator {
           padded_.resize(rec.size() + simdjson::SIMDJSON_PADDING, '\0');
           e = parser_.iterate(padded_.data(), rec.size(), padded_.size()).get(doc);
         }
-        if (!e) ParseRecord(doc, out, &error);
-        else error = std::string("malformed JSON: ") + simdjson::error_message(e);
+        if (!e)
+          ParseRecord(doc, out, &error);
+        else
+          error = std::string("malformed JSON: ") + simdjson::error_message(e);
       }
       if (!error.empty()) {
         ctx.RejectRow(r, std::move(error));
@@ -112,7 +115,8 @@ class ParseJson : public Operator {
       }
     }
     for (std::size_t i = 0; i < out.size(); ++i) {
-      if (n > 0) bytes_per_row_[i] = static_cast<double>(out[i].bytes().size()) / static_cast<double>(n);
+      if (n > 0)
+        bytes_per_row_[i] = static_cast<double>(out[i].bytes().size()) / static_cast<double>(n);
     }
     RecordBatch result;
     result.row_ids() = std::move(batch.row_ids());
@@ -120,7 +124,8 @@ class ParseJson : public Operator {
       PS_ASSIGN_OR_RETURN(std::size_t ki, RequireColumn(batch, k, "parse_json keep"));
       result.AddColumn(k, std::move(batch.column(ki)));
     }
-    for (std::size_t i = 0; i < out.size(); ++i) result.AddColumn(config_.schema[i].name, std::move(out[i]));
+    for (std::size_t i = 0; i < out.size(); ++i)
+      result.AddColumn(config_.schema[i].name, std::move(out[i]));
     batch = std::move(result);
     return Status::Ok();
   }
@@ -129,8 +134,9 @@ class ParseJson : public Operator {
   void ParseRecord(od::document& doc, std::vector<Column>& out, std::string* error) {
     od::object obj;
     if (auto e = doc.get_object().get(obj)) {
-      *error = e == simdjson::INCORRECT_TYPE ? std::string("record is not a JSON object")
-                                             : std::string("malformed JSON: ") + simdjson::error_message(e);
+      *error = e == simdjson::INCORRECT_TYPE
+                   ? std::string("record is not a JSON object")
+                   : std::string("malformed JSON: ") + simdjson::error_message(e);
       return;
     }
     std::size_t expected = 0;  // records usually list the fields in schema order
@@ -194,7 +200,8 @@ class ParseJson : public Operator {
   // runs to the next structural character, is the quoted string plus whitespace).
   bool UnescapedBody(od::value& v, std::string_view* body) const {
     std::string_view raw = v.raw_json_token();
-    while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t')) {
+    while (!raw.empty() &&
+           (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t')) {
       raw.remove_suffix(1);
     }
     if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') return false;
@@ -231,7 +238,8 @@ class ParseJson : public Operator {
           }
           double d;
           if (v.get_double().get(d)) return "malformed number";
-          if (std::trunc(d) != d || std::fabs(d) > 9.2e18) return fmt::format("expected an integer, got {}", d);
+          if (std::trunc(d) != d || std::fabs(d) > 9.2e18)
+            return fmt::format("expected an integer, got {}", d);
           col.AppendInt(static_cast<std::int64_t>(d));
           return {};
         }
@@ -272,9 +280,12 @@ class ParseJson : public Operator {
         if (t == od::json_type::string) {
           std::string_view s;
           if (v.get_string().get(s)) return "malformed string";
-          if (s == "true") col.AppendBool(true);
-          else if (s == "false") col.AppendBool(false);
-          else return fmt::format("expected true or false, got \"{}\"", s);
+          if (s == "true")
+            col.AppendBool(true);
+          else if (s == "false")
+            col.AppendBool(false);
+          else
+            return fmt::format("expected true or false, got \"{}\"", s);
           return {};
         }
         return fmt::format("expected true or false, got {}", Describe(v));
@@ -300,7 +311,8 @@ class ParseJson : public Operator {
         return {};
       }
       case TypeId::kTimestamp: {
-        if (t != od::json_type::string) return fmt::format("expected a timestamp string, got {}", Describe(v));
+        if (t != od::json_type::string)
+          return fmt::format("expected a timestamp string, got {}", Describe(v));
         std::string_view s;
         if (v.get_string().get(s)) return "malformed string";
         auto ts = ParseTimestamp(s);
@@ -309,7 +321,8 @@ class ParseJson : public Operator {
         return {};
       }
       case TypeId::kDoubleArray: {
-        if (t != od::json_type::array) return fmt::format("expected an array of numbers, got {}", Describe(v));
+        if (t != od::json_type::array)
+          return fmt::format("expected an array of numbers, got {}", Describe(v));
         od::array arr;
         if (v.get_array().get(arr)) return "malformed array";
         elems_.clear();
@@ -353,7 +366,9 @@ class ParseJsonSpec : public StatelessSpec<ParseJsonConfig, ParseJson> {
 
 }  // namespace
 
-std::unique_ptr<Operator> ParseJsonOperator(const ParseJsonConfig& config) { return std::make_unique<ParseJson>(config); }
+std::unique_ptr<Operator> ParseJsonOperator(const ParseJsonConfig& config) {
+  return std::make_unique<ParseJson>(config);
+}
 
 std::shared_ptr<const OperatorSpec> ParseJsonFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"column", "schema", "keep"});

@@ -10,12 +10,14 @@ namespace {
 
 class RegexExtract : public Operator {
  public:
-  explicit RegexExtract(RegexExtractConfig c) : config_(std::move(c)), re_(config_.pattern, std::regex::ECMAScript) {}
+  explicit RegexExtract(RegexExtractConfig c)
+      : config_(std::move(c)), re_(config_.pattern, std::regex::ECMAScript) {}
   Status Process(RecordBatch& batch, OperatorContext& ctx) override {
     PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, config_.column, "regex_extract"));
     const Column& in = batch.column(ci);
     if (in.type() != TypeId::kString && in.type() != TypeId::kNull) {
-      return InvalidArgument(fmt::format("regex_extract: column '{}' is {}, expected string", config_.column, TypeName(in.type())));
+      return InvalidArgument(fmt::format("regex_extract: column '{}' is {}, expected string",
+                                         config_.column, TypeName(in.type())));
     }
     Column out(TypeId::kString);
     std::cmatch m;
@@ -25,12 +27,15 @@ class RegexExtract : public Operator {
         continue;
       }
       std::string_view v = in.Str(r);
-      if (std::regex_search(v.data(), v.data() + v.size(), m, re_) && static_cast<std::size_t>(config_.group) < m.size() &&
+      if (std::regex_search(v.data(), v.data() + v.size(), m, re_) &&
+          static_cast<std::size_t>(config_.group) < m.size() &&
           m[static_cast<std::size_t>(config_.group)].matched) {
         const auto& g = m[static_cast<std::size_t>(config_.group)];
         out.AppendString(std::string_view(g.first, static_cast<std::size_t>(g.length())));
       } else {
-        if (config_.required) ctx.RejectRow(r, fmt::format("{}: '{}' does not match /{}/", config_.column, v, config_.pattern));
+        if (config_.required)
+          ctx.RejectRow(
+              r, fmt::format("{}: '{}' does not match /{}/", config_.column, v, config_.pattern));
         out.AppendNull();
       }
     }
@@ -45,7 +50,9 @@ class RegexExtract : public Operator {
 
 }  // namespace
 
-std::unique_ptr<Operator> RegexExtractOperator(const RegexExtractConfig& config) { return std::make_unique<RegexExtract>(config); }
+std::unique_ptr<Operator> RegexExtractOperator(const RegexExtractConfig& config) {
+  return std::make_unique<RegexExtract>(config);
+}
 
 std::shared_ptr<const OperatorSpec> RegexExtractFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"column", "pattern", "group", "into", "required"});
@@ -58,12 +65,14 @@ std::shared_ptr<const OperatorSpec> RegexExtractFromConfig(const ConfigNode& n) 
   try {
     std::regex re(c.pattern, std::regex::ECMAScript);
     if (c.group < 0 || static_cast<std::size_t>(c.group) > re.mark_count()) {
-      n.Get("group").Fail(fmt::format("the pattern has {} groups; group {} does not exist", re.mark_count(), c.group));
+      n.Get("group").Fail(fmt::format("the pattern has {} groups; group {} does not exist",
+                                      re.mark_count(), c.group));
     }
   } catch (const std::regex_error& e) {
     n.Get("pattern").Fail(fmt::format("invalid regular expression: {}", e.what()));
   }
-  return std::make_shared<StatelessSpec<RegexExtractConfig, RegexExtract>>("regex_extract", std::move(c));
+  return std::make_shared<StatelessSpec<RegexExtractConfig, RegexExtract>>("regex_extract",
+                                                                           std::move(c));
 }
 
 }  // namespace pinstream::ops

@@ -17,7 +17,8 @@
 namespace pinstream::ops {
 
 void RegisterOperators(OperatorRegistry& r) {
-  r.Register("parse_json", "JSON records → typed columns with a declared schema", ParseJsonFromConfig);
+  r.Register("parse_json", "JSON records → typed columns with a declared schema",
+             ParseJsonFromConfig);
   r.Register("null_if", "values meaning 'no data' → null", NullIfFromConfig);
   r.Register("parse_count", "counts with k/M/B suffixes → int64", ParseCountFromConfig);
   r.Register("cast", "convert column types", CastFromConfig);

@@ -13,7 +13,8 @@ class Rename : public Operator {
     for (const auto& [from, to] : config_.columns) {
       PS_ASSIGN_OR_RETURN(std::size_t ci, RequireColumn(batch, from, "rename"));
       if (batch.FindColumn(to) >= 0) {
-        return InvalidArgument(fmt::format("rename: cannot rename '{}' to '{}': a column '{}' already exists", from, to, to));
+        return InvalidArgument(fmt::format(
+            "rename: cannot rename '{}' to '{}': a column '{}' already exists", from, to, to));
       }
       batch.RenameColumn(ci, to);
     }
@@ -26,7 +27,9 @@ class Rename : public Operator {
 
 }  // namespace
 
-std::unique_ptr<Operator> RenameOperator(const RenameConfig& config) { return std::make_unique<Rename>(config); }
+std::unique_ptr<Operator> RenameOperator(const RenameConfig& config) {
+  return std::make_unique<Rename>(config);
+}
 
 std::shared_ptr<const OperatorSpec> RenameFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns"});

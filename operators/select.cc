@@ -36,7 +36,9 @@ class SelectSpec : public StatelessSpec<SelectConfig, Select> {
 
 }  // namespace
 
-std::unique_ptr<Operator> SelectOperator(const SelectConfig& config) { return std::make_unique<Select>(config); }
+std::unique_ptr<Operator> SelectOperator(const SelectConfig& config) {
+  return std::make_unique<Select>(config);
+}
 
 std::shared_ptr<const OperatorSpec> SelectFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns"});
@@ -44,7 +46,8 @@ std::shared_ptr<const OperatorSpec> SelectFromConfig(const ConfigNode& n) {
   if (c.columns.empty()) n.Get("columns").Fail("select needs at least one column");
   std::set<std::string> seen;
   for (const auto& col : c.columns) {
-    if (!seen.insert(col).second) n.Get("columns").Fail(fmt::format("column '{}' is selected twice", col));
+    if (!seen.insert(col).second)
+      n.Get("columns").Fail(fmt::format("column '{}' is selected twice", col));
   }
   return std::make_shared<SelectSpec>(std::move(c));
 }

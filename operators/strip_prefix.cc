@@ -14,7 +14,8 @@ class StripPrefix : public Operator {
     const Column& in = batch.column(ci);
     if (in.type() == TypeId::kNull) return Status::Ok();
     if (in.type() != TypeId::kString) {
-      return InvalidArgument(fmt::format("strip_prefix: column '{}' is {}, expected string", config_.column, TypeName(in.type())));
+      return InvalidArgument(fmt::format("strip_prefix: column '{}' is {}, expected string",
+                                         config_.column, TypeName(in.type())));
     }
     Column out(TypeId::kString);
     out.Reserve(in.size(), in.bytes().size());
@@ -27,7 +28,8 @@ class StripPrefix : public Operator {
       if (v.substr(0, config_.prefix.size()) == config_.prefix) {
         v.remove_prefix(config_.prefix.size());
       } else if (config_.required) {
-        ctx.RejectRow(r, fmt::format("{}: '{}' does not start with '{}'", config_.column, v, config_.prefix));
+        ctx.RejectRow(
+            r, fmt::format("{}: '{}' does not start with '{}'", config_.column, v, config_.prefix));
       }
       out.AppendString(v);
     }
@@ -41,13 +43,16 @@ class StripPrefix : public Operator {
 
 }  // namespace
 
-std::unique_ptr<Operator> StripPrefixOperator(const StripPrefixConfig& config) { return std::make_unique<StripPrefix>(config); }
+std::unique_ptr<Operator> StripPrefixOperator(const StripPrefixConfig& config) {
+  return std::make_unique<StripPrefix>(config);
+}
 
 std::shared_ptr<const OperatorSpec> StripPrefixFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"column", "prefix", "required"});
   StripPrefixConfig c{n.GetString("column"), n.GetString("prefix"), n.GetBool("required", false)};
   if (c.prefix.empty()) n.Get("prefix").Fail("prefix must not be empty");
-  return std::make_shared<StatelessSpec<StripPrefixConfig, StripPrefix>>("strip_prefix", std::move(c));
+  return std::make_shared<StatelessSpec<StripPrefixConfig, StripPrefix>>("strip_prefix",
+                                                                         std::move(c));
 }
 
 }  // namespace pinstream::ops

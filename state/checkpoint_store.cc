@@ -1,8 +1,8 @@
 #include "state/checkpoint_store.h"
 
-#include <set>
-
 #include <fmt/format.h>
+
+#include <set>
 
 #include "engine/bytes.h"
 #include "state/store.h"
@@ -42,7 +42,8 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
     if (!it->Valid()) return std::optional<std::int64_t>();
     std::string_view k = it->key();
     std::size_t plen = q_.size() + 2;
-    if (k.size() != plen + 8) return Corruption(fmt::format("query '{}': malformed checkpoint key", q_));
+    if (k.size() != plen + 8)
+      return Corruption(fmt::format("query '{}': malformed checkpoint key", q_));
     return std::optional<std::int64_t>(static_cast<std::int64_t>(GetBigEndian64(k.data() + plen)));
   }
   Result<std::optional<OffsetLogEntry>> LatestOffsets() override {
@@ -70,12 +71,15 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
     return std::optional<CommitLogEntry>(std::move(e).value());
   }
   Status WriteOffsets(const OffsetLogEntry& e) override {
-    return store_->PutSync(KeySpace::kCheckpoint, CheckpointKey(q_, 'O', e.batch_id), e.Serialize());
+    return store_->PutSync(KeySpace::kCheckpoint, CheckpointKey(q_, 'O', e.batch_id),
+                           e.Serialize());
   }
   std::unique_ptr<CommitTxn> BeginCommit(std::int64_t b) override { return store_->BeginTxn(b); }
   Status Commit(std::unique_ptr<CommitTxn> txn, const CommitLogEntry& e) override {
     auto* st = dynamic_cast<StoreTxn*>(txn.get());
-    if (st == nullptr) return Internal("a commit transaction from another store was passed to the RocksDB checkpoint");
+    if (st == nullptr)
+      return Internal(
+          "a commit transaction from another store was passed to the RocksDB checkpoint");
     std::unique_ptr<StoreTxn> owned(st);
     txn.release();
     owned->Put(KeySpace::kCheckpoint, CheckpointKey(q_, 'C', e.batch_id), e.Serialize());
@@ -83,7 +87,8 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
     std::int64_t drop_below = e.batch_id - keep + 1;
     if (drop_below > 0) {
       for (char kind : {'O', 'C'}) {
-        owned->DeleteRange(KeySpace::kCheckpoint, CheckpointKey(q_, kind, 0), CheckpointKey(q_, kind, drop_below));
+        owned->DeleteRange(KeySpace::kCheckpoint, CheckpointKey(q_, kind, 0),
+                           CheckpointKey(q_, kind, drop_below));
       }
     }
     return store_->Commit(std::move(owned), true);
@@ -95,7 +100,8 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
   }
   Status Apply(std::unique_ptr<CommitTxn> txn) override {
     auto* st = dynamic_cast<StoreTxn*>(txn.get());
-    if (st == nullptr) return Internal("a transaction from another store was passed to the RocksDB checkpoint");
+    if (st == nullptr)
+      return Internal("a transaction from another store was passed to the RocksDB checkpoint");
     std::unique_ptr<StoreTxn> owned(st);
     txn.release();
     return store_->Commit(std::move(owned), true);
@@ -104,7 +110,8 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
  private:
   Status Damaged(const std::string& what, const Status& cause) {
     return Corruption(fmt::format(
-        "query '{}': checkpoint entry {} is damaged ({}). Inspect it with `pinstream checkpoint show {}`; "
+        "query '{}': checkpoint entry {} is damaged ({}). Inspect it with `pinstream checkpoint "
+        "show {}`; "
         "`pinstream checkpoint rewind {} --to-batch N` replays from an intact batch, `pinstream "
         "checkpoint reset {}` starts the query over",
         q_, what, cause.message(), q_, q_, q_));
@@ -115,8 +122,10 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
 
 }  // namespace
 
-Result<std::unique_ptr<QueryCheckpoint>> RocksCheckpointStore::OpenQuery(const std::string& query_name) {
-  return std::unique_ptr<QueryCheckpoint>(std::make_unique<RocksQueryCheckpoint>(store_, query_name));
+Result<std::unique_ptr<QueryCheckpoint>> RocksCheckpointStore::OpenQuery(
+    const std::string& query_name) {
+  return std::unique_ptr<QueryCheckpoint>(
+      std::make_unique<RocksQueryCheckpoint>(store_, query_name));
 }
 
 Result<std::vector<std::string>> RocksCheckpointStore::ListQueries() {
@@ -132,28 +141,33 @@ Result<std::vector<std::string>> RocksCheckpointStore::ListQueries() {
   return out;
 }
 
-Status RocksCheckpointStore::Rewind(const std::string& query, std::int64_t to_batch, std::string* report) {
-  if (store_->read_only()) return FailedPrecondition("rewind needs the data dir opened for writing");
+Status RocksCheckpointStore::Rewind(const std::string& query, std::int64_t to_batch,
+                                    std::string* report) {
+  if (store_->read_only())
+    return FailedPrecondition("rewind needs the data dir opened for writing");
   PS_ASSIGN_OR_RETURN(auto cp, OpenQuery(query));
   PS_ASSIGN_OR_RETURN(auto meta, cp->ReadMetadata());
   if (!meta) return NotFound(fmt::format("no checkpoint for query '{}'", query));
   PS_ASSIGN_OR_RETURN(auto latest_offsets, cp->LatestOffsets());
   std::int64_t last = latest_offsets ? latest_offsets->batch_id : -1;
   if (to_batch < 0 || to_batch > last + 1) {
-    return OutOfRange(fmt::format("query '{}': --to-batch must be between 0 and {}", query, last + 1));
+    return OutOfRange(
+        fmt::format("query '{}': --to-batch must be between 0 and {}", query, last + 1));
   }
   if (to_batch > 0) {
     PS_ASSIGN_OR_RETURN(auto prev, cp->GetOffsets(to_batch - 1));
     if (!prev) {
       return OutOfRange(fmt::format(
-          "query '{}': offsets/{} is no longer kept (retention keeps the last {} batches), so batch {} "
+          "query '{}': offsets/{} is no longer kept (retention keeps the last {} batches), so "
+          "batch {} "
           "cannot be replayed exactly; choose a later batch or raise storage.checkpoint_retention",
           query, to_batch - 1, store_->options().checkpoint_retention, to_batch));
     }
   }
   auto txn = store_->BeginTxn();
   for (char kind : {'O', 'C'}) {
-    txn->DeleteRange(KeySpace::kCheckpoint, CheckpointKey(query, kind, to_batch), CheckpointKey(query, kind, INT64_MAX));
+    txn->DeleteRange(KeySpace::kCheckpoint, CheckpointKey(query, kind, to_batch),
+                     CheckpointKey(query, kind, INT64_MAX));
   }
   // Keyed state written by the batches being replayed is dropped, namespace by namespace
   // ("<query>/<operator>").
@@ -176,8 +190,10 @@ Status RocksCheckpointStore::Rewind(const std::string& query, std::int64_t to_ba
   txn->Put(KeySpace::kCheckpoint, CheckpointKey(query, 'M'), m.Serialize());
   PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), true));
   *report = fmt::format(
-      "query '{}' rewound: the next start replays from batch {} (epoch {}); removed offsets/commits {}..{}, "
-      "{} state entries written by those batches dropped, {} kept. Table versions already written stay "
+      "query '{}' rewound: the next start replays from batch {} (epoch {}); removed "
+      "offsets/commits {}..{}, "
+      "{} state entries written by those batches dropped, {} kept. Table versions already written "
+      "stay "
       "readable by time travel; replayed batches add new versions.",
       query, to_batch, m.epoch, to_batch, last, dropped, kept);
   return Status::Ok();

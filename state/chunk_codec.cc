@@ -23,7 +23,9 @@ constexpr int kLz4Acceleration = 2;
 // zstd's fastest regular level: the table codec for small tables, not for throughput.
 constexpr int kZstdLevel = 1;
 
-Status Bad(std::string_view what) { return Corruption(fmt::format("damaged table chunk: {}", what)); }
+Status Bad(std::string_view what) {
+  return Corruption(fmt::format("damaged table chunk: {}", what));
+}
 
 std::size_t VarintLength(std::uint64_t v) {
   std::size_t n = 1;
@@ -118,7 +120,8 @@ Status GetSegment(ByteReader& r, Vec* dst, std::size_t elem_size, std::size_t ex
       !r.GetBytes(static_cast<std::size_t>(stored_size), &stored)) {
     return Bad("segment truncated");
   }
-  if (expect_bytes != SIZE_MAX && raw_size != expect_bytes) return Bad("segment has the wrong size");
+  if (expect_bytes != SIZE_MAX && raw_size != expect_bytes)
+    return Bad("segment has the wrong size");
   if (raw_size > (1ULL << 34) || raw_size % elem_size != 0) return Bad("implausible segment size");
   dst->resize(raw_size / elem_size);
   char* out = reinterpret_cast<char*>(dst->data());
@@ -126,8 +129,10 @@ Status GetSegment(ByteReader& r, Vec* dst, std::size_t elem_size, std::size_t ex
     if (stored_size != raw_size) return Bad("raw segment size mismatch");
     if (raw_size) std::memcpy(out, stored.data(), raw_size);
   } else if (codec == 1) {
-    int n = LZ4_decompress_safe(stored.data(), out, static_cast<int>(stored.size()), static_cast<int>(raw_size));
-    if (n < 0 || static_cast<std::uint64_t>(n) != raw_size) return Bad("LZ4 data does not decompress");
+    int n = LZ4_decompress_safe(stored.data(), out, static_cast<int>(stored.size()),
+                                static_cast<int>(raw_size));
+    if (n < 0 || static_cast<std::uint64_t>(n) != raw_size)
+      return Bad("LZ4 data does not decompress");
   } else if (codec == 2) {
     std::size_t n = ZSTD_decompress(out, raw_size, stored.data(), stored.size());
     if (ZSTD_isError(n) || n != raw_size) return Bad("zstd data does not decompress");
@@ -220,7 +225,8 @@ void EncodeColumn(const RecordBatch& batch, std::size_t c, std::size_t begin, st
     case TypeId::kDoubleArray: {
       const auto& off = col.offsets();
       std::vector<std::uint32_t> lengths(n);
-      for (std::size_t i = 0; i < n; ++i) lengths[i] = static_cast<std::uint32_t>(off[begin + i + 1] - off[begin + i]);
+      for (std::size_t i = 0; i < n; ++i)
+        lengths[i] = static_cast<std::uint32_t>(off[begin + i + 1] - off[begin + i]);
       PutSegment(codec, out, lengths.data(), n * 4);
       if (col.type() == TypeId::kDoubleArray) {
         PutSegment(codec, out, col.doubles().data() + off[begin], (off[end] - off[begin]) * 8);
@@ -229,7 +235,8 @@ void EncodeColumn(const RecordBatch& batch, std::size_t c, std::size_t begin, st
       }
       break;
     }
-    case TypeId::kNull: break;
+    case TypeId::kNull:
+      break;
   }
 }
 
@@ -312,8 +319,12 @@ Result<RecordBatch> DecodeChunk(std::string_view chunk, const std::vector<std::s
     switch (type) {
       case TypeId::kBool:
       case TypeId::kInt64:
-      case TypeId::kTimestamp: PS_RETURN_IF_ERROR(GetSegment(r, &col.mutable_ints(), 8, n * 8)); break;
-      case TypeId::kDouble: PS_RETURN_IF_ERROR(GetSegment(r, &col.mutable_doubles(), 8, n * 8)); break;
+      case TypeId::kTimestamp:
+        PS_RETURN_IF_ERROR(GetSegment(r, &col.mutable_ints(), 8, n * 8));
+        break;
+      case TypeId::kDouble:
+        PS_RETURN_IF_ERROR(GetSegment(r, &col.mutable_doubles(), 8, n * 8));
+        break;
       case TypeId::kString:
       case TypeId::kRaw:
       case TypeId::kDoubleArray: {
@@ -333,7 +344,8 @@ Result<RecordBatch> DecodeChunk(std::string_view chunk, const std::vector<std::s
         }
         break;
       }
-      case TypeId::kNull: break;
+      case TypeId::kNull:
+        break;
     }
     out.AddColumn(std::string(name), std::move(col));
   }

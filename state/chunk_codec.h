@@ -36,7 +36,8 @@ std::string EncodeChunk(const RecordBatch& batch, std::size_t begin, std::size_t
 
 // Decodes the columns named in `columns` (all columns when null). Columns the chunk lacks are
 // absent from the result; the caller pads them. Row ids are 0..rows-1.
-Result<RecordBatch> DecodeChunk(std::string_view chunk, const std::vector<std::string>* columns = nullptr);
+Result<RecordBatch> DecodeChunk(std::string_view chunk,
+                                const std::vector<std::string>* columns = nullptr);
 
 // Number of rows, from the header alone.
 Result<std::size_t> ChunkRowCount(std::string_view chunk);

@@ -1,11 +1,11 @@
 #include "state/delta_table.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "engine/bytes.h"
 #include "engine/row_format.h"
@@ -297,8 +297,8 @@ Status DeltaTable::DropUncommittedChunks() {
   auto txn = store_->BeginTxn();
   std::int64_t dropped = 0;
   auto it = store_->NewIterator(KeySpace::kTables, TableKey(id_, 'C'));
-  for (it->Seek(TableVersionKey(id_, 'C', static_cast<std::int64_t>(versions_.size()))); it->Valid();
-       it->Next()) {
+  for (it->Seek(TableVersionKey(id_, 'C', static_cast<std::int64_t>(versions_.size())));
+       it->Valid(); it->Next()) {
     txn->Delete(KeySpace::kTables, it->key());
     ++dropped;
   }
@@ -477,8 +477,8 @@ Result<EncodedWrite> DeltaTable::Encode(std::span<const RecordBatch> batches,
   return out;
 }
 
-Status DeltaTable::StageEncoded(CommitTxn& txn, std::span<const RecordBatch> batches, EncodedWrite encoded,
-                                const WriteOptions& opt) {
+Status DeltaTable::StageEncoded(CommitTxn& txn, std::span<const RecordBatch> batches,
+                                EncodedWrite encoded, const WriteOptions& opt) {
   if (store_->read_only()) return FailedPrecondition("the store is open read-only");
   txn.HoldUntilDone(store_->table_commit_mutex());
   std::lock_guard lock(mu_);
@@ -506,11 +506,13 @@ Status DeltaTable::RefuseCommittedBatch(const WriteOptions& opt) const {
   auto it = txns_.find(opt.app_id);
   if (it == txns_.end()) return Status::Ok();
   const Txn& last = it->second;
-  if (opt.epoch > last.epoch || (opt.epoch == last.epoch && opt.batch_id > last.batch)) return Status::Ok();
-  return AlreadyExists(fmt::format(
-      "table '{}': batch {} of '{}' (epoch {}) is already committed (as version {}, batch {}); a batch is "
-      "written to a table at most once",
-      name_, opt.batch_id, opt.writer, opt.epoch, last.version, last.batch));
+  if (opt.epoch > last.epoch || (opt.epoch == last.epoch && opt.batch_id > last.batch))
+    return Status::Ok();
+  return AlreadyExists(
+      fmt::format("table '{}': batch {} of '{}' (epoch {}) is already committed (as version {}, "
+                  "batch {}); a batch is "
+                  "written to a table at most once",
+                  name_, opt.batch_id, opt.writer, opt.epoch, last.version, last.batch));
 }
 
 Result<DeltaTable::SchemaChange> DeltaTable::EvolveSchema(std::span<const RecordBatch> batches,
@@ -575,7 +577,8 @@ void DeltaTable::StageSchemaAndCatalogEntry(CommitTxn& txn, const SchemaChange& 
   }
 }
 
-Status DeltaTable::StageChunks(CommitTxn& txn, std::int64_t version, const std::vector<std::string>& chunks) {
+Status DeltaTable::StageChunks(CommitTxn& txn, std::int64_t version,
+                               const std::vector<std::string>& chunks) {
   auto chunk_key = [&](std::size_t i) {
     std::string k = TableVersionKey(id_, 'C', version);
     PutBigEndian32(&k, static_cast<std::uint32_t>(i));
@@ -584,7 +587,8 @@ Status DeltaTable::StageChunks(CommitTxn& txn, std::int64_t version, const std::
   std::size_t chunk_bytes = 0;
   for (const auto& c : chunks) chunk_bytes += c.size();
   if (chunk_bytes < static_cast<std::size_t>(store_->options().ingest_min_bytes)) {
-    for (std::size_t i = 0; i < chunks.size(); ++i) txn.Put(CommitSpace::kSinkOutput, chunk_key(i), chunks[i]);
+    for (std::size_t i = 0; i < chunks.size(); ++i)
+      txn.Put(CommitSpace::kSinkOutput, chunk_key(i), chunks[i]);
     return Status::Ok();
   }
   // Large versions: the chunks go into the store as an SST file of their own, ahead of the
@@ -599,8 +603,8 @@ Status DeltaTable::StageChunks(CommitTxn& txn, std::int64_t version, const std::
       .WithContext(fmt::format("table '{}' version {}", name_, version));
 }
 
-CommitInfo DeltaTable::MakeCommitInfo(std::int64_t version, EncodedWrite& encoded, const SchemaChange& schema,
-                                      const WriteOptions& opt) {
+CommitInfo DeltaTable::MakeCommitInfo(std::int64_t version, EncodedWrite& encoded,
+                                      const SchemaChange& schema, const WriteOptions& opt) {
   CommitInfo info;
   info.version = version;
   info.timestamp_ms = NowMicros() / 1000;
@@ -627,7 +631,8 @@ void DeltaTable::AdvanceHeadOnCommit(CommitTxn& txn, CommitInfo info, SchemaChan
     current_schema_ = schema.schema_id;
     VersionHead h;
     h.base = info.overwrite || versions_.empty() ? info.version : versions_.back().base;
-    h.rows = info.overwrite || versions_.empty() ? info.rows_added : versions_.back().rows + info.rows_added;
+    h.rows = info.overwrite || versions_.empty() ? info.rows_added
+                                                 : versions_.back().rows + info.rows_added;
     h.schema_id = schema.schema_id;
     versions_.push_back(h);
     if (!info.app_id.empty()) txns_[info.app_id] = Txn{info.epoch, info.batch_id, info.version};
@@ -710,7 +715,8 @@ Status TableSnapshot::ScanVersions(const std::vector<std::string>* columns,
   }
   for (const auto& c : wanted) {
     if (schema_.FieldIndex(c) < 0)
-      return NotFound(fmt::format("column '{}' does not exist (columns: {})", c, schema_.ToString()));
+      return NotFound(
+          fmt::format("column '{}' does not exist (columns: {})", c, schema_.ToString()));
   }
   auto cursor = OpenCursor(keep_version);
   for (;;) {
@@ -721,7 +727,8 @@ Status TableSnapshot::ScanVersions(const std::vector<std::string>* columns,
   }
 }
 
-std::unique_ptr<TableScanCursor> TableSnapshot::OpenCursor(std::function<bool(const CommitInfo&)> keep_version) const {
+std::unique_ptr<TableScanCursor> TableSnapshot::OpenCursor(
+    std::function<bool(const CommitInfo&)> keep_version) const {
   std::unique_ptr<TableScanCursor> c(new TableScanCursor());
   c->snap_ = this;
   c->keep_version_ = std::move(keep_version);
@@ -772,7 +779,8 @@ Result<ScanStep> TableScanCursor::NextChunk() {
 }
 
 Result<RecordBatch> TableScanCursor::Decode(const std::vector<std::string>& columns) const {
-  if (done_ || chunk_version_ < 0 || !it_->Valid()) return FailedPrecondition("the scan cursor is not on a chunk");
+  if (done_ || chunk_version_ < 0 || !it_->Valid())
+    return FailedPrecondition("the scan cursor is not on a chunk");
   const Schema& schema = snap_->schema_;
   auto decoded = DecodeChunk(it_->value(), &columns);
   if (!decoded.ok()) return decoded.status().WithContext(fmt::format("version {}", chunk_version_));
@@ -786,14 +794,17 @@ Result<RecordBatch> TableScanCursor::Decode(const std::vector<std::string>& colu
   std::size_t n = chunk_rows_;
   for (const auto& name : columns) {
     int fi = schema.FieldIndex(name);
-    if (fi < 0) return NotFound(fmt::format("column '{}' does not exist (columns: {})", name, schema.ToString()));
+    if (fi < 0)
+      return NotFound(
+          fmt::format("column '{}' does not exist (columns: {})", name, schema.ToString()));
     TypeId t = schema.field(static_cast<std::size_t>(fi)).type;
     int ci = raw.FindColumn(name);
     if (ci < 0 || raw.column(static_cast<std::size_t>(ci)).type() == TypeId::kNull) {
       out.AddColumn(name, Column::Nulls(t, n));
     } else if (raw.column(static_cast<std::size_t>(ci)).type() != t) {
       return Corruption(fmt::format("column '{}' is stored as {} but the schema says {}", name,
-                                    TypeName(raw.column(static_cast<std::size_t>(ci)).type()), TypeName(t)));
+                                    TypeName(raw.column(static_cast<std::size_t>(ci)).type()),
+                                    TypeName(t)));
     } else {
       out.AddColumn(name, std::move(raw.column(static_cast<std::size_t>(ci))));
     }

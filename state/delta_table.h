@@ -57,10 +57,10 @@ struct ColumnStats {
 struct CommitInfo {
   std::int64_t version = 0;
   std::int64_t timestamp_ms = 0;
-  std::string operation;      // STREAMING UPDATE, WRITE, ...
-  bool overwrite = false;     // mode Overwrite: earlier versions' rows are not in this snapshot
-  std::string query_name;     // the writer (query or job)
-  std::string app_id;         // txn app id (query id), empty for writes without txn
+  std::string operation;   // STREAMING UPDATE, WRITE, ...
+  bool overwrite = false;  // mode Overwrite: earlier versions' rows are not in this snapshot
+  std::string query_name;  // the writer (query or job)
+  std::string app_id;      // txn app id (query id), empty for writes without txn
   std::int64_t epoch = 0;
   std::int64_t batch_id = -1;
   std::int64_t rows_added = 0;
@@ -77,8 +77,8 @@ struct CommitInfo {
 struct WriteOptions {
   std::string operation = "STREAMING UPDATE";
   bool overwrite = false;
-  std::string writer;       // query or job name
-  std::string app_id;       // non-empty: idempotent write (txn)
+  std::string writer;  // query or job name
+  std::string app_id;  // non-empty: idempotent write (txn)
   std::int64_t epoch = 0;
   std::int64_t batch_id = -1;
   std::int64_t rows_per_chunk = 16384;
@@ -145,13 +145,15 @@ class TableSnapshot {
   // wanted) projects; null = every schema column. Missing columns are padded with nulls so every
   // batch has exactly the requested columns with the schema's types.
   using ChunkVisitor = std::function<Status(RecordBatch&&)>;
-  [[nodiscard]] Status Scan(const std::vector<std::string>* columns, const ChunkVisitor& visit) const;
+  [[nodiscard]] Status Scan(const std::vector<std::string>* columns,
+                            const ChunkVisitor& visit) const;
   // Same, limited to versions whose commit info passes `keep_version` (stats-based pruning).
   [[nodiscard]] Status ScanVersions(const std::vector<std::string>* columns,
                                     const std::function<bool(const CommitInfo&)>& keep_version,
                                     const ChunkVisitor& visit) const;
   // A pull-style cursor over the snapshot's chunks; `keep_version` as for ScanVersions.
-  std::unique_ptr<TableScanCursor> OpenCursor(std::function<bool(const CommitInfo&)> keep_version = nullptr) const;
+  std::unique_ptr<TableScanCursor> OpenCursor(
+      std::function<bool(const CommitInfo&)> keep_version = nullptr) const;
   // Everything in one batch (small tables, tests, export).
   Result<RecordBatch> ReadAll(const std::vector<std::string>* columns = nullptr) const;
 
@@ -170,8 +172,10 @@ class TableSnapshot {
 
 class DeltaTable {
  public:
-  static Result<std::unique_ptr<DeltaTable>> Load(Store* store, const std::string& name, std::uint32_t id);
-  static std::unique_ptr<DeltaTable> CreateNew(Store* store, const std::string& name, std::uint32_t id);
+  static Result<std::unique_ptr<DeltaTable>> Load(Store* store, const std::string& name,
+                                                  std::uint32_t id);
+  static std::unique_ptr<DeltaTable> CreateNew(Store* store, const std::string& name,
+                                               std::uint32_t id);
 
   const std::string& name() const { return name_; }
   std::uint32_t id() const { return id_; }
@@ -184,20 +188,24 @@ class DeltaTable {
   // commit. Small batches are combined into chunks of up to options.rows_per_chunk rows.
   // Chunks of StoreOptions::ingest_min_bytes or more in total are not staged but ingested into
   // the store at once (Store::IngestSorted); they stay invisible unless `txn` commits.
-  [[nodiscard]] Status StageWrite(CommitTxn& txn, std::span<const RecordBatch> batches, const WriteOptions& options);
+  [[nodiscard]] Status StageWrite(CommitTxn& txn, std::span<const RecordBatch> batches,
+                                  const WriteOptions& options);
   // The same in two steps: Encode (any thread, no table state) and StageEncoded (as StageWrite;
   // `batches` must be the ones encoded — their columns decide the schema).
-  static Result<EncodedWrite> Encode(std::span<const RecordBatch> batches, const WriteOptions& options);
-  [[nodiscard]] Status StageEncoded(CommitTxn& txn, std::span<const RecordBatch> batches, EncodedWrite encoded,
-                                    const WriteOptions& options);
-  [[nodiscard]] Status StageWrite(CommitTxn& txn, const RecordBatch& rows, const WriteOptions& options) {
+  static Result<EncodedWrite> Encode(std::span<const RecordBatch> batches,
+                                     const WriteOptions& options);
+  [[nodiscard]] Status StageEncoded(CommitTxn& txn, std::span<const RecordBatch> batches,
+                                    EncodedWrite encoded, const WriteOptions& options);
+  [[nodiscard]] Status StageWrite(CommitTxn& txn, const RecordBatch& rows,
+                                  const WriteOptions& options) {
     return StageWrite(txn, std::span<const RecordBatch>(&rows, 1), options);
   }
 
   // Commit infos, newest first; `limit` 0 = all.
   Result<std::vector<CommitInfo>> History(std::size_t limit = 0) const;
   // The snapshot at `version` (latest when empty). OutOfRange for versions that do not exist.
-  Result<std::unique_ptr<TableSnapshot>> Snapshot(std::optional<std::int64_t> version = std::nullopt) const;
+  Result<std::unique_ptr<TableSnapshot>> Snapshot(
+      std::optional<std::int64_t> version = std::nullopt) const;
   // The last batch an app committed, if any (epoch, batch).
   std::optional<std::pair<std::int64_t, std::int64_t>> LastTxn(const std::string& app_id) const;
 
@@ -205,7 +213,8 @@ class DeltaTable {
   [[nodiscard]] Status Refresh();
 
  private:
-  DeltaTable(Store* store, std::string name, std::uint32_t id) : store_(store), name_(std::move(name)), id_(id) {}
+  DeltaTable(Store* store, std::string name, std::uint32_t id)
+      : store_(store), name_(std::move(name)), id_(id) {}
   Status LoadHead();
   std::string Prefix(char kind) const;
   // Deletes chunks of versions after the latest committed one (left by an ingestion whose
@@ -225,19 +234,20 @@ class DeltaTable {
   struct SchemaChange {
     Schema schema;
     int schema_id = -1;
-    bool changed = false;               // a new schema id is written with the version
-    std::vector<std::string> added;     // columns new to an existing table
+    bool changed = false;            // a new schema id is written with the version
+    std::vector<std::string> added;  // columns new to an existing table
   };
   // The steps of StageEncoded, under mu_:
   // An idempotent write of a batch its app already committed is refused (AlreadyExists).
   Status RefuseCommittedBatch(const WriteOptions& opt) const;
-  Result<SchemaChange> EvolveSchema(std::span<const RecordBatch> batches, const std::string& writer) const;
+  Result<SchemaChange> EvolveSchema(std::span<const RecordBatch> batches,
+                                    const std::string& writer) const;
   // The new schema, and the table's catalog entry on its first version.
   void StageSchemaAndCatalogEntry(CommitTxn& txn, const SchemaChange& schema) const;
   // Into the transaction, or — at StoreOptions::ingest_min_bytes and more — ingested ahead of it.
   Status StageChunks(CommitTxn& txn, std::int64_t version, const std::vector<std::string>& chunks);
-  static CommitInfo MakeCommitInfo(std::int64_t version, EncodedWrite& encoded, const SchemaChange& schema,
-                                   const WriteOptions& opt);
+  static CommitInfo MakeCommitInfo(std::int64_t version, EncodedWrite& encoded,
+                                   const SchemaChange& schema, const WriteOptions& opt);
   // The in-memory head (versions, schema, last txn) follows once the transaction has committed.
   void AdvanceHeadOnCommit(CommitTxn& txn, CommitInfo info, SchemaChange schema);
 

@@ -1,11 +1,11 @@
 #include "state/source_log.h"
 
-#include <algorithm>
-#include <set>
-
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "engine/bytes.h"
 #include "engine/metrics.h"
@@ -21,7 +21,9 @@ std::string MetaKey(const std::string& name) { return "log/" + name; }
 
 // A partition's record batches live in a column family of their own (Store log space), keyed by
 // the batch's base offset.
-std::string SpaceName(std::uint32_t stream, int partition) { return fmt::format("log/{}/{}", stream, partition); }
+std::string SpaceName(std::uint32_t stream, int partition) {
+  return fmt::format("log/{}/{}", stream, partition);
+}
 
 std::string BatchKey(std::int64_t base_offset) {
   std::string k;
@@ -30,7 +32,8 @@ std::string BatchKey(std::int64_t base_offset) {
 }
 
 // Keys of data dirs written before log spaces: every partition in the one `source_log` family,
-// be32(stream) be32(partition) be64(base offset). Read once, to move them (SourceLog::MigrateLegacy).
+// be32(stream) be32(partition) be64(base offset). Read once, to move them
+// (SourceLog::MigrateLegacy).
 std::string LegacyPartitionPrefix(std::uint32_t stream, std::uint32_t partition) {
   std::string k;
   PutBigEndian32(&k, stream);
@@ -115,7 +118,8 @@ bool BatchBase(std::string_view key, std::int64_t* base) {
 }
 
 // Base offset and record count of the batch stored under key/value.
-bool BatchExtent(std::string_view key, std::string_view value, std::int64_t* base, std::uint64_t* count) {
+bool BatchExtent(std::string_view key, std::string_view value, std::int64_t* base,
+                 std::uint64_t* count) {
   if (!BatchBase(key, base)) return false;
   ByteReader rd(value);
   std::int64_t arrival;
@@ -173,12 +177,14 @@ Status SourceLog::LoadStreams() {
   auto it = store_->NewIterator(KeySpace::kMeta, "log/");
   for (; it->Valid(); it->Next()) {
     nlohmann::json j = nlohmann::json::parse(it->value(), nullptr, false);
-    if (j.is_discarded() || !j.contains("id")) return Corruption(fmt::format("log stream entry '{}' is damaged", it->key()));
+    if (j.is_discarded() || !j.contains("id"))
+      return Corruption(fmt::format("log stream entry '{}' is damaged", it->key()));
     Stream s;
     s.info.name = std::string(it->key().substr(4));
     s.info.id = j["id"].get<std::uint32_t>();
     s.info.partitions = j.value("partitions", 1);
-    s.info.api = j.value("api", std::string("topic")) == "stream" ? LogApi::kKinesisStream : LogApi::kKafkaTopic;
+    s.info.api = j.value("api", std::string("topic")) == "stream" ? LogApi::kKinesisStream
+                                                                  : LogApi::kKafkaTopic;
     s.info.created_ms = j.value("createdMs", std::int64_t{0});
     s.parts.resize(static_cast<std::size_t>(s.info.partitions));
     for (int p = 0; p < s.info.partitions; ++p) {
@@ -189,14 +195,16 @@ Status SourceLog::LoadStreams() {
       auto pit = store_->NewIterator(*part.space);
       if (pit->Valid()) {
         if (!BatchBase(pit->key(), &part.start)) {
-          return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", s.info.name, p));
+          return Corruption(
+              fmt::format("'{}' partition {}: a record batch key is damaged", s.info.name, p));
         }
         pit->SeekForPrev(BatchKey(INT64_MAX));
         if (pit->Valid()) {
           std::int64_t base;
           std::uint64_t count;
           if (!BatchExtent(pit->key(), pit->value(), &base, &count)) {
-            return Corruption(fmt::format("'{}' partition {}: the last record batch is damaged", s.info.name, p));
+            return Corruption(
+                fmt::format("'{}' partition {}: the last record batch is damaged", s.info.name, p));
           }
           part.end = base + static_cast<std::int64_t>(count);
         }
@@ -236,7 +244,9 @@ Status SourceLog::MigrateLegacy(const LogStreamInfo& info, int partition, const 
     auto txn = store_->BeginTxn();
     std::size_t bytes = 0;
     for (; it->Valid() && bytes < kStepBytes; it->Next()) {
-      if (it->key().size() != 16) return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", info.name, partition));
+      if (it->key().size() != 16)
+        return Corruption(
+            fmt::format("'{}' partition {}: a record batch key is damaged", info.name, partition));
       std::string_view value = it->value();
       txn->PutParts(space, it->key().substr(8), std::span<const std::string_view>(&value, 1));
       bytes += it->key().size() + value.size();
@@ -246,15 +256,18 @@ Status SourceLog::MigrateLegacy(const LogStreamInfo& info, int partition, const 
     PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), true));
   }
   auto del = store_->BeginTxn();
-  del->DeleteRange(KeySpace::kSourceLog, prefix, LegacyPartitionPrefix(info.id, static_cast<std::uint32_t>(partition) + 1));
+  del->DeleteRange(KeySpace::kSourceLog, prefix,
+                   LegacyPartitionPrefix(info.id, static_cast<std::uint32_t>(partition) + 1));
   PS_RETURN_IF_ERROR(store_->Commit(std::move(del), true));
-  spdlog::info("source log: moved {} record batches of '{}' partition {} into its own column family '{}'", batches, info.name,
-               partition, space.name());
+  spdlog::info(
+      "source log: moved {} record batches of '{}' partition {} into its own column family '{}'",
+      batches, info.name, partition, space.name());
   return Status::Ok();
 }
 
 Result<LogStreamInfo> SourceLog::Create(const std::string& name, int partitions, LogApi api) {
-  if (partitions < 1 || partitions > 1024) return InvalidArgument("partition/shard count must be between 1 and 1024");
+  if (partitions < 1 || partitions > 1024)
+    return InvalidArgument("partition/shard count must be between 1 and 1024");
   std::lock_guard lock(mu_);
   auto it = streams_.find(name);
   if (it != streams_.end()) return AlreadyExists(fmt::format("'{}' already exists", name));
@@ -265,9 +278,12 @@ Result<LogStreamInfo> SourceLog::Create(const std::string& name, int partitions,
   // The partitions' spaces first: a stop before the entry below leaves spaces no stream owns,
   // which the next start drops.
   for (int p = 0; p < partitions; ++p) {
-    PS_ASSIGN_OR_RETURN(s.parts[static_cast<std::size_t>(p)].space, store_->OpenLogSpace(SpaceName(id, p)));
+    PS_ASSIGN_OR_RETURN(s.parts[static_cast<std::size_t>(p)].space,
+                        store_->OpenLogSpace(SpaceName(id, p)));
   }
-  nlohmann::json j{{"id", id}, {"partitions", partitions}, {"api", api == LogApi::kKinesisStream ? "stream" : "topic"},
+  nlohmann::json j{{"id", id},
+                   {"partitions", partitions},
+                   {"api", api == LogApi::kKinesisStream ? "stream" : "topic"},
                    {"createdMs", s.info.created_ms}};
   PS_RETURN_IF_ERROR(store_->PutSync(KeySpace::kMeta, MetaKey(name), j.dump()));
   LogStreamInfo info = s.info;
@@ -288,7 +304,8 @@ Status SourceLog::Delete(const std::string& name) {
   LogStreamInfo info = it->second.info;
   by_id_.erase(info.id);
   streams_.erase(it);
-  for (int p = 0; p < info.partitions; ++p) PS_RETURN_IF_ERROR(store_->DropLogSpace(SpaceName(info.id, p)));
+  for (int p = 0; p < info.partitions; ++p)
+    PS_RETURN_IF_ERROR(store_->DropLogSpace(SpaceName(info.id, p)));
   return Status::Ok();
 }
 
@@ -308,7 +325,8 @@ std::vector<LogStreamInfo> SourceLog::List(std::optional<LogApi> api) const {
   return out;
 }
 
-void SourceLog::AppendAsync(const std::string& stream, std::vector<LogRecord> records, AppendCallback done) {
+void SourceLog::AppendAsync(const std::string& stream, std::vector<LogRecord> records,
+                            AppendCallback done) {
   {
     std::lock_guard lock(queue_mu_);
     if (!stopping_) {
@@ -320,7 +338,8 @@ void SourceLog::AppendAsync(const std::string& stream, std::vector<LogRecord> re
   done(Unavailable("the source log is shutting down"));
 }
 
-Result<std::vector<AppendedRecord>> SourceLog::Append(const std::string& stream, std::vector<LogRecord> records) {
+Result<std::vector<AppendedRecord>> SourceLog::Append(const std::string& stream,
+                                                      std::vector<LogRecord> records) {
   std::mutex m;
   std::condition_variable cv;
   std::optional<Result<std::vector<AppendedRecord>>> result;
@@ -347,27 +366,32 @@ void SourceLog::AddAppendListener(std::function<void()> fn) {
 
 void SourceLog::WriterLoop() {
   static Histogram* sync_seconds = Metrics().GetHistogram(
-      "pinstream_source_log_sync_seconds", "Duration of the source log's WAL fsyncs (one acknowledges many requests)", {},
+      "pinstream_source_log_sync_seconds",
+      "Duration of the source log's WAL fsyncs (one acknowledges many requests)", {},
       LatencyBuckets());
-  static Histogram* group_records = Metrics().GetHistogram("pinstream_source_log_sync_records", "Records acknowledged per fsync",
-                                                           {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384});
+  static Histogram* group_records =
+      Metrics().GetHistogram("pinstream_source_log_sync_records", "Records acknowledged per fsync",
+                             {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384});
   std::int64_t next_retention = NowMicros() + options_.retention_check_interval_us;
   Written w;  // reused: its containers keep their capacity
   for (;;) {
     {
       std::unique_lock lock(queue_mu_);
-      queue_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !queue_.empty(); });
+      queue_cv_.wait_for(lock, std::chrono::seconds(1),
+                         [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) break;
       // Take whole requests up to the group limit (at least one): everything that arrived while
       // the previous group was written and synced.
       std::size_t records = 0, take = 0;
       while (take < queue_.size() &&
-             (take == 0 || records + queue_[take].records.size() <= static_cast<std::size_t>(options_.group_commit_max_records))) {
+             (take == 0 || records + queue_[take].records.size() <=
+                               static_cast<std::size_t>(options_.group_commit_max_records))) {
         records += queue_[take].records.size();
         ++take;
       }
-      w.requests.insert(w.requests.end(), std::make_move_iterator(queue_.begin()),
-                        std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(take)));
+      w.requests.insert(
+          w.requests.end(), std::make_move_iterator(queue_.begin()),
+          std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(take)));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
     }
     if (!w.requests.empty()) {
@@ -376,7 +400,8 @@ void SourceLog::WriterLoop() {
       if (st.ok() && w.records > 0) {
         auto t0 = std::chrono::steady_clock::now();
         st = store_->SyncWal();
-        sync_seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        sync_seconds->Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         group_records->Observe(static_cast<double>(w.records));
         if (st.ok()) SettleInDoubt();
       }
@@ -411,7 +436,8 @@ void SourceLog::SettleInDoubt() {
   // groups whose sync had failed: they are durable now, and readable.
   std::lock_guard lock(mu_);
   for (const PartitionEnd& e : in_doubt_) {
-    if (Partition* part = PartitionById(e.stream, e.partition)) part->end = std::max(part->end, e.end);
+    if (Partition* part = PartitionById(e.stream, e.partition))
+      part->end = std::max(part->end, e.end);
   }
   in_doubt_.clear();
 }
@@ -437,8 +463,8 @@ Status SourceLog::WriteGroup(Written& w) {
       // Validate the whole request first: a request is stored entirely or not at all.
       for (const auto& r : req.records) {
         if (r.partition >= s.info.partitions || r.partition < 0) {
-          w.errors[g] = NotFound(fmt::format("partition {} of '{}' does not exist (it has {})", r.partition,
-                                             s.info.name, s.info.partitions));
+          w.errors[g] = NotFound(fmt::format("partition {} of '{}' does not exist (it has {})",
+                                             r.partition, s.info.name, s.info.partitions));
           break;
         }
       }
@@ -465,7 +491,8 @@ Status SourceLog::WriteGroup(Written& w) {
   for (std::size_t i = 0; i < sc.active; ++i) {
     BatchBuilder& b = sc.builders[i];
     b.PutInto(*sc.txn, now);
-    w.ends.push_back(PartitionEnd{b.stream, b.partition, b.base, b.base + static_cast<std::int64_t>(b.count)});
+    w.ends.push_back(
+        PartitionEnd{b.stream, b.partition, b.base, b.base + static_cast<std::int64_t>(b.count)});
   }
   return store_->Write(*sc.txn, /*sync=*/false);
 }
@@ -508,13 +535,15 @@ void SourceLog::Complete(Written& w, const Status& st, bool written) {
       w.requests[g].done(st);
     } else {
       std::size_t begin = g == 0 ? 0 : w.offsets_end[g - 1];
-      w.requests[g].done(std::span<const AppendedRecord>(w.offsets).subspan(begin, w.offsets_end[g] - begin));
+      w.requests[g].done(
+          std::span<const AppendedRecord>(w.offsets).subspan(begin, w.offsets_end[g] - begin));
     }
   }
   w.Clear();
 }
 
-Result<std::pair<std::int64_t, std::int64_t>> SourceLog::Bounds(const std::string& stream, int partition) const {
+Result<std::pair<std::int64_t, std::int64_t>> SourceLog::Bounds(const std::string& stream,
+                                                                int partition) const {
   std::lock_guard lock(mu_);
   auto it = streams_.find(stream);
   if (it == streams_.end()) return NotFound(fmt::format("'{}' does not exist", stream));
@@ -525,7 +554,8 @@ Result<std::pair<std::int64_t, std::int64_t>> SourceLog::Bounds(const std::strin
   return std::make_pair(p.start, p.end);
 }
 
-Status SourceLog::Read(const std::string& stream, int partition, std::int64_t start, std::int64_t end,
+Status SourceLog::Read(const std::string& stream, int partition, std::int64_t start,
+                       std::int64_t end,
                        const std::function<Status(const ReadRecord&)>& visit) const {
   const LogSpace* space;
   {
@@ -547,21 +577,25 @@ Status SourceLog::Read(const std::string& stream, int partition, std::int64_t st
   for (; expect < end && it->Valid(); it->Next()) {
     std::int64_t base;
     if (!BatchBase(it->key(), &base)) {
-      return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", stream, partition));
+      return Corruption(
+          fmt::format("'{}' partition {}: a record batch key is damaged", stream, partition));
     }
     ByteReader rd(it->value());
     std::uint64_t count;
     if (!DecodeBatchHeader(rd, &rec.arrival_us, &count)) {
-      return Corruption(fmt::format("'{}' partition {} batch {}: damaged header", stream, partition, base));
+      return Corruption(
+          fmt::format("'{}' partition {} batch {}: damaged header", stream, partition, base));
     }
     if (base + static_cast<std::int64_t>(count) <= expect) continue;  // entirely before the range
     if (base > expect) {
-      return DataLoss(fmt::format("'{}' partition {}: records {}..{} are gone (deleted by retention?)", stream, partition,
-                                  expect, base - 1));
+      return DataLoss(
+          fmt::format("'{}' partition {}: records {}..{} are gone (deleted by retention?)", stream,
+                      partition, expect, base - 1));
     }
     for (std::uint64_t i = 0; i < count && expect < end; ++i) {
       if (!DecodeRecord(rd, &rec)) {
-        return Corruption(fmt::format("'{}' partition {} offset {}: damaged record", stream, partition, base + static_cast<std::int64_t>(i)));
+        return Corruption(fmt::format("'{}' partition {} offset {}: damaged record", stream,
+                                      partition, base + static_cast<std::int64_t>(i)));
       }
       rec.offset = base + static_cast<std::int64_t>(i);
       if (rec.offset < expect) continue;
@@ -571,7 +605,8 @@ Status SourceLog::Read(const std::string& stream, int partition, std::int64_t st
   }
   PS_RETURN_IF_ERROR(it->status());
   if (expect < end) {
-    return DataLoss(fmt::format("'{}' partition {}: records {}..{} are not in the log", stream, partition, expect, end - 1));
+    return DataLoss(fmt::format("'{}' partition {}: records {}..{} are not in the log", stream,
+                                partition, expect, end - 1));
   }
   return Status::Ok();
 }
@@ -581,7 +616,8 @@ void SourceLog::RegisterConsumer(const std::string& consumer, const std::string&
   consumers_[consumer][stream];
 }
 
-void SourceLog::Commit(const std::string& consumer, const std::string& stream, const PartitionOffsets& committed) {
+void SourceLog::Commit(const std::string& consumer, const std::string& stream,
+                       const PartitionOffsets& committed) {
   std::lock_guard lock(mu_);
   auto& offs = consumers_[consumer][stream];
   for (const auto& [p, o] : committed) offs[p] = std::max(offs[p], o);
@@ -647,7 +683,8 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
           auto c = it->second.find(std::to_string(p));
           limit = std::min(limit, c == it->second.end() ? part.start : c->second);
         }
-        if (limit > part.start) work.push_back({name, s.info.id, p, part.space, part.start, part.end, limit});
+        if (limit > part.start)
+          work.push_back({name, s.info.id, p, part.space, part.start, part.end, limit});
       }
     }
   }
@@ -666,7 +703,8 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
     if (options_.retention_bytes > 0) {
       // Bytes of the partition, to know how much must go for the size limit.
       auto sz = store_->NewIterator(*w.space);
-      for (; sz->Valid(); sz->Next()) partition_bytes += static_cast<std::int64_t>(sz->value().size());
+      for (; sz->Valid(); sz->Next())
+        partition_bytes += static_cast<std::int64_t>(sz->value().size());
       PS_RETURN_IF_ERROR(sz->status());
     }
     // Whole batches go, oldest first, while they are entirely below what every consumer committed.
@@ -689,7 +727,8 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
     if (new_start == w.start) continue;
     // Like Kafka deleting whole segments: the files holding only deleted batches go at once,
     // without a write; the batches of a file that also holds kept ones get a range tombstone.
-    PS_RETURN_IF_ERROR(store_->DeleteFilesInRange(*w.space, BatchKey(w.start), BatchKey(new_start)));
+    PS_RETURN_IF_ERROR(
+        store_->DeleteFilesInRange(*w.space, BatchKey(w.start), BatchKey(new_start)));
     auto txn = store_->BeginTxn();
     txn->DeleteRange(*w.space, BatchKey(w.start), BatchKey(new_start));
     if (new_start == w.end) {
@@ -697,10 +736,11 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
       std::lock_guard lock(mu_);
       auto sit = streams_.find(w.stream);
       if (sit != streams_.end()) {
-        nlohmann::json j{{"id", sit->second.info.id},
-                         {"partitions", sit->second.info.partitions},
-                         {"api", sit->second.info.api == LogApi::kKinesisStream ? "stream" : "topic"},
-                         {"createdMs", sit->second.info.created_ms}};
+        nlohmann::json j{
+            {"id", sit->second.info.id},
+            {"partitions", sit->second.info.partitions},
+            {"api", sit->second.info.api == LogApi::kKinesisStream ? "stream" : "topic"},
+            {"createdMs", sit->second.info.created_ms}};
         std::vector<std::int64_t> ends;
         for (const auto& p : sit->second.parts) ends.push_back(p.end);
         j["ends"] = ends;
@@ -711,7 +751,8 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
     {
       std::lock_guard lock(mu_);
       auto sit = streams_.find(w.stream);
-      if (sit != streams_.end()) sit->second.parts[static_cast<std::size_t>(w.partition)].start = new_start;
+      if (sit != streams_.end())
+        sit->second.parts[static_cast<std::size_t>(w.partition)].start = new_start;
     }
     deleted += new_start - w.start;
   }

@@ -2,9 +2,9 @@
 // that pinstream hosts itself.
 //
 // A log stream has N partitions (Kinesis: shards); every accepted record gets the next offset of
-// the partition its producer chose (the HTTP APIs choose as Kafka and Kinesis clients expect) and is stored with its key,
-// arrival time and bytes. Records are kept in record batches, like Kafka's: each group commit
-// writes, per partition it touches, ONE value
+// the partition its producer chose (the HTTP APIs choose as Kafka and Kinesis clients expect) and
+// is stored with its key, arrival time and bytes. Records are kept in record batches, like Kafka's:
+// each group commit writes, per partition it touches, ONE value
 //   key   be64(base offset), in the partition's own column family `log/<stream id>/<partition>`
 //   value varint arrival µs | varint count | count × (has-key byte, [key], value)
 // so a request of 500 records (or 30 requests of one) costs one RocksDB put per partition, not
@@ -104,11 +104,13 @@ class SourceLog {
   // Queues the records; `done` runs on the log thread once they are durable (or at once,
   // on the caller's thread, when the log is shutting down).
   void AppendAsync(const std::string& stream, std::vector<LogRecord> records, AppendCallback done);
-  Result<std::vector<AppendedRecord>> Append(const std::string& stream, std::vector<LogRecord> records);
+  Result<std::vector<AppendedRecord>> Append(const std::string& stream,
+                                             std::vector<LogRecord> records);
 
   // Reading --------------------------------------------------------------------------------------
   // [start, end) of a partition: start = first retained offset, end = next offset to assign.
-  Result<std::pair<std::int64_t, std::int64_t>> Bounds(const std::string& stream, int partition) const;
+  Result<std::pair<std::int64_t, std::int64_t>> Bounds(const std::string& stream,
+                                                       int partition) const;
   struct ReadRecord {
     std::int64_t offset;
     std::int64_t arrival_us;
@@ -117,13 +119,15 @@ class SourceLog {
     std::string_view value;
   };
   // Visits the records of [start, end) in offset order; OutOfRange/DataLoss if some are gone.
-  [[nodiscard]] Status Read(const std::string& stream, int partition, std::int64_t start, std::int64_t end,
+  [[nodiscard]] Status Read(const std::string& stream, int partition, std::int64_t start,
+                            std::int64_t end,
                             const std::function<Status(const ReadRecord&)>& visit) const;
 
   // Consumers ------------------------------------------------------------------------------------
   // A query reading `stream`; retention keeps what it has not committed.
   void RegisterConsumer(const std::string& consumer, const std::string& stream);
-  void Commit(const std::string& consumer, const std::string& stream, const PartitionOffsets& committed);
+  void Commit(const std::string& consumer, const std::string& stream,
+              const PartitionOffsets& committed);
   // Records of `stream` the consumer with the largest backlog has not committed.
   std::int64_t MaxBacklog(const std::string& stream) const;
   std::int64_t Backlog(const std::string& consumer) const;
@@ -149,9 +153,9 @@ class SourceLog {
   SourceLog(Store* store, SourceLogOptions options);
   struct Partition {
     const LogSpace* space = nullptr;  // the partition's column family (set once)
-    std::int64_t start = 0;  // first retained offset
-    std::int64_t end = 0;    // end of the durable records: what readers and planners see
-    std::int64_t next = 0;   // next offset to assign (> end while groups await their sync)
+    std::int64_t start = 0;           // first retained offset
+    std::int64_t end = 0;             // end of the durable records: what readers and planners see
+    std::int64_t next = 0;            // next offset to assign (> end while groups await their sync)
   };
   struct Stream {
     LogStreamInfo info;
@@ -173,9 +177,9 @@ class SourceLog {
   // allocates nothing here.
   struct Written {
     std::vector<Pending> requests;
-    std::vector<AppendedRecord> offsets;    // every request's, in request order
-    std::vector<std::size_t> offsets_end;   // per request: the end of its offsets in `offsets`
-    std::vector<Status> errors;             // per request (validation)
+    std::vector<AppendedRecord> offsets;   // every request's, in request order
+    std::vector<std::size_t> offsets_end;  // per request: the end of its offsets in `offsets`
+    std::vector<Status> errors;            // per request (validation)
     std::vector<PartitionEnd> ends;
     std::uint64_t records = 0, bytes = 0;
     void Clear();
@@ -201,7 +205,8 @@ class SourceLog {
   mutable std::mutex mu_;  // streams_ and consumers_
   std::map<std::string, Stream> streams_;
   std::map<std::uint32_t, Stream*> by_id_;  // the same streams, by id
-  std::map<std::string, std::map<std::string, PartitionOffsets>> consumers_;  // consumer → stream → offsets
+  std::map<std::string, std::map<std::string, PartitionOffsets>>
+      consumers_;  // consumer → stream → offsets
 
   std::mutex write_mu_;  // one writer of records at a time: group commits, deletes, retention
   std::mutex queue_mu_;

@@ -1,10 +1,10 @@
 // Store::IngestSorted: values written as an SST file of their own and ingested, outside any
 // transaction (large delta-table versions; see delta_table.h).
-#include <filesystem>
-
 #include <fmt/format.h>
 #include <rocksdb/sst_file_writer.h>
 #include <spdlog/spdlog.h>
+
+#include <filesystem>
 
 #include "state/store.h"
 #include "state/store_internal.h"
@@ -45,7 +45,8 @@ Status Store::IngestSorted(KeySpace space,
   }
   fs::remove(path, ec);  // moved, or not needed after a failure
   if (!st.ok()) {
-    Status mapped = MapRocks(st, fmt::format("ingesting {} values into {}", entries.size(), kCfNames[static_cast<int>(space)]));
+    Status mapped = MapRocks(st, fmt::format("ingesting {} values into {}", entries.size(),
+                                             kCfNames[static_cast<int>(space)]));
     spdlog::error("store ingest failed: {}", mapped.ToString());
     return mapped;
   }

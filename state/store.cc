@@ -1,6 +1,10 @@
 #include "state/store.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -8,11 +12,6 @@
 #include <cstring>
 #include <filesystem>
 #include <thread>
-
-#include <fmt/format.h>
-#include <rocksdb/filter_policy.h>
-#include <rocksdb/table.h>
-#include <spdlog/spdlog.h>
 
 #include "state/delta_table.h"
 #include "state/store_internal.h"
@@ -25,11 +24,15 @@ Status FromRocks(int code, int subcode, const std::string& message, std::string_
   using C = rocksdb::Status::Code;
   std::string msg = context.empty() ? message : fmt::format("{}: {}", context, message);
   switch (static_cast<C>(code)) {
-    case C::kOk: return Status::Ok();
-    case C::kNotFound: return NotFound(msg);
-    case C::kCorruption: return Corruption(msg);
+    case C::kOk:
+      return Status::Ok();
+    case C::kNotFound:
+      return NotFound(msg);
+    case C::kCorruption:
+      return Corruption(msg);
     case C::kNotSupported:
-    case C::kInvalidArgument: return InvalidArgument(msg);
+    case C::kInvalidArgument:
+      return InvalidArgument(msg);
     case C::kIOError: {
       bool no_space = subcode == static_cast<int>(rocksdb::Status::SubCode::kNoSpace) ||
                       message.find("No space") != std::string::npos;
@@ -39,14 +42,18 @@ Status FromRocks(int code, int subcode, const std::string& message, std::string_
     case C::kTryAgain:
     case C::kTimedOut:
     case C::kIncomplete:
-    case C::kAborted: return Unavailable(msg);
-    case C::kShutdownInProgress: return Cancelled(msg);
-    default: return Internal(msg);
+    case C::kAborted:
+      return Unavailable(msg);
+    case C::kShutdownInProgress:
+      return Cancelled(msg);
+    default:
+      return Internal(msg);
   }
 }
 
 StoreSnapshot::~StoreSnapshot() {
-  if (snap_ != nullptr) store_->rocks()->db->ReleaseSnapshot(static_cast<const rocksdb::Snapshot*>(snap_));
+  if (snap_ != nullptr)
+    store_->rocks()->db->ReleaseSnapshot(static_cast<const rocksdb::Snapshot*>(snap_));
 }
 
 namespace {
@@ -66,12 +73,14 @@ rocksdb::Options BaseOptions(const StoreOptions& o, std::shared_ptr<rocksdb::Cac
   // Not set: recycle_log_file_num. Overwriting a recycled WAL would make each fdatasync cheaper
   // (no size change to journal), but RocksDB 7.8 turns recycling off under kPointInTimeRecovery,
   // the recovery mode exactly-once needs.
-  *cache_out = rocksdb::NewLRUCache(static_cast<std::size_t>(std::max<std::int64_t>(o.block_cache_bytes, 1 << 20)));
+  *cache_out = rocksdb::NewLRUCache(
+      static_cast<std::size_t>(std::max<std::int64_t>(o.block_cache_bytes, 1 << 20)));
   return opt;
 }
 
-rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o, const std::shared_ptr<rocksdb::Cache>& cache,
-                                      std::string_view name) {
+rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
+                                       const std::shared_ptr<rocksdb::Cache>& cache,
+                                       std::string_view name) {
   rocksdb::ColumnFamilyOptions c;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
@@ -87,7 +96,7 @@ rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o, const std::shared_
   if (log) t.max_auto_readahead_size = 0;
   c.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   c.compression = tables ? rocksdb::kNoCompression
-                          : CompressionOf(log ? o.source_log_compression : o.compression);
+                         : CompressionOf(log ? o.source_log_compression : o.compression);
   if (log && c.compression != rocksdb::kNoCompression) {
     // The source log is read back soon after it is written: keep the young levels (flushes and
     // the first compaction) uncompressed so neither the flush nor the query's read pays for the
@@ -102,7 +111,8 @@ rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o, const std::shared_
 }
 
 // The column families to open: the fixed ones, and the log spaces a data dir already has.
-std::vector<rocksdb::ColumnFamilyDescriptor> Families(const StoreOptions& o, const std::shared_ptr<rocksdb::Cache>& cache,
+std::vector<rocksdb::ColumnFamilyDescriptor> Families(const StoreOptions& o,
+                                                      const std::shared_ptr<rocksdb::Cache>& cache,
                                                       const std::vector<std::string>& existing) {
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   for (int i = 0; i < kNumCf; ++i) cfs.emplace_back(kCfNames[i], CfOptions(o, cache, kCfNames[i]));
@@ -112,8 +122,9 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Families(const StoreOptions& o, con
   return cfs;
 }
 
-std::vector<std::pair<std::string, void*>> Named(const std::vector<rocksdb::ColumnFamilyDescriptor>& cfs,
-                                                const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+std::vector<std::pair<std::string, void*>> Named(
+    const std::vector<rocksdb::ColumnFamilyDescriptor>& cfs,
+    const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
   std::vector<std::pair<std::string, void*>> out;
   for (std::size_t i = 0; i < cfs.size(); ++i) out.emplace_back(cfs[i].name, handles[i]);
   return out;
@@ -143,7 +154,8 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   s->rocks_ = std::make_unique<Rocks>();
   std::error_code ec;
   fs::create_directories(options.data_dir, ec);
-  if (ec) return IOError(fmt::format("cannot create data dir '{}': {}", options.data_dir, ec.message()));
+  if (ec)
+    return IOError(fmt::format("cannot create data dir '{}': {}", options.data_dir, ec.message()));
 
   // Exclusive lock: one daemon per data dir.
   std::string lock_path = (fs::path(options.data_dir) / "daemon.lock").string();
@@ -155,10 +167,12 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     ::close(fd);
     std::string pid = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "unknown";
     while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-    return FailedPrecondition(fmt::format(
-        "data dir '{}' is in use by another pinstream process (pid {}); stop it first, or give this "
-        "daemon its own data_dir. Read-only commands (tables, scan, sql, history) work while it runs.",
-        options.data_dir, pid));
+    return FailedPrecondition(
+        fmt::format("data dir '{}' is in use by another pinstream process (pid {}); stop it first, "
+                    "or give this "
+                    "daemon its own data_dir. Read-only commands (tables, scan, sql, history) work "
+                    "while it runs.",
+                    options.data_dir, pid));
   }
   std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
@@ -188,15 +202,17 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   } else if (!vs.ok()) {
     return vs;
   } else if (version != "1") {
-    return FailedPrecondition(fmt::format("data dir '{}' has store format {}, this pinstream reads format 1",
-                                          options.data_dir, version));
+    return FailedPrecondition(
+        fmt::format("data dir '{}' has store format {}, this pinstream reads format 1",
+                    options.data_dir, version));
   }
   return s;
 }
 
 Result<std::unique_ptr<Store>> Store::OpenReader(const std::string& data_dir) {
   if (!fs::exists(fs::path(data_dir) / "CURRENT")) {
-    return NotFound(fmt::format("no pinstream data in '{}' (is data_dir right? has the daemon run?)", data_dir));
+    return NotFound(fmt::format(
+        "no pinstream data in '{}' (is data_dir right? has the daemon run?)", data_dir));
   }
   std::unique_ptr<Store> s(new Store());
   s->options_.data_dir = data_dir;
@@ -232,10 +248,12 @@ Store::~Store() {
       if (h != nullptr) rocks_->db->DestroyColumnFamilyHandle(h);
     }
     for (auto& [name, space] : rocks_->log_spaces) {
-      rocks_->db->DestroyColumnFamilyHandle(static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_));
+      rocks_->db->DestroyColumnFamilyHandle(
+          static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_));
     }
     for (auto& space : rocks_->dropped_log_spaces) {
-      rocks_->db->DestroyColumnFamilyHandle(static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_));
+      rocks_->db->DestroyColumnFamilyHandle(
+          static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_));
     }
     rocks_->db->Close().PermitUncheckedError();
     rocks_->db.reset();
@@ -252,26 +270,31 @@ Store::~Store() {
 
 Status Store::CatchUp() {
   if (!read_only_) return Status::Ok();
-  PS_RETURN_IF_ERROR(MapRocks(rocks_->db->TryCatchUpWithPrimary(), "following the daemon's writes"));
+  PS_RETURN_IF_ERROR(
+      MapRocks(rocks_->db->TryCatchUpWithPrimary(), "following the daemon's writes"));
   std::lock_guard lock(tables_mu_);
   for (auto& [name, t] : tables_) PS_RETURN_IF_ERROR(t->Refresh());
   return Status::Ok();
 }
 
-Status Store::Get(KeySpace space, std::string_view key, std::string* value, const StoreSnapshot* snap) const {
+Status Store::Get(KeySpace space, std::string_view key, std::string* value,
+                  const StoreSnapshot* snap) const {
   rocksdb::ReadOptions ro;
   if (snap) ro.snapshot = static_cast<const rocksdb::Snapshot*>(snap->handle());
-  rocksdb::Status st = rocks_->db->Get(ro, rocks_->handle(space), rocksdb::Slice(key.data(), key.size()), value);
+  rocksdb::Status st =
+      rocks_->db->Get(ro, rocks_->handle(space), rocksdb::Slice(key.data(), key.size()), value);
   if (st.IsNotFound()) return NotFound("key not found");
   return MapRocks(st, "reading");
 }
 
-std::unique_ptr<StoreIterator> Store::NewIterator(KeySpace space, std::string_view prefix, const StoreSnapshot* snap) const {
+std::unique_ptr<StoreIterator> Store::NewIterator(KeySpace space, std::string_view prefix,
+                                                  const StoreSnapshot* snap) const {
   // The source log is read once, front to back, by each query (like a Kafka fetch): its blocks
   // would only push table and state blocks out of the cache.
-  return std::make_unique<RocksIterator>(rocks_->db.get(), rocks_->handle(space), prefix,
-                                         snap ? static_cast<const rocksdb::Snapshot*>(snap->handle()) : nullptr,
-                                         space != KeySpace::kSourceLog);
+  return std::make_unique<RocksIterator>(
+      rocks_->db.get(), rocks_->handle(space), prefix,
+      snap ? static_cast<const rocksdb::Snapshot*>(snap->handle()) : nullptr,
+      space != KeySpace::kSourceLog);
 }
 
 std::unique_ptr<StoreSnapshot> Store::GetSnapshot() {
@@ -305,7 +328,9 @@ Status Store::Flush() {
   for (auto* h : rocks_->cf) PS_RETURN_IF_ERROR(MapRocks(rocks_->db->Flush(fo, h), "flushing"));
   std::lock_guard lock(rocks_->log_mu);
   for (auto& [name, space] : rocks_->log_spaces) {
-    PS_RETURN_IF_ERROR(MapRocks(rocks_->db->Flush(fo, static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_)), "flushing"));
+    PS_RETURN_IF_ERROR(
+        MapRocks(rocks_->db->Flush(fo, static_cast<rocksdb::ColumnFamilyHandle*>(space->handle_)),
+                 "flushing"));
   }
   return Status::Ok();
 }

@@ -143,7 +143,8 @@ class StoreTxn : public CommitTxn {
   void Put(KeySpace space, std::string_view key, std::string_view value);
   // Put of the concatenation of `parts`, gathered straight into the write batch (no joined copy).
   void PutParts(KeySpace space, std::string_view key, std::span<const std::string_view> parts);
-  void PutParts(const LogSpace& space, std::string_view key, std::span<const std::string_view> parts);
+  void PutParts(const LogSpace& space, std::string_view key,
+                std::span<const std::string_view> parts);
   void DeleteRange(const LogSpace& space, std::string_view begin, std::string_view end);
   void Delete(KeySpace space, std::string_view key);
   void DeleteRange(KeySpace space, std::string_view begin, std::string_view end);
@@ -198,7 +199,8 @@ class Store {
   // Deletes the files of a log space whose keys all lie in [begin, end) — whole files, at once,
   // without a write (retention; RocksDB DeleteFilesInRange). Keys in files that straddle `end`
   // stay: pair with StoreTxn::DeleteRange.
-  [[nodiscard]] Status DeleteFilesInRange(const LogSpace& space, std::string_view begin, std::string_view end);
+  [[nodiscard]] Status DeleteFilesInRange(const LogSpace& space, std::string_view begin,
+                                          std::string_view end);
   // Bytes the store's compactions have written since it opened, and bytes they moved without
   // rewriting (trivial moves), over the log spaces (tests and benchmarks).
   struct CompactionIo {
@@ -266,7 +268,8 @@ class Store {
 };
 
 // Maps a RocksDB status (by its code and message) to a pinstream Status. The one place where
-// RocksDB errors are translated (errors are mapped once, at the boundary of the folder that owns the library).
+// RocksDB errors are translated (errors are mapped once, at the boundary of the folder that owns
+// the library).
 Status FromRocks(int code, int subcode, const std::string& message, std::string_view context);
 
 }  // namespace pinstream::state

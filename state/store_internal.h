@@ -3,17 +3,17 @@
 // checkpoint_store.cc). Internal to state/: nothing outside it includes RocksDB headers.
 #pragma once
 
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <rocksdb/cache.h>
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
-#include <rocksdb/write_batch.h>
 
 #include "state/store.h"
 
@@ -24,7 +24,9 @@ inline const char* const kCfNames[] = {"checkpoint", "tables", "state", "source_
 inline constexpr int kNumCf = 5;
 // Column families of log spaces (Store::OpenLogSpace) are named with this prefix.
 inline constexpr std::string_view kLogSpacePrefix = "log/";
-inline bool IsLogSpaceName(std::string_view name) { return name.substr(0, kLogSpacePrefix.size()) == kLogSpacePrefix; }
+inline bool IsLogSpaceName(std::string_view name) {
+  return name.substr(0, kLogSpacePrefix.size()) == kLogSpacePrefix;
+}
 
 inline std::string UnrecoverableMessage(const std::string& error) {
   return "the store stopped writing after an unrecoverable error (" + error +
@@ -33,7 +35,8 @@ inline std::string UnrecoverableMessage(const std::string& error) {
 
 inline Status MapRocks(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return Status::Ok();
-  return FromRocks(static_cast<int>(s.code()), static_cast<int>(s.subcode()), s.ToString(), context);
+  return FromRocks(static_cast<int>(s.code()), static_cast<int>(s.subcode()), s.ToString(),
+                   context);
 }
 
 inline std::string PrefixSuccessor(std::string_view prefix) {
@@ -82,8 +85,8 @@ struct StoreTxn::Batch {
 // Iterates one column family over the keys with a prefix (all of them for an empty prefix).
 class RocksIterator : public StoreIterator {
  public:
-  RocksIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix, const rocksdb::Snapshot* snap,
-                bool fill_cache)
+  RocksIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix,
+                const rocksdb::Snapshot* snap, bool fill_cache)
       : prefix_(prefix), upper_(PrefixSuccessor(prefix)) {
     rocksdb::ReadOptions ro;
     ro.snapshot = snap;
@@ -98,7 +101,9 @@ class RocksIterator : public StoreIterator {
     it_->Seek(prefix_);
   }
   void Seek(std::string_view key) override { it_->Seek(rocksdb::Slice(key.data(), key.size())); }
-  void SeekForPrev(std::string_view key) override { it_->SeekForPrev(rocksdb::Slice(key.data(), key.size())); }
+  void SeekForPrev(std::string_view key) override {
+    it_->SeekForPrev(rocksdb::Slice(key.data(), key.size()));
+  }
   bool Valid() const override { return it_->Valid(); }
   void Next() override { it_->Next(); }
   void Prev() override { it_->Prev(); }

@@ -9,7 +9,9 @@
 
 namespace pinstream::state {
 
-std::unique_ptr<StoreTxn> Store::BeginTxn(std::int64_t batch_id) { return std::make_unique<StoreTxn>(this, batch_id); }
+std::unique_ptr<StoreTxn> Store::BeginTxn(std::int64_t batch_id) {
+  return std::make_unique<StoreTxn>(this, batch_id);
+}
 
 Status Store::Commit(std::unique_ptr<StoreTxn> txn, bool sync) { return Write(*txn, sync); }
 
@@ -31,7 +33,9 @@ Status Store::Write(StoreTxn& txn, bool sync) {
           rocks_->fatal_error = r.ToString();
           spdlog::error("{}", UnrecoverableMessage(rocks_->fatal_error));
         }
-        return MapRocks(r, "the store stopped after an unrecoverable write error; restart pinstream to recover");
+        return MapRocks(
+            r,
+            "the store stopped after an unrecoverable write error; restart pinstream to recover");
       }
       return MapRocks(r, "store is recovering from an earlier write error");
     }
@@ -74,8 +78,9 @@ StoreTxn::StoreTxn(Store* store, std::int64_t batch_id)
 StoreTxn::~StoreTxn() = default;
 
 void StoreTxn::Put(KeySpace space, std::string_view key, std::string_view value) {
-  batch_->wb.Put(store_->rocks()->handle(space), rocksdb::Slice(key.data(), key.size()),
-                rocksdb::Slice(value.data(), value.size()))
+  batch_->wb
+      .Put(store_->rocks()->handle(space), rocksdb::Slice(key.data(), key.size()),
+           rocksdb::Slice(value.data(), value.size()))
       .PermitUncheckedError();
 }
 namespace {
@@ -85,7 +90,8 @@ void PutPartsInto(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* cf, std:
   slices.clear();
   for (std::string_view p : parts) slices.emplace_back(p.data(), p.size());
   rocksdb::Slice k(key.data(), key.size());
-  wb.Put(cf, rocksdb::SliceParts(&k, 1), rocksdb::SliceParts(slices.data(), static_cast<int>(slices.size())))
+  wb.Put(cf, rocksdb::SliceParts(&k, 1),
+         rocksdb::SliceParts(slices.data(), static_cast<int>(slices.size())))
       .PermitUncheckedError();
 }
 }  // namespace
@@ -95,19 +101,24 @@ void StoreTxn::PutParts(KeySpace space, std::string_view key,
   PutPartsInto(batch_->wb, store_->rocks()->handle(space), key, parts);
 }
 void StoreTxn::Delete(KeySpace space, std::string_view key) {
-  batch_->wb.Delete(store_->rocks()->handle(space), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
-}
-void StoreTxn::DeleteRange(KeySpace space, std::string_view begin, std::string_view end) {
-  batch_->wb.DeleteRange(store_->rocks()->handle(space), rocksdb::Slice(begin.data(), begin.size()),
-                        rocksdb::Slice(end.data(), end.size()))
+  batch_->wb.Delete(store_->rocks()->handle(space), rocksdb::Slice(key.data(), key.size()))
       .PermitUncheckedError();
 }
-void StoreTxn::PutParts(const LogSpace& space, std::string_view key, std::span<const std::string_view> parts) {
+void StoreTxn::DeleteRange(KeySpace space, std::string_view begin, std::string_view end) {
+  batch_->wb
+      .DeleteRange(store_->rocks()->handle(space), rocksdb::Slice(begin.data(), begin.size()),
+                   rocksdb::Slice(end.data(), end.size()))
+      .PermitUncheckedError();
+}
+void StoreTxn::PutParts(const LogSpace& space, std::string_view key,
+                        std::span<const std::string_view> parts) {
   PutPartsInto(batch_->wb, static_cast<rocksdb::ColumnFamilyHandle*>(space.handle_), key, parts);
 }
 void StoreTxn::DeleteRange(const LogSpace& space, std::string_view begin, std::string_view end) {
-  batch_->wb.DeleteRange(static_cast<rocksdb::ColumnFamilyHandle*>(space.handle_), rocksdb::Slice(begin.data(), begin.size()),
-                        rocksdb::Slice(end.data(), end.size()))
+  batch_->wb
+      .DeleteRange(static_cast<rocksdb::ColumnFamilyHandle*>(space.handle_),
+                   rocksdb::Slice(begin.data(), begin.size()),
+                   rocksdb::Slice(end.data(), end.size()))
       .PermitUncheckedError();
 }
 std::size_t StoreTxn::staged_bytes() const { return batch_->wb.GetDataSize(); }
@@ -126,9 +137,12 @@ void StoreTxn::HoldUntilDone(std::mutex& commit_order) {
 
 KeySpace KeySpaceOf(CommitSpace space) {
   switch (space) {
-    case CommitSpace::kOperatorState: return KeySpace::kState;
-    case CommitSpace::kSinkOutput: return KeySpace::kTables;
-    case CommitSpace::kCatalog: return KeySpace::kMeta;
+    case CommitSpace::kOperatorState:
+      return KeySpace::kState;
+    case CommitSpace::kSinkOutput:
+      return KeySpace::kTables;
+    case CommitSpace::kCatalog:
+      return KeySpace::kMeta;
   }
   PS_CHECK(false);
   return KeySpace::kMeta;

@@ -1,8 +1,8 @@
 // The catalog in the `default` family: table names → ids, and the id counters.
-#include <cstring>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <cstring>
 
 #include "engine/bytes.h"
 #include "state/delta_table.h"
@@ -26,7 +26,8 @@ Result<DeltaTable*> Store::Table(const std::string& name, bool create) {
   Status st = Get(KeySpace::kMeta, "catalog/table/" + name, &id_bytes);
   std::unique_ptr<DeltaTable> table;
   if (st.ok()) {
-    if (id_bytes.size() != 4) return Corruption(fmt::format("catalog entry of table '{}' is damaged", name));
+    if (id_bytes.size() != 4)
+      return Corruption(fmt::format("catalog entry of table '{}' is damaged", name));
     PS_ASSIGN_OR_RETURN(table, DeltaTable::Load(this, name, GetBigEndian32(id_bytes.data())));
   } else if (st.code() == StatusCode::kNotFound) {
     if (!create) {

@@ -1,7 +1,9 @@
 #include "connectors/file/file_source.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <fnmatch.h>
+#include <simdjson.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,9 +11,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
-#include <fmt/format.h>
-#include <simdjson.h>
 
 #include "engine/simdjson_util.h"
 
@@ -38,7 +37,8 @@ class Fd {
   int fd_;
 };
 
-Result<std::size_t> PRead(int fd, std::string* buf, std::size_t len, std::int64_t off, const std::string& name) {
+Result<std::size_t> PRead(int fd, std::string* buf, std::size_t len, std::int64_t off,
+                          const std::string& name) {
   std::size_t old = buf->size();
   buf->resize(old + len);
   std::size_t got = 0;
@@ -87,12 +87,14 @@ class FileSource : public Source {
   Status Open() override {
     std::error_code ec;
     if (!fs::is_directory(cfg_.path, ec)) {
-      return NotFound(fmt::format("file source directory '{}' does not exist or is not a directory", cfg_.path));
+      return NotFound(fmt::format("file source directory '{}' does not exist or is not a directory",
+                                  cfg_.path));
     }
     return Status::Ok();
   }
 
-  Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed, bool apply_limits) override {
+  Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed,
+                                         bool apply_limits) override {
     struct Entry {
       std::string name;
       std::int64_t size;
@@ -116,7 +118,9 @@ class FileSource : public Source {
       if (committed.count(name)) {
         out[name] = size;
       } else {
-        fresh.push_back({name, size, static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec});
+        fresh.push_back(
+            {name, size,
+             static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec});
       }
     }
     std::sort(fresh.begin(), fresh.end(), [](const Entry& a, const Entry& b) {
@@ -156,23 +160,25 @@ class FileSource : public Source {
       return lim;
     }
     bool skip_header = f == FileFormat::kCsv && cfg_.csv.header;
-    Status st = Scan(partition, start, end, [&](std::int64_t rec_begin, std::int64_t rec_next, std::string_view,
-                                                 bool) -> bool {
-      if (rec_begin == 0 && skip_header) {
-        lim.end = rec_next;
-        return true;
-      }
-      if (lim.records >= max_records) return false;
-      ++lim.records;
-      lim.end = rec_next;
-      return true;
-    });
+    Status st =
+        Scan(partition, start, end,
+             [&](std::int64_t rec_begin, std::int64_t rec_next, std::string_view, bool) -> bool {
+               if (rec_begin == 0 && skip_header) {
+                 lim.end = rec_next;
+                 return true;
+               }
+               if (lim.records >= max_records) return false;
+               ++lim.records;
+               lim.end = rec_next;
+               return true;
+             });
     PS_RETURN_IF_ERROR(st);
     if (lim.records < max_records) lim.end = end;  // trailing blank lines belong to the range
     return lim;
   }
 
-  Status Read(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) override {
+  Status Read(const ReadRange& range, std::size_t max_chunk_rows,
+              const ChunkConsumer& emit) override {
     std::string full = Full(range.partition);
     FileFormat fmt_ = FormatOf(cfg_.format, range.partition);
     SourceChunk chunk;
@@ -190,7 +196,8 @@ class FileSource : public Source {
       if (chunk.offsets.empty() && chunk.errors.empty()) return Status::Ok();
       chunk.batch.row_ids().resize(chunk.offsets.size());
       if (fmt_ == FileFormat::kCsv) {
-        for (std::size_t i = 0; i < header.size(); ++i) chunk.batch.AddColumn(header[i], std::move(cols[i]));
+        for (std::size_t i = 0; i < header.size(); ++i)
+          chunk.batch.AddColumn(header[i], std::move(cols[i]));
       } else {
         chunk.batch.AddColumn("value", std::move(cols[0]));
       }
@@ -202,7 +209,8 @@ class FileSource : public Source {
     if (fmt_ == FileFormat::kCsv) {
       auto h = ReadCsvHeader(range.partition);
       if (!h.ok()) {
-        // An unreadable file does not stop the query: the whole range becomes one dead-letter record.
+        // An unreadable file does not stop the query: the whole range becomes one dead-letter
+        // record.
         SourceChunk c;
         c.errors.push_back(SourceRecordError{range.start, h.status().message(), {}});
         return emit(std::move(c));
@@ -210,44 +218,51 @@ class FileSource : public Source {
       header = std::move(h).value();
     }
     reset();
-    if (fmt_ == FileFormat::kJson && IsJsonArray(full)) return ReadJsonArray(range, max_chunk_rows, emit);
+    if (fmt_ == FileFormat::kJson && IsJsonArray(full))
+      return ReadJsonArray(range, max_chunk_rows, emit);
 
     std::vector<std::string> fields;
     std::vector<bool> quoted;
     std::string err;
     Status inner;
-    Status st = Scan(range.partition, range.start, range.end,
-                     [&](std::int64_t off, std::int64_t, std::string_view rec, bool bad_quote) -> bool {
-                       if (off == 0 && fmt_ == FileFormat::kCsv && cfg_.csv.header) return true;  // header row
-                       if (fmt_ == FileFormat::kCsv) {
-                         if (bad_quote || !SplitCsvRecord(rec, cfg_.csv, &fields, &quoted, &err)) {
-                           chunk.errors.push_back(SourceRecordError{
-                               off, bad_quote ? "malformed CSV record: unterminated quoted field" : "malformed CSV record: " + err,
-                               std::string(rec)});
-                         } else if (fields.size() != header.size()) {
-                           chunk.errors.push_back(SourceRecordError{
-                               off, fmt::format("malformed CSV record: expected {} fields, found {}", header.size(), fields.size()),
-                               std::string(rec)});
-                         } else {
-                           for (std::size_t i = 0; i < fields.size(); ++i) {
-                             if (fields[i].empty() && !quoted[i] && cfg_.csv.empty_as_null) {
-                               cols[i].AppendNull();
-                             } else {
-                               cols[i].AppendString(fields[i]);
-                             }
-                           }
-                           chunk.offsets.push_back(off);
-                         }
-                       } else {
-                         cols[0].AppendString(rec);
-                         chunk.offsets.push_back(off);
-                       }
-                       if (chunk.offsets.size() + chunk.errors.size() >= max_chunk_rows) {
-                         inner = flush();
-                         if (!inner.ok()) return false;
-                       }
-                       return true;
-                     });
+    Status st =
+        Scan(range.partition, range.start, range.end,
+             [&](std::int64_t off, std::int64_t, std::string_view rec, bool bad_quote) -> bool {
+               if (off == 0 && fmt_ == FileFormat::kCsv && cfg_.csv.header)
+                 return true;  // header row
+               if (fmt_ == FileFormat::kCsv) {
+                 if (bad_quote || !SplitCsvRecord(rec, cfg_.csv, &fields, &quoted, &err)) {
+                   chunk.errors.push_back(SourceRecordError{
+                       off,
+                       bad_quote ? "malformed CSV record: unterminated quoted field"
+                                 : "malformed CSV record: " + err,
+                       std::string(rec)});
+                 } else if (fields.size() != header.size()) {
+                   chunk.errors.push_back(SourceRecordError{
+                       off,
+                       fmt::format("malformed CSV record: expected {} fields, found {}",
+                                   header.size(), fields.size()),
+                       std::string(rec)});
+                 } else {
+                   for (std::size_t i = 0; i < fields.size(); ++i) {
+                     if (fields[i].empty() && !quoted[i] && cfg_.csv.empty_as_null) {
+                       cols[i].AppendNull();
+                     } else {
+                       cols[i].AppendString(fields[i]);
+                     }
+                   }
+                   chunk.offsets.push_back(off);
+                 }
+               } else {
+                 cols[0].AppendString(rec);
+                 chunk.offsets.push_back(off);
+               }
+               if (chunk.offsets.size() + chunk.errors.size() >= max_chunk_rows) {
+                 inner = flush();
+                 if (!inner.ok()) return false;
+               }
+               return true;
+             });
     if (!st.ok()) {
       if (st.code() == StatusCode::kIOError && !st.retryable()) {
         SourceChunk c;
@@ -268,7 +283,9 @@ class FileSource : public Source {
     std::string buf;
     while (pos < offset) {
       buf.clear();
-      auto n = PRead(fd.get(), &buf, static_cast<std::size_t>(std::min<std::int64_t>(1 << 20, offset - pos)), pos, partition);
+      auto n = PRead(fd.get(), &buf,
+                     static_cast<std::size_t>(std::min<std::int64_t>(1 << 20, offset - pos)), pos,
+                     partition);
       if (!n.ok() || *n == 0) break;
       line += std::count(buf.begin(), buf.end(), '\n');
       pos += static_cast<std::int64_t>(*n);
@@ -277,7 +294,9 @@ class FileSource : public Source {
   }
 
  private:
-  std::string Full(const std::string& partition) const { return (fs::path(cfg_.path) / partition).string(); }
+  std::string Full(const std::string& partition) const {
+    return (fs::path(cfg_.path) / partition).string();
+  }
 
   bool IsJsonArray(const std::string& full) const {
     Fd fd(::open(full.c_str(), O_RDONLY | O_CLOEXEC));
@@ -295,18 +314,20 @@ class FileSource : public Source {
     std::string full = Full(partition);
     std::vector<std::string> names;
     bool got = false;
-    Status st = Scan(partition, 0, INT64_MAX, [&](std::int64_t, std::int64_t, std::string_view rec, bool) -> bool {
-      std::vector<std::string> fields;
-      std::vector<bool> quoted;
-      std::string err;
-      if (SplitCsvRecord(rec, cfg_.csv, &fields, &quoted, &err)) {
-        names = std::move(fields);
-        got = true;
-      }
-      return false;
-    });
+    Status st = Scan(partition, 0, INT64_MAX,
+                     [&](std::int64_t, std::int64_t, std::string_view rec, bool) -> bool {
+                       std::vector<std::string> fields;
+                       std::vector<bool> quoted;
+                       std::string err;
+                       if (SplitCsvRecord(rec, cfg_.csv, &fields, &quoted, &err)) {
+                         names = std::move(fields);
+                         got = true;
+                       }
+                       return false;
+                     });
     PS_RETURN_IF_ERROR(st);
-    if (!got) return InvalidArgument(fmt::format("CSV file '{}' has no readable header row", partition));
+    if (!got)
+      return InvalidArgument(fmt::format("CSV file '{}' has no readable header row", partition));
     if (!cfg_.csv.header) {
       for (std::size_t i = 0; i < names.size(); ++i) names[i] = fmt::format("_c{}", i);
       return names;
@@ -323,7 +344,8 @@ class FileSource : public Source {
   // Calls visit(record offset, next record offset, record bytes, unterminated quote) for every
   // non-blank record starting in [start, end). visit returns false to stop.
   template <typename Visit>
-  Status Scan(const std::string& partition, std::int64_t start, std::int64_t end, Visit&& visit) const {
+  Status Scan(const std::string& partition, std::int64_t start, std::int64_t end,
+              Visit&& visit) const {
     std::string full = Full(partition);
     Fd fd(::open(full.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {
@@ -343,14 +365,17 @@ class FileSource : public Source {
         buf.erase(0, pos);
         base += static_cast<std::int64_t>(pos);
         pos = 0;
-        PS_ASSIGN_OR_RETURN(std::size_t n, PRead(fd.get(), &buf, kReadBlock, base + static_cast<std::int64_t>(buf.size()), partition));
+        PS_ASSIGN_OR_RETURN(std::size_t n,
+                            PRead(fd.get(), &buf, kReadBlock,
+                                  base + static_cast<std::int64_t>(buf.size()), partition));
         if (n < kReadBlock) eof = true;
         continue;
       }
       std::int64_t rec_off = base + static_cast<std::int64_t>(span.begin);
       std::int64_t next_off = base + static_cast<std::int64_t>(span.next);
       if (!span.blank) {
-        if (!visit(rec_off, next_off, std::string_view(buf).substr(span.begin, span.end - span.begin),
+        if (!visit(rec_off, next_off,
+                   std::string_view(buf).substr(span.begin, span.end - span.begin),
                    span.unterminated_quote)) {
           return Status::Ok();
         }
@@ -365,7 +390,8 @@ class FileSource : public Source {
     std::string full = Full(partition);
     simdjson::padded_string doc;
     auto err = simdjson::padded_string::load(full).get(doc);
-    if (err) return IOError(fmt::format("cannot read '{}': {}", full, simdjson::error_message(err)));
+    if (err)
+      return IOError(fmt::format("cannot read '{}': {}", full, simdjson::error_message(err)));
     simdjson::ondemand::parser parser;
     simdjson::ondemand::document d;
     simdjson::ondemand::array arr;
@@ -379,7 +405,8 @@ class FileSource : public Source {
         return IOError(fmt::format("'{}': malformed element in JSON array", partition));
       }
       auto off = static_cast<std::int64_t>(raw.data() - doc.data());
-      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t')) {
+      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' ||
+                              raw.back() == '\t')) {
         raw.remove_suffix(1);
       }
       if (!visit(off, raw)) break;
@@ -387,7 +414,8 @@ class FileSource : public Source {
     return Status::Ok();
   }
 
-  Status ReadJsonArray(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) {
+  Status ReadJsonArray(const ReadRange& range, std::size_t max_chunk_rows,
+                       const ChunkConsumer& emit) {
     SourceChunk chunk;
     Column col(TypeId::kRaw);
     auto flush = [&]() -> Status {
@@ -400,17 +428,18 @@ class FileSource : public Source {
       return st;
     };
     Status inner;
-    Status st = ForEachArrayElement(range.partition, [&](std::int64_t off, std::string_view raw) -> bool {
-      if (off < range.start) return true;
-      if (off >= range.end) return false;
-      col.AppendString(raw);
-      chunk.offsets.push_back(off);
-      if (chunk.offsets.size() >= max_chunk_rows) {
-        inner = flush();
-        return inner.ok();
-      }
-      return true;
-    });
+    Status st =
+        ForEachArrayElement(range.partition, [&](std::int64_t off, std::string_view raw) -> bool {
+          if (off < range.start) return true;
+          if (off >= range.end) return false;
+          col.AppendString(raw);
+          chunk.offsets.push_back(off);
+          if (chunk.offsets.size() >= max_chunk_rows) {
+            inner = flush();
+            return inner.ok();
+          }
+          return true;
+        });
     PS_RETURN_IF_ERROR(inner);
     if (!st.ok()) {
       // A broken or unreadable file does not stop the query: it becomes a dead-letter record.
@@ -461,7 +490,8 @@ std::shared_ptr<const SourceSpec> ParseFileSource(const ConfigNode& n) {
   c.pattern = n.GetString("pattern", "");
   c.format = n.GetEnum("format", {"auto", "jsonl", "json", "csv", "text"}, "auto");
   c.max_files_per_trigger = n.GetInt("max_files_per_trigger", 0);
-  if (c.max_files_per_trigger < 0) n.Get("max_files_per_trigger").Fail("must be >= 0 (0 = unlimited)");
+  if (c.max_files_per_trigger < 0)
+    n.Get("max_files_per_trigger").Fail("must be >= 0 (0 = unlimited)");
   if (auto csv = n.Find("csv")) {
     csv->ExpectKeys({"header", "delimiter", "quote", "empty_as_null"});
     c.csv.header = csv->GetBool("header", true);

@@ -42,15 +42,15 @@ bool NextRecord(FileFormat format, const CsvOptions& csv, std::string_view buf, 
   }
   // JSON Lines, text (and JSON files that are not arrays): one record per line.
   const void* nl = std::memchr(buf.data() + pos, '\n', buf.size() - pos);
-  std::size_t i = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - buf.data()) : buf.size();
+  std::size_t i =
+      nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - buf.data()) : buf.size();
   if (!nl && !at_eof) return false;
   span->begin = pos;
   span->end = i;
   if (span->end > pos && buf[span->end - 1] == '\r') --span->end;
   span->next = nl ? i + 1 : buf.size();
   span->unterminated_quote = false;
-  span->blank = format != FileFormat::kText ? IsBlank(buf.substr(pos, span->end - pos))
-                                            : false;
+  span->blank = format != FileFormat::kText ? IsBlank(buf.substr(pos, span->end - pos)) : false;
   return true;
 }
 

@@ -40,7 +40,8 @@ bool NextRecord(FileFormat format, const CsvOptions& csv, std::string_view buf, 
 
 // Splits one CSV record into fields. `quoted[i]` tells whether field i was quoted.
 // Returns false (with *error) on a stray quote.
-bool SplitCsvRecord(std::string_view record, const CsvOptions& csv, std::vector<std::string>* fields,
-                    std::vector<bool>* quoted, std::string* error);
+bool SplitCsvRecord(std::string_view record, const CsvOptions& csv,
+                    std::vector<std::string>* fields, std::vector<bool>* quoted,
+                    std::string* error);
 
 }  // namespace pinstream::connectors

@@ -102,10 +102,13 @@ struct Api::Protocols {
     std::string_view auth = req.header("authorization");
     if (auth.rfind("Bearer ", 0) == 0) {
       std::string_view token = auth.substr(7);
-      if (std::find(cfg.bearer_tokens.begin(), cfg.bearer_tokens.end(), token) != cfg.bearer_tokens.end()) return true;
+      if (std::find(cfg.bearer_tokens.begin(), cfg.bearer_tokens.end(), token) !=
+          cfg.bearer_tokens.end())
+        return true;
     }
     std::string_view key = req.header("x-api-key");
-    return !key.empty() && std::find(cfg.api_keys.begin(), cfg.api_keys.end(), key) != cfg.api_keys.end();
+    return !key.empty() &&
+           std::find(cfg.api_keys.begin(), cfg.api_keys.end(), key) != cfg.api_keys.end();
   }
 
   AddedRoute* FindRoute(std::string_view segment) {
@@ -123,15 +126,18 @@ struct Api::Protocols {
   ApiCounters rest_counters{"kafka-rest"};
   ApiCounters gateway_counters{"kinesis-gateway"};
   ApiCounters native_counters{"kinesis"};
-  Counter* request_bytes =
-      Metrics().GetCounter("pinstream_http_request_bytes_total", "Bytes of request bodies received");
+  Counter* request_bytes = Metrics().GetCounter("pinstream_http_request_bytes_total",
+                                                "Bytes of request bodies received");
   std::vector<std::unique_ptr<AddedRoute>> routes;  // fixed once the server runs
 };
 
-Api::Api(const HttpConfig& config, state::SourceLog* log) : protocols_(std::make_unique<Protocols>(config, log)) {}
+Api::Api(const HttpConfig& config, state::SourceLog* log)
+    : protocols_(std::make_unique<Protocols>(config, log)) {}
 Api::~Api() = default;
 
-void Api::AddRoute(Route route) { protocols_->routes.push_back(std::make_unique<AddedRoute>(std::move(route))); }
+void Api::AddRoute(Route route) {
+  protocols_->routes.push_back(std::make_unique<AddedRoute>(std::move(route)));
+}
 
 Status Api::DeclareStreams() {
   const HttpConfig& cfg = protocols_->ingest.config();
@@ -140,9 +146,10 @@ Status Api::DeclareStreams() {
     auto existing = log->Find(d.name);
     if (!existing) return log->Create(d.name, d.partitions, api).status();
     if (existing->api == api) return Status::Ok();
-    return FailedPrecondition(api == LogApi::kKafkaTopic
-                                  ? fmt::format("'{}' exists as a Kinesis stream, not a topic", d.name)
-                                  : fmt::format("'{}' exists as a Kafka topic, not a stream", d.name));
+    return FailedPrecondition(
+        api == LogApi::kKafkaTopic
+            ? fmt::format("'{}' exists as a Kinesis stream, not a topic", d.name)
+            : fmt::format("'{}' exists as a Kafka topic, not a stream", d.name));
   };
   for (const auto& t : cfg.topics) PS_RETURN_IF_ERROR(declare(t, LogApi::kKafkaTopic));
   for (const auto& s : cfg.streams) PS_RETURN_IF_ERROR(declare(s, LogApi::kKinesisStream));
@@ -158,35 +165,46 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
     bool produce = amz_target.rfind("Kinesis_20131202.PutRecord", 0) == 0;
     Reply reply(&p.native_counters, produce ? p.ingest.ack_latency() : nullptr, std::move(respond));
     if (!p.Authorized(req)) {
-      return reply(KinesisError("UnrecognizedClientException", "The security token included in the request is invalid.",
-                                401, kAmzJson));
+      return reply(KinesisError("UnrecognizedClientException",
+                                "The security token included in the request is invalid.", 401,
+                                kAmzJson));
     }
     return p.native.Handle(req, amz_target, std::move(reply));
   }
   if (!seg.empty() && seg[0] == "topics") {
     p.request_bytes->Inc(req.body.size());
-    Reply reply(&p.rest_counters, req.method == "POST" ? p.ingest.ack_latency() : nullptr, std::move(respond));
+    Reply reply(&p.rest_counters, req.method == "POST" ? p.ingest.ack_latency() : nullptr,
+                std::move(respond));
     if (!p.Authorized(req)) {
-      return reply(RestProxyApi::Error(401, 40101, "Authentication failed: send 'Authorization: Bearer <token>' or 'x-api-key'"));
+      return reply(RestProxyApi::Error(
+          401, 40101,
+          "Authentication failed: send 'Authorization: Bearer <token>' or 'x-api-key'"));
     }
     return p.rest.Handle(req, seg, std::move(reply));
   }
   if (!seg.empty() && seg[0] == "streams") {
     p.request_bytes->Inc(req.body.size());
-    Reply reply(&p.gateway_counters, seg.size() == 3 ? p.ingest.ack_latency() : nullptr, std::move(respond));
+    Reply reply(&p.gateway_counters, seg.size() == 3 ? p.ingest.ack_latency() : nullptr,
+                std::move(respond));
     if (!p.Authorized(req)) {
-      return reply(KinesisError("UnrecognizedClientException", "The security token included in the request is invalid.",
-                                401, "application/json"));
+      return reply(KinesisError("UnrecognizedClientException",
+                                "The security token included in the request is invalid.", 401,
+                                "application/json"));
     }
     return p.gateway.Handle(req, seg, std::move(reply));
   }
   if (AddedRoute* r = seg.empty() ? nullptr : p.FindRoute(seg[0])) {
     p.request_bytes->Inc(req.body.size());
     Reply reply(&r->counters, nullptr, std::move(respond));
-    if (!r->route.open && !p.Authorized(req)) return reply(JsonResponse(401, R"({"error":"unauthorized"})"));
-    return r->route.handler(req, seg, [reply = std::move(reply)](ApiResponse resp) { reply(std::move(resp)); });
+    if (!r->route.open && !p.Authorized(req))
+      return reply(JsonResponse(401, R"({"error":"unauthorized"})"));
+    return r->route.handler(
+        req, seg, [reply = std::move(reply)](ApiResponse resp) { reply(std::move(resp)); });
   }
-  Metrics().GetCounter("pinstream_http_requests_total", "HTTP requests by API and status", {{"api", "none"}, {"status", "404"}})->Inc();
+  Metrics()
+      .GetCounter("pinstream_http_requests_total", "HTTP requests by API and status",
+                  {{"api", "none"}, {"status", "404"}})
+      ->Inc();
   respond(JsonResponse(404, json{{"error_code", 404}, {"message", "HTTP 404 Not Found"}}.dump()));
 }
 

@@ -3,11 +3,12 @@
 // request to the protocol that owns its path:
 //
 //   Kafka REST Proxy v2      POST /topics/{t}, GET /topics, GET /topics/{t}      (rest_proxy.h)
-//   API Gateway → Kinesis    GET /streams, POST|GET|DELETE /streams/{s},         (kinesis_gateway.h)
+//   API Gateway → Kinesis    GET /streams, POST|GET|DELETE /streams/{s}, (kinesis_gateway.h)
 //                            PUT /streams/{s}/record, PUT /streams/{s}/records
 //   Native Kinesis JSON      POST / with X-Amz-Target: Kinesis_20131202.<Op>     (kinesis_native.h)
 //   added routes             GET /<segment>/... registered with AddRoute — the daemon's admin
-//                            endpoints (/health, /ready, /metrics, /queries, /jobs: app/admin_api.h)
+//                            endpoints (/health, /ready, /metrics, /queries, /jobs:
+//                            app/admin_api.h)
 //   anything else            404 {"error_code": 404, "message": "HTTP 404 Not Found"}
 //
 // Every request is counted (pinstream_http_requests_total by API and status) and, unless its
@@ -85,11 +86,12 @@ class PathSegments {
 // A route added to the API (the daemon's admin endpoints): requests whose first path segment is
 // `segment`.
 struct Route {
-  std::string segment;           // "health", "queries", ...
-  std::string api_label;         // the `api` label its requests are counted under ("admin")
-  bool open = false;             // served without authentication (health and readiness probes)
+  std::string segment;    // "health", "queries", ...
+  std::string api_label;  // the `api` label its requests are counted under ("admin")
+  bool open = false;      // served without authentication (health and readiness probes)
   // Handles a request (path segments included); must call `respond` exactly once.
-  std::function<void(const ApiRequest& request, const PathSegments& segments, Respond respond)> handler;
+  std::function<void(const ApiRequest& request, const PathSegments& segments, Respond respond)>
+      handler;
 };
 
 class Api {
@@ -116,6 +118,7 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 bool DecodePath(std::string_view raw, std::string* out);
 
 // A JSON answer with the given status (the admin endpoints' and the APIs' common shape).
-ApiResponse JsonResponse(int status, std::string body, const char* content_type = "application/json");
+ApiResponse JsonResponse(int status, std::string body,
+                         const char* content_type = "application/json");
 
 }  // namespace pinstream::connectors::http

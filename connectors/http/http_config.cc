@@ -81,10 +81,12 @@ std::shared_ptr<const HttpConfig> ParseHttpConfig(const ConfigNode& n) {
   }
   std::set<std::string> seen;
   for (const auto& d : h.topics) {
-    if (!seen.insert(d.name).second) n.Get("topics").Fail(fmt::format("topic '{}' is declared twice", d.name));
+    if (!seen.insert(d.name).second)
+      n.Get("topics").Fail(fmt::format("topic '{}' is declared twice", d.name));
   }
   for (const auto& d : h.streams) {
-    if (!seen.insert(d.name).second) n.Get("streams").Fail(fmt::format("'{}' is declared twice", d.name));
+    if (!seen.insert(d.name).second)
+      n.Get("streams").Fail(fmt::format("'{}' is declared twice", d.name));
   }
   return config;
 }

@@ -32,7 +32,8 @@ constexpr std::size_t kHeaderLimit = 64 * 1024;
 
 // Error bodies for failures found before a request reaches the API (size limits, timeouts,
 // malformed HTTP), in the shape of the API its path belongs to.
-ApiResponse TransportError(std::string_view target, bool amz, int status, const std::string& message) {
+ApiResponse TransportError(std::string_view target, bool amz, int status,
+                           const std::string& message) {
   ApiResponse r;
   r.status = status;
   if (target.rfind("/topics", 0) == 0) {
@@ -40,7 +41,9 @@ ApiResponse TransportError(std::string_view target, bool amz, int status, const 
     r.body = nlohmann::json{{"error_code", status}, {"message", message}}.dump();
   } else if (target.rfind("/streams", 0) == 0 || amz) {
     r.content_type = amz ? "application/x-amz-json-1.1" : "application/json";
-    const char* type = status == 413 ? "ValidationException" : (status == 408 ? "RequestTimeout" : "SerializationException");
+    const char* type = status == 413
+                           ? "ValidationException"
+                           : (status == 408 ? "RequestTimeout" : "SerializationException");
     r.body = nlohmann::json{{"__type", type}, {"message", message}}.dump();
   } else {
     r.body = nlohmann::json{{"error", message}}.dump();
@@ -49,7 +52,9 @@ ApiResponse TransportError(std::string_view target, bool amz, int status, const 
 }
 
 std::int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 // Deadlines are not Asio timers (arming and cancelling 3–4 timers per request showed in
@@ -109,7 +114,8 @@ struct HttpServer::Listener {
   }
   void Track(const std::shared_ptr<SessionBase>& s) {
     std::lock_guard lock(sessions_mu);
-    for (auto it = sessions.begin(); it != sessions.end();) it = it->expired() ? sessions.erase(it) : std::next(it);
+    for (auto it = sessions.begin(); it != sessions.end();)
+      it = it->expired() ? sessions.erase(it) : std::next(it);
     sessions.push_back(s);
   }
 };
@@ -158,7 +164,9 @@ class RequestParts {
     head_.append(s.data(), s.size());
     return span;
   }
-  void AddField(std::string_view name, std::string_view value) { fields_.push_back({Keep(name), Keep(value)}); }
+  void AddField(std::string_view name, std::string_view value) {
+    fields_.push_back({Keep(name), Keep(value)});
+  }
   std::string_view View(Span s) const { return {head_.data() + s.at, s.len}; }
   // The first field called `name` (case-insensitively).
   std::optional<std::string_view> Field(std::string_view name) const {
@@ -189,8 +197,8 @@ class RequestParser final : public bhttp::basic_parser<true> {
   explicit RequestParser(RequestParts* parts) : parts_(parts) { parts_->Clear(); }
 
  private:
-  void on_request_impl(bhttp::verb method, beast::string_view method_str, beast::string_view target, int version,
-                       beast::error_code&) override {
+  void on_request_impl(bhttp::verb method, beast::string_view method_str, beast::string_view target,
+                       int version, beast::error_code&) override {
     parts_->verb = method;
     parts_->version = static_cast<unsigned>(version);
     parts_->method = parts_->Keep({method_str.data(), method_str.size()});
@@ -199,11 +207,13 @@ class RequestParser final : public bhttp::basic_parser<true> {
   void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
     ec = bhttp::error::bad_version;  // a request parser never sees a status line
   }
-  void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value, beast::error_code&) override {
+  void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
     parts_->AddField({name.data(), name.size()}, {value.data(), value.size()});
   }
   void on_header_impl(beast::error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
     if (length) parts_->body.reserve(static_cast<std::size_t>(*length));
   }
   std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
@@ -211,7 +221,8 @@ class RequestParser final : public bhttp::basic_parser<true> {
     return body.size();
   }
   void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, beast::error_code&) override {
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
     parts_->body.append(body.data(), body.size());
     return body.size();
   }
@@ -271,7 +282,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
   }
 
-  void SetDeadline(std::int64_t micros) { deadline_ns.store(NowNs() + micros * 1000, std::memory_order_relaxed); }
+  void SetDeadline(std::int64_t micros) {
+    deadline_ns.store(NowNs() + micros * 1000, std::memory_order_relaxed);
+  }
   void Cancel() {
     beast::error_code ignored;
     Tcp().cancel(ignored);
@@ -387,20 +400,27 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void OnRead(beast::error_code ec) {
     reading_request_ = false;
     deadline_ns.store(0, std::memory_order_relaxed);
-    if (ec == bhttp::error::end_of_stream || ec == net::error::connection_reset || ec == net::error::eof) return Close();
+    if (ec == bhttp::error::end_of_stream || ec == net::error::connection_reset ||
+        ec == net::error::eof)
+      return Close();
     if (ec) {
       std::string_view target = target_;
       bool amz = amz_;
       if (ec == beast::error::timeout) {
-        return SendAndClose(TransportError(target, amz, 408, fmt::format("the request did not arrive within {}s",
-                                                                         srv_->cfg.request_timeout_us / 1000000)));
+        return SendAndClose(TransportError(target, amz, 408,
+                                           fmt::format("the request did not arrive within {}s",
+                                                       srv_->cfg.request_timeout_us / 1000000)));
       }
       if (ec == bhttp::error::body_limit) {
-        return SendAndClose(TransportError(target, amz, 413, fmt::format("the request body is larger than max_body_size ({} bytes)",
-                                                                         srv_->cfg.max_body_bytes)));
+        return SendAndClose(
+            TransportError(target, amz, 413,
+                           fmt::format("the request body is larger than max_body_size ({} bytes)",
+                                       srv_->cfg.max_body_bytes)));
       }
-      if (ec == bhttp::error::header_limit) return SendAndClose(TransportError(target, amz, 431, "request headers are too large"));
-      return SendAndClose(TransportError(target, amz, 400, "malformed HTTP request: " + ec.message()));
+      if (ec == bhttp::error::header_limit)
+        return SendAndClose(TransportError(target, amz, 431, "request headers are too large"));
+      return SendAndClose(
+          TransportError(target, amz, 400, "malformed HTTP request: " + ec.message()));
     }
     keep_alive_ = parser_->keep_alive();
     ApiRequest ar;
@@ -415,13 +435,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       ar.path = raw_path;
     } else {
       if (!DecodePath(raw_path, &path_)) {
-        return SendAndClose(TransportError(target, false, 400, "malformed percent-encoding in the path"));
+        return SendAndClose(
+            TransportError(target, false, 400, "malformed percent-encoding in the path"));
       }
       ar.path = path_;
     }
     if (q != std::string_view::npos) ar.query = target.substr(q + 1);
     headers_.clear();
-    for (std::size_t i = 0; i < parts_.fields(); ++i) headers_.push_back(ApiHeader{parts_.FieldName(i), parts_.FieldValue(i)});
+    for (std::size_t i = 0; i < parts_.fields(); ++i)
+      headers_.push_back(ApiHeader{parts_.FieldName(i), parts_.FieldValue(i)});
     ar.headers = headers_;
     ar.body = parts_.body;
     version_ = parts_.version;  // no deadline while the answer waits for a durable write
@@ -431,7 +453,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     answering_ = this->shared_from_this();
     srv_->api->Handle(ar, [session = this](ApiResponse resp) {
       auto self = std::move(session->answering_);
-      net::post(self->Tcp().get_executor(), [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp), false); });
+      net::post(self->Tcp().get_executor(),
+                [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp), false); });
     });
   }
 
@@ -498,7 +521,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   beast::flat_buffer buffer_;
   RequestParts parts_;  // of the request being read or answered (the API reads views into it)
   std::optional<RequestParser> parser_;
-  std::string path_;    // the decoded path, when the target has percent-escapes
+  std::string path_;  // the decoded path, when the target has percent-escapes
   std::vector<ApiHeader> headers_;
   std::shared_ptr<Session> answering_;  // this session, while the API has yet to answer
   bool timed_out_ = false;
@@ -539,7 +562,8 @@ void HttpServer::Listener::Accept() {
   });
 }
 
-HttpServer::HttpServer(const HttpConfig& config, Api* api) : listener_(std::make_unique<Listener>(config, api)) {}
+HttpServer::HttpServer(const HttpConfig& config, Api* api)
+    : listener_(std::make_unique<Listener>(config, api)) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -548,12 +572,16 @@ Status HttpServer::Start() {
   beast::error_code ec;
   if (!m.cfg.tls_cert_file.empty()) {
     m.ssl = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
-    m.ssl->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 | net::ssl::context::no_sslv3 |
-                       net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+    m.ssl->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                       net::ssl::context::no_tlsv1_1);
     m.ssl->use_certificate_chain_file(m.cfg.tls_cert_file, ec);
-    if (ec) return InvalidArgument(fmt::format("TLS certificate '{}': {}", m.cfg.tls_cert_file, ec.message()));
+    if (ec)
+      return InvalidArgument(
+          fmt::format("TLS certificate '{}': {}", m.cfg.tls_cert_file, ec.message()));
     m.ssl->use_private_key_file(m.cfg.tls_key_file, net::ssl::context::pem, ec);
-    if (ec) return InvalidArgument(fmt::format("TLS key '{}': {}", m.cfg.tls_key_file, ec.message()));
+    if (ec)
+      return InvalidArgument(fmt::format("TLS key '{}': {}", m.cfg.tls_key_file, ec.message()));
   }
   auto addr = net::ip::make_address(m.cfg.host, ec);
   if (ec) return InvalidArgument(fmt::format("http.listen: '{}' is not an IP address", m.cfg.host));
@@ -566,8 +594,10 @@ Status HttpServer::Start() {
   if (!ec) m.acceptor->bind(ep, ec);
   if (!ec) m.acceptor->listen(1024, ec);
   if (ec) {
-    return Unavailable(fmt::format("cannot listen on {}:{}: {}{}", m.cfg.host, m.cfg.port, ec.message(),
-                                   ec == net::error::address_in_use ? " (another process uses the port; change http.listen)" : ""));
+    return Unavailable(fmt::format(
+        "cannot listen on {}:{}: {}{}", m.cfg.host, m.cfg.port, ec.message(),
+        ec == net::error::address_in_use ? " (another process uses the port; change http.listen)"
+                                         : ""));
   }
   m.bound_port = m.acceptor->local_endpoint().port();
   for (auto& ioc : m.iocs) m.work.push_back(net::make_work_guard(*ioc));
@@ -580,8 +610,8 @@ Status HttpServer::Start() {
       io->run();
     });
   }
-  spdlog::info("HTTP server listening on {}{}:{} ({} I/O threads)", m.ssl ? "https://" : "http://", m.cfg.host, m.bound_port,
-               m.cfg.io_threads);
+  spdlog::info("HTTP server listening on {}{}:{} ({} I/O threads)", m.ssl ? "https://" : "http://",
+               m.cfg.host, m.bound_port, m.cfg.io_threads);
   return Status::Ok();
 }
 
@@ -605,7 +635,8 @@ void HttpServer::StopAccepting() {
   while (m.active.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  if (m.active.load() > 0) spdlog::warn("HTTP drain: {} connections still open after 10s; closing them", m.active.load());
+  if (m.active.load() > 0)
+    spdlog::warn("HTTP drain: {} connections still open after 10s; closing them", m.active.load());
 }
 
 void HttpServer::Stop() {

@@ -24,7 +24,8 @@ class HttpSource : public Source {
 
   std::string_view kind() const override { return "http"; }
   std::string Describe() const override {
-    return fmt::format("{}[{}]", config_.is_stream ? "KinesisStream" : "KafkaRestTopic", config_.name);
+    return fmt::format("{}[{}]", config_.is_stream ? "KinesisStream" : "KafkaRestTopic",
+                       config_.name);
   }
 
   Status Open() override {
@@ -34,9 +35,10 @@ class HttpSource : public Source {
                       source_name_));
     }
     if (!env_->source_log->Find(config_.name)) {
-      return NotFound(fmt::format(
-          "{} '{}' does not exist: declare it under http.{} or enable http.auto_create",
-          config_.is_stream ? "stream" : "topic", config_.name, config_.is_stream ? "streams" : "topics"));
+      return NotFound(
+          fmt::format("{} '{}' does not exist: declare it under http.{} or enable http.auto_create",
+                      config_.is_stream ? "stream" : "topic", config_.name,
+                      config_.is_stream ? "streams" : "topics"));
     }
     return Status::Ok();
   }

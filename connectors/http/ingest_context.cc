@@ -23,26 +23,31 @@ Counter* ApiCounters::Cached(Cache& cache, const char* name, const char* help, i
 }
 
 void ApiCounters::CountRequest(int status) {
-  Cached(requests_, "pinstream_http_requests_total", "HTTP requests by API and status", status)->Inc();
+  Cached(requests_, "pinstream_http_requests_total", "HTTP requests by API and status", status)
+      ->Inc();
 }
 
 void ApiCounters::CountRecords(int status, std::size_t n) {
-  Cached(records_, "pinstream_http_records_total", "Records in produce requests by API and outcome", status)->Inc(n);
+  Cached(records_, "pinstream_http_records_total", "Records in produce requests by API and outcome",
+         status)
+      ->Inc(n);
 }
 
 void Reply::operator()(ApiResponse r) const {
   counters_->CountRequest(r.status);
   if (ack_latency_ != nullptr && r.status == 200) {
-    ack_latency_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count());
+    ack_latency_->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count());
   }
   respond_(std::move(r));
 }
 
-IngestContext::IngestContext(const HttpConfig& config, state::SourceLog* log) : config_(config), log_(log) {
+IngestContext::IngestContext(const HttpConfig& config, state::SourceLog* log)
+    : config_(config), log_(log) {
   limits_.max_record_bytes = config.max_record_bytes;
-  ack_latency_ = Metrics().GetHistogram("pinstream_http_ack_latency_seconds",
-                                        "Time from a produce request's arrival to its durable acknowledgement", {},
-                                        LatencyBuckets());
+  ack_latency_ = Metrics().GetHistogram(
+      "pinstream_http_ack_latency_seconds",
+      "Time from a produce request's arrival to its durable acknowledgement", {}, LatencyBuckets());
 }
 
 std::optional<LogStreamInfo> IngestContext::Resolve(const std::string& name, LogApi api) {
@@ -56,12 +61,12 @@ std::optional<LogStreamInfo> IngestContext::Resolve(const std::string& name, Log
 std::optional<std::string> IngestContext::Backpressure(const std::string& stream) const {
   std::int64_t backlog = log_->MaxBacklog(stream);
   if (backlog <= config_.max_backlog_records) return std::nullopt;
-  return fmt::format("'{}' has {} records not yet processed by its queries (limit {}); retry later", stream, backlog,
-                     config_.max_backlog_records);
+  return fmt::format("'{}' has {} records not yet processed by its queries (limit {}); retry later",
+                     stream, backlog, config_.max_backlog_records);
 }
 
-std::vector<state::LogRecord> IngestContext::PlaceOnPartitions(const LogStreamInfo& info,
-                                                               std::vector<ProducedRecord> records) {
+std::vector<state::LogRecord> IngestContext::PlaceOnPartitions(
+    const LogStreamInfo& info, std::vector<ProducedRecord> records) {
   std::uint32_t keyless = 0;
   for (const auto& r : records) keyless += r.partition < 0 && !r.has_key ? 1 : 0;
   std::uint32_t next = keyless > 0 ? round_robin_.Take(info.name, keyless) : 0;

@@ -53,7 +53,9 @@ class Reply {
  public:
   // `ack_latency` is observed for successful answers when non-null (produce requests).
   Reply(ApiCounters* counters, Histogram* ack_latency, Respond respond)
-      : counters_(counters), ack_latency_(ack_latency), respond_(std::move(respond)),
+      : counters_(counters),
+        ack_latency_(ack_latency),
+        respond_(std::move(respond)),
         t0_(std::chrono::steady_clock::now()) {}
   void operator()(ApiResponse r) const;
   // The records of a produce request, by the status they ended with.

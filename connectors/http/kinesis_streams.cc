@@ -14,7 +14,9 @@ using state::LogStreamInfo;
 
 std::string ShardId(int shard) { return fmt::format("shardId-{:012d}", shard); }
 
-std::string SequenceNumber(int shard, std::int64_t offset) { return fmt::format("49{:05d}{:020d}", shard, offset); }
+std::string SequenceNumber(int shard, std::int64_t offset) {
+  return fmt::format("49{:05d}{:020d}", shard, offset);
+}
 
 bool ParseSequenceNumber(const std::string& s, int* shard, std::int64_t* offset) {
   if (s.size() != 27 || s.compare(0, 2, "49") != 0) return false;
@@ -35,9 +37,12 @@ bool ParseShardId(const std::string& s, int* shard) {
   return true;
 }
 
-std::string StreamArn(const std::string& name) { return "arn:aws:kinesis:local:000000000000:stream/" + name; }
+std::string StreamArn(const std::string& name) {
+  return "arn:aws:kinesis:local:000000000000:stream/" + name;
+}
 
-ApiResponse KinesisError(const std::string& type, const std::string& message, int status, const char* content_type) {
+ApiResponse KinesisError(const std::string& type, const std::string& message, int status,
+                         const char* content_type) {
   return JsonResponse(status, json{{"__type", type}, {"message", message}}.dump(), content_type);
 }
 
@@ -47,9 +52,10 @@ ordered_json KinesisStreams::Describe(const LogStreamInfo& info) const {
     auto range = KinesisHashKeyRange(s, info.partitions);
     auto bounds = ingest_->log()->Bounds(info.name, s);
     std::int64_t start = bounds.ok() ? bounds->first : 0;
-    shards.push_back({{"ShardId", ShardId(s)},
-                      {"HashKeyRange", {{"StartingHashKey", range.first}, {"EndingHashKey", range.second}}},
-                      {"SequenceNumberRange", {{"StartingSequenceNumber", SequenceNumber(s, start)}}}});
+    shards.push_back(
+        {{"ShardId", ShardId(s)},
+         {"HashKeyRange", {{"StartingHashKey", range.first}, {"EndingHashKey", range.second}}},
+         {"SequenceNumberRange", {{"StartingSequenceNumber", SequenceNumber(s, start)}}}});
   }
   ordered_json d;
   d["StreamName"] = info.name;
@@ -66,27 +72,31 @@ ordered_json KinesisStreams::Describe(const LogStreamInfo& info) const {
 }
 
 ApiResponse KinesisStreams::NotFound(const std::string& stream, const char* content_type) const {
-  return KinesisError("ResourceNotFoundException", fmt::format("Stream {} under account 000000000000 not found.", stream),
-                      400, content_type);
+  return KinesisError("ResourceNotFoundException",
+                      fmt::format("Stream {} under account 000000000000 not found.", stream), 400,
+                      content_type);
 }
 
 ApiResponse KinesisStreams::StorageError(const Status& st, const char* content_type) {
-  ApiResponse r = KinesisError(st.retryable() ? "ServiceUnavailable" : "InternalFailure", st.message(),
-                               st.retryable() ? 503 : 500, content_type);
+  ApiResponse r = KinesisError(st.retryable() ? "ServiceUnavailable" : "InternalFailure",
+                               st.message(), st.retryable() ? 503 : 500, content_type);
   if (st.retryable()) r.headers.emplace_back("Retry-After", "1");
   return r;
 }
 
 ApiResponse KinesisStreams::Create(const std::string& stream, int shards, const char* ct) {
   if (!IsValidName(stream)) {
-    return KinesisError("ValidationException", fmt::format("'{}' is not a valid stream name", stream), 400, ct);
+    return KinesisError("ValidationException",
+                        fmt::format("'{}' is not a valid stream name", stream), 400, ct);
   }
-  if (shards < 1 || shards > 1024) return KinesisError("ValidationException", "ShardCount must be between 1 and 1024", 400, ct);
+  if (shards < 1 || shards > 1024)
+    return KinesisError("ValidationException", "ShardCount must be between 1 and 1024", 400, ct);
   auto r = ingest_->log()->Create(stream, shards, LogApi::kKinesisStream);
   if (!r.ok()) {
     if (r.status().code() == StatusCode::kAlreadyExists) {
-      return KinesisError("ResourceInUseException",
-                          fmt::format("Stream {} under account 000000000000 already exists.", stream), 400, ct);
+      return KinesisError(
+          "ResourceInUseException",
+          fmt::format("Stream {} under account 000000000000 already exists.", stream), 400, ct);
     }
     return StorageError(r.status(), kAmzJson);
   }
@@ -101,17 +111,21 @@ ApiResponse KinesisStreams::Delete(const std::string& stream, const char* ct) {
   return JsonResponse(200, "{}", ct);
 }
 
-void KinesisStreams::Put(const std::string& stream, ParseResult parsed, bool many, bool native, Reply reply) {
+void KinesisStreams::Put(const std::string& stream, ParseResult parsed, bool many, bool native,
+                         Reply reply) {
   const char* ct = native ? kAmzJson : "application/json";
   if (auto* e = std::get_if<BodyError>(&parsed)) {
-    const char* type = e->kind == BodyErrorKind::kMalformedJson ? "SerializationException" : "ValidationException";
+    const char* type =
+        e->kind == BodyErrorKind::kMalformedJson ? "SerializationException" : "ValidationException";
     return reply(KinesisError(type, e->message, 400, ct));
   }
   auto& pr = std::get<ParsedRecords>(parsed);
   std::string name = native ? pr.stream_name : stream;
-  if (name.empty()) return reply(KinesisError("ValidationException", "StreamName is required", 400, ct));
+  if (name.empty())
+    return reply(KinesisError("ValidationException", "StreamName is required", 400, ct));
   if (!IsValidName(name)) {
-    return reply(KinesisError("ValidationException", fmt::format("'{}' is not a valid stream name", name), 400, ct));
+    return reply(KinesisError("ValidationException",
+                              fmt::format("'{}' is not a valid stream name", name), 400, ct));
   }
   auto info = ingest_->Resolve(name, LogApi::kKinesisStream);
   if (!info || info->api != LogApi::kKinesisStream) return reply(NotFound(name, ct));
@@ -124,10 +138,11 @@ void KinesisStreams::Put(const std::string& stream, ParseResult parsed, bool man
   }
   ingest_->log()->AppendAsync(
       name, ingest_->PlaceOnPartitions(*info, std::move(pr.records)),
-      [this, reply = std::move(reply), many, native, ct, name, n](Result<std::span<const AppendedRecord>> r) {
+      [this, reply = std::move(reply), many, native, ct, name,
+       n](Result<std::span<const AppendedRecord>> r) {
         if (!r.ok()) {
-          ApiResponse e =
-              r.status().code() == StatusCode::kNotFound ? NotFound(name, ct) : StorageError(r.status(), ct);
+          ApiResponse e = r.status().code() == StatusCode::kNotFound ? NotFound(name, ct)
+                                                                     : StorageError(r.status(), ct);
           reply.CountRecords(e.status, n);
           return reply(std::move(e));
         }
@@ -145,7 +160,8 @@ void KinesisStreams::Put(const std::string& stream, ParseResult parsed, bool man
         for (const auto& a : *r) {
           if (!first) body += ',';
           first = false;
-          fmt::format_to(std::back_inserter(body), "{{\"SequenceNumber\":\"{}\",\"ShardId\":\"{}\"}}",
+          fmt::format_to(std::back_inserter(body),
+                         "{{\"SequenceNumber\":\"{}\",\"ShardId\":\"{}\"}}",
                          SequenceNumber(a.partition, a.offset), ShardId(a.partition));
         }
         body += "],\"EncryptionType\":\"NONE\"}";

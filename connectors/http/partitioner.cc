@@ -50,7 +50,8 @@ std::int32_t KafkaMurmur2(std::string_view key) {
   std::uint32_t length4 = length / 4;
   for (std::uint32_t i = 0; i < length4; ++i) {
     std::uint32_t i4 = i * 4;
-    std::uint32_t k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (static_cast<std::uint32_t>(data[i4 + 3]) << 24);
+    std::uint32_t k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) |
+                      (static_cast<std::uint32_t>(data[i4 + 3]) << 24);
     k *= m;
     k ^= k >> r;
     k *= m;
@@ -59,8 +60,12 @@ std::int32_t KafkaMurmur2(std::string_view key) {
   }
   std::uint32_t tail = length & ~3u;
   switch (length % 4) {
-    case 3: h ^= static_cast<std::uint32_t>(data[tail + 2]) << 16; [[fallthrough]];
-    case 2: h ^= static_cast<std::uint32_t>(data[tail + 1]) << 8; [[fallthrough]];
+    case 3:
+      h ^= static_cast<std::uint32_t>(data[tail + 2]) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= static_cast<std::uint32_t>(data[tail + 1]) << 8;
+      [[fallthrough]];
     case 1:
       h ^= data[tail];
       h *= m;

@@ -41,8 +41,8 @@ std::string Json(simdjson::error_code e) { return simdjson::error_message(e); }
 
 // The body as a JSON object (`doc` must outlive `obj`); `not_an_object` is the message for JSON
 // that is not one.
-std::optional<BodyError> OpenObject(std::string_view body, const char* not_an_object, od::document* doc,
-                                    od::object* obj) {
+std::optional<BodyError> OpenObject(std::string_view body, const char* not_an_object,
+                                    od::document* doc, od::object* obj) {
   if (auto e = Parser().Iterate(body, doc)) return Err(BodyErrorKind::kMalformedJson, Json(e));
   if (auto e = doc->get_object().get(*obj)) {
     if (e == simdjson::INCORRECT_TYPE) return Err(BodyErrorKind::kInvalid, not_an_object);
@@ -70,7 +70,8 @@ std::optional<BodyError> ForEachField(od::object& obj, Visit&& visit) {
 // an element that is not is refused as invalid — or, when it is not even JSON, as `if_malformed`.
 // *have_records tells that the array was there.
 template <typename Read>
-std::optional<BodyError> ForEachRecordObject(od::value& v, BodyErrorKind if_malformed, bool* have_records, Read&& read) {
+std::optional<BodyError> ForEachRecordObject(od::value& v, BodyErrorKind if_malformed,
+                                             bool* have_records, Read&& read) {
   od::array arr;
   if (v.get_array().get(arr)) return Err(BodyErrorKind::kInvalid, "'records' must be an array");
   *have_records = true;
@@ -93,10 +94,13 @@ BodyError InRecord(std::size_t i, BodyError e) {
   return e;
 }
 
-std::optional<BodyError> CheckRecordSize(std::size_t i, const ProducedRecord& r, const ParseLimits& l) {
-  if (static_cast<std::int64_t>(r.value.size() + r.key.size()) <= l.max_record_bytes) return std::nullopt;
-  return Err(BodyErrorKind::kRecordTooLarge, fmt::format("record {} is {} bytes, more than the limit of {} bytes", i,
-                                                         r.value.size() + r.key.size(), l.max_record_bytes));
+std::optional<BodyError> CheckRecordSize(std::size_t i, const ProducedRecord& r,
+                                         const ParseLimits& l) {
+  if (static_cast<std::int64_t>(r.value.size() + r.key.size()) <= l.max_record_bytes)
+    return std::nullopt;
+  return Err(BodyErrorKind::kRecordTooLarge,
+             fmt::format("record {} is {} bytes, more than the limit of {} bytes", i,
+                         r.value.size() + r.key.size(), l.max_record_bytes));
 }
 
 // The value of a Kinesis `Data` field of the gateway API.
@@ -118,9 +122,11 @@ std::optional<BodyError> GatewayData(od::value& v, std::string* out) {
 
 std::optional<BodyError> Base64Field(od::value& v, const char* what, std::string* out) {
   std::string_view s;
-  if (v.get_string().get(s)) return Err(BodyErrorKind::kInvalid, fmt::format("{} must be a base64 string", what));
+  if (v.get_string().get(s))
+    return Err(BodyErrorKind::kInvalid, fmt::format("{} must be a base64 string", what));
   out->clear();
-  if (!Base64Decode(s, out)) return Err(BodyErrorKind::kInvalid, fmt::format("{} is not valid base64", what));
+  if (!Base64Decode(s, out))
+    return Err(BodyErrorKind::kInvalid, fmt::format("{} is not valid base64", what));
   return std::nullopt;
 }
 
@@ -154,7 +160,8 @@ constexpr KinesisFieldNames kGatewayRecordsNames{"data", "partition-key"};
 // `stream_name` (PutRecord's body) also takes StreamName. The gateway's data may be JSON, a
 // string holding JSON, or base64; the native API's is base64.
 std::optional<BodyError> ReadKinesisRecord(od::object& obj, KinesisFieldNames names, bool gateway,
-                                           ProducedRecord* rec, bool* have_data, std::string* stream_name) {
+                                           ProducedRecord* rec, bool* have_data,
+                                           std::string* stream_name) {
   *have_data = false;
   return ForEachField(obj, [&](std::string_view k, od::value& v) -> std::optional<BodyError> {
     if (k == names.data) {
@@ -177,14 +184,17 @@ ParseResult PutRecord(std::string_view body, const ParseLimits& limits, bool gat
   ParsedRecords out;
   ProducedRecord rec;
   bool have_data = false;
-  if (auto err = ReadKinesisRecord(obj, kNativeNames, gateway, &rec, &have_data, &out.stream_name)) return *err;
+  if (auto err = ReadKinesisRecord(obj, kNativeNames, gateway, &rec, &have_data, &out.stream_name))
+    return *err;
   if (!have_data) {
     return Err(BodyErrorKind::kInvalid,
-               "1 validation error detected: Value null at 'data' failed to satisfy constraint: Member must not be null");
+               "1 validation error detected: Value null at 'data' failed to satisfy constraint: "
+               "Member must not be null");
   }
   if (!rec.has_key) {
     return Err(BodyErrorKind::kInvalid,
-               "1 validation error detected: Value null at 'partitionKey' failed to satisfy constraint: Member must not be null");
+               "1 validation error detected: Value null at 'partitionKey' failed to satisfy "
+               "constraint: Member must not be null");
   }
   if (auto err = CheckRecordSize(0, rec, limits)) return *err;
   out.records.push_back(std::move(rec));
@@ -198,23 +208,30 @@ ParseResult PutRecords(std::string_view body, const ParseLimits& limits, bool ga
   ParsedRecords out;
   bool have_records = false;
   auto records = [&](od::value& v, KinesisFieldNames names) -> std::optional<BodyError> {
-    return ForEachRecordObject(v, BodyErrorKind::kInvalid, &have_records, [&](od::object& ro, std::size_t i)
-                                                                               -> std::optional<BodyError> {
-      ProducedRecord rec;
-      bool have_data = false;
-      if (auto err = ReadKinesisRecord(ro, names, gateway, &rec, &have_data, nullptr)) return InRecord(i, *err);
-      if (!have_data) return InRecord(i, Err(BodyErrorKind::kInvalid, fmt::format("the record has no '{}'", names.data)));
-      if (!rec.has_key) return InRecord(i, Err(BodyErrorKind::kInvalid, fmt::format("the record has no '{}'", names.key)));
-      if (auto err = CheckRecordSize(i, rec, limits)) return err;
-      out.records.push_back(std::move(rec));
-      if (out.records.size() > limits.max_records) {
-        return Err(BodyErrorKind::kTooManyRecords,
-                   fmt::format("1 validation error detected: Value at 'records' failed to satisfy constraint: Member "
-                               "must have length less than or equal to {}",
-                               limits.max_records));
-      }
-      return std::nullopt;
-    });
+    return ForEachRecordObject(
+        v, BodyErrorKind::kInvalid, &have_records,
+        [&](od::object& ro, std::size_t i) -> std::optional<BodyError> {
+          ProducedRecord rec;
+          bool have_data = false;
+          if (auto err = ReadKinesisRecord(ro, names, gateway, &rec, &have_data, nullptr))
+            return InRecord(i, *err);
+          if (!have_data)
+            return InRecord(
+                i, Err(BodyErrorKind::kInvalid, fmt::format("the record has no '{}'", names.data)));
+          if (!rec.has_key)
+            return InRecord(
+                i, Err(BodyErrorKind::kInvalid, fmt::format("the record has no '{}'", names.key)));
+          if (auto err = CheckRecordSize(i, rec, limits)) return err;
+          out.records.push_back(std::move(rec));
+          if (out.records.size() > limits.max_records) {
+            return Err(BodyErrorKind::kTooManyRecords,
+                       fmt::format("1 validation error detected: Value at 'records' failed to "
+                                   "satisfy constraint: Member "
+                                   "must have length less than or equal to {}",
+                                   limits.max_records));
+          }
+          return std::nullopt;
+        });
   };
   auto err = ForEachField(obj, [&](std::string_view k, od::value& v) -> std::optional<BodyError> {
     if (k == "StreamName") return StreamName(v, &out.stream_name);
@@ -226,7 +243,8 @@ ParseResult PutRecords(std::string_view body, const ParseLimits& limits, bool ga
   if (!have_records) return Err(BodyErrorKind::kInvalid, "the body has no 'records' array");
   if (out.records.empty()) {
     return Err(BodyErrorKind::kEmpty,
-               "1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length "
+               "1 validation error detected: Value at 'records' failed to satisfy constraint: "
+               "Member must have length "
                "greater than or equal to 1");
   }
   return out;
@@ -234,8 +252,8 @@ ParseResult PutRecords(std::string_view body, const ParseLimits& limits, bool ga
 
 // A REST Proxy record's `value` or `key`: the embedded JSON's text, or (binary format) the bytes
 // of its base64 string; a binary null is empty. Errors of record i's base64 name the record.
-std::optional<BodyError> RestEmbedded(od::value& v, RestEmbeddedFormat format, const char* what, std::size_t i,
-                                      std::string* out) {
+std::optional<BodyError> RestEmbedded(od::value& v, RestEmbeddedFormat format, const char* what,
+                                      std::size_t i, std::string* out) {
   if (format == RestEmbeddedFormat::kJson) {
     std::string_view raw;
     if (auto e = RawJsonOf(v, &raw)) return Err(BodyErrorKind::kMalformedJson, Json(e));
@@ -252,8 +270,8 @@ std::optional<BodyError> RestEmbedded(od::value& v, RestEmbeddedFormat format, c
   return std::nullopt;
 }
 
-std::optional<BodyError> ReadRestRecord(od::object& ro, RestEmbeddedFormat format, std::size_t i, ProducedRecord* rec,
-                                        bool* have_value) {
+std::optional<BodyError> ReadRestRecord(od::object& ro, RestEmbeddedFormat format, std::size_t i,
+                                        ProducedRecord* rec, bool* have_value) {
   return ForEachField(ro, [&](std::string_view k, od::value& v) -> std::optional<BodyError> {
     if (k == "value") {
       *have_value = true;
@@ -269,7 +287,8 @@ std::optional<BodyError> ReadRestRecord(od::object& ro, RestEmbeddedFormat forma
     } else if (k == "partition") {
       std::int64_t p;
       if (v.get_int64().get(p) || p < 0 || p > 1 << 20) {
-        return Err(BodyErrorKind::kInvalid, fmt::format("record {}: 'partition' must be a non-negative integer", i));
+        return Err(BodyErrorKind::kInvalid,
+                   fmt::format("record {}: 'partition' must be a non-negative integer", i));
       }
       rec->partition = static_cast<int>(p);
     }
@@ -282,7 +301,9 @@ std::optional<BodyError> ReadRestRecord(od::object& ro, RestEmbeddedFormat forma
 std::string GatewayDataBytes(std::string_view s) {
   // A string holding a JSON object is that object.
   std::string_view t = s;
-  while (!t.empty() && (t.front() == ' ' || t.front() == '\n' || t.front() == '\t' || t.front() == '\r')) t.remove_prefix(1);
+  while (!t.empty() &&
+         (t.front() == ' ' || t.front() == '\n' || t.front() == '\t' || t.front() == '\r'))
+    t.remove_prefix(1);
   if (!t.empty() && t.front() == '{') {
     od::document doc;
     od::object o;
@@ -296,37 +317,54 @@ std::string GatewayDataBytes(std::string_view s) {
   return std::string(s);
 }
 
-ParseResult ParseRestProduce(std::string_view body, RestEmbeddedFormat format, const ParseLimits& limits) {
+ParseResult ParseRestProduce(std::string_view body, RestEmbeddedFormat format,
+                             const ParseLimits& limits) {
   od::document doc;
   od::object obj;
-  if (auto err = OpenObject(body, "the request entity must be a JSON object with 'records'", &doc, &obj)) return *err;
+  if (auto err =
+          OpenObject(body, "the request entity must be a JSON object with 'records'", &doc, &obj))
+    return *err;
   ParsedRecords out;
   bool have_records = false;
   auto err = ForEachField(obj, [&](std::string_view k, od::value& v) -> std::optional<BodyError> {
-    if (k != "records") return std::nullopt;  // key_schema, value_schema, ... are not used by json/binary
-    return ForEachRecordObject(v, BodyErrorKind::kMalformedJson, &have_records, [&](od::object& ro, std::size_t i)
-                                                                                    -> std::optional<BodyError> {
-      ProducedRecord rec;
-      bool have_value = false;
-      if (auto rerr = ReadRestRecord(ro, format, i, &rec, &have_value)) return rerr;
-      if (!have_value) return Err(BodyErrorKind::kInvalid, fmt::format("record {} has no 'value'", i));
-      if (auto rerr = CheckRecordSize(i, rec, limits)) return rerr;
-      out.records.push_back(std::move(rec));
-      if (out.records.size() > limits.max_rest_records) {
-        return Err(BodyErrorKind::kTooManyRecords, fmt::format("more than {} records in one request", limits.max_rest_records));
-      }
-      return std::nullopt;
-    });
+    if (k != "records")
+      return std::nullopt;  // key_schema, value_schema, ... are not used by json/binary
+    return ForEachRecordObject(
+        v, BodyErrorKind::kMalformedJson, &have_records,
+        [&](od::object& ro, std::size_t i) -> std::optional<BodyError> {
+          ProducedRecord rec;
+          bool have_value = false;
+          if (auto rerr = ReadRestRecord(ro, format, i, &rec, &have_value)) return rerr;
+          if (!have_value)
+            return Err(BodyErrorKind::kInvalid, fmt::format("record {} has no 'value'", i));
+          if (auto rerr = CheckRecordSize(i, rec, limits)) return rerr;
+          out.records.push_back(std::move(rec));
+          if (out.records.size() > limits.max_rest_records) {
+            return Err(BodyErrorKind::kTooManyRecords,
+                       fmt::format("more than {} records in one request", limits.max_rest_records));
+          }
+          return std::nullopt;
+        });
   });
   if (err) return *err;
-  if (!have_records) return Err(BodyErrorKind::kInvalid, "the request entity has no 'records' array");
-  if (out.records.empty()) return Err(BodyErrorKind::kEmpty, "'records' is empty: there is nothing to produce");
+  if (!have_records)
+    return Err(BodyErrorKind::kInvalid, "the request entity has no 'records' array");
+  if (out.records.empty())
+    return Err(BodyErrorKind::kEmpty, "'records' is empty: there is nothing to produce");
   return out;
 }
 
-ParseResult ParseGatewayPutRecord(std::string_view body, const ParseLimits& l) { return PutRecord(body, l, true); }
-ParseResult ParseGatewayPutRecords(std::string_view body, const ParseLimits& l) { return PutRecords(body, l, true); }
-ParseResult ParseNativePutRecord(std::string_view body, const ParseLimits& l) { return PutRecord(body, l, false); }
-ParseResult ParseNativePutRecords(std::string_view body, const ParseLimits& l) { return PutRecords(body, l, false); }
+ParseResult ParseGatewayPutRecord(std::string_view body, const ParseLimits& l) {
+  return PutRecord(body, l, true);
+}
+ParseResult ParseGatewayPutRecords(std::string_view body, const ParseLimits& l) {
+  return PutRecords(body, l, true);
+}
+ParseResult ParseNativePutRecord(std::string_view body, const ParseLimits& l) {
+  return PutRecord(body, l, false);
+}
+ParseResult ParseNativePutRecords(std::string_view body, const ParseLimits& l) {
+  return PutRecords(body, l, false);
+}
 
 }  // namespace pinstream::connectors::http

@@ -21,7 +21,6 @@
 #include <variant>
 #include <vector>
 
-
 namespace pinstream::connectors::http {
 
 enum class BodyErrorKind {
@@ -61,7 +60,8 @@ using ParseResult = std::variant<ParsedRecords, BodyError>;
 
 enum class RestEmbeddedFormat { kJson, kBinary };
 
-ParseResult ParseRestProduce(std::string_view body, RestEmbeddedFormat format, const ParseLimits& limits);
+ParseResult ParseRestProduce(std::string_view body, RestEmbeddedFormat format,
+                             const ParseLimits& limits);
 ParseResult ParseGatewayPutRecord(std::string_view body, const ParseLimits& limits);
 ParseResult ParseGatewayPutRecords(std::string_view body, const ParseLimits& limits);
 ParseResult ParseNativePutRecord(std::string_view body, const ParseLimits& limits);

@@ -19,12 +19,16 @@ namespace {
 constexpr const char* kContentType = "application/vnd.kafka.v2+json";
 
 json PartitionJson(int p) {
-  return json{{"partition", p}, {"leader", 0}, {"replicas", json::array({{{"broker", 0}, {"leader", true}, {"in_sync", true}}})}};
+  return json{{"partition", p},
+              {"leader", 0},
+              {"replicas", json::array({{{"broker", 0}, {"leader", true}, {"in_sync", true}}})}};
 }
 
 ApiResponse StorageError(const Status& st) {
-  ApiResponse r = st.retryable() ? RestProxyApi::Error(503, 50003, "storage is unavailable, retry: " + st.message())
-                                 : RestProxyApi::Error(500, 50002, "storage error: " + st.message());
+  ApiResponse r =
+      st.retryable()
+          ? RestProxyApi::Error(503, 50003, "storage is unavailable, retry: " + st.message())
+          : RestProxyApi::Error(500, 50002, "storage error: " + st.message());
   if (st.retryable()) r.headers.emplace_back("Retry-After", "1");
   return r;
 }
@@ -43,7 +47,8 @@ std::optional<RestEmbeddedFormat> EmbeddedFormat(std::string_view content_type) 
 }  // namespace
 
 ApiResponse RestProxyApi::Error(int status, int code, const std::string& message) {
-  return JsonResponse(status, json{{"error_code", code}, {"message", message}}.dump(), kContentType);
+  return JsonResponse(status, json{{"error_code", code}, {"message", message}}.dump(),
+                      kContentType);
 }
 
 void RestProxyApi::Handle(const ApiRequest& req, const PathSegments& seg, Reply reply) {
@@ -90,31 +95,38 @@ void RestProxyApi::Handle(const ApiRequest& req, const PathSegments& seg, Reply 
     if (!info) return reply(Error(404, 40401, "Topic not found."));
     json parts = json::array();
     for (int p = 0; p < info->partitions; ++p) parts.push_back(PartitionJson(p));
-    return reply(JsonResponse(200, json{{"name", topic}, {"configs", json::object()}, {"partitions", parts}}.dump(),
-                              kContentType));
+    return reply(JsonResponse(
+        200, json{{"name", topic}, {"configs", json::object()}, {"partitions", parts}}.dump(),
+        kContentType));
   }
   if (req.method != "POST") return reply(Error(405, 405, "HTTP 405 Method Not Allowed"));
   Produce(req, topic, std::nullopt, std::move(reply));
 }
 
-void RestProxyApi::Produce(const ApiRequest& req, const std::string& topic, std::optional<int> partition,
-                           Reply reply) {
+void RestProxyApi::Produce(const ApiRequest& req, const std::string& topic,
+                           std::optional<int> partition, Reply reply) {
   std::string_view ct = req.header("content-type");
   std::optional<RestEmbeddedFormat> format = EmbeddedFormat(ct);
   if (!format) {
-    return reply(Error(415, 415,
-                       fmt::format("HTTP 415 Unsupported Media Type: '{}' (use application/vnd.kafka.json.v2+json or "
-                                   "application/vnd.kafka.binary.v2+json)",
-                                   ct)));
+    return reply(Error(
+        415, 415,
+        fmt::format(
+            "HTTP 415 Unsupported Media Type: '{}' (use application/vnd.kafka.json.v2+json or "
+            "application/vnd.kafka.binary.v2+json)",
+            ct)));
   }
   auto info = ingest_->Resolve(topic, LogApi::kKafkaTopic);
-  if (!info || info->api != LogApi::kKafkaTopic) return reply(Error(404, 40401, "Topic not found."));
+  if (!info || info->api != LogApi::kKafkaTopic)
+    return reply(Error(404, 40401, "Topic not found."));
   ParseResult parsed = ParseRestProduce(req.body, *format, ingest_->limits());
   if (auto* e = std::get_if<BodyError>(&parsed)) {
     switch (e->kind) {
-      case BodyErrorKind::kMalformedJson: return reply(Error(400, 400, "malformed JSON: " + e->message));
-      case BodyErrorKind::kRecordTooLarge: return reply(Error(413, 413, e->message));
-      default: return reply(Error(422, 42201, e->message));
+      case BodyErrorKind::kMalformedJson:
+        return reply(Error(400, 400, "malformed JSON: " + e->message));
+      case BodyErrorKind::kRecordTooLarge:
+        return reply(Error(413, 413, e->message));
+      default:
+        return reply(Error(422, 42201, e->message));
     }
   }
   auto& records = std::get<ParsedRecords>(parsed).records;
@@ -136,8 +148,9 @@ void RestProxyApi::Produce(const ApiRequest& req, const std::string& topic, std:
       topic, ingest_->PlaceOnPartitions(*info, std::move(records)),
       [reply = std::move(reply), n](Result<std::span<const AppendedRecord>> r) {
         if (!r.ok()) {
-          ApiResponse e = r.status().code() == StatusCode::kNotFound ? Error(404, 40401, "Topic not found.")
-                                                                     : StorageError(r.status());
+          ApiResponse e = r.status().code() == StatusCode::kNotFound
+                              ? Error(404, 40401, "Topic not found.")
+                              : StorageError(r.status());
           reply.CountRecords(e.status, n);
           return reply(std::move(e));
         }

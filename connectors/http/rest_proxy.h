@@ -32,7 +32,8 @@ class RestProxyApi {
   static ApiResponse Error(int status, int code, const std::string& message);
 
  private:
-  void Produce(const ApiRequest& req, const std::string& topic, std::optional<int> partition, Reply reply);
+  void Produce(const ApiRequest& req, const std::string& topic, std::optional<int> partition,
+               Reply reply);
 
   IngestContext* ingest_;
 };

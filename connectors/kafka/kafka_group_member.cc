@@ -16,7 +16,8 @@ using kafka::PartitionListPtr;
 
 Status KafkaGroupMember::Join() {
   if (group_) return Status::Ok();
-  std::map<std::string, std::string> props = ConsumerProperties(config_, fmt::format("pinstream-{}-member", name_));
+  std::map<std::string, std::string> props =
+      ConsumerProperties(config_, fmt::format("pinstream-{}-member", name_));
   props["group.id"] = config_.group_id;
   // A member that vanishes (kill -9) gives its partitions up after 10 s, not Kafka's 45 s.
   props.emplace("session.timeout.ms", "10000");
@@ -34,13 +35,16 @@ Status KafkaGroupMember::Join() {
   PartitionListPtr subs(rd_kafka_topic_partition_list_new(1));
   if (!config_.topic_pattern.empty()) {
     // librdkafka: regex topics start with ^
-    std::string re = config_.topic_pattern[0] == '^' ? config_.topic_pattern : "^.*" + config_.topic_pattern;
+    std::string re =
+        config_.topic_pattern[0] == '^' ? config_.topic_pattern : "^.*" + config_.topic_pattern;
     rd_kafka_topic_partition_list_add(subs.get(), re.c_str(), RD_KAFKA_PARTITION_UA);
   } else {
-    for (const auto& t : config_.topics) rd_kafka_topic_partition_list_add(subs.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+    for (const auto& t : config_.topics)
+      rd_kafka_topic_partition_list_add(subs.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
   }
-  PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_subscribe(group_.get(), subs.get()),
-                                 fmt::format("source '{}': joining consumer group '{}'", name_, config_.group_id)));
+  PS_RETURN_IF_ERROR(KafkaStatus(
+      rd_kafka_subscribe(group_.get(), subs.get()),
+      fmt::format("source '{}': joining consumer group '{}'", name_, config_.group_id)));
   polling_ = true;
   poller_ = std::thread([this] {
     SetThreadName("kafka-poll");
@@ -99,13 +103,14 @@ void KafkaGroupMember::BatchCommitted(const PartitionOffsets& committed) {
   // The group's progress record (what a partition's next owner starts from), then the broker's
   // offsets for lag monitoring (refused while the group rebalances: harmless).
   if (Status st = PublishProgress(mine); !st.ok()) {
-    spdlog::warn("source '{}': recording group progress on '{}': {}", name_, config_.progress_topic, st.ToString());
+    spdlog::warn("source '{}': recording group progress on '{}': {}", name_, config_.progress_topic,
+                 st.ToString());
   }
   PartitionListPtr tpl = kafka::OffsetList(mine);
   rd_kafka_resp_err_t err = rd_kafka_commit(group_.get(), tpl.get(), /*async=*/1);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    spdlog::debug("source '{}': committing offsets to group '{}' (lag monitoring): {}", name_, config_.group_id,
-                  rd_kafka_err2str(err));
+    spdlog::debug("source '{}': committing offsets to group '{}' (lag monitoring): {}", name_,
+                  config_.group_id, rd_kafka_err2str(err));
   }
 }
 
@@ -115,8 +120,8 @@ void KafkaGroupMember::NoMoreBatches() {
   cv_.notify_all();
 }
 
-void KafkaGroupMember::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
-                                   void* opaque) {
+void KafkaGroupMember::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                   rd_kafka_topic_partition_list_t* parts, void* opaque) {
   auto* self = static_cast<KafkaGroupMember*>(opaque);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     self->Assigned(rk, parts);
@@ -131,7 +136,8 @@ void KafkaGroupMember::Assigned(rd_kafka_t* rk, rd_kafka_topic_partition_list_t*
   PartitionListPtr copy(rd_kafka_topic_partition_list_copy(parts));
   rd_kafka_resp_err_t err = rd_kafka_committed(rk, copy.get(), config_.request_timeout_ms);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    spdlog::warn("source '{}': reading group '{}' offsets: {}", name_, config_.group_id, rd_kafka_err2str(err));
+    spdlog::warn("source '{}': reading group '{}' offsets: {}", name_, config_.group_id,
+                 rd_kafka_err2str(err));
   }
   auto progress = ReadProgress();
   if (!progress.ok()) {
@@ -153,13 +159,15 @@ void KafkaGroupMember::Assigned(rd_kafka_t* rk, rd_kafka_topic_partition_list_t*
     group_offsets_[part] = at;
     names.push_back(at >= 0 ? fmt::format("{}@{}", part, at) : part);
   }
-  spdlog::info("source '{}': group '{}' assigned {}", name_, config_.group_id, fmt::join(names, ", "));
+  spdlog::info("source '{}': group '{}' assigned {}", name_, config_.group_id,
+               fmt::join(names, ", "));
 }
 
 void KafkaGroupMember::Revoked(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
   std::unique_lock lock(mu_);
   // Let the running batch finish and commit before the partitions go to another member.
-  if (!cv_.wait_for(lock, std::chrono::microseconds(config_.rebalance_wait_us), [&] { return !in_batch_; })) {
+  if (!cv_.wait_for(lock, std::chrono::microseconds(config_.rebalance_wait_us),
+                    [&] { return !in_batch_; })) {
     spdlog::warn(
         "source '{}': partitions revoked while a batch was still running after {}; giving them "
         "up "
@@ -176,32 +184,36 @@ void KafkaGroupMember::Revoked(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* 
     auto c = committed_.find(part);
     if (c != committed_.end()) {
       ends[part] = c->second;
-      rd_kafka_topic_partition_list_add(tpl.get(), parts->elems[i].topic, parts->elems[i].partition)->offset =
-          c->second;
+      rd_kafka_topic_partition_list_add(tpl.get(), parts->elems[i].topic, parts->elems[i].partition)
+          ->offset = c->second;
     }
   }
   lock.unlock();
   if (!ends.empty()) {
     if (Status st = PublishProgress(ends); !st.ok()) {
-      spdlog::warn("source '{}': recording group progress of revoked partitions: {}", name_, st.ToString());
+      spdlog::warn("source '{}': recording group progress of revoked partitions: {}", name_,
+                   st.ToString());
     }
     // Asynchronous: the next owner starts from the later of this commit and the progress
     // record flushed above, and a synchronous commit racing a rebalance can wait for
     // socket.timeout.ms (60 s) — inside the callback that leaving the group waits for.
     rd_kafka_resp_err_t err = rd_kafka_commit(rk, tpl.get(), /*async=*/1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      spdlog::debug("source '{}': committing revoked partitions' offsets: {}", name_, rd_kafka_err2str(err));
+      spdlog::debug("source '{}': committing revoked partitions' offsets: {}", name_,
+                    rd_kafka_err2str(err));
     }
   }
   rd_kafka_assign(rk, nullptr);
-  spdlog::info("source '{}': group '{}' revoked {}", name_, config_.group_id, fmt::join(names, ", "));
+  spdlog::info("source '{}': group '{}' revoked {}", name_, config_.group_id,
+               fmt::join(names, ", "));
   cv_.notify_all();  // Leave waits for the revocation
 }
 
 Status KafkaGroupMember::PublishProgress(const PartitionOffsets& ends) {
   for (const auto& [partition, end] : ends) {
     std::string key = config_.group_id + "/" + partition;
-    PS_RETURN_IF_ERROR(progress_producer_->Produce(config_.progress_topic, &key, std::to_string(end)));
+    PS_RETURN_IF_ERROR(
+        progress_producer_->Produce(config_.progress_topic, &key, std::to_string(end)));
   }
   return progress_producer_->Flush(std::chrono::milliseconds(config_.request_timeout_ms));
 }
@@ -212,9 +224,11 @@ Result<PartitionOffsets> KafkaGroupMember::ReadProgress() {
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(meta_, config_.progress_topic.c_str(), nullptr);
   rd_kafka_resp_err_t err = rd_kafka_metadata(meta_, 0, rkt, &raw, config_.request_timeout_ms);
   rd_kafka_topic_destroy(rkt);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, "metadata of " + config_.progress_topic);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return KafkaStatus(err, "metadata of " + config_.progress_topic);
   kafka::MetadataPtr md(raw);
-  if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) return out;  // nothing recorded yet
+  if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return out;  // nothing recorded yet
   std::map<std::string, std::string> props = config_.properties;
   props["bootstrap.servers"] = config_.bootstrap_servers;
   props["group.id"] = "pinstream-progress-reader";  // assign() needs one; never joined
@@ -226,7 +240,8 @@ Result<PartitionOffsets> KafkaGroupMember::ReadProgress() {
   PartitionListPtr tpl(rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt));
   int pending = 0;
   std::vector<std::pair<std::string, int>> list;
-  for (int i = 0; i < md->topics[0].partition_cnt; ++i) list.emplace_back(config_.progress_topic, md->topics[0].partitions[i].id);
+  for (int i = 0; i < md->topics[0].partition_cnt; ++i)
+    list.emplace_back(config_.progress_topic, md->topics[0].partitions[i].id);
   auto marks = kafka::QueryWatermarks(rk.get(), list, config_.request_timeout_ms);
   if (!marks.ok()) return marks.status().WithContext("reading " + config_.progress_topic);
   for (std::size_t i = 0; i < list.size(); ++i) {
@@ -238,18 +253,22 @@ Result<PartitionOffsets> KafkaGroupMember::ReadProgress() {
     }
   }
   if (pending == 0) return out;
-  PS_RETURN_IF_ERROR(KafkaStatus(rd_kafka_assign(rk.get(), tpl.get()), "assigning " + config_.progress_topic));
+  PS_RETURN_IF_ERROR(
+      KafkaStatus(rd_kafka_assign(rk.get(), tpl.get()), "assigning " + config_.progress_topic));
   std::string prefix = config_.group_id + "/";
-  std::int64_t deadline = MonotonicNanos() + static_cast<std::int64_t>(config_.request_timeout_ms) * 1'000'000;
+  std::int64_t deadline =
+      MonotonicNanos() + static_cast<std::int64_t>(config_.request_timeout_ms) * 1'000'000;
   while (pending > 0) {
-    if (MonotonicNanos() > deadline) return Unavailable("reading " + config_.progress_topic + " timed out");
+    if (MonotonicNanos() > deadline)
+      return Unavailable("reading " + config_.progress_topic + " timed out");
     kafka::MessagePtr m(rd_kafka_consumer_poll(rk.get(), 100));
     if (!m) continue;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       --pending;
       continue;
     }
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR || m->key == nullptr || m->payload == nullptr) continue;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR || m->key == nullptr || m->payload == nullptr)
+      continue;
     std::string_view key(static_cast<const char*>(m->key), m->key_len);
     if (key.substr(0, prefix.size()) != prefix) continue;
     std::int64_t v = 0;
@@ -273,10 +292,12 @@ void KafkaGroupMember::Leave() {
   // close can hang (confluentinc/librdkafka#4527, #4884).
   rd_kafka_resp_err_t err = rd_kafka_unsubscribe(group_.get());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    spdlog::warn("source '{}': unsubscribing from group '{}': {}", name_, config_.group_id, rd_kafka_err2str(err));
+    spdlog::warn("source '{}': unsubscribing from group '{}': {}", name_, config_.group_id,
+                 rd_kafka_err2str(err));
   } else {
     std::unique_lock lock(mu_);
-    if (!cv_.wait_for(lock, std::chrono::milliseconds(config_.request_timeout_ms), [&] { return assigned_.empty(); })) {
+    if (!cv_.wait_for(lock, std::chrono::milliseconds(config_.request_timeout_ms),
+                      [&] { return assigned_.empty(); })) {
       spdlog::warn(
           "source '{}': group '{}' did not revoke {} partition(s) within {} ms; "
           "closing anyway",

@@ -64,8 +64,8 @@ class KafkaGroupMember {
   void Leave();
 
  private:
-  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
-                          void* opaque);
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* parts, void* opaque);
   void Assigned(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts);
   void Revoked(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts);
   // Progress records: key "<group>/<topic>/<partition>", value the next offset to read.

@@ -29,8 +29,9 @@ class KafkaProducer {
 
   // Queues one message (partition by key hash when `key` is set, else librdkafka's partitioner);
   // waits while the local queue is full.
-  [[nodiscard]] Status Produce(const std::string& topic, const std::string* key, std::string_view value,
-                               const std::vector<std::pair<std::string, std::string>>& headers = {});
+  [[nodiscard]] Status Produce(
+      const std::string& topic, const std::string* key, std::string_view value,
+      const std::vector<std::pair<std::string, std::string>>& headers = {});
   // Waits until every queued message has its delivery report; the first failure since the last
   // Flush, if any (with how many failed).
   [[nodiscard]] Status Flush(std::chrono::milliseconds timeout);

@@ -14,7 +14,8 @@ using kafka::PartitionListPtr;
 
 Status KafkaRangeReader::Open(std::int64_t prefetch_kbytes) {
   if (reader_) return Status::Ok();
-  std::map<std::string, std::string> props = ConsumerProperties(config_, fmt::format("pinstream-{}", name_));
+  std::map<std::string, std::string> props =
+      ConsumerProperties(config_, fmt::format("pinstream-{}", name_));
   // assign() needs a group id. The reader never joins it; without a group_id of the source the
   // committed ends go there after each batch, for lag monitoring only.
   props["group.id"] = monitor_group_;
@@ -38,7 +39,8 @@ bool KafkaRangeReader::Prepared(const ReadRange& range) const {
   return it != planned_.end() && it->second.start == range.start;
 }
 
-Status KafkaRangeReader::Prepare(const std::vector<ReadRange>& ranges, const std::vector<std::int64_t>& from) {
+Status KafkaRangeReader::Prepare(const std::vector<ReadRange>& ranges,
+                                 const std::vector<std::int64_t>& from) {
   planned_.clear();
   bool continues = true;
   for (std::size_t i = 0; i < ranges.size(); ++i) {
@@ -61,7 +63,8 @@ Status KafkaRangeReader::Prepare(const std::vector<ReadRange>& ranges, const std
     // first fetched messages could land there (librdkafka's documented order).
     kafka::QueuePtr q(rd_kafka_queue_get_partition(reader_.get(), topic.c_str(), p));
     if (!q) {
-      return IOError(fmt::format("source '{}': librdkafka gave no queue for {}", name_, ranges[i].partition));
+      return IOError(
+          fmt::format("source '{}': librdkafka gave no queue for {}", name_, ranges[i].partition));
     }
     rd_kafka_queue_forward(q.get(), nullptr);
     rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset = from[i];
@@ -74,19 +77,21 @@ Status KafkaRangeReader::Prepare(const std::vector<ReadRange>& ranges, const std
   return st;
 }
 
-Status KafkaRangeReader::Read(const ReadRange& range, std::size_t max_chunk_rows, const LogColumns& columns,
-                              const Source::ChunkConsumer& emit) {
+Status KafkaRangeReader::Read(const ReadRange& range, std::size_t max_chunk_rows,
+                              const LogColumns& columns, const Source::ChunkConsumer& emit) {
   std::string topic;
   int p = 0;
   if (!kafka::ParsePartitionName(range.partition, &topic, &p)) {
     return Corruption(fmt::format("'{}' is not a Kafka partition", range.partition));
   }
   auto it = planned_.find(range.partition);
-  if (it == planned_.end()) return Internal(fmt::format("source '{}': {} was read unannounced", name_, range.partition));
+  if (it == planned_.end())
+    return Internal(fmt::format("source '{}': {} was read unannounced", name_, range.partition));
   std::int64_t from = it->second.from;
   planned_.erase(it);
   Fetching& f = fetching_.at(range.partition);
-  Status st = ConsumeRange(f, topic, p, ReadRange{range.partition, from, range.end}, max_chunk_rows, columns, emit);
+  Status st = ConsumeRange(f, topic, p, ReadRange{range.partition, from, range.end}, max_chunk_rows,
+                           columns, emit);
   if (st.ok()) {
     f.next = std::max(from, range.end);  // the next batch of this partition reads on from here
   } else {
@@ -111,12 +116,14 @@ void KafkaRangeReader::Unassign() {
 // Reads [range.start, range.end) of a partition from its queue. Messages taken past the end
 // (possible when offsets in the range hold no record: transaction markers, compaction) are kept
 // in the partition's carry for its next range, never dropped.
-Status KafkaRangeReader::ConsumeRange(Fetching& f, const std::string& topic, int p, const ReadRange& range,
-                                      std::size_t max_chunk_rows, const LogColumns& columns,
+Status KafkaRangeReader::ConsumeRange(Fetching& f, const std::string& topic, int p,
+                                      const ReadRange& range, std::size_t max_chunk_rows,
+                                      const LogColumns& columns,
                                       const Source::ChunkConsumer& emit) {
   // Offsets in the range may hold no record (markers, compaction): the count is an upper bound.
-  LogChunkBuilder chunk(max_chunk_rows, static_cast<std::size_t>(std::max<std::int64_t>(range.end - range.start, 0)),
-                        columns);
+  LogChunkBuilder chunk(
+      max_chunk_rows, static_cast<std::size_t>(std::max<std::int64_t>(range.end - range.start, 0)),
+      columns);
   std::int64_t next = range.start;  // the next offset we expect
   // One record: appended when in the range, carried when past it (the range is then complete:
   // every offset before it has been seen or holds no record).
@@ -132,11 +139,14 @@ Status KafkaRangeReader::ConsumeRange(Fetching& f, const std::string& topic, int
     std::int64_t offset = m->offset;
     next = offset + 1;
     return chunk.Append(
-        m->key != nullptr
-            ? std::optional<std::string_view>(std::string_view(static_cast<const char*>(m->key), m->key_len))
-            : std::nullopt,
-        std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0), topic, p, offset,
-        tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ms < 0 ? std::nullopt : std::optional<std::int64_t>(ms * 1000),
+        m->key != nullptr ? std::optional<std::string_view>(
+                                std::string_view(static_cast<const char*>(m->key), m->key_len))
+                          : std::nullopt,
+        std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0), topic, p,
+        offset,
+        tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ms < 0
+            ? std::nullopt
+            : std::optional<std::int64_t>(ms * 1000),
         emit);
   };
   std::vector<kafka::MessagePtr> carried = std::move(f.carry);
@@ -156,8 +166,8 @@ Status KafkaRangeReader::ConsumeRange(Fetching& f, const std::string& topic, int
     // Take what is queued without waiting; when nothing is, wait for the next message (the batch
     // call would wait for a full batch or the whole timeout). Never more than the range still
     // needs: what follows stays queued for the next batch.
-    std::size_t want =
-        static_cast<std::size_t>(std::min<std::int64_t>(static_cast<std::int64_t>(msgs.size()), range.end - next));
+    std::size_t want = static_cast<std::size_t>(
+        std::min<std::int64_t>(static_cast<std::int64_t>(msgs.size()), range.end - next));
     ssize_t n = rd_kafka_consume_batch_queue(f.queue.get(), 0, msgs.data(), want);
     if (n < 0) return KafkaStatus(rd_kafka_last_error(), "consuming " + range.partition);
     if (n == 0) {
@@ -172,13 +182,15 @@ Status KafkaRangeReader::ConsumeRange(Fetching& f, const std::string& topic, int
       kafka::MessagePtr m(msgs[static_cast<std::size_t>(i)]);
       if (!st.ok()) continue;  // destroy the rest
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
-      if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET || m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+      if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+          m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
         st = HandleOutOfRange(topic, p, range, &next);
         continue;
       }
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         // Transient consumer errors (broker down): librdkafka reconnects; the deadline bounds it.
-        spdlog::debug("source '{}': {}: {}", name_, range.partition, rd_kafka_message_errstr(m.get()));
+        spdlog::debug("source '{}': {}: {}", name_, range.partition,
+                      rd_kafka_message_errstr(m.get()));
         continue;
       }
       st = take(std::move(m));
@@ -188,7 +200,8 @@ Status KafkaRangeReader::ConsumeRange(Fetching& f, const std::string& topic, int
     if (next < range.end) {
       PartitionListPtr pos(rd_kafka_topic_partition_list_new(1));
       rd_kafka_topic_partition_list_add(pos.get(), topic.c_str(), p);
-      if (rd_kafka_position(reader_.get(), pos.get()) == RD_KAFKA_RESP_ERR_NO_ERROR && pos->elems[0].offset > next) {
+      if (rd_kafka_position(reader_.get(), pos.get()) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          pos->elems[0].offset > next) {
         next = std::min(pos->elems[0].offset, range.end);
       }
     }
@@ -220,12 +233,12 @@ void KafkaRangeReader::CommitForMonitoring(const PartitionOffsets& committed) {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) OnMonitorCommit(reader_.get(), err, nullptr, this);
 }
 
-void KafkaRangeReader::OnMonitorCommit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
-                                       void* opaque) {
+void KafkaRangeReader::OnMonitorCommit(rd_kafka_t*, rd_kafka_resp_err_t err,
+                                       rd_kafka_topic_partition_list_t*, void* opaque) {
   auto* self = static_cast<KafkaRangeReader*>(opaque);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-    spdlog::debug("source '{}': committing offsets to '{}' (lag monitoring): {}", self->name_, self->monitor_group_,
-                  rd_kafka_err2str(err));
+    spdlog::debug("source '{}': committing offsets to '{}' (lag monitoring): {}", self->name_,
+                  self->monitor_group_, rd_kafka_err2str(err));
   }
 }
 

@@ -32,9 +32,12 @@ namespace pinstream::connectors {
 class KafkaRangeReader {
  public:
   // `meta` (the source's metadata client) answers watermark queries; it outlives the reader.
-  KafkaRangeReader(const KafkaSourceConfig& config, std::string source_name, std::string monitor_group,
-                   rd_kafka_t* meta)
-      : config_(config), name_(std::move(source_name)), monitor_group_(std::move(monitor_group)), meta_(meta) {}
+  KafkaRangeReader(const KafkaSourceConfig& config, std::string source_name,
+                   std::string monitor_group, rd_kafka_t* meta)
+      : config_(config),
+        name_(std::move(source_name)),
+        monitor_group_(std::move(monitor_group)),
+        meta_(meta) {}
   ~KafkaRangeReader() { Close(); }
 
   // Creates the consumer, with `prefetch_kbytes` of prefetch per partition queue. Idempotent.
@@ -43,12 +46,13 @@ class KafkaRangeReader {
 
   // Announces a batch's ranges: range i is read from `from[i]` (its start, or past records
   // deleted by retention).
-  [[nodiscard]] Status Prepare(const std::vector<ReadRange>& ranges, const std::vector<std::int64_t>& from);
+  [[nodiscard]] Status Prepare(const std::vector<ReadRange>& ranges,
+                               const std::vector<std::int64_t>& from);
   // Whether `range` was announced and not read yet.
   bool Prepared(const ReadRange& range) const;
   // Reads an announced range, in chunks of up to `max_chunk_rows` of `columns`.
-  [[nodiscard]] Status Read(const ReadRange& range, std::size_t max_chunk_rows, const LogColumns& columns,
-                            const Source::ChunkConsumer& emit);
+  [[nodiscard]] Status Read(const ReadRange& range, std::size_t max_chunk_rows,
+                            const LogColumns& columns, const Source::ChunkConsumer& emit);
 
   // Commits the ends to the monitoring group, asynchronously (results are logged).
   void CommitForMonitoring(const PartitionOffsets& committed);
@@ -70,11 +74,14 @@ class KafkaRangeReader {
   // put on the consumer queue (errors, events) drained.
   void Unassign();
   Status ConsumeRange(Fetching& f, const std::string& topic, int p, const ReadRange& range,
-                      std::size_t max_chunk_rows, const LogColumns& columns, const Source::ChunkConsumer& emit);
+                      std::size_t max_chunk_rows, const LogColumns& columns,
+                      const Source::ChunkConsumer& emit);
   // Records deleted by retention while the range was being read: fail (fail_on_data_loss), or
   // retry the batch — the retry starts at the new log start.
-  Status HandleOutOfRange(const std::string& topic, int p, const ReadRange& range, std::int64_t* next);
-  static void OnMonitorCommit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*, void* opaque);
+  Status HandleOutOfRange(const std::string& topic, int p, const ReadRange& range,
+                          std::int64_t* next);
+  static void OnMonitorCommit(rd_kafka_t*, rd_kafka_resp_err_t err,
+                              rd_kafka_topic_partition_list_t*, void* opaque);
 
   const KafkaSourceConfig& config_;
   std::string name_;
@@ -82,7 +89,7 @@ class KafkaRangeReader {
   rd_kafka_t* meta_;
   kafka::KafkaPtr reader_;
   kafka::QueuePtr reader_queue_;
-  kafka::QueuePtr commit_queue_;  // results of the monitoring commits
+  kafka::QueuePtr commit_queue_;              // results of the monitoring commits
   std::map<std::string, Planned> planned_;    // the batch's ranges not read yet
   std::map<std::string, Fetching> fetching_;  // the assigned partitions
   bool assigned_ = false;

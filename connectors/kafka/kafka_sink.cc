@@ -46,7 +46,8 @@ class KafkaSink : public Sink {
 
   std::string_view kind() const override { return "kafka"; }
   std::string Describe() const override {
-    return fmt::format("KafkaSink[{}{}]", config_.topic, config_.transactional ? ", exactly-once" : "");
+    return fmt::format("KafkaSink[{}{}]", config_.topic,
+                       config_.transactional ? ", exactly-once" : "");
   }
 
   Status Open(const SinkContext& ctx) override {
@@ -76,7 +77,8 @@ class KafkaSink : public Sink {
     }
     std::vector<std::pair<std::string, std::string>> headers{
         {kQueryHeader, ctx_.query_id}, {kBatchHeader, fmt::format("{}:{}", me.first, me.second)}};
-    if (config_.transactional) PS_RETURN_IF_ERROR(producer_->BeginTransaction().WithContext(Describe()));
+    if (config_.transactional)
+      PS_RETURN_IF_ERROR(producer_->BeginTransaction().WithContext(Describe()));
     Status st = ProduceAll(output, headers);
     if (st.ok()) st = producer_->Flush(kFlushTimeout);
     if (config_.transactional) {
@@ -117,7 +119,8 @@ class KafkaSink : public Sink {
         std::string key;
         bool has_key = kc >= 0 && !b.column(static_cast<std::size_t>(kc)).IsNull(r);
         if (has_key) key = DisplayValue(b.column(static_cast<std::size_t>(kc)), r);
-        PS_RETURN_IF_ERROR(producer_->Produce(config_.topic, has_key ? &key : nullptr, json, headers));
+        PS_RETURN_IF_ERROR(
+            producer_->Produce(config_.topic, has_key ? &key : nullptr, json, headers));
       }
     }
     return Status::Ok();
@@ -149,7 +152,8 @@ class KafkaSink : public Sink {
     for (int i = 0; i < md->topics[0].partition_cnt; ++i)
       list.emplace_back(config_.topic, md->topics[0].partitions[i].id);
     auto marks = kafka::QueryWatermarks(rk.get(), list, kMetadataTimeoutMs);
-    if (!marks.ok()) return marks.status().WithContext(fmt::format("sink topic '{}'", config_.topic));
+    if (!marks.ok())
+      return marks.status().WithContext(fmt::format("sink topic '{}'", config_.topic));
     for (std::size_t i = 0; i < list.size(); ++i) {
       int p = list[i].second;
       std::int64_t lo = (*marks)[i].low, hi = (*marks)[i].high;
@@ -178,8 +182,9 @@ class KafkaSink : public Sink {
     std::int64_t next = from;
     while (next < end) {
       if (MonotonicNanos() > deadline) {
-        return Unavailable(fmt::format(
-            "reading the tail of '{}' partition {} to find the last batch written", config_.topic, p));
+        return Unavailable(
+            fmt::format("reading the tail of '{}' partition {} to find the last batch written",
+                        config_.topic, p));
       }
       rd_kafka_message_t* raw = rd_kafka_consume_queue(queue, 100);
       if (raw == nullptr) {

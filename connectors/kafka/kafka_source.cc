@@ -29,36 +29,44 @@ using kafka::KafkaStatus;
 class KafkaSource : public Source {
  public:
   KafkaSource(KafkaSourceConfig c, std::string source_name, const std::string& query_name)
-      : config_(std::move(c)), name_(std::move(source_name)), monitor_group_(fmt::format("pinstream-{}-{}", query_name, name_)) {}
+      : config_(std::move(c)),
+        name_(std::move(source_name)),
+        monitor_group_(fmt::format("pinstream-{}-{}", query_name, name_)) {}
 
   ~KafkaSource() override { Shutdown(); }
 
   std::string_view kind() const override { return "kafka"; }
   std::string Describe() const override {
-    std::string what = config_.topic_pattern.empty() ? fmt::format("Subscribe[{}]", fmt::join(config_.topics, ","))
-                                                : fmt::format("SubscribePattern[{}]", config_.topic_pattern);
+    std::string what = config_.topic_pattern.empty()
+                           ? fmt::format("Subscribe[{}]", fmt::join(config_.topics, ","))
+                           : fmt::format("SubscribePattern[{}]", config_.topic_pattern);
     return config_.group_id.empty() ? fmt::format("KafkaV2[{}]", what)
-                               : fmt::format("KafkaV2[{}, group {}]", what, config_.group_id);
+                                    : fmt::format("KafkaV2[{}, group {}]", what, config_.group_id);
   }
 
   Status Open() override {
     if (!meta_) {
-      PS_ASSIGN_OR_RETURN(auto conf, kafka::MakeConf(ConsumerProperties(config_, fmt::format("pinstream-{}", name_))));
+      PS_ASSIGN_OR_RETURN(auto conf, kafka::MakeConf(ConsumerProperties(
+                                         config_, fmt::format("pinstream-{}", name_))));
       PS_ASSIGN_OR_RETURN(meta_, kafka::NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
       reader_ = std::make_unique<KafkaRangeReader>(config_, name_, monitor_group_, meta_.get());
-      if (!config_.group_id.empty()) member_ = std::make_unique<KafkaGroupMember>(config_, name_, meta_.get());
+      if (!config_.group_id.empty())
+        member_ = std::make_unique<KafkaGroupMember>(config_, name_, meta_.get());
     }
     // Reachable now? (Unavailable is retried by the query with backoff.)
     const rd_kafka_metadata_t* raw = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, config_.request_timeout_ms);
+    rd_kafka_resp_err_t err =
+        rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, config_.request_timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return KafkaStatus(err, fmt::format("source '{}': reaching Kafka at {}", name_, config_.bootstrap_servers));
+      return KafkaStatus(
+          err, fmt::format("source '{}': reaching Kafka at {}", name_, config_.bootstrap_servers));
     }
     kafka::MetadataPtr md(raw);
     if (!reader_->opened()) {
       // The reader's prefetch (per partition, each has its own queue): a 256 MiB budget spread
       // over the source's partitions, between 512 KiB and 16 MiB each.
-      std::int64_t parts = std::max<std::int64_t>(1, static_cast<std::int64_t>(MatchingPartitions(*md).size()));
+      std::int64_t parts =
+          std::max<std::int64_t>(1, static_cast<std::int64_t>(MatchingPartitions(*md).size()));
       std::int64_t kbytes = std::clamp<std::int64_t>(262144 / parts, 512, 16384);
       PS_RETURN_IF_ERROR(reader_->Open(kbytes));
     }
@@ -66,7 +74,8 @@ class KafkaSource : public Source {
     return Status::Ok();
   }
 
-  Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed, bool apply_limits) override {
+  Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed,
+                                         bool apply_limits) override {
     PS_ASSIGN_OR_RETURN(auto partitions, Partitions());
     PartitionOffsets latest;
     std::lock_guard lock(mu_);
@@ -82,14 +91,16 @@ class KafkaSource : public Source {
       latest[part] = hi;
       auto c = committed.find(part);
       if (c != committed.end()) {
-        if (c->second < lo && config_.fail_on_data_loss) return KafkaDataLossError(name_, part, c->second, lo);
+        if (c->second < lo && config_.fail_on_data_loss)
+          return KafkaDataLossError(name_, part, c->second, lo);
         std::int64_t behind = hi - std::max(c->second, lo);
         behind_max = std::max(behind_max, behind);
         behind_sum += behind;
       }
     }
     behind_max_ = behind_max;
-    behind_avg_ = latest.empty() ? 0 : static_cast<double>(behind_sum) / static_cast<double>(latest.size());
+    behind_avg_ =
+        latest.empty() ? 0 : static_cast<double>(behind_sum) / static_cast<double>(latest.size());
     if (apply_limits && config_.max_offsets_per_trigger > 0) CapByBacklog(committed, &latest);
     if (member_) {
       // A group member keeps its partitions until a batch planned now commits (nothing new: no
@@ -138,9 +149,11 @@ class KafkaSource : public Source {
     return start;
   }
 
-  Result<std::optional<std::int64_t>> ResumeOffset(const std::string& partition, std::int64_t committed_end) override {
+  Result<std::optional<std::int64_t>> ResumeOffset(const std::string& partition,
+                                                   std::int64_t committed_end) override {
     std::int64_t start = committed_end;
-    if (auto g = GroupOffset(partition); g && *g > start) start = *g;  // another member went further
+    if (auto g = GroupOffset(partition); g && *g > start)
+      start = *g;  // another member went further
     std::lock_guard lock(mu_);
     auto lo = low_.find(partition);
     if (lo != low_.end() && lo->second > start) {
@@ -180,7 +193,8 @@ class KafkaSource : public Source {
     return reader_->Prepare(ranges, from);
   }
 
-  Status Read(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) override {
+  Status Read(const ReadRange& range, std::size_t max_chunk_rows,
+              const ChunkConsumer& emit) override {
     if (!reader_->Prepared(range)) {
       // A range nobody announced (a dead-letter row's raw record, a test): on its own.
       PS_RETURN_IF_ERROR(PrepareRead({range}));
@@ -188,7 +202,9 @@ class KafkaSource : public Source {
     return reader_->Read(range, max_chunk_rows, columns_, emit);
   }
 
-  void PruneColumns(const std::vector<std::string>& required) override { columns_ = LogColumns::Only(required); }
+  void PruneColumns(const std::vector<std::string>& required) override {
+    columns_ = LogColumns::Only(required);
+  }
 
   std::string DescribePosition(const std::string& partition, std::int64_t offset) const override {
     return fmt::format("{}@{}", partition, offset);
@@ -210,9 +226,10 @@ class KafkaSource : public Source {
 
   std::map<std::string, std::string> ProgressMetrics() const override {
     std::lock_guard lock(mu_);
-    std::map<std::string, std::string> m{{"maxOffsetsBehindLatest", std::to_string(behind_max_)},
-                                         {"avgOffsetsBehindLatest", fmt::format("{:.1f}", behind_avg_)},
-                                         {"offsetsSkippedByDataLoss", std::to_string(skipped_offsets_)}};
+    std::map<std::string, std::string> m{
+        {"maxOffsetsBehindLatest", std::to_string(behind_max_)},
+        {"avgOffsetsBehindLatest", fmt::format("{:.1f}", behind_avg_)},
+        {"offsetsSkippedByDataLoss", std::to_string(skipped_offsets_)}};
     if (member_) m["assignedPartitions"] = std::to_string(member_->owned_count());
     return m;
   }
@@ -261,8 +278,10 @@ class KafkaSource : public Source {
   Result<std::vector<std::pair<std::string, int>>> Partitions() {
     if (member_) return member_->OwnedPartitions();
     const rd_kafka_metadata_t* raw = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, config_.request_timeout_ms);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, fmt::format("source '{}': topic metadata", name_));
+    rd_kafka_resp_err_t err =
+        rd_kafka_metadata(meta_.get(), 1, nullptr, &raw, config_.request_timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return KafkaStatus(err, fmt::format("source '{}': topic metadata", name_));
     kafka::MetadataPtr md(raw);
     return MatchingPartitions(*md);
   }
@@ -276,8 +295,8 @@ class KafkaSource : public Source {
     for (int t = 0; t < md.topic_cnt; ++t) {
       const auto& tm = md.topics[t];
       std::string name = tm.topic;
-      bool match =
-          pattern ? (name.rfind("__", 0) != 0 && std::regex_search(name, *pattern)) : wanted.count(name) > 0;
+      bool match = pattern ? (name.rfind("__", 0) != 0 && std::regex_search(name, *pattern))
+                           : wanted.count(name) > 0;
       if (!match || tm.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
       for (int i = 0; i < tm.partition_cnt; ++i) out.emplace_back(name, tm.partitions[i].id);
     }
@@ -293,7 +312,8 @@ class KafkaSource : public Source {
     for (const auto& [part, hi] : *latest) {
       auto c = committed.find(part);
       auto i = initial_.find(part);
-      std::int64_t s = c != committed.end() ? c->second : (i != initial_.end() ? i->second : low_[part]);
+      std::int64_t s =
+          c != committed.end() ? c->second : (i != initial_.end() ? i->second : low_[part]);
       s = std::max(s, low_[part]);
       start[part] = s;
       backlog[part] = std::max<std::int64_t>(0, hi - s);
@@ -302,7 +322,8 @@ class KafkaSource : public Source {
     if (total <= config_.max_offsets_per_trigger) return;
     std::int64_t given = 0;
     for (auto& [part, hi] : *latest) {
-      auto share = static_cast<std::int64_t>(static_cast<long double>(backlog[part]) * config_.max_offsets_per_trigger / total);
+      auto share = static_cast<std::int64_t>(static_cast<long double>(backlog[part]) *
+                                             config_.max_offsets_per_trigger / total);
       hi = start[part] + share;
       given += share;
     }
@@ -341,8 +362,9 @@ class KafkaSourceSpec : public SourceSpec {
   explicit KafkaSourceSpec(KafkaSourceConfig c) : config_(std::move(c)) {}
   std::string_view kind() const override { return "kafka"; }
   std::string Descriptor() const override {
-    return config_.topic_pattern.empty() ? "topics:" + fmt::format("{}", fmt::join(config_.topics, ","))
-                                    : "pattern:" + config_.topic_pattern;
+    return config_.topic_pattern.empty()
+               ? "topics:" + fmt::format("{}", fmt::join(config_.topics, ","))
+               : "pattern:" + config_.topic_pattern;
   }
   Result<std::unique_ptr<Source>> Create(const SourceCreateContext& ctx) const override {
     return std::unique_ptr<Source>(new KafkaSource(config_, ctx.source_name, ctx.query_name));

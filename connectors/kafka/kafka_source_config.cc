@@ -4,7 +4,8 @@
 
 namespace pinstream::connectors {
 
-std::map<std::string, std::string> ConsumerProperties(const KafkaSourceConfig& c, const std::string& client_id) {
+std::map<std::string, std::string> ConsumerProperties(const KafkaSourceConfig& c,
+                                                      const std::string& client_id) {
   std::map<std::string, std::string> props = c.properties;
   props["bootstrap.servers"] = c.bootstrap_servers;
   props["enable.auto.commit"] = "false";
@@ -13,8 +14,8 @@ std::map<std::string, std::string> ConsumerProperties(const KafkaSourceConfig& c
   return props;
 }
 
-Status KafkaDataLossError(const std::string& source, const std::string& partition, std::int64_t from,
-                          std::int64_t low) {
+Status KafkaDataLossError(const std::string& source, const std::string& partition,
+                          std::int64_t from, std::int64_t low) {
   return DataLoss(
       fmt::format("source '{}': offsets {}..{} of {} were deleted (retention) before pinstream "
                   "read them; set "

@@ -29,11 +29,12 @@ struct KafkaSourceConfig {
 
 // The librdkafka properties every consumer of the source starts from: the source's own
 // `properties`, its brokers, no automatic commits or offset stores, and `client_id`.
-std::map<std::string, std::string> ConsumerProperties(const KafkaSourceConfig& c, const std::string& client_id);
+std::map<std::string, std::string> ConsumerProperties(const KafkaSourceConfig& c,
+                                                      const std::string& client_id);
 
 // DataLoss: offsets [from, low) of `partition` were deleted by retention before `source` read
 // them (with what to set to skip them).
-Status KafkaDataLossError(const std::string& source, const std::string& partition, std::int64_t from,
-                          std::int64_t low);
+Status KafkaDataLossError(const std::string& source, const std::string& partition,
+                          std::int64_t from, std::int64_t low);
 
 }  // namespace pinstream::connectors

@@ -1,8 +1,8 @@
 #include "connectors/sinks/console_sink.h"
 
-#include <cstdio>
-
 #include <fmt/format.h>
+
+#include <cstdio>
 
 #include "engine/row_format.h"
 
@@ -21,8 +21,10 @@ class ConsoleSink : public Sink {
   std::string_view kind() const override { return "console"; }
   std::string Describe() const override { return "ConsoleSink"; }
   Status Open(const SinkContext&) override { return Status::Ok(); }
-  Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output, CommitTxn& txn) override {
-    std::size_t limit = config_.max_rows > 0 ? static_cast<std::size_t>(config_.max_rows) : SIZE_MAX;
+  Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output,
+               CommitTxn& txn) override {
+    std::size_t limit =
+        config_.max_rows > 0 ? static_cast<std::size_t>(config_.max_rows) : SIZE_MAX;
     std::size_t total = 0;
     RecordBatch shown;
     for (const auto& b : output) {
@@ -37,9 +39,10 @@ class ConsoleSink : public Sink {
         text.push_back('\n');
       }
     } else {
-      text = fmt::format("-------------------------------------------\nBatch: {}\n"
-                         "-------------------------------------------\n",
-                         batch_id);
+      text = fmt::format(
+          "-------------------------------------------\nBatch: {}\n"
+          "-------------------------------------------\n",
+          batch_id);
       text += FormatTable(shown, n);
       if (total > n) text += fmt::format("({} rows in the batch)\n", total);
     }

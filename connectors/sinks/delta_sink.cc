@@ -21,7 +21,8 @@ class DeltaSink : public Sink {
     PS_ASSIGN_OR_RETURN(table_, env_->store->Table(table_name_, /*create=*/true));
     return Status::Ok();
   }
-  Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& out, CommitTxn& txn) override {
+  Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& out,
+               CommitTxn& txn) override {
     return StagePrepared(batch_id, out, nullptr, txn);
   }
 
@@ -90,7 +91,8 @@ std::shared_ptr<const SinkSpec> ParseDeltaSink(const ConfigNode& n, ConnectorEnv
   n.ExpectKeys({"table"});
   std::string table = n.GetString("table");
   if (!IsValidName(table)) {
-    n.Get("table").Fail(fmt::format("invalid table name '{}': use letters, digits, '_', '.', '-'", table));
+    n.Get("table").Fail(
+        fmt::format("invalid table name '{}': use letters, digits, '_', '.', '-'", table));
   }
   return std::make_shared<DeltaSpec>(env, table);
 }

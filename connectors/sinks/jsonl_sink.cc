@@ -1,13 +1,12 @@
 #include "connectors/sinks/jsonl_sink.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
-#include <fmt/format.h>
 
 #include "engine/row_format.h"
 
@@ -21,7 +20,8 @@ Status WriteFileDurably(const std::string& dir, const std::string& name, const s
   std::string tmp = fmt::format("{}/.{}.tmp", dir, name);
   std::string dst = fmt::format("{}/{}", dir, name);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IOError(fmt::format("cannot create '{}': {}", tmp, std::strerror(errno)), true);
+  if (fd < 0)
+    return IOError(fmt::format("cannot create '{}': {}", tmp, std::strerror(errno)), true);
   std::size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -58,7 +58,8 @@ class JsonlSink : public Sink {
   Status Open(const SinkContext&) override {
     std::error_code ec;
     fs::create_directories(path_, ec);
-    if (ec) return IOError(fmt::format("cannot create output directory '{}': {}", path_, ec.message()));
+    if (ec)
+      return IOError(fmt::format("cannot create output directory '{}': {}", path_, ec.message()));
     return Status::Ok();
   }
   Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output, CommitTxn&) override {

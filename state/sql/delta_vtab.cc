@@ -1,5 +1,6 @@
 #include "state/sql/delta_vtab.h"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -12,8 +13,6 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "engine/time_util.h"
 #include "state/store.h"
@@ -50,8 +49,8 @@ Status TableCatalog::BeginStatement() {
   return Status::Ok();
 }
 
-Result<std::shared_ptr<const TableSnapshot>> TableCatalog::Snapshot(const std::string& table,
-                                                                     std::optional<std::int64_t> version) {
+Result<std::shared_ptr<const TableSnapshot>> TableCatalog::Snapshot(
+    const std::string& table, std::optional<std::int64_t> version) {
   auto key = std::make_pair(table, version.value_or(-1));
   auto it = snapshots_.find(key);
   if (it != snapshots_.end()) return it->second;
@@ -63,15 +62,19 @@ Result<std::shared_ptr<const TableSnapshot>> TableCatalog::Snapshot(const std::s
   return shared;
 }
 
-Result<std::int64_t> TableCatalog::VersionAsOf(const std::string& table, std::int64_t timestamp_us) {
+Result<std::int64_t> TableCatalog::VersionAsOf(const std::string& table,
+                                               std::int64_t timestamp_us) {
   PS_ASSIGN_OR_RETURN(DeltaTable * t, store_->Table(table, false));
   PS_ASSIGN_OR_RETURN(auto history, t->History());
   for (const auto& c : history) {  // newest first
     if (c.timestamp_ms * 1000 <= timestamp_us) return c.version;
   }
-  std::string first = history.empty() ? "never" : FormatTimestamp(history.back().timestamp_ms * 1000, TimestampStyle::kSql);
-  return OutOfRange(fmt::format("table '{}' has no version committed at or before {} (its first version: {})", table,
-                                FormatTimestamp(timestamp_us, TimestampStyle::kSql), first));
+  std::string first =
+      history.empty() ? "never"
+                      : FormatTimestamp(history.back().timestamp_ms * 1000, TimestampStyle::kSql);
+  return OutOfRange(
+      fmt::format("table '{}' has no version committed at or before {} (its first version: {})",
+                  table, FormatTimestamp(timestamp_us, TimestampStyle::kSql), first));
 }
 
 std::shared_ptr<LookupIndex> TableCatalog::FindIndex(const IndexKey& key) const {
@@ -79,7 +82,9 @@ std::shared_ptr<LookupIndex> TableCatalog::FindIndex(const IndexKey& key) const 
   return it == indexes_.end() ? nullptr : it->second;
 }
 
-void TableCatalog::PutIndex(const IndexKey& key, std::shared_ptr<LookupIndex> index) { indexes_[key] = std::move(index); }
+void TableCatalog::PutIndex(const IndexKey& key, std::shared_ptr<LookupIndex> index) {
+  indexes_[key] = std::move(index);
+}
 
 namespace {
 
@@ -104,26 +109,39 @@ enum class Op : std::uint8_t { kEq, kGt, kLe, kLt, kGe };
 
 bool MapOp(unsigned char sqlite_op, Op* op) {
   switch (sqlite_op) {
-    case SQLITE_INDEX_CONSTRAINT_EQ: *op = Op::kEq; return true;
-    case SQLITE_INDEX_CONSTRAINT_GT: *op = Op::kGt; return true;
-    case SQLITE_INDEX_CONSTRAINT_LE: *op = Op::kLe; return true;
-    case SQLITE_INDEX_CONSTRAINT_LT: *op = Op::kLt; return true;
-    case SQLITE_INDEX_CONSTRAINT_GE: *op = Op::kGe; return true;
-    default: return false;
+    case SQLITE_INDEX_CONSTRAINT_EQ:
+      *op = Op::kEq;
+      return true;
+    case SQLITE_INDEX_CONSTRAINT_GT:
+      *op = Op::kGt;
+      return true;
+    case SQLITE_INDEX_CONSTRAINT_LE:
+      *op = Op::kLe;
+      return true;
+    case SQLITE_INDEX_CONSTRAINT_LT:
+      *op = Op::kLt;
+      return true;
+    case SQLITE_INDEX_CONSTRAINT_GE:
+      *op = Op::kGe;
+      return true;
+    default:
+      return false;
   }
 }
 
-// What xBestIndex chose, carried to xFilter in idxStr: "<v|-><k|-><key vcol>;<used hex>;<vcol>.<op>,..."
+// What xBestIndex chose, carried to xFilter in idxStr: "<v|-><k|-><key vcol>;<used
+// hex>;<vcol>.<op>,..."
 struct Plan {
   bool has_version = false;  // argv[0] is the version / timestamp of a T_at(...) table
   bool lookup = false;       // next argv is the key of a hash lookup on key_vcol
   int key_vcol = -1;
-  std::uint64_t used = 0;  // SQLite's colUsed
+  std::uint64_t used = 0;                   // SQLite's colUsed
   std::vector<std::pair<int, Op>> filters;  // the remaining argv, in order
 };
 
 std::string EncodePlan(const Plan& p) {
-  std::string s = fmt::format("{}{}{};{:x};", p.has_version ? 'v' : '-', p.lookup ? 'k' : '-', p.key_vcol, p.used);
+  std::string s = fmt::format("{}{}{};{:x};", p.has_version ? 'v' : '-', p.lookup ? 'k' : '-',
+                              p.key_vcol, p.used);
   for (const auto& [c, op] : p.filters) s += fmt::format("{}.{},", c, static_cast<int>(op));
   return s;
 }
@@ -162,11 +180,16 @@ struct BoundFilter {
 template <typename T>
 bool Holds(const T& v, Op op, const T& x) {
   switch (op) {
-    case Op::kEq: return v == x;
-    case Op::kGt: return v > x;
-    case Op::kGe: return v >= x;
-    case Op::kLt: return v < x;
-    case Op::kLe: return v <= x;
+    case Op::kEq:
+      return v == x;
+    case Op::kGt:
+      return v > x;
+    case Op::kGe:
+      return v >= x;
+    case Op::kLt:
+      return v < x;
+    case Op::kLe:
+      return v <= x;
   }
   return false;
 }
@@ -175,11 +198,16 @@ bool Holds(const T& v, Op op, const T& x) {
 template <typename T>
 bool RangeMayHold(const T& lo, const T& hi, Op op, const T& x) {
   switch (op) {
-    case Op::kEq: return !(x < lo) && !(hi < x);
-    case Op::kGt: return hi > x;
-    case Op::kGe: return hi >= x;
-    case Op::kLt: return lo < x;
-    case Op::kLe: return lo <= x;
+    case Op::kEq:
+      return !(x < lo) && !(hi < x);
+    case Op::kGt:
+      return hi > x;
+    case Op::kGe:
+      return hi >= x;
+    case Op::kLt:
+      return lo < x;
+    case Op::kLe:
+      return lo <= x;
   }
   return true;
 }
@@ -290,7 +318,8 @@ struct DeltaVtab : sqlite3_vtab {
     std::vector<bool> needed(nfields, false), placed(nfields, false);
     for (std::size_t i = 0; i < cols.size(); ++i) {
       bool used = i >= 63 ? (plan.used >> 63) & 1 : (plan.used >> i) & 1;
-      if (used && cols[i].kind != ColKind::kVersion) needed[static_cast<std::size_t>(cols[i].field)] = true;
+      if (used && cols[i].kind != ColKind::kVersion)
+        needed[static_cast<std::size_t>(cols[i].field)] = true;
     }
     std::vector<int> order;
     auto place = [&](int f) {
@@ -319,7 +348,8 @@ struct DeltaVtab : sqlite3_vtab {
     }
     ps->vcol_pos.assign(cols.size(), -1);
     for (std::size_t i = 0; i < cols.size(); ++i) {
-      if (cols[i].kind != ColKind::kVersion) ps->vcol_pos[i] = ps->field_pos[static_cast<std::size_t>(cols[i].field)];
+      if (cols[i].kind != ColKind::kVersion)
+        ps->vcol_pos[i] = ps->field_pos[static_cast<std::size_t>(cols[i].field)];
     }
     return ps;
   }
@@ -365,12 +395,18 @@ void SetError(sqlite3_vtab* tab, const std::string& msg) {
 
 const char* DeclType(TypeId t) {
   switch (t) {
-    case TypeId::kInt64: return "BIGINT";
-    case TypeId::kDouble: return "DOUBLE";
-    case TypeId::kBool: return "BOOLEAN";
-    case TypeId::kTimestamp: return "TIMESTAMP TEXT";
-    case TypeId::kDoubleArray: return "JSON TEXT";
-    default: return "TEXT";
+    case TypeId::kInt64:
+      return "BIGINT";
+    case TypeId::kDouble:
+      return "DOUBLE";
+    case TypeId::kBool:
+      return "BOOLEAN";
+    case TypeId::kTimestamp:
+      return "TIMESTAMP TEXT";
+    case TypeId::kDoubleArray:
+      return "JSON TEXT";
+    default:
+      return "TEXT";
   }
 }
 
@@ -416,7 +452,8 @@ int Connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out,
   ddl += ")";
   int rc = sqlite3_declare_vtab(db, ddl.c_str());
   if (rc != SQLITE_OK) {
-    *err = sqlite3_mprintf("cannot declare the virtual table of '%s': %s", info->table.c_str(), sqlite3_errmsg(db));
+    *err = sqlite3_mprintf("cannot declare the virtual table of '%s': %s", info->table.c_str(),
+                           sqlite3_errmsg(db));
     return rc;
   }
   *out = vt.release();
@@ -493,7 +530,8 @@ int BestIndex(sqlite3_vtab* tab, sqlite3_index_info* info) {
   for (int i = 0; i < info->nConstraint; ++i) {
     const auto& c = info->aConstraint[i];
     Op op;
-    if (!c.usable || info->aConstraintUsage[i].argvIndex > 0 || c.iColumn == vt->version_col) continue;
+    if (!c.usable || info->aConstraintUsage[i].argvIndex > 0 || c.iColumn == vt->version_col)
+      continue;
     if (!MapOp(c.op, &op) || !Pushable(vt, c.iColumn, info, i)) continue;
     sqlite3_value* rhs = nullptr;
     if (sqlite3_vtab_rhs_value(info, i, &rhs) != SQLITE_OK) continue;
@@ -508,7 +546,8 @@ int BestIndex(sqlite3_vtab* tab, sqlite3_index_info* info) {
     info->estimatedRows = std::max<sqlite3_int64>(1, static_cast<sqlite3_int64>(4 * selectivity));
   } else {
     info->estimatedCost = rows * width * (0.2 + 0.8 * selectivity);
-    info->estimatedRows = std::max<sqlite3_int64>(1, static_cast<sqlite3_int64>(rows * selectivity));
+    info->estimatedRows =
+        std::max<sqlite3_int64>(1, static_cast<sqlite3_int64>(rows * selectivity));
   }
   if (vt->version_col >= 0 && !plan.has_version) info->estimatedCost *= 1e6;
   std::string idx = EncodePlan(plan);
@@ -560,7 +599,8 @@ bool Bind(const DeltaVtab* vt, int vc, Op op, sqlite3_value* v, BoundFilter* f) 
     case TypeId::kTimestamp:
       if (t != SQLITE_TEXT) return false;
       f->cmp = ct == TypeId::kString ? BoundFilter::Cmp::kString : BoundFilter::Cmp::kTimestampText;
-      f->s.assign(reinterpret_cast<const char*>(sqlite3_value_text(v)), static_cast<std::size_t>(sqlite3_value_bytes(v)));
+      f->s.assign(reinterpret_cast<const char*>(sqlite3_value_text(v)),
+                  static_cast<std::size_t>(sqlite3_value_bytes(v)));
       if (ct == TypeId::kTimestamp) {
         // A constant in the canonical text form orders exactly like its microseconds (a longer
         // text with a fraction sorts after its whole second, as the later instant does), so the
@@ -590,7 +630,8 @@ bool VersionMayMatch(const CommitInfo& ci, const std::vector<BoundFilter>& filte
     }
     if (st == nullptr) continue;
     if (st->min.is_null() || st->max.is_null()) {
-      if (st->null_count == ci.rows_added && ci.rows_added > 0) return false;  // all null: nothing compares true
+      if (st->null_count == ci.rows_added && ci.rows_added > 0)
+        return false;  // all null: nothing compares true
       continue;
     }
     switch (f.cmp) {
@@ -601,14 +642,17 @@ bool VersionMayMatch(const CommitInfo& ci, const std::vector<BoundFilter>& filte
         if (!RangeMayHold(st->min.AsDouble(), st->max.AsDouble(), f.op, f.d)) return false;
         break;
       case BoundFilter::Cmp::kString:
-        if (!RangeMayHold(std::string_view(st->min.string_value()), std::string_view(st->max.string_value()), f.op,
-                          std::string_view(f.s)))
+        if (!RangeMayHold(std::string_view(st->min.string_value()),
+                          std::string_view(st->max.string_value()), f.op, std::string_view(f.s)))
           return false;
         break;
       case BoundFilter::Cmp::kTimestampText: {
         char lo[48], hi[48];
-        std::size_t nl = FormatSqlTimestamp(st->min.int_value(), lo), nh = FormatSqlTimestamp(st->max.int_value(), hi);
-        if (!RangeMayHold(std::string_view(lo, nl), std::string_view(hi, nh), f.op, std::string_view(f.s))) return false;
+        std::size_t nl = FormatSqlTimestamp(st->min.int_value(), lo),
+                    nh = FormatSqlTimestamp(st->max.int_value(), hi);
+        if (!RangeMayHold(std::string_view(lo, nl), std::string_view(hi, nh), f.op,
+                          std::string_view(f.s)))
+          return false;
         break;
       }
     }
@@ -648,7 +692,8 @@ Status ScanAdvance(DeltaCursor* c) {
       }
       if (!c->ps->rest_names.empty()) {
         PS_ASSIGN_OR_RETURN(RecordBatch rest, c->scan->Decode(c->ps->rest_names));
-        for (std::size_t i = 0; i < rest.num_columns(); ++i) c->batch.AddColumn(rest.name(i), std::move(rest.column(i)));
+        for (std::size_t i = 0; i < rest.num_columns(); ++i)
+          c->batch.AddColumn(rest.name(i), std::move(rest.column(i)));
       }
     }
     if (!c->sel.empty()) {
@@ -675,8 +720,9 @@ void LookupAdvance(DeltaCursor* c) {
   c->eof = true;
 }
 
-Result<std::shared_ptr<LookupIndex>> BuildIndex(const TableSnapshot& snap, const std::vector<std::string>& names,
-                                                int key_pos, TypeId key_type, ScanCounters* counters) {
+Result<std::shared_ptr<LookupIndex>> BuildIndex(const TableSnapshot& snap,
+                                                const std::vector<std::string>& names, int key_pos,
+                                                TypeId key_type, ScanCounters* counters) {
   auto idx = std::make_shared<LookupIndex>();
   auto cur = snap.OpenCursor();
   for (;;) {
@@ -696,19 +742,23 @@ Result<std::shared_ptr<LookupIndex>> BuildIndex(const TableSnapshot& snap, const
     }
   };
   if (key_type != TypeId::kDouble && key_type != TypeId::kString) {
-    std::int64_t lo = std::numeric_limits<std::int64_t>::max(), hi = std::numeric_limits<std::int64_t>::min();
+    std::int64_t lo = std::numeric_limits<std::int64_t>::max(),
+                 hi = std::numeric_limits<std::int64_t>::min();
     std::size_t count = 0;
     for_each_key([&](const Column& k, std::size_t r, std::uint64_t) {
       lo = std::min(lo, k.Int(r));
       hi = std::max(hi, k.Int(r));
       ++count;
     });
-    if (count > 0 && static_cast<double>(hi) - static_cast<double>(lo) < 4.0 * static_cast<double>(count) + 1024) {
+    if (count > 0 && static_cast<double>(hi) - static_cast<double>(lo) <
+                         4.0 * static_cast<double>(count) + 1024) {
       // Counting sort into the direct table (keeps table order within a key).
       idx->dense = true;
       idx->base = lo;
       idx->starts.assign(static_cast<std::size_t>(hi - lo) + 2, 0);
-      for_each_key([&](const Column& k, std::size_t r, std::uint64_t) { ++idx->starts[static_cast<std::size_t>(k.Int(r) - lo) + 1]; });
+      for_each_key([&](const Column& k, std::size_t r, std::uint64_t) {
+        ++idx->starts[static_cast<std::size_t>(k.Int(r) - lo) + 1];
+      });
       for (std::size_t i = 1; i < idx->starts.size(); ++i) idx->starts[i] += idx->starts[i - 1];
       idx->dense_refs.resize(count);
       std::vector<std::uint32_t> fill(idx->starts.begin(), idx->starts.end() - 1);
@@ -721,24 +771,30 @@ Result<std::shared_ptr<LookupIndex>> BuildIndex(const TableSnapshot& snap, const
   std::vector<std::uint64_t> refs;
   for_each_key([&](const Column&, std::size_t, std::uint64_t ref) { refs.push_back(ref); });
   auto key_of = [&](std::uint64_t ref) -> const Column& {
-    return idx->chunks[static_cast<std::size_t>(ref >> 32)].column(static_cast<std::size_t>(key_pos));
+    return idx->chunks[static_cast<std::size_t>(ref >> 32)].column(
+        static_cast<std::size_t>(key_pos));
   };
   auto row_of = [](std::uint64_t ref) { return static_cast<std::size_t>(ref & 0xFFFFFFFFu); };
   switch (key_type) {
     case TypeId::kDouble:
-      std::erase_if(refs, [&](std::uint64_t r) { return key_of(r).Double(row_of(r)) != key_of(r).Double(row_of(r)); });
-      std::stable_sort(refs.begin(), refs.end(),
-                       [&](std::uint64_t a, std::uint64_t b) { return key_of(a).Double(row_of(a)) < key_of(b).Double(row_of(b)); });
+      std::erase_if(refs, [&](std::uint64_t r) {
+        return key_of(r).Double(row_of(r)) != key_of(r).Double(row_of(r));
+      });
+      std::stable_sort(refs.begin(), refs.end(), [&](std::uint64_t a, std::uint64_t b) {
+        return key_of(a).Double(row_of(a)) < key_of(b).Double(row_of(b));
+      });
       for (auto r : refs) idx->double_keys.push_back(key_of(r).Double(row_of(r)));
       break;
     case TypeId::kString:
-      std::stable_sort(refs.begin(), refs.end(),
-                       [&](std::uint64_t a, std::uint64_t b) { return key_of(a).Str(row_of(a)) < key_of(b).Str(row_of(b)); });
+      std::stable_sort(refs.begin(), refs.end(), [&](std::uint64_t a, std::uint64_t b) {
+        return key_of(a).Str(row_of(a)) < key_of(b).Str(row_of(b));
+      });
       for (auto r : refs) idx->string_keys.push_back(key_of(r).Str(row_of(r)));
       break;
     default:
-      std::stable_sort(refs.begin(), refs.end(),
-                       [&](std::uint64_t a, std::uint64_t b) { return key_of(a).Int(row_of(a)) < key_of(b).Int(row_of(b)); });
+      std::stable_sort(refs.begin(), refs.end(), [&](std::uint64_t a, std::uint64_t b) {
+        return key_of(a).Int(row_of(a)) < key_of(b).Int(row_of(b));
+      });
       for (auto r : refs) idx->int_keys.push_back(key_of(r).Int(row_of(r)));
   }
   idx->sorted_refs = std::move(refs);
@@ -747,16 +803,20 @@ Result<std::shared_ptr<LookupIndex>> BuildIndex(const TableSnapshot& snap, const
 
 // The refs of `key` in a sorted key column.
 template <typename K>
-std::span<const std::uint64_t> EqualRange(const std::vector<K>& keys, const std::vector<std::uint64_t>& refs, const K& key) {
+std::span<const std::uint64_t> EqualRange(const std::vector<K>& keys,
+                                          const std::vector<std::uint64_t>& refs, const K& key) {
   auto [lo, hi] = std::equal_range(keys.begin(), keys.end(), key);
-  return std::span<const std::uint64_t>(refs.data() + (lo - keys.begin()), static_cast<std::size_t>(hi - lo));
+  return std::span<const std::uint64_t>(refs.data() + (lo - keys.begin()),
+                                        static_cast<std::size_t>(hi - lo));
 }
 
 std::span<const std::uint64_t> LookupInt(const LookupIndex& idx, std::int64_t key) {
   if (idx.dense) {
-    if (key < idx.base || key - idx.base >= static_cast<std::int64_t>(idx.starts.size()) - 1) return {};
+    if (key < idx.base || key - idx.base >= static_cast<std::int64_t>(idx.starts.size()) - 1)
+      return {};
     auto k = static_cast<std::size_t>(key - idx.base);
-    return std::span<const std::uint64_t>(idx.dense_refs.data() + idx.starts[k], idx.starts[k + 1] - idx.starts[k]);
+    return std::span<const std::uint64_t>(idx.dense_refs.data() + idx.starts[k],
+                                          idx.starts[k + 1] - idx.starts[k]);
   }
   return EqualRange(idx.int_keys, idx.sorted_refs, key);
 }
@@ -766,20 +826,24 @@ std::span<const std::uint64_t> LookupInt(const LookupIndex& idx, std::int64_t ke
 
 // The version T_at(...) asks for (a number, or the version of a timestamp); nullopt for the
 // latest, which is all a plain table reads.
-Result<std::optional<std::int64_t>> RequestedVersion(const DeltaVtab* vt, const Plan& plan, int argc,
-                                                     sqlite3_value** argv, int* a) {
+Result<std::optional<std::int64_t>> RequestedVersion(const DeltaVtab* vt, const Plan& plan,
+                                                     int argc, sqlite3_value** argv, int* a) {
   const std::string& table = vt->info->table;
   if (!plan.has_version || *a >= argc) {
     if (vt->version_col >= 0) {
-      return InvalidArgument(fmt::format(
-          "{0}_at needs a version: SELECT ... FROM {0}_at(3), or a timestamp: {0}_at('2026-01-01 00:00:00')", table));
+      return InvalidArgument(
+          fmt::format("{0}_at needs a version: SELECT ... FROM {0}_at(3), or a timestamp: "
+                      "{0}_at('2026-01-01 00:00:00')",
+                      table));
     }
     return std::optional<std::int64_t>();
   }
   sqlite3_value* v = argv[(*a)++];
-  if (sqlite3_value_type(v) == SQLITE_INTEGER) return std::optional<std::int64_t>(sqlite3_value_int64(v));
+  if (sqlite3_value_type(v) == SQLITE_INTEGER)
+    return std::optional<std::int64_t>(sqlite3_value_int64(v));
   if (sqlite3_value_type(v) != SQLITE_TEXT) {
-    return InvalidArgument(fmt::format("{}_at(...) takes a version number or a timestamp text", table));
+    return InvalidArgument(
+        fmt::format("{}_at(...) takes a version number or a timestamp text", table));
   }
   auto ts = ParseTimestamp(reinterpret_cast<const char*>(sqlite3_value_text(v)));
   if (!ts.ok()) return InvalidArgument(fmt::format("{}_at: {}", table, ts.status().message()));
@@ -788,7 +852,8 @@ Result<std::optional<std::int64_t>> RequestedVersion(const DeltaVtab* vt, const 
 }
 
 // Pins the statement's snapshot of the table at `version` (kept while the catalog epoch holds).
-Status PinSnapshot(DeltaCursor* c, TableCatalog& catalog, const std::string& table, std::optional<std::int64_t> version) {
+Status PinSnapshot(DeltaCursor* c, TableCatalog& catalog, const std::string& table,
+                   std::optional<std::int64_t> version) {
   std::int64_t request = version.value_or(-1);
   if (c->snap == nullptr || c->snap_epoch != catalog.epoch() || c->snap_request != request) {
     PS_ASSIGN_OR_RETURN(c->snap, catalog.Snapshot(table, version));
@@ -800,7 +865,8 @@ Status PinSnapshot(DeltaCursor* c, TableCatalog& catalog, const std::string& tab
 }
 
 // The pushed-down filters whose values convert to their column's type (the rest SQLite checks).
-void BindFilters(DeltaCursor* c, const DeltaVtab* vt, const PlanState* ps, int argc, sqlite3_value** argv, int* a) {
+void BindFilters(DeltaCursor* c, const DeltaVtab* vt, const PlanState* ps, int argc,
+                 sqlite3_value** argv, int* a) {
   c->filters.clear();
   for (const auto& [vc, op] : ps->plan.filters) {
     if (*a >= argc) break;
@@ -831,25 +897,30 @@ enum class KeyLookup {
 
 // The rows whose key column equals `key`, through the table's lookup index (built on first use
 // and kept in the catalog for the statement's version).
-Result<KeyLookup> LookUpKey(DeltaCursor* c, const DeltaVtab* vt, const PlanState* ps, sqlite3_value* key) {
+Result<KeyLookup> LookUpKey(DeltaCursor* c, const DeltaVtab* vt, const PlanState* ps,
+                            sqlite3_value* key) {
   TableCatalog* catalog = vt->info->catalog;
   const VCol& kc = vt->cols[static_cast<std::size_t>(ps->plan.key_vcol)];
   TypeId kt = kc.kind == ColKind::kEpoch ? TypeId::kInt64 : kc.type;
   int t = sqlite3_value_type(key);
   if (t == SQLITE_NULL) return KeyLookup::kNoRows;
-  bool integral_float = t == SQLITE_FLOAT && sqlite3_value_double(key) == std::floor(sqlite3_value_double(key)) &&
+  bool integral_float = t == SQLITE_FLOAT &&
+                        sqlite3_value_double(key) == std::floor(sqlite3_value_double(key)) &&
                         std::fabs(sqlite3_value_double(key)) < 9.0e15;
   bool usable = false;
-  if (kt == TypeId::kInt64 || kt == TypeId::kBool) usable = t == SQLITE_INTEGER || (kc.kind == ColKind::kField && integral_float);
+  if (kt == TypeId::kInt64 || kt == TypeId::kBool)
+    usable = t == SQLITE_INTEGER || (kc.kind == ColKind::kField && integral_float);
   if (kt == TypeId::kDouble) usable = t == SQLITE_INTEGER || t == SQLITE_FLOAT;
   if (kt == TypeId::kString) usable = t == SQLITE_TEXT;
   if (!usable) return KeyLookup::kNotUsable;
-  if (c->index == nullptr || c->index_plan != ps || c->index_epoch != catalog->epoch() || c->index_version != c->version) {
+  if (c->index == nullptr || c->index_plan != ps || c->index_epoch != catalog->epoch() ||
+      c->index_version != c->version) {
     TableCatalog::IndexKey ikey{vt->info->table, c->version, ps->key_field, ps->mask};
     auto index = catalog->FindIndex(ikey);
     if (!index) {
       TypeId stored = kt == TypeId::kBool ? TypeId::kInt64 : kt;
-      PS_ASSIGN_OR_RETURN(index, BuildIndex(*c->snap, ps->all_names, ps->field_pos[static_cast<std::size_t>(ps->key_field)],
+      PS_ASSIGN_OR_RETURN(index, BuildIndex(*c->snap, ps->all_names,
+                                            ps->field_pos[static_cast<std::size_t>(ps->key_field)],
                                             stored, c->counters));
       catalog->PutIndex(ikey, index);
     }
@@ -869,8 +940,9 @@ Result<KeyLookup> LookUpKey(DeltaCursor* c, const DeltaVtab* vt, const PlanState
                                             static_cast<std::size_t>(sqlite3_value_bytes(key))));
       break;
     default:
-      c->refs = LookupInt(*c->index, t == SQLITE_INTEGER ? sqlite3_value_int64(key)
-                                                         : static_cast<std::int64_t>(sqlite3_value_double(key)));
+      c->refs = LookupInt(*c->index, t == SQLITE_INTEGER
+                                         ? sqlite3_value_int64(key)
+                                         : static_cast<std::int64_t>(sqlite3_value_double(key)));
   }
   LookupAdvance(c);
   return KeyLookup::kFound;
@@ -902,7 +974,8 @@ int Filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, sqlite3
   int a = 0;
   auto version = RequestedVersion(vt, ps->plan, argc, argv, &a);
   if (!version.ok()) return fail(version.status());
-  if (Status st = PinSnapshot(c, *vt->info->catalog, vt->info->table, *version); !st.ok()) return fail(st);
+  if (Status st = PinSnapshot(c, *vt->info->catalog, vt->info->table, *version); !st.ok())
+    return fail(st);
   sqlite3_value* key = ps->plan.lookup && a < argc ? argv[a++] : nullptr;
   BindFilters(c, vt, ps, argc, argv, &a);
   Rewind(c);
@@ -979,7 +1052,8 @@ int ColumnValue(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int i) {
         c->text_len.resize(k + 1);
       }
       if (c->text_serial[k] != c->row_serial) {
-        c->text_len[k] = static_cast<std::uint8_t>(FormatSqlTimestamp(col.Int(r), c->text_buf[k].data()));
+        c->text_len[k] =
+            static_cast<std::uint8_t>(FormatSqlTimestamp(col.Int(r), c->text_buf[k].data()));
         c->text_serial[k] = c->row_serial;
       }
       sqlite3_result_text(ctx, c->text_buf[k].data(), c->text_len[k], SQLITE_TRANSIENT);
@@ -1034,11 +1108,14 @@ const sqlite3_module kModule = MakeModule();
 
 }  // namespace
 
-int RegisterTableModules(sqlite3* db, TableCatalog* catalog, const std::string& table, bool with_at) {
+int RegisterTableModules(sqlite3* db, TableCatalog* catalog, const std::string& table,
+                         bool with_at) {
   auto destroy = [](void* p) { delete static_cast<ModuleInfo*>(p); };
-  int rc = sqlite3_create_module_v2(db, table.c_str(), &kModule, new ModuleInfo{catalog, table, false}, destroy);
+  int rc = sqlite3_create_module_v2(db, table.c_str(), &kModule,
+                                    new ModuleInfo{catalog, table, false}, destroy);
   if (rc != SQLITE_OK || !with_at) return rc;
-  return sqlite3_create_module_v2(db, (table + "_at").c_str(), &kModule, new ModuleInfo{catalog, table, true}, destroy);
+  return sqlite3_create_module_v2(db, (table + "_at").c_str(), &kModule,
+                                  new ModuleInfo{catalog, table, true}, destroy);
 }
 
 }  // namespace pinstream::state::sql

@@ -44,11 +44,13 @@ class TableCatalog {
   [[nodiscard]] Status BeginStatement();
 
   // The table's snapshot for this statement: latest (when `version` is empty) or a version.
-  Result<std::shared_ptr<const TableSnapshot>> Snapshot(const std::string& table, std::optional<std::int64_t> version);
+  Result<std::shared_ptr<const TableSnapshot>> Snapshot(const std::string& table,
+                                                        std::optional<std::int64_t> version);
   // The latest version committed at or before `timestamp_us` (TIMESTAMP AS OF).
   Result<std::int64_t> VersionAsOf(const std::string& table, std::int64_t timestamp_us);
 
-  using IndexKey = std::tuple<std::string, std::int64_t, int, std::uint64_t>;  // table, version, key column, columns
+  using IndexKey = std::tuple<std::string, std::int64_t, int,
+                              std::uint64_t>;  // table, version, key column, columns
   std::shared_ptr<LookupIndex> FindIndex(const IndexKey& key) const;
   void PutIndex(const IndexKey& key, std::shared_ptr<LookupIndex> index);
 
@@ -58,7 +60,8 @@ class TableCatalog {
 
  private:
   Store* store_;
-  std::map<std::pair<std::string, std::int64_t>, std::shared_ptr<const TableSnapshot>> snapshots_;  // version -1 = latest
+  std::map<std::pair<std::string, std::int64_t>, std::shared_ptr<const TableSnapshot>>
+      snapshots_;  // version -1 = latest
   std::map<IndexKey, std::shared_ptr<LookupIndex>> indexes_;
   ScanCounters counters_;
   std::uint64_t epoch_ = 0;
@@ -66,6 +69,7 @@ class TableCatalog {
 
 // Registers the modules `table` and `table_at` (unless another table has that name).
 // SQLITE_OK or an SQLite error code.
-int RegisterTableModules(sqlite3* db, TableCatalog* catalog, const std::string& table, bool with_at);
+int RegisterTableModules(sqlite3* db, TableCatalog* catalog, const std::string& table,
+                         bool with_at);
 
 }  // namespace pinstream::state::sql

@@ -24,7 +24,8 @@ struct PercentileState {
 };
 
 PercentileState* State(sqlite3_context* ctx, bool create) {
-  auto** slot = static_cast<PercentileState**>(sqlite3_aggregate_context(ctx, create ? sizeof(PercentileState*) : 0));
+  auto** slot = static_cast<PercentileState**>(
+      sqlite3_aggregate_context(ctx, create ? sizeof(PercentileState*) : 0));
   if (slot == nullptr) return nullptr;
   if (*slot == nullptr && create) *slot = new (std::nothrow) PercentileState();
   return *slot;
@@ -33,7 +34,8 @@ PercentileState* State(sqlite3_context* ctx, bool create) {
 bool ReadP(sqlite3_context* ctx, sqlite3_value* v, double* p) {
   int t = sqlite3_value_type(v);
   if (t != SQLITE_INTEGER && t != SQLITE_FLOAT) {
-    sqlite3_result_error(ctx, "percentile_approx: the percentage must be a number between 0 and 1", -1);
+    sqlite3_result_error(ctx, "percentile_approx: the percentage must be a number between 0 and 1",
+                         -1);
     return false;
   }
   *p = sqlite3_value_double(v);
@@ -92,7 +94,8 @@ void Result(sqlite3_context* ctx, PercentileState* s) {
   auto rank = static_cast<std::size_t>(std::ceil(s->p * static_cast<double>(n)));
   rank = std::clamp<std::size_t>(rank, 1, n);
   // nth_element is enough for one answer (window frames ask again after every row).
-  std::nth_element(s->values.begin(), s->values.begin() + static_cast<std::ptrdiff_t>(rank - 1), s->values.end());
+  std::nth_element(s->values.begin(), s->values.begin() + static_cast<std::ptrdiff_t>(rank - 1),
+                   s->values.end());
   double v = s->values[rank - 1];
   if (s->all_integers) {
     sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(v));
@@ -105,7 +108,8 @@ void MedianStep(sqlite3_context* ctx, int, sqlite3_value** argv) { Step(ctx, arg
 void PercentileStep(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   double p = 0;
   if (!ReadP(ctx, argv[1], &p)) return;
-  if (argc == 3 && sqlite3_value_type(argv[2]) != SQLITE_INTEGER && sqlite3_value_type(argv[2]) != SQLITE_NULL) {
+  if (argc == 3 && sqlite3_value_type(argv[2]) != SQLITE_INTEGER &&
+      sqlite3_value_type(argv[2]) != SQLITE_NULL) {
     sqlite3_result_error(ctx, "percentile_approx: accuracy must be an integer", -1);
     return;
   }
@@ -123,7 +127,8 @@ void AnyFinal(sqlite3_context* ctx) {
 
 // Reads a timestamp argument: text in any accepted form or integer microseconds. False (and an
 // error set) when it is neither; *null when the argument is null.
-bool ReadTimestamp(sqlite3_context* ctx, sqlite3_value* v, std::int64_t* us, bool* null, const char* fn) {
+bool ReadTimestamp(sqlite3_context* ctx, sqlite3_value* v, std::int64_t* us, bool* null,
+                   const char* fn) {
   *null = false;
   switch (sqlite3_value_type(v)) {
     case SQLITE_NULL:
@@ -145,7 +150,8 @@ bool ReadTimestamp(sqlite3_context* ctx, sqlite3_value* v, std::int64_t* us, boo
       return true;
     }
     default: {
-      std::string msg = std::string(fn) + ": expects a timestamp (text or microseconds since the epoch)";
+      std::string msg =
+          std::string(fn) + ": expects a timestamp (text or microseconds since the epoch)";
       sqlite3_result_error(ctx, msg.c_str(), -1);
       return false;
     }
@@ -178,7 +184,8 @@ bool CanonicalParts(sqlite3_value* v, int parts[6]) {
   parts[4] = num(14, 2);
   parts[5] = num(17, 2);
   static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (parts[1] < 1 || parts[1] > 12 || parts[3] > 23 || parts[4] > 59 || parts[5] > 59) return false;
+  if (parts[1] < 1 || parts[1] > 12 || parts[3] > 23 || parts[4] > 59 || parts[5] > 59)
+    return false;
   bool leap = (parts[0] % 4 == 0 && parts[0] % 100 != 0) || parts[0] % 400 == 0;
   int days = kDays[parts[1] - 1] + (parts[1] == 2 && leap ? 1 : 0);
   return parts[2] >= 1 && parts[2] <= days;
@@ -201,12 +208,24 @@ void DatePart(sqlite3_context* ctx, int, sqlite3_value** argv) {
   }
   CivilTime t = SplitMicros(us);
   switch (P) {
-    case Part::kYear: sqlite3_result_int64(ctx, t.year); break;
-    case Part::kMonth: sqlite3_result_int64(ctx, t.month); break;
-    case Part::kDay: sqlite3_result_int64(ctx, t.day); break;
-    case Part::kHour: sqlite3_result_int64(ctx, t.hour); break;
-    case Part::kMinute: sqlite3_result_int64(ctx, t.minute); break;
-    case Part::kSecond: sqlite3_result_int64(ctx, t.second); break;
+    case Part::kYear:
+      sqlite3_result_int64(ctx, t.year);
+      break;
+    case Part::kMonth:
+      sqlite3_result_int64(ctx, t.month);
+      break;
+    case Part::kDay:
+      sqlite3_result_int64(ctx, t.day);
+      break;
+    case Part::kHour:
+      sqlite3_result_int64(ctx, t.hour);
+      break;
+    case Part::kMinute:
+      sqlite3_result_int64(ctx, t.minute);
+      break;
+    case Part::kSecond:
+      sqlite3_result_int64(ctx, t.second);
+      break;
   }
 }
 
@@ -259,11 +278,12 @@ int RegisterSqlFunctions(sqlite3* db) {
   auto check = [&](int r) {
     if (rc == SQLITE_OK) rc = r;
   };
-  check(sqlite3_create_window_function(db, "median", 1, kFlags, nullptr, MedianStep, AnyFinal, AnyValue, AnyInverse, nullptr));
-  check(sqlite3_create_window_function(db, "percentile_approx", 2, kFlags, nullptr, PercentileStep, AnyFinal, AnyValue,
-                                       AnyInverse, nullptr));
-  check(sqlite3_create_window_function(db, "percentile_approx", 3, kFlags, nullptr, PercentileStep, AnyFinal, AnyValue,
-                                       AnyInverse, nullptr));
+  check(sqlite3_create_window_function(db, "median", 1, kFlags, nullptr, MedianStep, AnyFinal,
+                                       AnyValue, AnyInverse, nullptr));
+  check(sqlite3_create_window_function(db, "percentile_approx", 2, kFlags, nullptr, PercentileStep,
+                                       AnyFinal, AnyValue, AnyInverse, nullptr));
+  check(sqlite3_create_window_function(db, "percentile_approx", 3, kFlags, nullptr, PercentileStep,
+                                       AnyFinal, AnyValue, AnyInverse, nullptr));
   struct Scalar {
     const char* name;
     int args;
@@ -278,7 +298,8 @@ int RegisterSqlFunctions(sqlite3* db) {
       {"timestamp_micros", 1, ToTimestamp},   {"concat_ws", -1, ConcatWs},
   };
   for (const auto& s : scalars) {
-    check(sqlite3_create_function_v2(db, s.name, s.args, kFlags, nullptr, s.fn, nullptr, nullptr, nullptr));
+    check(sqlite3_create_function_v2(db, s.name, s.args, kFlags, nullptr, s.fn, nullptr, nullptr,
+                                     nullptr));
   }
   return rc;
 }

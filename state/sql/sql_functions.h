@@ -1,5 +1,5 @@
-// The SQL functions pinstream adds to SQLite — what the analysis queries (conf/README.md "Analysis queries") use
-// from Spark SQL:
+// The SQL functions pinstream adds to SQLite — what the analysis queries (conf/README.md "Analysis
+// queries") use from Spark SQL:
 //
 //   median(x)                      aggregate/window: the value at 1-based rank ceil(n/2) of the
 //                                  non-null values in ascending order (Spark's

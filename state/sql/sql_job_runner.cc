@@ -1,13 +1,12 @@
 #include "state/sql/sql_job_runner.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <fstream>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/time_util.h"
-
 #include "state/delta_table.h"
 #include "state/sql/sql_session.h"
 #include "state/store.h"
@@ -20,14 +19,18 @@ RecordBatch HistoryRow(const JobRun& run) {
   b.row_ids().push_back(0);
   auto str = [&](const char* name, const std::string& v, bool null_if_empty = false) {
     Column c(TypeId::kString);
-    if (null_if_empty && v.empty()) c.AppendNull();
-    else c.AppendString(v);
+    if (null_if_empty && v.empty())
+      c.AppendNull();
+    else
+      c.AppendString(v);
     b.AddColumn(name, std::move(c));
   };
   auto ts = [&](const char* name, std::int64_t us) {
     Column c(TypeId::kTimestamp);
-    if (us == 0) c.AppendNull();
-    else c.AppendInt(us);
+    if (us == 0)
+      c.AppendNull();
+    else
+      c.AppendInt(us);
     b.AddColumn(name, std::move(c));
   };
   str("job", run.job);
@@ -42,7 +45,8 @@ RecordBatch HistoryRow(const JobRun& run) {
   b.AddColumn("duration_ms", std::move(d));
   str("error", run.error, true);
   auto results = nlohmann::json::array();
-  for (const auto& r : run.results) results.push_back({{"table", r.table}, {"version", r.version}, {"rows", r.rows}});
+  for (const auto& r : run.results)
+    results.push_back({{"table", r.table}, {"version", r.version}, {"rows", r.rows}});
   str("results", results.dump());
   return b;
 }
@@ -71,8 +75,10 @@ void ConformToTable(const DeltaTable& table, RecordBatch* rows) {
       Column d(TypeId::kDouble);
       d.Reserve(col.size());
       for (std::size_t r = 0; r < col.size(); ++r) {
-        if (col.IsNull(r)) d.AppendNull();
-        else d.AppendDouble(static_cast<double>(col.Int(r)));
+        if (col.IsNull(r))
+          d.AppendNull();
+        else
+          d.AppendDouble(static_cast<double>(col.Int(r)));
       }
       col = std::move(d);
     }
@@ -104,10 +110,13 @@ Status SqlJobRunner::Execute(const JobConfig& job, JobRun* run) {
     std::string sql((std::istreambuf_iterator<char>(in)), {});
     auto results = session->QueryAll(sql);
     if (!results.ok()) {
-      return results.status().WithContext(fmt::format("{}", std::filesystem::path(q.sql_file).filename().string()));
+      return results.status().WithContext(
+          fmt::format("{}", std::filesystem::path(q.sql_file).filename().string()));
     }
     for (std::size_t i = 0; i < results->size(); ++i) {
-      std::string table = results->size() == 1 ? q.result_table : fmt::format("{}_{}", q.result_table, static_cast<char>('a' + i % 26));
+      std::string table = results->size() == 1 ? q.result_table
+                                               : fmt::format("{}_{}", q.result_table,
+                                                             static_cast<char>('a' + i % 26));
       outputs.emplace_back(std::move(table), std::move((*results)[i].rows));
     }
   }
@@ -122,8 +131,10 @@ Status SqlJobRunner::Execute(const JobConfig& job, JobRun* run) {
     w.operation = "JOB RESULT";
     w.overwrite = true;
     w.writer = job.name;
-    PS_RETURN_IF_ERROR(t->StageWrite(*txn, rows, w).WithContext(fmt::format("writing result table '{}'", name)));
-    run->results.push_back(JobRunResult{name, txn->staged_versions()[name], static_cast<std::int64_t>(rows.num_rows())});
+    PS_RETURN_IF_ERROR(
+        t->StageWrite(*txn, rows, w).WithContext(fmt::format("writing result table '{}'", name)));
+    run->results.push_back(JobRunResult{name, txn->staged_versions()[name],
+                                        static_cast<std::int64_t>(rows.num_rows())});
   }
   JobRun done = *run;
   done.status = "succeeded";

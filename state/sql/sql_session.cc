@@ -1,5 +1,6 @@
 #include "state/sql/sql_session.h"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <cmath>
@@ -9,8 +10,6 @@
 #include <set>
 #include <thread>
 #include <variant>
-
-#include <fmt/format.h>
 
 #include "engine/time_util.h"
 #include "state/delta_table.h"
@@ -30,38 +29,57 @@ struct StmtFinalizer {
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
 // Read-only pragmas a user may ask for (no value assigned).
-const std::set<std::string> kReadPragmas = {"table_info",  "table_xinfo",   "function_list", "module_list",
-                                            "pragma_list", "compile_options"};
+const std::set<std::string> kReadPragmas = {"table_info",  "table_xinfo", "function_list",
+                                            "module_list", "pragma_list", "compile_options"};
 
 const char* ActionName(int action) {
   switch (action) {
-    case SQLITE_INSERT: return "INSERT";
-    case SQLITE_UPDATE: return "UPDATE";
-    case SQLITE_DELETE: return "DELETE";
-    case SQLITE_ATTACH: return "ATTACH";
-    case SQLITE_DETACH: return "DETACH";
-    case SQLITE_ALTER_TABLE: return "ALTER TABLE";
-    case SQLITE_REINDEX: return "REINDEX";
-    case SQLITE_ANALYZE: return "ANALYZE";
-    case SQLITE_CREATE_VTABLE: return "CREATE VIRTUAL TABLE";
-    case SQLITE_DROP_VTABLE: return "DROP VIRTUAL TABLE";
+    case SQLITE_INSERT:
+      return "INSERT";
+    case SQLITE_UPDATE:
+      return "UPDATE";
+    case SQLITE_DELETE:
+      return "DELETE";
+    case SQLITE_ATTACH:
+      return "ATTACH";
+    case SQLITE_DETACH:
+      return "DETACH";
+    case SQLITE_ALTER_TABLE:
+      return "ALTER TABLE";
+    case SQLITE_REINDEX:
+      return "REINDEX";
+    case SQLITE_ANALYZE:
+      return "ANALYZE";
+    case SQLITE_CREATE_VTABLE:
+      return "CREATE VIRTUAL TABLE";
+    case SQLITE_DROP_VTABLE:
+      return "DROP VIRTUAL TABLE";
     case SQLITE_CREATE_TABLE:
-    case SQLITE_CREATE_TEMP_TABLE: return "CREATE TABLE";
+    case SQLITE_CREATE_TEMP_TABLE:
+      return "CREATE TABLE";
     case SQLITE_CREATE_INDEX:
-    case SQLITE_CREATE_TEMP_INDEX: return "CREATE INDEX";
+    case SQLITE_CREATE_TEMP_INDEX:
+      return "CREATE INDEX";
     case SQLITE_CREATE_VIEW:
-    case SQLITE_CREATE_TEMP_VIEW: return "CREATE VIEW";
+    case SQLITE_CREATE_TEMP_VIEW:
+      return "CREATE VIEW";
     case SQLITE_CREATE_TRIGGER:
-    case SQLITE_CREATE_TEMP_TRIGGER: return "CREATE TRIGGER";
+    case SQLITE_CREATE_TEMP_TRIGGER:
+      return "CREATE TRIGGER";
     case SQLITE_DROP_TABLE:
-    case SQLITE_DROP_TEMP_TABLE: return "DROP TABLE";
+    case SQLITE_DROP_TEMP_TABLE:
+      return "DROP TABLE";
     case SQLITE_DROP_INDEX:
-    case SQLITE_DROP_TEMP_INDEX: return "DROP INDEX";
+    case SQLITE_DROP_TEMP_INDEX:
+      return "DROP INDEX";
     case SQLITE_DROP_VIEW:
-    case SQLITE_DROP_TEMP_VIEW: return "DROP VIEW";
+    case SQLITE_DROP_TEMP_VIEW:
+      return "DROP VIEW";
     case SQLITE_DROP_TRIGGER:
-    case SQLITE_DROP_TEMP_TRIGGER: return "DROP TRIGGER";
-    default: return "this statement";
+    case SQLITE_DROP_TEMP_TRIGGER:
+      return "DROP TRIGGER";
+    default:
+      return "this statement";
   }
 }
 
@@ -102,12 +120,19 @@ class ResultBuilder {
     for (std::size_t i = 0; i < cells_.size(); ++i) {
       int ci = static_cast<int>(i);
       switch (sqlite3_column_type(stmt, ci)) {
-        case SQLITE_INTEGER: cells_[i].emplace_back(static_cast<std::int64_t>(sqlite3_column_int64(stmt, ci))); break;
-        case SQLITE_FLOAT: cells_[i].emplace_back(sqlite3_column_double(stmt, ci)); break;
-        case SQLITE_NULL: cells_[i].emplace_back(std::monostate{}); break;
+        case SQLITE_INTEGER:
+          cells_[i].emplace_back(static_cast<std::int64_t>(sqlite3_column_int64(stmt, ci)));
+          break;
+        case SQLITE_FLOAT:
+          cells_[i].emplace_back(sqlite3_column_double(stmt, ci));
+          break;
+        case SQLITE_NULL:
+          cells_[i].emplace_back(std::monostate{});
+          break;
         default: {
           const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, ci));
-          cells_[i].emplace_back(std::string(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(stmt, ci))));
+          cells_[i].emplace_back(
+              std::string(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(stmt, ci))));
         }
       }
     }
@@ -121,7 +146,8 @@ class ResultBuilder {
     RecordBatch b;
     b.row_ids().resize(rows_);
     for (std::size_t r = 0; r < rows_; ++r) b.row_ids()[r] = r;
-    for (std::size_t i = 0; i < cells_.size(); ++i) b.AddColumn(names_[i], BuildColumn(cells_[i], decl_[i]));
+    for (std::size_t i = 0; i < cells_.size(); ++i)
+      b.AddColumn(names_[i], BuildColumn(cells_[i], decl_[i]));
     for (auto& c : cells_) c.clear();
     rows_ = 0;
     return b;
@@ -139,7 +165,8 @@ class ResultBuilder {
     if (decl.rfind("TIMESTAMP", 0) == 0 && !ints && !doubles) {
       t = TypeId::kTimestamp;
       for (const auto& c : cells) {
-        if (auto* s = std::get_if<std::string>(&c); s && !ParseTimestamp(*s).ok()) t = TypeId::kString;
+        if (auto* s = std::get_if<std::string>(&c); s && !ParseTimestamp(*s).ok())
+          t = TypeId::kString;
       }
     } else if (texts) {
       t = TypeId::kString;
@@ -164,14 +191,22 @@ class ResultBuilder {
         continue;
       }
       switch (t) {
-        case TypeId::kInt64: col.AppendInt(std::get<std::int64_t>(c)); break;
-        case TypeId::kBool: col.AppendBool(std::get<std::int64_t>(c) != 0); break;
-        case TypeId::kDouble:
-          col.AppendDouble(std::holds_alternative<double>(c) ? std::get<double>(c)
-                                                             : static_cast<double>(std::get<std::int64_t>(c)));
+        case TypeId::kInt64:
+          col.AppendInt(std::get<std::int64_t>(c));
           break;
-        case TypeId::kTimestamp: col.AppendInt(*ParseTimestamp(std::get<std::string>(c))); break;
-        default: col.AppendString(CellText(c));
+        case TypeId::kBool:
+          col.AppendBool(std::get<std::int64_t>(c) != 0);
+          break;
+        case TypeId::kDouble:
+          col.AppendDouble(std::holds_alternative<double>(c)
+                               ? std::get<double>(c)
+                               : static_cast<double>(std::get<std::int64_t>(c)));
+          break;
+        case TypeId::kTimestamp:
+          col.AppendInt(*ParseTimestamp(std::get<std::string>(c)));
+          break;
+        default:
+          col.AppendString(CellText(c));
       }
     }
     return col;
@@ -192,7 +227,8 @@ struct SqlSession::Connection {
   std::string denied;                             // why the authorizer refused the last statement
   ScanCounters last;
 
-  static int Authorize(void* self, int action, const char* a, const char* b, const char*, const char*) {
+  static int Authorize(void* self, int action, const char* a, const char* b, const char*,
+                       const char*) {
     auto* conn = static_cast<Connection*>(self);
     switch (action) {
       case SQLITE_SELECT:
@@ -203,18 +239,21 @@ struct SqlSession::Connection {
         return SQLITE_OK;
       case SQLITE_FUNCTION:
         if (b != nullptr && sqlite3_stricmp(b, "load_extension") == 0) {
-          conn->denied = "load_extension() is not allowed: the SQL connection only reads pinstream's tables";
+          conn->denied =
+              "load_extension() is not allowed: the SQL connection only reads pinstream's tables";
           return SQLITE_DENY;
         }
         return SQLITE_OK;
       case SQLITE_PRAGMA:
         if (a != nullptr && kReadPragmas.count(a)) return SQLITE_OK;
-        conn->denied = fmt::format("PRAGMA {} is not allowed: pinstream sql is read-only", a ? a : "");
+        conn->denied =
+            fmt::format("PRAGMA {} is not allowed: pinstream sql is read-only", a ? a : "");
         return SQLITE_DENY;
       case SQLITE_ATTACH:
       case SQLITE_DETACH:
-        conn->denied = fmt::format("{} is not allowed: the SQL connection only reads pinstream's tables",
-                                   ActionName(action));
+        conn->denied =
+            fmt::format("{} is not allowed: the SQL connection only reads pinstream's tables",
+                        ActionName(action));
         return SQLITE_DENY;
       default: {
         if (!conn->denied.empty()) return SQLITE_DENY;  // keep the first reason
@@ -222,19 +261,25 @@ struct SqlSession::Connection {
         // records its declaration as an UPDATE of the in-memory schema table. Users cannot
         // write the schema table themselves: SQLITE_DBCONFIG_DEFENSIVE refuses it.
         if (action == SQLITE_UPDATE && a != nullptr &&
-            (sqlite3_stricmp(a, "sqlite_master") == 0 || sqlite3_stricmp(a, "sqlite_temp_master") == 0)) {
+            (sqlite3_stricmp(a, "sqlite_master") == 0 ||
+             sqlite3_stricmp(a, "sqlite_temp_master") == 0)) {
           return SQLITE_OK;
         }
-        bool schema = a != nullptr && (sqlite3_stricmp(a, "sqlite_master") == 0 || sqlite3_stricmp(a, "sqlite_temp_master") == 0 ||
+        bool schema = a != nullptr && (sqlite3_stricmp(a, "sqlite_master") == 0 ||
+                                       sqlite3_stricmp(a, "sqlite_temp_master") == 0 ||
                                        sqlite3_stricmp(a, "sqlite_schema") == 0);
         if (schema) {
-          conn->denied = "changing the schema (CREATE, DROP, ALTER) is not allowed: pinstream sql is read-only; "
-                         "delta tables are created by queries and jobs";
+          conn->denied =
+              "changing the schema (CREATE, DROP, ALTER) is not allowed: pinstream sql is "
+              "read-only; "
+              "delta tables are created by queries and jobs";
           return SQLITE_DENY;
         }
-        std::string target = a != nullptr && action != SQLITE_FUNCTION ? fmt::format(" on '{}'", a) : "";
+        std::string target =
+            a != nullptr && action != SQLITE_FUNCTION ? fmt::format(" on '{}'", a) : "";
         conn->denied = fmt::format(
-            "{}{} is not allowed: pinstream sql is read-only (delta tables are written by queries and jobs)",
+            "{}{} is not allowed: pinstream sql is read-only (delta tables are written by queries "
+            "and jobs)",
             ActionName(action), target);
         return SQLITE_DENY;
       }
@@ -266,7 +311,9 @@ struct SqlSession::Connection {
       bool with_at = true;
       for (const auto& other : store->ListTables()) with_at &= other != name + "_at";
       int rc = RegisterTableModules(db.get(), catalog.get(), name, with_at);
-      if (rc != SQLITE_OK) return Internal(fmt::format("registering table '{}' with SQLite: {}", name, sqlite3_errstr(rc)));
+      if (rc != SQLITE_OK)
+        return Internal(
+            fmt::format("registering table '{}' with SQLite: {}", name, sqlite3_errstr(rc)));
       registered[name] = schema;
     }
     return Status::Ok();
@@ -288,7 +335,8 @@ struct SqlSession::Connection {
   }
 
   // Runs every statement; `on_row` per row of each statement that returns rows.
-  Status Run(std::string_view sql, const std::function<Status(sqlite3_stmt*, std::string_view text)>& on_start,
+  Status Run(std::string_view sql,
+             const std::function<Status(sqlite3_stmt*, std::string_view text)>& on_start,
              const std::function<Status(sqlite3_stmt*)>& on_row) {
     const char* p = sql.data();
     const char* end = sql.data() + sql.size();
@@ -305,7 +353,8 @@ struct SqlSession::Connection {
       if (!stmt) continue;  // whitespace or a comment
       any = true;
       if (!sqlite3_stmt_readonly(stmt.get())) {
-        return InvalidArgument("SQL error: pinstream sql is read-only (delta tables are written by queries and jobs)");
+        return InvalidArgument(
+            "SQL error: pinstream sql is read-only (delta tables are written by queries and jobs)");
       }
       PS_RETURN_IF_ERROR(on_start(stmt.get(), text));
       for (;;) {
@@ -336,7 +385,8 @@ Result<std::unique_ptr<SqlSession>> SqlSession::Open(Store* store) {
   conn.store = store;
   conn.catalog = std::make_unique<TableCatalog>(store);
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(
+      ":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   conn.db.reset(raw);
   if (rc != SQLITE_OK) return Internal(fmt::format("cannot open SQLite: {}", sqlite3_errstr(rc)));
   sqlite3_db_config(raw, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
@@ -344,11 +394,13 @@ Result<std::unique_ptr<SqlSession>> SqlSession::Open(Store* store) {
   sqlite3_limit(raw, SQLITE_LIMIT_ATTACHED, 0);
   // Large sorts (GROUP BY, ORDER BY, window partitions) may use every core. (Measured on the
   // eight queries: keeping sorts in memory — temp_store, a bigger cache_size — made them slower.)
-  std::string tuning = fmt::format("PRAGMA threads = {};", std::max(1u, std::thread::hardware_concurrency()));
+  std::string tuning =
+      fmt::format("PRAGMA threads = {};", std::max(1u, std::thread::hardware_concurrency()));
   if (sqlite3_exec(raw, tuning.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
     return Internal(fmt::format("configuring SQLite: {}", sqlite3_errmsg(raw)));
   }
-  if (RegisterSqlFunctions(raw) != SQLITE_OK) return Internal(fmt::format("registering SQL functions: {}", sqlite3_errmsg(raw)));
+  if (RegisterSqlFunctions(raw) != SQLITE_OK)
+    return Internal(fmt::format("registering SQL functions: {}", sqlite3_errmsg(raw)));
   PS_RETURN_IF_ERROR(conn.RegisterTables());
   sqlite3_set_authorizer(raw, &Connection::Authorize, &conn);
   return s;
@@ -361,7 +413,8 @@ std::string LeadingCommentTitle(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
     std::size_t eol = text.find('\n', i);
-    std::string_view line = text.substr(i, eol == std::string_view::npos ? text.size() - i : eol - i);
+    std::string_view line =
+        text.substr(i, eol == std::string_view::npos ? text.size() - i : eol - i);
     std::size_t a = line.find_first_not_of(" \t\r");
     if (a != std::string_view::npos) {
       if (line.substr(a, 2) != "--") return "";
@@ -410,7 +463,8 @@ Result<SqlResult> SqlSession::Query(std::string_view sql) {
   return std::move(all.back());
 }
 
-Status SqlSession::Stream(std::string_view sql, const std::function<void(const std::vector<std::string>&)>& header,
+Status SqlSession::Stream(std::string_view sql,
+                          const std::function<void(const std::vector<std::string>&)>& header,
                           const std::function<Status(const RecordBatch&)>& batch) {
   ResultBuilder rb;
   bool started = false;
@@ -437,7 +491,9 @@ Status SqlSession::Stream(std::string_view sql, const std::function<void(const s
   return flush();
 }
 
-bool SqlSession::IsCompleteStatement(const std::string& text) { return sqlite3_complete(text.c_str()) != 0; }
+bool SqlSession::IsCompleteStatement(const std::string& text) {
+  return sqlite3_complete(text.c_str()) != 0;
+}
 const char* SqlSession::SqliteVersion() { return sqlite3_libversion(); }
 
 void SqlSession::Interrupt() { sqlite3_interrupt(conn_->db.get()); }

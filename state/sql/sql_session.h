@@ -68,7 +68,8 @@ class SqlSession {
 
   // Runs one or more statements, handing each result row's values to `row` as they come
   // (streaming output of large results). `header` gets the column names first.
-  Status Stream(std::string_view sql, const std::function<void(const std::vector<std::string>&)>& header,
+  Status Stream(std::string_view sql,
+                const std::function<void(const std::vector<std::string>&)>& header,
                 const std::function<Status(const RecordBatch& one_row)>& row);
 
   // True when `text` ends a complete statement (the shell's continuation prompt).

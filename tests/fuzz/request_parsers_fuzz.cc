@@ -16,18 +16,31 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   limits.max_record_bytes = 4096;
   ParseResult r;
   switch (data[0] % 6) {
-    case 0: r = ParseRestProduce(body, RestEmbeddedFormat::kJson, limits); break;
-    case 1: r = ParseRestProduce(body, RestEmbeddedFormat::kBinary, limits); break;
-    case 2: r = ParseGatewayPutRecord(body, limits); break;
-    case 3: r = ParseGatewayPutRecords(body, limits); break;
-    case 4: r = ParseNativePutRecord(body, limits); break;
-    default: r = ParseNativePutRecords(body, limits); break;
+    case 0:
+      r = ParseRestProduce(body, RestEmbeddedFormat::kJson, limits);
+      break;
+    case 1:
+      r = ParseRestProduce(body, RestEmbeddedFormat::kBinary, limits);
+      break;
+    case 2:
+      r = ParseGatewayPutRecord(body, limits);
+      break;
+    case 3:
+      r = ParseGatewayPutRecords(body, limits);
+      break;
+    case 4:
+      r = ParseNativePutRecord(body, limits);
+      break;
+    default:
+      r = ParseNativePutRecords(body, limits);
+      break;
   }
   if (auto* ok = std::get_if<ParsedRecords>(&r)) {
     // Invariants of a successful parse.
     if (ok->records.empty()) __builtin_trap();
     for (const auto& rec : ok->records) {
-      if (rec.value.size() + rec.key.size() > static_cast<std::size_t>(limits.max_record_bytes)) __builtin_trap();
+      if (rec.value.size() + rec.key.size() > static_cast<std::size_t>(limits.max_record_bytes))
+        __builtin_trap();
     }
   } else if (std::get<BodyError>(r).message.empty()) {
     __builtin_trap();

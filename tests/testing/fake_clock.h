@@ -16,8 +16,8 @@ class FakeClock : public Clock {
   void Advance(std::int64_t us) { now_.fetch_add(us); }
   // Waits until ready() or the fake time reaches the deadline; re-checks every millisecond of
   // real time (the fake time moves from another thread without notifying the waiter's cv).
-  void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, std::int64_t deadline_us,
-                 const std::function<bool()>& ready) override {
+  void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                 std::int64_t deadline_us, const std::function<bool()>& ready) override {
     while (!ready() && now_.load() < deadline_us) cv.wait_for(lock, std::chrono::milliseconds(1));
   }
 

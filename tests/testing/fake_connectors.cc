@@ -8,7 +8,8 @@
 
 namespace pinstream::testing {
 
-void FakeSource::Append(Data& d, const std::string& partition, const std::string& value, const std::string& key) {
+void FakeSource::Append(Data& d, const std::string& partition, const std::string& value,
+                        const std::string& key) {
   std::lock_guard lock(d.mu);
   d.partitions[partition].emplace_back(key, value);
 }
@@ -37,7 +38,8 @@ void FakeSource::PruneColumns(const std::vector<std::string>& required) {
   with_key_ = std::find(required.begin(), required.end(), "key") != required.end();
 }
 
-Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) {
+Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows,
+                        const ChunkConsumer& emit) {
   std::vector<std::pair<std::string, std::string>> recs;
   {
     std::lock_guard lock(d_->mu);
@@ -65,8 +67,10 @@ Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows, cons
     return st;
   };
   for (std::size_t i = 0; i < recs.size(); ++i) {
-    if (recs[i].first.empty()) key.AppendNull();
-    else key.AppendString(recs[i].first);
+    if (recs[i].first.empty())
+      key.AppendNull();
+    else
+      key.AppendString(recs[i].first);
     value.AppendString(recs[i].second);
     chunk.offsets.push_back(range.start + static_cast<std::int64_t>(i));
     if (chunk.offsets.size() >= max_chunk_rows) PS_RETURN_IF_ERROR(flush());
@@ -74,11 +78,13 @@ Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows, cons
   return flush();
 }
 
-Status CollectingSink::Stage(std::int64_t batch_id, const std::vector<RecordBatch>& batches, CommitTxn& txn) {
+Status CollectingSink::Stage(std::int64_t batch_id, const std::vector<RecordBatch>& batches,
+                             CommitTxn& txn) {
   if (d_->before_stage) PS_RETURN_IF_ERROR(d_->before_stage(batch_id));
   {
     std::lock_guard lock(d_->mu);
-    if (batch_id <= d_->last_batch) return AlreadyExists(fmt::format("batch {} already committed", batch_id));
+    if (batch_id <= d_->last_batch)
+      return AlreadyExists(fmt::format("batch {} already committed", batch_id));
   }
   std::vector<std::string> rows;
   std::vector<std::size_t> sizes;

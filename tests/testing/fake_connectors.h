@@ -28,22 +28,26 @@ class FakeSource : public Source {
  public:
   struct Data {
     std::mutex mu;
-    std::map<std::string, std::vector<std::pair<std::string, std::string>>> partitions;  // key, value
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>>
+        partitions;  // key, value
     int fail_reads = 0;
     int reads = 0;
     std::condition_variable read_cv;
-    bool read_ahead = true;           // AllowsReadAheadOfCommit()
-    std::vector<std::string> calls;   // "latest" and "committed", in call order
+    bool read_ahead = true;                        // AllowsReadAheadOfCommit()
+    std::vector<std::string> calls;                // "latest" and "committed", in call order
     std::vector<std::vector<std::string>> pruned;  // PruneColumns arguments
   };
   explicit FakeSource(std::shared_ptr<Data> d) : d_(std::move(d)) {}
-  static void Append(Data& d, const std::string& partition, const std::string& value, const std::string& key = "");
+  static void Append(Data& d, const std::string& partition, const std::string& value,
+                     const std::string& key = "");
 
   std::string_view kind() const override { return "fake"; }
   std::string Describe() const override { return "FakeSource"; }
   Status Open() override { return Status::Ok(); }
-  Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed, bool apply_limits) override;
-  Status Read(const ReadRange& range, std::size_t max_chunk_rows, const ChunkConsumer& emit) override;
+  Result<PartitionOffsets> LatestOffsets(const PartitionOffsets& committed,
+                                         bool apply_limits) override;
+  Status Read(const ReadRange& range, std::size_t max_chunk_rows,
+              const ChunkConsumer& emit) override;
   void OnBatchCommitted(const PartitionOffsets&) override;
   bool AllowsReadAheadOfCommit() const override;
   void PruneColumns(const std::vector<std::string>& required) override;
@@ -57,8 +61,8 @@ class CollectingSink : public Sink {
  public:
   struct Data {
     std::mutex mu;
-    std::vector<std::string> rows;      // committed rows as JSON
-    std::vector<std::int64_t> batches;  // committed batch ids
+    std::vector<std::string> rows;               // committed rows as JSON
+    std::vector<std::int64_t> batches;           // committed batch ids
     std::vector<std::size_t> output_batch_rows;  // rows of each committed RecordBatch, in order
     std::int64_t last_batch = -1;
     std::function<Status(std::int64_t batch_id)> before_stage;  // set before the query starts
@@ -67,7 +71,8 @@ class CollectingSink : public Sink {
   std::string_view kind() const override { return "collect"; }
   std::string Describe() const override { return "CollectingSink"; }
   Status Open(const SinkContext&) override { return Status::Ok(); }
-  Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output, CommitTxn& txn) override;
+  Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output,
+               CommitTxn& txn) override;
 
  private:
   std::shared_ptr<Data> d_;

@@ -17,11 +17,14 @@ Result<std::size_t> Find(const RecordBatch& batch, const std::string& column) {
   return static_cast<std::size_t>(c);
 }
 
-std::string ValueAt(const Column& c, std::size_t row) { return c.IsNull(row) ? std::string() : std::string(c.Str(row)); }
+std::string ValueAt(const Column& c, std::size_t row) {
+  return c.IsNull(row) ? std::string() : std::string(c.Str(row));
+}
 
 class RejectValues : public Operator {
  public:
-  RejectValues(std::string column, std::set<std::string> values) : column_(std::move(column)), values_(std::move(values)) {}
+  RejectValues(std::string column, std::set<std::string> values)
+      : column_(std::move(column)), values_(std::move(values)) {}
   Status Process(RecordBatch& batch, OperatorContext& ctx) override {
     PS_ASSIGN_OR_RETURN(std::size_t c, Find(batch, column_));
     for (std::size_t r = 0; r < batch.num_rows(); ++r) {
@@ -38,11 +41,13 @@ class RejectValues : public Operator {
 
 class FailOnValue : public Operator {
  public:
-  FailOnValue(std::string column, std::string value) : column_(std::move(column)), value_(std::move(value)) {}
+  FailOnValue(std::string column, std::string value)
+      : column_(std::move(column)), value_(std::move(value)) {}
   Status Process(RecordBatch& batch, OperatorContext&) override {
     PS_ASSIGN_OR_RETURN(std::size_t c, Find(batch, column_));
     for (std::size_t r = 0; r < batch.num_rows(); ++r) {
-      if (ValueAt(batch.column(c), r) == value_) return InvalidArgument(fmt::format("found '{}'", value_));
+      if (ValueAt(batch.column(c), r) == value_)
+        return InvalidArgument(fmt::format("found '{}'", value_));
     }
     return Status::Ok();
   }
@@ -53,10 +58,12 @@ class FailOnValue : public Operator {
 
 class KeepFirst : public Operator {
  public:
-  KeepFirst(std::string column, KeyedStateStore* state) : column_(std::move(column)), state_(state) {}
+  KeepFirst(std::string column, KeyedStateStore* state)
+      : column_(std::move(column)), state_(state) {}
   Status Load(int shard, int num_shards) {
     return state_->ScanCommitted([&](std::string_view key, std::string_view, std::int64_t) {
-      if (HashBytes(key) % static_cast<std::uint64_t>(num_shards) == static_cast<std::uint64_t>(shard)) {
+      if (HashBytes(key) % static_cast<std::uint64_t>(num_shards) ==
+          static_cast<std::uint64_t>(shard)) {
         seen_.emplace(key);
       }
     });

@@ -33,7 +33,8 @@ class RejectValuesSpec : public OperatorSpec {
 
 class FailOnValueSpec : public OperatorSpec {
  public:
-  FailOnValueSpec(std::string column, std::string value) : column_(std::move(column)), value_(std::move(value)) {}
+  FailOnValueSpec(std::string column, std::string value)
+      : column_(std::move(column)), value_(std::move(value)) {}
   std::string_view kind() const override { return "fail_on_value"; }
   Result<std::unique_ptr<Operator>> Create(const OperatorInitContext& ctx) const override;
 

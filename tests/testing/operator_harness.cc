@@ -33,7 +33,8 @@ OpRun RunOperator(const std::string& yaml, RecordBatch batch, std::int64_t batch
   std::vector<std::uint8_t> keep(batch.num_rows(), 1);
   for (auto& r : ctx.rejections()) {
     keep[r.row] = 0;
-    run.rejected.push_back(RowRejection{static_cast<std::uint32_t>(batch.row_ids()[r.row]), r.reason});
+    run.rejected.push_back(
+        RowRejection{static_cast<std::uint32_t>(batch.row_ids()[r.row]), r.reason});
   }
   batch.Compact(keep);
   run.out = std::move(batch);

@@ -36,7 +36,8 @@ class AdminApiTest : public ::testing::Test {
         "data_dir: /unused\n"
         "sources: {s: {kind: fake}}\n"
         "queries:\n"
-        "  - {name: q, source: s, trigger: available_now, max_records_per_trigger: 1, sink: {kind: collect}}\n",
+        "  - {name: q, source: s, trigger: available_now, max_records_per_trigger: 1, sink: {kind: "
+        "collect}}\n",
         "test.yaml", dir_.path(), reg_);
     DaemonParts parts;
     parts.config = &cfg_;
@@ -84,8 +85,11 @@ TEST_F(AdminApiTest, AdminEndpoints) {
   EXPECT_EQ(m.status, 200);
   EXPECT_NE(m.content_type.find("text/plain"), std::string::npos);
   EXPECT_NE(m.body.find("pinstream_source_log_group_commits"), std::string::npos) << m.body;
-  EXPECT_NE(m.body.find("pinstream_query_backlog_records{query=\"q\"}"), std::string::npos) << m.body;
-  EXPECT_NE(m.body.find("pinstream_http_requests_total{api=\"admin\",status=\"200\"}"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("pinstream_query_backlog_records{query=\"q\"}"), std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("pinstream_http_requests_total{api=\"admin\",status=\"200\"}"),
+            std::string::npos)
+      << m.body;
   EXPECT_EQ(J(Call("GET", "/queries/q/progress")).size(), 2u);
   EXPECT_EQ(Call("GET", "/queries/zz/progress").status, 404);
   json all = J(Call("GET", "/queries"));

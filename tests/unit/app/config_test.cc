@@ -1,11 +1,11 @@
 #include "engine/config.h"
 
-#include <cstdlib>
-
 #include <gtest/gtest.h>
 
-#include "connectors/registry.h"
+#include <cstdlib>
+
 #include "app/commands.h"
+#include "connectors/registry.h"
 #include "state/store_options.h"
 #include "tests/testing/test_util.h"
 
@@ -16,7 +16,9 @@ class ConfigTest : public ::testing::Test {
  protected:
   ConfigTest() : reg_(app::BuildRegistries(&env_)) { dir_.Write("in/.keep", ""); }
 
-  DaemonConfig Load(const std::string& yaml) { return LoadConfigFromString(yaml, "test.yaml", dir_.path(), *reg_); }
+  DaemonConfig Load(const std::string& yaml) {
+    return LoadConfigFromString(yaml, "test.yaml", dir_.path(), *reg_);
+  }
   std::string Error(const std::string& yaml) {
     try {
       Load(yaml);
@@ -172,23 +174,33 @@ TEST_F(ConfigTest, DuplicateQueryNamesAndBadNamesAreRejected) {
 TEST_F(ConfigTest, JobsParseAndScheduleErrorsCarryTheirLocation) {
   dir_.Write("q1.sql", "SELECT 1;");
   std::string base = std::string(kGood) + "jobs:\n";
-  DaemonConfig c = Load(base + "  - {name: daily, at: \"02:00\", sql: [q1.sql], run_on_start: true}\n"
-                               "  - {name: hourly, cron: \"@hourly\", sql: [{file: q1.sql, result_table: hourly_counts}]}\n");
+  DaemonConfig c = Load(base +
+                        "  - {name: daily, at: \"02:00\", sql: [q1.sql], run_on_start: true}\n"
+                        "  - {name: hourly, cron: \"@hourly\", sql: [{file: q1.sql, result_table: "
+                        "hourly_counts}]}\n");
   ASSERT_EQ(c.jobs.size(), 2u);
   EXPECT_EQ(c.jobs[0].queries[0].result_table, "q1_result");
   EXPECT_EQ(c.jobs[0].queries[0].sql_file, dir_.path() + "/q1.sql");
   EXPECT_TRUE(c.jobs[0].run_on_start);
   EXPECT_EQ(c.jobs[1].queries[0].result_table, "hourly_counts");
-  EXPECT_NE(Error(base + "  - {name: j, cron: \"0 25 * * *\", sql: [q1.sql]}\n").find("test.yaml:15:"), std::string::npos);
-  EXPECT_NE(Error(base + "  - {name: j, cron: \"0 25 * * *\", sql: [q1.sql]}\n").find("hour 25 is outside 0-23"),
+  EXPECT_NE(
+      Error(base + "  - {name: j, cron: \"0 25 * * *\", sql: [q1.sql]}\n").find("test.yaml:15:"),
+      std::string::npos);
+  EXPECT_NE(Error(base + "  - {name: j, cron: \"0 25 * * *\", sql: [q1.sql]}\n")
+                .find("hour 25 is outside 0-23"),
             std::string::npos);
-  EXPECT_NE(Error(base + "  - {name: j, at: \"2am\", sql: [q1.sql]}\n").find("not a time of day"), std::string::npos);
-  EXPECT_NE(Error(base + "  - {name: j, every: 24h, at: \"02:00\", sql: [q1.sql]}\n").find("exactly one schedule"),
+  EXPECT_NE(Error(base + "  - {name: j, at: \"2am\", sql: [q1.sql]}\n").find("not a time of day"),
             std::string::npos);
-  EXPECT_NE(Error(base + "  - {name: j, every: 1h, sql: [nope.sql]}\n").find("does not exist"), std::string::npos);
-  EXPECT_NE(Error(base + "  - {name: j, every: 1h, sql: [q1.sql]}\n  - {name: j, every: 2h, sql: [q1.sql]}\n")
-                .find("used twice"),
+  EXPECT_NE(Error(base + "  - {name: j, every: 24h, at: \"02:00\", sql: [q1.sql]}\n")
+                .find("exactly one schedule"),
             std::string::npos);
+  EXPECT_NE(Error(base + "  - {name: j, every: 1h, sql: [nope.sql]}\n").find("does not exist"),
+            std::string::npos);
+  EXPECT_NE(
+      Error(base +
+            "  - {name: j, every: 1h, sql: [q1.sql]}\n  - {name: j, every: 2h, sql: [q1.sql]}\n")
+          .find("used twice"),
+      std::string::npos);
 }
 
 }  // namespace

@@ -1,9 +1,9 @@
 #include "engine/channel.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 namespace pinstream {
 namespace {

@@ -29,9 +29,11 @@ TEST(DeadLetterTest, RowsKeepTheirReasonPositionAndRawRecordUnderTheFixedSchema)
   EXPECT_EQ(b.size(), 2u);
   RecordBatch out = b.Build();
   ASSERT_TRUE(out.Validate().ok());
-  EXPECT_EQ(out.names(), (std::vector<std::string>{"query", "batch_id", "operator", "reason", "source", "partition",
-                                                   "offset", "position", "raw", "failed_at"}));
-  EXPECT_EQ(out.column(static_cast<std::size_t>(out.FindColumn("failed_at"))).type(), TypeId::kTimestamp);
+  EXPECT_EQ(out.names(),
+            (std::vector<std::string>{"query", "batch_id", "operator", "reason", "source",
+                                      "partition", "offset", "position", "raw", "failed_at"}));
+  EXPECT_EQ(out.column(static_cast<std::size_t>(out.FindColumn("failed_at"))).type(),
+            TypeId::kTimestamp);
   EXPECT_EQ(ColumnStrings(out, "query"), (std::vector<std::string>{"pins", "pins"}));
   EXPECT_EQ(ColumnStrings(out, "batch_id"), (std::vector<std::string>{"7", "7"}));
   EXPECT_EQ(ColumnStrings(out, "offset"), (std::vector<std::string>{"120", "120"}));

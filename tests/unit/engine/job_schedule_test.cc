@@ -8,7 +8,9 @@ namespace pinstream {
 namespace {
 
 std::int64_t T(const char* s) { return *ParseTimestamp(s); }
-std::string Next(const JobSchedule& s, const char* after) { return FormatTimestamp(s.NextAfter(T(after)), TimestampStyle::kSql); }
+std::string Next(const JobSchedule& s, const char* after) {
+  return FormatTimestamp(s.NextAfter(T(after)), TimestampStyle::kSql);
+}
 
 TEST(JobScheduleTest, EveryIsAlignedToTheEpoch) {
   auto daily = *JobSchedule::Every(24LL * 3600 * 1'000'000);

@@ -32,7 +32,8 @@ class FakeRunner : public JobRunner {
     --concurrent_;
     if (cancelled_) return Cancelled("the daemon is stopping");
     if (fail_) return InvalidArgument("q1.sql: no such table: pin");
-    run->results.push_back(JobRunResult{"q1_result", static_cast<std::int64_t>(executed_.size() - 1), 3});
+    run->results.push_back(
+        JobRunResult{"q1_result", static_cast<std::int64_t>(executed_.size() - 1), 3});
     return Status::Ok();
   }
   Status Record(const JobRun& run) override {
@@ -93,9 +94,12 @@ TEST(JobSchedulerTest, RunsEveryScheduleFormAtItsTimes) {
     const char* second;
   };
   std::vector<Case> cases = {
-      {Job("every", "every", "15m"), "2026-11-22 10:07:00", "2026-11-22 10:15:00", "2026-11-22 10:30:00"},
-      {Job("at", "at", "02:00"), "2026-11-22 10:07:00", "2026-11-23 02:00:00", "2026-11-24 02:00:00"},
-      {Job("cron", "cron", "0 9 * * MON-FRI"), "2026-11-20 10:00:00", "2026-11-23 09:00:00", "2026-11-24 09:00:00"},
+      {Job("every", "every", "15m"), "2026-11-22 10:07:00", "2026-11-22 10:15:00",
+       "2026-11-22 10:30:00"},
+      {Job("at", "at", "02:00"), "2026-11-22 10:07:00", "2026-11-23 02:00:00",
+       "2026-11-24 02:00:00"},
+      {Job("cron", "cron", "0 9 * * MON-FRI"), "2026-11-20 10:00:00", "2026-11-23 09:00:00",
+       "2026-11-24 09:00:00"},
   };
   for (auto& c : cases) {
     SCOPED_TRACE(c.job.name);
@@ -112,8 +116,11 @@ TEST(JobSchedulerTest, RunsEveryScheduleFormAtItsTimes) {
     EXPECT_EQ(runs[1].scheduled_us, T(c.second));
     EXPECT_EQ(runs[0].status, "succeeded");
     EXPECT_EQ(runs[0].trigger, "schedule");
-    EXPECT_EQ(runs[0].run_id, "scheduled__" + FormatTimestamp(T(c.first), TimestampStyle::kIso).substr(0, 19) + "Z");
-    EXPECT_TRUE(runner.recorded().empty());  // succeeded runs are recorded by the runner's own commit
+    EXPECT_EQ(
+        runs[0].run_id,
+        "scheduled__" + FormatTimestamp(T(c.first), TimestampStyle::kIso).substr(0, 19) + "Z");
+    EXPECT_TRUE(
+        runner.recorded().empty());  // succeeded runs are recorded by the runner's own commit
     s.StopAccepting();
   }
 }

@@ -1,8 +1,8 @@
 #include "engine/keyed_state.h"
 
-#include <map>
-
 #include <gtest/gtest.h>
+
+#include <map>
 
 #include "engine/checkpoint.h"
 
@@ -94,7 +94,9 @@ TEST_F(KeyedStateTest, StagedDeltaIsTheEncodingOfTheBufferedChangesAndTheBufferS
 }
 
 TEST_F(KeyedStateTest, CompactionReplacesDeltasWithASnapshotOfTheSameState) {
-  for (int b = 0; b < 10; ++b) Commit(b, {{"k" + std::to_string(b), "v"}}, b > 0 ? std::vector<std::string>{"k0"} : std::vector<std::string>{});
+  for (int b = 0; b < 10; ++b)
+    Commit(b, {{"k" + std::to_string(b), "v"}},
+           b > 0 ? std::vector<std::string>{"k0"} : std::vector<std::string>{});
   auto before = Load();
   auto txn = cp_->BeginCommit(-1);
   bool compacted = false;

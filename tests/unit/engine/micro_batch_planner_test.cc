@@ -104,8 +104,10 @@ TEST_F(PlannerTest, ReplayReadsExactlyTheLoggedRange) {
 class ResumingSource : public FakeSource {
  public:
   using FakeSource::FakeSource;
-  Result<std::optional<std::int64_t>> ResumeOffset(const std::string& partition, std::int64_t committed_end) override {
-    if (partition == "0" && resume >= 0) return std::optional<std::int64_t>(std::max(resume, committed_end));
+  Result<std::optional<std::int64_t>> ResumeOffset(const std::string& partition,
+                                                   std::int64_t committed_end) override {
+    if (partition == "0" && resume >= 0)
+      return std::optional<std::int64_t>(std::max(resume, committed_end));
     return std::optional<std::int64_t>();
   }
   std::int64_t resume = -1;

@@ -33,8 +33,8 @@ TEST(RecordBatchTest, TakeGathersRowsInOrder) {
 // One column of every type, six rows (every third null); `seed` varies the values.
 std::vector<Column> EveryTypeColumns(int seed = 0) {
   std::vector<Column> cols;
-  for (TypeId t : {TypeId::kNull, TypeId::kBool, TypeId::kInt64, TypeId::kTimestamp, TypeId::kDouble,
-                   TypeId::kString, TypeId::kRaw, TypeId::kDoubleArray}) {
+  for (TypeId t : {TypeId::kNull, TypeId::kBool, TypeId::kInt64, TypeId::kTimestamp,
+                   TypeId::kDouble, TypeId::kString, TypeId::kRaw, TypeId::kDoubleArray}) {
     Column c(t);
     for (int j = 0; j < 6; ++j) {
       int i = j + seed;
@@ -43,18 +43,27 @@ std::vector<Column> EveryTypeColumns(int seed = 0) {
         continue;
       }
       switch (t) {
-        case TypeId::kBool: c.AppendBool(i % 2 == 0); break;
+        case TypeId::kBool:
+          c.AppendBool(i % 2 == 0);
+          break;
         case TypeId::kInt64:
-        case TypeId::kTimestamp: c.AppendInt(i * 1000 - 7); break;
-        case TypeId::kDouble: c.AppendDouble(i + 0.5); break;
+        case TypeId::kTimestamp:
+          c.AppendInt(i * 1000 - 7);
+          break;
+        case TypeId::kDouble:
+          c.AppendDouble(i + 0.5);
+          break;
         case TypeId::kString:
-        case TypeId::kRaw: c.AppendString(std::string(static_cast<std::size_t>(i), static_cast<char>('a' + i))); break;
+        case TypeId::kRaw:
+          c.AppendString(std::string(static_cast<std::size_t>(i), static_cast<char>('a' + i)));
+          break;
         case TypeId::kDoubleArray: {
           std::vector<double> a(static_cast<std::size_t>(i), i * 1.5);
           c.AppendArray(a);
           break;
         }
-        case TypeId::kNull: break;
+        case TypeId::kNull:
+          break;
       }
     }
     cols.push_back(std::move(c));
@@ -72,7 +81,8 @@ TEST(RecordBatchTest, TakeGathersEveryTypeWithNullsLikeRowByRowAppends) {
     ASSERT_EQ(got.size(), rows.size()) << TypeName(c.type());
     for (std::size_t i = 0; i < rows.size(); ++i) {
       EXPECT_EQ(got.IsNull(i), expect.IsNull(i)) << TypeName(c.type()) << " row " << i;
-      EXPECT_EQ(got.GetValue(i).ToString(), expect.GetValue(i).ToString()) << TypeName(c.type()) << " row " << i;
+      EXPECT_EQ(got.GetValue(i).ToString(), expect.GetValue(i).ToString())
+          << TypeName(c.type()) << " row " << i;
     }
     // Appending after a Take keeps the buffers consistent.
     got.AppendFrom(c, 2);
@@ -217,7 +227,8 @@ TEST(RecordBatchTest, EncodeKeyDistinguishesTypesNullsAndBoundaries) {
     keys.push_back(k);
   }
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    for (std::size_t j = i + 1; j < keys.size(); ++j) EXPECT_NE(keys[i], keys[j]) << i << " vs " << j;
+    for (std::size_t j = i + 1; j < keys.size(); ++j)
+      EXPECT_NE(keys[i], keys[j]) << i << " vs " << j;
   }
   EXPECT_EQ(HashRow(b, cols, 0), HashBytes(keys[0]));
 }
@@ -225,7 +236,8 @@ TEST(RecordBatchTest, EncodeKeyDistinguishesTypesNullsAndBoundaries) {
 TEST(RowFormatTest, JsonEscapesAndRendersTypesLikeSpark) {
   RecordBatch b;
   b.row_ids() = {0};
-  Column s(TypeId::kString), ts(TypeId::kTimestamp), arr(TypeId::kDoubleArray), raw(TypeId::kRaw), n(TypeId::kInt64);
+  Column s(TypeId::kString), ts(TypeId::kTimestamp), arr(TypeId::kDoubleArray), raw(TypeId::kRaw),
+      n(TypeId::kInt64);
   s.AppendString("q\"uote\\\n\x01 \xff ok");
   ts.AppendInt(1598586767LL * 1000000);
   std::vector<double> xy{-89.9787, -173.293};
@@ -239,9 +251,10 @@ TEST(RowFormatTest, JsonEscapesAndRendersTypesLikeSpark) {
   b.AddColumn("n", std::move(n));
   std::string out;
   AppendJsonRow(b, 0, &out);
-  EXPECT_EQ(out,
-            "{\"s\":\"q\\\"uote\\\\\\n\\u0001 \xEF\xBF\xBD ok\",\"ts\":\"2020-08-28T03:52:47.000Z\","
-            "\"arr\":[-89.9787,-173.293],\"raw\":\"aGk=\",\"n\":null}");
+  EXPECT_EQ(
+      out,
+      "{\"s\":\"q\\\"uote\\\\\\n\\u0001 \xEF\xBF\xBD ok\",\"ts\":\"2020-08-28T03:52:47.000Z\","
+      "\"arr\":[-89.9787,-173.293],\"raw\":\"aGk=\",\"n\":null}");
 }
 
 TEST(RowFormatTest, CsvQuotesOnlyWhenNeeded) {
@@ -255,7 +268,8 @@ TEST(RowFormatTest, CsvQuotesOnlyWhenNeeded) {
 }
 
 TEST(RowFormatTest, Base64RoundTripsAndRejectsGarbage) {
-  for (std::string s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+  for (std::string s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
     std::string back;
     ASSERT_TRUE(Base64Decode(Base64Encode(s), &back));
     EXPECT_EQ(back, s);

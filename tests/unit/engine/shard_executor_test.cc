@@ -20,11 +20,13 @@ using testing::RejectValuesSpec;
 using testing::StringBatch;
 
 // Chunk `index` of a batch: rows (key, value), with the RowIds a query gives them.
-RecordBatch Chunk(std::uint32_t index, const std::vector<std::pair<std::string, std::string>>& rows) {
+RecordBatch Chunk(std::uint32_t index,
+                  const std::vector<std::pair<std::string, std::string>>& rows) {
   std::vector<std::vector<std::string>> cells;
   for (const auto& [k, v] : rows) cells.push_back({k, v});
   RecordBatch b = StringBatch({"key", "value"}, cells);
-  for (std::size_t r = 0; r < b.num_rows(); ++r) b.row_ids()[r] = MakeRowId(index, static_cast<std::uint32_t>(r));
+  for (std::size_t r = 0; r < b.num_rows(); ++r)
+    b.row_ids()[r] = MakeRowId(index, static_cast<std::uint32_t>(r));
   return b;
 }
 
@@ -38,7 +40,8 @@ std::vector<std::string> Values(const BatchOutput& out) {
 
 class ShardExecutorTest : public ::testing::Test {
  protected:
-  std::unique_ptr<ShardExecutor> Make(int shards, std::vector<std::shared_ptr<const OperatorSpec>> specs) {
+  std::unique_ptr<ShardExecutor> Make(int shards,
+                                      std::vector<std::shared_ptr<const OperatorSpec>> specs) {
     specs_ = std::move(specs);
     std::vector<ShardExecutor::OperatorSlot> slots;
     for (std::size_t i = 0; i < specs_.size(); ++i) {
@@ -50,12 +53,14 @@ class ShardExecutorTest : public ::testing::Test {
     return std::move(ex).value();
   }
   // Runs one batch of `chunks` (chunk i holds keys "k<key>", values "v<i>.<r>").
-  Result<BatchOutput> Run(ShardExecutor& ex, std::int64_t batch, const std::vector<std::vector<int>>& chunks) {
+  Result<BatchOutput> Run(ShardExecutor& ex, std::int64_t batch,
+                          const std::vector<std::vector<int>>& chunks) {
     ex.BeginBatch(batch, 1000);
     for (std::uint32_t i = 0; i < chunks.size(); ++i) {
       std::vector<std::pair<std::string, std::string>> rows;
       for (std::size_t r = 0; r < chunks[i].size(); ++r) {
-        rows.emplace_back("k" + std::to_string(chunks[i][r]), "v" + std::to_string(i) + "." + std::to_string(r));
+        rows.emplace_back("k" + std::to_string(chunks[i][r]),
+                          "v" + std::to_string(i) + "." + std::to_string(r));
       }
       ex.SubmitChunk(Chunk(i, rows), i);
     }
@@ -79,8 +84,8 @@ TEST_F(ShardExecutorTest, WithoutKeyedOperatorsTheOutputIsInSourceOrderWhateverT
     auto ex = Make(shards, {std::make_shared<RejectValuesSpec>("value", std::set<std::string>{})});
     auto out = Run(*ex, 0, {{1, 2}, {3}, {4, 5, 6}, {7}, {8, 9}});
     ASSERT_TRUE(out.ok()) << out.status().ToString();
-    EXPECT_EQ(Values(*out), (std::vector<std::string>{"v0.0", "v0.1", "v1.0", "v2.0", "v2.1", "v2.2", "v3.0", "v4.0",
-                                                      "v4.1"}))
+    EXPECT_EQ(Values(*out), (std::vector<std::string>{"v0.0", "v0.1", "v1.0", "v2.0", "v2.1",
+                                                      "v2.2", "v3.0", "v4.0", "v4.1"}))
         << shards << " shards";
     EXPECT_EQ(ex->num_shards(), shards);
   }
@@ -104,7 +109,8 @@ TEST_F(ShardExecutorTest, EveryRowOfAKeyMeetsOneInstanceSoTheFirstOfEachKeyWinsW
 }
 
 TEST_F(ShardExecutorTest, RejectedRowsLeaveTheOutputAndAreReportedWithOperatorAndRowId) {
-  auto ex = Make(2, {std::make_shared<RejectValuesSpec>("value", std::set<std::string>{"v1.0", "v2.1"})});
+  auto ex =
+      Make(2, {std::make_shared<RejectValuesSpec>("value", std::set<std::string>{"v1.0", "v2.1"})});
   auto out = Run(*ex, 0, {{1}, {2}, {3, 4}});
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(Values(*out), (std::vector<std::string>{"v0.0", "v2.0"}));
@@ -120,7 +126,8 @@ TEST_F(ShardExecutorTest, AnOperatorErrorFailsTheBatchAndTheNextBatchRunsAgain) 
   auto ex = Make(2, {std::make_shared<FailOnValueSpec>("value", "v1.0")});
   auto failed = Run(*ex, 0, {{1}, {2}});
   ASSERT_FALSE(failed.ok());
-  EXPECT_NE(failed.status().message().find("found 'v1.0'"), std::string::npos) << failed.status().message();
+  EXPECT_NE(failed.status().message().find("found 'v1.0'"), std::string::npos)
+      << failed.status().message();
   auto next = Run(*ex, 1, {{1}});
   ASSERT_TRUE(next.ok()) << next.status().ToString();
   EXPECT_EQ(Values(*next), std::vector<std::string>{"v0.0"});
@@ -138,7 +145,8 @@ TEST_F(ShardExecutorTest, KeyedStateIsStagedIntoTheCommitAndLoadedByTheNextInsta
     EXPECT_EQ(progress[0].num_rows_updated, 3);
     Commit(*ex, 0);
   }
-  EXPECT_FALSE(store_.Dump(CommitSpace::kOperatorState).empty());  // a delta per shard that holds keys
+  EXPECT_FALSE(
+      store_.Dump(CommitSpace::kOperatorState).empty());  // a delta per shard that holds keys
   // A new executor (a restart, other shard count) knows the committed keys.
   auto ex = Make(3, {std::make_shared<KeepFirstSpec>("key")});
   auto out = Run(*ex, 1, {{1, 4}, {3, 5}});

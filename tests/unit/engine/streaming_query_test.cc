@@ -45,10 +45,13 @@ class QueryHarness {
     p.checkpoint = std::move(store.OpenQuery("q")).value();
     p.retry_initial_us = 1000;
     p.retry_max_us = 10000;
-    return std::make_unique<StreamingQuery>(std::move(p), [this](const QueryProgress& pr) { progress.push_back(pr); });
+    return std::make_unique<StreamingQuery>(
+        std::move(p), [this](const QueryProgress& pr) { progress.push_back(pr); });
   }
   // A record with value v<i> and key k<key>, in partition "0".
-  void Add(int i, int key) { FakeSource::Append(*src, "0", "v" + std::to_string(i), "k" + std::to_string(key)); }
+  void Add(int i, int key) {
+    FakeSource::Append(*src, "0", "v" + std::to_string(i), "k" + std::to_string(key));
+  }
   // The committed rows' values, in commit order.
   std::vector<std::string> Values() {
     std::lock_guard lock(out->mu);
@@ -57,7 +60,8 @@ class QueryHarness {
       // The raw `value` column is rendered in base64 in the sink's JSON rows.
       auto at = r.find("\"value\":\"");
       std::string decoded;
-      if (at == std::string::npos || !Base64Decode(r.substr(at + 9, r.find('"', at + 9) - at - 9), &decoded)) {
+      if (at == std::string::npos ||
+          !Base64Decode(r.substr(at + 9, r.find('"', at + 9) - at - 9), &decoded)) {
         decoded = r;
       }
       v.push_back(decoded);
@@ -79,7 +83,8 @@ TEST(StreamingQueryTest, AvailableNowCommitsEverythingInCappedBatchesInSourceOrd
   auto q = h.Make(2);
   ASSERT_TRUE(q->Start().ok());
   ASSERT_TRUE(q->Run().ok());
-  EXPECT_EQ(h.Values(), (std::vector<std::string>{"v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"}));
+  EXPECT_EQ(h.Values(),
+            (std::vector<std::string>{"v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"}));
   EXPECT_EQ(h.out->batches, (std::vector<std::int64_t>{0, 1, 2}));
   EXPECT_EQ(q->snapshot().state, QueryState::kFinished);
   ASSERT_EQ(h.progress.size(), 3u);

@@ -27,14 +27,15 @@ TEST(TimeUtilTest, AcceptsEveryClientTimestampFormatAsUtc) {
 }
 
 TEST(TimeUtilTest, RejectsMalformedTimestampsWithTheValueInTheMessage) {
-  for (const char* bad : {"2020:08:28 03:52:47", "2020-13-01 00:00:00", "2020-02-30 00:00:00", "2020-08-28 25:00:00",
-                          "2020-08-28 03:52", "yesterday", "", "2020-08-28 03:52:47 extra", "2020-08-28X03:52:47"}) {
+  for (const char* bad :
+       {"2020:08:28 03:52:47", "2020-13-01 00:00:00", "2020-02-30 00:00:00", "2020-08-28 25:00:00",
+        "2020-08-28 03:52", "yesterday", "", "2020-08-28 03:52:47 extra", "2020-08-28X03:52:47"}) {
     auto r = ParseTimestamp(bad);
     if (std::string(bad) == "2020-08-28 03:52") continue;  // HH:MM without seconds is allowed
     EXPECT_FALSE(r.ok()) << bad;
     if (!r.ok()) {
-  EXPECT_NE(r.status().message().find(bad), std::string::npos);
-}
+      EXPECT_NE(r.status().message().find(bad), std::string::npos);
+    }
   }
   EXPECT_TRUE(ParseTimestamp("2020-08-28 03:52").ok());
   EXPECT_TRUE(ParseTimestamp("2020-02-29 00:00:00").ok());  // leap day

@@ -17,7 +17,8 @@ using testing::StringBatch;
 // Runs dedup over batches with an in-memory checkpoint, committing state after each batch.
 class DedupHarness {
  public:
-  explicit DedupHarness(ops::DedupConfig c, int shards = 1) : spec_(ops::MakeDedupSpec(c)), shards_(shards) {
+  explicit DedupHarness(ops::DedupConfig c, int shards = 1)
+      : spec_(ops::MakeDedupSpec(c)), shards_(shards) {
     cp_ = std::move(store_.OpenQuery("q")).value();
     Restart();
   }
@@ -25,7 +26,8 @@ class DedupHarness {
     ops_.clear();
     states_.clear();
     for (int s = 0; s < shards_; ++s) {
-      states_.push_back(std::make_unique<KeyedStateStore>(cp_.get(), "q/0", static_cast<std::uint32_t>(s)));
+      states_.push_back(
+          std::make_unique<KeyedStateStore>(cp_.get(), "q/0", static_cast<std::uint32_t>(s)));
       OperatorInitContext ctx;
       ctx.shard = s;
       ctx.num_shards = shards_;
@@ -34,13 +36,16 @@ class DedupHarness {
     }
   }
   // Routes rows to shards like the engine's exchange, runs, commits.
-  std::vector<std::string> Run(RecordBatch b, std::int64_t batch_id, std::int64_t ts_us, bool commit = true) {
+  std::vector<std::string> Run(RecordBatch b, std::int64_t batch_id, std::int64_t ts_us,
+                               bool commit = true) {
     std::vector<int> key{b.FindColumn("k")};
     std::vector<std::string> kept;
     for (int s = 0; s < shards_; ++s) {
       std::vector<std::uint32_t> rows;
       for (std::size_t r = 0; r < b.num_rows(); ++r) {
-        if (HashRow(b, key, r) % static_cast<std::uint64_t>(shards_) == static_cast<std::uint64_t>(s)) rows.push_back(static_cast<std::uint32_t>(r));
+        if (HashRow(b, key, r) % static_cast<std::uint64_t>(shards_) ==
+            static_cast<std::uint64_t>(s))
+          rows.push_back(static_cast<std::uint32_t>(r));
       }
       RecordBatch part = b.Take(rows);
       OperatorContext ctx;
@@ -73,8 +78,10 @@ TEST(DedupTest, FirstArrivalWinsWithinAndAcrossBatches) {
   ops::DedupConfig c;
   c.keys = {"k"};
   DedupHarness h(c);
-  EXPECT_EQ(h.Run(StringBatch({"k", "v"}, {{"a", "1"}, {"b", "2"}, {"a", "3"}}), 0, 0), (std::vector<std::string>{"1", "2"}));
-  EXPECT_EQ(h.Run(StringBatch({"k", "v"}, {{"a", "4"}, {"c", "5"}}), 1, 0), (std::vector<std::string>{"5"}));
+  EXPECT_EQ(h.Run(StringBatch({"k", "v"}, {{"a", "1"}, {"b", "2"}, {"a", "3"}}), 0, 0),
+            (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(h.Run(StringBatch({"k", "v"}, {{"a", "4"}, {"c", "5"}}), 1, 0),
+            (std::vector<std::string>{"5"}));
 }
 
 TEST(DedupTest, StateSurvivesRestartAndAnUncommittedBatchLeavesNoTrace) {
@@ -83,7 +90,8 @@ TEST(DedupTest, StateSurvivesRestartAndAnUncommittedBatchLeavesNoTrace) {
   DedupHarness h(c, 3);
   h.Run(StringBatch({"k", "v"}, {{"a", "1"}, {"b", "2"}}), 0, 0);
   // Batch 1 runs but is never committed (crash): a restart must dedup it exactly the same way.
-  auto first = h.Run(StringBatch({"k", "v"}, {{"a", "3"}, {"c", "4"}, {"d", "5"}}), 1, 0, /*commit=*/false);
+  auto first =
+      h.Run(StringBatch({"k", "v"}, {{"a", "3"}, {"c", "4"}, {"d", "5"}}), 1, 0, /*commit=*/false);
   h.Restart();
   auto replay = h.Run(StringBatch({"k", "v"}, {{"a", "3"}, {"c", "4"}, {"d", "5"}}), 1, 0);
   EXPECT_EQ(first, replay);
@@ -99,7 +107,8 @@ TEST(DedupTest, TtlExpiresKeysByBatchTimestamp) {
   DedupHarness h(c);
   h.Run(StringBatch({"k", "v"}, {{"a", "1"}}), 0, 0);
   EXPECT_TRUE(h.Run(StringBatch({"k", "v"}, {{"a", "2"}}), 1, 5'000'000).empty());
-  EXPECT_EQ(h.Run(StringBatch({"k", "v"}, {{"a", "3"}}), 2, 20'000'000), std::vector<std::string>{"3"});
+  EXPECT_EQ(h.Run(StringBatch({"k", "v"}, {{"a", "3"}}), 2, 20'000'000),
+            std::vector<std::string>{"3"});
 }
 
 // Batches far longer than the operator's prefetch distance, with duplicates inside a batch, across
@@ -143,7 +152,8 @@ TEST(KeyIndexTest, FindOrInsertAndReserve) {
     ASSERT_TRUE(inserted);
     ASSERT_EQ(*v, i);
   }
-  EXPECT_LE(idx.MemoryBytes(), mem + (1 << 20) * 2) << "no rebuild after Reserve (only key blocks added)";
+  EXPECT_LE(idx.MemoryBytes(), mem + (1 << 20) * 2)
+      << "no rebuild after Reserve (only key blocks added)";
   for (int i = 0; i < 10000; ++i) {
     std::string k = "k" + std::to_string(i);
     bool inserted = true;

@@ -34,8 +34,10 @@ RecordBatch RawValues(const std::vector<std::string>& recs) {
   Column v(TypeId::kRaw);
   for (std::size_t i = 0; i < recs.size(); ++i) {
     b.row_ids().push_back(i);
-    if (recs[i] == kNull) v.AppendNull();
-    else v.AppendString(recs[i]);
+    if (recs[i] == kNull)
+      v.AppendNull();
+    else
+      v.AppendString(recs[i]);
   }
   b.AddColumn("value", std::move(v));
   return b;
@@ -49,34 +51,54 @@ RecordBatch Typed(const std::string& cast_yaml, RecordBatch b) {
 
 std::vector<Case> Cases() {
   std::vector<Case> c;
-  c.push_back({"parse_json", "kind: parse_json\nschema: {index: int64, title: string, ts: timestamp}\n",
-               RawValues({R"({"index": 1, "title": "a", "ts": "2021-01-01 00:00:00"})", R"({"index": "x"})", "not json",
-                          kNull, R"({"title": null})", R"({"index": 2, "ts": "2020-02-30T25:00:00Z"})",
-                          R"({"index": 3, "title": "b\u00e9", "ts": "2021-03-04T05:06:07.5+02:00"})"})});
-  c.push_back({"null_if", "kind: null_if\nempty_strings: true\ncolumns: {a: ['User Info Error']}\n",
-               StringBatch({"a", "b"}, {{"User Info Error", ""}, {"x", kNull}, {"", "y"}, {kNull, "User Info Error"}})});
-  c.push_back({"parse_count", "kind: parse_count\ncolumns: [n]\n",
-               StringBatch({"n"}, {{"10k"}, {"2.5M"}, {"1B"}, {kNull}, {"12x"}, {"-"}, {"999999999999B"}, {"7"}})});
-  c.push_back({"cast", "kind: cast\ncolumns: {i: int64, d: double, t: timestamp, b: bool}\n",
-               StringBatch({"i", "d", "t", "b"}, {{"1", "1.5", "2021-01-01 00:00:00", "true"},
-                                                 {"x", "1.5", "2021-01-01T00:00:00Z", "false"},
-                                                 {"2", "nan?", "2021-13-01 00:00:00", "true"},
-                                                 {kNull, kNull, kNull, kNull},
-                                                 {"3", "2", "2021-01-01T01:00:00+01:00", "maybe"}})});
-  c.push_back({"strip_prefix", "kind: strip_prefix\ncolumn: s\nprefix: 'Local save in '\n",
-               StringBatch({"s"}, {{"Local save in /data/art"}, {"/data/x"}, {kNull}, {"Local save in "}})});
-  c.push_back({"regex_extract", "kind: regex_extract\ncolumn: s\npattern: '/data/([a-z-]+)'\ninto: cat\n",
-               StringBatch({"s"}, {{"/data/art"}, {"nothing"}, {kNull}, {"/data/mens-fashion/x"}})});
-  c.push_back({"rename", "kind: rename\ncolumns: {index: ind}\n", StringBatch({"index", "x"}, {{"1", "a"}, {kNull, "b"}})});
-  c.push_back({"concat", "kind: concat\ncolumns: [f, l]\nseparator: ' '\ninto: n\n",
-               StringBatch({"f", "l"}, {{"Ann", "Lee"}, {kNull, "Solo"}, {kNull, kNull}, {"", "x"}})});
+  c.push_back(
+      {"parse_json", "kind: parse_json\nschema: {index: int64, title: string, ts: timestamp}\n",
+       RawValues({R"({"index": 1, "title": "a", "ts": "2021-01-01 00:00:00"})", R"({"index": "x"})",
+                  "not json", kNull, R"({"title": null})",
+                  R"({"index": 2, "ts": "2020-02-30T25:00:00Z"})",
+                  R"({"index": 3, "title": "b\u00e9", "ts": "2021-03-04T05:06:07.5+02:00"})"})});
+  c.push_back(
+      {"null_if", "kind: null_if\nempty_strings: true\ncolumns: {a: ['User Info Error']}\n",
+       StringBatch(
+           {"a", "b"},
+           {{"User Info Error", ""}, {"x", kNull}, {"", "y"}, {kNull, "User Info Error"}})});
+  c.push_back(
+      {"parse_count", "kind: parse_count\ncolumns: [n]\n",
+       StringBatch(
+           {"n"}, {{"10k"}, {"2.5M"}, {"1B"}, {kNull}, {"12x"}, {"-"}, {"999999999999B"}, {"7"}})});
+  c.push_back(
+      {"cast", "kind: cast\ncolumns: {i: int64, d: double, t: timestamp, b: bool}\n",
+       StringBatch({"i", "d", "t", "b"}, {{"1", "1.5", "2021-01-01 00:00:00", "true"},
+                                          {"x", "1.5", "2021-01-01T00:00:00Z", "false"},
+                                          {"2", "nan?", "2021-13-01 00:00:00", "true"},
+                                          {kNull, kNull, kNull, kNull},
+                                          {"3", "2", "2021-01-01T01:00:00+01:00", "maybe"}})});
+  c.push_back(
+      {"strip_prefix", "kind: strip_prefix\ncolumn: s\nprefix: 'Local save in '\n",
+       StringBatch({"s"},
+                   {{"Local save in /data/art"}, {"/data/x"}, {kNull}, {"Local save in "}})});
+  c.push_back(
+      {"regex_extract", "kind: regex_extract\ncolumn: s\npattern: '/data/([a-z-]+)'\ninto: cat\n",
+       StringBatch({"s"}, {{"/data/art"}, {"nothing"}, {kNull}, {"/data/mens-fashion/x"}})});
+  c.push_back({"rename", "kind: rename\ncolumns: {index: ind}\n",
+               StringBatch({"index", "x"}, {{"1", "a"}, {kNull, "b"}})});
+  c.push_back(
+      {"concat", "kind: concat\ncolumns: [f, l]\nseparator: ' '\ninto: n\n",
+       StringBatch({"f", "l"}, {{"Ann", "Lee"}, {kNull, "Solo"}, {kNull, kNull}, {"", "x"}})});
   c.push_back({"make_array", "kind: make_array\ncolumns: [lat, lon]\ninto: xy\n",
-               StringBatch({"lat", "lon"}, {{"-89.9", "12"}, {kNull, "1"}, {"north", "1"}, {"1e3", "-0"}})});
-  c.push_back({"drop", "kind: drop\ncolumns: [b, missing]\n", StringBatch({"a", "b"}, {{"1", "2"}, {kNull, kNull}})});
-  c.push_back({"select", "kind: select\ncolumns: [b, a]\n", StringBatch({"a", "b", "c"}, {{"1", "2", "3"}, {kNull, "x", kNull}})});
-  c.push_back({"filter", "kind: filter\nany:\n  - {column: age, op: '>=', value: 30}\n  - {column: country, op: '==', value: Aruba}\n",
-               Typed("kind: cast\ncolumns: {age: int64}\n",
-                     StringBatch({"age", "country"}, {{"17", "Aruba"}, {"30", "Fiji"}, {kNull, kNull}, {"5", "Chad"}}))});
+               StringBatch({"lat", "lon"},
+                           {{"-89.9", "12"}, {kNull, "1"}, {"north", "1"}, {"1e3", "-0"}})});
+  c.push_back({"drop", "kind: drop\ncolumns: [b, missing]\n",
+               StringBatch({"a", "b"}, {{"1", "2"}, {kNull, kNull}})});
+  c.push_back({"select", "kind: select\ncolumns: [b, a]\n",
+               StringBatch({"a", "b", "c"}, {{"1", "2", "3"}, {kNull, "x", kNull}})});
+  c.push_back(
+      {"filter",
+       "kind: filter\nany:\n  - {column: age, op: '>=', value: 30}\n  - {column: country, op: "
+       "'==', value: Aruba}\n",
+       Typed("kind: cast\ncolumns: {age: int64}\n",
+             StringBatch({"age", "country"},
+                         {{"17", "Aruba"}, {"30", "Fiji"}, {kNull, kNull}, {"5", "Chad"}}))});
   return c;
 }
 
@@ -92,7 +114,8 @@ std::vector<std::string> Render(const testing::OpRun& run) {
   std::string ids = "row_ids:";
   for (auto id : run.out.row_ids()) ids += std::to_string(id) + ",";
   out.push_back(ids);
-  for (const auto& r : run.rejected) out.push_back("rejected " + std::to_string(r.row) + ": " + r.reason);
+  for (const auto& r : run.rejected)
+    out.push_back("rejected " + std::to_string(r.row) + ": " + r.reason);
   return out;
 }
 
@@ -109,7 +132,8 @@ TEST(OperatorDeterminismTest, EveryKindHasACase) {
   std::set<std::string> covered;
   for (const auto& c : Cases()) covered.insert(c.kind);
   covered.insert("dedup");  // dedup_test.cc: replay after restart
-  for (const auto& kind : reg.Kinds()) EXPECT_TRUE(covered.count(kind)) << "no determinism case for operator '" << kind << "'";
+  for (const auto& kind : reg.Kinds())
+    EXPECT_TRUE(covered.count(kind)) << "no determinism case for operator '" << kind << "'";
 }
 
 TEST(OperatorDeterminismTest, ReplayGivesTheSameRowsAndRejections) {

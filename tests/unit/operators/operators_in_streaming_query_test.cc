@@ -1,8 +1,6 @@
 // The micro-batch runtime (engine/streaming_query.h) driving the real operators: parse_json's
 // rejections, dedup's keyed state and its exchange fast path (SelectRows), cast after dedup —
 // what the engine's own tests (tests/unit/engine/streaming_query_test.cc) check with fakes.
-#include "engine/streaming_query.h"
-
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "engine/streaming_query.h"
 #include "engine/thread_name.h"
 #include "operators/cast.h"
 #include "operators/dedup.h"
@@ -133,7 +132,8 @@ TEST(OperatorsInStreamingQueryTest, ShardWorkersAndTheCommitThreadAreNamedAfterT
   }
 }
 
-TEST(OperatorsInStreamingQueryTest, PlannedButUncommittedBatchIsReplayedWithTheSameOffsetsAfterRestart) {
+TEST(OperatorsInStreamingQueryTest,
+     PlannedButUncommittedBatchIsReplayedWithTheSameOffsetsAfterRestart) {
   QueryHarness h;
   h.AddDedup({"k"});
   for (int i = 0; i < 6; ++i) h.Add(i, "k" + std::to_string(i % 4));
@@ -190,7 +190,8 @@ TEST(OperatorsInStreamingQueryTest, RetryableFailuresRetryTheSameBatchWithStateR
   EXPECT_EQ(h.out->batches, std::vector<std::int64_t>{0});
 }
 
-TEST(OperatorsInStreamingQueryTest, LaterBatchesAreProcessedWhileACommitRunsAndDroppedWhenThatCommitFails) {
+TEST(OperatorsInStreamingQueryTest,
+     LaterBatchesAreProcessedWhileACommitRunsAndDroppedWhenThatCommitFails) {
   QueryHarness h;
   h.AddDedup({"k"});
   h.cfg.max_records_per_trigger = 3;
@@ -283,7 +284,8 @@ TEST(OperatorsInStreamingQueryTest, DedupResultDoesNotDependOnShardCount) {
 
 // After the keyed exchange a shard copies the survivors of many small pieces (here one per
 // 3-row source chunk) into one batch (ShardExecutor::Gather), in RowId order.
-TEST(OperatorsInStreamingQueryTest, TheSurvivorsOfAShardsPiecesReachTheSinkAsOneBatchInSourceOrder) {
+TEST(OperatorsInStreamingQueryTest,
+     TheSurvivorsOfAShardsPiecesReachTheSinkAsOneBatchInSourceOrder) {
   QueryHarness h;
   h.AddDedup({"k"});
   for (int i = 0; i < 90; ++i) h.Add(i, "k" + std::to_string(i % 45));  // one partition
@@ -344,7 +346,8 @@ TEST(OperatorsInStreamingQueryTest, ASecondKeyedStageKeepsTheSameRowsWhateverThe
 // With more than one shard dedup decides on the exchange's input rows (SelectRows) and only its
 // survivors are copied; the operators after it in the stage — here a cast that rejects some of
 // them — must then see exactly what they see with one shard (where dedup runs as Process()).
-TEST(OperatorsInStreamingQueryTest, OperatorsAfterDedupSeeTheSameRowsAndRejectTheSameWhateverTheShards) {
+TEST(OperatorsInStreamingQueryTest,
+     OperatorsAfterDedupSeeTheSameRowsAndRejectTheSameWhateverTheShards) {
   std::vector<std::vector<std::string>> kept, dead;
   for (int shards : {1, 2, 3}) {
     QueryHarness h;

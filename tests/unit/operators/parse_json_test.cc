@@ -30,17 +30,20 @@ keep: [key]
 )";
 
 TEST(ParseJsonTest, ParsesTypedFieldsAndMissingFieldsBecomeNull) {
-  auto run = RunOperator(kOp, Raw({R"({"index": 7528, "title": "Hi \u00e9", "lat": -89.9787, "ok": true,
+  auto run =
+      RunOperator(kOp, Raw({R"({"index": 7528, "title": "Hi \u00e9", "lat": -89.9787, "ok": true,
                                       "ts": "2020-08-28 03:52:47", "xy": [1, 2.5], "extra": {"a": 1}})",
-                                   R"({"index": "12", "lat": "1.5", "title": null})"}));
+                            R"({"index": "12", "lat": "1.5", "title": null})"}));
   ASSERT_TRUE(run.status.ok()) << run.status.ToString();
   EXPECT_TRUE(run.rejected.empty());
-  EXPECT_EQ(run.out.names(), (std::vector<std::string>{"key", "index", "title", "lat", "ok", "ts", "xy"}));
+  EXPECT_EQ(run.out.names(),
+            (std::vector<std::string>{"key", "index", "title", "lat", "ok", "ts", "xy"}));
   EXPECT_EQ(ColumnStrings(run.out, "index"), (std::vector<std::string>{"7528", "12"}));
   EXPECT_EQ(ColumnStrings(run.out, "title"), (std::vector<std::string>{"Hi é", "null"}));
   EXPECT_EQ(ColumnStrings(run.out, "lat"), (std::vector<std::string>{"-89.9787", "1.5"}));
   EXPECT_EQ(ColumnStrings(run.out, "ok"), (std::vector<std::string>{"true", "null"}));
-  EXPECT_EQ(ColumnStrings(run.out, "ts"), (std::vector<std::string>{"2020-08-28 03:52:47", "null"}));
+  EXPECT_EQ(ColumnStrings(run.out, "ts"),
+            (std::vector<std::string>{"2020-08-28 03:52:47", "null"}));
   EXPECT_EQ(ColumnStrings(run.out, "xy"), (std::vector<std::string>{"[1,2.5]", "null"}));
   EXPECT_EQ(ColumnStrings(run.out, "key"), (std::vector<std::string>{"key0", "key1"}));
 }
@@ -48,9 +51,10 @@ TEST(ParseJsonTest, ParsesTypedFieldsAndMissingFieldsBecomeNull) {
 // Strings without escapes are copied straight from the input, others are unescaped: both give
 // the string's characters, whatever whitespace surrounds the value.
 TEST(ParseJsonTest, StringsWithAndWithoutEscapesAndSurroundingWhitespace) {
-  auto run = RunOperator("kind: parse_json\nschema: {a: string, b: string, c: string, d: string}\n",
-                         Raw({"{\"a\": \"plain\" , \"b\":\"q\\\"uote\\\\ \\n\"\t,\"c\" : \"\" \n, \"d\":\"end\"\r\n}",
-                              R"({"d": "tab\tand \u00e9", "c": "  spaced  ", "a": "\/", "b": "x"})"}));
+  auto run = RunOperator(
+      "kind: parse_json\nschema: {a: string, b: string, c: string, d: string}\n",
+      Raw({"{\"a\": \"plain\" , \"b\":\"q\\\"uote\\\\ \\n\"\t,\"c\" : \"\" \n, \"d\":\"end\"\r\n}",
+           R"({"d": "tab\tand \u00e9", "c": "  spaced  ", "a": "\/", "b": "x"})"}));
   ASSERT_TRUE(run.status.ok()) << run.status.ToString();
   ASSERT_TRUE(run.rejected.empty());
   EXPECT_EQ(ColumnStrings(run.out, "a"), (std::vector<std::string>{"plain", "/"}));
@@ -58,7 +62,8 @@ TEST(ParseJsonTest, StringsWithAndWithoutEscapesAndSurroundingWhitespace) {
   EXPECT_EQ(ColumnStrings(run.out, "c"), (std::vector<std::string>{"", "  spaced  "}));
   EXPECT_EQ(ColumnStrings(run.out, "d"), (std::vector<std::string>{"end", "tab\tand é"}));
   // Invalid UTF-8 inside a string without escapes is refused like any malformed JSON.
-  auto bad = RunOperator("kind: parse_json\nschema: {a: string}\n", Raw({"{\"a\": \"ab\xff\xfe\"}"}));
+  auto bad =
+      RunOperator("kind: parse_json\nschema: {a: string}\n", Raw({"{\"a\": \"ab\xff\xfe\"}"}));
   ASSERT_TRUE(bad.status.ok());
   ASSERT_EQ(bad.reasons().size(), 1u);
   EXPECT_NE(bad.reasons()[0].find("malformed JSON"), std::string::npos) << bad.reasons()[0];
@@ -69,8 +74,8 @@ TEST(ParseJsonTest, StringsWithAndWithoutEscapesAndSurroundingWhitespace) {
 // resolve to the right field or to none.
 TEST(ParseJsonTest, KeysMatchExactlyWhateverTheirOrderLengthOrSpelling) {
   std::string n31(31, 'c'), n32(32, 'd');
-  std::string op = "kind: parse_json\nschema: {a: int64, ab: int64, " + n31 + ": int64, " + n32 +
-                   ": int64}\n";
+  std::string op =
+      "kind: parse_json\nschema: {a: int64, ab: int64, " + n31 + ": int64, " + n32 + ": int64}\n";
   auto run = RunOperator(
       op, Raw({R"({"a": 1, "ab": 2, ")" + n31 + R"(": 3, ")" + n32 + R"(": 4})",
                R"({")" + n32 + R"(": 40, ")" + n31 + R"(": 30, "ab": 20, "a": 10})",
@@ -116,7 +121,8 @@ TEST(ParseJsonTest, EveryBadInputRejectsOnlyItsRowWithAReason) {
   EXPECT_EQ(reasons[2], "field 'index': expected an integer, got \"seven\"");
   EXPECT_NE(reasons[3].find("expected an integer, got 1.5"), std::string::npos) << reasons[3];
   EXPECT_NE(reasons[4].find("field 'index'"), std::string::npos) << reasons[4];
-  EXPECT_NE(reasons[5].find("invalid timestamp '2020:08:28 03:52:47'"), std::string::npos) << reasons[5];
+  EXPECT_NE(reasons[5].find("invalid timestamp '2020:08:28 03:52:47'"), std::string::npos)
+      << reasons[5];
   EXPECT_NE(reasons[6].find("field 'xy'"), std::string::npos);
   EXPECT_NE(reasons[7].find("field 'ok'"), std::string::npos);
   EXPECT_NE(reasons[8].find("malformed JSON"), std::string::npos) << reasons[8];
@@ -151,7 +157,9 @@ TEST(ParseJsonTest, IntegerFastPathAndItsFallbacksAndStringsAroundTheShortCopy) 
 
 TEST(ParseJsonTest, IsDeterministicAcrossRuns) {
   std::vector<std::string> recs;
-  for (int i = 0; i < 500; ++i) recs.push_back("{\"index\": " + std::to_string(i * 31 % 97) + ", \"title\": \"t" + std::to_string(i) + "\"}");
+  for (int i = 0; i < 500; ++i)
+    recs.push_back("{\"index\": " + std::to_string(i * 31 % 97) + ", \"title\": \"t" +
+                   std::to_string(i) + "\"}");
   auto a = RunOperator(kOp, Raw(recs));
   auto b = RunOperator(kOp, Raw(recs));
   EXPECT_EQ(ColumnStrings(a.out, "index"), ColumnStrings(b.out, "index"));
@@ -166,9 +174,12 @@ TEST(ParseJsonTest, MissingInputColumnFailsTheBatchClearly) {
 }
 
 TEST(ParseJsonTest, ConfigErrors) {
-  EXPECT_NE(testing::OperatorConfigError("kind: parse_json\nschema: {a: integer, b: nope}\n").find("unknown type 'nope'"),
+  EXPECT_NE(testing::OperatorConfigError("kind: parse_json\nschema: {a: integer, b: nope}\n")
+                .find("unknown type 'nope'"),
             std::string::npos);
-  EXPECT_NE(testing::OperatorConfigError("kind: parse_json\n").find("missing required key 'schema'"), std::string::npos);
+  EXPECT_NE(
+      testing::OperatorConfigError("kind: parse_json\n").find("missing required key 'schema'"),
+      std::string::npos);
 }
 
 }  // namespace

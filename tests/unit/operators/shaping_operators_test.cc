@@ -13,18 +13,23 @@ using testing::RunOperator;
 using testing::StringBatch;
 
 TEST(RenameTest, RenamesAndRefusesCollisions) {
-  auto run = RunOperator("kind: rename\ncolumns: {index: ind}\n", StringBatch({"index", "x"}, {{"1", "a"}}));
+  auto run = RunOperator("kind: rename\ncolumns: {index: ind}\n",
+                         StringBatch({"index", "x"}, {{"1", "a"}}));
   EXPECT_EQ(run.out.names(), (std::vector<std::string>{"ind", "x"}));
-  auto clash = RunOperator("kind: rename\ncolumns: {index: x}\n", StringBatch({"index", "x"}, {{"1", "a"}}));
+  auto clash =
+      RunOperator("kind: rename\ncolumns: {index: x}\n", StringBatch({"index", "x"}, {{"1", "a"}}));
   EXPECT_FALSE(clash.status.ok());
   auto missing = RunOperator("kind: rename\ncolumns: {nope: y}\n", StringBatch({"index"}, {{"1"}}));
   EXPECT_NE(missing.status.message().find("column 'nope' does not exist"), std::string::npos);
 }
 
 TEST(ConcatTest, JoinsWithSeparatorAndHandlesNulls) {
-  auto run = RunOperator("kind: concat\ncolumns: [first_name, last_name]\nseparator: ' '\ninto: user_name\n",
-                         StringBatch({"first_name", "last_name"}, {{"Adam", "Acosta"}, {kNull, "Solo"}, {kNull, kNull}}));
-  EXPECT_EQ(ColumnStrings(run.out, "user_name"), (std::vector<std::string>{"Adam Acosta", "Solo", "null"}));
+  auto run = RunOperator(
+      "kind: concat\ncolumns: [first_name, last_name]\nseparator: ' '\ninto: user_name\n",
+      StringBatch({"first_name", "last_name"},
+                  {{"Adam", "Acosta"}, {kNull, "Solo"}, {kNull, kNull}}));
+  EXPECT_EQ(ColumnStrings(run.out, "user_name"),
+            (std::vector<std::string>{"Adam Acosta", "Solo", "null"}));
   auto strict = RunOperator("kind: concat\ncolumns: [a, b]\ninto: c\nskip_nulls: false\n",
                             StringBatch({"a", "b"}, {{"x", kNull}}));
   EXPECT_EQ(ColumnStrings(strict.out, "c"), std::vector<std::string>{"null"});
@@ -32,9 +37,11 @@ TEST(ConcatTest, JoinsWithSeparatorAndHandlesNulls) {
 
 TEST(MakeArrayTest, BuildsCoordinates) {
   auto run = RunOperator("kind: make_array\ncolumns: [latitude, longitude]\ninto: coordinates\n",
-                         StringBatch({"latitude", "longitude"}, {{"-89.9787", "-173.293"}, {kNull, "1"}, {"north", "1"}}));
+                         StringBatch({"latitude", "longitude"},
+                                     {{"-89.9787", "-173.293"}, {kNull, "1"}, {"north", "1"}}));
   ASSERT_TRUE(run.status.ok());
-  EXPECT_EQ(ColumnStrings(run.out, "coordinates"), (std::vector<std::string>{"[-89.9787,-173.293]", "null"}));
+  EXPECT_EQ(ColumnStrings(run.out, "coordinates"),
+            (std::vector<std::string>{"[-89.9787,-173.293]", "null"}));
   ASSERT_EQ(run.rejected.size(), 1u);
   EXPECT_NE(run.rejected[0].reason.find("'north' is not a number"), std::string::npos);
 }
@@ -48,11 +55,13 @@ TEST(DropAndSelectTest, DropIgnoresMissingSelectRequiresAndOrders) {
   EXPECT_EQ(ColumnStrings(sel.out, "c"), std::vector<std::string>{"3"});
   auto bad = RunOperator("kind: select\ncolumns: [a, q]\n", b);
   EXPECT_NE(bad.status.message().find("column 'q' does not exist"), std::string::npos);
-  EXPECT_NE(testing::OperatorConfigError("kind: select\ncolumns: [a, a]\n").find("selected twice"), std::string::npos);
+  EXPECT_NE(testing::OperatorConfigError("kind: select\ncolumns: [a, a]\n").find("selected twice"),
+            std::string::npos);
 }
 
 TEST(FilterTest, ComparisonsCombineWithAllAnyNot) {
-  RecordBatch b = StringBatch({"age", "country"}, {{"17", "Albania"}, {"30", "Aruba"}, {"51", kNull}, {"25", "Gambia"}});
+  RecordBatch b = StringBatch(
+      {"age", "country"}, {{"17", "Albania"}, {"30", "Aruba"}, {"51", kNull}, {"25", "Gambia"}});
   auto typed = RunOperator("kind: cast\ncolumns: {age: int64}\n", b).out;
   auto ge = RunOperator("kind: filter\nwhere: {column: age, op: '>=', value: 25}\n", typed);
   EXPECT_EQ(ColumnStrings(ge.out, "age"), (std::vector<std::string>{"30", "51", "25"}));
@@ -71,7 +80,8 @@ all:
   EXPECT_EQ(ColumnStrings(ne.out, "age"), (std::vector<std::string>{"17", "25"}));
   auto bad = RunOperator("kind: filter\nwhere: {column: age, op: '>', value: old}\n", typed);
   EXPECT_NE(bad.status.message().find("'old' is not a number"), std::string::npos);
-  EXPECT_NE(testing::OperatorConfigError("kind: filter\nwhere: {column: a, op: '=~', value: 1}\n").find("'=~' is not one of"),
+  EXPECT_NE(testing::OperatorConfigError("kind: filter\nwhere: {column: a, op: '=~', value: 1}\n")
+                .find("'=~' is not one of"),
             std::string::npos);
 }
 

@@ -81,11 +81,13 @@ TEST_F(CheckpointStoreTest, RewindDropsLaterBatchesAndTheirStateAndBumpsTheEpoch
 
 TEST_F(CheckpointStoreTest, DamagedEntryGivesAClearErrorWithAWayOut) {
   auto cp = std::move(cps_->OpenQuery("q")).value();
-  ASSERT_TRUE(store_->PutSync(KeySpace::kCheckpoint, CheckpointKey("q", 'O', 4), "v1\n{trunc").ok());
+  ASSERT_TRUE(
+      store_->PutSync(KeySpace::kCheckpoint, CheckpointKey("q", 'O', 4), "v1\n{trunc").ok());
   auto r = cp->LatestOffsets();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
-  EXPECT_NE(r.status().message().find("offsets/4 is damaged"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("offsets/4 is damaged"), std::string::npos)
+      << r.status().message();
   EXPECT_NE(r.status().message().find("pinstream checkpoint rewind q"), std::string::npos);
   ASSERT_TRUE(cps_->Reset("q").ok());
   EXPECT_FALSE(cp->LatestOffsets()->has_value());
@@ -107,7 +109,8 @@ TEST_F(CheckpointStoreTest, ResetForgetsOffsetsAndStateButNotOtherQueries) {
   EXPECT_FALSE(q->ReadMetadata()->has_value());
   std::size_t keys = 0;
   KeyedStateStore st(q.get(), "q/1", 0);
-  ASSERT_TRUE(st.ScanCommitted([&](std::string_view, std::string_view, std::int64_t) { ++keys; }).ok());
+  ASSERT_TRUE(
+      st.ScanCommitted([&](std::string_view, std::string_view, std::int64_t) { ++keys; }).ok());
   EXPECT_EQ(keys, 0u);
   EXPECT_EQ(**other->LatestCommittedBatch(), 0);
   EXPECT_EQ(*cps_->ListQueries(), std::vector<std::string>{"q2"});

@@ -9,8 +9,8 @@ namespace {
 
 RecordBatch AllTypes(std::size_t n) {
   RecordBatch b;
-  Column bl(TypeId::kBool), i(TypeId::kInt64), d(TypeId::kDouble), s(TypeId::kString), t(TypeId::kTimestamp),
-      a(TypeId::kDoubleArray), r(TypeId::kRaw), nul(TypeId::kNull);
+  Column bl(TypeId::kBool), i(TypeId::kInt64), d(TypeId::kDouble), s(TypeId::kString),
+      t(TypeId::kTimestamp), a(TypeId::kDoubleArray), r(TypeId::kRaw), nul(TypeId::kNull);
   for (std::size_t k = 0; k < n; ++k) {
     b.row_ids().push_back(k);
     if (k % 5 == 0) {
@@ -86,7 +86,8 @@ TEST_P(ChunkCodecTest, RoundTripsEveryTypeWithNulls) {
 TEST_P(ChunkCodecTest, DamagedBytesAreCorruptionNeverACrash) {
   RecordBatch b = AllTypes(200);
   std::string enc = EncodeChunk(b, 0, b.num_rows(), GetParam());
-  for (std::size_t cut : {std::size_t{0}, std::size_t{3}, std::size_t{9}, enc.size() / 2, enc.size() - 1}) {
+  for (std::size_t cut :
+       {std::size_t{0}, std::size_t{3}, std::size_t{9}, enc.size() / 2, enc.size() - 1}) {
     auto r = DecodeChunk(std::string_view(enc).substr(0, cut));
     ASSERT_FALSE(r.ok()) << cut;
     EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
@@ -94,7 +95,8 @@ TEST_P(ChunkCodecTest, DamagedBytesAreCorruptionNeverACrash) {
   for (std::size_t pos = 4; pos < enc.size(); pos += enc.size() / 37 + 1) {
     std::string bad = enc;
     bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
-    auto r = DecodeChunk(bad);  // may decode (a flipped string byte is still a string) but must not crash
+    auto r = DecodeChunk(
+        bad);  // may decode (a flipped string byte is still a string) but must not crash
     if (r.ok()) {
       EXPECT_TRUE(r->Validate().ok());
     }

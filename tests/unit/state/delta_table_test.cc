@@ -216,8 +216,9 @@ TEST_P(DeltaTableTest, FailedCommitLeavesNoVersion) {
 TEST_P(DeltaTableTest, StringStatsAreTheByteWiseMinAndMax) {
   DeltaTable* t = *store_->Table("s", true);
   std::mt19937 rng(7);
-  const std::vector<std::string> units = {std::string(1, '\0'), "\x01", "a", " ", "b", "\x7f",
-                                          "\xc3\xa9", "\xe2\x82\xac", "\xf4\x8f\xbf\xbf"};
+  const std::vector<std::string> units = {
+      std::string(1, '\0'), "\x01", "a", " ", "b", "\x7f", "\xc3\xa9", "\xe2\x82\xac",
+      "\xf4\x8f\xbf\xbf"};
   for (int round = 0; round < 20; ++round) {
     RecordBatch b;
     Column c(TypeId::kString);
@@ -341,7 +342,8 @@ TEST_P(DeltaTableTest, AReaderInstanceSeesIngestedVersionsOnceCommitted) {
 
 INSTANTIATE_TEST_SUITE_P(WalAndIngest, DeltaTableTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& p) {
-                           return p.param ? std::string("IngestedChunks") : std::string("WalChunks");
+                           return p.param ? std::string("IngestedChunks")
+                                          : std::string("WalChunks");
                          });
 
 }  // namespace

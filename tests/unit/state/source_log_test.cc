@@ -22,36 +22,45 @@ using pinstream::testing::TempDir;
 // failing disk).
 class FaultyWalFs : public rocksdb::FileSystemWrapper {
  public:
-  explicit FaultyWalFs(const std::shared_ptr<rocksdb::FileSystem>& base) : FileSystemWrapper(base) {}
+  explicit FaultyWalFs(const std::shared_ptr<rocksdb::FileSystem>& base)
+      : FileSystemWrapper(base) {}
   static const char* kClassName() { return "FaultyWalFs"; }
   const char* Name() const override { return kClassName(); }
 
   std::atomic<bool> fail_append{false}, fail_sync{false};
-  std::atomic<bool> retryable{false};  // sync errors RocksDB may recover from (a remote file system's)
+  std::atomic<bool> retryable{
+      false};  // sync errors RocksDB may recover from (a remote file system's)
 
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
-                                    std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* d) override {
     return Wrap(f, target()->NewWritableFile(f, o, r, d), r);
   }
   rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
-                                       std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* d) override {
     return Wrap(f, target()->ReopenWritableFile(f, o, r, d), r);
   }
-  rocksdb::IOStatus ReuseWritableFile(const std::string& f, const std::string& old, const rocksdb::FileOptions& o,
-                                      std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+  rocksdb::IOStatus ReuseWritableFile(const std::string& f, const std::string& old,
+                                      const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                      rocksdb::IODebugContext* d) override {
     return Wrap(f, target()->ReuseWritableFile(f, old, o, r, d), r);
   }
 
  private:
   class File : public rocksdb::FSWritableFileOwnerWrapper {
    public:
-    File(std::unique_ptr<rocksdb::FSWritableFile>&& f, FaultyWalFs* fs) : FSWritableFileOwnerWrapper(std::move(f)), fs_(fs) {}
-    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+    File(std::unique_ptr<rocksdb::FSWritableFile>&& f, FaultyWalFs* fs)
+        : FSWritableFileOwnerWrapper(std::move(f)), fs_(fs) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             rocksdb::IODebugContext* d) override {
       if (fs_->fail_append) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
       return FSWritableFileOwnerWrapper::Append(data, o, d);
     }
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
-                             const rocksdb::DataVerificationInfo& v, rocksdb::IODebugContext* d) override {
+                             const rocksdb::DataVerificationInfo& v,
+                             rocksdb::IODebugContext* d) override {
       if (fs_->fail_append) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
       return FSWritableFileOwnerWrapper::Append(data, o, v, d);
     }
@@ -72,7 +81,8 @@ class FaultyWalFs : public rocksdb::FileSystemWrapper {
    private:
     FaultyWalFs* fs_;
   };
-  rocksdb::IOStatus Wrap(const std::string& name, rocksdb::IOStatus s, std::unique_ptr<rocksdb::FSWritableFile>* r) {
+  rocksdb::IOStatus Wrap(const std::string& name, rocksdb::IOStatus s,
+                         std::unique_ptr<rocksdb::FSWritableFile>* r) {
     bool wal = name.size() > 4 && name.compare(name.size() - 4, 4, ".log") == 0;
     if (s.ok() && wal) *r = std::make_unique<File>(std::move(*r), this);
     return s;
@@ -82,7 +92,8 @@ class FaultyWalFs : public rocksdb::FileSystemWrapper {
 class SourceLogTest : public ::testing::Test {
  protected:
   void SetUp() override { Reopen(); }
-  void Reopen(SourceLogOptions lo = {}, std::int64_t write_buffer = 64LL << 20, rocksdb::Env* env = nullptr) {
+  void Reopen(SourceLogOptions lo = {}, std::int64_t write_buffer = 64LL << 20,
+              rocksdb::Env* env = nullptr) {
     log_.reset();
     store_.reset();
     StoreOptions o;
@@ -103,10 +114,12 @@ class SourceLogTest : public ::testing::Test {
   std::vector<std::string> ReadAll(const std::string& s, int p) {
     std::vector<std::string> out;
     auto b = *log_->Bounds(s, p);
-    EXPECT_TRUE(log_->Read(s, p, b.first, b.second, [&](const SourceLog::ReadRecord& r) {
-                      out.emplace_back(r.value);
-                      return Status::Ok();
-                    }).ok());
+    EXPECT_TRUE(log_->Read(s, p, b.first, b.second,
+                           [&](const SourceLog::ReadRecord& r) {
+                             out.emplace_back(r.value);
+                             return Status::Ok();
+                           })
+                    .ok());
     return out;
   }
   TempDir dir_;
@@ -151,9 +164,11 @@ TEST_F(SourceLogTest, RecordsGoToTheirGivenPartitionsAndBadPartitionsFailTheWhol
   EXPECT_EQ((*r)[1].offset, 1);
   auto bad = log_->Append("t", std::vector<LogRecord>{Rec("x", 0), Rec("y", 9)});
   EXPECT_EQ(bad.status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(log_->Append("t", std::vector<LogRecord>{Rec("x", 0), Rec("z", -1)}).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(log_->Append("t", std::vector<LogRecord>{Rec("x", 0), Rec("z", -1)}).status().code(),
+            StatusCode::kNotFound);
   EXPECT_EQ(log_->Bounds("t", 0)->second, 0);  // "x" was not stored
-  EXPECT_EQ(log_->Append("nope", std::vector<LogRecord>{Rec("x")}).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(log_->Append("nope", std::vector<LogRecord>{Rec("x")}).status().code(),
+            StatusCode::kNotFound);
 }
 
 TEST_F(SourceLogTest, ConcurrentAppendsShareGroupCommitsAndLoseNothing) {
@@ -163,7 +178,8 @@ TEST_F(SourceLogTest, ConcurrentAppendsShareGroupCommitsAndLoseNothing) {
   for (int t = 0; t < kThreads; ++t) {
     ts.emplace_back([&, t] {
       for (int i = 0; i < kPer; ++i) {
-        auto r = log_->Append("t", std::vector<LogRecord>{Rec(std::to_string(t * kPer + i), i % 3, "k" + std::to_string(i))});
+        auto r = log_->Append("t", std::vector<LogRecord>{Rec(std::to_string(t * kPer + i), i % 3,
+                                                              "k" + std::to_string(i))});
         ASSERT_TRUE(r.ok());
       }
     });
@@ -174,7 +190,8 @@ TEST_F(SourceLogTest, ConcurrentAppendsShareGroupCommitsAndLoseNothing) {
     for (auto& v : ReadAll("t", p)) all.insert(v);
   }
   EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPer));
-  EXPECT_LT(log_->stats().group_commits, static_cast<std::uint64_t>(kThreads * kPer));  // requests were grouped
+  EXPECT_LT(log_->stats().group_commits,
+            static_cast<std::uint64_t>(kThreads * kPer));  // requests were grouped
 }
 
 TEST_F(SourceLogTest, BacklogAndRetentionNeverDropUncommittedRecords) {
@@ -188,7 +205,8 @@ TEST_F(SourceLogTest, BacklogAndRetentionNeverDropUncommittedRecords) {
   ASSERT_TRUE(log_->Append("t", std::vector<LogRecord>{Rec("c"), Rec("d")}).ok());
   EXPECT_EQ(log_->MaxBacklog("t"), 4);
   log_->Commit("q", "t", {{"0", 1}});
-  EXPECT_EQ(*log_->EnforceRetention(NowMicros() + 10), 0);  // the first batch is not entirely committed
+  EXPECT_EQ(*log_->EnforceRetention(NowMicros() + 10),
+            0);  // the first batch is not entirely committed
   log_->Commit("q", "t", {{"0", 2}});
   EXPECT_EQ(log_->Backlog("q"), 2);
   auto deleted = log_->EnforceRetention(NowMicros() + 10);
@@ -207,7 +225,8 @@ TEST_F(SourceLogTest, BacklogAndRetentionNeverDropUncommittedRecords) {
 
 TEST_F(SourceLogTest, DeleteRemovesTheStreamAndItsRecords) {
   ASSERT_TRUE(log_->Create("s", 1, LogApi::kKinesisStream).ok());
-  EXPECT_EQ(log_->Create("s", 1, LogApi::kKinesisStream).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(log_->Create("s", 1, LogApi::kKinesisStream).status().code(),
+            StatusCode::kAlreadyExists);
   ASSERT_TRUE(log_->Append("s", std::vector<LogRecord>{Rec("a")}).ok());
   ASSERT_TRUE(log_->Delete("s").ok());
   EXPECT_FALSE(log_->Find("s").has_value());
@@ -246,7 +265,8 @@ TEST_F(SourceLogTest, CompactionsMoveTheLogsFilesWithoutRewritingThem) {
   constexpr int kRequests = 600;
   for (int i = 0; i < kRequests; ++i) {
     std::vector<LogRecord> batch;
-    for (int r = 0; r < 40; ++r) batch.push_back(Rec(value + std::to_string(i * 40 + r), (i * 40 + r) % 4));
+    for (int r = 0; r < 40; ++r)
+      batch.push_back(Rec(value + std::to_string(i * 40 + r), (i * 40 + r) % 4));
     ASSERT_TRUE(log_->Append("t", std::move(batch)).ok());  // 80 KB a request, over 4 partitions
   }
   ASSERT_TRUE(store_->Flush().ok());
@@ -289,7 +309,8 @@ TEST_F(SourceLogTest, RetentionDropsWholeFilesOfTheLog) {
 TEST_F(SourceLogTest, BatchesOfTheOldSingleFamilyLayoutAreMovedOnOpen) {
   ASSERT_TRUE(log_->Create("t", 2, LogApi::kKafkaTopic).ok());
   std::uint32_t id = 0;
-  for (const auto& name : store_->LogSpaceNames()) id = static_cast<std::uint32_t>(std::stoul(name.substr(4)));
+  for (const auto& name : store_->LogSpaceNames())
+    id = static_cast<std::uint32_t>(std::stoul(name.substr(4)));
   log_.reset();
   // Two batches in partition 0 (offsets 0–1, 2), one in partition 1 (offset 0), as the old
   // writer stored them: varint arrival, varint count, then (has-key, [key], varint len, value).
@@ -320,7 +341,8 @@ TEST_F(SourceLogTest, BatchesOfTheOldSingleFamilyLayoutAreMovedOnOpen) {
   EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_EQ(ReadAll("t", 1), (std::vector<std::string>{"z"}));
   EXPECT_EQ((*log_->Append("t", std::vector<LogRecord>{Rec("d", 0)}))[0].offset, 3);
-  EXPECT_FALSE(store_->NewIterator(KeySpace::kSourceLog, "")->Valid());  // the old family is empty now
+  EXPECT_FALSE(
+      store_->NewIterator(KeySpace::kSourceLog, "")->Valid());  // the old family is empty now
   Reopen();  // and a second open finds nothing to move
   EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "b", "c", "d"}));
 }
@@ -365,7 +387,8 @@ TEST_F(SourceLogTest, FailedWritesGiveTheirOffsetsBackAndFailedSyncsKeepThem) {
   fs->fail_sync = false;
   auto e = log_->Append("t", std::vector<LogRecord>{Rec("e")});
   ASSERT_FALSE(e.ok());  // refused until a restart, with the reason
-  EXPECT_NE(e.status().message().find("restart pinstream"), std::string::npos) << e.status().ToString();
+  EXPECT_NE(e.status().message().find("restart pinstream"), std::string::npos)
+      << e.status().ToString();
   ASSERT_TRUE(store_->unrecoverable_error().has_value());  // what /ready reports
   EXPECT_NE(store_->unrecoverable_error()->find("fdatasync failed"), std::string::npos);
 

@@ -1,11 +1,11 @@
 #include "state/store.h"
 
 #include <gtest/gtest.h>
-
-#include <filesystem>
 #include <rocksdb/convenience.h>
 #include <rocksdb/env.h>
 #include <rocksdb/utilities/options_util.h>
+
+#include <filesystem>
 
 #include "state/delta_table.h"
 #include "tests/testing/test_util.h"
@@ -23,7 +23,8 @@ TEST(StoreTest, SecondOpenOfTheSameDataDirIsRefusedWithThePid) {
   ASSERT_TRUE(a.ok());
   auto b = Store::Open(o);
   ASSERT_FALSE(b.ok());
-  EXPECT_NE(b.status().message().find("in use by another pinstream process (pid " + std::to_string(::getpid())),
+  EXPECT_NE(b.status().message().find("in use by another pinstream process (pid " +
+                                      std::to_string(::getpid())),
             std::string::npos)
       << b.status().message();
 }
@@ -132,7 +133,8 @@ TEST(StoreTest, ReaderOnAnEmptyDirSaysThereIsNoData) {
 }
 
 // What RocksDB was configured with, read back from the OPTIONS file it writes on open.
-std::vector<rocksdb::CompressionType> CompressionPerLevel(const std::string& data_dir, const std::string& family,
+std::vector<rocksdb::CompressionType> CompressionPerLevel(const std::string& data_dir,
+                                                          const std::string& family,
                                                           rocksdb::CompressionType* cf) {
   rocksdb::ConfigOptions co;
   co.env = rocksdb::Env::Default();
@@ -175,7 +177,8 @@ TEST(StoreTest, SourceLogIsUncompressedByDefaultAndTakesItsOwnCodec) {
       auto levels = CompressionPerLevel(dir.path(), family, &cf);
       EXPECT_EQ(cf, rocksdb::kZSTD) << family;
       ASSERT_EQ(levels.size(), 7u) << family;
-      EXPECT_EQ(levels[0], rocksdb::kNoCompression);  // young levels: read back soon, not compressed
+      EXPECT_EQ(levels[0],
+                rocksdb::kNoCompression);  // young levels: read back soon, not compressed
       EXPECT_EQ(levels[1], rocksdb::kNoCompression);
       for (std::size_t l = 2; l < levels.size(); ++l) EXPECT_EQ(levels[l], rocksdb::kZSTD) << l;
     }

@@ -1,8 +1,8 @@
 #include "connectors/file/file_source.h"
 
-#include <filesystem>
-
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 #include "engine/dead_letter.h"
 #include "tests/testing/test_util.h"
@@ -20,7 +20,8 @@ struct ReadResult {
   int chunks = 0;
 };
 
-ReadResult ReadAll(Source& src, const std::string& partition, std::int64_t start, std::int64_t end, std::size_t chunk = 1000) {
+ReadResult ReadAll(Source& src, const std::string& partition, std::int64_t start, std::int64_t end,
+                   std::size_t chunk = 1000) {
   ReadResult r;
   Status st = src.Read(ReadRange{partition, start, end}, chunk, [&](SourceChunk&& c) -> Status {
     ++r.chunks;
@@ -33,7 +34,8 @@ ReadResult ReadAll(Source& src, const std::string& partition, std::int64_t start
   return r;
 }
 
-std::unique_ptr<Source> Make(const std::string& dir, const std::string& pattern = "", std::int64_t max_files = 0) {
+std::unique_ptr<Source> Make(const std::string& dir, const std::string& pattern = "",
+                             std::int64_t max_files = 0) {
   FileSourceConfig c;
   c.path = dir;
   c.pattern = pattern;
@@ -45,13 +47,15 @@ std::unique_ptr<Source> Make(const std::string& dir, const std::string& pattern 
 
 TEST(FileSourceTest, JsonLinesRecordsWithByteOffsets) {
   TempDir d;
-  d.Write("a.jsonl", "{\"x\":1}\n\n{\"x\":2}\r\n{\"x\":3}");  // blank line skipped, CRLF, no final newline
+  d.Write("a.jsonl",
+          "{\"x\":1}\n\n{\"x\":2}\r\n{\"x\":3}");  // blank line skipped, CRLF, no final newline
   auto src = Make(d.path());
   auto latest = src->LatestOffsets({}, true);
   ASSERT_TRUE(latest.ok());
   EXPECT_EQ(latest->at("a.jsonl"), 25);
   auto r = ReadAll(*src, "a.jsonl", 0, 25, 2);
-  EXPECT_EQ(ColumnStrings(r.rows, "value"), (std::vector<std::string>{"{\"x\":1}", "{\"x\":2}", "{\"x\":3}"}));
+  EXPECT_EQ(ColumnStrings(r.rows, "value"),
+            (std::vector<std::string>{"{\"x\":1}", "{\"x\":2}", "{\"x\":3}"}));
   EXPECT_EQ(r.offsets, (std::vector<std::int64_t>{0, 9, 18}));
   EXPECT_EQ(r.chunks, 2);
   // A range starting at a record offset reads from there.
@@ -61,12 +65,16 @@ TEST(FileSourceTest, JsonLinesRecordsWithByteOffsets) {
 
 TEST(FileSourceTest, CsvWithUnnamedIndexColumnQuotedNewlinesAndNulls) {
   TempDir d;
-  d.Write("u.csv", ",ind,name,bio\n0,0,Adam,\"line one\nline two\"\n1,1,,\"\"\n2,2,\"Q \"\"quoted\"\"\",x\n");
+  d.Write(
+      "u.csv",
+      ",ind,name,bio\n0,0,Adam,\"line one\nline two\"\n1,1,,\"\"\n2,2,\"Q \"\"quoted\"\"\",x\n");
   auto src = Make(d.path());
   auto r = ReadAll(*src, "u.csv", 0, 1000);
   EXPECT_EQ(r.rows.names(), (std::vector<std::string>{"_c0", "ind", "name", "bio"}));
-  EXPECT_EQ(ColumnStrings(r.rows, "bio"), (std::vector<std::string>{"line one\nline two", "", "x"}));
-  EXPECT_EQ(ColumnStrings(r.rows, "name"), (std::vector<std::string>{"Adam", "null", "Q \"quoted\""}));
+  EXPECT_EQ(ColumnStrings(r.rows, "bio"),
+            (std::vector<std::string>{"line one\nline two", "", "x"}));
+  EXPECT_EQ(ColumnStrings(r.rows, "name"),
+            (std::vector<std::string>{"Adam", "null", "Q \"quoted\""}));
   EXPECT_TRUE(r.errors.empty());
   EXPECT_EQ(src->DescribePosition("u.csv", r.offsets[1]), "u.csv:line 4");
 }
@@ -89,7 +97,8 @@ TEST(FileSourceTest, JsonArrayFilesYieldOneRecordPerElement) {
   d.Write("arr.json", "[ {\"a\": 1}, {\"a\": [2, 3]} ,\n 4 ]");
   auto src = Make(d.path());
   auto r = ReadAll(*src, "arr.json", 0, 1000);
-  EXPECT_EQ(ColumnStrings(r.rows, "value"), (std::vector<std::string>{"{\"a\": 1}", "{\"a\": [2, 3]}", "4"}));
+  EXPECT_EQ(ColumnStrings(r.rows, "value"),
+            (std::vector<std::string>{"{\"a\": 1}", "{\"a\": [2, 3]}", "4"}));
   auto lim = src->LimitRange("arr.json", 0, 33, 2);
   ASSERT_TRUE(lim.ok());
   EXPECT_EQ(lim->records, 2);

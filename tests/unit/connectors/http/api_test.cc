@@ -1,10 +1,9 @@
 #include "connectors/http/api.h"
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <future>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "connectors/http/kinesis_streams.h"
@@ -35,7 +34,8 @@ class ApiTest : public ::testing::Test {
     api_ = std::make_unique<Api>(cfg_, log_.get());
     ASSERT_TRUE(api_->DeclareStreams().ok());
     // Routes like the daemon's admin endpoints (app/admin_api.h): one open, one authenticated.
-    api_->AddRoute({"health", "admin", /*open=*/true, [](const ApiRequest&, const PathSegments&, Respond respond) {
+    api_->AddRoute({"health", "admin", /*open=*/true,
+                    [](const ApiRequest&, const PathSegments&, Respond respond) {
                       respond(JsonResponse(200, R"({"status":"UP"})"));
                     }});
     api_->AddRoute({"metrics", "admin", /*open=*/false,
@@ -56,11 +56,14 @@ class ApiTest : public ::testing::Test {
     api_->Handle(r, [&p](ApiResponse resp) { p.set_value(std::move(resp)); });
     return p.get_future().get();
   }
-  ApiResponse Rest(const std::string& topic, const std::string& body, const std::string& ct = "application/vnd.kafka.json.v2+json") {
+  ApiResponse Rest(const std::string& topic, const std::string& body,
+                   const std::string& ct = "application/vnd.kafka.json.v2+json") {
     return Call("POST", "/topics/" + topic, body, {{"content-type", ct}});
   }
   ApiResponse Native(const std::string& op, const json& body) {
-    return Call("POST", "/", body.dump(), {{"x-amz-target", "Kinesis_20131202." + op}, {"content-type", "application/x-amz-json-1.1"}});
+    return Call("POST", "/", body.dump(),
+                {{"x-amz-target", "Kinesis_20131202." + op},
+                 {"content-type", "application/x-amz-json-1.1"}});
   }
   static json J(const ApiResponse& r) { return json::parse(r.body); }
 
@@ -72,7 +75,9 @@ class ApiTest : public ::testing::Test {
 };
 
 TEST_F(ApiTest, RestProxyProduceAnswersOffsetsInRequestOrderOnceDurable) {
-  auto r = Rest("u.pin", R"({"records":[{"value":{"index":1}},{"value":{"index":2},"partition":1},{"value":{"index":3},"partition":1}]})");
+  auto r = Rest(
+      "u.pin",
+      R"({"records":[{"value":{"index":1}},{"value":{"index":2},"partition":1},{"value":{"index":3},"partition":1}]})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.content_type, "application/vnd.kafka.v2+json");
   json j = J(r);
@@ -91,7 +96,8 @@ TEST_F(ApiTest, HeaderNamesMatchWhateverTheirCase) {
                 {{"CONTENT-TYPE", "application/vnd.kafka.json.v2+json; charset=utf-8"}});
   EXPECT_EQ(r.status, 200) << r.body;
   ApiRequest req;
-  std::vector<ApiHeader> h{{"X-Amz-Target", "Kinesis_20131202.PutRecord"}, {"x-amz-target", "second"}};
+  std::vector<ApiHeader> h{{"X-Amz-Target", "Kinesis_20131202.PutRecord"},
+                           {"x-amz-target", "second"}};
   req.headers = h;
   EXPECT_EQ(req.header("x-amz-target"), "Kinesis_20131202.PutRecord");  // the first one
   EXPECT_EQ(req.header("X-AMZ-TARGET"), "Kinesis_20131202.PutRecord");
@@ -117,7 +123,8 @@ TEST_F(ApiTest, RestProxyErrorsUseTheProxysCodes) {
   EXPECT_EQ(J(part)["error_code"], 40402);
   auto method = Call("DELETE", "/topics/u.pin");
   EXPECT_EQ(method.status, 405);
-  auto traversal = Call("POST", "/topics/../etc", R"({"records":[{"value":1}]})", {{"content-type", "application/vnd.kafka.json.v2+json"}});
+  auto traversal = Call("POST", "/topics/../etc", R"({"records":[{"value":1}]})",
+                        {{"content-type", "application/vnd.kafka.json.v2+json"}});
   EXPECT_EQ(traversal.status, 404);
   EXPECT_EQ(J(traversal)["error_code"], 40401);
   EXPECT_EQ(log_->Bounds("u.pin", 0)->second, 0);  // nothing written by any of them
@@ -165,14 +172,16 @@ TEST_F(ApiTest, RestProxyProducesIntoOnePartitionAndDescribesIt) {
 }
 
 TEST_F(ApiTest, GatewayPutRecordAndPutRecords) {
-  auto r = Call("PUT", "/streams/streaming-u-pin/record",
-                R"({"StreamName":"streaming-u-pin","Data":{"index":1},"PartitionKey":"partition-1"})");
+  auto r =
+      Call("PUT", "/streams/streaming-u-pin/record",
+           R"({"StreamName":"streaming-u-pin","Data":{"index":1},"PartitionKey":"partition-1"})");
   ASSERT_EQ(r.status, 200) << r.body;
   json j = J(r);
   EXPECT_EQ(j["ShardId"], "shardId-000000000001");  // md5("partition-1") over 2 shards
   EXPECT_EQ(j["SequenceNumber"].get<std::string>().size(), 27u);
-  auto m = Call("PUT", "/streams/streaming-u-pin/records",
-                R"({"records":[{"data":{"a":1},"partition-key":"x"},{"data":"{\"b\":2}","partition-key":"x"}]})");
+  auto m = Call(
+      "PUT", "/streams/streaming-u-pin/records",
+      R"({"records":[{"data":{"a":1},"partition-key":"x"},{"data":"{\"b\":2}","partition-key":"x"}]})");
   ASSERT_EQ(m.status, 200) << m.body;
   EXPECT_EQ(J(m)["FailedRecordCount"], 0);
   EXPECT_EQ(J(m)["Records"].size(), 2u);
@@ -186,7 +195,8 @@ TEST_F(ApiTest, GatewayPutRecordAndPutRecords) {
 
 TEST_F(ApiTest, GatewayStreamLifecycle) {
   EXPECT_EQ(Call("POST", "/streams/s2", R"({"ShardCount": 3})").status, 200);
-  EXPECT_EQ(J(Call("POST", "/streams/s2", R"({"ShardCount": 3})"))["__type"], "ResourceInUseException");
+  EXPECT_EQ(J(Call("POST", "/streams/s2", R"({"ShardCount": 3})"))["__type"],
+            "ResourceInUseException");
   auto d = J(Call("GET", "/streams/s2"));
   EXPECT_EQ(d["StreamDescription"]["Shards"].size(), 3u);
   EXPECT_EQ(d["StreamDescription"]["StreamStatus"], "ACTIVE");
@@ -199,15 +209,19 @@ TEST_F(ApiTest, GatewayStreamLifecycle) {
 
 TEST_F(ApiTest, NativeKinesisProtocolRoundTrip) {
   EXPECT_EQ(Native("CreateStream", {{"StreamName", "n1"}, {"ShardCount", 1}}).status, 200);
-  auto put = Native("PutRecord", {{"StreamName", "n1"}, {"Data", Base64Encode("hello")}, {"PartitionKey", "k"}});
+  auto put = Native("PutRecord",
+                    {{"StreamName", "n1"}, {"Data", Base64Encode("hello")}, {"PartitionKey", "k"}});
   ASSERT_EQ(put.status, 200) << put.body;
   EXPECT_EQ(J(put)["ShardId"], "shardId-000000000000");
   EXPECT_EQ(put.content_type, "application/x-amz-json-1.1");
   auto puts = Native("PutRecords", {{"StreamName", "n1"},
-                                    {"Records", {{{"Data", Base64Encode("a")}, {"PartitionKey", "k"}},
-                                                 {{"Data", Base64Encode("b")}, {"PartitionKey", "k"}}}}});
+                                    {"Records",
+                                     {{{"Data", Base64Encode("a")}, {"PartitionKey", "k"}},
+                                      {{"Data", Base64Encode("b")}, {"PartitionKey", "k"}}}}});
   EXPECT_EQ(J(puts)["Records"].size(), 2u);
-  auto it = Native("GetShardIterator", {{"StreamName", "n1"}, {"ShardId", "shardId-000000000000"}, {"ShardIteratorType", "TRIM_HORIZON"}});
+  auto it = Native("GetShardIterator", {{"StreamName", "n1"},
+                                        {"ShardId", "shardId-000000000000"},
+                                        {"ShardIteratorType", "TRIM_HORIZON"}});
   ASSERT_EQ(it.status, 200) << it.body;
   auto recs = Native("GetRecords", {{"ShardIterator", J(it)["ShardIterator"]}, {"Limit", 2}});
   ASSERT_EQ(recs.status, 200) << recs.body;
@@ -219,15 +233,25 @@ TEST_F(ApiTest, NativeKinesisProtocolRoundTrip) {
   EXPECT_EQ(rj["Records"][0]["PartitionKey"], "k");
   auto rest = J(Native("GetRecords", {{"ShardIterator", rj["NextShardIterator"]}}));
   ASSERT_EQ(rest["Records"].size(), 1u);
-  auto after = Native("GetShardIterator", {{"StreamName", "n1"}, {"ShardId", "shardId-000000000000"},
+  auto after = Native("GetShardIterator", {{"StreamName", "n1"},
+                                           {"ShardId", "shardId-000000000000"},
                                            {"ShardIteratorType", "AFTER_SEQUENCE_NUMBER"},
                                            {"StartingSequenceNumber", J(put)["SequenceNumber"]}});
-  EXPECT_EQ(J(Native("GetRecords", {{"ShardIterator", J(after)["ShardIterator"]}}))["Records"].size(), 2u);
-  EXPECT_EQ(J(Native("ListStreams", json::object()))["StreamNames"], json::array({"n1", "streaming-u-pin"}));
-  EXPECT_EQ(J(Native("DescribeStreamSummary", {{"StreamName", "n1"}}))["StreamDescriptionSummary"]["OpenShardCount"], 1);
-  EXPECT_EQ(J(Native("DescribeStream", {{"StreamName", "zz"}}))["__type"], "ResourceNotFoundException");
-  EXPECT_EQ(J(Native("MergeShards", {{"StreamName", "n1"}}))["__type"], "UnknownOperationException");
-  EXPECT_EQ(J(Native("PutRecord", {{"StreamName", "n1"}, {"Data", "!!"}, {"PartitionKey", "k"}}))["__type"], "ValidationException");
+  EXPECT_EQ(
+      J(Native("GetRecords", {{"ShardIterator", J(after)["ShardIterator"]}}))["Records"].size(),
+      2u);
+  EXPECT_EQ(J(Native("ListStreams", json::object()))["StreamNames"],
+            json::array({"n1", "streaming-u-pin"}));
+  EXPECT_EQ(J(Native("DescribeStreamSummary",
+                     {{"StreamName", "n1"}}))["StreamDescriptionSummary"]["OpenShardCount"],
+            1);
+  EXPECT_EQ(J(Native("DescribeStream", {{"StreamName", "zz"}}))["__type"],
+            "ResourceNotFoundException");
+  EXPECT_EQ(J(Native("MergeShards", {{"StreamName", "n1"}}))["__type"],
+            "UnknownOperationException");
+  EXPECT_EQ(J(Native("PutRecord",
+                     {{"StreamName", "n1"}, {"Data", "!!"}, {"PartitionKey", "k"}}))["__type"],
+            "ValidationException");
 }
 
 TEST_F(ApiTest, AuthIsRequiredWhenConfiguredExceptForHealthAndReady) {
@@ -242,7 +266,8 @@ TEST_F(ApiTest, AuthIsRequiredWhenConfiguredExceptForHealthAndReady) {
   auto kin = Call("PUT", "/streams/streaming-u-pin/record", R"({"Data":{},"PartitionKey":"p"})");
   EXPECT_EQ(J(kin)["__type"], "UnrecognizedClientException");
   EXPECT_EQ(Call("POST", "/topics/u.pin", R"({"records":[{"value":1}]})",
-                 {{"content-type", "application/vnd.kafka.json.v2+json"}, {"authorization", "Bearer s3cret"}})
+                 {{"content-type", "application/vnd.kafka.json.v2+json"},
+                  {"authorization", "Bearer s3cret"}})
                 .status,
             200);
   EXPECT_EQ(Call("GET", "/topics", "", {{"x-api-key", "key1"}}).status, 200);
@@ -262,7 +287,8 @@ TEST_F(ApiTest, BackpressureAnswers429AndProvisionedThroughputExceeded) {
   EXPECT_EQ(slow.headers[0].first, "Retry-After");
   log_->Commit("q", "u.pin", {{"0", 10}, {"1", 10}});
   EXPECT_EQ(Rest("u.pin", R"({"records":[{"value":5}]})").status, 200);
-  for (int i = 0; i < 3; ++i) Call("PUT", "/streams/streaming-u-pin/record", R"({"Data":{},"PartitionKey":"p"})");
+  for (int i = 0; i < 3; ++i)
+    Call("PUT", "/streams/streaming-u-pin/record", R"({"Data":{},"PartitionKey":"p"})");
   auto kin = Call("PUT", "/streams/streaming-u-pin/record", R"({"Data":{},"PartitionKey":"p"})");
   EXPECT_EQ(J(kin)["__type"], "ProvisionedThroughputExceededException");
 }
@@ -275,22 +301,32 @@ TEST_F(ApiTest, AddedRoutesAreServedByTheirFirstSegmentAndCountedUnderTheirLabel
   EXPECT_EQ(Call("GET", "/nowhere").status, 404);
   EXPECT_EQ(J(Call("GET", "/nowhere"))["error_code"], 404);
   std::string text = Metrics().RenderPrometheus();
-  EXPECT_NE(text.find("pinstream_http_requests_total{api=\"admin\",status=\"200\"}"), std::string::npos) << text;
-  EXPECT_NE(text.find("pinstream_http_requests_total{api=\"none\",status=\"404\"}"), std::string::npos) << text;
+  EXPECT_NE(text.find("pinstream_http_requests_total{api=\"admin\",status=\"200\"}"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("pinstream_http_requests_total{api=\"none\",status=\"404\"}"),
+            std::string::npos)
+      << text;
 }
 
 TEST_F(ApiTest, ProduceRequestsAreCountedByApiAndTheirAcksTimed) {
   ASSERT_EQ(Rest("u.pin", R"({"records":[{"value":1}]})").status, 200);
   std::string text = Metrics().RenderPrometheus();
-  EXPECT_NE(text.find("pinstream_http_requests_total{api=\"kafka-rest\",status=\"200\"}"), std::string::npos) << text;
-  EXPECT_NE(text.find("pinstream_http_records_total{api=\"kafka-rest\",status=\"200\"}"), std::string::npos) << text;
+  EXPECT_NE(text.find("pinstream_http_requests_total{api=\"kafka-rest\",status=\"200\"}"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("pinstream_http_records_total{api=\"kafka-rest\",status=\"200\"}"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("pinstream_http_ack_latency_seconds_bucket"), std::string::npos);
 }
 
 // Records without a partition go where the API's own clients would send them: a key's partition
 // (Kafka murmur2 for topics, the MD5 hash-key range for streams), keyless ones round-robin.
 TEST_F(ApiTest, KeyedRecordsGoToTheirKeysPartitionAndKeylessOnesRoundRobin) {
-  auto r = Rest("u.pin", R"({"records":[{"key":"abc","value":1},{"key":"abc","value":2},{"value":3},{"value":4}]})");
+  auto r = Rest(
+      "u.pin",
+      R"({"records":[{"key":"abc","value":1},{"key":"abc","value":2},{"value":3},{"value":4}]})");
   ASSERT_EQ(r.status, 200) << r.body;
   json offsets = J(r)["offsets"];
   // An embedded JSON key's bytes are its JSON text: "abc" with the quotes.
@@ -298,7 +334,8 @@ TEST_F(ApiTest, KeyedRecordsGoToTheirKeysPartitionAndKeylessOnesRoundRobin) {
   EXPECT_EQ(offsets[0]["partition"], keyed);
   EXPECT_EQ(offsets[1]["partition"], keyed);
   EXPECT_NE(offsets[2]["partition"], offsets[3]["partition"]);  // round-robin over 2 partitions
-  auto k = Call("PUT", "/streams/streaming-u-pin/record", R"({"Data":{"a":1},"PartitionKey":"partition-1"})");
+  auto k = Call("PUT", "/streams/streaming-u-pin/record",
+                R"({"Data":{"a":1},"PartitionKey":"partition-1"})");
   ASSERT_EQ(k.status, 200) << k.body;
   EXPECT_EQ(J(k)["ShardId"], ShardId(KinesisShardForKey("partition-1", 2)));
 }

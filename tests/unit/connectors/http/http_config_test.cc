@@ -48,8 +48,9 @@ TEST(HttpConfigTest, BadValuesNameTheirLineAndWhatIsWrong) {
   EXPECT_NE(Error("listen: localhost").find("expected host:port"), std::string::npos);
   EXPECT_NE(Error("listen: 127.0.0.1:99999").find("port must be 0..65535"), std::string::npos);
   EXPECT_NE(Error("io_threads: 0").find("io_threads must be 1..64"), std::string::npos);
-  EXPECT_NE(Error("topics: [{name: a, partitions: 0}]").find("partitions must be between 1 and 1024"),
-            std::string::npos);
+  EXPECT_NE(
+      Error("topics: [{name: a, partitions: 0}]").find("partitions must be between 1 and 1024"),
+      std::string::npos);
   EXPECT_NE(Error("topics: [a, a]").find("topic 'a' is declared twice"), std::string::npos);
   EXPECT_NE(Error("topics: [a]\nstreams: [a]").find("'a' is declared twice"), std::string::npos);
   EXPECT_NE(Error("topics: ['../x']").find("invalid topic/stream name"), std::string::npos);

@@ -3,12 +3,11 @@
 #include "connectors/http/http_server.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -90,8 +89,10 @@ class Connection {
   std::string buf_;
 };
 
-std::string Post(const std::string& path, const std::string& body, const std::string& extra_headers = "") {
-  return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.kafka.json.v2+json\r\n" +
+std::string Post(const std::string& path, const std::string& body,
+                 const std::string& extra_headers = "") {
+  return "POST " + path +
+         " HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.kafka.json.v2+json\r\n" +
          extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
@@ -107,9 +108,10 @@ class HttpServerTest : public ::testing::Test {
     cfg_.topics = {{"t", 1}};
     api_ = std::make_unique<Api>(cfg_, log_.get());
     ASSERT_TRUE(api_->DeclareStreams().ok());
-    api_->AddRoute({"health", "admin", true, [](const ApiRequest&, const PathSegments&, Respond respond) {
-                      respond(JsonResponse(200, R"({"status":"UP"})"));
-                    }});
+    api_->AddRoute(
+        {"health", "admin", true, [](const ApiRequest&, const PathSegments&, Respond respond) {
+           respond(JsonResponse(200, R"({"status":"UP"})"));
+         }});
     server_ = std::make_unique<HttpServer>(cfg_, api_.get());
     ASSERT_TRUE(server_->Start().ok());
   }
@@ -132,7 +134,8 @@ TEST_F(HttpServerTest, PipelinedRequestsOnOneConnectionAreAnsweredInOrder) {
   ASSERT_GT(server_->port(), 0);
   Connection c(server_->port());
   ASSERT_TRUE(c.connected());
-  c.Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + Post("/topics/t", kRecord) + Post("/topics/t", kRecord));
+  c.Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + Post("/topics/t", kRecord) +
+         Post("/topics/t", kRecord));
   auto health = c.Read();
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
@@ -173,7 +176,8 @@ TEST_F(HttpServerTest, HeadIsAnsweredAsGetWithoutTheBody) {
   auto head = c.Read(/*head_only=*/true);
   ASSERT_TRUE(head);
   EXPECT_EQ(head->status, 200);
-  EXPECT_EQ(head->Header("Content-Length"), std::to_string(std::string(R"({"status":"UP"})").size()));
+  EXPECT_EQ(head->Header("Content-Length"),
+            std::to_string(std::string(R"({"status":"UP"})").size()));
   auto get = c.Read();  // follows at once: HEAD's answer carried no body
   ASSERT_TRUE(get);
   EXPECT_EQ(get->body, R"({"status":"UP"})");
@@ -182,9 +186,10 @@ TEST_F(HttpServerTest, HeadIsAnsweredAsGetWithoutTheBody) {
 TEST_F(HttpServerTest, ExpectContinueIsAnsweredOnceTheHeaderIsAcceptable) {
   Connection c(server_->port());
   std::string body = kRecord;
-  c.Send("POST /topics/t HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.kafka.json.v2+json\r\n"
-         "Expect: 100-continue\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n");
+  c.Send(
+      "POST /topics/t HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.kafka.json.v2+json\r\n"
+      "Expect: 100-continue\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n");
   auto go_on = c.Read(/*head_only=*/true);
   ASSERT_TRUE(go_on);
   EXPECT_EQ(go_on->status, 100);

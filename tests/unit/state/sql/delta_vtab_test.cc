@@ -77,10 +77,12 @@ class DeltaVtabTest : public ::testing::Test {
 TEST_F(DeltaVtabTest, TimeTravelTakesAVersionOrATimestampAndSaysWhatItNeeds) {
   EXPECT_EQ(One("SELECT count(*) FROM t_at(0)"), "10");
   EXPECT_EQ(One("SELECT count(*) FROM t_at(1)"), "20");
-  EXPECT_EQ(One("SELECT count(*) FROM t_at('2999-01-01 00:00:00')"), "20");  // the latest at that time
+  EXPECT_EQ(One("SELECT count(*) FROM t_at('2999-01-01 00:00:00')"),
+            "20");  // the latest at that time
   EXPECT_NE(Error("SELECT count(*) FROM t_at").find("t_at needs a version"), std::string::npos);
-  EXPECT_NE(Error("SELECT count(*) FROM t_at(1.5)").find("takes a version number or a timestamp text"),
-            std::string::npos);
+  EXPECT_NE(
+      Error("SELECT count(*) FROM t_at(1.5)").find("takes a version number or a timestamp text"),
+      std::string::npos);
   EXPECT_NE(Error("SELECT count(*) FROM t_at('yesterday')").find("t_at:"), std::string::npos);
   EXPECT_FALSE(session_->Query("SELECT count(*) FROM t_at(7)").ok());  // no such version
 }
@@ -94,7 +96,8 @@ TEST_F(DeltaVtabTest, KeyLookupsMatchExactlyWhatAScanMatches) {
     EXPECT_EQ(One(q), One(scanned)) << key;
   }
   EXPECT_EQ(One("SELECT group_concat(name) FROM t WHERE k = 3.0"), "n3");
-  EXPECT_EQ(One("SELECT group_concat(name) FROM t WHERE k = '3'"), "n3");  // INTEGER affinity, as SQLite
+  EXPECT_EQ(One("SELECT group_concat(name) FROM t WHERE k = '3'"),
+            "n3");  // INTEGER affinity, as SQLite
   EXPECT_EQ(One("SELECT count(*) FROM t WHERE k = NULL"), "0");
   EXPECT_EQ(One("SELECT name FROM t WHERE name = 'n12'"), "n12");
   EXPECT_EQ(One("SELECT count(*) FROM t AS a JOIN t AS b ON a.score = b.score"), "20");
@@ -103,7 +106,8 @@ TEST_F(DeltaVtabTest, KeyLookupsMatchExactlyWhatAScanMatches) {
 
 TEST_F(DeltaVtabTest, TimestampsReadAsUtcTextWithAHiddenMicrosecondColumn) {
   EXPECT_EQ(Col("SELECT at FROM t WHERE k < 3 ORDER BY k"),
-            (std::vector<std::string>{"1969-12-31 22:00:00", "1969-12-31 23:00:00", "1970-01-01 00:00:00"}));
+            (std::vector<std::string>{"1969-12-31 22:00:00", "1969-12-31 23:00:00",
+                                      "1970-01-01 00:00:00"}));
   EXPECT_EQ(One("SELECT at FROM t WHERE k = 5"), "1970-01-01 03:00:00.250000");
   EXPECT_EQ(One("SELECT at_us FROM t WHERE k = 0"), std::to_string(-2 * 3'600'000'000LL));
   // Filters on the text compare as text, on the hidden column as numbers: the same rows.

@@ -64,7 +64,8 @@ class SqlJobRunnerTest : public ::testing::Test {
 
 TEST_F(SqlJobRunnerTest, EachRunIsANewVersionOfTheResultTableWithItsHistoryRow) {
   SqlJobRunner runner(store_.get());
-  JobConfig job = Job("-- counts\nSELECT category, count(*) AS n FROM pin GROUP BY category ORDER BY category;");
+  JobConfig job = Job(
+      "-- counts\nSELECT category, count(*) AS n FROM pin GROUP BY category ORDER BY category;");
   JobRun run = NewRun();
   ASSERT_TRUE(runner.Execute(job, &run).ok());
   ASSERT_EQ(run.results.size(), 1u);
@@ -76,17 +77,24 @@ TEST_F(SqlJobRunnerTest, EachRunIsANewVersionOfTheResultTableWithItsHistoryRow) 
   ASSERT_TRUE(runner.Execute(job, &second).ok());
   EXPECT_EQ(second.results[0].version, 1);
   // Latest = this run's result only (overwrite); time travel = the earlier run.
-  EXPECT_EQ(Sql("SELECT n FROM q_result ORDER BY category", "n"), (std::vector<std::string>{"4", "5"}));
-  EXPECT_EQ(Sql("SELECT n FROM q_result_at(0) ORDER BY category", "n"), (std::vector<std::string>{"3", "3"}));
-  EXPECT_EQ(Sql("SELECT status FROM job_runs", "status"), (std::vector<std::string>{"succeeded", "succeeded"}));
-  EXPECT_EQ(Sql("SELECT json_extract(results, '$[0].version') AS v FROM job_runs ORDER BY start_time", "v"),
-            (std::vector<std::string>{"0", "1"}));
+  EXPECT_EQ(Sql("SELECT n FROM q_result ORDER BY category", "n"),
+            (std::vector<std::string>{"4", "5"}));
+  EXPECT_EQ(Sql("SELECT n FROM q_result_at(0) ORDER BY category", "n"),
+            (std::vector<std::string>{"3", "3"}));
+  EXPECT_EQ(Sql("SELECT status FROM job_runs", "status"),
+            (std::vector<std::string>{"succeeded", "succeeded"}));
+  EXPECT_EQ(
+      Sql("SELECT json_extract(results, '$[0].version') AS v FROM job_runs ORDER BY start_time",
+          "v"),
+      (std::vector<std::string>{"0", "1"}));
 }
 
 TEST_F(SqlJobRunnerTest, SeveralStatementsWriteLetteredTablesInOneCommit) {
   SqlJobRunner runner(store_.get());
   JobRun run = NewRun();
-  ASSERT_TRUE(runner.Execute(Job("SELECT count(*) AS n FROM pin;\nSELECT max(ind) AS m FROM pin;"), &run).ok());
+  ASSERT_TRUE(
+      runner.Execute(Job("SELECT count(*) AS n FROM pin;\nSELECT max(ind) AS m FROM pin;"), &run)
+          .ok());
   ASSERT_EQ(run.results.size(), 2u);
   EXPECT_EQ(run.results[0].table, "q_result_a");
   EXPECT_EQ(run.results[1].table, "q_result_b");
@@ -115,7 +123,7 @@ TEST_F(SqlJobRunnerTest, ResultTypesStayStableAcrossRuns) {
   ASSERT_TRUE(runner.Execute(Job("SELECT 1.5 AS x, 'a' AS y;"), &first).ok());
   // Next day the column is all null / integral: it still fits the table's double and text.
   JobRun second = NewRun();
-  ASSERT_TRUE(runner.Execute(Job("SELECT 2 AS x, NULL AS y;"), &second).ok()) ;
+  ASSERT_TRUE(runner.Execute(Job("SELECT 2 AS x, NULL AS y;"), &second).ok());
   EXPECT_EQ(Sql("SELECT typeof(x) AS t FROM q_result", "t"), std::vector<std::string>{"real"});
 }
 

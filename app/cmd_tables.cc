@@ -81,28 +81,34 @@ int ListTables(const DataDirOptions& dd) {
   if (dir.empty()) return kExitConfig;
   auto store = OpenForReading(dir);
   if (!store) return kExitError;
-  Column name(TypeId::kString), version(TypeId::kInt64), rows(TypeId::kInt64),
-      cols(TypeId::kString), updated(TypeId::kTimestamp);
+  Column name(TypeId::kString), version(TypeId::kInt64), oldest(TypeId::kInt64),
+      rows(TypeId::kInt64), chunks(TypeId::kInt64), bytes(TypeId::kInt64), cols(TypeId::kString),
+      updated(TypeId::kTimestamp);
   for (const auto& t : store->ListTables()) {
     auto table = store->Table(t, false);
     if (!table.ok()) return Fail(table.status());
-    auto hist = (*table)->History(1);
-    if (!hist.ok()) return Fail(hist.status());
+    state::TableInfo info = (*table)->info();
     name.AppendString(t);
-    version.AppendInt((*table)->latest_version());
-    rows.AppendInt((*table)->num_rows());
+    version.AppendInt(info.version);
+    oldest.AppendInt(info.oldest_readable);
+    rows.AppendInt(info.rows);
+    chunks.AppendInt(info.live_chunks);
+    bytes.AppendInt(info.live_bytes);
     Schema s = (*table)->schema();
     std::string c;
     for (const auto& f : s.fields()) c += (c.empty() ? "" : ", ") + f.name;
     cols.AppendString(c);
-    if (hist->empty())
+    if (info.version < 0)
       updated.AppendNull();
     else
-      updated.AppendInt(hist->front().timestamp_ms * 1000);
+      updated.AppendInt(info.timestamp_ms * 1000);
   }
   PrintColumns({{"table", std::move(name)},
                 {"version", std::move(version)},
+                {"oldest", std::move(oldest)},
                 {"rows", std::move(rows)},
+                {"chunks", std::move(chunks)},
+                {"bytes", std::move(bytes)},
                 {"updated", std::move(updated)},
                 {"columns", std::move(cols)}},
                60);
@@ -120,20 +126,25 @@ int History(const DataDirOptions& dd, const std::string& table_name, std::size_t
     return kExitOk;
   }
   Column v(TypeId::kInt64), ts(TypeId::kTimestamp), op(TypeId::kString), mode(TypeId::kString),
-      writer(TypeId::kString), txn(TypeId::kString), rows(TypeId::kInt64), bytes(TypeId::kInt64),
-      schema(TypeId::kString);
+      writer(TypeId::kString), txn(TypeId::kString), rows(TypeId::kString), chunks(TypeId::kString),
+      bytes(TypeId::kString), schema(TypeId::kString);
+  // "+added" or "+added -removed".
+  auto delta = [](std::int64_t added, std::int64_t removed) {
+    return removed == 0 ? fmt::format("+{}", added) : fmt::format("+{} -{}", added, removed);
+  };
   for (const auto& c : *hist) {
     v.AppendInt(c.version);
     ts.AppendInt(c.timestamp_ms * 1000);
     op.AppendString(c.operation);
-    mode.AppendString(c.overwrite ? "Overwrite" : "Append");
+    mode.AppendString(c.data_change ? state::WriteModeName(c.mode) : "no data change");
     writer.AppendString(c.query_name);
     if (c.app_id.empty())
       txn.AppendNull();
     else
       txn.AppendString(fmt::format("epoch {} batch {}", c.epoch, c.batch_id));
-    rows.AppendInt(c.rows_added);
-    bytes.AppendInt(c.bytes);
+    rows.AppendString(delta(c.rows_added, c.rows_removed));
+    chunks.AppendString(delta(c.chunks, c.chunks_removed));
+    bytes.AppendString(delta(c.bytes, c.bytes_removed));
     schema.AppendString(c.added_columns.empty() ? fmt::format("{}", c.schema_id)
                                                 : fmt::format("{} (+{})", c.schema_id,
                                                               fmt::join(c.added_columns, ", +")));
@@ -144,7 +155,8 @@ int History(const DataDirOptions& dd, const std::string& table_name, std::size_t
                 {"mode", std::move(mode)},
                 {"writer", std::move(writer)},
                 {"txn", std::move(txn)},
-                {"rowsAdded", std::move(rows)},
+                {"rows", std::move(rows)},
+                {"chunks", std::move(chunks)},
                 {"bytes", std::move(bytes)},
                 {"schema", std::move(schema)}},
                60);

@@ -1,11 +1,14 @@
 #include "state/delta_table.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "engine/bytes.h"
 #include "engine/row_format.h"
@@ -15,269 +18,57 @@
 
 namespace pinstream::state {
 
-using nlohmann::json;
-using nlohmann::ordered_json;
-
-std::string TableKey(std::uint32_t table_id, char kind) {
-  std::string k;
-  PutBigEndian32(&k, table_id);
-  k.push_back(kind);
-  return k;
-}
-
-std::string TableVersionKey(std::uint32_t table_id, char kind, std::int64_t version) {
-  std::string k = TableKey(table_id, kind);
-  PutBigEndian64(&k, static_cast<std::uint64_t>(version));
-  return k;
-}
-
 namespace {
 
-constexpr std::size_t kStatsStringPrefix = 32;
+constexpr std::int64_t kMaxVersion = std::numeric_limits<std::int64_t>::max();
 
-ordered_json ValueToJson(const Value& v) {
-  switch (v.type()) {
-    case TypeId::kBool:
-      return v.bool_value();
-    case TypeId::kInt64:
-      return v.int_value();
-    case TypeId::kDouble:
-      return v.double_value();
-    case TypeId::kTimestamp:
-      return FormatTimestamp(v.int_value(), TimestampStyle::kIsoMicro);
-    case TypeId::kString:
-      return v.string_value();
-    default:
-      return nullptr;
-  }
+// The smallest key after every key starting with `prefix` (prefixes here never end in 0xFF).
+std::string After(std::string prefix) {
+  prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
+  return prefix;
 }
 
-Value JsonToValue(const json& j, TypeId t) {
-  if (j.is_null()) return Value();
-  switch (t) {
-    case TypeId::kBool:
-      return j.is_boolean() ? Value::Bool(j.get<bool>()) : Value();
-    case TypeId::kInt64:
-      return j.is_number_integer() ? Value::Int64(j.get<std::int64_t>()) : Value();
-    case TypeId::kDouble:
-      return j.is_number() ? Value::Double(j.get<double>()) : Value();
-    case TypeId::kTimestamp: {
-      if (!j.is_string()) return Value();
-      auto r = ParseTimestamp(j.get<std::string>());
-      return r.ok() ? Value::Timestamp(*r) : Value();
-    }
-    case TypeId::kString:
-      return j.is_string() ? Value::String(j.get<std::string>()) : Value();
-    default:
-      return Value();
-  }
+// The version of a 'C', 'T', 'L' or 'K' key (be32 table, kind, be64 version, ...).
+std::int64_t KeyVersion(std::string_view key) {
+  return static_cast<std::int64_t>(GetBigEndian64(key.data() + 5));
 }
 
-// The first 8 bytes of `s` as a big-endian number, zero-padded. Two of them order their strings
-// as a byte-wise compare does whenever they differ; only equal ones need the full compare.
-inline std::uint64_t Prefix8(std::string_view s) {
-  if (s.size() >= 8) {
-    std::uint64_t v;
-    std::memcpy(&v, s.data(), 8);
-    return __builtin_bswap64(v);
-  }
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < s.size(); ++i)
-    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(s[i])) << (56 - 8 * i);
-  return v;
-}
-
-// Per-column statistics of rows [0, n) (Delta's stats: min/max/null count).
-std::vector<ColumnStats> ComputeStats(const RecordBatch& b) {
-  std::vector<ColumnStats> out;
-  for (std::size_t c = 0; c < b.num_columns(); ++c) {
-    const Column& col = b.column(c);
-    ColumnStats s;
-    s.name = b.name(c);
-    std::size_t n = col.size();
-    if (col.type() == TypeId::kNull) {
-      s.null_count = static_cast<std::int64_t>(n);
-      out.push_back(std::move(s));
+// The key bytes of row `row` of `b`: the canonical encoding (EncodeKey) of `columns`, a column
+// the batch lacks encoded as null.
+void KeyBytes(const RecordBatch& b, const std::vector<int>& columns, std::size_t row,
+              std::string* out) {
+  out->clear();
+  for (int c : columns) {
+    if (c < 0) {
+      out->push_back('\0');
       continue;
     }
-    bool any = false;
-    switch (col.type()) {
-      case TypeId::kBool:
-      case TypeId::kInt64:
-      case TypeId::kTimestamp: {
-        std::int64_t lo = 0, hi = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-          if (col.IsNull(i)) {
-            ++s.null_count;
-            continue;
-          }
-          std::int64_t v = col.Int(i);
-          if (!any || v < lo) lo = v;
-          if (!any || v > hi) hi = v;
-          any = true;
-        }
-        if (any) {
-          if (col.type() == TypeId::kBool) {
-            s.min = Value::Bool(lo != 0);
-            s.max = Value::Bool(hi != 0);
-          } else if (col.type() == TypeId::kTimestamp) {
-            s.min = Value::Timestamp(lo);
-            s.max = Value::Timestamp(hi);
-          } else {
-            s.min = Value::Int64(lo);
-            s.max = Value::Int64(hi);
-          }
-        }
-        break;
-      }
-      case TypeId::kDouble: {
-        double lo = 0, hi = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-          if (col.IsNull(i)) {
-            ++s.null_count;
-            continue;
-          }
-          double v = col.Double(i);
-          if (v != v) continue;  // NaN is not ordered
-          if (!any || v < lo) lo = v;
-          if (!any || v > hi) hi = v;
-          any = true;
-        }
-        if (any) {
-          s.min = Value::Double(lo);
-          s.max = Value::Double(hi);
-        }
-        break;
-      }
-      case TypeId::kString: {
-        std::string_view lo, hi;
-        std::uint64_t plo = 0, phi = 0;  // Prefix8 of lo and hi: most rows are decided by them
-        for (std::size_t i = 0; i < n; ++i) {
-          if (col.IsNull(i)) {
-            ++s.null_count;
-            continue;
-          }
-          std::string_view v = col.Str(i);
-          std::uint64_t pv = Prefix8(v);
-          if (!any || pv < plo || (pv == plo && v < lo)) {
-            lo = v;
-            plo = pv;
-          }
-          if (!any || pv > phi || (pv == phi && v > hi)) {
-            hi = v;
-            phi = pv;
-          }
-          any = true;
-        }
-        if (any) {
-          // Like Delta: long strings are truncated; the max gets U+10FFFF appended so it stays an
-          // upper bound.
-          std::string mn(lo.substr(0, kStatsStringPrefix));
-          std::string mx(hi);
-          if (mx.size() > kStatsStringPrefix) {
-            mx.resize(kStatsStringPrefix);
-            while (!mx.empty() && (static_cast<unsigned char>(mx.back()) & 0xC0) == 0x80)
-              mx.pop_back();
-            if (!mx.empty() && static_cast<unsigned char>(mx.back()) >= 0xC0) mx.pop_back();
-            mx += "\xF4\x8F\xBF\xBF";
-          }
-          while (!mn.empty() && (static_cast<unsigned char>(mn.back()) & 0xC0) == 0x80)
-            mn.pop_back();
-          if (!mn.empty() && static_cast<unsigned char>(mn.back()) >= 0xC0) mn.pop_back();
-          if (IsValidUtf8(mn) && IsValidUtf8(mx)) {
-            s.min = Value::String(std::move(mn));
-            s.max = Value::String(std::move(mx));
-          } else {
-            s.bounds_unknown = true;
-          }
-        }
-        break;
-      }
-      default:
-        s.null_count = static_cast<std::int64_t>(col.NullCount());
-        break;
-    }
-    out.push_back(std::move(s));
+    EncodeKey(b, std::span<const int>(&c, 1), row, out);
   }
+}
+
+std::vector<int> KeyColumnIndexes(const RecordBatch& b, const std::vector<std::string>& names) {
+  std::vector<int> out;
+  out.reserve(names.size());
+  for (const auto& n : names) out.push_back(b.FindColumn(n));
   return out;
 }
 
-}  // namespace
-
-std::string CommitInfo::ToJson() const {
-  ordered_json j;
-  j["version"] = version;
-  j["timestamp"] = timestamp_ms;
-  j["operation"] = operation;
-  j["operationParameters"] = {{"outputMode", overwrite ? "Overwrite" : "Append"}};
-  j["writer"] = query_name;
-  if (!app_id.empty()) j["txn"] = {{"appId", app_id}, {"epoch", epoch}, {"version", batch_id}};
-  j["rowsAdded"] = rows_added;
-  j["chunks"] = chunks;
-  j["bytes"] = bytes;
-  j["schemaId"] = schema_id;
-  if (!added_columns.empty()) j["addedColumns"] = added_columns;
-  ordered_json mins = ordered_json::object(), maxs = ordered_json::object(),
-               nulls = ordered_json::object();
-  for (const auto& s : stats) {
-    if (!s.min.is_null()) mins[s.name] = ValueToJson(s.min);
-    if (!s.max.is_null()) maxs[s.name] = ValueToJson(s.max);
-    nulls[s.name] = s.null_count;
+// The values of a key for messages: (a=1, b='x').
+std::string ShowKey(const RecordBatch& b, const std::vector<std::string>& names, std::size_t row) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    int c = b.FindColumn(names[i]);
+    s += (i ? ", " : "") + names[i] + "=" +
+         (c < 0 ? std::string("null") : DisplayValue(b.column(static_cast<std::size_t>(c)), row));
   }
-  j["stats"] = {
-      {"numRecords", rows_added}, {"minValues", mins}, {"maxValues", maxs}, {"nullCount", nulls}};
-  return j.dump();
+  return s + ")";
 }
 
-namespace {
-Result<CommitInfo> ParseCommit(std::string_view text, const std::map<int, Schema>& schemas) {
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("version"))
-    return Corruption("table log entry is not valid JSON");
-  CommitInfo c;
-  try {
-    c.version = j.at("version").get<std::int64_t>();
-    c.timestamp_ms = j.value("timestamp", std::int64_t{0});
-    c.operation = j.value("operation", std::string());
-    c.overwrite = j.contains("operationParameters") &&
-                  j["operationParameters"].value("outputMode", "") == "Overwrite";
-    c.query_name = j.value("writer", std::string());
-    if (j.contains("txn")) {
-      c.app_id = j["txn"].value("appId", std::string());
-      c.epoch = j["txn"].value("epoch", std::int64_t{0});
-      c.batch_id = j["txn"].value("version", std::int64_t{-1});
-    }
-    c.rows_added = j.value("rowsAdded", std::int64_t{0});
-    c.chunks = j.value("chunks", std::int64_t{0});
-    c.bytes = j.value("bytes", std::int64_t{0});
-    c.schema_id = j.value("schemaId", 0);
-    if (j.contains("addedColumns"))
-      c.added_columns = j["addedColumns"].get<std::vector<std::string>>();
-    auto sit = schemas.find(c.schema_id);
-    if (sit != schemas.end() && j.contains("stats")) {
-      const json& st = j["stats"];
-      for (const auto& f : sit->second.fields()) {
-        ColumnStats s;
-        s.name = f.name;
-        if (st.contains("nullCount") && st["nullCount"].contains(f.name))
-          s.null_count = st["nullCount"][f.name].get<std::int64_t>();
-        if (st.contains("minValues") && st["minValues"].contains(f.name))
-          s.min = JsonToValue(st["minValues"][f.name], f.type);
-        if (st.contains("maxValues") && st["maxValues"].contains(f.name))
-          s.max = JsonToValue(st["maxValues"][f.name], f.type);
-        c.stats.push_back(std::move(s));
-      }
-    }
-  } catch (const json::exception& e) {
-    return Corruption(fmt::format("table log entry has a malformed field: {}", e.what()));
-  }
-  return c;
-}
 }  // namespace
-
-Result<CommitInfo> CommitInfo::Parse(std::string_view text) { return ParseCommit(text, {}); }
 
 // ---------------------------------------------------------------------------------------------
+// Loading
 
 std::string DeltaTable::Prefix(char kind) const { return TableKey(id_, kind); }
 
@@ -286,32 +77,153 @@ Result<std::unique_ptr<DeltaTable>> DeltaTable::Load(Store* store, const std::st
   std::unique_ptr<DeltaTable> t(new DeltaTable(store, name, id));
   t->created_ = true;
   PS_RETURN_IF_ERROR(t->LoadHead());
-  if (!store->read_only()) PS_RETURN_IF_ERROR(t->DropUncommittedChunks());
+  if (!store->read_only()) {
+    if (t->legacy_) PS_RETURN_IF_ERROR(t->UpgradeLegacyLog());
+    PS_RETURN_IF_ERROR(t->DropUncommittedChunks());
+  }
   return t;
+}
+
+std::unique_ptr<DeltaTable> DeltaTable::CreateNew(Store* store, const std::string& name,
+                                                  std::uint32_t id) {
+  return std::unique_ptr<DeltaTable>(new DeltaTable(store, name, id));
+}
+
+Status DeltaTable::LoadSchemas(const StoreSnapshot* snap, std::map<int, Schema>* schemas) const {
+  auto it = store_->NewIterator(KeySpace::kTables, Prefix('S'), snap);
+  for (; it->Valid(); it->Next()) {
+    std::string_view k = it->key();
+    if (k.size() != 9) return Corruption(fmt::format("table '{}': malformed schema key", name_));
+    int sid = static_cast<int>(GetBigEndian32(k.data() + 5));
+    auto s = Schema::FromJson(it->value());
+    if (!s.ok()) {
+      return Corruption(
+          fmt::format("table '{}': schema {} is unreadable: {}", name_, sid, s.status().message()));
+    }
+    (*schemas)[sid] = std::move(s).value();
+  }
+  return it->status();
+}
+
+Result<std::shared_ptr<const TableState>> DeltaTable::ReadState(
+    std::optional<std::int64_t> version, const std::map<int, Schema>& schemas,
+    const StoreSnapshot* snap, bool* legacy) const {
+  auto state = std::make_shared<TableState>();
+  *legacy = false;
+  auto log = store_->NewIterator(KeySpace::kTables, Prefix('L'), snap);
+  log->SeekForPrev(TableVersionKey(id_, 'L', kMaxVersion));
+  PS_RETURN_IF_ERROR(log->status());
+  if (!log->Valid()) return std::shared_ptr<const TableState>(state);  // no version yet
+  const std::int64_t latest = KeyVersion(log->key());
+  const std::int64_t target = std::min(version.value_or(latest), latest);
+  auto cp = store_->NewIterator(KeySpace::kTables, Prefix('K'), snap);
+  cp->SeekForPrev(TableVersionKey(id_, 'K', target));
+  PS_RETURN_IF_ERROR(cp->status());
+  if (cp->Valid()) {
+    auto s = TableState::FromCheckpoint(cp->value(), schemas);
+    if (!s.ok()) return s.status().WithContext(fmt::format("table '{}'", name_));
+    ++checkpoints_read_;
+    *state = std::move(s).value();
+  } else {
+    *legacy = true;  // written before log checkpoints: the whole log
+  }
+  log->Seek(TableVersionKey(id_, 'L', state->version + 1));
+  for (; log->Valid() && KeyVersion(log->key()) <= target; log->Next()) {
+    auto c = CommitInfo::Parse(log->value(), &schemas);
+    ++log_entries_read_;
+    if (!c.ok()) return c.status().WithContext(fmt::format("table '{}'", name_));
+    if (!schemas.count(c->schema_id)) {
+      return Corruption(fmt::format("table '{}': version {} uses unknown schema {}", name_,
+                                    c->version, c->schema_id));
+    }
+    if (Status st = state->Apply(*c); !st.ok())
+      return st.WithContext(fmt::format("table '{}'", name_));
+  }
+  PS_RETURN_IF_ERROR(log->status());
+  if (state->version != target) {
+    return Corruption(fmt::format("table '{}': the log ends at version {}, not {}", name_,
+                                  state->version, target));
+  }
+  return std::shared_ptr<const TableState>(state);
+}
+
+Status DeltaTable::LoadHead() {
+  std::map<int, Schema> schemas;
+  PS_RETURN_IF_ERROR(LoadSchemas(nullptr, &schemas));
+  bool legacy = false;
+  PS_ASSIGN_OR_RETURN(auto head, ReadState(std::nullopt, schemas, nullptr, &legacy));
+  if (head->version >= 0 && !schemas.count(head->schema_id)) {
+    return Corruption(fmt::format("table '{}': version {} uses unknown schema {}", name_,
+                                  head->version, head->schema_id));
+  }
+  schemas_ = std::move(schemas);
+  head_ = std::move(head);
+  legacy_ = legacy && head_->version >= 0;
+  return Status::Ok();
+}
+
+Status DeltaTable::UpgradeLegacyLog() {
+  // A log written before checkpoints: every version gets its statistics key, chunks no version
+  // declared (left by attempts that never committed) are deleted — scans no longer consult
+  // per-version chunk counts — and the head is saved as the first checkpoint.
+  const std::int64_t latest = head_->version;
+  std::vector<std::int64_t> declared(static_cast<std::size_t>(latest + 1), 0);
+  auto txn = store_->BeginTxn();
+  auto log = store_->NewIterator(KeySpace::kTables, Prefix('L'));
+  for (; log->Valid(); log->Next()) {
+    auto c = CommitInfo::Parse(log->value(), &schemas_);
+    ++log_entries_read_;
+    if (!c.ok()) return c.status().WithContext(fmt::format("table '{}'", name_));
+    if (c->version < 0 || c->version > latest) continue;
+    declared[static_cast<std::size_t>(c->version)] = c->chunks;
+    if (c->rows_added > 0) {
+      txn->Put(KeySpace::kTables, TableVersionKey(id_, 'T', c->version),
+               VersionStats{c->version, c->rows_added, c->stats}.Encode());
+    }
+    if (txn->staged_bytes() > (8u << 20)) {
+      PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), /*sync=*/false));
+      txn = store_->BeginTxn();
+    }
+  }
+  PS_RETURN_IF_ERROR(log->status());
+  std::int64_t stale = 0;
+  auto chunks = store_->NewIterator(KeySpace::kTables, Prefix('C'));
+  for (; chunks->Valid(); chunks->Next()) {
+    std::string_view k = chunks->key();
+    if (k.size() != 17) return Corruption(fmt::format("table '{}': malformed chunk key", name_));
+    std::int64_t v = KeyVersion(k);
+    if (v <= latest && GetBigEndian32(k.data() + 13) < declared[static_cast<std::size_t>(v)])
+      continue;
+    txn->Delete(KeySpace::kTables, k);
+    ++stale;
+  }
+  PS_RETURN_IF_ERROR(chunks->status());
+  txn->DeleteRange(KeySpace::kTables, Prefix('X'), After(Prefix('X')));  // txns: in the state now
+  txn->Put(KeySpace::kTables, TableVersionKey(id_, 'K', latest), head_->ToCheckpointJson());
+  PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), /*sync=*/true));
+  legacy_ = false;
+  spdlog::info(
+      "table '{}': log of {} versions given statistics keys and a checkpoint at version {} ({} "
+      "undeclared chunk(s) deleted)",
+      name_, latest + 1, latest, stale);
+  return Status::Ok();
 }
 
 Status DeltaTable::DropUncommittedChunks() {
   // Chunks past the latest committed version were ingested for a version whose commit never
   // happened (the process stopped in between). Readers never see them; delete them so they do
   // not take space for ever (a retry of that version writes its chunks again).
-  auto txn = store_->BeginTxn();
   std::int64_t dropped = 0;
-  auto it = store_->NewIterator(KeySpace::kTables, TableKey(id_, 'C'));
-  for (it->Seek(TableVersionKey(id_, 'C', static_cast<std::int64_t>(versions_.size())));
-       it->Valid(); it->Next()) {
-    txn->Delete(KeySpace::kTables, it->key());
-    ++dropped;
-  }
+  auto it = store_->NewIterator(KeySpace::kTables, Prefix('C'));
+  for (it->Seek(TableVersionKey(id_, 'C', head_->version + 1)); it->Valid(); it->Next()) ++dropped;
   PS_RETURN_IF_ERROR(it->status());
   if (dropped == 0) return Status::Ok();
   spdlog::info("table '{}': dropping {} chunk(s) of a version that was never committed", name_,
                dropped);
+  auto txn = store_->BeginTxn();
+  txn->DeleteRange(KeySpace::kTables, TableVersionKey(id_, 'C', head_->version + 1),
+                   After(Prefix('C')));
   return store_->Commit(std::move(txn), /*sync=*/false);
-}
-
-std::unique_ptr<DeltaTable> DeltaTable::CreateNew(Store* store, const std::string& name,
-                                                  std::uint32_t id) {
-  return std::unique_ptr<DeltaTable>(new DeltaTable(store, name, id));
 }
 
 Status DeltaTable::Refresh() {
@@ -325,109 +237,184 @@ Status DeltaTable::Refresh() {
   return LoadHead();
 }
 
-Status DeltaTable::LoadHead() {
-  auto damaged = [&](const std::string& what) {
-    return Corruption(fmt::format("table '{}': {}", name_, what));
-  };
-  schemas_.clear();
-  versions_.clear();
-  txns_.clear();
-  current_schema_ = -1;
-  {
-    auto it = store_->NewIterator(KeySpace::kTables, Prefix('S'));
-    for (; it->Valid(); it->Next()) {
-      std::string_view k = it->key();
-      if (k.size() != 9) return damaged("malformed schema key");
-      int sid = static_cast<int>(GetBigEndian32(k.data() + 5));
-      auto s = Schema::FromJson(it->value());
-      if (!s.ok())
-        return damaged("schema " + std::to_string(sid) + " is unreadable: " + s.status().message());
-      schemas_[sid] = std::move(s).value();
-    }
-    PS_RETURN_IF_ERROR(it->status());
-  }
-  {
-    auto it = store_->NewIterator(KeySpace::kTables, Prefix('L'));
-    std::int64_t expect = 0;
-    for (; it->Valid(); it->Next()) {
-      auto c = ParseCommit(it->value(), schemas_);
-      if (!c.ok()) return damaged(c.status().message());
-      if (c->version != expect) {
-        return damaged(fmt::format("version {} follows version {} (the log must be gap-free)",
-                                   c->version, expect - 1));
-      }
-      VersionHead h;
-      h.base = c->overwrite || versions_.empty() ? c->version : versions_.back().base;
-      h.rows =
-          c->overwrite || versions_.empty() ? c->rows_added : versions_.back().rows + c->rows_added;
-      h.schema_id = c->schema_id;
-      if (!schemas_.count(h.schema_id))
-        return damaged(fmt::format("version {} uses unknown schema {}", c->version, h.schema_id));
-      current_schema_ = h.schema_id;
-      versions_.push_back(h);
-      ++expect;
-    }
-    PS_RETURN_IF_ERROR(it->status());
-  }
-  {
-    auto it = store_->NewIterator(KeySpace::kTables, Prefix('X'));
-    for (; it->Valid(); it->Next()) {
-      json j = json::parse(it->value(), nullptr, false);
-      if (j.is_discarded()) return damaged("txn entry is not valid JSON");
-      Txn t{j.value("epoch", std::int64_t{0}), j.value("batch", std::int64_t{-1}),
-            j.value("version", std::int64_t{-1})};
-      txns_[std::string(it->key().substr(5))] = t;
-    }
-    PS_RETURN_IF_ERROR(it->status());
-  }
-  return Status::Ok();
-}
+// ---------------------------------------------------------------------------------------------
+// The head
 
 std::int64_t DeltaTable::latest_version() const {
   std::lock_guard lock(mu_);
-  return static_cast<std::int64_t>(versions_.size()) - 1;
+  return head_->version;
 }
 
 Schema DeltaTable::schema() const {
   std::lock_guard lock(mu_);
-  auto it = schemas_.find(current_schema_);
+  auto it = schemas_.find(head_->schema_id);
   return it == schemas_.end() ? Schema() : it->second;
 }
 
 std::int64_t DeltaTable::num_rows() const {
   std::lock_guard lock(mu_);
-  return versions_.empty() ? 0 : versions_.back().rows;
+  return head_->num_rows;
+}
+
+TableInfo DeltaTable::info() const {
+  std::shared_ptr<const TableState> h;
+  {
+    std::lock_guard lock(mu_);
+    h = head_;
+  }
+  TableInfo i;
+  i.version = h->version;
+  i.timestamp_ms = h->timestamp_ms;
+  i.rows = h->num_rows;
+  i.live_chunks = h->live_chunks;
+  i.live_bytes = h->live_bytes;
+  i.live_ranges = static_cast<std::int64_t>(h->live.size());
+  i.deletion_vectors = static_cast<std::int64_t>(h->dvs.size());
+  i.oldest_readable = h->oldest_readable;
+  i.key_columns = h->key_columns;
+  return i;
 }
 
 std::optional<std::pair<std::int64_t, std::int64_t>> DeltaTable::LastTxn(
     const std::string& app_id) const {
   std::lock_guard lock(mu_);
-  auto it = txns_.find(app_id);
-  if (it == txns_.end()) return std::nullopt;
+  auto it = head_->txns.find(app_id);
+  if (it == head_->txns.end()) return std::nullopt;
   return std::make_pair(it->second.epoch, it->second.batch);
 }
 
-namespace {
-void MergeStats(std::vector<ColumnStats>* acc, std::vector<ColumnStats> more) {
-  for (auto& m : more) {
-    auto it = std::find_if(acc->begin(), acc->end(),
-                           [&](const ColumnStats& s) { return s.name == m.name; });
-    if (it == acc->end()) {
-      acc->push_back(std::move(m));
-      continue;
-    }
-    it->null_count += m.null_count;
-    if (it->bounds_unknown || m.bounds_unknown) {
-      it->bounds_unknown = true;
-      it->min = Value();
-      it->max = Value();
-      continue;
-    }
-    if (!m.min.is_null() && (it->min.is_null() || m.min.Compare(it->min) < 0)) it->min = m.min;
-    if (!m.max.is_null() && (it->max.is_null() || m.max.Compare(it->max) > 0)) it->max = m.max;
+// ---------------------------------------------------------------------------------------------
+// Reading the log
+
+Result<CommitInfo> DeltaTable::ReadCommit(std::int64_t version,
+                                          const std::map<int, Schema>* schemas,
+                                          const StoreSnapshot* snap) const {
+  std::string text;
+  Status st = store_->Get(KeySpace::kTables, TableVersionKey(id_, 'L', version), &text, snap);
+  if (st.code() == StatusCode::kNotFound) {
+    return NotFound(fmt::format("table '{}' has no log entry for version {}", name_, version));
   }
+  PS_RETURN_IF_ERROR(st);
+  ++log_entries_read_;
+  auto c = CommitInfo::Parse(text, schemas);
+  if (!c.ok()) return c.status().WithContext(fmt::format("table '{}'", name_));
+  return c;
 }
-}  // namespace
+
+Result<CommitInfo> DeltaTable::Commit(std::int64_t version) const {
+  std::map<int, Schema> schemas;
+  {
+    std::lock_guard lock(mu_);
+    schemas = schemas_;
+  }
+  return ReadCommit(version, &schemas, nullptr);
+}
+
+Result<std::vector<CommitInfo>> DeltaTable::History(std::size_t limit) const {
+  std::map<int, Schema> schemas;
+  std::shared_ptr<const TableState> head;
+  {
+    std::lock_guard lock(mu_);
+    schemas = schemas_;
+    head = head_;
+  }
+  std::vector<CommitInfo> out;
+  if (head->version < 0) return out;
+  auto it = store_->NewIterator(KeySpace::kTables, Prefix('L'));
+  it->SeekForPrev(TableVersionKey(id_, 'L', head->version));
+  for (; it->Valid(); it->Prev()) {
+    auto c = CommitInfo::Parse(it->value(), &schemas);
+    ++log_entries_read_;
+    if (!c.ok()) return c.status().WithContext(fmt::format("table '{}'", name_));
+    if (c->version < head->oldest_readable) break;
+    out.push_back(std::move(c).value());
+    if (limit > 0 && out.size() >= limit) break;
+  }
+  PS_RETURN_IF_ERROR(it->status());
+  return out;
+}
+
+Result<std::int64_t> DeltaTable::VersionAsOf(std::int64_t timestamp_us) const {
+  std::shared_ptr<const TableState> head;
+  {
+    std::lock_guard lock(mu_);
+    head = head_;
+  }
+  auto at = [&](std::int64_t v) -> Result<std::int64_t> {
+    PS_ASSIGN_OR_RETURN(CommitInfo c, ReadCommit(v, nullptr, nullptr));
+    return c.timestamp_ms * 1000;
+  };
+  if (head->version < 0) {
+    return OutOfRange(fmt::format("table '{}' has no version committed at or before {}", name_,
+                                  FormatTimestamp(timestamp_us, TimestampStyle::kSql)));
+  }
+  // Commit timestamps never decrease (MakeCommitInfo): the last version at or before the time.
+  std::int64_t lo = head->oldest_readable, hi = head->version;
+  PS_ASSIGN_OR_RETURN(std::int64_t first, at(lo));
+  if (first > timestamp_us) {
+    return OutOfRange(fmt::format(
+        "table '{}' has no version committed at or before {} (its oldest readable version is {}, "
+        "committed {})",
+        name_, FormatTimestamp(timestamp_us, TimestampStyle::kSql), lo,
+        FormatTimestamp(first, TimestampStyle::kSql)));
+  }
+  while (lo < hi) {
+    std::int64_t mid = lo + (hi - lo + 1) / 2;
+    PS_ASSIGN_OR_RETURN(std::int64_t t, at(mid));
+    if (t <= timestamp_us)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+Result<std::unique_ptr<TableSnapshot>> DeltaTable::Snapshot(
+    std::optional<std::int64_t> version) const {
+  auto snap = std::make_unique<TableSnapshot>();
+  std::map<int, Schema> schemas;
+  std::shared_ptr<const TableState> head;
+  {
+    std::lock_guard lock(mu_);
+    if (head_->version < 0) {
+      return NotFound(fmt::format("table '{}' has no committed version yet", name_));
+    }
+    head = head_;
+    schemas = schemas_;
+    // Taken with the head: VACUUM deletes only after the head has moved past what it deletes.
+    snap->snap_ =
+        std::shared_ptr<StoreSnapshot>(const_cast<Store*>(store_)->GetSnapshot().release());
+  }
+  std::int64_t v = version.value_or(head->version);
+  if (v < 0 || v > head->version) {
+    return OutOfRange(fmt::format("table '{}' has versions {}..{}; version {} does not exist",
+                                  name_, head->oldest_readable, head->version, v));
+  }
+  if (v < head->oldest_readable) {
+    return OutOfRange(fmt::format(
+        "table '{}': version {} is older than the retention window and was removed by VACUUM; "
+        "the oldest readable version is {}",
+        name_, v, head->oldest_readable));
+  }
+  if (v == head->version) {
+    snap->state_ = head;
+  } else {
+    bool legacy = false;
+    PS_ASSIGN_OR_RETURN(snap->state_, ReadState(v, schemas, snap->snap_.get(), &legacy));
+  }
+  auto sit = schemas.find(snap->state_->schema_id);
+  if (sit == schemas.end()) {
+    return Corruption(fmt::format("table '{}': version {} uses unknown schema {}", name_, v,
+                                  snap->state_->schema_id));
+  }
+  snap->schema_ = sit->second;
+  snap->store_ = store_;
+  snap->table_id_ = id_;
+  return snap;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
 
 Status DeltaTable::StageWrite(CommitTxn& txn, std::span<const RecordBatch> batches,
                               const WriteOptions& opt) {
@@ -442,23 +429,21 @@ Result<EncodedWrite> DeltaTable::Encode(std::span<const RecordBatch> batches,
                                         const WriteOptions& opt) {
   // Batches smaller than half a chunk are gathered into one chunk.
   EncodedWrite out;
-  std::vector<std::string>& chunks = out.chunks;
-  std::vector<ColumnStats>& stats = out.stats;
   std::size_t per_chunk = static_cast<std::size_t>(std::max<std::int64_t>(1, opt.rows_per_chunk));
-  std::int64_t& bytes = out.bytes;
-  std::size_t& total_rows = out.total_rows;
   RecordBatch pending;
   auto encode = [&](const RecordBatch& b) {
     for (std::size_t r = 0; r < b.num_rows(); r += per_chunk) {
-      chunks.push_back(EncodeChunk(b, r, std::min(b.num_rows(), r + per_chunk), opt.codec));
-      bytes += static_cast<std::int64_t>(chunks.back().size());
+      std::size_t end = std::min(b.num_rows(), r + per_chunk);
+      out.chunks.push_back(EncodeChunk(b, r, end, opt.codec));
+      out.chunk_rows.push_back(static_cast<std::uint32_t>(end - r));
+      out.bytes += static_cast<std::int64_t>(out.chunks.back().size());
     }
   };
   for (const RecordBatch& b : batches) {
     PS_RETURN_IF_ERROR(b.Validate());
     if (b.num_rows() == 0) continue;
-    total_rows += b.num_rows();
-    MergeStats(&stats, ComputeStats(b));
+    out.total_rows += b.num_rows();
+    MergeStats(&out.stats, ComputeStats(b));
     if (b.num_rows() >= per_chunk / 2) {
       if (pending.num_rows() > 0) {
         encode(pending);
@@ -477,35 +462,38 @@ Result<EncodedWrite> DeltaTable::Encode(std::span<const RecordBatch> batches,
   return out;
 }
 
+Status DeltaTable::BeginStaging(CommitTxn& txn) const {
+  if (txn.staged_versions().count(name_)) {
+    return InvalidArgument(fmt::format("table '{}' is written twice in one transaction", name_));
+  }
+  return Status::Ok();
+}
+
 Status DeltaTable::StageEncoded(CommitTxn& txn, std::span<const RecordBatch> batches,
                                 EncodedWrite encoded, const WriteOptions& opt) {
   if (store_->read_only()) return FailedPrecondition("the store is open read-only");
   txn.HoldUntilDone(store_->table_commit_mutex());
   std::lock_guard lock(mu_);
-  if (txn.staged_versions().count(name_)) {
-    return InvalidArgument(fmt::format("table '{}' is written twice in one transaction", name_));
-  }
+  PS_RETURN_IF_ERROR(BeginStaging(txn));
   PS_RETURN_IF_ERROR(RefuseCommittedBatch(opt));
   PS_ASSIGN_OR_RETURN(SchemaChange schema, EvolveSchema(batches, opt.writer));
-  const auto version = static_cast<std::int64_t>(versions_.size());
+  const std::int64_t version = head_->version + 1;
   StageSchemaAndCatalogEntry(txn, schema);
   PS_RETURN_IF_ERROR(StageChunks(txn, version, encoded.chunks));
-  CommitInfo info = MakeCommitInfo(version, encoded, schema, opt);
-  txn.Put(CommitSpace::kSinkOutput, TableVersionKey(id_, 'L', version), info.ToJson());
-  if (!opt.app_id.empty()) {
-    json tj{{"epoch", opt.epoch}, {"batch", opt.batch_id}, {"version", version}};
-    txn.Put(CommitSpace::kSinkOutput, Prefix('X') + opt.app_id, tj.dump());
+  CommitInfo info = MakeCommitInfo(encoded, schema, opt);
+  if (!head_->key_columns.empty()) {
+    // A keyed table (it has had changes commits): its key index follows every write.
+    if (opt.overwrite) txn.DeleteRange(CommitSpace::kSinkOutput, Prefix('I'), After(Prefix('I')));
+    PS_RETURN_IF_ERROR(StageKeyIndexEntries(txn, batches, encoded, version));
   }
-  txn.staged_versions()[name_] = version;
-  AdvanceHeadOnCommit(txn, std::move(info), std::move(schema));
-  return Status::Ok();
+  return StageCommit(txn, std::move(info), &schema, &encoded.stats);
 }
 
 Status DeltaTable::RefuseCommittedBatch(const WriteOptions& opt) const {
   if (opt.app_id.empty()) return Status::Ok();
-  auto it = txns_.find(opt.app_id);
-  if (it == txns_.end()) return Status::Ok();
-  const Txn& last = it->second;
+  auto it = head_->txns.find(opt.app_id);
+  if (it == head_->txns.end()) return Status::Ok();
+  const TxnMark& last = it->second;
   if (opt.epoch > last.epoch || (opt.epoch == last.epoch && opt.batch_id > last.batch))
     return Status::Ok();
   return AlreadyExists(
@@ -518,8 +506,9 @@ Status DeltaTable::RefuseCommittedBatch(const WriteOptions& opt) const {
 Result<DeltaTable::SchemaChange> DeltaTable::EvolveSchema(std::span<const RecordBatch> batches,
                                                           const std::string& writer) const {
   SchemaChange out;
-  out.schema = current_schema_ >= 0 ? schemas_.at(current_schema_) : Schema();
-  out.changed = current_schema_ < 0;
+  const int current = head_->schema_id;
+  out.schema = current >= 0 ? schemas_.at(current) : Schema();
+  out.changed = current < 0;
   Schema& schema = out.schema;
   for (const RecordBatch& rows : batches) {
     for (std::size_t c = 0; c < rows.num_columns(); ++c) {
@@ -538,7 +527,7 @@ Result<DeltaTable::SchemaChange> DeltaTable::EvolveSchema(std::span<const Record
               name_, shown, writer));
         }
         schema.AddField(Field{col, t, true});
-        if (current_schema_ >= 0) out.added.push_back(col);
+        if (current >= 0) out.added.push_back(col);
         out.changed = true;
         continue;
       }
@@ -559,7 +548,7 @@ Result<DeltaTable::SchemaChange> DeltaTable::EvolveSchema(std::span<const Record
                       name_, col, TypeName(have), TypeName(t), writer));
     }
   }
-  out.schema_id = current_schema_;
+  out.schema_id = current;
   if (out.changed) out.schema_id = schemas_.empty() ? 0 : schemas_.rbegin()->first + 1;
   return out;
 }
@@ -579,37 +568,47 @@ void DeltaTable::StageSchemaAndCatalogEntry(CommitTxn& txn, const SchemaChange& 
 
 Status DeltaTable::StageChunks(CommitTxn& txn, std::int64_t version,
                                const std::vector<std::string>& chunks) {
-  auto chunk_key = [&](std::size_t i) {
-    std::string k = TableVersionKey(id_, 'C', version);
-    PutBigEndian32(&k, static_cast<std::uint32_t>(i));
-    return k;
-  };
+  // An earlier attempt at this version that ingested more chunks and never committed left the
+  // rest behind: the commit deletes them (scans read every chunk of a live version).
+  auto ahead = ingested_ahead_.find(version);
+  if (ahead != ingested_ahead_.end() && ahead->second > chunks.size()) {
+    txn.DeleteRange(CommitSpace::kSinkOutput,
+                    ChunkKey(id_, ChunkId{version, static_cast<std::uint32_t>(chunks.size())}),
+                    TableVersionKey(id_, 'C', version + 1));
+  }
   std::size_t chunk_bytes = 0;
   for (const auto& c : chunks) chunk_bytes += c.size();
   if (chunk_bytes < static_cast<std::size_t>(store_->options().ingest_min_bytes)) {
-    for (std::size_t i = 0; i < chunks.size(); ++i)
-      txn.Put(CommitSpace::kSinkOutput, chunk_key(i), chunks[i]);
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      txn.Put(CommitSpace::kSinkOutput,
+              ChunkKey(id_, ChunkId{version, static_cast<std::uint32_t>(i)}), chunks[i]);
+    }
     return Status::Ok();
   }
   // Large versions: the chunks go into the store as an SST file of their own, ahead of the
-  // transaction that commits the version (its CommitInfo). Until then, and for ever if the
-  // transaction never commits, no reader finds them: scans stop at the snapshot's version and
-  // read only the `chunks` a committed version declares, so a retry that writes this version
-  // again with fewer chunks hides the rest.
+  // transaction that commits the version. Until then, and for ever if the transaction never
+  // commits, no reader finds them: the version is in no live set.
+  std::vector<std::string> keys;
+  keys.reserve(chunks.size());
   std::vector<std::pair<std::string, std::string_view>> entries;
   entries.reserve(chunks.size());
-  for (std::size_t i = 0; i < chunks.size(); ++i) entries.emplace_back(chunk_key(i), chunks[i]);
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    entries.emplace_back(ChunkKey(id_, ChunkId{version, static_cast<std::uint32_t>(i)}), chunks[i]);
+  }
+  std::size_t& ahead_count = ingested_ahead_[version];
+  ahead_count = std::max(ahead_count, chunks.size());
   return store_->IngestSorted(KeySpaceOf(CommitSpace::kSinkOutput), entries)
       .WithContext(fmt::format("table '{}' version {}", name_, version));
 }
 
-CommitInfo DeltaTable::MakeCommitInfo(std::int64_t version, EncodedWrite& encoded,
-                                      const SchemaChange& schema, const WriteOptions& opt) {
+CommitInfo DeltaTable::MakeCommitInfo(const EncodedWrite& encoded, const SchemaChange& schema,
+                                      const WriteOptions& opt) const {
   CommitInfo info;
-  info.version = version;
-  info.timestamp_ms = NowMicros() / 1000;
+  info.version = head_->version + 1;
+  // Never earlier than the previous commit: TIMESTAMP AS OF searches the log by time.
+  info.timestamp_ms = std::max(NowMicros() / 1000, head_->timestamp_ms);
   info.operation = opt.operation;
-  info.overwrite = opt.overwrite;
+  info.mode = opt.overwrite ? WriteMode::kOverwrite : WriteMode::kAppend;
   info.query_name = opt.writer;
   info.app_id = opt.app_id;
   info.epoch = opt.epoch;
@@ -617,87 +616,321 @@ CommitInfo DeltaTable::MakeCommitInfo(std::int64_t version, EncodedWrite& encode
   info.rows_added = static_cast<std::int64_t>(encoded.total_rows);
   info.chunks = static_cast<std::int64_t>(encoded.chunks.size());
   info.bytes = encoded.bytes;
+  if (opt.overwrite) {
+    info.rows_removed = head_->num_rows;
+    info.chunks_removed = head_->live_chunks;
+    info.bytes_removed = head_->live_bytes;
+  }
   info.schema_id = schema.schema_id;
   info.added_columns = schema.added;
-  info.stats = std::move(encoded.stats);
+  info.stats = encoded.stats;
   return info;
 }
 
-void DeltaTable::AdvanceHeadOnCommit(CommitTxn& txn, CommitInfo info, SchemaChange schema) {
-  txn.OnCommitted([this, info = std::move(info), schema = std::move(schema)]() {
+Status DeltaTable::StageKeyIndexEntries(CommitTxn& txn, std::span<const RecordBatch> rows,
+                                        const EncodedWrite& encoded, std::int64_t version) const {
+  // Encode keeps the rows in order and cuts them into chunks of chunk_rows[i] rows.
+  std::size_t chunk = 0, in_chunk = 0;
+  std::string key;
+  for (const RecordBatch& b : rows) {
+    if (b.num_rows() == 0) continue;
+    std::vector<int> cols = KeyColumnIndexes(b, head_->key_columns);
+    for (std::size_t r = 0; r < b.num_rows(); ++r) {
+      while (chunk < encoded.chunk_rows.size() && in_chunk >= encoded.chunk_rows[chunk]) {
+        ++chunk;
+        in_chunk = 0;
+      }
+      if (chunk >= encoded.chunk_rows.size())
+        return Internal(fmt::format("table '{}': rows and encoded chunks disagree", name_));
+      KeyBytes(b, cols, r, &key);
+      txn.Put(CommitSpace::kSinkOutput,
+              KeyIndexEntry(id_, key, ChunkId{version, static_cast<std::uint32_t>(chunk)},
+                            static_cast<std::uint32_t>(in_chunk)),
+              std::string_view());
+      ++in_chunk;
+    }
+  }
+  return Status::Ok();
+}
+
+Status DeltaTable::StageCommit(CommitTxn& txn, CommitInfo info, const SchemaChange* schema,
+                               const std::vector<ColumnStats>* version_stats) {
+  const std::int64_t version = info.version;
+  auto next = std::make_shared<TableState>(*head_);
+  PS_RETURN_IF_ERROR(next->Apply(info).WithContext(fmt::format("table '{}'", name_)));
+  txn.Put(CommitSpace::kSinkOutput, TableVersionKey(id_, 'L', version), info.ToJson());
+  if (version_stats != nullptr && info.rows_added > 0) {
+    txn.Put(CommitSpace::kSinkOutput, TableVersionKey(id_, 'T', version),
+            VersionStats{version, info.rows_added, *version_stats}.Encode());
+  }
+  const std::int64_t interval =
+      std::max<std::int64_t>(1, store_->options().table_checkpoint_interval);
+  if (version % interval == 0) {
+    txn.Put(CommitSpace::kSinkOutput, TableVersionKey(id_, 'K', version), next->ToCheckpointJson());
+  }
+  txn.staged_versions()[name_] = version;
+  std::optional<SchemaChange> changed;
+  if (schema != nullptr && schema->changed) changed = *schema;
+  txn.OnCommitted([this, next = std::move(next), changed = std::move(changed)]() {
     std::lock_guard l(mu_);
     created_ = true;
-    if (schema.changed) schemas_[schema.schema_id] = schema.schema;
-    current_schema_ = schema.schema_id;
-    VersionHead h;
-    h.base = info.overwrite || versions_.empty() ? info.version : versions_.back().base;
-    h.rows = info.overwrite || versions_.empty() ? info.rows_added
-                                                 : versions_.back().rows + info.rows_added;
-    h.schema_id = schema.schema_id;
-    versions_.push_back(h);
-    if (!info.app_id.empty()) txns_[info.app_id] = Txn{info.epoch, info.batch_id, info.version};
+    if (changed) schemas_[changed->schema_id] = changed->schema;
+    ingested_ahead_.erase(ingested_ahead_.begin(), ingested_ahead_.upper_bound(next->version));
+    head_ = next;
   });
-}
-
-Result<std::vector<CommitInfo>> DeltaTable::History(std::size_t limit) const {
-  std::map<int, Schema> schemas;
-  std::int64_t latest;
-  {
-    std::lock_guard lock(mu_);
-    schemas = schemas_;
-    latest = static_cast<std::int64_t>(versions_.size()) - 1;
-  }
-  std::vector<CommitInfo> out;
-  auto it = store_->NewIterator(KeySpace::kTables, Prefix('L'));
-  it->SeekForPrev(TableVersionKey(id_, 'L', latest));
-  for (; it->Valid(); it->Prev()) {
-    auto c = ParseCommit(it->value(), schemas);
-    if (!c.ok()) return c.status().WithContext(fmt::format("table '{}'", name_));
-    out.push_back(std::move(c).value());
-    if (limit > 0 && out.size() >= limit) break;
-  }
-  PS_RETURN_IF_ERROR(it->status());
-  return out;
-}
-
-Result<std::unique_ptr<TableSnapshot>> DeltaTable::Snapshot(
-    std::optional<std::int64_t> version) const {
-  auto snap = std::make_unique<TableSnapshot>();
-  std::map<int, Schema> schemas;
-  {
-    std::lock_guard lock(mu_);
-    if (versions_.empty()) {
-      return NotFound(fmt::format("table '{}' has no committed version yet", name_));
-    }
-    std::int64_t latest = static_cast<std::int64_t>(versions_.size()) - 1;
-    std::int64_t v = version.value_or(latest);
-    if (v < 0 || v > latest) {
-      return OutOfRange(fmt::format("table '{}' has versions 0..{}; version {} does not exist",
-                                    name_, latest, v));
-    }
-    const VersionHead& h = versions_[static_cast<std::size_t>(v)];
-    snap->version_ = v;
-    snap->base_version_ = h.base;
-    snap->num_rows_ = h.rows;
-    snap->schema_ = schemas_.at(h.schema_id);
-    schemas = schemas_;
-  }
-  snap->store_ = store_;
-  snap->table_id_ = id_;
-  snap->snap_ = std::shared_ptr<StoreSnapshot>(const_cast<Store*>(store_)->GetSnapshot().release());
-  auto it = store_->NewIterator(KeySpace::kTables, Prefix('L'), snap->snap_.get());
-  it->Seek(TableVersionKey(id_, 'L', snap->base_version_));
-  for (; it->Valid(); it->Next()) {
-    auto c = ParseCommit(it->value(), schemas);
-    if (!c.ok()) return c.status().WithContext(fmt::format("table '{}'", name_));
-    if (c->version > snap->version_) break;
-    snap->versions_.push_back(std::move(c).value());
-  }
-  PS_RETURN_IF_ERROR(it->status());
-  return snap;
+  return Status::Ok();
 }
 
 // ---------------------------------------------------------------------------------------------
+// Changes commits
+
+Status DeltaTable::StageChanges(CommitTxn& txn, std::span<const RecordBatch> changes,
+                                std::span<const std::int64_t> weights,
+                                std::vector<std::string> key_columns, const WriteOptions& opt) {
+  if (store_->read_only()) return FailedPrecondition("the store is open read-only");
+  if (opt.overwrite) {
+    return InvalidArgument(
+        fmt::format("table '{}': a changes commit cannot overwrite the table", name_));
+  }
+  std::size_t total = 0;
+  for (const RecordBatch& b : changes) {
+    PS_RETURN_IF_ERROR(b.Validate());
+    total += b.num_rows();
+  }
+  if (!weights.empty() && weights.size() != total) {
+    return InvalidArgument(
+        fmt::format("table '{}': {} weights for {} changed rows", name_, weights.size(), total));
+  }
+  for (std::int64_t w : weights) {
+    if (w != 1 && w != -1) {
+      return InvalidArgument(fmt::format(
+          "table '{}': a changed row's weight is +1 (insert) or -1 (retract), not {}", name_, w));
+    }
+  }
+  txn.HoldUntilDone(store_->table_commit_mutex());
+  std::lock_guard lock(mu_);
+  PS_RETURN_IF_ERROR(BeginStaging(txn));
+  PS_RETURN_IF_ERROR(RefuseCommittedBatch(opt));
+  PS_ASSIGN_OR_RETURN(SchemaChange schema, EvolveSchema(changes, opt.writer));
+  const std::int64_t version = head_->version + 1;
+  const TableState& head = *head_;
+
+  // The key columns: declared by the first changes commit, the same ones afterwards.
+  const bool declare = head.key_columns.empty();
+  if (key_columns.empty()) {
+    if (declare) {
+      for (const auto& f : schema.schema.fields()) key_columns.push_back(f.name);
+    } else {
+      key_columns = head.key_columns;
+    }
+  }
+  for (const auto& k : key_columns) {
+    if (schema.schema.FieldIndex(k) < 0) {
+      return InvalidArgument(fmt::format("table '{}': key column '{}' does not exist (columns: {})",
+                                         name_, k, schema.schema.ToString()));
+    }
+  }
+  if (!declare && key_columns != head.key_columns) {
+    return InvalidArgument(fmt::format(
+        "table '{}' keeps its key index on ({}); changes keyed on ({}) cannot be applied to it",
+        name_, fmt::join(head.key_columns, ", "), fmt::join(key_columns, ", ")));
+  }
+
+  struct Loc {
+    ChunkId chunk;
+    std::uint32_t row;
+  };
+  // On the first changes commit the key index is built from the live rows (in memory for this
+  // commit, and staged); afterwards it is read from the store.
+  std::unordered_map<std::string, std::vector<Loc>> built;
+  if (declare) {
+    txn.DeleteRange(CommitSpace::kSinkOutput, Prefix('I'), After(Prefix('I')));
+    if (head.version >= 0 && head.num_rows > 0) {
+      TableSnapshot snap;
+      snap.store_ = store_;
+      snap.table_id_ = id_;
+      snap.state_ = head_;
+      snap.schema_ = schemas_.at(head.schema_id);
+      snap.snap_ =
+          std::shared_ptr<StoreSnapshot>(const_cast<Store*>(store_)->GetSnapshot().release());
+      // Key columns this call adds to the schema are null in every earlier row.
+      std::vector<std::string> stored;
+      for (const auto& k : key_columns)
+        if (snap.schema_.FieldIndex(k) >= 0) stored.push_back(k);
+      auto cursor = snap.OpenCursor();
+      std::string key;
+      for (;;) {
+        PS_ASSIGN_OR_RETURN(ScanStep step, cursor->NextChunk());
+        if (step == ScanStep::kFinished) break;
+        PS_ASSIGN_OR_RETURN(RecordBatch rows, cursor->Decode(stored));
+        std::vector<int> cols = KeyColumnIndexes(rows, key_columns);
+        for (std::size_t r = 0; r < rows.num_rows(); ++r) {
+          KeyBytes(rows, cols, r, &key);
+          auto row = static_cast<std::uint32_t>(rows.row_ids()[r]);
+          built[key].push_back(Loc{cursor->chunk(), row});
+          txn.Put(CommitSpace::kSinkOutput, KeyIndexEntry(id_, key, cursor->chunk(), row),
+                  std::string_view());
+        }
+      }
+    }
+  }
+  std::unique_ptr<StoreIterator> index;
+  if (!declare) index = store_->NewIterator(KeySpace::kTables, Prefix('I'));
+  std::unordered_set<std::string> consumed;  // index entries matched by this commit
+  // The oldest live row of `key` not matched yet by this commit.
+  auto find_live = [&](const std::string& key, std::string* entry) -> Result<std::optional<Loc>> {
+    if (declare) {
+      auto it = built.find(key);
+      if (it == built.end()) return std::optional<Loc>();
+      for (const Loc& l : it->second) {
+        std::string e = KeyIndexEntry(id_, key, l.chunk, l.row);
+        if (consumed.count(e)) continue;
+        *entry = std::move(e);
+        return std::optional<Loc>(l);
+      }
+      return std::optional<Loc>();
+    }
+    std::string prefix = KeyIndexPrefix(id_, key);
+    for (index->Seek(prefix); index->Valid(); index->Next()) {
+      std::string_view k = index->key();
+      if (k.substr(0, prefix.size()) != prefix) break;
+      if (k.size() != prefix.size() + 16) continue;  // prefix-free keys: never another key's
+      if (consumed.count(std::string(k))) continue;
+      const char* p = k.data() + prefix.size();
+      Loc l{ChunkId{static_cast<std::int64_t>(GetBigEndian64(p)), GetBigEndian32(p + 8)},
+            GetBigEndian32(p + 12)};
+      if (!head.IsLive(l.chunk.version)) {
+        return Internal(
+            fmt::format("table '{}': its key index names a row of version {}, which is not live",
+                        name_, l.chunk.version));
+      }
+      *entry = std::string(k);
+      return std::optional<Loc>(l);
+    }
+    PS_RETURN_IF_ERROR(index->status());
+    return std::optional<Loc>();
+  };
+
+  // The rows by weight.
+  struct Row {
+    std::size_t batch, row;
+    std::string key;
+  };
+  std::vector<Row> inserts, retracts;
+  std::size_t w = 0;
+  for (std::size_t bi = 0; bi < changes.size(); ++bi) {
+    const RecordBatch& b = changes[bi];
+    std::vector<int> cols = KeyColumnIndexes(b, key_columns);
+    for (std::size_t r = 0; r < b.num_rows(); ++r, ++w) {
+      Row row{bi, r, {}};
+      KeyBytes(b, cols, r, &row.key);
+      (weights.empty() || weights[w] > 0 ? inserts : retracts).push_back(std::move(row));
+    }
+  }
+  // Retractions take live rows first, then cancel inserts of this call.
+  std::map<ChunkId, std::vector<std::uint32_t>> deleted_now;
+  std::vector<std::string> index_deletes;
+  std::unordered_map<std::string, std::vector<std::size_t>> insert_by_key;
+  for (std::size_t i = inserts.size(); i-- > 0;) insert_by_key[inserts[i].key].push_back(i);
+  std::vector<std::uint8_t> cancelled(inserts.size(), 0);
+  std::int64_t removed = 0;
+  for (const Row& r : retracts) {
+    std::string entry;
+    PS_ASSIGN_OR_RETURN(std::optional<Loc> loc, find_live(r.key, &entry));
+    if (loc) {
+      consumed.insert(entry);
+      index_deletes.push_back(std::move(entry));
+      deleted_now[loc->chunk].push_back(loc->row);
+      ++removed;
+      continue;
+    }
+    auto it = insert_by_key.find(r.key);
+    if (it != insert_by_key.end() && !it->second.empty()) {
+      cancelled[it->second.back()] = 1;
+      it->second.pop_back();
+      continue;
+    }
+    return Internal(fmt::format(
+        "table '{}' version {}: a retraction (weight -1) of key {} matches no live row; nothing "
+        "was committed",
+        name_, version, ShowKey(changes[r.batch], key_columns, r.row)));
+  }
+
+  // The inserted rows, in input order, as one batch cut into chunks of rows_per_chunk.
+  RecordBatch added;
+  {
+    std::vector<std::vector<std::uint32_t>> keep(changes.size());
+    for (std::size_t i = 0; i < inserts.size(); ++i) {
+      if (!cancelled[i])
+        keep[inserts[i].batch].push_back(static_cast<std::uint32_t>(inserts[i].row));
+    }
+    bool first = true;
+    for (std::size_t bi = 0; bi < changes.size(); ++bi) {
+      if (keep[bi].empty()) continue;
+      RecordBatch part = changes[bi].Take(keep[bi]);
+      if (first) {
+        added = std::move(part);
+        first = false;
+      } else {
+        PS_RETURN_IF_ERROR(added.Append(part));
+      }
+    }
+    for (std::size_t i = 0; i < added.num_rows(); ++i) added.row_ids()[i] = i;
+  }
+  WriteOptions enc = opt;
+  enc.codec = store_->table_codec();
+  PS_ASSIGN_OR_RETURN(EncodedWrite encoded, Encode(std::span<const RecordBatch>(&added, 1), enc));
+
+  CommitInfo info = MakeCommitInfo(encoded, schema, opt);
+  info.mode = WriteMode::kUpdate;
+  info.rows_removed = removed;
+  if (declare) info.key_columns = key_columns;
+  // The deletion vectors: each touched chunk's rows deleted so far and now.
+  for (auto& [chunk, rows] : deleted_now) {
+    std::vector<std::uint32_t> all;
+    auto dv = head.dvs.find(chunk);
+    if (dv != head.dvs.end()) {
+      std::string bytes;
+      PS_RETURN_IF_ERROR(store_->Get(KeySpace::kTables,
+                                     DeletionVectorKey(id_, chunk, dv->second.dv_version), &bytes));
+      PS_ASSIGN_OR_RETURN(all, DecodeDeletionVector(bytes));
+    }
+    all.insert(all.end(), rows.begin(), rows.end());
+    std::sort(all.begin(), all.end());
+    if (std::adjacent_find(all.begin(), all.end()) != all.end()) {
+      return Internal(
+          fmt::format("table '{}': its key index names a deleted row of chunk {} of version {}",
+                      name_, chunk.index, chunk.version));
+    }
+    txn.Put(CommitSpace::kSinkOutput, DeletionVectorKey(id_, chunk, version),
+            EncodeDeletionVector(all));
+    info.dv_updates.push_back(DvUpdate{chunk, static_cast<std::int64_t>(all.size())});
+  }
+  StageSchemaAndCatalogEntry(txn, schema);
+  PS_RETURN_IF_ERROR(StageChunks(txn, version, encoded.chunks));
+  for (const auto& e : index_deletes) txn.Delete(CommitSpace::kSinkOutput, e);
+  {
+    // The new rows' index entries (the head's key columns are not set yet on the first call).
+    std::vector<int> cols = KeyColumnIndexes(added, key_columns);
+    std::string key;
+    std::size_t chunk = 0, in_chunk = 0;
+    for (std::size_t r = 0; r < added.num_rows(); ++r, ++in_chunk) {
+      while (in_chunk >= encoded.chunk_rows[chunk]) {
+        ++chunk;
+        in_chunk = 0;
+      }
+      KeyBytes(added, cols, r, &key);
+      txn.Put(CommitSpace::kSinkOutput,
+              KeyIndexEntry(id_, key, ChunkId{version, static_cast<std::uint32_t>(chunk)},
+                            static_cast<std::uint32_t>(in_chunk)),
+              std::string_view());
+    }
+  }
+  return StageCommit(txn, std::move(info), &schema, &encoded.stats);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scans
 
 Status TableSnapshot::Scan(const std::vector<std::string>* columns,
                            const ChunkVisitor& visit) const {
@@ -705,7 +938,7 @@ Status TableSnapshot::Scan(const std::vector<std::string>* columns,
 }
 
 Status TableSnapshot::ScanVersions(const std::vector<std::string>* columns,
-                                   const std::function<bool(const CommitInfo&)>& keep_version,
+                                   const VersionFilter& keep_version,
                                    const ChunkVisitor& visit) const {
   std::vector<std::string> wanted;
   if (columns != nullptr) {
@@ -728,70 +961,115 @@ Status TableSnapshot::ScanVersions(const std::vector<std::string>* columns,
 }
 
 std::unique_ptr<TableScanCursor> TableSnapshot::OpenCursor(
-    std::function<bool(const CommitInfo&)> keep_version) const {
+    VersionFilter keep_version, const std::vector<VersionRange>* only) const {
   std::unique_ptr<TableScanCursor> c(new TableScanCursor());
   c->snap_ = this;
   c->keep_version_ = std::move(keep_version);
+  if (only == nullptr) {
+    c->ranges_ = state_->live;
+  } else {
+    for (const auto& r : *only) {
+      auto part = Intersect(state_->live, r);
+      c->ranges_.insert(c->ranges_.end(), part.begin(), part.end());
+    }
+  }
   c->it_ = store_->NewIterator(KeySpace::kTables, TableKey(table_id_, 'C'), snap_.get());
+  if (c->keep_version_)
+    c->stats_it_ = store_->NewIterator(KeySpace::kTables, TableKey(table_id_, 'T'), snap_.get());
   return c;
 }
 
 TableScanCursor::~TableScanCursor() = default;
 
+Result<bool> TableScanCursor::KeepVersion(std::int64_t v) {
+  if (v == filtered_version_) return keep_filtered_;
+  filtered_version_ = v;
+  keep_filtered_ = true;
+  std::string key = TableVersionKey(snap_->table_id_, 'T', v);
+  stats_it_->Seek(key);
+  PS_RETURN_IF_ERROR(stats_it_->status());
+  if (stats_it_->Valid() && stats_it_->key() == key) {
+    PS_ASSIGN_OR_RETURN(VersionStats stats, VersionStats::Decode(v, stats_it_->value()));
+    keep_filtered_ = keep_version_(stats);
+  }
+  return keep_filtered_;
+}
+
+Status TableScanCursor::LoadDeletionVector(std::size_t stored_rows) {
+  deleted_.clear();
+  auto dv = snap_->state_->dvs.find(chunk_);
+  if (dv == snap_->state_->dvs.end()) return Status::Ok();
+  std::string bytes;
+  PS_RETURN_IF_ERROR(snap_->store_->Get(
+      KeySpace::kTables, DeletionVectorKey(snap_->table_id_, chunk_, dv->second.dv_version), &bytes,
+      snap_->snap_.get()));
+  PS_ASSIGN_OR_RETURN(deleted_, DecodeDeletionVector(bytes));
+  if (!deleted_.empty() && deleted_.back() >= stored_rows) {
+    return Corruption(
+        fmt::format("the deletion vector of chunk {} of version {} names row {} of {}",
+                    chunk_.index, chunk_.version, deleted_.back(), stored_rows));
+  }
+  return Status::Ok();
+}
+
 Result<ScanStep> TableScanCursor::NextChunk() {
   if (done_) return ScanStep::kFinished;
-  if (!started_) {
-    it_->Seek(TableVersionKey(snap_->table_id_, 'C', snap_->base_version_));
-    started_ = true;
-  } else if (it_->Valid()) {
-    it_->Next();
-  }
-  const auto& versions = snap_->versions_;
-  while (it_->Valid()) {
+  const std::uint32_t table = snap_->table_id_;
+  if (chunk_.version >= 0) it_->Next();  // off the chunk returned last
+  chunk_ = ChunkId{-1, 0};
+  for (;;) {
+    if (!positioned_) {
+      if (range_ >= ranges_.size()) break;
+      it_->Seek(TableVersionKey(table, 'C', ranges_[range_].first));
+      positioned_ = true;
+    }
+    if (!it_->Valid()) break;
     std::string_view k = it_->key();
     if (k.size() != 5 + 8 + 4) return Corruption("malformed chunk key");
-    auto v = static_cast<std::int64_t>(GetBigEndian64(k.data() + 5));
-    if (v > snap_->version_) break;
-    while (vi_ < versions.size() && versions[vi_].version < v) ++vi_;
-    if (vi_ >= versions.size() || versions[vi_].version != v) {
-      // Chunks of no committed version (left by a write that never committed): skip them.
-      it_->Seek(TableVersionKey(snap_->table_id_, 'C', v + 1));
+    const std::int64_t v = KeyVersion(k);
+    if (v > ranges_[range_].last) {
+      ++range_;
+      positioned_ = false;
       continue;
     }
-    if ((keep_version_ && !keep_version_(versions[vi_])) ||
-        static_cast<std::int64_t>(GetBigEndian32(k.data() + 13)) >= versions[vi_].chunks) {
-      // Skip the rest of the version: not wanted, or chunks past the ones it committed (left by
-      // an earlier attempt at this version that wrote more of them and did not commit).
-      it_->Seek(TableVersionKey(snap_->table_id_, 'C', v + 1));
-      continue;
+    if (keep_version_) {
+      PS_ASSIGN_OR_RETURN(bool keep, KeepVersion(v));
+      if (!keep) {
+        it_->Seek(TableVersionKey(table, 'C', v + 1));
+        continue;
+      }
     }
+    ChunkId id{v, GetBigEndian32(k.data() + 13)};
     auto rows = ChunkRowCount(it_->value());
     if (!rows.ok()) return rows.status().WithContext(fmt::format("version {}", v));
-    chunk_version_ = v;
-    chunk_rows_ = *rows;
+    auto dv = snap_->state_->dvs.find(id);
+    if (dv != snap_->state_->dvs.end() && dv->second.deleted >= static_cast<std::int64_t>(*rows)) {
+      it_->Next();  // every row deleted
+      continue;
+    }
+    chunk_ = id;
+    stored_rows_ = *rows;
+    PS_RETURN_IF_ERROR(LoadDeletionVector(*rows));
+    chunk_rows_ = *rows - deleted_.size();
     return ScanStep::kChunk;
   }
   PS_RETURN_IF_ERROR(it_->status());
   done_ = true;
-  chunk_version_ = -1;
   chunk_rows_ = 0;
   return ScanStep::kFinished;
 }
 
 Result<RecordBatch> TableScanCursor::Decode(const std::vector<std::string>& columns) const {
-  if (done_ || chunk_version_ < 0 || !it_->Valid())
+  if (done_ || chunk_.version < 0 || !it_->Valid())
     return FailedPrecondition("the scan cursor is not on a chunk");
   const Schema& schema = snap_->schema_;
   auto decoded = DecodeChunk(it_->value(), &columns);
-  if (!decoded.ok()) return decoded.status().WithContext(fmt::format("version {}", chunk_version_));
+  if (!decoded.ok()) return decoded.status().WithContext(fmt::format("version {}", chunk_.version));
   RecordBatch& raw = decoded.value();
   RecordBatch out;
-  out.row_ids() = std::move(raw.row_ids());
-  if (out.row_ids().size() != chunk_rows_) {
-    out.row_ids().resize(chunk_rows_);
-    for (std::size_t i = 0; i < chunk_rows_; ++i) out.row_ids()[i] = i;
-  }
-  std::size_t n = chunk_rows_;
+  const std::size_t n = stored_rows_;
+  out.row_ids().resize(n);
+  for (std::size_t i = 0; i < n; ++i) out.row_ids()[i] = i;
   for (const auto& name : columns) {
     int fi = schema.FieldIndex(name);
     if (fi < 0)
@@ -808,6 +1086,11 @@ Result<RecordBatch> TableScanCursor::Decode(const std::vector<std::string>& colu
     } else {
       out.AddColumn(name, std::move(raw.column(static_cast<std::size_t>(ci))));
     }
+  }
+  if (!deleted_.empty()) {
+    std::vector<std::uint8_t> keep(n, 1);
+    for (std::uint32_t r : deleted_) keep[r] = 0;
+    out.Compact(keep);  // row ids stay each row's index in the stored chunk
   }
   return out;
 }

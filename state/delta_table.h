@@ -1,16 +1,30 @@
-// DeltaTable: an append-only, versioned table in the store — what Delta Lake gives Spark users.
+// DeltaTable: a versioned table in the store — what Delta Lake gives Spark users.
 //
-// A table is a gap-free list of versions 0, 1, 2, ... Version v is one commit:
-//   log entry   be32(table id) 'L' be64(v)            → CommitInfo JSON (operation, txn, stats)
-//   row chunks  be32(table id) 'C' be64(v) be32(i)    → columnar chunks (chunk_codec.h)
-//   schema      be32(table id) 'S' be32(schema id)    → schema JSON, when it changed
-//   txn         be32(table id) 'X' <app id>           → the last (epoch, batch) an app committed
-// all staged into the caller's CommitTxn, so a version becomes visible atomically with whatever
-// else that transaction holds (for streaming queries: the checkpoint's commits/N).
+// A table is a gap-free list of versions 0, 1, 2, ... Version v is one commit: a log entry
+// (CommitInfo), the row chunks it added, its column statistics and, for a changes commit, new
+// deletion vectors of older chunks (keys in table_log.h). Everything a commit writes is staged
+// into the caller's CommitTxn, so a version becomes visible atomically with whatever else that
+// transaction holds (for streaming queries: the checkpoint's commits/N).
 //
-// Snapshot at version v = the chunks of versions base(v)..v, where base(v) is the latest
-// overwrite at or before v (0 for append-only tables). Readers pin a RocksDB snapshot, so they
-// never block the writer and never see half a commit.
+// The rows at version v are those of the chunks of the versions in the table's live set at v
+// (a few version ranges), less the rows their deletion vectors delete (TableState). An append
+// adds its version to the live set, an overwrite replaces the live set with its own version, a
+// changes commit adds its version and deletion vectors, OPTIMIZE (table_maintenance.h) swaps a
+// run of versions for one holding the same rows in larger chunks.
+//
+// Log checkpoints: every StoreOptions::table_checkpoint_interval versions the commit also writes
+// the table's whole state (live set, deletion vectors, schema id, row count, statistics, each
+// writer's last txn). The state at v is the newest checkpoint at or before v and the log entries
+// after it, so opening a table, a snapshot and time travel read a bounded number of log entries
+// however long the history (log_entries_read() counts them). A data dir written before
+// checkpoints existed is read from its whole log once and given a checkpoint when the daemon
+// (the primary) loads it.
+//
+// Readers pin a RocksDB snapshot, so they never block the writer and never see half a commit;
+// scans seek to each live range and read only the chunks inside it. Chunks ingested ahead of a
+// commit (large versions) are outside every live set until the commit lands; a retry of a
+// version whose attempt left more chunks deletes the extra ones in its commit, and chunks of
+// versions after the latest are deleted when the primary loads the table.
 //
 // Schema: stored with the table and enforced on write. A batch column whose type differs from
 // the table's is refused with an error naming the column and both types; a new column is added
@@ -20,10 +34,12 @@
 // Idempotent writes (Delta's SetTransaction): a write carrying txn{app id, epoch, batch} is
 // refused when that app already committed the same or a later batch in the same epoch.
 //
-// Threading: StageWrite from query threads (serialised by the store's table-commit lock);
-// reads (Snapshot, History) from any thread.
+// Threading: Stage* from query threads (serialised by the store's table-commit lock, held by
+// the transaction until it commits or is discarded); reads (Snapshot, History, ...) from any
+// thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -39,40 +55,13 @@
 #include "engine/status.h"
 #include "engine/types.h"
 #include "state/chunk_codec.h"
+#include "state/table_log.h"
 
 namespace pinstream::state {
 
 class Store;
 class StoreSnapshot;
-
-struct ColumnStats {
-  std::string name;
-  std::int64_t null_count = 0;
-  Value min, max;  // null when not tracked (arrays, raw), all values null, or bounds_unknown
-  // Some value's bound could not be kept (a string column holding bytes that are not UTF-8,
-  // which the commit log's JSON cannot carry): min and max stay null, i.e. "anything".
-  bool bounds_unknown = false;
-};
-
-struct CommitInfo {
-  std::int64_t version = 0;
-  std::int64_t timestamp_ms = 0;
-  std::string operation;   // STREAMING UPDATE, WRITE, ...
-  bool overwrite = false;  // mode Overwrite: earlier versions' rows are not in this snapshot
-  std::string query_name;  // the writer (query or job)
-  std::string app_id;      // txn app id (query id), empty for writes without txn
-  std::int64_t epoch = 0;
-  std::int64_t batch_id = -1;
-  std::int64_t rows_added = 0;
-  std::int64_t chunks = 0;
-  std::int64_t bytes = 0;
-  int schema_id = 0;
-  std::vector<std::string> added_columns;
-  std::vector<ColumnStats> stats;
-
-  std::string ToJson() const;
-  static Result<CommitInfo> Parse(std::string_view json);
-};
+class StoreIterator;
 
 struct WriteOptions {
   std::string operation = "STREAMING UPDATE";
@@ -92,68 +81,82 @@ struct WriteOptions {
 // prepared while earlier versions are still committing (DeltaTable::Encode).
 struct EncodedWrite {
   std::vector<std::string> chunks;
+  std::vector<std::uint32_t> chunk_rows;  // rows of each chunk; the input rows in order
   std::vector<ColumnStats> stats;
   std::size_t total_rows = 0;
   std::int64_t bytes = 0;
 };
 
 class TableSnapshot;
-class StoreIterator;
 
 // Where a scan stands after a step.
 enum class ScanStep {
-  kChunk,     // positioned on a chunk: chunk_version(), chunk_rows(), Decode()
+  kChunk,     // positioned on a chunk: chunk(), chunk_rows(), Decode()
   kFinished,  // no chunk left
 };
 
+// Which versions a scan reads: given a version's statistics, false skips the version's chunks.
+using VersionFilter = std::function<bool(const VersionStats&)>;
+
 // A pull-style scan of a snapshot, one stored chunk at a time: the reader positions on a chunk
 // and decodes only the columns it asks for — e.g. its filter columns first, and the others only
-// when some row of the chunk passes (SQL's lazy decoding). Valid while its snapshot lives.
+// when some row of the chunk passes (SQL's lazy decoding). Rows a deletion vector deletes are
+// left out. Valid while its snapshot lives.
 class TableScanCursor {
  public:
   ~TableScanCursor();
-  // Moves to the next chunk (of a version that passes the version filter).
+  // Moves to the next chunk with live rows (of a version that passes the version filter).
   Result<ScanStep> NextChunk();
-  std::int64_t chunk_version() const { return chunk_version_; }
-  std::size_t chunk_rows() const { return chunk_rows_; }
-  // Decodes `columns` (schema names, in that order) of the current chunk: missing columns are
-  // padded with nulls, every column has the schema's type. Row ids are 0..rows-1.
+  std::int64_t chunk_version() const { return chunk_.version; }
+  ChunkId chunk() const { return chunk_; }
+  std::size_t chunk_rows() const { return chunk_rows_; }  // live rows
+  // Decodes `columns` (schema names, in that order) of the current chunk's live rows: missing
+  // columns are padded with nulls, every column has the schema's type. Each row's id is its
+  // index within the stored chunk.
   Result<RecordBatch> Decode(const std::vector<std::string>& columns) const;
 
  private:
   friend class TableSnapshot;
   TableScanCursor() = default;
+  Status LoadDeletionVector(std::size_t stored_rows);
+  Result<bool> KeepVersion(std::int64_t v);
   const TableSnapshot* snap_ = nullptr;
-  std::function<bool(const CommitInfo&)> keep_version_;
+  VersionFilter keep_version_;
+  std::vector<VersionRange> ranges_;
   std::unique_ptr<StoreIterator> it_;
-  bool started_ = false;
+  std::unique_ptr<StoreIterator> stats_it_;  // 'T' keys, with a version filter
+  std::size_t range_ = 0;
+  bool positioned_ = false;  // it_ is on the first candidate key of the current range
   bool done_ = false;
-  std::size_t vi_ = 0;
-  std::int64_t chunk_version_ = -1;
+  ChunkId chunk_{-1, 0};
   std::size_t chunk_rows_ = 0;
+  std::size_t stored_rows_ = 0;         // the current chunk's rows, deleted ones included
+  std::int64_t filtered_version_ = -1;  // the last version the filter was asked about
+  bool keep_filtered_ = true;
+  std::vector<std::uint32_t> deleted_;  // the current chunk's deletion vector
 };
 
 class TableSnapshot {
  public:
-  std::int64_t version() const { return version_; }
+  std::int64_t version() const { return state_->version; }
   const Schema& schema() const { return schema_; }
-  std::int64_t num_rows() const { return num_rows_; }
-  // Commit infos of the versions that contribute rows (base..version).
-  const std::vector<CommitInfo>& versions() const { return versions_; }
+  std::int64_t num_rows() const { return state_->num_rows; }
+  const TableState& state() const { return *state_; }
 
-  // Visits the snapshot's rows chunk by chunk, in commit order. `columns` (names, in the order
-  // wanted) projects; null = every schema column. Missing columns are padded with nulls so every
-  // batch has exactly the requested columns with the schema's types.
+  // Visits the snapshot's rows chunk by chunk, in live-set order. `columns` (names, in the
+  // order wanted) projects; null = every schema column. Missing columns are padded with nulls so
+  // every batch has exactly the requested columns with the schema's types.
   using ChunkVisitor = std::function<Status(RecordBatch&&)>;
   [[nodiscard]] Status Scan(const std::vector<std::string>* columns,
                             const ChunkVisitor& visit) const;
-  // Same, limited to versions whose commit info passes `keep_version` (stats-based pruning).
+  // Same, limited to versions whose statistics pass `keep_version` (stats-based pruning).
   [[nodiscard]] Status ScanVersions(const std::vector<std::string>* columns,
-                                    const std::function<bool(const CommitInfo&)>& keep_version,
+                                    const VersionFilter& keep_version,
                                     const ChunkVisitor& visit) const;
-  // A pull-style cursor over the snapshot's chunks; `keep_version` as for ScanVersions.
+  // A pull-style cursor over the snapshot's chunks; `keep_version` as for ScanVersions;
+  // `only` limits it to those versions (within the live set).
   std::unique_ptr<TableScanCursor> OpenCursor(
-      std::function<bool(const CommitInfo&)> keep_version = nullptr) const;
+      VersionFilter keep_version = nullptr, const std::vector<VersionRange>* only = nullptr) const;
   // Everything in one batch (small tables, tests, export).
   Result<RecordBatch> ReadAll(const std::vector<std::string>* columns = nullptr) const;
 
@@ -163,11 +166,21 @@ class TableSnapshot {
   const Store* store_ = nullptr;
   std::shared_ptr<StoreSnapshot> snap_;
   std::uint32_t table_id_ = 0;
-  std::int64_t version_ = -1;
-  std::int64_t base_version_ = 0;
-  std::int64_t num_rows_ = 0;
+  std::shared_ptr<const TableState> state_;
   Schema schema_;
-  std::vector<CommitInfo> versions_;
+};
+
+// What `pinstream tables` and the metrics show of a table.
+struct TableInfo {
+  std::int64_t version = -1;
+  std::int64_t timestamp_ms = 0;
+  std::int64_t rows = 0;
+  std::int64_t live_chunks = 0;
+  std::int64_t live_bytes = 0;
+  std::int64_t live_ranges = 0;
+  std::int64_t deletion_vectors = 0;
+  std::int64_t oldest_readable = 0;
+  std::vector<std::string> key_columns;
 };
 
 class DeltaTable {
@@ -182,6 +195,7 @@ class DeltaTable {
   std::int64_t latest_version() const;
   Schema schema() const;
   std::int64_t num_rows() const;  // at the latest version
+  TableInfo info() const;
 
   // Stages a new version holding `batches` (in order) into `txn` (a transaction of this table's
   // store: a StoreTxn, or the checkpoint's commit of a query over this store). Visible after
@@ -201,34 +215,71 @@ class DeltaTable {
     return StageWrite(txn, std::span<const RecordBatch>(&rows, 1), options);
   }
 
-  // Commit infos, newest first; `limit` 0 = all.
+  // A changes commit (Delta's MERGE with deletion vectors; update-mode aggregations and views):
+  // stages a version that inserts the rows of `changes` whose weight is +1 and, for each row
+  // whose weight is -1, deletes ONE row live at the previous version whose `key_columns` equal
+  // the row's (the oldest such row); a -1 that finds none cancels a +1 row of the same call with
+  // that key. `weights` has one entry per row of `changes`, in order (empty: every row +1);
+  // weights other than +1 and -1 are refused. The order of the rows does not matter.
+  //
+  // `key_columns` empty means every column (multiset semantics, for views), resolved to the
+  // schema's columns on the table's first changes commit. The table's first changes commit
+  // declares its key columns (a later call naming other ones is refused) and builds a key index
+  // of its live rows (key bytes → the chunk and row of each live row, in the tables key space);
+  // from then on every write to the table keeps the index current in its own transaction.
+  //
+  // A -1 that matches no live row and no +1 of the call is an Internal error naming the table,
+  // the version and the key, and nothing is staged.
+  [[nodiscard]] Status StageChanges(CommitTxn& txn, std::span<const RecordBatch> changes,
+                                    std::span<const std::int64_t> weights,
+                                    std::vector<std::string> key_columns,
+                                    const WriteOptions& options);
+
+  // Commit infos, newest first, down to the oldest readable version; `limit` 0 = all.
   Result<std::vector<CommitInfo>> History(std::size_t limit = 0) const;
-  // The snapshot at `version` (latest when empty). OutOfRange for versions that do not exist.
+  // The commit info of one version.
+  Result<CommitInfo> Commit(std::int64_t version) const;
+  // The snapshot at `version` (latest when empty). OutOfRange for versions that do not exist or
+  // that VACUUM removed (the message names the oldest readable version).
   Result<std::unique_ptr<TableSnapshot>> Snapshot(
       std::optional<std::int64_t> version = std::nullopt) const;
+  // The latest version committed at or before `timestamp_us` (TIMESTAMP AS OF), by a binary
+  // search of the log; OutOfRange before the first readable version.
+  Result<std::int64_t> VersionAsOf(std::int64_t timestamp_us) const;
   // The last batch an app committed, if any (epoch, batch).
   std::optional<std::pair<std::int64_t, std::int64_t>> LastTxn(const std::string& app_id) const;
 
   // Reloads the head from storage (readers following a running daemon).
   [[nodiscard]] Status Refresh();
 
+  // Log entries and checkpoints this object has read from storage (tests: reading is bounded).
+  std::int64_t log_entries_read() const { return log_entries_read_.load(); }
+  std::int64_t checkpoints_read() const { return checkpoints_read_.load(); }
+
  private:
   DeltaTable(Store* store, std::string name, std::uint32_t id)
       : store_(store), name_(std::move(name)), id_(id) {}
-  Status LoadHead();
   std::string Prefix(char kind) const;
+
+  // Loading.
+  Status LoadSchemas(const StoreSnapshot* snap, std::map<int, Schema>* schemas) const;
+  // The state at `version` (latest when nullopt) read through `snap`: the newest checkpoint at
+  // or before it and the log entries after. *legacy: no checkpoint (a data dir written before
+  // them), read from the whole log.
+  Result<std::shared_ptr<const TableState>> ReadState(std::optional<std::int64_t> version,
+                                                      const std::map<int, Schema>& schemas,
+                                                      const StoreSnapshot* snap,
+                                                      bool* legacy) const;
+  Status LoadHead();
+  // Gives a data dir written before log checkpoints its statistics keys and a checkpoint, and
+  // deletes chunks no committed version declared. Primary store only; called on Load.
+  Status UpgradeLegacyLog();
   // Deletes chunks of versions after the latest committed one (left by an ingestion whose
   // commit never happened). Primary store only; called on Load.
   Status DropUncommittedChunks();
+  Result<CommitInfo> ReadCommit(std::int64_t version, const std::map<int, Schema>* schemas,
+                                const StoreSnapshot* snap) const;
 
-  struct VersionHead {
-    std::int64_t base = 0;  // first version whose rows are visible at this version
-    std::int64_t rows = 0;  // rows visible at this version
-    int schema_id = 0;
-  };
-  struct Txn {
-    std::int64_t epoch = 0, batch = -1, version = -1;
-  };
   // The table's schema after a write: enforced (types cannot change) and evolved (new columns,
   // a first real type for a column so far only null).
   struct SchemaChange {
@@ -237,7 +288,9 @@ class DeltaTable {
     bool changed = false;            // a new schema id is written with the version
     std::vector<std::string> added;  // columns new to an existing table
   };
-  // The steps of StageEncoded, under mu_:
+  // The steps of staging a version, under mu_ (and the table-commit lock):
+  // Refuses a read-only store and a second version of this table in `txn`.
+  Status BeginStaging(CommitTxn& txn) const;
   // An idempotent write of a batch its app already committed is refused (AlreadyExists).
   Status RefuseCommittedBatch(const WriteOptions& opt) const;
   Result<SchemaChange> EvolveSchema(std::span<const RecordBatch> batches,
@@ -246,24 +299,29 @@ class DeltaTable {
   void StageSchemaAndCatalogEntry(CommitTxn& txn, const SchemaChange& schema) const;
   // Into the transaction, or — at StoreOptions::ingest_min_bytes and more — ingested ahead of it.
   Status StageChunks(CommitTxn& txn, std::int64_t version, const std::vector<std::string>& chunks);
-  static CommitInfo MakeCommitInfo(std::int64_t version, EncodedWrite& encoded,
-                                   const SchemaChange& schema, const WriteOptions& opt);
-  // The in-memory head (versions, schema, last txn) follows once the transaction has committed.
-  void AdvanceHeadOnCommit(CommitTxn& txn, CommitInfo info, SchemaChange schema);
+  CommitInfo MakeCommitInfo(const EncodedWrite& encoded, const SchemaChange& schema,
+                            const WriteOptions& opt) const;
+  // Key-index entries for rows written by this version: `rows` are the encoded rows, in order.
+  Status StageKeyIndexEntries(CommitTxn& txn, std::span<const RecordBatch> rows,
+                              const EncodedWrite& encoded, std::int64_t version) const;
+  // The log entry, the version's statistics, a checkpoint when due, and the in-memory head,
+  // which follows once the transaction has committed.
+  Status StageCommit(CommitTxn& txn, CommitInfo info, const SchemaChange* schema,
+                     const std::vector<ColumnStats>* version_stats);
 
   Store* store_;
   std::string name_;
   std::uint32_t id_;
   mutable std::mutex mu_;
   bool created_ = false;  // catalog entry written
-  std::vector<VersionHead> versions_;
+  std::shared_ptr<const TableState> head_ = std::make_shared<TableState>();
   std::map<int, Schema> schemas_;
-  int current_schema_ = -1;
-  std::map<std::string, Txn> txns_;
+  bool legacy_ = false;  // the head was read from a log without checkpoints
+  // Chunks ingested for versions not committed yet (version → chunk count): a retry that writes
+  // fewer deletes the rest in its commit.
+  std::map<std::int64_t, std::size_t> ingested_ahead_;
+  mutable std::atomic<std::int64_t> log_entries_read_{0};
+  mutable std::atomic<std::int64_t> checkpoints_read_{0};
 };
-
-// Key helpers (exposed for tests and tools).
-std::string TableKey(std::uint32_t table_id, char kind);
-std::string TableVersionKey(std::uint32_t table_id, char kind, std::int64_t version);
 
 }  // namespace pinstream::state

@@ -9,6 +9,7 @@
 //     table_compression: lz4        # none, lz4, zstd: delta-table chunks (state/chunk_codec.h)
 //     checkpoint_retention: 100     # offsets/commits entries kept per query (at least 2)
 //     ingest_min_bytes: 4MiB        # table versions this large are ingested as SST files
+//     table_checkpoint_interval: 100   # a delta table's state is saved every N versions
 //
 // Parsing throws ConfigError (file:line:col) on bad values.
 #pragma once
@@ -42,6 +43,10 @@ struct StoreOptions : ConfigSection {
   // A delta-table version whose chunks reach this many bytes is written as an SST file of its
   // own and ingested (each byte written once) instead of going through the WAL and a flush.
   std::int64_t ingest_min_bytes = 4LL << 20;
+  // Every this many versions a delta table's commit also saves the table's whole state (a log
+  // checkpoint, like Delta's checkpointInterval): opening a table or reading an old version reads
+  // at most this many log entries after the newest checkpoint.
+  std::int64_t table_checkpoint_interval = 100;
   // Tests: the RocksDB environment to use (a file system with injected faults); default when null.
   rocksdb::Env* env = nullptr;
 };

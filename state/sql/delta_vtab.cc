@@ -65,16 +65,7 @@ Result<std::shared_ptr<const TableSnapshot>> TableCatalog::Snapshot(
 Result<std::int64_t> TableCatalog::VersionAsOf(const std::string& table,
                                                std::int64_t timestamp_us) {
   PS_ASSIGN_OR_RETURN(DeltaTable * t, store_->Table(table, false));
-  PS_ASSIGN_OR_RETURN(auto history, t->History());
-  for (const auto& c : history) {  // newest first
-    if (c.timestamp_ms * 1000 <= timestamp_us) return c.version;
-  }
-  std::string first =
-      history.empty() ? "never"
-                      : FormatTimestamp(history.back().timestamp_ms * 1000, TimestampStyle::kSql);
-  return OutOfRange(
-      fmt::format("table '{}' has no version committed at or before {} (its first version: {})",
-                  table, FormatTimestamp(timestamp_us, TimestampStyle::kSql), first));
+  return t->VersionAsOf(timestamp_us);
 }
 
 std::shared_ptr<LookupIndex> TableCatalog::FindIndex(const IndexKey& key) const {
@@ -619,7 +610,7 @@ bool Bind(const DeltaVtab* vt, int vc, Op op, sqlite3_value* v, BoundFilter* f) 
 }
 
 // Version pruning by the commit's column statistics.
-bool VersionMayMatch(const CommitInfo& ci, const std::vector<BoundFilter>& filters) {
+bool VersionMayMatch(const VersionStats& ci, const std::vector<BoundFilter>& filters) {
   for (const auto& f : filters) {
     const ColumnStats* st = nullptr;
     for (const auto& s : ci.stats) {
@@ -630,7 +621,7 @@ bool VersionMayMatch(const CommitInfo& ci, const std::vector<BoundFilter>& filte
     }
     if (st == nullptr) continue;
     if (st->min.is_null() || st->max.is_null()) {
-      if (st->null_count == ci.rows_added && ci.rows_added > 0)
+      if (st->null_count == ci.rows && ci.rows > 0)
         return false;  // all null: nothing compares true
       continue;
     }
@@ -952,8 +943,8 @@ Result<KeyLookup> LookUpKey(DeltaCursor* c, const DeltaVtab* vt, const PlanState
 Status StartScan(DeltaCursor* c) {
   ScanCounters* counters = c->counters;
   const auto& filters = c->filters;
-  c->scan = c->snap->OpenCursor(filters.empty() ? std::function<bool(const CommitInfo&)>()
-                                                : [counters, &filters](const CommitInfo& ci) {
+  c->scan = c->snap->OpenCursor(filters.empty() ? VersionFilter()
+                                                : [counters, &filters](const VersionStats& ci) {
                                                     bool keep = VersionMayMatch(ci, filters);
                                                     if (!keep) ++counters->versions_pruned;
                                                     return keep;

@@ -26,6 +26,13 @@ std::vector<std::int64_t> Ids(const TableSnapshot& s) {
   return out;
 }
 
+Status Write(Store* store, DeltaTable* t, const RecordBatch& rows, WriteOptions opt = {}) {
+  auto txn = store->BeginTxn();
+  Status st = t->StageWrite(*txn, rows, opt);
+  if (!st.ok()) return st;
+  return store->Commit(std::move(txn));
+}
+
 // Every test runs twice: versions written through the WAL in the commit transaction, and
 // versions whose chunks are ingested as SST files of their own ahead of it (large writes).
 class DeltaTableTest : public ::testing::TestWithParam<bool> {
@@ -338,6 +345,271 @@ TEST_P(DeltaTableTest, AReaderInstanceSeesIngestedVersionsOnceCommitted) {
   ASSERT_TRUE(Write(t, Rows(2, 4)).ok());
   ASSERT_TRUE((*r)->CatchUp().ok());
   EXPECT_EQ(Ids(**(*rt)->Snapshot()), (std::vector<std::int64_t>{0, 1, 2, 3}));
+}
+
+TEST_P(DeltaTableTest, ARetryWithFewerChunksDeletesWhatItsFailedAttemptLeft) {
+  // In one process: an attempt at version 1 writes three chunks (ingested ahead of its commit in
+  // the IngestedChunks mode) and is discarded; the retry writes one chunk and commits. Scans read
+  // every chunk of a live version, so the retry's commit must delete the other two.
+  DeltaTable* t = *store_->Table("t", true);
+  ASSERT_TRUE(Write(t, Rows(0, 1)).ok());
+  {
+    auto txn = store_->BeginTxn();
+    WriteOptions three;
+    three.rows_per_chunk = 1;
+    ASSERT_TRUE(t->StageWrite(*txn, Rows(100, 103), three).ok());
+  }
+  ASSERT_TRUE(Write(t, Rows(1, 2)).ok());
+  EXPECT_EQ(Ids(**t->Snapshot()), (std::vector<std::int64_t>{0, 1}));
+  EXPECT_EQ(t->num_rows(), 2);
+}
+
+// Builds `n` versions of one row each, quickly: one unsynced commit each.
+void AppendVersions(Store* store, DeltaTable* t, int from, int n) {
+  auto txn = store->BeginTxn();
+  for (int i = from; i < from + n; ++i) {
+    ASSERT_TRUE(t->StageWrite(*txn, Rows(i, i + 1), {}).ok());
+    ASSERT_TRUE(store->Write(*txn, /*sync=*/false).ok());
+  }
+}
+
+TEST_P(DeltaTableTest, ChangesInsertRetractAndReinsertRowsByKey) {
+  DeltaTable* t = *store_->Table("agg", true);
+  auto changes = [&](const RecordBatch& rows, std::vector<std::int64_t> weights) {
+    auto txn = store_->BeginTxn();
+    WriteOptions opt;
+    opt.operation = "STREAMING UPDATE";
+    Status st = t->StageChanges(*txn, std::span<const RecordBatch>(&rows, 1), weights, {"id"}, opt);
+    if (!st.ok()) return st;
+    return store_->Commit(std::move(txn));
+  };
+  auto row = [](int id, const char* name) {
+    return pinstream::testing::StringBatch({"id", "name"}, {{std::to_string(id), name}});
+  };
+  auto names = [&](std::optional<std::int64_t> v) {
+    auto all = (*t->Snapshot(v))->ReadAll();
+    std::vector<std::string> out = testing::ColumnStrings(*all, "name");
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto rows = pinstream::testing::StringBatch({"id", "name"}, {{"1", "a"}, {"2", "b"}, {"3", "c"}});
+  ASSERT_TRUE(changes(rows, {}).ok());  // v0: three inserts
+  // v1: key 2 changes its value: retract the old row, insert the new one.
+  auto update = pinstream::testing::StringBatch({"id", "name"}, {{"2", "b"}, {"2", "B"}});
+  ASSERT_TRUE(changes(update, {-1, +1}).ok());
+  EXPECT_EQ(names(std::nullopt), (std::vector<std::string>{"B", "a", "c"}));
+  // v2: key 1 goes away; v3: it comes back.
+  ASSERT_TRUE(changes(row(1, "a"), {-1}).ok());
+  EXPECT_EQ(names(std::nullopt), (std::vector<std::string>{"B", "c"}));
+  ASSERT_TRUE(changes(row(1, "a2"), {+1}).ok());
+  EXPECT_EQ(names(std::nullopt), (std::vector<std::string>{"B", "a2", "c"}));
+  EXPECT_EQ(t->num_rows(), 3);
+  // Time travel shows how the answer evolved.
+  EXPECT_EQ(names(0), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(names(1), (std::vector<std::string>{"B", "a", "c"}));
+  EXPECT_EQ(names(2), (std::vector<std::string>{"B", "c"}));
+  EXPECT_EQ((*t->Snapshot(2))->num_rows(), 2);
+  // The log says what each commit added and removed.
+  auto hist = *t->History();
+  EXPECT_EQ(hist[2].mode, WriteMode::kUpdate);  // version 1
+  EXPECT_EQ(hist[2].rows_added, 1);
+  EXPECT_EQ(hist[2].rows_removed, 1);
+  EXPECT_EQ(hist[2].dv_updates.size(), 1u);
+  EXPECT_EQ(hist[3].key_columns, std::vector<std::string>{"id"});  // declared by version 0
+  // A retraction that matches nothing is refused and nothing commits.
+  Status st = changes(row(9, "z"), {-1});
+  EXPECT_EQ(st.code(), StatusCode::kInternal);
+  EXPECT_NE(st.message().find("table 'agg' version 4"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("id=9"), std::string::npos) << st.message();
+  EXPECT_EQ(t->latest_version(), 3);
+  // The index is stored: a new store instance retracts rows written before it opened.
+  store_.reset();
+  store_ = std::move(Store::Open(Options())).value();
+  t = *store_->Table("agg", false);
+  ASSERT_TRUE(changes(row(3, "c"), {-1}).ok());
+  EXPECT_EQ(names(std::nullopt), (std::vector<std::string>{"B", "a2"}));
+  // Other key columns than the declared ones are refused.
+  auto txn = store_->BeginTxn();
+  EXPECT_EQ(t->StageChanges(*txn, std::span<const RecordBatch>(&rows, 1), {}, {"name"}, {}).code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_P(DeltaTableTest, ChangesWithoutKeyColumnsAreMultisets) {
+  DeltaTable* t = *store_->Table("view", true);
+  auto changes = [&](std::vector<std::vector<std::string>> rows, std::vector<std::int64_t> w) {
+    RecordBatch b = pinstream::testing::StringBatch({"k", "v"}, rows);
+    auto txn = store_->BeginTxn();
+    Status st = t->StageChanges(*txn, std::span<const RecordBatch>(&b, 1), w, {}, {});
+    if (!st.ok()) return st;
+    return store_->Commit(std::move(txn));
+  };
+  auto all = [&]() {
+    auto b = (*t->Snapshot())->ReadAll();
+    std::vector<std::string> out;
+    for (std::size_t r = 0; r < b->num_rows(); ++r)
+      out.push_back(DisplayValue(b->column(0), r) + DisplayValue(b->column(1), r));
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  // Duplicates are kept; a retraction removes one of them.
+  ASSERT_TRUE(changes({{"x", "1"}, {"x", "1"}, {"y", "2"}}, {1, 1, 1}).ok());
+  ASSERT_TRUE(changes({{"x", "1"}}, {-1}).ok());
+  EXPECT_EQ(all(), (std::vector<std::string>{"x1", "y2"}));
+  // Every column is the key: (x, 2) is not (x, 1).
+  EXPECT_EQ(changes({{"x", "2"}}, {-1}).code(), StatusCode::kInternal);
+  // A retraction with no live row cancels an insert of the same call, in any order.
+  ASSERT_TRUE(changes({{"z", "3"}, {"z", "3"}}, {-1, 1}).ok());
+  EXPECT_EQ(all(), (std::vector<std::string>{"x1", "y2"}));
+  EXPECT_EQ(t->History(1)->front().rows_added, 0);
+  // Retracting the last copy, and then the key is unknown.
+  ASSERT_TRUE(changes({{"x", "1"}, {"y", "2"}}, {-1, -1}).ok());
+  EXPECT_TRUE(all().empty());
+  EXPECT_EQ(changes({{"x", "1"}}, {-1}).code(), StatusCode::kInternal);
+  // Weights other than +1/-1, or of the wrong count, are refused.
+  EXPECT_EQ(changes({{"x", "1"}}, {2}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(changes({{"x", "1"}}, {1, 1}).code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(DeltaTableTest, TheKeyIndexCoversRowsAppendedBeforeAndAfterTheFirstChangesCommit) {
+  DeltaTable* t = *store_->Table("t", true);
+  WriteOptions small;
+  small.rows_per_chunk = 2;  // several chunks per version
+  ASSERT_TRUE(Write(t, Rows(0, 5), small).ok());
+  auto retract = [&](int id) {
+    RecordBatch b = Rows(id, id + 1);
+    std::vector<std::int64_t> w = {-1};
+    auto txn = store_->BeginTxn();
+    Status st = t->StageChanges(*txn, std::span<const RecordBatch>(&b, 1), w, {"id"}, {});
+    if (!st.ok()) return st;
+    return store_->Commit(std::move(txn));
+  };
+  ASSERT_TRUE(retract(3).ok());  // the first changes commit indexes the appended rows
+  ASSERT_TRUE(Write(t, Rows(10, 13), small).ok());  // appends keep the index
+  ASSERT_TRUE(retract(11).ok());
+  ASSERT_TRUE(retract(0).ok());
+  EXPECT_EQ(Ids(**t->Snapshot()), (std::vector<std::int64_t>{1, 2, 4, 10, 12}));
+  EXPECT_EQ(t->num_rows(), 5);
+  // An overwrite starts the index again from its rows.
+  WriteOptions ow;
+  ow.overwrite = true;
+  ASSERT_TRUE(Write(t, Rows(20, 22), ow).ok());
+  EXPECT_EQ(retract(1).code(), StatusCode::kInternal);
+  ASSERT_TRUE(retract(21).ok());
+  EXPECT_EQ(Ids(**t->Snapshot()), (std::vector<std::int64_t>{20}));
+  EXPECT_EQ(Ids(**t->Snapshot(2)), (std::vector<std::int64_t>{0, 1, 2, 4, 10, 11, 12}));
+}
+
+// Tables with long histories: opening, snapshots and time travel read a bounded number of log
+// entries (counted, not timed).
+class DeltaTableHistoryTest : public ::testing::Test {
+ protected:
+  StoreOptions Options() const {
+    StoreOptions o;
+    o.data_dir = dir_.path() + "/data";
+    return o;
+  }
+  TempDir dir_;
+};
+
+TEST_F(DeltaTableHistoryTest, LogCheckpointsBoundWhatOpeningAndTimeTravelRead) {
+  constexpr int kVersions = 100'500;
+  const std::int64_t interval = StoreOptions().table_checkpoint_interval;
+  {
+    auto store = std::move(Store::Open(Options())).value();
+    DeltaTable* t = *store->Table("t", true);
+    AppendVersions(store.get(), t, 0, kVersions);
+    ASSERT_EQ(t->latest_version(), kVersions - 1);
+    EXPECT_EQ(t->log_entries_read(), 0);  // the writer follows its own commits
+  }
+  auto store = std::move(Store::Open(Options())).value();
+  DeltaTable* t = *store->Table("t", false);
+  EXPECT_EQ(t->num_rows(), kVersions);
+  EXPECT_EQ(t->info().live_ranges, 1);
+  EXPECT_LT(t->log_entries_read(), interval);
+  EXPECT_EQ(t->checkpoints_read(), 1);
+  // Time travel to any version: one checkpoint and fewer than `interval` entries.
+  for (std::int64_t v :
+       {std::int64_t{0}, std::int64_t{99}, std::int64_t{12'345}, std::int64_t{kVersions - 2}}) {
+    std::int64_t before = t->log_entries_read();
+    auto snap = t->Snapshot(v);
+    ASSERT_TRUE(snap.ok());
+    EXPECT_EQ((*snap)->num_rows(), v + 1);
+    EXPECT_LT(t->log_entries_read() - before, interval) << v;
+  }
+  EXPECT_EQ(Ids(**t->Snapshot(50'000)).back(), 50'000);
+  // TIMESTAMP AS OF: a binary search, ~log2(versions) entries.
+  std::int64_t before = t->log_entries_read();
+  auto c = t->Commit(70'000);
+  ASSERT_TRUE(c.ok());
+  auto v = t->VersionAsOf(c->timestamp_ms * 1000);
+  ASSERT_TRUE(v.ok());
+  EXPECT_GE(*v, 70'000);
+  EXPECT_LE(t->log_entries_read() - before, 20);
+  EXPECT_EQ(t->VersionAsOf(0).status().code(), StatusCode::kOutOfRange);
+  // The read-only instance (the CLI) takes the same path.
+  auto reader = std::move(Store::OpenReader(dir_.path() + "/data")).value();
+  DeltaTable* rt = *reader->Table("t", false);
+  EXPECT_EQ(rt->num_rows(), kVersions);
+  EXPECT_LT(rt->log_entries_read(), interval);
+}
+
+TEST_F(DeltaTableHistoryTest, ADataDirWrittenBeforeCheckpointsIsReadAndUpgradedOnce) {
+  // Make the layout of a data dir written before log checkpoints: no checkpoints, no statistics
+  // keys, the txns in 'X' keys, and chunks no committed version declares (one past a version's
+  // declared count, one of a version never committed).
+  std::uint32_t id = 0;
+  {
+    auto store = std::move(Store::Open(Options())).value();
+    DeltaTable* t = *store->Table("old", true);
+    id = t->id();
+    WriteOptions opt;
+    opt.app_id = "q";
+    for (int i = 0; i < 250; ++i) {
+      opt.batch_id = i;
+      auto txn = store->BeginTxn();
+      ASSERT_TRUE(t->StageWrite(*txn, Rows(i, i + 1), opt).ok());
+      ASSERT_TRUE(store->Commit(std::move(txn), false).ok());
+    }
+    auto txn = store->BeginTxn();
+    for (char kind : {'K', 'T'}) {
+      std::string from = TableKey(id, kind), to = TableKey(id, static_cast<char>(kind + 1));
+      txn->DeleteRange(KeySpace::kTables, from, to);
+    }
+    txn->Put(KeySpace::kTables, TableKey(id, 'X') + "q",
+             R"({"epoch":0,"batch":249,"version":249})");
+    txn->Put(KeySpace::kTables, ChunkKey(id, ChunkId{7, 1}), EncodeChunk(Rows(900, 901), 0, 1));
+    txn->Put(KeySpace::kTables, ChunkKey(id, ChunkId{250, 0}), EncodeChunk(Rows(901, 902), 0, 1));
+    ASSERT_TRUE(store->Commit(std::move(txn)).ok());
+  }
+  {
+    // A reader cannot upgrade: it reads the whole log, and hides the undeclared chunk only after
+    // the upgrade, so it is checked below.
+    auto reader = std::move(Store::OpenReader(dir_.path() + "/data")).value();
+    DeltaTable* rt = *reader->Table("old", false);
+    EXPECT_EQ(rt->latest_version(), 249);
+    EXPECT_EQ(rt->log_entries_read(), 250);
+    EXPECT_EQ(rt->LastTxn("q")->second, 249);
+  }
+  {
+    auto store = std::move(Store::Open(Options())).value();
+    DeltaTable* t = *store->Table("old", false);  // the daemon upgrades
+    EXPECT_EQ(t->num_rows(), 250);
+    EXPECT_EQ(Ids(**t->Snapshot()).size(), 250u);  // the undeclared chunk is gone
+    EXPECT_EQ(Ids(**t->Snapshot(7)), (std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+    std::string stats;
+    EXPECT_TRUE(store->Get(KeySpace::kTables, TableVersionKey(id, 'T', 7), &stats).ok());
+    ASSERT_TRUE(Write(store.get(), t, Rows(250, 251)).ok());
+  }
+  auto store = std::move(Store::Open(Options())).value();
+  DeltaTable* t = *store->Table("old", false);
+  EXPECT_EQ(t->checkpoints_read(), 1);
+  EXPECT_LE(t->log_entries_read(), 1);
+  EXPECT_EQ(t->num_rows(), 251);
+  EXPECT_EQ(t->LastTxn("q")->second, 249);
+  WriteOptions again;
+  again.app_id = "q";
+  again.batch_id = 200;
+  EXPECT_EQ(Write(store.get(), t, Rows(0, 1), again).code(), StatusCode::kAlreadyExists);
 }
 
 INSTANTIATE_TEST_SUITE_P(WalAndIngest, DeltaTableTest, ::testing::Bool(),

@@ -122,5 +122,25 @@ TEST_F(DeltaVtabTest, FiltersOnVersionsStatisticsSkipWholeVersions) {
   EXPECT_EQ(session_->last_scan_stats().versions_pruned, 2);
 }
 
+TEST_F(DeltaVtabTest, RowsDeletedByAChangesCommitAreGoneFromScansFiltersAndLookups) {
+  // Version 2 retracts k = 3 and 12 (by key) and inserts k = 30: SQL honours the deletion
+  // vectors in full scans, pruned scans, the lookup index of joins, and time travel.
+  DeltaTable* t = *store_->Table("t", false);
+  RecordBatch b = Rows(3, 4);
+  ASSERT_TRUE(b.Append(Rows(12, 13)).ok());
+  ASSERT_TRUE(b.Append(Rows(30, 31)).ok());
+  std::vector<std::int64_t> weights = {-1, -1, +1};
+  auto txn = store_->BeginTxn();
+  ASSERT_TRUE(t->StageChanges(*txn, std::span<const RecordBatch>(&b, 1), weights, {"k"}, {}).ok());
+  ASSERT_TRUE(store_->Commit(std::move(txn)).ok());
+  EXPECT_EQ(One("SELECT count(*) FROM t"), "19");
+  EXPECT_EQ(One("SELECT count(*) FROM t WHERE k = 3"), "0");
+  EXPECT_EQ(One("SELECT count(*) FROM t WHERE k + 0 = 12"), "0");
+  EXPECT_EQ(One("SELECT count(*) FROM t WHERE k >= 10"), "10");
+  EXPECT_EQ(One("SELECT count(*) FROM t AS a JOIN t_at(1) AS b ON a.k = b.k"), "18");
+  EXPECT_EQ(One("SELECT count(*) FROM t_at(1) WHERE k = 3"), "1");
+  EXPECT_EQ(One("SELECT sum(k) FROM t"), std::to_string(190 - 3 - 12 + 30));
+}
+
 }  // namespace
 }  // namespace pinstream::state::sql

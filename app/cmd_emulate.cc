@@ -14,7 +14,7 @@ void AddEmulateCommand(CLI::App& app, int* exit_code) {
       "emulate", "send random Pinterest posts (pin + geo + user) to a running pinstream");
   auto o = std::make_shared<EmulatorOptions>();
   const char* data = std::getenv("PINSTREAM_DATA");
-  o->data_dir = data ? data : "../shared/data/pinterest";
+  o->data_dir = data ? data : "tests/data/pinterest";  // run from a checkout's root
   const char* uid = std::getenv("PIN_USER_ID");
   if (uid && *uid) o->user_id = uid;
   cmd->add_option("--base-url,-u", o->base_url, "pinstream's HTTP address")->capture_default_str();
@@ -37,7 +37,7 @@ void AddEmulateCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "random seed (the original used 100)")->capture_default_str();
   cmd->add_option("--data", o->data_dir,
-                  "the data set directory (default $PINSTREAM_DATA or ../shared/data/pinterest)");
+                  "the data set directory (default $PINSTREAM_DATA or tests/data/pinterest)");
   cmd->add_flag("--mixed-formats", o->mixed_formats,
                 "vary timestamp formats and Kinesis Data encodings like different clients");
   cmd->add_option("--bad-fraction", o->bad_fraction,

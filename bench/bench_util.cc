@@ -76,7 +76,7 @@ PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
   return run;
 }
 
-std::string DataDir() { return std::string(PINSTREAM_SOURCE_DIR) + "/../shared/data/pinterest"; }
+std::string DataDir() { return std::string(PINSTREAM_SOURCE_DIR) + "/tests/data/pinterest"; }
 
 std::vector<std::string> PinRecords(std::size_t n, std::size_t distinct_ids) {
   std::ifstream in(DataDir() + "/pinterest_data_partial.jsonl");

@@ -25,7 +25,7 @@ namespace pinstream::bench {
 std::unique_ptr<Registries> PluginRegistries(connectors::ConnectorEnv* env);
 
 // `n` raw pin records (JSON text, ~650 bytes each), resampled with a fixed seed from
-// ../shared/data/pinterest/pinterest_data_partial.jsonl; unique_id made unique per record
+// tests/data/pinterest/pinterest_data_partial.jsonl; unique_id made unique per record
 // unless `distinct_ids` is smaller than n (then ids repeat, for dedup benchmarks).
 std::vector<std::string> PinRecords(std::size_t n, std::size_t distinct_ids = 0);
 

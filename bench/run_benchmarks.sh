@@ -61,9 +61,9 @@ if [[ $what == http || $what == all ]]; then
   mkdir -p "$tmp/nginx"
   sed "s/__PORT__/$port/" bench/http/nginx.conf > "$tmp/nginx/nginx.conf"
   python3 -c 'import json,sys; sys.stdout.write(json.dumps({"records":[{"value":json.loads(open(sys.argv[1]).readline())}]}))' \
-    ../shared/data/pinterest/pinterest_data_partial.jsonl > "$tmp/one.json"
+    tests/data/pinterest/pinterest_data_partial.jsonl > "$tmp/one.json"
   python3 -c 'import json,sys; rows=[json.loads(l) for l,_ in zip(open(sys.argv[1]), range(500))]; sys.stdout.write(json.dumps({"records":[{"value":r} for r in rows]}))' \
-    ../shared/data/pinterest/pinterest_data_partial.jsonl > "$tmp/five_hundred.json"
+    tests/data/pinterest/pinterest_data_partial.jsonl > "$tmp/five_hundred.json"
   wrk_rps() {  # wrk -t1 -c32 -d10s with the body file $1 against port $2: requests/s
     WRK_BODY_FILE="$1" wrk -t1 -c"${3:-32}" -d10s -s bench/http/post.lua "http://127.0.0.1:$2/topics/bench.pin" | awk '/Requests\/sec/ {print $2}'
   }
@@ -150,7 +150,7 @@ fi
 
 if [[ $what == sql || $what == all ]]; then
   echo "== SQL (issue 7): the eight queries over 1M pin/geo/user rows — pinstream, SQLite native, pandas, DuckDB"
-  PINSTREAM_DATA_DIR="$tmp/base" PINSTREAM_INPUT="$PWD/../shared/data/pinterest" \
+  PINSTREAM_DATA_DIR="$tmp/base" PINSTREAM_INPUT="$PWD/tests/data/pinterest" \
     build/app/pinstream run conf/pinterest-files.yaml 2>"$tmp/base.log"
   $B/sql_bench "$tmp/base/" "$tmp/sql" 1000000 | collect
   /usr/bin/python3 bench/sql_pandas.py "$tmp/sql/csv" | collect

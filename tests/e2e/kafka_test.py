@@ -26,7 +26,7 @@ from e2e_util import KafkaMock, fail, wait  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data", "pinterest"))
+DATA = os.path.abspath(os.path.join(ROOT, "tests", "data", "pinterest"))
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 

@@ -19,7 +19,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data", "pinterest"))
+DATA = os.path.abspath(os.path.join(ROOT, "tests", "data", "pinterest"))
 
 
 def fail(msg):

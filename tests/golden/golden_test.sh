@@ -10,7 +10,7 @@ py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 work=$(mktemp -d /tmp/pinstream-golden-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-data="$root/../shared/data/pinterest"
+data="$root/tests/data/pinterest"
 "$py" "$here/clean_reference.py" "$data" "$work/expected"
 PINSTREAM_DATA_DIR="$work/data" PINSTREAM_INPUT="$data" "$bin" run "$root/conf/pinterest-files.yaml" 2>"$work/daemon.log" \
   || { cat "$work/daemon.log"; exit 1; }

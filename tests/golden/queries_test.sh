@@ -11,7 +11,7 @@ py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 work=$(mktemp -d /tmp/pinstream-queries-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-data="$root/../shared/data/pinterest"
+data="$root/tests/data/pinterest"
 PINSTREAM_DATA_DIR="$work/data" PINSTREAM_INPUT="$data" "$bin" run "$root/conf/pinterest-files.yaml" 2>"$work/daemon.log" \
   || { cat "$work/daemon.log"; exit 1; }
 "$py" "$here/queries_reference.py" --binary "$bin" --data-dir "$work/data" --queries "$root/conf/queries"

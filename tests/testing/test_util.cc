@@ -80,9 +80,7 @@ std::vector<std::string> ColumnStrings(const RecordBatch& b, const std::string& 
 
 std::string SourceRoot() { return PINSTREAM_SOURCE_DIR; }
 std::string PinterestDataDir() {
-  return (fs::path(PINSTREAM_SOURCE_DIR) / ".." / "shared" / "data" / "pinterest")
-      .lexically_normal()
-      .string();
+  return (fs::path(PINSTREAM_SOURCE_DIR) / "tests" / "data" / "pinterest").string();
 }
 std::string PinstreamBinary() { return PINSTREAM_BINARY; }
 

@@ -42,7 +42,7 @@ RecordBatch IdNameRows(int from, int to);
 // A column's values rendered with DisplayValue, for compact assertions.
 std::vector<std::string> ColumnStrings(const RecordBatch& b, const std::string& column);
 
-// ../shared/data/pinterest, found from the source tree.
+// tests/data/pinterest, the data set bundled in the source tree.
 std::string PinterestDataDir();
 // The source tree root (where CMakeLists.txt is).
 std::string SourceRoot();

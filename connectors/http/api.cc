@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "connectors/http/auth.h"
 #include "connectors/http/ingest_context.h"
 #include "connectors/http/kinesis_gateway.h"
 #include "connectors/http/kinesis_native.h"
@@ -94,22 +96,12 @@ struct AddedRoute {
 
 struct Api::Protocols {
   Protocols(const HttpConfig& config, state::SourceLog* log)
-      : ingest(config, log), streams(&ingest), rest(&ingest), gateway(&streams), native(&streams) {}
-
-  bool Authorized(const ApiRequest& req) const {
-    const HttpConfig& cfg = ingest.config();
-    if (cfg.bearer_tokens.empty() && cfg.api_keys.empty()) return true;
-    std::string_view auth = req.header("authorization");
-    if (auth.rfind("Bearer ", 0) == 0) {
-      std::string_view token = auth.substr(7);
-      if (std::find(cfg.bearer_tokens.begin(), cfg.bearer_tokens.end(), token) !=
-          cfg.bearer_tokens.end())
-        return true;
-    }
-    std::string_view key = req.header("x-api-key");
-    return !key.empty() &&
-           std::find(cfg.api_keys.begin(), cfg.api_keys.end(), key) != cfg.api_keys.end();
-  }
+      : ingest(config, log),
+        streams(&ingest),
+        rest(&ingest),
+        gateway(&streams),
+        native(&streams),
+        auth(config) {}
 
   AddedRoute* FindRoute(std::string_view segment) {
     for (auto& r : routes) {
@@ -123,6 +115,7 @@ struct Api::Protocols {
   RestProxyApi rest;
   KinesisGatewayApi gateway;
   KinesisNativeApi native;
+  Authenticator auth;
   ApiCounters rest_counters{"kafka-rest"};
   ApiCounters gateway_counters{"kinesis-gateway"};
   ApiCounters native_counters{"kinesis"};
@@ -164,18 +157,17 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
     p.request_bytes->Inc(req.body.size());
     bool produce = amz_target.rfind("Kinesis_20131202.PutRecord", 0) == 0;
     Reply reply(&p.native_counters, produce ? p.ingest.ack_latency() : nullptr, std::move(respond));
-    if (!p.Authorized(req)) {
-      return reply(KinesisError("UnrecognizedClientException",
-                                "The security token included in the request is invalid.", 401,
-                                kAmzJson));
-    }
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    if (auto denied = p.auth.CheckKinesisNative(
+            req, std::chrono::duration_cast<std::chrono::microseconds>(now).count()))
+      return reply(std::move(*denied));
     return p.native.Handle(req, amz_target, std::move(reply));
   }
   if (!seg.empty() && seg[0] == "topics") {
     p.request_bytes->Inc(req.body.size());
     Reply reply(&p.rest_counters, req.method == "POST" ? p.ingest.ack_latency() : nullptr,
                 std::move(respond));
-    if (!p.Authorized(req)) {
+    if (!p.auth.TokenAllowed(req)) {
       return reply(RestProxyApi::Error(
           401, 40101,
           "Authentication failed: send 'Authorization: Bearer <token>' or 'x-api-key'"));
@@ -186,7 +178,7 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
     p.request_bytes->Inc(req.body.size());
     Reply reply(&p.gateway_counters, seg.size() == 3 ? p.ingest.ack_latency() : nullptr,
                 std::move(respond));
-    if (!p.Authorized(req)) {
+    if (!p.auth.TokenAllowed(req)) {
       return reply(KinesisError("UnrecognizedClientException",
                                 "The security token included in the request is invalid.", 401,
                                 "application/json"));
@@ -196,7 +188,7 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
   if (AddedRoute* r = seg.empty() ? nullptr : p.FindRoute(seg[0])) {
     p.request_bytes->Inc(req.body.size());
     Reply reply(&r->counters, nullptr, std::move(respond));
-    if (!r->route.open && !p.Authorized(req))
+    if (!r->route.open && !p.auth.TokenAllowed(req))
       return reply(JsonResponse(401, R"({"error":"unauthorized"})"));
     return r->route.handler(
         req, seg, [reply = std::move(reply)](ApiResponse resp) { reply(std::move(resp)); });

@@ -12,7 +12,7 @@
 //   anything else            404 {"error_code": 404, "message": "HTTP 404 Not Found"}
 //
 // Every request is counted (pinstream_http_requests_total by API and status) and, unless its
-// route is open, checked against the configured bearer tokens and API keys. Produce requests are
+// route is open, authenticated (auth.h: bearer tokens, API keys, AWS SigV4). Produce requests are
 // answered only once their records are durable in the source log (Respond runs on the log's
 // writer thread then; the server moves it back to the connection). Errors use each API's own
 // shape: {"error_code": 40401, "message": ...} for the REST Proxy, {"__type":
@@ -49,9 +49,10 @@ struct ApiHeader {
 // API needs later, such as the records of a produce request, it copies). The server parses every
 // request of a keep-alive connection into the same buffers, so none of this allocates.
 struct ApiRequest {
-  std::string_view method;  // GET, POST, PUT, DELETE, ...
-  std::string_view path;    // percent-decoded, without the query string
-  std::string_view query;   // raw query string
+  std::string_view method;    // GET, POST, PUT, DELETE, ...
+  std::string_view path;      // percent-decoded, without the query string
+  std::string_view raw_path;  // the path as sent (percent-encoded); empty: the same as `path`
+  std::string_view query;     // raw query string
   std::span<const ApiHeader> headers;
   std::string_view body;
   // The value of the first header called `name` (compared case-insensitively); empty if none.

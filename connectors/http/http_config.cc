@@ -2,6 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "engine/config.h"
@@ -9,6 +14,78 @@
 namespace pinstream::connectors::http {
 
 namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// The non-empty lines of the file at `key` (trimmed; '#' starts a comment line), at least one.
+std::vector<std::string> ReadSecretLines(const ConfigNode& n, std::string_view key) {
+  std::string path = n.GetPath(key);
+  std::ifstream in(path);
+  if (!in) n.Get(key).Fail(fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string_view v = Trim(line);
+    if (!v.empty() && v[0] != '#') out.emplace_back(v);
+  }
+  if (out.empty()) n.Get(key).Fail(fmt::format("'{}' holds no token", path));
+  return out;
+}
+
+// A secret given inline (`secret`) or as the content of a file (`secret_file`), exactly one.
+std::string ReadSecret(const ConfigNode& n) {
+  if (n.Has("secret") == n.Has("secret_file"))
+    n.Fail("give the key's secret as either secret or secret_file");
+  if (n.Has("secret")) return n.GetString("secret");
+  std::string path = n.GetPath("secret_file");
+  std::ifstream in(path);
+  if (!in)
+    n.Get("secret_file").Fail(fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string secret(Trim(text));
+  if (secret.empty()) n.Get("secret_file").Fail(fmt::format("'{}' is empty", path));
+  return secret;
+}
+
+void ParseAuth(const ConfigNode& a, HttpConfig& h) {
+  a.ExpectKeys({"bearer_tokens", "bearer_tokens_file", "api_keys", "api_keys_file", "aws_sigv4"});
+  h.bearer_tokens = a.GetStringList("bearer_tokens");
+  if (a.Has("bearer_tokens_file")) {
+    for (auto& t : ReadSecretLines(a, "bearer_tokens_file")) h.bearer_tokens.push_back(t);
+  }
+  h.api_keys = a.GetStringList("api_keys");
+  if (a.Has("api_keys_file")) {
+    for (auto& k : ReadSecretLines(a, "api_keys_file")) h.api_keys.push_back(k);
+  }
+  for (const auto& t : h.bearer_tokens) {
+    if (Trim(t).empty()) a.Get("bearer_tokens").Fail("a token is empty");
+  }
+  for (const auto& k : h.api_keys) {
+    if (Trim(k).empty()) a.Get("api_keys").Fail("an API key is empty");
+  }
+  if (auto s = a.Find("aws_sigv4")) {
+    s->ExpectKeys({"region", "access_keys", "max_clock_skew"});
+    h.aws_sigv4.region = s->GetString("region", "");
+    h.aws_sigv4.max_clock_skew_us =
+        s->GetDurationMicros("max_clock_skew", h.aws_sigv4.max_clock_skew_us);
+    if (h.aws_sigv4.max_clock_skew_us <= 0) s->Get("max_clock_skew").Fail("must be positive");
+    ConfigNode keys = s->Get("access_keys");
+    std::set<std::string> ids;
+    for (const auto& k : keys.Elements()) {
+      k.ExpectKeys({"id", "secret", "secret_file"});
+      AwsAccessKey key{k.GetString("id"), ReadSecret(k)};
+      if (key.id.empty()) k.Get("id").Fail("the access key id is empty");
+      if (!ids.insert(key.id).second)
+        k.Get("id").Fail(fmt::format("access key '{}' is listed twice", key.id));
+      h.aws_sigv4.access_keys.push_back(std::move(key));
+    }
+    if (h.aws_sigv4.access_keys.empty()) keys.Fail("list at least one access key");
+  }
+}
 
 LogStreamDecl ParseLogStream(const ConfigNode& n, const char* count_key) {
   LogStreamDecl d;
@@ -33,8 +110,7 @@ std::shared_ptr<const HttpConfig> ParseHttpConfig(const ConfigNode& n) {
   HttpConfig& h = *config;
   n.ExpectKeys({"listen", "io_threads", "max_body_size", "max_record_size", "request_timeout",
                 "idle_timeout", "auth", "tls", "auto_create", "default_partitions", "topics",
-                "streams", "retention", "max_backlog_records", "group_commit_max_records",
-                "verify_signatures"});
+                "streams", "retention", "max_backlog_records", "group_commit_max_records"});
   std::string listen = n.GetString("listen", "127.0.0.1:8082");
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) n.Get("listen").Fail("expected host:port, e.g. 127.0.0.1:8082");
@@ -51,11 +127,7 @@ std::shared_ptr<const HttpConfig> ParseHttpConfig(const ConfigNode& n) {
   h.max_record_bytes = n.GetByteSize("max_record_size", h.max_record_bytes);
   h.request_timeout_us = n.GetDurationMicros("request_timeout", h.request_timeout_us);
   h.idle_timeout_us = n.GetDurationMicros("idle_timeout", h.idle_timeout_us);
-  if (auto a = n.Find("auth")) {
-    a->ExpectKeys({"bearer_tokens", "api_keys"});
-    h.bearer_tokens = a->GetStringList("bearer_tokens");
-    h.api_keys = a->GetStringList("api_keys");
-  }
+  if (auto a = n.Find("auth")) ParseAuth(*a, h);
   if (auto t = n.Find("tls")) {
     t->ExpectKeys({"cert_file", "key_file"});
     h.tls_cert_file = t->GetString("cert_file");
@@ -76,9 +148,6 @@ std::shared_ptr<const HttpConfig> ParseHttpConfig(const ConfigNode& n) {
   }
   h.max_backlog_records = n.GetInt("max_backlog_records", h.max_backlog_records);
   h.group_commit_max_records = n.GetInt("group_commit_max_records", h.group_commit_max_records);
-  if (n.GetBool("verify_signatures", false)) {
-    n.Get("verify_signatures").Fail("AWS signature verification is not supported; set it to false");
-  }
   std::set<std::string> seen;
   for (const auto& d : h.topics) {
     if (!seen.insert(d.name).second)

@@ -431,6 +431,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     std::string_view target = parts_.View(parts_.target);
     std::size_t q = target.find('?');
     std::string_view raw_path = target.substr(0, q);
+    ar.raw_path = raw_path;
     if (raw_path.find('%') == std::string_view::npos) {
       ar.path = raw_path;
     } else {

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include "tests/testing/test_util.h"
+
 namespace pinstream::connectors::http {
 namespace {
 
@@ -54,10 +58,61 @@ TEST(HttpConfigTest, BadValuesNameTheirLineAndWhatIsWrong) {
   EXPECT_NE(Error("topics: [a, a]").find("topic 'a' is declared twice"), std::string::npos);
   EXPECT_NE(Error("topics: [a]\nstreams: [a]").find("'a' is declared twice"), std::string::npos);
   EXPECT_NE(Error("topics: ['../x']").find("invalid topic/stream name"), std::string::npos);
-  EXPECT_NE(Error("verify_signatures: true").find("not supported"), std::string::npos);
+  EXPECT_NE(Error("verify_signatures: true").find("unknown key"), std::string::npos);
   std::string e = Error("listen: 127.0.0.1:1\nlisen: x\n");
   EXPECT_NE(e.find("http.yaml:2:"), std::string::npos) << e;
   EXPECT_NE(e.find("listen"), std::string::npos) << e;
+}
+
+TEST(HttpConfigTest, TokensAndAwsSecretsAlsoComeFromFiles) {
+  pinstream::testing::TempDir dir;
+  std::ofstream(dir.path() + "/tokens") << "# operators\n  t-file-1  \n\nt-file-2\n";
+  std::ofstream(dir.path() + "/keys") << "k-file\n";
+  std::ofstream(dir.path() + "/aws") << "s3cr3t/KEY\n";
+  auto c = ParseHttpConfig(ConfigNode::LoadString(
+      "auth:\n"
+      "  bearer_tokens: [inline]\n"
+      "  bearer_tokens_file: tokens\n"  // relative to the config's folder
+      "  api_keys_file: keys\n"
+      "  aws_sigv4:\n"
+      "    region: eu-west-1\n"
+      "    access_keys: [{id: AKID1, secret_file: aws}, {id: AKID2, secret: inline-secret}]\n",
+      "http.yaml", dir.path()));
+  EXPECT_EQ(c->bearer_tokens, (std::vector<std::string>{"inline", "t-file-1", "t-file-2"}));
+  EXPECT_EQ(c->api_keys, std::vector<std::string>{"k-file"});
+  ASSERT_TRUE(c->aws_sigv4.enabled());
+  EXPECT_EQ(c->aws_sigv4.region, "eu-west-1");
+  ASSERT_EQ(c->aws_sigv4.access_keys.size(), 2u);
+  EXPECT_EQ(c->aws_sigv4.access_keys[0].id, "AKID1");
+  EXPECT_EQ(c->aws_sigv4.access_keys[0].secret, "s3cr3t/KEY");  // the newline trimmed
+  EXPECT_EQ(c->aws_sigv4.access_keys[1].secret, "inline-secret");
+  EXPECT_EQ(c->aws_sigv4.max_clock_skew_us, 15LL * 60 * 1'000'000);
+}
+
+TEST(HttpConfigTest, AuthMistakesAreConfigErrorsNotOpenDoors) {
+  pinstream::testing::TempDir dir;
+  std::ofstream(dir.path() + "/empty") << "# nothing yet\n";
+  auto error = [&](const std::string& yaml) {
+    try {
+      ParseHttpConfig(ConfigNode::LoadString(yaml, "http.yaml", dir.path()));
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  // A tokens file that holds no token would leave every API open: refused.
+  EXPECT_NE(error("auth: {bearer_tokens_file: empty}").find("holds no token"), std::string::npos);
+  EXPECT_NE(error("auth: {api_keys_file: missing}").find("cannot read"), std::string::npos);
+  EXPECT_NE(error("auth: {bearer_tokens: ['']}").find("empty"), std::string::npos);
+  EXPECT_NE(error("auth: {aws_sigv4: {access_keys: []}}").find("at least one access key"),
+            std::string::npos);
+  EXPECT_NE(error("auth: {aws_sigv4: {access_keys: [{id: A}]}}").find("secret or secret_file"),
+            std::string::npos);
+  EXPECT_NE(error("auth: {aws_sigv4: {access_keys: [{id: A, secret: x}, {id: A, secret: y}]}}")
+                .find("listed twice"),
+            std::string::npos);
+  std::string e = error("auth: {aws_sigv4: {regoin: x, access_keys: [{id: A, secret: x}]}}");
+  EXPECT_NE(e.find("did you mean 'region'"), std::string::npos) << e;
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "app/commands.h"
 #include "app/emulator.h"
@@ -13,8 +14,11 @@ void AddEmulateCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "emulate", "send random Pinterest posts (pin + geo + user) to a running pinstream");
   auto o = std::make_shared<EmulatorOptions>();
+  // The data set: $PINSTREAM_DATA, else a checkout's (run from its root), else the installed one.
   const char* data = std::getenv("PINSTREAM_DATA");
-  o->data_dir = data ? data : "tests/data/pinterest";  // run from a checkout's root
+  o->data_dir = data                                              ? data
+                : std::filesystem::exists("tests/data/pinterest") ? "tests/data/pinterest"
+                                                                  : PINSTREAM_INSTALLED_DATA;
   const char* uid = std::getenv("PIN_USER_ID");
   if (uid && *uid) o->user_id = uid;
   cmd->add_option("--base-url,-u", o->base_url, "pinstream's HTTP address")->capture_default_str();
@@ -36,8 +40,10 @@ void AddEmulateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--concurrency,-c", o->concurrency, "parallel connections")
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "random seed (the original used 100)")->capture_default_str();
-  cmd->add_option("--data", o->data_dir,
-                  "the data set directory (default $PINSTREAM_DATA or tests/data/pinterest)");
+  cmd->add_option(
+      "--data", o->data_dir,
+      "the data set directory (default $PINSTREAM_DATA, else a checkout's tests/data/pinterest, "
+      "else the installed " PINSTREAM_INSTALLED_DATA ")");
   cmd->add_flag("--mixed-formats", o->mixed_formats,
                 "vary timestamp formats and Kinesis Data encodings like different clients");
   cmd->add_option("--bad-fraction", o->bad_fraction,

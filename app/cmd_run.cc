@@ -10,6 +10,8 @@
 
 #include "app/admin_api.h"
 #include "app/commands.h"
+#include "app/systemd_notifier.h"
+#include "app/version.h"
 #include "connectors/http/api.h"
 #include "connectors/http/http_server.h"
 #include "engine/daemon.h"
@@ -78,6 +80,12 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     scheduler = std::make_unique<JobScheduler>(cfg->jobs, job_runner.get());
     parts.services.push_back(scheduler.get());
   }
+
+  // systemd readiness (Type=notify): READY=1 once recovered, STOPPING=1 when the drain starts.
+  // First in the list, so that STOPPING=1 goes out before the HTTP server waits for its
+  // in-flight requests (READY=1 then precedes the others' SetReady by microseconds).
+  SystemdNotifier notifier(cfg->queries.size());
+  parts.services.insert(parts.services.begin(), &notifier);
 
   parts.config = &*cfg;
   parts.checkpoints = &checkpoints;

@@ -5,19 +5,17 @@
 #include <cstdio>
 
 #include "app/commands.h"
+#include "app/version.h"
 #include "engine/allocator.h"
 #include "engine/daemon.h"
-
-#ifndef PINSTREAM_VERSION
-#define PINSTREAM_VERSION "0.0.0"
-#endif
 
 int main(int argc, char** argv) {
   using namespace pinstream::app;
   pinstream::TuneAllocatorForBatches();
   CLI::App app{
       "pinstream — micro-batch stream processing into versioned delta tables, on one machine"};
-  app.set_version_flag("--version", std::string("pinstream ") + PINSTREAM_VERSION);
+  app.set_version_flag("--version",
+                       std::string("pinstream ") + Version() + " (commit " + Commit() + ")");
   app.require_subcommand(1);
   int exit_code = kExitOk;
   AddRunCommand(app, &exit_code);

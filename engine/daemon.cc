@@ -196,29 +196,47 @@ void DisarmExitWatchdog() {
   w.cv.notify_all();
 }
 
-void BlockTerminationSignals() {
+namespace {
+// The signals the daemon's signal thread takes: SIGINT and SIGTERM drain, SIGHUP (the service
+// manager's reload) is answered without stopping.
+sigset_t DaemonSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+}  // namespace
+
+void BlockTerminationSignals() {
+  sigset_t set = DaemonSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
 void Daemon::InstallSignalHandling() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
+  sigset_t set = DaemonSignals();
   signal_thread_ = std::thread([this, set] {
     SetThreadName("signals");
-    int sig = 0;
-    sigwait(&set, &sig);
-    spdlog::info("received {}: draining (send it again to exit at once)",
-                 sig == SIGINT ? "SIGINT" : "SIGTERM");
-    RequestDrain();
-    sigwait(&set, &sig);
-    std::fprintf(stderr, "pinstream: second signal, exiting at once\n");
-    std::_Exit(130);
+    bool draining = false;
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        spdlog::warn(
+            "received SIGHUP: reload is not supported yet; the daemon keeps running "
+            "with the config it started with (restart it to apply changes)");
+        continue;
+      }
+      if (draining) {
+        std::fprintf(stderr, "pinstream: second signal, exiting at once\n");
+        std::_Exit(130);
+      }
+      draining = true;
+      spdlog::info("received {}: draining (send it again to exit at once)",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+      RequestDrain();
+    }
   });
 }
 

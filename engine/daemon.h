@@ -49,8 +49,9 @@ class Service {
   virtual bool keeps_daemon_alive() const { return true; }
 };
 
-// Blocks SIGINT and SIGTERM in the calling thread; threads created afterwards inherit the mask,
-// so the signals stay pending until the daemon's signal thread takes them. Call first in main().
+// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread; threads created afterwards inherit the
+// mask, so the signals stay pending until the daemon's signal thread takes them. Call first in
+// main().
 void BlockTerminationSignals();
 
 // The exit watchdog (like Flink's task-cancellation watchdog): once Run() has returned, every
@@ -91,7 +92,8 @@ class Daemon {
   std::vector<std::string> RecentProgress(const std::string& query) const;
 
   // Starts a thread that turns the first SIGINT/SIGTERM into RequestDrain() and the second into
-  // an immediate exit. BlockTerminationSignals() must have run before any other thread started.
+  // an immediate exit; SIGHUP (systemd's ExecReload) is logged and changes nothing: reloading is
+  // not supported yet. BlockTerminationSignals() must have run before any other thread started.
   void InstallSignalHandling();
 
  private:

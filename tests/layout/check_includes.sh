@@ -6,7 +6,8 @@
 #   connectors/  includes engine/, state/ and connectors/ only
 #   app/         is included by nothing but itself and its own tests (tests/unit/app/)
 # and each third-party library stays in the folder that owns it: RocksDB in state/ (and bench/),
-# SQLite in state/sql/, librdkafka in connectors/kafka/, Beast/Asio in connectors/http/ and app/.
+# SQLite in state/sql/, librdkafka in connectors/kafka/, Beast/Asio in connectors/http/ and app/,
+# libsystemd in app/.
 # Prints every violation as file:line and exits 1 if there is one.
 #
 #   tests/layout/check_includes.sh [SOURCE_DIR]
@@ -42,6 +43,7 @@ violations "RocksDB outside state/" "engine operators connectors app" 'rocksdb/'
 violations "SQLite outside state/sql/" "engine operators connectors state" 'sqlite3' state/sql
 violations "librdkafka outside connectors/kafka/" "engine operators state connectors" 'librdkafka/' connectors/kafka
 violations "Beast/Asio outside connectors/http/ and app/" "engine operators state connectors" 'boost/(beast|asio)' connectors/http
+violations "libsystemd outside app/" "engine operators state connectors" 'systemd/'
 
 if [[ $status -eq 0 ]]; then echo "layout: every include follows the layer rules"; fi
 exit $status

@@ -32,7 +32,9 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   auto reg = BuildRegistries(&env);
   auto cfg = LoadConfigOrReport(config_path, *reg);
   if (!cfg) return kExitConfig;
-  SetupLogging(log_level.empty() ? cfg->log.level : log_level);
+  SetupLogging(log_level.empty() ? cfg->log.level : log_level, cfg->log.format);
+  LogInfo({{"version", Version()}, {"commit", Commit()}, {"config", config_path}},
+          "pinstream starting");
 
   const auto* storage = cfg->Section<state::StoreOptions>(state::kStorageSection);
   state::StoreOptions so = storage != nullptr ? *storage : state::StoreOptions();

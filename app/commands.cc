@@ -80,11 +80,14 @@ void PrintColumns(std::vector<std::pair<std::string, Column>> columns, std::size
   std::fputs(FormatTable(out, out.num_rows(), max_width).c_str(), stdout);
 }
 
-void SetupLogging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("pinstream");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
-  spdlog::set_level(spdlog::level::from_str(level));
+void SetupLogging(const std::string& level, LogFormat format) {
+  static std::shared_ptr<spdlog::logger> logger = [] {
+    auto l = spdlog::stderr_color_mt("pinstream");  // synchronous (engine/logging.h)
+    spdlog::set_default_logger(l);
+    return l;
+  }();
+  logger->set_formatter(MakeLogFormatter(format));
+  logger->set_level(spdlog::level::from_str(level));
 }
 
 int Fail(const Status& st) {

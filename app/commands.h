@@ -47,7 +47,9 @@ std::unique_ptr<state::Store> OpenForWriting(const std::string& data_dir);
 // Prints `columns` (name, values; all of one length) as a text table, cells cut at `max_width`.
 void PrintColumns(std::vector<std::pair<std::string, Column>> columns, std::size_t max_width);
 
-void SetupLogging(const std::string& level);
+// Logs go to stderr in `format` (engine/logging.h), times in UTC. main() sets up text at info for
+// every command; `run` applies the config's log section. Call from one thread at a time.
+void SetupLogging(const std::string& level, LogFormat format = LogFormat::kText);
 int Fail(const Status& st);  // prints "pinstream: <message>", returns kExitError
 
 // Subcommand registration.

@@ -12,6 +12,7 @@
 int main(int argc, char** argv) {
   using namespace pinstream::app;
   pinstream::TuneAllocatorForBatches();
+  SetupLogging("info");
   CLI::App app{
       "pinstream — micro-batch stream processing into versioned delta tables, on one machine"};
   app.set_version_flag("--version",

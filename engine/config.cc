@@ -200,8 +200,10 @@ DaemonConfig ParseRoot(const ConfigNode& root, const std::string& path,
   root.ExpectKeys(keys);
   cfg.data_dir = root.GetPath("data_dir");
   if (auto l = root.Find("log")) {
-    l->ExpectKeys({"level"});
+    l->ExpectKeys({"level", "format"});
     cfg.log.level = l->GetEnum("level", {"trace", "debug", "info", "warn", "error"}, "info");
+    cfg.log.format = l->GetEnum("format", {"text", "json"}, "text") == "json" ? LogFormat::kJson
+                                                                              : LogFormat::kText;
   }
   for (const auto& key : reg.sections.Keys()) {
     if (auto node = root.Find(key)) cfg.sections[key] = (*reg.sections.Find(key))(*node);

@@ -1,7 +1,7 @@
 // The daemon's configuration, parsed once from YAML into these typed structs.
 //
 //   data_dir: /var/lib/pinstream          # RocksDB store, one per daemon
-//   log: {level: info}
+//   log: {level: info, format: text}    # format: text | json (one object per line)
 //   sources:   {name: {kind: file|http|kafka, ...}}                      (source registry)
 //   queries:   [{name, sources, trigger, max_records_per_trigger, shards,
 //                operators: [...], sink: {...}, dead_letter: {...}}]
@@ -24,12 +24,14 @@
 #include <string>
 #include <vector>
 
+#include "engine/logging.h"
 #include "engine/registry.h"
 
 namespace pinstream {
 
 struct LogConfig {
-  std::string level = "info";  // trace, debug, info, warn, error
+  std::string level = "info";           // trace, debug, info, warn, error
+  LogFormat format = LogFormat::kText;  // text | json (engine/logging.h)
 };
 
 struct TriggerConfig {

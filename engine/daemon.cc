@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "engine/logging.h"
 #include "engine/metrics.h"
 #include "engine/thread_name.h"
 
@@ -26,10 +27,21 @@ Daemon::~Daemon() {
 }
 
 void Daemon::OnProgress(const QueryProgress& p) {
-  spdlog::info("query={} batch={} input={} output={} dead_letter={} duration={}ms backlog={}",
-               p.name, p.batch_id, p.num_input_rows, p.num_output_rows, p.num_dead_letter_rows,
-               p.duration_ms.count("triggerExecution") ? p.duration_ms.at("triggerExecution") : 0,
-               p.backlog_records);
+  std::int64_t duration =
+      p.duration_ms.count("triggerExecution") ? p.duration_ms.at("triggerExecution") : 0;
+  std::vector<LogField> fields = {{"query", p.name},
+                                  {"batch", p.batch_id},
+                                  {"input_rows", p.num_input_rows},
+                                  {"output_rows", p.num_output_rows},
+                                  {"dead_letter_rows", p.num_dead_letter_rows},
+                                  {"duration_ms", duration},
+                                  {"backlog_records", p.backlog_records}};
+  std::string table;  // the sink's table, if it writes one (outlives `fields`' view of it)
+  for (const auto& qc : parts_.config->queries) {
+    if (qc.name == p.name) table = qc.sink.spec->TableName();
+  }
+  if (!table.empty()) fields.emplace_back("table", table);
+  LogInfo(fields, "batch committed");
   Labels q{{"query", p.name}};
   Metrics().GetCounter("pinstream_query_batches_total", "Micro-batches committed", q)->Inc();
   Metrics()
@@ -90,7 +102,7 @@ Status Daemon::Start() {
     queries_.push_back(std::move(q));
   }
   for (Service* s : parts_.services) s->SetReady();
-  spdlog::info("pinstream ready: {} queries, data dir {}", queries_.size(), cfg.data_dir);
+  LogInfo({{"queries", queries_.size()}, {"data_dir", cfg.data_dir}}, "pinstream ready");
   return Status::Ok();
 }
 
@@ -127,10 +139,10 @@ int Daemon::Run() {
     auto snap = q->snapshot();
     if (snap.state == QueryState::kFailed) {
       ++failed;
-      spdlog::error("query '{}' failed: {}", snap.name, snap.error);
+      LogError({{"query", snap.name}, {"error", snap.error}}, "query failed");
     }
   }
-  spdlog::info("pinstream stopped ({} of {} queries failed)", failed, queries_.size());
+  LogInfo({{"queries", queries_.size()}, {"failed", failed}}, "pinstream stopped");
   return failed > 0 || any_failed_.load() ? 1 : 0;
 }
 

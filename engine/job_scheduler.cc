@@ -7,6 +7,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "engine/logging.h"
 #include "engine/thread_name.h"
 #include "engine/time_util.h"
 
@@ -195,7 +196,8 @@ void JobScheduler::Loop() {
         skipped.error = fmt::format(
             "{} scheduled run{} from {} skipped: an earlier run was still going", missed,
             missed == 1 ? "" : "s", FormatTimestamp(first_missed, TimestampStyle::kSql));
-        spdlog::warn("job '{}': {}", j.config.name, skipped.error);
+        LogWarn({{"job", j.config.name}, {"run_id", skipped.run_id}, {"error", skipped.error}},
+                "job run skipped");
         lock.unlock();
         Finish(std::move(skipped));
         lock.lock();
@@ -210,7 +212,8 @@ void JobScheduler::Loop() {
     JobConfig config = j.config;
     lock.unlock();
 
-    spdlog::info("job '{}' run {} started", run.job, run.run_id);
+    LogInfo({{"job", run.job}, {"run_id", run.run_id}, {"trigger", run.trigger}},
+            "job run started");
     Status st = runner_->Execute(config, &run);
     run.finished_us = clock_->NowMicros();
     if (st.ok()) {
@@ -219,13 +222,16 @@ void JobScheduler::Loop() {
       for (const auto& r : run.results)
         tables += fmt::format("{}{} v{} ({} rows)", tables.empty() ? "" : ", ", r.table, r.version,
                               r.rows);
-      spdlog::info("job '{}' run {} succeeded in {} ms: {}", run.job, run.run_id,
-                   (run.finished_us - run.started_us) / 1000, tables);
+      LogInfo({{"job", run.job},
+               {"run_id", run.run_id},
+               {"duration_ms", (run.finished_us - run.started_us) / 1000},
+               {"tables", tables}},
+              "job run succeeded");
     } else {
       run.status = "failed";
       run.error = st.ToString();
       run.results.clear();
-      spdlog::error("job '{}' run {} failed: {}", run.job, run.run_id, run.error);
+      LogError({{"job", run.job}, {"run_id", run.run_id}, {"error", run.error}}, "job run failed");
     }
     Finish(run);
     lock.lock();

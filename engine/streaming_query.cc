@@ -9,6 +9,7 @@
 
 #include "engine/dead_letter.h"
 #include "engine/kill_point.h"
+#include "engine/logging.h"
 #include "engine/thread_name.h"
 #include "engine/time_util.h"
 
@@ -244,8 +245,13 @@ Status StreamingQuery::Start() {
   PS_RETURN_IF_ERROR(CompactStateIfNeeded(32));
   PS_RETURN_IF_ERROR(BuildExecutor());
   SetState(QueryState::kIdle);
-  spdlog::info("{} started: id={} runId={} shards={} trigger={} next batch {}", ctx, meta_.id,
-               run_id_, num_shards_, config_->trigger.ToString(), next_batch_);
+  LogInfo({{"query", config_->name},
+           {"id", meta_.id},
+           {"run_id", run_id_},
+           {"shards", num_shards_},
+           {"trigger", config_->trigger.ToString()},
+           {"batch", next_batch_}},
+          "query started");
   return Status::Ok();
 }
 
@@ -675,7 +681,8 @@ Status StreamingQuery::Run() {
   Status failure;
   auto retry_after = [&](const Status& st) -> bool {
     if (!st.retryable()) {
-      spdlog::error("query '{}' failed: {}", config_->name, st.ToString());
+      LogError({{"query", config_->name}, {"batch", next_batch_}, {"error", st.ToString()}},
+               "query failed");
       SetState(QueryState::kFailed, st.ToString());
       failure = st;
       return false;
@@ -769,7 +776,8 @@ Status StreamingQuery::Run() {
             "next start",
             config_->name, next_batch_, fst.ToString());
       } else {
-        spdlog::error("query '{}' failed: {}", config_->name, fst.ToString());
+        LogError({{"query", config_->name}, {"batch", next_batch_}, {"error", fst.ToString()}},
+                 "query failed");
         SetState(QueryState::kFailed, fst.ToString());
         failure = fst;
       }
@@ -777,8 +785,8 @@ Status StreamingQuery::Run() {
   }
   if (!failure.ok()) return failure;
   SetState(once_done ? QueryState::kFinished : QueryState::kStopped);
-  spdlog::info("query '{}' {} after batch {}", config_->name, once_done ? "finished" : "stopped",
-               next_batch_ - 1);
+  LogInfo({{"query", config_->name}, {"batch", next_batch_ - 1}}, "query {}",
+          once_done ? "finished" : "stopped");
   return Status::Ok();
 }
 

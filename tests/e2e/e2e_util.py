@@ -1,6 +1,7 @@
 """Helpers shared by the Python end-to-end tests: failing with the daemon's log tail, waiting on a
-condition with a deadline, and driving `pinstream kafka-mock`."""
+condition with a deadline, a free port, and driving `pinstream kafka-mock`."""
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,15 @@ def fail(msg, log_lines=80):
         except OSError:
             pass
     sys.exit(1)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on (for a daemon's http.listen)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
 
 
 def wait(cond, what, timeout=90, interval=0.1):

@@ -37,18 +37,13 @@ import tempfile
 import threading
 import time
 
+from e2e_util import free_port
+
 
 def fail(msg):
     print("FAIL: " + msg, file=sys.stderr)
     sys.exit(1)
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 CONFIG = """

@@ -30,7 +30,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_util  # noqa: E402
-from e2e_util import fail, wait  # noqa: E402
+from e2e_util import fail, free_port, wait  # noqa: E402
 
 KEY_ID = "AKIAPINSTREAMTEST"
 SECRET = "pinstream/Secret+Key/0123456789abcdefghij"
@@ -65,14 +65,6 @@ jobs:
     sql: [count.sql]
 """
 
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def call(port, method, path, body=None, headers=None):

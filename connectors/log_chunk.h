@@ -16,6 +16,7 @@
 
 #include "engine/record_batch.h"
 #include "engine/source.h"
+#include "engine/stream_schema.h"
 
 namespace pinstream::connectors {
 
@@ -30,6 +31,18 @@ struct LogColumns {
     return LogColumns{has("key"), has("topic"), has("partition"), has("offset"), has("timestamp")};
   }
 };
+
+// The columns of a log chunk (before pruning): what http and kafka sources declare
+// (SourceSpec::DeclaredSchema).
+inline StreamSchema LogChunkSchema() {
+  StreamSchema s;
+  s.schema =
+      Schema({Field{"key", TypeId::kString, true}, Field{"value", TypeId::kRaw, true},
+              Field{"topic", TypeId::kString, true}, Field{"partition", TypeId::kInt64, true},
+              Field{"offset", TypeId::kInt64, true}, Field{"timestamp", TypeId::kTimestamp, true}});
+  s.complete = true;
+  return s;
+}
 
 class LogChunkBuilder {
  public:

@@ -30,7 +30,12 @@ std::vector<std::string_view> SplitLines(std::string_view text) {
 
 std::string OffsetLogEntry::Serialize() const {
   std::string out = "v1\n";
-  json meta{{"batchWatermarkMs", 0}, {"batchTimestampMs", batch_timestamp_ms}};
+  json meta{{"batchWatermarkMs", batch_watermark_us == INT64_MIN ? 0 : batch_watermark_us / 1000},
+            {"batchTimestampMs", batch_timestamp_ms}};
+  if (batch_watermark_us != INT64_MIN) {
+    meta["batchWatermarkUs"] = batch_watermark_us;
+    meta["inputWatermarksUs"] = input_watermarks_us;
+  }
   if (!new_partition_starts.empty()) {
     json starts = json::object();
     for (const auto& [name, parts] : new_partition_starts) {
@@ -63,6 +68,20 @@ Result<OffsetLogEntry> OffsetLogEntry::Parse(std::int64_t batch_id, std::string_
     return Corruption(what + " metadata lacks batchTimestampMs");
   }
   e.batch_timestamp_ms = meta["batchTimestampMs"].get<std::int64_t>();
+  if (meta.contains("batchWatermarkUs")) {
+    if (!meta["batchWatermarkUs"].is_number_integer())
+      return Corruption(what + ": batchWatermarkUs is not an integer");
+    e.batch_watermark_us = meta["batchWatermarkUs"].get<std::int64_t>();
+    if (meta.contains("inputWatermarksUs")) {
+      const json& iw = meta["inputWatermarksUs"];
+      if (!iw.is_object()) return Corruption(what + ": inputWatermarksUs is not an object");
+      for (auto it = iw.begin(); it != iw.end(); ++it) {
+        if (!it.value().is_number_integer())
+          return Corruption(what + ": an input watermark is not an integer");
+        e.input_watermarks_us[it.key()] = it.value().get<std::int64_t>();
+      }
+    }
+  }
   if (meta.contains("newPartitionStarts")) {
     const json& starts = meta["newPartitionStarts"];
     if (!starts.is_object()) return Corruption(what + ": newPartitionStarts is not an object");
@@ -97,6 +116,7 @@ std::string CommitLogEntry::Serialize() const {
          {"numInputRows", num_input_rows},
          {"numOutputRows", num_output_rows},
          {"numDeadLetterRows", num_dead_letter_rows}};
+  if (!event_time_max_us.empty()) j["eventTimeMaxUs"] = event_time_max_us;
   if (!progress_json.empty()) {
     json p = json::parse(progress_json, nullptr, false);
     if (!p.is_discarded()) j["progress"] = std::move(p);
@@ -116,13 +136,23 @@ Result<CommitLogEntry> CommitLogEntry::Parse(std::int64_t batch_id, std::string_
   e.num_output_rows = j.value("numOutputRows", std::int64_t{0});
   e.num_dead_letter_rows = j.value("numDeadLetterRows", std::int64_t{0});
   if (j.contains("progress")) e.progress_json = j["progress"].dump();
+  if (j.contains("eventTimeMaxUs")) {
+    const json& m = j["eventTimeMaxUs"];
+    if (!m.is_object()) return Corruption(what + ": eventTimeMaxUs is not an object");
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      if (!it.value().is_number_integer())
+        return Corruption(what + ": an event time is not an integer");
+      e.event_time_max_us[it.key()] = it.value().get<std::int64_t>();
+    }
+  }
   return e;
 }
 
 std::string QueryMetadata::Serialize() const {
-  return json{{"id", id},       {"name", name},       {"createdMs", created_ms},
-              {"epoch", epoch}, {"sources", sources}, {"statefulOperators", stateful_operators}}
-      .dump();
+  json j{{"id", id},       {"name", name},       {"createdMs", created_ms},
+         {"epoch", epoch}, {"sources", sources}, {"statefulOperators", stateful_operators}};
+  if (!inputs.empty()) j["inputs"] = inputs;
+  return j.dump();
 }
 
 Result<QueryMetadata> QueryMetadata::Parse(std::string_view text) {
@@ -139,6 +169,7 @@ Result<QueryMetadata> QueryMetadata::Parse(std::string_view text) {
   if (j.contains("statefulOperators")) {
     m.stateful_operators = j["statefulOperators"].get<std::vector<std::string>>();
   }
+  if (j.contains("inputs")) m.inputs = j["inputs"].get<std::vector<std::string>>();
   return m;
 }
 
@@ -154,6 +185,12 @@ Status CheckMetadataCompatible(const QueryMetadata& stored, const QueryMetadata&
         "query '{}': its sources changed since the checkpoint was written: was [{}], now [{}]; "
         "the stored offsets would not match the new sources.{}",
         current.name, list(stored.sources), list(current.sources), kWayOut));
+  }
+  if (stored.inputs != current.inputs) {
+    return FailedPrecondition(fmt::format(
+        "query '{}': its inputs changed since the checkpoint was written: was [{}], now [{}]; "
+        "the stored offsets and state would be read as another input's.{}",
+        current.name, list(stored.inputs), list(current.inputs), kWayOut));
   }
   if (stored.stateful_operators != current.stateful_operators) {
     return FailedPrecondition(fmt::format(

@@ -42,6 +42,11 @@ struct OffsetLogEntry {
   // of the previous batch). Kept so that a replay reads exactly the same range even when the
   // source's initial-offset policy is time-dependent (e.g. Kafka "latest").
   std::map<std::string, PartitionOffsets> new_partition_starts;
+  // The event-time watermark the batch runs with (µs UTC; kNoWatermark = none) and, per input,
+  // the value it was computed from (max event time − delay). Serialised as Spark's
+  // batchWatermarkMs plus "batchWatermarkUs" and "inputWatermarksUs".
+  std::int64_t batch_watermark_us = INT64_MIN;
+  std::map<std::string, std::int64_t> input_watermarks_us;
 
   std::string Serialize() const;
   static Result<OffsetLogEntry> Parse(std::int64_t batch_id, std::string_view text);
@@ -55,6 +60,9 @@ struct CommitLogEntry {
   std::int64_t num_output_rows = 0;
   std::int64_t num_dead_letter_rows = 0;
   std::string progress_json;  // the batch's StreamingQueryProgress
+  // Per input with a watermark: the largest event time (µs UTC) seen by batches 0..N; what the
+  // watermark of later batches is computed from after a restart.
+  std::map<std::string, std::int64_t> event_time_max_us;
 
   std::string Serialize() const;
   static Result<CommitLogEntry> Parse(std::int64_t batch_id, std::string_view text);
@@ -69,6 +77,9 @@ struct QueryMetadata {
   std::vector<std::string> sources;
   // "<index>:<kind>:<fingerprint>" per stateful operator.
   std::vector<std::string> stateful_operators;
+  // Queries with several named inputs: "<input>=<source>+<source>" per input, in tag order (the
+  // tags of the rows in the operators' state). Empty for single-input queries.
+  std::vector<std::string> inputs;
   // Number of sinks/tables is not part of compatibility: adding a sink is allowed.
 
   std::string Serialize() const;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "engine/job_schedule.h"
+#include "engine/watermark.h"
 
 namespace pinstream {
 
@@ -126,29 +127,205 @@ JobConfig ParseJob(const ConfigNode& n, const std::string& config_dir) {
   return j;
 }
 
-QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonConfig& cfg) {
-  QueryConfig q;
-  n.ExpectKeys({"name", "source", "sources", "trigger", "max_records_per_trigger", "shards",
-                "chunk_rows", "queue_capacity", "operators", "sink", "dead_letter"});
-  q.location = n.Location();
-  q.name = n.GetString("name");
-  RequireValidName(n.Get("name"), q.name, "query");
-  if (n.Has("source") == n.Has("sources"))
-    n.Fail("a query needs exactly one of 'source' or 'sources'");
-  auto src_node = n.Has("source") ? n.Get("source") : n.Get("sources");
-  q.sources = src_node.AsStringList();
-  if (q.sources.empty()) src_node.Fail("at least one source is required");
-  std::set<std::string> seen;
-  for (const auto& s : q.sources) {
+std::vector<std::string> ParseSourceList(const ConfigNode& node, const DaemonConfig& cfg,
+                                         std::set<std::string>* seen) {
+  std::vector<std::string> out = node.AsStringList();
+  if (out.empty()) node.Fail("at least one source is required");
+  for (const auto& s : out) {
     if (!cfg.sources.count(s)) {
       std::vector<std::string> names;
       for (const auto& [k, v] : cfg.sources) names.push_back(k);
       std::string hint = NearestMatch(s, names);
-      src_node.Fail(fmt::format("unknown source '{}'{}", s,
-                                hint.empty() ? fmt::format(" (defined: {})", fmt::join(names, ", "))
-                                             : fmt::format(" (did you mean '{}'?)", hint)));
+      node.Fail(fmt::format("unknown source '{}'{}", s,
+                            hint.empty() ? fmt::format(" (defined: {})", fmt::join(names, ", "))
+                                         : fmt::format(" (did you mean '{}'?)", hint)));
     }
-    if (!seen.insert(s).second) src_node.Fail(fmt::format("source '{}' is listed twice", s));
+    if (!seen->insert(s).second)
+      node.Fail(fmt::format("source '{}' is read twice by this query", s));
+  }
+  return out;
+}
+
+WatermarkConfig ParseWatermark(const ConfigNode& n) {
+  n.ExpectKeys({"column", "delay"});
+  WatermarkConfig w;
+  w.column = n.GetString("column");
+  w.where = n.Get("column").Where();
+  w.delay_us = n.Get("delay").AsDurationMicros();
+  if (w.delay_us < 0) n.Get("delay").Fail("the watermark delay must be >= 0");
+  return w;
+}
+
+std::vector<OperatorConfig> ParseOperators(const ConfigNode& ops, const Registries& reg,
+                                           const std::string& label_prefix) {
+  std::vector<OperatorConfig> out;
+  int i = 0;
+  for (const auto& e : ops.Elements()) {
+    OperatorConfig oc;
+    oc.spec = reg.operators.Parse(e, "operator");
+    oc.kind = std::string(oc.spec->kind());
+    oc.name = e.GetString("name", fmt::format("{}{}:{}", label_prefix, i, oc.kind));
+    oc.where = e.Where();
+    out.push_back(std::move(oc));
+    ++i;
+  }
+  return out;
+}
+
+[[noreturn]] void FailAt(const std::string& where, const std::string& message) {
+  throw ConfigError(fmt::format("{}: {}", where, message));
+}
+
+}  // namespace
+
+// The slots the engine runs (OperatorSlotConfig): each input's operators and watermark
+// observer, then the query's operators, with the tags each consumes and emits.
+void BuildQuerySlots(QueryConfig& q) {
+  q.slots.clear();
+  if (q.inputs.empty()) {
+    InputConfig ic;
+    ic.name = q.name;
+    ic.sources = q.sources;
+    q.inputs.push_back(std::move(ic));
+  }
+  q.sources.clear();
+  q.source_tags.clear();
+  for (std::size_t t = 0; t < q.inputs.size(); ++t) {
+    for (const auto& s : q.inputs[t].sources) {
+      q.sources.push_back(s);
+      q.source_tags.push_back(static_cast<std::uint16_t>(t));
+    }
+  }
+  std::vector<std::uint16_t> live;
+  for (std::size_t t = 0; t < q.inputs.size(); ++t) live.push_back(static_cast<std::uint16_t>(t));
+  auto add = [&q](const OperatorConfig& oc, std::vector<std::uint16_t> tags, std::string id) {
+    OperatorSlotConfig slot;
+    slot.state_id = std::move(id);
+    slot.name = oc.name;
+    slot.where = oc.where;
+    slot.spec = oc.spec;
+    for (std::size_t i = 0; i < tags.size(); ++i) slot.key_columns.push_back(oc.spec->KeyColumns());
+    slot.output_tag = tags.size() == 1 ? tags.front() : 0;
+    slot.input_tags = std::move(tags);
+    q.slots.push_back(std::move(slot));
+  };
+  auto add_watermark = [&q](std::uint16_t tag) {
+    const InputConfig& in = q.inputs[tag];
+    OperatorSlotConfig slot;
+    slot.name = fmt::format("{}:watermark", in.name);
+    slot.where = in.watermark->where;
+    slot.spec = MakeWatermarkObserverSpec(in.name, in.watermark->column, in.watermark->delay_us);
+    slot.input_tags = {tag};
+    slot.key_columns = {{}};
+    slot.output_tag = tag;
+    q.slots.push_back(std::move(slot));
+  };
+  for (std::size_t t = 0; t < q.inputs.size(); ++t) {
+    auto tag = static_cast<std::uint16_t>(t);
+    for (std::size_t i = 0; i < q.inputs[t].operators.size(); ++i)
+      add(q.inputs[t].operators[i], {tag}, fmt::format("{}.{}", q.inputs[t].name, i));
+    if (q.multi_input && q.inputs[t].watermark) add_watermark(tag);
+  }
+  // A single input's watermark is observed where the stateful operators start (its column may
+  // be made by the operators before them: parse_json, cast).
+  bool watermark_pending = !q.multi_input && q.inputs.front().watermark.has_value();
+  std::map<std::string, std::uint16_t> named;  // input and join-output names → tags
+  for (std::size_t t = 0; t < q.inputs.size(); ++t)
+    named[q.inputs[t].name] = static_cast<std::uint16_t>(t);
+  auto next_tag = static_cast<std::uint16_t>(q.inputs.size());
+  for (std::size_t oi = 0; oi < q.operators.size(); ++oi) {
+    const OperatorConfig& oc = q.operators[oi];
+    if (watermark_pending && oc.spec->stateful()) {
+      add_watermark(0);
+      watermark_pending = false;
+    }
+    std::vector<std::string> consumed = oc.spec->ConsumedInputs();
+    if (consumed.empty()) {
+      add(oc, live, std::to_string(oi));
+      continue;
+    }
+    if (!q.multi_input) {
+      FailAt(oc.where, fmt::format("a {} reads several inputs: give the query `inputs:` (e.g. "
+                                   "inputs: {{left: {{source: a}}, right: {{source: b}}}})",
+                                   oc.kind));
+    }
+    OperatorSlotConfig slot;
+    slot.state_id = std::to_string(oi);
+    slot.name = oc.name;
+    slot.where = oc.where;
+    slot.spec = oc.spec;
+    slot.joins_inputs = true;
+    for (std::size_t i = 0; i < consumed.size(); ++i) {
+      auto it = named.find(consumed[i]);
+      if (it == named.end()) {
+        std::vector<std::string> names;
+        for (const auto& [k, v] : named) names.push_back(k);
+        FailAt(oc.where, fmt::format("{}: '{}' is not an input of query '{}' (inputs: {})", oc.kind,
+                                     consumed[i], q.name, fmt::join(names, ", ")));
+      }
+      auto pos = std::find(live.begin(), live.end(), it->second);
+      if (pos == live.end())
+        FailAt(oc.where, fmt::format("{}: input '{}' is already consumed by an operator before "
+                                     "this one",
+                                     oc.kind, consumed[i]));
+      if (std::find(slot.input_tags.begin(), slot.input_tags.end(), it->second) !=
+          slot.input_tags.end())
+        FailAt(oc.where, fmt::format("{}: input '{}' is named twice", oc.kind, consumed[i]));
+      slot.input_tags.push_back(it->second);
+      slot.key_columns.push_back(oc.spec->KeyColumnsOf(i));
+    }
+    for (auto t : slot.input_tags) live.erase(std::find(live.begin(), live.end(), t));
+    slot.output_tag = next_tag++;
+    live.push_back(slot.output_tag);
+    if (named.count(oc.name))
+      FailAt(oc.where,
+             fmt::format("{}: its name '{}' is already an input's name", oc.kind, oc.name));
+    named[oc.name] = slot.output_tag;
+    q.slots.push_back(std::move(slot));
+  }
+  if (watermark_pending) add_watermark(0);
+}
+
+namespace {
+
+QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonConfig& cfg) {
+  QueryConfig q;
+  n.ExpectKeys({"name", "source", "sources", "inputs", "watermark", "trigger",
+                "max_records_per_trigger", "shards", "chunk_rows", "queue_capacity", "state",
+                "operators", "sink", "dead_letter"});
+  q.location = n.Location();
+  q.name = n.GetString("name");
+  RequireValidName(n.Get("name"), q.name, "query");
+  int forms = n.Has("source") + n.Has("sources") + n.Has("inputs");
+  if (forms != 1) n.Fail("a query needs exactly one of 'source', 'sources' or 'inputs'");
+  std::set<std::string> seen;
+  if (auto inputs = n.Find("inputs")) {
+    q.multi_input = true;
+    if (n.Has("watermark"))
+      n.Get("watermark").Fail("with several inputs, declare the watermark per input");
+    for (auto& [name, in] : inputs->Entries()) {
+      RequireValidName(in, name, "input");
+      in.ExpectKeys({"source", "sources", "watermark", "operators"});
+      if (in.Has("source") == in.Has("sources"))
+        in.Fail("an input needs exactly one of 'source' or 'sources'");
+      InputConfig ic;
+      ic.name = name;
+      ic.where = in.Where();
+      ic.sources =
+          ParseSourceList(in.Has("source") ? in.Get("source") : in.Get("sources"), cfg, &seen);
+      if (auto w = in.Find("watermark")) ic.watermark = ParseWatermark(*w);
+      if (auto ops = in.Find("operators")) ic.operators = ParseOperators(*ops, reg, name + ".");
+      q.inputs.push_back(std::move(ic));
+    }
+    if (q.inputs.empty()) inputs->Fail("at least one input is required");
+    if (q.inputs.size() > 1000) inputs->Fail("too many inputs");
+  } else {
+    InputConfig ic;
+    ic.name = q.name;
+    ic.where = n.Where();
+    ic.sources = ParseSourceList(n.Has("source") ? n.Get("source") : n.Get("sources"), cfg, &seen);
+    if (auto w = n.Find("watermark")) ic.watermark = ParseWatermark(*w);
+    q.inputs.push_back(std::move(ic));
   }
   if (auto t = n.Find("trigger")) q.trigger = ParseTrigger(*t);
   q.max_records_per_trigger = n.GetInt("max_records_per_trigger", q.max_records_per_trigger);
@@ -162,17 +339,13 @@ QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonC
   q.queue_capacity = n.GetInt("queue_capacity", q.queue_capacity);
   if (q.queue_capacity < 2 || q.queue_capacity > 65536)
     n.Get("queue_capacity").Fail("queue_capacity must be 2..65536");
-  if (auto ops = n.Find("operators")) {
-    int i = 0;
-    for (const auto& e : ops->Elements()) {
-      OperatorConfig oc;
-      oc.spec = reg.operators.Parse(e, "operator");
-      oc.kind = std::string(oc.spec->kind());
-      oc.name = e.GetString("name", fmt::format("{}:{}", i, oc.kind));
-      q.operators.push_back(std::move(oc));
-      ++i;
-    }
+  if (auto st = n.Find("state")) {
+    st->ExpectKeys({"cache"});
+    q.state.cache_bytes = st->GetByteSize("cache", q.state.cache_bytes);
+    if (q.state.cache_bytes < 0) st->Get("cache").Fail("the state cache must be >= 0");
   }
+  if (auto ops = n.Find("operators")) q.operators = ParseOperators(*ops, reg, "");
+  BuildQuerySlots(q);
   q.sink = ParseSink(n.Get("sink"), reg, "sink");
   if (auto d = n.Find("dead_letter")) {
     if (d->IsScalar()) {
@@ -186,6 +359,16 @@ QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonC
       q.dead_letter = ParseSink(*d, reg, "dead-letter sink");
     }
   }
+  // What the config says of the data is checked now, with what the sources declare before they
+  // open (the daemon checks again at start, when e.g. a delta table's schema is known).
+  std::vector<StreamSchema> in_schemas;
+  for (const auto& in : q.inputs) {
+    std::vector<StreamSchema> parts;
+    for (const auto& s : in.sources) parts.push_back(cfg.sources.at(s).spec->DeclaredSchema());
+    in_schemas.push_back(MergeSourceSchemas(parts));
+  }
+  auto derived = DeriveQuerySchemas(q, in_schemas);
+  if (!derived.ok()) throw ConfigError(derived.status().message());
   return q;
 }
 
@@ -239,6 +422,57 @@ DaemonConfig ParseRoot(const ConfigNode& root, const std::string& path,
 }
 
 }  // namespace
+
+StreamSchema MergeSourceSchemas(const std::vector<StreamSchema>& sources) {
+  if (sources.empty()) return StreamSchema::Unknown();
+  StreamSchema out = sources.front();
+  for (std::size_t i = 1; i < sources.size(); ++i) {
+    const StreamSchema& s = sources[i];
+    out.complete = out.complete && s.complete;
+    for (const auto& f : s.schema.fields()) {
+      TypeId have = out.TypeOf(f.name);
+      if (out.schema.FieldIndex(f.name) < 0 || have == TypeId::kNull) {
+        out.Put(f.name, f.type);
+      } else if (f.type != TypeId::kNull && f.type != have) {
+        out.Put(f.name, TypeId::kNull);  // sources disagree: the data decides (the sink refuses)
+      }
+    }
+    if (s.changes != ChangeKind::kInsertOnly) out.changes = s.changes;
+  }
+  return out;
+}
+
+Result<QuerySchemas> DeriveQuerySchemas(const QueryConfig& q,
+                                        const std::vector<StreamSchema>& input_schemas) {
+  QuerySchemas out;
+  std::map<std::uint16_t, StreamSchema> live;
+  for (std::size_t t = 0; t < q.inputs.size(); ++t) {
+    live[static_cast<std::uint16_t>(t)] =
+        t < input_schemas.size() ? input_schemas[t] : StreamSchema::Unknown();
+  }
+  for (const auto& slot : q.slots) {
+    std::vector<StreamSchema> ins;
+    for (auto t : slot.input_tags) ins.push_back(live.at(t));
+    out.slot_inputs.push_back(ins);
+    auto fail = [&](const Status& st) {
+      return InvalidArgument(fmt::format("{}: {}", slot.where, st.message()));
+    };
+    if (slot.joins_inputs) {
+      auto derived = slot.spec->DeriveSchema(ins);
+      if (!derived.ok()) return fail(derived.status());
+      for (auto t : slot.input_tags) live.erase(t);
+      live[slot.output_tag] = std::move(derived).value();
+      continue;
+    }
+    for (std::size_t i = 0; i < slot.input_tags.size(); ++i) {
+      auto derived = slot.spec->DeriveSchema(std::span<const StreamSchema>(&ins[i], 1));
+      if (!derived.ok()) return fail(derived.status());
+      live[slot.input_tags[i]] = std::move(derived).value();
+    }
+  }
+  for (auto& [tag, schema] : live) out.sink_inputs.push_back(std::move(schema));
+  return out;
+}
 
 DaemonConfig LoadConfig(const std::string& path, const Registries& registries) {
   ConfigNode root = ConfigNode::LoadFile(path);

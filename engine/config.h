@@ -3,8 +3,8 @@
 //   data_dir: /var/lib/pinstream          # RocksDB store, one per daemon
 //   log: {level: info, format: text}    # format: text | json (one object per line)
 //   sources:   {name: {kind: file|http|kafka, ...}}                      (source registry)
-//   queries:   [{name, sources, trigger, max_records_per_trigger, shards,
-//                operators: [...], sink: {...}, dead_letter: {...}}]
+//   queries:   [{name, source | sources | inputs, watermark, trigger, max_records_per_trigger,
+//                shards, state, operators: [...], sink: {...}, dead_letter: {...}}]
 //   jobs:      [{name, schedule, sql: [...]}]                            (scheduled SQL)
 //   <section>: {...}                                                     (section registry)
 //
@@ -51,6 +51,50 @@ struct OperatorConfig {
   std::string kind;
   std::string name;  // optional label, defaults to "<index>:<kind>"
   std::shared_ptr<const OperatorSpec> spec;
+  std::string where = {};  // "file:line:col: path" of the operator entry, for errors
+};
+
+// `watermark: {column: event_time, delay: 10m}` (Spark's withWatermark): rows whose event time is
+// more than `delay` behind the latest event time seen are late (engine/watermark.h).
+struct WatermarkConfig {
+  std::string column;
+  std::int64_t delay_us = 0;
+  std::string where;  // of the `column` key
+};
+
+// A named input of a query: its sources (unioned), an optional watermark and the operators that
+// apply to its rows only (config `inputs: {name: {source, watermark, operators}}`). A query
+// written with `source:`/`sources:` has one input, named after the query.
+struct InputConfig {
+  std::string name;
+  std::string where;
+  std::vector<std::string> sources;
+  std::optional<WatermarkConfig> watermark;
+  std::vector<OperatorConfig> operators;
+};
+
+// `state: {cache: 64MiB}`: the point-read cache of the query's large state (StateTable), shared
+// evenly by its stateful operators' shards.
+struct StateConfig {
+  std::int64_t cache_bytes = 64 << 20;
+};
+
+// One operator slot of a query, as the engine runs them: every input's operators, the watermark
+// observers, then the query's operators (QueryConfig::slots).
+struct OperatorSlotConfig {
+  std::string name;
+  std::string where;
+  // Names the slot's state ("<query>/<state_id>") and its entry in the checkpoint metadata: the
+  // index of a query-level operator, "<input>.<index>" for an input's own operators.
+  std::string state_id;
+  std::shared_ptr<const OperatorSpec> spec;
+  // The input tags whose rows the slot consumes (a batch of any other tag skips it), with their
+  // key columns for the exchange (empty lists when the operator is not keyed).
+  std::vector<std::uint16_t> input_tags;
+  std::vector<std::vector<std::string>> key_columns;  // per input_tags entry
+  // The tag of the rows it emits: its input's tag, or a new one (a join).
+  std::uint16_t output_tag = 0;
+  bool joins_inputs = false;  // consumes several tags into output_tag (ConsumedInputs())
 };
 
 struct SinkConfig {
@@ -61,16 +105,55 @@ struct SinkConfig {
 struct QueryConfig {
   std::string name;
   std::string location;
+  // Every source of the query, input after input (the offset log is keyed by these names), and
+  // the input tag of each.
   std::vector<std::string> sources;
+  std::vector<std::uint16_t> source_tags;
+  // The named inputs, by tag; `inputs:` in the config (multi_input) or one for source/sources.
+  std::vector<InputConfig> inputs;
+  bool multi_input = false;
   TriggerConfig trigger;
   std::int64_t max_records_per_trigger = 200'000;  // 0 = unlimited
   int shards = 0;                                  // 0 = number of cores
   std::int64_t chunk_rows = 4096;                  // records per chunk read from a source
   std::int64_t queue_capacity = 64;                // chunks buffered per shard (backpressure)
-  std::vector<OperatorConfig> operators;
+  std::vector<OperatorConfig> operators;           // the query-level operators
+  // Every slot the engine runs, in order (see OperatorSlotConfig); built at load.
+  std::vector<OperatorSlotConfig> slots;
+  StateConfig state;
   SinkConfig sink;
   std::optional<SinkConfig> dead_letter;
+
+  // The watermark of input `tag`, if declared.
+  const WatermarkConfig* watermark_of(std::uint16_t tag) const {
+    return tag < inputs.size() && inputs[tag].watermark ? &*inputs[tag].watermark : nullptr;
+  }
+  bool has_watermark() const {
+    for (const auto& in : inputs) {
+      if (in.watermark) return true;
+    }
+    return false;
+  }
 };
+
+// Fills in what the engine runs from a parsed query: its single input (for `source`/`sources`,
+// when `inputs` is empty), the sources' tags and the slots. Throws ConfigError on an operator
+// that names inputs the query does not have. (LoadConfig calls it; tests building a QueryConfig
+// by hand call it too.)
+void BuildQuerySlots(QueryConfig& query);
+
+// What the query's slots derive from its inputs' schemas (OperatorSpec::DeriveSchema), slot by
+// slot: the schemas each slot receives (one per consumed tag) and what reaches the sink.
+struct QuerySchemas {
+  std::vector<std::vector<StreamSchema>> slot_inputs;  // per slot, per input_tags entry
+  std::vector<StreamSchema> sink_inputs;               // per tag still flowing at the end
+};
+// Runs the derivation over `config.slots` from the inputs' schemas (`input_schemas[tag]`). A
+// failed check is an InvalidArgument whose message starts with the slot's file:line:column.
+Result<QuerySchemas> DeriveQuerySchemas(const QueryConfig& config,
+                                        const std::vector<StreamSchema>& input_schemas);
+// The schema of an input made of `sources` (their declared schemas merged: a union).
+StreamSchema MergeSourceSchemas(const std::vector<StreamSchema>& sources);
 
 struct JobQueryConfig {
   std::string sql_file;      // path, relative to the config file's directory

@@ -120,6 +120,10 @@ std::string ConfigNode::Location() const {
   return fmt::format("{}:{}:{}", *file_, m.line + 1, m.column + 1);
 }
 
+std::string ConfigNode::Where() const {
+  return path_.empty() ? Location() : fmt::format("{}: {}", Location(), path_);
+}
+
 void ConfigNode::Fail(const std::string& message) const {
   std::string where = path_.empty() ? std::string() : path_ + ": ";
   throw ConfigError(fmt::format("{}: {}{}", Location(), where, message));

@@ -54,6 +54,9 @@ class ConfigNode {
   const std::string& file() const { return *file_; }
   // "file:line:col" of this node.
   std::string Location() const;
+  // "file:line:col: path" — how Fail() starts its message; for checks made after parsing (the
+  // query's schemas at start) that must point at the config the same way.
+  std::string Where() const;
   [[noreturn]] void Fail(const std::string& message) const;
 
   bool IsMap() const { return node_.IsMap(); }

@@ -85,6 +85,7 @@ Status Daemon::Start() {
             fmt::format("query '{}' source '{}' ({})", qc.name, src_name, sc.location));
       qp.sources.push_back(std::move(src).value());
       qp.source_descriptors.push_back(sc.spec->Descriptor());
+      qp.source_schemas.push_back(sc.spec->DeclaredSchema());
     }
     auto sink = qc.sink.spec->Create(SinkCreateContext{qc.name, false});
     if (!sink.ok()) return sink.status().WithContext(fmt::format("query '{}' sink", qc.name));

@@ -22,6 +22,31 @@
 //
 // Keyed operators (KeyColumns() non-empty) see every row of a given key on the same shard: the
 // engine re-partitions rows by those columns before the operator's stage.
+//
+// Weights (changes; DBSP's Z-sets; engine/record_batch.h): every row carries a weight, +1 for an
+// insert and -1 for a retraction of an equal row. Sources and the cleaning operators produce +1
+// rows only (and leave RecordBatch::weights() empty, so they pay nothing for it).
+//   * Linear operators (filter, projections, casts, ...) apply to each row and keep its weight:
+//     Compact/Take/TakeFrom carry weights along, so an operator that only drops, reorders or
+//     rewrites columns needs nothing more.
+//   * Stateful operators consume weighted changes and emit weighted changes: an aggregate whose
+//     value for a group changes emits -1 for the old row and +1 for the new one; a join emits
+//     Δ(A⋈B) = ΔA⋈B + A⋈ΔB + ΔA⋈ΔB with the product of the weights. The next operator handles
+//     both. Whether a stream can carry retractions at all is known at start
+//     (StreamSchema::changes), so an operator that cannot handle them (dedup, session windows)
+//     refuses the config instead of failing later.
+//
+// Inputs: a query may have several named inputs (config `inputs:`), each a tag on its batches
+// (RecordBatch::input_tag). An operator slot of one input sees only that input's batches; a join
+// consumes two tags and emits batches of its own output tag. Operator instances never see a batch
+// of a tag they do not consume.
+//
+// End of a batch: Finish() is called once per micro-batch on every shard after every row of the
+// batch has passed the operator (also for a batch without data that the engine runs when the
+// watermark advanced: Spark's no-data micro-batch). An operator that emits per batch rather than
+// per row (an aggregate's changed groups, windows the watermark closed) returns its rows there;
+// the engine runs them through the operators after it. Rows emitted in Finish() get fresh RowIds
+// from the engine (they lead back to no source record).
 #pragma once
 
 #include <cstdint>
@@ -35,23 +60,37 @@
 #include "engine/keyed_state.h"
 #include "engine/record_batch.h"
 #include "engine/status.h"
+#include "engine/stream_schema.h"
 
 namespace pinstream {
 
 struct RowRejection {
   std::uint32_t row = 0;  // index in the batch as Process() returned it
   std::string reason;
+  bool late = false;  // dropped because its event time is behind the watermark
 };
+
+// No watermark (the query declares none, or nothing has been seen yet).
+inline constexpr std::int64_t kNoWatermark = INT64_MIN;
 
 class OperatorContext {
  public:
   std::int64_t batch_id = 0;
   // Deterministic "now" of the batch: the planning time stored in offsets/N.
   std::int64_t batch_timestamp_us = 0;
+  // The event-time watermark of the batch (µs UTC; kNoWatermark if none): computed from the
+  // batches before this one and stored in offsets/N, so a replay sees the same. Rows whose event
+  // time is below it are late: stateful operators drop them with RejectLateRow.
+  std::int64_t watermark_us = kNoWatermark;
   int shard = 0;
 
   void RejectRow(std::size_t row, std::string reason) {
-    rejections_.push_back(RowRejection{static_cast<std::uint32_t>(row), std::move(reason)});
+    rejections_.push_back(RowRejection{static_cast<std::uint32_t>(row), std::move(reason), false});
+  }
+  // A row behind the watermark: to the dead-letter table with a reason starting with "late",
+  // counted as the operator's numRowsDroppedByWatermark.
+  void RejectLateRow(std::size_t row, std::string reason) {
+    rejections_.push_back(RowRejection{static_cast<std::uint32_t>(row), std::move(reason), true});
   }
   std::vector<RowRejection>& rejections() { return rejections_; }
 
@@ -59,11 +98,15 @@ class OperatorContext {
   std::vector<RowRejection> rejections_;
 };
 
-// The size of a stateful operator's in-memory state on one shard, for progress reports
-// (Spark's StateOperatorProgress numRowsTotal / memoryUsedBytes).
+// The size of a stateful operator's state on one shard, for progress reports (Spark's
+// StateOperatorProgress). `rows_updated` / `rows_removed` count the batch just processed (the
+// engine reads them between Finish() and staging the batch's state); operators on keyed state
+// (KeyedStateStore) leave them 0 and the engine counts that store's changes instead.
 struct OperatorStateSize {
   std::int64_t rows = 0;
   std::int64_t memory_bytes = 0;
+  std::int64_t rows_updated = 0;
+  std::int64_t rows_removed = 0;
 };
 
 class Operator {
@@ -71,9 +114,19 @@ class Operator {
   virtual ~Operator() = default;
   [[nodiscard]] virtual Status Process(RecordBatch& batch, OperatorContext& ctx) = 0;
 
+  // Called once per micro-batch after the batch's last row (see the header comment); rows to
+  // emit go to *out (any number of batches, each with this operator's output tag).
+  [[nodiscard]] virtual Status Finish(OperatorContext& ctx, std::vector<RecordBatch>* out) {
+    (void)ctx, (void)out;
+    return Status::Ok();
+  }
+
   // Stateful operators: the keys held and the memory they take now (read by the query thread
   // between batches, when the shard is idle).
   virtual OperatorStateSize StateSize() const { return {}; }
+  // Complete-mode (snapshot) operators: whether the last batch changed the result. The engine
+  // writes a snapshot only for a batch where some shard's operator says so.
+  virtual bool ChangedResult() const { return false; }
 
   // Optional fast path for a keyed operator that only drops rows — never changes, reorders or
   // rejects them — such as dedup. When the operator heads a stage, the exchange asks it which
@@ -93,11 +146,17 @@ class Operator {
 
 struct OperatorInitContext {
   std::string query_name;
-  int operator_index = 0;  // position in the query's operator list
+  int operator_index = 0;  // position in the query's operator slots (state namespace)
   int shard = 0;
   int num_shards = 1;
   // Non-null for stateful operators: this shard's view of the operator's durable state.
   KeyedStateStore* state = nullptr;
+  // The tags of the inputs the operator consumes (one per ConsumedInputs() name; else the one
+  // stream it is placed on) and the tag of what it emits.
+  std::vector<std::uint16_t> input_tags;
+  std::uint16_t output_tag = 0;
+  // What was derived at start for each consumed input (DeriveSchema's inputs).
+  std::vector<StreamSchema> input_schemas;
 };
 
 class OperatorSpec {
@@ -118,6 +177,27 @@ class OperatorSpec {
   // Everything about the config that the state's meaning depends on (e.g. dedup key columns).
   // Stored in the checkpoint metadata; a change between runs is refused (it would corrupt state).
   virtual std::string StateFingerprint() const { return std::string(kind()); }
+
+  // Operators over several named inputs of the query (a join: its left and right input, by
+  // config name): those names. Empty: the operator works on the stream it is placed on.
+  virtual std::vector<std::string> ConsumedInputs() const { return {}; }
+  // The key columns of consumed input `input` (index into ConsumedInputs()); KeyColumns() by
+  // default. The exchange routes each input's rows by its own key columns.
+  virtual std::vector<std::string> KeyColumnsOf(std::size_t input) const {
+    (void)input;
+    return KeyColumns();
+  }
+  // The schema of what the operator emits, from what it receives (one StreamSchema per consumed
+  // input; one for a single-stream operator). An error says what is wrong in the operator's own
+  // terms ("window column 'ts' is string, not timestamp"); the engine adds the operator's
+  // file:line:column. Called at start with what is known (StreamSchema::complete may be false)
+  // and — where that was not everything — on the actual columns of batches, so a check that could
+  // not be made at start fails the query on its first batch with the same message. The default:
+  // the rows pass with their columns unchanged (a filter).
+  virtual Result<StreamSchema> DeriveSchema(std::span<const StreamSchema> inputs) const {
+    if (inputs.empty()) return StreamSchema::Unknown();
+    return inputs.front();
+  }
 };
 
 }  // namespace pinstream

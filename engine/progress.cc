@@ -57,11 +57,25 @@ std::string QueryProgress::ToJson() const {
     o["numRowsUpdated"] = st.num_rows_updated;
     o["numRowsRemoved"] = st.num_rows_removed;
     o["memoryUsedBytes"] = st.memory_used_bytes;
+    o["numRowsDroppedByWatermark"] = st.num_rows_dropped_by_watermark;
     o["numShufflePartitions"] = st.num_shuffle_partitions;
     o["numStateStoreInstances"] = st.num_shuffle_partitions;  // one store per shard
+    if (!st.custom_metrics.empty()) {
+      ordered_json cm = ordered_json::object();
+      for (const auto& [k, v] : st.custom_metrics) cm[k] = v;
+      o["customMetrics"] = std::move(cm);
+    }
     states.push_back(std::move(o));
   }
   j["stateOperators"] = states;
+  if (event_time) {
+    ordered_json et = ordered_json::object();
+    if (!event_time->avg.empty()) et["avg"] = event_time->avg;
+    if (!event_time->max.empty()) et["max"] = event_time->max;
+    if (!event_time->min.empty()) et["min"] = event_time->min;
+    if (!event_time->watermark.empty()) et["watermark"] = event_time->watermark;
+    j["eventTime"] = std::move(et);
+  }
   j["sink"] = {{"description", sink_description}, {"numOutputRows", num_output_rows}};
   if (!dead_letter_description.empty()) {
     j["deadLetter"] = {{"description", dead_letter_description},

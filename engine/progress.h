@@ -11,7 +11,10 @@
 //                 "processedRowsPerSecond": ...}],
 //    "stateOperators": [{"operatorName": "dedup", "numRowsTotal": 9000, "numRowsUpdated": 1100,
 //                        "numRowsRemoved": 0, "memoryUsedBytes": 1441792,
-//                        "numShufflePartitions": 2, "numStateStoreInstances": 2}],
+//                        "numRowsDroppedByWatermark": 0, "numShufflePartitions": 2,
+//                        "numStateStoreInstances": 2, "customMetrics": {...}}],
+//    "eventTime": {"watermark": "2026-11-22T09:50:00.000Z", "min": "...", "max": "...",
+//                  "avg": "..."},       (queries with a watermark)
 //    "sink": {"description": "DeltaSink[pin]", "numOutputRows": 1100},
 //    "deadLetter": {"description": "DeltaSink[pin_errors]", "numOutputRows": 3}}
 #pragma once
@@ -19,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,7 +45,16 @@ struct StateOperatorProgress {
   std::int64_t num_rows_updated = 0;  // keys written by the batch
   std::int64_t num_rows_removed = 0;  // keys removed by the batch (TTL expiry)
   std::int64_t memory_used_bytes = 0;
-  int num_shuffle_partitions = 1;  // the shards the keys are partitioned over
+  std::int64_t num_rows_dropped_by_watermark = 0;  // late rows of the batch (dead-letter table)
+  int num_shuffle_partitions = 1;                  // the shards the keys are partitioned over
+  // Spark's customMetrics: e.g. stateOnDiskBytes (the state's bytes in the store).
+  std::map<std::string, std::int64_t> custom_metrics;
+};
+
+// Event times seen by the batch and the watermark it ran with (Spark's eventTime), as ISO-8601
+// UTC strings; empty when the query declares no watermark.
+struct EventTimeProgress {
+  std::string watermark, min, max, avg;
 };
 
 struct QueryProgress {
@@ -59,6 +72,7 @@ struct QueryProgress {
   std::int64_t num_dead_letter_rows = 0;
   std::int64_t backlog_records = 0;  // not in Spark: records left for later batches
   std::vector<StateOperatorProgress> state_operators;
+  std::optional<EventTimeProgress> event_time;
 
   std::string ToJson() const;
 };

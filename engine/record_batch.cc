@@ -519,6 +519,23 @@ Schema RecordBatch::schema() const {
   return s;
 }
 
+std::vector<std::int64_t>& RecordBatch::mutable_weights() {
+  if (weights_.size() != row_ids_.size()) weights_.assign(row_ids_.size(), 1);
+  return weights_;
+}
+
+void RecordBatch::SetWeights(std::vector<std::int64_t> weights) {
+  PS_CHECK_MSG(weights.empty() || weights.size() == num_rows(), "weights differ from batch rows");
+  weights_ = std::move(weights);
+}
+
+bool RecordBatch::HasRetractionsOrMultiples() const {
+  for (auto w : weights_) {
+    if (w != 1) return true;
+  }
+  return false;
+}
+
 RecordBatch RecordBatch::Take(std::span<const std::uint32_t> rows) const {
   const Rows part{this, rows};
   return TakeFrom(std::span<const Rows>(&part, 1));
@@ -528,12 +545,24 @@ RecordBatch RecordBatch::TakeFrom(std::span<const Rows> parts) {
   RecordBatch out;
   if (parts.empty()) return out;
   const RecordBatch& first = *parts.front().batch;
+  out.input_tag_ = first.input_tag_;
   std::size_t m = 0;
-  for (const Rows& p : parts) m += p.rows.size();
+  bool weighted = false;
+  for (const Rows& p : parts) {
+    m += p.rows.size();
+    weighted = weighted || p.batch->has_weights();
+  }
   out.row_ids_.reserve(m);
   for (const Rows& p : parts) {
     PS_CHECK(p.batch == &first || p.batch->SameColumns(first));
+    PS_CHECK(p.batch->input_tag_ == first.input_tag_);
     for (auto r : p.rows) out.row_ids_.push_back(p.batch->row_ids_[r]);
+  }
+  if (weighted) {
+    out.weights_.reserve(m);
+    for (const Rows& p : parts) {
+      for (auto r : p.rows) out.weights_.push_back(p.batch->weight(r));
+    }
   }
   std::vector<Column::Rows> cols(parts.size());
   for (std::size_t c = 0; c < first.columns_.size(); ++c) {
@@ -556,10 +585,15 @@ bool RecordBatch::SameColumns(const RecordBatch& other) const {
 void RecordBatch::Compact(std::span<const std::uint8_t> keep) {
   for (auto& c : columns_) c.Compact(keep);
   std::size_t w = 0;
+  const bool weighted = !weights_.empty();
   for (std::size_t i = 0; i < row_ids_.size(); ++i) {
-    if (keep[i]) row_ids_[w++] = row_ids_[i];
+    if (keep[i]) {
+      if (weighted) weights_[w] = weights_[i];
+      row_ids_[w++] = row_ids_[i];
+    }
   }
   row_ids_.resize(w);
+  if (weighted) weights_.resize(w);
 }
 
 Status RecordBatch::Append(const RecordBatch& other) {
@@ -593,18 +627,25 @@ Status RecordBatch::Append(const RecordBatch& other) {
     }
     columns_[c].AppendRange(src, 0, src.size());
   }
+  if (has_weights() || other.has_weights()) {
+    std::vector<std::int64_t>& w = mutable_weights();  // this batch's rows only, so far
+    w.resize(before, 1);
+    for (std::size_t i = 0; i < other.num_rows(); ++i) w.push_back(other.weight(i));
+  }
   row_ids_.insert(row_ids_.end(), other.row_ids_.begin(), other.row_ids_.end());
   return Status::Ok();
 }
 
 std::size_t RecordBatch::ByteSize() const {
-  std::size_t n = row_ids_.size() * 8;
+  std::size_t n = row_ids_.size() * 8 + weights_.size() * 8;
   for (const auto& c : columns_) n += c.ByteSize();
   return n;
 }
 
 Status RecordBatch::Validate() const {
   if (names_.size() != columns_.size()) return Internal("names/columns size mismatch");
+  if (!weights_.empty() && weights_.size() != num_rows())
+    return Internal(fmt::format("{} weights for {} rows", weights_.size(), num_rows()));
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     if (columns_[c].size() != num_rows()) {
       return Internal(fmt::format("column '{}' has {} rows, batch has {}", names_[c],

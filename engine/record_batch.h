@@ -19,6 +19,17 @@
 // (the engine merges shard outputs by it) and lead back to the raw record and its source
 // position (for the dead-letter table). Operators must keep RowIds aligned with their rows.
 //
+// Weights (changes, DBSP's Z-sets): every row carries an int64 weight — +1 an insert, -1 a
+// retraction of an equal row (other values: that many copies). `weights()` EMPTY means every row
+// is +1: sources and the cleaning operators never materialise the vector, so insert-only paths
+// pay nothing. Take/TakeFrom/Compact/Append keep each row's weight, materialising the vector
+// only when some part has weights. Linear operators keep weights as they are; stateful ones
+// consume and emit them (engine/operator.h).
+//
+// Input tag: which named input of its query a batch's rows belong to (config `inputs:`; 0 for
+// single-input queries). The engine keeps it through the operators and the exchange, and skips
+// the operators of other inputs; a join consumes two tags and emits rows of a new one.
+//
 // Threading: a batch is owned by one thread at a time; it is moved, never shared, between
 // threads. Nothing here is thread-safe.
 #pragma once
@@ -198,6 +209,22 @@ class RecordBatch {
   std::vector<RowId>& row_ids() { return row_ids_; }
   const std::vector<RowId>& row_ids() const { return row_ids_; }
 
+  // Per-row weights; empty = every row +1 (see the header comment).
+  const std::vector<std::int64_t>& weights() const { return weights_; }
+  bool has_weights() const { return !weights_.empty(); }
+  std::int64_t weight(std::size_t row) const { return weights_.empty() ? 1 : weights_[row]; }
+  // Materialises the weights (all +1 if there were none) and returns them for writing; their
+  // size is num_rows().
+  std::vector<std::int64_t>& mutable_weights();
+  // Sets the weights (size num_rows(), or empty for all +1).
+  void SetWeights(std::vector<std::int64_t> weights);
+  // True when some row's weight is not +1.
+  bool HasRetractionsOrMultiples() const;
+
+  // The named input of the query these rows belong to (0 unless the query has several inputs).
+  std::uint16_t input_tag() const { return input_tag_; }
+  void set_input_tag(std::uint16_t tag) { input_tag_ = tag; }
+
   // Adds a column; its size must equal num_rows() (an empty batch takes the column's size only
   // if it has no rows and no columns yet and row ids are then set by the caller).
   void AddColumn(std::string name, Column column);
@@ -208,10 +235,10 @@ class RecordBatch {
   void SelectColumns(std::span<const std::size_t> order);
 
   Schema schema() const;
-  // Gathers rows into a new batch with the same columns.
+  // Gathers rows into a new batch with the same columns (and input tag, and the rows' weights).
   RecordBatch Take(std::span<const std::uint32_t> rows) const;
   // Gathers the rows of several batches, part after part, into one new batch. Every part's batch
-  // must have the same columns (SameColumns) — the first part's.
+  // must have the same columns (SameColumns) and input tag — the first part's.
   struct Rows {
     const RecordBatch* batch;
     std::span<const std::uint32_t> rows;
@@ -221,8 +248,9 @@ class RecordBatch {
   bool SameColumns(const RecordBatch& other) const;
   // Keeps rows with keep[i] != 0, in place.
   void Compact(std::span<const std::uint8_t> keep);
-  // Appends all rows of `other`; columns are matched by name. Columns missing on one side are
-  // filled with nulls; a type mismatch is an InvalidArgument naming the column and both types.
+  // Appends all rows of `other` (with their weights); columns are matched by name. Columns
+  // missing on one side are filled with nulls; a type mismatch is an InvalidArgument naming the
+  // column and both types. An empty batch without columns takes `other`'s input tag.
   Status Append(const RecordBatch& other);
   std::size_t ByteSize() const;
 
@@ -233,6 +261,8 @@ class RecordBatch {
   std::vector<std::string> names_;
   std::vector<Column> columns_;
   std::vector<RowId> row_ids_;
+  std::vector<std::int64_t> weights_;  // empty = all +1
+  std::uint16_t input_tag_ = 0;
 };
 
 // 64-bit hash of a byte string (XXH3), stable within a process run. Used for shard routing and

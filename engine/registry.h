@@ -39,6 +39,11 @@ class SourceSpec {
   // metadata so that pointing a query at different data is detected on restart.
   virtual std::string Descriptor() const = 0;
   virtual Result<std::unique_ptr<Source>> Create(const SourceCreateContext& ctx) const = 0;
+  // What is known of the chunks' columns before reading (engine/stream_schema.h): the log chunk
+  // shape of http/kafka, a delta table's schema once the store is open, typed files.
+  virtual StreamSchema DeclaredSchema() const { return StreamSchema::Unknown(); }
+  // The delta table read, if any (a table source: its commits wake the queries reading it).
+  virtual std::string TableName() const { return {}; }
 };
 
 struct SinkCreateContext {

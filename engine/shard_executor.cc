@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "engine/dead_letter.h"
 #include "engine/thread_name.h"
 
 namespace pinstream {
@@ -32,6 +33,11 @@ struct ShardExecutor::Shard {
   std::unique_ptr<BoundedChannel<Task>> channel;
   std::vector<std::unique_ptr<Operator>> ops;
   std::vector<std::unique_ptr<KeyedStateStore>> states;
+  // Per slot: the columns of the last batch checked against the slot's schema rules, per tag,
+  // rows dropped behind the watermark in this batch, rows emitted in this batch (RowIds).
+  std::vector<std::map<std::uint16_t, std::vector<std::pair<std::string, TypeId>>>> checked;
+  std::vector<std::int64_t> late_rows;
+  std::vector<std::uint32_t> emitted;
   std::vector<std::vector<RecordBatch>> out;             // per stage
   std::vector<std::vector<std::vector<Piece>>> buckets;  // [stage][dest shard]
   std::vector<RejectedRow> rejected;
@@ -54,13 +60,23 @@ Result<std::unique_ptr<ShardExecutor>> ShardExecutor::Create(std::string query_n
   std::unique_ptr<ShardExecutor> ex(new ShardExecutor());
   ex->query_name_ = std::move(query_name);
   ex->operators_ = std::move(operators);
+  for (auto& slot : ex->operators_) {
+    if (slot.input_tags.empty()) {
+      // Every tag, routed by the operator's own key columns.
+      slot.key_columns = {slot.spec->KeyColumns()};
+    }
+    if (slot.key_columns.size() < std::max<std::size_t>(1, slot.input_tags.size()))
+      return Internal(fmt::format("operator slot '{}': key columns for {} of {} inputs", slot.name,
+                                  slot.key_columns.size(), slot.input_tags.size()));
+  }
   Stage s0;
   for (std::size_t i = 0; i < ex->operators_.size(); ++i) {
-    auto keys = ex->operators_[i].spec->KeyColumns();
-    if (!keys.empty() && num_shards > 1) {
+    bool keyed = false;
+    for (const auto& k : ex->operators_[i].key_columns) keyed = keyed || !k.empty();
+    if (keyed && num_shards > 1) {
       s0.end_op = i;
       ex->stages_.push_back(s0);
-      s0 = Stage{i, i, keys};
+      s0 = Stage{i, i, true};
     }
   }
   s0.end_op = ex->operators_.size();
@@ -73,18 +89,28 @@ Result<std::unique_ptr<ShardExecutor>> ShardExecutor::Create(std::string query_n
     shard->out.resize(ex->stages_.size());
     shard->buckets.resize(ex->stages_.size());
     for (auto& b : shard->buckets) b.resize(static_cast<std::size_t>(num_shards));
+    shard->checked.resize(ex->operators_.size());
+    shard->late_rows.assign(ex->operators_.size(), 0);
+    shard->emitted.assign(ex->operators_.size(), 0);
     for (std::size_t i = 0; i < ex->operators_.size(); ++i) {
-      const OperatorSpec* spec = ex->operators_[i].spec;
+      const OperatorSlot& slot = ex->operators_[i];
+      const OperatorSpec* spec = slot.spec;
       OperatorInitContext ctx;
       ctx.query_name = ex->query_name_;
       ctx.operator_index = static_cast<int>(i);
       ctx.shard = j;
       ctx.num_shards = num_shards;
+      ctx.input_tags = slot.input_tags.empty() ? std::vector<std::uint16_t>{0} : slot.input_tags;
+      ctx.output_tag = slot.output_tag;
+      ctx.input_schemas = slot.input_schemas;
       std::unique_ptr<KeyedStateStore> state;
       if (spec->stateful()) {
         if (state_reader == nullptr) return Internal("stateful operator without a state backend");
         state = std::make_unique<KeyedStateStore>(
-            state_reader, fmt::format("{}/{}", ex->query_name_, i), static_cast<std::uint32_t>(j));
+            state_reader,
+            fmt::format("{}/{}", ex->query_name_,
+                        slot.state_id.empty() ? std::to_string(i) : slot.state_id),
+            static_cast<std::uint32_t>(j));
         ctx.state = state.get();
       }
       auto op = spec->Create(ctx);
@@ -119,9 +145,11 @@ ShardExecutor::~ShardExecutor() {
   }
 }
 
-void ShardExecutor::BeginBatch(std::int64_t batch_id, std::int64_t batch_timestamp_us) {
+void ShardExecutor::BeginBatch(std::int64_t batch_id, std::int64_t batch_timestamp_us,
+                               std::int64_t watermark_us) {
   batch_id_ = batch_id;
   batch_ts_us_ = batch_timestamp_us;
+  watermark_us_ = watermark_us;
   for (auto& s : shards_) {
     for (auto& o : s->out) o.clear();
     for (auto& st : s->buckets) {
@@ -129,7 +157,72 @@ void ShardExecutor::BeginBatch(std::int64_t batch_id, std::int64_t batch_timesta
     }
     s->rejected.clear();
     s->error = Status();
+    std::fill(s->late_rows.begin(), s->late_rows.end(), 0);
+    std::fill(s->emitted.begin(), s->emitted.end(), 0);
   }
+}
+
+OperatorContext ShardExecutor::MakeContext(const Shard* shard) const {
+  OperatorContext ctx;
+  ctx.batch_id = batch_id_;
+  ctx.batch_timestamp_us = batch_ts_us_;
+  ctx.watermark_us = watermark_us_;
+  ctx.shard = shard->index;
+  return ctx;
+}
+
+bool ShardExecutor::Consumes(std::size_t op, std::uint16_t tag) const {
+  const auto& tags = operators_[op].input_tags;
+  return tags.empty() || std::find(tags.begin(), tags.end(), tag) != tags.end();
+}
+
+const std::vector<std::string>* ShardExecutor::KeysFor(std::size_t op, std::uint16_t tag) const {
+  const OperatorSlot& slot = operators_[op];
+  if (slot.input_tags.empty())
+    return slot.key_columns.front().empty() ? nullptr : &slot.key_columns.front();
+  for (std::size_t i = 0; i < slot.input_tags.size(); ++i) {
+    if (slot.input_tags[i] == tag)
+      return slot.key_columns[i].empty() ? nullptr : &slot.key_columns[i];
+  }
+  return nullptr;
+}
+
+Status ShardExecutor::CheckSchema(Shard* shard, std::size_t op, const RecordBatch& batch) {
+  // Only when the batch's columns differ from those last checked (normally once per shard).
+  std::vector<std::pair<std::string, TypeId>> shape;
+  shape.reserve(batch.num_columns());
+  for (std::size_t c = 0; c < batch.num_columns(); ++c)
+    shape.emplace_back(batch.name(c), batch.column(c).type());
+  auto& last = shard->checked[op][batch.input_tag()];
+  if (last == shape) return Status::Ok();
+  const OperatorSlot& slot = operators_[op];
+  std::vector<StreamSchema> ins = slot.input_schemas;
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < slot.input_tags.size(); ++i) {
+    if (slot.input_tags[i] == batch.input_tag()) at = i;
+  }
+  StreamSchema actual = StreamSchema::Of(batch);
+  if (at < ins.size()) {
+    // What the start-up derivation knew beyond the columns still holds (the kind of changes,
+    // the watermark column).
+    actual.changes = ins[at].changes;
+    actual.key_columns = ins[at].key_columns;
+    actual.watermark_column = ins[at].watermark_column;
+    ins[at] = std::move(actual);
+  } else {
+    ins.assign(1, std::move(actual));
+  }
+  Result<StreamSchema> derived = slot.joins_inputs
+                                     ? slot.spec->DeriveSchema(ins)
+                                     : slot.spec->DeriveSchema(std::span<const StreamSchema>(
+                                           &ins[at < ins.size() ? at : 0], 1));
+  if (!derived.ok()) {
+    return InvalidArgument(slot.where.empty()
+                               ? derived.status().message()
+                               : fmt::format("{}: {}", slot.where, derived.status().message()));
+  }
+  last = std::move(shape);
+  return Status::Ok();
 }
 
 void ShardExecutor::SubmitChunk(RecordBatch chunk, std::uint32_t chunk_index) {
@@ -157,6 +250,7 @@ void ShardExecutor::RunAllShards(std::size_t stage, int kind) {
 }
 
 Result<BatchOutput> ShardExecutor::Finish() {
+  // Stage 0's barrier: its operators' Finish(), then the exchange into stage 1.
   RunAllShards(0, Task::kBarrier);
   for (std::size_t s = 1; s < stages_.size(); ++s) {
     bool failed = false;
@@ -201,6 +295,9 @@ std::vector<StateOperatorProgress> ShardExecutor::StateProgress() const {
       OperatorStateSize size = sh->ops[i]->StateSize();
       p.num_rows_total += size.rows;
       p.memory_used_bytes += size.memory_bytes;
+      p.num_rows_updated += size.rows_updated;
+      p.num_rows_removed += size.rows_removed;
+      p.num_rows_dropped_by_watermark += sh->late_rows[i];
       if (const auto& st = sh->states[i]) {
         p.num_rows_removed += static_cast<std::int64_t>(st->pending_deletes());
         p.num_rows_updated +=
@@ -228,6 +325,25 @@ void ShardExecutor::DiscardStateChanges() {
   }
 }
 
+std::map<std::uint16_t, EventTimeStats> ShardExecutor::TakeEventTimeStats() {
+  std::map<std::uint16_t, EventTimeStats> out;
+  for (auto& sh : shards_) {
+    for (auto& op : sh->ops) {
+      if (auto* w = dynamic_cast<WatermarkObserver*>(op.get())) out[w->tag()].Merge(w->TakeStats());
+    }
+  }
+  return out;
+}
+
+bool ShardExecutor::ResultChanged() const {
+  for (const auto& sh : shards_) {
+    for (const auto& op : sh->ops) {
+      if (op->ChangedResult()) return true;
+    }
+  }
+  return false;
+}
+
 void ShardExecutor::WorkerLoop(Shard* shard) {
   for (;;) {
     std::unique_ptr<Task> t = shard->channel->Pop();
@@ -238,11 +354,13 @@ void ShardExecutor::WorkerLoop(Shard* shard) {
         if (shard->error.ok()) RunStage(shard, t->stage, std::move(t->batch));
         break;
       case Task::kBarrier:
+        if (shard->error.ok()) FinishStage(shard, 0);
         if (shard->error.ok() && stages_.size() > 1) PartitionForStage(shard, 1);
         latch_.CountDown();
         break;
       case Task::kGather:
         if (shard->error.ok()) Gather(shard, t->stage);
+        if (shard->error.ok()) FinishStage(shard, t->stage);
         if (shard->error.ok() && t->stage + 1 < stages_.size())
           PartitionForStage(shard, t->stage + 1);
         latch_.CountDown();
@@ -261,16 +379,16 @@ void ShardExecutor::RunStage(Shard* shard, std::size_t stage, RecordBatch batch,
   const Stage& st = stages_[stage];
   for (std::size_t i = from_op; i < st.end_op; ++i) {
     if (batch.num_rows() == 0) break;
-    OperatorContext ctx;
-    ctx.batch_id = batch_id_;
-    ctx.batch_timestamp_us = batch_ts_us_;
-    ctx.shard = shard->index;
-    Status s = shard->ops[i]->Process(batch, ctx);
+    if (!Consumes(i, batch.input_tag())) continue;
+    OperatorContext ctx = MakeContext(shard);
+    Status s = CheckSchema(shard, i, batch);
+    if (s.ok()) s = shard->ops[i]->Process(batch, ctx);
     if (!s.ok()) {
       shard->error = s.WithContext(fmt::format("query '{}' batch {} operator '{}'", query_name_,
                                                batch_id_, operators_[i].name));
       return;
     }
+    if (operators_[i].joins_inputs) batch.set_input_tag(operators_[i].output_tag);
     auto& rej = ctx.rejections();
     if (!rej.empty()) {
       std::vector<std::uint8_t> keep(batch.num_rows(), 1);
@@ -282,8 +400,10 @@ void ShardExecutor::RunStage(Shard* shard, std::size_t stage, RecordBatch batch,
         }
         if (!keep[r.row]) continue;  // rejected twice: report once
         keep[r.row] = 0;
-        shard->rejected.push_back(
-            RejectedRow{batch.row_ids()[r.row], operators_[i].name, std::move(r.reason)});
+        if (r.late) ++shard->late_rows[i];
+        RejectedRow row{batch.row_ids()[r.row], operators_[i].name, std::move(r.reason), {}};
+        if (IsEmittedRow(row.row_id)) row.emitted_row = RawRecordText(batch, r.row);
+        shard->rejected.push_back(std::move(row));
       }
       batch.Compact(keep);
     }
@@ -291,20 +411,57 @@ void ShardExecutor::RunStage(Shard* shard, std::size_t stage, RecordBatch batch,
   if (batch.num_rows() > 0) shard->out[stage].push_back(std::move(batch));
 }
 
+void ShardExecutor::FinishStage(Shard* shard, std::size_t stage) {
+  const Stage& st = stages_[stage];
+  for (std::size_t i = st.first_op; i < st.end_op; ++i) {
+    OperatorContext ctx = MakeContext(shard);
+    std::vector<RecordBatch> emitted;
+    Status s = shard->ops[i]->Finish(ctx, &emitted);
+    if (s.ok() && !ctx.rejections().empty()) s = Internal("an operator rejected rows in Finish()");
+    if (!s.ok()) {
+      shard->error = s.WithContext(fmt::format("query '{}' batch {} operator '{}' (end of batch)",
+                                               query_name_, batch_id_, operators_[i].name));
+      return;
+    }
+    for (RecordBatch& b : emitted) {
+      if (b.num_rows() == 0) continue;
+      // Fresh RowIds: slot and shard in the chunk half, a running count in the row half.
+      const std::uint32_t chunk = kEmittedChunkBit | (static_cast<std::uint32_t>(i) << 8) |
+                                  static_cast<std::uint32_t>(shard->index & 0xff);
+      auto& ids = b.row_ids();
+      ids.resize(b.num_rows());
+      for (auto& id : ids) id = MakeRowId(chunk, shard->emitted[i]++);
+      RunStage(shard, stage, std::move(b), i + 1);
+      if (!shard->error.ok()) return;
+    }
+  }
+}
+
 void ShardExecutor::PartitionForStage(Shard* shard, std::size_t stage) {
-  const auto& keys = stages_[stage].key_columns;
+  const std::size_t head = stages_[stage].first_op;
   std::size_t n = shards_.size();
   auto& dest = shard->buckets[stage];
   for (auto& b : shard->out[stage - 1]) {
     if (b.num_rows() == 0) continue;
+    const std::vector<std::string>* keys =
+        Consumes(head, b.input_tag()) ? KeysFor(head, b.input_tag()) : nullptr;
+    if (keys == nullptr) {
+      // Rows the stage's head does not route (another input's): they stay on this shard.
+      Piece p;
+      p.rows.resize(b.num_rows());
+      for (std::size_t r = 0; r < b.num_rows(); ++r) p.rows[r] = static_cast<std::uint32_t>(r);
+      p.src = std::make_shared<RecordBatch>(std::move(b));
+      dest[static_cast<std::size_t>(shard->index)].push_back(std::move(p));
+      continue;
+    }
     std::vector<int> key_idx;
-    for (const auto& k : keys) {
+    for (const auto& k : *keys) {
       int idx = b.FindColumn(k);
       if (idx < 0) {
         shard->error = InvalidArgument(fmt::format(
             "query '{}': operator '{}' is keyed by column '{}', which its input lacks (columns: "
             "{})",
-            query_name_, operators_[stages_[stage].first_op].name, k, fmt::join(b.names(), ", ")));
+            query_name_, operators_[head].name, k, fmt::join(b.names(), ", ")));
         return;
       }
       key_idx.push_back(idx);
@@ -340,10 +497,7 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
             [](const Piece* a, const Piece* b) { return a->first_row_id() < b->first_row_id(); });
   const Stage& st = stages_[stage];
   Operator* head = shard->ops[st.first_op].get();
-  const bool select_first = head->SupportsSelectRows();
-  // The stage's first operator only drops rows: it chooses on the producer's batch, and the
-  // survivors are copied once.
-  const std::size_t from_op = select_first ? st.first_op + 1 : st.first_op;
+  const bool head_selects = head->SupportsSelectRows();
   // Survivors of consecutive pieces are copied into one batch of at least kGatherRows rows (when
   // there are that many): the rest of the stage and the sink then see a few big batches instead
   // of one small one per piece, and a delta-table sink encodes them without copying them again
@@ -353,6 +507,7 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
   const std::size_t gather_rows = stage + 1 == stages_.size() ? kGatherRows : 0;
   std::vector<RecordBatch::Rows> group;
   std::size_t group_rows = 0;
+  std::size_t from_op = st.first_op;  // where the group's rows enter the stage
   auto flush = [&] {
     if (group.empty()) return;
     RecordBatch b = RecordBatch::TakeFrom(group);
@@ -362,13 +517,23 @@ void ShardExecutor::Gather(Shard* shard, std::size_t stage) {
   };
   for (Piece* p : pieces) {
     if (!shard->error.ok()) return;
-    if (!group.empty() && !p->src->SameColumns(*group.front().batch)) flush();
+    // The stage's first operator only drops rows: it chooses on the producer's batch, and the
+    // survivors are copied once (for the rows of a tag it consumes).
+    const bool select_first = head_selects && Consumes(st.first_op, p->src->input_tag());
+    const std::size_t piece_from = select_first ? st.first_op + 1 : st.first_op;
+    if (!group.empty() &&
+        (!p->src->SameColumns(*group.front().batch) ||
+         p->src->input_tag() != group.front().batch->input_tag() || piece_from != from_op))
+      flush();
+    from_op = piece_from;
     std::span<const std::uint32_t> rows = p->rows;
     if (select_first) {
-      OperatorContext ctx;
-      ctx.batch_id = batch_id_;
-      ctx.batch_timestamp_us = batch_ts_us_;
-      ctx.shard = shard->index;
+      OperatorContext ctx = MakeContext(shard);
+      if (Status cs = CheckSchema(shard, st.first_op, *p->src); !cs.ok()) {
+        shard->error = cs.WithContext(fmt::format("query '{}' batch {} operator '{}'", query_name_,
+                                                  batch_id_, operators_[st.first_op].name));
+        return;
+      }
       // The survivors of the group's i-th piece live in shard->kept[i] until the group is copied.
       if (shard->kept.size() <= group.size()) shard->kept.resize(group.size() + 1);
       std::vector<std::uint32_t>& kept = shard->kept[group.size()];

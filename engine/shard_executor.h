@@ -30,9 +30,24 @@
 // Submit() blocks when the shard's bounded channel is full (backpressure on the reader).
 // After Finish() the query thread may touch the shards' keyed state (StageStateChanges) — the
 // workers are idle between Finish() and the next Submit().
+//
+// Inputs (RecordBatch::input_tag): a slot consumes some tags (OperatorSlot::input_tags; empty =
+// every tag) and a batch of another tag passes it by. A slot that joins inputs (a join) emits
+// its rows under its output tag. A stage's exchange routes each consumed tag's rows by that tag's
+// key columns; rows of a tag the stage's head does not consume stay on their shard.
+// End of batch: once a stage has received all of the batch's rows (stage 0: after the barrier;
+// later stages: after their gather), each of its operators' Finish() runs in order and what it
+// emits runs through the operators after it — so an aggregate in stage s emits its groups once
+// all their rows have arrived. Emitted rows get RowIds of their own (kEmittedChunkBit set in the
+// chunk half: slot and shard), ordered after every source row.
+// Schemas: each slot knows what was derived for it at start (OperatorSlot::input_schemas); a batch
+// whose actual columns differ from the last ones checked on that shard is checked again with the
+// spec's DeriveSchema, so a check that could not be made at start fails the batch with the same
+// file:line:column message.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -45,6 +60,7 @@
 #include "engine/progress.h"
 #include "engine/record_batch.h"
 #include "engine/status.h"
+#include "engine/watermark.h"
 
 namespace pinstream {
 
@@ -52,7 +68,13 @@ struct RejectedRow {
   RowId row_id = 0;
   std::string operator_name;
   std::string reason;
+  // For a row an operator emitted (no source record behind it): the row as JSON.
+  std::string emitted_row;
 };
+
+// The chunk half of the RowIds of rows emitted by operators (Operator::Finish).
+inline constexpr std::uint32_t kEmittedChunkBit = 0x80000000u;
+inline bool IsEmittedRow(RowId id) { return (RowIdChunk(id) & kEmittedChunkBit) != 0; }
 
 struct BatchOutput {
   std::vector<RecordBatch> batches;  // non-empty batches, ordered by first RowId
@@ -69,6 +91,15 @@ class ShardExecutor {
   struct OperatorSlot {
     std::string name;
     const OperatorSpec* spec;
+    // The tags consumed (empty: every tag) and their key columns (per entry; empty = not keyed
+    // for that tag, or KeyColumns() for every tag when input_tags is empty).
+    std::vector<std::uint16_t> input_tags = {};
+    std::vector<std::vector<std::string>> key_columns = {};
+    std::uint16_t output_tag = 0;
+    bool joins_inputs = false;
+    std::string where = {};     // file:line:column of the operator, for schema errors
+    std::string state_id = {};  // its state is "<query>/<state_id>" (default: the slot index)
+    std::vector<StreamSchema> input_schemas = {};  // derived at start, per input_tags entry
   };
 
   // Creates the per-shard operator instances (stateful ones load their state now) and starts
@@ -81,7 +112,8 @@ class ShardExecutor {
 
   int num_shards() const { return static_cast<int>(shards_.size()); }
 
-  void BeginBatch(std::int64_t batch_id, std::int64_t batch_timestamp_us);
+  void BeginBatch(std::int64_t batch_id, std::int64_t batch_timestamp_us,
+                  std::int64_t watermark_us = kNoWatermark);
   // Hands chunk number `chunk_index` of the batch to shard chunk_index % shards.
   void SubmitChunk(RecordBatch chunk, std::uint32_t chunk_index);
   void Submit(int shard, RecordBatch batch);
@@ -93,11 +125,15 @@ class ShardExecutor {
   std::vector<StateOperatorProgress> StateProgress() const;
   void StageStateChanges(std::int64_t batch_id, CommitTxn& txn);
   void DiscardStateChanges();
+  // The event times the watermark slots saw in the batch just finished, by input tag (and reset).
+  std::map<std::uint16_t, EventTimeStats> TakeEventTimeStats();
+  // Whether a complete-mode operator changed its result in the batch just finished (any shard).
+  bool ResultChanged() const;
 
  private:
   struct Stage {
     std::size_t first_op = 0, end_op = 0;  // [first, end) in operators_
-    std::vector<std::string> key_columns;  // empty for stage 0
+    bool exchange = false;                 // rows are routed by key before this stage
   };
   struct Task;
   struct Piece;
@@ -107,6 +143,13 @@ class ShardExecutor {
   void WorkerLoop(Shard* shard);
   void RunStage(Shard* shard, std::size_t stage, RecordBatch batch);
   void RunStage(Shard* shard, std::size_t stage, RecordBatch batch, std::size_t from_op);
+  // The Finish() of each operator of the stage, in order (see the header comment).
+  void FinishStage(Shard* shard, std::size_t stage);
+  bool Consumes(std::size_t op, std::uint16_t tag) const;
+  // The key columns slot `op` routes tag `tag` by (empty: not routed).
+  const std::vector<std::string>* KeysFor(std::size_t op, std::uint16_t tag) const;
+  Status CheckSchema(Shard* shard, std::size_t op, const RecordBatch& batch);
+  OperatorContext MakeContext(const Shard* shard) const;
   void PartitionForStage(Shard* shard, std::size_t stage);
   void Gather(Shard* shard, std::size_t stage);
   void RunAllShards(std::size_t stage, int kind);
@@ -118,6 +161,7 @@ class ShardExecutor {
   BatchLatch latch_;
   std::int64_t batch_id_ = 0;
   std::int64_t batch_ts_us_ = 0;
+  std::int64_t watermark_us_ = kNoWatermark;
 };
 
 }  // namespace pinstream

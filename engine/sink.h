@@ -14,6 +14,17 @@
 //   3. Close() at shutdown.
 // A Stage() error fails the batch: nothing of it is committed, and the query stops with that
 // error (the same batch is re-run after a restart).
+//
+// What a sink receives (SinkContext::changes, derived at start from the query's operators):
+//   kInsertOnly  rows with weight +1 (every query without an update-mode aggregate or an eager
+//                left join): appended.
+//   kChanges     weighted rows (engine/operator.h "Weights"): -1 retracts one row equal on
+//                SinkContext::key_columns, +1 inserts. A delta table applies them as one changes
+//                commit; append-only sinks (files, Kafka) refuse such a query at Open() and
+//                any batch with a weight other than +1 (RefuseRetractions).
+//   kSnapshot    complete mode: Stage() is called only for batches that changed the result, and
+//                `output` is then the whole result (possibly empty) — a delta table writes it as
+//                an overwrite version.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +36,7 @@
 #include "engine/commit_txn.h"
 #include "engine/record_batch.h"
 #include "engine/status.h"
+#include "engine/stream_schema.h"
 
 namespace pinstream {
 
@@ -32,7 +44,18 @@ struct SinkContext {
   std::string query_name;
   std::string query_id;    // stable across restarts (checkpoint metadata)
   std::int64_t epoch = 0;  // bumped by `checkpoint rewind`, part of the txn id
+  // What the query's output carries (see the header comment), and its columns as derived.
+  ChangeKind changes = ChangeKind::kInsertOnly;
+  std::vector<std::string> key_columns = {};
+  StreamSchema schema = {};
 };
+
+// For append-only sinks. At Open(): FailedPrecondition unless the query's output is insert-only,
+// naming the query, the sink and the remedies. At Stage(): the same for a batch holding a row
+// whose weight is not +1.
+Status RequireInsertOnly(const SinkContext& ctx, std::string_view sink);
+Status RefuseRetractions(const SinkContext& ctx, std::string_view sink,
+                         const std::vector<RecordBatch>& output);
 
 class Sink {
  public:

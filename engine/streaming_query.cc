@@ -68,6 +68,13 @@ StreamingQuery::StreamingQuery(QueryParts parts, ProgressListener listener)
   if (shards <= 0) shards = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   num_shards_ = shards;
   snap_.name = config_->name;
+  std::vector<WatermarkTracker::Input> inputs;
+  for (const auto& in : config_->inputs)
+    inputs.push_back(
+        {in.name, in.watermark.has_value(), in.watermark ? in.watermark->delay_us : 0});
+  watermark_ = WatermarkTracker(std::move(inputs));
+  for (const auto& slot : config_->slots) has_stateful_ = has_stateful_ || slot.spec->stateful();
+  source_schemas_ = std::move(parts.source_schemas);
 }
 
 StreamingQuery::~StreamingQuery() {
@@ -117,7 +124,18 @@ bool StreamingQuery::WaitFor(std::int64_t micros) {
 Status StreamingQuery::BuildExecutor() {
   executor_.reset();
   std::vector<ShardExecutor::OperatorSlot> slots;
-  for (const auto& op : config_->operators) slots.push_back({op.name, op.spec.get()});
+  for (std::size_t i = 0; i < config_->slots.size(); ++i) {
+    const OperatorSlotConfig& sc = config_->slots[i];
+    ShardExecutor::OperatorSlot slot{sc.name, sc.spec.get()};
+    slot.input_tags = sc.input_tags;
+    slot.key_columns = sc.key_columns;
+    slot.output_tag = sc.output_tag;
+    slot.joins_inputs = sc.joins_inputs;
+    slot.where = sc.where;
+    slot.state_id = sc.state_id;
+    if (i < schemas_.slot_inputs.size()) slot.input_schemas = schemas_.slot_inputs[i];
+    slots.push_back(std::move(slot));
+  }
   PS_ASSIGN_OR_RETURN(executor_,
                       ShardExecutor::Create(config_->name, num_shards_,
                                             static_cast<std::size_t>(config_->queue_capacity),
@@ -126,9 +144,9 @@ Status StreamingQuery::BuildExecutor() {
 }
 
 Status StreamingQuery::CompactStateIfNeeded(std::size_t max_deltas) {
-  for (std::size_t i = 0; i < config_->operators.size(); ++i) {
-    if (!config_->operators[i].spec->stateful()) continue;
-    std::string ns = fmt::format("{}/{}", config_->name, i);
+  for (std::size_t i = 0; i < config_->slots.size(); ++i) {
+    if (!config_->slots[i].spec->stateful()) continue;
+    std::string ns = fmt::format("{}/{}", config_->name, config_->slots[i].state_id);
     auto txn = checkpoint_->BeginCommit(-1);
     bool compacted = false;
     PS_RETURN_IF_ERROR(CompactState(checkpoint_.get(), ns, max_deltas, *txn, &compacted));
@@ -136,7 +154,7 @@ Status StreamingQuery::CompactStateIfNeeded(std::size_t max_deltas) {
     PS_RETURN_IF_ERROR(
         checkpoint_->Apply(std::move(txn)).WithContext(fmt::format("compacting state '{}'", ns)));
     spdlog::info("query '{}': state of operator '{}' compacted into a snapshot", config_->name,
-                 config_->operators[i].name);
+                 config_->slots[i].name);
   }
   return Status::Ok();
 }
@@ -149,14 +167,22 @@ Status StreamingQuery::OpenConnectors() {
     PS_RETURN_IF_ERROR(
         sources_[i]->Open().WithContext(fmt::format("{} source '{}'", ctx, config_->sources[i])));
     source_open_[i] = true;
-    // Column pruning: when the first operator reads only some columns (parse_json: `value`),
-    // the source need not build the others for every record.
-    if (!config_->operators.empty()) {
-      if (auto cols = config_->operators.front().spec->InputColumns())
+    // Column pruning: when the first operator of the source's input reads only some columns
+    // (parse_json: `value`), the source need not build the others for every record.
+    const std::uint16_t tag = config_->source_tags[i];
+    for (const auto& slot : config_->slots) {
+      if (!slot.input_tags.empty() &&
+          std::find(slot.input_tags.begin(), slot.input_tags.end(), tag) == slot.input_tags.end())
+        continue;
+      if (auto cols = slot.spec->InputColumns(); cols && !slot.joins_inputs)
         sources_[i]->PruneColumns(*cols);
+      break;
     }
   }
   SinkContext sctx{config_->name, meta_.id, meta_.epoch};
+  sctx.changes = output_schema_.changes;
+  sctx.key_columns = output_schema_.key_columns;
+  sctx.schema = output_schema_;
   if (!sink_open_) {
     PS_RETURN_IF_ERROR(sink_->Open(sctx).WithContext(ctx + " sink"));
     sink_open_ = true;
@@ -177,11 +203,36 @@ Status StreamingQuery::Start() {
     current.sources.push_back(
         fmt::format("{}:{}:{}", config_->sources[i], sources_[i]->kind(), source_descriptors_[i]));
   }
-  for (std::size_t i = 0; i < config_->operators.size(); ++i) {
-    const auto& spec = config_->operators[i].spec;
-    if (spec->stateful()) {
+  for (const auto& slot : config_->slots) {
+    if (slot.spec->stateful()) {
       current.stateful_operators.push_back(
-          fmt::format("{}:{}:{}", i, spec->kind(), spec->StateFingerprint()));
+          fmt::format("{}:{}:{}", slot.state_id, slot.spec->kind(), slot.spec->StateFingerprint()));
+    }
+  }
+  if (config_->multi_input) {
+    for (const auto& in : config_->inputs)
+      current.inputs.push_back(fmt::format("{}={}", in.name, fmt::join(in.sources, "+")));
+  }
+  // What reaches each operator, from what the sources declare now (a delta table's schema is
+  // known once the store is open): a config asking for something undefined is refused here,
+  // with its file:line:column, before anything runs.
+  {
+    std::vector<StreamSchema> in_schemas(config_->inputs.size());
+    std::vector<std::vector<StreamSchema>> parts(config_->inputs.size());
+    for (std::size_t i = 0; i < sources_.size(); ++i)
+      parts[config_->source_tags[i]].push_back(source_schemas_.size() > i ? source_schemas_[i]
+                                                                          : StreamSchema());
+    for (std::size_t t = 0; t < parts.size(); ++t) in_schemas[t] = MergeSourceSchemas(parts[t]);
+    auto derived = DeriveQuerySchemas(*config_, in_schemas);
+    if (!derived.ok()) return FailedPrecondition(derived.status().message());
+    schemas_ = std::move(derived).value();
+    output_schema_ = StreamSchema();
+    for (const auto& s : schemas_.sink_inputs) {
+      if (output_schema_.schema.size() == 0) output_schema_ = s;
+      if (s.changes != ChangeKind::kInsertOnly) {
+        output_schema_.changes = s.changes;
+        output_schema_.key_columns = s.key_columns;
+      }
     }
   }
   PS_ASSIGN_OR_RETURN(auto stored, checkpoint_->ReadMetadata());
@@ -229,6 +280,13 @@ Status StreamingQuery::Start() {
     }
     committed_ends_ = ends->sources;
     next_batch_ = *committed + 1;
+    // The watermark continues from the last committed batch: its own, advanced by the event
+    // times that batch and those before it saw.
+    PS_ASSIGN_OR_RETURN(auto commit, checkpoint_->GetCommit(*committed));
+    watermark_.Restore(ends->batch_watermark_us,
+                       commit ? commit->event_time_max_us : std::map<std::string, std::int64_t>());
+    last_batch_watermark_ = ends->batch_watermark_us;
+    watermark_.Advance();
   }
   if (latest && (!committed || latest->batch_id > *committed)) {
     if (latest->batch_id != next_batch_) {
@@ -258,6 +316,7 @@ Status StreamingQuery::Start() {
 struct PreparedBatch {
   BatchPlan plan;
   bool write_offsets = true;  // false for a replay: offsets/N is already logged
+  bool stage_sink = true;     // false: a complete-mode batch that left the result unchanged
   std::atomic<bool> offsets_written{false};
   std::unique_ptr<CommitTxn> txn;
   std::vector<RecordBatch> output;
@@ -273,6 +332,7 @@ struct PreparedBatch {
 struct StreamingQuery::InFlight {
   std::unique_ptr<PreparedBatch> batch;
   std::map<std::string, PartitionOffsets> prev_ends;  // committed_ends_ before this batch
+  WatermarkState prev_watermark;                      // and the watermark
   std::shared_future<Status> done;
 };
 
@@ -306,6 +366,8 @@ Status StreamingQuery::FinishOldest() {
     }
     next_batch_ = offsets.batch_id;
     committed_ends_ = std::move(f->prev_ends);
+    watermark_ = f->prev_watermark.tracker;
+    last_batch_watermark_ = f->prev_watermark.last_batch;
     RebuildExecutor();
     return st;
   }
@@ -375,15 +437,23 @@ Result<BatchOutcome> StreamingQuery::RunBatch(bool apply_cap,
     }
     plan = std::move(planned).value();
     backlog_.store(plan.backlog_records);
-    if (plan.empty()) {
+    plan.offsets.batch_watermark_us = watermark_.watermark();
+    plan.offsets.input_watermarks_us = watermark_.InputWatermarks();
+    // Nothing new to read: still a batch when the watermark moved and stateful operators may
+    // have windows to close or state to drop (Spark's no-data micro-batch).
+    const bool no_data_batch = has_stateful_ && watermark_.watermark() > last_batch_watermark_;
+    if (plan.empty() && !no_data_batch) {
       PS_RETURN_IF_ERROR(FinishInFlight());
       return BatchOutcome::kNothingNew;
     }
   }
   std::int64_t planning_ns = MonotonicNanos() - t0;
   SetState(QueryState::kActive);
+  const WatermarkState watermark_before{watermark_, last_batch_watermark_};
   auto prepared = ProcessBatch(plan, trigger_start_ms, planning_ns);
   if (!prepared.ok()) {
+    watermark_ = watermark_before.tracker;
+    last_batch_watermark_ = watermark_before.last_batch;
     // The batches before this one commit (or fail, and the query goes back to them); then the
     // operators restart from what is committed.
     PS_RETURN_IF_ERROR(FinishInFlight());
@@ -397,6 +467,7 @@ Result<BatchOutcome> StreamingQuery::RunBatch(bool apply_cap,
   b->progress.backlog_records = backlog_.load();
   auto f = std::make_unique<InFlight>();
   f->prev_ends = committed_ends_;
+  f->prev_watermark = watermark_before;
   committed_ends_ = b->plan.offsets.sources;
   next_batch_ = b->plan.offsets.batch_id + 1;
   pending_.reset();
@@ -456,6 +527,7 @@ Status StreamingQuery::ReadAndSubmit(const BatchPlan& plan,
             ids[r] = MakeRowId(idx, static_cast<std::uint32_t>(r));
           inputs->chunks.push_back(
               BatchInputs::Chunk{pr.source_index, pr.range.partition, std::move(chunk.offsets)});
+          chunk.batch.set_input_tag(config_->source_tags[pr.source_index]);
           executor_->SubmitChunk(std::move(chunk.batch), idx);
           KillPoint("mid_batch");
           return Status::Ok();
@@ -479,7 +551,9 @@ Result<std::unique_ptr<PreparedBatch>> StreamingQuery::ProcessBatch(const BatchP
   b->planning_ns = planning_ns;
   b->t_exec = MonotonicNanos();
 
-  executor_->BeginBatch(batch_id, batch_ts_us);
+  // The watermark the batch runs with: what was planned (offsets/N), on a replay too.
+  const std::int64_t batch_watermark = plan.offsets.batch_watermark_us;
+  executor_->BeginBatch(batch_id, batch_ts_us, batch_watermark);
   std::vector<std::int64_t> rows_per_source(sources_.size(), 0);
   BatchInputs inputs;
   DeadLetterBuilder dlq(config_->name, batch_id, batch_ts_us);
@@ -492,6 +566,12 @@ Result<std::unique_ptr<PreparedBatch>> StreamingQuery::ProcessBatch(const BatchP
 
   // Rejected rows → dead-letter rows, with the raw record read back from the source.
   for (const auto& rej : output.rejected) {
+    if (IsEmittedRow(rej.row_id) || RowIdChunk(rej.row_id) >= inputs.chunks.size()) {
+      // A row an operator emitted (an aggregate's result row): no source record behind it.
+      dlq.Add(DeadLetterRow{rej.operator_name, rej.reason, "", "", 0, "emitted by an operator",
+                            rej.emitted_row, rej.emitted_row.empty()});
+      continue;
+    }
     const auto& chunk = inputs.chunks[RowIdChunk(rej.row_id)];
     std::int64_t offset = chunk.offsets[RowIdRow(rej.row_id)];
     Source* src = sources_[chunk.source_index].get();
@@ -540,6 +620,35 @@ Result<std::unique_ptr<PreparedBatch>> StreamingQuery::ProcessBatch(const BatchP
     b->dead_letter.push_back(dlq.Build());
   }
   b->output = std::move(output.batches);
+  // Complete mode: a snapshot is written only when the batch changed the result.
+  b->stage_sink = output_schema_.changes != ChangeKind::kSnapshot || executor_->ResultChanged();
+  if (!b->stage_sink) {
+    num_output = 0;
+    b->output.clear();
+  }
+  // Event times seen → the watermark of the next batch (and what commits/N records for a
+  // restart).
+  EventTimeStats batch_times;
+  for (const auto& [tag, st] : executor_->TakeEventTimeStats()) {
+    watermark_.Observe(tag, st);
+    batch_times.Merge(st);
+  }
+  last_batch_watermark_ = batch_watermark;
+  watermark_.Advance();
+  if (watermark_.enabled()) {
+    b->entry.event_time_max_us = watermark_.max_event_times();
+    EventTimeProgress et;
+    if (batch_watermark != kNoWatermark)
+      et.watermark = FormatTimestamp(batch_watermark, TimestampStyle::kIso);
+    if (batch_times.count > 0) {
+      et.min = FormatTimestamp(batch_times.min, TimestampStyle::kIso);
+      et.max = FormatTimestamp(batch_times.max, TimestampStyle::kIso);
+      et.avg = FormatTimestamp(
+          static_cast<std::int64_t>(batch_times.sum / static_cast<long double>(batch_times.count)),
+          TimestampStyle::kIso);
+    }
+    b->progress.event_time = std::move(et);
+  }
   // The shards' state changes leave them now: the next batch may start on the shards while this
   // one commits.
   b->txn = checkpoint_->BeginCommit(batch_id);
@@ -555,6 +664,7 @@ Result<std::unique_ptr<PreparedBatch>> StreamingQuery::ProcessBatch(const BatchP
   p.num_input_rows = num_input;
   p.num_output_rows = num_output;
   p.num_dead_letter_rows = num_dlq;
+  p.event_time = std::move(b->progress.event_time);
   p.sink_description = sink_->Describe();
   if (dead_letter_) p.dead_letter_description = dead_letter_->Describe();
   for (std::size_t i = 0; i < sources_.size(); ++i) {
@@ -592,7 +702,8 @@ Status StreamingQuery::CommitBatch(PreparedBatch& b, const std::shared_future<St
   const std::int64_t batch_id = b.plan.offsets.batch_id;
   // The sinks' CPU-heavy part needs nothing committed: it runs while the batch before commits.
   std::int64_t p0 = MonotonicNanos();
-  auto prepared = sink_->Prepare(batch_id, b.output);
+  Result<std::unique_ptr<Sink::Prepared>> prepared = std::unique_ptr<Sink::Prepared>();
+  if (b.stage_sink) prepared = sink_->Prepare(batch_id, b.output);
   if (!prepared.ok()) {
     return prepared.status().WithContext(
         fmt::format("query '{}' batch {} sink {}", config_->name, batch_id, sink_->Describe()));
@@ -624,9 +735,11 @@ Status StreamingQuery::CommitBatch(PreparedBatch& b, const std::shared_future<St
   }
   QueryProgress& p = b.progress;
   std::int64_t s0 = MonotonicNanos();
-  PS_RETURN_IF_ERROR(sink_->StagePrepared(batch_id, b.output, std::move(b.sink_prepared), *b.txn)
-                         .WithContext(fmt::format("query '{}' batch {} sink {}", config_->name,
-                                                  batch_id, sink_->Describe())));
+  if (b.stage_sink) {
+    PS_RETURN_IF_ERROR(sink_->StagePrepared(batch_id, b.output, std::move(b.sink_prepared), *b.txn)
+                           .WithContext(fmt::format("query '{}' batch {} sink {}", config_->name,
+                                                    batch_id, sink_->Describe())));
+  }
   if (!b.dead_letter.empty()) {
     PS_RETURN_IF_ERROR(
         dead_letter_

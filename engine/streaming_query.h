@@ -48,6 +48,7 @@
 #include "engine/shard_executor.h"
 #include "engine/sink.h"
 #include "engine/source.h"
+#include "engine/watermark.h"
 
 namespace pinstream {
 
@@ -74,6 +75,7 @@ struct QueryParts {
   const QueryConfig* config = nullptr;
   std::vector<std::unique_ptr<Source>> sources;  // in config->sources order
   std::vector<std::string> source_descriptors;   // SourceSpec::Descriptor(), same order
+  std::vector<StreamSchema> source_schemas;      // SourceSpec::DeclaredSchema(), same order
   std::unique_ptr<Sink> sink;
   std::unique_ptr<Sink> dead_letter;  // null: rejected rows fail the batch (never dropped)
   std::unique_ptr<QueryCheckpoint> checkpoint;
@@ -156,6 +158,17 @@ class StreamingQuery {
 
   std::unique_ptr<MicroBatchPlanner> planner_;
   std::unique_ptr<ShardExecutor> executor_;
+  std::vector<StreamSchema> source_schemas_;
+  QuerySchemas schemas_;        // derived at Start
+  StreamSchema output_schema_;  // what reaches the sink
+  bool has_stateful_ = false;
+  // The watermark of the next batch, and the one the last processed batch ran with.
+  WatermarkTracker watermark_{{}};
+  std::int64_t last_batch_watermark_ = kNoWatermark;
+  struct WatermarkState {
+    WatermarkTracker tracker{{}};
+    std::int64_t last_batch = kNoWatermark;
+  };
   QueryMetadata meta_;
   std::string run_id_;
   std::int64_t next_batch_ = 0;

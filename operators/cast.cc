@@ -205,7 +205,17 @@ std::shared_ptr<const OperatorSpec> CastFromConfig(const ConfigNode& n) {
     c.columns.emplace_back(name, *type);
   }
   if (c.columns.empty()) n.Get("columns").Fail("cast needs at least one column");
-  return std::make_shared<StatelessSpec<CastConfig, Cast>>("cast", std::move(c));
+  return std::make_shared<StatelessSpec<CastConfig, Cast>>(
+      "cast", std::move(c), [](const CastConfig& c, StreamSchema in) -> Result<StreamSchema> {
+        for (const auto& [col, to] : c.columns) {
+          PS_RETURN_IF_ERROR(RequireColumnIn(in, col, "cast"));
+          if (in.TypeOf(col) == TypeId::kDoubleArray && to != TypeId::kString)
+            return InvalidArgument(fmt::format(
+                "cast: column '{}' is array<double> and can only be cast to string", col));
+          in.Put(col, to);
+        }
+        return in;
+      });
 }
 
 }  // namespace pinstream::ops

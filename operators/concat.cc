@@ -62,7 +62,12 @@ std::shared_ptr<const OperatorSpec> ConcatFromConfig(const ConfigNode& n) {
   c.separator = n.GetString("separator", "");
   c.into = n.GetString("into");
   c.skip_nulls = n.GetBool("skip_nulls", true);
-  return std::make_shared<StatelessSpec<ConcatConfig, Concat>>("concat", std::move(c));
+  return std::make_shared<StatelessSpec<ConcatConfig, Concat>>(
+      "concat", std::move(c), [](const ConcatConfig& c, StreamSchema in) -> Result<StreamSchema> {
+        PS_RETURN_IF_ERROR(RequireColumnsIn(in, c.columns, "concat"));
+        in.Put(c.into, TypeId::kString);
+        return in;
+      });
 }
 
 }  // namespace pinstream::ops

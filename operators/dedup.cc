@@ -143,6 +143,17 @@ class DedupSpec : public OperatorSpec {
   std::string StateFingerprint() const override {
     return fmt::format("keys={}", fmt::join(config_.keys, ","));
   }
+  Result<StreamSchema> DeriveSchema(std::span<const StreamSchema> inputs) const override {
+    StreamSchema in = inputs.empty() ? StreamSchema::Unknown() : inputs.front();
+    for (const auto& k : config_.keys) PS_RETURN_IF_ERROR(RequireColumnIn(in, k, "dedup"));
+    if (in.changes != ChangeKind::kInsertOnly) {
+      return InvalidArgument(fmt::format(
+          "dedup keeps the first row of each key and needs insert-only rows, but its input is {} "
+          "(place it before the aggregate or join)",
+          ChangeKindName(in.changes)));
+    }
+    return in;
+  }
   Result<std::unique_ptr<Operator>> Create(const OperatorInitContext& ctx) const override {
     if (ctx.state == nullptr) return Internal("dedup needs keyed state");
     auto op = std::make_unique<Dedup>(config_, ctx.state, ctx.shard, ctx.num_shards);

@@ -31,7 +31,11 @@ std::shared_ptr<const OperatorSpec> DropFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"columns"});
   DropConfig c{n.GetStringList("columns")};
   if (c.columns.empty()) n.Get("columns").Fail("drop needs at least one column");
-  return std::make_shared<StatelessSpec<DropConfig, Drop>>("drop", std::move(c));
+  return std::make_shared<StatelessSpec<DropConfig, Drop>>(
+      "drop", std::move(c), [](const DropConfig& c, StreamSchema in) -> Result<StreamSchema> {
+        for (const auto& col : c.columns) in.Remove(col);  // absent ones are ignored, as in Spark
+        return in;
+      });
 }
 
 }  // namespace pinstream::ops

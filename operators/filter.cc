@@ -163,6 +163,14 @@ FilterCondition ParseCondition(const ConfigNode& n) {
 
 }  // namespace
 
+namespace {
+Status RequireConditionColumns(const FilterCondition& c, const StreamSchema& in) {
+  if (c.kind == FilterCondition::Kind::kCompare) return RequireColumnIn(in, c.column, "filter");
+  for (const auto& child : c.children) PS_RETURN_IF_ERROR(RequireConditionColumns(child, in));
+  return Status::Ok();
+}
+}  // namespace
+
 std::unique_ptr<Operator> FilterOperator(const FilterConfig& config) {
   return std::make_unique<Filter>(config);
 }
@@ -191,7 +199,11 @@ std::shared_ptr<const OperatorSpec> FilterFromConfig(const ConfigNode& n) {
     }
     c.root = std::move(root);
   }
-  return std::make_shared<StatelessSpec<FilterConfig, Filter>>("filter", std::move(c));
+  return std::make_shared<StatelessSpec<FilterConfig, Filter>>(
+      "filter", std::move(c), [](const FilterConfig& c, StreamSchema in) -> Result<StreamSchema> {
+        PS_RETURN_IF_ERROR(RequireConditionColumns(c.root, in));
+        return in;
+      });
 }
 
 }  // namespace pinstream::ops

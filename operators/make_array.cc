@@ -72,7 +72,13 @@ std::shared_ptr<const OperatorSpec> MakeArrayFromConfig(const ConfigNode& n) {
   c.columns = n.GetStringList("columns");
   if (c.columns.empty()) n.Get("columns").Fail("make_array needs at least one column");
   c.into = n.GetString("into");
-  return std::make_shared<StatelessSpec<MakeArrayConfig, MakeArray>>("make_array", std::move(c));
+  return std::make_shared<StatelessSpec<MakeArrayConfig, MakeArray>>(
+      "make_array", std::move(c),
+      [](const MakeArrayConfig& c, StreamSchema in) -> Result<StreamSchema> {
+        PS_RETURN_IF_ERROR(RequireColumnsIn(in, c.columns, "make_array"));
+        in.Put(c.into, TypeId::kDoubleArray);
+        return in;
+      });
 }
 
 }  // namespace pinstream::ops

@@ -86,7 +86,12 @@ std::shared_ptr<const OperatorSpec> NullIfFromConfig(const ConfigNode& n) {
   }
   if (c.columns.empty() && !c.empty_strings)
     n.Fail("null_if needs 'columns' or 'empty_strings: true'");
-  return std::make_shared<StatelessSpec<NullIfConfig, NullIf>>("null_if", std::move(c));
+  return std::make_shared<StatelessSpec<NullIfConfig, NullIf>>(
+      "null_if", std::move(c), [](const NullIfConfig& c, StreamSchema in) -> Result<StreamSchema> {
+        for (const auto& [col, values] : c.columns)
+          PS_RETURN_IF_ERROR(RequireColumnIn(in, col, "null_if"));
+        return in;
+      });
 }
 
 }  // namespace pinstream::ops

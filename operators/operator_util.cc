@@ -43,6 +43,14 @@ bool ParseDoubleStrict(std::string_view text, double* out) {
   return ec == std::errc() && p == s.data() + s.size() && std::isfinite(*out);
 }
 
+Status RequireColumnsIn(const StreamSchema& in, const std::vector<std::string>& columns,
+                        std::string_view what) {
+  for (const auto& c : columns) PS_RETURN_IF_ERROR(RequireColumnIn(in, c, what));
+  return Status::Ok();
+}
+
+void PutDerived(StreamSchema& s, const std::string& column, TypeId type) { s.Put(column, type); }
+
 void PutColumn(RecordBatch& batch, const std::string& name, Column column) {
   int existing = batch.FindColumn(name);
   if (existing >= 0) {

@@ -26,20 +26,35 @@ void PutColumn(RecordBatch& batch, const std::string& name, Column column);
 std::vector<std::pair<std::string, ConfigNode>> OrderedEntries(const ConfigNode& node);
 
 // Stateless operator spec: Create() copies the config into a new instance per shard.
+// `derive` (OperatorSpec::DeriveSchema for one input stream): its output from its input; none =
+// the columns pass unchanged.
 template <typename Config, typename Op>
 class StatelessSpec : public OperatorSpec {
  public:
-  StatelessSpec(std::string_view kind, Config config) : kind_(kind), config_(std::move(config)) {}
+  using Derive = Result<StreamSchema> (*)(const Config& config, StreamSchema in);
+  StatelessSpec(std::string_view kind, Config config, Derive derive = nullptr)
+      : kind_(kind), config_(std::move(config)), derive_(derive) {}
   std::string_view kind() const override { return kind_; }
   Result<std::unique_ptr<Operator>> Create(const OperatorInitContext&) const override {
     return std::unique_ptr<Operator>(std::make_unique<Op>(config_));
+  }
+  Result<StreamSchema> DeriveSchema(std::span<const StreamSchema> inputs) const override {
+    StreamSchema in = inputs.empty() ? StreamSchema::Unknown() : inputs.front();
+    return derive_ == nullptr ? in : derive_(config_, std::move(in));
   }
   const Config& config() const { return config_; }
 
  private:
   std::string_view kind_;
   Config config_;
+  Derive derive_;
 };
+
+// DeriveSchema helpers: every column of `columns` must be in `in` (when `in` can tell).
+Status RequireColumnsIn(const StreamSchema& in, const std::vector<std::string>& columns,
+                        std::string_view what);
+// Sets `column` to `type` (adds it when absent).
+void PutDerived(StreamSchema& s, const std::string& column, TypeId type);
 
 // Parses `text` as an int64 (optional sign, digits, surrounding spaces). False on anything else.
 bool ParseInt64Strict(std::string_view text, std::int64_t* out);

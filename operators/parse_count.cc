@@ -109,8 +109,16 @@ std::shared_ptr<const OperatorSpec> ParseCountFromConfig(const ConfigNode& n) {
   ParseCountConfig c;
   c.columns = n.Has("columns") ? n.GetStringList("columns") : n.GetStringList("column");
   if (c.columns.empty()) n.Fail("parse_count needs 'columns'");
-  return std::make_shared<StatelessSpec<ParseCountConfig, ParseCountOp>>("parse_count",
-                                                                         std::move(c));
+  return std::make_shared<StatelessSpec<ParseCountConfig, ParseCountOp>>(
+      "parse_count", std::move(c),
+      [](const ParseCountConfig& c, StreamSchema in) -> Result<StreamSchema> {
+        static constexpr TypeId kIn[] = {TypeId::kString, TypeId::kInt64};
+        for (const auto& col : c.columns) {
+          PS_RETURN_IF_ERROR(RequireColumnType(in, col, "parse_count", kIn));
+          in.Put(col, TypeId::kInt64);
+        }
+        return in;
+      });
 }
 
 }  // namespace pinstream::ops

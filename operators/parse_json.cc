@@ -362,6 +362,21 @@ class ParseJsonSpec : public StatelessSpec<ParseJsonConfig, ParseJson> {
     cols.insert(cols.end(), config().keep.begin(), config().keep.end());
     return cols;
   }
+  Result<StreamSchema> DeriveSchema(std::span<const StreamSchema> inputs) const override {
+    StreamSchema in = inputs.empty() ? StreamSchema::Unknown() : inputs.front();
+    static constexpr TypeId kRaw[] = {TypeId::kRaw, TypeId::kString};
+    PS_RETURN_IF_ERROR(RequireColumnType(in, config().column, "parse_json", kRaw));
+    StreamSchema out;
+    out.complete = true;
+    out.changes = in.changes;
+    for (const auto& k : config().keep) {
+      PS_RETURN_IF_ERROR(RequireColumnIn(in, k, "parse_json keep"));
+      out.Put(k, in.TypeOf(k));
+      if (k == in.watermark_column) out.watermark_column = k;
+    }
+    for (const auto& f : config().schema) out.Put(f.name, f.type);
+    return out;
+  }
 };
 
 }  // namespace

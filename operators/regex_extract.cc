@@ -71,8 +71,14 @@ std::shared_ptr<const OperatorSpec> RegexExtractFromConfig(const ConfigNode& n) 
   } catch (const std::regex_error& e) {
     n.Get("pattern").Fail(fmt::format("invalid regular expression: {}", e.what()));
   }
-  return std::make_shared<StatelessSpec<RegexExtractConfig, RegexExtract>>("regex_extract",
-                                                                           std::move(c));
+  return std::make_shared<StatelessSpec<RegexExtractConfig, RegexExtract>>(
+      "regex_extract", std::move(c),
+      [](const RegexExtractConfig& c, StreamSchema in) -> Result<StreamSchema> {
+        static constexpr TypeId kIn[] = {TypeId::kString};
+        PS_RETURN_IF_ERROR(RequireColumnType(in, c.column, "regex_extract", kIn));
+        in.Put(c.into.empty() ? c.column : c.into, TypeId::kString);
+        return in;
+      });
 }
 
 }  // namespace pinstream::ops

@@ -36,7 +36,30 @@ std::shared_ptr<const OperatorSpec> RenameFromConfig(const ConfigNode& n) {
   RenameConfig c;
   for (auto& [from, to] : n.Get("columns").Entries()) c.columns.emplace_back(from, to.AsString());
   if (c.columns.empty()) n.Get("columns").Fail("rename needs at least one column");
-  return std::make_shared<StatelessSpec<RenameConfig, Rename>>("rename", std::move(c));
+  return std::make_shared<StatelessSpec<RenameConfig, Rename>>(
+      "rename", std::move(c), [](const RenameConfig& c, StreamSchema in) -> Result<StreamSchema> {
+        for (const auto& [from, to] : c.columns) {
+          PS_RETURN_IF_ERROR(RequireColumnIn(in, from, "rename"));
+          if (in.Has(to) == StreamSchema::Presence::kPresent)
+            return InvalidArgument(fmt::format(
+                "rename: cannot rename '{}' to '{}': a column '{}' already exists", from, to, to));
+          std::vector<Field> fields = in.schema.fields();
+          bool listed = false;
+          for (auto& f : fields) {
+            if (f.name == from) {
+              f.name = to;
+              listed = true;
+            }
+          }
+          if (!listed) fields.push_back(Field{to, TypeId::kNull, true});
+          in.schema = Schema(std::move(fields));
+          if (in.watermark_column == from) in.watermark_column = to;
+          for (auto& k : in.key_columns) {
+            if (k == from) k = to;
+          }
+        }
+        return in;
+      });
 }
 
 }  // namespace pinstream::ops

@@ -1,5 +1,6 @@
 #include "operators/select.h"
 
+#include <algorithm>
 #include <set>
 
 #include "operators/operator_util.h"
@@ -32,6 +33,29 @@ class SelectSpec : public StatelessSpec<SelectConfig, Select> {
  public:
   explicit SelectSpec(SelectConfig c) : StatelessSpec("select", std::move(c)) {}
   std::optional<std::vector<std::string>> InputColumns() const override { return config().columns; }
+  Result<StreamSchema> DeriveSchema(std::span<const StreamSchema> inputs) const override {
+    StreamSchema in = inputs.empty() ? StreamSchema::Unknown() : inputs.front();
+    StreamSchema out = in;
+    out.schema = Schema();
+    out.complete = true;
+    for (const auto& col : config().columns) {
+      PS_RETURN_IF_ERROR(RequireColumnIn(in, col, "select"));
+      out.Put(col, in.TypeOf(col));
+    }
+    if (in.Has(in.watermark_column) != StreamSchema::Presence::kPresent ||
+        std::find(config().columns.begin(), config().columns.end(), in.watermark_column) ==
+            config().columns.end())
+      out.watermark_column.clear();
+    for (const auto& k : in.key_columns) {
+      if (std::find(config().columns.begin(), config().columns.end(), k) ==
+          config().columns.end()) {
+        return InvalidArgument(fmt::format(
+            "select: column '{}' identifies the result rows of the {} before it and must be kept",
+            k, ChangeKindName(in.changes)));
+      }
+    }
+    return out;
+  }
 };
 
 }  // namespace

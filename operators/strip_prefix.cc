@@ -51,8 +51,13 @@ std::shared_ptr<const OperatorSpec> StripPrefixFromConfig(const ConfigNode& n) {
   n.ExpectKeys({"column", "prefix", "required"});
   StripPrefixConfig c{n.GetString("column"), n.GetString("prefix"), n.GetBool("required", false)};
   if (c.prefix.empty()) n.Get("prefix").Fail("prefix must not be empty");
-  return std::make_shared<StatelessSpec<StripPrefixConfig, StripPrefix>>("strip_prefix",
-                                                                         std::move(c));
+  return std::make_shared<StatelessSpec<StripPrefixConfig, StripPrefix>>(
+      "strip_prefix", std::move(c),
+      [](const StripPrefixConfig& c, StreamSchema in) -> Result<StreamSchema> {
+        static constexpr TypeId kIn[] = {TypeId::kString};
+        PS_RETURN_IF_ERROR(RequireColumnType(in, c.column, "strip_prefix", kIn));
+        return in;
+      });
 }
 
 }  // namespace pinstream::ops

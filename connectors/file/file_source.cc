@@ -464,6 +464,34 @@ class FileSourceSpec : public SourceSpec {
   Result<std::unique_ptr<Source>> Create(const SourceCreateContext&) const override {
     return MakeFileSource(cfg_);
   }
+  // Typed formats: JSON records arrive as one raw `value` column, text lines as a string one;
+  // CSV columns come from each file's header (not known before reading it).
+  StreamSchema DeclaredSchema() const override {
+    std::string format = cfg_.format;
+    if (format == "auto") {
+      auto ends = [&](std::string_view ext) {
+        return cfg_.pattern.size() >= ext.size() &&
+               cfg_.pattern.compare(cfg_.pattern.size() - ext.size(), ext.size(), ext) == 0;
+      };
+      if (ends(".jsonl") || ends(".ndjson"))
+        format = "jsonl";
+      else if (ends(".json"))
+        format = "json";
+      else if (ends(".txt"))
+        format = "text";
+      else if (ends(".csv"))
+        format = "csv";
+    }
+    StreamSchema s;
+    if (format == "jsonl" || format == "json") {
+      s.schema = Schema({Field{"value", TypeId::kRaw, true}});
+      s.complete = true;
+    } else if (format == "text") {
+      s.schema = Schema({Field{"value", TypeId::kString, true}});
+      s.complete = true;
+    }
+    return s;
+  }
 
  private:
   FileSourceConfig cfg_;

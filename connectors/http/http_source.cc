@@ -138,6 +138,7 @@ class HttpSourceSpec : public SourceSpec {
     return std::unique_ptr<Source>(std::move(s));
   }
   const std::string& log_name() const { return config_.name; }
+  StreamSchema DeclaredSchema() const override { return LogChunkSchema(); }
 
  private:
   ConnectorEnv* env_;

@@ -52,6 +52,7 @@ class KafkaSink : public Sink {
 
   Status Open(const SinkContext& ctx) override {
     ctx_ = ctx;
+    PS_RETURN_IF_ERROR(RequireInsertOnly(ctx, Describe()));
     kafka::KafkaProducer::Options o;
     o.bootstrap_servers = config_.bootstrap_servers;
     o.properties = config_.properties;
@@ -69,6 +70,7 @@ class KafkaSink : public Sink {
   }
 
   Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output, CommitTxn&) override {
+    PS_RETURN_IF_ERROR(RefuseRetractions(ctx_, Describe(), output));
     EpochBatch me{ctx_.epoch, batch_id};
     if (config_.transactional && me <= last_written_) {
       spdlog::info("{}: batch {} is already in '{}' (written before a restart); not written again",

@@ -369,6 +369,7 @@ class KafkaSourceSpec : public SourceSpec {
   Result<std::unique_ptr<Source>> Create(const SourceCreateContext& ctx) const override {
     return std::unique_ptr<Source>(new KafkaSource(config_, ctx.source_name, ctx.query_name));
   }
+  StreamSchema DeclaredSchema() const override { return LogChunkSchema(); }
 
  private:
   KafkaSourceConfig config_;

@@ -32,6 +32,12 @@ class ConsoleSink : public Sink {
       if (shown.num_rows() < limit) PS_RETURN_IF_ERROR(shown.Append(b));
     }
     std::size_t n = std::min(limit, shown.num_rows());
+    if (shown.has_weights()) {
+      // Changes (an update-mode aggregate, an eager left join): each row's weight, +1 or -1.
+      Column w(TypeId::kInt64);
+      for (std::size_t r = 0; r < shown.num_rows(); ++r) w.AppendInt(shown.weight(r));
+      shown.AddColumn("_weight", std::move(w));
+    }
     std::string text;
     if (config_.jsonl) {
       for (std::size_t r = 0; r < n; ++r) {

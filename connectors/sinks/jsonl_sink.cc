@@ -55,7 +55,9 @@ class JsonlSink : public Sink {
   explicit JsonlSink(std::string path) : path_(std::move(path)) {}
   std::string_view kind() const override { return "jsonl"; }
   std::string Describe() const override { return fmt::format("FileSink[{}]", path_); }
-  Status Open(const SinkContext&) override {
+  Status Open(const SinkContext& ctx) override {
+    ctx_ = ctx;
+    PS_RETURN_IF_ERROR(RequireInsertOnly(ctx, Describe()));
     std::error_code ec;
     fs::create_directories(path_, ec);
     if (ec)
@@ -63,6 +65,7 @@ class JsonlSink : public Sink {
     return Status::Ok();
   }
   Status Stage(std::int64_t batch_id, const std::vector<RecordBatch>& output, CommitTxn&) override {
+    PS_RETURN_IF_ERROR(RefuseRetractions(ctx_, Describe(), output));
     std::string data;
     for (const auto& out : output) {
       data.reserve(data.size() + out.ByteSize() + out.num_rows() * 16);
@@ -77,6 +80,7 @@ class JsonlSink : public Sink {
 
  private:
   std::string path_;
+  SinkContext ctx_;
 };
 
 class JsonlSpec : public SinkSpec {

@@ -101,6 +101,111 @@ TEST_F(ConfigTest, ReportsUnknownSourceAndBadValues) {
   EXPECT_NE(e.find("test.yaml:10:"), std::string::npos) << e;
 }
 
+const char* kTwoInputs = R"(data_dir: data
+sources:
+  pins: {kind: file, path: in, format: jsonl}
+  geos: {kind: file, path: in, format: jsonl}
+queries:
+  - name: q
+    inputs:
+      pin:
+        source: pins
+        operators:
+          - {kind: parse_json, schema: {ind: int64, ts: timestamp}}
+        watermark: {column: ts, delay: 10m}
+      geo:
+        sources: [geos]
+        operators:
+          - {kind: parse_json, schema: {ind: int64, country: string}}
+    operators:
+      - {kind: filter, where: {column: ind, op: ">", value: 0}}
+    sink: {kind: console}
+)";
+
+TEST_F(ConfigTest, AQueryWithNamedInputsTagsEachInputsOperatorsAndObservesItsWatermark) {
+  DaemonConfig c = Load(kTwoInputs);
+  const QueryConfig& q = c.queries[0];
+  ASSERT_TRUE(q.multi_input);
+  ASSERT_EQ(q.inputs.size(), 2u);
+  EXPECT_EQ(q.inputs[0].name, "pin");
+  EXPECT_EQ(q.inputs[1].name, "geo");
+  EXPECT_EQ(q.sources, (std::vector<std::string>{"pins", "geos"}));
+  EXPECT_EQ(q.source_tags, (std::vector<std::uint16_t>{0, 1}));
+  ASSERT_TRUE(q.inputs[0].watermark.has_value());
+  EXPECT_EQ(q.inputs[0].watermark->delay_us, 600'000'000);
+  EXPECT_NE(q.inputs[0].watermark->where.find("test.yaml:12:"), std::string::npos);
+  // pin's parse_json, pin's watermark observer, geo's parse_json, then the filter on both.
+  ASSERT_EQ(q.slots.size(), 4u);
+  EXPECT_EQ(q.slots[0].input_tags, std::vector<std::uint16_t>{0});
+  EXPECT_EQ(q.slots[0].state_id, "pin.0");
+  EXPECT_EQ(q.slots[1].spec->kind(), "watermark");
+  EXPECT_EQ(q.slots[2].input_tags, std::vector<std::uint16_t>{1});
+  EXPECT_EQ(q.slots[3].input_tags, (std::vector<std::uint16_t>{0, 1}));
+  EXPECT_EQ(q.slots[3].state_id, "0");
+}
+
+TEST_F(ConfigTest, NamedInputsRejectAQueryLevelWatermarkAndUnknownOrRepeatedSources) {
+  std::string cfg = kTwoInputs;
+  cfg.replace(cfg.find("    operators:\n      - {kind: filter"), 0,
+              "    watermark: {column: ts, delay: 1m}\n");
+  EXPECT_NE(Error(cfg).find("with several inputs, declare the watermark per input"),
+            std::string::npos)
+      << Error(cfg);
+  cfg = kTwoInputs;
+  cfg.replace(cfg.find("sources: [geos]"), 15, "sources: [pins]");
+  EXPECT_NE(Error(cfg).find("source 'pins' is read twice by this query"), std::string::npos);
+  cfg = kTwoInputs;
+  cfg.replace(cfg.find("source: pins"), 12, "source: pinz");
+  EXPECT_NE(Error(cfg).find("unknown source 'pinz'"), std::string::npos);
+}
+
+TEST_F(ConfigTest, WhatTheOperatorsDeriveFromTheSourcesIsCheckedAtLoadWithTheOperatorsLocation) {
+  // select of a column parse_json does not produce.
+  std::string e = Error(R"(data_dir: d
+sources:
+  f: {kind: file, path: in, format: jsonl}
+queries:
+  - name: q
+    source: f
+    operators:
+      - {kind: parse_json, schema: {a: int64}}
+      - {kind: select, columns: [a, b]}
+    sink: {kind: console}
+)");
+  EXPECT_NE(e.find("test.yaml:9:9: queries[0].operators[1]: select: column 'b' does not exist in "
+                   "its input (columns: a: int64)"),
+            std::string::npos)
+      << e;
+  // A watermark on a column that is not a timestamp points at `watermark.column`.
+  e = Error(R"(data_dir: d
+sources:
+  f: {kind: file, path: in, format: jsonl}
+queries:
+  - name: q
+    source: f
+    watermark: {column: ts, delay: 1m}
+    operators:
+      - {kind: parse_json, schema: {ts: string}}
+    sink: {kind: console}
+)");
+  EXPECT_NE(e.find("test.yaml:7:25: queries[0].watermark.column: watermark of input 'q': column "
+                   "'ts' is string, not timestamp"),
+            std::string::npos)
+      << e;
+  // Unknown columns (untyped CSV files) are not refused at load.
+  EXPECT_EQ(Error(R"(data_dir: d
+sources:
+  f: {kind: file, path: in}
+queries:
+  - name: q
+    source: f
+    operators:
+      - {kind: select, columns: [whatever]}
+    sink: {kind: console}
+)"),
+            "no error");
+}
+
 TEST_F(ConfigTest, StorageSettingsDefaultAndBadOnesNameTheirLine) {
   DaemonConfig c = Load(kGood);
   EXPECT_EQ(c.Section<state::StoreOptions>(state::kStorageSection), nullptr);  // the defaults apply

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/operator.h"
 #include "tests/testing/fake_connectors.h"
 
 namespace pinstream {
@@ -187,6 +188,34 @@ TEST(QueryMetadataTest, IncompatibleChangesNameTheChange) {
   EXPECT_NE(st.message().find("keys=unique_id"), std::string::npos);
   b.stateful_operators = a.stateful_operators;
   EXPECT_TRUE(CheckMetadataCompatible(a, b).ok());
+  // Which source feeds which named input is what the tags of stored rows mean.
+  a.inputs = {"pin=pin_topic", "geo=geo_topic"};
+  b.inputs = {"pin=geo_topic", "geo=pin_topic"};
+  st = CheckMetadataCompatible(a, b);
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("inputs changed"), std::string::npos) << st.message();
+  auto back = QueryMetadata::Parse(a.Serialize());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->inputs, a.inputs);
+}
+
+TEST(OffsetLogTest, TheBatchWatermarkAndItsInputValuesRoundTrip) {
+  OffsetLogEntry e;
+  e.batch_id = 3;
+  e.batch_timestamp_ms = 1700000000000;
+  e.batch_watermark_us = 1'600'000'000'123'456;
+  e.input_watermarks_us = {{"pin", 1'600'000'000'123'456}, {"geo", 1'600'000'100'000'000}};
+  e.sources["s"]["0"] = 5;
+  auto back = OffsetLogEntry::Parse(3, e.Serialize());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->batch_watermark_us, e.batch_watermark_us);
+  EXPECT_EQ(back->input_watermarks_us, e.input_watermarks_us);
+  EXPECT_NE(e.Serialize().find("\"batchWatermarkMs\":1600000000123"), std::string::npos);
+  OffsetLogEntry none;
+  EXPECT_EQ(OffsetLogEntry::Parse(0, none.Serialize())->batch_watermark_us, kNoWatermark);
+  CommitLogEntry c;
+  c.event_time_max_us = {{"pin", 42}};
+  EXPECT_EQ(CommitLogEntry::Parse(0, c.Serialize())->event_time_max_us, c.event_time_max_us);
 }
 
 }  // namespace

@@ -189,6 +189,53 @@ TEST(RecordBatchTest, AppendStringFromPaddedKeepsExactlyEachValue) {
   EXPECT_TRUE(padded.Validate().ok());
 }
 
+TEST(RecordBatchTest, InsertOnlyBatchesCarryNoWeightVector) {
+  RecordBatch b = testing::IdNameRows(0, 4);
+  EXPECT_FALSE(b.has_weights());
+  EXPECT_EQ(b.weight(2), 1);
+  std::vector<std::uint32_t> rows{3, 1};
+  EXPECT_FALSE(b.Take(rows).has_weights());
+  std::vector<std::uint8_t> keep{1, 0, 1, 0};
+  b.Compact(keep);
+  EXPECT_FALSE(b.has_weights());
+  EXPECT_FALSE(b.HasRetractionsOrMultiples());
+}
+
+TEST(RecordBatchTest, WeightsAndInputTagFollowTheirRowsThroughTakeCompactAndAppend) {
+  RecordBatch a = testing::IdNameRows(0, 4);
+  a.SetWeights({1, -1, 2, -1});
+  a.set_input_tag(3);
+  std::vector<std::uint32_t> rows{3, 0, 1};
+  RecordBatch t = a.Take(rows);
+  EXPECT_EQ(t.weights(), (std::vector<std::int64_t>{-1, 1, -1}));
+  EXPECT_EQ(t.input_tag(), 3);
+  EXPECT_EQ(testing::ColumnStrings(t, "id"), (std::vector<std::string>{"3", "0", "1"}));
+
+  // A part without weights contributes +1 rows once another part has weights.
+  RecordBatch b = testing::IdNameRows(10, 12);
+  b.set_input_tag(3);
+  std::vector<std::uint32_t> all_b{0, 1};
+  std::vector<std::uint32_t> some_a{1, 2};
+  RecordBatch::Rows parts[] = {{&b, all_b}, {&a, some_a}};
+  RecordBatch g = RecordBatch::TakeFrom(parts);
+  EXPECT_EQ(g.weights(), (std::vector<std::int64_t>{1, 1, -1, 2}));
+  EXPECT_EQ(g.input_tag(), 3);
+
+  std::vector<std::uint8_t> keep{0, 1, 1, 0};
+  a.Compact(keep);
+  EXPECT_EQ(a.weights(), (std::vector<std::int64_t>{-1, 2}));
+  EXPECT_TRUE(a.HasRetractionsOrMultiples());
+
+  RecordBatch c = testing::IdNameRows(20, 22);
+  ASSERT_TRUE(c.Append(a).ok());
+  EXPECT_EQ(c.weights(), (std::vector<std::int64_t>{1, 1, -1, 2}));
+  ASSERT_TRUE(c.Validate().ok());
+  RecordBatch empty;
+  ASSERT_TRUE(empty.Append(a).ok());
+  EXPECT_EQ(empty.input_tag(), 3);
+  EXPECT_EQ(empty.weights(), (std::vector<std::int64_t>{-1, 2}));
+}
+
 TEST(RecordBatchTest, SameColumnsComparesNamesTypesAndOrder) {
   RecordBatch a = StringBatch({"x", "y"}, {{"1", "2"}});
   EXPECT_TRUE(a.SameColumns(StringBatch({"x", "y"}, {{"3", "4"}, {"5", "6"}})));

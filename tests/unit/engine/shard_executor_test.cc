@@ -2,9 +2,11 @@
 // keyed state.
 #include "engine/shard_executor.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "engine/checkpoint.h"
 #include "tests/testing/fake_operators.h"
@@ -37,6 +39,90 @@ std::vector<std::string> Values(const BatchOutput& out) {
   }
   return v;
 }
+
+// Appends `suffix` to every `value` (stateless; placed on one input's rows in the tests).
+class SuffixSpec : public OperatorSpec {
+ public:
+  explicit SuffixSpec(std::string suffix) : suffix_(std::move(suffix)) {}
+  std::string_view kind() const override { return "suffix"; }
+  Result<std::unique_ptr<Operator>> Create(const OperatorInitContext&) const override {
+    struct Op : Operator {
+      std::string suffix;
+      Status Process(RecordBatch& b, OperatorContext&) override {
+        int ci = b.FindColumn("value");
+        if (ci < 0) return InvalidArgument("no value column");
+        Column out(TypeId::kString);
+        const Column& in = b.column(static_cast<std::size_t>(ci));
+        for (std::size_t r = 0; r < b.num_rows(); ++r)
+          out.AppendString(std::string(in.Str(r)) + suffix);
+        b.SetColumn(static_cast<std::size_t>(ci), std::move(out));
+        return Status::Ok();
+      }
+    };
+    auto op = std::make_unique<Op>();
+    op->suffix = suffix_;
+    return std::unique_ptr<Operator>(std::move(op));
+  }
+
+ private:
+  std::string suffix_;
+};
+
+// Consumes inputs "a" (keyed by `key`) and "b" (keyed by `other`): remembers the values of each
+// key per side during the batch and, at its end, emits one row per key both sides had —
+// key, value "<a values>|<b values>" — with weight -1 when the a side had more rows.
+class PairSpec : public OperatorSpec {
+ public:
+  std::string_view kind() const override { return "pair"; }
+  std::vector<std::string> ConsumedInputs() const override { return {"a", "b"}; }
+  std::vector<std::string> KeyColumnsOf(std::size_t input) const override {
+    return {input == 0 ? "key" : "other"};
+  }
+  Result<std::unique_ptr<Operator>> Create(const OperatorInitContext& ctx) const override {
+    struct Op : Operator {
+      std::uint16_t tag_a = 0, out_tag = 0;
+      std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> seen;
+      Status Process(RecordBatch& b, OperatorContext&) override {
+        bool is_a = b.input_tag() == tag_a;
+        int kc = b.FindColumn(is_a ? "key" : "other");
+        int vc = b.FindColumn("value");
+        if (kc < 0 || vc < 0) return InvalidArgument("pair: missing columns");
+        for (std::size_t r = 0; r < b.num_rows(); ++r) {
+          auto& e = seen[std::string(b.column(static_cast<std::size_t>(kc)).Str(r))];
+          (is_a ? e.first : e.second).emplace_back(b.column(static_cast<std::size_t>(vc)).Str(r));
+        }
+        std::vector<std::uint8_t> none(b.num_rows(), 0);
+        b.Compact(none);
+        return Status::Ok();
+      }
+      Status Finish(OperatorContext&, std::vector<RecordBatch>* out) override {
+        Column k(TypeId::kString), v(TypeId::kString);
+        std::vector<std::int64_t> w;
+        for (auto& [key, e] : seen) {
+          if (e.first.empty() || e.second.empty()) continue;
+          std::sort(e.first.begin(), e.first.end());
+          std::sort(e.second.begin(), e.second.end());
+          k.AppendString(key);
+          v.AppendString(fmt::format("{}|{}", fmt::join(e.first, ","), fmt::join(e.second, ",")));
+          w.push_back(e.first.size() > e.second.size() ? -1 : 1);
+        }
+        seen.clear();
+        RecordBatch b;
+        b.row_ids().resize(k.size());
+        b.AddColumn("key", std::move(k));
+        b.AddColumn("value", std::move(v));
+        b.SetWeights(std::move(w));
+        b.set_input_tag(out_tag);
+        out->push_back(std::move(b));
+        return Status::Ok();
+      }
+    };
+    auto op = std::make_unique<Op>();
+    op->tag_a = ctx.input_tags.at(0);
+    op->out_tag = ctx.output_tag;
+    return std::unique_ptr<Operator>(std::move(op));
+  }
+};
 
 class ShardExecutorTest : public ::testing::Test {
  protected:
@@ -162,6 +248,83 @@ TEST_F(ShardExecutorTest, DiscardedStateChangesAreForgotten) {
   ex->DiscardStateChanges();  // the batch failed to commit
   Commit(*ex, 0);
   EXPECT_TRUE(store_.Dump(CommitSpace::kOperatorState).empty());
+}
+
+TEST_F(ShardExecutorTest, InputsFlowThroughTheirOwnSlotsAndAJoinLikeSlotPairsThemByEachSidesKey) {
+  // Slots: a suffix on input a's rows only, a pair of a (by key) and b (by other) into tag 2,
+  // and a suffix on tag 2 only. Input b's chunks name their key column "other".
+  std::vector<std::string> results;
+  for (int shards : {1, 2, 3}) {
+    specs_ = {std::make_shared<SuffixSpec>("!"), std::make_shared<PairSpec>(),
+              std::make_shared<SuffixSpec>("#")};
+    std::vector<ShardExecutor::OperatorSlot> slots;
+    slots.push_back({"a.0:suffix", specs_[0].get(), {0}, {{}}, 0});
+    slots.push_back({"pair", specs_[1].get(), {0, 1}, {{"key"}, {"other"}}, 2, true});
+    slots.push_back({"after:suffix", specs_[2].get(), {2}, {{}}, 2});
+    checkpoint_ = std::move(store_.OpenQuery("q")).value();
+    auto made = ShardExecutor::Create("q", shards, 8, std::move(slots), checkpoint_.get());
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    auto& ex = *made.value();
+    ex.BeginBatch(0, 1000);
+    ex.SubmitChunk(Chunk(0, {{"k1", "a1"}, {"k2", "a2"}, {"k1", "a3"}}), 0);
+    RecordBatch b1 = StringBatch({"other", "value"}, {{"k1", "b1"}, {"k3", "b2"}});
+    for (std::size_t r = 0; r < b1.num_rows(); ++r)
+      b1.row_ids()[r] = MakeRowId(1, static_cast<std::uint32_t>(r));
+    b1.set_input_tag(1);
+    ex.SubmitChunk(std::move(b1), 1);
+    RecordBatch b2 = StringBatch({"other", "value"}, {{"k2", "b3"}});
+    b2.row_ids()[0] = MakeRowId(2, 0);
+    b2.set_input_tag(1);
+    ex.SubmitChunk(std::move(b2), 2);
+    auto out = ex.Finish();
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    std::vector<std::string> rows;
+    for (const auto& b : out->batches) {
+      EXPECT_EQ(b.input_tag(), 2);
+      auto keys = ColumnStrings(b, "key");
+      auto values = ColumnStrings(b, "value");
+      for (std::size_t r = 0; r < b.num_rows(); ++r) {
+        EXPECT_TRUE(IsEmittedRow(b.row_ids()[r]));
+        rows.push_back(fmt::format("{} {} {}", keys[r], values[r], b.weight(r)));
+      }
+    }
+    std::sort(rows.begin(), rows.end());
+    results.push_back(fmt::format("{}", fmt::join(rows, "; ")));
+  }
+  EXPECT_EQ(results[0], "k1 a1!,a3!|b1# -1; k2 a2!|b3# 1");
+  EXPECT_EQ(results[1], results[0]);
+  EXPECT_EQ(results[2], results[0]);
+}
+
+TEST_F(ShardExecutorTest, ASchemaCheckThatNeedsTheDataFailsTheBatchWithTheOperatorsLocation) {
+  // A spec whose DeriveSchema wants a column `needed`: unknown at start, absent in the data.
+  class NeedsColumnSpec : public OperatorSpec {
+   public:
+    std::string_view kind() const override { return "needs"; }
+    Result<std::unique_ptr<Operator>> Create(const OperatorInitContext& ctx) const override {
+      return RejectValuesSpec("value", {}).Create(ctx);
+    }
+    Result<StreamSchema> DeriveSchema(std::span<const StreamSchema> in) const override {
+      PS_RETURN_IF_ERROR(RequireColumnIn(in.front(), "needed", "needs"));
+      return in.front();
+    }
+  };
+  specs_ = {std::make_shared<NeedsColumnSpec>()};
+  std::vector<ShardExecutor::OperatorSlot> slots;
+  ShardExecutor::OperatorSlot slot{"0:needs", specs_[0].get()};
+  slot.where = "q.yaml:7:9: queries[0].operators[0]";
+  slot.input_schemas = {StreamSchema::Unknown()};
+  slots.push_back(slot);
+  checkpoint_ = std::move(store_.OpenQuery("q")).value();
+  auto ex =
+      std::move(ShardExecutor::Create("q", 2, 8, std::move(slots), checkpoint_.get())).value();
+  auto out = Run(*ex, 0, {{1}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find(
+                "q.yaml:7:9: queries[0].operators[0]: needs: column 'needed' does not exist in its "
+                "input (columns: key: string, value: string)"),
+            std::string::npos)
+      << out.status().message();
 }
 
 }  // namespace

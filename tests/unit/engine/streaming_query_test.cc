@@ -37,6 +37,7 @@ class QueryHarness {
   std::unique_ptr<StreamingQuery> Make(int shards, bool with_dead_letter = true) {
     QueryParts p;
     cfg.shards = shards;
+    BuildQuerySlots(cfg);
     p.config = &cfg;
     p.sources.push_back(std::make_unique<FakeSource>(src));
     p.source_descriptors.push_back("fake");

@@ -15,6 +15,8 @@
 //   POST /jobs/<name>/run        queue a run now → 202 {"job","runId"}; 404 unknown; 409 busy
 //   GET  /jobs/runs/<run id>     one run (queued, running, succeeded, failed, skipped)
 //
+// Every endpoint but /health and /ready needs a token when http.auth configures tokens (401
+// {"error":"unauthorized"} otherwise; connectors/http/auth.h), the POST action included.
 // Every other endpoint and method is 404 / 405 with {"error": ...}. Until the daemon is ready its
 // query list is being built: the query endpoints list nothing and know no query.
 //

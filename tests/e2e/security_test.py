@@ -167,6 +167,10 @@ def main():
         check(call(port, "POST", "/jobs/count_rows/run")[0] == 401, "POST /jobs/<name>/run without a token")
         status, body = call(port, "POST", "/jobs/count_rows/run", headers=bearer)
         check(status == 202, f"POST /jobs/<name>/run with a token: {status} {body}")
+        run_id = body["runId"]
+        # The job runs one run at a time: the CLI's run is refused (409) while this one goes.
+        wait(lambda: call(port, "GET", f"/jobs/runs/{run_id}", headers=bearer)[1].get("status")
+             in ("succeeded", "failed"), "the POSTed job run to finish")
         r = subprocess.run([a.binary, "jobs", "run", "count_rows", "-c", config], capture_output=True, text=True,
                            env=env, timeout=120)
         check(r.returncode == 0, f"`pinstream jobs run` through the daemon: {r.returncode} {r.stdout} {r.stderr}")

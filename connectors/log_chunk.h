@@ -2,7 +2,8 @@
 // partition, offset, timestamp — as the http (source log) and kafka sources read them, so that
 // the same operators (parse_json on `value`) run on either. LogColumns names the columns a
 // query reads (Source::PruneColumns); the others are left out of the chunks. `value`, the raw
-// record, is always built.
+// record, is always built, and so are the chunk's oldest and newest record timestamps
+// (SourceChunk::min_arrival_us / max_arrival_us), whether or not `timestamp` is a column.
 #pragma once
 
 #include <algorithm>
@@ -69,6 +70,11 @@ class LogChunkBuilder {
     if (cols_.topic) topic_.AppendString(topic);
     if (cols_.partition) partition_.AppendInt(partition);
     if (cols_.offset) offset_.AppendInt(offset);
+    if (timestamp_us) {
+      if (chunk_.min_arrival_us < 0 || *timestamp_us < chunk_.min_arrival_us)
+        chunk_.min_arrival_us = *timestamp_us;
+      chunk_.max_arrival_us = std::max(chunk_.max_arrival_us, *timestamp_us);
+    }
     if (cols_.timestamp) {
       if (timestamp_us) {
         ts_.AppendInt(*timestamp_us);

@@ -60,8 +60,9 @@ Histogram::Snapshot Histogram::snapshot() const {
   return s;
 }
 
-double Histogram::Quantile(double q) const {
-  Snapshot s = snapshot();
+double Histogram::Quantile(double q) const { return SnapshotQuantile(snapshot(), q); }
+
+double SnapshotQuantile(const Histogram::Snapshot& s, double q) {
   if (s.count == 0) return 0;
   double target = q * static_cast<double>(s.count);
   std::uint64_t prev = 0;
@@ -77,6 +78,16 @@ double Histogram::Quantile(double q) const {
   return s.bounds.empty() ? 0 : s.bounds.back();
 }
 
+Histogram::Snapshot SnapshotDelta(const Histogram::Snapshot& later,
+                                  const Histogram::Snapshot& earlier) {
+  Histogram::Snapshot d = later;
+  if (earlier.cumulative.size() != later.cumulative.size()) return d;
+  for (std::size_t i = 0; i < d.cumulative.size(); ++i) d.cumulative[i] -= earlier.cumulative[i];
+  d.sum -= earlier.sum;
+  d.count -= earlier.count;
+  return d;
+}
+
 MetricsRegistry::Family& MetricsRegistry::GetFamily(const std::string& name,
                                                     const std::string& help, const char* type) {
   Family& f = families_[name];
@@ -90,9 +101,25 @@ MetricsRegistry::Family& MetricsRegistry::GetFamily(const std::string& name,
 Counter* MetricsRegistry::GetCounter(const std::string& name, const std::string& help,
                                      const Labels& labels) {
   std::lock_guard lock(mu_);
-  auto& slot = GetFamily(name, help, "counter").counters[LabelString(labels)];
-  if (!slot) slot = std::make_unique<Counter>();
+  Family& f = GetFamily(name, help, "counter");
+  std::string key = LabelString(labels);
+  auto& slot = f.counters[key];
+  if (!slot) {
+    slot = std::make_unique<Counter>();
+    f.labels[key] = labels;
+  }
   return slot.get();
+}
+
+std::vector<std::pair<Labels, std::uint64_t>> MetricsRegistry::CounterValues(
+    const std::string& name) {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<Labels, std::uint64_t>> out;
+  auto it = families_.find(name);
+  if (it == families_.end()) return out;
+  for (const auto& [key, counter] : it->second.counters)
+    out.emplace_back(it->second.labels[key], counter->value());
+  return out;
 }
 
 Gauge* MetricsRegistry::GetGauge(const std::string& name, const std::string& help,

@@ -68,6 +68,9 @@ class MetricsRegistry {
   Gauge* GetGauge(const std::string& name, const std::string& help, const Labels& labels = {});
   Histogram* GetHistogram(const std::string& name, const std::string& help, const Labels& labels,
                           const std::vector<double>& bounds);
+  // The counters of the family `name` with their labels and values (e.g. HTTP requests by API and
+  // status for the admin API's /ingest); empty when there is no such family.
+  std::vector<std::pair<Labels, std::uint64_t>> CounterValues(const std::string& name);
   // Values computed when /metrics is scraped (e.g. backlog per query).
   using Collector = std::function<void(MetricsRegistry&)>;
   void AddCollector(Collector c);
@@ -79,6 +82,7 @@ class MetricsRegistry {
     std::map<std::string, std::unique_ptr<Counter>> counters;
     std::map<std::string, std::unique_ptr<Gauge>> gauges;
     std::map<std::string, std::unique_ptr<Histogram>> histograms;
+    std::map<std::string, Labels> labels;  // label string → labels, of the counters
   };
   Family& GetFamily(const std::string& name, const std::string& help, const char* type);
   std::mutex mu_;
@@ -87,6 +91,14 @@ class MetricsRegistry {
 };
 
 MetricsRegistry& Metrics();
+
+// The value below which fraction q of the observations of `s` fall (bucket upper bound,
+// interpolated); 0 when it has none.
+double SnapshotQuantile(const Histogram::Snapshot& s, double q);
+// The observations made between two snapshots of one histogram (`later` whole when the
+// snapshots' buckets differ).
+Histogram::Snapshot SnapshotDelta(const Histogram::Snapshot& later,
+                                  const Histogram::Snapshot& earlier);
 
 // Latency buckets in seconds (100 µs … 10 s).
 const std::vector<double>& LatencyBuckets();

@@ -16,7 +16,15 @@
 //    "eventTime": {"watermark": "2026-11-22T09:50:00.000Z", "min": "...", "max": "...",
 //                  "avg": "..."},       (queries with a watermark)
 //    "sink": {"description": "DeltaSink[pin]", "numOutputRows": 1100},
-//    "deadLetter": {"description": "DeltaSink[pin_errors]", "numOutputRows": 3}}
+//    "deadLetter": {"description": "DeltaSink[pin_errors]", "numOutputRows": 3},
+//    "backlogRecords": 0,
+//    "ingestToVisibleMs": {"max": 812, "min": 95}}
+//
+// Not in Spark: `backlogRecords` (records left for later batches) and `ingestToVisibleMs`, the
+// time from a record's arrival at the source (SourceChunk::min_arrival_us) to the commit that
+// made it readable: `max` for the batch's oldest record, `min` for its newest. It is present
+// only in the reports the daemon publishes after the commit (not in the copy stored with the
+// checkpoint, written before), and only for sources that know arrival times (http, kafka).
 #pragma once
 
 #include <cstdint>
@@ -71,6 +79,10 @@ struct QueryProgress {
   std::string dead_letter_description;
   std::int64_t num_dead_letter_rows = 0;
   std::int64_t backlog_records = 0;  // not in Spark: records left for later batches
+  // Arrival of the batch's oldest and newest record (µs since the epoch; -1 unknown), and the
+  // wall time its commit finished (0 until then): ingestToVisibleMs.
+  std::int64_t min_arrival_us = -1, max_arrival_us = -1;
+  std::int64_t committed_at_us = 0;
   std::vector<StateOperatorProgress> state_operators;
   std::optional<EventTimeProgress> event_time;
 

@@ -57,6 +57,10 @@ struct SourceChunk {
   RecordBatch batch;                  // row ids are assigned by the engine
   std::vector<std::int64_t> offsets;  // offset of each row's record; size = batch.num_rows()
   std::vector<SourceRecordError> errors;
+  // When the chunk's records arrived at the source, oldest and newest (µs since the epoch): the
+  // source log's fsync time of an HTTP record, a Kafka message's timestamp. -1 when the source
+  // does not know (files). Progress reports the time from arrival to commit from these.
+  std::int64_t min_arrival_us = -1, max_arrival_us = -1;
 };
 
 class Source {

@@ -52,6 +52,8 @@ struct BatchInputs {
     std::vector<std::int64_t> offsets;
   };
   std::vector<Chunk> chunks;
+  // The oldest and newest arrival time of the batch's records (SourceChunk), -1 when unknown.
+  std::int64_t min_arrival_us = -1, max_arrival_us = -1;
 };
 
 StreamingQuery::StreamingQuery(QueryParts parts, ProgressListener listener)
@@ -520,6 +522,10 @@ Status StreamingQuery::ReadAndSubmit(const BatchPlan& plan,
                                    false});
           }
           (*rows_per_source)[pr.source_index] += static_cast<std::int64_t>(n + chunk.errors.size());
+          if (chunk.min_arrival_us >= 0 &&
+              (inputs->min_arrival_us < 0 || chunk.min_arrival_us < inputs->min_arrival_us))
+            inputs->min_arrival_us = chunk.min_arrival_us;
+          inputs->max_arrival_us = std::max(inputs->max_arrival_us, chunk.max_arrival_us);
           if (n == 0) return Status::Ok();
           auto& ids = chunk.batch.row_ids();
           ids.resize(n);
@@ -665,6 +671,8 @@ Result<std::unique_ptr<PreparedBatch>> StreamingQuery::ProcessBatch(const BatchP
   p.num_output_rows = num_output;
   p.num_dead_letter_rows = num_dlq;
   p.event_time = std::move(b->progress.event_time);
+  p.min_arrival_us = inputs.min_arrival_us;
+  p.max_arrival_us = inputs.max_arrival_us;
   p.sink_description = sink_->Describe();
   if (dead_letter_) p.dead_letter_description = dead_letter_->Describe();
   for (std::size_t i = 0; i < sources_.size(); ++i) {
@@ -758,6 +766,7 @@ Status StreamingQuery::CommitBatch(PreparedBatch& b, const std::shared_future<St
       checkpoint_->Commit(std::move(b.txn), b.entry)
           .WithContext(fmt::format("query '{}' committing batch {}", config_->name, batch_id)));
   std::int64_t done = MonotonicNanos();
+  p.committed_at_us = NowMicros();
   KillPoint("after_commit");
   b.output.clear();
   b.dead_letter.clear();

@@ -318,6 +318,14 @@ std::uint64_t Store::ApproximateSize(KeySpace space) const {
   return v + mem;
 }
 
+Store::SpaceBytes Store::SpaceSize(KeySpace space) const {
+  SpaceBytes b;
+  rocks_->db->GetIntProperty(rocks_->handle(space), "rocksdb.live-sst-files-size", &b.sst_files);
+  rocks_->db->GetIntProperty(rocks_->handle(space), "rocksdb.cur-size-all-mem-tables",
+                             &b.memtables);
+  return b;
+}
+
 void Store::CompactRange(KeySpace space) {
   rocksdb::CompactRangeOptions o;
   rocks_->db->CompactRange(o, rocks_->handle(space), nullptr, nullptr).PermitUncheckedError();

@@ -238,6 +238,13 @@ class Store {
 
   // Property/metric access for /metrics and benchmarks.
   std::uint64_t ApproximateSize(KeySpace space) const;
+  // What a key space takes: its live SST files on disk and its memtables in memory (bytes,
+  // RocksDB's properties; the admin API's /store).
+  struct SpaceBytes {
+    std::uint64_t sst_files = 0;
+    std::uint64_t memtables = 0;
+  };
+  SpaceBytes SpaceSize(KeySpace space) const;
 
   // Compacts a key space range (used after retention deletes; benchmarks).
   void CompactRange(KeySpace space);

@@ -44,6 +44,22 @@ bool DecodePath(std::string_view raw, std::string* out) {
   return true;
 }
 
+std::optional<std::string> QueryParameter(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    std::size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    std::string raw(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    std::replace(raw.begin(), raw.end(), '+', ' ');
+    std::string out;
+    if (!DecodePath(raw, &out)) return std::nullopt;
+    return out;
+  }
+  return std::nullopt;
+}
+
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -185,7 +201,8 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
     }
     return p.gateway.Handle(req, seg, std::move(reply));
   }
-  if (AddedRoute* r = seg.empty() ? nullptr : p.FindRoute(seg[0])) {
+  // A route's segment is the path's first; the route with segment "" serves the root path "/".
+  if (AddedRoute* r = p.FindRoute(seg.empty() ? std::string_view() : seg[0])) {
     p.request_bytes->Inc(req.body.size());
     Reply reply(&r->counters, nullptr, std::move(respond));
     if (!r->route.open && !p.auth.TokenAllowed(req))

@@ -6,9 +6,9 @@
 //   API Gateway → Kinesis    GET /streams, POST|GET|DELETE /streams/{s}, (kinesis_gateway.h)
 //                            PUT /streams/{s}/record, PUT /streams/{s}/records
 //   Native Kinesis JSON      POST / with X-Amz-Target: Kinesis_20131202.<Op>     (kinesis_native.h)
-//   added routes             GET /<segment>/... registered with AddRoute — the daemon's admin
-//                            endpoints (/health, /ready, /metrics, /queries, /jobs:
-//                            app/admin_api.h)
+//   added routes             /<segment>/... registered with AddRoute — the daemon's admin
+//                            endpoints (/health, /ready, /metrics, /queries, /jobs, ...) and
+//                            its console (/ and /console/...: app/admin_api.h)
 //   anything else            404 {"error_code": 404, "message": "HTTP 404 Not Found"}
 //
 // Every request is counted (pinstream_http_requests_total by API and status) and, unless its
@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -85,9 +86,10 @@ class PathSegments {
 };
 
 // A route added to the API (the daemon's admin endpoints): requests whose first path segment is
-// `segment`.
+// `segment` — or, for segment "", the root path "/" (other than native Kinesis requests, which
+// are POST / with X-Amz-Target).
 struct Route {
-  std::string segment;    // "health", "queries", ...
+  std::string segment;    // "health", "queries", ..., "" for "/"
   std::string api_label;  // the `api` label its requests are counted under ("admin")
   bool open = false;      // served without authentication (health and readiness probes)
   // Handles a request (path segments included); must call `respond` exactly once.
@@ -117,6 +119,10 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // Percent-decodes a URL path; false on malformed escapes or a decoded NUL.
 bool DecodePath(std::string_view raw, std::string* out);
+
+// The value of parameter `name` in a raw query string ("a=1&b=x%20y" → "x y" for "b"), decoded
+// ('+' is a space); nullopt when absent or malformed. The first occurrence wins.
+std::optional<std::string> QueryParameter(std::string_view query, std::string_view name);
 
 // A JSON answer with the given status (the admin endpoints' and the APIs' common shape).
 ApiResponse JsonResponse(int status, std::string body,

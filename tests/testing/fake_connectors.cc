@@ -41,6 +41,7 @@ void FakeSource::PruneColumns(const std::vector<std::string>& required) {
 Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows,
                         const ChunkConsumer& emit) {
   std::vector<std::pair<std::string, std::string>> recs;
+  std::int64_t arrival_base = -1;
   {
     std::lock_guard lock(d_->mu);
     ++d_->reads;
@@ -52,6 +53,7 @@ Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows,
     const auto& all = d_->partitions[range.partition];
     if (range.end > static_cast<std::int64_t>(all.size())) return DataLoss("range beyond the end");
     recs.assign(all.begin() + range.start, all.begin() + range.end);
+    arrival_base = d_->arrival_us_base;
   }
   SourceChunk chunk;
   Column key(TypeId::kString), value(TypeId::kRaw);
@@ -73,6 +75,11 @@ Status FakeSource::Read(const ReadRange& range, std::size_t max_chunk_rows,
       key.AppendString(recs[i].first);
     value.AppendString(recs[i].second);
     chunk.offsets.push_back(range.start + static_cast<std::int64_t>(i));
+    if (arrival_base >= 0) {
+      std::int64_t at = arrival_base + chunk.offsets.back();
+      if (chunk.min_arrival_us < 0) chunk.min_arrival_us = at;
+      chunk.max_arrival_us = at;
+    }
     if (chunk.offsets.size() >= max_chunk_rows) PS_RETURN_IF_ERROR(flush());
   }
   return flush();

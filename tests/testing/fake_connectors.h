@@ -36,6 +36,9 @@ class FakeSource : public Source {
     bool read_ahead = true;                        // AllowsReadAheadOfCommit()
     std::vector<std::string> calls;                // "latest" and "committed", in call order
     std::vector<std::vector<std::string>> pruned;  // PruneColumns arguments
+    // When >= 0, the record at offset o arrived at arrival_us_base + o (SourceChunk's arrival
+    // times); else the source does not know arrival times.
+    std::int64_t arrival_us_base = -1;
   };
   explicit FakeSource(std::shared_ptr<Data> d) : d_(std::move(d)) {}
   static void Append(Data& d, const std::string& partition, const std::string& value,

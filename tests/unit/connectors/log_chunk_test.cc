@@ -64,5 +64,20 @@ TEST(LogChunkBuilderTest, PrunedChunksHoldTheRequiredColumnsAndTheRawValue) {
   EXPECT_EQ(only_value[0].batch.num_rows(), 2u);
 }
 
+// The oldest and newest arrival of each chunk's records (progress' ingestToVisibleMs), whether
+// or not `timestamp` is a column; records without a timestamp do not count.
+TEST(LogChunkBuilderTest, ChunksKnowTheirRecordsArrivalTimes) {
+  for (LogColumns cols : {LogColumns{}, LogColumns::Only({"value"})}) {
+    auto chunks = Build(cols, 5, 3);  // timestamps 1000, none, 1002 | 1003, 1004
+    ASSERT_EQ(chunks.size(), 2u);
+    EXPECT_EQ(chunks[0].min_arrival_us, 1000);
+    EXPECT_EQ(chunks[0].max_arrival_us, 1002);
+    EXPECT_EQ(chunks[1].min_arrival_us, 1003);
+    EXPECT_EQ(chunks[1].max_arrival_us, 1004);
+  }
+  SourceChunk none;
+  EXPECT_EQ(none.min_arrival_us, -1);
+}
+
 }  // namespace
 }  // namespace pinstream::connectors

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "engine/checkpoint.h"
 #include "engine/row_format.h"
+#include "engine/time_util.h"
 #include "tests/testing/fake_connectors.h"
 #include "tests/testing/fake_operators.h"
 #include "tests/testing/test_util.h"
@@ -91,6 +93,38 @@ TEST(StreamingQueryTest, AvailableNowCommitsEverythingInCappedBatchesInSourceOrd
   ASSERT_EQ(h.progress.size(), 3u);
   EXPECT_EQ(h.progress[0].num_input_rows, 4);
   EXPECT_EQ(h.progress[2].num_input_rows, 2);
+}
+
+// ingestToVisibleMs: from the arrival of a batch's oldest (max) and newest (min) record to its
+// commit, over every chunk of the batch; absent for sources that do not know arrival times.
+TEST(StreamingQueryTest, ProgressReportsTheTimeFromArrivalToCommit) {
+  QueryHarness h;
+  h.cfg.max_records_per_trigger = 4;
+  h.cfg.chunk_rows = 2;  // two chunks a batch
+  for (int i = 0; i < 4; ++i) h.Add(i, i);
+  const std::int64_t base = NowMicros() - 5'000'000;  // offset o arrived 5 s ago + o µs
+  h.src->arrival_us_base = base;
+  auto q = h.Make(2);
+  ASSERT_TRUE(q->Start().ok());
+  ASSERT_TRUE(q->Run().ok());
+  ASSERT_EQ(h.progress.size(), 1u);
+  const QueryProgress& p = h.progress[0];
+  EXPECT_EQ(p.min_arrival_us, base);
+  EXPECT_EQ(p.max_arrival_us, base + 3);
+  ASSERT_GT(p.committed_at_us, base);
+  auto j = nlohmann::json::parse(p.ToJson());
+  ASSERT_TRUE(j.contains("ingestToVisibleMs")) << j.dump();
+  EXPECT_GE(j["ingestToVisibleMs"]["max"].get<std::int64_t>(), 5000);
+  EXPECT_LT(j["ingestToVisibleMs"]["max"].get<std::int64_t>(), 60000);
+  EXPECT_LE(j["ingestToVisibleMs"]["min"], j["ingestToVisibleMs"]["max"]);
+
+  QueryHarness unknown;  // the fake source without arrival times
+  unknown.Add(0, 0);
+  auto q2 = unknown.Make(1);
+  ASSERT_TRUE(q2->Start().ok());
+  ASSERT_TRUE(q2->Run().ok());
+  ASSERT_EQ(unknown.progress.size(), 1u);
+  EXPECT_FALSE(nlohmann::json::parse(unknown.progress[0].ToJson()).contains("ingestToVisibleMs"));
 }
 
 TEST(StreamingQueryTest, ABatchPlannedButNotCommittedIsReplayedWithItsOffsetsAndKeyedState) {

@@ -399,6 +399,21 @@ TEST_F(ApiTest, AddedRoutesAreServedByTheirFirstSegmentAndCountedUnderTheirLabel
       << text;
 }
 
+// The route with segment "" serves the root path; native Kinesis requests (POST / with
+// X-Amz-Target) still go to Kinesis.
+TEST_F(ApiTest, ARouteWithAnEmptySegmentServesTheRootPath) {
+  EXPECT_EQ(Call("GET", "/").status, 404);
+  api_->AddRoute({"", "console", /*open=*/true,
+                  [](const ApiRequest&, const PathSegments& seg, Respond respond) {
+                    respond(JsonResponse(200, fmt::format(R"({{"segments":{}}})", seg.size())));
+                  }});
+  auto r = Call("GET", "/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(J(r)["segments"], 0);
+  EXPECT_EQ(Native("ListStreams", json::object()).status, 200);
+  EXPECT_EQ(Call("GET", "/nowhere").status, 404);
+}
+
 TEST_F(ApiTest, ProduceRequestsAreCountedByApiAndTheirAcksTimed) {
   ASSERT_EQ(Rest("u.pin", R"({"records":[{"value":1}]})").status, 200);
   std::string text = Metrics().RenderPrometheus();
@@ -437,6 +452,16 @@ TEST_F(ApiTest, AutoCreateMakesUnknownTopicsOnFirstWrite) {
   EXPECT_EQ(Rest("new.topic", R"({"records":[{"value":1}]})").status, 200);
   EXPECT_EQ(log_->Find("new.topic")->partitions, 3);
   EXPECT_EQ(Rest("bad/name", R"({"records":[{"value":1}]})").status, 404);
+}
+
+TEST(QueryParameterTest, DecodesTheFirstOccurrence) {
+  EXPECT_EQ(QueryParameter("limit=5&offset=10", "offset"), "10");
+  EXPECT_EQ(QueryParameter("a=x%20y+z&a=2", "a"), "x y z");
+  EXPECT_EQ(QueryParameter("flag&b=", "flag"), "");
+  EXPECT_EQ(QueryParameter("b=", "b"), "");
+  EXPECT_FALSE(QueryParameter("limit=5", "lim").has_value());
+  EXPECT_FALSE(QueryParameter("", "a").has_value());
+  EXPECT_FALSE(QueryParameter("a=%zz", "a").has_value());
 }
 
 TEST(DecodePathTest, PercentDecodingAndRejections) {

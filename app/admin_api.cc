@@ -3,74 +3,181 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "app/console.h"
+#include "app/ingest_monitor.h"
+#include "app/progress_history.h"
 #include "engine/daemon.h"
 #include "engine/job_scheduler.h"
 #include "engine/metrics.h"
+#include "engine/time_util.h"
 #include "state/source_log.h"
+#include "state/store.h"
 
 namespace pinstream::app {
 
 using connectors::http::ApiResponse;
+using connectors::http::EqualsIgnoreCase;
 using connectors::http::JsonResponse;
 using nlohmann::json;
+using nlohmann::ordered_json;
 
 namespace {
+
+// The window of /queries' recentInputRowsPerSecond.
+constexpr std::int64_t kRecentWindowMs = 10'000;
 
 ApiResponse ErrorResponse(int status, const std::string& message) {
   return JsonResponse(status, json{{"error", message}}.dump());
 }
 
+bool ChangesSomething(std::string_view method) { return method != "GET" && method != "HEAD"; }
+
 }  // namespace
 
-std::string AdminApi::QueryStatusJson(const StreamingQuery& q, const state::SourceLog* log) {
+AdminApi::AdminApi(AdminParts parts)
+    : p_(std::move(parts)),
+      tables_(p_.store, p_.dead_letter_tables),
+      collector_parts_(std::make_shared<const AdminParts>(p_)) {}
+
+std::optional<std::string> AdminApi::CrossSiteRefusal(const Request& req) {
+  if (!ChangesSomething(req.method)) return std::nullopt;
+  if (req.header("x-pinstream-client").empty()) {
+    return "a request that changes something must carry the header X-Pinstream-Client (any "
+           "value)";
+  }
+  std::string_view site = req.header("sec-fetch-site");
+  if (!site.empty() && !EqualsIgnoreCase(site, "same-origin") && !EqualsIgnoreCase(site, "none")) {
+    return fmt::format("cross-site request refused (Sec-Fetch-Site: {})", site);
+  }
+  std::string_view origin = req.header("origin");
+  if (!origin.empty()) {
+    std::string_view host = origin;
+    for (std::string_view scheme : {"http://", "https://"}) {
+      if (host.rfind(scheme, 0) == 0) host.remove_prefix(scheme.size());
+    }
+    if (host == origin || !EqualsIgnoreCase(host, req.header("host"))) {
+      return fmt::format("cross-site request refused (Origin {} is not this server's)", origin);
+    }
+  }
+  return std::nullopt;
+}
+
+std::string AdminApi::QueryStatusJson(const StreamingQuery& q) const {
   QuerySnapshot s = q.snapshot();
-  std::int64_t backlog = std::max(s.backlog_records, log ? log->Backlog(s.name) : 0);
-  nlohmann::ordered_json j{
-      {"name", s.name},
-      {"id", s.id},
-      {"runId", s.run_id},
-      {"state", std::string(QueryStateName(s.state))},
-      {"lastBatchId", s.last_batch_id},
-      {"batchesCommitted", s.batches_committed},
-      {"inputRows", s.input_rows_total},
-      {"outputRows", s.output_rows_total},
-      {"deadLetterRows", s.dead_letter_rows_total},
-      {"backlogRecords", backlog},
-      {"error", s.error.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(s.error)}};
+  std::int64_t backlog = std::max(s.backlog_records, p_.log ? p_.log->Backlog(s.name) : 0);
+  ordered_json j{{"name", s.name},
+                 {"id", s.id},
+                 {"runId", s.run_id},
+                 {"state", std::string(QueryStateName(s.state))},
+                 {"lastBatchId", s.last_batch_id},
+                 {"batchesCommitted", s.batches_committed},
+                 {"inputRows", s.input_rows_total},
+                 {"outputRows", s.output_rows_total},
+                 {"deadLetterRows", s.dead_letter_rows_total},
+                 {"backlogRecords", backlog},
+                 {"error", s.error.empty() ? ordered_json() : ordered_json(s.error)}};
+  auto sum = p_.history ? p_.history->Summarize(s.name, NowMicros() / 1000, kRecentWindowMs)
+                        : std::nullopt;
+  if (sum) {
+    j["lastBatchTime"] = FormatTimestamp(sum->last_batch_ms * 1000, TimestampStyle::kIso);
+    j["inputRowsPerSecond"] = sum->input_rows_per_second;
+    j["processedRowsPerSecond"] = sum->processed_rows_per_second;
+    j["batchDurationMs"] = sum->batch_duration_ms;
+    j["ingestToVisibleMs"] =
+        sum->latency_max_ms >= 0 ? ordered_json(sum->latency_max_ms) : ordered_json();
+    j["recentInputRowsPerSecond"] = sum->recent_input_rows_per_second;
+  } else {
+    for (const char* k : {"lastBatchTime", "inputRowsPerSecond", "processedRowsPerSecond",
+                          "batchDurationMs", "ingestToVisibleMs"})
+      j[k] = nullptr;
+    j["recentInputRowsPerSecond"] = 0.0;
+  }
+  // Event time (watermarks) as the newest progress report carries it, for queries that have it.
+  if (p_.daemon != nullptr) {
+    std::vector<std::string> reports = p_.daemon->RecentProgress(s.name);
+    if (!reports.empty()) {
+      json last = json::parse(reports.back(), nullptr, /*allow_exceptions=*/false);
+      if (last.is_object() && last.contains("eventTime")) j["eventTime"] = last["eventTime"];
+    }
+  }
   return j.dump();
 }
 
 void AdminApi::Install(connectors::http::Api& api) {
   auto get_only = [](auto handle) {
     return [handle](const Request& req, const Segments& seg, Respond respond) {
-      if (req.method != "GET") return respond(ErrorResponse(405, "use GET"));
-      handle(seg, std::move(respond));
+      if (req.method != "GET" && req.method != "HEAD")
+        return respond(ErrorResponse(405, "use GET"));
+      handle(req, seg, std::move(respond));
     };
   };
-  api.AddRoute({"health", "admin", /*open=*/true, get_only([](const Segments&, Respond respond) {
-                  respond(JsonResponse(200, R"({"status":"UP"})"));
-                })});
-  api.AddRoute({"ready", "admin", /*open=*/true,
-                get_only([this](const Segments&, Respond respond) { Ready(std::move(respond)); })});
-  api.AddRoute(
-      {"metrics", "admin", /*open=*/false,
-       get_only([this](const Segments&, Respond respond) { Metrics(std::move(respond)); })});
-  api.AddRoute(
-      {"queries", "admin", /*open=*/false, get_only([this](const Segments& seg, Respond respond) {
-         Queries(seg, std::move(respond));
-       })});
-  api.AddRoute({"jobs", "admin", /*open=*/false,
-                [this](const Request& req, const Segments& seg, Respond respond) {
-                  Jobs(req, seg, std::move(respond));
-                }});
-  pinstream::Metrics().AddCollector([p = p_](MetricsRegistry& m) {
-    if (!p.ready()) return;
-    for (auto* q : p.daemon->queries()) {
+  // Routes whose handlers may change something: refused when possibly cross-site.
+  auto guarded = [](auto handle) {
+    return [handle](const Request& req, const Segments& seg, Respond respond) {
+      if (auto refusal = CrossSiteRefusal(req)) return respond(ErrorResponse(403, *refusal));
+      handle(req, seg, std::move(respond));
+    };
+  };
+  auto route = [&api](std::string segment, bool open, auto handler) {
+    api.AddRoute({std::move(segment), "admin", open, std::move(handler)});
+  };
+  route("health", true, get_only([](const Request&, const Segments&, Respond respond) {
+          respond(JsonResponse(200, R"({"status":"UP"})"));
+        }));
+  route("ready", true, get_only([this](const Request&, const Segments&, Respond respond) {
+          Ready(std::move(respond));
+        }));
+  route("metrics", false, get_only([this](const Request&, const Segments&, Respond respond) {
+          Metrics(std::move(respond));
+        }));
+  route("queries", false, get_only([this](const Request&, const Segments& seg, Respond respond) {
+          Queries(seg, std::move(respond));
+        }));
+  route("ingest", false, get_only([this](const Request&, const Segments& seg, Respond respond) {
+          if (seg.size() != 1) return respond(ErrorResponse(404, "no such endpoint"));
+          if (p_.ingest == nullptr)
+            return respond(ErrorResponse(404, "this daemon has no ingest API"));
+          respond(JsonResponse(200, p_.ingest->Json()));
+        }));
+  route("store", false, get_only([this](const Request&, const Segments& seg, Respond respond) {
+          if (seg.size() != 1) return respond(ErrorResponse(404, "no such endpoint"));
+          Store(std::move(respond));
+        }));
+  route("tables", false, get_only([this](const Request& req, const Segments& seg, Respond respond) {
+          if (p_.store == nullptr) return respond(ErrorResponse(404, "no store"));
+          respond(tables_.Tables(seg, req.query));
+        }));
+  route("deadletters", false,
+        get_only([this](const Request& req, const Segments& seg, Respond respond) {
+          if (seg.size() != 1) return respond(ErrorResponse(404, "no such endpoint"));
+          if (p_.store == nullptr) return respond(ErrorResponse(404, "no store"));
+          respond(tables_.DeadLetters(req.query));
+        }));
+  route("jobs", false, guarded([this](const Request& req, const Segments& seg, Respond respond) {
+          Jobs(req, seg, std::move(respond));
+        }));
+  // The console: its page at "/" and its assets (console.h). Open: they hold no data.
+  route("", true, get_only([](const Request& req, const Segments&, Respond respond) {
+          respond(ConsoleAsset("index.html", req.header("if-none-match"),
+                               req.header("accept-encoding")));
+        }));
+  route("console", true, get_only([](const Request& req, const Segments& seg, Respond respond) {
+          if (seg.size() != 2) return respond(ErrorResponse(404, "no such console file"));
+          respond(ConsoleAsset(seg[1], req.header("if-none-match"), req.header("accept-encoding")));
+        }));
+  if (p_.daemon == nullptr || p_.log == nullptr) return;
+  // The registry outlives this object: the collector does nothing once it is gone.
+  pinstream::Metrics().AddCollector([weak = std::weak_ptr<const AdminParts>(collector_parts_)](
+                                        MetricsRegistry& m) {
+    auto p = weak.lock();
+    if (p == nullptr || !p->ready()) return;
+    for (auto* q : p->daemon->queries()) {
       m.GetGauge("pinstream_query_backlog_records",
                  "Records available to a query that it has not committed", {{"query", q->name()}})
-          ->Set(static_cast<double>(std::max(q->backlog_records(), p.log->Backlog(q->name()))));
+          ->Set(static_cast<double>(std::max(q->backlog_records(), p->log->Backlog(q->name()))));
     }
   });
 }
@@ -87,15 +194,18 @@ void AdminApi::Ready(Respond respond) const {
 
 void AdminApi::Metrics(Respond respond) const {
   MetricsRegistry& metrics = pinstream::Metrics();
-  auto s = p_.log->stats();
-  metrics.GetGauge("pinstream_source_log_group_commits", "Synced group commits of the source log")
-      ->Set(static_cast<double>(s.group_commits));
-  for (const auto& info : p_.log->List()) {
+  if (p_.log != nullptr) {
+    auto s = p_.log->stats();
     metrics
-        .GetGauge("pinstream_source_log_backlog_records",
-                  "Records of a topic/stream its slowest query has not committed",
-                  {{"stream", info.name}})
-        ->Set(static_cast<double>(p_.log->MaxBacklog(info.name)));
+        .GetGauge("pinstream_source_log_group_commits", "Synced group commits of the source log")
+        ->Set(static_cast<double>(s.group_commits));
+    for (const auto& info : p_.log->List()) {
+      metrics
+          .GetGauge("pinstream_source_log_backlog_records",
+                    "Records of a topic/stream its slowest query has not committed",
+                    {{"stream", info.name}})
+          ->Set(static_cast<double>(p_.log->MaxBacklog(info.name)));
+    }
   }
   respond(JsonResponse(200, metrics.RenderPrometheus(), "text/plain; version=0.0.4"));
 }
@@ -110,25 +220,75 @@ void AdminApi::Queries(const Segments& seg, Respond respond) const {
       for (auto* q : p_.daemon->queries()) {
         if (!first) body += ",";
         first = false;
-        body += QueryStatusJson(*q, p_.log);
+        body += QueryStatusJson(*q);
       }
     }
     return respond(JsonResponse(200, body + "]"));
   }
   const std::string name(seg[1]);
   StreamingQuery* q = ready ? p_.daemon->FindQuery(name) : nullptr;
-  if (seg.size() == 2) {
-    if (q == nullptr) return respond(ErrorResponse(404, fmt::format("no query '{}'", name)));
-    return respond(JsonResponse(200, QueryStatusJson(*q, p_.log)));
-  }
-  if (seg.size() == 3 && seg[2] == "progress") {
-    if (q == nullptr) return respond(ErrorResponse(404, fmt::format("no query '{}'", name)));
+  if (seg.size() > 3) return respond(ErrorResponse(404, "no such endpoint"));
+  if (q == nullptr) return respond(ErrorResponse(404, fmt::format("no query '{}'", name)));
+  if (seg.size() == 2) return respond(JsonResponse(200, QueryStatusJson(*q)));
+  if (seg[2] == "progress") {
     std::vector<std::string> reports = p_.daemon->RecentProgress(name);
     std::string body = "[";
     for (std::size_t i = 0; i < reports.size(); ++i) body += (i ? "," : "") + reports[i];
     return respond(JsonResponse(200, body + "]"));
   }
+  if (seg[2] == "history") {
+    auto h = p_.history ? p_.history->Json(name) : std::nullopt;
+    if (!h) {  // no batch yet
+      return respond(
+          JsonResponse(200, ordered_json{{"name", name}, {"points", json::array()}}.dump()));
+    }
+    return respond(JsonResponse(200, std::move(*h)));
+  }
   respond(ErrorResponse(404, "no such endpoint"));
+}
+
+void AdminApi::Store(Respond respond) const {
+  ordered_json j;
+  auto failure = p_.store_failure ? p_.store_failure() : std::nullopt;
+  j["status"] = failure ? "FAILED" : "OK";
+  j["error"] = failure ? ordered_json(*failure) : ordered_json();
+  if (p_.store != nullptr) {
+    const std::string& dir = p_.store->options().data_dir;
+    j["dataDir"] = dir;
+    std::error_code ec;
+    auto space = std::filesystem::space(dir, ec);
+    if (ec) {
+      j["disk"] = {{"error", ec.message()}};
+    } else {
+      j["disk"] = {{"freeBytes", space.available}, {"capacityBytes", space.capacity}};
+    }
+    ordered_json bytes = ordered_json::object();
+    for (auto [name, space] : {std::pair{"tables", state::KeySpace::kTables},
+                               std::pair{"state", state::KeySpace::kState},
+                               std::pair{"checkpoints", state::KeySpace::kCheckpoint},
+                               std::pair{"meta", state::KeySpace::kMeta}}) {
+      state::Store::SpaceBytes b = p_.store->SpaceSize(space);
+      bytes[name] = {{"sstFiles", b.sst_files}, {"memtables", b.memtables}};
+    }
+    j["bytes"] = std::move(bytes);
+  }
+  if (p_.log != nullptr) {
+    auto s = p_.log->stats();
+    ordered_json streams = ordered_json::array();
+    for (const auto& info : p_.log->List()) {
+      streams.push_back(
+          {{"name", info.name},
+           {"api", info.api == state::LogApi::kKafkaTopic ? "kafka-topic" : "kinesis-stream"},
+           {"partitions", info.partitions},
+           {"backlogRecords", p_.log->MaxBacklog(info.name)}});
+    }
+    j["sourceLog"] = {{"groupCommits", s.group_commits},
+                      {"records", s.records},
+                      {"bytes", s.bytes},
+                      {"failedWrites", s.failed_writes},
+                      {"streams", streams}};
+  }
+  respond(JsonResponse(200, j.dump()));
 }
 
 void AdminApi::Jobs(const Request& req, const Segments& seg, Respond respond) const {
@@ -137,6 +297,14 @@ void AdminApi::Jobs(const Request& req, const Segments& seg, Respond respond) co
   if (seg.size() == 1) {
     if (req.method != "GET") return respond(ErrorResponse(405, "use GET"));
     return respond(JsonResponse(200, jobs->StatusJson()));
+  }
+  if (seg.size() == 2 && seg[1] == "runs") {
+    if (req.method != "GET") return respond(ErrorResponse(405, "use GET"));
+    std::vector<JobRun> runs = jobs->RecentRuns();
+    std::string body = "[";
+    for (auto it = runs.rbegin(); it != runs.rend(); ++it)
+      body += (it == runs.rbegin() ? "" : ",") + it->ToJson();
+    return respond(JsonResponse(200, body + "]"));
   }
   if (seg.size() == 3 && seg[1] == "runs") {
     if (req.method != "GET") return respond(ErrorResponse(405, "use GET"));

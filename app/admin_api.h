@@ -1,5 +1,6 @@
-// AdminApi: the daemon's admin endpoints, served on the HTTP listener through routes it adds to
-// the ingest API (connectors/http/api.h AddRoute):
+// AdminApi: the daemon's admin endpoints and its web console, served on the HTTP listener
+// through routes it adds to the ingest API (connectors/http/api.h AddRoute). The console's pages
+// read the same JSON endpoints that scripts use.
 //
 //   GET  /health                 {"status":"UP"} while the process serves (no authentication)
 //   GET  /ready                  200 READY once every query has recovered, 503 RECOVERING
@@ -8,25 +9,50 @@
 //   GET  /metrics                Prometheus text: the process's metrics, the source log's group
 //                                commits and per-stream backlog, each query's backlog
 //   GET  /queries                every query's state (name, id, runId, state, batches, rows,
-//                                backlogRecords, error)
+//                                backlogRecords, error) and its newest batch (lastBatchTime,
+//                                inputRowsPerSecond, processedRowsPerSecond, batchDurationMs,
+//                                ingestToVisibleMs) with recentInputRowsPerSecond (the last
+//                                10 s), and `eventTime` when its progress reports one
 //   GET  /queries/<q>            one query's state
 //   GET  /queries/<q>/progress   its recent progress reports (Spark's StreamingQueryProgress)
+//   GET  /queries/<q>/history    its progress since it started, bounded (progress_history.h)
+//   GET  /ingest                 the ingest APIs' requests, refusals, records and
+//                                acknowledgement latency: totals, rates, 15 minutes of history
+//                                (ingest_monitor.h)
+//   GET  /store                  the store's health: status, data dir, disk space, bytes per key
+//                                space (live SST files on disk, memtables in memory), the source
+//                                log's group commits and streams with backlog
+//   GET  /tables[/<t>[/history|/rows]], /deadletters    delta tables and rejected rows
+//                                (admin_tables.h)
 //   GET  /jobs                   every scheduled job: schedule, next run, state, last run
+//   GET  /jobs/runs              the runs since the daemon started, newest first (earlier ones:
+//                                the job_runs table)
 //   POST /jobs/<name>/run        queue a run now → 202 {"job","runId"}; 404 unknown; 409 busy
 //   GET  /jobs/runs/<run id>     one run (queued, running, succeeded, failed, skipped)
+//   GET  /, /console/<file>      the console's page and assets (console.h; no authentication:
+//                                they hold no data, and the page asks for the token)
 //
 // Every endpoint but /health and /ready needs a token when http.auth configures tokens (401
 // {"error":"unauthorized"} otherwise; connectors/http/auth.h), the POST action included.
 // Every other endpoint and method is 404 / 405 with {"error": ...}. Until the daemon is ready its
 // query list is being built: the query endpoints list nothing and know no query.
 //
+// Cross-site requests: every request that changes something (any method but GET and HEAD) must
+// carry the header `X-Pinstream-Client` (any value) and, when the browser sends them, an Origin
+// equal to the request's own and a Sec-Fetch-Site of same-origin or none; otherwise it is
+// refused with 403 before its handler runs. A page of another site can send a form POST, but no
+// custom header without a CORS preflight, which this server never grants. The CLI and the
+// console send the header.
+//
 // Threading: handlers run on the HTTP server's I/O threads, concurrently.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "app/admin_tables.h"
 #include "connectors/http/api.h"
 
 namespace pinstream {
@@ -35,10 +61,14 @@ class JobScheduler;
 class StreamingQuery;
 namespace state {
 class SourceLog;
-}
+class Store;
+}  // namespace state
 }  // namespace pinstream
 
 namespace pinstream::app {
+
+class IngestMonitor;
+class ProgressHistory;
 
 struct AdminParts {
   Daemon* daemon = nullptr;
@@ -46,20 +76,28 @@ struct AdminParts {
   std::function<bool()> ready;
   // Why the store can no longer write (Store::unrecoverable_error), if so.
   std::function<std::optional<std::string>()> store_failure;
-  const state::SourceLog* log = nullptr;  // group commits and backlogs
-  JobScheduler* scheduler = nullptr;      // null when the config has no jobs
+  const state::SourceLog* log = nullptr;        // group commits and backlogs
+  JobScheduler* scheduler = nullptr;            // null when the config has no jobs
+  state::Store* store = nullptr;                // tables, dead letters, the store's health
+  std::vector<std::string> dead_letter_tables;  // the queries' dead_letter tables
+  const ProgressHistory* history = nullptr;     // the queries' progress since they started
+  const IngestMonitor* ingest = nullptr;        // the ingest APIs' traffic
 };
 
 class AdminApi {
  public:
-  explicit AdminApi(AdminParts parts) : p_(parts) {}
+  explicit AdminApi(AdminParts parts);
 
-  // Adds /health, /ready, /metrics, /queries and /jobs to `api`, and the per-query backlog
-  // gauges to the process's metrics. The parts must outlive the server.
+  // Adds the admin endpoints and the console to `api`, and the per-query backlog gauges to the
+  // process's metrics. The parts must outlive the server.
   void Install(connectors::http::Api& api);
 
   // One JSON object describing a query's state (the /queries entries).
-  static std::string QueryStatusJson(const StreamingQuery& q, const state::SourceLog* log);
+  std::string QueryStatusJson(const StreamingQuery& q) const;
+
+  // Why a request that changes something is refused as possibly cross-site (see above), or
+  // nullopt when it may go on.
+  static std::optional<std::string> CrossSiteRefusal(const connectors::http::ApiRequest& req);
 
  private:
   using Segments = connectors::http::PathSegments;
@@ -68,9 +106,12 @@ class AdminApi {
   void Ready(Respond respond) const;
   void Metrics(Respond respond) const;
   void Queries(const Segments& seg, Respond respond) const;
+  void Store(Respond respond) const;
   void Jobs(const Request& req, const Segments& seg, Respond respond) const;
 
   AdminParts p_;
+  TablesApi tables_;
+  std::shared_ptr<const AdminParts> collector_parts_;  // what the metrics collector may use
 };
 
 }  // namespace pinstream::app

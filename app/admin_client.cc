@@ -39,6 +39,8 @@ Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std
                                          target, 11};
   req.set(bhttp::field::host, host);
   req.set(bhttp::field::user_agent, "pinstream-cli");
+  // What the admin API asks of requests that change something (admin_api.h: cross-site).
+  req.set("X-Pinstream-Client", "pinstream-cli");
   if (!http.bearer_tokens.empty())
     req.set(bhttp::field::authorization, "Bearer " + http.bearer_tokens.front());
   if (!http.api_keys.empty()) req.set("x-api-key", http.api_keys.front());

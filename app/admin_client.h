@@ -1,6 +1,7 @@
 // AdminClient: one HTTP/1.1 request to a running daemon's admin endpoints (the CLI's
 // `jobs run` when the daemon holds the data dir). Plain HTTP on loopback; sends the daemon's
-// first bearer token / API key when the config requires one.
+// first bearer token / API key when the config requires one, and X-Pinstream-Client (which the
+// admin API requires of requests that change something).
 #pragma once
 
 #include <string>

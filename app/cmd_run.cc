@@ -1,8 +1,9 @@
 // `pinstream run CONFIG` (the daemon) and `pinstream validate CONFIG`.
 //
 // RunDaemon is the daemon's wiring: the store and its checkpoints, the source log, the ingest API
-// with the admin routes and its HTTP server, the job scheduler, then the queries (engine's
-// Daemon), started, run until drained, and released in that order's reverse.
+// with the admin routes and the console and its HTTP server, the ingest monitor, the job
+// scheduler, the progress history, then the queries (engine's Daemon), started, run until
+// drained, and released in that order's reverse.
 
 #include <spdlog/spdlog.h>
 
@@ -10,6 +11,8 @@
 
 #include "app/admin_api.h"
 #include "app/commands.h"
+#include "app/ingest_monitor.h"
+#include "app/progress_history.h"
 #include "app/systemd_notifier.h"
 #include "app/version.h"
 #include "connectors/http/api.h"
@@ -51,7 +54,11 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   std::unique_ptr<state::SourceLog> log;
   std::unique_ptr<connectors::http::Api> api;
   std::unique_ptr<connectors::http::HttpServer> server;
+  std::unique_ptr<IngestMonitor> ingest_monitor;
   DaemonParts parts;
+  // Every query's progress since it started, for the console's charts (bounded).
+  ProgressHistory history;
+  parts.on_progress = [&history](const QueryProgress& p) { history.Add(p); };
   const auto* http = cfg->Section<connectors::http::HttpConfig>(connectors::http::kHttpSection);
   if (http != nullptr) {
     state::SourceLogOptions lo;
@@ -72,6 +79,8 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     }
     server = std::make_unique<connectors::http::HttpServer>(*http, api.get());
     parts.services.push_back(server.get());
+    ingest_monitor = std::make_unique<IngestMonitor>();
+    parts.services.push_back(ingest_monitor.get());
   }
 
   // Scheduled jobs (the Airflow DAG's role): SQL files → result tables, on their schedules.
@@ -101,6 +110,13 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     admin_parts.store_failure = [store = env.store] { return store->unrecoverable_error(); };
     admin_parts.log = log.get();
     admin_parts.scheduler = scheduler.get();
+    admin_parts.store = env.store;
+    admin_parts.history = &history;
+    admin_parts.ingest = ingest_monitor.get();
+    for (const auto& q : cfg->queries) {
+      if (q.dead_letter && !q.dead_letter->spec->TableName().empty())
+        admin_parts.dead_letter_tables.push_back(q.dead_letter->spec->TableName());
+    }
     admin = std::make_unique<AdminApi>(std::move(admin_parts));
     admin->Install(*api);
   }

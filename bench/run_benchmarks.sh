@@ -2,7 +2,7 @@
 # Runs pinstream's benchmarks beside the machine's own limits, measured in the same run, and
 # prints "name value unit" lines plus the ratios bench/README.md records.
 #
-#   bench/run_benchmarks.sh [runtime|table|http|pipeline|instructions|sql|kafka|all]   (default: all)
+#   bench/run_benchmarks.sh [runtime|table|http|pipeline|instructions|sql|kafka|console|all]   (default: all)
 #
 # Builds first (.ci/build). Limits: RocksDB's db_bench (Debian rocksdb-tools), a bare simdjson
 # loop (in runtime_bench) and a bare loop over the pin pipeline's work (pipeline_bound), nginx `return 200` and a bare durable-ack server (durable_ack_bound)
@@ -168,6 +168,11 @@ if [[ $what == sql || $what == all ]]; then
   if [[ $duck == ran ]]; then
     echo "RATIO pinstream SQL / DuckDB (total):                 $(ratio "$(value sql_pinstream_total_s)" "$(value sql_duckdb_total_s)")"
   fi
+fi
+
+if [[ $what == console || $what == all ]]; then
+  echo "== the console's overview in headless Chromium (issue 25): weight and time to first render"
+  /usr/bin/python3 bench/console_page.py --binary build/app/pinstream | collect
 fi
 
 if [[ $what == runtime || $what == all ]]; then

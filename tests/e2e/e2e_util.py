@@ -1,10 +1,16 @@
-"""Helpers shared by the Python end-to-end tests: failing with the daemon's log tail, waiting on a
-condition with a deadline, a free port, and driving `pinstream kafka-mock`."""
+"""Helpers shared by the Python end-to-end tests (and bench/console_page.py): failing with the
+daemon's log tail, waiting on a condition with a deadline, a free port, driving `pinstream
+kafka-mock`, a daemon on a free port, and headless Chromium."""
+import json
+import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
+import urllib.request
 
 # The work directory whose log.txt fail() prints; a test sets it once it has one.
 work_dir = None
@@ -61,3 +67,127 @@ class KafkaMock:
     def stop(self):
         self.p.send_signal(signal.SIGTERM)
         self.p.wait(timeout=30)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+class Daemon:
+    """`pinstream run CONFIG` on a free port with a data dir of its own under `work` (its output
+    in work/log.txt) and `env` added to its environment, ready when constructed; requests to its
+    HTTP API."""
+
+    def __init__(self, binary, work, config, name, data_set, env=None):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ, PINSTREAM_DATA_DIR=f"{work}/{name}-data",
+                        PINSTREAM_LISTEN=f"127.0.0.1:{self.port}", PIN_USER_ID="e2e", PINSTREAM_DATA=data_set,
+                        **(env or {}))
+        self.log = open(f"{work}/log.txt", "ab")
+        self.p = subprocess.Popen([binary, "run", config], env=self.env, stdout=self.log, stderr=self.log)
+        wait(lambda: self.p.poll() is not None or self.status("/ready") == 200, "the daemon to be ready", 60)
+        check(self.p.poll() is None, f"daemon exited {self.p.returncode}")
+
+    def request(self, path, method="GET", headers=None, token=None):
+        """(status, body); status 0 when the daemon cannot be reached."""
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        req = urllib.request.Request(self.base + path, method=method, headers=h,
+                                     data=b"" if method == "POST" else None)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+        except OSError:
+            return 0, b""
+
+    def status(self, path, **kw):
+        return self.request(path, **kw)[0]
+
+    def json(self, path, token=None):
+        code, body = self.request(path, token=token)
+        check(code == 200, f"GET {path}: HTTP {code} {body[:300]!r}")
+        return json.loads(body)
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            self.p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+class Browser:
+    """Headless Chromium (Debian's chromium and chromium-driver, through python3-selenium) with a
+    fresh profile under `work`, a 1440x900 viewport, keeping its console log."""
+
+    FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-dev-shm-usage"]
+
+    def __init__(self, work, width=1440, height=900):
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = "/usr/bin/chromium"
+        for flag in self.FLAGS + [f"--user-data-dir={tempfile.mkdtemp(dir=work, prefix='chromium-')}",
+                                  f"--window-size={width},{height}"]:
+            opts.add_argument(flag)
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+        self.d.set_page_load_timeout(30)
+        self.go("about:blank")
+        self.resize(width, height)
+
+    def js(self, script, *args):
+        return self.d.execute_script(script, *args)
+
+    def wait_js(self, expr, what, timeout=30):
+        """Waits until the JavaScript expression is truthy; returns its value."""
+        box = {}
+
+        def ok():
+            try:
+                box["v"] = self.js("return (" + expr + ");")
+            except Exception:  # the page is changing under us (navigation): try again
+                return False
+            return bool(box["v"])
+        wait(ok, what, timeout, interval=0.2)
+        return box["v"]
+
+    def go(self, url):
+        self.d.get(url)
+
+    def resize(self, width, height):
+        """A width x height viewport (device metrics emulation: a headless window's size includes
+        browser chrome, and a window is at least 500 px wide)."""
+        self.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        self.wait_js(f"window.innerWidth === {width} && window.innerHeight === {height}",
+                     f"a {width}x{height} viewport", 10)
+        # Two animation frames: what listens to the resize (the charts) has redrawn.
+        self.d.execute_async_script(
+            "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(done));")
+
+    def screenshot(self, path, full=False):
+        """The viewport, or the whole page (the viewport grown to the page's height, at most 6000)."""
+        w = self.js("return window.innerWidth;")
+        h = self.js("return window.innerHeight;")
+        if full:
+            self.resize(w, max(h, min(self.js("return document.documentElement.scrollHeight;"), 6000)))
+        self.d.save_screenshot(path)
+        if full:
+            self.resize(w, h)
+        print("screenshot", path)
+
+    def log(self):
+        """The console entries logged since the last call."""
+        return self.d.get_log("browser")
+
+    def quit(self):
+        self.d.quit()

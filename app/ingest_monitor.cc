@@ -149,14 +149,8 @@ std::string IngestMonitor::Json() const {
     }
     o["byStatus"] = std::move(by_status);
     apis.push_back(std::move(o));
-    sum_last.requests += a.requests;
-    sum_last.refused += a.refused;
-    sum_last.errors += a.errors;
-    sum_last.records += a.records;
-    sum_first.requests += b.requests;
-    sum_first.refused += b.refused;
-    sum_first.errors += b.errors;
-    sum_first.records += b.records;
+    sum_last += a;
+    sum_first += b;
   }
   j["apis"] = std::move(apis);
   j["total"] = counts(sum_last, sum_first);

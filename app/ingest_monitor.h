@@ -60,6 +60,13 @@ class IngestMonitor : public Service {
  private:
   struct Totals {
     std::uint64_t requests = 0, refused = 0, errors = 0, records = 0;
+    Totals& operator+=(const Totals& o) {
+      requests += o.requests;
+      refused += o.refused;
+      errors += o.errors;
+      records += o.records;
+      return *this;
+    }
   };
   struct RawSample {
     std::int64_t time_ms = 0;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "engine/time_util.h"
+
 namespace pinstream::app {
 
 namespace {
@@ -29,12 +31,14 @@ void ProgressHistory::Point::Merge(const Point& next) {
   if (next.latency_min_ms >= 0 && (latency_min_ms < 0 || next.latency_min_ms < latency_min_ms))
     latency_min_ms = next.latency_min_ms;
   backlog_records = next.backlog_records;
+  if (next.watermark_ms >= 0) watermark_ms = next.watermark_ms;
   std::vector<State> merged = next.state;
   for (auto& s : merged) {
     for (const auto& old : state) {
       if (old.name == s.name) {
         s.rows_updated += old.rows_updated;
         s.rows_removed += old.rows_removed;
+        s.rows_dropped_by_watermark += old.rows_dropped_by_watermark;
       }
     }
   }
@@ -58,9 +62,14 @@ void ProgressHistory::Add(const QueryProgress& p) {
     pt.latency_min_ms = (p.committed_at_us - p.max_arrival_us) / 1000;
   }
   pt.backlog_records = p.backlog_records;
+  if (p.event_time && !p.event_time->watermark.empty()) {
+    auto us = ParseTimestamp(p.event_time->watermark);
+    if (us.ok()) pt.watermark_ms = *us / 1000;  // (one that does not parse is not charted)
+  }
   for (const auto& s : p.state_operators) {
     pt.state.push_back(Point::State{s.operator_name, s.num_rows_total, s.memory_used_bytes,
-                                    s.num_rows_updated, s.num_rows_removed});
+                                    s.num_rows_updated, s.num_rows_removed,
+                                    s.num_rows_dropped_by_watermark});
   }
 
   std::lock_guard lock(mu_);
@@ -113,13 +122,15 @@ std::string ProgressHistory::PointJson(const Point& p) {
     j["ingestToVisibleMs"] = nullptr;
   }
   j["backlogRecords"] = p.backlog_records;
+  j["watermarkMs"] = p.watermark_ms >= 0 ? nlohmann::ordered_json(p.watermark_ms) : nullptr;
   nlohmann::ordered_json ops = nlohmann::ordered_json::array();
   for (const auto& s : p.state) {
     ops.push_back({{"operatorName", s.name},
                    {"numRowsTotal", s.rows_total},
                    {"memoryUsedBytes", s.memory_bytes},
                    {"numRowsUpdated", s.rows_updated},
-                   {"numRowsRemoved", s.rows_removed}});
+                   {"numRowsRemoved", s.rows_removed},
+                   {"numRowsDroppedByWatermark", s.rows_dropped_by_watermark}});
   }
   j["stateOperators"] = std::move(ops);
   return j.dump();

@@ -51,10 +51,11 @@ class ProgressHistory {
     std::array<std::int64_t, kDurationParts.size()> duration_ms{};  // sums
     std::int64_t latency_max_ms = -1, latency_min_ms = -1;          // ingestToVisibleMs
     std::int64_t backlog_records = 0;                               // the newest batch's
+    std::int64_t watermark_ms = -1;  // the newest batch's event-time watermark; -1 none
     struct State {
       std::string name;
       std::int64_t rows_total = 0, memory_bytes = 0;  // the newest batch's
-      std::int64_t rows_updated = 0, rows_removed = 0;
+      std::int64_t rows_updated = 0, rows_removed = 0, rows_dropped_by_watermark = 0;  // sums
     };
     std::vector<State> state;
 
@@ -68,8 +69,8 @@ class ProgressHistory {
   // when the query has not reported a batch. Each point: startMs, endMs, batches, batchIds
   // [first, last], numInputRows, numOutputRows, numDeadLetterRows, inputRowsPerSecond,
   // processedRowsPerSecond, durationMs {part: mean per batch}, ingestToVisibleMs {max, min} or
-  // null, backlogRecords, stateOperators [{operatorName, numRowsTotal, memoryUsedBytes,
-  // numRowsUpdated, numRowsRemoved}].
+  // null, backlogRecords, watermarkMs (null without a watermark), stateOperators [{operatorName,
+  // numRowsTotal, memoryUsedBytes, numRowsUpdated, numRowsRemoved, numRowsDroppedByWatermark}].
   std::optional<std::string> Json(const std::string& query) const;
 
   // What the overview shows of a query: its newest batch and its input rate over the last

@@ -20,19 +20,17 @@ floor of a page that draws its charts with it).
   bench/console_page.py --binary build/app/pinstream [--loads 5] [--posts 400]
 """
 import argparse
-import http.server
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, ".."))
 DATA = os.path.abspath(os.path.join(ROOT, "tests", "data", "pinterest"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from e2e_util import Browser, Daemon, check, wait  # noqa: E402
+from e2e_util import Browser, Daemon, check, serve_page, wait  # noqa: E402
 
 TIMING = """
   const nav = performance.getEntriesByType('navigation')[0];
@@ -77,23 +75,11 @@ def main():
         warm = [load(b, overview, ready) for _ in range(a.loads)]
 
         # The floor: a one-line page from a static server, in the same browser.
-        site = os.path.join(work, "floor")
-        os.makedirs(site)
-        with open(os.path.join(site, "index.html"), "w") as f:
-            f.write('<!doctype html><link rel="icon" href="data:,"><p>pinstream</p>')
-
-        class Quiet(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kw):
-                super().__init__(*args, directory=site, **kw)
-
-            def log_message(self, *args):
-                pass
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        srv, port = serve_page(work, "floor", '<!doctype html><link rel="icon" href="data:,"><p>pinstream</p>')
         floor = []
         for _ in range(a.loads):
             fb = Browser(work)
-            floor.append(load(fb, f"http://127.0.0.1:{srv.server_address[1]}/index.html",
+            floor.append(load(fb, f"http://127.0.0.1:{port}/index.html",
                               "performance.getEntriesByName('first-contentful-paint').length > 0"))
             fb.quit()
         srv.shutdown()

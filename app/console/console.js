@@ -402,6 +402,9 @@
     const latency = chart("latency", "Ingest → visible (arrival to commit)", ["time", "oldest record ms", "newest record ms"], "ms",
                           null, "No batch with arrival times yet (file sources have none).");
     const dead = chart("deadletters", "Dead-letter rows per batch", ["time", "dead-letter rows"], "rows");
+    // Queries with an event-time watermark: how far it trails the batches.
+    const lag = chart("watermark", "Watermark delay (batch start − watermark)", ["time", "delay s"], "s");
+    lag.el.hidden = true;
     const stateBox = h("div", {class: "chart-slot"});
     let state = null;
     let stateKey = "";
@@ -410,7 +413,7 @@
     fill(main, [
       h("p", {class: "crumbs"}, h("a", {href: "#/"}, "Overview"), " / ", name),
       head,
-      h("div", {class: "charts"}, rates.el, durations.el, perBatch.el, latency.el, stateBox, dead.el),
+      h("div", {class: "charts"}, rates.el, durations.el, perBatch.el, latency.el, stateBox, dead.el, lag.el),
       note,
       section("Latest progress", progress)]);
     return {
@@ -446,6 +449,9 @@
         const withLatency = pts.filter((p) => p.ingestToVisibleMs);
         latency.update(series(withLatency, (p) => [p.ingestToVisibleMs.max, p.ingestToVisibleMs.min]));
         dead.update(series(pts, (p) => [p.numDeadLetterRows / p.batches]));
+        const withWatermark = pts.filter((p) => p.watermarkMs !== null && p.watermarkMs !== undefined);
+        lag.el.hidden = withWatermark.length === 0;
+        if (withWatermark.length) lag.update(series(withWatermark, (p) => [(p.endMs - p.watermarkMs) / 1000]));
         // State: rows (left axis) and memory (right axis) of each stateful operator.
         const ops = [];
         let maxBytes = 0;

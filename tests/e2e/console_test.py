@@ -18,14 +18,12 @@ Screenshots (1440x900 and 400 px wide, viewport and full page) and the overview'
 to --artifacts (build/test-artifacts/console under ctest).
 """
 import argparse
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,7 +31,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 DATA = os.path.abspath(os.path.join(ROOT, "tests", "data", "pinterest"))
 sys.path.insert(0, HERE)
 import e2e_util  # noqa: E402
-from e2e_util import Browser, Daemon, check, fail, wait  # noqa: E402
+from e2e_util import Browser, Daemon, check, serve_page, wait  # noqa: E402
 
 QUERIES = ["pin_raw", "geo_raw", "user_raw", "pin", "geo", "user"]
 TOKEN = "e2e-console-token"
@@ -84,22 +82,10 @@ def page_weight(b):
 
 def serve_cross_site_form(work, target):
     """A page of another site (localhost, not 127.0.0.1) that POSTs a form to `target`."""
-    site = os.path.join(work, "evil")
-    os.makedirs(site, exist_ok=True)
-    with open(os.path.join(site, "index.html"), "w") as f:
-        f.write(f"""<!doctype html><title>evil</title><link rel="icon" href="data:,">
+    srv, port = serve_page(work, "evil", f"""<!doctype html><title>evil</title><link rel="icon" href="data:,">
 <form id="f" method="POST" action="{target}"><input name="x" value="1"></form>
 <script>document.getElementById('f').submit();</script>""")
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=site, **kw)
-
-        def log_message(self, *a):
-            pass
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f"http://localhost:{srv.server_address[1]}/index.html"
+    return srv, f"http://localhost:{port}/index.html"
 
 
 def auth_config(work):

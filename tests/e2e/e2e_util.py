@@ -1,6 +1,7 @@
 """Helpers shared by the Python end-to-end tests (and bench/console_page.py): failing with the
 daemon's log tail, waiting on a condition with a deadline, a free port, driving `pinstream
 kafka-mock`, a daemon on a free port, and headless Chromium."""
+import http.server
 import json
 import os
 import signal
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -72,6 +74,25 @@ class KafkaMock:
 def check(cond, msg):
     if not cond:
         fail(msg)
+
+
+def serve_page(work, name, html):
+    """Serves one page, `html`, at http://127.0.0.1:PORT/index.html from a static server in a
+    thread (another origin than a daemon's); returns the server (call shutdown()) and PORT."""
+    site = os.path.join(work, name)
+    os.makedirs(site, exist_ok=True)
+    with open(os.path.join(site, "index.html"), "w") as f:
+        f.write(html)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, directory=site, **kw)
+
+        def log_message(self, *args):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, srv.server_address[1]
 
 
 class Daemon:

@@ -21,7 +21,12 @@ QueryProgress Batch(std::int64_t id, std::int64_t t_ms, std::int64_t rows, std::
   p.num_dead_letter_rows = 1;
   p.duration_ms = {{"addBatch", total_ms / 2}, {"triggerExecution", total_ms}};
   p.backlog_records = 10 * id;
-  p.state_operators.push_back(StateOperatorProgress{"dedup", 100 * id, rows, 0, 1000 * id, 2});
+  StateOperatorProgress dedup;
+  dedup.operator_name = "dedup";
+  dedup.num_rows_total = 100 * id;
+  dedup.num_rows_updated = rows;
+  dedup.memory_used_bytes = 1000 * id;
+  p.state_operators.push_back(dedup);
   return p;
 }
 
@@ -33,6 +38,8 @@ TEST(ProgressHistoryTest, PointsKeepTheBatchesNumbersAndRates) {
   second.min_arrival_us = 10'000'000;
   second.max_arrival_us = 10'400'000;
   second.committed_at_us = 10'700'000;
+  second.event_time = EventTimeProgress{"1970-01-01T00:00:09.000Z", "", "", ""};
+  second.state_operators[0].num_rows_dropped_by_watermark = 2;
   h.Add(second);
   json j = json::parse(*h.Json("q"));
   EXPECT_EQ(j["name"], "q");
@@ -52,6 +59,9 @@ TEST(ProgressHistoryTest, PointsKeepTheBatchesNumbersAndRates) {
   EXPECT_EQ(p1["ingestToVisibleMs"]["max"], 700);
   EXPECT_EQ(p1["ingestToVisibleMs"]["min"], 300);
   EXPECT_EQ(p1["backlogRecords"], 10);
+  EXPECT_EQ(p0["watermarkMs"], nullptr);
+  EXPECT_EQ(p1["watermarkMs"], 9000);
+  EXPECT_EQ(p1["stateOperators"][0]["numRowsDroppedByWatermark"], 2);
   ASSERT_EQ(p1["stateOperators"].size(), 1u);
   EXPECT_EQ(p1["stateOperators"][0]["operatorName"], "dedup");
   EXPECT_EQ(p1["stateOperators"][0]["numRowsTotal"], 100);

@@ -32,8 +32,9 @@
 //   GET  /, /console/<file>      the console's page and assets (console.h; no authentication:
 //                                they hold no data, and the page asks for the token)
 //
-// Every endpoint but /health and /ready needs a token when http.auth configures tokens (401
-// {"error":"unauthorized"} otherwise; connectors/http/auth.h), the POST action included.
+// Every endpoint but /health, /ready and the console's page and assets needs a token when
+// http.auth configures tokens (401 {"error":"unauthorized"} otherwise; connectors/http/auth.h),
+// the POST action included.
 // Every other endpoint and method is 404 / 405 with {"error": ...}. Until the daemon is ready its
 // query list is being built: the query endpoints list nothing and know no query.
 //

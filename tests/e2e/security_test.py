@@ -5,7 +5,8 @@ a file.
 
 - /health and /ready need nothing; the REST Proxy, the API Gateway shape and the admin endpoints
   need a token (401 in each API's shape without one, or with a wrong one); the admin action
-  POST /jobs/<name>/run too; `pinstream jobs run` through the daemon sends the config's token;
+  POST /jobs/<name>/run too, and without the X-Pinstream-Client header every state-changing
+  request carries it is refused (403); `pinstream jobs run` through the daemon sends both;
 - boto3 (a real AWS SDK) with the right secret: list, describe, put; its records reach the table;
 - boto3 with a wrong secret: 400 InvalidSignatureException; with an unknown key id: 400
   UnrecognizedClientException; signed for another region: InvalidSignatureException;
@@ -166,7 +167,10 @@ def main():
         check(call(port, "GET", "/queries", headers=bearer)[0] == 200, "GET /queries with a token")
         check(call(port, "POST", "/jobs/count_rows/run")[0] == 401, "POST /jobs/<name>/run without a token")
         status, body = call(port, "POST", "/jobs/count_rows/run", headers=bearer)
-        check(status == 202, f"POST /jobs/<name>/run with a token: {status} {body}")
+        check(status == 403 and "X-Pinstream-Client" in body["error"],
+              f"POST /jobs/<name>/run with a token but not the client header: {status} {body}")
+        status, body = call(port, "POST", "/jobs/count_rows/run", headers={**bearer, "X-Pinstream-Client": "e2e"})
+        check(status == 202, f"POST /jobs/<name>/run with a token and the client header: {status} {body}")
         run_id = body["runId"]
         # The job runs one run at a time: the CLI's run is refused (409) while this one goes.
         wait(lambda: call(port, "GET", f"/jobs/runs/{run_id}", headers=bearer)[1].get("status")

@@ -8,6 +8,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <map>
+#include <set>
 
 #include "app/admin_api.h"
 #include "app/commands.h"
@@ -130,6 +132,24 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     log->AddAppendListener([&daemon] {
       for (auto* q : daemon.queries()) q->Wake();
     });
+  }
+  // A commit to a table wakes the queries reading it as a stream (kind: delta sources).
+  {
+    std::map<std::string, std::set<std::string>> readers;  // table → queries reading it
+    for (const auto& q : cfg->queries) {
+      for (const auto& src : q.sources) {
+        if (auto t = cfg->sources.at(src).spec->TableName(); !t.empty()) readers[t].insert(q.name);
+      }
+    }
+    if (!readers.empty()) {
+      env.store->AddTableCommitListener([&daemon, readers](const std::string& table) {
+        auto it = readers.find(table);
+        if (it == readers.end()) return;
+        for (auto* q : daemon.queries()) {
+          if (it->second.count(q->name())) q->Wake();
+        }
+      });
+    }
   }
   int rc = daemon.Run();
   // Everything is committed; bound the release of the rest (see ArmExitWatchdog).

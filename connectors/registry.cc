@@ -8,6 +8,7 @@
 #include "connectors/sinks/console_sink.h"
 #include "connectors/sinks/delta_sink.h"
 #include "connectors/sinks/jsonl_sink.h"
+#include "connectors/table/delta_source.h"
 
 namespace pinstream::connectors {
 
@@ -22,6 +23,9 @@ void RegisterConnectors(Registries& reg, ConnectorEnv* env) {
                        [env](const ConfigNode& n) { return ParseHttpSource(n, env); });
   reg.sources.Register("kafka", "Kafka topics (offsets in the checkpoint; consumer groups)",
                        ParseKafkaSource);
+  reg.sources.Register(
+      "delta", "a delta table read as a stream: the versions committed after the checkpoint",
+      [env](const ConfigNode& n) { return ParseDeltaSource(n, env); });
   // Sinks
   reg.sinks.Register("delta", "an append-only versioned table in the store",
                      [env](const ConfigNode& n) { return ParseDeltaSink(n, env); });

@@ -2,7 +2,7 @@
 //
 //   data_dir: /var/lib/pinstream          # RocksDB store, one per daemon
 //   log: {level: info, format: text}    # format: text | json (one object per line)
-//   sources:   {name: {kind: file|http|kafka, ...}}                      (source registry)
+//   sources:   {name: {kind: file|http|kafka|delta, ...}}                (source registry)
 //   queries:   [{name, source | sources | inputs, watermark, trigger, max_records_per_trigger,
 //                shards, state, operators: [...], sink: {...}, dead_letter: {...}}]
 //   jobs:      [{name, schedule, sql: [...]}]                            (scheduled SQL)

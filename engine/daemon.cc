@@ -79,7 +79,15 @@ Status Daemon::Start() {
     qp.config = &qc;
     for (const auto& src_name : qc.sources) {
       const SourceConfig& sc = cfg.sources.at(src_name);
-      auto src = sc.spec->Create(SourceCreateContext{src_name, qc.name});
+      SourceCreateContext sctx{src_name, qc.name};
+      if (const std::string table = sc.spec->TableName(); !table.empty()) {
+        for (const auto& writer : cfg.queries) {
+          if (writer.sink.spec->TableName() == table ||
+              (writer.dead_letter && writer.dead_letter->spec->TableName() == table))
+            sctx.table_written_by_config = true;
+        }
+      }
+      auto src = sc.spec->Create(sctx);
       if (!src.ok())
         return src.status().WithContext(
             fmt::format("query '{}' source '{}' ({})", qc.name, src_name, sc.location));

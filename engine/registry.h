@@ -29,6 +29,9 @@ namespace pinstream {
 struct SourceCreateContext {
   std::string source_name;
   std::string query_name;  // the query the source instance serves (consumer identity)
+  // A table source (TableName() non-empty) whose table some query of the config writes: it may
+  // not exist yet when the reader starts (a chain on a fresh data dir).
+  bool table_written_by_config = false;
 };
 
 class SourceSpec {

@@ -672,11 +672,14 @@ Status DeltaTable::StageCommit(CommitTxn& txn, CommitInfo info, const SchemaChan
   std::optional<SchemaChange> changed;
   if (schema != nullptr && schema->changed) changed = *schema;
   txn.OnCommitted([this, next = std::move(next), changed = std::move(changed)]() {
-    std::lock_guard l(mu_);
-    created_ = true;
-    if (changed) schemas_[changed->schema_id] = changed->schema;
-    ingested_ahead_.erase(ingested_ahead_.begin(), ingested_ahead_.upper_bound(next->version));
-    head_ = next;
+    {
+      std::lock_guard l(mu_);
+      created_ = true;
+      if (changed) schemas_[changed->schema_id] = changed->schema;
+      ingested_ahead_.erase(ingested_ahead_.begin(), ingested_ahead_.upper_bound(next->version));
+      head_ = next;
+    }
+    store_->NotifyTableCommitted(name_);  // streaming readers of the table wake up
   });
   return Status::Ok();
 }

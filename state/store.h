@@ -55,6 +55,7 @@
 #include "engine/status.h"
 #include "state/chunk_codec.h"
 #include "state/store_options.h"
+#include "state/table_readers.h"
 
 namespace pinstream::state {
 
@@ -226,6 +227,15 @@ class Store {
   // The table, loading its head from storage; NotFound when it does not exist and !create.
   Result<DeltaTable*> Table(const std::string& name, bool create);
 
+  // Streaming readers of the tables and the oldest version each still needs (VACUUM keeps them).
+  TableReaders& table_readers() { return table_readers_; }
+  // Runs `fn(table name)` after every committed version of a table, on the committing thread
+  // (queries reading the table as a stream wake up). Listeners are never removed; adding one is
+  // thread-safe, also while tables commit.
+  void AddTableCommitListener(std::function<void(const std::string&)> fn);
+  // Called by DeltaTable once a version's transaction committed.
+  void NotifyTableCommitted(const std::string& table) const;
+
   // Catalog ids (tables, source-log streams): allocated once, never reused.
   Result<std::uint32_t> AllocateId(std::string_view kind);
 
@@ -272,6 +282,9 @@ class Store {
   mutable std::mutex tables_mu_;
   std::map<std::string, std::unique_ptr<DeltaTable>> tables_;
   std::mutex id_mu_;
+  TableReaders table_readers_;
+  mutable std::mutex listeners_mu_;
+  std::vector<std::function<void(const std::string&)>> table_listeners_;
 };
 
 // Maps a RocksDB status (by its code and message) to a pinstream Status. The one place where

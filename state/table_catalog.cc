@@ -47,6 +47,16 @@ Result<DeltaTable*> Store::Table(const std::string& name, bool create) {
   return raw;
 }
 
+void Store::AddTableCommitListener(std::function<void(const std::string&)> fn) {
+  std::lock_guard lock(listeners_mu_);
+  table_listeners_.push_back(std::move(fn));
+}
+
+void Store::NotifyTableCommitted(const std::string& table) const {
+  std::lock_guard lock(listeners_mu_);
+  for (const auto& fn : table_listeners_) fn(table);
+}
+
 Result<std::uint32_t> Store::AllocateId(std::string_view kind) {
   std::lock_guard lock(id_mu_);
   std::string key = fmt::format("next_id/{}", kind);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "engine/config.h"
 #include "state/delta_table.h"
 #include "state/store.h"
@@ -29,7 +31,7 @@ class DeltaSink : public Sink {
   // The chunks are encoded here, while earlier batches may still commit; Stage only adds keys.
   Result<std::unique_ptr<Prepared>> Prepare(std::int64_t batch_id,
                                             const std::vector<RecordBatch>& out) override {
-    if (NumRows(out) == 0) return std::unique_ptr<Prepared>();
+    if (NumRows(out) == 0 || IsChanges(out)) return std::unique_ptr<Prepared>();
     auto p = std::make_unique<Encoded>();
     PS_ASSIGN_OR_RETURN(p->write, state::DeltaTable::Encode(out, Options(batch_id)));
     return std::unique_ptr<Prepared>(std::move(p));
@@ -39,6 +41,15 @@ class DeltaSink : public Sink {
                        std::unique_ptr<Prepared> prepared, CommitTxn& txn) override {
     if (NumRows(out) == 0) return Status::Ok();
     state::WriteOptions opt = Options(batch_id);
+    if (IsChanges(out)) {
+      // Retractions: one changes commit (-1 deletes a live row equal on the key columns).
+      std::vector<std::int64_t> weights;
+      weights.reserve(NumRows(out));
+      for (const auto& b : out) {
+        for (std::size_t r = 0; r < b.num_rows(); ++r) weights.push_back(b.weight(r));
+      }
+      return table_->StageChanges(txn, out, weights, ctx_.key_columns, opt);
+    }
     auto* encoded = dynamic_cast<Encoded*>(prepared.get());
     if (encoded == nullptr) return table_->StageWrite(txn, out, opt);
     return table_->StageEncoded(txn, out, std::move(encoded->write), opt);
@@ -48,6 +59,15 @@ class DeltaSink : public Sink {
   struct Encoded : Prepared {
     state::EncodedWrite write;
   };
+  // A query whose output carries changes writes changes commits (also batches that happen to
+  // hold inserts only, so that the table keeps its key index from the first one on); an
+  // insert-only query's batch with a retraction (a table source's changes arriving where none
+  // were declared) does too.
+  bool IsChanges(const std::vector<RecordBatch>& out) const {
+    if (ctx_.changes == ChangeKind::kChanges) return true;
+    return std::any_of(out.begin(), out.end(),
+                       [](const RecordBatch& b) { return b.HasRetractionsOrMultiples(); });
+  }
   static std::size_t NumRows(const std::vector<RecordBatch>& out) {
     std::size_t rows = 0;
     for (const auto& b : out) rows += b.num_rows();

@@ -2,7 +2,10 @@
 // own commit transaction (exactly once: the version carries txn{query id, epoch, batch}).
 //
 //   sink: {kind: delta, table: pin}
-// A batch with no rows adds no version.
+// A batch with no rows adds no version. A query whose output carries changes (SinkContext::changes
+// kChanges), and any batch holding a retraction, is written as a changes commit
+// (DeltaTable::StageChanges): +1 rows are inserted, each -1 deletes one live row equal on the
+// output's key columns (on every column when it has none).
 #pragma once
 
 #include <memory>

@@ -218,5 +218,26 @@ TEST(StoreTest, LogSpacesSurviveARestartAndReadersOpenAroundThem) {
   EXPECT_TRUE(w->LogSpaceNames().empty());
 }
 
+
+TEST(StoreTest, ACommittedTableVersionCallsTheTableCommitListenersOnlyOnceCommitted) {
+  pinstream::testing::TempDir dir;
+  StoreOptions o;
+  o.data_dir = dir.path();
+  auto s = std::move(Store::Open(o)).value();
+  std::vector<std::string> seen;
+  s->AddTableCommitListener([&](const std::string& table) { seen.push_back(table); });
+  DeltaTable* t = *s->Table("events", true);
+  {
+    auto txn = s->BeginTxn();
+    ASSERT_TRUE(t->StageWrite(*txn, pinstream::testing::IdNameRows(0, 2), {}).ok());
+    EXPECT_TRUE(seen.empty());  // staged, not committed: a discarded txn tells nobody
+  }
+  EXPECT_TRUE(seen.empty());
+  auto txn = s->BeginTxn();
+  ASSERT_TRUE(t->StageWrite(*txn, pinstream::testing::IdNameRows(0, 2), {}).ok());
+  ASSERT_TRUE(s->Commit(std::move(txn)).ok());
+  EXPECT_EQ(seen, std::vector<std::string>{"events"});
+}
+
 }  // namespace
 }  // namespace pinstream::state

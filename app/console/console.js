@@ -222,6 +222,7 @@
     if (a >= 1e9) return num(v / 1e9, 1) + "B";
     if (a >= 1e6) return num(v / 1e6, 1) + "M";
     if (a >= 1e4) return num(v / 1e3, 0) + "k";
+    if (a >= 1e3) return num(v / 1e3, 1) + "k";
     return num(v);
   }
   const BASE_AXES = {
@@ -395,7 +396,9 @@
   const PARTS = ["latestOffset", "getBatch", "walCommit", "addBatch", "commitOffsets"];
   function queryPage(name) {
     const head = h("div", {class: "card"});
-    const rates = chart("rates", "Input vs processed", ["time", "input rows/s", "processed rows/s"], "rows/s");
+    // Log scale: processing runs orders of magnitude faster than rows arrive, and both must read.
+    const rates = chart("rates", "Input vs processed (log scale)", ["time", "input rows/s", "processed rows/s"], "rows/s",
+                        {logscale: true, includeZero: false});
     const durations = chart("durations", "Batch duration by part (stacked: the total is triggerExecution)",
                             ["time", ...PARTS.map((p) => p + " ms"), "waiting/other ms"], "ms", {stackedGraph: true, fillGraph: true});
     const perBatch = chart("rows", "Rows per batch", ["time", "input rows", "output rows"], "rows");
@@ -403,7 +406,7 @@
                           null, "No batch with arrival times yet (file sources have none).");
     const dead = chart("deadletters", "Dead-letter rows per batch", ["time", "dead-letter rows"], "rows");
     // Queries with an event-time watermark: how far it trails the batches.
-    const lag = chart("watermark", "Watermark delay (batch start − watermark)", ["time", "delay s"], "s");
+    const lag = chart("watermark", "Watermark delay (batch end − watermark)", ["time", "delay s"], "s");
     lag.el.hidden = true;
     const stateBox = h("div", {class: "chart-slot"});
     let state = null;
@@ -439,7 +442,8 @@
             kpi("Dead letters", rows(q.deadLetterRows), "dead-letter-rows", q.deadLetterRows),
             q.eventTime && q.eventTime.watermark ? kpi("Watermark", time(q.eventTime.watermark), "watermark", q.eventTime.watermark) : null)]);
         const pts = hist.points;
-        rates.update(series(pts, (p) => [p.inputRowsPerSecond, p.processedRowsPerSecond]));
+        // (a rate of 0 has no place on a log scale: a gap)
+        rates.update(series(pts, (p) => [p.inputRowsPerSecond || null, p.processedRowsPerSecond || null]));
         durations.update(series(pts, (p) => {
           const parts = PARTS.map((k) => p.durationMs[k] || 0);
           const sum = parts.reduce((a, b) => a + b, 0);

@@ -105,8 +105,10 @@ void IngestMonitor::Sample(std::int64_t now_ms) {
       h.records += Rate(s.apis[i].records, prev.apis[i].records, ms);
     }
     Histogram::Snapshot d = SnapshotDelta(s.ack, prev.ack);
-    h.ack_p50_ms = SnapshotQuantile(d, 0.5) * 1000.0;
-    h.ack_p99_ms = SnapshotQuantile(d, 0.99) * 1000.0;
+    if (d.count > 0) {
+      h.ack_p50_ms = SnapshotQuantile(d, 0.5) * 1000.0;
+      h.ack_p99_ms = SnapshotQuantile(d, 0.99) * 1000.0;
+    }
     history_.push_back(h);
     while (history_.size() > kHistory) history_.pop_front();
   }
@@ -166,8 +168,8 @@ std::string IngestMonitor::Json() const {
                     {"refusedPerSecond", h.refused},
                     {"errorsPerSecond", h.errors},
                     {"recordsPerSecond", h.records},
-                    {"ackP50Ms", h.ack_p50_ms},
-                    {"ackP99Ms", h.ack_p99_ms}});
+                    {"ackP50Ms", h.ack_p50_ms >= 0 ? ordered_json(h.ack_p50_ms) : ordered_json()},
+                    {"ackP99Ms", h.ack_p99_ms >= 0 ? ordered_json(h.ack_p99_ms) : ordered_json()}});
   }
   j["history"] = std::move(hist);
   return j.dump();

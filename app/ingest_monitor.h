@@ -55,6 +55,7 @@ class IngestMonitor : public Service {
   //  "byStatus": {"200": n, ...}}], "total": {the same summed, without byStatus},
   //  "ackLatencyMs": {"p50", "p99", "count"}, "history": [{"timeMs", "requestsPerSecond",
   //  "refusedPerSecond", "errorsPerSecond", "recordsPerSecond", "ackP50Ms", "ackP99Ms"}]}
+  //  (ackP50Ms/ackP99Ms null for a second without acknowledgements)
   std::string Json() const;
 
  private:
@@ -77,7 +78,7 @@ class IngestMonitor : public Service {
   struct HistoryPoint {
     std::int64_t time_ms = 0;
     double requests = 0, refused = 0, errors = 0, records = 0;  // per second
-    double ack_p50_ms = 0, ack_p99_ms = 0;
+    double ack_p50_ms = -1, ack_p99_ms = -1;  // -1: no acknowledgement in that second
   };
   static constexpr std::size_t kRawSamples = kWindowSeconds + 2;
 

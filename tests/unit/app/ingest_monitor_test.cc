@@ -66,6 +66,7 @@ TEST(IngestMonitorTest, RatesRefusalsRecordsAndLatencyOverTheWindow) {
   ASSERT_EQ(j["history"].size(), 1u);
   EXPECT_EQ(j["history"][0]["timeMs"], 1'010'000);
   EXPECT_DOUBLE_EQ(j["history"][0]["refusedPerSecond"].get<double>(), 0.5);
+  EXPECT_GT(j["history"][0]["ackP99Ms"].get<double>(), 1.0);
 
   // Quiet for longer than the window: the rates fall to 0; the history stays bounded.
   for (int s = 1; s <= static_cast<int>(IngestMonitor::kHistory) + 20; ++s)
@@ -74,6 +75,9 @@ TEST(IngestMonitorTest, RatesRefusalsRecordsAndLatencyOverTheWindow) {
   EXPECT_DOUBLE_EQ(Api(j, "kafka-rest")["requestsPerSecond"].get<double>(), 0.0);
   EXPECT_EQ(j["ackLatencyMs"]["count"], 0);
   EXPECT_EQ(j["history"].size(), IngestMonitor::kHistory);
+  // A second without acknowledgements has no latency (null: a gap in the chart, not 0 ms).
+  EXPECT_TRUE(j["history"].back()["ackP50Ms"].is_null()) << j["history"].back().dump();
+  EXPECT_TRUE(j["history"].back()["ackP99Ms"].is_null());
 }
 
 TEST(IngestMonitorTest, TheSamplingThreadStartsAndStops) {

@@ -354,6 +354,42 @@ class InMemoryQueryCheckpoint : public QueryCheckpoint {
     for (auto& [k, v] : copy) visit(k, v);
     return Status::Ok();
   }
+  Status GetState(std::string_view key, std::string* value, bool* found) override {
+    std::lock_guard lock(d_->mu);
+    auto& m = d_->spaces[static_cast<int>(CommitSpace::kOperatorState)];
+    auto it = m.find(std::string(key));
+    *found = it != m.end();
+    if (*found) *value = it->second;
+    return Status::Ok();
+  }
+  std::unique_ptr<StateCursor> NewStateCursor(std::string_view begin,
+                                              std::string_view end) override {
+    // A copy of the range (tests only): commits may change the map while the cursor is used.
+    class Cursor : public StateCursor {
+     public:
+      std::vector<std::pair<std::string, std::string>> rows;
+      std::size_t at = 0;
+      bool Valid() const override { return at < rows.size(); }
+      std::string_view key() const override { return rows[at].first; }
+      std::string_view value() const override { return rows[at].second; }
+      void Next() override { ++at; }
+      Status status() const override { return Status::Ok(); }
+    };
+    auto c = std::make_unique<Cursor>();
+    std::lock_guard lock(d_->mu);
+    auto& m = d_->spaces[static_cast<int>(CommitSpace::kOperatorState)];
+    for (auto it = m.lower_bound(std::string(begin)); it != m.end() && it->first < end; ++it)
+      c->rows.emplace_back(it->first, it->second);
+    return c;
+  }
+  std::int64_t ApproximateStateBytes(std::string_view begin, std::string_view end) override {
+    std::lock_guard lock(d_->mu);
+    auto& m = d_->spaces[static_cast<int>(CommitSpace::kOperatorState)];
+    std::int64_t n = 0;
+    for (auto it = m.lower_bound(std::string(begin)); it != m.end() && it->first < end; ++it)
+      n += static_cast<std::int64_t>(it->first.size() + it->second.size());
+    return n;
+  }
   Status Apply(std::unique_ptr<CommitTxn> txn) override {
     auto* t = static_cast<InMemoryTxn*>(txn.get());
     {

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,7 +33,20 @@
 
 namespace pinstream {
 
-// Reads committed state entries; implemented by the checkpoint backend.
+// An ordered cursor over committed state entries in [begin, end) (StateReader::NewStateCursor).
+class StateCursor {
+ public:
+  virtual ~StateCursor() = default;
+  virtual bool Valid() const = 0;
+  virtual std::string_view key() const = 0;
+  virtual std::string_view value() const = 0;
+  virtual void Next() = 0;
+  virtual Status status() const = 0;
+};
+
+// Reads committed state entries; implemented by the checkpoint backend. Point reads and cursors
+// may run on shard workers while another batch commits: they see committed state, before or after
+// that commit (the StateTable's overlays cover the difference).
 class StateReader {
  public:
   virtual ~StateReader() = default;
@@ -40,6 +54,19 @@ class StateReader {
   // Visits every stored (key, value) of the operator-state space (CommitSpace::kOperatorState)
   // whose key starts with `prefix`, in key order.
   [[nodiscard]] virtual Status ScanState(std::string_view prefix, const Visitor& visit) = 0;
+  // One entry of the operator-state space; *found = false when absent.
+  [[nodiscard]] virtual Status GetState(std::string_view key, std::string* value, bool* found) = 0;
+  // The entries in [begin, end), in key order.
+  virtual std::unique_ptr<StateCursor> NewStateCursor(std::string_view begin,
+                                                      std::string_view end) = 0;
+  // Bytes the entries of [begin, end) take in storage (an estimate; 0 when unknown).
+  virtual std::int64_t ApproximateStateBytes(std::string_view begin, std::string_view end) {
+    (void)begin, (void)end;
+    return 0;
+  }
+  // How many batches back `checkpoint rewind` can go (storage.checkpoint_retention): the undo
+  // logs of StateTables are kept that long.
+  virtual std::int64_t RetainedBatches() const { return 100; }
 };
 
 // Storage keys (see above).

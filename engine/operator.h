@@ -59,6 +59,7 @@
 
 #include "engine/keyed_state.h"
 #include "engine/record_batch.h"
+#include "engine/state_table.h"
 #include "engine/status.h"
 #include "engine/stream_schema.h"
 
@@ -149,8 +150,11 @@ struct OperatorInitContext {
   int operator_index = 0;  // position in the query's operator slots (state namespace)
   int shard = 0;
   int num_shards = 1;
-  // Non-null for stateful operators: this shard's view of the operator's durable state.
+  // Non-null for stateful operators: this shard's view of the operator's durable state — a
+  // StateTable for those that ask for one (OperatorSpec::uses_state_table), else a
+  // KeyedStateStore.
   KeyedStateStore* state = nullptr;
+  StateTable* table = nullptr;
   // The tags of the inputs the operator consumes (one per ConsumedInputs() name; else the one
   // stream it is placed on) and the tag of what it emits.
   std::vector<std::uint16_t> input_tags;
@@ -174,6 +178,9 @@ class OperatorSpec {
   virtual std::optional<std::vector<std::string>> InputColumns() const { return std::nullopt; }
   // True when the operator keeps state in the checkpoint.
   virtual bool stateful() const { return false; }
+  // Stateful operators whose state may outgrow memory: the engine gives each instance a
+  // StateTable (OperatorInitContext::table) instead of a KeyedStateStore.
+  virtual bool uses_state_table() const { return false; }
   // Everything about the config that the state's meaning depends on (e.g. dedup key columns).
   // Stored in the checkpoint metadata; a change between runs is refused (it would corrupt state).
   virtual std::string StateFingerprint() const { return std::string(kind()); }

@@ -302,8 +302,19 @@ void EncodeKey(const RecordBatch& batch, std::span<const int> key_columns, std::
     }
   }
 }
-// HashBytes(EncodeKey(...)): the shard of a key is HashRow(...) % shards, and a keyed operator
-// can recompute it from a stored state key with HashBytes(key) % shards.
+// HashBytes(EncodeKey(...)): the shard of a key is ShardOfHash(HashRow(...), shards), and a keyed
+// operator can recompute it from a stored state key with ShardOfHash(HashBytes(key), shards).
 std::uint64_t HashRow(const RecordBatch& batch, std::span<const int> key_columns, std::size_t row);
+
+// Keys are spread over a fixed number of state partitions; a shard owns the partitions p with
+// p % shards == shard. Large keyed state (StateTable) is stored by partition, so a shard's range
+// scans touch only its own keys and the shard count may change between runs.
+inline constexpr int kStatePartitions = 256;
+inline std::uint8_t StatePartitionOf(std::uint64_t hash) {
+  return static_cast<std::uint8_t>(hash % kStatePartitions);
+}
+inline int ShardOfHash(std::uint64_t hash, int shards) {
+  return static_cast<int>(StatePartitionOf(hash) % static_cast<unsigned>(shards));
+}
 
 }  // namespace pinstream

@@ -33,6 +33,7 @@ struct ShardExecutor::Shard {
   std::unique_ptr<BoundedChannel<Task>> channel;
   std::vector<std::unique_ptr<Operator>> ops;
   std::vector<std::unique_ptr<KeyedStateStore>> states;
+  std::vector<std::unique_ptr<StateTable>> tables;
   // Per slot: the columns of the last batch checked against the slot's schema rules, per tag,
   // rows dropped behind the watermark in this batch, rows emitted in this batch (RowIds).
   std::vector<std::map<std::uint16_t, std::vector<std::pair<std::string, TypeId>>>> checked;
@@ -56,10 +57,12 @@ constexpr std::size_t kGatherRows = 8192;
 Result<std::unique_ptr<ShardExecutor>> ShardExecutor::Create(std::string query_name, int num_shards,
                                                              std::size_t queue_capacity,
                                                              std::vector<OperatorSlot> operators,
-                                                             StateReader* state_reader) {
+                                                             StateReader* state_reader,
+                                                             std::size_t state_cache_bytes) {
   std::unique_ptr<ShardExecutor> ex(new ShardExecutor());
   ex->query_name_ = std::move(query_name);
   ex->operators_ = std::move(operators);
+  ex->state_reader_ = state_reader;
   for (auto& slot : ex->operators_) {
     if (slot.input_tags.empty()) {
       // Every tag, routed by the operator's own key columns.
@@ -82,6 +85,12 @@ Result<std::unique_ptr<ShardExecutor>> ShardExecutor::Create(std::string query_n
   s0.end_op = ex->operators_.size();
   ex->stages_.push_back(s0);
 
+  std::size_t table_slots = 0;
+  for (const auto& slot : ex->operators_)
+    table_slots += slot.spec->stateful() && slot.spec->uses_state_table();
+  const std::size_t cache_per_table =
+      table_slots == 0 ? 0
+                       : state_cache_bytes / (table_slots * static_cast<std::size_t>(num_shards));
   for (int j = 0; j < num_shards; ++j) {
     auto shard = std::make_unique<Shard>();
     shard->index = j;
@@ -104,14 +113,21 @@ Result<std::unique_ptr<ShardExecutor>> ShardExecutor::Create(std::string query_n
       ctx.output_tag = slot.output_tag;
       ctx.input_schemas = slot.input_schemas;
       std::unique_ptr<KeyedStateStore> state;
+      std::unique_ptr<StateTable> table;
       if (spec->stateful()) {
         if (state_reader == nullptr) return Internal("stateful operator without a state backend");
-        state = std::make_unique<KeyedStateStore>(
-            state_reader,
-            fmt::format("{}/{}", ex->query_name_,
-                        slot.state_id.empty() ? std::to_string(i) : slot.state_id),
-            static_cast<std::uint32_t>(j));
-        ctx.state = state.get();
+        std::string ns = fmt::format("{}/{}", ex->query_name_,
+                                     slot.state_id.empty() ? std::to_string(i) : slot.state_id);
+        if (spec->uses_state_table()) {
+          table = std::make_unique<StateTable>(state_reader, ns, j, num_shards, cache_per_table);
+          PS_RETURN_IF_ERROR(table->Open().WithContext(
+              fmt::format("query '{}' operator '{}'", ex->query_name_, slot.name)));
+          ctx.table = table.get();
+        } else {
+          state =
+              std::make_unique<KeyedStateStore>(state_reader, ns, static_cast<std::uint32_t>(j));
+          ctx.state = state.get();
+        }
       }
       auto op = spec->Create(ctx);
       if (!op.ok()) {
@@ -120,6 +136,7 @@ Result<std::unique_ptr<ShardExecutor>> ShardExecutor::Create(std::string query_n
       }
       shard->ops.push_back(std::move(op).value());
       shard->states.push_back(std::move(state));
+      shard->tables.push_back(std::move(table));
     }
     ex->shards_.push_back(std::move(shard));
   }
@@ -298,11 +315,26 @@ std::vector<StateOperatorProgress> ShardExecutor::StateProgress() const {
       p.num_rows_updated += size.rows_updated;
       p.num_rows_removed += size.rows_removed;
       p.num_rows_dropped_by_watermark += sh->late_rows[i];
+      if (const auto& t = sh->tables[i]) {
+        StateTableStats ts = t->Stats();
+        p.num_rows_total += ts.rows;
+        p.num_rows_updated += ts.rows_updated;
+        p.num_rows_removed += ts.rows_removed;
+        p.memory_used_bytes += ts.memory_bytes;
+        p.custom_metrics["cacheHits"] += ts.cache_hits;
+        p.custom_metrics["cacheMisses"] += ts.cache_misses;
+      }
       if (const auto& st = sh->states[i]) {
         p.num_rows_removed += static_cast<std::int64_t>(st->pending_deletes());
         p.num_rows_updated +=
             static_cast<std::int64_t>(st->pending_changes() - st->pending_deletes());
       }
+    }
+    if (const auto& t = shards_.front()->tables[i]) {
+      std::string begin = StateTable::DataPrefix(t->ns());
+      std::string end = begin;
+      end.back() = static_cast<char>(end.back() + 1);
+      p.custom_metrics["stateOnDiskBytes"] = state_reader_->ApproximateStateBytes(begin, end);
     }
     out.push_back(std::move(p));
   }
@@ -314,6 +346,9 @@ void ShardExecutor::StageStateChanges(std::int64_t batch_id, CommitTxn& txn) {
     for (auto& st : sh->states) {
       if (st) st->StageChanges(batch_id, txn);
     }
+    for (auto& t : sh->tables) {
+      if (t) t->StageBatch(batch_id, txn);
+    }
   }
 }
 
@@ -321,6 +356,9 @@ void ShardExecutor::DiscardStateChanges() {
   for (auto& sh : shards_) {
     for (auto& st : sh->states) {
       if (st) st->DiscardChanges();
+    }
+    for (auto& t : sh->tables) {
+      if (t) t->DiscardBatch();
     }
   }
 }
@@ -469,7 +507,7 @@ void ShardExecutor::PartitionForStage(Shard* shard, std::size_t stage) {
     std::vector<Piece> pieces(n);
     for (std::size_t r = 0; r < b.num_rows(); ++r) {
       std::uint64_t h = HashRow(b, key_idx, r);
-      Piece& p = pieces[h % n];
+      Piece& p = pieces[static_cast<std::size_t>(ShardOfHash(h, static_cast<int>(n)))];
       p.rows.push_back(static_cast<std::uint32_t>(r));
       p.hashes.push_back(h);
     }

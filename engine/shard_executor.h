@@ -104,10 +104,12 @@ class ShardExecutor {
 
   // Creates the per-shard operator instances (stateful ones load their state now) and starts
   // the workers. `state_reader` backs the keyed state (may be null if no operator is stateful).
+  // `state_cache_bytes`: the point-read cache of the StateTables, split evenly among them.
   static Result<std::unique_ptr<ShardExecutor>> Create(std::string query_name, int num_shards,
                                                        std::size_t queue_capacity,
                                                        std::vector<OperatorSlot> operators,
-                                                       StateReader* state_reader);
+                                                       StateReader* state_reader,
+                                                       std::size_t state_cache_bytes = 64 << 20);
   ~ShardExecutor();
 
   int num_shards() const { return static_cast<int>(shards_.size()); }
@@ -162,6 +164,7 @@ class ShardExecutor {
   std::int64_t batch_id_ = 0;
   std::int64_t batch_ts_us_ = 0;
   std::int64_t watermark_us_ = kNoWatermark;
+  StateReader* state_reader_ = nullptr;
 };
 
 }  // namespace pinstream

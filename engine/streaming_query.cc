@@ -141,7 +141,8 @@ Status StreamingQuery::BuildExecutor() {
   PS_ASSIGN_OR_RETURN(executor_,
                       ShardExecutor::Create(config_->name, num_shards_,
                                             static_cast<std::size_t>(config_->queue_capacity),
-                                            std::move(slots), checkpoint_.get()));
+                                            std::move(slots), checkpoint_.get(),
+                                            static_cast<std::size_t>(config_->state.cache_bytes)));
   return Status::Ok();
 }
 

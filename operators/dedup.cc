@@ -26,8 +26,7 @@ class Dedup : public Operator {
     PS_RETURN_IF_ERROR(
         state_->ScanCommitted([&](std::string_view key, std::string_view value, std::int64_t) {
           std::uint64_t h = HashBytes(key);
-          if (h % static_cast<std::uint64_t>(num_shards_) != static_cast<std::uint64_t>(shard_))
-            return;
+          if (ShardOfHash(h, num_shards_) != shard_) return;
           if (value.size() != 8) {
             if (bad.ok()) bad = Corruption("dedup state entry has a value of the wrong size");
             return;

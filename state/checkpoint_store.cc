@@ -5,6 +5,7 @@
 #include <set>
 
 #include "engine/bytes.h"
+#include "engine/state_table.h"
 #include "state/store.h"
 
 namespace pinstream::state {
@@ -98,6 +99,31 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
     for (; it->Valid(); it->Next()) visit(it->key(), it->value());
     return it->status();
   }
+  Status GetState(std::string_view key, std::string* value, bool* found) override {
+    Status st = store_->Get(KeySpace::kState, key, value);
+    *found = st.ok();
+    return st.code() == StatusCode::kNotFound ? Status::Ok() : st;
+  }
+  std::unique_ptr<StateCursor> NewStateCursor(std::string_view begin,
+                                              std::string_view end) override {
+    class Cursor : public StateCursor {
+     public:
+      explicit Cursor(std::unique_ptr<StoreIterator> it) : it_(std::move(it)) {}
+      bool Valid() const override { return it_->Valid(); }
+      std::string_view key() const override { return it_->key(); }
+      std::string_view value() const override { return it_->value(); }
+      void Next() override { it_->Next(); }
+      Status status() const override { return it_->status(); }
+
+     private:
+      std::unique_ptr<StoreIterator> it_;
+    };
+    return std::make_unique<Cursor>(store_->NewRangeIterator(KeySpace::kState, begin, end));
+  }
+  std::int64_t ApproximateStateBytes(std::string_view begin, std::string_view end) override {
+    return static_cast<std::int64_t>(store_->ApproximateRangeSize(KeySpace::kState, begin, end));
+  }
+  std::int64_t RetainedBatches() const override { return store_->options().checkpoint_retention; }
   Status Apply(std::unique_ptr<CommitTxn> txn) override {
     auto* st = dynamic_cast<StoreTxn*>(txn.get());
     if (st == nullptr)
@@ -170,20 +196,23 @@ Status RocksCheckpointStore::Rewind(const std::string& query, std::int64_t to_ba
                      CheckpointKey(query, kind, INT64_MAX));
   }
   // Keyed state written by the batches being replayed is dropped, namespace by namespace
-  // ("<query>/<operator>").
-  std::int64_t dropped = 0, kept = 0;
+  // ("<query>/<operator>"); large state (StateTable) is put back with its undo logs.
+  std::int64_t dropped = 0, kept = 0, restored = 0;
   std::set<std::string> namespaces;
   {
     auto it = store_->NewIterator(KeySpace::kState, query + "/");
-    for (; it->Valid(); it->Next()) {
+    while (it->Valid()) {
       std::string_view k = it->key();
-      namespaces.emplace(k.substr(0, k.find('\0')));
+      std::string ns(k.substr(0, k.find('\0')));
+      namespaces.insert(ns);
+      it->Seek(ns + '\x01');  // the next namespace, without reading this one's keys
     }
     PS_RETURN_IF_ERROR(it->status());
   }
   auto* reader = static_cast<QueryCheckpoint*>(cp.get());
   for (const auto& ns : namespaces) {
     PS_RETURN_IF_ERROR(RewindState(reader, ns, to_batch, *txn, &dropped, &kept));
+    PS_RETURN_IF_ERROR(StateTable::Rewind(reader, ns, to_batch, *txn, &restored));
   }
   QueryMetadata m = *meta;
   m.epoch += 1;
@@ -192,10 +221,10 @@ Status RocksCheckpointStore::Rewind(const std::string& query, std::int64_t to_ba
   *report = fmt::format(
       "query '{}' rewound: the next start replays from batch {} (epoch {}); removed "
       "offsets/commits {}..{}, "
-      "{} state entries written by those batches dropped, {} kept. Table versions already written "
-      "stay "
-      "readable by time travel; replayed batches add new versions.",
-      query, to_batch, m.epoch, to_batch, last, dropped, kept);
+      "{} state entries written by those batches dropped, {} kept, {} large-state keys put back "
+      "as they were before batch {}. Table versions already written stay readable by time "
+      "travel; replayed batches add new versions.",
+      query, to_batch, m.epoch, to_batch, last, dropped, kept, restored, to_batch);
   return Status::Ok();
 }
 

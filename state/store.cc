@@ -297,6 +297,24 @@ std::unique_ptr<StoreIterator> Store::NewIterator(KeySpace space, std::string_vi
       space != KeySpace::kSourceLog);
 }
 
+std::unique_ptr<StoreIterator> Store::NewRangeIterator(KeySpace space, std::string_view begin,
+                                                       std::string_view end) const {
+  return std::make_unique<RocksIterator>(rocks_->db.get(), rocks_->handle(space), begin,
+                                         std::string(end), nullptr, true);
+}
+
+std::uint64_t Store::ApproximateRangeSize(KeySpace space, std::string_view begin,
+                                          std::string_view end) const {
+  rocksdb::Range r(rocksdb::Slice(begin.data(), begin.size()),
+                   rocksdb::Slice(end.data(), end.size()));
+  std::uint64_t size = 0;
+  rocksdb::SizeApproximationOptions o;
+  o.include_memtables = true;
+  o.include_files = true;
+  if (!rocks_->db->GetApproximateSizes(o, rocks_->handle(space), &r, 1, &size).ok()) return 0;
+  return size;
+}
+
 std::unique_ptr<StoreSnapshot> Store::GetSnapshot() {
   // Secondary instances have no snapshots, and need none: their view changes only in CatchUp(),
   // which callers do not run while a read is in progress.

@@ -186,6 +186,12 @@ class Store {
   std::unique_ptr<StoreIterator> NewIterator(KeySpace space, std::string_view prefix,
                                              const StoreSnapshot* snap = nullptr) const;
   std::unique_ptr<StoreSnapshot> GetSnapshot();
+  // Iterates the keys of [begin, end) of one key space, in key order (operator state scans).
+  std::unique_ptr<StoreIterator> NewRangeIterator(KeySpace space, std::string_view begin,
+                                                  std::string_view end) const;
+  // Bytes the keys of [begin, end) take (SST files and memtables; an estimate).
+  std::uint64_t ApproximateRangeSize(KeySpace space, std::string_view begin,
+                                     std::string_view end) const;
 
   // Log spaces (source-log partitions; see the header comment). Names are "log/..." and are
   // created on first use; a reader (OpenReader) sees the spaces that existed when it opened.

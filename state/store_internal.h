@@ -87,7 +87,11 @@ class RocksIterator : public StoreIterator {
  public:
   RocksIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix,
                 const rocksdb::Snapshot* snap, bool fill_cache)
-      : prefix_(prefix), upper_(PrefixSuccessor(prefix)) {
+      : RocksIterator(db, cf, prefix, PrefixSuccessor(prefix), snap, fill_cache) {}
+  // Keys in [lower, upper) (upper empty: to the end of the family).
+  RocksIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view lower,
+                std::string upper, const rocksdb::Snapshot* snap, bool fill_cache)
+      : prefix_(lower), upper_(std::move(upper)) {
     rocksdb::ReadOptions ro;
     ro.snapshot = snap;
     ro.fill_cache = fill_cache;

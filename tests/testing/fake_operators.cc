@@ -62,8 +62,7 @@ class KeepFirst : public Operator {
       : column_(std::move(column)), state_(state) {}
   Status Load(int shard, int num_shards) {
     return state_->ScanCommitted([&](std::string_view key, std::string_view, std::int64_t) {
-      if (HashBytes(key) % static_cast<std::uint64_t>(num_shards) ==
-          static_cast<std::uint64_t>(shard)) {
+      if (ShardOfHash(HashBytes(key), num_shards) == shard) {
         seen_.emplace(key);
       }
     });

@@ -43,8 +43,7 @@ class DedupHarness {
     for (int s = 0; s < shards_; ++s) {
       std::vector<std::uint32_t> rows;
       for (std::size_t r = 0; r < b.num_rows(); ++r) {
-        if (HashRow(b, key, r) % static_cast<std::uint64_t>(shards_) ==
-            static_cast<std::uint64_t>(s))
+        if (ShardOfHash(HashRow(b, key, r), shards_) == s)
           rows.push_back(static_cast<std::uint32_t>(r));
       }
       RecordBatch part = b.Take(rows);

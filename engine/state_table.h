@@ -1,0 +1,170 @@
+// StateTable: the keyed state of one stateful operator on one shard, read and written key by key
+// with point reads and ordered range scans — state larger than memory (Spark's RocksDB state
+// store provider is the model), not a snapshot loaded at start.
+//
+// Layers a read goes through, newest first:
+//   1. this batch's writes (an ordered map; Put/Delete land here);
+//   2. the writes of batches handed to their commit but not yet durable — batch N+1 is processed
+//      while N commits (StreamingQuery), so it must see N's writes: each staged batch stays here
+//      as an overlay until the checkpoint reports it durable, and is then dropped;
+//   3. committed state, through a byte-bounded LRU cache of point reads (config
+//      `state: {cache: 64MiB}` per query), then the storage behind the checkpoint (RocksDB's
+//      `state` column family in the daemon; InMemoryCheckpointStore in engine tests).
+// Scan(begin, end) merges all three in key order.
+//
+// Keys: operators build them as [partition byte][their own layout]; the partition is
+// StatePartitionOf(hash of the row's key columns), and a shard owns the partitions p with
+// p % shards == shard (ShardOfHash: the exchange routes by the same rule), so its range scans
+// (watermark eviction: "every window ending before W", with big-endian times in the key) touch
+// only its own keys: one seek per owned partition (partitions()). With 256 partitions the shard
+// count may change between runs without moving any state.
+//
+// Commit: StageBatch(N, txn) stages this batch's writes into the batch's one atomic write (the
+// CommitTxn with the output, offsets and commits/N), together with
+//   * an undo log entry: the old value (or absence) of every key the batch wrote, kept for
+//     storage.checkpoint_retention batches, which is what `pinstream checkpoint rewind` applies
+//     (newest first) to put the state back as it was before the batch it rewinds to;
+//   * this shard's row count (numRowsTotal survives restarts without a scan).
+// and turns them into an in-flight overlay (layer 2). If the commit fails, the engine discards
+// every table and rebuilds the operators from committed state.
+//
+// Storage layout (CommitSpace::kOperatorState, ns = "<query>/<operator>"):
+//   "<ns>\0K" + key                          → value
+//   "<ns>\0U" be64(batch) be32(shard)        → undo entries of that batch and shard
+//   "<ns>\0M" be32(shards) be32(shard)       → the shard's row count under that shard count
+//   "<ns>\0N"                                → be32: the shard count the counts were written by
+//                                              (another one: Open counts the shard's keys)
+//
+// Threading: a table belongs to its shard's worker thread; StageBatch / DiscardBatch / Stats are
+// called by the query thread while the shard is idle (after ShardExecutor::Finish). The commit
+// hook that marks an overlay durable runs on the commit thread and only stores an atomic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/commit_txn.h"
+#include "engine/keyed_state.h"
+#include "engine/status.h"
+
+namespace pinstream {
+
+// What a table reports for progress (Spark's StateOperatorProgress): the batch in progress (read
+// between Finish() and StageBatch).
+struct StateTableStats {
+  std::int64_t rows = 0;          // live keys of this shard
+  std::int64_t rows_updated = 0;  // keys written by the batch
+  std::int64_t rows_removed = 0;  // keys deleted by the batch
+  std::int64_t memory_bytes = 0;  // cache + this batch's and in-flight writes
+  std::int64_t cache_hits = 0, cache_misses = 0;
+};
+
+class StateTable {
+ public:
+  // `storage`: the checkpoint's state reader; `ns`: "<query>/<operator>".
+  StateTable(StateReader* storage, std::string ns, int shard, int num_shards,
+             std::size_t cache_bytes);
+  ~StateTable();
+  StateTable(const StateTable&) = delete;
+  StateTable& operator=(const StateTable&) = delete;
+
+  // Reads the shard's row count (counting its keys if it was written with another shard count).
+  [[nodiscard]] Status Open();
+
+  // The partitions this shard owns (ascending).
+  const std::vector<std::uint8_t>& partitions() const { return partitions_; }
+
+  // The newest value of `key` (see the layers above). *found = false when absent.
+  [[nodiscard]] Status Get(std::string_view key, std::string* value, bool* found);
+  // A write reads the key's value below this batch first (for the undo log and the row count);
+  // that read can fail.
+  [[nodiscard]] Status Put(std::string_view key, std::string_view value);
+  [[nodiscard]] Status Delete(std::string_view key);
+
+  // Visits the live keys in [begin, end) in key order with their newest values; the visitor
+  // returns false to stop. It must not write to the table (collect, then write).
+  using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
+  [[nodiscard]] Status Scan(std::string_view begin, std::string_view end, const ScanVisitor& visit);
+
+  // Engine side (see the header comment).
+  void StageBatch(std::int64_t batch_id, CommitTxn& txn);
+  void DiscardBatch();
+  StateTableStats Stats() const;
+  const std::string& ns() const { return ns_; }
+
+  // For `checkpoint rewind QUERY --to-batch N`: stages into `txn` the undo logs of namespace `ns`
+  // for batches >= N, newest first (so the value a key had before batch N wins), and their
+  // removal. *restored counts the keys put back.
+  static Status Rewind(StateReader* storage, std::string_view ns, std::int64_t to_batch,
+                       CommitTxn& txn, std::int64_t* restored);
+
+  // Storage keys (for the checkpoint's rewind and `checkpoint show`).
+  static std::string DataPrefix(std::string_view ns);  // "<ns>\0K"
+  static std::string UndoPrefix(std::string_view ns);  // "<ns>\0U"
+  static std::string UndoKey(std::string_view ns, std::int64_t batch, std::uint32_t shard);
+  static std::string MetaKey(std::string_view ns, std::uint32_t shards, std::uint32_t shard);
+  static std::string ShardsKey(std::string_view ns);  // "<ns>\0N"
+
+ private:
+  struct Write {
+    std::optional<std::string> value;  // nullopt: deleted
+    std::optional<std::string> old;    // the value before this batch (undo), nullopt: absent
+  };
+  struct Overlay {
+    std::int64_t batch = 0;
+    std::map<std::string, std::optional<std::string>, std::less<>> writes;
+    std::size_t bytes = 0;
+  };
+  // Cache of committed values (present or absent), least recently used first out.
+  struct CacheEntry {
+    std::string key;
+    std::optional<std::string> value;
+  };
+
+  // Drops overlays of batches the checkpoint reported durable (their writes go to the cache).
+  void PruneDurable();
+  // The newest value below this batch's writes: overlays, cache, storage.
+  Status ReadBelowBatch(std::string_view key, std::optional<std::string>* value);
+  Status ReadCommitted(std::string_view key, std::optional<std::string>* value);
+  void CachePut(std::string_view key, const std::optional<std::string>& value);
+  void CacheEvict();
+  std::string Physical(std::string_view key) const { return data_prefix_ + std::string(key); }
+
+  StateReader* storage_;
+  std::string ns_;
+  std::string data_prefix_;
+  int shard_, num_shards_;
+  std::vector<std::uint8_t> partitions_;
+  std::size_t cache_capacity_;
+
+  std::map<std::string, Write, std::less<>> current_;
+  std::size_t current_bytes_ = 0;
+  std::deque<Overlay> in_flight_;
+  std::shared_ptr<std::atomic<std::int64_t>> durable_;  // newest durable batch (commit hook)
+
+  std::list<CacheEntry> lru_;  // front = most recent
+  std::unordered_map<std::string_view, std::list<CacheEntry>::iterator> cache_;
+  std::size_t cache_bytes_ = 0;
+
+  std::int64_t rows_ = 0;
+  std::int64_t rows_at_start_ = 0;
+  bool meta_dirty_ = false;
+  std::optional<std::string>
+      shards_entry_;  // the "N" entry below this batch (undo)  // counted at Open: store the counts
+                      // in the next StageBatch  // rows_ when this batch started (after the last
+                      // StageBatch)
+  std::int64_t batch_updated_ = 0, batch_removed_ = 0;  // this batch's writes (Stats)
+  std::int64_t hits_ = 0, misses_ = 0;
+};
+
+}  // namespace pinstream

@@ -13,8 +13,10 @@
 #include "engine/job_scheduler.h"
 #include "engine/metrics.h"
 #include "engine/time_util.h"
+#include "state/delta_table.h"
 #include "state/source_log.h"
 #include "state/store.h"
+#include "state/table_maintenance.h"
 
 namespace pinstream::app {
 
@@ -34,6 +36,42 @@ ApiResponse ErrorResponse(int status, const std::string& message) {
 }
 
 bool ChangesSomething(std::string_view method) { return method != "GET" && method != "HEAD"; }
+
+// Per table: versions, rows, live chunks and bytes, small chunks, deletion vectors.
+void TableGauges(state::Store& store, MetricsRegistry& m) {
+  for (const auto& name : store.ListTables()) {
+    auto t = store.Table(name, false);
+    if (!t.ok()) continue;  // a table being created: its catalog entry comes with version 0
+    state::TableInfo i = (*t)->info();
+    auto gauge = [&](const char* metric, const char* help, std::int64_t v) {
+      m.GetGauge(metric, help, {{"table", name}})->Set(static_cast<double>(v));
+    };
+    gauge("pinstream_table_versions", "Versions of a delta table (latest + 1)", i.version + 1);
+    gauge("pinstream_table_rows", "Rows of a delta table at its latest version", i.rows);
+    gauge("pinstream_table_chunks", "Stored chunks the latest version of a table reads",
+          i.live_chunks);
+    gauge("pinstream_table_bytes", "Bytes of the chunks the latest version of a table reads",
+          i.live_bytes);
+    gauge("pinstream_table_small_chunks",
+          "Chunks of a table's latest version below half the target size", i.small_chunks);
+    gauge("pinstream_table_deletion_vectors",
+          "Chunks of a table's latest version with deleted rows", i.deletion_vectors);
+  }
+}
+
+int StatusOf(const Status& st) {
+  switch (st.code()) {
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kCancelled:
+    case StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
 
 }  // namespace
 
@@ -146,8 +184,12 @@ void AdminApi::Install(connectors::http::Api& api) {
           if (seg.size() != 1) return respond(ErrorResponse(404, "no such endpoint"));
           Store(std::move(respond));
         }));
-  route("tables", false, get_only([this](const Request& req, const Segments& seg, Respond respond) {
+  route("tables", false, guarded([this](const Request& req, const Segments& seg, Respond respond) {
           if (p_.store == nullptr) return respond(ErrorResponse(404, "no store"));
+          if (seg.size() == 3 && (seg[2] == "optimize" || seg[2] == "vacuum"))
+            return Maintain(req, seg, std::move(respond));
+          if (req.method != "GET" && req.method != "HEAD")
+            return respond(ErrorResponse(405, "use GET"));
           respond(tables_.Tables(seg, req.query));
         }));
   route("deadletters", false,
@@ -174,6 +216,17 @@ void AdminApi::Install(connectors::http::Api& api) {
                                         MetricsRegistry& m) {
     auto p = weak.lock();
     if (p == nullptr || !p->ready()) return;
+    if (p->store != nullptr) TableGauges(*p->store, m);
+    if (p->maintenance != nullptr) {
+      auto c = p->maintenance->counters();
+      m.GetGauge("pinstream_table_optimize_commits", "OPTIMIZE commits of table maintenance")
+          ->Set(static_cast<double>(c.optimize_commits));
+      m.GetGauge("pinstream_table_maintenance_conflicts",
+                 "Table maintenance operations that gave way to a concurrent commit")
+          ->Set(static_cast<double>(c.conflicts));
+      m.GetGauge("pinstream_table_maintenance_errors", "Table maintenance operations that failed")
+          ->Set(static_cast<double>(c.errors));
+    }
     for (auto* q : p->daemon->queries()) {
       m.GetGauge("pinstream_query_backlog_records",
                  "Records available to a query that it has not committed", {{"query", q->name()}})
@@ -322,6 +375,19 @@ void AdminApi::Jobs(const Request& req, const Segments& seg, Respond respond) co
     return respond(JsonResponse(202, json{{"job", seg[1]}, {"runId", *id}}.dump()));
   }
   respond(ErrorResponse(404, "no such endpoint"));
+}
+
+void AdminApi::Maintain(const Request& req, const Segments& seg, Respond respond) const {
+  if (req.method != "POST") return respond(ErrorResponse(405, "use POST"));
+  const std::string name(seg[1]);
+  auto t = p_.store->Table(name, false);
+  if (!t.ok()) return respond(ErrorResponse(StatusOf(t.status()), t.status().message()));
+  if (p_.maintenance == nullptr)
+    return respond(ErrorResponse(503, "this daemon runs no table maintenance"));
+  p_.maintenance->Optimize(name, [respond](Result<state::OptimizeReport> r) {
+    if (!r.ok()) return respond(ErrorResponse(StatusOf(r.status()), r.status().message()));
+    respond(JsonResponse(200, r->ToJson()));
+  });
 }
 
 }  // namespace pinstream::app

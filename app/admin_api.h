@@ -31,6 +31,11 @@
 //   GET  /jobs/runs/<run id>     one run (queued, running, succeeded, failed, skipped)
 //   GET  /, /console/<file>      the console's page and assets (console.h; no authentication:
 //                                they hold no data, and the page asks for the token)
+//   POST /tables/<t>/optimize    OPTIMIZE until nothing is left to compact; answers when done
+//                                → 200 {"table","commits":[commit info...],"detail"}; 404 unknown
+//
+// /metrics also carries per table pinstream_table_versions, _rows, _chunks, _bytes,
+// _small_chunks and _deletion_vectors, and the maintenance counters.
 //
 // Every endpoint but /health, /ready and the console's page and assets needs a token when
 // http.auth configures tokens (401 {"error":"unauthorized"} otherwise; connectors/http/auth.h),
@@ -63,6 +68,7 @@ class StreamingQuery;
 namespace state {
 class SourceLog;
 class Store;
+class TableMaintenance;
 }  // namespace state
 }  // namespace pinstream
 
@@ -83,6 +89,7 @@ struct AdminParts {
   std::vector<std::string> dead_letter_tables;  // the queries' dead_letter tables
   const ProgressHistory* history = nullptr;     // the queries' progress since they started
   const IngestMonitor* ingest = nullptr;        // the ingest APIs' traffic
+  state::TableMaintenance* maintenance = nullptr;  // OPTIMIZE / VACUUM on demand
 };
 
 class AdminApi {
@@ -109,6 +116,8 @@ class AdminApi {
   void Queries(const Segments& seg, Respond respond) const;
   void Store(Respond respond) const;
   void Jobs(const Request& req, const Segments& seg, Respond respond) const;
+  // POST /tables/<t>/optimize (and vacuum): run on the maintenance thread, answered when done.
+  void Maintain(const Request& req, const Segments& seg, Respond respond) const;
 
   AdminParts p_;
   TablesApi tables_;

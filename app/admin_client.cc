@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 
 namespace pinstream::app {
 
@@ -14,7 +15,7 @@ namespace bhttp = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
 Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std::string& method,
-                             const std::string& target) {
+                             const std::string& target, std::chrono::seconds timeout) {
   if (!http.tls_cert_file.empty()) {
     return FailedPrecondition(fmt::format(
         "the daemon serves HTTPS on {}:{}; call https://{}:{}{} with curl and its certificate",
@@ -30,7 +31,7 @@ Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std
   tcp::resolver resolver(ioc);
   auto endpoints = resolver.resolve(host, std::to_string(http.port), ec);
   if (ec) return Unavailable(fmt::format("cannot resolve {}: {}", host, ec.message()));
-  stream.expires_after(std::chrono::seconds(30));
+  stream.expires_after(timeout);
   stream.connect(endpoints, ec);
   if (ec)
     return Unavailable(
@@ -54,6 +55,29 @@ Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   return AdminReply{static_cast<int>(res.result_int()), std::move(res.body())};
+}
+
+Result<AdminReply> CallDaemon(const DaemonConfig& config, const std::string& method,
+                              const std::string& target, const std::string& what,
+                              std::chrono::seconds timeout) {
+  const auto* http = config.Section<connectors::http::HttpConfig>(connectors::http::kHttpSection);
+  if (http == nullptr) {
+    return FailedPrecondition(fmt::format(
+        "a daemon holds the data dir and its config has no `http:` listener to ask it to {}; add "
+        "`http:` to the config, or stop the daemon",
+        what));
+  }
+  return CallAdmin(*http, method, target, timeout);
+}
+
+std::string AdminErrorMessage(const AdminReply& reply) {
+  std::string msg = reply.body;
+  try {
+    msg = nlohmann::json::parse(reply.body).value("error", reply.body);
+  } catch (const nlohmann::json::exception&) {
+    // not a JSON error body: show it as it came
+  }
+  return fmt::format("{} (HTTP {})", msg, reply.status);
 }
 
 }  // namespace pinstream::app

@@ -106,6 +106,8 @@ Result<ordered_json> TablesApi::Summary(const std::string& name,
       {"rows", info.rows},
       {"bytes", info.live_bytes},
       {"chunks", info.live_chunks},
+      {"smallChunks", info.small_chunks},
+      {"deletionVectors", info.deletion_vectors},
       {"updated", info.version >= 0 ? ordered_json(Iso(info.timestamp_ms)) : ordered_json()},
       {"writer", last.empty() ? ordered_json() : ordered_json(last.front().query_name)},
       {"deadLetter", IsDeadLetterTable(name)}};

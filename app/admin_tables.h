@@ -2,7 +2,8 @@
 // routes them):
 //
 //   GET /tables                       every table: name, version, oldestReadableVersion, rows,
-//                                     bytes, chunks, updated, writer, deadLetter
+//                                     bytes, chunks, smallChunks (OPTIMIZE's candidates),
+//                                     deletionVectors, updated, writer, deadLetter
 //   GET /tables/<t>                   one table: the same, its schema and number of readable
 //                                     versions
 //   GET /tables/<t>/history           its commits, newest first: version, timestamp, operation,

@@ -98,25 +98,10 @@ int RunHere(state::Store* store, const JobConfig& job) {
 }
 
 int RunThroughDaemon(const DaemonConfig& cfg, const JobConfig& job, const JobsOptions& o) {
-  const auto* http = cfg.Section<connectors::http::HttpConfig>(connectors::http::kHttpSection);
-  if (http == nullptr) {
-    std::fprintf(stderr,
-                 "pinstream: a daemon holds the data dir and its config has no `http:` listener to "
-                 "ask it to run "
-                 "the job; run it from the daemon's schedule, or add `http:` to the config\n");
-    return kExitError;
-  }
-  auto reply = CallAdmin(*http, "POST", "/jobs/" + job.name + "/run");
+  auto reply = CallDaemon(cfg, "POST", "/jobs/" + job.name + "/run", "run the job");
   if (!reply.ok()) return Fail(reply.status());
   if (reply->status != 202) {
-    std::string msg = reply->body;
-    try {
-      msg = nlohmann::json::parse(reply->body).value("error", reply->body);
-    } catch (const nlohmann::json::exception&) {
-      // not a JSON error body: show it as it came
-    }
-    std::fprintf(stderr, "pinstream: the daemon refused: %s (HTTP %d)\n", msg.c_str(),
-                 reply->status);
+    std::fprintf(stderr, "pinstream: the daemon refused: %s\n", AdminErrorMessage(*reply).c_str());
     return kExitError;
   }
   std::string run_id = nlohmann::json::parse(reply->body).value("runId", "");
@@ -124,7 +109,7 @@ int RunThroughDaemon(const DaemonConfig& cfg, const JobConfig& job, const JobsOp
   if (o.no_wait) return kExitOk;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.timeout_s);
   for (;;) {
-    auto r = CallAdmin(*http, "GET", "/jobs/runs/" + run_id);
+    auto r = CallDaemon(cfg, "GET", "/jobs/runs/" + run_id, "report the run");
     if (!r.ok()) return Fail(r.status());
     if (r->status == 200) {
       auto j = nlohmann::json::parse(r->body);

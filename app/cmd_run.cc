@@ -25,6 +25,7 @@
 #include "state/source_log.h"
 #include "state/sql/sql_job_runner.h"
 #include "state/store.h"
+#include "state/table_maintenance.h"
 
 namespace pinstream::app {
 
@@ -100,6 +101,10 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   SystemdNotifier notifier(cfg->queries.size());
   parts.services.insert(parts.services.begin(), &notifier);
 
+  // Table maintenance (OPTIMIZE by the storage policy, and on demand): its own thread.
+  state::TableMaintenance maintenance(env.store, so);
+  parts.services.push_back(&maintenance);
+
   parts.config = &*cfg;
   parts.checkpoints = &checkpoints;
   Daemon daemon(std::move(parts));
@@ -119,6 +124,7 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
       if (q.dead_letter && !q.dead_letter->spec->TableName().empty())
         admin_parts.dead_letter_tables.push_back(q.dead_letter->spec->TableName());
     }
+    admin_parts.maintenance = &maintenance;
     admin = std::make_unique<AdminApi>(std::move(admin_parts));
     admin->Install(*api);
   }

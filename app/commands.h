@@ -61,5 +61,6 @@ void AddEmulateCommand(CLI::App& app, int* exit_code);
 void AddSqlCommands(CLI::App& app, int* exit_code);
 void AddJobsCommands(CLI::App& app, int* exit_code);
 void AddKafkaMockCommand(CLI::App& app, int* exit_code);
+void AddMaintenanceCommands(CLI::App& app, int* exit_code);
 
 }  // namespace pinstream::app

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   AddRunCommand(app, &exit_code);
   AddValidateCommand(app, &exit_code);
   AddTableCommands(app, &exit_code);
+  AddMaintenanceCommands(app, &exit_code);
   AddCheckpointCommands(app, &exit_code);
   AddEmulateCommand(app, &exit_code);
   AddSqlCommands(app, &exit_code);

@@ -168,6 +168,7 @@ Status DeltaTable::UpgradeLegacyLog() {
   // per-version chunk counts — and the head is saved as the first checkpoint.
   const std::int64_t latest = head_->version;
   std::vector<std::int64_t> declared(static_cast<std::size_t>(latest + 1), 0);
+  std::int64_t small_live = 0;
   auto txn = store_->BeginTxn();
   auto log = store_->NewIterator(KeySpace::kTables, Prefix('L'));
   for (; log->Valid(); log->Next()) {
@@ -176,9 +177,14 @@ Status DeltaTable::UpgradeLegacyLog() {
     if (!c.ok()) return c.status().WithContext(fmt::format("table '{}'", name_));
     if (c->version < 0 || c->version > latest) continue;
     declared[static_cast<std::size_t>(c->version)] = c->chunks;
+    // Chunk sizes were not recorded: a version's chunks count as small when they average under
+    // half the default target.
+    if (c->chunks > 0 && c->rows_added / c->chunks < WriteOptions().rows_per_chunk / 2) {
+      c->small_chunks = c->chunks;
+      if (head_->IsLive(c->version)) small_live += c->chunks;
+    }
     if (c->rows_added > 0) {
-      txn->Put(KeySpace::kTables, TableVersionKey(id_, 'T', c->version),
-               VersionStats{c->version, c->rows_added, c->stats}.Encode());
+      txn->Put(KeySpace::kTables, TableVersionKey(id_, 'T', c->version), StatsOf(*c).Encode());
     }
     if (txn->staged_bytes() > (8u << 20)) {
       PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), /*sync=*/false));
@@ -199,8 +205,11 @@ Status DeltaTable::UpgradeLegacyLog() {
   }
   PS_RETURN_IF_ERROR(chunks->status());
   txn->DeleteRange(KeySpace::kTables, Prefix('X'), After(Prefix('X')));  // txns: in the state now
-  txn->Put(KeySpace::kTables, TableVersionKey(id_, 'K', latest), head_->ToCheckpointJson());
+  auto head = std::make_shared<TableState>(*head_);
+  head->small_chunks = small_live;
+  txn->Put(KeySpace::kTables, TableVersionKey(id_, 'K', latest), head->ToCheckpointJson());
   PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), /*sync=*/true));
+  head_ = std::move(head);
   legacy_ = false;
   spdlog::info(
       "table '{}': log of {} versions given statistics keys and a checkpoint at version {} ({} "
@@ -269,6 +278,7 @@ TableInfo DeltaTable::info() const {
   i.live_chunks = h->live_chunks;
   i.live_bytes = h->live_bytes;
   i.live_ranges = static_cast<std::int64_t>(h->live.size());
+  i.small_chunks = h->small_chunks;
   i.deletion_vectors = static_cast<std::int64_t>(h->dvs.size());
   i.oldest_readable = h->oldest_readable;
   i.key_columns = h->key_columns;
@@ -616,10 +626,12 @@ CommitInfo DeltaTable::MakeCommitInfo(const EncodedWrite& encoded, const SchemaC
   info.rows_added = static_cast<std::int64_t>(encoded.total_rows);
   info.chunks = static_cast<std::int64_t>(encoded.chunks.size());
   info.bytes = encoded.bytes;
+  info.small_chunks = CountSmallChunks(encoded.chunk_rows, opt.rows_per_chunk);
   if (opt.overwrite) {
     info.rows_removed = head_->num_rows;
     info.chunks_removed = head_->live_chunks;
     info.bytes_removed = head_->live_bytes;
+    info.small_chunks_removed = head_->small_chunks;
   }
   info.schema_id = schema.schema_id;
   info.added_columns = schema.added;
@@ -660,8 +672,7 @@ Status DeltaTable::StageCommit(CommitTxn& txn, CommitInfo info, const SchemaChan
   PS_RETURN_IF_ERROR(next->Apply(info).WithContext(fmt::format("table '{}'", name_)));
   txn.Put(CommitSpace::kSinkOutput, TableVersionKey(id_, 'L', version), info.ToJson());
   if (version_stats != nullptr && info.rows_added > 0) {
-    txn.Put(CommitSpace::kSinkOutput, TableVersionKey(id_, 'T', version),
-            VersionStats{version, info.rows_added, *version_stats}.Encode());
+    txn.Put(CommitSpace::kSinkOutput, TableVersionKey(id_, 'T', version), StatsOf(info).Encode());
   }
   const std::int64_t interval =
       std::max<std::int64_t>(1, store_->options().table_checkpoint_interval);

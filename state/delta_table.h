@@ -178,9 +178,36 @@ struct TableInfo {
   std::int64_t live_chunks = 0;
   std::int64_t live_bytes = 0;
   std::int64_t live_ranges = 0;
+  std::int64_t small_chunks = 0;
   std::int64_t deletion_vectors = 0;
   std::int64_t oldest_readable = 0;
   std::vector<std::string> key_columns;
+};
+
+// OPTIMIZE (table_maintenance.cc): which runs of versions are rewritten, and how.
+struct OptimizeOptions {
+  std::int64_t rows_per_chunk = 16384;  // the chunks written; smaller than half of it is small
+  // A run of versions is rewritten when it holds at least this many small chunks and chunks with
+  // deleted rows (together).
+  std::int64_t min_small_chunks = 2;
+  std::int64_t max_bytes = 64LL << 20;  // stored bytes one OPTIMIZE reads at most
+  std::string writer = "OPTIMIZE";      // shown as the commit's writer
+  // Tests: runs after the rows are rewritten, before the commit takes the lock (commits made
+  // here are the ones "made while OPTIMIZE ran").
+  std::function<void()> before_commit;
+};
+
+// What a table-maintenance operation did.
+enum class MaintenanceOutcome {
+  kCommitted,    // a version was committed (commit says what it did)
+  kNothingToDo,  // the table does not need it
+  kConflict,     // a concurrent commit changed what it read; try again later
+};
+
+struct OptimizeResult {
+  MaintenanceOutcome outcome = MaintenanceOutcome::kNothingToDo;
+  CommitInfo commit;   // when committed
+  std::string detail;  // why not, otherwise
 };
 
 class DeltaTable {
@@ -252,6 +279,19 @@ class DeltaTable {
   // Reloads the head from storage (readers following a running daemon).
   [[nodiscard]] Status Refresh();
 
+  // OPTIMIZE (Delta's bin-packing compaction): rewrites the run of consecutive small versions
+  // (every chunk small, or some chunk with deleted rows) holding the most small chunks, up to
+  // options.max_bytes, into chunks of options.rows_per_chunk rows, as a new version with
+  // operation OPTIMIZE and dataChange false. The rows at that version are exactly those of the
+  // version before it (deleted rows are left out, and rows deleted by commits made while it ran
+  // get deletion vectors on the new chunks); the rewritten versions leave the live set, older
+  // versions stay readable, and the key index points at the new chunks. It reads a snapshot and
+  // encodes without any lock, then takes the table-commit lock to ingest and commit, so a writer
+  // waits only for that. If a commit made meanwhile removed a rewritten version from the live
+  // set (an overwrite), nothing is committed (kConflict). One maintenance operation per table at
+  // a time. Kill points: optimize_before_commit, optimize_after_commit.
+  Result<OptimizeResult> Optimize(const OptimizeOptions& options);
+
   // Log entries and checkpoints this object has read from storage (tests: reading is bounded).
   std::int64_t log_entries_read() const { return log_entries_read_.load(); }
   std::int64_t checkpoints_read() const { return checkpoints_read_.load(); }
@@ -309,11 +349,19 @@ class DeltaTable {
   Status StageCommit(CommitTxn& txn, CommitInfo info, const SchemaChange* schema,
                      const std::vector<ColumnStats>* version_stats);
 
+  // OPTIMIZE's steps (table_maintenance.cc).
+  struct Run;
+  struct Rewrite;
+  Result<Run> ChooseRun(const TableSnapshot& snap, const OptimizeOptions& opt) const;
+  Result<Rewrite> RewriteRun(const TableSnapshot& snap, const Run& run,
+                             const OptimizeOptions& opt) const;
+
   Store* store_;
   std::string name_;
   std::uint32_t id_;
   mutable std::mutex mu_;
-  bool created_ = false;  // catalog entry written
+  std::mutex maintenance_mu_;  // one OPTIMIZE / VACUUM of the table at a time
+  bool created_ = false;       // catalog entry written
   std::shared_ptr<const TableState> head_ = std::make_shared<TableState>();
   std::map<int, Schema> schemas_;
   bool legacy_ = false;  // the head was read from a log without checkpoints

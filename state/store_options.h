@@ -10,11 +10,19 @@
 //     checkpoint_retention: 100     # offsets/commits entries kept per query (at least 2)
 //     ingest_min_bytes: 4MiB        # table versions this large are ingested as SST files
 //     table_checkpoint_interval: 100   # a delta table's state is saved every N versions
+//     optimize:                     # automatic compaction (Delta's autoOptimize.autoCompact)
+//       auto: true
+//       min_small_chunks: 64        # compact a run of versions with this many small chunks
+//       max_bytes: 64MiB            # stored bytes one OPTIMIZE rewrites at most
+//     maintenance_interval: 10s     # how often the table-maint thread looks at every table
+//     tables:                       # per-table overrides of the table settings above
+//       geo: {auto_optimize: false, min_small_chunks: 16}
 //
 // Parsing throws ConfigError (file:line:col) on bad values.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -26,6 +34,13 @@ class Env;
 }
 
 namespace pinstream::state {
+
+// What the daemon's table maintenance does to one table (the defaults, or a table's overrides).
+struct TableMaintenanceOptions {
+  bool auto_optimize = true;
+  std::int64_t min_small_chunks = 64;
+  std::int64_t optimize_max_bytes = 64LL << 20;
+};
 
 struct StoreOptions : ConfigSection {
   std::string data_dir;  // the config's data_dir, not part of the section
@@ -47,6 +62,15 @@ struct StoreOptions : ConfigSection {
   // checkpoint, like Delta's checkpointInterval): opening a table or reading an old version reads
   // at most this many log entries after the newest checkpoint.
   std::int64_t table_checkpoint_interval = 100;
+  // Table maintenance (state/table_maintenance.h): defaults, overrides by table name, and how
+  // often the maintenance thread checks every table.
+  TableMaintenanceOptions maintenance;
+  std::map<std::string, TableMaintenanceOptions> table_maintenance;
+  std::int64_t maintenance_interval_us = 10'000'000;
+  const TableMaintenanceOptions& MaintenanceFor(const std::string& table) const {
+    auto it = table_maintenance.find(table);
+    return it == table_maintenance.end() ? maintenance : it->second;
+  }
   // Tests: the RocksDB environment to use (a file system with injected faults); default when null.
   rocksdb::Env* env = nullptr;
 };

@@ -338,6 +338,8 @@ std::string CommitInfo::ToJson() const {
   j["bytes"] = bytes;
   if (chunks_removed != 0) j["chunksRemoved"] = chunks_removed;
   if (bytes_removed != 0) j["bytesRemoved"] = bytes_removed;
+  if (small_chunks != 0) j["smallChunks"] = small_chunks;
+  if (small_chunks_removed != 0) j["smallChunksRemoved"] = small_chunks_removed;
   j["schemaId"] = schema_id;
   if (!added_columns.empty()) j["addedColumns"] = added_columns;
   if (!removed.empty()) j["removedVersions"] = RangesToJson(removed);
@@ -385,6 +387,8 @@ Result<CommitInfo> CommitInfo::Parse(std::string_view text, const std::map<int, 
     c.bytes = j.value("bytes", std::int64_t{0});
     c.chunks_removed = j.value("chunksRemoved", std::int64_t{0});
     c.bytes_removed = j.value("bytesRemoved", std::int64_t{0});
+    c.small_chunks = j.value("smallChunks", std::int64_t{0});
+    c.small_chunks_removed = j.value("smallChunksRemoved", std::int64_t{0});
     c.schema_id = j.value("schemaId", 0);
     if (j.contains("addedColumns"))
       c.added_columns = j["addedColumns"].get<std::vector<std::string>>();
@@ -476,6 +480,7 @@ Status TableState::Apply(const CommitInfo& c) {
     num_rows = c.rows_added;
     live_chunks = c.chunks;
     live_bytes = c.bytes;
+    small_chunks = c.small_chunks;
     stats = c.stats;
   } else {
     for (const auto& r : c.removed) {
@@ -485,6 +490,7 @@ Status TableState::Apply(const CommitInfo& c) {
     num_rows += c.rows_added - c.rows_removed;
     live_chunks += c.chunks - c.chunks_removed;
     live_bytes += c.bytes - c.bytes_removed;
+    small_chunks += c.small_chunks - c.small_chunks_removed;
     if (c.data_change) MergeStats(&stats, c.stats);
   }
   if (c.live) live = *c.live;
@@ -516,6 +522,7 @@ std::string TableState::ToCheckpointJson() const {
   j["numRows"] = num_rows;
   j["liveChunks"] = live_chunks;
   j["liveBytes"] = live_bytes;
+  j["smallChunks"] = small_chunks;
   j["stats"] = StatsToJson(stats, num_rows);
   ordered_json t = ordered_json::object();
   for (const auto& [app, m] : txns) t[app] = {m.epoch, m.batch, m.version};
@@ -546,6 +553,7 @@ Result<TableState> TableState::FromCheckpoint(std::string_view text,
     s.num_rows = j.value("numRows", std::int64_t{0});
     s.live_chunks = j.value("liveChunks", std::int64_t{0});
     s.live_bytes = j.value("liveBytes", std::int64_t{0});
+    s.small_chunks = j.value("smallChunks", std::int64_t{0});
     auto schema = schemas.find(s.schema_id);
     if (schema != schemas.end() && j.contains("stats"))
       s.stats = StatsFromJson(j["stats"], schema->second);
@@ -562,8 +570,9 @@ Result<TableState> TableState::FromCheckpoint(std::string_view text,
 
 // ---------------------------------------------------------------------------------------------
 // VersionStats: varint rows | varint columns | per column: name | varint null count |
-// flags (1 min, 2 max, 4 bounds unknown) | type byte | [min] [max]; values: int-like fixed64,
-// double fixed64 bits, string length-prefixed.
+// flags (1 min, 2 max, 4 bounds unknown) | type byte | [min] [max] | varint chunks | varint
+// bytes | varint small chunks; values: int-like fixed64, double fixed64 bits, string
+// length-prefixed.
 
 namespace {
 
@@ -631,6 +640,9 @@ std::string VersionStats::Encode() const {
     if (!s.min.is_null()) PutValue(&out, s.min);
     if (!s.max.is_null()) PutValue(&out, s.max);
   }
+  PutVarint64(&out, static_cast<std::uint64_t>(chunks));
+  PutVarint64(&out, static_cast<std::uint64_t>(bytes));
+  PutVarint64(&out, static_cast<std::uint64_t>(small_chunks));
   return out;
 }
 
@@ -660,8 +672,26 @@ Result<VersionStats> VersionStats::Decode(std::int64_t version, std::string_view
     if ((flags & 2) && !GetValue(&r, t, &s.max)) return bad();
     v.stats.push_back(std::move(s));
   }
+  std::uint64_t chunks = 0, total = 0, small = 0;  // absent in the first format: unknown
+  if (r.remaining() > 0 &&
+      (!r.GetVarint64(&chunks) || !r.GetVarint64(&total) || !r.GetVarint64(&small)))
+    return bad();
+  v.chunks = static_cast<std::int64_t>(chunks);
+  v.bytes = static_cast<std::int64_t>(total);
+  v.small_chunks = static_cast<std::int64_t>(small);
   if (!r.ok() || r.remaining() != 0) return bad();
   return v;
+}
+
+VersionStats StatsOf(const CommitInfo& c) {
+  return VersionStats{c.version, c.rows_added, c.chunks, c.bytes, c.small_chunks, c.stats};
+}
+
+std::int64_t CountSmallChunks(const std::vector<std::uint32_t>& chunk_rows,
+                              std::int64_t rows_per_chunk) {
+  std::int64_t n = 0;
+  for (std::uint32_t r : chunk_rows) n += static_cast<std::int64_t>(r) < rows_per_chunk / 2;
+  return n;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -92,6 +92,10 @@ struct CommitInfo {
   std::int64_t bytes = 0;   // bytes of the chunks added
   std::int64_t chunks_removed = 0;
   std::int64_t bytes_removed = 0;
+  // Chunks added / removed holding fewer than half the rows their writer aimed at (OPTIMIZE's
+  // candidates).
+  std::int64_t small_chunks = 0;
+  std::int64_t small_chunks_removed = 0;
   int schema_id = 0;
   std::vector<std::string> added_columns;
   std::vector<ColumnStats> stats;  // of the rows added
@@ -144,6 +148,7 @@ struct TableState {
   std::int64_t num_rows = 0;       // live rows
   std::int64_t live_chunks = 0;
   std::int64_t live_bytes = 0;
+  std::int64_t small_chunks = 0;   // live chunks below half their writer's target size
   std::vector<ColumnStats> stats;  // bounds over every live version's rows (deleted ones too)
   std::map<std::string, TxnMark> txns;
   std::vector<std::string> key_columns;  // non-empty: the table keeps a key index
@@ -166,16 +171,25 @@ void RemoveRange(std::vector<VersionRange>* live, VersionRange r);
 // The ranges of `live` that lie within `within` (cut at its ends).
 std::vector<VersionRange> Intersect(const std::vector<VersionRange>& live, VersionRange within);
 
-// What a scan needs of a version to skip it by a filter: its rows and column statistics. Stored
-// apart from the log entry (key 'T') in a compact binary form, so a scan reads it beside the
-// version's chunks.
+// What a scan needs of a version to skip it by a filter (its rows and column statistics) and
+// OPTIMIZE to choose what to rewrite (its chunks, bytes and small chunks). Stored apart from the
+// log entry (key 'T') in a compact binary form, so a scan reads it beside the version's chunks.
 struct VersionStats {
   std::int64_t version = 0;
   std::int64_t rows = 0;
+  std::int64_t chunks = 0;
+  std::int64_t bytes = 0;
+  std::int64_t small_chunks = 0;
   std::vector<ColumnStats> stats;
   std::string Encode() const;
   static Result<VersionStats> Decode(std::int64_t version, std::string_view bytes);
 };
+
+// The statistics record of a commit.
+VersionStats StatsOf(const CommitInfo& c);
+// How many of chunks with `chunk_rows` rows are small for a writer aiming at `rows_per_chunk`.
+std::int64_t CountSmallChunks(const std::vector<std::uint32_t>& chunk_rows,
+                              std::int64_t rows_per_chunk);
 
 // Deletion vectors: the deleted row indexes of a chunk, sorted and distinct.
 std::string EncodeDeletionVector(const std::vector<std::uint32_t>& rows);

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Kill -9 recovery test (label slow): a daemon reading a growing directory of files into a
-deduplicated delta table is killed at random moments and at every kill point of the micro-batch
-protocol (after offsets/N, mid-batch, before commits/N, after commits/N), at least --kills times,
-and restarted each time. At the end every input record must be in the table exactly once (first
-arrival per key), every malformed line exactly once in the dead-letter table, and each table
-version must belong to a distinct batch. The store ingests every table version as an SST file
-of its own ahead of the commit (storage.ingest_min_bytes: 1), so a kill before the commit
-leaves chunks of an uncommitted version behind, and compresses its chunks with zstd
-(storage.table_compression); the e2e tests of the HTTP and Kafka pipelines cover kills with
-LZ4 versions written through the WAL.
+deduplicated delta table is killed at random moments, at every kill point of the micro-batch
+protocol (after offsets/N, mid-batch, before commits/N, after commits/N) and at every kill point
+of table maintenance (OPTIMIZE before and after its commit), at least --kills times, and
+restarted each time. Table maintenance runs all the time (storage.optimize with
+min_small_chunks 2, checked every 20 ms), so OPTIMIZE commits interleave with the query's.
+At the end every input record must be in the table exactly once (first arrival per key), every
+malformed line exactly once in the dead-letter table, each data version must belong to a distinct
+batch, and every version must read back the rows it should: an OPTIMIZE version exactly the rows
+of the version before it, a data version those rows plus as many new ones as it added. The store
+ingests every table version as an SST file of its own ahead of the commit
+(storage.ingest_min_bytes: 1), so a kill before the commit leaves chunks of an uncommitted
+version behind, and compresses its chunks with zstd (storage.table_compression); the e2e tests
+of the HTTP and Kafka pipelines cover kills with LZ4 versions written through the WAL.
 """
 import argparse
 import json
@@ -21,11 +25,16 @@ import sys
 import tempfile
 import time
 
-POINTS = ["after_offsets", "mid_batch", "before_commit", "after_commit"]
+POINTS = ["after_offsets", "mid_batch", "before_commit", "after_commit",
+          "optimize_before_commit", "optimize_after_commit"]
 
 CONFIG = """
 data_dir: {work}/data
-storage: {{ingest_min_bytes: 1, table_compression: zstd}}  # every version an ingested SST, zstd chunks
+storage:  # every version an ingested SST, zstd chunks, OPTIMIZE all the time
+  ingest_min_bytes: 1
+  table_compression: zstd
+  optimize: {{min_small_chunks: 2}}
+  maintenance_interval: 20ms
 sources:
   events: {{kind: file, path: "{work}/in"}}
 queries:
@@ -94,7 +103,8 @@ def main():
     run = 0
     while sum(kills.values()) < a.kills or files_written < a.files or any(kills[pt] == 0 for pt in POINTS):
         env = dict(os.environ)
-        mode = POINTS[run % 5] if run % 5 < 4 else "external"
+        cycle = len(POINTS) + 1
+        mode = POINTS[run % cycle] if run % cycle < len(POINTS) else "external"
         # Kill-point runs get fresh data so that a batch (and the point) is reached.
         for _ in range(rng.randint(1 if mode != "external" else 0, 3)):
             write_file()
@@ -158,10 +168,33 @@ def main():
     if len(set(positions)) != len(positions) or len(errors) != bad_lines:
         fail(f"dead-letter table has {len(errors)} rows ({len(set(positions))} distinct), expected {bad_lines}")
     h = subprocess.run([a.binary, "history", "events", "--json", "-d", work + "/data"], capture_output=True, text=True)
-    batches = [json.loads(l)["txn"]["version"] for l in h.stdout.splitlines() if l.strip()]
+    commits = sorted((json.loads(l) for l in h.stdout.splitlines() if l.strip()), key=lambda c: c["version"])
+    batches = [c["txn"]["version"] for c in commits if "txn" in c]
     if len(batches) != len(set(batches)):
         fail(f"a batch was committed to the table twice: {sorted(batches)}")
-    print(f"PASS: {len(got)} rows exactly once, {bad_lines} dead letters, {len(batches)} versions, {run + 1} runs")
+    optimized = sum(1 for c in commits if c["operation"] == "OPTIMIZE")
+    if optimized == 0:
+        fail("no OPTIMIZE commit: table maintenance never ran")
+    # Every version reads back what it should.
+    prev = []
+    for c in commits:
+        r = subprocess.run([a.binary, "scan", "events", "--version", str(c["version"]), "--format", "jsonl",
+                            "-d", work + "/data"], capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(f"version {c['version']} is unreadable: {r.stderr}")
+        keys = sorted(json.loads(l)["k"] for l in r.stdout.splitlines() if l.strip())
+        if len(keys) != len(set(keys)):
+            fail(f"version {c['version']} ({c['operation']}) holds a key twice")
+        if not c.get("dataChange", True):
+            if keys != prev:
+                fail(f"OPTIMIZE version {c['version']} does not read as the version before it "
+                     f"({len(keys)} vs {len(prev)} rows)")
+        elif not set(prev) <= set(keys) or len(keys) != len(prev) + c["rowsAdded"]:
+            fail(f"version {c['version']} reads {len(keys)} rows; the version before it had {len(prev)}, "
+                 f"it added {c['rowsAdded']}")
+        prev = keys
+    print(f"PASS: {len(got)} rows exactly once, {bad_lines} dead letters, {len(commits)} versions "
+          f"({optimized} OPTIMIZE) each read back as it should, {run + 1} runs")
     shutil.rmtree(work, ignore_errors=True)
 
 

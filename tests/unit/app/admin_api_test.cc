@@ -18,6 +18,7 @@
 #include "state/delta_table.h"
 #include "state/source_log.h"
 #include "state/store.h"
+#include "state/table_maintenance.h"
 #include "tests/testing/fake_connectors.h"
 #include "tests/testing/test_util.h"
 
@@ -75,6 +76,9 @@ class AdminApiTest : public ::testing::Test {
     admin_.history = &history_;
     admin_.ingest = &ingest_;
     admin_.dead_letter_tables = {"q_errors"};
+    maintenance_ = std::make_unique<state::TableMaintenance>(store_.get(), o);
+    ASSERT_TRUE(maintenance_->Start().ok());
+    admin_.maintenance = maintenance_.get();
     MakeApi();
   }
   // (Re)builds the API with the current http_ config and admin_ parts.
@@ -138,6 +142,7 @@ class AdminApiTest : public ::testing::Test {
   connectors::http::HttpConfig http_;
   AdminParts admin_;
   std::unique_ptr<connectors::http::Api> api_;
+  std::unique_ptr<state::TableMaintenance> maintenance_;
   std::unique_ptr<AdminApi> admin_api_;
   std::atomic<bool> ready_{true};
   std::optional<std::string> store_failure_;
@@ -433,6 +438,40 @@ TEST_F(AdminApiTest, WithoutJobsTheJobEndpointsSaySo) {
   EXPECT_EQ(r.status, 404);
   EXPECT_NE(J(r)["error"].get<std::string>().find("no jobs"), std::string::npos);
   EXPECT_EQ(Call("POST", "/jobs/daily/run", {{"X-Pinstream-Client", "t"}}).status, 404);
+}
+
+TEST_F(AdminApiTest, TablesAreListedMeasuredAndOptimizedOnDemand) {
+  state::DeltaTable* t = *store_->Table("geo", true);
+  for (int i = 0; i < 5; ++i) {
+    auto txn = store_->BeginTxn();
+    ASSERT_TRUE(t->StageWrite(*txn, testing::IdNameRows(i, i + 1), {}).ok());
+    ASSERT_TRUE(store_->Commit(std::move(txn)).ok());
+  }
+  json all = J(Call("GET", "/tables"));
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0]["name"], "geo");
+  EXPECT_EQ(all[0]["version"], 4);
+  EXPECT_EQ(all[0]["chunks"], 5);
+  EXPECT_EQ(all[0]["smallChunks"], 5);
+  auto m = Call("GET", "/metrics").body;
+  EXPECT_NE(m.find("pinstream_table_versions{table=\"geo\"} 5"), std::string::npos) << m;
+  EXPECT_NE(m.find("pinstream_table_chunks{table=\"geo\"} 5"), std::string::npos) << m;
+  EXPECT_NE(m.find("pinstream_table_rows{table=\"geo\"} 5"), std::string::npos) << m;
+  EXPECT_NE(m.find("pinstream_table_bytes{table=\"geo\"}"), std::string::npos) << m;
+  // POST /tables/geo/optimize answers once the maintenance thread has compacted the table.
+  EXPECT_EQ(Call("GET", "/tables/geo/optimize").status, 405);
+  EXPECT_EQ(Call("POST", "/tables/geo/optimize").status, 403);  // without X-Pinstream-Client
+  const Headers client = {{"X-Pinstream-Client", "t"}};
+  auto r = Call("POST", "/tables/geo/optimize", client);
+  ASSERT_EQ(r.status, 200) << r.body;
+  json report = J(r);
+  ASSERT_EQ(report["commits"].size(), 1u);
+  EXPECT_EQ(report["commits"][0]["operation"], "OPTIMIZE");
+  EXPECT_EQ(report["commits"][0]["chunksRemoved"], 5);
+  EXPECT_EQ(J(Call("GET", "/tables/geo"))["chunks"], 1);
+  EXPECT_EQ(J(Call("GET", "/tables/geo"))["rows"], 5);
+  EXPECT_EQ(Call("POST", "/tables/nope/optimize", client).status, 404);
+  EXPECT_EQ(Call("GET", "/tables/geo/nothing").status, 404);
 }
 
 }  // namespace

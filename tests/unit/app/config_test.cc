@@ -232,6 +232,35 @@ TEST_F(ConfigTest, StorageSettingsDefaultAndBadOnesNameTheirLine) {
   EXPECT_NE(e.find("snappy"), std::string::npos) << e;
 }
 
+TEST_F(ConfigTest, TableMaintenanceSettingsAndPerTableOverrides) {
+  state::StoreOptions defaults;
+  EXPECT_EQ(defaults.table_checkpoint_interval, 100);
+  EXPECT_TRUE(defaults.maintenance.auto_optimize);
+  EXPECT_EQ(defaults.maintenance.min_small_chunks, 64);
+  DaemonConfig c = Load(std::string(kGood) +
+                        "storage:\n"
+                        "  table_checkpoint_interval: 50\n"
+                        "  optimize: {min_small_chunks: 16, max_bytes: 8MiB}\n"
+                        "  maintenance_interval: 2s\n"
+                        "  tables: {geo: {auto_optimize: false}, pin: {min_small_chunks: 4}}\n");
+  const auto* s = c.Section<state::StoreOptions>(state::kStorageSection);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->table_checkpoint_interval, 50);
+  EXPECT_EQ(s->maintenance_interval_us, 2'000'000);
+  EXPECT_EQ(s->MaintenanceFor("user").min_small_chunks, 16);
+  EXPECT_EQ(s->MaintenanceFor("user").optimize_max_bytes, 8 << 20);
+  EXPECT_FALSE(s->MaintenanceFor("geo").auto_optimize);
+  EXPECT_EQ(s->MaintenanceFor("geo").min_small_chunks, 16);  // the defaults under the override
+  EXPECT_EQ(s->MaintenanceFor("pin").min_small_chunks, 4);
+  std::string e = Error(std::string(kGood) + "storage:\n  optimize: {min_small_chunk: 3}\n");
+  EXPECT_NE(e.find("test.yaml:15:"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'min_small_chunks'"), std::string::npos) << e;
+  e = Error(std::string(kGood) + "storage:\n  tables: {geo: {min_small_chunks: 1}}\n");
+  EXPECT_NE(e.find("at least 2"), std::string::npos) << e;
+  e = Error(std::string(kGood) + "storage:\n  table_checkpoint_interval: 0\n");
+  EXPECT_NE(e.find("table_checkpoint_interval"), std::string::npos) << e;
+}
+
 TEST_F(ConfigTest, YamlSyntaxErrorsCarryLineAndColumn) {
   std::string e = Error("data_dir: [unclosed\nqueries: []\n");
   EXPECT_NE(e.find("test.yaml:"), std::string::npos) << e;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <thread>
 
 #include "engine/row_format.h"
 #include "state/store.h"
@@ -497,6 +498,152 @@ TEST_P(DeltaTableTest, TheKeyIndexCoversRowsAppendedBeforeAndAfterTheFirstChange
   ASSERT_TRUE(retract(21).ok());
   EXPECT_EQ(Ids(**t->Snapshot()), (std::vector<std::int64_t>{20}));
   EXPECT_EQ(Ids(**t->Snapshot(2)), (std::vector<std::int64_t>{0, 1, 2, 4, 10, 11, 12}));
+}
+
+std::vector<std::int64_t> SortedIds(const TableSnapshot& s) {
+  std::vector<std::int64_t> ids = Ids(s);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<std::int64_t> Range(int from, int to) {
+  std::vector<std::int64_t> out;
+  for (int i = from; i < to; ++i) out.push_back(i);
+  return out;
+}
+
+TEST_P(DeltaTableTest, OptimizeRewritesSmallVersionsIntoLargeChunksWithTheSameRows) {
+  DeltaTable* t = *store_->Table("t", true);
+  AppendVersions(store_.get(), t, 0, 300);
+  OptimizeOptions opt;
+  opt.rows_per_chunk = 128;
+  auto r = t->Optimize(opt);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->outcome, MaintenanceOutcome::kCommitted) << r->detail;
+  EXPECT_EQ(r->commit.version, 300);
+  EXPECT_EQ(r->commit.operation, "OPTIMIZE");
+  EXPECT_FALSE(r->commit.data_change);
+  EXPECT_EQ(r->commit.chunks, 3);  // 128 + 128 + 44 rows
+  EXPECT_EQ(r->commit.chunks_removed, 300);
+  EXPECT_EQ(r->commit.rows_added, 300);
+  EXPECT_EQ(r->commit.rows_removed, 300);
+  // The same rows, in the same order; the version before reads as it did.
+  EXPECT_EQ(Ids(**t->Snapshot()), Range(0, 300));
+  EXPECT_EQ(Ids(**t->Snapshot(299)), Range(0, 300));
+  EXPECT_EQ(Ids(**t->Snapshot(150)), Range(0, 151));
+  TableInfo info = t->info();
+  EXPECT_EQ(info.live_chunks, 3);
+  EXPECT_EQ(info.rows, 300);
+  EXPECT_EQ(info.live_ranges, 1);
+  // What the log says survives a reopen; the history shows it.
+  store_.reset();
+  store_ = std::move(Store::Open(Options())).value();
+  t = *store_->Table("t", false);
+  EXPECT_EQ(t->info().live_chunks, 3);
+  auto hist = *t->History(1);
+  EXPECT_EQ(hist[0].operation, "OPTIMIZE");
+  EXPECT_EQ(hist[0].removed, (std::vector<VersionRange>{{0, 299}}));
+  // Nothing left to do: big chunks are left alone (a single small tail chunk too).
+  EXPECT_EQ(t->Optimize(opt)->outcome, MaintenanceOutcome::kNothingToDo);
+  // Appends after it form a new run, compacted with the small tail chunk of the last OPTIMIZE?
+  // No: that version holds full chunks; the run starts after it.
+  AppendVersions(store_.get(), t, 300, 10);
+  auto again = t->Optimize(opt);
+  ASSERT_EQ(again->outcome, MaintenanceOutcome::kCommitted);
+  EXPECT_EQ(again->commit.removed, (std::vector<VersionRange>{{301, 310}}));
+  EXPECT_EQ(SortedIds(**t->Snapshot()), Range(0, 310));
+  EXPECT_EQ(t->info().live_ranges, 2);
+}
+
+TEST_P(DeltaTableTest, OptimizeKeepsEveryRowAppendedWhileItRunsExactlyOnce) {
+  DeltaTable* t = *store_->Table("t", true);
+  AppendVersions(store_.get(), t, 0, 100);
+  OptimizeOptions opt;
+  opt.rows_per_chunk = 64;
+  // Versions 100..149 commit between OPTIMIZE's snapshot and its commit.
+  opt.before_commit = [&] { AppendVersions(store_.get(), t, 100, 50); };
+  auto r = t->Optimize(opt);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->outcome, MaintenanceOutcome::kCommitted);
+  EXPECT_EQ(r->commit.version, 150);
+  EXPECT_EQ(r->commit.removed, (std::vector<VersionRange>{{0, 99}}));
+  EXPECT_EQ(SortedIds(**t->Snapshot()), Range(0, 150));
+  EXPECT_EQ(t->num_rows(), 150);
+  EXPECT_EQ(SortedIds(**t->Snapshot(149)), Range(0, 150));
+  // A writer thread appending while OPTIMIZE runs in a loop: still every row once.
+  std::thread writer([&] { AppendVersions(store_.get(), t, 150, 400); });
+  OptimizeOptions loop;
+  loop.rows_per_chunk = 64;
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(t->Optimize(loop).ok());
+  writer.join();
+  ASSERT_TRUE(t->Optimize(loop).ok());
+  EXPECT_EQ(SortedIds(**t->Snapshot()), Range(0, 550));
+  EXPECT_EQ(t->num_rows(), 550);
+  store_.reset();
+  store_ = std::move(Store::Open(Options())).value();
+  EXPECT_EQ(SortedIds(**(*store_->Table("t", false))->Snapshot()), Range(0, 550));
+}
+
+TEST_P(DeltaTableTest, OptimizeGivesUpWhenAnOverwriteRemovedWhatItRead) {
+  DeltaTable* t = *store_->Table("t", true);
+  AppendVersions(store_.get(), t, 0, 20);
+  OptimizeOptions opt;
+  opt.before_commit = [&] {
+    WriteOptions ow;
+    ow.overwrite = true;
+    ASSERT_TRUE(Write(t, Rows(100, 102), ow).ok());
+  };
+  auto r = t->Optimize(opt);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->outcome, MaintenanceOutcome::kConflict);
+  EXPECT_NE(r->detail.find("left the live set"), std::string::npos) << r->detail;
+  EXPECT_EQ(t->latest_version(), 20);
+  EXPECT_EQ(Ids(**t->Snapshot()), (std::vector<std::int64_t>{100, 101}));
+}
+
+TEST_P(DeltaTableTest, OptimizeMovesTheKeyIndexAndKeepsDeletionsMadeWhileItRuns) {
+  DeltaTable* t = *store_->Table("agg", true);
+  auto changes = [&](std::vector<int> ids, std::vector<std::int64_t> weights) {
+    RecordBatch b;
+    for (int id : ids) {
+      if (b.num_rows() == 0)
+        b = Rows(id, id + 1);
+      else
+        EXPECT_TRUE(b.Append(Rows(id, id + 1)).ok());
+    }
+    auto txn = store_->BeginTxn();
+    Status st = t->StageChanges(*txn, std::span<const RecordBatch>(&b, 1), weights, {"id"}, {});
+    if (!st.ok()) return st;
+    return store_->Commit(std::move(txn));
+  };
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(changes({i}, {}).ok());
+  ASSERT_TRUE(changes({5, 6}, {-1, -1}).ok());  // deleted before OPTIMIZE reads
+  OptimizeOptions opt;
+  opt.rows_per_chunk = 16;
+  // While it runs: key 7 is retracted and key 40 inserted.
+  opt.before_commit = [&] { ASSERT_TRUE(changes({7, 40}, {-1, +1}).ok()); };
+  auto r = t->Optimize(opt);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->outcome, MaintenanceOutcome::kCommitted) << r->detail;
+  EXPECT_EQ(r->commit.rows_added, 38);
+  EXPECT_EQ(r->commit.dv_updates.size(), 1u);  // key 7's row, in the new chunks
+  std::vector<std::int64_t> want = Range(0, 41);
+  std::erase_if(want, [](std::int64_t id) { return id == 5 || id == 6 || id == 7; });
+  EXPECT_EQ(SortedIds(**t->Snapshot()), want);
+  EXPECT_EQ(t->num_rows(), 38);
+  // The index points into the new chunks: rows move out of them by key.
+  ASSERT_TRUE(changes({0, 39, 40}, {-1, -1, -1}).ok());
+  EXPECT_EQ(changes({7}, {-1}).code(), StatusCode::kInternal);
+  EXPECT_EQ(t->num_rows(), 35);
+  ASSERT_TRUE(changes({7}, {+1}).ok());
+  ASSERT_TRUE(changes({7}, {-1}).ok());
+  // Compacting again folds the deletion vectors away.
+  opt.before_commit = nullptr;
+  ASSERT_EQ(t->Optimize(opt)->outcome, MaintenanceOutcome::kCommitted);
+  EXPECT_EQ(t->info().deletion_vectors, 0);
+  std::erase_if(want, [](std::int64_t id) { return id == 0 || id == 39 || id == 40; });
+  EXPECT_EQ(SortedIds(**t->Snapshot()), want);
+  ASSERT_TRUE(changes({1}, {-1}).ok());
 }
 
 // Tables with long histories: opening, snapshots and time travel read a bounded number of log

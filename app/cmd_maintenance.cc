@@ -1,0 +1,148 @@
+// Table maintenance commands: `optimize`. They run on the data dir when no daemon holds it, and
+// through the running daemon's admin API otherwise (only the daemon writes).
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "app/admin_client.h"
+#include "app/commands.h"
+#include "state/delta_table.h"
+#include "state/store.h"
+#include "state/table_maintenance.h"
+
+namespace pinstream::app {
+
+namespace {
+
+// The data dir and storage options of a maintenance command (from -c CONFIG when given).
+struct Target {
+  std::string data_dir;
+  state::StoreOptions storage;
+  std::optional<DaemonConfig> config;
+};
+
+std::optional<Target> ResolveTarget(const DataDirOptions& dd, int* exit_code) {
+  Target t;
+  if (!dd.config.empty()) {
+    connectors::ConnectorEnv env;
+    auto reg = BuildRegistries(&env);
+    t.config = LoadConfigOrReport(dd.config, *reg);
+    if (!t.config) {
+      *exit_code = kExitConfig;
+      return std::nullopt;
+    }
+    if (const auto* s = t.config->Section<state::StoreOptions>(state::kStorageSection))
+      t.storage = *s;
+  }
+  t.data_dir = dd.Resolve();
+  if (t.data_dir.empty()) {
+    *exit_code = kExitConfig;
+    return std::nullopt;
+  }
+  t.storage.data_dir = t.data_dir;
+  return t;
+}
+
+// Opens the data dir for writing; nullopt (with *through_daemon) when a daemon holds it.
+Result<std::unique_ptr<state::Store>> OpenOrDaemon(const Target& t, bool* through_daemon) {
+  auto store = state::Store::Open(t.storage);
+  *through_daemon = !store.ok() && store.status().code() == StatusCode::kFailedPrecondition;
+  return store;
+}
+
+std::string Bytes(std::int64_t n) {
+  if (n >= (1 << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1 << 20));
+  if (n >= (1 << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(n) / (1 << 10));
+  return fmt::format("{} B", n);
+}
+
+std::string Count(std::int64_t n, const char* what) {
+  return fmt::format("{} {}{}", n, what, n == 1 ? "" : "s");
+}
+
+std::int64_t Metric(const state::CommitInfo& c, const char* name) {
+  for (const auto& [k, v] : c.metrics)
+    if (k == name) return v;
+  return 0;
+}
+
+void PrintOptimize(const state::OptimizeReport& r) {
+  for (const auto& c : r.commits) {
+    std::printf("%s version %lld: OPTIMIZE rewrote %s, %s (%s) into %s (%s), %s, in %lld ms\n",
+                r.table.c_str(), static_cast<long long>(c.version),
+                Count(Metric(c, "versionsRewritten"), "version").c_str(),
+                Count(c.chunks_removed, "chunk").c_str(), Bytes(c.bytes_removed).c_str(),
+                Count(c.chunks, "chunk").c_str(), Bytes(c.bytes).c_str(),
+                Count(c.rows_added, "row").c_str(),
+                static_cast<long long>(Metric(c, "durationMs")));
+  }
+  std::printf("%s: %s; %s\n", r.table.c_str(),
+              Count(static_cast<std::int64_t>(r.commits.size()), "OPTIMIZE commit").c_str(),
+              r.detail.c_str());
+}
+
+Result<state::OptimizeReport> ParseOptimizeReport(const std::string& body) {
+  state::OptimizeReport r;
+  try {
+    auto j = nlohmann::json::parse(body);
+    r.table = j.at("table").get<std::string>();
+    r.detail = j.value("detail", "");
+    for (const auto& c : j.at("commits")) {
+      PS_ASSIGN_OR_RETURN(state::CommitInfo info, state::CommitInfo::Parse(c.dump()));
+      r.commits.push_back(std::move(info));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return Corruption(fmt::format("the daemon's answer is not a report: {}", e.what()));
+  }
+  return r;
+}
+
+int Optimize(const DataDirOptions& dd, const std::string& table) {
+  int rc = kExitOk;
+  auto target = ResolveTarget(dd, &rc);
+  if (!target) return rc;
+  bool through_daemon = false;
+  auto store = OpenOrDaemon(*target, &through_daemon);
+  if (through_daemon) {
+    if (!target->config) {
+      return Fail(FailedPrecondition(fmt::format(
+          "{}; pass -c CONFIG so that the command can ask the daemon through its admin API",
+          store.status().message())));
+    }
+    auto reply = CallDaemon(*target->config, "POST", "/tables/" + table + "/optimize",
+                            "optimize the table", std::chrono::hours(1));
+    if (!reply.ok()) return Fail(reply.status());
+    if (reply->status != 200) return Fail(Internal("the daemon: " + AdminErrorMessage(*reply)));
+    auto report = ParseOptimizeReport(reply->body);
+    if (!report.ok()) return Fail(report.status());
+    PrintOptimize(*report);
+    return kExitOk;
+  }
+  if (!store.ok()) return Fail(store.status());
+  auto t = (*store)->Table(table, false);
+  if (!t.ok()) return Fail(t.status());
+  state::OptimizeOptions o;
+  o.writer = "pinstream optimize";
+  o.max_bytes = target->storage.MaintenanceFor(table).optimize_max_bytes;
+  auto report = state::OptimizeTable(*t, o);
+  if (!report.ok()) return Fail(report.status());
+  PrintOptimize(*report);
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddMaintenanceCommands(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand(
+      "optimize",
+      "compact a table's small chunks into large ones (OPTIMIZE; through the daemon when it runs)");
+  auto dd = std::make_shared<DataDirOptions>();
+  auto table = std::make_shared<std::string>();
+  dd->Add(cmd);
+  cmd->add_option("table", *table, "table name")->required();
+  cmd->callback([=] { *exit_code = Optimize(*dd, *table); });
+}
+
+}  // namespace pinstream::app

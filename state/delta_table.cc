@@ -452,6 +452,11 @@ Result<EncodedWrite> DeltaTable::Encode(std::span<const RecordBatch> batches,
   for (const RecordBatch& b : batches) {
     PS_RETURN_IF_ERROR(b.Validate());
     if (b.num_rows() == 0) continue;
+    if (b.has_weights() && b.HasRetractionsOrMultiples()) {
+      return InvalidArgument(
+          "a write stores rows of weight +1; rows with other weights are changes "
+          "(DeltaTable::StageChanges)");
+    }
     out.total_rows += b.num_rows();
     MergeStats(&out.stats, ComputeStats(b));
     if (b.num_rows() >= per_chunk / 2) {
@@ -699,28 +704,13 @@ Status DeltaTable::StageCommit(CommitTxn& txn, CommitInfo info, const SchemaChan
 // Changes commits
 
 Status DeltaTable::StageChanges(CommitTxn& txn, std::span<const RecordBatch> changes,
-                                std::span<const std::int64_t> weights,
                                 std::vector<std::string> key_columns, const WriteOptions& opt) {
   if (store_->read_only()) return FailedPrecondition("the store is open read-only");
   if (opt.overwrite) {
     return InvalidArgument(
         fmt::format("table '{}': a changes commit cannot overwrite the table", name_));
   }
-  std::size_t total = 0;
-  for (const RecordBatch& b : changes) {
-    PS_RETURN_IF_ERROR(b.Validate());
-    total += b.num_rows();
-  }
-  if (!weights.empty() && weights.size() != total) {
-    return InvalidArgument(
-        fmt::format("table '{}': {} weights for {} changed rows", name_, weights.size(), total));
-  }
-  for (std::int64_t w : weights) {
-    if (w != 1 && w != -1) {
-      return InvalidArgument(fmt::format(
-          "table '{}': a changed row's weight is +1 (insert) or -1 (retract), not {}", name_, w));
-    }
-  }
+  for (const RecordBatch& b : changes) PS_RETURN_IF_ERROR(b.Validate());
   txn.HoldUntilDone(store_->table_commit_mutex());
   std::lock_guard lock(mu_);
   PS_RETURN_IF_ERROR(BeginStaging(txn));
@@ -830,15 +820,18 @@ Status DeltaTable::StageChanges(CommitTxn& txn, std::span<const RecordBatch> cha
     std::size_t batch, row;
     std::string key;
   };
-  std::vector<Row> inserts, retracts;
-  std::size_t w = 0;
+  std::vector<Row> inserts, retracts;  // one entry per copy
   for (std::size_t bi = 0; bi < changes.size(); ++bi) {
     const RecordBatch& b = changes[bi];
     std::vector<int> cols = KeyColumnIndexes(b, key_columns);
-    for (std::size_t r = 0; r < b.num_rows(); ++r, ++w) {
+    for (std::size_t r = 0; r < b.num_rows(); ++r) {
+      const std::int64_t w = b.weight(r);
+      if (w == 0) continue;
       Row row{bi, r, {}};
       KeyBytes(b, cols, r, &row.key);
-      (weights.empty() || weights[w] > 0 ? inserts : retracts).push_back(std::move(row));
+      auto& into = w > 0 ? inserts : retracts;
+      for (std::int64_t n = w > 0 ? w : -w; n > 1; --n) into.push_back(row);
+      into.push_back(std::move(row));
     }
   }
   // Retractions take live rows first, then cancel inserts of this call.
@@ -865,9 +858,10 @@ Status DeltaTable::StageChanges(CommitTxn& txn, std::span<const RecordBatch> cha
       continue;
     }
     return Internal(fmt::format(
-        "table '{}' version {}: a retraction (weight -1) of key {} matches no live row; nothing "
+        "table '{}' version {}: a retraction (weight {}) of key {} matches no live row; nothing "
         "was committed",
-        name_, version, ShowKey(changes[r.batch], key_columns, r.row)));
+        name_, version, changes[r.batch].weight(r.row),
+        ShowKey(changes[r.batch], key_columns, r.row)));
   }
 
   // The inserted rows, in input order, as one batch cut into chunks of rows_per_chunk.
@@ -890,6 +884,7 @@ Status DeltaTable::StageChanges(CommitTxn& txn, std::span<const RecordBatch> cha
       }
     }
     for (std::size_t i = 0; i < added.num_rows(); ++i) added.row_ids()[i] = i;
+    added.SetWeights({});  // stored rows are plain rows
   }
   WriteOptions enc = opt;
   enc.codec = store_->table_codec();

@@ -226,7 +226,8 @@ class DeltaTable {
 
   // Stages a new version holding `batches` (in order) into `txn` (a transaction of this table's
   // store: a StoreTxn, or the checkpoint's commit of a query over this store). Visible after
-  // commit. Small batches are combined into chunks of up to options.rows_per_chunk rows.
+  // commit. Small batches are combined into chunks of up to options.rows_per_chunk rows. Rows
+  // must have weight +1 (weighted rows go through StageChanges).
   // Chunks of StoreOptions::ingest_min_bytes or more in total are not staged but ingested into
   // the store at once (Store::IngestSorted); they stay invisible unless `txn` commits.
   [[nodiscard]] Status StageWrite(CommitTxn& txn, std::span<const RecordBatch> batches,
@@ -243,22 +244,22 @@ class DeltaTable {
   }
 
   // A changes commit (Delta's MERGE with deletion vectors; update-mode aggregations and views):
-  // stages a version that inserts the rows of `changes` whose weight is +1 and, for each row
-  // whose weight is -1, deletes ONE row live at the previous version whose `key_columns` equal
-  // the row's (the oldest such row); a -1 that finds none cancels a +1 row of the same call with
-  // that key. `weights` has one entry per row of `changes`, in order (empty: every row +1);
-  // weights other than +1 and -1 are refused. The order of the rows does not matter.
+  // stages a version from the weighted rows of `changes` (RecordBatch::weights(), empty = every
+  // row +1): a row of weight +n inserts n copies of it; a row of weight -n deletes n rows live at
+  // the previous version whose `key_columns` equal the row's (the oldest first); a retraction
+  // that finds no live row cancels an inserted copy of the same call with that key. The order of
+  // the rows does not matter. Rows of weight 0 do nothing.
   //
-  // `key_columns` empty means every column (multiset semantics, for views), resolved to the
-  // schema's columns on the table's first changes commit. The table's first changes commit
+  // `key_columns` empty means the table's declared key, or — on its first changes commit — every
+  // column of the schema (multiset semantics, for views). The table's first changes commit
   // declares its key columns (a later call naming other ones is refused) and builds a key index
   // of its live rows (key bytes → the chunk and row of each live row, in the tables key space);
   // from then on every write to the table keeps the index current in its own transaction.
   //
-  // A -1 that matches no live row and no +1 of the call is an Internal error naming the table,
-  // the version and the key, and nothing is staged.
+  // A retraction that matches no live row and no insert of the call is an Internal error naming
+  // the table, the version and the key, and nothing is staged. The rows are encoded under the
+  // table's lock (changes commits are expected to be small: a batch's changed groups or rows).
   [[nodiscard]] Status StageChanges(CommitTxn& txn, std::span<const RecordBatch> changes,
-                                    std::span<const std::int64_t> weights,
                                     std::vector<std::string> key_columns,
                                     const WriteOptions& options);
 

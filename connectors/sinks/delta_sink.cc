@@ -42,13 +42,9 @@ class DeltaSink : public Sink {
     if (NumRows(out) == 0) return Status::Ok();
     state::WriteOptions opt = Options(batch_id);
     if (IsChanges(out)) {
-      // Retractions: one changes commit (-1 deletes a live row equal on the key columns).
-      std::vector<std::int64_t> weights;
-      weights.reserve(NumRows(out));
-      for (const auto& b : out) {
-        for (std::size_t r = 0; r < b.num_rows(); ++r) weights.push_back(b.weight(r));
-      }
-      return table_->StageChanges(txn, out, weights, ctx_.key_columns, opt);
+      // One changes commit from the rows' weights (-n deletes n live rows equal on the key
+      // columns, +n inserts n copies).
+      return table_->StageChanges(txn, out, ctx_.key_columns, opt);
     }
     auto* encoded = dynamic_cast<Encoded*>(prepared.get());
     if (encoded == nullptr) return table_->StageWrite(txn, out, opt);

@@ -376,11 +376,12 @@ void AppendVersions(Store* store, DeltaTable* t, int from, int n) {
 
 TEST_P(DeltaTableTest, ChangesInsertRetractAndReinsertRowsByKey) {
   DeltaTable* t = *store_->Table("agg", true);
-  auto changes = [&](const RecordBatch& rows, std::vector<std::int64_t> weights) {
+  auto changes = [&](RecordBatch rows, std::vector<std::int64_t> weights) {
+    rows.SetWeights(std::move(weights));
     auto txn = store_->BeginTxn();
     WriteOptions opt;
     opt.operation = "STREAMING UPDATE";
-    Status st = t->StageChanges(*txn, std::span<const RecordBatch>(&rows, 1), weights, {"id"}, opt);
+    Status st = t->StageChanges(*txn, std::span<const RecordBatch>(&rows, 1), {"id"}, opt);
     if (!st.ok()) return st;
     return store_->Commit(std::move(txn));
   };
@@ -431,16 +432,21 @@ TEST_P(DeltaTableTest, ChangesInsertRetractAndReinsertRowsByKey) {
   EXPECT_EQ(names(std::nullopt), (std::vector<std::string>{"B", "a2"}));
   // Other key columns than the declared ones are refused.
   auto txn = store_->BeginTxn();
-  EXPECT_EQ(t->StageChanges(*txn, std::span<const RecordBatch>(&rows, 1), {}, {"name"}, {}).code(),
+  EXPECT_EQ(t->StageChanges(*txn, std::span<const RecordBatch>(&rows, 1), {"name"}, {}).code(),
             StatusCode::kInvalidArgument);
+  // A plain write refuses weighted rows: they are changes.
+  RecordBatch weighted = Rows(50, 51);
+  weighted.SetWeights({-1});
+  EXPECT_EQ(Write(t, weighted).code(), StatusCode::kInvalidArgument);
 }
 
 TEST_P(DeltaTableTest, ChangesWithoutKeyColumnsAreMultisets) {
   DeltaTable* t = *store_->Table("view", true);
   auto changes = [&](std::vector<std::vector<std::string>> rows, std::vector<std::int64_t> w) {
     RecordBatch b = pinstream::testing::StringBatch({"k", "v"}, rows);
+    b.SetWeights(std::move(w));
     auto txn = store_->BeginTxn();
-    Status st = t->StageChanges(*txn, std::span<const RecordBatch>(&b, 1), w, {}, {});
+    Status st = t->StageChanges(*txn, std::span<const RecordBatch>(&b, 1), {}, {});
     if (!st.ok()) return st;
     return store_->Commit(std::move(txn));
   };
@@ -466,9 +472,13 @@ TEST_P(DeltaTableTest, ChangesWithoutKeyColumnsAreMultisets) {
   ASSERT_TRUE(changes({{"x", "1"}, {"y", "2"}}, {-1, -1}).ok());
   EXPECT_TRUE(all().empty());
   EXPECT_EQ(changes({{"x", "1"}}, {-1}).code(), StatusCode::kInternal);
-  // Weights other than +1/-1, or of the wrong count, are refused.
-  EXPECT_EQ(changes({{"x", "1"}}, {2}).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(changes({{"x", "1"}}, {1, 1}).code(), StatusCode::kInvalidArgument);
+  // A weight of n is n copies; 0 is nothing.
+  ASSERT_TRUE(changes({{"x", "1"}, {"y", "2"}}, {3, 0}).ok());
+  EXPECT_EQ(all(), (std::vector<std::string>{"x1", "x1", "x1"}));
+  ASSERT_TRUE(changes({{"x", "1"}}, {-2}).ok());
+  EXPECT_EQ(all(), (std::vector<std::string>{"x1"}));
+  EXPECT_EQ(changes({{"x", "1"}}, {-2}).code(), StatusCode::kInternal);  // only one is left
+  EXPECT_EQ(all(), (std::vector<std::string>{"x1"}));
 }
 
 TEST_P(DeltaTableTest, TheKeyIndexCoversRowsAppendedBeforeAndAfterTheFirstChangesCommit) {
@@ -478,9 +488,9 @@ TEST_P(DeltaTableTest, TheKeyIndexCoversRowsAppendedBeforeAndAfterTheFirstChange
   ASSERT_TRUE(Write(t, Rows(0, 5), small).ok());
   auto retract = [&](int id) {
     RecordBatch b = Rows(id, id + 1);
-    std::vector<std::int64_t> w = {-1};
+    b.SetWeights({-1});
     auto txn = store_->BeginTxn();
-    Status st = t->StageChanges(*txn, std::span<const RecordBatch>(&b, 1), w, {"id"}, {});
+    Status st = t->StageChanges(*txn, std::span<const RecordBatch>(&b, 1), {"id"}, {});
     if (!st.ok()) return st;
     return store_->Commit(std::move(txn));
   };
@@ -611,8 +621,9 @@ TEST_P(DeltaTableTest, OptimizeMovesTheKeyIndexAndKeepsDeletionsMadeWhileItRuns)
       else
         EXPECT_TRUE(b.Append(Rows(id, id + 1)).ok());
     }
+    if (!weights.empty()) b.SetWeights(std::move(weights));
     auto txn = store_->BeginTxn();
-    Status st = t->StageChanges(*txn, std::span<const RecordBatch>(&b, 1), weights, {"id"}, {});
+    Status st = t->StageChanges(*txn, std::span<const RecordBatch>(&b, 1), {"id"}, {});
     if (!st.ok()) return st;
     return store_->Commit(std::move(txn));
   };

@@ -29,10 +29,10 @@ class TableChangesTest : public ::testing::Test {
     ASSERT_TRUE(t_->StageWrite(*txn, rows, opt).ok());
     ASSERT_TRUE(store_->Commit(std::move(txn)).ok());
   }
-  void Changes(const RecordBatch& rows, std::vector<std::int64_t> weights) {
+  void Changes(RecordBatch rows, std::vector<std::int64_t> weights) {
+    rows.SetWeights(std::move(weights));
     auto txn = store_->BeginTxn();
-    ASSERT_TRUE(
-        t_->StageChanges(*txn, std::span<const RecordBatch>(&rows, 1), weights, {"id"}, {}).ok());
+    ASSERT_TRUE(t_->StageChanges(*txn, std::span<const RecordBatch>(&rows, 1), {"id"}, {}).ok());
     ASSERT_TRUE(store_->Commit(std::move(txn)).ok());
   }
   // "<weight><id>:<name>" per change row of version v, in order.

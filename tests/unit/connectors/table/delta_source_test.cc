@@ -32,12 +32,11 @@ class DeltaSourceTest : public ::testing::Test {
     ASSERT_TRUE(Table(table)->StageWrite(*txn, rows, {}).ok());
     ASSERT_TRUE(store_->Commit(std::move(txn)).ok());
   }
-  void Changes(const RecordBatch& rows, std::vector<std::int64_t> weights) {
+  void Changes(RecordBatch rows, std::vector<std::int64_t> weights) {
+    rows.SetWeights(std::move(weights));
     auto txn = store_->BeginTxn();
     ASSERT_TRUE(
-        Table()
-            ->StageChanges(*txn, std::span<const RecordBatch>(&rows, 1), weights, {"id"}, {})
-            .ok());
+        Table()->StageChanges(*txn, std::span<const RecordBatch>(&rows, 1), {"id"}, {}).ok());
     ASSERT_TRUE(store_->Commit(std::move(txn)).ok());
   }
   static RecordBatch Ids(int from, int to) {

@@ -129,9 +129,9 @@ TEST_F(DeltaVtabTest, RowsDeletedByAChangesCommitAreGoneFromScansFiltersAndLooku
   RecordBatch b = Rows(3, 4);
   ASSERT_TRUE(b.Append(Rows(12, 13)).ok());
   ASSERT_TRUE(b.Append(Rows(30, 31)).ok());
-  std::vector<std::int64_t> weights = {-1, -1, +1};
+  b.SetWeights({-1, -1, +1});
   auto txn = store_->BeginTxn();
-  ASSERT_TRUE(t->StageChanges(*txn, std::span<const RecordBatch>(&b, 1), weights, {"k"}, {}).ok());
+  ASSERT_TRUE(t->StageChanges(*txn, std::span<const RecordBatch>(&b, 1), {"k"}, {}).ok());
   ASSERT_TRUE(store_->Commit(std::move(txn)).ok());
   EXPECT_EQ(One("SELECT count(*) FROM t"), "19");
   EXPECT_EQ(One("SELECT count(*) FROM t WHERE k = 3"), "0");

@@ -56,6 +56,8 @@ void TableGauges(state::Store& store, MetricsRegistry& m) {
           "Chunks of a table's latest version below half the target size", i.small_chunks);
     gauge("pinstream_table_deletion_vectors",
           "Chunks of a table's latest version with deleted rows", i.deletion_vectors);
+    gauge("pinstream_table_oldest_readable_version",
+          "The oldest version of a table VACUUM left readable", i.oldest_readable);
   }
 }
 
@@ -221,6 +223,10 @@ void AdminApi::Install(connectors::http::Api& api) {
       auto c = p->maintenance->counters();
       m.GetGauge("pinstream_table_optimize_commits", "OPTIMIZE commits of table maintenance")
           ->Set(static_cast<double>(c.optimize_commits));
+      m.GetGauge("pinstream_table_vacuum_commits", "VACUUM commits of table maintenance")
+          ->Set(static_cast<double>(c.vacuum_commits));
+      m.GetGauge("pinstream_table_vacuum_commits", "VACUUM commits of table maintenance")
+          ->Set(static_cast<double>(c.vacuum_commits));
       m.GetGauge("pinstream_table_maintenance_conflicts",
                  "Table maintenance operations that gave way to a concurrent commit")
           ->Set(static_cast<double>(c.conflicts));
@@ -384,7 +390,31 @@ void AdminApi::Maintain(const Request& req, const Segments& seg, Respond respond
   if (!t.ok()) return respond(ErrorResponse(StatusOf(t.status()), t.status().message()));
   if (p_.maintenance == nullptr)
     return respond(ErrorResponse(503, "this daemon runs no table maintenance"));
-  p_.maintenance->Optimize(name, [respond](Result<state::OptimizeReport> r) {
+  if (seg[2] == "optimize") {
+    p_.maintenance->Optimize(name, [respond](Result<state::OptimizeReport> r) {
+      if (!r.ok()) return respond(ErrorResponse(StatusOf(r.status()), r.status().message()));
+      respond(JsonResponse(200, r->ToJson()));
+    });
+    return;
+  }
+  // VACUUM: the table's retention unless the body says otherwise.
+  state::VacuumOptions o;
+  o.retain_us = p_.maintenance->options().MaintenanceFor(name).vacuum_retain_us;
+  if (!req.body.empty()) {
+    json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (!body.is_object() || (body.contains("retainMs") && !body["retainMs"].is_number_integer()) ||
+        (body.contains("dryRun") && !body["dryRun"].is_boolean())) {
+      return respond(ErrorResponse(
+          400, R"(the body is a JSON object {"retainMs": <integer >= 0>, "dryRun": <boolean>})"));
+    }
+    if (body.contains("retainMs")) {
+      const auto ms = body["retainMs"].get<std::int64_t>();
+      if (ms < 0) return respond(ErrorResponse(400, "retainMs must not be negative"));
+      o.retain_us = ms * 1000;
+    }
+    o.dry_run = body.value("dryRun", false);
+  }
+  p_.maintenance->Vacuum(name, o, [respond](Result<state::VacuumResult> r) {
     if (!r.ok()) return respond(ErrorResponse(StatusOf(r.status()), r.status().message()));
     respond(JsonResponse(200, r->ToJson()));
   });

@@ -33,9 +33,12 @@
 //                                they hold no data, and the page asks for the token)
 //   POST /tables/<t>/optimize    OPTIMIZE until nothing is left to compact; answers when done
 //                                → 200 {"table","commits":[commit info...],"detail"}; 404 unknown
+//   POST /tables/<t>/vacuum      VACUUM; optional body {"retainMs": N, "dryRun": bool} (default:
+//                                the table's storage.vacuum retention) → 200 {"table","outcome",
+//                                "oldestReadable","chunksRemoved","bytesRemoved",...}; 400 bad body
 //
 // /metrics also carries per table pinstream_table_versions, _rows, _chunks, _bytes,
-// _small_chunks and _deletion_vectors, and the maintenance counters.
+// _small_chunks, _deletion_vectors and _oldest_readable_version, and the maintenance counters.
 //
 // Every endpoint but /health, /ready and the console's page and assets needs a token when
 // http.auth configures tokens (401 {"error":"unauthorized"} otherwise; connectors/http/auth.h),

@@ -15,7 +15,8 @@ namespace bhttp = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
 Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std::string& method,
-                             const std::string& target, std::chrono::seconds timeout) {
+                             const std::string& target, std::chrono::seconds timeout,
+                             const std::string& json_body) {
   if (!http.tls_cert_file.empty()) {
     return FailedPrecondition(fmt::format(
         "the daemon serves HTTPS on {}:{}; call https://{}:{}{} with curl and its certificate",
@@ -45,6 +46,10 @@ Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std
   if (!http.bearer_tokens.empty())
     req.set(bhttp::field::authorization, "Bearer " + http.bearer_tokens.front());
   if (!http.api_keys.empty()) req.set("x-api-key", http.api_keys.front());
+  if (!json_body.empty()) {
+    req.set(bhttp::field::content_type, "application/json");
+    req.body() = json_body;
+  }
   req.prepare_payload();
   bhttp::write(stream, req, ec);
   if (ec) return Unavailable(fmt::format("sending to the daemon: {}", ec.message()));
@@ -59,7 +64,7 @@ Result<AdminReply> CallAdmin(const connectors::http::HttpConfig& http, const std
 
 Result<AdminReply> CallDaemon(const DaemonConfig& config, const std::string& method,
                               const std::string& target, const std::string& what,
-                              std::chrono::seconds timeout) {
+                              std::chrono::seconds timeout, const std::string& json_body) {
   const auto* http = config.Section<connectors::http::HttpConfig>(connectors::http::kHttpSection);
   if (http == nullptr) {
     return FailedPrecondition(fmt::format(
@@ -67,7 +72,7 @@ Result<AdminReply> CallDaemon(const DaemonConfig& config, const std::string& met
         "`http:` to the config, or stop the daemon",
         what));
   }
-  return CallAdmin(*http, method, target, timeout);
+  return CallAdmin(*http, method, target, timeout, json_body);
 }
 
 std::string AdminErrorMessage(const AdminReply& reply) {

@@ -1,5 +1,5 @@
-// Table maintenance commands: `optimize`. They run on the data dir when no daemon holds it, and
-// through the running daemon's admin API otherwise (only the daemon writes).
+// Table maintenance commands: `optimize` and `vacuum`. They run on the data dir when no daemon
+// holds it, and through the running daemon's admin API otherwise (only the daemon writes).
 
 #include <fmt/format.h>
 
@@ -8,6 +8,7 @@
 
 #include "app/admin_client.h"
 #include "app/commands.h"
+#include "engine/time_util.h"
 #include "state/delta_table.h"
 #include "state/store.h"
 #include "state/table_maintenance.h"
@@ -132,6 +133,78 @@ int Optimize(const DataDirOptions& dd, const std::string& table) {
   return kExitOk;
 }
 
+std::string Plural(std::int64_t n, const char* one, const char* many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+void PrintVacuum(const state::VacuumResult& r) {
+  const bool dry = r.outcome == state::MaintenanceOutcome::kDryRun;
+  if (r.outcome == state::MaintenanceOutcome::kNothingToDo && r.log_entries_removed == 0) {
+    std::printf("%s: nothing to delete; %s\n", r.table.c_str(), r.detail.c_str());
+    return;
+  }
+  std::string head = r.table;
+  if (r.outcome == state::MaintenanceOutcome::kCommitted)
+    head += fmt::format(" version {}", r.commit.version);
+  std::printf(
+      "%s: VACUUM %s %s (%s) of %s, %s and %s; the oldest readable version %s %lld (was "
+      "%lld)%s\n",
+      head.c_str(), dry ? "would delete" : "deleted", Count(r.chunks_removed, "chunk").c_str(),
+      Bytes(r.bytes_removed).c_str(), Count(r.versions_removed, "version").c_str(),
+      Plural(r.log_entries_removed, "log entry", "log entries").c_str(),
+      Count(r.deletion_vectors_removed, "deletion vector").c_str(), dry ? "would be" : "is",
+      static_cast<long long>(r.oldest_readable), static_cast<long long>(r.oldest_readable_before),
+      r.held_from >= 0 ? fmt::format(" (a reader holds version {})", r.held_from).c_str() : "");
+  if (!r.detail.empty() && r.outcome != state::MaintenanceOutcome::kCommitted)
+    std::printf("%s: %s\n", r.table.c_str(), r.detail.c_str());
+}
+
+int Vacuum(const DataDirOptions& dd, const std::string& table, const std::string& retain,
+           bool dry_run) {
+  int rc = kExitOk;
+  auto target = ResolveTarget(dd, &rc);
+  if (!target) return rc;
+  std::optional<std::int64_t> retain_us;
+  if (!retain.empty()) {
+    auto parsed = ParseDurationMicros(retain);
+    if (!parsed.ok()) {
+      return Fail(
+          InvalidArgument(fmt::format("--retain '{}': {}", retain, parsed.status().message())));
+    }
+    retain_us = *parsed;
+  }
+  bool through_daemon = false;
+  auto store = OpenOrDaemon(*target, &through_daemon);
+  if (through_daemon) {
+    if (!target->config) {
+      return Fail(FailedPrecondition(fmt::format(
+          "{}; pass -c CONFIG so that the command can ask the daemon through its admin API",
+          store.status().message())));
+    }
+    nlohmann::json body{{"dryRun", dry_run}};
+    if (retain_us) body["retainMs"] = *retain_us / 1000;
+    auto reply = CallDaemon(*target->config, "POST", "/tables/" + table + "/vacuum",
+                            "vacuum the table", std::chrono::hours(1), body.dump());
+    if (!reply.ok()) return Fail(reply.status());
+    if (reply->status != 200) return Fail(Internal("the daemon: " + AdminErrorMessage(*reply)));
+    auto result = state::VacuumResult::FromJson(reply->body);
+    if (!result.ok()) return Fail(result.status());
+    PrintVacuum(*result);
+    return kExitOk;
+  }
+  if (!store.ok()) return Fail(store.status());
+  auto t = (*store)->Table(table, false);
+  if (!t.ok()) return Fail(t.status());
+  state::VacuumOptions o;
+  o.writer = "pinstream vacuum";
+  o.dry_run = dry_run;
+  o.retain_us = retain_us.value_or(target->storage.MaintenanceFor(table).vacuum_retain_us);
+  auto result = (*t)->Vacuum(o);
+  if (!result.ok()) return Fail(result.status());
+  PrintVacuum(*result);
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddMaintenanceCommands(CLI::App& app, int* exit_code) {
@@ -143,6 +216,22 @@ void AddMaintenanceCommands(CLI::App& app, int* exit_code) {
   dd->Add(cmd);
   cmd->add_option("table", *table, "table name")->required();
   cmd->callback([=] { *exit_code = Optimize(*dd, *table); });
+
+  auto* vac = app.add_subcommand(
+      "vacuum",
+      "delete what only versions older than the retention window need (VACUUM; through the "
+      "daemon when it runs)");
+  auto vdd = std::make_shared<DataDirOptions>();
+  auto vtable = std::make_shared<std::string>();
+  auto retain = std::make_shared<std::string>();
+  auto dry_run = std::make_shared<bool>(false);
+  vdd->Add(vac);
+  vac->add_option("table", *vtable, "table name")->required();
+  vac->add_option("--retain", *retain,
+                  "keep the versions of this window readable, e.g. 168h, 30m, 0s (default: the "
+                  "config's storage.vacuum.retain or the table's, 168h)");
+  vac->add_flag("--dry-run", *dry_run, "say what would be deleted, delete nothing");
+  vac->callback([=] { *exit_code = Vacuum(*vdd, *vtable, *retain, *dry_run); });
 }
 
 }  // namespace pinstream::app

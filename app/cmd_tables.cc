@@ -135,7 +135,9 @@ int History(const DataDirOptions& dd, const std::string& table_name, std::size_t
   for (const auto& c : *hist) {
     v.AppendInt(c.version);
     ts.AppendInt(c.timestamp_ms * 1000);
-    op.AppendString(c.operation);
+    op.AppendString(c.oldest_readable
+                        ? fmt::format("{} (oldest {})", c.operation, *c.oldest_readable)
+                        : c.operation);
     mode.AppendString(c.data_change ? state::WriteModeName(c.mode) : "no data change");
     writer.AppendString(c.query_name);
     if (c.app_id.empty())
@@ -143,8 +145,19 @@ int History(const DataDirOptions& dd, const std::string& table_name, std::size_t
     else
       txn.AppendString(fmt::format("epoch {} batch {}", c.epoch, c.batch_id));
     rows.AppendString(delta(c.rows_added, c.rows_removed));
-    chunks.AppendString(delta(c.chunks, c.chunks_removed));
-    bytes.AppendString(delta(c.bytes, c.bytes_removed));
+    if (c.oldest_readable) {
+      // VACUUM: what it deleted (chunks no retained version reads), and the new oldest version.
+      auto metric = [&c](std::string_view name) {
+        for (const auto& [k, n] : c.metrics)
+          if (k == name) return n;
+        return std::int64_t{0};
+      };
+      chunks.AppendString(fmt::format("-{} deleted", metric("numDeletedChunks")));
+      bytes.AppendString(fmt::format("-{} deleted", metric("numDeletedBytes")));
+    } else {
+      chunks.AppendString(delta(c.chunks, c.chunks_removed));
+      bytes.AppendString(delta(c.bytes, c.bytes_removed));
+    }
     schema.AppendString(c.added_columns.empty() ? fmt::format("{}", c.schema_id)
                                                 : fmt::format("{} (+{})", c.schema_id,
                                                               fmt::join(c.added_columns, ", +")));

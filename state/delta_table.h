@@ -202,12 +202,38 @@ enum class MaintenanceOutcome {
   kCommitted,    // a version was committed (commit says what it did)
   kNothingToDo,  // the table does not need it
   kConflict,     // a concurrent commit changed what it read; try again later
+  kDryRun,       // VACUUM --dry-run: what it would delete, nothing deleted
 };
 
 struct OptimizeResult {
   MaintenanceOutcome outcome = MaintenanceOutcome::kNothingToDo;
   CommitInfo commit;   // when committed
   std::string detail;  // why not, otherwise
+};
+
+// VACUUM (table_vacuum.cc): what it keeps.
+struct VacuumOptions {
+  // Versions committed within this window stay readable, and so does the version in force at
+  // its start (time travel to any instant of the window works).
+  std::int64_t retain_us = 7LL * 24 * 3600 * 1'000'000;
+  bool dry_run = false;
+  std::string writer = "VACUUM";  // shown as the commit's writer
+  std::int64_t now_us = 0;        // the clock; 0 = now (tests pass their own)
+};
+
+// What a VACUUM did (or, dry run, would do).
+struct VacuumResult {
+  MaintenanceOutcome outcome = MaintenanceOutcome::kNothingToDo;
+  CommitInfo commit;   // when committed
+  std::string detail;  // why nothing was done
+  std::string table;
+  std::int64_t oldest_readable_before = 0;
+  std::int64_t oldest_readable = 0;  // after it (dry run: what it would be)
+  std::int64_t held_from = -1;       // the oldest version a reader holds, -1 for none
+  std::int64_t versions_removed = 0, chunks_removed = 0, bytes_removed = 0;
+  std::int64_t log_entries_removed = 0, deletion_vectors_removed = 0;
+  std::string ToJson() const;
+  static Result<VacuumResult> FromJson(std::string_view json);
 };
 
 class DeltaTable {
@@ -292,6 +318,26 @@ class DeltaTable {
   // set (an overwrite), nothing is committed (kConflict). One maintenance operation per table at
   // a time. Kill points: optimize_before_commit, optimize_after_commit.
   Result<OptimizeResult> Optimize(const OptimizeOptions& options);
+
+  // VACUUM (Delta's VACUUM): deletes the chunks, statistics, deletion vectors, log entries and
+  // checkpoints that no version from the oldest one to keep onwards needs. The oldest version
+  // kept is the one in force at the start of the retention window (now - options.retain_us),
+  // lowered to the oldest version a streaming reader holds (Store::table_readers(), checked
+  // again under the table-commit lock before the commit); it never passes the
+  // latest version, whose rows are never deleted. A chunk of version u < keep is needed only if u
+  // is in the live set at `keep` (versions never re-enter a live set), so what goes is every
+  // version below `keep` outside that live set.
+  //
+  // Steps, each crash-safe: (1) under the table-commit lock, one commit writes a log checkpoint
+  // at `keep` and a version with operation VACUUM, dataChange false and oldestReadableVersion
+  // `keep`, carrying what it deletes as metrics; from then on snapshots and time travel before
+  // `keep` are refused with an error naming it (a snapshot opened before it keeps its RocksDB
+  // snapshot and reads on); (2) one more write deletes the keys (range deletes; the log entries
+  // last). A crash between them leaves garbage that the next VACUUM finds (a log entry older
+  // than the oldest readable version) and deletes. Dry run: reports what it would delete and
+  // changes nothing. Kill points: vacuum_before_commit, vacuum_after_commit,
+  // vacuum_after_delete. One maintenance operation per table at a time.
+  Result<VacuumResult> Vacuum(const VacuumOptions& options);
 
   // Log entries and checkpoints this object has read from storage (tests: reading is bounded).
   std::int64_t log_entries_read() const { return log_entries_read_.load(); }

@@ -8,6 +8,11 @@ std::int64_t MinSmallChunks(const ConfigNode& n, std::int64_t def) {
   if (v < 2) n.Get("min_small_chunks").Fail("min_small_chunks must be at least 2");
   return v;
 }
+std::int64_t Retain(const ConfigNode& n, std::int64_t def) {
+  std::int64_t v = n.GetDurationMicros("retain", def);
+  if (v < 0) n.Get("retain").Fail("retain must not be negative");
+  return v;
+}
 }  // namespace
 
 std::shared_ptr<const StoreOptions> ParseStoreOptions(const ConfigNode& n) {
@@ -15,7 +20,8 @@ std::shared_ptr<const StoreOptions> ParseStoreOptions(const ConfigNode& n) {
   StoreOptions& o = *options;
   n.ExpectKeys({"block_cache", "write_buffer", "compression", "source_log_compression",
                 "table_compression", "checkpoint_retention", "ingest_min_bytes",
-                "table_checkpoint_interval", "optimize", "maintenance_interval", "tables"});
+                "table_checkpoint_interval", "optimize", "vacuum", "maintenance_interval",
+                "tables"});
   o.block_cache_bytes = n.GetByteSize("block_cache", o.block_cache_bytes);
   o.write_buffer_bytes = n.GetByteSize("write_buffer", o.write_buffer_bytes);
   o.compression = n.GetEnum("compression", {"none", "lz4", "zstd", "snappy"}, "lz4");
@@ -36,6 +42,14 @@ std::shared_ptr<const StoreOptions> ParseStoreOptions(const ConfigNode& n) {
     if (o.maintenance.optimize_max_bytes < (1 << 20))
       opt->Get("max_bytes").Fail("optimize.max_bytes must be at least 1MiB");
   }
+  if (auto vac = n.Find("vacuum")) {
+    vac->ExpectKeys({"auto", "retain", "interval"});
+    o.maintenance.auto_vacuum = vac->GetBool("auto", o.maintenance.auto_vacuum);
+    o.maintenance.vacuum_retain_us = Retain(*vac, o.maintenance.vacuum_retain_us);
+    o.vacuum_interval_us = vac->GetDurationMicros("interval", o.vacuum_interval_us);
+    if (o.vacuum_interval_us < 1000)
+      vac->Get("interval").Fail("vacuum.interval must be at least 1ms");
+  }
   o.maintenance_interval_us =
       n.GetDurationMicros("maintenance_interval", o.maintenance_interval_us);
   if (o.maintenance_interval_us < 1000)
@@ -43,10 +57,12 @@ std::shared_ptr<const StoreOptions> ParseStoreOptions(const ConfigNode& n) {
   if (auto tables = n.Find("tables")) {
     if (!tables->IsMap()) tables->Fail("tables: a map of table name → settings");
     for (const auto& [name, t] : tables->Entries()) {
-      t.ExpectKeys({"auto_optimize", "min_small_chunks"});
+      t.ExpectKeys({"auto_optimize", "min_small_chunks", "auto_vacuum", "retain"});
       TableMaintenanceOptions m = o.maintenance;
       m.auto_optimize = t.GetBool("auto_optimize", m.auto_optimize);
       m.min_small_chunks = MinSmallChunks(t, m.min_small_chunks);
+      m.auto_vacuum = t.GetBool("auto_vacuum", m.auto_vacuum);
+      m.vacuum_retain_us = Retain(t, m.vacuum_retain_us);
       o.table_maintenance[name] = m;
     }
   }

@@ -14,9 +14,13 @@
 //       auto: true
 //       min_small_chunks: 64        # compact a run of versions with this many small chunks
 //       max_bytes: 64MiB            # stored bytes one OPTIMIZE rewrites at most
+//     vacuum:                       # automatic VACUUM (deletes what old versions alone need)
+//       auto: true
+//       retain: 168h                # versions of the last 7 days stay readable
+//       interval: 1h                # each table is vacuumed at most this often
 //     maintenance_interval: 10s     # how often the table-maint thread looks at every table
 //     tables:                       # per-table overrides of the table settings above
-//       geo: {auto_optimize: false, min_small_chunks: 16}
+//       geo: {auto_optimize: false, min_small_chunks: 16, auto_vacuum: true, retain: 24h}
 //
 // Parsing throws ConfigError (file:line:col) on bad values.
 #pragma once
@@ -40,6 +44,8 @@ struct TableMaintenanceOptions {
   bool auto_optimize = true;
   std::int64_t min_small_chunks = 64;
   std::int64_t optimize_max_bytes = 64LL << 20;
+  bool auto_vacuum = true;
+  std::int64_t vacuum_retain_us = 7LL * 24 * 3600 * 1'000'000;  // VACUUM's retention window
 };
 
 struct StoreOptions : ConfigSection {
@@ -67,6 +73,7 @@ struct StoreOptions : ConfigSection {
   TableMaintenanceOptions maintenance;
   std::map<std::string, TableMaintenanceOptions> table_maintenance;
   std::int64_t maintenance_interval_us = 10'000'000;
+  std::int64_t vacuum_interval_us = 3600LL * 1'000'000;  // automatic VACUUM of a table at most
   const TableMaintenanceOptions& MaintenanceFor(const std::string& table) const {
     auto it = table_maintenance.find(table);
     return it == table_maintenance.end() ? maintenance : it->second;

@@ -352,6 +352,14 @@ TableMaintenance::Counters TableMaintenance::counters() const {
   return counters_;
 }
 
+bool TableMaintenance::Enqueue(std::function<void(bool cancelled)> run) {
+  std::lock_guard lock(mu_);
+  if (stop_) return false;
+  requests_.push_back(std::move(run));
+  cv_.notify_all();
+  return true;
+}
+
 void TableMaintenance::Optimize(const std::string& table,
                                 std::function<void(Result<OptimizeReport>)> done) {
   auto run = [this, table, done](bool cancelled) {
@@ -368,15 +376,51 @@ void TableMaintenance::Optimize(const std::string& table,
     }
     done(std::move(report));
   };
-  {
-    std::lock_guard lock(mu_);
-    if (!stop_) {
-      requests_.push_back(std::move(run));
-      cv_.notify_all();
-      return;
+  if (!Enqueue(run)) done(Cancelled("the daemon is stopping"));
+}
+
+void TableMaintenance::Vacuum(const std::string& table, VacuumOptions options,
+                              std::function<void(Result<VacuumResult>)> done) {
+  auto run = [this, table, options, done](bool cancelled) {
+    if (cancelled) return done(Cancelled("the daemon is stopping"));
+    auto t = store_->Table(table, false);
+    if (!t.ok()) return done(t.status());
+    VacuumOptions o = options;
+    o.writer = "pinstream vacuum";
+    auto r = (*t)->Vacuum(o);
+    if (r.ok() && r->outcome == MaintenanceOutcome::kCommitted) {
+      std::lock_guard lock(mu_);
+      ++counters_.vacuum_commits;
     }
+    done(std::move(r));
+  };
+  if (!Enqueue(run)) done(Cancelled("the daemon is stopping"));
+}
+
+void TableMaintenance::PolicyVacuum(const std::string& table) {
+  const TableMaintenanceOptions& policy = options_.MaintenanceFor(table);
+  if (!policy.auto_vacuum) return;
+  const auto now = std::chrono::steady_clock::now();
+  auto last = last_vacuum_.find(table);
+  if (last != last_vacuum_.end() &&
+      now - last->second < std::chrono::microseconds(options_.vacuum_interval_us))
+    return;
+  last_vacuum_[table] = now;
+  auto t = store_->Table(table, false);
+  Result<VacuumResult> r = t.status();
+  if (t.ok()) {
+    VacuumOptions o;
+    o.writer = "auto vacuum";
+    o.retain_us = policy.vacuum_retain_us;
+    r = (*t)->Vacuum(o);
   }
-  done(Cancelled("the daemon is stopping"));
+  std::lock_guard lock(mu_);
+  if (!r.ok()) {
+    spdlog::warn("table '{}': automatic VACUUM failed: {}", table, r.status().message());
+    ++counters_.errors;
+  } else if (r->outcome == MaintenanceOutcome::kCommitted) {
+    ++counters_.vacuum_commits;
+  }
 }
 
 void TableMaintenance::PolicyOptimize(const std::string& table) {
@@ -418,6 +462,7 @@ void TableMaintenance::RunPolicyOnce() {
       if (stop_) return;
     }
     PolicyOptimize(table);
+    PolicyVacuum(table);
   }
   std::lock_guard lock(mu_);
   ++counters_.passes;

@@ -2,13 +2,15 @@
 """Kill -9 recovery test (label slow): a daemon reading a growing directory of files into a
 deduplicated delta table is killed at random moments, at every kill point of the micro-batch
 protocol (after offsets/N, mid-batch, before commits/N, after commits/N) and at every kill point
-of table maintenance (OPTIMIZE before and after its commit), at least --kills times, and
-restarted each time. Table maintenance runs all the time (storage.optimize with
-min_small_chunks 2, checked every 20 ms), so OPTIMIZE commits interleave with the query's.
+of table maintenance (OPTIMIZE before and after its commit; VACUUM before and after its commit
+and after its deletes), at least --kills times, and restarted each time. Table maintenance runs
+all the time (storage.optimize with min_small_chunks 2, VACUUM keeping 1 s, both checked every
+20 ms), so OPTIMIZE and VACUUM commits interleave with the query's.
 At the end every input record must be in the table exactly once (first arrival per key), every
 malformed line exactly once in the dead-letter table, each data version must belong to a distinct
-batch, and every version must read back the rows it should: an OPTIMIZE version exactly the rows
-of the version before it, a data version those rows plus as many new ones as it added. The store
+batch, and every retained version must read back the rows it should: an OPTIMIZE or VACUUM
+version exactly the rows of the version before it, a data version those rows plus as many new
+ones as it added; a version before the oldest readable one is refused naming it. The store
 ingests every table version as an SST file of its own ahead of the commit
 (storage.ingest_min_bytes: 1), so a kill before the commit leaves chunks of an uncommitted
 version behind, and compresses its chunks with zstd (storage.table_compression); the e2e tests
@@ -26,14 +28,16 @@ import tempfile
 import time
 
 POINTS = ["after_offsets", "mid_batch", "before_commit", "after_commit",
-          "optimize_before_commit", "optimize_after_commit"]
+          "optimize_before_commit", "optimize_after_commit",
+          "vacuum_before_commit", "vacuum_after_commit", "vacuum_after_delete"]
 
 CONFIG = """
 data_dir: {work}/data
-storage:  # every version an ingested SST, zstd chunks, OPTIMIZE all the time
+storage:  # every version an ingested SST, zstd chunks, OPTIMIZE and VACUUM all the time
   ingest_min_bytes: 1
   table_compression: zstd
   optimize: {{min_small_chunks: 2}}
+  vacuum: {{retain: 1s, interval: 20ms}}
   maintenance_interval: 20ms
 sources:
   events: {{kind: file, path: "{work}/in"}}
@@ -175,8 +179,17 @@ def main():
     optimized = sum(1 for c in commits if c["operation"] == "OPTIMIZE")
     if optimized == 0:
         fail("no OPTIMIZE commit: table maintenance never ran")
-    # Every version reads back what it should.
-    prev = []
+    vacuumed = sum(1 for c in commits if c["operation"] == "VACUUM")
+    oldest = commits[0]["version"]
+    if oldest == 0:
+        fail("VACUUM never removed a version (the oldest readable one is 0)")
+    r = subprocess.run([a.binary, "scan", "events", "--version", str(oldest - 1), "-d", work + "/data"],
+                       capture_output=True, text=True)
+    if r.returncode == 0 or f"oldest readable version is {oldest}" not in r.stderr:
+        fail(f"reading version {oldest - 1}, before the oldest readable one, did not fail naming "
+             f"{oldest}: {r.returncode} {r.stderr}")
+    # Every retained version reads back what it should (the first one: whatever it holds).
+    prev = None
     for c in commits:
         r = subprocess.run([a.binary, "scan", "events", "--version", str(c["version"]), "--format", "jsonl",
                             "-d", work + "/data"], capture_output=True, text=True)
@@ -185,7 +198,9 @@ def main():
         keys = sorted(json.loads(l)["k"] for l in r.stdout.splitlines() if l.strip())
         if len(keys) != len(set(keys)):
             fail(f"version {c['version']} ({c['operation']}) holds a key twice")
-        if not c.get("dataChange", True):
+        if prev is None:
+            pass
+        elif not c.get("dataChange", True):
             if keys != prev:
                 fail(f"OPTIMIZE version {c['version']} does not read as the version before it "
                      f"({len(keys)} vs {len(prev)} rows)")
@@ -194,7 +209,7 @@ def main():
                  f"it added {c['rowsAdded']}")
         prev = keys
     print(f"PASS: {len(got)} rows exactly once, {bad_lines} dead letters, {len(commits)} versions "
-          f"({optimized} OPTIMIZE) each read back as it should, {run + 1} runs")
+          f"({optimized} OPTIMIZE, {vacuumed} VACUUM; oldest readable {oldest}) each read back as it should, {run + 1} runs")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -89,9 +89,10 @@ class AdminApiTest : public ::testing::Test {
     admin_api_->Install(*api_);
   }
   ApiResponse Call(const std::string& method, const std::string& target,
-                   const Headers& headers = {}) {
+                   const Headers& headers = {}, std::string_view body = {}) {
     ApiRequest r;
     r.method = method;
+    r.body = body;
     std::size_t q = target.find('?');
     r.path = std::string_view(target).substr(0, q);
     if (q != std::string::npos) r.query = std::string_view(target).substr(q + 1);
@@ -471,6 +472,21 @@ TEST_F(AdminApiTest, TablesAreListedMeasuredAndOptimizedOnDemand) {
   EXPECT_EQ(J(Call("GET", "/tables/geo"))["chunks"], 1);
   EXPECT_EQ(J(Call("GET", "/tables/geo"))["rows"], 5);
   EXPECT_EQ(Call("POST", "/tables/nope/optimize", client).status, 404);
+  // POST /tables/geo/vacuum: a dry run, then keeping only the latest version.
+  EXPECT_EQ(Call("POST", "/tables/geo/vacuum", client, R"({"retainMs": "soon"})").status, 400);
+  json dry = J(Call("POST", "/tables/geo/vacuum", client, R"({"retainMs": 0, "dryRun": true})"));
+  EXPECT_EQ(dry["outcome"], "dry run");
+  EXPECT_EQ(dry["chunksRemoved"], 5);
+  EXPECT_EQ(J(Call("GET", "/tables/geo"))["oldestReadableVersion"], 0);
+  json vac = J(Call("POST", "/tables/geo/vacuum", client, R"({"retainMs": 0})"));
+  EXPECT_EQ(vac["outcome"], "committed");
+  EXPECT_EQ(vac["oldestReadable"], 5);
+  EXPECT_EQ(vac["commit"]["operation"], "VACUUM");
+  EXPECT_EQ(J(Call("GET", "/tables/geo"))["oldestReadableVersion"], 5);
+  EXPECT_EQ(J(Call("GET", "/tables/geo"))["rows"], 5);
+  m = Call("GET", "/metrics").body;
+  EXPECT_NE(m.find("pinstream_table_oldest_readable_version{table=\"geo\"} 5"), std::string::npos)
+      << m;
   EXPECT_EQ(Call("GET", "/tables/geo/nothing").status, 404);
 }
 

@@ -259,6 +259,21 @@ TEST_F(ConfigTest, TableMaintenanceSettingsAndPerTableOverrides) {
   EXPECT_NE(e.find("at least 2"), std::string::npos) << e;
   e = Error(std::string(kGood) + "storage:\n  table_checkpoint_interval: 0\n");
   EXPECT_NE(e.find("table_checkpoint_interval"), std::string::npos) << e;
+  // VACUUM: 7 days by default, a retention and interval, per-table retention.
+  EXPECT_TRUE(defaults.maintenance.auto_vacuum);
+  EXPECT_EQ(defaults.maintenance.vacuum_retain_us, 7LL * 24 * 3600 * 1'000'000);
+  c = Load(std::string(kGood) +
+           "storage:\n"
+           "  vacuum: {retain: 48h, interval: 5m}\n"
+           "  tables: {job_runs: {retain: 720h}, geo: {auto_vacuum: false}}\n");
+  s = c.Section<state::StoreOptions>(state::kStorageSection);
+  EXPECT_EQ(s->vacuum_interval_us, 300'000'000);
+  EXPECT_EQ(s->MaintenanceFor("pin").vacuum_retain_us, 48LL * 3600 * 1'000'000);
+  EXPECT_EQ(s->MaintenanceFor("job_runs").vacuum_retain_us, 720LL * 3600 * 1'000'000);
+  EXPECT_FALSE(s->MaintenanceFor("geo").auto_vacuum);
+  EXPECT_EQ(s->MaintenanceFor("geo").vacuum_retain_us, 48LL * 3600 * 1'000'000);
+  e = Error(std::string(kGood) + "storage:\n  vacuum: {retian: 1h}\n");
+  EXPECT_NE(e.find("did you mean 'retain'"), std::string::npos) << e;
 }
 
 TEST_F(ConfigTest, YamlSyntaxErrorsCarryLineAndColumn) {

@@ -26,6 +26,7 @@
 #include "state/sql/sql_job_runner.h"
 #include "state/store.h"
 #include "state/table_maintenance.h"
+#include "views/views_config.h"
 
 namespace pinstream::app {
 
@@ -38,6 +39,11 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   auto reg = BuildRegistries(&env);
   auto cfg = LoadConfigOrReport(config_path, *reg);
   if (!cfg) return kExitConfig;
+  // Live views are parsed and planned but cannot run yet: refuse them rather than start without.
+  if (Status st = views::RequireNoViews(*cfg); !st.ok()) {
+    std::fprintf(stderr, "pinstream: %s\n", st.message().c_str());
+    return kExitConfig;
+  }
   SetupLogging(log_level.empty() ? cfg->log.level : log_level, cfg->log.format);
   LogInfo({{"version", Version()}, {"commit", Commit()}, {"config", config_path}},
           "pinstream starting");
@@ -199,11 +205,21 @@ void AddValidateCommand(CLI::App& app, int* exit_code) {
                 http != nullptr
                     ? (", HTTP on " + http->host + ":" + std::to_string(http->port)).c_str()
                     : "");
+    auto planned = views::PlanViews(*cfg);
+    if (!planned.ok()) {
+      std::fprintf(stderr, "pinstream: view error: %s\n", planned.status().message().c_str());
+      *exit_code = kExitConfig;
+      return;
+    }
     for (const auto& q : cfg->queries) {
       std::string sink =
           q.sink.spec->TableName().empty() ? q.sink.kind : "table " + q.sink.spec->TableName();
       std::printf("  query %-12s %zu operators → %s (trigger %s)\n", q.name.c_str(),
                   q.operators.size(), sink.c_str(), q.trigger.ToString().c_str());
+    }
+    for (const auto& v : *planned) {
+      std::printf("  view  %-12s → table %s (planned; the daemon does not run views yet)\n",
+                  v.config->name.c_str(), v.table.c_str());
     }
     *exit_code = kExitOk;
   });

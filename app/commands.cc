@@ -11,6 +11,7 @@
 #include "operators/registry.h"
 #include "state/registry.h"
 #include "state/store.h"
+#include "views/registry.h"
 
 namespace pinstream::app {
 
@@ -19,6 +20,7 @@ std::unique_ptr<Registries> BuildRegistries(connectors::ConnectorEnv* env) {
   ops::RegisterOperators(reg->operators);
   connectors::RegisterConnectors(*reg, env);
   state::RegisterStateSections(reg->sections);
+  views::RegisterViewSections(reg->sections);
   return reg;
 }
 

@@ -62,5 +62,6 @@ void AddSqlCommands(CLI::App& app, int* exit_code);
 void AddJobsCommands(CLI::App& app, int* exit_code);
 void AddKafkaMockCommand(CLI::App& app, int* exit_code);
 void AddMaintenanceCommands(CLI::App& app, int* exit_code);
+void AddViewsCommands(CLI::App& app, int* exit_code);
 
 }  // namespace pinstream::app

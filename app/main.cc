@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   AddSqlCommands(app, &exit_code);
   AddJobsCommands(app, &exit_code);
   AddKafkaMockCommand(app, &exit_code);
+  AddViewsCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

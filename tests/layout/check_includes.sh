@@ -4,9 +4,11 @@
 #   operators/   includes engine/ only
 #   state/       includes engine/ and state/ only
 #   connectors/  includes engine/, state/ and connectors/ only
+#   views/       includes engine/ and views/ only (it will include operators/ and state/ once views
+#                lower to operators)
 #   app/         is included by nothing but itself and its own tests (tests/unit/app/)
 # and each third-party library stays in the folder that owns it: RocksDB in state/ (and bench/),
-# SQLite in state/sql/, librdkafka in connectors/kafka/, Beast/Asio in connectors/http/ and app/,
+# SQLite in state/sql/, libpg_query in views/, librdkafka in connectors/kafka/, Beast/Asio in connectors/http/ and app/,
 # libsystemd in app/.
 # Prints every violation as file:line and exits 1 if there is one.
 #
@@ -38,9 +40,14 @@ violations "engine/ includes another pinstream folder" engine 'state/|connectors
 violations "operators/ includes more than engine/" operators 'state/|connectors/|app/|tests/|bench/'
 violations "state/ includes more than engine/" state 'connectors/|operators/|app/|tests/|bench/'
 violations "connectors/ includes operators/ or app/" connectors 'operators/|app/|tests/|bench/'
-violations "app/ is included outside app/" "engine state operators connectors bench tests" 'app/' tests/unit/app
+violations "views/ includes more than engine/" views 'state/|operators/|connectors/|app/|tests/|bench/'
+violations "app/ is included outside app/" "engine state operators connectors views bench tests" 'app/' tests/unit/app
 violations "RocksDB outside state/" "engine operators connectors app" 'rocksdb/'
-violations "SQLite outside state/sql/" "engine operators connectors state" 'sqlite3' state/sql
+violations "SQLite outside state/sql/" "engine operators connectors state views" 'sqlite3' state/sql
+violations "libpg_query outside views/" "engine operators connectors state app" 'pg_query'
+for d in engine state operators connectors; do
+  violations "$d/ includes views/" "$d" 'views/'
+done
 violations "librdkafka outside connectors/kafka/" "engine operators state connectors" 'librdkafka/' connectors/kafka
 violations "Beast/Asio outside connectors/http/ and app/" "engine operators state connectors" 'boost/(beast|asio)' connectors/http
 violations "libsystemd outside app/" "engine operators state connectors" 'systemd/'

@@ -1,0 +1,103 @@
+#include "views/views_config.h"
+
+#include <set>
+
+namespace pinstream::views {
+
+std::shared_ptr<const ConfigSection> ParseViewsSection(const ConfigNode& node) {
+  auto out = std::make_shared<ViewsConfig>();
+  if (!node.IsSequence()) node.Fail("expected a list of views: - {name: NAME, sql: FILE}");
+  std::set<std::string> tables;
+  for (const auto& e : node.Elements()) {
+    e.ExpectKeys({"name", "sql"});
+    ViewConfig v;
+    v.name = e.GetString("name");
+    RequireValidName(e.Get("name"), v.name, "view");
+    v.sql_file = e.GetPath("sql");
+    v.where = e.Where();
+    Result<ParsedSql> parsed = ParseSqlFile(v.sql_file);
+    if (!parsed.ok()) {
+      if (parsed.status().code() == StatusCode::kNotFound)
+        e.Get("sql").Fail(parsed.status().message());
+      throw ConfigError(parsed.status().message() + " (view " + v.name + ", " +
+                        e.Get("sql").Location() + ")");
+    }
+    v.sql = std::make_shared<const ParsedSql>(std::move(parsed).value());
+    std::size_t n = v.sql->statements.size();
+    if (n > 26) e.Get("sql").Fail("a view's SQL file may hold at most 26 statements");
+    for (std::size_t i = 0; i < n; ++i) {
+      v.tables.push_back(n == 1 ? v.name
+                                : v.name + "_" + std::string(1, static_cast<char>('a' + i)));
+    }
+    for (const auto& t : v.tables) {
+      if (!tables.insert(t).second) e.Get("name").Fail("view table '" + t + "' is defined twice");
+    }
+    out->views.push_back(std::move(v));
+  }
+  return out;
+}
+
+SchemaCatalog CatalogOf(const DaemonConfig& cfg) {
+  SchemaCatalog catalog;
+  for (const auto& q : cfg.queries) {
+    std::string table = q.sink.spec ? q.sink.spec->TableName() : "";
+    if (table.empty()) continue;
+    std::vector<StreamSchema> in_schemas;
+    for (const auto& in : q.inputs) {
+      std::vector<StreamSchema> parts;
+      for (const auto& s : in.sources) parts.push_back(cfg.sources.at(s).spec->DeclaredSchema());
+      in_schemas.push_back(MergeSourceSchemas(parts));
+    }
+    TableInfo info;
+    info.name = table;
+    info.origin = "query " + q.name + "'s sink";
+    info.complete = false;
+    Result<QuerySchemas> derived = DeriveQuerySchemas(q, in_schemas);
+    if (derived.ok() && derived->sink_inputs.size() == 1) {
+      const StreamSchema& s = derived->sink_inputs[0];
+      info.complete = s.complete;
+      for (const auto& f : s.schema.fields()) info.columns.push_back(Column{f.name, f.type});
+    }
+    catalog.Add(std::move(info));
+  }
+  return catalog;
+}
+
+Result<std::vector<PlannedView>> PlanViews(const DaemonConfig& cfg) {
+  std::vector<PlannedView> out;
+  const auto* section = cfg.Section<ViewsConfig>(kViewsSection);
+  if (section == nullptr) return out;
+  SchemaCatalog catalog = CatalogOf(cfg);
+  for (const auto& v : section->views) {
+    for (std::size_t i = 0; i < v.tables.size(); ++i) {
+      if (const TableInfo* t = catalog.Find(v.tables[i])) {
+        return InvalidArgument(v.where + ": view table '" + v.tables[i] +
+                               "' is already written by " + t->origin);
+      }
+      PS_ASSIGN_OR_RETURN(PlanPtr plan, PlanStatement(*v.sql, i, catalog));
+      PlannedView pv{v.tables[i], &v, i, plan};
+      // Later views may read this one's result.
+      TableInfo info{v.tables[i], plan->columns, true, "view " + v.name};
+      catalog.Add(std::move(info));
+      out.push_back(std::move(pv));
+    }
+  }
+  return out;
+}
+
+Status RequireNoViews(const DaemonConfig& cfg) {
+  const auto* section = cfg.Section<ViewsConfig>(kViewsSection);
+  if (section == nullptr || section->views.empty()) return Status::Ok();
+  std::string names;
+  for (const auto& v : section->views) names += (names.empty() ? "" : ", ") + v.name;
+  return FailedPrecondition(
+      section->views.front().where +
+      ": live views need the streaming operators they run on "
+      "(aggregation with retractions, stream-stream joins, delta-table sources), which this build "
+      "does not have yet; the views (" +
+      names +
+      ") are parsed and planned — see `pinstream views "
+      "explain NAME` — but cannot run: remove the views: section to start the daemon");
+}
+
+}  // namespace pinstream::views

@@ -3,6 +3,7 @@
 // operators they lower to exist (views/README.md).
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "app/commands.h"
 #include "views/views_config.h"
@@ -52,10 +53,31 @@ void AddViewsCommands(CLI::App& app, int* exit_code) {
 
   auto* list = views_cmd->add_subcommand("list", "the config's views, their tables and columns");
   auto list_config = std::make_shared<std::string>();
+  auto list_format = std::make_shared<std::string>("table");
   list->add_option("--config,-c", *list_config, "pipeline config (YAML)")->required();
+  list->add_option("--format", *list_format,
+                   "table, or jsonl: one object per view table with its columns and SQL")
+      ->check(CLI::IsMember({"table", "jsonl"}));
   list->callback([=] {
     auto loaded = LoadViews(*list_config, exit_code);
     if (!loaded) return;
+    if (*list_format == "jsonl") {
+      for (const auto& v : loaded->planned) {
+        nlohmann::ordered_json j;
+        j["view"] = v.config->name;
+        j["table"] = v.table;
+        j["sql_file"] = v.config->sql_file;
+        j["statement"] = v.statement + 1;
+        j["sql"] = views::StatementText(*v.config->sql, v.statement);
+        j["columns"] = nlohmann::ordered_json::array();
+        for (const auto& c : v.plan->columns) {
+          j["columns"].push_back({{"name", c.name}, {"type", std::string(TypeName(c.type))}});
+        }
+        std::printf("%s\n", j.dump().c_str());
+      }
+      *exit_code = kExitOk;
+      return;
+    }
     if (loaded->planned.empty()) {
       std::printf("no views in %s\n", list_config->c_str());
       *exit_code = kExitOk;

@@ -202,6 +202,16 @@ class Planner {
   PlanPtr PlanTop(const SqlStatement& st) {
     stmt_location_ = st.location;
     Relation r = PlanSelect(st.select, /*top=*/true);
+    // The result becomes a table: its columns need distinct names.
+    for (std::size_t i = 0; i < r.node->columns.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (SameName(r.node->columns[i].name, r.node->columns[j].name)) {
+          Fail(st.location, "the result has two columns named " + r.node->columns[i].name +
+                                " (columns " + std::to_string(j + 1) + " and " +
+                                std::to_string(i + 1) + "): name them apart with AS");
+        }
+      }
+    }
     return Finalize(r.node);
   }
 

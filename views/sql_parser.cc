@@ -53,6 +53,14 @@ Result<ParsedSql> ParseSql(std::string path, std::string text) {
   return out;
 }
 
+std::string StatementText(const ParsedSql& sql, std::size_t index) {
+  const SqlStatement& st = sql.statements.at(index);
+  int from = sql.text.OriginalOffset(st.location);
+  int to = st.length > 0 ? sql.text.OriginalOffset(st.location + st.length - 1) + 1
+                         : static_cast<int>(sql.text.original().size());
+  return sql.text.original().substr(from, to - from);
+}
+
 Result<ParsedSql> ParseSqlFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("cannot read SQL file " + path);

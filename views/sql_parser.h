@@ -28,6 +28,9 @@ struct ParsedSql {
 
 // Parses `text` (the content of `path`).
 Result<ParsedSql> ParseSql(std::string path, std::string text);
+// Statement `index` as the file has it (without the rewrites), e.g. to run it as batch SQL.
+std::string StatementText(const ParsedSql& sql, std::size_t index);
+
 // Reads `path` and parses it; NotFound when it cannot be read.
 Result<ParsedSql> ParseSqlFile(const std::string& path);
 

@@ -520,6 +520,9 @@ TEST(PlannerErrorTest, OtherRefusals) {
             "q.sql:1:8: unknown function now — not supported in live views");
   EXPECT_EQ(PlanError("SELECT 1 AS one"),
             "q.sql:1:1: SELECT without FROM is not supported in live views");
+  EXPECT_EQ(PlanError("SELECT p.ind, g.ind FROM pin p JOIN geo g ON p.ind = g.ind"),
+            "q.sql:1:1: the result has two columns named ind (columns 1 and 2): name them apart "
+            "with AS");
 }
 
 TEST(PlannerErrorTest, Types) {

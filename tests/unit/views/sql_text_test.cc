@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "views/sql_parser.h"
+
 namespace pinstream::views {
 namespace {
 
@@ -77,6 +79,23 @@ TEST(SqlTextTest, ScannerErrorsCarryThePosition) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message().rfind("bad.sql:2:", 0), 0u) << r.status().message();
   EXPECT_NE(r.status().message().find("unterminated"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace pinstream::views
+
+namespace pinstream::views {
+namespace {
+
+TEST(SqlParserTest, StatementTextIsTheFilesText) {
+  auto parsed = ParseSql("q.sql",
+                         "-- first\nSELECT 1 AS a FROM user;\n-- second\nSELECT * FROM (SELECT 2 "
+                         "AS b FROM pin) WHERE b = 2");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->statements.size(), 2u);
+  EXPECT_EQ(StatementText(*parsed, 0), "-- first\nSELECT 1 AS a FROM user");
+  EXPECT_EQ(StatementText(*parsed, 1),
+            "\n-- second\nSELECT * FROM (SELECT 2 AS b FROM pin) WHERE b = 2");
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ Result<ParsedSql> ParseSql(std::string path, std::string text) {
 std::string StatementText(const ParsedSql& sql, std::size_t index) {
   const SqlStatement& st = sql.statements.at(index);
   int from = sql.text.OriginalOffset(st.location);
-  int to = st.length > 0 ? sql.text.OriginalOffset(st.location + st.length - 1) + 1
+  int to = st.length > 0 ? sql.text.OriginalOffset(st.location + st.length)
                          : static_cast<int>(sql.text.original().size());
   return sql.text.original().substr(from, to - from);
 }

@@ -240,7 +240,7 @@ std::string SqlText::ItemText(int rewritten_offset) const {
     end = it->end;
   }
   int from = OriginalOffset(rewritten_offset);
-  int to = end > rewritten_offset ? OriginalOffset(end - 1) + 1 : from;
+  int to = end > rewritten_offset ? OriginalOffset(end) : from;
   return original_.substr(from, to - from);
 }
 

@@ -48,8 +48,8 @@ class SqlText {
   const std::string& rewritten() const { return rewritten_; }
   const std::vector<Rewrite>& rewrites() const { return rewrites_; }
 
-  // The file offset of byte `rewritten_offset` of the rewritten text (inserted text maps to its
-  // insertion point).
+  // The file offset of byte `rewritten_offset` of the rewritten text (inserted or replacing text
+  // maps to where it starts; the end of a replacement, to the end of what it replaced).
   int OriginalOffset(int rewritten_offset) const;
   // "path:line:col" (1-based, columns in characters) of a rewritten-text offset; the file's end
   // for a negative offset (a node without a position).

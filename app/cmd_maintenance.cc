@@ -100,6 +100,21 @@ Result<state::OptimizeReport> ParseOptimizeReport(const std::string& body) {
   return r;
 }
 
+// POSTs `path` to the daemon that holds the data dir (OpenOrDaemon said it runs) and returns the
+// body of its 200 answer; `busy` is OpenOrDaemon's status, which names the daemon.
+Result<std::string> PostToDaemon(const Target& t, const Status& busy, const std::string& path,
+                                 const std::string& what, const std::string& body = "") {
+  if (!t.config) {
+    return FailedPrecondition(fmt::format(
+        "{}; pass -c CONFIG so that the command can ask the daemon through its admin API",
+        busy.message()));
+  }
+  auto reply = CallDaemon(*t.config, "POST", path, what, std::chrono::hours(1), body);
+  if (!reply.ok()) return reply.status();
+  if (reply->status != 200) return Internal("the daemon: " + AdminErrorMessage(*reply));
+  return std::move(reply->body);
+}
+
 int Optimize(const DataDirOptions& dd, const std::string& table) {
   int rc = kExitOk;
   auto target = ResolveTarget(dd, &rc);
@@ -107,16 +122,10 @@ int Optimize(const DataDirOptions& dd, const std::string& table) {
   bool through_daemon = false;
   auto store = OpenOrDaemon(*target, &through_daemon);
   if (through_daemon) {
-    if (!target->config) {
-      return Fail(FailedPrecondition(fmt::format(
-          "{}; pass -c CONFIG so that the command can ask the daemon through its admin API",
-          store.status().message())));
-    }
-    auto reply = CallDaemon(*target->config, "POST", "/tables/" + table + "/optimize",
-                            "optimize the table", std::chrono::hours(1));
-    if (!reply.ok()) return Fail(reply.status());
-    if (reply->status != 200) return Fail(Internal("the daemon: " + AdminErrorMessage(*reply)));
-    auto report = ParseOptimizeReport(reply->body);
+    auto body = PostToDaemon(*target, store.status(), "/tables/" + table + "/optimize",
+                             "optimize the table");
+    if (!body.ok()) return Fail(body.status());
+    auto report = ParseOptimizeReport(*body);
     if (!report.ok()) return Fail(report.status());
     PrintOptimize(*report);
     return kExitOk;
@@ -176,18 +185,12 @@ int Vacuum(const DataDirOptions& dd, const std::string& table, const std::string
   bool through_daemon = false;
   auto store = OpenOrDaemon(*target, &through_daemon);
   if (through_daemon) {
-    if (!target->config) {
-      return Fail(FailedPrecondition(fmt::format(
-          "{}; pass -c CONFIG so that the command can ask the daemon through its admin API",
-          store.status().message())));
-    }
-    nlohmann::json body{{"dryRun", dry_run}};
-    if (retain_us) body["retainMs"] = *retain_us / 1000;
-    auto reply = CallDaemon(*target->config, "POST", "/tables/" + table + "/vacuum",
-                            "vacuum the table", std::chrono::hours(1), body.dump());
-    if (!reply.ok()) return Fail(reply.status());
-    if (reply->status != 200) return Fail(Internal("the daemon: " + AdminErrorMessage(*reply)));
-    auto result = state::VacuumResult::FromJson(reply->body);
+    nlohmann::json request{{"dryRun", dry_run}};
+    if (retain_us) request["retainMs"] = *retain_us / 1000;
+    auto body = PostToDaemon(*target, store.status(), "/tables/" + table + "/vacuum",
+                             "vacuum the table", request.dump());
+    if (!body.ok()) return Fail(body.status());
+    auto result = state::VacuumResult::FromJson(*body);
     if (!result.ok()) return Fail(result.status());
     PrintVacuum(*result);
     return kExitOk;

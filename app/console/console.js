@@ -384,6 +384,8 @@
             kpi("Checkpoints on disk", bytes(disk("checkpoints")), "bytes-checkpoints", disk("checkpoints")),
             kpi("Memtables", bytes(memtables), "bytes-memtables", memtables),
             log ? kpi("Source log", withUnit(log.records, "records", 0), "log-records", log.records) : null),
+          h("p", {class: "muted small"}, "On disk: each key space's SST files; writes not flushed yet are in the memtables " +
+            "(and the write-ahead log), so a young store shows 0 B on disk."),
           log ? h("p", {class: "muted small"}, "Source log since start: " + withUnit(log.groupCommits, "group commits", 0) + ", " +
             bytes(log.bytes) + ", " + withUnit(log.failedWrites, "failed writes", 0) + ".") : null),
         log ? table("rt compact", ["Topic / stream", "API", "Partitions", "Backlog"],

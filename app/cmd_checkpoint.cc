@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "engine/state_table.h"
 #include "engine/time_util.h"
 #include "state/checkpoint_store.h"
 #include "state/store.h"
@@ -37,7 +38,17 @@ int Show(const DataDirOptions& dd, const std::string& query, int last) {
               FormatTimestamp((*meta)->created_ms * 1000, TimestampStyle::kSql).c_str(),
               static_cast<long long>((*meta)->epoch));
   for (const auto& s : (*meta)->sources) std::printf("source:    %s\n", s.c_str());
-  for (const auto& s : (*meta)->stateful_operators) std::printf("state op:  %s\n", s.c_str());
+  for (const auto& s : (*meta)->stateful_operators) {
+    // "<state id>:<kind>:<fingerprint>"; its state lives under "<query>/<state id>".
+    std::string ns = query + "/" + s.substr(0, s.find(':'));
+    std::string begin = ns + std::string(1, '\0'), end = ns + std::string(1, '\x01');
+    std::int64_t bytes = (*cp)->ApproximateStateBytes(begin, end);
+    auto rows = StateTable::StoredRows(cp->get(), ns);
+    if (!rows.ok()) return Fail(rows.status());
+    std::printf("state op:  %s\n           %s~%s on disk\n", s.c_str(),
+                *rows ? fmt::format("{} keys, ", **rows).c_str() : "",
+                fmt::format("{} bytes", bytes).c_str());
+  }
   auto lo = (*cp)->LatestOffsets();
   auto lc = (*cp)->LatestCommittedBatch();
   if (!lo.ok()) return Fail(lo.status());

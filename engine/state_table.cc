@@ -365,6 +365,29 @@ Status StateTable::Rewind(StateReader* storage, std::string_view ns, std::int64_
   return Status::Ok();
 }
 
+Result<std::optional<std::int64_t>> StateTable::StoredRows(StateReader* storage,
+                                                           std::string_view ns) {
+  std::string v;
+  bool found = false;
+  PS_RETURN_IF_ERROR(storage->GetState(ShardsKey(ns), &v, &found));
+  if (!found) return std::optional<std::int64_t>();
+  if (v.size() != 4)
+    return Corruption(fmt::format("state '{}': the shard count entry is damaged", ns));
+  const std::uint32_t shards = GetBigEndian32(v.data());
+  std::int64_t rows = 0;
+  for (std::uint32_t s = 0; s < shards; ++s) {
+    found = false;
+    PS_RETURN_IF_ERROR(storage->GetState(MetaKey(ns, shards, s), &v, &found));
+    if (!found) continue;  // a shard that never wrote
+    ByteReader r(v);
+    std::uint64_t n = 0;
+    if (!r.GetVarint64(&n))
+      return Corruption(fmt::format("state '{}': the row count of shard {} is damaged", ns, s));
+    rows += static_cast<std::int64_t>(n);
+  }
+  return std::optional<std::int64_t>(rows);
+}
+
 StateTableStats StateTable::Stats() const {
   StateTableStats s;
   s.rows = rows_;

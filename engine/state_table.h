@@ -108,6 +108,10 @@ class StateTable {
   static Status Rewind(StateReader* storage, std::string_view ns, std::int64_t to_batch,
                        CommitTxn& txn, std::int64_t* restored);
 
+  // The live keys of namespace `ns` as its shards last stored them (`checkpoint show`); nullopt
+  // when `ns` holds no StateTable counts.
+  static Result<std::optional<std::int64_t>> StoredRows(StateReader* storage, std::string_view ns);
+
   // Storage keys (for the checkpoint's rewind and `checkpoint show`).
   static std::string DataPrefix(std::string_view ns);  // "<ns>\0K"
   static std::string UndoPrefix(std::string_view ns);  // "<ns>\0U"

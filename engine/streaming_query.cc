@@ -191,7 +191,9 @@ Status StreamingQuery::OpenConnectors() {
     sink_open_ = true;
   }
   if (dead_letter_ && !dead_letter_open_) {
-    PS_RETURN_IF_ERROR(dead_letter_->Open(sctx).WithContext(ctx + " dead-letter sink"));
+    // Dead letters are insert-only rows of their own shape, whatever the query's output is.
+    SinkContext dctx{config_->name, meta_.id, meta_.epoch};
+    PS_RETURN_IF_ERROR(dead_letter_->Open(dctx).WithContext(ctx + " dead-letter sink"));
     dead_letter_open_ = true;
   }
   return Status::Ok();

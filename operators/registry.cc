@@ -1,5 +1,6 @@
 #include "operators/registry.h"
 
+#include "operators/aggregate.h"
 #include "operators/cast.h"
 #include "operators/concat.h"
 #include "operators/dedup.h"
@@ -31,6 +32,10 @@ void RegisterOperators(OperatorRegistry& r) {
   r.Register("select", "keep and order columns", SelectFromConfig);
   r.Register("filter", "keep rows matching conditions", FilterFromConfig);
   r.Register("dedup", "keep the first row per key (keyed state)", DedupFromConfig);
+  r.Register("aggregate",
+             "grouped and windowed aggregates (count, sum, percentiles, ...) in append, update or "
+             "complete mode",
+             AggregateFromConfig);
 }
 
 }  // namespace pinstream::ops

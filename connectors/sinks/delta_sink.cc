@@ -77,6 +77,8 @@ class DeltaSink : public Sink {
     opt.epoch = ctx_.epoch;
     opt.batch_id = batch_id;
     opt.codec = env_->store->table_codec();
+    // Complete mode: each batch's output is the whole result and replaces the table.
+    opt.overwrite = ctx_.changes == ChangeKind::kSnapshot;
     return opt;
   }
 

@@ -5,7 +5,9 @@
 // A batch with no rows adds no version. A query whose output carries changes (SinkContext::changes
 // kChanges), and any batch holding a retraction, is written as a changes commit
 // (DeltaTable::StageChanges): +1 rows are inserted, each -1 deletes one live row equal on the
-// output's key columns (on every column when it has none).
+// output's key columns (on every column when it has none) — an aggregate in update mode, so the
+// table holds the current answer and time travel the answer after each batch. Complete results
+// (SinkContext::changes kSnapshot: an aggregate in complete mode) overwrite the table.
 #pragma once
 
 #include <memory>

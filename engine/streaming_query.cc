@@ -673,7 +673,6 @@ Result<std::unique_ptr<PreparedBatch>> StreamingQuery::ProcessBatch(const BatchP
   p.num_input_rows = num_input;
   p.num_output_rows = num_output;
   p.num_dead_letter_rows = num_dlq;
-  p.event_time = std::move(b->progress.event_time);
   p.min_arrival_us = inputs.min_arrival_us;
   p.max_arrival_us = inputs.max_arrival_us;
   p.sink_description = sink_->Describe();

@@ -10,6 +10,7 @@
 
 #include "engine/streaming_query.h"
 #include "engine/thread_name.h"
+#include "operators/aggregate.h"
 #include "operators/cast.h"
 #include "operators/dedup.h"
 #include "operators/operator_util.h"
@@ -476,6 +477,56 @@ TEST(OperatorsInStreamingQueryTest, ProgressReportsTheStateOfEachStatefulOperato
   ASSERT_EQ(stateless.progress.size(), 1u);
   EXPECT_TRUE(stateless.progress[0].state_operators.empty());
   EXPECT_NE(stateless.progress[0].ToJson().find(R"("stateOperators":[])"), std::string::npos);
+}
+
+// Spark's eventTime in the progress of a query with a watermark and a stateful operator: the
+// batch's min, max and avg event time and the watermark it ran with (ISO strings long enough to
+// live on the heap: a self-move of the progress once emptied them all, "eventTime":{}).
+TEST(OperatorsInStreamingQueryTest, ProgressReportsTheEventTimesAndTheWatermarkOfEachBatch) {
+  QueryHarness h;
+  h.cfg.operators.clear();
+  h.cfg.operators.push_back(OperatorConfig{
+      "parse_json", "0:parse_json",
+      ops::ParseJsonFromConfig(ConfigNode::LoadString("schema: {id: int64, k: string, ts: timestamp}")
+                                   .WithImplicitKeys({}))});
+  ops::AggregateConfig a;
+  a.group_by = {"k"};
+  a.aggregates.push_back({ops::AggregateKind::kCount, "", 0.5, "n"});
+  a.mode = ops::OutputMode::kUpdate;
+  h.cfg.operators.push_back(OperatorConfig{"aggregate", "1:aggregate", ops::MakeAggregateSpec(a)});
+  InputConfig in;
+  in.name = "q";
+  in.sources = {"s"};
+  in.watermark = WatermarkConfig{"ts", 10 * 60'000'000LL, "test"};
+  h.cfg.inputs = {in};
+  h.cfg.max_records_per_trigger = 2;
+  auto add = [&](int id, const char* ts) {
+    FakeSource::Append(*h.src, "0",
+                       fmt::format(R"({{"id":{},"k":"a","ts":"2026-01-01T{}:00Z"}})", id, ts), "a");
+  };
+  add(1, "12:00");
+  add(2, "12:20");
+  add(3, "12:30");
+  add(4, "12:10");
+  auto q = h.Make(2);
+  ASSERT_TRUE(q->Start().ok());
+  ASSERT_TRUE(q->Run().ok());
+  ASSERT_GE(h.progress.size(), 2u);
+  ASSERT_TRUE(h.progress[0].event_time.has_value());
+  const EventTimeProgress& first = *h.progress[0].event_time;
+  EXPECT_EQ(first.min, "2026-01-01T12:00:00.000Z");
+  EXPECT_EQ(first.max, "2026-01-01T12:20:00.000Z");
+  EXPECT_EQ(first.avg, "2026-01-01T12:10:00.000Z");
+  EXPECT_EQ(first.watermark, "") << "no watermark before any event time was seen";
+  ASSERT_TRUE(h.progress[1].event_time.has_value());
+  const EventTimeProgress& second = *h.progress[1].event_time;
+  EXPECT_EQ(second.min, "2026-01-01T12:10:00.000Z");
+  EXPECT_EQ(second.max, "2026-01-01T12:30:00.000Z");
+  EXPECT_EQ(second.watermark, "2026-01-01T12:10:00.000Z") << "12:20 − 10m";
+  std::string json = h.progress[1].ToJson();
+  EXPECT_NE(json.find(R"("eventTime":{"avg":"2026-01-01T12:20:00.000Z","max":"2026-01-01T12:30:00.000Z","min":"2026-01-01T12:10:00.000Z","watermark":"2026-01-01T12:10:00.000Z"})"),
+            std::string::npos)
+      << json;
 }
 
 TEST(OperatorsInStreamingQueryTest, WithoutADeadLetterSinkBadRowsFailTheBatchInsteadOfVanishing) {

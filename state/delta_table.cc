@@ -159,6 +159,8 @@ Status DeltaTable::LoadHead() {
   schemas_ = std::move(schemas);
   head_ = std::move(head);
   legacy_ = legacy && head_->version >= 0;
+  // Streaming readers cannot hold what an earlier VACUUM removed (TableReaders::Hold).
+  store_->table_readers().ResetFloor(name_, head_->oldest_readable);
   return Status::Ok();
 }
 
@@ -362,10 +364,17 @@ Result<std::int64_t> DeltaTable::VersionAsOf(std::int64_t timestamp_us) const {
   std::int64_t lo = head->oldest_readable, hi = head->version;
   PS_ASSIGN_OR_RETURN(std::int64_t first, at(lo));
   if (first > timestamp_us) {
+    if (lo > 0) {
+      return OutOfRange(fmt::format(
+          "table '{}': the version of {} is older than the retention window and was removed by "
+          "VACUUM; the oldest readable version is {}, committed {}",
+          name_, FormatTimestamp(timestamp_us, TimestampStyle::kSql), lo,
+          FormatTimestamp(first, TimestampStyle::kSql)));
+    }
     return OutOfRange(fmt::format(
-        "table '{}' has no version committed at or before {} (its oldest readable version is {}, "
-        "committed {})",
-        name_, FormatTimestamp(timestamp_us, TimestampStyle::kSql), lo,
+        "table '{}' has no version committed at or before {} (its first version was committed "
+        "{})",
+        name_, FormatTimestamp(timestamp_us, TimestampStyle::kSql),
         FormatTimestamp(first, TimestampStyle::kSql)));
   }
   while (lo < hi) {

@@ -219,6 +219,10 @@ struct VacuumOptions {
   bool dry_run = false;
   std::string writer = "VACUUM";  // shown as the commit's writer
   std::int64_t now_us = 0;        // the clock; 0 = now (tests pass their own)
+  // Tests: runs under the table-commit lock once VACUUM has raised the table's floor for
+  // streaming readers (TableReaders::RaiseFloor), just before it commits — what a reader does
+  // here is what it does "while VACUUM commits".
+  std::function<void()> before_commit;
 };
 
 // What a VACUUM did (or, dry run, would do).

@@ -209,15 +209,29 @@ Result<VacuumResult> DeltaTable::Vacuum(const VacuumOptions& opt) {
   if (keep > head->oldest_readable) {
     auto txn = store_->BeginTxn();
     txn->HoldUntilDone(store_->table_commit_mutex());
-    {
-      // A reader that started since (it holds from before `keep`): leave it all for now.
-      if (auto now_held = store_->table_readers().OldestHeld(name_); now_held && *now_held < keep) {
-        result.outcome = MaintenanceOutcome::kConflict;
-        result.detail = fmt::format(
-            "a streaming reader started meanwhile and holds version {}; VACUUM runs again later",
-            *now_held);
-        return result;
+    // The floor rises before the commit, atomically with readers' holds: a reader that started
+    // since (it holds from before `keep`) makes VACUUM leave it all for now; one that comes from
+    // here on is refused a hold below `keep` (TableReaders).
+    if (auto now_held = store_->table_readers().RaiseFloor(name_, keep)) {
+      result.outcome = MaintenanceOutcome::kConflict;
+      result.detail = fmt::format(
+          "a streaming reader started meanwhile and holds version {}; VACUUM runs again later",
+          *now_held);
+      return result;
+    }
+    // Until the commit lands, the floor stands above the oldest readable version; it goes back
+    // if the commit fails.
+    struct FloorGuard {
+      TableReaders& readers;
+      const std::string& table;
+      std::int64_t old_floor;
+      bool committed = false;
+      ~FloorGuard() {
+        if (!committed) readers.ResetFloor(table, old_floor);
       }
+    } floor_guard{store_->table_readers(), name_, head->oldest_readable};
+    if (opt.before_commit) opt.before_commit();
+    {
       std::lock_guard lock(mu_);
       const std::shared_ptr<const TableState> now_head = head_;
       TableState checkpoint = ks;
@@ -244,6 +258,7 @@ Result<VacuumResult> DeltaTable::Vacuum(const VacuumOptions& opt) {
     }
     KillPoint("vacuum_before_commit");
     PS_RETURN_IF_ERROR(store_->Commit(std::move(txn), /*sync=*/true));
+    floor_guard.committed = true;
     KillPoint("vacuum_after_commit");
     result.outcome = MaintenanceOutcome::kCommitted;
   } else {

@@ -1,6 +1,7 @@
 #include "connectors/table/delta_source.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <limits>
@@ -64,7 +65,7 @@ class DeltaSource : public Source {
     auto cit = committed.find(config_.table);
     if (!recovered_) {
       // The first call's `committed` is durable (what the query recovered): hold it.
-      if (cit != committed.end()) HoldFrom(cit->second);
+      if (cit != committed.end()) PS_RETURN_IF_ERROR(HoldFrom(cit->second));
       recovered_ = true;
     }
     std::int64_t end = DeltaOffset(latest + 1, 0);
@@ -110,8 +111,8 @@ class DeltaSource : public Source {
         offset = DeltaOffset(config_.starting_version, 0);
         break;
     }
+    PS_RETURN_IF_ERROR(HoldFrom(offset));
     initial_ = offset;
-    HoldFrom(offset);
     return offset;
   }
 
@@ -208,7 +209,11 @@ class DeltaSource : public Source {
 
   void OnBatchCommitted(const PartitionOffsets& committed_ends) override {
     auto it = committed_ends.find(config_.table);
-    if (it != committed_ends.end()) HoldFrom(it->second);
+    if (it == committed_ends.end()) return;
+    // Cannot be refused: the hold moves forward from one VACUUM already respects.
+    if (Status st = HoldFrom(it->second); !st.ok()) {
+      spdlog::error("query '{}' source '{}': {}", query_name_, source_name_, st.message());
+    }
   }
 
   std::map<std::string, std::string> ProgressMetrics() const override {
@@ -247,8 +252,22 @@ class DeltaSource : public Source {
         source_name_, query_name_, config_.table, v, what, oldest, query_name_, oldest));
   }
 
-  void HoldFrom(std::int64_t offset) {
-    env_->store->table_readers().Hold(config_.table, holder_, DeltaOffsetVersion(offset));
+  // Holds what reading on from `offset` needs: its version, and the version before it (a
+  // version's deleted rows are read from the one before), unless VACUUM removed that already
+  // (then reading a version that deleted rows fails naming the oldest readable version). A hold
+  // VACUUM refuses (it is removing the version now) fails like RequireReadable.
+  Status HoldFrom(std::int64_t offset) {
+    const std::int64_t v = DeltaOffsetVersion(offset);
+    std::int64_t hold = std::max<std::int64_t>(0, v - 1);
+    if (hold < table_->info().oldest_readable) hold = v;
+    Status st = env_->store->table_readers().Hold(config_.table, holder_, hold);
+    if (st.ok()) return st;
+    return OutOfRange(fmt::format(
+        "source '{}' of query '{}': table '{}' version {} (where it reads on) is being removed by "
+        "VACUUM: {}. To read on from the oldest readable version: `pinstream checkpoint reset {}` "
+        "and starting_version: {} (the rows of the versions in between are not read)",
+        source_name_, query_name_, config_.table, hold, st.message(), query_name_,
+        env_->store->table_readers().Floor(config_.table)));
   }
 
   // The change rows this source reads of version v: none for versions it skips.

@@ -158,7 +158,7 @@ TEST_F(TableVacuumTest, KeepsWhatAnOpenSnapshotAndAHeldVersionNeed) {
   ASSERT_EQ(t->Optimize(opt)->outcome, MaintenanceOutcome::kCommitted);  // version 300
   Append(t, 300, 10);                                                    // versions 301..310
   auto open = std::move(t->Snapshot(50)).value();   // a query reading version 50
-  store_->table_readers().Hold("t", "q/src", 150);  // a streaming reader at version 150
+  ASSERT_TRUE(store_->table_readers().Hold("t", "q/src", 150).ok());  // a streaming reader at 150
 
   auto r = t->Vacuum(RetainNothing());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -172,7 +172,7 @@ TEST_F(TableVacuumTest, KeepsWhatAnOpenSnapshotAndAHeldVersionNeed) {
   EXPECT_EQ(t->Snapshot(149).status().code(), StatusCode::kOutOfRange);
 
   // The reader moves on past OPTIMIZE: the rewritten small chunks go now.
-  store_->table_readers().Hold("t", "q/src", 305);
+  ASSERT_TRUE(store_->table_readers().Hold("t", "q/src", 305).ok());
   auto r2 = t->Vacuum(RetainNothing());
   ASSERT_TRUE(r2.ok());
   ASSERT_EQ(r2->outcome, MaintenanceOutcome::kCommitted) << r2->detail;
@@ -191,6 +191,42 @@ TEST_F(TableVacuumTest, KeepsWhatAnOpenSnapshotAndAHeldVersionNeed) {
   EXPECT_EQ(t->info().oldest_readable, 305);
   EXPECT_EQ(SortedIds(*open), Range(0, 51));
   EXPECT_EQ(SortedIds(**t->Snapshot()), Range(0, 310));
+}
+
+// A hold and a VACUUM never cross: a hold taken once VACUUM has checked the holds (here: just
+// before its commit, under the table-commit lock) is refused naming the oldest readable version,
+// so no reader goes on believing it holds a version VACUUM deletes.
+TEST_F(TableVacuumTest, AHoldTakenWhileVacuumCommitsIsRefusedNamingTheOldestReadableVersion) {
+  DeltaTable* t = *store_->Table("t", true);
+  Append(t, 0, 300);
+  OptimizeOptions opt;
+  opt.rows_per_chunk = 32;
+  ASSERT_EQ(t->Optimize(opt)->outcome, MaintenanceOutcome::kCommitted);  // version 300
+  Append(t, 300, 10);                                                    // versions 301..310
+  auto& readers = store_->table_readers();
+  Status late, at_floor;
+  VacuumOptions vo = RetainNothing();
+  vo.before_commit = [&] {
+    late = readers.Hold("t", "late/src", 20);
+    at_floor = readers.Hold("t", "other/src", 310);
+  };
+  auto r = t->Vacuum(vo);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->outcome, MaintenanceOutcome::kCommitted) << r->detail;
+  EXPECT_EQ(r->oldest_readable, 310);
+  EXPECT_EQ(late.code(), StatusCode::kOutOfRange) << late.ToString();
+  EXPECT_NE(late.message().find("oldest readable version is 310"), std::string::npos)
+      << late.message();
+  EXPECT_TRUE(at_floor.ok()) << at_floor.ToString();
+  EXPECT_EQ(readers.Holds("t"), (std::map<std::string, std::int64_t>{{"other/src", 310}}));
+  EXPECT_EQ(t->Snapshot(20).status().code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(SortedIds(**t->Snapshot(310)), Range(0, 310));
+  // After a restart the floor is the table's oldest readable version.
+  readers.Release("t", "other/src");
+  Reopen();
+  t = *store_->Table("t", false);
+  EXPECT_EQ(store_->table_readers().Hold("t", "q/src", 100).code(), StatusCode::kOutOfRange);
+  EXPECT_TRUE(store_->table_readers().Hold("t", "q/src", 310).ok());
 }
 
 TEST_F(TableVacuumTest, DeletionVectorsNoRetainedVersionUsesGo) {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "connectors/sinks/delta_sink.h"
+#include "engine/time_util.h"
 #include "state/delta_table.h"
 #include "state/store.h"
 #include "tests/testing/test_util.h"
@@ -214,14 +215,89 @@ TEST_F(DeltaSourceTest, TheVersionsARunningReaderNeedsAreHeldForVacuum) {
     auto s = Create("table: t");
     ASSERT_TRUE(s->Open().ok());
     EXPECT_FALSE(readers.OldestHeld("t").has_value());
-    // The first planning call holds the recovered (durable) position.
+    // The first planning call holds the recovered (durable) position, and the version before
+    // it (a version's deleted rows are read from the one before).
     ASSERT_TRUE(s->LatestOffsets({{"t", DeltaOffset(1, 0)}}, true).ok());
-    EXPECT_EQ(readers.OldestHeld("t"), 1);
+    EXPECT_EQ(readers.OldestHeld("t"), 0);
     s->OnBatchCommitted({{"t", DeltaOffset(2, 0)}});
-    EXPECT_EQ(readers.OldestHeld("t"), 2);
-    EXPECT_EQ(readers.Holds("t"), (std::map<std::string, std::int64_t>{{"q/src", 2}}));
+    EXPECT_EQ(readers.OldestHeld("t"), 1);
+    EXPECT_EQ(readers.Holds("t"), (std::map<std::string, std::int64_t>{{"q/src", 1}}));
   }
   EXPECT_FALSE(readers.OldestHeld("t").has_value());  // released with the source
+}
+
+state::VacuumOptions RetainNothing() {
+  state::VacuumOptions o;
+  o.retain_us = 0;
+  o.now_us = NowMicros() + 1000;
+  return o;
+}
+
+// The reader's next version is an overwrite: its deleted rows are those of the version before,
+// which VACUUM must keep while the reader stands there.
+TEST_F(DeltaSourceTest, VacuumKeepsTheVersionBeforeTheNextOneTheReaderReads) {
+  Append(Ids(0, 3));
+  auto txn = store_->BeginTxn();
+  state::WriteOptions ow;
+  ow.overwrite = true;
+  ASSERT_TRUE(Table()->StageWrite(*txn, Ids(10, 12), ow).ok());
+  ASSERT_TRUE(store_->Commit(std::move(txn)).ok());
+  Append(Ids(12, 13));
+  auto s = Create("table: t");
+  ASSERT_TRUE(s->Open().ok());
+  ASSERT_TRUE(s->LatestOffsets({{"t", DeltaOffset(1, 0)}}, true).ok());
+  auto r = Table()->Vacuum(RetainNothing());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->held_from, 0);
+  EXPECT_EQ(Table()->info().oldest_readable, 0);
+  EXPECT_EQ(Read(*s, "t", DeltaOffset(1, 0), DeltaOffset(3, 0)),
+            (std::vector<std::string>{"-0", "-1", "-2", "+10", "+11", "+12"}));
+  // Once the reader has moved past the overwrite, version 0's rows go.
+  s->OnBatchCommitted({{"t", DeltaOffset(3, 0)}});
+  auto r2 = Table()->Vacuum(RetainNothing());
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  ASSERT_EQ(r2->outcome, state::MaintenanceOutcome::kCommitted) << r2->detail;
+  EXPECT_EQ(r2->oldest_readable, 2);
+  EXPECT_EQ(r2->chunks_removed, 1);
+}
+
+// A reader starting while VACUUM commits (its first hold comes after VACUUM checked the holds)
+// is refused with the oldest readable version, never left holding versions VACUUM deletes.
+TEST_F(DeltaSourceTest, AReaderStartingWhileVacuumCommitsIsRefusedNotLeftReadingDeletedVersions) {
+  Append(Ids(0, 3));
+  auto txn = store_->BeginTxn();
+  state::WriteOptions ow;
+  ow.overwrite = true;
+  ASSERT_TRUE(Table()->StageWrite(*txn, Ids(10, 12), ow).ok());
+  ASSERT_TRUE(store_->Commit(std::move(txn)).ok());
+  Append(Ids(12, 13));
+  Append(Ids(13, 14));
+  auto s = Create("table: t");
+  ASSERT_TRUE(s->Open().ok());
+  Status during;
+  state::VacuumOptions opt = RetainNothing();
+  opt.before_commit = [&] {
+    during = s->LatestOffsets({{"t", DeltaOffset(1, 0)}}, true).status();
+  };
+  auto r = Table()->Vacuum(opt);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->outcome, state::MaintenanceOutcome::kCommitted) << r->detail;
+  EXPECT_EQ(r->oldest_readable, 3);
+  EXPECT_EQ(during.code(), StatusCode::kOutOfRange) << during.ToString();
+  EXPECT_NE(during.message().find("the oldest readable version is 3"), std::string::npos)
+      << during.message();
+  EXPECT_FALSE(store_->table_readers().OldestHeld("t").has_value());
+  // A reader that held first keeps what it needs: VACUUM gives up, then keeps from its hold.
+  auto early = Create("table: t");
+  ASSERT_TRUE(early->Open().ok());
+  Append(Ids(14, 15));  // version 5 (the VACUUM was 4)
+  opt = RetainNothing();
+  opt.before_commit = [] { ADD_FAILURE() << "VACUUM committed below a hold"; };
+  ASSERT_TRUE(early->LatestOffsets({{"t", DeltaOffset(4, 0)}}, true).ok());
+  EXPECT_EQ(store_->table_readers().OldestHeld("t"), 3);
+  auto kept = Table()->Vacuum(opt);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(Table()->info().oldest_readable, 3);
 }
 
 // raw → copy through the source and the delta sink, batch by batch: the copy ends with the same

@@ -87,6 +87,32 @@ TEST_F(DeltaVtabTest, TimeTravelTakesAVersionOrATimestampAndSaysWhatItNeeds) {
   EXPECT_FALSE(session_->Query("SELECT count(*) FROM t_at(7)").ok());  // no such version
 }
 
+// VERSION AS OF and TIMESTAMP AS OF before what VACUUM kept: a clear error naming the oldest
+// readable version; from it on, time travel reads as before.
+TEST_F(DeltaVtabTest, TimeTravelBeforeTheRetentionWindowNamesTheOldestReadableVersion) {
+  DeltaTable* t = *store_->Table("t", false);
+  auto txn = store_->BeginTxn();
+  WriteOptions ow;
+  ow.overwrite = true;
+  ASSERT_TRUE(t->StageWrite(*txn, Rows(20, 25), ow).ok());  // version 2
+  ASSERT_TRUE(store_->Commit(std::move(txn)).ok());
+  VacuumOptions vo;
+  vo.retain_us = 0;
+  vo.now_us = NowMicros() + 1000;
+  auto r = t->Vacuum(vo);  // keeps version 2 on; versions 0 and 1 go
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->outcome, MaintenanceOutcome::kCommitted) << r->detail;
+  for (const char* sql : {"SELECT count(*) FROM t_at(0)", "SELECT count(*) FROM t_at(1)",
+                          "SELECT count(*) FROM t_at('1970-01-01 00:00:00')"}) {
+    const std::string e = Error(sql);
+    EXPECT_NE(e.find("the oldest readable version is 2"), std::string::npos) << sql << ": " << e;
+  }
+  EXPECT_EQ(One("SELECT count(*) FROM t_at(2)"), "5");
+  EXPECT_EQ(One("SELECT count(*) FROM t_at(3)"), "5");  // the VACUUM version
+  EXPECT_EQ(One("SELECT count(*) FROM t_at('2999-01-01 00:00:00')"), "5");
+  EXPECT_EQ(One("SELECT count(*) FROM t"), "5");
+}
+
 TEST_F(DeltaVtabTest, KeyLookupsMatchExactlyWhatAScanMatches) {
   // `col = constant` goes through the lookup index; `+ 0` hides the column from it (and drops
   // the column's affinity, so only numeric keys compare alike both ways).

@@ -1349,6 +1349,12 @@ class Planner {
     if (names.size() > 1 && Lower(StringOf(names[0])) != "pg_catalog")
       Refuse(loc, "a schema-qualified function");
     if (name == "substring") name = "substr";
+    // The grammar reads TRIM(x) as pg_catalog.btrim(x) (TRIM(LEADING …) as ltrim, refused):
+    // SQLite's trim.
+    if (name == "btrim" && b.value("funcformat", std::string()) == "COERCE_SQL_SYNTAX" &&
+        ListOf(b, "args").size() == 1) {
+      name = "trim";
+    }
     if (name == "extract" || name == "date_part") {
       // EXTRACT(YEAR FROM x): year(x), and so on.
       const json& args = ListOf(b, "args");

@@ -7,8 +7,8 @@ namespace pinstream {
 namespace {
 constexpr const char* kRemedy =
     "write it to a delta table (kind: delta), which applies retractions as a changes commit, or "
-    "make the query's output insert-only (an aggregate with output_mode: append, a join with "
-    "unmatched: at_watermark)";
+    "make the query's output insert-only (an aggregate with output_mode: append, a join of "
+    "insert-only inputs)";
 }  // namespace
 
 Status RequireInsertOnly(const SinkContext& ctx, std::string_view sink) {

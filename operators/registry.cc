@@ -6,6 +6,7 @@
 #include "operators/dedup.h"
 #include "operators/drop.h"
 #include "operators/filter.h"
+#include "operators/join.h"
 #include "operators/make_array.h"
 #include "operators/null_if.h"
 #include "operators/parse_count.h"
@@ -36,6 +37,10 @@ void RegisterOperators(OperatorRegistry& r) {
              "grouped and windowed aggregates (count, sum, percentiles, ...) in append, update or "
              "complete mode",
              AggregateFromConfig);
+  r.Register("join",
+             "stream-stream join of two inputs (inner, left_outer) on keys, with an optional "
+             "event-time range",
+             JoinFromConfig);
 }
 
 }  // namespace pinstream::ops

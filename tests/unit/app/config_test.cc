@@ -159,6 +159,91 @@ TEST_F(ConfigTest, NamedInputsRejectAQueryLevelWatermarkAndUnknownOrRepeatedSour
   EXPECT_NE(Error(cfg).find("unknown source 'pinz'"), std::string::npos);
 }
 
+const char* kJoin = R"(data_dir: data
+sources:
+  pins: {kind: file, path: in, format: jsonl}
+  geos: {kind: file, path: in, format: jsonl}
+queries:
+  - name: q
+    inputs:
+      pin:
+        source: pins
+        operators:
+          - {kind: parse_json, schema: {ind: int64, title: string}}
+      geo:
+        source: geos
+        operators:
+          - {kind: parse_json, schema: {ind: int64, ts: timestamp}}
+        watermark: {column: ts, delay: 10m}
+    operators:
+      - {kind: join, name: pin_geo, left: pin, right: geo, on: [ind]}
+    sink: {kind: console}
+)";
+
+TEST_F(ConfigTest, AJoinConsumesTwoInputsAndItsBadConfigIsRefusedWithItsLocation) {
+  DaemonConfig c = Load(kJoin);
+  const QueryConfig& q = c.queries[0];
+  // pin's parse_json, geo's parse_json and watermark observer, the join.
+  ASSERT_EQ(q.slots.size(), 4u);
+  const OperatorSlotConfig& join = q.slots[3];
+  EXPECT_TRUE(join.joins_inputs);
+  EXPECT_EQ(join.input_tags, (std::vector<std::uint16_t>{0, 1}));
+  EXPECT_EQ(join.key_columns, (std::vector<std::vector<std::string>>{{"ind"}, {"ind"}}));
+  EXPECT_EQ(join.output_tag, 2);
+  EXPECT_EQ(join.spec->kind(), "join");
+  // A key one side lacks, at the join's line.
+  std::string cfg = kJoin;
+  cfg.replace(cfg.find("on: [ind]"), 9, "on: [title]");
+  std::string e = Error(cfg);
+  EXPECT_NE(e.find("test.yaml:18:9: queries[0].operators[0]: join key of the right input 'geo': "
+                   "column 'title' does not exist in its input"),
+            std::string::npos)
+      << e;
+  // Key types that differ.
+  cfg = kJoin;
+  cfg.replace(cfg.find("{ind: int64, ts"), 11, "{ind: string");
+  e = Error(cfg);
+  EXPECT_NE(e.find("test.yaml:18:9: queries[0].operators[0]: join: key types differ: pin.ind is "
+                   "int64, geo.ind is string"),
+            std::string::npos)
+      << e;
+  // A time range on a column that is no timestamp.
+  cfg = kJoin;
+  cfg.replace(cfg.find("on: [ind]}"), 10,
+              "on: [ind], time_range: geo.ts BETWEEN pin.title AND pin.title}");
+  e = Error(cfg);
+  EXPECT_NE(e.find("test.yaml:18:9: queries[0].operators[0]: join time_range on input 'pin': "
+                   "column 'title' is string, not timestamp"),
+            std::string::npos)
+      << e;
+  // Left outer without a watermark on the right's range column.
+  cfg = kJoin;
+  cfg.replace(cfg.find("watermark: {column: ts"), 0, "# ");
+  cfg.replace(cfg.find("on: [ind]}"), 10,
+              "on: [ind], how: left_outer, time_range: geo.ts BETWEEN left.ts AND left.ts}");
+  e = Error(cfg);
+  EXPECT_NE(e.find("test.yaml:18:9:"), std::string::npos) << e;
+  // (pin has no ts: the first complaint is that.)
+  EXPECT_NE(e.find("join time_range on input 'pin': column 'ts' does not exist"), std::string::npos)
+      << e;
+  cfg = kJoin;
+  cfg.replace(cfg.find("watermark: {column: ts"), 0, "# ");
+  cfg.replace(cfg.find("{ind: int64, title: string}"), 27,
+              "{ind: int64, title: string, ts: timestamp}");
+  cfg.replace(cfg.find("on: [ind]}"), 10,
+              "on: [ind], how: left_outer, time_range: geo.ts BETWEEN pin.ts AND pin.ts}");
+  e = Error(cfg);
+  EXPECT_NE(e.find("test.yaml:18:9: queries[0].operators[0]: join: a left_outer join needs a "
+                   "watermark on the right input 'geo'"),
+            std::string::npos)
+      << e;
+  // An input the query does not have.
+  cfg = kJoin;
+  cfg.replace(cfg.find("right: geo"), 10, "right: usr");
+  EXPECT_NE(Error(cfg).find("join: 'usr' is not an input of query 'q'"), std::string::npos)
+      << Error(cfg);
+}
+
 TEST_F(ConfigTest, WhatTheOperatorsDeriveFromTheSourcesIsCheckedAtLoadWithTheOperatorsLocation) {
   // select of a column parse_json does not produce.
   std::string e = Error(R"(data_dir: d

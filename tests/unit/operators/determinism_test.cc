@@ -2,8 +2,8 @@
 // same offsets are read again) must produce the same rows, the same rejections with the same
 // reasons, whether the operator instance is fresh or has processed other batches, and whether the
 // rows arrive in one chunk or several. Each case mixes normal values, nulls and bad input.
-// (dedup and aggregate are keyed: their replays after a restart are tested in dedup_test.cc and
-// aggregate_test.cc.)
+// (dedup, aggregate and join are keyed: their replays after a restart are tested in dedup_test.cc,
+// aggregate_test.cc and join_test.cc.)
 #include <gtest/gtest.h>
 
 #include <set>
@@ -134,6 +134,7 @@ TEST(OperatorDeterminismTest, EveryKindHasACase) {
   for (const auto& c : Cases()) covered.insert(c.kind);
   covered.insert("dedup");      // dedup_test.cc: replay after restart
   covered.insert("aggregate");  // aggregate_test.cc: a replayed batch across shards
+  covered.insert("join");       // join_test.cc: a replayed batch across shards, a restart
   for (const auto& kind : reg.Kinds())
     EXPECT_TRUE(covered.count(kind)) << "no determinism case for operator '" << kind << "'";
 }

@@ -2,7 +2,7 @@
 # Runs pinstream's benchmarks beside the machine's own limits, measured in the same run, and
 # prints "name value unit" lines plus the ratios bench/README.md records.
 #
-#   bench/run_benchmarks.sh [runtime|table|http|pipeline|instructions|sql|kafka|console|all]   (default: all)
+#   bench/run_benchmarks.sh [runtime|table|history|http|pipeline|instructions|sql|kafka|console|all]   (default: all)
 #
 # Builds first (.ci/build). Limits: RocksDB's db_bench (Debian rocksdb-tools), a bare simdjson
 # loop (in runtime_bench) and a bare loop over the pin pipeline's work (pipeline_bound), nginx `return 200` and a bare durable-ack server (durable_ack_bound)
@@ -168,6 +168,21 @@ if [[ $what == sql || $what == all ]]; then
   if [[ $duck == ran ]]; then
     echo "RATIO pinstream SQL / DuckDB (total):                 $(ratio "$(value sql_pinstream_total_s)" "$(value sql_duckdb_total_s)")"
   fi
+fi
+
+if [[ $what == history || $what == all ]]; then
+  echo "== tables with long histories (issue 23): 1 vs 10k vs 200k versions, with the OPTIMIZE policy and with checkpoints alone"
+  PINSTREAM_DATA_DIR="$tmp/hbase" PINSTREAM_INPUT="$PWD/tests/data/pinterest" \
+    build/app/pinstream run conf/pinterest-files.yaml 2>"$tmp/hbase.log"
+  $B/table_history_bench "$tmp/hbase/" "$tmp/history" 200000 10000,200000 | collect
+  for mode in policy checkpoints; do
+    limit=$([[ $mode == policy ]] && echo 1.2 || echo 2)
+    for what_ in count scan queries; do
+      echo "RATIO 200k versions ($mode) / 1 version, $what_: $(value "history_200000v_${mode}_${what_}_vs_1v_ratio")  (target <= $limit)"
+    done
+    echo "RATIO opening the three tables at 200k versions ($mode), ms: $(value "history_200000v_${mode}_open_ms")  (target <= 20 ms per table)"
+  done
+  echo "RATIO bytes on disk after OPTIMIZE + VACUUM / live chunks' bytes, 200k versions: $(value history_200000v_policy_disk_vs_live_chunks_ratio)  (target <= 1.1)"
 fi
 
 if [[ $what == console || $what == all ]]; then

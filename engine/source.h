@@ -12,6 +12,7 @@
 //                                 unreachable: retryable).
 //   2. per trigger: LatestOffsets(committed) → the engine plans [committed, latest) ranges, capped
 //      with LimitRange(); writes offsets/N; then Read() for each planned range.
+//   0. OnRecovered(ends)          once per run, with the checkpoint's committed ends (or none).
 //   3. OnBatchCommitted(ends)     after batch N is durable (lag reporting, log retention); by
 //                                 then batch N+1 may already have been planned and read (see
 //                                 AllowsReadAheadOfCommit).
@@ -143,6 +144,14 @@ class Source {
   }
 
   virtual void OnBatchCommitted(const PartitionOffsets& committed_ends) { (void)committed_ends; }
+
+  // Once per run, from the query's Start() (before the daemon is ready, so before table
+  // maintenance first runs): the ends of the last committed batch, recovered from the
+  // checkpoint — where the query goes on from (empty: no batch committed yet). A source whose
+  // position needs something kept outside the checkpoint (a delta table's versions, which VACUUM
+  // deletes) takes it here. The source may not be open yet (Open() failed and is retried);
+  // nothing is read.
+  virtual void OnRecovered(const PartitionOffsets& committed_ends) { (void)committed_ends; }
 
   // Whether the engine may plan and read batch N+1 while batch N is still committing (it then
   // calls LatestOffsets/PrepareRead/Read for N+1 before OnBatchCommitted for N). A source whose

@@ -293,6 +293,10 @@ Status StreamingQuery::Start() {
     last_batch_watermark_ = ends->batch_watermark_us;
     watermark_.Advance();
   }
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    auto e = committed_ends_.find(config_->sources[i]);
+    sources_[i]->OnRecovered(e != committed_ends_.end() ? e->second : PartitionOffsets{});
+  }
   if (latest && (!committed || latest->batch_id > *committed)) {
     if (latest->batch_id != next_batch_) {
       return Corruption(fmt::format(

@@ -216,6 +216,24 @@ class DeltaSource : public Source {
     }
   }
 
+  // A restarted query holds where its checkpoint stands before the daemon is ready: table
+  // maintenance's first pass could otherwise vacuum what it is about to read. A refused hold
+  // (VACUUM removed the version while the query was stopped) is reported when planning starts,
+  // by ResumeOffset, naming the oldest readable version.
+  // A query that never committed holds where it will start (earliest: version 0; a number: that
+  // version; latest is decided when it first plans).
+  void OnRecovered(const PartitionOffsets& committed_ends) override {
+    if (!FindTable().ok() || table_ == nullptr) return;
+    auto it = committed_ends.find(config_.table);
+    if (it != committed_ends.end()) {
+      (void)HoldFrom(it->second);
+    } else if (config_.start == DeltaSourceConfig::Start::kEarliest) {
+      (void)HoldFrom(DeltaOffset(0, 0));
+    } else if (config_.start == DeltaSourceConfig::Start::kVersion) {
+      (void)HoldFrom(DeltaOffset(config_.starting_version, 0));
+    }
+  }
+
   std::map<std::string, std::string> ProgressMetrics() const override {
     return {{"latestVersion", std::to_string(latest_version_)}};
   }

@@ -6,9 +6,11 @@ of table maintenance (OPTIMIZE before and after its commit; VACUUM before and af
 and after its deletes), at least --kills times, and restarted each time. Table maintenance runs
 all the time (storage.optimize with min_small_chunks 2, VACUUM keeping 1 s, both checked every
 20 ms), so OPTIMIZE and VACUUM commits interleave with the query's.
-At the end every input record must be in the table exactly once (first arrival per key), every
-malformed line exactly once in the dead-letter table, each data version must belong to a distinct
-batch, and every retained version must read back the rows it should: an OPTIMIZE or VACUUM
+A second query reads the table as a stream (a delta source, whose holds VACUUM must respect
+across kills and restarts) into a copy. At the end every input record must be in the table and in
+the copy exactly once (first arrival per key), every malformed line exactly once in the
+dead-letter table, each data version must belong to a distinct
+batch, and every retained version of each of the three tables must read back the rows it should: an OPTIMIZE or VACUUM
 version exactly the rows of the version before it, a data version those rows plus as many new
 ones as it added; a version before the oldest readable one is refused naming it. The store
 ingests every table version as an SST file of its own ahead of the commit
@@ -41,6 +43,7 @@ storage:  # every version an ingested SST, zstd chunks, OPTIMIZE and VACUUM all 
   maintenance_interval: 20ms
 sources:
   events: {{kind: file, path: "{work}/in"}}
+  events_stream: {{kind: delta, table: events}}
 queries:
   - name: events
     source: events
@@ -53,6 +56,11 @@ queries:
       - {{kind: dedup, keys: [k]}}
     sink: {{kind: delta, table: events}}
     dead_letter: events_errors
+  - name: copy  # reads events as a stream while VACUUM keeps 1 s of it: its holds keep what it reads
+    source: events_stream
+    trigger: continuous
+    max_records_per_trigger: 30
+    sink: {{kind: delta, table: events_copy}}
 """
 
 
@@ -147,7 +155,10 @@ def main():
         r = subprocess.run([a.binary, "scan", "events", "--format", "jsonl", "-d", work + "/data"],
                            capture_output=True, text=True)
         rows = [json.loads(l) for l in r.stdout.splitlines() if l.strip()] if r.returncode == 0 else []
-        if len(rows) >= want_rows:
+        c = subprocess.run([a.binary, "scan", "events_copy", "--format", "jsonl", "-d", work + "/data"],
+                           capture_output=True, text=True)
+        copied = sum(1 for l in c.stdout.splitlines() if l.strip()) if c.returncode == 0 else 0
+        if len(rows) >= want_rows and copied >= want_rows:
             break
         time.sleep(0.05)
     p.send_signal(signal.SIGTERM)
@@ -165,6 +176,14 @@ def main():
         wrong = [k for k in expected if k in got and got[k] != expected[k]][:10]
         fail(f"table has {len(got)} keys, expected {len(expected)}; missing {missing} extra {extra} "
              f"not-first-arrival {wrong} (seed {a.seed}, work {work})")
+    # The stream reader of events (a delta source) never lost a version to VACUUM: its copy holds
+    # every row once.
+    r = subprocess.run([a.binary, "scan", "events_copy", "--format", "jsonl", "-d", work + "/data"],
+                       capture_output=True, text=True)
+    copy = sorted(json.loads(l)["k"] for l in r.stdout.splitlines() if l.strip()) if r.returncode == 0 else []
+    if copy != sorted(got):
+        fail(f"events_copy (events read as a stream) has {len(copy)} rows ({len(set(copy))} keys), "
+             f"events {len(got)} (seed {a.seed}, work {work}): {r.stderr[-500:]}")
     r = subprocess.run([a.binary, "scan", "events_errors", "--format", "jsonl", "-d", work + "/data"],
                        capture_output=True, text=True)
     errors = [json.loads(l) for l in r.stdout.splitlines() if l.strip()] if r.returncode == 0 else []
@@ -188,26 +207,39 @@ def main():
     if r.returncode == 0 or f"oldest readable version is {oldest}" not in r.stderr:
         fail(f"reading version {oldest - 1}, before the oldest readable one, did not fail naming "
              f"{oldest}: {r.returncode} {r.stderr}")
-    # Every retained version reads back what it should (the first one: whatever it holds).
-    prev = None
-    for c in commits:
-        r = subprocess.run([a.binary, "scan", "events", "--version", str(c["version"]), "--format", "jsonl",
-                            "-d", work + "/data"], capture_output=True, text=True)
-        if r.returncode != 0:
-            fail(f"version {c['version']} is unreadable: {r.stderr}")
-        keys = sorted(json.loads(l)["k"] for l in r.stdout.splitlines() if l.strip())
-        if len(keys) != len(set(keys)):
-            fail(f"version {c['version']} ({c['operation']}) holds a key twice")
-        if prev is None:
-            pass
-        elif not c.get("dataChange", True):
-            if keys != prev:
-                fail(f"OPTIMIZE version {c['version']} does not read as the version before it "
-                     f"({len(keys)} vs {len(prev)} rows)")
-        elif not set(prev) <= set(keys) or len(keys) != len(prev) + c["rowsAdded"]:
-            fail(f"version {c['version']} reads {len(keys)} rows; the version before it had {len(prev)}, "
-                 f"it added {c['rowsAdded']}")
-        prev = keys
+    # Every retained version of every table reads back what it should (the first one: whatever
+    # it holds): the dead-letter table and the copy are vacuumed and compacted like events.
+    def check_versions(table, key_of, table_commits):
+        prev = None
+        for c in table_commits:
+            r = subprocess.run([a.binary, "scan", table, "--version", str(c["version"]), "--format", "jsonl",
+                                "-d", work + "/data"], capture_output=True, text=True)
+            if r.returncode != 0:
+                fail(f"{table} version {c['version']} is unreadable: {r.stderr}")
+            keys = sorted(key_of(json.loads(l)) for l in r.stdout.splitlines() if l.strip())
+            if len(keys) != len(set(keys)):
+                fail(f"{table} version {c['version']} ({c['operation']}) holds a key twice")
+            if prev is None:
+                pass
+            elif not c.get("dataChange", True):
+                if keys != prev:
+                    fail(f"{table} {c['operation']} version {c['version']} does not read as the version "
+                         f"before it ({len(keys)} vs {len(prev)} rows)")
+            elif not set(prev) <= set(keys) or len(keys) != len(prev) + c["rowsAdded"]:
+                fail(f"{table} version {c['version']} reads {len(keys)} rows; the version before it had "
+                     f"{len(prev)}, it added {c['rowsAdded']}")
+            prev = keys
+
+    check_versions("events", lambda row: row["k"], commits)
+    for table, key_of in (("events_errors", lambda row: (row["partition"], row["offset"])),
+                          ("events_copy", lambda row: row["k"])):
+        h = subprocess.run([a.binary, "history", table, "--json", "-d", work + "/data"],
+                           capture_output=True, text=True)
+        if h.returncode != 0:
+            fail(f"pinstream history {table}: {h.stderr}")
+        check_versions(table, key_of,
+                       sorted((json.loads(l) for l in h.stdout.splitlines() if l.strip()),
+                              key=lambda c: c["version"]))
     print(f"PASS: {len(got)} rows exactly once, {bad_lines} dead letters, {len(commits)} versions "
           f"({optimized} OPTIMIZE, {vacuumed} VACUUM; oldest readable {oldest}) each read back as it should, {run + 1} runs")
     shutil.rmtree(work, ignore_errors=True)

@@ -19,6 +19,11 @@ void FakeSource::OnBatchCommitted(const PartitionOffsets&) {
   d_->calls.push_back("committed");
 }
 
+void FakeSource::OnRecovered(const PartitionOffsets& committed_ends) {
+  std::lock_guard lock(d_->mu);
+  d_->recovered.push_back(committed_ends);
+}
+
 bool FakeSource::AllowsReadAheadOfCommit() const {
   std::lock_guard lock(d_->mu);
   return d_->read_ahead;

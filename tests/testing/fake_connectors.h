@@ -3,7 +3,7 @@
 // FakeSource: named partitions of string records (offset = index); records can be appended
 // while a query runs; Read() can be made to fail (retryable) a given number of times; every
 // Read() counts in `reads` and notifies `read_cv`; LatestOffsets/OnBatchCommitted calls are
-// logged in `calls`; PruneColumns calls in `pruned`, after which chunks leave `key` out unless
+// logged in `calls`; OnRecovered's ends in `recovered`; PruneColumns calls in `pruned`, after which chunks leave `key` out unless
 // it is required (`value`, the raw record, is always there, as in the log sources).
 // CollectingSink: keeps the rows of committed batches only (it stages through
 // CommitTxn::OnCommitted), and refuses a second commit of the same batch id like a delta table;
@@ -36,6 +36,7 @@ class FakeSource : public Source {
     bool read_ahead = true;                        // AllowsReadAheadOfCommit()
     std::vector<std::string> calls;                // "latest" and "committed", in call order
     std::vector<std::vector<std::string>> pruned;  // PruneColumns arguments
+    std::vector<PartitionOffsets> recovered;       // OnRecovered arguments
     // When >= 0, the record at offset o arrived at arrival_us_base + o (SourceChunk's arrival
     // times); else the source does not know arrival times.
     std::int64_t arrival_us_base = -1;
@@ -52,6 +53,7 @@ class FakeSource : public Source {
   Status Read(const ReadRange& range, std::size_t max_chunk_rows,
               const ChunkConsumer& emit) override;
   void OnBatchCommitted(const PartitionOffsets&) override;
+  void OnRecovered(const PartitionOffsets& committed_ends) override;
   bool AllowsReadAheadOfCommit() const override;
   void PruneColumns(const std::vector<std::string>& required) override;
 

@@ -148,6 +148,18 @@ TEST(StreamingQueryTest, ABatchPlannedButNotCommittedIsReplayedWithItsOffsetsAnd
   auto q = h.Make(3);
   ASSERT_TRUE(q->Start().ok());
   EXPECT_EQ(q->next_batch_id(), 1);
+  {
+    // Each start told the source where the last committed batch ended before planning anything:
+    // nothing on the first start, batch 0's 4 records on the restarts.
+    std::lock_guard lock(h.src->mu);
+    ASSERT_EQ(h.src->recovered.size(), 3u);
+    EXPECT_TRUE(h.src->recovered[0].empty());
+    for (std::size_t i = 1; i < 3; ++i) {
+      std::int64_t records = 0;
+      for (const auto& [partition, end] : h.src->recovered[i]) records += end;
+      EXPECT_EQ(records, 4);
+    }
+  }
   auto r = q->RunNextBatch(true, nullptr);
   ASSERT_TRUE(r.ok() && *r == BatchOutcome::kRan);
   EXPECT_EQ(h.progress.back().num_input_rows, 3);  // exactly offsets/1's range

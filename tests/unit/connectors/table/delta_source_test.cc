@@ -224,6 +224,11 @@ TEST_F(DeltaSourceTest, TheVersionsARunningReaderNeedsAreHeldForVacuum) {
     EXPECT_EQ(readers.Holds("t"), (std::map<std::string, std::int64_t>{{"q/src", 1}}));
   }
   EXPECT_FALSE(readers.OldestHeld("t").has_value());  // released with the source
+  // A restarted query holds from its recovered position at once (StreamingQuery::Start, before
+  // the daemon is ready and table maintenance runs), not only when it first plans.
+  auto s = Create("table: t");
+  s->OnRecovered({{"t", DeltaOffset(2, 0)}});
+  EXPECT_EQ(readers.OldestHeld("t"), 1);
 }
 
 state::VacuumOptions RetainNothing() {

@@ -63,5 +63,6 @@ void AddJobsCommands(CLI::App& app, int* exit_code);
 void AddKafkaMockCommand(CLI::App& app, int* exit_code);
 void AddMaintenanceCommands(CLI::App& app, int* exit_code);
 void AddViewsCommands(CLI::App& app, int* exit_code);
+void AddConfigCommands(CLI::App& app, int* exit_code);
 
 }  // namespace pinstream::app

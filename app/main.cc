@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   AddJobsCommands(app, &exit_code);
   AddKafkaMockCommand(app, &exit_code);
   AddViewsCommands(app, &exit_code);
+  AddConfigCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

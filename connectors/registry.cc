@@ -16,24 +16,31 @@ void RegisterConnectors(Registries& reg, ConnectorEnv* env) {
   // Config sections
   reg.sections.Register(http::kHttpSection,
                         "HTTP ingest: the Kafka REST Proxy and Kinesis APIs over the source log",
-                        http::ParseHttpConfig);
+                        http::ParseHttpConfig,
+                        {&http::kHttpKeys, &http::kHttpAuthKeys, &http::kHttpSigV4Keys,
+                         &http::kHttpAccessKeyKeys, &http::kHttpTlsKeys, &http::kHttpTopicKeys,
+                         &http::kHttpStreamKeys, &http::kHttpRetentionKeys});
   // Sources
-  reg.sources.Register("file", "a directory of .jsonl/.json/.csv files", ParseFileSource);
+  reg.sources.Register("file", "a directory of .jsonl/.json/.csv files", ParseFileSource,
+                       {&kFileSourceKeys, &kFileCsvKeys});
   reg.sources.Register("http", "a topic (Kafka REST) or stream (Kinesis) of the HTTP source log",
-                       [env](const ConfigNode& n) { return ParseHttpSource(n, env); });
+                       [env](const ConfigNode& n) { return ParseHttpSource(n, env); },
+                       {&kHttpSourceKeys});
   reg.sources.Register("kafka", "Kafka topics (offsets in the checkpoint; consumer groups)",
-                       ParseKafkaSource);
+                       ParseKafkaSource, {&kKafkaSourceKeys});
   reg.sources.Register(
       "delta", "a delta table read as a stream: the versions committed after the checkpoint",
-      [env](const ConfigNode& n) { return ParseDeltaSource(n, env); });
+      [env](const ConfigNode& n) { return ParseDeltaSource(n, env); }, {&kDeltaSourceKeys});
   // Sinks
   reg.sinks.Register("delta", "an append-only versioned table in the store",
-                     [env](const ConfigNode& n) { return ParseDeltaSink(n, env); });
-  reg.sinks.Register("jsonl", "JSON Lines files, one per batch", ParseJsonlSink);
-  reg.sinks.Register("console", "print batches to standard output", ParseConsoleSink);
+                     [env](const ConfigNode& n) { return ParseDeltaSink(n, env); },
+                     {&kDeltaSinkKeys});
+  reg.sinks.Register("jsonl", "JSON Lines files, one per batch", ParseJsonlSink, {&kJsonlSinkKeys});
+  reg.sinks.Register("console", "print batches to standard output", ParseConsoleSink,
+                     {&kConsoleSinkKeys});
   reg.sinks.Register(
       "kafka", "JSON messages on a Kafka topic (at-least-once, or exactly-once transactional)",
-      ParseKafkaSink);
+      ParseKafkaSink, {&kKafkaSinkKeys});
 }
 
 }  // namespace pinstream::connectors

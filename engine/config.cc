@@ -39,6 +39,128 @@ std::string TriggerConfig::ToString() const {
   return "?";
 }
 
+// The engine's key tables (config_keys.h): what the loader accepts and the reference prints.
+namespace {
+constexpr KeyDoc kRootDocs[] = {
+    {"data_dir", KeyType::kPath, "",
+     "Required. The daemon's data directory: the RocksDB store (tables, source logs, "
+     "checkpoints). One daemon per directory."},
+    {"log", KeyType::kMap, "", "Logging (see log)."},
+    {"sources", KeyType::kMap, "",
+     "Named sources: name → {kind: file|http|kafka|delta, ...} (see sources.<name>)."},
+    {"queries", KeyType::kList, "", "Required. The streaming queries (see queries[])."},
+    {"jobs", KeyType::kList, "", "Scheduled SQL jobs (see jobs[])."},
+};
+constexpr KeyDoc kLogDocs[] = {
+    {"level", KeyType::kEnum, "info",
+     "Least severe level written; `pinstream run --log-level` overrides it.",
+     "trace|debug|info|warn|error"},
+    {"format", KeyType::kEnum, "text",
+     "text: one line per event, UTC time with its zone; json: one JSON object per line (time in "
+     "UTC, level, message and the event's fields), for log shippers.",
+     "text|json"},
+};
+constexpr KeyDoc kQueryDocs[] = {
+    {"name", KeyType::kString, "",
+     "Required. The query's name (letters, digits, _ . -): its checkpoint, state and metrics "
+     "are kept under it."},
+    {"source", KeyType::kString, "", "The one source read (a name under sources)."},
+    {"sources", KeyType::kStringList, "", "Several sources read as one stream (a union)."},
+    {"inputs", KeyType::kMap, "",
+     "Named inputs for operators that read several streams (join): name → {source | sources, "
+     "watermark, operators}. Exactly one of source, sources, inputs."},
+    {"watermark", KeyType::kMap, "",
+     "Event-time watermark of a single-input query (see queries[].watermark)."},
+    {"trigger", KeyType::kAny, "(processing_time: 500ms)",
+     "When a batch starts: {processing_time: DURATION} (at most one batch per interval), once "
+     "(one batch, then the query ends), available_now (everything available, in batches, then "
+     "ends) or continuous (a batch as soon as data arrives)."},
+    {"max_records_per_trigger", KeyType::kInt, "200000",
+     "Most records one batch reads over all sources (0 = unlimited)."},
+    {"shards", KeyType::kInt, "0",
+     "Parallel shards the operators run in, rows hashed by key (0 = the number of cores; "
+     "max 256)."},
+    {"chunk_rows", KeyType::kInt, "4096", "Records per chunk read from a source (1..1000000)."},
+    {"queue_capacity", KeyType::kInt, "64",
+     "Chunks buffered per shard before the reader waits (backpressure; 2..65536)."},
+    {"state", KeyType::kMap, "", "The query's keyed state (see queries[].state)."},
+    {"operators", KeyType::kList, "",
+     "The operators, in order: each {kind: KIND, name: LABEL (optional), ...} (see "
+     "operators)."},
+    {"sink", KeyType::kMap, "", "Required. Where the batches go: {kind: KIND, ...} (see sinks)."},
+    {"dead_letter", KeyType::kAny, "",
+     "Where rows an operator rejects go: a sink mapping, or a table name (shorthand for {kind: "
+     "delta, table: NAME}). Without it a rejected row fails the batch."},
+};
+constexpr KeyDoc kInputDocs[] = {
+    {"source", KeyType::kString, "", "The one source of this input."},
+    {"sources", KeyType::kStringList, "", "Several sources read as this input (a union)."},
+    {"watermark", KeyType::kMap, "", "This input's event-time watermark."},
+    {"operators", KeyType::kList, "", "Operators applied to this input's rows only."},
+};
+constexpr KeyDoc kWatermarkDocs[] = {
+    {"column", KeyType::kString, "", "Required. The event-time column (a timestamp)."},
+    {"delay", KeyType::kDuration, "",
+     "Required. How far behind the latest event time seen a row may be before it is late "
+     "(Spark's withWatermark delay; >= 0)."},
+};
+constexpr KeyDoc kTriggerDocs[] = {
+    {"processing_time", KeyType::kDuration, "",
+     "Required. The interval between batch starts (> 0)."},
+};
+constexpr KeyDoc kStateDocs[] = {
+    {"cache", KeyType::kByteSize, "64MiB",
+     "Point-read cache of the query's large state, shared by its stateful operators' shards."},
+};
+constexpr KeyDoc kJobDocs[] = {
+    {"name", KeyType::kString, "", "Required. The job's name."},
+    {"every", KeyType::kDuration, "", "Run at this interval. One of every, at, cron."},
+    {"at", KeyType::kString, "", "Run daily at \"HH:MM\" (UTC)."},
+    {"cron", KeyType::kString, "", "Run on a 5-field cron schedule (UTC), e.g. \"0 2 * * *\"."},
+    {"sql", KeyType::kList, "",
+     "Required. The SQL files run in order: each a path, or {file, result_table} (see "
+     "jobs[].sql[])."},
+    {"run_on_start", KeyType::kBool, "false", "Also run once when the daemon starts."},
+};
+constexpr KeyDoc kJobSqlDocs[] = {
+    {"file", KeyType::kPath, "", "Required. A file holding one SELECT."},
+    {"result_table", KeyType::kString, "(<file stem>_result)",
+     "The table the result is written to (replaced on each run, versioned)."},
+};
+}  // namespace
+
+constexpr ConfigKeys kConfigRootKeys{
+    "(top level)",
+    "The config file's top-level keys. Every other top-level key is a section a plugin folder "
+    "owns (http, storage, views).",
+    kRootDocs};
+constexpr ConfigKeys kConfigLogKeys{"log", "Logging.", kLogDocs};
+constexpr ConfigKeys kConfigQueryKeys{
+    "queries[]",
+    "A streaming query: its sources are read in micro-batches, each batch runs through the "
+    "operators and is committed to the sink exactly once, with the sources' offsets and the "
+    "operators' state.",
+    kQueryDocs};
+constexpr ConfigKeys kConfigInputKeys{
+    "queries[].inputs.<name>", "A named input of a query that reads several streams.", kInputDocs};
+constexpr ConfigKeys kConfigWatermarkKeys{
+    "queries[].watermark",
+    "Event-time watermark (also queries[].inputs.<name>.watermark): rows older than the latest "
+    "event time minus delay are late; windows and state older than it are finished.",
+    kWatermarkDocs};
+constexpr ConfigKeys kConfigTriggerKeys{"queries[].trigger",
+                                        "The mapping form of the trigger (the scalar forms: once, "
+                                        "available_now, continuous).",
+                                        kTriggerDocs};
+constexpr ConfigKeys kConfigStateKeys{"queries[].state", "The query's keyed state.", kStateDocs};
+constexpr ConfigKeys kConfigJobKeys{
+    "jobs[]",
+    "A scheduled SQL job: its SELECTs run over the tables and replace their result tables. "
+    "Exactly one schedule: every, at or cron.",
+    kJobDocs};
+constexpr ConfigKeys kConfigJobSqlKeys{"jobs[].sql[]", "The mapping form of a job's SQL file.",
+                                       kJobSqlDocs};
+
 void RequireValidName(const ConfigNode& n, const std::string& name, const char* what) {
   if (!IsValidName(name)) {
     n.Fail(fmt::format(
@@ -68,7 +190,7 @@ TriggerConfig ParseTrigger(const ConfigNode& n) {
     }
     return t;
   }
-  n.ExpectKeys({"processing_time"});
+  n.ExpectKeys(kConfigTriggerKeys);
   t.kind = TriggerConfig::Kind::kProcessingTime;
   t.interval_us = n.Get("processing_time").AsDurationMicros();
   if (t.interval_us <= 0) n.Get("processing_time").Fail("interval must be positive");
@@ -84,7 +206,7 @@ SinkConfig ParseSink(const ConfigNode& n, const Registries& reg, const char* wha
 
 JobConfig ParseJob(const ConfigNode& n, const std::string& config_dir) {
   JobConfig j;
-  n.ExpectKeys({"name", "every", "at", "cron", "sql", "run_on_start"});
+  n.ExpectKeys(kConfigJobKeys);
   j.location = n.Location();
   j.name = n.GetString("name");
   RequireValidName(n.Get("name"), j.name, "job");
@@ -111,7 +233,7 @@ JobConfig ParseJob(const ConfigNode& n, const std::string& config_dir) {
     if (e.IsScalar()) {
       q.sql_file = ResolvePath(config_dir, e.AsString());
     } else {
-      e.ExpectKeys({"file", "result_table"});
+      e.ExpectKeys(kConfigJobSqlKeys);
       q.sql_file = ResolvePath(config_dir, e.GetString("file"));
       q.result_table = e.GetString("result_table", "");
     }
@@ -147,7 +269,7 @@ std::vector<std::string> ParseSourceList(const ConfigNode& node, const DaemonCon
 }
 
 WatermarkConfig ParseWatermark(const ConfigNode& n) {
-  n.ExpectKeys({"column", "delay"});
+  n.ExpectKeys(kConfigWatermarkKeys);
   WatermarkConfig w;
   w.column = n.GetString("column");
   w.where = n.Get("column").Where();
@@ -290,9 +412,7 @@ namespace {
 
 QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonConfig& cfg) {
   QueryConfig q;
-  n.ExpectKeys({"name", "source", "sources", "inputs", "watermark", "trigger",
-                "max_records_per_trigger", "shards", "chunk_rows", "queue_capacity", "state",
-                "operators", "sink", "dead_letter"});
+  n.ExpectKeys(kConfigQueryKeys);
   q.location = n.Location();
   q.name = n.GetString("name");
   RequireValidName(n.Get("name"), q.name, "query");
@@ -305,7 +425,7 @@ QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonC
       n.Get("watermark").Fail("with several inputs, declare the watermark per input");
     for (auto& [name, in] : inputs->Entries()) {
       RequireValidName(in, name, "input");
-      in.ExpectKeys({"source", "sources", "watermark", "operators"});
+      in.ExpectKeys(kConfigInputKeys);
       if (in.Has("source") == in.Has("sources"))
         in.Fail("an input needs exactly one of 'source' or 'sources'");
       InputConfig ic;
@@ -340,7 +460,7 @@ QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonC
   if (q.queue_capacity < 2 || q.queue_capacity > 65536)
     n.Get("queue_capacity").Fail("queue_capacity must be 2..65536");
   if (auto st = n.Find("state")) {
-    st->ExpectKeys({"cache"});
+    st->ExpectKeys(kConfigStateKeys);
     q.state.cache_bytes = st->GetByteSize("cache", q.state.cache_bytes);
     if (q.state.cache_bytes < 0) st->Get("cache").Fail("the state cache must be >= 0");
   }
@@ -378,12 +498,10 @@ DaemonConfig ParseRoot(const ConfigNode& root, const std::string& path,
   cfg.path = path;
   cfg.config_dir = config_dir;
   if (!root.IsMap()) root.Fail("the config must be a mapping with data_dir, sources and queries");
-  std::vector<std::string> keys = {"data_dir", "log", "sources", "queries", "jobs"};
-  for (const auto& k : reg.sections.Keys()) keys.push_back(k);
-  root.ExpectKeys(keys);
+  root.ExpectKeys(kConfigRootKeys, reg.sections.Keys());
   cfg.data_dir = root.GetPath("data_dir");
   if (auto l = root.Find("log")) {
-    l->ExpectKeys({"level", "format"});
+    l->ExpectKeys(kConfigLogKeys);
     cfg.log.level = l->GetEnum("level", {"trace", "debug", "info", "warn", "error"}, "info");
     cfg.log.format = l->GetEnum("format", {"text", "json"}, "text") == "json" ? LogFormat::kJson
                                                                               : LogFormat::kText;

@@ -197,6 +197,18 @@ DaemonConfig LoadConfig(const std::string& path, const Registries& registries);
 DaemonConfig LoadConfigFromString(const std::string& yaml, const std::string& name,
                                   const std::string& config_dir, const Registries& registries);
 
+// The engine's own key tables (config_keys.h), which engine/config_reference.cc prints around
+// the registries' tables.
+extern const ConfigKeys kConfigRootKeys;
+extern const ConfigKeys kConfigLogKeys;
+extern const ConfigKeys kConfigQueryKeys;
+extern const ConfigKeys kConfigInputKeys;
+extern const ConfigKeys kConfigWatermarkKeys;
+extern const ConfigKeys kConfigTriggerKeys;
+extern const ConfigKeys kConfigStateKeys;
+extern const ConfigKeys kConfigJobKeys;
+extern const ConfigKeys kConfigJobSqlKeys;
+
 // Valid names for queries, tables, topics: [A-Za-z0-9_.-]{1,200}, not starting with '.' or '-'.
 bool IsValidName(std::string_view name);
 // Fails `node` (ConfigError) unless IsValidName(name); `what` names the thing ("query", "table").

@@ -6,7 +6,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "engine/time_util.h"
 
@@ -139,15 +142,68 @@ ConfigNode ConfigNode::WithImplicitKeys(std::vector<std::string> keys) const {
   return c;
 }
 
-void ConfigNode::ExpectKeys(std::initializer_list<std::string_view> allowed) const {
-  std::vector<std::string> v;
-  for (auto a : allowed) v.emplace_back(a);
-  ExpectKeys(v);
+namespace {
+
+std::mutex seen_mu;
+std::set<const ConfigKeys*>& SeenTables() {
+  static auto* seen = new std::set<const ConfigKeys*>();
+  return *seen;
 }
 
-void ConfigNode::ExpectKeys(const std::vector<std::string>& allowed_in) const {
+bool IsLiteralDefault(std::string_view def) { return !def.empty() && def.front() != '('; }
+
+std::string ToText(const std::string& v) { return v; }
+std::string ToText(std::int64_t v) { return std::to_string(v); }
+std::string ToText(double v) { return fmt::format("{}", v); }
+std::string ToText(bool v) { return v ? "true" : "false"; }
+
+}  // namespace
+
+std::vector<const ConfigKeys*> ConfigKeysSeen() {
+  std::lock_guard lock(seen_mu);
+  return {SeenTables().begin(), SeenTables().end()};
+}
+
+std::string_view KeyTypeName(KeyType type) {
+  switch (type) {
+    case KeyType::kString:
+      return "string";
+    case KeyType::kInt:
+      return "integer";
+    case KeyType::kNumber:
+      return "number";
+    case KeyType::kBool:
+      return "bool";
+    case KeyType::kDuration:
+      return "duration";
+    case KeyType::kByteSize:
+      return "size";
+    case KeyType::kPath:
+      return "path";
+    case KeyType::kEnum:
+      return "enum";
+    case KeyType::kStringList:
+      return "string list";
+    case KeyType::kMap:
+      return "mapping";
+    case KeyType::kList:
+      return "list";
+    case KeyType::kAny:
+      return "any";
+  }
+  return "?";
+}
+
+void ConfigNode::ExpectKeys(const ConfigKeys& keys, const std::vector<std::string>& extra) const {
+  {
+    std::lock_guard lock(seen_mu);
+    SeenTables().insert(&keys);
+  }
   if (!node_.IsMap()) Fail("expected a mapping (key: value pairs)");
-  std::vector<std::string> allowed = allowed_in;
+  keys_ = &keys;
+  std::vector<std::string> allowed;
+  for (const auto& k : keys.keys) allowed.emplace_back(k.name);
+  allowed.insert(allowed.end(), extra.begin(), extra.end());
   allowed.insert(allowed.end(), implicit_keys_.begin(), implicit_keys_.end());
   for (auto it = node_.begin(); it != node_.end(); ++it) {
     std::string key = it->first.Scalar();
@@ -163,6 +219,52 @@ void ConfigNode::ExpectKeys(const std::vector<std::string>& allowed_in) const {
       msg += fmt::format(" (valid keys: {})", fmt::join(sorted, ", "));
     }
     key_node.Fail(msg);
+  }
+}
+
+const KeyDoc* ConfigNode::CheckRead(std::string_view key,
+                                    std::initializer_list<KeyType> types) const {
+  if (keys_ == nullptr) return nullptr;
+  const KeyDoc* doc = keys_->Find(key);
+  if (doc == nullptr) {
+    throw ConfigError(
+        fmt::format("internal error: the parser of {} reads key '{}', which its key "
+                    "table does not document",
+                    keys_->path, key));
+  }
+  if (doc->type == KeyType::kAny) return doc;
+  for (KeyType t : types) {
+    if (t == doc->type) return doc;
+  }
+  throw ConfigError(fmt::format("internal error: {}.{} is documented as {} but read otherwise",
+                                keys_->path, key, KeyTypeName(doc->type)));
+}
+
+template <typename T>
+void ConfigNode::CheckDefault(std::string_view key, const KeyDoc* doc, const T& def) const {
+  if (doc == nullptr || !IsLiteralDefault(doc->def)) return;
+  std::string want = ToText(def);
+  bool same = false;
+  std::string documented(doc->def);
+  if constexpr (std::is_same_v<T, std::int64_t>) {
+    if (doc->type == KeyType::kDuration) {
+      auto v = ParseDurationMicros(doc->def);
+      same = v.ok() ? *v == def : documented == want;
+    } else if (doc->type == KeyType::kByteSize) {
+      auto v = ParseByteSize(doc->def);
+      same = v.ok() ? *v == def : documented == want;
+    } else {
+      same = documented == want;
+    }
+  } else if constexpr (std::is_same_v<T, double>) {
+    same = std::strtod(documented.c_str(), nullptr) == def;
+  } else {
+    same = documented == want;
+  }
+  if (!same) {
+    throw ConfigError(fmt::format(
+        "internal error: {}.{} is documented with default '{}' but the parser's default is '{}'",
+        keys_->path, key, doc->def, want));
   }
 }
 
@@ -262,33 +364,46 @@ std::vector<std::string> ConfigNode::AsStringList() const {
   return out;
 }
 
-std::string ConfigNode::GetString(std::string_view key) const { return Get(key).AsString(); }
+std::string ConfigNode::GetString(std::string_view key) const {
+  CheckRead(key, {KeyType::kString, KeyType::kPath, KeyType::kEnum});
+  return Get(key).AsString();
+}
 std::string ConfigNode::GetString(std::string_view key, const std::string& def) const {
+  CheckDefault(key, CheckRead(key, {KeyType::kString, KeyType::kPath, KeyType::kEnum}), def);
   auto n = Find(key);
   return n && !n->IsNull() ? n->AsString() : def;
 }
-std::int64_t ConfigNode::GetInt(std::string_view key) const { return Get(key).AsInt(); }
+std::int64_t ConfigNode::GetInt(std::string_view key) const {
+  CheckRead(key, {KeyType::kInt});
+  return Get(key).AsInt();
+}
 std::int64_t ConfigNode::GetInt(std::string_view key, std::int64_t def) const {
+  CheckDefault(key, CheckRead(key, {KeyType::kInt}), def);
   auto n = Find(key);
   return n && !n->IsNull() ? n->AsInt() : def;
 }
 double ConfigNode::GetDouble(std::string_view key, double def) const {
+  CheckDefault(key, CheckRead(key, {KeyType::kNumber}), def);
   auto n = Find(key);
   return n && !n->IsNull() ? n->AsDouble() : def;
 }
 bool ConfigNode::GetBool(std::string_view key, bool def) const {
+  CheckDefault(key, CheckRead(key, {KeyType::kBool}), def);
   auto n = Find(key);
   return n && !n->IsNull() ? n->AsBool() : def;
 }
 std::int64_t ConfigNode::GetDurationMicros(std::string_view key, std::int64_t def) const {
+  CheckDefault(key, CheckRead(key, {KeyType::kDuration}), def);
   auto n = Find(key);
   return n && !n->IsNull() ? n->AsDurationMicros() : def;
 }
 std::int64_t ConfigNode::GetByteSize(std::string_view key, std::int64_t def) const {
+  CheckDefault(key, CheckRead(key, {KeyType::kByteSize}), def);
   auto n = Find(key);
   return n && !n->IsNull() ? n->AsByteSize() : def;
 }
 std::string ConfigNode::GetPath(std::string_view key) const {
+  CheckRead(key, {KeyType::kPath});
   std::string p = GetString(key);
   if (p.empty() || p[0] == '/') return p;
   return (std::filesystem::path(*base_dir_) / p).lexically_normal().string();
@@ -297,12 +412,23 @@ std::string ConfigNode::GetPath(std::string_view key, const std::string& def) co
   return Has(key) ? GetPath(key) : def;
 }
 std::vector<std::string> ConfigNode::GetStringList(std::string_view key) const {
+  CheckRead(key, {KeyType::kStringList});
   auto n = Find(key);
   return n && !n->IsNull() ? n->AsStringList() : std::vector<std::string>{};
 }
 std::string ConfigNode::GetEnum(std::string_view key,
                                 std::initializer_list<std::string_view> choices,
                                 const std::string& def) const {
+  const KeyDoc* doc = CheckRead(key, {KeyType::kEnum});
+  CheckDefault(key, doc, def);
+  if (doc != nullptr && doc->type == KeyType::kEnum) {
+    std::vector<std::string> cs(choices.begin(), choices.end());
+    if (doc->choices != fmt::format("{}", fmt::join(cs, "|"))) {
+      throw ConfigError(fmt::format(
+          "internal error: {}.{} is documented with the choices '{}' but the parser takes '{}'",
+          keys_->path, key, doc->choices, fmt::join(cs, "|")));
+    }
+  }
   auto n = Find(key);
   if (!n || n->IsNull()) return def;
   std::string v = n->AsString();

@@ -5,9 +5,9 @@
 // config). Parsers use ConfigNode like this:
 //
 //   void Parse(const ConfigNode& n) {
-//     n.ExpectKeys({"path", "format", "max_files_per_trigger"});   // unknown keys → error with
-//     path = n.GetString("path");                                   //   the nearest valid key
-//     max_files = n.GetInt("max_files_per_trigger", 0);
+//     n.ExpectKeys(kFileSource);           // the documented keys (config_keys.h); unknown keys →
+//     path = n.GetString("path");          //   error with the nearest valid key
+//     max_files = n.GetInt("max_files_per_trigger", 0);   // checked against the key's doc
 //   }
 //
 // Every failure throws ConfigError, whose what() reads
@@ -30,6 +30,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "engine/config_keys.h"
 
 namespace pinstream {
 
@@ -65,10 +67,10 @@ class ConfigNode {
   bool IsNull() const { return !node_ || node_.IsNull(); }
 
   // Map access ------------------------------------------------------------------------------
-  // Fails unless this is a map whose keys are all in `allowed` (plus `implicit_keys`, set by
-  // registries for the keys they consume themselves, e.g. "kind").
-  void ExpectKeys(std::initializer_list<std::string_view> allowed) const;
-  void ExpectKeys(const std::vector<std::string>& allowed) const;
+  // Fails unless this is a map whose keys are all in `keys` (plus `extra`, plus the implicit
+  // keys registries consume themselves, e.g. "kind"). From then on the typed getters of this
+  // node check each read against `keys` (type, default, choices; see config_keys.h).
+  void ExpectKeys(const ConfigKeys& keys, const std::vector<std::string>& extra = {}) const;
   bool Has(std::string_view key) const;
   ConfigNode Get(std::string_view key) const;                  // required
   std::optional<ConfigNode> Find(std::string_view key) const;  // optional
@@ -109,12 +111,21 @@ class ConfigNode {
 
  private:
   ConfigNode Child(const YAML::Node& n, const std::string& child_path) const;
+  // The key's doc, after ExpectKeys; fails (internal error) when the table lacks `key` or
+  // documents another type than `type` (kAny matches every read).
+  const KeyDoc* CheckRead(std::string_view key, std::initializer_list<KeyType> types) const;
+  template <typename T>
+  void CheckDefault(std::string_view key, const KeyDoc* doc, const T& parser_default) const;
   YAML::Node node_;
   std::shared_ptr<const std::string> file_;
   std::string path_;
   std::shared_ptr<const std::string> base_dir_;
   std::vector<std::string> implicit_keys_;
+  mutable const ConfigKeys* keys_ = nullptr;  // set by ExpectKeys
 };
+
+// Every table ExpectKeys was given in this process (tests: each must be in the reference).
+std::vector<const ConfigKeys*> ConfigKeysSeen();
 
 // Levenshtein distance; used for "did you mean" suggestions.
 std::size_t EditDistance(std::string_view a, std::string_view b);

@@ -69,9 +69,12 @@ class Registry {
  public:
   using Parser = std::function<std::shared_ptr<const Spec>(const ConfigNode& node)>;
 
-  // `summary` is one line shown by `pinstream validate --list-kinds` and in errors.
-  void Register(std::string kind, std::string summary, Parser parser) {
-    entries_[std::move(kind)] = Entry{std::move(summary), std::move(parser)};
+  // `summary` is one line shown in errors and the config reference; `docs` are the key tables
+  // the parser passes to ExpectKeys (its own first, then its nested mappings'), which
+  // `pinstream config reference` prints.
+  void Register(std::string kind, std::string summary, Parser parser,
+                std::vector<const ConfigKeys*> docs) {
+    entries_[std::move(kind)] = Entry{std::move(summary), std::move(parser), std::move(docs)};
   }
 
   // Reads `kind` from `node` and calls its parser; unknown kinds fail with a suggestion.
@@ -101,6 +104,10 @@ class Registry {
     auto it = entries_.find(kind);
     return it == entries_.end() ? std::string() : it->second.summary;
   }
+  std::vector<const ConfigKeys*> Docs(const std::string& kind) const {
+    auto it = entries_.find(kind);
+    return it == entries_.end() ? std::vector<const ConfigKeys*>{} : it->second.docs;
+  }
 
  private:
   static std::string Join(const std::vector<std::string>& v) {
@@ -111,6 +118,7 @@ class Registry {
   struct Entry {
     std::string summary;
     Parser parser;
+    std::vector<const ConfigKeys*> docs;
   };
   std::map<std::string, Entry> entries_;
 };
@@ -134,8 +142,10 @@ class SectionRegistry {
   // Throws ConfigError (file:line:col) on bad input, like the kind parsers.
   using Parser = std::function<std::shared_ptr<const ConfigSection>(const ConfigNode& node)>;
 
-  void Register(std::string key, std::string summary, Parser parser) {
-    entries_[std::move(key)] = Entry{std::move(summary), std::move(parser)};
+  // `docs`: the key tables of the section (its own first, then its nested mappings').
+  void Register(std::string key, std::string summary, Parser parser,
+                std::vector<const ConfigKeys*> docs) {
+    entries_[std::move(key)] = Entry{std::move(summary), std::move(parser), std::move(docs)};
   }
   // The parser of `key`, or null when no folder registered that section.
   const Parser* Find(const std::string& key) const {
@@ -147,11 +157,20 @@ class SectionRegistry {
     for (const auto& [k, e] : entries_) out.push_back(k);
     return out;
   }
+  std::string Summary(const std::string& key) const {
+    auto it = entries_.find(key);
+    return it == entries_.end() ? std::string() : it->second.summary;
+  }
+  std::vector<const ConfigKeys*> Docs(const std::string& key) const {
+    auto it = entries_.find(key);
+    return it == entries_.end() ? std::vector<const ConfigKeys*>{} : it->second.docs;
+  }
 
  private:
   struct Entry {
     std::string summary;
     Parser parser;
+    std::vector<const ConfigKeys*> docs;
   };
   std::map<std::string, Entry> entries_;
 };

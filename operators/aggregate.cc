@@ -816,8 +816,47 @@ std::shared_ptr<const OperatorSpec> MakeAggregateSpec(AggregateConfig config) {
   return std::make_shared<AggregateSpec>(std::move(config));
 }
 
+namespace {
+constexpr KeyDoc kAggregateDocs[] = {
+    {"group_by", KeyType::kStringList, "", "Required. The grouping columns (at least one)."},
+    {"window", KeyType::kMap, "",
+     "An event-time window per group (see operators: aggregate.window); needs a watermark for "
+     "append mode."},
+    {"aggregates", KeyType::kList, "",
+     "Required. The aggregates computed (see operators: aggregate.aggregates[])."},
+    {"output_mode", KeyType::kEnum, "",
+     "Required. append: a group's row once, when the watermark finishes its window; update: the "
+     "groups changed by each batch; complete: every group after each batch (Spark's modes).",
+     "append|update|complete"},
+};
+constexpr KeyDoc kAggregateWindowDocs[] = {
+    {"column", KeyType::kString, "", "Required. The event-time column."},
+    {"size", KeyType::kDuration, "", "Required. The window length (> 0)."},
+    {"slide", KeyType::kDuration, "(size: tumbling)",
+     "How far successive windows start apart (> 0, at most size; less than size: sliding)."},
+    {"gap", KeyType::kDuration, "", "Session windows: not supported yet (an error says so)."},
+};
+constexpr KeyDoc kAggregateFnDocs[] = {
+    {"fn", KeyType::kEnum, "", "Required. The function.",
+     "count|count_distinct|sum|avg|min|max|median|percentile"},
+    {"column", KeyType::kString, "", "The column aggregated (all but count need one)."},
+    {"p", KeyType::kNumber, "(required for percentile)", "The percentile, 0..1."},
+    {"as", KeyType::kString, "(<fn>_<column>, or fn)", "The output column's name."},
+};
+}  // namespace
+constexpr ConfigKeys kAggregateKeys{
+    "operators: aggregate",
+    "Grouped and windowed aggregates in append, update or complete mode, with the groups in the "
+    "query's state.",
+    kAggregateDocs};
+constexpr ConfigKeys kAggregateWindowKeys{"operators: aggregate.window",
+                                          "Tumbling (slide = size) or sliding windows.",
+                                          kAggregateWindowDocs};
+constexpr ConfigKeys kAggregateFnKeys{"operators: aggregate.aggregates[]", "One aggregate.",
+                                      kAggregateFnDocs};
+
 std::shared_ptr<const OperatorSpec> AggregateFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"group_by", "window", "aggregates", "output_mode"});
+  n.ExpectKeys(kAggregateKeys);
   AggregateConfig c;
   c.group_by = n.GetStringList("group_by");
   if (c.group_by.empty()) {
@@ -829,7 +868,7 @@ std::shared_ptr<const OperatorSpec> AggregateFromConfig(const ConfigNode& n) {
   }
   std::vector<std::string> names = c.group_by;
   if (auto w = n.Find("window")) {
-    w->ExpectKeys({"column", "size", "slide", "gap"});
+    w->ExpectKeys(kAggregateWindowKeys);
     if (w->Has("gap")) {
       w->Get("gap").Fail("session windows (gap) are not supported yet: use size (and slide)");
     }
@@ -846,7 +885,7 @@ std::shared_ptr<const OperatorSpec> AggregateFromConfig(const ConfigNode& n) {
     names.push_back("window_end");
   }
   for (const ConfigNode& a : n.Get("aggregates").Elements()) {
-    a.ExpectKeys({"fn", "column", "p", "as"});
+    a.ExpectKeys(kAggregateFnKeys);
     AggregateFn f;
     f.kind = ParseFn(a.Get("fn"));
     f.column = a.GetString("column", "");

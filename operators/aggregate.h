@@ -94,6 +94,9 @@ struct AggregateConfig {
 };
 
 std::shared_ptr<const OperatorSpec> AggregateFromConfig(const ConfigNode& node);
+extern const ConfigKeys kAggregateKeys;
+extern const ConfigKeys kAggregateWindowKeys;
+extern const ConfigKeys kAggregateFnKeys;
 std::shared_ptr<const OperatorSpec> MakeAggregateSpec(AggregateConfig config);
 
 }  // namespace pinstream::ops

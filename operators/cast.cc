@@ -194,8 +194,17 @@ std::unique_ptr<Operator> CastOperator(const CastConfig& config) {
   return std::make_unique<Cast>(config);
 }
 
+namespace {
+constexpr KeyDoc kCastDocs[] = {
+    {"columns", KeyType::kMap, "",
+     "Required. Column → type (string, int64, double, bool, timestamp, raw). A value that cannot "
+     "be converted rejects the row; nulls stay null."},
+};
+}  // namespace
+constexpr ConfigKeys kCastKeys{"operators: cast", "Converts columns to other types.", kCastDocs};
+
 std::shared_ptr<const OperatorSpec> CastFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"columns"});
+  n.ExpectKeys(kCastKeys);
   CastConfig c;
   for (auto& [name, t] : n.Get("columns").Entries()) {
     auto type = ParseTypeName(t.AsString());

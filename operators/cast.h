@@ -27,6 +27,7 @@ struct CastConfig {
 };
 
 std::shared_ptr<const OperatorSpec> CastFromConfig(const ConfigNode& node);
+extern const ConfigKeys kCastKeys;
 std::unique_ptr<Operator> CastOperator(const CastConfig& config);
 
 }  // namespace pinstream::ops

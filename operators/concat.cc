@@ -54,8 +54,20 @@ std::unique_ptr<Operator> ConcatOperator(const ConcatConfig& config) {
   return std::make_unique<Concat>(config);
 }
 
+namespace {
+constexpr KeyDoc kConcatDocs[] = {
+    {"columns", KeyType::kStringList, "", "Required. The columns joined, in order."},
+    {"separator", KeyType::kString, "", "Put between the values (default: nothing)."},
+    {"into", KeyType::kString, "", "Required. The string column written."},
+    {"skip_nulls", KeyType::kBool, "true",
+     "true: nulls are left out (all null → null); false: any null → null."},
+};
+}  // namespace
+constexpr ConfigKeys kConcatKeys{
+    "operators: concat", "Joins the text of several columns (Spark's concat_ws).", kConcatDocs};
+
 std::shared_ptr<const OperatorSpec> ConcatFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"columns", "separator", "into", "skip_nulls"});
+  n.ExpectKeys(kConcatKeys);
   ConcatConfig c;
   c.columns = n.GetStringList("columns");
   if (c.columns.empty()) n.Get("columns").Fail("concat needs at least one column");

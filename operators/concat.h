@@ -25,6 +25,7 @@ struct ConcatConfig {
 };
 
 std::shared_ptr<const OperatorSpec> ConcatFromConfig(const ConfigNode& node);
+extern const ConfigKeys kConcatKeys;
 std::unique_ptr<Operator> ConcatOperator(const ConcatConfig& config);
 
 }  // namespace pinstream::ops

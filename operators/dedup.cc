@@ -170,8 +170,22 @@ std::shared_ptr<const OperatorSpec> MakeDedupSpec(const DedupConfig& config) {
   return std::make_shared<DedupSpec>(config);
 }
 
+namespace {
+constexpr KeyDoc kDedupDocs[] = {
+    {"keys", KeyType::kStringList, "", "Required. The key columns (nulls compare equal)."},
+    {"ttl", KeyType::kDuration, "0",
+     "A key not seen for this long may be admitted again (0 = keys are kept forever; the state "
+     "must fit in memory)."},
+};
+}  // namespace
+constexpr ConfigKeys kDedupKeys{
+    "operators: dedup",
+    "Keeps the first row of every key (Spark's dropDuplicates), with the keys in the query's "
+    "state.",
+    kDedupDocs};
+
 std::shared_ptr<const OperatorSpec> DedupFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"keys", "ttl"});
+  n.ExpectKeys(kDedupKeys);
   DedupConfig c;
   c.keys = n.GetStringList("keys");
   if (c.keys.empty()) n.Get("keys").Fail("dedup needs at least one key column");

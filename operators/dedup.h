@@ -34,6 +34,7 @@ struct DedupConfig {
 };
 
 std::shared_ptr<const OperatorSpec> DedupFromConfig(const ConfigNode& node);
+extern const ConfigKeys kDedupKeys;
 std::shared_ptr<const OperatorSpec> MakeDedupSpec(const DedupConfig& config);
 
 }  // namespace pinstream::ops

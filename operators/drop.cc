@@ -27,8 +27,15 @@ std::unique_ptr<Operator> DropOperator(const DropConfig& config) {
   return std::make_unique<Drop>(config);
 }
 
+namespace {
+constexpr KeyDoc kDropDocs[] = {
+    {"columns", KeyType::kStringList, "", "Required. The columns removed."},
+};
+}  // namespace
+constexpr ConfigKeys kDropKeys{"operators: drop", "Removes columns.", kDropDocs};
+
 std::shared_ptr<const OperatorSpec> DropFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"columns"});
+  n.ExpectKeys(kDropKeys);
   DropConfig c{n.GetStringList("columns")};
   if (c.columns.empty()) n.Get("columns").Fail("drop needs at least one column");
   return std::make_shared<StatelessSpec<DropConfig, Drop>>(

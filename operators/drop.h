@@ -18,6 +18,7 @@ struct DropConfig {
 };
 
 std::shared_ptr<const OperatorSpec> DropFromConfig(const ConfigNode& node);
+extern const ConfigKeys kDropKeys;
 std::unique_ptr<Operator> DropOperator(const DropConfig& config);
 
 }  // namespace pinstream::ops

@@ -8,6 +8,33 @@
 namespace pinstream::ops {
 
 namespace {
+constexpr KeyDoc kFilterConditionDocs[] = {
+    {"column", KeyType::kString, "", "Required. The column compared."},
+    {"op", KeyType::kEnum, "==", "The comparison; values compare as the column's type.",
+     "==|!=|<|<=|>|>=|in|not_in|is_null|not_null"},
+    {"value", KeyType::kString, "",
+     "The value compared with (all ops but in, not_in, is_null, "
+     "not_null)."},
+    {"values", KeyType::kStringList, "", "The values of in and not_in."},
+};
+constexpr KeyDoc kFilterAllAnyDocs[] = {
+    {"all", KeyType::kList, "", "Conditions that must all hold."},
+    {"any", KeyType::kList, "", "Conditions of which one must hold."},
+};
+constexpr KeyDoc kFilterNotDocs[] = {
+    {"not", KeyType::kMap, "", "A condition that must not hold."},
+};
+}  // namespace
+
+constexpr ConfigKeys kFilterConditionKeys{"operators: filter condition",
+                                          "A comparison of one column with a value.",
+                                          kFilterConditionDocs};
+constexpr ConfigKeys kFilterAllAnyKeys{"operators: filter {all | any}",
+                                       "A list of nested conditions.", kFilterAllAnyDocs};
+constexpr ConfigKeys kFilterNotKeys{"operators: filter {not}", "A negated condition.",
+                                    kFilterNotDocs};
+
+namespace {
 
 Result<Value> Literal(const std::string& text, TypeId type, const std::string& column) {
   auto bad = [&](const char* what) {
@@ -133,7 +160,7 @@ FilterCondition ParseCondition(const ConfigNode& n) {
         "a condition is a mapping: {column, op, value}, {all: [...]}, {any: [...]} or {not: "
         "{...}}");
   if (n.Has("all") || n.Has("any")) {
-    n.ExpectKeys({"all", "any"});
+    n.ExpectKeys(kFilterAllAnyKeys);
     if (n.Has("all") && n.Has("any"))
       n.Fail("use either 'all' or 'any' in one condition, and nest the other");
     c.kind = n.Has("all") ? FilterCondition::Kind::kAll : FilterCondition::Kind::kAny;
@@ -143,12 +170,12 @@ FilterCondition ParseCondition(const ConfigNode& n) {
     return c;
   }
   if (n.Has("not")) {
-    n.ExpectKeys({"not"});
+    n.ExpectKeys(kFilterNotKeys);
     c.kind = FilterCondition::Kind::kNot;
     c.children.push_back(ParseCondition(n.Get("not")));
     return c;
   }
-  n.ExpectKeys({"column", "op", "value", "values"});
+  n.ExpectKeys(kFilterConditionKeys);
   c.column = n.GetString("column");
   c.op = n.GetEnum("op", {"==", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "not_null"},
                    "==");
@@ -175,8 +202,22 @@ std::unique_ptr<Operator> FilterOperator(const FilterConfig& config) {
   return std::make_unique<Filter>(config);
 }
 
+namespace {
+constexpr KeyDoc kFilterDocs[] = {
+    {"where", KeyType::kMap, "", "One condition (see operators: filter condition)."},
+    {"all", KeyType::kList, "", "Conditions that must all hold."},
+    {"any", KeyType::kList, "", "Conditions of which one must hold."},
+    {"not", KeyType::kMap, "", "A condition that must not hold."},
+};
+}  // namespace
+constexpr ConfigKeys kFilterKeys{
+    "operators: filter",
+    "Keeps the rows matching a condition: exactly one of where, all, any, not. Conditions nest: "
+    "{all: [...]}, {any: [...]}, {not: {...}} or a comparison.",
+    kFilterDocs};
+
 std::shared_ptr<const OperatorSpec> FilterFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"where", "all", "any", "not"});
+  n.ExpectKeys(kFilterKeys);
   FilterConfig c;
   if (n.Has("where")) {
     if (n.Has("all") || n.Has("any") || n.Has("not"))

@@ -39,6 +39,10 @@ struct FilterConfig {
 };
 
 std::shared_ptr<const OperatorSpec> FilterFromConfig(const ConfigNode& node);
+extern const ConfigKeys kFilterKeys;
+extern const ConfigKeys kFilterConditionKeys;
+extern const ConfigKeys kFilterAllAnyKeys;
+extern const ConfigKeys kFilterNotKeys;
 std::unique_ptr<Operator> FilterOperator(const FilterConfig& config);
 
 }  // namespace pinstream::ops

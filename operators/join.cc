@@ -901,8 +901,34 @@ std::shared_ptr<const OperatorSpec> MakeJoinSpec(JoinConfig config) {
   return std::make_shared<JoinSpec>(std::move(config));
 }
 
+namespace {
+constexpr KeyDoc kJoinDocs[] = {
+    {"left", KeyType::kString, "", "Required. The left input (a name under the query's inputs)."},
+    {"right", KeyType::kString, "", "Required. The right input."},
+    {"on", KeyType::kAny, "",
+     "Required. The keys: column names both sides have ([ind]), or conditions like "
+     "\"pin.user = geo.ind\"."},
+    {"how", KeyType::kString, "inner",
+     "inner, or left_outer (a left row without a match is emitted once with nulls, when the "
+     "watermark evicts it; needs time_range and the right input's watermark)."},
+    {"time_range", KeyType::kString, "",
+     "An event-time range, e.g. \"geo.timestamp BETWEEN pin.ts - 1h AND pin.ts + 1h\": with the "
+     "inputs' watermarks on these columns, buffered rows are evicted once no later row can "
+     "match."},
+    {"ttl", KeyType::kDuration, "",
+     "Buffered rows are dropped this long (processing time) after the batch that stored them "
+     "(default: kept until the time range evicts them, or forever)."},
+};
+}  // namespace
+constexpr ConfigKeys kJoinKeys{
+    "operators: join",
+    "Stream-stream join of two named inputs of the query (inner or left outer) on keys, with an "
+    "optional event-time range; both sides are buffered in the query's state. `name` names its "
+    "output for a later join.",
+    kJoinDocs};
+
 std::shared_ptr<const OperatorSpec> JoinFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"left", "right", "on", "how", "time_range", "ttl"});
+  n.ExpectKeys(kJoinKeys);
   JoinConfig c;
   c.left = n.GetString("left");
   c.right = n.GetString("right");

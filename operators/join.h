@@ -80,6 +80,7 @@ struct JoinConfig {
 };
 
 std::shared_ptr<const OperatorSpec> JoinFromConfig(const ConfigNode& node);
+extern const ConfigKeys kJoinKeys;
 std::shared_ptr<const OperatorSpec> MakeJoinSpec(JoinConfig config);
 
 }  // namespace pinstream::ops

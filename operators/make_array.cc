@@ -66,8 +66,18 @@ std::unique_ptr<Operator> MakeArrayOperator(const MakeArrayConfig& config) {
   return std::make_unique<MakeArray>(config);
 }
 
+namespace {
+constexpr KeyDoc kMakeArrayDocs[] = {
+    {"columns", KeyType::kStringList, "", "Required. Numeric columns (or numeric strings)."},
+    {"into", KeyType::kString, "", "Required. The array<double> column written."},
+};
+}  // namespace
+constexpr ConfigKeys kMakeArrayKeys{"operators: make_array",
+                                    "Builds an array<double> column from numeric columns.",
+                                    kMakeArrayDocs};
+
 std::shared_ptr<const OperatorSpec> MakeArrayFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"columns", "into"});
+  n.ExpectKeys(kMakeArrayKeys);
   MakeArrayConfig c;
   c.columns = n.GetStringList("columns");
   if (c.columns.empty()) n.Get("columns").Fail("make_array needs at least one column");

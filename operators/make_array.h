@@ -22,6 +22,7 @@ struct MakeArrayConfig {
 };
 
 std::shared_ptr<const OperatorSpec> MakeArrayFromConfig(const ConfigNode& node);
+extern const ConfigKeys kMakeArrayKeys;
 std::unique_ptr<Operator> MakeArrayOperator(const MakeArrayConfig& config);
 
 }  // namespace pinstream::ops

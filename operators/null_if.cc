@@ -77,8 +77,18 @@ std::unique_ptr<Operator> NullIfOperator(const NullIfConfig& config) {
   return std::make_unique<NullIf>(config);
 }
 
+namespace {
+constexpr KeyDoc kNullIfDocs[] = {
+    {"columns", KeyType::kMap, "",
+     "Column → the values that become null (compared as the column's type)."},
+    {"empty_strings", KeyType::kBool, "false", "Also every \"\" in every string column."},
+};
+}  // namespace
+constexpr ConfigKeys kNullIfKeys{"operators: null_if",
+                                 "Replaces values that mean \"no data\" with null.", kNullIfDocs};
+
 std::shared_ptr<const OperatorSpec> NullIfFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"columns", "empty_strings"});
+  n.ExpectKeys(kNullIfKeys);
   NullIfConfig c;
   c.empty_strings = n.GetBool("empty_strings", false);
   if (auto cols = n.Find("columns")) {

@@ -24,6 +24,7 @@ struct NullIfConfig {
 };
 
 std::shared_ptr<const OperatorSpec> NullIfFromConfig(const ConfigNode& node);
+extern const ConfigKeys kNullIfKeys;
 std::unique_ptr<Operator> NullIfOperator(const NullIfConfig& config);
 
 }  // namespace pinstream::ops

@@ -104,8 +104,20 @@ std::unique_ptr<Operator> ParseCountOperator(const ParseCountConfig& config) {
   return std::make_unique<ParseCountOp>(config);
 }
 
+namespace {
+constexpr KeyDoc kParseCountDocs[] = {
+    {"columns", KeyType::kStringList, "", "The columns parsed (one of columns, column)."},
+    {"column", KeyType::kStringList, "", "Same as columns."},
+};
+}  // namespace
+constexpr ConfigKeys kParseCountKeys{
+    "operators: parse_count",
+    "Parses counts written with k/M/B suffixes (\"228k\", \"1.5M\") into int64; anything else "
+    "rejects the row.",
+    kParseCountDocs};
+
 std::shared_ptr<const OperatorSpec> ParseCountFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"columns", "column"});
+  n.ExpectKeys(kParseCountKeys);
   ParseCountConfig c;
   c.columns = n.Has("columns") ? n.GetStringList("columns") : n.GetStringList("column");
   if (c.columns.empty()) n.Fail("parse_count needs 'columns'");

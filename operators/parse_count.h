@@ -26,6 +26,7 @@ struct ParseCountConfig {
 bool ParseCount(std::string_view text, std::int64_t* out);
 
 std::shared_ptr<const OperatorSpec> ParseCountFromConfig(const ConfigNode& node);
+extern const ConfigKeys kParseCountKeys;
 std::unique_ptr<Operator> ParseCountOperator(const ParseCountConfig& config);
 
 }  // namespace pinstream::ops

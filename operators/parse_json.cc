@@ -385,8 +385,22 @@ std::unique_ptr<Operator> ParseJsonOperator(const ParseJsonConfig& config) {
   return std::make_unique<ParseJson>(config);
 }
 
+namespace {
+constexpr KeyDoc kParseJsonDocs[] = {
+    {"column", KeyType::kString, "value", "The column holding the JSON records."},
+    {"schema", KeyType::kMap, "",
+     "Required. Output field → type (string, int64, double, bool, timestamp, array<double>), in "
+     "order. A value that cannot be converted rejects the row."},
+    {"keep", KeyType::kStringList, "", "Input columns kept beside the parsed ones."},
+};
+}  // namespace
+constexpr ConfigKeys kParseJsonKeys{
+    "operators: parse_json",
+    "Turns a column of JSON records into typed columns (Spark's from_json, strict).",
+    kParseJsonDocs};
+
 std::shared_ptr<const OperatorSpec> ParseJsonFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"column", "schema", "keep"});
+  n.ExpectKeys(kParseJsonKeys);
   ParseJsonConfig c;
   c.column = n.GetString("column", "value");
   auto schema = n.Get("schema");

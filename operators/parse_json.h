@@ -36,6 +36,7 @@ struct ParseJsonConfig {
 };
 
 std::shared_ptr<const OperatorSpec> ParseJsonFromConfig(const ConfigNode& node);
+extern const ConfigKeys kParseJsonKeys;
 std::unique_ptr<Operator> ParseJsonOperator(const ParseJsonConfig& config);
 
 }  // namespace pinstream::ops

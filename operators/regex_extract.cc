@@ -54,8 +54,22 @@ std::unique_ptr<Operator> RegexExtractOperator(const RegexExtractConfig& config)
   return std::make_unique<RegexExtract>(config);
 }
 
+namespace {
+constexpr KeyDoc kRegexExtractDocs[] = {
+    {"column", KeyType::kString, "", "Required. The string column read."},
+    {"pattern", KeyType::kString, "", "Required. An ECMAScript regular expression."},
+    {"group", KeyType::kInt, "1", "The capture group extracted."},
+    {"into", KeyType::kString, "", "The column written (default: replace `column`)."},
+    {"required", KeyType::kBool, "false",
+     "true: a non-null value that does not match rejects the row (else it becomes null)."},
+};
+}  // namespace
+constexpr ConfigKeys kRegexExtractKeys{"operators: regex_extract",
+                                       "Extracts a capture group of a regular expression.",
+                                       kRegexExtractDocs};
+
 std::shared_ptr<const OperatorSpec> RegexExtractFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"column", "pattern", "group", "into", "required"});
+  n.ExpectKeys(kRegexExtractKeys);
   RegexExtractConfig c;
   c.column = n.GetString("column");
   c.pattern = n.GetString("pattern");

@@ -26,6 +26,7 @@ struct RegexExtractConfig {
 };
 
 std::shared_ptr<const OperatorSpec> RegexExtractFromConfig(const ConfigNode& node);
+extern const ConfigKeys kRegexExtractKeys;
 std::unique_ptr<Operator> RegexExtractOperator(const RegexExtractConfig& config);
 
 }  // namespace pinstream::ops

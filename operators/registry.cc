@@ -20,27 +20,32 @@ namespace pinstream::ops {
 
 void RegisterOperators(OperatorRegistry& r) {
   r.Register("parse_json", "JSON records → typed columns with a declared schema",
-             ParseJsonFromConfig);
-  r.Register("null_if", "values meaning 'no data' → null", NullIfFromConfig);
-  r.Register("parse_count", "counts with k/M/B suffixes → int64", ParseCountFromConfig);
-  r.Register("cast", "convert column types", CastFromConfig);
-  r.Register("strip_prefix", "remove a fixed prefix from strings", StripPrefixFromConfig);
-  r.Register("regex_extract", "extract a regular-expression group", RegexExtractFromConfig);
-  r.Register("rename", "rename columns", RenameFromConfig);
-  r.Register("concat", "join columns' text with a separator", ConcatFromConfig);
-  r.Register("make_array", "numeric columns → array<double>", MakeArrayFromConfig);
-  r.Register("drop", "remove columns", DropFromConfig);
-  r.Register("select", "keep and order columns", SelectFromConfig);
-  r.Register("filter", "keep rows matching conditions", FilterFromConfig);
-  r.Register("dedup", "keep the first row per key (keyed state)", DedupFromConfig);
+             ParseJsonFromConfig, {&kParseJsonKeys});
+  r.Register("null_if", "values meaning 'no data' → null", NullIfFromConfig, {&kNullIfKeys});
+  r.Register("parse_count", "counts with k/M/B suffixes → int64", ParseCountFromConfig,
+             {&kParseCountKeys});
+  r.Register("cast", "convert column types", CastFromConfig, {&kCastKeys});
+  r.Register("strip_prefix", "remove a fixed prefix from strings", StripPrefixFromConfig,
+             {&kStripPrefixKeys});
+  r.Register("regex_extract", "extract a regular-expression group", RegexExtractFromConfig,
+             {&kRegexExtractKeys});
+  r.Register("rename", "rename columns", RenameFromConfig, {&kRenameKeys});
+  r.Register("concat", "join columns' text with a separator", ConcatFromConfig, {&kConcatKeys});
+  r.Register("make_array", "numeric columns → array<double>", MakeArrayFromConfig,
+             {&kMakeArrayKeys});
+  r.Register("drop", "remove columns", DropFromConfig, {&kDropKeys});
+  r.Register("select", "keep and order columns", SelectFromConfig, {&kSelectKeys});
+  r.Register("filter", "keep rows matching conditions", FilterFromConfig,
+             {&kFilterKeys, &kFilterConditionKeys, &kFilterAllAnyKeys, &kFilterNotKeys});
+  r.Register("dedup", "keep the first row per key (keyed state)", DedupFromConfig, {&kDedupKeys});
   r.Register("aggregate",
              "grouped and windowed aggregates (count, sum, percentiles, ...) in append, update or "
              "complete mode",
-             AggregateFromConfig);
+             AggregateFromConfig, {&kAggregateKeys, &kAggregateWindowKeys, &kAggregateFnKeys});
   r.Register("join",
              "stream-stream join of two inputs (inner, left_outer) on keys, with an optional "
              "event-time range",
-             JoinFromConfig);
+             JoinFromConfig, {&kJoinKeys});
 }
 
 }  // namespace pinstream::ops

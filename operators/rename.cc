@@ -31,8 +31,15 @@ std::unique_ptr<Operator> RenameOperator(const RenameConfig& config) {
   return std::make_unique<Rename>(config);
 }
 
+namespace {
+constexpr KeyDoc kRenameDocs[] = {
+    {"columns", KeyType::kMap, "", "Required. Old name → new name."},
+};
+}  // namespace
+constexpr ConfigKeys kRenameKeys{"operators: rename", "Renames columns.", kRenameDocs};
+
 std::shared_ptr<const OperatorSpec> RenameFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"columns"});
+  n.ExpectKeys(kRenameKeys);
   RenameConfig c;
   for (auto& [from, to] : n.Get("columns").Entries()) c.columns.emplace_back(from, to.AsString());
   if (c.columns.empty()) n.Get("columns").Fail("rename needs at least one column");

@@ -19,6 +19,7 @@ struct RenameConfig {
 };
 
 std::shared_ptr<const OperatorSpec> RenameFromConfig(const ConfigNode& node);
+extern const ConfigKeys kRenameKeys;
 std::unique_ptr<Operator> RenameOperator(const RenameConfig& config);
 
 }  // namespace pinstream::ops

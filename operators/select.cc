@@ -64,8 +64,15 @@ std::unique_ptr<Operator> SelectOperator(const SelectConfig& config) {
   return std::make_unique<Select>(config);
 }
 
+namespace {
+constexpr KeyDoc kSelectDocs[] = {
+    {"columns", KeyType::kStringList, "", "Required. The columns kept, in this order."},
+};
+}  // namespace
+constexpr ConfigKeys kSelectKeys{"operators: select", "Keeps and orders columns.", kSelectDocs};
+
 std::shared_ptr<const OperatorSpec> SelectFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"columns"});
+  n.ExpectKeys(kSelectKeys);
   SelectConfig c{n.GetStringList("columns")};
   if (c.columns.empty()) n.Get("columns").Fail("select needs at least one column");
   std::set<std::string> seen;

@@ -19,6 +19,7 @@ struct SelectConfig {
 };
 
 std::shared_ptr<const OperatorSpec> SelectFromConfig(const ConfigNode& node);
+extern const ConfigKeys kSelectKeys;
 std::unique_ptr<Operator> SelectOperator(const SelectConfig& config);
 
 }  // namespace pinstream::ops

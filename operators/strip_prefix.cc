@@ -47,8 +47,19 @@ std::unique_ptr<Operator> StripPrefixOperator(const StripPrefixConfig& config) {
   return std::make_unique<StripPrefix>(config);
 }
 
+namespace {
+constexpr KeyDoc kStripPrefixDocs[] = {
+    {"column", KeyType::kString, "", "Required. The string column."},
+    {"prefix", KeyType::kString, "", "Required. The prefix removed (not empty)."},
+    {"required", KeyType::kBool, "false",
+     "true: a non-null value without the prefix rejects the row (else it is kept as is)."},
+};
+}  // namespace
+constexpr ConfigKeys kStripPrefixKeys{
+    "operators: strip_prefix", "Removes a fixed prefix from string values.", kStripPrefixDocs};
+
 std::shared_ptr<const OperatorSpec> StripPrefixFromConfig(const ConfigNode& n) {
-  n.ExpectKeys({"column", "prefix", "required"});
+  n.ExpectKeys(kStripPrefixKeys);
   StripPrefixConfig c{n.GetString("column"), n.GetString("prefix"), n.GetBool("required", false)};
   if (c.prefix.empty()) n.Get("prefix").Fail("prefix must not be empty");
   return std::make_shared<StatelessSpec<StripPrefixConfig, StripPrefix>>(

@@ -22,6 +22,7 @@ struct StripPrefixConfig {
 };
 
 std::shared_ptr<const OperatorSpec> StripPrefixFromConfig(const ConfigNode& node);
+extern const ConfigKeys kStripPrefixKeys;
 std::unique_ptr<Operator> StripPrefixOperator(const StripPrefixConfig& config);
 
 }  // namespace pinstream::ops

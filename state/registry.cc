@@ -5,8 +5,10 @@
 namespace pinstream::state {
 
 void RegisterStateSections(SectionRegistry& sections) {
-  sections.Register(kStorageSection, "the RocksDB store: caches, compression, checkpoint retention",
-                    ParseStoreOptions);
+  sections.Register(
+      kStorageSection, "the RocksDB store: caches, compression, checkpoint retention",
+      ParseStoreOptions,
+      {&kStorageKeys, &kStorageOptimizeKeys, &kStorageVacuumKeys, &kStorageTableKeys});
 }
 
 }  // namespace pinstream::state

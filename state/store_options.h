@@ -87,5 +87,9 @@ inline constexpr const char* kStorageSection = "storage";
 
 // Parses the `storage:` section (data_dir and env stay unset); throws ConfigError on bad input.
 std::shared_ptr<const StoreOptions> ParseStoreOptions(const ConfigNode& node);
+extern const ConfigKeys kStorageKeys;
+extern const ConfigKeys kStorageOptimizeKeys;
+extern const ConfigKeys kStorageVacuumKeys;
+extern const ConfigKeys kStorageTableKeys;
 
 }  // namespace pinstream::state

@@ -7,7 +7,7 @@ namespace pinstream::views {
 void RegisterViewSections(SectionRegistry& sections) {
   sections.Register(kViewsSection,
                     "live SQL views: SELECTs over the tables (parsed and planned; not run yet)",
-                    ParseViewsSection);
+                    ParseViewsSection, {&kViewKeys});
 }
 
 }  // namespace pinstream::views

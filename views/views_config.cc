@@ -4,12 +4,26 @@
 
 namespace pinstream::views {
 
+namespace {
+constexpr KeyDoc kViewDocs[] = {
+    {"name", KeyType::kString, "",
+     "Required. The view's name; its table is named after it (a file of several statements: "
+     "<name>_a, <name>_b, ...)."},
+    {"sql", KeyType::kPath, "", "Required. A file of SELECT statements over the tables."},
+};
+}  // namespace
+constexpr ConfigKeys kViewKeys{
+    "views[]",
+    "A live SQL view (a list under `views:`): parsed and planned when the config loads; the "
+    "daemon does not run views yet.",
+    kViewDocs};
+
 std::shared_ptr<const ConfigSection> ParseViewsSection(const ConfigNode& node) {
   auto out = std::make_shared<ViewsConfig>();
   if (!node.IsSequence()) node.Fail("expected a list of views: - {name: NAME, sql: FILE}");
   std::set<std::string> tables;
   for (const auto& e : node.Elements()) {
-    e.ExpectKeys({"name", "sql"});
+    e.ExpectKeys(kViewKeys);
     ViewConfig v;
     v.name = e.GetString("name");
     RequireValidName(e.Get("name"), v.name, "view");

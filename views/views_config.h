@@ -45,6 +45,7 @@ struct ViewsConfig : ConfigSection {
 
 // Throws ConfigError (file:line:col) as every section parser does.
 std::shared_ptr<const ConfigSection> ParseViewsSection(const ConfigNode& node);
+extern const ConfigKeys kViewKeys;
 
 // The tables views may read: every query's delta sink with the schema its query derives.
 SchemaCatalog CatalogOf(const DaemonConfig& cfg);

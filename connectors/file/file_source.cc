@@ -511,8 +511,34 @@ std::unique_ptr<Source> MakeFileSource(FileSourceConfig config) {
   return std::make_unique<FileSource>(std::move(config));
 }
 
+namespace {
+constexpr KeyDoc kFileSourceDocs[] = {
+    {"path", KeyType::kPath, "", "Required. The directory read (it must exist at start)."},
+    {"pattern", KeyType::kString, "", "A glob on file names (default: every supported file)."},
+    {"format", KeyType::kEnum, "auto",
+     "auto: by extension (.jsonl/.ndjson, .json, .csv, .txt); or the format of every file.",
+     "auto|jsonl|json|csv|text"},
+    {"max_files_per_trigger", KeyType::kInt, "0", "Files per batch (0 = unlimited)."},
+    {"csv", KeyType::kMap, "", "CSV options (see sources.<name> (kind: file).csv)."},
+};
+constexpr KeyDoc kFileCsvDocs[] = {
+    {"header", KeyType::kBool, "true", "The first row names the columns."},
+    {"delimiter", KeyType::kString, ",", "The field separator (one character)."},
+    {"quote", KeyType::kString, "\"", "The quote character (one character)."},
+    {"empty_as_null", KeyType::kBool, "true", "An unquoted empty field is null."},
+};
+}  // namespace
+constexpr ConfigKeys kFileSourceKeys{
+    "sources.<name> (kind: file)",
+    "A directory of .jsonl, .json, .csv and .txt files; each file is read once, in (modification "
+    "time, name) order, and files that appear later are read by later batches. Write files under "
+    "a hidden name (.x, _x) and rename them into place.",
+    kFileSourceDocs};
+constexpr ConfigKeys kFileCsvKeys{"sources.<name> (kind: file).csv", "CSV parsing (RFC 4180).",
+                                  kFileCsvDocs};
+
 std::shared_ptr<const SourceSpec> ParseFileSource(const ConfigNode& n) {
-  n.ExpectKeys({"path", "pattern", "format", "max_files_per_trigger", "csv"});
+  n.ExpectKeys(kFileSourceKeys);
   FileSourceConfig c;
   c.path = n.GetPath("path");
   c.pattern = n.GetString("pattern", "");
@@ -521,7 +547,7 @@ std::shared_ptr<const SourceSpec> ParseFileSource(const ConfigNode& n) {
   if (c.max_files_per_trigger < 0)
     n.Get("max_files_per_trigger").Fail("must be >= 0 (0 = unlimited)");
   if (auto csv = n.Find("csv")) {
-    csv->ExpectKeys({"header", "delimiter", "quote", "empty_as_null"});
+    csv->ExpectKeys(kFileCsvKeys);
     c.csv.header = csv->GetBool("header", true);
     c.csv.delimiter = SingleChar(*csv, "delimiter", ',');
     c.csv.quote = SingleChar(*csv, "quote", '"');

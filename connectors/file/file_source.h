@@ -41,6 +41,8 @@ struct FileSourceConfig {
 };
 
 std::shared_ptr<const SourceSpec> ParseFileSource(const ConfigNode& node);
+extern const ConfigKeys kFileSourceKeys;
+extern const ConfigKeys kFileCsvKeys;
 std::unique_ptr<Source> MakeFileSource(FileSourceConfig config);
 
 }  // namespace pinstream::connectors

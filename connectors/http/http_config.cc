@@ -14,6 +14,98 @@
 namespace pinstream::connectors::http {
 
 namespace {
+constexpr KeyDoc kHttpDocs[] = {
+    {"listen", KeyType::kString, "127.0.0.1:8082",
+     "host:port of the HTTP server. Kafka REST Proxy, Kinesis, the admin "
+     "API and the console share it."},
+    {"io_threads", KeyType::kInt, "2", "Threads serving connections (1..64)."},
+    {"max_body_size", KeyType::kByteSize, "8MiB", "Largest request body."},
+    {"max_record_size", KeyType::kByteSize, "1MiB", "Largest record of a produce request."},
+    {"request_timeout", KeyType::kDuration, "30s", "A whole request must arrive within this."},
+    {"idle_timeout", KeyType::kDuration, "60s", "Keep-alive connections idle longer are closed."},
+    {"auth", KeyType::kMap, "",
+     "Tokens, API keys and AWS signatures (see http.auth). Without it every request is served."},
+    {"tls", KeyType::kMap, "", "HTTPS (see http.tls)."},
+    {"auto_create", KeyType::kBool, "false",
+     "Unknown topics and streams are created on their first write."},
+    {"default_partitions", KeyType::kInt, "1", "Partitions (shards) of an auto-created one."},
+    {"topics", KeyType::kList, "",
+     "Kafka REST Proxy topics: each a name or {name, partitions} (see http.topics[])."},
+    {"streams", KeyType::kList, "",
+     "Kinesis streams: each a name or {name, shards} (see http.streams[])."},
+    {"retention", KeyType::kMap, "", "How long the source log keeps records (see http.retention)."},
+    {"max_backlog_records", KeyType::kInt, "1000000",
+     "Records acknowledged but not yet committed by a query, before produce requests are refused "
+     "(429, retryable)."},
+    {"group_commit_max_records", KeyType::kInt, "4096",
+     "Records per group commit of the source log."},
+};
+constexpr KeyDoc kHttpAuthDocs[] = {
+    {"bearer_tokens", KeyType::kStringList, "",
+     "Tokens accepted as `Authorization: Bearer <token>` (or x-api-key)."},
+    {"bearer_tokens_file", KeyType::kPath, "",
+     "A file of tokens, one per line ('#' starts a comment), read at start-up; empty is an "
+     "error."},
+    {"api_keys", KeyType::kStringList, "", "Keys accepted as `x-api-key: <key>`."},
+    {"api_keys_file", KeyType::kPath, "", "A file of API keys, one per line."},
+    {"aws_sigv4", KeyType::kMap, "",
+     "The native Kinesis API checks AWS Signature Version 4 (see http.auth.aws_sigv4)."},
+};
+constexpr KeyDoc kHttpSigV4Docs[] = {
+    {"region", KeyType::kString, "", "The region clients sign for (default: any)."},
+    {"access_keys", KeyType::kList, "",
+     "Required. The access keys: each {id, secret | secret_file} (see "
+     "http.auth.aws_sigv4.access_keys[])."},
+    {"max_clock_skew", KeyType::kDuration, "15m",
+     "A request time this far from the daemon's clock is refused (Signature expired)."},
+};
+constexpr KeyDoc kHttpAccessKeyDocs[] = {
+    {"id", KeyType::kString, "", "Required. The access key id (AWS_ACCESS_KEY_ID)."},
+    {"secret", KeyType::kString, "", "The secret (use ${VAR}); one of secret, secret_file."},
+    {"secret_file", KeyType::kPath, "", "A file holding the secret."},
+};
+constexpr KeyDoc kHttpTlsDocs[] = {
+    {"cert_file", KeyType::kString, "", "Required. The certificate chain (PEM)."},
+    {"key_file", KeyType::kString, "", "Required. The private key (PEM)."},
+};
+constexpr KeyDoc kHttpRetentionDocs[] = {
+    {"max_age", KeyType::kDuration, "168h",
+     "Records older than this are deleted from the source log."},
+    {"max_bytes", KeyType::kByteSize, "0", "Bytes kept per partition (0 = unlimited)."},
+};
+constexpr KeyDoc kHttpTopicDocs[] = {
+    {"name", KeyType::kString, "", "Required. The topic's name."},
+    {"partitions", KeyType::kInt, "1", "Partitions (1..1024)."},
+};
+constexpr KeyDoc kHttpStreamDocs[] = {
+    {"name", KeyType::kString, "", "Required. The stream's name."},
+    {"shards", KeyType::kInt, "1", "Shards (1..1024)."},
+};
+}  // namespace
+
+constexpr ConfigKeys kHttpKeys{
+    "http",
+    "HTTP ingest: the Kafka REST Proxy v2 and Kinesis APIs over the source log, the admin API "
+    "and the console. The daemon serves HTTP only when the section is present.",
+    kHttpDocs};
+constexpr ConfigKeys kHttpAuthKeys{
+    "http.auth",
+    "Who may call: ingest and admin requests need a token or key; /health, /ready and the "
+    "console's page do not.",
+    kHttpAuthDocs};
+constexpr ConfigKeys kHttpSigV4Keys{
+    "http.auth.aws_sigv4", "AWS Signature Version 4 for the native Kinesis API.", kHttpSigV4Docs};
+constexpr ConfigKeys kHttpAccessKeyKeys{"http.auth.aws_sigv4.access_keys[]", "One access key.",
+                                        kHttpAccessKeyDocs};
+constexpr ConfigKeys kHttpTlsKeys{"http.tls", "HTTPS on the listener.", kHttpTlsDocs};
+constexpr ConfigKeys kHttpRetentionKeys{
+    "http.retention", "The source log's retention, per partition.", kHttpRetentionDocs};
+constexpr ConfigKeys kHttpTopicKeys{"http.topics[]", "A topic declared with its partitions.",
+                                    kHttpTopicDocs};
+constexpr ConfigKeys kHttpStreamKeys{"http.streams[]", "A stream declared with its shards.",
+                                     kHttpStreamDocs};
+
+namespace {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -52,7 +144,7 @@ std::string ReadSecret(const ConfigNode& n) {
 }
 
 void ParseAuth(const ConfigNode& a, HttpConfig& h) {
-  a.ExpectKeys({"bearer_tokens", "bearer_tokens_file", "api_keys", "api_keys_file", "aws_sigv4"});
+  a.ExpectKeys(kHttpAuthKeys);
   h.bearer_tokens = a.GetStringList("bearer_tokens");
   if (a.Has("bearer_tokens_file")) {
     for (auto& t : ReadSecretLines(a, "bearer_tokens_file")) h.bearer_tokens.push_back(t);
@@ -68,7 +160,7 @@ void ParseAuth(const ConfigNode& a, HttpConfig& h) {
     if (Trim(k).empty()) a.Get("api_keys").Fail("an API key is empty");
   }
   if (auto s = a.Find("aws_sigv4")) {
-    s->ExpectKeys({"region", "access_keys", "max_clock_skew"});
+    s->ExpectKeys(kHttpSigV4Keys);
     h.aws_sigv4.region = s->GetString("region", "");
     h.aws_sigv4.max_clock_skew_us =
         s->GetDurationMicros("max_clock_skew", h.aws_sigv4.max_clock_skew_us);
@@ -76,7 +168,7 @@ void ParseAuth(const ConfigNode& a, HttpConfig& h) {
     ConfigNode keys = s->Get("access_keys");
     std::set<std::string> ids;
     for (const auto& k : keys.Elements()) {
-      k.ExpectKeys({"id", "secret", "secret_file"});
+      k.ExpectKeys(kHttpAccessKeyKeys);
       AwsAccessKey key{k.GetString("id"), ReadSecret(k)};
       if (key.id.empty()) k.Get("id").Fail("the access key id is empty");
       if (!ids.insert(key.id).second)
@@ -92,7 +184,7 @@ LogStreamDecl ParseLogStream(const ConfigNode& n, const char* count_key) {
   if (n.IsScalar()) {
     d.name = n.AsString();
   } else {
-    n.ExpectKeys({"name", count_key});
+    n.ExpectKeys(std::string_view(count_key) == "shards" ? kHttpStreamKeys : kHttpTopicKeys);
     d.name = n.GetString("name");
     d.partitions = static_cast<int>(n.GetInt(count_key, 1));
     if (d.partitions < 1 || d.partitions > 1024) {
@@ -108,9 +200,7 @@ LogStreamDecl ParseLogStream(const ConfigNode& n, const char* count_key) {
 std::shared_ptr<const HttpConfig> ParseHttpConfig(const ConfigNode& n) {
   auto config = std::make_shared<HttpConfig>();
   HttpConfig& h = *config;
-  n.ExpectKeys({"listen", "io_threads", "max_body_size", "max_record_size", "request_timeout",
-                "idle_timeout", "auth", "tls", "auto_create", "default_partitions", "topics",
-                "streams", "retention", "max_backlog_records", "group_commit_max_records"});
+  n.ExpectKeys(kHttpKeys);
   std::string listen = n.GetString("listen", "127.0.0.1:8082");
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) n.Get("listen").Fail("expected host:port, e.g. 127.0.0.1:8082");
@@ -129,7 +219,7 @@ std::shared_ptr<const HttpConfig> ParseHttpConfig(const ConfigNode& n) {
   h.idle_timeout_us = n.GetDurationMicros("idle_timeout", h.idle_timeout_us);
   if (auto a = n.Find("auth")) ParseAuth(*a, h);
   if (auto t = n.Find("tls")) {
-    t->ExpectKeys({"cert_file", "key_file"});
+    t->ExpectKeys(kHttpTlsKeys);
     h.tls_cert_file = t->GetString("cert_file");
     h.tls_key_file = t->GetString("key_file");
   }
@@ -142,7 +232,7 @@ std::shared_ptr<const HttpConfig> ParseHttpConfig(const ConfigNode& n) {
     for (const auto& e : s->Elements()) h.streams.push_back(ParseLogStream(e, "shards"));
   }
   if (auto r = n.Find("retention")) {
-    r->ExpectKeys({"max_age", "max_bytes"});
+    r->ExpectKeys(kHttpRetentionKeys);
     h.retention_age_us = r->GetDurationMicros("max_age", h.retention_age_us);
     h.retention_bytes = r->GetByteSize("max_bytes", 0);
   }

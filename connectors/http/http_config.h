@@ -87,5 +87,13 @@ inline constexpr const char* kHttpSection = "http";
 
 // Parses the `http:` section; throws ConfigError on bad input.
 std::shared_ptr<const HttpConfig> ParseHttpConfig(const ConfigNode& node);
+extern const ConfigKeys kHttpKeys;
+extern const ConfigKeys kHttpAuthKeys;
+extern const ConfigKeys kHttpSigV4Keys;
+extern const ConfigKeys kHttpAccessKeyKeys;
+extern const ConfigKeys kHttpTlsKeys;
+extern const ConfigKeys kHttpRetentionKeys;
+extern const ConfigKeys kHttpTopicKeys;
+extern const ConfigKeys kHttpStreamKeys;
 
 }  // namespace pinstream::connectors::http

@@ -147,8 +147,24 @@ class HttpSourceSpec : public SourceSpec {
 
 }  // namespace
 
+namespace {
+constexpr KeyDoc kHttpSourceDocs[] = {
+    {"topic", KeyType::kString, "",
+     "A Kafka REST Proxy topic (declared under http.topics, or auto-created). One of topic, "
+     "stream."},
+    {"stream", KeyType::kString, "", "A Kinesis stream (declared under http.streams)."},
+    {"starting_offsets", KeyType::kEnum, "earliest",
+     "Where a query without a checkpoint starts: the oldest retained record or the next one.",
+     "earliest|latest"},
+};
+}  // namespace
+constexpr ConfigKeys kHttpSourceKeys{
+    "sources.<name> (kind: http)",
+    "A topic or stream of the HTTP source log: what the http section's APIs acknowledged.",
+    kHttpSourceDocs};
+
 std::shared_ptr<const SourceSpec> ParseHttpSource(const ConfigNode& n, ConnectorEnv* env) {
-  n.ExpectKeys({"topic", "stream", "starting_offsets"});
+  n.ExpectKeys(kHttpSourceKeys);
   if (n.Has("topic") == n.Has("stream"))
     n.Fail("an http source needs exactly one of 'topic' (Kafka REST) or 'stream' (Kinesis)");
   HttpSourceConfig c;

@@ -21,5 +21,6 @@
 namespace pinstream::connectors {
 
 std::shared_ptr<const SourceSpec> ParseHttpSource(const ConfigNode& node, ConnectorEnv* env);
+extern const ConfigKeys kHttpSourceKeys;
 
 }  // namespace pinstream::connectors

@@ -241,8 +241,24 @@ class KafkaSinkSpec : public SinkSpec {
 
 }  // namespace
 
+namespace {
+constexpr KeyDoc kKafkaSinkDocs[] = {
+    {"bootstrap_servers", KeyType::kString, "", "Required. host:port[,host:port...]."},
+    {"topic", KeyType::kString, "", "Required. The topic written."},
+    {"key_column", KeyType::kString, "", "The column used as the message key (default: none)."},
+    {"transactional", KeyType::kBool, "false",
+     "true: exactly-once, one Kafka transaction per batch (readers use "
+     "isolation.level=read_committed); false: at-least-once."},
+    {"properties", KeyType::kMap, "", "librdkafka producer properties, passed through."},
+};
+}  // namespace
+constexpr ConfigKeys kKafkaSinkKeys{
+    "sinks (kind: kafka)",
+    "The rows as JSON messages on a Kafka topic, with headers pinstream.query and pinstream.batch.",
+    kKafkaSinkDocs};
+
 std::shared_ptr<const SinkSpec> ParseKafkaSink(const ConfigNode& n) {
-  n.ExpectKeys({"bootstrap_servers", "topic", "key_column", "transactional", "properties"});
+  n.ExpectKeys(kKafkaSinkKeys);
   KafkaSinkConfig c;
   c.bootstrap_servers = n.GetString("bootstrap_servers");
   c.topic = n.GetString("topic");

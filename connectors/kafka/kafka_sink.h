@@ -31,5 +31,6 @@
 namespace pinstream::connectors {
 
 std::shared_ptr<const SinkSpec> ParseKafkaSink(const ConfigNode& node);
+extern const ConfigKeys kKafkaSinkKeys;
 
 }  // namespace pinstream::connectors

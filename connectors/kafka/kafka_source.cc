@@ -377,10 +377,39 @@ class KafkaSourceSpec : public SourceSpec {
 
 }  // namespace
 
+namespace {
+constexpr KeyDoc kKafkaSourceDocs[] = {
+    {"bootstrap_servers", KeyType::kString, "", "Required. host:port[,host:port...]."},
+    {"topics", KeyType::kStringList, "", "The topics read. One of topics, topic_pattern."},
+    {"topic_pattern", KeyType::kString, "", "A regular expression of the topics read."},
+    {"starting_offsets", KeyType::kString, "earliest",
+     "Where a query without a checkpoint starts: earliest, latest, or JSON per partition like "
+     "Spark's ('{\"pin\": {\"0\": 23, \"1\": -2}}', -2 = earliest, -1 = latest)."},
+    {"max_offsets_per_trigger", KeyType::kInt, "0",
+     "Most offsets per batch, shared by the partitions' backlog (0 = unlimited)."},
+    {"fail_on_data_loss", KeyType::kBool, "true",
+     "false: offsets deleted by retention before they were read are skipped (and counted) "
+     "instead of failing the query."},
+    {"group_id", KeyType::kString, "",
+     "A consumer group: daemons with the same group_id split the partitions."},
+    {"properties", KeyType::kMap, "", "librdkafka consumer properties, passed through."},
+    {"read_timeout", KeyType::kDuration, "60s",
+     "A planned range not delivered by then is retried."},
+    {"rebalance_wait", KeyType::kDuration, "30s",
+     "How long a revocation waits for the running batch to commit."},
+    {"request_timeout", KeyType::kDuration, "10s",
+     "Metadata and watermark requests (100ms..10m; a broker down → retry)."},
+    {"group_progress_topic", KeyType::kString, "pinstream-group-progress",
+     "The compacted topic where group members record their progress."},
+};
+}  // namespace
+constexpr ConfigKeys kKafkaSourceKeys{
+    "sources.<name> (kind: kafka)",
+    "Kafka topics read like Spark's Kafka source, with the offsets in pinstream's checkpoint.",
+    kKafkaSourceDocs};
+
 std::shared_ptr<const SourceSpec> ParseKafkaSource(const ConfigNode& n) {
-  n.ExpectKeys({"bootstrap_servers", "topics", "topic_pattern", "starting_offsets",
-                "max_offsets_per_trigger", "fail_on_data_loss", "group_id", "properties",
-                "read_timeout", "rebalance_wait", "request_timeout", "group_progress_topic"});
+  n.ExpectKeys(kKafkaSourceKeys);
   KafkaSourceConfig c;
   c.bootstrap_servers = n.GetString("bootstrap_servers");
   if (n.Has("topics") == n.Has("topic_pattern"))

@@ -39,5 +39,6 @@
 namespace pinstream::connectors {
 
 std::shared_ptr<const SourceSpec> ParseKafkaSource(const ConfigNode& node);
+extern const ConfigKeys kKafkaSourceKeys;
 
 }  // namespace pinstream::connectors

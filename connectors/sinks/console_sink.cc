@@ -79,8 +79,18 @@ class ConsoleSpec : public SinkSpec {
 
 }  // namespace
 
+namespace {
+constexpr KeyDoc kConsoleSinkDocs[] = {
+    {"format", KeyType::kEnum, "pretty", "pretty: a table per batch; jsonl: one JSON row per line.",
+     "pretty|jsonl"},
+    {"max_rows", KeyType::kInt, "20", "Rows printed per batch."},
+};
+}  // namespace
+constexpr ConfigKeys kConsoleSinkKeys{"sinks (kind: console)", "Prints batches to standard output.",
+                                      kConsoleSinkDocs};
+
 std::shared_ptr<const SinkSpec> ParseConsoleSink(const ConfigNode& n) {
-  n.ExpectKeys({"format", "max_rows"});
+  n.ExpectKeys(kConsoleSinkKeys);
   ConsoleConfig c;
   c.jsonl = n.GetEnum("format", {"pretty", "jsonl"}, "pretty") == "jsonl";
   c.max_rows = n.GetInt("max_rows", 20);

@@ -12,5 +12,6 @@
 namespace pinstream::connectors {
 
 std::shared_ptr<const SinkSpec> ParseConsoleSink(const ConfigNode& node);
+extern const ConfigKeys kConsoleSinkKeys;
 
 }  // namespace pinstream::connectors

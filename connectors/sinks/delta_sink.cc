@@ -105,8 +105,20 @@ class DeltaSpec : public SinkSpec {
 
 }  // namespace
 
+namespace {
+constexpr KeyDoc kDeltaSinkDocs[] = {
+    {"table", KeyType::kString, "",
+     "Required. The table (created on first write); each batch is one version."},
+};
+}  // namespace
+constexpr ConfigKeys kDeltaSinkKeys{
+    "sinks (kind: delta)",
+    "An append-only versioned table in the store, committed with the query's checkpoint (exactly "
+    "once).",
+    kDeltaSinkDocs};
+
 std::shared_ptr<const SinkSpec> ParseDeltaSink(const ConfigNode& n, ConnectorEnv* env) {
-  n.ExpectKeys({"table"});
+  n.ExpectKeys(kDeltaSinkKeys);
   std::string table = n.GetString("table");
   if (!IsValidName(table)) {
     n.Get("table").Fail(

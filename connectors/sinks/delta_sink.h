@@ -18,5 +18,6 @@
 namespace pinstream::connectors {
 
 std::shared_ptr<const SinkSpec> ParseDeltaSink(const ConfigNode& node, ConnectorEnv* env);
+extern const ConfigKeys kDeltaSinkKeys;
 
 }  // namespace pinstream::connectors

@@ -98,8 +98,16 @@ class JsonlSpec : public SinkSpec {
 
 }  // namespace
 
+namespace {
+constexpr KeyDoc kJsonlSinkDocs[] = {
+    {"path", KeyType::kPath, "", "Required. The directory the files are written to."},
+};
+}  // namespace
+constexpr ConfigKeys kJsonlSinkKeys{"sinks (kind: jsonl)", "JSON Lines files, one per batch.",
+                                    kJsonlSinkDocs};
+
 std::shared_ptr<const SinkSpec> ParseJsonlSink(const ConfigNode& n) {
-  n.ExpectKeys({"path"});
+  n.ExpectKeys(kJsonlSinkKeys);
   return std::make_shared<JsonlSpec>(n.GetPath("path"));
 }
 

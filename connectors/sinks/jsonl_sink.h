@@ -15,5 +15,6 @@
 namespace pinstream::connectors {
 
 std::shared_ptr<const SinkSpec> ParseJsonlSink(const ConfigNode& node);
+extern const ConfigKeys kJsonlSinkKeys;
 
 }  // namespace pinstream::connectors

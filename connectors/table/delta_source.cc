@@ -373,8 +373,27 @@ class DeltaSourceSpec : public SourceSpec {
 
 }  // namespace
 
+namespace {
+constexpr KeyDoc kDeltaSourceDocs[] = {
+    {"table", KeyType::kString, "", "Required. The table read."},
+    {"starting_version", KeyType::kAny, "earliest",
+     "Where a query without a checkpoint starts: earliest (version 0), latest (the next "
+     "version) or a version number."},
+    {"max_records_per_trigger", KeyType::kInt, "0",
+     "Most rows per batch from this source (0 = no cap; a larger version is read over several "
+     "batches)."},
+    {"skip_change_commits", KeyType::kBool, "false",
+     "true: versions that removed rows (an overwrite, a changes commit) are skipped; false: "
+     "their removed rows arrive with weight -1, then the added rows."},
+};
+}  // namespace
+constexpr ConfigKeys kDeltaSourceKeys{
+    "sources.<name> (kind: delta)",
+    "A delta table read as a stream: the versions committed after the checkpoint.",
+    kDeltaSourceDocs};
+
 std::shared_ptr<const SourceSpec> ParseDeltaSource(const ConfigNode& n, ConnectorEnv* env) {
-  n.ExpectKeys({"table", "starting_version", "max_records_per_trigger", "skip_change_commits"});
+  n.ExpectKeys(kDeltaSourceKeys);
   DeltaSourceConfig c;
   c.table = n.GetString("table");
   if (!IsValidName(c.table)) {

@@ -39,6 +39,7 @@
 namespace pinstream::connectors {
 
 std::shared_ptr<const SourceSpec> ParseDeltaSource(const ConfigNode& node, ConnectorEnv* env);
+extern const ConfigKeys kDeltaSourceKeys;
 
 // Offsets of the delta source: a position in a table's change stream.
 inline std::int64_t DeltaOffset(std::int64_t version, std::int64_t row) {

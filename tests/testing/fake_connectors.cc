@@ -121,12 +121,12 @@ Status CollectingSink::Stage(std::int64_t batch_id, const std::vector<RecordBatc
 
 void RegisterFakes(Registries& registries, std::shared_ptr<FakeSource::Data> source,
                    std::shared_ptr<CollectingSink::Data> sink) {
-  registries.sources.Register("fake", "an in-memory source (tests)", [source](const ConfigNode&) {
-    return std::make_shared<FakeSourceSpec>(source);
-  });
-  registries.sinks.Register("collect", "an in-memory sink (tests)", [sink](const ConfigNode&) {
-    return std::make_shared<CollectingSinkSpec>(sink);
-  });
+  registries.sources.Register(
+      "fake", "an in-memory source (tests)",
+      [source](const ConfigNode&) { return std::make_shared<FakeSourceSpec>(source); }, {});
+  registries.sinks.Register(
+      "collect", "an in-memory sink (tests)",
+      [sink](const ConfigNode&) { return std::make_shared<CollectingSinkSpec>(sink); }, {});
 }
 
 }  // namespace pinstream::testing

@@ -14,20 +14,29 @@ struct ListenSection : ConfigSection {
   int threads = 1;
 };
 
+constexpr KeyDoc kListenerDocs[] = {
+    {"listen", KeyType::kString, "", "where"},
+    {"threads", KeyType::kInt, "1", "how many"},
+};
+constexpr ConfigKeys kListenerKeys{"listener", "a plugin's own section", kListenerDocs};
+
 class EngineConfigTest : public ::testing::Test {
  protected:
   EngineConfigTest() {
     testing::RegisterFakes(reg_, std::make_shared<testing::FakeSource::Data>(),
                            std::make_shared<testing::CollectingSink::Data>());
-    reg_.sections.Register("listener", "a plugin's own section", [this](const ConfigNode& n) {
-      ++parsed_;
-      n.ExpectKeys({"listen", "threads"});
-      auto s = std::make_shared<ListenSection>();
-      s->listen = n.GetString("listen");
-      s->threads = static_cast<int>(n.GetInt("threads", 1));
-      if (s->threads < 1) n.Get("threads").Fail("threads must be at least 1");
-      return s;
-    });
+    reg_.sections.Register("listener", "a plugin's own section",
+                           [this](const ConfigNode& n) {
+                             ++parsed_;
+                             n.ExpectKeys(kListenerKeys);
+                             auto s = std::make_shared<ListenSection>();
+                             s->listen = n.GetString("listen");
+                             s->threads = static_cast<int>(n.GetInt("threads", 1));
+                             if (s->threads < 1)
+                               n.Get("threads").Fail("threads must be at least 1");
+                             return s;
+                           },
+                           {&kListenerKeys});
   }
   DaemonConfig Load(const std::string& extra) {
     return LoadConfigFromString(std::string(kBase) + extra, "test.yaml", "/tmp", reg_);

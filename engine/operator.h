@@ -21,7 +21,8 @@
 //   * Process() must not block on I/O or sleep.
 //
 // Keyed operators (KeyColumns() non-empty) see every row of a given key on the same shard: the
-// engine re-partitions rows by those columns before the operator's stage.
+// engine re-partitions rows by those columns before the operator's stage. An operator keyed by
+// no column (OperatorSpec::gathers_all_rows: a global aggregate) gets every row on one shard.
 //
 // Weights (changes; DBSP's Z-sets; engine/record_batch.h): every row carries a weight, +1 for an
 // insert and -1 for a retraction of an equal row. Sources and the cleaning operators produce +1
@@ -172,6 +173,10 @@ class OperatorSpec {
   virtual Result<std::unique_ptr<Operator>> Create(const OperatorInitContext& ctx) const = 0;
   // Non-empty for keyed operators: the engine routes rows by these columns before this operator.
   virtual std::vector<std::string> KeyColumns() const { return {}; }
+  // Keyed by no column at all: every row must meet one instance (an aggregate without group_by).
+  // The exchange sends all rows to the shard of the empty key, ShardOfHash(HashBytes("")), which
+  // owns the state partition of the empty key. KeyColumns() is then empty.
+  virtual bool gathers_all_rows() const { return false; }
   // Set when the operator reads only these input columns and its output holds none of the
   // others (parse_json: its raw column and `keep`). As a query's first operator, this lets the
   // engine prune the sources' columns to these (Source::PruneColumns).

@@ -76,6 +76,7 @@ Result<std::unique_ptr<ShardExecutor>> ShardExecutor::Create(std::string query_n
   for (std::size_t i = 0; i < ex->operators_.size(); ++i) {
     bool keyed = false;
     for (const auto& k : ex->operators_[i].key_columns) keyed = keyed || !k.empty();
+    keyed = keyed || ex->operators_[i].spec->gathers_all_rows();
     if (keyed && num_shards > 1) {
       s0.end_op = i;
       ex->stages_.push_back(s0);
@@ -195,11 +196,13 @@ bool ShardExecutor::Consumes(std::size_t op, std::uint16_t tag) const {
 
 const std::vector<std::string>* ShardExecutor::KeysFor(std::size_t op, std::uint16_t tag) const {
   const OperatorSlot& slot = operators_[op];
+  // Keyed by no column (a global aggregate): the empty key list routes every row to one shard.
+  const bool all = slot.spec->gathers_all_rows();
   if (slot.input_tags.empty())
-    return slot.key_columns.front().empty() ? nullptr : &slot.key_columns.front();
+    return slot.key_columns.front().empty() && !all ? nullptr : &slot.key_columns.front();
   for (std::size_t i = 0; i < slot.input_tags.size(); ++i) {
     if (slot.input_tags[i] == tag)
-      return slot.key_columns[i].empty() ? nullptr : &slot.key_columns[i];
+      return slot.key_columns[i].empty() && !all ? nullptr : &slot.key_columns[i];
   }
   return nullptr;
 }

@@ -1,10 +1,11 @@
 // ShardExecutor: runs a query's operator chain on N shard worker threads.
 //
 // The query's operators are cut into stages at every keyed operator (one whose spec declares
-// KeyColumns()). Stage 0 receives whole source chunks, round-robin: a chunk holds records of one
-// source partition, and source partitions are themselves assigned by partition key (Kinesis'
-// MD5 ranges, Kafka's key hash), so stage 0 is partitioned by partition key at partition
-// granularity without copying a record. Stage 0 is stateless; where co-location by key matters
+// KeyColumns(), or gathers_all_rows(): keyed by no column, every row to one shard). Stage 0
+// receives whole source chunks, round-robin: a chunk holds records of one source partition, and
+// source partitions are themselves assigned by partition key (Kinesis' MD5 ranges, Kafka's key
+// hash), so stage 0 is partitioned by partition key at partition granularity without copying a
+// record. Stage 0 is stateless; where co-location by key matters
 // (keyed operators) the exchange below routes rows by the operator's own key. Between stages,
 // each shard partitions its output by the next stage's key columns, and shard j processes bucket
 // j of every shard in RowId order — the "exchange" (Spark's shuffle). Every row of a key

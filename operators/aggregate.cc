@@ -691,6 +691,8 @@ class AggregateSpec : public OperatorSpec {
   explicit AggregateSpec(AggregateConfig c) : c_(std::move(c)) {}
   std::string_view kind() const override { return "aggregate"; }
   std::vector<std::string> KeyColumns() const override { return c_.group_by; }
+  // Without group_by one group holds every row: the exchange brings them all to one shard.
+  bool gathers_all_rows() const override { return c_.group_by.empty(); }
   bool stateful() const override { return true; }
   bool uses_state_table() const override { return true; }
   std::string StateFingerprint() const override {
@@ -818,7 +820,8 @@ std::shared_ptr<const OperatorSpec> MakeAggregateSpec(AggregateConfig config) {
 
 namespace {
 constexpr KeyDoc kAggregateDocs[] = {
-    {"group_by", KeyType::kStringList, "", "Required. The grouping columns (at least one)."},
+    {"group_by", KeyType::kStringList, "",
+     "The grouping columns; none (omitted or []): one group of every row, a global aggregate."},
     {"window", KeyType::kMap, "",
      "An event-time window per group (see operators: aggregate.window); needs a watermark for "
      "append mode."},
@@ -858,14 +861,8 @@ constexpr ConfigKeys kAggregateFnKeys{"operators: aggregate.aggregates[]", "One 
 std::shared_ptr<const OperatorSpec> AggregateFromConfig(const ConfigNode& n) {
   n.ExpectKeys(kAggregateKeys);
   AggregateConfig c;
+  // Without group_by (or with an empty list): one group, every row (a global aggregate).
   c.group_by = n.GetStringList("group_by");
-  if (c.group_by.empty()) {
-    n.Get("group_by")
-        .Fail(
-            "aggregate needs at least one group_by column (an aggregate over "
-            "the whole stream is not "
-            "supported yet)");
-  }
   std::vector<std::string> names = c.group_by;
   if (auto w = n.Find("window")) {
     w->ExpectKeys(kAggregateWindowKeys);

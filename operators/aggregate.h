@@ -2,7 +2,7 @@
 // output modes.
 //
 //   - kind: aggregate
-//     group_by: [category]
+//     group_by: [category]                               # optional: none = one group
 //     window: {column: timestamp, size: 1h}              # tumbling
 //     # window: {column: timestamp, size: 1h, slide: 15m}  sliding
 //     aggregates:
@@ -51,12 +51,17 @@
 // passed is dropped (append: after its row is emitted). Complete mode keeps
 // every group and drops nothing, as Spark does.
 //
+// Without `group_by` (a global aggregate) every row is in one group (per
+// window): the exchange brings all rows to one shard
+// (OperatorSpec::gathers_all_rows), whose instance does all the work. In update
+// mode over no window its one row is replaced every batch (the table's key is
+// then the whole row).
+//
 // State: one StateTable entry per (group, window) — bounded memory, state
 // larger than RAM works. Exact count_distinct/median/percentile (and min/max
 // over input with retractions) keep each distinct value with its count in the
 // group's entry; count/sum/avg keep numbers only. Not yet supported (refused at
-// start with file:line:column): session windows, an aggregate without
-// `group_by` (the exchange routes by the group columns).
+// start with file:line:column): session windows.
 #pragma once
 
 #include <memory>

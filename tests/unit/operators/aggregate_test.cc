@@ -36,7 +36,9 @@ struct Row {
 class Harness {
  public:
   Harness(ops::AggregateConfig c, int shards = 1, bool retractions = false)
-      : spec_(ops::MakeAggregateSpec(std::move(c))), shards_(shards), retractions_(retractions) {
+      : spec_(ops::MakeAggregateSpec(c)), shards_(shards), retractions_(retractions) {
+    // Routed like the exchange: by the group column (word), or all to one shard without one.
+    if (!c.group_by.empty()) key_ = {0};
     cp_ = std::move(store_.OpenQuery("q")).value();
     Restart();
   }
@@ -85,11 +87,10 @@ class Harness {
     b.AddColumn("value", std::move(v));
     if (retractions_) b.SetWeights(weights);
     std::vector<std::string> out;
-    std::vector<int> key{0};
     for (int s = 0; s < shards_; ++s) {
       std::vector<std::uint32_t> mine;
       for (std::size_t r = 0; r < b.num_rows(); ++r) {
-        if (ShardOfHash(HashRow(b, key, r), shards_) == s)
+        if (ShardOfHash(HashRow(b, key_, r), shards_) == s)
           mine.push_back(static_cast<std::uint32_t>(r));
       }
       RecordBatch part = b.Take(mine);
@@ -158,6 +159,7 @@ class Harness {
   std::shared_ptr<const OperatorSpec> spec_;
   int shards_;
   bool retractions_;
+  std::vector<int> key_;
   std::vector<std::unique_ptr<StateTable>> tables_;
   std::vector<std::unique_ptr<Operator>> ops_;
   std::int64_t batch_id_ = 0;
@@ -286,6 +288,52 @@ TEST(AggregateTest, AReplayedBatchGivesTheSameOutputAndState) {
   EXPECT_EQ(h.StateRows(), 11);
 }
 
+// Without group_by: one group (per window) over every row, whatever the shards.
+TEST(AggregateTest, AGlobalAggregateCountsEveryRowInOneGroupPerWindow) {
+  auto c = WordCount(ops::OutputMode::kAppend);
+  c.group_by.clear();
+  c.aggregates.push_back({ops::AggregateKind::kCountDistinct, "word", 0.5, "words"});
+  EXPECT_TRUE(ops::MakeAggregateSpec(c)->gathers_all_rows());
+  Harness h(c, 2);
+  EXPECT_TRUE(h.Batch({{"dog", "12:07"}, {"owl", "12:08"}, {"dog", "12:14"}}).empty());
+  std::vector<std::string> rejected;
+  EXPECT_EQ(h.Batch({{"cat", "12:21"}, {"cat", "12:09"}, {"emu", "11:59"}}, "12:04", &rejected),
+            std::vector<std::string>{});
+  EXPECT_EQ(rejected.size(), 1u) << "11:59 is late";
+  EXPECT_EQ(h.Batch({}, "12:11"), (std::vector<std::string>{"12:00|12:10|3|3|+1"}));
+  EXPECT_EQ(h.Batch({}, "12:30"),
+            (std::vector<std::string>{"12:10|12:20|1|1|+1", "12:20|12:30|1|1|+1"}));
+  EXPECT_EQ(h.StateRows(), 0);
+}
+
+TEST(AggregateTest, AGlobalAggregateOverTheWholeStreamInUpdateAndCompleteMode) {
+  ops::AggregateConfig c;
+  using K = ops::AggregateKind;
+  c.aggregates = {{K::kCount, "", 0.5, "n"}, {K::kSum, "value", 0.5, "sum"}};
+  c.mode = ops::OutputMode::kUpdate;
+  Harness u(c, 2);
+  EXPECT_EQ(u.Batch({{"a", "12:00", 1}, {"b", "12:00", 2}}),
+            (std::vector<std::string>{"2|3|+1"}));
+  EXPECT_EQ(u.Batch({{"c", "12:00", 5}}), (std::vector<std::string>{"2|3|-1", "3|8|+1"}));
+  EXPECT_TRUE(u.Batch({}).empty()) << "an empty batch changes nothing";
+  EXPECT_EQ(u.StateRows(), 1);
+
+  // Append: one group never ends without a window.
+  c.mode = ops::OutputMode::kAppend;
+  StreamSchema in;
+  in.schema = Schema({{"value", TypeId::kInt64}});
+  in.complete = true;
+  auto r = ops::MakeAggregateSpec(c)->DeriveSchema(std::span<const StreamSchema>(&in, 1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("append needs a window"), std::string::npos);
+
+  c.mode = ops::OutputMode::kComplete;
+  Harness h(c, 2);
+  EXPECT_EQ(h.Batch({{"a", "12:00", 1}, {"b", "12:00", 2}}),
+            (std::vector<std::string>{"2|3|+1"}));
+  EXPECT_EQ(h.Batch({{"c", "12:00", 5}}), (std::vector<std::string>{"3|8|+1"}));
+}
+
 TEST(AggregateTest, NullEventTimesAreRejectedWithAReason) {
   Harness h(WordCount(ops::OutputMode::kUpdate));
   std::vector<std::string> rejected;
@@ -330,6 +378,7 @@ TEST(AggregateTest, ConfigErrorsNameTheLine) {
     }
   };
   EXPECT_EQ(parse("group_by: [w]\naggregates: [{fn: count}]\noutput_mode: update\n"), "");
+  EXPECT_EQ(parse("aggregates: [{fn: count}]\noutput_mode: complete\n"), "") << "no group_by";
   EXPECT_NE(parse("group_by: [w]\naggregates: [{fn: count}]\noutput_mode: sometimes\n").find(":3:"),
             std::string::npos);
   EXPECT_NE(parse("group_by: [w]\nwindow: {column: ts, gap: 5m}\naggregates: "

@@ -529,6 +529,30 @@ TEST(OperatorsInStreamingQueryTest, ProgressReportsTheEventTimesAndTheWatermarkO
       << json;
 }
 
+// An aggregate without group_by is one group: the exchange brings every row to one shard, so
+// each complete-mode result is one row over all of the batch's rows, whatever the shards.
+TEST(OperatorsInStreamingQueryTest, AGlobalAggregateSeesEveryRowOnOneShard) {
+  for (int shards : {1, 2, 3}) {
+    QueryHarness h;
+    ops::AggregateConfig a;
+    a.aggregates = {{ops::AggregateKind::kCount, "", 0.5, "n"},
+                    {ops::AggregateKind::kSum, "id", 0.5, "ids"},
+                    {ops::AggregateKind::kCountDistinct, "k", 0.5, "keys"}};
+    a.mode = ops::OutputMode::kComplete;
+    h.cfg.operators.push_back(
+        OperatorConfig{"aggregate", "1:aggregate", ops::MakeAggregateSpec(a)});
+    h.cfg.max_records_per_trigger = 6;
+    for (int i = 0; i < 10; ++i) h.Add(i, "k" + std::to_string(i % 4), std::to_string(i % 3));
+    auto q = h.Make(shards);
+    ASSERT_TRUE(q->Start().ok());
+    ASSERT_TRUE(q->Run().ok());
+    auto rows = h.Rows();
+    ASSERT_FALSE(rows.empty());
+    EXPECT_EQ(rows.back(), R"({"n":10,"ids":45,"keys":4})") << shards << " shards";
+    EXPECT_EQ(rows.size(), h.out->batches.size()) << "one row per batch: " << fmt::format("{}", rows);
+  }
+}
+
 TEST(OperatorsInStreamingQueryTest, WithoutADeadLetterSinkBadRowsFailTheBatchInsteadOfVanishing) {
   QueryHarness h;
   FakeSource::Append(*h.src, "0", "garbage", "x");

@@ -6,6 +6,9 @@ of table maintenance (OPTIMIZE before and after its commit; VACUUM before and af
 and after its deletes), at least --kills times, and restarted each time. Table maintenance runs
 all the time (storage.optimize with min_small_chunks 2, VACUUM keeping 1 s, both checked every
 20 ms), so OPTIMIZE and VACUUM commits interleave with the query's.
+A third query joins every line, read again from the files, with its key's first arrival read
+from the deduplicated table as a stream (a stream-stream join: state in a StateTable); its table
+must equal a recomputation from the inputs.
 A second query reads the table as a stream (a delta source, whose holds VACUUM must respect
 across kills and restarts) into a copy. At the end every input record must be in the table and in
 the copy exactly once (first arrival per key), every malformed line exactly once in the
@@ -44,6 +47,8 @@ storage:  # every version an ingested SST, zstd chunks, OPTIMIZE and VACUUM all 
 sources:
   events: {{kind: file, path: "{work}/in"}}
   events_stream: {{kind: delta, table: events}}
+  raw_lines: {{kind: file, path: "{work}/in"}}
+  events_table: {{kind: delta, table: events}}
 queries:
   - name: events
     source: events
@@ -61,6 +66,22 @@ queries:
     trigger: continuous
     max_records_per_trigger: 30
     sink: {{kind: delta, table: events_copy}}
+  # A stream-stream join (state in a StateTable): every line read again from the files, joined
+  # with its key's first arrival read from the `events` table as a stream.
+  - name: joined
+    inputs:
+      raw:
+        source: raw_lines
+        operators: [{{kind: parse_json, schema: {{k: string, n: int64, file: string}}}}]
+      first: {{source: events_table}}
+    trigger: continuous
+    max_records_per_trigger: 40
+    chunk_rows: 7
+    shards: 2
+    operators:
+      - {{kind: join, left: raw, right: first, on: [k]}}
+    sink: {{kind: delta, table: joined}}
+    dead_letter: joined_errors
 """
 
 
@@ -86,6 +107,7 @@ def main():
     log = open(os.path.join(work, "daemon.log"), "ab")
 
     expected = {}   # k -> (n, file): the first arrival
+    lines_written = []  # (k, n, file) of every well-formed line
     bad_lines = 0
     files_written = 0
     seen_keys = []
@@ -101,6 +123,7 @@ def main():
                 k = f"k{files_written}-{i}"
                 seen_keys.append(k)
                 expected[k] = (len(lines), name)
+            lines_written.append((k, len(lines), name))
             lines.append(json.dumps({"k": k, "n": len(lines), "file": name}))
             if rng.random() < 0.03:
                 lines.append("{broken json " + str(i))
@@ -161,9 +184,24 @@ def main():
         if len(rows) >= want_rows and copied >= want_rows:
             break
         time.sleep(0.05)
+    # The join: every well-formed line with its key's first arrival, exactly once.
+    want_joined = sorted((k, n, f, expected[k][0], expected[k][1]) for k, n, f in lines_written)
+    joined = []
+    while time.monotonic() < deadline:
+        r = subprocess.run([a.binary, "scan", "joined", "--format", "jsonl", "-d", work + "/data"],
+                           capture_output=True, text=True)
+        joined = [json.loads(l) for l in r.stdout.splitlines() if l.strip()] if r.returncode == 0 else []
+        if len(joined) >= len(want_joined):
+            break
+        time.sleep(0.05)
     p.send_signal(signal.SIGTERM)
     if p.wait(timeout=60) != 0:
         fail("final run did not drain cleanly")
+    got_joined = sorted((j["k"], j["n"], j["file"], j["first_n"], j["first_file"]) for j in joined)
+    if got_joined != want_joined:
+        fail(f"the join's table has {len(got_joined)} rows, a recomputation {len(want_joined)}; "
+             f"first differences: {[x for x in got_joined if x not in want_joined][:5]} / "
+             f"{[x for x in want_joined if x not in got_joined][:5]} (seed {a.seed}, work {work})")
 
     got = {}
     for r in rows:
@@ -240,7 +278,8 @@ def main():
         check_versions(table, key_of,
                        sorted((json.loads(l) for l in h.stdout.splitlines() if l.strip()),
                               key=lambda c: c["version"]))
-    print(f"PASS: {len(got)} rows exactly once, {bad_lines} dead letters, {len(commits)} versions "
+    print(f"PASS: {len(got)} rows exactly once, the join's {len(got_joined)} rows equal to a "
+          f"recomputation, {bad_lines} dead letters, {len(commits)} versions "
           f"({optimized} OPTIMIZE, {vacuumed} VACUUM; oldest readable {oldest}) each read back as it should, {run + 1} runs")
     shutil.rmtree(work, ignore_errors=True)
 

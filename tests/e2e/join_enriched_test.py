@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""The shipped conf/examples/pin-enriched.yaml (two stream-stream joins by `ind`: pin ⋈ geo ⋈ user
+read from the cleaned tables as streams) run by the daemon on the bundled data set: the
+`pin_enriched` table it writes must equal `pinstream sql`'s batch join of the cleaned tables it
+read (every column, every row, as a multiset); progress `stateOperators` and `pinstream checkpoint
+show` report both joins' state. The daemon is then killed (-9) after a second delivery of the geo
+file starts (new rows for no key: the joins' state holds them) and restarted: the table still
+equals the batch join."""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_util  # noqa: E402
+from e2e_util import Daemon, check, fail, wait  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIG = os.path.join(ROOT, "conf", "examples", "pin-enriched.yaml")
+DATA = os.path.join(ROOT, "tests", "data", "pinterest")
+BATCH_JOIN = ("SELECT * FROM pin JOIN geo USING (ind) JOIN user USING (ind)")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="pinstream-join-")
+    e2e_util.work_dir = work
+    inp = os.path.join(work, "in")
+    os.makedirs(inp)
+    for f in ["pinterest_data_partial.jsonl", "geolocation_data.csv", "user_data.csv"]:
+        shutil.copy(os.path.join(DATA, f), inp)
+    env = {"PINSTREAM_INPUT": inp}
+    # The example as shipped, plus a listener for the progress API.
+    config = os.path.join(work, "pin-enriched.yaml")
+    with open(CONFIG) as src, open(config, "w") as dst:
+        dst.write(src.read() + "\nhttp: {listen: \"${PINSTREAM_LISTEN}\"}\n")
+    data_dir = f"{work}/enriched-data"
+
+    def sql(statement):
+        r = subprocess.run([a.binary, "sql", "-d", data_dir, "--format", "jsonl", statement],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            return None
+        return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+    def count(table):
+        rows = sql(f"SELECT count(*) AS n FROM {table}")
+        return rows[0]["n"] if rows else -1
+
+    def canon(rows):
+        return sorted(json.dumps(r, sort_keys=True) for r in rows)
+
+    def compare(what):
+        got = sql("SELECT * FROM pin_enriched")
+        want = sql(BATCH_JOIN)
+        check(got is not None and want is not None, "pinstream sql failed")
+        check(len(want) > 5000, f"the batch join has {len(want)} rows")
+        check(list(got[0].keys()) == list(want[0].keys()),
+              f"columns: {list(got[0].keys())} vs the batch join's {list(want[0].keys())}")
+        g, w = canon(got), canon(want)
+        if g != w:
+            missing = [r for r in w if r not in set(g)][:3]
+            extra = [r for r in g if r not in set(w)][:3]
+            fail(f"{what}: pin_enriched ({len(g)} rows) differs from the batch join ({len(w)}): "
+                 f"missing {missing}, extra {extra}")
+        print(f"{what}: pin_enriched = the batch join, {len(g)} rows, columns {list(got[0].keys())}")
+        return len(g)
+
+    d = Daemon(a.binary, work, config, "enriched", DATA, env)
+    # The cleaned tables are complete (5252 pins, 11154 geo and user rows), then the join catches up.
+    wait(lambda: count("pin") == 5252 and count("geo") == 11154 and count("user") == 11154,
+         "the cleaned tables", 120)
+    want = count(f"({BATCH_JOIN})")
+    wait(lambda: count("pin_enriched") == want, f"pin_enriched to reach {want} rows", 120)
+    reports = [r for r in d.json("/queries/pin_enriched/progress") if r["numInputRows"] > 0]
+    ops = reports[-1]["stateOperators"]
+    check(len(ops) == 2 and all(o["operatorName"] == "join" for o in ops),
+          f"stateOperators: {json.dumps(ops)[:500]}")
+    check(all(o["numRowsTotal"] > 0 for o in ops), f"join state rows: {json.dumps(ops)[:500]}")
+    print("stateOperators:", [(o["operatorName"], o["numRowsTotal"]) for o in ops])
+    d.stop()
+    check(d.p.returncode == 0, f"daemon exited {d.p.returncode} on SIGTERM")
+    n = compare("after a run")
+
+    show = subprocess.run([a.binary, "checkpoint", "show", "pin_enriched", "-d", data_dir],
+                          capture_output=True, text=True)
+    check(show.returncode == 0, f"checkpoint show: {show.stderr}")
+    joins = [line for line in show.stdout.splitlines() if line.startswith("state op:")]
+    check(len(joins) == 2 and all(":join:join " in line for line in joins),
+          f"checkpoint show: {show.stdout[:800]}")
+    check(show.stdout.count(" keys, ~") >= 2, f"checkpoint show sizes: {show.stdout[:800]}")
+
+    # A fresh data dir, the daemon killed -9 as soon as the first cleaned rows are in (the join
+    # has state, or is about to), then restarted: the same result.
+    data_dir = f"{work}/killed-data"
+    d = Daemon(a.binary, work, config, "killed", DATA, env)
+    wait(lambda: count("pin") > 0 or count("pin_enriched") > 0, "the first rows", 60, 0.02)
+    d.p.send_signal(signal.SIGKILL)
+    d.p.wait()
+    print(f"killed with pin_enriched at {count('pin_enriched')} rows")
+    d = Daemon(a.binary, work, config, "killed", DATA, env)
+    wait(lambda: count("pin_enriched") == want, "pin_enriched after the restart", 120)
+    d.stop()
+    check(d.p.returncode == 0, f"daemon exited {d.p.returncode} on SIGTERM")
+    check(compare("after kill -9 and a restart") == n, "the row count changed")
+    shutil.rmtree(work, ignore_errors=True)
+    print("OK")
+
+
+if __name__ == "__main__":
+    main()

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <optional>
+#include <tuple>
 #include <unordered_map>
 
 #include "engine/bytes.h"
@@ -19,11 +21,17 @@ namespace {
 
 // State keys (StateTable): [partition][kind] then
 //   'W' be64(window end, sign flipped) group-key be64(window start, sign
-//   flipped)   windowed 'G' group-key not windowed
+//       flipped)                   windowed (tumbling, sliding, session)
+//   'G' group-key                  not windowed
+//   'S' group-key be64(session start, sign flipped) → be64(session end, sign
+//       flipped)                   session windows: a group's sessions in
+//                                  start order (the 'W' entry holds the state)
 // so "every window ending at or before the watermark" is one range per owned
-// partition.
+// partition, and a group's sessions one range (group keys are prefix-free:
+// type-tagged, strings length-prefixed).
 constexpr char kWindowedKey = 'W';
 constexpr char kGroupKey = 'G';
+constexpr char kSessionIndex = 'S';
 constexpr std::uint64_t kSignBit = 1ULL << 63;
 
 std::uint64_t ZigZag(std::int64_t v) {
@@ -35,6 +43,30 @@ std::int64_t UnZigZag(std::uint64_t v) {
 std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
   std::int64_t q = a / b;
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+std::string WindowKey(char partition, std::string_view group, std::int64_t start,
+                      std::int64_t end) {
+  std::string key(1, partition);
+  key.push_back(kWindowedKey);
+  PutBigEndian64(&key, static_cast<std::uint64_t>(end) ^ kSignBit);
+  key.append(group);
+  PutBigEndian64(&key, static_cast<std::uint64_t>(start) ^ kSignBit);
+  return key;
+}
+std::string SessionIndexKey(char partition, std::string_view group, std::int64_t start) {
+  std::string key(1, partition);
+  key.push_back(kSessionIndex);
+  key.append(group);
+  PutBigEndian64(&key, static_cast<std::uint64_t>(start) ^ kSignBit);
+  return key;
+}
+// The first key after every key starting with `prefix` (not all 0xff here: it
+// starts with a partition byte and a kind).
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (!prefix.empty()) prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix;
 }
 
 // Order-preserving bytes of a non-null value: min/max/distinct/percentiles keep
@@ -318,7 +350,7 @@ class Aggregate : public Operator {
     for (std::size_t r = 0; r < batch.num_rows(); ++r) {
       const std::int64_t w = batch.weight(r);
       if (w == 0) continue;
-      if (w < 0 && !retractable_) {
+      if (w < 0 && (!retractable_ || c_.window.kind == WindowKind::kSession)) {
         return Internal("aggregate: a retraction in a stream derived as insert-only");
       }
       std::int64_t t = 0;
@@ -378,6 +410,10 @@ class Aggregate : public Operator {
         PS_RETURN_IF_ERROR(apply(0, 0));
         continue;
       }
+      if (c_.window.kind == WindowKind::kSession) {
+        PS_RETURN_IF_ERROR(AddToSession(partition, group, t, fcols, r, w));
+        continue;
+      }
       // Every window holding t: starts k*slide with start <= t < start + size.
       for (std::int64_t s = FloorDiv(t, c_.window.slide_us) * c_.window.slide_us;
            s > t - c_.window.size_us; s -= c_.window.slide_us) {
@@ -401,7 +437,8 @@ class Aggregate : public Operator {
 
   Status Finish(OperatorContext& ctx, std::vector<RecordBatch>* out) override {
     Output o = NewOutput();
-    changed_ = !touched_.empty();
+    changed_ = !touched_.empty() || !sessions_.empty();
+    PS_RETURN_IF_ERROR(FinishSessions(o));
     // The changed groups in key order (deterministic output), written back.
     std::vector<std::pair<const std::string, Touched>*> order;
     order.reserve(touched_.size());
@@ -452,6 +489,8 @@ class Aggregate : public Operator {
           PS_RETURN_IF_ERROR(AppendRow(o, st, +1));
         }
         PS_RETURN_IF_ERROR(table_->Delete(k));
+        if (c_.window.kind == WindowKind::kSession)
+          PS_RETURN_IF_ERROR(table_->Delete(SessionIndexKey(k[0], st.group, st.start)));
       }
     }
     if (c_.mode == OutputMode::kComplete) {
@@ -463,7 +502,8 @@ class Aggregate : public Operator {
         std::string begin(1, static_cast<char>(p));
         std::string end(1, static_cast<char>(p + 1));
         if (p == 0xff) end = std::string(1, '\xff') + std::string(1, '\xff');
-        PS_RETURN_IF_ERROR(table_->Scan(begin, end, [&](std::string_view, std::string_view v) {
+        PS_RETURN_IF_ERROR(table_->Scan(begin, end, [&](std::string_view k, std::string_view v) {
+          if (k.size() > 1 && k[1] == kSessionIndex) return true;  // not a result
           GroupState st;
           bad = st.Decode(v);
           if (bad.ok()) {
@@ -482,10 +522,6 @@ class Aggregate : public Operator {
   bool ChangedResult() const override { return changed_; }
 
  private:
-  struct Touched {
-    GroupState state;
-    std::optional<std::string> old;  // the stored entry before this batch
-  };
   struct Output {
     std::vector<Column> groups;
     Column start{TypeId::kTimestamp}, end{TypeId::kTimestamp};
@@ -494,6 +530,168 @@ class Aggregate : public Operator {
     bool retracts = false;
     std::size_t rows = 0;
   };
+  struct Touched {
+    GroupState state;
+    std::optional<std::string> old;  // the stored entry before this batch
+  };
+  // A group's session windows in this batch: as stored before it (start → end
+  // and the encoded state) and as they are now (start → state).
+  struct StoredSession {
+    std::int64_t end;
+    std::string value;
+  };
+  struct Sessions {
+    char partition = 0;
+    std::string group;
+    std::map<std::int64_t, StoredSession> stored;
+    std::map<std::int64_t, GroupState> live;
+  };
+
+  // Reads the group's sessions (its 'S' index, then each one's state).
+  Status LoadSessions(Sessions* ss) {
+    std::string begin(1, ss->partition);
+    begin.push_back(kSessionIndex);
+    begin.append(ss->group);
+    std::vector<std::pair<std::int64_t, std::int64_t>> found;
+    Status bad;
+    PS_RETURN_IF_ERROR(
+        table_->Scan(begin, PrefixEnd(begin), [&](std::string_view k, std::string_view v) {
+          if (k.size() != begin.size() + 8 || v.size() != 8) {
+            bad = Corruption("aggregate state: damaged session index entry");
+            return false;
+          }
+          found.emplace_back(
+              static_cast<std::int64_t>(GetBigEndian64(k.data() + begin.size()) ^ kSignBit),
+              static_cast<std::int64_t>(GetBigEndian64(v.data()) ^ kSignBit));
+          return true;
+        }));
+    PS_RETURN_IF_ERROR(bad);
+    std::string value;
+    for (const auto& [start, end] : found) {
+      bool ok = false;
+      PS_RETURN_IF_ERROR(
+          table_->Get(WindowKey(ss->partition, ss->group, start, end), &value, &ok));
+      if (!ok) return Corruption("aggregate state: a session index entry without its session");
+      GroupState st;
+      PS_RETURN_IF_ERROR(st.Decode(value));
+      st.fns.resize(c_.aggregates.size());
+      ss->stored.emplace(start, StoredSession{end, value});
+      ss->live.emplace(start, std::move(st));
+    }
+    return Status::Ok();
+  }
+
+  // A row at t opens the session [t, t + gap); every session of the group it
+  // overlaps merges into one with it (a row that bridges two sessions joins
+  // them). Sessions that only touch (one ends where the other starts) stay
+  // apart: a row `gap` after the last one is not within the gap.
+  Status AddToSession(char partition, const std::string& group, std::int64_t t,
+                      const std::vector<const Column*>& fcols, std::size_t r, std::int64_t w) {
+    std::string id(1, partition);
+    id.append(group);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) {
+      Sessions ss;
+      ss.partition = partition;
+      ss.group = group;
+      PS_RETURN_IF_ERROR(LoadSessions(&ss));
+      it = sessions_.emplace(std::move(id), std::move(ss)).first;
+    }
+    auto& live = it->second.live;
+    const std::int64_t end = t + c_.window.gap_us;
+    // The group's sessions are disjoint and in start (so also end) order: the
+    // ones overlapping [t, end) are the run just before the first starting at
+    // or after `end` whose ends are after t.
+    auto hi = live.lower_bound(end);
+    auto lo = hi;
+    while (lo != live.begin() && std::prev(lo)->second.end > t) --lo;
+    GroupState merged;
+    if (lo == hi) {
+      merged.group = group;
+      merged.start = t;
+      merged.end = end;
+      merged.fns.resize(c_.aggregates.size());
+    } else {
+      const std::int64_t last_end = std::prev(hi)->second.end;
+      merged = std::move(lo->second);
+      for (auto j = std::next(lo); j != hi; ++j) MergeInto(merged, j->second);
+      merged.start = std::min(merged.start, t);
+      merged.end = std::max(last_end, end);
+      live.erase(lo, hi);
+    }
+    Add(merged, fcols, r, w);
+    const std::int64_t start = merged.start;
+    live.emplace(start, std::move(merged));
+    return Status::Ok();
+  }
+
+  // Folds `from` (a session merged away) into `into`.
+  void MergeInto(GroupState& into, const GroupState& from) const {
+    into.rows += from.rows;
+    for (std::size_t i = 0; i < c_.aggregates.size(); ++i) {
+      FnState& a = into.fns[i];
+      const FnState& b = from.fns[i];
+      if (a.type == TypeId::kNull) a.type = b.type;
+      a.n += b.n;
+      a.isum += b.isum;
+      a.dsum += b.dsum;
+      for (const auto& [v, c] : b.values) {
+        auto j = a.values.try_emplace(v, 0).first;
+        j->second += c;
+        if (j->second == 0) a.values.erase(j);
+      }
+      if (b.extreme &&
+          (!a.extreme || (c_.aggregates[i].kind == AggregateKind::kMin ? *b.extreme < *a.extreme
+                                                                       : *b.extreme > *a.extreme)))
+        a.extreme = b.extreme;
+    }
+  }
+
+  // Writes the batch's session changes back, in group order: a session that is
+  // gone (merged) or changed is deleted — update mode retracts its row — and a
+  // new or changed one written — update mode emits its row.
+  Status FinishSessions(Output& o) {
+    std::vector<Sessions*> order;
+    order.reserve(sessions_.size());
+    for (auto& [id, ss] : sessions_) order.push_back(&ss);
+    std::sort(order.begin(), order.end(), [](const Sessions* a, const Sessions* b) {
+      return std::tie(a->partition, a->group) < std::tie(b->partition, b->group);
+    });
+    const bool update = c_.mode == OutputMode::kUpdate;
+    std::map<std::int64_t, std::string> encoded;
+    for (Sessions* ss : order) {
+      encoded.clear();
+      for (const auto& [start, st] : ss->live) encoded.emplace(start, st.Encode());
+      auto unchanged = [&](std::int64_t start) {
+        auto s = ss->stored.find(start);
+        auto l = ss->live.find(start);
+        return s != ss->stored.end() && l != ss->live.end() && s->second.end == l->second.end &&
+               s->second.value == encoded.at(start);
+      };
+      for (const auto& [start, old] : ss->stored) {
+        if (unchanged(start)) continue;
+        if (update) {
+          GroupState before;
+          PS_RETURN_IF_ERROR(before.Decode(old.value));
+          before.fns.resize(c_.aggregates.size());
+          PS_RETURN_IF_ERROR(AppendRow(o, before, -1));
+        }
+        PS_RETURN_IF_ERROR(table_->Delete(WindowKey(ss->partition, ss->group, start, old.end)));
+        PS_RETURN_IF_ERROR(table_->Delete(SessionIndexKey(ss->partition, ss->group, start)));
+      }
+      for (const auto& [start, st] : ss->live) {
+        if (unchanged(start)) continue;
+        if (update) PS_RETURN_IF_ERROR(AppendRow(o, st, +1));
+        PS_RETURN_IF_ERROR(
+            table_->Put(WindowKey(ss->partition, ss->group, start, st.end), encoded.at(start)));
+        std::string end;
+        PutBigEndian64(&end, static_cast<std::uint64_t>(st.end) ^ kSignBit);
+        PS_RETURN_IF_ERROR(table_->Put(SessionIndexKey(ss->partition, ss->group, start), end));
+      }
+    }
+    sessions_.clear();
+    return Status::Ok();
+  }
 
   void Add(GroupState& st, const std::vector<const Column*>& fcols, std::size_t r, std::int64_t w) {
     st.rows += w;
@@ -670,6 +868,7 @@ class Aggregate : public Operator {
   std::vector<TypeId> group_types_, fn_types_;
   std::uint16_t out_tag_;
   std::unordered_map<std::string, Touched> touched_;
+  std::unordered_map<std::string, Sessions> sessions_;  // by partition + group (session windows)
   std::string scratch_;
   bool changed_ = false;
 };
@@ -701,9 +900,11 @@ class AggregateSpec : public OperatorSpec {
       fns.push_back(
           fmt::format("{}({}{})", FnName(f.kind), f.column,
                       f.kind == AggregateKind::kPercentile ? fmt::format(",{}", f.p) : ""));
+    const bool session = c_.window.kind == WindowKind::kSession;
     return fmt::format("group_by={} window={}:{}:{}:{} fns={} mode={}", fmt::join(c_.group_by, ","),
-                       static_cast<int>(c_.window.kind), c_.window.column, c_.window.size_us,
-                       c_.window.slide_us, fmt::join(fns, ","), ModeName(c_.mode));
+                       static_cast<int>(c_.window.kind), c_.window.column,
+                       session ? c_.window.gap_us : c_.window.size_us,
+                       session ? 0 : c_.window.slide_us, fmt::join(fns, ","), ModeName(c_.mode));
   }
 
   Result<StreamSchema> DeriveSchema(std::span<const StreamSchema> inputs) const override {
@@ -721,6 +922,11 @@ class AggregateSpec : public OperatorSpec {
     if (c_.window.kind != WindowKind::kNone) {
       static constexpr TypeId kTs[] = {TypeId::kTimestamp};
       PS_RETURN_IF_ERROR(RequireColumnType(in, c_.window.column, "aggregate window", kTs));
+      if (c_.window.kind == WindowKind::kSession && in.changes != ChangeKind::kInsertOnly) {
+        return InvalidArgument(
+            "aggregate: session windows need insert-only input (a retraction could split a "
+            "session); aggregate the rows before the update-mode aggregate or join instead");
+      }
       out.schema.AddField({"window_start", TypeId::kTimestamp});
       out.schema.AddField({"window_end", TypeId::kTimestamp});
     }
@@ -834,10 +1040,12 @@ constexpr KeyDoc kAggregateDocs[] = {
 };
 constexpr KeyDoc kAggregateWindowDocs[] = {
     {"column", KeyType::kString, "", "Required. The event-time column."},
-    {"size", KeyType::kDuration, "", "Required. The window length (> 0)."},
+    {"size", KeyType::kDuration, "", "Tumbling and sliding windows: the window length (> 0)."},
     {"slide", KeyType::kDuration, "(size: tumbling)",
      "How far successive windows start apart (> 0, at most size; less than size: sliding)."},
-    {"gap", KeyType::kDuration, "", "Session windows: not supported yet (an error says so)."},
+    {"gap", KeyType::kDuration, "",
+     "Session windows instead of size/slide: a key's session ends `gap` after its last row; "
+     "sessions that overlap merge (> 0)."},
 };
 constexpr KeyDoc kAggregateFnDocs[] = {
     {"fn", KeyType::kEnum, "", "Required. The function.",
@@ -853,7 +1061,7 @@ constexpr ConfigKeys kAggregateKeys{
     "query's state.",
     kAggregateDocs};
 constexpr ConfigKeys kAggregateWindowKeys{"operators: aggregate.window",
-                                          "Tumbling (slide = size) or sliding windows.",
+                                          "Tumbling (slide = size), sliding or session (gap) windows.",
                                           kAggregateWindowDocs};
 constexpr ConfigKeys kAggregateFnKeys{"operators: aggregate.aggregates[]", "One aggregate.",
                                       kAggregateFnDocs};
@@ -866,18 +1074,29 @@ std::shared_ptr<const OperatorSpec> AggregateFromConfig(const ConfigNode& n) {
   std::vector<std::string> names = c.group_by;
   if (auto w = n.Find("window")) {
     w->ExpectKeys(kAggregateWindowKeys);
-    if (w->Has("gap")) {
-      w->Get("gap").Fail("session windows (gap) are not supported yet: use size (and slide)");
-    }
     c.window.column = w->GetString("column");
-    c.window.size_us = w->GetDurationMicros("size", 0);
-    if (c.window.size_us <= 0) w->Get("size").Fail("the window size must be > 0");
-    c.window.slide_us = w->GetDurationMicros("slide", c.window.size_us);
-    if (c.window.slide_us <= 0 || c.window.slide_us > c.window.size_us) {
-      w->Get("slide").Fail("the slide must be > 0 and at most the window size");
+    if (w->Has("gap")) {
+      for (const char* k : {"size", "slide"}) {
+        if (w->Has(k)) {
+          w->Get(k).Fail(
+              "a session window has a gap, not a size or slide ({column, gap} for sessions, "
+              "{column, size, slide} for tumbling and sliding windows)");
+        }
+      }
+      c.window.kind = WindowKind::kSession;
+      c.window.gap_us = w->GetDurationMicros("gap", 0);
+      if (c.window.gap_us <= 0) w->Get("gap").Fail("the session gap must be > 0");
+    } else {
+      if (!w->Has("size")) w->Fail("a window needs a size (tumbling, sliding) or a gap (session)");
+      c.window.size_us = w->GetDurationMicros("size", 0);
+      if (c.window.size_us <= 0) w->Get("size").Fail("the window size must be > 0");
+      c.window.slide_us = w->GetDurationMicros("slide", c.window.size_us);
+      if (c.window.slide_us <= 0 || c.window.slide_us > c.window.size_us) {
+        w->Get("slide").Fail("the slide must be > 0 and at most the window size");
+      }
+      c.window.kind =
+          c.window.slide_us == c.window.size_us ? WindowKind::kTumbling : WindowKind::kSliding;
     }
-    c.window.kind =
-        c.window.slide_us == c.window.size_us ? WindowKind::kTumbling : WindowKind::kSliding;
     names.push_back("window_start");
     names.push_back("window_end");
   }

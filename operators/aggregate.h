@@ -5,6 +5,7 @@
 //     group_by: [category]                               # optional: none = one group
 //     window: {column: timestamp, size: 1h}              # tumbling
 //     # window: {column: timestamp, size: 1h, slide: 15m}  sliding
+//     # window: {column: timestamp, gap: 30m}            session
 //     aggregates:
 //       - {fn: count, as: posts}                         # rows (with `column`:
 //       non-null values)
@@ -51,6 +52,15 @@
 // passed is dropped (append: after its row is emitted). Complete mode keeps
 // every group and drops nothing, as Spark does.
 //
+// Session windows (`gap`, Spark's session_window): a row at t opens the
+// session [t, t + gap) of its group; sessions that overlap merge, as rows
+// arrive — a row within the gap of two sessions joins them (update mode
+// retracts both old rows and emits the merged one). A session is final once
+// the watermark passes its end (its last row + gap): append emits it then,
+// once. Sessions need insert-only input (a retraction could split one: refused
+// at start). State: each session's entry plus an index entry per (group,
+// session start), so a group's sessions are one range scan.
+//
 // Without `group_by` (a global aggregate) every row is in one group (per
 // window): the exchange brings all rows to one shard
 // (OperatorSpec::gathers_all_rows), whose instance does all the work. In update
@@ -61,7 +71,7 @@
 // larger than RAM works. Exact count_distinct/median/percentile (and min/max
 // over input with retractions) keep each distinct value with its count in the
 // group's entry; count/sum/avg keep numbers only. Not yet supported (refused at
-// start with file:line:column): session windows.
+// start with file:line:column): session windows over input with retractions.
 #pragma once
 
 #include <memory>
@@ -75,7 +85,7 @@ namespace pinstream::ops {
 
 enum class AggregateKind { kCount, kCountDistinct, kSum, kAvg, kMin, kMax, kMedian, kPercentile };
 enum class OutputMode { kAppend, kUpdate, kComplete };
-enum class WindowKind { kNone, kTumbling, kSliding };
+enum class WindowKind { kNone, kTumbling, kSliding, kSession };
 
 struct AggregateFn {
   AggregateKind kind = AggregateKind::kCount;
@@ -89,6 +99,7 @@ struct WindowSpec {
   std::string column;
   std::int64_t size_us = 0;
   std::int64_t slide_us = 0;  // = size for tumbling
+  std::int64_t gap_us = 0;    // session windows
 };
 
 struct AggregateConfig {

@@ -288,6 +288,95 @@ TEST(AggregateTest, AReplayedBatchGivesTheSameOutputAndState) {
   EXPECT_EQ(h.StateRows(), 11);
 }
 
+ops::AggregateConfig WordSessions(ops::OutputMode mode, std::int64_t gap = 10 * kMin) {
+  ops::AggregateConfig c;
+  c.group_by = {"word"};
+  c.window.kind = ops::WindowKind::kSession;
+  c.window.column = "ts";
+  c.window.gap_us = gap;
+  c.aggregates = {{ops::AggregateKind::kCount, "", 0.5, "count"},
+                  {ops::AggregateKind::kMax, "value", 0.5, "max"}};
+  c.mode = mode;
+  return c;
+}
+
+// Session windows (gap 10 minutes), Spark's "session_window": a row at t opens
+// [t, t + gap); overlapping sessions of a key merge as rows arrive.
+TEST(AggregateTest, SessionsMergeAsRowsArriveIncludingARowThatBridgesTwo) {
+  Harness h(WordSessions(ops::OutputMode::kUpdate), 2);
+  EXPECT_EQ(h.Batch({{"dog", "12:00", 1}, {"owl", "12:01", 1}, {"dog", "12:15", 2}}),
+            (std::vector<std::string>{"dog|12:00|12:10|1|1|+1", "dog|12:15|12:25|1|2|+1",
+                                      "owl|12:01|12:11|1|1|+1"}));
+  // 12:08 dog is within the gap of both dog sessions: they become one, the two
+  // old rows retracted. 12:11 owl is exactly a gap after 12:01: a new session.
+  EXPECT_EQ(h.Batch({{"dog", "12:08", 7}, {"owl", "12:11", 3}}),
+            (std::vector<std::string>{"dog|12:00|12:10|1|1|-1", "dog|12:00|12:25|3|7|+1",
+                                      "dog|12:15|12:25|1|2|-1", "owl|12:11|12:21|1|3|+1"}));
+  // A row inside a session extends its end.
+  EXPECT_EQ(h.Batch({{"dog", "12:20", 4}}),
+            (std::vector<std::string>{"dog|12:00|12:25|3|7|-1", "dog|12:00|12:30|4|7|+1"}));
+  // Two rows of one batch bridging into one session with a stored one, in any
+  // order.
+  EXPECT_EQ(h.Batch({{"owl", "12:38", 1}, {"owl", "12:20", 9}, {"owl", "12:29", 1}}),
+            (std::vector<std::string>{"owl|12:11|12:21|1|3|-1", "owl|12:11|12:48|4|9|+1"}));
+  EXPECT_EQ(h.StateRows(), 2 * 3) << "dog, owl 12:01, owl 12:11: a state entry and an index entry";
+}
+
+// Spark's guide on session windows with a watermark, append mode: a session is
+// emitted once, when the watermark passes its end (the last row + gap); rows
+// behind the watermark are late and do not extend a session.
+TEST(AggregateTest, AppendEmitsAFinishedSessionOnceAndDropsLateRows) {
+  Harness h(WordSessions(ops::OutputMode::kAppend), 2);
+  EXPECT_TRUE(h.Batch({{"dog", "12:00"}, {"dog", "12:05"}, {"cat", "12:02"}}).empty());
+  EXPECT_TRUE(h.Batch({{"dog", "12:30"}}, "11:55").empty());
+  std::vector<std::string> rejected;
+  EXPECT_EQ(h.Batch({{"cat", "12:10"}, {"dog", "12:31"}}, "12:16", &rejected),
+            (std::vector<std::string>{"cat|12:02|12:12|1|0|+1", "dog|12:00|12:15|2|0|+1"}));
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_NE(rejected[0].find("late: event time 2026-01-01T12:10:00"), std::string::npos)
+      << rejected[0];
+  EXPECT_TRUE(h.Batch({}, "12:16").empty()) << "emitted once";
+  EXPECT_EQ(h.StateRows(), 2);  // dog 12:30-12:41
+  EXPECT_TRUE(h.Batch({}, "12:40").empty()) << "12:41 is not passed yet";
+  EXPECT_EQ(h.Batch({}, "12:41"), (std::vector<std::string>{"dog|12:30|12:41|2|0|+1"}));
+  EXPECT_EQ(h.StateRows(), 0);
+}
+
+TEST(AggregateTest, CompleteEmitsEverySessionEveryBatch) {
+  Harness h(WordSessions(ops::OutputMode::kComplete));
+  EXPECT_EQ(h.Batch({{"dog", "12:00", 1}, {"dog", "12:20", 2}}),
+            (std::vector<std::string>{"dog|12:00|12:10|1|1|+1", "dog|12:20|12:30|1|2|+1"}));
+  // Complete mode drops nothing: 12:09 is behind the watermark but counts.
+  EXPECT_EQ(h.Batch({{"dog", "12:09", 5}}, "12:50"),
+            (std::vector<std::string>{"dog|12:00|12:19|2|5|+1", "dog|12:20|12:30|1|2|+1"}));
+  EXPECT_EQ(h.StateRows(), 4);
+}
+
+TEST(AggregateTest, AReplayedBatchOfSessionsGivesTheSameOutputAndState) {
+  Harness h(WordSessions(ops::OutputMode::kUpdate), 2);
+  h.Batch({{"dog", "12:00"}, {"cat", "12:03"}, {"dog", "12:30"}});
+  std::vector<Row> next = {{"dog", "12:12"}, {"cat", "12:14"}, {"dog", "12:21"}, {"emu", "12:01"}};
+  auto first = h.Batch(next, "", nullptr, /*commit=*/false);
+  auto again = h.Batch(next);
+  EXPECT_FALSE(first.empty());
+  EXPECT_EQ(first, again);
+  EXPECT_EQ(h.StateRows(), 2 * 5);  // dog 12:00, dog 12:12-12:40, cat 12:03, cat 12:14, emu
+}
+
+TEST(AggregateTest, SessionWindowsOverRetractionsAreRefusedAtStart) {
+  auto spec = ops::MakeAggregateSpec(WordSessions(ops::OutputMode::kUpdate));
+  StreamSchema in;
+  in.schema = Schema({{"word", TypeId::kString}, {"ts", TypeId::kTimestamp},
+                      {"value", TypeId::kInt64}});
+  in.complete = true;
+  ASSERT_TRUE(spec->DeriveSchema(std::span<const StreamSchema>(&in, 1)).ok());
+  in.changes = ChangeKind::kChanges;
+  auto r = spec->DeriveSchema(std::span<const StreamSchema>(&in, 1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("session windows need insert-only input"),
+            std::string::npos);
+}
+
 // Without group_by: one group (per window) over every row, whatever the shards.
 TEST(AggregateTest, AGlobalAggregateCountsEveryRowInOneGroupPerWindow) {
   auto c = WordCount(ops::OutputMode::kAppend);
@@ -381,10 +470,21 @@ TEST(AggregateTest, ConfigErrorsNameTheLine) {
   EXPECT_EQ(parse("aggregates: [{fn: count}]\noutput_mode: complete\n"), "") << "no group_by";
   EXPECT_NE(parse("group_by: [w]\naggregates: [{fn: count}]\noutput_mode: sometimes\n").find(":3:"),
             std::string::npos);
-  EXPECT_NE(parse("group_by: [w]\nwindow: {column: ts, gap: 5m}\naggregates: "
-                  "[{fn: count}]\n"
-                  "output_mode: update\n")
-                .find("session windows"),
+  EXPECT_EQ(parse("group_by: [w]\nwindow: {column: ts, gap: 5m}\naggregates: "
+                  "[{fn: count}]\noutput_mode: update\n"),
+            "");
+  const std::string both = parse(
+      "group_by: [w]\nwindow: {column: ts, gap: 5m, size: 1h}\naggregates: "
+      "[{fn: count}]\noutput_mode: update\n");
+  EXPECT_NE(both.find(":2:"), std::string::npos) << both;
+  EXPECT_NE(both.find("a session window has a gap, not a size"), std::string::npos) << both;
+  EXPECT_NE(parse("group_by: [w]\nwindow: {column: ts, gap: 0s}\naggregates: "
+                  "[{fn: count}]\noutput_mode: update\n")
+                .find("the session gap must be > 0"),
+            std::string::npos);
+  EXPECT_NE(parse("group_by: [w]\nwindow: {column: ts}\naggregates: "
+                  "[{fn: count}]\noutput_mode: update\n")
+                .find("a window needs a size (tumbling, sliding) or a gap (session)"),
             std::string::npos);
   EXPECT_NE(parse("group_by: [w]\naggregates: [{fn: medain, column: "
                   "x}]\noutput_mode: update\n")

@@ -149,9 +149,10 @@ Result<BatchPlan> MicroBatchPlanner::PlanNext(
         ++it;
         continue;
       }
+      const std::string& source = name;  // (clang 14 cannot capture a structured binding)
       bool planned =
           std::any_of(plan.ranges.begin(), plan.ranges.end(), [&](const PlannedRange& r) {
-            return sources_[r.source_index].name == name && r.range.partition == it->first;
+            return sources_[r.source_index].name == source && r.range.partition == it->first;
           });
       if (!planned) {
         plan.offsets.sources[name].erase(it->first);

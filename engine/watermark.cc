@@ -45,7 +45,7 @@ class WatermarkObserverSpec : public OperatorSpec {
  private:
   std::string input_;
   std::string column_;
-  std::int64_t delay_us_;
+  [[maybe_unused]] std::int64_t delay_us_;  // applied by the query (streaming_query.cc), not here
 };
 
 }  // namespace

@@ -56,7 +56,8 @@ TEST(ByteBufferTest, CopiesAreIndependentAndMovesTakeTheBytes) {
   assigned.append("old", 3);
   assigned = a;
   EXPECT_EQ(assigned.view(), text);
-  assigned = assigned;  // self-assignment keeps the bytes
+  const ByteBuffer& same = assigned;
+  assigned = same;  // self-assignment keeps the bytes
   EXPECT_EQ(assigned.view(), text);
 
   const char* bytes = a.data();

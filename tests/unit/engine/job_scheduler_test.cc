@@ -15,8 +15,6 @@ namespace {
 using testing::FakeClock;
 using testing::WaitFor;
 
-constexpr std::int64_t kMin = 60'000'000;
-
 // A runner that records what it is asked to do; runs can be made to fail or to block.
 class FakeRunner : public JobRunner {
  public:

@@ -123,6 +123,16 @@ Status GetSegment(ByteReader& r, Vec* dst, std::size_t elem_size, std::size_t ex
   if (expect_bytes != SIZE_MAX && raw_size != expect_bytes)
     return Bad("segment has the wrong size");
   if (raw_size > (1ULL << 34) || raw_size % elem_size != 0) return Bad("implausible segment size");
+  // Sizes are checked against the stored bytes before anything is allocated: a damaged size must
+  // not make a small chunk allocate gigabytes. LZ4 expands at most ~255-fold; a zstd frame
+  // declares its content size (ZSTD_compressCCtx writes it) and expands at most 32768-fold (a
+  // 128 KiB block in 4 bytes).
+  if (codec == 0 && stored_size != raw_size) return Bad("raw segment size mismatch");
+  if (codec == 1 && raw_size > stored.size() * 256 + 64) return Bad("LZ4 segment size implausible");
+  if (codec == 2 && (ZSTD_getFrameContentSize(stored.data(), stored.size()) != raw_size ||
+                     raw_size > stored.size() * 32768 + (128 << 10))) {
+    return Bad("zstd segment size does not match its frame");
+  }
   dst->resize(raw_size / elem_size);
   char* out = reinterpret_cast<char*>(dst->data());
   if (codec == 0) {
@@ -288,7 +298,10 @@ Result<RecordBatch> DecodeChunk(std::string_view chunk, const std::vector<std::s
   ByteReader r(chunk.substr(4));
   std::uint64_t rows, ncols;
   if (!r.GetVarint64(&rows) || !r.GetVarint64(&ncols)) return Bad("header truncated");
-  if (rows > (1u << 31) || ncols > 100000) return Bad("implausible header");
+  // Writers put at most a few ten thousand rows in a chunk. Columns of type null take no bytes in
+  // the chunk but a byte per row decoded: rows x columns is bounded too.
+  if (rows > (1u << 24) || ncols > 100000 || rows * ncols > (1u << 28))
+    return Bad("implausible header");
   std::size_t n = static_cast<std::size_t>(rows);
   RecordBatch out;
   out.row_ids().resize(n);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/bytes.h"
 #include "engine/row_format.h"
 
 namespace pinstream::state {
@@ -126,6 +127,40 @@ TEST(ChunkCodecTest, EncodesASubrangeAndDecodesOnlyProjectedColumns) {
   EXPECT_EQ(dec->num_rows(), 10u);
   EXPECT_EQ(dec->name(0), "i");  // chunk order
   EXPECT_EQ(dec->column(0).GetValue(1).int_value(), 11 * 1000003 - 7);
+}
+
+// Found by the chunk_codec fuzzer: a damaged header or segment size made the decoder allocate
+// what it claimed (gigabytes) before finding the chunk short. Now Corruption, allocating nothing.
+TEST(ChunkCodecDamageTest, ClaimedSizesAreCheckedBeforeAnythingIsAllocated) {
+  auto header = [](std::uint64_t rows, std::uint64_t cols) {
+    std::string c = "PSC1";
+    PutVarint64(&c, rows);
+    PutVarint64(&c, cols);
+    return c;
+  };
+  auto too_many_rows = DecodeChunk(header(1u << 30, 1));
+  ASSERT_FALSE(too_many_rows.ok());
+  EXPECT_EQ(too_many_rows.status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(DecodeChunk(header(1u << 20, 5000)).status().code(), StatusCode::kCorruption);
+
+  // Four strings of 4 GiB - 1 each: a 16-GiB data segment "compressed" into 10 bytes.
+  std::string c = header(4, 1);
+  PutLengthPrefixed(&c, "s");
+  c.push_back(static_cast<char>(TypeId::kString));
+  c.push_back(0);       // no nulls
+  PutVarint64(&c, 16);  // lengths: raw 16 bytes, stored raw
+  c.push_back(0);
+  PutVarint64(&c, 16);
+  c.append(16, '\xff');
+  PutVarint64(&c, 4ULL * 0xFFFFFFFFULL);  // data: claims 16 GiB ...
+  c.push_back(1);                         // ... as LZ4 ...
+  PutVarint64(&c, 10);                    // ... in 10 bytes
+  c.append(10, '\0');
+  auto huge = DecodeChunk(c);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(huge.status().message().find("LZ4 segment size implausible"), std::string::npos)
+      << huge.status().message();
 }
 
 }  // namespace

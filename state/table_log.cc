@@ -130,6 +130,27 @@ ordered_json StatsToJson(const std::vector<ColumnStats>& stats, std::int64_t row
   return {{"numRecords", rows}, {"minValues", mins}, {"maxValues", maxs}, {"nullCount", nulls}};
 }
 
+// True when `j` holds a floating-point number outside int's range anywhere but in the stats'
+// bounds (minValues/maxValues, where double columns' bounds are doubles): every other number of a
+// log entry or checkpoint is an integer, and converting such a float to one is undefined
+// behaviour — a damaged entry must be refused instead.
+bool HasOutOfRangeFloat(const json& j) {
+  if (j.is_number_float()) {
+    double d = j.get<double>();
+    return !(d > -2147483648.0 && d < 2147483648.0);
+  }
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) {
+      if (k != "minValues" && k != "maxValues" && HasOutOfRangeFloat(v)) return true;
+    }
+  } else if (j.is_array()) {
+    for (const auto& v : j) {
+      if (HasOutOfRangeFloat(v)) return true;
+    }
+  }
+  return false;
+}
+
 // The stats of `st` for the columns of `schema` (bounds typed by it).
 std::vector<ColumnStats> StatsFromJson(const json& st, const Schema& schema) {
   std::vector<ColumnStats> out;
@@ -364,6 +385,7 @@ Result<CommitInfo> CommitInfo::Parse(std::string_view text, const std::map<int, 
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("version"))
     return Corruption("table log entry is not valid JSON");
+  if (HasOutOfRangeFloat(j)) return Corruption("table log entry has a number out of range");
   CommitInfo c;
   try {
     c.version = j.at("version").get<std::int64_t>();
@@ -537,6 +559,7 @@ Result<TableState> TableState::FromCheckpoint(std::string_view text,
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("version"))
     return Corruption("table log checkpoint is not valid JSON");
+  if (HasOutOfRangeFloat(j)) return Corruption("table log checkpoint has a number out of range");
   TableState s;
   try {
     if (j.value("checkpointFormat", 0) != 1)

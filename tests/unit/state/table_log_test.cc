@@ -100,6 +100,24 @@ TEST(TableStateTest, CheckpointRoundTripsTheState) {
             StatusCode::kCorruption);
 }
 
+// Found by the table_log fuzzer: a float too large for an integer field ("timestamp":7e93) was
+// converted to int64 (undefined behaviour) instead of being reported.
+TEST(CommitInfoTest, ANumberOutOfAnIntegerFieldsRangeIsCorruption) {
+  EXPECT_EQ(CommitInfo::Parse(R"({"version":6,"timestamp":7.7e93})").status().code(),
+            StatusCode::kCorruption);
+  EXPECT_EQ(CommitInfo::Parse(R"({"version":-1e300})").status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(
+      TableState::FromCheckpoint(R"({"checkpointFormat":1e40,"version":1})", {}).status().code(),
+      StatusCode::kCorruption);
+  // A double column's bounds are doubles of any size.
+  std::map<int, Schema> schemas = {{0, Schema({{"d", TypeId::kDouble}})}};
+  auto c = CommitInfo::Parse(
+      R"({"version":1,"schemaId":0,"stats":{"numRecords":1,"minValues":{"d":-1e300},)"
+      R"("maxValues":{"d":1e300},"nullCount":{"d":0}}})",
+      &schemas);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+}
+
 TEST(CommitInfoTest, NewFieldsRoundTripAndLegacyEntriesReadAsAppends) {
   CommitInfo c = Append(7, 3);
   c.operation = "OPTIMIZE";

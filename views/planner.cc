@@ -804,7 +804,7 @@ class Planner {
     Relation r{n, OutputScope(*n, n->alias)};
     if (alias != nullptr && !ListOf(*alias, "colnames").empty())
       r = Aliased(std::move(r), alias, n->alias);
-    scan_incomplete_[n.get()] = !table->complete;
+    scan_incomplete_[n] = !table->complete;
     return r;
   }
 
@@ -1503,8 +1503,10 @@ class Planner {
   int stmt_location_ = 0;
   std::vector<Cte> env_;
   int cte_depth_ = 0;
-  std::map<const PlanNode*, std::int64_t> bounds_;   // TopN → the bound a filter put on its rank
-  std::map<const PlanNode*, bool> scan_incomplete_;  // Scan → its table's schema is incomplete
+  std::map<const PlanNode*, std::int64_t> bounds_;  // TopN → the bound a filter put on its rank
+  // Scan → its table's schema is incomplete. Owning: a scan of a subquery whose plan was dropped
+  // is still named in a later error (a raw pointer here was read after its node was freed).
+  std::map<std::shared_ptr<const PlanNode>, bool> scan_incomplete_;
   std::vector<const std::vector<ScopeColumn>*> outer_scopes_;  // for correlated-subquery messages
 };
 

@@ -1,7 +1,9 @@
 #include "views/sql_parser.h"
 
+#include <fmt/format.h>
 #include <pg_query.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -16,9 +18,53 @@ struct ParseResultDeleter {
   }
 };
 
+// The offset of the first byte of `s` that is not part of a well-formed UTF-8 sequence
+// (overlong forms, surrogates and code points over U+10FFFF included); npos when there is none.
+std::size_t FirstInvalidUtf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int len = c >= 0xC2 && c <= 0xDF   ? 2
+              : c >= 0xE0 && c <= 0xEF ? 3
+              : c >= 0xF0 && c <= 0xF4 ? 4
+                                       : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    auto c1 = static_cast<unsigned char>(s[i + 1]);
+    unsigned lo = 0x80, hi = 0xBF;  // the second byte's range
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+    if (c1 < lo || c1 > hi) return i;
+    for (int k = 2; k < len; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
+    }
+    i += static_cast<std::size_t>(len);
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 Result<ParsedSql> ParseSql(std::string path, std::string text) {
+  // libpg_query copies identifiers' bytes into its JSON tree as they are, which a JSON reader
+  // rightly refuses when they are not UTF-8: say where, before parsing.
+  if (std::size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
+    std::string_view before = std::string_view(text).substr(0, bad);
+    std::size_t line_start = before.rfind('\n');
+    line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
+    int line = 1 + static_cast<int>(std::count(before.begin(), before.end(), '\n'));
+    int col = 1;
+    for (std::size_t k = line_start; k < bad; ++k) {
+      if ((static_cast<unsigned char>(text[k]) & 0xC0) != 0x80) ++col;  // characters, not bytes
+    }
+    return InvalidArgument(fmt::format("{}:{}:{}: the SQL is not valid UTF-8 (byte 0x{:02x})", path,
+                                       line, col, static_cast<unsigned char>(text[bad])));
+  }
   PS_ASSIGN_OR_RETURN(SqlText sql, SqlText::Prepare(std::move(path), std::move(text)));
   std::unique_ptr<PgQueryParseResult, ParseResultDeleter> result(
       new PgQueryParseResult(pg_query_parse(sql.rewritten().c_str())));

@@ -428,6 +428,32 @@ TEST(PlannerTest, ViewsReadOtherViewsThroughTheCatalog) {
 
 // --- refusals and errors: the construct and its file:line:column ---------------------------------
 
+// Found by the views_planner fuzzer: a byte that is not UTF-8 in an identifier reached
+// libpg_query's JSON tree and came back as an Internal error without a position.
+TEST(PlannerErrorTest, TextThatIsNotUtf8IsRefusedWithItsPosition) {
+  EXPECT_EQ(PlanError("SELECT ind FROM p\x8fn p JOIN geo g ON p.ind = g.ind"),
+            "q.sql:1:18: the SQL is not valid UTF-8 (byte 0x8f)");
+  EXPECT_EQ(PlanError("SELECT title\n  FROM pin WHERE title = 'é\xc3'"),
+            "q.sql:2:28: the SQL is not valid UTF-8 (byte 0xc3)");
+  EXPECT_EQ(PlanError("SELECT 1 FROM pin WHERE title = '\xed\xa0\x80'"),  // a surrogate
+            "q.sql:1:34: the SQL is not valid UTF-8 (byte 0xed)");
+  EXPECT_TRUE(Plan("SELECT title FROM pin WHERE title = 'é€𝄞'").ok());
+}
+
+// Found by the views_planner fuzzer (ASan): the error for an unknown column named the scans of
+// tables with incomplete schemas through raw pointers, one of them a subquery's scan already freed.
+TEST(PlannerErrorTest, AnUnknownColumnBesideASubqueryOverAnIncompleteTable) {
+  SchemaCatalog c = PinterestCatalog();
+  c.Add(TableInfo{"raw", {{"ind", TypeId::kInt64}, {"age", TypeId::kInt64}}, false, "test"});
+  auto parsed =
+      ParseSql("q.sql", "SELECT &itle FROM pin WHERE follower_count > (SELECT avg(age) FROM raw)");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  auto r = PlanStatement(*parsed, 0, c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message().rfind("q.sql:1:9: column itle does not exist", 0), 0u)
+      << r.status().message();
+}
+
 TEST(PlannerErrorTest, UnknownNamesWithSuggestions) {
   EXPECT_EQ(PlanError("SELECT categry FROM pin"),
             "q.sql:1:8: column categry does not exist (did you mean category?)");

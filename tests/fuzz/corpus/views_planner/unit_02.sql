@@ -1,0 +1,1 @@
+SELECT ind, country FROM pin JOIN geo USING (ind)

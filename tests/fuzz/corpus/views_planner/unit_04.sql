@@ -1,0 +1,1 @@
+SELECT count(*) AS n, max(age) - min(age) AS spread FROM user

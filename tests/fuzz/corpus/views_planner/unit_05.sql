@@ -1,0 +1,1 @@
+SELECT category FROM pin UNION SELECT country FROM geo

@@ -1,0 +1,1 @@
+SELECT age FROM user UNION ALL SELECT avg(age) FROM user

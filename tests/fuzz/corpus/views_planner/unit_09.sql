@@ -1,0 +1,1 @@
+SELECT title FROM pin ORDER BY follower_count DESC LIMIT 3

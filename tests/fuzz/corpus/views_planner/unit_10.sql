@@ -1,0 +1,1 @@
+SELECT categry FROM pin

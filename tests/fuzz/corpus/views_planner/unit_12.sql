@@ -1,0 +1,1 @@
+SELECT x.ind FROM pin p

@@ -1,0 +1,1 @@
+SELECT yeer(timestamp) FROM geo

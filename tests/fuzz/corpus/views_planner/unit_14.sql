@@ -1,0 +1,2 @@
+-- comment
+SELECT u.agee FROM user u

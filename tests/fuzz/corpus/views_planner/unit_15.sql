@@ -1,0 +1,2 @@
+SELECT x FROM (SELECT ind FROM user)
+WHERE y = 1

@@ -1,0 +1,1 @@
+SELECT x FROM (SELECT ind FROM user) WHERE ind = 1

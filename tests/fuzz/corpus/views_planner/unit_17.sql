@@ -1,0 +1,1 @@
+SELECT ind FROM pin p JOIN geo g ON p.ind = g.ind

@@ -1,0 +1,1 @@
+SELECT category, title, count(*) FROM pin GROUP BY category

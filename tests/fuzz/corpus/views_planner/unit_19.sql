@@ -1,0 +1,1 @@
+SELECT category FROM pin WHERE count(*) > 1

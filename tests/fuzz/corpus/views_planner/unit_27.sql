@@ -1,0 +1,1 @@
+SELECT title FROM pin p WHERE EXISTS (SELECT 1 AS x FROM geo g)

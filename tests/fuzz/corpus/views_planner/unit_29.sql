@@ -1,0 +1,1 @@
+SELECT title, lag(title) OVER (ORDER BY ind) AS l FROM pin

@@ -1,0 +1,1 @@
+SELECT title, rank() OVER (PARTITION BY category ORDER BY ind) AS r FROM pin

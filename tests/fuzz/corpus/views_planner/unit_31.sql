@@ -1,0 +1,1 @@
+SELECT title FROM (SELECT title FROM pin LIMIT 3) t

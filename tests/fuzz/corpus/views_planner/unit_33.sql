@@ -1,0 +1,1 @@
+SELECT category FROM pin INTERSECT SELECT country FROM geo

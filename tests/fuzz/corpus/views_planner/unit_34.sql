@@ -1,0 +1,1 @@
+SELECT DISTINCT ON (category) title FROM pin

@@ -1,0 +1,1 @@
+SELECT category, count(*) FROM pin GROUP BY ROLLUP (category)

@@ -1,0 +1,1 @@
+SELECT title FROM pin WHERE category > 5

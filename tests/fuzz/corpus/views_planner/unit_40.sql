@@ -1,0 +1,1 @@
+SELECT ind FROM geo WHERE timestamp > 'yesterday'

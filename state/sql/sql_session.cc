@@ -348,6 +348,10 @@ struct SqlSession::Connection {
       int rc = sqlite3_prepare_v2(db.get(), p, static_cast<int>(end - p), &raw, &next);
       StmtPtr stmt(raw);
       if (rc != SQLITE_OK) return Error("SQL error");
+      if (next == p) {  // SQLite reads no further than a NUL byte: without this, a loop forever
+        return InvalidArgument(
+            fmt::format("SQL error: the text has a NUL byte at offset {}", p - sql.data()));
+      }
       std::string_view text(p, static_cast<std::size_t>(next - p));
       p = next;
       if (!stmt) continue;  // whitespace or a comment

@@ -162,6 +162,18 @@ TEST_F(SqlSessionTest, ReaderFollowsTheWriter) {
   EXPECT_EQ(One(*s, "SELECT count(*) FROM t"), "5");
 }
 
+// Found by the sql_vtab fuzzer: SQLite reads no further than a NUL byte, so a statement list
+// with one inside never moved on (Query looped forever).
+TEST_F(SqlSessionTest, ANulByteInTheTextIsAnErrorNotALoop) {
+  Write("t", Rows(0, 10));
+  auto s = Session();
+  using namespace std::string_literals;
+  EXPECT_EQ(Error(*s, "SELECT count(*) FROM t;\0SELECT 2"s),
+            "SQL error: the text has a NUL byte at offset 23");
+  EXPECT_EQ(Error(*s, "SELECT count(*) FROM t WHERE ind > 3\0 AND 1"s),
+            "SQL error: the text has a NUL byte at offset 36");
+}
+
 TEST_F(SqlSessionTest, WritesAttachAndExtensionsAreRefusedClearly) {
   Write("t", Rows(0, 3));
   auto s = Session();

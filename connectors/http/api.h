@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -127,5 +128,10 @@ std::optional<std::string> QueryParameter(std::string_view query, std::string_vi
 // A JSON answer with the given status (the admin endpoints' and the APIs' common shape).
 ApiResponse JsonResponse(int status, std::string body,
                          const char* content_type = "application/json");
+
+// For json::dump of error bodies, which quote what the client sent (a path, a header, a name):
+// bytes that are not UTF-8 become U+FFFD instead of an exception thrown out of a request handler
+// (which ended the daemon).
+inline constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
 
 }  // namespace pinstream::connectors::http

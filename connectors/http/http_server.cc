@@ -38,15 +38,16 @@ ApiResponse TransportError(std::string_view target, bool amz, int status,
   r.status = status;
   if (target.rfind("/topics", 0) == 0) {
     r.content_type = "application/vnd.kafka.v2+json";
-    r.body = nlohmann::json{{"error_code", status}, {"message", message}}.dump();
+    r.body =
+        nlohmann::json{{"error_code", status}, {"message", message}}.dump(-1, ' ', false, kReplace);
   } else if (target.rfind("/streams", 0) == 0 || amz) {
     r.content_type = amz ? "application/x-amz-json-1.1" : "application/json";
     const char* type = status == 413
                            ? "ValidationException"
                            : (status == 408 ? "RequestTimeout" : "SerializationException");
-    r.body = nlohmann::json{{"__type", type}, {"message", message}}.dump();
+    r.body = nlohmann::json{{"__type", type}, {"message", message}}.dump(-1, ' ', false, kReplace);
   } else {
-    r.body = nlohmann::json{{"error", message}}.dump();
+    r.body = nlohmann::json{{"error", message}}.dump(-1, ' ', false, kReplace);
   }
   return r;
 }

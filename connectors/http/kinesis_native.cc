@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "engine/row_format.h"
 
@@ -143,9 +145,13 @@ void KinesisNativeApi::GetShardIterator(const json& j, const state::LogStreamInf
       return reply(KinesisError("InvalidArgumentException",
                                 "StartingSequenceNumber is not a sequence number of this shard"));
     }
-    offset = type == "AT_SEQUENCE_NUMBER" ? o : o + 1;
+    // (the last int64 has no successor: clamped to the shard's end below either way)
+    offset =
+        type == "AT_SEQUENCE_NUMBER" || o == std::numeric_limits<std::int64_t>::max() ? o : o + 1;
   } else if (type == "AT_TIMESTAMP") {
-    if (!j.contains("Timestamp") || !j["Timestamp"].is_number()) {
+    // Seconds beyond ±9e12 (year ±285,000) would not fit in int64 microseconds.
+    if (!j.contains("Timestamp") || !j["Timestamp"].is_number() ||
+        !(std::abs(j["Timestamp"].get<double>()) < 9e12)) {
       return reply(KinesisError("InvalidArgumentException",
                                 "AT_TIMESTAMP needs a numeric Timestamp (epoch seconds)"));
     }
@@ -190,7 +196,9 @@ void KinesisNativeApi::GetRecords(const ApiRequest& req, Reply reply) {
   auto bounds = log->Bounds(stream, shard);
   if (!bounds.ok()) return reply(streams_->NotFound(stream, kAmzJson));
   offset = std::max(offset, bounds->first);
-  std::int64_t end = std::min(bounds->second, offset + limit);
+  // (an iterator may carry any offset: no offset + limit past the shard's end, nor overflow)
+  std::int64_t end =
+      offset >= bounds->second ? bounds->second : std::min(bounds->second, offset + limit);
   std::string body = "{\"Records\":[";
   bool first = true;
   Status st = log->Read(stream, shard, offset, end, [&](const state::SourceLog::ReadRecord& r) {

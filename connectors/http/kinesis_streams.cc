@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 #include "engine/config.h"
 
 namespace pinstream::connectors::http {
@@ -23,9 +25,10 @@ bool ParseSequenceNumber(const std::string& s, int* shard, std::int64_t* offset)
   for (char c : s) {
     if (c < '0' || c > '9') return false;
   }
-  *shard = std::stoi(s.substr(2, 5));
-  *offset = std::stoll(s.substr(7));
-  return true;
+  // 20 digits may exceed int64 (std::stoll would throw out of a request handler): refused.
+  const char* d = s.data();
+  return std::from_chars(d + 2, d + 7, *shard).ec == std::errc() &&
+         std::from_chars(d + 7, d + s.size(), *offset).ec == std::errc();
 }
 
 bool ParseShardId(const std::string& s, int* shard) {
@@ -33,8 +36,8 @@ bool ParseShardId(const std::string& s, int* shard) {
   for (std::size_t i = 8; i < s.size(); ++i) {
     if (s[i] < '0' || s[i] > '9') return false;
   }
-  *shard = std::stoi(s.substr(8));
-  return true;
+  // Any number of digits may come: one over int's range is not a shard (no exception).
+  return std::from_chars(s.data() + 8, s.data() + s.size(), *shard).ec == std::errc();
 }
 
 std::string StreamArn(const std::string& name) {
@@ -43,7 +46,9 @@ std::string StreamArn(const std::string& name) {
 
 ApiResponse KinesisError(const std::string& type, const std::string& message, int status,
                          const char* content_type) {
-  return JsonResponse(status, json{{"__type", type}, {"message", message}}.dump(), content_type);
+  return JsonResponse(status,
+                      json{{"__type", type}, {"message", message}}.dump(-1, ' ', false, kReplace),
+                      content_type);
 }
 
 ordered_json KinesisStreams::Describe(const LogStreamInfo& info) const {

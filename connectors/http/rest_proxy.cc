@@ -47,8 +47,9 @@ std::optional<RestEmbeddedFormat> EmbeddedFormat(std::string_view content_type) 
 }  // namespace
 
 ApiResponse RestProxyApi::Error(int status, int code, const std::string& message) {
-  return JsonResponse(status, json{{"error_code", code}, {"message", message}}.dump(),
-                      kContentType);
+  return JsonResponse(
+      status, json{{"error_code", code}, {"message", message}}.dump(-1, ' ', false, kReplace),
+      kContentType);
 }
 
 void RestProxyApi::Handle(const ApiRequest& req, const PathSegments& seg, Reply reply) {

@@ -257,6 +257,41 @@ TEST_F(ApiTest, NativeKinesisProtocolRoundTrip) {
             "ValidationException");
 }
 
+// Found by the kinesis_native fuzzer: a shard id or sequence number with more digits than an int
+// or int64 holds threw std::out_of_range out of the request handler, which ended the daemon.
+TEST_F(ApiTest, NativeKinesisShardIdsAndSequenceNumbersOutOfRangeAreValidationErrors) {
+  ASSERT_EQ(Native("CreateStream", {{"StreamName", "n2"}, {"ShardCount", 1}}).status, 200);
+  auto shard = Native("GetShardIterator", {{"StreamName", "n2"},
+                                           {"ShardId", "shardId-040000000000"},
+                                           {"ShardIteratorType", "TRIM_HORIZON"}});
+  EXPECT_EQ(shard.status, 400) << shard.body;
+  auto seq =
+      Native("GetShardIterator", {{"StreamName", "n2"},
+                                  {"ShardId", "shardId-000000000000"},
+                                  {"ShardIteratorType", "AT_SEQUENCE_NUMBER"},
+                                  {"StartingSequenceNumber", "4900000" + std::string(20, '9')}});
+  EXPECT_EQ(seq.status, 400) << seq.body;
+  int s = -1;
+  std::int64_t o = -1;
+  EXPECT_FALSE(ParseShardId("shardId-99999999999999999999", &s));
+  EXPECT_TRUE(ParseShardId("shardId-000000000007", &s));
+  EXPECT_EQ(s, 7);
+  EXPECT_FALSE(ParseSequenceNumber("4900000" + std::string(20, '9'), &s, &o));
+  EXPECT_TRUE(ParseSequenceNumber(SequenceNumber(3, 9223372036854775807LL), &s, &o));
+  EXPECT_EQ(s, 3);
+  EXPECT_EQ(o, 9223372036854775807LL);
+}
+
+// Found by the http_session fuzzer: an error body quoting an X-Amz-Target that is not UTF-8 threw
+// from json::dump out of the request handler, which ended the daemon.
+TEST_F(ApiTest, ErrorsQuotingBytesThatAreNotUtf8AreAnsweredNotThrown) {
+  auto r = Native("Describe\xcfStream", {{"StreamName", "streaming-u-pin"}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(J(r)["__type"], "UnknownOperationException");
+  EXPECT_NE(J(r)["message"].get<std::string>().find("Describe\xef\xbf\xbdStream"),
+            std::string::npos);  // U+FFFD
+}
+
 TEST_F(ApiTest, AuthIsRequiredWhenConfiguredExceptForHealthAndReady) {
   cfg_.bearer_tokens = {"s3cret"};
   cfg_.api_keys = {"key1"};

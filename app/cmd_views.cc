@@ -1,11 +1,12 @@
 // `pinstream views list` and `pinstream views explain NAME`: the live views of a config and their
-// logical plans (views/). Views are planned, not run: the daemon refuses them until the streaming
-// operators they lower to exist (views/README.md).
+// logical plans and, where a view lowers, its operator graph (views/). Views are planned, not run:
+// the daemon refuses them until a lowered view is wired into a query (views/README.md).
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "views/lowering.h"
 #include "views/views_config.h"
 
 namespace pinstream::app {
@@ -115,6 +116,16 @@ void AddViewsCommands(CLI::App& app, int* exit_code) {
                   v.config->name.c_str(), v.table.c_str(), v.config->sql_file.c_str(),
                   v.statement + 1, v.config->tables.size());
       std::printf("logical plan:\n%s", views::Explain(*v.plan).c_str());
+      auto lowered = views::LowerPlan(*v.config->sql, v.statement, *v.plan);
+      if (lowered.ok()) {
+        std::printf("operator graph (changes flow down; not run yet):\n");
+        for (std::size_t i = 0; i < lowered->graph.size(); ++i) {
+          std::printf("  %zu. %s\n", i + 1, lowered->graph[i].c_str());
+        }
+      } else {
+        std::printf("operator graph: not lowered yet — %s\n",
+                    lowered.status().message().c_str());
+      }
       ++shown;
     }
     if (shown == 0) {
@@ -126,8 +137,8 @@ void AddViewsCommands(CLI::App& app, int* exit_code) {
       return;
     }
     std::printf(
-        "\noperator graph: not built yet (the view is planned, not run: lowering to the streaming "
-        "operators comes with them)\n");
+        "\nviews are planned, not run: the daemon refuses them until the view's query is wired to "
+        "its table source and sink\n");
     *exit_code = kExitOk;
   });
 }

@@ -203,6 +203,16 @@ void AdminApi::Install(connectors::http::Api& api) {
   route("jobs", false, guarded([this](const Request& req, const Segments& seg, Respond respond) {
           Jobs(req, seg, std::move(respond));
         }));
+  route("reload", false, guarded([this](const Request& req, const Segments& seg, Respond respond) {
+          if (seg.size() != 1) return respond(ErrorResponse(404, "no such endpoint"));
+          if (req.method != "POST") return respond(ErrorResponse(405, "use POST"));
+          if (!p_.reload) return respond(ErrorResponse(503, "this daemon cannot reload"));
+          // The reload runs on the daemon's reload thread; the answer comes from there.
+          p_.reload([respond](std::string result) {
+            bool ok = result.find(R"("ok":true)") != std::string::npos;
+            respond(JsonResponse(ok ? 200 : 400, std::move(result)));
+          });
+        }));
   // The console: its page at "/" and its assets (console.h). Open: they hold no data.
   route("", true, get_only([](const Request& req, const Segments&, Respond respond) {
           respond(ConsoleAsset("index.html", req.header("if-none-match"),
@@ -233,7 +243,7 @@ void AdminApi::Install(connectors::http::Api& api) {
       m.GetGauge("pinstream_table_maintenance_errors", "Table maintenance operations that failed")
           ->Set(static_cast<double>(c.errors));
     }
-    for (auto* q : p->daemon->queries()) {
+    for (const auto& q : p->daemon->queries()) {
       m.GetGauge("pinstream_query_backlog_records",
                  "Records available to a query that it has not committed", {{"query", q->name()}})
           ->Set(static_cast<double>(std::max(q->backlog_records(), p->log->Backlog(q->name()))));
@@ -276,7 +286,7 @@ void AdminApi::Queries(const Segments& seg, Respond respond) const {
     std::string body = "[";
     bool first = true;
     if (ready) {
-      for (auto* q : p_.daemon->queries()) {
+      for (const auto& q : p_.daemon->queries()) {
         if (!first) body += ",";
         first = false;
         body += QueryStatusJson(*q);
@@ -285,7 +295,7 @@ void AdminApi::Queries(const Segments& seg, Respond respond) const {
     return respond(JsonResponse(200, body + "]"));
   }
   const std::string name(seg[1]);
-  StreamingQuery* q = ready ? p_.daemon->FindQuery(name) : nullptr;
+  std::shared_ptr<StreamingQuery> q = ready ? p_.daemon->FindQuery(name) : nullptr;
   if (seg.size() > 3) return respond(ErrorResponse(404, "no such endpoint"));
   if (q == nullptr) return respond(ErrorResponse(404, fmt::format("no query '{}'", name)));
   if (seg.size() == 2) return respond(JsonResponse(200, QueryStatusJson(*q)));

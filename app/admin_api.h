@@ -28,6 +28,11 @@
 //   GET  /jobs/runs              the runs since the daemon started, newest first (earlier ones:
 //                                the job_runs table)
 //   POST /jobs/<name>/run        queue a run now → 202 {"job","runId"}; 404 unknown; 409 busy
+//   POST /reload                 reload the daemon's config file (engine/daemon.h "Reload"):
+//                                200 {"ok":true,"queries":{started, stopped, restarted,
+//                                unchanged, refused, failed},...} once applied; 400
+//                                {"ok":false,"error":"file:line:col: ..."} when the file is
+//                                invalid (nothing changed) or the daemon is draining
 //   GET  /jobs/runs/<run id>     one run (queued, running, succeeded, failed, skipped)
 //   GET  /, /console/<file>      the console's page and assets (console.h; no authentication:
 //                                they hold no data, and the page asks for the token)
@@ -86,13 +91,15 @@ struct AdminParts {
   std::function<bool()> ready;
   // Why the store can no longer write (Store::unrecoverable_error), if so.
   std::function<std::optional<std::string>()> store_failure;
-  const state::SourceLog* log = nullptr;        // group commits and backlogs
-  JobScheduler* scheduler = nullptr;            // null when the config has no jobs
-  state::Store* store = nullptr;                // tables, dead letters, the store's health
-  std::vector<std::string> dead_letter_tables;  // the queries' dead_letter tables
-  const ProgressHistory* history = nullptr;     // the queries' progress since they started
-  const IngestMonitor* ingest = nullptr;        // the ingest APIs' traffic
+  const state::SourceLog* log = nullptr;           // group commits and backlogs
+  JobScheduler* scheduler = nullptr;               // null when the config has no jobs
+  state::Store* store = nullptr;                   // tables, dead letters, the store's health
+  std::vector<std::string> dead_letter_tables;     // the queries' dead_letter tables
+  const ProgressHistory* history = nullptr;        // the queries' progress since they started
+  const IngestMonitor* ingest = nullptr;           // the ingest APIs' traffic
   state::TableMaintenance* maintenance = nullptr;  // OPTIMIZE / VACUUM on demand
+  // Queues a reload of the config; the callback gets its JSON result (Daemon::RequestReload).
+  std::function<void(std::function<void(std::string)>)> reload;
 };
 
 class AdminApi {

@@ -9,10 +9,13 @@
 
 #include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "app/admin_api.h"
+#include "app/admin_client.h"
 #include "app/commands.h"
+#include "app/config_reload.h"
 #include "app/ingest_monitor.h"
 #include "app/progress_history.h"
 #include "app/systemd_notifier.h"
@@ -131,6 +134,9 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
         admin_parts.dead_letter_tables.push_back(q.dead_letter->spec->TableName());
     }
     admin_parts.maintenance = &maintenance;
+    admin_parts.reload = [&daemon](std::function<void(std::string)> done) {
+      daemon.RequestReload(std::move(done));
+    };
     admin = std::make_unique<AdminApi>(std::move(admin_parts));
     admin->Install(*api);
   }
@@ -142,27 +148,26 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   if (log) {
     // New records wake the queries (continuous triggers start their next batch at once).
     log->AddAppendListener([&daemon] {
-      for (auto* q : daemon.queries()) q->Wake();
+      for (const auto& q : daemon.queries()) q->Wake();
     });
   }
-  // A commit to a table wakes the queries reading it as a stream (kind: delta sources).
-  {
-    std::map<std::string, std::set<std::string>> readers;  // table → queries reading it
-    for (const auto& q : cfg->queries) {
-      for (const auto& src : q.sources) {
-        if (auto t = cfg->sources.at(src).spec->TableName(); !t.empty()) readers[t].insert(q.name);
+  // A commit to a table wakes the queries reading it as a stream (kind: delta sources), as the
+  // config of each running query says (a reload may add some).
+  env.store->AddTableCommitListener([&daemon](const std::string& table) {
+    const DaemonConfig& current = daemon.config();
+    for (const auto& q : daemon.queries()) {
+      for (const auto& src : q->config().sources) {
+        auto it = current.sources.find(src);
+        if (it != current.sources.end() && it->second.spec->TableName() == table) {
+          q->Wake();
+          break;
+        }
       }
     }
-    if (!readers.empty()) {
-      env.store->AddTableCommitListener([&daemon, readers](const std::string& table) {
-        auto it = readers.find(table);
-        if (it == readers.end()) return;
-        for (auto* q : daemon.queries()) {
-          if (it->second.count(q->name())) q->Wake();
-        }
-      });
-    }
-  }
+  });
+  // Reloads (SIGHUP, POST /reload) run on the daemon's reload thread.
+  ReloadContext reload_ctx{config_path, reg.get(), &daemon, api.get(), log_level};
+  daemon.SetReloadHandler([reload_ctx] { return ReloadConfig(reload_ctx); });
   int rc = daemon.Run();
   // Everything is committed; bound the release of the rest (see ArmExitWatchdog).
   ArmExitWatchdog(
@@ -173,7 +178,73 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   return rc;
 }
 
+// `pinstream reload -c CONFIG`: the running daemon reloads its config (POST /reload).
+int ReloadCommand(const std::string& config_path, bool as_json) {
+  connectors::ConnectorEnv env;
+  auto reg = BuildRegistries(&env);
+  auto cfg = LoadConfigOrReport(config_path, *reg);
+  if (!cfg) return kExitConfig;
+  auto reply = CallDaemon(*cfg, "POST", "/reload", "reload its config", std::chrono::seconds(600));
+  if (!reply.ok()) return Fail(reply.status());
+  nlohmann::json r;
+  try {
+    r = nlohmann::json::parse(reply->body);
+  } catch (const nlohmann::json::exception&) {
+    return Fail(Internal("the daemon: " + AdminErrorMessage(*reply)));
+  }
+  if (as_json) std::printf("%s\n", r.dump(2).c_str());
+  if (!r.value("ok", false)) {
+    if (!as_json)
+      std::fprintf(stderr, "pinstream: reload refused, nothing changed: %s\n",
+                   r.value("error", reply->body).c_str());
+    return r.contains("error") ? kExitConfig : kExitError;
+  }
+  const auto& q = r["queries"];
+  bool partial = !q["refused"].empty() || !q["failed"].empty();
+  if (as_json) return partial ? kExitError : kExitOk;
+  auto names = [](const nlohmann::json& list) {
+    std::string out;
+    for (const auto& n : list) out += (out.empty() ? "" : ", ") + n.get<std::string>();
+    return out.empty() ? std::string("-") : out;
+  };
+  std::printf("reloaded %s\n", r.value("config", "").c_str());
+  std::printf("  queries started    %s\n", names(q["started"]).c_str());
+  std::printf("  queries stopped    %s\n", names(q["stopped"]).c_str());
+  std::printf("  queries restarted  %s\n", names(q["restarted"]).c_str());
+  std::printf("  queries unchanged  %s\n", names(q["unchanged"]).c_str());
+  for (const char* key : {"refused", "failed"}) {
+    for (const auto& e : q[key]) {
+      std::printf("  query %s %s: %s\n", e["query"].get<std::string>().c_str(), key,
+                  e["reason"].get<std::string>().c_str());
+    }
+  }
+  if (!r["topicsCreated"].empty())
+    std::printf("  topics created     %s\n", names(r["topicsCreated"]).c_str());
+  if (!r["streamsCreated"].empty())
+    std::printf("  streams created    %s\n", names(r["streamsCreated"]).c_str());
+  for (const auto& a : r["applied"])
+    std::printf("  applied            %s\n", a.get<std::string>().c_str());
+  for (const auto& n : r["notApplied"]) {
+    std::printf("  not applied        %s: %s\n", n["what"].get<std::string>().c_str(),
+                n["reason"].get<std::string>().c_str());
+  }
+  return partial ? kExitError : kExitOk;
+}
+
 }  // namespace
+
+void AddReloadCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand(
+      "reload",
+      "make the running daemon reload its config file (as SIGHUP does): added queries and "
+      "topics start, removed ones stop, changed ones restart; prints what changed");
+  auto config = std::make_shared<std::string>();
+  auto as_json = std::make_shared<bool>(false);
+  cmd->add_option("-c,--config", *config, "the daemon's config (YAML): where to reach it")
+      ->required();
+  cmd->add_flag("--json", *as_json, "print the daemon's JSON answer");
+  cmd->callback([=] { *exit_code = ReloadCommand(*config, *as_json); });
+}
 
 void AddRunCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(

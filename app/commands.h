@@ -64,5 +64,6 @@ void AddKafkaMockCommand(CLI::App& app, int* exit_code);
 void AddMaintenanceCommands(CLI::App& app, int* exit_code);
 void AddViewsCommands(CLI::App& app, int* exit_code);
 void AddConfigCommands(CLI::App& app, int* exit_code);
+void AddReloadCommand(CLI::App& app, int* exit_code);
 
 }  // namespace pinstream::app

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   int exit_code = kExitOk;
   AddRunCommand(app, &exit_code);
   AddValidateCommand(app, &exit_code);
+  AddReloadCommand(app, &exit_code);
   AddTableCommands(app, &exit_code);
   AddMaintenanceCommands(app, &exit_code);
   AddCheckpointCommands(app, &exit_code);

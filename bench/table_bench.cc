@@ -255,12 +255,12 @@ queries:
       std::fprintf(stderr, "recovery failed: %s\n", st.ToString().c_str());
       std::exit(1);
     }
-    auto* q = d.FindQuery("q");
+    auto q = d.FindQuery("q");
     if (q == nullptr || q->next_batch_id() != kVersions) std::abort();
     state::DeltaTable* t = *store->Table("events", false);
     if (t->num_rows() != std::int64_t{kVersions} * kRowsPerVersion) std::abort();
     best = std::min(best, s);
-    for (auto* qq : d.queries()) qq->Stop();
+    for (const auto& qq : d.queries()) qq->Stop();
   }
   bench::Report("recovery_seconds_10M_rows", best, "s");
 }

@@ -208,6 +208,7 @@ JobConfig ParseJob(const ConfigNode& n, const std::string& config_dir) {
   JobConfig j;
   n.ExpectKeys(kConfigJobKeys);
   j.location = n.Location();
+  j.fingerprint = n.Canonical();
   j.name = n.GetString("name");
   RequireValidName(n.Get("name"), j.name, "job");
   int forms = n.Has("every") + n.Has("at") + n.Has("cron");
@@ -414,6 +415,7 @@ QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonC
   QueryConfig q;
   n.ExpectKeys(kConfigQueryKeys);
   q.location = n.Location();
+  q.fingerprint = n.Canonical();
   q.name = n.GetString("name");
   RequireValidName(n.Get("name"), q.name, "query");
   int forms = n.Has("source") + n.Has("sources") + n.Has("inputs");
@@ -489,6 +491,8 @@ QueryConfig ParseQuery(const ConfigNode& n, const Registries& reg, const DaemonC
   }
   auto derived = DeriveQuerySchemas(q, in_schemas);
   if (!derived.ok()) throw ConfigError(derived.status().message());
+  for (const auto& s : q.sources)
+    q.fingerprint += fmt::format("\nsource {}: {}", s, cfg.sources.at(s).fingerprint);
   return q;
 }
 
@@ -507,7 +511,10 @@ DaemonConfig ParseRoot(const ConfigNode& root, const std::string& path,
                                                                               : LogFormat::kText;
   }
   for (const auto& key : reg.sections.Keys()) {
-    if (auto node = root.Find(key)) cfg.sections[key] = (*reg.sections.Find(key))(*node);
+    if (auto node = root.Find(key)) {
+      cfg.sections[key] = (*reg.sections.Find(key))(*node);
+      cfg.section_fingerprints[key] = node->Canonical();
+    }
   }
   if (auto s = root.Find("sources")) {
     for (auto& [name, node] : s->Entries()) {
@@ -515,6 +522,7 @@ DaemonConfig ParseRoot(const ConfigNode& root, const std::string& path,
       SourceConfig sc;
       sc.name = name;
       sc.location = node.Location();
+      sc.fingerprint = node.Canonical();
       sc.spec = reg.sources.Parse(node, "source");
       cfg.sources[name] = std::move(sc);
     }

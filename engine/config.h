@@ -43,7 +43,8 @@ struct TriggerConfig {
 
 struct SourceConfig {
   std::string name;
-  std::string location;  // file:line:col, for start-up errors
+  std::string location;     // file:line:col, for start-up errors
+  std::string fingerprint;  // its config as canonical YAML (config_diff.h)
   std::shared_ptr<const SourceSpec> spec;
 };
 
@@ -105,6 +106,9 @@ struct SinkConfig {
 struct QueryConfig {
   std::string name;
   std::string location;
+  // The query's config and its sources' as canonical YAML: equal fingerprints run the same query
+  // (a reload leaves it untouched; config_diff.h).
+  std::string fingerprint;
   // Every source of the query, input after input (the offset log is keyed by these names), and
   // the input tag of each.
   std::vector<std::string> sources;
@@ -170,6 +174,7 @@ struct JobConfig {
   std::string cron;
   std::vector<JobQueryConfig> queries;
   bool run_on_start = false;
+  std::string fingerprint;  // its config as canonical YAML (config_diff.h)
 };
 
 struct DaemonConfig {
@@ -179,6 +184,7 @@ struct DaemonConfig {
   LogConfig log;
   // The plugins' sections present in the file, by key, as their registered parsers returned them.
   std::map<std::string, std::shared_ptr<const ConfigSection>> sections;
+  std::map<std::string, std::string> section_fingerprints;  // canonical YAML, by key
   std::map<std::string, SourceConfig> sources;
   std::vector<QueryConfig> queries;
   std::vector<JobConfig> jobs;

@@ -297,6 +297,15 @@ std::vector<std::pair<std::string, ConfigNode>> ConfigNode::Entries() const {
   return out;
 }
 
+std::string ConfigNode::Canonical() const {
+  if (!node_) return "";
+  YAML::Emitter out;
+  out.SetMapFormat(YAML::Flow);
+  out.SetSeqFormat(YAML::Flow);
+  out << node_;
+  return out.c_str();
+}
+
 std::vector<ConfigNode> ConfigNode::Elements() const {
   if (IsNull()) return {};
   if (!node_.IsSequence()) Fail("expected a list");

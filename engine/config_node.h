@@ -103,6 +103,10 @@ class ConfigNode {
   std::int64_t AsByteSize() const;
   std::vector<std::string> AsStringList() const;
 
+  // The node's content as canonical YAML (flow style, no comments or positions): equal for two
+  // files that say the same thing, whatever their layout (the reload diff's fingerprints).
+  std::string Canonical() const;
+
   // Sequence access -------------------------------------------------------------------------
   std::vector<ConfigNode> Elements() const;
 

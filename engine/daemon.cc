@@ -16,11 +16,17 @@
 
 namespace pinstream {
 
-Daemon::Daemon(DaemonParts parts) : parts_(std::move(parts)) {}
+Daemon::Daemon(DaemonParts parts) : parts_(std::move(parts)), config_(parts_.config) {}
 
 Daemon::~Daemon() {
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
+  {
+    std::lock_guard lock(mu_);
+    reload_thread_exit_ = true;
+    reload_cv_.notify_all();
+  }
+  if (reload_thread_.joinable()) reload_thread_.join();
+  for (auto& r : queries_) {
+    if (r.thread.joinable()) r.thread.join();
   }
   queries_.clear();
   if (signal_thread_.joinable()) signal_thread_.detach();
@@ -37,7 +43,7 @@ void Daemon::OnProgress(const QueryProgress& p) {
                                   {"duration_ms", duration},
                                   {"backlog_records", p.backlog_records}};
   std::string table;  // the sink's table, if it writes one (outlives `fields`' view of it)
-  for (const auto& qc : parts_.config->queries) {
+  for (const auto& qc : config().queries) {
     if (qc.name == p.name) table = qc.sink.spec->TableName();
   }
   if (!table.empty()) fields.emplace_back("table", table);
@@ -69,64 +75,82 @@ void Daemon::OnProgress(const QueryProgress& p) {
   if (parts_.on_progress) parts_.on_progress(p);
 }
 
+Result<std::shared_ptr<StreamingQuery>> Daemon::StartQuery(const QueryConfig& qc,
+                                                           const DaemonConfig& cfg) {
+  QueryParts qp;
+  qp.config = &qc;
+  for (const auto& src_name : qc.sources) {
+    const SourceConfig& sc = cfg.sources.at(src_name);
+    SourceCreateContext sctx{src_name, qc.name};
+    if (const std::string table = sc.spec->TableName(); !table.empty()) {
+      for (const auto& writer : cfg.queries) {
+        if (writer.sink.spec->TableName() == table ||
+            (writer.dead_letter && writer.dead_letter->spec->TableName() == table))
+          sctx.table_written_by_config = true;
+      }
+    }
+    auto src = sc.spec->Create(sctx);
+    if (!src.ok())
+      return src.status().WithContext(
+          fmt::format("query '{}' source '{}' ({})", qc.name, src_name, sc.location));
+    qp.sources.push_back(std::move(src).value());
+    qp.source_descriptors.push_back(sc.spec->Descriptor());
+    qp.source_schemas.push_back(sc.spec->DeclaredSchema());
+  }
+  auto sink = qc.sink.spec->Create(SinkCreateContext{qc.name, false});
+  if (!sink.ok()) return sink.status().WithContext(fmt::format("query '{}' sink", qc.name));
+  qp.sink = std::move(sink).value();
+  if (qc.dead_letter) {
+    auto dl = qc.dead_letter->spec->Create(SinkCreateContext{qc.name, true});
+    if (!dl.ok())
+      return dl.status().WithContext(fmt::format("query '{}' dead-letter sink", qc.name));
+    qp.dead_letter = std::move(dl).value();
+  }
+  PS_ASSIGN_OR_RETURN(qp.checkpoint, parts_.checkpoints->OpenQuery(qc.name));
+  auto q = std::make_shared<StreamingQuery>(std::move(qp),
+                                            [this](const QueryProgress& p) { OnProgress(p); });
+  PS_RETURN_IF_ERROR(q->Start());
+  return q;
+}
+
 Status Daemon::Start() {
   const DaemonConfig& cfg = *parts_.config;
   for (Service* s : parts_.services) {
     PS_RETURN_IF_ERROR(s->Start().WithContext(fmt::format("starting {}", s->name())));
   }
   for (const auto& qc : cfg.queries) {
-    QueryParts qp;
-    qp.config = &qc;
-    for (const auto& src_name : qc.sources) {
-      const SourceConfig& sc = cfg.sources.at(src_name);
-      SourceCreateContext sctx{src_name, qc.name};
-      if (const std::string table = sc.spec->TableName(); !table.empty()) {
-        for (const auto& writer : cfg.queries) {
-          if (writer.sink.spec->TableName() == table ||
-              (writer.dead_letter && writer.dead_letter->spec->TableName() == table))
-            sctx.table_written_by_config = true;
-        }
-      }
-      auto src = sc.spec->Create(sctx);
-      if (!src.ok())
-        return src.status().WithContext(
-            fmt::format("query '{}' source '{}' ({})", qc.name, src_name, sc.location));
-      qp.sources.push_back(std::move(src).value());
-      qp.source_descriptors.push_back(sc.spec->Descriptor());
-      qp.source_schemas.push_back(sc.spec->DeclaredSchema());
-    }
-    auto sink = qc.sink.spec->Create(SinkCreateContext{qc.name, false});
-    if (!sink.ok()) return sink.status().WithContext(fmt::format("query '{}' sink", qc.name));
-    qp.sink = std::move(sink).value();
-    if (qc.dead_letter) {
-      auto dl = qc.dead_letter->spec->Create(SinkCreateContext{qc.name, true});
-      if (!dl.ok())
-        return dl.status().WithContext(fmt::format("query '{}' dead-letter sink", qc.name));
-      qp.dead_letter = std::move(dl).value();
-    }
-    PS_ASSIGN_OR_RETURN(qp.checkpoint, parts_.checkpoints->OpenQuery(qc.name));
-    auto q = std::make_unique<StreamingQuery>(std::move(qp),
-                                              [this](const QueryProgress& p) { OnProgress(p); });
-    PS_RETURN_IF_ERROR(q->Start());
-    queries_.push_back(std::move(q));
+    PS_ASSIGN_OR_RETURN(auto q, StartQuery(qc, cfg));
+    std::lock_guard lock(mu_);
+    queries_.push_back(Running{std::move(q), {}});
   }
   for (Service* s : parts_.services) s->SetReady();
   LogInfo({{"queries", queries_.size()}, {"data_dir", cfg.data_dir}}, "pinstream ready");
   return Status::Ok();
 }
 
+void Daemon::RunThread(Running& r) {
+  running_.fetch_add(1);
+  StreamingQuery* raw = r.query.get();
+  r.thread = std::thread([this, raw] {
+    SetThreadName("q:" + raw->name());
+    Status st = raw->Run();
+    if (!st.ok()) any_failed_.store(true);
+    running_.fetch_sub(1);
+    std::lock_guard lock(mu_);
+    cv_.notify_all();
+  });
+}
+
+void Daemon::StopAndJoin(Running& r) {
+  r.query->Stop();
+  if (r.thread.joinable()) r.thread.join();
+}
+
 int Daemon::Run() {
-  running_.store(static_cast<int>(queries_.size()));
-  for (auto& q : queries_) {
-    StreamingQuery* raw = q.get();
-    threads_.emplace_back([this, raw] {
-      SetThreadName("q:" + raw->name());
-      Status st = raw->Run();
-      if (!st.ok()) any_failed_.store(true);
-      running_.fetch_sub(1);
-      std::lock_guard lock(mu_);
-      cv_.notify_all();
-    });
+  {
+    std::lock_guard reload(reload_mu_);
+    for (auto& r : queries_) RunThread(r);
+    run_started_ = true;
   }
   bool keep_alive = false;
   for (Service* s : parts_.services) keep_alive |= s->keeps_daemon_alive();
@@ -137,41 +161,46 @@ int Daemon::Run() {
   if (drain_.load())
     spdlog::info("draining: stop accepting input, finish and commit running batches");
   for (Service* s : parts_.services) s->StopAccepting();
-  for (auto& q : queries_) q->Stop();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
+  {
+    std::lock_guard reload(reload_mu_);  // a reload in progress finishes first
+    for (auto& r : queries_) r.query->Stop();
+    for (auto& r : queries_) {
+      if (r.thread.joinable()) r.thread.join();
+    }
+    stopped_ = true;
   }
-  threads_.clear();
   for (Service* s : parts_.services) s->Stop();
   int failed = 0;
-  for (auto& q : queries_) {
+  for (const auto& q : queries()) {
     auto snap = q->snapshot();
     if (snap.state == QueryState::kFailed) {
       ++failed;
       LogError({{"query", snap.name}, {"error", snap.error}}, "query failed");
     }
   }
-  LogInfo({{"queries", queries_.size()}, {"failed", failed}}, "pinstream stopped");
+  LogInfo({{"queries", queries().size()}, {"failed", failed}}, "pinstream stopped");
   return failed > 0 || any_failed_.load() ? 1 : 0;
 }
 
 void Daemon::RequestDrain() {
   drain_.store(true);
-  for (auto& q : queries_) q->Stop();
+  for (const auto& q : queries()) q->Stop();
   std::lock_guard lock(mu_);
   cv_.notify_all();
 }
 
-StreamingQuery* Daemon::FindQuery(const std::string& name) const {
-  for (const auto& q : queries_) {
-    if (q->name() == name) return q.get();
+std::shared_ptr<StreamingQuery> Daemon::FindQuery(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  for (const auto& r : queries_) {
+    if (r.query->name() == name) return r.query;
   }
   return nullptr;
 }
 
-std::vector<StreamingQuery*> Daemon::queries() const {
-  std::vector<StreamingQuery*> out;
-  for (const auto& q : queries_) out.push_back(q.get());
+std::vector<std::shared_ptr<StreamingQuery>> Daemon::queries() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<StreamingQuery>> out;
+  for (const auto& r : queries_) out.push_back(r.query);
   return out;
 }
 
@@ -180,6 +209,156 @@ std::vector<std::string> Daemon::RecentProgress(const std::string& query) const 
   auto it = progress_.find(query);
   if (it == progress_.end()) return {};
   return std::vector<std::string>(it->second.begin(), it->second.end());
+}
+
+const DaemonConfig& Daemon::config() const {
+  std::lock_guard lock(mu_);
+  return *config_;
+}
+
+void Daemon::SetReloadHandler(ReloadHandler handler) {
+  std::lock_guard lock(mu_);
+  reload_handler_ = std::move(handler);
+}
+
+void Daemon::RequestReload(std::function<void(std::string)> done) {
+  std::lock_guard lock(mu_);
+  reload_requests_.push_back(done ? std::move(done) : [](std::string) {});
+  reload_cv_.notify_all();
+}
+
+void Daemon::ReloadLoop() {
+  SetThreadName("reload");
+  for (;;) {
+    std::function<void(std::string)> done;
+    ReloadHandler handler;
+    {
+      std::unique_lock lock(mu_);
+      reload_cv_.wait(lock, [&] { return reload_thread_exit_ || !reload_requests_.empty(); });
+      if (reload_thread_exit_) break;
+      done = std::move(reload_requests_.front());
+      reload_requests_.pop_front();
+      handler = reload_handler_;
+    }
+    std::string result;
+    if (drain_.load()) {
+      result = R"({"ok":false,"error":"the daemon is draining; nothing was reloaded"})";
+    } else if (!handler) {
+      result = R"({"ok":false,"error":"reload is not available before the daemon is ready"})";
+    } else {
+      result = handler();
+    }
+    done(std::move(result));
+  }
+  // Requests still queued get an answer.
+  std::unique_lock lock(mu_);
+  while (!reload_requests_.empty()) {
+    auto done = std::move(reload_requests_.front());
+    reload_requests_.pop_front();
+    lock.unlock();
+    done(R"({"ok":false,"error":"the daemon is stopping; nothing was reloaded"})");
+    lock.lock();
+  }
+}
+
+Result<QueryReload> Daemon::ReloadQueries(std::shared_ptr<const DaemonConfig> next,
+                                          const ConfigDiff& diff) {
+  std::lock_guard reload(reload_mu_);
+  if (drain_.load() || stopped_)
+    return FailedPrecondition("the daemon is draining; nothing was reloaded");
+  const DaemonConfig& old_cfg = config();
+  QueryReload out;
+  out.unchanged = diff.queries_unchanged;
+  auto find_config = [](const DaemonConfig& cfg, const std::string& name) -> const QueryConfig* {
+    for (const auto& q : cfg.queries) {
+      if (q.name == name) return &q;
+    }
+    return nullptr;
+  };
+  auto index_of = [this](const std::string& name) -> std::optional<std::size_t> {
+    for (std::size_t i = 0; i < queries_.size(); ++i) {
+      if (queries_[i].query->name() == name) return i;
+    }
+    return std::nullopt;
+  };
+  // Changed queries whose checkpoint the new config would misread are refused before anything
+  // stops; the others are stopped (with the removed ones) and started from the new config.
+  std::vector<std::string> restart;
+  for (const auto& name : diff.queries_changed) {
+    const QueryConfig* qc = find_config(*next, name);
+    auto i = index_of(name);
+    if (qc == nullptr || !i) {
+      out.failed.emplace_back(name, "not running");
+      continue;
+    }
+    std::vector<std::string> kinds, descriptors;
+    for (const auto& s : qc->sources) {
+      kinds.emplace_back(next->sources.at(s).spec->kind());
+      descriptors.push_back(next->sources.at(s).spec->Descriptor());
+    }
+    Status compatible = CheckMetadataCompatible(queries_[*i].query->metadata(),
+                                                MetadataOf(*qc, kinds, descriptors));
+    if (!compatible.ok()) {
+      out.refused.emplace_back(name, compatible.message());
+      continue;
+    }
+    restart.push_back(name);
+  }
+  std::vector<Running> retired;
+  auto retire = [&](const std::string& name) {
+    auto i = index_of(name);
+    if (!i) return;
+    StopAndJoin(queries_[*i]);
+    std::lock_guard lock(mu_);
+    retired.push_back(std::move(queries_[*i]));
+    queries_.erase(queries_.begin() + static_cast<std::ptrdiff_t>(*i));
+  };
+  for (const auto& name : diff.queries_removed) {
+    retire(name);
+    out.stopped.push_back(name);
+  }
+  for (const auto& name : restart) retire(name);
+  // The new config is current from here on: started queries point into it.
+  {
+    std::lock_guard lock(mu_);
+    kept_.push_back(next);
+    config_ = next.get();
+  }
+  auto launch = [&](std::shared_ptr<StreamingQuery> q) {
+    std::lock_guard lock(mu_);
+    queries_.push_back(Running{std::move(q), {}});
+    if (run_started_) RunThread(queries_.back());
+  };
+  for (const auto& name : diff.queries_added) {
+    auto q = StartQuery(*find_config(*next, name), *next);
+    if (!q.ok()) {
+      out.failed.emplace_back(name, q.status().message());
+      continue;
+    }
+    launch(std::move(q).value());
+    out.started.push_back(name);
+  }
+  for (const auto& name : restart) {
+    auto q = StartQuery(*find_config(*next, name), *next);
+    if (q.ok()) {
+      launch(std::move(q).value());
+      out.restarted.push_back(name);
+      continue;
+    }
+    // The old config's query starts again (from the checkpoint its last batch committed).
+    std::string reason = q.status().message();
+    auto old = StartQuery(*find_config(old_cfg, name), old_cfg);
+    if (old.ok()) {
+      launch(std::move(old).value());
+      reason += "; the query runs its previous config again";
+    } else {
+      reason += "; starting its previous config again failed too: " + old.status().message();
+    }
+    out.failed.emplace_back(name, reason);
+  }
+  // Refused queries keep running with the config they started with, which stays alive in kept_
+  // (or is the daemon's first config).
+  return out;
 }
 
 namespace {
@@ -236,6 +415,7 @@ void BlockTerminationSignals() {
 }
 
 void Daemon::InstallSignalHandling() {
+  reload_thread_ = std::thread([this] { ReloadLoop(); });
   sigset_t set = DaemonSignals();
   signal_thread_ = std::thread([this, set] {
     SetThreadName("signals");
@@ -244,9 +424,8 @@ void Daemon::InstallSignalHandling() {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
       if (sig == SIGHUP) {
-        spdlog::warn(
-            "received SIGHUP: reload is not supported yet; the daemon keeps running "
-            "with the config it started with (restart it to apply changes)");
+        spdlog::info("received SIGHUP: reloading the config");
+        RequestReload(nullptr);  // the handler logs the result
         continue;
       }
       if (draining) {

@@ -199,25 +199,34 @@ Status StreamingQuery::OpenConnectors() {
   return Status::Ok();
 }
 
-Status StreamingQuery::Start() {
-  const std::string ctx = fmt::format("query '{}'", config_->name);
-  // Metadata: what this checkpoint was written for.
-  QueryMetadata current;
-  current.name = config_->name;
-  for (std::size_t i = 0; i < sources_.size(); ++i) {
-    current.sources.push_back(
-        fmt::format("{}:{}:{}", config_->sources[i], sources_[i]->kind(), source_descriptors_[i]));
+QueryMetadata MetadataOf(const QueryConfig& config, const std::vector<std::string>& source_kinds,
+                         const std::vector<std::string>& source_descriptors) {
+  QueryMetadata m;
+  m.name = config.name;
+  for (std::size_t i = 0; i < config.sources.size(); ++i) {
+    m.sources.push_back(fmt::format("{}:{}:{}", config.sources[i],
+                                    i < source_kinds.size() ? source_kinds[i] : "",
+                                    i < source_descriptors.size() ? source_descriptors[i] : ""));
   }
-  for (const auto& slot : config_->slots) {
+  for (const auto& slot : config.slots) {
     if (slot.spec->stateful()) {
-      current.stateful_operators.push_back(
+      m.stateful_operators.push_back(
           fmt::format("{}:{}:{}", slot.state_id, slot.spec->kind(), slot.spec->StateFingerprint()));
     }
   }
-  if (config_->multi_input) {
-    for (const auto& in : config_->inputs)
-      current.inputs.push_back(fmt::format("{}={}", in.name, fmt::join(in.sources, "+")));
+  if (config.multi_input) {
+    for (const auto& in : config.inputs)
+      m.inputs.push_back(fmt::format("{}={}", in.name, fmt::join(in.sources, "+")));
   }
+  return m;
+}
+
+Status StreamingQuery::Start() {
+  const std::string ctx = fmt::format("query '{}'", config_->name);
+  // Metadata: what this checkpoint was written for.
+  std::vector<std::string> kinds;
+  for (const auto& s : sources_) kinds.emplace_back(s->kind());
+  QueryMetadata current = MetadataOf(*config_, kinds, source_descriptors_);
   // What reaches each operator, from what the sources declare now (a delta table's schema is
   // known once the store is open): a config asking for something undefined is refused here,
   // with its file:line:column, before anything runs.

@@ -90,6 +90,11 @@ enum class BatchOutcome {
   kNothingNew,  // the sources had nothing past the committed offsets: no batch
 };
 
+// What a checkpoint written by `config` records of it (compared with CheckMetadataCompatible):
+// its sources ("<name>:<kind>:<descriptor>"), stateful operators and named inputs.
+QueryMetadata MetadataOf(const QueryConfig& config, const std::vector<std::string>& source_kinds,
+                         const std::vector<std::string>& source_descriptors);
+
 class StreamingQuery {
  public:
   StreamingQuery(QueryParts parts, ProgressListener listener);
@@ -109,6 +114,9 @@ class StreamingQuery {
 
   QuerySnapshot snapshot() const;
   const std::string& name() const { return config_->name; }
+  const QueryConfig& config() const { return *config_; }
+  // The checkpoint's metadata (valid after a successful Start()).
+  const QueryMetadata& metadata() const { return meta_; }
   std::int64_t next_batch_id() const { return next_batch_; }
   // Records available beyond the committed offsets (counting sources), as of the last plan.
   std::int64_t backlog_records() const { return backlog_.load(); }

@@ -148,8 +148,9 @@ void Api::AddRoute(Route route) {
   protocols_->routes.push_back(std::make_unique<AddedRoute>(std::move(route)));
 }
 
-Status Api::DeclareStreams() {
-  const HttpConfig& cfg = protocols_->ingest.config();
+Status Api::DeclareStreams() { return DeclareStreams(protocols_->ingest.config()); }
+
+Status Api::DeclareStreams(const HttpConfig& cfg) {
   state::SourceLog* log = protocols_->ingest.log();
   auto declare = [&](const LogStreamDecl& d, LogApi api) -> Status {
     auto existing = log->Find(d.name);

@@ -107,6 +107,8 @@ class Api {
   void AddRoute(Route route);
   // Creates the topics and streams declared in the config (idempotent).
   [[nodiscard]] Status DeclareStreams();
+  // The same for the topics and streams of `config` (a reloaded config's new ones); thread-safe.
+  [[nodiscard]] Status DeclareStreams(const HttpConfig& config);
   // Handles one request; `respond` is called exactly once (maybe later, from another thread).
   void Handle(const ApiRequest& request, Respond respond);
 

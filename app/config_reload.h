@@ -1,0 +1,42 @@
+// ReloadConfig: what a reload does (SIGHUP, POST /reload, `pinstream reload`, --watch-config):
+// the daemon's config file is loaded again and validated in full — an invalid file changes
+// nothing and the result says why, with file:line:column — then applied:
+//   - topics and streams the http section adds are created;
+//   - queries added start, removed ones drain and stop, changed ones restart from their
+//     checkpoint, a change that would misread a query's checkpoint is refused for that query
+//     (it keeps running), unchanged ones are untouched (engine/daemon.h ReloadQueries);
+//   - log level and format apply at once (unless `run --log-level` fixed the level);
+//   - what cannot change while running (data_dir refuses the whole reload; storage, jobs and
+//     the http listener's settings other than its topics and streams) is listed under
+//     notApplied with the reason: it takes effect at the next start.
+// The result is logged and returned as JSON:
+//   {"ok":true,"config":"...","queries":{"started":[...],"stopped":[...],"restarted":[...],
+//    "unchanged":[...],"refused":[{"query","reason"}],"failed":[{"query","reason"}]},
+//    "topicsCreated":[...],"streamsCreated":[...],"applied":[...],
+//    "notApplied":[{"what","reason"}]}
+//   {"ok":false,"config":"...","error":"conf/x.yaml:12:7: ..."}
+#pragma once
+
+#include <string>
+
+#include "engine/daemon.h"
+#include "engine/registry.h"
+
+namespace pinstream::connectors::http {
+class Api;
+}
+
+namespace pinstream::app {
+
+struct ReloadContext {
+  std::string config_path;
+  const Registries* registries = nullptr;
+  Daemon* daemon = nullptr;
+  connectors::http::Api* api = nullptr;  // null when the daemon serves no http
+  std::string fixed_log_level;           // `run --log-level`, which a reload keeps
+};
+
+// Runs one reload (call from one thread at a time: the daemon's reload thread).
+std::string ReloadConfig(const ReloadContext& ctx);
+
+}  // namespace pinstream::app

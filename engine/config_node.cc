@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -297,12 +298,29 @@ std::vector<std::pair<std::string, ConfigNode>> ConfigNode::Entries() const {
   return out;
 }
 
+namespace {
+// `n` with every mapping's keys sorted (key order does not change what a config says).
+YAML::Node Sorted(const YAML::Node& n) {
+  if (n.IsSequence()) {
+    YAML::Node out(YAML::NodeType::Sequence);
+    for (const auto& e : n) out.push_back(Sorted(e));
+    return out;
+  }
+  if (!n.IsMap()) return n;
+  std::map<std::string, YAML::Node> entries;
+  for (auto it = n.begin(); it != n.end(); ++it) entries[it->first.Scalar()] = Sorted(it->second);
+  YAML::Node out(YAML::NodeType::Map);
+  for (const auto& [k, v] : entries) out[k] = v;
+  return out;
+}
+}  // namespace
+
 std::string ConfigNode::Canonical() const {
   if (!node_) return "";
   YAML::Emitter out;
   out.SetMapFormat(YAML::Flow);
   out.SetSeqFormat(YAML::Flow);
-  out << node_;
+  out << Sorted(node_);
   return out.c_str();
 }
 

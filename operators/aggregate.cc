@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "engine/bytes.h"
+#include "engine/state_codec.h"
 #include "engine/time_util.h"
 #include "operators/operator_util.h"
 
@@ -34,12 +35,6 @@ constexpr char kGroupKey = 'G';
 constexpr char kSessionIndex = 'S';
 constexpr std::uint64_t kSignBit = 1ULL << 63;
 
-std::uint64_t ZigZag(std::int64_t v) {
-  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
-}
-std::int64_t UnZigZag(std::uint64_t v) {
-  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
-}
 std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
   std::int64_t q = a / b;
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
@@ -69,27 +64,6 @@ std::string PrefixEnd(std::string prefix) {
   return prefix;
 }
 
-// Order-preserving bytes of a non-null value: min/max/distinct/percentiles keep
-// values by these.
-void PutOrdered(const Column& c, std::size_t row, std::string* out) {
-  switch (c.type()) {
-    case TypeId::kString:
-    case TypeId::kRaw:
-      out->append(c.Str(row));
-      return;
-    case TypeId::kDouble: {
-      double d = c.Double(row);
-      if (d == 0) d = 0;  // -0 == 0
-      std::uint64_t bits;
-      std::memcpy(&bits, &d, 8);
-      bits = (bits & kSignBit) ? ~bits : bits | kSignBit;
-      PutBigEndian64(out, bits);
-      return;
-    }
-    default:
-      PutBigEndian64(out, static_cast<std::uint64_t>(c.Int(row)) ^ kSignBit);
-  }
-}
 double OrderedToDouble(std::string_view b, TypeId type) {
   if (b.size() != 8) return std::nan("");
   std::uint64_t bits = GetBigEndian64(b.data());

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "engine/bytes.h"
+#include "engine/state_codec.h"
 #include "engine/time_util.h"
 #include "operators/operator_util.h"
 
@@ -33,12 +34,6 @@ constexpr char kTtlIndex = 'P';
 constexpr std::uint64_t kSignBit = 1ULL << 63;
 constexpr int kLeft = 0, kRight = 1;
 
-std::uint64_t ZigZag(std::int64_t v) {
-  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
-}
-std::int64_t UnZigZag(std::uint64_t v) {
-  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
-}
 char SideChar(int side) { return side == kLeft ? 'L' : 'R'; }
 
 // The column names and types of the rows of one side as a batch carried them.

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "engine/bytes.h"
+#include "engine/state_codec.h"
 
 namespace pinstream::views {
 namespace {
@@ -16,12 +17,6 @@ using Column = ::pinstream::Column;  // not views::Column (a plan's column)
 
 constexpr std::uint64_t kSignBit = 1ULL << 63;
 
-std::uint64_t ZigZag(std::int64_t v) {
-  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
-}
-std::int64_t UnZigZag(std::uint64_t v) {
-  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
-}
 
 Status Damaged(std::string_view what) {
   return Corruption(std::string(what) + ": a state entry is damaged");
@@ -77,26 +72,6 @@ bool AppendKeyValue(ByteReader& r, Column& col) {
   return true;
 }
 
-// Order-preserving bytes of a non-null number or string (min/max/median/DISTINCT values).
-void PutOrdered(const Column& c, std::size_t row, std::string* out) {
-  switch (c.type()) {
-    case TypeId::kString:
-    case TypeId::kRaw:
-      out->append(c.Str(row));
-      return;
-    case TypeId::kDouble: {
-      double d = c.Double(row);
-      if (d == 0) d = 0;  // -0 == 0
-      std::uint64_t bits;
-      std::memcpy(&bits, &d, 8);
-      bits = (bits & kSignBit) ? ~bits : bits | kSignBit;
-      PutBigEndian64(out, bits);
-      return;
-    }
-    default:
-      PutBigEndian64(out, static_cast<std::uint64_t>(c.Int(row)) ^ kSignBit);
-  }
-}
 
 // Appends an ordered value of input type `in` to `col` (converted to col's type).
 void AppendOrdered(Column& col, std::string_view b, TypeId in) {

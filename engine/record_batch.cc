@@ -306,7 +306,7 @@ Column Column::TakeFrom(TypeId type, std::span<const Rows> parts) {
         std::uint64_t b = off[r], len = off[r + 1] - b;
         if (len <= kShort && b + kShort <= src_size) {
           std::memcpy(dst.data() + pos, src + b, 32);
-        } else {
+        } else if (len != 0) {  // an empty source buffer's data() may be null
           std::memcpy(dst.data() + pos, src + b, len * sizeof(Elem));
         }
         pos += len;

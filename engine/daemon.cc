@@ -28,7 +28,10 @@ Daemon::~Daemon() {
   for (auto& r : queries_) {
     if (r.thread.joinable()) r.thread.join();
   }
-  queries_.clear();
+  {
+    std::lock_guard lock(mu_);  // waits for a RequestDrain() in progress on the signal thread
+    queries_.clear();
+  }
   if (signal_thread_.joinable()) signal_thread_.detach();
 }
 
@@ -183,9 +186,12 @@ int Daemon::Run() {
 }
 
 void Daemon::RequestDrain() {
-  drain_.store(true);
-  for (const auto& q : queries()) q->Stop();
+  // Under mu_ and without owning copies of the queries: the signal thread calls this while Run()
+  // may return and the daemon (and then the store) be destroyed; a copy of queries() held here
+  // could be a query's last owner and destroy it, with its sources, after the store was freed.
   std::lock_guard lock(mu_);
+  drain_.store(true);
+  for (const auto& r : queries_) r.query->Stop();
   cv_.notify_all();
 }
 

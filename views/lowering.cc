@@ -1,5 +1,7 @@
 #include "views/lowering.h"
 
+#include <algorithm>
+
 #include "views/scalar_expr.h"
 #include "views/view_operators.h"
 
@@ -50,6 +52,36 @@ class SelectSpec : public OperatorSpec {
   std::vector<TypeId> types_;
 };
 
+// A spec reading named inputs of its query; the rest is the wrapped spec's.
+class WithInputsSpec : public OperatorSpec {
+ public:
+  WithInputsSpec(std::shared_ptr<const OperatorSpec> spec, std::vector<std::string> inputs)
+      : spec_(std::move(spec)), inputs_(std::move(inputs)) {}
+  std::string_view kind() const override { return spec_->kind(); }
+  Result<std::unique_ptr<Operator>> Create(const OperatorInitContext& ctx) const override {
+    return spec_->Create(ctx);
+  }
+  std::vector<std::string> KeyColumns() const override { return spec_->KeyColumns(); }
+  bool gathers_all_rows() const override { return spec_->gathers_all_rows(); }
+  std::optional<std::vector<std::string>> InputColumns() const override {
+    return spec_->InputColumns();
+  }
+  bool stateful() const override { return spec_->stateful(); }
+  bool uses_state_table() const override { return spec_->uses_state_table(); }
+  std::string StateFingerprint() const override { return spec_->StateFingerprint(); }
+  std::vector<std::string> ConsumedInputs() const override { return inputs_; }
+  std::vector<std::string> KeyColumnsOf(std::size_t input) const override {
+    return spec_->KeyColumnsOf(input);
+  }
+  Result<StreamSchema> DeriveSchema(std::span<const StreamSchema> inputs) const override {
+    return spec_->DeriveSchema(inputs);
+  }
+
+ private:
+  std::shared_ptr<const OperatorSpec> spec_;
+  std::vector<std::string> inputs_;
+};
+
 struct NotLowered {
   int location;
   std::string construct;
@@ -59,13 +91,10 @@ class Lowering {
  public:
   explicit Lowering(LoweredView* out) : out_(out) {}
 
-  void Lower(const PlanNode& n, bool root) {
+  // Lowers the subtree `n`; returns the name of the input or node whose output it is.
+  std::string Lower(const PlanNode& n, bool root) {
     switch (n.kind) {
       case NodeKind::kScan: {
-        if (!out_->table.empty() && out_->table != n.table) {
-          throw NotLowered{n.location, "a view over several tables (a join or a union)"};
-        }
-        out_->table = n.table;
         std::vector<std::string> names;
         std::vector<TypeId> types;
         std::string cols;
@@ -76,15 +105,20 @@ class Lowering {
           types.push_back(c.type);
           cols += (cols.empty() ? "" : ", ") + name;
         }
-        Add(MakeViewSelect(names, types), "source: changes of table " + n.table + " (" + cols + ")");
-        return;
+        LoweredInput in;
+        in.name = "in" + std::to_string(out_->inputs.size() + 1);
+        in.table = n.table;
+        in.select = MakeViewSelect(names, types);
+        out_->graph.push_back(in.name + ": changes of table " + n.table + " (" + cols + ")");
+        out_->inputs.push_back(in);
+        return in.name;
       }
-      case NodeKind::kFilter:
-        Lower(*n.inputs.at(0), false);
-        Add(MakeViewFilter(Compile(n.predicate)), "filter " + n.predicate->ToString());
-        return;
+      case NodeKind::kFilter: {
+        std::string in = Lower(*n.inputs.at(0), false);
+        return Add(MakeViewFilter(Compile(n.predicate)), {in}, "filter " + n.predicate->ToString());
+      }
       case NodeKind::kProject: {
-        Lower(*n.inputs.at(0), false);
+        std::string in = Lower(*n.inputs.at(0), false);
         std::vector<ScalarExpr> exprs;
         std::vector<std::string> names;
         std::string text;
@@ -93,11 +127,10 @@ class Lowering {
           names.push_back(n.columns[i].name);
           text += (text.empty() ? "" : ", ") + n.exprs[i]->ToString() + " AS " + names.back();
         }
-        Add(MakeViewProject(std::move(exprs), std::move(names)), "project " + text);
-        return;
+        return Add(MakeViewProject(std::move(exprs), std::move(names)), {in}, "project " + text);
       }
       case NodeKind::kAggregate: {
-        Lower(*n.inputs.at(0), false);
+        std::string in = Lower(*n.inputs.at(0), false);
         // The aggregate's input: group keys (named as its output), then arguments and FILTERs.
         std::vector<ScalarExpr> exprs;
         std::vector<std::string> names;
@@ -133,24 +166,25 @@ class Lowering {
         std::string keys;
         for (const auto& g : n.group) keys += (keys.empty() ? "" : ", ") + g->ToString();
         c.fingerprint = keys + " | " + text;
-        Add(MakeViewProject(std::move(exprs), std::move(names)), "project the group keys and the aggregates' arguments");
-        Add(MakeViewAggregate(std::move(c)),
-            "aggregate " + (keys.empty() ? std::string("(one global row)") : "group by " + keys) +
-                ": " + text);
-        return;
+        std::string p = Add(MakeViewProject(std::move(exprs), std::move(names)), {in},
+                            "project the group keys and the aggregates' arguments");
+        return Add(MakeViewAggregate(std::move(c)), {p},
+                   "aggregate " +
+                       (keys.empty() ? std::string("(one global row)") : "group by " + keys) +
+                       ": " + text);
       }
       case NodeKind::kDistinct: {
-        Lower(*n.inputs.at(0), false);
+        std::string in = Lower(*n.inputs.at(0), false);
         std::vector<std::string> names;
         for (const auto& col : n.columns) names.push_back(col.name);
-        Add(MakeViewDistinct(names), "distinct");
-        return;
+        return Add(MakeViewDistinct(names), {in}, "distinct");
       }
-      case NodeKind::kSort:
+      case NodeKind::kSort: {
         if (!root) throw NotLowered{n.location, "ORDER BY inside a query"};
-        Lower(*n.inputs.at(0), false);
+        std::string in = Lower(*n.inputs.at(0), false);
         out_->graph.push_back("(ORDER BY applies when the view's table is read)");
-        return;
+        return in;
+      }
       case NodeKind::kJoin:
         throw NotLowered{n.location, "a join"};
       case NodeKind::kTopN:
@@ -160,6 +194,7 @@ class Lowering {
       case NodeKind::kLimit:
         throw NotLowered{n.location, "LIMIT / OFFSET"};
     }
+    throw NotLowered{n.location, "this plan node"};
   }
 
  private:
@@ -173,9 +208,18 @@ class Lowering {
     return *std::move(c);
   }
 
-  void Add(std::shared_ptr<const OperatorSpec> op, std::string line) {
-    out_->operators.push_back(std::move(op));
-    out_->graph.push_back(std::move(line));
+  // Adds a node reading `inputs`; returns its name.
+  std::string Add(std::shared_ptr<const OperatorSpec> op, std::vector<std::string> inputs,
+                  const std::string& text) {
+    LoweredNode node;
+    node.name = "n" + std::to_string(out_->nodes.size() + 1);
+    std::string from;
+    for (const auto& i : inputs) from += (from.empty() ? "" : ", ") + i;
+    out_->graph.push_back(node.name + " ← " + from + ": " + text);
+    node.spec = WithInputs(std::move(op), inputs);
+    node.inputs = std::move(inputs);
+    out_->nodes.push_back(std::move(node));
+    return out_->nodes.back().name;
   }
 
   LoweredView* out_;
@@ -188,10 +232,61 @@ std::shared_ptr<const OperatorSpec> MakeViewSelect(std::vector<std::string> name
   return std::make_shared<SelectSpec>(std::move(names), std::move(types));
 }
 
+std::shared_ptr<const OperatorSpec> WithInputs(std::shared_ptr<const OperatorSpec> spec,
+                                               std::vector<std::string> inputs) {
+  return std::make_shared<WithInputsSpec>(std::move(spec), std::move(inputs));
+}
+
+std::vector<std::string> LoweredView::Tables() const {
+  std::vector<std::string> out;
+  for (const auto& in : inputs) {
+    if (std::find(out.begin(), out.end(), in.table) == out.end()) out.push_back(in.table);
+  }
+  return out;
+}
+
+void AddToQuery(const LoweredView& view, QueryConfig* query) {
+  query->multi_input = true;
+  for (const auto& in : view.inputs) {
+    InputConfig ic;
+    ic.name = in.name;
+    OperatorConfig oc;
+    oc.kind = std::string(in.select->kind());
+    oc.name = in.name + ":select";
+    oc.spec = in.select;
+    ic.operators.push_back(std::move(oc));
+    query->inputs.push_back(std::move(ic));
+  }
+  for (const auto& n : view.nodes) {
+    OperatorConfig oc;
+    oc.kind = std::string(n.spec->kind());
+    oc.name = n.name;
+    oc.spec = n.spec;
+    query->operators.push_back(std::move(oc));
+  }
+}
+
 Result<LoweredView> LowerPlan(const ParsedSql& sql, std::size_t index, const PlanNode& plan) {
   LoweredView out;
   try {
-    Lowering(&out).Lower(plan, true);
+    std::string last = Lowering(&out).Lower(plan, true);
+    if (out.nodes.empty() || out.nodes.back().name != last) {
+      // A bare scan: the result is the input's rows; a node of its own keeps the shape uniform.
+      std::vector<ScalarExpr> exprs;
+      std::vector<std::string> names;
+      for (std::size_t i = 0; i < plan.columns.size(); ++i) {
+        exprs.push_back(*ScalarExpr::Compile(
+            ColumnRef(static_cast<int>(i), plan.columns[i].name, plan.columns[i].type)));
+        names.push_back(plan.columns[i].name);
+      }
+      LoweredNode node;
+      node.name = "n" + std::to_string(out.nodes.size() + 1);
+      node.inputs = {last};
+      node.spec = WithInputs(MakeViewProject(std::move(exprs), std::move(names)), {last});
+      out.graph.push_back(node.name + " ← " + last + ": project (the table's columns)");
+      out.nodes.push_back(std::move(node));
+    }
+    for (const auto& c : plan.columns) out.columns.push_back(c.name);
   } catch (const NotLowered& e) {
     int at = e.location >= 0 ? e.location : sql.statements.at(index).location;
     std::string what = e.construct;

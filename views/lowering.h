@@ -1,8 +1,14 @@
-// Lowering: a view statement's logical plan → the chain of weighted-change operators
-// (view_operators.h) that keeps its result up to date from the changes of the table it reads.
+// Lowering: a view statement's logical plan → a graph of weighted-change operators
+// (view_operators.h) that keeps its result up to date from the changes of the tables it reads.
 //
-// Lowered so far — views over ONE table:
-//   Scan T          the stream of T's changes (ViewSelect: T's planned columns, by name, in order)
+// The graph has the engine's multi-input query shape (engine/config.h, `inputs:`): one named
+// input per table scan of the plan (a table scanned twice — a self-join, a WITH query used twice —
+// is two inputs), headed by a ViewSelect; then named nodes, each an operator whose
+// OperatorSpec::ConsumedInputs() are the names of the inputs or nodes it reads, so
+// BuildQuerySlots gives every node its own tag and every edge is explicit. AddToQuery fills a
+// QueryConfig with it.
+//
+//   Scan T          input `inN`: the changes of T (ViewSelect: T's planned columns, by name)
 //   Filter          ViewFilter (WHERE, HAVING)
 //   Project         ViewProject
 //   Aggregate       a ViewProject computing the group keys, the aggregates' arguments and their
@@ -20,25 +26,60 @@
 #include <string>
 #include <vector>
 
+#include "engine/config.h"
 #include "engine/operator.h"
 #include "views/logical_plan.h"
 #include "views/sql_parser.h"
 
 namespace pinstream::views {
 
+// One scan of the plan: a query input reading the changes of `table`.
+struct LoweredInput {
+  std::string name;   // "in1", "in2", …: unique in the view, never a node's name
+  std::string table;  // the table read (its changes: new versions +1, retractions -1)
+  // Its one operator: MakeViewSelect of the table's planned columns (bare names, plan order).
+  std::shared_ptr<const OperatorSpec> select;
+};
+
+// One operator of the graph.
+struct LoweredNode {
+  std::string name;                 // "n1", "n2", …: unique in the view
+  std::vector<std::string> inputs;  // the inputs' / earlier nodes' names it reads, in order
+  // spec->ConsumedInputs() == inputs; its output tag is named `name`.
+  std::shared_ptr<const OperatorSpec> spec;
+};
+
 struct LoweredView {
-  std::string table;  // the table read
-  std::vector<std::shared_ptr<const OperatorSpec>> operators;
-  std::vector<std::string> graph;  // one line per operator, source first (for explain)
+  std::vector<LoweredInput> inputs;
+  // In dependency order (a node reads only inputs and nodes before it); every input and every
+  // node but the last is read by exactly one node; the last node's output is the view's result.
+  std::vector<LoweredNode> nodes;
+  std::vector<std::string> columns;  // the result's column names (the plan's)
+  // One line per input, then per node (for explain): "n3 ← in1, n2: join inner on …".
+  std::vector<std::string> graph;
+
+  // The distinct tables read, in first-scan order.
+  std::vector<std::string> Tables() const;
 };
 
 // Lowers statement `index` of `sql`, planned as `plan`. InvalidArgument "path:line:col: <construct>
 // is not lowered to a running view yet" for what cannot run.
 Result<LoweredView> LowerPlan(const ParsedSql& sql, std::size_t index, const PlanNode& plan);
 
+// Adds the view's graph to `query` as the engine runs it: query.multi_input, one InputConfig per
+// LoweredInput (its name, `sources` left empty — the caller names the source reading its table —
+// and the select as its one operator), one query-level OperatorConfig per node (named as the
+// node, kind = spec->kind()). Then BuildQuerySlots(query) gives the slots.
+void AddToQuery(const LoweredView& view, QueryConfig* query);
+
 // The operator that heads a lowered view: the batch's columns `names` (planned types `types`),
 // found by name and put in that order; a missing column or another type is an error.
 std::shared_ptr<const OperatorSpec> MakeViewSelect(std::vector<std::string> names,
                                                    std::vector<TypeId> types);
+
+// `spec` reading the named inputs `inputs` of its query (ConsumedInputs()); everything else is
+// `spec`'s. A single-input operator's state and output get a tag of their own.
+std::shared_ptr<const OperatorSpec> WithInputs(std::shared_ptr<const OperatorSpec> spec,
+                                               std::vector<std::string> inputs);
 
 }  // namespace pinstream::views

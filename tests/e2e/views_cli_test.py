@@ -81,8 +81,8 @@ def main():
         out = run(binary, "views", "explain", "q6_live", "-c", cfg, env=env)
         check(out.returncode == 0, "views explain q6_live failed", out)
         for needle in ["operator graph (changes flow down; not run yet):",
-                       "  1. source: changes of table user (ind, user_name, age, date_joined)",
-                       "2. filter ", "aggregate group by year(user.date_joined): count(*)",
+                       "  1. in1: changes of table user (ind, user_name, age, date_joined)",
+                       "2. n1 ← in1: filter ", "aggregate group by year(user.date_joined): count(*)",
                        "(ORDER BY applies when the view's table is read)"]:
             check(needle in out.stdout, "q6 explain lacks %r" % needle, out)
         # Indentation: every node under its parent.

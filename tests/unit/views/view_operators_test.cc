@@ -12,7 +12,6 @@
 
 #include "engine/checkpoint.h"
 #include "state/sql/sql_functions.h"
-#include "views/lowering.h"
 #include "views/planner.h"
 #include "views/sql_parser.h"
 
@@ -379,74 +378,6 @@ TEST(ViewOperators, AggregateOverAggregate) {
                MakeViewAggregate(per_n)},
               "SELECT n, count(*) FROM (SELECT g, count(*) AS n FROM t GROUP BY g) GROUP BY n",
               12);
-}
-
-// Lowering: a view's SQL planned and lowered to an operator chain keeps the SQL's answer.
-Result<LoweredView> Lowered(const std::string& sql) {
-  PS_ASSIGN_OR_RETURN(ParsedSql parsed, ParseSql("v.sql", sql));
-  PS_ASSIGN_OR_RETURN(PlanPtr plan, PlanStatement(parsed, 0, Catalog()));
-  return LowerPlan(parsed, 0, *plan);
-}
-
-TEST(Lowering, OneTableViewsKeepTheirSqlAnswer) {
-  std::uint64_t seed = 20;
-  for (const char* sql : {
-           "SELECT g, count(*) AS n, sum(x) AS s FROM t WHERE y > 0 GROUP BY g HAVING count(*) > 1 "
-           "ORDER BY g",
-           "SELECT DISTINCT g, k FROM t WHERE x IS NOT NULL",
-           "SELECT CASE WHEN x BETWEEN 0 AND 2 THEN 'low' WHEN x > 2 THEN 'high' END AS band, "
-           "median(y) AS m, count(DISTINCT g) FROM t GROUP BY band",
-           "SELECT count(*), max(y), percentile_approx(x, 0.9) FROM t",
-           "WITH c AS (SELECT g, count(*) AS n FROM t GROUP BY g) SELECT n, count(*) FROM c GROUP "
-           "BY n",
-           "SELECT k * 10 + coalesce(x, -1) AS code, upper(g) FROM t WHERE g IN ('a', 'b') OR x IS NULL",
-       }) {
-    SCOPED_TRACE(sql);
-    Result<LoweredView> v = Lowered(sql);
-    ASSERT_TRUE(v.ok()) << v.status().ToString();
-    EXPECT_EQ(v->table, "t");
-    RunProperty(v->operators, sql, seed++, 80);
-  }
-}
-
-TEST(Lowering, WhatIsNotLoweredIsRefusedWithItsPosition) {
-  SchemaCatalog c = Catalog();
-  c.Add(TableInfo{"u", {{"g", TypeId::kString}, {"z", TypeId::kInt64}}, true, "test"});
-  auto lower = [&](const std::string& sql) -> std::string {
-    auto parsed = ParseSql("v.sql", sql);
-    EXPECT_TRUE(parsed.ok());
-    auto plan = PlanStatement(*parsed, 0, c);
-    EXPECT_TRUE(plan.ok()) << plan.status().ToString();
-    auto v = LowerPlan(*parsed, 0, **plan);
-    EXPECT_FALSE(v.ok());
-    return v.ok() ? "" : v.status().message();
-  };
-  EXPECT_EQ(lower("SELECT t.g, u.z\nFROM t JOIN u ON t.g = u.g"),
-            "v.sql:2:22: a join is not lowered to a running view yet");
-  EXPECT_NE(lower("SELECT g FROM (SELECT g, rank() OVER (PARTITION BY k ORDER BY x) AS r FROM t) "
-                  "WHERE r = 1")
-                .find("a top-N (rank with a bound on it) is not lowered to a running view yet"),
-            std::string::npos);
-  EXPECT_NE(lower("SELECT g FROM t UNION ALL SELECT g FROM t").find("UNION ALL is not lowered"),
-            std::string::npos);
-  EXPECT_NE(lower("SELECT g FROM t ORDER BY g LIMIT 3").find("LIMIT / OFFSET is not lowered"),
-            std::string::npos);
-  EXPECT_NE(lower("SELECT g FROM t WHERE x = (SELECT max(x) FROM t)").find("a scalar subquery"),
-            std::string::npos);
-  EXPECT_NE(lower("SELECT CAST(g AS TIMESTAMP) FROM t").find("v.sql:1:8: CAST to timestamp"),
-            std::string::npos);
-}
-
-TEST(Lowering, TheGraphNamesEachOperator) {
-  Result<LoweredView> v =
-      Lowered("SELECT g, count(*) AS n FROM t WHERE y > 0 GROUP BY g HAVING count(*) > 1");
-  ASSERT_TRUE(v.ok()) << v.status().ToString();
-  std::string all;
-  for (const auto& l : v->graph) all += l + "\n";
-  EXPECT_EQ(v->graph.size(), v->operators.size());
-  EXPECT_NE(all.find("source: changes of table t (g, k, x, y)"), std::string::npos) << all;
-  EXPECT_NE(all.find("filter "), std::string::npos) << all;
-  EXPECT_NE(all.find("aggregate group by "), std::string::npos) << all;
 }
 
 }  // namespace

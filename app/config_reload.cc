@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "app/commands.h"
 #include "connectors/http/api.h"
@@ -20,18 +21,24 @@ using json = nlohmann::json;
 using connectors::http::HttpConfig;
 
 // The http settings that differ between `a` and `b`, other than topics and streams (which a
-// reload creates); the listener reads them when it starts.
-std::vector<std::string> HttpSettingsChanged(const HttpConfig& a, const HttpConfig& b) {
-  std::vector<std::string> out;
-  auto check = [&out](bool differ, const char* what) {
-    if (differ) out.emplace_back(what);
+// reload creates), by key, and whether the running listener can take them (Api::ApplySettings)
+// or binds them at start (listen, io_threads, tls).
+struct HttpChange {
+  std::string key;
+  bool live;
+};
+std::vector<HttpChange> HttpSettingsChanged(const HttpConfig& a, const HttpConfig& b) {
+  std::vector<HttpChange> out;
+  auto check = [&out](bool differ, const char* what, bool live) {
+    if (differ) out.push_back({what, live});
   };
-  check(a.host != b.host || a.port != b.port, "listen");
-  check(a.io_threads != b.io_threads, "io_threads");
-  check(a.max_body_bytes != b.max_body_bytes, "max_body_size");
-  check(a.max_record_bytes != b.max_record_bytes, "max_record_size");
-  check(a.request_timeout_us != b.request_timeout_us, "request_timeout");
-  check(a.idle_timeout_us != b.idle_timeout_us, "idle_timeout");
+  check(a.host != b.host || a.port != b.port, "listen", false);
+  check(a.io_threads != b.io_threads, "io_threads", false);
+  check(a.tls_cert_file != b.tls_cert_file || a.tls_key_file != b.tls_key_file, "tls", false);
+  check(a.max_body_bytes != b.max_body_bytes, "max_body_size", true);
+  check(a.max_record_bytes != b.max_record_bytes, "max_record_size", true);
+  check(a.request_timeout_us != b.request_timeout_us, "request_timeout", true);
+  check(a.idle_timeout_us != b.idle_timeout_us, "idle_timeout", true);
   bool keys_differ = a.aws_sigv4.access_keys.size() != b.aws_sigv4.access_keys.size();
   for (std::size_t i = 0; !keys_differ && i < a.aws_sigv4.access_keys.size(); ++i) {
     keys_differ = a.aws_sigv4.access_keys[i].id != b.aws_sigv4.access_keys[i].id ||
@@ -40,14 +47,13 @@ std::vector<std::string> HttpSettingsChanged(const HttpConfig& a, const HttpConf
   check(a.bearer_tokens != b.bearer_tokens || a.api_keys != b.api_keys || keys_differ ||
             a.aws_sigv4.region != b.aws_sigv4.region ||
             a.aws_sigv4.max_clock_skew_us != b.aws_sigv4.max_clock_skew_us,
-        "auth");
-  check(a.tls_cert_file != b.tls_cert_file || a.tls_key_file != b.tls_key_file, "tls");
-  check(a.auto_create != b.auto_create, "auto_create");
-  check(a.default_partitions != b.default_partitions, "default_partitions");
+        "auth", true);
+  check(a.auto_create != b.auto_create, "auto_create", true);
+  check(a.default_partitions != b.default_partitions, "default_partitions", true);
   check(a.retention_age_us != b.retention_age_us || a.retention_bytes != b.retention_bytes,
-        "retention");
-  check(a.max_backlog_records != b.max_backlog_records, "max_backlog_records");
-  check(a.group_commit_max_records != b.group_commit_max_records, "group_commit_max_records");
+        "retention", true);
+  check(a.max_backlog_records != b.max_backlog_records, "max_backlog_records", true);
+  check(a.group_commit_max_records != b.group_commit_max_records, "group_commit_max_records", true);
   return out;
 }
 
@@ -115,12 +121,35 @@ std::string ReloadConfig(const ReloadContext& ctx) {
       return Failed(path, "creating the new topics and streams: " + st.message());
     for (const auto& t : added.topics) topics.push_back(t.name);
     for (const auto& s : added.streams) streams.push_back(s.name);
-    for (const auto& what : HttpSettingsChanged(*old_http, *new_http)) {
-      not_applied.push_back({{"what", "http." + what},
-                             {"reason",
-                              "the HTTP listener reads it when it starts: restart the "
-                              "daemon to apply it"}});
+    for (const auto& [kind, before, now] :
+         {std::tuple{"topics", &old_http->topics, &new_http->topics},
+          std::tuple{"streams", &old_http->streams, &new_http->streams}}) {
+      for (const auto& d : *now) {
+        for (const auto& o : *before) {
+          if (o.name != d.name || o.partitions == d.partitions) continue;
+          not_applied.push_back(
+              {{"what", fmt::format("http.{}.{}", kind, d.name)},
+               {"reason", fmt::format("it was created with {} partitions, which it keeps (a "
+                                      "topic's or stream's partitions are fixed when it is "
+                                      "created)",
+                                      o.partitions)}});
+        }
+      }
     }
+    // The settings the listener takes live: for the requests that start from now on.
+    bool live = false;
+    for (const auto& [key, applies] : HttpSettingsChanged(*old_http, *new_http)) {
+      if (applies) {
+        applied.push_back("http." + key);
+        live = true;
+      } else {
+        not_applied.push_back({{"what", "http." + key},
+                               {"reason",
+                                "the HTTP listener binds it when it starts: restart the daemon "
+                                "to apply it"}});
+      }
+    }
+    if (live) ctx.api->ApplySettings(*new_http);
   }
   // 3. The queries.
   auto reloaded = ctx.daemon->ReloadQueries(next, diff);

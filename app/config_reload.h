@@ -6,8 +6,11 @@
 //     checkpoint, a change that would misread a query's checkpoint is refused for that query
 //     (it keeps running), unchanged ones are untouched (engine/daemon.h ReloadQueries);
 //   - log level and format apply at once (unless `run --log-level` fixed the level);
-//   - what cannot change while running (data_dir refuses the whole reload; storage, jobs and
-//     the http listener's settings other than its topics and streams) is listed under
+//   - the http settings the listener takes live apply at once, for the requests that start
+//     afterwards (auth tokens and keys, size limits, timeouts, auto_create, default_partitions,
+//     max_backlog_records, retention, group_commit_max_records: Api::ApplySettings);
+//   - what cannot change while running (data_dir refuses the whole reload; storage, jobs,
+//     http listen, io_threads and tls, a declared topic's partitions) is listed under
 //     notApplied with the reason: it takes effect at the next start.
 // The result is logged and returned as JSON:
 //   {"ok":true,"config":"...","queries":{"started":[...],"stopped":[...],"restarted":[...],

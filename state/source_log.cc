@@ -168,7 +168,19 @@ void SourceLog::Written::Clear() {
 }
 
 SourceLog::SourceLog(Store* store, SourceLogOptions options)
-    : store_(store), options_(options), scratch_(std::make_unique<WriterScratch>()) {}
+    : store_(store),
+      options_(options),
+      retention_age_us_(options.retention_age_us),
+      retention_bytes_(options.retention_bytes),
+      group_commit_max_records_(options.group_commit_max_records),
+      scratch_(std::make_unique<WriterScratch>()) {}
+
+void SourceLog::SetLimits(std::int64_t retention_age_us, std::int64_t retention_bytes,
+                          std::int64_t group_commit_max_records) {
+  retention_age_us_.store(retention_age_us, std::memory_order_relaxed);
+  retention_bytes_.store(retention_bytes, std::memory_order_relaxed);
+  group_commit_max_records_.store(group_commit_max_records, std::memory_order_relaxed);
+}
 
 SourceLog::~SourceLog() { Shutdown(); }
 
@@ -383,9 +395,10 @@ void SourceLog::WriterLoop() {
       // Take whole requests up to the group limit (at least one): everything that arrived while
       // the previous group was written and synced.
       std::size_t records = 0, take = 0;
+      const auto group_max =
+          static_cast<std::size_t>(group_commit_max_records_.load(std::memory_order_relaxed));
       while (take < queue_.size() &&
-             (take == 0 || records + queue_[take].records.size() <=
-                               static_cast<std::size_t>(options_.group_commit_max_records))) {
+             (take == 0 || records + queue_[take].records.size() <= group_max)) {
         records += queue_[take].records.size();
         ++take;
       }
@@ -670,6 +683,8 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
     std::int64_t start, end, limit;
   };
   std::vector<Work> work;
+  const std::int64_t retention_age_us = retention_age_us_.load(std::memory_order_relaxed);
+  const std::int64_t retention_bytes = retention_bytes_.load(std::memory_order_relaxed);
   {
     std::lock_guard lock(mu_);
     for (const auto& [name, s] : streams_) {
@@ -700,7 +715,7 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
     it->Seek(BatchKey(w.start));
     std::int64_t new_start = w.start;
     std::int64_t partition_bytes = 0;
-    if (options_.retention_bytes > 0) {
+    if (retention_bytes > 0) {
       // Bytes of the partition, to know how much must go for the size limit.
       auto sz = store_->NewIterator(*w.space);
       for (; sz->Valid(); sz->Next())
@@ -716,8 +731,8 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
       if (!BatchBase(it->key(), &base) || !DecodeBatchHeader(rd, &arrival, &count)) break;
       std::int64_t next = base + static_cast<std::int64_t>(count);
       if (next > w.limit) break;
-      bool too_old = options_.retention_age_us > 0 && arrival < now_us - options_.retention_age_us;
-      bool too_big = options_.retention_bytes > 0 && partition_bytes > options_.retention_bytes;
+      bool too_old = retention_age_us > 0 && arrival < now_us - retention_age_us;
+      bool too_big = retention_bytes > 0 && partition_bytes > retention_bytes;
       if (!too_old && !too_big) break;
       partition_bytes -= static_cast<std::int64_t>(it->value().size());
       new_start = next;

@@ -135,6 +135,11 @@ class SourceLog {
   // Runs `fn` after every group commit (e.g. to wake queries). Not removable; set up at start.
   void AddAppendListener(std::function<void()> fn);
 
+  // A reload's new retention and group-commit limit (http.retention, group_commit_max_records):
+  // the next group commit and the next retention pass use them. Any thread.
+  void SetLimits(std::int64_t retention_age_us, std::int64_t retention_bytes,
+                 std::int64_t group_commit_max_records);
+
   // Retention pass (also run periodically by the writer thread). Returns records deleted.
   Result<std::int64_t> EnforceRetention(std::int64_t now_us);
 
@@ -201,7 +206,10 @@ class SourceLog {
   Partition* PartitionById(std::uint32_t stream, int partition);  // under mu_; null once deleted
 
   Store* store_;
-  SourceLogOptions options_;
+  SourceLogOptions options_;  // its limits below are read from the atomics (SetLimits)
+  std::atomic<std::int64_t> retention_age_us_;
+  std::atomic<std::int64_t> retention_bytes_;
+  std::atomic<std::int64_t> group_commit_max_records_;
   mutable std::mutex mu_;  // streams_ and consumers_
   std::map<std::string, Stream> streams_;
   std::map<std::uint32_t, Stream*> by_id_;  // the same streams, by id

@@ -112,12 +112,7 @@ struct AddedRoute {
 
 struct Api::Protocols {
   Protocols(const HttpConfig& config, state::SourceLog* log)
-      : ingest(config, log),
-        streams(&ingest),
-        rest(&ingest),
-        gateway(&streams),
-        native(&streams),
-        auth(config) {}
+      : ingest(config, log), streams(&ingest), rest(&ingest), gateway(&streams), native(&streams) {}
 
   AddedRoute* FindRoute(std::string_view segment) {
     for (auto& r : routes) {
@@ -131,7 +126,6 @@ struct Api::Protocols {
   RestProxyApi rest;
   KinesisGatewayApi gateway;
   KinesisNativeApi native;
-  Authenticator auth;
   ApiCounters rest_counters{"kafka-rest"};
   ApiCounters gateway_counters{"kinesis-gateway"};
   ApiCounters native_counters{"kinesis"};
@@ -149,6 +143,14 @@ void Api::AddRoute(Route route) {
 }
 
 Status Api::DeclareStreams() { return DeclareStreams(protocols_->ingest.config()); }
+
+const HttpConfig& Api::settings() const { return protocols_->ingest.config(); }
+
+void Api::ApplySettings(const HttpConfig& config) {
+  protocols_->ingest.ApplySettings(config);
+  protocols_->ingest.log()->SetLimits(config.retention_age_us, config.retention_bytes,
+                                      config.group_commit_max_records);
+}
 
 Status Api::DeclareStreams(const HttpConfig& cfg) {
   state::SourceLog* log = protocols_->ingest.log();
@@ -168,6 +170,7 @@ Status Api::DeclareStreams(const HttpConfig& cfg) {
 
 void Api::Handle(const ApiRequest& req, Respond respond) {
   Protocols& p = *protocols_;
+  const Authenticator& auth = p.ingest.settings().auth;
   PathSegments seg(req.path);
   std::string_view amz_target = req.header("x-amz-target");  // the native Kinesis operation
   if (req.method == "POST" && seg.empty() && !amz_target.empty()) {
@@ -175,7 +178,7 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
     bool produce = amz_target.rfind("Kinesis_20131202.PutRecord", 0) == 0;
     Reply reply(&p.native_counters, produce ? p.ingest.ack_latency() : nullptr, std::move(respond));
     auto now = std::chrono::system_clock::now().time_since_epoch();
-    if (auto denied = p.auth.CheckKinesisNative(
+    if (auto denied = auth.CheckKinesisNative(
             req, std::chrono::duration_cast<std::chrono::microseconds>(now).count()))
       return reply(std::move(*denied));
     return p.native.Handle(req, amz_target, std::move(reply));
@@ -184,7 +187,7 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
     p.request_bytes->Inc(req.body.size());
     Reply reply(&p.rest_counters, req.method == "POST" ? p.ingest.ack_latency() : nullptr,
                 std::move(respond));
-    if (!p.auth.TokenAllowed(req)) {
+    if (!auth.TokenAllowed(req)) {
       return reply(RestProxyApi::Error(
           401, 40101,
           "Authentication failed: send 'Authorization: Bearer <token>' or 'x-api-key'"));
@@ -195,7 +198,7 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
     p.request_bytes->Inc(req.body.size());
     Reply reply(&p.gateway_counters, seg.size() == 3 ? p.ingest.ack_latency() : nullptr,
                 std::move(respond));
-    if (!p.auth.TokenAllowed(req)) {
+    if (!auth.TokenAllowed(req)) {
       return reply(KinesisError("UnrecognizedClientException",
                                 "The security token included in the request is invalid.", 401,
                                 "application/json"));
@@ -206,7 +209,7 @@ void Api::Handle(const ApiRequest& req, Respond respond) {
   if (AddedRoute* r = p.FindRoute(seg.empty() ? std::string_view() : seg[0])) {
     p.request_bytes->Inc(req.body.size());
     Reply reply(&r->counters, nullptr, std::move(respond));
-    if (!r->route.open && !p.auth.TokenAllowed(req))
+    if (!r->route.open && !auth.TokenAllowed(req))
       return reply(JsonResponse(401, R"({"error":"unauthorized"})"));
     return r->route.handler(
         req, seg, [reply = std::move(reply)](ApiResponse resp) { reply(std::move(resp)); });

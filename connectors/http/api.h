@@ -19,7 +19,8 @@
 // "ResourceNotFoundException", "message": ...} for Kinesis.
 //
 // Lifecycle: construct, AddRoute (before the server starts), DeclareStreams, then Handle from
-// any number of I/O threads at once.
+// any number of I/O threads at once. A reload calls ApplySettings meanwhile: the requests that
+// start afterwards are served with the new limits, timeouts and credentials.
 #pragma once
 
 #include <array>
@@ -109,6 +110,15 @@ class Api {
   [[nodiscard]] Status DeclareStreams();
   // The same for the topics and streams of `config` (a reloaded config's new ones); thread-safe.
   [[nodiscard]] Status DeclareStreams(const HttpConfig& config);
+  // The http settings in force: the config given to the constructor or to the last
+  // ApplySettings (valid until the Api is destroyed).
+  const HttpConfig& settings() const;
+  // A reload's new settings, at once, for the requests that start afterwards: auth (tokens, API
+  // keys, SigV4 keys), max_body_size, max_record_size, request_timeout, idle_timeout,
+  // auto_create, default_partitions, max_backlog_records, and the source log's retention and
+  // group_commit_max_records. Not listen, io_threads and tls (the server binds them at start)
+  // nor topics and streams (DeclareStreams creates the new ones). Thread-safe.
+  void ApplySettings(const HttpConfig& config);
   // Handles one request; `respond` is called exactly once (maybe later, from another thread).
   void Handle(const ApiRequest& request, Respond respond);
 

@@ -44,8 +44,8 @@ constexpr KeyDoc kHttpAuthDocs[] = {
     {"bearer_tokens", KeyType::kStringList, "",
      "Tokens accepted as `Authorization: Bearer <token>` (or x-api-key)."},
     {"bearer_tokens_file", KeyType::kPath, "",
-     "A file of tokens, one per line ('#' starts a comment), read at start-up; empty is an "
-     "error."},
+     "A file of tokens, one per line ('#' starts a comment), read at start-up and by every "
+     "reload; empty is an error."},
     {"api_keys", KeyType::kStringList, "", "Keys accepted as `x-api-key: <key>`."},
     {"api_keys_file", KeyType::kPath, "", "A file of API keys, one per line."},
     {"aws_sigv4", KeyType::kMap, "",

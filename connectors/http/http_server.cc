@@ -250,7 +250,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if constexpr (std::is_same_v<Stream, Socket>) {
       WaitForRequest();
     } else {
-      SetDeadline(srv_->cfg.request_timeout_us);
+      SetDeadline(srv_->api->settings().request_timeout_us);
       stream_.async_handshake(net::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
                                 if (ec) return;  // bad TLS client: drop the connection
@@ -297,7 +297,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (buffer_.size() > 0) return ReadRequest();
     idle_ = true;
     reading_request_ = false;
-    SetDeadline(srv_->cfg.idle_timeout_us);
+    SetDeadline(srv_->api->settings().idle_timeout_us);
     stream_.async_read_some(buffer_.prepare(16 * 1024),
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->idle_ = false;
@@ -311,11 +311,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // cancelled (not the socket closed), so that the slow client is told 408 before it closes.
   void ReadRequest() {
     parser_.emplace(&parts_);
-    parser_->body_limit(static_cast<std::uint64_t>(srv_->cfg.max_body_bytes));
+    parser_->body_limit(static_cast<std::uint64_t>(srv_->api->settings().max_body_bytes));
     parser_->header_limit(kHeaderLimit);
     timed_out_ = false;
     reading_request_ = true;
-    SetDeadline(srv_->cfg.request_timeout_us);
+    SetDeadline(srv_->api->settings().request_timeout_us);
     target_.clear();
     amz_ = false;
     header_seen_ = false;
@@ -408,15 +408,16 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       std::string_view target = target_;
       bool amz = amz_;
       if (ec == beast::error::timeout) {
-        return SendAndClose(TransportError(target, amz, 408,
-                                           fmt::format("the request did not arrive within {}s",
-                                                       srv_->cfg.request_timeout_us / 1000000)));
+        return SendAndClose(
+            TransportError(target, amz, 408,
+                           fmt::format("the request did not arrive within {}s",
+                                       srv_->api->settings().request_timeout_us / 1000000)));
       }
       if (ec == bhttp::error::body_limit) {
         return SendAndClose(
             TransportError(target, amz, 413,
                            fmt::format("the request body is larger than max_body_size ({} bytes)",
-                                       srv_->cfg.max_body_bytes)));
+                                       srv_->api->settings().max_body_bytes)));
       }
       if (ec == bhttp::error::header_limit)
         return SendAndClose(TransportError(target, amz, 431, "request headers are too large"));
@@ -500,7 +501,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     out_ += "\r\n\r\n";
     if (!head_) out_ += r.body;
     head_ = false;
-    SetDeadline(srv_->cfg.request_timeout_us);
+    SetDeadline(srv_->api->settings().request_timeout_us);
     net::async_write(stream_, net::buffer(out_),
                      [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
                        if (ec || !keep) return self->Close();

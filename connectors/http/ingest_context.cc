@@ -42,27 +42,40 @@ void Reply::operator()(ApiResponse r) const {
   respond_(std::move(r));
 }
 
-IngestContext::IngestContext(const HttpConfig& config, state::SourceLog* log)
-    : config_(config), log_(log) {
-  limits_.max_record_bytes = config.max_record_bytes;
+HttpSettings::HttpSettings(const HttpConfig& c) : config(c), auth(c) {
+  limits.max_record_bytes = c.max_record_bytes;
+}
+
+IngestContext::IngestContext(const HttpConfig& config, state::SourceLog* log) : log_(log) {
+  generations_.push_back(std::make_unique<const HttpSettings>(config));
+  settings_.store(generations_.back().get(), std::memory_order_release);
   ack_latency_ = Metrics().GetHistogram(
       "pinstream_http_ack_latency_seconds",
       "Time from a produce request's arrival to its durable acknowledgement", {}, LatencyBuckets());
 }
 
+void IngestContext::ApplySettings(const HttpConfig& config) {
+  auto next = std::make_unique<const HttpSettings>(config);
+  std::lock_guard lock(settings_mu_);
+  settings_.store(next.get(), std::memory_order_release);
+  generations_.push_back(std::move(next));
+}
+
 std::optional<LogStreamInfo> IngestContext::Resolve(const std::string& name, LogApi api) {
   if (auto s = log_->Find(name)) return s;
-  if (!config_.auto_create || !IsValidName(name)) return std::nullopt;
-  auto created = log_->Create(name, config_.default_partitions, api);
+  const HttpConfig& config = this->config();
+  if (!config.auto_create || !IsValidName(name)) return std::nullopt;
+  auto created = log_->Create(name, config.default_partitions, api);
   if (created.ok()) return *created;
   return log_->Find(name);  // created concurrently
 }
 
 std::optional<std::string> IngestContext::Backpressure(const std::string& stream) const {
   std::int64_t backlog = log_->MaxBacklog(stream);
-  if (backlog <= config_.max_backlog_records) return std::nullopt;
+  const std::int64_t limit = config().max_backlog_records;
+  if (backlog <= limit) return std::nullopt;
   return fmt::format("'{}' has {} records not yet processed by its queries (limit {}); retry later",
-                     stream, backlog, config_.max_backlog_records);
+                     stream, backlog, limit);
 }
 
 std::vector<state::LogRecord> IngestContext::PlaceOnPartitions(

@@ -10,11 +10,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "connectors/http/api.h"
+#include "connectors/http/auth.h"
 #include "connectors/http/http_config.h"
 #include "connectors/http/partitioner.h"
 #include "connectors/http/request_parsers.h"
@@ -68,14 +71,32 @@ class Reply {
   std::chrono::steady_clock::time_point t0_;
 };
 
-// The source log as the ingest APIs use it.
+// The http settings requests are served with, as one immutable generation: the config (its
+// limits, timeouts, auto_create, default_partitions, max_backlog_records), the produce parsers'
+// limits and the authenticator built from it.
+struct HttpSettings {
+  explicit HttpSettings(const HttpConfig& c);
+  HttpConfig config;
+  ParseLimits limits;
+  Authenticator auth;
+};
+
+// The source log as the ingest APIs use it, and the settings in force.
+//
+// Settings: a reload replaces them (ApplySettings) while requests are being served. Each
+// generation is immutable and kept until the context is destroyed (a reload adds a few KB), so a
+// request reads the current one with one atomic load and may keep references into it for as
+// long as it runs; the requests that start after ApplySettings returns see the new one.
 class IngestContext {
  public:
   IngestContext(const HttpConfig& config, state::SourceLog* log);
 
-  const HttpConfig& config() const { return config_; }
+  const HttpSettings& settings() const { return *settings_.load(std::memory_order_acquire); }
+  const HttpConfig& config() const { return settings().config; }
   state::SourceLog* log() const { return log_; }
-  const ParseLimits& limits() const { return limits_; }
+  const ParseLimits& limits() const { return settings().limits; }
+  // Makes `config`'s settings the ones new requests are served with. Thread-safe.
+  void ApplySettings(const HttpConfig& config);
   // The histogram of produce requests' acknowledgement latency.
   Histogram* ack_latency() const { return ack_latency_; }
 
@@ -91,9 +112,10 @@ class IngestContext {
                                                   std::vector<ProducedRecord> records);
 
  private:
-  const HttpConfig& config_;
+  std::mutex settings_mu_;  // generations_
+  std::vector<std::unique_ptr<const HttpSettings>> generations_;
+  std::atomic<const HttpSettings*> settings_;
   state::SourceLog* log_;
-  ParseLimits limits_;
   Histogram* ack_latency_;
   RoundRobin round_robin_;
 };

@@ -9,7 +9,11 @@
 3. a change to a query's stateful operator (dedup keys) would misread its state: refused for
    that query, which keeps running with the same runId and keeps committing; another query's
    harmless change in the same file restarts that query from its checkpoint (a new runId);
-4. no produce request failed during all this, and every acknowledged record is in the table of
+4. the http settings apply at once: a token added, the client switches to it, the old token
+   removed — refused (401) by the first request after the reload while the new one is served;
+   a smaller max_record_size refuses a record the old limit took; io_threads is reported as
+   not applied (the listener binds it at start);
+5. no produce request failed during all this, and every acknowledged record is in the table of
    the query that was restarted, exactly once.
 """
 import argparse
@@ -31,12 +35,14 @@ import e2e_util  # noqa: E402
 from e2e_util import check, fail, free_port, wait  # noqa: E402
 
 TOKEN = "reload-test-token"
+NEW_TOKEN = "reload-test-token-2"
 
 BASE = """data_dir: {work}/data
 http:
   listen: 127.0.0.1:{port}
-  auth: {{bearer_tokens: [{token}]}}
+  auth: {{bearer_tokens: [{tokens}]}}
   topics: {topics}
+{http_extra}
 sources:
   a: {{kind: http, topic: a}}
 {extra_sources}queries:
@@ -69,9 +75,10 @@ ADDED = """  - name: fresh
 
 
 def config(work, port, *, topics="[a]", extra_sources="", extra_queries="", keep_cap=200000,
-           dedup_keys="[n]"):
-    return BASE.format(work=work, port=port, token=TOKEN, topics=topics, extra_sources=extra_sources,
-                       extra_queries=extra_queries, keep_cap=keep_cap, dedup_keys=dedup_keys)
+           dedup_keys="[n]", tokens=TOKEN, http_extra=""):
+    return BASE.format(work=work, port=port, tokens=tokens, topics=topics, extra_sources=extra_sources,
+                       extra_queries=extra_queries, keep_cap=keep_cap, dedup_keys=dedup_keys,
+                       http_extra=http_extra)
 
 
 def http(port, path, method="GET", body=None, token=TOKEN):
@@ -96,12 +103,13 @@ class Poster(threading.Thread):
     def __init__(self, port):
         super().__init__(daemon=True)
         self.port, self.acked, self.failures, self.stop = port, 0, [], threading.Event()
+        self.token = TOKEN  # switched by the test when the tokens are rotated
 
     def run(self):
         n = 0
         while not self.stop.is_set():
             body = json.dumps({"records": [{"value": {"n": n, "m": n % 7}}]})
-            status, text = http(self.port, "/topics/a", "POST", body)
+            status, text = http(self.port, "/topics/a", "POST", body, token=self.token)
             if status == 200:
                 self.acked += 1
             else:
@@ -201,7 +209,38 @@ def main():
         check(later["keep"]["runId"] != now["keep"]["runId"], "the changed query kept its runId")
         wait(lambda: queries(port)["uniq"]["batchesCommitted"] > uniq_batches, "the refused query to keep committing")
 
-        # 4. Nothing failed; every acknowledged record is in keep_rows exactly once.
+        # 4. The http settings apply at once. A second token: the client switches to it.
+        later_config = dict(topics="[a, b]", extra_sources=ADDED_SOURCE, extra_queries=ADDED, keep_cap=100000,
+                            dedup_keys="[n, m]")
+        with open(path, "w") as f:
+            f.write(config(work, port, tokens=f"{TOKEN}, {NEW_TOKEN}", **later_config))
+        rc, r, err = reload(a.binary, path)  # the CLI sends the file's first token, still valid
+        check(rc == 0 and r and r["ok"] and r["applied"] == ["http.auth"] and r["notApplied"] == [],
+              f"reload 4a: exit {rc}, {r}, {err}")
+        poster.token = NEW_TOKEN
+        acked = poster.acked
+        wait(lambda: poster.acked > acked + 5, "the client's posts with the new token")
+        # The old token removed, a smaller record limit, and io_threads (which needs a restart).
+        with open(path, "w") as f:
+            f.write(config(work, port, tokens=NEW_TOKEN,
+                           http_extra="  max_record_size: 1KiB\n  io_threads: 3\n", **later_config))
+        rc, r, err = reload(a.binary, path)
+        check(rc == 0 and r and r["ok"], f"reload 4b: exit {rc}, {r}, {err}")
+        check(sorted(r["applied"]) == ["http.auth", "http.max_record_size"], f"reload 4b applied: {r['applied']}")
+        check([n["what"] for n in r["notApplied"]] == ["http.io_threads"]
+              and "restart" in r["notApplied"][0]["reason"], f"reload 4b notApplied: {r['notApplied']}")
+        status, body = http(port, "/topics/a", "POST", json.dumps({"records": [{"value": {"n": -1}}]}))
+        check(status == 401, f"the removed token right after the reload: {status} {body[:200]!r}")
+        status, body = http(port, "/topics/b", "POST", json.dumps({"records": [{"value": {"n": 1, "s": "x" * 2048}}]}),
+                            token=NEW_TOKEN)
+        check(status == 413 and b"more than the limit of 1024 bytes" in body,
+              f"a 2 KiB record after max_record_size became 1KiB: {status} {body[:200]!r}")
+        status, body = http(port, "/topics/b", "POST", json.dumps({"records": [{"value": {"n": 1}}]}), token=NEW_TOKEN)
+        check(status == 200, f"the new token after the reload: {status} {body[:200]!r}")
+        acked = poster.acked
+        wait(lambda: poster.acked > acked + 5, "the client's posts after the old token was removed")
+
+        # 5. Nothing failed; every acknowledged record is in keep_rows exactly once.
         time.sleep(0.5)  # a little more traffic after the last reload
         poster.stop.set()
         poster.join(timeout=60)
@@ -223,7 +262,7 @@ def main():
         log.close()
     check(rc == 0, f"the daemon exited {rc} on SIGTERM")
     shutil.rmtree(work, ignore_errors=True)
-    print(f"reload: OK ({poster.acked} records posted across 3 reloads, none failed)")
+    print(f"reload: OK ({poster.acked} records posted across 5 reloads, none failed)")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 #include "connectors/http/sigv4.h"
 #include "engine/metrics.h"
 #include "engine/row_format.h"
+#include "engine/time_util.h"
 #include "state/source_log.h"
 #include "state/store.h"
 #include "tests/testing/test_util.h"
@@ -487,6 +488,45 @@ TEST_F(ApiTest, AutoCreateMakesUnknownTopicsOnFirstWrite) {
   EXPECT_EQ(Rest("new.topic", R"({"records":[{"value":1}]})").status, 200);
   EXPECT_EQ(log_->Find("new.topic")->partitions, 3);
   EXPECT_EQ(Rest("bad/name", R"({"records":[{"value":1}]})").status, 404);
+}
+
+TEST_F(ApiTest, ApplySettingsChangesTokensLimitsAndAutoCreateForTheNextRequests) {
+  cfg_.bearer_tokens = {"old"};
+  Make();
+  const std::string one = R"({"records":[{"value":1}]})";
+  auto with = [&](const std::string& token, const std::string& topic, const std::string& body) {
+    return Call("POST", "/topics/" + topic, body,
+                {{"content-type", "application/vnd.kafka.json.v2+json"},
+                 {"authorization", "Bearer " + token}});
+  };
+  ASSERT_EQ(with("old", "u.pin", one).status, 200);
+  EXPECT_EQ(with("new", "u.pin", one).status, 401);
+  const HttpConfig& before = api_->settings();  // a reload keeps it valid for requests in flight
+
+  HttpConfig next = cfg_;
+  next.bearer_tokens = {"new"};
+  next.max_record_bytes = 8;
+  next.max_backlog_records = 0;
+  next.auto_create = true;
+  next.default_partitions = 3;
+  next.max_body_bytes = 1000;
+  next.retention_age_us = 1;
+  api_->ApplySettings(next);
+  EXPECT_EQ(before.bearer_tokens, std::vector<std::string>{"old"});
+  EXPECT_EQ(api_->settings().max_body_bytes, 1000);  // what the server reads per request
+  EXPECT_EQ(with("old", "u.pin", one).status, 401);
+  EXPECT_EQ(with("new", "u.pin", one).status, 200);
+  auto big = with("new", "u.pin", R"({"records":[{"value":"123456789"}]})");
+  EXPECT_EQ(big.status, 413) << big.body;
+  EXPECT_EQ(with("new", "made.now", one).status, 200);
+  EXPECT_EQ(log_->Find("made.now")->partitions, 3);
+  log_->RegisterConsumer("q", "u.pin");  // behind by 2 records > max_backlog_records 0
+  EXPECT_EQ(with("new", "u.pin", one).status, 429);
+  // The source log's retention: records older than 1 µs that every consumer has committed go.
+  log_->Commit("q", "u.pin", {{"0", 100}, {"1", 100}});
+  auto deleted = log_->EnforceRetention(NowMicros() + 1'000'000);
+  ASSERT_TRUE(deleted.ok()) << deleted.status().message();
+  EXPECT_GT(*deleted, 0);
 }
 
 TEST(QueryParameterTest, DecodesTheFirstOccurrence) {

@@ -346,14 +346,18 @@ Result<std::vector<CommitInfo>> DeltaTable::History(std::size_t limit) const {
   return out;
 }
 
-Result<std::int64_t> DeltaTable::VersionAsOf(std::int64_t timestamp_us) const {
+Result<std::int64_t> DeltaTable::VersionAsOf(std::int64_t timestamp_us,
+                                             const TablePin* pin) const {
   std::shared_ptr<const TableState> head;
-  {
+  if (pin) {
+    head = pin->head;
+  } else {
     std::lock_guard lock(mu_);
     head = head_;
   }
+  const StoreSnapshot* through = pin ? pin->snap.get() : nullptr;
   auto at = [&](std::int64_t v) -> Result<std::int64_t> {
-    PS_ASSIGN_OR_RETURN(CommitInfo c, ReadCommit(v, nullptr, nullptr));
+    PS_ASSIGN_OR_RETURN(CommitInfo c, ReadCommit(v, nullptr, through));
     return c.timestamp_ms * 1000;
   };
   if (head->version < 0) {
@@ -388,22 +392,29 @@ Result<std::int64_t> DeltaTable::VersionAsOf(std::int64_t timestamp_us) const {
   return lo;
 }
 
+TablePin DeltaTable::Pin() const {
+  TablePin pin;
+  std::lock_guard lock(mu_);
+  pin.head = head_;
+  pin.schemas = schemas_;
+  // Taken with the head: VACUUM deletes only after the head has moved past what it deletes.
+  pin.snap = std::shared_ptr<StoreSnapshot>(const_cast<Store*>(store_)->GetSnapshot().release());
+  return pin;
+}
+
 Result<std::unique_ptr<TableSnapshot>> DeltaTable::Snapshot(
     std::optional<std::int64_t> version) const {
+  return Snapshot(version, Pin());
+}
+
+Result<std::unique_ptr<TableSnapshot>> DeltaTable::Snapshot(std::optional<std::int64_t> version,
+                                                            const TablePin& pin) const {
   auto snap = std::make_unique<TableSnapshot>();
-  std::map<int, Schema> schemas;
-  std::shared_ptr<const TableState> head;
-  {
-    std::lock_guard lock(mu_);
-    if (head_->version < 0) {
-      return NotFound(fmt::format("table '{}' has no committed version yet", name_));
-    }
-    head = head_;
-    schemas = schemas_;
-    // Taken with the head: VACUUM deletes only after the head has moved past what it deletes.
-    snap->snap_ =
-        std::shared_ptr<StoreSnapshot>(const_cast<Store*>(store_)->GetSnapshot().release());
+  const std::shared_ptr<const TableState>& head = pin.head;
+  if (head->version < 0) {
+    return NotFound(fmt::format("table '{}' has no committed version yet", name_));
   }
+  snap->snap_ = pin.snap;
   std::int64_t v = version.value_or(head->version);
   if (v < 0 || v > head->version) {
     return OutOfRange(fmt::format("table '{}' has versions {}..{}; version {} does not exist",
@@ -419,10 +430,10 @@ Result<std::unique_ptr<TableSnapshot>> DeltaTable::Snapshot(
     snap->state_ = head;
   } else {
     bool legacy = false;
-    PS_ASSIGN_OR_RETURN(snap->state_, ReadState(v, schemas, snap->snap_.get(), &legacy));
+    PS_ASSIGN_OR_RETURN(snap->state_, ReadState(v, pin.schemas, snap->snap_.get(), &legacy));
   }
-  auto sit = schemas.find(snap->state_->schema_id);
-  if (sit == schemas.end()) {
+  auto sit = pin.schemas.find(snap->state_->schema_id);
+  if (sit == pin.schemas.end()) {
     return Corruption(fmt::format("table '{}': version {} uses unknown schema {}", name_, v,
                                   snap->state_->schema_id));
   }

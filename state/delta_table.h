@@ -240,6 +240,13 @@ struct VacuumResult {
   static Result<VacuumResult> FromJson(std::string_view json);
 };
 
+// A table's head, schemas and a store snapshot taken together (DeltaTable::Pin).
+struct TablePin {
+  std::shared_ptr<const TableState> head;
+  std::map<int, Schema> schemas;
+  std::shared_ptr<StoreSnapshot> snap;
+};
+
 class DeltaTable {
  public:
   static Result<std::unique_ptr<DeltaTable>> Load(Store* store, const std::string& name,
@@ -301,9 +308,17 @@ class DeltaTable {
   // that VACUUM removed (the message names the oldest readable version).
   Result<std::unique_ptr<TableSnapshot>> Snapshot(
       std::optional<std::int64_t> version = std::nullopt) const;
+  // The table as it is now, for a reader that opens snapshots of it later (a SQL statement
+  // pins every table it names when it starts): Snapshot(version, pin) and VersionAsOf(ts, &pin)
+  // then answer as they would have at Pin() — "latest" is the pinned head, and a version that a
+  // VACUUM committed since has removed stays readable through the pin's store snapshot.
+  TablePin Pin() const;
+  Result<std::unique_ptr<TableSnapshot>> Snapshot(std::optional<std::int64_t> version,
+                                                  const TablePin& pin) const;
   // The latest version committed at or before `timestamp_us` (TIMESTAMP AS OF), by a binary
-  // search of the log; OutOfRange before the first readable version.
-  Result<std::int64_t> VersionAsOf(std::int64_t timestamp_us) const;
+  // search of the log (as of `pin` when given); OutOfRange before the first readable version.
+  Result<std::int64_t> VersionAsOf(std::int64_t timestamp_us,
+                                   const TablePin* pin = nullptr) const;
   // The last batch an app committed, if any (epoch, batch).
   std::optional<std::pair<std::int64_t, std::int64_t>> LastTxn(const std::string& app_id) const;
 

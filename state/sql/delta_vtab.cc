@@ -42,10 +42,28 @@ TableCatalog::~TableCatalog() = default;
 
 Status TableCatalog::BeginStatement() {
   ++epoch_;
+  referenced_.clear();
+  pins_.clear();
   snapshots_.clear();
   indexes_.clear();
   counters_ = ScanCounters();
   if (store_->read_only()) PS_RETURN_IF_ERROR(store_->CatchUp());
+  return Status::Ok();
+}
+
+Result<const TablePin*> TableCatalog::PinOf(const std::string& table, DeltaTable** t) {
+  PS_ASSIGN_OR_RETURN(*t, store_->Table(table, false));
+  auto it = pins_.find(table);
+  if (it != pins_.end()) return &it->second;
+  if (store_->read_only()) PS_RETURN_IF_ERROR((*t)->Refresh());
+  return &pins_.emplace(table, (*t)->Pin()).first->second;
+}
+
+Status TableCatalog::PinStatement() {
+  for (const std::string& table : referenced_) {
+    DeltaTable* t = nullptr;
+    PS_RETURN_IF_ERROR(PinOf(table, &t).status());
+  }
   return Status::Ok();
 }
 
@@ -54,9 +72,9 @@ Result<std::shared_ptr<const TableSnapshot>> TableCatalog::Snapshot(
   auto key = std::make_pair(table, version.value_or(-1));
   auto it = snapshots_.find(key);
   if (it != snapshots_.end()) return it->second;
-  PS_ASSIGN_OR_RETURN(DeltaTable * t, store_->Table(table, false));
-  if (store_->read_only() && !version) PS_RETURN_IF_ERROR(t->Refresh());
-  PS_ASSIGN_OR_RETURN(auto snap, t->Snapshot(version));
+  DeltaTable* t = nullptr;
+  PS_ASSIGN_OR_RETURN(const TablePin* pin, PinOf(table, &t));
+  PS_ASSIGN_OR_RETURN(auto snap, t->Snapshot(version, *pin));
   std::shared_ptr<const TableSnapshot> shared(std::move(snap));
   snapshots_[key] = shared;
   return shared;
@@ -64,8 +82,9 @@ Result<std::shared_ptr<const TableSnapshot>> TableCatalog::Snapshot(
 
 Result<std::int64_t> TableCatalog::VersionAsOf(const std::string& table,
                                                std::int64_t timestamp_us) {
-  PS_ASSIGN_OR_RETURN(DeltaTable * t, store_->Table(table, false));
-  return t->VersionAsOf(timestamp_us);
+  DeltaTable* t = nullptr;
+  PS_ASSIGN_OR_RETURN(const TablePin* pin, PinOf(table, &t));
+  return t->VersionAsOf(timestamp_us, pin);
 }
 
 std::shared_ptr<LookupIndex> TableCatalog::FindIndex(const IndexKey& key) const {
@@ -482,6 +501,7 @@ bool Pushable(const DeltaVtab* vt, int c, sqlite3_index_info* info, int i) {
 
 int BestIndex(sqlite3_vtab* tab, sqlite3_index_info* info) {
   auto* vt = static_cast<DeltaVtab*>(tab);
+  vt->info->catalog->NoteReferenced(vt->info->table);
   Plan plan;
   plan.used = info->colUsed;
   int argc = 0;

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -39,14 +40,23 @@ class TableCatalog {
 
   Store* store() const { return store_; }
 
-  // Starts a statement: a reader catches up with the daemon, table heads are reloaded, the
-  // previous statement's snapshots and indexes are released.
+  // Starts a statement: a reader catches up with the daemon, the previous statement's pins,
+  // snapshots and indexes are released.
   [[nodiscard]] Status BeginStatement();
+  // The virtual tables call this while SQLite prepares the statement (xBestIndex): the tables
+  // the statement reads.
+  void NoteReferenced(const std::string& table) { referenced_.insert(table); }
+  // Once the statement is prepared: pins every table it reads (DeltaTable::Pin; a reader's
+  // heads are reloaded first), so the statement reads each table — latest and `T_at(v)` alike —
+  // as it was when the statement started, whatever commits, OPTIMIZE or VACUUM happen while it
+  // runs.
+  [[nodiscard]] Status PinStatement();
 
-  // The table's snapshot for this statement: latest (when `version` is empty) or a version.
+  // The table's snapshot for this statement: latest (when `version` is empty) or a version, as
+  // of the table's pin (taken now if the statement has none yet).
   Result<std::shared_ptr<const TableSnapshot>> Snapshot(const std::string& table,
                                                         std::optional<std::int64_t> version);
-  // The latest version committed at or before `timestamp_us` (TIMESTAMP AS OF).
+  // The latest version committed at or before `timestamp_us` (TIMESTAMP AS OF), as of the pin.
   Result<std::int64_t> VersionAsOf(const std::string& table, std::int64_t timestamp_us);
 
   using IndexKey = std::tuple<std::string, std::int64_t, int,
@@ -59,7 +69,11 @@ class TableCatalog {
   std::uint64_t epoch() const { return epoch_; }
 
  private:
+  Result<const TablePin*> PinOf(const std::string& table, DeltaTable** t);
+
   Store* store_;
+  std::set<std::string> referenced_;
+  std::map<std::string, TablePin> pins_;
   std::map<std::pair<std::string, std::int64_t>, std::shared_ptr<const TableSnapshot>>
       snapshots_;  // version -1 = latest
   std::map<IndexKey, std::shared_ptr<LookupIndex>> indexes_;

@@ -226,6 +226,7 @@ struct SqlSession::Connection {
   std::map<std::string, std::string> registered;  // table → schema at registration
   std::string denied;                             // why the authorizer refused the last statement
   ScanCounters last;
+  std::function<void()> before_first_row;  // tests
 
   static int Authorize(void* self, int action, const char* a, const char* b, const char*,
                        const char*) {
@@ -360,6 +361,10 @@ struct SqlSession::Connection {
         return InvalidArgument(
             "SQL error: pinstream sql is read-only (delta tables are written by queries and jobs)");
       }
+      // Every table the statement reads is pinned now, before its first row: a commit, OPTIMIZE
+      // or VACUUM while it runs changes nothing it reads.
+      PS_RETURN_IF_ERROR(catalog->PinStatement());
+      if (before_first_row) before_first_row();
       PS_RETURN_IF_ERROR(on_start(stmt.get(), text));
       for (;;) {
         rc = sqlite3_step(stmt.get());
@@ -501,6 +506,10 @@ bool SqlSession::IsCompleteStatement(const std::string& text) {
 const char* SqlSession::SqliteVersion() { return sqlite3_libversion(); }
 
 void SqlSession::Interrupt() { sqlite3_interrupt(conn_->db.get()); }
+
+void SqlSession::set_before_first_row_for_test(std::function<void()> hook) {
+  conn_->before_first_row = std::move(hook);
+}
 
 SqlSession::ScanStats SqlSession::last_scan_stats() const {
   const ScanCounters& c = conn_->last;

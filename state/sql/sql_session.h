@@ -79,6 +79,10 @@ class SqlSession {
   // Cancels the running statement from another thread (Ctrl-C in the shell).
   void Interrupt();
 
+  // Tests: runs in each statement once it is prepared and the tables it reads are pinned, just
+  // before its first row — what happens here happens "while the statement runs".
+  void set_before_first_row_for_test(std::function<void()> hook);
+
   // Statistics of the last statement, for tests and benchmarks: chunks decoded / skipped by
   // pushed-down filters, versions pruned by statistics, hash indexes built.
   struct ScanStats {

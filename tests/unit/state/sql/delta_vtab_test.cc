@@ -113,6 +113,39 @@ TEST_F(DeltaVtabTest, TimeTravelBeforeTheRetentionWindowNamesTheOldestReadableVe
   EXPECT_EQ(One("SELECT count(*) FROM t"), "5");
 }
 
+// A statement reads every table as it was when the statement started: here, once it is
+// prepared and before its first row, a new version overwrites the table and VACUUM removes
+// versions 0 and 1; the statement still reads `t_at(0)` (and `t` is still version 1), through
+// the pins it took at its start. The next statement sees the new state.
+TEST_F(DeltaVtabTest, AStatementReadsTheTablesAsTheyWereWhenItStarted) {
+  DeltaTable* t = *store_->Table("t", false);
+  // SQLite connects the virtual tables once per connection: from now on they are not connected
+  // again by the next statement's preparation.
+  ASSERT_EQ(One("SELECT count(*) FROM t, t_at(0) WHERE t.k = t_at.k"), "10");
+  bool vacuumed = false;
+  session_->set_before_first_row_for_test([&] {
+    auto txn = store_->BeginTxn();
+    WriteOptions ow;
+    ow.overwrite = true;
+    ASSERT_TRUE(t->StageWrite(*txn, Rows(20, 25), ow).ok());  // version 2
+    ASSERT_TRUE(store_->Commit(std::move(txn)).ok());
+    VacuumOptions vo;
+    vo.retain_us = 0;
+    vo.now_us = NowMicros() + 1000;
+    auto r = t->Vacuum(vo);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    vacuumed = r->outcome == MaintenanceOutcome::kCommitted && r->oldest_readable == 2;
+  });
+  EXPECT_EQ(One("SELECT (SELECT count(*) FROM t) || ' ' || (SELECT sum(k) FROM t_at(0)) || ' ' || "
+                "(SELECT count(*) FROM t_at('2999-01-01 00:00:00'))"),
+            "20 45 20");
+  EXPECT_TRUE(vacuumed);
+  session_->set_before_first_row_for_test(nullptr);
+  EXPECT_EQ(One("SELECT count(*) FROM t"), "5");
+  EXPECT_NE(Error("SELECT count(*) FROM t_at(0)").find("the oldest readable version is 2"),
+            std::string::npos);
+}
+
 TEST_F(DeltaVtabTest, KeyLookupsMatchExactlyWhatAScanMatches) {
   // `col = constant` goes through the lookup index; `+ 0` hides the column from it (and drops
   // the column's affinity, so only numeric keys compare alike both ways).

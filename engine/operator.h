@@ -186,6 +186,9 @@ class OperatorSpec {
   // Stateful operators whose state may outgrow memory: the engine gives each instance a
   // StateTable (OperatorInitContext::table) instead of a KeyedStateStore.
   virtual bool uses_state_table() const { return false; }
+  // For a StateTable: the kinds (the byte after the partition byte) of the operator's index keys,
+  // kept beside its entries and not counted as state rows in progress (StateTable's header).
+  virtual std::string_view state_index_kinds() const { return {}; }
   // Everything about the config that the state's meaning depends on (e.g. dedup key columns).
   // Stored in the checkpoint metadata; a change between runs is refused (it would corrupt state).
   virtual std::string StateFingerprint() const { return std::string(kind()); }

@@ -120,7 +120,8 @@ Result<std::unique_ptr<ShardExecutor>> ShardExecutor::Create(std::string query_n
         std::string ns = fmt::format("{}/{}", ex->query_name_,
                                      slot.state_id.empty() ? std::to_string(i) : slot.state_id);
         if (spec->uses_state_table()) {
-          table = std::make_unique<StateTable>(state_reader, ns, j, num_shards, cache_per_table);
+          table = std::make_unique<StateTable>(state_reader, ns, j, num_shards, cache_per_table,
+                                               std::string(spec->state_index_kinds()));
           PS_RETURN_IF_ERROR(table->Open().WithContext(
               fmt::format("query '{}' operator '{}'", ex->query_name_, slot.name)));
           ctx.table = table.get();

@@ -42,13 +42,14 @@ std::string StateTable::MetaKey(std::string_view ns, std::uint32_t shards, std::
 std::string StateTable::ShardsKey(std::string_view ns) { return Base(ns, 'N'); }
 
 StateTable::StateTable(StateReader* storage, std::string ns, int shard, int num_shards,
-                       std::size_t cache_bytes)
+                       std::size_t cache_bytes, std::string index_kinds)
     : storage_(storage),
       ns_(std::move(ns)),
       data_prefix_(DataPrefix(ns_)),
       shard_(shard),
       num_shards_(num_shards),
       cache_capacity_(cache_bytes),
+      index_kinds_(std::move(index_kinds)),
       durable_(std::make_shared<std::atomic<std::int64_t>>(-1)) {
   for (int p = 0; p < kStatePartitions; ++p) {
     if (p % num_shards_ == shard_) partitions_.push_back(static_cast<std::uint8_t>(p));
@@ -56,6 +57,13 @@ StateTable::StateTable(StateReader* storage, std::string ns, int shard, int num_
 }
 
 StateTable::~StateTable() = default;
+
+std::string StateTable::MetaValue(std::int64_t rows, std::int64_t index_rows) {
+  std::string v;
+  PutVarint64(&v, static_cast<std::uint64_t>(std::max<std::int64_t>(rows, 0)));
+  PutVarint64(&v, static_cast<std::uint64_t>(std::max<std::int64_t>(index_rows, 0)));
+  return v;
+}
 
 Status StateTable::Open() {
   // The row counts are those of the last writer's shard count: a count stored under this shard
@@ -79,15 +87,39 @@ Status StateTable::Open() {
   }
   if (found) {
     ByteReader r(v);
-    std::uint64_t rows = 0;
+    std::uint64_t rows = 0, index_rows = 0;
     if (!r.GetVarint64(&rows))
       return Corruption(
           fmt::format("state '{}': the row count of shard {} is damaged", ns_, shard_));
     rows_ = rows_at_start_ = static_cast<std::int64_t>(rows);
+    if (r.remaining() > 0) {
+      if (!r.GetVarint64(&index_rows))
+        return Corruption(
+            fmt::format("state '{}': the index count of shard {} is damaged", ns_, shard_));
+      index_rows_ = index_rows_at_start_ = static_cast<std::int64_t>(index_rows);
+      return Status::Ok();
+    }
+    // A count from before index counts: this shard's index keys, counted once (a range per
+    // owned partition and index kind), stored with the next batch.
+    index_rows_ = 0;
+    for (std::uint8_t p : partitions_) {
+      for (char kind : index_kinds_) {
+        std::string begin = data_prefix_;
+        begin.push_back(static_cast<char>(p));
+        begin.push_back(kind);
+        std::string end = begin;
+        end.back() = static_cast<char>(end.back() + 1);
+        auto c = storage_->NewStateCursor(begin, end);
+        for (; c->Valid(); c->Next()) ++index_rows_;
+        PS_RETURN_IF_ERROR(c->status());
+      }
+    }
+    index_rows_at_start_ = index_rows_;
+    meta_dirty_ = index_rows_ > 0;
     return Status::Ok();
   }
   // Written with another shard count (or never): count this shard's keys once.
-  rows_ = 0;
+  rows_ = index_rows_ = 0;
   for (std::uint8_t p : partitions_) {
     std::string begin = data_prefix_;
     begin.push_back(static_cast<char>(p));
@@ -95,10 +127,11 @@ Status StateTable::Open() {
     end.push_back(static_cast<char>(p + 1));
     if (p == 0xff) end = Base(ns_, 'K' + 1);
     auto c = storage_->NewStateCursor(begin, end);
-    for (; c->Valid(); c->Next()) ++rows_;
+    for (; c->Valid(); c->Next()) CountKey(c->key().substr(data_prefix_.size()), +1);
     PS_RETURN_IF_ERROR(c->status());
   }
   rows_at_start_ = rows_;
+  index_rows_at_start_ = index_rows_;
   // Every shard of this run counted (they all read the same shard count entry), and all of them
   // store their counts and the new shard count in the first batch's one write. (No entry: no
   // batch ever wrote, nothing to store.)
@@ -194,17 +227,17 @@ Status StateTable::Put(std::string_view key, std::string_view value) {
     PruneDurable();
     std::optional<std::string> old;
     PS_RETURN_IF_ERROR(ReadBelowBatch(key, &old));
-    if (!old) ++rows_;
+    if (!old) CountKey(key, +1);
     it = current_.emplace(std::string(key), Write{std::nullopt, std::move(old)}).first;
     current_bytes_ +=
         key.size() + kMapEntryOverhead + (it->second.old ? it->second.old->size() : 0);
   } else if (!it->second.value) {
-    ++rows_;  // deleted earlier in this batch, back now
+    CountKey(key, +1);  // deleted earlier in this batch, back now
   }
   if (it->second.value) current_bytes_ -= it->second.value->size();
   it->second.value = std::string(value);
   current_bytes_ += value.size();
-  ++batch_updated_;
+  if (!IsIndex(key)) ++batch_updated_;
   return Status::Ok();
 }
 
@@ -215,17 +248,17 @@ Status StateTable::Delete(std::string_view key) {
     std::optional<std::string> old;
     PS_RETURN_IF_ERROR(ReadBelowBatch(key, &old));
     if (!old) return Status::Ok();  // nothing to delete
-    --rows_;
+    CountKey(key, -1);
     current_bytes_ += key.size() + kMapEntryOverhead + old->size();
     current_.emplace(std::string(key), Write{std::nullopt, std::move(old)});
-    ++batch_removed_;
+    if (!IsIndex(key)) ++batch_removed_;
     return Status::Ok();
   }
   if (!it->second.value) return Status::Ok();
   current_bytes_ -= it->second.value->size();
   it->second.value.reset();
-  --rows_;
-  ++batch_removed_;
+  CountKey(key, -1);
+  if (!IsIndex(key)) ++batch_removed_;
   return Status::Ok();
 }
 
@@ -270,6 +303,7 @@ void StateTable::StageBatch(std::int64_t batch_id, CommitTxn& txn) {
   }
   if (current_.empty() && !meta_dirty_) {
     rows_at_start_ = rows_;
+    index_rows_at_start_ = index_rows_;
     return;
   }
   std::string undo;
@@ -294,9 +328,8 @@ void StateTable::StageBatch(std::int64_t batch_id, CommitTxn& txn) {
   // the batch started from.
   std::string meta_key =
       MetaKey(ns_, static_cast<std::uint32_t>(num_shards_), static_cast<std::uint32_t>(shard_));
-  std::string meta, old_meta;
-  PutVarint64(&meta, static_cast<std::uint64_t>(std::max<std::int64_t>(rows_, 0)));
-  PutVarint64(&old_meta, static_cast<std::uint64_t>(std::max<std::int64_t>(rows_at_start_, 0)));
+  const std::string meta = MetaValue(rows_, index_rows_);
+  const std::string old_meta = MetaValue(rows_at_start_, index_rows_at_start_);
   undo.push_back(1);
   PutLengthPrefixed(&undo, meta_key);
   PutLengthPrefixed(&undo, old_meta);
@@ -315,6 +348,7 @@ void StateTable::StageBatch(std::int64_t batch_id, CommitTxn& txn) {
   current_.clear();
   current_bytes_ = 0;
   rows_at_start_ = rows_;
+  index_rows_at_start_ = index_rows_;
   in_flight_.push_back(std::move(overlay));
   std::weak_ptr<std::atomic<std::int64_t>> durable = durable_;
   txn.OnCommitted([durable, batch_id] {
@@ -328,6 +362,7 @@ void StateTable::StageBatch(std::int64_t batch_id, CommitTxn& txn) {
 
 void StateTable::DiscardBatch() {
   rows_ = rows_at_start_;
+  index_rows_ = index_rows_at_start_;
   current_.clear();
   current_bytes_ = 0;
   batch_updated_ = batch_removed_ = 0;
@@ -390,7 +425,7 @@ Result<std::optional<std::int64_t>> StateTable::StoredRows(StateReader* storage,
 
 StateTableStats StateTable::Stats() const {
   StateTableStats s;
-  s.rows = rows_;
+  s.rows = rows_ - index_rows_;
   s.rows_updated = batch_updated_;
   s.rows_removed = batch_removed_;
   std::size_t overlays = current_bytes_;

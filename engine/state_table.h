@@ -28,10 +28,18 @@
 // and turns them into an in-flight overlay (layer 2). If the commit fails, the engine discards
 // every table and rebuilds the operators from committed state.
 //
+// Index entries: an operator that keeps secondary keys beside its entries (an aggregate's session
+// index, a join's eviction index) names their kinds — the byte after the partition byte — in
+// `index_kinds`; they are keys like any other, but Stats() counts the entries only (progress'
+// numRowsTotal/Updated/Removed: a session window is one row, not its entry and its index entry).
+//
 // Storage layout (CommitSpace::kOperatorState, ns = "<query>/<operator>"):
 //   "<ns>\0K" + key                          → value
 //   "<ns>\0U" be64(batch) be32(shard)        → undo entries of that batch and shard
-//   "<ns>\0M" be32(shards) be32(shard)       → the shard's row count under that shard count
+//   "<ns>\0M" be32(shards) be32(shard)       → the shard's key count under that shard count, then
+//                                              the count of its index entries (both varints;
+//                                              a count without the second, written before index
+//                                              kinds existed: Open counts the index keys)
 //   "<ns>\0N"                                → be32: the shard count the counts were written by
 //                                              (another one: Open counts the shard's keys)
 //
@@ -62,18 +70,19 @@ namespace pinstream {
 // What a table reports for progress (Spark's StateOperatorProgress): the batch in progress (read
 // between Finish() and StageBatch).
 struct StateTableStats {
-  std::int64_t rows = 0;          // live keys of this shard
-  std::int64_t rows_updated = 0;  // keys written by the batch
-  std::int64_t rows_removed = 0;  // keys deleted by the batch
+  std::int64_t rows = 0;          // live keys of this shard (index entries not counted)
+  std::int64_t rows_updated = 0;  // keys written by the batch (idem)
+  std::int64_t rows_removed = 0;  // keys deleted by the batch (idem)
   std::int64_t memory_bytes = 0;  // cache + this batch's and in-flight writes
   std::int64_t cache_hits = 0, cache_misses = 0;
 };
 
 class StateTable {
  public:
-  // `storage`: the checkpoint's state reader; `ns`: "<query>/<operator>".
+  // `storage`: the checkpoint's state reader; `ns`: "<query>/<operator>"; `index_kinds`: the
+  // kinds of the operator's index keys (OperatorSpec::state_index_kinds, see above).
   StateTable(StateReader* storage, std::string ns, int shard, int num_shards,
-             std::size_t cache_bytes);
+             std::size_t cache_bytes, std::string index_kinds = {});
   ~StateTable();
   StateTable(const StateTable&) = delete;
   StateTable& operator=(const StateTable&) = delete;
@@ -143,6 +152,16 @@ class StateTable {
   void CachePut(std::string_view key, const std::optional<std::string>& value);
   void CacheEvict();
   std::string Physical(std::string_view key) const { return data_prefix_ + std::string(key); }
+  bool IsIndex(std::string_view key) const {
+    return key.size() > 1 && index_kinds_.find(key[1]) != std::string::npos;
+  }
+  // Counts one key more (+1) or less (-1), its index count too when it is an index key.
+  void CountKey(std::string_view key, int delta) {
+    rows_ += delta;
+    if (IsIndex(key)) index_rows_ += delta;
+  }
+  // The meta value of a count (see the storage layout).
+  static std::string MetaValue(std::int64_t rows, std::int64_t index_rows);
 
   StateReader* storage_;
   std::string ns_;
@@ -150,6 +169,7 @@ class StateTable {
   int shard_, num_shards_;
   std::vector<std::uint8_t> partitions_;
   std::size_t cache_capacity_;
+  std::string index_kinds_;
 
   std::map<std::string, Write, std::less<>> current_;
   std::size_t current_bytes_ = 0;
@@ -160,13 +180,11 @@ class StateTable {
   std::unordered_map<std::string_view, std::list<CacheEntry>::iterator> cache_;
   std::size_t cache_bytes_ = 0;
 
-  std::int64_t rows_ = 0;
-  std::int64_t rows_at_start_ = 0;
-  bool meta_dirty_ = false;
-  std::optional<std::string>
-      shards_entry_;  // the "N" entry below this batch (undo)  // counted at Open: store the counts
-                      // in the next StageBatch  // rows_ when this batch started (after the last
-                      // StageBatch)
+  std::int64_t rows_ = 0;                                     // live keys
+  std::int64_t index_rows_ = 0;                               // of which index keys
+  std::int64_t rows_at_start_ = 0, index_rows_at_start_ = 0;  // when this batch started
+  bool meta_dirty_ = false;  // counted at Open: store the counts in the next StageBatch
+  std::optional<std::string> shards_entry_;             // the "N" entry below this batch (undo)
   std::int64_t batch_updated_ = 0, batch_removed_ = 0;  // this batch's writes (Stats)
   std::int64_t hits_ = 0, misses_ = 0;
 };

@@ -868,6 +868,10 @@ class AggregateSpec : public OperatorSpec {
   bool gathers_all_rows() const override { return c_.group_by.empty(); }
   bool stateful() const override { return true; }
   bool uses_state_table() const override { return true; }
+  // The session index (one per session, beside its entry): not a state row.
+  std::string_view state_index_kinds() const override {
+    return std::string_view(&kSessionIndex, 1);
+  }
   std::string StateFingerprint() const override {
     std::vector<std::string> fns;
     for (const auto& f : c_.aggregates)

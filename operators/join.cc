@@ -622,6 +622,8 @@ class JoinSpec : public OperatorSpec {
   std::string_view kind() const override { return "join"; }
   bool stateful() const override { return true; }
   bool uses_state_table() const override { return true; }
+  // The eviction index (one per bucket and time, beside the bucket): not a state row
+  std::string_view state_index_kinds() const override { return std::string_view(&kIndex, 1); }
   std::vector<std::string> ConsumedInputs() const override { return {c_.left, c_.right}; }
   std::vector<std::string> KeyColumns() const override { return KeyColumnsOf(0); }
   std::vector<std::string> KeyColumnsOf(std::size_t input) const override {

@@ -161,6 +161,51 @@ TEST_F(StateTableTest, ShardsOwnDisjointPartitionsAndCountTheirRowsUnderANewShar
   EXPECT_EQ(Open(0, 2)->Stats().rows, 1);
 }
 
+// Index keys (kind 'I' here: the byte after the partition byte) are keys like any other but not
+// state rows: Stats() counts the entries only, in the batch, after a restart (the counts are
+// stored), from a count stored before index counts existed (the index keys are counted then) and
+// under a new shard count.
+TEST_F(StateTableTest, IndexKeysAreKeptButNotCountedAsRows) {
+  auto key = [](char p, char kind, std::string_view rest) {
+    return std::string(1, p) + kind + std::string(rest);
+  };
+  auto open = [&](int shard = 0, int shards = 1) {
+    auto t = std::make_unique<StateTable>(cp_.get(), "q/0", shard, shards, 1 << 20, "I");
+    EXPECT_TRUE(t->Open().ok());
+    return t;
+  };
+  auto t = open();
+  ASSERT_TRUE(t->Put(key(0, 'W', "a"), "1").ok());
+  ASSERT_TRUE(t->Put(key(0, 'I', "a"), "").ok());
+  ASSERT_TRUE(t->Put(key(3, 'W', "b"), "1").ok());
+  ASSERT_TRUE(t->Put(key(3, 'I', "b"), "").ok());
+  EXPECT_EQ(t->Stats().rows, 2);
+  EXPECT_EQ(t->Stats().rows_updated, 2);
+  Commit(Stage(*t, 0));
+  EXPECT_EQ(open()->Stats().rows, 2);
+  ASSERT_TRUE(t->Delete(key(0, 'W', "a")).ok());
+  ASSERT_TRUE(t->Delete(key(0, 'I', "a")).ok());
+  EXPECT_EQ(t->Stats().rows, 1);
+  EXPECT_EQ(t->Stats().rows_removed, 1);
+  Commit(Stage(*t, 1));
+  EXPECT_EQ(open()->Stats().rows, 1);
+  EXPECT_EQ(ScanAll(*open()), std::string("\x03Ib= \x03Wb=1 ", 11));
+  // `checkpoint show` lists keys: the index keys too.
+  auto stored = StateTable::StoredRows(cp_.get(), "q/0");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->value_or(-1), 2);
+  // A count stored before index counts (one varint: every key): the index keys are counted.
+  auto txn = cp_->BeginCommit(-1);
+  std::string old;
+  PutVarint64(&old, 2);
+  txn->Put(CommitSpace::kOperatorState, StateTable::MetaKey("q/0", 1, 0), old);
+  ASSERT_TRUE(cp_->Apply(std::move(txn)).ok());
+  EXPECT_EQ(open()->Stats().rows, 1);
+  // Another shard count counts every key of its partitions.
+  EXPECT_EQ(open(0, 2)->Stats().rows, 0);
+  EXPECT_EQ(open(1, 2)->Stats().rows, 1);
+}
+
 TEST_F(StateTableTest, UndoLogsPutTheStateBackAsItWasBeforeTheBatchRewoundTo) {
   auto t = Open();
   ASSERT_TRUE(t->Put("a", "a0").ok());

@@ -479,6 +479,58 @@ TEST(OperatorsInStreamingQueryTest, ProgressReportsTheStateOfEachStatefulOperato
   EXPECT_NE(stateless.progress[0].ToJson().find(R"("stateOperators":[])"), std::string::npos);
 }
 
+// A session window is one state row (its entry; the session index beside it is not counted),
+// also across a restart from the checkpoint; the join's eviction index entries are not rows
+// either (JoinTest).
+TEST(OperatorsInStreamingQueryTest, ProgressCountsEachSessionWindowOnce) {
+  QueryHarness h;
+  h.cfg.operators.clear();
+  h.cfg.operators.push_back(
+      OperatorConfig{"parse_json", "0:parse_json",
+                     ops::ParseJsonFromConfig(
+                         ConfigNode::LoadString("schema: {id: int64, k: string, ts: timestamp}")
+                             .WithImplicitKeys({}))});
+  ops::AggregateConfig a;
+  a.group_by = {"k"};
+  a.window.kind = ops::WindowKind::kSession;
+  a.window.column = "ts";
+  a.window.gap_us = 10 * 60'000'000LL;
+  a.aggregates.push_back({ops::AggregateKind::kCount, "", 0.5, "n"});
+  a.mode = ops::OutputMode::kUpdate;
+  h.cfg.operators.push_back(OperatorConfig{"aggregate", "1:aggregate", ops::MakeAggregateSpec(a)});
+  h.cfg.max_records_per_trigger = 2;
+  auto add = [&](int id, const char* k, const char* ts) {
+    FakeSource::Append(
+        *h.src, "0", fmt::format(R"({{"id":{},"k":"{}","ts":"2026-01-01T{}:00Z"}})", id, k, ts), k);
+  };
+  add(1, "a", "12:00");
+  add(2, "b", "12:00");
+  add(3, "a", "12:05");  // extends a's session (its entry moves: it is keyed by its end)
+  add(4, "a", "13:00");  // a second session of a
+  {
+    auto q = h.Make(2);
+    ASSERT_TRUE(q->Start().ok());
+    ASSERT_TRUE(q->Run().ok());
+  }
+  add(5, "b", "12:03");  // after a restart: extends b's session
+  add(6, "c", "12:00");
+  {
+    auto q = h.Make(2);
+    ASSERT_TRUE(q->Start().ok());
+    ASSERT_TRUE(q->Run().ok());
+  }
+  ASSERT_EQ(h.progress.size(), 3u);
+  const std::int64_t total[] = {2, 3, 4}, updated[] = {2, 2, 2}, removed[] = {0, 1, 1};
+  for (std::size_t b = 0; b < 3; ++b) {
+    ASSERT_EQ(h.progress[b].state_operators.size(), 1u);
+    const StateOperatorProgress& st = h.progress[b].state_operators[0];
+    EXPECT_EQ(st.operator_name, "aggregate");
+    EXPECT_EQ(st.num_rows_total, total[b]) << "batch " << b << ": sessions held";
+    EXPECT_EQ(st.num_rows_updated, updated[b]) << "batch " << b;
+    EXPECT_EQ(st.num_rows_removed, removed[b]) << "batch " << b;
+  }
+}
+
 // Spark's eventTime in the progress of a query with a watermark and a stateful operator: the
 // batch's min, max and avg event time and the watermark it ran with (ISO strings long enough to
 // live on the heap: a self-move of the progress once emptied them all, "eventTime":{}).

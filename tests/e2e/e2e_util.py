@@ -38,8 +38,17 @@ def free_port():
     return p
 
 
+# PINSTREAM_E2E_FAIL_IN_WAIT=N: the N-th call of wait() fails at once (no_leftover_daemon.py
+# checks with it that a test stops its daemons when it fails).
+_waits = 0
+
+
 def wait(cond, what, timeout=90, interval=0.1):
     """Polls cond() until it is true; fails the test after `timeout` seconds."""
+    global _waits
+    _waits += 1
+    if str(_waits) == os.environ.get("PINSTREAM_E2E_FAIL_IN_WAIT"):
+        fail(f"injected failure (PINSTREAM_E2E_FAIL_IN_WAIT={_waits}) waiting for {what}")
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
@@ -108,8 +117,13 @@ class Daemon:
                         **(env or {}))
         self.log = open(f"{work}/log.txt", "ab")
         self.p = subprocess.Popen([binary, "run", config], env=self.env, stdout=self.log, stderr=self.log)
-        wait(lambda: self.p.poll() is not None or self.status("/ready") == 200, "the daemon to be ready", 60)
-        check(self.p.poll() is None, f"daemon exited {self.p.returncode}")
+        try:
+            wait(lambda: self.p.poll() is not None or self.status("/ready") == 200, "the daemon to be ready",
+                 60)
+            check(self.p.poll() is None, f"daemon exited {self.p.returncode}")
+        except BaseException:  # never ready: no caller holds it to stop it
+            self.kill()
+            raise
 
     def request(self, path, method="GET", headers=None, token=None):
         """(status, body); status 0 when the daemon cannot be reached."""
@@ -139,6 +153,12 @@ class Daemon:
         try:
             self.p.wait(timeout=60)
         except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+    def kill(self):
+        """SIGKILL if it still runs (a failed test's clean-up)."""
+        if self.p.poll() is None:
             self.p.kill()
             self.p.wait()
 

@@ -72,43 +72,57 @@ def main():
         print(f"{what}: pin_enriched = the batch join, {len(g)} rows, columns {list(got[0].keys())}")
         return len(g)
 
-    d = Daemon(a.binary, work, config, "enriched", DATA, env)
-    # The cleaned tables are complete (5252 pins, 11154 geo and user rows), then the join catches up.
-    wait(lambda: count("pin") == 5252 and count("geo") == 11154 and count("user") == 11154,
-         "the cleaned tables", 120)
-    want = count(f"({BATCH_JOIN})")
-    wait(lambda: count("pin_enriched") == want, f"pin_enriched to reach {want} rows", 120)
-    reports = [r for r in d.json("/queries/pin_enriched/progress") if r["numInputRows"] > 0]
-    ops = reports[-1]["stateOperators"]
-    check(len(ops) == 2 and all(o["operatorName"] == "join" for o in ops),
-          f"stateOperators: {json.dumps(ops)[:500]}")
-    check(all(o["numRowsTotal"] > 0 for o in ops), f"join state rows: {json.dumps(ops)[:500]}")
-    print("stateOperators:", [(o["operatorName"], o["numRowsTotal"]) for o in ops])
-    d.stop()
-    check(d.p.returncode == 0, f"daemon exited {d.p.returncode} on SIGTERM")
-    n = compare("after a run")
+    # Every daemon started is stopped however the test ends (a failed check exits through
+    # SystemExit): a failing run must not leave a daemon behind (no_leftover_daemon.py checks).
+    daemons = []
 
-    show = subprocess.run([a.binary, "checkpoint", "show", "pin_enriched", "-d", data_dir],
-                          capture_output=True, text=True)
-    check(show.returncode == 0, f"checkpoint show: {show.stderr}")
-    joins = [line for line in show.stdout.splitlines() if line.startswith("state op:")]
-    check(len(joins) == 2 and all(":join:join " in line for line in joins),
-          f"checkpoint show: {show.stdout[:800]}")
-    check(show.stdout.count(" keys, ~") >= 2, f"checkpoint show sizes: {show.stdout[:800]}")
+    def start(name):
+        d = Daemon(a.binary, work, config, name, DATA, env)
+        daemons.append(d)
+        return d
 
-    # A fresh data dir, the daemon killed -9 as soon as the first cleaned rows are in (the join
-    # has state, or is about to), then restarted: the same result.
-    data_dir = f"{work}/killed-data"
-    d = Daemon(a.binary, work, config, "killed", DATA, env)
-    wait(lambda: count("pin") > 0 or count("pin_enriched") > 0, "the first rows", 60, 0.02)
-    d.p.send_signal(signal.SIGKILL)
-    d.p.wait()
-    print(f"killed with pin_enriched at {count('pin_enriched')} rows")
-    d = Daemon(a.binary, work, config, "killed", DATA, env)
-    wait(lambda: count("pin_enriched") == want, "pin_enriched after the restart", 120)
-    d.stop()
-    check(d.p.returncode == 0, f"daemon exited {d.p.returncode} on SIGTERM")
-    check(compare("after kill -9 and a restart") == n, "the row count changed")
+    try:
+        d = start("enriched")
+        # The cleaned tables are complete (5252 pins, 11154 geo and user rows), then the join
+        # catches up.
+        wait(lambda: count("pin") == 5252 and count("geo") == 11154 and count("user") == 11154,
+             "the cleaned tables", 120)
+        want = count(f"({BATCH_JOIN})")
+        wait(lambda: count("pin_enriched") == want, f"pin_enriched to reach {want} rows", 120)
+        reports = [r for r in d.json("/queries/pin_enriched/progress") if r["numInputRows"] > 0]
+        ops = reports[-1]["stateOperators"]
+        check(len(ops) == 2 and all(o["operatorName"] == "join" for o in ops),
+              f"stateOperators: {json.dumps(ops)[:500]}")
+        check(all(o["numRowsTotal"] > 0 for o in ops), f"join state rows: {json.dumps(ops)[:500]}")
+        print("stateOperators:", [(o["operatorName"], o["numRowsTotal"]) for o in ops])
+        d.stop()
+        check(d.p.returncode == 0, f"daemon exited {d.p.returncode} on SIGTERM")
+        n = compare("after a run")
+
+        show = subprocess.run([a.binary, "checkpoint", "show", "pin_enriched", "-d", data_dir],
+                              capture_output=True, text=True)
+        check(show.returncode == 0, f"checkpoint show: {show.stderr}")
+        joins = [line for line in show.stdout.splitlines() if line.startswith("state op:")]
+        check(len(joins) == 2 and all(":join:join " in line for line in joins),
+              f"checkpoint show: {show.stdout[:800]}")
+        check(show.stdout.count(" keys, ~") >= 2, f"checkpoint show sizes: {show.stdout[:800]}")
+
+        # A fresh data dir, the daemon killed -9 as soon as the first cleaned rows are in (the join
+        # has state, or is about to), then restarted: the same result.
+        data_dir = f"{work}/killed-data"
+        d = start("killed")
+        wait(lambda: count("pin") > 0 or count("pin_enriched") > 0, "the first rows", 60, 0.02)
+        d.p.send_signal(signal.SIGKILL)
+        d.p.wait()
+        print(f"killed with pin_enriched at {count('pin_enriched')} rows")
+        d = start("killed")
+        wait(lambda: count("pin_enriched") == want, "pin_enriched after the restart", 120)
+        d.stop()
+        check(d.p.returncode == 0, f"daemon exited {d.p.returncode} on SIGTERM")
+        check(compare("after kill -9 and a restart") == n, "the row count changed")
+    finally:
+        for d in daemons:
+            d.kill()
     shutil.rmtree(work, ignore_errors=True)
     print("OK")
 

@@ -191,6 +191,12 @@ struct OptimizeOptions {
   // deleted rows (together).
   std::int64_t min_small_chunks = 2;
   std::int64_t max_bytes = 64LL << 20;  // stored bytes one OPTIMIZE reads at most
+  // Size-tiered (the background policy): the oldest version of a run leaves it while it holds
+  // more bytes than the rest of the run together, so a partly filled chunk that an earlier
+  // OPTIMIZE wrote is rewritten only once as many bytes have arrived after it — each row is
+  // rewritten about log2(rows_per_chunk / rows per version) times, not once per OPTIMIZE.
+  // Off (on demand: `pinstream optimize`), every small chunk of the run is rewritten.
+  bool tiered = false;
   std::string writer = "OPTIMIZE";      // shown as the commit's writer
   // Tests: runs after the rows are rewritten, before the commit takes the lock (commits made
   // here are the ones "made while OPTIMIZE ran").

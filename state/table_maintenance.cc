@@ -21,8 +21,28 @@ namespace pinstream::state {
 struct DeltaTable::Run {
   std::int64_t first = -1, last = -1;
   std::int64_t versions = 0, chunks = 0, bytes = 0, small = 0, dv_chunks = 0;
+  // Each version of the run, oldest first (for OptimizeOptions::tiered).
+  struct Version {
+    std::int64_t v = 0, chunks = 0, bytes = 0, small = 0, dv_chunks = 0;
+  };
+  std::vector<Version> each;
   bool empty() const { return first < 0; }
   std::int64_t weight() const { return small + dv_chunks; }
+  // Tiered: the oldest version leaves the run while it holds more bytes than the rest together
+  // (and has no deleted rows to drop).
+  void TrimDominantFront() {
+    std::size_t i = 0;
+    while (each.size() - i >= 2 && each[i].dv_chunks == 0 && each[i].bytes > bytes - each[i].bytes) {
+      --versions;
+      chunks -= each[i].chunks;
+      bytes -= each[i].bytes;
+      small -= each[i].small;
+      ++i;
+    }
+    each.erase(each.begin(), each.begin() + static_cast<std::ptrdiff_t>(i));
+    first = each.empty() ? -1 : each.front().v;
+    if (each.empty()) last = -1;
+  }
 };
 
 // The rewritten rows: the new chunks, and where each input row went.
@@ -54,6 +74,7 @@ Result<DeltaTable::Run> DeltaTable::ChooseRun(const TableSnapshot& snap,
   const TableState& st = snap.state();
   Run best, cur;
   auto close = [&] {
+    if (opt.tiered && !cur.empty()) cur.TrimDominantFront();
     if (!cur.empty() && cur.weight() > best.weight()) best = cur;
     cur = Run();
   };
@@ -84,6 +105,7 @@ Result<DeltaTable::Run> DeltaTable::ChooseRun(const TableSnapshot& snap,
       cur.bytes += vs.bytes;
       cur.small += vs.small_chunks;
       cur.dv_chunks += dv_chunks;
+      cur.each.push_back(Run::Version{v, vs.chunks, vs.bytes, vs.small_chunks, dv_chunks});
     }
     PS_RETURN_IF_ERROR(it->status());
   }
@@ -439,6 +461,7 @@ void TableMaintenance::PolicyOptimize(const std::string& table) {
   o.writer = "auto compaction";
   o.min_small_chunks = policy.min_small_chunks;
   o.max_bytes = policy.optimize_max_bytes;
+  o.tiered = true;
   auto r = (*t)->Optimize(o);
   std::lock_guard lock(mu_);
   if (!r.ok()) {

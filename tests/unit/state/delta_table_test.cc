@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <random>
 #include <thread>
 
@@ -563,6 +564,46 @@ TEST_P(DeltaTableTest, OptimizeRewritesSmallVersionsIntoLargeChunksWithTheSameRo
   EXPECT_EQ(again->commit.removed, (std::vector<VersionRange>{{301, 310}}));
   EXPECT_EQ(SortedIds(**t->Snapshot()), Range(0, 310));
   EXPECT_EQ(t->info().live_ranges, 2);
+}
+
+// The background policy's OPTIMIZE is size-tiered: with one-row versions and an OPTIMIZE after
+// every 16 of them, the partly filled chunk the previous OPTIMIZE wrote is not rewritten each
+// time (that is quadratic: every row rewritten once per later OPTIMIZE), only once as many bytes
+// have arrived after it — about log2(rows / 16) rewrites per row. On demand (not tiered) every
+// small chunk of the run is rewritten, the old behaviour, shown beside it.
+TEST_P(DeltaTableTest, TieredOptimizeRewritesEachRowALogarithmicNumberOfTimes) {
+  // Ingested chunks (one SST file per small write) change nothing here and take a minute.
+  if (GetParam()) GTEST_SKIP() << "the choice of runs does not depend on how chunks are stored";
+  constexpr int kRounds = 200, kPerRound = 16;
+  auto rewritten = [&](const std::string& name, bool tiered, std::int64_t* live_chunks) {
+    DeltaTable* t = *store_->Table(name, true);
+    OptimizeOptions opt;
+    opt.rows_per_chunk = 8192;
+    opt.min_small_chunks = kPerRound;
+    opt.tiered = tiered;
+    std::int64_t rows = 0;
+    for (int round = 0; round < kRounds; ++round) {
+      AppendVersions(store_.get(), t, round * kPerRound, kPerRound);
+      auto r = t->Optimize(opt);
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      if (r.ok() && r->outcome == MaintenanceOutcome::kCommitted) rows += r->commit.rows_added;
+    }
+    EXPECT_EQ(SortedIds(**t->Snapshot()), Range(0, kRounds * kPerRound)) << name;
+    *live_chunks = t->info().live_chunks;
+    return rows;
+  };
+  std::int64_t tiered_chunks = 0, flat_chunks = 0;
+  const std::int64_t tiered = rewritten("tiered", true, &tiered_chunks);
+  const std::int64_t flat = rewritten("flat", false, &flat_chunks);
+  const std::int64_t total = kRounds * kPerRound;
+  std::printf("rows rewritten for %lld rows: tiered %lld (%lld chunks left), untiered %lld\n",
+              static_cast<long long>(total), static_cast<long long>(tiered),
+              static_cast<long long>(tiered_chunks), static_cast<long long>(flat));
+  EXPECT_LE(tiered, 10 * total) << "rows rewritten by the tiered OPTIMIZEs";
+  EXPECT_GE(flat, 50 * total) << "rows rewritten by the untiered OPTIMIZEs";
+  // What stays unmerged is bounded: at most one chunk per tier, plus the last round's.
+  EXPECT_LE(tiered_chunks, 2 * 8 + kPerRound);
+  EXPECT_EQ(flat_chunks, 1);
 }
 
 TEST_P(DeltaTableTest, OptimizeKeepsEveryRowAppendedWhileItRunsExactlyOnce) {

@@ -3,12 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "app/console.h"
 #include "app/ingest_monitor.h"
 #include "app/progress_history.h"
+#include "app/progress_waiters.h"
 #include "engine/daemon.h"
 #include "engine/job_scheduler.h"
 #include "engine/metrics.h"
@@ -173,8 +176,9 @@ void AdminApi::Install(connectors::http::Api& api) {
   route("metrics", false, get_only([this](const Request&, const Segments&, Respond respond) {
           Metrics(std::move(respond));
         }));
-  route("queries", false, get_only([this](const Request&, const Segments& seg, Respond respond) {
-          Queries(seg, std::move(respond));
+  route("queries", false,
+        get_only([this](const Request& req, const Segments& seg, Respond respond) {
+          Queries(req, seg, std::move(respond));
         }));
   route("ingest", false, get_only([this](const Request&, const Segments& seg, Respond respond) {
           if (seg.size() != 1) return respond(ErrorResponse(404, "no such endpoint"));
@@ -279,7 +283,7 @@ void AdminApi::Metrics(Respond respond) const {
   respond(JsonResponse(200, metrics.RenderPrometheus(), "text/plain; version=0.0.4"));
 }
 
-void AdminApi::Queries(const Segments& seg, Respond respond) const {
+void AdminApi::Queries(const Request& req, const Segments& seg, Respond respond) const {
   // Until the daemon is ready its query list is being built: nothing is listed yet.
   const bool ready = p_.ready();
   if (seg.size() == 1) {
@@ -299,12 +303,7 @@ void AdminApi::Queries(const Segments& seg, Respond respond) const {
   if (seg.size() > 3) return respond(ErrorResponse(404, "no such endpoint"));
   if (q == nullptr) return respond(ErrorResponse(404, fmt::format("no query '{}'", name)));
   if (seg.size() == 2) return respond(JsonResponse(200, QueryStatusJson(*q)));
-  if (seg[2] == "progress") {
-    std::vector<std::string> reports = p_.daemon->RecentProgress(name);
-    std::string body = "[";
-    for (std::size_t i = 0; i < reports.size(); ++i) body += (i ? "," : "") + reports[i];
-    return respond(JsonResponse(200, body + "]"));
-  }
+  if (seg[2] == "progress") return Progress(req, name, std::move(respond));
   if (seg[2] == "history") {
     auto h = p_.history ? p_.history->Json(name) : std::nullopt;
     if (!h) {  // no batch yet
@@ -314,6 +313,55 @@ void AdminApi::Queries(const Segments& seg, Respond respond) const {
     return respond(JsonResponse(200, std::move(*h)));
   }
   respond(ErrorResponse(404, "no such endpoint"));
+}
+
+namespace {
+
+// The batch id of a progress report (QueryProgress::ToJson writes `"batchId":N` near its start).
+std::int64_t ReportBatchId(const std::string& report) {
+  constexpr std::string_view kKey = "\"batchId\":";
+  auto at = report.find(kKey);
+  if (at == std::string::npos) return -1;
+  return std::strtoll(report.c_str() + at + kKey.size(), nullptr, 10);
+}
+
+// A non-negative integer query parameter no greater than `max`, or the reason it is not one.
+Result<std::optional<std::int64_t>> IntParameter(std::string_view query, std::string_view name,
+                                                 std::int64_t min, std::int64_t max) {
+  auto text = connectors::http::QueryParameter(query, name);
+  if (!text) return std::optional<std::int64_t>();
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (ec != std::errc() || end != text->data() + text->size() || v < min || v > max) {
+    return InvalidArgument(
+        fmt::format("{} must be an integer from {} to {}, not '{}'", name, min, max, *text));
+  }
+  return std::optional<std::int64_t>(v);
+}
+
+}  // namespace
+
+void AdminApi::Progress(const Request& req, const std::string& query, Respond respond) const {
+  auto after = IntParameter(req.query, "after", -1, INT64_MAX);
+  auto wait_ms = IntParameter(req.query, "waitMs", 0, 60'000);
+  for (const auto* r : {&after, &wait_ms}) {
+    if (!r->ok()) return respond(ErrorResponse(400, r->status().message()));
+  }
+  const std::int64_t after_batch = after->value_or(-1);
+  auto answer = [daemon = p_.daemon, query, after_batch, respond = std::move(respond)] {
+    std::string body = "[";
+    bool first = true;
+    for (const std::string& report : daemon->RecentProgress(query)) {
+      if (after_batch >= 0 && ReportBatchId(report) <= after_batch) continue;
+      body += (first ? "" : ",") + report;
+      first = false;
+    }
+    respond(JsonResponse(200, body + "]"));
+  };
+  if (wait_ms->value_or(0) == 0 || p_.waiters == nullptr) return answer();
+  p_.waiters->Wait(query, after_batch,
+                   ProgressWaiters::Clock::now() + std::chrono::milliseconds(**wait_ms),
+                   std::move(answer));
 }
 
 void AdminApi::Store(Respond respond) const {

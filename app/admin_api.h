@@ -14,7 +14,10 @@
 //                                ingestToVisibleMs) with recentInputRowsPerSecond (the last
 //                                10 s), and `eventTime` when its progress reports one
 //   GET  /queries/<q>            one query's state
-//   GET  /queries/<q>/progress   its recent progress reports (Spark's StreamingQueryProgress)
+//   GET  /queries/<q>/progress   its recent progress reports (Spark's StreamingQueryProgress);
+//                                `?after=N` only those of batches after N, `&waitMs=M` (at most
+//                                60000) waits until there is one or M ms passed (a long poll:
+//                                answered the moment such a batch is committed; progress_waiters.h)
 //   GET  /queries/<q>/history    its progress since it started, bounded (progress_history.h)
 //   GET  /ingest                 the ingest APIs' requests, refusals, records and
 //                                acknowledgement latency: totals, rates, 15 minutes of history
@@ -84,6 +87,7 @@ namespace pinstream::app {
 
 class IngestMonitor;
 class ProgressHistory;
+class ProgressWaiters;
 
 struct AdminParts {
   Daemon* daemon = nullptr;
@@ -97,6 +101,7 @@ struct AdminParts {
   std::vector<std::string> dead_letter_tables;     // the queries' dead_letter tables
   const ProgressHistory* history = nullptr;        // the queries' progress since they started
   const IngestMonitor* ingest = nullptr;           // the ingest APIs' traffic
+  ProgressWaiters* waiters = nullptr;  // long polls of /queries/<q>/progress (null: no waiting)
   state::TableMaintenance* maintenance = nullptr;  // OPTIMIZE / VACUUM on demand
   // Queues a reload of the config; the callback gets its JSON result (Daemon::RequestReload).
   std::function<void(std::function<void(std::string)>)> reload;
@@ -123,7 +128,9 @@ class AdminApi {
   using Respond = connectors::http::Respond;
   void Ready(Respond respond) const;
   void Metrics(Respond respond) const;
-  void Queries(const Segments& seg, Respond respond) const;
+  void Queries(const Request& req, const Segments& seg, Respond respond) const;
+  // GET /queries/<q>/progress[?after=N[&waitMs=M]].
+  void Progress(const Request& req, const std::string& query, Respond respond) const;
   void Store(Respond respond) const;
   void Jobs(const Request& req, const Segments& seg, Respond respond) const;
   // POST /tables/<t>/optimize (and vacuum): run on the maintenance thread, answered when done.

@@ -18,6 +18,7 @@
 #include "app/config_reload.h"
 #include "app/ingest_monitor.h"
 #include "app/progress_history.h"
+#include "app/progress_waiters.h"
 #include "app/systemd_notifier.h"
 #include "app/version.h"
 #include "connectors/http/api.h"
@@ -70,7 +71,15 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   DaemonParts parts;
   // Every query's progress since it started, for the console's charts (bounded).
   ProgressHistory history;
-  parts.on_progress = [&history](const QueryProgress& p) { history.Add(p); };
+  // Long polls of /queries/<q>/progress: answered as each batch is committed. First of the
+  // services after systemd's notifier, so that a drain answers them before the HTTP server waits
+  // for the requests in flight.
+  ProgressWaiters waiters;
+  parts.services.push_back(&waiters);
+  parts.on_progress = [&history, &waiters](const QueryProgress& p) {
+    history.Add(p);
+    waiters.Committed(p.name, p.batch_id);
+  };
   const auto* http = cfg->Section<connectors::http::HttpConfig>(connectors::http::kHttpSection);
   if (http != nullptr) {
     state::SourceLogOptions lo;
@@ -128,6 +137,7 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     admin_parts.scheduler = scheduler.get();
     admin_parts.store = env.store;
     admin_parts.history = &history;
+    admin_parts.waiters = &waiters;
     admin_parts.ingest = ingest_monitor.get();
     for (const auto& q : cfg->queries) {
       if (q.dead_letter && !q.dead_letter->spec->TableName().empty())

@@ -2,11 +2,11 @@
 # Runs pinstream's benchmarks beside the machine's own limits, measured in the same run, and
 # prints "name value unit" lines plus the ratios bench/README.md records.
 #
-#   bench/run_benchmarks.sh [runtime|table|history|http|pipeline|instructions|sql|kafka|console|all]   (default: all)
+#   bench/run_benchmarks.sh [runtime|table|history|http|pipeline|instructions|sql|kafka|console|latency|all]   (default: all)
 #
 # Builds first (.ci/build). Limits: RocksDB's db_bench (Debian rocksdb-tools), a bare simdjson
 # loop (in runtime_bench) and a bare loop over the pin pipeline's work (pipeline_bound), nginx `return 200` and a bare durable-ack server (durable_ack_bound)
-# under wrk, librdkafka's own consumer.
+# under wrk, librdkafka's own consumer, fdatasync latency (latency_bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -188,6 +188,17 @@ fi
 if [[ $what == console || $what == all ]]; then
   echo "== the console's overview in headless Chromium (issue 25): weight and time to first render"
   /usr/bin/python3 bench/console_page.py --binary build/app/pinstream | collect
+fi
+
+if [[ $what == latency || $what == all ]]; then
+  echo "== send → visible (issue 28): conf/pinterest.yaml's six queries, geo records posted at a fixed rate, vs fdatasync"
+  $B/latency_bench build/app/pinstream "$tmp/latency" 10 | collect
+  for s in continuous_100x20000 continuous_100x50000 continuous_1x5000 pt500ms_100x20000 pt500ms_1x5000; do
+    echo "RATIO $s visible p99 / fdatasync p99 (this disk): $(ratio "$(value "latency_${s}_visible_p99_ms")" "$(value latency_bound_fdatasync_p99_ms)")"
+  done
+  echo "RATIO continuous 20k rec/s visible p99 / 20 ms target:  $(ratio "$(value latency_continuous_100x20000_visible_p99_ms)" 20)"
+  echo "RATIO continuous 20k rec/s visible p999 / 50 ms target: $(ratio "$(value latency_continuous_100x20000_visible_p999_ms)" 50)"
+  echo "RATIO continuous 50k rec/s visible p99 / 50 ms target:  $(ratio "$(value latency_continuous_100x50000_visible_p99_ms)" 50)"
 fi
 
 if [[ $what == runtime || $what == all ]]; then

@@ -82,6 +82,8 @@ std::string QueryProgress::ToJson() const {
                        {"numOutputRows", num_dead_letter_rows}};
   }
   j["backlogRecords"] = backlog_records;
+  if (committed_at_us > 0)
+    j["committedAt"] = FormatTimestamp(committed_at_us, TimestampStyle::kIsoMicro);
   if (committed_at_us > 0 && min_arrival_us >= 0 && max_arrival_us >= 0) {
     j["ingestToVisibleMs"] = {{"max", (committed_at_us - min_arrival_us) / 1000},
                               {"min", (committed_at_us - max_arrival_us) / 1000}};

@@ -18,13 +18,16 @@
 //    "sink": {"description": "DeltaSink[pin]", "numOutputRows": 1100},
 //    "deadLetter": {"description": "DeltaSink[pin_errors]", "numOutputRows": 3},
 //    "backlogRecords": 0,
+//    "committedAt": "2026-11-22T10:00:00.071234Z",
 //    "ingestToVisibleMs": {"max": 812, "min": 95}}
 //
-// Not in Spark: `backlogRecords` (records left for later batches) and `ingestToVisibleMs`, the
+// Not in Spark: `backlogRecords` (records left for later batches), `committedAt` (when the
+// commit that made the batch readable finished, to the microsecond) and `ingestToVisibleMs`, the
 // time from a record's arrival at the source (SourceChunk::min_arrival_us) to the commit that
-// made it readable: `max` for the batch's oldest record, `min` for its newest. It is present
+// made it readable: `max` for the batch's oldest record, `min` for its newest. Both are present
 // only in the reports the daemon publishes after the commit (not in the copy stored with the
-// checkpoint, written before), and only for sources that know arrival times (http, kafka).
+// checkpoint, written before), ingestToVisibleMs only for sources that know arrival times (http,
+// kafka).
 #pragma once
 
 #include <cstdint>

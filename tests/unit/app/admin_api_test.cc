@@ -10,11 +10,13 @@
 #include "app/console.h"
 #include "app/ingest_monitor.h"
 #include "app/progress_history.h"
+#include "app/progress_waiters.h"
 #include "engine/checkpoint.h"
 #include "engine/config.h"
 #include "engine/daemon.h"
 #include "engine/dead_letter.h"
 #include "engine/job_scheduler.h"
+#include "engine/time_util.h"
 #include "state/delta_table.h"
 #include "state/source_log.h"
 #include "state/store.h"
@@ -64,7 +66,10 @@ class AdminApiTest : public ::testing::Test {
     DaemonParts parts;
     parts.config = &cfg_;
     parts.checkpoints = &checkpoints_;
-    parts.on_progress = [this](const QueryProgress& p) { history_.Add(p); };
+    parts.on_progress = [this](const QueryProgress& p) {
+      history_.Add(p);
+      waiters_.Committed(p.name, p.batch_id);
+    };
     daemon_ = std::make_unique<Daemon>(std::move(parts));
     ASSERT_TRUE(daemon_->Start().ok());
     ASSERT_EQ(daemon_->Run(), 0);  // two batches of one record each
@@ -74,6 +79,7 @@ class AdminApiTest : public ::testing::Test {
     admin_.log = log_.get();
     admin_.store = store_.get();
     admin_.history = &history_;
+    admin_.waiters = &waiters_;
     admin_.ingest = &ingest_;
     admin_.dead_letter_tables = {"q_errors"};
     maintenance_ = std::make_unique<state::TableMaintenance>(store_.get(), o);
@@ -138,6 +144,7 @@ class AdminApiTest : public ::testing::Test {
   DaemonConfig cfg_;
   InMemoryCheckpointStore checkpoints_;
   ProgressHistory history_;
+  ProgressWaiters waiters_;
   IngestMonitor ingest_;
   std::unique_ptr<Daemon> daemon_;
   connectors::http::HttpConfig http_;
@@ -171,6 +178,28 @@ TEST_F(AdminApiTest, AdminEndpoints) {
   EXPECT_EQ(Call("GET", "/queries/q/nothing").status, 404);
   EXPECT_EQ(Call("POST", "/health").status, 405);
   EXPECT_EQ(Call("GET", "/nowhere").status, 404);
+}
+
+// ?after=N lists the batches after N; &waitMs=M waits for one (a long poll: answered at once when
+// there is one, with nothing new after M ms otherwise). Every report says when it was committed.
+TEST_F(AdminApiTest, ProgressAfterABatchAndItsLongPoll) {
+  json all = J(Call("GET", "/queries/q/progress"));
+  ASSERT_EQ(all.size(), 2u);
+  for (const auto& r : all) EXPECT_TRUE(ParseTimestamp(r["committedAt"].get<std::string>()).ok());
+  json after0 = J(Call("GET", "/queries/q/progress?after=0"));
+  ASSERT_EQ(after0.size(), 1u);
+  EXPECT_EQ(after0[0]["batchId"], 1);
+  EXPECT_EQ(J(Call("GET", "/queries/q/progress?after=-1")).size(), 2u);
+  EXPECT_EQ(J(Call("GET", "/queries/q/progress?after=0&waitMs=60000")).size(), 1u);  // at once
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(J(Call("GET", "/queries/q/progress?after=1&waitMs=100")).size(), 0u);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(100));
+  for (const char* bad :
+       {"after=x", "after=-2", "waitMs=60001", "waitMs=-1", "after=1&waitMs=1s"}) {
+    auto r = Call("GET", std::string("/queries/q/progress?") + bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_TRUE(J(r).contains("error")) << bad;
+  }
 }
 
 // The overview's numbers come with each query; the charts' from its bounded history.

@@ -85,6 +85,7 @@ StreamingQuery::~StreamingQuery() {
     if (!st.ok())
       spdlog::warn("query '{}': last batch did not commit: {}", config_->name, st.ToString());
   }
+  WaitForCompaction();
   executor_.reset();
   if (sink_) sink_->Close();
   if (dead_letter_) dead_letter_->Close();
@@ -125,6 +126,9 @@ bool StreamingQuery::WaitFor(std::int64_t micros) {
 
 Status StreamingQuery::BuildExecutor() {
   executor_.reset();
+  // Loading state reads the snapshot, then the deltas: a compaction committing in between would
+  // hide the deltas it folded.
+  WaitForCompaction();
   std::vector<ShardExecutor::OperatorSlot> slots;
   for (std::size_t i = 0; i < config_->slots.size(); ++i) {
     const OperatorSlotConfig& sc = config_->slots[i];
@@ -393,17 +397,43 @@ Status StreamingQuery::FinishOldest() {
     auto e = offsets.sources.find(config_->sources[i]);
     if (e != offsets.sources.end()) sources_[i]->OnBatchCommitted(e->second);
   }
-  constexpr std::int64_t kCompactEvery = 256;
-  if ((offsets.batch_id + 1) % kCompactEvery == 0) {
-    // Folding deltas into a snapshot must not race a commit that adds one: wait for the batches
-    // behind this one first. The shards' in-memory state is unaffected by compaction.
-    PS_RETURN_IF_ERROR(FinishInFlight());
-    Status cst = CompactStateIfNeeded(kCompactEvery / 2);
-    if (!cst.ok())
-      spdlog::warn("query '{}': state compaction failed (will retry): {}", config_->name,
-                   cst.ToString());
-  }
+  MaybeCompactStateInBackground(b.progress.state_operators);
   return Status::Ok();
+}
+
+void StreamingQuery::MaybeCompactStateInBackground(const std::vector<StateOperatorProgress>& ops) {
+  if (!has_stateful_) return;
+  ++compaction_batches_;
+  std::int64_t rows = 0;
+  for (const auto& op : ops) {
+    compaction_changes_ += op.num_rows_updated + op.num_rows_removed;
+    rows += op.num_rows_total;
+  }
+  if (compaction_.valid()) {
+    if (compaction_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+    WaitForCompaction();
+  }
+  // A snapshot rewrites the whole state, so it waits until the deltas since the last one changed
+  // a quarter of it (each change is rewritten a bounded number of times, and the tail latency
+  // does not grow with the state as a fixed interval made it), or until so many deltas piled up
+  // that loading them at a start would take long.
+  constexpr std::int64_t kMinBatches = 128, kMaxBatches = 4096;
+  if (compaction_batches_ < kMinBatches ||
+      (compaction_changes_ * 4 < rows && compaction_batches_ < kMaxBatches))
+    return;
+  compaction_batches_ = compaction_changes_ = 0;
+  compaction_ = std::async(std::launch::async, [this] {
+    SetThreadName("k:" + name());
+    return CompactStateIfNeeded(1);
+  });
+}
+
+void StreamingQuery::WaitForCompaction() {
+  if (!compaction_.valid()) return;
+  Status st = compaction_.get();
+  if (!st.ok())
+    spdlog::warn("query '{}': state compaction failed (retried later): {}", config_->name,
+                 st.ToString());
 }
 
 Status StreamingQuery::FinishInFlight() {
@@ -903,8 +933,11 @@ Status StreamingQuery::Run() {
       }
     }
   }
-  // The batch still committing when the loop ends (stop, trigger done, failure) finishes first.
-  if (Status fst = FinishInFlight(); !fst.ok()) {
+  // The batch still committing when the loop ends (stop, trigger done, failure) finishes first,
+  // and a state compaction running in the background.
+  Status fst = FinishInFlight();
+  WaitForCompaction();
+  if (!fst.ok()) {
     once_done = false;
     if (failure.ok()) {
       if (fst.retryable()) {

@@ -147,6 +147,12 @@ class StreamingQuery {
   Status FinishInFlight();   // FinishOldest() until nothing is in flight
   Status FinishCommitted();  // FinishOldest() for the batches already done, without waiting
   void RebuildExecutor();
+  // Folds state deltas into a snapshot on a thread of its own (`k:<query>`) when enough changed
+  // since the last one (one at a time); batches go on committing meanwhile: the compaction
+  // replaces only the snapshot and deltas it read, later deltas stay. Loading state
+  // (BuildExecutor) and stopping wait for it.
+  void MaybeCompactStateInBackground(const std::vector<StateOperatorProgress>& ops);
+  void WaitForCompaction();
   Status ReadAndSubmit(const BatchPlan& plan, std::vector<std::int64_t>* rows_per_source,
                        BatchInputs* inputs, DeadLetterBuilder* dlq);
   void SetState(QueryState s, std::string error = {});
@@ -188,7 +194,9 @@ class StreamingQuery {
   struct InFlight;
   std::deque<std::unique_ptr<InFlight>> in_flight_;
   static constexpr std::size_t kMaxInFlight = 2;
-  bool read_ahead_ = true;  // every source allows processing N+1 while N commits
+  bool read_ahead_ = true;          // every source allows processing N+1 while N commits
+  std::future<Status> compaction_;  // the state compaction running in the background, if any
+  std::int64_t compaction_batches_ = 0, compaction_changes_ = 0;  // since the last one
   std::int64_t last_trigger_start_ms_ = 0;
 
   std::atomic<bool> stop_{false};

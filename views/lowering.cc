@@ -1,9 +1,14 @@
 #include "views/lowering.h"
 
 #include <algorithm>
+#include <functional>
+#include <limits>
+#include <map>
 
 #include "views/scalar_expr.h"
+#include "views/view_join.h"
 #include "views/view_operators.h"
+#include "views/view_topn.h"
 
 namespace pinstream::views {
 namespace {
@@ -87,58 +92,121 @@ struct NotLowered {
   std::string construct;
 };
 
+// What a lowered subtree produces: the input or node it comes out of and its batches' columns.
+struct Stream {
+  std::string name;
+  std::vector<std::string> names;
+  std::vector<TypeId> types;
+};
+
+// Column names made unique within a batch ("g", "g#2"): keyed operators find their key columns
+// by name.
+std::vector<std::string> Unique(std::vector<std::string> names) {
+  std::map<std::string, int> seen;
+  for (auto& n : names) {
+    int k = ++seen[n];
+    if (k > 1) {
+      std::string candidate;
+      do {
+        candidate = n + "#" + std::to_string(k++);
+      } while (seen.count(candidate) != 0);
+      seen[candidate] = 1;
+      n = candidate;
+    }
+  }
+  return names;
+}
+
+std::string Joined(const std::vector<std::string>& parts, const char* sep = ", ") {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
+}
+
+// `e` with every node for which `fn` returns non-null replaced by that.
+ExprPtr Rewrite(const ExprPtr& e, const std::function<ExprPtr(const ExprPtr&)>& fn) {
+  if (e == nullptr) return e;
+  if (ExprPtr r = fn(e)) return r;
+  auto copy = std::make_shared<Expr>(*e);
+  for (auto& a : copy->args) a = Rewrite(a, fn);
+  for (auto& k : copy->order) k.expr = Rewrite(k.expr, fn);
+  copy->filter = Rewrite(copy->filter, fn);
+  return copy;
+}
+
+void CollectSubqueries(const ExprPtr& e, std::vector<ExprPtr>* out) {
+  if (e == nullptr) return;
+  if (e->kind == ExprKind::kSubquery) {
+    out->push_back(e);
+    return;
+  }
+  for (const auto& a : e->args) CollectSubqueries(a, out);
+  for (const auto& k : e->order) CollectSubqueries(k.expr, out);
+  CollectSubqueries(e->filter, out);
+}
+
 class Lowering {
  public:
   explicit Lowering(LoweredView* out) : out_(out) {}
 
-  // Lowers the subtree `n`; returns the name of the input or node whose output it is.
-  std::string Lower(const PlanNode& n, bool root) {
+  Stream Lower(const PlanNode& n, bool root) {
     switch (n.kind) {
       case NodeKind::kScan: {
-        std::vector<std::string> names;
-        std::vector<TypeId> types;
-        std::string cols;
+        Stream s;
         for (const auto& c : n.columns) {
           // The plan names a scan's columns alias.column; the table's are the bare names.
-          std::string name = c.name.substr(c.name.rfind('.') + 1);
-          names.push_back(name);
-          types.push_back(c.type);
-          cols += (cols.empty() ? "" : ", ") + name;
+          s.names.push_back(c.name.substr(c.name.rfind('.') + 1));
+          s.types.push_back(c.type);
         }
         LoweredInput in;
         in.name = "in" + std::to_string(out_->inputs.size() + 1);
         in.table = n.table;
-        in.select = MakeViewSelect(names, types);
-        out_->graph.push_back(in.name + ": changes of table " + n.table + " (" + cols + ")");
+        in.select = MakeViewSelect(s.names, s.types);
+        out_->graph.push_back(in.name + ": changes of table " + n.table + " (" + Joined(s.names) +
+                              ")");
         out_->inputs.push_back(in);
-        return in.name;
+        s.name = in.name;
+        return s;
       }
       case NodeKind::kFilter: {
-        std::string in = Lower(*n.inputs.at(0), false);
-        return Add(MakeViewFilter(Compile(n.predicate)), {in}, "filter " + n.predicate->ToString());
+        Stream in = Lower(*n.inputs.at(0), false);
+        std::size_t width = in.names.size();
+        ExprPtr predicate = WithSubqueries(n.predicate, &in);
+        Stream f = Add(MakeViewFilter(Compile(predicate)), {in}, in.names, in.types,
+                       "filter " + n.predicate->ToString());
+        return Narrow(f, width);
       }
       case NodeKind::kProject: {
-        std::string in = Lower(*n.inputs.at(0), false);
-        std::vector<ScalarExpr> exprs;
+        // The final projection dropping ORDER BY's hidden columns stands above Sort / Limit.
+        NodeKind below = n.inputs.at(0)->kind;
+        Stream in =
+            Lower(*n.inputs.at(0), root && (below == NodeKind::kSort || below == NodeKind::kLimit));
+        std::vector<ExprPtr> exprs;
+        for (const auto& e : n.exprs) exprs.push_back(WithSubqueries(e, &in));
         std::vector<std::string> names;
+        std::vector<TypeId> types;
         std::string text;
         for (std::size_t i = 0; i < n.exprs.size(); ++i) {
-          exprs.push_back(Compile(n.exprs[i]));
           names.push_back(n.columns[i].name);
+          types.push_back(n.exprs[i]->type);
           text += (text.empty() ? "" : ", ") + n.exprs[i]->ToString() + " AS " + names.back();
         }
-        return Add(MakeViewProject(std::move(exprs), std::move(names)), {in}, "project " + text);
+        if (!root) names = Unique(names);
+        return Project(in, exprs, names, "project " + text);
       }
       case NodeKind::kAggregate: {
-        std::string in = Lower(*n.inputs.at(0), false);
+        Stream in = Lower(*n.inputs.at(0), false);
         // The aggregate's input: group keys (named as its output), then arguments and FILTERs.
-        std::vector<ScalarExpr> exprs;
+        std::vector<ExprPtr> exprs;
         std::vector<std::string> names;
         ViewAggregateConfig c;
         c.groups = static_cast<int>(n.group.size());
+        std::vector<std::string> out_names;
+        for (const auto& col : n.columns) out_names.push_back(col.name);
+        if (!root) out_names = Unique(out_names);
         for (std::size_t i = 0; i < n.group.size(); ++i) {
-          exprs.push_back(Compile(n.group[i]));
-          names.push_back(n.columns[i].name);
+          exprs.push_back(n.group[i]);
+          names.push_back(out_names[i]);
           c.group_types.push_back(n.columns[i].type);
         }
         std::string text;
@@ -151,75 +219,319 @@ class Lowering {
           call.type = a.type;
           if (a.arg != nullptr) {
             call.arg = static_cast<int>(exprs.size());
-            exprs.push_back(Compile(a.arg));
+            exprs.push_back(a.arg);
             names.push_back("_arg" + std::to_string(k));
           }
           if (a.filter != nullptr) {
             call.filter = static_cast<int>(exprs.size());
-            exprs.push_back(Compile(a.filter));
+            exprs.push_back(a.filter);
             names.push_back("_filter" + std::to_string(k));
           }
           c.calls.push_back(call);
           text += (text.empty() ? "" : ", ") + a.ToString();
         }
-        for (const auto& col : n.columns) c.names.push_back(col.name);
+        c.names = out_names;
         std::string keys;
         for (const auto& g : n.group) keys += (keys.empty() ? "" : ", ") + g->ToString();
         c.fingerprint = keys + " | " + text;
-        std::string p = Add(MakeViewProject(std::move(exprs), std::move(names)), {in},
-                            "project the group keys and the aggregates' arguments");
-        return Add(MakeViewAggregate(std::move(c)), {p},
+        Stream p = Project(in, exprs, Unique(names),
+                           "project the group keys and the aggregates' arguments");
+        std::vector<TypeId> types;
+        for (const auto& col : n.columns) types.push_back(col.type);
+        return Add(MakeViewAggregate(std::move(c)), {p}, out_names, types,
                    "aggregate " +
                        (keys.empty() ? std::string("(one global row)") : "group by " + keys) +
                        ": " + text);
       }
       case NodeKind::kDistinct: {
-        std::string in = Lower(*n.inputs.at(0), false);
-        std::vector<std::string> names;
-        for (const auto& col : n.columns) names.push_back(col.name);
-        return Add(MakeViewDistinct(names), {in}, "distinct");
+        Stream in = Lower(*n.inputs.at(0), false);
+        return Add(MakeViewDistinct(in.names), {in}, in.names, in.types, "distinct");
       }
       case NodeKind::kSort: {
         if (!root) throw NotLowered{n.location, "ORDER BY inside a query"};
-        std::string in = Lower(*n.inputs.at(0), false);
+        Stream in = Lower(*n.inputs.at(0), false);
         out_->graph.push_back("(ORDER BY applies when the view's table is read)");
         return in;
       }
       case NodeKind::kJoin:
-        throw NotLowered{n.location, "a join"};
+        return LowerJoin(n);
       case NodeKind::kTopN:
-        throw NotLowered{n.location, "a top-N (" + n.rank_function + " with a bound on it)"};
-      case NodeKind::kUnionAll:
-        throw NotLowered{n.location, "UNION ALL"};
-      case NodeKind::kLimit:
-        throw NotLowered{n.location, "LIMIT / OFFSET"};
+        return LowerTopN(n, *n.inputs.at(0), n.order, n.rank_function, 1, n.limit, true);
+      case NodeKind::kUnionAll: {
+        std::vector<Stream> ins;
+        std::vector<std::string> names;
+        std::vector<TypeId> types;
+        for (const auto& c : n.columns) {
+          names.push_back(c.name);
+          types.push_back(c.type);
+        }
+        for (const auto& i : n.inputs) {
+          Stream s = Lower(*i, false);
+          // A column of another type than the union's: cast by the union (int64 → double).
+          for (std::size_t c = 0; c < s.types.size(); ++c) {
+            if (s.types[c] != types[c] && s.types[c] != TypeId::kNull &&
+                !(types[c] == TypeId::kDouble && IsIntegerLike(s.types[c]))) {
+              throw NotLowered{n.location, "UNION of " + std::string(TypeName(s.types[c])) +
+                                               " and " + std::string(TypeName(types[c]))};
+            }
+          }
+          ins.push_back(std::move(s));
+        }
+        if (!root) names = Unique(names);
+        return Add(MakeViewUnionAll(names, types), ins, names, types, "union all");
+      }
+      case NodeKind::kLimit: {
+        if (!root) throw NotLowered{n.location, "LIMIT inside a query"};
+        const PlanNode& in = *n.inputs.at(0);
+        if (in.kind != NodeKind::kSort) {
+          throw NotLowered{n.location,
+                           "LIMIT / OFFSET without ORDER BY (which rows it keeps would be "
+                           "arbitrary)"};
+        }
+        if (n.limit < 0 || n.limit >= std::numeric_limits<std::int64_t>::max() - n.offset) {
+          throw NotLowered{n.location, "OFFSET without LIMIT"};
+        }
+        out_->graph.push_back("(ORDER BY applies when the view's table is read)");
+        return LowerTopN(n, *in.inputs.at(0), in.order, "row_number", n.offset + 1,
+                         n.offset + n.limit, false);
+      }
     }
     throw NotLowered{n.location, "this plan node"};
   }
 
  private:
-  ScalarExpr Compile(const ExprPtr& e) {
-    if (e->kind == ExprKind::kSubquery) throw NotLowered{e->location, "a scalar subquery"};
-    for (const auto& a : e->args) {
-      if (a->kind == ExprKind::kSubquery) throw NotLowered{a->location, "a scalar subquery"};
+  // The plan's join: each side's keys made columns, the join, the extra key columns dropped.
+  Stream LowerJoin(const PlanNode& n) {
+    Stream left = Lower(*n.inputs.at(0), false);
+    Stream right = Lower(*n.inputs.at(1), false);
+    std::size_t lw = left.names.size(), rw = right.names.size();
+    for (std::size_t k = 0; k < n.left_keys.size(); ++k) {
+      TypeId a = n.left_keys[k]->type, b = n.right_keys[k]->type;
+      if (a != b && a != TypeId::kNull && b != TypeId::kNull) {
+        throw NotLowered{n.left_keys[k]->location, "a join key of two types (" +
+                                                       std::string(TypeName(a)) + " = " +
+                                                       std::string(TypeName(b)) + ")"};
+      }
     }
+    // The plan's keys are over each input's own columns.
+    std::vector<int> lk = KeyColumns(&left, n.left_keys);
+    std::vector<int> rk = KeyColumns(&right, n.right_keys);
+    ViewJoinConfig c;
+    c.join = n.join;
+    c.left_keys = lk;
+    c.right_keys = rk;
+    c.left_names = left.names;
+    c.right_names = right.names;
+    c.left_types = left.types;
+    c.right_types = right.types;
+    std::vector<std::string> names = left.names;
+    names.insert(names.end(), right.names.begin(), right.names.end());
+    c.names = Unique(names);
+    std::vector<TypeId> types = left.types;
+    types.insert(types.end(), right.types.begin(), right.types.end());
+    std::string on;
+    for (std::size_t k = 0; k < n.left_keys.size(); ++k) {
+      on += (on.empty() ? "" : " and ") + n.left_keys[k]->ToString() + " = " +
+            n.right_keys[k]->ToString();
+    }
+    c.fingerprint = std::string(n.join == JoinKind::kLeft ? "left" : "inner") + " on " + on;
+    std::vector<std::string> out_names = c.names;
+    Stream j =
+        Add(MakeViewJoin(std::move(c)), {left, right}, out_names, types,
+            std::string(n.join == JoinKind::kLeft ? "left join (unmatched: eager)" : "inner join") +
+                " on " + (on.empty() ? "(no key: one row group)" : on));
+    if (left.names.size() == lw && right.names.size() == rw) return j;
+    // Drop the key columns computed for the join.
+    std::vector<int> keep;
+    for (std::size_t i = 0; i < lw; ++i) keep.push_back(static_cast<int>(i));
+    for (std::size_t i = 0; i < rw; ++i) keep.push_back(static_cast<int>(left.names.size() + i));
+    return Select(j, keep, "project the joined columns");
+  }
+
+  // The columns of `s` holding `exprs` (over s's columns): a plain column is used as it is; the
+  // others are computed by a projection appended.
+  std::vector<int> KeyColumns(Stream* s, const std::vector<ExprPtr>& exprs) {
+    std::vector<int> out;
+    std::vector<ExprPtr> extra;
+    std::size_t width = s->names.size();
+    for (const auto& e : exprs) {
+      if (e->kind == ExprKind::kColumn) {
+        out.push_back(e->column);
+      } else {
+        out.push_back(static_cast<int>(width + extra.size()));
+        extra.push_back(e);
+      }
+    }
+    if (!extra.empty()) *s = Append(*s, extra, "_key", "project the join keys");
+    return out;
+  }
+
+  // `s` with `extra` expressions appended as columns named prefix0, prefix1, ….
+  Stream Append(const Stream& s, const std::vector<ExprPtr>& extra, const std::string& prefix,
+                const std::string& text) {
+    std::vector<ExprPtr> exprs;
+    std::vector<std::string> names = s.names;
+    for (std::size_t i = 0; i < s.names.size(); ++i) {
+      exprs.push_back(ColumnRef(static_cast<int>(i), s.names[i], s.types[i]));
+    }
+    for (std::size_t i = 0; i < extra.size(); ++i) {
+      exprs.push_back(extra[i]);
+      names.push_back(prefix + std::to_string(i));
+    }
+    return Project(
+        s, exprs, Unique(names), text + ": " + [&] {
+          std::vector<std::string> t;
+          for (const auto& e : extra) t.push_back(e->ToString());
+          return Joined(t);
+        }());
+  }
+
+  // The columns `keep` of `s`, in that order.
+  Stream Select(const Stream& s, const std::vector<int>& keep, const std::string& text) {
+    std::vector<ExprPtr> exprs;
+    std::vector<std::string> names;
+    for (int i : keep) {
+      auto u = static_cast<std::size_t>(i);
+      exprs.push_back(ColumnRef(i, s.names[u], s.types[u]));
+      names.push_back(s.names[u]);
+    }
+    return Project(s, exprs, names, text);
+  }
+
+  // `s` without the columns after the first `width` (those a scalar subquery's join added).
+  Stream Narrow(const Stream& s, std::size_t width) {
+    if (s.names.size() == width) return s;
+    std::vector<int> keep;
+    for (std::size_t i = 0; i < width; ++i) keep.push_back(static_cast<int>(i));
+    return Select(s, keep, "project without the subqueries' values");
+  }
+
+  // Each scalar subquery in `e`: a left join of *s to the subquery's one row on no key (the
+  // value is null while the subquery has no row); returns `e` reading those columns instead.
+  ExprPtr WithSubqueries(const ExprPtr& e, Stream* s) {
+    std::vector<ExprPtr> subs;
+    CollectSubqueries(e, &subs);
+    if (subs.empty()) return e;
+    std::vector<std::pair<const Expr*, int>> columns;
+    for (const auto& q : subs) {
+      Stream v = Lower(*q->subquery, false);
+      if (v.names.size() != 1)
+        throw NotLowered{q->location, "a scalar subquery of several columns"};
+      ViewJoinConfig c;
+      c.join = JoinKind::kLeft;
+      c.left_names = s->names;
+      c.right_names = v.names;
+      c.left_types = s->types;
+      c.right_types = v.types;
+      std::vector<std::string> names = s->names;
+      names.push_back("_subquery" + std::to_string(columns.size()));
+      c.names = Unique(names);
+      c.fingerprint = "scalar subquery " + q->ToString();
+      std::vector<TypeId> types = s->types;
+      types.push_back(v.types[0]);
+      columns.emplace_back(q.get(), static_cast<int>(s->names.size()));
+      std::vector<std::string> out_names = c.names;
+      *s = Add(MakeViewJoin(std::move(c)), {*s, v}, out_names, types,
+               "left join (no key) to the scalar subquery's one row: " + q->ToString());
+    }
+    return Rewrite(e, [&](const ExprPtr& x) -> ExprPtr {
+      for (const auto& [q, col] : columns) {
+        if (x.get() == q) return ColumnRef(col, "(" + x->ToString() + ")", x->type, x->location);
+      }
+      return nullptr;
+    });
+  }
+
+  // A top-N over `input`'s rows: partition and order expressions made columns, the TopN, the
+  // extra columns dropped. `plan` is the TopN or Limit node.
+  Stream LowerTopN(const PlanNode& plan, const PlanNode& input, const std::vector<SortKey>& order,
+                   const std::string& function, std::int64_t min_rank, std::int64_t max_rank,
+                   bool emit_rank) {
+    Stream in = Lower(input, false);
+    std::size_t width = in.names.size();
+    std::vector<ExprPtr> exprs = plan.partition;
+    for (const auto& k : order) {
+      if (k.expr->type == TypeId::kDoubleArray) {
+        throw NotLowered{k.expr->location, "ORDER BY an array"};
+      }
+      exprs.push_back(k.expr);
+    }
+    std::vector<int> cols = KeyColumns(&in, exprs);
+    ViewTopNConfig c;
+    c.rank_function = function;
+    c.partition.assign(cols.begin(), cols.begin() + static_cast<long>(plan.partition.size()));
+    std::string by;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      ViewSortColumn s;
+      s.column = cols[plan.partition.size() + i];
+      s.descending = order[i].descending;
+      s.nulls_first = order[i].nulls_first;
+      c.order.push_back(s);
+      by += (by.empty() ? "" : ", ") + order[i].expr->ToString() +
+            (order[i].descending ? " DESC" : "");
+    }
+    std::string part;
+    for (const auto& p : plan.partition) part += (part.empty() ? "" : ", ") + p->ToString();
+    c.min_rank = min_rank;
+    c.max_rank = max_rank;
+    c.emit_rank = emit_rank;
+    c.names = in.names;
+    c.types = in.types;
+    c.rank_name = emit_rank ? plan.columns.back().name : "rank";
+    std::vector<std::string> names = in.names;
+    std::vector<TypeId> types = in.types;
+    if (emit_rank) {
+      names.push_back(c.rank_name);
+      types.push_back(TypeId::kInt64);
+      names = Unique(names);
+      c.rank_name = names.back();
+    }
+    std::string text = function + "() over (" +
+                       (part.empty() ? std::string() : "partition by " + part + " ") + "order by " +
+                       by + ") in [" + std::to_string(min_rank) + ", " + std::to_string(max_rank) +
+                       "]" + (emit_rank ? " AS " + c.rank_name : "");
+    c.fingerprint = text;
+    Stream t = Add(MakeViewTopN(std::move(c)), {in}, names, types,
+                   (emit_rank ? "top-N " : "LIMIT / OFFSET as a top-N: ") + text);
+    if (in.names.size() == width) return t;
+    std::vector<int> keep;
+    for (std::size_t i = 0; i < width; ++i) keep.push_back(static_cast<int>(i));
+    if (emit_rank) keep.push_back(static_cast<int>(in.names.size()));
+    return Select(t, keep, "project without the top-N's key columns");
+  }
+
+  Stream Project(const Stream& in, const std::vector<ExprPtr>& exprs,
+                 const std::vector<std::string>& names, const std::string& text) {
+    std::vector<ScalarExpr> compiled;
+    std::vector<TypeId> types;
+    for (const auto& e : exprs) {
+      compiled.push_back(Compile(e));
+      types.push_back(e->type);
+    }
+    return Add(MakeViewProject(std::move(compiled), names), {in}, names, types, text);
+  }
+
+  ScalarExpr Compile(const ExprPtr& e) {
+    std::vector<ExprPtr> subs;
+    CollectSubqueries(e, &subs);
+    if (!subs.empty()) throw NotLowered{subs[0]->location, "a scalar subquery here"};
     Result<ScalarExpr> c = ScalarExpr::Compile(e);
     if (!c.ok()) throw NotLowered{e->location, c.status().message()};
     return *std::move(c);
   }
 
-  // Adds a node reading `inputs`; returns its name.
-  std::string Add(std::shared_ptr<const OperatorSpec> op, std::vector<std::string> inputs,
-                  const std::string& text) {
+  // Adds a node reading `inputs`; returns its stream.
+  Stream Add(std::shared_ptr<const OperatorSpec> op, const std::vector<Stream>& inputs,
+             std::vector<std::string> names, std::vector<TypeId> types, const std::string& text) {
     LoweredNode node;
     node.name = "n" + std::to_string(out_->nodes.size() + 1);
-    std::string from;
-    for (const auto& i : inputs) from += (from.empty() ? "" : ", ") + i;
-    out_->graph.push_back(node.name + " ← " + from + ": " + text);
-    node.spec = WithInputs(std::move(op), inputs);
-    node.inputs = std::move(inputs);
+    std::vector<std::string> from;
+    for (const auto& i : inputs) from.push_back(i.name);
+    out_->graph.push_back(node.name + " ← " + Joined(from) + ": " + text);
+    node.spec = WithInputs(std::move(op), from);
+    node.inputs = std::move(from);
     out_->nodes.push_back(std::move(node));
-    return out_->nodes.back().name;
+    return Stream{out_->nodes.back().name, std::move(names), std::move(types)};
   }
 
   LoweredView* out_;
@@ -269,7 +581,7 @@ void AddToQuery(const LoweredView& view, QueryConfig* query) {
 Result<LoweredView> LowerPlan(const ParsedSql& sql, std::size_t index, const PlanNode& plan) {
   LoweredView out;
   try {
-    std::string last = Lowering(&out).Lower(plan, true);
+    std::string last = Lowering(&out).Lower(plan, true).name;
     if (out.nodes.empty() || out.nodes.back().name != last) {
       // A bare scan: the result is the input's rows; a node of its own keeps the shape uniform.
       std::vector<ScalarExpr> exprs;

@@ -14,10 +14,18 @@
 //   Aggregate       a ViewProject computing the group keys, the aggregates' arguments and their
 //                   FILTERs, then ViewAggregate (GROUP BY, or one global row)
 //   Distinct        ViewDistinct (SELECT DISTINCT, UNION's duplicate removal)
+//   Join            ViewJoin (view_join.h), inner or left; key expressions that are not plain
+//                   columns are computed by a ViewProject on their side first (and dropped after)
+//   scalar subquery the subquery's graph (a one-row global aggregate) left-joined on no key to
+//                   the rows of the Filter / Project using it; the expression reads that column
+//   TopN            ViewTopN (view_topn.h), partition and order expressions made columns first
+//   UnionAll        ViewUnionAll over every input's graph (UNION: then ViewDistinct)
 //   Sort (final)    nothing: the view's table is a set; ORDER BY applies when it is read
-// Not yet (refused with the construct and file:line:column): joins, top-N (rank / dense_rank /
-// row_number with a bound, ORDER BY … LIMIT), UNION ALL, LIMIT / OFFSET of the result, scalar
-// subqueries, expressions ScalarExpr refuses.
+//   Limit (final)   over the final Sort: ViewTopN, row_number over the sort keys over one
+//                   partition, ranks (offset, offset + limit], rank column dropped
+// Refused with the construct and file:line:column: LIMIT without ORDER BY, OFFSET without LIMIT,
+// ORDER BY an array, join keys of two types (int64 = double), a scalar subquery inside an
+// aggregate's argument, expressions ScalarExpr refuses.
 //
 // Not wired into the daemon yet: `pinstream run` still refuses views (views_config.h).
 #pragma once

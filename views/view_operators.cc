@@ -17,7 +17,6 @@ using Column = ::pinstream::Column;  // not views::Column (a plan's column)
 
 constexpr std::uint64_t kSignBit = 1ULL << 63;
 
-
 Status Damaged(std::string_view what) {
   return Corruption(std::string(what) + ": a state entry is damaged");
 }
@@ -71,7 +70,6 @@ bool AppendKeyValue(ByteReader& r, Column& col) {
   }
   return true;
 }
-
 
 // Appends an ordered value of input type `in` to `col` (converted to col's type).
 void AppendOrdered(Column& col, std::string_view b, TypeId in) {
@@ -363,6 +361,8 @@ struct GroupState {
 
 class Aggregate : public Operator {
  public:
+  void set_owns_global_row(bool owns) { owns_global_row_ = owns; }
+
   Aggregate(const ViewAggregateConfig& c, StateTable* table, std::uint16_t tag)
       : c_(c), table_(table), tag_(tag) {
     for (int i = 0; i < c_.groups; ++i) gcols_.push_back(i);
@@ -389,7 +389,7 @@ class Aggregate : public Operator {
   }
 
   Status Finish(OperatorContext&, std::vector<RecordBatch>* out) override {
-    if (c_.groups == 0) {
+    if (c_.groups == 0 && owns_global_row_) {
       // The global row exists from the first batch on, whether rows came or not.
       PS_RETURN_IF_ERROR(Touch(std::string()).status());
     }
@@ -493,7 +493,8 @@ class Aggregate : public Operator {
         s.dsum += static_cast<double>(w) * col.Double(r);
       } else {
         std::int64_t p = 0;
-        if (__builtin_mul_overflow(col.Int(r), w, &p) || __builtin_add_overflow(s.isum, p, &s.isum)) {
+        if (__builtin_mul_overflow(col.Int(r), w, &p) ||
+            __builtin_add_overflow(s.isum, p, &s.isum)) {
           return InvalidArgument(c.function + ": integer overflow");
         }
       }
@@ -505,7 +506,7 @@ class Aggregate : public Operator {
     RecordBatch b;
     for (std::size_t i = 0; i < c_.names.size(); ++i) {
       TypeId t = i < static_cast<std::size_t>(c_.groups) ? c_.group_types[i]
-                                                          : c_.calls[i - c_.groups].type;
+                                                         : c_.calls[i - c_.groups].type;
       b.AddColumn(c_.names[i], Column(t));
     }
     b.set_input_tag(tag_);
@@ -600,6 +601,7 @@ class Aggregate : public Operator {
   ViewAggregateConfig c_;
   StateTable* table_;
   std::uint16_t tag_;
+  bool owns_global_row_ = true;
   std::vector<int> gcols_;
   std::unordered_map<std::string, Touched> touched_;
 };
@@ -610,11 +612,13 @@ class AggregateSpec : public OperatorSpec {
   std::string_view kind() const override { return "view_aggregate"; }
   Result<std::unique_ptr<Operator>> Create(const OperatorInitContext& ctx) const override {
     if (ctx.table == nullptr) return Internal("view_aggregate: no state table");
-    if (c_.groups == 0 && ctx.num_shards != 1) {
-      return Internal("view_aggregate: a global aggregate runs on one shard");
-    }
-    return std::unique_ptr<Operator>(new Aggregate(c_, ctx.table, OutputTag(ctx)));
+    auto op = std::make_unique<Aggregate>(c_, ctx.table, OutputTag(ctx));
+    // A global aggregate's rows all go to the shard of the empty key (gathers_all_rows); only
+    // that shard's instance has the global row.
+    op->set_owns_global_row(ShardOfHash(HashBytes(""), std::max(1, ctx.num_shards)) == ctx.shard);
+    return std::unique_ptr<Operator>(std::move(op));
   }
+  bool gathers_all_rows() const override { return c_.groups == 0; }
   std::vector<std::string> KeyColumns() const override {
     return std::vector<std::string>(c_.names.begin(), c_.names.begin() + c_.groups);
   }
@@ -626,7 +630,7 @@ class AggregateSpec : public OperatorSpec {
     std::vector<Field> fields;
     for (std::size_t i = 0; i < c_.names.size(); ++i) {
       TypeId t = i < static_cast<std::size_t>(c_.groups) ? c_.group_types[i]
-                                                          : c_.calls[i - c_.groups].type;
+                                                         : c_.calls[i - c_.groups].type;
       fields.push_back({c_.names[i], t});
     }
     out.schema = Schema(fields);

@@ -10,7 +10,10 @@
 //                  percentile_approx, percentile_disc (FILTER (WHERE …) too): per group one
 //                  StateTable entry; emits -old +new for every group a batch changed (nothing
 //                  when its row did not change); without group columns one global row, which
-//                  exists from the first batch on (count 0, the others null)
+//                  exists from the first batch on (count 0, the others null), every row
+//                  gathered on the shard of the empty key (gathers_all_rows)
+//
+// The join, UNION ALL (view_join.h) and top-N (view_topn.h) have headers of their own.
 //
 // The aggregate's input columns are positional — its group columns first, then the column each
 // aggregate reads and the column of its FILTER — as the lowering's Project before it computes

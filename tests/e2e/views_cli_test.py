@@ -4,8 +4,8 @@ eight shipped queries, as a user runs it:
 
 - `views list` prints every view table with its columns and types;
 - `views explain q1_live` prints the logical plan (a rank bounded to 1 over an aggregate over a
-  join) and says its top-N is not lowered yet; `views explain q6_live` (one table) prints its
-  operator graph; an unknown name exits 2 naming the views;
+  join) and its operator graph (two inputs, the join, the top-N); `views explain q6_live` (one
+  table) prints its operator graph; an unknown name exits 2 naming the views;
 - `validate` lists the views, and reports a broken view's SQL error at the file's line:column;
 - `run` refuses the config (exit 2, "live views need …") and creates no data dir.
 """
@@ -74,8 +74,10 @@ def main():
                        "TopN rank() over (partition by counts.country order by counts.category_count DESC) <= 1 AS r",
                        "Aggregate group by g.country, p.category: count(*) AS category_count",
                        "Join inner on p.ind = g.ind  → (left, right: 15 columns)", "Scan pin AS p", "Scan geo AS g",
-                       "operator graph: not lowered yet — ",
-                       "q1.sql:10:17: a top-N (rank with a bound on it) is not lowered to a running view yet"]:
+                       "operator graph (changes flow down; not run yet):",
+                       "  1. in1: changes of table pin (", "  2. in2: changes of table geo (",
+                       "  3. n1 ← in1, in2: inner join on p.ind = g.ind",
+                       ": top-N rank() over (partition by counts.country order by counts.category_count DESC) in [1, 1] AS r"]:
             check(needle in text, "explain lacks %r" % needle, out)
         # Q6 reads one table: its operator graph is shown.
         out = run(binary, "views", "explain", "q6_live", "-c", cfg, env=env)

@@ -359,6 +359,36 @@ TEST(ViewOperators, GlobalAggregateHasItsRowFromTheStart) {
   }
 }
 
+TEST(ViewOperators, AGlobalAggregatesRowIsOnTheShardOfTheEmptyKeyOnly) {
+  ViewAggregateConfig c;
+  c.calls = {Call("count", -1, TypeId::kInt64)};
+  c.names = {"n"};
+  c.fingerprint = "test";
+  auto spec = MakeViewAggregate(c);
+  EXPECT_TRUE(spec->gathers_all_rows());
+  InMemoryCheckpointStore store;
+  auto cp = std::move(store.OpenQuery("v")).value();
+  std::size_t rows = 0;
+  for (int shard = 0; shard < 3; ++shard) {
+    StateTable table(cp.get(), "v/0", shard, 3, 1 << 16);
+    ASSERT_TRUE(table.Open().ok());
+    OperatorInitContext ctx;
+    ctx.shard = shard;
+    ctx.num_shards = 3;
+    ctx.table = &table;
+    auto op = spec->Create(ctx);
+    ASSERT_TRUE(op.ok()) << op.status().ToString();
+    OperatorContext octx;
+    std::vector<RecordBatch> out;
+    ASSERT_TRUE((*op)->Finish(octx, &out).ok());
+    std::size_t n = 0;
+    for (const auto& b : out) n += b.num_rows();
+    EXPECT_EQ(n, shard == ShardOfHash(HashBytes(""), 3) ? 1u : 0u) << "shard " << shard;
+    rows += n;
+  }
+  EXPECT_EQ(rows, 1u);
+}
+
 TEST(ViewOperators, AggregateOverAggregate) {
   // count per g, then how many groups have each count: retractions flow through two stages.
   ViewAggregateConfig per_g;

@@ -1,0 +1,47 @@
+// The view join and UNION ALL: weighted-change operators over two (or more) named inputs of a
+// lowered view's query (lowering.h wraps them with their inputs' names).
+//
+//   ViewJoin      inner or left join on equality keys. Both sides' rows are kept by key in a
+//                 StateTable (one entry per distinct row: its count), and a batch emits
+//                 Δ(A⋈B) = ΔA⋈B_new + A_old⋈ΔB for each key it touched. Left join, unmatched
+//                 eager: a left row whose key has no right row is emitted with nulls on the
+//                 right; when the key's first right row arrives those rows are retracted, and
+//                 emitted again when its last right row is retracted. A NULL key never matches
+//                 (SQL): such a right row is dropped, such a left row passes (left join) with
+//                 nulls, or is dropped (inner). No key columns: every row of each side under
+//                 one key (a join to a one-row global aggregate: a scalar subquery), gathered
+//                 on one shard.
+//   ViewUnionAll  the rows of every input, their columns renamed to the output's (weights kept).
+//
+// Cost per batch: for each key touched, the other side's rows of that key are read (a prefix
+// scan); a key with many rows on both sides costs their product when it changes, as the output
+// does. Keys compare as their encoded values: join keys of different types are refused by the
+// lowering (int64 = double would never match).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/operator.h"
+#include "views/logical_plan.h"
+
+namespace pinstream::views {
+
+struct ViewJoinConfig {
+  JoinKind join = JoinKind::kInner;
+  std::vector<int> left_keys, right_keys;  // key columns of each input (same count, pairwise)
+  // Each input's column names (the exchange routes by the key columns' names) and types.
+  std::vector<std::string> left_names, right_names;
+  std::vector<TypeId> left_types, right_types;
+  std::vector<std::string> names;  // the output's: the left's columns, then the right's
+  std::string fingerprint;         // what the state means (the plan's text)
+};
+
+std::shared_ptr<const OperatorSpec> MakeViewJoin(ViewJoinConfig config);
+
+// `names`: the output's column names (every input has as many columns, in the same order).
+std::shared_ptr<const OperatorSpec> MakeViewUnionAll(std::vector<std::string> names,
+                                                     std::vector<TypeId> types);
+
+}  // namespace pinstream::views

@@ -73,6 +73,7 @@ class WithInputsSpec : public OperatorSpec {
   }
   bool stateful() const override { return spec_->stateful(); }
   bool uses_state_table() const override { return spec_->uses_state_table(); }
+  std::string_view state_index_kinds() const override { return spec_->state_index_kinds(); }
   std::string StateFingerprint() const override { return spec_->StateFingerprint(); }
   std::vector<std::string> ConsumedInputs() const override { return inputs_; }
   std::vector<std::string> KeyColumnsOf(std::size_t input) const override {

@@ -12,6 +12,7 @@
 #include "app/ingest_monitor.h"
 #include "app/progress_history.h"
 #include "app/progress_waiters.h"
+#include "app/query_state.h"
 #include "engine/daemon.h"
 #include "engine/job_scheduler.h"
 #include "engine/metrics.h"
@@ -122,6 +123,10 @@ std::string AdminApi::QueryStatusJson(const StreamingQuery& q) const {
                  {"deadLetterRows", s.dead_letter_rows_total},
                  {"backlogRecords", backlog},
                  {"error", s.error.empty() ? ordered_json() : ordered_json(s.error)}};
+  // A live view's query (views/view_query.h): the view and its SQL.
+  if (!q.config().view.empty()) {
+    j["view"] = {{"name", q.config().view}, {"sql", q.config().view_sql}};
+  }
   auto sum = p_.history ? p_.history->Summarize(s.name, NowMicros() / 1000, kRecentWindowMs)
                         : std::nullopt;
   if (sum) {
@@ -304,6 +309,16 @@ void AdminApi::Queries(const Request& req, const Segments& seg, Respond respond)
   if (q == nullptr) return respond(ErrorResponse(404, fmt::format("no query '{}'", name)));
   if (seg.size() == 2) return respond(JsonResponse(200, QueryStatusJson(*q)));
   if (seg[2] == "progress") return Progress(req, name, std::move(respond));
+  if (seg[2] == "state") {
+    // Each stateful operator's state rows and bytes, from the query's checkpoint.
+    if (p_.store == nullptr) return respond(ErrorResponse(404, "no store"));
+    auto state = QueryStateJson(p_.store, name);
+    if (!state.ok()) {
+      return respond(ErrorResponse(
+          state.status().code() == StatusCode::kNotFound ? 404 : 500, state.status().message()));
+    }
+    return respond(JsonResponse(200, state->dump()));
+  }
   if (seg[2] == "history") {
     auto h = p_.history ? p_.history->Json(name) : std::nullopt;
     if (!h) {  // no batch yet

@@ -12,13 +12,15 @@
 //                                backlogRecords, error) and its newest batch (lastBatchTime,
 //                                inputRowsPerSecond, processedRowsPerSecond, batchDurationMs,
 //                                ingestToVisibleMs) with recentInputRowsPerSecond (the last
-//                                10 s), and `eventTime` when its progress reports one
+//                                10 s), and `eventTime` when its progress reports one; a
+//                                live view's query has `view` {name, sql}
 //   GET  /queries/<q>            one query's state
 //   GET  /queries/<q>/progress   its recent progress reports (Spark's StreamingQueryProgress);
 //                                `?after=N` only those of batches after N, `&waitMs=M` (at most
 //                                60000) waits until there is one or M ms passed (a long poll:
 //                                answered the moment such a batch is committed; progress_waiters.h)
 //   GET  /queries/<q>/history    its progress since it started, bounded (progress_history.h)
+//   GET  /queries/<q>/state      each stateful operator's state rows and bytes (query_state.h)
 //   GET  /ingest                 the ingest APIs' requests, refusals, records and
 //                                acknowledgement latency: totals, rates, 15 minutes of history
 //                                (ingest_monitor.h)

@@ -30,6 +30,7 @@
 #include "state/sql/sql_job_runner.h"
 #include "state/store.h"
 #include "state/table_maintenance.h"
+#include "views/view_query.h"
 #include "views/views_config.h"
 
 namespace pinstream::app {
@@ -43,9 +44,9 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   auto reg = BuildRegistries(&env);
   auto cfg = LoadConfigOrReport(config_path, *reg);
   if (!cfg) return kExitConfig;
-  // Live views are parsed and planned but cannot run yet: refuse them rather than start without.
-  if (Status st = views::RequireNoViews(*cfg); !st.ok()) {
-    std::fprintf(stderr, "pinstream: %s\n", st.message().c_str());
+  // Live views run as queries (views/view_query.h): one that does not plan or lower is refused.
+  if (Status st = views::AddViewQueries(*cfg, *reg); !st.ok()) {
+    std::fprintf(stderr, "pinstream: view error: %s\n", st.message().c_str());
     return kExitConfig;
   }
   SetupLogging(log_level.empty() ? cfg->log.level : log_level, cfg->log.format);
@@ -280,27 +281,36 @@ void AddValidateCommand(CLI::App& app, int* exit_code) {
       *exit_code = kExitConfig;
       return;
     }
-    const auto* http = cfg->Section<connectors::http::HttpConfig>(connectors::http::kHttpSection);
-    std::printf("%s: valid — data_dir %s, %zu sources, %zu queries, %zu jobs%s\n", config->c_str(),
-                cfg->data_dir.c_str(), cfg->sources.size(), cfg->queries.size(), cfg->jobs.size(),
-                http != nullptr
-                    ? (", HTTP on " + http->host + ":" + std::to_string(http->port)).c_str()
-                    : "");
+    const std::size_t sources = cfg->sources.size(), queries = cfg->queries.size();
+    // Views plan, lower and become queries as when the daemon starts (views/view_query.h).
     auto planned = views::PlanViews(*cfg);
-    if (!planned.ok()) {
-      std::fprintf(stderr, "pinstream: view error: %s\n", planned.status().message().c_str());
+    Status viewed = planned.ok() ? views::AddViewQueries(*cfg, *reg) : planned.status();
+    if (!viewed.ok()) {
+      std::fprintf(stderr, "pinstream: view error: %s\n", viewed.message().c_str());
       *exit_code = kExitConfig;
       return;
     }
+    const auto* http = cfg->Section<connectors::http::HttpConfig>(connectors::http::kHttpSection);
+    std::printf("%s: valid — data_dir %s, %zu sources, %zu queries, %zu views, %zu jobs%s\n",
+                config->c_str(), cfg->data_dir.c_str(), sources, queries,
+                cfg->queries.size() - queries, cfg->jobs.size(),
+                http != nullptr
+                    ? (", HTTP on " + http->host + ":" + std::to_string(http->port)).c_str()
+                    : "");
     for (const auto& q : cfg->queries) {
+      if (!q.view.empty()) continue;
       std::string sink =
           q.sink.spec->TableName().empty() ? q.sink.kind : "table " + q.sink.spec->TableName();
       std::printf("  query %-12s %zu operators → %s (trigger %s)\n", q.name.c_str(),
                   q.operators.size(), sink.c_str(), q.trigger.ToString().c_str());
     }
-    for (const auto& v : *planned) {
-      std::printf("  view  %-12s → table %s (planned; the daemon does not run views yet)\n",
-                  v.config->name.c_str(), v.table.c_str());
+    for (const auto& q : cfg->queries) {
+      if (q.view.empty()) continue;
+      std::string inputs;
+      for (const auto& s : q.sources)
+        inputs += (inputs.empty() ? "" : ", ") + cfg->sources.at(s).spec->TableName();
+      std::printf("  view  %-12s %zu operators over %s → table %s (live)\n", q.name.c_str(),
+                  q.operators.size(), inputs.c_str(), q.sink.spec->TableName().c_str());
     }
     *exit_code = kExitOk;
   });

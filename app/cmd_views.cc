@@ -1,12 +1,20 @@
-// `pinstream views list` and `pinstream views explain NAME`: the live views of a config and their
-// logical plans and, where a view lowers, its operator graph (views/). Views are planned, not run:
-// the daemon refuses them until a lowered view is wired into a query (views/README.md).
+// `pinstream views list` and `pinstream views explain NAME`: the live views of a config, their
+// logical plans and, where a view lowers, its operator graph with each stateful operator's state
+// rows and bytes — from the running daemon (GET /queries/NAME/state) or, when none answers, from
+// the view's checkpoint in the data dir (app/query_state.h).
+
+#include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "app/admin_client.h"
 #include "app/commands.h"
+#include "app/query_state.h"
 #include "views/lowering.h"
+#include "views/view_query.h"
 #include "views/views_config.h"
 
 namespace pinstream::app {
@@ -15,19 +23,21 @@ namespace {
 
 // Loads the config and plans its views; prints the error and returns nullopt on failure.
 struct LoadedViews {
+  std::unique_ptr<connectors::ConnectorEnv> env;
+  std::unique_ptr<Registries> reg;
   DaemonConfig config;
   std::vector<views::PlannedView> planned;
 };
 
 std::optional<LoadedViews> LoadViews(const std::string& config_path, int* exit_code) {
-  connectors::ConnectorEnv env;
-  auto reg = BuildRegistries(&env);
+  auto env = std::make_unique<connectors::ConnectorEnv>();
+  auto reg = BuildRegistries(env.get());
   auto cfg = LoadConfigOrReport(config_path, *reg);
   if (!cfg) {
     *exit_code = kExitConfig;
     return std::nullopt;
   }
-  LoadedViews out{std::move(*cfg), {}};
+  LoadedViews out{std::move(env), std::move(reg), std::move(*cfg), {}};
   auto planned = views::PlanViews(out.config);
   if (!planned.ok()) {
     std::fprintf(stderr, "pinstream: view error: %s\n", planned.status().message().c_str());
@@ -36,6 +46,54 @@ std::optional<LoadedViews> LoadViews(const std::string& config_path, int* exit_c
   }
   out.planned = std::move(planned).value();
   return out;
+}
+
+// A view table's operator state: from the daemon running the config, else from the checkpoint
+// in its data dir; null when neither has it (not started yet). `from` says which answered.
+std::optional<nlohmann::json> StateOf(const DaemonConfig& cfg, const std::string& table,
+                                      std::string* from) {
+  auto reply = CallDaemon(cfg, "GET", "/queries/" + table + "/state", "read the view's state",
+                          std::chrono::seconds(10));
+  if (reply.ok() && reply->status == 200) {
+    *from = "the running daemon";
+    return nlohmann::json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
+  }
+  if (reply.ok() && reply->status != 404) return std::nullopt;
+  if (cfg.data_dir.empty() || !std::filesystem::exists(cfg.data_dir)) return std::nullopt;
+  auto store = state::Store::OpenReader(cfg.data_dir);
+  if (!store.ok()) return std::nullopt;
+  auto state = QueryStateJson(store->get(), table);
+  if (!state.ok()) return std::nullopt;
+  *from = "the checkpoint in " + cfg.data_dir;
+  return nlohmann::json::parse(state->dump());
+}
+
+std::string BytesText(std::int64_t b) {
+  if (b < 1024) return fmt::format("{} B", b);
+  if (b < (1 << 20)) return fmt::format("{:.1f} KiB", b / 1024.0);
+  return fmt::format("{:.1f} MiB", b / 1048576.0);
+}
+
+// "N rows, B" of one operator's state entry.
+std::string StateText(const nlohmann::json& op) {
+  std::string rows = op.contains("rows") && op["rows"].is_number()
+                         ? fmt::format("{} rows", op["rows"].get<std::int64_t>())
+                         : std::string("? rows");
+  return rows + ", " + BytesText(op.value("bytes", std::int64_t{0}));
+}
+
+// The state id of each input and node of a lowered view table, by name (its query's slots).
+std::map<std::string, std::string> StateIdsOf(const LoadedViews& loaded, const views::PlannedView& v,
+                                              const views::LoweredView& lowered) {
+  DaemonConfig scratch = loaded.config;
+  auto q = views::MakeViewQuery(v, lowered, scratch, *loaded.reg);
+  std::map<std::string, std::string> ids;
+  if (!q.ok()) return ids;
+  for (const auto& slot : q->slots) {
+    // An input's select is named "<input>:select", a node as the node.
+    ids[slot.name.substr(0, slot.name.find(':'))] = slot.state_id;
+  }
+  return ids;
 }
 
 std::string ColumnsText(const views::PlanNode& plan) {
@@ -84,20 +142,41 @@ void AddViewsCommands(CLI::App& app, int* exit_code) {
       *exit_code = kExitOk;
       return;
     }
-    std::printf("%-18s %-18s %-26s %s\n", "VIEW", "TABLE", "SQL", "COLUMNS");
+    std::printf("%-18s %-18s %-26s %-26s %s\n", "VIEW", "TABLE", "SQL", "STATE", "COLUMNS");
+    std::size_t lowered = 0;
+    std::string from;
     for (const auto& v : loaded->planned) {
       std::string sql = v.config->sql_file;
       if (sql.rfind(loaded->config.config_dir + "/", 0) == 0) {
         sql = sql.substr(loaded->config.config_dir.size() + 1);
       }
       if (v.config->tables.size() > 1) sql += " #" + std::to_string(v.statement + 1);
-      std::printf("%-18s %-18s %-26s %s\n", v.config->name.c_str(), v.table.c_str(), sql.c_str(),
-                  ColumnsText(*v.plan).c_str());
+      std::string state;
+      if (!views::LowerPlan(*v.config->sql, v.statement, *v.plan).ok()) {
+        state = "(not lowered yet)";
+      } else {
+        ++lowered;
+        auto st = StateOf(loaded->config, v.table, &from);
+        if (!st || !st->is_object()) {
+          state = "(not started)";
+        } else {
+          std::int64_t rows = 0, bytes = 0;
+          for (const auto& op : (*st)["operators"]) {
+            if (op["rows"].is_number()) rows += op["rows"].get<std::int64_t>();
+            bytes += op.value("bytes", std::int64_t{0});
+          }
+          state = fmt::format("{} rows, {}", rows, BytesText(bytes));
+        }
+      }
+      std::printf("%-18s %-18s %-26s %-26s %s\n", v.config->name.c_str(), v.table.c_str(),
+                  sql.c_str(), state.c_str(), ColumnsText(*v.plan).c_str());
     }
-    std::printf(
-        "\n%zu view table(s) planned; not run: the daemon refuses views until their streaming "
-        "operators exist\n",
-        loaded->planned.size());
+    std::printf("\n%zu view table(s), %zu of them run by the daemon%s\n", loaded->planned.size(),
+                lowered, from.empty() ? "" : (" (state from " + from + ")").c_str());
+    if (lowered < loaded->planned.size()) {
+      std::printf("a view not lowered yet makes `pinstream run` refuse the config (views explain "
+                  "NAME says why)\n");
+    }
     *exit_code = kExitOk;
   });
 
@@ -118,9 +197,25 @@ void AddViewsCommands(CLI::App& app, int* exit_code) {
       std::printf("logical plan:\n%s", views::Explain(*v.plan).c_str());
       auto lowered = views::LowerPlan(*v.config->sql, v.statement, *v.plan);
       if (lowered.ok()) {
-        std::printf("operator graph (changes flow down; not run yet):\n");
+        std::string from;
+        auto st = StateOf(loaded->config, v.table, &from);
+        std::map<std::string, nlohmann::json> by_id;
+        if (st && st->is_object()) {
+          for (const auto& op : (*st)["operators"]) by_id[op.value("stateId", "")] = op;
+        }
+        std::map<std::string, std::string> ids = StateIdsOf(*loaded, v, *lowered);
+        std::printf("operator graph (changes flow down; state %s):\n",
+                    from.empty() ? "none yet: the view has not run" : ("from " + from).c_str());
         for (std::size_t i = 0; i < lowered->graph.size(); ++i) {
-          std::printf("  %zu. %s\n", i + 1, lowered->graph[i].c_str());
+          // "in1: …" or "n3 ← in1, n2: …": the input or node the line is.
+          const std::string& line = lowered->graph[i];
+          std::string state;
+          auto id = ids.find(line.substr(0, line.find_first_of(": ")));
+          if (id != ids.end()) {
+            auto it = by_id.find(id->second);
+            if (it != by_id.end()) state = "  [state: " + StateText(it->second) + "]";
+          }
+          std::printf("  %zu. %s%s\n", i + 1, lowered->graph[i].c_str(), state.c_str());
         }
       } else {
         std::printf("operator graph: not lowered yet — %s\n",
@@ -136,9 +231,6 @@ void AddViewsCommands(CLI::App& app, int* exit_code) {
       *exit_code = kExitConfig;
       return;
     }
-    std::printf(
-        "\nviews are planned, not run: the daemon refuses them until the view's query is wired to "
-        "its table source and sink\n");
     *exit_code = kExitOk;
   });
 }

@@ -11,6 +11,7 @@
 #include "connectors/http/api.h"
 #include "connectors/http/http_config.h"
 #include "engine/config_diff.h"
+#include "views/view_query.h"
 #include "views/views_config.h"
 
 namespace pinstream::app {
@@ -86,13 +87,16 @@ json Pairs(const std::vector<std::pair<std::string, std::string>>& v) {
 std::string ReloadConfig(const ReloadContext& ctx) {
   const std::string& path = ctx.config_path;
   // 1. The whole file, validated as at start; nothing changes unless it is valid.
+  // Its live views become queries (views/view_query.h): added, removed and changed like them.
   std::shared_ptr<const DaemonConfig> next;
   try {
-    next = std::make_shared<const DaemonConfig>(LoadConfig(path, *ctx.registries));
+    auto loaded = std::make_shared<DaemonConfig>(LoadConfig(path, *ctx.registries));
+    if (Status st = views::AddViewQueries(*loaded, *ctx.registries); !st.ok())
+      return Failed(path, st.message());
+    next = std::move(loaded);
   } catch (const ConfigError& e) {
     return Failed(path, e.what());
   }
-  if (Status st = views::RequireNoViews(*next); !st.ok()) return Failed(path, st.message());
   const DaemonConfig& old = ctx.daemon->config();
   ConfigDiff diff = DiffConfigs(old, *next);
   if (diff.data_dir_changed) {
@@ -187,6 +191,7 @@ std::string ReloadConfig(const ReloadContext& ctx) {
   }
   for (const auto& key : diff.sections_changed) {
     if (key == connectors::http::kHttpSection) continue;  // above
+    if (key == views::kViewsSection) continue;            // its views are queries (above)
     not_applied.push_back(
         {{"what", key}, {"reason", "read when the daemon starts: restart it to apply it"}});
   }

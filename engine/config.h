@@ -106,6 +106,10 @@ struct SinkConfig {
 struct QueryConfig {
   std::string name;
   std::string location;
+  // Set when the query runs a live view (views/view_query.h): the view's name and its SQL
+  // statement's text. Empty for a configured query.
+  std::string view;
+  std::string view_sql;
   // The query's config and its sources' as canonical YAML: equal fingerprints run the same query
   // (a reload leaves it untouched; config_diff.h).
   std::string fingerprint;

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -87,6 +88,14 @@ class Sink {
                                              std::unique_ptr<Prepared> prepared, CommitTxn& txn) {
     (void)prepared;
     return Stage(batch_id, output, txn);
+  }
+  // The end offsets of batch `batch_id` (its offsets/N: source → partition → end offset), told on the
+  // commit thread just before its Stage/StagePrepared — for a sink that records what its output
+  // was computed from (a live view's table: the input versions consumed). Default: ignored.
+  virtual void NoteBatchEnds(std::int64_t batch_id,
+                             const std::map<std::string, std::map<std::string, std::int64_t>>& ends) {
+    (void)batch_id;
+    (void)ends;
   }
   virtual void Close() {}
 };

@@ -789,6 +789,7 @@ Status StreamingQuery::CommitBatch(PreparedBatch& b, const std::shared_future<St
   QueryProgress& p = b.progress;
   std::int64_t s0 = MonotonicNanos();
   if (b.stage_sink) {
+    sink_->NoteBatchEnds(batch_id, b.plan.offsets.sources);
     PS_RETURN_IF_ERROR(sink_->StagePrepared(batch_id, b.output, std::move(b.sink_prepared), *b.txn)
                            .WithContext(fmt::format("query '{}' batch {} sink {}", config_->name,
                                                     batch_id, sink_->Describe())));

@@ -648,6 +648,7 @@ CommitInfo DeltaTable::MakeCommitInfo(const EncodedWrite& encoded, const SchemaC
   info.app_id = opt.app_id;
   info.epoch = opt.epoch;
   info.batch_id = opt.batch_id;
+  info.metrics = opt.metrics;
   info.rows_added = static_cast<std::int64_t>(encoded.total_rows);
   info.chunks = static_cast<std::int64_t>(encoded.chunks.size());
   info.bytes = encoded.bytes;

@@ -71,6 +71,8 @@ struct WriteOptions {
   std::int64_t epoch = 0;
   std::int64_t batch_id = -1;
   std::int64_t rows_per_chunk = 16384;
+  // Recorded in the commit info's operationMetrics (a live view's input versions).
+  std::vector<std::pair<std::string, std::int64_t>> metrics;
   // How chunks are compressed. StageWrite uses the store's (StoreOptions::table_compression);
   // callers of the static Encode pass Store::table_codec() here.
   ChunkCodec codec = ChunkCodec::kLz4;

@@ -51,6 +51,29 @@ class SelectSpec : public OperatorSpec {
   Result<std::unique_ptr<Operator>> Create(const OperatorInitContext&) const override {
     return std::unique_ptr<Operator>(new Select(names_, types_));
   }
+  // At start the input is the table's stored schema: a column of another type than the plan's is
+  // refused (a column the table lacks reads as null, as in Process).
+  Result<StreamSchema> DeriveSchema(std::span<const StreamSchema> inputs) const override {
+    StreamSchema out = inputs.empty() ? StreamSchema::Unknown() : inputs.front();
+    std::vector<Field> fields;
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      TypeId t = types_[i];
+      if (out.complete && out.schema.FieldIndex(names_[i]) >= 0) {
+        TypeId stored = out.TypeOf(names_[i]);
+        if (stored != t && stored != TypeId::kNull && t != TypeId::kNull) {
+          return InvalidArgument("column " + names_[i] + " is " + std::string(TypeName(stored)) +
+                                 " in the table's stored schema but " +
+                                 std::string(TypeName(t)) +
+                                 " in the view's plan (planned from the config)");
+        }
+        if (t == TypeId::kNull) t = stored;
+      }
+      fields.push_back({names_[i], t});
+    }
+    out.schema = Schema(fields);
+    out.complete = true;
+    return out;
+  }
 
  private:
   std::vector<std::string> names_;

@@ -27,7 +27,7 @@
 // ORDER BY an array, join keys of two types (int64 = double), a scalar subquery inside an
 // aggregate's argument, expressions ScalarExpr refuses.
 //
-// Not wired into the daemon yet: `pinstream run` still refuses views (views_config.h).
+// Run by the daemon as a query (view_query.h: AddToQuery, a delta source per input, the sink).
 #pragma once
 
 #include <memory>

@@ -6,7 +6,7 @@ namespace pinstream::views {
 
 void RegisterViewSections(SectionRegistry& sections) {
   sections.Register(kViewsSection,
-                    "live SQL views: SELECTs over the tables (parsed and planned; not run yet)",
+                    "live SQL views: SELECTs over the tables, kept up to date by the daemon batch by batch",
                     ParseViewsSection, {&kViewKeys});
 }
 

@@ -12,9 +12,8 @@
 // query's delta sink, with the schema its operators derive) and the views before it; column,
 // type and unsupported-construct errors carry the SQL file's file:line:column.
 //
-// Views do not run yet: the daemon refuses a config with views (the streaming operators they
-// lower to are not built yet). `pinstream validate` plans them, `pinstream views list|explain`
-// shows the plans.
+// The daemon runs each view table as a query (view_query.h's AddViewQueries); `pinstream
+// validate` plans and lowers them, `pinstream views list|explain` shows them.
 #pragma once
 
 #include <memory>
@@ -60,9 +59,5 @@ struct PlannedView {
 // Plans every view of `cfg` (none without a views: section). A view's result table must not be
 // a table a query writes. Errors: InvalidArgument "sql-file:line:col: …" or "config:line:col: …".
 Result<std::vector<PlannedView>> PlanViews(const DaemonConfig& cfg);
-
-// The daemon's refusal while views cannot run: FailedPrecondition naming the views, or OK when
-// the config has none.
-Status RequireNoViews(const DaemonConfig& cfg);
 
 }  // namespace pinstream::views

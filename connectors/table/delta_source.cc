@@ -22,6 +22,7 @@ struct DeltaSourceConfig {
   std::int64_t starting_version = 0;
   std::int64_t max_records_per_trigger = 0;  // 0 = no cap of its own
   bool skip_change_commits = false;
+  bool whole_versions = false;  // a cap never splits a version (live views)
 };
 
 class DeltaSource : public Source {
@@ -317,6 +318,11 @@ class DeltaSource : public Source {
       const std::int64_t take = std::max<std::int64_t>(0, std::min(hi - r, max_records - records));
       records += take;
       r += take;
+      if (config_.whole_versions && r > 0 && r < n && v < DeltaOffsetVersion(end)) {
+        // Read the version to its end: a batch ends only between versions.
+        records += n - r;
+        r = n;
+      }
       if (r >= n && v < DeltaOffsetVersion(end)) {
         pos = DeltaOffset(v + 1, 0);
       } else {
@@ -385,6 +391,10 @@ constexpr KeyDoc kDeltaSourceDocs[] = {
     {"skip_change_commits", KeyType::kBool, "false",
      "true: versions that removed rows (an overwrite, a changes commit) are skipped; false: "
      "their removed rows arrive with weight -1, then the added rows."},
+    {"whole_versions", KeyType::kBool, "false",
+     "true: a batch always ends between two versions (a cap is rounded up to the end of the "
+     "version it falls in), so each batch consumes whole versions — what a live view needs to "
+     "say which input versions its result is of."},
 };
 }  // namespace
 constexpr ConfigKeys kDeltaSourceKeys{
@@ -425,6 +435,7 @@ std::shared_ptr<const SourceSpec> ParseDeltaSource(const ConfigNode& n, Connecto
   if (c.max_records_per_trigger < 0)
     n.Get("max_records_per_trigger").Fail("must be 0 (no cap) or more");
   c.skip_change_commits = n.GetBool("skip_change_commits", false);
+  c.whole_versions = n.GetBool("whole_versions", false);
   return std::make_shared<DeltaSourceSpec>(env, std::move(c));
 }
 

@@ -6,8 +6,8 @@ eight shipped queries, as a user runs it:
 - `views explain q1_live` prints the logical plan (a rank bounded to 1 over an aggregate over a
   join) and its operator graph (two inputs, the join, the top-N); `views explain q6_live` (one
   table) prints its operator graph; an unknown name exits 2 naming the views;
-- `validate` lists the views, and reports a broken view's SQL error at the file's line:column;
-- `run` refuses the config (exit 2, "live views need …") and creates no data dir.
+- `validate` lists the views (each runs as a query), and reports a broken view's SQL error at the
+  file's line:column, which `run` refuses too (exit 2) without creating a data dir.
 """
 import argparse
 import os
@@ -60,12 +60,14 @@ def main():
         out = run(binary, "views", "list", "-c", cfg, env=env)
         check(out.returncode == 0, "views list failed", out)
         lines = out.stdout.splitlines()
-        check(lines[0].split() == ["VIEW", "TABLE", "SQL", "COLUMNS"], "views list header", out)
-        tables = [l.split()[1] for l in lines[1:] if l.strip() and not l.startswith("9 view")]
+        check(lines[0].split() == ["VIEW", "TABLE", "SQL", "STATE", "COLUMNS"], "views list header", out)
+        tables = [l.split()[1] for l in lines[1:10]]
         check(tables[:9] == ["q1_live", "q2_live", "q3_live_a", "q3_live_b", "q4_live", "q5_live",
                              "q6_live", "q7_live", "q8_live"], "view tables: %s" % tables, out)
         check("age_group string, median_follower_count int64" in out.stdout, "q5 columns", out)
-        check("9 view table(s) planned; not run" in out.stdout, "list footer", out)
+        check("9 view table(s), " in out.stdout, "list footer", out)
+        check("(not started)" in out.stdout and "9 of them run by the daemon" in out.stdout,
+              "list states", out)
 
         out = run(binary, "views", "explain", "q1_live", "-c", cfg, env=env)
         check(out.returncode == 0, "views explain failed", out)
@@ -74,7 +76,7 @@ def main():
                        "TopN rank() over (partition by counts.country order by counts.category_count DESC) <= 1 AS r",
                        "Aggregate group by g.country, p.category: count(*) AS category_count",
                        "Join inner on p.ind = g.ind  → (left, right: 15 columns)", "Scan pin AS p", "Scan geo AS g",
-                       "operator graph (changes flow down; not run yet):",
+                       "operator graph (changes flow down; state none yet: the view has not run):",
                        "  1. in1: changes of table pin (", "  2. in2: changes of table geo (",
                        "  3. n1 ← in1, in2: inner join on p.ind = g.ind",
                        ": top-N rank() over (partition by counts.country order by counts.category_count DESC) in [1, 1] AS r"]:
@@ -82,7 +84,7 @@ def main():
         # Q6 reads one table: its operator graph is shown.
         out = run(binary, "views", "explain", "q6_live", "-c", cfg, env=env)
         check(out.returncode == 0, "views explain q6_live failed", out)
-        for needle in ["operator graph (changes flow down; not run yet):",
+        for needle in ["operator graph (changes flow down; state none yet: the view has not run):",
                        "  1. in1: changes of table user (ind, user_name, age, date_joined)",
                        "2. n1 ← in1: filter ", "aggregate group by year(user.date_joined): count(*)",
                        "(ORDER BY applies when the view's table is read)"]:
@@ -97,7 +99,12 @@ def main():
               "unknown view", out)
 
         out = run(binary, "validate", cfg, env=env)
-        check(out.returncode == 0 and "view  q5_live" in out.stdout, "validate with views", out)
+        check(out.returncode == 0 and "view  q5_live" in out.stdout and "9 views" in out.stdout,
+              "validate with the eight views", out)
+        q6_cfg = write_config(tmp, [("q6_live", os.path.join(CONF, "queries", "q6.sql"))], "q6.yaml")
+        out = run(binary, "validate", q6_cfg, env=env)
+        check(out.returncode == 0 and "view  q6_live" in out.stdout and "1 views" in out.stdout,
+              "validate with a view that runs", out)
 
         # A broken view: the SQL file's position.
         bad = os.path.join(tmp, "bad.sql")
@@ -115,12 +122,12 @@ def main():
         check(out.returncode == 2 and syntax + ":3:7: syntax error at or near \"AND\"" in out.stderr,
               "syntax error position", out)
 
-        # The daemon refuses views instead of running without them.
-        out = run(binary, "run", cfg, env=env)
-        check(out.returncode == 2, "run with views must exit 2", out)
-        check("live views need the streaming operators" in out.stderr, "run's refusal message", out)
+        # The daemon refuses a broken view instead of running without it.
+        out = run(binary, "run", bad_cfg, env=env)
+        check(out.returncode == 2, "run with a broken view must exit 2", out)
+        check(bad + ":2:8: column categry does not exist" in out.stderr, "run's refusal message", out)
         check(not os.path.exists(os.path.join(tmp, "data")), "run created the data dir", out)
-    print("views CLI: list, explain, validate and run's refusal as expected")
+    print("views CLI: list, explain, validate and run's refusal of a broken view as expected")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 #include "views/views_config.h"
 
+#include "views/view_query.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -77,12 +79,51 @@ TEST_F(ViewsConfigTest, TheEightShippedQueriesPlanAsViews) {
   std::string tables;
   for (const auto& v : *planned) tables += v.table + " ";
   EXPECT_EQ(tables, "q1_live q2_live q3_live_a q3_live_b q4_live q5_live q6_live q7_live q8_live ");
-  // The daemon refuses them, naming what they need.
-  Status st = RequireNoViews(cfg);
-  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(st.message().find("live views need the streaming operators"), std::string::npos);
-  EXPECT_EQ(st.message().rfind("test.yaml:", 0), 0u) << st.message();
-  EXPECT_TRUE(RequireNoViews(Load("")).ok());
+  // The daemon runs each view table as a query named as the table; q1 reads pin and geo.
+  std::size_t before = cfg.queries.size();
+  Status st = AddViewQueries(cfg, reg_);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(cfg.queries.size(), before + 9);
+  const QueryConfig& q1 = cfg.queries[before];
+  EXPECT_EQ(q1.name, "q1_live");
+  EXPECT_EQ(q1.sources, (std::vector<std::string>{"view.q1_live.pin", "view.q1_live.geo"}));
+  DaemonConfig none = Load("");
+  std::size_t queries = none.queries.size();
+  EXPECT_TRUE(AddViewQueries(none, reg_).ok());
+  EXPECT_EQ(none.queries.size(), queries);
+}
+
+TEST_F(ViewsConfigTest, AViewRunsAsAQueryFromItsTablesToItsTable) {
+  DaemonConfig cfg = Load("views:\n  - {name: q6_live, sql: queries/q6.sql}\n");
+  std::size_t queries = cfg.queries.size();
+  ASSERT_TRUE(AddViewQueries(cfg, reg_).ok());
+  ASSERT_EQ(cfg.queries.size(), queries + 1);
+  const QueryConfig& q = cfg.queries.back();
+  EXPECT_EQ(q.name, "q6_live");
+  EXPECT_EQ(q.view, "q6_live");
+  EXPECT_NE(q.view_sql.find("SELECT"), std::string::npos);
+  EXPECT_EQ(q.shards, 1);
+  ASSERT_EQ(q.sources.size(), 1u);
+  EXPECT_EQ(q.sources[0], "view.q6_live.user");
+  EXPECT_EQ(cfg.sources.at("view.q6_live.user").spec->TableName(), "user");
+  EXPECT_EQ(q.sink.spec->TableName(), "q6_live");
+  EXPECT_NE(cfg.sources.at("view.q6_live.user").fingerprint.find("whole_versions: true"),
+            std::string::npos);
+  EXPECT_FALSE(q.operators.empty());
+  // The first operator (the table's columns) points at the table in FROM.
+  EXPECT_EQ(q.operators.front().where.rfind(kConf + "/queries/q6.sql:", 0), 0u)
+      << q.operators.front().where;
+  // Adding twice adds nothing; planning again ignores the view's own query.
+  ASSERT_TRUE(AddViewQueries(cfg, reg_).ok());
+  EXPECT_EQ(cfg.queries.size(), queries + 1);
+  auto planned = PlanViews(cfg);
+  ASSERT_TRUE(planned.ok()) << planned.status().ToString();
+  // A view named as a query is refused.
+  DaemonConfig clash = Load("views:\n  - {name: " + cfg.queries.front().name +
+                            "_v, sql: queries/q6.sql}\n");
+  clash.queries.front().name += "_v";
+  Status st = AddViewQueries(clash, reg_);
+  EXPECT_NE(st.message().find("is also the name of a query"), std::string::npos) << st.message();
 }
 
 TEST_F(ViewsConfigTest, AViewReadsAnEarlierView) {

@@ -28,7 +28,22 @@ Result<nlohmann::ordered_json> QueryStateJson(state::Store* store, const std::st
                    {"rows", rows ? nlohmann::ordered_json(*rows) : nlohmann::ordered_json()},
                    {"bytes", bytes}});
   }
-  return nlohmann::ordered_json{{"query", query}, {"operators", ops}};
+  nlohmann::ordered_json out{{"query", query}, {"operators", ops}};
+  // Where its inputs stand: the end offsets of its last committed batch (a live view's delta
+  // sources: (version << 32) | row per table).
+  PS_ASSIGN_OR_RETURN(auto committed, cp->LatestCommittedBatch());
+  out["committedBatch"] = committed ? nlohmann::ordered_json(*committed) : nlohmann::ordered_json();
+  nlohmann::ordered_json ends = nlohmann::ordered_json::object();
+  if (committed) {
+    PS_ASSIGN_OR_RETURN(auto offsets, cp->GetOffsets(*committed));
+    if (offsets) {
+      for (const auto& [source, parts] : offsets->sources) {
+        for (const auto& [partition, end] : parts) ends[source][partition] = end;
+      }
+    }
+  }
+  out["committedOffsets"] = ends;
+  return out;
 }
 
 }  // namespace pinstream::app

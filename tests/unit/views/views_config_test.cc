@@ -126,6 +126,36 @@ TEST_F(ViewsConfigTest, AViewRunsAsAQueryFromItsTablesToItsTable) {
   EXPECT_NE(st.message().find("is also the name of a query"), std::string::npos) << st.message();
 }
 
+TEST_F(ViewsConfigTest, AStoredSchemaThatDisagreesWithThePlanIsRefusedAtTheTableInFrom) {
+  DaemonConfig cfg = Load("views:\n  - {name: q6_live, sql: queries/q6.sql}\n");
+  ASSERT_TRUE(AddViewQueries(cfg, reg_).ok());
+  const QueryConfig& q = cfg.queries.back();
+  // What the daemon derives at start from the table's stored schema: date_joined stored as a
+  // string where the view was planned with a timestamp.
+  StreamSchema stored;
+  stored.complete = true;
+  stored.schema = Schema({{"ind", TypeId::kInt64},
+                          {"user_name", TypeId::kString},
+                          {"age", TypeId::kInt64},
+                          {"date_joined", TypeId::kString}});
+  auto derived = DeriveQuerySchemas(q, {stored});
+  ASSERT_FALSE(derived.ok());
+  const std::string& m = derived.status().message();
+  EXPECT_EQ(m.rfind(kConf + "/queries/q6.sql:3:6: ", 0), 0u) << m;
+  EXPECT_NE(m.find("column date_joined is string in the table's stored schema but timestamp"),
+            std::string::npos)
+      << m;
+  // The stored schema as planned derives the view's columns.
+  stored.schema = Schema({{"ind", TypeId::kInt64},
+                          {"user_name", TypeId::kString},
+                          {"age", TypeId::kInt64},
+                          {"date_joined", TypeId::kTimestamp}});
+  derived = DeriveQuerySchemas(q, {stored});
+  ASSERT_TRUE(derived.ok()) << derived.status().ToString();
+  ASSERT_EQ(derived->sink_inputs.size(), 1u);
+  EXPECT_EQ(derived->sink_inputs[0].schema.fields().size(), 2u);
+}
+
 TEST_F(ViewsConfigTest, AViewReadsAnEarlierView) {
   testing::TempDir dir;
   dir.Write("a.sql", "SELECT category, count(*) AS n FROM pin GROUP BY category");

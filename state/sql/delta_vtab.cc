@@ -379,6 +379,10 @@ struct DeltaCursor : sqlite3_vtab_cursor {
   std::vector<std::uint32_t> sel;
   std::size_t pos = 0;
   std::int64_t chunk_no = -1;
+  // Count mode (a scan that needs no column and no filter, as `count(*)`): the rows left of the
+  // snapshot's row count, no chunk read; -1 otherwise.
+  std::int64_t count_left = -1;
+  std::int64_t count_row = -1;
   // lookup mode
   std::shared_ptr<LookupIndex> index;
   const PlanState* index_plan = nullptr;
@@ -673,6 +677,18 @@ bool VersionMayMatch(const VersionStats& ci, const std::vector<BoundFilter>& fil
 
 // Scan mode: moves to the next row that passes the filters, across chunks.
 Status ScanAdvance(DeltaCursor* c) {
+  if (c->count_left >= 0) {
+    if (c->count_left == 0) {
+      c->eof = true;
+      return Status::Ok();
+    }
+    --c->count_left;
+    ++c->count_row;  // the rowid: (chunk_no, row) as a 64-bit count
+    c->chunk_no = c->count_row >> 32;
+    c->row = static_cast<std::uint32_t>(c->count_row & 0xffffffff);
+    c->row_batch = nullptr;
+    return Status::Ok();
+  }
   for (;;) {
     if (++c->pos < c->sel.size()) {
       c->row = c->sel[c->pos];
@@ -895,6 +911,8 @@ void Rewind(DeltaCursor* c) {
   ++c->row_serial;
   c->pos = 0;
   c->chunk_no = -1;
+  c->count_left = -1;
+  c->count_row = -1;
   c->scan.reset();
   c->refs = {};
   c->lookup = false;
@@ -963,6 +981,14 @@ Result<KeyLookup> LookUpKey(DeltaCursor* c, const DeltaVtab* vt, const PlanState
 Status StartScan(DeltaCursor* c) {
   ScanCounters* counters = c->counters;
   const auto& filters = c->filters;
+  c->sel.clear();
+  if (filters.empty() && c->ps->filter_names.empty() && c->ps->rest_names.empty()) {
+    // No column is read (`SELECT count(*) FROM t`): the rows are counted from the snapshot's
+    // row count, kept in the log with each version (as Delta answers a count from its
+    // statistics), whatever number of chunks hold them.
+    c->count_left = c->snap->num_rows();
+    return ScanAdvance(c);
+  }
   c->scan = c->snap->OpenCursor(filters.empty() ? VersionFilter()
                                                 : [counters, &filters](const VersionStats& ci) {
                                                     bool keep = VersionMayMatch(ci, filters);

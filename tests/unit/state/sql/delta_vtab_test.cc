@@ -146,6 +146,22 @@ TEST_F(DeltaVtabTest, AStatementReadsTheTablesAsTheyWereWhenItStarted) {
             std::string::npos);
 }
 
+// A scan that needs no column (`count(*)`) counts the snapshot's rows from the log and reads
+// no chunk, however many versions hold them; with a column or a filter it reads the chunks.
+TEST_F(DeltaVtabTest, CountingRowsReadsNoChunk) {
+  for (int i = 20; i < 60; ++i) Write(Rows(i, i + 1));  // 40 one-row versions: 2..41
+  EXPECT_EQ(One("SELECT count(*) FROM t"), "60");
+  EXPECT_EQ(session_->last_scan_stats().chunks_read, 0);
+  EXPECT_EQ(One("SELECT count(*) FROM t_at(1)"), "20");
+  EXPECT_EQ(session_->last_scan_stats().chunks_read, 0);
+  EXPECT_EQ(One("SELECT count(*) FROM (SELECT 1 FROM t UNION ALL SELECT 2 FROM t_at(5))"), "84");
+  EXPECT_EQ(One("SELECT count(*) FROM t WHERE 1 = 1"), "60");
+  EXPECT_EQ(One("SELECT count(*) FROM (SELECT * FROM t LIMIT 7)"), "7");
+  EXPECT_EQ(One("SELECT count(name) FROM t"), "60");
+  EXPECT_GT(session_->last_scan_stats().chunks_read, 40);
+  EXPECT_EQ(One("SELECT count(*) FROM t WHERE k >= 50"), "10");
+}
+
 TEST_F(DeltaVtabTest, KeyLookupsMatchExactlyWhatAScanMatches) {
   // `col = constant` goes through the lookup index; `+ 0` hides the column from it (and drops
   // the column's affinity, so only numeric keys compare alike both ways).

@@ -423,6 +423,7 @@ void ShardExecutor::RunStage(Shard* shard, std::size_t stage, RecordBatch batch,
     if (batch.num_rows() == 0) break;
     if (!Consumes(i, batch.input_tag())) continue;
     OperatorContext ctx = MakeContext(shard);
+    const std::uint16_t tag = batch.input_tag();
     Status s = CheckSchema(shard, i, batch);
     if (s.ok()) s = shard->ops[i]->Process(batch, ctx);
     if (!s.ok()) {
@@ -430,7 +431,10 @@ void ShardExecutor::RunStage(Shard* shard, std::size_t stage, RecordBatch batch,
                                                batch_id_, operators_[i].name));
       return;
     }
-    if (operators_[i].joins_inputs) batch.set_input_tag(operators_[i].output_tag);
+    // The rows keep their input's tag (an operator that builds a new batch, as parse_json does,
+    // need not copy it: without this, a per-input parse_json sent its rows on as the first
+    // input's); a join's are of its own tag.
+    batch.set_input_tag(operators_[i].joins_inputs ? operators_[i].output_tag : tag);
     auto& rej = ctx.rejections();
     if (!rej.empty()) {
       std::vector<std::uint8_t> keep(batch.num_rows(), 1);

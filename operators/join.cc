@@ -907,7 +907,8 @@ constexpr KeyDoc kJoinDocs[] = {
      "\"pin.user = geo.ind\"."},
     {"how", KeyType::kString, "inner",
      "inner, or left_outer (a left row without a match is emitted once with nulls, when the "
-     "watermark evicts it; needs time_range and the right input's watermark)."},
+     "watermark evicts it — at once if its key or range column is null: it can never match; "
+     "needs time_range and the right input's watermark)."},
     {"time_range", KeyType::kString, "",
      "An event-time range, e.g. \"geo.timestamp BETWEEN pin.ts - 1h AND pin.ts + 1h\": with the "
      "inputs' watermarks on these columns, buffered rows are evicted once no later row can "

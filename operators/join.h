@@ -39,7 +39,10 @@
 //     evicted — after the watermark passes (or by ttl) — never before; the join's output stays
 //     insert-only when its inputs are. Needs the time range and a watermark on the right input's
 //     range column (Spark requires the same), else it is refused at start. A left row whose key
-//     or range column is null can never match: it is emitted with nulls at once.
+//     or range column is null can never match: it is final when it arrives and is emitted with
+//     nulls at once, never buffered, so never emitted again (Spark buffers it and emits it when
+//     the watermark passes: the same rows, ours earlier; a late one still goes to the dead
+//     letters).
 //   - A row with a null key (or null range column) never matches; for an inner join it adds
 //     nothing and is not buffered.
 // Bad config is refused at start with file:line:column: a key missing from one side, key types

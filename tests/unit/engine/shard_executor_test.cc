@@ -68,6 +68,24 @@ class SuffixSpec : public OperatorSpec {
   std::string suffix_;
 };
 
+// Copies its rows into a new batch, as parse_json does: the new batch carries no input tag.
+class RebuildSpec : public OperatorSpec {
+ public:
+  std::string_view kind() const override { return "rebuild"; }
+  Result<std::unique_ptr<Operator>> Create(const OperatorInitContext&) const override {
+    struct Op : Operator {
+      Status Process(RecordBatch& b, OperatorContext&) override {
+        RecordBatch fresh;
+        fresh.row_ids() = b.row_ids();
+        for (std::size_t c = 0; c < b.num_columns(); ++c) fresh.AddColumn(b.name(c), b.column(c));
+        b = std::move(fresh);
+        return Status::Ok();
+      }
+    };
+    return std::unique_ptr<Operator>(std::make_unique<Op>());
+  }
+};
+
 // Consumes inputs "a" (keyed by `key`) and "b" (keyed by `other`): remembers the values of each
 // key per side during the batch and, at its end, emits one row per key both sides had —
 // key, value "<a values>|<b values>" — with weight -1 when the a side had more rows.
@@ -294,6 +312,31 @@ TEST_F(ShardExecutorTest, InputsFlowThroughTheirOwnSlotsAndAJoinLikeSlotPairsThe
   EXPECT_EQ(results[0], "k1 a1!,a3!|b1# -1; k2 a2!|b3# 1");
   EXPECT_EQ(results[1], results[0]);
   EXPECT_EQ(results[2], results[0]);
+}
+
+// An input's operator that builds a new batch (parse_json) leaves its rows of that input: the
+// join-like slot sees input b's rows as b's (they came out as input a's before).
+TEST_F(ShardExecutorTest, RowsKeepTheirInputsTagThroughAnOperatorThatBuildsANewBatch) {
+  for (int shards : {1, 2}) {
+    specs_ = {std::make_shared<RebuildSpec>(), std::make_shared<PairSpec>()};
+    std::vector<ShardExecutor::OperatorSlot> slots;
+    slots.push_back({"b.0:rebuild", specs_[0].get(), {1}, {{}}, 1});
+    slots.push_back({"pair", specs_[1].get(), {0, 1}, {{"key"}, {"other"}}, 2, true});
+    checkpoint_ = std::move(store_.OpenQuery("q")).value();
+    auto made = ShardExecutor::Create("q", shards, 8, std::move(slots), checkpoint_.get());
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    auto& ex = *made.value();
+    ex.BeginBatch(0, 1000);
+    ex.SubmitChunk(Chunk(0, {{"k1", "a1"}}), 0);
+    RecordBatch b1 = StringBatch({"other", "value"}, {{"k1", "b1"}});
+    b1.row_ids()[0] = MakeRowId(1, 0);
+    b1.set_input_tag(1);
+    ex.SubmitChunk(std::move(b1), 1);
+    auto out = ex.Finish();
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    ASSERT_EQ(out->batches.size(), 1u);
+    EXPECT_EQ(ColumnStrings(out->batches[0], "value"), (std::vector<std::string>{"a1|b1"}));
+  }
 }
 
 TEST_F(ShardExecutorTest, ASchemaCheckThatNeedsTheDataFailsTheBatchWithTheOperatorsLocation) {

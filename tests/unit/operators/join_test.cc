@@ -25,6 +25,7 @@ std::int64_t At(std::string_view hhmm) {
 std::string Hm(std::int64_t us) { return FormatTimestamp(us, TimestampStyle::kIso).substr(11, 5); }
 
 // A row of either side: pin {ind, ts, title} (tag 0), geo {ind, ts, country} (tag 1).
+constexpr std::int64_t kNullInd = INT64_MIN;  // a null `ind`
 struct Row {
   int side = 0;  // 0 pin, 1 geo
   std::int64_t ind = 0;
@@ -110,7 +111,11 @@ class Harness {
       std::vector<std::int64_t> weights;
       for (const auto& r : rows) {
         if (r.side != side) continue;
-        ind.AppendInt(r.ind);
+        if (r.ind == kNullInd) {
+          ind.AppendNull();
+        } else {
+          ind.AppendInt(r.ind);
+        }
         if (r.time.empty()) {
           ts.AppendNull();
         } else {
@@ -351,6 +356,34 @@ TEST(JoinTest, NullKeysNeverMatchAndLeftOuterEmitsThemAtOnce) {
   // A null range column never matches either.
   EXPECT_EQ(h.Batch({Pin(1, "", "a"), Geo(1, "12:00", "fr")}), (Rows{"1|null|a|null|null|+1"}));
   EXPECT_EQ(h.StateRows(), 1);  // the geo row (its index entry is not a row)
+}
+
+// Decided: a left row whose key (or range column) is null can never match, so it is final when
+// it arrives and a left outer join emits it with nulls at once. (Spark keeps it in the state and
+// emits it when the watermark passes: the same rows, ours earlier.) It is not buffered, so no
+// later batch, watermark or restart emits it again; its retraction retracts it at once. A right
+// row with a null key matches nothing and is not kept either.
+TEST(JoinTest, ANullKeyLeftRowIsEmittedOnceAtOnceAndNeverAgain) {
+  for (int shards : {1, 2}) {
+    Harness h(Config(ops::JoinType::kLeftOuter, true), shards);
+    EXPECT_EQ(h.Batch({Pin(kNullInd, "12:00", "a"), Pin(1, "", "b"), Geo(1, "12:00", "fr"),
+                       Geo(kNullInd, "12:00", "xx")},
+                      "11:00"),
+              (Rows{"1|null|b|null|null|+1", "null|12:00|a|null|null|+1"}));
+    EXPECT_EQ(h.StateRows(), 1) << "only geo 1";
+    EXPECT_TRUE(h.Batch({}, "12:30").empty());
+    h.Restart();  // from the checkpoint
+    // The watermark passes every time these rows could have matched: nothing again.
+    EXPECT_TRUE(h.Batch({}, "13:01").empty());
+    EXPECT_TRUE(h.Batch({}, "15:00").empty());
+    EXPECT_EQ(h.StateRows(), 0);
+    // A null-key row and its retraction: each at once.
+    EXPECT_EQ(h.Batch({Pin(kNullInd, "15:10", "c")}, "15:00"), (Rows{"null|15:10|c|null|null|+1"}));
+    EXPECT_EQ(h.Batch({Pin(kNullInd, "15:10", "c", -1)}, "15:00"),
+              (Rows{"null|15:10|c|null|null|-1"}));
+    EXPECT_TRUE(h.Batch({}, "17:00").empty());
+    EXPECT_EQ(h.StateRows(), 0);
+  }
 }
 
 TEST(JoinTest, AReplayedBatchGivesTheSameOutputAndState) {

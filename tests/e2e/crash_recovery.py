@@ -9,6 +9,11 @@ all the time (storage.optimize with min_small_chunks 2, VACUUM keeping 1 s, both
 A third query joins every line, read again from the files, with its key's first arrival read
 from the deduplicated table as a stream (a stream-stream join: state in a StateTable); its table
 must equal a recomputation from the inputs.
+A fourth query counts the deduplicated table's rows per 5-minute window of their event time and
+group (a tumbling window in update mode with a 3-minute watermark, read as a stream: its state in
+a StateTable, windows finalized and dropped as the watermark passes them); its table must equal
+the same counts computed by `pinstream sql` from the deduplicated table (without the rows its
+dead-letter table holds as late).
 A second query reads the table as a stream (a delta source, whose holds VACUUM must respect
 across kills and restarts) into a copy. At the end every input record must be in the table and in
 the copy exactly once (first arrival per key), every malformed line exactly once in the
@@ -49,6 +54,7 @@ sources:
   events_stream: {{kind: delta, table: events}}
   raw_lines: {{kind: file, path: "{work}/in"}}
   events_table: {{kind: delta, table: events}}
+  events_windowed: {{kind: delta, table: events}}
 queries:
   - name: events
     source: events
@@ -57,7 +63,7 @@ queries:
     chunk_rows: 7
     shards: 2
     operators:
-      - {{kind: parse_json, schema: {{k: string, n: int64, file: string}}}}
+      - {{kind: parse_json, schema: {{k: string, n: int64, file: string, g: int64, ts: timestamp}}}}
       - {{kind: dedup, keys: [k]}}
     sink: {{kind: delta, table: events}}
     dead_letter: events_errors
@@ -82,7 +88,25 @@ queries:
       - {{kind: join, left: raw, right: first, on: [k]}}
     sink: {{kind: delta, table: joined}}
     dead_letter: joined_errors
+  # A windowed aggregate (state in a StateTable) over the deduplicated table read as a stream.
+  - name: windowed
+    source: events_windowed
+    trigger: continuous
+    max_records_per_trigger: 40
+    shards: 2
+    watermark: {{column: ts, delay: 3m}}
+    operators:
+      - kind: aggregate
+        group_by: [g]
+        window: {{column: ts, size: 5m}}
+        aggregates: [{{fn: count, as: cnt}}, {{fn: sum, column: n, as: total}}, {{fn: max, column: n, as: top}}]
+        output_mode: update
+    sink: {{kind: delta, table: windowed}}
+    dead_letter: windowed_errors
 """
+WINDOW_US = 5 * 60 * 1_000_000
+BASE_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+
 
 
 def fail(msg):
@@ -124,7 +148,11 @@ def main():
                 seen_keys.append(k)
                 expected[k] = (len(lines), name)
             lines_written.append((k, len(lines), name))
-            lines.append(json.dumps({"k": k, "n": len(lines), "file": name}))
+            # Event time: a minute per file, a second per line (the watermark moves on as files
+            # arrive; a file read long after later ones would have late rows).
+            ts = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                               time.gmtime(BASE_US // 1_000_000 + files_written * 60 + i))
+            lines.append(json.dumps({"k": k, "n": len(lines), "file": name, "g": i % 3, "ts": ts}))
             if rng.random() < 0.03:
                 lines.append("{broken json " + str(i))
                 bad_lines += 1
@@ -194,9 +222,39 @@ def main():
         if len(joined) >= len(want_joined):
             break
         time.sleep(0.05)
+    # The windowed counts: equal to `pinstream sql`'s over the deduplicated table (less the rows
+    # the aggregate sent to its dead letters as late).
+    def sql(statement):
+        r = subprocess.run([a.binary, "sql", "-d", work + "/data", "--format", "jsonl", statement],
+                           capture_output=True, text=True)
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()] if r.returncode == 0 else None
+
+    def windowed_now():
+        late = sql("SELECT reason, raw FROM windowed_errors") or []
+        if any(not e["reason"].startswith("late") for e in late):
+            fail(f"windowed dead letters other than late rows: {late[:3]}")
+        late_keys = sorted(json.loads(e["raw"])["k"] for e in late)
+        excluded = ", ".join("'" + k + "'" for k in late_keys) or "''"
+        want = sql(f"SELECT g, (ts_us / {WINDOW_US}) * {WINDOW_US} AS start_us, count(*) AS cnt, "
+                   f"sum(n) AS total, max(n) AS top FROM events WHERE k NOT IN ({excluded}) "
+                   "GROUP BY 1, 2")
+        got = sql("SELECT g, window_start_us AS start_us, cnt, total, top FROM windowed")
+        canon = lambda rows: sorted(json.dumps(r, sort_keys=True) for r in (rows or []))  # noqa: E731
+        return canon(got), canon(want), late_keys
+
+    while time.monotonic() < deadline:
+        got_w, want_w, late_keys = windowed_now()
+        if got_w == want_w and want_w:
+            break
+        time.sleep(0.05)
     p.send_signal(signal.SIGTERM)
     if p.wait(timeout=60) != 0:
         fail("final run did not drain cleanly")
+    got_w, want_w, late_keys = windowed_now()
+    if not want_w or got_w != want_w:
+        fail(f"the windowed table has {len(got_w)} rows, a recomputation {len(want_w)}; first "
+             f"differences: {[x for x in got_w if x not in want_w][:3]} / "
+             f"{[x for x in want_w if x not in got_w][:3]} (seed {a.seed}, work {work})")
     got_joined = sorted((j["k"], j["n"], j["file"], j["first_n"], j["first_file"]) for j in joined)
     if got_joined != want_joined:
         fail(f"the join's table has {len(got_joined)} rows, a recomputation {len(want_joined)}; "
@@ -279,7 +337,8 @@ def main():
                        sorted((json.loads(l) for l in h.stdout.splitlines() if l.strip()),
                               key=lambda c: c["version"]))
     print(f"PASS: {len(got)} rows exactly once, the join's {len(got_joined)} rows equal to a "
-          f"recomputation, {bad_lines} dead letters, {len(commits)} versions "
+          f"recomputation, the windowed table's {len(got_w)} (group, window) rows equal to a "
+          f"recomputation ({len(late_keys)} late rows), {bad_lines} dead letters, {len(commits)} versions "
           f"({optimized} OPTIMIZE, {vacuumed} VACUUM; oldest readable {oldest}) each read back as it should, {run + 1} runs")
     shutil.rmtree(work, ignore_errors=True)
 

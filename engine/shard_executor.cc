@@ -229,6 +229,7 @@ Status ShardExecutor::CheckSchema(Shard* shard, std::size_t op, const RecordBatc
     actual.changes = ins[at].changes;
     actual.key_columns = ins[at].key_columns;
     actual.watermark_column = ins[at].watermark_column;
+    actual.watermark_lag_us = ins[at].watermark_lag_us;
     ins[at] = std::move(actual);
   } else {
     ins.assign(1, std::move(actual));

@@ -41,6 +41,14 @@ struct StreamSchema {
   std::vector<std::string> key_columns;
   // The column a watermark is declared on (config `watermark:`), while it flows through.
   std::string watermark_column;
+  // How far behind the watermark the values of watermark_column may be in the rows arriving here:
+  // the rows of batch N+1 hold values >= W_N - watermark_lag_us (W_N: batch N's watermark). 0 for
+  // a query input's rows (those behind the watermark are dropped as late where they enter a
+  // stateful operator); a join's output holds rows it kept in its state, up to its time range's
+  // bound behind (a chained join or an aggregate after it must not drop them as late: it skips
+  // the late check for such rows and evicts by W - lag). A join that cannot bound it clears
+  // watermark_column instead.
+  std::int64_t watermark_lag_us = 0;
 
   // Nothing known: no columns listed, not complete, insert-only.
   static StreamSchema Unknown() { return StreamSchema(); }

@@ -279,10 +279,12 @@ TypeId KeyValueType(std::string_view group, std::size_t index) {
 class Aggregate : public Operator {
  public:
   Aggregate(const AggregateConfig& c, StateTable* table, bool retractable,
-            std::vector<TypeId> group_types, std::vector<TypeId> fn_types, std::uint16_t out_tag)
+            std::vector<TypeId> group_types, std::vector<TypeId> fn_types, std::uint16_t out_tag,
+            std::int64_t lag_us)
       : c_(c),
         table_(table),
         retractable_(retractable),
+        lag_us_(lag_us),
         group_types_(std::move(group_types)),
         fn_types_(std::move(fn_types)),
         out_tag_(out_tag) {}
@@ -312,8 +314,11 @@ class Aggregate : public Operator {
                                            c_.window.column, TypeName(ts->type())));
       }
     }
-    const bool drop_late =
-        windowed && c_.mode != OutputMode::kComplete && ctx.watermark_us != kNoWatermark;
+    // Rows from an earlier stateful operator (a join: StreamSchema::watermark_lag_us) may be up
+    // to its lag behind the watermark and are not late: they were checked where they entered the
+    // query, and no window they fall in is final yet (windows are final at W - lag).
+    const bool drop_late = windowed && c_.mode != OutputMode::kComplete &&
+                           ctx.watermark_us != kNoWatermark && lag_us_ == 0;
     struct Rejected {
       std::uint32_t row;
       std::string reason;
@@ -438,6 +443,8 @@ class Aggregate : public Operator {
     touched_.clear();
     const bool windowed = c_.window.kind != WindowKind::kNone;
     if (windowed && c_.mode != OutputMode::kComplete && ctx.watermark_us != kNoWatermark) {
+      const std::int64_t final_before = static_cast<std::int64_t>(
+          std::max<__int128>(static_cast<__int128>(ctx.watermark_us) - lag_us_, INT64_MIN));
       // Windows ending at or before the watermark are final: append emits them,
       // and their state goes. (No row of this batch touched one: those rows
       // were late.)
@@ -446,7 +453,7 @@ class Aggregate : public Operator {
         std::string begin(1, static_cast<char>(p));
         begin.push_back(kWindowedKey);
         std::string end = begin;
-        PutBigEndian64(&end, (static_cast<std::uint64_t>(ctx.watermark_us) ^ kSignBit) + 1);
+        PutBigEndian64(&end, (static_cast<std::uint64_t>(final_before) ^ kSignBit) + 1);
         Status bad;
         PS_RETURN_IF_ERROR(table_->Scan(begin, end, [&](std::string_view k, std::string_view v) {
           GroupState st;
@@ -839,6 +846,7 @@ class Aggregate : public Operator {
   AggregateConfig c_;
   StateTable* table_;
   bool retractable_;
+  std::int64_t lag_us_;  // of the input's watermark column (StreamSchema::watermark_lag_us)
   std::vector<TypeId> group_types_, fn_types_;
   std::uint16_t out_tag_;
   std::unordered_map<std::string, Touched> touched_;
@@ -972,9 +980,9 @@ class AggregateSpec : public OperatorSpec {
     for (const auto& g : c_.group_by) gt.push_back(in.TypeOf(g));
     for (const auto& f : c_.aggregates)
       ft.push_back(f.column.empty() ? TypeId::kNull : in.TypeOf(f.column));
-    return std::unique_ptr<Operator>(
-        std::make_unique<Aggregate>(c_, ctx.table, in.changes != ChangeKind::kInsertOnly,
-                                    std::move(gt), std::move(ft), ctx.output_tag));
+    return std::unique_ptr<Operator>(std::make_unique<Aggregate>(
+        c_, ctx.table, in.changes != ChangeKind::kInsertOnly, std::move(gt), std::move(ft),
+        ctx.output_tag, in.watermark_lag_us));
   }
 
  private:

@@ -270,6 +270,12 @@ class Join : public Operator {
     // the watermark only if the right input drops late rows on its range column.
     evict_by_time_[kLeft] = c_.range.set && wm_col_[kRight] == c_.range.right_column;
     evict_by_time_[kRight] = c_.range.set && wm_col_[kLeft] == c_.range.left_column;
+    // A side fed by an earlier stateful operator (a chained join) carries rows up to its lag
+    // behind the watermark (StreamSchema::watermark_lag_us): they were checked for lateness
+    // where they entered the query, and the other side's rows wait for them that much longer.
+    for (int s = 0; s < 2; ++s) {
+      if (static_cast<std::size_t>(s) < schemas.size()) lag_[s] = schemas[s].watermark_lag_us;
+    }
     // The columns known at start, for the null side of left outer rows emitted before any row
     // of the right arrived in this run.
     for (int s = 0; s < 2; ++s) {
@@ -309,7 +315,7 @@ class Join : public Operator {
                                            name, TypeName(ts->type())));
     }
     const Column* wm = nullptr;
-    if (!wm_col_[side].empty() && ctx.watermark_us != kNoWatermark) {
+    if (!wm_col_[side].empty() && lag_[side] == 0 && ctx.watermark_us != kNoWatermark) {
       int ci = batch.FindColumn(wm_col_[side]);
       if (ci >= 0 && batch.column(static_cast<std::size_t>(ci)).type() == TypeId::kTimestamp)
         wm = &batch.column(static_cast<std::size_t>(ci));
@@ -393,7 +399,9 @@ class Join : public Operator {
     OutputBuilder o(c_, last_);
     if (ctx.watermark_us != kNoWatermark) {
       for (int side : {kLeft, kRight}) {
-        if (evict_by_time_[side]) PS_RETURN_IF_ERROR(Evict(side, kEventIndex, ctx.watermark_us, o));
+        // No later row of the other side is behind W minus that side's lag.
+        if (evict_by_time_[side])
+          PS_RETURN_IF_ERROR(Evict(side, kEventIndex, Behind(ctx.watermark_us, lag_[1 - side]), o));
       }
     }
     if (c_.ttl_us > 0) {
@@ -427,6 +435,9 @@ class Join : public Operator {
     bool existed = false;
   };
 
+  static std::int64_t Behind(std::int64_t t, std::int64_t lag) {
+    return static_cast<std::int64_t>(std::max<__int128>(static_cast<__int128>(t) - lag, INT64_MIN));
+  }
   bool InRange(std::int64_t l, std::int64_t r) const {
     const __int128 lo = static_cast<__int128>(l) + c_.range.lower_us;
     const __int128 hi = static_cast<__int128>(l) + c_.range.upper_us;
@@ -606,6 +617,7 @@ class Join : public Operator {
   std::uint16_t out_tag_;
   std::string wm_col_[2];
   bool evict_by_time_[2] = {false, false};
+  std::int64_t lag_[2] = {0, 0};
   const Layout* last_[2] = {nullptr, nullptr};
   std::unordered_map<std::string, std::unique_ptr<Layout>> layouts_;
   std::unordered_map<std::string, Slot> touched_;
@@ -712,6 +724,22 @@ class JoinSpec : public OperatorSpec {
       }
     }
     out.watermark_column = l.watermark_column;
+    if (!out.watermark_column.empty()) {
+      // The output's rows carry their left row's watermark column. Rows emitted after batch N:
+      // new left rows (>= W_N - the left's lag) and left rows still buffered — a left row stays
+      // until its range column + upper is behind W minus the right's lag — so, when the
+      // watermark column is the range column, the lag is bounded; else nothing bounds how old a
+      // buffered left row's time is, and the output has no watermark column.
+      if (c_.range.set && l.watermark_column == c_.range.left_column &&
+          r.watermark_column == c_.range.right_column) {
+        out.watermark_lag_us = std::max<std::int64_t>(
+            {l.watermark_lag_us, 0,
+             static_cast<std::int64_t>(std::min<__int128>(
+                 static_cast<__int128>(r.watermark_lag_us) + c_.range.upper_us, INT64_MAX))});
+      } else {
+        out.watermark_column.clear();
+      }
+    }
     for (const auto& f : r.schema.fields()) {
       bool shared = false;
       for (const auto& k : c_.on) shared = shared || (k.shared && k.right == f.name);
@@ -726,7 +754,6 @@ class JoinSpec : public OperatorSpec {
               f.name, name));
         }
       }
-      if (out.watermark_column.empty() && f.name == r.watermark_column) out.watermark_column = name;
       out.schema.AddField({name, f.type});
     }
     return out;

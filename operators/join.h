@@ -45,6 +45,20 @@
 //     letters).
 //   - A row with a null key (or null range column) never matches; for an inner join it adds
 //     nothing and is not buffered.
+//   - Chained joins (a join's output, by its `name`, as another join's input; an aggregate
+//     after a join): the output's rows carry their left row's watermark column, and a buffered
+//     left row goes out (matched later, or with nulls) up to the range's upper bound after the
+//     watermark passed its time. So the output's event times may be that far behind the
+//     watermark (StreamSchema::watermark_lag_us = max(left's lag, right's lag + upper, 0)); the
+//     next stateful operator takes such rows without a late check (they were checked where they
+//     entered the query) and evicts (a join: the other side's rows; an aggregate: its windows)
+//     at the watermark minus that lag — Spark's watermark propagation between stateful
+//     operators. Without a time range (or with the watermark on another column than the range's)
+//     nothing bounds how old a buffered left row is: the output has no watermark column.
+//     A query reading a join's output table as a stream sees the same lag in its input: its
+//     watermark delay must cover it (how far the writing query's watermark trails its newest
+//     event times, plus the range's upper bound), or null-padded rows arrive behind its
+//     watermark as late (carrying the writer's watermark with the table would lift that).
 // Bad config is refused at start with file:line:column: a key missing from one side, key types
 // that differ, a range condition on a non-timestamp column, left outer without the right
 // watermark, colliding output names.

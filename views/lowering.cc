@@ -15,13 +15,18 @@ namespace {
 
 class Select : public Operator {
  public:
-  Select(std::vector<std::string> names, std::vector<TypeId> types)
-      : names_(std::move(names)), types_(std::move(types)) {}
+  Select(std::vector<std::string> names, std::vector<TypeId> types, std::vector<bool> read)
+      : names_(std::move(names)), types_(std::move(types)), read_(std::move(read)) {}
   Status Process(RecordBatch& batch, OperatorContext&) override {
     std::vector<std::size_t> order;
     for (std::size_t i = 0; i < names_.size(); ++i) {
       int c = batch.FindColumn(names_[i]);
-      if (c < 0) {
+      if (!read_.empty() && !read_[i]) {
+        // Not read by the view: nulls keep the columns' positions and cost no state.
+        batch.AddColumn(names_[i] + "#unread",
+                        pinstream::Column::Nulls(types_[i], batch.num_rows()));
+        c = static_cast<int>(batch.num_columns()) - 1;
+      } else if (c < 0) {
         // A column absent from a batch is all nulls (a table's older versions may lack it).
         batch.AddColumn(names_[i], pinstream::Column::Nulls(types_[i], batch.num_rows()));
         c = static_cast<int>(batch.num_columns()) - 1;
@@ -35,21 +40,23 @@ class Select : public Operator {
       order.push_back(static_cast<std::size_t>(c));
     }
     batch.SelectColumns(order);
+    for (std::size_t i = 0; i < names_.size(); ++i) batch.RenameColumn(i, names_[i]);
     return Status::Ok();
   }
 
  private:
   std::vector<std::string> names_;
   std::vector<TypeId> types_;
+  std::vector<bool> read_;
 };
 
 class SelectSpec : public OperatorSpec {
  public:
-  SelectSpec(std::vector<std::string> names, std::vector<TypeId> types)
-      : names_(std::move(names)), types_(std::move(types)) {}
+  SelectSpec(std::vector<std::string> names, std::vector<TypeId> types, std::vector<bool> read)
+      : names_(std::move(names)), types_(std::move(types)), read_(std::move(read)) {}
   std::string_view kind() const override { return "view_select"; }
   Result<std::unique_ptr<Operator>> Create(const OperatorInitContext&) const override {
-    return std::unique_ptr<Operator>(new Select(names_, types_));
+    return std::unique_ptr<Operator>(new Select(names_, types_, read_));
   }
   // At start the input is the table's stored schema: a column of another type than the plan's is
   // refused (a column the table lacks reads as null, as in Process).
@@ -78,6 +85,7 @@ class SelectSpec : public OperatorSpec {
  private:
   std::vector<std::string> names_;
   std::vector<TypeId> types_;
+  std::vector<bool> read_;
 };
 
 // A spec reading named inputs of its query; the rest is the wrapped spec's.
@@ -158,6 +166,68 @@ ExprPtr Rewrite(const ExprPtr& e, const std::function<ExprPtr(const ExprPtr&)>& 
   return copy;
 }
 
+// Which columns of a node's output its consumer reads (empty: all).
+using Need = std::vector<bool>;
+
+bool Needs(const Need& need, std::size_t i) { return need.empty() || need[i]; }
+
+// Marks the input columns `e` reads (a scalar subquery's own plan reads its own inputs).
+void Mark(const ExprPtr& e, Need* need) {
+  if (e == nullptr || e->kind == ExprKind::kSubquery) return;
+  if (e->kind == ExprKind::kColumn && e->column >= 0 &&
+      static_cast<std::size_t>(e->column) < need->size()) {
+    (*need)[static_cast<std::size_t>(e->column)] = true;
+  }
+  for (const auto& a : e->args) Mark(a, need);
+  for (const auto& k : e->order) Mark(k.expr, need);
+  Mark(e->filter, need);
+}
+
+// The columns of `n`'s input (index `input`) that n needs to produce the outputs in `need`.
+Need InputNeed(const PlanNode& n, const Need& need, std::size_t input) {
+  const PlanNode& in = *n.inputs.at(input);
+  Need out(in.columns.size(), false);
+  switch (n.kind) {
+    case NodeKind::kFilter:
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = Needs(need, i);
+      Mark(n.predicate, &out);
+      break;
+    case NodeKind::kProject:
+      for (std::size_t i = 0; i < n.exprs.size(); ++i) {
+        if (Needs(need, i)) Mark(n.exprs[i], &out);
+      }
+      break;
+    case NodeKind::kAggregate:
+      for (const auto& g : n.group) Mark(g, &out);
+      for (const auto& a : n.aggregates) {
+        Mark(a.arg, &out);
+        Mark(a.filter, &out);
+      }
+      break;
+    case NodeKind::kJoin: {
+      std::size_t base = input == 0 ? 0 : n.inputs[0]->columns.size();
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = Needs(need, base + i);
+      for (const auto& k : input == 0 ? n.left_keys : n.right_keys) Mark(k, &out);
+      break;
+    }
+    case NodeKind::kTopN:
+    case NodeKind::kSort:
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = Needs(need, i);
+      for (const auto& p : n.partition) Mark(p, &out);
+      for (const auto& k : n.order) Mark(k.expr, &out);
+      break;
+    case NodeKind::kLimit:
+    case NodeKind::kUnionAll:
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = Needs(need, i);
+      break;
+    case NodeKind::kDistinct:
+    case NodeKind::kScan:
+      out.assign(out.size(), true);
+      break;
+  }
+  return out;
+}
+
 void CollectSubqueries(const ExprPtr& e, std::vector<ExprPtr>* out) {
   if (e == nullptr) return;
   if (e->kind == ExprKind::kSubquery) {
@@ -173,27 +243,39 @@ class Lowering {
  public:
   explicit Lowering(LoweredView* out) : out_(out) {}
 
-  Stream Lower(const PlanNode& n, bool root) {
+  // Lowers the subtree `n`, of which the consumer reads the columns in `need` (empty: all).
+  Stream Lower(const PlanNode& n, bool root, const Need& need = {}) {
+    // The input's lowering, told which of its columns this node reads.
+    auto input = [&](std::size_t i, bool input_root = false) {
+      return Lower(*n.inputs.at(i), input_root, InputNeed(n, need, i));
+    };
     switch (n.kind) {
       case NodeKind::kScan: {
         Stream s;
-        for (const auto& c : n.columns) {
+        std::vector<std::string> read;
+        for (std::size_t i = 0; i < n.columns.size(); ++i) {
           // The plan names a scan's columns alias.column; the table's are the bare names.
-          s.names.push_back(c.name.substr(c.name.rfind('.') + 1));
-          s.types.push_back(c.type);
+          const std::string& name = n.columns[i].name;
+          s.names.push_back(name.substr(name.rfind('.') + 1));
+          s.types.push_back(n.columns[i].type);
+          if (Needs(need, i)) read.push_back(s.names.back());
         }
         LoweredInput in;
         in.name = "in" + std::to_string(out_->inputs.size() + 1);
         in.table = n.table;
-        in.select = MakeViewSelect(s.names, s.types);
-        out_->graph.push_back(in.name + ": changes of table " + n.table + " (" + Joined(s.names) +
+        in.select = MakeViewSelect(s.names, s.types, need);
+        std::size_t unread = s.names.size() - read.size();
+        out_->graph.push_back(in.name + ": changes of table " + n.table + " (" + Joined(read) +
+                              (unread == 0 ? std::string()
+                                           : "; " + std::to_string(unread) + " other column" +
+                                                 (unread == 1 ? "" : "s") + " not read") +
                               ")");
         out_->inputs.push_back(in);
         s.name = in.name;
         return s;
       }
       case NodeKind::kFilter: {
-        Stream in = Lower(*n.inputs.at(0), false);
+        Stream in = input(0);
         std::size_t width = in.names.size();
         ExprPtr predicate = WithSubqueries(n.predicate, &in);
         Stream f = Add(MakeViewFilter(Compile(predicate)), {in}, in.names, in.types,
@@ -203,8 +285,7 @@ class Lowering {
       case NodeKind::kProject: {
         // The final projection dropping ORDER BY's hidden columns stands above Sort / Limit.
         NodeKind below = n.inputs.at(0)->kind;
-        Stream in =
-            Lower(*n.inputs.at(0), root && (below == NodeKind::kSort || below == NodeKind::kLimit));
+        Stream in = input(0, root && (below == NodeKind::kSort || below == NodeKind::kLimit));
         std::vector<ExprPtr> exprs;
         for (const auto& e : n.exprs) exprs.push_back(WithSubqueries(e, &in));
         std::vector<std::string> names;
@@ -219,7 +300,7 @@ class Lowering {
         return Project(in, exprs, names, "project " + text);
       }
       case NodeKind::kAggregate: {
-        Stream in = Lower(*n.inputs.at(0), false);
+        Stream in = input(0);
         // The aggregate's input: group keys (named as its output), then arguments and FILTERs.
         std::vector<ExprPtr> exprs;
         std::vector<std::string> names;
@@ -268,19 +349,19 @@ class Lowering {
                        ": " + text);
       }
       case NodeKind::kDistinct: {
-        Stream in = Lower(*n.inputs.at(0), false);
+        Stream in = input(0);
         return Add(MakeViewDistinct(in.names), {in}, in.names, in.types, "distinct");
       }
       case NodeKind::kSort: {
         if (!root) throw NotLowered{n.location, "ORDER BY inside a query"};
-        Stream in = Lower(*n.inputs.at(0), false);
+        Stream in = input(0);
         out_->graph.push_back("(ORDER BY applies when the view's table is read)");
         return in;
       }
       case NodeKind::kJoin:
-        return LowerJoin(n);
+        return LowerJoin(n, input(0), input(1));
       case NodeKind::kTopN:
-        return LowerTopN(n, *n.inputs.at(0), n.order, n.rank_function, 1, n.limit, true);
+        return LowerTopN(n, input(0), n.order, n.rank_function, 1, n.limit, true);
       case NodeKind::kUnionAll: {
         std::vector<Stream> ins;
         std::vector<std::string> names;
@@ -289,8 +370,8 @@ class Lowering {
           names.push_back(c.name);
           types.push_back(c.type);
         }
-        for (const auto& i : n.inputs) {
-          Stream s = Lower(*i, false);
+        for (std::size_t i = 0; i < n.inputs.size(); ++i) {
+          Stream s = input(i);
           // A column of another type than the union's: cast by the union (int64 → double).
           for (std::size_t c = 0; c < s.types.size(); ++c) {
             if (s.types[c] != types[c] && s.types[c] != TypeId::kNull &&
@@ -316,8 +397,8 @@ class Lowering {
           throw NotLowered{n.location, "OFFSET without LIMIT"};
         }
         out_->graph.push_back("(ORDER BY applies when the view's table is read)");
-        return LowerTopN(n, *in.inputs.at(0), in.order, "row_number", n.offset + 1,
-                         n.offset + n.limit, false);
+        return LowerTopN(n, Lower(*in.inputs.at(0), false, InputNeed(in, InputNeed(n, need, 0), 0)),
+                         in.order, "row_number", n.offset + 1, n.offset + n.limit, false);
       }
     }
     throw NotLowered{n.location, "this plan node"};
@@ -325,9 +406,7 @@ class Lowering {
 
  private:
   // The plan's join: each side's keys made columns, the join, the extra key columns dropped.
-  Stream LowerJoin(const PlanNode& n) {
-    Stream left = Lower(*n.inputs.at(0), false);
-    Stream right = Lower(*n.inputs.at(1), false);
+  Stream LowerJoin(const PlanNode& n, Stream left, Stream right) {
     std::size_t lw = left.names.size(), rw = right.names.size();
     for (std::size_t k = 0; k < n.left_keys.size(); ++k) {
       TypeId a = n.left_keys[k]->type, b = n.right_keys[k]->type;
@@ -468,10 +547,9 @@ class Lowering {
 
   // A top-N over `input`'s rows: partition and order expressions made columns, the TopN, the
   // extra columns dropped. `plan` is the TopN or Limit node.
-  Stream LowerTopN(const PlanNode& plan, const PlanNode& input, const std::vector<SortKey>& order,
+  Stream LowerTopN(const PlanNode& plan, Stream in, const std::vector<SortKey>& order,
                    const std::string& function, std::int64_t min_rank, std::int64_t max_rank,
                    bool emit_rank) {
-    Stream in = Lower(input, false);
     std::size_t width = in.names.size();
     std::vector<ExprPtr> exprs = plan.partition;
     for (const auto& k : order) {
@@ -564,8 +642,9 @@ class Lowering {
 }  // namespace
 
 std::shared_ptr<const OperatorSpec> MakeViewSelect(std::vector<std::string> names,
-                                                   std::vector<TypeId> types) {
-  return std::make_shared<SelectSpec>(std::move(names), std::move(types));
+                                                   std::vector<TypeId> types,
+                                                   std::vector<bool> read) {
+  return std::make_shared<SelectSpec>(std::move(names), std::move(types), std::move(read));
 }
 
 std::shared_ptr<const OperatorSpec> WithInputs(std::shared_ptr<const OperatorSpec> spec,

@@ -81,9 +81,13 @@ Result<LoweredView> LowerPlan(const ParsedSql& sql, std::size_t index, const Pla
 void AddToQuery(const LoweredView& view, QueryConfig* query);
 
 // The operator that heads a lowered view: the batch's columns `names` (planned types `types`),
-// found by name and put in that order; a missing column or another type is an error.
+// found by name and put in that order; a missing column or another type is an error. A column
+// whose `read` entry is false (the view never reads it) becomes nulls of its type, keeping the
+// positions while costing the operators after it (join and top-N rows in state) nothing; an
+// empty `read`: every column is read.
 std::shared_ptr<const OperatorSpec> MakeViewSelect(std::vector<std::string> names,
-                                                   std::vector<TypeId> types);
+                                                   std::vector<TypeId> types,
+                                                   std::vector<bool> read = {});
 
 // `spec` reading the named inputs `inputs` of its query (ConsumedInputs()); everything else is
 // `spec`'s. A single-input operator's state and output get a tag of their own.

@@ -77,7 +77,8 @@ def main():
                        "Aggregate group by g.country, p.category: count(*) AS category_count",
                        "Join inner on p.ind = g.ind  → (left, right: 15 columns)", "Scan pin AS p", "Scan geo AS g",
                        "operator graph (changes flow down; state none yet: the view has not run):",
-                       "  1. in1: changes of table pin (", "  2. in2: changes of table geo (",
+                       "  1. in1: changes of table pin (ind, category; 9 other columns not read)",
+                       "  2. in2: changes of table geo (ind, country; 2 other columns not read)",
                        "  3. n1 ← in1, in2: inner join on p.ind = g.ind",
                        ": top-N rank() over (partition by counts.country order by counts.category_count DESC) in [1, 1] AS r"]:
             check(needle in text, "explain lacks %r" % needle, out)
@@ -85,7 +86,7 @@ def main():
         out = run(binary, "views", "explain", "q6_live", "-c", cfg, env=env)
         check(out.returncode == 0, "views explain q6_live failed", out)
         for needle in ["operator graph (changes flow down; state none yet: the view has not run):",
-                       "  1. in1: changes of table user (ind, user_name, age, date_joined)",
+                       "  1. in1: changes of table user (date_joined; 3 other columns not read)",
                        "2. n1 ← in1: filter ", "aggregate group by year(user.date_joined): count(*)",
                        "(ORDER BY applies when the view's table is read)"]:
             check(needle in out.stdout, "q6 explain lacks %r" % needle, out)

@@ -1,5 +1,6 @@
-// Test harness for lowered views: a lowered graph run the way the engine runs it on one shard
-// (AddToQuery + BuildQuerySlots: the slots, their input and output tags), with its state tables
+// Test harness for lowered views: a lowered graph run the way the engine runs it on one or more
+// shards (AddToQuery + BuildQuerySlots: the slots, their input and output tags, key columns and
+// the exchange's routing), with its state tables
 // committed batch by batch and rebuilt from committed state on Restart(); random weighted
 // changes of several tables mirrored into SQLite (with the batch SQL's functions), so a test
 // compares the graph's accumulated output with SQLite running the view's SQL.
@@ -162,10 +163,14 @@ class Reference {
   std::map<std::string, std::vector<Column>> columns_;
 };
 
-// A lowered view run like the engine runs its query on one shard.
+// A lowered view run like the engine runs its query: its slots in order, each shard with its own
+// operator instances and state tables; before a keyed slot (KeyColumnsOf its input's tag, or
+// gathers_all_rows) every batch's rows go to the shard of their key (the exchange's rule:
+// ShardOfHash(HashRow(key columns found by name))), other slots see the rows where they are; the
+// sources' rows start spread over the shards.
 class GraphRun {
  public:
-  explicit GraphRun(const LoweredView& view) {
+  explicit GraphRun(const LoweredView& view, int shards = 1) : shards_(shards) {
     QueryConfig q;
     q.name = "v";
     AddToQuery(view, &q);
@@ -183,19 +188,27 @@ class GraphRun {
   void Restart() {
     ops_.clear();
     tables_.clear();
-    for (const auto& slot : slots_) {
-      tables_.push_back(
-          std::make_unique<StateTable>(cp_.get(), "v/" + slot.state_id, 0, 1, 1 << 16));
-      ASSERT_TRUE(tables_.back()->Open().ok());
-      OperatorInitContext ctx;
-      ctx.query_name = "v";
-      ctx.operator_index = static_cast<int>(ops_.size());
-      ctx.table = slot.spec->uses_state_table() ? tables_.back().get() : nullptr;
-      ctx.input_tags = slot.input_tags;
-      ctx.output_tag = slot.output_tag;
-      auto op = slot.spec->Create(ctx);
-      ASSERT_TRUE(op.ok()) << op.status().ToString();
-      ops_.push_back(std::move(op).value());
+    ops_.resize(static_cast<std::size_t>(shards_));
+    tables_.resize(static_cast<std::size_t>(shards_));
+    for (int shard = 0; shard < shards_; ++shard) {
+      auto& ops = ops_[static_cast<std::size_t>(shard)];
+      auto& tables = tables_[static_cast<std::size_t>(shard)];
+      for (const auto& slot : slots_) {
+        tables.push_back(
+            std::make_unique<StateTable>(cp_.get(), "v/" + slot.state_id, shard, shards_, 1 << 16));
+        ASSERT_TRUE(tables.back()->Open().ok());
+        OperatorInitContext ctx;
+        ctx.query_name = "v";
+        ctx.operator_index = static_cast<int>(ops.size());
+        ctx.shard = shard;
+        ctx.num_shards = shards_;
+        ctx.table = slot.spec->uses_state_table() ? tables.back().get() : nullptr;
+        ctx.input_tags = slot.input_tags;
+        ctx.output_tag = slot.output_tag;
+        auto op = slot.spec->Create(ctx);
+        ASSERT_TRUE(op.ok()) << op.status().ToString();
+        ops.push_back(std::move(op).value());
+      }
     }
   }
 
@@ -203,40 +216,76 @@ class GraphRun {
   void Batch(const std::map<std::string, RecordBatch>& changes) {
     OperatorContext ctx;
     ctx.batch_id = batch_id_;
-    std::vector<RecordBatch> pending;
+    std::vector<std::pair<int, RecordBatch>> pending;  // (shard, batch)
     for (const auto& [table, batch] : changes) {
       auto it = tags_.find(table);
       if (it == tags_.end()) continue;
       for (std::uint16_t tag : it->second) {
-        RecordBatch b = batch.Take(AllRows(batch));
-        b.set_input_tag(tag);
-        pending.push_back(std::move(b));
+        for (int shard = 0; shard < shards_; ++shard) {
+          std::vector<std::uint32_t> rows;
+          for (std::size_t r = static_cast<std::size_t>(shard); r < batch.num_rows();
+               r += static_cast<std::size_t>(shards_)) {
+            rows.push_back(static_cast<std::uint32_t>(r));
+          }
+          if (rows.empty()) continue;
+          RecordBatch b = batch.Take(rows);
+          b.set_input_tag(tag);
+          pending.emplace_back(shard, std::move(b));
+        }
       }
     }
-    for (std::size_t i = 0; i < ops_.size(); ++i) {
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
       const auto& slot = slots_[i];
-      std::vector<RecordBatch> next;
-      for (auto& b : pending) {
-        if (std::find(slot.input_tags.begin(), slot.input_tags.end(), b.input_tag()) ==
-            slot.input_tags.end()) {
-          next.push_back(std::move(b));
+      std::vector<std::pair<int, RecordBatch>> next;
+      for (auto& [from, b] : pending) {
+        auto pos = std::find(slot.input_tags.begin(), slot.input_tags.end(), b.input_tag());
+        if (pos == slot.input_tags.end()) {
+          next.emplace_back(from, std::move(b));
           continue;
         }
-        Status st = ops_[i]->Process(b, ctx);
-        ASSERT_TRUE(st.ok()) << slot.name << ": " << st.ToString();
-        if (slot.joins_inputs) b.set_input_tag(slot.output_tag);
-        if (b.num_rows() > 0) next.push_back(std::move(b));
+        const auto& keys =
+            slot.key_columns[static_cast<std::size_t>(pos - slot.input_tags.begin())];
+        std::vector<std::pair<int, RecordBatch>> routed;
+        if (keys.empty() && !slot.spec->gathers_all_rows()) {
+          routed.emplace_back(from, std::move(b));
+        } else {
+          std::vector<int> idx;
+          for (const auto& k : keys) {
+            int c = b.FindColumn(k);
+            ASSERT_GE(c, 0) << slot.name << " is keyed by " << k << ", which its input lacks";
+            idx.push_back(c);
+          }
+          std::vector<std::vector<std::uint32_t>> rows(static_cast<std::size_t>(shards_));
+          for (std::size_t r = 0; r < b.num_rows(); ++r) {
+            rows[static_cast<std::size_t>(ShardOfHash(HashRow(b, idx, r), shards_))].push_back(
+                static_cast<std::uint32_t>(r));
+          }
+          for (int s = 0; s < shards_; ++s) {
+            if (rows[static_cast<std::size_t>(s)].empty()) continue;
+            RecordBatch part = b.Take(rows[static_cast<std::size_t>(s)]);
+            part.set_input_tag(b.input_tag());
+            routed.emplace_back(s, std::move(part));
+          }
+        }
+        for (auto& [shard, part] : routed) {
+          Status st = ops_[static_cast<std::size_t>(shard)][i]->Process(part, ctx);
+          ASSERT_TRUE(st.ok()) << slot.name << ": " << st.ToString();
+          if (slot.joins_inputs) part.set_input_tag(slot.output_tag);
+          if (part.num_rows() > 0) next.emplace_back(shard, std::move(part));
+        }
       }
-      std::vector<RecordBatch> emitted;
-      Status st = ops_[i]->Finish(ctx, &emitted);
-      ASSERT_TRUE(st.ok()) << slot.name << ": " << st.ToString();
-      for (auto& b : emitted) {
-        ASSERT_EQ(b.input_tag(), slot.output_tag) << slot.name;
-        if (b.num_rows() > 0) next.push_back(std::move(b));
+      for (int shard = 0; shard < shards_; ++shard) {
+        std::vector<RecordBatch> emitted;
+        Status st = ops_[static_cast<std::size_t>(shard)][i]->Finish(ctx, &emitted);
+        ASSERT_TRUE(st.ok()) << slot.name << ": " << st.ToString();
+        for (auto& b : emitted) {
+          ASSERT_EQ(b.input_tag(), slot.output_tag) << slot.name;
+          if (b.num_rows() > 0) next.emplace_back(shard, std::move(b));
+        }
       }
       pending = std::move(next);
     }
-    for (const auto& b : pending) {
+    for (const auto& [shard, b] : pending) {
       ASSERT_EQ(b.input_tag(), result_tag_);
       for (std::size_t r = 0; r < b.num_rows(); ++r) {
         std::string s = RenderRow(b, r);
@@ -244,7 +293,9 @@ class GraphRun {
       }
     }
     auto txn = cp_->BeginCommit(batch_id_);
-    for (auto& t : tables_) t->StageBatch(batch_id_, *txn);
+    for (auto& shard : tables_) {
+      for (auto& t : shard) t->StageBatch(batch_id_, *txn);
+    }
     CommitLogEntry e;
     e.batch_id = batch_id_;
     ASSERT_TRUE(cp_->Commit(std::move(txn), e).ok());
@@ -255,19 +306,14 @@ class GraphRun {
   const std::vector<OperatorSlotConfig>& slots() const { return slots_; }
 
  private:
-  static std::vector<std::uint32_t> AllRows(const RecordBatch& b) {
-    std::vector<std::uint32_t> rows(b.num_rows());
-    for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<std::uint32_t>(i);
-    return rows;
-  }
-
+  int shards_;
   InMemoryCheckpointStore store_;
   std::unique_ptr<QueryCheckpoint> cp_;
   std::vector<OperatorSlotConfig> slots_;
   std::map<std::string, std::vector<std::uint16_t>> tags_;
   std::uint16_t result_tag_ = 0;
-  std::vector<std::unique_ptr<StateTable>> tables_;
-  std::vector<std::unique_ptr<Operator>> ops_;
+  std::vector<std::vector<std::unique_ptr<StateTable>>> tables_;  // per shard, per slot
+  std::vector<std::vector<std::unique_ptr<Operator>>> ops_;
   std::map<std::string, std::int64_t> acc_;
   std::int64_t batch_id_ = 1;
 };
@@ -357,11 +403,12 @@ inline Result<LoweredView> LowerSql(const std::vector<TestTable>& tables, const 
 
 // The property: after every batch the graph's accumulated output equals SQLite's answer to
 // `reference_sql` (the view's SQL unless a statement needs another text) over the accumulated
-// input; restarts from committed state every `restart_every` batches.
+// input; restarts from committed state every `restart_every` batches; `shards` instances of
+// every operator (GraphRun).
 inline void RunViewProperty(const LoweredView& view, ChangeDriver& driver,
                             const std::string& reference_sql, int batches, int restart_every = 13,
-                            int max_rows = 12) {
-  GraphRun run(view);
+                            int max_rows = 12, int shards = 1) {
+  GraphRun run(view, shards);
   if (::testing::Test::HasFatalFailure()) return;
   Reference ref(driver.tables());
   int answered = 0;  // batches after which the answer had rows (the test is not vacuous)

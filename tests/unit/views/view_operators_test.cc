@@ -148,7 +148,8 @@ ScalarExpr Expr(const std::string& sql) {
 // into the batch's commit.
 class Chain {
  public:
-  explicit Chain(std::vector<std::shared_ptr<const OperatorSpec>> specs) : specs_(std::move(specs)) {
+  explicit Chain(std::vector<std::shared_ptr<const OperatorSpec>> specs)
+      : specs_(std::move(specs)) {
     cp_ = std::move(store_.OpenQuery("v")).value();
     Restart();
   }
@@ -156,8 +157,8 @@ class Chain {
     ops_.clear();
     tables_.clear();
     for (std::size_t i = 0; i < specs_.size(); ++i) {
-      tables_.push_back(std::make_unique<StateTable>(cp_.get(), "v/" + std::to_string(i), 0, 1,
-                                                     1 << 16));
+      tables_.push_back(
+          std::make_unique<StateTable>(cp_.get(), "v/" + std::to_string(i), 0, 1, 1 << 16));
       ASSERT_TRUE(tables_.back()->Open().ok());
       OperatorInitContext ctx;
       ctx.query_name = "v";
@@ -406,8 +407,7 @@ TEST(ViewOperators, AggregateOverAggregate) {
   RunProperty({MakeViewProject({Expr("g")}, {"g"}), MakeViewAggregate(per_g),
                MakeViewProject({*ScalarExpr::Compile(ColumnRef(1, "n", TypeId::kInt64))}, {"n"}),
                MakeViewAggregate(per_n)},
-              "SELECT n, count(*) FROM (SELECT g, count(*) AS n FROM t GROUP BY g) GROUP BY n",
-              12);
+              "SELECT n, count(*) FROM (SELECT g, count(*) AS n FROM t GROUP BY g) GROUP BY n", 12);
 }
 
 }  // namespace

@@ -358,8 +358,11 @@ class Lowering {
         out_->graph.push_back("(ORDER BY applies when the view's table is read)");
         return in;
       }
-      case NodeKind::kJoin:
-        return LowerJoin(n, input(0), input(1));
+      case NodeKind::kJoin: {
+        Stream left = input(0);  // left first: inputs are numbered in the plan's order
+        Stream right = input(1);
+        return LowerJoin(n, std::move(left), std::move(right));
+      }
       case NodeKind::kTopN:
         return LowerTopN(n, input(0), n.order, n.rank_function, 1, n.limit, true);
       case NodeKind::kUnionAll: {

@@ -6,8 +6,11 @@
 //   GET  /ready                  200 READY once every query has recovered, 503 RECOVERING
 //                                before, 503 STORE_FAILED with the reason once the store has hit
 //                                an error only a restart recovers from (no authentication)
-//   GET  /metrics                Prometheus text: the process's metrics, the source log's group
-//                                commits and per-stream backlog, each query's backlog
+//   GET  /metrics                Prometheus text: the process's metrics (among them per query
+//                                pinstream_query_record_age_at_commit_seconds{record="oldest"|
+//                                "newest"}: each batch's records' age when its commit made them
+//                                readable), the source log's group commits and per-stream
+//                                backlog, each query's backlog
 //   GET  /queries                every query's state (name, id, runId, state, batches, rows,
 //                                backlogRecords, error) and its newest batch (lastBatchTime,
 //                                inputRowsPerSecond, processedRowsPerSecond, batchDurationMs,

@@ -157,9 +157,21 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     return st.code() == StatusCode::kFailedPrecondition ? kExitConfig : kExitError;
   }
   if (log) {
-    // New records wake the queries (continuous triggers start their next batch at once).
-    log->AddAppendListener([&daemon] {
-      for (const auto& q : daemon.queries()) q->Wake();
+    // New records wake the queries reading their topic or stream (continuous triggers start
+    // their next batch at once), and only those: the others would plan empty batches.
+    log->AddAppendListener([&daemon](const std::vector<std::string>& streams) {
+      const DaemonConfig& current = daemon.config();
+      for (const auto& q : daemon.queries()) {
+        for (const auto& src : q->config().sources) {
+          auto it = current.sources.find(src);
+          if (it != current.sources.end() &&
+              std::find(streams.begin(), streams.end(), it->second.spec->LogStreamName()) !=
+                  streams.end()) {
+            q->Wake();
+            break;
+          }
+        }
+      }
     });
   }
   // A commit to a table wakes the queries reading it as a stream (kind: delta sources), as the

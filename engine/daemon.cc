@@ -69,6 +69,19 @@ void Daemon::OnProgress(const QueryProgress& p) {
                       "Micro-batch duration (planning to commit)", q, LatencyBuckets())
         ->Observe(static_cast<double>(p.duration_ms.at("triggerExecution")) / 1000.0);
   }
+  if (p.committed_at_us > 0 && p.min_arrival_us >= 0 && p.max_arrival_us >= 0) {
+    // How old the batch's oldest and newest record were when its commit made them readable.
+    for (const auto& [which, arrival] :
+         {std::pair{"oldest", p.min_arrival_us}, std::pair{"newest", p.max_arrival_us}}) {
+      Metrics()
+          .GetHistogram("pinstream_query_record_age_at_commit_seconds",
+                        "Age of a batch's oldest and newest record when the batch's commit made "
+                        "them readable (arrival at the source to commit)",
+                        {{"query", p.name}, {"record", which}}, LatencyBuckets())
+          ->Observe(static_cast<double>(std::max<std::int64_t>(0, p.committed_at_us - arrival)) /
+                    1e6);
+    }
+  }
   {
     std::lock_guard lock(mu_);
     auto& q = progress_[p.name];

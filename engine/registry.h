@@ -47,6 +47,9 @@ class SourceSpec {
   virtual StreamSchema DeclaredSchema() const { return StreamSchema::Unknown(); }
   // The delta table read, if any (a table source: its commits wake the queries reading it).
   virtual std::string TableName() const { return {}; }
+  // The source log topic or stream read, if any (an http source: appends to it wake the queries
+  // reading it, and only those).
+  virtual std::string LogStreamName() const { return {}; }
 };
 
 struct SinkCreateContext {

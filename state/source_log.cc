@@ -369,9 +369,9 @@ Result<std::vector<AppendedRecord>> SourceLog::Append(const std::string& stream,
   return std::move(*result);
 }
 
-void SourceLog::AddAppendListener(std::function<void()> fn) {
+void SourceLog::AddAppendListener(AppendListener fn) {
   std::lock_guard lock(queue_mu_);
-  auto next = std::make_shared<std::vector<std::function<void()>>>(*listeners_);
+  auto next = std::make_shared<std::vector<AppendListener>>(*listeners_);
   next->push_back(std::move(fn));
   listeners_ = std::move(next);
 }
@@ -385,7 +385,8 @@ void SourceLog::WriterLoop() {
       Metrics().GetHistogram("pinstream_source_log_sync_records", "Records acknowledged per fsync",
                              {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384});
   std::int64_t next_retention = NowMicros() + options_.retention_check_interval_us;
-  Written w;  // reused: its containers keep their capacity
+  Written w;                          // reused: its containers keep their capacity
+  std::vector<std::string> appended;  // the streams of a group, for the listeners
   for (;;) {
     {
       std::unique_lock lock(queue_mu_);
@@ -418,14 +419,23 @@ void SourceLog::WriterLoop() {
         group_records->Observe(static_cast<double>(w.records));
         if (st.ok()) SettleInDoubt();
       }
+      // The streams that got records (a group holds few: a linear look-up is enough), for the
+      // listeners, which run once the group is acknowledged (Complete clears it).
+      appended.clear();
+      for (std::size_t g = 0; st.ok() && g < w.requests.size(); ++g) {
+        const bool stored = w.errors[g].ok() && w.offsets_end[g] > (g ? w.offsets_end[g - 1] : 0);
+        if (stored &&
+            std::find(appended.begin(), appended.end(), w.requests[g].stream) == appended.end())
+          appended.push_back(w.requests[g].stream);
+      }
       Complete(w, st, written);
-      if (st.ok()) {
-        std::shared_ptr<const std::vector<std::function<void()>>> ls;
+      if (!appended.empty()) {
+        std::shared_ptr<const std::vector<AppendListener>> ls;
         {
           std::lock_guard lock(queue_mu_);
           ls = listeners_;
         }
-        for (const auto& l : *ls) l();
+        for (const auto& l : *ls) l(appended);
       }
     }
     std::int64_t now = NowMicros();

@@ -132,8 +132,10 @@ class SourceLog {
   std::int64_t MaxBacklog(const std::string& stream) const;
   std::int64_t Backlog(const std::string& consumer) const;
 
-  // Runs `fn` after every group commit (e.g. to wake queries). Not removable; set up at start.
-  void AddAppendListener(std::function<void()> fn);
+  // Runs `fn` after every group commit with the names of the streams (topics) that got records
+  // in it, each once (e.g. to wake the queries reading them). Not removable; set up at start.
+  using AppendListener = std::function<void(const std::vector<std::string>& streams)>;
+  void AddAppendListener(AppendListener fn);
 
   // A reload's new retention and group-commit limit (http.retention, group_commit_max_records):
   // the next group commit and the next retention pass use them. Any thread.
@@ -226,8 +228,8 @@ class SourceLog {
   // Partitions written by groups whose sync failed (log thread only; see Complete()).
   std::vector<PartitionEnd> in_doubt_;
   // Copied on write, so the log thread calls them without copying the list (or holding a lock).
-  std::shared_ptr<const std::vector<std::function<void()>>> listeners_ =
-      std::make_shared<std::vector<std::function<void()>>>();
+  std::shared_ptr<const std::vector<AppendListener>> listeners_ =
+      std::make_shared<std::vector<AppendListener>>();
   std::atomic<std::uint64_t> group_commits_{0}, records_{0}, bytes_{0}, failed_writes_{0};
 };
 

@@ -137,7 +137,7 @@ class HttpSourceSpec : public SourceSpec {
     if (env_->source_log != nullptr && !ctx.query_name.empty()) s->SetConsumer(ctx.query_name);
     return std::unique_ptr<Source>(std::move(s));
   }
-  const std::string& log_name() const { return config_.name; }
+  std::string LogStreamName() const override { return config_.name; }
   StreamSchema DeclaredSchema() const override { return LogChunkSchema(); }
 
  private:

@@ -5,6 +5,8 @@
 #include <rocksdb/file_system.h>
 
 #include <algorithm>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -142,6 +144,50 @@ TEST_F(SourceLogTest, OffsetsAreDenseInRequestOrderAndSurviveRestarts) {
   auto more = log_->Append("t", std::vector<LogRecord>{Rec("d", 0)});
   EXPECT_EQ((*more)[0].offset, 2);
   EXPECT_EQ(ReadAll("t", 0), (std::vector<std::string>{"a", "c", "d"}));
+}
+
+// Listeners learn which streams a group commit appended to (the daemon wakes only the queries
+// reading them), after the group is acknowledged; a refused request names nothing.
+TEST_F(SourceLogTest, AppendListenersGetTheStreamsThatGotRecords) {
+  ASSERT_TRUE(log_->Create("a", 1, LogApi::kKafkaTopic).ok());
+  ASSERT_TRUE(log_->Create("b", 1, LogApi::kKafkaTopic).ok());
+  // Shared with the listener: the log thread may still call it after the test body ends (it
+  // runs after the appends it reports were acknowledged).
+  struct Calls {
+    std::mutex mu;
+    std::vector<std::vector<std::string>> calls;
+  };
+  auto seen = std::make_shared<Calls>();
+  log_->AddAppendListener([seen](const std::vector<std::string>& streams) {
+    std::lock_guard lock(seen->mu);
+    seen->calls.push_back(streams);
+  });
+  auto calls_now = [seen] {
+    std::lock_guard lock(seen->mu);
+    return seen->calls;
+  };
+  ASSERT_TRUE(log_->Append("a", std::vector<LogRecord>{Rec("x"), Rec("y")}).ok());
+  ASSERT_TRUE(pinstream::testing::WaitFor([&] { return calls_now().size() == 1; }));
+  EXPECT_EQ(calls_now()[0], std::vector<std::string>{"a"});
+  EXPECT_FALSE(log_->Append("b", std::vector<LogRecord>{Rec("bad", 5)}).ok());
+  ASSERT_TRUE(log_->Append("b", std::vector<LogRecord>{Rec("z")}).ok());
+  ASSERT_TRUE(pinstream::testing::WaitFor([&] { return calls_now().size() >= 2; }));
+  for (const auto& c : calls_now()) EXPECT_FALSE(c.empty());  // the refused request: no call
+  EXPECT_EQ(calls_now().back(), std::vector<std::string>{"b"});
+  // Concurrent appends to both may share a group: each stream is named once.
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i)
+        ASSERT_TRUE(log_->Append(t % 2 ? "a" : "b", std::vector<LogRecord>{Rec("r")}).ok());
+    });
+  }
+  for (auto& t : ts) t.join();
+  for (const auto& c : calls_now()) {
+    std::set<std::string> unique(c.begin(), c.end());
+    EXPECT_EQ(unique.size(), c.size());
+    for (const auto& s : c) EXPECT_TRUE(s == "a" || s == "b") << s;
+  }
 }
 
 TEST_F(SourceLogTest, LogThreadIsNamed) {

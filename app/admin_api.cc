@@ -265,6 +265,14 @@ void AdminApi::Ready(Respond respond) const {
     return respond(
         JsonResponse(503, json{{"status", "STORE_FAILED"}, {"message", *failure}}.dump()));
   }
+  // Writes wait for the store to recover (a full disk): not ready for traffic, but no restart
+  // needed; ingest answers 503 with Retry-After meanwhile.
+  if (auto waiting = p_.store_write_error ? p_.store_write_error() : std::nullopt) {
+    bool disk_full = waiting->rfind("disk full", 0) == 0;
+    return respond(JsonResponse(
+        503, json{{"status", disk_full ? "DISK_FULL" : "STORE_WRITE_ERROR"}, {"message", *waiting}}
+                 .dump()));
+  }
   bool ready = p_.ready();
   respond(JsonResponse(ready ? 200 : 503,
                        ready ? R"({"status":"READY"})" : R"({"status":"RECOVERING"})"));
@@ -382,8 +390,9 @@ void AdminApi::Progress(const Request& req, const std::string& query, Respond re
 void AdminApi::Store(Respond respond) const {
   ordered_json j;
   auto failure = p_.store_failure ? p_.store_failure() : std::nullopt;
-  j["status"] = failure ? "FAILED" : "OK";
-  j["error"] = failure ? ordered_json(*failure) : ordered_json();
+  auto waiting = !failure && p_.store_write_error ? p_.store_write_error() : std::nullopt;
+  j["status"] = failure ? "FAILED" : (waiting ? "RECOVERING" : "OK");
+  j["error"] = failure ? ordered_json(*failure) : (waiting ? ordered_json(*waiting) : ordered_json());
   if (p_.store != nullptr) {
     const std::string& dir = p_.store->options().data_dir;
     j["dataDir"] = dir;

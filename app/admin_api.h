@@ -100,6 +100,9 @@ struct AdminParts {
   std::function<bool()> ready;
   // Why the store can no longer write (Store::unrecoverable_error), if so.
   std::function<std::optional<std::string>()> store_failure;
+  // The error writes are waiting on while the store recovers by itself (a full disk:
+  // Store::PendingWriteError), if any.
+  std::function<std::optional<std::string>()> store_write_error;
   const state::SourceLog* log = nullptr;           // group commits and backlogs
   JobScheduler* scheduler = nullptr;               // null when the config has no jobs
   state::Store* store = nullptr;                   // tables, dead letters, the store's health

@@ -134,6 +134,7 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     admin_parts.daemon = &daemon;
     admin_parts.ready = [srv = server.get()] { return srv->ready(); };
     admin_parts.store_failure = [store = env.store] { return store->unrecoverable_error(); };
+    admin_parts.store_write_error = [store = env.store] { return store->PendingWriteError(); };
     admin_parts.log = log.get();
     admin_parts.scheduler = scheduler.get();
     admin_parts.store = env.store;

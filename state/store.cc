@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/table.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -122,6 +123,40 @@ std::vector<rocksdb::ColumnFamilyDescriptor> Families(const StoreOptions& o,
   return cfs;
 }
 
+// Records the errors of RocksDB's background work (a flush or compaction that ran out of space
+// stops writes just as a failed write does) and the end of its own recovery from them (with an
+// SstFileManager, RocksDB polls for free space and resumes by itself after a full disk).
+class WriteErrorListener : public rocksdb::EventListener {
+ public:
+  explicit WriteErrorListener(Store::Rocks* rocks) : rocks_(rocks) {}
+
+  void OnBackgroundError(rocksdb::BackgroundErrorReason /*reason*/,
+                         rocksdb::Status* bg_error) override {
+    if (bg_error == nullptr || bg_error->ok()) return;
+    Status mapped = MapRocks(*bg_error, "background write");
+    spdlog::error("store: {}", mapped.ToString());
+    {
+      std::lock_guard lock(rocks_->fatal_mu);
+      rocks_->write_error = mapped.message();
+    }
+    rocks_->needs_resume.store(true);
+  }
+
+  void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
+    if (!info.new_bg_error.ok()) return;
+    {
+      std::lock_guard lock(rocks_->fatal_mu);
+      rocks_->write_error.clear();
+    }
+    rocks_->needs_resume.store(false);
+    spdlog::info("store recovered from a background write error ({}): writing again",
+                 info.old_bg_error.ToString());
+  }
+
+ private:
+  Store::Rocks* rocks_;
+};
+
 std::vector<std::pair<std::string, void*>> Named(
     const std::vector<rocksdb::ColumnFamilyDescriptor>& cfs,
     const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
@@ -181,6 +216,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   s->rocks_->lock_fd = fd;
 
   rocksdb::Options opt = BaseOptions(options, &s->rocks_->cache);
+  opt.listeners.push_back(std::make_shared<WriteErrorListener>(s->rocks_.get()));
   std::vector<std::string> existing;
   if (fs::exists(fs::path(options.data_dir) / "CURRENT")) {
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(opt, options.data_dir, &existing);

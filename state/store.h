@@ -178,6 +178,13 @@ class Store {
   // Set once a write failed with an error RocksDB cannot recover from without reopening the
   // store (a failed WAL sync): what happened, and that a restart is needed. Empty otherwise.
   std::optional<std::string> unrecoverable_error() const;
+  // Set while writes fail with an error the store recovers from without a restart (a full disk:
+  // "disk full: ..."): the error writes wait on. Writes answer Unavailable (retryable) until
+  // RocksDB's recovery or a Resume() succeeds.
+  std::optional<std::string> write_error() const;
+  // write_error(), after trying to resume writing (for a probe such as /ready: it turns healthy
+  // once space is freed, without waiting for the next write).
+  std::optional<std::string> PendingWriteError();
   // Secondary instances: replay the primary's latest writes. No-op on the primary.
   [[nodiscard]] Status CatchUp();
 
@@ -279,6 +286,11 @@ class Store {
   friend class StoreSnapshot;
   // Takes the opened database and its column families, (name, rocksdb::ColumnFamilyHandle*).
   void AdoptHandles(void* db, const std::vector<std::pair<std::string, void*>>& families);
+  // A write failed with a recoverable error: remember it, resume before the next write.
+  void NoteWriteError(const std::string& message);
+  // Resumes writing after such an error (Unavailable while it still fails; an unrecoverable
+  // error is recorded for unrecoverable_error()).
+  [[nodiscard]] Status Resume();
   StoreOptions options_;
   bool read_only_ = false;
   ChunkCodec table_codec_ = ChunkCodec::kLz4;

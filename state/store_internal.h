@@ -8,6 +8,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -71,9 +72,15 @@ struct Store::Rocks {
   int lock_fd = -1;
   std::string secondary_dir;
   std::string primary_dir;
-  bool needs_resume = false;
+  // A write failed with an error RocksDB can recover from (disk full, an I/O error): writes call
+  // Resume() first until one succeeds. Set by a failed write and by RocksDB's background-error
+  // callback (a flush or compaction that ran out of space); RocksDB's own recovery (it polls
+  // for free space) or a successful Resume() clears it.
+  std::atomic<bool> needs_resume{false};
+  std::mutex resume_mu;  // one Resume() at a time
   mutable std::mutex fatal_mu;
   std::string fatal_error;  // the first unrecoverable error, once there was one
+  std::string write_error;  // the recoverable error writes wait on (under fatal_mu)
 
   rocksdb::ColumnFamilyHandle* handle(KeySpace s) const { return cf[static_cast<int>(s)]; }
 };

@@ -1,6 +1,7 @@
 // Transactions (StoreTxn) and how they are written: the one atomic, optionally synced write of a
 // batch, and the store's handling of write errors (recoverable ones resume, fatal ones need a
 // restart).
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "engine/check.h"
@@ -21,33 +22,13 @@ Status Store::Write(StoreTxn& txn, bool sync) {
     ~Cleared() { t.Clear(); }
   } cleared{txn};
   if (read_only_) return FailedPrecondition("the store is open read-only");
-  if (rocks_->needs_resume) {
-    rocksdb::Status r = rocks_->db->Resume();
-    if (!r.ok()) {
-      // RocksDB declares some write errors fatal — a failed WAL sync among them: after a failed
-      // fsync the page cache can no longer be trusted to reach the disk (Linux may have dropped
-      // the pages). Only reopening the store recovers, from what is on disk.
-      if (r.severity() >= rocksdb::Status::Severity::kFatalError) {
-        std::lock_guard lock(rocks_->fatal_mu);
-        if (rocks_->fatal_error.empty()) {
-          rocks_->fatal_error = r.ToString();
-          spdlog::error("{}", UnrecoverableMessage(rocks_->fatal_error));
-        }
-        return MapRocks(
-            r,
-            "the store stopped after an unrecoverable write error; restart pinstream to recover");
-      }
-      return MapRocks(r, "store is recovering from an earlier write error");
-    }
-    rocks_->needs_resume = false;
-    spdlog::info("store resumed writing after an earlier error");
-  }
+  if (rocks_->needs_resume.load()) PS_RETURN_IF_ERROR(Resume());
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   rocksdb::Status st = rocks_->db->Write(wo, &txn.batch_->wb);
   if (!st.ok()) {
     Status mapped = MapRocks(st, "committing");
-    if (mapped.code() == StatusCode::kIOError) rocks_->needs_resume = true;
+    if (mapped.code() == StatusCode::kIOError) NoteWriteError(mapped.message());
     spdlog::error("store write failed: {}", mapped.ToString());
     return mapped;
   }
@@ -55,12 +36,67 @@ Status Store::Write(StoreTxn& txn, bool sync) {
   return Status::Ok();
 }
 
+void Store::NoteWriteError(const std::string& message) {
+  {
+    std::lock_guard lock(rocks_->fatal_mu);
+    rocks_->write_error = message;
+  }
+  rocks_->needs_resume.store(true);
+}
+
+Status Store::Resume() {
+  std::lock_guard resume_lock(rocks_->resume_mu);
+  if (!rocks_->needs_resume.load()) return Status::Ok();
+  rocksdb::Status r = rocks_->db->Resume();
+  if (!r.ok()) {
+    // RocksDB declares some write errors fatal — a failed WAL sync among them: after a failed
+    // fsync the page cache can no longer be trusted to reach the disk (Linux may have dropped
+    // the pages). Only reopening the store recovers, from what is on disk.
+    if (r.severity() >= rocksdb::Status::Severity::kFatalError) {
+      std::lock_guard lock(rocks_->fatal_mu);
+      if (rocks_->fatal_error.empty()) {
+        rocks_->fatal_error = r.ToString();
+        spdlog::error("{}", UnrecoverableMessage(rocks_->fatal_error));
+      }
+      return MapRocks(
+          r, "the store stopped after an unrecoverable write error; restart pinstream to recover");
+    }
+    // Still failing (the disk is still full), or RocksDB's own recovery is running (Busy):
+    // retryable, with the error the store waits on.
+    std::optional<std::string> waiting = write_error();
+    return Unavailable(fmt::format(
+        "{} (the store writes again once it recovers{})",
+        waiting ? *waiting : "an earlier write error",
+        r.IsBusy() ? ", which is under way" : ": " + r.ToString()));
+  }
+  rocks_->needs_resume.store(false);
+  {
+    std::lock_guard lock(rocks_->fatal_mu);
+    rocks_->write_error.clear();
+  }
+  spdlog::info("store resumed writing after an earlier error");
+  return Status::Ok();
+}
+
+std::optional<std::string> Store::write_error() const {
+  if (!rocks_->needs_resume.load()) return std::nullopt;
+  std::lock_guard lock(rocks_->fatal_mu);
+  if (rocks_->write_error.empty()) return "a write failed; the store is recovering";
+  return rocks_->write_error;
+}
+
+std::optional<std::string> Store::PendingWriteError() {
+  if (read_only_ || !rocks_->needs_resume.load()) return std::nullopt;
+  if (Resume().ok()) return std::nullopt;
+  return write_error();
+}
+
 Status Store::SyncWal() {
   if (read_only_) return FailedPrecondition("the store is open read-only");
   rocksdb::Status st = rocks_->db->SyncWAL();
   if (!st.ok()) {
     Status mapped = MapRocks(st, "syncing the WAL");
-    if (mapped.code() == StatusCode::kIOError) rocks_->needs_resume = true;
+    if (mapped.code() == StatusCode::kIOError) NoteWriteError(mapped.message());
     spdlog::error("store WAL sync failed: {}", mapped.ToString());
     return mapped;
   }

@@ -77,6 +77,7 @@ class AdminApiTest : public ::testing::Test {
     admin_.daemon = daemon_.get();
     admin_.ready = [this] { return ready_.load(); };
     admin_.store_failure = [this] { return store_failure_; };
+    admin_.store_write_error = [this] { return store_write_error_; };
     admin_.log = log_.get();
     admin_.store = store_.get();
     admin_.history = &history_;
@@ -155,6 +156,7 @@ class AdminApiTest : public ::testing::Test {
   std::unique_ptr<AdminApi> admin_api_;
   std::atomic<bool> ready_{true};
   std::optional<std::string> store_failure_;
+  std::optional<std::string> store_write_error_;
 };
 
 TEST_F(AdminApiTest, AdminEndpoints) {
@@ -457,6 +459,22 @@ TEST_F(AdminApiTest, RequestsThatChangeSomethingAreRefusedWhenTheyMayBeCrossSite
   EXPECT_EQ(Call("GET", "/jobs/daily/run").status, 405);
   scheduler.StopAccepting();
   scheduler.Stop();
+}
+
+TEST_F(AdminApiTest, ReadyReportsAFullDiskUntilTheStoreWritesAgain) {
+  store_write_error_ = "disk full: committing: IO error: No space left on device";
+  auto r = Call("GET", "/ready");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(J(r)["status"], "DISK_FULL");
+  EXPECT_EQ(J(r)["message"], *store_write_error_);
+  json s = J(Call("GET", "/store"));
+  EXPECT_EQ(s["status"], "RECOVERING");
+  EXPECT_EQ(s["error"], *store_write_error_);
+  store_write_error_ = "IO error: Input/output error";
+  EXPECT_EQ(J(Call("GET", "/ready"))["status"], "STORE_WRITE_ERROR");
+  store_write_error_.reset();  // space freed: the store resumed
+  EXPECT_EQ(Call("GET", "/ready").status, 200);
+  EXPECT_EQ(Call("GET", "/health").status, 200);
 }
 
 TEST_F(AdminApiTest, ReadyReportsAStoreThatCannotWriteAnyMore) {

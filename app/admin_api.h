@@ -104,7 +104,7 @@ struct AdminParts {
   // Store::PendingWriteError), if any.
   std::function<std::optional<std::string>()> store_write_error;
   const state::SourceLog* log = nullptr;           // group commits and backlogs
-  JobScheduler* scheduler = nullptr;               // null when the config has no jobs
+  JobScheduler* scheduler = nullptr;               // null: GET /jobs answers 404
   state::Store* store = nullptr;                   // tables, dead letters, the store's health
   std::vector<std::string> dead_letter_tables;     // the queries' dead_letter tables
   const ProgressHistory* history = nullptr;        // the queries' progress since they started

@@ -105,14 +105,11 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     parts.services.push_back(ingest_monitor.get());
   }
 
-  // Scheduled jobs (the Airflow DAG's role): SQL files → result tables, on their schedules.
-  std::unique_ptr<state::sql::SqlJobRunner> job_runner;
-  std::unique_ptr<JobScheduler> scheduler;
-  if (!cfg->jobs.empty()) {
-    job_runner = std::make_unique<state::sql::SqlJobRunner>(env.store);
-    scheduler = std::make_unique<JobScheduler>(cfg->jobs, job_runner.get());
-    parts.services.push_back(scheduler.get());
-  }
+  // Scheduled jobs (the Airflow DAG's role): SQL files → result tables, on their schedules. The
+  // scheduler runs even without jobs: a reload may add some.
+  auto job_runner = std::make_unique<state::sql::SqlJobRunner>(env.store);
+  auto scheduler = std::make_unique<JobScheduler>(cfg->jobs, job_runner.get());
+  parts.services.push_back(scheduler.get());
 
   // systemd readiness (Type=notify): READY=1 once recovered, STOPPING=1 when the drain starts.
   // First in the list, so that STOPPING=1 goes out before the HTTP server waits for its
@@ -190,7 +187,7 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
     }
   });
   // Reloads (SIGHUP, POST /reload) run on the daemon's reload thread.
-  ReloadContext reload_ctx{config_path, reg.get(), &daemon, api.get(), log_level};
+  ReloadContext reload_ctx{config_path, reg.get(), &daemon, api.get(), scheduler.get(), log_level};
   daemon.SetReloadHandler([reload_ctx] { return ReloadConfig(reload_ctx); });
   int rc = daemon.Run();
   // Everything is committed; bound the release of the rest (see ArmExitWatchdog).
@@ -240,6 +237,12 @@ int ReloadCommand(const std::string& config_path, bool as_json) {
     for (const auto& e : q[key]) {
       std::printf("  query %s %s: %s\n", e["query"].get<std::string>().c_str(), key,
                   e["reason"].get<std::string>().c_str());
+    }
+  }
+  if (r.contains("jobs")) {
+    for (const char* key : {"added", "removed", "changed"}) {
+      if (!r["jobs"][key].empty())
+        std::printf("  jobs %-13s %s\n", key, names(r["jobs"][key]).c_str());
     }
   }
   if (!r["topicsCreated"].empty())

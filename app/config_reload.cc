@@ -181,14 +181,18 @@ std::string ReloadConfig(const ReloadContext& ctx) {
       applied.push_back(std::string("log.format: ") +
                         (next->log.format == LogFormat::kJson ? "json" : "text"));
   }
-  // 5. What only a restart applies.
+  // 5. Jobs.
+  result["jobs"] = {
+      {"added", diff.jobs_added}, {"removed", diff.jobs_removed}, {"changed", diff.jobs_changed}};
   if (diff.jobs_differ()) {
-    not_applied.push_back(
-        {{"what", "jobs"},
-         {"reason",
-          "the job scheduler reads its jobs when the daemon starts: restart it to "
-          "apply the change"}});
+    if (ctx.scheduler != nullptr) {
+      ctx.scheduler->Reload(next->jobs);
+    } else {
+      not_applied.push_back(
+          {{"what", "jobs"}, {"reason", "this daemon runs no job scheduler: restart it"}});
+    }
   }
+  // 6. What only a restart applies.
   for (const auto& key : diff.sections_changed) {
     if (key == connectors::http::kHttpSection) continue;  // above
     if (key == views::kViewsSection) continue;            // its views are queries (above)
@@ -201,11 +205,17 @@ std::string ReloadConfig(const ReloadContext& ctx) {
   const std::string started = fmt::format("{}", fmt::join(r.started, ","));
   const std::string stopped = fmt::format("{}", fmt::join(r.stopped, ","));
   const std::string restarted = fmt::format("{}", fmt::join(r.restarted, ","));
+  const std::string jobs_added = fmt::format("{}", fmt::join(diff.jobs_added, ","));
+  const std::string jobs_removed = fmt::format("{}", fmt::join(diff.jobs_removed, ","));
+  const std::string jobs_changed = fmt::format("{}", fmt::join(diff.jobs_changed, ","));
   LogInfo({{"config", path},
            {"started", started},
            {"stopped", stopped},
            {"restarted", restarted},
            {"unchanged", r.unchanged.size()},
+           {"jobs_added", jobs_added},
+           {"jobs_removed", jobs_removed},
+           {"jobs_changed", jobs_changed},
            {"refused", r.refused.size()},
            {"failed", r.failed.size()}},
           "config reloaded");

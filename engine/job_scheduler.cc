@@ -69,17 +69,79 @@ std::string JobRun::ToJson() const {
   return j.dump();
 }
 
+namespace {
+
+JobSchedule ScheduleOf(const JobConfig& j) {
+  Result<JobSchedule> s = j.schedule_kind == "every" ? JobSchedule::Every(j.every_us)
+                          : j.schedule_kind == "at"  ? JobSchedule::DailyAt(j.at)
+                                                     : JobSchedule::Cron(j.cron);
+  // The config loader validated the schedule; a failure here is a broken invariant.
+  if (!s.ok()) throw std::logic_error(fmt::format("job '{}': {}", j.name, s.status().message()));
+  return std::move(s).value();
+}
+
+}  // namespace
+
 JobScheduler::JobScheduler(std::vector<JobConfig> jobs, JobRunner* runner, Clock* clock)
     : runner_(runner), clock_(clock) {
   for (auto& j : jobs) {
-    Result<JobSchedule> s = j.schedule_kind == "every" ? JobSchedule::Every(j.every_us)
-                            : j.schedule_kind == "at"  ? JobSchedule::DailyAt(j.at)
-                                                       : JobSchedule::Cron(j.cron);
-    // The config loader validated the schedule; a failure here is a broken invariant.
-    if (!s.ok()) throw std::logic_error(fmt::format("job '{}': {}", j.name, s.status().message()));
-    JobState st{std::move(j), std::move(s).value(), 0, false, false, {}};
-    jobs_.push_back(std::move(st));
+    JobSchedule schedule = ScheduleOf(j);
+    jobs_.push_back(JobState{std::move(j), std::move(schedule), 0, false, false, {}});
   }
+}
+
+JobScheduler::JobState* JobScheduler::Find(const std::string& name) {
+  for (auto& j : jobs_) {
+    if (j.config.name == name) return &j;
+  }
+  return nullptr;
+}
+
+void JobScheduler::Reload(std::vector<JobConfig> jobs) {
+  std::int64_t now = clock_->NowMicros();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& old : jobs_) {
+      bool kept = false;
+      for (const auto& j : jobs) kept |= j.name == old.config.name;
+      if (!kept) {
+        LogInfo({{"job", old.config.name}, {"running", old.running}},
+                "job removed by a reload (a run in progress finishes)");
+      }
+    }
+    std::vector<JobState> next;
+    for (auto& j : jobs) {
+      JobState* old = Find(j.name);
+      if (old != nullptr && old->config.fingerprint == j.fingerprint) {
+        next.push_back(std::move(*old));  // unchanged: its schedule, run and queue go on
+        continue;
+      }
+      JobSchedule schedule = ScheduleOf(j);
+      JobState st{std::move(j), std::move(schedule), 0, false, false, {}};
+      st.next_due_us = st.schedule.NextAfter(now);
+      if (old != nullptr) {
+        // Changed: a run in progress ends with the old config; a queued one runs the new.
+        st.running = old->running;
+        st.queued = old->queued;
+        st.queued_run_id = old->queued_run_id;
+        LogInfo({{"job", st.config.name}, {"schedule", st.schedule.description()}},
+                "job changed by a reload");
+      } else {
+        if (st.config.run_on_start && started_ && !stopping_) {
+          st.queued = true;
+          st.queued_run_id = "start__" + IsoMicros(now);
+          manual_.push_back(st.config.name);
+        }
+        LogInfo({{"job", st.config.name}, {"schedule", st.schedule.description()}},
+                "job added by a reload");
+      }
+      next.push_back(std::move(st));
+    }
+    jobs_ = std::move(next);
+    // Queued runs of removed jobs are dropped (Loop skips names it does not find).
+    ++generation_;
+  }
+  cv_.notify_all();
 }
 
 JobScheduler::~JobScheduler() { StopAccepting(); }
@@ -88,13 +150,13 @@ Status JobScheduler::Start() {
   std::int64_t now = clock_->NowMicros();
   {
     std::lock_guard lock(mu_);
-    for (std::size_t i = 0; i < jobs_.size(); ++i) {
-      JobState& j = jobs_[i];
+    started_ = true;
+    for (JobState& j : jobs_) {
       j.next_due_us = j.schedule.NextAfter(now);
       if (j.config.run_on_start) {
         j.queued = true;
         j.queued_run_id = "start__" + IsoMicros(now);
-        manual_.push_back(i);
+        manual_.push_back(j.config.name);
       }
       spdlog::info("job '{}' scheduled {}; first run at {}", j.config.name,
                    j.schedule.description(), FormatTimestamp(j.next_due_us, TimestampStyle::kSql));
@@ -120,6 +182,11 @@ void JobScheduler::StopAccepting() {
 
 void JobScheduler::Stop() { StopAccepting(); }
 
+bool JobScheduler::keeps_daemon_alive() const {
+  std::lock_guard lock(mu_);
+  return !jobs_.empty();
+}
+
 Result<std::string> JobScheduler::Trigger(const std::string& job) {
   std::string id;
   {
@@ -141,7 +208,7 @@ Result<std::string> JobScheduler::Trigger(const std::string& job) {
     it->queued = true;
     it->queued_run_id = "manual__" + IsoMicros(clock_->NowMicros());
     id = it->queued_run_id;
-    manual_.push_back(static_cast<std::size_t>(it - jobs_.begin()));
+    manual_.push_back(it->config.name);
   }
   cv_.notify_all();
   return id;
@@ -151,29 +218,33 @@ void JobScheduler::Loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     std::int64_t now = clock_->NowMicros();
-    std::size_t idx = jobs_.size();
     JobRun run;
+    JobState* job = nullptr;
     if (!manual_.empty()) {
-      idx = manual_.front();
+      std::string name = std::move(manual_.front());
       manual_.pop_front();
-      JobState& j = jobs_[idx];
-      j.queued = false;
-      run.run_id = j.queued_run_id;
+      job = Find(name);
+      if (job == nullptr) continue;  // removed by a reload since it was queued
+      job->queued = false;
+      run.run_id = job->queued_run_id;
       run.trigger = run.run_id.rfind("start__", 0) == 0 ? "start" : "manual";
       run.scheduled_us = now;
     } else {
       std::int64_t earliest = std::numeric_limits<std::int64_t>::max();
-      for (std::size_t i = 0; i < jobs_.size(); ++i) {
-        if (jobs_[i].next_due_us < earliest) {
-          earliest = jobs_[i].next_due_us;
-          idx = i;
+      for (JobState& j : jobs_) {
+        if (j.next_due_us < earliest) {
+          earliest = j.next_due_us;
+          job = &j;
         }
       }
-      if (idx == jobs_.size() || earliest > now) {
-        clock_->WaitUntil(cv_, lock, earliest, [this] { return stopping_ || !manual_.empty(); });
+      if (job == nullptr || earliest > now) {
+        const std::uint64_t generation = generation_;
+        clock_->WaitUntil(cv_, lock, earliest, [this, generation] {
+          return stopping_ || !manual_.empty() || generation_ != generation;
+        });
         continue;
       }
-      JobState& j = jobs_[idx];
+      JobState& j = *job;
       run.trigger = "schedule";
       run.scheduled_us = j.next_due_us;
       run.run_id = "scheduled__" + IsoSeconds(j.next_due_us);
@@ -186,8 +257,9 @@ void JobScheduler::Loop() {
       }
       j.next_due_us = next;
       if (missed > 0) {
+        const std::string name = j.config.name;
         JobRun skipped;
-        skipped.job = j.config.name;
+        skipped.job = name;
         skipped.run_id = "skipped__" + IsoSeconds(first_missed);
         skipped.trigger = "schedule";
         skipped.scheduled_us = first_missed;
@@ -196,20 +268,21 @@ void JobScheduler::Loop() {
         skipped.error = fmt::format(
             "{} scheduled run{} from {} skipped: an earlier run was still going", missed,
             missed == 1 ? "" : "s", FormatTimestamp(first_missed, TimestampStyle::kSql));
-        LogWarn({{"job", j.config.name}, {"run_id", skipped.run_id}, {"error", skipped.error}},
+        LogWarn({{"job", name}, {"run_id", skipped.run_id}, {"error", skipped.error}},
                 "job run skipped");
         lock.unlock();
         Finish(std::move(skipped));
         lock.lock();
+        job = Find(name);  // a reload may have changed the list meanwhile
+        if (job == nullptr || stopping_) continue;
       }
     }
-    JobState& j = jobs_[idx];
-    run.job = j.config.name;
+    run.job = job->config.name;
     run.status = "running";
     run.started_us = clock_->NowMicros();
-    j.running = true;
+    job->running = true;
     running_ = run;
-    JobConfig config = j.config;
+    JobConfig config = job->config;
     lock.unlock();
 
     LogInfo({{"job", run.job}, {"run_id", run.run_id}, {"trigger", run.trigger}},
@@ -235,7 +308,7 @@ void JobScheduler::Loop() {
     }
     Finish(run);
     lock.lock();
-    j.running = false;
+    if (JobState* j = Find(run.job)) j->running = false;  // unless a reload removed it
     running_.reset();
   }
 }

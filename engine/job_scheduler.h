@@ -67,7 +67,16 @@ class JobScheduler : public Service {
   [[nodiscard]] Status Start() override;
   void StopAccepting() override;
   void Stop() override;
+  // Only with jobs (at the daemon's start): a daemon whose queries all finish and that has no
+  // jobs ends, as one without a scheduler would.
+  bool keeps_daemon_alive() const override;
 
+  // A reload's jobs (config_diff.h compares them by fingerprint): unchanged ones keep their
+  // schedule and any run queued or in progress; changed ones take their new config and schedule
+  // (next run computed from now; a run in progress finishes with the old config); added ones are
+  // scheduled from now (and run at once with run_on_start); removed ones are dropped (a run in
+  // progress finishes, a queued one is dropped). Thread-safe.
+  void Reload(std::vector<JobConfig> jobs);
   // Queues a run of `job` now and returns its run id. NotFound for an unknown job;
   // FailedPrecondition when it is running or already queued, or the scheduler is stopping.
   Result<std::string> Trigger(const std::string& job);
@@ -88,13 +97,16 @@ class JobScheduler : public Service {
   };
   void Loop();
   void Finish(JobRun run);
+  JobState* Find(const std::string& name);  // under mu_; null when there is no such job
 
   std::vector<JobState> jobs_;
   JobRunner* runner_;
   Clock* clock_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::size_t> manual_;  // job indexes queued by Trigger
+  std::deque<std::string> manual_;  // names of the jobs queued by Trigger (and run_on_start)
+  std::uint64_t generation_ = 0;    // counts reloads: wakes the loop to re-plan
+  bool started_ = false;
   std::deque<JobRun> recent_;
   std::optional<JobRun> running_;
   bool stopping_ = false;

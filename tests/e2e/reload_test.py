@@ -4,12 +4,13 @@
 1. the file gains a topic and a query reading it and loses a query: `pinstream reload -c CONFIG`
    (POST /reload with the admin token; without it: 401) creates the topic, starts the new query
    and drains the removed one; the unchanged queries keep their runId; the new query commits
-   what is posted to the new topic;
+   what is posted to the new topic; a job added (run_on_start) runs and writes its table;
 2. an invalid file (an unknown key) is refused with its file:line:column and changes nothing;
 3. a change to a query's stateful operator (dedup keys) would misread its state: refused for
    that query, which keeps running with the same runId and keeps committing; another query's
-   harmless change in the same file restarts that query from its checkpoint (a new runId);
-4. the http settings apply at once: a token added, the client switches to it, the old token
+   harmless change in the same file restarts that query from its checkpoint (a new runId); the
+   job's schedule changes (GET /jobs shows the new one);
+4. the job removed (GET /jobs lists none); the http settings apply at once: a token added, the client switches to it, the old token
    removed — refused (401) by the first request after the reload while the new one is served;
    a smaller max_record_size refuses a record the old limit took; io_threads is reported as
    not applied (the listener binds it at start);
@@ -59,7 +60,13 @@ sources:
       - {{kind: parse_json, schema: {{n: int64, m: int64}}}}
       - {{kind: dedup, keys: {dedup_keys}}}
     sink: {{kind: delta, table: uniq_rows}}
-{extra_queries}"""
+{extra_queries}{jobs}"""
+JOB = """jobs:
+  - name: count_keep
+    every: {every}
+    run_on_start: true
+    sql: [count_keep.sql]
+"""
 REMOVED = """  - name: gone
     source: a
     trigger: {processing_time: 100ms}
@@ -75,10 +82,10 @@ ADDED = """  - name: fresh
 
 
 def config(work, port, *, topics="[a]", extra_sources="", extra_queries="", keep_cap=200000,
-           dedup_keys="[n]", tokens=TOKEN, http_extra=""):
+           dedup_keys="[n]", tokens=TOKEN, http_extra="", job_every=None):
     return BASE.format(work=work, port=port, tokens=tokens, topics=topics, extra_sources=extra_sources,
                        extra_queries=extra_queries, keep_cap=keep_cap, dedup_keys=dedup_keys,
-                       http_extra=http_extra)
+                       http_extra=http_extra, jobs=JOB.format(every=job_every) if job_every else "")
 
 
 def http(port, path, method="GET", body=None, token=TOKEN):
@@ -144,6 +151,8 @@ def main():
     path = f"{work}/pipeline.yaml"
     with open(path, "w") as f:
         f.write(config(work, port, extra_queries=REMOVED))
+    with open(f"{work}/count_keep.sql", "w") as f:
+        f.write("SELECT count(*) AS c FROM keep_rows\n")
     log = open(f"{work}/log.txt", "wb")
     proc = subprocess.Popen([a.binary, "run", path], stdout=log, stderr=log)
     poster = Poster(port)
@@ -158,7 +167,8 @@ def main():
 
         # 1. A topic and a query added, a query removed. The admin action needs the token.
         with open(path, "w") as f:
-            f.write(config(work, port, topics="[a, b]", extra_sources=ADDED_SOURCE, extra_queries=ADDED))
+            f.write(config(work, port, topics="[a, b]", extra_sources=ADDED_SOURCE, extra_queries=ADDED,
+                           job_every="1h"))
         status, _ = http(port, "/reload", "POST", "", token=None)
         check(status == 401, f"POST /reload without the token: {status}")
         rc, r, err = reload(a.binary, path)
@@ -168,6 +178,14 @@ def main():
               and sorted(q["unchanged"]) == ["keep", "uniq"] and q["refused"] == [] and q["failed"] == [],
               f"reload 1 queries: {q}")
         check(r["topicsCreated"] == ["b"], f"reload 1 topics: {r['topicsCreated']}")
+        check(r["jobs"] == {"added": ["count_keep"], "removed": [], "changed": []}, f"reload 1 jobs: {r['jobs']}")
+
+        def job_runs():
+            status, body = http(port, "/jobs/runs")
+            check(status == 200, f"GET /jobs/runs: {status} {body[:200]!r}")
+            return [j for j in json.loads(body) if j["job"] == "count_keep"]
+        wait(lambda: any(j["status"] == "succeeded" for j in job_runs()), "the added job's run_on_start run")
+        check(all(j["status"] == "succeeded" for j in job_runs()), f"the added job's runs: {job_runs()}")
         after = queries(port)
         check(set(after) == {"keep", "uniq", "fresh"}, f"queries after reload 1: {sorted(after)}")
         for name in ("keep", "uniq"):
@@ -195,7 +213,7 @@ def main():
         # (restarted from its checkpoint).
         with open(path, "w") as f:
             f.write(config(work, port, topics="[a, b]", extra_sources=ADDED_SOURCE, extra_queries=ADDED,
-                           keep_cap=100000, dedup_keys="[n, m]"))
+                           keep_cap=100000, dedup_keys="[n, m]", job_every="2h"))
         uniq_batches = now["uniq"]["batchesCommitted"]
         rc, r, err = reload(a.binary, path)
         check(rc == 1 and r and r["ok"], f"reload 3: exit {rc}, {r}, {err}")
@@ -204,12 +222,16 @@ def main():
               f"reload 3 queries: {q}")
         check(len(q["refused"]) == 1 and q["refused"][0]["query"] == "uniq"
               and "stateful operators changed" in q["refused"][0]["reason"], f"reload 3 refusal: {q['refused']}")
+        check(r["jobs"] == {"added": [], "removed": [], "changed": ["count_keep"]}, f"reload 3 jobs: {r['jobs']}")
+        status, body = http(port, "/jobs")
+        check(status == 200 and [(j["name"], j["schedule"]) for j in json.loads(body)] == [("count_keep", "every 2h")],
+              f"GET /jobs after reload 3: {status} {body[:300]!r}")
         later = queries(port)
         check(later["uniq"]["runId"] == now["uniq"]["runId"], "the refused query was restarted")
         check(later["keep"]["runId"] != now["keep"]["runId"], "the changed query kept its runId")
         wait(lambda: queries(port)["uniq"]["batchesCommitted"] > uniq_batches, "the refused query to keep committing")
 
-        # 4. The http settings apply at once. A second token: the client switches to it.
+        # 4. The job removed. The http settings apply at once. A second token: the client switches to it.
         later_config = dict(topics="[a, b]", extra_sources=ADDED_SOURCE, extra_queries=ADDED, keep_cap=100000,
                             dedup_keys="[n, m]")
         with open(path, "w") as f:
@@ -217,6 +239,9 @@ def main():
         rc, r, err = reload(a.binary, path)  # the CLI sends the file's first token, still valid
         check(rc == 0 and r and r["ok"] and r["applied"] == ["http.auth"] and r["notApplied"] == [],
               f"reload 4a: exit {rc}, {r}, {err}")
+        check(r["jobs"] == {"added": [], "removed": ["count_keep"], "changed": []}, f"reload 4a jobs: {r['jobs']}")
+        status, body = http(port, "/jobs")
+        check(status == 200 and json.loads(body) == [], f"GET /jobs after the job's removal: {status} {body[:300]!r}")
         poster.token = NEW_TOKEN
         acked = poster.acked
         wait(lambda: poster.acked > acked + 5, "the client's posts with the new token")

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "engine/time_util.h"
@@ -214,6 +215,56 @@ TEST(JobSchedulerTest, StopCancelsARunningRunAndRecordsIt) {
   EXPECT_EQ(rec[0].status, "failed");
   EXPECT_NE(rec[0].error.find("stopping"), std::string::npos);
   EXPECT_EQ(s.Trigger("j").status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(JobSchedulerTest, ReloadAddsRemovesAndChangesJobsAndKeepsTheUnchangedOnes) {
+  FakeClock clock(T("2026-11-22 10:00:30"));
+  FakeRunner runner;
+  auto fp = [](JobConfig j, const std::string& fingerprint) {
+    j.fingerprint = fingerprint;
+    return j;
+  };
+  JobScheduler s({fp(Job("keep", "every", "1m"), "k"), fp(Job("gone", "every", "1m"), "g"),
+                  fp(Job("change", "every", "1m"), "c1")},
+                 &runner, &clock);
+  JobScheduler empty({}, &runner, &clock);  // a daemon without jobs: a reload may add some
+  ASSERT_TRUE(s.Start().ok());
+  ASSERT_TRUE(empty.Start().ok());
+  clock.Set(T("2026-11-22 10:01:00"));
+  ASSERT_TRUE(WaitFor([&] { return s.RecentRuns().size() == 3; }));
+  std::string keep_next = nlohmann::json::parse(s.StatusJson())[0]["nextRun"];
+
+  JobConfig added = fp(Job("added", "every", "10m"), "a");
+  added.run_on_start = true;
+  s.Reload({fp(Job("keep", "every", "1m"), "k"), fp(Job("change", "every", "5m"), "c2"), added});
+  // The added job's run_on_start runs at once; the removed one is gone; the unchanged one keeps
+  // its next run, the changed one runs on its new schedule.
+  ASSERT_TRUE(WaitFor([&] { return s.RecentRuns().size() == 4; }));
+  EXPECT_EQ(s.RecentRuns()[3].job, "added");
+  EXPECT_EQ(s.RecentRuns()[3].trigger, "start");
+  auto status = nlohmann::json::parse(s.StatusJson());
+  ASSERT_EQ(status.size(), 3u);
+  EXPECT_EQ(status[0]["name"], "keep");
+  EXPECT_EQ(status[0]["nextRun"], keep_next);
+  EXPECT_EQ(status[1]["name"], "change");
+  EXPECT_EQ(status[1]["schedule"], "every 5m");
+  EXPECT_EQ(s.Trigger("gone").status().code(), StatusCode::kNotFound);
+  clock.Set(T("2026-11-22 10:05:00"));
+  ASSERT_TRUE(WaitFor([&] {
+    int change = 0;
+    for (const auto& r : s.RecentRuns()) change += r.job == "change";
+    return change == 2;
+  }));
+  for (const auto& r : s.RecentRuns())
+    EXPECT_TRUE(r.job != "gone" || r.scheduled_us < T("2026-11-22 10:02:00"));
+
+  // Jobs added to a scheduler that had none wake it.
+  empty.Reload({fp(Job("late", "every", "1m"), "l")});
+  clock.Set(T("2026-11-22 10:06:00"));
+  ASSERT_TRUE(WaitFor([&] { return empty.RecentRuns().size() == 1; }));
+  EXPECT_EQ(empty.RecentRuns()[0].job, "late");
+  s.StopAccepting();
+  empty.StopAccepting();
 }
 
 }  // namespace

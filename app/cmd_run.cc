@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -16,6 +17,7 @@
 #include "app/admin_client.h"
 #include "app/commands.h"
 #include "app/config_reload.h"
+#include "app/config_watcher.h"
 #include "app/ingest_monitor.h"
 #include "app/progress_history.h"
 #include "app/progress_waiters.h"
@@ -37,7 +39,7 @@ namespace pinstream::app {
 
 namespace {
 
-int RunDaemon(const std::string& config_path, const std::string& log_level) {
+int RunDaemon(const std::string& config_path, const std::string& log_level, bool watch_config) {
   // Before any thread exists (RocksDB starts some), so that every thread inherits the mask.
   BlockTerminationSignals();
   connectors::ConnectorEnv env;
@@ -189,7 +191,29 @@ int RunDaemon(const std::string& config_path, const std::string& log_level) {
   // Reloads (SIGHUP, POST /reload) run on the daemon's reload thread.
   ReloadContext reload_ctx{config_path, reg.get(), &daemon, api.get(), scheduler.get(), log_level};
   daemon.SetReloadHandler([reload_ctx] { return ReloadConfig(reload_ctx); });
+  // --watch-config: a change to the file (or to the SQL files it names) reloads it.
+  std::unique_ptr<ConfigWatcher> watcher;
+  bool watch_failed = false;
+  if (watch_config) {
+    watcher = std::make_unique<ConfigWatcher>(
+        [&daemon] { return ConfigWatchedFiles(daemon.config()); },
+        [&daemon] {
+          // Waits for the reload (ReloadConfig logs its result); answered also when draining.
+          auto done = std::make_shared<std::promise<void>>();
+          daemon.RequestReload([done](std::string) { done->set_value(); });
+          done->get_future().wait();
+        },
+        ConfigWatcher::kDebounce);
+    if (Status ws = watcher->Start(); !ws.ok()) {
+      spdlog::error("--watch-config: {}; stopping", ws.message());
+      watcher.reset();
+      watch_failed = true;
+      daemon.RequestDrain();
+    }
+  }
   int rc = daemon.Run();
+  if (watcher) watcher->Stop();
+  if (watch_failed && rc == kExitOk) rc = kExitError;
   // Everything is committed; bound the release of the rest (see ArmExitWatchdog).
   ArmExitWatchdog(
       std::chrono::seconds(30), rc,
@@ -279,9 +303,14 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   auto config = std::make_shared<std::string>();
   auto level = std::make_shared<std::string>();
   cmd->add_option("config", *config, "pipeline config (YAML)")->required();
+  auto watch = std::make_shared<bool>(false);
   cmd->add_option("--log-level", *level,
                   "trace, debug, info, warn, error (default: log.level of the config)");
-  cmd->callback([=] { *exit_code = RunDaemon(*config, *level); });
+  cmd->add_flag("--watch-config", *watch,
+                "reload the config (as SIGHUP does) when the file, or a SQL file it names, "
+                "changes (inotify, debounced 300 ms; an invalid file is logged and changes "
+                "nothing)");
+  cmd->callback([=] { *exit_code = RunDaemon(*config, *level, *watch); });
 }
 
 void AddValidateCommand(CLI::App& app, int* exit_code) {

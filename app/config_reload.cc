@@ -22,24 +22,21 @@ using json = nlohmann::json;
 using connectors::http::HttpConfig;
 
 // The http settings that differ between `a` and `b`, other than topics and streams (which a
-// reload creates), by key, and whether the running listener can take them (Api::ApplySettings)
-// or binds them at start (listen, io_threads, tls).
-struct HttpChange {
-  std::string key;
-  bool live;
-};
-std::vector<HttpChange> HttpSettingsChanged(const HttpConfig& a, const HttpConfig& b) {
-  std::vector<HttpChange> out;
-  auto check = [&out](bool differ, const char* what, bool live) {
-    if (differ) out.push_back({what, live});
+// reload creates), by their key in the http section. Whether a reload applies each at once or
+// needs a restart is the key's `reload` in the section's table (kHttpKeys), which the reference
+// prints. Compared typed, not as YAML: tokens read from a file change without the YAML.
+std::vector<std::string> HttpSettingsChanged(const HttpConfig& a, const HttpConfig& b) {
+  std::vector<std::string> out;
+  auto check = [&out](bool differ, const char* key) {
+    if (differ) out.emplace_back(key);
   };
-  check(a.host != b.host || a.port != b.port, "listen", false);
-  check(a.io_threads != b.io_threads, "io_threads", false);
-  check(a.tls_cert_file != b.tls_cert_file || a.tls_key_file != b.tls_key_file, "tls", false);
-  check(a.max_body_bytes != b.max_body_bytes, "max_body_size", true);
-  check(a.max_record_bytes != b.max_record_bytes, "max_record_size", true);
-  check(a.request_timeout_us != b.request_timeout_us, "request_timeout", true);
-  check(a.idle_timeout_us != b.idle_timeout_us, "idle_timeout", true);
+  check(a.host != b.host || a.port != b.port, "listen");
+  check(a.io_threads != b.io_threads, "io_threads");
+  check(a.tls_cert_file != b.tls_cert_file || a.tls_key_file != b.tls_key_file, "tls");
+  check(a.max_body_bytes != b.max_body_bytes, "max_body_size");
+  check(a.max_record_bytes != b.max_record_bytes, "max_record_size");
+  check(a.request_timeout_us != b.request_timeout_us, "request_timeout");
+  check(a.idle_timeout_us != b.idle_timeout_us, "idle_timeout");
   bool keys_differ = a.aws_sigv4.access_keys.size() != b.aws_sigv4.access_keys.size();
   for (std::size_t i = 0; !keys_differ && i < a.aws_sigv4.access_keys.size(); ++i) {
     keys_differ = a.aws_sigv4.access_keys[i].id != b.aws_sigv4.access_keys[i].id ||
@@ -48,14 +45,20 @@ std::vector<HttpChange> HttpSettingsChanged(const HttpConfig& a, const HttpConfi
   check(a.bearer_tokens != b.bearer_tokens || a.api_keys != b.api_keys || keys_differ ||
             a.aws_sigv4.region != b.aws_sigv4.region ||
             a.aws_sigv4.max_clock_skew_us != b.aws_sigv4.max_clock_skew_us,
-        "auth", true);
-  check(a.auto_create != b.auto_create, "auto_create", true);
-  check(a.default_partitions != b.default_partitions, "default_partitions", true);
+        "auth");
+  check(a.auto_create != b.auto_create, "auto_create");
+  check(a.default_partitions != b.default_partitions, "default_partitions");
   check(a.retention_age_us != b.retention_age_us || a.retention_bytes != b.retention_bytes,
-        "retention", true);
-  check(a.max_backlog_records != b.max_backlog_records, "max_backlog_records", true);
-  check(a.group_commit_max_records != b.group_commit_max_records, "group_commit_max_records", true);
+        "retention");
+  check(a.max_backlog_records != b.max_backlog_records, "max_backlog_records");
+  check(a.group_commit_max_records != b.group_commit_max_records, "group_commit_max_records");
   return out;
+}
+
+// Why a changed key of reload class `how` (config_keys.h) is not applied.
+std::string NotAppliedReason(Reload how) {
+  return fmt::format("reload: {} — {}; restart the daemon to apply it", ReloadName(how),
+                     ReloadMeaning(how));
 }
 
 // Declared in `next` and not in `old`.
@@ -128,6 +131,18 @@ std::string ReloadConfig(const ReloadContext& ctx) {
     for (const auto& [kind, before, now] :
          {std::tuple{"topics", &old_http->topics, &new_http->topics},
           std::tuple{"streams", &old_http->streams, &new_http->streams}}) {
+      for (const auto& o : *before) {
+        bool kept = false;
+        for (const auto& d : *now) kept |= d.name == o.name;
+        if (!kept) {
+          not_applied.push_back(
+              {{"what", fmt::format("http.{}.{}", kind, o.name)},
+               {"reason",
+                "no longer declared, but it stays with its records and still takes "
+                "writes: a reload never deletes data (the queries that read it are "
+                "what a reload stops)"}});
+        }
+      }
       for (const auto& d : *now) {
         for (const auto& o : *before) {
           if (o.name != d.name || o.partitions == d.partitions) continue;
@@ -142,15 +157,14 @@ std::string ReloadConfig(const ReloadContext& ctx) {
     }
     // The settings the listener takes live: for the requests that start from now on.
     bool live = false;
-    for (const auto& [key, applies] : HttpSettingsChanged(*old_http, *new_http)) {
-      if (applies) {
+    for (const auto& key : HttpSettingsChanged(*old_http, *new_http)) {
+      const KeyDoc* doc = connectors::http::kHttpKeys.Find(key);
+      Reload how = doc != nullptr ? connectors::http::kHttpKeys.ReloadOf(*doc) : Reload::kRestart;
+      if (how == Reload::kLive) {
         applied.push_back("http." + key);
         live = true;
       } else {
-        not_applied.push_back({{"what", "http." + key},
-                               {"reason",
-                                "the HTTP listener binds it when it starts: restart the daemon "
-                                "to apply it"}});
+        not_applied.push_back({{"what", "http." + key}, {"reason", NotAppliedReason(how)}});
       }
     }
     if (live) ctx.api->ApplySettings(*new_http);
@@ -192,12 +206,14 @@ std::string ReloadConfig(const ReloadContext& ctx) {
           {{"what", "jobs"}, {"reason", "this daemon runs no job scheduler: restart it"}});
     }
   }
-  // 6. What only a restart applies.
+  // 6. The other sections: what their tables say only a restart applies.
   for (const auto& key : diff.sections_changed) {
     if (key == connectors::http::kHttpSection) continue;  // above
     if (key == views::kViewsSection) continue;            // its views are queries (above)
-    not_applied.push_back(
-        {{"what", key}, {"reason", "read when the daemon starts: restart it to apply it"}});
+    auto tables = ctx.registries->sections.Docs(key);
+    Reload how = tables.empty() ? Reload::kRestart : tables.front()->reload;
+    if (how == Reload::kRestart || how == Reload::kRefused)
+      not_applied.push_back({{"what", key}, {"reason", NotAppliedReason(how)}});
   }
   result["applied"] = applied;
   result["notApplied"] = not_applied;

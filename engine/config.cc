@@ -42,14 +42,18 @@ std::string TriggerConfig::ToString() const {
 // The engine's key tables (config_keys.h): what the loader accepts and the reference prints.
 namespace {
 constexpr KeyDoc kRootDocs[] = {
-    {"data_dir", KeyType::kPath, "",
+    {"data_dir",
+     KeyType::kPath,
+     "",
      "Required. The daemon's data directory: the RocksDB store (tables, source logs, "
-     "checkpoints). One daemon per directory."},
-    {"log", KeyType::kMap, "", "Logging (see log)."},
+     "checkpoints). One daemon per directory.",
+     {},
+     Reload::kRefused},
+    {"log", KeyType::kMap, "", "Logging (see log).", {}, Reload::kLive},
     {"sources", KeyType::kMap, "",
      "Named sources: name → {kind: file|http|kafka|delta, ...} (see sources.<name>)."},
     {"queries", KeyType::kList, "", "Required. The streaming queries (see queries[])."},
-    {"jobs", KeyType::kList, "", "Scheduled SQL jobs (see jobs[])."},
+    {"jobs", KeyType::kList, "", "Scheduled SQL jobs (see jobs[]).", {}, Reload::kLive},
 };
 constexpr KeyDoc kLogDocs[] = {
     {"level", KeyType::kEnum, "info",
@@ -134,7 +138,7 @@ constexpr ConfigKeys kConfigRootKeys{
     "The config file's top-level keys. Every other top-level key is a section a plugin folder "
     "owns (http, storage, views).",
     kRootDocs};
-constexpr ConfigKeys kConfigLogKeys{"log", "Logging.", kLogDocs};
+constexpr ConfigKeys kConfigLogKeys{"log", "Logging.", kLogDocs, Reload::kLive};
 constexpr ConfigKeys kConfigQueryKeys{
     "queries[]",
     "A streaming query: its sources are read in micro-batches, each batch runs through the "
@@ -157,9 +161,9 @@ constexpr ConfigKeys kConfigJobKeys{
     "jobs[]",
     "A scheduled SQL job: its SELECTs run over the tables and replace their result tables. "
     "Exactly one schedule: every, at or cron.",
-    kJobDocs};
+    kJobDocs, Reload::kLive};
 constexpr ConfigKeys kConfigJobSqlKeys{"jobs[].sql[]", "The mapping form of a job's SQL file.",
-                                       kJobSqlDocs};
+                                       kJobSqlDocs, Reload::kLive};
 
 void RequireValidName(const ConfigNode& n, const std::string& name, const char* what) {
   if (!IsValidName(name)) {

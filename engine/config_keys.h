@@ -40,6 +40,20 @@ enum class KeyType {
   kAny,         // more than one shape; the meaning says which
 };
 
+// What a reload (SIGHUP, `pinstream reload`, `run --watch-config`) does with a changed key. The
+// reference prints it for every key, and the reload decides with the same tables
+// (app/config_reload.cc), so the two cannot disagree.
+enum class Reload {
+  kTable,     // (KeyDoc only) as its table says
+  kLive,      // applied at once
+  kRestarts,  // what uses it (the queries reading a source, a query) restarts from its checkpoint
+  kCreate,    // entries added are created; existing ones keep what they were created with
+  kRestart,   // read when the daemon starts: a reload reports it as not applied
+  kRefused,   // a running daemon cannot change it: a reload that changes it is refused
+};
+std::string_view ReloadName(Reload reload);     // "live", "restarts users", ...
+std::string_view ReloadMeaning(Reload reload);  // one sentence
+
 // One key. `def` is the default as a user would write it ("500ms", "lz4", "false"); it is checked
 // against the parser's default when it is a literal. Empty means required or absent-by-default
 // (the meaning says which); text in parentheses ("(number of cores)") is not a literal.
@@ -49,13 +63,16 @@ struct KeyDoc {
   std::string_view def;
   std::string_view meaning;
   std::string_view choices = {};  // kEnum: "none|lz4|zstd"
+  Reload reload = Reload::kTable;
 };
 
 struct ConfigKeys {
   std::string_view path;   // where the mapping sits: "http.auth", "queries[].trigger"
   std::string_view about;  // one or two sentences
   std::span<const KeyDoc> keys;
+  Reload reload = Reload::kRestarts;  // its keys' (unless a key says otherwise)
 
+  Reload ReloadOf(const KeyDoc& k) const { return k.reload == Reload::kTable ? reload : k.reload; }
   const KeyDoc* Find(std::string_view key) const {
     for (const auto& k : keys) {
       if (k.name == key) return &k;

@@ -165,6 +165,47 @@ std::vector<const ConfigKeys*> ConfigKeysSeen() {
   return {SeenTables().begin(), SeenTables().end()};
 }
 
+std::string_view ReloadName(Reload reload) {
+  switch (reload) {
+    case Reload::kTable:
+      break;
+    case Reload::kLive:
+      return "live";
+    case Reload::kRestarts:
+      return "restarts users";
+    case Reload::kCreate:
+      return "new ones created";
+    case Reload::kRestart:
+      return "restart";
+    case Reload::kRefused:
+      return "refused";
+  }
+  return "?";
+}
+
+std::string_view ReloadMeaning(Reload reload) {
+  switch (reload) {
+    case Reload::kTable:
+      break;
+    case Reload::kLive:
+      return "a reload applies it at once (requests, runs and log lines that start afterwards use "
+             "the new value)";
+    case Reload::kRestarts:
+      return "a reload restarts what uses it — the query, or the queries reading the source — "
+             "from its checkpoint (refused for a query whose state it would misread; that query "
+             "keeps running); added ones start, removed ones drain and stop";
+    case Reload::kCreate:
+      return "a reload creates the entries added; existing ones keep what they were created "
+             "with, and removed ones stay with their records (both reported as not applied)";
+    case Reload::kRestart:
+      return "read when the daemon starts: a reload reports the change as not applied until "
+             "the next start";
+    case Reload::kRefused:
+      return "a running daemon cannot change it: a reload that changes it is refused whole";
+  }
+  return "?";
+}
+
 std::string_view KeyTypeName(KeyType type) {
   switch (type) {
     case KeyType::kString:

@@ -8,6 +8,9 @@ namespace pinstream {
 
 namespace {
 
+constexpr Reload kReloads[] = {Reload::kLive, Reload::kRestarts, Reload::kCreate, Reload::kRestart,
+                               Reload::kRefused};
+
 // A group of tables under one heading: the engine's own, a registry's kinds, a section.
 struct Group {
   std::string title;
@@ -106,7 +109,10 @@ void RenderText(const std::vector<Group>& groups, std::string& out) {
   out += "pinstream configuration reference (pinstream config reference)\n";
   out +=
       "Durations: 500ms, 10s, 5m, 2h, 7d. Sizes: 4096, 64KiB, 64MiB, 1GiB. Strings and numbers\n"
-      "expand ${VAR} and ${VAR:-default}. Relative paths are relative to the config file.\n";
+      "expand ${VAR} and ${VAR:-default}. Relative paths are relative to the config file.\n"
+      "What a reload (SIGHUP, pinstream reload, run --watch-config) does with a changed key:\n";
+  for (Reload r : kReloads)
+    out += Wrap(fmt::format("{}: {}.", ReloadName(r), ReloadMeaning(r)), 100, "  ");
   for (const auto& g : groups) {
     out += "\n" + std::string(100, '=') + "\n" + g.title + "\n";
     if (!g.about.empty()) out += Wrap(g.about, 100, "");
@@ -115,10 +121,11 @@ void RenderText(const std::vector<Group>& groups, std::string& out) {
       out += Wrap(t->about, 100, "  ");
       for (const auto& k : t->keys) {
         std::string def = DefaultText(k);
-        out += fmt::format("  {:<26} {}{}\n", k.name, TypeText(k),
+        out += fmt::format("  {:<26} {}{}; reload: {}\n", k.name, TypeText(k),
                            def == "-"          ? ""
                            : def == "required" ? ", required"
-                                               : ", default " + def);
+                                               : ", default " + def,
+                           ReloadName(t->ReloadOf(k)));
         out += Wrap(Meaning(k), 100, "      ");
       }
     }
@@ -133,21 +140,26 @@ void RenderMarkdown(const std::vector<Group>& groups, std::string& out) {
       "Durations: `500ms`, `10s`, `5m`, `2h`, `7d`. Sizes: `4096`, `64KiB`, `64MiB`, `1GiB`. "
       "Strings and numbers expand `${VAR}` and `${VAR:-default}`. Relative paths are relative "
       "to the config file's folder. Unknown keys are errors (with the nearest valid key), and "
-      "every error names `file:line:column`.\n";
+      "every error names `file:line:column`.\n\n"
+      "The reload column says what a reload (SIGHUP, `pinstream reload`, `pinstream run "
+      "--watch-config`) does when the key changes (the reload decides with these same "
+      "tables):\n\n";
+  for (Reload r : kReloads)
+    out += fmt::format("- **{}**: {}.\n", ReloadName(r), Cell(ReloadMeaning(r)));
   for (const auto& g : groups) {
     if (!out.ends_with("\n\n")) out += "\n";
     out += "## " + g.title + "\n\n";
     if (!g.about.empty()) out += Cell(g.about) + "\n\n";
     for (const ConfigKeys* t : g.tables) {
       out += "### `" + std::string(t->path) + "`\n\n" + Cell(t->about) + "\n\n";
-      out += "| key | type | default | meaning |\n|---|---|---|---|\n";
+      out += "| key | type | default | reload | meaning |\n|---|---|---|---|---|\n";
       for (const auto& k : t->keys) {
         std::string def = DefaultText(k);
-        out += fmt::format("| `{}` | {} | {} | {} |\n", k.name, Cell(TypeText(k)),
+        out += fmt::format("| `{}` | {} | {} | {} | {} |\n", k.name, Cell(TypeText(k)),
                            def == "required" || def == "-" || def.front() == '('
                                ? Cell(def)
                                : "`" + Cell(def) + "`",
-                           Cell(Meaning(k)));
+                           ReloadName(t->ReloadOf(k)), Cell(Meaning(k)));
       }
       out += "\n";
     }

@@ -67,16 +67,17 @@ constexpr KeyDoc kStorageTableDocs[] = {
 }  // namespace
 constexpr ConfigKeys kStorageKeys{
     "storage", "The RocksDB store: caches, compression, checkpoint retention, table maintenance.",
-    kStorageDocs};
-constexpr ConfigKeys kStorageOptimizeKeys{
-    "storage.optimize", "Automatic compaction of small chunks (OPTIMIZE).", kStorageOptimizeDocs};
+    kStorageDocs, Reload::kRestart};
+constexpr ConfigKeys kStorageOptimizeKeys{"storage.optimize",
+                                          "Automatic compaction of small chunks (OPTIMIZE).",
+                                          kStorageOptimizeDocs, Reload::kRestart};
 constexpr ConfigKeys kStorageVacuumKeys{
     "storage.vacuum",
     "Automatic VACUUM: deletes the chunks only versions older than the window need.",
-    kStorageVacuumDocs};
+    kStorageVacuumDocs, Reload::kRestart};
 constexpr ConfigKeys kStorageTableKeys{"storage.tables.<table>",
                                        "One table's maintenance, overriding the defaults above.",
-                                       kStorageTableDocs};
+                                       kStorageTableDocs, Reload::kRestart};
 
 std::shared_ptr<const StoreOptions> ParseStoreOptions(const ConfigNode& n) {
   auto options = std::make_shared<StoreOptions>();

@@ -15,24 +15,41 @@ namespace pinstream::connectors::http {
 
 namespace {
 constexpr KeyDoc kHttpDocs[] = {
-    {"listen", KeyType::kString, "127.0.0.1:8082",
+    {"listen",
+     KeyType::kString,
+     "127.0.0.1:8082",
      "host:port of the HTTP server. Kafka REST Proxy, Kinesis, the admin "
-     "API and the console share it."},
-    {"io_threads", KeyType::kInt, "2", "Threads serving connections (1..64)."},
+     "API and the console share it.",
+     {},
+     Reload::kRestart},
+    {"io_threads",
+     KeyType::kInt,
+     "2",
+     "Threads serving connections (1..64).",
+     {},
+     Reload::kRestart},
     {"max_body_size", KeyType::kByteSize, "8MiB", "Largest request body."},
     {"max_record_size", KeyType::kByteSize, "1MiB", "Largest record of a produce request."},
     {"request_timeout", KeyType::kDuration, "30s", "A whole request must arrive within this."},
     {"idle_timeout", KeyType::kDuration, "60s", "Keep-alive connections idle longer are closed."},
     {"auth", KeyType::kMap, "",
      "Tokens, API keys and AWS signatures (see http.auth). Without it every request is served."},
-    {"tls", KeyType::kMap, "", "HTTPS (see http.tls)."},
+    {"tls", KeyType::kMap, "", "HTTPS (see http.tls).", {}, Reload::kRestart},
     {"auto_create", KeyType::kBool, "false",
      "Unknown topics and streams are created on their first write."},
     {"default_partitions", KeyType::kInt, "1", "Partitions (shards) of an auto-created one."},
-    {"topics", KeyType::kList, "",
-     "Kafka REST Proxy topics: each a name or {name, partitions} (see http.topics[])."},
-    {"streams", KeyType::kList, "",
-     "Kinesis streams: each a name or {name, shards} (see http.streams[])."},
+    {"topics",
+     KeyType::kList,
+     "",
+     "Kafka REST Proxy topics: each a name or {name, partitions} (see http.topics[]).",
+     {},
+     Reload::kCreate},
+    {"streams",
+     KeyType::kList,
+     "",
+     "Kinesis streams: each a name or {name, shards} (see http.streams[]).",
+     {},
+     Reload::kCreate},
     {"retention", KeyType::kMap, "", "How long the source log keeps records (see http.retention)."},
     {"max_backlog_records", KeyType::kInt, "1000000",
      "Records acknowledged but not yet committed by a query, before produce requests are refused "
@@ -87,23 +104,26 @@ constexpr ConfigKeys kHttpKeys{
     "http",
     "HTTP ingest: the Kafka REST Proxy v2 and Kinesis APIs over the source log, the admin API "
     "and the console. The daemon serves HTTP only when the section is present.",
-    kHttpDocs};
+    kHttpDocs, Reload::kLive};
 constexpr ConfigKeys kHttpAuthKeys{
     "http.auth",
     "Who may call: ingest and admin requests need a token or key; /health, /ready and the "
     "console's page do not.",
-    kHttpAuthDocs};
-constexpr ConfigKeys kHttpSigV4Keys{
-    "http.auth.aws_sigv4", "AWS Signature Version 4 for the native Kinesis API.", kHttpSigV4Docs};
+    kHttpAuthDocs, Reload::kLive};
+constexpr ConfigKeys kHttpSigV4Keys{"http.auth.aws_sigv4",
+                                    "AWS Signature Version 4 for the native Kinesis API.",
+                                    kHttpSigV4Docs, Reload::kLive};
 constexpr ConfigKeys kHttpAccessKeyKeys{"http.auth.aws_sigv4.access_keys[]", "One access key.",
-                                        kHttpAccessKeyDocs};
-constexpr ConfigKeys kHttpTlsKeys{"http.tls", "HTTPS on the listener.", kHttpTlsDocs};
-constexpr ConfigKeys kHttpRetentionKeys{
-    "http.retention", "The source log's retention, per partition.", kHttpRetentionDocs};
+                                        kHttpAccessKeyDocs, Reload::kLive};
+constexpr ConfigKeys kHttpTlsKeys{"http.tls", "HTTPS on the listener.", kHttpTlsDocs,
+                                  Reload::kRestart};
+constexpr ConfigKeys kHttpRetentionKeys{"http.retention",
+                                        "The source log's retention, per partition.",
+                                        kHttpRetentionDocs, Reload::kLive};
 constexpr ConfigKeys kHttpTopicKeys{"http.topics[]", "A topic declared with its partitions.",
-                                    kHttpTopicDocs};
+                                    kHttpTopicDocs, Reload::kCreate};
 constexpr ConfigKeys kHttpStreamKeys{"http.streams[]", "A stream declared with its shards.",
-                                     kHttpStreamDocs};
+                                     kHttpStreamDocs, Reload::kCreate};
 
 namespace {
 

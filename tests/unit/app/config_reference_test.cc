@@ -9,9 +9,12 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "app/commands.h"
+#include "connectors/http/http_config.h"
 #include "engine/config.h"
 #include "tests/testing/test_util.h"
 
@@ -222,10 +225,51 @@ TEST_F(ConfigReferenceTest, TheReferenceListsEverySectionAndKeyWithTypeAndDefaul
     for (const auto& k : t->keys)
       EXPECT_NE(md.find("| `" + std::string(k.name) + "` |"), std::string::npos) << k.name;
   }
-  EXPECT_NE(md.find("| `max_backlog_records` | integer | `1000000` |"), std::string::npos);
-  EXPECT_NE(md.find("| `compression` | one of none, lz4, zstd, snappy | `lz4` |"),
+  EXPECT_NE(md.find("| `max_backlog_records` | integer | `1000000` | live |"), std::string::npos);
+  EXPECT_NE(md.find("| `compression` | one of none, lz4, zstd, snappy | `lz4` | restart |"),
             std::string::npos);
-  EXPECT_NE(text.find("  retain                     duration, default 168h\n"), std::string::npos);
+  EXPECT_NE(text.find("  retain                     duration, default 168h; reload: restart\n"),
+            std::string::npos);
+}
+
+// Every key says what a reload does with it (the reference prints it; app/config_reload.cc
+// decides with it), the http listener's own settings are the only http keys that need a restart,
+// and the README's "Reloading the config" names every key and section that is not applied live.
+TEST_F(ConfigReferenceTest, EveryKeySaysWhatAReloadDoesAndTheReadmeNamesWhatNeedsARestart) {
+  std::ifstream in(std::string(PINSTREAM_SOURCE_DIR) + "/README.md");
+  std::string readme((std::istreambuf_iterator<char>(in)), {});
+  auto at = readme.find("## Reloading the config");
+  ASSERT_NE(at, std::string::npos);
+  std::string section = readme.substr(at, readme.find("\n## ", at + 1) - at);
+  for (const ConfigKeys* t : ConfigReferenceTables(*reg_)) {
+    for (const auto& k : t->keys) {
+      Reload how = t->ReloadOf(k);
+      EXPECT_NE(how, Reload::kTable) << t->path << "." << k.name;
+      if (k.reload != Reload::kRestart && k.reload != Reload::kRefused) continue;
+      std::string name = t->path == "(top level)"
+                             ? std::string(k.name)
+                             : std::string(t->path) + "." + std::string(k.name);
+      EXPECT_NE(section.find("`" + name + "`"), std::string::npos) << name << " needs a restart";
+    }
+    if (t->reload == Reload::kRestart) {
+      std::string top(t->path.substr(0, t->path.find('.')));
+      EXPECT_NE(section.find("`" + top + "`"), std::string::npos) << t->path << " needs a restart";
+    }
+  }
+  for (Reload r :
+       {Reload::kLive, Reload::kRestarts, Reload::kCreate, Reload::kRestart, Reload::kRefused})
+    EXPECT_NE(section.find(std::string(ReloadName(r))), std::string::npos) << ReloadName(r);
+  const auto& http = connectors::http::kHttpKeys;
+  for (const auto& k : http.keys) {
+    Reload how = http.ReloadOf(k);
+    if (k.name == "listen" || k.name == "io_threads" || k.name == "tls") {
+      EXPECT_EQ(how, Reload::kRestart) << k.name;
+    } else if (k.name == "topics" || k.name == "streams") {
+      EXPECT_EQ(how, Reload::kCreate) << k.name;
+    } else {
+      EXPECT_EQ(how, Reload::kLive) << k.name;
+    }
+  }
 }
 
 }  // namespace

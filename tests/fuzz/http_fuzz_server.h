@@ -6,11 +6,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <openssl/crypto.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -81,10 +83,23 @@ class HttpFuzzServer {
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<std::uint16_t>(server_->port()));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    Require(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    // libFuzzer's -timeout arms a SIGALRM every timeout/2+1 s; its handler interrupts these
+    // calls (a socket with SO_RCVTIMEO/SO_SNDTIMEO is never restarted), so EINTR is retried —
+    // an interrupted connect() goes on in the background: wait for it to finish.
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      Require(errno == EINTR);
+      pollfd p{fd, POLLOUT, 0};
+      int r;
+      while ((r = ::poll(&p, 1, 10'000)) < 0 && errno == EINTR) {
+      }
+      int err = 0;
+      socklen_t len = sizeof err;
+      Require(r == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0);
+    }
     std::size_t at = 0;
     while (at < bytes.size()) {  // the server may close early (a refused request): stop there
       ssize_t n = ::send(fd, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
       at += static_cast<std::size_t>(n);
     }
@@ -98,6 +113,7 @@ class HttpFuzzServer {
         out.append(buf, static_cast<std::size_t>(n));
         continue;
       }
+      if (n < 0 && errno == EINTR) continue;
       if (n == 0 || errno == ECONNRESET) result = std::move(out);
       break;  // n < 0 otherwise: the receive timeout
     }

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "engine/byte_buffer.h"
+#include "engine/bytes.h"
 #include "engine/check.h"
 #include "engine/status.h"
 #include "engine/types.h"
@@ -302,6 +303,22 @@ void EncodeKey(const RecordBatch& batch, std::span<const int> key_columns, std::
     }
   }
 }
+// One value of EncodeKey's bytes, read in place by ReadKeyValue: its type (kNull for a null) and
+// its value — `i` for the integer-like types (a bool's 0 or 1, a timestamp's µs), `d` for a
+// double, `bytes` for a string or raw value and for an array (its elements' 8 bytes each).
+struct EncodedValue {
+  TypeId type = TypeId::kNull;
+  std::int64_t i = 0;
+  double d = 0;
+  std::string_view bytes;
+  std::string_view encoded;  // the value's whole encoding, its type tag included
+};
+// Reads the next value of EncodeKey bytes: false when they end inside it (damaged bytes).
+bool ReadKeyValue(ByteReader& r, EncodedValue* v);
+// Appends a value read back to `col`, which holds its type (a null: a null of any type; an
+// integer-like value also goes to a double column, as a double).
+void AppendKeyValue(const EncodedValue& v, Column& col);
+
 // HashBytes(EncodeKey(...)): the shard of a key is ShardOfHash(HashRow(...), shards), and a keyed
 // operator can recompute it from a stored state key with ShardOfHash(HashBytes(key), shards).
 std::uint64_t HashRow(const RecordBatch& batch, std::span<const int> key_columns, std::size_t row);

@@ -213,67 +213,15 @@ struct GroupState {
   }
 };
 
-// Decodes one EncodeKey value (see engine/record_batch.h) into `col`.
-bool AppendKeyValue(ByteReader& r, Column& col) {
-  std::uint8_t tag = 0;
-  if (!r.GetByte(&tag)) return false;
-  if (tag == 0) {
-    col.AppendNull();
-    return true;
-  }
-  auto type = static_cast<TypeId>(tag - 1);
-  std::string_view b;
-  if (IsBinaryLike(type) || type == TypeId::kDoubleArray) {
-    if (!r.GetBytes(4, &b)) return false;
-    std::uint32_t len;
-    std::memcpy(&len, b.data(), 4);
-    std::size_t bytes = type == TypeId::kDoubleArray ? len * 8ULL : len;
-    if (!r.GetBytes(bytes, &b)) return false;
-    if (type == TypeId::kDoubleArray) {
-      std::vector<double> a(len);
-      std::memcpy(a.data(), b.data(), bytes);
-      col.AppendArray(a);
-    } else {
-      col.AppendString(b);
-    }
-    return true;
-  }
-  if (!r.GetBytes(8, &b)) return false;
-  if (type == TypeId::kDouble) {
-    double d;
-    std::memcpy(&d, b.data(), 8);
-    col.AppendDouble(d);
-  } else {
-    std::int64_t v;
-    std::memcpy(&v, b.data(), 8);
-    if (type == TypeId::kBool) {
-      col.AppendBool(v != 0);
-    } else {
-      col.AppendInt(v);
-    }
-  }
-  return true;
-}
+// The type of the index-th value of EncodeKey bytes (to type a group column not known before
+// the data); kNull for a null or damaged bytes.
 TypeId KeyValueType(std::string_view group, std::size_t index) {
-  // The type tag of the index-th value (to type a group column not known before
-  // the data).
   ByteReader r(group);
-  for (std::size_t i = 0;; ++i) {
-    std::uint8_t tag = 0;
-    if (!r.GetByte(&tag)) return TypeId::kNull;
-    if (i == index) return tag == 0 ? TypeId::kNull : static_cast<TypeId>(tag - 1);
-    if (tag == 0) continue;
-    auto type = static_cast<TypeId>(tag - 1);
-    std::string_view b;
-    if (IsBinaryLike(type) || type == TypeId::kDoubleArray) {
-      if (!r.GetBytes(4, &b)) return TypeId::kNull;
-      std::uint32_t len;
-      std::memcpy(&len, b.data(), 4);
-      if (!r.GetBytes(type == TypeId::kDoubleArray ? len * 8ULL : len, &b)) return TypeId::kNull;
-    } else if (!r.GetBytes(8, &b)) {
-      return TypeId::kNull;
-    }
+  EncodedValue v;
+  for (std::size_t i = 0; i <= index; ++i) {
+    if (!ReadKeyValue(r, &v)) return TypeId::kNull;
   }
+  return v.type;
 }
 
 class Aggregate : public Operator {
@@ -731,7 +679,9 @@ class Aggregate : public Operator {
         TypeId t = KeyValueType(st.group, g);
         if (t != TypeId::kNull && o.groups[g].empty()) o.groups[g] = Column(t);
       }
-      if (!AppendKeyValue(r, o.groups[g])) return Corruption("aggregate state: damaged group key");
+      EncodedValue v;
+      if (!ReadKeyValue(r, &v)) return Corruption("aggregate state: damaged group key");
+      AppendKeyValue(v, o.groups[g]);
     }
     if (c_.window.kind != WindowKind::kNone) {
       o.start.AppendInt(st.start);

@@ -21,53 +21,18 @@ Status Damaged(std::string_view what) {
   return Corruption(std::string(what) + ": a state entry is damaged");
 }
 
-// Decodes one EncodeKey value (engine/record_batch.h) into `col` (of that value's type, or a
-// column of type null for a null value).
+// Decodes one EncodeKey value (engine/record_batch.h) into `col`: false when the bytes are
+// damaged or the value's type does not fit the column.
 bool AppendKeyValue(ByteReader& r, Column& col) {
-  std::uint8_t tag = 0;
-  if (!r.GetByte(&tag)) return false;
-  if (tag == 0) {
-    col.AppendNull();
-    return true;
-  }
-  auto type = static_cast<TypeId>(tag - 1);
-  std::string_view b;
-  if (IsBinaryLike(type) || type == TypeId::kDoubleArray) {
-    if (!r.GetBytes(4, &b)) return false;
-    std::uint32_t len;
-    std::memcpy(&len, b.data(), 4);
-    std::size_t bytes = type == TypeId::kDoubleArray ? len * 8ULL : len;
-    if (!r.GetBytes(bytes, &b)) return false;
-    if (col.type() == TypeId::kNull) return false;
-    if (type == TypeId::kDoubleArray) {
-      std::vector<double> a(len);
-      std::memcpy(a.data(), b.data(), bytes);
-      col.AppendArray(a);
-    } else {
-      col.AppendString(b);
-    }
-    return true;
-  }
-  if (!r.GetBytes(8, &b)) return false;
-  if (type == TypeId::kDouble) {
-    double d;
-    std::memcpy(&d, b.data(), 8);
-    if (col.type() == TypeId::kDouble) {
-      col.AppendDouble(d);
-    } else {
-      return false;
-    }
-  } else {
-    std::int64_t v;
-    std::memcpy(&v, b.data(), 8);
-    if (col.type() == TypeId::kDouble) {
-      col.AppendDouble(static_cast<double>(v));
-    } else if (IsIntegerLike(col.type())) {
-      col.AppendInt(v);
-    } else {
-      return false;
-    }
-  }
+  EncodedValue v;
+  if (!ReadKeyValue(r, &v)) return false;
+  bool fits = v.type == TypeId::kNull ||
+              (IsBinaryLike(v.type) && IsBinaryLike(col.type())) ||
+              (v.type == TypeId::kDoubleArray && col.type() == TypeId::kDoubleArray) ||
+              (v.type == TypeId::kDouble && col.type() == TypeId::kDouble) ||
+              (IsIntegerLike(v.type) && (IsIntegerLike(col.type()) || col.type() == TypeId::kDouble));
+  if (!fits) return false;
+  ::pinstream::AppendKeyValue(v, col);
   return true;
 }
 

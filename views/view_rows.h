@@ -15,55 +15,40 @@
 
 namespace pinstream::views::internal {
 
-// Decodes one EncodeKey value.
+// Decodes one EncodeKey value (engine/record_batch.h).
 inline bool DecodeValue(ByteReader& r, Value* out) {
-  std::uint8_t tag = 0;
-  if (!r.GetByte(&tag)) return false;
-  if (tag == 0) {
-    *out = Value();
-    return true;
-  }
-  auto type = static_cast<TypeId>(tag - 1);
-  std::string_view b;
-  if (IsBinaryLike(type) || type == TypeId::kDoubleArray) {
-    if (!r.GetBytes(4, &b)) return false;
-    std::uint32_t len;
-    std::memcpy(&len, b.data(), 4);
-    std::size_t bytes = type == TypeId::kDoubleArray ? len * 8ULL : len;
-    if (!r.GetBytes(bytes, &b)) return false;
-    if (type == TypeId::kDoubleArray) {
-      std::vector<double> a(len);
-      if (bytes > 0) std::memcpy(a.data(), b.data(), bytes);
+  EncodedValue v;
+  if (!ReadKeyValue(r, &v)) return false;
+  switch (v.type) {
+    case TypeId::kNull:
+      *out = Value();
+      return true;
+    case TypeId::kDoubleArray: {
+      std::vector<double> a(v.bytes.size() / 8);
+      if (!a.empty()) std::memcpy(a.data(), v.bytes.data(), v.bytes.size());
       *out = Value::DoubleArray(std::move(a));
-    } else if (type == TypeId::kRaw) {
-      *out = Value::Raw(std::string(b));
-    } else {
-      *out = Value::String(std::string(b));
+      return true;
     }
-    return true;
-  }
-  if (!r.GetBytes(8, &b)) return false;
-  if (type == TypeId::kDouble) {
-    double d;
-    std::memcpy(&d, b.data(), 8);
-    *out = Value::Double(d);
-    return true;
-  }
-  std::int64_t v;
-  std::memcpy(&v, b.data(), 8);
-  switch (type) {
+    case TypeId::kRaw:
+      *out = Value::Raw(std::string(v.bytes));
+      return true;
+    case TypeId::kString:
+      *out = Value::String(std::string(v.bytes));
+      return true;
+    case TypeId::kDouble:
+      *out = Value::Double(v.d);
+      return true;
     case TypeId::kBool:
-      *out = Value::Bool(v != 0);
+      *out = Value::Bool(v.i != 0);
       return true;
     case TypeId::kTimestamp:
-      *out = Value::Timestamp(v);
+      *out = Value::Timestamp(v.i);
       return true;
     case TypeId::kInt64:
-      *out = Value::Int64(v);
+      *out = Value::Int64(v.i);
       return true;
-    default:
-      return false;
   }
+  return false;
 }
 
 // Decodes `n` values (a whole row) from `bytes`.

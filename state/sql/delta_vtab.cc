@@ -995,7 +995,6 @@ Status StartScan(DeltaCursor* c) {
                                                     if (!keep) ++counters->versions_pruned;
                                                     return keep;
                                                   });
-  c->sel.clear();
   return ScanAdvance(c);
 }
 

@@ -1,5 +1,6 @@
 """Helpers shared by the Python end-to-end tests (and bench/console_page.py): failing with the
-daemon's log tail, waiting on a condition with a deadline, a free port, driving `pinstream
+daemon's log tail, waiting on a condition with a deadline, a free port, `pinstream sql`'s rows and
+comparing them as multisets, a shipped example's config with a listener, driving `pinstream
 kafka-mock`, a daemon on a free port, and headless Chromium."""
 import http.server
 import json
@@ -54,6 +55,36 @@ def wait(cond, what, timeout=90, interval=0.1):
         if time.monotonic() > deadline:
             fail(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+def sql_rows(binary, data_dir, statement):
+    """The rows of `pinstream sql -d DATA_DIR --format jsonl STATEMENT` (dicts), None when it
+    fails (the table is not there yet, ...)."""
+    r = subprocess.run([binary, "sql", "-d", data_dir, "--format", "jsonl", statement],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def canon(rows):
+    """Rows as a sorted list of canonical JSON strings: equal lists = equal multisets of rows."""
+    return sorted(json.dumps(r, sort_keys=True) for r in (rows or []))
+
+
+def differences(got, want, n=3):
+    """What tells two canon() lists apart: up to n rows missing from got and n extra in it."""
+    g, w = set(got), set(want)
+    return f"missing {[r for r in want if r not in g][:n]}, extra {[r for r in got if r not in w][:n]}"
+
+
+def example_config(path, work):
+    """A copy of a shipped config (conf/examples/...) in `work` with an HTTP listener on
+    ${PINSTREAM_LISTEN} (the port Daemon gives it), for the progress API."""
+    config = os.path.join(work, os.path.basename(path))
+    with open(path) as src, open(config, "w") as dst:
+        dst.write(src.read() + "\nhttp: {listen: \"${PINSTREAM_LISTEN}\"}\n")
+    return config
 
 
 class KafkaMock:

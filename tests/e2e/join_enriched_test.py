@@ -17,7 +17,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_util  # noqa: E402
-from e2e_util import Daemon, check, fail, wait  # noqa: E402
+from e2e_util import Daemon, canon, check, differences, example_config, fail, sql_rows, wait  # noqa: E402,E501
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "conf", "examples", "pin-enriched.yaml")
@@ -37,24 +37,15 @@ def main():
         shutil.copy(os.path.join(DATA, f), inp)
     env = {"PINSTREAM_INPUT": inp}
     # The example as shipped, plus a listener for the progress API.
-    config = os.path.join(work, "pin-enriched.yaml")
-    with open(CONFIG) as src, open(config, "w") as dst:
-        dst.write(src.read() + "\nhttp: {listen: \"${PINSTREAM_LISTEN}\"}\n")
+    config = example_config(CONFIG, work)
     data_dir = f"{work}/enriched-data"
 
     def sql(statement):
-        r = subprocess.run([a.binary, "sql", "-d", data_dir, "--format", "jsonl", statement],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            return None
-        return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+        return sql_rows(a.binary, data_dir, statement)
 
     def count(table):
         rows = sql(f"SELECT count(*) AS n FROM {table}")
         return rows[0]["n"] if rows else -1
-
-    def canon(rows):
-        return sorted(json.dumps(r, sort_keys=True) for r in rows)
 
     def compare(what):
         got = sql("SELECT * FROM pin_enriched")
@@ -65,10 +56,8 @@ def main():
               f"columns: {list(got[0].keys())} vs the batch join's {list(want[0].keys())}")
         g, w = canon(got), canon(want)
         if g != w:
-            missing = [r for r in w if r not in set(g)][:3]
-            extra = [r for r in g if r not in set(w)][:3]
             fail(f"{what}: pin_enriched ({len(g)} rows) differs from the batch join ({len(w)}): "
-                 f"missing {missing}, extra {extra}")
+                 + differences(g, w))
         print(f"{what}: pin_enriched = the batch join, {len(g)} rows, columns {list(got[0].keys())}")
         return len(g)
 

@@ -9,13 +9,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_util  # noqa: E402
-from e2e_util import Daemon, check, fail, wait  # noqa: E402
+from e2e_util import Daemon, canon, check, differences, example_config, fail, sql_rows, wait  # noqa: E402,E501
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "conf", "examples", "geo-sessions.yaml")
@@ -45,20 +44,11 @@ def main():
     inp = os.path.join(work, "in")
     os.makedirs(inp)
     shutil.copy(os.path.join(DATA, "geolocation_data.csv"), inp)
-    config = os.path.join(work, "geo-sessions.yaml")
-    with open(CONFIG) as src, open(config, "w") as dst:
-        dst.write(src.read() + "\nhttp: {listen: \"${PINSTREAM_LISTEN}\"}\n")
+    config = example_config(CONFIG, work)
     data_dir = f"{work}/sessions-data"
 
     def sql(statement):
-        r = subprocess.run([a.binary, "sql", "-d", data_dir, "--format", "jsonl", statement],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            return None
-        return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
-
-    def canon(rows):
-        return sorted(json.dumps(r, sort_keys=True) for r in (rows or []))
+        return sql_rows(a.binary, data_dir, statement)
 
     daemons = []
     try:
@@ -78,8 +68,7 @@ def main():
         got = canon(sql(STREAMED))
         if got != want:
             fail(f"geo_sessions ({len(got)} rows) differs from the batch sessions ({len(want)}): "
-                 f"missing {[r for r in want if r not in set(got)][:3]}, "
-                 f"extra {[r for r in got if r not in set(want)][:3]}")
+                 + differences(got, want))
         late = sql("SELECT count(*) AS n FROM geo_sessions_errors")
         check(late is None or late[0]["n"] == 0, f"dead letters: {late}")
         merged = max(json.loads(r)["posts"] for r in want)

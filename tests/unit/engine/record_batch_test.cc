@@ -280,6 +280,56 @@ TEST(RecordBatchTest, EncodeKeyDistinguishesTypesNullsAndBoundaries) {
   EXPECT_EQ(HashRow(b, cols, 0), HashBytes(keys[0]));
 }
 
+TEST(RecordBatchTest, ReadKeyValueReadsBackEveryTypeEncodeKeyWritesAndRefusesCutBytes) {
+  RecordBatch b;
+  b.row_ids() = {0};
+  Column bo(TypeId::kBool), i(TypeId::kInt64), d(TypeId::kDouble), s(TypeId::kString),
+      ts(TypeId::kTimestamp), arr(TypeId::kDoubleArray), raw(TypeId::kRaw), n(TypeId::kString);
+  bo.AppendBool(true);
+  i.AppendInt(-7);
+  d.AppendDouble(2.5);
+  s.AppendString("ab");
+  ts.AppendInt(1598586767LL * 1000000);
+  std::vector<double> xy{-89.9787, -173.293};
+  arr.AppendArray(xy);
+  raw.AppendString("r");
+  n.AppendNull();
+  for (auto* c : {&bo, &i, &d, &s, &ts, &arr, &raw, &n}) {
+    std::string name = "c" + std::to_string(b.num_columns());
+    b.AddColumn(name, std::move(*c));
+  }
+  std::vector<int> cols{0, 1, 2, 3, 4, 5, 6, 7};
+  std::string key;
+  EncodeKey(b, cols, 0, &key);
+  ByteReader r(key);
+  RecordBatch back;
+  for (std::size_t c = 0; c < b.num_columns(); ++c)
+    back.AddColumn(b.name(c), Column(b.column(c).type()));
+  std::string reencoded;
+  for (std::size_t c = 0; c < cols.size(); ++c) {
+    EncodedValue v;
+    ASSERT_TRUE(ReadKeyValue(r, &v)) << c;
+    EXPECT_EQ(v.type, c == 7 ? TypeId::kNull : b.column(c).type()) << c;
+    reencoded += v.encoded;
+    AppendKeyValue(v, back.column(c));
+  }
+  EXPECT_EQ(r.remaining(), 0u);
+  EXPECT_EQ(reencoded, key);  // each value's `encoded` is its exact slice
+  back.row_ids() = {0};
+  std::string again;
+  EncodeKey(back, cols, 0, &again);
+  EXPECT_EQ(again, key);
+  // Bytes cut anywhere inside a value are refused, never read as a value.
+  for (std::size_t cut = 1; cut < key.size(); ++cut) {
+    ByteReader cr(std::string_view(key).substr(0, cut));
+    EncodedValue v;
+    std::size_t read = 0;
+    while (ReadKeyValue(cr, &v)) read += v.encoded.size();
+    EXPECT_LE(read, cut);
+    EXPECT_LT(read, key.size());
+  }
+}
+
 TEST(RowFormatTest, JsonEscapesAndRendersTypesLikeSpark) {
   RecordBatch b;
   b.row_ids() = {0};

@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,6 +58,20 @@ class StateReader {
   [[nodiscard]] virtual Status ScanState(std::string_view prefix, const Visitor& visit) = 0;
   // One entry of the operator-state space; *found = false when absent.
   [[nodiscard]] virtual Status GetState(std::string_view key, std::string* value, bool* found) = 0;
+  // Several entries at once (`keys` in ascending order): values[i] is keys[i]'s value, nullopt
+  // when absent. The backend may batch the reads (RocksDB's MultiGet); by default one GetState
+  // each.
+  [[nodiscard]] virtual Status MultiGetState(std::span<const std::string> keys,
+                                             std::vector<std::optional<std::string>>* values) {
+    values->assign(keys.size(), std::nullopt);
+    std::string v;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      bool found = false;
+      PS_RETURN_IF_ERROR(GetState(keys[i], &v, &found));
+      if (found) (*values)[i] = std::move(v);
+    }
+    return Status::Ok();
+  }
   // The entries in [begin, end), in key order.
   virtual std::unique_ptr<StateCursor> NewStateCursor(std::string_view begin,
                                                       std::string_view end) = 0;

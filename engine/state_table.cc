@@ -206,6 +206,44 @@ Status StateTable::ReadBelowBatch(std::string_view key, std::optional<std::strin
   return ReadCommitted(key, value);
 }
 
+Status StateTable::Prefetch(std::vector<std::string_view> keys) {
+  if (cache_capacity_ == 0 || keys.empty()) return Status::Ok();
+  PruneDurable();
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  constexpr std::size_t kChunk = 4096;
+  std::vector<std::string> missing;
+  std::vector<std::optional<std::string>> values;
+  std::size_t added = 0;
+  for (std::size_t at = 0; at < keys.size() && added < cache_capacity_ / 2;) {
+    missing.clear();
+    // No more keys than the rest of the half-cache holds with their overhead alone.
+    const std::size_t room = std::clamp<std::size_t>(
+        (cache_capacity_ / 2 - added) / (kCacheEntryOverhead + keys[at].size()), 1, kChunk);
+    for (; at < keys.size() && missing.size() < room; ++at) {
+      std::string_view k = keys[at];
+      if (current_.find(k) != current_.end()) continue;
+      bool above = false;
+      for (const Overlay& o : in_flight_) above = above || o.writes.find(k) != o.writes.end();
+      if (above) continue;
+      auto it = cache_.find(k);
+      if (it != cache_.end()) {
+        lru_.splice(lru_.begin(), lru_, it->second);
+        continue;
+      }
+      missing.push_back(Physical(k));
+    }
+    PS_RETURN_IF_ERROR(storage_->MultiGetState(missing, &values));
+    misses_ += static_cast<std::int64_t>(missing.size());
+    for (std::size_t i = 0; i < missing.size(); ++i) {
+      std::string_view k = std::string_view(missing[i]).substr(data_prefix_.size());
+      added += k.size() + (values[i] ? values[i]->size() : 0) + kCacheEntryOverhead;
+      CachePut(k, values[i]);
+    }
+  }
+  return Status::Ok();
+}
+
 Status StateTable::Get(std::string_view key, std::string* value, bool* found) {
   PruneDurable();
   auto it = current_.find(key);

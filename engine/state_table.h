@@ -95,6 +95,12 @@ class StateTable {
 
   // The newest value of `key` (see the layers above). *found = false when absent.
   [[nodiscard]] Status Get(std::string_view key, std::string* value, bool* found);
+  // Batched point reads ahead of the Gets and Puts of a batch: the committed values of those of
+  // `keys` that are not in this batch's writes, an in-flight overlay or the cache are read from
+  // storage at once (StateReader::MultiGetState: RocksDB's MultiGet, in key order) into the
+  // cache, so the Gets and Puts that follow are served from memory. Stops adding once the keys
+  // read would fill half the cache (the rest are read one by one when asked for).
+  [[nodiscard]] Status Prefetch(std::vector<std::string_view> keys);
   // A write reads the key's value below this batch first (for the undo log and the row count);
   // that read can fail.
   [[nodiscard]] Status Put(std::string_view key, std::string_view value);

@@ -104,6 +104,10 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
     *found = st.ok();
     return st.code() == StatusCode::kNotFound ? Status::Ok() : st;
   }
+  Status MultiGetState(std::span<const std::string> keys,
+                       std::vector<std::optional<std::string>>* values) override {
+    return store_->MultiGet(KeySpace::kState, keys, values);
+  }
   std::unique_ptr<StateCursor> NewStateCursor(std::string_view begin,
                                               std::string_view end) override {
     class Cursor : public StateCursor {

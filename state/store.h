@@ -190,6 +190,10 @@ class Store {
 
   [[nodiscard]] Status Get(KeySpace space, std::string_view key, std::string* value,
                            const StoreSnapshot* snap = nullptr) const;  // NotFound if absent
+  // Point reads of several keys of one space at once (`keys` ascending; RocksDB's batched
+  // MultiGet): values[i] is nullopt when keys[i] is absent.
+  [[nodiscard]] Status MultiGet(KeySpace space, std::span<const std::string> keys,
+                                std::vector<std::optional<std::string>>* values) const;
   std::unique_ptr<StoreIterator> NewIterator(KeySpace space, std::string_view prefix,
                                              const StoreSnapshot* snap = nullptr) const;
   std::unique_ptr<StoreSnapshot> GetSnapshot();

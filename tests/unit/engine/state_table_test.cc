@@ -111,6 +111,34 @@ TEST_F(StateTableTest, TheCacheStaysWithinItsBytesAndReadsStayRight) {
   EXPECT_EQ(small->Stats().cache_hits, 1);
 }
 
+TEST_F(StateTableTest, APrefetchReadsCommittedKeysAtOnceAndNeverHidesNewerWrites) {
+  auto t = Open();
+  for (std::string k : {"a", "b", "c", "d"}) ASSERT_TRUE(t->Put(k, k + "0").ok());
+  Commit(Stage(*t, 0));
+  ASSERT_TRUE(t->Put("b", "b1").ok());  // batch 1, still committing while batch 2 prefetches
+  auto txn1 = Stage(*t, 1);
+  ASSERT_TRUE(t->Put("c", "c2").ok());  // batch 2's own write
+  const std::int64_t misses = t->Stats().cache_misses;  // the Puts read the old values
+  ASSERT_TRUE(t->Prefetch({"d", "a", "b", "c", "zz", "a"}).ok());
+  EXPECT_EQ(t->Stats().cache_misses, misses + 3);  // a, d, zz from storage; b, c are above it
+  const std::int64_t hits = t->Stats().cache_hits;
+  EXPECT_EQ(Get(*t, "a"), "a0");
+  EXPECT_EQ(Get(*t, "b"), "b1");
+  EXPECT_EQ(Get(*t, "c"), "c2");
+  EXPECT_EQ(Get(*t, "d"), "d0");
+  EXPECT_EQ(Get(*t, "zz"), "<absent>");
+  EXPECT_EQ(t->Stats().cache_hits, hits + 3);  // served from memory
+  EXPECT_EQ(t->Stats().cache_misses, misses + 3);
+  Commit(std::move(txn1));
+  Commit(Stage(*t, 2));
+  EXPECT_EQ(ScanAll(*Open()), "a=a0 b=b1 c=c2 d=d0 ");
+  // A cache too small for the keys: a prefetch stops at half of it; reads stay right.
+  auto small = Open(0, 1, /*cache=*/300);
+  ASSERT_TRUE(small->Prefetch({"a", "b", "c", "d"}).ok());
+  EXPECT_LT(small->Stats().cache_misses, 4);
+  EXPECT_EQ(Get(*small, "d"), "d0");
+}
+
 TEST_F(StateTableTest, ADiscardedBatchLeavesNothingAndRowCountsRestart) {
   auto t = Open();
   ASSERT_TRUE(t->Put("a", "1").ok());

@@ -112,12 +112,15 @@ TEST_F(StateTableTest, TheCacheStaysWithinItsBytesAndReadsStayRight) {
 }
 
 TEST_F(StateTableTest, APrefetchReadsCommittedKeysAtOnceAndNeverHidesNewerWrites) {
-  auto t = Open();
-  for (std::string k : {"a", "b", "c", "d"}) ASSERT_TRUE(t->Put(k, k + "0").ok());
-  Commit(Stage(*t, 0));
+  {
+    auto w = Open();
+    for (std::string k : {"a", "b", "c", "d"}) ASSERT_TRUE(w->Put(k, k + "0").ok());
+    Commit(Stage(*w, 0));
+  }
+  auto t = Open();                      // a cold cache
   ASSERT_TRUE(t->Put("b", "b1").ok());  // batch 1, still committing while batch 2 prefetches
   auto txn1 = Stage(*t, 1);
-  ASSERT_TRUE(t->Put("c", "c2").ok());  // batch 2's own write
+  ASSERT_TRUE(t->Put("c", "c2").ok());                  // batch 2's own write
   const std::int64_t misses = t->Stats().cache_misses;  // the Puts read the old values
   ASSERT_TRUE(t->Prefetch({"d", "a", "b", "c", "zz", "a"}).ok());
   EXPECT_EQ(t->Stats().cache_misses, misses + 3);  // a, d, zz from storage; b, c are above it

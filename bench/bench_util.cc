@@ -12,6 +12,7 @@
 
 #include "connectors/connector_env.h"
 #include "connectors/registry.h"
+#include "connectors/table/delta_source.h"
 #include "engine/daemon.h"
 #include "operators/registry.h"
 #include "state/checkpoint_store.h"
@@ -86,6 +87,71 @@ PinQueryRun RunPinQuery(const std::string& yaml, const std::string& dir,
                 j["durationMs"].dump().c_str());
   }
   return run;
+}
+
+void ViewProgress::OnProgress(const QueryProgress& p) {
+  std::lock_guard lock(mu_);
+  auto& q = queries_[p.name];
+  for (const auto& s : p.sources) {
+    for (const auto& [partition, end] : s.end_offset) q.end[partition] = end;
+  }
+  std::int64_t bytes = 0;
+  for (const auto& op : p.state_operators) {
+    auto it = op.custom_metrics.find("stateOnDiskBytes");
+    if (it != op.custom_metrics.end()) bytes += it->second;
+  }
+  q.state_bytes = bytes;
+  if (auto it = p.duration_ms.find("triggerExecution"); it != p.duration_ms.end())
+    q.ms += it->second;
+  q.rows += p.num_input_rows;
+  cv_.notify_all();
+}
+
+bool ViewProgress::WaitFor(const std::map<std::string, std::vector<std::string>>& inputs,
+                           const std::map<std::string, std::int64_t>& versions,
+                           std::chrono::seconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] {
+    for (const auto& [query, tables] : inputs) {
+      auto q = queries_.find(query);
+      if (q == queries_.end()) return false;
+      for (const auto& t : tables) {
+        auto e = q->second.end.find(t);
+        if (e == q->second.end.end() || e->second < connectors::DeltaOffset(versions.at(t) + 1, 0))
+          return false;
+      }
+    }
+    return true;
+  });
+}
+
+std::int64_t ViewProgress::StateBytes() {
+  std::lock_guard lock(mu_);
+  std::int64_t total = 0;
+  for (const auto& [name, q] : queries_) total += q.state_bytes;
+  return total;
+}
+
+std::map<std::string, std::pair<std::int64_t, std::int64_t>> ViewProgress::BatchTotals() {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> out;
+  for (const auto& [name, q] : queries_) out[name] = {q.ms, q.rows};
+  return out;
+}
+
+RecordBatch ResampleRows(const RecordBatch& base, std::size_t from, std::size_t to,
+                         std::mt19937_64& rng) {
+  std::vector<std::uint32_t> pick(to - from);
+  for (auto& p : pick) p = static_cast<std::uint32_t>(rng() % base.num_rows());
+  RecordBatch out = base.Take(pick);
+  int ind = out.FindColumn("ind");
+  Column& c = out.column(static_cast<std::size_t>(ind));
+  for (std::size_t i = 0; i < pick.size(); ++i) {
+    c.mutable_ints()[i] = static_cast<std::int64_t>(from + i);
+    c.mutable_validity()[i] = 1;
+  }
+  for (std::size_t i = 0; i < pick.size(); ++i) out.row_ids()[i] = i;
+  return out;
 }
 
 std::string DataDir() { return std::string(PINSTREAM_SOURCE_DIR) + "/tests/data/pinterest"; }

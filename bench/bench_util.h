@@ -3,10 +3,17 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <random>
 #include <string>
 #include <vector>
+
+#include "engine/progress.h"
+#include "engine/record_batch.h"
 
 namespace pinstream {
 struct Registries;
@@ -66,6 +73,37 @@ struct PageCacheWriteRates {
   double overwrite_gbps = 0;
 };
 PageCacheWriteRates MeasurePageCacheWrites(const std::string& dir, std::size_t bytes);
+
+// Rows [from, to) of a table resampled from `base` (rows picked at random with `rng`), with
+// ind = from..to-1, so that pin, geo and user rows resampled with the same range join 1:1 (the
+// cleaned bundled data's rows, as sql_bench, table_history_bench and view_bench use them).
+RecordBatch ResampleRows(const RecordBatch& base, std::size_t from, std::size_t to,
+                         std::mt19937_64& rng);
+
+// The committed end offsets of every view query's delta sources, from the daemon's progress
+// reports (DaemonParts::on_progress), and the views' state bytes (their last batch's
+// stateOnDiskBytes): the benchmarks wait on it for views to be up to date.
+class ViewProgress {
+ public:
+  void OnProgress(const QueryProgress& p);
+  // Waits until every query of `inputs` (query → the tables it reads) has committed a batch that
+  // consumed each table up to `versions` (table → latest version); false after `timeout`.
+  bool WaitFor(const std::map<std::string, std::vector<std::string>>& inputs,
+               const std::map<std::string, std::int64_t>& versions, std::chrono::seconds timeout);
+  std::int64_t StateBytes();  // summed over the queries
+  // Per query: the milliseconds (triggerExecution) and input rows of its batches so far.
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> BatchTotals();
+
+ private:
+  struct Query {
+    std::map<std::string, std::int64_t> end;  // partition (the table) → committed end offset
+    std::int64_t state_bytes = 0;
+    std::int64_t ms = 0, rows = 0;
+  };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, Query> queries_;
+};
 
 // Prints "RESULT <name> <value> <unit>" (machine-readable) plus a human line.
 void Report(const std::string& name, double value, const std::string& unit);

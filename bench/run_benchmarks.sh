@@ -2,7 +2,7 @@
 # Runs pinstream's benchmarks beside the machine's own limits, measured in the same run, and
 # prints "name value unit" lines plus the ratios bench/README.md records.
 #
-#   bench/run_benchmarks.sh [runtime|table|history|http|pipeline|instructions|sql|kafka|console|latency|all]   (default: all)
+#   bench/run_benchmarks.sh [runtime|table|history|http|pipeline|instructions|sql|kafka|console|latency|views|nexmark|all]   (default: all)
 #
 # Builds first (.ci/build). Limits: RocksDB's db_bench (Debian rocksdb-tools), a bare simdjson
 # loop (in runtime_bench) and a bare loop over the pin pipeline's work (pipeline_bound), nginx `return 200` and a bare durable-ack server (durable_ack_bound)
@@ -199,6 +199,28 @@ if [[ $what == latency || $what == all ]]; then
   echo "RATIO continuous 20k rec/s visible p99 / 20 ms target:  $(ratio "$(value latency_continuous_100x20000_visible_p99_ms)" 20)"
   echo "RATIO continuous 20k rec/s visible p999 / 50 ms target: $(ratio "$(value latency_continuous_100x20000_visible_p999_ms)" 50)"
   echo "RATIO continuous 50k rec/s visible p99 / 50 ms target:  $(ratio "$(value latency_continuous_100x50000_visible_p99_ms)" 50)"
+fi
+
+if [[ $what == views || $what == all ]]; then
+  echo "== live views (issue 27): the eight queries as views, a batch of 10k posts vs re-running them (pinstream report)"
+  PINSTREAM_DATA_DIR="$tmp/vbase" PINSTREAM_INPUT="$PWD/tests/data/pinterest" \
+    build/app/pinstream run conf/pinterest-files.yaml 2>"$tmp/vbase.log"
+  # 1M rows per table: filling them through the views takes ~10 min on the 2-vCPU VM (bench/README).
+  $B/view_bench "$tmp/vbase/" "$tmp/views" "${VIEW_BENCH_SIZES:-1000000}" 3 10000 | collect
+  for tag in $(grep -oE '^RESULT view_vs_report_[0-9]+[mk]_ratio' "$results" | sed -E 's/.*report_([0-9]+[mk])_ratio/\1/'); do
+    echo "RATIO views' batch of 10k posts / re-running the eight queries, $tag rows: $(value "view_vs_report_${tag}_ratio")  (target <= 0.05)"
+    echo "RATIO reading a view's answer (slowest view), $tag rows, ms: $(value "view_read_max_${tag}_ms")  (target < 10 ms)"
+  done
+fi
+
+if [[ $what == nexmark || $what == all ]]; then
+  echo "== Nexmark (issue 27): q0-q4, q9, q20 as live views, events/s per core beside Flink 1.13 and Feldera's published figures"
+  $B/nexmark_bench "$tmp/nexmark" "${NEXMARK_EVENTS:-1000000}" | collect
+  for q in q4:34000:265000 q9:14000:57000 q20:19000:85000; do
+    IFS=: read -r name flink feldera <<<"$q"
+    v=$(value "nexmark_${name}_events_per_core_s")
+    echo "RATIO nexmark $name per core / Flink 1.13 per core ($flink): $(ratio "$v" "$flink")  (target >= 1);  / Feldera ($feldera): $(ratio "$v" "$feldera")"
+  done
 fi
 
 if [[ $what == runtime || $what == all ]]; then

@@ -51,22 +51,6 @@ std::string ReadFile(const fs::path& p) {
   return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
-// n rows resampled from `base`, with ind = 0..n-1 (so that the three tables join 1:1).
-RecordBatch Resample(const RecordBatch& base, std::size_t from, std::size_t to,
-                     std::mt19937_64& rng) {
-  std::vector<std::uint32_t> pick(to - from);
-  for (auto& p : pick) p = static_cast<std::uint32_t>(rng() % base.num_rows());
-  RecordBatch out = base.Take(pick);
-  int ind = out.FindColumn("ind");
-  Column& c = out.column(static_cast<std::size_t>(ind));
-  for (std::size_t i = 0; i < pick.size(); ++i) {
-    c.mutable_ints()[i] = static_cast<std::int64_t>(from + i);
-    c.mutable_validity()[i] = 1;
-  }
-  for (std::size_t i = 0; i < pick.size(); ++i) out.row_ids()[i] = i;
-  return out;
-}
-
 const char* SqliteType(TypeId t) {
   switch (t) {
     case TypeId::kInt64:
@@ -216,7 +200,7 @@ int main(int argc, char** argv) {
     std::ofstream csv(out / "csv" / (std::string(name) + ".csv"), std::ios::binary);
     constexpr std::size_t kVersion = 100000;  // 10 versions, like 10 streaming batches
     for (std::size_t from = 0; from < n; from += kVersion) {
-      RecordBatch part = Resample(base, from, std::min(n, from + kVersion), rng);
+      RecordBatch part = bench::ResampleRows(base, from, std::min(n, from + kVersion), rng);
       auto* t = *store->Table(name, true);
       auto txn = store->BeginTxn();
       if (!t->StageWrite(*txn, part, state::WriteOptions{}).ok() ||

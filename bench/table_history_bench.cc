@@ -65,20 +65,6 @@ std::string ReadFile(const fs::path& p) {
   return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
-// n rows resampled from `base`, with ind = 0..n-1 (the three tables join 1:1), as sql_bench.
-RecordBatch Resample(const RecordBatch& base, std::size_t n, std::mt19937_64& rng) {
-  std::vector<std::uint32_t> pick(n);
-  for (auto& p : pick) p = static_cast<std::uint32_t>(rng() % base.num_rows());
-  RecordBatch out = base.Take(pick);
-  Column& c = out.column(static_cast<std::size_t>(out.FindColumn("ind")));
-  for (std::size_t i = 0; i < n; ++i) {
-    c.mutable_ints()[i] = static_cast<std::int64_t>(i);
-    c.mutable_validity()[i] = 1;
-    out.row_ids()[i] = i;
-  }
-  return out;
-}
-
 // Every result row as text, sorted (the check that every history answers the same).
 std::vector<std::string> Render(const std::vector<state::sql::SqlResult>& results) {
   std::vector<std::string> rows;
@@ -103,12 +89,12 @@ struct Measured {
   double write_s = 0;
   std::int64_t optimize_commits = 0;
   double store_open_ms = 0;
-  double table_open_ms = 0;            // the three tables, after the store is open
-  std::int64_t log_entries_read = 0;   // by opening the three tables
+  double table_open_ms = 0;           // the three tables, after the store is open
+  std::int64_t log_entries_read = 0;  // by opening the three tables
   std::int64_t live_ranges = 0, live_chunks = 0, versions = 0;
-  double count_ms = 0;                 // SELECT count(*) FROM pin
-  double scan_ms = 0;                  // every column of every row of pin decoded
-  double queries_ms = 0;               // the eight queries, each best of 3
+  double count_ms = 0;    // SELECT count(*) FROM pin
+  double scan_ms = 0;     // every column of every row of pin decoded
+  double queries_ms = 0;  // the eight queries, each best of 3
   std::map<std::string, double> query_ms;
   std::map<std::string, std::vector<std::string>> answers;
   std::uint64_t sst_bytes = 0, live_bytes = 0;  // after VACUUM + compaction (policy runs)
@@ -277,7 +263,7 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(42);
     for (const char* name : kTables) {
       auto t = Must(base_store->Table(name, false), name);
-      rows[name] = Resample(Must(Must(t->Snapshot(), name)->ReadAll(), name), n, rng);
+      rows[name] = bench::ResampleRows(Must(Must(t->Snapshot(), name)->ReadAll(), name), 0, n, rng);
     }
   }
   std::printf("%zu rows per table (pin, geo, user); reads best of 3\n", n);

@@ -33,7 +33,10 @@ sys.path.insert(0, HERE)
 import e2e_util  # noqa: E402
 from e2e_util import Browser, Daemon, check, serve_page, wait  # noqa: E402
 
-QUERIES = ["pin_raw", "geo_raw", "user_raw", "pin", "geo", "user"]
+# conf/pinterest.yaml's six queries and its live views (one query per view table, q3.sql's two
+# statements two tables).
+QUERIES = ["pin_raw", "geo_raw", "user_raw", "pin", "geo", "user", "q1_live", "q2_live", "q3_live_a",
+           "q3_live_b", "q4_live", "q5_live", "q6_live", "q7_live", "q8_live"]
 TOKEN = "e2e-console-token"
 # The analysis job's daily time, 12 hours away: the only runs are the ones the test starts.
 JOB_AT = {"PIN_ANALYSIS_AT": time.strftime("%H:%M", time.gmtime(time.time() + 12 * 3600))}
@@ -121,7 +124,8 @@ def main():
 
         def settled():
             qs = daemon.json("/queries")
-            return len(qs) == len(QUERIES) and all(q["backlogRecords"] == 0 and q["batchesCommitted"] > 0 for q in qs)
+            return (len(qs) == len(QUERIES) and all(q["backlogRecords"] == 0 and q["batchesCommitted"] > 0 for q in qs)
+                    and daemon.views_caught_up())
         wait(settled, "every query to commit what was sent", 90)
         check(sum(q["deadLetterRows"] for q in daemon.json("/queries")) > 0, "the bad posts made no dead letters")
 

@@ -5,6 +5,7 @@ kafka-mock`, a daemon on a free port, and headless Chromium."""
 import http.server
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -116,6 +117,12 @@ def check(cond, msg):
         fail(msg)
 
 
+def without_views(config_text):
+    """A config's text without its `views:` section (conf/pinterest.yaml ships the eight analysis
+    queries as views), for a test that writes its own: YAML keeps the first of two `views:` keys."""
+    return re.sub(r"(?m)^views:[ \t]*\n(?:(?:[ \t#].*)?\n)*", "", config_text)
+
+
 def serve_page(work, name, html):
     """Serves one page, `html`, at http://127.0.0.1:PORT/index.html from a static server in a
     thread (another origin than a daemon's); returns the server (call shutdown()) and PORT."""
@@ -178,6 +185,26 @@ class Daemon:
         code, body = self.request(path, token=token)
         check(code == 200, f"GET {path}: HTTP {code} {body[:300]!r}")
         return json.loads(body)
+
+    def views_caught_up(self):
+        """Every live view has committed a batch over its input tables' latest versions (a view's
+        backlog reads 0: it reads tables, not a log). A view's /queries/<v>/state committedOffsets
+        end at (version + 1) << 32 per input table once it consumed that table's latest version."""
+        for q in self.json("/queries"):
+            if "view" not in q:
+                continue
+            code, body = self.request(f"/queries/{q['name']}/state")
+            if code != 200:
+                return False
+            ends = {t: int(end) >> 32 for parts in json.loads(body)["committedOffsets"].values()
+                    for t, end in parts.items()}
+            if not ends:
+                return False
+            for table, consumed in ends.items():
+                code, body = self.request(f"/tables/{table}")
+                if code != 200 or json.loads(body).get("version", -1) + 1 != consumed:
+                    return False
+        return True
 
     def stop(self):
         self.p.terminate()

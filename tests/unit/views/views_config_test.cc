@@ -26,7 +26,22 @@ std::string ReadFile(const std::string& path) {
 
 const std::string kConf = std::string(PINSTREAM_SOURCE_DIR) + "/conf";
 
-// conf/pinterest.yaml with a views: section, loaded as if it were in conf/.
+// conf/pinterest.yaml without the views: section it ships (the eight analysis queries): from the
+// `views:` line to the next top-level key (YAML keeps the first of two `views:` keys).
+std::string ShippedWithoutViews() {
+  std::string text = ReadFile(kConf + "/pinterest.yaml");
+  std::size_t start = text.find("\nviews:");
+  if (start == std::string::npos) return text;
+  std::size_t end = start + 1;
+  while ((end = text.find('\n', end)) != std::string::npos && end + 1 < text.size() &&
+         (text[end + 1] == ' ' || text[end + 1] == '#' || text[end + 1] == '\n')) {
+    ++end;
+  }
+  return text.substr(0, start + 1) + (end == std::string::npos ? "" : text.substr(end + 1));
+}
+
+// conf/pinterest.yaml with the test's views: section instead of its own, loaded as if it were in
+// conf/.
 class ViewsConfigTest : public ::testing::Test {
  protected:
   ViewsConfigTest() {
@@ -35,8 +50,7 @@ class ViewsConfigTest : public ::testing::Test {
     RegisterViewSections(reg_.sections);
   }
   DaemonConfig Load(const std::string& views, const std::string& dir = kConf) {
-    return LoadConfigFromString(ReadFile(kConf + "/pinterest.yaml") + views, "test.yaml", dir,
-                                reg_);
+    return LoadConfigFromString(ShippedWithoutViews() + views, "test.yaml", dir, reg_);
   }
   std::string LoadError(const std::string& views, const std::string& dir = kConf) {
     try {
@@ -68,12 +82,9 @@ TEST_F(ViewsConfigTest, CatalogHasTheTablesTheQueriesWrite) {
 }
 
 TEST_F(ViewsConfigTest, TheEightShippedQueriesPlanAsViews) {
-  std::string views = "views:\n";
-  for (int i = 1; i <= 8; ++i) {
-    views += "  - {name: q" + std::to_string(i) + "_live, sql: queries/q" + std::to_string(i) +
-             ".sql}\n";
-  }
-  DaemonConfig cfg = Load(views);
+  // conf/pinterest.yaml as shipped: its views: section names q1.sql … q8.sql.
+  DaemonConfig cfg = LoadConfigFromString(ReadFile(kConf + "/pinterest.yaml"), "pinterest.yaml",
+                                          kConf, reg_);
   auto planned = PlanViews(cfg);
   ASSERT_TRUE(planned.ok()) << planned.status().ToString();
   std::string tables;
@@ -171,7 +182,7 @@ TEST_F(ViewsConfigTest, LoadErrorsPointAtTheConfigOrTheSql) {
   testing::TempDir dir;
   dir.Write("bad.sql", "SELECT category\nFROM pin\nWHERE AND");
   dir.Write("ok.sql", "SELECT category FROM pin");
-  std::string base = ReadFile(kConf + "/pinterest.yaml");
+  std::string base = ShippedWithoutViews();
   auto views_line = std::count(base.begin(), base.end(), '\n') + 2;  // the first entry's line
   std::string at = "test.yaml:" + std::to_string(views_line);
   EXPECT_EQ(

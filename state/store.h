@@ -200,7 +200,8 @@ class Store {
   // Iterates the keys of [begin, end) of one key space, in key order (operator state scans).
   std::unique_ptr<StoreIterator> NewRangeIterator(KeySpace space, std::string_view begin,
                                                   std::string_view end) const;
-  // Bytes the keys of [begin, end) take (SST files and memtables; an estimate).
+  // Bytes the keys of [begin, end) take: RocksDB's estimate for SST files plus the memtables'
+  // entries counted (key + value; estimated past 4096 entries).
   std::uint64_t ApproximateRangeSize(KeySpace space, std::string_view begin,
                                      std::string_view end) const;
 

@@ -18,7 +18,8 @@ once every view has consumed its inputs' latest versions, every new version is c
 - history without gap or duplicate: versions 0..N, each from a later batch of the view's query
   than the one before (txn), input versions never going back, no version equal to the one
   before it (a version only for a batch that changes the answer);
-- at the end each view's latest version consumed the latest version of its inputs.
+- at the end each view's latest version consumed the latest version of its inputs, and each of
+  its stateful operators holding rows reports state bytes > 0 (/queries/<v>/state).
 
 The random choices come from --seed (default fixed), so a failure replays.
 """
@@ -298,6 +299,16 @@ def main():
             check(canon(got) == canon(want),
                   f"{v}: its latest version differs from the batch SQL over the inputs' latest")
             check(len(want) > 0, f"{v}: empty answer (the test data should give rows)")
+        # Each stateful operator's state bytes are real (counted in the memtables before a flush),
+        # not 0 while it holds rows.
+        stateful = 0
+        for v in view_sql:
+            for op in d.json(f"/queries/{v}/state")["operators"]:
+                if op["rows"]:
+                    stateful += 1
+                    check(op["bytes"] > 0, f"{v}: operator {op['stateId']} ({op['kind']}) holds "
+                                           f"{op['rows']} rows in 0 bytes")
+        check(stateful >= len(view_sql), f"only {stateful} stateful operators with rows")
         check(kills >= 1, "no kill -9 happened")
         for v in view_sql:
             check(checked[v] >= 1, f"{v}: only {checked[v] + 1} versions")

@@ -256,6 +256,11 @@ int ReloadCommand(const std::string& config_path, bool as_json) {
   std::printf("  queries started    %s\n", names(q["started"]).c_str());
   std::printf("  queries stopped    %s\n", names(q["stopped"]).c_str());
   std::printf("  queries restarted  %s\n", names(q["restarted"]).c_str());
+  if (q.contains("reset") && !q["reset"].empty()) {
+    std::printf("  views reset        %s (their SQL changed: recomputed from their inputs' first "
+                "versions)\n",
+                names(q["reset"]).c_str());
+  }
   std::printf("  queries unchanged  %s\n", names(q["unchanged"]).c_str());
   for (const char* key : {"refused", "failed"}) {
     for (const auto& e : q[key]) {

@@ -174,7 +174,8 @@ std::string ReloadConfig(const ReloadContext& ctx) {
   if (!reloaded.ok()) return Failed(path, reloaded.status().message());
   const QueryReload& r = *reloaded;
   result["queries"] = {{"started", r.started},        {"stopped", r.stopped},
-                       {"restarted", r.restarted},    {"unchanged", r.unchanged},
+                       {"restarted", r.restarted},    {"reset", r.reset},
+                       {"unchanged", r.unchanged},
                        {"refused", Pairs(r.refused)}, {"failed", Pairs(r.failed)}};
   result["topicsCreated"] = topics;
   result["streamsCreated"] = streams;

@@ -152,6 +152,7 @@ std::string QueryMetadata::Serialize() const {
   json j{{"id", id},       {"name", name},       {"createdMs", created_ms},
          {"epoch", epoch}, {"sources", sources}, {"statefulOperators", stateful_operators}};
   if (!inputs.empty()) j["inputs"] = inputs;
+  if (!view_sql.empty()) j["viewSql"] = view_sql;
   return j.dump();
 }
 
@@ -170,6 +171,7 @@ Result<QueryMetadata> QueryMetadata::Parse(std::string_view text) {
     m.stateful_operators = j["statefulOperators"].get<std::vector<std::string>>();
   }
   if (j.contains("inputs")) m.inputs = j["inputs"].get<std::vector<std::string>>();
+  m.view_sql = j.value("viewSql", std::string());
   return m;
 }
 
@@ -272,6 +274,13 @@ class InMemoryQueryCheckpoint : public QueryCheckpoint {
     std::lock_guard lock(d_->mu);
     cp()[q_ + "/meta"] = meta.Serialize();
     return Status::Ok();
+  }
+  void StageReset(CommitTxn& txn) override {
+    txn.DeleteRange(CommitSpace::kOperatorState, q_ + "/", q_ + "0");  // '0' follows '/'
+    txn.OnCommitted([d = d_, q = q_] {
+      std::lock_guard lock(d->mu);
+      d->checkpoint.erase(d->checkpoint.lower_bound(q + "/"), d->checkpoint.lower_bound(q + "0"));
+    });
   }
   std::optional<std::int64_t> Latest(char kind) {
     std::string prefix = q_ + "/" + kind + "/";

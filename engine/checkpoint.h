@@ -80,6 +80,9 @@ struct QueryMetadata {
   // Queries with several named inputs: "<input>=<source>+<source>" per input, in tag order (the
   // tags of the rows in the operators' state). Empty for single-input queries.
   std::vector<std::string> inputs;
+  // A live view's query (QueryConfig::view): the statement its state and table were computed
+  // with. Another statement resets the view (StreamingQuery::Start) instead of continuing.
+  std::string view_sql;
   // Number of sinks/tables is not part of compatibility: adding a sink is allowed.
 
   std::string Serialize() const;
@@ -114,6 +117,9 @@ class QueryCheckpoint : public StateReader {
   // Applies a maintenance transaction (e.g. a state compaction) atomically and durably, without a
   // commit-log entry.
   [[nodiscard]] virtual Status Apply(std::unique_ptr<CommitTxn> txn) = 0;
+  // Stages into `txn` the deletion of everything this query's checkpoint holds: metadata,
+  // offsets, commits and operator state (a live view reset with its table, in one transaction).
+  virtual void StageReset(CommitTxn& txn) = 0;
 };
 
 class CheckpointStore {

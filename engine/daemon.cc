@@ -310,6 +310,12 @@ Result<QueryReload> Daemon::ReloadQueries(std::shared_ptr<const DaemonConfig> ne
       out.failed.emplace_back(name, "not running");
       continue;
     }
+    // A live view's changed statement resets it when it starts (StreamingQuery::Start): its
+    // checkpoint is never misread, so it is not refused here.
+    if (!qc->view.empty()) {
+      restart.push_back(name);
+      continue;
+    }
     std::vector<std::string> kinds, descriptors;
     for (const auto& s : qc->sources) {
       kinds.emplace_back(next->sources.at(s).spec->kind());
@@ -360,6 +366,7 @@ Result<QueryReload> Daemon::ReloadQueries(std::shared_ptr<const DaemonConfig> ne
   for (const auto& name : restart) {
     auto q = StartQuery(*find_config(*next, name), *next);
     if (q.ok()) {
+      if ((*q)->view_reset()) out.reset.push_back(name);
       launch(std::move(q).value());
       out.restarted.push_back(name);
       continue;

@@ -89,6 +89,9 @@ struct QueryReload {
   std::vector<std::string> stopped;    // removed by it (drained: the running batch committed)
   std::vector<std::string> restarted;  // changed: stopped, then started from the checkpoint
   std::vector<std::string> unchanged;  // left running untouched
+  // Of the restarted, live views whose statement changed: started over (state and table rows
+  // dropped, the answer recomputed from the inputs' first versions; StreamingQuery::Start).
+  std::vector<std::string> reset;
   // Changed queries whose change is refused (the old config's query keeps running), and queries
   // that could not start (a changed one is started again with its old config), with the reason.
   std::vector<std::pair<std::string, std::string>> refused;

@@ -97,6 +97,14 @@ class Sink {
     (void)batch_id;
     (void)ends;
   }
+  // A live view's reset (StreamingQuery::Start, after Open): stages into `txn` a version of the
+  // sink's table without rows — so the view, started over from its inputs' first versions,
+  // rewrites its answer — or refuses (FailedPrecondition) with the reason: the table's columns
+  // are not the query's output columns. Only a table sink can.
+  [[nodiscard]] virtual Status StageReset(CommitTxn& txn) {
+    (void)txn;
+    return FailedPrecondition(Describe() + " cannot be emptied: only a table can be reset");
+  }
   virtual void Close() {}
 };
 

@@ -222,6 +222,7 @@ QueryMetadata MetadataOf(const QueryConfig& config, const std::vector<std::strin
     for (const auto& in : config.inputs)
       m.inputs.push_back(fmt::format("{}={}", in.name, fmt::join(in.sources, "+")));
   }
+  m.view_sql = config.view.empty() ? std::string() : config.view_sql;
   return m;
 }
 
@@ -254,14 +255,28 @@ Status StreamingQuery::Start() {
     }
   }
   PS_ASSIGN_OR_RETURN(auto stored, checkpoint_->ReadMetadata());
+  // A live view whose statement changed since its checkpoint was written (or whose state the new
+  // statement would misread) starts over, as a view recreated: its state, offsets and table rows
+  // go in one transaction below, and it recomputes from its inputs' first versions.
+  std::string reset_reason;
   if (stored) {
-    PS_RETURN_IF_ERROR(CheckMetadataCompatible(*stored, current));
-    meta_ = *stored;
-  } else {
+    Status compatible = CheckMetadataCompatible(*stored, current);
+    if (!config_->view.empty() && stored->view_sql != current.view_sql) {
+      reset_reason = "its SQL changed since its checkpoint was written";
+    } else if (!config_->view.empty() && !compatible.ok()) {
+      reset_reason = "its operators changed since its checkpoint was written";
+    } else {
+      PS_RETURN_IF_ERROR(compatible);
+      meta_ = *stored;
+    }
+  }
+  if (!stored || !reset_reason.empty()) {
     meta_ = current;
     meta_.id = NewUuid();
     meta_.created_ms = NowMicros() / 1000;
-    PS_RETURN_IF_ERROR(checkpoint_->WriteMetadata(meta_).WithContext(ctx));
+    if (reset_reason.empty()) {
+      PS_RETURN_IF_ERROR(checkpoint_->WriteMetadata(meta_).WithContext(ctx));
+    }
   }
   run_id_ = NewUuid();
   {
@@ -272,7 +287,23 @@ Status StreamingQuery::Start() {
 
   // An external system that is down now (a Kafka broker) does not keep the daemon from
   // starting: the query opens what is missing before each batch attempt, with backoff.
-  if (Status st = OpenConnectors(); !st.ok()) {
+  Status opened = OpenConnectors();
+  if (!reset_reason.empty()) {
+    // The view's table is a local delta table: open, or the reset cannot go on.
+    PS_RETURN_IF_ERROR(opened);
+    auto txn = checkpoint_->BeginCommit(-1);
+    checkpoint_->StageReset(*txn);
+    PS_RETURN_IF_ERROR(sink_->StageReset(*txn).WithContext(
+        fmt::format("view '{}' ({}) cannot be reset", config_->view, reset_reason)));
+    PS_RETURN_IF_ERROR(checkpoint_->Apply(std::move(txn)).WithContext(ctx + ": resetting the view"));
+    // From here the query is new: a crash now restarts it fresh, over its emptied table.
+    PS_RETURN_IF_ERROR(checkpoint_->WriteMetadata(meta_).WithContext(ctx));
+    view_reset_ = true;
+    LogWarn({{"query", config_->name}, {"view", config_->view}, {"reason", reset_reason}},
+            "view reset: its state and table rows were dropped; it recomputes its answer from its "
+            "inputs' first versions");
+  }
+  if (Status st = opened; !st.ok()) {
     if (!st.retryable()) return st;
     spdlog::warn("{}: {} — will retry", ctx, st.ToString());
     SetState(QueryState::kRetrying, st.ToString());

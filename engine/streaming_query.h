@@ -111,6 +111,8 @@ class StreamingQuery {
   void Stop();
   void Wake();
   bool stop_requested() const { return stop_.load(); }
+  // A live view started over by Start(): its statement changed since its checkpoint was written.
+  bool view_reset() const { return view_reset_; }
 
   QuerySnapshot snapshot() const;
   const std::string& name() const { return config_->name; }
@@ -165,6 +167,7 @@ class StreamingQuery {
   std::unique_ptr<Sink> dead_letter_;
   std::vector<bool> source_open_;
   bool sink_open_ = false, dead_letter_open_ = false;
+  bool view_reset_ = false;
   std::unique_ptr<QueryCheckpoint> checkpoint_;
   ProgressListener listener_;
   int num_shards_;

@@ -36,6 +36,15 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
   Status WriteMetadata(const QueryMetadata& meta) override {
     return store_->PutSync(KeySpace::kCheckpoint, CheckpointKey(q_, 'M'), meta.Serialize());
   }
+  void StageReset(CommitTxn& txn) override {
+    // The same ranges as RocksCheckpointStore::Reset: "<query>\0…" and the state "<query>/…".
+    auto* st = dynamic_cast<StoreTxn*>(&txn);
+    if (st != nullptr) {
+      st->DeleteRange(KeySpace::kCheckpoint, q_ + std::string(1, '\0'),
+                      q_ + std::string(1, '\x01'));
+    }
+    txn.DeleteRange(CommitSpace::kOperatorState, q_ + "/", q_ + "0");  // '0' follows '/'
+  }
   Result<std::optional<std::int64_t>> Latest(char kind) {
     auto it = store_->NewIterator(KeySpace::kCheckpoint, CheckpointKey(q_, kind));
     it->SeekForPrev(CheckpointKey(q_, kind, INT64_MAX));

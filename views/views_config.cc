@@ -9,7 +9,11 @@ constexpr KeyDoc kViewDocs[] = {
     {"name", KeyType::kString, "",
      "Required. The view's name; its table is named after it (a file of several statements: "
      "<name>_a, <name>_b, ...)."},
-    {"sql", KeyType::kPath, "", "Required. A file of SELECT statements over the tables."},
+    {"sql", KeyType::kPath, "",
+     "Required. A file of SELECT statements over the tables. A reload or start with a changed "
+     "statement resets the view: its state and table rows are dropped and the answer recomputed "
+     "from its inputs' first versions (a statement giving other columns is refused: the table "
+     "keeps its columns)."},
 };
 }  // namespace
 constexpr ConfigKeys kViewKeys{

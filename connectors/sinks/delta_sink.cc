@@ -109,6 +109,32 @@ class DeltaSink : public Sink {
     }
   }
 
+  Status StageReset(CommitTxn& txn) override {
+    if (table_->latest_version() < 0) return Status::Ok();  // never written
+    // The table keeps its columns (and its key index on them) through the reset: a view whose
+    // statement now gives other columns would write rows the table does not take.
+    Schema have = table_->schema();
+    const Schema& want = ctx_.schema.schema;
+    bool same = have.size() == want.size();
+    for (std::size_t i = 0; same && i < have.size(); ++i) {
+      same = have.field(i).name == want.field(i).name &&
+             (want.field(i).type == TypeId::kNull || have.field(i).type == TypeId::kNull ||
+              have.field(i).type == want.field(i).type);
+    }
+    if (!same) {
+      return FailedPrecondition(fmt::format(
+          "table '{}' has the columns ({}) and the view's statement now gives ({}): a view's table "
+          "keeps its columns through a reset; give the view another name for a new table (the "
+          "old table stays)",
+          table_name_, have.ToString(), want.ToString()));
+    }
+    state::WriteOptions opt = Options(-1);
+    opt.operation = "VIEW RESET";
+    opt.app_id.clear();
+    opt.overwrite = true;
+    return table_->StageWrite(txn, std::span<const RecordBatch>(), opt);
+  }
+
   Result<std::unique_ptr<Prepared>> Prepare(std::int64_t batch_id,
                                             const std::vector<RecordBatch>& out) override {
     if (NumRows(out) == 0 || IsChanges(out)) return std::unique_ptr<Prepared>();

@@ -117,6 +117,7 @@ std::string CommitLogEntry::Serialize() const {
          {"numOutputRows", num_output_rows},
          {"numDeadLetterRows", num_dead_letter_rows}};
   if (!event_time_max_us.empty()) j["eventTimeMaxUs"] = event_time_max_us;
+  if (!event_time_floor_us.empty()) j["eventTimeFloorUs"] = event_time_floor_us;
   if (!progress_json.empty()) {
     json p = json::parse(progress_json, nullptr, false);
     if (!p.is_discarded()) j["progress"] = std::move(p);
@@ -136,13 +137,15 @@ Result<CommitLogEntry> CommitLogEntry::Parse(std::int64_t batch_id, std::string_
   e.num_output_rows = j.value("numOutputRows", std::int64_t{0});
   e.num_dead_letter_rows = j.value("numDeadLetterRows", std::int64_t{0});
   if (j.contains("progress")) e.progress_json = j["progress"].dump();
-  if (j.contains("eventTimeMaxUs")) {
-    const json& m = j["eventTimeMaxUs"];
-    if (!m.is_object()) return Corruption(what + ": eventTimeMaxUs is not an object");
+  for (auto [key, into] : {std::pair{"eventTimeMaxUs", &e.event_time_max_us},
+                           std::pair{"eventTimeFloorUs", &e.event_time_floor_us}}) {
+    if (!j.contains(key)) continue;
+    const json& m = j[key];
+    if (!m.is_object()) return Corruption(fmt::format("{}: {} is not an object", what, key));
     for (auto it = m.begin(); it != m.end(); ++it) {
       if (!it.value().is_number_integer())
         return Corruption(what + ": an event time is not an integer");
-      e.event_time_max_us[it.key()] = it.value().get<std::int64_t>();
+      (*into)[it.key()] = it.value().get<std::int64_t>();
     }
   }
   return e;

@@ -63,6 +63,9 @@ struct CommitLogEntry {
   // Per input with a watermark: the largest event time (µs UTC) seen by batches 0..N; what the
   // watermark of later batches is computed from after a restart.
   std::map<std::string, std::int64_t> event_time_max_us;
+  // Per input reading a table whose writer bounds its event times: that bound after batch N
+  // (WatermarkTracker::floors, Source::EventTimeFloor), which caps the input's watermark.
+  std::map<std::string, std::int64_t> event_time_floor_us;
 
   std::string Serialize() const;
   static Result<CommitLogEntry> Parse(std::int64_t batch_id, std::string_view text);

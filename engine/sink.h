@@ -49,6 +49,12 @@ struct SinkContext {
   ChangeKind changes = ChangeKind::kInsertOnly;
   std::vector<std::string> key_columns = {};
   StreamSchema schema = {};
+  // True when every output row of batch N holds schema.watermark_column >= W_{N-1} -
+  // schema.watermark_lag_us (W_{N-1}: the watermark of the batch before, told by
+  // NoteOutputBound): the rows went through a stateful operator that drops late rows (a join, an
+  // aggregate). A delta table records that bound with each version for the queries that read it
+  // as a stream (Source::EventTimeFloor).
+  bool watermark_bounds_output = false;
 };
 
 // For append-only sinks. At Open(): FailedPrecondition unless the query's output is insert-only,
@@ -104,6 +110,16 @@ class Sink {
   [[nodiscard]] virtual Status StageReset(CommitTxn& txn) {
     (void)txn;
     return FailedPrecondition(Describe() + " cannot be emptied: only a table can be reset");
+  }
+  // The watermark of the batch before `batch_id`, which bounds this batch's output rows, and
+  // batch_id's own, which bounds the later batches' (SinkContext::watermark_bounds_output;
+  // kNoWatermark: none), told on the commit thread just before its Stage/StagePrepared.
+  // Default: ignored.
+  virtual void NoteOutputBound(std::int64_t batch_id, std::int64_t previous_watermark_us,
+                               std::int64_t watermark_us) {
+    (void)batch_id;
+    (void)previous_watermark_us;
+    (void)watermark_us;
   }
   virtual void Close() {}
 };

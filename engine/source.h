@@ -159,6 +159,19 @@ class Source {
   // that happens (a Kafka consumer-group member) returns false.
   virtual bool AllowsReadAheadOfCommit() const { return true; }
 
+  // A lower bound on `column` (an event time, µs) of every record at or after `ends` (a batch's
+  // end offsets): the records this source has not delivered yet, now or later. A delta table
+  // written by a query whose watermark bounds its output records that bound with each version
+  // ("eventTimeFloor.<column>" in its commit info: the writer's watermark minus its output's
+  // lag), so a query reading the table caps its watermark for this input with it and never drops
+  // those rows as late (WatermarkTracker). nullopt: no bound known (the default).
+  virtual std::optional<std::int64_t> EventTimeFloor(const PartitionOffsets& ends,
+                                                     const std::string& column) {
+    (void)ends;
+    (void)column;
+    return std::nullopt;
+  }
+
   // Source-specific numbers for the batch's progress report ("metrics" of a source in Spark's
   // StreamingQueryProgress), e.g. Kafka's maxOffsetsBehindLatest.
   virtual std::map<std::string, std::string> ProgressMetrics() const { return {}; }

@@ -190,6 +190,12 @@ Status StreamingQuery::OpenConnectors() {
   sctx.changes = output_schema_.changes;
   sctx.key_columns = output_schema_.key_columns;
   sctx.schema = output_schema_;
+  // Rows that went through a join or an aggregate were checked against the watermark there.
+  for (const auto& slot : config_->slots) {
+    sctx.watermark_bounds_output = sctx.watermark_bounds_output ||
+                                   (slot.spec->uses_state_table() &&
+                                    !output_schema_.watermark_column.empty());
+  }
   if (!sink_open_) {
     PS_RETURN_IF_ERROR(sink_->Open(sctx).WithContext(ctx + " sink"));
     sink_open_ = true;
@@ -333,7 +339,9 @@ Status StreamingQuery::Start() {
     // times that batch and those before it saw.
     PS_ASSIGN_OR_RETURN(auto commit, checkpoint_->GetCommit(*committed));
     watermark_.Restore(ends->batch_watermark_us,
-                       commit ? commit->event_time_max_us : std::map<std::string, std::int64_t>());
+                       commit ? commit->event_time_max_us : std::map<std::string, std::int64_t>(),
+                       commit ? commit->event_time_floor_us
+                              : std::map<std::string, std::int64_t>());
     last_batch_watermark_ = ends->batch_watermark_us;
     watermark_.Advance();
   }
@@ -370,6 +378,9 @@ struct PreparedBatch {
   BatchPlan plan;
   bool write_offsets = true;  // false for a replay: offsets/N is already logged
   bool stage_sink = true;     // false: a complete-mode batch that left the result unchanged
+  // The watermark of the batch before this one: this batch's output rows hold the output's
+  // watermark column >= it − the output's lag (Sink::NoteOutputBound).
+  std::int64_t previous_watermark_us = INT64_MIN;
   std::atomic<bool> offsets_written{false};
   std::unique_ptr<CommitTxn> txn;
   std::vector<RecordBatch> output;
@@ -716,10 +727,28 @@ Result<std::unique_ptr<PreparedBatch>> StreamingQuery::ProcessBatch(const BatchP
     watermark_.Observe(tag, st);
     batch_times.Merge(st);
   }
+  b->previous_watermark_us = last_batch_watermark_;
   last_batch_watermark_ = batch_watermark;
+  // An input reading a table whose writer bounds its event times: the bound for the rows after
+  // this batch's ends caps the input's watermark (Source::EventTimeFloor).
+  for (const auto& in : config_->inputs) {
+    if (!in.watermark) continue;
+    std::optional<std::int64_t> floor;
+    for (const std::string& name : in.sources) {
+      auto at = std::find(config_->sources.begin(), config_->sources.end(), name);
+      if (at == config_->sources.end()) continue;
+      auto ends = plan.offsets.sources.find(name);
+      auto f = sources_[static_cast<std::size_t>(at - config_->sources.begin())]->EventTimeFloor(
+          ends != plan.offsets.sources.end() ? ends->second : PartitionOffsets{},
+          in.watermark->column);
+      if (f) floor = std::min(floor.value_or(INT64_MAX), *f);
+    }
+    watermark_.SetFloor(in.name, floor);
+  }
   watermark_.Advance();
   if (watermark_.enabled()) {
     b->entry.event_time_max_us = watermark_.max_event_times();
+    b->entry.event_time_floor_us = watermark_.floors();
     EventTimeProgress et;
     if (batch_watermark != kNoWatermark)
       et.watermark = FormatTimestamp(batch_watermark, TimestampStyle::kIso);
@@ -821,6 +850,7 @@ Status StreamingQuery::CommitBatch(PreparedBatch& b, const std::shared_future<St
   std::int64_t s0 = MonotonicNanos();
   if (b.stage_sink) {
     sink_->NoteBatchEnds(batch_id, b.plan.offsets.sources);
+    sink_->NoteOutputBound(batch_id, b.previous_watermark_us, b.plan.offsets.batch_watermark_us);
     PS_RETURN_IF_ERROR(sink_->StagePrepared(batch_id, b.output, std::move(b.sink_prepared), *b.txn)
                            .WithContext(fmt::format("query '{}' batch {} sink {}", config_->name,
                                                     batch_id, sink_->Describe())));

@@ -59,19 +59,36 @@ bool WatermarkTracker::enabled() const {
   return std::any_of(inputs_.begin(), inputs_.end(), [](const Input& i) { return i.declared; });
 }
 
+std::int64_t WatermarkTracker::Term(const Input& in, std::int64_t max) const {
+  std::int64_t t = max - in.delay_us;
+  auto f = floors_.find(in.name);
+  if (f != floors_.end()) t = std::min(t, f->second);
+  return t;
+}
+
 std::map<std::string, std::int64_t> WatermarkTracker::InputWatermarks() const {
   std::map<std::string, std::int64_t> out;
   for (const auto& in : inputs_) {
     auto it = max_.find(in.name);
-    if (in.declared && it != max_.end()) out[in.name] = it->second - in.delay_us;
+    if (in.declared && it != max_.end()) out[in.name] = Term(in, it->second);
   }
   return out;
 }
 
+void WatermarkTracker::SetFloor(const std::string& name, std::optional<std::int64_t> floor) {
+  if (floor) {
+    floors_[name] = *floor;
+  } else {
+    floors_.erase(name);
+  }
+}
+
 void WatermarkTracker::Restore(std::int64_t watermark,
-                               std::map<std::string, std::int64_t> max_event_times) {
+                               std::map<std::string, std::int64_t> max_event_times,
+                               std::map<std::string, std::int64_t> floors) {
   watermark_ = watermark;
   max_ = std::move(max_event_times);
+  floors_ = std::move(floors);
 }
 
 void WatermarkTracker::Observe(std::uint16_t tag, const EventTimeStats& stats) {
@@ -86,8 +103,14 @@ bool WatermarkTracker::Advance() {
   for (const auto& in : inputs_) {
     if (!in.declared) continue;
     auto it = max_.find(in.name);
-    if (it == max_.end()) continue;  // no rows yet: does not hold the others back
-    candidate = std::min(candidate, it->second - in.delay_us);
+    if (it == max_.end()) {
+      // No rows yet: does not hold the others back — unless its source bounds the rows to come
+      // (a table not written yet by a query that bounds its output: INT64_MIN, wait for them).
+      auto f = floors_.find(in.name);
+      if (f != floors_.end()) candidate = std::min(candidate, f->second);
+      continue;
+    }
+    candidate = std::min(candidate, Term(in, it->second));
     any = true;
   }
   if (!any || candidate <= watermark_) return false;

@@ -8,10 +8,15 @@
 //     W_N = max(W_{N-1}, min over inputs that have seen rows of (max event time − delay))
 //
 // computed from the batches before N (Spark's default "min" policy over several inputs; inputs
-// without rows yet do not hold it back), never moving back. W_N is written into offsets/N
+// without rows yet do not hold it back), never moving back. An input reading a table written by
+// a query whose watermark bounds its output (a join's, which emits rows up to its lag behind its
+// watermark — left outer rows with nulls among them) has its term capped by the bound the table's
+// versions record (Source::EventTimeFloor): min(max − delay, floor), so rows the writer emitted
+// late are never late here, whatever this input's delay (Flink's watermarks carried through
+// Kafka do the same). Such a floor holds the watermark back even before the input has rows. W_N is written into offsets/N
 // (batchWatermarkMs, and per input the value it came from), so a replayed batch uses the same
 // watermark; the running maxima are written into commits/N (eventTimeMax), so a restart continues
-// from them. Stateful operators read W_N from OperatorContext::watermark_us: a row whose event
+// from them, with the inputs' floors. Stateful operators read W_N from OperatorContext::watermark_us: a row whose event
 // time is below it is late (dead-letter table, reason "late ..."); a window whose end is at or
 // below it is final. When the watermark advanced and the query has stateful operators, the
 // engine runs a batch without new data (Spark's no-data micro-batch) so that append-mode results
@@ -24,6 +29,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -86,13 +92,20 @@ class WatermarkTracker {
   bool enabled() const;
   // The watermark of the next batch (kNoWatermark before anything was seen).
   std::int64_t watermark() const { return watermark_; }
-  // Per input with rows seen: max event time − delay (what offsets/N records beside W_N).
+  // Per input with rows seen: max event time − delay, capped by its floor (what offsets/N records
+  // beside W_N).
   std::map<std::string, std::int64_t> InputWatermarks() const;
   // The running maxima (commits/N), by input name.
   const std::map<std::string, std::int64_t>& max_event_times() const { return max_; }
+  // The inputs' floors (commits/N): a bound below the event times of every row an input has not
+  // read yet (Source::EventTimeFloor), by input name.
+  const std::map<std::string, std::int64_t>& floors() const { return floors_; }
+  // Sets (nullopt: clears) input `name`'s floor, from its sources after a batch.
+  void SetFloor(const std::string& name, std::optional<std::int64_t> floor);
 
-  // Restores the state after a committed batch: its watermark and the maxima after it.
-  void Restore(std::int64_t watermark, std::map<std::string, std::int64_t> max_event_times);
+  // Restores the state after a committed batch: its watermark, the maxima and floors after it.
+  void Restore(std::int64_t watermark, std::map<std::string, std::int64_t> max_event_times,
+               std::map<std::string, std::int64_t> floors = {});
   // Folds a batch's event times of input `tag` into the maxima.
   void Observe(std::uint16_t tag, const EventTimeStats& stats);
   // W for the next batch from the maxima (never below the current one). True if it moved.
@@ -102,6 +115,9 @@ class WatermarkTracker {
   std::vector<Input> inputs_;
   std::int64_t watermark_ = kNoWatermark;
   std::map<std::string, std::int64_t> max_;
+  std::map<std::string, std::int64_t> floors_;
+  // max − delay of an input with rows seen, capped by its floor.
+  std::int64_t Term(const Input& in, std::int64_t max) const;
 };
 
 }  // namespace pinstream

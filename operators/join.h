@@ -55,10 +55,13 @@
 //     at the watermark minus that lag — Spark's watermark propagation between stateful
 //     operators. Without a time range (or with the watermark on another column than the range's)
 //     nothing bounds how old a buffered left row is: the output has no watermark column.
-//     A query reading a join's output table as a stream sees the same lag in its input: its
-//     watermark delay must cover it (how far the writing query's watermark trails its newest
-//     event times, plus the range's upper bound), or null-padded rows arrive behind its
-//     watermark as late (carrying the writer's watermark with the table would lift that).
+//     A query reading a join's output table as a stream (kind: delta) sees the same lag in its
+//     input: the writing query records with each version of its table the bound of its later
+//     rows' event times (its watermark minus the lag: DeltaSink, commit info metric
+//     eventTimeFloor.<column>), and the reading query caps that input's watermark with it
+//     (Source::EventTimeFloor, WatermarkTracker), so the null-padded rows the writer emits after
+//     its watermark passed are not late there, whatever that input's delay (e2e
+//     join_outer_chain).
 // Bad config is refused at start with file:line:column: a key missing from one side, key types
 // that differ, a range condition on a non-timestamp column, left outer without the right
 // watermark, colliding output names.

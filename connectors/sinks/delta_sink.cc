@@ -7,6 +7,7 @@
 
 #include "connectors/table/delta_source.h"
 #include "engine/config.h"
+#include "engine/operator.h"
 #include "state/delta_table.h"
 #include "state/store.h"
 
@@ -135,6 +136,13 @@ class DeltaSink : public Sink {
     return table_->StageWrite(txn, std::span<const RecordBatch>(), opt);
   }
 
+  void NoteOutputBound(std::int64_t batch_id, std::int64_t previous_watermark_us,
+                       std::int64_t watermark_us) override {
+    watermark_batch_ = batch_id;
+    previous_watermark_us_ = previous_watermark_us;
+    watermark_us_ = watermark_us;
+  }
+
   Result<std::unique_ptr<Prepared>> Prepare(std::int64_t batch_id,
                                             const std::vector<RecordBatch>& out) override {
     if (NumRows(out) == 0 || IsChanges(out)) return std::unique_ptr<Prepared>();
@@ -148,6 +156,24 @@ class DeltaSink : public Sink {
     if (NumRows(out) == 0) return Status::Ok();
     state::WriteOptions opt = Options(batch_id);
     if (config_.record_input_versions && ends_batch_ == batch_id) opt.metrics = input_versions_;
+    // A query whose watermark bounds its output: this batch's rows and those of its later
+    // batches hold the watermark column >= the previous batch's watermark - the output's lag,
+    // the later batches' >= this batch's watermark - the lag (SinkContext::
+    // watermark_bounds_output; kNoWatermark before the query has one: no bound yet). Recorded for
+    // the queries reading this table as a stream (DeltaSource::EventTimeFloor caps their
+    // watermark with it).
+    if (ctx_.watermark_bounds_output && watermark_batch_ == batch_id) {
+      auto bound = [this](std::int64_t w) {
+        if (w == kNoWatermark) return kNoWatermark;
+        return static_cast<std::int64_t>(std::max<__int128>(
+            static_cast<__int128>(w) - ctx_.schema.watermark_lag_us, INT64_MIN));
+      };
+      const std::string& column = ctx_.schema.watermark_column;
+      opt.metrics.emplace_back(std::string(kEventTimeFloorMetric) + column,
+                               bound(previous_watermark_us_));
+      opt.metrics.emplace_back(std::string(kEventTimeFloorAfterMetric) + column,
+                               bound(watermark_us_));
+    }
     if (IsChanges(out)) {
       // One changes commit from the rows' weights (-n deletes n live rows equal on the key
       // columns, +n inserts n copies).
@@ -201,6 +227,9 @@ class DeltaSink : public Sink {
   state::DeltaTable* table_ = nullptr;
   // NoteBatchEnds' record for batch ends_batch_ (the commit thread's; one batch at a time).
   std::int64_t ends_batch_ = -1;
+  // NoteOutputBound's (the commit thread's too).
+  std::int64_t watermark_batch_ = -1, previous_watermark_us_ = kNoWatermark,
+               watermark_us_ = kNoWatermark;
   std::vector<std::pair<std::string, std::int64_t>> input_versions_;
 };
 

@@ -239,6 +239,44 @@ class DeltaSource : public Source {
     return {{"latestVersion", std::to_string(latest_version_)}};
   }
 
+  // The bound the table's writer recorded with the version holding the next row to read
+  // (kEventTimeFloorMetric: its rows and every later version's hold `column` at or above it), or,
+  // when that version is not written yet, the newest version's bound of the versions after it
+  // (kEventTimeFloorAfterMetric). Versions that change no data (table maintenance) are passed
+  // over; a data version without the bound (a writer that does not bound its output) gives none.
+  // A table a query of this config writes that has no version yet gives INT64_MIN: its first
+  // rows may be of any time, so the reading query's watermark waits for them (rather than passing
+  // them on another input's rows and calling them late).
+  std::optional<std::int64_t> EventTimeFloor(const PartitionOffsets& ends,
+                                             const std::string& column) override {
+    if (!FindTable().ok()) return std::nullopt;
+    if (table_ == nullptr || table_->latest_version() < 0) {
+      return written_by_config_ ? std::optional<std::int64_t>(INT64_MIN) : std::nullopt;
+    }
+    auto it = ends.find(config_.table);
+    const std::int64_t next = it == ends.end() ? 0 : DeltaOffsetVersion(it->second);
+    const std::int64_t from = std::min(next, table_->latest_version());
+    if (from == floor_version_ && next == floor_next_ && column == floor_column_) return floor_;
+    std::optional<std::int64_t> floor;
+    for (std::int64_t v = from, passed = 0; v >= 0 && passed < 1000; --v, ++passed) {
+      auto info = table_->Commit(v);
+      if (!info.ok()) break;  // vacuumed: no bound known
+      if (!info->data_change) continue;
+      const std::string metric =
+          std::string(v == next ? kEventTimeFloorMetric : kEventTimeFloorAfterMetric) + column;
+      for (const auto& [name, value] : info->metrics) {
+        if (name == metric) floor = value;
+      }
+      break;
+    }
+    floor_version_ = from;
+    floor_next_ = next;
+    floor_column_ = column;
+    floor_ = floor;
+    return floor;
+  }
+
+
  private:
   Status FindTable() {
     if (table_ != nullptr) return Status::Ok();
@@ -340,6 +378,10 @@ class DeltaSource : public Source {
   std::string holder_;
   bool written_by_config_ = false;
   state::DeltaTable* table_ = nullptr;
+  // EventTimeFloor's last answer: for the version before the next one read, and the metric.
+  std::int64_t floor_version_ = -2, floor_next_ = -2;
+  std::string floor_column_;
+  std::optional<std::int64_t> floor_;
   std::vector<std::string> columns_;  // empty: every column
   std::optional<std::int64_t> initial_;
   bool recovered_ = false;

@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "connectors/connector_env.h"
 #include "engine/registry.h"
@@ -47,5 +48,14 @@ inline std::int64_t DeltaOffset(std::int64_t version, std::int64_t row) {
 }
 inline std::int64_t DeltaOffsetVersion(std::int64_t offset) { return offset >> 32; }
 inline std::int64_t DeltaOffsetRow(std::int64_t offset) { return offset & 0xffffffffLL; }
+
+// The commit-info metric a delta sink records when its query's watermark bounds its output
+// (SinkContext::watermark_bounds_output), followed by the event-time column: every row of that
+// version and of the writer's later ones holds that column >= the value (µs; INT64_MIN: no bound
+// yet, the writer had no watermark). With kEventTimeFloorAfterMetric the bound of the rows of
+// the writer's later versions only (its watermark at that version, minus the same lag).
+// DeltaSource::EventTimeFloor reads them back for the queries reading the table as a stream.
+inline constexpr std::string_view kEventTimeFloorMetric = "eventTimeFloor.";
+inline constexpr std::string_view kEventTimeFloorAfterMetric = "eventTimeFloorAfter.";
 
 }  // namespace pinstream::connectors

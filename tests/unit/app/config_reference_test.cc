@@ -166,7 +166,9 @@ TEST_F(ConfigReferenceTest, EveryTableTheLoaderUsesIsInTheReferenceAndAgreesWith
        {"conf/pinterest.yaml", "conf/pinterest-files.yaml", "conf/pinterest-kafka.yaml",
         "conf/examples/files-to-jsonl.yaml", "conf/examples/hourly-posts.yaml",
         "conf/examples/table-chain.yaml", "conf/examples/pin-enriched.yaml",
+        "conf/examples/category-hourly.yaml",
         "tests/e2e/window_append/pipeline.yaml", "tests/e2e/delta_chain/pipeline.yaml",
+        "tests/e2e/join_outer_chain/pipeline.yaml",
         "tests/e2e/delta_restart/pipeline.yaml", "tests/e2e/drain_on_sigterm/pipeline.yaml",
         "tests/e2e/files_to_jsonl/pipeline.yaml", "bench/http/pinstream.yaml"}) {
     SCOPED_TRACE(path);

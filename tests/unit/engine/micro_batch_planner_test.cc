@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/operator.h"
+#include "engine/watermark.h"
 #include "tests/testing/fake_connectors.h"
 
 namespace pinstream {
@@ -215,7 +216,59 @@ TEST(OffsetLogTest, TheBatchWatermarkAndItsInputValuesRoundTrip) {
   EXPECT_EQ(OffsetLogEntry::Parse(0, none.Serialize())->batch_watermark_us, kNoWatermark);
   CommitLogEntry c;
   c.event_time_max_us = {{"pin", 42}};
+  c.event_time_floor_us = {{"pin_geo", -7}};
   EXPECT_EQ(CommitLogEntry::Parse(0, c.Serialize())->event_time_max_us, c.event_time_max_us);
+  EXPECT_EQ(CommitLogEntry::Parse(0, c.Serialize())->event_time_floor_us, c.event_time_floor_us);
+}
+
+// An input reading a table whose writer bounds its event times (a join's output, emitted up to
+// its lag behind the writer's watermark) is capped by that bound: min(max − delay, floor).
+TEST(WatermarkTrackerTest, AnInputsFloorCapsItsTermSoRowsItsWriterEmittedLateAreNotLate) {
+  WatermarkTracker t({{"pin_geo", true, 0}, {"user", true, 60}});
+  t.Observe(0, [] {
+    EventTimeStats s;
+    s.Add(10'000);
+    return s;
+  }());
+  t.Observe(1, [] {
+    EventTimeStats s;
+    s.Add(20'000);
+    return s;
+  }());
+  t.SetFloor("pin_geo", 4'000);  // the writer: rows from here on are >= 4000
+  ASSERT_TRUE(t.Advance());
+  EXPECT_EQ(t.watermark(), 4'000);  // not 10000 (pin_geo's max − 0)
+  EXPECT_EQ(t.InputWatermarks().at("pin_geo"), 4'000);
+  EXPECT_EQ(t.InputWatermarks().at("user"), 19'940);
+  // The writer's watermark moved on: so does the cap; it never moves the watermark back.
+  t.SetFloor("pin_geo", 9'000);
+  EXPECT_TRUE(t.Advance());
+  EXPECT_EQ(t.watermark(), 9'000);
+  t.SetFloor("pin_geo", 1'000);
+  EXPECT_FALSE(t.Advance());
+  EXPECT_EQ(t.watermark(), 9'000);
+  // No bound: the input's own term.
+  t.SetFloor("pin_geo", std::nullopt);
+  EXPECT_TRUE(t.Advance());
+  EXPECT_EQ(t.watermark(), 10'000);
+  // An input without rows yet whose source bounds the rows to come holds the others back.
+  WatermarkTracker e({{"pin_geo", true, 0}, {"user", true, 60}});
+  e.Observe(1, [] {
+    EventTimeStats s;
+    s.Add(20'000);
+    return s;
+  }());
+  e.SetFloor("pin_geo", INT64_MIN);  // its table is not written yet
+  EXPECT_FALSE(e.Advance());
+  e.SetFloor("pin_geo", std::nullopt);
+  EXPECT_TRUE(e.Advance());
+  EXPECT_EQ(e.watermark(), 19'940);
+  // A restart restores the floors with the maxima.
+  WatermarkTracker r({{"pin_geo", true, 0}, {"user", true, 60}});
+  r.Restore(3'000, {{"pin_geo", 10'000}, {"user", 20'000}}, {{"pin_geo", 5'000}});
+  ASSERT_TRUE(r.Advance());
+  EXPECT_EQ(r.watermark(), 5'000);
+  EXPECT_EQ(r.floors().at("pin_geo"), 5'000);
 }
 
 }  // namespace

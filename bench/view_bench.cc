@@ -23,6 +23,7 @@
 // BASE_DATA_DIR holds the cleaned tables (conf/pinterest-files.yaml's output); sizes is a
 // comma-separated list of rows per table, growing (e.g. 1000000,2000000).
 #include <fmt/format.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -85,6 +86,10 @@ double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   TuneAllocatorForBatches();
+  // PINSTREAM_BENCH_MALLOC_ARENAS=N: glibc arenas instead of the daemon's one (an experiment:
+  // the nine view threads contend for the one arena's lock; bench/README).
+  if (const char* a = std::getenv("PINSTREAM_BENCH_MALLOC_ARENAS"); a && std::atoi(a) > 0)
+    mallopt(M_ARENA_MAX, std::atoi(a));
   spdlog::set_level(spdlog::level::warn);
   if (argc < 3) {
     std::fprintf(stderr,

@@ -28,7 +28,7 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
     std::string v;
     Status st = store_->Get(KeySpace::kCheckpoint, CheckpointKey(q_, 'M'), &v);
     if (st.code() == StatusCode::kNotFound) return std::optional<QueryMetadata>();
-    PS_RETURN_IF_ERROR(st);
+    PS_RETURN_IF_ERROR(ReadError("metadata", st));
     auto m = QueryMetadata::Parse(v);
     if (!m.ok()) return Damaged("metadata", m.status());
     return std::optional<QueryMetadata>(std::move(m).value());
@@ -48,7 +48,8 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
   Result<std::optional<std::int64_t>> Latest(char kind) {
     auto it = store_->NewIterator(KeySpace::kCheckpoint, CheckpointKey(q_, kind));
     it->SeekForPrev(CheckpointKey(q_, kind, INT64_MAX));
-    PS_RETURN_IF_ERROR(it->status());
+    PS_RETURN_IF_ERROR(ReadError(kind == 'O' ? "offsets (the latest)" : "commits (the latest)",
+                                 it->status()));
     if (!it->Valid()) return std::optional<std::int64_t>();
     std::string_view k = it->key();
     std::size_t plen = q_.size() + 2;
@@ -65,7 +66,7 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
     std::string v;
     Status st = store_->Get(KeySpace::kCheckpoint, CheckpointKey(q_, 'O', b), &v);
     if (st.code() == StatusCode::kNotFound) return std::optional<OffsetLogEntry>();
-    PS_RETURN_IF_ERROR(st);
+    PS_RETURN_IF_ERROR(ReadError(fmt::format("offsets/{}", b), st));
     auto e = OffsetLogEntry::Parse(b, v);
     if (!e.ok()) return Damaged(fmt::format("offsets/{}", b), e.status());
     return std::optional<OffsetLogEntry>(std::move(e).value());
@@ -75,7 +76,7 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
     std::string v;
     Status st = store_->Get(KeySpace::kCheckpoint, CheckpointKey(q_, 'C', b), &v);
     if (st.code() == StatusCode::kNotFound) return std::optional<CommitLogEntry>();
-    PS_RETURN_IF_ERROR(st);
+    PS_RETURN_IF_ERROR(ReadError(fmt::format("commits/{}", b), st));
     auto e = CommitLogEntry::Parse(b, v);
     if (!e.ok()) return Damaged(fmt::format("commits/{}", b), e.status());
     return std::optional<CommitLogEntry>(std::move(e).value());
@@ -106,12 +107,14 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
   Status ScanState(std::string_view prefix, const Visitor& visit) override {
     auto it = store_->NewIterator(KeySpace::kState, prefix);
     for (; it->Valid(); it->Next()) visit(it->key(), it->value());
-    return it->status();
+    return it->status().WithContext(fmt::format("query '{}': reading its state", q_));
   }
   Status GetState(std::string_view key, std::string* value, bool* found) override {
     Status st = store_->Get(KeySpace::kState, key, value);
     *found = st.ok();
-    return st.code() == StatusCode::kNotFound ? Status::Ok() : st;
+    return st.code() == StatusCode::kNotFound
+               ? Status::Ok()
+               : st.WithContext(fmt::format("query '{}': reading its state", q_));
   }
   Status MultiGetState(std::span<const std::string> keys,
                        std::vector<std::optional<std::string>>* values) override {
@@ -147,6 +150,13 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
   }
 
  private:
+  // A failed read of a checkpoint entry: corruption (a block checksum that does not match) is
+  // reported as a damaged entry with what to do; other errors name the query and entry.
+  Status ReadError(const std::string& what, const Status& st) {
+    if (st.ok()) return st;
+    if (st.code() == StatusCode::kCorruption) return Damaged(what, st);
+    return st.WithContext(fmt::format("query '{}': reading checkpoint entry {}", q_, what));
+  }
   Status Damaged(const std::string& what, const Status& cause) {
     return Corruption(fmt::format(
         "query '{}': checkpoint entry {} is damaged ({}). Inspect it with `pinstream checkpoint "

@@ -102,7 +102,12 @@ Status DeltaTable::LoadSchemas(const StoreSnapshot* snap, std::map<int, Schema>*
     }
     (*schemas)[sid] = std::move(s).value();
   }
-  return it->status();
+  return it->status().WithContext(fmt::format("table '{}': reading its schemas", name_));
+}
+
+std::string DeltaTable::LogError(std::optional<std::int64_t> version) const {
+  return version ? fmt::format("table '{}': reading the table log up to version {}", name_, *version)
+                 : fmt::format("table '{}': reading the table log", name_);
 }
 
 Result<std::shared_ptr<const TableState>> DeltaTable::ReadState(
@@ -112,13 +117,13 @@ Result<std::shared_ptr<const TableState>> DeltaTable::ReadState(
   *legacy = false;
   auto log = store_->NewIterator(KeySpace::kTables, Prefix('L'), snap);
   log->SeekForPrev(TableVersionKey(id_, 'L', kMaxVersion));
-  PS_RETURN_IF_ERROR(log->status());
+  PS_RETURN_IF_ERROR(log->status().WithContext(LogError(version)));
   if (!log->Valid()) return std::shared_ptr<const TableState>(state);  // no version yet
   const std::int64_t latest = KeyVersion(log->key());
   const std::int64_t target = std::min(version.value_or(latest), latest);
   auto cp = store_->NewIterator(KeySpace::kTables, Prefix('K'), snap);
   cp->SeekForPrev(TableVersionKey(id_, 'K', target));
-  PS_RETURN_IF_ERROR(cp->status());
+  PS_RETURN_IF_ERROR(cp->status().WithContext(LogError(target)));
   if (cp->Valid()) {
     auto s = TableState::FromCheckpoint(cp->value(), schemas);
     if (!s.ok()) return s.status().WithContext(fmt::format("table '{}'", name_));
@@ -139,7 +144,7 @@ Result<std::shared_ptr<const TableState>> DeltaTable::ReadState(
     if (Status st = state->Apply(*c); !st.ok())
       return st.WithContext(fmt::format("table '{}'", name_));
   }
-  PS_RETURN_IF_ERROR(log->status());
+  PS_RETURN_IF_ERROR(log->status().WithContext(LogError(target)));
   if (state->version != target) {
     return Corruption(fmt::format("table '{}': the log ends at version {}, not {}", name_,
                                   state->version, target));
@@ -227,7 +232,16 @@ Status DeltaTable::DropUncommittedChunks() {
   std::int64_t dropped = 0;
   auto it = store_->NewIterator(KeySpace::kTables, Prefix('C'));
   for (it->Seek(TableVersionKey(id_, 'C', head_->version + 1)); it->Valid(); it->Next()) ++dropped;
-  PS_RETURN_IF_ERROR(it->status());
+  if (Status st = it->status(); st.code() == StatusCode::kCorruption) {
+    // The seek read a block of committed chunks that is damaged: the table stays open so that
+    // the versions whose chunks are intact stay readable; a scan that reaches the damaged block
+    // fails naming its versions.
+    spdlog::error("table '{}': {} (a scan of the damaged versions will fail)", name_,
+                  st.message());
+    return Status::Ok();
+  } else {
+    PS_RETURN_IF_ERROR(st.WithContext(fmt::format("table '{}'", name_)));
+  }
   if (dropped == 0) return Status::Ok();
   spdlog::info("table '{}': dropping {} chunk(s) of a version that was never committed", name_,
                dropped);
@@ -306,7 +320,7 @@ Result<CommitInfo> DeltaTable::ReadCommit(std::int64_t version,
   if (st.code() == StatusCode::kNotFound) {
     return NotFound(fmt::format("table '{}' has no log entry for version {}", name_, version));
   }
-  PS_RETURN_IF_ERROR(st);
+  PS_RETURN_IF_ERROR(st.WithContext(fmt::format("table '{}' version {}: reading its log entry", name_, version)));
   ++log_entries_read_;
   auto c = CommitInfo::Parse(text, schemas);
   if (!c.ok()) return c.status().WithContext(fmt::format("table '{}'", name_));
@@ -342,7 +356,9 @@ Result<std::vector<CommitInfo>> DeltaTable::History(std::size_t limit) const {
     out.push_back(std::move(c).value());
     if (limit > 0 && out.size() >= limit) break;
   }
-  PS_RETURN_IF_ERROR(it->status());
+  PS_RETURN_IF_ERROR(it->status().WithContext(fmt::format(
+      "table '{}': reading the log back from version {}",
+      name_, out.empty() ? head->version : out.back().version - 1)));
   return out;
 }
 
@@ -440,6 +456,7 @@ Result<std::unique_ptr<TableSnapshot>> DeltaTable::Snapshot(std::optional<std::i
   snap->schema_ = sit->second;
   snap->store_ = store_;
   snap->table_id_ = id_;
+  snap->table_name_ = name_;
   return snap;
 }
 
@@ -1043,6 +1060,89 @@ Status TableScanCursor::LoadDeletionVector(std::size_t stored_rows) {
 }
 
 Result<ScanStep> TableScanCursor::NextChunk() {
+  auto step = Advance();
+  if (step.ok() || step.status().message().rfind("table '", 0) == 0) return step;
+  return step.status().WithContext(
+      fmt::format("table '{}' version {}", snap_->table_name_, reached_));
+}
+
+Status TableScanCursor::CheckIterator() {
+  Status st = it_->status();
+  if (st.ok() || st.message() == ignored_error_) return Status::Ok();
+  return Attribute(st);
+}
+
+Status TableScanCursor::CheckCount() const {
+  // RocksDB 7.8's iterator can step over a file whose block checksum does not match with no
+  // error at all (seen with a damaged ingested file): a scan of the whole live set must read
+  // exactly the chunks the log lists. When it did not, seeking to each version finds the
+  // damaged file (a seek reports it).
+  if (keep_version_ || ranges_ != snap_->state_->live || chunks_seen_ >= snap_->state_->live_chunks)
+    return Status::Ok();
+  constexpr int kMaxProbes = 100000;
+  int probes = 0;
+  for (const auto& r : ranges_) {
+    for (std::int64_t v = r.first; v <= r.last && probes < kMaxProbes; ++v, ++probes) {
+      auto it = snap_->store_->NewIterator(KeySpace::kTables, TableKey(snap_->table_id_, 'C'),
+                                           snap_->snap_.get());
+      it->Seek(TableVersionKey(snap_->table_id_, 'C', v));
+      if (Status st = it->status(); !st.ok() && st.code() == StatusCode::kCorruption) {
+        Status named = const_cast<TableScanCursor*>(this)->Attribute(st);
+        if (!named.ok()) return named;
+      }
+    }
+  }
+  return Corruption(fmt::format(
+      "table '{}' version {}: the scan read {} of the {} chunks its log lists (a damaged SST "
+      "file?). Older versions may be readable by time travel ({}_at(N)); restore the data dir "
+      "from a backup",
+      snap_->table_name_, snap_->version(), chunks_seen_, snap_->state_->live_chunks,
+      snap_->table_name_));
+}
+
+Status TableScanCursor::Attribute(const Status& st) {
+  const std::string& name = snap_->table_name_;
+  if (st.code() != StatusCode::kCorruption)
+    return st.WithContext(fmt::format("table '{}' reading chunks from version {}", name, reached_));
+  // RocksDB names the file whose block checksum did not match: the versions whose chunks it
+  // holds are the ones damaged. A file with none of the chunks this scan reads (another table's,
+  // a later version's) loses the scan nothing: it goes on.
+  const std::string lo = TableKey(snap_->table_id_, 'C');
+  const std::string hi = TableKey(snap_->table_id_, 'C' + 1);
+  std::int64_t first = 0, last = kMaxVersion;
+  bool known = false;
+  if (auto keys = snap_->store_->DamagedFileKeys(KeySpace::kTables, st)) {
+    known = true;
+    if (keys->second < lo || keys->first >= hi) {
+      first = 1, last = 0;  // no chunk of this table
+    } else {
+      if (keys->first > lo && keys->first.size() >= 13) first = KeyVersion(keys->first);
+      if (keys->second < hi && keys->second.size() >= 13) last = KeyVersion(keys->second);
+    }
+  }
+  std::int64_t hit_first = -1, hit_last = -1;
+  for (const auto& r : ranges_) {
+    const std::int64_t a = std::max(first, r.first), b = std::min(last, r.last);
+    if (a > b) continue;
+    if (hit_first < 0) hit_first = a;
+    hit_last = b;
+  }
+  if (known && hit_first < 0) {
+    ignored_error_ = st.message();
+    return Status::Ok();
+  }
+  std::string versions = hit_first < 0        ? fmt::format("version {} or later", reached_)
+                         : hit_first == hit_last ? fmt::format("version {}", hit_first)
+                                                 : fmt::format("versions {}..{}", hit_first, hit_last);
+  const std::int64_t before = hit_first < 0 ? reached_ : hit_first;
+  return Corruption(fmt::format(
+      "table '{}' {}: a stored chunk is damaged (its block checksum does not match: {}). "
+      "Versions before {} are readable by time travel ({}_at(N)); restore the data dir from a "
+      "backup to get the damaged rows back",
+      name, versions, st.message(), before, name));
+}
+
+Result<ScanStep> TableScanCursor::Advance() {
   if (done_) return ScanStep::kFinished;
   const std::uint32_t table = snap_->table_id_;
   if (chunk_.version >= 0) it_->Next();  // off the chunk returned last
@@ -1050,18 +1150,22 @@ Result<ScanStep> TableScanCursor::NextChunk() {
   for (;;) {
     if (!positioned_) {
       if (range_ >= ranges_.size()) break;
+      reached_ = ranges_[range_].first;
       it_->Seek(TableVersionKey(table, 'C', ranges_[range_].first));
       positioned_ = true;
     }
+    PS_RETURN_IF_ERROR(CheckIterator());
     if (!it_->Valid()) break;
     std::string_view k = it_->key();
     if (k.size() != 5 + 8 + 4) return Corruption("malformed chunk key");
     const std::int64_t v = KeyVersion(k);
+    reached_ = v;
     if (v > ranges_[range_].last) {
       ++range_;
       positioned_ = false;
       continue;
     }
+    ++chunks_seen_;
     if (keep_version_) {
       PS_ASSIGN_OR_RETURN(bool keep, KeepVersion(v));
       if (!keep) {
@@ -1071,7 +1175,7 @@ Result<ScanStep> TableScanCursor::NextChunk() {
     }
     ChunkId id{v, GetBigEndian32(k.data() + 13)};
     auto rows = ChunkRowCount(it_->value());
-    if (!rows.ok()) return rows.status().WithContext(fmt::format("version {}", v));
+    if (!rows.ok()) return rows.status();
     auto dv = snap_->state_->dvs.find(id);
     if (dv != snap_->state_->dvs.end() && dv->second.deleted >= static_cast<std::int64_t>(*rows)) {
       it_->Next();  // every row deleted
@@ -1083,7 +1187,8 @@ Result<ScanStep> TableScanCursor::NextChunk() {
     chunk_rows_ = *rows - deleted_.size();
     return ScanStep::kChunk;
   }
-  PS_RETURN_IF_ERROR(it_->status());
+  PS_RETURN_IF_ERROR(CheckIterator());
+  PS_RETURN_IF_ERROR(CheckCount());
   done_ = true;
   chunk_rows_ = 0;
   return ScanStep::kFinished;
@@ -1094,7 +1199,10 @@ Result<RecordBatch> TableScanCursor::Decode(const std::vector<std::string>& colu
     return FailedPrecondition("the scan cursor is not on a chunk");
   const Schema& schema = snap_->schema_;
   auto decoded = DecodeChunk(it_->value(), &columns);
-  if (!decoded.ok()) return decoded.status().WithContext(fmt::format("version {}", chunk_.version));
+  if (!decoded.ok()) {
+    return decoded.status().WithContext(
+        fmt::format("table '{}' version {}", snap_->table_name_, chunk_.version));
+  }
   RecordBatch& raw = decoded.value();
   RecordBatch out;
   const std::size_t n = stored_rows_;

@@ -120,8 +120,17 @@ class TableScanCursor {
  private:
   friend class TableSnapshot;
   TableScanCursor() = default;
+  Result<ScanStep> Advance();
   Status LoadDeletionVector(std::size_t stored_rows);
   Result<bool> KeepVersion(std::int64_t v);
+  // An error of the chunk iterator: Corruption naming the table and the versions whose chunks
+  // are in the damaged file when it holds some the scan reads; OK when it holds none.
+  Status CheckIterator();
+  // A read error named by the versions whose chunks the damaged file holds (OK when it holds
+  // none the scan reads: remembered in ignored_error_).
+  Status Attribute(const Status& st);
+  // At the end of an unfiltered scan of the live set: every chunk the log lists was read.
+  Status CheckCount() const;
   const TableSnapshot* snap_ = nullptr;
   VersionFilter keep_version_;
   std::vector<VersionRange> ranges_;
@@ -133,6 +142,9 @@ class TableScanCursor {
   ChunkId chunk_{-1, 0};
   std::size_t chunk_rows_ = 0;
   std::size_t stored_rows_ = 0;         // the current chunk's rows, deleted ones included
+  std::int64_t reached_ = -1;           // the version the scan last sought or read
+  std::string ignored_error_;           // a damaged file that holds no chunk the scan reads
+  std::int64_t chunks_seen_ = 0;        // chunk keys of the ranges read, deleted ones too
   std::int64_t filtered_version_ = -1;  // the last version the filter was asked about
   bool keep_filtered_ = true;
   std::vector<std::uint32_t> deleted_;  // the current chunk's deletion vector
@@ -168,6 +180,7 @@ class TableSnapshot {
   const Store* store_ = nullptr;
   std::shared_ptr<StoreSnapshot> snap_;
   std::uint32_t table_id_ = 0;
+  std::string table_name_;
   std::shared_ptr<const TableState> state_;
   Schema schema_;
 };
@@ -377,6 +390,8 @@ class DeltaTable {
 
   // Loading.
   Status LoadSchemas(const StoreSnapshot* snap, std::map<int, Schema>* schemas) const;
+  // The context of a table-log read error: the table and the version being read.
+  std::string LogError(std::optional<std::int64_t> version) const;
   // The state at `version` (latest when nullopt) read through `snap`: the newest checkpoint at
   // or before it and the log entries after. *legacy: no checkpoint (a data dir written before
   // them), read from the whole log.

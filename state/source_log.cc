@@ -221,7 +221,10 @@ Status SourceLog::LoadStreams() {
           part.end = base + static_cast<std::int64_t>(count);
         }
       }
-      PS_RETURN_IF_ERROR(pit->status());
+      PS_RETURN_IF_ERROR(pit->status().WithContext(
+          fmt::format("'{}' partition {}: reading its first and last record batches (the end "
+                      "offset of the partition is unknown until they are readable)",
+                      s.info.name, p)));
       // Empty partitions restart at the offset they had reached (kept in the stream entry).
       if (j.contains("ends") && j["ends"].size() > static_cast<std::size_t>(p)) {
         std::int64_t kept = j["ends"][static_cast<std::size_t>(p)].get<std::int64_t>();
@@ -626,7 +629,11 @@ Status SourceLog::Read(const std::string& stream, int partition, std::int64_t st
       ++expect;
     }
   }
-  PS_RETURN_IF_ERROR(it->status());
+  if (Status st = it->status(); !st.ok()) {
+    return st.WithContext(fmt::format(
+        "'{}' partition {} offset {}: the record batch holding it cannot be read", stream,
+        partition, expect));
+  }
   if (expect < end) {
     return DataLoss(fmt::format("'{}' partition {}: records {}..{} are not in the log", stream,
                                 partition, expect, end - 1));

@@ -401,6 +401,24 @@ std::uint64_t Store::ApproximateRangeSize(KeySpace space, std::string_view begin
   return files + memtables;
 }
 
+std::optional<std::pair<std::string, std::string>> Store::DamagedFileKeys(
+    KeySpace space, const Status& error) const {
+  const std::string& msg = error.message();
+  std::size_t end = msg.find(".sst");
+  if (end == std::string::npos) return std::nullopt;
+  std::size_t begin = end;
+  while (begin > 0 && msg[begin - 1] >= '0' && msg[begin - 1] <= '9') --begin;
+  if (begin == end) return std::nullopt;
+  const std::uint64_t number = std::strtoull(msg.c_str() + begin, nullptr, 10);
+  std::vector<rocksdb::LiveFileMetaData> files;
+  rocks_->db->GetLiveFilesMetaData(&files);
+  for (const auto& f : files) {
+    if (f.file_number == number && f.column_family_name == kCfNames[static_cast<int>(space)])
+      return std::make_pair(f.smallestkey, f.largestkey);
+  }
+  return std::nullopt;
+}
+
 std::unique_ptr<StoreSnapshot> Store::GetSnapshot() {
   // Secondary instances have no snapshots, and need none: their view changes only in CatchUp(),
   // which callers do not run while a read is in progress.

@@ -197,6 +197,10 @@ class Store {
   std::unique_ptr<StoreIterator> NewIterator(KeySpace space, std::string_view prefix,
                                              const StoreSnapshot* snap = nullptr) const;
   std::unique_ptr<StoreSnapshot> GetSnapshot();
+  // The smallest and largest keys of the SST file a read error names (RocksDB's checksum errors
+  // end "in <path>/<number>.sst ..."), when it is a live file of `space`.
+  std::optional<std::pair<std::string, std::string>> DamagedFileKeys(KeySpace space,
+                                                                     const Status& error) const;
   // Iterates the keys of [begin, end) of one key space, in key order (operator state scans).
   std::unique_ptr<StoreIterator> NewRangeIterator(KeySpace space, std::string_view begin,
                                                   std::string_view end) const;

@@ -35,9 +35,9 @@ class ProgressHistory {
   static constexpr std::size_t kTail = 256;
   static constexpr std::int64_t kFirstBucketMs = 1000;
   // The durationMs parts a point keeps (QueryProgress::ToJson's).
-  static constexpr std::array<const char*, 7> kDurationParts = {
-      "latestOffset", "queryPlanning", "getBatch",        "walCommit",
-      "addBatch",     "commitOffsets", "triggerExecution"};
+  static constexpr std::array<const char*, 9> kDurationParts = {
+      "latestOffset", "queryPlanning", "getBatch",      "execution",       "commitWait",
+      "walCommit",    "addBatch",      "commitOffsets", "triggerExecution"};
 
   // One committed batch (Add's argument folded into a point), or a bucket of several.
   struct Point {

@@ -212,11 +212,20 @@ int FreePort() {
   return a.local_endpoint().port();
 }
 
+// The stages of a batch, as its progress report's durationMs names them (Spark's names).
+const char* const kStages[] = {"latestOffset", "getBatch",  "execution",    "commitWait",
+                               "addBatch",     "walCommit", "commitOffsets"};
+
 struct Batch {
   std::int64_t id;
   std::int64_t committed_us, notified_us;
   std::map<int, std::int64_t> end;  // topic partition → end offset (exclusive)
   std::int64_t input_rows;
+  std::map<std::string, double> stage_ms;  // durationMs, triggerExecution included
+  std::int64_t started_us() const {
+    auto it = stage_ms.find("triggerExecution");
+    return committed_us - static_cast<std::int64_t>((it == stage_ms.end() ? 0 : it->second) * 1000);
+  }
 };
 
 // One scenario: a fresh daemon, the load, the measurements.
@@ -343,6 +352,7 @@ void Run(const std::string& binary, const std::string& workdir, const Scenario& 
         b.committed_us = *committed;
         b.notified_us = now;
         b.input_rows = r.at("numInputRows").get<std::int64_t>();
+        for (const auto& [k, v] : r.at("durationMs").items()) b.stage_ms[k] = v.get<double>();
         for (const auto& s : r.at("sources")) {
           if (s.at("description").get<std::string>().rfind("KafkaRestTopic", 0) != 0) continue;
           for (const auto& [p, o] : s.at("endOffset").items())
@@ -432,6 +442,13 @@ void Run(const std::string& binary, const std::string& workdir, const Scenario& 
     }
   }
   std::vector<double> visible, notified, ack;
+  // Where each record's time went: scheduled → acknowledged, acknowledged → its batch started
+  // (waiting for the batch before to end, or for the trigger), the batch's run.
+  struct Parts {
+    double visible, ack, wait, batch;
+    const Batch* b;
+  };
+  std::vector<Parts> parts;
   for (const Sent& s : sent) {
     ack.push_back(s.ack_ms);
     for (const auto& [p, off] : s.offsets) {
@@ -439,8 +456,13 @@ void Run(const std::string& binary, const std::string& workdir, const Scenario& 
       auto it = std::upper_bound(v.begin(), v.end(), off,
                                  [](std::int64_t o, const auto& e) { return o < e.first; });
       if (it == v.end()) Die(name + ": a record's batch was never reported");
-      visible.push_back(static_cast<double>(it->second->committed_us - s.scheduled_us) / 1000.0);
-      notified.push_back(static_cast<double>(it->second->notified_us - s.scheduled_us) / 1000.0);
+      const Batch* b = it->second;
+      double vis = static_cast<double>(b->committed_us - s.scheduled_us) / 1000.0;
+      visible.push_back(vis);
+      notified.push_back(static_cast<double>(b->notified_us - s.scheduled_us) / 1000.0);
+      double batch = static_cast<double>(b->committed_us - b->started_us()) / 1000.0;
+      double wait = std::max(0.0, vis - s.ack_ms - batch);
+      parts.push_back({vis, std::min(s.ack_ms, vis), wait, std::min(batch, vis), b});
     }
   }
   std::printf(
@@ -458,6 +480,61 @@ void Run(const std::string& binary, const std::string& workdir, const Scenario& 
                            static_cast<double>(batches.size()) / load_s, "batches/s");
   pinstream::bench::Report(prefix + "_cores_busy", load_cpu / load_s, "cores");
   pinstream::bench::Report(prefix + "_idle_cpu_pct", idle_cpu * 100, "%");
+  // The tail, taken apart: the slowest 1 % of records' mean time in each part, and their
+  // batches' mean stages; beside them every batch's stages (p50 / p99 / max) and the gaps
+  // between two commits of geo.
+  std::sort(parts.begin(), parts.end(),
+            [](const Parts& a, const Parts& b) { return a.visible > b.visible; });
+  const std::size_t tail = std::max<std::size_t>(1, parts.size() / 100);
+  double t_ack = 0, t_wait = 0, t_batch = 0;
+  std::map<std::string, double> t_stage;
+  for (std::size_t i = 0; i < tail && i < parts.size(); ++i) {
+    t_ack += parts[i].ack;
+    t_wait += parts[i].wait;
+    t_batch += parts[i].batch;
+    for (const char* k : kStages) {
+      auto it = parts[i].b->stage_ms.find(k);
+      if (it != parts[i].b->stage_ms.end()) t_stage[k] += it->second;
+    }
+  }
+  const double n_tail = static_cast<double>(std::min(tail, parts.size()));
+  std::printf("   slowest 1%% (%zu records, visible >= %.1f ms): ack %.1f + waiting for the batch "
+              "%.1f + the batch %.1f ms (",
+              tail, parts.empty() ? 0.0 : parts[std::min(tail, parts.size()) - 1].visible,
+              t_ack / n_tail, t_wait / n_tail, t_batch / n_tail);
+  for (const char* k : kStages) std::printf(" %s %.1f", k, t_stage[k] / n_tail);
+  std::printf(" )\n");
+  pinstream::bench::Report(prefix + "_tail_ack_ms", t_ack / n_tail, "ms");
+  pinstream::bench::Report(prefix + "_tail_wait_ms", t_wait / n_tail, "ms");
+  pinstream::bench::Report(prefix + "_tail_batch_ms", t_batch / n_tail, "ms");
+  std::printf("   every batch of geo, ms p50/p99/max:");
+  for (const char* k : {"latestOffset", "getBatch", "execution", "commitWait", "addBatch",
+                        "walCommit", "commitOffsets", "triggerExecution"}) {
+    std::vector<double> v;
+    for (const Batch& b : batches) {
+      auto it = b.stage_ms.find(k);
+      if (it != b.stage_ms.end()) v.push_back(it->second);
+    }
+    Dist d = Distribution(v);
+    std::printf(" %s %.0f/%.0f/%.0f", k, d.p50, d.p99, d.max);
+  }
+  // When the slowest acknowledgements were due (the daemon's log, daemon.log beside the data,
+  // tells what it was doing then).
+  std::vector<std::pair<double, std::int64_t>> slow_acks;
+  for (const Sent& s : sent) slow_acks.emplace_back(s.ack_ms, s.scheduled_us);
+  std::sort(slow_acks.rbegin(), slow_acks.rend());
+  std::printf("   slowest acknowledgements:");
+  for (std::size_t i = 0; i < 5 && i < slow_acks.size(); ++i)
+    std::printf(" %.1f ms at %s", slow_acks[i].first,
+                pinstream::FormatTimestamp(slow_acks[i].second, pinstream::TimestampStyle::kIso)
+                    .c_str());
+  std::printf("\n");
+  std::vector<double> gaps;
+  for (std::size_t i = 1; i < batches.size(); ++i)
+    gaps.push_back(static_cast<double>(batches[i].committed_us - batches[i - 1].committed_us) /
+                   1000.0);
+  Dist g = Distribution(gaps);
+  std::printf("; commit gaps %.1f/%.1f/%.1f\n", g.p50, g.p99, g.max);
   std::filesystem::remove_all(dir + "/data");
 }
 

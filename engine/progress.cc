@@ -26,8 +26,8 @@ std::string QueryProgress::ToJson() const {
   j["inputRowsPerSecond"] = input_rows_per_second;
   j["processedRowsPerSecond"] = processed_rows_per_second;
   ordered_json d = ordered_json::object();
-  for (const char* k : {"latestOffset", "queryPlanning", "walCommit", "getBatch", "addBatch",
-                        "commitOffsets", "triggerExecution"}) {
+  for (const char* k : {"latestOffset", "queryPlanning", "walCommit", "getBatch", "execution",
+                        "commitWait", "addBatch", "commitOffsets", "triggerExecution"}) {
     auto it = duration_ms.find(k);
     if (it != duration_ms.end()) d[k] = it->second;
   }

@@ -391,6 +391,7 @@ struct PreparedBatch {
   CommitLogEntry entry;
   std::int64_t t_exec = 0;       // MonotonicNanos() when processing started
   std::int64_t planning_ns = 0;  // planning, before t_exec
+  std::int64_t processed_at = 0;  // MonotonicNanos() when processing ended (commit submitted)
 };
 
 struct StreamingQuery::InFlight {
@@ -652,7 +653,8 @@ Result<std::unique_ptr<PreparedBatch>> StreamingQuery::ProcessBatch(const BatchP
   BatchInputs inputs;
   DeadLetterBuilder dlq(config_->name, batch_id, batch_ts_us);
   Status read_st = ReadAndSubmit(plan, &rows_per_source, &inputs, &dlq);
-  std::int64_t get_batch_ns = MonotonicNanos() - b->t_exec;
+  const std::int64_t read_end = MonotonicNanos();
+  std::int64_t get_batch_ns = read_end - b->t_exec;
   auto out = executor_->Finish();  // always drain the shards, even after a read error
   PS_RETURN_IF_ERROR(read_st);
   if (!out.ok()) return out.status();
@@ -808,6 +810,10 @@ Result<std::unique_ptr<PreparedBatch>> StreamingQuery::ProcessBatch(const BatchP
   b->entry.num_input_rows = num_input;
   b->entry.num_output_rows = num_output;
   b->entry.num_dead_letter_rows = num_dlq;
+  // execution: the operators' work on the shards after the last chunk was read, and the batch's
+  // output and state changes gathered.
+  b->processed_at = MonotonicNanos();
+  p.duration_ms["execution"] = (b->processed_at - read_end) / 1'000'000;
   return b;
 }
 
@@ -815,6 +821,9 @@ Status StreamingQuery::CommitBatch(PreparedBatch& b, const std::shared_future<St
   const std::int64_t batch_id = b.plan.offsets.batch_id;
   // The sinks' CPU-heavy part needs nothing committed: it runs while the batch before commits.
   std::int64_t p0 = MonotonicNanos();
+  // commitWait: from the end of processing to the commit thread's start (a free slot among the
+  // batches in flight, the thread's start) plus the wait for the batch before to commit.
+  std::int64_t commit_wait_ns = b.processed_at > 0 ? p0 - b.processed_at : 0;
   Result<std::unique_ptr<Sink::Prepared>> prepared = std::unique_ptr<Sink::Prepared>();
   if (b.stage_sink) prepared = sink_->Prepare(batch_id, b.output);
   if (!prepared.ok()) {
@@ -830,8 +839,12 @@ Status StreamingQuery::CommitBatch(PreparedBatch& b, const std::shared_future<St
     }
     b.dead_letter_prepared = std::move(prepared).value();
   }
-  b.prepare_ns = MonotonicNanos() - p0;
-  if (prev.valid() && !prev.get().ok()) {
+  const std::int64_t prepared_at = MonotonicNanos();
+  b.prepare_ns = prepared_at - p0;
+  const bool prev_failed = prev.valid() && !prev.get().ok();
+  commit_wait_ns += MonotonicNanos() - prepared_at;
+  b.progress.duration_ms["commitWait"] = commit_wait_ns / 1'000'000;
+  if (prev_failed) {
     return Cancelled(fmt::format("query '{}' batch {}: not committed because batch {} failed",
                                  config_->name, batch_id, batch_id - 1));
   }

@@ -395,7 +395,7 @@
   }
 
   // ---- a query ----------------------------------------------------------------------------------
-  const PARTS = ["latestOffset", "getBatch", "walCommit", "addBatch", "commitOffsets"];
+  const PARTS = ["latestOffset", "getBatch", "execution", "commitWait", "walCommit", "addBatch", "commitOffsets"];
   function queryPage(name) {
     const head = h("div", {class: "card"});
     // Log scale: processing runs orders of magnitude faster than rows arrive, and both must read.

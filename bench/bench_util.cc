@@ -1,5 +1,6 @@
 #include "bench/bench_util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -275,6 +276,17 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 void Report(const std::string& name, double value, const std::string& unit) {
   std::printf("RESULT %s %.6g %s\n", name.c_str(), value, unit.c_str());
   std::fflush(stdout);
+}
+
+void Die(const std::string& what) {
+  std::fprintf(stderr, "%s: %s\n", program_invocation_short_name, what.c_str());
+  std::exit(1);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Die("cannot read " + path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 }  // namespace pinstream::bench

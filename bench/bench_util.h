@@ -105,6 +105,16 @@ class ViewProgress {
   std::map<std::string, Query> queries_;
 };
 
+// Prints "<program>: <what>" to stderr and exits 1: a benchmark that cannot go on.
+[[noreturn]] void Die(const std::string& what);
+template <typename T>
+T Must(Result<T> r, const std::string& what) {
+  if (!r.ok()) Die(what + ": " + r.status().ToString());
+  return std::move(r).value();
+}
+// A file's bytes; Die when it cannot be read.
+std::string ReadFile(const std::string& path);
+
 // Prints "RESULT <name> <value> <unit>" (machine-readable) plus a human line.
 void Report(const std::string& name, double value, const std::string& unit);
 

@@ -64,16 +64,12 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using pinstream::bench::Die;
 
 std::int64_t WallMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "latency_bench: %s\n", msg.c_str());
-  std::exit(1);
 }
 
 double Quantile(std::vector<double>& v, double q) {
@@ -498,10 +494,11 @@ void Run(const std::string& binary, const std::string& workdir, const Scenario& 
     }
   }
   const double n_tail = static_cast<double>(std::min(tail, parts.size()));
-  std::printf("   slowest 1%% (%zu records, visible >= %.1f ms): ack %.1f + waiting for the batch "
-              "%.1f + the batch %.1f ms (",
-              tail, parts.empty() ? 0.0 : parts[std::min(tail, parts.size()) - 1].visible,
-              t_ack / n_tail, t_wait / n_tail, t_batch / n_tail);
+  std::printf(
+      "   slowest 1%% (%zu records, visible >= %.1f ms): ack %.1f + waiting for the batch "
+      "%.1f + the batch %.1f ms (",
+      tail, parts.empty() ? 0.0 : parts[std::min(tail, parts.size()) - 1].visible, t_ack / n_tail,
+      t_wait / n_tail, t_batch / n_tail);
   for (const char* k : kStages) std::printf(" %s %.1f", k, t_stage[k] / n_tail);
   std::printf(" )\n");
   pinstream::bench::Report(prefix + "_tail_ack_ms", t_ack / n_tail, "ms");
@@ -518,6 +515,12 @@ void Run(const std::string& binary, const std::string& workdir, const Scenario& 
     Dist d = Distribution(v);
     std::printf(" %s %.0f/%.0f/%.0f", k, d.p50, d.p99, d.max);
   }
+  std::vector<double> gaps;
+  for (std::size_t i = 1; i < batches.size(); ++i)
+    gaps.push_back(static_cast<double>(batches[i].committed_us - batches[i - 1].committed_us) /
+                   1000.0);
+  Dist g = Distribution(gaps);
+  std::printf("; commit gaps %.1f/%.1f/%.1f\n", g.p50, g.p99, g.max);
   // When the slowest acknowledgements were due (the daemon's log, daemon.log beside the data,
   // tells what it was doing then).
   std::vector<std::pair<double, std::int64_t>> slow_acks;
@@ -525,16 +528,10 @@ void Run(const std::string& binary, const std::string& workdir, const Scenario& 
   std::sort(slow_acks.rbegin(), slow_acks.rend());
   std::printf("   slowest acknowledgements:");
   for (std::size_t i = 0; i < 5 && i < slow_acks.size(); ++i)
-    std::printf(" %.1f ms at %s", slow_acks[i].first,
-                pinstream::FormatTimestamp(slow_acks[i].second, pinstream::TimestampStyle::kIso)
-                    .c_str());
+    std::printf(
+        " %.1f ms at %s", slow_acks[i].first,
+        pinstream::FormatTimestamp(slow_acks[i].second, pinstream::TimestampStyle::kIso).c_str());
   std::printf("\n");
-  std::vector<double> gaps;
-  for (std::size_t i = 1; i < batches.size(); ++i)
-    gaps.push_back(static_cast<double>(batches[i].committed_us - batches[i - 1].committed_us) /
-                   1000.0);
-  Dist g = Distribution(gaps);
-  std::printf("; commit gaps %.1f/%.1f/%.1f\n", g.p50, g.p99, g.max);
   std::filesystem::remove_all(dir + "/data");
 }
 

@@ -58,22 +58,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "nexmark_bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-template <typename T>
-T Must(Result<T> r, const std::string& what) {
-  if (!r.ok()) Die(what + ": " + r.status().ToString());
-  return std::move(r).value();
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) Die("cannot read " + p.string());
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
+using bench::Die;
+using bench::Must;
+using bench::ReadFile;
 
 // Rows of one table being built, column by column.
 class TableRows {

@@ -36,19 +36,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using bench::Die;
+using bench::Must;
+using bench::ReadFile;
+
 constexpr const char* kTables[] = {"pin", "geo", "user"};
 constexpr int kPolicyEvery = 20;  // versions between two passes of the maintenance policy
-
-[[noreturn]] void Die(const std::string& what, const Status& st) {
-  std::fprintf(stderr, "%s: %s\n", what.c_str(), st.ToString().c_str());
-  std::exit(1);
-}
-
-template <typename T>
-T Must(Result<T> r, const std::string& what) {
-  if (!r.ok()) Die(what, r.status());
-  return std::move(r).value();
-}
 
 std::vector<fs::path> QueryFiles() {
   std::vector<fs::path> files;
@@ -58,11 +51,6 @@ std::vector<fs::path> QueryFiles() {
   }
   std::sort(files.begin(), files.end());
   return files;
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 // Every result row as text, sorted (the check that every history answers the same).
@@ -145,16 +133,16 @@ Measured Write(const fs::path& dir, const std::map<std::string, RecordBatch>& ro
       for (std::size_t i = from; i < to; ++i) pick[i - from] = static_cast<std::uint32_t>(i);
       const RecordBatch part = all.Take(pick);
       if (Status st = tables[name]->StageWrite(*txn, part, state::WriteOptions{}); !st.ok())
-        Die("write", st);
-      if (Status st = store->Write(*txn, /*sync=*/false); !st.ok()) Die("commit", st);
+        Die("write: " + st.ToString());
+      if (Status st = store->Write(*txn, /*sync=*/false); !st.ok()) Die("commit: " + st.ToString());
     }
     if (optimize && (v + 1) % kPolicyEvery == 0) policy.RunPolicyOnce();
   }
   if (optimize) policy.RunPolicyOnce();
-  if (Status st = store->SyncWal(); !st.ok()) Die("sync", st);
+  if (Status st = store->SyncWal(); !st.ok()) Die("sync: " + st.ToString());
   m.write_s = bench::Seconds(a);
   m.optimize_commits = policy.counters().optimize_commits;
-  if (Status st = store->Flush(); !st.ok()) Die("flush", st);
+  if (Status st = store->Flush(); !st.ok()) Die("flush: " + st.ToString());
   store->WaitForBackgroundWork(std::chrono::minutes(5));
   return m;
 }
@@ -185,7 +173,7 @@ void Read(const fs::path& dir, bool optimize, Measured* m) {
       n += b.num_rows();
       return Status::Ok();
     });
-    if (!st.ok() || n != static_cast<std::size_t>(snap->num_rows())) Die("scan", st);
+    if (!st.ok() || n != static_cast<std::size_t>(snap->num_rows())) Die("scan: " + st.ToString());
   });
   for (const auto& f : QueryFiles()) {
     const std::string sql = ReadFile(f), q = f.stem().string();
@@ -211,7 +199,7 @@ void VacuumAndMeasure(const fs::path& dir, Measured* m) {
                 static_cast<long long>(r.log_entries_removed));
     m->live_bytes += static_cast<std::uint64_t>(t->info().live_bytes);
   }
-  if (Status st = store->Flush(); !st.ok()) Die("flush", st);
+  if (Status st = store->Flush(); !st.ok()) Die("flush: " + st.ToString());
   store->CompactRange(state::KeySpace::kTables);
   store->WaitForBackgroundWork(std::chrono::minutes(5));
   m->sst_bytes = store->SpaceSize(state::KeySpace::kTables).sst_files;

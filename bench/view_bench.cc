@@ -59,23 +59,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using bench::Die;
+using bench::Must;
+using bench::ReadFile;
+
 constexpr const char* kTables[] = {"pin", "geo", "user"};
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "view_bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-template <typename T>
-T Must(Result<T> r, const std::string& what) {
-  if (!r.ok()) Die(what + ": " + r.status().ToString());
-  return std::move(r).value();
-}
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

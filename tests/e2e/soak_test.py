@@ -17,14 +17,17 @@ must drop, also across restarts). The HTTP clients never retry: a request withou
 Queries (tests/e2e/soak.yaml): pin_raw and geo_raw (every record as it arrived, all four sources
 unioned), pin and geo (conf/pinterest.yaml's cleaning, dedup by unique_id / ind), geo_hourly (a
 tumbling 1-hour window per country in update mode, reading the cleaned geo table as a stream)
-and pin_geo (the stream-stream join of the cleaned tables by ind).
+and pin_geo (the stream-stream join of the cleaned tables by ind); the live view
+soak_category_countries (tests/e2e/soak_view.sql: a left join of the cleaned tables under a GROUP
+BY, so a pin counted under a NULL country is retracted when its geo row arrives).
 
 After the last restart, with every client stopped:
 - every acknowledged record is in its raw table as often as it was acknowledged (once, unless it
   was a deliberate duplicate) plus at most its unacknowledged sends, and every acknowledged post
   exactly once in its cleaned table with the cleaned values;
 - geo_hourly equals `pinstream sql`'s GROUP BY over the cleaned geo table, pin_geo equals its
-  JOIN of the cleaned pin and geo tables (every row and column);
+  JOIN of the cleaned pin and geo tables, and the view's table equals its SQL run by `pinstream
+  sql` over the cleaned tables (every row and column);
 - no query failed (/queries, polled before every kill) and every SIGTERM drained (exit 0).
 Prints kills, records checked and the result. The suite runs the short form (12 kills, >= 30 s of
 load); --long is the long form (>= 60 kills, >= 3 min of load). tests/README.md keeps the figures.
@@ -339,6 +342,9 @@ def soak():
 
     def count(table):
         return sql(f"SELECT count(*) AS n FROM {table}")[0]["n"]
+
+    def canon(rows):
+        return sorted(json.dumps(r, sort_keys=True) for r in rows)
     t_drain = time.monotonic()
     wait(lambda: all(count(f"{k}_raw") >= acked_sends[k] and count(k) >= len(acked_posts[k]) for k in ("pin", "geo")),
          "every acknowledged record in the raw and cleaned tables", 180, 0.5)
@@ -348,6 +354,10 @@ def soak():
     join_sql = "SELECT * FROM pin JOIN geo USING (ind)"
     n_join = count(f"({join_sql})")
     wait(lambda: count("pin_geo") >= n_join, f"pin_geo to reach {n_join} rows", 180, 0.5)
+    view_sql = open(os.path.join(HERE, "soak_view.sql")).read()
+    view_sql = "\n".join(line for line in view_sql.splitlines() if not line.startswith("--"))
+    wait(lambda: canon(sql("SELECT * FROM soak_category_countries")) == canon(sql(view_sql)),
+         "the live view soak_category_countries to equal its SQL over the cleaned tables", 180, 0.5)
     no_failed_query()
     print(f"caught up {time.monotonic() - t_drain:.1f} s after the load stopped", flush=True)
     daemon.send_signal(signal.SIGTERM)
@@ -396,9 +406,6 @@ def soak():
               and r["timestamp"].replace("T", " ").rstrip("Z")[:19] == geo["timestamp"].replace("T", " ").rstrip("Z")[:19],
               f"geo {r['ind']} cleaned as {r}, sent {geo}")
 
-    def canon(rows):
-        return sorted(json.dumps(r, sort_keys=True) for r in rows)
-
     def same(table, statement):
         got, want = canon(sql(f"SELECT * FROM {table}")), canon(sql(statement))
         if got != want:
@@ -409,10 +416,12 @@ def soak():
         return len(got)
     n_hourly = same("geo_hourly", hourly_sql)
     n_join = same("pin_geo", join_sql)
+    n_view = same("soak_category_countries", view_sql)
     print(f"PASS soak: {kills} kill -9, {sigterms} SIGTERM, {load_seconds:.0f} s of load; "
           f"requests {ledger.requests['ok']} answered, {ledger.requests['failed']} unanswered; "
           f"{checked} records checked ({len(acked_posts['pin'])} pins, {len(acked_posts['geo'])} geos acknowledged); "
-          f"geo_hourly {n_hourly} rows and pin_geo {n_join} rows equal their recomputation (seed {a.seed})")
+          f"geo_hourly {n_hourly} rows, pin_geo {n_join} rows and the live view soak_category_countries "
+          f"{n_view} rows equal their recomputation (seed {a.seed})")
     shutil.rmtree(work, ignore_errors=True)
 
 

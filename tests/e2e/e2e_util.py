@@ -1,11 +1,12 @@
 """Helpers shared by the Python end-to-end tests (and bench/console_page.py): failing with the
 daemon's log tail, waiting on a condition with a deadline, a free port, `pinstream sql`'s rows and
-comparing them as multisets, a shipped example's config with a listener, driving `pinstream
-kafka-mock`, a daemon on a free port, and headless Chromium."""
+comparing them as multisets, a shipped example's config with a listener and a run of it
+(`Example`), driving `pinstream kafka-mock`, a daemon on a free port, and headless Chromium."""
 import http.server
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,6 +87,51 @@ def example_config(path, work):
     with open(path) as src, open(config, "w") as dst:
         dst.write(src.read() + "\nhttp: {listen: \"${PINSTREAM_LISTEN}\"}\n")
     return config
+
+
+class Example:
+    """A shipped example (conf/examples/...) run by daemons on copies of bundled data files, as a
+    context manager: a work dir with the files in `inp` (the example reads ${PINSTREAM_INPUT}),
+    the config with a listener, `sql` and `count` against the data dir of the daemon last started
+    (`start(name)` gives it `work/NAME-data`); on exit every daemon it started is killed if it
+    still runs (a failed check exits through SystemExit) and the work dir is removed."""
+
+    def __init__(self, binary, config, data_set, files, prefix):
+        global work_dir
+        self.binary, self.data_set = binary, data_set
+        self.work = work_dir = tempfile.mkdtemp(prefix=prefix)
+        self.inp = os.path.join(self.work, "in")
+        os.makedirs(self.inp)
+        for f in files:
+            shutil.copy(os.path.join(data_set, f), self.inp)
+        self.config = example_config(config, self.work)
+        self.data_dir = None
+        self.daemons = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for d in self.daemons:
+            d.kill()
+        shutil.rmtree(self.work, ignore_errors=True)
+        return False
+
+    def start(self, name):
+        """A daemon on the example with data dir work/NAME-data (sql and count read it after)."""
+        self.data_dir = f"{self.work}/{name}-data"
+        d = Daemon(self.binary, self.work, self.config, name, self.data_set,
+                   {"PINSTREAM_INPUT": self.inp})
+        self.daemons.append(d)
+        return d
+
+    def sql(self, statement):
+        return sql_rows(self.binary, self.data_dir, statement)
+
+    def count(self, table):
+        """count(*) of a table (or a parenthesized query), -1 while it cannot be read."""
+        rows = self.sql(f"SELECT count(*) AS n FROM {table}")
+        return rows[0]["n"] if rows else -1
 
 
 class KafkaMock:

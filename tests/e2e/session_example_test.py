@@ -8,13 +8,10 @@ every column of every row; nothing late; progress counts each session once in `n
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import e2e_util  # noqa: E402
-from e2e_util import Daemon, canon, check, differences, example_config, fail, sql_rows, wait  # noqa: E402,E501
+from e2e_util import Example, canon, check, differences, fail, wait  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "conf", "examples", "geo-sessions.yaml")
@@ -39,46 +36,33 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     a = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="pinstream-sessions-")
-    e2e_util.work_dir = work
-    inp = os.path.join(work, "in")
-    os.makedirs(inp)
-    shutil.copy(os.path.join(DATA, "geolocation_data.csv"), inp)
-    config = example_config(CONFIG, work)
-    data_dir = f"{work}/sessions-data"
-
-    def sql(statement):
-        return sql_rows(a.binary, data_dir, statement)
-
-    daemons = []
-    try:
-        d = Daemon(a.binary, work, config, "sessions", DATA, {"PINSTREAM_INPUT": inp})
-        daemons.append(d)
-        wait(lambda: (sql("SELECT count(*) AS n FROM geo") or [{"n": -1}])[0]["n"] == 11154,
-             "the cleaned geo table", 120)
-        want = canon(sql(BATCH_SESSIONS))
-        check(len(want) > 1000, f"the batch sessions: {len(want)} rows")
-        wait(lambda: canon(sql(STREAMED)) == want, "geo_sessions to equal the batch sessions", 120)
-        reports = [r for r in d.json("/queries/geo_sessions/progress") if r["numInputRows"] > 0]
-        ops = reports[-1]["stateOperators"]
-        check(len(ops) == 1 and ops[0]["numRowsTotal"] == len(want),
-              f"numRowsTotal {ops[0]['numRowsTotal']} for {len(want)} sessions")
-        d.stop()
-        check(d.p.returncode == 0, f"daemon exited {d.p.returncode} on SIGTERM")
-        got = canon(sql(STREAMED))
-        if got != want:
-            fail(f"geo_sessions ({len(got)} rows) differs from the batch sessions ({len(want)}): "
-                 + differences(got, want))
-        late = sql("SELECT count(*) AS n FROM geo_sessions_errors")
-        check(late is None or late[0]["n"] == 0, f"dead letters: {late}")
-        merged = max(json.loads(r)["posts"] for r in want)
-        print(f"geo_sessions = the batch sessions: {len(want)} sessions, the longest {merged} "
-              f"posts; numRowsTotal {ops[0]['numRowsTotal']}")
-    finally:
-        for d in daemons:
-            d.kill()
-    shutil.rmtree(work, ignore_errors=True)
+    with Example(a.binary, CONFIG, DATA, ["geolocation_data.csv"], "pinstream-sessions-") as ex:
+        run(ex)
     print("OK")
+
+
+def run(ex):
+    sql = ex.sql
+    d = ex.start("sessions")
+    wait(lambda: ex.count("geo") == 11154, "the cleaned geo table", 120)
+    want = canon(sql(BATCH_SESSIONS))
+    check(len(want) > 1000, f"the batch sessions: {len(want)} rows")
+    wait(lambda: canon(sql(STREAMED)) == want, "geo_sessions to equal the batch sessions", 120)
+    reports = [r for r in d.json("/queries/geo_sessions/progress") if r["numInputRows"] > 0]
+    ops = reports[-1]["stateOperators"]
+    check(len(ops) == 1 and ops[0]["numRowsTotal"] == len(want),
+          f"numRowsTotal {ops[0]['numRowsTotal']} for {len(want)} sessions")
+    d.stop()
+    check(d.p.returncode == 0, f"daemon exited {d.p.returncode} on SIGTERM")
+    got = canon(sql(STREAMED))
+    if got != want:
+        fail(f"geo_sessions ({len(got)} rows) differs from the batch sessions ({len(want)}): "
+             + differences(got, want))
+    late = sql("SELECT count(*) AS n FROM geo_sessions_errors")
+    check(late is None or late[0]["n"] == 0, f"dead letters: {late}")
+    merged = max(json.loads(r)["posts"] for r in want)
+    print(f"geo_sessions = the batch sessions: {len(want)} sessions, the longest {merged} "
+          f"posts; numRowsTotal {ops[0]['numRowsTotal']}")
 
 
 if __name__ == "__main__":

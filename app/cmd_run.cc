@@ -46,10 +46,14 @@ int RunDaemon(const std::string& config_path, const std::string& log_level, bool
   auto reg = BuildRegistries(&env);
   auto cfg = LoadConfigOrReport(config_path, *reg);
   if (!cfg) return kExitConfig;
-  // Live views run as queries (views/view_query.h): one that does not plan or lower is refused.
-  if (Status st = views::AddViewQueries(*cfg, *reg); !st.ok()) {
-    std::fprintf(stderr, "pinstream: view error: %s\n", st.message().c_str());
-    return kExitConfig;
+  // Live views run as queries (views/view_query.h): one that does not plan or lower is refused
+  // before anything is created (planned again below, once the store is open).
+  {
+    DaemonConfig probe = *cfg;
+    if (Status st = views::AddViewQueries(probe, *reg); !st.ok()) {
+      std::fprintf(stderr, "pinstream: view error: %s\n", st.message().c_str());
+      return kExitConfig;
+    }
   }
   SetupLogging(log_level.empty() ? cfg->log.level : log_level, cfg->log.format);
   LogInfo({{"version", Version()}, {"commit", Commit()}, {"config", config_path}},
@@ -64,6 +68,12 @@ int RunDaemon(const std::string& config_path, const std::string& log_level, bool
     return kExitError;
   }
   env.store = store->get();
+  // The views' queries, planned with the store open: a column the config leaves untyped takes
+  // its table's stored type.
+  if (Status st = views::AddViewQueries(*cfg, *reg); !st.ok()) {
+    std::fprintf(stderr, "pinstream: view error: %s\n", st.message().c_str());
+    return kExitConfig;
+  }
   state::RocksCheckpointStore checkpoints(env.store);
 
   // HTTP ingest: the source log, the APIs and the server (a Service of the daemon).

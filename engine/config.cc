@@ -558,6 +558,8 @@ StreamSchema MergeSourceSchemas(const std::vector<StreamSchema>& sources) {
   StreamSchema out = sources.front();
   for (std::size_t i = 1; i < sources.size(); ++i) {
     const StreamSchema& s = sources[i];
+    if (out.complete || s.complete || s.unlisted_type != out.unlisted_type)
+      out.unlisted_type = TypeId::kNull;
     out.complete = out.complete && s.complete;
     for (const auto& f : s.schema.fields()) {
       TypeId have = out.TypeOf(f.name);

@@ -31,7 +31,8 @@ StreamSchema::Presence StreamSchema::Has(std::string_view column) const {
 
 TypeId StreamSchema::TypeOf(std::string_view column) const {
   int i = schema.FieldIndex(column);
-  return i < 0 ? TypeId::kNull : schema.field(static_cast<std::size_t>(i)).type;
+  if (i < 0) return complete ? TypeId::kNull : unlisted_type;
+  return schema.field(static_cast<std::size_t>(i)).type;
 }
 
 void StreamSchema::Put(const std::string& column, TypeId type) {

@@ -36,6 +36,9 @@ std::string_view ChangeKindName(ChangeKind kind);
 struct StreamSchema {
   Schema schema;          // the columns known, in order; type kNull: not known before the data
   bool complete = false;  // true: exactly these columns; false: these and maybe others
+  // When not complete: the type every column not listed has, when the source knows it though it
+  // cannot name the columns (a CSV file's header fields are strings); kNull: not known.
+  TypeId unlisted_type = TypeId::kNull;
   ChangeKind changes = ChangeKind::kInsertOnly;
   // kChanges / kSnapshot: the columns that identify a result row (group columns and window).
   std::vector<std::string> key_columns;
@@ -57,7 +60,8 @@ struct StreamSchema {
 
   enum class Presence { kPresent, kAbsent, kUnknown };
   Presence Has(std::string_view column) const;
-  // The column's type when listed (kNull if listed without a known type, or not listed).
+  // The column's type when listed (kNull if listed without a known type); not listed: kNull
+  // when complete (absent), else unlisted_type.
   TypeId TypeOf(std::string_view column) const;
   // Adds the column, or sets the type of the one listed.
   void Put(const std::string& column, TypeId type);

@@ -32,6 +32,14 @@ class Select : public Operator {
         c = static_cast<int>(batch.num_columns()) - 1;
       }
       TypeId t = batch.column(static_cast<std::size_t>(c)).type();
+      if (types_[i] == TypeId::kNull && t != TypeId::kNull) {
+        // Planned untyped, its expressions would all read null: a wrong answer, not an error.
+        return InvalidArgument(
+            "column " + names_[i] + " is " + std::string(TypeName(t)) +
+            " in the table but was planned without a type (the config does not tell it and the "
+            "table had no version when the view was planned); restart the daemon: views are "
+            "planned with the tables' stored schemas");
+      }
       if (t != types_[i] && t != TypeId::kNull && types_[i] != TypeId::kNull) {
         return InvalidArgument("column " + names_[i] + " is " + std::string(TypeName(t)) +
                                " in the table but " + std::string(TypeName(types_[i])) +

@@ -96,7 +96,18 @@ Status AddViewQueries(DaemonConfig& cfg, const Registries& registries) {
   for (const auto& q : cfg.queries) {
     if (!q.view.empty()) return Status::Ok();  // added already
   }
-  PS_ASSIGN_OR_RETURN(std::vector<PlannedView> planned, PlanViews(cfg));
+  // A table's stored schema, as a delta source reading it declares it (known once the store is
+  // open and the table has a version): the types of the columns the config leaves untyped.
+  StoredSchemaOf stored = [&](const std::string& table) {
+    try {
+      ConfigNode node = ConfigNode::LoadString(
+          fmt::format("kind: delta\ntable: {}\n", Quoted(table)), "", cfg.config_dir);
+      return registries.sources.Parse(node, "source")->DeclaredSchema();
+    } catch (const ConfigError&) {
+      return StreamSchema::Unknown();  // not a valid table name: no stored schema
+    }
+  };
+  PS_ASSIGN_OR_RETURN(std::vector<PlannedView> planned, PlanViews(cfg, stored));
   std::set<std::string> names;
   for (const auto& q : cfg.queries) names.insert(q.name);
   std::vector<QueryConfig> added;

@@ -45,7 +45,10 @@ namespace pinstream::views {
 Result<QueryConfig> MakeViewQuery(const PlannedView& planned, const LoweredView& lowered,
                                   DaemonConfig& cfg, const Registries& registries);
 
-// Plans and lowers every view of `cfg` and appends its queries (and their sources). An error
+// Plans and lowers every view of `cfg` and appends its queries (and their sources); a column the
+// config leaves untyped is planned with its table's stored schema's type when the store is open
+// (registries' connector env) and the table has a version — `pinstream run` plans views after
+// opening the store. An error
 // (InvalidArgument) names the SQL file's line:column: a view that does not plan or lower, or a
 // view whose name is a query's.
 Status AddViewQueries(DaemonConfig& cfg, const Registries& registries);

@@ -55,7 +55,7 @@ std::shared_ptr<const ConfigSection> ParseViewsSection(const ConfigNode& node) {
   return out;
 }
 
-SchemaCatalog CatalogOf(const DaemonConfig& cfg) {
+SchemaCatalog CatalogOf(const DaemonConfig& cfg, const StoredSchemaOf& stored) {
   SchemaCatalog catalog;
   for (const auto& q : cfg.queries) {
     if (!q.view.empty()) continue;  // a view's query (view_query.h): PlanViews adds its table
@@ -77,16 +77,28 @@ SchemaCatalog CatalogOf(const DaemonConfig& cfg) {
       info.complete = s.complete;
       for (const auto& f : s.schema.fields()) info.columns.push_back(Column{f.name, f.type});
     }
+    if (stored) {
+      // What the config cannot tell before data, the table's stored schema does.
+      StreamSchema have = stored(table);
+      if (have.complete) {
+        // Types only: the columns a view may name stay those the config tells (so `validate`,
+        // planning without the store, accepts what `run` accepts).
+        for (auto& c : info.columns) {
+          if (c.type == TypeId::kNull) c.type = have.TypeOf(c.name);
+        }
+      }
+    }
     catalog.Add(std::move(info));
   }
   return catalog;
 }
 
-Result<std::vector<PlannedView>> PlanViews(const DaemonConfig& cfg) {
+Result<std::vector<PlannedView>> PlanViews(const DaemonConfig& cfg,
+                                           const StoredSchemaOf& stored) {
   std::vector<PlannedView> out;
   const auto* section = cfg.Section<ViewsConfig>(kViewsSection);
   if (section == nullptr) return out;
-  SchemaCatalog catalog = CatalogOf(cfg);
+  SchemaCatalog catalog = CatalogOf(cfg, stored);
   for (const auto& v : section->views) {
     for (std::size_t i = 0; i < v.tables.size(); ++i) {
       if (const TableInfo* t = catalog.Find(v.tables[i])) {

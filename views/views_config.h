@@ -16,6 +16,7 @@
 // validate` plans and lowers them, `pinstream views list|explain` shows them.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,8 +47,14 @@ struct ViewsConfig : ConfigSection {
 std::shared_ptr<const ConfigSection> ParseViewsSection(const ConfigNode& node);
 extern const ConfigKeys kViewKeys;
 
-// The tables views may read: every query's delta sink with the schema its query derives.
-SchemaCatalog CatalogOf(const DaemonConfig& cfg);
+// A table's stored schema (a delta source's DeclaredSchema: complete once the store is open and
+// the table has a version; StreamSchema::Unknown() otherwise).
+using StoredSchemaOf = std::function<StreamSchema(const std::string& table)>;
+
+// The tables views may read: every query's delta sink with the schema its query derives. A
+// column the config leaves untyped (a CSV column kept as read is a string: the file source says
+// so) takes its type from the table's stored schema when `stored` knows the table.
+SchemaCatalog CatalogOf(const DaemonConfig& cfg, const StoredSchemaOf& stored = {});
 
 struct PlannedView {
   std::string table;  // the view's result table (its name, or name_a, … per statement)
@@ -58,6 +65,7 @@ struct PlannedView {
 
 // Plans every view of `cfg` (none without a views: section). A view's result table must not be
 // a table a query writes. Errors: InvalidArgument "sql-file:line:col: …" or "config:line:col: …".
-Result<std::vector<PlannedView>> PlanViews(const DaemonConfig& cfg);
+Result<std::vector<PlannedView>> PlanViews(const DaemonConfig& cfg,
+                                           const StoredSchemaOf& stored = {});
 
 }  // namespace pinstream::views

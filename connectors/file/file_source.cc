@@ -465,7 +465,7 @@ class FileSourceSpec : public SourceSpec {
     return MakeFileSource(cfg_);
   }
   // Typed formats: JSON records arrive as one raw `value` column, text lines as a string one;
-  // CSV columns come from each file's header (not known before reading it).
+  // CSV columns come from each file's header (not known before reading it), all strings.
   StreamSchema DeclaredSchema() const override {
     std::string format = cfg_.format;
     if (format == "auto") {
@@ -489,6 +489,8 @@ class FileSourceSpec : public SourceSpec {
     } else if (format == "text") {
       s.schema = Schema({Field{"value", TypeId::kString, true}});
       s.complete = true;
+    } else if (format == "csv") {
+      s.unlisted_type = TypeId::kString;
     }
     return s;
   }

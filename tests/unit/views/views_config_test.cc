@@ -81,6 +81,45 @@ TEST_F(ViewsConfigTest, CatalogHasTheTablesTheQueriesWrite) {
   ASSERT_NE(c.Find("geo"), nullptr);
 }
 
+// A column the config leaves untyped: a CSV column kept as read is a string (the file source
+// says so); a column no source can tell takes the type of the table's stored schema.
+TEST_F(ViewsConfigTest, UntypedColumnsTakeTheSourcesOrTheStoredType) {
+  DaemonConfig cfg = LoadConfigFromString(ReadFile(kConf + "/pinterest-files.yaml"),
+                                          "pinterest-files.yaml", kConf, reg_);
+  auto type_of = [](const SchemaCatalog& c, const std::string& t, const std::string& col) {
+    const TableInfo* info = c.Find(t);
+    if (info == nullptr) return std::string("no table");
+    for (const auto& x : info->columns) {
+      if (x.name == col) return std::string(TypeName(x.type));
+    }
+    return std::string("no column");
+  };
+  SchemaCatalog c = CatalogOf(cfg);
+  EXPECT_EQ(type_of(c, "geo", "country"), "string");
+  EXPECT_EQ(type_of(c, "geo", "ind"), "int64");
+  EXPECT_EQ(type_of(c, "user", "user_name"), "string");
+  // A query reading a table (a delta source) with no version yet: nothing tells the type...
+  DaemonConfig chain = LoadConfigFromString(
+      "data_dir: /tmp/x\nsources:\n  t: {kind: delta, table: t}\nqueries:\n"
+      "  - {name: q, source: t, operators: [{kind: select, columns: [a, b]}],\n"
+      "     sink: {kind: delta, table: u}}\n",
+      "chain.yaml", kConf, reg_);
+  EXPECT_EQ(type_of(CatalogOf(chain), "u", "a"), "null");
+  // ... until the table has a stored schema; a column it lacks stays untyped, a typed one keeps
+  // the config's type.
+  StoredSchemaOf stored = [](const std::string& table) {
+    StreamSchema s;
+    if (table != "u") return s;
+    s.schema = Schema({Field{"a", TypeId::kDouble, true}});
+    s.complete = true;
+    return s;
+  };
+  SchemaCatalog typed = CatalogOf(chain, stored);
+  EXPECT_EQ(type_of(typed, "u", "a"), "double");
+  EXPECT_EQ(type_of(typed, "u", "b"), "null");
+  EXPECT_EQ(type_of(CatalogOf(cfg, stored), "geo", "ind"), "int64");
+}
+
 TEST_F(ViewsConfigTest, TheEightShippedQueriesPlanAsViews) {
   // conf/pinterest.yaml as shipped: its views: section names q1.sql … q8.sql.
   DaemonConfig cfg = LoadConfigFromString(ReadFile(kConf + "/pinterest.yaml"), "pinterest.yaml",

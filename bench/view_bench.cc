@@ -18,10 +18,12 @@
 // fails otherwise). State bytes per input row: the views' stateOnDiskBytes (their last batch's
 // progress) over the input rows (3 × N).
 //
-//   view_bench BASE_DATA_DIR OUT_DIR [sizes=1000000] [batches=5] [batch_rows=10000]
+//   view_bench BASE_DATA_DIR OUT_DIR [sizes=1000000] [batches=5] [batch_rows=10000] [queries=all]
 //
 // BASE_DATA_DIR holds the cleaned tables (conf/pinterest-files.yaml's output); sizes is a
-// comma-separated list of rows per table, growing (e.g. 1000000,2000000).
+// comma-separated list of rows per table, growing (e.g. 1000000,2000000); queries a
+// comma-separated list of query numbers (e.g. 1,5) to run only those views — and re-run only
+// those queries — to see what each one costs alone.
 #include <fmt/format.h>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
@@ -82,7 +84,7 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: view_bench BASE_DATA_DIR OUT_DIR [sizes=1000000] [batches=5] "
-                 "[batch_rows=10000]\n");
+                 "[batch_rows=10000] [queries=all, e.g. 1,5]\n");
     return 2;
   }
   const std::string base_dir = argv[1];
@@ -95,6 +97,18 @@ int main(int argc, char** argv) {
   }
   const int batches = argc > 4 ? std::max(1, std::atoi(argv[4])) : 5;
   const std::size_t batch_rows = argc > 5 ? std::strtoull(argv[5], nullptr, 10) : 10000;
+  std::vector<int> qs;
+  if (argc > 6 && std::string(argv[6]) != "all") {
+    std::stringstream ss(argv[6]);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      int q = std::atoi(item.c_str());
+      if (q < 1 || q > 8) Die("queries: numbers 1 to 8, comma-separated (or all)");
+      qs.push_back(q);
+    }
+  } else {
+    qs = {1, 2, 3, 4, 5, 6, 7, 8};
+  }
   fs::remove_all(out);
   fs::create_directories(out);
 
@@ -128,8 +142,7 @@ int main(int argc, char** argv) {
     yaml.erase(v + 1, next == std::string::npos ? std::string::npos : next - v - 1);
   }
   yaml += "\nviews:\n";
-  for (int q = 1; q <= 8; ++q)
-    yaml += fmt::format("  - {{name: q{0}_live, sql: queries/q{0}.sql}}\n", q);
+  for (int q : qs) yaml += fmt::format("  - {{name: q{0}_live, sql: queries/q{0}.sql}}\n", q);
   ::setenv("PINSTREAM_DATA_DIR", so.data_dir.c_str(), 1);
   DaemonConfig cfg;
   try {
@@ -147,7 +160,7 @@ int main(int argc, char** argv) {
     for (const auto& s : q.sources) inputs[q.name].push_back(cfg.sources.at(s).spec->TableName());
     view_tables[q.view].push_back(q.name);
   }
-  std::printf("%zu view tables from 8 query files\n", cfg.queries.size());
+  std::printf("%zu view tables from %zu query files\n", cfg.queries.size(), qs.size());
 
   bench::ViewProgress progress;
   state::RocksCheckpointStore cps(store.get());
@@ -196,7 +209,7 @@ int main(int argc, char** argv) {
 
   auto session = Must(state::sql::SqlSession::Open(store.get()), "sql session");
   std::vector<fs::path> files;
-  for (int q = 1; q <= 8; ++q) files.push_back(conf / "queries" / fmt::format("q{}.sql", q));
+  for (int q : qs) files.push_back(conf / "queries" / fmt::format("q{}.sql", q));
 
   for (std::size_t n : sizes) {
     if (n <= rows) Die("sizes must grow");
@@ -252,7 +265,7 @@ int main(int argc, char** argv) {
       auto r = Must(session->QueryAll(ReadFile(files[f])), files[f].string());
       report_s += bench::Seconds(a);
       report_cpu += bench::ProcessCpuSeconds() - c0;
-      const auto& tables = view_tables.at(fmt::format("q{}_live", f + 1));
+      const auto& tables = view_tables.at(fmt::format("q{}_live", qs[f]));
       if (tables.size() != r.size()) Die(files[f].string() + ": statements differ");
       for (std::size_t i = 0; i < r.size(); ++i) batch_sql_rows[tables[i]] = r[i].rows.num_rows();
     }

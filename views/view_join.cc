@@ -1,7 +1,9 @@
 #include "views/view_join.h"
 
+#include <algorithm>
 #include <array>
 #include <map>
+#include <unordered_map>
 
 #include "engine/state_codec.h"
 #include "views/view_rows.h"
@@ -13,8 +15,37 @@ using internal::DecodeRow;
 using internal::PrefixEnd;
 using internal::RowsOut;
 
-// State keys: [partition]['J'][side '0' | '1'][key bytes][row bytes] → ZigZag varint count.
-using RowCounts = std::map<std::string, std::int64_t>;  // row bytes → count
+// State, per side (0 left, 1 right) and join key:
+//   [partition]['J'][side][key]        → the key's bucket: varint mode, then
+//       mode 0 (inline): (length-prefixed row bytes, ZigZag varint count) per distinct row, in
+//                        row-byte order — while it stays under kInlineBytes;
+//       mode 1 (spilled): varint count of distinct rows; each row is then an entry of its own:
+//   [partition]['j'][side][key][row]   → ZigZag varint count (a spilled bucket's rows)
+// A key without rows on a side has no bucket. So a batch reads every key it touches with point
+// reads (prefetched together: one MultiGet), and only a key with many rows costs a prefix scan
+// (when its rows are needed: the other side changed) and a point read per changed row.
+constexpr std::size_t kInlineBytes = 1024;
+
+using Rows = std::vector<std::pair<std::string, std::int64_t>>;  // row bytes → count, by row
+
+// Sorts `rows` by row and merges duplicates, dropping the rows whose weights cancel.
+void Consolidate(Rows* rows) {
+  std::sort(rows->begin(), rows->end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < rows->size();) {
+    std::size_t j = i;
+    std::int64_t w = 0;
+    for (; j < rows->size() && (*rows)[j].first == (*rows)[i].first; ++j) w += (*rows)[j].second;
+    if (w != 0) {
+      if (out != i) (*rows)[out].first = std::move((*rows)[i].first);
+      (*rows)[out].second = w;
+      ++out;
+    }
+    i = j;
+  }
+  rows->resize(out);
+}
 
 class Join : public Operator {
  public:
@@ -35,9 +66,11 @@ class Join : public Operator {
       return Internal("view_join: an input batch has " + std::to_string(batch.num_columns()) +
                       " columns, not " + std::to_string(width));
     }
-    std::vector<int> all(width);
-    for (std::size_t i = 0; i < width; ++i) all[i] = static_cast<int>(i);
-    std::string key, row;
+    if (all_[side].size() != width) {
+      all_[side].resize(width);
+      for (std::size_t i = 0; i < width; ++i) all_[side][i] = static_cast<int>(i);
+    }
+    std::string row;
     for (std::size_t r = 0; r < batch.num_rows(); ++r) {
       std::int64_t w = batch.weight(r);
       if (w == 0) continue;
@@ -47,28 +80,47 @@ class Join : public Operator {
         null_key = null_key || col.type() == TypeId::kNull || col.IsNull(r);
       }
       row.clear();
-      EncodeKey(batch, all, r, &row);
+      EncodeKey(batch, all_[side], r, &row);
       if (null_key) {
         // Never matches: a left join's left row passes with nulls; anything else is dropped.
         if (side == 0 && c_.join == JoinKind::kLeft) unmatched_[row] += w;
         continue;
       }
-      key.clear();
-      EncodeKey(batch, keys, r, &key);
-      deltas_[key][side][row] += w;
+      key_.clear();
+      EncodeKey(batch, keys, r, &key_);
+      auto [it, added] = index_.try_emplace(key_, deltas_.size());
+      if (added) deltas_.emplace_back().key = key_;
+      deltas_[it->second].rows[side].emplace_back(row, w);
     }
     batch.Compact(std::vector<std::uint8_t>(batch.num_rows(), 0));
     return Status::Ok();
   }
 
   Status Finish(OperatorContext&, std::vector<RecordBatch>* out) override {
-    std::vector<Value> a, b;
+    std::vector<Value> a;
     for (const auto& [row, w] : unmatched_) {
+      if (w == 0) continue;
       PS_RETURN_IF_ERROR(Decode(row, 0, &a));
       out_->Add({&a, &nulls_}, w);
     }
     unmatched_.clear();
-    for (auto& [key, d] : deltas_) PS_RETURN_IF_ERROR(Key(key, d[0], d[1]));
+    index_.clear();
+    std::sort(deltas_.begin(), deltas_.end(),
+              [](const KeyDelta& x, const KeyDelta& y) { return x.key < y.key; });
+    // Every touched key's buckets, read from storage at once.
+    std::vector<std::string> heads;
+    heads.reserve(2 * deltas_.size());
+    for (auto& d : deltas_) {
+      d.prefix.push_back(static_cast<char>(StatePartitionOf(HashBytes(d.key))));
+      for (int side = 0; side < 2; ++side) {
+        Consolidate(&d.rows[side]);
+        heads.push_back(Head(d, side));
+      }
+    }
+    PS_RETURN_IF_ERROR(table_->Prefetch({heads.begin(), heads.end()}));
+    for (std::size_t i = 0; i < deltas_.size(); ++i) {
+      PS_RETURN_IF_ERROR(Key(deltas_[i], heads[2 * i], heads[2 * i + 1]));
+    }
     deltas_.clear();
     if (!out_->empty()) {
       PS_ASSIGN_OR_RETURN(RecordBatch batch, out_->Build(tag_));
@@ -78,29 +130,87 @@ class Join : public Operator {
   }
 
  private:
-  static std::string Prefix(const std::string& key, int side) {
-    std::string p;
-    p.push_back(static_cast<char>(StatePartitionOf(HashBytes(key))));
-    p.push_back('J');
-    p.push_back(side == 0 ? '0' : '1');
-    p += key;
-    return p;
+  struct KeyDelta {
+    std::string key;
+    std::string prefix;        // the partition byte
+    std::array<Rows, 2> rows;  // this batch's changes of each side
+  };
+  // One side's rows of one key.
+  struct Bucket {
+    bool spilled = false;
+    std::int64_t distinct = 0;  // distinct rows (0: no bucket)
+    bool loaded = false;        // `rows` holds every row
+    Rows rows;                  // by row bytes
+  };
+
+  static std::string Head(const KeyDelta& d, int side) {
+    std::string h = d.prefix;
+    h.push_back('J');
+    h.push_back(side == 0 ? '0' : '1');
+    h += d.key;
+    return h;
+  }
+  static std::string RowPrefix(const KeyDelta& d, int side) {
+    std::string h = d.prefix;
+    h.push_back('j');
+    h.push_back(side == 0 ? '0' : '1');
+    h += d.key;
+    return h;
   }
 
-  Status Load(const std::string& prefix, RowCounts* rows) {
+  static Status Damaged() { return Corruption("view_join: a state entry is damaged"); }
+
+  Status ReadHead(const std::string& head, Bucket* b) {
+    bool found = false;
+    PS_RETURN_IF_ERROR(table_->Get(head, &value_, &found));
+    *b = Bucket();
+    if (!found) {
+      b->loaded = true;
+      return Status::Ok();
+    }
+    ByteReader rd(value_);
+    std::uint64_t mode = 0;
+    if (!rd.GetVarint64(&mode)) return Damaged();
+    if (mode == 1) {
+      std::uint64_t n = 0;
+      if (!rd.GetVarint64(&n) || n == 0) return Damaged();
+      b->spilled = true;
+      b->distinct = static_cast<std::int64_t>(n);
+      return Status::Ok();
+    }
+    if (mode != 0) return Damaged();
+    while (rd.remaining() > 0) {
+      std::string_view row;
+      std::uint64_t c = 0;
+      if (!rd.GetLengthPrefixed(&row) || !rd.GetVarint64(&c) || UnZigZag(c) <= 0) return Damaged();
+      b->rows.emplace_back(std::string(row), UnZigZag(c));
+    }
+    if (b->rows.empty()) return Damaged();
+    b->distinct = static_cast<std::int64_t>(b->rows.size());
+    b->loaded = true;
+    return Status::Ok();
+  }
+
+  // A spilled bucket's rows (a prefix scan).
+  Status LoadRows(const KeyDelta& d, int side, Bucket* b) {
+    if (b->loaded) return Status::Ok();
+    const std::string prefix = RowPrefix(d, side);
     Status bad = Status::Ok();
     PS_RETURN_IF_ERROR(
         table_->Scan(prefix, PrefixEnd(prefix), [&](std::string_view k, std::string_view v) {
           ByteReader rd(v);
           std::uint64_t c = 0;
-          if (!rd.GetVarint64(&c)) {
-            bad = Corruption("view_join: a state entry is damaged");
+          if (!rd.GetVarint64(&c) || UnZigZag(c) <= 0) {
+            bad = Damaged();
             return false;
           }
-          (*rows)[std::string(k.substr(prefix.size()))] = UnZigZag(c);
+          b->rows.emplace_back(std::string(k.substr(prefix.size())), UnZigZag(c));
           return true;
         }));
-    return bad;
+    PS_RETURN_IF_ERROR(bad);
+    if (static_cast<std::int64_t>(b->rows.size()) != b->distinct) return Damaged();
+    b->loaded = true;
+    return Status::Ok();
   }
 
   Status Decode(const std::string& row, int side, std::vector<Value>* out) {
@@ -109,111 +219,154 @@ class Join : public Operator {
     return Status::Ok();
   }
 
-  static std::int64_t Total(const RowCounts& rows) {
-    std::int64_t n = 0;
-    for (const auto& [r, c] : rows) n += c;
-    return n;
-  }
-
-  // Writes side `side`'s delta of one key into the state (`old`: its rows before, if loaded).
-  Status Apply(const std::string& prefix, const RowCounts& delta, const RowCounts* old) {
-    std::string value;
-    for (const auto& [row, w] : delta) {
-      if (w == 0) continue;
-      std::int64_t before = 0;
-      if (old != nullptr) {
-        auto it = old->find(row);
-        if (it != old->end()) before = it->second;
-      } else {
+  // Applies `delta` (consolidated) to side `side`'s bucket `b` of key `d` and writes it; after it
+  // `b` is the new bucket (its rows too when they were loaded).
+  Status Update(const KeyDelta& d, int side, const std::string& head, const Rows& delta,
+                Bucket* b) {
+    if (delta.empty()) return Status::Ok();
+    const std::int64_t distinct_before = b->distinct;
+    if (b->loaded) {
+      Rows merged;
+      merged.reserve(b->rows.size() + delta.size());
+      std::size_t i = 0, j = 0;
+      std::vector<std::pair<const std::string*, std::int64_t>> changed;  // spilled: row → count
+      while (i < b->rows.size() || j < delta.size()) {
+        if (j == delta.size() || (i < b->rows.size() && b->rows[i].first < delta[j].first)) {
+          merged.push_back(std::move(b->rows[i++]));
+          continue;
+        }
+        std::int64_t now = delta[j].second;
+        if (i < b->rows.size() && b->rows[i].first == delta[j].first) now += b->rows[i++].second;
+        if (now < 0)
+          return InvalidArgument("view_join: a row was retracted more often than inserted");
+        if (now > 0) merged.emplace_back(delta[j].first, now);
+        if (b->spilled) changed.emplace_back(&delta[j].first, now);
+        ++j;
+      }
+      b->rows = std::move(merged);
+      b->distinct = static_cast<std::int64_t>(b->rows.size());
+      if (b->spilled) {
+        const std::string prefix = RowPrefix(d, side);
+        for (const auto& [row, now] : changed) PS_RETURN_IF_ERROR(PutRow(prefix + *row, now));
+      }
+    } else {
+      // A spilled bucket whose rows were not needed: each changed row by a point read.
+      const std::string prefix = RowPrefix(d, side);
+      for (const auto& [row, w] : delta) {
+        std::string k = prefix + row;
         bool found = false;
-        PS_RETURN_IF_ERROR(table_->Get(prefix + row, &value, &found));
+        std::int64_t before = 0;
+        PS_RETURN_IF_ERROR(table_->Get(k, &value_, &found));
         if (found) {
-          ByteReader rd(value);
+          ByteReader rd(value_);
           std::uint64_t c = 0;
-          if (!rd.GetVarint64(&c)) return Corruption("view_join: a state entry is damaged");
+          if (!rd.GetVarint64(&c) || UnZigZag(c) <= 0) return Damaged();
           before = UnZigZag(c);
         }
-      }
-      std::int64_t now = before + w;
-      if (now < 0)
-        return InvalidArgument("view_join: a row was retracted more often than inserted");
-      if (now == 0) {
-        PS_RETURN_IF_ERROR(table_->Delete(prefix + row));
-      } else {
-        value.clear();
-        PutVarint64(&value, ZigZag(now));
-        PS_RETURN_IF_ERROR(table_->Put(prefix + row, value));
+        std::int64_t now = before + w;
+        if (now < 0)
+          return InvalidArgument("view_join: a row was retracted more often than inserted");
+        b->distinct += (now > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
+        PS_RETURN_IF_ERROR(PutRow(k, now));
       }
     }
-    return Status::Ok();
+    if (b->distinct == 0) return table_->Delete(head);
+    value_.clear();
+    if (b->spilled) {
+      if (b->distinct == distinct_before) return Status::Ok();
+      PutVarint64(&value_, 1);
+      PutVarint64(&value_, static_cast<std::uint64_t>(b->distinct));
+      return table_->Put(head, value_);
+    }
+    PutVarint64(&value_, 0);
+    for (const auto& [row, c] : b->rows) {
+      PutLengthPrefixed(&value_, row);
+      PutVarint64(&value_, ZigZag(c));
+    }
+    if (value_.size() > kInlineBytes) {
+      // Too large to rewrite on every change: the rows move to entries of their own.
+      const std::string prefix = RowPrefix(d, side);
+      for (const auto& [row, c] : b->rows) PS_RETURN_IF_ERROR(PutRow(prefix + row, c));
+      b->spilled = true;
+      value_.clear();
+      PutVarint64(&value_, 1);
+      PutVarint64(&value_, static_cast<std::uint64_t>(b->distinct));
+    }
+    return table_->Put(head, value_);
   }
 
-  // One key's changes: da (left) and db (right).
-  Status Key(const std::string& key, const RowCounts& da, const RowCounts& db) {
-    bool left = c_.join == JoinKind::kLeft;
-    std::string pa = Prefix(key, 0), pb = Prefix(key, 1);
-    RowCounts a_old, b_old;
-    bool need_b = !da.empty() || (left && !db.empty());
-    bool need_a = !db.empty();
-    if (need_a) PS_RETURN_IF_ERROR(Load(pa, &a_old));
-    if (need_b) PS_RETURN_IF_ERROR(Load(pb, &b_old));
-    RowCounts b_new = b_old;
-    for (const auto& [row, w] : db) {
-      if ((b_new[row] += w) == 0) b_new.erase(row);
-    }
+  Status PutRow(const std::string& k, std::int64_t count) {
+    if (count == 0) return table_->Delete(k);
+    std::string v;
+    PutVarint64(&v, ZigZag(count));
+    return table_->Put(k, v);
+  }
+
+  // One key's changes: d.rows[0] (left) and d.rows[1] (right).
+  Status Key(const KeyDelta& d, const std::string& head_a, const std::string& head_b) {
+    const bool left = c_.join == JoinKind::kLeft;
+    const Rows& da = d.rows[0];
+    const Rows& db = d.rows[1];
+    if (da.empty() && db.empty()) return Status::Ok();
+    Bucket a, b;
+    PS_RETURN_IF_ERROR(ReadHead(head_a, &a));
+    PS_RETURN_IF_ERROR(ReadHead(head_b, &b));
+    // A_old is needed when B changes (A_old ⋈ ΔB; a left join's unmatched rows), B's rows when
+    // A changes (ΔA ⋈ B_new).
+    if (!db.empty()) PS_RETURN_IF_ERROR(LoadRows(d, 0, &a));
+    if (!da.empty()) PS_RETURN_IF_ERROR(LoadRows(d, 1, &b));
     std::vector<Value> av, bv;
-    // ΔA ⋈ B_new
-    if (!da.empty() && !b_new.empty()) {
-      std::vector<std::pair<std::vector<Value>, std::int64_t>> bs;
-      for (const auto& [row, c] : b_new) {
-        PS_RETURN_IF_ERROR(Decode(row, 1, &bv));
-        bs.emplace_back(bv, c);
-      }
-      for (const auto& [row, w] : da) {
-        if (w == 0) continue;
-        PS_RETURN_IF_ERROR(Decode(row, 0, &av));
-        for (const auto& [vals, c] : bs) out_->Add({&av, &vals}, w * c);
-      }
-    }
     // A_old ⋈ ΔB
-    if (!db.empty() && !a_old.empty()) {
+    if (!db.empty() && a.distinct > 0) {
       std::vector<std::pair<std::vector<Value>, std::int64_t>> ds;
       for (const auto& [row, w] : db) {
-        if (w == 0) continue;
         PS_RETURN_IF_ERROR(Decode(row, 1, &bv));
         ds.emplace_back(bv, w);
       }
-      for (const auto& [row, c] : a_old) {
+      for (const auto& [row, c] : a.rows) {
         PS_RETURN_IF_ERROR(Decode(row, 0, &av));
         for (const auto& [vals, w] : ds) out_->Add({&av, &vals}, c * w);
       }
     }
-    if (left) {
-      // Unmatched left rows: A·[B empty], before and after.
-      bool empty_old = Total(b_old) == 0, empty_new = Total(b_new) == 0;
-      if (empty_old && empty_new) {
+    const bool b_empty_old = b.distinct == 0;
+    PS_RETURN_IF_ERROR(Update(d, 1, head_b, db, &b));
+    const bool b_empty_new = b.distinct == 0;
+    // ΔA ⋈ B_new
+    if (!da.empty() && !b_empty_new) {
+      std::vector<std::pair<std::vector<Value>, std::int64_t>> bs;
+      for (const auto& [row, c] : b.rows) {
+        PS_RETURN_IF_ERROR(Decode(row, 1, &bv));
+        bs.emplace_back(bv, c);
+      }
+      for (const auto& [row, w] : da) {
+        PS_RETURN_IF_ERROR(Decode(row, 0, &av));
+        for (const auto& [vals, c] : bs) out_->Add({&av, &vals}, w * c);
+      }
+    }
+    if (left && b_empty_old && !b_empty_new) {
+      // The key's first right rows: its left rows before the batch lose their null rows.
+      for (const auto& [row, c] : a.rows) {
+        PS_RETURN_IF_ERROR(Decode(row, 0, &av));
+        out_->Add({&av, &nulls_}, -c);
+      }
+    }
+    PS_RETURN_IF_ERROR(Update(d, 0, head_a, da, &a));
+    if (left && b_empty_new) {
+      if (b_empty_old) {
+        // Still no right row: the left's changes pass with nulls.
         for (const auto& [row, w] : da) {
           PS_RETURN_IF_ERROR(Decode(row, 0, &av));
           out_->Add({&av, &nulls_}, w);
         }
-      } else if (empty_old && !empty_new) {
-        for (const auto& [row, c] : a_old) {
-          PS_RETURN_IF_ERROR(Decode(row, 0, &av));
-          out_->Add({&av, &nulls_}, -c);
-        }
-      } else if (!empty_old && empty_new) {
-        RowCounts a_new = a_old;
-        for (const auto& [row, w] : da) {
-          if ((a_new[row] += w) == 0) a_new.erase(row);
-        }
-        for (const auto& [row, c] : a_new) {
+      } else {
+        // The key's last right rows left: its left rows now (A_new, loaded above as B changed)
+        // come back with nulls.
+        for (const auto& [row, c] : a.rows) {
           PS_RETURN_IF_ERROR(Decode(row, 0, &av));
           out_->Add({&av, &nulls_}, c);
         }
       }
     }
-    PS_RETURN_IF_ERROR(Apply(pa, da, need_a ? &a_old : nullptr));
-    PS_RETURN_IF_ERROR(Apply(pb, db, need_b ? &b_old : nullptr));
     return Status::Ok();
   }
 
@@ -222,9 +375,12 @@ class Join : public Operator {
   std::uint16_t left_tag_, tag_;
   std::unique_ptr<RowsOut> out_;
   std::vector<Value> nulls_;
-  // This batch's changes by key: [0] the left's rows, [1] the right's.
-  std::map<std::string, std::array<RowCounts, 2>> deltas_;
-  RowCounts unmatched_;  // left rows with a NULL key (left join)
+  std::array<std::vector<int>, 2> all_;  // every column of each side
+  std::string key_, value_;
+  // This batch's changes by key, in the order keys came (index_: key → position).
+  std::vector<KeyDelta> deltas_;
+  std::unordered_map<std::string, std::size_t> index_;
+  std::map<std::string, std::int64_t> unmatched_;  // left rows with a NULL key (left join)
 };
 
 class JoinSpec : public OperatorSpec {
@@ -247,7 +403,8 @@ class JoinSpec : public OperatorSpec {
   bool gathers_all_rows() const override { return c_.left_keys.empty(); }
   bool stateful() const override { return true; }
   bool uses_state_table() const override { return true; }
-  std::string StateFingerprint() const override { return "view_join " + c_.fingerprint; }
+  // "buckets": the state layout above (an older layout is recomputed: the view starts over).
+  std::string StateFingerprint() const override { return "view_join buckets " + c_.fingerprint; }
   Result<StreamSchema> DeriveSchema(std::span<const StreamSchema>) const override {
     StreamSchema out;
     std::vector<Field> fields;

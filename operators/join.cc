@@ -20,14 +20,19 @@ namespace pinstream::ops {
 namespace {
 
 // State keys (StateTable), [partition] first (StatePartitionOf the join key's hash):
-//   [p] 'B' side key                                  → the side's rows of that key (a Bucket)
-//   [p] 'I' side kind be64(time, sign flipped) key    → "" : the bucket holds a row that goes
-//                                                        when `time` is passed (kind 'E': event
-//                                                        time against the watermark, 'P':
-//                                                        processing time, ttl)
+//   [p] 'J' key                                       → both sides' rows of that key (a Bucket):
+//                                                        a row meets the other side's rows and
+//                                                        joins its own with one read and one
+//                                                        write of one key
+//   [p] 'I' side kind be64(time, sign flipped) key    → "" : the side's rows in the bucket hold
+//                                                        one that goes when `time` is passed
+//                                                        (kind 'E': event time against the
+//                                                        watermark, 'P': processing time, ttl)
 // side is 'L' or 'R'; key is EncodeKey of the side's key columns (the same bytes on both sides:
-// the types must agree), which is prefix-free, so a key never prefixes another.
-constexpr char kBucket = 'B';
+// the types must agree), which is prefix-free, so a key never prefixes another. (State written
+// before the joint buckets — one key per side, 'B' side key — has another StateFingerprint, so
+// a query is refused rather than misread it.)
+constexpr char kBucket = 'J';
 constexpr char kIndex = 'I';
 constexpr char kEventIndex = 'E';
 constexpr char kTtlIndex = 'P';
@@ -131,9 +136,11 @@ struct Entry {
   std::string values;        // EncodeKey bytes of every column of its layout
 };
 
+// One key's rows of both sides (rows[kLeft], rows[kRight]); their layouts in one list.
 struct Bucket {
   std::vector<const Layout*> layouts;
-  std::vector<Entry> rows;
+  std::vector<Entry> rows[2];
+  bool empty() const { return rows[0].empty() && rows[1].empty(); }
 };
 
 // The output of a batch (or of Finish): rows made of a left and a right part, either of which
@@ -325,8 +332,8 @@ class Join : public Operator {
     std::vector<int> all(batch.num_columns());
     for (std::size_t c = 0; c < all.size(); ++c) all[c] = static_cast<int>(c);
 
-    // The buckets this batch's rows will read (their key's, on both sides), read from state at
-    // once (StateTable::Prefetch) rather than two point reads per row.
+    // The buckets this batch's rows will read (their key's), read from state at once
+    // (StateTable::Prefetch) rather than a point read per row.
     std::vector<char> joins(batch.num_rows(), 0);  // the row reaches its key's buckets
     std::string values, key;
     {
@@ -345,10 +352,8 @@ class Join : public Operator {
         key.clear();
         EncodeKey(batch, kcols, r, &key);
         const auto p = static_cast<char>(StatePartitionOf(HashBytes(key)));
-        for (int s : {side, 1 - side}) {
-          std::string k = BucketKey(p, s, key);
-          if (touched_.find(k) == touched_.end()) bucket_keys.push_back(std::move(k));
-        }
+        std::string k = BucketKey(p, key);
+        if (touched_.find(k) == touched_.end()) bucket_keys.push_back(std::move(k));
       }
       PS_RETURN_IF_ERROR(
           table_->Prefetch(std::vector<std::string_view>(bucket_keys.begin(), bucket_keys.end())));
@@ -383,31 +388,26 @@ class Join : public Operator {
       key.clear();
       EncodeKey(batch, kcols, r, &key);
       const auto p = static_cast<char>(StatePartitionOf(HashBytes(key)));
-      Slot* other_slot = nullptr;
-      PS_RETURN_IF_ERROR(Load(p, 1 - side, key, &other_slot));
-      Bucket* other = &other_slot->bucket;
+      Slot* slot = nullptr;
+      PS_RETURN_IF_ERROR(Load(p, key, &slot));
+      Bucket& bucket = slot->bucket;
       std::int64_t matched = 0;
-      for (Entry& y : other->rows) {
+      for (Entry& y : bucket.rows[1 - side]) {
         if (c_.ttl_us > 0 && y.expire <= ctx.batch_timestamp_us) continue;  // gone by ttl
         if (c_.range.set && !InRange(side == kLeft ? t : y.ts, side == kLeft ? y.ts : t)) continue;
-        const Layout* ylay = other->layouts[y.layout];
+        const Layout* ylay = bucket.layouts[y.layout];
         if (side == kLeft) {
           PS_RETURN_IF_ERROR(o.Add(lay, &values, ylay, &y.values, w * y.mult, id));
           matched += y.mult;
         } else {
           PS_RETURN_IF_ERROR(o.Add(ylay, &y.values, lay, &values, w * y.mult, id));
-          if (c_.type == JoinType::kLeftOuter) {
-            y.matched += w;
-            MarkDirty(other_slot);
-          }
+          if (c_.type == JoinType::kLeftOuter) y.matched += w;
         }
       }
-      Slot* own = nullptr;
-      PS_RETURN_IF_ERROR(Load(p, side, key, &own));
       const std::int64_t expire = c_.ttl_us > 0 ? ctx.batch_timestamp_us + c_.ttl_us : 0;
-      AddRow(own->bucket, lay, values, w, c_.type == JoinType::kLeftOuter ? matched : 0, t,
+      AddRow(bucket, side, lay, values, w, c_.type == JoinType::kLeftOuter ? matched : 0, t,
              expire);
-      MarkDirty(own);
+      MarkDirty(slot);
       if (evict_by_time_[side]) {
         PS_RETURN_IF_ERROR(PutIndex(p, side, kEventIndex, EvictTime(side, t), key));
       }
@@ -438,7 +438,7 @@ class Join : public Operator {
     for (const Slot* slot : dirty_) {
       const std::string& k = *slot->key;
       const Slot& s = *slot;
-      if (s.bucket.rows.empty()) {
+      if (s.bucket.empty()) {
         if (s.existed) PS_RETURN_IF_ERROR(table_->Delete(k));
       } else {
         Encode(s.bucket, &value);
@@ -456,7 +456,7 @@ class Join : public Operator {
   struct Slot {
     Bucket bucket;
     bool existed = false;
-    bool dirty = false;             // written back by Finish
+    bool dirty = false;                // written back by Finish
     const std::string* key = nullptr;  // its key in touched_ (a node's: stays until cleared)
   };
 
@@ -497,18 +497,17 @@ class Join : public Operator {
     return raw;
   }
 
-  static std::string BucketKey(char p, int side, std::string_view key) {
+  static std::string BucketKey(char p, std::string_view key) {
     std::string k;
-    k.reserve(3 + key.size());
+    k.reserve(2 + key.size());
     k.push_back(p);
     k.push_back(kBucket);
-    k.push_back(SideChar(side));
     k.append(key);
     return k;
   }
 
-  Status Load(char p, int side, std::string_view key, Slot** out) {
-    std::string k = BucketKey(p, side, key);
+  Status Load(char p, std::string_view key, Slot** out) {
+    std::string k = BucketKey(p, key);
     auto it = touched_.find(k);
     if (it == touched_.end()) {
       Slot s;
@@ -530,20 +529,21 @@ class Join : public Operator {
     dirty_.push_back(s);
   }
 
-  static void AddRow(Bucket& b, const Layout* lay, const std::string& values, std::int64_t w,
-                     std::int64_t matched, std::int64_t ts, std::int64_t expire) {
+  static void AddRow(Bucket& b, int side, const Layout* lay, const std::string& values,
+                     std::int64_t w, std::int64_t matched, std::int64_t ts, std::int64_t expire) {
     std::uint32_t li = 0;
     while (li < b.layouts.size() && b.layouts[li] != lay) ++li;
     if (li == b.layouts.size()) b.layouts.push_back(lay);
-    for (auto it = b.rows.begin(); it != b.rows.end(); ++it) {
+    std::vector<Entry>& rows = b.rows[side];
+    for (auto it = rows.begin(); it != rows.end(); ++it) {
       if (it->layout == li && it->matched == matched && it->ts == ts && it->values == values) {
         it->mult += w;
         it->expire = std::max(it->expire, expire);
-        if (it->mult == 0) b.rows.erase(it);
+        if (it->mult == 0) rows.erase(it);
         return;
       }
     }
-    b.rows.push_back(Entry{li, w, matched, ts, expire, values});
+    rows.push_back(Entry{li, w, matched, ts, expire, values});
   }
 
   Status PutIndex(char p, int side, char kind, std::int64_t time, std::string_view key) {
@@ -579,7 +579,7 @@ class Join : public Operator {
       // The index entries (their deletes read them) and the buckets they name, at once.
       std::vector<std::string> keys(found.begin(), found.end());
       for (const std::string& ik : found) {
-        std::string k = BucketKey(ik[0], side, std::string_view(ik).substr(4 + 8));
+        std::string k = BucketKey(ik[0], std::string_view(ik).substr(4 + 8));
         if (touched_.find(k) == touched_.end()) keys.push_back(std::move(k));
       }
       PS_RETURN_IF_ERROR(table_->Prefetch(std::vector<std::string_view>(keys.begin(), keys.end())));
@@ -589,11 +589,12 @@ class Join : public Operator {
       const char p = ik[0];
       std::string_view key = std::string_view(ik).substr(4 + 8);
       Slot* slot = nullptr;
-      PS_RETURN_IF_ERROR(Load(p, side, key, &slot));
+      PS_RETURN_IF_ERROR(Load(p, key, &slot));
       Bucket* b = &slot->bucket;
+      std::vector<Entry>& rows = b->rows[side];
       bool changed = false;
-      for (std::size_t i = 0; i < b->rows.size();) {
-        const Entry& e = b->rows[i];
+      for (std::size_t i = 0; i < rows.size();) {
+        const Entry& e = rows[i];
         const std::int64_t t = kind == kEventIndex ? EvictTime(side, e.ts) : e.expire;
         if (t >= before) {
           ++i;
@@ -603,7 +604,7 @@ class Join : public Operator {
           PS_RETURN_IF_ERROR(
               o.Add(b->layouts[e.layout], &e.values, nullptr, nullptr, e.mult, RowId{0}));
         }
-        b->rows.erase(b->rows.begin() + static_cast<std::ptrdiff_t>(i));
+        rows.erase(rows.begin() + static_cast<std::ptrdiff_t>(i));
         changed = true;
       }
       if (changed) MarkDirty(slot);
@@ -615,14 +616,16 @@ class Join : public Operator {
     out->clear();
     PutVarint64(out, b.layouts.size());
     for (const Layout* l : b.layouts) PutLengthPrefixed(out, l->blob);
-    PutVarint64(out, b.rows.size());
-    for (const Entry& e : b.rows) {
-      PutVarint64(out, e.layout);
-      PutVarint64(out, ZigZag(e.mult));
-      PutVarint64(out, ZigZag(e.matched));
-      PutVarint64(out, ZigZag(e.ts));
-      PutVarint64(out, ZigZag(e.expire));
-      PutLengthPrefixed(out, e.values);
+    for (const auto& rows : b.rows) {
+      PutVarint64(out, rows.size());
+      for (const Entry& e : rows) {
+        PutVarint64(out, e.layout);
+        PutVarint64(out, ZigZag(e.mult));
+        PutVarint64(out, ZigZag(e.matched));
+        PutVarint64(out, ZigZag(e.ts));
+        PutVarint64(out, ZigZag(e.expire));
+        PutLengthPrefixed(out, e.values);
+      }
     }
   }
   Status Decode(std::string_view v, Bucket* b) {
@@ -634,17 +637,21 @@ class Join : public Operator {
       if (!r.GetLengthPrefixed(&blob)) return Corruption("join state entry is damaged");
       b->layouts.push_back(Intern(std::string(blob)));
     }
-    if (!r.GetVarint64(&nr)) return Corruption("join state entry is damaged");
-    b->rows.reserve(nr);
-    for (std::uint64_t i = 0; i < nr; ++i) {
-      std::uint64_t li = 0, m = 0, mt = 0, ts = 0, ex = 0;
-      std::string_view values;
-      if (!r.GetVarint64(&li) || li >= nl || !r.GetVarint64(&m) || !r.GetVarint64(&mt) ||
-          !r.GetVarint64(&ts) || !r.GetVarint64(&ex) || !r.GetLengthPrefixed(&values))
+    for (auto& rows : b->rows) {
+      if (!r.GetVarint64(&nr) || nr > r.remaining())
         return Corruption("join state entry is damaged");
-      b->rows.push_back(Entry{static_cast<std::uint32_t>(li), UnZigZag(m), UnZigZag(mt),
-                              UnZigZag(ts), UnZigZag(ex), std::string(values)});
+      rows.reserve(nr);
+      for (std::uint64_t i = 0; i < nr; ++i) {
+        std::uint64_t li = 0, m = 0, mt = 0, ts = 0, ex = 0;
+        std::string_view values;
+        if (!r.GetVarint64(&li) || li >= nl || !r.GetVarint64(&m) || !r.GetVarint64(&mt) ||
+            !r.GetVarint64(&ts) || !r.GetVarint64(&ex) || !r.GetLengthPrefixed(&values))
+          return Corruption("join state entry is damaged");
+        rows.push_back(Entry{static_cast<std::uint32_t>(li), UnZigZag(m), UnZigZag(mt),
+                             UnZigZag(ts), UnZigZag(ex), std::string(values)});
+      }
     }
+    if (r.remaining() != 0) return Corruption("join state entry is damaged");
     return Status::Ok();
   }
 
@@ -687,8 +694,10 @@ class JoinSpec : public OperatorSpec {
     if (c_.range.set)
       range = fmt::format("{}:{}:{}:{}", c_.range.left_column, c_.range.right_column,
                           c_.range.lower_us, c_.range.upper_us);
-    return fmt::format("join left={} right={} how={} on={} range={} ttl={}", c_.left, c_.right,
-                       TypeWord(c_.type), fmt::join(on, ","), range, c_.ttl_us);
+    // buckets=joint: one state key per join key with both sides' rows (state written with a
+    // key per side is refused, not misread).
+    return fmt::format("join left={} right={} how={} on={} range={} ttl={} buckets=joint", c_.left,
+                       c_.right, TypeWord(c_.type), fmt::join(on, ","), range, c_.ttl_us);
   }
 
   Result<StreamSchema> DeriveSchema(std::span<const StreamSchema> inputs) const override {

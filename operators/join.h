@@ -23,8 +23,8 @@
 // config is refused. Left outer rows without a match have nulls in the right's columns.
 //
 // Semantics (Spark's stream-stream joins, over weighted changes: engine/operator.h):
-//   - Both sides are buffered in the operator's StateTable, one entry per (side, key) holding
-//     that key's rows; a row of side X meets the other side's buffered rows of its key (and the
+//   - Both sides are buffered in the operator's StateTable, one entry per key holding that
+//     key's rows of both sides; a row of side X meets the other side's buffered rows of its key (and the
 //     rows earlier in the same batch), so a batch emits ΔA⋈B + A⋈ΔB + ΔA⋈ΔB, each output row
 //     with the product of the weights (a retraction, −1, retracts what its row produced).
 //   - Late rows: a row whose input declares a watermark and whose watermark column is behind the

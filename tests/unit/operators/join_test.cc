@@ -263,8 +263,9 @@ TEST(JoinTest, InnerMatchesInEitherOrderAndWithinOneBatch) {
     // No match: nothing.
     EXPECT_TRUE(h.Batch({Pin(5, "12:40", "e"), Geo(6, "12:41", "uk")}).empty());
     EXPECT_EQ(h.columns, (std::vector<std::string>{"ind", "ts", "title", "geo_ts", "country"}));
-    // Every row is buffered (no range, no ttl): 4 keys with both sides, 5 and 6 with one.
-    EXPECT_EQ(h.StateRows(), 10);
+    // Every row is buffered (no range, no ttl): one bucket per key, both sides' rows in it
+    // (keys 1–4 with both, 5 and 6 with one).
+    EXPECT_EQ(h.StateRows(), 6);
   }
 }
 
@@ -335,11 +336,35 @@ TEST(JoinTest, RetractionsRetractWhatTheirRowProduced) {
   // (the sink nets the two).
   EXPECT_EQ(h.Batch({Pin(1, "12:00", "b"), Geo(1, "12:02", "de", -1)}),
             (Rows{"1|12:00|b|12:01|fr|+1", "1|12:00|b|12:02|de|+1", "1|12:00|b|12:02|de|-1"}));
-  EXPECT_EQ(h.StateRows(), 2);  // pin b, geo fr
+  EXPECT_EQ(h.StateRows(), 1);  // key 1's bucket: pin b, geo fr
   // Two copies of a row count twice: the pin's retraction takes back both of its rows.
   EXPECT_EQ(h.Batch({Geo(1, "12:01", "fr")}), (Rows{"1|12:00|b|12:01|fr|+1"}));
   EXPECT_EQ(h.Batch({Pin(1, "12:00", "b", -1)}), (Rows{"1|12:00|b|12:01|fr|-2"}));
   EXPECT_EQ(h.StateRows(), 1);
+}
+
+// A key's rows of both sides share one bucket: evicting one side's rows keeps the other's, a
+// restart reads them back, and the bucket goes when both sides are empty.
+TEST(JoinTest, OneBucketPerKeyHoldsBothSidesAndEachSideIsEvictedOnItsOwn) {
+  for (int shards : {1, 2}) {
+    Harness h(Config(ops::JoinType::kLeftOuter, true), shards);
+    // geo.ts BETWEEN pin.ts AND pin.ts + 1h: pin 12:00 stays until 13:00, geo 12:30 until 12:30.
+    EXPECT_EQ(
+        h.Batch({Pin(1, "12:00", "a"), Geo(1, "12:30", "fr"), Geo(2, "12:40", "de")}, "11:00"),
+        (Rows{"1|12:00|a|12:30|fr|+1"}));
+    EXPECT_EQ(h.StateRows(), 2);  // keys 1 and 2
+    // Watermark 12:45: the geo rows are gone (no later pin can match them), the pin stays.
+    EXPECT_TRUE(h.Batch({}, "12:45").empty());
+    EXPECT_EQ(h.StateRows(), 1);
+    h.Restart();  // from the checkpoint
+    // A later geo row of key 1 meets the pin; the evicted one does not come back.
+    EXPECT_EQ(h.Batch({Geo(1, "12:50", "it")}, "12:45"), (Rows{"1|12:00|a|12:50|it|+1"}));
+    EXPECT_EQ(h.StateRows(), 1);
+    // 13:30: the pin (matched) and the geo row go: no bucket left, nothing emitted.
+    EXPECT_TRUE(h.Batch({}, "13:30").empty());
+    EXPECT_EQ(h.StateRows(), 0);
+    EXPECT_TRUE(h.StateDump().empty());
+  }
 }
 
 TEST(JoinTest, LeftOuterCountsRetractedMatchesAndEmitsTheRowWhenNoneIsLeft) {
@@ -621,6 +646,9 @@ TEST(JoinTest, ConfigReadsLikeSparksJoinAndErrorsNameTheLine) {
   // pin.ts ∈ [geo.ts − 1h, geo.ts + 30m] ⇔ geo.ts ∈ [pin.ts − 30m, pin.ts + 1h].
   EXPECT_NE(spec->StateFingerprint().find("range=ts:ts:-1800000000:3600000000"), std::string::npos)
       << spec->StateFingerprint();
+  // State kept in one bucket per key: a checkpoint written with a bucket per side (no such
+  // word) has another fingerprint, so the query is refused rather than misreads it.
+  EXPECT_NE(spec->StateFingerprint().find(" buckets=joint"), std::string::npos);
 
   EXPECT_NE(ParseError("left: pin\nright: geo\non: ind\nhow: sideways\n")
                 .find(":4:6: how: unknown join type 'sideways' (inner, left_outer)"),

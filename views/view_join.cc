@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <optional>
 #include <unordered_map>
 
 #include "engine/state_codec.h"
@@ -11,19 +12,20 @@
 namespace pinstream::views {
 namespace {
 
-using internal::DecodeRow;
 using internal::PrefixEnd;
 using internal::RowsOut;
 
-// State, per side (0 left, 1 right) and join key:
-//   [partition]['J'][side][key]        → the key's bucket: varint mode, then
-//       mode 0 (inline): (length-prefixed row bytes, ZigZag varint count) per distinct row, in
-//                        row-byte order — while it stays under kInlineBytes;
+// State, per join key:
+//   [partition]['J'][key]              → the key's entry: for the left side, then the right, a
+//       varint mode, then
+//       mode 0 (inline): varint n, then n × (length-prefixed row bytes, ZigZag varint count), in
+//                        row-byte order — while the side's rows stay under kInlineBytes;
 //       mode 1 (spilled): varint count of distinct rows; each row is then an entry of its own:
-//   [partition]['j'][side][key][row]   → ZigZag varint count (a spilled bucket's rows)
-// A key without rows on a side has no bucket. So a batch reads every key it touches with point
-// reads (prefetched together: one MultiGet), and only a key with many rows costs a prefix scan
-// (when its rows are needed: the other side changed) and a point read per changed row.
+//   [partition]['j'][side][key][row]   → ZigZag varint count (a spilled side's rows)
+// A key without rows on either side has no entry. So a batch reads every key it touches with one
+// point read (all prefetched together: one MultiGet) and writes it once; only a key with many rows
+// costs a prefix scan (when its rows are needed: the other side changed) and a point read and
+// write per changed row.
 constexpr std::size_t kInlineBytes = 1024;
 
 using Rows = std::vector<std::pair<std::string, std::int64_t>>;  // row bytes → count, by row
@@ -55,7 +57,7 @@ class Join : public Operator {
     std::vector<TypeId> types = c_.left_types;
     types.insert(types.end(), c_.right_types.begin(), c_.right_types.end());
     out_ = std::make_unique<RowsOut>(std::move(names), std::move(types));
-    nulls_.resize(c_.right_types.size());
+    nulls_.assign(c_.right_types.size(), '\0');  // EncodeKey's null, once per right column
   }
 
   Status Process(RecordBatch& batch, OperatorContext&) override {
@@ -97,29 +99,22 @@ class Join : public Operator {
   }
 
   Status Finish(OperatorContext&, std::vector<RecordBatch>* out) override {
-    std::vector<Value> a;
-    for (const auto& [row, w] : unmatched_) {
-      if (w == 0) continue;
-      PS_RETURN_IF_ERROR(Decode(row, 0, &a));
-      out_->Add({&a, &nulls_}, w);
-    }
+    for (const auto& [row, w] : unmatched_) out_->Add(row, nulls_, w);
     unmatched_.clear();
     index_.clear();
     std::sort(deltas_.begin(), deltas_.end(),
               [](const KeyDelta& x, const KeyDelta& y) { return x.key < y.key; });
-    // Every touched key's buckets, read from storage at once.
+    // Every touched key's entry, read from storage at once.
     std::vector<std::string> heads;
-    heads.reserve(2 * deltas_.size());
+    heads.reserve(deltas_.size());
     for (auto& d : deltas_) {
-      d.prefix.push_back(static_cast<char>(StatePartitionOf(HashBytes(d.key))));
-      for (int side = 0; side < 2; ++side) {
-        Consolidate(&d.rows[side]);
-        heads.push_back(Head(d, side));
-      }
+      d.partition = static_cast<char>(StatePartitionOf(HashBytes(d.key)));
+      for (auto& rows : d.rows) Consolidate(&rows);
+      heads.push_back(Head(d));
     }
     PS_RETURN_IF_ERROR(table_->Prefetch({heads.begin(), heads.end()}));
     for (std::size_t i = 0; i < deltas_.size(); ++i) {
-      PS_RETURN_IF_ERROR(Key(deltas_[i], heads[2 * i], heads[2 * i + 1]));
+      PS_RETURN_IF_ERROR(Key(deltas_[i], heads[i]));
     }
     deltas_.clear();
     if (!out_->empty()) {
@@ -132,26 +127,25 @@ class Join : public Operator {
  private:
   struct KeyDelta {
     std::string key;
-    std::string prefix;        // the partition byte
+    char partition = 0;
     std::array<Rows, 2> rows;  // this batch's changes of each side
   };
   // One side's rows of one key.
-  struct Bucket {
+  struct Side {
     bool spilled = false;
-    std::int64_t distinct = 0;  // distinct rows (0: no bucket)
+    std::int64_t distinct = 0;  // distinct rows
     bool loaded = false;        // `rows` holds every row
     Rows rows;                  // by row bytes
   };
 
-  static std::string Head(const KeyDelta& d, int side) {
-    std::string h = d.prefix;
+  static std::string Head(const KeyDelta& d) {
+    std::string h(1, d.partition);
     h.push_back('J');
-    h.push_back(side == 0 ? '0' : '1');
     h += d.key;
     return h;
   }
   static std::string RowPrefix(const KeyDelta& d, int side) {
-    std::string h = d.prefix;
+    std::string h(1, d.partition);
     h.push_back('j');
     h.push_back(side == 0 ? '0' : '1');
     h += d.key;
@@ -160,40 +154,32 @@ class Join : public Operator {
 
   static Status Damaged() { return Corruption("view_join: a state entry is damaged"); }
 
-  Status ReadHead(const std::string& head, Bucket* b) {
-    bool found = false;
-    PS_RETURN_IF_ERROR(table_->Get(head, &value_, &found));
-    *b = Bucket();
-    if (!found) {
-      b->loaded = true;
-      return Status::Ok();
-    }
-    ByteReader rd(value_);
-    std::uint64_t mode = 0;
-    if (!rd.GetVarint64(&mode)) return Damaged();
+  static Status ParseSide(ByteReader& rd, Side* s) {
+    *s = Side();
+    std::uint64_t mode = 0, n = 0;
+    if (!rd.GetVarint64(&mode) || !rd.GetVarint64(&n)) return Damaged();
     if (mode == 1) {
-      std::uint64_t n = 0;
-      if (!rd.GetVarint64(&n) || n == 0) return Damaged();
-      b->spilled = true;
-      b->distinct = static_cast<std::int64_t>(n);
+      if (n == 0) return Damaged();
+      s->spilled = true;
+      s->distinct = static_cast<std::int64_t>(n);
       return Status::Ok();
     }
     if (mode != 0) return Damaged();
-    while (rd.remaining() > 0) {
+    s->rows.reserve(n);
+    for (std::uint64_t i = 0; i < n; ++i) {
       std::string_view row;
       std::uint64_t c = 0;
       if (!rd.GetLengthPrefixed(&row) || !rd.GetVarint64(&c) || UnZigZag(c) <= 0) return Damaged();
-      b->rows.emplace_back(std::string(row), UnZigZag(c));
+      s->rows.emplace_back(std::string(row), UnZigZag(c));
     }
-    if (b->rows.empty()) return Damaged();
-    b->distinct = static_cast<std::int64_t>(b->rows.size());
-    b->loaded = true;
+    s->distinct = static_cast<std::int64_t>(n);
+    s->loaded = true;
     return Status::Ok();
   }
 
-  // A spilled bucket's rows (a prefix scan).
-  Status LoadRows(const KeyDelta& d, int side, Bucket* b) {
-    if (b->loaded) return Status::Ok();
+  // A spilled side's rows (a prefix scan).
+  Status LoadRows(const KeyDelta& d, int side, Side* s) {
+    if (s->loaded) return Status::Ok();
     const std::string prefix = RowPrefix(d, side);
     Status bad = Status::Ok();
     PS_RETURN_IF_ERROR(
@@ -204,53 +190,42 @@ class Join : public Operator {
             bad = Damaged();
             return false;
           }
-          b->rows.emplace_back(std::string(k.substr(prefix.size())), UnZigZag(c));
+          s->rows.emplace_back(std::string(k.substr(prefix.size())), UnZigZag(c));
           return true;
         }));
     PS_RETURN_IF_ERROR(bad);
-    if (static_cast<std::int64_t>(b->rows.size()) != b->distinct) return Damaged();
-    b->loaded = true;
+    if (static_cast<std::int64_t>(s->rows.size()) != s->distinct) return Damaged();
+    s->loaded = true;
     return Status::Ok();
   }
 
-  Status Decode(const std::string& row, int side, std::vector<Value>* out) {
-    std::size_t n = side == 0 ? c_.left_types.size() : c_.right_types.size();
-    if (!DecodeRow(row, n, out)) return Corruption("view_join: a state row is damaged");
-    return Status::Ok();
-  }
-
-  // Applies `delta` (consolidated) to side `side`'s bucket `b` of key `d` and writes it; after it
-  // `b` is the new bucket (its rows too when they were loaded).
-  Status Update(const KeyDelta& d, int side, const std::string& head, const Rows& delta,
-                Bucket* b) {
+  // Applies `delta` (consolidated) to side `side` of key `d`; after it `s` is the side's new
+  // state (its rows too when they were loaded). A spilled side's row entries are written here,
+  // the key's entry by WriteEntry.
+  Status Update(const KeyDelta& d, int side, const Rows& delta, Side* s) {
     if (delta.empty()) return Status::Ok();
-    const std::int64_t distinct_before = b->distinct;
-    if (b->loaded) {
+    if (s->loaded) {
       Rows merged;
-      merged.reserve(b->rows.size() + delta.size());
+      merged.reserve(s->rows.size() + delta.size());
       std::size_t i = 0, j = 0;
-      std::vector<std::pair<const std::string*, std::int64_t>> changed;  // spilled: row → count
-      while (i < b->rows.size() || j < delta.size()) {
-        if (j == delta.size() || (i < b->rows.size() && b->rows[i].first < delta[j].first)) {
-          merged.push_back(std::move(b->rows[i++]));
+      std::string prefix = s->spilled ? RowPrefix(d, side) : std::string();
+      while (i < s->rows.size() || j < delta.size()) {
+        if (j == delta.size() || (i < s->rows.size() && s->rows[i].first < delta[j].first)) {
+          merged.push_back(std::move(s->rows[i++]));
           continue;
         }
         std::int64_t now = delta[j].second;
-        if (i < b->rows.size() && b->rows[i].first == delta[j].first) now += b->rows[i++].second;
+        if (i < s->rows.size() && s->rows[i].first == delta[j].first) now += s->rows[i++].second;
         if (now < 0)
           return InvalidArgument("view_join: a row was retracted more often than inserted");
         if (now > 0) merged.emplace_back(delta[j].first, now);
-        if (b->spilled) changed.emplace_back(&delta[j].first, now);
+        if (s->spilled) PS_RETURN_IF_ERROR(PutRow(prefix + delta[j].first, now));
         ++j;
       }
-      b->rows = std::move(merged);
-      b->distinct = static_cast<std::int64_t>(b->rows.size());
-      if (b->spilled) {
-        const std::string prefix = RowPrefix(d, side);
-        for (const auto& [row, now] : changed) PS_RETURN_IF_ERROR(PutRow(prefix + *row, now));
-      }
+      s->rows = std::move(merged);
+      s->distinct = static_cast<std::int64_t>(s->rows.size());
     } else {
-      // A spilled bucket whose rows were not needed: each changed row by a point read.
+      // A spilled side whose rows were not needed: each changed row by a point read.
       const std::string prefix = RowPrefix(d, side);
       for (const auto& [row, w] : delta) {
         std::string k = prefix + row;
@@ -266,33 +241,16 @@ class Join : public Operator {
         std::int64_t now = before + w;
         if (now < 0)
           return InvalidArgument("view_join: a row was retracted more often than inserted");
-        b->distinct += (now > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
+        s->distinct += (now > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
         PS_RETURN_IF_ERROR(PutRow(k, now));
       }
     }
-    if (b->distinct == 0) return table_->Delete(head);
-    value_.clear();
-    if (b->spilled) {
-      if (b->distinct == distinct_before) return Status::Ok();
-      PutVarint64(&value_, 1);
-      PutVarint64(&value_, static_cast<std::uint64_t>(b->distinct));
-      return table_->Put(head, value_);
+    if (s->distinct == 0) {  // every row entry is gone: inline (and empty) again
+      s->spilled = false;
+      s->loaded = true;
+      s->rows.clear();
     }
-    PutVarint64(&value_, 0);
-    for (const auto& [row, c] : b->rows) {
-      PutLengthPrefixed(&value_, row);
-      PutVarint64(&value_, ZigZag(c));
-    }
-    if (value_.size() > kInlineBytes) {
-      // Too large to rewrite on every change: the rows move to entries of their own.
-      const std::string prefix = RowPrefix(d, side);
-      for (const auto& [row, c] : b->rows) PS_RETURN_IF_ERROR(PutRow(prefix + row, c));
-      b->spilled = true;
-      value_.clear();
-      PutVarint64(&value_, 1);
-      PutVarint64(&value_, static_cast<std::uint64_t>(b->distinct));
-    }
-    return table_->Put(head, value_);
+    return Status::Ok();
   }
 
   Status PutRow(const std::string& k, std::int64_t count) {
@@ -302,79 +260,102 @@ class Join : public Operator {
     return table_->Put(k, v);
   }
 
+  // Writes the key's entry (`old`: its value before, if it had one), moving a side whose rows
+  // outgrew kInlineBytes to entries of their own.
+  Status WriteEntry(const KeyDelta& d, const std::string& head, std::array<Side, 2>& sides,
+                    const std::optional<std::string>& old) {
+    if (sides[0].distinct == 0 && sides[1].distinct == 0) {
+      return old ? table_->Delete(head) : Status::Ok();
+    }
+    value_.clear();
+    for (int side = 0; side < 2; ++side) {
+      Side& s = sides[side];
+      if (!s.spilled) {
+        std::size_t bytes = 0;
+        for (const auto& [row, c] : s.rows) bytes += row.size() + 4;
+        if (bytes > kInlineBytes) {
+          const std::string prefix = RowPrefix(d, side);
+          for (const auto& [row, c] : s.rows) PS_RETURN_IF_ERROR(PutRow(prefix + row, c));
+          s.spilled = true;
+        }
+      }
+      PutVarint64(&value_, s.spilled ? 1 : 0);
+      PutVarint64(&value_, static_cast<std::uint64_t>(s.distinct));
+      if (s.spilled) continue;
+      for (const auto& [row, c] : s.rows) {
+        PutLengthPrefixed(&value_, row);
+        PutVarint64(&value_, ZigZag(c));
+      }
+    }
+    if (old && *old == value_) return Status::Ok();
+    return table_->Put(head, value_);
+  }
+
   // One key's changes: d.rows[0] (left) and d.rows[1] (right).
-  Status Key(const KeyDelta& d, const std::string& head_a, const std::string& head_b) {
+  Status Key(const KeyDelta& d, const std::string& head) {
     const bool left = c_.join == JoinKind::kLeft;
     const Rows& da = d.rows[0];
     const Rows& db = d.rows[1];
     if (da.empty() && db.empty()) return Status::Ok();
-    Bucket a, b;
-    PS_RETURN_IF_ERROR(ReadHead(head_a, &a));
-    PS_RETURN_IF_ERROR(ReadHead(head_b, &b));
+    std::array<Side, 2> sides;
+    Side& a = sides[0];
+    Side& b = sides[1];
+    std::optional<std::string> old;
+    {
+      bool found = false;
+      PS_RETURN_IF_ERROR(table_->Get(head, &value_, &found));
+      if (found) {
+        old = value_;
+        ByteReader rd(*old);
+        PS_RETURN_IF_ERROR(ParseSide(rd, &a));
+        PS_RETURN_IF_ERROR(ParseSide(rd, &b));
+        if (rd.remaining() != 0) return Damaged();
+      } else {
+        a.loaded = b.loaded = true;
+      }
+    }
     // A_old is needed when B changes (A_old ⋈ ΔB; a left join's unmatched rows), B's rows when
     // A changes (ΔA ⋈ B_new).
     if (!db.empty()) PS_RETURN_IF_ERROR(LoadRows(d, 0, &a));
     if (!da.empty()) PS_RETURN_IF_ERROR(LoadRows(d, 1, &b));
-    std::vector<Value> av, bv;
     // A_old ⋈ ΔB
-    if (!db.empty() && a.distinct > 0) {
-      std::vector<std::pair<std::vector<Value>, std::int64_t>> ds;
-      for (const auto& [row, w] : db) {
-        PS_RETURN_IF_ERROR(Decode(row, 1, &bv));
-        ds.emplace_back(bv, w);
-      }
-      for (const auto& [row, c] : a.rows) {
-        PS_RETURN_IF_ERROR(Decode(row, 0, &av));
-        for (const auto& [vals, w] : ds) out_->Add({&av, &vals}, c * w);
+    if (!db.empty()) {
+      for (const auto& [ra, c] : a.rows) {
+        for (const auto& [rb, w] : db) out_->Add(ra, rb, c * w);
       }
     }
     const bool b_empty_old = b.distinct == 0;
-    PS_RETURN_IF_ERROR(Update(d, 1, head_b, db, &b));
+    PS_RETURN_IF_ERROR(Update(d, 1, db, &b));
     const bool b_empty_new = b.distinct == 0;
     // ΔA ⋈ B_new
-    if (!da.empty() && !b_empty_new) {
-      std::vector<std::pair<std::vector<Value>, std::int64_t>> bs;
-      for (const auto& [row, c] : b.rows) {
-        PS_RETURN_IF_ERROR(Decode(row, 1, &bv));
-        bs.emplace_back(bv, c);
-      }
-      for (const auto& [row, w] : da) {
-        PS_RETURN_IF_ERROR(Decode(row, 0, &av));
-        for (const auto& [vals, c] : bs) out_->Add({&av, &vals}, w * c);
+    if (!da.empty()) {
+      for (const auto& [ra, w] : da) {
+        for (const auto& [rb, c] : b.rows) out_->Add(ra, rb, w * c);
       }
     }
     if (left && b_empty_old && !b_empty_new) {
       // The key's first right rows: its left rows before the batch lose their null rows.
-      for (const auto& [row, c] : a.rows) {
-        PS_RETURN_IF_ERROR(Decode(row, 0, &av));
-        out_->Add({&av, &nulls_}, -c);
-      }
+      for (const auto& [ra, c] : a.rows) out_->Add(ra, nulls_, -c);
     }
-    PS_RETURN_IF_ERROR(Update(d, 0, head_a, da, &a));
+    PS_RETURN_IF_ERROR(Update(d, 0, da, &a));
     if (left && b_empty_new) {
       if (b_empty_old) {
         // Still no right row: the left's changes pass with nulls.
-        for (const auto& [row, w] : da) {
-          PS_RETURN_IF_ERROR(Decode(row, 0, &av));
-          out_->Add({&av, &nulls_}, w);
-        }
+        for (const auto& [ra, w] : da) out_->Add(ra, nulls_, w);
       } else {
         // The key's last right rows left: its left rows now (A_new, loaded above as B changed)
         // come back with nulls.
-        for (const auto& [row, c] : a.rows) {
-          PS_RETURN_IF_ERROR(Decode(row, 0, &av));
-          out_->Add({&av, &nulls_}, c);
-        }
+        for (const auto& [ra, c] : a.rows) out_->Add(ra, nulls_, c);
       }
     }
-    return Status::Ok();
+    return WriteEntry(d, head, sides, old);
   }
 
   ViewJoinConfig c_;
   StateTable* table_;
   std::uint16_t left_tag_, tag_;
   std::unique_ptr<RowsOut> out_;
-  std::vector<Value> nulls_;
+  std::string nulls_;                    // the right side's columns all null, encoded
   std::array<std::vector<int>, 2> all_;  // every column of each side
   std::string key_, value_;
   // This batch's changes by key, in the order keys came (index_: key → position).
@@ -403,8 +384,8 @@ class JoinSpec : public OperatorSpec {
   bool gathers_all_rows() const override { return c_.left_keys.empty(); }
   bool stateful() const override { return true; }
   bool uses_state_table() const override { return true; }
-  // "buckets": the state layout above (an older layout is recomputed: the view starts over).
-  std::string StateFingerprint() const override { return "view_join buckets " + c_.fingerprint; }
+  // "entries": the state layout above (an older layout is recomputed: the view starts over).
+  std::string StateFingerprint() const override { return "view_join entries " + c_.fingerprint; }
   Result<StreamSchema> DeriveSchema(std::span<const StreamSchema>) const override {
     StreamSchema out;
     std::vector<Field> fields;

@@ -13,10 +13,9 @@
 //                 on one shard.
 //   ViewUnionAll  the rows of every input, their columns renamed to the output's (weights kept).
 //
-// Cost per batch: for each key touched, both sides' buckets (the key's rows, in one state entry
-// while small) are point reads, all prefetched at once, and each changed bucket is one write; a
-// key whose rows outgrew their bucket keeps one entry per row, scanned when the other side
-// changes. A key with many rows on both sides costs their product when it changes, as the output
+// Cost per batch: each key touched is one point read (its entry: both sides' rows while small),
+// all prefetched at once, and one write; a side whose rows outgrew the entry keeps one entry per
+// row, scanned when the other side changes. A key with many rows on both sides costs their product when it changes, as the output
 // does. Keys compare as their encoded values: join keys of different types are refused by the
 // lowering (int64 = double would never match).
 #pragma once

@@ -1,7 +1,7 @@
 // Internal to views/: rows kept in the view operators' state as EncodeKey bytes
 // (engine/record_batch.h: every value type-tagged and self-delimiting, so a row's bytes never
-// prefix another row's of the same arity), decoded back to values, and output batches built
-// from such rows with their weights.
+// prefix another row's of the same arity), and output batches built from such rows with their
+// weights, each value decoded straight into its column.
 #pragma once
 
 #include <cstring>
@@ -14,52 +14,6 @@
 #include "engine/status.h"
 
 namespace pinstream::views::internal {
-
-// Decodes one EncodeKey value (engine/record_batch.h).
-inline bool DecodeValue(ByteReader& r, Value* out) {
-  EncodedValue v;
-  if (!ReadKeyValue(r, &v)) return false;
-  switch (v.type) {
-    case TypeId::kNull:
-      *out = Value();
-      return true;
-    case TypeId::kDoubleArray: {
-      std::vector<double> a(v.bytes.size() / 8);
-      if (!a.empty()) std::memcpy(a.data(), v.bytes.data(), v.bytes.size());
-      *out = Value::DoubleArray(std::move(a));
-      return true;
-    }
-    case TypeId::kRaw:
-      *out = Value::Raw(std::string(v.bytes));
-      return true;
-    case TypeId::kString:
-      *out = Value::String(std::string(v.bytes));
-      return true;
-    case TypeId::kDouble:
-      *out = Value::Double(v.d);
-      return true;
-    case TypeId::kBool:
-      *out = Value::Bool(v.i != 0);
-      return true;
-    case TypeId::kTimestamp:
-      *out = Value::Timestamp(v.i);
-      return true;
-    case TypeId::kInt64:
-      *out = Value::Int64(v.i);
-      return true;
-  }
-  return false;
-}
-
-// Decodes `n` values (a whole row) from `bytes`.
-inline bool DecodeRow(std::string_view bytes, std::size_t n, std::vector<Value>* out) {
-  ByteReader r(bytes);
-  out->resize(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!DecodeValue(r, &(*out)[i])) return false;
-  }
-  return r.remaining() == 0;
-}
 
 // The first key after every key starting with `prefix` ("" when there is none).
 inline std::string PrefixEnd(std::string prefix) {
@@ -74,65 +28,78 @@ inline std::string PrefixEnd(std::string prefix) {
   return prefix;
 }
 
-// Output rows (values with weights) → one batch whose columns have the planned types; a column
-// planned as null (its type unknown before data) takes its first non-null value's type.
+// Output rows kept as their EncodeKey bytes (a join's two sides' rows, concatenated) with their
+// weights → one batch, each value decoded straight into its column (no Value per cell), the
+// columns of the planned types; a column planned as null takes its first non-null value's type.
 class RowsOut {
  public:
   RowsOut(std::vector<std::string> names, std::vector<TypeId> types)
       : names_(std::move(names)), types_(std::move(types)) {}
 
-  // The row is the concatenation of `parts`.
-  void Add(std::initializer_list<const std::vector<Value>*> parts, std::int64_t weight) {
+  // The row is `a` then `b` (each EncodeKey bytes of some of the row's columns).
+  void Add(std::string_view a, std::string_view b, std::int64_t weight) {
     if (weight == 0) return;
-    std::vector<Value> row;
-    row.reserve(names_.size());
-    for (const auto* p : parts) row.insert(row.end(), p->begin(), p->end());
-    rows_.push_back(std::move(row));
+    ends_.push_back(bytes_.size());
+    bytes_.append(a);
+    bytes_.append(b);
     weights_.push_back(weight);
   }
-  bool empty() const { return rows_.empty(); }
+  bool empty() const { return weights_.empty(); }
 
   Result<RecordBatch> Build(std::uint16_t tag) {
-    RecordBatch b;
-    b.row_ids().resize(rows_.size());
-    for (std::size_t c = 0; c < names_.size(); ++c) {
-      TypeId t = types_[c];
-      if (t == TypeId::kNull) {
-        for (const auto& r : rows_) {
-          if (!r[c].is_null()) {
-            t = r[c].type();
-            break;
-          }
+    const std::size_t n = weights_.size();
+    ends_.push_back(bytes_.size());  // ends_[i]: row i's start, ends_[i + 1] its end
+    std::vector<TypeId> types = types_;
+    EncodedValue v;
+    for (std::size_t c = 0; c < types.size(); ++c) {
+      if (types[c] != TypeId::kNull) continue;
+      for (std::size_t r = 0; r < n && types[c] == TypeId::kNull; ++r) {
+        ByteReader rd(Row(r));
+        for (std::size_t i = 0; i <= c; ++i) {
+          if (!ReadKeyValue(rd, &v)) return Internal("view operator: an output row is damaged");
         }
+        types[c] = v.type;
       }
-      ::pinstream::Column col(t);
-      for (const auto& r : rows_) {
-        if (r.size() != names_.size()) return Internal("view operator: a row of the wrong width");
-        if (r[c].is_null() || t == TypeId::kNull) {
-          col.AppendNull();
-        } else if (r[c].type() == t) {
-          PS_RETURN_IF_ERROR(col.AppendValue(r[c]));
-        } else if (t == TypeId::kDouble && IsIntegerLike(r[c].type())) {
-          col.AppendDouble(static_cast<double>(r[c].int_value()));
+    }
+    std::vector<::pinstream::Column> cols;
+    cols.reserve(types.size());
+    for (TypeId t : types) cols.emplace_back(t);
+    for (std::size_t r = 0; r < n; ++r) {
+      ByteReader rd(Row(r));
+      for (std::size_t c = 0; c < cols.size(); ++c) {
+        if (!ReadKeyValue(rd, &v)) return Internal("view operator: an output row is damaged");
+        const TypeId t = types[c];
+        if (v.type == TypeId::kNull || t == TypeId::kNull) {
+          cols[c].AppendNull();
+        } else if (v.type == t || (t == TypeId::kDouble && IsIntegerLike(v.type))) {
+          AppendKeyValue(v, cols[c]);
         } else {
-          return InvalidArgument("column " + names_[c] + " holds " +
-                                 std::string(TypeName(r[c].type())) +
+          return InvalidArgument("column " + names_[c] + " holds " + std::string(TypeName(v.type)) +
                                  " where the view's plan has " + std::string(TypeName(t)));
         }
       }
-      b.AddColumn(names_[c], std::move(col));
+      if (rd.remaining() != 0) return Internal("view operator: an output row of the wrong width");
     }
+    RecordBatch b;
+    b.row_ids().resize(n);
+    for (std::size_t c = 0; c < cols.size(); ++c) b.AddColumn(names_[c], std::move(cols[c]));
     b.SetWeights(std::move(weights_));
     b.set_input_tag(tag);
-    rows_.clear();
+    bytes_.clear();
+    ends_.clear();
     weights_.clear();
     return b;
   }
 
  private:
+  std::string_view Row(std::size_t r) const {
+    return std::string_view(bytes_).substr(ends_[r], ends_[r + 1] - ends_[r]);
+  }
+
   std::vector<std::string> names_;
   std::vector<TypeId> types_;
-  std::vector<std::vector<Value>> rows_;
+  std::string bytes_;
+  std::vector<std::size_t> ends_;
   std::vector<std::int64_t> weights_;
 };
 

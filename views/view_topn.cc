@@ -8,7 +8,6 @@
 namespace pinstream::views {
 namespace {
 
-using internal::DecodeRow;
 using internal::PrefixEnd;
 using internal::RowsOut;
 
@@ -89,11 +88,22 @@ class TopN : public Operator {
 
   Status Finish(OperatorContext&, std::vector<RecordBatch>* out) override {
     std::string value;
+    // The entries the batch changes, read from storage at once.
+    std::vector<std::string> prefixes, keys;
     for (const auto& [pkey, entries] : deltas_) {
       std::string prefix;
       prefix.push_back(static_cast<char>(StatePartitionOf(HashBytes(pkey))));
       prefix.push_back('T');
       prefix += pkey;
+      for (const auto& [entry, d] : entries) {
+        if (d.first != 0) keys.push_back(prefix + entry);
+      }
+      prefixes.push_back(std::move(prefix));
+    }
+    PS_RETURN_IF_ERROR(table_->Prefetch({keys.begin(), keys.end()}));
+    std::size_t p = 0;
+    for (const auto& [pkey, entries] : deltas_) {
+      const std::string& prefix = prefixes[p++];
       Top before, after;
       PS_RETURN_IF_ERROR(Read(prefix, &before));
       for (const auto& [entry, d] : entries) {
@@ -141,15 +151,12 @@ class TopN : public Operator {
 
  private:
   Status Emit(const std::string& row, std::int64_t rank, std::int64_t weight) {
-    if (!DecodeRow(row, c_.types.size(), &values_)) {
-      return Corruption("view_topn: a state row is damaged");
+    rank_bytes_.clear();
+    if (c_.emit_rank) {  // EncodeKey's int64
+      rank_bytes_.push_back(static_cast<char>(1 + static_cast<int>(TypeId::kInt64)));
+      rank_bytes_.append(reinterpret_cast<const char*>(&rank), 8);
     }
-    if (c_.emit_rank) {
-      rank_value_ = {Value::Int64(rank)};
-      out_->Add({&values_, &rank_value_}, weight);
-    } else {
-      out_->Add({&values_}, weight);
-    }
+    out_->Add(row, rank_bytes_, weight);
     return Status::Ok();
   }
 
@@ -200,7 +207,7 @@ class TopN : public Operator {
   std::uint16_t tag_;
   std::unique_ptr<RowsOut> out_;
   std::vector<int> all_;
-  std::vector<Value> values_, rank_value_;
+  std::string rank_bytes_;
   // This batch's changes: partition key → (sort key + row) → (weight, sort key length).
   std::map<std::string, std::map<std::string, std::pair<std::int64_t, std::size_t>>> deltas_;
 };

@@ -214,9 +214,9 @@ if [[ $what == views || $what == all ]]; then
 fi
 
 if [[ $what == nexmark || $what == all ]]; then
-  echo "== Nexmark (issue 27): q0-q4, q9, q20 as live views, events/s per core beside Flink 1.13 and Feldera's published figures"
+  echo "== Nexmark (issue 27): q0-q5, q7, q9, q20 as live views, events/s per core beside Flink 1.13 and Feldera's published figures"
   $B/nexmark_bench "$tmp/nexmark" "${NEXMARK_EVENTS:-1000000}" | collect
-  for q in q4:34000:265000 q9:14000:57000 q20:19000:85000; do
+  for q in q4:34000:265000 q5:22140:411862 q7:12330:196048 q9:14000:57000 q20:19000:85000; do
     IFS=: read -r name flink feldera <<<"$q"
     v=$(value "nexmark_${name}_events_per_core_s")
     echo "RATIO nexmark $name per core / Flink 1.13 per core ($flink): $(ratio "$v" "$flink")  (target >= 1);  / Feldera ($feldera): $(ratio "$v" "$feldera")"

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "engine/time_util.h"
+
 namespace pinstream::views {
 namespace {
 
@@ -151,6 +153,8 @@ std::string_view NodeKindName(NodeKind kind) {
       return "TopN";
     case NodeKind::kUnionAll:
       return "UnionAll";
+    case NodeKind::kWindow:
+      return "Window";
     case NodeKind::kSort:
       return "Sort";
     case NodeKind::kLimit:
@@ -200,6 +204,14 @@ std::string Details(const PlanNode& n) {
       return SortText(n.order);
     case NodeKind::kLimit:
       return std::to_string(n.limit) + (n.offset ? " offset " + std::to_string(n.offset) : "");
+    case NodeKind::kWindow: {
+      auto us = [](std::int64_t v) { return FormatDurationMicros(v); };
+      std::string time = n.inputs.at(0)->columns.at(static_cast<std::size_t>(n.time_column)).name;
+      return n.window_slide_us == n.window_size_us
+                 ? "TUMBLE(" + time + ", " + us(n.window_size_us) + ")"
+                 : "HOP(" + time + ", slide " + us(n.window_slide_us) + ", size " +
+                       us(n.window_size_us) + ")";
+    }
     case NodeKind::kDistinct:
     case NodeKind::kUnionAll:
       return "";
@@ -239,6 +251,9 @@ void ExplainInto(const PlanNode& n, int depth, std::string& out) {
       break;
     case NodeKind::kTopN:
       out += "  → (input, " + ColumnList(n.columns, n.columns.size() - 1) + ")";
+      break;
+    case NodeKind::kWindow:
+      out += "  → (input, " + ColumnList(n.columns, n.columns.size() - 2) + ")";
       break;
     case NodeKind::kJoin:
       out += "  → (left, right: " + std::to_string(n.columns.size()) + " columns)";

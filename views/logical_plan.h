@@ -11,6 +11,9 @@
 //   TopN       rank / dense_rank / row_number over a partition, keeping the rows whose rank is at
 //              most `limit` (the rank itself is the node's last column)
 //   UnionAll   the rows of every input
+//   Window     TUMBLE / HOP in FROM: the input's columns and window_start, window_end (timestamps);
+//              a row once per window of `window_size_us` starting at a multiple of
+//              `window_slide_us` that holds its time column (a null time: no window)
 //   Sort       ORDER BY of the final result (presentation: the view's table is a set)
 //   Limit      LIMIT / OFFSET of the final result
 //
@@ -87,6 +90,7 @@ enum class NodeKind : std::uint8_t {
   kDistinct,
   kTopN,
   kUnionAll,
+  kWindow,
   kSort,
   kLimit,
 };
@@ -123,6 +127,9 @@ struct PlanNode {
   std::vector<SortKey> order;                  // kTopN, kSort
   std::int64_t limit = -1;                     // kTopN (rank ≤ limit), kLimit (-1: none)
   std::int64_t offset = 0;                     // kLimit
+  int time_column = -1;                        // kWindow: the input column of event time
+  std::int64_t window_size_us = 0;             // kWindow
+  std::int64_t window_slide_us = 0;            // kWindow (= size: TUMBLE)
 };
 
 // The plan as an indented tree, one node per line with what it computes and, where it makes

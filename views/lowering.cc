@@ -5,10 +5,12 @@
 #include <limits>
 #include <map>
 
+#include "engine/time_util.h"
 #include "views/scalar_expr.h"
 #include "views/view_join.h"
 #include "views/view_operators.h"
 #include "views/view_topn.h"
+#include "views/view_window.h"
 
 namespace pinstream::views {
 namespace {
@@ -228,6 +230,10 @@ Need InputNeed(const PlanNode& n, const Need& need, std::size_t input) {
     case NodeKind::kUnionAll:
       for (std::size_t i = 0; i < out.size(); ++i) out[i] = Needs(need, i);
       break;
+    case NodeKind::kWindow:
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = Needs(need, i);
+      out.at(static_cast<std::size_t>(n.time_column)) = true;
+      break;
     case NodeKind::kDistinct:
     case NodeKind::kScan:
       out.assign(out.size(), true);
@@ -355,6 +361,30 @@ class Lowering {
                    "aggregate " +
                        (keys.empty() ? std::string("(one global row)") : "group by " + keys) +
                        ": " + text);
+      }
+      case NodeKind::kWindow: {
+        Stream in = input(0);
+        std::vector<std::string> names = in.names;
+        names.push_back("window_start");
+        names.push_back("window_end");
+        names = Unique(names);
+        std::vector<TypeId> types = in.types;
+        types.push_back(TypeId::kTimestamp);
+        types.push_back(TypeId::kTimestamp);
+        ViewWindowConfig c;
+        c.time_column = n.time_column;
+        c.size_us = n.window_size_us;
+        c.slide_us = n.window_slide_us;
+        c.start_name = names[names.size() - 2];
+        c.end_name = names.back();
+        std::string time = in.names.at(static_cast<std::size_t>(n.time_column));
+        std::string text =
+            c.slide_us == c.size_us
+                ? "tumbling window of " + FormatDurationMicros(c.size_us) + " on " + time
+                : "hopping windows of " + FormatDurationMicros(c.size_us) + " every " +
+                      FormatDurationMicros(c.slide_us) + " on " + time;
+        return Add(MakeViewWindow(std::move(c)), {in}, names, types,
+                   text + " (window_start, window_end)");
       }
       case NodeKind::kDistinct: {
         Stream in = input(0);

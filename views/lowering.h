@@ -20,6 +20,7 @@
 //                   the rows of the Filter / Project using it; the expression reads that column
 //   TopN            ViewTopN (view_topn.h), partition and order expressions made columns first
 //   UnionAll        ViewUnionAll over every input's graph (UNION: then ViewDistinct)
+//   Window          ViewWindow (view_window.h): TUMBLE / HOP, a row per window it is in
 //   Sort (final)    nothing: the view's table is a set; ORDER BY applies when it is read
 //   Limit (final)   over the final Sort: ViewTopN, row_number over the sort keys over one
 //                   partition, ranks (offset, offset + limit], rank column dropped

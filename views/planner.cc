@@ -735,8 +735,175 @@ class Planner {
                      "");
     }
     if (type == "JoinExpr") return PlanJoin(b);
-    if (type == "RangeFunction") Refuse(NodeLoc(item), "a function in FROM");
+    if (type == "RangeFunction") return PlanWindowFunction(b, NodeLoc(item));
     Refuse(NodeLoc(item), type + " in FROM");
+  }
+
+  // TUMBLE(t, time, size) / HOP(t, time, slide, size) in FROM (RisingWave's and Materialize's
+  // window table functions): t's columns and window_start, window_end, a row once per window of
+  // its time column. `t` names a table or a WITH query; the columns are qualified by the
+  // function's alias, or t's name.
+  Relation PlanWindowFunction(const json& rf, int loc) {
+    if (loc < 0) loc = LocOf(rf);
+    if (rf.value("lateral", false)) Refuse(loc, "LATERAL");
+    if (rf.value("ordinality", false)) Refuse(loc, "WITH ORDINALITY");
+    if (rf.value("is_rowsfrom", false)) Refuse(loc, "ROWS FROM");
+    const json* call = nullptr;
+    const json& functions = ListOf(rf, "functions");
+    if (functions.size() == 1) {
+      const json& pair = functions[0];
+      const json& items = TypeOf(pair) == "List" ? ListOf(Body(pair), "items") : kEmptyList;
+      if (!items.empty() && TypeOf(items[0]) == "FuncCall") call = &Body(items[0]);
+    }
+    if (call == nullptr) Refuse(loc, "a function in FROM");
+    const json& names = ListOf(*call, "funcname");
+    std::string fn = names.empty() ? std::string() : Lower(StringOf(names.back()));
+    int at = LocOf(*call);
+    if (fn != "tumble" && fn != "hop") {
+      Refuse(at, "the function " + fn + " in FROM (the window functions TUMBLE and HOP are)");
+    }
+    const json& args = ListOf(*call, "args");
+    std::size_t want = fn == "tumble" ? 3 : 4;
+    if (args.size() != want || call->contains("agg_order") || call->contains("agg_filter") ||
+        call->value("agg_star", false) || call->value("agg_distinct", false) ||
+        call->contains("over")) {
+      Fail(at, fn == "tumble" ? "TUMBLE takes (table, time column, INTERVAL size)"
+                              : "HOP takes (table, time column, INTERVAL slide, INTERVAL size)");
+    }
+    // The table: a bare name.
+    const json& t = args[0];
+    const json& tf = TypeOf(t) == "ColumnRef" ? ListOf(Body(t), "fields") : kEmptyList;
+    if (tf.size() != 1 || TypeOf(tf[0]) != "String") {
+      Fail(NodeLoc(t), Upper(fn) + "'s first argument names a table or a WITH query");
+    }
+    json rv = {{"relname", StringOf(tf[0])}, {"location", NodeLoc(t)}};
+    Relation in = PlanRangeVar(rv);
+    std::int64_t slide = IntervalMicros(args[2], fn);
+    std::int64_t size = fn == "tumble" ? slide : IntervalMicros(args[3], fn);
+    if (slide > size) {
+      Fail(ArgLoc(args[2]), "HOP's slide (" + FormatDurationMicros(slide) +
+                                 ") is longer than its size (" + FormatDurationMicros(size) +
+                                 "): rows between windows would be in none");
+    }
+    // The time column: one of the table's, a timestamp.
+    const json& c = args[1];
+    const json& cf = TypeOf(c) == "ColumnRef" ? ListOf(Body(c), "fields") : kEmptyList;
+    if (cf.size() != 1 || TypeOf(cf[0]) != "String") {
+      Fail(NodeLoc(c), Upper(fn) + "'s second argument names a column of its table");
+    }
+    std::string where = Upper(fn) + "'s table";
+    int col = UniqueColumn(in.scope, StringOf(cf[0]), NodeLoc(c), where.c_str());
+    TypeId ct = in.node->columns[static_cast<std::size_t>(col)].type;
+    if (ct != TypeId::kTimestamp) {
+      Fail(NodeLoc(c), "the window's time column " + StringOf(cf[0]) + " is " +
+                           std::string(TypeName(ct)) + ", not a timestamp");
+    }
+    auto n = NewNode(NodeKind::kWindow, at);
+    n->inputs = {in.node};
+    n->columns = in.node->columns;
+    for (const char* w : {"window_start", "window_end"}) {
+      for (const auto& existing : n->columns) {
+        if (SameName(existing.name, w)) {
+          Fail(NodeLoc(t), "the table already has a column " + std::string(w) + ", which " +
+                               Upper(fn) + " adds");
+        }
+      }
+      n->columns.push_back(Column{w, TypeId::kTimestamp});
+    }
+    n->time_column = col;
+    n->window_size_us = size;
+    n->window_slide_us = slide;
+    const json* alias = rf.contains("alias") ? &Unwrap(rf["alias"], "Alias") : nullptr;
+    if (alias != nullptr && !ListOf(*alias, "colnames").empty()) {
+      Refuse(at, "column names for a window function's result (" + Upper(fn) + " AS t(a, …))");
+    }
+    std::string qualifier =
+        alias != nullptr ? (*alias).value("aliasname", StringOf(tf[0])) : StringOf(tf[0]);
+    return Relation{n, OutputScope(*n, qualifier)};
+  }
+
+  static std::string Upper(std::string s) {
+    for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return s;
+  }
+
+  // INTERVAL '10' SECOND, INTERVAL '10 seconds', INTERVAL '1' MINUTE, … → µs (> 0).
+  // A window argument's position: an INTERVAL's TypeCast has none of its own in the tree.
+  static int ArgLoc(const json& arg) {
+    int loc = NodeLoc(arg);
+    if (loc >= 0 || TypeOf(arg) != "TypeCast") return loc;
+    const json& tc = Body(arg);
+    if (tc.contains("typeName")) loc = LocOf(Unwrap(tc["typeName"], "TypeName"));
+    if (loc < 0 && tc.contains("arg")) loc = NodeLoc(tc["arg"]);
+    return loc;
+  }
+
+  std::int64_t IntervalMicros(const json& arg, const std::string& fn) {
+    int loc = ArgLoc(arg);
+    std::string usage = "an INTERVAL ('10' SECOND, '2 minutes')";
+    if (TypeOf(arg) != "TypeCast") Fail(loc, Upper(fn) + " takes " + usage + " here");
+    const json& tc = Body(arg);
+    const json& tn = Unwrap(tc.at("typeName"), "TypeName");
+    const json& tnames = ListOf(tn, "names");
+    if (tnames.empty() || Lower(StringOf(tnames.back())) != "interval" ||
+        TypeOf(tc.at("arg")) != "A_Const") {
+      Fail(loc, Upper(fn) + " takes " + usage + " here");
+    }
+    Value v = ConstValue(Body(tc.at("arg")));
+    if (v.type() != TypeId::kString) Fail(loc, Upper(fn) + " takes " + usage + " here");
+    std::string text = Lower(v.string_value());
+    // The unit written after the string (PostgreSQL's typmod: a bit per field).
+    std::string unit;
+    const json& mods = ListOf(tn, "typmods");
+    if (!mods.empty()) {
+      Value m = TypeOf(mods[0]) == "A_Const" ? ConstValue(Body(mods[0])) : Value();
+      std::int64_t mask = m.type() == TypeId::kInt64 ? m.int_value() : -1;
+      static const std::pair<std::int64_t, const char*> kUnits[] = {
+          {1 << 3, "day"}, {1 << 10, "hour"}, {1 << 11, "minute"}, {1 << 12, "second"}};
+      for (const auto& [bit, name] : kUnits) {
+        if (mask == bit) unit = name;
+      }
+      if (unit.empty() || mods.size() > 1) {
+        Refuse(loc, "this INTERVAL's unit (DAY, HOUR, MINUTE or SECOND are)");
+      }
+    }
+    // "<number>[ <unit>]".
+    std::size_t i = 0;
+    while (i < text.size() && text[i] == ' ') ++i;
+    std::size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+      ++i;
+    std::string number = text.substr(start, i - start);
+    while (i < text.size() && text[i] == ' ') ++i;
+    std::string written = text.substr(i);
+    while (!written.empty() && written.back() == ' ') written.pop_back();
+    if (!written.empty() && !unit.empty()) {
+      Fail(loc, "an INTERVAL with its unit twice ('" + v.string_value() + "' " + Upper(unit) + ")");
+    }
+    if (!written.empty()) unit = written;
+    static const std::pair<const char*, std::int64_t> kScale[] = {
+        {"microsecond", 1},         {"microseconds", 1},      {"us", 1},
+        {"millisecond", 1000},      {"milliseconds", 1000},   {"ms", 1000},
+        {"second", 1000000},        {"seconds", 1000000},     {"sec", 1000000},
+        {"secs", 1000000},          {"s", 1000000},           {"minute", 60000000},
+        {"minutes", 60000000},      {"min", 60000000},        {"mins", 60000000},
+        {"hour", 3600000000},       {"hours", 3600000000},    {"h", 3600000000},
+        {"day", 86400000000},       {"days", 86400000000},    {"d", 86400000000}};
+    std::int64_t scale = 0;
+    for (const auto& [name, us] : kScale) {
+      if (unit == name) scale = us;
+    }
+    char* end = nullptr;
+    double amount = number.empty() ? 0 : std::strtod(number.c_str(), &end);
+    if (scale == 0 || number.empty() || end != number.c_str() + number.size()) {
+      Fail(loc, "cannot read INTERVAL '" + v.string_value() + "'" +
+                    (mods.empty() ? "" : " " + Upper(unit)) + " as a duration (" + usage + ")");
+    }
+    double us = amount * static_cast<double>(scale);
+    if (!(us >= 1) || us > 1e17 || us != static_cast<double>(static_cast<std::int64_t>(us))) {
+      Fail(loc, "a window's INTERVAL must be a whole number of microseconds > 0");
+    }
+    return static_cast<std::int64_t>(us);
   }
 
   // Renames a relation's columns per `alias` (AS t(a, b)) and qualifies them with its name.

@@ -11,13 +11,15 @@
 // function_catalog.h, CAST, uncorrelated scalar subqueries that return one row (an aggregate
 // without GROUP BY), SELECT DISTINCT, rank / dense_rank / row_number over a partition when a
 // filter above bounds the rank (top-N per group), ORDER BY … LIMIT inside a subquery (a top-N),
-// UNION ALL and UNION, and ORDER BY / LIMIT / OFFSET of the final result.
+// UNION ALL and UNION, ORDER BY / LIMIT / OFFSET of the final result, and the window table
+// functions TUMBLE(t, time, INTERVAL size) / HOP(t, time, INTERVAL slide, INTERVAL size) in FROM
+// (a Window node: t's columns and window_start, window_end).
 //
 // Refused (each with its name and position): RIGHT / FULL / NATURAL / CROSS joins and joins
 // without an equality key, correlated subqueries, IN (SELECT …), EXISTS, INTERSECT / EXCEPT,
 // WITH RECURSIVE, window functions other than the three ranks or without a bound on their value,
 // GROUPING SETS / ROLLUP / CUBE, DISTINCT ON, LIMIT without ORDER BY inside a subquery, VALUES,
-// functions in FROM, and any operator or function not listed.
+// functions in FROM other than TUMBLE / HOP, and any operator or function not listed.
 //
 // Name resolution follows SQLite where the two dialects differ and the query is valid in both:
 // identifiers are case-insensitive, ORDER BY names an output column before an input column;

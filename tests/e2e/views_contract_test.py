@@ -7,7 +7,8 @@ operationMetrics, `pinstream history --json`).
 conf/pinterest.yaml with its views: section replaced by — conf/queries/q1.sql … q8.sql and SQL written for this test:
 the eight shipped queries (joins, top-N ranks, medians, a scalar subquery), filter and project, GROUP BY with count / count(DISTINCT) / sum / min / max / avg / median and
 HAVING, DISTINCT over an aggregate and an aggregate over an aggregate (retractions inside the
-graph), a global aggregate with FILTER and percentile_approx, and a view reading another view's
+graph), sliding windows (HOP, checked against the same query with the windows computed by
+arithmetic: the batch SQL has no window functions), a global aggregate with FILTER and percentile_approx, and a view reading another view's
 table (retractions arriving from a changes commit). Random posts in random batch sizes go
 through the Kafka REST Proxy API (`pinstream emulate`, random seeds, counts and records per
 request); between rounds the daemon is sometimes killed with SIGKILL — right after a round's
@@ -70,9 +71,33 @@ SELECT count(*) AS users, max(age) AS oldest, percentile_approx(age, 0.9) AS p90
        count(*) FILTER (WHERE age < 30) AS young, sum(age) AS total_age
 FROM user
 """,
+    # Sliding windows (HOP): each post counted in the three 3-day windows, starting every day,
+    # that hold its time; with a LEFT JOIN under them.
+    "t_window": """
+SELECT h.country, window_start, window_end, count(*) AS posts, count(p.ind) AS pins
+FROM HOP(geo, timestamp, INTERVAL '1' DAY, INTERVAL '3' DAY) h LEFT JOIN pin p ON h.ind = p.ind
+GROUP BY h.country, window_start, window_end
+""",
     # Reads q6_live's table: its changes commits arrive as retractions.
     "t_chain": """
 SELECT post_year, number_users_joined FROM q6_live WHERE number_users_joined >= 10
+""",
+}
+# The batch SQL (SQLite) has no window functions: a windowed view's answer is checked against
+# the same query with each row's windows computed by arithmetic (window starts at multiples of
+# the slide: floor(t / slide) * slide - j * slide, j < size / slide; the times are after 1970).
+DAY_US = 86400 * 10**6
+BATCH_SQL = {
+    "t_window": f"""
+SELECT h.country, h.window_start, h.window_end, count(*) AS posts, count(p.ind) AS pins
+FROM (SELECT g.*, to_timestamp((unix_micros(g.timestamp) / {DAY_US} - k.j) * {DAY_US})
+                  AS window_start,
+             to_timestamp((unix_micros(g.timestamp) / {DAY_US} - k.j) * {DAY_US} + 3 * {DAY_US})
+                  AS window_end
+      FROM geo g, (SELECT 0 AS j UNION ALL SELECT 1 UNION ALL SELECT 2) k
+      WHERE g.timestamp IS NOT NULL) h
+LEFT JOIN pin p ON h.ind = p.ind
+GROUP BY h.country, h.window_start, h.window_end
 """,
 }
 # The shipped analysis queries as views (q3's two statements: q3_live_a and q3_live_b).
@@ -95,11 +120,20 @@ def at_versions(sql, versions):
     return re.sub(r"\b(FROM|JOIN)\s+(\w+)\b", repl, sql, flags=re.I)
 
 
+TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z?$")
+
+
 def norm(value):
     if isinstance(value, float):
         if value == 0 or math.isnan(value) or math.isinf(value):
             return value
         return float(f"{value:.9g}")
+    if isinstance(value, str):
+        # A timestamp column prints as 2018-10-11T00:00:00.000Z, the batch SQL's to_timestamp()
+        # (BATCH_SQL's window bounds) as text 2018-10-11 00:00:00: the same instant.
+        m = TIMESTAMP.match(value)
+        if m:
+            return f"{m.group(1)} {m.group(2)}.{(m.group(3) or '').ljust(6, '0')}"
     return value
 
 
@@ -211,7 +245,9 @@ def main():
     def inputs_of(v):
         if v not in input_tables:
             tables = set()
-            for m in re.finditer(r"\b(?:FROM|JOIN)\s+(\w+)", view_sql[v], re.I):
+            # A table in FROM / JOIN, or the first argument of TUMBLE( / HOP(.
+            named = r"\b(?:(?:FROM|JOIN)\s+(?!(?:TUMBLE|HOP)\s*\()|(?:TUMBLE|HOP)\s*\(\s*)(\w+)"
+            for m in re.finditer(named, view_sql[v], re.I):
                 if m.group(1).lower() in ("pin", "geo", "user") or m.group(1) in view_sql:
                     tables.add(m.group(1).lower())
             input_tables[v] = tables
@@ -233,7 +269,7 @@ def main():
                 check(set(ins) == inputs_of(v),
                       f"{v} version {c['version']}: input versions {ins}, inputs {inputs_of(v)}")
                 statements.append(f"SELECT * FROM {v}_at({c['version']})")
-                statements.append(at_versions(view_sql[v], ins))
+                statements.append(at_versions(BATCH_SQL.get(v, view_sql[v]), ins))
                 c["_inputs"] = ins
             results = sql_many(statements)
             for i, c in enumerate(new):
@@ -293,7 +329,8 @@ def main():
             ins = {t: table_version(d, t) for t in inputs_of(v)}
             final[v] = ins
         results = sql_many([s for v in view_sql
-                            for s in (f"SELECT * FROM {v}", at_versions(view_sql[v], final[v]))])
+                            for s in (f"SELECT * FROM {v}",
+                                      at_versions(BATCH_SQL.get(v, view_sql[v]), final[v]))])
         for i, v in enumerate(view_sql):
             got, want = results[2 * i], results[2 * i + 1]
             check(canon(got) == canon(want),

@@ -589,3 +589,82 @@ TEST(PlannerTest, NegativeAndZeroConstants) {
 
 }  // namespace
 }  // namespace pinstream::views
+
+namespace pinstream::views {
+namespace {
+
+// TUMBLE / HOP in FROM: the table's columns and window_start, window_end (timestamps).
+TEST(PlannerWindowTest, TumbleAndHopAddWindowColumns) {
+  PlanPtr hop = MustPlan(
+      "SELECT h.country, window_start, window_end, count(*) AS posts\n"
+      "FROM HOP(geo, timestamp, INTERVAL '1' HOUR, INTERVAL '1 day') AS h\n"
+      "GROUP BY h.country, window_start, window_end");
+  ASSERT_NE(hop, nullptr);
+  EXPECT_EQ(Columns(*hop), "country string, window_start timestamp, window_end timestamp, "
+                           "posts int64");
+  auto windows = NodesOf(hop, NodeKind::kWindow);
+  ASSERT_EQ(windows.size(), 1u);
+  EXPECT_EQ(windows[0]->window_slide_us, 3600LL * 1000000);
+  EXPECT_EQ(windows[0]->window_size_us, 86400LL * 1000000);
+  EXPECT_EQ(windows[0]->time_column, 3);
+  EXPECT_EQ(Columns(*windows[0]), "ind int64, country string, coordinates array<double>, "
+                                  "timestamp timestamp, window_start timestamp, "
+                                  "window_end timestamp");
+  EXPECT_NE(Explain(*hop).find("Window HOP(timestamp, slide 1h, size "), std::string::npos)
+      << Explain(*hop);
+  // TUMBLE: one window per row, qualified by the table's name; a WITH query as the table.
+  PlanPtr tumble = MustPlan(
+      "WITH g AS (SELECT * FROM geo WHERE country <> 'x')\n"
+      "SELECT g.ind, window_end FROM TUMBLE(g, timestamp, INTERVAL '10' SECOND)");
+  ASSERT_NE(tumble, nullptr);
+  windows = NodesOf(tumble, NodeKind::kWindow);
+  ASSERT_EQ(windows.size(), 1u);
+  EXPECT_EQ(windows[0]->window_slide_us, 10000000);
+  EXPECT_EQ(windows[0]->window_size_us, 10000000);
+  EXPECT_NE(Explain(*tumble).find("Window TUMBLE(timestamp, 10s)"), std::string::npos)
+      << Explain(*tumble);
+  for (const char* interval : {"'500 milliseconds'", "'0.5' SECOND", "'2 mins'", "'1' MINUTE",
+                               "'3 hours'", "'1' DAY"}) {
+    EXPECT_NE(MustPlan(std::string("SELECT ind FROM TUMBLE(geo, timestamp, INTERVAL ") +
+                       interval + ")"),
+              nullptr)
+        << interval;
+  }
+}
+
+TEST(PlannerWindowTest, RefusedWindowForms) {
+  EXPECT_EQ(PlanError("SELECT 1 AS x FROM generate_series(1, 3)"),
+            "q.sql:1:20: the function generate_series in FROM (the window functions TUMBLE and "
+            "HOP are) is not supported in live views");
+  EXPECT_EQ(PlanError("SELECT ind FROM TUMBLE(geo, timestamp)"),
+            "q.sql:1:17: TUMBLE takes (table, time column, INTERVAL size)");
+  EXPECT_EQ(PlanError("SELECT ind FROM HOP(geo, timestamp, INTERVAL '1' HOUR)"),
+            "q.sql:1:17: HOP takes (table, time column, INTERVAL slide, INTERVAL size)");
+  EXPECT_EQ(PlanError("SELECT ind FROM TUMBLE(geo, ind, INTERVAL '1' HOUR)"),
+            "q.sql:1:29: the window's time column ind is int64, not a timestamp");
+  EXPECT_EQ(PlanError("SELECT ind FROM TUMBLE(geo, tstamp, INTERVAL '1' HOUR)"),
+            "q.sql:1:29: column tstamp does not exist in TUMBLE's table");
+  EXPECT_EQ(PlanError("SELECT ind FROM TUMBLE(geos, timestamp, INTERVAL '1' HOUR)"),
+            "q.sql:1:24: no table named geos (did you mean geo?)");
+  EXPECT_EQ(PlanError("SELECT ind FROM TUMBLE((SELECT 1), timestamp, INTERVAL '1' HOUR)"),
+            "q.sql:1:24: TUMBLE's first argument names a table or a WITH query");
+  EXPECT_EQ(PlanError("SELECT ind FROM TUMBLE(geo, timestamp, 10)"),
+            "q.sql:1:40: TUMBLE takes an INTERVAL ('10' SECOND, '2 minutes') here");
+  EXPECT_EQ(PlanError("SELECT ind FROM TUMBLE(geo, timestamp, INTERVAL '1' YEAR)"),
+            "q.sql:1:40: this INTERVAL's unit (DAY, HOUR, MINUTE or SECOND are) is not supported "
+            "in live views");
+  EXPECT_EQ(PlanError("SELECT ind FROM TUMBLE(geo, timestamp, INTERVAL '1 fortnight')"),
+            "q.sql:1:40: cannot read INTERVAL '1 fortnight' as a duration (an INTERVAL ('10' "
+            "SECOND, '2 minutes'))");
+  EXPECT_EQ(PlanError("SELECT ind FROM TUMBLE(geo, timestamp, INTERVAL '0' SECOND)"),
+            "q.sql:1:40: a window's INTERVAL must be a whole number of microseconds > 0");
+  EXPECT_EQ(PlanError("SELECT ind FROM HOP(geo, timestamp, INTERVAL '2' HOUR, INTERVAL '1' HOUR)"),
+            "q.sql:1:37: HOP's slide (2h) is longer than its size (1h): rows between windows "
+            "would be in none");
+  EXPECT_EQ(PlanError("SELECT 1 AS x FROM TUMBLE(geo, timestamp, INTERVAL '1' HOUR) AS t(a, b)"),
+            "q.sql:1:20: column names for a window function's result (TUMBLE AS t(a, …)) is not "
+            "supported in live views");
+}
+
+}  // namespace
+}  // namespace pinstream::views

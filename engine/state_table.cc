@@ -143,24 +143,24 @@ void StateTable::PruneDurable() {
   const std::int64_t durable = durable_->load(std::memory_order_acquire);
   while (!in_flight_.empty() && in_flight_.front().batch <= durable) {
     // Committed now: what the overlay held is what storage holds, so the cache may keep it.
-    for (auto& [k, v] : in_flight_.front().writes) CachePut(k, v);
+    for (auto& [k, w] : in_flight_.front().writes) CachePut(k, std::move(w.value));
     in_flight_.pop_front();
   }
 }
 
-void StateTable::CachePut(std::string_view key, const std::optional<std::string>& value) {
+void StateTable::CachePut(std::string_view key, std::optional<std::string> value) {
   if (cache_capacity_ == 0) return;
   auto it = cache_.find(key);
   if (it != cache_.end()) {
     CacheEntry& e = *it->second;
     cache_bytes_ -= e.value ? e.value->size() : 0;
-    e.value = value;
     cache_bytes_ += value ? value->size() : 0;
+    e.value = std::move(value);
     lru_.splice(lru_.begin(), lru_, it->second);
   } else {
-    lru_.push_front(CacheEntry{std::string(key), value});
-    cache_.emplace(lru_.front().key, lru_.begin());
     cache_bytes_ += key.size() + (value ? value->size() : 0) + kCacheEntryOverhead;
+    lru_.push_front(CacheEntry{std::string(key), std::move(value)});
+    cache_.emplace(lru_.front().key, lru_.begin());
   }
   CacheEvict();
 }
@@ -199,7 +199,7 @@ Status StateTable::ReadBelowBatch(std::string_view key, std::optional<std::strin
   for (auto o = in_flight_.rbegin(); o != in_flight_.rend(); ++o) {
     auto it = o->writes.find(key);
     if (it != o->writes.end()) {
-      *value = it->second;
+      *value = it->second.value;
       return Status::Ok();
     }
   }
@@ -238,7 +238,7 @@ Status StateTable::Prefetch(std::vector<std::string_view> keys) {
     for (std::size_t i = 0; i < missing.size(); ++i) {
       std::string_view k = std::string_view(missing[i]).substr(data_prefix_.size());
       added += k.size() + (values[i] ? values[i]->size() : 0) + kCacheEntryOverhead;
-      CachePut(k, values[i]);
+      CachePut(k, std::move(values[i]));
     }
   }
   return Status::Ok();
@@ -308,7 +308,7 @@ Status StateTable::Scan(std::string_view begin, std::string_view end, const Scan
     upper.emplace(it->first, &it->second.value);
   for (auto o = in_flight_.rbegin(); o != in_flight_.rend(); ++o) {
     for (auto it = o->writes.lower_bound(begin); it != o->writes.end() && it->first < end; ++it)
-      upper.emplace(it->first, &it->second);
+      upper.emplace(it->first, &it->second.value);
   }
   auto cursor = storage_->NewStateCursor(Physical(begin), Physical(end));
   const std::size_t plen = data_prefix_.size();
@@ -348,20 +348,26 @@ void StateTable::StageBatch(std::int64_t batch_id, CommitTxn& txn) {
   PutVarint64(&undo, current_.size() + 2);
   Overlay overlay;
   overlay.batch = batch_id;
+  std::string phys = data_prefix_;
+  overlay.bytes = current_bytes_;
   for (auto& [k, w] : current_) {
-    std::string phys = Physical(k);
+    phys.resize(data_prefix_.size());
+    phys.append(k);
     undo.push_back(w.old ? 1 : 0);
     PutLengthPrefixed(&undo, phys);
-    if (w.old) PutLengthPrefixed(&undo, *w.old);
+    if (w.old) {
+      PutLengthPrefixed(&undo, *w.old);
+      overlay.bytes -= w.old->size();
+      w.old.reset();  // in the undo log now
+    }
     if (w.value) {
       txn.Put(CommitSpace::kOperatorState, phys, *w.value);
-      overlay.bytes += k.size() + w.value->size() + kMapEntryOverhead;
     } else {
       txn.Delete(CommitSpace::kOperatorState, phys);
-      overlay.bytes += k.size() + kMapEntryOverhead;
     }
-    overlay.writes.emplace(k, std::move(w.value));
   }
+  // The overlay is the batch's map itself, moved whole.
+  overlay.writes = std::move(current_);
   // The row count, written (and undone) like the keys: its value before the batch is the count
   // the batch started from.
   std::string meta_key =

@@ -139,9 +139,11 @@ class StateTable {
     std::optional<std::string> value;  // nullopt: deleted
     std::optional<std::string> old;    // the value before this batch (undo), nullopt: absent
   };
+  // A staged batch's writes: the batch's own map, moved whole (each Write's value is what the
+  // batch wrote; its old value went to the undo log).
   struct Overlay {
     std::int64_t batch = 0;
-    std::map<std::string, std::optional<std::string>, std::less<>> writes;
+    std::map<std::string, Write, std::less<>> writes;
     std::size_t bytes = 0;
   };
   // Cache of committed values (present or absent), least recently used first out.
@@ -155,7 +157,7 @@ class StateTable {
   // The newest value below this batch's writes: overlays, cache, storage.
   Status ReadBelowBatch(std::string_view key, std::optional<std::string>* value);
   Status ReadCommitted(std::string_view key, std::optional<std::string>* value);
-  void CachePut(std::string_view key, const std::optional<std::string>& value);
+  void CachePut(std::string_view key, std::optional<std::string> value);
   void CacheEvict();
   std::string Physical(std::string_view key) const { return data_prefix_ + std::string(key); }
   bool IsIndex(std::string_view key) const {

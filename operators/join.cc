@@ -334,11 +334,12 @@ class Join : public Operator {
 
     // The buckets this batch's rows will read (their key's), read from state at once
     // (StateTable::Prefetch) rather than a point read per row.
-    std::vector<char> joins(batch.num_rows(), 0);  // the row reaches its key's buckets
+    // Each row that reaches its key's bucket gets its slot here (one look-up of the touched map
+    // per row); the slots new to this batch are filled from state after one Prefetch.
+    std::vector<Slot*> slots(batch.num_rows(), nullptr);
     std::string values, key;
     {
-      std::vector<std::string> bucket_keys;
-      bucket_keys.reserve(2 * batch.num_rows());
+      std::vector<Slot*> fresh;
       for (std::size_t r = 0; r < batch.num_rows(); ++r) {
         if (batch.weight(r) == 0) continue;
         if (wm != nullptr && wm->IsValid(r) && wm->Int(r) < ctx.watermark_us) continue;
@@ -348,15 +349,27 @@ class Join : public Operator {
           null_key = null_key || col.type() == TypeId::kNull || col.IsNull(r);
         }
         if (null_key) continue;
-        joins[r] = 1;
         key.clear();
         EncodeKey(batch, kcols, r, &key);
         const auto p = static_cast<char>(StatePartitionOf(HashBytes(key)));
-        std::string k = BucketKey(p, key);
-        if (touched_.find(k) == touched_.end()) bucket_keys.push_back(std::move(k));
+        auto [it, inserted] = touched_.try_emplace(BucketKey(p, key));
+        if (inserted) {
+          it->second.key = &it->first;
+          fresh.push_back(&it->second);
+        }
+        slots[r] = &it->second;
       }
-      PS_RETURN_IF_ERROR(
-          table_->Prefetch(std::vector<std::string_view>(bucket_keys.begin(), bucket_keys.end())));
+      std::vector<std::string_view> fresh_keys;
+      fresh_keys.reserve(fresh.size());
+      for (const Slot* f : fresh) fresh_keys.emplace_back(*f->key);
+      PS_RETURN_IF_ERROR(table_->Prefetch(std::move(fresh_keys)));
+      for (Slot* f : fresh) {
+        Status st = Fill(f);
+        if (!st.ok()) {  // no slot stays unread
+          for (Slot* g : fresh) touched_.erase(std::string(*g->key));
+          return st;
+        }
+      }
     }
     OutputBuilder o(c_, last_);
     std::vector<std::pair<std::size_t, std::string>> late;
@@ -379,17 +392,15 @@ class Join : public Operator {
         }
         continue;
       }
-      if (!joins[r]) {
+      Slot* slot = slots[r];
+      if (slot == nullptr) {
         // Never matches: a left outer row is final now.
         if (outer_left) PS_RETURN_IF_ERROR(o.Add(lay, &values, nullptr, nullptr, w, id));
         continue;
       }
       const std::int64_t t = ts != nullptr ? ts->Int(r) : 0;
-      key.clear();
-      EncodeKey(batch, kcols, r, &key);
-      const auto p = static_cast<char>(StatePartitionOf(HashBytes(key)));
-      Slot* slot = nullptr;
-      PS_RETURN_IF_ERROR(Load(p, key, &slot));
+      const char p = (*slot->key)[0];  // the bucket key: [p] 'J' key
+      const std::string_view key = std::string_view(*slot->key).substr(2);
       Bucket& bucket = slot->bucket;
       std::int64_t matched = 0;
       for (Entry& y : bucket.rows[1 - side]) {
@@ -507,20 +518,26 @@ class Join : public Operator {
   }
 
   Status Load(char p, std::string_view key, Slot** out) {
-    std::string k = BucketKey(p, key);
-    auto it = touched_.find(k);
-    if (it == touched_.end()) {
-      Slot s;
-      bool found = false;
-      PS_RETURN_IF_ERROR(table_->Get(k, &scratch_, &found));
-      if (found) {
-        s.existed = true;
-        PS_RETURN_IF_ERROR(Decode(scratch_, &s.bucket));
-      }
-      it = touched_.emplace(std::move(k), std::move(s)).first;
+    auto [it, inserted] = touched_.try_emplace(BucketKey(p, key));
+    if (inserted) {
       it->second.key = &it->first;
+      Status st = Fill(&it->second);
+      if (!st.ok()) {
+        touched_.erase(it);
+        return st;
+      }
     }
     *out = &it->second;
+    return Status::Ok();
+  }
+  // A slot new to this batch: its bucket as stored (empty when absent).
+  Status Fill(Slot* s) {
+    bool found = false;
+    PS_RETURN_IF_ERROR(table_->Get(*s->key, &scratch_, &found));
+    if (found) {
+      s->existed = true;
+      PS_RETURN_IF_ERROR(Decode(scratch_, &s->bucket));
+    }
     return Status::Ok();
   }
   void MarkDirty(Slot* s) {

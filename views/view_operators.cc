@@ -26,11 +26,11 @@ Status Damaged(std::string_view what) {
 bool AppendKeyValue(ByteReader& r, Column& col) {
   EncodedValue v;
   if (!ReadKeyValue(r, &v)) return false;
-  bool fits = v.type == TypeId::kNull ||
-              (IsBinaryLike(v.type) && IsBinaryLike(col.type())) ||
-              (v.type == TypeId::kDoubleArray && col.type() == TypeId::kDoubleArray) ||
-              (v.type == TypeId::kDouble && col.type() == TypeId::kDouble) ||
-              (IsIntegerLike(v.type) && (IsIntegerLike(col.type()) || col.type() == TypeId::kDouble));
+  bool fits =
+      v.type == TypeId::kNull || (IsBinaryLike(v.type) && IsBinaryLike(col.type())) ||
+      (v.type == TypeId::kDoubleArray && col.type() == TypeId::kDoubleArray) ||
+      (v.type == TypeId::kDouble && col.type() == TypeId::kDouble) ||
+      (IsIntegerLike(v.type) && (IsIntegerLike(col.type()) || col.type() == TypeId::kDouble));
   if (!fits) return false;
   ::pinstream::AppendKeyValue(v, col);
   return true;
@@ -361,7 +361,7 @@ class Aggregate : public Operator {
     std::vector<std::pair<const std::string, Touched>*> order;
     for (auto& e : touched_) order.push_back(&e);
     std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->first < b->first; });
-    RecordBatch b = NewOutput();
+    RecordBatch b = NewOutput(), scratch = NewOutput();
     std::vector<std::int64_t> weights;
     for (auto* e : order) {
       Touched& t = e->second;
@@ -375,7 +375,7 @@ class Aggregate : public Operator {
         GroupState before;
         PS_RETURN_IF_ERROR(before.Decode(*t.old));
         before.calls.resize(c_.calls.size());
-        if (!SameRow(before, t.state) || !now) {
+        if (!SameRow(before, t.state, scratch) || !now) {
           PS_RETURN_IF_ERROR(AppendRow(b, before));
           weights.push_back(-1);
           if (now) {
@@ -478,15 +478,19 @@ class Aggregate : public Operator {
     return b;
   }
 
-  // Whether two states give the same output row.
-  bool SameRow(const GroupState& a, const GroupState& b) const {
-    RecordBatch x = NewOutput(), y = NewOutput();
-    if (!AppendRow(x, a).ok() || !AppendRow(y, b).ok()) return false;
-    for (std::size_t i = 0; i < x.num_columns(); ++i) {
-      const Column& p = x.column(i);
-      const Column& q = y.column(i);
-      if (p.IsNull(0) != q.IsNull(0)) return false;
-      if (!p.IsNull(0) && p.GetValue(0).Compare(q.GetValue(0)) != 0) return false;
+  // Whether two states give the same output row; `scratch` (a NewOutput() batch reused for the
+  // batch's groups) gets both rows appended.
+  bool SameRow(const GroupState& a, const GroupState& b, RecordBatch& scratch) const {
+    const std::size_t x = scratch.num_rows();
+    if (!AppendRow(scratch, a).ok() || !AppendRow(scratch, b).ok()) {
+      scratch = NewOutput();  // columns of uneven lengths now (the caller fails on that state)
+      return false;
+    }
+    scratch.row_ids().resize(x + 2);
+    for (std::size_t i = 0; i < scratch.num_columns(); ++i) {
+      const Column& c = scratch.column(i);
+      if (c.IsNull(x) != c.IsNull(x + 1)) return false;
+      if (!c.IsNull(x) && c.GetValue(x).Compare(c.GetValue(x + 1)) != 0) return false;
     }
     return true;
   }

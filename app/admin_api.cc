@@ -274,8 +274,25 @@ void AdminApi::Ready(Respond respond) const {
                  .dump()));
   }
   bool ready = p_.ready();
-  respond(JsonResponse(ready ? 200 : 503,
-                       ready ? R"({"status":"READY"})" : R"({"status":"RECOVERING"})"));
+  if (!ready) return respond(JsonResponse(503, R"({"status":"RECOVERING"})"));
+  // A failed query (damaged stored data, an error that is not retried) stays failed until the
+  // daemon restarts or reloads it: not ready, naming each with its error. Ingest goes on.
+  json failed = json::array();
+  std::string message;
+  if (p_.daemon != nullptr) {
+    for (const auto& q : p_.daemon->queries()) {
+      auto snap = q->snapshot();
+      if (snap.state != QueryState::kFailed) continue;
+      failed.push_back(json{{"name", snap.name}, {"error", snap.error}});
+      message += fmt::format("{}query '{}' failed: {}", message.empty() ? "" : "; ", snap.name,
+                             snap.error);
+    }
+  }
+  if (!failed.empty()) {
+    return respond(JsonResponse(
+        503, json{{"status", "QUERY_FAILED"}, {"message", message}, {"queries", failed}}.dump()));
+  }
+  respond(JsonResponse(200, R"({"status":"READY"})"));
 }
 
 void AdminApi::Metrics(Respond respond) const {

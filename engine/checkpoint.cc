@@ -214,6 +214,7 @@ struct InMemoryCheckpointStore::Data {
   std::map<std::string, std::string> checkpoint;  // offsets, commits, metadata
   std::map<std::string, std::string> spaces[3];   // by CommitSpace
   Status fail_next;
+  std::map<std::string, Status> damaged;  // query -> what reading its checkpoint fails with
 };
 
 namespace {
@@ -268,6 +269,7 @@ class InMemoryQueryCheckpoint : public QueryCheckpoint {
 
   Result<std::optional<QueryMetadata>> ReadMetadata() override {
     std::lock_guard lock(d_->mu);
+    if (auto d = d_->damaged.find(q_); d != d_->damaged.end()) return d->second;
     auto it = cp().find(q_ + "/meta");
     if (it == cp().end()) return std::optional<QueryMetadata>();
     PS_ASSIGN_OR_RETURN(auto m, QueryMetadata::Parse(it->second));
@@ -442,6 +444,11 @@ std::map<std::string, std::string> InMemoryCheckpointStore::Dump(CommitSpace spa
 void InMemoryCheckpointStore::FailNextCommit(Status st) {
   std::lock_guard lock(data_->mu);
   data_->fail_next = std::move(st);
+}
+
+void InMemoryCheckpointStore::DamageCheckpointOf(const std::string& query, Status st) {
+  std::lock_guard lock(data_->mu);
+  data_->damaged[query] = std::move(st);
 }
 
 }  // namespace pinstream

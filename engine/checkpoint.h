@@ -143,6 +143,8 @@ class InMemoryCheckpointStore : public CheckpointStore {
   std::map<std::string, std::string> Dump(CommitSpace space) const;
   // Makes the next Commit() fail with `st` (failure-injection in tests).
   void FailNextCommit(Status st);
+  // Makes reading `query`'s checkpoint (its metadata) fail with `st`, as a damaged entry does.
+  void DamageCheckpointOf(const std::string& query, Status st);
 
  private:
   std::shared_ptr<Data> data_;

@@ -92,7 +92,8 @@ void Daemon::OnProgress(const QueryProgress& p) {
 }
 
 Result<std::shared_ptr<StreamingQuery>> Daemon::StartQuery(const QueryConfig& qc,
-                                                           const DaemonConfig& cfg) {
+                                                           const DaemonConfig& cfg,
+                                                           bool keep_damaged) {
   QueryParts qp;
   qp.config = &qc;
   for (const auto& src_name : qc.sources) {
@@ -125,7 +126,13 @@ Result<std::shared_ptr<StreamingQuery>> Daemon::StartQuery(const QueryConfig& qc
   PS_ASSIGN_OR_RETURN(qp.checkpoint, parts_.checkpoints->OpenQuery(qc.name));
   auto q = std::make_shared<StreamingQuery>(std::move(qp),
                                             [this](const QueryProgress& p) { OnProgress(p); });
-  PS_RETURN_IF_ERROR(q->Start());
+  if (Status st = q->Start(); !st.ok()) {
+    // Damaged data (a checkpoint entry whose checksum does not match) is this query's alone: it
+    // is kept failed, naming what was hit, and the daemon runs the others.
+    const bool damaged = st.code() == StatusCode::kCorruption || st.code() == StatusCode::kDataLoss;
+    if (!keep_damaged || !damaged) return st;
+    q->FailBeforeRunning(std::move(st));
+  }
   return q;
 }
 
@@ -135,7 +142,7 @@ Status Daemon::Start() {
     PS_RETURN_IF_ERROR(s->Start().WithContext(fmt::format("starting {}", s->name())));
   }
   for (const auto& qc : cfg.queries) {
-    PS_ASSIGN_OR_RETURN(auto q, StartQuery(qc, cfg));
+    PS_ASSIGN_OR_RETURN(auto q, StartQuery(qc, cfg, /*keep_damaged=*/true));
     std::lock_guard lock(mu_);
     queries_.push_back(Running{std::move(q), {}});
   }

@@ -141,9 +141,11 @@ class Daemon {
     std::thread thread;
   };
   void OnProgress(const QueryProgress& p);
-  // Creates and starts (recovers) query `qc` of `cfg`.
-  Result<std::shared_ptr<StreamingQuery>> StartQuery(const QueryConfig& qc,
-                                                     const DaemonConfig& cfg);
+  // Creates and starts (recovers) query `qc` of `cfg`. With `keep_damaged`, a query whose
+  // recovery reads damaged stored data (Corruption, DataLoss: its checkpoint) is returned failed
+  // (StreamingQuery::FailBeforeRunning) instead of failing the daemon's start.
+  Result<std::shared_ptr<StreamingQuery>> StartQuery(const QueryConfig& qc, const DaemonConfig& cfg,
+                                                     bool keep_damaged = false);
   void RunThread(Running& r);    // starts r.thread running r.query
   void StopAndJoin(Running& r);  // drains r.query and joins its thread
   void ReloadLoop();

@@ -910,7 +910,14 @@ Status StreamingQuery::CommitBatch(PreparedBatch& b, const std::shared_future<St
   return Status::Ok();
 }
 
+void StreamingQuery::FailBeforeRunning(Status st) {
+  LogError({{"query", config_->name}, {"error", st.ToString()}}, "query failed");
+  SetState(QueryState::kFailed, st.ToString());
+  start_failure_ = std::move(st);
+}
+
 Status StreamingQuery::Run() {
+  if (!start_failure_.ok()) return start_failure_;
   const TriggerConfig& trig = config_->trigger;
   std::int64_t backoff = retry_initial_us_;
   std::optional<std::map<std::string, PartitionOffsets>> target;

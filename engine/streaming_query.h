@@ -101,6 +101,9 @@ class StreamingQuery {
   ~StreamingQuery();
 
   [[nodiscard]] Status Start();
+  // A query whose Start() failed on damaged stored data (its checkpoint) and that the daemon
+  // keeps, failed, so that the other queries run: /queries shows `st`; Run() returns it at once.
+  void FailBeforeRunning(Status st);
   // Runs triggers until the trigger is done (Once / AvailableNow), Stop() is called, or the
   // query fails (the returned error).
   [[nodiscard]] Status Run();
@@ -168,6 +171,7 @@ class StreamingQuery {
   std::vector<bool> source_open_;
   bool sink_open_ = false, dead_letter_open_ = false;
   bool view_reset_ = false;
+  Status start_failure_;  // FailBeforeRunning(): Run() returns it
   std::unique_ptr<QueryCheckpoint> checkpoint_;
   ProgressListener listener_;
   int num_shards_;

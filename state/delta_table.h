@@ -127,10 +127,15 @@ class TableScanCursor {
   // are in the damaged file when it holds some the scan reads; OK when it holds none.
   Status CheckIterator();
   // A read error named by the versions whose chunks the damaged file holds (OK when it holds
-  // none the scan reads: remembered in ignored_error_).
-  Status Attribute(const Status& st);
-  // At the end of an unfiltered scan of the live set: every chunk the log lists was read.
-  Status CheckCount() const;
+  // none the scan reads, or only versions the filter skips: remembered in ignored_error_; then
+  // with `reposition` the chunk iterator goes on after the file).
+  Status Attribute(const Status& st, bool reposition);
+  // The chunks the scan must read: the log's count for the whole live set unfiltered, else the
+  // sum of the chunk counts in the statistics of the versions in its ranges that the filter keeps
+  // (nullopt: a version's count was not recorded).
+  Result<std::optional<std::int64_t>> ChunksToRead();
+  // At the end of a scan: every chunk ChunksToRead() lists was read.
+  Status CheckCount();
   const TableSnapshot* snap_ = nullptr;
   VersionFilter keep_version_;
   std::vector<VersionRange> ranges_;
@@ -144,7 +149,10 @@ class TableScanCursor {
   std::size_t stored_rows_ = 0;         // the current chunk's rows, deleted ones included
   std::int64_t reached_ = -1;           // the version the scan last sought or read
   std::string ignored_error_;           // a damaged file that holds no chunk the scan reads
-  std::int64_t chunks_seen_ = 0;        // chunk keys of the ranges read, deleted ones too
+  std::int64_t chunks_read_ = 0;        // chunk keys of the versions read, deleted ones too
+  std::int64_t skip_to_ = -1;           // the first version after a damaged file not needed
+  ChunkId last_read_{-1, 0};            // the last chunk key read (of a version the filter keeps)
+  bool sought_ = false;                 // it_ was sought since its last Next()
   std::int64_t filtered_version_ = -1;  // the last version the filter was asked about
   bool keep_filtered_ = true;
   std::vector<std::uint32_t> deleted_;  // the current chunk's deletion vector

@@ -1,10 +1,27 @@
 #!/usr/bin/env python3
-"""A damaged table chunk end to end (label e2e): a daemon writes three versions of a table, each
-version's chunks an SST file of its own (storage.ingest_min_bytes: 1); with the daemon stopped the
-test flips one byte of the second version's chunk file on disk. Then `pinstream sql`:
-- over the latest version exits non-zero with a Corruption error naming the table, the version
-  and the checksum, and prints none of the rows;
-- over the version before the damaged one (time travel, as the error advises) answers its rows.
+"""Damaged data on disk end to end (label e2e). Each case writes data through a daemon, stops it
+(a second start and stop puts what the WAL held into SST files), flips one byte of an SST file
+with the daemon stopped (RocksDB's block checksum no longer matches), and checks what a user sees:
+
+1. a table chunk (storage.ingest_min_bytes: 1: each version's chunks an SST file of its own; the
+   second version's is damaged). `pinstream sql`:
+   - over the latest version exits non-zero with a Corruption error naming the table, the
+     version, the checksum and the file, and prints none of the rows;
+   - over the version before the damaged one (time travel, as the error advises) answers its rows;
+   - with a WHERE the versions' statistics answer (a filtered scan): fails the same way when it
+     needs the damaged version, answers the third version's rows when the statistics skip it.
+2. a checkpoint entry: the latest offsets entry of query `z_damaged` (its block holds only that
+   query's entries: the other query's keys sort before it). The daemon starts; `z_damaged` is
+   failed with an error naming the query, the damaged entry, the checksum and the file, in
+   /queries and /queries/z_damaged and in the log; /ready is 503 QUERY_FAILED naming it; the
+   other query goes on committing what is posted to its topic, and posts to the damaged query's
+   topic are still acknowledged.
+3. a source log batch: the second of four ~80 KB record batches of topic `a` (each a 64 KiB
+   block of its own; the first and last are read when the log opens). A query added to the config
+   reads the topic from its start: it is failed naming the stream, partition and offset, the
+   checksum and the file, its table gets no row; the query that read the topic before the damage,
+   and the other topic's, go on committing new posts; /ready names the failed query.
+In cases 2 and 3 the daemon exits 1 on SIGTERM (a query failed), not by a signal.
 """
 import argparse
 import http.client
@@ -20,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_util  # noqa: E402
 from e2e_util import Daemon, check, wait  # noqa: E402
 
-CONFIG = """
+TABLE_CONFIG = """
 data_dir: ${PINSTREAM_DATA_DIR}
 storage: {table_compression: none, ingest_min_bytes: 1}
 http:
@@ -38,29 +55,70 @@ queries:
     sink: {kind: delta, table: tagged}
 """
 
+# Two topics, a query on each (checkpoint blocks uncompressed, so the test finds an entry by its
+# bytes). `replay` (added by the source-log case's second config) reads topic `a` from its start.
+STREAMS_CONFIG = """
+data_dir: ${PINSTREAM_DATA_DIR}
+storage: {compression: none}
+http:
+  listen: ${PINSTREAM_LISTEN}
+  topics: [{name: a, partitions: 1}, {name: b, partitions: 1}]
+sources:
+  dmg: {kind: http, topic: a}
+  other: {kind: http, topic: b}
+queries:
+REPLAY
+  - name: z_damaged
+    sources: [dmg]
+    trigger: {processing_time: 50ms}
+    operators:
+      - {kind: parse_json, schema: {id: int64, tag: string}}
+    sink: {kind: delta, table: ta}
+  - name: a_other
+    sources: [other]
+    trigger: {processing_time: 50ms}
+    operators:
+      - {kind: parse_json, schema: {id: int64, tag: string}}
+    sink: {kind: delta, table: tb}
+"""
+
+REPLAY = """  - name: replay
+    sources: [dmg]
+    trigger: {processing_time: 50ms}
+    operators:
+      - {kind: parse_json, schema: {id: int64, tag: string}}
+    sink: {kind: delta, table: tr}"""
+
 
 def sql(binary, data_dir, statement):
     return subprocess.run([binary, "sql", "-d", data_dir, "--format", "jsonl", statement],
                           capture_output=True, text=True)
 
 
-def count(binary, data_dir):
-    rows = e2e_util.sql_rows(binary, data_dir, "SELECT count(*) AS n FROM tagged")
+def count(binary, data_dir, table):
+    rows = e2e_util.sql_rows(binary, data_dir, f"SELECT count(*) AS n FROM {table}")
     return rows[0]["n"] if rows else 0
 
 
-def flip_in_table_sst(data_dir, needle):
-    """Flips a byte of `needle` in the tables family's SST file holding it; the file's name."""
+def sst_family(data):
+    """The column family an SST file's properties name ("" for a file written apart from any, as
+    the ingested chunk files are). The properties block shares key prefixes: "...family.id" is
+    followed by the id, then "name" after varints (shared, unshared, value length)."""
+    i = data.find(b"column.family.id")
+    j = data.find(b"name", i) if i >= 0 else -1
+    return None if j < 0 else data[j + 4:j + 4 + data[j - 1]].decode(errors="replace")
+
+
+def flip_in_sst(data_dir, needle, family):
+    """Flips a byte in the middle of `needle` in the SST file of a family `family` accepts; the
+    file's name (None when no such file holds it)."""
     for name in sorted(os.listdir(data_dir)):
         if not name.endswith(".sst"):
             continue
         path = os.path.join(data_dir, name)
         data = open(path, "rb").read()
         at = data.find(needle)
-        cf = data.find(b"rocksdb.column.family.name")
-        # The source log's files hold the same text (the posted JSON): only the tables family's
-        # (ingested chunk files, written apart from any family, name none).
-        if at < 0 or (cf >= 0 and b"tables" not in data[cf:cf + 40]):
+        if at < 0 or not family(sst_family(data)):
             continue
         with open(path, "r+b") as f:
             f.seek(at + len(needle) // 2)
@@ -69,36 +127,53 @@ def flip_in_table_sst(data_dir, needle):
     return None
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", required=True)
-    a = ap.parse_args()
+class Poster:
+    def __init__(self, d):
+        self.c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+
+    def post(self, topic, values):
+        body = json.dumps({"records": [{"value": v} for v in values]})
+        self.c.request("POST", f"/topics/{topic}", body, {"Content-Type": "application/vnd.kafka.json.v2+json"})
+        r = self.c.getresponse()
+        r.read()
+        check(r.status == 200, f"POST /topics/{topic}: HTTP {r.status}")
+
+
+def stop(d, want_rc):
+    d.stop()
+    check(d.p.returncode == want_rc, f"the daemon exited {d.p.returncode} on SIGTERM, not {want_rc}")
+
+
+def restart_to_flush(binary, work, config):
+    """A start and stop: the store's open writes what the WAL held into SST files."""
+    d = Daemon(binary, work, config, "d", "")
+    try:
+        stop(d, 0)
+    finally:
+        d.kill()
+
+
+def table_chunk_case(binary):
     work = e2e_util.work_dir = tempfile.mkdtemp(prefix="pinstream-corrupt-")
     config = os.path.join(work, "corrupt.yaml")
     with open(config, "w") as f:
-        f.write(CONFIG)
+        f.write(TABLE_CONFIG)
     data_dir = f"{work}/d-data"
-    d = Daemon(a.binary, work, config, "d", "")
+    d = Daemon(binary, work, config, "d", "")
     try:
-        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+        p = Poster(d)
         for n, tag in enumerate(["first", "second", "third"]):
-            body = json.dumps({"records": [{"value": {"id": n * 50 + i, "tag": f"{tag}-batch-row-{i}"}}
-                                           for i in range(50)]})
-            c.request("POST", "/topics/c", body, {"Content-Type": "application/vnd.kafka.json.v2+json"})
-            r = c.getresponse()
-            r.read()
-            check(r.status == 200, f"POST /topics/c: HTTP {r.status}")
-            wait(lambda: count(a.binary, data_dir) == (n + 1) * 50, f"{(n + 1) * 50} rows in 'tagged'")
-        d.stop()
-        check(d.p.returncode == 0, f"the daemon exited {d.p.returncode} on SIGTERM")
+            p.post("c", [{"id": n * 50 + i, "tag": f"{tag}-batch-row-{i}"} for i in range(50)])
+            wait(lambda: count(binary, data_dir, "tagged") == (n + 1) * 50, f"{(n + 1) * 50} rows in 'tagged'")
+        stop(d, 0)
     finally:
         d.kill()
-    intact = sql(a.binary, data_dir, "SELECT tag FROM tagged")
+    intact = sql(binary, data_dir, "SELECT tag FROM tagged")
     check(intact.returncode == 0 and len(intact.stdout.splitlines()) == 150,
           f"before the damage: exit {intact.returncode}, {len(intact.stdout.splitlines())} rows")
-    damaged = flip_in_table_sst(data_dir, b"second-batch-row-17")
+    damaged = flip_in_sst(data_dir, b"second-batch-row-17", lambda f: f in ("", "tables"))
     check(damaged, "no SST file of the tables family holds the second batch's rows")
-    r = sql(a.binary, data_dir, "SELECT tag FROM tagged")
+    r = sql(binary, data_dir, "SELECT tag FROM tagged")
     print(f"damaged {damaged}; pinstream sql exit {r.returncode}: {r.stderr.strip()[:400]}")
     check(r.returncode != 0, f"a damaged chunk was read: exit 0, {len(r.stdout.splitlines())} rows")
     check("second-batch" not in r.stdout and "third-batch" not in r.stdout,
@@ -109,13 +184,148 @@ def main():
     # The version before the damaged one, as the error advises.
     v = int(m.group(1))
     check(v >= 1, f"the damaged version is {v}: the first one was not the second batch's")
-    before = sql(a.binary, data_dir, f"SELECT tag FROM tagged_at({v - 1})")
+    before = sql(binary, data_dir, f"SELECT tag FROM tagged_at({v - 1})")
     check(before.returncode == 0, f"time travel to version {v - 1} failed: {before.stderr[:300]}")
     tags = [json.loads(line)["tag"] for line in before.stdout.splitlines() if line.strip()]
     check(tags and all(t.startswith("first-batch") for t in tags),
           f"version {v - 1}: {len(tags)} rows, e.g. {tags[:3]}")
-    print(f"OK: the damaged version {v} fails naming it; version {v - 1} reads {len(tags)} rows")
+    # A WHERE the versions' statistics answer (a filtered scan) fails the same way when it needs
+    # the damaged version, and reads on when the statistics skip it (ids 100.. are version 2's).
+    r = sql(binary, data_dir, "SELECT tag FROM tagged WHERE id >= 0")
+    check(r.returncode != 0 and not r.stdout.strip() and f"table 'tagged' version {v}" in r.stderr
+          and "Corruption" in r.stderr,
+          f"WHERE id >= 0: exit {r.returncode}, {len(r.stdout.splitlines())} rows, {r.stderr[:400]}")
+    r = sql(binary, data_dir, "SELECT tag FROM tagged WHERE id >= 100")
+    third = [json.loads(line)["tag"] for line in r.stdout.splitlines() if line.strip()]
+    check(r.returncode == 0 and len(third) == 50 and all(t.startswith("third-batch") for t in third),
+          f"WHERE id >= 100: exit {r.returncode}, {len(third)} rows, {r.stderr[:300]}")
+    r = sql(binary, data_dir, f"SELECT tag FROM tagged_at({v - 1}) WHERE id >= 0")
+    check(r.returncode == 0 and len(r.stdout.splitlines()) == 50,
+          f"tagged_at({v - 1}) WHERE id >= 0: exit {r.returncode}, {len(r.stdout.splitlines())} rows")
+    print(f"table chunk: OK: the damaged version {v} fails naming it, also with a WHERE; version "
+          f"{v - 1} reads {len(tags)} rows; a WHERE that skips version {v} reads version {v + 1}")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def failed_query(d, name, must_name):
+    """Checks that query `name` is failed in /queries, /queries/NAME and /ready, its error naming
+    everything in `must_name`; the error."""
+    q = d.json(f"/queries/{name}")
+    check(q["state"] == "failed", f"/queries/{name}: state {q['state']}, error {q['error']}")
+    err = q["error"] or ""
+    missing = [s for s in must_name if s not in err]
+    check(not missing, f"/queries/{name}: the error does not name {missing}: {err}")
+    listed = [x for x in d.json("/queries") if x["name"] == name]
+    check(listed and listed[0]["state"] == "failed" and listed[0]["error"] == err,
+          f"/queries lists {name} as {listed}")
+    code, body = d.request("/ready")
+    ready = json.loads(body or b"{}")
+    check(code == 503 and ready.get("status") == "QUERY_FAILED"
+          and [x["name"] for x in ready.get("queries", [])] == [name]
+          and f"query '{name}' failed" in ready.get("message", ""),
+          f"/ready: {code} {body[:400]!r}")
+    return err
+
+
+def keeps_running(binary, d, p, data_dir, topic, table, base, n):
+    """Posts `n` records to `topic`; the query writing `table` (`base` rows before) commits them."""
+    p.post(topic, [{"id": 1000 + i, "tag": f"after-damage-{i}"} for i in range(n)])
+    wait(lambda: count(binary, data_dir, table) == base + n, f"{base + n} rows in '{table}' after the damage")
+
+
+def checkpoint_case(binary):
+    work = e2e_util.work_dir = tempfile.mkdtemp(prefix="pinstream-corrupt-cp-")
+    config = os.path.join(work, "streams.yaml")
+    with open(config, "w") as f:
+        f.write(STREAMS_CONFIG.replace("REPLAY\n", ""))
+    data_dir = f"{work}/d-data"
+    batches = 12  # z_damaged's entries (commit entries of ~1.4 KB) fill more than one 16 KiB block
+    d = Daemon(binary, work, config, "d", "")
+    try:
+        p = Poster(d)
+        for n in range(batches):
+            p.post("a", [{"id": n * 10 + i, "tag": f"a-{n}-{i}"} for i in range(10)])
+            p.post("b", [{"id": n * 10 + i, "tag": f"b-{n}-{i}"} for i in range(10)])
+            wait(lambda: count(binary, data_dir, "ta") == (n + 1) * 10 and count(binary, data_dir, "tb") == (n + 1) * 10,
+                 f"batch {n} committed by both queries")
+        stop(d, 0)
+    finally:
+        d.kill()
+    restart_to_flush(binary, work, config)
+    # The latest offsets entry of z_damaged: its source's end offset.
+    damaged = flip_in_sst(data_dir, f'"dmg":{{"0":{batches * 10}}}'.encode(), lambda f: f == "checkpoint")
+    check(damaged, "no SST file of the checkpoint family holds z_damaged's latest offsets entry")
+    d = Daemon(binary, work, config, "d", "", started_only=True)
+    try:
+        err = failed_query(d, "z_damaged", ["query 'z_damaged'", "checkpoint entry", "is damaged", "checksum",
+                                            damaged, "pinstream checkpoint"])
+        print(f"checkpoint entry: damaged {damaged}; z_damaged: {err[:300]}")
+        log = open(f"{work}/log.txt", errors="replace").read()
+        check(re.search(r"error\s+query failed query=z_damaged error=.*checkpoint entry", log),
+              "no log line says z_damaged failed on its checkpoint entry")
+        p = Poster(d)
+        keeps_running(binary, d, p, data_dir, "b", "tb", batches * 10, 7)
+        p.post("a", [{"id": 5000, "tag": "acknowledged-for-later"}])
+        check(count(binary, data_dir, "ta") == batches * 10, "z_damaged's table changed")
+        check(d.json("/queries/a_other")["state"] in ("idle", "active"), "a_other stopped")
+        stop(d, 1)
+    finally:
+        d.kill()
+    print("checkpoint entry: OK: z_damaged failed naming the entry; a_other committed 7 more rows")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def source_log_case(binary):
+    work = e2e_util.work_dir = tempfile.mkdtemp(prefix="pinstream-corrupt-log-")
+    config = os.path.join(work, "streams.yaml")
+    with open(config, "w") as f:
+        f.write(STREAMS_CONFIG.replace("REPLAY\n", ""))
+    with_replay = os.path.join(work, "with-replay.yaml")
+    with open(with_replay, "w") as f:
+        f.write(STREAMS_CONFIG.replace("REPLAY", REPLAY))
+    data_dir = f"{work}/d-data"
+    d = Daemon(binary, work, config, "d", "")
+    try:
+        p = Poster(d)
+        # Four batches of ~80 KB: each record batch a 64 KiB block of the log of its own.
+        for n, tag in enumerate(["first", "second", "third", "fourth"]):
+            p.post("a", [{"id": n * 20 + i, "tag": f"{tag}-log-row-{i}", "pad": "x" * 4000} for i in range(20)])
+        p.post("b", [{"id": i, "tag": f"b-{i}"} for i in range(5)])
+        wait(lambda: count(binary, data_dir, "ta") == 80 and count(binary, data_dir, "tb") == 5, "80 + 5 rows")
+        stop(d, 0)
+    finally:
+        d.kill()
+    restart_to_flush(binary, work, config)
+    damaged = flip_in_sst(data_dir, b"second-log-row-11", lambda f: f.startswith("log/"))
+    check(damaged, "no SST file of the source log holds the second batch's records")
+    d = Daemon(binary, work, with_replay, "d", "", started_only=True)
+    try:
+        wait(lambda: d.json("/queries/replay")["state"] == "failed", "query 'replay' to fail on the damaged batch")
+        err = failed_query(d, "replay", ["'a' partition 0 offset 20", "checksum", damaged])
+        print(f"source log: damaged {damaged}; replay: {err[:300]}")
+        log = open(f"{work}/log.txt", errors="replace").read()
+        check(re.search(r"error\s+query failed query=replay .*'a' partition 0 offset 20", log),
+              "no log line says replay failed on the damaged batch")
+        check(count(binary, data_dir, "tr") == 0, "rows of a batch that read the damaged block were committed")
+        p = Poster(d)
+        keeps_running(binary, d, p, data_dir, "a", "ta", 80, 3)  # the topic's end is intact
+        keeps_running(binary, d, p, data_dir, "b", "tb", 5, 4)
+        check(count(binary, data_dir, "tr") == 0, "replay committed rows")
+        stop(d, 1)
+    finally:
+        d.kill()
+    print("source log: OK: replay failed naming 'a' partition 0 offset 20; z_damaged and a_other went on")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--case", choices=["table", "checkpoint", "log"], action="append")
+    a = ap.parse_args()
+    cases = {"table": table_chunk_case, "checkpoint": checkpoint_case, "log": source_log_case}
+    for name in a.case or list(cases):
+        cases[name](a.binary)
 
 
 if __name__ == "__main__":

@@ -486,6 +486,55 @@ TEST_F(AdminApiTest, ReadyReportsAStoreThatCannotWriteAnyMore) {
   EXPECT_EQ(Call("GET", "/health").status, 200);  // the process itself is up
 }
 
+// A query whose checkpoint is damaged does not keep the daemon from starting: it is failed,
+// naming what was hit, in /queries and /ready (503 QUERY_FAILED), and the other query runs.
+TEST_F(AdminApiTest, AQueryWithADamagedCheckpointFailsAloneAndReadySaysWhy) {
+  Registries reg;  // a sink of its own (the fixture's daemon committed its batches to its own)
+  auto src = std::make_shared<testing::FakeSource::Data>();
+  for (int i = 0; i < 2; ++i) testing::FakeSource::Append(*src, "0", "r" + std::to_string(i));
+  testing::RegisterFakes(reg, src, std::make_shared<testing::CollectingSink::Data>());
+  DaemonConfig cfg = LoadConfigFromString(
+      "data_dir: /unused\n"
+      "sources: {s: {kind: fake}}\n"
+      "queries:\n"
+      "  - {name: damaged, source: s, trigger: available_now, sink: {kind: collect}}\n"
+      "  - {name: intact, source: s, trigger: available_now, max_records_per_trigger: 1, sink: "
+      "{kind: collect}}\n",
+      "test.yaml", dir_.path(), reg);
+  InMemoryCheckpointStore checkpoints;
+  checkpoints.DamageCheckpointOf(
+      "damaged", Corruption("query 'damaged': checkpoint entry offsets/7 is damaged (block "
+                            "checksum mismatch)"));
+  DaemonParts parts;
+  parts.config = &cfg;
+  parts.checkpoints = &checkpoints;
+  Daemon daemon(std::move(parts));
+  ASSERT_TRUE(daemon.Start().ok());
+  EXPECT_EQ(daemon.Run(), 1);  // a query failed
+  admin_.daemon = &daemon;
+  MakeApi();
+  json damaged = J(Call("GET", "/queries/damaged"));
+  EXPECT_EQ(damaged["state"], "failed");
+  EXPECT_NE(damaged["error"].get<std::string>().find("checkpoint entry offsets/7 is damaged"),
+            std::string::npos)
+      << damaged.dump();
+  json intact = J(Call("GET", "/queries/intact"));
+  EXPECT_EQ(intact["state"], "finished") << intact.dump();
+  EXPECT_EQ(intact["batchesCommitted"], 2) << intact.dump();
+  auto r = Call("GET", "/ready");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(J(r)["status"], "QUERY_FAILED");
+  EXPECT_NE(J(r)["message"].get<std::string>().find(
+                "query 'damaged' failed: Corruption: query 'damaged': checkpoint entry offsets/7"),
+            std::string::npos)
+      << r.body;
+  ASSERT_EQ(J(r)["queries"].size(), 1u) << r.body;
+  EXPECT_EQ(J(r)["queries"][0]["name"], "damaged");
+  EXPECT_EQ(Call("GET", "/health").status, 200);
+  admin_.daemon = daemon_.get();
+  MakeApi();
+}
+
 TEST_F(AdminApiTest, UntilTheDaemonIsReadyNoQueryIsListedOrFound) {
   ready_ = false;
   auto r = Call("GET", "/ready");

@@ -1039,6 +1039,7 @@ Result<bool> TableScanCursor::KeepVersion(std::int64_t v) {
     PS_ASSIGN_OR_RETURN(VersionStats stats, VersionStats::Decode(v, stats_it_->value()));
     keep_filtered_ = keep_version_(stats);
   }
+  decided_.emplace_back(v, keep_filtered_);
   return keep_filtered_;
 }
 
@@ -1079,6 +1080,8 @@ Result<std::optional<std::int64_t>> TableScanCursor::ChunksToRead() {
   // Otherwise each version's statistics (every version that added rows has them) count its
   // chunks, and the filter says which versions the scan reads.
   std::int64_t chunks = 0;
+  std::sort(decided_.begin(), decided_.end());
+  std::size_t d = 0;
   auto it = snap_->store_->NewIterator(KeySpace::kTables, TableKey(snap_->table_id_, 'T'),
                                        snap_->snap_.get());
   for (const auto& r : ranges_) {
@@ -1086,7 +1089,15 @@ Result<std::optional<std::int64_t>> TableScanCursor::ChunksToRead() {
          it->Valid() && KeyVersion(it->key()) <= r.last; it->Next()) {
       PS_ASSIGN_OR_RETURN(VersionStats vs,
                           VersionStats::Decode(KeyVersion(it->key()), it->value()));
-      if (keep_version_ && !keep_version_(vs)) continue;
+      if (keep_version_) {
+        // The scan's own decision for the versions it reached (the filter may count what it
+        // prunes: asked once per version); the filter's for a version it never reached.
+        while (d < decided_.size() && decided_[d].first < vs.version) ++d;
+        const bool keep = d < decided_.size() && decided_[d].first == vs.version
+                              ? decided_[d].second
+                              : keep_version_(vs);
+        if (!keep) continue;
+      }
       if (vs.chunks == 0 && vs.rows > 0) return std::optional<std::int64_t>();  // not recorded
       chunks += vs.chunks;
     }

@@ -153,6 +153,7 @@ class TableScanCursor {
   std::int64_t skip_to_ = -1;           // the first version after a damaged file not needed
   ChunkId last_read_{-1, 0};            // the last chunk key read (of a version the filter keeps)
   bool sought_ = false;                 // it_ was sought since its last Next()
+  std::vector<std::pair<std::int64_t, bool>> decided_;  // the filter's answer per version asked
   std::int64_t filtered_version_ = -1;  // the last version the filter was asked about
   bool keep_filtered_ = true;
   std::vector<std::uint32_t> deleted_;  // the current chunk's deletion vector

@@ -276,7 +276,9 @@ void AdminApi::Ready(Respond respond) const {
   bool ready = p_.ready();
   if (!ready) return respond(JsonResponse(503, R"({"status":"RECOVERING"})"));
   // A failed query (damaged stored data, an error that is not retried) stays failed until the
-  // daemon restarts or reloads it: not ready, naming each with its error. Ingest goes on.
+  // daemon restarts or reloads it: DEGRADED, naming each with its error, but still 200 — ingest
+  // and the other queries go on, and a load balancer or probe watching /ready must not take
+  // ingest out of service for one query (as a failed Kafka Connect task leaves its worker up).
   json failed = json::array();
   std::string message;
   if (p_.daemon != nullptr) {
@@ -290,7 +292,7 @@ void AdminApi::Ready(Respond respond) const {
   }
   if (!failed.empty()) {
     return respond(JsonResponse(
-        503, json{{"status", "QUERY_FAILED"}, {"message", message}, {"queries", failed}}.dump()));
+        200, json{{"status", "DEGRADED"}, {"message", message}, {"queries", failed}}.dump()));
   }
   respond(JsonResponse(200, R"({"status":"READY"})"));
 }

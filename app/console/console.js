@@ -101,7 +101,7 @@
   function badge(state) {
     const s = String(state || "unknown").toLowerCase();
     const kind = {active: "ok", idle: "ok", ready: "ok", ok: "ok", succeeded: "ok", finished: "muted",
-                  stopped: "muted", skipped: "muted", initializing: "warn", recovering: "warn",
+                  stopped: "muted", skipped: "muted", initializing: "warn", recovering: "warn", degraded: "warn",
                   retrying: "warn", queued: "warn", running: "info", failed: "bad", store_failed: "bad"}[s] || "muted";
     return h("span", {class: "badge " + kind}, s.replace("_", " "));
   }

@@ -190,11 +190,10 @@ def serve_page(work, name, html):
 
 class Daemon:
     """`pinstream run CONFIG` on a free port with a data dir of its own under `work` (its output
-    in work/log.txt) and `env` added to its environment, ready when constructed (`started_only`:
-    started, /ready answering anything but RECOVERING, e.g. 503 QUERY_FAILED); requests to its
+    in work/log.txt) and `env` added to its environment, ready when constructed; requests to its
     HTTP API."""
 
-    def __init__(self, binary, work, config, name, data_set, env=None, started_only=False):
+    def __init__(self, binary, work, config, name, data_set, env=None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ, PINSTREAM_DATA_DIR=f"{work}/{name}-data",
@@ -203,15 +202,12 @@ class Daemon:
         self.log = open(f"{work}/log.txt", "ab")
         self.p = subprocess.Popen([binary, "run", config], env=self.env, stdout=self.log, stderr=self.log)
         try:
-            wait(lambda: self.p.poll() is not None or self.started(started_only), "the daemon to be ready", 60)
+            wait(lambda: self.p.poll() is not None or self.status("/ready") == 200, "the daemon to be ready",
+                 60)
             check(self.p.poll() is None, f"daemon exited {self.p.returncode}")
         except BaseException:  # never ready: no caller holds it to stop it
             self.kill()
             raise
-
-    def started(self, started_only):
-        code, body = self.request("/ready")
-        return code == 200 or (started_only and code == 503 and b"RECOVERING" not in body)
 
     def request(self, path, method="GET", headers=None, token=None):
         """(status, body); status 0 when the daemon cannot be reached."""

@@ -291,9 +291,10 @@ def main():
     batches = [c["txn"]["version"] for c in commits if "txn" in c]
     if len(batches) != len(set(batches)):
         fail(f"a batch was committed to the table twice: {sorted(batches)}")
+    # OPTIMIZE ran and committed: its kill points, after_commit included, were hit (checked
+    # above). The history holds the commits the log still keeps: VACUUM keeps 1 s, so a slow run
+    # (the ASan build) can end with none of them left, which is not a failure.
     optimized = sum(1 for c in commits if c["operation"] == "OPTIMIZE")
-    if optimized == 0:
-        fail("no OPTIMIZE commit: table maintenance never ran")
     vacuumed = sum(1 for c in commits if c["operation"] == "VACUUM")
     oldest = commits[0]["version"]
     if oldest == 0:

@@ -21,7 +21,11 @@ with the daemon stopped (RocksDB's block checksum no longer matches), and checks
    reads the topic from its start: it is failed naming the stream, partition and offset, the
    checksum and the file, its table gets no row; the query that read the topic before the damage,
    and the other topic's, go on committing new posts; /ready names the failed query.
-In cases 2 and 3 the daemon exits 1 on SIGTERM (a query failed), not by a signal.
+In cases 2 and 3 the daemon exits 1 on SIGTERM (a query failed), not by a signal. In case 2 the
+web console (headless Chromium, as e2e.console_chromium drives it) shows what a person watching it
+sees: the `degraded` warning badge with /ready's message as its tooltip, the query's `failed` badge
+and its error in the overview's row and on its own page, and no browser-console error; screenshots
+go to --artifacts.
 """
 import argparse
 import http.client
@@ -233,7 +237,36 @@ def keeps_running(binary, d, p, data_dir, topic, table, base, n):
     wait(lambda: count(binary, data_dir, table) == base + n, f"{base + n} rows in '{table}' after the damage")
 
 
-def checkpoint_case(binary):
+def console_shows_failed(d, work, name, artifacts):
+    """The console's overview and query page show query `name` failed and the daemon degraded."""
+    b = e2e_util.Browser(work)
+    try:
+        base = f"http://127.0.0.1:{d.port}/"
+        b.go(base)
+        b.wait_js("document.querySelector('#ready .badge.warn') && "
+                  "document.querySelector('#ready .badge').textContent === 'degraded'",
+                  "the console's degraded badge")
+        tip = b.js("return document.getElementById('ready').title;")
+        check(f"query '{name}' failed" in tip, f"the badge's tooltip does not name {name}: {tip}")
+        row = f"tr[data-query='{name}']"
+        b.wait_js(f"document.querySelector(\"{row} [data-k=state] .badge.bad\")", f"{name}'s failed badge")
+        error = b.js(f"return document.querySelector(\"{row} [data-k=Error]\").dataset.v;")
+        check("checkpoint entry" in error and "checksum" in error, f"the overview's error cell for {name}: {error}")
+        if artifacts:
+            os.makedirs(artifacts, exist_ok=True)
+            b.screenshot(os.path.join(artifacts, "degraded-overview.png"))
+        b.go(base + f"#/query/{name}")
+        b.wait_js("[...document.querySelectorAll('p.bad-text')].some((p) => p.textContent.includes('checkpoint entry'))",
+                  f"{name}'s page showing its error")
+        if artifacts:
+            b.screenshot(os.path.join(artifacts, "degraded-query.png"))
+        errors = [e for e in b.log() if e.get("level") == "SEVERE"]
+        check(not errors, f"browser console errors: {errors}")
+    finally:
+        b.quit()
+
+
+def checkpoint_case(binary, artifacts):
     work = e2e_util.work_dir = tempfile.mkdtemp(prefix="pinstream-corrupt-cp-")
     config = os.path.join(work, "streams.yaml")
     with open(config, "w") as f:
@@ -263,6 +296,7 @@ def checkpoint_case(binary):
         log = open(f"{work}/log.txt", errors="replace").read()
         check(re.search(r"error\s+query failed query=z_damaged error=.*checkpoint entry", log),
               "no log line says z_damaged failed on its checkpoint entry")
+        console_shows_failed(d, work, "z_damaged", artifacts)
         p = Poster(d)
         keeps_running(binary, d, p, data_dir, "b", "tb", batches * 10, 7)
         p.post("a", [{"id": 5000, "tag": "acknowledged-for-later"}])
@@ -322,10 +356,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     ap.add_argument("--case", choices=["table", "checkpoint", "log"], action="append")
+    ap.add_argument("--artifacts", help="where the console's screenshots go")
     a = ap.parse_args()
-    cases = {"table": table_chunk_case, "checkpoint": checkpoint_case, "log": source_log_case}
+    cases = {"table": lambda: table_chunk_case(a.binary), "checkpoint": lambda: checkpoint_case(a.binary, a.artifacts),
+             "log": lambda: source_log_case(a.binary)}
     for name in a.case or list(cases):
-        cases[name](a.binary)
+        cases[name]()
 
 
 if __name__ == "__main__":

@@ -431,7 +431,9 @@
         if (!current()) return;
         fill(head, [
           h("h1", {}, name, " ", h("span", {"data-k": "state", "data-v": q.state}, badge(q.state))),
-          h("p", {class: "muted small wrap"}, "id " + q.id + " · run " + q.runId),
+          // A query failed before it started (its checkpoint unreadable) has no id or run yet.
+          q.id || q.runId ? h("p", {class: "muted small wrap"},
+                              [q.id ? "id " + q.id : "", q.runId ? "run " + q.runId : ""].filter(Boolean).join(" · ")) : null,
           q.error ? h("p", {class: "bad-text wrap"}, q.error) : null,
           h("div", {class: "kpis"},
             kpi("Batches", num(q.batchesCommitted, 0), "batches", q.batchesCommitted),

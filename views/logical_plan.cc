@@ -40,6 +40,24 @@ std::string LiteralText(const Value& v) {
   }
 }
 
+// |us| as INTERVAL text: "10 seconds", "1500 milliseconds", "2 days".
+std::string IntervalText(std::int64_t us) {
+  std::uint64_t a = us < 0 ? 0 - static_cast<std::uint64_t>(us) : static_cast<std::uint64_t>(us);
+  static const std::pair<std::uint64_t, const char*> kUnits[] = {{86400000000ULL, "day"},
+                                                                 {3600000000ULL, "hour"},
+                                                                 {60000000ULL, "minute"},
+                                                                 {1000000ULL, "second"},
+                                                                 {1000ULL, "millisecond"},
+                                                                 {1ULL, "microsecond"}};
+  for (const auto& [scale, unit] : kUnits) {
+    if (a % scale == 0) {
+      std::uint64_t n = a / scale;
+      return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
+    }
+  }
+  return std::to_string(a) + " microseconds";
+}
+
 bool SameExprs(const std::vector<ExprPtr>& a, const std::vector<ExprPtr>& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -108,6 +126,11 @@ std::string Expr::ToString() const {
   }
   if (kInfix.count(name) > 0 && args.size() == 2) {
     return "(" + args[0]->ToString() + " " + name + " " + args[1]->ToString() + ")";
+  }
+  if (name == "add_interval" && args.size() == 2) {  // timestamp ± INTERVAL (µs)
+    std::int64_t us = args[1]->value.int_value();
+    return "(" + args[0]->ToString() + (us < 0 ? " - " : " + ") + "INTERVAL '" +
+           IntervalText(us) + "')";
   }
   if (name == "not") return "NOT " + args[0]->ToString();
   if (name == "neg") return "-" + args[0]->ToString();

@@ -41,7 +41,8 @@ using PlanPtr = std::shared_ptr<const PlanNode>;
 enum class ExprKind : std::uint8_t {
   kColumn,    // input column `column`
   kLiteral,   // `value`
-  kCall,      // operator or scalar function `name` over `args` (see function_catalog.h)
+  kCall,      // operator or scalar function `name` over `args` (see function_catalog.h);
+              // add_interval(t, µs): timestamp t ± an INTERVAL constant (args[1], signed µs)
   kCase,      // CASE: args = [when1, then1, when2, then2, …, else]
   kSubquery,  // an uncorrelated scalar subquery: `subquery` has one column and at most one row
   // Only while planning, replaced by columns of an Aggregate / TopN before a plan is returned:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <limits>
 #include <optional>
 #include <set>
@@ -179,6 +180,9 @@ std::optional<std::int64_t> IntLiteral(const ExprPtr& e) {
 }
 
 // --- the planner ---------------------------------------------------------------------------------
+
+constexpr const char* kIntervalUsage =
+    "an INTERVAL constant ('10' SECOND, '10 seconds', '1 minute 30 seconds')";
 
 struct Cte {
   std::string name;
@@ -827,7 +831,6 @@ class Planner {
     return s;
   }
 
-  // INTERVAL '10' SECOND, INTERVAL '10 seconds', INTERVAL '1' MINUTE, … → µs (> 0).
   // A window argument's position: an INTERVAL's TypeCast has none of its own in the tree.
   static int ArgLoc(const json& arg) {
     int loc = NodeLoc(arg);
@@ -838,19 +841,27 @@ class Planner {
     return loc;
   }
 
-  std::int64_t IntervalMicros(const json& arg, const std::string& fn) {
+  // A cast to INTERVAL: INTERVAL '10' SECOND, INTERVAL '10 seconds', '10 seconds'::interval,
+  // CAST('10 seconds' AS INTERVAL) (the grammar makes each a TypeCast).
+  static bool IsInterval(const json& node) {
+    if (TypeOf(node) != "TypeCast") return false;
+    const json& tc = Body(node);
+    if (!tc.contains("typeName")) return false;
+    const json& tnames = ListOf(Unwrap(tc["typeName"], "TypeName"), "names");
+    return !tnames.empty() && Lower(StringOf(tnames.back())) == "interval";
+  }
+
+  // An INTERVAL constant in µs (any sign): '10' SECOND (DAY, HOUR, MINUTE, SECOND), '10 seconds',
+  // '1 minute 30 seconds', '-5 ms', '00:01:30' — a fixed duration (MONTH / YEAR are not).
+  // `usage`: what the caller accepts, for errors.
+  std::int64_t IntervalValue(const json& arg, const std::string& usage) {
     int loc = ArgLoc(arg);
-    std::string usage = "an INTERVAL ('10' SECOND, '2 minutes')";
-    if (TypeOf(arg) != "TypeCast") Fail(loc, Upper(fn) + " takes " + usage + " here");
+    if (!IsInterval(arg)) Fail(loc, usage);
     const json& tc = Body(arg);
     const json& tn = Unwrap(tc.at("typeName"), "TypeName");
-    const json& tnames = ListOf(tn, "names");
-    if (tnames.empty() || Lower(StringOf(tnames.back())) != "interval" ||
-        TypeOf(tc.at("arg")) != "A_Const") {
-      Fail(loc, Upper(fn) + " takes " + usage + " here");
-    }
+    if (TypeOf(tc.at("arg")) != "A_Const") Fail(loc, usage);
     Value v = ConstValue(Body(tc.at("arg")));
-    if (v.type() != TypeId::kString) Fail(loc, Upper(fn) + " takes " + usage + " here");
+    if (v.type() != TypeId::kString) Fail(loc, usage);
     std::string text = Lower(v.string_value());
     // The unit written after the string (PostgreSQL's typmod: a bit per field).
     std::string unit;
@@ -867,43 +878,126 @@ class Planner {
         Refuse(loc, "this INTERVAL's unit (DAY, HOUR, MINUTE or SECOND are)");
       }
     }
-    // "<number>[ <unit>]".
-    std::size_t i = 0;
-    while (i < text.size() && text[i] == ' ') ++i;
-    std::size_t start = i;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
-      ++i;
-    std::string number = text.substr(start, i - start);
-    while (i < text.size() && text[i] == ' ') ++i;
-    std::string written = text.substr(i);
-    while (!written.empty() && written.back() == ' ') written.pop_back();
-    if (!written.empty() && !unit.empty()) {
-      Fail(loc, "an INTERVAL with its unit twice ('" + v.string_value() + "' " + Upper(unit) + ")");
-    }
-    if (!written.empty()) unit = written;
     static const std::pair<const char*, std::int64_t> kScale[] = {
-        {"microsecond", 1},         {"microseconds", 1},      {"us", 1},
-        {"millisecond", 1000},      {"milliseconds", 1000},   {"ms", 1000},
-        {"second", 1000000},        {"seconds", 1000000},     {"sec", 1000000},
-        {"secs", 1000000},          {"s", 1000000},           {"minute", 60000000},
-        {"minutes", 60000000},      {"min", 60000000},        {"mins", 60000000},
-        {"hour", 3600000000},       {"hours", 3600000000},    {"h", 3600000000},
-        {"day", 86400000000},       {"days", 86400000000},    {"d", 86400000000}};
-    std::int64_t scale = 0;
-    for (const auto& [name, us] : kScale) {
-      if (unit == name) scale = us;
-    }
-    char* end = nullptr;
-    double amount = number.empty() ? 0 : std::strtod(number.c_str(), &end);
-    if (scale == 0 || number.empty() || end != number.c_str() + number.size()) {
+        {"microsecond", 1},    {"microseconds", 1},    {"us", 1},
+        {"millisecond", 1000}, {"milliseconds", 1000}, {"ms", 1000},
+        {"second", 1000000},   {"seconds", 1000000},   {"sec", 1000000},
+        {"secs", 1000000},     {"s", 1000000},         {"minute", 60000000},
+        {"minutes", 60000000}, {"min", 60000000},      {"mins", 60000000},
+        {"hour", 3600000000},  {"hours", 3600000000},  {"h", 3600000000},
+        {"day", 86400000000},  {"days", 86400000000},  {"d", 86400000000},
+        {"week", 604800000000}, {"weeks", 604800000000}};
+    auto scale_of = [&](const std::string& u) -> std::int64_t {
+      for (const auto& [name, us] : kScale) {
+        if (u == name) return us;
+      }
+      return 0;
+    };
+    auto unreadable = [&]() {
       Fail(loc, "cannot read INTERVAL '" + v.string_value() + "'" +
                     (mods.empty() ? "" : " " + Upper(unit)) + " as a duration (" + usage + ")");
+    };
+    // Terms "<number>[ <unit>]" (a unit after the string: one bare number) or "[-]hh:mm:ss[.f]".
+    double total = 0;
+    std::size_t i = 0;
+    int terms = 0;
+    auto skip_spaces = [&]() {
+      while (i < text.size() && text[i] == ' ') ++i;
+    };
+    skip_spaces();
+    while (i < text.size()) {
+      std::size_t start = i;
+      if (text[i] == '-' || text[i] == '+') ++i;
+      while (i < text.size() &&
+             (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.' || text[i] == ':'))
+        ++i;
+      std::string number = text.substr(start, i - start);
+      skip_spaces();
+      std::size_t unit_start = i;
+      while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+      std::string written = text.substr(unit_start, i - unit_start);
+      skip_spaces();
+      ++terms;
+      bool negative = !number.empty() && number[0] == '-';
+      std::string digits = number.empty() || (number[0] != '-' && number[0] != '+')
+                               ? number
+                               : number.substr(1);
+      if (digits.find(':') != std::string::npos) {
+        // hh:mm[:ss[.f]]
+        if (!written.empty() || !unit.empty()) unreadable();
+        double parts[3] = {0, 0, 0};
+        int n = 0;
+        std::size_t p = 0;
+        while (p <= digits.size() && n < 3) {
+          std::size_t q = digits.find(':', p);
+          if (q == std::string::npos) q = digits.size();
+          std::string part = digits.substr(p, q - p);
+          char* end = nullptr;
+          if (part.empty()) unreadable();
+          parts[n++] = std::strtod(part.c_str(), &end);
+          if (end != part.c_str() + part.size()) unreadable();
+          p = q + 1;
+        }
+        if (p <= digits.size() || n < 2) unreadable();
+        double us = (parts[0] * 3600 + parts[1] * 60 + parts[2]) * 1e6;
+        total += negative ? -us : us;
+        continue;
+      }
+      if (!written.empty() && !unit.empty()) {
+        Fail(loc,
+             "an INTERVAL with its unit twice ('" + v.string_value() + "' " + Upper(unit) + ")");
+      }
+      std::int64_t scale = scale_of(written.empty() ? unit : written);
+      char* end = nullptr;
+      double amount = digits.empty() ? 0 : std::strtod(digits.c_str(), &end);
+      if (scale == 0 || digits.empty() || end != digits.c_str() + digits.size() ||
+          (!unit.empty() && terms > 1)) {
+        unreadable();
+      }
+      double us = amount * static_cast<double>(scale);
+      total += negative ? -us : us;
     }
-    double us = amount * static_cast<double>(scale);
-    if (!(us >= 1) || us > 1e17 || us != static_cast<double>(static_cast<std::int64_t>(us))) {
-      Fail(loc, "a window's INTERVAL must be a whole number of microseconds > 0");
+    if (terms == 0) unreadable();
+    if (std::abs(total) > 1e17 ||
+        total != static_cast<double>(static_cast<std::int64_t>(total))) {
+      Fail(loc, "an INTERVAL must be a whole number of microseconds (of at most 1e17): '" +
+                    v.string_value() + "'");
     }
-    return static_cast<std::int64_t>(us);
+    return static_cast<std::int64_t>(total);
+  }
+
+  // A window's INTERVAL argument → µs (> 0).
+  std::int64_t IntervalMicros(const json& arg, const std::string& fn) {
+    std::string usage = Upper(fn) + " takes an INTERVAL ('10' SECOND, '2 minutes') here";
+    if (!IsInterval(arg)) Fail(ArgLoc(arg), usage);
+    std::int64_t us = IntervalValue(arg, "an INTERVAL ('10' SECOND, '2 minutes')");
+    if (us < 1) Fail(ArgLoc(arg), "a window's INTERVAL must be a whole number of microseconds > 0");
+    return us;
+  }
+
+  // `ts` ± an INTERVAL of `us` (signed): a timestamp. A string constant is read as a timestamp;
+  // a constant timestamp is folded.
+  ExprPtr AddInterval(ExprPtr ts, std::int64_t us, int loc) {
+    if (ts->kind == ExprKind::kLiteral && ts->type == TypeId::kString) {
+      Result<std::int64_t> t = ParseTimestamp(ts->value.string_value());
+      if (!t.ok()) {
+        Fail(ts->location, "'" + ts->value.string_value() +
+                               "' has an INTERVAL added but is not a timestamp: " +
+                               t.status().message());
+      }
+      ts = Literal(Value::Timestamp(*t), ts->location);
+    }
+    if (ts->type != TypeId::kTimestamp && ts->type != TypeId::kNull) {
+      Fail(loc, "an INTERVAL is added to or subtracted from a timestamp, not " +
+                    std::string(TypeName(ts->type)) + " (" + ts->ToString() + ")");
+    }
+    if (ts->kind == ExprKind::kLiteral && ts->type == TypeId::kTimestamp) {
+      std::int64_t r = 0;
+      if (__builtin_add_overflow(ts->value.int_value(), us, &r))
+        Fail(loc, "a timestamp constant plus an INTERVAL overflows");
+      return Literal(Value::Timestamp(r), loc);
+    }
+    return Call("add_interval", {ts, Literal(Value::Int64(us), loc)}, TypeId::kTimestamp, loc);
   }
 
   // Renames a relation's columns per `alias` (AS t(a, b)) and qualifies them with its name.
@@ -1371,6 +1465,9 @@ class Planner {
     if (type == "ColumnRef") return ResolveColumn(b, scope);
     if (type == "A_Const") return Literal(ConstValue(b), loc);
     if (type == "TypeCast") {
+      if (IsInterval(node)) {
+        Refuse(ArgLoc(node), "an INTERVAL other than added to or subtracted from a timestamp");
+      }
       TypeId to = CastType(Unwrap(b.at("typeName"), "TypeName"), loc);
       ExprPtr arg = sub(b.at("arg"));
       if (arg->kind == ExprKind::kLiteral && arg->type == TypeId::kString &&
@@ -1475,6 +1572,17 @@ class Planner {
         }
         if (op == "+") return arg;
         Refuse(loc, "the prefix operator " + op);
+      }
+      // timestamp ± INTERVAL, INTERVAL + timestamp.
+      if ((op == "+" || op == "-") && IsInterval(b.at("rexpr"))) {
+        std::int64_t us = IntervalValue(b.at("rexpr"), kIntervalUsage);
+        return AddInterval(sub(b.at("lexpr")), op == "-" ? -us : us, loc);
+      }
+      if (op == "+" && IsInterval(b.at("lexpr"))) {
+        return AddInterval(sub(b.at("rexpr")), IntervalValue(b.at("lexpr"), kIntervalUsage), loc);
+      }
+      if (op == "-" && IsInterval(b.at("lexpr"))) {
+        Fail(loc, "an INTERVAL minus a value (a timestamp minus an INTERVAL is supported)");
       }
       static const std::set<std::string> kOps = {"+",  "-", "*",  "/", "%",  "=",
                                                  "<>", "<", "<=", ">", ">=", "||"};

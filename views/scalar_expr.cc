@@ -538,6 +538,20 @@ class Evaluator {
       }
       return Owned(std::move(out));
     }
+    if (f == "add_interval") {  // timestamp ± a constant INTERVAL (µs, signed)
+      for (std::size_t i = 0; i < n_; ++i) {
+        std::int64_t r = 0;
+        if (any_null(i)) {
+          out.AppendNull();
+        } else if (__builtin_add_overflow(args[0].Int(i), args[1].Int(i), &r)) {
+          if (Active(active, i)) return RowError(e, "timestamp overflow");
+          out.AppendNull();
+        } else {
+          out.AppendInt(r);
+        }
+      }
+      return Owned(std::move(out));
+    }
     if (f == "neg") {
       for (std::size_t i = 0; i < n_; ++i) {
         if (any_null(i)) {
@@ -907,12 +921,18 @@ Status Check(const Expr& e) {
           "month",       "day",         "hour",       "minute",     "second",
           "unix_timestamp", "unix_micros", "to_timestamp", "concat_ws", "lower",
           "upper",       "trim",        "length",     "substr",     "abs",
-          "round",       "coalesce",    "ifnull",     "nullif",     "cast"};
+          "round",       "coalesce",    "ifnull",     "nullif",     "cast",
+          "add_interval"};
       if (std::find(std::begin(kKnown), std::end(kKnown), e.name) == std::end(kKnown)) {
         return Unsupported(e, "the function " + e.name);
       }
       if ((e.name == "unix_timestamp" || e.name == "to_timestamp") && e.args.size() != 1) {
         return Unsupported(e, e.name + " with a format");
+      }
+      if (e.name == "add_interval" &&
+          (e.args.size() != 2 || e.args[1]->kind != ExprKind::kLiteral ||
+           e.args[1]->type != TypeId::kInt64 || e.type != TypeId::kTimestamp)) {
+        return Internal("ScalarExpr: add_interval takes a timestamp and a constant of µs");
       }
       if (e.name == "cast") {
         TypeId from = e.args.at(0)->type;

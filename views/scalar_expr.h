@@ -10,6 +10,8 @@
 //                 BINARY collation), timestamps by time (the batch SQL's canonical text orders
 //                 the same); a null operand gives null
 //   logic         AND, OR, NOT with SQL's three-valued logic; a number is true when not 0
+//   timestamps   t ± INTERVAL (the planner's add_interval: µs added; an overflow is an error —
+//                 the batch SQL writes it to_timestamp(unix_micros(t) + µs))
 //   CASE, BETWEEN, IN (null when x is null, or when x is not found and the list has a null),
 //   IS [NOT] NULL, LIKE (SQLite's: case-insensitive for ASCII, % and _, no escape), ||
 //   CAST          to int64 / double / string as SQLite casts (a string's leading number, 0 when

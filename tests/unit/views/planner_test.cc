@@ -668,3 +668,63 @@ TEST(PlannerWindowTest, RefusedWindowForms) {
 
 }  // namespace
 }  // namespace pinstream::views
+
+namespace pinstream::views {
+namespace {
+
+// timestamp ± INTERVAL in the forms PostgreSQL, RisingWave and Flink users write, and comparisons
+// of timestamps: a timestamp (the call add_interval over µs), a constant folded.
+TEST(PlannerIntervalTest, TimestampPlusOrMinusAnInterval) {
+  PlanPtr p = MustPlan(
+      "SELECT g.timestamp - INTERVAL '10' SECOND AS a, g.timestamp + INTERVAL '10 seconds' AS b,\n"
+      "  INTERVAL '1' HOUR + g.timestamp AS c, g.timestamp + '1 minute 30 seconds'::interval AS d,\n"
+      "  g.timestamp - CAST('500 ms' AS INTERVAL) AS e, g.timestamp + INTERVAL '00:01:30' AS f,\n"
+      "  g.timestamp - INTERVAL '1' DAY - INTERVAL '-2 hours' AS h\n"
+      "FROM geo g JOIN user u ON g.ind = u.ind\n"
+      "WHERE g.timestamp BETWEEN u.date_joined - INTERVAL '10' SECOND AND u.date_joined\n"
+      "  AND g.timestamp > '2018-01-01 00:00:00' + INTERVAL '2 weeks'\n"
+      "  AND u.date_joined <= g.timestamp");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(Columns(*p),
+            "a timestamp, b timestamp, c timestamp, d timestamp, e timestamp, f timestamp, "
+            "h timestamp");
+  std::string plan = Explain(*p);
+  for (const char* text :
+       {"(g.timestamp - INTERVAL '10 seconds') AS a", "(g.timestamp + INTERVAL '10 seconds') AS b",
+        "(g.timestamp + INTERVAL '1 hour') AS c", "(g.timestamp + INTERVAL '90 seconds') AS d",
+        "(g.timestamp - INTERVAL '500 milliseconds') AS e",
+        "(g.timestamp + INTERVAL '90 seconds') AS f",
+        "((g.timestamp - INTERVAL '1 day') + INTERVAL '2 hours') AS h",
+        "(g.timestamp between (u.date_joined - INTERVAL '10 seconds') AND u.date_joined)",
+        "(g.timestamp > TIMESTAMP '2018-01-15 00:00:00')", "(u.date_joined <= g.timestamp)"}) {
+    EXPECT_NE(plan.find(text), std::string::npos) << text << "\n" << plan;
+  }
+}
+
+TEST(PlannerIntervalTest, RefusedIntervalForms) {
+  EXPECT_EQ(PlanError("SELECT INTERVAL '10' SECOND AS x FROM geo"),
+            "q.sql:1:8: an INTERVAL other than added to or subtracted from a timestamp is not "
+            "supported in live views");
+  EXPECT_EQ(PlanError("SELECT ind + INTERVAL '10' SECOND AS x FROM geo"),
+            "q.sql:1:12: an INTERVAL is added to or subtracted from a timestamp, not int64 "
+            "(geo.ind)");
+  EXPECT_EQ(PlanError("SELECT INTERVAL '10' SECOND - timestamp AS x FROM geo"),
+            "q.sql:1:29: an INTERVAL minus a value (a timestamp minus an INTERVAL is supported)");
+  EXPECT_EQ(PlanError("SELECT timestamp + INTERVAL '1' MONTH AS x FROM geo"),
+            "q.sql:1:20: this INTERVAL's unit (DAY, HOUR, MINUTE or SECOND are) is not supported "
+            "in live views");
+  EXPECT_EQ(PlanError("SELECT timestamp + INTERVAL '1 month' AS x FROM geo"),
+            "q.sql:1:20: cannot read INTERVAL '1 month' as a duration (an INTERVAL constant ('10' "
+            "SECOND, '10 seconds', '1 minute 30 seconds'))");
+  EXPECT_EQ(PlanError("SELECT timestamp + INTERVAL '0.5 us' AS x FROM geo"),
+            "q.sql:1:20: an INTERVAL must be a whole number of microseconds (of at most 1e17): "
+            "'0.5 us'");
+  EXPECT_EQ(PlanError("SELECT timestamp - timestamp AS x FROM geo"),
+            "q.sql:1:18: cannot apply - to (timestamp, timestamp): geo.timestamp, geo.timestamp");
+  EXPECT_EQ(PlanError("SELECT 1 AS x FROM geo WHERE timestamp > 'soon' + INTERVAL '1' DAY"),
+            "q.sql:1:42: 'soon' has an INTERVAL added but is not a timestamp: invalid timestamp "
+            "'soon': date part is not YYYY-MM-DD (expected 'YYYY-MM-DD HH:MM:SS' or ISO-8601)");
+}
+
+}  // namespace
+}  // namespace pinstream::views

@@ -360,6 +360,7 @@ void BuildQuerySlots(QueryConfig& q) {
   for (std::size_t t = 0; t < q.inputs.size(); ++t)
     named[q.inputs[t].name] = static_cast<std::uint16_t>(t);
   auto next_tag = static_cast<std::uint16_t>(q.inputs.size());
+  std::vector<bool> next_tag_consumed;  // by tag: consumed by a slot already (shared_inputs)
   for (std::size_t oi = 0; oi < q.operators.size(); ++oi) {
     const OperatorConfig& oc = q.operators[oi];
     if (watermark_pending && oc.spec->stateful()) {
@@ -391,7 +392,8 @@ void BuildQuerySlots(QueryConfig& q) {
                                      consumed[i], q.name, fmt::join(names, ", ")));
       }
       auto pos = std::find(live.begin(), live.end(), it->second);
-      if (pos == live.end())
+      if (pos == live.end() && !(q.shared_inputs && it->second < next_tag_consumed.size() &&
+                                 next_tag_consumed[it->second]))
         FailAt(oc.where, fmt::format("{}: input '{}' is already consumed by an operator before "
                                      "this one",
                                      oc.kind, consumed[i]));
@@ -401,7 +403,12 @@ void BuildQuerySlots(QueryConfig& q) {
       slot.input_tags.push_back(it->second);
       slot.key_columns.push_back(oc.spec->KeyColumnsOf(i));
     }
-    for (auto t : slot.input_tags) live.erase(std::find(live.begin(), live.end(), t));
+    for (auto t : slot.input_tags) {
+      auto pos = std::find(live.begin(), live.end(), t);
+      if (pos != live.end()) live.erase(pos);
+      if (next_tag_consumed.size() <= t) next_tag_consumed.resize(t + 1u, false);
+      next_tag_consumed[t] = true;
+    }
     slot.output_tag = next_tag++;
     live.push_back(slot.output_tag);
     if (named.count(oc.name))
@@ -411,6 +418,19 @@ void BuildQuerySlots(QueryConfig& q) {
     q.slots.push_back(std::move(slot));
   }
   if (watermark_pending) add_watermark(0);
+  // A tag several slots consume (shared_inputs): each but the last passes the rows on.
+  for (std::size_t i = 0; i < q.slots.size(); ++i) {
+    if (!q.slots[i].joins_inputs) continue;
+    for (auto t : q.slots[i].input_tags) {
+      for (std::size_t j = i + 1; j < q.slots.size(); ++j) {
+        const auto& later = q.slots[j].input_tags;
+        if (q.slots[j].joins_inputs && std::find(later.begin(), later.end(), t) != later.end()) {
+          q.slots[i].passes_on.push_back(t);
+          break;
+        }
+      }
+    }
+  }
 }
 
 namespace {
@@ -592,7 +612,10 @@ Result<QuerySchemas> DeriveQuerySchemas(const QueryConfig& q,
     if (slot.joins_inputs) {
       auto derived = slot.spec->DeriveSchema(ins);
       if (!derived.ok()) return fail(derived.status());
-      for (auto t : slot.input_tags) live.erase(t);
+      for (auto t : slot.input_tags) {
+        if (std::find(slot.passes_on.begin(), slot.passes_on.end(), t) == slot.passes_on.end())
+          live.erase(t);
+      }
       live[slot.output_tag] = std::move(derived).value();
       continue;
     }

@@ -96,6 +96,9 @@ struct OperatorSlotConfig {
   // The tag of the rows it emits: its input's tag, or a new one (a join).
   std::uint16_t output_tag = 0;
   bool joins_inputs = false;  // consumes several tags into output_tag (ConsumedInputs())
+  // The tags among input_tags that a later slot consumes too (QueryConfig::shared_inputs): this
+  // slot reads a copy of such a batch while the batch itself goes on to the slots after it.
+  std::vector<std::uint16_t> passes_on;
 };
 
 struct SinkConfig {
@@ -120,6 +123,10 @@ struct QueryConfig {
   // The named inputs, by tag; `inputs:` in the config (multi_input) or one for source/sources.
   std::vector<InputConfig> inputs;
   bool multi_input = false;
+  // Set by a live view's query (views/lowering.h, a subplan the view uses twice computed once):
+  // an input or operator output may be consumed by several operators, each getting its rows
+  // (OperatorSlotConfig::passes_on). Otherwise a second consumer is a config error.
+  bool shared_inputs = false;
   TriggerConfig trigger;
   std::int64_t max_records_per_trigger = 200'000;  // 0 = unlimited
   int shards = 0;                                  // 0 = number of cores

@@ -423,8 +423,15 @@ void ShardExecutor::RunStage(Shard* shard, std::size_t stage, RecordBatch batch,
   for (std::size_t i = from_op; i < st.end_op; ++i) {
     if (batch.num_rows() == 0) break;
     if (!Consumes(i, batch.input_tag())) continue;
-    OperatorContext ctx = MakeContext(shard);
     const std::uint16_t tag = batch.input_tag();
+    const auto& passes_on = operators_[i].passes_on;
+    if (!passes_on.empty() && std::find(passes_on.begin(), passes_on.end(), tag) != passes_on.end()) {
+      // A later slot consumes these rows too: they go on to it as they are (first, so the order
+      // is fixed), this slot gets its own copy.
+      RunStage(shard, stage, batch, i + 1);
+      if (!shard->error.ok()) return;
+    }
+    OperatorContext ctx = MakeContext(shard);
     Status s = CheckSchema(shard, i, batch);
     if (s.ok()) s = shard->ops[i]->Process(batch, ctx);
     if (!s.ok()) {

@@ -101,6 +101,8 @@ class ShardExecutor {
     std::string where = {};     // file:line:column of the operator, for schema errors
     std::string state_id = {};  // its state is "<query>/<state_id>" (default: the slot index)
     std::vector<StreamSchema> input_schemas = {};  // derived at start, per input_tags entry
+    // Consumed tags a later slot consumes too: the slot gets a copy, the batch goes on.
+    std::vector<std::uint16_t> passes_on = {};
   };
 
   // Creates the per-shard operator instances (stateful ones load their state now) and starts

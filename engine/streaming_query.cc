@@ -137,6 +137,7 @@ Status StreamingQuery::BuildExecutor() {
     slot.key_columns = sc.key_columns;
     slot.output_tag = sc.output_tag;
     slot.joins_inputs = sc.joins_inputs;
+    slot.passes_on = sc.passes_on;
     slot.where = sc.where;
     slot.state_id = sc.state_id;
     if (i < schemas_.slot_inputs.size()) slot.input_schemas = schemas_.slot_inputs[i];

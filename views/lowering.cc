@@ -253,12 +253,143 @@ void CollectSubqueries(const ExprPtr& e, std::vector<ExprPtr>* out) {
   CollectSubqueries(e->filter, out);
 }
 
+bool SameExpr(const ExprPtr& a, const ExprPtr& b) {
+  if (a == nullptr || b == nullptr) return a == b;
+  return a == b || a->SameAs(*b);
+}
+
+bool SameExprs(const std::vector<ExprPtr>& a, const std::vector<ExprPtr>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!SameExpr(a[i], b[i])) return false;
+  }
+  return true;
+}
+
+bool SameOrder(const std::vector<SortKey>& a, const std::vector<SortKey>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].descending != b[i].descending || a[i].nulls_first != b[i].nulls_first ||
+        !SameExpr(a[i].expr, b[i].expr))
+      return false;
+  }
+  return true;
+}
+
+// Whether two subplans compute the same rows: the same nodes over the same inputs with the same
+// expressions and output types (column names aside: consumers read columns by position). A WITH
+// query used twice is inlined twice by the planner; this finds the copies.
+bool SamePlan(const PlanNode& a, const PlanNode& b) {
+  if (&a == &b) return true;
+  if (a.kind != b.kind || a.columns.size() != b.columns.size() ||
+      a.inputs.size() != b.inputs.size())
+    return false;
+  for (std::size_t i = 0; i < a.columns.size(); ++i) {
+    if (a.columns[i].type != b.columns[i].type) return false;
+  }
+  if (a.kind == NodeKind::kScan) {
+    for (std::size_t i = 0; i < a.columns.size(); ++i) {
+      const std::string& x = a.columns[i].name;
+      const std::string& y = b.columns[i].name;
+      if (x.substr(x.rfind('.') + 1) != y.substr(y.rfind('.') + 1)) return false;
+    }
+  }
+  if (a.table != b.table || !SameExpr(a.predicate, b.predicate) || !SameExprs(a.exprs, b.exprs) ||
+      a.join != b.join || !SameExprs(a.left_keys, b.left_keys) ||
+      !SameExprs(a.right_keys, b.right_keys) || !SameExprs(a.group, b.group) ||
+      a.aggregates.size() != b.aggregates.size() || a.rank_function != b.rank_function ||
+      !SameExprs(a.partition, b.partition) || !SameOrder(a.order, b.order) ||
+      a.limit != b.limit || a.offset != b.offset || a.time_column != b.time_column ||
+      a.window_size_us != b.window_size_us || a.window_slide_us != b.window_slide_us)
+    return false;
+  for (std::size_t i = 0; i < a.aggregates.size(); ++i) {
+    const AggregateCall& x = a.aggregates[i];
+    const AggregateCall& y = b.aggregates[i];
+    if (x.function != y.function || x.distinct != y.distinct || x.fraction != y.fraction ||
+        x.type != y.type || !SameExpr(x.arg, y.arg) || !SameExpr(x.filter, y.filter))
+      return false;
+  }
+  for (std::size_t i = 0; i < a.inputs.size(); ++i) {
+    if (!SamePlan(*a.inputs[i], *b.inputs[i])) return false;
+  }
+  return true;
+}
+
+// Every expression of a node (for the scalar subqueries in them).
+std::vector<ExprPtr> ExprsOf(const PlanNode& n) {
+  std::vector<ExprPtr> out = n.exprs;
+  out.push_back(n.predicate);
+  for (const auto* v : {&n.left_keys, &n.right_keys, &n.group, &n.partition})
+    out.insert(out.end(), v->begin(), v->end());
+  for (const auto& a : n.aggregates) {
+    out.push_back(a.arg);
+    out.push_back(a.filter);
+  }
+  for (const auto& k : n.order) out.push_back(k.expr);
+  return out;
+}
+
+// The subplans (other than scans) that occur more than once in a statement's plan, scalar
+// subqueries included — a WITH query read twice. A repeat's own inputs are not counted again, so
+// only the outermost repeated subplan is shared and the nodes inside it keep reading only the
+// columns it needs.
+class Repeats {
+ public:
+  explicit Repeats(const PlanNode& root) { Visit(root); }
+
+  // The first of the occurrences equal to `n` when that subplan occurs twice or more, else null.
+  const PlanNode* SharedAs(const PlanNode& n) const {
+    if (n.kind == NodeKind::kScan) return nullptr;
+    for (const auto& [first, count] : seen_) {
+      if (count > 1 && SamePlan(*first, n)) return first;
+    }
+    return nullptr;
+  }
+
+ private:
+  void Visit(const PlanNode& n) {
+    if (n.kind != NodeKind::kScan) {
+      for (auto& [first, count] : seen_) {
+        if (SamePlan(*first, n)) {
+          ++count;
+          return;
+        }
+      }
+      seen_.emplace_back(&n, 1);
+    }
+    for (const auto& in : n.inputs) Visit(*in);
+    std::vector<ExprPtr> subs;
+    for (const auto& e : ExprsOf(n)) CollectSubqueries(e, &subs);
+    for (const auto& q : subs) Visit(*q->subquery);
+  }
+
+  std::vector<std::pair<const PlanNode*, int>> seen_;
+};
+
 class Lowering {
  public:
-  explicit Lowering(LoweredView* out) : out_(out) {}
+  Lowering(LoweredView* out, const PlanNode& root) : out_(out), repeats_(root) {}
 
   // Lowers the subtree `n`, of which the consumer reads the columns in `need` (empty: all).
   Stream Lower(const PlanNode& n, bool root, const Need& need = {}) {
+    // A subplan the statement uses twice or more (a WITH query read twice): computed once, with
+    // every column, and read by each of its consumers (the query's shared_inputs).
+    if (const PlanNode* first = root ? nullptr : repeats_.SharedAs(n)) {
+      for (const auto& [p, stream] : shared_) {
+        if (p == first) return stream;
+      }
+      Stream s = LowerNode(n, false, {});
+      for (auto& line : out_->graph) {
+        if (line.rfind(s.name + " ←", 0) == 0) line += " [a subplan used twice or more: computed once]";
+      }
+      shared_.emplace_back(first, s);
+      return s;
+    }
+    return LowerNode(n, root, need);
+  }
+
+ private:
+  Stream LowerNode(const PlanNode& n, bool root, const Need& need) {
     // The input's lowering, told which of its columns this node reads.
     auto input = [&](std::size_t i, bool input_root = false) {
       return Lower(*n.inputs.at(i), input_root, InputNeed(n, need, i));
@@ -445,7 +576,6 @@ class Lowering {
     throw NotLowered{n.location, "this plan node"};
   }
 
- private:
   // The plan's join: each side's keys made columns, the join, the extra key columns dropped.
   Stream LowerJoin(const PlanNode& n, Stream left, Stream right) {
     std::size_t lw = left.names.size(), rw = right.names.size();
@@ -664,8 +794,19 @@ class Lowering {
   }
 
   // Adds a node reading `inputs`; returns its stream.
-  Stream Add(std::shared_ptr<const OperatorSpec> op, const std::vector<Stream>& inputs,
+  Stream Add(std::shared_ptr<const OperatorSpec> op, std::vector<Stream> inputs,
              std::vector<std::string> names, std::vector<TypeId> types, const std::string& text) {
+    // A shared subplan on two sides of one operator (a WITH query joined with itself): the
+    // second side reads it through a projection of its own (an operator reads each input once).
+    for (std::size_t i = 1; i < inputs.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (inputs[j].name != inputs[i].name) continue;
+        std::vector<int> all;
+        for (std::size_t c = 0; c < inputs[i].names.size(); ++c) all.push_back(static_cast<int>(c));
+        inputs[i] = Select(inputs[i], all, "project (the shared rows, read a second time)");
+        break;
+      }
+    }
     LoweredNode node;
     node.name = "n" + std::to_string(out_->nodes.size() + 1);
     std::vector<std::string> from;
@@ -678,6 +819,8 @@ class Lowering {
   }
 
   LoweredView* out_;
+  Repeats repeats_;
+  std::vector<std::pair<const PlanNode*, Stream>> shared_;  // shared subplans lowered
 };
 
 }  // namespace
@@ -703,6 +846,7 @@ std::vector<std::string> LoweredView::Tables() const {
 
 void AddToQuery(const LoweredView& view, QueryConfig* query) {
   query->multi_input = true;
+  query->shared_inputs = true;  // a shared subplan's node is read by each of its consumers
   for (const auto& in : view.inputs) {
     InputConfig ic;
     ic.name = in.name;
@@ -725,7 +869,7 @@ void AddToQuery(const LoweredView& view, QueryConfig* query) {
 Result<LoweredView> LowerPlan(const ParsedSql& sql, std::size_t index, const PlanNode& plan) {
   LoweredView out;
   try {
-    std::string last = Lowering(&out).Lower(plan, true).name;
+    std::string last = Lowering(&out, plan).Lower(plan, true).name;
     if (out.nodes.empty() || out.nodes.back().name != last) {
       // A bare scan: the result is the input's rows; a node of its own keeps the shape uniform.
       std::vector<ScalarExpr> exprs;

@@ -21,6 +21,10 @@
 //   TopN            ViewTopN (view_topn.h), partition and order expressions made columns first
 //   UnionAll        ViewUnionAll over every input's graph (UNION: then ViewDistinct)
 //   Window          ViewWindow (view_window.h): TUMBLE / HOP, a row per window it is in
+//   a subplan used twice or more (equal subtrees other than scans: a WITH query inlined at each
+//                   use) is lowered once, reading every column, and its last node is read by each
+//                   consumer (one operator reading it twice reads a projection of it the second
+//                   time)
 //   Sort (final)    nothing: the view's table is a set; ORDER BY applies when it is read
 //   Limit (final)   over the final Sort: ViewTopN, row_number over the sort keys over one
 //                   partition, ranks (offset, offset + limit], rank column dropped
@@ -61,7 +65,9 @@ struct LoweredNode {
 struct LoweredView {
   std::vector<LoweredInput> inputs;
   // In dependency order (a node reads only inputs and nodes before it); every input and every
-  // node but the last is read by exactly one node; the last node's output is the view's result.
+  // node but the last is read by one node — or by several when it heads a subplan the statement
+  // uses more than once (a WITH query read twice: computed once, QueryConfig::shared_inputs);
+  // the last node's output is the view's result.
   std::vector<LoweredNode> nodes;
   std::vector<std::string> columns;  // the result's column names (the plan's)
   // One line per input, then per node (for explain): "n3 ← in1, n2: join inner on …".

@@ -243,6 +243,10 @@ class GraphRun {
           next.emplace_back(from, std::move(b));
           continue;
         }
+        if (std::find(slot.passes_on.begin(), slot.passes_on.end(), b.input_tag()) !=
+            slot.passes_on.end()) {
+          next.emplace_back(from, b);  // a later slot reads these rows too (a shared subplan)
+        }
         const auto& keys =
             slot.key_columns[static_cast<std::size_t>(pos - slot.input_tags.begin())];
         std::vector<std::pair<int, RecordBatch>> routed;

@@ -339,5 +339,59 @@ TEST(Lowering, TheGraphHasTheEnginesMultiInputShape) {
   }
 }
 
+// A WITH query read twice (Q3 (b): its rows and the max over them) is lowered once: one scan,
+// one aggregate, its node read by both consumers (the slot before the last passes the rows on);
+// the answer stays SQL's, also where the shared node meets itself (a self-join, UNION ALL).
+TEST(Lowering, ASubplanUsedTwiceIsComputedOnce) {
+  const std::string q3b =
+      "WITH top AS (SELECT g, max(x) AS m FROM t GROUP BY g) SELECT g, m FROM top WHERE m = "
+      "(SELECT max(m) FROM top)";
+  Result<LoweredView> v = LowerSql({T()}, q3b);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->inputs.size(), 1u);
+  std::string all;
+  for (const auto& l : v->graph) all += l + "\n";
+  std::size_t grouped = 0;
+  for (std::size_t at = 0; (at = all.find("aggregate group by", at)) != std::string::npos; ++at)
+    ++grouped;
+  EXPECT_EQ(grouped, 1u) << all;
+  EXPECT_NE(all.find("[a subplan used twice or more: computed once]"), std::string::npos) << all;
+  std::map<std::string, int> readers;
+  for (const auto& n : v->nodes) {
+    for (const auto& i : n.inputs) ++readers[i];
+  }
+  int shared = 0;
+  for (const auto& [name, count] : readers) shared += count == 2 ? 1 : 0;
+  EXPECT_EQ(shared, 1) << all;
+  QueryConfig q;
+  q.name = "q";
+  AddToQuery(*v, &q);
+  BuildQuerySlots(q);
+  int passing = 0;
+  for (const auto& slot : q.slots) passing += slot.passes_on.empty() ? 0 : 1;
+  EXPECT_EQ(passing, 1);
+
+  // Without shared inputs (a configured query) a second consumer is still an error.
+  QueryConfig plain;
+  plain.name = "p";
+  AddToQuery(*v, &plain);
+  plain.shared_inputs = false;
+  EXPECT_THROW(BuildQuerySlots(plain), ConfigError);
+
+  std::uint64_t seed = 700;
+  for (const std::string& sql : {
+           q3b,
+           std::string("WITH c AS (SELECT g, count(*) AS n FROM t WHERE x > -3 GROUP BY g) "
+                       "SELECT a.g, a.n AS n1, b.n AS n2 FROM c a JOIN c b ON a.g = b.g"),
+           std::string("WITH c AS (SELECT g, sum(x) AS s FROM t GROUP BY g) SELECT g, s FROM c "
+                       "UNION ALL SELECT g, s FROM c WHERE s > 0"),
+           std::string("WITH j AS (SELECT t.g, t.x, u.z FROM t JOIN u ON t.g = u.g) SELECT z, "
+                       "count(*) AS n FROM j WHERE x >= (SELECT avg(x) FROM j) GROUP BY z"),
+       }) {
+    CheckSql(sql, seed++);
+    CheckSql(sql, seed++, 40, 3);
+  }
+}
+
 }  // namespace
 }  // namespace pinstream::views

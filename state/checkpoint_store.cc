@@ -20,18 +20,6 @@ std::string CheckpointKey(std::string_view query, char kind, std::int64_t batch)
 
 namespace {
 
-// Steps a state iterator on; where its range seems to end, seeks once just past `last` (the key it
-// was on): RocksDB 7.8.3 can end an iteration at a damaged file with an OK status (state/README.md
-// "Damaged data"), and a seek onto that file reports it. A state scan (a restore, a StateTable
-// cursor) must not miss entries.
-void NextConfirmingEnd(StoreIterator& it, std::string& last) {
-  last.assign(it.key());
-  it.Next();
-  if (it.Valid() || !it.status().ok()) return;
-  last.push_back('\0');
-  it.Seek(last);
-}
-
 class RocksQueryCheckpoint : public QueryCheckpoint {
  public:
   RocksQueryCheckpoint(Store* store, std::string q) : store_(store), q_(std::move(q)) {}
@@ -118,8 +106,7 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
   }
   Status ScanState(std::string_view prefix, const Visitor& visit) override {
     auto it = store_->NewIterator(KeySpace::kState, prefix);
-    std::string last;
-    for (; it->Valid(); NextConfirmingEnd(*it, last)) visit(it->key(), it->value());
+    for (; it->Valid(); it->Next()) visit(it->key(), it->value());
     return it->status().WithContext(fmt::format("query '{}': reading its state", q_));
   }
   Status GetState(std::string_view key, std::string* value, bool* found) override {
@@ -141,12 +128,11 @@ class RocksQueryCheckpoint : public QueryCheckpoint {
       bool Valid() const override { return it_->Valid(); }
       std::string_view key() const override { return it_->key(); }
       std::string_view value() const override { return it_->value(); }
-      void Next() override { NextConfirmingEnd(*it_, last_); }
+      void Next() override { it_->Next(); }
       Status status() const override { return it_->status(); }
 
      private:
       std::unique_ptr<StoreIterator> it_;
-      std::string last_;
     };
     return std::make_unique<Cursor>(store_->NewRangeIterator(KeySpace::kState, begin, end));
   }

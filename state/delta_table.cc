@@ -1183,7 +1183,6 @@ Status TableScanCursor::Attribute(const Status& st, bool reposition) {
       skip_to_ = last + 1;
       if (reposition) {
         it_->Seek(TableVersionKey(snap_->table_id_, 'C', skip_to_));
-        sought_ = true;
       }
       return Status::Ok();
     }
@@ -1204,7 +1203,6 @@ Result<ScanStep> TableScanCursor::Advance() {
   const std::uint32_t table = snap_->table_id_;
   if (chunk_.version >= 0) {
     it_->Next();  // off the chunk returned last
-    sought_ = false;
   }
   chunk_ = ChunkId{-1, 0};
   for (;;) {
@@ -1212,21 +1210,12 @@ Result<ScanStep> TableScanCursor::Advance() {
       if (range_ >= ranges_.size()) break;
       reached_ = std::max(ranges_[range_].first, skip_to_);
       it_->Seek(TableVersionKey(table, 'C', reached_));
-      sought_ = positioned_ = true;
+      positioned_ = true;
     }
     PS_RETURN_IF_ERROR(CheckIterator());
-    if (!it_->Valid()) {
-      // The end — or RocksDB 7.8.3 ending the iteration at a damaged file with an OK status
-      // (CheckCount): a seek just past the last chunk read tells them apart (a seek onto the
-      // damaged file reports it; a file the filter does not need is stepped over).
-      if (sought_) break;
-      std::string after = TableVersionKey(table, 'C', std::max(reached_, skip_to_));
-      if (last_read_.version >= 0)
-        after = std::max(after, ChunkKey(table, ChunkId{last_read_.version, last_read_.index + 1}));
-      it_->Seek(after);
-      sought_ = true;
-      continue;
-    }
+    // The end: the store's iterator confirms an end it steps to (a seek just past the last key,
+    // which reports a damaged file RocksDB 7.8.3 would have stepped over; store_internal.h).
+    if (!it_->Valid()) break;
     std::string_view k = it_->key();
     if (k.size() != 5 + 8 + 4) return Corruption("malformed chunk key");
     const std::int64_t v = KeyVersion(k);
@@ -1240,19 +1229,16 @@ Result<ScanStep> TableScanCursor::Advance() {
       PS_ASSIGN_OR_RETURN(bool keep, KeepVersion(v));
       if (!keep) {
         it_->Seek(TableVersionKey(table, 'C', v + 1));
-        sought_ = true;
         continue;
       }
     }
     ++chunks_read_;
     ChunkId id{v, GetBigEndian32(k.data() + 13)};
-    last_read_ = id;
     auto rows = ChunkRowCount(it_->value());
     if (!rows.ok()) return rows.status();
     auto dv = snap_->state_->dvs.find(id);
     if (dv != snap_->state_->dvs.end() && dv->second.deleted >= static_cast<std::int64_t>(*rows)) {
       it_->Next();  // every row deleted
-      sought_ = false;
       continue;
     }
     chunk_ = id;

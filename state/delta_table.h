@@ -151,8 +151,6 @@ class TableScanCursor {
   std::string ignored_error_;           // a damaged file that holds no chunk the scan reads
   std::int64_t chunks_read_ = 0;        // chunk keys of the versions read, deleted ones too
   std::int64_t skip_to_ = -1;           // the first version after a damaged file not needed
-  ChunkId last_read_{-1, 0};            // the last chunk key read (of a version the filter keeps)
-  bool sought_ = false;                 // it_ was sought since its last Next()
   std::vector<std::pair<std::int64_t, bool>> decided_;  // the filter's answer per version asked
   std::int64_t filtered_version_ = -1;  // the last version the filter was asked about
   bool keep_filtered_ = true;

@@ -46,10 +46,10 @@ Status Store::DropLogSpace(const std::string& name) {
   return Status::Ok();
 }
 
-std::unique_ptr<StoreIterator> Store::NewIterator(const LogSpace& space) const {
+std::unique_ptr<StoreIterator> Store::NewIterator(const LogSpace& space, bool at_first) const {
   return std::make_unique<RocksIterator>(rocks_->db.get(),
                                          static_cast<rocksdb::ColumnFamilyHandle*>(space.handle_),
-                                         "", nullptr, /*fill_cache=*/false);
+                                         "", "", nullptr, /*fill_cache=*/false, at_first);
 }
 
 Status Store::DeleteFilesInRange(const LogSpace& space, std::string_view begin,

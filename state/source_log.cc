@@ -204,27 +204,7 @@ Status SourceLog::LoadStreams() {
       owned.insert(SpaceName(s.info.id, p));
       PS_ASSIGN_OR_RETURN(part.space, store_->OpenLogSpace(SpaceName(s.info.id, p)));
       PS_RETURN_IF_ERROR(MigrateLegacy(s.info, p, *part.space));
-      auto pit = store_->NewIterator(*part.space);
-      if (pit->Valid()) {
-        if (!BatchBase(pit->key(), &part.start)) {
-          return Corruption(
-              fmt::format("'{}' partition {}: a record batch key is damaged", s.info.name, p));
-        }
-        pit->SeekForPrev(BatchKey(INT64_MAX));
-        if (pit->Valid()) {
-          std::int64_t base;
-          std::uint64_t count;
-          if (!BatchExtent(pit->key(), pit->value(), &base, &count)) {
-            return Corruption(
-                fmt::format("'{}' partition {}: the last record batch is damaged", s.info.name, p));
-          }
-          part.end = base + static_cast<std::int64_t>(count);
-        }
-      }
-      PS_RETURN_IF_ERROR(pit->status().WithContext(
-          fmt::format("'{}' partition {}: reading its first and last record batches (the end "
-                      "offset of the partition is unknown until they are readable)",
-                      s.info.name, p)));
+      PS_RETURN_IF_ERROR(LoadBounds(s.info, p, part));
       // Empty partitions restart at the offset they had reached (kept in the stream entry).
       if (j.contains("ends") && j["ends"].size() > static_cast<std::size_t>(p)) {
         std::int64_t kept = j["ends"][static_cast<std::size_t>(p)].get<std::int64_t>();
@@ -244,6 +224,111 @@ Status SourceLog::LoadStreams() {
     spdlog::info("source log: dropping '{}', which belongs to no topic or stream", name);
     PS_RETURN_IF_ERROR(store_->DropLogSpace(name));
   }
+  return Status::Ok();
+}
+
+// A partition's start is its first batch's base offset, its end the last batch's base offset plus
+// its record count. A damaged batch there (a block whose checksum does not match) does not keep the
+// daemon from starting: RocksDB's metadata of the damaged file (intact) has its first and last
+// keys, so a damaged first batch still gives the start; a damaged last batch gives its base
+// offset but not its count, so the partition refuses appends (RefuseAppends) instead of guessing.
+// Reading a damaged batch fails naming it, as any read does.
+Status SourceLog::LoadBounds(const LogStreamInfo& info, int p, Partition& part) {
+  auto damaged_keys = [&](const Status& st) -> std::optional<std::pair<std::int64_t, std::int64_t>> {
+    if (st.code() != StatusCode::kCorruption) return std::nullopt;
+    auto keys = store_->DamagedFileKeys(*part.space, st);
+    std::int64_t first, last;
+    if (!keys || !BatchBase(keys->first, &first) || !BatchBase(keys->second, &last))
+      return std::nullopt;
+    return std::make_pair(first, last);
+  };
+  auto unreadable = [&](const Status& st) {
+    return st.WithContext(
+        fmt::format("'{}' partition {}: reading its first and last record batches (the damaged "
+                    "file's keys are unknown, so is the partition's end offset)",
+                    info.name, p));
+  };
+  // The start: the first batch's base offset — the damaged file's first key when that batch is
+  // unreadable (RocksDB's file metadata, intact).
+  auto first = store_->NewIterator(*part.space);
+  if (first->Valid()) {
+    if (!BatchBase(first->key(), &part.start)) {
+      return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", info.name, p));
+    }
+  } else if (Status st = first->status(); !st.ok()) {
+    auto keys = damaged_keys(st);
+    if (!keys) return unreadable(st);
+    part.start = keys->first;
+    spdlog::error(
+        "source log: '{}' partition {}: its first record batch (offset {}) is damaged ({}); "
+        "reading it fails, the partition takes records",
+        info.name, p, part.start, st.message());
+  } else {
+    return Status::Ok();  // empty
+  }
+  // The end: the last batch's base offset plus its record count.
+  auto last = store_->NewIterator(*part.space, /*at_first=*/false);
+  last->SeekForPrev(BatchKey(INT64_MAX));
+  std::int64_t base;
+  std::uint64_t count;
+  if (last->Valid()) {
+    if (BatchExtent(last->key(), last->value(), &base, &count)) {
+      part.end = base + static_cast<std::int64_t>(count);
+      return Status::Ok();
+    }
+    if (!BatchBase(last->key(), &base)) {
+      return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", info.name, p));
+    }
+    return RefuseAppends(info, p, part, base, "its header is malformed");
+  }
+  Status st = last->status();
+  if (st.ok()) return unreadable(Corruption("the first record batch is there but no last one"));
+  auto keys = damaged_keys(st);
+  if (!keys) return unreadable(st);
+  // A backward seek also reads the batch before the one it lands on: the damaged block may hold
+  // batches before the last. Forward from the damaged file's last batch, which a forward seek
+  // reads alone.
+  base = keys->second;
+  auto fwd = store_->NewIterator(*part.space, /*at_first=*/false);
+  fwd->Seek(BatchKey(base));
+  std::int64_t end = -1;  // -1: the last batch read is unreadable
+  for (; fwd->Valid(); fwd->Next()) {
+    std::int64_t b;
+    if (!BatchBase(fwd->key(), &b)) {
+      return Corruption(fmt::format("'{}' partition {}: a record batch key is damaged", info.name, p));
+    }
+    base = b;
+    end = BatchExtent(fwd->key(), fwd->value(), &b, &count) ? b + static_cast<std::int64_t>(count)
+                                                             : -1;
+  }
+  if (Status fst = fwd->status(); fst.ok() && end >= 0) {
+    part.end = end;
+    spdlog::error(
+        "source log: '{}' partition {}: a record batch before its last one is damaged ({}); "
+        "reading it fails, the partition takes records from offset {}",
+        info.name, p, st.message(), part.end);
+    return Status::Ok();
+  } else if (!fst.ok()) {
+    auto later = damaged_keys(fst);
+    if (!later) return unreadable(fst);
+    base = std::max(base, later->second);
+    st = fst;
+  }
+  return RefuseAppends(info, p, part, base, st.message());
+}
+
+Status SourceLog::RefuseAppends(const LogStreamInfo& info, int p, Partition& part,
+                                std::int64_t last_base, const std::string& why) {
+  // Its records end somewhere after its base offset: readers reach it (and fail naming it), and
+  // no offset after it is given out.
+  part.end = last_base + 1;
+  part.refused = fmt::format(
+      "'{}' partition {}: its last record batch (offset {}) is damaged ({}), so the partition's "
+      "next offset is unknown: appends to it are refused rather than risk giving an offset "
+      "twice (the other partitions take records). Restore the data dir from a backup, or delete "
+      "and recreate '{}'",
+      info.name, p, last_base, why, info.name);
+  spdlog::error("source log: {}", part.refused);
   return Status::Ok();
 }
 
@@ -493,6 +578,11 @@ Status SourceLog::WriteGroup(Written& w) {
                                              r.partition, s.info.name, s.info.partitions));
           break;
         }
+        const std::string& refused = s.parts[static_cast<std::size_t>(r.partition)].refused;
+        if (!refused.empty()) {
+          w.errors[g] = Corruption(refused);
+          break;
+        }
       }
       if (!w.errors[g].ok()) continue;
       for (auto& r : req.records) {
@@ -577,7 +667,18 @@ Result<std::pair<std::int64_t, std::int64_t>> SourceLog::Bounds(const std::strin
     return NotFound(fmt::format("partition {} of '{}' does not exist", partition, stream));
   }
   const Partition& p = it->second.parts[static_cast<std::size_t>(partition)];
-  return std::make_pair(p.start, p.end);
+  std::int64_t end = p.end;
+  if (!p.refused.empty()) {
+    // Its end is unknown (RefuseAppends): a consumer that read past the damaged batch before the
+    // damage has nothing new, not an end below what it committed.
+    for (const auto& [consumer, by_stream] : consumers_) {
+      auto s = by_stream.find(stream);
+      if (s == by_stream.end()) continue;
+      auto c = s->second.find(std::to_string(partition));
+      if (c != s->second.end()) end = std::max(end, c->second);
+    }
+  }
+  return std::make_pair(p.start, end);
 }
 
 Status SourceLog::Read(const std::string& stream, int partition, std::int64_t start,
@@ -594,13 +695,20 @@ Status SourceLog::Read(const std::string& stream, int partition, std::int64_t st
     space = it->second.parts[static_cast<std::size_t>(partition)].space;
   }
   if (start >= end) return Status::Ok();
-  auto it = store_->NewIterator(*space);
-  // The batch holding `start` begins at or before it.
-  it->SeekForPrev(BatchKey(start));
-  if (!it->Valid()) it->Seek(BatchKey(start));
+  // The batch holding `start`: usually one that begins there (a query's next micro-batch starts
+  // where its last one ended); else it begins before (a backward seek, which also reads the batch
+  // before the one it lands on).
+  auto it = store_->NewIterator(*space, /*at_first=*/false);
+  it->Seek(BatchKey(start));
+  if (std::int64_t at; !it->Valid() || !BatchBase(it->key(), &at) || at != start) {
+    auto back = store_->NewIterator(*space, /*at_first=*/false);
+    back->SeekForPrev(BatchKey(start));
+    if (back->Valid() || !back->status().ok()) it = std::move(back);
+  }
   std::int64_t expect = start;
+  bool sought_gap = false;  // the gap before the batch the iterator is on was sought
   ReadRecord rec;
-  for (; expect < end && it->Valid(); it->Next()) {
+  while (expect < end && it->Valid()) {
     std::int64_t base;
     if (!BatchBase(it->key(), &base)) {
       return Corruption(
@@ -612,12 +720,25 @@ Status SourceLog::Read(const std::string& stream, int partition, std::int64_t st
       return Corruption(
           fmt::format("'{}' partition {} batch {}: damaged header", stream, partition, base));
     }
-    if (base + static_cast<std::int64_t>(count) <= expect) continue;  // entirely before the range
+    if (base + static_cast<std::int64_t>(count) <= expect) {  // entirely before the range
+      it->Next();
+      continue;
+    }
     if (base > expect) {
+      // Batches follow each other without gaps: this one is retention's doing, or RocksDB 7.8.3
+      // stepping over a damaged file (store_internal.h) from one level's file to the next while
+      // another level goes on. A seek to the missing batch tells them apart (a seek onto the
+      // damaged file reports it).
+      if (!sought_gap) {
+        sought_gap = true;
+        it->Seek(BatchKey(expect));
+        continue;
+      }
       return DataLoss(
           fmt::format("'{}' partition {}: records {}..{} are gone (deleted by retention?)", stream,
                       partition, expect, base - 1));
     }
+    sought_gap = false;
     for (std::uint64_t i = 0; i < count && expect < end; ++i) {
       if (!DecodeRecord(rd, &rec)) {
         return Corruption(fmt::format("'{}' partition {} offset {}: damaged record", stream,
@@ -628,11 +749,25 @@ Status SourceLog::Read(const std::string& stream, int partition, std::int64_t st
       PS_RETURN_IF_ERROR(visit(rec));
       ++expect;
     }
+    it->Next();
   }
   if (Status st = it->status(); !st.ok()) {
+    // A damaged block: RocksDB names the file; its keys say which batches it holds.
+    std::string batches;
+    if (st.code() == StatusCode::kCorruption) {
+      std::int64_t first, last;
+      if (auto keys = store_->DamagedFileKeys(*space, st);
+          keys && BatchBase(keys->first, &first) && BatchBase(keys->second, &last)) {
+        batches = first == last ? fmt::format(" (the damaged file holds the batch at offset {})",
+                                              first)
+                                : fmt::format(" (the damaged file holds the batches at offsets "
+                                              "{}..{})",
+                                              first, last);
+      }
+    }
     return st.WithContext(fmt::format(
-        "'{}' partition {} offset {}: the record batch holding it cannot be read", stream,
-        partition, expect));
+        "'{}' partition {} offset {}: the record batch holding it cannot be read{}", stream,
+        partition, expect, batches));
   }
   if (expect < end) {
     return DataLoss(fmt::format("'{}' partition {}: records {}..{} are not in the log", stream,
@@ -721,6 +856,7 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
     }
   }
   std::int64_t deleted = 0;
+  Status first_error;
   for (const auto& w : work) {
     std::lock_guard wlock(write_mu_);
     {
@@ -728,16 +864,26 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
       auto sit = streams_.find(w.stream);
       if (sit == streams_.end() || sit->second.info.id != w.id) continue;
     }
-    auto it = store_->NewIterator(*w.space);
+    auto it = store_->NewIterator(*w.space, /*at_first=*/false);
     it->Seek(BatchKey(w.start));
     std::int64_t new_start = w.start;
     std::int64_t partition_bytes = 0;
+    // A partition that cannot be read (a damaged batch) keeps what it has; the others go on.
+    auto unreadable = [&](const Status& st) {
+      if (first_error.ok()) {
+        first_error = st.WithContext(
+            fmt::format("'{}' partition {}: reading it for retention", w.stream, w.partition));
+      }
+    };
     if (retention_bytes > 0) {
       // Bytes of the partition, to know how much must go for the size limit.
       auto sz = store_->NewIterator(*w.space);
       for (; sz->Valid(); sz->Next())
         partition_bytes += static_cast<std::int64_t>(sz->value().size());
-      PS_RETURN_IF_ERROR(sz->status());
+      if (!sz->status().ok()) {
+        unreadable(sz->status());
+        continue;
+      }
     }
     // Whole batches go, oldest first, while they are entirely below what every consumer committed.
     for (; it->Valid(); it->Next()) {
@@ -754,7 +900,10 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
       partition_bytes -= static_cast<std::int64_t>(it->value().size());
       new_start = next;
     }
-    PS_RETURN_IF_ERROR(it->status());
+    if (!it->status().ok()) {
+      unreadable(it->status());
+      continue;
+    }
     it.reset();
     if (new_start == w.start) continue;
     // Like Kafka deleting whole segments: the files holding only deleted batches go at once,
@@ -788,6 +937,7 @@ Result<std::int64_t> SourceLog::EnforceRetention(std::int64_t now_us) {
     }
     deleted += new_start - w.start;
   }
+  PS_RETURN_IF_ERROR(first_error);
   return deleted;
 }
 

@@ -12,7 +12,9 @@
 // without rewriting them (store.h "Log spaces"). Data dirs from before log spaces kept every
 // partition in one `source_log` family; their batches are moved into the partitions' spaces when
 // the log opens. Offsets are dense, survive restarts (recovered from the last batch) and are what
-// HTTP sources plan micro-batches over, so a batch can be read again exactly.
+// HTTP sources plan micro-batches over, so a batch can be read again exactly. A damaged first or
+// last batch does not stop the log from opening; a partition whose last batch is unreadable (its
+// next offset unknown) refuses appends (state/README.md "Damaged data").
 //
 // Durability: Append() callers are answered only after their records are in a synced WAL.
 // Group commit: the log thread takes the records of every queued request, appends them as one
@@ -163,6 +165,9 @@ class SourceLog {
     std::int64_t start = 0;           // first retained offset
     std::int64_t end = 0;             // end of the durable records: what readers and planners see
     std::int64_t next = 0;            // next offset to assign (> end while groups await their sync)
+    // Why appends are refused: the last record batch is damaged, so `next` is unknown
+    // (RefuseAppends); empty otherwise.
+    std::string refused;
   };
   struct Stream {
     LogStreamInfo info;
@@ -193,6 +198,13 @@ class SourceLog {
   };
   struct WriterScratch;  // the log thread's reused record-batch builders and transaction
   Status LoadStreams();
+  // A partition's start and end from its first and last record batches; a damaged one does not
+  // fail the open (see the .cc).
+  Status LoadBounds(const LogStreamInfo& info, int p, Partition& part);
+  // The last batch (at `last_base`) is damaged: its record count, so the next offset, is unknown.
+  // Appends to the partition are refused; readers read up to the batch (and fail on it).
+  Status RefuseAppends(const LogStreamInfo& info, int p, Partition& part, std::int64_t last_base,
+                       const std::string& why);
   // Moves a partition's batches from the one `source_log` family of data dirs written before log
   // spaces into its own space.
   Status MigrateLegacy(const LogStreamInfo& info, int partition, const LogSpace& space);

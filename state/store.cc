@@ -406,22 +406,43 @@ std::uint64_t Store::ApproximateRangeSize(KeySpace space, std::string_view begin
   return files + memtables;
 }
 
-std::optional<std::pair<std::string, std::string>> Store::DamagedFileKeys(
-    KeySpace space, const Status& error) const {
+namespace {
+
+// The SST file a read error names (RocksDB's checksum errors end "in <path>/<number>.sst ...").
+std::optional<std::uint64_t> DamagedFileNumber(const Status& error) {
   const std::string& msg = error.message();
   std::size_t end = msg.find(".sst");
   if (end == std::string::npos) return std::nullopt;
   std::size_t begin = end;
   while (begin > 0 && msg[begin - 1] >= '0' && msg[begin - 1] <= '9') --begin;
   if (begin == end) return std::nullopt;
-  const std::uint64_t number = std::strtoull(msg.c_str() + begin, nullptr, 10);
+  return std::strtoull(msg.c_str() + begin, nullptr, 10);
+}
+
+std::optional<std::pair<std::string, std::string>> FileKeys(rocksdb::DB* db,
+                                                            const std::string& family,
+                                                            const Status& error) {
+  auto number = DamagedFileNumber(error);
+  if (!number) return std::nullopt;
   std::vector<rocksdb::LiveFileMetaData> files;
-  rocks_->db->GetLiveFilesMetaData(&files);
+  db->GetLiveFilesMetaData(&files);
   for (const auto& f : files) {
-    if (f.file_number == number && f.column_family_name == kCfNames[static_cast<int>(space)])
+    if (f.file_number == *number && f.column_family_name == family)
       return std::make_pair(f.smallestkey, f.largestkey);
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::pair<std::string, std::string>> Store::DamagedFileKeys(
+    KeySpace space, const Status& error) const {
+  return FileKeys(rocks_->db.get(), kCfNames[static_cast<int>(space)], error);
+}
+
+std::optional<std::pair<std::string, std::string>> Store::DamagedFileKeys(
+    const LogSpace& space, const Status& error) const {
+  return FileKeys(rocks_->db.get(), space.name(), error);
 }
 
 std::unique_ptr<StoreSnapshot> Store::GetSnapshot() {

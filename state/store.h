@@ -201,6 +201,8 @@ class Store {
   // end "in <path>/<number>.sst ..."), when it is a live file of `space`.
   std::optional<std::pair<std::string, std::string>> DamagedFileKeys(KeySpace space,
                                                                      const Status& error) const;
+  std::optional<std::pair<std::string, std::string>> DamagedFileKeys(const LogSpace& space,
+                                                                     const Status& error) const;
   // Iterates the keys of [begin, end) of one key space, in key order (operator state scans).
   std::unique_ptr<StoreIterator> NewRangeIterator(KeySpace space, std::string_view begin,
                                                   std::string_view end) const;
@@ -217,8 +219,10 @@ class Store {
   // Drops the space's column family and its files. The LogSpace stays valid (see LogSpace).
   [[nodiscard]] Status DropLogSpace(const std::string& name);
   // Iterates a log space front to back; its blocks do not enter the block cache (each query
-  // reads a record once, like a Kafka fetch).
-  std::unique_ptr<StoreIterator> NewIterator(const LogSpace& space) const;
+  // reads a record once, like a Kafka fetch). `at_first` false: positioned nowhere until a seek
+  // (the first batch is not read: a reader that seeks elsewhere neither pays for it nor fails
+  // on it when it is damaged).
+  std::unique_ptr<StoreIterator> NewIterator(const LogSpace& space, bool at_first = true) const;
   // Deletes the files of a log space whose keys all lie in [begin, end) — whole files, at once,
   // without a write (retention; RocksDB DeleteFilesInRange). Keys in files that straddle `end`
   // stay: pair with StoreTxn::DeleteRange.

@@ -90,14 +90,25 @@ struct StoreTxn::Batch {
 };
 
 // Iterates one column family over the keys with a prefix (all of them for an empty prefix).
+//
+// Every iteration of the store goes through it, and it confirms every end it reaches by a step:
+// RocksDB 7.8.3's merging iterator, stepping from one file of a level below L0 to the next, drops
+// the next file's error when that file's first block does not match its checksum, and every later
+// key of the level with it (`MergingIterator::SkipNextDeleted`/`SkipPrevDeleted`; fixed in
+// RocksDB 8.7, #11782), so an iteration can end early with an OK status. Where a Next() (Prev())
+// seems to reach the end, the iterator seeks once just past (before) the key it was on: a seek
+// onto the damaged file reports it (state/README.md "Damaged data"), and a seek that finds more
+// keys goes on from them. Costs one seek per iteration that runs to its end; a key copy per step.
 class RocksIterator : public StoreIterator {
  public:
   RocksIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix,
                 const rocksdb::Snapshot* snap, bool fill_cache)
       : RocksIterator(db, cf, prefix, PrefixSuccessor(prefix), snap, fill_cache) {}
   // Keys in [lower, upper) (upper empty: to the end of the family).
+  // `at_first`: positioned on the first key (else nowhere until a seek: a seek reads a block).
   RocksIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view lower,
-                std::string upper, const rocksdb::Snapshot* snap, bool fill_cache)
+                std::string upper, const rocksdb::Snapshot* snap, bool fill_cache,
+                bool at_first = true)
       : prefix_(lower), upper_(std::move(upper)) {
     rocksdb::ReadOptions ro;
     ro.snapshot = snap;
@@ -109,6 +120,7 @@ class RocksIterator : public StoreIterator {
     lower_slice_ = rocksdb::Slice(prefix_);
     if (!prefix_.empty()) ro.iterate_lower_bound = &lower_slice_;
     it_.reset(db->NewIterator(ro, cf));
+    if (!at_first) return;
     it_->Seek(prefix_);
     KeepError();
   }
@@ -122,11 +134,32 @@ class RocksIterator : public StoreIterator {
   }
   bool Valid() const override { return it_->Valid(); }
   void Next() override {
+    const rocksdb::Slice k = it_->key();
+    last_.assign(k.data(), k.size());
     it_->Next();
+    KeepError();
+    if (it_->Valid() || !it_->status().ok()) return;
+    // The end, or RocksDB ending at a damaged file: the first key after the one it was on.
+    last_.push_back('\0');
+    it_->Seek(last_);
     KeepError();
   }
   void Prev() override {
+    const rocksdb::Slice k = it_->key();
+    last_.assign(k.data(), k.size());
     it_->Prev();
+    KeepError();
+    if (it_->Valid() || !it_->status().ok() || last_.empty()) return;
+    // The start, or RocksDB ending at a damaged file: the last key before the one it was on —
+    // exactly the key without its final zero byte, else a key just below it (its last byte one
+    // less, then 16 0xFF bytes: every key before it up to 16 bytes longer orders at or before).
+    if (last_.back() == '\0') {
+      last_.pop_back();
+    } else {
+      last_.back() = static_cast<char>(static_cast<unsigned char>(last_.back()) - 1);
+      last_.append(16, '\xFF');
+    }
+    it_->SeekForPrev(last_);
     KeepError();
   }
   std::string_view key() const override {
@@ -142,15 +175,16 @@ class RocksIterator : public StoreIterator {
   }
 
  private:
-  // An error sticks until the next one: RocksDB 7.8's iterator, seeked again after a block whose checksum
-  // did not match, can leave that block's file out with an OK status (keys silently missing).
-  // Callers that can tell the damaged file holds none of their keys (Store::DamagedFileKeys)
-  // may go on reading.
+  // An error sticks until the next one: RocksDB 7.8's iterator, seeked again after a block whose
+  // checksum did not match, can leave that block's file out with an OK status (keys silently
+  // missing). Callers that can tell the damaged file holds none of their keys
+  // (Store::DamagedFileKeys) may go on reading.
   void KeepError() {
     if (!it_->status().ok()) error_ = it_->status();
   }
   rocksdb::Status error_;
   std::string prefix_, upper_;
+  std::string last_;  // the key a Next()/Prev() stepped from
   rocksdb::Slice upper_slice_, lower_slice_;
   std::unique_ptr<rocksdb::Iterator> it_;
 };

@@ -21,7 +21,16 @@ with the daemon stopped (RocksDB's block checksum no longer matches), and checks
    reads the topic from its start: it is failed naming the stream, partition and offset, the
    checksum and the file, its table gets no row; the query that read the topic before the damage,
    and the other topic's, go on committing new posts; /ready names the failed query.
-In cases 2 and 3 the daemon exits 1 on SIGTERM (a query failed), not by a signal. In case 2 the
+4. the first batch of topic `f` and the last batch of partition 0 of topic `l` (two partitions),
+   each of four ~80 KB batches. The daemon starts (it refused to, its end offsets unknown): posts
+   to `f` are acknowledged with the next offsets (80, 81, 82) and committed by the query that read
+   `f` before the damage; a post to `l` partition 0, whose next offset the damaged last batch
+   hides, is refused with HTTP 500 and the REST Proxy's error body (error_code 50002) naming the
+   partition, the batch and why; `l` partition 1 takes records (offsets 5, 6), committed by the
+   query reading `l`. Queries added to read both topics from their start fail naming the stream,
+   partition, offset and batch, the checksum and the file (/queries, the log); /ready is 200
+   DEGRADED naming both.
+In cases 2, 3 and 4 the daemon exits 1 on SIGTERM (a query failed), not by a signal. In case 2 the
 web console (headless Chromium, as e2e.console_chromium drives it) shows what a person watching it
 sees: the `degraded` warning badge with /ready's message as its tooltip, the query's `failed` badge
 and its error in the overview's row and on its own page, and no browser-console error; screenshots
@@ -94,6 +103,47 @@ REPLAY = """  - name: replay
     sink: {kind: delta, table: tr}"""
 
 
+# Topic `f` (its first batch damaged) and `l` (the last batch of partition 0 damaged), a query on
+# each; `ENDS_REPLAY` adds a query reading each from its start.
+ENDS_CONFIG = """
+data_dir: ${PINSTREAM_DATA_DIR}
+storage: {compression: none}
+http:
+  listen: ${PINSTREAM_LISTEN}
+  topics: [{name: f, partitions: 1}, {name: l, partitions: 2}]
+sources:
+  sf: {kind: http, topic: f}
+  sl: {kind: http, topic: l}
+queries:
+REPLAY
+  - name: qf
+    sources: [sf]
+    trigger: {processing_time: 50ms}
+    operators:
+      - {kind: parse_json, schema: {id: int64, tag: string}}
+    sink: {kind: delta, table: tf}
+  - name: ql
+    sources: [sl]
+    trigger: {processing_time: 50ms}
+    operators:
+      - {kind: parse_json, schema: {id: int64, tag: string}}
+    sink: {kind: delta, table: tl}
+"""
+
+ENDS_REPLAY = """  - name: rf
+    sources: [sf]
+    trigger: {processing_time: 50ms}
+    operators:
+      - {kind: parse_json, schema: {id: int64, tag: string}}
+    sink: {kind: delta, table: trf}
+  - name: rl
+    sources: [sl]
+    trigger: {processing_time: 50ms}
+    operators:
+      - {kind: parse_json, schema: {id: int64, tag: string}}
+    sink: {kind: delta, table: trl}"""
+
+
 def sql(binary, data_dir, statement):
     return subprocess.run([binary, "sql", "-d", data_dir, "--format", "jsonl", statement],
                           capture_output=True, text=True)
@@ -135,12 +185,18 @@ class Poster:
     def __init__(self, d):
         self.c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
 
-    def post(self, topic, values):
-        body = json.dumps({"records": [{"value": v} for v in values]})
-        self.c.request("POST", f"/topics/{topic}", body, {"Content-Type": "application/vnd.kafka.json.v2+json"})
+    def send(self, topic, values, partition=None):
+        """(HTTP status, parsed body)."""
+        recs = [{"value": v} if partition is None else {"value": v, "partition": partition} for v in values]
+        self.c.request("POST", f"/topics/{topic}", json.dumps({"records": recs}),
+                       {"Content-Type": "application/vnd.kafka.json.v2+json"})
         r = self.c.getresponse()
-        r.read()
-        check(r.status == 200, f"POST /topics/{topic}: HTTP {r.status}")
+        return r.status, json.loads(r.read() or b"{}")
+
+    def post(self, topic, values, partition=None):
+        status, body = self.send(topic, values, partition)
+        check(status == 200, f"POST /topics/{topic}: HTTP {status} {body}")
+        return body
 
 
 def stop(d, want_rc):
@@ -352,14 +408,91 @@ def source_log_case(binary):
     shutil.rmtree(work, ignore_errors=True)
 
 
+def log_ends_case(binary):
+    work = e2e_util.work_dir = tempfile.mkdtemp(prefix="pinstream-corrupt-ends-")
+    config = os.path.join(work, "ends.yaml")
+    with open(config, "w") as f:
+        f.write(ENDS_CONFIG.replace("REPLAY\n", ""))
+    with_replay = os.path.join(work, "with-replay.yaml")
+    with open(with_replay, "w") as f:
+        f.write(ENDS_CONFIG.replace("REPLAY", ENDS_REPLAY))
+    data_dir = f"{work}/d-data"
+    d = Daemon(binary, work, config, "d", "")
+    try:
+        p = Poster(d)
+        # Four batches of ~80 KB per topic: each record batch a 64 KiB block of its own.
+        for n, tag in enumerate(["first", "second", "third", "fourth"]):
+            for topic in ("f", "l"):
+                p.post(topic, [{"id": n * 20 + i, "tag": f"{topic}-{tag}-row-{i}", "pad": "x" * 4000}
+                               for i in range(20)], partition=0)
+        p.post("l", [{"id": 500 + i, "tag": f"l-p1-{i}"} for i in range(5)], partition=1)
+        wait(lambda: count(binary, data_dir, "tf") == 80 and count(binary, data_dir, "tl") == 85, "80 + 85 rows")
+        stop(d, 0)
+    finally:
+        d.kill()
+    restart_to_flush(binary, work, config)
+    first = flip_in_sst(data_dir, b"f-first-row-11", lambda f: f.startswith("log/"))
+    last = flip_in_sst(data_dir, b"l-fourth-row-11", lambda f: f.startswith("log/"))
+    check(first and last, f"no SST file of the source log holds the batches to damage: {first}, {last}")
+    d = Daemon(binary, work, with_replay, "d", "")  # it refused to start before
+    try:
+        p = Poster(d)
+        # `f`: the next offsets, committed by the query that read the topic before the damage.
+        body = p.post("f", [{"id": 1000 + i, "tag": f"after-damage-{i}"} for i in range(3)])
+        check([o["offset"] for o in body["offsets"]] == [80, 81, 82], f"offsets after a damaged first batch: {body}")
+        wait(lambda: count(binary, data_dir, "tf") == 83, "83 rows in 'tf' after the damage")
+        # `l` partition 0: its next offset is unknown; refused with the REST Proxy's error body.
+        status, body = p.send("l", [{"id": 2000, "tag": "refused"}], partition=0)
+        print(f"log ends: damaged {first} and {last}; POST /topics/l partition 0: {status} {json.dumps(body)[:400]}")
+        check(status == 500 and body.get("error_code") == 50002
+              and "'l' partition 0: its last record batch (offset 60) is damaged" in body.get("message", "")
+              and "appends to it are refused" in body["message"],
+              f"an append to the partition with a damaged last batch: {status} {body}")
+        body = p.post("l", [{"id": 3000 + i, "tag": f"p1-after-{i}"} for i in range(2)], partition=1)
+        check([o["offset"] for o in body["offsets"]] == [5, 6], f"offsets of the intact partition: {body}")
+        wait(lambda: count(binary, data_dir, "tl") == 87, "87 rows in 'tl' after the damage")
+        # Reading the damaged batches fails the queries that read them, naming them.
+        for q in ("rf", "rl"):
+            wait(lambda: d.json(f"/queries/{q}")["state"] == "failed", f"query '{q}' to fail on the damaged batch")
+        errors = {}
+        for q, names in (("rf", ["'f' partition 0 offset 0", "offset 0", first]),
+                         ("rl", ["'l' partition 0 offset 60", "offset 60", last])):
+            err = d.json(f"/queries/{q}")["error"] or ""
+            missing = [x for x in names + ["checksum", "damaged file holds the batch"] if x not in err]
+            check(not missing, f"/queries/{q}: the error does not name {missing}: {err}")
+            listed = [x for x in d.json("/queries") if x["name"] == q]
+            check(listed and listed[0]["state"] == "failed" and listed[0]["error"] == err, f"/queries lists {listed}")
+            errors[q] = err
+        print(f"log ends: rf: {errors['rf'][:200]}; rl: {errors['rl'][:200]}")
+        code, body = d.request("/ready")
+        ready = json.loads(body or b"{}")
+        check(code == 200 and ready.get("status") == "DEGRADED"
+              and sorted(x["name"] for x in ready.get("queries", [])) == ["rf", "rl"],
+              f"/ready: {code} {body[:400]!r}")
+        log = open(f"{work}/log.txt", errors="replace").read()
+        check(re.search(r"error\s+query failed query=rl .*'l' partition 0 offset 60", log),
+              "no log line says rl failed on the damaged batch")
+        check("'l' partition 0: its last record batch (offset 60) is damaged" in log,
+              "no log line says appends to 'l' partition 0 are refused")
+        check(count(binary, data_dir, "trf") == 0 and count(binary, data_dir, "trl") == 0,
+              "rows of a batch that read a damaged block were committed")
+        check(all(d.json(f"/queries/{q}")["state"] in ("idle", "active") for q in ("qf", "ql")), "qf or ql stopped")
+        stop(d, 1)
+    finally:
+        d.kill()
+    print("log ends: OK: the daemon started; 'f' took offsets 80..82, 'l' partition 0 refused appends "
+          "(500, 50002), partition 1 took 5..6; rf and rl failed naming the damaged batches")
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
-    ap.add_argument("--case", choices=["table", "checkpoint", "log"], action="append")
+    ap.add_argument("--case", choices=["table", "checkpoint", "log", "ends"], action="append")
     ap.add_argument("--artifacts", help="where the console's screenshots go")
     a = ap.parse_args()
     cases = {"table": lambda: table_chunk_case(a.binary), "checkpoint": lambda: checkpoint_case(a.binary, a.artifacts),
-             "log": lambda: source_log_case(a.binary)}
+             "log": lambda: source_log_case(a.binary), "ends": lambda: log_ends_case(a.binary)}
     for name in a.case or list(cases):
         cases[name]()
 

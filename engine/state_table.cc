@@ -10,10 +10,6 @@
 namespace pinstream {
 
 namespace {
-// Per cached entry beyond its key and value: list node, hash node, string headers.
-constexpr std::size_t kCacheEntryOverhead = 96;
-constexpr std::size_t kMapEntryOverhead = 64;
-
 std::string Base(std::string_view ns, char kind) {
   std::string k(ns);
   k.push_back('\0');
@@ -139,71 +135,155 @@ Status StateTable::Open() {
   return Status::Ok();
 }
 
-void StateTable::PruneDurable() {
-  const std::int64_t durable = durable_->load(std::memory_order_acquire);
-  while (!in_flight_.empty() && in_flight_.front().batch <= durable) {
-    // Committed now: what the overlay held is what storage holds, so the cache may keep it.
-    for (auto& [k, w] : in_flight_.front().writes) CachePut(k, std::move(w.value));
-    in_flight_.pop_front();
+StateTable::Node* StateTable::NodeIndex::Find(std::string_view key, std::uint64_t hash) const {
+  if (slots_.empty()) return nullptr;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.node == nullptr) return nullptr;
+    if (s.hash == hash && s.node->key == key) return s.node;
   }
 }
 
-void StateTable::CachePut(std::string_view key, std::optional<std::string> value) {
-  if (cache_capacity_ == 0) return;
-  auto it = cache_.find(key);
-  if (it != cache_.end()) {
-    CacheEntry& e = *it->second;
-    cache_bytes_ -= e.value ? e.value->size() : 0;
-    cache_bytes_ += value ? value->size() : 0;
-    e.value = std::move(value);
-    lru_.splice(lru_.begin(), lru_, it->second);
+void StateTable::NodeIndex::Insert(Node* n) {
+  if ((size_ + 1) * 2 > slots_.size()) Grow();
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = n->hash & mask;
+  while (slots_[i].node != nullptr) i = (i + 1) & mask;
+  slots_[i] = Slot{n->hash, n};
+  ++size_;
+}
+
+void StateTable::NodeIndex::Erase(const Node* n) {
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = n->hash & mask;
+  while (slots_[i].node != n) i = (i + 1) & mask;
+  // Backward shift: later entries of the probe run move up into the hole, so that no look-up
+  // stops early at it (no tombstones).
+  for (std::size_t j = (i + 1) & mask; slots_[j].node != nullptr; j = (j + 1) & mask) {
+    const std::size_t home = slots_[j].hash & mask;
+    // Entry j may fill hole i if its home is not cyclically within (i, j].
+    const bool within = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (!within) {
+      slots_[i] = slots_[j];
+      i = j;
+    }
+  }
+  slots_[i] = Slot{};
+  --size_;
+}
+
+void StateTable::NodeIndex::Grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(std::max<std::size_t>(64, old.size() * 2), Slot{});
+  const std::size_t mask = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.node == nullptr) continue;
+    std::size_t i = s.hash & mask;
+    while (slots_[i].node != nullptr) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
+}
+
+StateTable::Node* StateTable::NewNode(std::string_view key, std::uint64_t hash) {
+  Node* n;
+  if (!free_.empty()) {
+    n = free_.back();
+    free_.pop_back();
   } else {
-    cache_bytes_ += key.size() + (value ? value->size() : 0) + kCacheEntryOverhead;
-    lru_.push_front(CacheEntry{std::string(key), std::move(value)});
-    cache_.emplace(lru_.front().key, lru_.begin());
+    n = &pool_.emplace_back();
+  }
+  n->key.assign(key);
+  n->hash = hash;
+  index_.Insert(n);
+  return n;
+}
+
+void StateTable::FreeNode(Node* n) {
+  index_.Erase(n);
+  n->has_below = n->written = n->has_value = n->in_lru = false;
+  n->in_flight = -1;
+  n->prev = n->next = nullptr;
+  // Values may be large: their memory goes (a short key's stays in the node).
+  std::string().swap(n->below);
+  std::string().swap(n->value);
+  if (n->key.capacity() > 64) std::string().swap(n->key);
+  free_.push_back(n);
+}
+
+void StateTable::LruLink(Node* n) {
+  n->in_lru = true;
+  n->prev = nullptr;
+  n->next = lru_head_;
+  if (lru_head_ != nullptr) lru_head_->prev = n;
+  lru_head_ = n;
+  if (lru_tail_ == nullptr) lru_tail_ = n;
+  cache_bytes_ += CachedBytes(n);
+}
+
+void StateTable::LruUnlink(Node* n) {
+  if (n->prev != nullptr) n->prev->next = n->next;
+  if (n->next != nullptr) n->next->prev = n->prev;
+  if (lru_head_ == n) lru_head_ = n->next;
+  if (lru_tail_ == n) lru_tail_ = n->prev;
+  n->prev = n->next = nullptr;
+  n->in_lru = false;
+  cache_bytes_ -= CachedBytes(n);
+}
+
+void StateTable::LruTouch(Node* n) {
+  if (lru_head_ == n) return;
+  LruUnlink(n);
+  LruLink(n);
+}
+
+void StateTable::CacheEvict(const Node* keep) {
+  while (cache_bytes_ > cache_capacity_ && lru_tail_ != nullptr && lru_tail_ != keep) {
+    Node* n = lru_tail_;
+    LruUnlink(n);
+    FreeNode(n);
+  }
+}
+
+void StateTable::PruneDurable() {
+  const std::int64_t durable = durable_->load(std::memory_order_acquire);
+  if (in_flight_.empty() || in_flight_.front().batch > durable) return;
+  while (!in_flight_.empty() && in_flight_.front().batch <= durable) {
+    // Committed now: what the overlay held is what storage holds, so the cache may keep it (a
+    // key a later staged batch wrote again stays that batch's).
+    const Overlay& o = in_flight_.front();
+    for (Node* n : o.nodes) {
+      if (n->in_flight != o.batch) continue;
+      n->in_flight = -1;
+      if (!n->written) LruLink(n);
+    }
+    in_flight_.pop_front();
   }
   CacheEvict();
 }
 
-void StateTable::CacheEvict() {
-  while (cache_bytes_ > cache_capacity_ && !lru_.empty()) {
-    CacheEntry& e = lru_.back();
-    cache_bytes_ -= e.key.size() + (e.value ? e.value->size() : 0) + kCacheEntryOverhead;
-    cache_.erase(e.key);
-    lru_.pop_back();
-  }
-}
-
-Status StateTable::ReadCommitted(std::string_view key, std::optional<std::string>* value) {
-  auto it = cache_.find(key);
-  if (it != cache_.end()) {
-    ++hits_;
-    *value = it->second->value;
-    lru_.splice(lru_.begin(), lru_, it->second);
+Status StateTable::Load(std::string_view key, Node** out) {
+  const std::uint64_t hash = HashBytes(key);
+  Node* n = index_.Find(key, hash);
+  if (n != nullptr) {
+    if (n->in_lru) {
+      ++hits_;
+      LruTouch(n);
+    }
+    *out = n;
     return Status::Ok();
   }
   ++misses_;
   std::string v;
   bool found = false;
   PS_RETURN_IF_ERROR(storage_->GetState(Physical(key), &v, &found));
-  if (found) {
-    *value = std::move(v);
-  } else {
-    value->reset();
-  }
-  CachePut(key, *value);
+  n = NewNode(key, hash);
+  n->has_below = found;
+  if (found) n->below = std::move(v);
+  LruLink(n);
+  CacheEvict(n);
+  *out = n;
   return Status::Ok();
-}
-
-Status StateTable::ReadBelowBatch(std::string_view key, std::optional<std::string>* value) {
-  for (auto o = in_flight_.rbegin(); o != in_flight_.rend(); ++o) {
-    auto it = o->writes.find(key);
-    if (it != o->writes.end()) {
-      *value = it->second.value;
-      return Status::Ok();
-    }
-  }
-  return ReadCommitted(key, value);
 }
 
 Status StateTable::Prefetch(std::vector<std::string_view> keys) {
@@ -213,32 +293,34 @@ Status StateTable::Prefetch(std::vector<std::string_view> keys) {
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   constexpr std::size_t kChunk = 4096;
   std::vector<std::string> missing;
+  std::vector<std::uint64_t> hashes;
   std::vector<std::optional<std::string>> values;
   std::size_t added = 0;
   for (std::size_t at = 0; at < keys.size() && added < cache_capacity_ / 2;) {
     missing.clear();
+    hashes.clear();
     // No more keys than the rest of the half-cache holds with their overhead alone.
     const std::size_t room = std::clamp<std::size_t>(
-        (cache_capacity_ / 2 - added) / (kCacheEntryOverhead + keys[at].size()), 1, kChunk);
+        (cache_capacity_ / 2 - added) / (kNodeOverhead + keys[at].size()), 1, kChunk);
     for (; at < keys.size() && missing.size() < room; ++at) {
       std::string_view k = keys[at];
-      if (current_.find(k) != current_.end()) continue;
-      bool above = false;
-      for (const Overlay& o : in_flight_) above = above || o.writes.find(k) != o.writes.end();
-      if (above) continue;
-      auto it = cache_.find(k);
-      if (it != cache_.end()) {
-        lru_.splice(lru_.begin(), lru_, it->second);
-        continue;
+      const std::uint64_t hash = HashBytes(k);
+      if (Node* n = index_.Find(k, hash)) {
+        if (n->in_lru) LruTouch(n);
+        continue;  // known: this batch's, an overlay's or cached
       }
       missing.push_back(Physical(k));
+      hashes.push_back(hash);
     }
     PS_RETURN_IF_ERROR(storage_->MultiGetState(missing, &values));
     misses_ += static_cast<std::int64_t>(missing.size());
     for (std::size_t i = 0; i < missing.size(); ++i) {
-      std::string_view k = std::string_view(missing[i]).substr(data_prefix_.size());
-      added += k.size() + (values[i] ? values[i]->size() : 0) + kCacheEntryOverhead;
-      CachePut(k, std::move(values[i]));
+      Node* n = NewNode(std::string_view(missing[i]).substr(data_prefix_.size()), hashes[i]);
+      n->has_below = values[i].has_value();
+      if (n->has_below) n->below = std::move(*values[i]);
+      added += CachedBytes(n);
+      LruLink(n);
+      CacheEvict(n);
     }
   }
   return Status::Ok();
@@ -246,55 +328,57 @@ Status StateTable::Prefetch(std::vector<std::string_view> keys) {
 
 Status StateTable::Get(std::string_view key, std::string* value, bool* found) {
   PruneDurable();
-  auto it = current_.find(key);
-  if (it != current_.end()) {
-    *found = it->second.value.has_value();
-    if (*found) *value = *it->second.value;
-    return Status::Ok();
+  Node* n = nullptr;
+  PS_RETURN_IF_ERROR(Load(key, &n));
+  if (n->written) {
+    *found = n->has_value;
+    if (*found) *value = n->value;
+  } else {
+    *found = n->has_below;
+    if (*found) *value = n->below;
   }
-  std::optional<std::string> v;
-  PS_RETURN_IF_ERROR(ReadBelowBatch(key, &v));
-  *found = v.has_value();
-  if (*found) *value = std::move(*v);
   return Status::Ok();
 }
 
+void StateTable::BeginWrite(Node* n) {
+  if (n->in_lru) LruUnlink(n);
+  n->written = true;
+  n->has_value = false;
+  written_.push_back(n);
+  current_bytes_ += n->key.size() + kNodeOverhead + (n->has_below ? n->below.size() : 0);
+}
+
 Status StateTable::Put(std::string_view key, std::string_view value) {
-  auto it = current_.find(key);
-  if (it == current_.end()) {
-    PruneDurable();
-    std::optional<std::string> old;
-    PS_RETURN_IF_ERROR(ReadBelowBatch(key, &old));
-    if (!old) CountKey(key, +1);
-    it = current_.emplace(std::string(key), Write{std::nullopt, std::move(old)}).first;
-    current_bytes_ +=
-        key.size() + kMapEntryOverhead + (it->second.old ? it->second.old->size() : 0);
-  } else if (!it->second.value) {
+  PruneDurable();
+  Node* n = nullptr;
+  PS_RETURN_IF_ERROR(Load(key, &n));
+  if (!n->written) {
+    BeginWrite(n);
+    if (!n->has_below) CountKey(key, +1);
+  } else if (!n->has_value) {
     CountKey(key, +1);  // deleted earlier in this batch, back now
+  } else {
+    current_bytes_ -= n->value.size();
   }
-  if (it->second.value) current_bytes_ -= it->second.value->size();
-  it->second.value = std::string(value);
+  n->value.assign(value);
+  n->has_value = true;
   current_bytes_ += value.size();
   if (!IsIndex(key)) ++batch_updated_;
   return Status::Ok();
 }
 
 Status StateTable::Delete(std::string_view key) {
-  auto it = current_.find(key);
-  if (it == current_.end()) {
-    PruneDurable();
-    std::optional<std::string> old;
-    PS_RETURN_IF_ERROR(ReadBelowBatch(key, &old));
-    if (!old) return Status::Ok();  // nothing to delete
-    CountKey(key, -1);
-    current_bytes_ += key.size() + kMapEntryOverhead + old->size();
-    current_.emplace(std::string(key), Write{std::nullopt, std::move(old)});
-    if (!IsIndex(key)) ++batch_removed_;
-    return Status::Ok();
+  PruneDurable();
+  Node* n = nullptr;
+  PS_RETURN_IF_ERROR(Load(key, &n));
+  if (!n->written) {
+    if (!n->has_below) return Status::Ok();  // nothing to delete
+    BeginWrite(n);
+  } else {
+    if (!n->has_value) return Status::Ok();
+    current_bytes_ -= n->value.size();
+    n->has_value = false;
   }
-  if (!it->second.value) return Status::Ok();
-  current_bytes_ -= it->second.value->size();
-  it->second.value.reset();
   CountKey(key, -1);
   if (!IsIndex(key)) ++batch_removed_;
   return Status::Ok();
@@ -302,13 +386,28 @@ Status StateTable::Delete(std::string_view key) {
 
 Status StateTable::Scan(std::string_view begin, std::string_view end, const ScanVisitor& visit) {
   PruneDurable();
-  // The writes above storage in [begin, end), newest layer first wins.
-  std::map<std::string_view, const std::optional<std::string>*> upper;
-  for (auto it = current_.lower_bound(begin); it != current_.end() && it->first < end; ++it)
-    upper.emplace(it->first, &it->second.value);
-  for (auto o = in_flight_.rbegin(); o != in_flight_.rend(); ++o) {
-    for (auto it = o->writes.lower_bound(begin); it != o->writes.end() && it->first < end; ++it)
-      upper.emplace(it->first, &it->second.value);
+  // The keys written above storage in [begin, end): this batch's and the overlays'; each node
+  // holds its newest value.
+  for (; ordered_upto_ < written_.size(); ++ordered_upto_) {
+    Node* n = written_[ordered_upto_];
+    ordered_.emplace(n->key, n);
+  }
+  std::vector<Node*> upper;
+  for (auto it = ordered_.lower_bound(begin); it != ordered_.end() && it->first < end; ++it)
+    upper.push_back(it->second);
+  const auto by_key = [](const Node* a, const Node* b) { return a->key < b->key; };
+  if (!in_flight_.empty()) {
+    for (Overlay& o : in_flight_) {
+      if (!o.sorted) {
+        std::sort(o.nodes.begin(), o.nodes.end(), by_key);
+        o.sorted = true;
+      }
+      auto it = std::lower_bound(o.nodes.begin(), o.nodes.end(), begin,
+                                 [](const Node* n, std::string_view k) { return n->key < k; });
+      for (; it != o.nodes.end() && (*it)->key < end; ++it) upper.push_back(*it);
+    }
+    std::sort(upper.begin(), upper.end(), by_key);
+    upper.erase(std::unique(upper.begin(), upper.end()), upper.end());
   }
   auto cursor = storage_->NewStateCursor(Physical(begin), Physical(end));
   const std::size_t plen = data_prefix_.size();
@@ -319,9 +418,11 @@ Status StateTable::Scan(std::string_view begin, std::string_view end, const Scan
     if (have_s) sk = cursor->key().substr(plen);
     bool have_u = u != upper.end();
     if (!have_s && !have_u) break;
-    if (have_u && (!have_s || u->first <= sk)) {
-      if (have_s && u->first == sk) cursor->Next();  // shadowed by a newer write
-      if (*u->second && !visit(u->first, **u->second)) return Status::Ok();
+    if (have_u && (!have_s || std::string_view((*u)->key) <= sk)) {
+      const Node& n = **u;
+      if (have_s && n.key == sk) cursor->Next();  // shadowed by a newer write
+      const bool live = n.written ? n.has_value : n.has_below;
+      if (live && !visit(n.key, n.written ? n.value : n.below)) return Status::Ok();
       ++u;
       continue;
     }
@@ -339,35 +440,40 @@ void StateTable::StageBatch(std::int64_t batch_id, CommitTxn& txn) {
     txn.Delete(CommitSpace::kOperatorState,
                UndoKey(ns_, batch_id - retained, static_cast<std::uint32_t>(shard_)));
   }
-  if (current_.empty() && !meta_dirty_) {
+  if (written_.empty() && !meta_dirty_) {
     rows_at_start_ = rows_;
     index_rows_at_start_ = index_rows_;
     return;
   }
   std::string undo;
-  PutVarint64(&undo, current_.size() + 2);
+  PutVarint64(&undo, written_.size() + 2);
   Overlay overlay;
   overlay.batch = batch_id;
   std::string phys = data_prefix_;
-  overlay.bytes = current_bytes_;
-  for (auto& [k, w] : current_) {
+  for (Node* n : written_) {
     phys.resize(data_prefix_.size());
-    phys.append(k);
-    undo.push_back(w.old ? 1 : 0);
+    phys.append(n->key);
+    // The undo entry is the value below this batch, which the node holds since its first write.
+    undo.push_back(n->has_below ? 1 : 0);
     PutLengthPrefixed(&undo, phys);
-    if (w.old) {
-      PutLengthPrefixed(&undo, *w.old);
-      overlay.bytes -= w.old->size();
-      w.old.reset();  // in the undo log now
-    }
-    if (w.value) {
-      txn.Put(CommitSpace::kOperatorState, phys, *w.value);
+    if (n->has_below) PutLengthPrefixed(&undo, n->below);
+    if (n->has_value) {
+      txn.Put(CommitSpace::kOperatorState, phys, n->value);
     } else {
       txn.Delete(CommitSpace::kOperatorState, phys);
     }
+    overlay.bytes += n->key.size() + kNodeOverhead + (n->has_value ? n->value.size() : 0);
+    // The batch's write is now the value below the next batch: an overlay's until durable.
+    n->below.swap(n->value);
+    std::string().swap(n->value);  // the old value's memory goes
+    n->has_below = n->has_value;
+    n->has_value = n->written = false;
+    n->in_flight = batch_id;
   }
-  // The overlay is the batch's map itself, moved whole.
-  overlay.writes = std::move(current_);
+  overlay.nodes = std::move(written_);
+  written_.clear();
+  ordered_.clear();
+  ordered_upto_ = 0;
   // The row count, written (and undone) like the keys: its value before the batch is the count
   // the batch started from.
   std::string meta_key =
@@ -389,7 +495,6 @@ void StateTable::StageBatch(std::int64_t batch_id, CommitTxn& txn) {
   meta_dirty_ = false;
   txn.Put(CommitSpace::kOperatorState, UndoKey(ns_, batch_id, static_cast<std::uint32_t>(shard_)),
           undo);
-  current_.clear();
   current_bytes_ = 0;
   rows_at_start_ = rows_;
   index_rows_at_start_ = index_rows_;
@@ -407,7 +512,15 @@ void StateTable::StageBatch(std::int64_t batch_id, CommitTxn& txn) {
 void StateTable::DiscardBatch() {
   rows_ = rows_at_start_;
   index_rows_ = index_rows_at_start_;
-  current_.clear();
+  for (Node* n : written_) {
+    n->written = n->has_value = false;
+    std::string().swap(n->value);
+    if (n->in_flight < 0) LruLink(n);  // its committed value is the cache's again
+  }
+  written_.clear();
+  ordered_.clear();
+  ordered_upto_ = 0;
+  CacheEvict();
   current_bytes_ = 0;
   batch_updated_ = batch_removed_ = 0;
 }

@@ -3,7 +3,7 @@
 // store provider is the model), not a snapshot loaded at start.
 //
 // Layers a read goes through, newest first:
-//   1. this batch's writes (an ordered map; Put/Delete land here);
+//   1. this batch's writes (Put/Delete land here);
 //   2. the writes of batches handed to their commit but not yet durable — batch N+1 is processed
 //      while N commits (StreamingQuery), so it must see N's writes: each staged batch stays here
 //      as an overlay until the checkpoint reports it durable, and is then dropped;
@@ -11,6 +11,11 @@
 //      `state: {cache: 64MiB}` per query), then the storage behind the checkpoint (RocksDB's
 //      `state` column family in the daemon; InMemoryCheckpointStore in engine tests).
 // Scan(begin, end) merges all three in key order.
+// In memory the three layers of a key are one node found by one hash look-up: the value below
+// this batch (committed and cached, or the newest staged batch's) and this batch's write. A Put
+// takes the undo value from that node (the read it made, or one a Get or Prefetch made before),
+// with no second look-up. Key order is built only where a Scan needs it (this batch's written
+// keys as Scans ask, an overlay's keys sorted by the first Scan that reaches it).
 //
 // Keys: operators build them as [partition byte][their own layout]; the partition is
 // StatePartitionOf(hash of the row's key columns), and a shard owns the partitions p with
@@ -52,13 +57,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/commit_txn.h"
@@ -135,30 +138,62 @@ class StateTable {
   static std::string ShardsKey(std::string_view ns);  // "<ns>\0N"
 
  private:
-  struct Write {
-    std::optional<std::string> value;  // nullopt: deleted
-    std::optional<std::string> old;    // the value before this batch (undo), nullopt: absent
+  // One key the table knows: its value below this batch — committed (then the node is in the
+  // point-read cache, in LRU order, unless this batch wrote it) or written by the newest staged
+  // batch not yet durable — and this batch's write. Every layer of a key is this one node, found
+  // by one hash look-up (NodeIndex); ordered structures are built only for Scan.
+  struct Node {
+    std::string key;
+    std::string below;      // the value below this batch (when has_below)
+    std::string value;      // this batch's write (when written and has_value; else deleted)
+    std::int64_t in_flight = -1;  // the newest staged batch that wrote it; -1: below is committed
+    std::uint64_t hash = 0;
+    Node* prev = nullptr;  // LRU links (in_lru)
+    Node* next = nullptr;
+    bool has_below = false, written = false, has_value = false, in_lru = false;
   };
-  // A staged batch's writes: the batch's own map, moved whole (each Write's value is what the
-  // batch wrote; its old value went to the undo log).
+  // Open addressing (linear probing, backward-shift deletion) from a key to its node.
+  class NodeIndex {
+   public:
+    Node* Find(std::string_view key, std::uint64_t hash) const;
+    void Insert(Node* n);  // n->key absent
+    void Erase(const Node* n);
+    std::size_t size() const { return size_; }
+
+   private:
+    struct Slot {
+      std::uint64_t hash = 0;
+      Node* node = nullptr;
+    };
+    void Grow();
+    std::vector<Slot> slots_;
+    std::size_t size_ = 0;
+  };
+  // A staged batch's written keys (their newest staged value is in their node).
   struct Overlay {
     std::int64_t batch = 0;
-    std::map<std::string, Write, std::less<>> writes;
+    std::vector<Node*> nodes;
+    bool sorted = false;  // nodes in key order (sorted by the first Scan that needs it)
     std::size_t bytes = 0;
   };
-  // Cache of committed values (present or absent), least recently used first out.
-  struct CacheEntry {
-    std::string key;
-    std::optional<std::string> value;
-  };
 
-  // Drops overlays of batches the checkpoint reported durable (their writes go to the cache).
+  // Drops overlays of batches the checkpoint reported durable (their keys join the cache).
   void PruneDurable();
-  // The newest value below this batch's writes: overlays, cache, storage.
-  Status ReadBelowBatch(std::string_view key, std::optional<std::string>* value);
-  Status ReadCommitted(std::string_view key, std::optional<std::string>* value);
-  void CachePut(std::string_view key, std::optional<std::string> value);
-  void CacheEvict();
+  // The node of `key` with its value below this batch known: found, or read from storage into
+  // the cache (a miss). Counts a hit when a committed value was served from the cache.
+  Status Load(std::string_view key, Node** out);
+  Node* NewNode(std::string_view key, std::uint64_t hash);
+  void FreeNode(Node* n);
+  void LruLink(Node* n);  // at the front (most recent); counts its bytes in the cache
+  void LruUnlink(Node* n);
+  void LruTouch(Node* n);
+  // Evicts least recently used entries until the cache fits (never `keep`).
+  void CacheEvict(const Node* keep = nullptr);
+  // The first write of `n` in this batch: out of the cache, into this batch's writes.
+  void BeginWrite(Node* n);
+  std::size_t CachedBytes(const Node* n) const {
+    return n->key.size() + (n->has_below ? n->below.size() : 0) + kNodeOverhead;
+  }
   std::string Physical(std::string_view key) const { return data_prefix_ + std::string(key); }
   bool IsIndex(std::string_view key) const {
     return key.size() > 1 && index_kinds_.find(key[1]) != std::string::npos;
@@ -171,6 +206,9 @@ class StateTable {
   // The meta value of a count (see the storage layout).
   static std::string MetaValue(std::int64_t rows, std::int64_t index_rows);
 
+  // Memory per node beyond its key and values: the node and its index slots.
+  static constexpr std::size_t kNodeOverhead = sizeof(Node) + 2 * 16;
+
   StateReader* storage_;
   std::string ns_;
   std::string data_prefix_;
@@ -179,13 +217,20 @@ class StateTable {
   std::size_t cache_capacity_;
   std::string index_kinds_;
 
-  std::map<std::string, Write, std::less<>> current_;
+  NodeIndex index_;
+  std::deque<Node> pool_;    // every node (stable addresses)
+  std::vector<Node*> free_;  // pool_ nodes not in use
+
+  std::vector<Node*> written_;  // this batch's written keys, in first-write order
+  // written_[0, ordered_upto_) in key order, kept for Scan only (filled by the Scans).
+  std::map<std::string_view, Node*> ordered_;
+  std::size_t ordered_upto_ = 0;
   std::size_t current_bytes_ = 0;
   std::deque<Overlay> in_flight_;
   std::shared_ptr<std::atomic<std::int64_t>> durable_;  // newest durable batch (commit hook)
 
-  std::list<CacheEntry> lru_;  // front = most recent
-  std::unordered_map<std::string_view, std::list<CacheEntry>::iterator> cache_;
+  Node* lru_head_ = nullptr;  // most recent
+  Node* lru_tail_ = nullptr;
   std::size_t cache_bytes_ = 0;
 
   std::int64_t rows_ = 0;                                     // live keys

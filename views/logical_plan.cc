@@ -208,6 +208,7 @@ std::string Details(const PlanNode& n) {
         out +=
             (i ? " AND " : "") + n.left_keys[i]->ToString() + " = " + n.right_keys[i]->ToString();
       }
+      if (n.residual != nullptr) out += " AND " + n.residual->ToString();
       return out;
     }
     case NodeKind::kAggregate: {

@@ -4,7 +4,8 @@
 //   Scan       a table's rows (a delta table: the view reads its new versions as changes)
 //   Filter     rows whose predicate is true (WHERE, HAVING, conditions of joins on one side)
 //   Project    computed columns (the select list, CASE, functions, arithmetic)
-//   Join       inner or left join on equality keys (one expression per side and key)
+//   Join       inner or left join on equality keys (one expression per side and key), a left
+//              join with a residual condition deciding which rows of the key match
 //   Aggregate  GROUP BY groups with count, count(DISTINCT), sum, avg, min, max, median,
 //              percentile_approx, percentile_disc (no group expressions: one global row)
 //   Distinct   SELECT DISTINCT / UNION
@@ -121,6 +122,10 @@ struct PlanNode {
   std::vector<ExprPtr> exprs;                  // kProject: one per output column
   JoinKind join = JoinKind::kInner;            // kJoin
   std::vector<ExprPtr> left_keys, right_keys;  // kJoin: over each input's columns
+  // kJoin, left only: the ON conditions beside the keys, over the joined row (left columns, then
+  // right): a left row is matched by the right rows of its key for which it is true, and passes
+  // with nulls when there is none (an inner join's are a Filter above it). Null: none.
+  ExprPtr residual;
   std::vector<ExprPtr> group;                  // kAggregate: output columns first
   std::vector<AggregateCall> aggregates;       // kAggregate: after the groups
   std::string rank_function;                   // kTopN

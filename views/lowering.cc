@@ -218,6 +218,11 @@ Need InputNeed(const PlanNode& n, const Need& need, std::size_t input) {
       std::size_t base = input == 0 ? 0 : n.inputs[0]->columns.size();
       for (std::size_t i = 0; i < out.size(); ++i) out[i] = Needs(need, base + i);
       for (const auto& k : input == 0 ? n.left_keys : n.right_keys) Mark(k, &out);
+      if (n.residual != nullptr) {  // over the joined row: this side's part
+        Need joined(n.columns.size(), false);
+        Mark(n.residual, &joined);
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = out[i] || joined[base + i];
+      }
       break;
     }
     case NodeKind::kTopN:
@@ -296,7 +301,8 @@ bool SamePlan(const PlanNode& a, const PlanNode& b) {
   }
   if (a.table != b.table || !SameExpr(a.predicate, b.predicate) || !SameExprs(a.exprs, b.exprs) ||
       a.join != b.join || !SameExprs(a.left_keys, b.left_keys) ||
-      !SameExprs(a.right_keys, b.right_keys) || !SameExprs(a.group, b.group) ||
+      !SameExprs(a.right_keys, b.right_keys) || !SameExpr(a.residual, b.residual) ||
+      !SameExprs(a.group, b.group) ||
       a.aggregates.size() != b.aggregates.size() || a.rank_function != b.rank_function ||
       !SameExprs(a.partition, b.partition) || !SameOrder(a.order, b.order) ||
       a.limit != b.limit || a.offset != b.offset || a.time_column != b.time_column ||
@@ -319,6 +325,7 @@ bool SamePlan(const PlanNode& a, const PlanNode& b) {
 std::vector<ExprPtr> ExprsOf(const PlanNode& n) {
   std::vector<ExprPtr> out = n.exprs;
   out.push_back(n.predicate);
+  out.push_back(n.residual);
   for (const auto* v : {&n.left_keys, &n.right_keys, &n.group, &n.partition})
     out.insert(out.end(), v->begin(), v->end());
   for (const auto& a : n.aggregates) {
@@ -607,6 +614,19 @@ class Lowering {
     for (std::size_t k = 0; k < n.left_keys.size(); ++k) {
       on += (on.empty() ? "" : " and ") + n.left_keys[k]->ToString() + " = " +
             n.right_keys[k]->ToString();
+    }
+    if (n.residual != nullptr) {
+      // Over the join's inputs as lowered: the right's columns after the left's key columns.
+      auto shift = static_cast<int>(left.names.size() - lw);
+      auto split = static_cast<int>(lw);
+      c.residual = Rewrite(n.residual, [&](const ExprPtr& x) -> ExprPtr {
+        if (x->kind != ExprKind::kColumn || x->column < split) return nullptr;
+        auto moved = std::make_shared<Expr>(*x);
+        moved->column += shift;
+        return moved;
+      });
+      Compile(c.residual);  // what it cannot evaluate is refused here, at its position
+      on += (on.empty() ? "" : " and ") + n.residual->ToString();
     }
     c.fingerprint = std::string(n.join == JoinKind::kLeft ? "left" : "inner") + " on " + on;
     std::vector<std::string> out_names = c.names;

@@ -1086,6 +1086,7 @@ class Planner {
     int nl = static_cast<int>(left.scope.size());
     int nr = static_cast<int>(right.scope.size());
     std::vector<ExprPtr> lkeys, rkeys, above;
+    ExprPtr join_residual;
     std::vector<ScopeColumn> scope = left.scope;
     scope.insert(scope.end(), right.scope.begin(), right.scope.end());
     if (j.contains("usingClause")) {
@@ -1101,7 +1102,7 @@ class Planner {
     } else if (j.contains("quals")) {
       std::vector<ExprPtr> conjuncts;
       SplitConjuncts(ResolveExpr(j["quals"], scope, ExprContext{"JOIN … ON"}), conjuncts);
-      std::vector<ExprPtr> right_only;
+      std::vector<ExprPtr> right_only, residual;
       for (const auto& c : conjuncts) {
         if (auto key = EqualityKey(c, nl, nl + nr)) {
           lkeys.push_back(key->first);
@@ -1115,18 +1116,28 @@ class Planner {
         } else if (jk == JoinKind::kInner) {
           above.push_back(c);
         } else {
-          Refuse(c->location,
-                 "a LEFT JOIN condition other than an equality between the two sides or a "
-                 "condition on the right side (" +
-                     c->ToString() + ")");
+          // Decides which right rows match a left row (a left row without one passes with nulls).
+          if (Contains(c, ExprKind::kSubquery))
+            Refuse(c->location, "a scalar subquery in a LEFT JOIN's ON condition");
+          if (c->type != TypeId::kBool && c->type != TypeId::kNull) {
+            Fail(c->location, "a condition must be boolean, not " +
+                                  std::string(TypeName(c->type)) + " (" + c->ToString() + ")");
+          }
+          residual.push_back(c);
         }
       }
       if (!right_only.empty()) right.node = FilterOf(right.node, AndOf(right_only));
+      join_residual = AndOf(residual);
     } else {
       Refuse(loc, "CROSS JOIN");
     }
     if (lkeys.empty()) Refuse(loc, "a join without an equality between its two sides");
     Relation r = JoinOf(left, right, jk, std::move(lkeys), std::move(rkeys), loc);
+    if (join_residual != nullptr) {
+      auto n = std::make_shared<PlanNode>(*r.node);
+      n->residual = join_residual;
+      r.node = n;
+    }
     r.scope = scope;
     if (!above.empty()) r.node = FilterOf(r.node, AndOf(above));
     return r;

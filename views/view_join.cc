@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "engine/state_codec.h"
+#include "views/scalar_expr.h"
 #include "views/view_rows.h"
 
 namespace pinstream::views {
@@ -51,12 +52,14 @@ void Consolidate(Rows* rows) {
 
 class Join : public Operator {
  public:
-  Join(const ViewJoinConfig& c, StateTable* table, std::uint16_t left_tag, std::uint16_t tag)
-      : c_(c), table_(table), left_tag_(left_tag), tag_(tag) {
+  Join(const ViewJoinConfig& c, StateTable* table, std::uint16_t left_tag, std::uint16_t tag,
+       std::optional<ScalarExpr> residual)
+      : c_(c), table_(table), left_tag_(left_tag), tag_(tag), residual_(std::move(residual)) {
     std::vector<std::string> names = c_.names;
     std::vector<TypeId> types = c_.left_types;
     types.insert(types.end(), c_.right_types.begin(), c_.right_types.end());
-    out_ = std::make_unique<RowsOut>(std::move(names), std::move(types));
+    out_ = std::make_unique<RowsOut>(names, types);
+    if (residual_) pairs_ = std::make_unique<RowsOut>(std::move(names), std::move(types));
     nulls_.assign(c_.right_types.size(), '\0');  // EncodeKey's null, once per right column
   }
 
@@ -291,6 +294,58 @@ class Join : public Operator {
     return table_->Put(head, value_);
   }
 
+  // The left join's output of each left row of `as` (weights scaled by `sign`) against the right
+  // rows `bs` under the residual condition: the pairs for which it is true, or the left row with
+  // nulls when there is none. The pairs are evaluated a chunk of left rows at a time.
+  Status Matched(const Rows& as, const Rows& bs, std::int64_t sign) {
+    if (bs.empty()) {
+      for (const auto& [ra, c] : as) out_->Add(ra, nulls_, sign * c);
+      return Status::Ok();
+    }
+    constexpr std::size_t kPairs = 4096;
+    const std::size_t per = std::max<std::size_t>(1, kPairs / bs.size());
+    for (std::size_t lo = 0; lo < as.size(); lo += per) {
+      std::size_t hi = std::min(as.size(), lo + per);
+      for (std::size_t i = lo; i < hi; ++i) {
+        for (const auto& [rb, cb] : bs) pairs_->Add(as[i].first, rb, 1);
+      }
+      PS_ASSIGN_OR_RETURN(RecordBatch pairs, pairs_->Build(tag_));
+      PS_ASSIGN_OR_RETURN(std::vector<std::uint8_t> ok, residual_->EvaluateTrue(pairs));
+      std::size_t p = 0;
+      for (std::size_t i = lo; i < hi; ++i) {
+        const auto& [ra, ca] = as[i];
+        bool any = false;
+        for (const auto& [rb, cb] : bs) {
+          if (ok[p++] != 0) {
+            out_->Add(ra, rb, sign * ca * cb);
+            any = true;
+          }
+        }
+        if (!any) out_->Add(ra, nulls_, sign * ca);
+      }
+    }
+    return Status::Ok();
+  }
+
+  // A left join's key with a residual condition: when the key's right rows change, each left row
+  // is decided again (its output against B_old retracted, against B_new emitted); the left's
+  // changes are decided against B_new.
+  Status KeyWithResidual(const KeyDelta& d, std::array<Side, 2>& sides) {
+    Side& a = sides[0];
+    Side& b = sides[1];
+    const Rows& da = d.rows[0];
+    const Rows& db = d.rows[1];
+    PS_RETURN_IF_ERROR(LoadRows(d, 1, &b));
+    if (!db.empty()) {
+      PS_RETURN_IF_ERROR(LoadRows(d, 0, &a));
+      PS_RETURN_IF_ERROR(Matched(a.rows, b.rows, -1));
+      PS_RETURN_IF_ERROR(Update(d, 1, db, &b));
+      PS_RETURN_IF_ERROR(Matched(a.rows, b.rows, 1));
+    }
+    PS_RETURN_IF_ERROR(Matched(da, b.rows, 1));
+    return Update(d, 0, da, &a);
+  }
+
   // One key's changes: d.rows[0] (left) and d.rows[1] (right).
   Status Key(const KeyDelta& d, const std::string& head) {
     const bool left = c_.join == JoinKind::kLeft;
@@ -313,6 +368,10 @@ class Join : public Operator {
       } else {
         a.loaded = b.loaded = true;
       }
+    }
+    if (residual_) {
+      PS_RETURN_IF_ERROR(KeyWithResidual(d, sides));
+      return WriteEntry(d, head, sides, old);
     }
     // A_old is needed when B changes (A_old ⋈ ΔB; a left join's unmatched rows), B's rows when
     // A changes (ΔA ⋈ B_new).
@@ -354,7 +413,9 @@ class Join : public Operator {
   ViewJoinConfig c_;
   StateTable* table_;
   std::uint16_t left_tag_, tag_;
+  std::optional<ScalarExpr> residual_;  // a left join's condition beside the keys
   std::unique_ptr<RowsOut> out_;
+  std::unique_ptr<RowsOut> pairs_;  // candidate pairs the residual condition is evaluated over
   std::string nulls_;                    // the right side's columns all null, encoded
   std::array<std::vector<int>, 2> all_;  // every column of each side
   std::string key_, value_;
@@ -371,7 +432,14 @@ class JoinSpec : public OperatorSpec {
   Result<std::unique_ptr<Operator>> Create(const OperatorInitContext& ctx) const override {
     if (ctx.table == nullptr) return Internal("view_join: no state table");
     if (ctx.input_tags.size() != 2) return Internal("view_join: reads two inputs");
-    return std::unique_ptr<Operator>(new Join(c_, ctx.table, ctx.input_tags[0], ctx.output_tag));
+    std::optional<ScalarExpr> residual;
+    if (c_.residual != nullptr) {
+      if (c_.join != JoinKind::kLeft) return Internal("view_join: a residual condition (left only)");
+      PS_ASSIGN_OR_RETURN(ScalarExpr e, ScalarExpr::Compile(c_.residual));
+      residual = std::move(e);
+    }
+    return std::unique_ptr<Operator>(
+        new Join(c_, ctx.table, ctx.input_tags[0], ctx.output_tag, std::move(residual)));
   }
   std::vector<std::string> KeyColumns() const override { return KeyColumnsOf(0); }
   std::vector<std::string> KeyColumnsOf(std::size_t input) const override {

@@ -10,7 +10,10 @@
 //                 (SQL): such a right row is dropped, such a left row passes (left join) with
 //                 nulls, or is dropped (inner). No key columns: every row of each side under
 //                 one key (a join to a one-row global aggregate: a scalar subquery), gathered
-//                 on one shard.
+//                 on one shard. A left join with a residual condition (ON's conditions beside
+//                 the keys): a left row's matches are the key's right rows for which it holds,
+//                 and a change of a key's right rows re-decides each of its left rows (their
+//                 output against the old right rows retracted, against the new ones emitted).
 //   ViewUnionAll  the rows of every input, their columns renamed to the output's (weights kept).
 //
 // Cost per batch: each key touched is one point read (its entry: both sides' rows while small),
@@ -36,6 +39,10 @@ struct ViewJoinConfig {
   std::vector<std::string> left_names, right_names;
   std::vector<TypeId> left_types, right_types;
   std::vector<std::string> names;  // the output's: the left's columns, then the right's
+  // Left join only (null: none): a condition over the joined row (the left's columns, then the
+  // right's) deciding which right rows of a key match a left row; a left row none matches passes
+  // with nulls.
+  ExprPtr residual;
   std::string fingerprint;         // what the state means (the plan's text)
 };
 

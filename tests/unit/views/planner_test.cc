@@ -501,9 +501,16 @@ TEST(PlannerErrorTest, UnsupportedJoins) {
       PlanError("SELECT 1 AS x FROM pin p, geo g"),
       "q.sql:1:27: a FROM item without an equality in WHERE with the tables before it (a cross "
       "join) is not supported in live views");
-  EXPECT_EQ(PlanError("SELECT 1 AS x FROM pin p LEFT JOIN geo g ON p.ind = g.ind AND p.ind > 3"),
-            "q.sql:1:69: a LEFT JOIN condition other than an equality between the two sides or a "
-            "condition on the right side ((p.ind > 3)) is not supported in live views");
+  EXPECT_EQ(PlanError("SELECT 1 AS x FROM pin p LEFT JOIN geo g ON p.ind < g.ind"),
+            "q.sql:1:51: a join without an equality between its two sides is not supported in live "
+            "views");
+  EXPECT_EQ(PlanError("SELECT 1 AS x FROM pin p LEFT JOIN geo g ON p.ind = g.ind AND p.ind > "
+                      "(SELECT max(ind) FROM user)"),
+            "q.sql:1:69: a scalar subquery in a LEFT JOIN's ON condition is not supported in live "
+            "views");
+  EXPECT_EQ(
+      PlanError("SELECT 1 AS x FROM pin p LEFT JOIN geo g ON p.ind = g.ind AND p.follower_count"),
+      "q.sql:1:63: a condition must be boolean, not int64 (p.follower_count)");
   EXPECT_EQ(PlanError("SELECT 1 AS x FROM pin p JOIN geo g ON p.category = g.ind"),
             "q.sql:1:51: cannot apply = to (string, int64): p.category, g.ind");
 }
@@ -724,6 +731,35 @@ TEST(PlannerIntervalTest, RefusedIntervalForms) {
   EXPECT_EQ(PlanError("SELECT 1 AS x FROM geo WHERE timestamp > 'soon' + INTERVAL '1' DAY"),
             "q.sql:1:42: 'soon' has an INTERVAL added but is not a timestamp: invalid timestamp "
             "'soon': date part is not YYYY-MM-DD (expected 'YYYY-MM-DD HH:MM:SS' or ISO-8601)");
+}
+
+// A LEFT JOIN's ON conditions beside its keys: those on the right side alone filter it first;
+// the others (the left side's, both sides') decide matching inside the join (its residual); an
+// inner join's become a filter above it.
+TEST(PlannerRangeJoinTest, LeftJoinConditionsBesideTheKeysDecideMatching) {
+  PlanPtr p = MustPlan(
+      "SELECT p.ind, g.country, u.age FROM pin p\n"
+      "LEFT JOIN user u ON p.ind = u.ind AND p.follower_count > 10\n"
+      "LEFT JOIN geo g ON p.ind = g.ind AND g.country <> 'x'\n"
+      "  AND g.timestamp BETWEEN u.date_joined - INTERVAL '1' DAY AND u.date_joined\n"
+      "JOIN user v ON v.ind = p.ind AND v.date_joined < g.timestamp");
+  ASSERT_NE(p, nullptr);
+  std::string plan = Explain(*p);
+  for (const char* text :
+       {"Join left on p.ind = u.ind AND (p.follower_count > 10)",
+        "Join left on p.ind = g.ind AND (g.timestamp between (u.date_joined - INTERVAL '1 day') "
+        "AND u.date_joined)",
+        "Filter (g.country <> 'x')", "Filter (v.date_joined < g.timestamp)",
+        "Join inner on p.ind = v.ind"}) {
+    EXPECT_NE(plan.find(text), std::string::npos) << text << "\n" << plan;
+  }
+  auto joins = NodesOf(p, NodeKind::kJoin);
+  ASSERT_EQ(joins.size(), 3u);
+  EXPECT_EQ(joins[0]->residual, nullptr);  // the inner join: a filter above
+  ASSERT_NE(joins[1]->residual, nullptr);
+  ASSERT_NE(joins[2]->residual, nullptr);
+  // Over the joined row: the left's columns, then the right's.
+  EXPECT_EQ(joins[2]->residual->args[0]->column, 4);  // p.follower_count
 }
 
 }  // namespace

@@ -1078,7 +1078,13 @@ Result<std::optional<std::int64_t>> TableScanCursor::ChunksToRead() {
   if (!keep_version_ && ranges_ == snap_->state_->live)
     return std::optional<std::int64_t>(snap_->state_->live_chunks);
   // Otherwise each version's statistics (every version that added rows has them) count its
-  // chunks, and the filter says which versions the scan reads.
+  // chunks, and the filter says which versions the scan reads. Read through the same RocksDB, they
+  // are checked too where a total is known: over the whole live set every version's chunks,
+  // kept or not, add up to the log's `live_chunks` — a statistics entry skipped (RocksDB 7.8.3
+  // stepping over a damaged file while another level goes on) would lower what the scan expects.
+  const bool whole = ranges_ == snap_->state_->live;
+  bool all_recorded = true;
+  std::int64_t listed = 0;  // every version's chunks, kept or not
   std::int64_t chunks = 0;
   std::sort(decided_.begin(), decided_.end());
   std::size_t d = 0;
@@ -1089,6 +1095,8 @@ Result<std::optional<std::int64_t>> TableScanCursor::ChunksToRead() {
          it->Valid() && KeyVersion(it->key()) <= r.last; it->Next()) {
       PS_ASSIGN_OR_RETURN(VersionStats vs,
                           VersionStats::Decode(KeyVersion(it->key()), it->value()));
+      if (vs.chunks == 0 && vs.rows > 0) all_recorded = false;
+      listed += vs.chunks;
       if (keep_version_) {
         // The scan's own decision for the versions it reached (the filter may count what it
         // prunes: asked once per version); the filter's for a version it never reached.
@@ -1104,6 +1112,13 @@ Result<std::optional<std::int64_t>> TableScanCursor::ChunksToRead() {
     PS_RETURN_IF_ERROR(it->status().WithContext(
         fmt::format("table '{}': reading the statistics of versions {}..{}", snap_->table_name_,
                     r.first, r.last)));
+  }
+  if (whole && all_recorded && listed != snap_->state_->live_chunks) {
+    return Corruption(fmt::format(
+        "table '{}' version {}: the statistics of its versions list {} chunks, its log {}: a "
+        "statistics entry is missing or damaged (a damaged SST file?), so the scan cannot tell "
+        "what it must read. Restore the data dir from a backup",
+        snap_->table_name_, snap_->version(), listed, snap_->state_->live_chunks));
   }
   return std::optional<std::int64_t>(chunks);
 }

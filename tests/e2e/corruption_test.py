@@ -68,80 +68,36 @@ queries:
     sink: {kind: delta, table: tagged}
 """
 
-# Two topics, a query on each (checkpoint blocks uncompressed, so the test finds an entry by its
-# bytes). `replay` (added by the source-log case's second config) reads topic `a` from its start.
-STREAMS_CONFIG = """
-data_dir: ${PINSTREAM_DATA_DIR}
-storage: {compression: none}
-http:
-  listen: ${PINSTREAM_LISTEN}
-  topics: [{name: a, partitions: 1}, {name: b, partitions: 1}]
-sources:
-  dmg: {kind: http, topic: a}
-  other: {kind: http, topic: b}
-queries:
-REPLAY
-  - name: z_damaged
-    sources: [dmg]
-    trigger: {processing_time: 50ms}
+def query_yaml(name, source, table):
+    """A query parsing `source`'s records ({id, tag}) into delta table `table`."""
+    return f"""  - name: {name}
+    sources: [{source}]
+    trigger: {{processing_time: 50ms}}
     operators:
-      - {kind: parse_json, schema: {id: int64, tag: string}}
-    sink: {kind: delta, table: ta}
-  - name: a_other
-    sources: [other]
-    trigger: {processing_time: 50ms}
-    operators:
-      - {kind: parse_json, schema: {id: int64, tag: string}}
-    sink: {kind: delta, table: tb}
+      - {{kind: parse_json, schema: {{id: int64, tag: string}}}}
+    sink: {{kind: delta, table: {table}}}
 """
 
-REPLAY = """  - name: replay
-    sources: [dmg]
-    trigger: {processing_time: 50ms}
-    operators:
-      - {kind: parse_json, schema: {id: int64, tag: string}}
-    sink: {kind: delta, table: tr}"""
+
+def streams_config(topics, sources, queries, replay=()):
+    """HTTP topics ({name: partitions}), sources ({name: topic}) and queries (name, source,
+    table), with checkpoint and log blocks uncompressed (the tests find an entry by its bytes).
+    `replay` queries come first."""
+    return ("data_dir: ${PINSTREAM_DATA_DIR}\nstorage: {compression: none}\nhttp:\n"
+            "  listen: ${PINSTREAM_LISTEN}\n  topics: ["
+            + ", ".join(f"{{name: {t}, partitions: {n}}}" for t, n in topics.items()) + "]\nsources:\n"
+            + "".join(f"  {name}: {{kind: http, topic: {t}}}\n" for name, t in sources.items()) + "queries:\n"
+            + "".join(query_yaml(*q) for q in list(replay) + list(queries)))
 
 
-# Topic `f` (its first batch damaged) and `l` (the last batch of partition 0 damaged), a query on
-# each; `ENDS_REPLAY` adds a query reading each from its start.
-ENDS_CONFIG = """
-data_dir: ${PINSTREAM_DATA_DIR}
-storage: {compression: none}
-http:
-  listen: ${PINSTREAM_LISTEN}
-  topics: [{name: f, partitions: 1}, {name: l, partitions: 2}]
-sources:
-  sf: {kind: http, topic: f}
-  sl: {kind: http, topic: l}
-queries:
-REPLAY
-  - name: qf
-    sources: [sf]
-    trigger: {processing_time: 50ms}
-    operators:
-      - {kind: parse_json, schema: {id: int64, tag: string}}
-    sink: {kind: delta, table: tf}
-  - name: ql
-    sources: [sl]
-    trigger: {processing_time: 50ms}
-    operators:
-      - {kind: parse_json, schema: {id: int64, tag: string}}
-    sink: {kind: delta, table: tl}
-"""
-
-ENDS_REPLAY = """  - name: rf
-    sources: [sf]
-    trigger: {processing_time: 50ms}
-    operators:
-      - {kind: parse_json, schema: {id: int64, tag: string}}
-    sink: {kind: delta, table: trf}
-  - name: rl
-    sources: [sl]
-    trigger: {processing_time: 50ms}
-    operators:
-      - {kind: parse_json, schema: {id: int64, tag: string}}
-    sink: {kind: delta, table: trl}"""
+# Topics a (damaged) and b, a query on each; `replay` (the source-log case's second config) reads
+# topic a from its start.
+STREAMS = ({"a": 1, "b": 1}, {"dmg": "a", "other": "b"}, [("z_damaged", "dmg", "ta"), ("a_other", "other", "tb")])
+REPLAY = [("replay", "dmg", "tr")]
+# Topic f (its first batch damaged) and l (the last batch of partition 0 damaged), a query on each;
+# `ENDS_REPLAY` adds a query reading each from its start.
+ENDS = ({"f": 1, "l": 2}, {"sf": "f", "sl": "l"}, [("qf", "sf", "tf"), ("ql", "sl", "tl")])
+ENDS_REPLAY = [("rf", "sf", "trf"), ("rl", "sl", "trl")]
 
 
 def sql(binary, data_dir, statement):
@@ -326,7 +282,7 @@ def checkpoint_case(binary, artifacts):
     work = e2e_util.work_dir = tempfile.mkdtemp(prefix="pinstream-corrupt-cp-")
     config = os.path.join(work, "streams.yaml")
     with open(config, "w") as f:
-        f.write(STREAMS_CONFIG.replace("REPLAY\n", ""))
+        f.write(streams_config(*STREAMS))
     data_dir = f"{work}/d-data"
     batches = 12  # z_damaged's entries (commit entries of ~1.4 KB) fill more than one 16 KiB block
     d = Daemon(binary, work, config, "d", "")
@@ -369,10 +325,10 @@ def source_log_case(binary):
     work = e2e_util.work_dir = tempfile.mkdtemp(prefix="pinstream-corrupt-log-")
     config = os.path.join(work, "streams.yaml")
     with open(config, "w") as f:
-        f.write(STREAMS_CONFIG.replace("REPLAY\n", ""))
+        f.write(streams_config(*STREAMS))
     with_replay = os.path.join(work, "with-replay.yaml")
     with open(with_replay, "w") as f:
-        f.write(STREAMS_CONFIG.replace("REPLAY", REPLAY))
+        f.write(streams_config(*STREAMS, REPLAY))
     data_dir = f"{work}/d-data"
     d = Daemon(binary, work, config, "d", "")
     try:
@@ -412,10 +368,10 @@ def log_ends_case(binary):
     work = e2e_util.work_dir = tempfile.mkdtemp(prefix="pinstream-corrupt-ends-")
     config = os.path.join(work, "ends.yaml")
     with open(config, "w") as f:
-        f.write(ENDS_CONFIG.replace("REPLAY\n", ""))
+        f.write(streams_config(*ENDS))
     with_replay = os.path.join(work, "with-replay.yaml")
     with open(with_replay, "w") as f:
-        f.write(ENDS_CONFIG.replace("REPLAY", ENDS_REPLAY))
+        f.write(streams_config(*ENDS, ENDS_REPLAY))
     data_dir = f"{work}/d-data"
     d = Daemon(binary, work, config, "d", "")
     try:

@@ -61,6 +61,16 @@ class CorruptionTest : public ::testing::Test {
     log_.reset();
     store_.reset();
   }
+  // Closes the store, flips a byte of `needle` in its SST files and opens the store and the source
+  // log again (which must open: the tests damage batches the log's bounds step around).
+  void ReopenLogDamaging(const std::string& needle) {
+    FlushAndClose();
+    ASSERT_FALSE(FlipByteOf(dir_.path() + "/data", needle).empty()) << needle;
+    Open();
+    auto opened = SourceLog::Open(store_.get(), {});
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    log_ = std::move(opened).value();
+  }
   Status WriteRows(DeltaTable* t, const RecordBatch& rows) {
     auto txn = store_->BeginTxn();
     PS_RETURN_IF_ERROR(t->StageWrite(*txn, rows, {}));
@@ -317,12 +327,8 @@ TEST_F(CorruptionTest, AFlippedByteInTheSourceLogFailsTheReadNamingStreamPartiti
     }
     ASSERT_TRUE(log_->Append("pin.topic", std::move(recs)).ok());
   }
-  FlushAndClose();
-  ASSERT_FALSE(FlipByteOf(dir_.path() + "/data", "second-source-log-record-11").empty());
-  Open();
-  auto opened = SourceLog::Open(store_.get(), {});
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();  // first and last batches are intact
-  log_ = std::move(opened).value();
+  // The first and last batches are intact: the log opens with its bounds read from them.
+  ASSERT_NO_FATAL_FAILURE(ReopenLogDamaging("second-source-log-record-11"));
   int seen = 0;
   Status st = log_->Read("pin.topic", 0, 0, 80, [&](const SourceLog::ReadRecord&) {
     ++seen;
@@ -365,12 +371,8 @@ TEST_F(CorruptionTest, ASourceLogReadStoppedEarlyByADamagedFileNamesTheDamagedBa
     ASSERT_TRUE(store_->Flush().ok());  // one file per batch
   }
   ASSERT_TRUE(store_->WaitForBackgroundWork(std::chrono::seconds(30)));
-  FlushAndClose();
-  ASSERT_FALSE(FlipByteOf(dir_.path() + "/data", "third-source-log-record-0").empty());
-  Open();
-  auto opened = SourceLog::Open(store_.get(), {});
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();  // first and last batches are intact
-  log_ = std::move(opened).value();
+  // The first and last batches are intact: the log opens with its bounds read from them.
+  ASSERT_NO_FATAL_FAILURE(ReopenLogDamaging("third-source-log-record-0"));
   int seen = 0;
   Status st = log_->Read("pin.topic", 0, 0, 100, [&](const SourceLog::ReadRecord&) {
     ++seen;
@@ -429,12 +431,7 @@ LogRecord Record(int partition) {
 // naming it and reading after it works.
 TEST_F(CorruptionTest, ADamagedFirstSourceLogBatchLeavesThePartitionOpenForAppends) {
   WriteFiveFlushedBatches(store_.get(), &log_);
-  FlushAndClose();
-  ASSERT_FALSE(FlipByteOf(dir_.path() + "/data", "first-batch-record-3").empty());
-  Open();
-  auto opened = SourceLog::Open(store_.get(), {});
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  log_ = std::move(opened).value();
+  ASSERT_NO_FATAL_FAILURE(ReopenLogDamaging("first-batch-record-3"));
   auto bounds = log_->Bounds("pin.topic", 0);
   ASSERT_TRUE(bounds.ok());
   EXPECT_EQ(bounds->first, 0);
@@ -460,12 +457,7 @@ TEST_F(CorruptionTest, ADamagedFirstSourceLogBatchLeavesThePartitionOpenForAppen
 // fails, so the log reads the last batch forward — the end is known and appends go on.
 TEST_F(CorruptionTest, ADamagedBatchBeforeTheLastStillGivesTheEndOffset) {
   WriteFiveFlushedBatches(store_.get(), &log_);
-  FlushAndClose();
-  ASSERT_FALSE(FlipByteOf(dir_.path() + "/data", "fourth-batch-record-3").empty());
-  Open();
-  auto opened = SourceLog::Open(store_.get(), {});
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  log_ = std::move(opened).value();
+  ASSERT_NO_FATAL_FAILURE(ReopenLogDamaging("fourth-batch-record-3"));
   EXPECT_EQ(log_->Bounds("pin.topic", 0)->second, 100);
   auto appended = log_->Append("pin.topic", {Record(0)});
   ASSERT_TRUE(appended.ok()) << appended.status().ToString();
@@ -482,12 +474,7 @@ TEST_F(CorruptionTest, ADamagedBatchBeforeTheLastStillGivesTheEndOffset) {
 // partition takes records; reading reaches the damaged batch and fails naming it.
 TEST_F(CorruptionTest, ADamagedLastSourceLogBatchRefusesAppendsToItsPartitionOnly) {
   WriteFiveFlushedBatches(store_.get(), &log_);
-  FlushAndClose();
-  ASSERT_FALSE(FlipByteOf(dir_.path() + "/data", "fifth-batch-record-3").empty());
-  Open();
-  auto opened = SourceLog::Open(store_.get(), {});
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  log_ = std::move(opened).value();
+  ASSERT_NO_FATAL_FAILURE(ReopenLogDamaging("fifth-batch-record-3"));
   auto bounds = log_->Bounds("pin.topic", 0);
   ASSERT_TRUE(bounds.ok());
   EXPECT_EQ(bounds->second, 81);  // one past the damaged batch's base: readers reach it

@@ -85,6 +85,19 @@ struct TestTable {
   std::vector<Column> columns;  // views::Column: name, type
 };
 
+// Time in the tests' Nexmark-shaped tables: microseconds from 2018-01-01 00:00:00.
+constexpr std::int64_t kSecond = 1000000;
+constexpr std::int64_t kBase = 1514764800LL * kSecond;
+
+// Nexmark's bid table (auction, bidder, price, date_time); each test draws its own rows.
+inline TestTable Bid() {
+  return {"bid",
+          {{"auction", TypeId::kInt64},
+           {"bidder", TypeId::kInt64},
+           {"price", TypeId::kInt64},
+           {"date_time", TypeId::kTimestamp}}};
+}
+
 // SQLite with the batch SQL's functions, holding the tables' accumulated rows.
 class Reference {
  public:

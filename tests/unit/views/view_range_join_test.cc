@@ -12,24 +12,16 @@
 namespace pinstream::views {
 namespace {
 
+using testing::Bid;
 using testing::ChangeDriver;
+using testing::kBase;
+using testing::kSecond;
 using testing::LowerSql;
 using testing::RunViewProperty;
 using testing::TestTable;
 
-constexpr std::int64_t kSecond = 1000000;
-constexpr std::int64_t kBase = 1514764800LL * kSecond;  // 2018-01-01 00:00:00
-
 // bid: auction 0..3, bidder 0..2, price 1..12, date_time within 40 s of kBase (quarter seconds,
 // so some bids lie exactly on a window's end or another bid's bound) or null.
-TestTable Bid() {
-  return {"bid",
-          {{"auction", TypeId::kInt64},
-           {"bidder", TypeId::kInt64},
-           {"price", TypeId::kInt64},
-           {"date_time", TypeId::kTimestamp}}};
-}
-
 std::vector<Value> MakeBid(std::mt19937_64& rng) {
   auto pick = [&](int n) {
     return static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(n));

@@ -11,23 +11,15 @@
 namespace pinstream::views {
 namespace {
 
+using testing::Bid;
 using testing::ChangeDriver;
+using testing::kBase;
+using testing::kSecond;
 using testing::LowerSql;
 using testing::RunViewProperty;
 using testing::TestTable;
 
-constexpr std::int64_t kSecond = 1000000;
-constexpr std::int64_t kBase = 1514764800LL * kSecond;  // 2018-01-01 00:00:00
-
 // bid: auction 0..4, bidder 0..2, price 1..20, date_time within 40 s of kBase (or null).
-TestTable Bid() {
-  return {"bid",
-          {{"auction", TypeId::kInt64},
-           {"bidder", TypeId::kInt64},
-           {"price", TypeId::kInt64},
-           {"date_time", TypeId::kTimestamp}}};
-}
-
 std::vector<Value> MakeBid(std::mt19937_64& rng) {
   auto pick = [&](int n) { return static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(n)); };
   return {Value::Int64(pick(5)), Value::Int64(pick(3)), Value::Int64(1 + pick(20)),

@@ -90,6 +90,15 @@ def streams_config(topics, sources, queries, replay=()):
             + "".join(query_yaml(*q) for q in list(replay) + list(queries)))
 
 
+def write_configs(work, spec, replay):
+    """The paths of `spec`'s config and of the same with the `replay` queries added, written."""
+    paths = os.path.join(work, "config.yaml"), os.path.join(work, "with-replay.yaml")
+    for path, text in zip(paths, (streams_config(*spec), streams_config(*spec, replay))):
+        with open(path, "w") as f:
+            f.write(text)
+    return paths
+
+
 # Topics a (damaged) and b, a query on each; `replay` (the source-log case's second config) reads
 # topic a from its start.
 STREAMS = ({"a": 1, "b": 1}, {"dmg": "a", "other": "b"}, [("z_damaged", "dmg", "ta"), ("a_other", "other", "tb")])
@@ -323,12 +332,7 @@ def checkpoint_case(binary, artifacts):
 
 def source_log_case(binary):
     work = e2e_util.work_dir = tempfile.mkdtemp(prefix="pinstream-corrupt-log-")
-    config = os.path.join(work, "streams.yaml")
-    with open(config, "w") as f:
-        f.write(streams_config(*STREAMS))
-    with_replay = os.path.join(work, "with-replay.yaml")
-    with open(with_replay, "w") as f:
-        f.write(streams_config(*STREAMS, REPLAY))
+    config, with_replay = write_configs(work, STREAMS, REPLAY)
     data_dir = f"{work}/d-data"
     d = Daemon(binary, work, config, "d", "")
     try:
@@ -366,12 +370,7 @@ def source_log_case(binary):
 
 def log_ends_case(binary):
     work = e2e_util.work_dir = tempfile.mkdtemp(prefix="pinstream-corrupt-ends-")
-    config = os.path.join(work, "ends.yaml")
-    with open(config, "w") as f:
-        f.write(streams_config(*ENDS))
-    with_replay = os.path.join(work, "with-replay.yaml")
-    with open(with_replay, "w") as f:
-        f.write(streams_config(*ENDS, ENDS_REPLAY))
+    config, with_replay = write_configs(work, ENDS, ENDS_REPLAY)
     data_dir = f"{work}/d-data"
     d = Daemon(binary, work, config, "d", "")
     try:

@@ -130,8 +130,14 @@ Result<std::int64_t> ParseTimestamp(std::string_view text) {
 
 CivilTime SplitMicros(std::int64_t us) {
   constexpr std::int64_t kDay = 86'400'000'000LL;
-  std::int64_t days = us >= 0 ? us / kDay : -((-us + kDay - 1) / kDay);
-  std::int64_t in_day = us - days * kDay;
+  // Floor division without overflow at the ends of int64 (-us and days * kDay overflow there;
+  // every int64 is a timestamp a stored chunk can hold).
+  std::int64_t days = us / kDay;
+  std::int64_t in_day = us % kDay;
+  if (in_day < 0) {
+    --days;
+    in_day += kDay;
+  }
   CivilTime t;
   CivilFromDays(days, &t.year, &t.month, &t.day);
   std::int64_t secs = in_day / 1'000'000;

@@ -1,5 +1,7 @@
 #include "engine/time_util.h"
 
+#include <limits>
+
 #include <gtest/gtest.h>
 
 namespace pinstream {
@@ -49,6 +51,20 @@ TEST(TimeUtilTest, FormatsRoundTrip) {
   EXPECT_EQ(FormatTimestamp(t + 1500, TimestampStyle::kSql), "2020-08-28 03:52:47.001500");
   EXPECT_EQ(FormatTimestamp(-1000000, TimestampStyle::kSql), "1969-12-31 23:59:59");
   EXPECT_EQ(Ts(FormatTimestamp(t + 7, TimestampStyle::kIsoMicro).c_str()), t + 7);
+}
+
+// Every int64 is a timestamp a chunk can hold (the chunk codec's fuzzer decoded one near the
+// lowest): formatting the ends of the range must not overflow (UBSan found -us + one day did).
+TEST(TimeUtilTest, FormatsTheEndsOfTheRange) {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  EXPECT_EQ(FormatTimestamp(kMax, TimestampStyle::kSql), "294247-01-10 04:00:54.775807");
+  const std::string low = FormatTimestamp(kMin, TimestampStyle::kSql);
+  EXPECT_NE(low.find("290308-12-21 19:59:05.224192"), std::string::npos) << low;
+  EXPECT_NE(FormatTimestamp(-9223372036854726576LL, TimestampStyle::kIso).find("-12-21T"),
+            std::string::npos);
+  EXPECT_EQ(FormatTimestamp(-1, TimestampStyle::kSql), "1969-12-31 23:59:59.999999");
+  EXPECT_EQ(FormatTimestamp(-86'400'000'000LL, TimestampStyle::kSql), "1969-12-31 00:00:00");
 }
 
 TEST(TimeUtilTest, DurationsNeedAUnit) {
